@@ -1,0 +1,91 @@
+/**
+ * The one key-value interface every stateful part of Merge is written against,
+ * with etcd's guarantees: a single global revision counter that increases with
+ * every write; compare-and-swap transactions that apply atomically; watches that
+ * deliver every change after a given revision, in order; leases whose keys vanish
+ * when they expire. Backends: memory (tests), sqlite (embedded default), etcd.
+ */
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** Revision of the write that created the key (since its last deletion). */
+  createRevision: number;
+  /** Revision of the last write to the key. */
+  modRevision: number;
+  /** Number of writes since creation, 1 on create. */
+  version: number;
+  /** Lease the key is attached to, if any. */
+  lease?: string;
+}
+
+export type Compare =
+  | { key: string; target: "value"; op: "==" | "!="; value: string }
+  | { key: string; target: "modRevision" | "createRevision" | "version"; op: "==" | "!=" | "<" | ">"; value: number }
+  /** The key does not exist (shorthand for createRevision == 0). */
+  | { key: string; target: "absent" }
+  | { key: string; target: "present" };
+
+export type Op =
+  | { op: "put"; key: string; value: string; lease?: string }
+  | { op: "delete"; key: string }
+  | { op: "deletePrefix"; prefix: string }
+  | { op: "get"; key: string };
+
+export interface Txn {
+  compare: Compare[];
+  success: Op[];
+  failure?: Op[];
+}
+
+export interface TxnResult {
+  succeeded: boolean;
+  /** Store revision after the transaction. */
+  revision: number;
+  /** Results of `get` ops in the branch that ran, in order (undefined when absent). */
+  gets: (KeyValue | undefined)[];
+}
+
+export interface RangeOptions {
+  /** At most this many keys, in key order. */
+  limit?: number;
+  /** Start after this key (for paging). */
+  after?: string;
+}
+
+export interface WatchEvent {
+  type: "put" | "delete";
+  kv: KeyValue;
+  /** Revision of the change. */
+  revision: number;
+}
+
+export interface Watch {
+  cancel(): Promise<void>;
+}
+
+export interface Store {
+  readonly backend: "memory" | "sqlite" | "etcd";
+  get(key: string): Promise<KeyValue | undefined>;
+  /** Keys with this prefix, in key order. */
+  range(prefix: string, opts?: RangeOptions): Promise<KeyValue[]>;
+  /** Returns the revision of the write. */
+  put(key: string, value: string, opts?: { lease?: string }): Promise<number>;
+  /** Returns whether the key existed. */
+  delete(key: string): Promise<boolean>;
+  /** Returns the number of keys deleted. */
+  deletePrefix(prefix: string): Promise<number>;
+  txn(t: Txn): Promise<TxnResult>;
+  /**
+   * Calls `onEvent` for every change under `prefix` after `fromRevision` (exclusive;
+   * 0 = from now), in revision order, until cancelled.
+   */
+  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Promise<Watch>;
+  /** A lease that expires `ttlSeconds` after its last keep-alive. */
+  grant(ttlSeconds: number): Promise<string>;
+  keepAlive(lease: string): Promise<void>;
+  /** Revoking deletes every key attached to the lease. */
+  revoke(lease: string): Promise<void>;
+  /** Current store revision. */
+  revision(): Promise<number>;
+  close(): Promise<void>;
+}

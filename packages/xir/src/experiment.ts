@@ -1,0 +1,98 @@
+/**
+ * The experiment half of XIR: a network of nodes whose sockets bind to links.
+ *
+ * Structural references are by name: an endpoint names a node and the index of
+ * one of its sockets. Quantities are numbers in base units (see units.ts), and
+ * constraints use the generic `{prop, op, value}` form (see constraint.ts).
+ */
+import type { Constraint, Scalar } from "./constraint.ts";
+
+export const XIR_VERSION = "1.0" as const;
+
+export interface Experiment {
+  /** XIR format version. */
+  xir: typeof XIR_VERSION;
+  /** The experiment's name (from the model). */
+  name: string;
+  parameters: Parameters;
+  nodes: Node[];
+  links: Link[];
+}
+
+export interface Parameters {
+  /** Reticulation: assign IPv4 addresses to sockets that have none. */
+  addressing?: "ipv4";
+  /** Reticulation: compute static routes between all nodes. */
+  routing?: "static";
+  /** Which network emulation backend emulated links use. */
+  emulation?: "netem" | "click";
+  /**
+   * Whether node names resolve to experiment-network addresses (default) or to
+   * infranet addresses.
+   */
+  nameResolution?: "experiment" | "infranet";
+}
+
+export interface Node {
+  name: string;
+  /** OS image name, e.g. `bookworm`, `2004`. Absent: the facility default. */
+  image?: string;
+  constraints: Constraint[];
+  sockets: Socket[];
+  /** Free-form properties, e.g. `{ group: ["servers"] }`. */
+  properties: Record<string, Scalar | Scalar[]>;
+  /** Ports the experiment exposes to the outside (`node.ingress`). */
+  ingress?: Ingress[];
+  /** Static routes, filled in by the routing reticulator or by the user. */
+  routes?: Route[];
+}
+
+export interface Socket {
+  /** Position of the socket on its node; stable, 0-based. */
+  index: number;
+  /** IPv4 addresses in CIDR form, e.g. `10.0.0.1/24`. */
+  addrs: string[];
+  /** Port constraints: `port.model`, `port.capacity`, `port.queues`. */
+  constraints: Constraint[];
+}
+
+export interface Ingress {
+  protocol: "tcp" | "udp" | "http" | "https";
+  port: number;
+}
+
+export interface Route {
+  /** Destination prefix in CIDR form. */
+  dest: string;
+  /** Next-hop address (on a link the node's socket is bound to). */
+  gateway: string;
+  /** Socket index on the node the route leaves through. */
+  socket: number;
+}
+
+export interface Link {
+  /** Unique within the experiment; the compiler names links it was not told about. */
+  name: string;
+  endpoints: Endpoint[];
+  /** Link constraints: `capacity`, `latency`, `loss`, `kind`, `layer`, `external`. */
+  constraints: Constraint[];
+  properties: Record<string, Scalar | Scalar[]>;
+}
+
+export interface Endpoint {
+  node: string;
+  socket: number;
+}
+
+/**
+ * Whether a link needs an emulator on its path: any latency or loss constraint,
+ * or a capacity below the line rate of the ports it would use.
+ */
+export function needsEmulation(link: Pick<Link, "constraints">, lineRate: number): boolean {
+  return link.constraints.some(
+    (c) =>
+      c.prop === "latency" ||
+      c.prop === "loss" ||
+      (c.prop === "capacity" && typeof c.value === "number" && ["==", "<", "<="].includes(c.op) && c.value < lineRate),
+  );
+}

@@ -1,0 +1,99 @@
+/**
+ * The facility half of XIR: an operator's resource model, in the same property
+ * language as experiments, and the resource internet that joins facilities.
+ */
+import type { Scalar } from "./constraint.ts";
+
+export interface Facility {
+  xir: "1.0";
+  name: string;
+  resources: Resource[];
+  cables: Cable[];
+  tags: TagPools;
+}
+
+export type ResourceKind = "node" | "switch" | "emulator" | "infrapod-server" | "storage" | "gateway";
+/** physical: a whole machine for one experiment node; virtual: a hypervisor hosting VMs. */
+export type AllocMode = "physical" | "virtual";
+export type NetworkRole = "infranet" | "xpnet" | "mgmt";
+export type PortRole = NetworkRole | "gateway";
+
+export interface Resource {
+  /** Unique within its facility. */
+  id: string;
+  kind: ResourceKind;
+  /** Testbed nodes: how they may be allocated. Empty for infrastructure. */
+  alloc: AllocMode[];
+  /**
+   * Properties matched against experiment constraints: `proc.cores`,
+   * `memory.capacity`, `disk.capacity`, `platform`, `gpu.model`, `gpu.count`,
+   * `port.model` is per port.
+   */
+  props: Record<string, Scalar>;
+  ports: Port[];
+  switch?: SwitchInfo;
+}
+
+export interface Port {
+  /** Unique within its resource, e.g. `eth0`, `swp12`. */
+  name: string;
+  role: PortRole;
+  /** Line rate, bits/s. */
+  capacity: number;
+  /** NIC model, e.g. `e1000e`, `mlx5`. */
+  model?: string;
+  mac?: string;
+}
+
+export interface SwitchInfo {
+  layer: "leaf" | "fabric" | "spine";
+  network: NetworkRole;
+  /** Can terminate VXLAN (VTEP); otherwise VLAN only. */
+  vxlan: boolean;
+  /** VLAN ids are unique within a VLAN domain (a set of switches trunked together). */
+  vlanDomain: string;
+}
+
+export interface PortRef {
+  resource: string;
+  port: string;
+}
+
+export interface Cable {
+  id: string;
+  ends: [PortRef, PortRef];
+}
+
+export interface TagRange {
+  first: number;
+  last: number;
+}
+
+export interface TagPools {
+  /** VLAN id ranges per VLAN domain. */
+  vlan: Record<string, TagRange[]>;
+  /** VXLAN network identifier ranges for the facility. */
+  vni: TagRange[];
+}
+
+/** All facilities a portal presides over, and the links between their gateways. */
+export interface ResourceInternet {
+  facilities: Facility[];
+  interconnects: Interconnect[];
+}
+
+export interface Interconnect {
+  id: string;
+  a: FacilityPortRef;
+  b: FacilityPortRef;
+  /** bits/s */
+  capacity: number;
+  /** one-way, ns */
+  latency: number;
+  /** Shared with other traffic (rate-limited), rather than dedicated. */
+  shared: boolean;
+}
+
+export interface FacilityPortRef extends PortRef {
+  facility: string;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// Runs the test suite: every packages/*/test/**/*.test.ts, given to node:test as an
+// explicit file list (on Node 20 a directory argument silently finds no .ts tests).
+//   npm test                 all packages
+//   npm test -- xir model    only these packages
+//   npm test -- path/to/file.test.ts
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const args = process.argv.slice(2);
+const files = [];
+
+function walk(dir) {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir).sort()) {
+    const p = join(dir, entry);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (entry.endsWith(".test.ts")) files.push(p);
+  }
+}
+
+const explicit = args.filter((a) => a.endsWith(".ts"));
+const packages = args.filter((a) => !a.endsWith(".ts"));
+if (explicit.length) files.push(...explicit);
+else {
+  const all = readdirSync(join(root, "packages")).sort();
+  for (const unknown of packages.filter((p) => !all.includes(p))) {
+    console.error(`npm test: no package named '${unknown}'; packages are: ${all.join(", ")}`);
+    process.exit(2);
+  }
+  for (const pkg of packages.length ? packages : all) walk(join(root, "packages", pkg, "test"));
+}
+if (!files.length) {
+  console.error("npm test: no test files found");
+  process.exit(1);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+const r = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+  { stdio: "inherit", cwd: root },
+);
+process.exit(r.status ?? 1);
