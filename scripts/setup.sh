@@ -24,5 +24,7 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund
+  # npm install, not npm ci: npm 11 leaves other platforms' optional packages out of the
+  # lock file, which npm ci then refuses as "out of sync".
+  npm install --no-audit --no-fund
 fi
