@@ -1,0 +1,257 @@
+"""Constraints: `proc.cores >= 4` builds an XIR constraint {prop, op, value}.
+
+Each property knows the element it describes (node, socket, link, network),
+its value type and unit, and, for closed sets, the values it allows; the
+comparison checks the value there and then so that mistakes point at the line
+that made them.
+"""
+
+import math
+
+from .errors import ElementMismatch, UnitMismatch, ValueMismatch
+from .source import caller_location, warn
+from .units import UNIT_NAMES, plain, unit_of
+
+NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "i40e", "mlx5", "ixgbe", "bnxt")
+
+# Where a constraint may be given, in the user's terms.
+ELEMENT_CALLS = {
+    "node": "net.node(name, ...)",
+    "socket": "net.connect(nodes, ...) or node.socket(...)",
+    "link": "net.connect(nodes, ...)",
+    "network": "Network(name, ...)",
+}
+
+# A plain number this small, for a property with a unit, is almost surely a
+# forgotten unit: `memory.capacity >= 8` is 8 bytes.
+_SUSPICIOUS = {"bytes": (2**20, "gb"), "bps": (1000, "mbps"), "ns": (1000, "ms")}
+
+
+class Property:
+    """A constrainable property. Comparing it with a value makes a Constraint."""
+
+    def __init__(
+        self, prop, element, kind, example, unit=None, allowed=None, ops=None, minimum=None, maximum=None
+    ):
+        self.prop = prop
+        self.example = example
+        self.element = element
+        self.kind = kind  # "int" | "number" | "bool" | "str"
+        self.unit = unit
+        self.allowed = allowed
+        self.ops = ops
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def __eq__(self, value):
+        return self._make("==", value)
+
+    def __ne__(self, value):
+        return self._make("!=", value)
+
+    def __lt__(self, value):
+        return self._make("<", value)
+
+    def __le__(self, value):
+        return self._make("<=", value)
+
+    def __gt__(self, value):
+        return self._make(">", value)
+
+    def __ge__(self, value):
+        return self._make(">=", value)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise ValueMismatch(
+            "%s is a property, not a condition: compare it, e.g. %s" % (self.prop, self._example()),
+        )
+
+    def __repr__(self):
+        return self.prop
+
+    def _example(self):
+        return self.example or "%s == 4" % self.prop
+
+    def _make(self, op, value):
+        if self.ops is not None and op not in self.ops:
+            raise ValueMismatch(
+                "%s %s ...: %s only accepts %s" % (self.prop, op, self.prop, " or ".join(self.ops)),
+            )
+        return Constraint(self, op, self._check(op, value), caller_location())
+
+    def _check(self, op, value):
+        p = self.prop
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueMismatch("%s %s %r: expected True or False" % (p, op, value))
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str) or value == "":
+                raise ValueMismatch("%s %s %r: expected a non-empty string, e.g. %s" % (p, op, value, self._example()))
+            if self.allowed is not None and value not in self.allowed:
+                raise ValueMismatch(
+                    "%s %s %r: unknown value; valid values are %s" % (p, op, value, ", ".join(self.allowed)),
+                )
+            return value
+        # Numbers.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueMismatch("%s %s %r: expected a number, e.g. %s" % (p, op, value, self._example()))
+        if not math.isfinite(value):
+            raise ValueMismatch("%s %s %r: expected a finite number" % (p, op, value))
+        have = unit_of(value)
+        if have is not None and have != self.unit:
+            if self.unit is None:
+                raise UnitMismatch(
+                    "%s %s %r: %s is a plain count, not %s; write e.g. %s"
+                    % (p, op, value, p, UNIT_NAMES[have], self._example()),
+                )
+            raise UnitMismatch(
+                "%s %s %r: %s is %s, not %s; write e.g. %s"
+                % (p, op, value, p, UNIT_NAMES.get(self.unit, self.unit), UNIT_NAMES[have], self._example()),
+            )
+        if have is None and self.unit in _SUSPICIOUS and 0 < value < _SUSPICIOUS[self.unit][0]:
+            fn = _SUSPICIOUS[self.unit][1]
+            warn(
+                "%s %s %r is %r %s; did you mean %s(%r)?" % (p, op, value, value, self.unit, fn, value),
+                caller_location(),
+            )
+        if self.kind == "int" and not float(value).is_integer():
+            raise ValueMismatch("%s %s %r: expected a whole number" % (p, op, value))
+        if self.minimum is not None and value < self.minimum:
+            raise ValueMismatch("%s %s %r: must be at least %s" % (p, op, value, self.minimum))
+        if self.maximum is not None and value > self.maximum:
+            if self.unit == "fraction":
+                raise ValueMismatch("%s %s %r: loss is a fraction between 0 and 1 (5%% is 0.05)" % (p, op, value))
+            raise ValueMismatch("%s %s %r: must be at most %s" % (p, op, value, self.maximum))
+        return plain(value)
+
+
+class Constraint:
+    """`prop op value`, made where the comparison was written."""
+
+    def __init__(self, prop, op, value, location):
+        self.property = prop
+        self.op = op
+        self.value = value
+        self.location = location
+
+    @property
+    def prop(self):
+        return self.property.prop
+
+    @property
+    def element(self):
+        return self.property.element
+
+    def __bool__(self):
+        # `1 < proc.cores < 8` would silently keep only the second comparison.
+        raise ValueMismatch(
+            "%s: a constraint is not a truth value; for a range pass two constraints, e.g. "
+            "proc.cores >= 2, proc.cores <= 8" % self,
+        )
+
+    def __repr__(self):
+        return "%s %s %r" % (self.prop, self.op, self.value)
+
+    def xir(self):
+        return {"prop": self.prop, "op": self.op, "value": self.value}
+
+
+def split_constraints(constraints, element, what):
+    """Check each argument is a constraint on `element`; port constraints on links go to sockets."""
+    own, ports = [], []
+    for c in constraints:
+        if isinstance(c, Property):
+            raise ValueMismatch("%s: %s given without a comparison, e.g. %s" % (what, c.prop, c._example()))
+        if isinstance(c, _Namespace):
+            raise ValueMismatch("%s: %s is not a property; %s" % (what, c._name, c._hint()))
+        if not isinstance(c, Constraint):
+            raise ValueMismatch(
+                "%s: expected constraints like proc.cores >= 4, got %r (%s)" % (what, c, type(c).__name__),
+            )
+        if c.element == element:
+            own.append(c)
+        elif element == "link" and c.element == "socket":
+            ports.append(c)
+        else:
+            raise ElementMismatch(
+                "%s: %s is a %s constraint; give it to %s" % (what, c, c.element, ELEMENT_CALLS[c.element]),
+            )
+    return own, ports
+
+
+class _Namespace:
+    """`proc`, `memory`, `disk`, `port`, `gpu`: holders of properties, not properties."""
+
+    def __init__(self, name, **props):
+        self._name = name
+        self.__dict__.update(props)
+
+    def _hint(self):
+        names = sorted(k for k in self.__dict__ if not k.startswith("_"))
+        return "use %s" % " or ".join("%s.%s" % (self._name, n) for n in names)
+
+    def _refuse(self, *_):
+        raise ValueMismatch("%s is not a property in mergexp v1; %s (e.g. %s)" % (self._name, self._hint(), self._ex()))
+
+    def _ex(self):
+        first = [v for k, v in self.__dict__.items() if not k.startswith("_")][0]
+        return first._example()
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return self._name
+
+
+# Node properties.
+proc = _Namespace("proc", cores=Property("proc.cores", "node", "int", "proc.cores >= 4", minimum=0))
+memory = _Namespace(
+    "memory",
+    capacity=Property("memory.capacity", "node", "number", "memory.capacity >= gb(8)", unit="bytes", minimum=0),
+)
+disk = _Namespace(
+    "disk",
+    capacity=Property("disk.capacity", "node", "number", "disk.capacity >= gb(40)", unit="bytes", minimum=0),
+)
+gpu = _Namespace(
+    "gpu",
+    model=Property("gpu.model", "node", "str", "gpu.model == 'a100'"),
+    count=Property("gpu.count", "node", "int", "gpu.count >= 1", minimum=0),
+)
+metal = Property("metal", "node", "bool", "metal == True", ops=("==", "!="))
+platform = Property("platform", "node", "str", "platform == 'x86_64'")
+host = Property("host", "node", "str", "host == 'x0'")
+# image == '2004' sets the node's image rather than constraining its host.
+image = Property("image", "node", "str", "image == '2004'", ops=("==",))
+
+# Socket (port) properties.
+port = _Namespace(
+    "port",
+    model=Property("port.model", "socket", "str", "port.model == e1000", allowed=NIC_MODELS),
+    capacity=Property("port.capacity", "socket", "number", "port.capacity == gbps(10)", unit="bps", minimum=0),
+    queues=Property("port.queues", "socket", "int", "port.queues == 4", minimum=1),
+)
+virtio, e1000, e1000e = "virtio", "e1000", "e1000e"
+
+# Link properties.
+capacity = Property("capacity", "link", "number", "capacity == mbps(100)", unit="bps", minimum=0)
+latency = Property("latency", "link", "number", "latency == ms(10)", unit="ns", minimum=0)
+loss = Property("loss", "link", "number", "loss == 0.05 (5%)", unit="fraction", minimum=0, maximum=1)
+kind = Property("kind", "link", "str", "kind == wifi_ac")
+layer = Property("layer", "link", "int", "layer == 2", minimum=1, maximum=3)
+lte_4g, wifi_ac = "lte_4g", "wifi_ac"
+
+# Network parameters.
+addressing = Property("addressing", "network", "str", "addressing == ipv4", allowed=("ipv4",), ops=("==",))
+routing = Property("routing", "network", "str", "routing == static", allowed=("static",), ops=("==",))
+emulation = Property(
+    "emulation", "network", "str", "emulation == netem", allowed=("netem", "click"), ops=("==",)
+)
+experimentnetresolution = Property(
+    "experimentnetresolution", "network", "bool", "experimentnetresolution == False", ops=("==", "!=")
+)
+ipv4, static, netem, click = "ipv4", "static", "netem", "click"
