@@ -1,0 +1,345 @@
+/**
+ * Static analysis of an experiment: is it structurally sound, are its
+ * addresses well formed and consistent, can its constraints be satisfied at
+ * all? Each finding is a Diagnostic with a path into the XIR; the compiler maps
+ * paths to the user's source lines.
+ */
+import {
+  type Constraint,
+  contradictions,
+  describeConstraint,
+  type Element,
+  type Experiment,
+  PROPERTIES,
+  type Scalar,
+} from "@merge/xir";
+import type { Diagnostic } from "./diagnostics.ts";
+import { KNOWN_IMAGES } from "./images.ts";
+import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, size } from "./ipv4.ts";
+import { components, type Topology } from "./topology.ts";
+
+const MAX_LISTED = 8;
+
+export function analyze(x: Experiment, t: Topology): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const error = (code: string, message: string, path: string) => out.push({ severity: "error", code, message, path });
+  const warn = (code: string, message: string, path: string) => out.push({ severity: "warning", code, message, path });
+
+  if (x.nodes.length === 0) error("empty-experiment", "the experiment has no nodes", "");
+
+  // Names
+  const firstNode = new Map<string, number>();
+  x.nodes.forEach((n, i) => {
+    const first = firstNode.get(n.name);
+    if (first === undefined) firstNode.set(n.name, i);
+    else error("duplicate-node", `duplicate node name "${n.name}" (also nodes[${first}])`, `nodes[${i}]`);
+  });
+  const firstLink = new Map<string, number>();
+  x.links.forEach((l, i) => {
+    const first = firstLink.get(l.name);
+    if (first === undefined) firstLink.set(l.name, i);
+    else error("duplicate-link", `duplicate link name "${l.name}" (also links[${first}])`, `links[${i}]`);
+  });
+
+  // Link structure
+  const bound = x.nodes.map((n) => new Int32Array(n.sockets.length).fill(-1));
+  x.links.forEach((l, i) => {
+    if (l.endpoints.length === 0) error("empty-link", `link ${l.name} has no endpoints`, `links[${i}]`);
+    else if (l.endpoints.length === 1) {
+      error(
+        "single-endpoint-link",
+        `link ${l.name} has a single endpoint (${l.endpoints[0]?.node}); a link joins two or more nodes`,
+        `links[${i}]`,
+      );
+    }
+    l.endpoints.forEach((ep, k) => {
+      const n = t.nodeIndex.get(ep.node);
+      const path = `links[${i}].endpoints[${k}]`;
+      if (n === undefined) {
+        error("unknown-endpoint", `link ${l.name} names node "${ep.node}", which does not exist`, path);
+        return;
+      }
+      const sockets = bound[n] as Int32Array;
+      if (ep.socket >= sockets.length) {
+        error(
+          "unknown-endpoint",
+          `link ${l.name} names socket ${ep.socket} of node ${ep.node}, which has ${sockets.length} socket(s)`,
+          path,
+        );
+        return;
+      }
+      const other = sockets[ep.socket] as number;
+      if (other !== -1) {
+        error(
+          "socket-reused",
+          `socket ${ep.socket} of node ${ep.node} is bound to both link ${x.links[other]?.name} and link ${l.name}`,
+          path,
+        );
+      } else sockets[ep.socket] = i;
+    });
+  });
+  x.nodes.forEach((n, i) => {
+    n.sockets.forEach((s, j) => {
+      if (s.index !== j)
+        error(
+          "socket-index",
+          `socket ${j} of node ${n.name} says its index is ${s.index}`,
+          `nodes[${i}].sockets[${j}]`,
+        );
+      if ((bound[i] as Int32Array)[j] === -1) {
+        warn("unbound-socket", `socket ${j} of node ${n.name} is not bound to any link`, `nodes[${i}].sockets[${j}]`);
+      }
+    });
+  });
+
+  // Islands
+  if (x.nodes.length > 1) {
+    const { of, count } = components(t, x.nodes.length);
+    if (count > 1) {
+      const islands: string[][] = Array.from({ length: count }, () => []);
+      x.nodes.forEach((n, i) => {
+        islands[of[i] as number]?.push(n.name);
+      });
+      const shown = islands.slice(0, MAX_LISTED).map((isl) => `{${list(isl)}}`);
+      const more = count > MAX_LISTED ? `, and ${count - MAX_LISTED} more` : "";
+      error(
+        "islanded",
+        `the experiment is islanded: ${count} islands that no link joins: ${shown.join(", ")}${more}; connect them (islanded experiments are not supported)`,
+        "",
+      );
+    }
+  }
+
+  checkAddresses(x, t, error);
+
+  // Routing needs an address on every socket it routes through.
+  if (x.parameters.routing === "static" && x.parameters.addressing !== "ipv4") {
+    x.nodes.forEach((n, i) => {
+      n.sockets.forEach((s, j) => {
+        if (s.addrs.length === 0 && (bound[i] as Int32Array)[j] !== -1) {
+          error(
+            "routing-needs-addresses",
+            `static routing needs an address on socket ${j} of node ${n.name}; give it one or add addressing.ipv4`,
+            `nodes[${i}].sockets[${j}]`,
+          );
+        }
+      });
+    });
+  }
+
+  // Constraints, properties, images
+  x.nodes.forEach((n, i) => {
+    checkConstraints(n.constraints, "node", `nodes[${i}]`, `node ${n.name}`, out);
+    n.sockets.forEach((s, j) => {
+      checkConstraints(s.constraints, "socket", `nodes[${i}].sockets[${j}]`, `socket ${j} of node ${n.name}`, out);
+    });
+    if (n.image !== undefined && !KNOWN_IMAGES.includes(n.image)) {
+      const near = nearest(n.image, KNOWN_IMAGES);
+      warn(
+        "unknown-image",
+        `node ${n.name}: unknown image "${n.image}"${near ? ` (did you mean "${near}"?)` : ""}; known images: ${KNOWN_IMAGES.join(", ")}`,
+        `nodes[${i}].image`,
+      );
+    }
+  });
+  x.links.forEach((l, i) => {
+    checkConstraints(l.constraints, "link", `links[${i}]`, `link ${l.name}`, out);
+  });
+  return out;
+}
+
+type Report = (code: string, message: string, path: string) => void;
+
+function checkAddresses(x: Experiment, t: Topology, error: Report): void {
+  // Well-formedness and duplicates
+  const owner = new Map<number, string>();
+  x.nodes.forEach((n, i) => {
+    n.sockets.forEach((s, j) => {
+      s.addrs.forEach((a, k) => {
+        const path = `nodes[${i}].sockets[${j}].addrs[${k}]`;
+        const problem = cidrProblem(a);
+        if (problem) {
+          error("malformed-address", `node ${n.name}: malformed address: ${problem}`, path);
+          return;
+        }
+        const c = parseCidr(a);
+        if (!c) return;
+        const who = `node ${n.name} socket ${j}`;
+        const prev = owner.get(c.addr);
+        if (prev !== undefined) {
+          error("duplicate-address", `duplicate address ${formatIPv4(c.addr)}: ${who} and ${prev}`, path);
+        } else owner.set(c.addr, who);
+      });
+    });
+  });
+
+  // One subnet per link, and no two links' subnets overlapping
+  const spans: { first: number; last: number; link: number; text: string }[] = [];
+  x.links.forEach((l, i) => {
+    const subnets = new Map<string, { first: number; prefix: number; who: string[] }>();
+    for (let k = t.linkStart[i] as number; k < (t.linkStart[i + 1] as number); k++) {
+      const n = t.endNode[k] as number;
+      if (n < 0) continue;
+      const node = x.nodes[n];
+      const s = node?.sockets[t.endSocket[k] as number];
+      if (!node || !s) continue;
+      for (const a of s.addrs) {
+        const c = parseCidr(a);
+        if (!c) continue;
+        const first = network(c.addr, c.prefix);
+        const key = formatCidr(first, c.prefix);
+        const seen = subnets.get(key);
+        if (seen) seen.who.push(`${node.name}:${a}`);
+        else subnets.set(key, { first, prefix: c.prefix, who: [`${node.name}:${a}`] });
+      }
+    }
+    if (subnets.size > 1) {
+      const parts = [...subnets].map(([net, v]) => `${net} (${list(v.who)})`);
+      error(
+        "subnet-mismatch",
+        `link ${l.name}: its sockets are in different subnets: ${parts.join(" vs ")}; every socket on a link shares one subnet`,
+        `links[${i}]`,
+      );
+    }
+    for (const [text, v] of subnets) spans.push({ first: v.first, last: v.first + size(v.prefix) - 1, link: i, text });
+  });
+  spans.sort((a, b) => a.first - b.first || b.last - a.last);
+  let widest: (typeof spans)[number] | undefined;
+  for (const s of spans) {
+    if (widest && s.first <= widest.last && s.link !== widest.link) {
+      error(
+        "subnet-overlap",
+        `link ${x.links[s.link]?.name} uses subnet ${s.text}, which overlaps subnet ${widest.text} of link ${x.links[widest.link]?.name}`,
+        `links[${s.link}]`,
+      );
+    }
+    if (!widest || s.last > widest.last) widest = s;
+  }
+}
+
+function checkConstraints(
+  constraints: readonly Constraint[],
+  element: Element,
+  path: string,
+  what: string,
+  out: Diagnostic[],
+): void {
+  const sound: Constraint[] = [];
+  constraints.forEach((c, j) => {
+    const at = `${path}.constraints[${j}]`;
+    const problem = constraintProblem(c, element);
+    if (problem)
+      out.push({ severity: problem.severity, code: problem.code, message: `${what}: ${problem.message}`, path: at });
+    if (!problem || problem.severity === "warning") sound.push(c);
+  });
+  for (const group of contradictions(sound)) {
+    const j = constraints.indexOf(group[group.length - 1] as Constraint);
+    out.push({
+      severity: "error",
+      code: "contradiction",
+      message: `${what}: contradictory constraints, no value satisfies all of: ${group.map(describeConstraint).join(", ")}`,
+      path: `${path}.constraints[${j}]`,
+    });
+  }
+}
+
+function constraintProblem(
+  c: Constraint,
+  element: Element,
+): { severity: "error" | "warning"; code: string; message: string } | undefined {
+  const spec = PROPERTIES[c.prop];
+  if (!spec) {
+    const near = nearest(
+      c.prop,
+      Object.keys(PROPERTIES).filter((p) => PROPERTIES[p]?.element === element),
+    );
+    return {
+      severity: "warning",
+      code: "unknown-property",
+      message: `unknown property "${c.prop}"${near ? ` (did you mean "${near}"?)` : ""}; the realization engine will match it only against facilities that define it`,
+    };
+  }
+  if (spec.element !== element) {
+    return {
+      severity: "error",
+      code: "wrong-element",
+      message: `${c.prop} is a ${spec.element} property; it cannot constrain a ${element}`,
+    };
+  }
+  const values: Scalar[] = Array.isArray(c.value) ? c.value : [c.value];
+  if (c.op === "in" && !Array.isArray(c.value)) {
+    return { severity: "error", code: "wrong-type", message: `${c.prop} in ...: "in" needs a list of values` };
+  }
+  if (c.op !== "in" && Array.isArray(c.value)) {
+    return { severity: "error", code: "wrong-type", message: `${c.prop} ${c.op}: a list is only allowed with "in"` };
+  }
+  if (c.op === "in" && values.length === 0) {
+    return { severity: "error", code: "bad-value", message: `${c.prop} in []: no value can be in an empty list` };
+  }
+  for (const v of values) {
+    if (typeof v !== spec.type) {
+      return {
+        severity: "error",
+        code: "wrong-type",
+        message: `${c.prop} must be a ${spec.type}${spec.unit ? ` (${spec.unit})` : ""}, got ${typeof v} ${JSON.stringify(v)}`,
+      };
+    }
+    if (typeof v === "number") {
+      if (v < 0) return { severity: "error", code: "bad-value", message: `${c.prop} cannot be negative (${v})` };
+      if (spec.integer && !Number.isInteger(v)) {
+        return { severity: "error", code: "bad-value", message: `${c.prop} must be a whole number, got ${v}` };
+      }
+      if (spec.unit === "fraction" && v > 1) {
+        return { severity: "error", code: "bad-value", message: `${c.prop} is a fraction from 0 to 1, got ${v}` };
+      }
+      if (c.prop === "layer" && (v < 1 || v > 3)) {
+        return { severity: "error", code: "bad-value", message: `layer must be 1, 2 or 3, got ${v}` };
+      }
+    }
+    if (typeof v === "string" && spec.allowed && !spec.allowed.includes(v)) {
+      return {
+        severity: "error",
+        code: "bad-value",
+        message: `${c.prop} "${v}" is not one of ${spec.allowed.join(", ")}`,
+      };
+    }
+  }
+  if (spec.type === "boolean" && c.op !== "==" && c.op !== "!=" && c.op !== "in") {
+    return { severity: "error", code: "wrong-type", message: `${c.prop} is true or false; compare it with == or !=` };
+  }
+  return undefined;
+}
+
+function list(names: readonly string[]): string {
+  return names.length > MAX_LISTED
+    ? `${names.slice(0, MAX_LISTED).join(", ")}, ... ${names.length - MAX_LISTED} more`
+    : names.join(", ");
+}
+
+/** The closest candidate within a small edit distance, for "did you mean". */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j] as number;
+      row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length] as number;
+}

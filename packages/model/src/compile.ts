@@ -1,0 +1,218 @@
+/**
+ * The compiler: model source (TypeScript or Python) → XIR, through one
+ * pipeline for both: JSON-schema validation, static analysis, then
+ * reticulation (addressing, routing) when the experiment asks for it.
+ *
+ *   compileFile("model.ts")        run a model file, then the pipeline
+ *   compileSource(text, name)      the same for model text (e.g. from the portal)
+ *   compileExperiment(xir)         the pipeline alone, for XIR already in hand
+ */
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Experiment, validateExperiment } from "@merge/xir";
+import { assignAddresses } from "./addressing.ts";
+import { analyze } from "./analysis.ts";
+import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
+import { loadModel } from "./load.ts";
+import { computeRoutes } from "./routing.ts";
+import { spanningTree } from "./spanning.ts";
+import { topology } from "./topology.ts";
+
+/** Where elements were made, by XIR path (`nodes[3]`, `links[0].constraints[1]`, `` for the network). */
+export type OriginMap = ReadonlyMap<string, { readonly location: SourceLocation | undefined }>;
+
+export interface CompileStats {
+  nodes: number;
+  links: number;
+  sockets: number;
+  addresses: number;
+  /** Addresses the addressing reticulator assigned. */
+  assigned: number;
+  routes: number;
+}
+
+export interface CompileResult {
+  /** True when there are no errors (warnings allowed). */
+  ok: boolean;
+  /** The compiled (and, when asked, reticulated) experiment; absent when the input could not be read as XIR. */
+  xir?: Experiment;
+  diagnostics: Diagnostic[];
+  stats?: CompileStats;
+}
+
+export interface CompileOptions {
+  /** Skip reticulation even when the experiment asks for it. */
+  noReticulate?: boolean;
+  origins?: OriginMap;
+}
+
+/** Validate, analyze and reticulate XIR already in hand. Pure: the input is not changed. */
+export function compileExperiment(doc: unknown, options: CompileOptions = {}): CompileResult {
+  const valid = validateExperiment(doc);
+  if (!valid.ok) {
+    const diagnostics = valid.errors.map(
+      (e): Diagnostic => ({
+        severity: "error",
+        code: "schema",
+        message: `${e.path || "(document)"}: ${e.message}`,
+        path: e.path,
+      }),
+    );
+    return { ok: false, diagnostics: locate(diagnostics, options.origins) };
+  }
+  const x = structuredClone(valid.value);
+  const t = topology(x);
+  const diagnostics = analyze(x, t);
+  const failed = diagnostics.some((d) => d.severity === "error");
+  let assigned = 0;
+  let routes = 0;
+  if (!failed && !options.noReticulate) {
+    const routed = x.parameters.routing === "static";
+    const tree = routed ? spanningTree(t, x.nodes.length) : undefined;
+    if (x.parameters.addressing === "ipv4") {
+      const before = countAddresses(x);
+      const order = tree ? tree.linkPreorder : Int32Array.from(x.links, (_, i) => i);
+      diagnostics.push(...assignAddresses(x, t, order));
+      assigned = countAddresses(x) - before;
+    }
+    if (tree && !diagnostics.some((d) => d.severity === "error")) routes = computeRoutes(x, t, tree).routes;
+  }
+  const ok = !diagnostics.some((d) => d.severity === "error");
+  return {
+    ok,
+    xir: x,
+    diagnostics: locate(diagnostics, options.origins),
+    stats: {
+      nodes: x.nodes.length,
+      links: x.links.length,
+      sockets: x.nodes.reduce((n, node) => n + node.sockets.length, 0),
+      addresses: countAddresses(x),
+      assigned,
+      routes,
+    },
+  };
+}
+
+/** Run a model file (`.ts` or `.py`) and compile the experiment it makes. */
+export async function compileFile(path: string, options: Omit<CompileOptions, "origins"> = {}): Promise<CompileResult> {
+  const file = resolve(path);
+  if (!existsSync(file)) {
+    return fail({ severity: "error", code: "no-file", message: `no such model file: ${path}` });
+  }
+  const ext = extname(file);
+  if (ext === ".py") return compilePython(file, options);
+  if (![".ts", ".mts"].includes(ext)) {
+    return fail({
+      severity: "error",
+      code: "unknown-model-kind",
+      message: `${path}: a model is a TypeScript (.ts) or Python (.py) file`,
+    });
+  }
+  try {
+    const net = await loadModel(file);
+    const { xir, origins } = net.compileParts();
+    return compileExperiment(xir, { ...options, origins });
+  } catch (err) {
+    if (err instanceof ModelError) return { ok: false, diagnostics: err.diagnostics };
+    throw err;
+  }
+}
+
+/**
+ * Compile model text. The text is written to a private temporary directory
+ * (where `@merge/model` resolves to this project's) and run from there;
+ * locations in diagnostics name `filename`.
+ */
+export async function compileSource(
+  text: string,
+  filename = "model.ts",
+  options: Omit<CompileOptions, "origins"> = {},
+): Promise<CompileResult> {
+  const dir = mkdtempSync(join(tmpdir(), "merge-model-"));
+  try {
+    symlinkSync(projectNodeModules(), join(dir, "node_modules"), "dir");
+    writeFileSync(join(dir, "package.json"), '{"type":"module"}\n');
+    const ext = extname(filename) === ".py" ? ".py" : ".ts";
+    const file = join(dir, `model${ext}`);
+    writeFileSync(file, text);
+    const result = await compileFile(file, options);
+    for (const d of result.diagnostics) {
+      if (d.location?.file === file) d.location = { ...d.location, file: filename };
+      d.message = d.message.split(file).join(filename);
+    }
+    return result;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface PythonModule {
+  runPythonModel(file: string): Promise<{ experiment: Experiment; diagnostics?: Diagnostic[]; origins?: OriginMap }>;
+}
+
+async function compilePython(file: string, options: Omit<CompileOptions, "origins">): Promise<CompileResult> {
+  const impl = new URL("./python.ts", import.meta.url);
+  if (!existsSync(fileURLToPath(impl))) {
+    return fail({
+      severity: "error",
+      code: "python-unavailable",
+      message:
+        "Python models: not available yet (the mergexp compatibility layer is not installed); write the model in TypeScript",
+      location: { file, line: 1, column: 1 },
+    });
+  }
+  try {
+    const py = (await import(impl.href)) as PythonModule;
+    const ran = await py.runPythonModel(file);
+    const result = compileExperiment(ran.experiment, { ...options, ...(ran.origins ? { origins: ran.origins } : {}) });
+    const earlier = ran.diagnostics ?? [];
+    return {
+      ...result,
+      ok: result.ok && !earlier.some((d) => d.severity === "error"),
+      diagnostics: [...earlier, ...result.diagnostics],
+    };
+  } catch (err) {
+    if (err instanceof ModelError) return { ok: false, diagnostics: err.diagnostics };
+    throw err;
+  }
+}
+
+function fail(d: Diagnostic): CompileResult {
+  return { ok: false, diagnostics: [d] };
+}
+
+function countAddresses(x: Experiment): number {
+  let n = 0;
+  for (const node of x.nodes) for (const s of node.sockets) n += s.addrs.length;
+  return n;
+}
+
+/** Give each diagnostic the source location of the element its path names (or the nearest enclosing one). */
+function locate(diagnostics: Diagnostic[], origins: OriginMap | undefined): Diagnostic[] {
+  if (!origins) return diagnostics;
+  for (const d of diagnostics) {
+    if (d.location || d.path === undefined) continue;
+    let path: string | undefined = d.path;
+    while (path !== undefined) {
+      const loc = origins.get(path)?.location;
+      if (loc) {
+        d.location = loc;
+        break;
+      }
+      path = path === "" ? undefined : parent(path);
+    }
+  }
+  return diagnostics;
+}
+
+function parent(path: string): string {
+  const cut = Math.max(path.lastIndexOf("."), path.lastIndexOf("["));
+  return cut <= 0 ? "" : path.slice(0, cut);
+}
+
+function projectNodeModules(): string {
+  // packages/model/src → <root>/node_modules
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "node_modules");
+}

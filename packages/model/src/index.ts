@@ -1,0 +1,33 @@
+// Units and XIR types, so a model needs only this one import.
+export {
+  type BitsPerSecond,
+  type Bytes,
+  bps,
+  type Constraint,
+  type Experiment,
+  eb,
+  type Fraction,
+  fraction,
+  gb,
+  gbps,
+  kb,
+  kbps,
+  mb,
+  mbps,
+  ms,
+  type Nanoseconds,
+  ns,
+  pb,
+  percent,
+  s,
+  tb,
+  tbps,
+  us,
+} from "@merge/xir";
+export * from "./compile.ts";
+export * from "./diagnostics.ts";
+export { type Graph, type GraphLink, type GraphNode, toGraph } from "./graph.ts";
+export { KNOWN_IMAGES } from "./images.ts";
+export { experiment } from "./load.ts";
+export * from "./network.ts";
+export * from "./requirement.ts";

@@ -1,0 +1,112 @@
+/**
+ * Runs a user's TypeScript model and takes the Network it makes. The model
+ * either default-exports its Network or passes it to `experiment(net)`; both
+ * may be used (they must name the same network).
+ *
+ * The module is imported in this process (through tsx, which the CLI and tests
+ * run under) with a fresh URL each time, so recompiling an edited file runs the
+ * new text; modules it imports are cached as usual. Loads are serialized, since
+ * `experiment()` registers into a process-wide slot.
+ */
+import { pathToFileURL } from "node:url";
+import { type Diagnostic, ModelError } from "./diagnostics.ts";
+import { Network } from "./network.ts";
+import { userFrame } from "./source.ts";
+
+let registered: Network[] | undefined;
+let queue: Promise<unknown> = Promise.resolve();
+let generation = 0;
+
+/** Names the experiment this model describes (alternative to `export default net`). */
+export function experiment(net: Network): Network {
+  registered?.push(net);
+  return net;
+}
+
+export function loadModel(file: string): Promise<Network> {
+  const run = queue.then(() => load(file));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function load(file: string): Promise<Network> {
+  registered = [];
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(`${pathToFileURL(file).href}?compile=${++generation}`)) as Record<string, unknown>;
+  } catch (err) {
+    registered = undefined;
+    throw new ModelError([exceptionDiagnostic(err, file)]);
+  }
+  const calls = registered;
+  registered = undefined;
+  const exported = mod.default;
+  if (exported !== undefined && !(exported instanceof Network)) {
+    throw new ModelError([
+      {
+        severity: "error",
+        code: "no-network",
+        message: `the model's default export is ${typeof exported}, not a Network (export default net)`,
+        location: { file, line: 1, column: 1 },
+      },
+    ]);
+  }
+  const distinct = new Set<Network>(calls);
+  if (exported instanceof Network) distinct.add(exported);
+  if (distinct.size === 0) {
+    throw new ModelError([
+      {
+        severity: "error",
+        code: "no-network",
+        message: "the model makes no experiment: end it with `export default net` (or call experiment(net))",
+        location: { file, line: 1, column: 1 },
+      },
+    ]);
+  }
+  if (distinct.size > 1) {
+    throw new ModelError([
+      {
+        severity: "error",
+        code: "several-networks",
+        message: `the model names ${distinct.size} networks (${[...distinct].map((n) => n.name).join(", ")}); a model describes one experiment`,
+        location: [...distinct][1]?.origin.location ?? { file, line: 1, column: 1 },
+      },
+    ]);
+  }
+  return [...distinct][0] as Network;
+}
+
+/** An exception from running the model, located in the user's code where possible. */
+export function exceptionDiagnostic(err: unknown, file: string): Diagnostic {
+  if (err instanceof ModelError) return err.diagnostics[0] as Diagnostic;
+  const e = err instanceof Error ? err : new Error(String(err));
+  // esbuild (through tsx) reports syntax errors as "file:line:col: ERROR: message".
+  const syntax = /([^\s:]+\.[cm]?ts):(\d+):(\d+): ERROR: (.+)/.exec(e.message);
+  if (syntax) {
+    return {
+      severity: "error",
+      code: "syntax",
+      message: `syntax error: ${syntax[4]}`,
+      location: { file: syntax[1] as string, line: Number(syntax[2]), column: Number(syntax[3]) + 1 },
+    };
+  }
+  const code = (e as { code?: string }).code;
+  if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
+    const d: Diagnostic = {
+      severity: "error",
+      code: "module-not-found",
+      message: `${e.message.split("\n")[0]}${/@merge\//.test(e.message) ? " (model files must live where @merge/model resolves: inside the project, or with it installed beside them)" : ""}`,
+    };
+    const where = userFrame(e.stack ?? "", file) ?? userFrame(e.stack ?? "");
+    d.location = where ?? { file, line: 1, column: 1 };
+    return d;
+  }
+  const location = userFrame(e.stack ?? "", file) ?? userFrame(e.stack ?? "");
+  const d: Diagnostic = {
+    severity: "error",
+    code: "model-exception",
+    message: `the model threw ${e.name}: ${e.message}`,
+  };
+  if (location) d.location = location;
+  return d;
+}

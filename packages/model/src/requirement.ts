@@ -1,0 +1,143 @@
+/**
+ * Typed constraint builders. Each property knows which element it constrains
+ * (node, socket or link) and the unit of its value, so `memory.ge(ms(10))`,
+ * `memory.ge(8)` and `net.node("a", latency.eq(ms(5)))` are type errors.
+ */
+import type {
+  BitsPerSecond,
+  Bytes,
+  Constraint,
+  Element,
+  Fraction,
+  Nanoseconds,
+  NIC_MODELS,
+  Op,
+  PLATFORMS,
+  Quantity,
+  Scalar,
+  Unit,
+} from "@merge/xir";
+import { type Origin, origin } from "./source.ts";
+
+/** One constraint on an element of kind `E`, with where the model made it. */
+export interface Requirement<E extends Element> {
+  readonly element: E;
+  readonly constraint: Constraint;
+  readonly origin: Origin;
+}
+
+export class Property<E extends Element, V extends Scalar> {
+  constructor(
+    readonly prop: string,
+    readonly element: E,
+  ) {}
+  eq(value: V): Requirement<E> {
+    return this.#make("==", value);
+  }
+  ne(value: V): Requirement<E> {
+    return this.#make("!=", value);
+  }
+  lt(value: V): Requirement<E> {
+    return this.#make("<", value);
+  }
+  le(value: V): Requirement<E> {
+    return this.#make("<=", value);
+  }
+  gt(value: V): Requirement<E> {
+    return this.#make(">", value);
+  }
+  ge(value: V): Requirement<E> {
+    return this.#make(">=", value);
+  }
+  /** One of several values. */
+  in(values: readonly V[]): Requirement<E> {
+    return this.#make("in", [...values]);
+  }
+  #make(op: Op, value: Scalar | Scalar[]): Requirement<E> {
+    return { element: this.element, constraint: { prop: this.prop, op, value }, origin: origin() };
+  }
+}
+
+export type Platform = (typeof PLATFORMS)[number];
+export type NicModel = (typeof NIC_MODELS)[number];
+
+/**
+ * A whole-number property without a unit (cores, GPUs, queues). A quantity with
+ * a unit (`gb(8)`) is rejected at compile time.
+ */
+export class Count<E extends Element> {
+  readonly #p: Property<E, number>;
+  constructor(prop: string, element: E) {
+    this.#p = new Property<E, number>(prop, element);
+  }
+  eq<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return this.#p.eq(value);
+  }
+  ne<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return this.#p.ne(value);
+  }
+  lt<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return this.#p.lt(value);
+  }
+  le<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return this.#p.le(value);
+  }
+  gt<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return this.#p.gt(value);
+  }
+  ge<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return this.#p.ge(value);
+  }
+  in<T extends number>(values: readonly (T & Unitless<T>)[]): Requirement<E> {
+    return this.#p.in(values);
+  }
+}
+type Unitless<T> = T extends Quantity<Unit> ? never : unknown;
+
+// Node
+export const cores = new Count("proc.cores", "node");
+export const memory = new Property<"node", Bytes>("memory.capacity", "node");
+export const disk = new Property<"node", Bytes>("disk.capacity", "node");
+export const platform = new Property<"node", Platform>("platform", "node");
+export const host = new Property<"node", string>("host", "node");
+export const gpu = {
+  model: new Property<"node", string>("gpu.model", "node"),
+  count: new Count("gpu.count", "node"),
+};
+/** `metal(true)`: bare metal; `metal(false)` (or `virtual()`): a virtual machine. */
+export function metal(yes = true): Requirement<"node"> {
+  return { element: "node", constraint: { prop: "metal", op: "==", value: yes }, origin: origin() };
+}
+export function virtual(): Requirement<"node"> {
+  return { element: "node", constraint: { prop: "metal", op: "==", value: false }, origin: origin() };
+}
+
+// Socket (the node's port on a link)
+export const port = {
+  model: new Property<"socket", NicModel>("port.model", "socket"),
+  capacity: new Property<"socket", BitsPerSecond>("port.capacity", "socket"),
+  queues: new Count("port.queues", "socket"),
+};
+/** The NIC model, e.g. `nic("e1000")`; shorthand for `port.model.eq(...)`. */
+export function nic(model: NicModel): Requirement<"socket"> {
+  return { element: "socket", constraint: { prop: "port.model", op: "==", value: model }, origin: origin() };
+}
+
+// Link
+export const capacity = new Property<"link", BitsPerSecond>("capacity", "link");
+export const latency = new Property<"link", Nanoseconds>("latency", "link");
+export const loss = new Property<"link", Fraction>("loss", "link");
+export const kind = new Property<"link", string>("kind", "link");
+export const layer = new Property<"link", 1 | 2 | 3>("layer", "link");
+/** `external(false)`: the link must not be realized across facilities. */
+export function external(allowed: boolean): Requirement<"link"> {
+  return { element: "link", constraint: { prop: "external", op: "==", value: allowed }, origin: origin() };
+}
+
+/**
+ * A constraint on a property this library has no builder for (facility-specific
+ * properties). The compiler warns when it does not know the property.
+ */
+export function custom<E extends Element>(element: E, prop: string, op: Op, value: Scalar | Scalar[]): Requirement<E> {
+  return { element, constraint: { prop, op, value }, origin: origin() };
+}
