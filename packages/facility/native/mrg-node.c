@@ -1,0 +1,198 @@
+/*
+ * mrg-node: start node containers. One process starts many containers (a fork
+ * per container, not a process chain per container), reading one line per
+ * container on stdin:
+ *
+ *   NETNS_PATH HOSTNAME LOWER UPPER WORK MERGED CGROUP_PROCS[,..]|-
+ *
+ * and printing `ok HOSTNAME PID` (PID = the container's init, host view) or
+ * `err HOSTNAME message`. The container: the given network namespace, new UTS
+ * (hostname), mount, PID and IPC namespaces, root = overlayfs(LOWER, UPPER)
+ * mounted inside its own mount namespace (so it vanishes with the container),
+ * /proc, /sys, a minimal /dev with devpts. Its init (this program, PID 1) runs
+ * `/bin/sh /etc/mrg/boot`, reaps orphans, and on SIGTERM stops everything.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stopping = 0;
+static void on_term(int sig) { (void)sig; stopping = 1; }
+
+static int run_init(void) {
+  /* Drop everything inherited from the starter (its stdout pipe above all). */
+  int nul = open("/dev/null", O_RDWR);
+  if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+  for (int fd = 3; fd < 1024; fd++) close(fd);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  pid_t boot = fork();
+  if (boot == 0) {
+    setsid();
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    int log = open("/var/log/boot.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0) { dup2(log, 1); dup2(log, 2); }
+    execl("/bin/sh", "sh", "/etc/mrg/boot", (char *)NULL);
+    _exit(127);
+  }
+  for (;;) {
+    if (stopping) {
+      kill(-1, SIGTERM);
+      for (int i = 0; i < 20; i++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        if (kill(-1, 0) < 0 && errno == ESRCH) break;
+        usleep(100000);
+      }
+      kill(-1, SIGKILL);
+      _exit(0);
+    }
+    pid_t p = waitpid(-1, NULL, 0);
+    if (p < 0 && errno == ECHILD) pause();
+  }
+}
+
+static int must(int rc, const char *what, int fd) {
+  if (rc < 0) {
+    dprintf(fd, "%s: %s", what, strerror(errno));
+    _exit(1);
+  }
+  return rc;
+}
+
+/* In the container's init, before exec: build the root and pivot into it. */
+static void make_root(const char *host, const char *lower, const char *upper, const char *work,
+                      const char *merged, int errfd) {
+  char opts[4096], p[4096];
+  must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", errfd);
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  must(mount("overlay", merged, "overlay", 0, opts), "mount overlay", errfd);
+  snprintf(p, sizeof p, "%s/proc", merged);
+  mkdir(p, 0555);
+  must(mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount proc", errfd);
+  snprintf(p, sizeof p, "%s/sys", merged);
+  mkdir(p, 0555);
+  mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  snprintf(p, sizeof p, "%s/dev", merged);
+  mkdir(p, 0755);
+  must(mount("tmpfs", p, "tmpfs", MS_NOSUID, "mode=755,size=1m"), "mount /dev", errfd);
+  static const struct { const char *n; int maj, min; } devs[] = {
+      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
+    snprintf(p, sizeof p, "%s/dev/%s", merged, devs[i].n);
+    must(mknod(p, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)), "mknod", errfd);
+  }
+  snprintf(p, sizeof p, "%s/dev/pts", merged);
+  mkdir(p, 0755);
+  if (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") == 0) {
+    snprintf(p, sizeof p, "%s/dev/ptmx", merged);
+    symlink("pts/ptmx", p);
+  }
+  snprintf(p, sizeof p, "%s/dev/shm", merged);
+  mkdir(p, 01777);
+  must(chdir(merged), "chdir root", errfd);
+  must((int)syscall(SYS_pivot_root, ".", "."), "pivot_root", errfd);
+  must(umount2(".", MNT_DETACH), "detach old root", errfd);
+  must(chdir("/"), "chdir /", errfd);
+  must(sethostname(host, strlen(host)), "sethostname", errfd);
+}
+
+static void start_one(char *line) {
+  char *f[7];
+  int n = 0;
+  for (char *s = strtok(line, " \t\n"); s && n < 7; s = strtok(NULL, " \t\n")) f[n++] = s;
+  if (n != 7) {
+    printf("err %s expected 7 fields\n", n > 1 ? f[1] : "?");
+    return;
+  }
+  const char *netns = f[0], *host = f[1], *cg = f[6];
+  int errp[2], gop[2];
+  if (pipe2(errp, O_CLOEXEC) < 0 || pipe(gop) < 0) {
+    printf("err %s pipe: %s\n", host, strerror(errno));
+    return;
+  }
+  pid_t mid = fork();
+  if (mid == 0) {
+    /* Intermediate: join the netns, unshare the rest, fork the container init. */
+    close(errp[0]);
+    int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+    must(nsfd, "open netns", errp[1]);
+    must(setns(nsfd, CLONE_NEWNET), "setns net", errp[1]);
+    must(unshare(CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare", errp[1]);
+    pid_t init = fork();
+    must(init, "fork init", errp[1]);
+    if (init == 0) {
+      close(gop[1]);
+      char go;
+      if (read(gop[0], &go, 1) != 1) _exit(1);
+      close(gop[0]);
+      make_root(host, f[2], f[3], f[4], f[5], errp[1]);
+      close(errp[1]); /* CLOEXEC too; closing tells the starter we are up */
+      run_init();
+    }
+    close(gop[0]);
+    if (strcmp(cg, "-") != 0) {
+      char buf[4096];
+      snprintf(buf, sizeof buf, "%s", cg);
+      for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
+        int fd = open(s, O_WRONLY);
+        if (fd >= 0) { dprintf(fd, "%d\n", init); close(fd); }
+      }
+    }
+    if (write(gop[1], "g", 1) != 1) _exit(1);
+    dprintf(errp[1], "PID %d", init);
+    _exit(0);
+  }
+  close(errp[1]);
+  close(gop[0]);
+  close(gop[1]);
+  char msg[512];
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof msg - 1 && (r = read(errp[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
+  msg[len] = 0;
+  close(errp[0]);
+  waitpid(mid, NULL, 0);
+  int pid = 0;
+  char *pp = strstr(msg, "PID ");
+  if (pp) pid = atoi(pp + 4);
+  /* Anything besides "PID n" is an error from the intermediate or from the init before exec. */
+  char *rest = pp ? pp + 4 : msg;
+  while (*rest >= '0' && *rest <= '9') rest++;
+  if (pp && *rest == 0 && pp == msg) printf("ok %s %d\n", host, pid);
+  else if (pp && pp != msg) printf("err %s %.*s\n", host, (int)(pp - msg), msg);
+  else if (pp) printf("err %s %s\n", host, rest);
+  else printf("err %s %s\n", host, msg[0] ? msg : "failed");
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  signal(SIGCHLD, SIG_DFL);
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, stdin) > 0) {
+    if (line[0] == '\n' || line[0] == '#') continue;
+    start_one(line);
+    fflush(stdout);
+  }
+  free(line);
+  return 0;
+}

@@ -1,0 +1,254 @@
+/**
+ * The driver: turns materialization requests into task DAGs in the store. It
+ * never executes anything (rex does); every operation is idempotent, so a
+ * portal or commander may retry any request.
+ */
+import type { Op, Store } from "@merge/store";
+import type { MzId, NodeState } from "./backend.ts";
+import { type Dag, materializeDag, teardownDag } from "./dag.ts";
+import type { Fragment } from "./fragment.ts";
+import {
+  type Action,
+  keys,
+  type MzInfo,
+  type MzSummary,
+  type NodeRecord,
+  parseKey,
+  summarize,
+  type Task,
+} from "./task.ts";
+
+/** etcd refuses transactions with more than 128 operations by default. */
+const TXN_OPS = 100;
+
+export class MzIdError extends Error {}
+
+const MZID = /^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_-]*$/;
+
+export function checkMzId(mzid: string): MzId {
+  if (!MZID.test(mzid)) {
+    throw new MzIdError(
+      `materialization id '${mzid}' is not 'realization.experiment.project' (lower-case letters, digits, '-' and '_')`,
+    );
+  }
+  return mzid;
+}
+
+export interface MzDetail {
+  info?: MzInfo;
+  summary: MzSummary;
+  tasks: Task[];
+  actions: Action[];
+  nodes: NodeRecord[];
+}
+
+export async function readJSON<T>(store: Store, key: string): Promise<{ value: T; modRevision: number } | undefined> {
+  const kv = await store.get(key);
+  return kv ? { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision } : undefined;
+}
+
+/** All keys with a prefix, paged (a 1,000-node materialization has thousands of actions). */
+export async function rangeAll(store: Store, prefix: string): Promise<{ key: string; value: string }[]> {
+  const out: { key: string; value: string }[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.range(prefix, after ? { limit: 1000, after } : { limit: 1000 });
+    out.push(...page);
+    if (page.length < 1000) return out;
+    after = page[page.length - 1]!.key;
+  }
+}
+
+async function applyOps(store: Store, ops: Op[]): Promise<void> {
+  for (let i = 0; i < ops.length; i += TXN_OPS) {
+    await store.txn({ compare: [], success: ops.slice(i, i + TXN_OPS) });
+  }
+}
+
+export class Driver {
+  constructor(readonly store: Store) {}
+
+  /** Reserve the materialization's record and a facility-unique vindex. */
+  async notifyIncoming(mzid: MzId): Promise<MzInfo> {
+    checkMzId(mzid);
+    const existing = await readJSON<MzInfo>(this.store, keys.info(mzid));
+    if (existing) return existing.value;
+    for (let n = 1; ; n++) {
+      const info: MzInfo = {
+        mzid,
+        vindex: n,
+        phase: "incoming",
+        nodes: [],
+        links: [],
+        created: new Date().toISOString(),
+      };
+      const r = await this.store.txn({
+        compare: [
+          { key: keys.vindex(n), target: "absent" },
+          { key: keys.info(mzid), target: "absent" },
+        ],
+        success: [
+          { op: "put", key: keys.vindex(n), value: mzid },
+          { op: "put", key: keys.info(mzid), value: JSON.stringify(info) },
+        ],
+        failure: [{ op: "get", key: keys.info(mzid) }],
+      });
+      if (r.succeeded) return info;
+      const raced = r.gets[0];
+      if (raced) return JSON.parse(raced.value) as MzInfo;
+    }
+  }
+
+  /** Build and store the task DAG. A repeat for a materialization that already has one changes nothing. */
+  async materialize(mzid: MzId, fragments: Fragment[]): Promise<Dag> {
+    const info = await this.notifyIncoming(mzid);
+    if (info.phase === "dematerializing") {
+      throw new MzIdError(`materialization '${mzid}' is being dematerialized; wait until it is gone`);
+    }
+    const existing = await this.store.range(keys.tasks(mzid), { limit: 1 });
+    if (existing.length) return this.readDag(mzid);
+    const withIndex = fragments.map((f) => withVindex(f, info.vindex));
+    const dag = materializeDag(mzid, withIndex);
+    const next: MzInfo = { ...info, phase: "materializing", ...describe(withIndex) };
+    const ops: Op[] = [
+      ...dag.actions.map((a): Op => ({ op: "put", key: keys.action(a), value: JSON.stringify(a) })),
+      ...dag.tasks.map((t): Op => ({ op: "put", key: keys.task(mzid, t.id), value: JSON.stringify(t) })),
+    ];
+    // Actions first, tasks and info last: rex only acts on actions whose task it has seen.
+    await applyOps(this.store, ops);
+    await this.store.put(keys.info(mzid), JSON.stringify(next));
+    return dag;
+  }
+
+  /**
+   * Replace the setup DAG by a teardown DAG. Uses the stored setup actions, or
+   * `fragments` when the facility has no record (portal and facility out of sync).
+   */
+  async dematerialize(mzid: MzId, fragments: Fragment[] = []): Promise<Dag> {
+    checkMzId(mzid);
+    const info = await readJSON<MzInfo>(this.store, keys.info(mzid));
+    if (info?.value.phase === "dematerializing") return this.readDag(mzid);
+    let setup = (await this.readDag(mzid)).actions;
+    let base = info?.value;
+    if (!setup.length && fragments.length) {
+      base ??= await this.notifyIncoming(mzid);
+      setup = materializeDag(
+        mzid,
+        fragments.map((f) => withVindex(f, base!.vindex)),
+      ).actions;
+    }
+    if (!base) return { tasks: [], actions: [] };
+    const dag = teardownDag(mzid, setup);
+    await this.store.deletePrefix(keys.tasks(mzid));
+    await this.store.deletePrefix(keys.actions(mzid));
+    await applyOps(this.store, [
+      ...dag.actions.map((a): Op => ({ op: "put", key: keys.action(a), value: JSON.stringify(a) })),
+      ...dag.tasks.map((t): Op => ({ op: "put", key: keys.task(mzid, t.id), value: JSON.stringify(t) })),
+    ]);
+    await this.store.put(keys.info(mzid), JSON.stringify({ ...base, phase: "dematerializing" } satisfies MzInfo));
+    if (!dag.actions.length) await this.notifyTeardown(mzid);
+    return dag;
+  }
+
+  /** Forget a materialization: its records, claims and vindex. */
+  async notifyTeardown(mzid: MzId): Promise<void> {
+    checkMzId(mzid);
+    await discard(this.store, mzid);
+  }
+
+  async readDag(mzid: MzId): Promise<Dag> {
+    const tasks: Task[] = [];
+    const actions: Action[] = [];
+    for (const kv of await rangeAll(this.store, keys.mz(mzid))) {
+      const k = parseKey(kv.key);
+      if (k.type === "task") tasks.push(JSON.parse(kv.value) as Task);
+      else if (k.type === "action") actions.push(JSON.parse(kv.value) as Action);
+    }
+    return { tasks, actions };
+  }
+
+  async status(mzid: MzId): Promise<MzDetail> {
+    checkMzId(mzid);
+    const info = await readJSON<MzInfo>(this.store, keys.info(mzid));
+    const dag = await this.readDag(mzid);
+    const nodes: NodeRecord[] = [];
+    for (const n of info?.value.nodes ?? []) {
+      const r = await readJSON<NodeRecord>(this.store, keys.node(n.resource));
+      if (r) nodes.push(r.value);
+    }
+    return { info: info?.value, summary: summarize(info?.value, dag.actions), ...dag, nodes };
+  }
+
+  async list(): Promise<MzInfo[]> {
+    const out: MzInfo[] = [];
+    for (const kv of await rangeAll(this.store, keys.mzPrefix)) {
+      if (parseKey(kv.key).type === "info") out.push(JSON.parse(kv.value) as MzInfo);
+    }
+    return out;
+  }
+}
+
+/** Delete everything the facility holds for a materialization; node records keep their state. */
+export async function discard(store: Store, mzid: MzId): Promise<void> {
+  const info = await readJSON<MzInfo>(store, keys.info(mzid));
+  await store.deletePrefix(keys.mz(mzid));
+  await store.deletePrefix(keys.claim(keys.mz(mzid)));
+  if (info) {
+    await store.txn({
+      compare: [{ key: keys.vindex(info.value.vindex), target: "value", op: "==", value: mzid }],
+      success: [{ op: "delete", key: keys.vindex(info.value.vindex) }],
+    });
+  }
+}
+
+/** The facility decides kernel-object indexes; whatever the portal sent is replaced. */
+function withVindex(f: Fragment, vindex: number): Fragment {
+  switch (f.op) {
+    case "infrapod.setup":
+      return { ...f, infrapod: { ...f.infrapod, vindex } };
+    case "link.create":
+    case "link.destroy":
+      return { ...f, link: { ...f.link, vindex } };
+    case "emulation.setup":
+      return { ...f, emulation: { ...f.emulation, vindex } };
+    default:
+      return f;
+  }
+}
+
+function describe(fragments: Fragment[]): Pick<MzInfo, "nodes" | "links" | "infrapod"> {
+  const out: Pick<MzInfo, "nodes" | "links" | "infrapod"> = { nodes: [], links: [] };
+  for (const f of fragments) {
+    if (f.op === "infrapod.setup") out.infrapod = { server: f.infrapod.server, infranet: f.infrapod.infranet };
+    else if (f.op === "node.setup" || f.op === "node.reset") {
+      out.nodes.push({
+        node: f.node.node,
+        resource: f.node.resource,
+        image: f.node.image,
+        address: f.node.infranet.address,
+      });
+    } else if (f.op === "link.create") {
+      out.links.push({
+        link: f.link.link,
+        kind: f.link.kind,
+        emulated: f.link.emulator !== undefined,
+        tags: f.link.endpoints.map((e) => ({ vlan: e.vlan, vni: e.vni })),
+      });
+    }
+  }
+  return out;
+}
+
+/** Nodes whose current state differs from the target and that no rex worker is driving. */
+export async function strayNodes(store: Store): Promise<NodeRecord[]> {
+  const claims = new Set((await rangeAll(store, keys.claimPrefix)).map((kv) => kv.key));
+  const out: NodeRecord[] = [];
+  for (const kv of await rangeAll(store, keys.nodePrefix)) {
+    const n = JSON.parse(kv.value) as NodeRecord;
+    const inFlight = n.action !== undefined && claims.has(keys.claim(n.action));
+    if (n.current !== n.target && !inFlight) out.push(n);
+  }
+  return out;
+}
+
+export type { NodeState };

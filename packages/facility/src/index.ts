@@ -1,0 +1,11 @@
+export * from "./backend.ts";
+export * from "./dag.ts";
+export * from "./driver.ts";
+export * from "./fragment.ts";
+export * from "./materialization.ts";
+export * from "./operations.ts";
+export * from "./rex.ts";
+export { DEFAULT_DURATIONS, type FailureRule, SimBackend, type SimDurations, ZERO_DURATIONS } from "./sim/sim.ts";
+export { synthetic } from "./sim/synthetic.ts";
+export * from "./task.ts";
+export * from "./wire.ts";

@@ -1,0 +1,132 @@
+/**
+ * Running host tools. iproute2 work goes through `ip -force -batch -` (and
+ * `tc`), one process for many commands: commands queued in the same tick are
+ * coalesced into one batch, so both a whole materialization and many parallel
+ * per-resource calls pay for one process, not one per command.
+ */
+import { spawn } from "node:child_process";
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a program to completion; never throws for a non-zero exit (see `check`). */
+export function run(cmd: string, args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    child.stdin.on("error", () => {});
+    child.stdin.end(input ?? "");
+  });
+}
+
+/** Run and throw a clear error on failure. */
+export async function check(cmd: string, args: string[], input?: string): Promise<string> {
+  const r = await run(cmd, args, input);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+  }
+  return r.stdout;
+}
+
+/** Errors that mean "already in the target state" for an ensure-style command. */
+const HARMLESS = [/File exists/, /Cannot find device/, /No such file or directory/, /Cannot open network namespace/];
+
+interface Pending {
+  lines: string[];
+  tolerant: boolean;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * A coalescing batch runner for one tool (`ip` or `tc`), optionally in one
+ * network namespace (`-n NS`). `submit(lines)` resolves when its lines ran;
+ * a failed line rejects the submission it came from (tolerant submissions
+ * ignore "exists"/"not found", which is what makes ensure/remove idempotent).
+ */
+export class Batch {
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly tool: "ip" | "tc",
+    private readonly netns?: string,
+  ) {}
+
+  submit(lines: string[], opts: { tolerant?: boolean } = {}): Promise<void> {
+    if (lines.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ lines, tolerant: opts.tolerant ?? true, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    const owner: number[] = [];
+    const all: string[] = [];
+    batch.forEach((p, i) => {
+      for (const l of p.lines) {
+        all.push(l);
+        owner.push(i);
+      }
+    });
+    const args = [...(this.netns ? ["-n", this.netns] : []), "-force", "-batch", "-"];
+    let r: Result;
+    try {
+      r = await run(this.tool, args, `${all.join("\n")}\n`);
+    } catch (e) {
+      for (const p of batch) p.reject(e as Error);
+      return;
+    }
+    // stderr: message lines, then "Command failed -:N" naming the 1-based line.
+    const failed = new Map<number, string[]>();
+    let msg: string[] = [];
+    let last = 0;
+    for (const line of r.stderr.split("\n")) {
+      const m = /^Command failed -:(\d+)/.exec(line);
+      if (m) {
+        const n = Number(m[1]) - 1;
+        const owned = failed.get(owner[n] ?? -1) ?? [];
+        owned.push(`${all[n]}: ${msg.join(" ").trim()}`);
+        failed.set(owner[n] ?? -1, owned);
+        msg = [];
+        last = n;
+      } else if (line.trim()) msg.push(line.trim());
+    }
+    // A message with no "Command failed" after it: the tool gave up (bad argument) at the line after the last reported one.
+    if (msg.length > 0 || (r.code !== 0 && failed.size === 0)) {
+      const n = failed.size > 0 ? last + 1 : 0;
+      const text = msg.join(" ").trim() || `exit ${r.code}`;
+      for (let i = owner[n] ?? 0; i < batch.length; i++) {
+        const owned = failed.get(i) ?? [];
+        owned.push(`${this.tool} batch stopped near "${all[n] ?? ""}": ${text}`);
+        failed.set(i, owned);
+      }
+    }
+    batch.forEach((p, i) => {
+      const errs = failed.get(i);
+      const real = errs?.filter((e) => !(p.tolerant && HARMLESS.some((h) => h.test(e))));
+      if (real && real.length > 0)
+        p.reject(new Error(`${this.tool}${this.netns ? ` -n ${this.netns}` : ""}: ${real.join("; ")}`));
+      else p.resolve();
+    });
+  }
+}

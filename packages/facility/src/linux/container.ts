@@ -1,0 +1,243 @@
+/**
+ * Nodes as containers. A node's network namespace (named, so it outlives
+ * power cycles) holds `eth0` on the infranet and `eth<socket+1>` per
+ * experiment socket. `mrg-node` starts the rest: new UTS (hostname = node
+ * name), mount, PID and IPC namespaces, root = overlayfs over the image
+ * directory with a per-node upper directory (wipe = drop it), and its init
+ * running the merge boot (DHCP, foundry client). Limits go to cgroups when
+ * the host has the controllers.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { type Env, mzDir } from "./env.ts";
+import { infranetPort, namesOf } from "./names.ts";
+import { type InfranetPlan, infranetHost, type NodePlan } from "./plan.ts";
+import { alive, killAll, listNetns, netnsInode, processesIn } from "./processes.ts";
+
+export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
+
+/** Create the nodes' namespaces and infranet veths (idempotent). */
+export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan, nodes: NodePlan[]): Promise<void> {
+  const n = namesOf(prefix);
+  const have = new Set(listNetns());
+  const host: string[] = [];
+  const pod: string[] = [];
+  for (const node of nodes) {
+    const ns = n.node(node.name);
+    if (!have.has(ns)) host.push(`netns add ${ns}`);
+    const port = infranetPort(infranetHost(infranet, node.infranet.address));
+    host.push(`link add eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${port} netns ${n.infrapod}`);
+    pod.push(`link set ${port} master ibr up`);
+  }
+  await env.ip.submit(host);
+  await env.ipIn(n.infrapod).submit(pod);
+}
+
+/** Host pid of a node's init, if it runs (checked against the node's namespace, not trusted from the file). */
+export function nodePid(env: Env, prefix: string, node: string): number | undefined {
+  const f = join(nodeDir(env, prefix, node), "pid");
+  if (!existsSync(f)) return undefined;
+  const pid = Number(readFileSync(f, "utf8").trim());
+  const ino = netnsInode(namesOf(prefix).node(node));
+  if (!pid || ino === undefined || !alive(pid)) return undefined;
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`) === `net:[${ino}]` ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function cgroupFiles(env: Env, prefix: string, node: NodePlan): string[] {
+  const files: string[] = [];
+  const cg = env.caps.cgroup;
+  const name = `${prefix}-${node.name}`;
+  try {
+    if (node.cores && cg.cpu) {
+      const dir = join(cg.cpu, name);
+      mkdirSync(dir, { recursive: true });
+      if (cg.version === 1) {
+        writeFileSync(join(dir, "cpu.cfs_period_us"), "100000");
+        writeFileSync(join(dir, "cpu.cfs_quota_us"), String(Math.round(node.cores * 100000)));
+      } else writeFileSync(join(dir, "cpu.max"), `${Math.round(node.cores * 100000)} 100000`);
+      files.push(join(dir, "cgroup.procs"));
+    }
+    if (node.memory && cg.memory && cg.memory !== cg.cpu) {
+      const dir = join(cg.memory, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, cg.version === 1 ? "memory.limit_in_bytes" : "memory.max"), String(node.memory));
+      files.push(join(dir, "cgroup.procs"));
+    } else if (node.memory && cg.memory) {
+      writeFileSync(join(cg.memory, name, "memory.max"), String(node.memory));
+    }
+  } catch (e) {
+    env.log(`node ${node.name}: limits not applied (${(e as Error).message})`);
+  }
+  return [...new Set(files)];
+}
+
+/**
+ * Start these nodes' containers (those not running) with one mrg-node process.
+ * `images` maps node name to its image directory.
+ */
+export async function nodesStart(
+  env: Env,
+  prefix: string,
+  nodes: NodePlan[],
+  images: Map<string, string>,
+): Promise<void> {
+  const n = namesOf(prefix);
+  const lines: string[] = [];
+  for (const node of nodes) {
+    if (nodePid(env, prefix, node.name)) continue;
+    const dir = nodeDir(env, prefix, node.name);
+    for (const d of ["upper", "work", "root"]) mkdirSync(join(dir, d), { recursive: true });
+    rmSync(join(dir, "upper/etc/mrg/ready"), { force: true });
+    rmSync(join(dir, "upper/etc/mrg/failed"), { force: true });
+    const image = images.get(node.name);
+    if (!image) throw new Error(`node ${node.name}: no image directory`);
+    const cg = cgroupFiles(env, prefix, node);
+    lines.push(
+      [
+        `/run/netns/${n.node(node.name)}`,
+        node.name,
+        image,
+        `${dir}/upper`,
+        `${dir}/work`,
+        `${dir}/root`,
+        cg.length ? cg.join(",") : "-",
+      ].join(" "),
+    );
+  }
+  if (lines.length === 0) return;
+  const errors: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const c = spawn(env.bin.node, [], { stdio: ["pipe", "pipe", "pipe"] });
+    const rl = createInterface({ input: c.stdout });
+    rl.on("line", (l) => {
+      const m = /^(ok|err) (\S+) (.*)$/.exec(l);
+      if (!m) return;
+      if (m[1] === "ok") writeFileSync(join(nodeDir(env, prefix, m[2] as string), "pid"), `${m[3]}\n`);
+      else errors.push(`${m[2]}: ${m[3]}`);
+    });
+    c.on("error", reject);
+    c.on("close", () => resolve());
+    c.stdin.end(`${lines.join("\n")}\n`);
+  });
+  if (errors.length > 0)
+    throw new Error(
+      `starting nodes failed: ${errors.slice(0, 5).join("; ")}${errors.length > 5 ? ` (and ${errors.length - 5} more)` : ""}`,
+    );
+}
+
+/** Stop a node: SIGTERM its init (which stops everything inside), SIGKILL after `graceMs`. */
+export async function nodeStop(env: Env, prefix: string, node: string, graceMs = 2000): Promise<void> {
+  const pid = nodePid(env, prefix, node);
+  if (pid) {
+    if (graceMs > 0) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {}
+      const end = Date.now() + graceMs;
+      while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    }
+    await killAll([pid]);
+  }
+  // Whatever else still runs in the node's namespace (a process that escaped the pid namespace, e.g. an exec).
+  const rest = processesIn([namesOf(prefix).node(node)]).map((p) => p.pid);
+  if (rest.length) await killAll(rest);
+  rmSync(join(nodeDir(env, prefix, node), "pid"), { force: true });
+}
+
+/** Drop the node's writable layer: the next start is a freshly imaged node. */
+export function nodeWipe(env: Env, prefix: string, node: string): void {
+  const dir = nodeDir(env, prefix, node);
+  rmSync(join(dir, "upper"), { recursive: true, force: true });
+  rmSync(join(dir, "work"), { recursive: true, force: true });
+}
+
+export type NodeBoot = "ready" | "failed" | "booting";
+
+export function nodeBoot(env: Env, prefix: string, node: string): { state: NodeBoot; reason?: string } {
+  const dir = join(nodeDir(env, prefix, node), "upper/etc/mrg");
+  if (existsSync(join(dir, "ready"))) return { state: "ready" };
+  if (existsSync(join(dir, "failed")))
+    return { state: "failed", reason: readFileSync(join(dir, "failed"), "utf8").trim() };
+  return { state: "booting" };
+}
+
+/** Wait until every node reports configured; throws naming the nodes that failed or are late. */
+export async function waitReady(
+  env: Env,
+  prefix: string,
+  nodes: string[],
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let pending = nodes;
+  for (;;) {
+    const failed: string[] = [];
+    pending = pending.filter((node) => {
+      const b = nodeBoot(env, prefix, node);
+      if (b.state === "failed") failed.push(`${node}: ${b.reason}`);
+      return b.state === "booting";
+    });
+    if (failed.length) throw new Error(`nodes failed to configure: ${failed.slice(0, 5).join("; ")}`);
+    if (pending.length === 0) return;
+    if (Date.now() > end) {
+      throw new Error(
+        `nodes not configured after ${timeoutMs} ms: ${pending.slice(0, 10).join(", ")}${pending.length > 10 ? ` (${pending.length} in all)` : ""}`,
+      );
+    }
+    if (signal?.aborted) throw new Error("aborted while waiting for nodes");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Run a command in a running node (all its namespaces, its root), streaming
+ * output: the returned child's stdout/stderr, or the caller's terminal with
+ * `stdio: "inherit"` (an interactive shell: `["/bin/sh", "-l"]`).
+ */
+export function nodeExec(
+  env: Env,
+  prefix: string,
+  node: string,
+  argv: string[],
+  opts: { stdio?: "pipe" | "inherit" } = {},
+): ChildProcess {
+  const pid = nodePid(env, prefix, node);
+  if (!pid) throw new Error(`node ${node} is not running (power it on first)`);
+  return spawn("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--", ...argv], {
+    stdio: opts.stdio ?? "pipe",
+    env: {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: "/root",
+      TERM: process.env.TERM ?? "xterm",
+    },
+  });
+}
+
+/** Run to completion and collect output. */
+export function nodeRun(
+  env: Env,
+  prefix: string,
+  node: string,
+  argv: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = nodeExec(env, prefix, node, argv);
+    let stdout = "";
+    let stderr = "";
+    c.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    c.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    c.on("error", reject);
+    c.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * The linux data plane: materialize a plan on this host, change its emulation,
+ * power and reach its nodes, and take it all down again. Whole-materialization
+ * calls batch everything (the fast path the benchmark measures); the
+ * per-resource backend (backend.ts) calls the same parts one by one.
+ */
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Capabilities, describeCapabilities, detectCapabilities, requireCapabilities } from "./capabilities.ts";
+import { run } from "./command.ts";
+import {
+  nodeBoot,
+  nodeExec,
+  nodePid,
+  nodeRun,
+  nodeStop,
+  nodesStart,
+  nodesWire,
+  nodeWipe,
+  waitReady,
+} from "./container.ts";
+import { emulationStart, emulationStats, emulationUpdate } from "./emulation.ts";
+import { type Env, makeEnv, mzDir } from "./env.ts";
+import { writeNodeConfig } from "./foundry.ts";
+import { imageDir } from "./image.ts";
+import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
+import { namesOf, prefixOf } from "./names.ts";
+import { nativeProgram } from "./native.ts";
+import type { EmulationParams, MzPlan, NodePlan } from "./plan.ts";
+import { isClean, type Leftovers, sweep } from "./sweep.ts";
+import { linksCreate } from "./xpnet.ts";
+
+export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
+export type PowerState = "on" | "off";
+
+export interface DataPlaneOptions {
+  /** Where images, native programs and materialization files live. */
+  dataDir: string;
+  log?: (message: string) => void;
+}
+
+export interface MaterializeResult {
+  prefix: string;
+  serviceAddress: string;
+  /** ms until every node was configured and answered on the infranet. */
+  readyMs: number;
+}
+
+export class LinuxDataPlane {
+  /** Known plans, for power/exec/emulation on materializations this process made or adopted. */
+  private readonly plans = new Map<string, MzPlan>();
+
+  private constructor(
+    readonly env: Env,
+    readonly capabilities: Capabilities,
+  ) {}
+
+  /** Detect capabilities (failing clearly when something required is missing), build the native programs and the busybox image. */
+  static async open(opts: DataPlaneOptions): Promise<LinuxDataPlane> {
+    const caps = await detectCapabilities();
+    requireCapabilities(caps);
+    mkdirSync(opts.dataDir, { recursive: true });
+    const node = await nativeProgram(opts.dataDir, "mrg-node");
+    const emu = caps.netem ? null : await nativeProgram(opts.dataDir, "mrg-emu");
+    const env = makeEnv(opts.dataDir, caps, { node, emu }, opts.log);
+    for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
+    await imageDir(opts.dataDir, "busybox");
+    return new LinuxDataPlane(env, caps);
+  }
+
+  prefix(mzid: string): string {
+    return prefixOf(mzid);
+  }
+
+  /** Remember a plan (e.g. after a restart) so power/exec/emulation can find its pieces. */
+  adopt(plan: MzPlan): void {
+    this.plans.set(plan.mzid, plan);
+  }
+
+  plan(mzid: string): MzPlan {
+    const p = this.plans.get(mzid);
+    if (!p) throw new Error(`materialization ${mzid} is not known to this linux backend`);
+    return p;
+  }
+
+  /**
+   * Materialize: infrapod, nodes, links, emulation, boot; resolves when every
+   * node is configured and reachable on the infranet. On failure everything
+   * created is swept before the error is thrown.
+   */
+  async materialize(plan: MzPlan, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<MaterializeResult> {
+    const t0 = Date.now();
+    const prefix = prefixOf(plan.mzid);
+    const env = this.env;
+    this.plans.set(plan.mzid, plan);
+    checkPlan(plan);
+    try {
+      mkdirSync(mzDir(env, prefix), { recursive: true });
+      writeFileSync(join(mzDir(env, prefix), "mzid"), `${plan.mzid}\n`);
+      const images = new Map<string, string>();
+      for (const n of plan.nodes) images.set(n.name, await imageDir(env.dataDir, n.image));
+      const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
+      await Promise.all([
+        nodesWire(env, prefix, plan.infranet, plan.nodes),
+        linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem }),
+      ]);
+      for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
+      nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
+      await infrapodServices(env, prefix, plan.infranet);
+      const emulated = plan.links.filter((l) => l.emulation);
+      if (emulated.length) await emulationStart(env, prefix, emulated);
+      await nodesStart(env, prefix, plan.nodes, images);
+      await waitReady(
+        env,
+        prefix,
+        plan.nodes.map((n) => n.name),
+        opts.timeoutMs ?? 120_000,
+        opts.signal,
+      );
+      await this.checkReachable(plan);
+      return { prefix, serviceAddress, readyMs: Date.now() - t0 };
+    } catch (e) {
+      await sweep(prefix, env.dataDir);
+      throw e;
+    }
+  }
+
+  /** Ping every node's infranet address from the infrapod; throws naming the silent ones. */
+  async checkReachable(plan: MzPlan): Promise<void> {
+    const n = namesOf(prefixOf(plan.mzid));
+    const addrs = plan.nodes.map((x) => x.infranet.address);
+    const script = `for a in ${addrs.join(" ")}; do busybox ping -c 1 -W 2 $a >/dev/null 2>&1 || echo $a & done; wait`;
+    const r = await run("nsenter", [`--net=/run/netns/${n.infrapod}`, "--", "busybox", "sh", "-c", script]);
+    const silent = r.stdout.split(/\s+/).filter(Boolean);
+    if (silent.length) throw new Error(`nodes not reachable on the infranet: ${silent.slice(0, 10).join(", ")}`);
+  }
+
+  /** Take everything of the materialization down and wipe its nodes. Returns what is left (empty). */
+  async dematerialize(mzid: string): Promise<Leftovers> {
+    this.plans.delete(mzid);
+    const left = await sweep(prefixOf(mzid), this.env.dataDir);
+    if (!isClean(left)) throw new Error(`dematerialize ${mzid}: could not remove ${JSON.stringify(left)}`);
+    return left;
+  }
+
+  /** Change a link's emulation at runtime. */
+  async setEmulation(mzid: string, link: string, params: EmulationParams): Promise<void> {
+    const plan = this.plan(mzid);
+    const l = plan.links.find((x) => x.name === link);
+    if (!l)
+      throw new Error(
+        `materialization ${mzid} has no link "${link}" (links: ${plan.links.map((x) => x.name).join(", ")})`,
+      );
+    if (!l.emulation) throw new Error(`link ${link} is not emulated (it has no latency, loss or capacity constraint)`);
+    await emulationUpdate(this.env, prefixOf(mzid), l, params);
+    l.emulation = { ...params };
+  }
+
+  emulationStats(mzid: string, link: string) {
+    return emulationStats(this.env, prefixOf(mzid), link);
+  }
+
+  powerState(mzid: string, node: string): PowerState {
+    return nodePid(this.env, prefixOf(mzid), node) ? "on" : "off";
+  }
+
+  nodeBoot(mzid: string, node: string) {
+    return nodeBoot(this.env, prefixOf(mzid), node);
+  }
+
+  /** on/off/cycle (hard: SIGKILL) /soft-cycle (SIGTERM, then SIGKILL); `on` and `cycle` wait until configured. */
+  async power(mzid: string, node: string, action: PowerAction, opts: { timeoutMs?: number } = {}): Promise<PowerState> {
+    const plan = this.plan(mzid);
+    const n = nodeOf(plan, node);
+    const prefix = prefixOf(mzid);
+    if (action !== "on") await nodeStop(this.env, prefix, node, action === "soft-cycle" ? 2000 : 0);
+    if (action === "off") return "off";
+    await nodesStart(this.env, prefix, [n], new Map([[node, await imageDir(this.env.dataDir, n.image)]]));
+    await waitReady(this.env, prefix, [node], opts.timeoutMs ?? 30_000);
+    return "on";
+  }
+
+  /** Reimage: stop, drop the writable layer, boot fresh. */
+  async reimage(mzid: string, node: string): Promise<void> {
+    const prefix = prefixOf(mzid);
+    await nodeStop(this.env, prefix, node, 0);
+    nodeWipe(this.env, prefix, node);
+    await this.power(mzid, node, "on");
+  }
+
+  /** A command in a node with output streamed (`stdio: "inherit"` for an interactive shell). */
+  exec(mzid: string, node: string, argv: string[], opts: { stdio?: "pipe" | "inherit" } = {}): ChildProcess {
+    nodeOf(this.plan(mzid), node);
+    return nodeExec(this.env, prefixOf(mzid), node, argv, opts);
+  }
+
+  run(mzid: string, node: string, argv: string[]) {
+    nodeOf(this.plan(mzid), node);
+    return nodeRun(this.env, prefixOf(mzid), node, argv);
+  }
+
+  /** A program in a node's network namespace only (host tools such as iperf3 against the node's network). */
+  netnsPath(mzid: string, node: string): string {
+    return `/run/netns/${namesOf(prefixOf(mzid)).node(node)}`;
+  }
+}
+
+function nodeOf(plan: MzPlan, node: string): NodePlan {
+  const n = plan.nodes.find((x) => x.name === node);
+  if (!n) throw new Error(`materialization ${plan.mzid} has no node "${node}"`);
+  return n;
+}
+
+export function nexOf(nodes: NodePlan[]) {
+  return nodes.map((n) => {
+    const first = [...n.interfaces].sort((a, b) => a.socket - b.socket).find((i) => i.addrs.length > 0);
+    const e: { name: string; mac: string; address: string; experiment?: string } = {
+      name: n.name,
+      mac: n.infranet.mac,
+      address: n.infranet.address,
+    };
+    const exp = first?.addrs[0]?.split("/")[0];
+    if (exp) e.experiment = exp;
+    return e;
+  });
+}
+
+/** Reject plans that would wire something other than asked, naming the offending field. */
+export function checkPlan(plan: MzPlan): void {
+  const names = new Set<string>();
+  for (const [i, n] of plan.nodes.entries()) {
+    if (names.has(n.name)) throw new Error(`plan ${plan.mzid}: nodes[${i}].name "${n.name}" is used twice`);
+    names.add(n.name);
+    namesOf(prefixOf(plan.mzid)).node(n.name);
+  }
+  const used = new Set<string>();
+  for (const [i, l] of plan.links.entries()) {
+    for (const [k, e] of l.endpoints.entries()) {
+      if (!names.has(e.node))
+        throw new Error(`plan ${plan.mzid}: links[${i}] (${l.name}).endpoints[${k}].node "${e.node}" is not a node`);
+      const key = `${e.node}/${e.socket}`;
+      if (used.has(key))
+        throw new Error(
+          `plan ${plan.mzid}: links[${i}] (${l.name}): socket ${e.socket} of ${e.node} is bound to two links`,
+        );
+      used.add(key);
+    }
+  }
+}

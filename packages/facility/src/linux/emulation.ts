@@ -1,0 +1,205 @@
+/**
+ * Link emulation at the emulator namespace, where each emulated link's halves
+ * meet. Capacity: tbf on each port (shapes what leaves toward that endpoint).
+ * Latency and loss: netem on each port when the kernel has it; otherwise
+ * mrg-emu, a userspace forwarder joining the link's ports that delays every
+ * frame by the latency of the port it leaves through and drops it with that
+ * port's loss probability. Both directions of a point-to-point link get the
+ * link's latency and loss (RTT = 2 × latency). Changeable at runtime.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { type Env, mzDir } from "./env.ts";
+import { linkKey, linkPort, namesOf } from "./names.ts";
+import type { EmulationParams, LinkPlan } from "./plan.ts";
+
+const emuDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "emu");
+export const controlSocket = (env: Env, prefix: string, link: string): string =>
+  join(emuDir(env, prefix), `${linkKey(link)}.sock`);
+
+export function checkParams(link: string, p: EmulationParams): void {
+  const bad = (what: string, v: unknown, want: string) => {
+    throw new Error(`emulation of link ${link}: ${what} = ${JSON.stringify(v)} is invalid; expected ${want}`);
+  };
+  if (p.capacity !== undefined && !(Number.isFinite(p.capacity) && p.capacity >= 8000))
+    bad("capacity", p.capacity, "bits/s ≥ 8000");
+  if (p.latency !== undefined && !(Number.isFinite(p.latency) && p.latency >= 0 && p.latency <= 10e9))
+    bad("latency", p.latency, "ns between 0 and 10 s");
+  if (p.loss !== undefined && !(Number.isFinite(p.loss) && p.loss >= 0 && p.loss <= 1))
+    bad("loss", p.loss, "a fraction between 0 and 1");
+}
+
+function tbfLine(port: string, capacity: number | undefined): string {
+  if (capacity === undefined) return `qdisc del dev ${port} root`;
+  // Burst: at least two full frames, or 4 ms at the rate; a 50 ms queue.
+  const burst = Math.max(3100, Math.ceil(capacity / 8 / 250));
+  return `qdisc replace dev ${port} root tbf rate ${Math.round(capacity)}bit burst ${burst} latency 50ms`;
+}
+
+function netemLine(port: string, p: EmulationParams): string {
+  const parts = [`qdisc replace dev ${port} root netem`, `delay ${Math.round((p.latency ?? 0) / 1000)}us`];
+  if (p.loss) parts.push(`loss ${(p.loss * 100).toFixed(4)}%`);
+  if (p.capacity) parts.push(`rate ${Math.round(p.capacity)}bit`);
+  return parts.join(" ");
+}
+
+/** Talk to a running mrg-emu: one line in, its reply out. */
+export function emuControl(path: string, line: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let out = "";
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`emulator control ${path}: no answer`));
+    }, timeoutMs);
+    s.setEncoding("utf8");
+    s.on("connect", () => s.write(`${line}\n`));
+    s.on("data", (d: string) => {
+      out += d;
+    });
+    s.on("error", (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    s.on("close", () => {
+      clearTimeout(t);
+      resolve(out);
+    });
+  });
+}
+
+async function emuRunning(path: string): Promise<boolean> {
+  try {
+    await emuControl(path, "get", 500);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Start emulating these links (idempotent: a running emulation gets the given parameters). */
+export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]): Promise<void> {
+  const n = namesOf(prefix);
+  mkdirSync(emuDir(env, prefix), { recursive: true });
+  const tc: string[] = [];
+  const starts: Promise<void>[] = [];
+  for (const l of links) {
+    const p = l.emulation ?? {};
+    checkParams(l.name, p);
+    const ports = l.endpoints.map((_, k) => linkPort(l.name, k));
+    if (env.caps.netem) {
+      for (const port of ports) tc.push(netemLine(port, p));
+      continue;
+    }
+    for (const port of ports) tc.push(tbfLine(port, p.capacity));
+    starts.push(startForwarder(env, prefix, l.name, ports, p));
+  }
+  await Promise.all([env.tcIn(n.emulator).submit(tc), ...starts]);
+}
+
+async function startForwarder(
+  env: Env,
+  prefix: string,
+  link: string,
+  ports: string[],
+  p: EmulationParams,
+): Promise<void> {
+  const sock = controlSocket(env, prefix, link);
+  if (await emuRunning(sock)) {
+    await setForwarder(sock, ports.length, p);
+    return;
+  }
+  if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
+  const log = openSync(join(emuDir(env, prefix), `${linkKey(link)}.log`), "a");
+  const args = [
+    "-n",
+    `/run/netns/${namesOf(prefix).emulator}`,
+    "-c",
+    sock,
+    ...ports.map((port) => `${port}:${Math.round(p.latency ?? 0)}:${p.loss ?? 0}`),
+  ];
+  const c = spawn(env.bin.emu, args, { detached: true, stdio: ["ignore", log, log] });
+  c.unref();
+  if (c.pid) writeFileSync(join(emuDir(env, prefix), `${linkKey(link)}.pid`), `${c.pid}\n`);
+  const end = Date.now() + 10_000;
+  while (!(await emuRunning(sock))) {
+    if (c.exitCode !== null || Date.now() > end) {
+      throw new Error(
+        `emulator for link ${link} did not start (see ${join(emuDir(env, prefix), `${linkKey(link)}.log`)})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function setForwarder(sock: string, ports: number, p: EmulationParams): Promise<void> {
+  for (let k = 0; k < ports; k++) {
+    const r = await emuControl(sock, `set ${k} ${Math.round(p.latency ?? 0)} ${p.loss ?? 0}`);
+    if (!r.startsWith("ok")) throw new Error(`emulator refused parameters: ${r.trim()}`);
+  }
+}
+
+/** Change a running link emulation, in place (no re-materialization). */
+export async function emulationUpdate(env: Env, prefix: string, link: LinkPlan, p: EmulationParams): Promise<void> {
+  checkParams(link.name, p);
+  const n = namesOf(prefix);
+  const ports = link.endpoints.map((_, k) => linkPort(link.name, k));
+  if (env.caps.netem) {
+    await env.tcIn(n.emulator).submit(
+      ports.map((port) => netemLine(port, p)),
+      { tolerant: false },
+    );
+    return;
+  }
+  const sock = controlSocket(env, prefix, link.name);
+  if (!(await emuRunning(sock))) throw new Error(`link ${link.name} is not emulated in this materialization`);
+  await env.tcIn(n.emulator).submit(ports.map((port) => tbfLine(port, p.capacity)));
+  await setForwarder(sock, ports.length, p);
+}
+
+/** Per-port counters of a running forwarder: frames forwarded and dropped. */
+export async function emulationStats(
+  env: Env,
+  prefix: string,
+  link: string,
+): Promise<{ port: number; latency: number; loss: number; forwarded: number; dropped: number }[]> {
+  const r = await emuControl(controlSocket(env, prefix, link), "get");
+  return r
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [port, latency, loss, forwarded, dropped] = l.split(" ").map(Number);
+      return {
+        port: port ?? 0,
+        latency: latency ?? 0,
+        loss: loss ?? 0,
+        forwarded: forwarded ?? 0,
+        dropped: dropped ?? 0,
+      };
+    });
+}
+
+/** Stop emulating these links: the forwarders stop (the halves stay, unjoined) and qdiscs go. */
+export async function emulationStop(env: Env, prefix: string, links: LinkPlan[]): Promise<void> {
+  const { existsSync, readFileSync, rmSync } = await import("node:fs");
+  const { processesIn, killAll } = await import("./processes.ts");
+  const n = namesOf(prefix);
+  const inEmu = new Set(processesIn([n.emulator]).map((p) => p.pid));
+  const pids: number[] = [];
+  for (const l of links) {
+    const f = join(emuDir(env, prefix), `${linkKey(l.name)}.pid`);
+    if (existsSync(f)) {
+      const pid = Number(readFileSync(f, "utf8").trim());
+      if (inEmu.has(pid)) pids.push(pid);
+      rmSync(f, { force: true });
+    }
+    rmSync(controlSocket(env, prefix, l.name), { force: true });
+  }
+  await killAll(pids);
+  await env
+    .tcIn(n.emulator)
+    .submit(links.flatMap((l) => l.endpoints.map((_, k) => `qdisc del dev ${linkPort(l.name, k)} root`)));
+}

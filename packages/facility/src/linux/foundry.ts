@@ -1,0 +1,60 @@
+/**
+ * Foundry: what each node is told when it boots (hostname, interfaces,
+ * addresses, routes), as JSON and as the shell script the node's foundry
+ * client runs. Files under the materialization's foundry directory, served
+ * inside the infrapod by busybox httpd on the infranet at `http://foundry/`.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { IMAGE_BUSYBOX } from "./image.ts";
+import { socketIfname } from "./names.ts";
+import type { NodePlan } from "./plan.ts";
+
+export interface NodeConfig {
+  hostname: string;
+  interfaces: { name: string; socket: number; addrs: string[] }[];
+  routes: { dest: string; gateway: string; dev: string }[];
+  /** Route between its interfaces (a node on a routed path). */
+  forwarding: boolean;
+}
+
+export function nodeConfig(node: NodePlan): NodeConfig {
+  return {
+    hostname: node.name,
+    interfaces: node.interfaces.map((i) => ({ name: socketIfname(i.socket), socket: i.socket, addrs: i.addrs })),
+    routes: node.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, dev: socketIfname(r.socket) })),
+    forwarding: node.interfaces.length > 1,
+  };
+}
+
+const SAFE = /^[A-Za-z0-9_.:/-]+$/;
+function q(s: string): string {
+  if (!SAFE.test(s)) throw new Error(`unsafe value in node configuration: ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** The configuration as a script for the node's busybox shell; idempotent (a reboot runs it again). */
+export function configScript(c: NodeConfig): string {
+  const B = IMAGE_BUSYBOX;
+  const lines = ["set -e", `B=${B}`, `$B hostname ${q(c.hostname)}`];
+  for (const i of c.interfaces) {
+    // Links may be plumbed after the node boots; wait for them (up to 60 s).
+    lines.push(
+      `n=0; until $B ip link show ${q(i.name)} >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 600 ] || { echo "interface ${i.name} never appeared"; exit 1; }; $B usleep 100000; done`,
+      `$B ip -4 addr flush dev ${q(i.name)}`,
+      ...i.addrs.map((a) => `$B ip addr add ${q(a)} dev ${q(i.name)}`),
+      `$B ip link set ${q(i.name)} up`,
+    );
+  }
+  lines.push(`echo ${c.forwarding ? 1 : 0} > /proc/sys/net/ipv4/ip_forward`);
+  for (const r of c.routes) lines.push(`$B ip route replace ${q(r.dest)} via ${q(r.gateway)} dev ${q(r.dev)}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function writeNodeConfig(foundryDir: string, node: NodePlan): void {
+  const dir = join(foundryDir, node.name);
+  mkdirSync(dir, { recursive: true });
+  const c = nodeConfig(node);
+  writeFileSync(join(dir, "config.json"), `${JSON.stringify(c, null, 2)}\n`);
+  writeFileSync(join(dir, "config.sh"), configScript(c));
+}

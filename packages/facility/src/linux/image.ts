@@ -1,0 +1,154 @@
+/**
+ * Node images: read-only directory trees that node root filesystems overlay.
+ * `busybox` is built in milliseconds from Debian's busybox-static; `bookworm`
+ * is a real Debian made by debootstrap on demand (slow, needs the Debian
+ * mirror) and cached. Every image gets the merge boot: DHCP on the infranet,
+ * then the foundry client that fetches and applies the node's configuration.
+ */
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { check, run } from "./command.ts";
+
+export const BUSYBOX = "/usr/bin/busybox";
+/** Where images keep the busybox the merge boot scripts use. */
+export const IMAGE_BUSYBOX = "/usr/lib/mrg/busybox";
+
+const BOOT = `#!/usr/lib/mrg/busybox sh
+# merge node boot: infranet DHCP, then the foundry client.
+B=${IMAGE_BUSYBOX}
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+$B rm -f /etc/mrg/ready /etc/mrg/failed /etc/mrg/config.sh
+$B ip link set lo up
+$B ip link set eth0 up
+n=0
+until $B udhcpc -i eth0 -q -n -t 4 -T 1 -s /etc/mrg/udhcpc.sh; do
+  n=$((n+1))
+  if [ $n -ge 15 ]; then echo "no DHCP lease on the infranet" > /etc/mrg/failed; exit 1; fi
+done
+# The foundry is found by its DNS name, as nodes find it in MergeTB.
+server=$($B nslookup foundry 2>/dev/null | $B awk '/^Name:/{f=1} f && /^Address/{print $NF; exit}')
+[ -n "$server" ] || server=$($B awk '/^nameserver/{print $2; exit}' /etc/resolv.conf)
+n=0
+until $B wget -q -T 3 -O /etc/mrg/config.sh "http://$server/$($B hostname)/config.sh"; do
+  n=$((n+1))
+  if [ $n -ge 20 ]; then echo "foundry unreachable at $server" > /etc/mrg/failed; exit 1; fi
+  $B sleep 0.5
+done
+if $B sh /etc/mrg/config.sh > /var/log/mrg-config.log 2>&1; then
+  $B touch /etc/mrg/ready
+else
+  echo "configuration failed: $($B tail -n 3 /var/log/mrg-config.log)" > /etc/mrg/failed
+fi
+[ -x /etc/mrg/rc.local ] && /etc/mrg/rc.local
+exit 0
+`;
+
+const UDHCPC = `#!/usr/lib/mrg/busybox sh
+B=${IMAGE_BUSYBOX}
+case "$1" in
+  deconfig)
+    $B ip -4 addr flush dev "$interface"
+    $B ip link set "$interface" up
+    ;;
+  bound|renew)
+    $B ip -4 addr flush dev "$interface"
+    $B ip addr add "$ip/$mask" dev "$interface"
+    { [ -n "$domain" ] && echo "search $domain"; for d in $dns; do echo "nameserver $d"; done; } > /etc/resolv.conf
+    ;;
+esac
+exit 0
+`;
+
+/** Install the merge boot into an image tree. */
+export function installBoot(root: string): void {
+  for (const d of ["etc/mrg", "usr/lib/mrg", "var/log", "proc", "sys", "dev", "tmp", "run", "root"]) {
+    mkdirSync(join(root, d), { recursive: true });
+  }
+  copyFileSync(BUSYBOX, join(root, IMAGE_BUSYBOX));
+  chmodSync(join(root, IMAGE_BUSYBOX), 0o755);
+  writeFileSync(join(root, "etc/mrg/boot"), BOOT, { mode: 0o755 });
+  writeFileSync(join(root, "etc/mrg/udhcpc.sh"), UDHCPC, { mode: 0o755 });
+  chmodSync(join(root, "tmp"), 0o1777);
+}
+
+/** The tiny busybox image, built once per data directory. */
+export async function busyboxImage(dataDir: string): Promise<string> {
+  const dir = join(dataDir, "images", "busybox");
+  if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  for (const d of ["bin", "usr"]) mkdirSync(join(tmp, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(tmp, "bin/busybox"));
+  chmodSync(join(tmp, "bin/busybox"), 0o755);
+  const applets = (await check(BUSYBOX, ["--list"])).split("\n").filter((a) => /^[a-z0-9_.[-]+$/.test(a));
+  for (const a of applets) if (a !== "busybox") symlinkSync("busybox", join(tmp, "bin", a));
+  symlinkSync("bin", join(tmp, "sbin"));
+  symlinkSync("../bin", join(tmp, "usr/bin"));
+  symlinkSync("../bin", join(tmp, "usr/sbin"));
+  installBoot(tmp);
+  writeFileSync(join(tmp, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  writeFileSync(join(tmp, "etc/group"), "root:x:0:\n");
+  writeFileSync(join(tmp, "etc/hosts"), "127.0.0.1 localhost\n");
+  writeFileSync(join(tmp, "etc/profile"), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nPS1="$(hostname):\\w# "\n');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dataDir, "images"), { recursive: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
+export const DEBIAN_SUITES = ["bookworm", "trixie", "bullseye"] as const;
+
+/**
+ * A Debian image made with debootstrap (minbase), plus the merge boot. Needs
+ * Debian's package mirror; takes minutes; cached afterwards.
+ */
+export async function debianImage(
+  dataDir: string,
+  suite: string,
+  opts: { mirror?: string; log?: (m: string) => void } = {},
+): Promise<string> {
+  if (!(DEBIAN_SUITES as readonly string[]).includes(suite)) {
+    throw new Error(`unknown Debian suite "${suite}": expected one of ${DEBIAN_SUITES.join(", ")}`);
+  }
+  const dir = join(dataDir, "images", suite);
+  if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(join(dataDir, "images"), { recursive: true });
+  opts.log?.(`debootstrap ${suite} into ${tmp} (this takes a few minutes)`);
+  const r = await run("debootstrap", [
+    "--variant=minbase",
+    "--include=iproute2,iputils-ping,procps",
+    suite,
+    tmp,
+    opts.mirror ?? "http://deb.debian.org/debian",
+  ]);
+  if (r.code !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`debootstrap ${suite} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}`);
+  }
+  installBoot(tmp);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
+/** Resolve an image name to its directory (building busybox on the spot; Debian only if already built). */
+export async function imageDir(dataDir: string, name: string | undefined): Promise<string> {
+  const n = name ?? "busybox";
+  if (n === "busybox") return busyboxImage(dataDir);
+  const dir = join(dataDir, "images", n);
+  if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+  throw new Error(
+    `image "${n}" is not built on this host: run \`cog images build ${n}\` (available: busybox, ${DEBIAN_SUITES.join(", ")})`,
+  );
+}

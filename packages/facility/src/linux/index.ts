@@ -1,0 +1,6 @@
+export * from "./capabilities.ts";
+export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
+export { busyboxImage, DEBIAN_SUITES, debianImage } from "./image.ts";
+export { PREFIX_RE, prefixOf } from "./names.ts";
+export * from "./plan.ts";
+export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";

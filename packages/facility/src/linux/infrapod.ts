@@ -1,0 +1,154 @@
+/**
+ * The infrapod: one network namespace per materialization holding the
+ * infranet bridge (`ibr`, the infrapod's infranet address), the service veth
+ * to the host (`ceth1`, an address unique per materialization), nex
+ * (dnsmasq: DHCP and DNS on the infranet) and foundry (busybox httpd serving
+ * each node's configuration).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Env, mzDir } from "./env.ts";
+import { namesOf } from "./names.ts";
+import { type InfranetPlan, intToIp, parseCidr } from "./plan.ts";
+import { listNetns, processesIn } from "./processes.ts";
+
+/** Service network the host reaches infrapods on: a /30 per materialization out of 100.64.0.0/10. */
+export function serviceAddresses(prefix: string): { host: string; pod: string } {
+  const idx = Number.parseInt(prefix.slice(2), 16) % 2 ** 20;
+  const base = parseCidr("100.64.0.0/10").base + idx * 4;
+  return { host: intToIp(base + 1), pod: intToIp(base + 2) };
+}
+
+export async function infrapodCreate(
+  env: Env,
+  prefix: string,
+  infranet: InfranetPlan,
+): Promise<{ serviceAddress: string }> {
+  const n = namesOf(prefix);
+  const { bits } = parseCidr(infranet.subnet);
+  const svc = serviceAddresses(prefix);
+  mkdirSync(mzDir(env, prefix), { recursive: true });
+  const host: string[] = [];
+  if (!listNetns().includes(n.infrapod)) host.push(`netns add ${n.infrapod}`);
+  host.push(`link add ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`);
+  await env.ip.submit(host);
+  await env.ip.submit([`addr add ${svc.host}/30 dev ${n.serviceHost}`, `link set ${n.serviceHost} up`]);
+  await env
+    .ipIn(n.infrapod)
+    .submit([
+      "link set lo up",
+      "link add ibr type bridge",
+      "link set ibr type bridge forward_delay 0 stp_state 0",
+      `addr add ${infranet.gateway}/${bits} dev ibr`,
+      "link set ibr up",
+      `addr add ${svc.pod}/30 dev ceth1`,
+      "link set ceth1 up",
+    ]);
+  return { serviceAddress: svc.pod };
+}
+
+export interface NexEntry {
+  name: string;
+  mac: string;
+  /** Infranet address. */
+  address: string;
+  /** Experiment address (what the name resolves to unless resolution is by infranet). */
+  experiment?: string;
+}
+
+const nexDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "nex");
+export const foundryDir = (env: Env, prefix: string): string => join(mzDir(env, prefix), "foundry");
+
+/** Make the DHCP/DNS entries exactly these, and tell a running dnsmasq. */
+export function nexEntries(env: Env, prefix: string, entries: NexEntry[], resolution: "experiment" | "infranet"): void {
+  const dir = nexDir(env, prefix);
+  mkdirSync(dir, { recursive: true });
+  const dhcp = entries.map((e) => `${e.mac},${e.address},infinite`);
+  const hosts = entries.flatMap((e) => [
+    `${resolution === "infranet" || !e.experiment ? e.address : e.experiment} ${e.name}`,
+    `${e.address} ${e.name}.infranet`,
+  ]);
+  writeFileSync(join(dir, "dhcp-hosts"), `${dhcp.join("\n")}\n`);
+  writeFileSync(join(dir, "hosts"), `${hosts.join("\n")}\n`);
+  const pid = dnsmasqPid(env, prefix);
+  if (pid) process.kill(pid, "SIGHUP");
+}
+
+function dnsmasqPid(env: Env, prefix: string): number | undefined {
+  const n = namesOf(prefix);
+  const pidFile = join(nexDir(env, prefix), "dnsmasq.pid");
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  return processesIn([n.infrapod]).some((p) => p.pid === pid && p.comm === "dnsmasq") ? pid : undefined;
+}
+
+function foundryRunning(prefix: string): boolean {
+  const n = namesOf(prefix);
+  return processesIn([n.infrapod]).some((p) => {
+    try {
+      return readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes("httpd");
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Spawn a daemon inside a namespace; it forks away and the launcher exits. */
+function startIn(netns: string, argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn("nsenter", [`--net=/run/netns/${netns}`, "--", ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    c.stderr.setEncoding("utf8").on("data", (d: string) => {
+      err += d;
+    });
+    c.on("error", reject);
+    c.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${argv[0]} in ${netns} failed (exit ${code}): ${err.trim()}`)),
+    );
+  });
+}
+
+/** Start nex and foundry when they are not running. */
+export async function infrapodServices(
+  env: Env,
+  prefix: string,
+  infranet: InfranetPlan,
+): Promise<{ nex: "up" | "down"; foundry: "up" | "down" }> {
+  const n = namesOf(prefix);
+  const dir = nexDir(env, prefix);
+  const fdir = foundryDir(env, prefix);
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(fdir, { recursive: true });
+  for (const f of ["dhcp-hosts", "hosts"]) if (!existsSync(join(dir, f))) writeFileSync(join(dir, f), "");
+  const { base, bits } = parseCidr(infranet.subnet);
+  const mask = intToIp(bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0);
+  const conf = [
+    "interface=ibr",
+    "bind-interfaces",
+    "user=root",
+    "no-resolv",
+    "no-hosts",
+    "no-ping",
+    "dhcp-authoritative",
+    "leasefile-ro",
+    "quiet-dhcp",
+    `dhcp-range=${intToIp(base)},static,${mask},infinite`,
+    `dhcp-hostsfile=${join(dir, "dhcp-hosts")}`,
+    `addn-hosts=${join(dir, "hosts")}`,
+    `host-record=foundry,${infranet.gateway}`,
+    `host-record=nex,${infranet.gateway}`,
+    "dhcp-lease-max=1000000",
+    "local-ttl=30",
+    `pid-file=${join(dir, "dnsmasq.pid")}`,
+    `log-facility=${join(dir, "dnsmasq.log")}`,
+  ];
+  writeFileSync(join(dir, "dnsmasq.conf"), `${conf.join("\n")}\n`);
+  const starts: Promise<void>[] = [];
+  if (!dnsmasqPid(env, prefix))
+    starts.push(startIn(n.infrapod, ["dnsmasq", `--conf-file=${join(dir, "dnsmasq.conf")}`]));
+  if (!foundryRunning(prefix))
+    starts.push(startIn(n.infrapod, ["busybox", "httpd", "-p", `${infranet.gateway}:80`, "-h", fdir]));
+  await Promise.all(starts);
+  return { nex: dnsmasqPid(env, prefix) ? "up" : "down", foundry: foundryRunning(prefix) ? "up" : "down" };
+}

@@ -1,0 +1,64 @@
+/**
+ * Names of kernel objects. Everything of a materialization carries its prefix
+ * (`mg` + 6 hex digits of a hash of the materialization id), so cleanup finds
+ * exactly what is ours and never touches anything else. Interface names must
+ * fit in 15 characters; inside a node's own namespace they are plain (`eth0`
+ * infranet, `eth<socket+1>` experiment) because a namespace is its own space.
+ */
+import { createHash } from "node:crypto";
+
+/** All prefixes look like this: `mg` and 6 lowercase hex digits. */
+export const PREFIX_RE = /^mg[0-9a-f]{6}$/;
+
+export function prefixOf(mzid: string): string {
+  return `mg${createHash("sha256").update(mzid).digest("hex").slice(0, 6)}`;
+}
+
+export interface Names {
+  prefix: string;
+  /** Infrapod network namespace. */
+  infrapod: string;
+  /** Emulator network namespace (the links' halves meet here). */
+  emulator: string;
+  /** Experiment-network switch namespace (bridges of unemulated LANs). */
+  xpnet: string;
+  /** Host end of the infrapod's service veth. */
+  serviceHost: string;
+  /** A node's network namespace. */
+  node(name: string): string;
+}
+
+/** Node names usable in namespace names and hostnames. */
+export const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function namesOf(prefix: string): Names {
+  if (!PREFIX_RE.test(prefix)) throw new Error(`bad prefix "${prefix}": expected mg + 6 hex digits`);
+  return {
+    prefix,
+    infrapod: `${prefix}-i`,
+    emulator: `${prefix}-e`,
+    xpnet: `${prefix}-x`,
+    serviceHost: `${prefix}s`,
+    node: (name) => {
+      if (!NODE_NAME_RE.test(name)) throw new Error(`bad node name "${name}": expected ${NODE_NAME_RE}`);
+      return `${prefix}-n-${name}`;
+    },
+  };
+}
+
+/** Interface name inside a node for a socket. */
+export const socketIfname = (socket: number): string => `eth${socket + 1}`;
+/** The node's end of the infranet veth inside the infrapod namespace, by the node's infranet host number. */
+export const infranetPort = (host: number): string => `n${host}`;
+const short = (s: string): string => createHash("sha256").update(s).digest("hex").slice(0, 6);
+/** A link endpoint's port in the emulator or xpnet namespace. */
+export const linkKey = (link: string): string => `k${short(link)}`;
+export const linkPort = (link: string, endpoint: number): string => `${linkKey(link)}p${endpoint}`;
+export const lanBridge = (link: string): string => `${linkKey(link)}b`;
+
+/** A stable locally administered MAC from a string. */
+export function macOf(seed: string): string {
+  const h = createHash("sha256").update(seed).digest();
+  const b = [0x02, h[0] ?? 0, h[1] ?? 0, h[2] ?? 0, h[3] ?? 0, h[4] ?? 0];
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}

@@ -1,0 +1,28 @@
+/**
+ * The two small C programs the data plane needs (packages/facility/native):
+ * `mrg-node` starts node containers, `mrg-emu` is the no-netem link emulator.
+ * They are compiled from the repository's source on first use and cached
+ * under the data directory by a hash of the source, so an edit rebuilds.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { check } from "./command.ts";
+
+export type NativeProgram = "mrg-node" | "mrg-emu";
+
+const SOURCE_DIR = fileURLToPath(new URL("../../native/", import.meta.url));
+
+export async function nativeProgram(dataDir: string, name: NativeProgram): Promise<string> {
+  const src = join(SOURCE_DIR, `${name}.c`);
+  const hash = createHash("sha256").update(readFileSync(src)).digest("hex").slice(0, 12);
+  const dir = join(dataDir, "bin");
+  const out = join(dir, `${name}-${hash}`);
+  if (existsSync(out)) return out;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  await check("gcc", ["-O2", "-Wall", "-o", tmp, src]);
+  renameSync(tmp, out);
+  return out;
+}

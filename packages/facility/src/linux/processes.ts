@@ -1,0 +1,84 @@
+/**
+ * Processes by network namespace: how the data plane finds what runs inside a
+ * materialization's namespaces (containers, dnsmasq, foundry, emulators),
+ * without trusting any pid file.
+ */
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+
+export interface Proc {
+  pid: number;
+  comm: string;
+  netns: string;
+}
+
+/** Inode of a named network namespace, or undefined if it does not exist. */
+export function netnsInode(name: string): number | undefined {
+  try {
+    return statSync(`/run/netns/${name}`).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every process whose network namespace is one of these (by name). */
+export function processesIn(netnsNames: string[]): Proc[] {
+  const byIno = new Map<string, string>();
+  for (const n of netnsNames) {
+    const ino = netnsInode(n);
+    if (ino !== undefined) byIno.set(`net:[${ino}]`, n);
+  }
+  if (byIno.size === 0) return [];
+  const out: Proc[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${e}/ns/net`);
+    } catch {
+      continue;
+    }
+    const ns = byIno.get(link);
+    if (!ns) continue;
+    let comm = "";
+    try {
+      comm = readFileSync(`/proc/${e}/comm`, "utf8").trim();
+    } catch {}
+    out.push({ pid: Number(e), comm, netns: ns });
+  }
+  return out;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // A zombie holds no namespaces or mounts any more.
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL these pids and wait (up to `ms`) until they are gone. */
+export async function killAll(pids: number[], ms = 5000): Promise<number[]> {
+  for (const p of pids) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {}
+  }
+  const end = Date.now() + ms;
+  let left = pids.filter(alive);
+  while (left.length > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+    left = left.filter(alive);
+  }
+  return left;
+}
+
+export function listNetns(): string[] {
+  try {
+    return readdirSync("/run/netns");
+  } catch {
+    return [];
+  }
+}

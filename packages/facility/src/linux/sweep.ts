@@ -1,0 +1,99 @@
+/**
+ * Teardown and the leftovers check. Everything of a materialization carries its
+ * prefix, so `sweep(prefix)` removes it all whatever state it was left in (a
+ * failed or interrupted materialization, a crashed facility): the processes
+ * in its namespaces, the namespaces (which takes every interface in them with
+ * them), host interfaces, nftables tables, cgroups, mounts, and its files.
+ * `leftovers(prefix)` lists what exists; after a sweep it is empty.
+ */
+import { readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { run } from "./command.ts";
+import { PREFIX_RE } from "./names.ts";
+import { killAll, listNetns, processesIn } from "./processes.ts";
+
+export interface Leftovers {
+  netns: string[];
+  links: string[];
+  processes: { pid: number; comm: string; netns: string }[];
+  mounts: string[];
+  nftTables: string[];
+  cgroups: string[];
+  dirs: string[];
+}
+
+const CGROUP_ROOTS = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
+
+function ours(prefix: string, name: string): boolean {
+  return name === prefix || name.startsWith(prefix);
+}
+
+export async function leftovers(prefix: string, dataDir: string): Promise<Leftovers> {
+  if (!PREFIX_RE.test(prefix)) throw new Error(`bad prefix "${prefix}"`);
+  const netns = listNetns().filter((n) => ours(prefix, n));
+  const links = (await run("ip", ["-o", "link", "show"])).stdout
+    .split("\n")
+    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "")
+    .filter((n) => n && ours(prefix, n));
+  const mzdir = join(dataDir, "mz", prefix);
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(`${mzdir}/`) || m === mzdir || m.startsWith(`/run/netns/${prefix}`));
+  const nft = await run("nft", ["list", "tables"]);
+  const nftTables = nft.stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((w) => w[0] === "table" && ours(prefix, w[2] ?? ""))
+    .map((w) => `${w[1]} ${w[2]}`);
+  const cgroups: string[] = [];
+  for (const root of CGROUP_ROOTS) {
+    try {
+      for (const e of readdirSync(root)) if (ours(prefix, e)) cgroups.push(join(root, e));
+    } catch {}
+  }
+  const dirs: string[] = [];
+  try {
+    readdirSync(mzdir);
+    dirs.push(mzdir);
+  } catch {}
+  return { netns, links, processes: processesIn(netns), mounts, nftTables, cgroups, dirs };
+}
+
+export function isClean(l: Leftovers): boolean {
+  return Object.values(l).every((v) => v.length === 0);
+}
+
+/** Remove everything carrying this prefix. Returns what could not be removed (empty when clean). */
+export async function sweep(prefix: string, dataDir: string): Promise<Leftovers> {
+  const l = await leftovers(prefix, dataDir);
+  // Processes first: a namespace is only gone when nothing holds it.
+  let stuck = await killAll(l.processes.map((p) => p.pid));
+  if (stuck.length) stuck = await killAll(stuck, 5000);
+  for (const m of l.mounts.sort().reverse()) await run("umount", ["-l", m]);
+  if (l.netns.length)
+    await run("ip", ["-force", "-batch", "-"], `${l.netns.map((n) => `netns del ${n}`).join("\n")}\n`);
+  const links = (await leftovers(prefix, dataDir)).links;
+  if (links.length) await run("ip", ["-force", "-batch", "-"], `${links.map((n) => `link del ${n}`).join("\n")}\n`);
+  for (const t of l.nftTables) await run("nft", ["delete", "table", ...t.split(" ")]);
+  for (const c of l.cgroups) {
+    try {
+      rmdirSync(c);
+    } catch {}
+  }
+  for (const d of l.dirs) rmSync(d, { recursive: true, force: true });
+  return leftovers(prefix, dataDir);
+}
+
+/** Prefixes that have anything left on this host (for a facility-wide sweep after a crash). */
+export function prefixesPresent(dataDir: string): string[] {
+  const found = new Set<string>();
+  for (const n of listNetns()) {
+    const p = n.slice(0, 8);
+    if (PREFIX_RE.test(p)) found.add(p);
+  }
+  try {
+    for (const d of readdirSync(join(dataDir, "mz"))) if (PREFIX_RE.test(d)) found.add(d);
+  } catch {}
+  return [...found];
+}

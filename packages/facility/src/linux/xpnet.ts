@@ -1,0 +1,90 @@
+/**
+ * The experiment network, wired as realized. Every link endpoint is a veth
+ * whose node end is `eth<socket+1>` in the node's namespace:
+ *  - point-to-point, not emulated: one veth pair straight between the nodes;
+ *  - multipoint, not emulated: each endpoint's veth ends on a bridge in the
+ *    materialization's xpnet namespace;
+ *  - emulated (either kind): each endpoint's veth ends in the emulator
+ *    namespace (the link is cut in half there), where the emulation joins them.
+ * Materializations never share a namespace, so equal addresses never meet.
+ */
+import type { Env } from "./env.ts";
+import { lanBridge, linkPort, namesOf, socketIfname } from "./names.ts";
+import type { LinkPlan } from "./plan.ts";
+import { listNetns } from "./processes.ts";
+
+export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
+  if (link.emulation) return "emulated";
+  return link.endpoints.length === 2 ? "p2p" : "lan";
+}
+
+/** Host batch lines creating missing namespaces these links need. */
+function namespaceLines(prefix: string, links: LinkPlan[]): string[] {
+  const n = namesOf(prefix);
+  const have = new Set(listNetns());
+  const want = new Set<string>();
+  for (const l of links) {
+    for (const e of l.endpoints) want.add(n.node(e.node));
+    const shape = linkShape(l);
+    if (shape === "emulated") want.add(n.emulator);
+    if (shape === "lan") want.add(n.xpnet);
+  }
+  return [...want].filter((w) => !have.has(w)).map((w) => `netns add ${w}`);
+}
+
+/** Create these links (idempotent). Bridged ports are joined in the emulator when `bridgeEmulated` (netem). */
+export async function linksCreate(
+  env: Env,
+  prefix: string,
+  links: LinkPlan[],
+  opts: { bridgeEmulated: boolean },
+): Promise<void> {
+  const n = namesOf(prefix);
+  const host = namespaceLines(prefix, links);
+  const emu: string[] = [];
+  const xp: string[] = [];
+  for (const l of links) {
+    if (l.endpoints.length < 2)
+      throw new Error(`link ${l.name}: needs at least 2 endpoints, has ${l.endpoints.length}`);
+    const shape = linkShape(l);
+    if (shape === "p2p") {
+      const [a, b] = l.endpoints as [LinkPlan["endpoints"][0], LinkPlan["endpoints"][0]];
+      host.push(
+        `link add ${socketIfname(a.socket)} netns ${n.node(a.node)} type veth peer name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
+      );
+      continue;
+    }
+    const side = shape === "emulated" ? n.emulator : n.xpnet;
+    const out = shape === "emulated" ? emu : xp;
+    const bridged = shape === "lan" || opts.bridgeEmulated;
+    if (bridged) out.push(`link add ${lanBridge(l.name)} type bridge`, `link set ${lanBridge(l.name)} up`);
+    l.endpoints.forEach((e, k) => {
+      const port = linkPort(l.name, k);
+      host.push(`link add ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${side}`);
+      out.push(bridged ? `link set ${port} master ${lanBridge(l.name)} up` : `link set ${port} up`);
+    });
+  }
+  await env.ip.submit(host);
+  await Promise.all([env.ipIn(n.emulator).submit(emu), env.ipIn(n.xpnet).submit(xp)]);
+}
+
+/** Remove these links (idempotent): deleting one end of a veth deletes both. */
+export async function linksDestroy(env: Env, prefix: string, links: LinkPlan[]): Promise<void> {
+  const n = namesOf(prefix);
+  const have = new Set(listNetns());
+  const byNs = new Map<string, string[]>();
+  const add = (ns: string, line: string) => {
+    if (!have.has(ns)) return;
+    const l = byNs.get(ns) ?? [];
+    l.push(line);
+    byNs.set(ns, l);
+  };
+  for (const l of links) {
+    for (const e of l.endpoints) add(n.node(e.node), `link del ${socketIfname(e.socket)}`);
+    if (linkShape(l) !== "p2p") {
+      add(n.emulator, `link del ${lanBridge(l.name)}`);
+      add(n.xpnet, `link del ${lanBridge(l.name)}`);
+    }
+  }
+  await Promise.all([...byNs].map(([ns, lines]) => env.ipIn(ns).submit(lines)));
+}

@@ -1,0 +1,175 @@
+/**
+ * Realization + experiment → the fragments one facility must carry out (pure).
+ * The portal calls this per facility a realization touches and sends the result
+ * to that facility's commander.
+ */
+import type { Experiment, Facility, Realization } from "@merge/xir";
+import type {
+  EmulationParams,
+  EmulationSpec,
+  InfranetEntry,
+  InfranetSpec,
+  LinkEndpointSpec,
+  LinkSpec,
+  NodeSpec,
+} from "./backend.ts";
+import type { Fragment } from "./fragment.ts";
+
+/** The infranet is flat and private to a materialization, so every one can use the same subnet. */
+export const INFRANET: Omit<InfranetSpec, "vni"> = { subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
+
+export class MaterializationError extends Error {}
+
+/** The nth node's infranet address: 172.30.0.2 onwards (.1 is the infrapod). */
+export function infranetAddress(n: number): string {
+  const v = n + 2;
+  if (v > 65534) throw new MaterializationError(`infranet ${INFRANET.subnet} has no room for node ${n + 1}`);
+  return `172.30.${v >> 8}.${v & 255}`;
+}
+
+/** A stable locally administered MAC for a port without one in the resource model. */
+export function syntheticMac(resource: string, port: string): string {
+  let h = 2166136261;
+  for (const ch of `${resource}/${port}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+  const b = [0x02, 0x4d, (h >>> 24) & 255, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+function emulationParams(link: Experiment["links"][number]): EmulationParams {
+  const p: EmulationParams = {};
+  for (const c of link.constraints) {
+    if (typeof c.value !== "number" || !["==", "<=", "<"].includes(c.op)) continue;
+    if (c.prop === "capacity") p.capacity = c.value;
+    else if (c.prop === "latency") p.latency = c.value;
+    else if (c.prop === "loss") p.loss = c.value;
+  }
+  return p;
+}
+
+export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facility): Fragment[] {
+  const mzid = rlz.id;
+  const infranet = rlz.infranets.find((i) => i.facility === facility.name);
+  if (!infranet) {
+    throw new MaterializationError(`realization ${mzid} has no infranet on facility '${facility.name}'`);
+  }
+  const resources = new Map(facility.resources.map((r) => [r.id, r]));
+  const xpNodes = new Map(xp.nodes.map((n) => [n.name, n]));
+  const net: InfranetSpec = { vni: infranet.vni, ...INFRANET };
+  const emulated = rlz.links.some((l) => l.emulator?.facility === facility.name);
+  const infrapod = {
+    mzid,
+    vindex: 0,
+    server: infranet.infrapodServer,
+    infranet: net,
+    ...(emulated ? { emulation: mzid } : {}),
+  };
+
+  const fragments: Fragment[] = [];
+  const entries: InfranetEntry[] = [];
+  const nodeSpecs: Fragment[] = [];
+  const embedded = rlz.nodes.filter((n) => n.facility === facility.name);
+  embedded.forEach((emb, i) => {
+    const res = resources.get(emb.resource);
+    if (!res) {
+      throw new MaterializationError(
+        `realization ${mzid}: node '${emb.node}' is on resource '${emb.resource}', which facility '${facility.name}' does not have`,
+      );
+    }
+    const xn = xpNodes.get(emb.node);
+    if (!xn) throw new MaterializationError(`realization ${mzid}: node '${emb.node}' is not in the experiment`);
+    const ifr = res.ports.find((p) => p.role === "infranet") ?? res.ports[0];
+    if (!ifr) throw new MaterializationError(`resource '${res.id}' has no ports; it cannot join the infranet`);
+    const address = infranetAddress(i);
+    const mac = ifr.mac ?? syntheticMac(res.id, ifr.name);
+    entries.push({ name: emb.node, mac, address });
+    const node: NodeSpec = {
+      mzid,
+      resource: emb.resource,
+      node: emb.node,
+      mode: emb.mode,
+      ...(xn.image ? { image: xn.image } : {}),
+      alloc: emb.alloc,
+      infranet: { ...net, address, port: ifr.name, mac },
+      interfaces: emb.interfaces.map((ie) => ({
+        socket: ie.socket,
+        port: ie.port,
+        addrs: xn.sockets.find((s) => s.index === ie.socket)?.addrs ?? [],
+        virtual: ie.virtual,
+        ...(ie.vlan !== undefined ? { vlan: ie.vlan } : {}),
+        ...(ie.vni !== undefined ? { vni: ie.vni } : {}),
+        ...(resources.get(emb.resource)?.ports.find((p) => p.name === ie.port)?.mac
+          ? { mac: resources.get(emb.resource)?.ports.find((p) => p.name === ie.port)?.mac }
+          : {}),
+      })),
+      routes: xn.routes ?? [],
+    };
+    nodeSpecs.push({ resource: emb.resource, op: "node.setup", node });
+  });
+  fragments.push({ resource: infranet.infrapodServer, op: "infrapod.setup", infrapod, entries });
+
+  const byNode = new Map(rlz.nodes.map((n) => [n.node, n]));
+  const xpLinks = new Map(xp.links.map((l) => [l.name, l]));
+  const emulations = new Map<string, EmulationSpec>();
+  for (const le of rlz.links) {
+    const touches =
+      le.segments.some((s) => s.waypoints.some((w) => w.facility === facility.name)) ||
+      le.segments.some((s) => s.endpoints.some((e) => byNode.get(e.node)?.facility === facility.name));
+    if (!touches) continue;
+    const xl = xpLinks.get(le.link);
+    if (!xl) throw new MaterializationError(`realization ${mzid}: link '${le.link}' is not in the experiment`);
+    const endpoints: LinkEndpointSpec[] = xl.endpoints.map((ep) => {
+      const emb = byNode.get(ep.node);
+      const ie = emb?.interfaces.find((i) => i.socket === ep.socket);
+      if (!emb || !ie) {
+        throw new MaterializationError(
+          `realization ${mzid}: link '${le.link}' endpoint ${ep.node}.${ep.socket} has no embedded interface`,
+        );
+      }
+      return {
+        node: ep.node,
+        socket: ep.socket,
+        resource: emb.resource,
+        port: ie.port,
+        ...(ie.vlan !== undefined ? { vlan: ie.vlan } : {}),
+        ...(ie.vni !== undefined ? { vni: ie.vni } : {}),
+      };
+    });
+    const link: LinkSpec = {
+      mzid,
+      vindex: 0,
+      link: le.link,
+      kind: endpoints.length === 2 ? "p2p" : "multipoint",
+      endpoints,
+      segments: le.segments.map((s) => ({
+        endpoints: s.endpoints,
+        waypoints: s.waypoints
+          .filter((w) => w.facility === facility.name)
+          .map((w) => ({
+            resource: w.resource,
+            port: w.port,
+            ...(w.vlan !== undefined ? { vlan: w.vlan } : {}),
+            ...(w.vni !== undefined ? { vni: w.vni } : {}),
+          })),
+      })),
+      ...(le.emulator ? { emulator: le.emulator.resource } : {}),
+      capacity: le.capacity,
+    };
+    const first = link.segments.flatMap((s) => s.waypoints)[0];
+    fragments.push({
+      resource: le.emulator?.resource ?? first?.resource ?? endpoints[0]!.resource,
+      op: "link.create",
+      link,
+    });
+    if (le.emulator && le.emulator.facility === facility.name) {
+      const id = `${mzid}/${le.emulator.resource}`;
+      const emu = emulations.get(id) ?? { mzid, vindex: 0, emulation: mzid, emulator: le.emulator.resource, links: [] };
+      emu.links.push({ link: le.link, endpoints, params: emulationParams(xl) });
+      emulations.set(id, emu);
+    }
+  }
+  for (const emu of emulations.values()) {
+    fragments.push({ resource: emu.emulator, op: "emulation.setup", emulation: emu });
+  }
+  fragments.push(...nodeSpecs);
+  return fragments;
+}

@@ -1,0 +1,137 @@
+/**
+ * Operator interventions on task DAGs (what `cog` does): clear errors so rex
+ * retries, complete an action by hand, mask an action so rex skips it. Each is a
+ * compare-and-swap on the action, retried if rex wrote it meanwhile.
+ */
+import type { Store } from "@merge/store";
+import type { MzId } from "./backend.ts";
+import { rangeAll } from "./driver.ts";
+import { nodeTransition } from "./rex.ts";
+import { type Action, keys, type NodeRecord, parseKey, type Task } from "./task.ts";
+
+export class NoSuchAction extends Error {}
+
+/** Select actions of a materialization: all, one task's, or one action (`task/stage/action` or `task/action`). */
+export async function selectActions(
+  store: Store,
+  mzid: MzId,
+  selector?: string,
+): Promise<{ key: string; action: Action }[]> {
+  const out: { key: string; action: Action }[] = [];
+  for (const kv of await rangeAll(store, keys.actions(mzid))) {
+    const a = JSON.parse(kv.value) as Action;
+    if (!selector || matches(a, selector)) out.push({ key: kv.key, action: a });
+  }
+  if (selector && !out.length) {
+    throw new NoSuchAction(
+      `materialization ${mzid} has no action matching '${selector}' (use <task>, <task>/<action> or <task>/<stage>/<action>)`,
+    );
+  }
+  return out;
+}
+
+function matches(a: Action, selector: string): boolean {
+  const p = selector.split("/");
+  if (p.length === 1) return a.task === p[0] || a.id === p[0];
+  if (p.length === 2) return a.task === p[0] && a.id === p[1];
+  return a.task === p[0] && a.stage === Number(p[1]) && a.id === p[2];
+}
+
+async function update(
+  store: Store,
+  key: string,
+  change: (a: Action) => Action | undefined,
+): Promise<Action | undefined> {
+  for (;;) {
+    const kv = await store.get(key);
+    if (!kv) return undefined;
+    const next = change(JSON.parse(kv.value) as Action);
+    if (!next) return undefined;
+    const r = await store.txn({
+      compare: [{ key, target: "modRevision", op: "==", value: kv.modRevision }],
+      success: [{ op: "put", key, value: JSON.stringify(next) }],
+    });
+    if (r.succeeded) return next;
+  }
+}
+
+const now = () => new Date().toISOString();
+
+/** Put actions in error back to pending; rex retries them. Returns the actions cleared. */
+export async function clearErrors(store: Store, mzid: MzId, selector?: string): Promise<Action[]> {
+  const out: Action[] = [];
+  for (const { key } of await selectActions(store, mzid, selector)) {
+    const a = await update(store, key, (a) =>
+      a.state === "error" ? { ...a, state: "pending", error: undefined, updated: now() } : undefined,
+    );
+    if (a) out.push(a);
+  }
+  return out;
+}
+
+/** Mark actions complete by hand, so dependent stages and tasks go ahead. Node records follow. */
+export async function completeByHand(store: Store, mzid: MzId, selector: string): Promise<Action[]> {
+  const out: Action[] = [];
+  for (const { key } of await selectActions(store, mzid, selector)) {
+    const a = await update(store, key, (a) =>
+      a.state === "complete"
+        ? undefined
+        : { ...a, state: "complete", error: undefined, completedBy: "manual", updated: now() },
+    );
+    if (!a) continue;
+    out.push(a);
+    const t = nodeTransition(a.spec);
+    if (t && "node" in a.spec) {
+      const rec: NodeRecord = {
+        resource: a.spec.node.resource,
+        current: t.target,
+        target: t.target,
+        ...(t.target === "clean" ? {} : { mzid, node: a.spec.node.node }),
+        action: key,
+        updated: now(),
+      };
+      await store.put(keys.node(rec.resource), JSON.stringify(rec));
+    }
+  }
+  return out;
+}
+
+/** Mask (or unmask) actions: rex skips masked actions and treats them as done. */
+export async function mask(store: Store, mzid: MzId, selector: string, masked = true): Promise<Action[]> {
+  const out: Action[] = [];
+  for (const { key } of await selectActions(store, mzid, selector)) {
+    const a = await update(store, key, (a) => (a.masked === masked ? undefined : { ...a, masked, updated: now() }));
+    if (a) out.push(a);
+  }
+  return out;
+}
+
+export interface PendingTask {
+  task: Task;
+  pending: number;
+  errors: number;
+  total: number;
+}
+
+/** Tasks with actions not yet done, across all materializations (or one). */
+export async function pendingTasks(store: Store, mzid?: MzId): Promise<PendingTask[]> {
+  const prefix = mzid ? keys.mz(mzid) : keys.mzPrefix;
+  const tasks = new Map<string, PendingTask>();
+  const actions: Action[] = [];
+  for (const kv of await rangeAll(store, prefix)) {
+    const k = parseKey(kv.key);
+    if (k.type === "task") {
+      const task = JSON.parse(kv.value) as Task;
+      tasks.set(`${task.mzid}/${task.id}`, { task, pending: 0, errors: 0, total: 0 });
+    } else if (k.type === "action") actions.push(JSON.parse(kv.value) as Action);
+  }
+  for (const a of actions) {
+    const t = tasks.get(`${a.mzid}/${a.task}`);
+    if (!t) continue;
+    t.total++;
+    if (a.masked || a.state === "complete") continue;
+    if (a.state === "error") t.errors++;
+    else t.pending++;
+  }
+  return [...tasks.values()].filter((t) => t.pending + t.errors > 0);
+}

@@ -1,0 +1,493 @@
+/**
+ * Rex: the execution agent. A worker mirrors the task DAGs from the store (one
+ * range, then one watch), and runs every runnable action with bounded
+ * concurrency. An action is runnable when its task's dependencies are done, the
+ * stages before its own are done, its task has no action in error, and nobody
+ * holds a claim on it.
+ *
+ * Claims are compare-and-swap puts of `/cogs/claim/...` attached to the worker's
+ * lease: two workers cannot both claim an action, and a dead worker's claims
+ * vanish when its lease expires, so another worker retries the action (actions
+ * are idempotent). An outcome is recorded only while the claim is still held.
+ */
+import type { Op, Store, Watch, WatchEvent } from "@merge/store";
+import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
+import { discard, rangeAll } from "./driver.ts";
+import {
+  type Action,
+  type ActionSpec,
+  actionDone,
+  actionNode,
+  type Claim,
+  keys,
+  type MzInfo,
+  type NodeRecord,
+  parseKey,
+  ROOT,
+  type Task,
+} from "./task.ts";
+
+export type RexEvent =
+  | { type: "start" | "complete" | "lost"; key: string; worker: string; attempts: number }
+  | { type: "error"; key: string; worker: string; attempts: number; error: string }
+  | { type: "discarded"; mzid: MzId; worker: string };
+
+export interface RexOptions {
+  store: Store;
+  backend: Backend;
+  /** Worker id, shown in claims and as `completedBy`. */
+  id?: string;
+  /** Actions run at once by this worker. */
+  concurrency?: number;
+  /** Seconds a claim outlives a worker that stopped keeping its lease alive. */
+  leaseTtl?: number;
+  /** Outcome journal (tests, logs). */
+  onEvent?: (e: RexEvent) => void;
+  log?: (message: string) => void;
+}
+
+interface Cached<T> {
+  value: T;
+  rev: number;
+}
+
+interface MzCache {
+  info?: Cached<MzInfo>;
+  tasks: Map<string, Task>;
+  /** task → stage → action key → action */
+  actions: Map<string, Map<number, Map<string, Cached<Action>>>>;
+}
+
+interface Running {
+  abort: AbortController;
+  claim: string;
+  claimKey: string;
+}
+
+export class Rex {
+  readonly id: string;
+  private readonly store: Store;
+  private readonly backend: Backend;
+  private readonly concurrency: number;
+  private readonly ttl: number;
+  private readonly mzs = new Map<MzId, MzCache>();
+  private readonly claims = new Set<string>();
+  private readonly nodes = new Map<string, Cached<NodeRecord>>();
+  private readonly running = new Map<string, Running>();
+  private readonly dirty = new Set<MzId>();
+  private readonly finalizing = new Set<MzId>();
+  private watch?: Watch;
+  private lease?: string;
+  private keepAlive?: NodeJS.Timeout;
+  private pumpScheduled = false;
+  private stopped = false;
+  private nonce = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: RexOptions) {
+    this.store = opts.store;
+    this.backend = opts.backend;
+    this.id = opts.id ?? `rex-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.concurrency = opts.concurrency ?? 64;
+    this.ttl = opts.leaseTtl ?? 10;
+  }
+
+  async start(): Promise<void> {
+    this.lease = await this.store.grant(this.ttl);
+    this.keepAlive = setInterval(() => void this.renew(), (this.ttl * 1000) / 3);
+    this.keepAlive.unref();
+    const rev = await this.store.revision();
+    for (const kv of await rangeAll(this.store, ROOT)) {
+      this.apply({ type: "put", kv: { ...kv, createRevision: 0, modRevision: rev, version: 1 }, revision: rev });
+    }
+    // The range may include writes after `rev`; the watch replays them in order, which converges.
+    this.watch = await this.store.watch(ROOT, rev, (e) => this.apply(e));
+    for (const mzid of this.mzs.keys()) this.dirty.add(mzid);
+    this.schedule();
+  }
+
+  /** Stop taking work; wait for running actions (aborted after `graceMs`), then release claims. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.keepAlive);
+    await this.watch?.cancel();
+    const deadline = setTimeout(() => {
+      for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
+    }, graceMs);
+    while (this.running.size) await new Promise((r) => setTimeout(r, 10));
+    clearTimeout(deadline);
+    if (this.lease) await this.store.revoke(this.lease).catch(() => {});
+  }
+
+  /** Resolves when nothing is runnable or running for this worker (tests, benchmarks). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size;
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.lease || this.stopped) return;
+    try {
+      await this.store.keepAlive(this.lease);
+    } catch (err) {
+      // The lease expired (we were stalled): our claims are gone, so stop and take a new one.
+      this.opts.log?.(`rex ${this.id}: lease lost (${(err as Error).message}); aborting running actions`);
+      for (const r of this.running.values()) r.abort.abort(new Error("lease lost"));
+      this.lease = await this.store.grant(this.ttl).catch(() => undefined);
+    }
+  }
+
+  private mz(mzid: MzId): MzCache {
+    let m = this.mzs.get(mzid);
+    if (!m) {
+      m = { tasks: new Map(), actions: new Map() };
+      this.mzs.set(mzid, m);
+    }
+    return m;
+  }
+
+  private apply(e: WatchEvent): void {
+    const k = parseKey(e.kv.key);
+    const put = e.type === "put";
+    switch (k.type) {
+      case "info": {
+        const m = this.mz(k.mzid);
+        if (put) m.info = { value: JSON.parse(e.kv.value) as MzInfo, rev: e.kv.modRevision };
+        else this.mzs.delete(k.mzid);
+        this.dirty.add(k.mzid);
+        break;
+      }
+      case "task": {
+        const m = this.mz(k.mzid);
+        if (put) m.tasks.set(k.task, JSON.parse(e.kv.value) as Task);
+        else m.tasks.delete(k.task);
+        this.dirty.add(k.mzid);
+        break;
+      }
+      case "action": {
+        const m = this.mz(k.mzid);
+        let stages = m.actions.get(k.task);
+        if (!stages) {
+          stages = new Map();
+          m.actions.set(k.task, stages);
+        }
+        let stage = stages.get(k.stage);
+        if (!stage) {
+          stage = new Map();
+          stages.set(k.stage, stage);
+        }
+        if (put) stage.set(k.key, { value: JSON.parse(e.kv.value) as Action, rev: e.kv.modRevision });
+        else {
+          stage.delete(k.key);
+          // Dematerialize replaced the action: stop working on it.
+          this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
+        }
+        this.dirty.add(k.mzid);
+        break;
+      }
+      case "claim": {
+        if (put) this.claims.add(k.actionKey);
+        else {
+          this.claims.delete(k.actionKey);
+          const r = this.running.get(k.actionKey);
+          // Our own claim vanished while running: the lease expired, someone else may take it.
+          if (r && e.kv.key === r.claimKey && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
+          const a = parseKey(k.actionKey);
+          if (a.type === "action") this.dirty.add(a.mzid);
+        }
+        break;
+      }
+      case "node":
+        if (put) this.nodes.set(k.resource, { value: JSON.parse(e.kv.value) as NodeRecord, rev: e.kv.modRevision });
+        else this.nodes.delete(k.resource);
+        break;
+      default:
+        break;
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.pumpScheduled || this.stopped) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (const mzid of [...this.dirty]) {
+      if (this.running.size >= this.concurrency) break;
+      this.dirty.delete(mzid);
+      const m = this.mzs.get(mzid);
+      if (!m?.info || m.info.value.phase === "incoming") continue;
+      let pending = false;
+      let allDone = m.tasks.size > 0;
+      for (const task of m.tasks.values()) {
+        const r = this.runnable(m, task);
+        if (r === "done") continue;
+        allDone = false;
+        if (r === "blocked") continue;
+        for (const c of r) {
+          if (this.running.size >= this.concurrency) {
+            pending = true;
+            break;
+          }
+          void this.run(c);
+        }
+      }
+      if (pending) this.dirty.add(mzid);
+      if (allDone && m.info.value.phase === "dematerializing" && !this.finalizing.has(mzid)) void this.finalize(mzid);
+    }
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private taskDone(m: MzCache, taskId: string): boolean {
+    const task = m.tasks.get(taskId);
+    if (!task) return false;
+    const stages = m.actions.get(taskId);
+    if (!stages) return true;
+    for (const stage of stages.values()) for (const a of stage.values()) if (!actionDone(a.value)) return false;
+    return true;
+  }
+
+  /** The task's runnable actions now, or why there are none. */
+  private runnable(m: MzCache, task: Task): Cached<Action>[] | "done" | "blocked" {
+    const stages = m.actions.get(task.id);
+    if (!stages) return "done";
+    const order = [...stages.keys()].sort((a, b) => a - b);
+    let current: Map<string, Cached<Action>> | undefined;
+    for (const s of order) {
+      const stage = stages.get(s)!;
+      let done = true;
+      for (const a of stage.values()) {
+        if (a.value.state === "error" && !a.value.masked) return "blocked";
+        if (!actionDone(a.value)) done = false;
+      }
+      if (!done && !current) current = stage;
+    }
+    if (!current) return "done";
+    for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
+    const out: Cached<Action>[] = [];
+    for (const [key, a] of current) {
+      if (a.value.state === "pending" && !a.value.masked && !this.claims.has(key) && !this.running.has(key))
+        out.push(a);
+    }
+    return out.length ? out : "blocked";
+  }
+
+  private async run(cached: Cached<Action>): Promise<void> {
+    const action = cached.value;
+    const key = keys.action(action);
+    const claimKey = keys.claim(key);
+    const claim = JSON.stringify({
+      worker: this.id,
+      nonce: `${this.id}:${++this.nonce}`,
+      at: new Date().toISOString(),
+    } satisfies Claim);
+    const abort = new AbortController();
+    const running: Running = { abort, claim, claimKey };
+    this.running.set(key, running);
+    const node = actionNode(action.spec);
+    const nodeRec = node ? this.nodes.get(node)?.value : undefined;
+    const attempts = action.attempts + 1;
+    const claimed: Action = { ...action, attempts, updated: new Date().toISOString() };
+    try {
+      const busy = node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean";
+      const success: Op[] = [
+        { op: "put", key: claimKey, value: claim, lease: this.lease },
+        { op: "put", key, value: JSON.stringify(claimed) },
+      ];
+      const transition = nodeTransition(action.spec);
+      if (node && transition && !busy) {
+        success.push({
+          op: "put",
+          key: keys.node(node),
+          value: JSON.stringify({
+            resource: node,
+            current: transition.during,
+            target: transition.target,
+            mzid: action.mzid,
+            node: "node" in action.spec ? action.spec.node.node : nodeRec?.node,
+            action: key,
+            updated: new Date().toISOString(),
+          } satisfies NodeRecord),
+        });
+      }
+      const r = await this.store.txn({
+        compare: [
+          { key: claimKey, target: "absent" },
+          { key, target: "modRevision", op: "==", value: cached.rev },
+        ],
+        success,
+      });
+      if (!r.succeeded) return; // another worker was faster, or the action changed: the watch tells us
+      const claimRev = r.revision;
+      this.opts.onEvent?.({ type: "start", key, worker: this.id, attempts });
+      let outcome: { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
+      try {
+        if (busy) {
+          if (action.spec.kind === "node.recycle")
+            outcome = { ok: true }; // not ours any more: nothing to undo
+          else throw new Error(`node ${node} is in materialization ${nodeRec?.mzid} (state ${nodeRec?.current})`);
+        } else {
+          outcome = { ok: true, info: await this.execute(action.spec, abort.signal) };
+        }
+      } catch (err) {
+        outcome = { ok: false, error: (err as Error).message || String(err) };
+      }
+      if (abort.signal.aborted) {
+        // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
+        await this.store.txn({
+          compare: [{ key: claimKey, target: "value", op: "==", value: claim }],
+          success: [{ op: "delete", key: claimKey }],
+        });
+        this.opts.onEvent?.({ type: "lost", key, worker: this.id, attempts });
+        return;
+      }
+      const done: Action = outcome.ok
+        ? { ...claimed, state: "complete", error: undefined, completedBy: this.id, updated: new Date().toISOString() }
+        : { ...claimed, state: "error", error: outcome.error, updated: new Date().toISOString() };
+      const ops: Op[] = [
+        { op: "put", key, value: JSON.stringify(done) },
+        { op: "delete", key: claimKey },
+      ];
+      if (node && transition && !busy) {
+        ops.push({
+          op: "put",
+          key: keys.node(node),
+          value: JSON.stringify({
+            resource: node,
+            current: outcome.ok ? transition.target : transition.during,
+            target: transition.target,
+            mzid: transition.target === "clean" ? undefined : action.mzid,
+            node: transition.target === "clean" ? undefined : "node" in action.spec ? action.spec.node.node : undefined,
+            action: key,
+            updated: new Date().toISOString(),
+          } satisfies NodeRecord),
+        });
+      }
+      const fin = await this.store.txn({
+        compare: [
+          { key: claimKey, target: "value", op: "==", value: claim },
+          { key, target: "modRevision", op: "==", value: claimRev },
+        ],
+        success: ops,
+      });
+      if (!fin.succeeded) {
+        this.opts.onEvent?.({ type: "lost", key, worker: this.id, attempts });
+        return;
+      }
+      if (outcome.ok) {
+        this.opts.onEvent?.({ type: "complete", key, worker: this.id, attempts });
+        if (outcome.info) await this.updateInfo(action.mzid, outcome.info);
+      } else {
+        this.opts.log?.(`rex ${this.id}: ${key}: ${outcome.error}`);
+        this.opts.onEvent?.({ type: "error", key, worker: this.id, attempts, error: outcome.error });
+      }
+    } catch (err) {
+      // The store failed: leave the claim to expire so the action is retried.
+      this.opts.log?.(`rex ${this.id}: ${key}: store error: ${(err as Error).message}`);
+    } finally {
+      this.running.delete(key);
+      this.dirty.add(action.mzid);
+      this.schedule();
+    }
+  }
+
+  private async execute(spec: ActionSpec, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
+    const ctx: ActionContext = { signal, log: (m) => this.opts.log?.(`rex ${this.id}: ${m}`) };
+    const b = this.backend;
+    switch (spec.kind) {
+      case "infrapod.enclave": {
+        const s = await b.infrapodCreate(spec.infrapod, ctx);
+        return {
+          infrapod: {
+            server: spec.infrapod.server,
+            serviceAddress: s.serviceAddress,
+            infranet: spec.infrapod.infranet,
+          },
+        };
+      }
+      case "infrapod.services":
+        await b.infrapodServices(spec.infrapod, ctx);
+        return undefined;
+      case "infrapod.entries":
+        await b.infranetEntries(spec.infrapod, spec.entries, ctx);
+        return undefined;
+      case "infrapod.destroy":
+        await b.infrapodDestroy(spec.infrapod, ctx);
+        return undefined;
+      case "node.setup":
+        await b.nodeSetup(spec.node, ctx);
+        return undefined;
+      case "node.recycle":
+        await b.nodeRecycle(spec.node, ctx);
+        return undefined;
+      case "node.reset":
+        await b.nodeReset(spec.node, ctx);
+        return undefined;
+      case "node.power":
+        await b.nodePower(spec.resource, spec.power, ctx);
+        return undefined;
+      case "link.create":
+        await b.linkCreate(spec.link, ctx);
+        return undefined;
+      case "link.destroy":
+        await b.linkDestroy(spec.link, ctx);
+        return undefined;
+      case "emulation.create":
+        await b.emulationCreate(spec.emulation, ctx);
+        return undefined;
+      case "emulation.destroy":
+        await b.emulationDestroy(spec.emulation, ctx);
+        return undefined;
+    }
+  }
+
+  private async updateInfo(mzid: MzId, patch: Partial<MzInfo>): Promise<void> {
+    for (let i = 0; i < 20; i++) {
+      const kv = await this.store.get(keys.info(mzid));
+      if (!kv) return;
+      const next = { ...(JSON.parse(kv.value) as MzInfo), ...patch };
+      const r = await this.store.txn({
+        compare: [{ key: kv.key, target: "modRevision", op: "==", value: kv.modRevision }],
+        success: [{ op: "put", key: kv.key, value: JSON.stringify(next) }],
+      });
+      if (r.succeeded) return;
+    }
+  }
+
+  /** Teardown done: forget the materialization (several workers may race; discard is idempotent). */
+  private async finalize(mzid: MzId): Promise<void> {
+    this.finalizing.add(mzid);
+    try {
+      await discard(this.store, mzid);
+      this.opts.onEvent?.({ type: "discarded", mzid, worker: this.id });
+    } catch (err) {
+      this.opts.log?.(`rex ${this.id}: discard ${mzid}: ${(err as Error).message}`);
+      this.dirty.add(mzid);
+    } finally {
+      this.finalizing.delete(mzid);
+      this.schedule();
+    }
+  }
+}
+
+/** Which node states an action drives through: Clean → Setup → Ready, and back. */
+export function nodeTransition(spec: ActionSpec): { during: NodeState; target: NodeState } | undefined {
+  switch (spec.kind) {
+    case "node.setup":
+    case "node.reset":
+      return { during: "setup", target: "ready" };
+    case "node.recycle":
+      return { during: "setup", target: "clean" };
+    default:
+      return undefined;
+  }
+}

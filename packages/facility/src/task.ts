@@ -1,0 +1,218 @@
+/**
+ * The task model: a materialization's work as a DAG of tasks. A task has stages
+ * run in order; a stage has actions run in parallel. Tasks depend on other tasks
+ * of the same materialization by id. All of it lives in the store, one key per
+ * task and per action, so rex workers can claim single actions by compare-and-swap.
+ */
+import type {
+  EmulationSpec,
+  InfranetEntry,
+  InfrapodSpec,
+  LinkSpec,
+  MzId,
+  NodeSpec,
+  NodeState,
+  PowerAction,
+} from "./backend.ts";
+
+export type ActionSpec =
+  | { kind: "infrapod.enclave" | "infrapod.services" | "infrapod.destroy"; infrapod: InfrapodSpec }
+  | { kind: "infrapod.entries"; infrapod: InfrapodSpec; entries: InfranetEntry[] }
+  | { kind: "node.setup" | "node.recycle" | "node.reset"; node: NodeSpec }
+  | { kind: "node.power"; resource: string; power: PowerAction }
+  | { kind: "link.create" | "link.destroy"; link: LinkSpec }
+  | { kind: "emulation.create" | "emulation.destroy"; emulation: EmulationSpec };
+
+export type ActionKind = ActionSpec["kind"];
+
+/** pending: waiting or running; complete: done (by rex or by hand); error: stops its task until cleared. */
+export type ActionState = "pending" | "complete" | "error";
+
+export interface Action {
+  mzid: MzId;
+  task: string;
+  stage: number;
+  id: string;
+  spec: ActionSpec;
+  state: ActionState;
+  /** Skipped by rex and treated as done for stages and dependencies. */
+  masked: boolean;
+  /** Times rex has claimed it. */
+  attempts: number;
+  error?: string;
+  /** Who completed it: a rex worker id, or `manual`. */
+  completedBy?: string;
+  /** ISO time of the last state change. */
+  updated: string;
+}
+
+export interface Task {
+  mzid: MzId;
+  id: string;
+  /** Materialize or teardown: teardown tasks replace setup tasks on dematerialize. */
+  phase: "setup" | "teardown";
+  /** Ids of tasks (same materialization) that must be done first. */
+  deps: string[];
+  stages: number;
+  /** What the task is for, for operators. */
+  description: string;
+}
+
+/** A materialization as the facility records it. */
+export interface MzInfo {
+  mzid: MzId;
+  vindex: number;
+  phase: "incoming" | "materializing" | "dematerializing";
+  /** Infrapod service address, once the enclave exists. */
+  infrapod?: { server: string; serviceAddress?: string; infranet: InfrapodSpec["infranet"] };
+  nodes: { node: string; resource: string; image?: string; address?: string }[];
+  links: { link: string; kind: string; tags: { vlan?: number; vni?: number }[]; emulated: boolean }[];
+  created: string;
+}
+
+/** The facility's record of one node's state machine. */
+export interface NodeRecord {
+  resource: string;
+  current: NodeState;
+  target: NodeState;
+  /** The materialization the node is in or going to. */
+  mzid?: MzId;
+  node?: string;
+  /** Key of the last action that drove the node (in flight when it has a claim). */
+  action?: string;
+  updated: string;
+}
+
+export interface Claim {
+  worker: string;
+  /** Unique per claim, so a worker that lost a claim cannot complete a later one. */
+  nonce: string;
+  at: string;
+}
+
+/** Store keys. Ids are URI-encoded so they can hold any character but `/` separates levels. */
+export const ROOT = "/cogs/";
+const enc = encodeURIComponent;
+export const keys = {
+  mzPrefix: `${ROOT}mz/`,
+  claimPrefix: `${ROOT}claim/`,
+  nodePrefix: `${ROOT}nodes/`,
+  vindexPrefix: `${ROOT}vindex/`,
+  mz: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/`,
+  info: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/info`,
+  task: (mzid: MzId, task: string) => `${ROOT}mz/${enc(mzid)}/task/${enc(task)}`,
+  tasks: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/task/`,
+  actions: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/action/`,
+  action: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
+    `${ROOT}mz/${enc(a.mzid)}/action/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
+  /** The claim key for an action key. */
+  claim: (actionKey: string) => `${ROOT}claim/${actionKey.slice(`${ROOT}mz/`.length)}`,
+  node: (resource: string) => `${ROOT}nodes/${enc(resource)}`,
+  vindex: (n: number) => `${ROOT}vindex/${String(n).padStart(6, "0")}`,
+};
+
+export type ParsedKey =
+  | { type: "info"; mzid: MzId }
+  | { type: "task"; mzid: MzId; task: string }
+  | { type: "action"; mzid: MzId; task: string; stage: number; id: string; key: string }
+  | { type: "claim"; actionKey: string }
+  | { type: "node"; resource: string }
+  | { type: "other" };
+
+export function parseKey(key: string): ParsedKey {
+  if (key.startsWith(keys.claimPrefix))
+    return { type: "claim", actionKey: `${ROOT}mz/${key.slice(keys.claimPrefix.length)}` };
+  if (key.startsWith(keys.nodePrefix))
+    return { type: "node", resource: decodeURIComponent(key.slice(keys.nodePrefix.length)) };
+  if (!key.startsWith(keys.mzPrefix)) return { type: "other" };
+  const parts = key.slice(keys.mzPrefix.length).split("/");
+  const mzid = decodeURIComponent(parts[0] ?? "");
+  if (parts[1] === "info" && parts.length === 2) return { type: "info", mzid };
+  if (parts[1] === "task" && parts.length === 3) return { type: "task", mzid, task: decodeURIComponent(parts[2]!) };
+  if (parts[1] === "action" && parts.length === 5) {
+    return {
+      type: "action",
+      mzid,
+      task: decodeURIComponent(parts[2]!),
+      stage: Number(parts[3]),
+      id: decodeURIComponent(parts[4]!),
+      key,
+    };
+  }
+  return { type: "other" };
+}
+
+/** An action counts as done for stage barriers and dependencies. */
+export function actionDone(a: Pick<Action, "state" | "masked">): boolean {
+  return a.masked || a.state === "complete";
+}
+
+export type MzStatus = "incoming" | "materializing" | "active" | "error" | "dematerializing" | "dematerialized";
+
+export interface MzSummary {
+  status: MzStatus;
+  actions: number;
+  complete: number;
+  errors: number;
+  masked: number;
+}
+
+/** A materialization's status, derived from its actions (never stored, so never stale). */
+export function summarize(info: Pick<MzInfo, "phase"> | undefined, actions: Iterable<Action>): MzSummary {
+  let n = 0;
+  let complete = 0;
+  let errors = 0;
+  let masked = 0;
+  for (const a of actions) {
+    n++;
+    if (a.masked) masked++;
+    else if (a.state === "complete") complete++;
+    else if (a.state === "error") errors++;
+  }
+  const done = complete + masked === n;
+  let status: MzStatus;
+  if (!info) status = "dematerialized";
+  else if (info.phase === "incoming") status = "incoming";
+  else if (errors > 0) status = "error";
+  else if (info.phase === "dematerializing") status = done ? "dematerialized" : "dematerializing";
+  else status = done ? "active" : "materializing";
+  return { status, actions: n, complete, errors, masked };
+}
+
+/** The resource an action's node state machine concerns, if any. */
+export function actionNode(spec: ActionSpec): string | undefined {
+  switch (spec.kind) {
+    case "node.setup":
+    case "node.recycle":
+    case "node.reset":
+      return spec.node.resource;
+    case "node.power":
+      return spec.resource;
+    default:
+      return undefined;
+  }
+}
+
+/** A one-line description of what an action does. */
+export function actionTarget(spec: ActionSpec): string {
+  switch (spec.kind) {
+    case "infrapod.enclave":
+    case "infrapod.services":
+    case "infrapod.destroy":
+      return spec.infrapod.server;
+    case "infrapod.entries":
+      return `${spec.entries.length} entries`;
+    case "node.setup":
+    case "node.recycle":
+    case "node.reset":
+      return `${spec.node.node}@${spec.node.resource}`;
+    case "node.power":
+      return `${spec.resource} ${spec.power}`;
+    case "link.create":
+    case "link.destroy":
+      return spec.link.link;
+    case "emulation.create":
+    case "emulation.destroy":
+      return `${spec.emulation.emulation}@${spec.emulation.emulator}`;
+  }
+}

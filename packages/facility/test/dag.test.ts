@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { FragmentSchema } from "@merge/proto";
+import { FragmentError, materializeDag, teardownDag } from "../src/dag.ts";
+import { fragmentsFor } from "../src/materialization.ts";
+import { synthetic } from "../src/sim/synthetic.ts";
+import { fragmentFromPb, fragmentToPb, WireError } from "../src/wire.ts";
+
+const s = synthetic(25, { mzid: "r1.exp.proj", lanSize: 10 });
+const fragments = fragmentsFor(s.realization, s.experiment, s.facility);
+
+test("fragments for a realization: one infrapod, a setup per node, a link per link, an emulation per emulator", () => {
+  const ops = fragments.map((f) => f.op);
+  assert.equal(ops.filter((o) => o === "infrapod.setup").length, 1);
+  assert.equal(ops.filter((o) => o === "node.setup").length, 25);
+  assert.equal(ops.filter((o) => o === "link.create").length, s.realization.links.length);
+  assert.equal(ops.filter((o) => o === "emulation.setup").length, 1);
+  const pod = fragments.find((f) => f.op === "infrapod.setup");
+  assert.ok(pod?.op === "infrapod.setup");
+  assert.equal(pod.entries.length, 25);
+  assert.equal(new Set(pod.entries.map((e) => e.address)).size, 25, "infranet addresses are unique");
+  const emu = fragments.find((f) => f.op === "emulation.setup");
+  assert.ok(emu?.op === "emulation.setup");
+  assert.deepEqual(emu.emulation.links[0]?.params, { latency: 10_000_000, capacity: 1e8 });
+});
+
+test("materialize DAG: infrapod stages in order, network and nodes depend on the infrapod", () => {
+  const dag = materializeDag("r1.exp.proj", fragments);
+  const byId = new Map(dag.tasks.map((t) => [t.id, t]));
+  assert.deepEqual([...byId.keys()].sort(), ["infrapod", "network", "nodes"]);
+  assert.deepEqual(byId.get("infrapod")?.deps, []);
+  assert.deepEqual(byId.get("network")?.deps, ["infrapod"]);
+  assert.deepEqual(byId.get("nodes")?.deps, ["infrapod"]);
+  const pod = dag.actions.filter((a) => a.task === "infrapod").map((a) => [a.stage, a.spec.kind]);
+  assert.deepEqual(pod, [
+    [0, "infrapod.enclave"],
+    [1, "infrapod.services"],
+    [2, "infrapod.entries"],
+  ]);
+  const net = dag.actions.filter((a) => a.task === "network");
+  assert.ok(net.filter((a) => a.spec.kind === "link.create").every((a) => a.stage === 0));
+  assert.ok(net.filter((a) => a.spec.kind === "emulation.create").every((a) => a.stage === 1));
+  const nodes = dag.actions.filter((a) => a.task === "nodes");
+  assert.equal(nodes.length, 25);
+  assert.ok(nodes.every((a) => a.stage === 0 && a.state === "pending" && a.attempts === 0));
+  assert.equal(new Set(dag.actions.map((a) => `${a.task}/${a.stage}/${a.id}`)).size, dag.actions.length);
+});
+
+test("teardown DAG: nodes recycle and network goes in parallel, then the infrapod", () => {
+  const setup = materializeDag("r1.exp.proj", fragments).actions;
+  const dag = teardownDag("r1.exp.proj", setup);
+  const byId = new Map(dag.tasks.map((t) => [t.id, t]));
+  assert.deepEqual(byId.get("teardown-infrapod")?.deps.sort(), ["teardown-network", "teardown-nodes"]);
+  assert.deepEqual(byId.get("teardown-nodes")?.deps, []);
+  const net = dag.actions.filter((a) => a.task === "teardown-network");
+  assert.ok(net.filter((a) => a.spec.kind === "emulation.destroy").every((a) => a.stage === 0));
+  assert.ok(net.filter((a) => a.spec.kind === "link.destroy").every((a) => a.stage === 1));
+  assert.equal(dag.actions.filter((a) => a.spec.kind === "node.recycle").length, 25);
+  assert.equal(dag.actions.filter((a) => a.spec.kind === "infrapod.destroy").length, 1);
+});
+
+test("bad fragments are refused with the fragment named", () => {
+  const foreign = fragments.map((f) => (f.op === "node.setup" ? { ...f, node: { ...f.node, mzid: "x.y.z" } } : f));
+  assert.throws(
+    () => materializeDag("r1.exp.proj", foreign),
+    (e: Error) => {
+      assert.ok(e instanceof FragmentError);
+      assert.match(e.message, /fragments\[\d+\] \(node\.setup m0\): belongs to materialization 'x\.y\.z'/);
+      return true;
+    },
+  );
+  const dup = [...fragments, fragments.find((f) => f.op === "node.setup")!];
+  assert.throws(() => materializeDag("r1.exp.proj", dup), /duplicate of an earlier fragment for the same node m0/);
+});
+
+test("fragments survive the wire unchanged; an empty fragment names what is missing", () => {
+  for (const [i, f] of fragments.entries()) assert.deepEqual(fragmentFromPb(fragmentToPb(f), i), f);
+  assert.throws(
+    () => fragmentFromPb(create(FragmentSchema, { resource: "m1" }), 3),
+    (e: Error) => e instanceof WireError && /fragments\[3\] \(resource 'm1'\): no operation/.test(e.message),
+  );
+});
