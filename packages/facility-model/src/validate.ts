@@ -1,0 +1,310 @@
+/**
+ * Whole-model rules for a facility: what the JSON Schema cannot say. Works the
+ * same on a built facility and on one loaded from JSON (run the schema first:
+ * `checkFacilityDocument`). Linear in the size of the model.
+ */
+import {
+  type Cable,
+  type Facility,
+  type NetworkRole,
+  type Port,
+  type PortRef,
+  type Resource,
+  type TagRange,
+  validateFacility,
+} from "@merge/xir";
+import { describe, portList } from "./builder.ts";
+import type { Problem } from "./problem.ts";
+
+export const VLAN_MIN = 1;
+export const VLAN_MAX = 4094;
+export const VNI_MIN = 1;
+export const VNI_MAX = 16_777_215;
+
+interface Entry {
+  res: Resource;
+  byName?: Map<string, number>;
+  /** This resource's ports start here in `cabledBy`. */
+  base: number;
+}
+
+/** Every problem in a facility model, errors first in model order, then warnings. */
+export function checkFacility(f: Facility): Problem[] {
+  const problems: Problem[] = [];
+  const error = (element: string, message: string) => problems.push({ severity: "error", element, message });
+  const warning = (element: string, message: string) => problems.push({ severity: "warning", element, message });
+
+  // Resources: ids, ports, kind-specific shape. `cabledBy` holds, per port, the index of its cable or -1.
+  const entries = new Map<string, Entry>();
+  const cabledBy: number[] = [];
+  for (let i = 0; i < f.resources.length; i++) {
+    const r = f.resources[i] as Resource;
+    const prev = entries.get(r.id);
+    if (prev) {
+      error(`resources[${i}]`, `duplicate resource id ${r.id}: also used by ${describe(prev.res)}`);
+      continue;
+    }
+    entries.set(r.id, { res: r, base: cabledBy.length });
+    for (let k = 0; k < r.ports.length; k++) cabledBy.push(-1);
+    checkPorts(r, error);
+    checkShape(r, error, warning);
+  }
+
+  // Cables: ends exist, no port cabled twice, roles agree.
+  const cableIds = new Set<string>();
+  const uplinked = new Set<string>();
+  const claim = (e: Entry, i: number, c: number) => {
+    const slot = e.base + i;
+    const by = cabledBy[slot] as number;
+    if (by < 0) cabledBy[slot] = c;
+    else {
+      const cables = f.cables as Cable[];
+      error(
+        `port ${e.res.id}.${(e.res.ports[i] as Port).name}`,
+        `is cabled twice: by ${cables[by]?.id} and ${cables[c]?.id}`,
+      );
+    }
+  };
+  for (let c = 0; c < f.cables.length; c++) {
+    const cable = f.cables[c] as Cable;
+    if (cableIds.has(cable.id)) error(`cable ${cable.id}`, `duplicate cable id ${cable.id}`);
+    cableIds.add(cable.id);
+    const ea = cableEnd(cable, 0, entries, error);
+    const eb = cableEnd(cable, 1, entries, error);
+    const ia = ea ? portIndex(ea, (cable.ends[0] as PortRef).port) : -1;
+    const ib = eb ? portIndex(eb, (cable.ends[1] as PortRef).port) : -1;
+    if (ea && ia >= 0 && ea === eb && ia === ib) {
+      error(`cable ${cable.id}`, "both ends are the same port");
+      continue;
+    }
+    if (ea && ia >= 0) claim(ea, ia, c);
+    if (eb && ib >= 0) claim(eb, ib, c);
+    if (ea && eb && ia >= 0 && ib >= 0) {
+      const pa = ea.res.ports[ia] as Port;
+      const pb = eb.res.ports[ib] as Port;
+      if (pa.role !== pb.role) {
+        error(
+          `cable ${cable.id}`,
+          `joins ${ea.res.id}.${pa.name} (${pa.role}) to ${eb.res.id}.${pb.name} (${pb.role}); both ends must be on the same network`,
+        );
+      }
+      // A switch is uplinked when cabled to a switch of a higher layer on its network.
+      const sa = ea.res.switch;
+      const sb = eb.res.switch;
+      if (sa && sb && sa.network === sb.network) {
+        if (rank(sb.layer) > rank(sa.layer)) uplinked.add(ea.res.id);
+        else if (rank(sa.layer) > rank(sb.layer)) uplinked.add(eb.res.id);
+      }
+    }
+  }
+
+  // Switch hierarchy: each leaf needs an uplink when its network has fabrics or spines; each fabric when it has spines.
+  const above = new Map<NetworkRole, { fabric: number; spine: number }>();
+  for (const { res } of entries.values()) {
+    if (!res.switch) continue;
+    const n = above.get(res.switch.network) ?? { fabric: 0, spine: 0 };
+    if (res.switch.layer === "fabric") n.fabric++;
+    if (res.switch.layer === "spine") n.spine++;
+    above.set(res.switch.network, n);
+  }
+  for (const { res } of entries.values()) {
+    const sw = res.switch;
+    if (!sw || res.kind !== "switch" || sw.layer === "spine" || uplinked.has(res.id)) continue;
+    const n = above.get(sw.network) ?? { fabric: 0, spine: 0 };
+    const higher = sw.layer === "leaf" ? n.fabric + n.spine : n.spine;
+    if (higher > 0) {
+      const toward = sw.layer === "leaf" ? `${sw.network} fabric or spine` : `${sw.network} spine`;
+      error(
+        describe(res),
+        `has no uplink: no cable toward a ${toward} switch (the facility has ${higher}), so nothing below it can reach the rest of the ${sw.network}`,
+      );
+    }
+  }
+
+  // Testbed nodes: an infranet port, and a cabled one.
+  let nodes = 0;
+  let infrapodServers = 0;
+  for (const e of entries.values()) {
+    const r = e.res;
+    if (r.kind === "infrapod-server") infrapodServers++;
+    if (r.kind === "emulator" && !r.ports.some((p, i) => p.role === "xpnet" && (cabledBy[e.base + i] as number) >= 0)) {
+      warning(describe(r), "has no cabled xpnet port, so no emulated link can pass through it");
+    }
+    if (r.kind !== "node") continue;
+    nodes++;
+    let infranet = 0;
+    let cabled = 0;
+    for (let i = 0; i < r.ports.length; i++) {
+      if ((r.ports[i] as Port).role !== "infranet") continue;
+      infranet++;
+      if ((cabledBy[e.base + i] as number) >= 0) cabled++;
+    }
+    if (infranet === 0) {
+      error(
+        describe(r),
+        `has no infranet port (it has ${portList(r.ports)}); every testbed node must reach the infranet`,
+      );
+    } else if (cabled === 0) {
+      const names = r.ports.filter((p) => p.role === "infranet").map((p) => p.name);
+      error(describe(r), `infranet port ${names.join(", ")} is not cabled; every testbed node must reach the infranet`);
+    }
+  }
+  if (nodes > 0 && infrapodServers === 0) {
+    warning(`facility ${f.name}`, "has testbed nodes but no infrapod server; no experiment can be given an infrapod");
+  }
+
+  checkTags(f, entries, error, warning);
+  return problems.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1));
+}
+
+/** Schema first (exact paths), then the model rules. */
+export function checkFacilityDocument(doc: unknown): { facility?: Facility; problems: Problem[] } {
+  const r = validateFacility(doc);
+  if (!r.ok) {
+    return {
+      problems: r.errors.map((e) => ({
+        severity: "error" as const,
+        element: e.path || "(document)",
+        message: e.message,
+      })),
+    };
+  }
+  return { facility: r.value, problems: checkFacility(r.value) };
+}
+
+type Report = (element: string, message: string) => void;
+
+/** The resource at one end of a cable, reporting an unknown resource or port. */
+function cableEnd(cable: Cable, k: 0 | 1, entries: Map<string, Entry>, error: Report): Entry | undefined {
+  const end = cable.ends[k];
+  if (!end) return undefined;
+  const e = entries.get(end.resource);
+  if (!e) {
+    error(`cable ${cable.id}`, `end ${k + 1} names resource ${end.resource}, which is not in the facility`);
+    return undefined;
+  }
+  if (portIndex(e, end.port) < 0) {
+    error(
+      `cable ${cable.id}`,
+      `end ${k + 1} names port ${end.port} of ${describe(e.res)}, which has no such port (it has ${portList(e.res.ports)})`,
+    );
+    return undefined;
+  }
+  return e;
+}
+
+function rank(layer: "leaf" | "fabric" | "spine"): number {
+  return layer === "leaf" ? 0 : layer === "fabric" ? 1 : 2;
+}
+
+function portIndex(e: Entry, name: string): number {
+  const ports = e.res.ports;
+  if (ports.length <= 12) {
+    for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
+    return -1;
+  }
+  if (!e.byName) {
+    e.byName = new Map();
+    for (let i = ports.length - 1; i >= 0; i--) e.byName.set((ports[i] as Port).name, i);
+  }
+  return e.byName.get(name) ?? -1;
+}
+
+function checkPorts(r: Resource, error: Report): void {
+  if (r.ports.length > 12) {
+    const seen = new Set<string>();
+    for (const p of r.ports) {
+      if (seen.has(p.name)) error(`${describe(r)}`, `port name ${p.name} is used twice`);
+      seen.add(p.name);
+    }
+  } else {
+    for (let i = 1; i < r.ports.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if ((r.ports[i] as Port).name === (r.ports[j] as Port).name) {
+          error(`${describe(r)}`, `port name ${(r.ports[i] as Port).name} is used twice`);
+          break;
+        }
+      }
+    }
+  }
+}
+
+function checkShape(r: Resource, error: Report, warning: Report): void {
+  const el = describe(r);
+  if (r.kind === "switch" && !r.switch) {
+    error(el, "is a switch without switch info (layer, network, vxlan, vlanDomain)");
+  }
+  if (r.kind !== "switch" && r.switch) error(el, `has switch info but is a ${r.kind}, not a switch`);
+  if (r.kind === "node") {
+    if (r.alloc.length === 0) {
+      error(el, "has no allocation mode; alloc must hold physical, virtual or both");
+    }
+    const virtual = r.alloc.includes("virtual");
+    for (const prop of ["proc.cores", "memory.capacity"]) {
+      const v = r.props[prop];
+      if (typeof v === "number" && v > 0) continue;
+      if (virtual)
+        error(el, `is a hypervisor (alloc virtual) but has no positive ${prop}; VM capacity is counted from it`);
+      else warning(el, `has no positive ${prop}; constraints on it can never match this node`);
+    }
+  } else if (r.alloc.length > 0) {
+    error(el, `has alloc [${r.alloc.join(", ")}], but only testbed nodes are allocated to experiments`);
+  }
+}
+
+function checkTags(f: Facility, entries: Map<string, Entry>, error: Report, warning: Report): void {
+  const domains = new Set<string>();
+  for (const { res } of entries.values()) {
+    // Spines are pure underlay and the mgmt network carries no experiment tags.
+    if (res.kind !== "switch" || !res.switch || res.switch.layer === "spine" || res.switch.network === "mgmt") continue;
+    if (domains.has(res.switch.vlanDomain)) continue;
+    domains.add(res.switch.vlanDomain);
+    if (!f.tags.vlan[res.switch.vlanDomain]?.length) {
+      error(
+        describe(res),
+        `is in VLAN domain ${res.switch.vlanDomain}, which has no VLAN id pool in tags.vlan (pools: ${Object.keys(f.tags.vlan).join(", ") || "none"})`,
+      );
+    }
+  }
+  for (const [domain, ranges] of Object.entries(f.tags.vlan)) {
+    checkRanges(`tags.vlan.${domain}`, "VLAN id", ranges, VLAN_MIN, VLAN_MAX, error);
+    if (!domains.has(domain))
+      warning(`tags.vlan.${domain}`, "is a VLAN pool for a domain no leaf or fabric switch is in");
+  }
+  checkRanges("tags.vni", "VNI", f.tags.vni, VNI_MIN, VNI_MAX, error);
+  if (f.tags.vni.length === 0 && [...entries.values()].some((e) => e.res.kind === "node")) {
+    warning("tags.vni", "is empty; every realization needs a VNI for its infranet");
+  }
+}
+
+function checkRanges(el: string, what: string, ranges: readonly TagRange[], min: number, max: number, error: Report) {
+  ranges.forEach((r, i) => {
+    if (r.first > r.last) error(`${el}[${i}]`, `${what} range ${r.first}-${r.last} is empty: first is above last`);
+    if (r.first < min || r.last > max) {
+      error(`${el}[${i}]`, `${what} range ${r.first}-${r.last} is outside ${min}-${max}`);
+    }
+  });
+  const sorted = ranges
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => r.first <= r.last)
+    .sort((a, b) => a.r.first - b.r.first);
+  // Compare each range with the one reaching furthest so far, so nested ranges are caught too.
+  let prev = sorted[0];
+  for (let k = 1; k < sorted.length && prev; k++) {
+    const cur = sorted[k] as { r: TagRange; i: number };
+    if (cur.r.first <= prev.r.last) {
+      error(
+        el,
+        `${what} ranges ${prev.r.first}-${prev.r.last} ([${prev.i}]) and ${cur.r.first}-${cur.r.last} ([${cur.i}]) overlap`,
+      );
+    }
+    if (cur.r.last > prev.r.last) prev = cur;
+  }
+}
+
+/** The tags in a set of ranges. */
+export function rangeSize(ranges: readonly TagRange[]): number {
+  let n = 0;
+  for (const r of ranges) if (r.last >= r.first) n += r.last - r.first + 1;
+  return n;
+}
