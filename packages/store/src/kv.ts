@@ -4,6 +4,7 @@
  * every write; compare-and-swap transactions that apply atomically; watches that
  * deliver every change after a given revision, in order; leases whose keys vanish
  * when they expire. Backends: memory (tests), sqlite (embedded default), etcd.
+ * The precise contract is in this package's README.md.
  */
 export interface KeyValue {
   key: string;
@@ -54,6 +55,10 @@ export interface RangeOptions {
 
 export interface WatchEvent {
   type: "put" | "delete";
+  /**
+   * The key after the change. For a delete: `value` "", `createRevision` 0,
+   * `version` 0 and `modRevision` the revision of the delete (as etcd reports it).
+   */
   kv: KeyValue;
   /** Revision of the change. */
   revision: number;
@@ -63,10 +68,19 @@ export interface Watch {
   cancel(): Promise<void>;
 }
 
+export interface WatchOptions {
+  /**
+   * Called if the watch ends by itself: its history was compacted before it could be
+   * delivered (a `StoreError` with code "compacted"), the backend failed, or `onEvent`
+   * threw. No events follow an error; the caller re-reads and watches again.
+   */
+  onError?: (err: Error) => void;
+}
+
 export interface Store {
   readonly backend: "memory" | "sqlite" | "etcd";
   get(key: string): Promise<KeyValue | undefined>;
-  /** Keys with this prefix, in key order. */
+  /** Keys with this prefix, in key order (UTF-8 byte order). */
   range(prefix: string, opts?: RangeOptions): Promise<KeyValue[]>;
   /** Returns the revision of the write. */
   put(key: string, value: string, opts?: { lease?: string }): Promise<number>;
@@ -77,15 +91,22 @@ export interface Store {
   txn(t: Txn): Promise<TxnResult>;
   /**
    * Calls `onEvent` for every change under `prefix` after `fromRevision` (exclusive;
-   * 0 = from now), in revision order, until cancelled.
+   * 0 = from now), in revision order, until cancelled. Rejects with a `StoreError`
+   * "compacted" when that history is no longer kept.
    */
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Promise<Watch>;
+  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, opts?: WatchOptions): Promise<Watch>;
   /** A lease that expires `ttlSeconds` after its last keep-alive. */
   grant(ttlSeconds: number): Promise<string>;
+  /** Rejects with a `StoreError` "lease-not-found" when the lease expired or was revoked. */
   keepAlive(lease: string): Promise<void>;
   /** Revoking deletes every key attached to the lease. */
   revoke(lease: string): Promise<void>;
   /** Current store revision. */
   revision(): Promise<number>;
+  /**
+   * Discards the change history before `revision` (watches can then start no earlier
+   * than `revision - 1`). Current keys are untouched.
+   */
+  compact(revision: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,0 +1,323 @@
+/**
+ * The etcd backend: our KV contract mapped one to one onto etcd v3 (the store
+ * MergeTB itself runs on), through `etcd3`'s raw gRPC clients so that revisions,
+ * compares, transactions and lease ids are etcd's own. Values are UTF-8 strings.
+ */
+import {
+  CompareResult,
+  CompareTarget,
+  Etcd3,
+  type ICompare,
+  type IKeyValue,
+  type IRequestOp,
+  type IWatchResponse,
+} from "etcd3";
+import { checkAfter, checkCompactRevision, checkLease, checkLimit, checkTtl, checkTxn } from "./engine.ts";
+import { StoreError } from "./errors.ts";
+import { checkKey, checkPrefix, checkValue, prefixEnd } from "./key.ts";
+import type {
+  Compare,
+  KeyValue,
+  Op,
+  RangeOptions,
+  Store,
+  Txn,
+  TxnResult,
+  Watch,
+  WatchEvent,
+  WatchOptions,
+} from "./kv.ts";
+import { checkFromRevision, compactedError } from "./watch-hub.ts";
+
+export interface EtcdOptions {
+  /** Client URLs, e.g. ["http://127.0.0.1:2379"]; a missing scheme means http. */
+  endpoints: string[];
+  /** How long to wait for a connection, ms (default 5,000). */
+  dialTimeoutMs?: number;
+}
+
+const utf8 = (s: string) => Buffer.from(s, "utf8");
+const ZERO = Buffer.from([0]);
+
+/** etcd's [key, range_end) for a prefix; the empty prefix is every key ("\0" onwards). */
+function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
+  const key = utf8(prefix);
+  if (key.length === 0) return { key: ZERO, range_end: ZERO };
+  return { key, range_end: prefixEnd(key) ?? ZERO };
+}
+
+function toKv(kv: IKeyValue): KeyValue {
+  const out: KeyValue = {
+    key: kv.key.toString("utf8"),
+    value: kv.value.toString("utf8"),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    version: Number(kv.version),
+  };
+  if (kv.lease && kv.lease !== "0") out.lease = String(kv.lease);
+  return out;
+}
+
+const resultOf = {
+  "==": CompareResult.Equal,
+  "!=": CompareResult.NotEqual,
+  "<": CompareResult.Less,
+  ">": CompareResult.Greater,
+} as const;
+
+function toCompare(c: Compare): ICompare {
+  const key = utf8(c.key);
+  switch (c.target) {
+    case "absent":
+      return { key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 };
+    case "present":
+      return { key, target: CompareTarget.Create, result: CompareResult.Greater, create_revision: 0 };
+    case "value":
+      return { key, target: CompareTarget.Value, result: resultOf[c.op], value: utf8(c.value) };
+    case "version":
+      return { key, target: CompareTarget.Version, result: resultOf[c.op], version: c.value };
+    case "createRevision":
+      return { key, target: CompareTarget.Create, result: resultOf[c.op], create_revision: c.value };
+    case "modRevision":
+      return { key, target: CompareTarget.Mod, result: resultOf[c.op], mod_revision: c.value };
+  }
+}
+
+function toRequest(op: Op): IRequestOp {
+  switch (op.op) {
+    case "put":
+      return { request_put: { key: utf8(op.key), value: utf8(op.value), lease: op.lease ?? 0 } };
+    case "delete":
+      return { request_delete_range: { key: utf8(op.key) } };
+    case "deletePrefix":
+      return { request_delete_range: prefixRange(op.prefix) };
+    case "get":
+      return { request_range: { key: utf8(op.key) } };
+  }
+}
+
+/** etcd's errors as ours, so callers branch on one set of codes whatever the backend. */
+function storeError(err: unknown, context: string): Error {
+  if (err instanceof StoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const is = (s: string) => message.includes(s);
+  if (is("requested lease not found"))
+    return new StoreError("lease-not-found", `${context}: lease expired or does not exist`, { cause: err });
+  if (is("required revision has been compacted"))
+    return new StoreError("compacted", `${context}: ${message}`, { cause: err });
+  if (is("duplicate key given in txn request"))
+    return new StoreError("invalid", `${context}: a key is written twice in one transaction`, { cause: err });
+  if (is("request is too large") || is("too many operations"))
+    return new StoreError("invalid", `${context}: ${message}`, { cause: err });
+  if (err instanceof Error && /GRPC|Unavailable|ECONNREFUSED|connect|deadline/i.test(`${err.name} ${message}`)) {
+    return new StoreError("unavailable", `${context}: etcd unavailable: ${message}`, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(message);
+}
+
+export function openEtcdStore(opts: EtcdOptions): Store {
+  if (
+    !Array.isArray(opts?.endpoints) ||
+    opts.endpoints.length === 0 ||
+    opts.endpoints.some((e) => typeof e !== "string" || e === "")
+  ) {
+    throw new StoreError(
+      "invalid",
+      "etcd store: `endpoints` must list at least one client URL, e.g. http://127.0.0.1:2379",
+    );
+  }
+  return new EtcdStore(opts);
+}
+
+class EtcdStore implements Store {
+  readonly backend = "etcd" as const;
+  private readonly client: Etcd3;
+  private readonly watches = new Set<Watch>();
+  private closed = false;
+
+  constructor(opts: EtcdOptions) {
+    const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
+    this.client = new Etcd3({ hosts, dialTimeout: opts.dialTimeoutMs ?? 5_000 });
+  }
+
+  private async call<R>(context: string, fn: () => Promise<R>): Promise<R> {
+    if (this.closed) throw new StoreError("closed", "the etcd store is closed");
+    try {
+      return await fn();
+    } catch (err) {
+      throw storeError(err, context);
+    }
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    checkKey(key);
+    const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: utf8(key) }));
+    const kv = res.kvs[0];
+    return kv && toKv(kv);
+  }
+
+  async range(prefix: string, opts: RangeOptions = {}): Promise<KeyValue[]> {
+    checkPrefix(prefix);
+    const limit = checkLimit(opts.limit) ?? 0;
+    const after = checkAfter(opts.after);
+    const r = prefixRange(prefix);
+    if (after !== undefined) {
+      const next = Buffer.concat([utf8(after), ZERO]);
+      if (Buffer.compare(next, r.key) > 0) r.key = next;
+      // Past the end of the prefix: etcd reads a range whose end precedes its start as empty,
+      // except that range_end "\0" means "to the end", which is what we want anyway.
+    }
+    const res = await this.call(`range ${prefix}`, () => this.client.kv.range({ ...r, limit }));
+    return res.kvs.map(toKv);
+  }
+
+  async put(key: string, value: string, opts: { lease?: string } = {}): Promise<number> {
+    checkKey(key);
+    checkValue(value, key);
+    const lease = opts.lease === undefined ? 0 : checkLease(opts.lease);
+    const res = await this.call(`put ${key}`, () => this.client.kv.put({ key: utf8(key), value: utf8(value), lease }));
+    return Number(res.header.revision);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    checkKey(key);
+    const res = await this.call(`delete ${key}`, () => this.client.kv.deleteRange({ key: utf8(key) }));
+    return Number(res.deleted) > 0;
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    checkPrefix(prefix);
+    const res = await this.call(`deletePrefix ${prefix}`, () => this.client.kv.deleteRange(prefixRange(prefix)));
+    return Number(res.deleted);
+  }
+
+  async txn(t: Txn): Promise<TxnResult> {
+    checkTxn(t);
+    const res = await this.call("txn", () =>
+      this.client.kv.txn({
+        compare: t.compare.map(toCompare),
+        success: t.success.map(toRequest),
+        failure: (t.failure ?? []).map(toRequest),
+      }),
+    );
+    const gets: (KeyValue | undefined)[] = [];
+    for (const r of res.responses) {
+      if (r.response_range) {
+        const kv = r.response_range.kvs[0];
+        gets.push(kv && toKv(kv));
+      }
+    }
+    return { succeeded: res.succeeded, revision: Number(res.header.revision), gets };
+  }
+
+  async watch(
+    prefix: string,
+    fromRevision: number,
+    onEvent: (e: WatchEvent) => void,
+    opts: WatchOptions = {},
+  ): Promise<Watch> {
+    checkPrefix(prefix);
+    checkFromRevision(fromRevision);
+    const head = await this.revision();
+    const from = fromRevision === 0 ? head : fromRevision;
+    if (from < head) {
+      // etcd reports a compacted start only on the stream; ask up front so watch() can reject.
+      try {
+        await this.client.kv.range({ key: ZERO, revision: from + 1 });
+      } catch (err) {
+        const e = storeError(err, "watch");
+        if (e instanceof StoreError && e.code === "compacted") throw compactedError(fromRevision);
+        throw e;
+      }
+    }
+    const r = prefixRange(prefix);
+    const builder = this.client.watch().startRevision(String(from + 1));
+    const watcher = await this.call("watch", () => builder.inRange({ start: r.key, end: r.range_end }).create());
+    let live = true;
+    const stop = async () => {
+      if (!live) return;
+      live = false;
+      this.watches.delete(handle);
+      await watcher.cancel().catch(() => undefined);
+    };
+    const handle: Watch = { cancel: stop };
+    this.watches.add(handle);
+    const fail = (err: Error) => {
+      if (!live) return;
+      void stop();
+      if (opts.onError) opts.onError(err);
+      else process.emitWarning(`store watch on ${JSON.stringify(prefix)} ended: ${err.message}`);
+    };
+    watcher.on("data", (res: IWatchResponse) => {
+      for (const ev of res.events) {
+        if (!live) return;
+        const kv = toKv(ev.kv);
+        const e: WatchEvent =
+          ev.type === "Delete"
+            ? {
+                type: "delete",
+                revision: kv.modRevision,
+                kv: { key: kv.key, value: "", createRevision: 0, modRevision: kv.modRevision, version: 0 },
+              }
+            : { type: "put", revision: kv.modRevision, kv };
+        try {
+          onEvent(e);
+        } catch (err) {
+          fail(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    });
+    watcher.on("error", (err: Error) => fail(storeError(err, `watch ${prefix}`)));
+    return handle;
+  }
+
+  async grant(ttlSeconds: number): Promise<string> {
+    const TTL = checkTtl(ttlSeconds);
+    const res = await this.call("grant", () => this.client.leaseClient.leaseGrant({ TTL }));
+    return String(res.ID);
+  }
+
+  async keepAlive(lease: string): Promise<void> {
+    checkLease(lease);
+    const res = await this.call(`keepAlive ${lease}`, async () => {
+      const stream = await this.client.leaseClient.leaseKeepAlive();
+      try {
+        return await new Promise<{ TTL: string }>((resolve, reject) => {
+          stream.on("data", resolve);
+          stream.on("error", reject);
+          stream.write({ ID: lease });
+        });
+      } finally {
+        stream.end();
+      }
+    });
+    if (Number(res.TTL) <= 0)
+      throw new StoreError("lease-not-found", `keepAlive ${lease}: lease expired or does not exist`);
+  }
+
+  async revoke(lease: string): Promise<void> {
+    checkLease(lease);
+    await this.call(`revoke ${lease}`, () => this.client.leaseClient.leaseRevoke({ ID: lease }));
+  }
+
+  async revision(): Promise<number> {
+    const res = await this.call("revision", () => this.client.kv.range({ key: ZERO, limit: 1 }));
+    return Number(res.header.revision);
+  }
+
+  async compact(revision: number): Promise<void> {
+    checkCompactRevision(revision, await this.revision());
+    await this.call("compact", () => this.client.kv.compact({ revision })).catch((err) => {
+      // Compacting to a revision already compacted is a no-op, as in the local backends.
+      if (err instanceof StoreError && err.code === "compacted") return;
+      throw err;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.watches].map((w) => w.cancel()));
+    this.closed = true;
+    this.client.close();
+  }
+}
