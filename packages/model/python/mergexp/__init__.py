@@ -120,5 +120,7 @@ def __getattr__(name):
     if name in V0_REPLACEMENTS:
         from .errors import V0Api
 
-        raise V0Api("mergexp.%s is the mergexp v0 API; in v1 use %s" % (name, V0_REPLACEMENTS[name]))
+        raise V0Api(
+            "mergexp.%s is the mergexp v0 API; in v1 use %s, after 'from mergexp import *'" % (name, V0_REPLACEMENTS[name])
+        )
     raise AttributeError("module 'mergexp' has no attribute %r" % name)

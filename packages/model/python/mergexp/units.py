@@ -14,11 +14,28 @@ import math
 from .errors import ValueMismatch
 
 
+_SCALES = {
+    "bytes": (1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")),
+    "bps": (1000, ("bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s", "Pbit/s")),
+    "ns": (1000, ("ns", "us", "ms", "s")),
+}
+
+
 class _Quantity:
     unit = None
 
     def __repr__(self):
-        return "%s(%s %s)" % (type(self).__name__, super().__repr__(), self.unit)
+        # In the user's terms: 8 GiB, 100 Mbit/s, 10 ms.
+        base, names = _SCALES[self.unit]
+        v, i = float(self), 0
+        while v >= base and i < len(names) - 1:
+            v /= base
+            i += 1
+        return "%s %s" % (int(v) if v.is_integer() else round(v, 2), names[i])
+
+    def __str__(self):
+        # Printing stays the plain number it was in MX v1.
+        return (int if isinstance(self, int) else float).__repr__(self)
 
 
 class IntQuantity(_Quantity, int):

@@ -1,0 +1,280 @@
+/**
+ * Python models that fail: each failure is a ModelError naming the line of the
+ * user's script and what to write instead; and the sandbox holds (time,
+ * memory, network, files, processes, working directory).
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { describe, test } from "node:test";
+import { ModelError } from "../src/diagnostics.ts";
+import { type PythonRunOptions, runPythonSource } from "../src/python.ts";
+
+const HEAD = "from mergexp import *\nnet = Network('x')\n";
+
+/** Runs a script expected to fail; returns its first (error) diagnostic. */
+async function failure(source: string, opts: PythonRunOptions = {}, file = "model.py") {
+  try {
+    await runPythonSource(source, file, opts);
+  } catch (e) {
+    assert.ok(e instanceof ModelError, `expected a ModelError, got ${e}`);
+    const d = e.diagnostics[0];
+    assert.ok(d);
+    assert.equal(d.severity, "error");
+    return { ...d, text: e.message };
+  }
+  assert.fail("the script compiled, but it should have failed");
+}
+
+describe("python model errors name the user's line", () => {
+  test("a syntax error", async () => {
+    const d = await failure(`${HEAD}a = net.node('a'\nexperiment(net)\n`);
+    assert.equal(d.code, "python-syntax");
+    assert.match(d.message, /SyntaxError/);
+    assert.equal(d.location?.file, "model.py");
+    assert.equal(d.location?.line, 3);
+    assert.match(d.text, /^model\.py:3:\d+: error: SyntaxError/);
+  });
+
+  test("an exception in the script, also from inside a function", async () => {
+    const d = await failure(
+      `${HEAD}def make(i):\n    return net.node('n%d' % (10 // i))\nnodes = [make(i) for i in range(3)]\n`,
+    );
+    assert.equal(d.code, "python-exception");
+    assert.match(d.message, /ZeroDivisionError: integer division or modulo by zero/);
+    assert.equal(d.location?.line, 4, "the innermost line of the user's script");
+  });
+
+  test("net.device does not exist in v1 and names net.node", async () => {
+    const d = await failure(`${HEAD}a = net.node('a')\nb = net.device('b')\n`);
+    assert.equal(d.code, "mergexp-no-such-call");
+    assert.match(d.message, /net\.device\(\.\.\.\) does not exist in mergexp v1/);
+    assert.match(d.message, /net\.node\(name, \*constraints\)/);
+    assert.deepEqual(d.location, { file: "model.py", line: 4, column: 5 });
+  });
+
+  test("the v0 API says which v1 call replaces it", async () => {
+    const topo = await failure("import mergexp as mx\n\nnet = mx.Topology('hello')\nmx.experiment(net)\n");
+    assert.equal(topo.code, "mergexp-v0-api");
+    assert.match(topo.message, /mergexp\.Topology is the mergexp v0 API; in v1 use Network\(name, \*constraints\)/);
+    assert.equal(topo.location?.line, 3);
+
+    const unit = await failure("from mergexp.unit import gb\nimport mergexp as mx\n");
+    assert.equal(unit.code, "mergexp-v0-api");
+    assert.match(unit.message, /mergexp\.unit is the mergexp v0 API.*from mergexp import \*/);
+    assert.equal(unit.location?.line, 1);
+
+    const machine = await failure("import mergexp as mx\nfrom mergexp.machine import cores, memory\n");
+    assert.match(machine.message, /memory\.capacity \(v0 memory\), proc\.cores \(v0 cores\)/);
+    assert.equal(machine.location?.line, 2);
+
+    const cores = await failure(`${HEAD}a = net.node('a', cores > 2)\n`);
+    assert.equal(cores.code, "python-exception");
+    assert.match(cores.message, /name 'cores' is not defined \(cores is the mergexp v0 API; in v1 use proc\.cores/);
+
+    const props = await failure(`${HEAD}a = net.node('a')\na.props['group'] = 'x'\n`);
+    assert.equal(props.code, "mergexp-v0-api");
+    assert.match(props.message, /node\.props .* use node\.properties/);
+    assert.equal(props.location?.line, 4);
+
+    const mem = await failure(`${HEAD}a = net.node('a', memory >= gb(8))\n`);
+    assert.match(mem.message, /memory is not a property in mergexp v1; use memory\.capacity/);
+    assert.equal(mem.location?.line, 3);
+
+    const ip = await failure(
+      `${HEAD}a, b = net.node('a'), net.node('b')\nl = net.connect([a, b])\nl.endpoints[0].ip.addrs = ['10.0.0.1/24']\n`,
+    );
+    assert.equal(ip.code, "mergexp-v0-api");
+    assert.match(ip.message, /link\[node\]\.socket\.addrs = ip4/);
+    assert.equal(ip.location?.line, 5);
+  });
+
+  test("bad ip4 addresses", async () => {
+    const bad = await failure(`${HEAD}a = ip4('10.0.0.1/24')\nb = ip4('10.0.0.256/24')\n`);
+    assert.equal(bad.code, "mergexp-address");
+    assert.match(bad.message, /'10\.0\.0\.256\/24' is not a valid IPv4 address/);
+    assert.equal(bad.location?.line, 4);
+
+    const noPrefix = await failure(`${HEAD}a = ip4('10.0.0.1')\n`);
+    assert.match(noPrefix.message, /no prefix length.*'10\.0\.0\.1\/24'/);
+
+    const network = await failure(`${HEAD}a = ip4('10.0.0.0/24')\n`);
+    assert.match(network.message, /network address of 10\.0\.0\.0\/24; pick a host address, e\.g\. 10\.0\.0\.1\/24/);
+
+    const assigned = await failure(
+      `${HEAD}a, b = net.node('a'), net.node('b')\nl = net.connect([a, b])\nl[a].socket.addrs = ['10.0.0.1/33']\n`,
+    );
+    assert.equal(assigned.code, "mergexp-address");
+    assert.equal(assigned.location?.line, 5);
+
+    const appended = await failure(
+      `${HEAD}a, b = net.node('a'), net.node('b')\nl = net.connect([a, b])\nl[a].socket.addrs.append('nonsense')\nexperiment(net)\n`,
+    );
+    assert.equal(appended.code, "mergexp-address");
+    assert.match(appended.message, /'nonsense' has no prefix length/);
+    assert.equal(appended.location?.line, 4, "located at the socket's link");
+  });
+
+  test("wrong units", async () => {
+    const latency = await failure(
+      `${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], latency == gb(1))\n`,
+    );
+    assert.equal(latency.code, "mergexp-unit");
+    assert.match(latency.message, /latency is a duration, not a size; write e\.g\. latency == ms\(10\)/);
+    assert.equal(latency.location?.line, 4);
+
+    const cores = await failure(`${HEAD}a = net.node('a', proc.cores == gb(8))\n`);
+    assert.equal(cores.code, "mergexp-unit");
+    assert.match(cores.message, /proc\.cores is a plain count, not a size/);
+
+    const capacity = await failure(`${HEAD}a = net.node('a',\n    memory.capacity >= mbps(100))\n`);
+    assert.equal(capacity.code, "mergexp-unit");
+    assert.equal(capacity.location?.line, 4);
+
+    const negative = await failure(`${HEAD}x = ms(-1)\n`);
+    assert.match(negative.message, /ms\(-1\): expected a finite, non-negative number/);
+  });
+
+  test("unknown constraint values and misplaced constraints", async () => {
+    const routing = await failure("from mergexp import *\nnet = Network('x', routing == 'ospf')\n");
+    assert.equal(routing.code, "mergexp-value");
+    assert.match(routing.message, /routing == 'ospf': unknown value; valid values are static/);
+    assert.equal(routing.location?.line, 2);
+
+    const nic = await failure(
+      `${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], port.model == 'tulip')\n`,
+    );
+    assert.match(nic.message, /port\.model == 'tulip': unknown value; valid values are virtio, e1000, e1000e/);
+
+    const loss = await failure(`${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], loss == 5)\n`);
+    assert.match(loss.message, /loss is a fraction between 0 and 1 \(5% is 0\.05\)/);
+
+    const metal = await failure(`${HEAD}a = net.node('a', metal == 'yes')\n`);
+    assert.match(metal.message, /metal == 'yes': expected True or False/);
+
+    const image = await failure(`${HEAD}a = net.node('a', image != '2004')\n`);
+    assert.match(image.message, /image only accepts ==/);
+
+    const misplaced = await failure(`${HEAD}a = net.node('a', capacity == mbps(100))\n`);
+    assert.equal(misplaced.code, "mergexp-element");
+    assert.match(misplaced.message, /capacity == 100000000 is a link constraint; give it to net\.connect/);
+
+    const chained = await failure(`${HEAD}a = net.node('a', 2 < proc.cores < 8)\n`);
+    assert.match(chained.message, /for a range pass two constraints/);
+
+    const ingress = await failure(`${HEAD}a = net.node('a')\na.ingress('ftp', 21)\n`);
+    assert.match(ingress.message, /unknown protocol; valid are tcp, udp, http, https/);
+  });
+
+  test("topology mistakes", async () => {
+    const dup = await failure(`${HEAD}a = net.node('a')\nb = net.node('a')\n`);
+    assert.equal(dup.code, "mergexp-topology");
+    assert.match(dup.message, /a node named 'a' already exists \(made at line 3\)/);
+    assert.equal(dup.location?.line, 4);
+
+    const foreign = await failure(
+      `${HEAD}other = Network('y')\na = net.node('a')\nz = other.node('z')\nnet.connect([a, z])\n`,
+    );
+    assert.match(foreign.message, /node z belongs to another Network \(y\)/);
+
+    const notOn = await failure(
+      `${HEAD}a, b, c = net.node('a'), net.node('b'), net.node('c')\nl = net.connect([a, b])\nl[c].socket.addrs = ip4('10.0.0.1/24')\n`,
+    );
+    assert.match(notOn.message, /link\[c\]: that node is not on this link \(it joins a, b\)/);
+    assert.equal(notOn.location?.line, 5);
+  });
+
+  test("a script that never calls experiment(net)", async () => {
+    const d = await failure(`${HEAD}a = net.node('a')\n`);
+    assert.equal(d.code, "mergexp-no-experiment");
+    assert.match(d.message, /never called experiment\(net\).*experiment\(net\)/);
+  });
+
+  test("sys.exit with an error code", async () => {
+    const d = await failure(`${HEAD}import sys\nsys.exit(3)\n`);
+    assert.equal(d.code, "python-exit");
+    assert.equal(d.location?.line, 4);
+  });
+});
+
+describe("python sandbox", () => {
+  test("an endless loop times out, naming the line it was on", async () => {
+    const started = Date.now();
+    const d = await failure(`${HEAD}i = 0\nwhile True:\n    i += 1\n`, { timeoutMs: 1000 });
+    assert.equal(d.code, "python-timeout");
+    assert.match(d.message, /did not finish within 1 s/);
+    assert.ok(d.location && [4, 5].includes(d.location.line), `line ${d.location?.line}`);
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  test("a script that ignores the interrupt is killed", async () => {
+    const source = `${HEAD}while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass\n`;
+    const d = await failure(source, { timeoutMs: 500 });
+    assert.equal(d.code, "python-timeout");
+  });
+
+  test("memory is limited", async () => {
+    const d = await failure(`${HEAD}hog = bytearray(1024 * 1024 * 1024)\n`, { memoryMb: 128 });
+    assert.equal(d.code, "python-memory");
+    assert.match(d.message, /MemoryError.*limit 128 MiB/);
+    assert.equal(d.location?.line, 3);
+  });
+
+  const sandboxes: ("hooks" | "namespace")[] = process.getuid?.() === 0 ? ["namespace", "hooks"] : ["hooks"];
+  for (const sandbox of sandboxes) {
+    test(`no network (${sandbox}): connecting to a listening 127.0.0.1 port fails`, async () => {
+      let connections = 0;
+      const server = createServer((s) => {
+        connections++;
+        s.destroy();
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const port = (server.address() as { port: number }).port;
+        const source = `import socket\ns = socket.create_connection(('127.0.0.1', ${port}), timeout=2)\n`;
+        const d = await failure(source, { sandbox });
+        assert.equal(d.location?.line, sandbox === "hooks" ? 1 : 2);
+        assert.match(d.message, /network/);
+        assert.equal(connections, 0);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    test(`no processes, no files outside the sandbox (${sandbox})`, async () => {
+      const proc = await failure("import os\nos.system('true')\n", { sandbox });
+      assert.equal(proc.code, "mergexp-sandbox");
+      assert.equal(proc.location?.line, 2);
+      const sub = await failure("import subprocess\nsubprocess.run(['true'])\n", { sandbox });
+      assert.equal(sub.code, "mergexp-sandbox");
+      const read = await failure("secret = open('/etc/hostname').read()\n", { sandbox });
+      assert.equal(read.code, "mergexp-sandbox");
+      assert.match(read.message, /may not read '\/etc\/hostname'/);
+      const write = await failure("open('/tmp/mergexp-escape', 'w').write('x')\n", { sandbox });
+      assert.match(write.message, /may write files only in their working directory/);
+      assert.equal(existsSync("/tmp/mergexp-escape"), false);
+      const ctypes = await failure("import ctypes\n", { sandbox });
+      assert.equal(ctypes.code, "mergexp-sandbox");
+    });
+
+    test(`a fresh working directory, removed afterwards (${sandbox})`, async () => {
+      const source = [
+        "import os",
+        "from mergexp import *",
+        "open('scratch.txt', 'w').write('kept only during the run')",
+        "net = Network('wd')",
+        "net.node(os.getcwd())",
+        "net.node('files-' + ','.join(sorted(os.listdir('.'))))",
+        "net.node('uid-%d' % os.getuid())",
+        "experiment(net)",
+      ].join("\n");
+      const r = await runPythonSource(source, "wd.py", { sandbox });
+      assert.equal(r.sandbox, sandbox);
+      const [cwd, files, uid] = r.experiment.nodes.map((n) => n.name);
+      assert.match(cwd ?? "", /\/mergexp-/);
+      assert.equal(files, "files-scratch.txt");
+      if (sandbox === "namespace") assert.equal(uid, "uid-65534", "runs as nobody");
+      assert.equal(existsSync(cwd as string), false, "the working directory is removed");
+    });
+  }
+});

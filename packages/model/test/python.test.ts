@@ -1,0 +1,344 @@
+/**
+ * The published-style Python models in examples/python compile, unchanged, to
+ * the XIR they describe.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  type Constraint,
+  canonicalJSON,
+  type Experiment,
+  formatSchemaErrors,
+  gb,
+  gbps,
+  mb,
+  mbps,
+  ms,
+  type Node,
+  tb,
+  us,
+  validateExperiment,
+} from "@merge/xir";
+import { runPythonModel, runPythonSource } from "../src/python.ts";
+
+const examples = fileURLToPath(new URL("../../../examples/python/", import.meta.url));
+
+async function compile(name: string): Promise<Experiment> {
+  const { experiment } = await runPythonModel(`${examples}${name}`);
+  const v = validateExperiment(experiment);
+  assert.ok(v.ok, v.ok ? "" : `${name}: ${formatSchemaErrors(v.errors)}`);
+  return experiment;
+}
+
+function node(x: Experiment, name: string): Node {
+  const n = x.nodes.find((m) => m.name === name);
+  assert.ok(n, `no node ${name}`);
+  return n;
+}
+
+const c = (prop: string, op: Constraint["op"], value: Constraint["value"]): Constraint => ({ prop, op, value });
+
+describe("examples/python compile to XIR", () => {
+  test("hello-world: two nodes, one link, explicit addresses", async () => {
+    const x = await compile("hello-world.py");
+    assert.equal(x.xir, "1.0");
+    assert.equal(x.name, "hello-world");
+    assert.deepEqual(x.parameters, {});
+    assert.deepEqual(
+      x.nodes.map((n) => n.name),
+      ["a", "b"],
+    );
+    assert.deepEqual(x.links, [
+      {
+        name: "link0",
+        endpoints: [
+          { node: "a", socket: 0 },
+          { node: "b", socket: 0 },
+        ],
+        constraints: [],
+        properties: {},
+      },
+    ]);
+    assert.deepEqual(node(x, "a").sockets, [{ index: 0, addrs: ["10.0.0.1/24"], constraints: [] }]);
+    assert.deepEqual(node(x, "b").sockets, [{ index: 0, addrs: ["10.0.0.2/24"], constraints: [] }]);
+  });
+
+  test("dumbbell: routing == static, addressing == ipv4, capacity == mbps(100)", async () => {
+    const x = await compile("dumbbell.py");
+    assert.deepEqual(x.parameters, { routing: "static", addressing: "ipv4" });
+    assert.equal(x.nodes.length, 8);
+    assert.equal(x.links.length, 7);
+    const bottleneck = x.links[6];
+    assert.deepEqual(bottleneck?.endpoints, [
+      { node: "router-left", socket: 3 },
+      { node: "router-right", socket: 3 },
+    ]);
+    assert.deepEqual(bottleneck?.constraints, [c("capacity", "==", mbps(100))]);
+    for (const l of x.links.slice(0, 6)) assert.deepEqual(l.constraints, [c("capacity", "==", gbps(1))]);
+    assert.deepEqual(node(x, "router-left").constraints, [c("proc.cores", ">=", 2)]);
+    assert.equal(node(x, "router-right").sockets.length, 4);
+    // Addressing is left to the reticulator.
+    assert.ok(x.nodes.every((n) => n.sockets.every((s) => s.addrs.length === 0)));
+  });
+
+  test("lans-routers: three LANs of 25 hosts joined by routers, every socket addressed", async () => {
+    const x = await compile("lans-routers.py");
+    assert.equal(x.nodes.length, 3 + 3 * 25);
+    assert.equal(x.links.length, 6);
+    for (const lan of x.links.slice(0, 3)) assert.equal(lan.endpoints.length, 26);
+    for (const wan of x.links.slice(3)) {
+      assert.equal(wan.endpoints.length, 2);
+      assert.deepEqual(wan.constraints, [c("capacity", "==", gbps(10))]);
+    }
+    const addrs = x.nodes.flatMap((n) => n.sockets.map((s) => s.addrs));
+    assert.equal(addrs.length, 75 + 3 * 3);
+    assert.ok(addrs.every((a) => a.length === 1));
+    assert.equal(new Set(addrs.flat()).size, addrs.length, "addresses are unique");
+    assert.deepEqual(node(x, "router0").sockets[0]?.addrs, ["10.0.0.1/24"]);
+    assert.deepEqual(node(x, "h2-24").sockets[0]?.addrs, ["10.2.0.34/24"]);
+    // router1 joins wan link 0 (router0-router1) at its socket 1, link 2 (router1-router2) at socket 2.
+    assert.deepEqual(node(x, "router1").sockets[1]?.addrs, ["172.16.0.2/30"]);
+    assert.deepEqual(node(x, "router1").sockets[2]?.addrs, ["172.16.2.1/30"]);
+    assert.deepEqual(node(x, "router2").constraints, [c("proc.cores", ">=", 2), c("memory.capacity", ">=", gb(4))]);
+    assert.deepEqual(x.parameters, { routing: "static" });
+  });
+
+  test("node-constraints: metal, image, memory, cores, groups", async () => {
+    const x = await compile("node-constraints.py");
+    const server = node(x, "server");
+    assert.equal(server.image, "2004");
+    assert.deepEqual(server.constraints, [
+      c("metal", "==", true),
+      c("memory.capacity", "==", gb(8)),
+      c("proc.cores", "==", 4),
+    ]);
+    assert.equal(gb(8), 8 * 1024 ** 3);
+    assert.deepEqual(server.properties, { group: ["servers"] });
+    const db = node(x, "db");
+    assert.equal(db.image, undefined);
+    assert.deepEqual(db.properties, { group: ["servers", "storage"] });
+    assert.deepEqual(db.constraints, [
+      c("metal", "==", true),
+      c("disk.capacity", ">=", gb(200)),
+      c("memory.capacity", ">=", gb(16)),
+    ]);
+    for (let i = 0; i < 4; i++) {
+      const cl = node(x, `client${i}`);
+      assert.equal(cl.image, "2004");
+      assert.deepEqual(cl.constraints, [
+        c("metal", "==", false),
+        c("proc.cores", ">=", 1),
+        c("memory.capacity", ">=", mb(512)),
+      ]);
+      assert.deepEqual(cl.properties, { group: ["clients"] });
+    }
+    assert.equal(x.links[1]?.endpoints.length, 5);
+  });
+
+  test("emulated-links: latency, loss and capacity in base units; emulation == netem", async () => {
+    const x = await compile("emulated-links.py");
+    assert.deepEqual(x.parameters, { emulation: "netem", addressing: "ipv4", routing: "static" });
+    assert.deepEqual(x.links[0]?.constraints, [c("latency", "==", ms(10)), c("capacity", "==", mbps(50))]);
+    assert.deepEqual(x.links[1]?.constraints, [
+      c("latency", "==", 25_000_000),
+      c("loss", "==", 0.02),
+      c("capacity", "==", 10_000_000),
+    ]);
+    assert.deepEqual(node(x, "dst").sockets[0]?.addrs, ["10.1.0.2/24"]);
+    assert.deepEqual(node(x, "mid").sockets[1]?.addrs, ["10.1.0.1/24"]);
+    assert.deepEqual(node(x, "mid").sockets[0]?.addrs, []);
+  });
+
+  test("three-node-lan: one multipoint link", async () => {
+    const x = await compile("three-node-lan.py");
+    assert.equal(x.links.length, 1);
+    assert.deepEqual(
+      x.links[0]?.endpoints.map((e) => `${e.node}.${e.socket}`),
+      ["a.0", "b.0", "c.0"],
+    );
+  });
+
+  test("groups: properties['group'] per node, a router on two LANs", async () => {
+    const x = await compile("groups.py");
+    assert.equal(x.name, "example topology with groups");
+    assert.deepEqual(node(x, "a1").properties, { group: ["group_a"] });
+    assert.deepEqual(node(x, "b2").properties, { group: ["group_b"] });
+    assert.deepEqual(node(x, "router").properties, {});
+    assert.equal(node(x, "router").sockets.length, 2);
+    assert.deepEqual(
+      x.links.map((l) => l.endpoints.length),
+      [3, 4],
+    );
+  });
+
+  test("star: one /24 per spoke, latency on ground links", async () => {
+    const x = await compile("star.py");
+    assert.equal(x.nodes.length, 11);
+    assert.equal(x.links.length, 10);
+    const cm = node(x, "cm");
+    assert.equal(cm.sockets.length, 10);
+    assert.deepEqual(cm.sockets[0]?.addrs, ["10.0.16.2/24"]);
+    assert.deepEqual(cm.sockets[9]?.addrs, ["10.0.35.2/24"]);
+    assert.deepEqual(node(x, "honolulu").sockets[0]?.addrs, ["10.0.34.1/24"]);
+    assert.deepEqual(x.links[9]?.constraints, [c("latency", "==", ms(40))]);
+    assert.deepEqual(x.links[0]?.constraints, []);
+  });
+
+  test("ingress: node.ingress(proto, port)", async () => {
+    const x = await compile("ingress.py");
+    assert.deepEqual(node(x, "web").ingress, [
+      { protocol: "http", port: 80 },
+      { protocol: "tcp", port: 8443 },
+    ]);
+    assert.equal(node(x, "client").ingress, undefined);
+    assert.equal(node(x, "web").image, "bullseye");
+  });
+
+  test("ports: port.model/queues on connect, port.capacity on hand-made sockets, a named link", async () => {
+    const x = await compile("ports.py");
+    assert.deepEqual(
+      x.links.map((l) => l.name),
+      ["link0", "fast"],
+    );
+    assert.deepEqual(x.links[0]?.constraints, [c("layer", "==", 2)]);
+    assert.deepEqual(x.links[1]?.constraints, [c("capacity", "==", gbps(10))]);
+    const a = node(x, "a");
+    assert.deepEqual(a.constraints, [c("platform", "==", "x86_64")]);
+    assert.deepEqual(node(x, "b").constraints, [c("host", "==", "x42")]);
+    assert.deepEqual(a.sockets[0], {
+      index: 0,
+      addrs: [],
+      constraints: [c("port.model", "==", "e1000"), c("port.queues", "==", 4)],
+    });
+    assert.deepEqual(a.sockets[1], {
+      index: 1,
+      addrs: ["192.168.1.1/24"],
+      constraints: [c("port.capacity", ">=", gbps(10))],
+    });
+    assert.deepEqual(node(x, "b").sockets[1]?.constraints, [
+      c("port.capacity", ">=", gbps(10)),
+      c("port.model", "==", "virtio"),
+    ]);
+  });
+
+  test("infranet-names: experimentnetresolution == False, emulation == click, us()", async () => {
+    const x = await compile("infranet-names.py");
+    assert.deepEqual(x.parameters, { routing: "static", nameResolution: "infranet", emulation: "click" });
+    assert.deepEqual(x.links[1]?.constraints, [c("latency", "==", us(500))]);
+    assert.deepEqual(node(x, "r").sockets[1]?.addrs, ["10.0.1.2/24"]);
+  });
+
+  test("operators: == != < <= > >= and reflected comparisons", async () => {
+    const x = await compile("operators.py");
+    assert.deepEqual(node(x, "n").constraints, [
+      c("proc.cores", ">", 2),
+      c("proc.cores", "<=", 16),
+      c("memory.capacity", ">", gb(4)),
+      c("memory.capacity", "<", gb(64)),
+      c("disk.capacity", ">=", tb(1)),
+      c("host", "!=", "x0"),
+      c("platform", "==", "x86_64"),
+      c("gpu.model", "==", "a100"),
+      c("metal", "!=", true),
+    ]);
+    assert.equal(node(x, "m").image, "2204");
+    assert.deepEqual(x.links[0]?.constraints, [
+      c("capacity", ">=", mbps(10)),
+      c("latency", "<=", ms(5)),
+      c("loss", "<", 0.1),
+      c("kind", "==", "wifi_ac"),
+    ]);
+  });
+
+  test("ring: addresses computed with the standard library", async () => {
+    const x = await compile("ring.py");
+    assert.equal(x.links.length, 8);
+    assert.deepEqual(node(x, "r0").sockets[0]?.addrs, ["10.10.0.1/30"]);
+    assert.deepEqual(node(x, "r0").sockets[1]?.addrs, ["10.10.0.30/30"]);
+    // r7's first link is hop 6 (r6-r7, 10.10.0.24/30), where it is the second host.
+    assert.deepEqual(node(x, "r7").sockets[0]?.addrs, ["10.10.0.26/30"]);
+    assert.deepEqual(node(x, "r7").sockets[1]?.addrs, ["10.10.0.29/30"]);
+  });
+});
+
+describe("python model results", () => {
+  test("source locations point at the lines that made each element", async () => {
+    const file = `${examples}hello-world.py`;
+    const r = await runPythonModel(file);
+    assert.deepEqual(r.locations.get("nodes[1]"), { file, line: 9, column: 5 });
+    assert.deepEqual(r.locations.get("links[0]"), { file, line: 12, column: 8 });
+    assert.deepEqual(r.locations.get("nodes[0].sockets[0].addrs[0]"), { file, line: 15, column: 1 });
+  });
+
+  test("the same script gives byte-identical XIR on every run, even iterating a set", async () => {
+    const source = [
+      "from mergexp import *",
+      "net = Network('sets')",
+      "names = {'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'}",
+      "nodes = [net.node(n) for n in names]",
+      "net.connect(nodes)",
+      "experiment(net)",
+    ].join("\n");
+    const one = await runPythonSource(source, "sets.py");
+    const two = await runPythonSource(source, "sets.py");
+    assert.equal(one.experiment.nodes.length, 8);
+    assert.equal(canonicalJSON(one.experiment), canonicalJSON(two.experiment));
+  });
+
+  test("what the script prints comes back as output and never corrupts the XIR", async () => {
+    const source = [
+      "import sys",
+      "from mergexp import *",
+      'print(\'{"ok": false, "not": "xir"}\')',
+      "sys.stderr.write('to stderr\\n')",
+      "net = Network('noisy')",
+      "a, b = net.node('a'), net.node('b')",
+      "net.connect([a, b])",
+      "print('made', len(net.nodes), 'nodes')",
+      "experiment(net)",
+    ].join("\n");
+    const r = await runPythonSource(source, "noisy.py");
+    assert.equal(r.experiment.name, "noisy");
+    assert.equal(r.experiment.nodes.length, 2);
+    assert.match(r.output, /"not": "xir"/);
+    assert.match(r.output, /made 2 nodes/);
+    assert.match(r.output, /to stderr/);
+    const printed = r.diagnostics.find((d) => d.code === "model-output");
+    assert.equal(printed?.severity, "warning");
+    assert.match(printed?.message ?? "", /made 2 nodes/);
+  });
+
+  test("a plain number where a unit belongs is a located warning", async () => {
+    const source = [
+      "from mergexp import *",
+      "net = Network('w')",
+      "a = net.node('a', memory.capacity >= 8)",
+      "experiment(net)",
+    ].join("\n");
+    const r = await runPythonSource(source, "w.py");
+    assert.deepEqual(node(r.experiment, "a").constraints, [c("memory.capacity", ">=", 8)]);
+    const w = r.diagnostics.find((d) => d.code === "mergexp-warning");
+    assert.match(w?.message ?? "", /8 bytes; did you mean gb\(8\)/);
+    assert.deepEqual(w?.location, { file: "w.py", line: 3, column: 19 });
+  });
+
+  test("unnamed links count past names the script gave", async () => {
+    const source = [
+      "from mergexp import *",
+      "net = Network('names')",
+      "a, b, c = net.node('a'), net.node('b'), net.node('c')",
+      "net.connect([a, b], name='link1')",
+      "net.connect([b, c])",
+      "net.connect([a, c])",
+      "x = net.connect([a, b, c])",
+      "x.name = 'backbone'",
+      "experiment(net)",
+    ].join("\n");
+    const r = await runPythonSource(source, "names.py");
+    assert.deepEqual(
+      r.experiment.links.map((l) => l.name),
+      ["link1", "link0", "link2", "backbone"],
+    );
+  });
+});
