@@ -77,11 +77,11 @@ export async function detectCapabilities(): Promise<Capabilities> {
   if ((await run("ip", ["netns", "add", ns])).code !== 0) return caps;
   try {
     caps.netns = true;
-    caps.veth = (await ip(["link", "add", "a", "type", "veth", "peer", "name", "b"])).code === 0;
-    caps.bridge = (await ip(["link", "add", "br", "type", "bridge"])).code === 0;
+    caps.veth = (await ip(["link", "add", "name", "a", "type", "veth", "peer", "name", "b"])).code === 0;
+    caps.bridge = (await ip(["link", "add", "name", "br", "type", "bridge"])).code === 0;
     caps.vxlan =
-      (await ip(["link", "add", "vx", "type", "vxlan", "id", "42", "dstport", "4789", "local", "127.0.0.1"])).code ===
-      0;
+      (await ip(["link", "add", "name", "vx", "type", "vxlan", "id", "42", "dstport", "4789", "local", "127.0.0.1"]))
+        .code === 0;
     if (caps.veth) {
       caps.vlan = (await ip(["link", "add", "link", "a", "name", "a.5", "type", "vlan", "id", "5"])).code === 0;
       caps.netem = (await tc(["qdisc", "add", "dev", "a", "root", "netem", "delay", "1ms"])).code === 0;

@@ -41,7 +41,13 @@ export async function check(cmd: string, args: string[], input?: string): Promis
 }
 
 /** Errors that mean "already in the target state" for an ensure-style command. */
-const HARMLESS = [/File exists/, /Cannot find device/, /No such file or directory/, /Cannot open network namespace/];
+const HARMLESS = [
+  /File exists/,
+  /handle of zero/,
+  /Cannot find device/,
+  /No such file or directory/,
+  /Cannot open network namespace/,
+];
 
 interface Pending {
   lines: string[];

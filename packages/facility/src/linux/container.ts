@@ -28,8 +28,10 @@ export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan
     const ns = n.node(node.name);
     if (!have.has(ns)) host.push(`netns add ${ns}`);
     const port = infranetPort(infranetHost(infranet, node.infranet.address));
-    host.push(`link add eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${port} netns ${n.infrapod}`);
-    pod.push(`link set ${port} master ibr up`);
+    host.push(
+      `link add name eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${port} netns ${n.infrapod}`,
+    );
+    pod.push(`link set dev ${port} master ibr up`);
   }
   await env.ip.submit(host);
   await env.ipIn(n.infrapod).submit(pod);

@@ -121,7 +121,8 @@ export class LinuxDataPlane {
       await this.checkReachable(plan);
       return { prefix, serviceAddress, readyMs: Date.now() - t0 };
     } catch (e) {
-      await sweep(prefix, env.dataDir);
+      // MRG_LINUX_KEEP_FAILED=1 leaves a failed materialization in place for inspection (sweep it afterwards).
+      if (process.env.MRG_LINUX_KEEP_FAILED !== "1") await sweep(prefix, env.dataDir);
       throw e;
     }
   }

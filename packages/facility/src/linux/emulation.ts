@@ -93,7 +93,7 @@ export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]
       for (const port of ports) tc.push(netemLine(port, p));
       continue;
     }
-    for (const port of ports) tc.push(tbfLine(port, p.capacity));
+    if (p.capacity !== undefined) for (const port of ports) tc.push(tbfLine(port, p.capacity));
     starts.push(startForwarder(env, prefix, l.name, ports, p));
   }
   await Promise.all([env.tcIn(n.emulator).submit(tc), ...starts]);

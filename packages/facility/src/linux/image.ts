@@ -38,7 +38,8 @@ done
 server=$($B nslookup foundry 2>/dev/null | $B awk '/^Name:/{f=1} f && /^Address/{print $NF; exit}')
 [ -n "$server" ] || server=$($B awk '/^nameserver/{print $2; exit}' /etc/resolv.conf)
 n=0
-until $B wget -q -T 3 -O /etc/mrg/config.sh "http://$server/$($B hostname)/config.sh"; do
+# (busybox 1.35 wget -T segfaults; bound the wait with timeout instead)
+until $B timeout 5 $B wget -q -O /etc/mrg/config.sh "http://$server/$($B hostname)/config.sh"; do
   n=$((n+1))
   if [ $n -ge 20 ]; then echo "foundry unreachable at $server" > /etc/mrg/failed; exit 1; fi
   $B sleep 0.5

@@ -31,19 +31,19 @@ export async function infrapodCreate(
   mkdirSync(mzDir(env, prefix), { recursive: true });
   const host: string[] = [];
   if (!listNetns().includes(n.infrapod)) host.push(`netns add ${n.infrapod}`);
-  host.push(`link add ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`);
+  host.push(`link add name ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`);
   await env.ip.submit(host);
-  await env.ip.submit([`addr add ${svc.host}/30 dev ${n.serviceHost}`, `link set ${n.serviceHost} up`]);
+  await env.ip.submit([`addr add ${svc.host}/30 dev ${n.serviceHost}`, `link set dev ${n.serviceHost} up`]);
   await env
     .ipIn(n.infrapod)
     .submit([
       "link set lo up",
-      "link add ibr type bridge",
-      "link set ibr type bridge forward_delay 0 stp_state 0",
+      "link add name ibr type bridge",
+      "link set dev ibr type bridge forward_delay 0 stp_state 0",
       `addr add ${infranet.gateway}/${bits} dev ibr`,
-      "link set ibr up",
+      "link set dev ibr up",
       `addr add ${svc.pod}/30 dev ceth1`,
-      "link set ceth1 up",
+      "link set dev ceth1 up",
     ]);
   return { serviceAddress: svc.pod };
 }

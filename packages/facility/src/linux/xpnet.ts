@@ -50,18 +50,20 @@ export async function linksCreate(
     if (shape === "p2p") {
       const [a, b] = l.endpoints as [LinkPlan["endpoints"][0], LinkPlan["endpoints"][0]];
       host.push(
-        `link add ${socketIfname(a.socket)} netns ${n.node(a.node)} type veth peer name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
+        `link add name ${socketIfname(a.socket)} netns ${n.node(a.node)} type veth peer name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
       );
       continue;
     }
     const side = shape === "emulated" ? n.emulator : n.xpnet;
     const out = shape === "emulated" ? emu : xp;
     const bridged = shape === "lan" || opts.bridgeEmulated;
-    if (bridged) out.push(`link add ${lanBridge(l.name)} type bridge`, `link set ${lanBridge(l.name)} up`);
+    if (bridged) out.push(`link add name ${lanBridge(l.name)} type bridge`, `link set dev ${lanBridge(l.name)} up`);
     l.endpoints.forEach((e, k) => {
       const port = linkPort(l.name, k);
-      host.push(`link add ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${side}`);
-      out.push(bridged ? `link set ${port} master ${lanBridge(l.name)} up` : `link set ${port} up`);
+      host.push(
+        `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${side}`,
+      );
+      out.push(bridged ? `link set dev ${port} master ${lanBridge(l.name)} up` : `link set dev ${port} up`);
     });
   }
   await env.ip.submit(host);
