@@ -32,13 +32,13 @@ export function makeEnv(
     bin,
     ip: new Batch("ip"),
     ipIn(ns) {
-      let b = ips.get(ns);
-      if (!b) ips.set(ns, (b = new Batch("ip", ns)));
+      const b = ips.get(ns) ?? new Batch("ip", ns);
+      ips.set(ns, b);
       return b;
     },
     tcIn(ns) {
-      let b = tcs.get(ns);
-      if (!b) tcs.set(ns, (b = new Batch("tc", ns)));
+      const b = tcs.get(ns) ?? new Batch("tc", ns);
+      tcs.set(ns, b);
       return b;
     },
     log,
