@@ -34,6 +34,8 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
     if (first === undefined) firstNode.set(n.name, i);
     else error("duplicate-node", `duplicate node name "${n.name}" (also nodes[${first}])`, `nodes[${i}]`);
   });
+  // Endpoints name nodes, so with duplicate names the structure cannot be read.
+  if (out.length) return out;
   const firstLink = new Map<string, number>();
   x.links.forEach((l, i) => {
     const first = firstLink.get(l.name);

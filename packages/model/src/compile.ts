@@ -15,6 +15,7 @@ import { type Experiment, validateExperiment } from "@merge/xir";
 import { assignAddresses } from "./addressing.ts";
 import { analyze } from "./analysis.ts";
 import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
+import { cidrProblem } from "./ipv4.ts";
 import { loadModel } from "./load.ts";
 import { computeRoutes } from "./routing.ts";
 import { spanningTree } from "./spanning.ts";
@@ -52,14 +53,15 @@ export interface CompileOptions {
 export function compileExperiment(doc: unknown, options: CompileOptions = {}): CompileResult {
   const valid = validateExperiment(doc);
   if (!valid.ok) {
-    const diagnostics = valid.errors.map(
-      (e): Diagnostic => ({
-        severity: "error",
-        code: "schema",
-        message: `${e.path || "(document)"}: ${e.message}`,
-        path: e.path,
-      }),
-    );
+    const diagnostics = valid.errors.map((e): Diagnostic => {
+      // An address the schema's pattern rejects deserves the analyzer's explanation.
+      const value = /\.addrs\[\d+\]$/.test(e.path) ? at(doc, e.path) : undefined;
+      if (typeof value === "string") {
+        const problem = cidrProblem(value) ?? e.message;
+        return { severity: "error", code: "malformed-address", message: `malformed address: ${problem}`, path: e.path };
+      }
+      return { severity: "error", code: "schema", message: `${e.path || "(document)"}: ${e.message}`, path: e.path };
+    });
     return { ok: false, diagnostics: locate(diagnostics, options.origins) };
   }
   const x = structuredClone(valid.value);
@@ -205,6 +207,16 @@ function locate(diagnostics: Diagnostic[], origins: OriginMap | undefined): Diag
     }
   }
   return diagnostics;
+}
+
+/** The value at an XIR path like `nodes[1].sockets[0].addrs[2]`. */
+function at(doc: unknown, path: string): unknown {
+  let v: unknown = doc;
+  for (const seg of path.match(/[^.[\]]+/g) ?? []) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<string, unknown>)[seg];
+  }
+  return v;
 }
 
 function parent(path: string): string {

@@ -30,4 +30,5 @@ export { type Graph, type GraphLink, type GraphNode, toGraph } from "./graph.ts"
 export { KNOWN_IMAGES } from "./images.ts";
 export { experiment } from "./load.ts";
 export * from "./network.ts";
+export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";

@@ -93,3 +93,13 @@ export function cover(first: number, last: number): { addr: number; prefix: numb
   }
   return out;
 }
+
+/** A route destination prefix, e.g. `10.0.0.0/22` (network addresses allowed). */
+export function parsePrefix(text: string): Cidr | undefined {
+  const [a, p, extra] = text.split("/");
+  const addr = a === undefined ? undefined : parseIPv4(a);
+  if (addr === undefined || p === undefined || extra !== undefined || !/^(0|[1-9]\d?)$/.test(p) || Number(p) > 32) {
+    return undefined;
+  }
+  return { addr, prefix: Number(p) };
+}

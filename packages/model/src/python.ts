@@ -45,8 +45,11 @@ export interface PythonModelResult {
   diagnostics: Diagnostic[];
   /** What the script printed: stdout, then stderr, each cut at 64 KiB. */
   output: string;
-  /** XIR paths (`nodes[3]`, `links[0].constraints[1]`) to the script line that made them. */
-  locations: Map<string, SourceLocation>;
+  /**
+   * XIR paths (`nodes[3]`, `links[0].constraints[1]`) to the script line that
+   * made them, in the shape of the compiler's OriginMap.
+   */
+  origins: Map<string, { location: SourceLocation }>;
   sandbox: Sandbox;
 }
 
@@ -342,9 +345,10 @@ function interpret(
     fail(code, message, at(line, column), warnings);
   }
   const ok = r as Extract<Report, { ok: true }>;
-  const locations = new Map<string, SourceLocation>();
-  for (const [path, [line, column]] of Object.entries(ok.sourceMap)) locations.set(path, { file, line, column });
-  return { experiment: ok.experiment, diagnostics: warnings, output, locations, sandbox: limits.sandbox };
+  const origins = new Map<string, { location: SourceLocation }>();
+  for (const [path, [line, column]] of Object.entries(ok.sourceMap))
+    origins.set(path, { location: { file, line, column } });
+  return { experiment: ok.experiment, diagnostics: warnings, output, origins, sandbox: limits.sandbox };
 }
 
 function lastLines(text: string): string {

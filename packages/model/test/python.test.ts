@@ -266,9 +266,9 @@ describe("python model results", () => {
   test("source locations point at the lines that made each element", async () => {
     const file = `${examples}hello-world.py`;
     const r = await runPythonModel(file);
-    assert.deepEqual(r.locations.get("nodes[1]"), { file, line: 9, column: 5 });
-    assert.deepEqual(r.locations.get("links[0]"), { file, line: 12, column: 8 });
-    assert.deepEqual(r.locations.get("nodes[0].sockets[0].addrs[0]"), { file, line: 15, column: 1 });
+    assert.deepEqual(r.origins.get("nodes[1]")?.location, { file, line: 9, column: 5 });
+    assert.deepEqual(r.origins.get("links[0]")?.location, { file, line: 12, column: 8 });
+    assert.deepEqual(r.origins.get("nodes[0].sockets[0].addrs[0]")?.location, { file, line: 15, column: 1 });
   });
 
   test("the same script gives byte-identical XIR on every run, even iterating a set", async () => {

@@ -1,0 +1,4 @@
+import { Network } from "@merge/model";
+
+const net = new Network("nothing"); // <- no nodes
+export default net;

@@ -1,0 +1,2 @@
+// <- the default export is not a network
+export default "not a network";
