@@ -1,0 +1,140 @@
+/**
+ * Users and projects as a whole: registration (an inactive account plus its
+ * personal project and home directory), project creation and deletion with
+ * their directories. Store writes are single transactions; directories are
+ * created after the write succeeds and removed after the delete succeeds, so
+ * a crash leaves at worst an empty directory, never an object without one that
+ * `ensureDirectories` cannot repair at start.
+ */
+import type { Store } from "@merge/store";
+import { Batch, list, read } from "./documents.ts";
+import { conflict, notFound } from "./errors.ts";
+import { keys, type Member, type MemberRole, type Project, type User, type Visibility } from "./objects.ts";
+import { hashPassword } from "./password.ts";
+import type { Workspace } from "./workspace.ts";
+
+export interface Registration {
+  name: string;
+  email: string;
+  fullName?: string;
+  password?: string;
+  admin?: boolean;
+  /** Active from the start (admin-created accounts); registration leaves accounts pending. */
+  active?: boolean;
+}
+
+export async function registerUser(store: Store, ws: Workspace, reg: Registration): Promise<User> {
+  const now = new Date().toISOString();
+  const user: User = {
+    name: reg.name,
+    email: reg.email,
+    fullName: reg.fullName ?? "",
+    state: reg.active ? "active" : "pending",
+    admin: reg.admin ?? false,
+    created: now,
+    ...(reg.password !== undefined ? { passwordHash: await hashPassword(reg.password) } : {}),
+  };
+  const project: Project = {
+    name: reg.name,
+    description: `personal project of ${reg.name}`,
+    visibility: "private",
+    personal: true,
+    creator: reg.name,
+    created: now,
+  };
+  const member: Member = { project: reg.name, user: reg.name, role: "creator", added: now };
+  await new Batch()
+    .absent(keys.user(reg.name))
+    .absent(keys.project(reg.name))
+    .put(keys.user(reg.name), user)
+    .put(keys.project(reg.name), project)
+    .put(keys.member(reg.name, reg.name), member)
+    .put(keys.membership(reg.name, reg.name), member)
+    .commit(store, `the name '${reg.name}' is taken by a user or project; choose another`);
+  await ws.createHome(reg.name);
+  await ws.createProject(reg.name);
+  return user;
+}
+
+/** Deletes a user with their personal project, keys and tokens; refuses while they still belong to other projects' experiments they created? No: only while their personal project has experiments. */
+export async function deleteUser(store: Store, ws: Workspace, name: string): Promise<void> {
+  const user = await read<User>(store, keys.user(name));
+  if (user === undefined) throw notFound("user", name);
+  const exps = await store.range(keys.experiments(name), { limit: 1 });
+  if (exps.length > 0)
+    throw conflict(`user '${name}' still has experiments in their personal project; delete them first`);
+  const memberships = await list<Member>(store, keys.memberships(name));
+  const others = memberships.filter((m) => m.project !== name);
+  const creatorOf = others.filter((m) => m.role === "creator").map((m) => m.project);
+  if (creatorOf.length > 0) {
+    throw conflict(`user '${name}' created project(s) ${creatorOf.join(", ")}; delete them or hand them over first`);
+  }
+  const tokens = (await list<{ id: string; user: string }>(store, keys.tokens())).filter((t) => t.user === name);
+  const b = new Batch()
+    .delete(keys.user(name))
+    .delete(keys.project(name))
+    .deletePrefix(keys.members(name))
+    .deletePrefix(keys.memberships(name))
+    .deletePrefix(keys.sshKeys(name));
+  for (const m of others) b.delete(keys.member(m.project, name));
+  for (const t of tokens) b.delete(keys.token(t.id));
+  await b.commit(store, "conflict");
+  await ws.removeProject(name);
+  await ws.removeHome(name);
+}
+
+export async function createProject(
+  store: Store,
+  ws: Workspace,
+  p: { name: string; description?: string; visibility?: Visibility; creator: string },
+): Promise<Project> {
+  const now = new Date().toISOString();
+  const project: Project = {
+    name: p.name,
+    description: p.description ?? "",
+    visibility: p.visibility ?? "private",
+    personal: false,
+    creator: p.creator,
+    created: now,
+  };
+  const member: Member = { project: p.name, user: p.creator, role: "creator", added: now };
+  await new Batch()
+    .absent(keys.project(p.name))
+    .absent(keys.user(p.name))
+    .put(keys.project(p.name), project)
+    .put(keys.member(p.name, p.creator), member)
+    .put(keys.membership(p.creator, p.name), member)
+    .commit(store, `the name '${p.name}' is taken by a user or project; choose another`);
+  await ws.createProject(p.name);
+  return project;
+}
+
+export async function deleteProject(store: Store, ws: Workspace, name: string): Promise<void> {
+  const project = await read<Project>(store, keys.project(name));
+  if (project === undefined) throw notFound("project", name);
+  if (project.personal) throw conflict(`'${name}' is a personal project; it goes away with its user`);
+  const exps = await store.range(keys.experiments(name), { limit: 1 });
+  if (exps.length > 0) throw conflict(`project '${name}' still has experiments; delete them first`);
+  const members = await list<Member>(store, keys.members(name));
+  const b = new Batch().delete(keys.project(name)).deletePrefix(keys.members(name));
+  for (const m of members) b.delete(keys.membership(m.user, name));
+  await b.commit(store, "conflict");
+  await ws.removeProject(name);
+}
+
+export async function setMember(store: Store, project: string, user: string, role: MemberRole): Promise<Member> {
+  const u = await read<User>(store, keys.user(user));
+  if (u === undefined) throw notFound("user", user);
+  const member: Member = { project, user, role, added: new Date().toISOString() };
+  await new Batch()
+    .put(keys.member(project, user), member)
+    .put(keys.membership(user, project), member)
+    .commit(store, "conflict");
+  return member;
+}
+
+/** Creates any home or project directory missing after a crash between the store write and mkdir. */
+export async function ensureDirectories(store: Store, ws: Workspace): Promise<void> {
+  for (const u of await list<User>(store, keys.users())) await ws.createHome(u.name);
+  for (const p of await list<Project>(store, keys.projects())) await ws.createProject(p.name);
+}

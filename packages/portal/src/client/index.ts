@@ -1,0 +1,267 @@
+/**
+ * The typed portal API client, for the CLI and the web UI (fetch only, no Node
+ * APIs). Every method maps to one route; failures throw an ApiError carrying
+ * the portal's `{error, message, field?}`.
+ */
+import type Type from "typebox";
+import type * as S from "../schemas.ts";
+
+export type User = Type.Static<typeof S.User>;
+export type Token = Type.Static<typeof S.Token>;
+export type IssuedToken = Type.Static<typeof S.IssuedToken>;
+export type SshKey = Type.Static<typeof S.SshKey>;
+export type Project = Type.Static<typeof S.Project>;
+export type Member = Type.Static<typeof S.Member>;
+export type Experiment = Type.Static<typeof S.Experiment>;
+export type Revision = Type.Static<typeof S.Revision>;
+export type RevisionDetail = Type.Static<typeof S.RevisionDetail>;
+export type CompileResult = Type.Static<typeof S.CompileResult>;
+export type Realization = Type.Static<typeof S.Realization>;
+export type Facility = Type.Static<typeof S.Facility>;
+export type Resource = Type.Static<typeof S.Resource>;
+export type Usage = Type.Static<typeof S.Usage>;
+export type Health = Type.Static<typeof S.Health>;
+export type Visibility = "public" | "protected" | "private";
+export type MemberRole = "creator" | "maintainer" | "member";
+export type ModelLang = "ts" | "py" | "xir";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export interface DeviceAuthorization {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+}
+
+export interface TokenSet {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token?: string;
+  id_token?: string;
+  scope?: string;
+}
+
+const seg = encodeURIComponent;
+
+export class PortalClient {
+  readonly baseUrl: string;
+  token: string | undefined;
+  constructor(baseUrl: string, token?: string) {
+    this.baseUrl = baseUrl.replace(/\/$/, "");
+    this.token = token;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(
+        0,
+        "unreachable",
+        `cannot reach the portal at ${this.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`,
+      );
+    }
+    const text = await res.text();
+    const parsed: unknown = text === "" ? null : safeJson(text);
+    if (!res.ok) {
+      const e = (parsed ?? {}) as { error?: string; message?: string; field?: string };
+      throw new ApiError(res.status, e.error ?? "http_error", e.message ?? `${res.status} ${res.statusText}`, e.field);
+    }
+    return parsed as T;
+  }
+
+  // health and identity
+  health = () => this.call<Health>("GET", "/health");
+  register = (r: { name: string; email: string; password: string; fullName?: string }) =>
+    this.call<User>("POST", "/users", r);
+  login = (username: string, password: string, tokenName?: string) =>
+    this.call<IssuedToken>("POST", "/login", { username, password, ...(tokenName ? { tokenName } : {}) });
+  whoami = () => this.call<User>("GET", "/whoami");
+
+  // users, keys, tokens
+  users = () => this.call<User[]>("GET", "/users");
+  user = (u: string) => this.call<User>("GET", `/users/${seg(u)}`);
+  updateUser = (u: string, patch: { email?: string; fullName?: string; password?: string }) =>
+    this.call<User>("PATCH", `/users/${seg(u)}`, patch);
+  setUserState = (u: string, state: "active" | "frozen", admin?: boolean) =>
+    this.call<User>("PUT", `/users/${seg(u)}/state`, { state, ...(admin === undefined ? {} : { admin }) });
+  deleteUser = (u: string) => this.call<null>("DELETE", `/users/${seg(u)}`);
+  keys = (u: string) => this.call<SshKey[]>("GET", `/users/${seg(u)}/keys`);
+  addKey = (u: string, key: string) => this.call<SshKey>("POST", `/users/${seg(u)}/keys`, { key });
+  deleteKey = (u: string, fp: string) => this.call<null>("DELETE", `/users/${seg(u)}/keys/${seg(fp)}`);
+  tokens = (u: string) => this.call<Token[]>("GET", `/users/${seg(u)}/tokens`);
+  createToken = (u: string, name: string, ttlSeconds?: number) =>
+    this.call<IssuedToken>("POST", `/users/${seg(u)}/tokens`, { name, ...(ttlSeconds ? { ttlSeconds } : {}) });
+  deleteToken = (u: string, id: string) => this.call<null>("DELETE", `/users/${seg(u)}/tokens/${seg(id)}`);
+
+  // projects and members
+  projects = () => this.call<Project[]>("GET", "/projects");
+  project = (p: string) => this.call<Project>("GET", `/projects/${seg(p)}`);
+  createProject = (p: { name: string; description?: string; visibility?: Visibility }) =>
+    this.call<Project>("POST", "/projects", p);
+  updateProject = (p: string, patch: { description?: string; visibility?: Visibility }) =>
+    this.call<Project>("PATCH", `/projects/${seg(p)}`, patch);
+  deleteProject = (p: string) => this.call<null>("DELETE", `/projects/${seg(p)}`);
+  members = (p: string) => this.call<Member[]>("GET", `/projects/${seg(p)}/members`);
+  addMember = (p: string, user: string, role?: MemberRole) =>
+    this.call<Member>("POST", `/projects/${seg(p)}/members`, { user, ...(role ? { role } : {}) });
+  setMemberRole = (p: string, user: string, role: MemberRole) =>
+    this.call<Member>("PATCH", `/projects/${seg(p)}/members/${seg(user)}`, { role });
+  removeMember = (p: string, user: string) => this.call<null>("DELETE", `/projects/${seg(p)}/members/${seg(user)}`);
+
+  // experiments and revisions
+  experiments = (p: string) => this.call<Experiment[]>("GET", `/projects/${seg(p)}/experiments`);
+  experiment = (p: string, e: string) => this.call<Experiment>("GET", `/projects/${seg(p)}/experiments/${seg(e)}`);
+  createExperiment = (p: string, e: { name: string; description?: string; visibility?: Visibility }) =>
+    this.call<Experiment>("POST", `/projects/${seg(p)}/experiments`, e);
+  updateExperiment = (p: string, e: string, patch: { description?: string; visibility?: Visibility }) =>
+    this.call<Experiment>("PATCH", `/projects/${seg(p)}/experiments/${seg(e)}`, patch);
+  deleteExperiment = (p: string, e: string) => this.call<null>("DELETE", `/projects/${seg(p)}/experiments/${seg(e)}`);
+  revisions = (p: string, e: string) =>
+    this.call<Revision[]>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/revisions`);
+  revision = (p: string, e: string, n: number) =>
+    this.call<RevisionDetail>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/revisions/${n}`);
+  push = (p: string, e: string, source: string, lang: ModelLang, filename?: string) =>
+    this.call<Revision>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/revisions`, {
+      source,
+      lang,
+      ...(filename ? { filename } : {}),
+    });
+  compile = (source: string, lang: ModelLang, filename?: string) =>
+    this.call<CompileResult>("POST", "/compile", { source, lang, ...(filename ? { filename } : {}) });
+
+  // realizations
+  allRealizations = () => this.call<Realization[]>("GET", "/realizations");
+  realizations = (p: string, e: string) =>
+    this.call<Realization[]>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`);
+  realization = (p: string, e: string, r: string) =>
+    this.call<Realization>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}`);
+  realize = (p: string, e: string, r: { name: string; revision?: number; accept?: boolean }) =>
+    this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`, r);
+  accept = (p: string, e: string, r: string) =>
+    this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/accept`);
+  reject = (p: string, e: string, r: string) =>
+    this.call<null>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/reject`);
+  relinquish = (p: string, e: string, r: string) =>
+    this.call<null>("DELETE", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}`);
+
+  // facilities and resources
+  facilities = () => this.call<Facility[]>("GET", "/facilities");
+  facility = (f: string) => this.call<Facility>("GET", `/facilities/${seg(f)}`);
+  facilityModel = (f: string) => this.call<unknown>("GET", `/facilities/${seg(f)}/model`);
+  registerFacility = (f: {
+    name: string;
+    endpoint: string;
+    model: unknown;
+    description?: string;
+    certificate?: string;
+    state?: "active" | "inactive";
+  }) => this.call<Facility>("POST", "/facilities", f);
+  updateFacility = (
+    f: string,
+    patch: {
+      endpoint?: string;
+      model?: unknown;
+      description?: string;
+      certificate?: string;
+      state?: "active" | "inactive";
+    },
+  ) => this.call<Facility>("PATCH", `/facilities/${seg(f)}`, patch);
+  deleteFacility = (f: string) => this.call<null>("DELETE", `/facilities/${seg(f)}`);
+  resources = (q: { facility?: string; allocated?: boolean } = {}) => {
+    const qs = new URLSearchParams();
+    if (q.facility) qs.set("facility", q.facility);
+    if (q.allocated !== undefined) qs.set("allocated", String(q.allocated));
+    const s = qs.toString();
+    return this.call<Resource[]>("GET", `/resources${s ? `?${s}` : ""}`);
+  };
+  usage = () => this.call<Usage>("GET", "/usage");
+
+  // OAuth2 device authorization (RFC 8628) against the embedded provider
+  async deviceAuthorization(clientId = "mrg", scope = "openid api"): Promise<DeviceAuthorization> {
+    return this.form<DeviceAuthorization>("/oidc/device/auth", { client_id: clientId, scope });
+  }
+  /** Polls the token endpoint until the user approves, denies, or the code expires. */
+  async pollDeviceToken(
+    d: DeviceAuthorization,
+    clientId = "mrg",
+    sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+  ): Promise<TokenSet> {
+    let interval = Math.max(1, d.interval) * 1000;
+    const deadline = Date.now() + d.expires_in * 1000;
+    while (Date.now() < deadline) {
+      await sleep(interval);
+      try {
+        return await this.form<TokenSet>("/oidc/token", {
+          grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+          device_code: d.device_code,
+          client_id: clientId,
+        });
+      } catch (e) {
+        if (e instanceof ApiError && e.code === "authorization_pending") continue;
+        if (e instanceof ApiError && e.code === "slow_down") {
+          interval += 5000;
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw new ApiError(400, "expired_token", "the sign-in code expired; run 'mrg login' again");
+  }
+
+  private async form<T>(path: string, fields: Record<string, string>): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(fields).toString(),
+      });
+    } catch (e) {
+      throw new ApiError(
+        0,
+        "unreachable",
+        `cannot reach the portal at ${this.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`,
+      );
+    }
+    const body = safeJson(await res.text()) as Record<string, string> | null;
+    if (!res.ok) {
+      throw new ApiError(
+        res.status,
+        body?.error ?? "http_error",
+        body?.error_description ?? body?.error ?? `${res.status}`,
+      );
+    }
+    return body as T;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { error: "bad_response", message: text.slice(0, 500) };
+  }
+}

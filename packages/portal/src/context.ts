@@ -1,0 +1,40 @@
+/**
+ * What every route plugin gets: the store, the policy, the configuration and
+ * the domain services. Built once by `buildPortal`.
+ */
+import type { Store } from "@merge/store";
+import type { Identity } from "./identity.ts";
+import type { Policy } from "./policy.ts";
+import type { Realizer } from "./realization.ts";
+import type { Workspace } from "./workspace.ts";
+
+export interface PortalConfig {
+  store: Store;
+  /** Data directory: `home/<user>` and `proj/<project>` live under it. */
+  dataDir: string;
+  /** Externally visible base URL, e.g. `http://127.0.0.1:8080` (the OIDC issuer is `<url>/oidc`). */
+  publicUrl: string;
+  /** Policy YAML file; default policy.default.yml. */
+  policyFile?: string;
+  /** Seconds a realization may wait for accept before it is released (default 47). */
+  acceptTimeoutSeconds?: number;
+  /** Seconds an accepted realization is held unless relinquished (default 0 = until relinquished). */
+  holdSeconds?: number;
+  /** Largest request body, bytes (default 256 KiB); model pushes get `maxModelBytes`. */
+  bodyLimit?: number;
+  /** Largest model source a push may carry (default 8 MiB). */
+  maxModelBytes?: number;
+  /** Use this external OIDC issuer for bearer tokens instead of the embedded provider. */
+  externalIssuer?: { issuer: string; jwksUri: string; audience: string; usernameClaim?: string };
+  /** Fastify logging (default off). */
+  logger?: boolean;
+}
+
+export interface PortalContext {
+  store: Store;
+  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile">> & Pick<PortalConfig, "externalIssuer">;
+  policy: Policy;
+  identity: Identity;
+  workspace: Workspace;
+  realizer: Realizer;
+}

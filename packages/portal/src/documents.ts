@@ -1,0 +1,67 @@
+/**
+ * JSON documents over the KV store: typed reads, and writes that always go
+ * through one compare-and-swap transaction so a crash never leaves half an
+ * object behind.
+ */
+import type { Compare, KeyValue, Op, Store } from "@merge/store";
+import { PortalError } from "./errors.ts";
+
+export interface Doc<T> {
+  value: T;
+  modRevision: number;
+}
+
+export async function readDoc<T>(store: Store, key: string): Promise<Doc<T> | undefined> {
+  const kv = await store.get(key);
+  return kv === undefined ? undefined : { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision };
+}
+
+export async function read<T>(store: Store, key: string): Promise<T | undefined> {
+  return (await readDoc<T>(store, key))?.value;
+}
+
+export async function list<T>(store: Store, prefix: string, limit?: number): Promise<T[]> {
+  const kvs: KeyValue[] = await store.range(prefix, limit === undefined ? undefined : { limit });
+  return kvs.map((kv) => JSON.parse(kv.value) as T);
+}
+
+/** A write batch: compares that must hold, and the ops to apply atomically when they do. */
+export class Batch {
+  readonly compare: Compare[] = [];
+  readonly ops: Op[] = [];
+  absent(key: string): this {
+    this.compare.push({ key, target: "absent" });
+    return this;
+  }
+  unchanged(key: string, modRevision: number): this {
+    this.compare.push({ key, target: "modRevision", op: "==", value: modRevision });
+    return this;
+  }
+  put(key: string, value: unknown): this {
+    this.ops.push({ op: "put", key, value: JSON.stringify(value) });
+    return this;
+  }
+  delete(key: string): this {
+    this.ops.push({ op: "delete", key });
+    return this;
+  }
+  deletePrefix(prefix: string): this {
+    this.ops.push({ op: "deletePrefix", prefix });
+    return this;
+  }
+  /** Applies the batch; a failed compare becomes a 409 with `conflictMessage`. */
+  async commit(store: Store, conflictMessage: string): Promise<number> {
+    const r = await store.txn({ compare: this.compare, success: this.ops });
+    if (!r.succeeded) throw new PortalError("conflict", conflictMessage);
+    return r.revision;
+  }
+  /** Applies the batch; returns whether the compares held. */
+  async tryCommit(store: Store): Promise<boolean> {
+    return (await store.txn({ compare: this.compare, success: this.ops })).succeeded;
+  }
+}
+
+/** Compare for an epoch key: unchanged since it was read (or still absent). */
+export function epochCompare(key: string, kv: KeyValue | undefined): Compare {
+  return kv === undefined ? { key, target: "absent" } : { key, target: "modRevision", op: "==", value: kv.modRevision };
+}

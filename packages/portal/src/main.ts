@@ -1,0 +1,169 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * Starts a portal: sqlite store in a local data directory (default .data),
+ * the demo facility (phobos) loaded on first start, an administrator created
+ * on first start with its credentials printed once and kept in
+ * admin-credentials in the data directory (mode 0600). Prints the URL.
+ *
+ *   tsx packages/portal/src/main.ts [--data DIR] [--host 127.0.0.1] [--port 8080] [--store URL] [--policy FILE]
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { phobos } from "@merge/facility-model";
+import { openStore, type Store } from "@merge/store";
+import { registerUser } from "./accounts.ts";
+import { Batch, read } from "./documents.ts";
+import { randomId } from "./identity.ts";
+import { type FacilityRecord, keys, type User } from "./objects.ts";
+import { buildPortal, type Portal } from "./server.ts";
+import { Workspace } from "./workspace.ts";
+
+export interface StartOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  storeUrl?: string;
+  policyFile?: string;
+  publicUrl?: string;
+  acceptTimeoutSeconds?: number;
+  quiet?: boolean;
+}
+
+export interface Started {
+  portal: Portal;
+  store: Store;
+  url: string;
+  admin: { name: string; password?: string };
+  stop(): Promise<void>;
+}
+
+export async function startPortal(o: StartOptions): Promise<Started> {
+  const dataDir = resolve(o.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const store = openStore(o.storeUrl ?? { backend: "sqlite", dir: join(dataDir, "store") });
+  const host = o.host ?? "127.0.0.1";
+  const port = o.port ?? 8080;
+  // The public URL must be known before listening (it is the OIDC issuer); with port 0 we bind first.
+  const boundPort =
+    port !== 0
+      ? port
+      : await new Promise<number>((res, rej) => {
+          const s = createServer();
+          s.once("error", rej);
+          s.listen(0, host, () => {
+            const p = (s.address() as { port: number }).port;
+            s.close(() => res(p));
+          });
+        });
+  const url = o.publicUrl ?? `http://${host}:${boundPort}`;
+  const portal = await buildPortal({
+    store,
+    dataDir,
+    publicUrl: url,
+    policyFile: o.policyFile,
+    acceptTimeoutSeconds: o.acceptTimeoutSeconds,
+  });
+  const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
+  await ensureDemoFacility(store);
+  await portal.app.listen({ host, port: boundPort });
+  return {
+    portal,
+    store,
+    url,
+    admin,
+    async stop() {
+      await portal.close();
+      await store.close();
+    },
+  };
+}
+
+async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promise<{ name: string; password?: string }> {
+  const file = join(dataDir, "admin-credentials");
+  const existing = await read<User>(store, keys.user("admin"));
+  if (existing !== undefined) {
+    const saved = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { password?: string }) : {};
+    return { name: "admin", password: saved.password };
+  }
+  const password = `${randomId(6)}-${randomId(6)}-${randomId(6)}`;
+  // Written before the account so a crash in between never leaves an admin nobody knows the password of.
+  writeFileSync(file, JSON.stringify({ name: "admin", password }), { mode: 0o600 });
+  await registerUser(store, ws, {
+    name: "admin",
+    email: "admin@localhost",
+    fullName: "Portal administrator",
+    password,
+    admin: true,
+    active: true,
+  });
+  return { name: "admin", password };
+}
+
+async function ensureDemoFacility(store: Store): Promise<void> {
+  if ((await store.range(keys.facilities(), { limit: 1 })).length > 0) return;
+  const model = phobos();
+  const now = new Date().toISOString();
+  const f: FacilityRecord = {
+    name: model.name,
+    description: "demo facility",
+    endpoint: "https://127.0.0.1:6000",
+    certificate: "",
+    state: "active",
+    registered: now,
+    updated: now,
+    model,
+  };
+  await new Batch()
+    .absent(keys.facility(f.name))
+    .put(keys.facility(f.name), f)
+    .put(keys.facilityEpoch(), { changed: now, by: f.name })
+    .tryCommit(store);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: "string", default: process.env.MERGE_DATA_DIR ?? ".data" },
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: process.env.MERGE_PORT ?? "8080" },
+      store: { type: "string" },
+      policy: { type: "string" },
+      "accept-timeout": { type: "string" },
+    },
+  });
+  const started = await startPortal({
+    dataDir: values.data as string,
+    host: values.host,
+    port: Number(values.port),
+    storeUrl: values.store,
+    policyFile: values.policy,
+    acceptTimeoutSeconds: values["accept-timeout"] === undefined ? undefined : Number(values["accept-timeout"]),
+  });
+  // One machine-readable line first (tests and scripts read it), then the human summary.
+  process.stdout.write(`PORTAL ${JSON.stringify({ url: started.url, pid: process.pid })}\n`);
+  process.stdout.write(`Merge portal listening on ${started.url} (API docs: ${started.url}/docs)\n`);
+  if (started.admin.password !== undefined) {
+    process.stdout.write(
+      `administrator: ${started.admin.name} / ${started.admin.password} (also in ${resolve(values.data as string, "admin-credentials")})\n`,
+    );
+  }
+  process.stdout.write(`sign in:  mrg login --portal ${started.url}\n`);
+  const stop = () => {
+    started.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("portal/src/main.ts")) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`portal: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * The portal's objects as stored, and where each lives in the store. Every key
+ * is built here from validated names, so the layout is in one place.
+ */
+import type { Experiment as XirExperiment, Facility as XirFacility, Realization as XirRealization } from "@merge/xir";
+
+export type UserState = "pending" | "active" | "frozen";
+export type Visibility = "public" | "protected" | "private";
+export type MemberRole = "creator" | "maintainer" | "member";
+
+export interface User {
+  name: string;
+  email: string;
+  fullName: string;
+  state: UserState;
+  admin: boolean;
+  created: string;
+  /** scrypt$N$r$p$salt$hash; absent for accounts that only sign in through an external issuer. */
+  passwordHash?: string;
+}
+
+export interface SshKey {
+  user: string;
+  fingerprint: string;
+  key: string;
+  created: string;
+}
+
+export interface ApiToken {
+  id: string;
+  user: string;
+  name: string;
+  /** sha256 of the secret part; the secret itself is shown once and never stored. */
+  hash: string;
+  created: string;
+  expires: string | null;
+}
+
+export interface Project {
+  name: string;
+  description: string;
+  visibility: Visibility;
+  /** The personal project every user gets, named after them; deleted with the user only. */
+  personal: boolean;
+  creator: string;
+  created: string;
+}
+
+export interface Member {
+  project: string;
+  user: string;
+  role: MemberRole;
+  added: string;
+}
+
+export interface Experiment {
+  name: string;
+  project: string;
+  description: string;
+  visibility: Visibility;
+  creator: string;
+  created: string;
+  /** Number of revisions pushed; revision numbers are 1..revisions. */
+  revisions: number;
+}
+
+export interface CompileError {
+  message: string;
+  line?: number;
+  column?: number;
+  field?: string;
+}
+
+export type ModelLang = "ts" | "py" | "xir";
+
+/** Summary of one revision (listing reads these, never the sources). */
+export interface Revision {
+  project: string;
+  experiment: string;
+  number: number;
+  lang: ModelLang;
+  /** sha256 of the source. */
+  sourceHash: string;
+  sourceBytes: number;
+  status: "compiled" | "error";
+  errors: CompileError[];
+  /** Canonical hash of the compiled XIR, when it compiled. */
+  xirHash: string | null;
+  nodes: number;
+  links: number;
+  pushedBy: string;
+  created: string;
+}
+
+export interface RevisionBody {
+  source: string;
+  xir: XirExperiment | null;
+}
+
+export type RealizationState = "pending" | "accepted" | "failed";
+
+export interface RealizationRecord {
+  name: string;
+  experiment: string;
+  project: string;
+  revision: number;
+  state: RealizationState;
+  creator: string;
+  created: string;
+  /** pending: released at this time unless accepted; accepted: held until then (null: until relinquished). */
+  expires: string | null;
+  realization: XirRealization | null;
+  /** Why realization failed, when it did. */
+  diagnostics: string[];
+  /** Resource ids (`facility/resource`) this realization holds. */
+  resources: string[];
+}
+
+export interface FacilityRecord {
+  name: string;
+  description: string;
+  endpoint: string;
+  /** PEM certificate the portal presents to / expects from the facility commander. */
+  certificate: string;
+  state: "active" | "inactive";
+  registered: string;
+  updated: string;
+  model: XirFacility;
+}
+
+const P = "portal/";
+export const keys = {
+  user: (u: string) => `${P}users/${u}`,
+  users: () => `${P}users/`,
+  sshKey: (u: string, fp: string) => `${P}keys/${u}/${fp}`,
+  sshKeys: (u: string) => `${P}keys/${u}/`,
+  token: (id: string) => `${P}tokens/${id}`,
+  tokens: () => `${P}tokens/`,
+  project: (p: string) => `${P}projects/${p}`,
+  projects: () => `${P}projects/`,
+  member: (p: string, u: string) => `${P}members/${p}/${u}`,
+  members: (p: string) => `${P}members/${p}/`,
+  /** Reverse index: the projects a user belongs to. */
+  membership: (u: string, p: string) => `${P}membership/${u}/${p}`,
+  memberships: (u: string) => `${P}membership/${u}/`,
+  experiment: (p: string, e: string) => `${P}experiments/${p}/${e}`,
+  experiments: (p: string) => `${P}experiments/${p}/`,
+  allExperiments: () => `${P}experiments/`,
+  revision: (p: string, e: string, n: number) => `${P}revisions/${p}/${e}/${String(n).padStart(8, "0")}`,
+  revisions: (p: string, e: string) => `${P}revisions/${p}/${e}/`,
+  revisionBody: (p: string, e: string, n: number) => `${P}sources/${p}/${e}/${String(n).padStart(8, "0")}`,
+  revisionBodies: (p: string, e: string) => `${P}sources/${p}/${e}/`,
+  realization: (p: string, e: string, r: string) => `${P}realizations/${p}/${e}/${r}`,
+  realizations: (p: string, e: string) => `${P}realizations/${p}/${e}/`,
+  projectRealizations: (p: string) => `${P}realizations/${p}/`,
+  allRealizations: () => `${P}realizations/`,
+  /** Pending/accepted realizations by expiry time, so the sweeper reads only what is due. */
+  expiry: (at: number, p: string, e: string, r: string) => `${P}expiry/${String(at).padStart(15, "0")}/${p}/${e}/${r}`,
+  expiries: () => `${P}expiry/`,
+  facility: (f: string) => `${P}facilities/${f}`,
+  facilities: () => `${P}facilities/`,
+  /** Bumped by every facility change: the resource internet cache is keyed by its revision. */
+  facilityEpoch: () => `${P}epoch/facilities`,
+  /** The allocation table: one key per allocation unit (see @merge/realize's allocation.ts). */
+  allocations: () => `${P}alloc/`,
+  /** Portal secrets (signing keys, cookie keys), generated on first start. */
+  secret: (name: string) => `${P}secrets/${name}`,
+};
+
+/** `rlz.exp.proj` for a realization record. */
+export function realizationId(r: Pick<RealizationRecord, "name" | "experiment" | "project">): string {
+  return `${r.name}.${r.experiment}.${r.project}`;
+}

@@ -1,0 +1,327 @@
+/**
+ * The embedded OAuth2/OIDC provider (oidc-provider 8), mounted at /oidc:
+ * device authorization for the CLI (`mrg login`), authorization code + PKCE
+ * for the web UI. Access tokens are JWTs for the portal API (resource
+ * indicator `urn:merge:api`), signed with a key generated on first start and
+ * kept in the store; the API verifies them with jose. Sign-in and consent are
+ * the portal's own interaction pages (password checked with scrypt; consent
+ * is implicit for the portal's own clients). Provider state (device codes,
+ * sessions, grants) lives in the store, so it survives restarts and is shared
+ * by replicas.
+ */
+import { randomBytes } from "node:crypto";
+import type { Store } from "@merge/store";
+import type { FastifyInstance } from "fastify";
+import { createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify } from "jose";
+import Provider, { type Adapter, type AdapterPayload, type Configuration } from "oidc-provider";
+import type { PortalContext } from "./context.ts";
+import { read } from "./documents.ts";
+import { keys, type User } from "./objects.ts";
+import { verifyPassword } from "./password.ts";
+
+export const API_RESOURCE = "urn:merge:api";
+export const CLI_CLIENT = "mrg";
+export const WEB_CLIENT = "merge-web";
+
+export interface Oidc {
+  provider: Provider;
+  issuer: string;
+}
+
+interface Secrets {
+  signing: JWK;
+  cookieKeys: string[];
+}
+
+async function secrets(store: Store): Promise<Secrets> {
+  const k = keys.secret("oidc");
+  const existing = await read<Secrets>(store, k);
+  if (existing !== undefined) return existing;
+  const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+  const signing = { ...(await exportJWK(privateKey)), alg: "ES256", use: "sig", kid: randomBytes(8).toString("hex") };
+  const fresh: Secrets = { signing, cookieKeys: [randomBytes(32).toString("base64url")] };
+  // First start wins; a concurrent first start reads the winner's keys.
+  const r = await store.txn({
+    compare: [{ key: k, target: "absent" }],
+    success: [{ op: "put", key: k, value: JSON.stringify(fresh) }],
+  });
+  return r.succeeded ? fresh : ((await read<Secrets>(store, k)) as Secrets);
+}
+
+/** oidc-provider's storage, over the portal store. */
+function storeAdapter(store: Store) {
+  const base = "portal/oidc/";
+  return class StoreAdapter implements Adapter {
+    constructor(private readonly name: string) {}
+    private key(id: string) {
+      return `${base}${this.name}/${id}`;
+    }
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const doc = { payload, expires: expiresIn ? Date.now() + expiresIn * 1000 : null };
+      const ops: { op: "put"; key: string; value: string }[] = [
+        { op: "put", key: this.key(id), value: JSON.stringify(doc) },
+      ];
+      if (payload.userCode) ops.push({ op: "put", key: `${base}${this.name}:userCode/${payload.userCode}`, value: id });
+      if (payload.uid) ops.push({ op: "put", key: `${base}${this.name}:uid/${payload.uid}`, value: id });
+      if (payload.grantId)
+        ops.push({ op: "put", key: `${base}grant:${payload.grantId}/${this.name}/${id}`, value: id });
+      await store.txn({ compare: [], success: ops });
+    }
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const doc = await read<{ payload: AdapterPayload; expires: number | null }>(store, this.key(id));
+      if (doc === undefined || (doc.expires !== null && doc.expires < Date.now())) return undefined;
+      return doc.payload;
+    }
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const id = await store.get(`${base}${this.name}:userCode/${userCode}`);
+      return id === undefined ? undefined : this.find(id.value);
+    }
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const id = await store.get(`${base}${this.name}:uid/${uid}`);
+      return id === undefined ? undefined : this.find(id.value);
+    }
+    async consume(id: string): Promise<void> {
+      const k = this.key(id);
+      const kv = await store.get(k);
+      if (kv === undefined) return;
+      const doc = JSON.parse(kv.value) as { payload: AdapterPayload };
+      doc.payload.consumed = Math.floor(Date.now() / 1000);
+      await store.put(k, JSON.stringify(doc));
+    }
+    async destroy(id: string): Promise<void> {
+      await store.delete(this.key(id));
+    }
+    async revokeByGrantId(grantId: string): Promise<void> {
+      const refs = await store.range(`${base}grant:${grantId}/`);
+      for (const r of refs) {
+        const [, model, id] = r.key.slice(base.length).split("/") as [string, string, string];
+        await store.delete(`${base}${model}/${id}`);
+        await store.delete(r.key);
+      }
+    }
+  };
+}
+
+const page = (title: string, body: string) =>
+  `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${title}</title>` +
+  `<style>body{font-family:sans-serif;max-width:26em;margin:3em auto}input,button{display:block;width:100%;margin:.4em 0;padding:.5em}</style>` +
+  `</head><body><h1>${title}</h1>${body}</body></html>`;
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promise<Oidc> {
+  const issuer = `${ctx.config.publicUrl}/oidc`;
+  const { signing, cookieKeys } = await secrets(ctx.store);
+  const configuration: Configuration = {
+    adapter: storeAdapter(ctx.store),
+    clients: [
+      {
+        client_id: CLI_CLIENT,
+        client_name: "mrg command line",
+        application_type: "native",
+        token_endpoint_auth_method: "none",
+        grant_types: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        response_types: [],
+        redirect_uris: [],
+      },
+      {
+        client_id: WEB_CLIENT,
+        client_name: "Merge web",
+        token_endpoint_auth_method: "none",
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        redirect_uris: [`${ctx.config.publicUrl}/callback`],
+      },
+    ],
+    jwks: { keys: [signing] },
+    cookies: { keys: cookieKeys },
+    scopes: ["openid", "offline_access", "api"],
+    claims: { openid: ["sub"], profile: ["preferred_username", "name"], email: ["email"] },
+    pkce: { required: () => true },
+    findAccount: async (_c, sub) => {
+      const u = await read<User>(ctx.store, keys.user(sub));
+      if (u === undefined || u.state !== "active") return undefined;
+      return {
+        accountId: u.name,
+        claims: async () => ({ sub: u.name, preferred_username: u.name, name: u.fullName, email: u.email }),
+      };
+    },
+    interactions: { url: (_c, interaction) => `/oidc/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: async (koa, form, _out, err) => {
+          koa.body = page(
+            "Sign in to Merge",
+            `${err ? "<p>That code is not valid; try again.</p>" : "<p>Enter the code your terminal shows.</p>"}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`,
+          );
+        },
+        userCodeConfirmSource: async (koa, form, client, _info, userCode) => {
+          koa.body = page(
+            "Confirm sign-in",
+            `<p>${esc(String(client.clientName ?? client.clientId))} asks to sign in as you with code <code>${esc(userCode)}</code>.</p>${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>`,
+          );
+        },
+        successSource: async (koa) => {
+          koa.body = page("Signed in", "<p>You are signed in; return to your terminal.</p>");
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => API_RESOURCE,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_c, indicator) => {
+          if (indicator !== API_RESOURCE) throw new Error(`unknown resource ${indicator}`);
+          return {
+            scope: "api",
+            audience: API_RESOURCE,
+            accessTokenFormat: "jwt",
+            accessTokenTTL: 12 * 3600,
+            jwt: { sign: { alg: "ES256" } },
+          };
+        },
+      },
+      revocation: { enabled: true },
+    },
+    renderError: async (koa, out) => {
+      koa.type = "html";
+      koa.body = page("Sign-in error", `<p>${esc(String(out.error))}: ${esc(String(out.error_description ?? ""))}</p>`);
+    },
+    ttl: {
+      AccessToken: 12 * 3600,
+      DeviceCode: 600,
+      Interaction: 600,
+      Session: 24 * 3600,
+      Grant: 24 * 3600,
+      IdToken: 3600,
+      RefreshToken: 14 * 24 * 3600,
+    },
+  };
+  const provider = new Provider(issuer, configuration);
+  provider.proxy = true;
+
+  // Access tokens for the API: verify signature, issuer, audience and type; the subject is the user name.
+  const { d: _d, ...publicJwk } = signing;
+  const key = await importJWK(publicJwk, "ES256");
+  ctx.identity.setJwtVerifier(async (jwt) => {
+    const { payload } = await jwtVerify(jwt, key, { issuer, audience: API_RESOURCE, typ: "at+jwt" });
+    if (typeof payload.sub !== "string") throw new Error("no subject");
+    return payload.sub;
+  });
+
+  const callback = provider.callback();
+
+  // Sign-in and consent pages (the provider sends the browser here during a flow).
+  await app.register(async (scope) => {
+    scope.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+    scope.get(
+      "/oidc/interaction/:uid",
+      { config: { access: "public" }, schema: { hide: true } },
+      async (req, reply) => {
+        const details = await provider.interactionDetails(req.raw, reply.raw);
+        if (details.prompt.name === "login") {
+          return reply.type("text/html").send(loginPage(details.uid));
+        }
+        // Consent: the portal's own clients get what they asked for.
+        const accountId = details.session?.accountId as string;
+        const grant = details.grantId
+          ? ((await provider.Grant.find(details.grantId)) as InstanceType<typeof provider.Grant>)
+          : new provider.Grant({ accountId, clientId: details.params.client_id as string });
+        const d = details.prompt.details as {
+          missingOIDCScope?: string[];
+          missingOIDCClaims?: string[];
+          missingResourceScopes?: Record<string, string[]>;
+        };
+        if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(" "));
+        if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+        for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) {
+          grant.addResourceScope(indicator, scopes.join(" "));
+        }
+        const grantId = await grant.save();
+        reply.hijack();
+        await provider.interactionFinished(
+          req.raw,
+          reply.raw,
+          { consent: { grantId } },
+          { mergeWithLastSubmission: true },
+        );
+      },
+    );
+    scope.post(
+      "/oidc/interaction/:uid/login",
+      { config: { access: "public" }, schema: { hide: true } },
+      async (req, reply) => {
+        const form = (req.body ?? {}) as Record<string, string>;
+        const details = await provider.interactionDetails(req.raw, reply.raw);
+        const user =
+          typeof form.username === "string" ? await read<User>(ctx.store, keys.user(form.username)) : undefined;
+        const ok =
+          user?.passwordHash !== undefined &&
+          typeof form.password === "string" &&
+          (await verifyPassword(form.password, user.passwordHash));
+        if (!ok || user === undefined) {
+          return reply.type("text/html").code(401).send(loginPage(details.uid, "Wrong user name or password."));
+        }
+        if (user.state !== "active") {
+          return reply
+            .type("text/html")
+            .code(403)
+            .send(
+              loginPage(
+                details.uid,
+                `Account ${esc(user.name)} is ${user.state === "pending" ? "waiting for activation" : "frozen"}.`,
+              ),
+            );
+        }
+        reply.hijack();
+        await provider.interactionFinished(
+          req.raw,
+          reply.raw,
+          { login: { accountId: user.name } },
+          { mergeWithLastSubmission: false },
+        );
+      },
+    );
+  });
+
+  // Everything else under /oidc is the provider's: hand it the raw request, unparsed.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_req, _payload, done) => done(null));
+    const handler = async (req: import("fastify").FastifyRequest, reply: import("fastify").FastifyReply) => {
+      reply.hijack();
+      const raw = req.raw as typeof req.raw & { originalUrl?: string };
+      raw.originalUrl = raw.url;
+      raw.url = (raw.url ?? "/").slice("/oidc".length) || "/";
+      callback(raw, reply.raw);
+    };
+    scope.all("/oidc", { config: { access: "public" }, schema: { hide: true } }, handler);
+    scope.all("/oidc/*", { config: { access: "public" }, schema: { hide: true } }, handler);
+  });
+
+  return { provider, issuer };
+}
+
+function loginPage(uid: string, error?: string): string {
+  return page(
+    "Sign in to Merge",
+    `${error ? `<p>${error}</p>` : ""}<form method="post" action="/oidc/interaction/${esc(uid)}/login">` +
+      `<input name="username" placeholder="user name" autocomplete="username" autofocus>` +
+      `<input name="password" type="password" placeholder="password" autocomplete="current-password">` +
+      `<button type="submit">Sign in</button></form>`,
+  );
+}
+
+/** Bearer verification against an external OIDC issuer instead of the embedded provider. */
+export function externalVerifier(ext: { issuer: string; jwksUri: string; audience: string; usernameClaim?: string }) {
+  const jwks = createRemoteJWKSet(new URL(ext.jwksUri));
+  return async (jwt: string): Promise<string> => {
+    const { payload } = await jwtVerify(jwt, jwks, { issuer: ext.issuer, audience: ext.audience });
+    const name = payload[ext.usernameClaim ?? "preferred_username"] ?? payload.sub;
+    if (typeof name !== "string") throw new Error("no user name claim");
+    return name;
+  };
+}

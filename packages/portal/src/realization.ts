@@ -1,0 +1,223 @@
+/**
+ * The realization lifecycle. Realize: run the engine over a revision's XIR,
+ * the resource internet and the allocation table read from the store, then
+ * write the realization and its allocation records in one transaction that
+ * compares every touched allocation unit's revision (`reserveTxn` from
+ * @merge/realize), so two realizations (in this process or in another portal
+ * replica) can never take the same resource: the loser re-reads and tries
+ * again. A realization not accepted within the accept timeout is released by
+ * the sweeper; an accepted one is held until relinquished (or until its hold
+ * expires, when configured).
+ */
+import { type AllocationRecord, type AllocationTable, freeTxn, reserveTxn, tableFromStore } from "@merge/realize";
+import type { Store } from "@merge/store";
+import type { ResourceInternet, Experiment as XirExperiment, Realization as XirRealization } from "@merge/xir";
+import { Batch, list, read, readDoc } from "./documents.ts";
+import { conflict, notFound, PortalError } from "./errors.ts";
+import { type FacilityRecord, keys, type RealizationRecord, type RevisionBody } from "./objects.ts";
+
+export type EngineResult =
+  | { ok: true; realization: XirRealization; records: AllocationRecord[] }
+  | { ok: false; diagnostics: string[] };
+
+/** The realization engine as the portal sees it (engine.ts adapts @merge/realize). */
+export interface Engine {
+  /** Prepares (indexes) a resource internet; the portal caches the result until a facility changes. */
+  prepare(internet: ResourceInternet): unknown;
+  realize(input: {
+    id: string;
+    experiment: XirExperiment;
+    internet: ResourceInternet;
+    prepared: unknown;
+    table: AllocationTable;
+  }): EngineResult | Promise<EngineResult>;
+}
+
+export interface RealizeRequest {
+  project: string;
+  experiment: string;
+  name: string;
+  revision: number;
+  user: string;
+  /** Accept at once (the CLI's --accept). */
+  accept?: boolean;
+}
+
+const MAX_ATTEMPTS = 64;
+
+export class Realizer {
+  private cache: { epoch: number; internet: ResourceInternet; prepared: unknown } | undefined;
+  /** Serializes realizations within this process so they do not race each other's CAS needlessly. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly engine: Engine,
+    private readonly acceptTimeoutMs: number,
+    private readonly holdMs: number,
+  ) {}
+
+  /** The resource internet of all active facilities, prepared, cached until a facility changes. */
+  async internet(): Promise<{ internet: ResourceInternet; prepared: unknown }> {
+    const epochKv = await this.store.get(keys.facilityEpoch());
+    const epoch = epochKv?.modRevision ?? 0;
+    if (this.cache?.epoch === epoch) return this.cache;
+    const facilities = await list<FacilityRecord>(this.store, keys.facilities());
+    const internet: ResourceInternet = {
+      facilities: facilities.filter((f) => f.state === "active").map((f) => f.model),
+      interconnects: [],
+    };
+    this.cache = { epoch, internet, prepared: this.engine.prepare(internet) };
+    return this.cache;
+  }
+
+  /** The allocation table as stored now. */
+  async table(): Promise<AllocationTable> {
+    return tableFromStore(await this.store.range(keys.allocations()), keys.allocations());
+  }
+
+  realize(req: RealizeRequest): Promise<RealizationRecord> {
+    const run = this.queue.then(() => this.realizeNow(req));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async realizeNow(req: RealizeRequest): Promise<RealizationRecord> {
+    const id = `${req.name}.${req.experiment}.${req.project}`;
+    const rkey = keys.realization(req.project, req.experiment, req.name);
+    const body = await read<RevisionBody>(this.store, keys.revisionBody(req.project, req.experiment, req.revision));
+    if (body === undefined) throw notFound("revision", `${req.revision} of ${req.experiment}.${req.project}`);
+    if (body.xir === null) {
+      throw new PortalError("unprocessable", `revision ${req.revision} did not compile; push a model that compiles`);
+    }
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if ((await this.store.get(rkey)) !== undefined) {
+        throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
+      }
+      const table = await this.table();
+      const { internet, prepared } = await this.internet();
+      const result = await this.engine.realize({ id, experiment: body.xir, internet, prepared, table });
+      const now = Date.now();
+      const base = {
+        name: req.name,
+        experiment: req.experiment,
+        project: req.project,
+        revision: req.revision,
+        creator: req.user,
+        created: new Date(now).toISOString(),
+      };
+      const b = new Batch().absent(rkey);
+      let record: RealizationRecord;
+      if (!result.ok) {
+        record = {
+          ...base,
+          state: "failed",
+          expires: null,
+          realization: null,
+          diagnostics: result.diagnostics,
+          resources: [],
+        };
+        b.put(rkey, record);
+        if (await b.tryCommit(this.store)) return record;
+        continue;
+      }
+      const accepted = req.accept === true;
+      const expiresAt = accepted ? (this.holdMs > 0 ? now + this.holdMs : null) : now + this.acceptTimeoutMs;
+      const resources = new Set<string>();
+      for (const r of result.records) {
+        if (r.kind === "node" || r.kind === "infrapod") resources.add(`${r.facility}/${r.resource}`);
+      }
+      record = {
+        ...base,
+        state: accepted ? "accepted" : "pending",
+        expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+        realization: result.realization,
+        diagnostics: [],
+        resources: [...resources],
+      };
+      const units = reserveTxn(table, result.records, keys.allocations());
+      b.compare.push(...units.compare);
+      b.ops.push(...units.success);
+      b.put(rkey, record);
+      if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
+      if (await b.tryCommit(this.store)) return record;
+      // Another realization took a unit this one wanted (or this name) in between: re-read and realize again.
+    }
+    throw new PortalError("conflict", `realization ${id}: the allocation table kept changing; try again`);
+  }
+
+  async accept(project: string, experiment: string, name: string): Promise<RealizationRecord> {
+    const rkey = keys.realization(project, experiment, name);
+    const doc = await readDoc<RealizationRecord>(this.store, rkey);
+    const id = `${name}.${experiment}.${project}`;
+    if (doc === undefined) throw notFound("realization", id);
+    const r = doc.value;
+    if (r.state === "accepted") return r;
+    if (r.state === "failed")
+      throw conflict(`realization ${id} failed; there is nothing to accept (see its diagnostics)`);
+    const due = r.expires === null ? Number.POSITIVE_INFINITY : Date.parse(r.expires);
+    if (due <= Date.now()) {
+      await this.release(project, experiment, name);
+      throw conflict(`realization ${id} was not accepted in time and has been released; realize again`);
+    }
+    const expiresAt = this.holdMs > 0 ? Date.now() + this.holdMs : null;
+    const next: RealizationRecord = {
+      ...r,
+      state: "accepted",
+      expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+    };
+    const b = new Batch().unchanged(rkey, doc.modRevision).put(rkey, next);
+    if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
+    if (expiresAt !== null) b.put(keys.expiry(expiresAt, project, experiment, name), { id });
+    await b.commit(this.store, `realization ${id} changed while accepting; try again`);
+    return next;
+  }
+
+  /** Reject, relinquish and expiry all end here: the realization and everything it holds go, atomically. */
+  async release(project: string, experiment: string, name: string, dueAt?: number): Promise<boolean> {
+    const id = `${name}.${experiment}.${project}`;
+    const rkey = keys.realization(project, experiment, name);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const doc = await readDoc<RealizationRecord>(this.store, rkey);
+      if (doc === undefined) return false;
+      const r = doc.value;
+      // The sweeper releases only what is still due: an accept in between moved the expiry.
+      if (dueAt !== undefined && (r.expires === null || Date.parse(r.expires) !== dueAt)) return false;
+      const b = new Batch().unchanged(rkey, doc.modRevision).delete(rkey);
+      if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
+      if (r.state !== "failed") {
+        const units = freeTxn(await this.table(), id, keys.allocations());
+        b.compare.push(...units.compare);
+        b.ops.push(...units.success);
+      }
+      if (await b.tryCommit(this.store)) return true;
+    }
+    throw conflict(`realization ${id} kept changing while releasing; try again`);
+  }
+
+  /** Releases every realization whose time is up. Returns how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    const due = await this.store.range(keys.expiries());
+    let n = 0;
+    for (const kv of due) {
+      const rest = kv.key.slice(keys.expiries().length);
+      const [at, project, experiment, name] = rest.split("/") as [string, string, string, string];
+      if (Number(at) > now) break;
+      if (await this.release(project, experiment, name, Number(at))) n++;
+      else await this.store.delete(kv.key);
+    }
+    return n;
+  }
+
+  startSweeper(intervalMs = 1000): void {
+    this.sweeper = setInterval(() => {
+      this.sweep().catch(() => undefined);
+    }, intervalMs);
+    this.sweeper.unref();
+  }
+
+  stopSweeper(): void {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+  }
+}

@@ -1,0 +1,251 @@
+/** Experiments, their revision stack (push), and compile. */
+import { createHash } from "node:crypto";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import Type from "typebox";
+import { compileModel } from "../compiler.ts";
+import type { PortalContext } from "../context.ts";
+import { Batch, list, read, readDoc } from "../documents.ts";
+import { conflict, notFound } from "../errors.ts";
+import { type Experiment, keys, type Revision, type RevisionBody } from "../objects.ts";
+import { allows, type Role } from "../policy.ts";
+import * as S from "../schemas.ts";
+
+const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
+export const ExperimentParams = Type.Object(
+  { project: S.Name("project name"), experiment: S.Name("experiment name") },
+  { additionalProperties: false },
+);
+const RevisionParams = Type.Object(
+  {
+    project: S.Name("project name"),
+    experiment: S.Name("experiment name"),
+    revision: Type.String({ pattern: "^[1-9][0-9]{0,7}$", description: "revision number" }),
+  },
+  { additionalProperties: false },
+);
+
+export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
+  const { store } = ctx;
+
+  app.get(
+    "/projects/:project/experiments",
+    {
+      config: { access: { object: "project", action: "read" } },
+      schema: {
+        tags: ["experiments"],
+        summary: "Experiments of a project the caller may see",
+        params: ProjectParams,
+        response: { 200: Type.Array(S.Experiment), ...S.errors },
+      },
+    },
+    async (req) => {
+      const me = req.principal!.user.name;
+      const exps = await list<Experiment>(store, keys.experiments(req.params.project));
+      return exps.filter((e) => {
+        const roles = new Set<Role>(req.roles);
+        if (e.creator === me) roles.add("Experiment.Creator");
+        return allows(ctx.policy, "experiment", e.visibility, "read", roles);
+      });
+    },
+  );
+
+  app.post(
+    "/projects/:project/experiments",
+    {
+      config: { access: { object: "experiment", action: "create" } },
+      schema: {
+        tags: ["experiments"],
+        params: ProjectParams,
+        body: S.NewExperiment,
+        response: { 201: S.Experiment, ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      const e: Experiment = {
+        name: req.body.name,
+        project: req.params.project,
+        description: req.body.description ?? "",
+        visibility: req.body.visibility ?? "private",
+        creator: req.principal!.user.name,
+        created: new Date().toISOString(),
+        revisions: 0,
+      };
+      await new Batch()
+        .absent(keys.experiment(e.project, e.name))
+        .put(keys.experiment(e.project, e.name), e)
+        .commit(store, `experiment ${e.name}.${e.project} exists; choose another name`);
+      return reply.code(201).send(e);
+    },
+  );
+
+  app.get(
+    "/projects/:project/experiments/:experiment",
+    {
+      config: { access: { object: "experiment", action: "read" } },
+      schema: { tags: ["experiments"], params: ExperimentParams, response: { 200: S.Experiment, ...S.errors } },
+    },
+    async (req) => req.experiment!,
+  );
+
+  app.patch(
+    "/projects/:project/experiments/:experiment",
+    {
+      config: { access: { object: "experiment", action: "update" } },
+      schema: {
+        tags: ["experiments"],
+        params: ExperimentParams,
+        body: S.ExperimentUpdate,
+        response: { 200: S.Experiment, ...S.errors },
+      },
+    },
+    async (req) => {
+      const k = keys.experiment(req.params.project, req.params.experiment);
+      const doc = await readDoc<Experiment>(store, k);
+      if (doc === undefined) throw notFound("experiment", `${req.params.experiment}.${req.params.project}`);
+      const next = { ...doc.value, ...req.body };
+      await new Batch()
+        .unchanged(k, doc.modRevision)
+        .put(k, next)
+        .commit(store, "the experiment changed meanwhile; try again");
+      return next;
+    },
+  );
+
+  app.delete(
+    "/projects/:project/experiments/:experiment",
+    {
+      config: { access: { object: "experiment", action: "delete" } },
+      schema: { tags: ["experiments"], params: ExperimentParams, response: { 204: Type.Null(), ...S.errors } },
+    },
+    async (req, reply) => {
+      const { project, experiment } = req.params;
+      const rlz = await store.range(keys.realizations(project, experiment), { limit: 1 });
+      if (rlz.length > 0) throw conflict(`experiment ${experiment}.${project} has realizations; relinquish them first`);
+      await new Batch()
+        .delete(keys.experiment(project, experiment))
+        .deletePrefix(keys.revisions(project, experiment))
+        .deletePrefix(keys.revisionBodies(project, experiment))
+        .commit(store, "conflict");
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    "/projects/:project/experiments/:experiment/revisions",
+    {
+      config: { access: { object: "revision", action: "read" } },
+      schema: {
+        tags: ["revisions"],
+        params: ExperimentParams,
+        response: { 200: Type.Array(S.Revision), ...S.errors },
+      },
+    },
+    async (req) => list<Revision>(store, keys.revisions(req.params.project, req.params.experiment)),
+  );
+
+  app.post(
+    "/projects/:project/experiments/:experiment/revisions",
+    {
+      config: { access: { object: "revision", action: "create" } },
+      bodyLimit: ctx.config.maxModelBytes * 2 + 64 * 1024,
+      schema: {
+        tags: ["revisions"],
+        summary: "Push a model: compiles it and adds a revision (also when it does not compile, with its errors)",
+        params: ExperimentParams,
+        body: Type.Object(
+          {
+            source: Type.String({ maxLength: ctx.config.maxModelBytes }),
+            lang: S.Lang,
+            filename: Type.Optional(Type.String({ maxLength: 256 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: S.Revision, ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      const { project, experiment } = req.params;
+      const compiled = await compileModel(req.body.source, req.body.lang, req.body.filename);
+      const sourceHash = createHash("sha256").update(req.body.source).digest("hex");
+      const ekey = keys.experiment(project, experiment);
+      // The revision number is the experiment's counter + 1; the CAS on the experiment makes concurrent pushes take turns.
+      for (let attempt = 0; attempt < 32; attempt++) {
+        const doc = await readDoc<Experiment>(store, ekey);
+        if (doc === undefined) throw notFound("experiment", `${experiment}.${project}`);
+        const n = doc.value.revisions + 1;
+        const rev: Revision = {
+          project,
+          experiment,
+          number: n,
+          lang: req.body.lang,
+          sourceHash,
+          sourceBytes: Buffer.byteLength(req.body.source),
+          status: compiled.xir === null ? "error" : "compiled",
+          errors: compiled.errors,
+          xirHash: compiled.xirHash,
+          nodes: compiled.xir?.nodes.length ?? 0,
+          links: compiled.xir?.links.length ?? 0,
+          pushedBy: req.principal!.user.name,
+          created: new Date().toISOString(),
+        };
+        const body: RevisionBody = { source: req.body.source, xir: compiled.xir };
+        const ok = await new Batch()
+          .unchanged(ekey, doc.modRevision)
+          .put(ekey, { ...doc.value, revisions: n })
+          .put(keys.revision(project, experiment, n), rev)
+          .put(keys.revisionBody(project, experiment, n), body)
+          .tryCommit(store);
+        if (ok) return reply.code(201).send(rev);
+      }
+      throw conflict("too many concurrent pushes; try again");
+    },
+  );
+
+  app.get(
+    "/projects/:project/experiments/:experiment/revisions/:revision",
+    {
+      config: { access: { object: "revision", action: "read" } },
+      schema: {
+        tags: ["revisions"],
+        summary: "One revision with its source and compiled XIR",
+        params: RevisionParams,
+        response: { 200: S.RevisionDetail, ...S.errors },
+      },
+    },
+    async (req) => {
+      const { project, experiment } = req.params;
+      const n = Number(req.params.revision);
+      const [rev, body] = await Promise.all([
+        read<Revision>(store, keys.revision(project, experiment, n)),
+        read<RevisionBody>(store, keys.revisionBody(project, experiment, n)),
+      ]);
+      if (rev === undefined || body === undefined) throw notFound("revision", `${n} of ${experiment}.${project}`);
+      return { revision: rev, source: body.source, xir: body.xir };
+    },
+  );
+
+  app.post(
+    "/compile",
+    {
+      config: { access: { object: "compile", action: "create" } },
+      bodyLimit: ctx.config.maxModelBytes * 2 + 64 * 1024,
+      schema: {
+        tags: ["revisions"],
+        summary: "Compile a model to XIR without storing anything",
+        body: Type.Object(
+          {
+            source: Type.String({ maxLength: ctx.config.maxModelBytes }),
+            lang: S.Lang,
+            filename: Type.Optional(Type.String({ maxLength: 256 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: S.CompileResult, ...S.errors },
+      },
+    },
+    async (req) => {
+      const c = await compileModel(req.body.source, req.body.lang, req.body.filename);
+      return { status: c.xir === null ? ("error" as const) : ("compiled" as const), errors: c.errors, xir: c.xir };
+    },
+  );
+};

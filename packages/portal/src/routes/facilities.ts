@@ -1,0 +1,277 @@
+/** Facilities (sites) with their resource models, the resources they offer, allocation state, usage, health. */
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { formatSchemaErrors, validateFacility } from "@merge/xir";
+import Type from "typebox";
+import type { PortalContext } from "../context.ts";
+import { Batch, list, readDoc } from "../documents.ts";
+import { badRequest, conflict, notFound } from "../errors.ts";
+import { type FacilityRecord, keys, type RealizationRecord, realizationId } from "../objects.ts";
+import * as S from "../schemas.ts";
+
+/** `rlz.exp.proj` → `proj`. */
+const projectOf = (id: string) => id.split(".")[2] ?? "";
+
+const FacilityParams = Type.Object({ facility: S.Name("facility name") }, { additionalProperties: false });
+
+function wireFacility(f: FacilityRecord) {
+  return {
+    name: f.name,
+    description: f.description,
+    endpoint: f.endpoint,
+    state: f.state,
+    registered: f.registered,
+    updated: f.updated,
+    resources: f.model.resources.length,
+    hasCertificate: f.certificate !== "",
+  };
+}
+
+function checkModel(model: unknown, name: string) {
+  const v = validateFacility(model);
+  if (!v.ok) throw badRequest(`model: not a valid XIR facility: ${formatSchemaErrors(v.errors)}`, "model");
+  if (v.value.name !== name) {
+    throw badRequest(`model: the model is of facility '${v.value.name}', not '${name}'`, "model.name");
+  }
+  return v.value;
+}
+
+export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
+  const { store } = ctx;
+  const bodyLimit = ctx.config.maxModelBytes * 4;
+
+  app.get(
+    "/facilities",
+    {
+      config: { access: { object: "facility", action: "read" } },
+      schema: { tags: ["facilities"], response: { 200: Type.Array(S.Facility), ...S.errors } },
+    },
+    async () => (await list<FacilityRecord>(store, keys.facilities())).map(wireFacility),
+  );
+
+  app.post(
+    "/facilities",
+    {
+      config: { access: { object: "facility", action: "create" } },
+      bodyLimit,
+      schema: {
+        tags: ["facilities"],
+        summary: "Register a facility with its commander endpoint, certificate and resource model",
+        body: S.NewFacility,
+        response: { 201: S.Facility, ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      const model = checkModel(req.body.model, req.body.name);
+      const now = new Date().toISOString();
+      const f: FacilityRecord = {
+        name: req.body.name,
+        description: req.body.description ?? "",
+        endpoint: req.body.endpoint,
+        certificate: req.body.certificate ?? "",
+        state: req.body.state ?? "active",
+        registered: now,
+        updated: now,
+        model,
+      };
+      await new Batch()
+        .absent(keys.facility(f.name))
+        .put(keys.facility(f.name), f)
+        .put(keys.facilityEpoch(), { changed: now, by: f.name })
+        .commit(store, `facility ${f.name} is registered; update it instead`);
+      return reply.code(201).send(wireFacility(f));
+    },
+  );
+
+  app.get(
+    "/facilities/:facility",
+    {
+      config: { access: { object: "facility", action: "read" } },
+      schema: { tags: ["facilities"], params: FacilityParams, response: { 200: S.Facility, ...S.errors } },
+    },
+    async (req) => {
+      const doc = await readDoc<FacilityRecord>(store, keys.facility(req.params.facility));
+      if (doc === undefined) throw notFound("facility", req.params.facility);
+      return wireFacility(doc.value);
+    },
+  );
+
+  app.get(
+    "/facilities/:facility/model",
+    {
+      config: { access: { object: "facility", action: "read" } },
+      schema: { tags: ["facilities"], params: FacilityParams, response: { 200: Type.Unknown(), ...S.errors } },
+    },
+    async (req) => {
+      const doc = await readDoc<FacilityRecord>(store, keys.facility(req.params.facility));
+      if (doc === undefined) throw notFound("facility", req.params.facility);
+      return doc.value.model;
+    },
+  );
+
+  app.patch(
+    "/facilities/:facility",
+    {
+      config: { access: { object: "facility", action: "update" } },
+      bodyLimit,
+      schema: {
+        tags: ["facilities"],
+        summary: "Update a facility: endpoint, certificate, activation state or resource model",
+        params: FacilityParams,
+        body: S.FacilityUpdate,
+        response: { 200: S.Facility, ...S.errors },
+      },
+    },
+    async (req) => {
+      const k = keys.facility(req.params.facility);
+      const doc = await readDoc<FacilityRecord>(store, k);
+      if (doc === undefined) throw notFound("facility", req.params.facility);
+      const now = new Date().toISOString();
+      const { model, ...rest } = req.body;
+      const next: FacilityRecord = { ...doc.value, ...rest, updated: now };
+      if (model !== undefined) next.model = checkModel(model, doc.value.name);
+      await new Batch()
+        .unchanged(k, doc.modRevision)
+        .put(k, next)
+        .put(keys.facilityEpoch(), { changed: now, by: next.name })
+        .commit(store, "the facility changed meanwhile; try again");
+      return wireFacility(next);
+    },
+  );
+
+  app.delete(
+    "/facilities/:facility",
+    {
+      config: { access: { object: "facility", action: "delete" } },
+      schema: { tags: ["facilities"], params: FacilityParams, response: { 204: Type.Null(), ...S.errors } },
+    },
+    async (req, reply) => {
+      const table = await ctx.realizer.table();
+      if ([...table.records()].some((r) => "facility" in r && r.facility === req.params.facility))
+        throw conflict(`facility ${req.params.facility} has allocated resources; relinquish them first`);
+      const doc = await readDoc<FacilityRecord>(store, keys.facility(req.params.facility));
+      if (doc === undefined) throw notFound("facility", req.params.facility);
+      await new Batch()
+        .unchanged(keys.facility(req.params.facility), doc.modRevision)
+        .delete(keys.facility(req.params.facility))
+        .put(keys.facilityEpoch(), { changed: new Date().toISOString(), by: req.params.facility })
+        .commit(store, "the facility changed meanwhile; try again");
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    "/resources",
+    {
+      config: { access: { object: "resource", action: "read" } },
+      schema: {
+        tags: ["resources"],
+        summary: "Every testbed node of every facility with its allocation state and holders",
+        querystring: Type.Object(
+          {
+            facility: Type.Optional(S.Name("facility")),
+            allocated: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Array(S.Resource), ...S.errors },
+      },
+    },
+    async (req) => {
+      const [facilities, table, rlzs] = await Promise.all([
+        list<FacilityRecord>(store, keys.facilities()),
+        ctx.realizer.table(),
+        list<RealizationRecord>(store, keys.allRealizations()),
+      ]);
+      const creator = new Map(rlzs.map((r) => [realizationId(r), r.creator]));
+      const holders = new Map<string, { realization: string; project: string; user: string }[]>();
+      for (const a of table.records()) {
+        if (a.kind !== "node" && a.kind !== "infrapod") continue;
+        const k = `${a.facility}/${a.resource}`;
+        const h = holders.get(k) ?? [];
+        if (!h.some((x) => x.realization === a.realization)) {
+          h.push({
+            realization: a.realization,
+            project: projectOf(a.realization),
+            user: creator.get(a.realization) ?? "",
+          });
+        }
+        holders.set(k, h);
+      }
+      const out = [];
+      for (const f of facilities) {
+        if (req.query.facility !== undefined && f.name !== req.query.facility) continue;
+        for (const r of f.model.resources) {
+          if (r.alloc.length === 0) continue;
+          const h = holders.get(`${f.name}/${r.id}`) ?? [];
+          if (req.query.allocated !== undefined && h.length > 0 !== (req.query.allocated === "true")) continue;
+          out.push({
+            facility: f.name,
+            id: r.id,
+            kind: r.kind,
+            alloc: r.alloc,
+            props: r.props,
+            allocated: h.length > 0,
+            holders: h,
+          });
+        }
+      }
+      return out;
+    },
+  );
+
+  app.get(
+    "/usage",
+    {
+      config: { access: { object: "resource", action: "read" } },
+      schema: {
+        tags: ["resources"],
+        summary: "Resources held per project and per user",
+        response: { 200: S.Usage, ...S.errors },
+      },
+    },
+    async () => {
+      const [table, rlzs] = await Promise.all([
+        ctx.realizer.table(),
+        list<RealizationRecord>(store, keys.allRealizations()),
+      ]);
+      const creator = new Map(rlzs.map((r) => [realizationId(r), r.creator]));
+      const byProject: Record<string, { resources: number; realizations: number }> = {};
+      const byUser: Record<string, { resources: number; realizations: number }> = {};
+      const tally = (m: typeof byProject, k: string) => {
+        m[k] ??= { resources: 0, realizations: 0 };
+        return m[k];
+      };
+      const seen = new Set<string>();
+      for (const a of table.records()) {
+        if (a.kind !== "node") continue;
+        const k = `${a.realization}|${a.facility}/${a.resource}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const project = projectOf(a.realization);
+        const user = creator.get(a.realization) ?? "";
+        tally(byProject, project).resources++;
+        tally(byUser, user).resources++;
+      }
+      for (const r of rlzs) {
+        if (r.state === "failed") continue;
+        tally(byProject, r.project).realizations++;
+        tally(byUser, r.creator).realizations++;
+      }
+      return { byProject, byUser };
+    },
+  );
+
+  app.get(
+    "/health",
+    {
+      config: { access: "public" },
+      schema: { tags: ["health"], response: { 200: S.Health } },
+    },
+    async () => ({
+      status: "ok" as const,
+      store: store.backend,
+      revision: await store.revision(),
+      facilities: (await store.range(keys.facilities())).length,
+    }),
+  );
+};

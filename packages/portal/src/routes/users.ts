@@ -1,0 +1,158 @@
+/** Users: registration, sign-in with a password, account state, and the caller's own identity. */
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import Type from "typebox";
+import { deleteUser, registerUser } from "../accounts.ts";
+import type { PortalContext } from "../context.ts";
+import { Batch, list, readDoc } from "../documents.ts";
+import { notFound, PortalError } from "../errors.ts";
+import { keys, type User } from "../objects.ts";
+import { hashPassword, verifyPassword } from "../password.ts";
+import * as S from "../schemas.ts";
+
+export function publicUser(u: User) {
+  const { passwordHash: _, ...rest } = u;
+  return rest;
+}
+
+/** Sign-in tokens from `POST /login` last this long. */
+const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
+
+export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
+  const { store } = ctx;
+  const UserParams = Type.Object({ user: S.Name("user name") }, { additionalProperties: false });
+
+  app.post(
+    "/users",
+    {
+      config: { access: "public" },
+      schema: {
+        tags: ["users"],
+        summary: "Register: creates an inactive account (an administrator activates it) with a personal project",
+        body: S.Registration,
+        response: { 201: S.User, ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      const u = await registerUser(store, ctx.workspace, req.body);
+      return reply.code(201).send(publicUser(u));
+    },
+  );
+
+  app.post(
+    "/login",
+    {
+      config: { access: "public" },
+      schema: {
+        tags: ["users"],
+        summary: "Sign in with a password; returns an API token (the CLI's device flow is under /oidc)",
+        body: S.Login,
+        response: { 200: S.IssuedToken, ...S.errors },
+      },
+    },
+    async (req) => {
+      const doc = await readDoc<User>(store, keys.user(req.body.username));
+      const ok =
+        doc?.value.passwordHash !== undefined && (await verifyPassword(req.body.password, doc.value.passwordHash));
+      if (doc === undefined || !ok) throw new PortalError("unauthenticated", "wrong user name or password");
+      if (doc.value.state !== "active") {
+        throw new PortalError(
+          "inactive",
+          doc.value.state === "pending"
+            ? `account '${doc.value.name}' is waiting for an administrator to activate it`
+            : `account '${doc.value.name}' is frozen; contact a portal administrator`,
+        );
+      }
+      return ctx.identity.issueToken(doc.value.name, req.body.tokenName ?? "login", LOGIN_TTL_SECONDS);
+    },
+  );
+
+  app.get(
+    "/whoami",
+    {
+      config: { access: { object: "user", action: "read" } },
+      schema: { tags: ["users"], summary: "The signed-in user", response: { 200: S.User, ...S.errors } },
+    },
+    async (req) => publicUser(req.principal!.user),
+  );
+
+  app.get(
+    "/users",
+    {
+      config: { access: { object: "user", action: "read" } },
+      schema: { tags: ["users"], summary: "List users", response: { 200: Type.Array(S.User), ...S.errors } },
+    },
+    async () => (await list<User>(store, keys.users())).map(publicUser),
+  );
+
+  app.get(
+    "/users/:user",
+    {
+      config: { access: { object: "user", action: "read" } },
+      schema: { tags: ["users"], params: UserParams, response: { 200: S.User, ...S.errors } },
+    },
+    async (req) => {
+      const doc = await readDoc<User>(store, keys.user(req.params.user));
+      if (doc === undefined) throw notFound("user", req.params.user);
+      return publicUser(doc.value);
+    },
+  );
+
+  app.patch(
+    "/users/:user",
+    {
+      config: { access: { object: "user", action: "update" } },
+      schema: { tags: ["users"], params: UserParams, body: S.UserUpdate, response: { 200: S.User, ...S.errors } },
+    },
+    async (req) => {
+      const doc = await readDoc<User>(store, keys.user(req.params.user));
+      if (doc === undefined) throw notFound("user", req.params.user);
+      const next: User = { ...doc.value };
+      if (req.body.email !== undefined) next.email = req.body.email;
+      if (req.body.fullName !== undefined) next.fullName = req.body.fullName;
+      if (req.body.password !== undefined) next.passwordHash = await hashPassword(req.body.password);
+      await new Batch()
+        .unchanged(keys.user(next.name), doc.modRevision)
+        .put(keys.user(next.name), next)
+        .commit(store, "the account changed meanwhile; try again");
+      return publicUser(next);
+    },
+  );
+
+  app.put(
+    "/users/:user/state",
+    {
+      config: { access: { object: "user", action: "delete" } },
+      schema: {
+        tags: ["users"],
+        summary: "Activate or freeze an account (administrators)",
+        params: UserParams,
+        body: S.UserState,
+        response: { 200: S.User, ...S.errors },
+      },
+    },
+    async (req) => {
+      if (!req.principal!.user.admin)
+        throw new PortalError("forbidden", "only portal administrators activate or freeze accounts");
+      const doc = await readDoc<User>(store, keys.user(req.params.user));
+      if (doc === undefined) throw notFound("user", req.params.user);
+      const next: User = { ...doc.value, state: req.body.state, admin: req.body.admin ?? doc.value.admin };
+      await new Batch()
+        .unchanged(keys.user(next.name), doc.modRevision)
+        .put(keys.user(next.name), next)
+        .commit(store, "the account changed meanwhile; try again");
+      return publicUser(next);
+    },
+  );
+
+  app.delete(
+    "/users/:user",
+    {
+      config: { access: { object: "user", action: "delete" } },
+      schema: { tags: ["users"], params: UserParams, response: { 204: Type.Null(), ...S.errors } },
+    },
+    async (req, reply) => {
+      await deleteUser(store, ctx.workspace, req.params.user);
+      return reply.code(204).send(null);
+    },
+  );
+};

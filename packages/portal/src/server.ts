@@ -1,0 +1,152 @@
+/**
+ * Builds the portal: a Fastify app with TypeBox schemas, strict validation,
+ * one error shape, the access hooks, OpenAPI 3.1 at /openapi.json and docs
+ * at /docs, the OIDC provider under /oidc, and one plugin per object type.
+ */
+import { resolve } from "node:path";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { installAccess } from "./access.ts";
+import { ensureDirectories } from "./accounts.ts";
+import type { PortalConfig, PortalContext } from "./context.ts";
+import { realizeEngine } from "./engine.ts";
+import { PortalError } from "./errors.ts";
+import { Identity } from "./identity.ts";
+import { NAME_PATTERN } from "./names.ts";
+import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
+import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
+import { type Engine, Realizer } from "./realization.ts";
+import { credentialRoutes } from "./routes/credentials.ts";
+import { experimentRoutes } from "./routes/experiments.ts";
+import { facilityRoutes } from "./routes/facilities.ts";
+import { projectRoutes } from "./routes/projects.ts";
+import { realizationRoutes } from "./routes/realizations.ts";
+import { usersRoutes } from "./routes/users.ts";
+import { Workspace } from "./workspace.ts";
+
+export interface Portal {
+  app: FastifyInstance;
+  ctx: PortalContext;
+  oidc: Oidc | undefined;
+  close(): Promise<void>;
+}
+
+export async function buildPortal(config: PortalConfig & { engine?: Engine }): Promise<Portal> {
+  const full = {
+    store: config.store,
+    dataDir: resolve(config.dataDir),
+    publicUrl: config.publicUrl.replace(/\/$/, ""),
+    acceptTimeoutSeconds: config.acceptTimeoutSeconds ?? 47,
+    holdSeconds: config.holdSeconds ?? 0,
+    bodyLimit: config.bodyLimit ?? 256 * 1024,
+    maxModelBytes: config.maxModelBytes ?? 8 * 1024 * 1024,
+    logger: config.logger ?? false,
+    externalIssuer: config.externalIssuer,
+  };
+  const workspace = new Workspace(full.dataDir);
+  const ctx: PortalContext = {
+    store: config.store,
+    config: full,
+    policy: loadPolicy(config.policyFile ?? DEFAULT_POLICY_FILE),
+    identity: new Identity(config.store),
+    workspace,
+    realizer: new Realizer(
+      config.store,
+      config.engine ?? realizeEngine,
+      full.acceptTimeoutSeconds * 1000,
+      full.holdSeconds * 1000,
+    ),
+  };
+  await ensureDirectories(config.store, workspace);
+
+  const app = Fastify({
+    logger: full.logger,
+    bodyLimit: full.bodyLimit,
+    // Bodies are checked as sent: no silent coercion, no silently dropped unknown fields.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((err: FastifyError | PortalError, req, reply) => {
+    if (err instanceof PortalError) return reply.code(err.status).send(err.toJSON());
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const v = fe.validation[0];
+      const where = fe.validationContext ?? "body";
+      const path = (v?.instancePath ?? "").replace(/^\//, "").replace(/\//g, ".");
+      const extra = v?.params as Record<string, unknown> | undefined;
+      let field = path;
+      let message = `${where}${path ? `.${path}` : ""} ${v?.message ?? "is invalid"}`;
+      if (v?.keyword === "additionalProperties" && extra?.additionalProperty !== undefined) {
+        field = path ? `${path}.${String(extra.additionalProperty)}` : String(extra.additionalProperty);
+        message = `${where}: unknown field '${field}'; remove it`;
+      } else if (v?.keyword === "required" && extra?.missingProperty !== undefined) {
+        field = path ? `${path}.${String(extra.missingProperty)}` : String(extra.missingProperty);
+        message = `${where}: missing required field '${field}'`;
+      } else if (v?.keyword === "pattern" && extra?.pattern === NAME_PATTERN) {
+        message = `${where}.${path}: not a valid name: use 1-32 lowercase letters and digits, starting with a letter`;
+      }
+      return reply.code(400).send({ error: "bad_request", message, ...(field ? { field } : {}) });
+    }
+    const status = fe.statusCode ?? 500;
+    if (status === 413) {
+      return reply
+        .code(413)
+        .send({ error: "too_large", message: `request body is larger than this call accepts (${fe.message})` });
+    }
+    if (status === 415)
+      return reply.code(415).send({ error: "unsupported", message: `${fe.message}; send application/json` });
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: "bad_request", message: fe.message });
+    req.log.error({ err }, "internal error");
+    return reply.code(500).send({ error: "internal", message: "internal error; the portal log has details" });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: "not_found", message: `no such API route: ${req.method} ${req.url.split("?")[0]}` }),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Merge portal API",
+        version: "1.0.0",
+        description: "Projects, experiments, revisions, realizations, facilities",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  installAccess(app, ctx);
+  app.get("/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
+
+  const oidc = full.externalIssuer === undefined ? await mountOidc(app, ctx) : undefined;
+  if (full.externalIssuer !== undefined) {
+    ctx.identity.setJwtVerifier(externalVerifier(full.externalIssuer));
+  }
+
+  for (const plugin of [
+    usersRoutes,
+    credentialRoutes,
+    projectRoutes,
+    experimentRoutes,
+    realizationRoutes,
+    facilityRoutes,
+  ]) {
+    await app.register(plugin, { ctx });
+  }
+  await app.ready();
+  ctx.realizer.startSweeper();
+
+  return {
+    app,
+    ctx,
+    oidc,
+    async close() {
+      ctx.realizer.stopSweeper();
+      await app.close();
+    },
+  };
+}

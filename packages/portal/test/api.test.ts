@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { apiError, chainXir, type Harness, startHarness } from "./harness.ts";
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
+
+describe("accounts and projects", () => {
+  test("registration makes a pending account with a personal project and home directory; activation lets it in", async () => {
+    await h.anon.register({ name: "carol", email: "carol@example.org", password: "carol-password" });
+    const denied = await apiError(h.anon.login("carol", "carol-password"));
+    assert.equal(denied.status, 403);
+    assert.match(denied.message, /waiting for an administrator/);
+    assert.ok(existsSync(join(h.dataDir, "home", "carol")));
+    assert.ok(existsSync(join(h.dataDir, "proj", "carol")));
+    await h.admin.setUserState("carol", "active");
+    const carol = await h.anon.login("carol", "carol-password");
+    assert.match(carol.token, /^mrg_/);
+    const u = await h.admin.user("carol");
+    assert.equal(u.state, "active");
+    assert.equal((u as Record<string, unknown>).passwordHash, undefined);
+  });
+
+  test("projects: create, members, delete removes the project directory", async () => {
+    const dave = await h.user("dave");
+    const p = await dave.createProject({ name: "lab", visibility: "private" });
+    assert.equal(p.creator, "dave");
+    assert.ok(existsSync(join(h.dataDir, "proj", "lab")));
+    await h.user("erin");
+    await dave.addMember("lab", "erin", "maintainer");
+    const members = await dave.members("lab");
+    assert.deepEqual(members.map((m) => `${m.user}:${m.role}`).sort(), ["dave:creator", "erin:maintainer"]);
+    await dave.deleteProject("lab");
+    assert.ok(!existsSync(join(h.dataDir, "proj", "lab")));
+    assert.equal((await apiError(dave.project("lab"))).status, 404);
+  });
+
+  test("a user name and a project name cannot collide", async () => {
+    const fay = await h.user("fay");
+    const e = await apiError(fay.createProject({ name: "dave" }));
+    assert.equal(e.status, 409);
+  });
+
+  test("API tokens and SSH keys belong to their user", async () => {
+    const gus = await h.user("gus");
+    const t = await gus.createToken("gus", "ci");
+    const viaToken = new (gus.constructor as typeof import("../src/client/index.ts").PortalClient)(h.url, t.token);
+    assert.equal((await viaToken.whoami()).name, "gus");
+    const key = `ssh-ed25519 ${Buffer.alloc(51, 7).toString("base64")} gus@laptop`;
+    const k = await gus.addKey("gus", key);
+    assert.equal((await gus.keys("gus")).length, 1);
+    const hal = await h.user("hal");
+    assert.equal((await apiError(hal.keys("gus"))).status, 403);
+    await gus.deleteKey("gus", k.fingerprint);
+    await gus.deleteToken("gus", t.record.id);
+    assert.equal((await apiError(viaToken.whoami())).status, 401);
+  });
+});
+
+describe("experiments, revisions and realizations", () => {
+  test("push XIR, list revisions, realize, accept, relinquish", async () => {
+    const ivy = await h.user("ivy");
+    await ivy.createExperiment("ivy", { name: "chain" });
+    const bad = await ivy.push("ivy", "chain", "{not json", "xir");
+    assert.equal(bad.status, "error");
+    assert.match(bad.errors[0]?.message ?? "", /not valid JSON/);
+    const rev = await ivy.push("ivy", "chain", chainXir("chain", 2), "xir");
+    assert.equal(rev.number, 2);
+    assert.equal(rev.status, "compiled");
+    assert.equal(rev.nodes, 2);
+    const detail = await ivy.revision("ivy", "chain", 2);
+    assert.equal((detail.xir as { name: string }).name, "chain");
+    assert.deepEqual(
+      (await ivy.revisions("ivy", "chain")).map((r) => r.number),
+      [1, 2],
+    );
+    // Realizing a revision that did not compile says so.
+    assert.equal((await apiError(ivy.realize("ivy", "chain", { name: "r0", revision: 1 }))).status, 422);
+
+    const r = await ivy.realize("ivy", "chain", { name: "r1" });
+    assert.equal(r.state, "pending", JSON.stringify(r.diagnostics));
+    assert.equal(r.id, "r1.chain.ivy");
+    assert.ok(r.resources.length >= 2);
+    const held = await h.admin.resources({ allocated: true });
+    assert.ok(held.some((x) => x.holders.some((y) => y.realization === "r1.chain.ivy")));
+    const usage = await h.admin.usage();
+    assert.ok((usage.byUser.ivy?.resources ?? 0) >= 1);
+    const acc = await ivy.accept("ivy", "chain", "r1");
+    assert.equal(acc.state, "accepted");
+    assert.equal(acc.expires, null);
+    assert.equal((await apiError(ivy.reject("ivy", "chain", "r1"))).status, 409);
+    // An experiment with realizations cannot be deleted.
+    assert.equal((await apiError(ivy.deleteExperiment("ivy", "chain"))).status, 409);
+    await ivy.relinquish("ivy", "chain", "r1");
+    const free = await h.admin.resources({ allocated: true });
+    assert.ok(!free.some((x) => x.holders.some((y) => y.realization === "r1.chain.ivy")));
+    await ivy.deleteExperiment("ivy", "chain");
+  });
+
+  test("an unsatisfiable experiment gets a diagnosis, not a reservation", async () => {
+    const jan = await h.user("jan");
+    await jan.createExperiment("jan", { name: "huge" });
+    const xir = JSON.parse(chainXir("huge", 2));
+    xir.nodes[0].constraints = [{ prop: "memory.capacity", op: ">=", value: 47 * 1024 ** 4 }];
+    await jan.push("jan", "huge", JSON.stringify(xir), "xir");
+    const r = await jan.realize("jan", "huge", { name: "r1" });
+    assert.equal(r.state, "failed");
+    assert.ok(r.diagnostics.length > 0);
+    assert.deepEqual(r.resources, []);
+    await jan.relinquish("jan", "huge", "r1");
+  });
+});
+
+describe("openapi and health", () => {
+  test("OpenAPI 3.1 lists the routes; health answers without a token", async () => {
+    const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
+    assert.equal(doc.openapi, "3.1.0");
+    assert.ok(doc.paths["/projects/{project}/experiments/{experiment}/realizations"]);
+    const health = await h.anon.health();
+    assert.equal(health.status, "ok");
+    assert.equal(health.store, "sqlite");
+    assert.equal((await fetch(`${h.url}/docs/`)).status, 200);
+  });
+});
