@@ -22,7 +22,10 @@ export interface NodeEmbedding {
   facility: string;
   resource: string;
   mode: AllocMode;
-  /** What the node takes of its resource (all of it when physical). */
+  /**
+   * What the node takes of its resource (all of it when physical: the
+   * resource's `proc.cores`, `memory.capacity`, `disk.capacity`, 0 when absent).
+   */
   alloc: { cores: number; memory: number; disk: number };
   interfaces: InterfaceEmbedding[];
 }
@@ -37,6 +40,14 @@ export interface InterfaceEmbedding {
   vni?: number;
 }
 
+/**
+ * One port a segment's traffic crosses. Consecutive waypoints on different
+ * resources are joined by a cable (or, between gateways, an interconnect);
+ * consecutive waypoints on one resource are the way in and out of a switch.
+ * `vlan` is set where the traffic is VLAN-tagged (VLAN-only switches, trunked
+ * node ports); `vni` where it is VXLAN-encapsulated (VTEP switches, hypervisors,
+ * emulators, gateways).
+ */
 export interface Waypoint extends PortRef {
   facility: string;
   vlan?: number;
@@ -50,14 +61,28 @@ export interface LinkSegment {
   waypoints: Waypoint[];
 }
 
+/**
+ * A link as realized. Every segment of a plain link belongs to one virtual
+ * network (its tags are the link's); an emulated link is cut at the emulator:
+ * each segment joins one endpoint to the emulator and is a virtual network of
+ * its own, with its own tags, so traffic cannot bypass the emulator.
+ *
+ * Segment shapes: a plain point-to-point link has one segment from endpoint to
+ * endpoint; a plain multipoint link has one segment per endpoint, all ending on
+ * the same switch (the hub of the link's tree); two endpoints on one hypervisor
+ * joined by a plain link get a segment with the single hypervisor port (the
+ * hypervisor bridges them locally).
+ */
 export interface LinkEmbedding {
   link: string;
   segments: LinkSegment[];
   /** Set when the link is emulated: the emulator its halves meet at. */
   emulator?: { facility: string; resource: string };
+  /** What the emulator applies (set when emulated): values that satisfy the link's constraints. */
+  emulation?: { capacity?: number; latency?: number; loss?: number };
   /** True when the link crosses facilities through an interconnect. */
   external: boolean;
-  /** bits/s reserved on every cable the link crosses. */
+  /** bits/s reserved on every cable the link crosses, once per virtual network crossing it. */
   capacity: number;
 }
 

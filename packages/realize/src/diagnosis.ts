@@ -1,0 +1,151 @@
+/**
+ * Why a node could not be placed, in the user's terms: the constraint no free
+ * resource meets, what the closest free resources have, and what holds the
+ * resources that would have done.
+ */
+import {
+  type Constraint,
+  contradictions,
+  describeConstraint,
+  formatValue,
+  type Node,
+  type Scalar,
+  satisfies,
+} from "@merge/xir";
+import { type InternetIndex, KIND_NODE } from "./internet.ts";
+import { identityLookup, physicalLookup, type VmDefaults, virtualLookup, vmSizes } from "./placement.ts";
+import { FREE, MINE, PRIOR, type Usage, VM_PROPS } from "./usage.ts";
+
+export interface Problem {
+  element: "experiment" | "node" | "link" | "facility";
+  name: string;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return p.element === "experiment" ? `experiment: ${p.message}` : `${p.element} ${p.name}: ${p.message}`;
+}
+
+type Lookup = (prop: string) => Scalar | undefined;
+
+/** How a testbed resource looks to a constraint: as bare metal and as the largest VM it could still host. */
+function views(ix: InternetIndex, usage: Usage, r: number, free: boolean): Lookup[] {
+  const res = ix.resources[r]!;
+  const id = identityLookup(ix, r);
+  const out: Lookup[] = [];
+  if (res.alloc.includes("physical")) {
+    const phys = physicalLookup(res.props);
+    out.push((p) => id(p) ?? phys(p));
+  }
+  if (res.alloc.includes("virtual")) {
+    const sizes = free ? [0, 1, 2].map((k) => usage.remaining[r * 3 + k]!) : VM_PROPS.map((p) => num(res.props[p]));
+    const virt = virtualLookup(res.props, sizes);
+    out.push((p) => id(p) ?? virt(p));
+  }
+  return out;
+}
+
+function num(v: Scalar | undefined): number {
+  return typeof v === "number" ? v : 0;
+}
+
+function freeState(usage: Usage, r: number): "free" | "vm" | "prior" | "mine" {
+  if (usage.physical[r] === PRIOR) return "prior";
+  if (usage.physical[r] === MINE) return "mine";
+  if (usage.vmCount[r]! > 0) {
+    const open = usage.remaining[r * 3]! > 0 && usage.remaining[r * 3 + 1]! > 0 && usage.remaining[r * 3 + 2]! > 0;
+    if (open) return "vm";
+    return usage.vmOwner[r] === MINE ? "mine" : "prior";
+  }
+  return usage.physical[r] === FREE ? "free" : "prior";
+}
+
+/** The message for a node no resource could take. */
+export function diagnoseNode(
+  ix: InternetIndex,
+  usage: Usage,
+  node: Node,
+  vmDefaults: VmDefaults,
+  facility: number,
+  mappingWhy: string | undefined,
+): string {
+  const groups = contradictions(node.constraints);
+  if (groups.length) {
+    return `constraints contradict each other: ${groups[0]!.map(describeConstraint).join(" and ")}`;
+  }
+  const testbed: number[] = [];
+  for (let r = 0; r < ix.resources.length; r++) {
+    if (ix.resKind[r] === KIND_NODE && ix.resources[r]!.alloc.length) testbed.push(r);
+  }
+  if (!testbed.length) return "the resource internet has no testbed nodes";
+  const where = facility >= 0 ? ` in facility ${ix.facilityNames[facility]}` : "";
+  const inScope = (r: number) => facility < 0 || ix.resFacility[r] === facility;
+
+  for (const c of node.constraints) {
+    const anywhere = testbed.filter((r) => views(ix, usage, r, false).some((v) => satisfies(v(c.prop), c)));
+    if (!anywhere.length) {
+      return `${describeConstraint(c)}: no resource in the resource internet has ${wanted(c)}${extreme(ix, usage, testbed, c, false)}`;
+    }
+    const free = testbed.filter((r) => inScope(r) && freeState(usage, r) !== "prior" && freeState(usage, r) !== "mine");
+    const freeOk = free.filter((r) => views(ix, usage, r, true).some((v) => satisfies(v(c.prop), c)));
+    if (freeOk.length) continue;
+    const held = anywhere.filter((r) => inScope(r));
+    const prior = held.filter((r) => freeState(usage, r) === "prior" || usage.vmOwner[r] === PRIOR);
+    const mine = held.filter((r) => !prior.includes(r));
+    const parts = [
+      `${describeConstraint(c)}: no free resource${where} has ${wanted(c)}${extreme(ix, usage, free, c, true)}`,
+    ];
+    if (prior.length)
+      parts.push(`${byValue(ix, prior, c.prop)} ${prior.length === 1 ? "is" : "are"} allocated to other experiments`);
+    if (mine.length)
+      parts.push(
+        `${byValue(ix, mine, c.prop)} ${mine.length === 1 ? "is" : "are"} taken by this experiment's other nodes`,
+      );
+    if (facility >= 0 && held.length === 0)
+      parts.push(
+        `the node must be in ${ix.facilityNames[facility]} with its neighbours (a link to it cannot cross facilities)`,
+      );
+    return parts.join("; ");
+  }
+  if (!vmSizes(node.constraints, vmDefaults) && !testbed.some((r) => ix.resources[r]!.alloc.includes("physical"))) {
+    return "its constraints leave no virtual machine size and no resource is bare metal";
+  }
+  if (mappingWhy) return `no resource that satisfies its constraints has ports for its sockets (${mappingWhy})`;
+  const all = node.constraints.map(describeConstraint).join(", ");
+  if (facility >= 0) {
+    return `no free resource in ${ix.facilityNames[facility]} satisfies ${all || "it"} together (the node must be there with its neighbours: a link to it cannot cross facilities)`;
+  }
+  return `no free resource satisfies all of ${all || "its requirements"} together`;
+}
+
+function wanted(c: Constraint): string {
+  if (c.op === ">" || c.op === ">=") return "more";
+  if (c.op === "<" || c.op === "<=") return "less";
+  return "it";
+}
+
+/** "; the largest free has 32 GiB" for numeric bounds. */
+function extreme(ix: InternetIndex, usage: Usage, rs: readonly number[], c: Constraint, free: boolean): string {
+  if (typeof c.value !== "number" || !["<", "<=", ">", ">="].includes(c.op)) return "";
+  const big = c.op === ">" || c.op === ">=";
+  let best: number | undefined;
+  for (const r of rs) {
+    for (const v of views(ix, usage, r, free)) {
+      const x = v(c.prop);
+      if (typeof x === "number" && (best === undefined || (big ? x > best : x < best))) best = x;
+    }
+  }
+  if (best === undefined) return `; no ${free ? "free " : ""}resource has ${c.prop} at all`;
+  return `; the ${big ? "largest" : "smallest"}${free ? " free" : ""} has ${formatValue(c.prop, best)}`;
+}
+
+/** "2 with 64 GiB and 1 with 128 GiB" */
+function byValue(ix: InternetIndex, rs: readonly number[], prop: string): string {
+  const counts = new Map<string, number>();
+  for (const r of rs) {
+    const v = ix.resources[r]!.props[prop];
+    const key = v === undefined ? "" : formatValue(prop, v);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([v, n]) => (v ? `${n} with ${v}` : `${n}`)).join(" and ");
+}

@@ -1,0 +1,22 @@
+/**
+ * @merge/realize: the realization engine. Pure functions over an experiment,
+ * the resource internet and the allocation table.
+ */
+export {
+  type AllocationRecord,
+  AllocationTable,
+  type AllocationUnit,
+  freeTxn,
+  INFRANET_USE,
+  overCommitment,
+  type ReserveResult,
+  reserveTxn,
+  tableFromStore,
+  type UnitTxn,
+  unitKey,
+} from "./allocation.ts";
+export { checkRealizations, type Violation } from "./checker.ts";
+export { formatProblem, type Problem } from "./diagnosis.ts";
+export { formatEmbedding } from "./embedding.ts";
+export { InternetError, type InternetIndex, prepareInternet } from "./internet.ts";
+export { type RealizeOptions, type RealizeResult, realize, structuralProblems, VM_DEFAULTS } from "./realize.ts";

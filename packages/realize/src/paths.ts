@@ -1,0 +1,69 @@
+/**
+ * Paths through the switch mesh: breadth-first search over the prepared
+ * internet's port arrays (fewest switch hops), crossing only edges with enough
+ * free capacity and only switches and gateways as transit. Visited marks are
+ * epoch-stamped so nothing is cleared between searches.
+ */
+import { type InternetIndex, KIND_GATEWAY, KIND_SWITCH } from "./internet.ts";
+
+export class PathFinder {
+  private readonly seen: Int32Array;
+  private readonly inPort: Int32Array;
+  private readonly queue: Int32Array;
+  private epoch = 0;
+
+  constructor(private readonly ix: InternetIndex) {
+    const n = ix.resources.length;
+    this.seen = new Int32Array(n);
+    this.inPort = new Int32Array(n);
+    this.queue = new Int32Array(n);
+  }
+
+  /**
+   * Ports from switch `from` to the first resource accepted by `isTarget`:
+   * [out of `from`, into next, out of next, ..., into target]. Empty when `from`
+   * is itself a target. Undefined when no usable path exists.
+   */
+  route(from: number, isTarget: (r: number) => boolean, edgeOk: (e: number) => boolean): number[] | undefined {
+    if (isTarget(from)) return [];
+    const ix = this.ix;
+    const ep = ++this.epoch;
+    const { seen, inPort, queue } = this;
+    seen[from] = ep;
+    let head = 0;
+    let tail = 0;
+    queue[tail++] = from;
+    let found = -1;
+    while (head < tail && found < 0) {
+      const v = queue[head++]!;
+      const end = ix.resPortStart[v + 1]!;
+      for (let p = ix.resPortStart[v]!; p < end; p++) {
+        const e = ix.portEdge[p]!;
+        if (e < 0) continue;
+        const q = ix.portPeer[p]!;
+        const w = ix.portRes[q]!;
+        if (seen[w] === ep || !edgeOk(e)) continue;
+        const target = isTarget(w);
+        const kind = ix.resKind[w];
+        if (!target && kind !== KIND_SWITCH && kind !== KIND_GATEWAY) continue;
+        seen[w] = ep;
+        inPort[w] = q;
+        if (target) {
+          found = w;
+          break;
+        }
+        queue[tail++] = w;
+      }
+    }
+    if (found < 0) return undefined;
+    const out: number[] = [];
+    let cur = found;
+    while (cur !== from) {
+      const ip = inPort[cur]!;
+      const op = ix.portPeer[ip]!;
+      out.push(ip, op);
+      cur = ix.portRes[op]!;
+    }
+    return out.reverse();
+  }
+}

@@ -1,0 +1,429 @@
+/**
+ * Node placement: which resource hosts each experiment node, bare metal or as
+ * a virtual machine, and which ports carry its sockets.
+ *
+ * Constraints are matched generically: a resource is looked at through a
+ * property lookup (its class's properties, `metal`, and the identity properties
+ * `host` and `facility`) and `firstUnsatisfied` decides. Scarcity: among the
+ * classes that satisfy a node, the most abundant (by free members, in powers of
+ * two) is used first, bare metal before virtual machines. Locality: within that
+ * tier, the free member nearest the node's anchor (a placed neighbour): same
+ * leaf, then same fabric, then same facility.
+ */
+import { type Constraint, firstUnsatisfied, type Port, type Scalar } from "@merge/xir";
+import type { HostClass, InternetIndex } from "./internet.ts";
+import { localityLevel } from "./internet.ts";
+import { FREE, MINE, type Usage, VM_PROPS } from "./usage.ts";
+import { constraintsOn, pickValue } from "./value.ts";
+
+/** Properties naming a particular resource rather than describing one. */
+const IDENTITY = new Set(["host", "facility"]);
+
+export interface SocketNeed {
+  index: number;
+  constraints: Constraint[];
+  /** bits/s the socket's link reserves. */
+  demand: number;
+  /** The line rate the socket's link needs at least. */
+  minRate: number;
+}
+
+export interface PortMapping {
+  /** Per socket (in the node's socket order): index into the class's ports. */
+  port: number[];
+  virtual: boolean[];
+}
+
+export interface Candidate {
+  cls: HostClass;
+  mode: "physical" | "virtual";
+  /** VM sizes in VM_PROPS order (physical: the whole resource). */
+  sizes: number[];
+  mapping: PortMapping;
+}
+
+export interface Placement {
+  resource: number;
+  mode: "physical" | "virtual";
+  sizes: number[];
+  /** Global port index per socket. */
+  ports: number[];
+  virtual: boolean[];
+  rank: number;
+}
+
+export interface VmDefaults {
+  cores: number;
+  memory: number;
+  disk: number;
+}
+
+/** Alive positions in a sorted array, with nearest-alive queries in both directions. */
+class Skip {
+  private readonly right: Int32Array;
+  private readonly left: Int32Array;
+  constructor(readonly size: number) {
+    this.right = new Int32Array(size + 1);
+    this.left = new Int32Array(size + 1);
+    for (let i = 0; i <= size; i++) {
+      this.right[i] = i;
+      this.left[i] = i;
+    }
+  }
+  /** First alive position >= i, or size. */
+  next(i: number): number {
+    let r = i;
+    while (this.right[r] !== r) r = this.right[r]!;
+    let c = i;
+    while (this.right[c] !== r) {
+      const n = this.right[c]!;
+      this.right[c] = r;
+      c = n;
+    }
+    return r;
+  }
+  /** Last alive position <= i, or -1. (left is shifted by one: slot 0 is the -1 sentinel.) */
+  prev(i: number): number {
+    let r = i + 1;
+    while (this.left[r] !== r) r = this.left[r]!;
+    let c = i + 1;
+    while (this.left[c] !== r) {
+      const n = this.left[c]!;
+      this.left[c] = r;
+      c = n;
+    }
+    return r - 1;
+  }
+  remove(i: number): void {
+    this.right[i] = i + 1;
+    this.left[i + 1] = i;
+  }
+  alive(i: number): boolean {
+    return this.right[i] === i;
+  }
+}
+
+export class Placer {
+  private readonly phys: Skip[];
+  private readonly virt: Skip[];
+  /** Free members per class: [physical, virtual]. */
+  private readonly freeCount: Int32Array;
+  private readonly mappingCache = new Map<string, PortMapping | string>();
+
+  constructor(
+    private readonly ix: InternetIndex,
+    private readonly usage: Usage,
+    private readonly vmDefaults: VmDefaults,
+  ) {
+    this.freeCount = new Int32Array(ix.classes.length * 2);
+    this.phys = ix.classes.map((cls) => {
+      const s = new Skip(cls.members.length);
+      if (!cls.alloc.includes("physical")) {
+        for (let i = 0; i < cls.members.length; i++) s.remove(i);
+        return s;
+      }
+      for (let i = 0; i < cls.members.length; i++) {
+        if (usage.physicallyFree(cls.members[i]!)) this.freeCount[cls.id * 2]!++;
+        else s.remove(i);
+      }
+      return s;
+    });
+    this.virt = ix.classes.map((cls) => {
+      const s = new Skip(cls.members.length);
+      const ok = cls.alloc.includes("virtual");
+      for (let i = 0; i < cls.members.length; i++) {
+        const r = cls.members[i]!;
+        if (ok && this.open(r)) this.freeCount[cls.id * 2 + 1]!++;
+        else s.remove(i);
+      }
+      return s;
+    });
+  }
+
+  /** A hypervisor that can still take a virtual machine. */
+  private open(r: number): boolean {
+    const u = this.usage;
+    return (
+      u.physical[r] === FREE && u.remaining[r * 3]! > 0 && u.remaining[r * 3 + 1]! > 0 && u.remaining[r * 3 + 2]! > 0
+    );
+  }
+
+  /** Every class and mode that can host the node, ignoring what is taken. */
+  candidates(constraints: readonly Constraint[], sockets: readonly SocketNeed[]): Candidate[] {
+    const general = constraints.filter((c) => !IDENTITY.has(c.prop));
+    const out: Candidate[] = [];
+    const sizes = vmSizes(constraints, this.vmDefaults);
+    const socketKey = JSON.stringify(sockets);
+    for (const cls of this.ix.classes) {
+      if (cls.alloc.includes("physical") && firstUnsatisfied(physicalLookup(cls.props), general) === undefined) {
+        const mapping = this.mapping(cls, "physical", sockets, socketKey);
+        if (typeof mapping !== "string") {
+          out.push({ cls, mode: "physical", sizes: VM_PROPS.map((p) => num(cls.props[p])), mapping });
+        }
+      }
+      if (
+        sizes &&
+        cls.alloc.includes("virtual") &&
+        firstUnsatisfied(virtualLookup(cls.props, sizes), general) === undefined
+      ) {
+        const mapping = this.mapping(cls, "virtual", sockets, socketKey);
+        if (typeof mapping !== "string") out.push({ cls, mode: "virtual", sizes, mapping });
+      }
+    }
+    return out;
+  }
+
+  private mapping(
+    cls: HostClass,
+    mode: "physical" | "virtual",
+    sockets: readonly SocketNeed[],
+    key: string,
+  ): PortMapping | string {
+    const k = `${cls.id}/${mode}/${key}`;
+    let m = this.mappingCache.get(k);
+    if (m === undefined) {
+      m = mapSockets(cls.ports, mode, sockets);
+      this.mappingCache.set(k, m);
+    }
+    return m;
+  }
+
+  /**
+   * Take the best resource for a node among its candidates: scarcity tiers
+   * first, locality to `anchor` (a leaf rank) within a tier. `facility` (when
+   * not -1) confines the node to one facility; `identity` holds the node's
+   * `host`/`facility` constraints, checked per resource.
+   */
+  place(
+    candidates: readonly Candidate[],
+    anchor: number,
+    facility: number,
+    identity: readonly Constraint[],
+  ): Placement | undefined {
+    const order = candidates
+      .map((c, i) => ({ c, i, tier: tierOf(this.freeCount[c.cls.id * 2 + (c.mode === "physical" ? 0 : 1)]!) }))
+      .filter((x) => x.tier >= 0)
+      .sort((a, b) => (a.c.mode === b.c.mode ? 0 : a.c.mode === "physical" ? -1 : 1) || b.tier - a.tier || a.i - b.i);
+    let g = 0;
+    while (g < order.length) {
+      let h = g;
+      while (h < order.length && order[h]!.c.mode === order[g]!.c.mode && order[h]!.tier === order[g]!.tier) h++;
+      let best: { c: Candidate; pos: number; level: number } | undefined;
+      for (let i = g; i < h; i++) {
+        const c = order[i]!.c;
+        const found = this.nearest(c, anchor, facility, identity, best ? best.level : 4);
+        if (found && (!best || found.level < best.level)) best = { c, ...found };
+        if (best?.level === 0) break;
+      }
+      if (best) return this.take(best.c, best.pos);
+      g = h;
+    }
+    return undefined;
+  }
+
+  private nearest(
+    c: Candidate,
+    anchor: number,
+    facility: number,
+    identity: readonly Constraint[],
+    worseThan: number,
+  ): { pos: number; level: number } | undefined {
+    const cls = c.cls;
+    const skip = c.mode === "physical" ? this.phys[cls.id]! : this.virt[cls.id]!;
+    const ranks = cls.memberRank;
+    const p = lowerBound(ranks, anchor);
+    const ok = (i: number) => {
+      const r = cls.members[i]!;
+      if (facility >= 0 && this.ix.resFacility[r] !== facility) return false;
+      if (c.mode === "virtual" && !this.usage.fits(r, c.sizes)) return false;
+      if (identity.length && firstUnsatisfied(identityLookup(this.ix, r), identity) !== undefined) return false;
+      return true;
+    };
+    const level = (i: number) => localityLevel(this.ix, anchor, ranks[i]!);
+    // Confined to a facility whose leaves surround the anchor: stop at its border.
+    const limit = facility >= 0 ? 3 : 4;
+    let bestLevel = worseThan;
+    let best: number | undefined;
+    for (let i = skip.next(p); i < cls.members.length; i = skip.next(i + 1)) {
+      const l = level(i);
+      if (l >= bestLevel || l >= limit) break;
+      if (ok(i)) {
+        best = i;
+        bestLevel = l;
+        break;
+      }
+    }
+    for (let i = skip.prev(p - 1); i >= 0; i = skip.prev(i - 1)) {
+      const l = level(i);
+      if (l >= bestLevel || l >= limit) break;
+      if (ok(i)) {
+        best = i;
+        bestLevel = l;
+        break;
+      }
+    }
+    return best === undefined ? undefined : { pos: best, level: bestLevel };
+  }
+
+  private take(c: Candidate, pos: number): Placement {
+    const cls = c.cls;
+    const r = cls.members[pos]!;
+    const u = this.usage;
+    if (this.phys[cls.id]!.alive(pos)) {
+      this.phys[cls.id]!.remove(pos);
+      this.freeCount[cls.id * 2]!--;
+    }
+    if (c.mode === "physical") {
+      u.physical[r] = MINE;
+      if (this.virt[cls.id]!.alive(pos)) {
+        this.virt[cls.id]!.remove(pos);
+        this.freeCount[cls.id * 2 + 1]!--;
+      }
+    } else {
+      u.addVm(r, c.sizes, MINE);
+      if (!this.open(r) && this.virt[cls.id]!.alive(pos)) {
+        this.virt[cls.id]!.remove(pos);
+        this.freeCount[cls.id * 2 + 1]!--;
+      }
+    }
+    // Class ports are alike by name on every member; find them on this one.
+    const first = this.ix.resPortStart[r]!;
+    const mine = this.ix.resources[r]!.ports;
+    const global = cls.ports.map((p) => first + mine.findIndex((q) => q.name === p.name));
+    return {
+      resource: r,
+      mode: c.mode,
+      sizes: c.sizes,
+      ports: c.mapping.port.map((i) => global[i]!),
+      virtual: c.mapping.virtual,
+      rank: cls.memberRank[pos]!,
+    };
+  }
+}
+
+function tierOf(free: number): number {
+  return free <= 0 ? -1 : 31 - Math.clz32(free);
+}
+
+function lowerBound(a: Int32Array, v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function num(v: Scalar | undefined): number {
+  return typeof v === "number" ? v : 0;
+}
+
+export function physicalLookup(props: Record<string, Scalar>): (prop: string) => Scalar | undefined {
+  return (prop) => (prop === "metal" ? true : props[prop]);
+}
+
+export function virtualLookup(
+  props: Record<string, Scalar>,
+  sizes: readonly number[],
+): (prop: string) => Scalar | undefined {
+  return (prop) => {
+    if (prop === "metal") return false;
+    const k = (VM_PROPS as readonly string[]).indexOf(prop);
+    return k >= 0 ? sizes[k] : props[prop];
+  };
+}
+
+export function identityLookup(ix: InternetIndex, r: number): (prop: string) => Scalar | undefined {
+  return (prop) =>
+    prop === "host" ? ix.resources[r]!.id : prop === "facility" ? ix.facilityNames[ix.resFacility[r]!] : undefined;
+}
+
+export function identityConstraints(constraints: readonly Constraint[]): Constraint[] {
+  return constraints.filter((c) => IDENTITY.has(c.prop));
+}
+
+/** The VirtAlloc slice a node would take as a VM: the default when allowed, else the least that satisfies. */
+export function vmSizes(constraints: readonly Constraint[], d: VmDefaults): number[] | undefined {
+  const defaults = [d.cores, d.memory, d.disk];
+  const sizes: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const v = pickValue(constraintsOn(constraints, VM_PROPS[k]!), 0, Number.POSITIVE_INFINITY, "min", defaults[k]);
+    if (v === undefined) return undefined;
+    sizes.push(v);
+  }
+  return sizes;
+}
+
+/** A port as a socket's constraints see it: `port.<field>`; a VM's virtual NIC is a `virtio` on the host's port. */
+export function portLookup(port: Port, mode: "physical" | "virtual"): (prop: string) => Scalar | undefined {
+  return (prop) => {
+    if (!prop.startsWith("port.")) return undefined;
+    const field = prop.slice(5);
+    if (mode === "virtual" && field === "model") return "virtio";
+    const v = (port as unknown as Record<string, unknown>)[field];
+    return typeof v === "number" || typeof v === "string" || typeof v === "boolean" ? v : undefined;
+  };
+}
+
+/**
+ * Sockets onto ports: one socket per port while ports last (access ports),
+ * otherwise several sockets share a port as virtual interfaces (a VLAN trunk on
+ * bare metal, virtual NICs on a hypervisor), within the port's line rate.
+ * Returns a reason string when impossible.
+ */
+export function mapSockets(
+  ports: readonly Port[],
+  mode: "physical" | "virtual",
+  sockets: readonly SocketNeed[],
+): PortMapping | string {
+  if (sockets.length === 0) return { port: [], virtual: [] };
+  if (ports.length === 0) return "the resource has no experiment-network ports";
+  const eligible: number[][] = [];
+  for (const s of sockets) {
+    const list: number[] = [];
+    let why = "";
+    ports.forEach((p, i) => {
+      const bad = firstUnsatisfied(portLookup(p, mode), s.constraints);
+      if (bad) why ||= `${bad.prop} ${bad.op} ${JSON.stringify(bad.value)}`;
+      else if (p.capacity < s.minRate || p.capacity < s.demand) why ||= "line rate";
+      else list.push(i);
+    });
+    if (!list.length) return `socket ${s.index}: no port satisfies ${why}`;
+    eligible.push(list);
+  }
+  const order = sockets.map((_, i) => i).sort((a, b) => eligible[a]!.length - eligible[b]!.length || a - b);
+  const port = new Array<number>(sockets.length).fill(-1);
+  if (mode === "physical" && sockets.length <= ports.length) {
+    const used = new Set<number>();
+    let all = true;
+    for (const i of order) {
+      const p = eligible[i]!.find((x) => !used.has(x));
+      if (p === undefined) {
+        all = false;
+        break;
+      }
+      used.add(p);
+      port[i] = p;
+    }
+    if (all) return { port, virtual: port.map(() => false) };
+  }
+  const left = ports.map((p) => p.capacity);
+  const count = ports.map(() => 0);
+  for (const i of order) {
+    let pick = -1;
+    for (const p of eligible[i]!) {
+      if (
+        left[p]! >= sockets[i]!.demand &&
+        (pick < 0 || count[p]! < count[pick]! || (count[p] === count[pick] && left[p]! > left[pick]!))
+      )
+        pick = p;
+    }
+    if (pick < 0) return `socket ${sockets[i]!.index}: the ports cannot carry all its links' capacity`;
+    port[i] = pick;
+    left[pick]! -= sockets[i]!.demand;
+    count[pick]!++;
+  }
+  return { port, virtual: port.map((p) => mode === "virtual" || count[p]! > 1) };
+}

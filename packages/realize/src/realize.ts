@@ -1,0 +1,805 @@
+/**
+ * The realization engine: experiment + resource internet + allocation table →
+ * a realization and the allocation records that reserve it, or the problems
+ * that stop it. Pure and deterministic: the same inputs give the same output.
+ *
+ * Order of work: check the experiment's structure; place nodes in
+ * breadth-first order over the experiment graph (so each node has a placed
+ * neighbour to stay close to); route every link through the switch mesh
+ * (through an emulator when it needs one) reserving cable capacity as it goes;
+ * hand out VLAN ids and VNIs; give each facility touched an infranet and an
+ * infrapod server.
+ */
+import {
+  canonicalHash,
+  describeConstraint,
+  type Experiment,
+  firstUnsatisfied,
+  type Infranet,
+  type InterfaceEmbedding,
+  type Link,
+  type LinkEmbedding,
+  type LinkSegment,
+  type NodeEmbedding,
+  needsEmulation,
+  type Realization,
+  type ResourceInternet,
+  type Scalar,
+  type TagRange,
+  type Waypoint,
+} from "@merge/xir";
+import { type AllocationRecord, type AllocationTable, INFRANET_USE } from "./allocation.ts";
+import { diagnoseNode, type Problem } from "./diagnosis.ts";
+import { type InternetIndex, KIND_EMULATOR, KIND_SWITCH, prepareInternet, resourceName } from "./internet.ts";
+import { PathFinder } from "./paths.ts";
+import {
+  type Candidate,
+  identityConstraints,
+  mapSockets,
+  type Placement,
+  Placer,
+  type SocketNeed,
+  type VmDefaults,
+} from "./placement.ts";
+import { TagPool } from "./tags.ts";
+import { Usage } from "./usage.ts";
+import { constraintsOn, pickValue } from "./value.ts";
+
+export interface RealizeOptions {
+  /** The realization's name, `realization.experiment.project`. */
+  id?: string;
+  /** Size of a virtual machine where the node's constraints leave it open. */
+  vmDefaults?: Partial<VmDefaults>;
+  /** bits/s reserved for a link with no capacity constraint (default 0: best effort). */
+  defaultLinkCapacity?: number;
+  /** Stop collecting node problems after this many (default 20). */
+  maxProblems?: number;
+}
+
+export type RealizeResult =
+  | { ok: true; realization: Realization; records: AllocationRecord[] }
+  | { ok: false; problems: Problem[] };
+
+const GiB = 1024 ** 3;
+export const VM_DEFAULTS: VmDefaults = { cores: 1, memory: 1 * GiB, disk: 10 * GiB };
+
+export function realize(
+  experiment: Experiment,
+  internet: ResourceInternet | InternetIndex,
+  table?: AllocationTable | Iterable<AllocationRecord>,
+  options: RealizeOptions = {},
+): RealizeResult {
+  const ix = "resFacility" in internet ? internet : prepareInternet(internet);
+  const id = options.id ?? `local.${experiment.name}.offline`;
+  const problems = structuralProblems(experiment);
+  if (problems.length) return { ok: false, problems };
+  const records =
+    table === undefined
+      ? []
+      : "records" in table && typeof table.records === "function"
+        ? table.records()
+        : (table as Iterable<AllocationRecord>);
+  const usage = new Usage(ix, records);
+  return new Realizer(experiment, ix, usage, id, options).run();
+}
+
+/** Names unique, endpoints pointing at real sockets, a socket on one link at most. */
+export function structuralProblems(x: Experiment): Problem[] {
+  const out: Problem[] = [];
+  const sockets = new Map<string, Set<number>>();
+  for (const n of x.nodes) {
+    if (sockets.has(n.name)) out.push({ element: "node", name: n.name, message: "the name is used by two nodes" });
+    sockets.set(n.name, new Set(n.sockets.map((s) => s.index)));
+  }
+  const bound = new Map<string, string>();
+  const links = new Set<string>();
+  for (const l of x.links) {
+    if (links.has(l.name)) out.push({ element: "link", name: l.name, message: "the name is used by two links" });
+    links.add(l.name);
+    if (l.endpoints.length < 2)
+      out.push({ element: "link", name: l.name, message: "a link needs at least two endpoints" });
+    for (const ep of l.endpoints) {
+      const s = sockets.get(ep.node);
+      if (!s)
+        out.push({ element: "link", name: l.name, message: `endpoint names node '${ep.node}', which does not exist` });
+      else if (!s.has(ep.socket)) {
+        out.push({
+          element: "link",
+          name: l.name,
+          message: `endpoint names socket ${ep.socket} of ${ep.node}, which has no such socket`,
+        });
+      } else {
+        const key = `${ep.node}\u0000${ep.socket}`;
+        const other = bound.get(key);
+        if (other !== undefined) {
+          out.push({
+            element: "link",
+            name: l.name,
+            message: `socket ${ep.socket} of ${ep.node} is already bound to link ${other}`,
+          });
+        }
+        bound.set(key, l.name);
+      }
+    }
+  }
+  return out;
+}
+
+interface LinkNeed {
+  /** bits/s reserved on each cable per virtual network. */
+  demand: number;
+  minRate: number;
+}
+
+/** A virtual network being built: the tags and cables one segment group holds. */
+interface VirtualNet {
+  use: string;
+  edges: Set<number>;
+  segments: { endpoints: { node: string; socket: number }[]; ports: number[] }[];
+}
+
+class Realizer {
+  private readonly placer: Placer;
+  private readonly finder: PathFinder;
+  private readonly vmDefaults: VmDefaults;
+  private readonly linkNeed = new Map<string, LinkNeed>();
+  private readonly placed = new Map<string, Placement>();
+  private readonly problems: Problem[] = [];
+  private readonly vlanPools = new Map<number, TagPool>();
+  private readonly vniPools = new Map<number, TagPool>();
+  private readonly records: AllocationRecord[] = [];
+  /** `node\u0000socket` → position of the socket in its node's sorted sockets. */
+  private readonly socketPos = new Map<string, number>();
+
+  constructor(
+    private readonly x: Experiment,
+    private readonly ix: InternetIndex,
+    private readonly usage: Usage,
+    private readonly id: string,
+    private readonly options: RealizeOptions,
+  ) {
+    this.vmDefaults = { ...VM_DEFAULTS, ...options.vmDefaults };
+    this.placer = new Placer(ix, usage, this.vmDefaults);
+    this.finder = new PathFinder(ix);
+    for (const n of x.nodes) {
+      [...n.sockets]
+        .sort((a, b) => a.index - b.index)
+        .forEach((sk, k) => {
+          this.socketPos.set(`${n.name}\u0000${sk.index}`, k);
+        });
+    }
+  }
+
+  run(): RealizeResult {
+    for (const l of this.x.links) {
+      const need = this.need(l);
+      if (need) this.linkNeed.set(l.name, need);
+    }
+    if (this.problems.length) return { ok: false, problems: this.problems };
+    this.placeNodes();
+    if (this.problems.length) return { ok: false, problems: this.problems };
+    const links = this.x.links.map((l) => this.embedLink(l)).filter((l): l is LinkEmbedding => l !== undefined);
+    const infranets = this.infranets();
+    if (this.problems.length) return { ok: false, problems: this.problems };
+    return { ok: true, realization: this.realization(links, infranets), records: this.records };
+  }
+
+  private need(l: Link): LinkNeed | undefined {
+    const cs = constraintsOn(l.constraints, "capacity");
+    if (!cs.length) return { demand: this.options.defaultLinkCapacity ?? 0, minRate: 0 };
+    const minRate = pickValue(cs, 0, Number.POSITIVE_INFINITY, "min");
+    const max = pickValue(cs, 0, Number.POSITIVE_INFINITY, "max");
+    if (minRate === undefined || max === undefined) {
+      this.problems.push({
+        element: "link",
+        name: l.name,
+        message: `capacity constraints contradict: ${cs.map(describeConstraint).join(" and ")}`,
+      });
+      return undefined;
+    }
+    return { demand: minRate > 0 ? minRate : max, minRate };
+  }
+
+  // ---- nodes ----
+
+  private placeNodes(): void {
+    const x = this.x;
+    const index = new Map(x.nodes.map((n, i) => [n.name, i]));
+    const neighbours: number[][] = x.nodes.map(() => []);
+    const socketLink = new Map<string, Link>();
+    for (const l of x.links) {
+      const ends = l.endpoints.map((e) => index.get(e.node)!);
+      for (const e of l.endpoints) socketLink.set(`${e.node}\u0000${e.socket}`, l);
+      // A chain plus a star keeps multipoint links linear in their size.
+      for (let k = 1; k < ends.length; k++) {
+        for (const j of k === 1 ? [0] : [0, k - 1]) {
+          neighbours[ends[k]!]!.push(ends[j]!);
+          neighbours[ends[j]!]!.push(ends[k]!);
+        }
+      }
+    }
+    const bind = this.facilityBinding(index);
+    const order = bfsOrder(x.nodes.length, neighbours);
+    const parent = new Int32Array(x.nodes.length).fill(-1);
+    const groupFacility = new Map<number, { facility: number; rank: number }>();
+    const candidateCache = new Map<string, Candidate[]>();
+    let lastRank = 0;
+    const max = this.options.maxProblems ?? 20;
+    for (const i of order) {
+      const node = x.nodes[i]!;
+      for (const nb of neighbours[i]!) if (parent[nb] === -1 && !this.placed.has(x.nodes[nb]!.name)) parent[nb] = i;
+      const sockets: SocketNeed[] = [...node.sockets]
+        .sort((a, b) => a.index - b.index)
+        .map((s) => {
+          const l = socketLink.get(`${node.name}\u0000${s.index}`);
+          const need = l ? this.linkNeed.get(l.name)! : { demand: 0, minRate: 0 };
+          return { index: s.index, constraints: s.constraints, demand: need.demand, minRate: need.minRate };
+        });
+      const key = JSON.stringify([node.constraints, sockets]);
+      let candidates = candidateCache.get(key);
+      if (!candidates) {
+        candidates = this.placer.candidates(node.constraints, sockets);
+        candidateCache.set(key, candidates);
+      }
+      const group = bind(i);
+      const fixed = groupFacility.get(group);
+      const p = parent[i]! >= 0 ? this.placed.get(x.nodes[parent[i]!]!.name) : undefined;
+      let anchor = lastRank;
+      if (p && (!fixed || this.ix.resFacility[p.resource] === fixed.facility)) anchor = p.rank;
+      else if (fixed) anchor = fixed.rank;
+      const placement = candidates.length
+        ? this.placer.place(candidates, anchor, fixed ? fixed.facility : -1, identityConstraints(node.constraints))
+        : undefined;
+      if (!placement) {
+        if (this.problems.length < max) {
+          const why = candidates.length ? undefined : this.mappingWhy(sockets);
+          const msg = diagnoseNode(this.ix, this.usage, node, this.vmDefaults, fixed ? fixed.facility : -1, why);
+          this.problems.push({ element: "node", name: node.name, message: msg });
+        }
+        continue;
+      }
+      this.placed.set(node.name, placement);
+      lastRank = placement.rank;
+      if (!fixed && this.ix.facilityNames.length > 1) {
+        groupFacility.set(group, { facility: this.ix.resFacility[placement.resource]!, rank: placement.rank });
+      }
+      const res = this.ix.resources[placement.resource]!;
+      this.records.push({
+        kind: "node",
+        realization: this.id,
+        facility: this.ix.facilityNames[this.ix.resFacility[placement.resource]!]!,
+        resource: res.id,
+        node: node.name,
+        mode: placement.mode,
+        cores: placement.sizes[0]!,
+        memory: placement.sizes[1]!,
+        disk: placement.sizes[2]!,
+      });
+    }
+  }
+
+  /** Why no class could carry a node's sockets (for the diagnosis). */
+  private mappingWhy(sockets: SocketNeed[]): string | undefined {
+    for (const cls of this.ix.classes) {
+      for (const mode of cls.alloc) {
+        const m = mapSockets(cls.ports, mode, sockets);
+        if (typeof m === "string") return m;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Nodes joined by a link that cannot cross facilities (external == false, or
+   * latency/capacity no interconnect can meet) must share a facility: a
+   * union-find over such links. Returns the group of a node.
+   */
+  private facilityBinding(index: Map<string, number>): (node: number) => number {
+    const parent = Int32Array.from({ length: this.x.nodes.length }, (_, i) => i);
+    const find = (i: number): number => {
+      let r = i;
+      while (parent[r] !== r) r = parent[r]!;
+      while (parent[i] !== r) {
+        const n = parent[i]!;
+        parent[i] = r;
+        i = n;
+      }
+      return r;
+    };
+    if (this.ix.facilityNames.length > 1) {
+      const ics = this.ix.internet.interconnects;
+      for (const l of this.x.links) {
+        const need = this.linkNeed.get(l.name)!;
+        if (ics.some((ic) => mayCross(l, need, ic.capacity, ic.latency))) continue;
+        const ends = l.endpoints.map((e) => index.get(e.node)!);
+        for (const e of ends.slice(1)) parent[find(e)] = find(ends[0]!);
+      }
+    }
+    return find;
+  }
+
+  // ---- links ----
+
+  private embedLink(l: Link): LinkEmbedding | undefined {
+    const ix = this.ix;
+    const need = this.linkNeed.get(l.name)!;
+    const eps = l.endpoints.map((e) => {
+      const p = this.placed.get(e.node)!;
+      const k = this.socketPos.get(`${e.node}\u0000${e.socket}`)!;
+      return { node: e.node, socket: e.socket, placement: p, port: p.ports[k]! };
+    });
+    const fail = (message: string): undefined => {
+      this.problems.push({ element: "link", name: l.name, message });
+      return undefined;
+    };
+    const lineRate = Math.min(...eps.map((e) => ix.ports[e.port]!.capacity));
+    const emulated = needsEmulation(l, lineRate);
+    const icOk = new Map<number, boolean>();
+    const usage = this.usage;
+    const edgeOk = (vn: VirtualNet) => (e: number) => {
+      if (!vn.edges.has(e) && usage.edgeFree(e) < need.demand) return false;
+      if (!ix.edgeInterconnect[e]) return true;
+      let ok = icOk.get(e);
+      if (ok === undefined) {
+        ok = mayCross(l, need, ix.edgeCap[e]!, ix.edgeLatency[e]!);
+        icOk.set(e, ok);
+      }
+      return ok;
+    };
+    const leafOf = (port: number): number => {
+      const peer = ix.portPeer[port]!;
+      return peer < 0 ? -1 : ix.portRes[peer]!;
+    };
+    const reserve = (vn: VirtualNet, ports: number[]) => {
+      for (let i = 0; i + 1 < ports.length; i++) {
+        const a = ports[i]!;
+        const b = ports[i + 1]!;
+        if (ix.portRes[a] === ix.portRes[b]) continue;
+        const e = ix.portEdge[a]!;
+        if (!vn.edges.has(e)) {
+          vn.edges.add(e);
+          usage.edgeUsed[e]! += need.demand;
+        }
+      }
+    };
+    const describeNeed = need.demand > 0 ? ` with ${fmtRate(need.demand)} free` : "";
+    // The access hop from an endpoint's port to its switch.
+    const firstHop = (vn: VirtualNet, port: number, who: string): number | undefined => {
+      const s = leafOf(port);
+      if (s < 0)
+        return void fail(
+          `${who}: port ${ix.ports[port]!.name} of ${resourceName(ix, ix.portRes[port]!)} is not cabled to the experiment network`,
+        );
+      if (!edgeOk(vn)(ix.portEdge[port]!)) {
+        return void fail(
+          `${who}: the cable from ${resourceName(ix, ix.portRes[port]!)} port ${ix.ports[port]!.name} has no capacity${describeNeed}`,
+        );
+      }
+      return s;
+    };
+
+    const nets: VirtualNet[] = [];
+    let emulator = -1;
+    if (!emulated) {
+      const vn: VirtualNet = { use: l.name, edges: new Set(), segments: [] };
+      nets.push(vn);
+      const [a, b] = eps;
+      if (eps.length === 2 && a!.port === b!.port) {
+        vn.segments.push({ endpoints: eps.map((e) => ({ node: e.node, socket: e.socket })), ports: [a!.port] });
+      } else if (eps.length === 2) {
+        const sa = firstHop(vn, a!.port, a!.node);
+        const sb = firstHop(vn, b!.port, b!.node);
+        if (sa === undefined || sb === undefined) return undefined;
+        const route = this.finder.route(sa, (r) => r === sb, edgeOk(vn));
+        if (!route)
+          return fail(
+            `no path between ${a!.node} and ${b!.node}${describeNeed}${this.crossHint(l, a!.placement.resource, b!.placement.resource)}`,
+          );
+        const ports = [a!.port, ix.portPeer[a!.port]!, ...route, ix.portPeer[b!.port]!, b!.port];
+        reserve(vn, ports);
+        vn.segments.push({ endpoints: eps.map((e) => ({ node: e.node, socket: e.socket })), ports });
+      } else {
+        const hub = firstHop(vn, eps[0]!.port, eps[0]!.node);
+        if (hub === undefined) return undefined;
+        for (const e of eps) {
+          const s = firstHop(vn, e.port, e.node);
+          if (s === undefined) return undefined;
+          const route = this.finder.route(s, (r) => r === hub, edgeOk(vn));
+          if (!route)
+            return fail(
+              `no path from ${e.node} to the link's other endpoints${describeNeed}${this.crossHint(l, e.placement.resource, eps[0]!.placement.resource)}`,
+            );
+          const ports = [e.port, ix.portPeer[e.port]!, ...route];
+          reserve(vn, ports);
+          vn.segments.push({ endpoints: [{ node: e.node, socket: e.socket }], ports });
+        }
+      }
+    } else {
+      // Cut at an emulator: one virtual network per endpoint, each ending on the emulator.
+      for (const [i, e] of eps.entries()) {
+        const vn: VirtualNet = { use: `${l.name}/${i}`, edges: new Set(), segments: [] };
+        nets.push(vn);
+        const s = firstHop(vn, e.port, e.node);
+        if (s === undefined) return undefined;
+        const isTarget = emulator < 0 ? (r: number) => ix.resKind[r] === KIND_EMULATOR : (r: number) => r === emulator;
+        const route = this.finder.route(s, isTarget, edgeOk(vn));
+        if (!route || route.length === 0) {
+          return fail(
+            emulator < 0
+              ? `needs an emulator (it has ${emulationReason(l)}) and none is reachable from ${e.node}${describeNeed}`
+              : `no path from ${e.node} to emulator ${resourceName(ix, emulator)}${describeNeed}`,
+          );
+        }
+        emulator = ix.portRes[route[route.length - 1]!]!;
+        const ports = [e.port, ix.portPeer[e.port]!, ...route];
+        reserve(vn, ports);
+        vn.segments.push({ endpoints: [{ node: e.node, socket: e.socket }], ports });
+      }
+    }
+
+    // What the realized link is, and whether that satisfies the link's constraints.
+    let pathRate = lineRate;
+    let external = false;
+    const segLatency: number[] = [];
+    for (const vn of nets) {
+      for (const seg of vn.segments) {
+        let lat = 0;
+        for (let i = 0; i + 1 < seg.ports.length; i++) {
+          const a = seg.ports[i]!;
+          if (ix.portRes[a] === ix.portRes[seg.ports[i + 1]!]) continue;
+          const e = ix.portEdge[a]!;
+          pathRate = Math.min(pathRate, ix.edgeCap[e]!);
+          if (ix.edgeInterconnect[e]) {
+            external = true;
+            lat += ix.edgeLatency[e]!;
+          }
+        }
+        segLatency.push(lat);
+      }
+    }
+    segLatency.sort((p, q) => q - p);
+    const baseLatency = segLatency.length === 1 ? segLatency[0]! : segLatency[0]! + segLatency[1]!;
+    let emulation: LinkEmbedding["emulation"];
+    if (emulated) {
+      emulation = {};
+      for (const [prop, lo, hi, prefer] of [
+        ["capacity", 0, pathRate, "max"],
+        ["latency", baseLatency, Number.POSITIVE_INFINITY, "min"],
+        ["loss", 0, 1, "min"],
+      ] as const) {
+        const cs = constraintsOn(l.constraints, prop);
+        if (!cs.length) continue;
+        const v = pickValue(cs, lo, hi, prefer);
+        if (v === undefined) {
+          return fail(
+            `${cs.map(describeConstraint).join(" and ")}: the path cannot provide it (${prop === "latency" ? `its latency is already ${fmtLatency(baseLatency)}` : `its line rate is ${fmtRate(pathRate)}`})`,
+          );
+        }
+        emulation[prop] = v;
+      }
+    }
+    const realized: Record<string, Scalar> = {
+      capacity: emulation?.capacity ?? pathRate,
+      latency: emulation?.latency ?? baseLatency,
+      loss: emulation?.loss ?? 0,
+      external,
+      layer: 2,
+      kind: "ethernet",
+    };
+    const bad = firstUnsatisfied((p) => realized[p], l.constraints);
+    if (bad)
+      return fail(
+        `${describeConstraint(bad)}: the realized link has ${String(realized[bad.prop] ?? "no such property")}`,
+      );
+
+    // Tags, waypoints, records.
+    const segments: LinkSegment[] = [];
+    for (const vn of nets) {
+      const tagged = this.tag(vn, l.name);
+      if (!tagged) return undefined;
+      segments.push(...tagged);
+      for (const e of vn.edges) {
+        if (need.demand <= 0) break;
+        this.edgeRecord(e, l.name, need.demand);
+      }
+    }
+    const out: LinkEmbedding = { link: l.name, segments, external, capacity: need.demand };
+    if (emulator >= 0) {
+      out.emulator = { facility: ix.facilityNames[ix.resFacility[emulator]!]!, resource: ix.resources[emulator]!.id };
+      out.emulation = emulation;
+    }
+    return out;
+  }
+
+  private crossHint(l: Link, a: number, b: number): string {
+    const ix = this.ix;
+    if (ix.resFacility[a] === ix.resFacility[b]) return "";
+    return ` (they are in ${ix.facilityNames[ix.resFacility[a]!]} and ${ix.facilityNames[ix.resFacility[b]!]}; ${
+      l.constraints.some((c) => c.prop === "external")
+        ? "the link's external constraint forbids crossing"
+        : "no interconnect meets the link's constraints"
+    })`;
+  }
+
+  private edgeRecord(e: number, link: string, capacity: number): void {
+    const ix = this.ix;
+    const name = ix.edgeName[e]!;
+    if (ix.edgeInterconnect[e]) {
+      this.records.push({ kind: "interconnect", realization: this.id, interconnect: name, link, capacity });
+      return;
+    }
+    const slash = name.indexOf("/");
+    const facility = ix.facilityNames.find((f) => name.startsWith(`${f}/`)) ?? name.slice(0, slash);
+    this.records.push({
+      kind: "cable",
+      realization: this.id,
+      facility,
+      cable: name.slice(facility.length + 1),
+      link,
+      capacity,
+    });
+  }
+
+  /**
+   * Tags for one virtual network. Every cable carries one form: a switch port
+   * on a VLAN-only switch carries the network's VLAN id for that switch's VLAN
+   * domain, a port on a VXLAN switch its VNI for the facility; the port at the
+   * other end of such a cable (emulator, gateway, hypervisor) carries the same.
+   * Bare-metal access ports are untagged; trunked bare-metal ports always carry
+   * a VLAN id (the node makes VLAN sub-interfaces). Gateways carry the VNI
+   * across interconnects.
+   */
+  private tag(vn: VirtualNet, link: string): LinkSegment[] | undefined {
+    const ix = this.ix;
+    const trunk = new Set<number>();
+    const access = new Set<number>();
+    for (const seg of vn.segments) {
+      for (const ep of seg.endpoints) {
+        const p = this.placed.get(ep.node)!;
+        const k = this.socketPos.get(`${ep.node}\u0000${ep.socket}`)!;
+        if (p.mode === "virtual") continue;
+        (p.virtual[k] ? trunk : access).add(p.ports[k]!);
+      }
+    }
+    // Per port: the VLAN domain and the facility whose tags it carries (-1: none).
+    const wantVlan = (port: number): number => {
+      const r = ix.portRes[port]!;
+      if (ix.resKind[r] === KIND_SWITCH) {
+        const peer = ix.portPeer[port]!;
+        return !ix.resVxlan[r] || (peer >= 0 && trunk.has(peer)) ? ix.resDomain[r]! : -1;
+      }
+      if (access.has(port)) return -1;
+      const peer = ix.portPeer[port]!;
+      if (peer < 0) return -1;
+      const s = ix.portRes[peer]!;
+      if (ix.resKind[s] !== KIND_SWITCH) return -1;
+      return trunk.has(port) || !ix.resVxlan[s] ? ix.resDomain[s]! : -1;
+    };
+    const wantVni = (port: number): number => {
+      const r = ix.portRes[port]!;
+      if (ix.resKind[r] === KIND_SWITCH) return ix.resVxlan[r] ? ix.resFacility[r]! : -1;
+      if (access.has(port) || trunk.has(port)) return -1;
+      const peer = ix.portPeer[port]!;
+      if (peer < 0) return -1;
+      const s = ix.portRes[peer]!;
+      if (ix.resKind[s] !== KIND_SWITCH) return ix.resFacility[r]!;
+      return ix.resVxlan[s] ? ix.resFacility[r]! : -1;
+    };
+    const vlanDomains = new Set<number>();
+    const vniFacilities = new Set<number>();
+    for (const seg of vn.segments) {
+      if (seg.ports.length < 2) continue; // bridged inside one hypervisor
+      for (const port of seg.ports) {
+        const d = wantVlan(port);
+        if (d >= 0) vlanDomains.add(d);
+        const f = wantVni(port);
+        if (f >= 0) vniFacilities.add(f);
+      }
+    }
+    const vlan = new Map<number, number>();
+    const vni = new Map<number, number>();
+    for (const d of [...vlanDomains].sort((a, b) => a - b)) {
+      const pool = this.vlanPool(d);
+      const t = pool.take();
+      const [f, name] = ix.domainNames[d]!.split("\u0000");
+      if (t === undefined) {
+        this.problems.push({
+          element: "link",
+          name: link,
+          message: `no free VLAN id in VLAN domain ${name} of facility ${f} (pool ${pool.describe()} is exhausted)`,
+        });
+        return undefined;
+      }
+      vlan.set(d, t);
+      this.records.push({ kind: "vlan", realization: this.id, facility: f!, domain: name!, tag: t, use: vn.use });
+    }
+    for (const f of [...vniFacilities].sort((a, b) => a - b)) {
+      const t = this.vni(f, vn.use);
+      if (t === undefined) {
+        this.problems.push({
+          element: "link",
+          name: link,
+          message: `no free VNI in facility ${ix.facilityNames[f]} (pool ${this.vniPool(f).describe()} is exhausted)`,
+        });
+        return undefined;
+      }
+      vni.set(f, t);
+    }
+    return vn.segments.map((s) => ({
+      endpoints: s.endpoints,
+      waypoints: s.ports.map((port) => {
+        const r = ix.portRes[port]!;
+        const w: Waypoint = {
+          facility: ix.facilityNames[ix.resFacility[r]!]!,
+          resource: ix.resources[r]!.id,
+          port: ix.ports[port]!.name,
+        };
+        if (s.ports.length < 2) return w;
+        const d = wantVlan(port);
+        if (d >= 0) w.vlan = vlan.get(d);
+        const f = wantVni(port);
+        if (f >= 0) w.vni = vni.get(f);
+        return w;
+      }),
+    }));
+  }
+
+  private vlanPool(d: number): TagPool {
+    let pool = this.vlanPools.get(d);
+    if (!pool) {
+      const [f, name] = this.ix.domainNames[d]!.split("\u0000");
+      const fac = this.ix.internet.facilities[this.ix.facilityOf.get(f!)!]!;
+      pool = new TagPool(sortedRanges(fac.tags.vlan[name!] ?? []), this.usage.vlanUsed[d]!);
+      this.vlanPools.set(d, pool);
+    }
+    return pool;
+  }
+
+  private vniPool(f: number): TagPool {
+    let pool = this.vniPools.get(f);
+    if (!pool) {
+      pool = new TagPool(sortedRanges(this.ix.internet.facilities[f]!.tags.vni), this.usage.vniUsed[f]!);
+      this.vniPools.set(f, pool);
+    }
+    return pool;
+  }
+
+  private vni(f: number, use: string): number | undefined {
+    const t = this.vniPool(f).take();
+    if (t !== undefined) {
+      this.records.push({ kind: "vni", realization: this.id, facility: this.ix.facilityNames[f]!, tag: t, use });
+    }
+    return t;
+  }
+
+  // ---- infranets ----
+
+  private infranets(): Infranet[] {
+    const ix = this.ix;
+    const touched = [...new Set([...this.placed.values()].map((p) => ix.resFacility[p.resource]!))].sort(
+      (a, b) => a - b,
+    );
+    const out: Infranet[] = [];
+    for (const f of touched) {
+      const servers = ix.infrapodServers[f]!;
+      if (!servers.length) {
+        this.problems.push({
+          element: "facility",
+          name: ix.facilityNames[f]!,
+          message: "has no infrapod server for the experiment's infranet",
+        });
+        continue;
+      }
+      let best = servers[0]!;
+      for (const s of servers) if (this.usage.infrapodLoad[s]! < this.usage.infrapodLoad[best]!) best = s;
+      this.usage.infrapodLoad[best]!++;
+      const vni = this.vni(f, INFRANET_USE);
+      if (vni === undefined) {
+        this.problems.push({
+          element: "facility",
+          name: ix.facilityNames[f]!,
+          message: `no free VNI for the infranet (pool ${this.vniPool(f).describe()} is exhausted)`,
+        });
+        continue;
+      }
+      this.records.push({
+        kind: "infrapod",
+        realization: this.id,
+        facility: ix.facilityNames[f]!,
+        resource: ix.resources[best]!.id,
+      });
+      out.push({ facility: ix.facilityNames[f]!, vni, infrapodServer: ix.resources[best]!.id });
+    }
+    return out;
+  }
+
+  private realization(links: LinkEmbedding[], infranets: Infranet[]): Realization {
+    const ix = this.ix;
+    const ifaceTags = new Map<string, { vlan?: number; vni?: number }>();
+    for (const l of links) {
+      for (const s of l.segments) {
+        if (s.endpoints.length === 0) continue;
+        const first = s.waypoints[0]!;
+        const last = s.waypoints[s.waypoints.length - 1]!;
+        for (const [i, ep] of s.endpoints.entries()) {
+          const w = i === 0 ? first : last;
+          ifaceTags.set(`${ep.node}\u0000${ep.socket}`, { vlan: w.vlan, vni: w.vni });
+        }
+      }
+    }
+    const nodes: NodeEmbedding[] = this.x.nodes.map((n) => {
+      const p = this.placed.get(n.name)!;
+      const sockets = [...n.sockets].sort((a, b) => a.index - b.index);
+      const interfaces: InterfaceEmbedding[] = sockets.map((s, k) => {
+        const iface: InterfaceEmbedding = {
+          socket: s.index,
+          port: ix.ports[p.ports[k]!]!.name,
+          virtual: p.virtual[k]!,
+        };
+        const tags = ifaceTags.get(`${n.name}\u0000${s.index}`);
+        if (tags?.vlan !== undefined) iface.vlan = tags.vlan;
+        if (tags?.vni !== undefined) iface.vni = tags.vni;
+        return iface;
+      });
+      return {
+        node: n.name,
+        facility: ix.facilityNames[ix.resFacility[p.resource]!]!,
+        resource: ix.resources[p.resource]!.id,
+        mode: p.mode,
+        alloc: { cores: p.sizes[0]!, memory: p.sizes[1]!, disk: p.sizes[2]! },
+        interfaces,
+      };
+    });
+    return { xir: "1.0", id: this.id, experiment: canonicalHash(this.x), nodes, links, infranets };
+  }
+}
+
+/** Could the link be realized across an interconnect of this capacity and latency? */
+function mayCross(l: Link, need: LinkNeed, capacity: number, latency: number): boolean {
+  if (need.demand > capacity || need.minRate > capacity) return false;
+  const ext = constraintsOn(l.constraints, "external");
+  if (firstUnsatisfied(() => true, ext)) return false;
+  const lat = constraintsOn(l.constraints, "latency");
+  if (lat.length && pickValue(lat, latency, Number.POSITIVE_INFINITY, "min") === undefined) return false;
+  const cap = constraintsOn(l.constraints, "capacity");
+  if (cap.length && pickValue(cap, 0, capacity, "max") === undefined) return false;
+  return true;
+}
+
+function emulationReason(l: Link): string {
+  return l.constraints
+    .filter((c) => ["latency", "loss", "capacity"].includes(c.prop))
+    .map(describeConstraint)
+    .join(", ");
+}
+
+function bfsOrder(n: number, neighbours: number[][]): number[] {
+  const seen = new Uint8Array(n);
+  const order: number[] = [];
+  for (let s = 0; s < n; s++) {
+    if (seen[s]) continue;
+    seen[s] = 1;
+    order.push(s);
+    for (let h = order.length - 1; h < order.length; h++) {
+      for (const nb of neighbours[order[h]!]!) {
+        if (!seen[nb]) {
+          seen[nb] = 1;
+          order.push(nb);
+        }
+      }
+    }
+  }
+  return order;
+}
+
+function sortedRanges(r: readonly TagRange[]): TagRange[] {
+  return [...r].sort((a, b) => a.first - b.first);
+}
+
+function fmtRate(bps: number): string {
+  return describeConstraint({ prop: "capacity", op: "==", value: bps }).slice("capacity == ".length);
+}
+
+function fmtLatency(ns: number): string {
+  return describeConstraint({ prop: "latency", op: "==", value: ns }).slice("latency == ".length);
+}

@@ -1,0 +1,105 @@
+/**
+ * What is already taken, as flat arrays over the prepared internet: read once
+ * from the allocation table at the start of a realization, then updated as the
+ * realization takes more. The VirtAlloc model lives here: a hypervisor's
+ * remaining capacity is its base `proc.cores`, `memory.capacity` and
+ * `disk.capacity` minus the virtual machines on it.
+ */
+import type { AllocationRecord } from "./allocation.ts";
+import type { InternetIndex } from "./internet.ts";
+
+/** The three properties a virtual machine takes a slice of. */
+export const VM_PROPS = ["proc.cores", "memory.capacity", "disk.capacity"] as const;
+
+export const FREE = 0;
+export const PRIOR = 1;
+export const MINE = 2;
+
+export class Usage {
+  /** Physical allocation: FREE, PRIOR (another realization) or MINE. */
+  readonly physical: Uint8Array;
+  /** Virtual machines on a resource, and who placed the first of them. */
+  readonly vmCount: Int32Array;
+  readonly vmOwner: Uint8Array;
+  /** Remaining VirtAlloc capacity per resource, 3 entries each (VM_PROPS order). */
+  readonly remaining: Float64Array;
+  readonly edgeUsed: Float64Array;
+  readonly vlanUsed: Set<number>[];
+  readonly vniUsed: Set<number>[];
+  readonly infrapodLoad: Int32Array;
+
+  constructor(
+    readonly ix: InternetIndex,
+    records: Iterable<AllocationRecord>,
+  ) {
+    const n = ix.resources.length;
+    this.physical = new Uint8Array(n);
+    this.vmCount = new Int32Array(n);
+    this.vmOwner = new Uint8Array(n);
+    this.remaining = new Float64Array(n * 3);
+    for (let r = 0; r < n; r++) {
+      const props = ix.resources[r]!.props;
+      for (let k = 0; k < 3; k++) {
+        const v = props[VM_PROPS[k]!];
+        this.remaining[r * 3 + k] = typeof v === "number" ? v : 0;
+      }
+    }
+    this.edgeUsed = new Float64Array(ix.edgeCount);
+    this.vlanUsed = ix.domainNames.map(() => new Set<number>());
+    this.vniUsed = ix.facilityNames.map(() => new Set<number>());
+    this.infrapodLoad = new Int32Array(n);
+    const domainOf = new Map(ix.domainNames.map((d, i) => [d, i]));
+    for (const rec of records) {
+      const fi = "facility" in rec ? ix.facilityOf.get(rec.facility) : undefined;
+      switch (rec.kind) {
+        case "node":
+        case "infrapod": {
+          const r = ix.resByName.get(`${fi}/${rec.resource}`);
+          if (r === undefined) break;
+          if (rec.kind === "infrapod") this.infrapodLoad[r]!++;
+          else if (rec.mode === "physical") this.physical[r] = PRIOR;
+          else this.addVm(r, [rec.cores, rec.memory, rec.disk], PRIOR);
+          break;
+        }
+        case "cable":
+        case "interconnect": {
+          const e = ix.edgeByName.get(rec.kind === "cable" ? `${rec.facility}/${rec.cable}` : rec.interconnect);
+          if (e !== undefined) this.edgeUsed[e]! += rec.capacity;
+          break;
+        }
+        case "vlan": {
+          const d = domainOf.get(`${rec.facility}\u0000${rec.domain}`);
+          if (d !== undefined) this.vlanUsed[d]!.add(rec.tag);
+          break;
+        }
+        case "vni":
+          if (fi !== undefined) this.vniUsed[fi]!.add(rec.tag);
+          break;
+      }
+    }
+  }
+
+  addVm(r: number, sizes: readonly number[], owner: number): void {
+    if (this.vmCount[r] === 0) this.vmOwner[r] = owner;
+    this.vmCount[r]!++;
+    for (let k = 0; k < 3; k++) this.remaining[r * 3 + k]! -= sizes[k]!;
+  }
+
+  fits(r: number, sizes: readonly number[]): boolean {
+    const base = r * 3;
+    return (
+      this.remaining[base]! >= sizes[0]! &&
+      this.remaining[base + 1]! >= sizes[1]! &&
+      this.remaining[base + 2]! >= sizes[2]!
+    );
+  }
+
+  /** Free for a whole-machine allocation. */
+  physicallyFree(r: number): boolean {
+    return this.physical[r] === FREE && this.vmCount[r] === 0;
+  }
+
+  edgeFree(e: number): number {
+    return this.ix.edgeCap[e]! - this.edgeUsed[e]!;
+  }
+}
