@@ -1,0 +1,12 @@
+import type { Facility } from "@merge/xir";
+import { phobos } from "./phobos.ts";
+import { twoRack } from "./two-rack.ts";
+
+export * from "./phobos.ts";
+export * from "./two-rack.ts";
+
+/** The named sample facilities, as `sample:<name>` in `cog model`. */
+export const SAMPLES: Readonly<Record<string, () => Facility>> = {
+  phobos: () => phobos(),
+  "two-rack": () => twoRack(),
+};
