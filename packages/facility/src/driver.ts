@@ -171,10 +171,19 @@ export class Driver {
     checkMzId(mzid);
     const info = await readJSON<MzInfo>(this.store, keys.info(mzid));
     const dag = await this.readDag(mzid);
+    const mine = new Set((info?.value.nodes ?? []).map((n) => n.resource));
     const nodes: NodeRecord[] = [];
-    for (const n of info?.value.nodes ?? []) {
-      const r = await readJSON<NodeRecord>(this.store, keys.node(n.resource));
-      if (r) nodes.push(r.value);
+    if (mine.size > 20) {
+      // One range beats a thousand gets.
+      for (const kv of await rangeAll(this.store, keys.nodePrefix)) {
+        const k = parseKey(kv.key);
+        if (k.type === "node" && mine.has(k.resource)) nodes.push(JSON.parse(kv.value) as NodeRecord);
+      }
+    } else {
+      for (const resource of mine) {
+        const r = await readJSON<NodeRecord>(this.store, keys.node(resource));
+        if (r) nodes.push(r.value);
+      }
     }
     return { info: info?.value, summary: summarize(info?.value, dag.actions), ...dag, nodes };
   }

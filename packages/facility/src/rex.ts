@@ -10,7 +10,7 @@
  * vanish when its lease expires, so another worker retries the action (actions
  * are idempotent). An outcome is recorded only while the claim is still held.
  */
-import type { Op, Store, Watch, WatchEvent } from "@merge/store";
+import type { Compare, Op, Store, Watch, WatchEvent } from "@merge/store";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
 import {
@@ -58,6 +58,26 @@ interface MzCache {
   actions: Map<string, Map<number, Map<string, Cached<Action>>>>;
 }
 
+/** Claims and outcomes per transaction: etcd allows 128 operations in one. */
+const BATCH = 24;
+
+type Outcome = { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
+
+interface Job {
+  key: string;
+  claimKey: string;
+  claim: string;
+  abort: AbortController;
+  claimed: Action;
+  node?: string;
+  nodeRec?: NodeRecord;
+  busy: boolean;
+  transition?: { during: NodeState; target: NodeState };
+  claimRev: number;
+  compare: Compare[];
+  ops: Op[];
+}
+
 interface Running {
   abort: AbortController;
   claim: string;
@@ -83,6 +103,8 @@ export class Rex {
   private stopped = false;
   private nonce = 0;
   private idleWaiters: (() => void)[] = [];
+  private outcomes: { job: Job; outcome: Outcome }[] = [];
+  private flushScheduled = false;
 
   constructor(private readonly opts: RexOptions) {
     this.store = opts.store;
@@ -180,8 +202,12 @@ export class Rex {
           stage = new Map();
           stages.set(k.stage, stage);
         }
-        if (put) stage.set(k.key, { value: JSON.parse(e.kv.value) as Action, rev: e.kv.modRevision });
-        else {
+        if (put) {
+          // Our own writes are applied as they commit; the watch may bring them again, later.
+          if ((stage.get(k.key)?.rev ?? 0) < e.kv.modRevision) {
+            stage.set(k.key, { value: JSON.parse(e.kv.value) as Action, rev: e.kv.modRevision });
+          }
+        } else {
           stage.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
@@ -221,8 +247,9 @@ export class Rex {
   }
 
   private pump(): void {
+    const picked: Cached<Action>[] = [];
     for (const mzid of [...this.dirty]) {
-      if (this.running.size >= this.concurrency) break;
+      if (this.running.size + picked.length >= this.concurrency) break;
       this.dirty.delete(mzid);
       const m = this.mzs.get(mzid);
       if (!m?.info || m.info.value.phase === "incoming") continue;
@@ -233,17 +260,14 @@ export class Rex {
         if (r === "done") continue;
         allDone = false;
         if (r === "blocked") continue;
-        for (const c of r) {
-          if (this.running.size >= this.concurrency) {
-            pending = true;
-            break;
-          }
-          void this.run(c);
-        }
+        const room = this.concurrency - this.running.size - picked.length;
+        if (r.length > room) pending = true;
+        picked.push(...r.slice(0, Math.max(0, room)));
       }
       if (pending) this.dirty.add(mzid);
       if (allDone && m.info.value.phase === "dematerializing" && !this.finalizing.has(mzid)) void this.finalize(mzid);
     }
+    if (picked.length) void this.claim(picked);
     if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -281,7 +305,8 @@ export class Rex {
     return out.length ? out : "blocked";
   }
 
-  private async run(cached: Cached<Action>): Promise<void> {
+  /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
+  private prepare(cached: Cached<Action>): Job {
     const action = cached.value;
     const key = keys.action(action);
     const claimKey = keys.claim(key);
@@ -291,116 +316,213 @@ export class Rex {
       at: new Date().toISOString(),
     } satisfies Claim);
     const abort = new AbortController();
-    const running: Running = { abort, claim, claimKey };
-    this.running.set(key, running);
+    this.running.set(key, { abort, claim, claimKey });
     const node = actionNode(action.spec);
     const nodeRec = node ? this.nodes.get(node)?.value : undefined;
-    const attempts = action.attempts + 1;
-    const claimed: Action = { ...action, attempts, updated: new Date().toISOString() };
-    try {
-      const busy = node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean";
-      const success: Op[] = [
-        { op: "put", key: claimKey, value: claim, lease: this.lease },
-        { op: "put", key, value: JSON.stringify(claimed) },
-      ];
-      const transition = nodeTransition(action.spec);
-      if (node && transition && !busy) {
-        success.push({
-          op: "put",
-          key: keys.node(node),
-          value: JSON.stringify({
-            resource: node,
-            current: transition.during,
-            target: transition.target,
-            mzid: action.mzid,
-            node: "node" in action.spec ? action.spec.node.node : nodeRec?.node,
-            action: key,
-            updated: new Date().toISOString(),
-          } satisfies NodeRecord),
-        });
-      }
-      const r = await this.store.txn({
-        compare: [
-          { key: claimKey, target: "absent" },
-          { key, target: "modRevision", op: "==", value: cached.rev },
-        ],
-        success,
+    const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
+    const transition = node && !busy ? nodeTransition(action.spec) : undefined;
+    const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
+    const ops: Op[] = [
+      { op: "put", key: claimKey, value: claim, lease: this.lease },
+      { op: "put", key, value: JSON.stringify(claimed) },
+    ];
+    if (node && transition) {
+      ops.push({
+        op: "put",
+        key: keys.node(node),
+        value: JSON.stringify({
+          resource: node,
+          current: transition.during,
+          target: transition.target,
+          mzid: action.mzid,
+          node: "node" in action.spec ? action.spec.node.node : nodeRec?.node,
+          action: key,
+          updated: new Date().toISOString(),
+        } satisfies NodeRecord),
       });
-      if (!r.succeeded) return; // another worker was faster, or the action changed: the watch tells us
-      const claimRev = r.revision;
-      this.opts.onEvent?.({ type: "start", key, worker: this.id, attempts });
-      let outcome: { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
+    }
+    return {
+      key,
+      claimKey,
+      claim,
+      abort,
+      claimed,
+      node,
+      nodeRec,
+      busy,
+      transition,
+      claimRev: 0,
+      compare: [
+        { key: claimKey, target: "absent" },
+        { key, target: "modRevision", op: "==", value: cached.rev },
+      ],
+      ops,
+    };
+  }
+
+  /**
+   * Claim candidates in as few transactions as possible: one per batch when no
+   * other worker competes, falling back to one per action when a batch conflicts.
+   */
+  private async claim(cands: Cached<Action>[]): Promise<void> {
+    const jobs = cands.map((c) => this.prepare(c));
+    for (let i = 0; i < jobs.length; i += BATCH) {
+      const batch = jobs.slice(i, i + BATCH);
+      let taken: Job[] = [];
       try {
-        if (busy) {
-          if (action.spec.kind === "node.recycle")
-            outcome = { ok: true }; // not ours any more: nothing to undo
-          else throw new Error(`node ${node} is in materialization ${nodeRec?.mzid} (state ${nodeRec?.current})`);
-        } else {
-          outcome = { ok: true, info: await this.execute(action.spec, abort.signal) };
-        }
+        const r = await this.store.txn({
+          compare: batch.flatMap((j) => j.compare),
+          success: batch.flatMap((j) => j.ops),
+        });
+        if (r.succeeded) {
+          for (const j of batch) j.claimRev = r.revision;
+          taken = batch;
+          for (const j of batch) this.local(j.claimed, r.revision);
+        } else if (batch.length > 1) {
+          for (const j of batch) {
+            const r1 = await this.store.txn({ compare: j.compare, success: j.ops });
+            if (r1.succeeded) {
+              j.claimRev = r1.revision;
+              taken.push(j);
+              this.local(j.claimed, r1.revision);
+            } else this.release(j);
+          }
+        } else this.release(batch[0]!);
       } catch (err) {
-        outcome = { ok: false, error: (err as Error).message || String(err) };
+        // The store failed: whatever was claimed expires with the lease and is retried.
+        this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
+        for (const j of batch) if (!taken.includes(j)) this.release(j);
       }
-      if (abort.signal.aborted) {
-        // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
-        await this.store.txn({
-          compare: [{ key: claimKey, target: "value", op: "==", value: claim }],
-          success: [{ op: "delete", key: claimKey }],
-        });
-        this.opts.onEvent?.({ type: "lost", key, worker: this.id, attempts });
-        return;
-      }
-      const done: Action = outcome.ok
-        ? { ...claimed, state: "complete", error: undefined, completedBy: this.id, updated: new Date().toISOString() }
-        : { ...claimed, state: "error", error: outcome.error, updated: new Date().toISOString() };
-      const ops: Op[] = [
-        { op: "put", key, value: JSON.stringify(done) },
-        { op: "delete", key: claimKey },
-      ];
-      if (node && transition && !busy) {
-        ops.push({
-          op: "put",
-          key: keys.node(node),
-          value: JSON.stringify({
-            resource: node,
-            current: outcome.ok ? transition.target : transition.during,
-            target: transition.target,
-            mzid: transition.target === "clean" ? undefined : action.mzid,
-            node: transition.target === "clean" ? undefined : "node" in action.spec ? action.spec.node.node : undefined,
-            action: key,
-            updated: new Date().toISOString(),
-          } satisfies NodeRecord),
-        });
-      }
-      const fin = await this.store.txn({
-        compare: [
-          { key: claimKey, target: "value", op: "==", value: claim },
-          { key, target: "modRevision", op: "==", value: claimRev },
-        ],
-        success: ops,
-      });
-      if (!fin.succeeded) {
-        this.opts.onEvent?.({ type: "lost", key, worker: this.id, attempts });
-        return;
-      }
-      if (outcome.ok) {
-        this.opts.onEvent?.({ type: "complete", key, worker: this.id, attempts });
-        if (outcome.info) await this.updateInfo(action.mzid, outcome.info);
-      } else {
-        this.opts.log?.(`rex ${this.id}: ${key}: ${outcome.error}`);
-        this.opts.onEvent?.({ type: "error", key, worker: this.id, attempts, error: outcome.error });
-      }
-    } catch (err) {
-      // The store failed: leave the claim to expire so the action is retried.
-      this.opts.log?.(`rex ${this.id}: ${key}: store error: ${(err as Error).message}`);
-    } finally {
-      this.running.delete(key);
-      this.dirty.add(action.mzid);
-      this.schedule();
+      for (const j of taken) void this.execute(j);
     }
   }
 
-  private async execute(spec: ActionSpec, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
+  private release(j: Job): void {
+    this.running.delete(j.key);
+    this.dirty.add(j.claimed.mzid);
+    this.schedule();
+  }
+
+  private async execute(j: Job): Promise<void> {
+    const { claimed: action } = j;
+    this.opts.onEvent?.({ type: "start", key: j.key, worker: this.id, attempts: action.attempts });
+    let outcome: Outcome;
+    try {
+      if (j.busy) {
+        if (action.spec.kind === "node.recycle")
+          outcome = { ok: true }; // not ours any more: nothing to undo
+        else throw new Error(`node ${j.node} is in materialization ${j.nodeRec?.mzid} (state ${j.nodeRec?.current})`);
+      } else {
+        outcome = { ok: true, info: await this.perform(action.spec, j.abort.signal) };
+      }
+    } catch (err) {
+      outcome = { ok: false, error: (err as Error).message || String(err) };
+    }
+    if (j.abort.signal.aborted) {
+      // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
+      try {
+        await this.store.txn({
+          compare: [{ key: j.claimKey, target: "value", op: "==", value: j.claim }],
+          success: [{ op: "delete", key: j.claimKey }],
+        });
+      } catch {}
+      this.opts.onEvent?.({ type: "lost", key: j.key, worker: this.id, attempts: action.attempts });
+      this.release(j);
+      return;
+    }
+    this.outcomes.push({ job: j, outcome });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** Record outcomes, batched like claims; each only while its claim is still held. */
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const all = this.outcomes.splice(0);
+    for (let i = 0; i < all.length; i += BATCH) {
+      const batch = all.slice(i, i + BATCH).map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
+      let recorded: typeof batch = [];
+      try {
+        const r = await this.store.txn({
+          compare: batch.flatMap((b) => b.compare),
+          success: batch.flatMap((b) => b.ops),
+        });
+        if (r.succeeded) {
+          recorded = batch;
+          for (const b of batch) this.local(b.done, r.revision);
+        } else {
+          for (const b of batch) {
+            const r1 = await this.store.txn({ compare: b.compare, success: b.ops });
+            if (r1.succeeded) {
+              recorded.push(b);
+              this.local(b.done, r1.revision);
+            } else
+              this.opts.onEvent?.({ type: "lost", key: b.job.key, worker: this.id, attempts: b.job.claimed.attempts });
+          }
+        }
+      } catch (err) {
+        this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
+      }
+      for (const b of recorded) {
+        const { job: j, outcome } = b;
+        const attempts = j.claimed.attempts;
+        if (outcome.ok) {
+          this.opts.onEvent?.({ type: "complete", key: j.key, worker: this.id, attempts });
+          if (outcome.info) await this.updateInfo(j.claimed.mzid, outcome.info).catch(() => {});
+        } else {
+          this.opts.log?.(`rex ${this.id}: ${j.key}: ${outcome.error}`);
+          this.opts.onEvent?.({ type: "error", key: j.key, worker: this.id, attempts, error: outcome.error });
+        }
+      }
+      for (const b of batch) this.release(b.job);
+    }
+  }
+
+  /** Apply our own committed write of an action to the mirror. */
+  private local(a: Action, rev: number): void {
+    const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
+    const key = keys.action(a);
+    if (stage && (stage.get(key)?.rev ?? 0) < rev) stage.set(key, { value: a, rev });
+  }
+
+  private outcomeTxn(j: Job, outcome: Outcome): { compare: Compare[]; ops: Op[]; done: Action } {
+    const now = new Date().toISOString();
+    const done: Action = outcome.ok
+      ? { ...j.claimed, state: "complete", error: undefined, completedBy: this.id, updated: now }
+      : { ...j.claimed, state: "error", error: outcome.error, updated: now };
+    const ops: Op[] = [
+      { op: "put", key: j.key, value: JSON.stringify(done) },
+      { op: "delete", key: j.claimKey },
+    ];
+    if (j.node && j.transition) {
+      const toClean = j.transition.target === "clean";
+      ops.push({
+        op: "put",
+        key: keys.node(j.node),
+        value: JSON.stringify({
+          resource: j.node,
+          current: outcome.ok ? j.transition.target : j.transition.during,
+          target: j.transition.target,
+          mzid: toClean && outcome.ok ? undefined : j.claimed.mzid,
+          node: toClean && outcome.ok ? undefined : "node" in j.claimed.spec ? j.claimed.spec.node.node : undefined,
+          action: j.key,
+          updated: now,
+        } satisfies NodeRecord),
+      });
+    }
+    return {
+      compare: [
+        { key: j.claimKey, target: "value", op: "==", value: j.claim },
+        { key: j.key, target: "modRevision", op: "==", value: j.claimRev },
+      ],
+      ops,
+      done,
+    };
+  }
+
+  private async perform(spec: ActionSpec, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
     const ctx: ActionContext = { signal, log: (m) => this.opts.log?.(`rex ${this.id}: ${m}`) };
     const b = this.backend;
     switch (spec.kind) {

@@ -1,0 +1,54 @@
+// Shared test scaffolding: a store, a driver, rex workers on the sim backend, and
+// a journal of rex outcomes to assert on.
+import type { Store } from "@merge/store";
+import type { Driver } from "../src/driver.ts";
+import { Rex, type RexEvent, type RexOptions } from "../src/rex.ts";
+import { SimBackend, type SimOptions } from "../src/sim/sim.ts";
+
+export interface Journal {
+  events: (RexEvent & { t: number })[];
+  of(type: RexEvent["type"]): (RexEvent & { t: number })[];
+}
+
+export function journal(): Journal & { push: (e: RexEvent) => void } {
+  const events: (RexEvent & { t: number })[] = [];
+  return {
+    events,
+    push: (e) => events.push({ ...e, t: performance.now() }),
+    of: (type) => events.filter((e) => e.type === type),
+  };
+}
+
+export async function startRex(
+  store: Store,
+  sim: SimOptions | SimBackend = {},
+  opts: Partial<RexOptions> = {},
+): Promise<{ rex: Rex; backend: SimBackend; journal: ReturnType<typeof journal> }> {
+  const backend = sim instanceof SimBackend ? sim : new SimBackend(sim);
+  const j = journal();
+  const rex = new Rex({ store, backend, onEvent: j.push, leaseTtl: 2, ...opts });
+  await rex.start();
+  return { rex, backend, journal: j };
+}
+
+/** Polls `check` until it returns a value (not undefined) or the time runs out. */
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function statusIs(driver: Driver, mzid: string, status: string, timeoutMs?: number) {
+  return until(
+    `${mzid} ${status}`,
+    async () => {
+      const s = await driver.status(mzid);
+      return s.summary.status === status ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
