@@ -111,6 +111,20 @@ export function diagnoseNode(
     return "its constraints leave no virtual machine size and no resource is bare metal";
   }
   if (mappingWhy) return `no resource that satisfies its constraints has ports for its sockets (${mappingWhy})`;
+  const matching = testbed.filter(
+    (r) => inScope(r) && views(ix, usage, r, false).some((v) => node.constraints.every((c) => satisfies(v(c.prop), c))),
+  );
+  if (matching.length && matching.every((r) => ["prior", "mine"].includes(freeState(usage, r)))) {
+    const prior = matching.filter((r) => freeState(usage, r) === "prior").length;
+    const mine = matching.length - prior;
+    const held = [
+      prior ? `${prior} allocated to other experiments` : "",
+      mine ? `${mine} taken by this experiment's other nodes` : "",
+    ];
+    const bound =
+      facility >= 0 ? " (the node must be there with its neighbours: a link to it cannot cross facilities)" : "";
+    return `all ${matching.length} resources${where} that satisfy ${node.constraints.length ? "its constraints" : "it"} are taken: ${held.filter(Boolean).join(", ")}${bound}`;
+  }
   const all = node.constraints.map(describeConstraint).join(", ");
   if (facility >= 0) {
     return `no free resource in ${ix.facilityNames[facility]} satisfies ${all || "it"} together (the node must be there with its neighbours: a link to it cannot cross facilities)`;
