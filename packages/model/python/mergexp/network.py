@@ -31,6 +31,7 @@ class Network:
         self.id = name
         self.nodes = []
         self.links = []
+        self._by_name = {}
         self.parameters = {}
         self.location = caller_location()
         own, _ = split_constraints(constraints, "network", "Network(%r, ...)" % name)
@@ -44,13 +45,14 @@ class Network:
     def node(self, name, *constraints):
         """A new node; constraints like proc.cores >= 4, memory.capacity >= gb(8), image == '2004'."""
         _check_name("net.node(...)", name)
-        for n in self.nodes:
-            if n.name == name:
-                raise TopologyError(
-                    "net.node(%r): a node named %r already exists (made at line %s)" % (name, name, _line(n.location))
-                )
+        prior = self._by_name.get(name)
+        if prior is not None:
+            raise TopologyError(
+                "net.node(%r): a node named %r already exists (made at line %s)" % (name, name, _line(prior.location))
+            )
         n = Node(self, name, constraints)
         self.nodes.append(n)
+        self._by_name[name] = n
         return n
 
     def connect(self, nodes, *constraints, name=None):

@@ -9,27 +9,39 @@ import os
 import sys
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Per code object: is it ours, and its instructions' positions. Models make
+# elements in loops, so the same few code objects come back many times.
+_OURS = {}
+_POSITIONS = {}
+
+
+def _ours(code):
+    ours = _OURS.get(code)
+    if ours is None:
+        ours = _OURS[code] = os.path.dirname(os.path.abspath(code.co_filename)) == _PACKAGE_DIR
+    return ours
 
 
 def caller_location():
     """(line, column) of the innermost frame outside this package, 1-based."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while frame is not None and _ours(frame.f_code):
         frame = frame.f_back
     if frame is None:
         return None
-    line, column = frame.f_lineno, 1
-    # Python 3.11 knows the column of each instruction.
-    try:
-        positions = list(frame.f_code.co_positions())
-        pos = positions[frame.f_lasti // 2]
-        if pos[0] is not None:
-            line = pos[0]
-        if pos[2] is not None:
-            column = pos[2] + 1
-    except (AttributeError, IndexError):
-        pass
-    return (line, column)
+    code = frame.f_code
+    positions = _POSITIONS.get(code)
+    if positions is None:
+        try:
+            positions = _POSITIONS[code] = list(code.co_positions())
+        except AttributeError:  # before Python 3.11: lines only
+            positions = _POSITIONS[code] = []
+    i = frame.f_lasti // 2
+    if i < len(positions):
+        line, _, column, _ = positions[i]
+        if line is not None:
+            return (line, column + 1 if column is not None else 1)
+    return (frame.f_lineno, 1)
 
 
 # Warnings the script earned: (message, (line, column) or None). Read by the runner.
