@@ -106,6 +106,8 @@ class SqliteStore implements Store, History {
   private closed = false;
   private readonly historyRevisions: number;
   private readonly q;
+  /** One transaction wrapper for all writes (better-sqlite3 builds one per `transaction()` call). */
+  private readonly inTransaction;
 
   constructor(opts: SqliteOptions) {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
@@ -121,6 +123,7 @@ class SqliteStore implements Store, History {
       });
     }
     this.historyRevisions = opts.historyRevisions ?? 10_000;
+    this.inTransaction = this.db.transaction((fn: () => unknown) => fn());
     const db = this.db;
     const cols = "key, value, create_rev, mod_rev, version, lease";
     this.q = {
@@ -236,7 +239,7 @@ class SqliteStore implements Store, History {
   private write<R>(fn: () => R): R {
     this.open();
     try {
-      return this.db.transaction(fn).immediate();
+      return this.inTransaction.immediate(fn) as R;
     } catch (err) {
       if (err instanceof StoreError) throw err;
       const code = (err as { code?: string }).code;
