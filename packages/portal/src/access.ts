@@ -15,7 +15,12 @@ import type { Principal } from "./identity.ts";
 import { type Experiment, keys, type Member, type Project, type Visibility } from "./objects.ts";
 import { type Action, allows, type ObjectType, type PolicyVisibility, type Role } from "./policy.ts";
 
-export type AccessRule = "public" | { object: ObjectType; action: Action };
+/**
+ * `list: true` marks listing routes with no object in the path: the hook only
+ * checks the caller is signed in and active, and the handler filters every
+ * item through the same policy (`allows`).
+ */
+export type AccessRule = "public" | { object: ObjectType; action: Action; list?: boolean };
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -75,6 +80,7 @@ export function installAccess(app: FastifyInstance, ctx: PortalContext): void {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const roles = await rolesFor(ctx, principal, params, req);
     req.roles = roles;
+    if (rule.list === true) return;
     let visibility: PolicyVisibility = "any";
     if (req.experiment !== undefined && rule.object !== "project" && rule.object !== "member") {
       visibility = req.experiment.visibility;

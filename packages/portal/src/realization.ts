@@ -50,6 +50,8 @@ export class Realizer {
   /** Serializes realizations within this process so they do not race each other's CAS needlessly. */
   private queue: Promise<unknown> = Promise.resolve();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Realizations that lost a compare-and-swap race and were realized again (for tests and metrics). */
+  retries = 0;
 
   constructor(
     private readonly store: Store,
@@ -143,6 +145,7 @@ export class Realizer {
       if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
       if (await b.tryCommit(this.store)) return record;
       // Another realization took a unit this one wanted (or this name) in between: re-read and realize again.
+      this.retries++;
     }
     throw new PortalError("conflict", `realization ${id}: the allocation table kept changing; try again`);
   }

@@ -6,8 +6,7 @@
 import Type from "typebox";
 import { NAME_PATTERN } from "./names.ts";
 
-export const Name = (description: string) =>
-  Type.String({ pattern: NAME_PATTERN, minLength: 1, maxLength: 32, description });
+export const Name = (description: string) => Type.String({ pattern: NAME_PATTERN, description });
 export const Visibility = Type.Union([Type.Literal("public"), Type.Literal("protected"), Type.Literal("private")]);
 export const Role = Type.Union([Type.Literal("creator"), Type.Literal("maintainer"), Type.Literal("member")]);
 const Time = Type.String({ description: "RFC 3339 time" });

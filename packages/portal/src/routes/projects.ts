@@ -22,7 +22,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = 
   app.get(
     "/projects",
     {
-      config: { access: { object: "project", action: "read" } },
+      config: { access: { object: "project", action: "read", list: true } },
       schema: {
         tags: ["projects"],
         summary: "Projects the caller may see",

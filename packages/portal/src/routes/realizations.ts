@@ -26,7 +26,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
   app.get(
     "/realizations",
     {
-      config: { access: { object: "realization", action: "read" } },
+      config: { access: { object: "realization", action: "read", list: true } },
       schema: {
         tags: ["realizations"],
         summary: "Realizations in every project the caller belongs to (all of them for administrators)",
