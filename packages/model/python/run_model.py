@@ -90,6 +90,9 @@ _PROCESS_EVENTS = {
     "ctypes.dlopen",
     "ctypes.dlsym",
     "ctypes.cdata",
+    # Root (hooks sandbox) could raise its own limits again.
+    "resource.setrlimit",
+    "resource.prlimit",
 }
 _WRITE_EVENTS = {
     "os.remove",
@@ -131,7 +134,7 @@ def install_hook(workdir, no_sockets, Sandbox):
 
     def hook(event, args):
         if event in _PROCESS_EVENTS:
-            raise Sandbox("mergexp models may not start processes or load native code (%s)" % event)
+            raise Sandbox("mergexp models may not start processes, load native code or change limits (%s)" % event)
         if event == "import" and args[0] in blocked_modules:
             what = "open network connections" if "socket" in args[0] or "ssl" in args[0] else "load native code"
             raise Sandbox("mergexp models may not %s (import %s)" % (what, args[0]))

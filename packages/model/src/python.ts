@@ -158,7 +158,9 @@ function findPython(explicit: string | undefined, sandbox: Sandbox): string {
   for (const c of candidates) {
     if (!c) continue;
     tried.push(c);
-    const probe = [...confine(sandbox), c, "-s", "-S", "-c", "import sys; print(sys.version_info >= (3, 8))"];
+    // Also proves the runner is readable (as `nobody`, for the namespace sandbox).
+    const check = `import sys; open(${JSON.stringify(RUNNER)}).close(); print(sys.version_info >= (3, 8))`;
+    const probe = [...confine(sandbox), c, "-s", "-S", "-c", check];
     const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: "/", timeout: 10_000 });
     if (r.status === 0 && r.stdout.trim() === "True") {
       pythons.set(key, c);
@@ -169,7 +171,7 @@ function findPython(explicit: string | undefined, sandbox: Sandbox): string {
     {
       severity: "error",
       code: "python-missing",
-      message: `no usable Python 3.8+ interpreter (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody" : ""}); set MERGE_PYTHON`,
+      message: `no usable Python 3.8+ interpreter that can read ${RUNNER} (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody: the interpreter and the package must be world-readable" : ""}); set MERGE_PYTHON`,
     },
   ]);
 }

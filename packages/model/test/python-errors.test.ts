@@ -255,6 +255,9 @@ describe("python sandbox", () => {
       assert.equal(existsSync("/tmp/mergexp-escape"), false);
       const ctypes = await failure("import ctypes\n", { sandbox });
       assert.equal(ctypes.code, "mergexp-sandbox");
+      const limits = await failure("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n", { sandbox });
+      assert.equal(limits.code, "mergexp-sandbox");
+      assert.equal(limits.location?.line, 2);
     });
 
     test(`a fresh working directory, removed afterwards (${sandbox})`, async () => {

@@ -323,6 +323,30 @@ describe("python model results", () => {
     assert.deepEqual(w?.location, { file: "w.py", line: 3, column: 19 });
   });
 
+  test("v1 through a module alias or named imports is not the v0 API", async () => {
+    const aliased = [
+      "import mergexp as mx",
+      "net = mx.Network('alias', mx.routing == mx.static)",
+      "a, b = net.node('a', mx.proc.cores >= 2), net.node('b')",
+      "l = net.connect([a, b], mx.latency == mx.ms(1))",
+      "l[a].socket.addrs = mx.ip4('10.0.0.1/24')",
+      "mx.experiment(net)",
+    ].join("\n");
+    const named = [
+      "from mergexp import Network, experiment, ip4, latency, ms, proc, routing, static",
+      "net = Network('alias', routing == static)",
+      "a, b = net.node('a', proc.cores >= 2), net.node('b')",
+      "l = net.connect([a, b], latency == ms(1))",
+      "l[a].socket.addrs = ip4('10.0.0.1/24')",
+      "experiment(net)",
+    ].join("\n");
+    const one = await runPythonSource(aliased, "alias.py");
+    const two = await runPythonSource(named, "named.py");
+    assert.deepEqual(one.experiment.parameters, { routing: "static" });
+    assert.deepEqual(node(one.experiment, "a").constraints, [c("proc.cores", ">=", 2)]);
+    assert.equal(canonicalJSON(one.experiment), canonicalJSON(two.experiment));
+  });
+
   test("unnamed links count past names the script gave", async () => {
     const source = [
       "from mergexp import *",
