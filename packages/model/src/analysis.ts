@@ -44,7 +44,7 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   });
 
   // Link structure
-  const bound = x.nodes.map((n) => new Int32Array(n.sockets.length).fill(-1));
+  const bound = new Int32Array(t.socketLink.length).fill(-1);
   x.links.forEach((l, i) => {
     if (l.endpoints.length === 0) error("empty-link", `link ${l.name} has no endpoints`, `links[${i}]`);
     else if (l.endpoints.length === 1) {
@@ -61,23 +61,24 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
         error("unknown-endpoint", `link ${l.name} names node "${ep.node}", which does not exist`, path);
         return;
       }
-      const sockets = bound[n] as Int32Array;
-      if (ep.socket >= sockets.length) {
+      const count = (t.socketBase[n + 1] as number) - (t.socketBase[n] as number);
+      if (ep.socket >= count) {
         error(
           "unknown-endpoint",
-          `link ${l.name} names socket ${ep.socket} of node ${ep.node}, which has ${sockets.length} socket(s)`,
+          `link ${l.name} names socket ${ep.socket} of node ${ep.node}, which has ${count} socket(s)`,
           path,
         );
         return;
       }
-      const other = sockets[ep.socket] as number;
+      const slot = (t.socketBase[n] as number) + ep.socket;
+      const other = bound[slot] as number;
       if (other !== -1) {
         error(
           "socket-reused",
           `socket ${ep.socket} of node ${ep.node} is bound to both link ${x.links[other]?.name} and link ${l.name}`,
           path,
         );
-      } else sockets[ep.socket] = i;
+      } else bound[slot] = i;
     });
   });
   x.nodes.forEach((n, i) => {
@@ -88,7 +89,7 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
           `socket ${j} of node ${n.name} says its index is ${s.index}`,
           `nodes[${i}].sockets[${j}]`,
         );
-      if ((bound[i] as Int32Array)[j] === -1) {
+      if (bound[(t.socketBase[i] as number) + j] === -1) {
         warn("unbound-socket", `socket ${j} of node ${n.name} is not bound to any link`, `nodes[${i}].sockets[${j}]`);
       }
     });
@@ -118,7 +119,7 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   if (x.parameters.routing === "static" && x.parameters.addressing !== "ipv4") {
     x.nodes.forEach((n, i) => {
       n.sockets.forEach((s, j) => {
-        if (s.addrs.length === 0 && (bound[i] as Int32Array)[j] !== -1) {
+        if (s.addrs.length === 0 && bound[(t.socketBase[i] as number) + j] !== -1) {
           error(
             "routing-needs-addresses",
             `static routing needs an address on socket ${j} of node ${n.name}; give it one or add addressing.ipv4`,

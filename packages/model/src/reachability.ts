@@ -20,7 +20,8 @@ export interface Reachability {
   maxHops: number;
 }
 
-export function checkReachability(x: Experiment, limit = Number.POSITIVE_INFINITY): Reachability {
+/** Walks from every node (or only `sources`, by node index) to every address of every other node. */
+export function checkReachability(x: Experiment, options: { sources?: readonly number[] } = {}): Reachability {
   const nodeIndex = new Map(x.nodes.map((n, i) => [n.name, i]));
   const socketLink = x.nodes.map((n) => new Array<number>(n.sockets.length).fill(-1));
   x.links.forEach((l, li) => {
@@ -59,7 +60,8 @@ export function checkReachability(x: Experiment, limit = Number.POSITIVE_INFINIT
 
   const out: Reachability = { pairs: 0, failures: [], maxHops: 0 };
   const targets = [...owner.entries()];
-  for (let src = 0; src < x.nodes.length && out.pairs < limit; src++) {
+  const sources = options.sources ?? x.nodes.map((_, i) => i);
+  for (const src of sources) {
     for (const [addr, dst] of targets) {
       if (dst.node === src) continue;
       out.pairs++;

@@ -14,8 +14,9 @@ export interface Topology {
   /** For node n, its links are nodeLinks[nodeStart[n] .. nodeStart[n+1]) (only resolved endpoints). */
   nodeStart: Int32Array;
   nodeLinks: Int32Array;
-  /** The link each socket is bound to, per node: socketLink[n][s], -1 when unbound. */
-  socketLink: Int32Array[];
+  /** Node n's sockets are socketLink[socketBase[n] + s]: the link each is bound to, -1 when unbound. */
+  socketBase: Int32Array;
+  socketLink: Int32Array;
 }
 
 /** Unresolvable endpoints get node -1; analysis reports them. */
@@ -34,20 +35,26 @@ export function topology(x: Experiment): Topology {
   linkStart[L] = total;
   const endNode = new Int32Array(total);
   const endSocket = new Int32Array(total);
-  const socketLink = x.nodes.map((n) => new Int32Array(n.sockets.length).fill(-1));
+  // Flat arrays: one typed array per node costs more than the work itself at 10k nodes.
+  const socketBase = new Int32Array(x.nodes.length + 1);
+  x.nodes.forEach((n, i) => {
+    socketBase[i + 1] = (socketBase[i] as number) + n.sockets.length;
+  });
+  const socketLink = new Int32Array(socketBase[x.nodes.length] as number).fill(-1);
   const degree = new Int32Array(x.nodes.length + 1);
   let e = 0;
   for (let l = 0; l < L; l++) {
     for (const ep of (x.links[l] as Experiment["links"][number]).endpoints) {
       const n = nodeIndex.get(ep.node);
-      const sockets = n === undefined ? undefined : socketLink[n];
-      if (n === undefined || sockets === undefined || ep.socket >= sockets.length) {
+      const count = n === undefined ? 0 : (socketBase[n + 1] as number) - (socketBase[n] as number);
+      if (n === undefined || ep.socket >= count) {
         endNode[e] = -1;
         endSocket[e] = ep.socket;
       } else {
         endNode[e] = n;
         endSocket[e] = ep.socket;
-        if (sockets[ep.socket] === -1) sockets[ep.socket] = l;
+        const at = (socketBase[n] as number) + ep.socket;
+        if (socketLink[at] === -1) socketLink[at] = l;
         degree[n] = (degree[n] as number) + 1;
       }
       e++;
@@ -65,7 +72,7 @@ export function topology(x: Experiment): Topology {
       fill[n] = (fill[n] as number) + 1;
     }
   }
-  return { nodeIndex, linkStart, endNode, endSocket, nodeStart, nodeLinks, socketLink };
+  return { nodeIndex, linkStart, endNode, endSocket, nodeStart, nodeLinks, socketBase, socketLink };
 }
 
 /**
