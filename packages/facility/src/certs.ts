@@ -1,0 +1,178 @@
+/**
+ * The facility's certificates: a CA, and from it one certificate per role.
+ * The role is the certificate's OU, which the commander and drivers check:
+ *
+ *   commander: serves portals and drivers, and calls drivers (server + client)
+ *   portal:    calls the commander's facility API (client)
+ *   driver:    registers with the commander and serves it (server + client)
+ *
+ * Made with the `openssl` CLI (Node cannot issue X.509 certificates). Every key
+ * is generated inside the target directory and never leaves it; files are 0600,
+ * the directory 0700.
+ */
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+
+export type CertRole = "commander" | "portal" | "driver";
+
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** PEM contents for Node's TLS options. */
+export interface TlsMaterial {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export class CertError extends Error {}
+
+export function openssl(): string {
+  for (const p of ["/usr/bin/openssl", "/usr/local/bin/openssl"]) if (existsSync(p)) return p;
+  throw new CertError("openssl is not installed; install the 'openssl' package to make certificates");
+}
+
+export function certFiles(dir: string, role: CertRole): TlsFiles {
+  return { ca: join(dir, "ca.pem"), cert: join(dir, `${role}.pem`), key: join(dir, `${role}-key.pem`) };
+}
+
+export function loadTls(files: TlsFiles): TlsMaterial {
+  const read = (what: string, p: string) => {
+    try {
+      return readFileSync(p);
+    } catch (err) {
+      throw new CertError(
+        `cannot read the ${what} '${p}': ${(err as Error).message} (make them with 'cog certs make')`,
+      );
+    }
+  };
+  return {
+    ca: read("CA certificate", files.ca),
+    cert: read("certificate", files.cert),
+    key: read("private key", files.key),
+  };
+}
+
+export interface MakeCertsOptions {
+  /** Names and addresses the commander and drivers are reached at (SANs); loopback is always included. */
+  hosts?: string[];
+  /** Roles to issue (default all). */
+  roles?: CertRole[];
+  /** Validity, days (default 825). */
+  days?: number;
+  /** Replace existing files. */
+  force?: boolean;
+  /** Organization in the subjects (the facility name). */
+  facility?: string;
+}
+
+const EXT: Record<CertRole, string> = {
+  commander: "serverAuth,clientAuth",
+  portal: "clientAuth",
+  driver: "serverAuth,clientAuth",
+};
+
+/** Make a CA (unless one exists) and a certificate per role. Returns the files written. */
+export function makeCerts(dir: string, opts: MakeCertsOptions = {}): string[] {
+  const bin = openssl();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const days = String(opts.days ?? 825);
+  const org = (opts.facility ?? "merge-facility").replace(/[/=,+]/g, "-");
+  const written: string[] = [];
+  const run = (args: string[]) => {
+    try {
+      execFileSync(bin, args, {
+        cwd: dir,
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, OPENSSL_CONF: "/dev/null" },
+      });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new CertError(`openssl ${args[0]} failed: ${stderr || (err as Error).message}`);
+    }
+  };
+  const secure = (name: string) => {
+    chmodSync(join(dir, name), 0o600);
+    written.push(join(dir, name));
+  };
+  const caKey = "ca-key.pem";
+  const caCert = "ca.pem";
+  if (!existsSync(join(dir, caCert)) || opts.force) {
+    run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", caKey]);
+    run([
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      caKey,
+      "-subj",
+      `/O=${org}/CN=${org} CA`,
+      "-days",
+      days,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "-out",
+      caCert,
+    ]);
+    secure(caKey);
+    secure(caCert);
+  }
+  const hosts = ["localhost", "127.0.0.1", "::1", ...(opts.hosts ?? [])];
+  const san = [...new Set(hosts)].map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(",");
+  for (const role of opts.roles ?? (["commander", "portal", "driver"] as CertRole[])) {
+    const f = certFiles(dir, role);
+    if (existsSync(f.cert) && !opts.force) continue;
+    const keyName = `${role}-key.pem`;
+    const csr = `${role}.csr`;
+    const ext = `${role}.ext`;
+    run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyName]);
+    run(["req", "-new", "-key", keyName, "-subj", `/O=${org}/OU=${role}/CN=${role}`, "-out", csr]);
+    writeFileSync(
+      join(dir, ext),
+      [
+        "basicConstraints=critical,CA:FALSE",
+        "keyUsage=critical,digitalSignature,keyEncipherment",
+        `extendedKeyUsage=${EXT[role]}`,
+        ...(role === "portal" ? [] : [`subjectAltName=${san}`]),
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    run([
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      caCert,
+      "-CAkey",
+      caKey,
+      "-CAcreateserial",
+      "-days",
+      days,
+      "-extfile",
+      ext,
+      "-out",
+      `${role}.pem`,
+    ]);
+    rmSync(join(dir, csr));
+    rmSync(join(dir, ext));
+    secure(keyName);
+    secure(`${role}.pem`);
+  }
+  if (existsSync(join(dir, "ca.srl"))) chmodSync(join(dir, "ca.srl"), 0o600);
+  return written;
+}
+
+/** The role (OU) of a verified peer certificate's subject. */
+export function peerRole(subject: { OU?: string | string[] } | undefined): string | undefined {
+  const ou = subject?.OU;
+  return Array.isArray(ou) ? ou[0] : ou;
+}

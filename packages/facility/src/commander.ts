@@ -1,0 +1,254 @@
+/**
+ * The commander: the facility's front door. It serves the facility API to
+ * portals (client certificate with role `portal`, mutual TLS) and a registry to
+ * drivers (role `driver`). It carries out nothing itself: each request is split
+ * by resource id to the drivers registered for those resources; fragments for
+ * resources nobody serves, and drivers that fail, come back as errors.
+ */
+import { create } from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import * as pb from "@merge/proto";
+import type { TlsMaterial } from "./certs.ts";
+import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
+
+interface Registration {
+  name: string;
+  endpoint: string;
+  resources: Set<string>;
+  client: Client<typeof pb.FacilityService>;
+}
+
+export interface CommanderOptions {
+  tls: TlsMaterial;
+  host?: string;
+  /** Facility API port for portals (0: any free port). */
+  port?: number;
+  /** Registry port for drivers (0: any free port). */
+  registryPort?: number;
+  log?: (m: string) => void;
+}
+
+export interface Commander {
+  facility: TlsServer;
+  registry: TlsServer;
+  drivers(): { name: string; endpoint: string; resources: number }[];
+  close(): Promise<void>;
+}
+
+const SEVERITY: pb.MzStatus[] = [
+  pb.MzStatus.DEMATERIALIZED,
+  pb.MzStatus.ACTIVE,
+  pb.MzStatus.INCOMING,
+  pb.MzStatus.MATERIALIZING,
+  pb.MzStatus.DEMATERIALIZING,
+  pb.MzStatus.ERROR,
+];
+
+/** One status from several drivers' parts: lists joined, the most pressing state wins. */
+export function mergeStatus(mzid: string, parts: pb.StatusResponse[], errors: pb.FragmentError[]): pb.StatusResponse {
+  const out = create(pb.StatusResponseSchema, { mzid, status: pb.MzStatus.DEMATERIALIZED, errors });
+  for (const p of parts) {
+    if (SEVERITY.indexOf(p.status) > SEVERITY.indexOf(out.status)) out.status = p.status;
+    out.infrapodAddress ||= p.infrapodAddress;
+    out.actions += p.actions;
+    out.complete += p.complete;
+    out.errorCount += p.errorCount;
+    out.masked += p.masked;
+    out.nodes.push(...p.nodes);
+    out.links.push(...p.links);
+    out.tasks.push(...p.tasks);
+    out.failed.push(...p.failed);
+    out.errors.push(...p.errors);
+  }
+  if (errors.length && out.status !== pb.MzStatus.DEMATERIALIZED) out.status = pb.MzStatus.ERROR;
+  return out;
+}
+
+export async function startCommander(opts: CommanderOptions): Promise<Commander> {
+  const drivers = new Map<string, Registration>();
+  /** resource id → drivers serving it */
+  const table = new Map<string, Set<Registration>>();
+
+  const unregister = (name: string) => {
+    const r = drivers.get(name);
+    if (!r) return;
+    for (const res of r.resources) table.get(res)?.delete(r);
+    drivers.delete(name);
+  };
+
+  const registry: ServiceImpl<typeof pb.RegistryService> = {
+    register(req) {
+      if (!req.driver) throw new ConnectError("driver name is empty", Code.InvalidArgument);
+      if (!/^https:\/\//.test(req.endpoint)) {
+        throw new ConnectError(`driver endpoint '${req.endpoint}' is not an https:// URL`, Code.InvalidArgument);
+      }
+      const prev = drivers.get(req.driver);
+      if (prev && prev.endpoint === req.endpoint && prev.resources.size === req.resources.length) {
+        if (req.resources.every((r) => prev.resources.has(r))) return { resources: prev.resources.size };
+      }
+      unregister(req.driver);
+      const reg: Registration = {
+        name: req.driver,
+        endpoint: req.endpoint,
+        resources: new Set(req.resources),
+        client: tlsClient(pb.FacilityService, req.endpoint, opts.tls),
+      };
+      drivers.set(reg.name, reg);
+      for (const res of reg.resources) {
+        let s = table.get(res);
+        if (!s) {
+          s = new Set();
+          table.set(res, s);
+        }
+        s.add(reg);
+      }
+      opts.log?.(`commander: driver ${reg.name} at ${reg.endpoint} serves ${reg.resources.size} resources`);
+      return { resources: reg.resources.size };
+    },
+    unregister(req) {
+      unregister(req.driver);
+      return {};
+    },
+  };
+
+  /** Fragments grouped by driver; the ones no driver serves become errors. */
+  const split = (fragments: pb.Fragment[]) => {
+    const byDriver = new Map<Registration, pb.Fragment[]>();
+    const errors: pb.FragmentError[] = [];
+    for (const f of fragments) {
+      const ds = table.get(f.resource);
+      if (!ds?.size) {
+        errors.push(
+          create(pb.FragmentErrorSchema, {
+            resource: f.resource,
+            op: f.op.case ?? "",
+            message: `no driver serves resource '${f.resource}'`,
+          }),
+        );
+        continue;
+      }
+      for (const d of ds) {
+        const list = byDriver.get(d) ?? [];
+        list.push(f);
+        byDriver.set(d, list);
+      }
+    }
+    return { byDriver, errors };
+  };
+
+  /** Drivers a resource list routes to (all drivers when the list is empty). */
+  const route = (resources: string[]) => {
+    if (!resources.length) return { targets: [...drivers.values()], errors: [] as pb.FragmentError[] };
+    const targets = new Set<Registration>();
+    const errors: pb.FragmentError[] = [];
+    for (const r of resources) {
+      const ds = table.get(r);
+      if (!ds?.size) {
+        errors.push(create(pb.FragmentErrorSchema, { resource: r, message: `no driver serves resource '${r}'` }));
+      } else for (const d of ds) targets.add(d);
+    }
+    return { targets: [...targets], errors };
+  };
+
+  const driverError = (d: Registration, err: unknown, fragments: pb.Fragment[] = []) => {
+    const message = `driver ${d.name}: ${err instanceof ConnectError ? err.rawMessage : (err as Error).message}`;
+    if (!fragments.length) return [create(pb.FragmentErrorSchema, { message })];
+    return fragments.map((f) => create(pb.FragmentErrorSchema, { resource: f.resource, op: f.op.case ?? "", message }));
+  };
+
+  const delegate = async (
+    mzid: string,
+    fragments: pb.Fragment[],
+    call: (c: Client<typeof pb.FacilityService>, fs: pb.Fragment[]) => Promise<{ accepted: number }>,
+  ) => {
+    const { byDriver, errors } = split(fragments);
+    let accepted = 0;
+    await Promise.all(
+      [...byDriver].map(async ([d, fs]) => {
+        try {
+          accepted += (await call(d.client, fs)).accepted;
+        } catch (err) {
+          errors.push(...driverError(d, err, fs));
+        }
+      }),
+    );
+    opts.log?.(`commander: ${mzid}: ${accepted} fragments accepted, ${errors.length} errors`);
+    return { accepted, errors };
+  };
+
+  const notify = async (resources: string[], call: (c: Client<typeof pb.FacilityService>) => Promise<unknown>) => {
+    const { targets, errors } = route(resources);
+    await Promise.all(
+      targets.map(async (d) => {
+        try {
+          await call(d.client);
+        } catch (err) {
+          errors.push(...driverError(d, err));
+        }
+      }),
+    );
+    return { errors };
+  };
+
+  const status = async (mzid: string, resources: string[]) => {
+    const { targets, errors } = route(resources);
+    const parts: pb.StatusResponse[] = [];
+    await Promise.all(
+      targets.map(async (d) => {
+        try {
+          parts.push(await d.client.status({ mzid }));
+        } catch (err) {
+          errors.push(...driverError(d, err));
+        }
+      }),
+    );
+    return mergeStatus(mzid, parts, errors);
+  };
+
+  const facility: ServiceImpl<typeof pb.FacilityService> = {
+    notifyIncoming: (req) => notify(req.resources, (c) => c.notifyIncoming({ mzid: req.mzid })),
+    materialize: (req) =>
+      delegate(req.mzid, req.fragments, (c, fragments) => c.materialize({ mzid: req.mzid, fragments })),
+    dematerialize: (req) =>
+      delegate(req.mzid, req.fragments, (c, fragments) => c.dematerialize({ mzid: req.mzid, fragments })),
+    notifyTeardown: (req) => notify(req.resources, (c) => c.notifyTeardown({ mzid: req.mzid })),
+    status: (req) => status(req.mzid, req.resources),
+    async *watchStatus(req, ctx) {
+      let last = "";
+      while (!ctx.signal.aborted) {
+        const s = await status(req.mzid, req.resources);
+        const sig = JSON.stringify([s.status, s.complete, s.errorCount, s.masked, s.actions, s.errors.length]);
+        if (sig !== last) {
+          last = sig;
+          yield create(pb.WatchStatusResponseSchema, { status: s });
+        }
+        if (s.status === pb.MzStatus.ACTIVE || s.status === pb.MzStatus.DEMATERIALIZED) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+  };
+
+  const facilityServer = await serveTls({
+    tls: opts.tls,
+    allow: ["portal"],
+    host: opts.host,
+    port: opts.port,
+    routes: (router) => router.service(pb.FacilityService, facility),
+  });
+  const registryServer = await serveTls({
+    tls: opts.tls,
+    allow: ["driver"],
+    host: opts.host,
+    port: opts.registryPort,
+    routes: (router) => router.service(pb.RegistryService, registry),
+  });
+  return {
+    facility: facilityServer,
+    registry: registryServer,
+    drivers: () =>
+      [...drivers.values()].map((d) => ({ name: d.name, endpoint: d.endpoint, resources: d.resources.size })),
+    close: async () => {
+      await Promise.all([facilityServer.close(), registryServer.close()]);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The driver as a gRPC service: the facility API, served to its commander over
+ * mutual TLS, carried out by a `Driver` on the store. It registers the resources
+ * it serves with the commander, and again periodically, so a restarted commander
+ * learns them back.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import * as pb from "@merge/proto";
+import type { MzId } from "./backend.ts";
+import type { TlsMaterial } from "./certs.ts";
+import { FragmentError } from "./dag.ts";
+import { checkMzId, type Driver, MzIdError } from "./driver.ts";
+import type { Fragment } from "./fragment.ts";
+import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
+import { keys } from "./task.ts";
+import { fragmentFromPb, statusToPb, WireError } from "./wire.ts";
+
+function invalid(err: unknown): never {
+  if (err instanceof WireError || err instanceof FragmentError || err instanceof MzIdError) {
+    throw new ConnectError(err.message, Code.InvalidArgument);
+  }
+  throw err;
+}
+
+function decode(mzid: string, fragments: pb.Fragment[]): { mzid: MzId; fragments: Fragment[] } {
+  try {
+    return { mzid: checkMzId(mzid), fragments: fragments.map(fragmentFromPb) };
+  } catch (err) {
+    invalid(err);
+  }
+}
+
+const TERMINAL = new Set([pb.MzStatus.ACTIVE, pb.MzStatus.DEMATERIALIZED]);
+
+export function driverService(driver: Driver): ServiceImpl<typeof pb.FacilityService> {
+  const status = async (mzid: string) => {
+    try {
+      return statusToPb(mzid, await driver.status(checkMzId(mzid)));
+    } catch (err) {
+      invalid(err);
+    }
+  };
+  return {
+    async notifyIncoming(req) {
+      await driver.notifyIncoming(decode(req.mzid, []).mzid).catch(invalid);
+      return {};
+    },
+    async materialize(req) {
+      const r = decode(req.mzid, req.fragments);
+      await driver.materialize(r.mzid, r.fragments).catch(invalid);
+      return { accepted: r.fragments.length };
+    },
+    async dematerialize(req) {
+      const r = decode(req.mzid, req.fragments);
+      await driver.dematerialize(r.mzid, r.fragments).catch(invalid);
+      return { accepted: r.fragments.length };
+    },
+    async notifyTeardown(req) {
+      await driver.notifyTeardown(decode(req.mzid, []).mzid).catch(invalid);
+      return {};
+    },
+    status: (req) => status(req.mzid),
+    async *watchStatus(req, ctx) {
+      const mzid = decode(req.mzid, []).mzid;
+      let changed = true;
+      let wake: () => void = () => {};
+      const watch = await driver.store.watch(keys.mz(mzid), 0, () => {
+        changed = true;
+        wake();
+      });
+      const stop = () => wake();
+      ctx.signal.addEventListener("abort", stop);
+      try {
+        let last = "";
+        while (!ctx.signal.aborted) {
+          if (changed) {
+            changed = false;
+            const s = await status(mzid);
+            const sig = JSON.stringify([s.status, s.complete, s.errorCount, s.masked, s.actions, s.infrapodAddress]);
+            if (sig !== last) {
+              last = sig;
+              yield create(pb.WatchStatusResponseSchema, { status: s });
+            }
+            if (TERMINAL.has(s.status)) return;
+            // Coalesce bursts of changes (a thousand actions complete in a second).
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          await new Promise<void>((r) => {
+            wake = r;
+            setTimeout(r, 5000);
+          });
+        }
+      } finally {
+        ctx.signal.removeEventListener("abort", stop);
+        await watch.cancel();
+      }
+    },
+  };
+}
+
+export interface DriverServerOptions {
+  driver: Driver;
+  tls: TlsMaterial;
+  /** Unique driver name. */
+  name: string;
+  /** Resource ids this driver serves. */
+  resources: string[];
+  /** The commander's registry URL; no registration when absent. */
+  registry?: string;
+  host?: string;
+  port?: number;
+  /** Re-register this often, ms (default 10,000). */
+  heartbeatMs?: number;
+  log?: (m: string) => void;
+}
+
+export interface DriverServer extends TlsServer {
+  /** Register now (also done at start and on every heartbeat). */
+  register(): Promise<void>;
+}
+
+export async function startDriverServer(opts: DriverServerOptions): Promise<DriverServer> {
+  const server = await serveTls({
+    tls: opts.tls,
+    allow: ["commander"],
+    host: opts.host,
+    port: opts.port,
+    routes: (router) => router.service(pb.FacilityService, driverService(opts.driver)),
+  });
+  const registry = opts.registry ? tlsClient(pb.RegistryService, opts.registry, opts.tls) : undefined;
+  const register = async () => {
+    if (!registry) return;
+    await registry.register({ driver: opts.name, endpoint: server.url, resources: opts.resources });
+  };
+  let timer: NodeJS.Timeout | undefined;
+  if (registry) {
+    await register();
+    timer = setInterval(() => {
+      register().catch((err) => opts.log?.(`driver ${opts.name}: registration failed: ${(err as Error).message}`));
+    }, opts.heartbeatMs ?? 10_000);
+    timer.unref();
+  }
+  return {
+    ...server,
+    register,
+    close: async () => {
+      clearInterval(timer);
+      await registry?.unregister({ driver: opts.name }).catch(() => {});
+      await server.close();
+    },
+  };
+}

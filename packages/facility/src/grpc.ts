@@ -1,0 +1,101 @@
+/**
+ * gRPC over HTTP/2 with mutual TLS, the one way facility components talk: a
+ * server refuses any client without a certificate from the facility CA (in the
+ * TLS handshake) and any client whose certificate has the wrong role (per call).
+ */
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { DescService } from "@bufbuild/protobuf";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createClient,
+  createContextKey,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
+import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
+import { type CertRole, peerRole, type TlsMaterial } from "./certs.ts";
+
+const roleKey = createContextKey<string | undefined>(undefined, { description: "peer certificate role" });
+
+export interface TlsServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function serveTls(opts: {
+  tls: TlsMaterial;
+  routes: (router: ConnectRouter) => void;
+  /** Roles (certificate OU) allowed to call. */
+  allow: CertRole[];
+  host?: string;
+  port?: number;
+}): Promise<TlsServer> {
+  const allow: Interceptor = (next) => async (req) => {
+    const role = req.contextValues.get(roleKey);
+    if (!role || !(opts.allow as string[]).includes(role)) {
+      throw new ConnectError(
+        `a certificate with role '${role ?? "none"}' may not call ${req.service.typeName}; allowed: ${opts.allow.join(", ")}`,
+        Code.PermissionDenied,
+      );
+    }
+    return next(req);
+  };
+  const handler = connectNodeAdapter({
+    routes: opts.routes,
+    interceptors: [allow],
+    contextValues: (req) => {
+      const socket = req.socket as TLSSocket;
+      const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+      return createContextValues().set(roleKey, peerRole(cert?.subject));
+    },
+  });
+  const server = http2.createSecureServer(
+    {
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: opts.tls.ca,
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      minVersion: "TLSv1.2",
+    },
+    handler,
+  );
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sessions) s.close();
+        server.close(() => resolve());
+        setTimeout(() => {
+          for (const s of sessions) s.destroy();
+        }, 1000).unref();
+      }),
+  };
+}
+
+/** A client over mutual TLS; the server's certificate must come from the same CA. */
+export function tlsClient<S extends DescService>(service: S, url: string, tls: TlsMaterial): Client<S> {
+  const transport = createGrpcTransport({
+    baseUrl: url,
+    nodeOptions: { ca: tls.ca, cert: tls.cert, key: tls.key },
+  });
+  return createClient(service, transport);
+}
