@@ -114,19 +114,119 @@ function parseJSON(source: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const msg = (e as Error).message;
-    const pos = /position (\d+)/.exec(msg);
-    if (pos) {
-      const offset = Number(pos[1]);
-      const before = text.slice(0, offset);
-      const line = before.split("\n").length;
-      const col = offset - before.lastIndexOf("\n");
-      throw new ModelSourceError(
-        `${source}:${line}:${col}: invalid JSON: ${msg.replace(/ in JSON at position \d+.*$/, "")}`,
-      );
-    }
-    throw new ModelSourceError(`${source}: invalid JSON: ${msg}`);
+    // Node 20 does not say where; find the offset ourselves to name the line.
+    const offset = jsonErrorOffset(text);
+    const before = text.slice(0, offset);
+    const line = before.split("\n").length;
+    const col = offset - before.lastIndexOf("\n");
+    const found = offset < text.length ? `unexpected ${JSON.stringify(text[offset])}` : "unexpected end of file";
+    throw new ModelSourceError(
+      `${source}:${line}:${col}: invalid JSON: ${found} (${(e as Error).message.split("\n")[0]})`,
+    );
   }
+}
+
+/** The offset of the first JSON syntax error in a text JSON.parse rejected. */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i] as string)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) i += word.length;
+    else fail();
+  };
+  const string = () => {
+    i++; // opening quote
+    while (i < text.length) {
+      const ch = text[i] as string;
+      if (ch === '"') {
+        i++;
+        return;
+      }
+      if (ch < " ") fail();
+      if (ch === "\\") {
+        const esc = text[i + 1];
+        if (esc === "u") {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+            i += 2;
+            fail();
+          }
+          i += 6;
+        } else if (esc !== undefined && '"\\/bfnrt'.includes(esc)) i += 2;
+        else {
+          i++;
+          fail();
+        }
+      } else i++;
+    }
+    fail();
+  };
+  const number = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m || m[0] === "" || m[0] === "-") fail();
+    i += (m as RegExpExecArray)[0].length;
+  };
+  const value = (): void => {
+    ws();
+    const ch = text[i];
+    if (ch === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail();
+        string();
+        ws();
+        if (text[i] !== ":") fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === "}") {
+          i++;
+          return;
+        } else fail();
+      }
+    } else if (ch === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === "]") {
+          i++;
+          return;
+        } else fail();
+      }
+    } else if (ch === '"') string();
+    else if (ch === "t") literal("true");
+    else if (ch === "f") literal("false");
+    else if (ch === "n") literal("null");
+    else if (ch === "-" || (ch !== undefined && ch >= "0" && ch <= "9")) number();
+    else fail();
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail();
+  } catch (at) {
+    if (typeof at === "number") return at;
+    throw at;
+  }
+  return text.length;
 }
 
 interface Buildable {
