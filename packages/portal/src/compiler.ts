@@ -6,7 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { canonicalHash, type Experiment, validateExperiment } from "@merge/xir";
+import { type CompileResult, compileExperiment } from "@merge/model";
+import { canonicalHash, type Experiment } from "@merge/xir";
 import type { CompileError, ModelLang } from "./objects.ts";
 
 export interface Compiled {
@@ -20,6 +21,8 @@ export interface CompileOptions {
 }
 
 const WORKER = fileURLToPath(new URL("./compile-worker.ts", import.meta.url));
+/** tsx's loader, resolved from here so the worker starts whatever the portal's working directory. */
+const TSX = import.meta.resolve("tsx");
 
 export async function compileModel(
   source: string,
@@ -31,6 +34,7 @@ export async function compileModel(
   return compileInChild(source, lang, filename ?? (lang === "py" ? "model.py" : "model.ts"), opts.timeoutMs ?? 30_000);
 }
 
+/** XIR pushed as JSON: validation, static analysis and reticulation (pure, so in-process). */
 export function compileXir(source: string): Compiled {
   let doc: unknown;
   try {
@@ -38,20 +42,25 @@ export function compileXir(source: string): Compiled {
   } catch (e) {
     return { xir: null, xirHash: null, errors: [{ message: `not valid JSON: ${(e as Error).message}` }] };
   }
-  const v = validateExperiment(doc);
-  if (!v.ok) {
-    return {
-      xir: null,
-      xirHash: null,
-      errors: v.errors.map((e) => ({ message: e.message, field: e.path })),
-    };
-  }
-  return { xir: v.value, xirHash: canonicalHash(v.value), errors: [] };
+  return fromResult(compileExperiment(doc));
+}
+
+/** A model compiler result as a revision's status: errors block, warnings do not. */
+export function fromResult(r: CompileResult): Compiled {
+  const errors = r.diagnostics
+    .filter((d) => d.severity === "error")
+    .map((d) => ({
+      message: d.message,
+      ...(d.location ? { line: d.location.line, column: d.location.column } : {}),
+      ...(d.path ? { field: d.path } : {}),
+    }));
+  if (!r.ok || r.xir === undefined) return { xir: null, xirHash: null, errors };
+  return { xir: r.xir, xirHash: canonicalHash(r.xir), errors: [] };
 }
 
 function compileInChild(source: string, lang: "ts" | "py", filename: string, timeoutMs: number): Promise<Compiled> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WORKER, lang, filename], {
+    const child = spawn(process.execPath, ["--import", TSX, WORKER, lang, filename], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { PATH: process.env.PATH ?? "", NODE_OPTIONS: "--max-old-space-size=512" },
     });
@@ -79,12 +88,7 @@ function compileInChild(source: string, lang: "ts" | "py", filename: string, tim
         return;
       }
       try {
-        const r = JSON.parse(Buffer.concat(out).toString()) as { xir: Experiment | null; errors: CompileError[] };
-        if (r.xir === null) resolve({ xir: null, xirHash: null, errors: r.errors });
-        else {
-          const checked = compileXir(JSON.stringify(r.xir));
-          resolve(checked);
-        }
+        resolve(fromResult(JSON.parse(Buffer.concat(out).toString()) as CompileResult));
       } catch {
         resolve(fail(`the model compiler failed (exit ${code}): ${err.trim().slice(0, 2000)}`));
       }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { apiError, chainXir, type Harness, startHarness } from "./harness.ts";
@@ -102,6 +102,22 @@ describe("experiments, revisions and realizations", () => {
     const free = await h.admin.resources({ allocated: true });
     assert.ok(!free.some((x) => x.holders.some((y) => y.realization === "r1.chain.ivy")));
     await ivy.deleteExperiment("ivy", "chain");
+  });
+
+  test("push TypeScript models: compiled in a child process, errors with line numbers", async () => {
+    const kit = await h.user("kit");
+    await kit.createExperiment("kit", { name: "hello" });
+    const source = readFileSync(new URL("../../../examples/hello.ts", import.meta.url), "utf8");
+    const rev = await kit.push("kit", "hello", source, "ts", "hello.ts");
+    assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
+    assert.equal(rev.nodes, 2);
+    const broken = `${source}\nthrow new Error("boom at the end");\n`;
+    const bad = await kit.push("kit", "hello", broken, "ts", "hello.ts");
+    assert.equal(bad.status, "error");
+    assert.match(bad.errors.map((e) => e.message).join("\n"), /boom at the end/);
+    const c = await kit.compile(source, "ts");
+    assert.equal(c.status, "compiled");
+    assert.equal((await kit.experiment("kit", "hello")).revisions, 2);
   });
 
   test("an unsatisfiable experiment gets a diagnosis, not a reservation", async () => {
