@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { infranetPort, namesOf } from "./names.ts";
 import { type InfranetPlan, infranetHost, type NodePlan } from "./plan.ts";
@@ -147,9 +148,18 @@ export async function nodeStop(env: Env, prefix: string, node: string, graceMs =
     await killAll([pid]);
   }
   // Whatever else still runs in the node's namespace (a process that escaped the pid namespace, e.g. an exec).
-  const rest = processesIn([namesOf(prefix).node(node)]).map((p) => p.pid);
+  const ns = namesOf(prefix).node(node);
+  const rest = processesIn([ns]).map((p) => p.pid);
   if (rest.length) await killAll(rest);
   rmSync(join(nodeDir(env, prefix, node), "pid"), { force: true });
+  // A powered-off machine answers nothing: its interfaces go down and lose their addresses (the boot sets them again).
+  if (listNetns().includes(ns)) {
+    const ifs = (await run("ip", ["-n", ns, "-o", "link", "show"])).stdout
+      .split("\n")
+      .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
+      .filter((x): x is string => !!x && x !== "lo");
+    await env.ipIn(ns).submit(ifs.flatMap((i) => [`link set dev ${i} down`, `addr flush dev ${i}`]));
+  }
 }
 
 /** Drop the node's writable layer: the next start is a freshly imaged node. */

@@ -1,4 +1,6 @@
+export { HARBOR, LinuxBackend } from "./backend.ts";
 export * from "./capabilities.ts";
+export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
 export { busyboxImage, DEBIAN_SUITES, debianImage } from "./image.ts";
 export { PREFIX_RE, prefixOf } from "./names.ts";

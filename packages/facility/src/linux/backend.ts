@@ -1,0 +1,241 @@
+/**
+ * The linux backend: the facility's Backend interface (what rex actions call)
+ * over the linux data plane, one resource at a time. Every method brings its
+ * object to the target state and may be called again (after a crash, a lost
+ * claim) without harm. Parallel calls coalesce into shared iproute2 batches.
+ */
+import type {
+  ActionContext,
+  Backend,
+  EmulationSpec,
+  HarborSpec,
+  InfranetEntry,
+  InfrapodSpec,
+  InfrapodStatus,
+  LinkSpec,
+  NodeSpec,
+  PowerAction,
+} from "../backend.ts";
+import { nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "./container.ts";
+import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
+import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
+import { writeNodeConfig } from "./foundry.ts";
+import { imageDir } from "./image.ts";
+import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
+import { namesOf, prefixOf } from "./names.ts";
+import { type LinkPlan, type MzPlan, macFromIp, type NodePlan } from "./plan.ts";
+import { listNetns } from "./processes.ts";
+import { sweep } from "./sweep.ts";
+import { linksCreate, linksDestroy } from "./xpnet.ts";
+
+/** The mzid of the harbor's infrapod. */
+export const HARBOR = "harbor";
+
+export class LinuxBackend implements Backend {
+  readonly name = "linux";
+  /** resource → the node it currently carries (for power control, which names only the resource). */
+  private readonly carrying = new Map<string, { mzid: string; node: string }>();
+  /** Infranet entries (nex) per materialization, as rex last set them. */
+  private readonly entries = new Map<string, InfranetEntry[]>();
+
+  private constructor(readonly dataPlane: LinuxDataPlane) {}
+
+  static async open(opts: DataPlaneOptions): Promise<LinuxBackend> {
+    return new LinuxBackend(await LinuxDataPlane.open(opts));
+  }
+
+  private get env() {
+    return this.dataPlane.env;
+  }
+
+  private planOf(mzid: string, infranet?: InfrapodSpec["infranet"]): MzPlan {
+    try {
+      return this.dataPlane.plan(mzid);
+    } catch {
+      if (!infranet) throw new Error(`materialization ${mzid}: its infrapod has not been created on this host`);
+      const plan: MzPlan = {
+        mzid,
+        infranet: { subnet: infranet.subnet, gateway: infranet.gateway },
+        nameResolution: "experiment",
+        nodes: [],
+        links: [],
+      };
+      this.dataPlane.adopt(plan);
+      return plan;
+    }
+  }
+
+  private status(
+    prefix: string,
+    services: { nex: "up" | "down"; foundry: "up" | "down" },
+    emulation: boolean,
+  ): InfrapodStatus {
+    return {
+      serviceAddress: serviceAddresses(prefix).pod,
+      services: { ...services, ...(emulation ? { moactld: "up" as const } : {}) },
+    };
+  }
+
+  async infrapodCreate(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    const prefix = prefixOf(spec.mzid);
+    this.planOf(spec.mzid, spec.infranet);
+    const { serviceAddress } = await infrapodCreate(this.env, prefix, spec.infranet);
+    ctx.log(`infrapod ${namesOf(prefix).infrapod} up, service address ${serviceAddress}`);
+    return { serviceAddress, services: {} };
+  }
+
+  async infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    const prefix = prefixOf(spec.mzid);
+    const plan = this.planOf(spec.mzid, spec.infranet);
+    this.writeNex(plan);
+    const s = await infrapodServices(this.env, prefix, spec.infranet);
+    ctx.log(`infrapod services: nex ${s.nex}, foundry ${s.foundry}`);
+    return this.status(prefix, s, spec.emulation !== undefined);
+  }
+
+  async infranetEntries(spec: InfrapodSpec, entries: InfranetEntry[], _ctx: ActionContext): Promise<void> {
+    const plan = this.planOf(spec.mzid, spec.infranet);
+    this.entries.set(spec.mzid, entries);
+    this.writeNex(plan);
+  }
+
+  /** nex gets rex's entries, with experiment addresses for the nodes set up so far; MACs are ours (see nodeSetup). */
+  private writeNex(plan: MzPlan): void {
+    const known = new Map(nexOf(plan.nodes).map((e) => [e.name, e]));
+    const list = (this.entries.get(plan.mzid) ?? []).map(
+      (e) => known.get(e.name) ?? { ...e, mac: macFromIp(e.address) },
+    );
+    for (const [name, e] of known) if (!list.some((x) => x.name === name)) list.push(e);
+    nexEntries(this.env, prefixOf(plan.mzid), list, plan.nameResolution);
+  }
+
+  async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
+    const left = await sweep(prefixOf(spec.mzid), this.env.dataDir);
+    for (const [r, c] of this.carrying) if (c.mzid === spec.mzid) this.carrying.delete(r);
+    this.entries.delete(spec.mzid);
+    const removed = Object.values(left).every((v) => v.length === 0);
+    if (!removed) throw new Error(`infrapod ${spec.mzid}: could not remove ${JSON.stringify(left)}`);
+    ctx.log(`materialization ${spec.mzid} swept`);
+  }
+
+  async harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
+    const infrapod: InfrapodSpec = { mzid: HARBOR, vindex: 0, server: spec.server, infranet: spec.infranet };
+    await this.infrapodCreate(infrapod, ctx);
+    await this.infrapodServices(infrapod, ctx);
+  }
+
+  private nodePlan(spec: NodeSpec): NodePlan {
+    const plan: NodePlan = {
+      name: spec.node,
+      // The container's infranet MAC comes from its (unique) infranet address:
+      // resource MACs repeat when several virtual nodes share a hypervisor port.
+      infranet: { address: spec.infranet.address, mac: macFromIp(spec.infranet.address) },
+      interfaces: spec.interfaces.map((i) => ({ socket: i.socket, addrs: i.addrs })),
+      routes: spec.routes,
+    };
+    if (spec.image) plan.image = spec.image;
+    // Limits only for virtual nodes; a physical node has its whole machine.
+    if (spec.mode === "virtual" && spec.alloc.cores > 0) plan.cores = spec.alloc.cores;
+    if (spec.mode === "virtual" && spec.alloc.memory > 0) plan.memory = spec.alloc.memory;
+    return plan;
+  }
+
+  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    const mz = this.planOf(spec.mzid, spec.infranet);
+    const node = this.nodePlan(spec);
+    mz.nodes = [...mz.nodes.filter((n) => n.name !== node.name), node];
+    const prefix = prefixOf(spec.mzid);
+    const image = await imageDir(this.env.dataDir, node.image);
+    await nodesWire(this.env, prefix, mz.infranet, [node]);
+    writeNodeConfig(foundryDir(this.env, prefix), node);
+    this.writeNex(mz);
+    await nodesStart(this.env, prefix, [node], new Map([[node.name, image]]));
+    this.carrying.set(spec.resource, { mzid: spec.mzid, node: spec.node });
+    await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
+    ctx.log(`node ${spec.node} on ${spec.resource} configured`);
+  }
+
+  async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    const prefix = prefixOf(spec.mzid);
+    await nodeStop(this.env, prefix, spec.node, 0);
+    nodeWipe(this.env, prefix, spec.node);
+    const ns = namesOf(prefix).node(spec.node);
+    if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
+    try {
+      const mz = this.dataPlane.plan(spec.mzid);
+      mz.nodes = mz.nodes.filter((n) => n.name !== spec.node);
+      this.writeNex(mz);
+    } catch {}
+    this.carrying.delete(spec.resource);
+    ctx.log(`node ${spec.node} wiped; ${spec.resource} back in the harbor`);
+  }
+
+  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    const prefix = prefixOf(spec.mzid);
+    await nodeStop(this.env, prefix, spec.node, 0);
+    nodeWipe(this.env, prefix, spec.node);
+    await this.nodeSetup(spec, ctx);
+  }
+
+  async nodePower(resource: string, action: PowerAction, ctx: ActionContext): Promise<void> {
+    const c = this.carrying.get(resource);
+    if (!c) throw new Error(`resource ${resource} carries no node on this host (power control needs a set-up node)`);
+    await this.dataPlane.power(c.mzid, c.node, action);
+    ctx.log(`node ${c.node} (${resource}): power ${action} done, now ${this.dataPlane.powerState(c.mzid, c.node)}`);
+  }
+
+  private linkPlan(spec: LinkSpec): LinkPlan {
+    const l: LinkPlan = { name: spec.link, endpoints: spec.endpoints.map((e) => ({ node: e.node, socket: e.socket })) };
+    if (spec.emulator) l.emulation = {};
+    return l;
+  }
+
+  async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    const mz = this.planOf(spec.mzid);
+    const link = this.linkPlan(spec);
+    const had = mz.links.find((l) => l.name === link.name);
+    if (had?.emulation && link.emulation) link.emulation = had.emulation;
+    mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
+    await linksCreate(this.env, prefixOf(spec.mzid), [link], { bridgeEmulated: this.env.caps.netem });
+    ctx.log(`link ${spec.link} (${spec.kind}${spec.emulator ? ", emulated" : ""}) wired`);
+  }
+
+  async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    await linksDestroy(this.env, prefixOf(spec.mzid), [this.linkPlan(spec)]);
+    try {
+      const mz = this.dataPlane.plan(spec.mzid);
+      mz.links = mz.links.filter((l) => l.name !== spec.link);
+    } catch {}
+    ctx.log(`link ${spec.link} removed`);
+  }
+
+  private emulated(spec: EmulationSpec): LinkPlan[] {
+    const mz = this.planOf(spec.mzid);
+    return spec.links.map((x) => {
+      const l = mz.links.find((k) => k.name === x.link) ?? {
+        name: x.link,
+        endpoints: x.endpoints.map((e) => ({ node: e.node, socket: e.socket })),
+      };
+      l.emulation = { ...x.params };
+      if (!mz.links.includes(l)) mz.links.push(l);
+      return l;
+    });
+  }
+
+  async emulationCreate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    await emulationStart(this.env, prefixOf(spec.mzid), this.emulated(spec));
+    ctx.log(`emulation ${spec.emulation}: ${spec.links.length} links`);
+  }
+
+  async emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    for (const l of this.emulated(spec)) await emulationUpdate(this.env, prefixOf(spec.mzid), l, l.emulation ?? {});
+    ctx.log(`emulation ${spec.emulation}: ${spec.links.length} links updated`);
+  }
+
+  async emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    await emulationStop(this.env, prefixOf(spec.mzid), this.emulated(spec));
+    ctx.log(`emulation ${spec.emulation} stopped`);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,122 @@
+/**
+ * Shared set-up for the linux data plane tests: they run only as root with
+ * network namespaces (skipped with the reason otherwise), each file in its own
+ * temporary data directory, every materialization id unique to the run, and
+ * everything swept afterwards, also when a test fails.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Experiment, Link, Node } from "@merge/xir";
+import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
+import { prefixOf } from "../../src/linux/names.ts";
+import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
+
+function skipReason(): string | false {
+  if (process.getuid?.() !== 0) return "linux data plane tests need root (network namespaces, mounts)";
+  const r = spawnSync("ip", ["netns", "list"]);
+  if (r.status !== 0) return "linux data plane tests need network namespaces (`ip netns` failed)";
+  return false;
+}
+export const skip = skipReason();
+
+export interface Harness {
+  dp: LinuxDataPlane;
+  dataDir: string;
+  /** A materialization id unique to this run. */
+  mzid(name: string): string;
+  /** Sweep every materialization this harness named and remove the data dir; throws if anything is left. */
+  close(): Promise<void>;
+}
+
+export async function harness(): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), "mrg-linux-test-"));
+  const dp = await LinuxDataPlane.open({ dataDir });
+  const run = randomBytes(4).toString("hex");
+  const ids: string[] = [];
+  return {
+    dp,
+    dataDir,
+    mzid(name) {
+      const id = `${name}.t${run}.test`;
+      ids.push(id);
+      return id;
+    },
+    async close() {
+      const left = [];
+      for (const id of ids) {
+        const l = await sweep(prefixOf(id), dataDir);
+        if (!isClean(l)) left.push(`${id}: ${JSON.stringify(l)}`);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+      if (left.length) throw new Error(`left behind: ${left.join("; ")}`);
+    },
+  };
+}
+
+export { isClean, leftovers };
+
+export function node(name: string, addrs: string[][], routes: Node["routes"] = []): Node {
+  return {
+    name,
+    constraints: [],
+    properties: {},
+    sockets: addrs.map((a, index) => ({ index, addrs: a, constraints: [] })),
+    routes,
+  };
+}
+
+export function link(name: string, endpoints: [string, number][], constraints: Link["constraints"] = []): Link {
+  return { name, endpoints: endpoints.map(([node, socket]) => ({ node, socket })), constraints, properties: {} };
+}
+
+export function experiment(
+  name: string,
+  nodes: Node[],
+  links: Link[],
+  parameters: Experiment["parameters"] = {},
+): Experiment {
+  return { xir: "1.0", name, parameters, nodes, links };
+}
+
+/** a — b — c, 10.0.0.0/24 and 10.0.1.0/24, static routes through b (as the routing reticulator writes them). */
+export function line3(abConstraints: Link["constraints"] = []): Experiment {
+  return experiment(
+    "line3",
+    [
+      node("a", [["10.0.0.1/24"]], [{ dest: "10.0.1.0/24", gateway: "10.0.0.2", socket: 0 }]),
+      node("b", [["10.0.0.2/24"], ["10.0.1.1/24"]]),
+      node("c", [["10.0.1.2/24"]], [{ dest: "10.0.0.0/24", gateway: "10.0.1.1", socket: 0 }]),
+    ],
+    [
+      link(
+        "ab",
+        [
+          ["a", 0],
+          ["b", 0],
+        ],
+        abConstraints,
+      ),
+      link("bc", [
+        ["b", 1],
+        ["c", 0],
+      ]),
+    ],
+    { routing: "static" },
+  );
+}
+
+/** Run a host program in a node's network namespace (host tools such as iperf3 against the node's network). */
+export function inNetns(netns: string, argv: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync("nsenter", [`--net=${netns}`, "--", ...argv], { encoding: "utf8", timeout: 60_000 });
+  return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Average RTT in ms from busybox ping output. */
+export function avgRtt(pingOut: string): number {
+  const m = /min\/avg\/max = [\d.]+\/([\d.]+)\//.exec(pingOut);
+  if (!m) throw new Error(`no RTT in ping output: ${pingOut}`);
+  return Number(m[1]);
+}

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { prefixOf } from "../../src/linux/names.ts";
+import { planFromExperiment } from "../../src/linux/plan.ts";
+import { experiment, type Harness, harness, isClean, leftovers, line3, link, node, skip } from "./fixture.ts";
+
+describe("linux data plane: networks", { skip }, () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test("3-node line with static routes: ping end to end across the routed path; names resolve", async () => {
+    const mzid = h.mzid("line");
+    await h.dp.materialize(planFromExperiment(line3(), { mzid }));
+    const ping = await h.dp.run(mzid, "a", ["ping", "-c", "3", "-W", "2", "10.0.1.2"]);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+    assert.match(ping.stdout, /3 packets received/);
+    assert.match(ping.stdout, /ttl=63/, "one routed hop (b) on the way");
+    // Hostname is the node name; names resolve to experiment addresses by default.
+    assert.equal((await h.dp.run(mzid, "b", ["hostname"])).stdout.trim(), "b");
+    const byName = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "c"]);
+    assert.match(byName.stdout, /PING c \(10\.0\.1\.2\)/);
+    assert.equal(byName.code, 0);
+    const ns = await h.dp.run(mzid, "c", ["nslookup", "a"]);
+    assert.match(ns.stdout, /10\.0\.0\.1/);
+    const infra = await h.dp.run(mzid, "c", ["nslookup", "a.infranet"]);
+    assert.match(infra.stdout, /172\.30\.0\.10/);
+    // Without b's forwarding route the path breaks: the routes are real.
+    await h.dp.run(mzid, "a", ["ip", "route", "del", "10.0.1.0/24"]);
+    const broken = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "1", "10.0.1.2"]);
+    assert.notEqual(broken.code, 0);
+    // Each node is its own container: own PID namespace (init is pid 1), own root from the image.
+    const init = await h.dp.run(mzid, "a", ["cat", "/proc/1/cmdline"]);
+    assert.match(init.stdout, /mrg-node/, "pid 1 is the node's init");
+    const procs = await h.dp.run(mzid, "a", ["sh", "-c", "ls /proc | grep -c '^[0-9]'"]);
+    assert.ok(
+      Number(procs.stdout) < 10,
+      `the node sees only its own processes, not the host's (${procs.stdout.trim()})`,
+    );
+    assert.equal((await h.dp.run(mzid, "a", ["ls", "/usr/lib/mrg/busybox"])).code, 0);
+    await h.dp.dematerialize(mzid);
+    assert.ok(isClean(await leftovers(prefixOf(mzid), h.dataDir)));
+  });
+
+  test("names resolve to infranet addresses when the model asks", async () => {
+    const mzid = h.mzid("infranames");
+    const xp = line3();
+    xp.parameters.nameResolution = "infranet";
+    await h.dp.materialize(planFromExperiment(xp, { mzid }));
+    const r = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "c"]);
+    assert.match(r.stdout, /PING c \(172\.30\.0\.12\)/);
+    assert.equal(r.code, 0);
+    await h.dp.dematerialize(mzid);
+  });
+
+  test("a 25-node LAN: every node reaches every other", async () => {
+    const mzid = h.mzid("lan25");
+    const names = Array.from({ length: 25 }, (_, i) => `n${i}`);
+    const xp = experiment(
+      "lan25",
+      names.map((n, i) => node(n, [[`10.1.0.${i + 1}/24`]])),
+      [
+        link(
+          "lan",
+          names.map((n) => [n, 0] as [string, number]),
+        ),
+      ],
+    );
+    const r = await h.dp.materialize(planFromExperiment(xp, { mzid }));
+    assert.ok(r.readyMs > 0);
+    // From n0 to everyone, and from n24 to everyone, by name.
+    for (const from of ["n0", "n24"]) {
+      const script = `for n in ${names.join(" ")}; do ping -c 1 -W 2 $n >/dev/null || echo "FAIL $n"; done`;
+      const out = await h.dp.run(mzid, from, ["sh", "-c", script]);
+      assert.equal(out.stdout.trim(), "", `unreachable from ${from}: ${out.stdout}`);
+    }
+    await h.dp.dematerialize(mzid);
+  });
+
+  test("two materializations with the same addresses never see each other", async () => {
+    const one = h.mzid("twin1");
+    const two = h.mzid("twin2");
+    await h.dp.materialize(planFromExperiment(line3(), { mzid: one }));
+    await h.dp.materialize(planFromExperiment(line3(), { mzid: two }));
+    await h.dp.power(two, "c", "off");
+    assert.equal(h.dp.powerState(two, "c"), "off");
+    const ok = await h.dp.run(one, "a", ["ping", "-c", "1", "-W", "2", "10.0.1.2"]);
+    assert.equal(ok.code, 0, "the first materialization still reaches its c");
+    const none = await h.dp.run(two, "a", ["ping", "-c", "1", "-W", "1", "10.0.1.2"]);
+    assert.notEqual(none.code, 0, "the second cannot reach the first's 10.0.1.2");
+    await h.dp.dematerialize(one);
+    await h.dp.dematerialize(two);
+  });
+
+  test("power: off, on, cycle keep the disk; reimage wipes it; re-materialize after dematerialize", async () => {
+    const mzid = h.mzid("power");
+    const plan = () => planFromExperiment(line3(), { mzid });
+    await h.dp.materialize(plan());
+    await h.dp.run(mzid, "a", ["sh", "-c", "echo hello > /root/mark"]);
+    await h.dp.power(mzid, "a", "off");
+    assert.equal(h.dp.powerState(mzid, "a"), "off");
+    assert.throws(() => h.dp.exec(mzid, "a", ["true"]), /not running/);
+    const down = await h.dp.run(mzid, "b", ["ping", "-c", "1", "-W", "1", "10.0.0.1"]);
+    assert.notEqual(down.code, 0, "a powered-off node answers nothing");
+    await h.dp.power(mzid, "a", "on");
+    assert.equal(h.dp.powerState(mzid, "a"), "on");
+    assert.equal((await h.dp.run(mzid, "b", ["ping", "-c", "1", "-W", "2", "10.0.0.1"])).code, 0);
+    assert.equal((await h.dp.run(mzid, "a", ["cat", "/root/mark"])).stdout.trim(), "hello");
+    await h.dp.power(mzid, "a", "cycle");
+    assert.equal((await h.dp.run(mzid, "a", ["cat", "/root/mark"])).stdout.trim(), "hello");
+    assert.equal((await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "10.0.1.2"])).code, 0);
+    await h.dp.reimage(mzid, "a");
+    assert.notEqual((await h.dp.run(mzid, "a", ["cat", "/root/mark"])).code, 0, "reimaged: the write is gone");
+    assert.equal((await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "10.0.1.2"])).code, 0);
+    // Dematerialize leaves nothing; the same materialization comes back.
+    await h.dp.dematerialize(mzid);
+    const left = await leftovers(prefixOf(mzid), h.dataDir);
+    assert.ok(isClean(left), JSON.stringify(left));
+    await h.dp.materialize(plan());
+    assert.equal((await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "10.0.1.2"])).code, 0);
+    assert.notEqual((await h.dp.run(mzid, "a", ["cat", "/root/mark"])).code, 0, "a fresh node");
+    await h.dp.dematerialize(mzid);
+  });
+
+  test("exec streams output as it comes", async () => {
+    const mzid = h.mzid("exec");
+    await h.dp.materialize(planFromExperiment(line3(), { mzid }));
+    const c = h.dp.exec(mzid, "b", ["sh", "-c", "echo one; sleep 1; echo two"]);
+    const t0 = Date.now();
+    const first = await new Promise<number>((resolve) => c.stdout?.once("data", () => resolve(Date.now() - t0)));
+    const code = await new Promise<number>((resolve) => c.on("close", (k) => resolve(k ?? 1)));
+    assert.equal(code, 0);
+    assert.ok(first < 900, `first line after ${first} ms, before the command finished`);
+    await h.dp.dematerialize(mzid);
+  });
+
+  test("bad plans are refused with the field named, and nothing is created", async () => {
+    const mzid = h.mzid("bad");
+    const xp = line3();
+    xp.links[1]!.endpoints[1]!.node = "nope";
+    await assert.rejects(
+      h.dp.materialize(planFromExperiment(xp, { mzid })),
+      /links\[1\] \(bc\)\.endpoints\[1\]\.node "nope" is not a node/,
+    );
+    const ok = line3([{ prop: "loss", op: "==", value: 2 }]);
+    await assert.rejects(
+      h.dp.materialize(planFromExperiment(ok, { mzid })),
+      /loss = 2 is invalid; expected a fraction/,
+    );
+    assert.ok(isClean(await leftovers(prefixOf(mzid), h.dataDir)));
+  });
+});
