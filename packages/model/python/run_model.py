@@ -181,9 +181,9 @@ def run(source, filename, mergexp, network, MergexpError):
     except MemoryError as e:
         return located(e, filename, "python-memory", "MemoryError: the script ran out of memory")
     except MergexpError as e:
-        return located(e, filename, e.code, str(e))
+        return with_v0(located(e, filename, e.code, str(e)), source)
     except BaseException as e:  # noqa: BLE001 - the user's exception, whatever it is
-        return located(e, filename, "python-exception", describe(e, mergexp))
+        return with_v0(located(e, filename, "python-exception", describe(e, mergexp)), source)
 
     net = network.chosen.get("network")
     if net is None:
@@ -236,6 +236,66 @@ def located(e, filename, code, message):
                 pass
         tb = tb.tb_next
     return failure(code, message, line, column)
+
+
+# v0 idioms a static look at the script can see, with their v1 replacements.
+_V0_IMPORTS = {
+    "mergexp.unit": "'from mergexp import *', which brings the units (gb, mbps, ms, ...)",
+    "mergexp.net": "'from mergexp import *', which brings capacity, latency, loss, routing, static, addressing, ipv4",
+    "mergexp.machine": "'from mergexp import *', which brings memory.capacity (v0 memory), proc.cores (v0 cores), image",
+}
+_V0_ATTRIBUTES = {
+    "Topology": "Network(name, *constraints)",
+    "device": "net.node(name, *constraints)",
+    "props": "node.properties",
+    "ip": "link[node].socket.addrs = ip4('10.0.0.1/24')",
+    "Storage": "nothing: experiment storage is not part of mergexp v1",
+    "mount": "nothing: experiment storage is not part of mergexp v1",
+}
+_V0_NAMES = {"cores": "proc.cores", "Topology": "Network(name, *constraints)"}
+_V0_BARE = {"memory": "memory.capacity", "disk": "disk.capacity"}
+
+
+def v0_findings(source):
+    """Every v0 idiom in the script: (line, column, message)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    assigned = {t.id for t in ast.walk(tree) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+    out = []
+
+    def add(node, what, use):
+        out.append((node.lineno, node.col_offset + 1, "%s is the mergexp v0 API; in v1 use %s" % (what, use)))
+
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and n.module in _V0_IMPORTS:
+            add(n, "from %s import ..." % n.module, _V0_IMPORTS[n.module])
+        elif isinstance(n, ast.Attribute) and n.attr in _V0_ATTRIBUTES:
+            text = ast.unparse(n)
+            add(n, text if len(text) <= 40 else "." + n.attr, _V0_ATTRIBUTES[n.attr])
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in _V0_NAMES and n.id not in assigned:
+            add(n, n.id, _V0_NAMES[n.id])
+        elif isinstance(n, ast.Compare):
+            for side in [n.left] + list(n.comparators):
+                if isinstance(side, ast.Name) and side.id in _V0_BARE:
+                    add(side, "comparing %s itself" % side.id, _V0_BARE[side.id])
+    return sorted(set(out))
+
+
+def with_v0(report, source):
+    """A v0 failure also lists the script's other v0 idioms, so one run shows them all."""
+    err = report["error"]
+    v0 = err["code"] in ("mergexp-v0-api", "mergexp-no-such-call") or "mergexp v0 API" in err["message"]
+    if v0:
+        report["related"] = [
+            {"code": "mergexp-v0-api", "message": m, "line": line, "column": col}
+            for line, col, m in v0_findings(source)
+            if line != err["line"]
+        ]
+    return report
 
 
 def failure(code, message, line, column):

@@ -148,7 +148,7 @@ function chooseSandbox(want: "auto" | Sandbox): Sandbox {
 
 const pythons = new Map<string, string>();
 
-/** The first interpreter that runs (as `nobody` too, for the namespace sandbox) and is Python >= 3.8. */
+/** The first interpreter that runs (as `nobody` too, for the namespace sandbox) and is Python >= 3.9. */
 function findPython(explicit: string | undefined, sandbox: Sandbox): string {
   const key = `${explicit ?? ""}\0${sandbox}`;
   const known = pythons.get(key);
@@ -159,7 +159,7 @@ function findPython(explicit: string | undefined, sandbox: Sandbox): string {
     if (!c) continue;
     tried.push(c);
     // Also proves the runner is readable (as `nobody`, for the namespace sandbox).
-    const check = `import sys; open(${JSON.stringify(RUNNER)}).close(); print(sys.version_info >= (3, 8))`;
+    const check = `import sys; open(${JSON.stringify(RUNNER)}).close(); print(sys.version_info >= (3, 9))`;
     const probe = [...confine(sandbox), c, "-s", "-S", "-c", check];
     const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: "/", timeout: 10_000 });
     if (r.status === 0 && r.stdout.trim() === "True") {
@@ -171,7 +171,7 @@ function findPython(explicit: string | undefined, sandbox: Sandbox): string {
     {
       severity: "error",
       code: "python-missing",
-      message: `no usable Python 3.8+ interpreter that can read ${RUNNER} (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody: the interpreter and the package must be world-readable" : ""}); set MERGE_PYTHON`,
+      message: `no usable Python 3.9+ interpreter that can read ${RUNNER} (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody: the interpreter and the package must be world-readable" : ""}); set MERGE_PYTHON`,
     },
   ]);
 }
@@ -277,6 +277,8 @@ type Report =
   | {
       ok: false;
       error: { code: string; message: string; line: number | null; column: number | null };
+      /** Further findings of the same kind (the script's other v0 idioms). */
+      related?: { code: string; message: string; line: number | null; column: number | null }[];
       warnings: PyWarning[];
     };
 interface PyWarning {
@@ -344,7 +346,10 @@ function interpret(
     if (code === "python-memory") {
       fail("python-memory", `${message} (limit ${limits.memoryMb} MiB)`, at(line, column), warnings);
     }
-    fail(code, message, at(line, column), warnings);
+    const related = (r.related ?? []).map(
+      (d): Diagnostic => ({ severity: "error", code: d.code, message: d.message, location: at(d.line, d.column) }),
+    );
+    fail(code, message, at(line, column), [...related, ...warnings]);
   }
   const ok = r as Extract<Report, { ok: true }>;
   const origins = new Map<string, { location: SourceLocation }>();

@@ -89,6 +89,50 @@ describe("python model errors name the user's line", () => {
     assert.equal(ip.location?.line, 5);
   });
 
+  test("a whole v0 script: every v0 idiom is listed with its replacement, in one run", async () => {
+    const source = [
+      "import mergexp as mx",
+      "from mergexp.net import capacity, latency",
+      "from mergexp.machine import cores, memory",
+      "",
+      "topo = mx.Topology('hello mx')",
+      "a = topo.device('a', cores > 2, memory <= 4)",
+      "b = topo.device('b')",
+      "lan = topo.connect([a, b], capacity < 100)",
+      "for i, e in enumerate(lan.endpoints, 1):",
+      "    e.ip.addrs = ['10.0.0.%d/24' % i]",
+      "a.props['group'] = 'x'",
+      "mx.experiment(topo)",
+    ].join("\n");
+    let diagnostics: ModelError["diagnostics"] = [];
+    await runPythonSource(source, "v0.py").catch((e: unknown) => {
+      assert.ok(e instanceof ModelError);
+      diagnostics = e.diagnostics;
+    });
+    assert.ok(diagnostics.every((d) => d.severity === "error" && d.code === "mergexp-v0-api"));
+    assert.deepEqual(
+      diagnostics.map((d) => [d.location?.line, d.location?.column]),
+      [
+        [2, 1],
+        [3, 1],
+        [5, 8],
+        [6, 5],
+        [6, 22],
+        [6, 33],
+        [7, 5],
+        [10, 5],
+        [11, 1],
+      ],
+    );
+    const text = diagnostics.map((d) => d.message).join("\n");
+    assert.match(text, /mx\.Topology is the mergexp v0 API; in v1 use Network\(name, \*constraints\)/);
+    assert.match(text, /topo\.device is the mergexp v0 API; in v1 use net\.node/);
+    assert.match(text, /cores is the mergexp v0 API; in v1 use proc\.cores/);
+    assert.match(text, /comparing memory itself .* memory\.capacity/);
+    assert.match(text, /e\.ip is the mergexp v0 API; in v1 use link\[node\]\.socket\.addrs = ip4/);
+    assert.match(text, /a\.props .* node\.properties/);
+  });
+
   test("bad ip4 addresses", async () => {
     const bad = await failure(`${HEAD}a = ip4('10.0.0.1/24')\nb = ip4('10.0.0.256/24')\n`);
     assert.equal(bad.code, "mergexp-address");

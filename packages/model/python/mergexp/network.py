@@ -145,8 +145,8 @@ class Network:
         }
 
     def source_map(self):
-        """XIR path -> (line, column) of the script line that made it."""
-        out = {}
+        """XIR path -> (line, column) of the script line that made it ("" is the network)."""
+        out = {"": self.location}
         for i, n in enumerate(self.nodes):
             path = "nodes[%d]" % i
             out[path] = n.location
