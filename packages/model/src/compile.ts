@@ -17,6 +17,7 @@ import { analyze } from "./analysis.ts";
 import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
 import { cidrProblem } from "./ipv4.ts";
 import { loadModel } from "./load.ts";
+import { runPythonModel } from "./python.ts";
 import { computeRoutes } from "./routing.ts";
 import { spanningTree } from "./spanning.ts";
 import { topology } from "./topology.ts";
@@ -150,24 +151,9 @@ export async function compileSource(
   }
 }
 
-interface PythonModule {
-  runPythonModel(file: string): Promise<{ experiment: Experiment; diagnostics?: Diagnostic[]; origins?: OriginMap }>;
-}
-
 async function compilePython(file: string, options: Omit<CompileOptions, "origins">): Promise<CompileResult> {
-  const impl = new URL("./python.ts", import.meta.url);
-  if (!existsSync(fileURLToPath(impl))) {
-    return fail({
-      severity: "error",
-      code: "python-unavailable",
-      message:
-        "Python models: not available yet (the mergexp compatibility layer is not installed); write the model in TypeScript",
-      location: { file, line: 1, column: 1 },
-    });
-  }
   try {
-    const py = (await import(impl.href)) as PythonModule;
-    const ran = await py.runPythonModel(file);
+    const ran = await runPythonModel(file);
     const result = compileExperiment(ran.experiment, { ...options, ...(ran.origins ? { origins: ran.origins } : {}) });
     const earlier = ran.diagnostics ?? [];
     return {
