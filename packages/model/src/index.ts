@@ -4,6 +4,7 @@ export {
   type Bytes,
   bps,
   type Constraint,
+  describeConstraint,
   type Experiment,
   eb,
   type Fraction,
