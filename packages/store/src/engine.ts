@@ -59,6 +59,9 @@ export function checkCompactRevision(revision: unknown, head: number): number {
   return revision;
 }
 
+/** etcd's default `--max-txn-ops`, enforced by every backend so code tested on one runs on all. */
+export const MAX_TXN_OPS = 128;
+
 const numberOps = new Set(["==", "!=", "<", ">"]);
 
 function checkCompare(c: Compare): void {
@@ -95,6 +98,12 @@ function checkCompare(c: Compare): void {
  */
 function checkBranch(ops: Op[], branch: string): void {
   if (!Array.isArray(ops)) throw new StoreError("invalid", `txn ${branch} must be an array of ops`);
+  if (ops.length > MAX_TXN_OPS) {
+    throw new StoreError(
+      "invalid",
+      `txn ${branch} has ${ops.length} ops; at most ${MAX_TXN_OPS} per branch (etcd's default --max-txn-ops): split it`,
+    );
+  }
   const puts = new Set<string>();
   const deletes: string[] = [];
   const prefixes: string[] = [];

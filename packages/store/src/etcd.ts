@@ -137,7 +137,12 @@ class EtcdStore implements Store {
 
   constructor(opts: EtcdOptions) {
     const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
-    this.client = new Etcd3({ hosts, dialTimeout: opts.dialTimeoutMs ?? 5_000 });
+    this.client = new Etcd3({
+      hosts,
+      dialTimeout: opts.dialTimeoutMs ?? 5_000,
+      // A range of large documents easily exceeds gRPC's default 4 MB per message.
+      grpcOptions: { "grpc.max_receive_message_length": -1 },
+    });
   }
 
   private async call<R>(context: string, fn: () => Promise<R>): Promise<R> {

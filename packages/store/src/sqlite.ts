@@ -57,22 +57,26 @@ interface EventRow extends KvRow {
   type: number;
 }
 
+// Few B-trees per write: kv and meta are WITHOUT ROWID (keyed by their primary key
+// alone), and an event's id is its revision and position in one integer.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 1), ('compacted', 0);
 CREATE TABLE IF NOT EXISTS kv (
   key BLOB PRIMARY KEY, value TEXT NOT NULL,
   create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease TEXT
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
-  rev INTEGER NOT NULL, seq INTEGER NOT NULL, type INTEGER NOT NULL, key BLOB NOT NULL, value TEXT,
-  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease TEXT,
-  PRIMARY KEY (rev, seq)
+  id INTEGER PRIMARY KEY, type INTEGER NOT NULL, key BLOB NOT NULL, value TEXT,
+  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease TEXT
 );
 CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY AUTOINCREMENT, ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expires_at);
 `;
+
+/** Event id = revision × 2^20 + position in the revision's changes. */
+const SEQ = 2 ** 20;
 
 const PUT = 0;
 const DELETE = 1;
@@ -142,16 +146,16 @@ class SqliteStore implements Store, History {
         `INSERT OR REPLACE INTO kv (${cols}) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       remove: db.prepare<[Buffer]>("DELETE FROM kv WHERE key = ?"),
-      event: db.prepare<[number, number, number, Buffer, string | null, number, number, number, string | null]>(
-        `INSERT INTO events (rev, seq, type, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      event: db.prepare<[number, number, Buffer, string | null, number, number, number, string | null]>(
+        `INSERT INTO events (id, type, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       eventsFrom: db.prepare<[number, number, Buffer], EventRow>(
-        `SELECT rev, type, ${cols} FROM events WHERE rev > ? AND rev <= ? AND key >= ? ORDER BY rev, seq`,
+        `SELECT mod_rev AS rev, type, ${cols} FROM events WHERE id >= ? AND id < ? AND key >= ? ORDER BY id`,
       ),
       eventsFromTo: db.prepare<[number, number, Buffer, Buffer], EventRow>(
-        `SELECT rev, type, ${cols} FROM events WHERE rev > ? AND rev <= ? AND key >= ? AND key < ? ORDER BY rev, seq`,
+        `SELECT mod_rev AS rev, type, ${cols} FROM events WHERE id >= ? AND id < ? AND key >= ? AND key < ? ORDER BY id`,
       ),
-      compactEvents: db.prepare<[number]>("DELETE FROM events WHERE rev < ?"),
+      compactEvents: db.prepare<[number]>("DELETE FROM events WHERE id < ?"),
       lease: db.prepare<[bigint], { ttl_ms: number; expires_at: number }>(
         "SELECT ttl_ms, expires_at FROM leases WHERE id = ?",
       ),
@@ -198,12 +202,12 @@ class SqliteStore implements Store, History {
     },
     commit: (revision, events) => {
       this.q.setMeta.run(revision, "revision");
+      if (events.length >= SEQ) throw new StoreError("invalid", `one change may touch at most ${SEQ - 1} keys`);
       events.forEach((e, seq) => {
         const { kv } = e;
         const put = e.type === "put";
         this.q.event.run(
-          revision,
-          seq,
+          revision * SEQ + seq,
           put ? PUT : DELETE,
           utf8(kv.key),
           put ? kv.value : null,
@@ -227,7 +231,8 @@ class SqliteStore implements Store, History {
   events(prefix: string, from: number, to: number): WatchEvent[] {
     const start = utf8(prefix);
     const end = prefixEnd(start);
-    const rows = end ? this.q.eventsFromTo.all(from, to, start, end) : this.q.eventsFrom.all(from, to, start);
+    const [lo, hi] = [(from + 1) * SEQ, (to + 1) * SEQ];
+    const rows = end ? this.q.eventsFromTo.all(lo, hi, start, end) : this.q.eventsFrom.all(lo, hi, start);
     return rows.map((row) => ({ type: row.type === PUT ? "put" : "delete", revision: row.rev, kv: toKv(row) }));
   }
 
@@ -377,7 +382,7 @@ class SqliteStore implements Store, History {
 
   private compactTo(revision: number): void {
     if (revision <= this.compactedBefore()) return;
-    this.q.compactEvents.run(revision);
+    this.q.compactEvents.run(revision * SEQ);
     this.q.setMeta.run(revision, "compacted");
   }
 

@@ -185,6 +185,11 @@ export function conformance(name: string, open: () => Promise<Store>, opts: Conf
       const r = await store.put(`${p}big`, big);
       assert.equal((await store.get(`${p}big`))?.value, big);
       assert.equal((await store.range(p))[0]?.value, big);
+      // Several of them in one read (5 MB: more than gRPC's default 4 MB message).
+      for (let i = 0; i < 4; i++) await store.put(`${p}more/${i}`, big);
+      const all = await store.range(`${p}more/`);
+      assert.equal(all.length, 4);
+      assert.ok(all.every((kv) => kv.value === big));
       const c = collector();
       const w = await store.watch(p, r - 1, c.onEvent);
       await c.until(1);
@@ -316,6 +321,17 @@ export function conformance(name: string, open: () => Promise<Store>, opts: Conf
       assert.equal(await store.get(`${p}b`), undefined);
       assert.equal(await store.get(`${p}c`), undefined);
       assert.equal(await store.revision(), before);
+    });
+
+    it("takes up to 128 ops per transaction branch, etcd's default limit, everywhere", async () => {
+      const p = fresh();
+      const ops = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({ op: "put" as const, key: `${p}${i}`, value: "v" }));
+      const r = await store.txn({ compare: [], success: ops(128) });
+      assert.equal((await store.range(p)).length, 128);
+      assert.equal(r.succeeded, true);
+      await rejectsWith(store.txn({ compare: [], success: ops(129) }), "invalid");
+      await rejectsWith(store.txn({ compare: [], success: [], failure: ops(129) }), "invalid");
     });
 
     it("refuses malformed requests with a clear error", async () => {
