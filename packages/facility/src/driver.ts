@@ -3,7 +3,7 @@
  * never executes anything (rex does); every operation is idempotent, so a
  * portal or commander may retry any request.
  */
-import type { Op, Store } from "@merge/store";
+import type { KeyValue, Op, Store } from "@merge/store";
 import type { MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
 import type { Fragment } from "./fragment.ts";
@@ -48,8 +48,8 @@ export async function readJSON<T>(store: Store, key: string): Promise<{ value: T
 }
 
 /** All keys with a prefix, paged (a 1,000-node materialization has thousands of actions). */
-export async function rangeAll(store: Store, prefix: string): Promise<{ key: string; value: string }[]> {
-  const out: { key: string; value: string }[] = [];
+export async function rangeAll(store: Store, prefix: string): Promise<KeyValue[]> {
+  const out: KeyValue[] = [];
   let after: string | undefined;
   for (;;) {
     const page = await store.range(prefix, after ? { limit: 1000, after } : { limit: 1000 });

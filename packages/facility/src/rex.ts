@@ -120,7 +120,7 @@ export class Rex {
     this.keepAlive.unref();
     const rev = await this.store.revision();
     for (const kv of await rangeAll(this.store, ROOT)) {
-      this.apply({ type: "put", kv: { ...kv, createRevision: 0, modRevision: rev, version: 1 }, revision: rev });
+      this.apply({ type: "put", kv, revision: kv.modRevision });
     }
     // The range may include writes after `rev`; the watch replays them in order, which converges.
     this.watch = await this.store.watch(ROOT, rev, (e) => this.apply(e));
