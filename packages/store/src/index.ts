@@ -10,6 +10,7 @@ export {
   type UpdateResult,
   updateJSON,
 } from "./document.ts";
+export { MAX_TXN_OPS } from "./engine.ts";
 export { StoreError, type StoreErrorCode } from "./errors.ts";
 export { type EtcdOptions, openEtcdStore } from "./etcd.ts";
 export { compareKeys } from "./key.ts";
