@@ -44,6 +44,11 @@ export class LinuxBackend implements Backend {
     return new LinuxBackend(await LinuxDataPlane.open(opts));
   }
 
+  /** A backend over an already open data plane (sharing its materializations). */
+  static over(dataPlane: LinuxDataPlane): LinuxBackend {
+    return new LinuxBackend(dataPlane);
+  }
+
   private get env() {
     return this.dataPlane.env;
   }

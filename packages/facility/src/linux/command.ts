@@ -44,6 +44,7 @@ export async function check(cmd: string, args: string[], input?: string): Promis
 const HARMLESS = [
   /File exists/,
   /handle of zero/,
+  /Address already assigned/,
   /Cannot find device/,
   /No such file or directory/,
   /Cannot open network namespace/,

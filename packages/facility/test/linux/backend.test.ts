@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
+import { LinuxBackend } from "../../src/linux/backend.ts";
+import { prefixOf } from "../../src/linux/names.ts";
+import { avgRtt, type Harness, harness, isClean, leftovers, skip } from "./fixture.ts";
+
+const MS = 1e6;
+
+describe("linux backend: the rex-facing interface", { skip }, () => {
+  let h: Harness;
+  let b: LinuxBackend;
+  const logs: string[] = [];
+  const ctx: ActionContext = { signal: new AbortController().signal, log: (m) => logs.push(m) };
+  before(async () => {
+    h = await harness();
+    b = LinuxBackend.over(h.dp);
+  });
+  after(async () => {
+    await b?.close();
+    await h?.close();
+  });
+
+  test("infrapod, nodes, links and emulation as rex drives them; idempotent; teardown leaves nothing", async () => {
+    const mzid = h.mzid("rex");
+    const infranet = { vni: 7, subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
+    const pod: InfrapodSpec = { mzid, vindex: 0, server: "ifr0", infranet, emulation: mzid };
+    const status = await b.infrapodCreate(pod, ctx);
+    assert.match(status.serviceAddress, /^100\.\d+\.\d+\.\d+$/);
+    assert.deepEqual(await b.infrapodCreate(pod, ctx), status, "again: same state, no error");
+    const s1 = await b.infrapodServices(pod, ctx);
+    assert.equal(s1.services.nex, "up");
+    assert.equal(s1.services.foundry, "up");
+    assert.deepEqual(await b.infrapodServices(pod, ctx), s1);
+    await b.infranetEntries(
+      pod,
+      [
+        { name: "a", mac: "02:4d:00:00:00:01", address: "172.30.0.2" },
+        { name: "b", mac: "02:4d:00:00:00:02", address: "172.30.0.3" },
+      ],
+      ctx,
+    );
+    const nodeSpec = (node: string, resource: string, address: string, addr: string): NodeSpec => ({
+      mzid,
+      resource,
+      node,
+      mode: "virtual",
+      alloc: { cores: 1, memory: 256 * 1024 * 1024, disk: 0 },
+      infranet: { ...infranet, address, port: "eth0" },
+      interfaces: [{ socket: 0, port: "eth1", addrs: [addr], virtual: true }],
+      routes: [],
+    });
+    const na = nodeSpec("a", "r-a", "172.30.0.2", "10.0.0.1/24");
+    const nb = nodeSpec("b", "r-b", "172.30.0.3", "10.0.0.2/24");
+    const endpoints = [
+      { node: "a", socket: 0, resource: "r-a", port: "eth1" },
+      { node: "b", socket: 0, resource: "r-b", port: "eth1" },
+    ];
+    const link: LinkSpec = {
+      mzid,
+      vindex: 0,
+      link: "ab",
+      kind: "p2p",
+      endpoints,
+      segments: [],
+      emulator: "emu0",
+      capacity: 1e9,
+    };
+    const emu: EmulationSpec = {
+      mzid,
+      vindex: 0,
+      emulation: mzid,
+      emulator: "emu0",
+      links: [{ link: "ab", endpoints, params: { latency: 5 * MS } }],
+    };
+    // The network and node tasks run in parallel after the infrapod, as the driver orders them.
+    await Promise.all([
+      b.nodeSetup(na, ctx),
+      b.nodeSetup(nb, ctx),
+      (async () => {
+        await b.linkCreate(link, ctx);
+        await b.emulationCreate(emu, ctx);
+      })(),
+    ]);
+    await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "b"]);
+    let r = await h.dp.run(mzid, "a", ["ping", "-c", "5", "-i", "0.1", "b"]);
+    assert.equal(r.code, 0, r.stdout);
+    assert.ok(Math.abs(avgRtt(r.stdout) - 10) <= 3, r.stdout);
+    // Limits of a virtual node are in its cgroups when the host has them.
+    if (h.dp.capabilities.cgroup.version === 1 && h.dp.capabilities.cgroup.memory) {
+      const { readFileSync } = await import("node:fs");
+      const lim = readFileSync(`${h.dp.capabilities.cgroup.memory}/${prefixOf(mzid)}-a/memory.limit_in_bytes`, "utf8");
+      assert.equal(Number(lim), 256 * 1024 * 1024);
+    }
+    // Again: nothing changes, nothing fails.
+    await b.nodeSetup(na, ctx);
+    await b.linkCreate(link, ctx);
+    await b.emulationCreate(emu, ctx);
+    await b.emulationUpdate({ ...emu, links: [{ link: "ab", endpoints, params: { latency: 20 * MS } }] }, ctx);
+    r = await h.dp.run(mzid, "a", ["ping", "-c", "5", "-i", "0.1", "b"]);
+    assert.ok(Math.abs(avgRtt(r.stdout) - 40) <= 4, r.stdout);
+    await b.nodePower("r-b", "cycle", ctx);
+    assert.equal((await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "10.0.0.2"])).code, 0);
+    await assert.rejects(b.nodePower("r-zz", "on", ctx), /carries no node/);
+    // Teardown in the driver's order.
+    await b.nodeRecycle(na, ctx);
+    await b.nodeRecycle(nb, ctx);
+    await b.emulationDestroy(emu, ctx);
+    await b.linkDestroy(link, ctx);
+    await b.linkDestroy(link, ctx);
+    await b.infrapodDestroy(pod, ctx);
+    await b.infrapodDestroy(pod, ctx);
+    const left = await leftovers(prefixOf(mzid), h.dataDir);
+    assert.ok(isClean(left), JSON.stringify(left));
+    assert.ok(logs.some((l) => /node a on r-a configured/.test(l)));
+  });
+});
