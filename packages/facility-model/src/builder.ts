@@ -217,8 +217,9 @@ export class FacilityBuilder {
   private readonly cables: Cable[] = [];
   /** Explicit cable ids; generated ones are unique because no port is cabled twice. */
   private readonly cableIds = new Set<string>();
-  /** Per port of every resource (at its entry's base): 1 + index of its cable, 0 when free. */
-  readonly cabledBy: number[] = [];
+  /** @internal Per port of every resource (at its entry's base): 1 + index of its cable, 0 when free. */
+  cabledBy = new Int32Array(1024);
+  private portCount = 0;
   private readonly vlan: Record<string, TagRange[]> = {};
   private readonly vni: TagRange[] = [];
   private readonly macs: boolean;
@@ -238,15 +239,18 @@ export class FacilityBuilder {
 
   /** A testbed node, allocatable as bare metal, as a hypervisor, or both. */
   node(id: string, spec: NodeSpec): ResourceHandle {
-    const props: Record<string, Scalar> = {
-      "proc.cores": spec.cores,
-      "memory.capacity": spec.memory,
-      platform: spec.platform ?? "x86_64",
-    };
-    if (spec.disks?.length) {
-      props["disk.capacity"] = spec.disks.reduce((a, b) => a + b, 0);
-      props["disk.count"] = spec.disks.length;
-    }
+    let disk = 0;
+    for (const d of spec.disks ?? []) disk += d;
+    // One literal for the usual keys keeps 100,000 nodes' props compact.
+    const props: Record<string, Scalar> = spec.disks?.length
+      ? {
+          "proc.cores": spec.cores,
+          "memory.capacity": spec.memory,
+          platform: spec.platform ?? "x86_64",
+          "disk.capacity": disk,
+          "disk.count": spec.disks.length,
+        }
+      : { "proc.cores": spec.cores, "memory.capacity": spec.memory, platform: spec.platform ?? "x86_64" };
     if (spec.gpus && spec.gpus.count > 0) {
       props["gpu.model"] = spec.gpus.model;
       props["gpu.count"] = spec.gpus.count;
@@ -424,8 +428,13 @@ export class FacilityBuilder {
     }
     const res: Resource = { id, kind, alloc: alloc as AllocMode[], props, ports };
     if (info) res.switch = info;
-    const base = this.cabledBy.length;
-    for (let i = 0; i < ports.length; i++) this.cabledBy.push(0);
+    const base = this.portCount;
+    this.portCount += ports.length;
+    if (this.portCount > this.cabledBy.length) {
+      const grown = new Int32Array(Math.max(this.portCount, this.cabledBy.length * 2));
+      grown.set(this.cabledBy);
+      this.cabledBy = grown;
+    }
     const entry: Entry = {
       res,
       base,
@@ -470,9 +479,12 @@ function hostPorts(id: string, spec: HostSpec): Port[] {
     for (const nic of spec.nics ?? []) {
       const count = nic.ports ?? 1;
       for (let k = 0; k < count; k++, eth++) {
-        const port: Port = { name: ETH[eth] ?? `eth${eth}`, role: nic.role, capacity: nic.capacity };
-        if (nic.model) port.model = nic.model;
-        ports.push(port);
+        const name = ETH[eth] ?? `eth${eth}`;
+        ports.push(
+          nic.model
+            ? { name, role: nic.role, capacity: nic.capacity, model: nic.model }
+            : { name, role: nic.role, capacity: nic.capacity },
+        );
       }
     }
     return ports;
@@ -508,6 +520,8 @@ const swp = (i: number): string => SWP[i] ?? `swp${i}`;
 
 function portIndex(e: Entry, name: string): number {
   const ports = e.res.ports;
+  const guess = numberedPort(name);
+  if (guess >= 0 && guess < ports.length && (ports[guess] as Port).name === name) return guess;
   if (ports.length <= 12) {
     for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
   } else {
@@ -519,6 +533,16 @@ function portIndex(e: Entry, name: string): number {
     if (i !== undefined) return i;
   }
   throw new Error(`${describe(e.res)} has no port ${name} (it has ${portList(ports)})`);
+}
+
+/**
+ * Where a port named the builder's way probably sits: `swpN` at N-1 on a switch.
+ * Checked by the caller; saves a name index per switch on big facilities.
+ */
+export function numberedPort(name: string): number {
+  if (name.length < 4 || name.charCodeAt(0) !== 115 || !name.startsWith("swp")) return -1;
+  const n = Number(name.slice(3));
+  return Number.isInteger(n) && n > 0 ? n - 1 : -1;
 }
 
 /** `node n1`, `switch ileaf`, `infrapod-server ifr0`: how problems name a resource. */

@@ -13,7 +13,7 @@ import {
   type TagRange,
   validateFacility,
 } from "@merge/xir";
-import { describe, portList } from "./builder.ts";
+import { describe, numberedPort, portList } from "./builder.ts";
 import type { Problem } from "./problem.ts";
 
 export const VLAN_MIN = 1;
@@ -36,7 +36,10 @@ export function checkFacility(f: Facility): Problem[] {
 
   // Resources: ids, ports, kind-specific shape. `cabledBy` holds, per port, the index of its cable or -1.
   const entries = new Map<string, Entry>();
-  const cabledBy: number[] = [];
+  let ports = 0;
+  for (const r of f.resources) ports += r.ports.length;
+  const cabledBy = new Int32Array(ports).fill(-1);
+  let base = 0;
   for (let i = 0; i < f.resources.length; i++) {
     const r = f.resources[i] as Resource;
     const prev = entries.get(r.id);
@@ -44,8 +47,8 @@ export function checkFacility(f: Facility): Problem[] {
       error(`resources[${i}]`, `duplicate resource id ${r.id}: also used by ${describe(prev.res)}`);
       continue;
     }
-    entries.set(r.id, { res: r, base: cabledBy.length });
-    for (let k = 0; k < r.ports.length; k++) cabledBy.push(-1);
+    entries.set(r.id, { res: r, base });
+    base += r.ports.length;
     checkPorts(r, error);
     checkShape(r, error, warning);
   }
@@ -69,10 +72,10 @@ export function checkFacility(f: Facility): Problem[] {
     const cable = f.cables[c] as Cable;
     if (cableIds.has(cable.id)) error(`cable ${cable.id}`, `duplicate cable id ${cable.id}`);
     cableIds.add(cable.id);
-    const ea = cableEnd(cable, 0, entries, error);
-    const eb = cableEnd(cable, 1, entries, error);
-    const ia = ea ? portIndex(ea, (cable.ends[0] as PortRef).port) : -1;
-    const ib = eb ? portIndex(eb, (cable.ends[1] as PortRef).port) : -1;
+    const ea = entries.get((cable.ends[0] as PortRef).resource);
+    const eb = entries.get((cable.ends[1] as PortRef).resource);
+    const ia = cableEnd(cable, 0, ea, error);
+    const ib = cableEnd(cable, 1, eb, error);
     if (ea && ia >= 0 && ea === eb && ia === ib) {
       error(`cable ${cable.id}`, "both ends are the same port");
       continue;
@@ -174,23 +177,21 @@ export function checkFacilityDocument(doc: unknown): { facility?: Facility; prob
 
 type Report = (element: string, message: string) => void;
 
-/** The resource at one end of a cable, reporting an unknown resource or port. */
-function cableEnd(cable: Cable, k: 0 | 1, entries: Map<string, Entry>, error: Report): Entry | undefined {
-  const end = cable.ends[k];
-  if (!end) return undefined;
-  const e = entries.get(end.resource);
+/** The port index at one end of a cable (-1, reported, when the resource or port is unknown). */
+function cableEnd(cable: Cable, k: 0 | 1, e: Entry | undefined, error: Report): number {
+  const end = cable.ends[k] as PortRef;
   if (!e) {
     error(`cable ${cable.id}`, `end ${k + 1} names resource ${end.resource}, which is not in the facility`);
-    return undefined;
+    return -1;
   }
-  if (portIndex(e, end.port) < 0) {
+  const i = portIndex(e, end.port);
+  if (i < 0) {
     error(
       `cable ${cable.id}`,
       `end ${k + 1} names port ${end.port} of ${describe(e.res)}, which has no such port (it has ${portList(e.res.ports)})`,
     );
-    return undefined;
   }
-  return e;
+  return i;
 }
 
 function rank(layer: "leaf" | "fabric" | "spine"): number {
@@ -199,6 +200,8 @@ function rank(layer: "leaf" | "fabric" | "spine"): number {
 
 function portIndex(e: Entry, name: string): number {
   const ports = e.res.ports;
+  const guess = numberedPort(name);
+  if (guess >= 0 && guess < ports.length && (ports[guess] as Port).name === name) return guess;
   if (ports.length <= 12) {
     for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
     return -1;
@@ -211,23 +214,33 @@ function portIndex(e: Entry, name: string): number {
 }
 
 function checkPorts(r: Resource, error: Report): void {
-  if (r.ports.length > 12) {
-    const seen = new Set<string>();
-    for (const p of r.ports) {
-      if (seen.has(p.name)) error(`${describe(r)}`, `port name ${p.name} is used twice`);
-      seen.add(p.name);
-    }
-  } else {
-    for (let i = 1; i < r.ports.length; i++) {
+  const ports = r.ports;
+  if (ports.length <= 12) {
+    for (let i = 1; i < ports.length; i++) {
       for (let j = 0; j < i; j++) {
-        if ((r.ports[i] as Port).name === (r.ports[j] as Port).name) {
-          error(`${describe(r)}`, `port name ${(r.ports[i] as Port).name} is used twice`);
+        if ((ports[i] as Port).name === (ports[j] as Port).name) {
+          error(describe(r), `port name ${(ports[i] as Port).name} is used twice`);
           break;
         }
       }
     }
+    return;
+  }
+  // Big switches: ports named swpN at N-1 are distinct by position; only the rest need a set.
+  let rest: Set<string> | undefined;
+  for (let i = 0; i < ports.length; i++) {
+    const name = (ports[i] as Port).name;
+    if (numberedPort(name) === i) continue;
+    const at = numberedPort(name);
+    rest ??= new Set();
+    if (rest.has(name) || (at >= 0 && at < ports.length && (ports[at] as Port).name === name)) {
+      error(describe(r), `port name ${name} is used twice`);
+    }
+    rest.add(name);
   }
 }
+
+const CAPACITY = ["proc.cores", "memory.capacity"] as const;
 
 function checkShape(r: Resource, error: Report, warning: Report): void {
   const el = describe(r);
@@ -240,7 +253,7 @@ function checkShape(r: Resource, error: Report, warning: Report): void {
       error(el, "has no allocation mode; alloc must hold physical, virtual or both");
     }
     const virtual = r.alloc.includes("virtual");
-    for (const prop of ["proc.cores", "memory.capacity"]) {
+    for (const prop of CAPACITY) {
       const v = r.props[prop];
       if (typeof v === "number" && v > 0) continue;
       if (virtual)

@@ -1,0 +1,65 @@
+// npm run bench -- facility-gen
+//   1000-nodes           generateFacility, 1,000 nodes (25 racks, 2 pods)
+//   100000-nodes         generateFacility, 100,000 nodes (2,500 racks, 157 pods)
+//   100000-nodes-check   checkFacility over the 100,000-node facility
+//   internet-2x50000     generateResourceInternet, 2 facilities of 50,000 nodes
+import { benchCase, defineBench } from "@merge/bench";
+import type { Facility, ResourceInternet } from "@merge/xir";
+import { checkFacility, generateFacility, generateResourceInternet, summarize } from "../src/index.ts";
+
+/** Warm the JIT on a small facility, as a long-running process would be. */
+function warmUp(): void {
+  checkFacility(generateFacility({ nodes: 2000, seed: 99 }));
+}
+
+const figures = (f: Facility) => {
+  const s = summarize(f);
+  return {
+    resources: s.resources,
+    nodes: s.nodes.total,
+    hypervisors: s.nodes.both + s.nodes.virtual,
+    hardware_classes: s.hardware.length,
+    switches: s.byKind.switch,
+    cables: s.cables,
+  };
+};
+
+function generate(nodes: number, maxMs: number) {
+  return benchCase(() => {
+    warmUp();
+    return {
+      run: () => generateFacility({ nodes, seed: 1 }),
+      fields: figures,
+      targets: { max: { ms: maxMs, peak_mb: 1024 } },
+    };
+  });
+}
+
+export default defineBench({
+  name: "facility-gen",
+  cases: {
+    "1000-nodes": generate(1000, 50),
+    "100000-nodes": generate(100_000, 2000),
+    "100000-nodes-check": benchCase(() => {
+      warmUp();
+      const f = generateFacility({ nodes: 100_000, seed: 1 });
+      return {
+        run: () => checkFacility(f),
+        fields: (problems) => ({ errors: problems.filter((p) => p.severity === "error").length }),
+        targets: { max: { ms: 2000, peak_mb: 1024 } },
+      };
+    }),
+    "internet-2x50000": benchCase(() => {
+      warmUp();
+      return {
+        run: () => generateResourceInternet({ facilities: 2, nodesPerFacility: 50_000, seed: 1 }),
+        fields: (ri: ResourceInternet) => ({
+          facilities: ri.facilities.length,
+          nodes: ri.facilities.reduce((a, f) => a + summarize(f).nodes.total, 0),
+          interconnects: ri.interconnects.length,
+        }),
+        targets: { max: { ms: 2000, peak_mb: 1024 } },
+      };
+    }),
+  },
+});
