@@ -55,6 +55,8 @@ export interface PythonModelResult {
 
 const NOBODY = 65534;
 const OUTPUT_LIMIT = 64 * 1024;
+/** Lines of the script's output repeated in the `model-output` warning. */
+const PRINTED_LINES = 20;
 const REPORT_LIMIT = 512 * 1024 * 1024;
 /** After the wall-clock limit: SIGINT (Python reports the line it was on), then SIGKILL. */
 const KILL_GRACE_MS = 1000;
@@ -331,7 +333,10 @@ function interpret(
     location: at(w.line, w.column),
   }));
   if (output.length > 0) {
-    warnings.push({ severity: "warning", code: "model-output", message: `the script printed:\n${output.trimEnd()}` });
+    const lines = output.trimEnd().split("\n");
+    const shown = lines.slice(0, PRINTED_LINES).join("\n");
+    const more = lines.length > PRINTED_LINES ? `\n... (${lines.length - PRINTED_LINES} more lines in the output)` : "";
+    warnings.push({ severity: "warning", code: "model-output", message: `the script printed:\n${shown}${more}` });
   }
   if (!r.ok) {
     const { code, message, line, column } = r.error;

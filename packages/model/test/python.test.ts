@@ -307,6 +307,15 @@ describe("python model results", () => {
     const printed = r.diagnostics.find((d) => d.code === "model-output");
     assert.equal(printed?.severity, "warning");
     assert.match(printed?.message ?? "", /made 2 nodes/);
+
+    const chatty = await runPythonSource(
+      "from mergexp import *\nfor i in range(100000): print('line', i)\nnet = Network('c')\nnet.node('a')\nexperiment(net)\n",
+      "chatty.py",
+    );
+    assert.equal(chatty.experiment.nodes.length, 1);
+    assert.ok(chatty.output.length <= 2 * 64 * 1024 + 20, "output is cut");
+    const said = chatty.diagnostics.find((d) => d.code === "model-output")?.message ?? "";
+    assert.match(said, /line 19\n\.\.\. \(\d+ more lines in the output\)$/);
   });
 
   test("a plain number where a unit belongs is a located warning", async () => {
