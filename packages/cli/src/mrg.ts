@@ -2,12 +2,22 @@
 // mrg: the experimenter's command line. Each command lives in commands/<name>.ts
 // and registers itself on the program.
 import { Command } from "commander";
+import { registerAuth } from "./commands/auth.ts";
 import { registerCompile } from "./commands/compile.ts";
+import { registerMembership } from "./commands/membership.ts";
+import { registerProject } from "./commands/project.ts";
+import { registerPush } from "./commands/push.ts";
+import { registerRealization } from "./commands/realization.ts";
 
 const program = new Command("mrg")
   .description("Merge testbed: model, realize and materialize network experiments")
   .showHelpAfterError("(run 'mrg --help' for usage)");
 
 registerCompile(program);
+registerAuth(program);
+registerProject(program);
+registerPush(program);
+registerRealization(program);
+registerMembership(program);
 
 await program.parseAsync(process.argv);

@@ -65,6 +65,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     publicUrl: url,
     policyFile: o.policyFile,
     acceptTimeoutSeconds: o.acceptTimeoutSeconds,
+    logger: process.env.MERGE_PORTAL_LOG === "1",
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
   await ensureDemoFacility(store);

@@ -134,6 +134,11 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       },
     ],
     jwks: { keys: [signing] },
+    clientDefaults: {
+      id_token_signed_response_alg: "ES256",
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+    },
     cookies: { keys: cookieKeys },
     scopes: ["openid", "offline_access", "api"],
     claims: { openid: ["sub"], profile: ["preferred_username", "name"], email: ["email"] },

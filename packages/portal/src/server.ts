@@ -100,6 +100,8 @@ export async function buildPortal(config: PortalConfig & { engine?: Engine }): P
       return reply.code(415).send({ error: "unsupported", message: `${fe.message}; send application/json` });
     if (status >= 400 && status < 500) return reply.code(status).send({ error: "bad_request", message: fe.message });
     req.log.error({ err }, "internal error");
+    if (!full.logger)
+      process.stderr.write(`portal: internal error on ${req.method} ${req.url}: ${(err as Error).stack ?? err}\n`);
     return reply.code(500).send({ error: "internal", message: "internal error; the portal log has details" });
   });
   app.setNotFoundHandler((req, reply) =>

@@ -43,7 +43,7 @@ export interface DeviceAuthorization {
   verification_uri: string;
   verification_uri_complete: string;
   expires_in: number;
-  interval: number;
+  interval?: number;
 }
 
 export interface TokenSet {
@@ -209,7 +209,7 @@ export class PortalClient {
     clientId = "mrg",
     sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
   ): Promise<TokenSet> {
-    let interval = Math.max(1, d.interval) * 1000;
+    let interval = Math.max(1, d.interval ?? 5) * 1000;
     const deadline = Date.now() + d.expires_in * 1000;
     while (Date.now() < deadline) {
       await sleep(interval);

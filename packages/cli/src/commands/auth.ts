@@ -1,0 +1,107 @@
+// mrg register | login | logout | whoami
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import {
+  action,
+  CliError,
+  clearToken,
+  client,
+  loadSession,
+  type OutputFlags,
+  portalOptions,
+  print,
+  saveSession,
+  signedIn,
+} from "../client.ts";
+
+interface Flags extends OutputFlags {
+  portal?: string;
+}
+
+/** A password from --password, $MERGE_PASSWORD, or one line of stdin (never echoed, never logged). */
+function password(flag: string | undefined): string {
+  const p =
+    flag ?? process.env.MERGE_PASSWORD ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8").split("\n")[0]);
+  if (!p) throw new CliError("no password: pass --password, set MERGE_PASSWORD, or pipe it on stdin");
+  return p;
+}
+
+export function registerAuth(program: Command): void {
+  portalOptions(
+    program
+      .command("register <username>")
+      .description("create an account (an administrator activates it)")
+      .requiredOption("--email <email>", "your email address")
+      .option("--name <full name>", "your full name")
+      .option("--password <password>", "password (or $MERGE_PASSWORD, or stdin)"),
+  ).action(
+    action(async (username: string, f: Flags & { email: string; name?: string; password?: string }) => {
+      const c = client(f);
+      const u = await c.register({
+        name: username,
+        email: f.email,
+        password: password(f.password),
+        ...(f.name ? { fullName: f.name } : {}),
+      });
+      saveSession({ ...loadSession(), portal: c.baseUrl });
+      if (f.json) print(f, u, ["name", "email", "state"]);
+      else
+        process.stdout.write(`registered ${u.name}; the account is ${u.state} until an administrator activates it\n`);
+    }),
+  );
+
+  portalOptions(
+    program
+      .command("login [username]")
+      .description("sign in: with no password, through the browser (OAuth2 device flow); with --password, directly")
+      .option("--password <password>", "sign in with a password instead of the browser (or $MERGE_PASSWORD)"),
+  ).action(
+    action(async (username: string | undefined, f: Flags & { password?: string }) => {
+      const c = client(f);
+      if (username !== undefined && (f.password !== undefined || process.env.MERGE_PASSWORD !== undefined)) {
+        const t = await c.login(username, password(f.password), "mrg");
+        saveSession({
+          portal: c.baseUrl,
+          token: t.token,
+          user: username,
+          kind: "api",
+          ...(t.record.expires ? { expires: t.record.expires } : {}),
+        });
+        process.stdout.write(`signed in to ${c.baseUrl} as ${username}\n`);
+        return;
+      }
+      const d = await c.deviceAuthorization();
+      process.stdout.write(
+        `To sign in, open ${d.verification_uri_complete}\n(or go to ${d.verification_uri} and enter the code ${d.user_code})\n`,
+      );
+      const tokens = await c.pollDeviceToken(d);
+      c.token = tokens.access_token;
+      const me = await c.whoami();
+      saveSession({
+        portal: c.baseUrl,
+        token: tokens.access_token,
+        user: me.name,
+        kind: "oauth",
+        expires: new Date(Date.now() + tokens.expires_in * 1000).toISOString(),
+      });
+      process.stdout.write(`signed in to ${c.baseUrl} as ${me.name}\n`);
+    }),
+  );
+
+  program
+    .command("logout")
+    .description("forget the saved token")
+    .action(
+      action(async () => {
+        const s = clearToken();
+        process.stdout.write(`signed out of ${s.portal}\n`);
+      }),
+    );
+
+  portalOptions(program.command("whoami").description("the signed-in user")).action(
+    action(async (f: Flags) => {
+      const u = await signedIn(f).whoami();
+      print(f, u, ["name", "email", "state", "admin"]);
+    }),
+  );
+}

@@ -1,0 +1,179 @@
+// mrg new project|experiment, list, show, delete
+import type { Command } from "commander";
+import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+
+interface Flags extends OutputFlags {
+  portal?: string;
+}
+type Vis = "public" | "protected" | "private";
+
+function visibility(v: string | undefined): Vis | undefined {
+  if (v === undefined) return undefined;
+  if (v !== "public" && v !== "protected" && v !== "private")
+    throw new CliError(`--visibility must be public, protected or private, not '${v}'`);
+  return v;
+}
+
+const PROJECT_COLS = ["name", "visibility", "creator", "personal", "description"] as const;
+const EXPERIMENT_COLS = ["name", "project", "visibility", "creator", "revisions", "description"] as const;
+const REALIZATION_COLS = ["id", "state", "revision", "creator", "expires", "resources"] as const;
+
+export function registerProject(program: Command): void {
+  const neu = program.command("new").description("create a project or an experiment");
+  portalOptions(
+    neu
+      .command("project <name>")
+      .option("--description <text>", "what the project is for")
+      .option("--visibility <v>", "public, protected or private (default private)"),
+  ).action(
+    action(async (name: string, f: Flags & { description?: string; visibility?: string }) => {
+      const vis = visibility(f.visibility);
+      const p = await signedIn(f).createProject({
+        name,
+        ...(f.description ? { description: f.description } : {}),
+        ...(vis ? { visibility: vis } : {}),
+      });
+      print(f, p, [...PROJECT_COLS]);
+    }),
+  );
+  portalOptions(
+    neu
+      .command("experiment <exp.proj>")
+      .option("--description <text>", "what the experiment is for")
+      .option("--visibility <v>", "public, protected or private (default private)"),
+  ).action(
+    action(async (id: string, f: Flags & { description?: string; visibility?: string }) => {
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      const vis = visibility(f.visibility);
+      const e = await signedIn(f).createExperiment(proj, {
+        name: exp,
+        ...(f.description ? { description: f.description } : {}),
+        ...(vis ? { visibility: vis } : {}),
+      });
+      print(f, e, [...EXPERIMENT_COLS]);
+    }),
+  );
+
+  const list = program
+    .command("list")
+    .description("list projects, experiments, revisions, realizations, members, facilities, resources");
+  portalOptions(list.command("projects")).action(
+    action(async (f: Flags) => print(f, await signedIn(f).projects(), [...PROJECT_COLS])),
+  );
+  portalOptions(
+    list.command("experiments [project]").description("experiments of a project (default: all your projects)"),
+  ).action(
+    action(async (project: string | undefined, f: Flags) => {
+      const c = signedIn(f);
+      const projects = project ? [project] : (await c.projects()).map((p) => p.name);
+      const all = [];
+      for (const p of projects) all.push(...(await c.experiments(p)));
+      print(f, all, [...EXPERIMENT_COLS]);
+    }),
+  );
+  portalOptions(list.command("revisions <exp.proj>")).action(
+    action(async (id: string, f: Flags) => {
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      print(f, await signedIn(f).revisions(proj, exp), [
+        "number",
+        "status",
+        "lang",
+        "nodes",
+        "links",
+        "pushedBy",
+        "created",
+      ]);
+    }),
+  );
+  portalOptions(
+    list.command("realizations [exp.proj]").description("realizations of an experiment (default: all you can see)"),
+  ).action(
+    action(async (id: string | undefined, f: Flags) => {
+      const c = signedIn(f);
+      if (id === undefined) return print(f, await c.allRealizations(), [...REALIZATION_COLS]);
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      print(f, await c.realizations(proj, exp), [...REALIZATION_COLS]);
+    }),
+  );
+  portalOptions(list.command("members <project>")).action(
+    action(async (project: string, f: Flags) =>
+      print(f, await signedIn(f).members(project), ["user", "role", "added"]),
+    ),
+  );
+  portalOptions(list.command("facilities")).action(
+    action(async (f: Flags) =>
+      print(f, await signedIn(f).facilities(), ["name", "state", "endpoint", "resources", "updated"]),
+    ),
+  );
+  portalOptions(
+    list.command("resources").option("--free", "only unallocated").option("--allocated", "only allocated"),
+  ).action(
+    action(async (f: Flags & { free?: boolean; allocated?: boolean }) => {
+      const rs = await signedIn(f).resources(f.free ? { allocated: false } : f.allocated ? { allocated: true } : {});
+      print(
+        f,
+        rs.map((r) => ({ ...r, holders: r.holders.map((h) => h.realization) })),
+        ["facility", "id", "kind", "alloc", "allocated", "holders"],
+      );
+    }),
+  );
+
+  const show = program.command("show").description("show one project, experiment, revision or realization");
+  portalOptions(show.command("project <name>")).action(
+    action(async (name: string, f: Flags) => print(f, await signedIn(f).project(name), [...PROJECT_COLS, "created"])),
+  );
+  portalOptions(show.command("experiment <exp.proj>")).action(
+    action(async (id: string, f: Flags) => {
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      print(f, await signedIn(f).experiment(proj, exp), [...EXPERIMENT_COLS, "created"]);
+    }),
+  );
+  portalOptions(
+    show
+      .command("revision <exp.proj> [number]")
+      .option("--source", "print the model source")
+      .option("--xir", "print the compiled XIR"),
+  ).action(
+    action(async (id: string, n: string | undefined, f: Flags & { source?: boolean; xir?: boolean }) => {
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      const c = signedIn(f);
+      const number = n === undefined ? (await c.experiment(proj, exp)).revisions : Number(n);
+      if (!Number.isInteger(number) || number < 1)
+        throw new CliError(`no revision ${n ?? number} of ${id}; push a model first`);
+      const r = await c.revision(proj, exp, number);
+      if (f.source) return void process.stdout.write(r.source.endsWith("\n") ? r.source : `${r.source}\n`);
+      if (f.xir) return void process.stdout.write(`${JSON.stringify(r.xir, null, 2)}\n`);
+      if (f.json) return print(f, r, []);
+      print(f, r.revision, ["number", "status", "lang", "nodes", "links", "sourceHash", "pushedBy", "created"]);
+      for (const e of r.revision.errors) process.stdout.write(`  ${e.line ? `line ${e.line}: ` : ""}${e.message}\n`);
+    }),
+  );
+  portalOptions(show.command("realization <rlz.exp.proj>")).action(
+    action(async (id: string, f: Flags) => {
+      const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+      const r = await signedIn(f).realization(proj, exp, rlz);
+      if (f.json) return print(f, r, []);
+      print(f, r, [...REALIZATION_COLS]);
+      const emb = r.realization as
+        | { nodes?: { node: string; facility: string; resource: string; mode: string }[] }
+        | undefined;
+      if (emb?.nodes?.length) print({}, emb.nodes, ["node", "facility", "resource", "mode"]);
+      for (const d of r.diagnostics) process.stdout.write(`  ${d}\n`);
+    }),
+  );
+
+  const del = program.command("delete").description("delete a project or an experiment");
+  portalOptions(del.command("project <name>")).action(
+    action(async (name: string, f: Flags) => {
+      await signedIn(f).deleteProject(name);
+      process.stdout.write(`deleted project ${name}\n`);
+    }),
+  );
+  portalOptions(del.command("experiment <exp.proj>")).action(
+    action(async (id: string, f: Flags) => {
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      await signedIn(f).deleteExperiment(proj, exp);
+      process.stdout.write(`deleted experiment ${id}\n`);
+    }),
+  );
+}

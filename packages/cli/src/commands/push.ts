@@ -1,0 +1,39 @@
+// mrg push <model.ts|model.py|xir.json> <exp.proj>
+import { readFileSync } from "node:fs";
+import { basename, extname } from "node:path";
+import type { Command } from "commander";
+import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+
+export function registerPush(program: Command): void {
+  portalOptions(
+    program
+      .command("push <model> <exp.proj>")
+      .description(
+        "push a model (model.ts, model.py, or XIR .json) as the experiment's next revision; the portal compiles it",
+      ),
+  ).action(
+    action(async (model: string, id: string, f: OutputFlags & { portal?: string }) => {
+      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
+      const ext = extname(model);
+      const lang = ext === ".ts" || ext === ".mts" ? "ts" : ext === ".py" ? "py" : ext === ".json" ? "xir" : undefined;
+      if (lang === undefined) throw new CliError(`${model}: push a .ts or .py model, or an XIR .json file`);
+      let source: string;
+      try {
+        source = readFileSync(model, "utf8");
+      } catch (e) {
+        throw new CliError(`cannot read ${model}: ${(e as Error).message}`);
+      }
+      const rev = await signedIn(f).push(proj, exp, source, lang, basename(model));
+      if (f.json) print(f, rev, []);
+      else {
+        print(f, rev, ["number", "status", "lang", "nodes", "links", "created"]);
+        for (const e of rev.errors)
+          process.stderr.write(`${model}:${e.line ?? 0}:${e.column ?? 0}: error: ${e.message}\n`);
+      }
+      if (rev.status === "error") {
+        process.stderr.write(`revision ${rev.number} of ${id} did not compile; fix the model and push again\n`);
+        process.exitCode = 1;
+      }
+    }),
+  );
+}

@@ -1,0 +1,58 @@
+// mrg realize <rlz.exp.proj> [revision] [--accept] | accept | reject | relinquish
+import type { Command } from "commander";
+import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+
+interface Flags extends OutputFlags {
+  portal?: string;
+}
+const COLS = ["id", "state", "revision", "expires", "resources"] as const;
+
+export function registerRealization(program: Command): void {
+  portalOptions(
+    program
+      .command("realize <rlz.exp.proj> [revision]")
+      .description(
+        "find and reserve resources for a revision (default: the latest); accept within the timeout or they are released",
+      )
+      .option("--accept", "accept at once"),
+  ).action(
+    action(async (id: string, revision: string | undefined, f: Flags & { accept?: boolean }) => {
+      const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+      const n = revision === undefined ? undefined : Number(revision);
+      if (n !== undefined && (!Number.isInteger(n) || n < 1))
+        throw new CliError(`revision must be a number >= 1, not '${revision}'`);
+      const r = await signedIn(f).realize(proj, exp, {
+        name: rlz,
+        ...(n ? { revision: n } : {}),
+        ...(f.accept ? { accept: true } : {}),
+      });
+      if (f.json) return print(f, r, []);
+      print(f, r, [...COLS]);
+      if (r.state === "failed") {
+        process.stderr.write(`realization ${id} failed:\n${r.diagnostics.map((d) => `  ${d}`).join("\n")}\n`);
+        process.stderr.write(
+          `change the model's constraints or wait for resources, then: mrg relinquish ${id} && mrg realize ${id}\n`,
+        );
+        process.exitCode = 1;
+      } else if (r.state === "pending") {
+        process.stdout.write(`accept before ${r.expires}: mrg accept ${id}\n`);
+      }
+    }),
+  );
+  for (const [verb, what] of [
+    ["accept", "keep a pending realization's resources until relinquished"],
+    ["reject", "release a pending realization"],
+    ["relinquish", "release a realization's resources and forget it"],
+  ] as const) {
+    portalOptions(program.command(`${verb} <rlz.exp.proj>`).description(what)).action(
+      action(async (id: string, f: Flags) => {
+        const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+        const c = signedIn(f);
+        if (verb === "accept") return print(f, await c.accept(proj, exp, rlz), [...COLS]);
+        if (verb === "reject") await c.reject(proj, exp, rlz);
+        else await c.relinquish(proj, exp, rlz);
+        process.stdout.write(`${verb === "reject" ? "rejected" : "relinquished"} ${id}\n`);
+      }),
+    );
+  }
+}

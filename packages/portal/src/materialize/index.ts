@@ -1,0 +1,3 @@
+export { credentialsConnector } from "./connect.ts";
+export * from "./materializer.ts";
+export { materializationRoutes } from "./plugin.ts";

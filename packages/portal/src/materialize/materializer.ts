@@ -1,0 +1,525 @@
+/**
+ * The portal's side of materialization: at most one materialization per
+ * realization; requests delivered to each facility's commander in the
+ * background, retried with backoff, never blocking the caller or other work;
+ * status read live from the facilities, with unreachable ones shown as such;
+ * dematerialize always completes (see packages/facility/docs/failure-model.md).
+ */
+import type { Client } from "@connectrpc/connect";
+import { actionStateName, fragmentsFor, fragmentToPb, mzStatusName, nodeStateName } from "@merge/facility";
+import * as pb from "@merge/proto";
+import type { Store } from "@merge/store";
+import type { Experiment, Facility } from "@merge/xir";
+import type { FacilityRecord, RealizationRecord, RevisionBody } from "../objects.ts";
+import { keys as portalKeys, realizationId } from "../objects.ts";
+
+export type FacilityClient = Client<typeof pb.FacilityService>;
+/** How the portal reaches a facility's commander (mutual TLS credentials are the connector's business). */
+export type Connect = (facility: FacilityRecord) => FacilityClient;
+
+/** What the portal wants of one facility, and how delivering it is going. */
+export interface FacilityPart {
+  facility: string;
+  /** The request to deliver: materialize, or dematerialize. */
+  want: "materialize" | "dematerialize";
+  /** The facility accepted the request for `want`. */
+  delivered: boolean;
+  attempts: number;
+  lastError?: string;
+  /** ISO time of the next delivery attempt while undelivered. */
+  nextAttempt?: string;
+  resources: string[];
+  fragments: number;
+}
+
+export type MaterializationState = "materializing" | "dematerializing";
+
+export interface MaterializationRecord {
+  id: string;
+  project: string;
+  experiment: string;
+  realization: string;
+  state: MaterializationState;
+  creator: string;
+  created: string;
+  updated: string;
+  /** When dematerialize was asked for. */
+  dematerializeAt?: string;
+  facilities: FacilityPart[];
+}
+
+export interface FacilityStatus {
+  facility: string;
+  reachable: boolean;
+  /** Facility status: materializing, active, error, dematerializing, dematerialized; or `undelivered`. */
+  status: string;
+  error?: string;
+  attempts: number;
+  nextAttempt?: string;
+  actions: number;
+  complete: number;
+  errors: number;
+  masked: number;
+  infrapod?: string;
+  failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
+}
+
+export interface MaterializationStatus {
+  id: string;
+  project: string;
+  experiment: string;
+  realization: string;
+  /** materializing | active | error | dematerializing | dematerialized */
+  status: string;
+  actions: number;
+  complete: number;
+  facilities: FacilityStatus[];
+  nodes: {
+    node: string;
+    resource: string;
+    facility: string;
+    current: string;
+    target: string;
+    action: string;
+    error?: string;
+  }[];
+  links: { link: string; facility: string; action: string; error?: string }[];
+}
+
+export class MaterializationError extends Error {
+  constructor(
+    readonly code: "not_found" | "conflict" | "unprocessable",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface MaterializerOptions {
+  store: Store;
+  connect: Connect;
+  /** First retry after this many ms, doubling to `maxBackoffMs` (defaults 1,000 and 60,000). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Deadline for one call to a facility, ms (default 5,000). */
+  callTimeoutMs?: number;
+  /**
+   * Give up delivering a dematerialize after this long (default 24 h): the portal
+   * forgets the materialization and leaves an orphan note for operators
+   * (`portal/mz-orphans/<id>`); the facility's `cog dematerialize` finishes it.
+   */
+  teardownGiveUpMs?: number;
+  log?: (m: string) => void;
+}
+
+const P = "portal/materializations/";
+export const mzKeys = {
+  record: (p: string, e: string, r: string) => `${P}${p}/${e}/${r}`,
+  all: () => P,
+  orphan: (id: string) => `portal/mz-orphans/${id}`,
+};
+
+export class Materializer {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly working = new Set<string>();
+  private closed = false;
+  private readonly backoff: number;
+  private readonly maxBackoff: number;
+  private readonly timeout: number;
+  private readonly giveUp: number;
+
+  constructor(private readonly opts: MaterializerOptions) {
+    this.backoff = opts.backoffMs ?? 1000;
+    this.maxBackoff = opts.maxBackoffMs ?? 60_000;
+    this.timeout = opts.callTimeoutMs ?? 5000;
+    this.giveUp = opts.teardownGiveUpMs ?? 24 * 3600_000;
+  }
+
+  private get store(): Store {
+    return this.opts.store;
+  }
+
+  private async read<T>(key: string): Promise<{ value: T; rev: number } | undefined> {
+    const kv = await this.store.get(key);
+    return kv ? { value: JSON.parse(kv.value) as T, rev: kv.modRevision } : undefined;
+  }
+
+  /** Start materializing an accepted realization. Returns at once; delivery happens in the background. */
+  async create(
+    project: string,
+    experiment: string,
+    realization: string,
+    creator: string,
+  ): Promise<MaterializationRecord> {
+    const rec = await this.read<RealizationRecord>(portalKeys.realization(project, experiment, realization));
+    if (!rec) {
+      throw new MaterializationError("not_found", `no realization ${realization}.${experiment}.${project}`);
+    }
+    const r = rec.value;
+    const id = realizationId(r);
+    if (r.state !== "accepted" || !r.realization) {
+      throw new MaterializationError(
+        "conflict",
+        `realization ${id} is ${r.state}; only an accepted realization can be materialized (accept it first)`,
+      );
+    }
+    const body = await this.read<RevisionBody>(portalKeys.revisionBody(project, experiment, r.revision));
+    const xp: Experiment | null | undefined = body?.value.xir;
+    if (!xp)
+      throw new MaterializationError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
+    const names = [...new Set(r.realization.infranets.map((i) => i.facility))];
+    const parts: FacilityPart[] = [];
+    for (const name of names) {
+      const f = await this.read<FacilityRecord>(portalKeys.facility(name));
+      if (!f)
+        throw new MaterializationError(
+          "unprocessable",
+          `realization ${id} uses facility '${name}', which is not registered`,
+        );
+      const fragments = fragmentsFor(r.realization, xp, f.value.model as Facility);
+      parts.push({
+        facility: name,
+        want: "materialize",
+        delivered: false,
+        attempts: 0,
+        resources: [...new Set(fragments.map((x) => x.resource))],
+        fragments: fragments.length,
+      });
+    }
+    const now = new Date().toISOString();
+    const mz: MaterializationRecord = {
+      id,
+      project,
+      experiment,
+      realization,
+      state: "materializing",
+      creator,
+      created: now,
+      updated: now,
+      facilities: parts,
+    };
+    const key = mzKeys.record(project, experiment, realization);
+    const t = await this.store.txn({
+      compare: [{ key, target: "absent" }],
+      success: [{ op: "put", key, value: JSON.stringify(mz) }],
+      failure: [{ op: "get", key }],
+    });
+    if (!t.succeeded) {
+      const cur = JSON.parse(t.gets[0]!.value) as MaterializationRecord;
+      throw new MaterializationError(
+        "conflict",
+        cur.state === "dematerializing"
+          ? `${id} is still being dematerialized; materialize it again once that is done`
+          : `${id} is materialized already (at most one materialization per realization)`,
+      );
+    }
+    this.kick(key, 0);
+    return mz;
+  }
+
+  /** Ask for teardown. Returns at once; the portal delivers it until the facilities confirm. */
+  async dematerialize(project: string, experiment: string, realization: string): Promise<MaterializationRecord> {
+    const key = mzKeys.record(project, experiment, realization);
+    const next = await this.update(key, (m) =>
+      m.state === "dematerializing"
+        ? undefined
+        : {
+            ...m,
+            state: "dematerializing",
+            dematerializeAt: new Date().toISOString(),
+            facilities: m.facilities.map((f) => ({
+              ...f,
+              want: "dematerialize" as const,
+              delivered: false,
+              attempts: 0,
+              lastError: undefined,
+              nextAttempt: undefined,
+            })),
+          },
+    );
+    if (!next)
+      throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    this.kick(key, 0);
+    return next;
+  }
+
+  async get(project: string, experiment: string, realization: string): Promise<MaterializationRecord | undefined> {
+    return (await this.read<MaterializationRecord>(mzKeys.record(project, experiment, realization)))?.value;
+  }
+
+  async list(): Promise<MaterializationRecord[]> {
+    return (await this.store.range(mzKeys.all())).map((kv) => JSON.parse(kv.value) as MaterializationRecord);
+  }
+
+  /** Status with per-node and per-link detail, read live from each facility. */
+  async status(project: string, experiment: string, realization: string): Promise<MaterializationStatus> {
+    const m = await this.get(project, experiment, realization);
+    if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    const out: MaterializationStatus = {
+      id: m.id,
+      project,
+      experiment,
+      realization,
+      status: m.state,
+      actions: 0,
+      complete: 0,
+      facilities: [],
+      nodes: [],
+      links: [],
+    };
+    const facilities = await Promise.all(
+      m.facilities.map(async (part): Promise<[FacilityStatus, pb.StatusResponse | undefined]> => {
+        const base = { facility: part.facility, attempts: part.attempts, nextAttempt: part.nextAttempt };
+        const empty = { actions: 0, complete: 0, errors: 0, masked: 0, failed: [] };
+        try {
+          const s = await (await this.client(part.facility)).status(
+            { mzid: m.id, resources: part.resources },
+            { timeoutMs: this.timeout },
+          );
+          const routing = s.errors.map((e) => e.message).join("; ");
+          return [
+            {
+              ...base,
+              reachable: true,
+              status: part.delivered || part.want === "dematerialize" ? mzStatusName(s.status) : "undelivered",
+              error: part.lastError ?? (routing || undefined),
+              actions: s.actions,
+              complete: s.complete,
+              errors: s.errorCount,
+              masked: s.masked,
+              infrapod: s.infrapodAddress || undefined,
+              failed: s.failed.map((a) => ({
+                task: a.task,
+                action: a.id,
+                kind: a.kind,
+                target: a.target,
+                error: a.error,
+                attempts: a.attempts,
+              })),
+            },
+            s,
+          ];
+        } catch (err) {
+          return [
+            {
+              ...base,
+              ...empty,
+              reachable: false,
+              status: part.delivered ? "unreachable" : "undelivered",
+              error: `facility ${part.facility} is unreachable: ${(err as Error).message}${part.lastError ? ` (last delivery error: ${part.lastError})` : ""}`,
+            },
+            undefined,
+          ];
+        }
+      }),
+    );
+    for (const [fs, s] of facilities) {
+      out.facilities.push(fs);
+      out.actions += fs.actions;
+      out.complete += fs.complete + fs.masked;
+      for (const n of s?.nodes ?? []) {
+        out.nodes.push({
+          node: n.node,
+          resource: n.resource,
+          facility: fs.facility,
+          current: nodeStateName(n.current),
+          target: nodeStateName(n.target),
+          action: actionStateName(n.action),
+          ...(n.error ? { error: n.error } : {}),
+        });
+      }
+      for (const l of s?.links ?? []) {
+        out.links.push({
+          link: l.link,
+          facility: fs.facility,
+          action: actionStateName(l.action),
+          ...(l.error ? { error: l.error } : {}),
+        });
+      }
+    }
+    out.status = overall(m, out.facilities);
+    return out;
+  }
+
+  /** Pick up undelivered work after a restart. */
+  async resume(): Promise<void> {
+    for (const kv of await this.store.range(mzKeys.all())) this.kick(kv.key, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private async client(facility: string): Promise<FacilityClient> {
+    const f = await this.read<FacilityRecord>(portalKeys.facility(facility));
+    if (!f) throw new Error(`facility '${facility}' is no longer registered`);
+    return this.opts.connect(f.value);
+  }
+
+  /** Compare-and-swap a record; returns it as stored afterwards (undefined when there is none). */
+  private async update(
+    key: string,
+    change: (m: MaterializationRecord) => MaterializationRecord | undefined,
+  ): Promise<MaterializationRecord | undefined> {
+    for (;;) {
+      const cur = await this.read<MaterializationRecord>(key);
+      if (!cur) return undefined;
+      const next = change(cur.value);
+      if (!next) return cur.value; // nothing to change: the record as it is
+      next.updated = new Date().toISOString();
+      const r = await this.store.txn({
+        compare: [{ key, target: "modRevision", op: "==", value: cur.rev }],
+        success: [{ op: "put", key, value: JSON.stringify(next) }],
+      });
+      if (r.succeeded) return next;
+    }
+  }
+
+  /** Schedule background work on one materialization; timers never block callers. */
+  private kick(key: string, delayMs: number): void {
+    if (this.closed) return;
+    const prev = this.timers.get(key);
+    if (prev) clearTimeout(prev);
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      void this.work(key);
+    }, delayMs);
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  private async work(key: string): Promise<void> {
+    if (this.working.has(key) || this.closed) return this.kick(key, 200);
+    this.working.add(key);
+    try {
+      const cur = await this.read<MaterializationRecord>(key);
+      if (!cur) return;
+      const m = cur.value;
+      const now = Date.now();
+      let next = Number.POSITIVE_INFINITY;
+      const results = new Map<string, Partial<FacilityPart> | "gone">();
+      await Promise.all(
+        m.facilities.map(async (part) => {
+          if (part.nextAttempt && Date.parse(part.nextAttempt) > now) {
+            next = Math.min(next, Date.parse(part.nextAttempt) - now);
+            return;
+          }
+          try {
+            const outcome = await this.deliver(m, part);
+            results.set(part.facility, outcome);
+            if (outcome !== "gone" && part.want === "dematerialize") next = Math.min(next, 1000);
+          } catch (err) {
+            const attempts = part.attempts + 1;
+            const wait = Math.min(this.maxBackoff, this.backoff * 2 ** (attempts - 1));
+            next = Math.min(next, wait);
+            const message = (err as Error).message;
+            this.opts.log?.(`materialize ${m.id} on ${part.facility}: attempt ${attempts} failed: ${message}`);
+            results.set(part.facility, {
+              attempts,
+              lastError: message,
+              nextAttempt: new Date(Date.now() + wait).toISOString(),
+            });
+          }
+        }),
+      );
+      const giveUp =
+        m.state === "dematerializing" && m.dematerializeAt && Date.now() - Date.parse(m.dematerializeAt) > this.giveUp;
+      const saved = await this.update(key, (r) => {
+        if (r.state !== m.state) return undefined; // changed meanwhile (dematerialize asked): the next round handles it
+        const facilities = r.facilities
+          .map((f) => {
+            const res = results.get(f.facility);
+            return res === "gone" ? undefined : res ? { ...f, ...res } : f;
+          })
+          .filter((f): f is FacilityPart => f !== undefined);
+        return { ...r, facilities };
+      });
+      if (saved && saved.state === m.state && m.state === "dematerializing" && (saved.facilities.length === 0 || giveUp)) {
+        if (giveUp && saved.facilities.length) {
+          await this.store.put(
+            mzKeys.orphan(saved.id),
+            JSON.stringify({ ...saved, orphaned: new Date().toISOString() }),
+          );
+          this.opts.log?.(
+            `dematerialize ${saved.id}: gave up on ${saved.facilities.map((f) => f.facility).join(", ")}`,
+          );
+        }
+        await this.store.txn({ compare: [], success: [{ op: "delete", key }] });
+        return;
+      }
+      const latest = await this.read<MaterializationRecord>(key);
+      if (latest && latest.value.state !== m.state) next = 0;
+      if (Number.isFinite(next)) this.kick(key, next);
+    } catch (err) {
+      this.opts.log?.(`materialization ${key}: ${(err as Error).message}`);
+      this.kick(key, this.backoff);
+    } finally {
+      this.working.delete(key);
+    }
+  }
+
+  /**
+   * One delivery step for one facility. Materialize: notify incoming + the
+   * fragments (idempotent at the facility). Dematerialize: the request, then
+   * wait for the facility to report it gone, then notify teardown.
+   */
+  private async deliver(m: MaterializationRecord, part: FacilityPart): Promise<Partial<FacilityPart> | "gone"> {
+    const facility = await this.read<FacilityRecord>(portalKeys.facility(part.facility));
+    if (!facility) {
+      if (part.want === "dematerialize") return "gone"; // nothing left to tell
+      throw new Error(`facility '${part.facility}' is no longer registered`);
+    }
+    const client = this.opts.connect(facility.value);
+    const call = { timeoutMs: this.timeout };
+    if (part.want === "materialize") {
+      if (part.delivered) return {};
+      const rlz = await this.read<RealizationRecord>(portalKeys.realization(m.project, m.experiment, m.realization));
+      const body =
+        rlz && (await this.read<RevisionBody>(portalKeys.revisionBody(m.project, m.experiment, rlz.value.revision)));
+      if (!rlz?.value.realization || !body?.value.xir) throw new Error("the realization or its experiment is gone");
+      const fragments = fragmentsFor(rlz.value.realization, body.value.xir, facility.value.model as Facility).map(
+        fragmentToPb,
+      );
+      const inc = await client.notifyIncoming({ mzid: m.id, resources: part.resources }, call);
+      if (inc.errors.length) throw new Error(inc.errors.map((e) => e.message).join("; "));
+      const r = await client.materialize({ mzid: m.id, fragments }, call);
+      if (r.errors.length) {
+        throw new Error(
+          `${r.errors.length} fragments refused: ${r.errors
+            .slice(0, 3)
+            .map((e) => e.message)
+            .join("; ")}`,
+        );
+      }
+      return { delivered: true, lastError: undefined, nextAttempt: undefined };
+    }
+    if (!part.delivered) {
+      const rlz = await this.read<RealizationRecord>(portalKeys.realization(m.project, m.experiment, m.realization));
+      const body =
+        rlz && (await this.read<RevisionBody>(portalKeys.revisionBody(m.project, m.experiment, rlz.value.revision)));
+      // Fragments let a facility that lost its records still tear down; without them it uses its own.
+      const fragments =
+        rlz?.value.realization && body?.value.xir
+          ? fragmentsFor(rlz.value.realization, body.value.xir, facility.value.model as Facility).map(fragmentToPb)
+          : [];
+      const r = await client.dematerialize({ mzid: m.id, fragments }, call);
+      if (r.errors.length) throw new Error(r.errors.map((e) => e.message).join("; "));
+      return { delivered: true, lastError: undefined, nextAttempt: undefined };
+    }
+    const s = await client.status({ mzid: m.id, resources: part.resources }, call);
+    if (s.status !== pb.MzStatus.DEMATERIALIZED) return {};
+    await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
+    return "gone";
+  }
+}
+
+function overall(m: MaterializationRecord, fs: FacilityStatus[]): string {
+  if (m.state === "dematerializing") return "dematerializing";
+  if (fs.some((f) => f.status === "error" || f.status === "unreachable" || (f.status === "undelivered" && f.error))) {
+    return "error";
+  }
+  if (fs.length && fs.every((f) => f.status === "active")) return "active";
+  return "materializing";
+}
