@@ -29,7 +29,7 @@ const RUNNER = join(PYTHON_DIR, "run_model.py");
 export type Sandbox = "namespace" | "hooks";
 
 export interface PythonRunOptions {
-  /** Wall-clock limit; default 10 s. */
+  /** Wall-clock limit; default 30 s (generous: a busy host runs a 10,000-node script in seconds). */
   timeoutMs?: number;
   /** Address-space limit; default 512 MiB. */
   memoryMb?: number;
@@ -80,7 +80,7 @@ export async function runPythonSource(
   file: string,
   opts: PythonRunOptions = {},
 ): Promise<PythonModelResult> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const memoryMb = opts.memoryMb ?? 512;
   if (!(timeoutMs > 0) || !(memoryMb >= 64)) {
     throw new RangeError(`runPythonSource: timeoutMs must be > 0 and memoryMb >= 64, got ${timeoutMs}, ${memoryMb}`);
@@ -160,13 +160,15 @@ function findPython(explicit: string | undefined, sandbox: Sandbox): string {
   for (const c of candidates) {
     if (!c) continue;
     tried.push(c);
-    // Also proves the runner is readable (as `nobody`, for the namespace sandbox).
-    const check = `import sys; open(${JSON.stringify(RUNNER)}).close(); print(sys.version_info >= (3, 9))`;
+    // Also proves the runner is readable (as `nobody`, for the namespace sandbox),
+    // and resolves the interpreter to a path, which the clean PATH of a run need not find.
+    const check = `import sys; open(${JSON.stringify(RUNNER)}).close(); print(sys.version_info >= (3, 9), sys.executable)`;
     const probe = [...confine(sandbox), c, "-s", "-S", "-c", check];
     const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: "/", timeout: 10_000 });
-    if (r.status === 0 && r.stdout.trim() === "True") {
-      pythons.set(key, c);
-      return c;
+    const [ok, executable] = r.status === 0 ? r.stdout.trim().split(" ", 2) : [];
+    if (ok === "True" && executable) {
+      pythons.set(key, executable);
+      return executable;
     }
   }
   throw new ModelError([
