@@ -18,6 +18,7 @@ import builtins
 import json
 import os
 import resource
+import signal
 import sys
 import linecache
 
@@ -26,6 +27,9 @@ sys.path.insert(0, HERE)
 
 
 def main():
+    # The caller interrupts a script that runs too long; held back until the
+    # script runs, an early interrupt still names a line of the script.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     ap = argparse.ArgumentParser()
     ap.add_argument("--filename", required=True)
     ap.add_argument("--result-fd", type=int, required=True)
@@ -172,6 +176,7 @@ def run(source, filename, mergexp, network, MergexpError):
 
     scope = {"__name__": "__main__", "__file__": filename, "__builtins__": builtins}
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         exec(code, scope)
     except SystemExit as e:
         if e.code not in (None, 0):
@@ -185,6 +190,7 @@ def run(source, filename, mergexp, network, MergexpError):
     except BaseException as e:  # noqa: BLE001 - the user's exception, whatever it is
         return with_v0(located(e, filename, "python-exception", describe(e, mergexp)), source)
 
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     net = network.chosen.get("network")
     if net is None:
         nets = [v for v in scope.values() if isinstance(v, network.Network)]

@@ -244,11 +244,11 @@ describe("python model errors name the user's line", () => {
 describe("python sandbox", () => {
   test("an endless loop times out, naming the line it was on", async () => {
     const started = Date.now();
-    const d = await failure(`${HEAD}i = 0\nwhile True:\n    i += 1\n`, { timeoutMs: 1000 });
+    const d = await failure(`${HEAD}i = 0\nwhile True:\n    i += 1\n`, { timeoutMs: 3000 });
     assert.equal(d.code, "python-timeout");
-    assert.match(d.message, /did not finish within 1 s/);
+    assert.match(d.message, /did not finish within 3 s/);
     assert.ok(d.location && [4, 5].includes(d.location.line), `line ${d.location?.line}`);
-    assert.ok(Date.now() - started < 5000);
+    assert.ok(Date.now() - started < 10_000);
   });
 
   test("a script that ignores the interrupt is killed", async () => {
