@@ -147,8 +147,8 @@ interface Entry {
 /** A declared resource; `port(name)` refers to one of its ports for cabling. */
 export class ResourceHandle {
   constructor(
-    protected readonly builder: FacilityBuilder,
-    protected readonly entry: Entry,
+    /** @internal */ readonly builder: FacilityBuilder,
+    /** @internal */ readonly entry: Entry,
   ) {}
 
   get id(): string {
@@ -171,12 +171,15 @@ export class ResourceHandle {
 
   /** The first port of this role (any role when omitted) not yet cabled; throws when all are. */
   freePort(role?: PortRole): PortRef {
+    return ref(this.entry, this.freeIndex(role));
+  }
+
+  /** @internal */
+  freeIndex(role?: PortRole): number {
     const { res, base } = this.entry;
     const cabledBy = this.builder.cabledBy;
     for (let i = 0; i < res.ports.length; i++) {
-      const p = res.ports[i] as Port;
-      if (cabledBy[base + i] === 0 && (role === undefined || p.role === role))
-        return { resource: res.id, port: p.name };
+      if (cabledBy[base + i] === 0 && (role === undefined || (res.ports[i] as Port).role === role)) return i;
     }
     throw new Error(`${describe(res)}: every ${role ? `${role} ` : ""}port is already cabled`);
   }
@@ -189,16 +192,26 @@ export class SwitchHandle extends ResourceHandle {
 
   /** The next downlink port not yet cabled. */
   downlink(): PortRef {
+    return ref(this.entry, this.downlinkIndex());
+  }
+
+  /** The next uplink port not yet cabled. */
+  uplink(): PortRef {
+    return ref(this.entry, this.uplinkIndex());
+  }
+
+  /** @internal */
+  downlinkIndex(): number {
     const e = this.entry;
     while (e.nextDown < e.downlinks && this.builder.cabledBy[e.base + e.nextDown] !== 0) e.nextDown++;
     if (e.nextDown >= e.downlinks) {
       throw new Error(`${describe(e.res)}: all ${e.downlinks} downlink ports are cabled; declare more ports`);
     }
-    return { resource: e.res.id, port: (e.res.ports[e.nextDown] as Port).name };
+    return e.nextDown;
   }
 
-  /** The next uplink port not yet cabled. */
-  uplink(): PortRef {
+  /** @internal */
+  uplinkIndex(): number {
     const e = this.entry;
     if (e.nextUp < e.downlinks) e.nextUp = e.downlinks;
     while (e.nextUp < e.uplinksEnd && this.builder.cabledBy[e.base + e.nextUp] !== 0) e.nextUp++;
@@ -207,8 +220,12 @@ export class SwitchHandle extends ResourceHandle {
         `${describe(e.res)}: all ${e.uplinksEnd - e.downlinks} uplink ports are cabled; declare more uplinks`,
       );
     }
-    return { resource: e.res.id, port: (e.res.ports[e.nextUp] as Port).name };
+    return e.nextUp;
   }
+}
+
+function ref(e: Entry, i: number): PortRef {
+  return { resource: e.res.id, port: (e.res.ports[i] as Port).name };
 }
 
 export class FacilityBuilder {
@@ -316,10 +333,20 @@ export class FacilityBuilder {
   cable(a: PortRef, b: PortRef, options: { id?: string } = {}): Cable {
     const ea = this.entry(a.resource, "cable");
     const eb = this.entry(b.resource, "cable");
-    const ia = portIndex(ea, a.port);
-    const ib = portIndex(eb, b.port);
+    return this.join(ea, portIndex(ea, a.port), eb, portIndex(eb, b.port), options.id, a, b);
+  }
+
+  private join(
+    ea: Entry,
+    ia: number,
+    eb: Entry,
+    ib: number,
+    explicit?: string,
+    a = ref(ea, ia),
+    b = ref(eb, ib),
+  ): Cable {
     const id =
-      options.id ?? (this.serialIds ? `c${this.cables.length}` : `${a.resource}/${a.port}~${b.resource}/${b.port}`);
+      explicit ?? (this.serialIds ? `c${this.cables.length}` : `${a.resource}/${a.port}~${b.resource}/${b.port}`);
     if (ea === eb && ia === ib) throw new Error(`cable ${id}: both ends are the same port`);
     const byA = this.cabledBy[ea.base + ia] as number;
     const byB = this.cabledBy[eb.base + ib] as number;
@@ -328,7 +355,7 @@ export class FacilityBuilder {
       const other = (this.cables[(byA || byB) - 1] as Cable).id;
       throw new Error(`cable ${id}: port ${ref.resource}.${ref.port} is already cabled by ${other}`);
     }
-    if (options.id !== undefined) {
+    if (explicit !== undefined) {
       if (this.cableIds.has(id)) throw new Error(`cable id ${id} is already used`);
       this.cableIds.add(id);
     }
@@ -344,19 +371,30 @@ export class FacilityBuilder {
    * free downlink.
    */
   connect(host: ResourceHandle, sw: SwitchHandle): Cable {
-    return this.cable(host.freePort(sw.info.network), sw.downlink());
+    this.owns(host, sw);
+    return this.join(host.entry, host.freeIndex(sw.info.network), sw.entry, sw.downlinkIndex());
   }
 
   /** `count` cables from `lower`'s free uplinks to `upper`'s free downlinks. */
   uplink(lower: SwitchHandle, upper: SwitchHandle, count = 1): Cable[] {
     const out: Cable[] = [];
-    for (let i = 0; i < count; i++) out.push(this.cable(lower.uplink(), upper.downlink()));
+    this.owns(lower, upper);
+    for (let i = 0; i < count; i++)
+      out.push(this.join(lower.entry, lower.uplinkIndex(), upper.entry, upper.downlinkIndex()));
     return out;
   }
 
   /** Cable the switch's management port to a mgmt switch. */
   manage(sw: SwitchHandle | ResourceHandle, mgmt: SwitchHandle): Cable {
-    return this.cable(sw.freePort("mgmt"), mgmt.downlink());
+    this.owns(sw, mgmt);
+    return this.join(sw.entry, sw.freeIndex("mgmt"), mgmt.entry, mgmt.downlinkIndex());
+  }
+
+  private owns(...handles: ResourceHandle[]): void {
+    for (const h of handles) {
+      if (h.builder !== this)
+        throw new Error(`${describe(h.entry.res)} belongs to facility ${h.builder.name}, not ${this.name}`);
+    }
   }
 
   /** VLAN ids usable in a VLAN domain (1..4094). */

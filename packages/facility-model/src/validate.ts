@@ -50,6 +50,7 @@ export function checkFacility(f: Facility): Problem[] {
     entries.set(r.id, { res: r, base });
     base += r.ports.length;
     checkPorts(r, error);
+    checkUnits(r, error, warning);
     checkShape(r, error, warning);
   }
 
@@ -241,6 +242,29 @@ function checkPorts(r: Resource, error: Report): void {
 }
 
 const CAPACITY = ["proc.cores", "memory.capacity"] as const;
+const MIB = 2 ** 20;
+
+/** Zero line rates, and numbers so small they are surely a missing unit helper (10 meaning 10 Gbit/s). */
+function checkUnits(r: Resource, error: Report, warning: Report): void {
+  let tiny: Port | undefined;
+  for (const p of r.ports) {
+    if (!(p.capacity > 0))
+      error(`port ${r.id}.${p.name}`, "has no capacity; give its line rate in bits/s, e.g. gbps(10)");
+    else if (p.capacity < 1e6 && !tiny) tiny = p;
+  }
+  if (tiny) {
+    warning(
+      `port ${r.id}.${tiny.name}`,
+      `capacity ${tiny.capacity} bit/s looks like a missing unit; capacities are bits/s, e.g. gbps(10)`,
+    );
+  }
+  for (const prop of ["memory.capacity", "disk.capacity"]) {
+    const v = r.props[prop];
+    if (typeof v === "number" && v > 0 && v < MIB) {
+      warning(describe(r), `${prop} ${v} bytes looks like a missing unit; sizes are bytes, e.g. gb(64)`);
+    }
+  }
+}
 
 function checkShape(r: Resource, error: Report, warning: Report): void {
   const el = describe(r);

@@ -148,6 +148,14 @@ describe("FacilityBuilder", () => {
     assert.equal(f.build({ validate: false }).resources.length, 1);
   });
 
+  it("refuses a handle of another facility", () => {
+    const a = new FacilityBuilder("a");
+    const b = new FacilityBuilder("b");
+    const leaf = a.switch("leaf", { layer: "leaf", network: "infranet", ports: 2, capacity: gbps(1) });
+    const n = b.node("n", { cores: 1, memory: gb(1), nics: [{ role: "infranet", capacity: gbps(1) }] });
+    assert.throws(() => a.connect(n, leaf), /node n belongs to facility b, not a/);
+  });
+
   it("generates serial cable ids when asked", () => {
     const f = new FacilityBuilder("s", { cableIds: "serial", macs: false });
     const leaf = f.switch("l", { layer: "leaf", network: "infranet", ports: 2, capacity: 1 });

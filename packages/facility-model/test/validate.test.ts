@@ -224,6 +224,23 @@ describe("checkFacility", () => {
     );
   });
 
+  it("a port without capacity, and sizes that look like a missing unit", () => {
+    const f = loaded();
+    const n1 = res(f, "n1");
+    (n1.ports[2] as Resource["ports"][number]).capacity = 0;
+    const n0 = res(f, "n0");
+    (n0.ports[1] as Resource["ports"][number]).capacity = 10;
+    n0.props["memory.capacity"] = 64;
+    expectErrors(f, "port n1.eth1: has no capacity; give its line rate in bits/s");
+    const warnings = checkFacility(f)
+      .filter((p) => p.severity === "warning")
+      .map((p) => `${p.element}: ${p.message}`);
+    assert.deepEqual(warnings, [
+      "port n0.eth0: capacity 10 bit/s looks like a missing unit; capacities are bits/s, e.g. gbps(10)",
+      "node n0: memory.capacity 64 bytes looks like a missing unit; sizes are bytes, e.g. gb(64)",
+    ]);
+  });
+
   it("warns about a facility without an infrapod server and an emulator off the xpnet", () => {
     const b = new FacilityBuilder("w");
     const leaf = b.switch("leaf", { layer: "leaf", network: "infranet", ports: 4, capacity: gbps(10) });
