@@ -6,4 +6,4 @@ export { keys, realizationId } from "./objects.ts";
 export { API_RESOURCE, CLI_CLIENT, WEB_CLIENT } from "./oidc.ts";
 export { allows, DEFAULT_POLICY_FILE, loadPolicy, type Policy, PolicyError, parsePolicy } from "./policy.ts";
 export { type Engine, type EngineResult, Realizer } from "./realization.ts";
-export { buildPortal, type Portal } from "./server.ts";
+export { buildPortal, type Portal, type PortalPlugin } from "./server.ts";

@@ -18,7 +18,7 @@ import { registerUser } from "./accounts.ts";
 import { Batch, read } from "./documents.ts";
 import { randomId } from "./identity.ts";
 import { type FacilityRecord, keys, type User } from "./objects.ts";
-import { buildPortal, type Portal } from "./server.ts";
+import { buildPortal, type Portal, type PortalPlugin } from "./server.ts";
 import { Workspace } from "./workspace.ts";
 
 export interface StartOptions {
@@ -30,6 +30,8 @@ export interface StartOptions {
   publicUrl?: string;
   acceptTimeoutSeconds?: number;
   quiet?: boolean;
+  /** Route plugins of other rooms (materializations, XDCs). */
+  plugins?: PortalPlugin[];
 }
 
 export interface Started {
@@ -66,6 +68,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     policyFile: o.policyFile,
     acceptTimeoutSeconds: o.acceptTimeoutSeconds,
     logger: process.env.MERGE_PORTAL_LOG === "1",
+    plugins: o.plugins,
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
   await ensureDemoFacility(store);

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
 import { ensureDirectories } from "./accounts.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
@@ -33,7 +33,12 @@ export interface Portal {
   close(): Promise<void>;
 }
 
-export async function buildPortal(config: PortalConfig & { engine?: Engine }): Promise<Portal> {
+/** A route plugin from another room (materializations, XDCs): registered like the portal's own, with the context. */
+export type PortalPlugin = FastifyPluginAsync<{ ctx: PortalContext }>;
+
+export async function buildPortal(
+  config: PortalConfig & { engine?: Engine; plugins?: PortalPlugin[] },
+): Promise<Portal> {
   const full = {
     store: config.store,
     dataDir: resolve(config.dataDir),
