@@ -97,6 +97,13 @@ _PROCESS_EVENTS = {
     # Root (hooks sandbox) could raise its own limits again.
     "resource.setrlimit",
     "resource.prlimit",
+    # Ways to reach this hook's own state and loosen it.
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "sys.settrace",
+    "sys.setprofile",
+    "sys._current_frames",
 }
 _WRITE_EVENTS = {
     "os.remove",
@@ -138,7 +145,10 @@ def install_hook(workdir, no_sockets, Sandbox):
 
     def hook(event, args):
         if event in _PROCESS_EVENTS:
-            raise Sandbox("mergexp models may not start processes, load native code or change limits (%s)" % event)
+            raise Sandbox(
+                "mergexp models may not start processes, load native code, change limits or inspect the runner (%s)"
+                % event
+            )
         if event == "import" and args[0] in blocked_modules:
             what = "open network connections" if "socket" in args[0] or "ssl" in args[0] else "load native code"
             raise Sandbox("mergexp models may not %s (import %s)" % (what, args[0]))

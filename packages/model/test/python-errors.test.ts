@@ -302,6 +302,10 @@ describe("python sandbox", () => {
       const limits = await failure("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n", { sandbox });
       assert.equal(limits.code, "mergexp-sandbox");
       assert.equal(limits.location?.line, 2);
+      const gc = await failure("import gc\nhooks = [o for o in gc.get_objects() if callable(o)]\n", { sandbox });
+      assert.equal(gc.code, "mergexp-sandbox");
+      const trace = await failure("import sys\nsys.settrace(lambda *a: None)\n", { sandbox });
+      assert.equal(trace.code, "mergexp-sandbox");
     });
 
     test(`a fresh working directory, removed afterwards (${sandbox})`, async () => {
