@@ -356,6 +356,24 @@ describe("python model results", () => {
     assert.equal(canonicalJSON(one.experiment), canonicalJSON(two.experiment));
   });
 
+  test("net.useSRIOV() asks later sockets for a virtual function (port.vf)", async () => {
+    const source = [
+      "from mergexp import *",
+      "net = Network('sriov')",
+      "a, b, c = net.node('a'), net.node('b'), net.node('c')",
+      "net.connect([a, b])",
+      "net.useSRIOV()",
+      "net.connect([b, c], port.capacity >= gbps(10))",
+      "experiment(net)",
+    ].join("\n");
+    const r = await runPythonSource(source, "sriov.py");
+    assert.deepEqual(node(r.experiment, "b").sockets[0]?.constraints, []);
+    assert.deepEqual(node(r.experiment, "b").sockets[1]?.constraints, [
+      c("port.vf", "==", true),
+      c("port.capacity", ">=", gbps(10)),
+    ]);
+  });
+
   test("unnamed links count past names the script gave", async () => {
     const source = [
       "from mergexp import *",

@@ -234,6 +234,8 @@ port = _Namespace(
     model=Property("port.model", "socket", "str", "port.model == e1000", allowed=NIC_MODELS),
     capacity=Property("port.capacity", "socket", "number", "port.capacity == gbps(10)", unit="bps", minimum=0),
     queues=Property("port.queues", "socket", "int", "port.queues == 4", minimum=1),
+    # An SR-IOV virtual function; not an XIR-known property (the compiler warns).
+    vf=Property("port.vf", "socket", "bool", "port.vf == True", ops=("==", "!=")),
 )
 virtio, e1000, e1000e = "virtio", "e1000", "e1000e"
 

@@ -33,6 +33,7 @@ class Network:
         self.nodes = []
         self.links = []
         self._by_name = {}
+        self._socket_defaults = []
         self.parameters = {}
         self.location = caller_location()
         own, _ = split_constraints(constraints, "network", "Network(%r, ...)" % name)
@@ -110,6 +111,12 @@ class Network:
             raise ValueMismatch("%s: expected nodes made with net.node(...), got %r" % (what, n))
         if n.network is not self:
             raise TopologyError("%s: node %s belongs to another Network (%s)" % (what, n.name, n.network.name))
+
+    def useSRIOV(self, val=True):
+        """Sockets made from now on ask for an SR-IOV virtual function (port.vf == True)."""
+        from .constraint import port
+
+        self._socket_defaults = [port.vf == True] if val else []  # noqa: E712 - builds a constraint
 
     def device(self, *_args, **_kw):
         raise NoSuchCall("net.device(...) does not exist in mergexp v1 (it was the v0 API); use net.node(name, *constraints)")
@@ -200,7 +207,7 @@ class Node:
     def socket(self, *constraints):
         """A new socket (network interface) on this node, with port constraints."""
         own, _ = split_constraints(constraints, "socket", "%s.socket(...)" % self.name)
-        s = Socket(self, len(self.sockets), own)
+        s = Socket(self, len(self.sockets), self.network._socket_defaults + own)
         self.sockets.append(s)
         return s
 
