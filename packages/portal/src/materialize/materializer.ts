@@ -436,7 +436,12 @@ export class Materializer {
           .filter((f): f is FacilityPart => f !== undefined);
         return { ...r, facilities };
       });
-      if (saved && saved.state === m.state && m.state === "dematerializing" && (saved.facilities.length === 0 || giveUp)) {
+      if (
+        saved &&
+        saved.state === m.state &&
+        m.state === "dematerializing" &&
+        (saved.facilities.length === 0 || giveUp)
+      ) {
         if (giveUp && saved.facilities.length) {
           await this.store.put(
             mzKeys.orphan(saved.id),

@@ -63,10 +63,10 @@ function portalError(err: unknown): never {
   throw err;
 }
 
-export const materializationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext; materializer: Materializer }> = async (
-  app,
-  { materializer },
-) => {
+export const materializationRoutes: FastifyPluginAsyncTypebox<{
+  ctx: PortalContext;
+  materializer: Materializer;
+}> = async (app, { materializer }) => {
   const path = "/projects/:project/experiments/:experiment/realizations/:realization/materialization";
 
   app.post(
@@ -82,7 +82,9 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalConte
     },
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
-      const m = await materializer.create(project, experiment, realization, req.principal!.user.name).catch(portalError);
+      const m = await materializer
+        .create(project, experiment, realization, req.principal!.user.name)
+        .catch(portalError);
       return reply.code(202).send(m);
     },
   );
@@ -117,7 +119,9 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalConte
     },
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
-      return reply.code(202).send(await materializer.dematerialize(project, experiment, realization).catch(portalError));
+      return reply
+        .code(202)
+        .send(await materializer.dematerialize(project, experiment, realization).catch(portalError));
     },
   );
 };
