@@ -55,14 +55,16 @@ export function checkFacility(f: Facility): Problem[] {
   }
 
   // Cables: ends exist, no port cabled twice, roles agree.
-  const cableIds = new Set<string>();
+  const cables = f.cables as Cable[];
+  for (const [i, first] of duplicates(cables.map((c) => c.id))) {
+    error(`cable ${cables[i]?.id}`, `duplicate cable id ${cables[i]?.id} (cables[${first}] and cables[${i}])`);
+  }
   const uplinked = new Set<string>();
   const claim = (e: Entry, i: number, c: number) => {
     const slot = e.base + i;
     const by = cabledBy[slot] as number;
     if (by < 0) cabledBy[slot] = c;
     else {
-      const cables = f.cables as Cable[];
       error(
         `port ${e.res.id}.${(e.res.ports[i] as Port).name}`,
         `is cabled twice: by ${cables[by]?.id} and ${cables[c]?.id}`,
@@ -71,8 +73,6 @@ export function checkFacility(f: Facility): Problem[] {
   };
   for (let c = 0; c < f.cables.length; c++) {
     const cable = f.cables[c] as Cable;
-    if (cableIds.has(cable.id)) error(`cable ${cable.id}`, `duplicate cable id ${cable.id}`);
-    cableIds.add(cable.id);
     const ea = entries.get((cable.ends[0] as PortRef).resource);
     const eb = entries.get((cable.ends[1] as PortRef).resource);
     const ia = cableEnd(cable, 0, ea, error);
@@ -337,6 +337,38 @@ function checkRanges(el: string, what: string, ranges: readonly TagRange[], min:
     }
     if (cur.r.last > prev.r.last) prev = cur;
   }
+}
+
+/**
+ * Pairs [index, index of its first occurrence] for every repeated id. An
+ * open-addressing table over an Int32Array: several times faster than a Set at
+ * the 400,000 cable ids of a 100,000-node facility.
+ */
+export function duplicates(ids: readonly string[]): [number, number][] {
+  let size = 1024;
+  while (size < ids.length * 2) size *= 2;
+  const mask = size - 1;
+  const table = new Int32Array(size).fill(-1);
+  const out: [number, number][] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i] as string;
+    let h = 0x811c9dc5; // FNV-1a
+    for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+    let slot = h & mask;
+    for (;;) {
+      const at = table[slot] as number;
+      if (at < 0) {
+        table[slot] = i;
+        break;
+      }
+      if (ids[at] === s) {
+        out.push([i, at]);
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  return out;
 }
 
 /** The tags in a set of ranges. */

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import {
   checkFacility,
   checkFacilityDocument,
+  duplicates,
   FacilityBuilder,
   formatProblem,
   type Problem,
@@ -167,6 +168,20 @@ describe("checkFacility", () => {
       "node n0: port name eth0 is used twice",
       `cable ${f.cables[0]?.id}: duplicate cable id`,
     );
+  });
+
+  it("duplicates() finds every repeated id and its first occurrence, as a Set would", () => {
+    const ids = Array.from({ length: 20_000 }, (_, i) => `c${(i * 7919) % 15_000}`);
+    const first = new Map<string, number>();
+    const expected: [number, number][] = [];
+    ids.forEach((id, i) => {
+      const at = first.get(id);
+      if (at === undefined) first.set(id, i);
+      else expected.push([i, at]);
+    });
+    assert.equal(expected.length, 5_000);
+    assert.deepEqual(duplicates(ids), expected);
+    assert.deepEqual(duplicates([]), []);
   });
 
   it("overlapping, empty and out-of-range tag ranges", () => {
