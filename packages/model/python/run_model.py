@@ -185,6 +185,7 @@ def run(source, filename, mergexp, network, MergexpError):
         return failure("python-syntax", "%s: %s" % (type(e).__name__, e), None, None)
 
     scope = {"__name__": "__main__", "__file__": filename, "__builtins__": builtins}
+    sys.argv = [filename]
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         exec(code, scope)

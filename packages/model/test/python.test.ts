@@ -356,6 +356,23 @@ describe("python model results", () => {
     assert.equal(canonicalJSON(one.experiment), canonicalJSON(two.experiment));
   });
 
+  test("the script runs as __main__, with __file__ and argv naming it", async () => {
+    const source = [
+      "import sys",
+      "from mergexp import *",
+      "net = Network('main')",
+      "net.node('argv=' + ','.join(sys.argv))",
+      "net.node('file=' + __file__)",
+      "if __name__ == '__main__':",
+      "    experiment(net)",
+    ].join("\n");
+    const r = await runPythonSource(source, "models/main.py");
+    assert.deepEqual(
+      r.experiment.nodes.map((n) => n.name),
+      ["argv=models/main.py", "file=models/main.py"],
+    );
+  });
+
   test("net.useSRIOV() asks later sockets for a virtual function (port.vf)", async () => {
     const source = [
       "from mergexp import *",
