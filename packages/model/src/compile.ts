@@ -33,6 +33,8 @@ export interface CompileStats {
   /** Addresses the addressing reticulator assigned. */
   assigned: number;
   routes: number;
+  /** How routes were computed: along the spanning tree, or shortest paths (small experiments with cycles). */
+  routing?: "tree" | "shortest-path";
 }
 
 export interface CompileResult {
@@ -71,6 +73,7 @@ export function compileExperiment(doc: unknown, options: CompileOptions = {}): C
   const failed = diagnostics.some((d) => d.severity === "error");
   let assigned = 0;
   let routes = 0;
+  let mode: CompileStats["routing"];
   if (!failed && !options.noReticulate) {
     const routed = x.parameters.routing === "static";
     const tree = routed ? spanningTree(t, x.nodes.length) : undefined;
@@ -80,7 +83,11 @@ export function compileExperiment(doc: unknown, options: CompileOptions = {}): C
       diagnostics.push(...assignAddresses(x, t, order));
       assigned = countAddresses(x) - before;
     }
-    if (tree && !diagnostics.some((d) => d.severity === "error")) routes = computeRoutes(x, t, tree).routes;
+    if (tree && !diagnostics.some((d) => d.severity === "error")) {
+      const routed = computeRoutes(x, t, tree);
+      routes = routed.routes;
+      mode = routed.mode;
+    }
   }
   const ok = !diagnostics.some((d) => d.severity === "error");
   return {
@@ -94,6 +101,7 @@ export function compileExperiment(doc: unknown, options: CompileOptions = {}): C
       addresses: countAddresses(x),
       assigned,
       routes,
+      ...(mode ? { routing: mode } : {}),
     },
   };
 }

@@ -18,10 +18,19 @@ export interface Reachability {
   pairs: number;
   failures: { from: string; to: string; reason: string }[];
   maxHops: number;
+  /** Sum of hops over all delivered pairs (compare with shortest distances). */
+  totalHops: number;
 }
 
 /** Walks from every node (or only `sources`, by node index) to every address of every other node. */
-export function checkReachability(x: Experiment, options: { sources?: readonly number[] } = {}): Reachability {
+export function checkReachability(
+  x: Experiment,
+  options: {
+    sources?: readonly number[];
+    /** Called for each delivered packet: source node index, destination address (as a number), hops. */
+    delivered?: (from: number, addr: number, hops: number) => void;
+  } = {},
+): Reachability {
   const nodeIndex = new Map(x.nodes.map((n, i) => [n.name, i]));
   const socketLink = x.nodes.map((n) => new Array<number>(n.sockets.length).fill(-1));
   x.links.forEach((l, li) => {
@@ -58,7 +67,7 @@ export function checkReachability(x: Experiment, options: { sources?: readonly n
   });
   const inNet = (addr: number, net: number, prefix: number) => addr >= net && addr < net + size(prefix);
 
-  const out: Reachability = { pairs: 0, failures: [], maxHops: 0 };
+  const out: Reachability = { pairs: 0, failures: [], maxHops: 0, totalHops: 0 };
   const targets = [...owner.entries()];
   const sources = options.sources ?? x.nodes.map((_, i) => i);
   for (const src of sources) {
@@ -94,7 +103,11 @@ export function checkReachability(x: Experiment, options: { sources?: readonly n
       }
       if (at !== dst.node || reason) {
         out.failures.push({ from: x.nodes[src]?.name ?? "", to: `${x.nodes[dst.node]?.name}`, reason });
-      } else if (hops > out.maxHops) out.maxHops = hops;
+      } else {
+        out.totalHops += hops;
+        options.delivered?.(src, addr, hops);
+        if (hops > out.maxHops) out.maxHops = hops;
+      }
     }
   }
   return out;

@@ -12,11 +12,13 @@
  *     parent: the few prefixes covering all experiment subnets, minus those
  *     already reached through a child or directly connected. Longest-prefix
  *     match makes the child routes win for their subtrees.
- * A leaf therefore has only the summary routes; a node on a LAN routes its
- * LAN peers directly (connected subnet). Every path is a tree path, so there
- * are no loops; in a tree-shaped experiment (lines, stars, LANs of LANs) tree
- * paths are the shortest paths. In an experiment with cycles, links that are
- * not in the tree carry traffic only between their own endpoints.
+ *   - On a multipoint LAN, a node routes its LAN siblings' subtrees straight to
+ *     the sibling (one hop over the LAN) rather than via the LAN's parent.
+ * A leaf therefore has only the summary routes. Every path is a tree path
+ * (with the LAN shortcut), so there are no loops; in a tree-shaped experiment
+ * (lines, stars, LANs of LANs) these are the shortest paths. In an experiment
+ * with cycles, links that are not in the tree carry traffic only between their
+ * own endpoints, so some paths are longer than the shortest.
  */
 import type { Experiment, Route } from "@merge/xir";
 import { cover, formatCidr, formatIPv4, network, parseCidr, size } from "./ipv4.ts";
@@ -30,6 +32,8 @@ interface Block {
 
 export interface RoutingSummary {
   routes: number;
+  /** `tree` (routes along the spanning tree) or `shortest-path` (small experiments with cycles). */
+  mode: "tree" | "shortest-path";
   /** Prefixes covering every experiment subnet. */
   summary: string[];
 }
@@ -92,6 +96,21 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
     return out;
   };
 
+  const summaryBlocks = S > 0 ? blocksOf([0, S - 1]) : [];
+  const endpoints = t.endNode.length;
+  if (endpoints !== N + L - 1 && N * (N + L) <= SHORTEST_PATH_BUDGET) {
+    const routes = shortestPathRoutes(x, t, {
+      rank,
+      subnets: S,
+      blocksOf,
+      summaryBlocks,
+      endAddr,
+      linkNet,
+      linkPrefix,
+    });
+    return { routes, summary: summaryBlocks.map((b) => formatCidr(b.addr, b.prefix)), mode: "shortest-path" };
+  }
+
   // Subtree runs (pairs of ranks), children before parents.
   const runs: (number[] | undefined)[] = new Array(N + L);
   for (let i = tree.order.length - 1; i >= 0; i--) {
@@ -117,7 +136,6 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
     }
   }
 
-  const summaryBlocks = S > 0 ? blocksOf([0, S - 1]) : [];
   let total = 0;
   for (let u = 0; u < N; u++) {
     const routes: Route[] = [];
@@ -146,6 +164,18 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
     if (p >= 0) {
       const gw = endAddr[parentEnd[p] as number] as number;
       const socket = t.endSocket[nodeEnd[u] as number] as number;
+      // On a LAN, a sibling's subtree is one hop away: go straight to the
+      // sibling rather than through the LAN's parent.
+      for (let g = tree.childStart[N + p] as number; g < (tree.childStart[N + p + 1] as number); g++) {
+        const w = tree.children[g] as number;
+        const rw = runs[w];
+        const wgw = endAddr[nodeEnd[w] as number] as number;
+        if (w === u || !rw || rw.length === 0 || wgw < 0) continue;
+        for (const b of blocksOf(rw)) {
+          childBlocks.push(b);
+          routes.push({ dest: formatCidr(b.addr, b.prefix), gateway: formatIPv4(wgw), socket });
+        }
+      }
       if (gw >= 0) {
         for (const b of summaryBlocks) {
           if (childBlocks.some((c) => within(b, c)) || connected.some((c) => within(b, c))) continue;
@@ -159,7 +189,150 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
       total += routes.length;
     }
   }
-  return { routes: total, summary: summaryBlocks.map((b) => formatCidr(b.addr, b.prefix)) };
+  return { routes: total, summary: summaryBlocks.map((b) => formatCidr(b.addr, b.prefix)), mode: "tree" };
+}
+
+/**
+ * Experiments with cycles and at most this many node x (node + link) steps get
+ * true shortest paths (one BFS per node); larger ones route along the tree.
+ */
+const SHORTEST_PATH_BUDGET = 10_000_000;
+
+interface Shared {
+  rank: Int32Array;
+  subnets: number;
+  blocksOf: (runs: readonly number[]) => Block[];
+  summaryBlocks: Block[];
+  endAddr: Float64Array;
+  linkNet: Float64Array;
+  linkPrefix: Int8Array;
+}
+
+/**
+ * Shortest-path routing for experiments with cycles: a BFS from every node
+ * finds, for every destination subnet, the first hop of a shortest path (ties
+ * broken by BFS order, so deterministically). The most common first hop gets
+ * the summary routes; subnets with other first hops get specific routes,
+ * aggregated over address-contiguous subnets with the same first hop. Each hop
+ * moves strictly closer to the destination, so there are no loops.
+ */
+function shortestPathRoutes(x: Experiment, t: Topology, sh: Shared): number {
+  const N = x.nodes.length;
+  const L = x.links.length;
+  const hopOfNode = new Int32Array(N);
+  const hopOfLink = new Int32Array(L);
+  const stampNode = new Int32Array(N).fill(-1);
+  const stampLink = new Int32Array(L).fill(-1);
+  const mySocket = new Int32Array(L);
+  const queue = new Int32Array(N);
+  const S = sh.subnets;
+  const hopOfRank = new Int32Array(S);
+  let total = 0;
+  for (let u = 0; u < N; u++) {
+    // BFS from u; a hop is the endpoint index of the first neighbour on the path.
+    let head = 0;
+    let tail = 0;
+    stampNode[u] = u;
+    const connected: Block[] = [];
+    for (let i = t.nodeStart[u] as number; i < (t.nodeStart[u + 1] as number); i++) {
+      const l = t.nodeLinks[i] as number;
+      if (stampLink[l] === u) continue;
+      stampLink[l] = u;
+      hopOfLink[l] = -1;
+      if (sh.linkNet[l] !== -1) connected.push({ addr: sh.linkNet[l] as number, prefix: sh.linkPrefix[l] as number });
+      for (let k = t.linkStart[l] as number; k < (t.linkStart[l + 1] as number); k++) {
+        const m = t.endNode[k] as number;
+        if (m === u) mySocket[l] = t.endSocket[k] as number;
+        if (m < 0 || stampNode[m] === u) continue;
+        stampNode[m] = u;
+        hopOfNode[m] = k;
+        queue[tail++] = m;
+      }
+    }
+    while (head < tail) {
+      const n = queue[head++] as number;
+      const hop = hopOfNode[n] as number;
+      for (let i = t.nodeStart[n] as number; i < (t.nodeStart[n + 1] as number); i++) {
+        const l = t.nodeLinks[i] as number;
+        if (stampLink[l] === u) continue;
+        stampLink[l] = u;
+        hopOfLink[l] = hop;
+        for (let k = t.linkStart[l] as number; k < (t.linkStart[l + 1] as number); k++) {
+          const m = t.endNode[k] as number;
+          if (m < 0 || stampNode[m] === u) continue;
+          stampNode[m] = u;
+          hopOfNode[m] = hop;
+          queue[tail++] = m;
+        }
+      }
+    }
+    // First hop per destination subnet, and the most common one.
+    hopOfRank.fill(-1);
+    const count = new Map<number, number>();
+    for (let l = 0; l < L; l++) {
+      const r = sh.rank[l] as number;
+      if (r < 0 || stampLink[l] !== u || (hopOfLink[l] as number) < 0) continue;
+      hopOfRank[r] = hopOfLink[l] as number;
+      count.set(hopOfLink[l] as number, (count.get(hopOfLink[l] as number) ?? 0) + 1);
+    }
+    let major = -1;
+    let most = 0;
+    for (const [hop, c] of count) {
+      if (c > most) {
+        major = hop;
+        most = c;
+      }
+    }
+    const routes: Route[] = [];
+    const specific: Block[] = [];
+    const byHop = new Map<number, number[]>();
+    for (let r = 0; r < S; r++) {
+      const hop = hopOfRank[r] as number;
+      if (hop < 0 || hop === major) continue;
+      const runs = byHop.get(hop);
+      if (!runs) byHop.set(hop, [r, r]);
+      else if (runs[runs.length - 1] === r - 1) runs[runs.length - 1] = r;
+      else runs.push(r, r);
+    }
+    const route = (b: Block, hop: number) => {
+      const link = linkOfEndpoint(t, hop);
+      routes.push({
+        dest: formatCidr(b.addr, b.prefix),
+        gateway: formatIPv4(sh.endAddr[hop] as number),
+        socket: mySocket[link] as number,
+      });
+    };
+    for (const [hop, runs] of byHop) {
+      for (const b of sh.blocksOf(runs)) {
+        specific.push(b);
+        route(b, hop);
+      }
+    }
+    if (major >= 0) {
+      for (const b of sh.summaryBlocks) {
+        if (specific.some((c) => within(b, c)) || connected.some((c) => within(b, c))) continue;
+        route(b, major);
+      }
+    }
+    const node = x.nodes[u];
+    if (node && routes.length) {
+      node.routes = node.routes ? [...node.routes, ...routes] : routes;
+      total += routes.length;
+    }
+  }
+  return total;
+}
+
+/** The link an endpoint index belongs to (binary search over linkStart). */
+function linkOfEndpoint(t: Topology, k: number): number {
+  let lo = 0;
+  let hi = t.linkStart.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((t.linkStart[mid] as number) <= k) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** Sorted, merged rank runs from unsorted pairs. */

@@ -32,10 +32,11 @@ const table: Record<string, Expect> = {
   star: { nodes: 8, links: 1, addresses: 8, routes: 0 },
   emulated: { nodes: 2, links: 1, addresses: 2, routes: 0 },
   // 21 /27s from 10.0.0.0: summary 10.0.0.0/23, 10.0.2.0/25, 10.0.2.128/27 (the
-  // root router's own site, allocated last). 456 hosts x 3 + the root site's 24
-  // hosts x 2 + 19 routers x 3 summaries + the root's 19 routes to the other
-  // sites = 1368 + 48 + 57 + 19 = 1492.
-  "lan-of-lans": { nodes: 500, links: 21, addresses: 520, routes: 1492 },
+  // root router's own site, allocated last). Hosts: 456 x 3 + the root site's
+  // 24 x 2 (their own /27 is connected). The root: 19 routes, one per other
+  // site. The other 19 routers: 3 summaries via the root + 18 routes straight
+  // to their backbone siblings' sites. 1368 + 48 + 19 + 19 x 21 = 1834.
+  "lan-of-lans": { nodes: 500, links: 21, addresses: 520, routes: 1834 },
   // Clients LAN 10.0.0.0/29, wan 10.0.0.8/30; the router is the root. c0, c1:
   // the wan via the router; server: the clients LAN via the router. 3.
   demo: { nodes: 4, links: 2, addresses: 5, routes: 3 },
