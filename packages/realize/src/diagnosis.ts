@@ -13,7 +13,14 @@ import {
   satisfies,
 } from "@merge/xir";
 import { type InternetIndex, KIND_NODE } from "./internet.ts";
-import { identityLookup, physicalLookup, type VmDefaults, virtualLookup, vmSizes } from "./placement.ts";
+import {
+  type Candidate,
+  identityLookup,
+  physicalLookup,
+  type VmDefaults,
+  virtualLookup,
+  vmSizes,
+} from "./placement.ts";
 import { FREE, MINE, PRIOR, type Usage, VM_PROPS } from "./usage.ts";
 
 export interface Problem {
@@ -28,8 +35,12 @@ export function formatProblem(p: Problem): string {
 
 type Lookup = (prop: string) => Scalar | undefined;
 
-/** How a testbed resource looks to a constraint: as bare metal and as the largest VM it could still host. */
-function views(ix: InternetIndex, usage: Usage, r: number, free: boolean): Lookup[] {
+/**
+ * How a testbed resource looks to a constraint: as bare metal, and as the VM
+ * the node would get (or, when that does not fit, the largest it could still
+ * host: its base capacity, or what is left when `free`).
+ */
+function views(ix: InternetIndex, usage: Usage, r: number, free: boolean, vm: number[] | undefined): Lookup[] {
   const res = ix.resources[r]!;
   const id = identityLookup(ix, r);
   const out: Lookup[] = [];
@@ -38,7 +49,8 @@ function views(ix: InternetIndex, usage: Usage, r: number, free: boolean): Looku
     out.push((p) => id(p) ?? phys(p));
   }
   if (res.alloc.includes("virtual")) {
-    const sizes = free ? [0, 1, 2].map((k) => usage.remaining[r * 3 + k]!) : VM_PROPS.map((p) => num(res.props[p]));
+    const room = free ? [0, 1, 2].map((k) => usage.remaining[r * 3 + k]!) : VM_PROPS.map((p) => num(res.props[p]));
+    const sizes = vm && vm.every((v, k) => v <= room[k]!) ? vm : room;
     const virt = virtualLookup(res.props, sizes);
     out.push((p) => id(p) ?? virt(p));
   }
@@ -68,7 +80,9 @@ export function diagnoseNode(
   vmDefaults: VmDefaults,
   facility: number,
   mappingWhy: string | undefined,
+  candidates: readonly Candidate[],
 ): string {
+  const vm = vmSizes(node.constraints, vmDefaults);
   const groups = contradictions(node.constraints);
   if (groups.length) {
     return `constraints contradict each other: ${groups[0]!.map(describeConstraint).join(" and ")}`;
@@ -82,12 +96,12 @@ export function diagnoseNode(
   const inScope = (r: number) => facility < 0 || ix.resFacility[r] === facility;
 
   for (const c of node.constraints) {
-    const anywhere = testbed.filter((r) => views(ix, usage, r, false).some((v) => satisfies(v(c.prop), c)));
+    const anywhere = testbed.filter((r) => views(ix, usage, r, false, vm).some((v) => satisfies(v(c.prop), c)));
     if (!anywhere.length) {
       return `${describeConstraint(c)}: no resource in the resource internet has ${wanted(c)}${extreme(ix, usage, testbed, c, false)}`;
     }
     const free = testbed.filter((r) => inScope(r) && freeState(usage, r) !== "prior" && freeState(usage, r) !== "mine");
-    const freeOk = free.filter((r) => views(ix, usage, r, true).some((v) => satisfies(v(c.prop), c)));
+    const freeOk = free.filter((r) => views(ix, usage, r, true, vm).some((v) => satisfies(v(c.prop), c)));
     if (freeOk.length) continue;
     const held = anywhere.filter((r) => inScope(r));
     const prior = held.filter((r) => freeState(usage, r) === "prior" || usage.vmOwner[r] === PRIOR);
@@ -107,23 +121,28 @@ export function diagnoseNode(
       );
     return parts.join("; ");
   }
-  if (!vmSizes(node.constraints, vmDefaults) && !testbed.some((r) => ix.resources[r]!.alloc.includes("physical"))) {
+  if (!vm && !testbed.some((r) => ix.resources[r]!.alloc.includes("physical"))) {
     return "its constraints leave no virtual machine size and no resource is bare metal";
   }
-  if (mappingWhy) return `no resource that satisfies its constraints has ports for its sockets (${mappingWhy})`;
-  const matching = testbed.filter(
-    (r) => inScope(r) && views(ix, usage, r, false).some((v) => node.constraints.every((c) => satisfies(v(c.prop), c))),
-  );
-  if (matching.length && matching.every((r) => ["prior", "mine"].includes(freeState(usage, r)))) {
-    const prior = matching.filter((r) => freeState(usage, r) === "prior").length;
-    const mine = matching.length - prior;
+  if (!candidates.length) {
+    return mappingWhy
+      ? `no resource that satisfies its constraints has ports for its sockets (${mappingWhy})`
+      : "no resource satisfies all its constraints together";
+  }
+  // Resources that could host it (constraints and sockets), all held.
+  const hosts = new Set<number>();
+  for (const c of candidates) for (const r of c.cls.members) if (inScope(r)) hosts.add(r);
+  const states = [...hosts].map((r) => freeState(usage, r));
+  const prior = states.filter((s) => s === "prior").length;
+  const mine = states.filter((s) => s === "mine").length;
+  if (hosts.size && prior + mine === hosts.size) {
     const held = [
       prior ? `${prior} allocated to other experiments` : "",
       mine ? `${mine} taken by this experiment's other nodes` : "",
     ];
     const bound =
       facility >= 0 ? " (the node must be there with its neighbours: a link to it cannot cross facilities)" : "";
-    return `all ${matching.length} resources${where} that satisfy ${node.constraints.length ? "its constraints" : "it"} are taken: ${held.filter(Boolean).join(", ")}${bound}`;
+    return `all ${hosts.size} resources${where} that could host it are taken: ${held.filter(Boolean).join(", ")}${bound}`;
   }
   const all = node.constraints.map(describeConstraint).join(", ");
   if (facility >= 0) {
@@ -144,7 +163,7 @@ function extreme(ix: InternetIndex, usage: Usage, rs: readonly number[], c: Cons
   const big = c.op === ">" || c.op === ">=";
   let best: number | undefined;
   for (const r of rs) {
-    for (const v of views(ix, usage, r, free)) {
+    for (const v of views(ix, usage, r, free, undefined)) {
       const x = v(c.prop);
       if (typeof x === "number" && (best === undefined || (big ? x > best : x < best))) best = x;
     }

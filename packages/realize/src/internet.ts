@@ -84,6 +84,13 @@ export interface InternetIndex {
 
 const XP = new Set(["xpnet", "gateway"]);
 
+/**
+ * Properties that say where a resource is rather than what it is: matched per
+ * resource, never part of a host class (a `rack` property would otherwise make
+ * every rack a class of its own and hide how abundant its hardware is).
+ */
+export const LOCATION_PROPS: ReadonlySet<string> = new Set(["host", "facility", "rack"]);
+
 export class InternetError extends Error {}
 
 /** Number, cross-reference and order the resource internet. Throws InternetError on dangling references. */
@@ -252,7 +259,9 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     if (resKind[r] !== KIND_NODE || res.alloc.length === 0) continue;
     const xp = res.ports.filter((p) => p.role === "xpnet");
     const sig = JSON.stringify([
-      Object.entries(res.props).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      Object.entries(res.props)
+        .filter(([k]) => !LOCATION_PROPS.has(k))
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
       [...res.alloc].sort(),
       xp.map((p) => [p.name, p.capacity, p.model ?? null]),
     ]);

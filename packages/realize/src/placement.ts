@@ -3,21 +3,19 @@
  * a virtual machine, and which ports carry its sockets.
  *
  * Constraints are matched generically: a resource is looked at through a
- * property lookup (its class's properties, `metal`, and the identity properties
- * `host` and `facility`) and `firstUnsatisfied` decides. Scarcity: among the
- * classes that satisfy a node, the most abundant (by free members, in powers of
- * two) is used first, bare metal before virtual machines. Locality: within that
+ * property lookup (its class's properties, `metal`, and the location
+ * properties `host`, `facility`, `rack`) and `firstUnsatisfied` decides. Scarcity: among the
+ * classes that satisfy a node, the most abundant (free members per unplaced
+ * node that could use them, in powers of two) is used first, bare metal before
+ * virtual machines. Locality: within that
  * tier, the free member nearest the node's anchor (a placed neighbour): same
  * leaf, then same fabric, then same facility.
  */
 import { type Constraint, firstUnsatisfied, type Port, type Scalar } from "@merge/xir";
 import type { HostClass, InternetIndex } from "./internet.ts";
-import { localityLevel } from "./internet.ts";
+import { LOCATION_PROPS, localityLevel } from "./internet.ts";
 import { FREE, MINE, type Usage, VM_PROPS } from "./usage.ts";
 import { constraintsOn, pickValue } from "./value.ts";
-
-/** Properties naming a particular resource rather than describing one. */
-const IDENTITY = new Set(["host", "facility"]);
 
 export interface SocketNeed {
   index: number;
@@ -108,6 +106,9 @@ export class Placer {
   private readonly virt: Skip[];
   /** Free members per class: [physical, virtual]. */
   private readonly freeCount: Int32Array;
+  /** Unplaced nodes of this experiment that could use each class (same layout). */
+  private readonly demand: Float64Array;
+  private readonly initialFree: Int32Array;
   private readonly mappingCache = new Map<string, PortMapping | string>();
 
   constructor(
@@ -116,6 +117,7 @@ export class Placer {
     private readonly vmDefaults: VmDefaults,
   ) {
     this.freeCount = new Int32Array(ix.classes.length * 2);
+    this.demand = new Float64Array(ix.classes.length * 2);
     this.phys = ix.classes.map((cls) => {
       const s = new Skip(cls.members.length);
       if (!cls.alloc.includes("physical")) {
@@ -138,6 +140,7 @@ export class Placer {
       }
       return s;
     });
+    this.initialFree = Int32Array.from(this.freeCount);
   }
 
   /** A hypervisor that can still take a virtual machine. */
@@ -150,7 +153,7 @@ export class Placer {
 
   /** Every class and mode that can host the node, ignoring what is taken. */
   candidates(constraints: readonly Constraint[], sockets: readonly SocketNeed[]): Candidate[] {
-    const general = constraints.filter((c) => !IDENTITY.has(c.prop));
+    const general = constraints.filter((c) => !LOCATION_PROPS.has(c.prop));
     const out: Candidate[] = [];
     const sizes = vmSizes(constraints, this.vmDefaults);
     const socketKey = JSON.stringify(sockets);
@@ -189,10 +192,38 @@ export class Placer {
   }
 
   /**
+   * Count (+1) or discount (-1) a node's claim on its candidate classes: one
+   * node's worth of demand, spread in proportion to the classes' initial
+   * supply (a node that only one class can host puts all its weight there).
+   */
+  claim(candidates: readonly Candidate[], sign: 1 | -1): void {
+    let total = 0;
+    for (const c of candidates) total += this.initialFree[key(c)]!;
+    if (total <= 0) return;
+    for (const c of candidates) this.demand[key(c)]! += (sign * this.initialFree[key(c)]!) / total;
+  }
+
+  /**
+   * Scarcity tier of a class: how many members would be left over once the
+   * rest of the experiment took its share (free minus demand), on a
+   * quarter-power-of-two scale. With no other demand it is plain abundance:
+   * the seed's example (10 nodes with > 30 GB, 200 with 10 GB, a request both
+   * satisfy) picks the 200. A class the experiment's constrained nodes depend
+   * on has nothing left over and is used last.
+   */
+  private tier(c: Candidate): number {
+    const k = key(c);
+    const free = this.freeCount[k]!;
+    if (free <= 0) return Number.NEGATIVE_INFINITY;
+    const spare = free - this.demand[k]!;
+    return spare >= 1 ? Math.floor(4 * Math.log2(spare)) : -1000 + Math.floor((16 * free) / (this.demand[k]! + 1));
+  }
+
+  /**
    * Take the best resource for a node among its candidates: scarcity tiers
    * first, locality to `anchor` (a leaf rank) within a tier. `facility` (when
    * not -1) confines the node to one facility; `identity` holds the node's
-   * `host`/`facility` constraints, checked per resource.
+   * location constraints (`host`, `facility`, `rack`), checked per resource.
    */
   place(
     candidates: readonly Candidate[],
@@ -201,8 +232,8 @@ export class Placer {
     identity: readonly Constraint[],
   ): Placement | undefined {
     const order = candidates
-      .map((c, i) => ({ c, i, tier: tierOf(this.freeCount[c.cls.id * 2 + (c.mode === "physical" ? 0 : 1)]!) }))
-      .filter((x) => x.tier >= 0)
+      .map((c, i) => ({ c, i, tier: this.tier(c) }))
+      .filter((x) => x.tier !== Number.NEGATIVE_INFINITY)
       .sort((a, b) => (a.c.mode === b.c.mode ? 0 : a.c.mode === "physical" ? -1 : 1) || b.tier - a.tier || a.i - b.i);
     let g = 0;
     while (g < order.length) {
@@ -286,6 +317,13 @@ export class Placer {
         this.freeCount[cls.id * 2 + 1]!--;
       }
     }
+    return this.placementAt(c, pos);
+  }
+
+  /** The placement a candidate's member would give (ports resolved); takes nothing. */
+  placementAt(c: Candidate, pos: number): Placement {
+    const cls = c.cls;
+    const r = cls.members[pos]!;
     // Class ports are alike by name on every member; find them on this one.
     const first = this.ix.resPortStart[r]!;
     const mine = this.ix.resources[r]!.ports;
@@ -301,8 +339,8 @@ export class Placer {
   }
 }
 
-function tierOf(free: number): number {
-  return free <= 0 ? -1 : 31 - Math.clz32(free);
+function key(c: Candidate): number {
+  return c.cls.id * 2 + (c.mode === "physical" ? 0 : 1);
 }
 
 function lowerBound(a: Int32Array, v: number): number {
@@ -335,13 +373,20 @@ export function virtualLookup(
   };
 }
 
+/** Where a resource is: `host` (its id), `facility`, and location properties it declares (`rack`). */
 export function identityLookup(ix: InternetIndex, r: number): (prop: string) => Scalar | undefined {
   return (prop) =>
-    prop === "host" ? ix.resources[r]!.id : prop === "facility" ? ix.facilityNames[ix.resFacility[r]!] : undefined;
+    prop === "host"
+      ? ix.resources[r]!.id
+      : prop === "facility"
+        ? ix.facilityNames[ix.resFacility[r]!]
+        : LOCATION_PROPS.has(prop)
+          ? ix.resources[r]!.props[prop]
+          : undefined;
 }
 
 export function identityConstraints(constraints: readonly Constraint[]): Constraint[] {
-  return constraints.filter((c) => IDENTITY.has(c.prop));
+  return constraints.filter((c) => LOCATION_PROPS.has(c.prop));
 }
 
 /** The VirtAlloc slice a node would take as a VM: the default when allowed, else the least that satisfies. */

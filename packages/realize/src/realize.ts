@@ -30,11 +30,19 @@ import {
 } from "@merge/xir";
 import { type AllocationRecord, type AllocationTable, INFRANET_USE } from "./allocation.ts";
 import { diagnoseNode, type Problem } from "./diagnosis.ts";
-import { type InternetIndex, KIND_EMULATOR, KIND_SWITCH, prepareInternet, resourceName } from "./internet.ts";
+import {
+  type InternetIndex,
+  KIND_EMULATOR,
+  KIND_GATEWAY,
+  KIND_SWITCH,
+  prepareInternet,
+  resourceName,
+} from "./internet.ts";
 import { PathFinder } from "./paths.ts";
 import {
   type Candidate,
   identityConstraints,
+  identityLookup,
   mapSockets,
   type Placement,
   Placer,
@@ -144,7 +152,10 @@ class Realizer {
   private readonly vmDefaults: VmDefaults;
   private readonly linkNeed = new Map<string, LinkNeed>();
   private readonly placed = new Map<string, Placement>();
+  /** Bare-metal resource → the experiment node (index) on it. */
+  private readonly holder = new Map<number, number>();
   private readonly problems: Problem[] = [];
+  private dropped = 0;
   private readonly vlanPools = new Map<number, TagPool>();
   private readonly vniPools = new Map<number, TagPool>();
   private readonly records: AllocationRecord[] = [];
@@ -177,11 +188,22 @@ class Realizer {
     }
     if (this.problems.length) return { ok: false, problems: this.problems };
     this.placeNodes();
-    if (this.problems.length) return { ok: false, problems: this.problems };
+    if (this.problems.length) return this.refusal();
     const links = this.x.links.map((l) => this.embedLink(l)).filter((l): l is LinkEmbedding => l !== undefined);
     const infranets = this.infranets();
-    if (this.problems.length) return { ok: false, problems: this.problems };
+    if (this.problems.length) return this.refusal();
     return { ok: true, realization: this.realization(links, infranets), records: this.records };
+  }
+
+  private refusal(): RealizeResult {
+    if (this.dropped) {
+      this.problems.push({
+        element: "experiment",
+        name: this.x.name,
+        message: `and ${this.dropped} more problems like these`,
+      });
+    }
+    return { ok: false, problems: this.problems };
   }
 
   private need(l: Link): LinkNeed | undefined {
@@ -198,6 +220,13 @@ class Realizer {
       return undefined;
     }
     return { demand: minRate > 0 ? minRate : max, minRate };
+  }
+
+  /** Record a problem; past `maxProblems`, one line says how many more there were. */
+  private problem(p: Problem): void {
+    const max = this.options.maxProblems ?? 20;
+    if (this.problems.length < max) this.problems.push(p);
+    else this.dropped++;
   }
 
   // ---- nodes ----
@@ -225,22 +254,33 @@ class Realizer {
     const candidateCache = new Map<string, Candidate[]>();
     let lastRank = 0;
     const max = this.options.maxProblems ?? 20;
-    for (const i of order) {
+    const socketsOf = (i: number): SocketNeed[] => {
       const node = x.nodes[i]!;
-      for (const nb of neighbours[i]!) if (parent[nb] === -1 && !this.placed.has(x.nodes[nb]!.name)) parent[nb] = i;
-      const sockets: SocketNeed[] = [...node.sockets]
+      return [...node.sockets]
         .sort((a, b) => a.index - b.index)
         .map((s) => {
           const l = socketLink.get(`${node.name}\u0000${s.index}`);
           const need = l ? this.linkNeed.get(l.name)! : { demand: 0, minRate: 0 };
           return { index: s.index, constraints: s.constraints, demand: need.demand, minRate: need.minRate };
         });
+    };
+    // Every node's candidates first: scarcity weighs what the whole experiment will ask for.
+    const candidatesOf: Candidate[][] = x.nodes.map((node, i) => {
+      const sockets = socketsOf(i);
       const key = JSON.stringify([node.constraints, sockets]);
-      let candidates = candidateCache.get(key);
-      if (!candidates) {
-        candidates = this.placer.candidates(node.constraints, sockets);
-        candidateCache.set(key, candidates);
+      let list = candidateCache.get(key);
+      if (!list) {
+        list = this.placer.candidates(node.constraints, sockets);
+        candidateCache.set(key, list);
       }
+      this.placer.claim(list, 1);
+      return list;
+    });
+    for (const i of order) {
+      const node = x.nodes[i]!;
+      for (const nb of neighbours[i]!) if (parent[nb] === -1 && !this.placed.has(x.nodes[nb]!.name)) parent[nb] = i;
+      const candidates = candidatesOf[i]!;
+      this.placer.claim(candidates, -1);
       const group = bind(i);
       const fixed = groupFacility.get(group);
       const p = parent[i]! >= 0 ? this.placed.get(x.nodes[parent[i]!]!.name) : undefined;
@@ -250,32 +290,91 @@ class Realizer {
       const placement = candidates.length
         ? this.placer.place(candidates, anchor, fixed ? fixed.facility : -1, identityConstraints(node.constraints))
         : undefined;
-      if (!placement) {
-        if (this.problems.length < max) {
-          const why = candidates.length ? undefined : this.mappingWhy(sockets);
-          const msg = diagnoseNode(this.ix, this.usage, node, this.vmDefaults, fixed ? fixed.facility : -1, why);
-          this.problems.push({ element: "node", name: node.name, message: msg });
+      const rescued =
+        placement ?? this.rescue(i, candidates, candidatesOf, bind, groupFacility, fixed ? fixed.facility : -1);
+      if (rescued) {
+        this.placed.set(node.name, rescued);
+        if (rescued.mode === "physical") this.holder.set(rescued.resource, i);
+        lastRank = rescued.rank;
+        if (!fixed && this.ix.facilityNames.length > 1) {
+          groupFacility.set(group, { facility: this.ix.resFacility[rescued.resource]!, rank: rescued.rank });
         }
         continue;
       }
-      this.placed.set(node.name, placement);
-      lastRank = placement.rank;
-      if (!fixed && this.ix.facilityNames.length > 1) {
-        groupFacility.set(group, { facility: this.ix.resFacility[placement.resource]!, rank: placement.rank });
-      }
-      const res = this.ix.resources[placement.resource]!;
+      if (this.problems.length < max) {
+        const why = candidates.length ? undefined : this.mappingWhy(socketsOf(i));
+        const msg = diagnoseNode(
+          this.ix,
+          this.usage,
+          node,
+          this.vmDefaults,
+          fixed ? fixed.facility : -1,
+          why,
+          candidates,
+        );
+        this.problem({ element: "node", name: node.name, message: msg });
+      } else this.dropped++;
+    }
+    for (const node of x.nodes) {
+      const p = this.placed.get(node.name);
+      if (!p) continue;
       this.records.push({
         kind: "node",
         realization: this.id,
-        facility: this.ix.facilityNames[this.ix.resFacility[placement.resource]!]!,
-        resource: res.id,
+        facility: this.ix.facilityNames[this.ix.resFacility[p.resource]!]!,
+        resource: this.ix.resources[p.resource]!.id,
         node: node.name,
-        mode: placement.mode,
-        cores: placement.sizes[0]!,
-        memory: placement.sizes[1]!,
-        disk: placement.sizes[2]!,
+        mode: p.mode,
+        cores: p.sizes[0]!,
+        memory: p.sizes[1]!,
+        disk: p.sizes[2]!,
       });
     }
+  }
+
+  /**
+   * When greedy placement leaves a node without a resource, one repair step:
+   * find a bare-metal resource the node could use that another node of this
+   * experiment holds, move that node elsewhere, and give the node its place.
+   */
+  private rescue(
+    i: number,
+    candidates: readonly Candidate[],
+    candidatesOf: readonly Candidate[][],
+    bind: (node: number) => number,
+    groupFacility: Map<number, { facility: number; rank: number }>,
+    facility: number,
+  ): Placement | undefined {
+    const x = this.x;
+    const identity = identityConstraints(x.nodes[i]!.constraints);
+    let tries = 0;
+    for (const c of candidates) {
+      if (c.mode !== "physical") continue;
+      const members = c.cls.members;
+      for (let pos = 0; pos < members.length && tries < 64; pos++) {
+        const r = members[pos]!;
+        const m = this.holder.get(r);
+        if (m === undefined) continue;
+        if (facility >= 0 && this.ix.resFacility[r] !== facility) continue;
+        if (identity.length && firstUnsatisfied(identityLookup(this.ix, r), identity)) continue;
+        tries++;
+        const mNode = x.nodes[m]!;
+        const mPlaced = this.placed.get(mNode.name)!;
+        const mFixed = groupFacility.get(bind(m));
+        const moved = this.placer.place(
+          candidatesOf[m]!,
+          mPlaced.rank,
+          mFixed ? mFixed.facility : -1,
+          identityConstraints(mNode.constraints),
+        );
+        if (!moved) continue;
+        this.placed.set(mNode.name, moved);
+        this.holder.delete(r);
+        if (moved.mode === "physical") this.holder.set(moved.resource, m);
+        return this.placer.placementAt(c, pos);
+      }
+    }
+    return undefined;
   }
 
   /** Why no class could carry a node's sockets (for the diagnosis). */
@@ -329,7 +428,7 @@ class Realizer {
       return { node: e.node, socket: e.socket, placement: p, port: p.ports[k]! };
     });
     const fail = (message: string): undefined => {
-      this.problems.push({ element: "link", name: l.name, message });
+      this.problem({ element: "link", name: l.name, message });
       return undefined;
     };
     const lineRate = Math.min(...eps.map((e) => ix.ports[e.port]!.capacity));
@@ -547,30 +646,57 @@ class Realizer {
    * other end of such a cable (emulator, gateway, hypervisor) carries the same.
    * Bare-metal access ports are untagged; trunked bare-metal ports always carry
    * a VLAN id (the node makes VLAN sub-interfaces). Gateways carry the VNI
-   * across interconnects.
+   * across interconnects. VLAN-only switches between two VXLAN switches of a
+   * path are underlay and carry no tag.
    */
   private tag(vn: VirtualNet, link: string): LinkSegment[] | undefined {
     const ix = this.ix;
     const trunk = new Set<number>();
     const access = new Set<number>();
+    const vm = new Set<number>();
     for (const seg of vn.segments) {
       for (const ep of seg.endpoints) {
         const p = this.placed.get(ep.node)!;
         const k = this.socketPos.get(`${ep.node}\u0000${ep.socket}`)!;
-        if (p.mode === "virtual") continue;
-        (p.virtual[k] ? trunk : access).add(p.ports[k]!);
+        if (p.mode === "virtual") vm.add(p.ports[k]!);
+        else (p.virtual[k] ? trunk : access).add(p.ports[k]!);
+      }
+    }
+    // VTEPs encapsulate: VXLAN switches, hypervisors (for their VMs), emulators,
+    // gateways. VLAN-only switches between two VTEPs of a path see only
+    // encapsulated traffic (pure underlay, e.g. spines) and need no tag.
+    const isVtep = (port: number) => {
+      const r = ix.portRes[port]!;
+      const kind = ix.resKind[r];
+      return (
+        (kind === KIND_SWITCH && ix.resVxlan[r] === 1) ||
+        kind === KIND_EMULATOR ||
+        kind === KIND_GATEWAY ||
+        vm.has(port)
+      );
+    };
+    const underlay = new Set<number>();
+    for (const seg of vn.segments) {
+      let first = -1;
+      let last = -1;
+      seg.ports.forEach((port, i) => {
+        if (!isVtep(port)) return;
+        if (first < 0) first = i;
+        last = i;
+      });
+      for (let i = first + 1; i < last; i++) {
+        const r = ix.portRes[seg.ports[i]!]!;
+        if (ix.resKind[r] === KIND_SWITCH && !ix.resVxlan[r]) underlay.add(seg.ports[i]!);
       }
     }
     // Per port: the VLAN domain and the facility whose tags it carries (-1: none).
     const wantVlan = (port: number): number => {
+      if (underlay.has(port)) return -1;
       const r = ix.portRes[port]!;
-      if (ix.resKind[r] === KIND_SWITCH) {
-        const peer = ix.portPeer[port]!;
-        return !ix.resVxlan[r] || (peer >= 0 && trunk.has(peer)) ? ix.resDomain[r]! : -1;
-      }
-      if (access.has(port)) return -1;
       const peer = ix.portPeer[port]!;
-      if (peer < 0) return -1;
+      if (ix.resKind[r] === KIND_SWITCH)
+        return !ix.resVxlan[r] || (peer >= 0 && trunk.has(peer)) ? ix.resDomain[r]! : -1;
+      if (access.has(port) || peer < 0 || underlay.has(peer)) return -1;
       const s = ix.portRes[peer]!;
       if (ix.resKind[s] !== KIND_SWITCH) return -1;
       return trunk.has(port) || !ix.resVxlan[s] ? ix.resDomain[s]! : -1;
@@ -582,8 +708,8 @@ class Realizer {
       const peer = ix.portPeer[port]!;
       if (peer < 0) return -1;
       const s = ix.portRes[peer]!;
-      if (ix.resKind[s] !== KIND_SWITCH) return ix.resFacility[r]!;
-      return ix.resVxlan[s] ? ix.resFacility[r]! : -1;
+      if (ix.resKind[s] !== KIND_SWITCH || underlay.has(peer) || ix.resVxlan[s]) return ix.resFacility[r]!;
+      return -1;
     };
     const vlanDomains = new Set<number>();
     const vniFacilities = new Set<number>();

@@ -109,8 +109,8 @@ describe("placement", () => {
     assert.ok(seg.every((s) => s.waypoints.at(-1)!.resource === hub));
     const more = realize(experiment("one-more", [node("z"), node("y")], [{ ends: ["z", "y"] }]), net, table);
     assert.deepEqual(problems(more), [
-      "node z: all 12 resources that satisfy it are taken: 12 allocated to other experiments",
-      "node y: all 12 resources that satisfy it are taken: 12 allocated to other experiments",
+      "node z: all 12 resources that could host it are taken: 12 allocated to other experiments",
+      "node y: all 12 resources that could host it are taken: 12 allocated to other experiments",
     ]);
   });
 
@@ -369,7 +369,7 @@ describe("multi-facility", () => {
         ],
       );
       const msg = problems(realize(x, net)).join("\n");
-      assert.match(msg, /node c: all 2 resources in facility east that satisfy it are taken/);
+      assert.match(msg, /node c: all 2 resources in facility east that could host it are taken/);
       assert.match(msg, /cannot cross facilities/);
     }
     // Latency the interconnect can meet (with emulation adding the rest) is fine.

@@ -1,0 +1,165 @@
+/**
+ * Generated experiments for randomized tests and benchmarks, deterministic for
+ * a seed: free-form ones (any mix of constraints, which may or may not be
+ * realizable) and feasible ones (derived from a set of free resources, so a
+ * realization is known to exist).
+ */
+import type { Constraint, Experiment, Link, Node, ResourceInternet } from "@merge/xir";
+
+export type Random = () => number;
+
+/** mulberry32 */
+export function random(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const GiB = 1024 ** 3;
+const pick = <T>(rand: Random, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+const c = (prop: string, op: Constraint["op"], value: Constraint["value"]): Constraint => ({ prop, op, value });
+
+/** Node constraint templates; the first PLAUSIBLE_NODE are met by most generated facilities. */
+const NODE_CONSTRAINTS: readonly (() => Constraint[])[] = [
+  () => [],
+  () => [],
+  () => [],
+  () => [c("memory.capacity", ">=", 8 * GiB)],
+  () => [c("memory.capacity", ">=", 64 * GiB)],
+  () => [c("proc.cores", ">=", 16)],
+  () => [c("platform", "==", "x86_64")],
+  () => [c("platform", "==", "arm64")],
+  () => [c("platform", "in", ["rpi4", "arm64"])],
+  () => [c("metal", "==", true)],
+  () => [c("metal", "==", false)],
+  () => [c("metal", "==", false), c("proc.cores", "==", 2), c("memory.capacity", "==", 4 * GiB)],
+  () => [c("proc.cores", "==", 3), c("memory.capacity", "==", 6 * GiB)],
+  () => [c("memory.capacity", ">=", 300 * GiB)],
+  () => [c("gpu.model", "==", "a100")],
+  () => [c("memory.capacity", ">=", 2048 * GiB)],
+];
+
+const PLAUSIBLE_NODE = 13;
+
+/** Link constraint templates; the first PLAUSIBLE_LINK are met by most generated facilities. */
+const LINK_CONSTRAINTS: readonly (() => Constraint[])[] = [
+  () => [],
+  () => [],
+  () => [],
+  () => [c("capacity", "<=", 100e6)],
+  () => [c("latency", "==", 10e6)],
+  () => [c("capacity", ">=", 1e9)],
+  () => [c("loss", "==", 0.01), c("latency", "<=", 50e6)],
+  () => [c("external", "==", false)],
+  () => [c("capacity", ">=", 40e9)],
+];
+const PLAUSIBLE_LINK = 8;
+
+function sockets(n: Node, count: number): void {
+  while (n.sockets.length < count) n.sockets.push({ index: n.sockets.length, addrs: [], constraints: [] });
+}
+
+function connect(
+  rand: Random,
+  nodes: Node[],
+  opts: { extraLinks: number; lans: number; linkConstraints: () => Constraint[] },
+): Link[] {
+  const links: Link[] = [];
+  const used = nodes.map(() => 0);
+  const add = (ends: number[]) => {
+    const endpoints = ends.map((i) => {
+      const k = used[i]!++;
+      sockets(nodes[i]!, k + 1);
+      return { node: nodes[i]!.name, socket: k };
+    });
+    links.push({
+      name: `l${links.length}`,
+      endpoints,
+      constraints: opts.linkConstraints(),
+      properties: {},
+    });
+  };
+  // A random tree keeps the experiment connected (islands are not supported).
+  for (let i = 1; i < nodes.length; i++) add([i, Math.floor(rand() * i)]);
+  for (let k = 0; k < opts.extraLinks && nodes.length > 2; k++) {
+    const a = Math.floor(rand() * nodes.length);
+    let b = Math.floor(rand() * nodes.length);
+    if (b === a) b = (a + 1) % nodes.length;
+    add([a, b]);
+  }
+  for (let k = 0; k < opts.lans && nodes.length > 3; k++) {
+    const size = 3 + Math.floor(rand() * Math.min(4, nodes.length - 3));
+    const set = new Set<number>();
+    while (set.size < size) set.add(Math.floor(rand() * nodes.length));
+    add([...set]);
+  }
+  return links;
+}
+
+/**
+ * A mix of node and link constraints. Most experiments draw from plausible
+ * templates; a quarter are wild (huge memory, GPUs, 40 Gbit/s links) and are
+ * often unrealizable.
+ */
+export function randomExperiment(rand: Random, name: string, size: number): Experiment {
+  const wild = rand() < 0.25;
+  const nodeTemplates = wild ? NODE_CONSTRAINTS : NODE_CONSTRAINTS.slice(0, PLAUSIBLE_NODE);
+  const linkTemplates = wild ? LINK_CONSTRAINTS : LINK_CONSTRAINTS.slice(0, PLAUSIBLE_LINK);
+  const nodes: Node[] = Array.from({ length: size }, (_, i) => ({
+    name: `n${i}`,
+    constraints: pick(rand, nodeTemplates)(),
+    sockets: [],
+    properties: {},
+  }));
+  const links = connect(rand, nodes, {
+    extraLinks: Math.floor(rand() * size * 0.5),
+    lans: rand() < 0.5 ? 1 : 0,
+    linkConstraints: () => pick(rand, linkTemplates)(),
+  });
+  return { xir: "1.0", name, parameters: {}, nodes, links };
+}
+
+/**
+ * An experiment known to be realizable: each node is derived from one of `size`
+ * distinct free bare-metal-capable resources (its memory at least 90% of the
+ * resource's, its platform), links unconstrained or emulated without a rate.
+ */
+export function feasibleExperiment(
+  rand: Random,
+  internet: ResourceInternet,
+  name: string,
+  size: number,
+  taken: ReadonlySet<string> = new Set(),
+): Experiment {
+  const pool: { props: Record<string, unknown> }[] = [];
+  for (const f of internet.facilities) {
+    for (const r of f.resources) {
+      if (r.kind === "node" && r.alloc.includes("physical") && !taken.has(`${f.name}/${r.id}`)) pool.push(r);
+    }
+  }
+  if (pool.length < size) throw new Error(`feasibleExperiment: ${size} nodes wanted, ${pool.length} free`);
+  // Partial Fisher-Yates: the first `size` entries become a uniform sample.
+  for (let i = 0; i < size; i++) {
+    const j = i + Math.floor(rand() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  const nodes: Node[] = pool.slice(0, size).map((r, i) => {
+    const cs: Constraint[] = [];
+    const mem = r.props["memory.capacity"];
+    if (typeof mem === "number" && rand() < 0.7) cs.push(c("memory.capacity", ">=", Math.floor(mem * 0.9)));
+    const platform = r.props.platform;
+    if (typeof platform === "string" && rand() < 0.5) cs.push(c("platform", "==", platform));
+    return { name: `n${i}`, constraints: cs, sockets: [], properties: {} };
+  });
+  const links = connect(rand, nodes, {
+    extraLinks: Math.floor(size * 0.3),
+    lans: Math.max(1, Math.floor(size / 50)),
+    linkConstraints: () => (rand() < 0.1 ? [c("latency", "==", 50e6)] : []),
+  });
+  return { xir: "1.0", name, parameters: {}, nodes, links };
+}
