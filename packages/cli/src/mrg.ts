@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { registerAuth } from "./commands/auth.ts";
 import { registerCompile } from "./commands/compile.ts";
+import { registerMaterialize } from "./commands/materialize.ts";
 import { registerMembership } from "./commands/membership.ts";
 import { registerProject } from "./commands/project.ts";
 import { registerPush } from "./commands/push.ts";
@@ -19,5 +20,6 @@ registerProject(program);
 registerPush(program);
 registerRealization(program);
 registerMembership(program);
+registerMaterialize(program);
 
 await program.parseAsync(process.argv);

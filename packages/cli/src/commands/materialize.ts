@@ -1,0 +1,184 @@
+// mrg materialize | dematerialize <rlz.exp.proj>, mrg show materialization <rlz.exp.proj>:
+// materializations through the portal, with a live progress bar.
+import { ApiError } from "@merge/portal/client";
+import { SingleBar } from "cli-progress";
+import Table from "cli-table3";
+import type { Command } from "commander";
+import { action, CliError, type OutputFlags, parseName, portalOptions, signedIn } from "../client.ts";
+
+interface Flags extends OutputFlags {
+  portal?: string;
+  wait?: boolean;
+  timeout?: string;
+}
+
+interface FacilityStatus {
+  facility: string;
+  reachable: boolean;
+  status: string;
+  error?: string;
+  attempts: number;
+  nextAttempt?: string;
+  failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
+}
+
+interface Status {
+  id: string;
+  status: string;
+  actions: number;
+  complete: number;
+  facilities: FacilityStatus[];
+  nodes: {
+    node: string;
+    resource: string;
+    facility: string;
+    current: string;
+    target: string;
+    action: string;
+    error?: string;
+  }[];
+  links: { link: string; facility: string; action: string; error?: string }[];
+}
+
+async function call<T>(f: Flags, method: string, id: string): Promise<T> {
+  const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+  const c = signedIn(f);
+  const path = `/projects/${proj}/experiments/${exp}/realizations/${rlz}/materialization`;
+  let res: Response;
+  try {
+    res = await fetch(c.baseUrl + path, { method, headers: { authorization: `Bearer ${c.token}` } });
+  } catch (e) {
+    throw new ApiError(0, "unreachable", `cannot reach the portal at ${c.baseUrl}: ${(e as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({}))) as T & { error?: string; message?: string };
+  if (!res.ok)
+    throw new ApiError(res.status, body.error ?? "http_error", body.message ?? `${res.status} ${res.statusText}`);
+  return body;
+}
+
+function problems(s: Status): string[] {
+  const out: string[] = [];
+  for (const f of s.facilities) {
+    if (f.error)
+      out.push(`${f.facility}: ${f.error}${f.nextAttempt ? ` (retry ${f.attempts + 1} at ${f.nextAttempt})` : ""}`);
+    for (const a of f.failed)
+      out.push(`${f.facility}: ${a.task}/${a.action} (${a.kind} ${a.target}): ${a.error} [attempts ${a.attempts}]`);
+  }
+  return out;
+}
+
+/** Poll status with a progress bar until `done` says so; returns the last status (undefined: gone). */
+async function follow(
+  f: Flags,
+  id: string,
+  done: (s: Status | undefined) => boolean,
+  what: string,
+): Promise<Status | undefined> {
+  const deadline = Date.now() + Number(f.timeout ?? "600") * 1000;
+  const tty = process.stderr.isTTY && !f.json;
+  const bar = new SingleBar({
+    format: `${what} {bar} {value}/{total} actions | {status}`,
+    hideCursor: true,
+    noTTYOutput: false,
+  });
+  let started = false;
+  let last: Status | undefined;
+  for (;;) {
+    let s: Status | undefined;
+    try {
+      s = await call<Status>(f, "GET", id);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    last = s;
+    if (tty) {
+      const total = Math.max(1, s?.actions ?? 1);
+      if (!started) {
+        bar.start(total, 0, { status: s?.status ?? "gone" });
+        started = true;
+      }
+      bar.setTotal(total);
+      bar.update(s ? s.complete : total, { status: s ? s.status : "gone" });
+    }
+    if (done(s)) break;
+    if (s?.status === "error" && s.facilities.some((x) => x.failed.length)) break; // an operator must act
+    if (Date.now() > deadline) {
+      if (started) bar.stop();
+      throw new CliError(
+        `${id}: still ${s?.status ?? "gone"} after ${f.timeout ?? 600} s; see 'mrg show materialization ${id}'`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (started) bar.stop();
+  return last;
+}
+
+function show(f: Flags, s: Status): void {
+  if (f.json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const head = new Table({ style: { head: [], border: [] } });
+  head.push({ materialization: s.id }, { status: s.status }, { progress: `${s.complete}/${s.actions} actions` });
+  const fac = new Table({
+    head: ["facility", "reachable", "status", "attempts", "error"],
+    style: { head: [], border: [] },
+  });
+  for (const x of s.facilities) fac.push([x.facility, x.reachable ? "yes" : "no", x.status, x.attempts, x.error ?? ""]);
+  const nodes = new Table({
+    head: ["node", "facility", "resource", "state", "action", "error"],
+    style: { head: [], border: [] },
+  });
+  for (const n of s.nodes)
+    nodes.push([n.node, n.facility, n.resource, `${n.current}→${n.target}`, n.action, n.error ?? ""]);
+  const links = new Table({ head: ["link", "facility", "action", "error"], style: { head: [], border: [] } });
+  for (const l of s.links) links.push([l.link, l.facility, l.action, l.error ?? ""]);
+  process.stdout.write(`${head.toString()}\n${fac.toString()}\n${nodes.toString()}\n${links.toString()}\n`);
+  const p = problems(s);
+  if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);
+}
+
+export function registerMaterialize(program: Command): void {
+  portalOptions(
+    program
+      .command("materialize <rlz.exp.proj>")
+      .description("materialize an accepted realization on its facilities, with a progress bar until it is active")
+      .option("--no-wait", "return once the portal has the request")
+      .option("--timeout <seconds>", "give up waiting after this long", "600"),
+  ).action(
+    action(async (id: string, f: Flags) => {
+      await call(f, "POST", id);
+      if (f.wait === false) return void process.stdout.write(`materializing ${id}\n`);
+      const s = await follow(f, id, (s) => s?.status === "active", "materializing");
+      if (!s) throw new CliError(`${id} was dematerialized while materializing`);
+      if (s.status !== "active") {
+        show(f, s);
+        process.exitCode = 1;
+        process.stderr.write(`${id} is in error; an operator can clear, complete or mask the failed actions (cog)\n`);
+      } else if (f.json) show(f, s);
+      else process.stdout.write(`${id} is active: ${s.nodes.length} nodes, ${s.links.length} links\n`);
+    }),
+  );
+
+  portalOptions(
+    program
+      .command("dematerialize <rlz.exp.proj>")
+      .description("tear a materialization down; waits until the facilities confirm")
+      .option("--no-wait", "return once the portal has the request")
+      .option("--timeout <seconds>", "give up waiting after this long", "600"),
+  ).action(
+    action(async (id: string, f: Flags) => {
+      await call(f, "DELETE", id);
+      if (f.wait === false) return void process.stdout.write(`dematerializing ${id}\n`);
+      await follow(f, id, (s) => s === undefined, "dematerializing");
+      process.stdout.write(`${id} is dematerialized\n`);
+    }),
+  );
+
+  const showCmd =
+    program.commands.find((c) => c.name() === "show") ?? program.command("show").description("show things");
+  portalOptions(
+    showCmd.command("materialization <rlz.exp.proj>").description("status per facility, node and link"),
+  ).action(action(async (id: string, f: Flags) => show(f, await call<Status>(f, "GET", id))));
+}
