@@ -131,8 +131,20 @@ export function checkFacility(f: Facility): Problem[] {
   for (const e of entries.values()) {
     const r = e.res;
     if (r.kind === "infrapod-server") infrapodServers++;
-    if (r.kind === "emulator" && !r.ports.some((p, i) => p.role === "xpnet" && (cabledBy[e.base + i] as number) >= 0)) {
+    const cabledOn = (role: string) => r.ports.some((p, i) => p.role === role && (cabledBy[e.base + i] as number) >= 0);
+    if (r.kind === "emulator" && !cabledOn("xpnet")) {
       warning(describe(r), "has no cabled xpnet port, so no emulated link can pass through it");
+    }
+    if (r.kind === "infrapod-server" && !cabledOn("infranet")) {
+      error(describe(r), "has no cabled infranet port, so infrapods on it cannot reach any node");
+    }
+    if (r.kind === "gateway") {
+      if (!r.ports.some((p) => p.role === "gateway")) {
+        warning(describe(r), "has no port of role gateway, so no interconnect can end on it");
+      }
+      if (!cabledOn("xpnet") && !cabledOn("infranet")) {
+        warning(describe(r), "has no cabled xpnet or infranet port, so nothing inside the facility reaches it");
+      }
     }
     if (r.kind !== "node") continue;
     nodes++;

@@ -256,6 +256,22 @@ describe("checkFacility", () => {
     ]);
   });
 
+  it("an infrapod server off the infranet; a gateway with no way in or out", () => {
+    const f = loaded();
+    f.cables = f.cables.filter((c) => !(c.ends[0].resource === "ifr0" && c.ends[0].port === "eth1"));
+    f.cables = f.cables.filter((c) => !(c.ends[0].resource === "gw0" && c.ends[0].port !== "eth0"));
+    const gw = res(f, "gw0");
+    gw.ports = gw.ports.filter((p) => p.role !== "gateway");
+    expectErrors(f, "infrapod-server ifr0: has no cabled infranet port");
+    const warnings = checkFacility(f)
+      .filter((p) => p.severity === "warning")
+      .map((p) => `${p.element}: ${p.message}`);
+    assert.deepEqual(warnings, [
+      "gateway gw0: has no port of role gateway, so no interconnect can end on it",
+      "gateway gw0: has no cabled xpnet or infranet port, so nothing inside the facility reaches it",
+    ]);
+  });
+
   it("warns about a facility without an infrapod server and an emulator off the xpnet", () => {
     const b = new FacilityBuilder("w");
     const leaf = b.switch("leaf", { layer: "leaf", network: "infranet", ports: 4, capacity: gbps(10) });
