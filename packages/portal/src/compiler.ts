@@ -22,7 +22,7 @@ export interface CompileOptions {
 
 const WORKER = fileURLToPath(new URL("./compile-worker.ts", import.meta.url));
 /** tsx's loader, resolved from here so the worker starts whatever the portal's working directory. */
-const TSX = import.meta.resolve("tsx");
+const TSX = typeof import.meta.resolve === "function" ? import.meta.resolve("tsx") : "tsx";
 
 export async function compileModel(
   source: string,
