@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chainXir, type Harness, startHarness } from "./harness.ts";
+import { Browser, chainXir, type Harness, startHarness } from "./harness.ts";
 
 const MRG = fileURLToPath(new URL("../../cli/src/mrg.ts", import.meta.url));
 const MERGECTL = fileURLToPath(new URL("../../cli/src/mergectl.ts", import.meta.url));
@@ -44,44 +44,6 @@ function run(script: string, args: string[], env: Record<string, string> = {}) {
 }
 
 const mrg = (...args: string[]) => run(MRG, args).done;
-
-/** A minimal browser: follows redirects by hand, keeps cookies. */
-class Browser {
-  private cookies = new Map<string, string>();
-  async go(
-    url: string,
-    init: { method?: string; form?: Record<string, string> } = {},
-  ): Promise<{ url: string; status: number; html: string }> {
-    let next: string | undefined = url;
-    let method = init.method ?? "GET";
-    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    for (let hops = 0; hops < 20 && next !== undefined; hops++) {
-      const res: Response = await fetch(next, {
-        method,
-        redirect: "manual",
-        headers: {
-          cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
-          ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
-        },
-        body,
-      });
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(";");
-        const i = (pair as string).indexOf("=");
-        this.cookies.set((pair as string).slice(0, i), (pair as string).slice(i + 1));
-      }
-      const loc = res.headers.get("location");
-      if (res.status >= 300 && res.status < 400 && loc) {
-        next = new URL(loc, next).href;
-        method = "GET";
-        body = undefined;
-        continue;
-      }
-      return { url: next, status: res.status, html: await res.text() };
-    }
-    throw new Error("too many redirects");
-  }
-}
 
 const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
 

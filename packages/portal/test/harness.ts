@@ -91,3 +91,43 @@ export function chainXir(name: string, n: number): string {
   }));
   return JSON.stringify({ xir: "1.0", name, parameters: {}, nodes, links });
 }
+
+/** A minimal browser: follows redirects by hand, keeps cookies. */
+export class Browser {
+  private cookies = new Map<string, string>();
+  async go(
+    url: string,
+    init: { method?: string; form?: Record<string, string> } = {},
+  ): Promise<{ url: string; status: number; html: string }> {
+    let next: string | undefined = url;
+    let method = init.method ?? "GET";
+    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
+    for (let hops = 0; hops < 20 && next !== undefined; hops++) {
+      const res: Response = await fetch(next, {
+        method,
+        redirect: "manual",
+        headers: {
+          cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+          ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
+        },
+        body,
+      });
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(";");
+        const i = (pair as string).indexOf("=");
+        this.cookies.set((pair as string).slice(0, i), (pair as string).slice(i + 1));
+      }
+      const loc = res.headers.get("location");
+      if (res.status >= 300 && res.status < 400 && loc) {
+        next = new URL(loc, next).href;
+        if (init.stopAt !== undefined && next.startsWith(init.stopAt))
+          return { url: next, status: res.status, html: "" };
+        method = "GET";
+        body = undefined;
+        continue;
+      }
+      return { url: next, status: res.status, html: await res.text() };
+    }
+    throw new Error("too many redirects");
+  }
+}
