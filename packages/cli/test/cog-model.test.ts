@@ -114,10 +114,15 @@ describe("cog model", () => {
     const schema = join(dir, "schema.json");
     const f = phobos() as unknown as { resources: { kind: string }[] };
     (f.resources[0] as { kind: string }).kind = "toaster";
-    await writeFile(schema, JSON.stringify(f));
+    const text = JSON.stringify(f, null, 2);
+    await writeFile(schema, text);
+    const line = text.split("\n").findIndex((l) => l.includes('"toaster"')) + 1;
     const s = await cog("model", "check", schema);
     assert.equal(s.code, 1);
-    assert.match(s.stdout, /^error: resources\[0\]\.kind: must be one of "node", "switch"/m);
+    assert.match(
+      s.stdout,
+      new RegExp(`^error: .*schema\\.json:${line}:\\d+: resources\\[0\\]\\.kind: must be one of "node", "switch"`, "m"),
+    );
   });
 
   it("loads a TypeScript module exporting a builder", async () => {

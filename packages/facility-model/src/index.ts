@@ -2,6 +2,7 @@ export * from "./builder.ts";
 export * from "./generate.ts";
 export * from "./hardware.ts";
 export * from "./internet.ts";
+export * from "./json-text.ts";
 export * from "./problem.ts";
 export * from "./samples/index.ts";
 export * from "./source.ts";

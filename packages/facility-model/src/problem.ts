@@ -10,10 +10,12 @@ export interface Problem {
   /** The element the problem is about, e.g. `node n1`, `port n1.eth0`, `resources[3].ports[0].capacity`. */
   element: string;
   message: string;
+  /** Where in a source file, `facility.json:12:9`, when known. */
+  at?: string;
 }
 
 export function formatProblem(p: Problem): string {
-  return `${p.severity}: ${p.element}: ${p.message}`;
+  return `${p.severity}: ${p.at ? `${p.at}: ` : ""}${p.element}: ${p.message}`;
 }
 
 export function errorsOf(problems: readonly Problem[]): Problem[] {

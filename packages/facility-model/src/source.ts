@@ -19,6 +19,7 @@ import { pathToFileURL } from "node:url";
 import { type Facility, type ResourceInternet, validateFacility, validateResourceInternet } from "@merge/xir";
 import { generateFacility } from "./generate.ts";
 import { checkResourceInternet, generateResourceInternet } from "./internet.ts";
+import { jsonErrorOffset, jsonPathOffset, lineCol } from "./json-text.ts";
 import type { Problem } from "./problem.ts";
 import { SAMPLES } from "./samples/index.ts";
 import { checkFacility } from "./validate.ts";
@@ -50,6 +51,16 @@ export async function loadModel(source: string, options: { cwd?: string } = {}):
       );
     }
     doc = parseJSON(source, text);
+    const loaded = check(source, doc);
+    if (loaded.kind === "invalid") {
+      // Point at the line of each schema error (the first 50: each is a scan of the text).
+      for (const p of loaded.problems.slice(0, 50)) {
+        if (p.element === "(document)") continue;
+        const { line, col } = lineCol(text, jsonPathOffset(text, p.element));
+        p.at = `${source}:${line}:${col}`;
+      }
+    }
+    return loaded;
   } else if (MODULES.has(ext)) {
     doc = await fromModule(source, path);
   } else {
@@ -116,117 +127,12 @@ function parseJSON(source: string, text: string): unknown {
   } catch (e) {
     // Node 20 does not say where; find the offset ourselves to name the line.
     const offset = jsonErrorOffset(text);
-    const before = text.slice(0, offset);
-    const line = before.split("\n").length;
-    const col = offset - before.lastIndexOf("\n");
+    const { line, col } = lineCol(text, offset);
     const found = offset < text.length ? `unexpected ${JSON.stringify(text[offset])}` : "unexpected end of file";
     throw new ModelSourceError(
       `${source}:${line}:${col}: invalid JSON: ${found} (${(e as Error).message.split("\n")[0]})`,
     );
   }
-}
-
-/** The offset of the first JSON syntax error in a text JSON.parse rejected. */
-export function jsonErrorOffset(text: string): number {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && " \t\n\r".includes(text[i] as string)) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const literal = (word: string) => {
-    if (text.startsWith(word, i)) i += word.length;
-    else fail();
-  };
-  const string = () => {
-    i++; // opening quote
-    while (i < text.length) {
-      const ch = text[i] as string;
-      if (ch === '"') {
-        i++;
-        return;
-      }
-      if (ch < " ") fail();
-      if (ch === "\\") {
-        const esc = text[i + 1];
-        if (esc === "u") {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
-            i += 2;
-            fail();
-          }
-          i += 6;
-        } else if (esc !== undefined && '"\\/bfnrt'.includes(esc)) i += 2;
-        else {
-          i++;
-          fail();
-        }
-      } else i++;
-    }
-    fail();
-  };
-  const number = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m || m[0] === "" || m[0] === "-") fail();
-    i += (m as RegExpExecArray)[0].length;
-  };
-  const value = (): void => {
-    ws();
-    const ch = text[i];
-    if (ch === "{") {
-      i++;
-      ws();
-      if (text[i] === "}") {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        string();
-        ws();
-        if (text[i] !== ":") fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ",") i++;
-        else if (text[i] === "}") {
-          i++;
-          return;
-        } else fail();
-      }
-    } else if (ch === "[") {
-      i++;
-      ws();
-      if (text[i] === "]") {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ",") i++;
-        else if (text[i] === "]") {
-          i++;
-          return;
-        } else fail();
-      }
-    } else if (ch === '"') string();
-    else if (ch === "t") literal("true");
-    else if (ch === "f") literal("false");
-    else if (ch === "n") literal("null");
-    else if (ch === "-" || (ch !== undefined && ch >= "0" && ch <= "9")) number();
-    else fail();
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail();
-  } catch (at) {
-    if (typeof at === "number") return at;
-    throw at;
-  }
-  return text.length;
 }
 
 interface Buildable {

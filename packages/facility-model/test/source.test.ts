@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { jsonErrorOffset, loadModel, ModelSourceError, phobos } from "@merge/facility-model";
+import { jsonErrorOffset, jsonPathOffset, lineCol, loadModel, ModelSourceError, phobos } from "@merge/facility-model";
 
 const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
 
@@ -30,6 +30,28 @@ describe("jsonErrorOffset", () => {
   it("finds no error in valid JSON", () => {
     const text = JSON.stringify(phobos(), null, 2);
     assert.equal(jsonErrorOffset(text), text.length);
+  });
+});
+
+describe("jsonPathOffset", () => {
+  const text = JSON.stringify(phobos(), null, 2);
+  const lineOf = (path: string) => lineCol(text, jsonPathOffset(text, path)).line;
+  const lines = text.split("\n");
+
+  it("finds the line of the value at a schema path", () => {
+    const line = lineOf("resources[3].ports[1].capacity");
+    const n0 = phobos().resources[3];
+    assert.equal(n0?.id, "n0");
+    assert.match(lines[line - 1] ?? "", /"capacity": 1000000000,?$/);
+    // The line belongs to n0's second port, eth0: the name sits two lines above.
+    assert.match(lines.slice(line - 4, line - 1).join("\n"), /"name": "eth0"/);
+  });
+
+  it("for a missing field, points at the deepest value on the way", () => {
+    const line = lineOf("resources[3].nope");
+    assert.match(lines[line - 1] ?? "", /^ {4}\{$/, "the opening brace of resources[3]");
+    assert.equal(lineOf("tags.vlan.xpnet[0].first") > lineOf("tags"), true);
+    assert.deepEqual(lineCol("a\nbc\nd", 4), { line: 2, col: 3 });
   });
 });
 
@@ -61,7 +83,9 @@ describe("loadModel", () => {
     await writeFile(join(dir, "bad.json"), JSON.stringify({ xir: "1.0", name: "x", resources: [], cables: [] }));
     const bad = await loadModel(join(dir, "bad.json"));
     assert.equal(bad.kind, "invalid");
-    assert.deepEqual(bad.problems, [{ severity: "error", element: "tags", message: "is required" }]);
+    assert.deepEqual(bad.problems, [
+      { severity: "error", element: "tags", message: "is required", at: `${join(dir, "bad.json")}:1:1` },
+    ]);
     await writeFile(join(dir, "i.json"), JSON.stringify({ facilities: [phobos()], interconnects: "none" }));
     const net = await loadModel(join(dir, "i.json"));
     assert.equal(net.kind, "invalid");
