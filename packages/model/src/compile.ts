@@ -206,6 +206,20 @@ function countAddresses(x: Experiment): number {
 /** Give each diagnostic the source location of the element its path names (or the nearest enclosing one). */
 function locate(diagnostics: Diagnostic[], origins: OriginMap | undefined): Diagnostic[] {
   if (!origins) return diagnostics;
+  attach(diagnostics, origins);
+  // In source order, as a reader of the model meets them; unlocated ones last.
+  return diagnostics
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => {
+      const x = a.d.location;
+      const y = b.d.location;
+      if (!x || !y) return (x ? 0 : 1) - (y ? 0 : 1) || a.i - b.i;
+      return x.file.localeCompare(y.file) || x.line - y.line || x.column - y.column || a.i - b.i;
+    })
+    .map((e) => e.d);
+}
+
+function attach(diagnostics: Diagnostic[], origins: OriginMap): void {
   for (const d of diagnostics) {
     if (d.location || d.path === undefined) continue;
     let path: string | undefined = d.path;
@@ -218,7 +232,6 @@ function locate(diagnostics: Diagnostic[], origins: OriginMap | undefined): Diag
       path = path === "" ? undefined : parent(path);
     }
   }
-  return diagnostics;
 }
 
 /** The value at an XIR path like `nodes[1].sockets[0].addrs[2]`. */
