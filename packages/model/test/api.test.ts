@@ -299,3 +299,37 @@ test("the reachability walk fails when a route is missing or points the wrong wa
   const wrong = checkReachability(y);
   assert.ok(wrong.failures.length > 0);
 });
+
+test("routing over the user's own addresses, without the addressing reticulator", () => {
+  const net = new Network("manual", routing.static);
+  const [a, b, c, d] = net.nodesNamed("n", 4).map((n) => n!);
+  const ab = net.connect([a!, b!]);
+  const bc = net.connect([b!, c!]);
+  const cd = net.connect([c!, d!]);
+  ab.socket(a!).addr("192.168.7.1/24");
+  ab.socket(b!).addr("192.168.7.2/24");
+  bc.socket(b!).addr("10.20.0.1/16");
+  bc.socket(c!).addr("10.20.0.2/16");
+  cd.socket(c!).addr("172.31.9.1/30");
+  cd.socket(d!).addr("172.31.9.2/30");
+  const r = compileExperiment(net.toXIR());
+  assert.equal(r.ok, true, r.diagnostics.map((x) => x.message).join("\n"));
+  assert.equal(r.stats?.assigned, 0);
+  assert.deepEqual(checkReachability(r.xir!).failures, []);
+  // Covers never reach into space between the user's far-apart subnets.
+  for (const n of r.xir!.nodes)
+    for (const rt of n.routes ?? []) assert.ok(Number(rt.dest.split("/")[1]) >= 16, rt.dest);
+});
+
+test("when the user takes all of 10.0.0.0/8, addressing moves on to 172.16.0.0/12", () => {
+  const net = new Network("pool", addressing.ipv4, routing.static);
+  const ns = net.nodesNamed("n", 3);
+  const first = net.connect([ns[0]!, ns[1]!]);
+  net.connect([ns[1]!, ns[2]!]);
+  first.socket(ns[0]!).addr("10.0.0.1/8");
+  const r = compileExperiment(net.toXIR());
+  assert.equal(r.ok, true, r.diagnostics.map((x) => x.message).join("\n"));
+  assert.deepEqual(r.xir?.nodes[1]?.sockets[0]?.addrs, ["10.0.0.2/8"]);
+  assert.deepEqual(r.xir?.nodes[1]?.sockets[1]?.addrs, ["172.16.0.1/30"]);
+  assert.deepEqual(checkReachability(r.xir!).failures, []);
+});
