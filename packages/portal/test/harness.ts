@@ -97,7 +97,7 @@ export class Browser {
   private cookies = new Map<string, string>();
   async go(
     url: string,
-    init: { method?: string; form?: Record<string, string> } = {},
+    init: { method?: string; form?: Record<string, string>; stopAt?: string } = {},
   ): Promise<{ url: string; status: number; html: string }> {
     let next: string | undefined = url;
     let method = init.method ?? "GET";
