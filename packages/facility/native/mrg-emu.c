@@ -21,6 +21,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,6 +184,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  /* Real-time priority: a busy host must not add its scheduling delay to the
+     emulated latency. Best effort; without it the emulation still runs. */
+  struct sched_param sp = {.sched_priority = 20};
+  if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) perror("mrg-emu: SCHED_FIFO (continuing at normal priority)");
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   rng ^= (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
   if (netns) {
     int fd = open(netns, O_RDONLY | O_CLOEXEC);

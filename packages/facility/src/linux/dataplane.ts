@@ -21,7 +21,7 @@ import {
   waitReady,
 } from "./container.ts";
 import { emulationStart, emulationStats, emulationUpdate } from "./emulation.ts";
-import { type Env, makeEnv, mzDir } from "./env.ts";
+import { type Env, ensureMzDir, makeEnv, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
 import { imageDir } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
@@ -38,6 +38,8 @@ export interface DataPlaneOptions {
   /** Where images, native programs and materialization files live. */
   dataDir: string;
   log?: (message: string) => void;
+  /** Where node writable layers live; see `Env.nodeDisk`. Default `tmpfs`. */
+  nodeDisk?: "tmpfs" | "disk";
 }
 
 export interface MaterializeResult {
@@ -45,6 +47,8 @@ export interface MaterializeResult {
   serviceAddress: string;
   /** ms until every node was configured and answered on the infranet. */
   readyMs: number;
+  /** ms spent per phase (wiring, services, container start, boot until configured, reachability). */
+  phases: Record<"wire" | "services" | "start" | "boot" | "reach", number>;
 }
 
 export class LinuxDataPlane {
@@ -63,7 +67,7 @@ export class LinuxDataPlane {
     mkdirSync(opts.dataDir, { recursive: true });
     const node = await nativeProgram(opts.dataDir, "mrg-node");
     const emu = caps.netem ? null : await nativeProgram(opts.dataDir, "mrg-emu");
-    const env = makeEnv(opts.dataDir, caps, { node, emu }, opts.log);
+    const env = makeEnv(opts.dataDir, caps, { node, emu }, opts.log, opts.nodeDisk);
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     return new LinuxDataPlane(env, caps);
@@ -96,21 +100,31 @@ export class LinuxDataPlane {
     this.plans.set(plan.mzid, plan);
     checkPlan(plan);
     try {
-      mkdirSync(mzDir(env, prefix), { recursive: true });
+      await ensureMzDir(env, prefix);
       writeFileSync(join(mzDir(env, prefix), "mzid"), `${plan.mzid}\n`);
       const images = new Map<string, string>();
       for (const n of plan.nodes) images.set(n.name, await imageDir(env.dataDir, n.image));
+      let mark = Date.now();
+      const lap = () => {
+        const now = Date.now();
+        const d = now - mark;
+        mark = now;
+        return d;
+      };
       const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
       await Promise.all([
         nodesWire(env, prefix, plan.infranet, plan.nodes),
         linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem }),
       ]);
+      const wire = lap();
       for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
       nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
       await infrapodServices(env, prefix, plan.infranet);
       const emulated = plan.links.filter((l) => l.emulation);
       if (emulated.length) await emulationStart(env, prefix, emulated);
+      const services = lap();
       await nodesStart(env, prefix, plan.nodes, images);
+      const start = lap();
       await waitReady(
         env,
         prefix,
@@ -118,8 +132,10 @@ export class LinuxDataPlane {
         opts.timeoutMs ?? 120_000,
         opts.signal,
       );
+      const boot = lap();
       await this.checkReachable(plan);
-      return { prefix, serviceAddress, readyMs: Date.now() - t0 };
+      const reach = lap();
+      return { prefix, serviceAddress, readyMs: Date.now() - t0, phases: { wire, services, start, boot, reach } };
     } catch (e) {
       // MRG_LINUX_KEEP_FAILED=1 leaves a failed materialization in place for inspection (sweep it afterwards).
       if (process.env.MRG_LINUX_KEEP_FAILED !== "1") await sweep(prefix, env.dataDir);
@@ -131,7 +147,8 @@ export class LinuxDataPlane {
   async checkReachable(plan: MzPlan): Promise<void> {
     const n = namesOf(prefixOf(plan.mzid));
     const addrs = plan.nodes.map((x) => x.infranet.address);
-    const script = `for a in ${addrs.join(" ")}; do busybox ping -c 1 -W 2 $a >/dev/null 2>&1 || echo $a & done; wait`;
+    // 64 at a time, a few tries each: the first packet to a node also resolves its MAC.
+    const script = `n=0; for a in ${addrs.join(" ")}; do (busybox ping -c 1 -W 1 $a || busybox ping -c 1 -W 2 $a || busybox ping -c 2 -W 3 $a) >/dev/null 2>&1 || echo $a & n=$((n+1)); [ $((n % 64)) -eq 0 ] && wait; done; wait`;
     const r = await run("nsenter", [`--net=/run/netns/${n.infrapod}`, "--", "busybox", "sh", "-c", script]);
     const silent = r.stdout.split(/\s+/).filter(Boolean);
     if (silent.length) throw new Error(`nodes not reachable on the infranet: ${silent.slice(0, 10).join(", ")}`);

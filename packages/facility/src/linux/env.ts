@@ -3,9 +3,10 @@
  * capabilities, the native programs, and the batch runners (one per tool and
  * namespace, so concurrent callers coalesce into few processes).
  */
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Capabilities } from "./capabilities.ts";
-import { Batch } from "./command.ts";
+import { Batch, check } from "./command.ts";
 
 export interface Env {
   dataDir: string;
@@ -16,6 +17,13 @@ export interface Env {
   ipIn(netns: string): Batch;
   tcIn(netns: string): Batch;
   log(message: string): void;
+  /**
+   * Where a materialization's files live (node writable layers, foundry, nex):
+   * `tmpfs` (default) is one mount per materialization, so teardown drops it
+   * at once; `disk` keeps node writes on the data directory's filesystem
+   * (survives host reboots; deleting many small files is slower).
+   */
+  nodeDisk: "tmpfs" | "disk";
 }
 
 export function makeEnv(
@@ -23,6 +31,7 @@ export function makeEnv(
   caps: Capabilities,
   bin: Env["bin"],
   log: (m: string) => void = () => {},
+  nodeDisk: Env["nodeDisk"] = "tmpfs",
 ): Env {
   const ips = new Map<string, Batch>();
   const tcs = new Map<string, Batch>();
@@ -42,8 +51,25 @@ export function makeEnv(
       return b;
     },
     log,
+    nodeDisk,
   };
 }
 
 /** Where a materialization keeps its files (node upper dirs, foundry, nex, emulator sockets). */
 export const mzDir = (env: Env, prefix: string): string => join(env.dataDir, "mz", prefix);
+
+function mounted(dir: string): boolean {
+  return readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .some((l) => l.split(" ")[1] === dir);
+}
+
+/** Create the materialization's directory (a tmpfs of its own unless `nodeDisk` is `disk`). */
+export async function ensureMzDir(env: Env, prefix: string): Promise<string> {
+  const dir = mzDir(env, prefix);
+  mkdirSync(dir, { recursive: true });
+  if (env.nodeDisk === "tmpfs" && !mounted(dir)) {
+    await check("mount", ["-t", "tmpfs", "-o", "mode=0755", `mrg-${prefix}`, dir]);
+  }
+  return dir;
+}

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Env, mzDir } from "./env.ts";
+import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { namesOf } from "./names.ts";
 import { type InfranetPlan, intToIp, parseCidr } from "./plan.ts";
 import { listNetns, processesIn } from "./processes.ts";
@@ -28,7 +28,7 @@ export async function infrapodCreate(
   const n = namesOf(prefix);
   const { bits } = parseCidr(infranet.subnet);
   const svc = serviceAddresses(prefix);
-  mkdirSync(mzDir(env, prefix), { recursive: true });
+  await ensureMzDir(env, prefix);
   const host: string[] = [];
   if (!listNetns().includes(n.infrapod)) host.push(`netns add ${n.infrapod}`);
   host.push(`link add name ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`);

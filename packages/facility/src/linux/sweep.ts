@@ -66,22 +66,35 @@ export function isClean(l: Leftovers): boolean {
 
 /** Remove everything carrying this prefix. Returns what could not be removed (empty when clean). */
 export async function sweep(prefix: string, dataDir: string): Promise<Leftovers> {
+  const t0 = Date.now();
+  const trace = (what: string) => {
+    if (process.env.MRG_LINUX_TRACE) console.error(`sweep ${prefix}: ${what} at ${Date.now() - t0} ms`);
+  };
   const l = await leftovers(prefix, dataDir);
+  trace(`listed ${l.processes.length} processes, ${l.netns.length} namespaces`);
   // Processes first: a namespace is only gone when nothing holds it.
   let stuck = await killAll(l.processes.map((p) => p.pid));
   if (stuck.length) stuck = await killAll(stuck, 5000);
-  for (const m of l.mounts.sort().reverse()) await run("umount", ["-l", m]);
+  trace("killed");
+  // Namespace mounts go with `ip netns del`; the rest (the materialization's tmpfs) in one call.
+  const mounts = l.mounts.filter((m) => !m.startsWith("/run/netns/"));
+  if (mounts.length) await run("umount", ["-l", ...mounts.sort().reverse()]);
+  trace("unmounted");
   if (l.netns.length)
     await run("ip", ["-force", "-batch", "-"], `${l.netns.map((n) => `netns del ${n}`).join("\n")}\n`);
+  trace("namespaces deleted");
   const links = (await leftovers(prefix, dataDir)).links;
   if (links.length) await run("ip", ["-force", "-batch", "-"], `${links.map((n) => `link del ${n}`).join("\n")}\n`);
+  trace("links deleted");
   for (const t of l.nftTables) await run("nft", ["delete", "table", ...t.split(" ")]);
   for (const c of l.cgroups) {
     try {
       rmdirSync(c);
     } catch {}
   }
+  trace("nft, cgroups removed");
   for (const d of l.dirs) rmSync(d, { recursive: true, force: true });
+  trace("files removed");
   return leftovers(prefix, dataDir);
 }
 

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { startEmulationControl } from "../../src/linux/control.ts";
 import { planFromExperiment } from "../../src/linux/plan.ts";
-import { avgRtt, experiment, type Harness, harness, inNetns, link, node, skip } from "./fixture.ts";
+import { avgRtt, experiment, type Harness, harness, inNetns, link, node, rtPing, skip } from "./fixture.ts";
 
 const MS = 1e6;
 
@@ -48,8 +48,8 @@ describe("linux data plane: link emulation", { skip }, () => {
   test("latency 10 ms per direction gives RTT 20 ± 3 ms", async () => {
     // Warm-up: the first packet also waits for ARP, which crosses the emulator too.
     await h.dp.run(mzid, "a", ["ping", "-c", "1", "10.0.0.2"]);
-    const r = await h.dp.run(mzid, "a", ["ping", "-c", "20", "-i", "0.1", "10.0.0.2"]);
-    assert.equal(r.code, 0, r.stdout);
+    const r = rtPing(h.dp.netnsPath(mzid, "a"), "10.0.0.2", 20);
+    assert.equal(r.status, 0, r.stdout);
     const rtt = avgRtt(r.stdout);
     assert.ok(Math.abs(rtt - 20) <= 3, `RTT ${rtt} ms: ${r.stdout}`);
   });
@@ -58,7 +58,7 @@ describe("linux data plane: link emulation", { skip }, () => {
     const t0 = Date.now();
     await h.dp.setEmulation(mzid, "ab", { latency: 30 * MS });
     assert.ok(Date.now() - t0 < 2000);
-    const r = await h.dp.run(mzid, "a", ["ping", "-c", "10", "-i", "0.1", "10.0.0.2"]);
+    const r = rtPing(h.dp.netnsPath(mzid, "a"), "10.0.0.2", 10);
     const rtt = avgRtt(r.stdout);
     assert.ok(Math.abs(rtt - 60) <= 4, `RTT ${rtt} ms`);
   });
@@ -101,7 +101,7 @@ describe("linux data plane: link emulation", { skip }, () => {
         body: JSON.stringify({ latency: 15 * MS, loss: 0 }),
       });
       assert.equal(put.status, 200, await put.text());
-      const r = await h.dp.run(mzid, "a", ["ping", "-c", "10", "-i", "0.1", "10.0.0.2"]);
+      const r = rtPing(h.dp.netnsPath(mzid, "a"), "10.0.0.2", 10);
       assert.ok(Math.abs(avgRtt(r.stdout) - 30) <= 3, r.stdout);
       const get = (await (await fetch(`${ctl.url}/emulation/${encodeURIComponent(mzid)}/ab`)).json()) as {
         ports: { latency: number; forwarded: number }[];

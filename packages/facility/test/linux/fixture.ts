@@ -120,3 +120,37 @@ export function avgRtt(pingOut: string): number {
   if (!m) throw new Error(`no RTT in ping output: ${pingOut}`);
   return Number(m[1]);
 }
+
+/**
+ * Ping from a node's network namespace at real-time priority: RTT is measured
+ * by the pinging program, and on a loaded host a starved ping would add its own
+ * scheduling delay to what it reports. Returns busybox ping's output.
+ */
+export function rtPing(
+  netns: string,
+  target: string,
+  count: number,
+  interval = 0.1,
+): { status: number; stdout: string } {
+  const r = spawnSync(
+    "nsenter",
+    [
+      `--net=${netns}`,
+      "--",
+      "chrt",
+      "-f",
+      "30",
+      "busybox",
+      "ping",
+      "-c",
+      String(count),
+      "-i",
+      String(interval),
+      "-W",
+      "2",
+      target,
+    ],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  return { status: r.status ?? 1, stdout: (r.stdout ?? "") + (r.stderr ?? "") };
+}
