@@ -9,11 +9,14 @@ import { type Dag, materializeDag, teardownDag } from "./dag.ts";
 import type { Fragment } from "./fragment.ts";
 import {
   type Action,
+  type ActionSpec,
+  actionPuts,
   keys,
   type MzInfo,
   type MzSummary,
   type NodeRecord,
   parseKey,
+  type StoredAction,
   summarize,
   type Task,
 } from "./task.ts";
@@ -111,7 +114,7 @@ export class Driver {
     const dag = materializeDag(mzid, withIndex);
     const next: MzInfo = { ...info, phase: "materializing", ...describe(withIndex) };
     const ops: Op[] = [
-      ...dag.actions.map((a): Op => ({ op: "put", key: keys.action(a), value: JSON.stringify(a) })),
+      ...dag.actions.flatMap(actionPuts),
       ...dag.tasks.map((t): Op => ({ op: "put", key: keys.task(mzid, t.id), value: JSON.stringify(t) })),
     ];
     // Actions first, tasks and info last: rex only acts on actions whose task it has seen.
@@ -141,8 +144,9 @@ export class Driver {
     const dag = teardownDag(mzid, setup);
     await this.store.deletePrefix(keys.tasks(mzid));
     await this.store.deletePrefix(keys.actions(mzid));
+    await this.store.deletePrefix(keys.specs(mzid));
     await applyOps(this.store, [
-      ...dag.actions.map((a): Op => ({ op: "put", key: keys.action(a), value: JSON.stringify(a) })),
+      ...dag.actions.flatMap(actionPuts),
       ...dag.tasks.map((t): Op => ({ op: "put", key: keys.task(mzid, t.id), value: JSON.stringify(t) })),
     ]);
     await this.store.put(keys.info(mzid), JSON.stringify({ ...base, phase: "dematerializing" } satisfies MzInfo));
@@ -158,13 +162,8 @@ export class Driver {
 
   async readDag(mzid: MzId): Promise<Dag> {
     const tasks: Task[] = [];
-    const actions: Action[] = [];
-    for (const kv of await rangeAll(this.store, keys.mz(mzid))) {
-      const k = parseKey(kv.key);
-      if (k.type === "task") tasks.push(JSON.parse(kv.value) as Task);
-      else if (k.type === "action") actions.push(JSON.parse(kv.value) as Action);
-    }
-    return { tasks, actions };
+    for (const kv of await rangeAll(this.store, keys.tasks(mzid))) tasks.push(JSON.parse(kv.value) as Task);
+    return { tasks, actions: (await readActions(this.store, mzid)).map((x) => x.action) };
   }
 
   async status(mzid: MzId): Promise<MzDetail> {
@@ -195,6 +194,20 @@ export class Driver {
     }
     return out;
   }
+}
+
+/** A materialization's actions with their specs, in key order. */
+export async function readActions(store: Store, mzid: MzId): Promise<{ key: string; action: Action; rev: number }[]> {
+  const specs = new Map<string, ActionSpec>();
+  for (const kv of await rangeAll(store, keys.specs(mzid)))
+    specs.set(keys.actionOfSpec(kv.key), JSON.parse(kv.value) as ActionSpec);
+  const out: { key: string; action: Action; rev: number }[] = [];
+  for (const kv of await rangeAll(store, keys.actions(mzid))) {
+    const spec = specs.get(kv.key);
+    if (spec)
+      out.push({ key: kv.key, action: { ...(JSON.parse(kv.value) as StoredAction), spec }, rev: kv.modRevision });
+  }
+  return out;
 }
 
 /** Delete everything the facility holds for a materialization; node records keep their state. */

@@ -5,9 +5,9 @@
  */
 import type { Store } from "@merge/store";
 import type { MzId } from "./backend.ts";
-import { rangeAll } from "./driver.ts";
+import { rangeAll, readActions } from "./driver.ts";
 import { nodeTransition } from "./rex.ts";
-import { type Action, keys, type NodeRecord, parseKey, type Task } from "./task.ts";
+import { type Action, keys, type NodeRecord, parseKey, type StoredAction, storedAction, type Task } from "./task.ts";
 
 export class NoSuchAction extends Error {}
 
@@ -18,9 +18,8 @@ export async function selectActions(
   selector?: string,
 ): Promise<{ key: string; action: Action }[]> {
   const out: { key: string; action: Action }[] = [];
-  for (const kv of await rangeAll(store, keys.actions(mzid))) {
-    const a = JSON.parse(kv.value) as Action;
-    if (!selector || matches(a, selector)) out.push({ key: kv.key, action: a });
+  for (const { key, action } of await readActions(store, mzid)) {
+    if (!selector || matches(action, selector)) out.push({ key, action });
   }
   if (selector && !out.length) {
     throw new NoSuchAction(
@@ -40,16 +39,17 @@ function matches(a: Action, selector: string): boolean {
 async function update(
   store: Store,
   key: string,
+  spec: Action["spec"],
   change: (a: Action) => Action | undefined,
 ): Promise<Action | undefined> {
   for (;;) {
     const kv = await store.get(key);
     if (!kv) return undefined;
-    const next = change(JSON.parse(kv.value) as Action);
+    const next = change({ ...(JSON.parse(kv.value) as StoredAction), spec });
     if (!next) return undefined;
     const r = await store.txn({
       compare: [{ key, target: "modRevision", op: "==", value: kv.modRevision }],
-      success: [{ op: "put", key, value: JSON.stringify(next) }],
+      success: [{ op: "put", key, value: storedAction(next) }],
     });
     if (r.succeeded) return next;
   }
@@ -60,8 +60,8 @@ const now = () => new Date().toISOString();
 /** Put actions in error back to pending; rex retries them. Returns the actions cleared. */
 export async function clearErrors(store: Store, mzid: MzId, selector?: string): Promise<Action[]> {
   const out: Action[] = [];
-  for (const { key } of await selectActions(store, mzid, selector)) {
-    const a = await update(store, key, (a) =>
+  for (const { key, action } of await selectActions(store, mzid, selector)) {
+    const a = await update(store, key, action.spec, (a) =>
       a.state === "error" ? { ...a, state: "pending", error: undefined, updated: now() } : undefined,
     );
     if (a) out.push(a);
@@ -72,8 +72,8 @@ export async function clearErrors(store: Store, mzid: MzId, selector?: string): 
 /** Mark actions complete by hand, so dependent stages and tasks go ahead. Node records follow. */
 export async function completeByHand(store: Store, mzid: MzId, selector: string): Promise<Action[]> {
   const out: Action[] = [];
-  for (const { key } of await selectActions(store, mzid, selector)) {
-    const a = await update(store, key, (a) =>
+  for (const { key, action } of await selectActions(store, mzid, selector)) {
+    const a = await update(store, key, action.spec, (a) =>
       a.state === "complete"
         ? undefined
         : { ...a, state: "complete", error: undefined, completedBy: "manual", updated: now() },
@@ -99,8 +99,10 @@ export async function completeByHand(store: Store, mzid: MzId, selector: string)
 /** Mask (or unmask) actions: rex skips masked actions and treats them as done. */
 export async function mask(store: Store, mzid: MzId, selector: string, masked = true): Promise<Action[]> {
   const out: Action[] = [];
-  for (const { key } of await selectActions(store, mzid, selector)) {
-    const a = await update(store, key, (a) => (a.masked === masked ? undefined : { ...a, masked, updated: now() }));
+  for (const { key, action } of await selectActions(store, mzid, selector)) {
+    const a = await update(store, key, action.spec, (a) =>
+      a.masked === masked ? undefined : { ...a, masked, updated: now() },
+    );
     if (a) out.push(a);
   }
   return out;
@@ -117,13 +119,13 @@ export interface PendingTask {
 export async function pendingTasks(store: Store, mzid?: MzId): Promise<PendingTask[]> {
   const prefix = mzid ? keys.mz(mzid) : keys.mzPrefix;
   const tasks = new Map<string, PendingTask>();
-  const actions: Action[] = [];
+  const actions: StoredAction[] = [];
   for (const kv of await rangeAll(store, prefix)) {
     const k = parseKey(kv.key);
     if (k.type === "task") {
       const task = JSON.parse(kv.value) as Task;
       tasks.set(`${task.mzid}/${task.id}`, { task, pending: 0, errors: 0, total: 0 });
-    } else if (k.type === "action") actions.push(JSON.parse(kv.value) as Action);
+    } else if (k.type === "action") actions.push(JSON.parse(kv.value) as StoredAction);
   }
   for (const a of actions) {
     const t = tasks.get(`${a.mzid}/${a.task}`);

@@ -24,6 +24,8 @@ import {
   type NodeRecord,
   parseKey,
   ROOT,
+  type StoredAction,
+  storedAction,
   type Task,
 } from "./task.ts";
 
@@ -59,7 +61,7 @@ interface MzCache {
 }
 
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
-const BATCH = 24;
+const BATCH = 40;
 
 type Outcome = { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
 
@@ -92,6 +94,8 @@ export class Rex {
   private readonly ttl: number;
   private readonly mzs = new Map<MzId, MzCache>();
   private readonly claims = new Set<string>();
+  /** Action key → what it does (kept apart from its often rewritten state). */
+  private readonly specs = new Map<string, ActionSpec>();
   private readonly nodes = new Map<string, Cached<NodeRecord>>();
   private readonly running = new Map<string, Running>();
   private readonly dirty = new Set<MzId>();
@@ -205,7 +209,9 @@ export class Rex {
         if (put) {
           // Our own writes are applied as they commit; the watch may bring them again, later.
           if ((stage.get(k.key)?.rev ?? 0) < e.kv.modRevision) {
-            stage.set(k.key, { value: JSON.parse(e.kv.value) as Action, rev: e.kv.modRevision });
+            const state = JSON.parse(e.kv.value) as StoredAction;
+            // The spec may come later (a range returns action keys before spec keys).
+            stage.set(k.key, { value: { ...state, spec: this.specs.get(k.key) as ActionSpec }, rev: e.kv.modRevision });
           }
         } else {
           stage.delete(k.key);
@@ -213,6 +219,17 @@ export class Rex {
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
         }
         this.dirty.add(k.mzid);
+        break;
+      }
+      case "spec": {
+        const actionKey = keys.actionOfSpec(e.kv.key);
+        if (put) {
+          const spec = JSON.parse(e.kv.value) as ActionSpec;
+          this.specs.set(actionKey, spec);
+          const cached = this.mzs.get(k.mzid)?.actions.get(k.task)?.get(k.stage)?.get(actionKey);
+          if (cached && !cached.value.spec) cached.value = { ...cached.value, spec };
+          this.dirty.add(k.mzid);
+        } else this.specs.delete(actionKey);
         break;
       }
       case "claim": {
@@ -299,8 +316,8 @@ export class Rex {
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
     const out: Cached<Action>[] = [];
     for (const [key, a] of current) {
-      if (a.value.state === "pending" && !a.value.masked && !this.claims.has(key) && !this.running.has(key))
-        out.push(a);
+      const free = !a.value.masked && !this.claims.has(key) && !this.running.has(key);
+      if (a.value.state === "pending" && a.value.spec && free) out.push(a);
     }
     return out.length ? out : "blocked";
   }
@@ -324,7 +341,7 @@ export class Rex {
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
     const ops: Op[] = [
       { op: "put", key: claimKey, value: claim, lease: this.lease },
-      { op: "put", key, value: JSON.stringify(claimed) },
+      { op: "put", key, value: storedAction(claimed) },
     ];
     if (node && transition) {
       ops.push({
@@ -493,7 +510,7 @@ export class Rex {
       ? { ...j.claimed, state: "complete", error: undefined, completedBy: this.id, updated: now }
       : { ...j.claimed, state: "error", error: outcome.error, updated: now };
     const ops: Op[] = [
-      { op: "put", key: j.key, value: JSON.stringify(done) },
+      { op: "put", key: j.key, value: storedAction(done) },
       { op: "delete", key: j.claimKey },
     ];
     if (j.node && j.transition) {

@@ -105,6 +105,12 @@ export const keys = {
   actions: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/action/`,
   action: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
     `${ROOT}mz/${enc(a.mzid)}/action/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
+  specs: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/spec/`,
+  /** What the action does: written once, apart from its small, often rewritten state. */
+  spec: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
+    `${ROOT}mz/${enc(a.mzid)}/spec/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
+  /** The action (state) key for a spec key. */
+  actionOfSpec: (specKey: string) => specKey.replace(/^(.*?\/mz\/[^/]+\/)spec\//, "$1action/"),
   /** The claim key for an action key. */
   claim: (actionKey: string) => `${ROOT}claim/${actionKey.slice(`${ROOT}mz/`.length)}`,
   node: (resource: string) => `${ROOT}nodes/${enc(resource)}`,
@@ -114,7 +120,7 @@ export const keys = {
 export type ParsedKey =
   | { type: "info"; mzid: MzId }
   | { type: "task"; mzid: MzId; task: string }
-  | { type: "action"; mzid: MzId; task: string; stage: number; id: string; key: string }
+  | { type: "action" | "spec"; mzid: MzId; task: string; stage: number; id: string; key: string }
   | { type: "claim"; actionKey: string }
   | { type: "node"; resource: string }
   | { type: "other" };
@@ -129,9 +135,9 @@ export function parseKey(key: string): ParsedKey {
   const mzid = decodeURIComponent(parts[0] ?? "");
   if (parts[1] === "info" && parts.length === 2) return { type: "info", mzid };
   if (parts[1] === "task" && parts.length === 3) return { type: "task", mzid, task: decodeURIComponent(parts[2]!) };
-  if (parts[1] === "action" && parts.length === 5) {
+  if ((parts[1] === "action" || parts[1] === "spec") && parts.length === 5) {
     return {
-      type: "action",
+      type: parts[1],
       mzid,
       task: decodeURIComponent(parts[2]!),
       stage: Number(parts[3]),
@@ -215,4 +221,20 @@ export function actionTarget(spec: ActionSpec): string {
     case "emulation.destroy":
       return `${spec.emulation.emulation}@${spec.emulation.emulator}`;
   }
+}
+
+/** An action as stored under its state key: everything but the spec. */
+export type StoredAction = Omit<Action, "spec">;
+
+export function storedAction(a: Action): string {
+  const { spec: _spec, ...rest } = a;
+  return JSON.stringify(rest);
+}
+
+/** The puts that create an action: its spec, then its state. */
+export function actionPuts(a: Action): { op: "put"; key: string; value: string }[] {
+  return [
+    { op: "put", key: keys.spec(a), value: JSON.stringify(a.spec) },
+    { op: "put", key: keys.action(a), value: storedAction(a) },
+  ];
 }
