@@ -256,6 +256,10 @@ export class FacilityBuilder {
 
   /** A testbed node, allocatable as bare metal, as a hypervisor, or both. */
   node(id: string, spec: NodeSpec): ResourceHandle {
+    if (!Number.isInteger(spec.cores) || spec.cores <= 0) {
+      throw new Error(`node ${id}: cores must be a whole number above 0, got ${spec.cores}`);
+    }
+    if (!(spec.memory > 0)) throw new Error(`node ${id}: memory must be a number of bytes above 0, e.g. gb(64)`);
     let disk = 0;
     for (const d of spec.disks ?? []) disk += d;
     // One literal for the usual keys keeps 100,000 nodes' props compact.
@@ -304,13 +308,13 @@ export class FacilityBuilder {
       throw new Error(`switch ${id}: ports must be a whole number of downlink ports, got ${spec.ports}`);
     }
     const up = spec.uplinks?.count ?? 0;
-    const ports: Port[] = new Array(spec.ports + up + (spec.mgmt ? 1 : 0));
-    let i = 0;
-    for (; i < spec.ports; i++) ports[i] = { name: swp(i + 1), role: spec.network, capacity: spec.capacity };
-    for (let u = 0; u < up; u++, i++) {
-      ports[i] = { name: swp(i + 1), role: spec.network, capacity: spec.uplinks?.capacity ?? spec.capacity };
-    }
-    if (spec.mgmt) ports[i] = { name: "eth0", role: "mgmt", capacity: ONE_GBPS };
+    // Pushed, not preallocated: packed arrays stay fast for whoever walks the ports later.
+    const ports: Port[] = [];
+    for (let i = 0; i < spec.ports; i++) ports.push({ name: swp(i + 1), role: spec.network, capacity: spec.capacity });
+    const upCapacity = spec.uplinks?.capacity ?? spec.capacity;
+    for (let u = 0; u < up; u++)
+      ports.push({ name: swp(spec.ports + u + 1), role: spec.network, capacity: upCapacity });
+    if (spec.mgmt) ports.push({ name: "eth0", role: "mgmt", capacity: ONE_GBPS });
     if (spec.model) for (const p of ports) p.model = spec.model;
     const info: SwitchInfo = {
       layer: spec.layer,

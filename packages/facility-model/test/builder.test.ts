@@ -112,6 +112,11 @@ describe("FacilityBuilder", () => {
   it("throws at the call for a duplicate id, an unknown port and a port cabled twice", () => {
     const f = tiny();
     assert.throws(() => f.node("n0", { cores: 1, memory: gb(1) }), /resource id n0 is already used by node n0/);
+    assert.throws(
+      () => f.node("n5", { cores: 2.5, memory: gb(1) }),
+      /node n5: cores must be a whole number above 0, got 2.5/,
+    );
+    assert.throws(() => f.node("n6", { cores: 2, memory: 0 }), /node n6: memory must be a number of bytes above 0/);
     assert.throws(() => f.get("n0").port("eth9"), /node n0 has no port eth9 \(it has eth0, eth1, eth2\)/);
     assert.throws(
       () => f.cable(f.get("n0").port("eth0"), f.get("ileaf").port("swp4")),
