@@ -56,7 +56,10 @@ export async function registerUser(store: Store, ws: Workspace, reg: Registratio
   return user;
 }
 
-/** Deletes a user with their personal project, keys and tokens; refuses while they still belong to other projects' experiments they created? No: only while their personal project has experiments. */
+/**
+ * Deletes a user with their personal project, keys, tokens and memberships.
+ * Refused while their personal project has experiments or they created other projects.
+ */
 export async function deleteUser(store: Store, ws: Workspace, name: string): Promise<void> {
   const user = await read<User>(store, keys.user(name));
   if (user === undefined) throw notFound("user", name);

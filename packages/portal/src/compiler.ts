@@ -42,7 +42,12 @@ export function compileXir(source: string): Compiled {
   } catch (e) {
     return { xir: null, xirHash: null, errors: [{ message: `not valid JSON: ${(e as Error).message}` }] };
   }
-  return fromResult(compileExperiment(doc));
+  try {
+    return fromResult(compileExperiment(doc));
+  } catch (e) {
+    // A compiler bug must not take the push down with a 500: the revision records it.
+    return { xir: null, xirHash: null, errors: [{ message: `the model compiler failed: ${(e as Error).message}` }] };
+  }
 }
 
 /** A model compiler result as a revision's status: errors block, warnings do not. */

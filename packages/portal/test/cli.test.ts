@@ -125,6 +125,13 @@ test("device-flow sign-in through mrg, then the experiment workflow through the 
   const ctl = await run(MERGECTL, ["list", "users", "--json", "--portal", h.url], { MERGE_TOKEN: admin.token }).done;
   assert.equal(ctl.code, 0, ctl.stderr);
   assert.ok((JSON.parse(ctl.stdout) as { name: string }[]).some((u) => u.name === "oscar"));
+  const load = await run(MERGECTL, ["facility", "load", "sample:phobos", "--portal", h.url, "--json"], {
+    MERGE_TOKEN: admin.token,
+  }).done;
+  assert.equal(load.code, 0, load.stderr);
+  assert.equal((JSON.parse(load.stdout) as { name: string }).name, "phobos");
+  const usage = await run(MERGECTL, ["usage", "--portal", h.url], { MERGE_TOKEN: admin.token }).done;
+  assert.equal(usage.code, 0, usage.stderr);
   const freeze = await run(MERGECTL, ["user", "freeze", "oscar", "--portal", h.url], { MERGE_TOKEN: admin.token }).done;
   assert.equal(freeze.code, 0, freeze.stderr);
   const after = await mrg("whoami");
