@@ -10,7 +10,7 @@
  * be handed out twice.
  */
 import type { AllocMode } from "@merge/xir";
-import type { InternetIndex } from "./internet.ts";
+import { edgeIndex, type InternetIndex, resourceIndex } from "./internet.ts";
 
 export type AllocationRecord =
   | {
@@ -157,8 +157,10 @@ export function overCommitment(
   }
   if (first.kind === "cable" || first.kind === "interconnect") {
     if (!index) return undefined;
-    const name = first.kind === "cable" ? `${first.facility}/${first.cable}` : first.interconnect;
-    const e = index.edgeByName.get(name);
+    const e =
+      first.kind === "cable"
+        ? edgeIndex(index, first.facility, first.cable)
+        : edgeIndex(index, undefined, first.interconnect);
     if (e === undefined) return `${key}: no such cable or interconnect`;
     const sum = records.reduce((s, r) => s + (r as { capacity: number }).capacity, 0);
     return sum > index.edgeCap[e]! ? `${key}: ${sum} bit/s reserved on ${index.edgeCap[e]} bit/s` : undefined;
@@ -168,7 +170,7 @@ export function overCommitment(
   if (nodes.some((r) => r.mode === "physical") && nodes.length > 1)
     return `${key}: a physical node shares its resource`;
   if (!index || nodes[0]!.mode === "physical") return undefined;
-  const r = index.resByName.get(`${index.facilityOf.get(nodes[0]!.facility)}/${nodes[0]!.resource}`);
+  const r = resourceIndex(index, nodes[0]!.facility, nodes[0]!.resource);
   if (r === undefined) return `${key}: no such resource`;
   const props = index.resources[r]!.props;
   const base = {

@@ -51,11 +51,19 @@ interface Wire {
 
 const key = (f: string, r: string, p?: string) => (p === undefined ? `${f}\u0000${r}` : `${f}\u0000${r}\u0000${p}`);
 
-export function checkRealizations(
-  internet: ResourceInternet,
-  held: readonly { experiment: Experiment; realization: Realization }[],
-): Violation[] {
-  const out: Violation[] = [];
+interface View {
+  resources: Map<string, Resource>;
+  ports: Map<string, PortInfo>;
+  wires: Map<string, Wire>;
+  facilities: Map<string, ResourceInternet["facilities"][number]>;
+}
+
+/** The checker's own view of a resource internet, built once per internet object. */
+const views = new WeakMap<ResourceInternet, View>();
+
+function viewOf(internet: ResourceInternet): View {
+  const cached = views.get(internet);
+  if (cached) return cached;
   const resources = new Map<string, Resource>();
   const ports = new Map<string, PortInfo>();
   const wires = new Map<string, Wire>();
@@ -92,6 +100,17 @@ export function checkRealizations(
     });
   }
 
+  const view = { resources, ports, wires, facilities };
+  views.set(internet, view);
+  return view;
+}
+
+export function checkRealizations(
+  internet: ResourceInternet,
+  held: readonly { experiment: Experiment; realization: Realization }[],
+): Violation[] {
+  const out: Violation[] = [];
+  const { resources, ports, wires, facilities } = viewOf(internet);
   const physicalUse = new Map<string, string>();
   const vmUse = new Map<string, { cores: number; memory: number; disk: number; owners: string[] }>();
   const wireUse = new Map<string, number>();

@@ -42,8 +42,8 @@ export interface InternetIndex {
   resources: Resource[];
   resFacility: Int32Array;
   resKind: Uint8Array;
-  /** `${facility index}/${resource id}` → global resource index. */
-  resByName: Map<string, number>;
+  /** Per facility: resource id → global resource index. */
+  resIds: Map<string, number>[];
   /** Ports of resource r are [resPortStart[r], resPortStart[r+1]). */
   resPortStart: Int32Array;
   ports: Port[];
@@ -52,11 +52,13 @@ export interface InternetIndex {
   portEdge: Int32Array;
   /** The port at the other end of that edge, -1 when none. */
   portPeer: Int32Array;
-  /** Edges: facility cables first, then interconnects. */
+  /** Edges: facility cables first (named by cable id), then interconnects (by interconnect id). */
   edgeName: string[];
   edgeCap: Float64Array;
   edgeLatency: Float64Array;
   edgeInterconnect: Uint8Array;
+  /** Facility of a cable, -1 for interconnects. */
+  edgeFacility: Int32Array;
   edgeCount: number;
   /** Switches: VLAN domain (global index into domainNames), VXLAN capability. -1 for non-switches. */
   resDomain: Int32Array;
@@ -78,8 +80,9 @@ export interface InternetIndex {
   /** Per facility: emulators and infrapod servers (global indices). */
   emulators: number[][];
   infrapodServers: number[][];
-  /** `${facility}/${cable}` → edge, and interconnect id → edge. */
-  edgeByName: Map<string, number>;
+  /** Per facility: cable id → edge; and interconnect id → edge. */
+  cableIds: Map<string, number>[];
+  interconnectIds: Map<string, number>;
 }
 
 const XP = new Set(["xpnet", "gateway"]);
@@ -104,12 +107,12 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
 
   const resources: Resource[] = [];
   const resFacilityList: number[] = [];
-  const resByName = new Map<string, number>();
+  const resIds: Map<string, number>[] = internet.facilities.map(() => new Map());
   internet.facilities.forEach((f, fi) => {
+    const ids = resIds[fi]!;
     for (const r of f.resources) {
-      const key = `${fi}/${r.id}`;
-      if (resByName.has(key)) throw new InternetError(`facility ${f.name}: resource '${r.id}' appears twice`);
-      resByName.set(key, resources.length);
+      if (ids.has(r.id)) throw new InternetError(`facility ${f.name}: resource '${r.id}' appears twice`);
+      ids.set(r.id, resources.length);
       resources.push(r);
       resFacilityList.push(fi);
     }
@@ -120,13 +123,14 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
   const resPortStart = new Int32Array(n + 1);
   const ports: Port[] = [];
   const portResList: number[] = [];
-  const portByName = new Map<string, number>();
+  // Resources with many ports (switches) get a name index; others are scanned.
+  const portIndex = new Map<number, Map<string, number>>();
   for (let r = 0; r < n; r++) {
     const res = resources[r]!;
     resKind[r] = KINDS[res.kind];
     resPortStart[r] = ports.length;
+    if (res.ports.length > 16) portIndex.set(r, new Map(res.ports.map((p, i) => [p.name, ports.length + i])));
     for (const p of res.ports) {
-      portByName.set(`${r}/${p.name}`, ports.length);
       ports.push(p);
       portResList.push(r);
     }
@@ -137,26 +141,34 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
   const portPeer = new Int32Array(ports.length).fill(-1);
   // Any cable, whatever the network: only used to place nodes without experiment ports.
   const anyPeer = new Int32Array(ports.length).fill(-1);
+  const findPort = (r: number, name: string): number | undefined => {
+    const idx = portIndex.get(r);
+    if (idx) return idx.get(name);
+    for (let p = resPortStart[r]!; p < resPortStart[r + 1]!; p++) if (ports[p]!.name === name) return p;
+    return undefined;
+  };
 
   const edgeName: string[] = [];
   const edgeCapList: number[] = [];
   const edgeLatencyList: number[] = [];
   const edgeIcList: number[] = [];
-  const edgeByName = new Map<string, number>();
+  const edgeFacilityList: number[] = [];
+  const cableIds: Map<string, number>[] = internet.facilities.map(() => new Map());
+  const interconnectIds = new Map<string, number>();
   const portOf = (fi: number, ref: { resource: string; port: string }, where: string): number => {
-    const r = resByName.get(`${fi}/${ref.resource}`);
+    const r = resIds[fi]!.get(ref.resource);
     if (r === undefined) throw new InternetError(`${where}: unknown resource '${ref.resource}'`);
-    const p = portByName.get(`${r}/${ref.port}`);
+    const p = findPort(r, ref.port);
     if (p === undefined) throw new InternetError(`${where}: resource '${ref.resource}' has no port '${ref.port}'`);
     return p;
   };
   const link = (a: number, b: number, name: string, cap: number, latency: number, ic: boolean) => {
     const e = edgeName.length;
     edgeName.push(name);
-    edgeByName.set(name, e);
     edgeCapList.push(cap);
     edgeLatencyList.push(latency);
     edgeIcList.push(ic ? 1 : 0);
+    edgeFacilityList.push(ic ? -1 : resFacility[portRes[a]!]!);
     anyPeer[a] = b;
     anyPeer[b] = a;
     // Only experiment-network and gateway ports carry experiment links.
@@ -171,7 +183,8 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     for (const c of f.cables) {
       const a = portOf(fi, c.ends[0], `facility ${f.name}: cable ${c.id}`);
       const b = portOf(fi, c.ends[1], `facility ${f.name}: cable ${c.id}`);
-      link(a, b, `${f.name}/${c.id}`, Math.min(ports[a]!.capacity, ports[b]!.capacity), 0, false);
+      cableIds[fi]!.set(c.id, edgeName.length);
+      link(a, b, c.id, Math.min(ports[a]!.capacity, ports[b]!.capacity), 0, false);
     }
   });
   for (const ic of internet.interconnects) {
@@ -184,6 +197,7 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     }
     const a = portOf(fa, ic.a, `interconnect ${ic.id}`);
     const b = portOf(fb, ic.b, `interconnect ${ic.id}`);
+    interconnectIds.set(ic.id, edgeName.length);
     link(a, b, ic.id, ic.capacity, ic.latency, true);
   }
 
@@ -258,13 +272,12 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     const res = resources[r]!;
     if (resKind[r] !== KIND_NODE || res.alloc.length === 0) continue;
     const xp = res.ports.filter((p) => p.role === "xpnet");
-    const sig = JSON.stringify([
-      Object.entries(res.props)
-        .filter(([k]) => !LOCATION_PROPS.has(k))
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-      [...res.alloc].sort(),
-      xp.map((p) => [p.name, p.capacity, p.model ?? null]),
-    ]);
+    const keys = Object.keys(res.props)
+      .filter((k) => !LOCATION_PROPS.has(k))
+      .sort();
+    let sig = [...res.alloc].sort().join(",");
+    for (const k of keys) sig += `\u0000${k}=${typeof res.props[k]}:${String(res.props[k])}`;
+    for (const p of xp) sig += `\u0001${p.name}/${p.capacity}/${p.model ?? ""}`;
     let c = classOf.get(sig);
     if (c === undefined) {
       c = classes.length;
@@ -310,7 +323,7 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     resources,
     resFacility,
     resKind,
-    resByName,
+    resIds,
     resPortStart,
     ports,
     portRes,
@@ -320,6 +333,7 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     edgeCap: Float64Array.from(edgeCapList),
     edgeLatency: Float64Array.from(edgeLatencyList),
     edgeInterconnect: Uint8Array.from(edgeIcList),
+    edgeFacility: Int32Array.from(edgeFacilityList),
     edgeCount: edgeName.length,
     resDomain,
     resVxlan,
@@ -334,7 +348,8 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
     resClassPos,
     emulators,
     infrapodServers,
-    edgeByName,
+    cableIds,
+    interconnectIds,
   };
 }
 
@@ -344,6 +359,19 @@ export function localityLevel(ix: InternetIndex, a: number, b: number): number {
   if (a < 0 || b < 0 || a >= ix.rankFabric.length || b >= ix.rankFabric.length) return 3;
   if (ix.rankFacility[a] !== ix.rankFacility[b]) return 3;
   return ix.rankFabric[a] === ix.rankFabric[b] ? 1 : 2;
+}
+
+/** Global index of a resource by facility name and id. */
+export function resourceIndex(ix: InternetIndex, facility: string, id: string): number | undefined {
+  const fi = ix.facilityOf.get(facility);
+  return fi === undefined ? undefined : ix.resIds[fi]!.get(id);
+}
+
+/** Edge of a facility cable (facility given) or of an interconnect (facility undefined). */
+export function edgeIndex(ix: InternetIndex, facility: string | undefined, id: string): number | undefined {
+  if (facility === undefined) return ix.interconnectIds.get(id);
+  const fi = ix.facilityOf.get(facility);
+  return fi === undefined ? undefined : ix.cableIds[fi]!.get(id);
 }
 
 export function resourceName(ix: InternetIndex, r: number): string {

@@ -10,6 +10,10 @@ export class PathFinder {
   private readonly seen: Int32Array;
   private readonly inPort: Int32Array;
   private readonly queue: Int32Array;
+  /** The search from the far end, for switch-to-switch routes. */
+  private readonly seenB: Int32Array;
+  private readonly inPortB: Int32Array;
+  private readonly queueB: Int32Array;
   private epoch = 0;
 
   constructor(private readonly ix: InternetIndex) {
@@ -17,6 +21,82 @@ export class PathFinder {
     this.seen = new Int32Array(n);
     this.inPort = new Int32Array(n);
     this.queue = new Int32Array(n);
+    this.seenB = new Int32Array(n);
+    this.inPortB = new Int32Array(n);
+    this.queueB = new Int32Array(n);
+  }
+
+  /**
+   * Ports from switch `from` to switch `to`, searching from both ends a level
+   * at a time (the smaller frontier first) until the searches meet: in a
+   * leaf/fabric/spine mesh this touches a few switches instead of all of them.
+   */
+  between(from: number, to: number, edgeOk: (e: number) => boolean): number[] | undefined {
+    if (from === to) return [];
+    const ix = this.ix;
+    const ep = ++this.epoch;
+    const { seen, inPort, queue, seenB, inPortB, queueB } = this;
+    seen[from] = ep;
+    seenB[to] = ep;
+    let headA = 0;
+    let tailA = 0;
+    let headB = 0;
+    let tailB = 0;
+    queue[tailA++] = from;
+    queueB[tailB++] = to;
+    let meet = -1;
+    const transit = (w: number) => {
+      const k = ix.resKind[w];
+      return k === KIND_SWITCH || k === KIND_GATEWAY;
+    };
+    while (meet < 0 && headA < tailA && headB < tailB) {
+      const forward = tailA - headA <= tailB - headB;
+      const [q, s, ip, other] = forward ? [queue, seen, inPort, seenB] : [queueB, seenB, inPortB, seen];
+      let head = forward ? headA : headB;
+      let tail = forward ? tailA : tailB;
+      const levelEnd = tail;
+      while (head < levelEnd && meet < 0) {
+        const v = q[head++]!;
+        const end = ix.resPortStart[v + 1]!;
+        for (let p = ix.resPortStart[v]!; p < end; p++) {
+          const e = ix.portEdge[p]!;
+          if (e < 0) continue;
+          const qp = ix.portPeer[p]!;
+          const w = ix.portRes[qp]!;
+          if (s[w] === ep || !transit(w) || !edgeOk(e)) continue;
+          s[w] = ep;
+          ip[w] = qp;
+          if (other[w] === ep) {
+            meet = w;
+            break;
+          }
+          q[tail++] = w;
+        }
+      }
+      if (forward) {
+        headA = head;
+        tailA = tail;
+      } else {
+        headB = head;
+        tailB = tail;
+      }
+    }
+    if (meet < 0) return undefined;
+    const out: number[] = [];
+    for (let cur = meet; cur !== from; ) {
+      const inp = inPort[cur]!;
+      const outp = ix.portPeer[inp]!;
+      out.push(inp, outp);
+      cur = ix.portRes[outp]!;
+    }
+    out.reverse();
+    for (let cur = meet; cur !== to; ) {
+      const outp = inPortB[cur]!;
+      const inp = ix.portPeer[outp]!;
+      out.push(outp, inp);
+      cur = ix.portRes[inp]!;
+    }
+    return out;
   }
 
   /**

@@ -489,7 +489,7 @@ class Realizer {
         const sa = firstHop(vn, a!.port, a!.node);
         const sb = firstHop(vn, b!.port, b!.node);
         if (sa === undefined || sb === undefined) return undefined;
-        const route = this.finder.route(sa, (r) => r === sb, edgeOk(vn));
+        const route = this.finder.between(sa, sb, edgeOk(vn));
         if (!route)
           return fail(
             `no path between ${a!.node} and ${b!.node}${describeNeed}${this.crossHint(l, a!.placement.resource, b!.placement.resource)}`,
@@ -503,7 +503,7 @@ class Realizer {
         for (const e of eps) {
           const s = firstHop(vn, e.port, e.node);
           if (s === undefined) return undefined;
-          const route = this.finder.route(s, (r) => r === hub, edgeOk(vn));
+          const route = this.finder.between(s, hub, edgeOk(vn));
           if (!route)
             return fail(
               `no path from ${e.node} to the link's other endpoints${describeNeed}${this.crossHint(l, e.placement.resource, eps[0]!.placement.resource)}`,
@@ -627,16 +627,8 @@ class Realizer {
       this.records.push({ kind: "interconnect", realization: this.id, interconnect: name, link, capacity });
       return;
     }
-    const slash = name.indexOf("/");
-    const facility = ix.facilityNames.find((f) => name.startsWith(`${f}/`)) ?? name.slice(0, slash);
-    this.records.push({
-      kind: "cable",
-      realization: this.id,
-      facility,
-      cable: name.slice(facility.length + 1),
-      link,
-      capacity,
-    });
+    const facility = ix.facilityNames[ix.edgeFacility[e]!]!;
+    this.records.push({ kind: "cable", realization: this.id, facility, cable: name, link, capacity });
   }
 
   /**

@@ -6,7 +6,7 @@
  * `disk.capacity` minus the virtual machines on it.
  */
 import type { AllocationRecord } from "./allocation.ts";
-import type { InternetIndex } from "./internet.ts";
+import { edgeIndex, type InternetIndex, resourceIndex } from "./internet.ts";
 
 /** The three properties a virtual machine takes a slice of. */
 export const VM_PROPS = ["proc.cores", "memory.capacity", "disk.capacity"] as const;
@@ -54,7 +54,7 @@ export class Usage {
       switch (rec.kind) {
         case "node":
         case "infrapod": {
-          const r = ix.resByName.get(`${fi}/${rec.resource}`);
+          const r = resourceIndex(ix, rec.facility, rec.resource);
           if (r === undefined) break;
           if (rec.kind === "infrapod") this.infrapodLoad[r]!++;
           else if (rec.mode === "physical") this.physical[r] = PRIOR;
@@ -63,7 +63,8 @@ export class Usage {
         }
         case "cable":
         case "interconnect": {
-          const e = ix.edgeByName.get(rec.kind === "cable" ? `${rec.facility}/${rec.cable}` : rec.interconnect);
+          const e =
+            rec.kind === "cable" ? edgeIndex(ix, rec.facility, rec.cable) : edgeIndex(ix, undefined, rec.interconnect);
           if (e !== undefined) this.edgeUsed[e]! += rec.capacity;
           break;
         }
