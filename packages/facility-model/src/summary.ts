@@ -55,6 +55,8 @@ export interface FacilitySummary {
 }
 
 const LAYERS = ["spine", "fabric", "leaf"] as const;
+/** `xpnet-p2` before `xpnet-p10`. */
+const NATURAL = new Intl.Collator("en", { numeric: true });
 const NETWORKS = ["xpnet", "infranet", "mgmt"] as const;
 
 export function summarize(f: Facility, problems: readonly Problem[] = []): FacilitySummary {
@@ -145,7 +147,7 @@ export function summarize(f: Facility, problems: readonly Problem[] = []): Facil
     cables: f.cables.length,
     vlanPools: Object.entries(f.tags.vlan)
       .map(([domain, ranges]) => ({ domain, ids: rangeSize(ranges) }))
-      .sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0)),
+      .sort((a, b) => NATURAL.compare(a.domain, b.domain)),
     vnis: rangeSize(f.tags.vni),
     gatewayPorts,
     problems: {

@@ -36,6 +36,10 @@ describe("generateFacility", () => {
     assert.equal(count("xpnet", "spine"), 2);
     assert.equal(s.byKind.emulator, 2);
     assert.ok(s.byKind["infrapod-server"] >= 1 && s.byKind.storage >= 1 && s.byKind.gateway >= 1);
+    assert.deepEqual(
+      s.vlanPools.map((p) => `${p.domain}:${p.ids}`),
+      ["infranet-p0:4093", "infranet-p1:4093", "xpnet-p0:4093", "xpnet-p1:4093"],
+    );
     const rack0 = f.resources.filter((r) => r.kind === "node" && r.props.rack === "r0");
     assert.equal(rack0.length, 40);
     assert.deepEqual(new Set(uplinkOf(f, "xleaf0")).has("xfab0"), true);

@@ -68,6 +68,10 @@ describe("samples", () => {
     assert.ok(s.hardware.length >= 4);
     assert.equal(s.gpus, 16);
     assert.equal(s.nodes.both + s.nodes.virtual, 12);
+    assert.deepEqual(
+      s.vlanPools.map((p) => p.domain),
+      ["infranet-r1", "infranet-r2", "xpnet-r1", "xpnet-r2"],
+    );
     const racks = new Set(nodes(f).map((n) => n.props.rack));
     assert.deepEqual([...racks], ["r1", "r2"]);
   });
