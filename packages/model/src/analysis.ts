@@ -235,6 +235,7 @@ function checkConstraints(
       out.push({ severity: problem.severity, code: problem.code, message: `${what}: ${problem.message}`, path: at });
     if (!problem || problem.severity === "warning") sound.push(c);
   });
+  if (sound.length < 2) return;
   for (const group of contradictions(sound)) {
     const j = constraints.indexOf(group[group.length - 1] as Constraint);
     out.push({

@@ -97,6 +97,7 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
   };
 
   const summaryBlocks = S > 0 ? blocksOf([0, S - 1]) : [];
+  const summaryDest = summaryBlocks.map((b) => formatCidr(b.addr, b.prefix));
   const endpoints = t.endNode.length;
   if (endpoints !== N + L - 1 && N * (N + L) <= SHORTEST_PATH_BUDGET) {
     const routes = shortestPathRoutes(x, t, {
@@ -150,9 +151,10 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
         const gw = endAddr[nodeEnd[w] as number] as number;
         const rw = runs[w];
         if (!rw || rw.length === 0 || gw < 0) continue;
+        const gateway = formatIPv4(gw);
         for (const b of blocksOf(rw)) {
           childBlocks.push(b);
-          routes.push({ dest: formatCidr(b.addr, b.prefix), gateway: formatIPv4(gw), socket });
+          routes.push({ dest: formatCidr(b.addr, b.prefix), gateway, socket });
         }
       }
     }
@@ -171,16 +173,18 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
         const rw = runs[w];
         const wgw = endAddr[nodeEnd[w] as number] as number;
         if (w === u || !rw || rw.length === 0 || wgw < 0) continue;
+        const gateway = formatIPv4(wgw);
         for (const b of blocksOf(rw)) {
           childBlocks.push(b);
-          routes.push({ dest: formatCidr(b.addr, b.prefix), gateway: formatIPv4(wgw), socket });
+          routes.push({ dest: formatCidr(b.addr, b.prefix), gateway, socket });
         }
       }
       if (gw >= 0) {
-        for (const b of summaryBlocks) {
-          if (childBlocks.some((c) => within(b, c)) || connected.some((c) => within(b, c))) continue;
-          routes.push({ dest: formatCidr(b.addr, b.prefix), gateway: formatIPv4(gw), socket });
-        }
+        const gateway = formatIPv4(gw);
+        summaryBlocks.forEach((b, i) => {
+          if (childBlocks.some((c) => within(b, c)) || connected.some((c) => within(b, c))) return;
+          routes.push({ dest: summaryDest[i] as string, gateway, socket });
+        });
       }
     }
     const node = x.nodes[u];
@@ -189,7 +193,7 @@ export function computeRoutes(x: Experiment, t: Topology, tree: SpanningTree): R
       total += routes.length;
     }
   }
-  return { routes: total, summary: summaryBlocks.map((b) => formatCidr(b.addr, b.prefix)), mode: "tree" };
+  return { routes: total, summary: summaryDest, mode: "tree" };
 }
 
 /**
@@ -338,6 +342,20 @@ function linkOfEndpoint(t: Topology, k: number): number {
 /** Sorted, merged rank runs from unsorted pairs. */
 function merge(pairs: number[]): number[] {
   if (pairs.length <= 2) return pairs;
+  let sorted = true;
+  for (let i = 2; i < pairs.length && sorted; i += 2) sorted = (pairs[i] as number) >= (pairs[i - 2] as number);
+  if (sorted) {
+    // The common case with depth-first addressing: already in order, often one run.
+    const out: number[] = [pairs[0] as number, pairs[1] as number];
+    for (let i = 2; i < pairs.length; i += 2) {
+      const lo = pairs[i] as number;
+      const hi = pairs[i + 1] as number;
+      const n = out.length;
+      if (lo <= (out[n - 1] as number) + 1) out[n - 1] = Math.max(out[n - 1] as number, hi);
+      else out.push(lo, hi);
+    }
+    return out;
+  }
   const idx: number[] = [];
   for (let i = 0; i < pairs.length; i += 2) idx.push(i);
   idx.sort((a, b) => (pairs[a] as number) - (pairs[b] as number));
