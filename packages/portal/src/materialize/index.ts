@@ -1,3 +1,3 @@
 export { credentialsConnector } from "./connect.ts";
 export * from "./materializer.ts";
-export { materializationRoutes } from "./plugin.ts";
+export { materializationPlugin, materializationRoutes } from "./plugin.ts";

@@ -10,11 +10,12 @@
  * `realization update`, status needs `realization read`.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsync } from "fastify";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
 import { PortalError } from "../errors.ts";
 import * as S from "../schemas.ts";
-import { MaterializationError, type Materializer } from "./materializer.ts";
+import { MaterializationError, Materializer, type MaterializerOptions } from "./materializer.ts";
 
 const Params = Type.Object(
   { project: S.Name("project name"), experiment: S.Name("experiment name"), realization: S.Name("realization name") },
@@ -125,3 +126,20 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 };
+
+/**
+ * The plugin in the portal's `plugins` form: builds its Materializer on the
+ * portal's store, resumes undelivered work, and stops its timers on close.
+ *
+ *   startPortal({ ..., plugins: [materializationPlugin({ connect: credentialsConnector(dir) })] })
+ */
+export function materializationPlugin(
+  opts: Omit<MaterializerOptions, "store">,
+): FastifyPluginAsync<{ ctx: PortalContext }> {
+  return async (app, { ctx }) => {
+    const materializer = new Materializer({ ...opts, store: ctx.store });
+    app.addHook("onClose", async () => materializer.close());
+    await app.register(materializationRoutes, { ctx, materializer });
+    await materializer.resume();
+  };
+}
