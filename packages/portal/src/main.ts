@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { phobos } from "@merge/facility-model";
 import { openStore, type Store } from "@merge/store";
 import { registerUser } from "./accounts.ts";
+import type { PortalConfig } from "./context.ts";
 import { Batch, read } from "./documents.ts";
 import { randomId } from "./identity.ts";
 import { type FacilityRecord, keys, type User } from "./objects.ts";
@@ -29,6 +30,8 @@ export interface StartOptions {
   policyFile?: string;
   publicUrl?: string;
   acceptTimeoutSeconds?: number;
+  /** Verify bearer tokens from this OIDC issuer instead of embedding a provider. */
+  externalIssuer?: PortalConfig["externalIssuer"];
   quiet?: boolean;
   /** Route plugins of other rooms (materializations, XDCs). */
   plugins?: PortalPlugin[];
@@ -67,6 +70,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     publicUrl: url,
     policyFile: o.policyFile,
     acceptTimeoutSeconds: o.acceptTimeoutSeconds,
+    externalIssuer: o.externalIssuer,
     logger: process.env.MERGE_PORTAL_LOG === "1",
     plugins: o.plugins,
   });

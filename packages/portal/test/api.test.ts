@@ -58,6 +58,10 @@ describe("accounts and projects", () => {
     assert.equal((await gus.keys("gus")).length, 1);
     const hal = await h.user("hal");
     assert.equal((await apiError(hal.keys("gus"))).status, 403);
+    // Other users see an account, not its email; the owner and administrators do.
+    assert.equal((await hal.user("gus")).email, "");
+    assert.equal((await gus.user("gus")).email, "gus@example.org");
+    assert.equal((await h.admin.user("gus")).email, "gus@example.org");
     await gus.deleteKey("gus", k.fingerprint);
     await gus.deleteToken("gus", t.record.id);
     assert.equal((await apiError(viaToken.whoami())).status, 401);

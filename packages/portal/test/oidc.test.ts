@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { PortalClient } from "../src/client/index.ts";
+import { startPortal } from "../src/main.ts";
 import { API_RESOURCE, WEB_CLIENT } from "../src/oidc.ts";
 import { apiError, Browser, type Harness, startHarness } from "./harness.ts";
 
@@ -12,6 +16,67 @@ before(async () => {
 });
 after(async () => {
   await h?.stop();
+});
+
+/** Signs `user` in through the web flow (authorization code + PKCE) and returns the access token. */
+async function webSignIn(user: string, password: string): Promise<string> {
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const redirect = `${h.url}/callback`;
+  const auth = new URL(`${h.url}/oidc/auth`);
+  auth.search = new URLSearchParams({
+    client_id: WEB_CLIENT,
+    response_type: "code",
+    redirect_uri: redirect,
+    scope: "openid api",
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+  }).toString();
+  const b = new Browser();
+  const page = await b.go(auth.href);
+  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1] as string;
+  const back = await b.go(new URL(action, h.url).href, {
+    method: "POST",
+    form: { username: user, password },
+    stopAt: redirect,
+  });
+  const code = new URL(back.url).searchParams.get("code") as string;
+  const res = await fetch(`${h.url}/oidc/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: redirect,
+      client_id: WEB_CLIENT,
+      code_verifier: verifier,
+    }),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+test("a portal configured with an external issuer accepts that issuer's tokens and embeds no provider", async () => {
+  await h.user("sam");
+  const jwt = await webSignIn("sam", "pw-sam-secret");
+  const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-ext-"));
+  const other = await startPortal({
+    dataDir,
+    port: 0,
+    externalIssuer: { issuer: `${h.url}/oidc`, jwksUri: `${h.url}/oidc/jwks`, audience: API_RESOURCE },
+  });
+  try {
+    const anon = new PortalClient(other.url);
+    // Accounts are the portal's own: sam must exist (and be active) here too.
+    assert.equal((await apiError(new PortalClient(other.url, jwt).whoami())).status, 401);
+    await anon.register({ name: "sam", email: "sam@example.org", password: "another-password" });
+    const admin = new PortalClient(other.url, (await anon.login("admin", other.admin.password as string)).token);
+    await admin.setUserState("sam", "active");
+    assert.equal((await new PortalClient(other.url, jwt).whoami()).name, "sam");
+    assert.equal((await fetch(`${other.url}/oidc/.well-known/openid-configuration`)).status, 404);
+  } finally {
+    await other.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });
 
 test("web sign-in: authorization code + PKCE gives an access token the API accepts", async () => {

@@ -14,6 +14,12 @@ export function publicUser(u: User) {
   return rest;
 }
 
+/** What another user may see of an account: no email unless it is their own or they are an administrator. */
+function seenBy(viewer: User | undefined, u: User) {
+  const p = publicUser(u);
+  return viewer !== undefined && (viewer.admin || viewer.name === u.name) ? p : { ...p, email: "" };
+}
+
 /** Sign-in tokens from `POST /login` last this long. */
 const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -81,7 +87,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
       config: { access: { object: "user", action: "read" } },
       schema: { tags: ["users"], summary: "List users", response: { 200: Type.Array(S.User), ...S.errors } },
     },
-    async () => (await list<User>(store, keys.users())).map(publicUser),
+    async (req) => (await list<User>(store, keys.users())).map((u) => seenBy(req.principal?.user, u)),
   );
 
   app.get(
@@ -93,7 +99,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     async (req) => {
       const doc = await readDoc<User>(store, keys.user(req.params.user));
       if (doc === undefined) throw notFound("user", req.params.user);
-      return publicUser(doc.value);
+      return seenBy(req.principal?.user, doc.value);
     },
   );
 
