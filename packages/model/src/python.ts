@@ -5,16 +5,17 @@
  *
  * A model is code from whoever pushed it, so it runs contained: python3 in a
  * subprocess with a time limit, an address-space limit, a fresh temporary
- * working directory (removed afterwards) and no network. As root that means a
- * fresh network namespace (`unshare --net`) and the unprivileged `nobody` user
- * (`setpriv`); otherwise an audit hook inside Python refuses sockets
- * (best effort). Both ways an audit hook also refuses processes, native code
- * and files outside the standard library, the package and the working
- * directory. The report travels back on file descriptor 3, so nothing the
- * script prints can corrupt it.
+ * working directory (removed afterwards) and no network. As root that means
+ * fresh network and mount namespaces, a file system of its own (confine.sh:
+ * /usr, /lib, the package, the working directory) and the unprivileged
+ * `nobody` user; otherwise an audit hook inside Python refuses sockets (best
+ * effort). Both ways an audit hook also refuses processes, native code and
+ * files outside the standard library, the package and the working directory.
+ * The report travels back on file descriptor 3, so nothing the script prints
+ * can corrupt it.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +24,8 @@ import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.
 
 /** The `mergexp` package and the script that runs a model with it. */
 export const PYTHON_DIR = fileURLToPath(new URL("../python", import.meta.url));
-const RUNNER = join(PYTHON_DIR, "run_model.py");
+/** Where the package is seen from inside the namespace sandbox's own root. */
+const CONFINED_DIR = "/mergexp";
 
 /** How a script is kept from the network and the host. */
 export type Sandbox = "namespace" | "hooks";
@@ -87,14 +89,13 @@ export async function runPythonSource(
   }
   const sandbox = chooseSandbox(opts.sandbox ?? "auto");
   const python = findPython(opts.python, sandbox);
-  const work = mkdtempSync(join(tmpdir(), "mergexp-"));
+  const place = makePlace(sandbox);
   try {
-    if (sandbox === "namespace") chownSync(work, NOBODY, NOBODY);
     const args = [
       "-s",
       "-S",
       "-B",
-      RUNNER,
+      join(packageDir(sandbox), "run_model.py"),
       "--filename",
       file,
       "--result-fd",
@@ -105,27 +106,49 @@ export async function runPythonSource(
       String(Math.ceil(timeoutMs / 1000) + 1),
     ];
     if (sandbox === "hooks") args.push("--no-sockets");
-    const run = await execute([...confine(sandbox), python, ...args], work, source, timeoutMs);
+    const run = await execute([...confine(sandbox, place), python, ...args], place, sandbox, source, timeoutMs);
     return interpret(run, file, { timeoutMs, memoryMb, sandbox });
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    rmSync(place.dir, { recursive: true, force: true });
   }
 }
 
-/** The command prefix that contains a script: a fresh network namespace, then `nobody`. */
-function confine(sandbox: Sandbox): string[] {
+/** A run's temporary directory: `work` (the script's working directory) and `root` (its own root). */
+interface Place {
+  dir: string;
+  work: string;
+  root: string;
+}
+
+function makePlace(sandbox: Sandbox): Place {
+  const dir = mkdtempSync(join(tmpdir(), "mergexp-"));
+  const work = join(dir, "work");
+  const root = join(dir, "root");
+  mkdirSync(work, { mode: 0o700 });
+  mkdirSync(root, { mode: 0o755 });
+  if (sandbox === "namespace") chownSync(work, NOBODY, NOBODY);
+  return { dir, work, root };
+}
+
+function packageDir(sandbox: Sandbox): string {
+  return sandbox === "namespace" ? CONFINED_DIR : PYTHON_DIR;
+}
+
+/** The command prefix that contains a script: fresh namespaces, its own root, then `nobody`. */
+function confine(sandbox: Sandbox, place: Place): string[] {
   if (sandbox === "hooks") return [];
   return [
     "unshare",
     "--net",
+    "--mount",
+    "--propagation",
+    "private",
     "--",
-    "setpriv",
-    `--reuid=${NOBODY}`,
-    `--regid=${NOBODY}`,
-    "--clear-groups",
-    "--no-new-privs",
-    "--inh-caps=-all",
-    "--bounding-set=-all",
+    "/bin/sh",
+    join(PYTHON_DIR, "confine.sh"),
+    place.root,
+    place.work,
+    PYTHON_DIR,
     "--",
   ];
 }
@@ -135,15 +158,12 @@ let namespaceWorks: boolean | undefined;
 function chooseSandbox(want: "auto" | Sandbox): Sandbox {
   if (want === "hooks") return "hooks";
   if (namespaceWorks === undefined) {
-    namespaceWorks =
-      process.getuid?.() === 0 &&
-      spawnSync(confine("namespace")[0] as string, [...confine("namespace").slice(1), "true"]).status === 0;
+    const probe = ["--net", "--mount", "--propagation", "private", "--", "true"];
+    namespaceWorks = process.getuid?.() === 0 && spawnSync("unshare", probe).status === 0;
   }
   if (namespaceWorks) return "namespace";
   if (want === "namespace") {
-    throw new Error(
-      "runPythonSource: the namespace sandbox needs root, unshare and setpriv; use sandbox 'hooks' or 'auto'",
-    );
+    throw new Error("runPythonSource: the namespace sandbox needs root and unshare; use sandbox 'hooks' or 'auto'");
   }
   return "hooks";
 }
@@ -157,25 +177,32 @@ function findPython(explicit: string | undefined, sandbox: Sandbox): string {
   if (known) return known;
   const candidates = explicit ? [explicit] : [process.env.MERGE_PYTHON, "/usr/bin/python3", "python3"];
   const tried: string[] = [];
+  const runner = JSON.stringify(join(packageDir(sandbox), "run_model.py"));
+  // Also proves the runner is readable (by `nobody`, in its own root, for the
+  // namespace sandbox), and resolves the interpreter to a path, which the
+  // clean PATH of a run need not find.
+  const check = `import sys; open(${runner}).close(); print(sys.version_info >= (3, 9), sys.executable)`;
   for (const c of candidates) {
     if (!c) continue;
     tried.push(c);
-    // Also proves the runner is readable (as `nobody`, for the namespace sandbox),
-    // and resolves the interpreter to a path, which the clean PATH of a run need not find.
-    const check = `import sys; open(${JSON.stringify(RUNNER)}).close(); print(sys.version_info >= (3, 9), sys.executable)`;
-    const probe = [...confine(sandbox), c, "-s", "-S", "-c", check];
-    const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: "/", timeout: 10_000 });
-    const [ok, executable] = r.status === 0 ? r.stdout.trim().split(" ", 2) : [];
-    if (ok === "True" && executable) {
-      pythons.set(key, executable);
-      return executable;
+    const place = makePlace(sandbox);
+    try {
+      const probe = [...confine(sandbox, place), c, "-s", "-S", "-c", check];
+      const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: place.work, timeout: 10_000 });
+      const [ok, executable] = r.status === 0 ? r.stdout.trim().split(" ", 2) : [];
+      if (ok === "True" && executable) {
+        pythons.set(key, executable);
+        return executable;
+      }
+    } finally {
+      rmSync(place.dir, { recursive: true, force: true });
     }
   }
   throw new ModelError([
     {
       severity: "error",
       code: "python-missing",
-      message: `no usable Python 3.9+ interpreter that can read ${RUNNER} (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody: the interpreter and the package must be world-readable" : ""}); set MERGE_PYTHON`,
+      message: `no usable Python 3.9+ interpreter that can read ${join(PYTHON_DIR, "run_model.py")} (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody in a root of /usr, /lib and the package: the interpreter must live under /usr or /bin" : ""}); set MERGE_PYTHON`,
     },
   ]);
 }
@@ -190,19 +217,26 @@ interface Run {
   timedOut: boolean;
 }
 
-function execute(command: string[], cwd: string, source: string | Buffer, timeoutMs: number): Promise<Run> {
+function execute(
+  command: string[],
+  place: Place,
+  sandbox: Sandbox,
+  source: string | Buffer,
+  timeoutMs: number,
+): Promise<Run> {
+  const home = sandbox === "namespace" ? "/work" : place.work;
   return new Promise((resolve, reject) => {
     const child = spawn(command[0] as string, command.slice(1), {
-      cwd,
+      cwd: place.work,
       // A clean environment replaces -I's -E, so that hashing is seeded and
       // set iteration (hence the XIR) is the same on every run.
       env: {
         PATH: "/usr/local/bin:/usr/bin:/bin",
         LANG: "C.UTF-8",
         LC_ALL: "C.UTF-8",
-        HOME: cwd,
-        TMPDIR: cwd,
-        PYTHONPATH: PYTHON_DIR,
+        HOME: home,
+        TMPDIR: home,
+        PYTHONPATH: packageDir(sandbox),
         PYTHONHASHSEED: "0",
         PYTHONIOENCODING: "utf-8",
         PYTHONDONTWRITEBYTECODE: "1",

@@ -4,9 +4,12 @@
  * memory, network, files, processes, working directory).
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { ModelError } from "../src/diagnostics.ts";
 import { type PythonRunOptions, runPythonSource } from "../src/python.ts";
 
@@ -309,10 +312,11 @@ describe("python sandbox", () => {
     });
 
     test(`a fresh working directory, removed afterwards (${sandbox})`, async () => {
+      const marker = `scratch-${process.pid}-${Date.now()}.txt`;
       const source = [
         "import os",
         "from mergexp import *",
-        "open('scratch.txt', 'w').write('kept only during the run')",
+        `open('${marker}', 'w').write('kept only during the run')`,
         "net = Network('wd')",
         "net.node(os.getcwd())",
         "net.node('files-' + ','.join(sorted(os.listdir('.'))))",
@@ -322,10 +326,47 @@ describe("python sandbox", () => {
       const r = await runPythonSource(source, "wd.py", { sandbox });
       assert.equal(r.sandbox, sandbox);
       const [cwd, files, uid] = r.experiment.nodes.map((n) => n.name);
-      assert.match(cwd ?? "", /\/mergexp-/);
-      assert.equal(files, "files-scratch.txt");
-      if (sandbox === "namespace") assert.equal(uid, "uid-65534", "runs as nobody");
-      assert.equal(existsSync(cwd as string), false, "the working directory is removed");
+      assert.equal(files, `files-${marker}`, "the directory was empty");
+      if (sandbox === "namespace") {
+        assert.equal(cwd, "/work", "the working directory, seen from the script's own root");
+        assert.equal(uid, "uid-65534", "runs as nobody");
+      } else {
+        assert.match(cwd ?? "", /\/mergexp-[^/]+\/work$/);
+        assert.equal(existsSync(cwd as string), false, "the working directory is removed");
+      }
+      const left = readdirSync(tmpdir()).filter(
+        (d) => d.startsWith("mergexp-") && existsSync(join(tmpdir(), d, "work", marker)),
+      );
+      assert.deepEqual(left, [], "no run directory with the script's file remains");
+    });
+  }
+
+  if (process.getuid?.() === 0) {
+    test("namespace: the script sees a root of its own (/usr, the package, /work), not the host's files", async () => {
+      const repo = fileURLToPath(new URL("../../..", import.meta.url));
+      const paths = ["/etc/passwd", repo, "/root", "/tmp", "/proc/self", "/usr/lib", "/mergexp/mergexp/__init__.py"];
+      const source = [
+        "import os",
+        "from mergexp import *",
+        "net = Network('fs')",
+        // os.path.exists is not audited: this is the mount namespace, not the hook.
+        `for p in ${JSON.stringify(paths)}:`,
+        "    net.node(('seen ' if os.path.exists(p) else 'hidden ') + p)",
+        "experiment(net)",
+      ].join("\n");
+      const r = await runPythonSource(source, "fs.py", { sandbox: "namespace" });
+      assert.deepEqual(
+        r.experiment.nodes.map((n) => n.name),
+        [
+          "hidden /etc/passwd",
+          `hidden ${repo}`,
+          "hidden /root",
+          "hidden /tmp",
+          "hidden /proc/self",
+          "seen /usr/lib",
+          "seen /mergexp/mergexp/__init__.py",
+        ],
+      );
     });
   }
 });
