@@ -5,8 +5,9 @@ Started by packages/model/src/python.ts as
 with the script's source on stdin. The report (JSON) goes to the result file
 descriptor, never to stdout: whatever the script prints stays its own output.
 
-Containment here is defence in depth; the caller adds the rest (a fresh
-network namespace and an unprivileged user when it runs as root):
+Containment here is defence in depth; the caller adds the rest when it runs
+as root (fresh network and mount namespaces, a root of its own, user nobody:
+see confine.sh):
   - resource limits: address space, CPU time, file size, open files, no new processes;
   - an audit hook: no processes, no ctypes, files read only from the standard
     library, this package and the working directory, written only in the latter;
