@@ -12,17 +12,28 @@ export type RegisterCog = (program: Command) => void;
 
 const commands = join(dirname(fileURLToPath(import.meta.url)), "commands");
 
-export async function cogProgram(): Promise<Command> {
+/** The program with every command group found in `dir` (default: commands/ beside this file). */
+export async function cogProgram(dir = commands): Promise<Command> {
   const program = new Command("cog")
     .description("Merge testbed facility operations: resource models, materializations, tasks, nodes")
     .showHelpAfterError("(run 'cog --help' for usage)");
-  const groups = readdirSync(commands)
+  const groups = readdirSync(dir)
     .filter((f) => f.startsWith("cog-") && f.endsWith(".ts") && !f.endsWith(".test.ts"))
     .sort();
   for (const file of groups) {
-    const mod = (await import(pathToFileURL(join(commands, file)).href)) as { register?: RegisterCog };
+    // One broken group must not take the others down: say so and go on without it.
+    let mod: { register?: RegisterCog };
+    try {
+      mod = (await import(pathToFileURL(join(dir, file)).href)) as { register?: RegisterCog };
+    } catch (e) {
+      process.stderr.write(
+        `cog: commands/${file} failed to load, its commands are unavailable: ${(e as Error).message}\n`,
+      );
+      continue;
+    }
     if (typeof mod.register !== "function") {
-      throw new Error(`cog: commands/${file} must export register(program: Command)`);
+      process.stderr.write(`cog: commands/${file} does not export register(program: Command); skipped\n`);
+      continue;
     }
     mod.register(program);
   }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { phobos } from "@merge/facility-model";
+import { cogProgram } from "../src/cog.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const cogPath = join(root, "packages/cli/src/cog.ts");
@@ -146,5 +147,40 @@ describe("cog model", () => {
     const missing = await cog("model", "show", join(dir, "nope.json"));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /cannot read .*nope\.json: no such file/);
+  });
+});
+
+describe("cog program", () => {
+  it("registers every commands/cog-*.ts group and survives a broken one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cog-groups-test-"));
+    try {
+      await writeFile(
+        join(dir, "cog-hello.ts"),
+        'export function register(p: any) { p.command("hello").description("says hello"); }\n',
+      );
+      await writeFile(join(dir, "cog-broken.ts"), 'throw new Error("boom");\n');
+      await writeFile(join(dir, "cog-empty.ts"), "export const nothing = 1;\n");
+      await writeFile(join(dir, "helper.ts"), 'throw new Error("not a group, never loaded");\n');
+      const errors: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => {
+        errors.push(String(chunk));
+        return true;
+      }) as typeof process.stderr.write;
+      let names: string[];
+      try {
+        names = (await cogProgram(dir)).commands.map((c) => c.name());
+      } finally {
+        process.stderr.write = write;
+      }
+      assert.deepEqual(names, ["hello"]);
+      assert.equal(errors.length, 2, errors.join(""));
+      assert.match(errors[0] ?? "", /commands\/cog-broken\.ts failed to load, its commands are unavailable: boom/);
+      assert.match(errors[1] ?? "", /commands\/cog-empty\.ts does not export register/);
+      const real = (await cogProgram()).commands.map((c) => c.name());
+      assert.ok(real.includes("model"), real.join());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
