@@ -15,7 +15,7 @@ import {
 } from "@merge/xir";
 import type { Diagnostic } from "./diagnostics.ts";
 import { KNOWN_IMAGES } from "./images.ts";
-import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, size } from "./ipv4.ts";
+import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, parseIPv4, parsePrefix, size } from "./ipv4.ts";
 import { components, type Topology } from "./topology.ts";
 
 const MAX_LISTED = 8;
@@ -114,6 +114,7 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   }
 
   checkAddresses(x, t, error);
+  checkRoutes(x, error);
 
   // Routing needs an address on every socket it routes through.
   if (x.parameters.routing === "static" && x.parameters.addressing !== "ipv4") {
@@ -218,6 +219,47 @@ function checkAddresses(x: Experiment, t: Topology, error: Report): void {
     }
     if (!widest || s.last > widest.last) widest = s;
   }
+}
+
+/** Routes the user wrote: a real prefix, an existing socket, a gateway on that socket's subnet. */
+function checkRoutes(x: Experiment, error: Report): void {
+  x.nodes.forEach((n, i) => {
+    n.routes?.forEach((r, j) => {
+      const path = `nodes[${i}].routes[${j}]`;
+      const dest = parsePrefix(r.dest);
+      if (!dest) {
+        error("bad-route", `node ${n.name}: route destination "${r.dest}" is not a prefix like 10.1.0.0/16`, path);
+        return;
+      }
+      if (network(dest.addr, dest.prefix) !== dest.addr) {
+        error(
+          "bad-route",
+          `node ${n.name}: route destination ${r.dest} has host bits set; the prefix is ${formatCidr(network(dest.addr, dest.prefix), dest.prefix)}`,
+          path,
+        );
+      }
+      const socket = n.sockets[r.socket];
+      if (!socket) {
+        error(
+          "bad-route",
+          `node ${n.name}: route to ${r.dest} leaves through socket ${r.socket}, which does not exist`,
+          path,
+        );
+        return;
+      }
+      const gw = parseIPv4(r.gateway);
+      const subnets = socket.addrs.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== undefined);
+      if (gw === undefined) {
+        error("bad-route", `node ${n.name}: route gateway "${r.gateway}" is not an IPv4 address`, path);
+      } else if (subnets.length && !subnets.some((c) => network(gw, c.prefix) === network(c.addr, c.prefix))) {
+        error(
+          "bad-route",
+          `node ${n.name}: route to ${r.dest} via ${r.gateway}: the gateway is not on socket ${r.socket}'s subnet (${socket.addrs.join(", ")})`,
+          path,
+        );
+      }
+    });
+  });
 }
 
 function checkConstraints(

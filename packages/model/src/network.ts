@@ -19,6 +19,7 @@ import {
   type Experiment,
   type Ingress,
   type Parameters,
+  type Route,
   type Scalar,
   XIR_VERSION,
   type Link as XLink,
@@ -180,6 +181,12 @@ export class Network {
         if (n.imageOrigin) origins.set(`${path}.image`, n.imageOrigin);
       }
       if (n.ingresses.length) out.ingress = n.ingresses.map((g) => ({ ...g }));
+      if (n.routes.length) {
+        out.routes = n.routes.map((r, j) => {
+          origins.set(`${path}.routes[${j}]`, r.origin);
+          return { ...r.route };
+        });
+      }
       return out;
     });
     const used = new Set(this.links.map((l) => l.name).filter((x): x is string => x !== undefined));
@@ -221,6 +228,7 @@ export class Node {
   readonly constraints: Made[] = [];
   readonly sockets: Socket[] = [];
   readonly ingresses: Ingress[] = [];
+  readonly routes: { route: Route; origin: Origin }[] = [];
   /** Free-form properties; `group` holds the node's groups. */
   readonly properties: Record<string, Scalar | Scalar[]> = {};
 
@@ -242,6 +250,26 @@ export class Node {
       } else if ("property" in o) this.properties[o.property] = o.value;
       else throw badOption("node", o);
     }
+    return this;
+  }
+
+  /**
+   * A static route of your own: `node.route("10.9.0.0/16", "10.0.0.2", link.socket(node))`.
+   * The routing reticulator adds its routes after these.
+   */
+  route(dest: string, gateway: string, via: Socket): this {
+    const at = origin();
+    if (!(via instanceof Socket) || via.node !== this) {
+      throw new ModelError([
+        {
+          severity: "error",
+          code: "not-my-socket",
+          message: `route on ${this.name}: "via" must be one of ${this.name}'s sockets (link.socket(${this.name}))`,
+          location: at.location,
+        },
+      ]);
+    }
+    this.routes.push({ route: { dest, gateway, socket: via.index }, origin: at });
     return this;
   }
 

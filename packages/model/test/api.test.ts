@@ -333,3 +333,18 @@ test("when the user takes all of 10.0.0.0/8, addressing moves on to 172.16.0.0/1
   assert.deepEqual(r.xir?.nodes[1]?.sockets[1]?.addrs, ["172.16.0.1/30"]);
   assert.deepEqual(checkReachability(r.xir!).failures, []);
 });
+
+test("a route of the user's own is kept, ahead of the reticulated ones", () => {
+  const net = new Network("own-route", addressing.ipv4, routing.static);
+  const [a, b, c] = net.nodesNamed("n", 3);
+  const ab = net.connect([a!, b!]);
+  net.connect([b!, c!]);
+  ab.socket(a!).addr("10.50.0.1/24");
+  ab.socket(b!).addr("10.50.0.2/24");
+  a!.route("192.0.2.0/24", "10.50.0.2", ab.socket(a!));
+  const r = compileExperiment(net.toXIR());
+  assert.equal(r.ok, true, r.diagnostics.map((x) => x.message).join("\n"));
+  assert.deepEqual(r.xir?.nodes[0]?.routes?.[0], { dest: "192.0.2.0/24", gateway: "10.50.0.2", socket: 0 });
+  assert.ok((r.xir?.nodes[0]?.routes?.length ?? 0) > 1);
+  assert.deepEqual(checkReachability(r.xir!).failures, []);
+});

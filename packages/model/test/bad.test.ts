@@ -80,6 +80,8 @@ const table: Row[] = [
   ["boolean-order", "error", "wrong-type", "metal is true or false; compare it with == or !=", 4, 25],
   ["empty-experiment", "error", "empty-experiment", "the experiment has no nodes", 3, 13],
   ["empty-in", "error", "bad-value", "gpu.model in []: no value can be in an empty list", 4, 35],
+  ["bad-route", "error", "bad-route", "via 10.7.0.1: the gateway is not on socket 0's subnet (10.0.0.1/24)", 9, 3],
+  ["route-host-bits", "error", "bad-route", "10.9.1.0/16 has host bits set; the prefix is 10.9.0.0/16", 9, 3],
 ];
 
 test("at least 40 bad models, each in the table", async () => {
