@@ -4,14 +4,25 @@
  *
  *   daemon.ts rex --store <url> [--backend sim] [--concurrency N] [--lease-ttl S]
  *                 [--sim-durations imaging,power,network,infrapod] [--journal file]
+ *   daemon.ts facility --store <url> --certs <dir> --model <facility.json>
+ *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
+ *                 [--backend sim] [--sim-durations ...]
+ *
+ * `facility` runs a whole facility in one process (the single-machine default):
+ * commander, one driver serving every resource of the model, and a rex worker.
  *
  * Runs until SIGTERM/SIGINT (graceful: running actions finish, claims are
  * released). `--journal` appends one JSON line per rex outcome, for tests.
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { openStore } from "@merge/store";
+import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
 import type { Backend } from "./backend.ts";
+import { certFiles, loadTls } from "./certs.ts";
+import { startCommander } from "./commander.ts";
+import { Driver } from "./driver.ts";
+import { startDriverServer } from "./driver-service.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
@@ -68,11 +79,78 @@ async function rexMain(args: string[]): Promise<void> {
   process.once("SIGINT", () => void stop());
 }
 
+async function facilityMain(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      store: { type: "string" },
+      certs: { type: "string" },
+      model: { type: "string" },
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "6000" },
+      "registry-port": { type: "string", default: "6001" },
+      "driver-port": { type: "string", default: "6002" },
+      backend: { type: "string", default: "sim" },
+      "sim-durations": { type: "string" },
+    },
+  });
+  if (!values.store || !values.certs || !values.model) {
+    throw new UsageError(
+      "facility: --store <url>, --certs <dir> (from 'cog certs make') and --model <facility.json> are required",
+    );
+  }
+  let model: Facility;
+  try {
+    model = JSON.parse(readFileSync(values.model, "utf8")) as Facility;
+  } catch (err) {
+    throw new UsageError(`facility: --model ${values.model}: ${(err as Error).message}`);
+  }
+  const v = validateFacility(model);
+  if (!v.ok) throw new UsageError(`facility: --model ${values.model}: ${formatSchemaErrors(v.errors)}`);
+  if (values.backend !== "sim")
+    throw new UsageError(`facility: --backend '${values.backend}' is not available here (sim)`);
+  const backend = new SimBackend({ durations: durations(values["sim-durations"]) });
+  const store = openStore(values.store);
+  const log = (m: string) => console.error(m);
+  const commander = await startCommander({
+    tls: loadTls(certFiles(values.certs, "commander")),
+    host: values.host,
+    port: Number(values.port),
+    registryPort: Number(values["registry-port"]),
+    log,
+  });
+  const driver = await startDriverServer({
+    driver: new Driver(store),
+    tls: loadTls(certFiles(values.certs, "driver")),
+    name: `${model.name}-driver`,
+    resources: model.resources.map((r) => r.id),
+    registry: commander.registry.url,
+    host: values.host,
+    port: Number(values["driver-port"]),
+    log,
+  });
+  const rex = new Rex({ store, backend, log });
+  await rex.start();
+  console.error(
+    `facility ${model.name}: commander ${commander.facility.url} (registry ${commander.registry.url}), rex on ${store.backend}`,
+  );
+  const stop = async () => {
+    await rex.stop();
+    await driver.close();
+    await commander.close();
+    await store.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop());
+  process.once("SIGINT", () => void stop());
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     if (cmd === "rex") await rexMain(rest);
-    else throw new UsageError(`usage: daemon.ts rex --store <url> [options] (got '${cmd ?? ""}')`);
+    else if (cmd === "facility") await facilityMain(rest);
+    else throw new UsageError(`usage: daemon.ts rex|facility --store <url> [options] (got '${cmd ?? ""}')`);
   } catch (err) {
     console.error(err instanceof UsageError ? err.message : err);
     process.exit(2);
