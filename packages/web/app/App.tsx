@@ -1,0 +1,131 @@
+/**
+ * The shell: finishes sign-in on /callback, asks to sign in when there is no
+ * session, otherwise shows the header (who, navigation, sign out) and the page.
+ */
+import { useEffect, useState } from "react";
+import { call, describeError, type User } from "./api.ts";
+import { AdminPage } from "./pages/Admin.tsx";
+import { ExperimentPage } from "./pages/Experiment.tsx";
+import { ProjectPage, ProjectsPage } from "./pages/Projects.tsx";
+import { RealizationPage, RealizationsPage } from "./pages/Realization.tsx";
+import { ErrorBox, Link } from "./parts.tsx";
+import { navigate, type Route, useRoute } from "./route.ts";
+import { beginSignIn, completeSignIn, currentSession, sessionExpired, signOut } from "./session.ts";
+
+export function App() {
+  const route = useRoute();
+  if (route.page === "callback") return <Callback />;
+  if (currentSession() === undefined) return <SignIn />;
+  return <Signed route={route} />;
+}
+
+function Callback() {
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    completeSignIn(location.search).then(
+      (to) => navigate(to.startsWith("/ui/") ? to : "/ui/", true),
+      (e: unknown) => setError(describeError(e)),
+    );
+  }, []);
+  return (
+    <main className="center">
+      {error === undefined ? (
+        <p>Signing in…</p>
+      ) : (
+        <>
+          <div className="error" role="alert">
+            {error}
+          </div>
+          <button type="button" onClick={() => void beginSignIn("/ui/")}>
+            Sign in again
+          </button>
+        </>
+      )}
+    </main>
+  );
+}
+
+function SignIn() {
+  const [error, setError] = useState<string | undefined>(undefined);
+  const expired = sessionExpired();
+  return (
+    <main className="center">
+      <h1>Merge</h1>
+      {expired && (
+        <div className="error" role="alert" data-error="session-expired">
+          Session expired: sign in again.
+        </div>
+      )}
+      <p>A network testbed portal: model experiments, realize them on testbed facilities, run them.</p>
+      <button
+        type="button"
+        data-testid="sign-in"
+        onClick={() => {
+          beginSignIn(location.pathname + location.search).catch((e: unknown) => setError(describeError(e)));
+        }}
+      >
+        Sign in
+      </button>
+      {error !== undefined && (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      )}
+      <p className="muted small">
+        No account? Register with <code>mrg register</code>; an administrator activates it.
+      </p>
+    </main>
+  );
+}
+
+function Signed({ route }: { route: Route }) {
+  const [me, setMe] = useState<User | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  useEffect(() => {
+    call((a) => a.whoami()).then(setMe, setError);
+  }, []);
+  return (
+    <>
+      <header>
+        <Link to={{ page: "projects" }} className="brand">
+          Merge
+        </Link>
+        <nav>
+          <Link to={{ page: "projects" }}>Projects</Link>
+          <Link to={{ page: "realizations" }}>Realizations</Link>
+          {me?.admin === true && <Link to={{ page: "admin" }}>Admin</Link>}
+        </nav>
+        <span className="who" data-testid="whoami">
+          {me?.name}
+        </span>
+        <button type="button" className="link" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main>
+        {error !== undefined ? <ErrorBox error={error} /> : <Page route={route} admin={me?.admin === true} />}
+      </main>
+    </>
+  );
+}
+
+function Page({ route, admin }: { route: Route; admin: boolean }) {
+  switch (route.page) {
+    case "projects":
+      return <ProjectsPage />;
+    case "project":
+      return <ProjectPage key={route.project} project={route.project} />;
+    case "experiment":
+      return <ExperimentPage {...route} />;
+    case "realization":
+      return <RealizationPage {...route} />;
+    case "realizations":
+      return <RealizationsPage />;
+    case "admin":
+      return admin ? <AdminPage /> : <p className="muted">Only portal administrators see this page.</p>;
+    case "callback":
+      return null;
+    case "missing":
+      return <p className="error">No such page: {route.path}</p>;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The interactive topology: sigma (WebGL) over the graphology graph, laid out
+ * by ForceAtlas2. Hovering a node, LAN or link shows its constraints and
+ * addresses and highlights its neighbourhood. Loaded on demand (its own
+ * chunk): the rest of the UI never pays for the graph stack.
+ *
+ * The container carries data-nodes / data-edges / data-lans and
+ * data-state="rendered" once sigma has drawn, so tests and tools can check it.
+ */
+
+import { useEffect, useRef, useState } from "react";
+import Sigma from "sigma";
+import type { Experiment } from "../../xir/src/experiment.ts";
+import { type EdgeAttributes, layout, type Topology, topologyGraph, type VertexAttributes } from "./topology.ts";
+
+interface Hover {
+  kind: "node" | "lan" | "link";
+  label: string;
+  details: string[];
+}
+
+export default function TopologyView({ xir }: { xir: Experiment }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [hover, setHover] = useState<Hover | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [counts, setCounts] = useState<{ nodes: number; lans: number; edges: number } | undefined>(undefined);
+
+  useEffect(() => {
+    const el = box.current;
+    if (el === null) return;
+    let graph: Topology;
+    let sigma: Sigma<VertexAttributes, EdgeAttributes> | undefined;
+    try {
+      graph = topologyGraph(xir);
+      layout(graph);
+      let hovered: string | undefined;
+      let neighbours = new Set<string>();
+      sigma = new Sigma(graph, el, {
+        enableEdgeEvents: true,
+        renderEdgeLabels: false,
+        labelRenderedSizeThreshold: graph.order > 300 ? 8 : 0,
+        zIndex: true,
+        nodeReducer: (id, attrs) => {
+          if (hovered === undefined) return attrs;
+          if (id === hovered) return { ...attrs, highlighted: true, zIndex: 2 };
+          if (neighbours.has(id)) return { ...attrs, zIndex: 1 };
+          return { ...attrs, color: "#d5dbe1", label: "", zIndex: 0 };
+        },
+        edgeReducer: (id, attrs) => {
+          if (hovered === undefined) return attrs;
+          return graph.hasExtremity(id, hovered) ? { ...attrs, size: attrs.size * 1.6 } : { ...attrs, hidden: true };
+        },
+      });
+      const s = sigma;
+      s.on("enterNode", ({ node }) => {
+        hovered = node;
+        neighbours = new Set(graph.neighbors(node));
+        const a = graph.getNodeAttributes(node);
+        setHover({ kind: a.kind, label: a.label, details: a.details });
+        s.refresh({ skipIndexation: true });
+      });
+      s.on("leaveNode", () => {
+        hovered = undefined;
+        neighbours = new Set();
+        setHover(undefined);
+        s.refresh({ skipIndexation: true });
+      });
+      s.on("enterEdge", ({ edge }) => {
+        const a = graph.getEdgeAttributes(edge);
+        setHover({ kind: "link", label: `link ${a.link}`, details: a.details });
+      });
+      s.on("leaveEdge", () => setHover(undefined));
+      const lans = graph.filterNodes((_, a) => a.kind === "lan").length;
+      const c = { nodes: graph.order - lans, lans, edges: graph.size };
+      setCounts(c);
+      window.mergeTopology = {
+        ...c,
+        experiment: xir.name,
+        locate: (label) => {
+          const id = graph.findNode((_, a) => a.label === label);
+          if (id === undefined) return undefined;
+          const p = s.graphToViewport(graph.getNodeAttributes(id));
+          const r = el.getBoundingClientRect();
+          return { x: r.left + p.x, y: r.top + p.y };
+        },
+      };
+    } catch (e) {
+      setError(`cannot draw the topology: ${(e as Error).message}`);
+    }
+    return () => sigma?.kill();
+  }, [xir]);
+
+  return (
+    <div className="topology-wrap">
+      <div
+        ref={box}
+        className="topology"
+        data-testid="topology"
+        data-state={counts === undefined ? "drawing" : "rendered"}
+        data-nodes={counts?.nodes}
+        data-lans={counts?.lans}
+        data-edges={counts?.edges}
+      />
+      {error !== undefined && (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      )}
+      {counts !== undefined && (
+        <p className="legend">
+          <span className="dot dot-node" /> {counts.nodes} nodes <span className="dot dot-lan" /> {counts.lans} LANs,{" "}
+          {counts.edges} edges <span className="dot dot-emulated" /> emulated link
+        </p>
+      )}
+      {hover !== undefined && (
+        <div className="hover" data-testid="topology-hover">
+          <strong>{hover.kind === "lan" ? `LAN ${hover.label}` : hover.label}</strong>
+          {hover.details.length === 0 ? (
+            <div className="muted">no constraints</div>
+          ) : (
+            hover.details.map((d) => <div key={d}>{d}</div>)
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

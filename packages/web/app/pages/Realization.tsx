@@ -1,0 +1,276 @@
+/**
+ * A realization: state, diagnostics, which resource each node got, how each
+ * link was realized, the accept / reject / relinquish actions, and the
+ * materialization when the portal has that API. Also the list of all
+ * realizations the user can see.
+ */
+import type { Realization as Embedding } from "../../../xir/src/realization.ts";
+import { ApiError, type MaterializationStatus, type Realization } from "../api.ts";
+import { Action, Badge, Link, type Loaded, Show, useLoad, When } from "../parts.tsx";
+import { navigate, pathOf } from "../route.ts";
+
+const GiB = 1024 ** 3;
+
+interface Props {
+  project: string;
+  experiment: string;
+  realization: string;
+}
+
+export function RealizationPage({ project, experiment, realization }: Props) {
+  const data = useLoad(
+    (a) => a.realization(project, experiment, realization),
+    `rlz/${project}/${experiment}/${realization}`,
+  );
+  const back = pathOf({ page: "experiment", project, experiment });
+  return (
+    <section>
+      <p className="crumbs">
+        <Link to={{ page: "projects" }}>Projects</Link> / <Link to={{ page: "project", project }}>{project}</Link> /{" "}
+        <Link to={{ page: "experiment", project, experiment }}>{experiment}</Link> /
+      </p>
+      <Show loaded={data}>
+        {(r: Realization) => {
+          const reload = data.state === "ready" ? data.reload : () => {};
+          const emb = r.realization as Embedding | undefined;
+          return (
+            <div data-testid="realization" data-state={r.state}>
+              <h1>
+                {r.id} <Badge value={r.state} />
+              </h1>
+              <p>
+                Revision #{r.revision}, by {r.creator}, <When time={r.created} />
+                {r.state === "pending" && r.expires !== null && (
+                  <>
+                    {" "}
+                    — accept before <When time={r.expires} /> or the resources go back
+                  </>
+                )}
+              </p>
+              <div className="buttons">
+                {r.state === "pending" && (
+                  <>
+                    <Action label="Accept" run={(a) => a.accept(project, experiment, realization)} done={reload} />
+                    <Action
+                      label="Reject"
+                      danger
+                      run={(a) => a.reject(project, experiment, realization)}
+                      done={() => navigate(back)}
+                    />
+                  </>
+                )}
+                {r.state !== "pending" && (
+                  <Action
+                    label="Relinquish"
+                    danger
+                    confirm={`Relinquish ${r.id}? Its resources go back to the testbed.`}
+                    run={(a) => a.relinquish(project, experiment, realization)}
+                    done={() => navigate(back)}
+                  />
+                )}
+              </div>
+              {r.diagnostics.length > 0 && (
+                <ul className="diagnostics" data-testid="diagnostics">
+                  {r.diagnostics.map((d) => (
+                    <li key={d}>{d}</li>
+                  ))}
+                </ul>
+              )}
+              {emb !== undefined && <EmbeddingTables emb={emb} />}
+              {r.state === "accepted" && <Materialization {...{ project, experiment, realization }} />}
+            </div>
+          );
+        }}
+      </Show>
+    </section>
+  );
+}
+
+function EmbeddingTables({ emb }: { emb: Embedding }) {
+  return (
+    <>
+      <h2>Nodes</h2>
+      <table data-testid="node-resources">
+        <thead>
+          <tr>
+            <th>Node</th>
+            <th>Facility</th>
+            <th>Resource</th>
+            <th>Mode</th>
+            <th>Cores</th>
+            <th>Memory</th>
+            <th>Interfaces</th>
+          </tr>
+        </thead>
+        <tbody>
+          {emb.nodes.map((n) => (
+            <tr key={n.node}>
+              <td>{n.node}</td>
+              <td>{n.facility}</td>
+              <td>{n.resource}</td>
+              <td>{n.mode}</td>
+              <td>{n.alloc.cores}</td>
+              <td>{Math.round((n.alloc.memory / GiB) * 10) / 10} GiB</td>
+              <td>
+                {n.interfaces
+                  .map(
+                    (i) =>
+                      `${i.socket}→${i.port}${i.vlan !== undefined ? ` vlan ${i.vlan}` : ""}${i.vni !== undefined ? ` vni ${i.vni}` : ""}`,
+                  )
+                  .join(", ")}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Links</h2>
+      <table data-testid="link-paths">
+        <thead>
+          <tr>
+            <th>Link</th>
+            <th>Segments</th>
+            <th>Emulation</th>
+            <th>Reserved</th>
+          </tr>
+        </thead>
+        <tbody>
+          {emb.links.map((l) => (
+            <tr key={l.link}>
+              <td>
+                {l.link}
+                {l.external && <span className="muted"> (across facilities)</span>}
+              </td>
+              <td className="small">
+                {l.segments.map((s) => (
+                  <div key={s.waypoints.map((w) => `${w.resource}.${w.port}`).join(" ")}>
+                    {s.waypoints.map((w) => `${w.resource}.${w.port}`).join(" → ")}
+                  </div>
+                ))}
+              </td>
+              <td>
+                {l.emulator === undefined ? (
+                  <span className="muted">none</span>
+                ) : (
+                  `${l.emulator.resource}${l.emulation?.latency !== undefined ? `, ${l.emulation.latency / 1e6} ms` : ""}${l.emulation?.capacity !== undefined ? `, ${l.emulation.capacity / 1e6} Mbit/s` : ""}${l.emulation?.loss !== undefined ? `, ${l.emulation.loss * 100}% loss` : ""}`
+                )}
+              </td>
+              <td>{l.capacity > 0 ? `${l.capacity / 1e6} Mbit/s` : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+/** The materialization, when the portal has that API (a 404 for the route itself means it has not). */
+function Materialization({ project, experiment, realization }: Props) {
+  const m = useLoad(
+    (a) =>
+      a.materialization(project, experiment, realization).catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 404) {
+          return e.message.startsWith("no such API route") ? ("unsupported" as const) : ("none" as const);
+        }
+        throw e;
+      }),
+    `mz/${project}/${experiment}/${realization}`,
+  );
+  return (
+    <>
+      <h2>Materialization</h2>
+      <MaterializationBody m={m} {...{ project, experiment, realization }} />
+    </>
+  );
+}
+
+function MaterializationBody({
+  m,
+  project,
+  experiment,
+  realization,
+}: Props & { m: Loaded<MaterializationStatus | "unsupported" | "none"> }) {
+  if (m.state !== "ready") return <Show loaded={m}>{() => null}</Show>;
+  const s = m.data;
+  if (s === "unsupported") return <p className="muted">This portal has no materialization API.</p>;
+  if (s === "none") {
+    return (
+      <p>
+        Not materialized.{" "}
+        <Action label="Materialize" run={(a) => a.materialize(project, experiment, realization)} done={m.reload} />
+      </p>
+    );
+  }
+  return (
+    <div data-testid="materialization">
+      <p>
+        <Badge value={s.status} /> {s.complete} of {s.actions} actions complete{" "}
+        <button type="button" onClick={m.reload}>
+          Refresh
+        </button>{" "}
+        <Action
+          label="Dematerialize"
+          danger
+          confirm="Dematerialize? The nodes are recycled."
+          run={(a) => a.dematerialize(project, experiment, realization)}
+          done={m.reload}
+        />
+      </p>
+    </div>
+  );
+}
+
+export function RealizationsPage() {
+  const all = useLoad((a) => a.allRealizations(), "realizations");
+  return (
+    <section>
+      <h1>Realizations</h1>
+      <Show loaded={all}>
+        {(rs: Realization[]) =>
+          rs.length === 0 ? (
+            <p className="muted">No realizations.</p>
+          ) : (
+            <table data-testid="all-realizations">
+              <thead>
+                <tr>
+                  <th>Realization</th>
+                  <th>State</th>
+                  <th>Revision</th>
+                  <th>Resources</th>
+                  <th>Creator</th>
+                  <th>Created</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rs.map((r) => (
+                  <tr key={r.id}>
+                    <td>
+                      <Link
+                        to={{
+                          page: "realization",
+                          project: r.project,
+                          experiment: r.experiment,
+                          realization: r.name,
+                        }}
+                      >
+                        {r.id}
+                      </Link>
+                    </td>
+                    <td>
+                      <Badge value={r.state} />
+                    </td>
+                    <td>{r.revision}</td>
+                    <td>{r.resources.length}</td>
+                    <td>{r.creator}</td>
+                    <td>
+                      <When time={r.created} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Show>
+    </section>
+  );
+}

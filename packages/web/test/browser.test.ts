@@ -1,0 +1,243 @@
+/**
+ * The web UI end to end, in Debian's chromium (playwright-core, never a
+ * downloaded browser): builds the UI with Vite, starts a real portal (sqlite
+ * store in a temp dir, port 0) serving it, makes a user, a project experiment
+ * and a pushed model through the API, then in the browser signs in through the
+ * portal's OIDC pages (authorization code + PKCE), opens the experiment, checks
+ * the sigma topology, realizes and accepts; then signs out, signs in as the
+ * administrator and activates a pending account from the dashboard.
+ * Screenshots land in /tmp/merge-web-*.png.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { PortalClient } from "@merge/portal";
+import type { BrowserContext, Page } from "playwright-core";
+import { type Started, startPortal } from "../../portal/src/main.ts";
+import type { TopologyHook } from "../app/topology.ts";
+import { buildWeb } from "../src/build.ts";
+import { webUiPlugin } from "../src/serve.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium); browser tests skipped`;
+
+let base: string;
+let started: Started | undefined;
+let browser: BrowserContext | undefined;
+let alice: PortalClient;
+let admin: PortalClient;
+const ALICE_PW = "alice-secret-pw";
+
+before(async () => {
+  if (skip) return;
+  base = await mkdtemp(join(tmpdir(), "merge-web-test-"));
+  const distDir = join(base, "dist");
+  await buildWeb(distDir);
+  started = await startPortal({
+    dataDir: join(base, "data"),
+    port: 0,
+    quiet: true,
+    plugins: [webUiPlugin({ distDir })],
+  });
+  const anon = new PortalClient(started.url);
+  admin = new PortalClient(started.url, (await anon.login("admin", started.admin.password as string)).token);
+  await anon.register({ name: "alice", email: "alice@example.org", password: ALICE_PW });
+  await admin.setUserState("alice", "active");
+  await anon.register({ name: "bob", email: "bob@example.org", password: "bob-secret-pw" });
+  alice = new PortalClient(started.url, (await anon.login("alice", ALICE_PW)).token);
+  await alice.createExperiment("alice", { name: "demo", description: "two clients, a router and a server" });
+  const source = await readFile(new URL("../../../examples/demo.ts", import.meta.url), "utf8");
+  const rev = await alice.push("alice", "demo", source, "ts", "demo.ts");
+  assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
+
+  const { chromium } = await import("playwright-core");
+  browser = await chromium.launchPersistentContext(join(base, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  // Nothing leaves loopback: the provider's stock pages link web fonts, which are refused here.
+  await browser.route(
+    (u) => u.hostname !== "127.0.0.1",
+    (r) => r.abort(),
+  );
+});
+
+after(async () => {
+  try {
+    await browser?.close();
+  } finally {
+    try {
+      await started?.stop();
+    } finally {
+      if (base) await rm(base, { recursive: true, force: true });
+    }
+  }
+});
+
+/** Collects page errors so a test can show them when it fails. */
+function watch(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  return problems;
+}
+
+async function signIn(page: Page, user: string, password: string): Promise<void> {
+  await page.getByTestId("sign-in").click();
+  // The portal's own sign-in page (the UI never handles the password).
+  await page.waitForURL(/\/oidc\/interaction\//);
+  await page.fill("input[name=username]", user);
+  await page.fill("input[name=password]", password);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/ui\//);
+  await page.getByTestId("whoami").filter({ hasText: user }).waitFor();
+}
+
+test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }, async () => {
+  const url = (started as Started).url;
+  const page = await (browser as BrowserContext).newPage();
+  const problems = watch(page);
+  try {
+    const res = await page.goto(`${url}/ui/projects/alice/experiments/demo`);
+    assert.equal(res?.status(), 200);
+    assert.match(res?.headers()["content-security-policy"] ?? "", /default-src 'self'/);
+    await signIn(page, "alice", ALICE_PW);
+    // Back where the user was going, signed in; the token is in sessionStorage, not in cookies or localStorage.
+    assert.equal(new URL(page.url()).pathname, "/ui/projects/alice/experiments/demo");
+    const stored = await page.evaluate(() => ({ s: sessionStorage.getItem("merge.session"), l: localStorage.length }));
+    assert.ok(stored.s?.includes("token"));
+    assert.equal(stored.l, 0);
+
+    // The revision stack and the topology of the newest revision.
+    await page.getByTestId("revisions").getByText("#1").waitFor();
+    const topo = page.locator("[data-testid=topology][data-state=rendered]");
+    await topo.waitFor({ timeout: 30_000 });
+    assert.equal(await topo.getAttribute("data-nodes"), "4");
+    assert.equal(await topo.getAttribute("data-lans"), "1");
+    assert.equal(await topo.getAttribute("data-edges"), "4"); // 3 LAN spokes + the wan link
+    assert.ok((await topo.locator("canvas").count()) > 0, "sigma drew canvases");
+    const hook: Omit<TopologyHook, "locate"> | undefined = await page.evaluate(() => {
+      const t = window.mergeTopology;
+      return t && { nodes: t.nodes, lans: t.lans, edges: t.edges, experiment: t.experiment };
+    });
+    assert.deepEqual(hook, { nodes: 4, lans: 1, edges: 4, experiment: "demo" });
+    await page.screenshot({ path: "/tmp/merge-web-experiment.png" });
+
+    // Hovering the server shows its constraints in the user's units and its address.
+    const at = await page.evaluate(() => window.mergeTopology?.locate("server"));
+    assert.ok(at, "server is drawn");
+    await page.mouse.move(at.x, at.y);
+    const hover = page.getByTestId("topology-hover");
+    await hover.waitFor();
+    const text = (await hover.textContent()) ?? "";
+    assert.match(text, /server/);
+    assert.match(text, /proc\.cores >= 2/);
+    assert.match(text, /memory\.capacity >= 2 GiB/);
+    assert.match(text, /10\.0\.0\.10\/30/);
+    await page.screenshot({ path: "/tmp/merge-web-hover.png" });
+    await page.mouse.move(5, 5);
+
+    // A bad realization name: the portal's message is shown, nothing is created.
+    await page.getByLabel("realization name").fill("Bad-Name");
+    await page.getByRole("button", { name: /Realize #1/ }).click();
+    await page.getByRole("alert").filter({ hasText: "not a valid name" }).waitFor();
+    assert.deepEqual(await alice.realizations("alice", "demo"), []);
+
+    // Realize: lands on the realization, pending, with a resource for every node.
+    await page.getByLabel("realization name").fill("r1");
+    await page.getByRole("button", { name: /Realize #1/ }).click();
+    await page.waitForURL(/\/realizations\/r1$/);
+    await page.locator("[data-testid=realization][data-state=pending]").waitFor();
+    const rows = page.getByTestId("node-resources").locator("tbody tr");
+    assert.equal(await rows.count(), 4);
+    const nodesShown = (await rows.locator("td:first-child").allInnerTexts()).sort();
+    assert.deepEqual(nodesShown, ["c0", "c1", "router", "server"]);
+    const rlz = await alice.realization("alice", "demo", "r1");
+    const resourcesShown = await rows.locator("td:nth-child(3)").allInnerTexts();
+    const embedding = rlz.realization as { nodes: { resource: string }[] };
+    assert.deepEqual(resourcesShown.sort(), embedding.nodes.map((n) => n.resource).sort());
+
+    await page.getByRole("button", { name: "Accept" }).click();
+    await page.locator("[data-testid=realization][data-state=accepted]").waitFor();
+    assert.equal((await alice.realization("alice", "demo", "r1")).state, "accepted");
+    await page.getByRole("button", { name: "Relinquish" }).waitFor();
+    await page.screenshot({ path: "/tmp/merge-web-realization.png", fullPage: true });
+
+    // A token the portal refuses: the UI says the session expired and offers to sign in.
+    await page.evaluate(() =>
+      sessionStorage.setItem(
+        "merge.session",
+        JSON.stringify({ token: "e30.e30.sig", expires: Date.now() + 3_600_000 }),
+      ),
+    );
+    await page.goto(`${url}/ui/projects`);
+    await page.locator("[data-error=session-expired]").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("merge.session")), null);
+    const pageErrors = problems.filter((p) => p.startsWith("page error"));
+    assert.deepEqual(pageErrors, []);
+  } catch (e) {
+    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
+    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+});
+
+test("sign out, sign in as administrator, activate a pending account", { skip, timeout: 120_000 }, async () => {
+  const url = (started as Started).url;
+  const page = await (browser as BrowserContext).newPage();
+  const problems = watch(page);
+  try {
+    // A fresh tab has no token, but the provider remembers alice (its cookie session): no password asked.
+    await page.goto(`${url}/ui/`);
+    await page.getByTestId("sign-in").click();
+    await page.getByTestId("whoami").filter({ hasText: "alice" }).waitFor();
+    // Signing out ends the provider's session too: the next sign-in asks for a password.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: /sign me out/i }).click();
+    await page.waitForLoadState();
+    await page.goto(`${url}/ui/`);
+    await signIn(page, "admin", (started as Started).admin.password as string);
+    await page.getByRole("link", { name: "Admin", exact: true }).click();
+    const pending = page.getByTestId("users").first().locator("tr[data-user=bob]");
+    await pending.waitFor();
+    assert.match((await pending.textContent()) ?? "", /pending/);
+    // Resource usage as the portal counts it: alice's project holds the realization accepted above.
+    const usage = (await admin.usage()).byProject.alice;
+    assert.ok(usage !== undefined && usage.resources > 0, "alice's accepted realization holds resources");
+    const cells = await page
+      .getByTestId("usage-projects")
+      .locator("tr", { hasText: "alice" })
+      .locator("td")
+      .allTextContents();
+    assert.deepEqual(
+      cells.map((c) => c.trim()),
+      ["alice", String(usage.resources), String(usage.realizations)],
+    );
+    await page.screenshot({ path: "/tmp/merge-web-admin.png", fullPage: true });
+    await pending.getByRole("button", { name: "Activate" }).click();
+    await page.getByRole("heading", { name: "Waiting for activation (0)" }).waitFor();
+    assert.equal((await admin.user("bob")).state, "active");
+  } catch (e) {
+    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
+    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+});
