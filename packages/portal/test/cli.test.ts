@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Browser, chainXir, type Harness, startHarness } from "./harness.ts";
+import { PortalClient } from "../src/client/index.ts";
+import { apiError, Browser, chainXir, type Harness, startHarness } from "./harness.ts";
 
 const MRG = fileURLToPath(new URL("../../cli/src/mrg.ts", import.meta.url));
 const MERGECTL = fileURLToPath(new URL("../../cli/src/mergectl.ts", import.meta.url));
@@ -132,6 +133,18 @@ test("device-flow sign-in through mrg, then the experiment workflow through the 
   assert.equal((JSON.parse(load.stdout) as { name: string }).name, "phobos");
   const usage = await run(MERGECTL, ["usage", "--portal", h.url], { MERGE_TOKEN: admin.token }).done;
   assert.equal(usage.code, 0, usage.stderr);
+  // A password sign-in's API token is revoked on logout.
+  const pw = await run(MRG, ["login", "oscar", "--password", "oscar-password", "--portal", h.url]).done;
+  assert.equal(pw.code, 0, pw.stderr);
+  const apiSession = JSON.parse(await readFile(join(configDir, "session.json"), "utf8")) as {
+    token: string;
+    kind: string;
+  };
+  assert.equal(apiSession.kind, "api");
+  assert.equal((await mrg("logout")).code, 0);
+  assert.equal((await apiError(new PortalClient(h.url, apiSession.token).whoami())).status, 401);
+  assert.equal((await run(MRG, ["login", "oscar", "--password", "oscar-password", "--portal", h.url]).done).code, 0);
+
   const freeze = await run(MERGECTL, ["user", "freeze", "oscar", "--portal", h.url], { MERGE_TOKEN: admin.token }).done;
   assert.equal(freeze.code, 0, freeze.stderr);
   const after = await mrg("whoami");

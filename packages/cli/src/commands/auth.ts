@@ -90,9 +90,16 @@ export function registerAuth(program: Command): void {
 
   program
     .command("logout")
-    .description("forget the saved token")
+    .description("sign out: revoke a password sign-in's API token and forget the saved token")
     .action(
       action(async () => {
+        const before = loadSession();
+        // API tokens are revoked on the portal too (best effort: signing out works offline).
+        const id = /^mrg_([a-z0-9]{12})\./.exec(before.token ?? "")?.[1];
+        if (before.kind === "api" && id && before.user)
+          await client()
+            .deleteToken(before.user, id)
+            .catch(() => undefined);
         const s = clearToken();
         process.stdout.write(`signed out of ${s.portal}\n`);
       }),

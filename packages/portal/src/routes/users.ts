@@ -1,4 +1,5 @@
 /** Users: registration, sign-in with a password, account state, and the caller's own identity. */
+import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { deleteUser, registerUser } from "../accounts.ts";
@@ -19,6 +20,9 @@ function seenBy(viewer: User | undefined, u: User) {
   const p = publicUser(u);
   return viewer !== undefined && (viewer.admin || viewer.name === u.name) ? p : { ...p, email: "" };
 }
+
+/** A valid hash of nothing anyone knows, verified against when the user does not exist. */
+const DUMMY_HASH = await hashPassword(randomBytes(16).toString("hex"));
 
 /** Sign-in tokens from `POST /login` last this long. */
 const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
@@ -57,9 +61,10 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     },
     async (req) => {
       const doc = await readDoc<User>(store, keys.user(req.body.username));
-      const ok =
-        doc?.value.passwordHash !== undefined && (await verifyPassword(req.body.password, doc.value.passwordHash));
-      if (doc === undefined || !ok) throw new PortalError("unauthenticated", "wrong user name or password");
+      // Unknown users cost the same scrypt as known ones, so timing does not tell which names exist.
+      const ok = await verifyPassword(req.body.password, doc?.value.passwordHash ?? DUMMY_HASH);
+      if (doc === undefined || doc.value.passwordHash === undefined || !ok)
+        throw new PortalError("unauthenticated", "wrong user name or password");
       if (doc.value.state !== "active") {
         throw new PortalError(
           "inactive",
