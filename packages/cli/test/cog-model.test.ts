@@ -140,6 +140,26 @@ describe("cog model", () => {
     assert.match(r.stdout, /site0\/gw0\.eth3\s+│ site1\/gw0\.eth3/);
   });
 
+  it("show --resource lists a resource's ports and where they lead", async () => {
+    const r = await cog("model", "show", "sample:phobos", "--resource", "n0");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^node n0 \(facility phobos\): alloc physical, virtual$/m);
+    assert.match(r.stdout, /│ memory\.capacity\s+│ 128 GiB\s+│/);
+    assert.match(
+      r.stdout,
+      /│ eth0\s+│ infranet\s+│ 1 Gbit\/s\s+│ e1000e\s+│ 02:[0-9a-f:]+\s+│ ileaf\.swp1\s+│ n0\/eth0~ileaf\/swp1\s+│/,
+    );
+    const gw = await cog("model", "show", "sample:internet:2x50", "--resource", "site1/gw0");
+    assert.equal(gw.code, 0, gw.stderr);
+    assert.match(
+      gw.stdout,
+      /│ eth3\s+│ gateway\s+│ .*│ site0\/gw0\.eth3\s+│ interconnect site0\/gw0\/eth3~site1\/gw0\/eth3/,
+    );
+    const none = await cog("model", "show", "sample:phobos", "--resource", "n9");
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /sample:phobos has no resource n9/);
+  });
+
   it("says what sources exist for an unknown sample or file", async () => {
     const r = await cog("model", "check", "sample:mars");
     assert.equal(r.code, 1);

@@ -3,7 +3,7 @@
  * by kind, allocation modes, total cores/memory/disk/GPUs, hardware classes,
  * the switch layers, tag pool sizes, cables, and how many problems.
  */
-import type { Facility, NetworkRole, Resource, ResourceKind, SwitchInfo } from "@merge/xir";
+import type { Facility, NetworkRole, Port, PortRef, Resource, ResourceKind, SwitchInfo } from "@merge/xir";
 import { KIND_ORDER } from "./builder.ts";
 import type { Problem } from "./problem.ts";
 import { rangeSize } from "./validate.ts";
@@ -160,4 +160,38 @@ export function summarize(f: Facility, problems: readonly Problem[] = []): Facil
 function num(r: Resource, prop: string): number {
   const v = r.props[prop];
   return typeof v === "number" ? v : 0;
+}
+
+export interface PortDetail {
+  port: Port;
+  /** The cable on this port and the port at its other end, when cabled. */
+  cable?: string;
+  peer?: PortRef;
+}
+
+/** One resource with, per port, where it is cabled: what `cog model show --resource` prints. */
+export function resourceDetail(f: Facility, id: string): { resource: Resource; ports: PortDetail[] } | undefined {
+  const resource = f.resources.find((r) => r.id === id);
+  if (!resource) return undefined;
+  const byPort = new Map<string, PortDetail>();
+  const ports = resource.ports.map((port) => {
+    const d: PortDetail = { port };
+    byPort.set(port.name, d);
+    return d;
+  });
+  for (const c of f.cables) {
+    const [a, b] = c.ends;
+    for (const [mine, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      if (mine.resource !== id) continue;
+      const d = byPort.get(mine.port);
+      if (d && d.cable === undefined) {
+        d.cable = c.id;
+        d.peer = other;
+      }
+    }
+  }
+  return { resource, ports };
 }

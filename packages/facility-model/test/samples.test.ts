@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkFacility, phobos, SAMPLES, summarize, twoRack } from "@merge/facility-model";
+import { checkFacility, phobos, resourceDetail, SAMPLES, summarize, twoRack } from "@merge/facility-model";
 import { type Facility, satisfies, validateFacility } from "@merge/xir";
 
 function nodes(f: Facility) {
@@ -74,5 +74,22 @@ describe("samples", () => {
     );
     const racks = new Set(nodes(f).map((n) => n.props.rack));
     assert.deepEqual([...racks], ["r1", "r2"]);
+  });
+
+  it("resourceDetail says where each port of a resource is cabled", () => {
+    const f = phobos();
+    const d = resourceDetail(f, "emu0");
+    assert.ok(d);
+    assert.deepEqual(
+      d.ports.map((p) => [p.port.name, p.peer ? `${p.peer.resource}.${p.peer.port}` : "-"]),
+      [
+        ["eth0", "mleaf.swp9"],
+        ["eth1", "xleaf.swp9"],
+        ["eth2", "xleaf.swp10"],
+      ],
+    );
+    const gw = resourceDetail(f, "gw0");
+    assert.equal(gw?.ports.find((p) => p.port.role === "gateway")?.cable, undefined);
+    assert.equal(resourceDetail(f, "nope"), undefined);
   });
 });

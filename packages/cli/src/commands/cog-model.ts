@@ -8,9 +8,10 @@ import {
   loadModel,
   ModelSourceError,
   type Problem,
+  resourceDetail,
   summarize,
 } from "@merge/facility-model";
-import { type Facility, formatQuantity, type ResourceInternet } from "@merge/xir";
+import { type Facility, formatQuantity, formatValue, type Interconnect, type ResourceInternet } from "@merge/xir";
 import Table from "cli-table3";
 import type { Command } from "commander";
 
@@ -51,7 +52,11 @@ export function register(program: Command): void {
     .description(`summarize a facility model or resource internet as tables\n  source: ${SOURCE_HELP}`)
     .option("--json", "print the model itself as XIR JSON (e.g. to save a sample)")
     .option("--out <file>", "write the model as XIR JSON to a file")
-    .action(async (source: string, opts: { json?: boolean; out?: string }) => {
+    .option(
+      "--resource <id>",
+      "show one resource: properties, and where each port is cabled (facility/id in an internet)",
+    )
+    .action(async (source: string, opts: { json?: boolean; out?: string; resource?: string }) => {
       const loaded = await load(source);
       if (!loaded) return;
       if (loaded.kind === "invalid") {
@@ -61,6 +66,15 @@ export function register(program: Command): void {
         return;
       }
       const doc: Facility | ResourceInternet = loaded.kind === "facility" ? loaded.facility : loaded.internet;
+      if (opts.resource !== undefined) {
+        const facilities = loaded.kind === "facility" ? [loaded.facility] : loaded.internet.facilities;
+        const interconnects = loaded.kind === "internet" ? loaded.internet.interconnects : [];
+        if (!printResource(facilities, interconnects, opts.resource)) {
+          console.error(`cog model: ${source} has no resource ${opts.resource}`);
+          process.exitCode = 1;
+        }
+        return;
+      }
       if (opts.out) {
         await writeFile(opts.out, `${JSON.stringify(doc, null, 2)}\n`);
       }
@@ -197,6 +211,56 @@ function printFacility(s: FacilitySummary): void {
     if (s.vlanPools.length > shown.length) pools.push([`... ${s.vlanPools.length - shown.length} more`, ""]);
     console.log(pools.toString());
   }
+}
+
+/** `id`, or `facility/id` to pick a facility of an internet. */
+function printResource(
+  facilities: readonly Facility[],
+  interconnects: readonly Interconnect[],
+  which: string,
+): boolean {
+  const slash = which.indexOf("/");
+  const [facility, id] = slash >= 0 ? [which.slice(0, slash), which.slice(slash + 1)] : [undefined, which];
+  for (const f of facilities) {
+    if (facility !== undefined && f.name !== facility) continue;
+    const d = resourceDetail(f, id);
+    if (!d) continue;
+    const r = d.resource;
+    console.log(`${r.kind} ${r.id} (facility ${f.name})${r.alloc.length ? `: alloc ${r.alloc.join(", ")}` : ""}`);
+    if (r.switch) {
+      console.log(
+        `${r.switch.network} ${r.switch.layer}, ${r.switch.vxlan ? "VXLAN-capable" : "VLAN only"}, VLAN domain ${r.switch.vlanDomain}`,
+      );
+    }
+    const props = Object.entries(r.props);
+    if (props.length) {
+      const t = table(["property", "value"]);
+      for (const [k, v] of props) t.push([k, formatValue(k, v)]);
+      console.log(t.toString());
+    }
+    const t = table(["port", "role", "capacity", "model", "mac", "cabled to", "cable"]);
+    for (const p of d.ports) {
+      // A gateway port leads out of the facility through an interconnect instead of a cable.
+      const ic = interconnects.find(
+        (x) =>
+          (x.a.facility === f.name && x.a.resource === r.id && x.a.port === p.port.name) ||
+          (x.b.facility === f.name && x.b.resource === r.id && x.b.port === p.port.name),
+      );
+      const far = ic && (ic.a.facility === f.name && ic.a.resource === r.id ? ic.b : ic.a);
+      t.push([
+        p.port.name,
+        p.port.role,
+        formatQuantity(p.port.capacity, "bps"),
+        p.port.model ?? "-",
+        p.port.mac ?? "-",
+        p.peer ? `${p.peer.resource}.${p.peer.port}` : far ? `${far.facility}/${far.resource}.${far.port}` : "-",
+        p.cable ?? (ic ? `interconnect ${ic.id}` : "-"),
+      ]);
+    }
+    console.log(t.toString());
+    return true;
+  }
+  return false;
 }
 
 function printInternet(internet: ResourceInternet, problems: readonly Problem[]): void {
