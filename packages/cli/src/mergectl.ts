@@ -78,7 +78,14 @@ portalOptions(list.command("realizations")).action(
 );
 portalOptions(list.command("facilities")).action(
   action(async (f: Flags) =>
-    print(f, await signedIn(f).facilities(), ["name", "state", "endpoint", "resources", "hasCertificate", "updated"]),
+    print(f, await signedIn(f).facilities(), [
+      "name",
+      "state",
+      "endpoint",
+      "resources",
+      "certificateExpires",
+      "updated",
+    ]),
   ),
 );
 portalOptions(list.command("resources").option("--allocated", "only allocated ones")).action(
@@ -147,7 +154,7 @@ portalOptions(
           ...(certificate ? { certificate } : {}),
           ...(f.description ? { description: f.description } : {}),
         });
-    print(f, r, ["name", "state", "endpoint", "resources", "hasCertificate", "updated"]);
+    print(f, r, ["name", "state", "endpoint", "resources", "certificateExpires", "updated"]);
   }),
 );
 for (const [verb, state] of [

@@ -217,6 +217,7 @@ export const Facility = Type.Object({
   updated: Time,
   resources: Type.Integer(),
   hasCertificate: Type.Boolean(),
+  certificateExpires: Type.Union([Time, Type.Null()], { description: "when the facility certificate expires" }),
 });
 export const NewFacility = Type.Object(
   {

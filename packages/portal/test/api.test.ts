@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { phobos } from "@merge/facility-model";
 import { apiError, chainXir, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
@@ -135,6 +138,63 @@ describe("experiments, revisions and realizations", () => {
     assert.ok(r.diagnostics.length > 0);
     assert.deepEqual(r.resources, []);
     await jan.relinquish("jan", "huge", "r1");
+  });
+});
+
+describe("facilities", () => {
+  test("register with endpoint and certificate; activation state; bad models and certificates are refused", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "merge-cert-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=deimos",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    const certificate = readFileSync(join(dir, "cert.pem"), "utf8");
+    const model = phobos({ name: "deimos" });
+    const bad = await apiError(
+      h.admin.registerFacility({ name: "deimos", endpoint: "https://127.0.0.1:6001", model, certificate: "nope" }),
+    );
+    assert.equal(bad.status, 400);
+    assert.equal(bad.field, "certificate");
+    const wrongName = await apiError(
+      h.admin.registerFacility({ name: "mars", endpoint: "https://127.0.0.1:6001", model }),
+    );
+    assert.equal(wrongName.field, "model.name");
+    const broken = await apiError(
+      h.admin.registerFacility({ name: "deimos", endpoint: "https://127.0.0.1:6001", model: { name: "deimos" } }),
+    );
+    assert.equal(broken.field, "model");
+    const f = await h.admin.registerFacility({
+      name: "deimos",
+      endpoint: "https://127.0.0.1:6001",
+      model,
+      certificate,
+      state: "inactive",
+    });
+    assert.equal(f.state, "inactive");
+    assert.ok(f.certificateExpires !== null && Date.parse(f.certificateExpires) > Date.now() + 29 * 86400_000);
+    // Its resources are listed whatever its state (inactive ones are only left out of realization).
+    assert.ok((await h.admin.resources({ facility: "deimos" })).length > 0);
+    assert.equal((await h.admin.updateFacility("deimos", { state: "active" })).state, "active");
+    await h.admin.deleteFacility("deimos");
+    assert.equal((await apiError(h.admin.facility("deimos"))).status, 404);
   });
 });
 

@@ -1,4 +1,5 @@
 /** Facilities (sites) with their resource models, the resources they offer, allocation state, usage, health. */
+import { X509Certificate } from "node:crypto";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { formatSchemaErrors, validateFacility } from "@merge/xir";
 import Type from "typebox";
@@ -13,6 +14,15 @@ const projectOf = (id: string) => id.split(".")[2] ?? "";
 
 const FacilityParams = Type.Object({ facility: S.Name("facility name") }, { additionalProperties: false });
 
+/** The certificate's expiry, or a 400 naming the field when it is not a PEM X.509 certificate. */
+function certificateExpiry(pem: string): string {
+  try {
+    return new Date(new X509Certificate(pem).validTo).toISOString();
+  } catch (e) {
+    throw badRequest(`certificate: not a PEM X.509 certificate (${(e as Error).message})`, "certificate");
+  }
+}
+
 function wireFacility(f: FacilityRecord) {
   return {
     name: f.name,
@@ -23,6 +33,7 @@ function wireFacility(f: FacilityRecord) {
     updated: f.updated,
     resources: f.model.resources.length,
     hasCertificate: f.certificate !== "",
+    certificateExpires: f.certificate === "" ? null : certificateExpiry(f.certificate),
   };
 }
 
@@ -62,6 +73,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     },
     async (req, reply) => {
       const model = checkModel(req.body.model, req.body.name);
+      if (req.body.certificate) certificateExpiry(req.body.certificate);
       const now = new Date().toISOString();
       const f: FacilityRecord = {
         name: req.body.name,
@@ -127,6 +139,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       if (doc === undefined) throw notFound("facility", req.params.facility);
       const now = new Date().toISOString();
       const { model, ...rest } = req.body;
+      if (rest.certificate) certificateExpiry(rest.certificate);
       const next: FacilityRecord = { ...doc.value, ...rest, updated: now };
       if (model !== undefined) next.model = checkModel(model, doc.value.name);
       await new Batch()
