@@ -35,18 +35,26 @@ async function materialize(store: Store) {
   return {
     run: async () => {
       const t0 = performance.now();
+      // The driver writes the DAG; rex starts only once the materialization record
+      // (written last) appears, so what follows is rex alone.
       const dag = await driver.materialize(MZID, fragments);
+      const t1 = performance.now();
       while (completed < dag.actions.length) await new Promise<void>((r) => (wake = r));
-      const s = (performance.now() - t0) / 1000;
+      const t2 = performance.now();
+      const s = (t2 - t1) / 1000;
+      const total = (t2 - t0) / 1000;
       const st = await driver.status(MZID);
       if (st.summary.status !== "active") throw new Error(`materialization is ${st.summary.status}, not active`);
       await rex.stop();
-      return { actions: dag.actions.length, seconds: s };
+      return { actions: dag.actions.length, seconds: s, total };
     },
-    fields: (r: { actions: number; seconds: number }) => ({
+    fields: (r: { actions: number; seconds: number; total: number }) => ({
       nodes: NODES,
       actions: r.actions,
+      /** Actions per second of rex alone (claims, backend calls, outcomes, watches). */
       ops_per_s: Math.round(r.actions / r.seconds),
+      /** Including the driver building and storing the DAG. */
+      with_driver_ops_per_s: Math.round(r.actions / r.total),
     }),
   };
 }

@@ -156,7 +156,13 @@ export class Rex {
   }
 
   private async renew(): Promise<void> {
-    if (!this.lease || this.stopped) return;
+    if (this.stopped) return;
+    if (!this.lease) {
+      // The last grant failed (store unreachable): try again; no claims are made meanwhile.
+      this.lease = await this.store.grant(this.ttl).catch(() => undefined);
+      if (this.lease) this.schedule();
+      return;
+    }
     try {
       await this.store.keepAlive(this.lease);
     } catch (err) {
@@ -264,6 +270,8 @@ export class Rex {
   }
 
   private pump(): void {
+    // Without a lease a claim would never expire: claim nothing until there is one again.
+    if (!this.lease) return;
     const picked: Cached<Action>[] = [];
     for (const mzid of [...this.dirty]) {
       if (this.running.size + picked.length >= this.concurrency) break;
