@@ -9,6 +9,7 @@ import { registerMembership } from "./commands/membership.ts";
 import { registerProject } from "./commands/project.ts";
 import { registerPush } from "./commands/push.ts";
 import { registerRealization } from "./commands/realization.ts";
+import { registerRealizeLocal } from "./commands/realize.ts";
 
 const program = new Command("mrg")
   .description("Merge testbed: model, realize and materialize network experiments")
@@ -19,6 +20,7 @@ registerAuth(program);
 registerProject(program);
 registerPush(program);
 registerRealization(program);
+registerRealizeLocal(program);
 registerMembership(program);
 registerMaterialize(program);
 

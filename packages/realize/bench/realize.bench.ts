@@ -4,7 +4,8 @@
  * portal caches the index per facility revision), then times one realize call.
  * Experiments are derived from free resources, so a realization is known to
  * exist; `quality` realizes many such instances at 10% slack and reports the
- * success rate.
+ * success rate. Before the timed call, one small realization on the same index
+ * warms the JIT, as in a running portal.
  */
 import { benchCase, defineBench } from "@merge/bench";
 import { generateFacility, generateResourceInternet } from "@merge/facility-model";
@@ -55,9 +56,22 @@ function speedCase(internet: () => ResourceInternet, size: number, maxMs: number
     const net = internet();
     const { ix, indexMs } = prepared(net);
     const x = feasibleExperiment(random(size), net, `bench${size}`, size);
+    // A portal realizes in a warm process: compile the engine's hot paths first
+    // with a small experiment on the same index (untimed).
+    realize(feasibleExperiment(random(size + 1), net, "warmup", Math.min(size, 200)), ix, undefined, {
+      id: "warm.up.p",
+    });
+    let cpuMs = 0;
     return {
-      run: () => realize(x, ix, undefined, { id: `bench.${x.name}.p` }),
-      fields: (r: RealizeResult) => fields(ix, indexMs, r, x),
+      run: () => {
+        const before = process.cpuUsage();
+        const r = realize(x, ix, undefined, { id: `bench.${x.name}.p` });
+        const used = process.cpuUsage(before);
+        cpuMs = Math.round((used.user + used.system) / 100) / 10;
+        return r;
+      },
+      // cpu_ms: CPU time of the timed call; on a shared, loaded machine `ms` (wall) is larger.
+      fields: (r: RealizeResult) => ({ ...fields(ix, indexMs, r, x), cpu_ms: cpuMs }),
       targets: { max: { ms: maxMs, ...(maxMb ? { peak_mb: maxMb } : {}) } },
     };
   });

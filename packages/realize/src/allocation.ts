@@ -247,3 +247,58 @@ export function tableFromStore(
       ]),
   );
 }
+
+/**
+ * The coarse alternative for stores that bound a transaction's size (128 ops
+ * here): one key per realization holding all its records, and one epoch key
+ * every reservation and free compares and bumps. Three operations whatever
+ * the realization's size; reservations serialize on the epoch (one commits,
+ * the others re-read and realize again), which is cheap at portal rates.
+ */
+export interface Epoch {
+  key: string;
+  /** modRevision of the epoch key when the table was read (0: absent). */
+  revision: number;
+}
+
+export function reserveByEpochTxn(
+  realization: string,
+  records: readonly AllocationRecord[],
+  epoch: Epoch,
+  prefix: string,
+): UnitTxn {
+  return {
+    compare: [epochCompare(epoch), { key: prefix + enc(realization), target: "absent" }],
+    success: [
+      { op: "put", key: prefix + enc(realization), value: JSON.stringify(records) },
+      { op: "put", key: epoch.key, value: realization },
+    ],
+  };
+}
+
+export function freeByEpochTxn(realization: string, epoch: Epoch, prefix: string): UnitTxn {
+  return {
+    compare: [epochCompare(epoch)],
+    success: [
+      { op: "delete", key: prefix + enc(realization) },
+      { op: "put", key: epoch.key, value: `-${realization}` },
+    ],
+  };
+}
+
+function epochCompare(epoch: Epoch): UnitCompare {
+  return epoch.revision > 0
+    ? { key: epoch.key, target: "modRevision", op: "==", value: epoch.revision }
+    : { key: epoch.key, target: "absent" };
+}
+
+/** A table from per-realization keys (`reserveByEpochTxn`'s layout). */
+export function tableFromRealizations(kvs: readonly { key: string; value: string }[], prefix: string): AllocationTable {
+  const t = new AllocationTable();
+  for (const kv of kvs) {
+    if (!kv.key.startsWith(prefix)) continue;
+    const r = t.reserve(JSON.parse(kv.value) as AllocationRecord[]);
+    if (!r.ok) throw new Error(`allocation table: ${kv.key} conflicts with others: ${r.conflicts.join("; ")}`);
+  }
+  return t;
+}

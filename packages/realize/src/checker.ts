@@ -187,7 +187,8 @@ export function checkRealizations(
         const plook = (prop: string): Scalar | undefined => {
           if (!prop.startsWith("port.")) return undefined;
           const field = prop.slice(5);
-          if (e.mode === "virtual" && field === "model") return "virtio";
+          if (e.mode === "virtual" && field === "model") return i.model;
+          if (e.mode === "virtual" && field === "queues") return i.queues;
           const v = (pi.port as unknown as Record<string, unknown>)[field];
           return typeof v === "number" || typeof v === "string" || typeof v === "boolean" ? v : undefined;
         };

@@ -11,7 +11,7 @@
  * tier, the free member nearest the node's anchor (a placed neighbour): same
  * leaf, then same fabric, then same facility.
  */
-import { type Constraint, firstUnsatisfied, type Port, type Scalar } from "@merge/xir";
+import { type Constraint, firstUnsatisfied, type Port, type Scalar, satisfies } from "@merge/xir";
 import type { HostClass, InternetIndex } from "./internet.ts";
 import { LOCATION_PROPS, localityLevel } from "./internet.ts";
 import { FREE, MINE, type Usage, VM_PROPS } from "./usage.ts";
@@ -401,12 +401,30 @@ export function vmSizes(constraints: readonly Constraint[], d: VmDefaults): numb
   return sizes;
 }
 
-/** A port as a socket's constraints see it: `port.<field>`; a VM's virtual NIC is a `virtio` on the host's port. */
-export function portLookup(port: Port, mode: "physical" | "virtual"): (prop: string) => Scalar | undefined {
+/** NIC models a hypervisor can give a VM, in order of preference. */
+export const VM_NIC_MODELS = ["virtio", "e1000", "e1000e", "rtl8139"] as const;
+
+/** The virtual NIC a VM socket gets: the first model and the fewest queues its constraints allow. */
+export function vmNic(constraints: readonly Constraint[]): { model: string; queues: number } | undefined {
+  const models = constraintsOn(constraints, "port.model");
+  const model = VM_NIC_MODELS.find((m) => models.every((c) => satisfies(m, c)));
+  const queues = pickValue(constraintsOn(constraints, "port.queues"), 1, 64, "min", 1);
+  return model === undefined || queues === undefined ? undefined : { model, queues };
+}
+
+/**
+ * A port as a socket's constraints see it: `port.<field>`. A VM's socket is a
+ * virtual NIC on the host's port: its model and queues are the ones `vmNic` chose.
+ */
+export function portLookup(
+  port: Port,
+  mode: "physical" | "virtual",
+  nic?: { model: string; queues: number },
+): (prop: string) => Scalar | undefined {
   return (prop) => {
     if (!prop.startsWith("port.")) return undefined;
     const field = prop.slice(5);
-    if (mode === "virtual" && field === "model") return "virtio";
+    if (mode === "virtual" && (field === "model" || field === "queues")) return nic?.[field];
     const v = (port as unknown as Record<string, unknown>)[field];
     return typeof v === "number" || typeof v === "string" || typeof v === "boolean" ? v : undefined;
   };
@@ -429,8 +447,9 @@ export function mapSockets(
   for (const s of sockets) {
     const list: number[] = [];
     let why = "";
+    const nic = mode === "virtual" ? vmNic(s.constraints) : undefined;
     ports.forEach((p, i) => {
-      const bad = firstUnsatisfied(portLookup(p, mode), s.constraints);
+      const bad = firstUnsatisfied(portLookup(p, mode, nic), s.constraints);
       if (bad) why ||= `${bad.prop} ${bad.op} ${JSON.stringify(bad.value)}`;
       else if (p.capacity < s.minRate || p.capacity < s.demand) why ||= "line rate";
       else list.push(i);

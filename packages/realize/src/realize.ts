@@ -48,6 +48,7 @@ import {
   Placer,
   type SocketNeed,
   type VmDefaults,
+  vmNic,
 } from "./placement.ts";
 import { TagPool } from "./tags.ts";
 import { Usage } from "./usage.ts";

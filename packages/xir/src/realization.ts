@@ -38,6 +38,9 @@ export interface InterfaceEmbedding {
   virtual: boolean;
   vlan?: number;
   vni?: number;
+  /** A VM's virtual NIC: the model the hypervisor emulates (`virtio`, `e1000`, ...) and its queues. */
+  model?: string;
+  queues?: number;
 }
 
 /**

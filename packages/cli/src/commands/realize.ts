@@ -1,0 +1,133 @@
+// mrg realize --local <model.ts|model.py|xir.json> --facility <sample|facility.json|internet.json> [--json]
+// Realizes an experiment offline, without a portal: the engine runs here
+// against a sample facility or a facility / resource internet JSON file, with
+// nothing allocated, and prints the embedding (node → resource, link →
+// waypoints with tags) or, with --json, the raw realization. `mrg realize`
+// without --local asks a portal (commands/realization.ts); this adds --local.
+import { readFileSync } from "node:fs";
+import { extname } from "node:path";
+import { SAMPLES } from "@merge/facility-model";
+import { compileFile, formatDiagnostic } from "@merge/model";
+import { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } from "@merge/realize";
+import {
+  type Experiment,
+  formatSchemaErrors,
+  type ResourceInternet,
+  validateExperiment,
+  validateFacility,
+  validateResourceInternet,
+} from "@merge/xir";
+import type { Command } from "commander";
+
+export interface LocalFlags {
+  local?: boolean;
+  facility?: string;
+  json?: boolean;
+  name?: string;
+}
+
+class LocalError extends Error {}
+
+export function registerRealizeLocal(program: Command): void {
+  let cmd = program.commands.find((c) => c.name() === "realize");
+  if (!cmd) {
+    cmd = program
+      .command("realize <model>")
+      .description("realize an experiment")
+      .option("--json", "print JSON")
+      .action(() => {
+        throw new LocalError("mrg realize: only --local is available here");
+      });
+  }
+  cmd
+    .option("--local", "realize offline here, against --facility, reserving nothing")
+    .option(
+      "--facility <facility>",
+      `with --local: a sample (${Object.keys(SAMPLES).join(", ")}) or a facility / resource internet JSON file`,
+    )
+    .option("--name <rlz.exp.proj>", "with --local: the realization's name");
+  // With --local the portal command must not run: realize here, then end.
+  cmd.hook("preAction", async (command) => {
+    const flags = command.opts<LocalFlags>();
+    if (!flags.local) return;
+    const code = await runRealizeLocal(String(command.args[0] ?? ""), flags);
+    await new Promise<void>((done) => process.stdout.write("", () => done()));
+    process.exit(code);
+  });
+}
+
+export async function runRealizeLocal(model: string, flags: LocalFlags): Promise<number> {
+  try {
+    if (!model) throw new LocalError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
+    if (!flags.facility) {
+      throw new LocalError(
+        `mrg realize --local: --facility is required: a sample (${Object.keys(SAMPLES).join(", ")}) or a JSON file`,
+      );
+    }
+    const experiment = await loadExperiment(model);
+    const internet = loadInternet(flags.facility);
+    const ix = prepareInternet(internet);
+    const r = realize(experiment, ix, undefined, { ...(flags.name ? { id: flags.name } : {}) });
+    if (!r.ok) {
+      process.stderr.write(`mrg realize --local: ${experiment.name} cannot be realized on ${flags.facility}:\n`);
+      for (const p of r.problems) process.stderr.write(`  ${formatProblem(p)}\n`);
+      return 1;
+    }
+    process.stdout.write(
+      flags.json ? `${JSON.stringify(r.realization, null, 2)}\n` : `${formatEmbedding(r.realization)}\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof LocalError || err instanceof InternetError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function loadExperiment(path: string): Promise<Experiment> {
+  if (extname(path) === ".json") {
+    const doc = readJson(path);
+    const v = validateExperiment(doc);
+    if (!v.ok) throw new LocalError(`${path}: not a valid XIR experiment:\n${formatSchemaErrors(v.errors)}`);
+    return v.value;
+  }
+  const result = await compileFile(path);
+  for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  if (!result.ok || !result.xir) throw new LocalError(`mrg realize --local: ${path} does not compile`);
+  return result.xir;
+}
+
+function loadInternet(facility: string): ResourceInternet {
+  const sample = SAMPLES[facility];
+  if (sample) return { facilities: [sample()], interconnects: [] };
+  if (extname(facility) !== ".json") {
+    throw new LocalError(
+      `--facility ${facility}: not a sample (${Object.keys(SAMPLES).join(", ")}) and not a .json file`,
+    );
+  }
+  const doc = readJson(facility);
+  if (typeof doc === "object" && doc !== null && "facilities" in doc) {
+    const v = validateResourceInternet(doc);
+    if (!v.ok) throw new LocalError(`${facility}: not a valid resource internet:\n${formatSchemaErrors(v.errors)}`);
+    return { facilities: v.value.facilities, interconnects: v.value.interconnects ?? [] };
+  }
+  const v = validateFacility(doc);
+  if (!v.ok) throw new LocalError(`${facility}: not a valid facility model:\n${formatSchemaErrors(v.errors)}`);
+  return { facilities: [v.value], interconnects: [] };
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new LocalError(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new LocalError(`${path}: not JSON: ${(err as Error).message}`);
+  }
+}

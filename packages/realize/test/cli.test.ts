@@ -1,0 +1,78 @@
+/**
+ * `mrg realize --local`: the real command line, run as a process.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { phobos } from "@merge/facility-model";
+import { checkRealizations } from "@merge/realize";
+import type { Realization } from "@merge/xir";
+import { c, experiment, node } from "./fixtures.ts";
+
+const root = new URL("../../..", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "realize-cli-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function mrg(...args: string[]) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/mrg.ts"), ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test("a TypeScript model on the phobos sample: the embedding is printed", () => {
+  const r = mrg("realize", "--local", "examples/hello.ts", "--facility", "phobos");
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^nodes:$/m);
+  assert.match(r.out, /^ {2}a +phobos\/n\d+ +bare metal/m);
+  assert.match(r.out, /a\.0 ~ b\.0: n\d:eth\d → xleaf:swp\d+\{vlan \d+\} → xleaf:swp\d+\{vlan \d+\} → n\d:eth\d/);
+  assert.match(r.out, /phobos: vni \d+, infrapod on ifr0/);
+});
+
+test("XIR JSON in, raw realization out with --json; it passes the checker", () => {
+  const x = experiment(
+    "tri",
+    [node("a"), node("b"), node("c")],
+    [{ ends: ["a", "b"], constraints: [c("latency", "==", 5e6)] }, { ends: ["b", "c"] }],
+  );
+  const file = join(dir, "tri.json");
+  writeFileSync(file, JSON.stringify(x));
+  const r = mrg("realize", "--local", file, "--facility", "phobos", "--json", "--name", "one.tri.me");
+  assert.equal(r.code, 0, r.err);
+  const rz = JSON.parse(r.out) as Realization;
+  assert.equal(rz.id, "one.tri.me");
+  assert.deepEqual(
+    checkRealizations({ facilities: [phobos()], interconnects: [] }, [{ experiment: x, realization: rz }]),
+    [],
+  );
+  assert.equal(rz.links.find((l) => l.link === "l0")!.emulator?.resource, "emu0");
+});
+
+test("bad input is named; unrealizable experiments are diagnosed", () => {
+  const none = mrg("realize", "--local", "examples/hello.ts", "--facility", "nowhere");
+  assert.equal(none.code, 1);
+  assert.match(none.err, /--facility nowhere: not a sample \(phobos, two-rack\) and not a \.json file/);
+  const broken = join(dir, "broken.json");
+  writeFileSync(broken, '{"xir": "1.0", "name": "x"');
+  assert.match(mrg("realize", "--local", broken, "--facility", "phobos").err, /broken\.json: not JSON/);
+  const invalid = join(dir, "invalid.json");
+  writeFileSync(invalid, JSON.stringify({ xir: "1.0", name: "x", parameters: {}, nodes: [{ name: 1 }], links: [] }));
+  assert.match(
+    mrg("realize", "--local", invalid, "--facility", "phobos").err,
+    /invalid\.json: not a valid XIR experiment/,
+  );
+  const big = experiment("big", [node("db", [c("memory.capacity", ">=", 1024 ** 4)])], []);
+  const bigFile = join(dir, "big.json");
+  writeFileSync(bigFile, JSON.stringify(big));
+  const r = mrg("realize", "--local", bigFile, "--facility", "phobos");
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /node db: memory\.capacity >= 1 TiB: no resource in the resource internet has more; the largest has 128 GiB/,
+  );
+});
