@@ -16,7 +16,7 @@ import { assignAddresses } from "./addressing.ts";
 import { analyze } from "./analysis.ts";
 import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
 import { cidrProblem } from "./ipv4.ts";
-import { loadModel } from "./load.ts";
+import { isModelError, loadModel } from "./load.ts";
 import { runPythonModel } from "./python.ts";
 import { computeRoutes } from "./routing.ts";
 import { spanningTree } from "./spanning.ts";
@@ -126,7 +126,7 @@ export async function compileFile(path: string, options: Omit<CompileOptions, "o
     const { xir, origins } = net.compileParts();
     return compileExperiment(xir, { ...options, origins });
   } catch (err) {
-    if (err instanceof ModelError) return { ok: false, diagnostics: err.diagnostics };
+    if (isModelError(err)) return { ok: false, diagnostics: err.diagnostics };
     throw err;
   }
 }
@@ -170,7 +170,7 @@ async function compilePython(file: string, options: Omit<CompileOptions, "origin
       diagnostics: [...earlier, ...result.diagnostics],
     };
   } catch (err) {
-    if (err instanceof ModelError) return { ok: false, diagnostics: err.diagnostics };
+    if (isModelError(err)) return { ok: false, diagnostics: err.diagnostics };
     throw err;
   }
 }

@@ -7,20 +7,68 @@
  * run under) with a fresh URL each time, so recompiling an edited file runs the
  * new text; modules it imports are cached as usual. Loads are serialized, since
  * `experiment()` registers into a process-wide slot.
+ *
+ * A model outside this project (say ~/exp/model.ts) still finds `@merge/model`:
+ * the project's node_modules is added to the CommonJS search path (tsx runs a
+ * .ts file without `"type": "module"` as CommonJS) and an ESM resolve hook
+ * covers the rest. Such a model may get its own copy of this package, so
+ * networks and errors are recognized by shape, and `experiment()` registers in
+ * a slot on globalThis that every copy shares.
  */
-import { pathToFileURL } from "node:url";
+import Module, { register } from "node:module";
+import { dirname, join, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Diagnostic, ModelError } from "./diagnostics.ts";
-import { Network } from "./network.ts";
+import type { Network } from "./network.ts";
 import { userFrame } from "./source.ts";
 
-let registered: Network[] | undefined;
+const SLOT = Symbol.for("@merge/model.experiments");
+const slot = globalThis as { [SLOT]?: Network[] | undefined };
 let queue: Promise<unknown> = Promise.resolve();
 let generation = 0;
 
 /** Names the experiment this model describes (alternative to `export default net`). */
 export function experiment(net: Network): Network {
-  registered?.push(net);
+  slot[SLOT]?.push(net);
   return net;
+}
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const projectModules = join(projectRoot, "node_modules");
+let searchPathsSet = false;
+
+/** Lets models anywhere import @merge/* from this project (once per process). */
+function reachProject(file: string): void {
+  if (searchPathsSet || file.startsWith(projectRoot + sep)) return;
+  searchPathsSet = true;
+  const paths = (process.env.NODE_PATH ?? "").split(":").filter(Boolean);
+  if (!paths.includes(projectModules)) {
+    process.env.NODE_PATH = [...paths, projectModules].join(":");
+    (Module as unknown as { _initPaths?: () => void })._initPaths?.();
+  }
+  const parent = pathToFileURL(join(projectModules, "..", "package.json")).href;
+  const hook = `export async function resolve(s, c, next) {
+    try { return await next(s, c); } catch (e) {
+      if (!s.startsWith("@merge/")) throw e;
+      return next(s, { ...c, parentURL: ${JSON.stringify(parent)} });
+    }
+  }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+}
+
+/** A Network from this or another copy of the package. */
+export function isNetwork(v: unknown): v is Network {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof (v as Network).compileParts === "function" &&
+    typeof (v as Network).name === "string"
+  );
+}
+
+/** A ModelError from this or another copy of the package. */
+export function isModelError(e: unknown): e is ModelError {
+  return e instanceof Error && e.name === "ModelError" && Array.isArray((e as ModelError).diagnostics);
 }
 
 export function loadModel(file: string): Promise<Network> {
@@ -30,18 +78,24 @@ export function loadModel(file: string): Promise<Network> {
 }
 
 async function load(file: string): Promise<Network> {
-  registered = [];
+  reachProject(file);
+  slot[SLOT] = [];
   let mod: Record<string, unknown>;
   try {
     mod = (await import(`${pathToFileURL(file).href}?compile=${++generation}`)) as Record<string, unknown>;
   } catch (err) {
-    registered = undefined;
+    slot[SLOT] = undefined;
     throw new ModelError([exceptionDiagnostic(err, file)]);
   }
-  const calls = registered;
-  registered = undefined;
-  const exported = mod.default;
-  if (exported !== undefined && !(exported instanceof Network)) {
+  const calls = slot[SLOT] ?? [];
+  slot[SLOT] = undefined;
+  let exported = mod.default;
+  // A model run as CommonJS shows up as its module.exports object.
+  if (!isNetwork(exported) && typeof exported === "object" && exported !== null) {
+    const inner = (exported as { default?: unknown }).default;
+    if (isNetwork(inner) || Object.keys(exported).length === 0 || "__esModule" in exported) exported = inner;
+  }
+  if (exported !== undefined && !isNetwork(exported)) {
     throw new ModelError([
       {
         severity: "error",
@@ -52,7 +106,7 @@ async function load(file: string): Promise<Network> {
     ]);
   }
   const distinct = new Set<Network>(calls);
-  if (exported instanceof Network) distinct.add(exported);
+  if (isNetwork(exported)) distinct.add(exported);
   if (distinct.size === 0) {
     throw new ModelError([
       {
@@ -78,7 +132,7 @@ async function load(file: string): Promise<Network> {
 
 /** An exception from running the model, located in the user's code where possible. */
 export function exceptionDiagnostic(err: unknown, file: string): Diagnostic {
-  if (err instanceof ModelError) return err.diagnostics[0] as Diagnostic;
+  if (isModelError(err)) return err.diagnostics[0] as Diagnostic;
   const e = err instanceof Error ? err : new Error(String(err));
   // esbuild (through tsx) reports syntax errors as "file:line:col: ERROR: message".
   const syntax = /([^\s:]+\.[cm]?ts):(\d+):(\d+): ERROR: (.+)/.exec(e.message);

@@ -348,3 +348,33 @@ test("a route of the user's own is kept, ahead of the reticulated ones", () => {
   assert.ok((r.xir?.nodes[0]?.routes?.length ?? 0) > 1);
   assert.deepEqual(checkReachability(r.xir!).failures, []);
 });
+
+test("a model outside the project finds @merge/model, as CommonJS or as an ES module", async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "merge-outside-"));
+  try {
+    writeFileSync(join(dir, "helper.ts"), "export const size = (): number => 2;\n");
+    const model = [
+      'import { gb, memory, Network } from "@merge/model";',
+      'import { size } from "./helper.ts";',
+      'const net = new Network("outside");',
+      'const a = net.node("a", memory.ge(gb(size())));',
+      'net.connect([a, net.node("b")]);',
+      "export default net;",
+      "",
+    ].join("\n");
+    writeFileSync(join(dir, "model.ts"), model);
+    const cjs = await compileFile(join(dir, "model.ts"));
+    assert.equal(cjs.ok, true, cjs.diagnostics.map((d) => d.message).join("\n"));
+    assert.deepEqual(cjs.xir?.nodes[0]?.constraints, [{ prop: "memory.capacity", op: ">=", value: 2 * 2 ** 30 }]);
+    writeFileSync(join(dir, "package.json"), '{"type":"module"}\n');
+    writeFileSync(join(dir, "islands.ts"), model.replace('net.connect([a, net.node("b")]);', 'net.node("b");'));
+    const esm = await compileFile(join(dir, "islands.ts"));
+    assert.equal(esm.ok, false);
+    assert.equal(esm.diagnostics[0]?.code, "islanded");
+    assert.deepEqual(esm.diagnostics[0]?.location, { file: join(dir, "islands.ts"), line: 3, column: 13 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
