@@ -17,6 +17,8 @@ export interface Session {
   /** "oauth": a device-flow access token; "api": a portal API token from a password sign-in. */
   kind?: "oauth" | "api";
   expires?: string;
+  /** OAuth2 refresh token (device-flow sign-in), used when the access token expires. */
+  refreshToken?: string;
 }
 
 export const DEFAULT_PORTAL = "http://127.0.0.1:8080";
@@ -52,7 +54,20 @@ export function clearToken(): Session {
 /** The portal to talk to: `--portal`, then $MERGE_PORTAL, then the saved session, then the local default. */
 export function client(opts: { portal?: string } = {}): PortalClient {
   const s = loadSession();
-  return new PortalClient(opts.portal ?? s.portal, s.token);
+  const c = new PortalClient(opts.portal ?? s.portal, s.token);
+  if (s.kind === "oauth" && s.refreshToken !== undefined && !process.env.MERGE_TOKEN) {
+    c.refresher = async () => {
+      const t = await c.refreshTokens(s.refreshToken as string);
+      saveSession({
+        ...s,
+        token: t.access_token,
+        expires: new Date(Date.now() + t.expires_in * 1000).toISOString(),
+        ...(t.refresh_token ? { refreshToken: t.refresh_token } : {}),
+      });
+      return t.access_token;
+    };
+  }
+  return c;
 }
 
 /** A signed-in client, or a clear error. */

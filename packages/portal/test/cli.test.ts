@@ -93,9 +93,16 @@ test("device-flow sign-in through mrg, then the experiment workflow through the 
   assert.equal(session.kind, "oauth");
   assert.equal(session.token.split(".").length, 3, "an OAuth2 JWT access token");
 
+  // An access token the portal refuses (as when it expires) is renewed with the refresh token.
+  const full = JSON.parse(await readFile(join(configDir, "session.json"), "utf8")) as Record<string, string>;
+  assert.ok(full.refreshToken, "device-flow sign-in keeps a refresh token");
+  const [hd, body] = (full.token as string).split(".");
+  await writeFile(join(configDir, "session.json"), JSON.stringify({ ...full, token: `${hd}.${body}.AAAA` }));
   const who = await mrg("whoami", "--json");
   assert.equal(who.code, 0, who.stderr);
   assert.equal(JSON.parse(who.stdout).name, "oscar");
+  const renewed = JSON.parse(await readFile(join(configDir, "session.json"), "utf8")) as Record<string, string>;
+  assert.notEqual(renewed.token, `${hd}.${body}.AAAA`);
 
   assert.equal((await mrg("new", "experiment", "web.oscar", "--visibility", "public")).code, 0);
   const model = join(configDir, "web.json");

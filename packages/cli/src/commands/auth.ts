@@ -83,6 +83,7 @@ export function registerAuth(program: Command): void {
         user: me.name,
         kind: "oauth",
         expires: new Date(Date.now() + tokens.expires_in * 1000).toISOString(),
+        ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
       });
       process.stdout.write(`signed in to ${c.baseUrl} as ${me.name}\n`);
     }),

@@ -65,7 +65,25 @@ export class PortalClient {
     this.token = token;
   }
 
+  /**
+   * Called once when a call is refused with 401 (e.g. an expired access token):
+   * returns a fresh token to retry with, or undefined to give up.
+   */
+  refresher: (() => Promise<string | undefined>) | undefined;
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    try {
+      return await this.callOnce<T>(method, path, body);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 401 || this.refresher === undefined) throw e;
+      const fresh = await this.refresher().catch(() => undefined);
+      if (fresh === undefined) throw e;
+      this.token = fresh;
+      return this.callOnce<T>(method, path, body);
+    }
+  }
+
+  private async callOnce<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -200,7 +218,7 @@ export class PortalClient {
   usage = () => this.call<Usage>("GET", "/usage");
 
   // OAuth2 device authorization (RFC 8628) against the embedded provider
-  async deviceAuthorization(clientId = "mrg", scope = "openid api"): Promise<DeviceAuthorization> {
+  async deviceAuthorization(clientId = "mrg", scope = "openid api offline_access"): Promise<DeviceAuthorization> {
     return this.form<DeviceAuthorization>("/oidc/device/auth", { client_id: clientId, scope });
   }
   /** Polls the token endpoint until the user approves, denies, or the code expires. */
@@ -229,6 +247,15 @@ export class PortalClient {
       }
     }
     throw new ApiError(400, "expired_token", "the sign-in code expired; run 'mrg login' again");
+  }
+
+  /** A new access token from a refresh token (the refresh token may rotate). */
+  async refreshTokens(refreshToken: string, clientId = "mrg"): Promise<TokenSet> {
+    return this.form<TokenSet>("/oidc/token", {
+      grant_type: "refresh_token",
+      refresh_token: refreshToken,
+      client_id: clientId,
+    });
   }
 
   private async form<T>(path: string, fields: Record<string, string>): Promise<T> {
