@@ -356,6 +356,16 @@ describe("python model results", () => {
     assert.equal(canonicalJSON(one.experiment), canonicalJSON(two.experiment));
   });
 
+  test("concurrent runs stay apart", async () => {
+    const model = (i: number) =>
+      `from mergexp import *\nnet = Network('n${i}')\nfor j in range(${i + 1}):\n    net.node('x%d' % j)\nexperiment(net)\n`;
+    const runs = await Promise.all([0, 1, 2, 3, 4].map((i) => runPythonSource(model(i), `m${i}.py`)));
+    assert.deepEqual(
+      runs.map((r) => `${r.experiment.name}:${r.experiment.nodes.length}`),
+      ["n0:1", "n1:2", "n2:3", "n3:4", "n4:5"],
+    );
+  });
+
   test("the script runs as __main__, with __file__ and argv naming it", async () => {
     const source = [
       "import sys",
