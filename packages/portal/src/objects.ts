@@ -157,6 +157,8 @@ export const keys = {
   /** Pending/accepted realizations by expiry time, so the sweeper reads only what is due. */
   expiry: (at: number, p: string, e: string, r: string) => `${P}expiry/${String(at).padStart(15, "0")}/${p}/${e}/${r}`,
   expiries: () => `${P}expiry/`,
+  /** A realization's materialization (kept by the materialize room); a realization with one cannot be released. */
+  materialization: (p: string, e: string, r: string) => `${P}materializations/${p}/${e}/${r}`,
   facility: (f: string) => `${P}facilities/${f}`,
   facilities: () => `${P}facilities/`,
   /** Bumped by every facility change: the resource internet cache is keyed by its revision. */

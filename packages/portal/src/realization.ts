@@ -187,7 +187,10 @@ export class Realizer {
       const r = doc.value;
       // The sweeper releases only what is still due: an accept in between moved the expiry.
       if (dueAt !== undefined && (r.expires === null || Date.parse(r.expires) !== dueAt)) return false;
-      const b = new Batch().unchanged(rkey, doc.modRevision).delete(rkey);
+      const b = new Batch()
+        .unchanged(rkey, doc.modRevision)
+        .absent(keys.materialization(project, experiment, name))
+        .delete(rkey);
       if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
       if (r.state !== "failed") {
         const units = freeTxn(await this.table(), id, keys.allocations());
@@ -195,6 +198,9 @@ export class Realizer {
         b.ops.push(...units.success);
       }
       if (await b.tryCommit(this.store)) return true;
+      if ((await this.store.get(keys.materialization(project, experiment, name))) !== undefined) {
+        throw conflict(`realization ${id} is materialized; dematerialize it first`);
+      }
     }
     throw conflict(`realization ${id} kept changing while releasing; try again`);
   }
@@ -207,8 +213,12 @@ export class Realizer {
       const rest = kv.key.slice(keys.expiries().length);
       const [at, project, experiment, name] = rest.split("/") as [string, string, string, string];
       if (Number(at) > now) break;
-      if (await this.release(project, experiment, name, Number(at))) n++;
-      else await this.store.delete(kv.key);
+      try {
+        if (await this.release(project, experiment, name, Number(at))) n++;
+        else await this.store.delete(kv.key);
+      } catch {
+        // Materialized (or busy): leave it for an operator or the next round.
+      }
     }
     return n;
   }

@@ -32,6 +32,12 @@ test("a realization not accepted within the timeout is released; an accepted one
   );
   assert.deepEqual([...holders].sort(), ["kept.e.ned", "now.e.ned"]);
   assert.equal((await h.started.store.range(keys.expiries())).length, 0);
+  // A materialized realization cannot be released until it is dematerialized.
+  await h.started.store.put(keys.materialization("ned", "e", "kept"), "{}");
+  const busy = await apiError(ned.relinquish("ned", "e", "kept"));
+  assert.equal(busy.status, 409);
+  assert.match(busy.message, /dematerialize it first/);
+  await h.started.store.delete(keys.materialization("ned", "e", "kept"));
   await ned.relinquish("ned", "e", "kept");
   await ned.relinquish("ned", "e", "now");
 });
