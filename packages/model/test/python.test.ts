@@ -330,6 +330,14 @@ describe("python model results", () => {
     const w = r.diagnostics.find((d) => d.code === "mergexp-warning");
     assert.match(w?.message ?? "", /8 bytes; did you mean gb\(8\)/);
     assert.deepEqual(w?.location, { file: "w.py", line: 3, column: 19 });
+
+    const viz = await runPythonSource(
+      "from mergexp import *\nnet = Network('v')\na = net.node('a')\na.color('red')\nexperiment(net)\n",
+      "viz.py",
+    );
+    const ignored = viz.diagnostics.find((d) => d.code === "mergexp-warning");
+    assert.match(ignored?.message ?? "", /a\.color\('red'\) has no effect/);
+    assert.equal(ignored?.location?.line, 4);
   });
 
   test("v1 through a module alias or named imports is not the v0 API", async () => {

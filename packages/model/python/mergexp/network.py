@@ -12,7 +12,7 @@ import re
 
 from .constraint import split_constraints
 from .errors import AddressError, NoSuchCall, TopologyError, V0Api, ValueMismatch
-from .source import caller_location
+from .source import caller_location, warn
 
 INGRESS_PROTOCOLS = ("tcp", "udp", "http", "https")
 _NAME_LIMIT = 253
@@ -210,6 +210,14 @@ class Node:
         s = Socket(self, len(self.sockets), self.network._socket_defaults + own)
         self.sockets.append(s)
         return s
+
+    def color(self, c):
+        """MX v1 visualization hint; XIR 1.0 has no place for it."""
+        warn("%s.color(%r) has no effect: XIR 1.0 does not carry visualization hints" % (self.name, c), caller_location())
+
+    def size(self, c):
+        """MX v1 visualization hint; XIR 1.0 has no place for it."""
+        warn("%s.size(%r) has no effect: XIR 1.0 does not carry visualization hints" % (self.name, c), caller_location())
 
     def ingress(self, protocol, port):
         """Expose `port` of this node outside the experiment."""
