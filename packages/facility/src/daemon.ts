@@ -6,7 +6,7 @@
  *                 [--sim-durations imaging,power,network,infrapod] [--journal file]
  *   daemon.ts facility --store <url> --certs <dir> --model <facility.json>
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
- *                 [--backend sim] [--sim-durations ...]
+ *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
  * commander, one driver serving every resource of the model, and a rex worker.
@@ -39,6 +39,21 @@ function durations(s: string | undefined): Partial<SimDurations> | undefined {
   return { imaging: v[0]!, power: v[1]!, network: v[2]!, infrapod: v[3]! };
 }
 
+/** The sim backend, or the linux data plane (loaded only when asked for; needs root and namespaces). */
+async function openBackend(
+  kind: string | undefined,
+  simDurations: string | undefined,
+  dataDir: string | undefined,
+): Promise<Backend> {
+  if (kind === undefined || kind === "sim") return new SimBackend({ durations: durations(simDurations) });
+  if (kind === "linux") {
+    if (!dataDir) throw new UsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
+    const { LinuxBackend } = await import("./linux/index.ts");
+    return LinuxBackend.open({ dataDir, log: (m) => console.error(m) });
+  }
+  throw new UsageError(`--backend '${kind}': expected sim or linux`);
+}
+
 async function rexMain(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -50,12 +65,11 @@ async function rexMain(args: string[]): Promise<void> {
       "sim-durations": { type: "string" },
       journal: { type: "string" },
       id: { type: "string" },
+      "data-dir": { type: "string" },
     },
   });
   if (!values.store) throw new UsageError("rex: --store <url> is required (sqlite:///dir, etcd://host:port)");
-  let backend: Backend;
-  if (values.backend === "sim") backend = new SimBackend({ durations: durations(values["sim-durations"]) });
-  else throw new UsageError(`rex: --backend '${values.backend}' is not available here (sim)`);
+  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);
   const journal = values.journal;
   const rex = new Rex({
@@ -92,6 +106,7 @@ async function facilityMain(args: string[]): Promise<void> {
       "driver-port": { type: "string", default: "6002" },
       backend: { type: "string", default: "sim" },
       "sim-durations": { type: "string" },
+      "data-dir": { type: "string" },
     },
   });
   if (!values.store || !values.certs || !values.model) {
@@ -138,6 +153,7 @@ async function facilityMain(args: string[]): Promise<void> {
     await rex.stop();
     await driver.close();
     await commander.close();
+    await backend.close();
     await store.close();
     process.exit(0);
   };
