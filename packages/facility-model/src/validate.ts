@@ -169,6 +169,7 @@ export function checkFacility(f: Facility): Problem[] {
     warning(`facility ${f.name}`, "has testbed nodes but no infrapod server; no experiment can be given an infrapod");
   }
 
+  checkMacs(f, entries, error);
   checkTags(f, entries, error, warning);
   return problems.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1));
 }
@@ -250,6 +251,23 @@ function checkPorts(r: Resource, error: Report): void {
       error(describe(r), `port name ${name} is used twice`);
     }
     rest.add(name);
+  }
+}
+
+/** MAC addresses are unique in a facility: DHCP and the switches' tables key on them. */
+function checkMacs(f: Facility, entries: Map<string, Entry>, error: Report): void {
+  const macs: string[] = [];
+  const owners: string[] = [];
+  for (const r of f.resources) {
+    if (entries.get(r.id)?.res !== r) continue; // a duplicate id, reported already
+    for (const p of r.ports) {
+      if (p.mac === undefined) continue;
+      macs.push(p.mac.toLowerCase());
+      owners.push(`${r.id}.${p.name}`);
+    }
+  }
+  for (const [i, first] of duplicates(macs)) {
+    error(`port ${owners[i]}`, `MAC ${macs[i]} is also the MAC of port ${owners[first]}`);
   }
 }
 

@@ -166,6 +166,7 @@ describe("checkFacility", () => {
       f,
       `resources[${f.resources.length - 1}]: duplicate resource id stor0: also used by storage stor0`,
       "node n0: port name eth0 is used twice",
+      "is also the MAC of port n0.eth0",
       `cable ${f.cables[0]?.id}: duplicate cable id`,
     );
   });
@@ -182,6 +183,13 @@ describe("checkFacility", () => {
     assert.equal(expected.length, 5_000);
     assert.deepEqual(duplicates(ids), expected);
     assert.deepEqual(duplicates([]), []);
+  });
+
+  it("a MAC address on two ports", () => {
+    const f = loaded();
+    const mac = res(f, "n0").ports[1]?.mac;
+    (res(f, "n3").ports[2] as Resource["ports"][number]).mac = mac?.toUpperCase();
+    expectErrors(f, `port n3.eth1: MAC ${mac} is also the MAC of port n0.eth0`);
   });
 
   it("overlapping, empty and out-of-range tag ranges", () => {
