@@ -7,11 +7,32 @@
  * The container carries data-nodes / data-edges / data-lans and
  * data-state="rendered" once sigma has drawn, so tests and tools can check it.
  */
-
+import * as fa2Worker from "graphology-layout-forceatlas2/worker.js";
 import { useEffect, useRef, useState } from "react";
 import Sigma from "sigma";
 import type { Experiment } from "../../xir/src/experiment.ts";
-import { type EdgeAttributes, layout, type Topology, topologyGraph, type VertexAttributes } from "./topology.ts";
+import {
+  type EdgeAttributes,
+  layout,
+  layoutSettings,
+  SYNC_LAYOUT_LIMIT,
+  type Topology,
+  topologyGraph,
+  type VertexAttributes,
+} from "./topology.ts";
+
+// CommonJS: the default export is the supervisor class (a Blob web worker, hence CSP worker-src blob:).
+const FA2Layout = (
+  fa2Worker as unknown as {
+    default: new (
+      g: Topology,
+      p: { settings: ReturnType<typeof layoutSettings> },
+    ) => { start(): void; stop(): void; kill(): void };
+  }
+).default;
+
+/** How long the background layout of a big graph may run before it stops where it is. */
+const layoutBudgetMs = (order: number) => Math.min(20_000, 4_000 + order);
 
 interface Hover {
   kind: "node" | "lan" | "link";
@@ -24,15 +45,28 @@ export default function TopologyView({ xir }: { xir: Experiment }) {
   const [hover, setHover] = useState<Hover | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [counts, setCounts] = useState<{ nodes: number; lans: number; edges: number } | undefined>(undefined);
+  const [laying, setLaying] = useState(false);
 
   useEffect(() => {
     const el = box.current;
     if (el === null) return;
     let graph: Topology;
     let sigma: Sigma<VertexAttributes, EdgeAttributes> | undefined;
+    let background: InstanceType<typeof FA2Layout> | undefined;
+    let stopTimer: ReturnType<typeof setTimeout> | undefined;
     try {
       graph = topologyGraph(xir);
-      layout(graph);
+      if (graph.order <= SYNC_LAYOUT_LIMIT) layout(graph);
+      else {
+        // Draw now, settle in the background (sigma follows the positions as the worker moves them).
+        background = new FA2Layout(graph, { settings: layoutSettings(graph) });
+        background.start();
+        setLaying(true);
+        stopTimer = setTimeout(() => {
+          background?.stop();
+          setLaying(false);
+        }, layoutBudgetMs(graph.order));
+      }
       let hovered: string | undefined;
       let neighbours = new Set<string>();
       sigma = new Sigma(graph, el, {
@@ -87,7 +121,11 @@ export default function TopologyView({ xir }: { xir: Experiment }) {
     } catch (e) {
       setError(`cannot draw the topology: ${(e as Error).message}`);
     }
-    return () => sigma?.kill();
+    return () => {
+      clearTimeout(stopTimer);
+      background?.kill();
+      sigma?.kill();
+    };
   }, [xir]);
 
   return (
@@ -97,6 +135,7 @@ export default function TopologyView({ xir }: { xir: Experiment }) {
         className="topology"
         data-testid="topology"
         data-state={counts === undefined ? "drawing" : "rendered"}
+        data-layout={laying ? "running" : "done"}
         data-nodes={counts?.nodes}
         data-lans={counts?.lans}
         data-edges={counts?.edges}
@@ -110,6 +149,7 @@ export default function TopologyView({ xir }: { xir: Experiment }) {
         <p className="legend">
           <span className="dot dot-node" /> {counts.nodes} nodes <span className="dot dot-lan" /> {counts.lans} LANs,{" "}
           {counts.edges} edges <span className="dot dot-emulated" /> emulated link
+          {laying && <span className="muted"> — laying out…</span>}
         </p>
       )}
       {hover !== undefined && (

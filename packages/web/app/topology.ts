@@ -128,10 +128,16 @@ export function topologyGraph(x: Experiment): Topology {
   return g;
 }
 
-/** ForceAtlas2 in place; fewer, Barnes-Hut iterations on big graphs so 1,000s of nodes lay out in well under a second. */
-export function layout(g: Topology): void {
+/** Up to this many vertices the view lays out before drawing; above, it draws at once and lays out in a worker. */
+export const SYNC_LAYOUT_LIMIT = 500;
+
+/** ForceAtlas2 settings for a graph: the library's inference, Barnes-Hut above a few hundred vertices. */
+export function layoutSettings(g: Topology): ForceAtlas2Settings {
+  return { ...forceAtlas2.inferSettings(g), barnesHutOptimize: g.order > SYNC_LAYOUT_LIMIT };
+}
+
+/** ForceAtlas2 in place, synchronously (small graphs; big ones go to the worker, see TopologyView). */
+export function layout(g: Topology, iterations = 200): void {
   if (g.order < 2) return;
-  const settings = forceAtlas2.inferSettings(g);
-  const iterations = g.order <= 200 ? 300 : g.order <= 2000 ? 120 : 60;
-  forceAtlas2.assign(g, { iterations, settings: { ...settings, barnesHutOptimize: g.order > 200 } });
+  forceAtlas2.assign(g, { iterations, settings: layoutSettings(g) });
 }

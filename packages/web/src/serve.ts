@@ -52,12 +52,12 @@ const TYPES: Record<string, string> = {
 
 /**
  * Same-origin everything; no inline scripts; WebGL and canvases need nothing
- * extra. The OIDC callback URL carries the authorization code, hence no-referrer.
+ * extra; the graph layout of big topologies runs in a Blob worker. The OIDC callback URL carries the authorization code, hence no-referrer.
  */
 const SECURITY_HEADERS = {
   "content-security-policy":
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
@@ -112,13 +112,21 @@ export async function webUi(app: FastifyInstance, opts: WebUiOptions = {}): Prom
   app.get("/ui", route, async (_req, reply) => reply.redirect(UI_BASE));
   app.get("/callback", route, async (_req, reply) => sendIndex(reply.header("cache-control", "no-store")));
   await app.register(async (scope) => {
-    scope.addContentTypeParser(
-      "application/x-www-form-urlencoded",
-      { parseAs: "string", bodyLimit: 8192 },
-      (_req, body, done) => done(null, body),
-    );
-    scope.post("/ui/token", route, async (req, reply) => {
-      const form = new URLSearchParams(typeof req.body === "string" ? req.body : "");
+    // The host may parse forms already (to a string or an object); if not, this scope does.
+    if (!scope.hasContentTypeParser("application/x-www-form-urlencoded")) {
+      scope.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) =>
+        done(null, body),
+      );
+    }
+    scope.post("/ui/token", { ...route, bodyLimit: 8192 }, async (req, reply) => {
+      const body = req.body;
+      const form = new URLSearchParams(
+        typeof body === "string"
+          ? body
+          : typeof body === "object" && body !== null
+            ? (body as Record<string, string>)
+            : "",
+      );
       if (form.get("grant_type") !== "authorization_code" || form.get("client_id") !== WEB_CLIENT) {
         return reply.code(400).send({
           error: "invalid_request",

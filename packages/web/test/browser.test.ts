@@ -20,6 +20,7 @@ import { type Started, startPortal } from "../../portal/src/main.ts";
 import type { TopologyHook } from "../app/topology.ts";
 import { buildWeb } from "../src/build.ts";
 import { webUiPlugin } from "../src/serve.ts";
+import { campus } from "./sample-xir.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium); browser tests skipped`;
@@ -52,6 +53,9 @@ before(async () => {
   const source = await readFile(new URL("../../../examples/demo.ts", import.meta.url), "utf8");
   const rev = await alice.push("alice", "demo", source, "ts", "demo.ts");
   assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
+  await alice.createExperiment("alice", { name: "campus" });
+  const big = await alice.push("alice", "campus", JSON.stringify(campus(1000)), "xir");
+  assert.equal(big.status, "compiled", JSON.stringify(big.errors));
 
   const { chromium } = await import("playwright-core");
   browser = await chromium.launchPersistentContext(join(base, "profile"), {
@@ -115,7 +119,11 @@ test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }
   const problems = watch(page);
   try {
     const res = await page.goto(`${url}/ui/projects/alice/experiments/demo`);
-    assert.equal(res?.status(), 200);
+    assert.equal(
+      res?.status(),
+      200,
+      "the portal does not serve the UI: buildPortal must register its `plugins` option (app.register(p, { ctx }))",
+    );
     assert.match(res?.headers()["content-security-policy"] ?? "", /default-src 'self'/);
     await signIn(page, "alice", ALICE_PW);
     // Back where the user was going, signed in; the token is in sessionStorage, not in cookies or localStorage.
@@ -234,6 +242,37 @@ test("sign out, sign in as administrator, activate a pending account", { skip, t
     await pending.getByRole("button", { name: "Activate" }).click();
     await page.getByRole("heading", { name: "Waiting for activation (0)" }).waitFor();
     assert.equal((await admin.user("bob")).state, "active");
+  } catch (e) {
+    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
+    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+});
+
+test("a 1,000-host topology draws at once and settles in a layout worker", { skip, timeout: 120_000 }, async () => {
+  const url = (started as Started).url;
+  const page = await (browser as BrowserContext).newPage();
+  const problems = watch(page);
+  try {
+    await page.goto(`${url}/ui/projects/alice/experiments/campus`);
+    // The provider still knows the administrator from the previous test: signing in asks nothing.
+    await page.getByTestId("sign-in").click();
+    const topo = page.locator("[data-testid=topology][data-state=rendered]");
+    await topo.waitFor({ timeout: 30_000 });
+    assert.equal(await topo.getAttribute("data-nodes"), "1100"); // 1,000 hosts + 100 routers
+    assert.equal(await topo.getAttribute("data-lans"), "100");
+    assert.equal(await topo.getAttribute("data-edges"), "1200"); // 1,100 LAN spokes + a core ring of 100
+    const before = await page.evaluate(() => window.mergeTopology?.locate("h0"));
+    await page.locator("[data-testid=topology][data-layout=done]").waitFor({ timeout: 30_000 });
+    const settled = await page.evaluate(() => window.mergeTopology?.locate("h0"));
+    assert.ok(before && settled, "h0 is drawn");
+    assert.notDeepEqual(before, settled, "the worker moved the vertices");
+    await page.screenshot({ path: "/tmp/merge-web-campus.png" });
+    assert.deepEqual(
+      problems.filter((p) => p.startsWith("page error")),
+      [],
+    );
   } catch (e) {
     await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
     throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
