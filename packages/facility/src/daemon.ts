@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --import tsx
 /**
  * Facility daemons as processes:
  *
@@ -13,6 +12,8 @@
  *
  * Runs until SIGTERM/SIGINT (graceful: running actions finish, claims are
  * released). `--journal` appends one JSON line per rex outcome, for tests.
+ * Run with `node --import tsx`; no shebang (tsx cannot parse a module with one
+ * that also uses `import()`).
  */
 import { appendFileSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";

@@ -81,6 +81,7 @@ test("a SIGKILLed worker's claims expire and another worker finishes the materia
     await until(
       "worker a mid-way through node setup",
       async () => {
+        if (a.exitCode !== null) throw new Error(`worker a exited early with status ${a.exitCode}`);
         const l = lines().filter((x) => x.worker === "rex-a");
         const nodeDone = l.filter((x) => x.type === "complete" && x.key?.includes("/nodes/")).length;
         return nodeDone >= 6 ? true : undefined;
