@@ -155,3 +155,20 @@ test("end to end: portal → commander → driver → rex → sim, 100 nodes, th
   assert.equal(backend.links.size, 0);
   assert.equal(backend.infrapods.size, 0);
 });
+
+test("a driver's own status stream follows the store until the materialization is active", async () => {
+  const small = synthetic(5, { mzid: "watch.exp.proj", lanSize: 5 });
+  const asCommander = tlsClient(pb.FacilityService, driverServer.url, loadTls(certFiles(certs, "commander")));
+  const fragments = fragmentsFor(small.realization, small.experiment, small.facility).map(fragmentToPb);
+  await asCommander.materialize({ mzid: "watch.exp.proj", fragments });
+  const seen: pb.MzStatus[] = [];
+  for await (const u of asCommander.watchStatus({ mzid: "watch.exp.proj" })) seen.push(u.status!.status);
+  assert.equal(seen.at(-1), pb.MzStatus.ACTIVE);
+  assert.ok(seen.length >= 2, `saw ${seen.length} updates`);
+  // Drivers accept only the commander.
+  const asPortal = tlsClient(pb.FacilityService, driverServer.url, loadTls(certFiles(certs, "portal")));
+  await assert.rejects(
+    () => asPortal.status({ mzid: "watch.exp.proj" }),
+    (e: unknown) => e instanceof ConnectError && e.code === Code.PermissionDenied,
+  );
+});
