@@ -61,8 +61,10 @@ export interface RealizeOptions {
   vmDefaults?: Partial<VmDefaults>;
   /** bits/s reserved for a link with no capacity constraint (default 0: best effort). */
   defaultLinkCapacity?: number;
-  /** Stop collecting node problems after this many (default 20). */
+  /** Stop collecting problems after this many (default 20). */
   maxProblems?: number;
+  /** The experiment's canonical hash when the caller has it (a portal revision); computed otherwise. */
+  experimentHash?: string;
 }
 
 export type RealizeResult =
@@ -420,6 +422,66 @@ class Realizer {
 
   // ---- links ----
 
+  // The link being routed, read by the one edge predicate the path finder gets
+  // (no closures per link: this runs for every link of large experiments).
+  private curLink!: Link;
+  private curNeed!: LinkNeed;
+  private curVn!: VirtualNet;
+  private curIcOk: Map<number, boolean> | undefined;
+  private chosenEmulator = -1;
+  private readonly edgeOk = (e: number): boolean => {
+    const ix = this.ix;
+    if (!this.curVn.edges.has(e) && this.usage.edgeFree(e) < this.curNeed.demand) return false;
+    if (!ix.edgeInterconnect[e]) return true;
+    this.curIcOk ??= new Map();
+    let ok = this.curIcOk.get(e);
+    if (ok === undefined) {
+      ok = mayCross(this.curLink, this.curNeed, ix.edgeCap[e]!, ix.edgeLatency[e]!);
+      this.curIcOk.set(e, ok);
+    }
+    return ok;
+  };
+  private readonly isEmulator = (r: number): boolean => this.ix.resKind[r] === KIND_EMULATOR;
+  private readonly isChosenEmulator = (r: number): boolean => r === this.chosenEmulator;
+
+  private linkProblem(l: Link, message: string): undefined {
+    this.problem({ element: "link", name: l.name, message });
+    return undefined;
+  }
+
+  /** Reserve the link's capacity once per virtual network on every cable of `ports`. */
+  private reserve(vn: VirtualNet, ports: readonly number[], demand: number): void {
+    const ix = this.ix;
+    for (let i = 0; i + 1 < ports.length; i++) {
+      const a = ports[i]!;
+      if (ix.portRes[a] === ix.portRes[ports[i + 1]!]) continue;
+      const e = ix.portEdge[a]!;
+      if (!vn.edges.has(e)) {
+        vn.edges.add(e);
+        this.usage.edgeUsed[e]! += demand;
+      }
+    }
+  }
+
+  /** The access hop from an endpoint's port to its switch; undefined (with a problem) when unusable. */
+  private firstHop(l: Link, port: number, who: string, needText: string): number | undefined {
+    const ix = this.ix;
+    const peer = ix.portPeer[port]!;
+    if (peer < 0) {
+      return this.linkProblem(
+        l,
+        `${who}: port ${ix.ports[port]!.name} of ${resourceName(ix, ix.portRes[port]!)} is not cabled to the experiment network`,
+      );
+    }
+    if (!this.edgeOk(ix.portEdge[port]!)) {
+      return this.linkProblem(
+        l,
+        `${who}: the cable from ${resourceName(ix, ix.portRes[port]!)} port ${ix.ports[port]!.name} has no capacity${needText}`,
+      );
+    }
+    return ix.portRes[peer]!;
+  }
+
   private embedLink(l: Link): LinkEmbedding | undefined {
     const ix = this.ix;
     const need = this.linkNeed.get(l.name)!;
@@ -428,89 +490,55 @@ class Realizer {
       const k = this.socketPos.get(`${e.node}\u0000${e.socket}`)!;
       return { node: e.node, socket: e.socket, placement: p, port: p.ports[k]! };
     });
-    const fail = (message: string): undefined => {
-      this.problem({ element: "link", name: l.name, message });
-      return undefined;
-    };
-    const lineRate = Math.min(...eps.map((e) => ix.ports[e.port]!.capacity));
+    let lineRate = Number.POSITIVE_INFINITY;
+    for (const e of eps) lineRate = Math.min(lineRate, ix.ports[e.port]!.capacity);
     const emulated = needsEmulation(l, lineRate);
-    const icOk = new Map<number, boolean>();
-    const usage = this.usage;
-    const edgeOk = (vn: VirtualNet) => (e: number) => {
-      if (!vn.edges.has(e) && usage.edgeFree(e) < need.demand) return false;
-      if (!ix.edgeInterconnect[e]) return true;
-      let ok = icOk.get(e);
-      if (ok === undefined) {
-        ok = mayCross(l, need, ix.edgeCap[e]!, ix.edgeLatency[e]!);
-        icOk.set(e, ok);
-      }
-      return ok;
-    };
-    const leafOf = (port: number): number => {
-      const peer = ix.portPeer[port]!;
-      return peer < 0 ? -1 : ix.portRes[peer]!;
-    };
-    const reserve = (vn: VirtualNet, ports: number[]) => {
-      for (let i = 0; i + 1 < ports.length; i++) {
-        const a = ports[i]!;
-        const b = ports[i + 1]!;
-        if (ix.portRes[a] === ix.portRes[b]) continue;
-        const e = ix.portEdge[a]!;
-        if (!vn.edges.has(e)) {
-          vn.edges.add(e);
-          usage.edgeUsed[e]! += need.demand;
-        }
-      }
-    };
-    const describeNeed = need.demand > 0 ? ` with ${fmtRate(need.demand)} free` : "";
-    // The access hop from an endpoint's port to its switch.
-    const firstHop = (vn: VirtualNet, port: number, who: string): number | undefined => {
-      const s = leafOf(port);
-      if (s < 0)
-        return void fail(
-          `${who}: port ${ix.ports[port]!.name} of ${resourceName(ix, ix.portRes[port]!)} is not cabled to the experiment network`,
-        );
-      if (!edgeOk(vn)(ix.portEdge[port]!)) {
-        return void fail(
-          `${who}: the cable from ${resourceName(ix, ix.portRes[port]!)} port ${ix.ports[port]!.name} has no capacity${describeNeed}`,
-        );
-      }
-      return s;
-    };
+    this.curLink = l;
+    this.curNeed = need;
+    this.curIcOk = undefined;
+    const needText = need.demand > 0 ? ` with ${fmtRate(need.demand)} free` : "";
 
     const nets: VirtualNet[] = [];
     let emulator = -1;
     if (!emulated) {
       const vn: VirtualNet = { use: l.name, edges: new Set(), segments: [] };
+      this.curVn = vn;
       nets.push(vn);
       const [a, b] = eps;
       if (eps.length === 2 && a!.port === b!.port) {
         vn.segments.push({ endpoints: eps.map((e) => ({ node: e.node, socket: e.socket })), ports: [a!.port] });
       } else if (eps.length === 2) {
-        const sa = firstHop(vn, a!.port, a!.node);
-        const sb = firstHop(vn, b!.port, b!.node);
+        const sa = this.firstHop(l, a!.port, a!.node, needText);
+        const sb = this.firstHop(l, b!.port, b!.node, needText);
         if (sa === undefined || sb === undefined) return undefined;
-        const route = this.finder.between(sa, sb, edgeOk(vn));
-        if (!route)
-          return fail(
-            `no path between ${a!.node} and ${b!.node}${describeNeed}${this.crossHint(l, a!.placement.resource, b!.placement.resource)}`,
+        const route = this.finder.between(sa, sb, this.edgeOk);
+        if (!route) {
+          return this.linkProblem(
+            l,
+            `no path between ${a!.node} and ${b!.node}${needText}${this.crossHint(l, a!.placement.resource, b!.placement.resource)}`,
           );
-        const ports = [a!.port, ix.portPeer[a!.port]!, ...route, ix.portPeer[b!.port]!, b!.port];
-        reserve(vn, ports);
+        }
+        const ports = [a!.port, ix.portPeer[a!.port]!];
+        for (const p of route) ports.push(p);
+        ports.push(ix.portPeer[b!.port]!, b!.port);
+        this.reserve(vn, ports, need.demand);
         vn.segments.push({ endpoints: eps.map((e) => ({ node: e.node, socket: e.socket })), ports });
       } else {
-        const hub = firstHop(vn, eps[0]!.port, eps[0]!.node);
+        const hub = this.firstHop(l, eps[0]!.port, eps[0]!.node, needText);
         if (hub === undefined) return undefined;
         for (const e of eps) {
-          const s = firstHop(vn, e.port, e.node);
+          const s = this.firstHop(l, e.port, e.node, needText);
           if (s === undefined) return undefined;
-          const route = this.finder.between(s, hub, edgeOk(vn));
-          if (!route)
-            return fail(
-              `no path from ${e.node} to the link's other endpoints${describeNeed}${this.crossHint(l, e.placement.resource, eps[0]!.placement.resource)}`,
+          const route = this.finder.between(s, hub, this.edgeOk);
+          if (!route) {
+            return this.linkProblem(
+              l,
+              `no path from ${e.node} to the link's other endpoints${needText}${this.crossHint(l, e.placement.resource, eps[0]!.placement.resource)}`,
             );
-          const ports = [e.port, ix.portPeer[e.port]!, ...route];
-          reserve(vn, ports);
+          }
+          const ports = [e.port, ix.portPeer[e.port]!];
+          for (const p of route) ports.push(p);
+          this.reserve(vn, ports, need.demand);
           vn.segments.push({ endpoints: [{ node: e.node, socket: e.socket }], ports });
         }
       }
@@ -518,21 +546,24 @@ class Realizer {
       // Cut at an emulator: one virtual network per endpoint, each ending on the emulator.
       for (const [i, e] of eps.entries()) {
         const vn: VirtualNet = { use: `${l.name}/${i}`, edges: new Set(), segments: [] };
+        this.curVn = vn;
         nets.push(vn);
-        const s = firstHop(vn, e.port, e.node);
+        const s = this.firstHop(l, e.port, e.node, needText);
         if (s === undefined) return undefined;
-        const isTarget = emulator < 0 ? (r: number) => ix.resKind[r] === KIND_EMULATOR : (r: number) => r === emulator;
-        const route = this.finder.route(s, isTarget, edgeOk(vn));
+        this.chosenEmulator = emulator;
+        const route = this.finder.route(s, emulator < 0 ? this.isEmulator : this.isChosenEmulator, this.edgeOk);
         if (!route || route.length === 0) {
-          return fail(
+          return this.linkProblem(
+            l,
             emulator < 0
-              ? `needs an emulator (it has ${emulationReason(l)}) and none is reachable from ${e.node}${describeNeed}`
-              : `no path from ${e.node} to emulator ${resourceName(ix, emulator)}${describeNeed}`,
+              ? `needs an emulator (it has ${emulationReason(l)}) and none is reachable from ${e.node}${needText}`
+              : `no path from ${e.node} to emulator ${resourceName(ix, emulator)}${needText}`,
           );
         }
         emulator = ix.portRes[route[route.length - 1]!]!;
-        const ports = [e.port, ix.portPeer[e.port]!, ...route];
-        reserve(vn, ports);
+        const ports = [e.port, ix.portPeer[e.port]!];
+        for (const p of route) ports.push(p);
+        this.reserve(vn, ports, need.demand);
         vn.segments.push({ endpoints: [{ node: e.node, socket: e.socket }], ports });
       }
     }
@@ -571,7 +602,8 @@ class Realizer {
         if (!cs.length) continue;
         const v = pickValue(cs, lo, hi, prefer);
         if (v === undefined) {
-          return fail(
+          return this.linkProblem(
+            l,
             `${cs.map(describeConstraint).join(" and ")}: the path cannot provide it (${prop === "latency" ? `its latency is already ${fmtLatency(baseLatency)}` : `its line rate is ${fmtRate(pathRate)}`})`,
           );
         }
@@ -588,7 +620,8 @@ class Realizer {
     };
     const bad = firstUnsatisfied((p) => realized[p], l.constraints);
     if (bad)
-      return fail(
+      return this.linkProblem(
+        l,
         `${describeConstraint(bad)}: the realized link has ${String(realized[bad.prop] ?? "no such property")}`,
       );
 
@@ -642,11 +675,60 @@ class Realizer {
    * across interconnects. VLAN-only switches between two VXLAN switches of a
    * path are underlay and carry no tag.
    */
+  // Per virtual network being tagged: its kinds of endpoint ports and its underlay ports.
+  private readonly tTrunk = new Set<number>();
+  private readonly tAccess = new Set<number>();
+  private readonly tVm = new Set<number>();
+  private readonly tUnderlay = new Set<number>();
+
+  /** VTEPs encapsulate: VXLAN switches, hypervisors (for their VMs), emulators, gateways. */
+  private isVtep(port: number): boolean {
+    const ix = this.ix;
+    const r = ix.portRes[port]!;
+    const kind = ix.resKind[r];
+    return (
+      (kind === KIND_SWITCH && ix.resVxlan[r] === 1) ||
+      kind === KIND_EMULATOR ||
+      kind === KIND_GATEWAY ||
+      this.tVm.has(port)
+    );
+  }
+
+  /** The VLAN domain whose id a port carries, -1 for none. */
+  private wantVlan(port: number): number {
+    const ix = this.ix;
+    if (this.tUnderlay.has(port)) return -1;
+    const r = ix.portRes[port]!;
+    const peer = ix.portPeer[port]!;
+    if (ix.resKind[r] === KIND_SWITCH) {
+      return !ix.resVxlan[r] || (peer >= 0 && this.tTrunk.has(peer)) ? ix.resDomain[r]! : -1;
+    }
+    if (this.tAccess.has(port) || peer < 0 || this.tUnderlay.has(peer)) return -1;
+    const s = ix.portRes[peer]!;
+    if (ix.resKind[s] !== KIND_SWITCH) return -1;
+    return this.tTrunk.has(port) || !ix.resVxlan[s] ? ix.resDomain[s]! : -1;
+  }
+
+  /** The facility whose VNI a port carries, -1 for none. */
+  private wantVni(port: number): number {
+    const ix = this.ix;
+    const r = ix.portRes[port]!;
+    if (ix.resKind[r] === KIND_SWITCH) return ix.resVxlan[r] ? ix.resFacility[r]! : -1;
+    if (this.tAccess.has(port) || this.tTrunk.has(port)) return -1;
+    const peer = ix.portPeer[port]!;
+    if (peer < 0) return -1;
+    const s = ix.portRes[peer]!;
+    if (ix.resKind[s] !== KIND_SWITCH || this.tUnderlay.has(peer) || ix.resVxlan[s]) return ix.resFacility[r]!;
+    return -1;
+  }
+
   private tag(vn: VirtualNet, link: string): LinkSegment[] | undefined {
     const ix = this.ix;
-    const trunk = new Set<number>();
-    const access = new Set<number>();
-    const vm = new Set<number>();
+    const { tTrunk: trunk, tAccess: access, tVm: vm, tUnderlay: underlay } = this;
+    trunk.clear();
+    access.clear();
+    vm.clear();
+    underlay.clear();
     for (const seg of vn.segments) {
       for (const ep of seg.endpoints) {
         const p = this.placed.get(ep.node)!;
@@ -655,63 +737,29 @@ class Realizer {
         else (p.virtual[k] ? trunk : access).add(p.ports[k]!);
       }
     }
-    // VTEPs encapsulate: VXLAN switches, hypervisors (for their VMs), emulators,
-    // gateways. VLAN-only switches between two VTEPs of a path see only
-    // encapsulated traffic (pure underlay, e.g. spines) and need no tag.
-    const isVtep = (port: number) => {
-      const r = ix.portRes[port]!;
-      const kind = ix.resKind[r];
-      return (
-        (kind === KIND_SWITCH && ix.resVxlan[r] === 1) ||
-        kind === KIND_EMULATOR ||
-        kind === KIND_GATEWAY ||
-        vm.has(port)
-      );
-    };
-    const underlay = new Set<number>();
+    // VLAN-only switches between two VTEPs of a path see only encapsulated
+    // traffic (pure underlay, e.g. spines) and need no tag.
     for (const seg of vn.segments) {
       let first = -1;
       let last = -1;
-      seg.ports.forEach((port, i) => {
-        if (!isVtep(port)) return;
+      for (let i = 0; i < seg.ports.length; i++) {
+        if (!this.isVtep(seg.ports[i]!)) continue;
         if (first < 0) first = i;
         last = i;
-      });
+      }
       for (let i = first + 1; i < last; i++) {
         const r = ix.portRes[seg.ports[i]!]!;
         if (ix.resKind[r] === KIND_SWITCH && !ix.resVxlan[r]) underlay.add(seg.ports[i]!);
       }
     }
-    // Per port: the VLAN domain and the facility whose tags it carries (-1: none).
-    const wantVlan = (port: number): number => {
-      if (underlay.has(port)) return -1;
-      const r = ix.portRes[port]!;
-      const peer = ix.portPeer[port]!;
-      if (ix.resKind[r] === KIND_SWITCH)
-        return !ix.resVxlan[r] || (peer >= 0 && trunk.has(peer)) ? ix.resDomain[r]! : -1;
-      if (access.has(port) || peer < 0 || underlay.has(peer)) return -1;
-      const s = ix.portRes[peer]!;
-      if (ix.resKind[s] !== KIND_SWITCH) return -1;
-      return trunk.has(port) || !ix.resVxlan[s] ? ix.resDomain[s]! : -1;
-    };
-    const wantVni = (port: number): number => {
-      const r = ix.portRes[port]!;
-      if (ix.resKind[r] === KIND_SWITCH) return ix.resVxlan[r] ? ix.resFacility[r]! : -1;
-      if (access.has(port) || trunk.has(port)) return -1;
-      const peer = ix.portPeer[port]!;
-      if (peer < 0) return -1;
-      const s = ix.portRes[peer]!;
-      if (ix.resKind[s] !== KIND_SWITCH || underlay.has(peer) || ix.resVxlan[s]) return ix.resFacility[r]!;
-      return -1;
-    };
     const vlanDomains = new Set<number>();
     const vniFacilities = new Set<number>();
     for (const seg of vn.segments) {
       if (seg.ports.length < 2) continue; // bridged inside one hypervisor
       for (const port of seg.ports) {
-        const d = wantVlan(port);
+        const d = this.wantVlan(port);
         if (d >= 0) vlanDomains.add(d);
-        const f = wantVni(port);
+        const f = this.wantVni(port);
         if (f >= 0) vniFacilities.add(f);
       }
     }
@@ -754,9 +802,9 @@ class Realizer {
           port: ix.ports[port]!.name,
         };
         if (s.ports.length < 2) return w;
-        const d = wantVlan(port);
+        const d = this.wantVlan(port);
         if (d >= 0) w.vlan = vlan.get(d);
-        const f = wantVni(port);
+        const f = this.wantVni(port);
         if (f >= 0) w.vni = vni.get(f);
         return w;
       }),
@@ -869,7 +917,8 @@ class Realizer {
         interfaces,
       };
     });
-    return { xir: "1.0", id: this.id, experiment: canonicalHash(this.x), nodes, links, infranets };
+    const hash = this.options.experimentHash ?? canonicalHash(this.x);
+    return { xir: "1.0", id: this.id, experiment: hash, nodes, links, infranets };
   }
 }
 
