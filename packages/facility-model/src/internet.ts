@@ -111,7 +111,13 @@ export function checkResourceInternet(internet: ResourceInternet, options: Check
   }
   const ids = new Set<string>();
   const usedBy = new Map<string, string>();
-  for (const ic of internet.interconnects) {
+  for (const [i, ic] of internet.interconnects.entries()) {
+    // The XIR schema checks facilities only; an interconnect from JSON may be any shape.
+    const shape = interconnectShape(ic);
+    if (shape) {
+      error(`interconnects[${i}]`, shape);
+      continue;
+    }
     const el = `interconnect ${ic.id}`;
     if (ids.has(ic.id)) error(el, `duplicate interconnect id ${ic.id}`);
     ids.add(ic.id);
@@ -158,6 +164,24 @@ export function checkResourceInternet(internet: ResourceInternet, options: Check
     }
   }
   return problems.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1));
+}
+
+/** What is missing or mistyped in an interconnect, or undefined when its shape is right. */
+function interconnectShape(ic: unknown): string | undefined {
+  if (typeof ic !== "object" || ic === null) return "must be an object {id, a, b, capacity, latency, shared}";
+  const x = ic as Record<string, unknown>;
+  if (typeof x.id !== "string" || x.id === "") return "id must be a non-empty string";
+  for (const end of ["a", "b"]) {
+    const r = x[end] as Record<string, unknown> | undefined;
+    if (typeof r !== "object" || r === null) return `${end} must be a gateway port {facility, resource, port}`;
+    for (const k of ["facility", "resource", "port"]) {
+      if (typeof r[k] !== "string") return `${end}.${k} must be a string`;
+    }
+  }
+  if (typeof x.capacity !== "number") return "capacity must be a number of bits/s";
+  if (typeof x.latency !== "number") return "latency must be a number of ns";
+  if (typeof x.shared !== "boolean") return "shared must be true or false";
+  return undefined;
 }
 
 export interface GenerateInternetOptions {

@@ -95,6 +95,21 @@ describe("resource internet", () => {
     assert.ok(dup.some((p) => p.message.includes("is in the resource internet twice")));
   });
 
+  it("reports a malformed interconnect from JSON instead of crashing", () => {
+    const bad = [
+      { id: "x", a: null },
+      { id: "y", a: { facility: "phobos", resource: "gw0", port: "eth3" }, b: { facility: "deimos", resource: "gw0" } },
+      { ...link(), id: "z", latency: "5ms" },
+      7,
+    ] as unknown as Interconnect[];
+    assert.deepEqual(errorsOf(bad), [
+      "interconnects[0]: a must be a gateway port {facility, resource, port}",
+      "interconnects[1]: b.port must be a string",
+      "interconnects[2]: latency must be a number of ns",
+      "interconnects[3]: must be an object {id, a, b, capacity, latency, shared}",
+    ]);
+  });
+
   it("prefixes each facility's own problems with its name; joinFacilities throws on errors", () => {
     const broken = phobos({ name: "deimos" });
     broken.cables = broken.cables.filter((c) => !(c.ends[0].resource === "n0" && c.ends[0].port === "eth0"));
