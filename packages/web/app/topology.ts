@@ -129,7 +129,7 @@ export function topologyGraph(x: Experiment): Topology {
 }
 
 /** Up to this many vertices the view lays out before drawing; above, it draws at once and lays out in a worker. */
-export const SYNC_LAYOUT_LIMIT = 500;
+export const SYNC_LAYOUT_LIMIT = 300;
 
 /** ForceAtlas2 settings for a graph: the library's inference, Barnes-Hut above a few hundred vertices. */
 export function layoutSettings(g: Topology): ForceAtlas2Settings {
@@ -137,7 +137,7 @@ export function layoutSettings(g: Topology): ForceAtlas2Settings {
 }
 
 /** ForceAtlas2 in place, synchronously (small graphs; big ones go to the worker, see TopologyView). */
-export function layout(g: Topology, iterations = 200): void {
+export function layout(g: Topology, iterations = 150): void {
   if (g.order < 2) return;
   forceAtlas2.assign(g, { iterations, settings: layoutSettings(g) });
 }
