@@ -91,22 +91,31 @@ export async function startPortal(o: StartOptions): Promise<Started> {
 
 async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promise<{ name: string; password?: string }> {
   const file = join(dataDir, "admin-credentials");
-  const existing = await read<User>(store, keys.user("admin"));
-  if (existing !== undefined) {
-    const saved = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { password?: string }) : {};
-    return { name: "admin", password: saved.password };
+  const saved = () => (existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { password?: string }) : {});
+  if ((await read<User>(store, keys.user("admin"))) !== undefined) return { name: "admin", password: saved().password };
+  // The password is on disk before the account exists, so a crash in between never leaves an admin nobody
+  // knows the password of; a replica starting at the same time (same data directory) reuses it.
+  let password = saved().password;
+  if (password === undefined) {
+    password = `${randomId(6)}-${randomId(6)}-${randomId(6)}`;
+    try {
+      writeFileSync(file, JSON.stringify({ name: "admin", password }), { mode: 0o600, flag: "wx" });
+    } catch {
+      password = saved().password as string;
+    }
   }
-  const password = `${randomId(6)}-${randomId(6)}-${randomId(6)}`;
-  // Written before the account so a crash in between never leaves an admin nobody knows the password of.
-  writeFileSync(file, JSON.stringify({ name: "admin", password }), { mode: 0o600 });
-  await registerUser(store, ws, {
-    name: "admin",
-    email: "admin@localhost",
-    fullName: "Portal administrator",
-    password,
-    admin: true,
-    active: true,
-  });
+  try {
+    await registerUser(store, ws, {
+      name: "admin",
+      email: "admin@localhost",
+      fullName: "Portal administrator",
+      password,
+      admin: true,
+      active: true,
+    });
+  } catch (e) {
+    if ((await read<User>(store, keys.user("admin"))) === undefined) throw e;
+  }
   return { name: "admin", password };
 }
 
