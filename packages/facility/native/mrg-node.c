@@ -5,6 +5,8 @@
  *
  *   NETNS_PATH HOSTNAME LOWER UPPER WORK MERGED CGROUP_PROCS[,..]|-
  *
+ * (all of stdin is read first; see main for the optional ROOT argument)
+ *
  * and printing `ok HOSTNAME PID` (PID = the container's init, host view) or
  * `err HOSTNAME message`. The container: the given network namespace, new UTS
  * (hostname), mount, PID and IPC namespaces, root = overlayfs(LOWER, UPPER)
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -35,7 +38,8 @@ static int run_init(void) {
   /* Drop everything inherited from the starter (its stdout pipe above all). */
   int nul = open("/dev/null", O_RDWR);
   if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
-  for (int fd = 3; fd < 1024; fd++) close(fd);
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+    for (int fd = 3; fd < 65536; fd++) close(fd);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
@@ -113,27 +117,46 @@ static void make_root(const char *host, const char *lower, const char *upper, co
   must(sethostname(host, strlen(host)), "sethostname", errfd);
 }
 
-static void start_one(char *line) {
+#define MAXCG 4
+struct job {
   char *f[7];
-  int n = 0;
-  for (char *s = strtok(line, " \t\n"); s && n < 7; s = strtok(NULL, " \t\n")) f[n++] = s;
-  if (n != 7) {
-    printf("err %s expected 7 fields\n", n > 1 ? f[1] : "?");
-    return;
-  }
-  const char *netns = f[0], *host = f[1], *cg = f[6];
+  int netfd;
+  int cg[MAXCG];
+  pid_t mid;
+  int errfd;
+};
+
+static int cgfd_of(struct job *j, int k) { return j->cg[k]; }
+
+static void open_cgroups(struct job *j) {
+  for (int k = 0; k < MAXCG; k++) j->cg[k] = -1;
+  if (strcmp(j->f[6], "-") == 0) return;
+  char *buf = strdup(j->f[6]);
+  int k = 0;
+  for (char *s = strtok(buf, ","); s && k < MAXCG; s = strtok(NULL, ",")) j->cg[k++] = open(s, O_WRONLY | O_CLOEXEC);
+  free(buf);
+}
+
+static void close_cgroups(struct job *j) {
+  for (int k = 0; k < MAXCG; k++) if (j->cg[k] >= 0) close(j->cg[k]);
+}
+
+/* Fork the intermediate for one container; its result is read by finish(). */
+static void launch(struct job *j, const char *strip) {
   int errp[2], gop[2];
-  if (pipe2(errp, O_CLOEXEC) < 0 || pipe(gop) < 0) {
-    printf("err %s pipe: %s\n", host, strerror(errno));
-    return;
-  }
+  j->mid = -1;
+  j->errfd = -1;
+  if (pipe2(errp, O_CLOEXEC) < 0 || pipe(gop) < 0) return;
+  /* Paths are given as the host sees them; inside the template namespace the data directory is "/". */
+  size_t sl = strip ? strlen(strip) : 0;
+  for (int k = 2; k <= 5; k++)
+    if (sl && strncmp(j->f[k], strip, sl) == 0) j->f[k] += sl;
   pid_t mid = fork();
   if (mid == 0) {
     /* Intermediate: join the netns, unshare the rest, fork the container init. */
     close(errp[0]);
-    int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
-    must(nsfd, "open netns", errp[1]);
-    must(setns(nsfd, CLONE_NEWNET), "setns net", errp[1]);
+    if (j->netfd < 0) { dprintf(errp[1], "open netns: %s", strerror(ENOENT)); _exit(1); }
+    must(setns(j->netfd, CLONE_NEWNET), "setns net", errp[1]);
     must(unshare(CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare", errp[1]);
     pid_t init = fork();
     must(init, "fork init", errp[1]);
@@ -142,19 +165,12 @@ static void start_one(char *line) {
       char go;
       if (read(gop[0], &go, 1) != 1) _exit(1);
       close(gop[0]);
-      make_root(host, f[2], f[3], f[4], f[5], errp[1]);
-      close(errp[1]); /* CLOEXEC too; closing tells the starter we are up */
+      make_root(j->f[1], j->f[2], j->f[3], j->f[4], j->f[5], errp[1]);
+      close(errp[1]);
       run_init();
     }
     close(gop[0]);
-    if (strcmp(cg, "-") != 0) {
-      char buf[4096];
-      snprintf(buf, sizeof buf, "%s", cg);
-      for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
-        int fd = open(s, O_WRONLY);
-        if (fd >= 0) { dprintf(fd, "%d\n", init); close(fd); }
-      }
-    }
+    for (int k = 0; k < MAXCG && cgfd_of(j, k) >= 0; k++) dprintf(cgfd_of(j, k), "%d\n", init);
     if (write(gop[1], "g", 1) != 1) _exit(1);
     dprintf(errp[1], "PID %d", init);
     _exit(0);
@@ -162,17 +178,22 @@ static void start_one(char *line) {
   close(errp[1]);
   close(gop[0]);
   close(gop[1]);
+  j->mid = mid;
+  j->errfd = errp[0];
+}
+
+static void finish(struct job *j) {
+  const char *host = j->f[1];
+  if (j->mid < 0) { printf("err %s fork: %s\n", host, strerror(errno)); return; }
   char msg[512];
   size_t len = 0;
   ssize_t r;
-  while (len < sizeof msg - 1 && (r = read(errp[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
+  while (len < sizeof msg - 1 && (r = read(j->errfd, msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
   msg[len] = 0;
-  close(errp[0]);
-  waitpid(mid, NULL, 0);
-  int pid = 0;
+  close(j->errfd);
+  waitpid(j->mid, NULL, 0);
   char *pp = strstr(msg, "PID ");
-  if (pp) pid = atoi(pp + 4);
-  /* Anything besides "PID n" is an error from the intermediate or from the init before exec. */
+  int pid = pp ? atoi(pp + 4) : 0;
   char *rest = pp ? pp + 4 : msg;
   while (*rest >= '0' && *rest <= '9') rest++;
   if (pp && *rest == 0 && pp == msg) printf("ok %s %d\n", host, pid);
@@ -182,17 +203,53 @@ static void start_one(char *line) {
   fflush(stdout);
 }
 
+/*
+ * Usage: mrg-node [ROOT] < lines. With ROOT (the data directory holding images
+ * and node layers), the starter first moves itself into a mount namespace
+ * whose root is ROOT alone, so each container's new mount namespace copies a
+ * handful of mounts instead of the whole host's (hundreds of netns mounts).
+ */
 int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  const char *root = argc > 1 ? argv[1] : NULL;
   signal(SIGCHLD, SIG_DFL);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+  /* Read every line and open every namespace and cgroup file while the host's paths are visible. */
+  size_t n = 0, cap = 64;
+  struct job *jobs = calloc(cap, sizeof *jobs);
   char *line = NULL;
-  size_t cap = 0;
-  while (getline(&line, &cap, stdin) > 0) {
+  size_t lcap = 0;
+  while (getline(&line, &lcap, stdin) > 0) {
     if (line[0] == '\n' || line[0] == '#') continue;
-    start_one(line);
-    fflush(stdout);
+    if (n == cap) jobs = realloc(jobs, (cap *= 2) * sizeof *jobs);
+    struct job *j = &jobs[n];
+    memset(j, 0, sizeof *j);
+    char *copy = strdup(line);
+    int k = 0;
+    for (char *s = strtok(copy, " \t\n"); s && k < 7; s = strtok(NULL, " \t\n")) j->f[k++] = s;
+    if (k != 7) { printf("err %s expected 7 fields\n", k > 1 ? j->f[1] : "?"); fflush(stdout); continue; }
+    j->netfd = open(j->f[0], O_RDONLY | O_CLOEXEC);
+    open_cgroups(j);
+    n++;
   }
   free(line);
+  if (root && n > 0) {
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0 || chdir(root) < 0 ||
+        syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+      fprintf(stderr, "mrg-node: cannot enter %s: %s\n", root, strerror(errno));
+      return 1;
+    }
+  }
+  /* A few containers in flight at once: the kernel work (namespaces, mounts) spreads over the cores. */
+  enum { INFLIGHT = 8 };
+  size_t next = 0, done = 0;
+  while (done < n) {
+    while (next < n && next - done < INFLIGHT) launch(&jobs[next++], root);
+    finish(&jobs[done]);
+    if (jobs[done].netfd >= 0) close(jobs[done].netfd);
+    close_cgroups(&jobs[done]);
+    done++;
+  }
   return 0;
 }

@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline";
 import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
@@ -116,7 +116,7 @@ export async function nodesStart(
   if (lines.length === 0) return;
   const errors: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    const c = spawn(env.bin.node, [], { stdio: ["pipe", "pipe", "pipe"] });
+    const c = spawn(env.bin.node, [resolvePath(env.dataDir)], { stdio: ["pipe", "pipe", "pipe"] });
     const rl = createInterface({ input: c.stdout });
     rl.on("line", (l) => {
       const m = /^(ok|err) (\S+) (.*)$/.exec(l);
@@ -124,8 +124,15 @@ export async function nodesStart(
       if (m[1] === "ok") writeFileSync(join(nodeDir(env, prefix, m[2] as string), "pid"), `${m[3]}\n`);
       else errors.push(`${m[2]}: ${m[3]}`);
     });
+    let stderr = "";
+    c.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
     c.on("error", reject);
-    c.on("close", () => resolve());
+    c.on("close", (code, signal) => {
+      if (code !== 0) errors.push(`mrg-node exited ${code ?? signal}: ${stderr.trim()}`);
+      resolve();
+    });
     c.stdin.end(`${lines.join("\n")}\n`);
   });
   if (errors.length > 0)
