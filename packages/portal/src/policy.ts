@@ -21,6 +21,7 @@ export const OBJECTS = [
   "realization",
   "compile",
   "resource",
+  "usage",
   "facility",
 ] as const;
 export type ObjectType = (typeof OBJECTS)[number];

@@ -97,6 +97,10 @@ describe("experiments, revisions and realizations", () => {
     assert.ok(r.resources.length >= 2);
     const held = await h.admin.resources({ allocated: true });
     assert.ok(held.some((x) => x.holders.some((y) => y.realization === "r1.chain.ivy")));
+    // Others see that a resource is taken, not by whom; usage is for administrators.
+    const seen = await (await h.user("ozzy")).resources({ allocated: true });
+    assert.ok(seen.length > 0 && seen.every((x) => x.holders.length === 0));
+    assert.equal((await apiError((await h.user("ozzy2")).usage())).status, 403);
     const usage = await h.admin.usage();
     assert.ok((usage.byUser.ivy?.resources ?? 0) >= 1);
     const acc = await ivy.accept("ivy", "chain", "r1");

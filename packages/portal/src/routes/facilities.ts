@@ -210,6 +210,10 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
         }
         holders.set(k, h);
       }
+      // Who holds what is visible to administrators and to members of the holding project.
+      const me = req.principal!.user;
+      const mine = new Set((await list<{ project: string }>(store, keys.memberships(me.name))).map((m) => m.project));
+      const visible = (x: { project: string }) => me.admin || mine.has(x.project);
       const out = [];
       for (const f of facilities) {
         if (req.query.facility !== undefined && f.name !== req.query.facility) continue;
@@ -224,7 +228,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
             alloc: r.alloc,
             props: r.props,
             allocated: h.length > 0,
-            holders: h,
+            holders: h.filter(visible),
           });
         }
       }
@@ -235,7 +239,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
   app.get(
     "/usage",
     {
-      config: { access: { object: "resource", action: "read" } },
+      config: { access: { object: "usage", action: "read" } },
       schema: {
         tags: ["resources"],
         summary: "Resources held per project and per user",
