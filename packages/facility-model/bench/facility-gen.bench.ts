@@ -22,9 +22,9 @@ function cpuTimed<R>(work: () => R): () => R {
 }
 const cpu = { ms: 0 };
 
-/** Warm the JIT on a small facility, as a long-running process would be. */
-function warmUp(): void {
-  checkFacility(generateFacility({ nodes: 2000, seed: 99 }));
+/** Warm the JIT (and the heap) on a smaller facility, as a long-running process would be. */
+function warmUp(nodes: number): void {
+  checkFacility(generateFacility({ nodes: Math.min(20_000, Math.max(2000, nodes / 5)), seed: 99 }));
 }
 
 const figures = (f: Facility) => {
@@ -41,7 +41,7 @@ const figures = (f: Facility) => {
 
 function generate(nodes: number, maxMs: number) {
   return benchCase(() => {
-    warmUp();
+    warmUp(nodes);
     return {
       run: cpuTimed(() => generateFacility({ nodes, seed: 1 })),
       fields: (f: Facility) => ({ cpu_ms: cpu.ms, ...figures(f) }),
@@ -56,7 +56,7 @@ export default defineBench({
     "1000-nodes": generate(1000, 50),
     "100000-nodes": generate(100_000, 2000),
     "100000-nodes-check": benchCase(() => {
-      warmUp();
+      warmUp(100_000);
       const f = generateFacility({ nodes: 100_000, seed: 1 });
       return {
         run: cpuTimed(() => checkFacility(f)),
@@ -65,7 +65,7 @@ export default defineBench({
       };
     }),
     "internet-2x50000": benchCase(() => {
-      warmUp();
+      warmUp(100_000);
       return {
         run: cpuTimed(() => generateResourceInternet({ facilities: 2, nodesPerFacility: 50_000, seed: 1 })),
         fields: (ri: ResourceInternet) => ({
