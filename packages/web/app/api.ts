@@ -17,15 +17,40 @@ export type {
 } from "@merge/portal/client";
 export { ApiError };
 
-/** One facility's share of a materialization (the portal's materialization status). */
+/**
+ * The portal's materialization status (GET …/realizations/:r/materialization),
+ * as its materialize plugin documents it; the typed client has no such call yet.
+ */
 export interface MaterializationStatus {
   id: string;
+  /** materializing | active | error | dematerializing | dematerialized */
   status: string;
   actions: number;
   complete: number;
-  facilities: unknown[];
-  nodes: unknown[];
-  links: unknown[];
+  facilities: {
+    facility: string;
+    reachable: boolean;
+    status: string;
+    error?: string;
+    attempts: number;
+    nextAttempt?: string;
+    actions: number;
+    complete: number;
+    errors: number;
+    masked: number;
+    infrapod?: string;
+    failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
+  }[];
+  nodes: {
+    node: string;
+    resource: string;
+    facility: string;
+    current: string;
+    target: string;
+    action: string;
+    error?: string;
+  }[];
+  links: { link: string; facility: string; action: string; error?: string }[];
 }
 
 export class SessionExpired extends Error {

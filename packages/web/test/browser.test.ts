@@ -17,6 +17,7 @@ import { after, before, test } from "node:test";
 import { PortalClient } from "@merge/portal";
 import type { BrowserContext, Page } from "playwright-core";
 import { type Started, startPortal } from "../../portal/src/main.ts";
+import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
 import type { TopologyHook } from "../app/topology.ts";
 import { buildWeb } from "../src/build.ts";
 import { webUiPlugin } from "../src/serve.ts";
@@ -41,7 +42,11 @@ before(async () => {
     dataDir: join(base, "data"),
     port: 0,
     quiet: true,
-    plugins: [webUiPlugin({ distDir })],
+    // No facility runs here, and no credentials for one exist: materializations stay undelivered, and say so.
+    plugins: [
+      webUiPlugin({ distDir }),
+      materializationPlugin({ connect: credentialsConnector(join(base, "facility-credentials")), backoffMs: 60_000 }),
+    ],
   });
   const anon = new PortalClient(started.url);
   admin = new PortalClient(started.url, (await anon.login("admin", started.admin.password as string)).token);
@@ -91,6 +96,16 @@ after(async () => {
     }
   }
 });
+
+/** The materialization status as the API reports it (the typed client has no call for it yet). */
+async function aliceMaterialization(): Promise<{ status: string }> {
+  const res = await fetch(
+    `${(started as Started).url}/projects/alice/experiments/demo/realizations/r1/materialization`,
+    { headers: { authorization: `Bearer ${alice.token}` } },
+  );
+  assert.equal(res.status, 200);
+  return (await res.json()) as { status: string };
+}
 
 /** Collects page errors so a test can show them when it fails. */
 function watch(page: Page): string[] {
@@ -185,6 +200,16 @@ test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }
     await page.locator("[data-testid=realization][data-state=accepted]").waitFor();
     assert.equal((await alice.realization("alice", "demo", "r1")).state, "accepted");
     await page.getByRole("button", { name: "Relinquish" }).waitFor();
+
+    // Materialize: the portal takes it, cannot reach the facility, and the page shows that per facility.
+    await page.getByRole("button", { name: "Materialize" }).click();
+    const mz = page.getByTestId("materialization");
+    await mz.waitFor();
+    const status = await aliceMaterialization();
+    assert.equal(await mz.getAttribute("data-status"), status.status);
+    const phobos = mz.locator("tr", { hasText: "phobos" });
+    assert.match((await phobos.textContent()) ?? "", /unreachable|undelivered/);
+    assert.match((await phobos.textContent()) ?? "", /facility phobos is unreachable/);
     await page.screenshot({ path: "/tmp/merge-web-realization.png", fullPage: true });
 
     // A token the portal refuses: the UI says the session expired and offers to sign in.

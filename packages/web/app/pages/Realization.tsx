@@ -4,6 +4,8 @@
  * materialization when the portal has that API. Also the list of all
  * realizations the user can see.
  */
+
+import { useEffect } from "react";
 import type { Realization as Embedding } from "../../../xir/src/realization.ts";
 import { ApiError, type MaterializationStatus, type Realization } from "../api.ts";
 import { Action, Badge, Link, type Loaded, Show, useLoad, When } from "../parts.tsx";
@@ -200,11 +202,29 @@ function MaterializationBody({
       </p>
     );
   }
+  return <MaterializationStatusView s={s} reload={m.reload} {...{ project, experiment, realization }} />;
+}
+
+const SETTLED = new Set(["active", "error", "dematerialized"]);
+
+function MaterializationStatusView({
+  s,
+  reload,
+  project,
+  experiment,
+  realization,
+}: Props & { s: MaterializationStatus; reload: () => void }) {
+  // Follow it while it is moving.
+  useEffect(() => {
+    if (SETTLED.has(s.status)) return;
+    const t = setTimeout(reload, 3000);
+    return () => clearTimeout(t);
+  }, [s, reload]);
   return (
-    <div data-testid="materialization">
+    <div data-testid="materialization" data-status={s.status}>
       <p>
         <Badge value={s.status} /> {s.complete} of {s.actions} actions complete{" "}
-        <button type="button" onClick={m.reload}>
+        <button type="button" onClick={reload}>
           Refresh
         </button>{" "}
         <Action
@@ -212,9 +232,82 @@ function MaterializationBody({
           danger
           confirm="Dematerialize? The nodes are recycled."
           run={(a) => a.dematerialize(project, experiment, realization)}
-          done={m.reload}
+          done={reload}
         />
       </p>
+      <table>
+        <thead>
+          <tr>
+            <th>Facility</th>
+            <th>Status</th>
+            <th>Actions</th>
+            <th>Infrapod</th>
+            <th>Problems</th>
+          </tr>
+        </thead>
+        <tbody>
+          {s.facilities.map((f) => (
+            <tr key={f.facility}>
+              <td>{f.facility}</td>
+              <td>
+                <Badge value={f.status} />
+              </td>
+              <td>
+                {f.complete + f.masked} / {f.actions}
+                {f.masked > 0 && <span className="muted"> ({f.masked} masked)</span>}
+              </td>
+              <td>{f.infrapod ?? "—"}</td>
+              <td className="small">
+                {f.error !== undefined && <div className="error">{f.error}</div>}
+                {f.failed.map((a) => (
+                  <div key={`${a.task}/${a.action}`}>
+                    {a.kind} {a.target}: {a.error} ({a.attempts} attempts)
+                  </div>
+                ))}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {s.nodes.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Node</th>
+              <th>Resource</th>
+              <th>State</th>
+              <th>Action</th>
+            </tr>
+          </thead>
+          <tbody>
+            {s.nodes.map((n) => (
+              <tr key={n.node}>
+                <td>{n.node}</td>
+                <td>
+                  {n.facility}/{n.resource}
+                </td>
+                <td>
+                  {n.current}
+                  {n.target !== n.current && ` → ${n.target}`}
+                </td>
+                <td>
+                  <Badge value={n.action} /> {n.error !== undefined && <span className="error">{n.error}</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {s.links.length > 0 && (
+        <p className="small">
+          Links:{" "}
+          {s.links.map((l) => (
+            <span key={`${l.facility}/${l.link}`}>
+              {l.link} <Badge value={l.action} /> {l.error}{" "}
+            </span>
+          ))}
+        </p>
+      )}
     </div>
   );
 }
