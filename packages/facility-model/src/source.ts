@@ -14,6 +14,7 @@
  * JSON syntax); schema and model problems come back as `problems`.
  */
 import { readFile } from "node:fs/promises";
+import { register } from "node:module";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Facility, type ResourceInternet, validateFacility, validateResourceInternet } from "@merge/xir";
@@ -139,7 +140,28 @@ interface Buildable {
   build(options?: { validate?: boolean }): unknown;
 }
 
+/**
+ * A model module kept outside this repository imports `@merge/facility-model`
+ * and `@merge/xir` too; Node resolves those from the importing file and would
+ * not find them. This resolve hook retries a failed `@merge/*` import from here.
+ */
+let mergeResolution = false;
+function resolveMergeFromHere(): void {
+  if (mergeResolution) return;
+  mergeResolution = true;
+  const here = JSON.stringify(import.meta.url);
+  const hook = `export async function resolve(specifier, context, next) {
+  try { return await next(specifier, context); }
+  catch (e) {
+    if (!specifier.startsWith("@merge/")) throw e;
+    return next(specifier, { ...context, parentURL: ${here} });
+  }
+}`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+}
+
 async function fromModule(source: string, path: string): Promise<unknown> {
+  resolveMergeFromHere();
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
@@ -147,6 +169,12 @@ async function fromModule(source: string, path: string): Promise<unknown> {
     const err = e as NodeJS.ErrnoException;
     if (err.code === "ERR_MODULE_NOT_FOUND" && err.message.includes(path)) {
       throw new ModelSourceError(`cannot read ${source}: no such file`);
+    }
+    if (/Cannot find module '@merge\//.test(err.message) && err.message.includes("Require stack")) {
+      // Outside a `"type": "module"` package a .ts file loads as CommonJS, which the hook above cannot help.
+      throw new ModelSourceError(
+        `${source}: failed to load: ${err.message.split("\n")[0]}; name the file .mts (or put a package.json with "type": "module" beside it) so it loads as an ES module`,
+      );
     }
     throw new ModelSourceError(`${source}: failed to load: ${err.message}`);
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -100,6 +100,19 @@ describe("loadModel", () => {
     assert.equal(two.kind, "internet");
     assert.equal(two.kind === "internet" && two.internet.interconnects[0]?.latency, 12e6);
     assert.deepEqual(two.problems, []);
+  });
+
+  it("loads a model module kept outside the repository (as an ES module)", async () => {
+    const text = await readFile(join(fixtures, "tiny-facility.ts"), "utf8");
+    await writeFile(join(dir, "outside.mts"), text);
+    const outside = await loadModel(join(dir, "outside.mts"));
+    assert.equal(outside.kind, "facility");
+    assert.deepEqual(outside.problems, []);
+    await writeFile(join(dir, "outside.ts"), text);
+    await assert.rejects(
+      loadModel(join(dir, "outside.ts")),
+      /name the file \.mts \(or put a package\.json with "type": "module" beside it\)/,
+    );
   });
 
   it("says what is wrong with a source it cannot use", async () => {
