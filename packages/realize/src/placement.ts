@@ -206,8 +206,8 @@ export class Placer {
   /**
    * Scarcity tier of a class: how many members would be left over once the
    * rest of the experiment took its share (free minus demand), on a
-   * quarter-power-of-two scale. With no other demand it is plain abundance:
-   * the seed's example (10 nodes with > 30 GB, 200 with 10 GB, a request both
+   * power-of-two scale (within a factor of two, locality decides). With no
+   * other demand it is plain abundance: the seed's example (10 nodes with > 30 GB, 200 with 10 GB, a request both
    * satisfy) picks the 200. A class the experiment's constrained nodes depend
    * on has nothing left over and is used last.
    */
@@ -216,7 +216,7 @@ export class Placer {
     const free = this.freeCount[k]!;
     if (free <= 0) return Number.NEGATIVE_INFINITY;
     const spare = free - this.demand[k]!;
-    return spare >= 1 ? Math.floor(4 * Math.log2(spare)) : -1000 + Math.floor((16 * free) / (this.demand[k]! + 1));
+    return spare >= 1 ? Math.floor(Math.log2(spare)) : -1000 + Math.floor((16 * free) / (this.demand[k]! + 1));
   }
 
   /**
