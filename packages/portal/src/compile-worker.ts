@@ -5,7 +5,7 @@
  */
 import { compileSource } from "@merge/model";
 
-const [lang, filename] = process.argv.slice(2) as ["ts" | "py", string];
+const lang = process.argv[2] as "ts" | "py";
 const chunks: Buffer[] = [];
 for await (const c of process.stdin) chunks.push(c as Buffer);
 const name = lang === "py" ? "model.py" : "model.ts";

@@ -32,7 +32,6 @@ export interface StartOptions {
   acceptTimeoutSeconds?: number;
   /** Verify bearer tokens from this OIDC issuer instead of embedding a provider. */
   externalIssuer?: PortalConfig["externalIssuer"];
-  quiet?: boolean;
   /** Route plugins of other rooms (materializations, XDCs). */
   plugins?: PortalPlugin[];
 }

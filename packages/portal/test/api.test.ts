@@ -115,7 +115,7 @@ describe("experiments, revisions and realizations", () => {
     await ivy.deleteExperiment("ivy", "chain");
   });
 
-  test("push TypeScript models: compiled in a child process, errors with line numbers", async () => {
+  test("push TypeScript and Python models: compiled in a child process, errors reported", async () => {
     const kit = await h.user("kit");
     await kit.createExperiment("kit", { name: "hello" });
     const source = readFileSync(new URL("../../../examples/hello.ts", import.meta.url), "utf8");
@@ -126,9 +126,13 @@ describe("experiments, revisions and realizations", () => {
     const bad = await kit.push("kit", "hello", broken, "ts", "hello.ts");
     assert.equal(bad.status, "error");
     assert.match(bad.errors.map((e) => e.message).join("\n"), /boom at the end/);
+    const py = readFileSync(new URL("../../../examples/python/hello-world.py", import.meta.url), "utf8");
+    const pyRev = await kit.push("kit", "hello", py, "py", "hello-world.py");
+    assert.equal(pyRev.status, "compiled", JSON.stringify(pyRev.errors));
+    assert.equal(pyRev.lang, "py");
     const c = await kit.compile(source, "ts");
     assert.equal(c.status, "compiled");
-    assert.equal((await kit.experiment("kit", "hello")).revisions, 2);
+    assert.equal((await kit.experiment("kit", "hello")).revisions, 3);
   });
 
   test("an unsatisfiable experiment gets a diagnosis, not a reservation", async () => {

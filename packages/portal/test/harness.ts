@@ -24,7 +24,7 @@ export async function startHarness(
   opts: { acceptTimeoutSeconds?: number; policyFile?: string } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
-  const started = await startPortal({ dataDir, port: 0, quiet: true, ...opts });
+  const started = await startPortal({ dataDir, port: 0, ...opts });
   const anon = new PortalClient(started.url);
   const adminToken = await anon.login("admin", started.admin.password as string);
   const admin = new PortalClient(started.url, adminToken.token);
