@@ -58,12 +58,25 @@ export function groupsExperiment(n: number): Experiment {
   return { xir: "1.0", name: `groups${n}`, parameters: {}, nodes, links };
 }
 
+/** Sweep on SIGINT/SIGTERM too: an interrupted run must not leave 500 containers behind. */
+function sweepOnSignal(mzid: string, dataDir: string): void {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      void sweep(prefixOf(mzid), dataDir).finally(() => {
+        rmSync(dataDir, { recursive: true, force: true });
+        process.exit(130);
+      });
+    });
+  }
+}
+
 function materializeCase(n: number, maxMs: number) {
   return benchCase(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "mrg-bench-linux-"));
     const dp = await LinuxDataPlane.open({ dataDir });
     const mzid = `bench${n}.b${randomBytes(3).toString("hex")}.bench`;
     const plan = planFromExperiment(groupsExperiment(n), { mzid });
+    sweepOnSignal(mzid, dataDir);
     return {
       run: () => dp.materialize(plan, { timeoutMs: 300_000 }),
       fields: (r) => ({
@@ -92,6 +105,7 @@ export default defineBench({
       const dataDir = mkdtempSync(join(tmpdir(), "mrg-bench-linux-"));
       const dp = await LinuxDataPlane.open({ dataDir });
       const mzid = `demat500.b${randomBytes(3).toString("hex")}.bench`;
+      sweepOnSignal(mzid, dataDir);
       await dp.materialize(planFromExperiment(groupsExperiment(500), { mzid }), { timeoutMs: 300_000 });
       return {
         run: () => dp.dematerialize(mzid),

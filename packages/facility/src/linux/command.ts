@@ -130,7 +130,9 @@ export class Batch {
     }
     batch.forEach((p, i) => {
       const errs = failed.get(i);
-      const real = errs?.filter((e) => !(p.tolerant && HARMLESS.some((h) => h.test(e))));
+      const real = errs?.filter(
+        (e) => !(p.tolerant && !e.includes("batch stopped") && HARMLESS.some((h) => h.test(e))),
+      );
       if (real && real.length > 0)
         p.reject(new Error(`${this.tool}${this.netns ? ` -n ${this.netns}` : ""}: ${real.join("; ")}`));
       else p.resolve();
