@@ -41,13 +41,18 @@ before(async () => {
   started = await startPortal({
     dataDir: join(base, "data"),
     port: 0,
-    quiet: true,
     // No facility runs here, and no credentials for one exist: materializations stay undelivered, and say so.
     plugins: [
       webUiPlugin({ distDir }),
       materializationPlugin({ connect: credentialsConnector(join(base, "facility-credentials")), backoffMs: 60_000 }),
     ],
   });
+  const ui = await fetch(`${started.url}/ui/`);
+  if (ui.status !== 200) {
+    throw new Error(
+      `the portal does not serve the UI (GET /ui/ → ${ui.status}): buildPortal must register its \`plugins\` option (app.register(p, { ctx }))`,
+    );
+  }
   const anon = new PortalClient(started.url);
   admin = new PortalClient(started.url, (await anon.login("admin", started.admin.password as string)).token);
   await anon.register({ name: "alice", email: "alice@example.org", password: ALICE_PW });
