@@ -46,7 +46,9 @@ async function openBackend(
   simDurations: string | undefined,
   dataDir: string | undefined,
 ): Promise<Backend> {
-  if (kind === undefined || kind === "sim") return new SimBackend({ durations: durations(simDurations) });
+  // Other rex processes may have done a step's prerequisites: this process's model cannot know.
+  if (kind === undefined || kind === "sim")
+    return new SimBackend({ durations: durations(simDurations), strict: false });
   if (kind === "linux") {
     if (!dataDir) throw new UsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
     const { LinuxBackend } = await import("./linux/index.ts");

@@ -26,7 +26,8 @@ export async function startRex(
 ): Promise<{ rex: Rex; backend: SimBackend; journal: ReturnType<typeof journal> }> {
   const backend = sim instanceof SimBackend ? sim : new SimBackend(sim);
   const j = journal();
-  const rex = new Rex({ store, backend, onEvent: j.push, leaseTtl: 2, ...opts });
+  const log = process.env.REX_DEBUG ? (m: string) => console.error(m) : undefined;
+  const rex = new Rex({ store, backend, onEvent: j.push, leaseTtl: 2, log, ...opts });
   await rex.start();
   return { rex, backend, journal: j };
 }

@@ -6,6 +6,7 @@ import { openStore, type Store } from "@merge/store";
 import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import { Driver } from "../src/driver.ts";
 import { fragmentsFor } from "../src/materialization.ts";
+import { SimBackend } from "../src/sim/sim.ts";
 import { synthetic } from "../src/sim/synthetic.ts";
 import { keys } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
@@ -24,9 +25,10 @@ after(async () => {
 test("two rex workers on etcd: all actions complete once, claims released, teardown forgets it", async () => {
   const s = synthetic(30, { mzid: "etcd.exp.proj", lanSize: 5 });
   const driver = new Driver(store);
-  const d = { durations: { imaging: 5, power: 0, network: 1, infrapod: 1 } };
-  const a = await startRex(store, d, { id: "rex-a", concurrency: 8 });
-  const b = await startRex(store, d, { id: "rex-b", concurrency: 8 });
+  // One facility, two workers: they share the (modeled) facility.
+  const sim = new SimBackend({ durations: { imaging: 5, power: 0, network: 1, infrapod: 1 } });
+  const a = await startRex(store, sim, { id: "rex-a", concurrency: 8 });
+  const b = await startRex(store, sim, { id: "rex-b", concurrency: 8 });
   const dag = await driver.materialize("etcd.exp.proj", fragmentsFor(s.realization, s.experiment, s.facility));
   await statusIs(driver, "etcd.exp.proj", "active", 30_000);
   const completes = [...a.journal.of("complete"), ...b.journal.of("complete")].map((e) => ("key" in e ? e.key : ""));

@@ -4,6 +4,7 @@ import { openMemoryStore } from "@merge/store";
 import { Driver } from "../src/driver.ts";
 import { fragmentsFor } from "../src/materialization.ts";
 import { clearErrors, completeByHand, mask, pendingTasks } from "../src/operations.ts";
+import { SimBackend } from "../src/sim/sim.ts";
 import { synthetic } from "../src/sim/synthetic.ts";
 import { keys, type NodeRecord } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
@@ -150,16 +151,10 @@ test("dematerialize tears down, recycles nodes to clean, and forgets the materia
 
 test("two rex workers on one store share the work and never run an action twice", async () => {
   const { store, driver, fragments } = setup(40, "two.exp.proj");
-  const a = await startRex(
-    store,
-    { durations: { imaging: 5, power: 0, network: 1, infrapod: 1 } },
-    { id: "rex-a", concurrency: 8 },
-  );
-  const b = await startRex(
-    store,
-    { durations: { imaging: 5, power: 0, network: 1, infrapod: 1 } },
-    { id: "rex-b", concurrency: 8 },
-  );
+  // One facility, two workers: they share the (modeled) facility.
+  const sim = new SimBackend({ durations: { imaging: 5, power: 0, network: 1, infrapod: 1 } });
+  const a = await startRex(store, sim, { id: "rex-a", concurrency: 8 });
+  const b = await startRex(store, sim, { id: "rex-b", concurrency: 8 });
   await driver.materialize("two.exp.proj", fragments);
   const s = await statusIs(driver, "two.exp.proj", "active");
   await Promise.all([a.rex.stop(), b.rex.stop()]);

@@ -48,6 +48,12 @@ export interface SimOptions {
   failures?: FailureRule[];
   /** Called when a backend call finishes its work (tests count executions). */
   onCall?: (method: SimMethod, target: string) => void;
+  /**
+   * Refuse steps whose prerequisites this instance has not seen (services before
+   * the enclave). Default true; turn off when several processes (rex workers)
+   * each model the same facility, since another may have done the earlier step.
+   */
+  strict?: boolean;
 }
 
 interface SimNode {
@@ -119,8 +125,11 @@ export class SimBackend implements Backend {
 
   async infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     await this.step("infrapodServices", spec.mzid, this.durations.infrapod, ctx);
-    const pod = this.infrapods.get(spec.mzid);
-    if (!pod) throw new Error(`sim: infrapod ${spec.mzid} has no enclave; create it first`);
+    let pod = this.infrapods.get(spec.mzid);
+    if (!pod && this.opts.strict !== false)
+      throw new Error(`sim: infrapod ${spec.mzid} has no enclave; create it first`);
+    pod ??= { services: false, entries: [], serviceAddress: `172.31.${(spec.vindex >> 8) & 255}.${spec.vindex & 255}` };
+    this.infrapods.set(spec.mzid, pod);
     pod.services = true;
     this.done("infrapodServices", spec.mzid);
     const up = "up" as const;
@@ -133,8 +142,8 @@ export class SimBackend implements Backend {
   async infranetEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
     await this.step("infranetEntries", spec.mzid, this.durations.network, ctx);
     const pod = this.infrapods.get(spec.mzid);
-    if (!pod?.services) throw new Error(`sim: infrapod ${spec.mzid} services are not up`);
-    pod.entries = [...entries];
+    if (!pod?.services && this.opts.strict !== false) throw new Error(`sim: infrapod ${spec.mzid} services are not up`);
+    if (pod) pod.entries = [...entries];
     this.done("infranetEntries", spec.mzid);
   }
 
@@ -181,7 +190,9 @@ export class SimBackend implements Backend {
 
   async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     const n = this.node(spec.resource);
-    if (n.mzid !== spec.mzid) throw new Error(`sim: node ${spec.resource} is not in ${spec.mzid}`);
+    if (n.mzid !== spec.mzid && this.opts.strict !== false)
+      throw new Error(`sim: node ${spec.resource} is not in ${spec.mzid}`);
+    n.mzid = spec.mzid;
     n.state = "setup";
     await this.step("nodeReset", spec.resource, this.durations.imaging + this.durations.power, ctx);
     n.image = spec.image;
@@ -217,7 +228,7 @@ export class SimBackend implements Backend {
 
   async emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
     await this.step("emulationUpdate", spec.emulation, this.durations.network, ctx);
-    const cur = this.emulations.get(spec.emulation);
+    const cur = this.emulations.get(spec.emulation) ?? (this.opts.strict === false ? spec : undefined);
     if (!cur) throw new Error(`sim: emulation ${spec.emulation} is not running`);
     const links = new Map(cur.links.map((l) => [l.link, l]));
     for (const l of spec.links) links.set(l.link, l);
