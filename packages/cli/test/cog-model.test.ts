@@ -106,6 +106,30 @@ describe("cog model", () => {
     assert.equal(report.summary[0]?.nodes.total, 4);
   });
 
+  it("check caps a flood of errors unless --all", async () => {
+    const f = phobos();
+    // Two errors a cable: neither end exists.
+    for (let i = 0; i < 125; i++) {
+      f.cables.push({
+        id: `stray${i}`,
+        ends: [
+          { resource: `x${i}`, port: "eth0" },
+          { resource: `y${i}`, port: "eth0" },
+        ],
+      });
+    }
+    const file = join(dir, "flood.json");
+    await writeFile(file, JSON.stringify(f));
+    const r = await cog("model", "check", file);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.split("\n").filter((l) => l.startsWith("error: "));
+    assert.equal(lines.length, 200);
+    assert.match(r.stdout, /\.\.\. and 50 more errors \(--all lists them\)/);
+    assert.match(r.stdout, /INVALID, 250 errors/);
+    const all = await cog("model", "check", file, "--all");
+    assert.equal(all.stdout.split("\n").filter((l) => l.startsWith("error: ")).length, 250);
+  });
+
   it("names the line of a JSON syntax error and the path of a schema error", async () => {
     const bad = join(dir, "syntax.json");
     await writeFile(bad, '{\n  "xir": "1.0",\n  "name": phobos\n}\n');

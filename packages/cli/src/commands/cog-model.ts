@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .command("check <source>")
     .description(`validate a facility model or resource internet; exit 1 when it has errors\n  source: ${SOURCE_HELP}`)
     .option("--json", "print {source, kind, ok, problems, summary} as JSON")
-    .option("--all", "list every warning (by default the first 50)")
+    .option("--all", "list every problem (by default the first 200 errors and 50 warnings)")
     .action(async (source: string, opts: { json?: boolean; all?: boolean }) => {
       const loaded = await load(source);
       if (!loaded) return;
@@ -114,13 +114,20 @@ function summariesOf(loaded: LoadedModel): FacilitySummary[] {
   return [];
 }
 
+/** Without --all, the first 200 errors and 50 warnings: a broken 100,000-node model would flood the terminal. */
+const SHOWN = { error: 200, warning: 50 } as const;
+
 function printProblems(problems: readonly Problem[], all: boolean): void {
-  let warnings = 0;
+  const seen = { error: 0, warning: 0 };
   for (const p of problems) {
-    if (p.severity === "warning" && !all && ++warnings > 50) continue;
+    if (++seen[p.severity] > SHOWN[p.severity] && !all) continue;
     console.log(formatProblem(p));
   }
-  if (warnings > 50) console.log(`... and ${warnings - 50} more warnings (--all lists them)`);
+  if (all) return;
+  for (const severity of ["error", "warning"] as const) {
+    const more = seen[severity] - SHOWN[severity];
+    if (more > 0) console.log(`... and ${more} more ${severity}s (--all lists them)`);
+  }
 }
 
 function oneLine(s: FacilitySummary): string {
