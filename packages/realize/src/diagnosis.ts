@@ -50,7 +50,7 @@ function views(ix: InternetIndex, usage: Usage, r: number, free: boolean, vm: nu
   }
   if (res.alloc.includes("virtual")) {
     const room = free ? [0, 1, 2].map((k) => usage.remaining[r * 3 + k]!) : VM_PROPS.map((p) => num(res.props[p]));
-    const sizes = vm && vm.every((v, k) => v <= room[k]!) ? vm : room;
+    const sizes = vm?.every((v, k) => v <= room[k]!) ? vm : room;
     const virt = virtualLookup(res.props, sizes);
     out.push((p) => id(p) ?? virt(p));
   }

@@ -903,6 +903,11 @@ class Realizer {
           port: ix.ports[p.ports[k]!]!.name,
           virtual: p.virtual[k]!,
         };
+        const nic = p.mode === "virtual" ? vmNic(s.constraints) : undefined;
+        if (nic) {
+          iface.model = nic.model;
+          iface.queues = nic.queues;
+        }
         const tags = ifaceTags.get(`${n.name}\u0000${s.index}`);
         if (tags?.vlan !== undefined) iface.vlan = tags.vlan;
         if (tags?.vni !== undefined) iface.vni = tags.vni;

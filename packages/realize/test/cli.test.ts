@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { phobos } from "@merge/facility-model";
+import { compileFile } from "@merge/model";
 import { checkRealizations } from "@merge/realize";
 import type { Realization } from "@merge/xir";
 import { c, experiment, node } from "./fixtures.ts";
@@ -51,6 +52,19 @@ test("XIR JSON in, raw realization out with --json; it passes the checker", () =
     [],
   );
   assert.equal(rz.links.find((l) => l.link === "l0")!.emulator?.resource, "emu0");
+});
+
+test("a model with VMs, virtual NIC models and an emulated link: the raw realization passes the checker", async () => {
+  const r = mrg("realize", "--local", "examples/emulated.ts", "--facility", "phobos", "--json");
+  assert.equal(r.code, 0, r.err);
+  const rz = JSON.parse(r.out) as Realization;
+  const compiled = await compileFile(join(root, "examples/emulated.ts"));
+  assert.ok(compiled.xir);
+  const net = { facilities: [phobos()], interconnects: [] };
+  assert.deepEqual(checkRealizations(net, [{ experiment: compiled.xir, realization: rz }]), []);
+  const client = rz.nodes.find((n) => n.node === "client")!;
+  assert.equal(client.interfaces[0]!.model, "e1000");
+  assert.ok(rz.links[0]!.emulator);
 });
 
 test("bad input is named; unrealizable experiments are diagnosed", () => {

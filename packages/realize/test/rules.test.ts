@@ -448,3 +448,36 @@ describe("allocation table", () => {
     assert.deepEqual(table.reserve(r2.records, ix), { ok: true });
   });
 });
+
+describe("virtual NICs", () => {
+  test("a VM socket gets the NIC model and queues its constraints ask for", () => {
+    const hv = {
+      alloc: ["virtual"] as "virtual"[],
+      props: { "proc.cores": 8, "memory.capacity": 32 * GiB, "disk.capacity": 1024 * GiB },
+    };
+    const net = one(facility({ name: "f", racks: [nodes("h", 2, hv)] }));
+    const a = node("a", [], 1, [[c("port.model", "==", "e1000")]]);
+    const b = node("b", [], 1, [[c("port.model", "==", "virtio"), c("port.queues", ">=", 2)]]);
+    const x: Experiment = {
+      ...experiment("nics", [a, b], []),
+      links: [
+        {
+          name: "l",
+          endpoints: [
+            { node: "a", socket: 0 },
+            { node: "b", socket: 0 },
+          ],
+          constraints: [],
+          properties: {},
+        },
+      ],
+    };
+    const rz = realizeChecked(net, x, new AllocationTable(), []);
+    const [ia, ib] = rz.nodes.map((n) => n.interfaces[0]!);
+    assert.deepEqual([ia!.model, ia!.queues, ia!.virtual], ["e1000", 1, true]);
+    assert.deepEqual([ib!.model, ib!.queues], ["virtio", 2]);
+    // A NIC no hypervisor emulates and no machine has is diagnosed.
+    const c2 = node("a", [], 1, [[c("port.model", "==", "mlx5")]]);
+    assert.match(problems(realize({ ...x, nodes: [c2, node("b", [], 1)] }, net))[0]!, /port\.model == "mlx5"/);
+  });
+});
