@@ -159,6 +159,8 @@ export const keys = {
   expiries: () => `${P}expiry/`,
   /** A realization's materialization (kept by the materialize room); a realization with one cannot be released. */
   materialization: (p: string, e: string, r: string) => `${P}materializations/${p}/${e}/${r}`,
+  pool: (name: string) => `${P}pools/${name}`,
+  pools: () => `${P}pools/`,
   facility: (f: string) => `${P}facilities/${f}`,
   facilities: () => `${P}facilities/`,
   /** Bumped by every facility change: the resource internet cache is keyed by its revision. */

@@ -22,6 +22,7 @@ export const OBJECTS = [
   "compile",
   "resource",
   "usage",
+  "pool",
   "facility",
 ] as const;
 export type ObjectType = (typeof OBJECTS)[number];

@@ -15,6 +15,7 @@ import type { ResourceInternet, Experiment as XirExperiment, Realization as XirR
 import { Batch, list, read, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
 import { type FacilityRecord, keys, type RealizationRecord, type RevisionBody } from "./objects.ts";
+import { allowedResources, type Pool, restrictInternet } from "./pool.ts";
 
 export type EngineResult =
   | { ok: true; realization: XirRealization; records: AllocationRecord[] }
@@ -47,6 +48,8 @@ const MAX_ATTEMPTS = 64;
 
 export class Realizer {
   private cache: { epoch: number; internet: ResourceInternet; prepared: unknown } | undefined;
+  /** Pool-restricted internets by allowed resource set, for the current `cache`. */
+  private readonly pooled = new Map<string, { internet: ResourceInternet; prepared: unknown }>();
   /** Serializes realizations within this process so they do not race each other's CAS needlessly. */
   private queue: Promise<unknown> = Promise.resolve();
   private sweeper: NodeJS.Timeout | undefined;
@@ -71,7 +74,24 @@ export class Realizer {
       interconnects: [],
     };
     this.cache = { epoch, internet, prepared: this.engine.prepare(internet) };
+    this.pooled.clear();
     return this.cache;
+  }
+
+  /** The resource internet as `project` may use it (its resource pools), prepared and cached. */
+  async internetFor(project: string): Promise<{ internet: ResourceInternet; prepared: unknown; pooled: boolean }> {
+    const full = await this.internet();
+    const allowed = allowedResources(await list<Pool>(this.store, keys.pools()), project);
+    if (allowed === undefined) return { ...full, pooled: false };
+    const key = [...allowed].sort().join(",");
+    let hit = this.pooled.get(key);
+    if (hit === undefined) {
+      const internet = restrictInternet(full.internet, allowed);
+      hit = { internet, prepared: this.engine.prepare(internet) };
+      if (this.pooled.size > 256) this.pooled.clear();
+      this.pooled.set(key, hit);
+    }
+    return { ...hit, pooled: true };
   }
 
   /** The allocation table as stored now. */
@@ -98,8 +118,18 @@ export class Realizer {
         throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
       }
       const table = await this.table();
-      const { internet, prepared } = await this.internet();
-      const result = await this.engine.realize({ id, experiment: body.xir, internet, prepared, table });
+      const { internet, prepared, pooled } = await this.internetFor(req.project);
+      const engineResult = await this.engine.realize({ id, experiment: body.xir, internet, prepared, table });
+      const result: EngineResult =
+        !engineResult.ok && pooled
+          ? {
+              ok: false,
+              diagnostics: [
+                ...engineResult.diagnostics,
+                `project ${req.project} may only use the nodes of its resource pools; an administrator can add it to more`,
+              ],
+            }
+          : engineResult;
       const now = Date.now();
       const base = {
         name: req.name,

@@ -269,3 +269,33 @@ export const errors = {
   404: ErrorBody,
   409: ErrorBody,
 };
+
+const PoolResource = Type.String({
+  pattern: "^[a-z][a-z0-9]{0,31}/([A-Za-z0-9][A-Za-z0-9_.-]{0,127}|\\*)$",
+  description: "facility/resource, or facility/* for all of a facility's nodes",
+});
+export const Pool = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  projects: Type.Array(Type.String()),
+  resources: Type.Array(Type.String()),
+  created: Time,
+  updated: Time,
+});
+export const NewPool = Type.Object(
+  {
+    name: Name("pool name"),
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    projects: Type.Array(Name("project"), { maxItems: 10000 }),
+    resources: Type.Array(PoolResource, { maxItems: 100000 }),
+  },
+  strict,
+);
+export const PoolUpdate = Type.Object(
+  {
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    projects: Type.Optional(Type.Array(Name("project"), { maxItems: 10000 })),
+    resources: Type.Optional(Type.Array(PoolResource, { maxItems: 100000 })),
+  },
+  strict,
+);

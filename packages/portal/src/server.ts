@@ -21,6 +21,7 @@ import { type Engine, Realizer } from "./realization.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
+import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { realizationRoutes } from "./routes/realizations.ts";
 import { usersRoutes } from "./routes/users.ts";
@@ -141,9 +142,11 @@ export async function buildPortal(
     experimentRoutes,
     realizationRoutes,
     facilityRoutes,
+    poolRoutes,
   ]) {
     await app.register(plugin, { ctx });
   }
+  for (const plugin of config.plugins ?? []) await app.register(plugin, { ctx });
   await app.ready();
   ctx.realizer.startSweeper();
 

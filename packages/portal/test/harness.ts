@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
+import type { PortalPlugin } from "../src/server.ts";
 
 export interface Harness {
   started: Started;
@@ -21,7 +22,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { acceptTimeoutSeconds?: number; policyFile?: string } = {},
+  opts: { acceptTimeoutSeconds?: number; policyFile?: string; plugins?: PortalPlugin[] } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
   const started = await startPortal({ dataDir, port: 0, ...opts });

@@ -21,6 +21,7 @@ export type Facility = Type.Static<typeof S.Facility>;
 export type Resource = Type.Static<typeof S.Resource>;
 export type Usage = Type.Static<typeof S.Usage>;
 export type Health = Type.Static<typeof S.Health>;
+export type Pool = Type.Static<typeof S.Pool>;
 export type Visibility = "public" | "protected" | "private";
 export type MemberRole = "creator" | "maintainer" | "member";
 export type ModelLang = "ts" | "py" | "xir";
@@ -216,6 +217,13 @@ export class PortalClient {
     return this.call<Resource[]>("GET", `/resources${s ? `?${s}` : ""}`);
   };
   usage = () => this.call<Usage>("GET", "/usage");
+  pools = () => this.call<Pool[]>("GET", "/pools");
+  pool = (p: string) => this.call<Pool>("GET", `/pools/${seg(p)}`);
+  createPool = (p: { name: string; projects: string[]; resources: string[]; description?: string }) =>
+    this.call<Pool>("POST", "/pools", p);
+  updatePool = (p: string, patch: { projects?: string[]; resources?: string[]; description?: string }) =>
+    this.call<Pool>("PATCH", `/pools/${seg(p)}`, patch);
+  deletePool = (p: string) => this.call<null>("DELETE", `/pools/${seg(p)}`);
 
   // OAuth2 device authorization (RFC 8628) against the embedded provider
   async deviceAuthorization(clientId = "mrg", scope = "openid api offline_access"): Promise<DeviceAuthorization> {
