@@ -140,7 +140,7 @@ export class Rex {
     const deadline = setTimeout(() => {
       for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
     }, graceMs);
-    while (this.running.size) await new Promise((r) => setTimeout(r, 10));
+    while (this.running.size || this.finalizing.size) await new Promise((r) => setTimeout(r, 10));
     clearTimeout(deadline);
     if (this.lease) await this.store.revoke(this.lease).catch(() => {});
   }
