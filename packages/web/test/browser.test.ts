@@ -217,6 +217,26 @@ test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }
     assert.match((await phobos.textContent()) ?? "", /facility phobos is unreachable/);
     await page.screenshot({ path: "/tmp/merge-web-realization.png", fullPage: true });
 
+    // Push a model that does not compile, from the page: a new revision in error, its diagnostics with lines.
+    await page.goto(`${url}/ui/projects/alice/experiments/demo`);
+    await page.getByText("Push a model").click();
+    await page
+      .locator(".push textarea")
+      .fill(
+        'import { Network } from "@merge/model";\nconst net = new Network("bad");\nnet.node("a", nope);\nexport default net;\n',
+      );
+    await page.getByRole("button", { name: "Push" }).click();
+    await page.waitForURL(/\/revisions\/2$/);
+    const diagnostics = page.getByTestId("diagnostics");
+    await diagnostics.waitFor();
+    assert.match((await diagnostics.textContent()) ?? "", /line 3:15.*nope is not defined/);
+    await page.getByText("This revision did not compile").waitFor();
+    const rev2 = (await alice.revisions("alice", "demo")).find((r) => r.number === 2);
+    assert.equal(rev2?.status, "error");
+    assert.equal(await page.getByTestId("revisions").locator("li").count(), 2);
+    assert.equal(await page.getByRole("button", { name: /Realize/ }).count(), 0, "no realizing a revision in error");
+    await page.screenshot({ path: "/tmp/merge-web-diagnostics.png" });
+
     // A token the portal refuses: the UI says the session expired and offers to sign in.
     await page.evaluate(() =>
       sessionStorage.setItem(

@@ -45,6 +45,7 @@ export function ExperimentPage({ project, experiment, revision }: Props) {
           const reload = data.state === "ready" ? data.reload : () => {};
           const newest = [...revisions].sort((x, y) => y.number - x.number);
           const selected = revision ?? newest[0]?.number;
+          const selectedRev = newest.find((r) => r.number === selected);
           return (
             <>
               <h1>
@@ -72,8 +73,13 @@ export function ExperimentPage({ project, experiment, revision }: Props) {
                   <PushModel project={project} experiment={experiment} onDone={reload} />
                   <h2>Realizations</h2>
                   <RealizationList project={project} experiment={experiment} realizations={realizations} />
-                  {selected !== undefined && (
-                    <Realize project={project} experiment={experiment} revision={selected} onDone={reload} />
+                  {selectedRev?.status === "compiled" && (
+                    <Realize project={project} experiment={experiment} revision={selectedRev.number} onDone={reload} />
+                  )}
+                  {selectedRev?.status === "error" && (
+                    <p className="muted">
+                      Revision #{selectedRev.number} did not compile: pick a compiled one to realize.
+                    </p>
                   )}
                 </div>
                 <div className="main">
