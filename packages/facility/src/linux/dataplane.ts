@@ -213,6 +213,15 @@ export class LinuxDataPlane {
     return nodeExec(this.env, prefixOf(mzid), node, argv, opts);
   }
 
+  /** An interactive login shell in the node on the caller's terminal; resolves with its exit code. */
+  shell(mzid: string, node: string): Promise<number> {
+    const c = this.exec(mzid, node, ["/bin/sh", "-l"], { stdio: "inherit" });
+    return new Promise((resolve, reject) => {
+      c.on("error", reject);
+      c.on("close", (code) => resolve(code ?? 1));
+    });
+  }
+
   run(mzid: string, node: string, argv: string[]) {
     nodeOf(this.plan(mzid), node);
     return nodeRun(this.env, prefixOf(mzid), node, argv);

@@ -135,6 +135,15 @@ describe("linux data plane: networks", { skip }, () => {
     const code = await new Promise<number>((resolve) => c.on("close", (k) => resolve(k ?? 1)));
     assert.equal(code, 0);
     assert.ok(first < 900, `first line after ${first} ms, before the command finished`);
+    // A shell reading what it is sent, as an interactive session does.
+    const sh = h.dp.exec(mzid, "b", ["/bin/sh"]);
+    let out = "";
+    sh.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
+    sh.stdin?.end("hostname\ncd /root && pwd\nexit 3\n");
+    assert.equal(await new Promise<number>((resolve) => sh.on("close", (k) => resolve(k ?? 1))), 3);
+    assert.equal(out, "b\n/root\n");
     await h.dp.dematerialize(mzid);
   });
 
