@@ -27,8 +27,9 @@ export class PathFinder {
   }
 
   /**
-   * Ports from switch `from` to switch `to`, searching from both ends a level
-   * at a time (the smaller frontier first) until the searches meet: in a
+   * Ports from switch `from` to resource `to` (a switch, or an emulator whose
+   * ports the far search starts from), searching from both ends a level at a
+   * time (the smaller frontier first) until the searches meet: in a
    * leaf/fabric/spine mesh this touches a few switches instead of all of them.
    */
   between(from: number, to: number, edgeOk: (e: number) => boolean): number[] | undefined {
@@ -52,6 +53,8 @@ export class PathFinder {
     while (meet < 0 && headA < tailA && headB < tailB) {
       const forward = tailA - headA <= tailB - headB;
       const [q, s, ip, other] = forward ? [queue, seen, inPort, seenB] : [queueB, seenB, inPortB, seen];
+      // The far end may be a non-transit resource (an emulator): reachable, never passed through.
+      const far = forward ? to : from;
       let head = forward ? headA : headB;
       let tail = forward ? tailA : tailB;
       const levelEnd = tail;
@@ -63,7 +66,7 @@ export class PathFinder {
           if (e < 0) continue;
           const qp = ix.portPeer[p]!;
           const w = ix.portRes[qp]!;
-          if (s[w] === ep || !transit(w) || !edgeOk(e)) continue;
+          if (s[w] === ep || (w !== far && !transit(w)) || !edgeOk(e)) continue;
           s[w] = ep;
           ip[w] = qp;
           if (other[w] === ep) {

@@ -428,7 +428,6 @@ class Realizer {
   private curNeed!: LinkNeed;
   private curVn!: VirtualNet;
   private curIcOk: Map<number, boolean> | undefined;
-  private chosenEmulator = -1;
   private readonly edgeOk = (e: number): boolean => {
     const ix = this.ix;
     if (!this.curVn.edges.has(e) && this.usage.edgeFree(e) < this.curNeed.demand) return false;
@@ -442,7 +441,6 @@ class Realizer {
     return ok;
   };
   private readonly isEmulator = (r: number): boolean => this.ix.resKind[r] === KIND_EMULATOR;
-  private readonly isChosenEmulator = (r: number): boolean => r === this.chosenEmulator;
 
   private linkProblem(l: Link, message: string): undefined {
     this.problem({ element: "link", name: l.name, message });
@@ -550,8 +548,11 @@ class Realizer {
         nets.push(vn);
         const s = this.firstHop(l, e.port, e.node, needText);
         if (s === undefined) return undefined;
-        this.chosenEmulator = emulator;
-        const route = this.finder.route(s, emulator < 0 ? this.isEmulator : this.isChosenEmulator, this.edgeOk);
+        // The first half finds the nearest emulator; the others route to it from both ends.
+        const route =
+          emulator < 0
+            ? this.finder.route(s, this.isEmulator, this.edgeOk)
+            : this.finder.between(s, emulator, this.edgeOk);
         if (!route || route.length === 0) {
           return this.linkProblem(
             l,
