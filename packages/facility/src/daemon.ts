@@ -20,10 +20,7 @@ import { parseArgs } from "node:util";
 import { openStore } from "@merge/store";
 import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
 import type { Backend } from "./backend.ts";
-import { certFiles, loadTls } from "./certs.ts";
-import { startCommander } from "./commander.ts";
-import { Driver } from "./driver.ts";
-import { startDriverServer } from "./driver-service.ts";
+import { startFacility } from "./facility.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
@@ -125,37 +122,24 @@ async function facilityMain(args: string[]): Promise<void> {
   }
   const v = validateFacility(model);
   if (!v.ok) throw new UsageError(`facility: --model ${values.model}: ${formatSchemaErrors(v.errors)}`);
-  if (values.backend !== "sim")
-    throw new UsageError(`facility: --backend '${values.backend}' is not available here (sim)`);
-  const backend = new SimBackend({ durations: durations(values["sim-durations"]) });
+  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);
-  const log = (m: string) => console.error(m);
-  const commander = await startCommander({
-    tls: loadTls(certFiles(values.certs, "commander")),
+  const facility = await startFacility({
+    store,
+    backend,
+    model,
+    certs: values.certs,
     host: values.host,
     port: Number(values.port),
     registryPort: Number(values["registry-port"]),
-    log,
+    driverPort: Number(values["driver-port"]),
+    log: (m) => console.error(m),
   });
-  const driver = await startDriverServer({
-    driver: new Driver(store),
-    tls: loadTls(certFiles(values.certs, "driver")),
-    name: `${model.name}-driver`,
-    resources: model.resources.map((r) => r.id),
-    registry: commander.registry.url,
-    host: values.host,
-    port: Number(values["driver-port"]),
-    log,
-  });
-  const rex = new Rex({ store, backend, log });
-  await rex.start();
   console.error(
-    `facility ${model.name}: commander ${commander.facility.url} (registry ${commander.registry.url}), rex on ${store.backend}`,
+    `facility ${model.name}: commander ${facility.url} (registry ${facility.registryUrl}), rex on ${store.backend}`,
   );
   const stop = async () => {
-    await rex.stop();
-    await driver.close();
-    await commander.close();
+    await facility.close();
     await backend.close();
     await store.close();
     process.exit(0);

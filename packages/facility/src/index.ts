@@ -4,6 +4,7 @@ export * from "./commander.ts";
 export * from "./dag.ts";
 export * from "./driver.ts";
 export * from "./driver-service.ts";
+export * from "./facility.ts";
 export * from "./fragment.ts";
 export * from "./grpc.ts";
 export * from "./materialization.ts";

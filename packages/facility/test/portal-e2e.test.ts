@@ -1,5 +1,5 @@
 // End to end through the real portal: push → realize → `mrg materialize` (portal
-// materializations plugin) → commander (mTLS) → driver → rex → sim, then
+// materializations plugin) → startFacility: commander (mTLS) → driver → rex → sim, then
 // `mrg show materialization` and `mrg dematerialize`.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -12,21 +12,15 @@ import { openMemoryStore, type Store } from "@merge/store";
 import type { Facility } from "@merge/xir";
 import { type Started, startPortal } from "../../portal/src/main.ts";
 import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
-import { certFiles, loadTls, makeCerts } from "../src/certs.ts";
-import { type Commander, startCommander } from "../src/commander.ts";
-import { Driver } from "../src/driver.ts";
-import { type DriverServer, startDriverServer } from "../src/driver-service.ts";
-import type { Rex } from "../src/rex.ts";
-import type { SimBackend } from "../src/sim/sim.ts";
-import { startRex } from "./fixture.ts";
+import { makeCerts } from "../src/certs.ts";
+import { type RunningFacility, startFacility } from "../src/facility.ts";
+import { SimBackend } from "../src/sim/sim.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-pe2e-"));
 let portal: Started;
 let admin: PortalClient;
 let store: Store;
-let commander: Commander;
-let driverServer: DriverServer;
-let rex: Rex;
+let facility: RunningFacility;
 let backend: SimBackend;
 
 function mrg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -59,23 +53,18 @@ before(async () => {
   assert.ok(fac, "the portal has its demo facility");
   for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
   store = openMemoryStore();
-  commander = await startCommander({ tls: loadTls(certFiles(certs, "commander")) });
-  const model = (await admin.facilityModel(fac.name)) as Facility;
-  driverServer = await startDriverServer({
-    driver: new Driver(store),
-    tls: loadTls(certFiles(certs, "driver")),
-    name: "driver-0",
-    resources: model.resources.map((r) => r.id),
-    registry: commander.registry.url,
+  backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
+  facility = await startFacility({
+    store,
+    backend,
+    model: (await admin.facilityModel(fac.name)) as Facility,
+    certs,
   });
-  await admin.updateFacility(fac.name, { endpoint: commander.facility.url });
-  ({ rex, backend } = await startRex(store, { durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } }));
+  await admin.updateFacility(fac.name, { endpoint: facility.url });
 });
 
 after(async () => {
-  await rex?.stop();
-  await driverServer?.close();
-  await commander?.close();
+  await facility?.close();
   await portal?.stop();
   await store?.close();
   rmSync(tmp, { recursive: true, force: true });

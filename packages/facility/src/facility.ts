@@ -1,0 +1,74 @@
+/**
+ * A whole facility in one process, the single-machine default: commander, one
+ * driver serving every resource of the facility model, and a rex worker, over
+ * one store and one backend. `daemon.ts facility` runs it as a process; a
+ * start script can call it in-process (the portal ↔ commander boundary stays a
+ * network boundary over loopback either way).
+ */
+import type { Store } from "@merge/store";
+import type { Facility } from "@merge/xir";
+import type { Backend } from "./backend.ts";
+import { certFiles, loadTls } from "./certs.ts";
+import { startCommander } from "./commander.ts";
+import { Driver } from "./driver.ts";
+import { startDriverServer } from "./driver-service.ts";
+import { Rex } from "./rex.ts";
+
+export interface FacilityOptions {
+  store: Store;
+  backend: Backend;
+  model: Facility;
+  /** Directory made by `cog certs make` (commander and driver certificates). */
+  certs: string;
+  host?: string;
+  /** Facility API port for portals (0: any free port). */
+  port?: number;
+  registryPort?: number;
+  driverPort?: number;
+  rex?: { concurrency?: number; leaseTtl?: number };
+  log?: (m: string) => void;
+}
+
+export interface RunningFacility {
+  /** The commander's facility API URL, for the portal's facility record. */
+  url: string;
+  registryUrl: string;
+  rex: Rex;
+  /** Stops rex (running actions finish), the driver and the commander; the store and backend stay open. */
+  close(): Promise<void>;
+}
+
+export async function startFacility(o: FacilityOptions): Promise<RunningFacility> {
+  const commander = await startCommander({
+    tls: loadTls(certFiles(o.certs, "commander")),
+    host: o.host,
+    port: o.port ?? 0,
+    registryPort: o.registryPort ?? 0,
+    log: o.log,
+  });
+  const driver = await startDriverServer({
+    driver: new Driver(o.store),
+    tls: loadTls(certFiles(o.certs, "driver")),
+    name: `${o.model.name}-driver`,
+    resources: o.model.resources.map((r) => r.id),
+    registry: commander.registry.url,
+    host: o.host,
+    port: o.driverPort ?? 0,
+    log: o.log,
+  }).catch(async (err) => {
+    await commander.close();
+    throw err;
+  });
+  const rex = new Rex({ store: o.store, backend: o.backend, log: o.log, ...o.rex });
+  await rex.start();
+  return {
+    url: commander.facility.url,
+    registryUrl: commander.registry.url,
+    rex,
+    close: async () => {
+      await rex.stop();
+      await driver.close();
+      await commander.close();
+    },
+  };
+}
