@@ -7,7 +7,7 @@
  */
 import type { Store } from "@merge/store";
 import type { Facility } from "@merge/xir";
-import type { Backend } from "./backend.ts";
+import type { Backend, HarborSpec } from "./backend.ts";
 import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
@@ -26,6 +26,8 @@ export interface FacilityOptions {
   registryPort?: number;
   driverPort?: number;
   rex?: { concurrency?: number; leaseTtl?: number };
+  /** The holding network for unallocated nodes, brought up before anything else. */
+  harbor?: HarborSpec;
   log?: (m: string) => void;
 }
 
@@ -39,6 +41,9 @@ export interface RunningFacility {
 }
 
 export async function startFacility(o: FacilityOptions): Promise<RunningFacility> {
+  if (o.harbor) {
+    await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
+  }
   const commander = await startCommander({
     tls: loadTls(certFiles(o.certs, "commander")),
     host: o.host,
