@@ -139,7 +139,13 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       grant_types: ["authorization_code"],
       response_types: ["code"],
     },
-    cookies: { keys: cookieKeys },
+    // Lax, not the default None: browsers drop SameSite=None cookies that are not Secure (plain http on loopback),
+    // and the UI is same-origin with the provider anyway.
+    cookies: {
+      keys: cookieKeys,
+      long: { httpOnly: true, sameSite: "lax", signed: true },
+      short: { httpOnly: true, sameSite: "lax", signed: true },
+    },
     scopes: ["openid", "offline_access", "api"],
     claims: { openid: ["sub"], profile: ["preferred_username", "name"], email: ["email"] },
     pkce: { required: () => true },
@@ -188,6 +194,18 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
         },
       },
       revocation: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (koa, form) => {
+          koa.body = page(
+            "Sign out",
+            `<p>Sign out of Merge?</p>${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>`,
+          );
+        },
+        postLogoutSuccessSource: async (koa) => {
+          koa.body = page("Signed out", "<p>You are signed out of Merge.</p>");
+        },
+      },
     },
     renderError: async (koa, out) => {
       koa.type = "html";

@@ -17,7 +17,10 @@ const RealizationParams = Type.Object(
 
 export function wireRealization(r: RealizationRecord, full: boolean) {
   const { realization, ...rest } = r;
-  return full ? { ...rest, id: realizationId(r), realization } : { ...rest, id: realizationId(r) };
+  // The embedding is present only when there is one (not for failed realizations, not in listings).
+  return full && realization !== null
+    ? { ...rest, id: realizationId(r), realization }
+    : { ...rest, id: realizationId(r) };
 }
 
 export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
