@@ -83,6 +83,8 @@ before(async () => {
       "--disable-sync",
     ],
   });
+  // This machine is shared and often loaded: give each step room (the tests' own timeouts still bound them).
+  browser.setDefaultTimeout(60_000);
   // Nothing leaves loopback: the provider's stock pages link web fonts, which are refused here.
   await browser.route(
     (u) => u.hostname !== "127.0.0.1",
