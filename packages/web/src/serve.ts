@@ -151,13 +151,13 @@ export async function webUi(app: FastifyInstance, opts: WebUiOptions = {}): Prom
     try {
       path = decodeURI(req.url.split("?")[0] ?? "");
     } catch {
-      return reply.code(400).type("text/plain; charset=utf-8").send("malformed URL encoding");
+      return reply.code(400).headers(SECURITY_HEADERS).type("text/plain; charset=utf-8").send("malformed URL encoding");
     }
     const a = assets.get(path);
     if (a !== undefined) return send(reply, a);
     // A missing file is a 404, not the app: a stale page asking for an old chunk must fail visibly.
     if (path.startsWith(`${UI_BASE}assets/`) || /\.[a-z0-9]+$/i.test(path)) {
-      return reply.code(404).type("text/plain; charset=utf-8").send(`no such file: ${path}`);
+      return reply.code(404).headers(SECURITY_HEADERS).type("text/plain; charset=utf-8").send(`no such file: ${path}`);
     }
     return sendIndex(reply);
   });

@@ -76,6 +76,7 @@ test("a missing file is a 404, not the app; nothing outside dist is reachable", 
   const gone = await app.inject({ method: "GET", url: "/ui/assets/index-old999.js" });
   assert.equal(gone.statusCode, 404);
   assert.match(gone.body, /no such file/);
+  assert.equal(gone.headers["x-content-type-options"], "nosniff");
   for (const url of ["/ui/../secret.txt", "/ui/%2e%2e/secret.txt", "/ui/assets/..%2f..%2fsecret.txt"]) {
     const r = await app.inject({ method: "GET", url });
     assert.doesNotMatch(r.body, /outside dist/, url);
