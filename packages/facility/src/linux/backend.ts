@@ -162,7 +162,8 @@ export class LinuxBackend implements Backend {
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     const prefix = prefixOf(spec.mzid);
-    await nodeStop(this.env, prefix, spec.node, 0);
+    // Its namespace goes next, so there is no point quiescing its interfaces.
+    await nodeStop(this.env, prefix, spec.node, 0, { downInterfaces: false });
     nodeWipe(this.env, prefix, spec.node);
     const ns = namesOf(prefix).node(spec.node);
     if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);

@@ -53,6 +53,8 @@ const HARMLESS = [
 interface Pending {
   lines: string[];
   tolerant: boolean;
+  /** The batch's namespace being gone is success (removals: everything in it is gone too). */
+  absentOk: boolean;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -72,10 +74,10 @@ export class Batch {
     private readonly netns?: string,
   ) {}
 
-  submit(lines: string[], opts: { tolerant?: boolean } = {}): Promise<void> {
+  submit(lines: string[], opts: { tolerant?: boolean; absentOk?: boolean } = {}): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.queue.push({ lines, tolerant: opts.tolerant ?? true, resolve, reject });
+      this.queue.push({ lines, tolerant: opts.tolerant ?? true, absentOk: opts.absentOk ?? false, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => void this.flush());
@@ -128,7 +130,13 @@ export class Batch {
         failed.set(i, owned);
       }
     }
+    const nsGone = this.netns !== undefined && r.stderr.includes(`Cannot open network namespace "${this.netns}"`);
     batch.forEach((p, i) => {
+      if (nsGone) {
+        if (p.absentOk) p.resolve();
+        else p.reject(new Error(`${this.tool} -n ${this.netns}: the namespace does not exist`));
+        return;
+      }
       const errs = failed.get(i);
       const real = errs?.filter(
         (e) => !(p.tolerant && !e.includes("batch stopped") && HARMLESS.some((h) => h.test(e))),

@@ -142,7 +142,13 @@ export async function nodesStart(
 }
 
 /** Stop a node: SIGTERM its init (which stops everything inside), SIGKILL after `graceMs`. */
-export async function nodeStop(env: Env, prefix: string, node: string, graceMs = 2000): Promise<void> {
+export async function nodeStop(
+  env: Env,
+  prefix: string,
+  node: string,
+  graceMs = 2000,
+  opts: { downInterfaces?: boolean } = {},
+): Promise<void> {
   const pid = nodePid(env, prefix, node);
   if (pid) {
     if (graceMs > 0) {
@@ -160,12 +166,15 @@ export async function nodeStop(env: Env, prefix: string, node: string, graceMs =
   if (rest.length) await killAll(rest);
   rmSync(join(nodeDir(env, prefix, node), "pid"), { force: true });
   // A powered-off machine answers nothing: its interfaces go down and lose their addresses (the boot sets them again).
-  if (listNetns().includes(ns)) {
+  if ((opts.downInterfaces ?? true) && listNetns().includes(ns)) {
     const ifs = (await run("ip", ["-n", ns, "-o", "link", "show"])).stdout
       .split("\n")
       .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
       .filter((x): x is string => !!x && x !== "lo");
-    await env.ipIn(ns).submit(ifs.flatMap((i) => [`link set dev ${i} down`, `addr flush dev ${i}`]));
+    await env.ipIn(ns).submit(
+      ifs.flatMap((i) => [`link set dev ${i} down`, `addr flush dev ${i}`]),
+      { absentOk: true },
+    );
   }
 }
 

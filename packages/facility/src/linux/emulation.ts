@@ -199,7 +199,8 @@ export async function emulationStop(env: Env, prefix: string, links: LinkPlan[])
     rmSync(controlSocket(env, prefix, l.name), { force: true });
   }
   await killAll(pids);
-  await env
-    .tcIn(n.emulator)
-    .submit(links.flatMap((l) => l.endpoints.map((_, k) => `qdisc del dev ${linkPort(l.name, k)} root`)));
+  await env.tcIn(n.emulator).submit(
+    links.flatMap((l) => l.endpoints.map((_, k) => `qdisc del dev ${linkPort(l.name, k)} root`)),
+    { absentOk: true },
+  );
 }
