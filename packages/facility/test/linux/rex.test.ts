@@ -20,9 +20,9 @@ describe("rex on the linux backend", { skip }, () => {
     await h?.close();
   });
 
-  test("materialize 12 nodes (3 LANs, emulated WAN links) through rex, use it, dematerialize to nothing", async () => {
-    const mzid = h.mzid("rex12");
-    const s = synthetic(12, { mzid, lanSize: 4 });
+  test("materialize 40 nodes (4 LANs, emulated WAN links) through rex, use it, dematerialize to nothing", async () => {
+    const mzid = h.mzid("rex40");
+    const s = synthetic(40, { mzid, lanSize: 10 });
     for (const n of s.experiment.nodes) delete n.image; // the facility default: busybox (Debian is not built in tests)
     const store = openMemoryStore();
     const driver = new Driver(store);
@@ -32,7 +32,7 @@ describe("rex on the linux backend", { skip }, () => {
       await driver.materialize(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
       const st = await statusIs(driver, mzid, "active", 90_000);
       assert.equal(st.summary.complete, st.summary.actions);
-      // n1 and n2 share lan0 (10.0.0.0/24); n5 is on lan1.
+      // n1..n9 share lan0 (10.0.0.0/24); n11 is on lan1 (10.0.1.2).
       assert.equal((await h.dp.run(mzid, "n1", ["ping", "-c", "1", "-W", "2", "10.0.0.3"])).code, 0);
       assert.equal((await h.dp.run(mzid, "n5", ["ping", "-c", "1", "-W", "2", "n6"])).code, 0, "names resolve");
       assert.notEqual(
@@ -40,12 +40,12 @@ describe("rex on the linux backend", { skip }, () => {
         0,
         "LANs are separate",
       );
-      // wan0 (n0 ↔ n4) is emulated at 10 ms per direction: its endpoints have no addresses in this
+      // wan0 (n0 ↔ n10) is emulated at 10 ms per direction: its endpoints have no addresses in this
       // synthetic model, so give them some and measure.
       await h.dp.run(mzid, "n0", ["ip", "addr", "add", "192.168.9.1/24", "dev", "eth2"]);
-      await h.dp.run(mzid, "n4", ["ip", "addr", "add", "192.168.9.2/24", "dev", "eth3"]);
+      await h.dp.run(mzid, "n10", ["ip", "addr", "add", "192.168.9.2/24", "dev", "eth3"]);
       await h.dp.run(mzid, "n0", ["ip", "link", "set", "eth2", "up"]);
-      await h.dp.run(mzid, "n4", ["ip", "link", "set", "eth3", "up"]);
+      await h.dp.run(mzid, "n10", ["ip", "link", "set", "eth3", "up"]);
       await h.dp.run(mzid, "n0", ["ping", "-c", "1", "-W", "2", "192.168.9.2"]);
       const r = rtPing(h.dp.netnsPath(mzid, "n0"), "192.168.9.2", 5);
       const rtt = Number(/min\/avg\/max = [\d.]+\/([\d.]+)\//.exec(r.stdout)?.[1]);
