@@ -20,7 +20,6 @@ import { nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "./containe
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
 import { writeNodeConfig } from "./foundry.ts";
-import { imageDir } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
 import { type LinkPlan, type MzPlan, macFromIp, type NodePlan } from "./plan.ts";
@@ -150,7 +149,7 @@ export class LinuxBackend implements Backend {
     const node = this.nodePlan(spec);
     mz.nodes = [...mz.nodes.filter((n) => n.name !== node.name), node];
     const prefix = prefixOf(spec.mzid);
-    const image = await imageDir(this.env.dataDir, node.image);
+    const image = await this.dataPlane.image(node);
     await nodesWire(this.env, prefix, mz.infranet, [node]);
     writeNodeConfig(foundryDir(this.env, prefix), node);
     this.writeNex(mz);

@@ -23,7 +23,7 @@ import {
 import { emulationStart, emulationStats, emulationUpdate } from "./emulation.ts";
 import { type Env, ensureMzDir, makeEnv, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
-import { imageDir } from "./image.ts";
+import { imageDir, nodeImage } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
 import { nativeProgram } from "./native.ts";
@@ -40,6 +40,12 @@ export interface DataPlaneOptions {
   log?: (message: string) => void;
   /** Where node writable layers live; see `Env.nodeDisk`. Default `tmpfs`. */
   nodeDisk?: "tmpfs" | "disk";
+  /**
+   * Image for nodes whose image is not built on this host (e.g. `busybox` for a
+   * one-host demo without Debian); the substitution is logged. Absent: such a
+   * node fails with an error saying how to build its image.
+   */
+  imageFallback?: string;
 }
 
 export interface MaterializeResult {
@@ -68,9 +74,19 @@ export class LinuxDataPlane {
     const node = await nativeProgram(opts.dataDir, "mrg-node");
     const emu = caps.netem ? null : await nativeProgram(opts.dataDir, "mrg-emu");
     const env = makeEnv(opts.dataDir, caps, { node, emu }, opts.log, opts.nodeDisk);
+    if (opts.imageFallback) env.imageFallback = opts.imageFallback;
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     return new LinuxDataPlane(env, caps);
+  }
+
+  /** The image directory a node boots from (see `imageFallback`). */
+  image(node: NodePlan): Promise<string> {
+    return nodeImage(this.env.dataDir, node.image, {
+      node: node.name,
+      fallback: this.env.imageFallback,
+      log: this.env.log,
+    });
   }
 
   prefix(mzid: string): string {
@@ -103,7 +119,7 @@ export class LinuxDataPlane {
       await ensureMzDir(env, prefix);
       writeFileSync(join(mzDir(env, prefix), "mzid"), `${plan.mzid}\n`);
       const images = new Map<string, string>();
-      for (const n of plan.nodes) images.set(n.name, await imageDir(env.dataDir, n.image));
+      for (const n of plan.nodes) images.set(n.name, await this.image(n));
       let mark = Date.now();
       const lap = () => {
         const now = Date.now();
@@ -194,7 +210,7 @@ export class LinuxDataPlane {
     const prefix = prefixOf(mzid);
     if (action !== "on") await nodeStop(this.env, prefix, node, action === "soft-cycle" ? 2000 : 0);
     if (action === "off") return "off";
-    await nodesStart(this.env, prefix, [n], new Map([[node, await imageDir(this.env.dataDir, n.image)]]));
+    await nodesStart(this.env, prefix, [n], new Map([[node, await this.image(n)]]));
     await waitReady(this.env, prefix, [node], opts.timeoutMs ?? 30_000);
     return "on";
   }

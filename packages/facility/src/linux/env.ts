@@ -24,6 +24,8 @@ export interface Env {
    * (survives host reboots; deleting many small files is slower).
    */
   nodeDisk: "tmpfs" | "disk";
+  /** Image used when a node's image is not built here (absent: that is an error). */
+  imageFallback?: string;
 }
 
 export function makeEnv(

@@ -153,3 +153,25 @@ export async function imageDir(dataDir: string, name: string | undefined): Promi
     `image "${n}" is not built on this host: run \`cog images build ${n}\` (available: busybox, ${DEBIAN_SUITES.join(", ")})`,
   );
 }
+
+/**
+ * A node's image directory. When the image is not built here and the data
+ * plane was opened with an `imageFallback`, the fallback is used and the
+ * substitution logged (a one-host demo without Debian); otherwise the error
+ * says how to build it.
+ */
+export async function nodeImage(
+  dataDir: string,
+  name: string | undefined,
+  opts: { node: string; fallback?: string | undefined; log: (m: string) => void },
+): Promise<string> {
+  try {
+    return await imageDir(dataDir, name);
+  } catch (e) {
+    if (!opts.fallback || opts.fallback === name) throw e;
+    opts.log(
+      `node ${opts.node}: image "${name}" is not built on this host; using "${opts.fallback}" instead (build it with \`cog images build ${name}\`)`,
+    );
+    return imageDir(dataDir, opts.fallback);
+  }
+}

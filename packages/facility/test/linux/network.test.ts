@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { planFromExperiment } from "../../src/linux/plan.ts";
 import { experiment, type Harness, harness, isClean, leftovers, line3, link, node, skip } from "./fixture.ts";
@@ -161,5 +162,28 @@ describe("linux data plane: networks", { skip }, () => {
       /loss = 2 is invalid; expected a fraction/,
     );
     assert.ok(isClean(await leftovers(prefixOf(mzid), h.dataDir)));
+  });
+
+  test("an image that is not built: a clear error, or the configured fallback with a logged substitution", async () => {
+    const mzid = h.mzid("image");
+    const xp = line3();
+    for (const n of xp.nodes) n.image = "bookworm";
+    await assert.rejects(
+      h.dp.materialize(planFromExperiment(xp, { mzid })),
+      /image "bookworm" is not built on this host: run `cog images build bookworm`/,
+    );
+    const logs: string[] = [];
+    const dp = await LinuxDataPlane.open({ dataDir: h.dataDir, imageFallback: "busybox", log: (m) => logs.push(m) });
+    await dp.materialize(planFromExperiment(xp, { mzid }));
+    assert.equal((await dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "c"])).code, 0);
+    assert.ok(
+      logs.some((l) => /node a: image "bookworm" is not built on this host; using "busybox"/.test(l)),
+      logs.join("\n"),
+    );
+    assert.ok(
+      logs.some((l) => /emulation: /.test(l)),
+      "capabilities are reported when the data plane opens",
+    );
+    await dp.dematerialize(mzid);
   });
 });
