@@ -1,7 +1,8 @@
-// The demo experiment `npm start` compiles: four nodes that fit the demo
+// The demo experiment of the README: four nodes that fit the demo
 // facility. Two clients share a LAN with a router; the router reaches the
 // server over an emulated 10 ms, 100 Mbit/s link. Addresses and routes are
-// worked out by the compiler.
+// worked out by the compiler. The tiny busybox image runs everywhere; use
+// image("bookworm") once `cog images build bookworm` has made it.
 import {
   addressing,
   capacity,
@@ -18,10 +19,10 @@ import {
 } from "@merge/model";
 
 const net = new Network("demo", addressing.ipv4, routing.static);
-const c0 = net.node("c0", image("bookworm"), cores.ge(1), memory.ge(gb(1)), group("clients"));
-const c1 = net.node("c1", image("bookworm"), cores.ge(1), memory.ge(gb(1)), group("clients"));
-const router = net.node("router", image("bookworm"), cores.ge(1), memory.ge(gb(1)));
-const server = net.node("server", image("bookworm"), cores.ge(2), memory.ge(gb(2)), group("servers"));
+const c0 = net.node("c0", image("busybox"), cores.ge(1), memory.ge(gb(1)), group("clients"));
+const c1 = net.node("c1", image("busybox"), cores.ge(1), memory.ge(gb(1)), group("clients"));
+const router = net.node("router", image("busybox"), cores.ge(1), memory.ge(gb(1)));
+const server = net.node("server", image("busybox"), cores.ge(2), memory.ge(gb(2)), group("servers"));
 server.ingress("http", 80);
 
 net.lan([c0, c1, router]).named("clients");

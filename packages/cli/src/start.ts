@@ -1,34 +1,190 @@
-// npm start: for now, compiles the demo experiment (examples/demo.ts) and prints
-// what the compiler made of it: nodes, links, addresses and routes. Later
-// issues grow this into starting the portal and a facility.
+// npm start: the whole stack on one machine, with embedded defaults.
+//
+//   portal (this process)  ── gRPC/HTTP2 + mutual TLS over loopback ──►  facility (child process)
+//   sqlite store in <data>/portal                                        commander + driver + rex
+//   web UI at /ui/, API docs at /docs                                    sqlite store in <data>/facility
+//                                                                        linux backend as root, else sim
+//
+// State lives in the data directory (default .data, or MERGE_DATA_DIR); a second
+// start reuses it. The facility's certificates are made on first start; the
+// portal's client credentials are copied to it, as an operator would hand them over.
+import { type ChildProcess, spawn } from "node:child_process";
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compileFile, describeConstraint, formatDiagnostic } from "@merge/model";
+import { parseArgs } from "node:util";
+import { makeCerts } from "@merge/facility";
+import { phobos } from "@merge/facility-model";
+import { PortalClient } from "@merge/portal/client";
+import { startPortal } from "@merge/portal/main";
+import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
+import { DIST_DIR, webUiPlugin } from "@merge/web";
+import { buildWeb } from "@merge/web/build";
 
-const demo = fileURLToPath(new URL("../../../examples/demo.ts", import.meta.url));
-const result = await compileFile(demo);
-for (const d of result.diagnostics) console.error(formatDiagnostic(d));
-if (!result.ok || !result.xir) {
-  console.error("start: the demo model did not compile");
-  process.exit(1);
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const { values } = parseArgs({
+  options: {
+    data: { type: "string", default: process.env.MERGE_DATA_DIR ?? ".data" },
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string", default: process.env.MERGE_PORT ?? "8080" },
+    "facility-port": { type: "string", default: "6000" },
+    backend: { type: "string", default: process.env.MERGE_BACKEND ?? "auto" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--backend auto|linux|sim]
+
+Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
+when running as root with network namespaces, and the simulator otherwise.`);
+  process.exit(0);
 }
-const x = result.xir;
-const stats = result.stats;
-console.log(
-  `experiment ${x.name}: ${x.nodes.length} nodes, ${x.links.length} links, ${stats?.addresses} addresses, ${stats?.routes} routes`,
-);
-console.log(
-  `parameters: ${Object.entries(x.parameters)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ")}`,
-);
-for (const n of x.nodes) {
-  const addrs = n.sockets.map((s) => s.addrs.join(",")).join(" ");
-  const wants = n.constraints.map(describeConstraint).join(", ");
-  console.log(`  node ${n.name.padEnd(8)} ${n.image ?? "(default image)"}  ${addrs}${wants ? `  [${wants}]` : ""}`);
-  for (const r of n.routes ?? []) console.log(`    route ${r.dest} via ${r.gateway} (socket ${r.socket})`);
+
+const data = resolve(values.data as string);
+const facilityDir = join(data, "facility");
+const certs = join(facilityDir, "certs");
+mkdirSync(facilityDir, { recursive: true, mode: 0o700 });
+
+const backend = await chooseBackend(values.backend as string);
+const model = phobos();
+if (!existsSync(join(certs, "ca.pem"))) makeCerts(certs, { facility: model.name });
+const modelFile = join(facilityDir, `${model.name}.json`);
+writeFileSync(modelFile, JSON.stringify(model, null, 2));
+
+// The portal's credentials for this facility, as `cog certs make` issued them.
+const creds = join(data, "portal", "facility-credentials");
+mkdirSync(join(creds, model.name), { recursive: true, mode: 0o700 });
+for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) copyFileSync(join(certs, f), join(creds, model.name, f));
+
+const facilityPort = Number(values["facility-port"]);
+const facility = startFacilityProcess(backend);
+
+if (!existsSync(join(DIST_DIR, "index.html"))) {
+  console.log("building the web UI (first start only) ...");
+  await buildWeb();
 }
-for (const l of x.links) {
-  const ends = l.endpoints.map((e) => e.node).join(" ");
-  const wants = l.constraints.map(describeConstraint).join(", ");
-  console.log(`  link ${l.name.padEnd(8)} ${ends}${wants ? `  [${wants}]` : ""}`);
+
+const portal = await startPortal({
+  dataDir: join(data, "portal"),
+  host: values.host,
+  port: Number(values.port),
+  plugins: [materializationPlugin({ connect: credentialsConnector(creds) }), webUiPlugin()],
+});
+
+await registerFacility();
+
+console.log(`
+Merge is running.
+  portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
+  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})
+  data       ${data}
+  admin      ${portal.admin.name}${portal.admin.password ? ` / ${portal.admin.password}` : ""}   (also in ${join(data, "portal", "admin-credentials")})
+
+Try the demo (README "Quick start"):
+  export MERGE_PORTAL=${portal.url}
+  npx mrg login admin --password '${portal.admin.password ?? "<admin password>"}'
+  npx mrg new experiment demo.admin
+  npx mrg push examples/demo.ts demo.admin
+  npx mrg realize r1.demo.admin --accept
+  npx mrg materialize r1.demo.admin
+  npx mrg exec a r1.demo.admin -- ping -c 3 c
+
+Ctrl-C stops everything.`);
+
+let stopping = false;
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await portal.stop().catch(() => {});
+  if (facility.exitCode === null) {
+    facility.kill("SIGTERM");
+    await new Promise<void>((res) => {
+      const t = setTimeout(() => {
+        facility.kill("SIGKILL");
+        res();
+      }, 15_000);
+      facility.once("exit", () => {
+        clearTimeout(t);
+        res();
+      });
+    });
+  }
+  process.exit(code);
+}
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+facility.once("exit", (code, signal) => {
+  if (stopping) return;
+  console.error(
+    `start: the facility process exited (${signal ?? `code ${code}`}); see ${join(facilityDir, "facility.log")}`,
+  );
+  void stop(1);
+});
+
+/** Point the portal's record of the demo facility at the commander just started, with its CA. */
+async function registerFacility(): Promise<void> {
+  if (portal.admin.password === undefined) return;
+  const admin = new PortalClient(portal.url);
+  admin.token = (await admin.login(portal.admin.name, portal.admin.password)).token;
+  await admin.updateFacility(model.name, {
+    endpoint: `https://127.0.0.1:${facilityPort}`,
+    certificate: readFileSync(join(certs, "ca.pem"), "utf8"),
+  });
+}
+
+function startFacilityProcess(kind: string): ChildProcess {
+  const log = createWriteStream(join(facilityDir, "facility.log"), { flags: "a" });
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(root, "packages/facility/src/daemon.ts"),
+      "facility",
+      "--store",
+      `sqlite://${join(facilityDir, "store")}`,
+      "--certs",
+      certs,
+      "--model",
+      modelFile,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(facilityPort),
+      "--registry-port",
+      String(facilityPort + 1),
+      "--driver-port",
+      String(facilityPort + 2),
+      "--backend",
+      kind,
+      "--data-dir",
+      join(facilityDir, "backend"),
+    ],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return child;
+}
+
+async function chooseBackend(asked: string): Promise<"linux" | "sim"> {
+  if (asked === "sim") return "sim";
+  if (asked !== "auto" && asked !== "linux") {
+    console.error(`start: --backend '${asked}': expected auto, linux or sim`);
+    process.exit(2);
+  }
+  const { detectCapabilities, describeCapabilities, requireCapabilities } = await import("@merge/facility/linux");
+  const caps = await detectCapabilities();
+  try {
+    requireCapabilities(caps);
+    for (const line of describeCapabilities(caps)) console.log(`  ${line}`);
+    return "linux";
+  } catch (err) {
+    if (asked === "linux") {
+      console.error(`start: ${(err as Error).message}`);
+      process.exit(2);
+    }
+    console.log(`using the sim backend: ${(err as Error).message}`);
+    return "sim";
+  }
 }
