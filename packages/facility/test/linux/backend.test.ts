@@ -92,6 +92,12 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
       const { readFileSync } = await import("node:fs");
       const lim = readFileSync(`${h.dp.capabilities.cgroup.memory}/${prefixOf(mzid)}-a/memory.limit_in_bytes`, "utf8");
       assert.equal(Number(lim), 256 * 1024 * 1024);
+      const procs = readFileSync(`${h.dp.capabilities.cgroup.memory}/${prefixOf(mzid)}-a/cgroup.procs`, "utf8");
+      assert.match(procs, /^\d+$/m, "the node's processes are in its cgroup");
+      if (h.dp.capabilities.cgroup.cpu) {
+        const quota = readFileSync(`${h.dp.capabilities.cgroup.cpu}/${prefixOf(mzid)}-a/cpu.cfs_quota_us`, "utf8");
+        assert.equal(Number(quota), 100000, "1 core = one period's worth of CPU time");
+      }
     }
     // Again: nothing changes, nothing fails.
     await b.nodeSetup(na, ctx);
