@@ -165,8 +165,19 @@ export const keys = {
   facilities: () => `${P}facilities/`,
   /** Bumped by every facility change: the resource internet cache is keyed by its revision. */
   facilityEpoch: () => `${P}epoch/facilities`,
-  /** The allocation table: one key per allocation unit (see @merge/realize's allocation.ts). */
+  /**
+   * The allocation table, one entry per realization holding resources: a small header at
+   * `allocation(id)` and its records, compressed, in chunks under `allocationChunks(id)`, all
+   * written by the realize transaction that also bumps `allocationEpoch()` (see realization.ts).
+   */
+  allocation: (id: string) => `${P}alloc/${encodeURIComponent(id)}`,
   allocations: () => `${P}alloc/`,
+  allocationChunk: (id: string, i: number) =>
+    `${P}alloc-chunks/${encodeURIComponent(id)}/${String(i).padStart(4, "0")}`,
+  allocationChunks: (id: string) => `${P}alloc-chunks/${encodeURIComponent(id)}/`,
+  allAllocationChunks: () => `${P}alloc-chunks/`,
+  /** Every reservation compares and bumps it, so reservations computed from one table serialize. */
+  allocationEpoch: () => `${P}epoch/allocations`,
   /** Portal secrets (signing keys, cookie keys), generated on first start. */
   secret: (name: string) => `${P}secrets/${name}`,
 };

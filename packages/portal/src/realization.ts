@@ -1,21 +1,137 @@
 /**
  * The realization lifecycle. Realize: run the engine over a revision's XIR,
  * the resource internet and the allocation table read from the store, then
- * write the realization and its allocation records in one transaction that
- * compares every touched allocation unit's revision (`reserveTxn` from
- * @merge/realize), so two realizations (in this process or in another portal
- * replica) can never take the same resource: the loser re-reads and tries
- * again. A realization not accepted within the accept timeout is released by
- * the sweeper; an accepted one is held until relinquished (or until its hold
+ * write the realization and its allocation records in one transaction, so a
+ * crash never leaves a realization without its resources or the reverse.
+ * A realization not accepted within the accept timeout is released by the
+ * sweeper; an accepted one is held until relinquished (or until its hold
  * expires, when configured).
+ *
+ * The allocation table is stored per realization, not per allocation unit, so
+ * a reservation costs the same few store operations whatever its size (etcd
+ * allows 128 per transaction): a header key, the records compressed
+ * (deflate, base64) in chunks of at most 256 KiB, and the allocation epoch,
+ * which every reservation compares and bumps. Two reservations computed from
+ * one table (in this process or in another portal replica) cannot both
+ * commit: the loser re-reads and realizes again. Frees need no epoch: they
+ * only make room, so a reservation computed while a free happened is still
+ * safe.
  */
-import { type AllocationRecord, type AllocationTable, freeTxn, reserveTxn, tableFromStore } from "@merge/realize";
-import type { Store } from "@merge/store";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { type AllocationRecord, AllocationTable } from "@merge/realize";
+import { type KeyValue, MAX_TXN_OPS, type Store } from "@merge/store";
 import type { ResourceInternet, Experiment as XirExperiment, Realization as XirRealization } from "@merge/xir";
-import { Batch, list, read, readDoc } from "./documents.ts";
+import { Batch, epochCompare, list, read, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
 import { type FacilityRecord, keys, type RealizationRecord, type RevisionBody } from "./objects.ts";
 import { allowedResources, type Pool, restrictInternet } from "./pool.ts";
+
+/** Characters per chunk: well under the 1 MiB value every store backend takes. */
+export const ALLOCATION_CHUNK_CHARS = 256 * 1024;
+/** Chunks per realization: the rest of a transaction's ops (record, expiry, header, epoch, compares' keys). */
+export const MAX_ALLOCATION_CHUNKS = MAX_TXN_OPS - 8;
+
+/** What `keys.allocation(id)` holds; the records themselves are in its chunks, written in the same transaction. */
+export interface AllocationHeader {
+  realization: string;
+  encoding: "deflate-raw+base64";
+  chunks: number;
+  records: number;
+  /** Characters of the encoded records, all chunks together. */
+  chars: number;
+}
+
+/** A realization's allocation records as stored: a header and its chunks. */
+export function encodeAllocation(
+  realization: string,
+  records: readonly AllocationRecord[],
+): { header: AllocationHeader; chunks: string[] } {
+  const encoded = deflateRawSync(JSON.stringify(records)).toString("base64");
+  const chunks: string[] = [];
+  for (let i = 0; i < encoded.length; i += ALLOCATION_CHUNK_CHARS)
+    chunks.push(encoded.slice(i, i + ALLOCATION_CHUNK_CHARS));
+  if (chunks.length === 0) chunks.push("");
+  return {
+    header: {
+      realization,
+      encoding: "deflate-raw+base64",
+      chunks: chunks.length,
+      records: records.length,
+      chars: encoded.length,
+    },
+    chunks,
+  };
+}
+
+export function decodeAllocation(header: AllocationHeader, chunks: readonly string[]): AllocationRecord[] {
+  const encoded = chunks.join("");
+  if (chunks.length !== header.chunks || encoded.length !== header.chars) {
+    throw new Error(`allocation of ${header.realization}: ${chunks.length} chunks of ${header.chunks} stored`);
+  }
+  const records = JSON.parse(inflateRawSync(Buffer.from(encoded, "base64")).toString("utf8")) as AllocationRecord[];
+  if (records.length !== header.records) {
+    throw new Error(`allocation of ${header.realization}: ${records.length} records, header says ${header.records}`);
+  }
+  return records;
+}
+
+/** Decoded records by header key, valid while the header's modRevision is unchanged (headers are never rewritten). */
+export type AllocationCache = Map<string, { modRevision: number; records: AllocationRecord[] }>;
+
+/**
+ * The allocation table as stored now, and the epoch it was read at. The epoch is
+ * read first: any reservation committed after that bumps it, so a transaction
+ * comparing it fails if the table it was computed from is stale.
+ */
+export async function readAllocations(
+  store: Store,
+  cache: AllocationCache = new Map(),
+): Promise<{ table: AllocationTable; epoch: KeyValue | undefined }> {
+  const epoch = await store.get(keys.allocationEpoch());
+  const headers = await store.range(keys.allocations());
+  const table = new AllocationTable();
+  const seen = new Set<string>();
+  for (const kv of headers) {
+    seen.add(kv.key);
+    const records = await recordsOf(store, kv, cache);
+    if (records === undefined) continue; // released since the range: nothing held
+    const r = table.reserve(records);
+    if (!r.ok) throw new Error(`allocation table: ${kv.key} conflicts with others: ${r.conflicts.join("; ")}`);
+  }
+  for (const k of cache.keys()) if (!seen.has(k)) cache.delete(k);
+  return { table, epoch };
+}
+
+async function recordsOf(
+  store: Store,
+  header: KeyValue,
+  cache: AllocationCache,
+): Promise<AllocationRecord[] | undefined> {
+  let kv: KeyValue | undefined = header;
+  for (let attempt = 0; attempt < 8 && kv !== undefined; attempt++) {
+    const hit = cache.get(kv.key);
+    if (hit?.modRevision === kv.modRevision) return hit.records;
+    const h = JSON.parse(kv.value) as AllocationHeader;
+    const chunks = await store.range(keys.allocationChunks(h.realization));
+    // Header and chunks come from one transaction, so they share its revision; otherwise the
+    // realization was released (and perhaps realized again) between the two reads: read again.
+    if (chunks.length === h.chunks && chunks.every((c) => c.modRevision === kv!.modRevision)) {
+      const records = decodeAllocation(
+        h,
+        chunks.map((c) => c.value),
+      );
+      cache.set(kv.key, { modRevision: kv.modRevision, records });
+      return records;
+    }
+    const again: KeyValue | undefined = await store.get(kv.key);
+    if (again?.modRevision === kv.modRevision) {
+      throw new Error(`allocation of ${h.realization}: ${chunks.length} of ${h.chunks} chunks stored`);
+    }
+    kv = again;
+  }
+  if (kv === undefined) return undefined;
+  throw new Error(`allocation ${header.key} kept changing while reading it`);
+}
 
 export type EngineResult =
   | { ok: true; realization: XirRealization; records: AllocationRecord[] }
@@ -94,9 +210,12 @@ export class Realizer {
     return { ...hit, pooled: true };
   }
 
+  /** Decoded allocation records of the realizations held, so each realize decodes only what is new. */
+  private readonly decoded: AllocationCache = new Map();
+
   /** The allocation table as stored now. */
   async table(): Promise<AllocationTable> {
-    return tableFromStore(await this.store.range(keys.allocations()), keys.allocations());
+    return (await readAllocations(this.store, this.decoded)).table;
   }
 
   realize(req: RealizeRequest): Promise<RealizationRecord> {
@@ -117,7 +236,7 @@ export class Realizer {
       if ((await this.store.get(rkey)) !== undefined) {
         throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
       }
-      const table = await this.table();
+      const { table, epoch } = await readAllocations(this.store, this.decoded);
       const { internet, prepared, pooled } = await this.internetFor(req.project);
       const engineResult = await this.engine.realize({ id, experiment: body.xir, internet, prepared, table });
       const result: EngineResult =
@@ -168,9 +287,19 @@ export class Realizer {
         diagnostics: [],
         resources: [...resources],
       };
-      const units = reserveTxn(table, result.records, keys.allocations());
-      b.compare.push(...units.compare);
-      b.ops.push(...units.success);
+      const { header, chunks } = encodeAllocation(id, result.records);
+      if (chunks.length > MAX_ALLOCATION_CHUNKS) {
+        throw new PortalError(
+          "unprocessable",
+          `realization ${id}: its ${result.records.length} allocation records take ${chunks.length} chunks of ${ALLOCATION_CHUNK_CHARS} characters compressed; at most ${MAX_ALLOCATION_CHUNKS} fit one transaction`,
+        );
+      }
+      b.compare.push(epochCompare(keys.allocationEpoch(), epoch));
+      b.absent(keys.allocation(id)).put(keys.allocation(id), header);
+      chunks.forEach((c, i) => {
+        b.ops.push({ op: "put", key: keys.allocationChunk(id, i), value: c });
+      });
+      b.ops.push({ op: "put", key: keys.allocationEpoch(), value: id });
       b.put(rkey, record);
       if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
       if (await b.tryCommit(this.store)) return record;
@@ -222,11 +351,8 @@ export class Realizer {
         .absent(keys.materialization(project, experiment, name))
         .delete(rkey);
       if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
-      if (r.state !== "failed") {
-        const units = freeTxn(await this.table(), id, keys.allocations());
-        b.compare.push(...units.compare);
-        b.ops.push(...units.success);
-      }
+      // Frees leave the epoch alone: they only make room (see the top of this file).
+      if (r.state !== "failed") b.delete(keys.allocation(id)).deletePrefix(keys.allocationChunks(id));
       if (await b.tryCommit(this.store)) return true;
       if ((await this.store.get(keys.materialization(project, experiment, name))) !== undefined) {
         throw conflict(`realization ${id} is materialized; dematerialize it first`);

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { phobos } from "@merge/facility-model";
-import { checkRealizations, tableFromStore } from "@merge/realize";
+import { checkRealizations } from "@merge/realize";
 import { openStore } from "@merge/store";
 import type { Experiment, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
 import { realizeEngine } from "../src/engine.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import { keys } from "../src/objects.ts";
-import { type Engine, Realizer } from "../src/realization.ts";
+import { type Engine, Realizer, readAllocations } from "../src/realization.ts";
 import { chainXir, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
@@ -63,12 +63,13 @@ test("50 concurrent realize calls on a small facility never double-allocate", as
 
   // The stored allocation table holds exactly the successful realizations.
   const store = h.started.store;
-  const table = tableFromStore(await store.range(keys.allocations()), keys.allocations());
+  const table = (await readAllocations(store)).table;
   assert.deepEqual([...table.realizations()].sort(), ok.map((r) => r.id).sort());
 
   // Releasing everything empties the table.
   await Promise.all(results.map((r) => lee.relinquish("lee", "pair", r.name)));
   assert.equal((await store.range(keys.allocations())).length, 0);
+  assert.equal((await store.range(keys.allAllocationChunks())).length, 0);
 });
 
 test("two realizers racing on one store retry on conflict and never double-allocate", async (t) => {
@@ -113,10 +114,11 @@ test("two realizers racing on one store retry on conflict and never double-alloc
       ok.map((r) => ({ experiment: xir, realization: r.realization as Realization })),
     );
     assert.deepEqual(violations, []);
-    const table = tableFromStore(await (stores[0] as (typeof stores)[0]).range(keys.allocations()), keys.allocations());
+    const table = (await readAllocations(stores[0] as (typeof stores)[0])).table;
     assert.deepEqual([...table.realizations()].sort(), ok.map((r) => `${r.name}.vm.mo`).sort());
     await Promise.all(results.map((r) => (realizers[0] as Realizer).release("mo", "vm", r.name)));
     assert.equal((await (stores[0] as (typeof stores)[0]).range(keys.allocations())).length, 0);
+    assert.equal((await (stores[0] as (typeof stores)[0]).range(keys.allAllocationChunks())).length, 0);
   } finally {
     for (const s of stores) await s.close();
   }

@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { tableFromStore } from "@merge/realize";
 import { openStore } from "@merge/store";
 import { PortalClient } from "../src/client/index.ts";
 import { keys } from "../src/objects.ts";
+import { readAllocations } from "../src/realization.ts";
 import { chainXir } from "./harness.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
@@ -129,7 +129,7 @@ test("SIGKILL mid-work, restart: nothing acknowledged is lost, nothing is half-w
   // Allocations and realizations agree exactly: no orphan reservation, no realization without its resources.
   const store = openStore({ backend: "sqlite", dir: join(dataDir, "store") });
   try {
-    const table = tableFromStore(await store.range(keys.allocations()), keys.allocations());
+    const table = (await readAllocations(store)).table;
     const held = [...table.realizations()].sort();
     const records = (await store.range(keys.allRealizations())).map(
       (kv) => JSON.parse(kv.value) as { name: string; state: string },
