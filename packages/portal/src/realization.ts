@@ -19,7 +19,7 @@
  */
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { type AllocationRecord, AllocationTable } from "@merge/realize";
-import { type KeyValue, MAX_TXN_OPS, type Store } from "@merge/store";
+import { type Compare, type KeyValue, MAX_TXN_OPS, type Op, type Store } from "@merge/store";
 import type { ResourceInternet, Experiment as XirExperiment, Realization as XirRealization } from "@merge/xir";
 import { Batch, epochCompare, list, read, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
@@ -73,6 +73,33 @@ export function decodeAllocation(header: AllocationHeader, chunks: readonly stri
     throw new Error(`allocation of ${header.realization}: ${records.length} records, header says ${header.records}`);
   }
   return records;
+}
+
+/**
+ * The compares and ops that reserve `records` for `realization` on top of the table read at
+ * `epoch`: the header and its chunks must not exist, the epoch must be unchanged; the epoch is
+ * bumped. Callers add their own writes (the realization record) to the same transaction.
+ */
+export function reserveAllocationTxn(
+  realization: string,
+  records: readonly AllocationRecord[],
+  epoch: KeyValue | undefined,
+): { compare: Compare[]; ops: Op[] } {
+  const { header, chunks } = encodeAllocation(realization, records);
+  if (chunks.length > MAX_ALLOCATION_CHUNKS) {
+    throw new PortalError(
+      "unprocessable",
+      `realization ${realization}: its ${records.length} allocation records take ${chunks.length} chunks of ${ALLOCATION_CHUNK_CHARS} characters compressed; at most ${MAX_ALLOCATION_CHUNKS} fit one transaction`,
+    );
+  }
+  return {
+    compare: [epochCompare(keys.allocationEpoch(), epoch), { key: keys.allocation(realization), target: "absent" }],
+    ops: [
+      { op: "put", key: keys.allocation(realization), value: JSON.stringify(header) },
+      ...chunks.map((value, i): Op => ({ op: "put", key: keys.allocationChunk(realization, i), value })),
+      { op: "put", key: keys.allocationEpoch(), value: realization },
+    ],
+  };
 }
 
 /** Decoded records by header key, valid while the header's modRevision is unchanged (headers are never rewritten). */
@@ -287,23 +314,13 @@ export class Realizer {
         diagnostics: [],
         resources: [...resources],
       };
-      const { header, chunks } = encodeAllocation(id, result.records);
-      if (chunks.length > MAX_ALLOCATION_CHUNKS) {
-        throw new PortalError(
-          "unprocessable",
-          `realization ${id}: its ${result.records.length} allocation records take ${chunks.length} chunks of ${ALLOCATION_CHUNK_CHARS} characters compressed; at most ${MAX_ALLOCATION_CHUNKS} fit one transaction`,
-        );
-      }
-      b.compare.push(epochCompare(keys.allocationEpoch(), epoch));
-      b.absent(keys.allocation(id)).put(keys.allocation(id), header);
-      chunks.forEach((c, i) => {
-        b.ops.push({ op: "put", key: keys.allocationChunk(id, i), value: c });
-      });
-      b.ops.push({ op: "put", key: keys.allocationEpoch(), value: id });
+      const reserve = reserveAllocationTxn(id, result.records, epoch);
+      b.compare.push(...reserve.compare);
+      b.ops.push(...reserve.ops);
       b.put(rkey, record);
       if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
       if (await b.tryCommit(this.store)) return record;
-      // Another realization took a unit this one wanted (or this name) in between: re-read and realize again.
+      // Another reservation committed since the table was read (or this name was taken): re-read and realize again.
       this.retries++;
     }
     throw new PortalError("conflict", `realization ${id}: the allocation table kept changing; try again`);
