@@ -4,8 +4,11 @@
 import { Command } from "commander";
 import { registerAuth } from "./commands/auth.ts";
 import { registerCompile } from "./commands/compile.ts";
+import { registerEmu } from "./commands/emu.ts";
+import { registerExec } from "./commands/exec.ts";
 import { registerMaterialize } from "./commands/materialize.ts";
 import { registerMembership } from "./commands/membership.ts";
+import { registerNode } from "./commands/node.ts";
 import { registerProject } from "./commands/project.ts";
 import { registerPush } from "./commands/push.ts";
 import { registerRealization } from "./commands/realization.ts";
@@ -23,5 +26,8 @@ registerRealization(program);
 registerRealizeLocal(program);
 registerMembership(program);
 registerMaterialize(program);
+registerNode(program);
+registerExec(program);
+registerEmu(program);
 
 await program.parseAsync(process.argv);

@@ -205,6 +205,13 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     return mergeStatus(mzid, parts, errors);
   };
 
+  /** The driver for a request about one resource (node operations go to exactly one). */
+  const one = (resource: string) => {
+    const d = [...(table.get(resource) ?? [])][0];
+    if (!d) throw new ConnectError(`no driver serves resource '${resource}'`, Code.NotFound);
+    return d;
+  };
+
   const facility: ServiceImpl<typeof pb.FacilityService> = {
     notifyIncoming: (req) => notify(req.resources, (c) => c.notifyIncoming({ mzid: req.mzid })),
     materialize: (req) =>
@@ -213,6 +220,11 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
       delegate(req.mzid, req.fragments, (c, fragments) => c.dematerialize({ mzid: req.mzid, fragments })),
     notifyTeardown: (req) => notify(req.resources, (c) => c.notifyTeardown({ mzid: req.mzid })),
     status: (req) => status(req.mzid, req.resources),
+    nodePower: (req, ctx) => one(req.resource).client.nodePower(req, { signal: ctx.signal }),
+    updateEmulation: (req, ctx) => one(req.resource).client.updateEmulation(req, { signal: ctx.signal }),
+    async *exec(req, ctx) {
+      yield* one(req.resource).client.exec(req, { signal: ctx.signal });
+    },
     async *watchStatus(req, ctx) {
       let last = "";
       while (!ctx.signal.aborted) {

@@ -13,10 +13,26 @@ import { FragmentError } from "./dag.ts";
 import { checkMzId, type Driver, MzIdError } from "./driver.ts";
 import type { Fragment } from "./fragment.ts";
 import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
+import { type NodeOps, NodeOpsError } from "./node-ops.ts";
 import { keys } from "./task.ts";
-import { fragmentFromPb, statusToPb, WireError } from "./wire.ts";
+import {
+  emulationParamsFromPb,
+  emulationParamsToPb,
+  fragmentFromPb,
+  powerActionFromPb,
+  statusToPb,
+  WireError,
+} from "./wire.ts";
+
+const OPS_CODE: Record<NodeOpsError["code"], Code> = {
+  not_found: Code.NotFound,
+  failed_precondition: Code.FailedPrecondition,
+  invalid_argument: Code.InvalidArgument,
+  unimplemented: Code.Unimplemented,
+};
 
 function invalid(err: unknown): never {
+  if (err instanceof NodeOpsError) throw new ConnectError(err.message, OPS_CODE[err.code]);
   if (err instanceof WireError || err instanceof FragmentError || err instanceof MzIdError) {
     throw new ConnectError(err.message, Code.InvalidArgument);
   }
@@ -33,7 +49,16 @@ function decode(mzid: string, fragments: pb.Fragment[]): { mzid: MzId; fragments
 
 const TERMINAL = new Set([pb.MzStatus.ACTIVE, pb.MzStatus.DEMATERIALIZED]);
 
-export function driverService(driver: Driver): ServiceImpl<typeof pb.FacilityService> {
+/**
+ * `ops` carries out node power, emulation changes and exec; without it (a driver
+ * whose backend runs in another process) those calls are refused as unimplemented.
+ */
+export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof pb.FacilityService> {
+  const nodeOps = () => {
+    if (!ops)
+      throw new ConnectError("this driver has no backend in its process for node operations", Code.Unimplemented);
+    return ops;
+  };
   const status = async (mzid: string) => {
     try {
       return statusToPb(mzid, await driver.status(checkMzId(mzid)));
@@ -61,6 +86,31 @@ export function driverService(driver: Driver): ServiceImpl<typeof pb.FacilitySer
       return {};
     },
     status: (req) => status(req.mzid),
+    async nodePower(req, ctx) {
+      const mzid = decode(req.mzid, []).mzid;
+      const action = powerActionFromPb(req.action);
+      if (!action)
+        throw new ConnectError("power action is unspecified: ON, OFF, CYCLE or SOFT_CYCLE", Code.InvalidArgument);
+      await nodeOps().power(mzid, req.node, action, ctx.signal).catch(invalid);
+      const s = await status(mzid);
+      return { node: s.nodes.find((n) => n.node === req.node) };
+    },
+    async updateEmulation(req, ctx) {
+      const mzid = decode(req.mzid, []).mzid;
+      const params = await nodeOps()
+        .emulation(mzid, req.link, emulationParamsFromPb(req.params), ctx.signal)
+        .catch(invalid);
+      return { params: emulationParamsToPb(params) };
+    },
+    async *exec(req, ctx) {
+      const mzid = decode(req.mzid, []).mzid;
+      const out = await nodeOps().exec(mzid, req.node, req.argv, ctx.signal, req.timeoutMs).catch(invalid);
+      for await (const c of out) {
+        if ("stdout" in c) yield create(pb.ExecResponseSchema, { out: { case: "stdout", value: c.stdout } });
+        else if ("stderr" in c) yield create(pb.ExecResponseSchema, { out: { case: "stderr", value: c.stderr } });
+        else yield create(pb.ExecResponseSchema, { out: { case: "exitCode", value: c.exit } });
+      }
+    },
     async *watchStatus(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
       let changed = true;
@@ -102,6 +152,8 @@ export function driverService(driver: Driver): ServiceImpl<typeof pb.FacilitySer
 
 export interface DriverServerOptions {
   driver: Driver;
+  /** Node operations against the backend in this process (see driverService). */
+  ops?: NodeOps;
   tls: TlsMaterial;
   /** Unique driver name. */
   name: string;
@@ -127,7 +179,7 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
     allow: ["commander"],
     host: opts.host,
     port: opts.port,
-    routes: (router) => router.service(pb.FacilityService, driverService(opts.driver)),
+    routes: (router) => router.service(pb.FacilityService, driverService(opts.driver, opts.ops)),
   });
   const registry = opts.registry ? tlsClient(pb.RegistryService, opts.registry, opts.tls) : undefined;
   const register = async () => {

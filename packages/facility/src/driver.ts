@@ -4,7 +4,7 @@
  * portal or commander may retry any request.
  */
 import type { KeyValue, Op, Store } from "@merge/store";
-import type { MzId, NodeState } from "./backend.ts";
+import type { EmulationParams, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
 import type { Fragment } from "./fragment.ts";
 import {
@@ -43,6 +43,10 @@ export interface MzDetail {
   tasks: Task[];
   actions: Action[];
   nodes: NodeRecord[];
+  /** Power records by node name (node-ops.ts); a ready node without one is on. */
+  power: Map<string, { state: string; error?: string }>;
+  /** Emulation changed at runtime, by link name (node-ops.ts). */
+  emulation: Map<string, EmulationParams>;
 }
 
 export async function readJSON<T>(store: Store, key: string): Promise<{ value: T; modRevision: number } | undefined> {
@@ -184,7 +188,13 @@ export class Driver {
         if (r) nodes.push(r.value);
       }
     }
-    return { info: info?.value, summary: summarize(info?.value, dag.actions), ...dag, nodes };
+    const power = new Map<string, { state: string; error?: string }>();
+    for (const kv of await rangeAll(this.store, keys.powers(mzid)))
+      power.set(decodeURIComponent(kv.key.slice(keys.powers(mzid).length)), JSON.parse(kv.value));
+    const emulation = new Map<string, EmulationParams>();
+    for (const kv of await rangeAll(this.store, keys.emulations(mzid)))
+      emulation.set(decodeURIComponent(kv.key.slice(keys.emulations(mzid).length)), JSON.parse(kv.value));
+    return { info: info?.value, summary: summarize(info?.value, dag.actions), ...dag, nodes, power, emulation };
   }
 
   async list(): Promise<MzInfo[]> {

@@ -12,6 +12,7 @@ import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
+import { NodeOps } from "./node-ops.ts";
 import { Rex } from "./rex.ts";
 
 export interface FacilityOptions {
@@ -53,6 +54,8 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   });
   const driver = await startDriverServer({
     driver: new Driver(o.store),
+    // The backend lives in this process: the driver carries out power, emulation and exec on it.
+    ops: new NodeOps(o.store, o.backend, o.log),
     tls: loadTls(certFiles(o.certs, "driver")),
     name: `${o.model.name}-driver`,
     resources: o.model.resources.map((r) => r.id),

@@ -8,6 +8,7 @@ export * from "./facility.ts";
 export * from "./fragment.ts";
 export * from "./grpc.ts";
 export * from "./materialization.ts";
+export * from "./node-ops.ts";
 export * from "./operations.ts";
 export * from "./rex.ts";
 export { DEFAULT_DURATIONS, type FailureRule, SimBackend, type SimDurations, ZERO_DURATIONS } from "./sim/sim.ts";

@@ -114,6 +114,12 @@ export const keys = {
   /** The claim key for an action key. */
   claim: (actionKey: string) => `${ROOT}claim/${actionKey.slice(`${ROOT}mz/`.length)}`,
   node: (resource: string) => `${ROOT}nodes/${enc(resource)}`,
+  /** A materialized node's power state (node-ops.ts); goes with the materialization's records. */
+  powers: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/power/`,
+  power: (mzid: MzId, node: string) => `${ROOT}mz/${enc(mzid)}/power/${enc(node)}`,
+  /** An emulated link's parameters as last changed at runtime (node-ops.ts). */
+  emulations: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/emulation/`,
+  emulation: (mzid: MzId, link: string) => `${ROOT}mz/${enc(mzid)}/emulation/${enc(link)}`,
   vindex: (n: number) => `${ROOT}vindex/${String(n).padStart(6, "0")}`,
 };
 

@@ -5,6 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import * as pb from "@merge/proto";
 import type {
+  EmulationParams,
   EmulationSpec,
   InfranetSpec,
   InfrapodSpec,
@@ -16,7 +17,7 @@ import type {
 } from "./backend.ts";
 import type { MzDetail } from "./driver.ts";
 import type { Fragment } from "./fragment.ts";
-import { type ActionState, actionTarget, type MzStatus } from "./task.ts";
+import { type ActionState, actionTarget, type MzStatus, type NodeRecord } from "./task.ts";
 
 export class WireError extends Error {}
 
@@ -297,6 +298,11 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
     else if ("link" in s) linkAction.set(s.link.link, a);
   }
   const records = new Map(d.nodes.map((n) => [n.resource, n]));
+  const emulated = new Map<string, EmulationParams>();
+  for (const a of d.actions) {
+    if (a.spec.kind === "emulation.create") for (const l of a.spec.emulation.links) emulated.set(l.link, l.params);
+  }
+  for (const [link, p] of d.emulation ?? []) emulated.set(link, p);
   const tasks = d.tasks.map((t) => {
     const acts = d.actions.filter((a) => a.task === t.id);
     return create(pb.TaskStatusSchema, {
@@ -328,14 +334,17 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
         target: rec ? NODE_STATE[rec.target] : pb.NodeState.UNSPECIFIED,
         action: a ? (a.masked ? pb.ActionState.COMPLETE : ACTION_STATE[a.state]) : pb.ActionState.UNSPECIFIED,
         error: a?.error ?? "",
+        ...powerOf(d, n.node, rec),
       };
     }),
     links: (d.info?.links ?? []).map((l) => {
       const a = linkAction.get(l.link);
+      const e = emulated.get(l.link);
       return {
         link: l.link,
         action: a ? (a.masked ? pb.ActionState.COMPLETE : ACTION_STATE[a.state]) : pb.ActionState.UNSPECIFIED,
         error: a?.error ?? "",
+        ...(e ? { emulation: emulationParamsToPb(e) } : {}),
       };
     }),
     tasks,
@@ -353,4 +362,34 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
         error: a.error ?? "",
       })),
   });
+}
+
+/** A node's tracked power: its record, else on once it is ready in this materialization. */
+function powerOf(d: MzDetail, node: string, rec: NodeRecord | undefined): { power: string; powerError: string } {
+  const p = d.power?.get(node);
+  if (p) return { power: p.state, powerError: p.error ?? "" };
+  return { power: rec?.mzid === d.info?.mzid && rec?.current === "ready" ? "on" : "", powerError: "" };
+}
+
+export function emulationParamsToPb(p: EmulationParams): pb.EmulationParams {
+  return create(pb.EmulationParamsSchema, {
+    ...(p.capacity !== undefined ? { capacity: p.capacity } : {}),
+    ...(p.latency !== undefined ? { latency: p.latency } : {}),
+    ...(p.loss !== undefined ? { loss: p.loss } : {}),
+  });
+}
+
+export function emulationParamsFromPb(p: pb.EmulationParams | undefined): EmulationParams {
+  const out: EmulationParams = {};
+  if (p?.capacity !== undefined) out.capacity = p.capacity;
+  if (p?.latency !== undefined) out.latency = p.latency;
+  if (p?.loss !== undefined) out.loss = p.loss;
+  return out;
+}
+
+export function powerActionToPb(a: PowerAction): pb.PowerAction {
+  return POWER[a];
+}
+export function powerActionFromPb(a: pb.PowerAction): PowerAction | undefined {
+  return (Object.keys(POWER) as PowerAction[]).find((k) => POWER[k] === a);
 }

@@ -57,6 +57,24 @@ export interface TokenSet {
 }
 
 const seg = encodeURIComponent;
+const mzPath = (p: string, e: string, r: string) =>
+  `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/materialization`;
+
+export type PowerVerb = "start" | "stop" | "reboot" | "cycle";
+export interface NodePowerResult {
+  node: string;
+  resource: string;
+  /** on | off (after the change) */
+  power: string;
+  state: string;
+}
+/** Link emulation in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
+export interface LinkEmulation {
+  latency?: number;
+  loss?: number;
+  capacity?: number;
+}
+export type ExecLine = { stdout: string } | { stderr: string } | { exit: number } | { error: string };
 
 export class PortalClient {
   readonly baseUrl: string;
@@ -185,6 +203,63 @@ export class PortalClient {
     this.call<null>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/reject`);
   relinquish = (p: string, e: string, r: string) =>
     this.call<null>("DELETE", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}`);
+
+  // materialized nodes and links (units: latency ms, loss 0..1, capacity bits/s)
+  nodePower = (p: string, e: string, r: string, node: string, action: PowerVerb, hard?: boolean) =>
+    this.call<NodePowerResult>("POST", `${mzPath(p, e, r)}/nodes/${seg(node)}/power`, {
+      action,
+      ...(hard === undefined ? {} : { hard }),
+    });
+  setEmulation = (p: string, e: string, r: string, link: string, change: LinkEmulation) =>
+    this.call<{ link: string; emulator: string; emulation: LinkEmulation }>(
+      "POST",
+      `${mzPath(p, e, r)}/links/${seg(link)}/emulation`,
+      change,
+    );
+
+  /** Run a command in a node: its output as it comes, ending with `{exit}`. Refusals throw ApiError before any output. */
+  async *exec(
+    p: string,
+    e: string,
+    r: string,
+    node: string,
+    argv: string[],
+    opts: { timeoutSec?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<ExecLine> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${mzPath(p, e, r)}/nodes/${seg(node)}/exec`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
+        },
+        body: JSON.stringify({ argv, ...(opts.timeoutSec ? { timeoutSec: opts.timeoutSec } : {}) }),
+        signal: opts.signal,
+      });
+    } catch (err) {
+      throw new ApiError(0, "unreachable", `cannot reach the portal at ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!res.ok || !res.body) {
+      const b = (safeJson(await res.text()) ?? {}) as { error?: string; message?: string; field?: string };
+      throw new ApiError(res.status, b.error ?? "http_error", b.message ?? `${res.status} ${res.statusText}`, b.field);
+    }
+    const text = new TextDecoder();
+    let buf = "";
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += text.decode(value, { stream: true });
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line) yield JSON.parse(line) as ExecLine;
+        nl = buf.indexOf("\n");
+      }
+    }
+  }
 
   // facilities and resources
   facilities = () => this.call<Facility[]>("GET", "/facilities");

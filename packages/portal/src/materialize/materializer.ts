@@ -5,8 +5,20 @@
  * status read live from the facilities, with unreachable ones shown as such;
  * dematerialize always completes (see packages/facility/docs/failure-model.md).
  */
-import type { Client } from "@connectrpc/connect";
-import { actionStateName, fragmentsFor, fragmentToPb, mzStatusName, nodeStateName } from "@merge/facility";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import {
+  actionStateName,
+  type EmulationParams,
+  emulationParamsFromPb,
+  emulationParamsToPb,
+  type Fragment,
+  fragmentsFor,
+  fragmentToPb,
+  mzStatusName,
+  nodeStateName,
+  type PowerAction,
+  powerActionToPb,
+} from "@merge/facility";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { Experiment, Facility } from "@merge/xir";
@@ -82,13 +94,27 @@ export interface MaterializationStatus {
     target: string;
     action: string;
     error?: string;
+    /** on | off | starting | stopping | cycling (empty until ready) */
+    power: string;
+    powerError?: string;
   }[];
-  links: { link: string; facility: string; action: string; error?: string }[];
+  /** `emulation` in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
+  links: { link: string; facility: string; action: string; error?: string; emulation?: EmulationParams }[];
+}
+
+/** One chunk of a command's output, or its end. */
+export type ExecOutput = { stdout: Uint8Array } | { stderr: Uint8Array } | { exit: number };
+
+/** Where a node or link of a materialization lives: its facility and the resource requests route by. */
+interface Placement {
+  m: MaterializationRecord;
+  client: FacilityClient;
+  resource: string;
 }
 
 export class MaterializationError extends Error {
   constructor(
-    readonly code: "not_found" | "conflict" | "unprocessable",
+    readonly code: "not_found" | "conflict" | "unprocessable" | "bad_request" | "internal",
     message: string,
   ) {
     super(message);
@@ -326,6 +352,8 @@ export class Materializer {
           target: nodeStateName(n.target),
           action: actionStateName(n.action),
           ...(n.error ? { error: n.error } : {}),
+          power: n.power,
+          ...(n.powerError ? { powerError: n.powerError } : {}),
         });
       }
       for (const l of s?.links ?? []) {
@@ -334,11 +362,150 @@ export class Materializer {
           facility: fs.facility,
           action: actionStateName(l.action),
           ...(l.error ? { error: l.error } : {}),
+          ...(l.emulation ? { emulation: portalUnits(emulationParamsFromPb(l.emulation)) } : {}),
         });
       }
     }
     out.status = overall(m, out.facilities);
     return out;
+  }
+
+  /**
+   * The facility and resource serving a node (`node.setup`) or an emulated link
+   * (`emulation.setup`) of a materialization, from the fragments it was made of.
+   */
+  private async place(
+    project: string,
+    experiment: string,
+    realization: string,
+    find: (f: Fragment) => boolean,
+    missing: (fragments: Fragment[]) => MaterializationError,
+  ): Promise<Placement> {
+    const m = await this.get(project, experiment, realization);
+    if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (m.state !== "materializing")
+      throw new MaterializationError("conflict", `${m.id} is being dematerialized; materialize it again first`);
+    const rlz = await this.read<RealizationRecord>(portalKeys.realization(project, experiment, realization));
+    const body =
+      rlz && (await this.read<RevisionBody>(portalKeys.revisionBody(project, experiment, rlz.value.revision)));
+    if (!rlz?.value.realization || !body?.value.xir)
+      throw new MaterializationError("conflict", `the realization or the experiment revision of ${m.id} is gone`);
+    const all: Fragment[] = [];
+    for (const part of m.facilities) {
+      const f = await this.read<FacilityRecord>(portalKeys.facility(part.facility));
+      if (!f) continue;
+      const fragments = fragmentsFor(rlz.value.realization, body.value.xir, f.value.model as Facility);
+      all.push(...fragments);
+      const hit = fragments.find(find);
+      if (hit) {
+        if (!part.delivered)
+          throw new MaterializationError(
+            "conflict",
+            `${m.id} is not delivered to ${part.facility} yet; wait until it is active`,
+          );
+        return { m, client: this.opts.connect(f.value), resource: hit.resource };
+      }
+    }
+    throw missing(all);
+  }
+
+  /** Power a node: start (on), stop (off), reboot (soft cycle, or hard), cycle (hard). Resolves when done. */
+  async power(project: string, experiment: string, realization: string, node: string, action: PowerAction) {
+    const p = await this.place(
+      project,
+      experiment,
+      realization,
+      (f) => f.op === "node.setup" && f.node.node === node,
+      (fs) =>
+        new MaterializationError(
+          "not_found",
+          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
+        ),
+    );
+    const r = await facilityCall(() =>
+      p.client.nodePower(
+        { mzid: p.m.id, resource: p.resource, node, action: powerActionToPb(action) },
+        { timeoutMs: 180_000 },
+      ),
+    );
+    return {
+      node,
+      resource: p.resource,
+      power: r.node?.power ?? "",
+      state: r.node ? nodeStateName(r.node.current) : "",
+    };
+  }
+
+  /** Change an emulated link at runtime; unset fields keep their values. Returns the link's emulation now. */
+  async emulation(project: string, experiment: string, realization: string, link: string, change: EmulationParams) {
+    const p = await this.place(
+      project,
+      experiment,
+      realization,
+      (f) => f.op === "emulation.setup" && f.emulation.links.some((l) => l.link === link),
+      (fs) =>
+        fs.some((f) => f.op === "link.create" && f.link.link === link)
+          ? new MaterializationError(
+              "conflict",
+              `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model, then realize and materialize again)`,
+            )
+          : new MaterializationError(
+              "not_found",
+              `${realization}.${experiment}.${project} has no link '${link}' (links: ${names(fs, "link")})`,
+            ),
+    );
+    const r = await facilityCall(() =>
+      p.client.updateEmulation(
+        { mzid: p.m.id, resource: p.resource, link, params: emulationParamsToPb(change) },
+        { timeoutMs: 60_000 },
+      ),
+    );
+    return { link, emulator: p.resource, emulation: emulationParamsFromPb(r.params) };
+  }
+
+  /**
+   * Run a command in a node. Refusals (unknown node, node not ready, a backend
+   * without real nodes) throw before anything is returned; then output streams.
+   */
+  async exec(
+    project: string,
+    experiment: string,
+    realization: string,
+    node: string,
+    argv: string[],
+    opts: { signal: AbortSignal; timeoutMs?: number },
+  ): Promise<AsyncIterable<ExecOutput>> {
+    const p = await this.place(
+      project,
+      experiment,
+      realization,
+      (f) => f.op === "node.setup" && f.node.node === node,
+      (fs) =>
+        new MaterializationError(
+          "not_found",
+          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
+        ),
+    );
+    const it = p.client
+      .exec({ mzid: p.m.id, resource: p.resource, node, argv, timeoutMs: opts.timeoutMs ?? 0 }, { signal: opts.signal })
+      [Symbol.asyncIterator]();
+    // The first message, or the facility's refusal, before the caller starts answering.
+    const first = await facilityCall(() => it.next());
+    async function* rest(): AsyncGenerator<ExecOutput> {
+      let r = first;
+      while (!r.done) {
+        const o = r.value.out;
+        if (o.case === "stdout") yield { stdout: o.value };
+        else if (o.case === "stderr") yield { stderr: o.value };
+        else if (o.case === "exitCode") {
+          yield { exit: o.value };
+          return;
+        }
+        r = await it.next();
+      }
+      throw new Error("the facility ended the command's output without an exit code");
+    }
+    return rest();
   }
 
   /** Pick up undelivered work after a restart. */
@@ -517,6 +684,44 @@ export class Materializer {
     if (s.status !== pb.MzStatus.DEMATERIALIZED) return {};
     await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
     return "gone";
+  }
+}
+
+/** Facility units (latency ns) to the portal's (latency ms). */
+export function portalUnits(p: EmulationParams): EmulationParams {
+  return { ...p, ...(p.latency !== undefined ? { latency: p.latency / 1e6 } : {}) };
+}
+
+function names(fs: Fragment[], kind: "node" | "link"): string {
+  const out = new Set<string>();
+  for (const f of fs) {
+    if (kind === "node" && f.op === "node.setup") out.add(f.node.node);
+    if (kind === "link" && f.op === "link.create") out.add(f.link.link);
+  }
+  return [...out].join(", ") || "none";
+}
+
+/** A facility's refusal as the portal's error: what was wrong and what to do. */
+async function facilityCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof ConnectError)) throw err;
+    switch (err.code) {
+      case Code.NotFound:
+        throw new MaterializationError("not_found", err.rawMessage);
+      case Code.FailedPrecondition:
+        throw new MaterializationError("conflict", err.rawMessage);
+      case Code.InvalidArgument:
+        throw new MaterializationError("bad_request", err.rawMessage);
+      case Code.Unimplemented:
+        throw new MaterializationError("unprocessable", err.rawMessage);
+      case Code.Unavailable:
+      case Code.DeadlineExceeded:
+        throw new MaterializationError("internal", `the facility did not answer: ${err.rawMessage}`);
+      default:
+        throw new MaterializationError("internal", `the facility failed: ${err.rawMessage}`);
+    }
   }
 }
 

@@ -5,17 +5,97 @@
  *   POST   /projects/:project/experiments/:experiment/realizations/:realization/materialization   202
  *   GET    …/materialization   status with per-facility, per-node and per-link detail
  *   DELETE …/materialization   dematerialize (202; completes in the background)
+ *   POST   …/materialization/nodes/:node/power      {action: start|stop|reboot|cycle, hard?}
+ *   POST   …/materialization/links/:link/emulation  {latency?: ms, loss?: 0..1, capacity?: bits/s}
+ *   POST   …/materialization/nodes/:node/exec       {argv, timeoutSec?} → NDJSON stream
  *
- * Access follows the realization's policy: materialize and dematerialize need
- * `realization update`, status needs `realization read`.
+ * Access follows the realization's policy: materialize, dematerialize, power,
+ * emulation and exec need `realization update`, status needs `realization read`.
+ *
+ * Units on the wire: latency in milliseconds (fractions allowed), loss a
+ * fraction 0..1, capacity in bits/s. Exec answers one JSON object per line:
+ * `{"stdout": text}`, `{"stderr": text}`, finally `{"exit": code}` (or
+ * `{"error": message}` if the facility fails mid-stream).
  */
+import { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyPluginAsync } from "fastify";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
 import { PortalError } from "../errors.ts";
 import * as S from "../schemas.ts";
-import { MaterializationError, Materializer, type MaterializerOptions } from "./materializer.ts";
+import { MaterializationError, Materializer, type MaterializerOptions, portalUnits } from "./materializer.ts";
+
+const NodeParams = Type.Object(
+  {
+    project: S.Name("project name"),
+    experiment: S.Name("experiment name"),
+    realization: S.Name("realization name"),
+    node: Type.String({ minLength: 1, maxLength: 253, description: "experiment node name" }),
+  },
+  { additionalProperties: false },
+);
+
+const LinkParams = Type.Object(
+  {
+    project: S.Name("project name"),
+    experiment: S.Name("experiment name"),
+    realization: S.Name("realization name"),
+    link: Type.String({ minLength: 1, maxLength: 253, description: "experiment link name" }),
+  },
+  { additionalProperties: false },
+);
+
+const PowerBody = Type.Object(
+  {
+    action: Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("reboot"), Type.Literal("cycle")], {
+      description:
+        "start: power on; stop: power off; reboot: shut down and start (hard: power cycle); cycle: power cycle",
+    }),
+    hard: Type.Optional(Type.Boolean({ description: "reboot by power cycle instead of a shutdown" })),
+  },
+  { additionalProperties: false },
+);
+
+const PowerResult = Type.Object({
+  node: Type.String(),
+  resource: Type.String(),
+  power: Type.String(),
+  state: Type.String(),
+});
+
+const EmulationBody = Type.Object(
+  {
+    latency: Type.Optional(Type.Number({ minimum: 0, maximum: 10_000, description: "one-way latency, ms" })),
+    loss: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "loss rate, a fraction 0..1" })),
+    capacity: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "capacity, bits/s" })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+const Emulation = Type.Object({
+  capacity: Type.Optional(Type.Number({ description: "bits/s" })),
+  latency: Type.Optional(Type.Number({ description: "one-way, ms" })),
+  loss: Type.Optional(Type.Number({ description: "fraction 0..1" })),
+});
+
+const EmulationResult = Type.Object({ link: Type.String(), emulator: Type.String(), emulation: Emulation });
+
+const ExecBody = Type.Object(
+  {
+    argv: Type.Array(Type.String({ maxLength: 65_536 }), {
+      minItems: 1,
+      maxItems: 1024,
+      description: "program and arguments (no shell)",
+    }),
+    timeoutSec: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 86_400, description: "kill the command after this long" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const POWER = { start: "on", stop: "off", cycle: "cycle" } as const;
 
 const Params = Type.Object(
   { project: S.Name("project name"), experiment: S.Name("experiment name"), realization: S.Name("realization name") },
@@ -104,6 +184,91 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     async (req) => {
       const { project, experiment, realization } = req.params;
       return materializer.status(project, experiment, realization).catch(portalError);
+    },
+  );
+
+  app.post(
+    `${path}/nodes/:node/power`,
+    {
+      config: { access: { object: "realization", action: "update" } },
+      schema: {
+        tags: ["materializations"],
+        summary: "Power a materialized node: start, stop, reboot (soft, or hard) or cycle; answers when done",
+        params: NodeParams,
+        body: PowerBody,
+        response: { 200: PowerResult, ...S.errors },
+      },
+    },
+    async (req) => {
+      const { project, experiment, realization, node } = req.params;
+      const b = req.body;
+      const action = b.action === "reboot" ? (b.hard ? "cycle" : "soft-cycle") : POWER[b.action];
+      return materializer.power(project, experiment, realization, node, action).catch(portalError);
+    },
+  );
+
+  app.post(
+    `${path}/links/:link/emulation`,
+    {
+      config: { access: { object: "realization", action: "update" } },
+      schema: {
+        tags: ["materializations"],
+        summary: "Change an emulated link's latency (ms), loss (0..1) or capacity (bits/s) at runtime",
+        params: LinkParams,
+        body: EmulationBody,
+        response: { 200: EmulationResult, ...S.errors },
+      },
+    },
+    async (req) => {
+      const { project, experiment, realization, link } = req.params;
+      const b = req.body;
+      const change = { ...b, ...(b.latency !== undefined ? { latency: Math.round(b.latency * 1e6) } : {}) };
+      const r = await materializer.emulation(project, experiment, realization, link, change).catch(portalError);
+      return { ...r, emulation: portalUnits(r.emulation) };
+    },
+  );
+
+  app.post(
+    `${path}/nodes/:node/exec`,
+    {
+      config: { access: { object: "realization", action: "update" } },
+      schema: {
+        tags: ["materializations"],
+        summary: "Run a command in a node; output streams as NDJSON: {stdout}|{stderr} lines, then {exit}",
+        params: NodeParams,
+        body: ExecBody,
+        response: { ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      const { project, experiment, realization, node } = req.params;
+      const ac = new AbortController();
+      // The caller went away: stop the command.
+      reply.raw.on("close", () => {
+        if (!reply.raw.writableFinished) ac.abort();
+      });
+      const out = await materializer
+        .exec(project, experiment, realization, node, req.body.argv, {
+          signal: ac.signal,
+          timeoutMs: req.body.timeoutSec ? Math.round(req.body.timeoutSec * 1000) : 0,
+        })
+        .catch(portalError);
+      // One decoder per stream, so a character split across chunks stays whole.
+      const stdout = new TextDecoder();
+      const stderr = new TextDecoder();
+      async function* lines() {
+        try {
+          for await (const c of out) {
+            if ("stdout" in c) yield `${JSON.stringify({ stdout: stdout.decode(c.stdout, { stream: true }) })}\n`;
+            else if ("stderr" in c) yield `${JSON.stringify({ stderr: stderr.decode(c.stderr, { stream: true }) })}\n`;
+            else yield `${JSON.stringify({ exit: c.exit })}\n`;
+          }
+        } catch (err) {
+          if (!ac.signal.aborted) yield `${JSON.stringify({ error: (err as Error).message })}\n`;
+        }
+      }
+      // A stream body: the typed reply only knows the error schema for this route.
+      return reply.type("application/x-ndjson").send(Readable.from(lines()) as never);
     },
   );
 

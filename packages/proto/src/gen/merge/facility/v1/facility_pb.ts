@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIjwKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkiggEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkikAEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKVAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUiOwoJTm9kZVBvd2VyEi4KBmFjdGlvbhgBIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIoIBCgxMaW5rRW5kcG9pbnQSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0SEAoIcmVzb3VyY2UYAyABKAkSDAoEcG9ydBgEIAEoCRIRCgR2bGFuGAUgASgNSACIAQESEAoDdm5pGAYgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50Is4BCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAEicwoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBAUILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKDEVtdWxhdGVkTGluaxIMCgRsaW5rGAEgASgJEjIKCWVuZHBvaW50cxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIyCgZwYXJhbXMYAyABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiggEKDUVtdWxhdGlvblNwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SEQoJZW11bGF0aW9uGAMgASgJEhAKCGVtdWxhdG9yGAQgASgJEi4KBWxpbmtzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0ZWRMaW5rIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2UiyAEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCSJZCgpMaW5rU3RhdHVzEgwKBGxpbmsYASABKAkSLgoGYWN0aW9uGAIgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYAyABKAkitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UqiwEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEKsIBCghNelN0YXR1cxIZChVNWl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJNWl9TVEFUVVNfSU5DT01JTkcQARIbChdNWl9TVEFUVVNfTUFURVJJQUxJWklORxACEhQKEE1aX1NUQVRVU19BQ1RJVkUQAxITCg9NWl9TVEFUVVNfRVJST1IQBBIdChlNWl9TVEFUVVNfREVNQVRFUklBTElaSU5HEAUSHAoYTVpfU1RBVFVTX0RFTUFURVJJQUxJWkVEEAYqaQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBOT0RFX1NUQVRFX0NMRUFOEAESFAoQTk9ERV9TVEFURV9TRVRVUBACEhQKEE5PREVfU1RBVEVfUkVBRFkQAyp4CgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhkKFUFDVElPTl9TVEFURV9DT01QTEVURRACEhYKEkFDVElPTl9TVEFURV9FUlJPUhADMtAECg9GYWNpbGl0eVNlcnZpY2USZQoOTm90aWZ5SW5jb21pbmcSKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1JlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1Jlc3BvbnNlElwKC01hdGVyaWFsaXplEiUubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXNwb25zZRJiCg1EZW1hdGVyaWFsaXplEicubWVyZ2UuZmFjaWxpdHkudjEuRGVtYXRlcmlhbGl6ZVJlcXVlc3QaKC5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVzcG9uc2USZQoOTm90aWZ5VGVhcmRvd24SKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlc3BvbnNlEk0KBlN0YXR1cxIgLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1JlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZRJeCgtXYXRjaFN0YXR1cxIlLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVxdWVzdBomLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwATLBAQoPUmVnaXN0cnlTZXJ2aWNlElMKCFJlZ2lzdGVyEiIubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiMubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXNwb25zZRJZCgpVbnJlZ2lzdGVyEiQubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlcXVlc3QaJS5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIjwKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkiggEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkikAEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKVAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUiOwoJTm9kZVBvd2VyEi4KBmFjdGlvbhgBIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIoIBCgxMaW5rRW5kcG9pbnQSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0SEAoIcmVzb3VyY2UYAyABKAkSDAoEcG9ydBgEIAEoCRIRCgR2bGFuGAUgASgNSACIAQESEAoDdm5pGAYgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50Is4BCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAEicwoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBAUILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKDEVtdWxhdGVkTGluaxIMCgRsaW5rGAEgASgJEjIKCWVuZHBvaW50cxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIyCgZwYXJhbXMYAyABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiggEKDUVtdWxhdGlvblNwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SEQoJZW11bGF0aW9uGAMgASgJEhAKCGVtdWxhdG9yGAQgASgJEi4KBWxpbmtzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0ZWRMaW5rIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyJ6ChZVcGRhdGVFbXVsYXRpb25SZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbGluaxgDIAEoCRIyCgZwYXJhbXMYBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiTQoXVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USMgoGcGFyYW1zGAEgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIl0KC0V4ZWNSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIMCgRhcmd2GAQgAygJEhIKCnRpbWVvdXRfbXMYBSABKA0iTgoMRXhlY1Jlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCK1AQoMQWN0aW9uU3RhdHVzEgwKBHRhc2sYASABKAkSDQoFc3RhZ2UYAiABKA0SCgoCaWQYAyABKAkSDAoEa2luZBgEIAEoCRIOCgZ0YXJnZXQYBSABKAkSLQoFc3RhdGUYBiABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRIOCgZtYXNrZWQYByABKAgSEAoIYXR0ZW1wdHMYCCABKA0SDQoFZXJyb3IYCSABKAkiiAEKClRhc2tTdGF0dXMSCgoCaWQYASABKAkSDQoFcGhhc2UYAiABKAkSDAoEZGVwcxgDIAMoCRIOCgZzdGFnZXMYBCABKA0SDwoHYWN0aW9ucxgFIAEoDRIQCghjb21wbGV0ZRgGIAEoDRIOCgZlcnJvcnMYByABKA0SDgoGbWFza2VkGAggASgNIpoDCg5TdGF0dXNSZXNwb25zZRIMCgRtemlkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLm1lcmdlLmZhY2lsaXR5LnYxLk16U3RhdHVzEhgKEGluZnJhcG9kX2FkZHJlc3MYAyABKAkSDwoHYWN0aW9ucxgEIAEoDRIQCghjb21wbGV0ZRgFIAEoDRITCgtlcnJvcl9jb3VudBgGIAEoDRIOCgZtYXNrZWQYByABKA0SLAoFbm9kZXMYCCADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzEiwKBWxpbmtzGAkgAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1N0YXR1cxIsCgV0YXNrcxgKIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLlRhc2tTdGF0dXMSLwoGZmFpbGVkGAsgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdHVzEjAKBmVycm9ycxgMIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiRgoPUmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIRCglyZXNvdXJjZXMYAyADKAkiJQoQUmVnaXN0ZXJSZXNwb25zZRIRCglyZXNvdXJjZXMYASABKA0iIwoRVW5yZWdpc3RlclJlcXVlc3QSDgoGZHJpdmVyGAEgASgJIhQKElVucmVnaXN0ZXJSZXNwb25zZSqLAQoLUG93ZXJBY3Rpb24SHAoYUE9XRVJfQUNUSU9OX1VOU1BFQ0lGSUVEEAASEwoPUE9XRVJfQUNUSU9OX09OEAESFAoQUE9XRVJfQUNUSU9OX09GRhACEhYKElBPV0VSX0FDVElPTl9DWUNMRRADEhsKF1BPV0VSX0FDVElPTl9TT0ZUX0NZQ0xFEAQqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMy3QYKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAEywQEKD1JlZ2lzdHJ5U2VydmljZRJTCghSZWdpc3RlchIiLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2USWQoKVW5yZWdpc3RlchIkLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiUubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message merge.facility.v1.NotifyIncomingRequest
@@ -1007,6 +1007,20 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
    * @generated from field: string error = 6;
    */
   error: string;
+
+  /**
+   * on | off | starting | stopping | cycling; empty until the node is ready.
+   *
+   * @generated from field: string power = 7;
+   */
+  power: string;
+
+  /**
+   * Why the last power change failed; empty when it succeeded.
+   *
+   * @generated from field: string power_error = 8;
+   */
+  powerError: string;
 };
 
 /**
@@ -1034,6 +1048,13 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
    * @generated from field: string error = 3;
    */
   error: string;
+
+  /**
+   * The link's emulation as last set; absent when the link is not emulated.
+   *
+   * @generated from field: merge.facility.v1.EmulationParams emulation = 4;
+   */
+  emulation?: EmulationParams | undefined;
 };
 
 /**
@@ -1042,6 +1063,198 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
   messageDesc(file_merge_facility_v1_facility, 32);
+
+/**
+ * @generated from message merge.facility.v1.NodePowerRequest
+ */
+export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
+  /**
+   * @generated from field: string mzid = 1;
+   */
+  mzid: string;
+
+  /**
+   * The resource carrying the node; routes the request.
+   *
+   * @generated from field: string resource = 2;
+   */
+  resource: string;
+
+  /**
+   * Experiment node name.
+   *
+   * @generated from field: string node = 3;
+   */
+  node: string;
+
+  /**
+   * ON, OFF, CYCLE (hard) or SOFT_CYCLE (shut down, then on).
+   *
+   * @generated from field: merge.facility.v1.PowerAction action = 4;
+   */
+  action: PowerAction;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodePowerRequest.
+ * Use `create(NodePowerRequestSchema)` to create a new message.
+ */
+export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 33);
+
+/**
+ * @generated from message merge.facility.v1.NodePowerResponse
+ */
+export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> & {
+  /**
+   * The node's status after the change.
+   *
+   * @generated from field: merge.facility.v1.NodeStatus node = 1;
+   */
+  node?: NodeStatus | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodePowerResponse.
+ * Use `create(NodePowerResponseSchema)` to create a new message.
+ */
+export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 34);
+
+/**
+ * @generated from message merge.facility.v1.UpdateEmulationRequest
+ */
+export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationRequest"> & {
+  /**
+   * @generated from field: string mzid = 1;
+   */
+  mzid: string;
+
+  /**
+   * The link's emulator resource; routes the request.
+   *
+   * @generated from field: string resource = 2;
+   */
+  resource: string;
+
+  /**
+   * Experiment link name.
+   *
+   * @generated from field: string link = 3;
+   */
+  link: string;
+
+  /**
+   * Applied to both directions of the link (the data plane emulates links symmetrically).
+   *
+   * @generated from field: merge.facility.v1.EmulationParams params = 4;
+   */
+  params?: EmulationParams | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.UpdateEmulationRequest.
+ * Use `create(UpdateEmulationRequestSchema)` to create a new message.
+ */
+export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 35);
+
+/**
+ * @generated from message merge.facility.v1.UpdateEmulationResponse
+ */
+export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulationResponse"> & {
+  /**
+   * The link's emulation now (previous values merged with the change).
+   *
+   * @generated from field: merge.facility.v1.EmulationParams params = 1;
+   */
+  params?: EmulationParams | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.UpdateEmulationResponse.
+ * Use `create(UpdateEmulationResponseSchema)` to create a new message.
+ */
+export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 36);
+
+/**
+ * @generated from message merge.facility.v1.ExecRequest
+ */
+export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
+  /**
+   * @generated from field: string mzid = 1;
+   */
+  mzid: string;
+
+  /**
+   * @generated from field: string resource = 2;
+   */
+  resource: string;
+
+  /**
+   * @generated from field: string node = 3;
+   */
+  node: string;
+
+  /**
+   * Program and arguments, run without a shell.
+   *
+   * @generated from field: repeated string argv = 4;
+   */
+  argv: string[];
+
+  /**
+   * Kill the command after this many ms (0: no limit but the caller's cancellation).
+   *
+   * @generated from field: uint32 timeout_ms = 5;
+   */
+  timeoutMs: number;
+};
+
+/**
+ * Describes the message merge.facility.v1.ExecRequest.
+ * Use `create(ExecRequestSchema)` to create a new message.
+ */
+export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 37);
+
+/**
+ * @generated from message merge.facility.v1.ExecResponse
+ */
+export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
+  /**
+   * @generated from oneof merge.facility.v1.ExecResponse.out
+   */
+  out: {
+    /**
+     * @generated from field: bytes stdout = 1;
+     */
+    value: Uint8Array;
+    case: "stdout";
+  } | {
+    /**
+     * @generated from field: bytes stderr = 2;
+     */
+    value: Uint8Array;
+    case: "stderr";
+  } | {
+    /**
+     * The last message: the command's exit code (128 + signal number when killed).
+     *
+     * @generated from field: int32 exit_code = 3;
+     */
+    value: number;
+    case: "exitCode";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message merge.facility.v1.ExecResponse.
+ * Use `create(ExecResponseSchema)` to create a new message.
+ */
+export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 38);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1098,7 +1311,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 33);
+  messageDesc(file_merge_facility_v1_facility, 39);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1152,7 +1365,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 34);
+  messageDesc(file_merge_facility_v1_facility, 40);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -1228,7 +1441,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 35);
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -1259,7 +1472,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 36);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -1276,7 +1489,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 37);
+  messageDesc(file_merge_facility_v1_facility, 43);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -1293,7 +1506,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 38);
+  messageDesc(file_merge_facility_v1_facility, 44);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -1306,7 +1519,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 45);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
@@ -1522,6 +1735,40 @@ export const FacilityService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchStatusRequestSchema;
     output: typeof WatchStatusResponseSchema;
+  },
+  /**
+   * Power a materialized node on, off, or cycle it; the node's power state is
+   * tracked and shown in Status. Routed by the node's resource.
+   *
+   * @generated from rpc merge.facility.v1.FacilityService.NodePower
+   */
+  nodePower: {
+    methodKind: "unary";
+    input: typeof NodePowerRequestSchema;
+    output: typeof NodePowerResponseSchema;
+  },
+  /**
+   * Change an emulated link's characteristics at runtime (no re-materialization);
+   * unset fields keep their current values. Routed by the link's emulator resource.
+   *
+   * @generated from rpc merge.facility.v1.FacilityService.UpdateEmulation
+   */
+  updateEmulation: {
+    methodKind: "unary";
+    input: typeof UpdateEmulationRequestSchema;
+    output: typeof UpdateEmulationResponseSchema;
+  },
+  /**
+   * Run a command in a materialized node: its output as it comes, then its exit
+   * code. Routed by the node's resource. Interactive shells are not offered here
+   * yet (see packages/facility/README.md).
+   *
+   * @generated from rpc merge.facility.v1.FacilityService.Exec
+   */
+  exec: {
+    methodKind: "server_streaming";
+    input: typeof ExecRequestSchema;
+    output: typeof ExecResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_merge_facility_v1_facility, 0);

@@ -1,0 +1,109 @@
+// mrg emu set <link> <rlz.exp.proj> --latency 30ms --loss 1% --capacity 50mbps,
+// mrg emu show <rlz.exp.proj>: change emulated links at runtime (in seconds, no
+// re-materialization) and show what they run now.
+import type { LinkEmulation } from "@merge/portal/client";
+import type { Command } from "commander";
+import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+
+interface Flags extends OutputFlags {
+  portal?: string;
+  latency?: string;
+  loss?: string;
+  capacity?: string;
+}
+
+const TIME: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000 };
+const RATE: Record<string, number> = { bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9, k: 1e3, m: 1e6, g: 1e9 };
+
+/** One-way latency in ms from `30ms`, `1.5s`, `500us` (a bare number is ms). */
+export function parseLatency(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)?$/i.exec(s.trim());
+  if (!m) throw new CliError(`--latency '${s}': expected a duration such as 30ms, 1.5s or 500us`);
+  return Number(m[1]) * TIME[(m[2] ?? "ms").toLowerCase()]!;
+}
+
+/** Loss as a fraction from `1%` or `0.01`. */
+export function parseLoss(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(%)?$/.exec(s.trim());
+  const v = m ? Number(m[1]) / (m[2] ? 100 : 1) : Number.NaN;
+  if (!(v >= 0 && v <= 1)) throw new CliError(`--loss '${s}': expected a percentage 0..100% (1%) or a fraction 0..1`);
+  return v;
+}
+
+/** Capacity in bits/s from `50mbps`, `1gbps`, `100k` (a bare number is bits/s). */
+export function parseCapacity(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(bps|kbps|mbps|gbps|k|m|g)?$/i.exec(s.trim());
+  const v = m ? Number(m[1]) * RATE[(m[2] ?? "bps").toLowerCase()]! : Number.NaN;
+  if (!(v > 0)) throw new CliError(`--capacity '${s}': expected a rate such as 50mbps, 1gbps or 100kbps`);
+  return v;
+}
+
+function describe(e: LinkEmulation | undefined): { latency: string; loss: string; capacity: string } {
+  return {
+    latency: e?.latency === undefined ? "" : `${+e.latency.toFixed(3)}ms`,
+    loss: e?.loss === undefined ? "" : `${+(e.loss * 100).toFixed(4)}%`,
+    capacity: e?.capacity === undefined ? "" : `${+(e.capacity / 1e6).toFixed(3)}mbps`,
+  };
+}
+
+export function registerEmu(program: Command): void {
+  const emu = program.command("emu").description("change and show link emulation of a materialization at runtime");
+  portalOptions(
+    emu
+      .command("set <link> <rlz.exp.proj>")
+      .description("change an emulated link (options left out keep their values); applies to both directions")
+      .option("--latency <duration>", "one-way latency, e.g. 30ms (round trip is twice this)")
+      .option("--loss <rate>", "loss, e.g. 1% or 0.01")
+      .option("--capacity <rate>", "capacity, e.g. 50mbps"),
+  ).action(
+    action(async (link: string, id: string, f: Flags) => {
+      const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+      const change: LinkEmulation = {};
+      if (f.latency !== undefined) change.latency = parseLatency(f.latency);
+      if (f.loss !== undefined) change.loss = parseLoss(f.loss);
+      if (f.capacity !== undefined) change.capacity = parseCapacity(f.capacity);
+      if (!Object.keys(change).length) throw new CliError("nothing to set: give --latency, --loss and/or --capacity");
+      const r = await signedIn(f).setEmulation(proj, exp, rlz, link, change);
+      if (f.json) print(f, r, ["link"]);
+      else
+        print(f, { link: r.link, emulator: r.emulator, ...describe(r.emulation) }, [
+          "link",
+          "emulator",
+          "latency",
+          "loss",
+          "capacity",
+        ]);
+    }),
+  );
+  portalOptions(emu.command("show <rlz.exp.proj>").description("links and the emulation each runs now")).action(
+    action(async (id: string, f: Flags) => {
+      const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+      const c = signedIn(f);
+      const res = await fetch(`${c.baseUrl}/projects/${proj}/experiments/${exp}/realizations/${rlz}/materialization`, {
+        headers: { authorization: `Bearer ${c.token}` },
+      });
+      const body = (await res.json().catch(() => ({}))) as {
+        message?: string;
+        links?: { link: string; facility: string; emulation?: LinkEmulation }[];
+      };
+      if (!res.ok) throw new CliError(`${body.message ?? `${res.status} ${res.statusText}`}`);
+      const links = body.links ?? [];
+      if (f.json)
+        return print(
+          f,
+          links.map((l) => ({ link: l.link, emulation: l.emulation ?? null })),
+          ["link"],
+        );
+      print(
+        f,
+        links.map((l) => ({
+          link: l.link,
+          facility: l.facility,
+          emulated: l.emulation ? "yes" : "no",
+          ...describe(l.emulation),
+        })),
+        ["link", "facility", "emulated", "latency", "loss", "capacity"],
+      );
+    }),
+  );
+}

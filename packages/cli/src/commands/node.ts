@@ -1,0 +1,42 @@
+// mrg node start|stop|reboot|cycle <node> <rlz.exp.proj> [--hard]: power a
+// materialized node through the portal; the new state shows in
+// 'mrg show materialization'.
+import type { PowerVerb } from "@merge/portal/client";
+import type { Command } from "commander";
+import { action, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+
+interface Flags extends OutputFlags {
+  portal?: string;
+  hard?: boolean;
+}
+
+const VERBS: [PowerVerb, string][] = [
+  ["start", "power a stopped node on (waits until it has booted and is configured)"],
+  ["stop", "power a node off (hard: its processes are killed; its disk stays)"],
+  ["reboot", "shut a node down and start it again (--hard: power cycle)"],
+  ["cycle", "power cycle a node (hard off, then on)"],
+];
+
+export function registerNode(program: Command): void {
+  const node =
+    program.commands.find((c) => c.name() === "node") ??
+    program.command("node").description("operate the nodes of a materialization");
+  for (const [verb, what] of VERBS) {
+    const cmd = node.command(`${verb} <node> <rlz.exp.proj>`).description(what);
+    if (verb === "reboot") cmd.option("--hard", "power cycle instead of a shutdown");
+    portalOptions(cmd).action(
+      action(async (name: string, id: string, f: Flags) => {
+        const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+        const r = await signedIn(f).nodePower(
+          proj,
+          exp,
+          rlz,
+          name,
+          verb,
+          verb === "reboot" ? f.hard === true : undefined,
+        );
+        print(f, r, ["node", "resource", "power", "state"]);
+      }),
+    );
+  }
+}

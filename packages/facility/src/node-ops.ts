@@ -1,0 +1,246 @@
+/**
+ * Operations on a running materialization, outside its task DAG: power a node,
+ * change an emulated link at runtime, run a command in a node. They act at once
+ * on the backend held in this process (the single-machine facility keeps rex,
+ * driver and backend together), and record what they changed in the store next
+ * to the materialization, so status shows it and teardown discards it.
+ */
+import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import type { Store } from "@merge/store";
+import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, PowerAction } from "./backend.ts";
+import { readActions, readJSON } from "./driver.ts";
+import { keys, type MzInfo, type NodeRecord } from "./task.ts";
+
+/** on/off once settled; the others while a change is under way. */
+export type PowerState = "on" | "off" | "starting" | "stopping" | "cycling";
+
+export interface PowerRecord {
+  state: PowerState;
+  /** Why the last change failed. */
+  error?: string;
+  updated: string;
+}
+
+export type ExecChunk = { stdout: Uint8Array } | { stderr: Uint8Array } | { exit: number };
+
+export class NodeOpsError extends Error {
+  constructor(
+    readonly code: "not_found" | "failed_precondition" | "invalid_argument" | "unimplemented",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DURING: Record<PowerAction, PowerState> = {
+  on: "starting",
+  off: "stopping",
+  cycle: "cycling",
+  "soft-cycle": "cycling",
+};
+
+/** A backend whose nodes are processes on this host (the linux data plane). */
+interface ProcessHost {
+  dataPlane: { exec(mzid: string, node: string, argv: string[], opts?: { stdio?: "pipe" }): ChildProcess };
+}
+
+function processHost(b: Backend): ProcessHost | undefined {
+  const dp = (b as unknown as Partial<ProcessHost>).dataPlane;
+  return dp && typeof dp.exec === "function" ? (b as unknown as ProcessHost) : undefined;
+}
+
+/** Check runtime emulation values; names the field and what is valid. */
+export function checkEmulation(p: EmulationParams): void {
+  if (p.capacity !== undefined && !(Number.isFinite(p.capacity) && p.capacity > 0))
+    throw new NodeOpsError("invalid_argument", `capacity ${p.capacity}: expected bits/s > 0`);
+  if (p.latency !== undefined && !(Number.isFinite(p.latency) && p.latency >= 0 && p.latency <= 10e9))
+    throw new NodeOpsError("invalid_argument", `latency ${p.latency}: expected 0..10 s in ns`);
+  if (p.loss !== undefined && !(Number.isFinite(p.loss) && p.loss >= 0 && p.loss <= 1))
+    throw new NodeOpsError("invalid_argument", `loss ${p.loss}: expected a fraction 0..1`);
+}
+
+export class NodeOps {
+  /** Nodes with a power change under way in this process: one at a time per node. */
+  private readonly busy = new Set<string>();
+
+  constructor(
+    readonly store: Store,
+    readonly backend: Backend,
+    private readonly log: (m: string) => void = () => {},
+  ) {}
+
+  private ctx(signal?: AbortSignal): ActionContext {
+    return { signal: signal ?? new AbortController().signal, log: this.log };
+  }
+
+  private async info(mzid: MzId): Promise<MzInfo> {
+    const info = (await readJSON<MzInfo>(this.store, keys.info(mzid)))?.value;
+    if (!info || info.phase === "incoming")
+      throw new NodeOpsError("not_found", `materialization ${mzid} is not materialized on this facility`);
+    if (info.phase === "dematerializing")
+      throw new NodeOpsError("failed_precondition", `materialization ${mzid} is being dematerialized`);
+    return info;
+  }
+
+  /** The node, which must be set up (ready) in the materialization. */
+  private async readyNode(mzid: MzId, node: string): Promise<{ node: string; resource: string }> {
+    const info = await this.info(mzid);
+    const n = info.nodes.find((x) => x.node === node);
+    if (!n) {
+      const names = info.nodes.map((x) => x.node).join(", ");
+      throw new NodeOpsError("not_found", `materialization ${mzid} has no node '${node}' (nodes: ${names})`);
+    }
+    const rec = (await readJSON<NodeRecord>(this.store, keys.node(n.resource)))?.value;
+    if (rec?.mzid !== mzid || rec.current !== "ready") {
+      throw new NodeOpsError(
+        "failed_precondition",
+        `node ${node} is ${rec?.mzid === mzid ? rec.current : "not set up"}, not ready; wait until the materialization is active`,
+      );
+    }
+    return n;
+  }
+
+  async powerState(mzid: MzId, node: string): Promise<PowerRecord | undefined> {
+    return (await readJSON<PowerRecord>(this.store, keys.power(mzid, node)))?.value;
+  }
+
+  /** Power a node; the tracked state shows the change while it runs and its outcome after. */
+  async power(mzid: MzId, node: string, action: PowerAction, signal?: AbortSignal): Promise<PowerRecord> {
+    const n = await this.readyNode(mzid, node);
+    const id = `${mzid}/${node}`;
+    if (this.busy.has(id))
+      throw new NodeOpsError(
+        "failed_precondition",
+        `node ${node} has a power change under way; try again when it ends`,
+      );
+    this.busy.add(id);
+    const put = async (r: Omit<PowerRecord, "updated">) => {
+      const rec = { ...r, updated: new Date().toISOString() };
+      await this.store.put(keys.power(mzid, node), JSON.stringify(rec));
+      return rec;
+    };
+    const before = (await this.powerState(mzid, node))?.state ?? "on";
+    try {
+      await put({ state: DURING[action] });
+      await this.backend.nodePower(n.resource, action, this.ctx(signal));
+      return await put({ state: action === "off" ? "off" : "on" });
+    } catch (err) {
+      // The node is where it was, as far as we know; the error says why it is not where asked.
+      await put({ state: before === "off" ? "off" : "on", error: `power ${action}: ${(err as Error).message}` });
+      throw err;
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** The emulation a link runs now: the last runtime change, else what it was materialized with. */
+  async emulationOf(mzid: MzId, link: string): Promise<{ spec: EmulationSpec; params: EmulationParams } | undefined> {
+    for (const { action } of await readActions(this.store, mzid)) {
+      if (action.spec.kind !== "emulation.create") continue;
+      const l = action.spec.emulation.links.find((x) => x.link === link);
+      if (!l) continue;
+      const changed = (await readJSON<EmulationParams>(this.store, keys.emulation(mzid, link)))?.value;
+      return { spec: action.spec.emulation, params: changed ?? l.params };
+    }
+    return undefined;
+  }
+
+  /** Change an emulated link; fields left out keep their values. Returns the link's emulation now. */
+  async emulation(mzid: MzId, link: string, change: EmulationParams, signal?: AbortSignal): Promise<EmulationParams> {
+    checkEmulation(change);
+    const info = await this.info(mzid);
+    const l = info.links.find((x) => x.link === link);
+    if (!l) {
+      const names = info.links.map((x) => x.link).join(", ");
+      throw new NodeOpsError("not_found", `materialization ${mzid} has no link '${link}' (links: ${names})`);
+    }
+    const cur = await this.emulationOf(mzid, link);
+    if (!l.emulated || !cur) {
+      throw new NodeOpsError(
+        "failed_precondition",
+        `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model and realize again)`,
+      );
+    }
+    const params: EmulationParams = { ...cur.params };
+    for (const k of ["capacity", "latency", "loss"] as const) if (change[k] !== undefined) params[k] = change[k];
+    const entry = cur.spec.links.find((x) => x.link === link)!;
+    await this.backend.emulationUpdate({ ...cur.spec, links: [{ ...entry, params }] }, this.ctx(signal));
+    await this.store.put(keys.emulation(mzid, link), JSON.stringify(params));
+    return params;
+  }
+
+  /** Run a command in a node: output as it comes, then the exit code. Killed when `signal` aborts or after `timeoutMs`. */
+  async exec(
+    mzid: MzId,
+    node: string,
+    argv: string[],
+    signal: AbortSignal,
+    timeoutMs = 0,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    if (!argv.length || !argv[0]) throw new NodeOpsError("invalid_argument", "exec: no command given");
+    await this.readyNode(mzid, node);
+    const host = processHost(this.backend);
+    if (!host) {
+      throw new NodeOpsError(
+        "unimplemented",
+        `the ${this.backend.name} backend runs no real nodes, so there is nothing to exec in; use a facility on the linux backend`,
+      );
+    }
+    const child = host.dataPlane.exec(mzid, node, argv, { stdio: "pipe" });
+    return streamed(child, signal, timeoutMs);
+  }
+}
+
+/** Kill a command started through nsenter: nsenter forks it (new PID namespace), so its children go first. */
+function killTree(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").split(/\s+/).filter(Boolean);
+    for (const k of kids) {
+      try {
+        process.kill(Number(k), "SIGKILL");
+      } catch {}
+    }
+  } catch {}
+  child.kill("SIGKILL");
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
+
+async function* streamed(child: ChildProcess, signal: AbortSignal, timeoutMs: number): AsyncGenerator<ExecChunk> {
+  const queue: ExecChunk[] = [];
+  let wake: () => void = () => {};
+  let failure: Error | undefined;
+  const push = (c: ExecChunk) => {
+    queue.push(c);
+    wake();
+  };
+  child.stdout?.on("data", (d: Buffer) => push({ stdout: new Uint8Array(d) }));
+  child.stderr?.on("data", (d: Buffer) => push({ stderr: new Uint8Array(d) }));
+  child.on("close", (code, sig) => push({ exit: code ?? 128 + (SIGNALS[sig ?? ""] ?? 9) }));
+  child.on("error", (e) => {
+    failure = e;
+    wake();
+  });
+  const kill = () => killTree(child);
+  signal.addEventListener("abort", kill);
+  const timer = timeoutMs > 0 ? setTimeout(kill, timeoutMs) : undefined;
+  try {
+    for (;;) {
+      while (queue.length) {
+        const c = queue.shift()!;
+        yield c;
+        if ("exit" in c) return;
+      }
+      if (failure) throw failure;
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+    }
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", kill);
+    killTree(child);
+  }
+}
