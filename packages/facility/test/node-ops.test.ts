@@ -1,0 +1,220 @@
+// Node operations end to end on the sim backend: `mrg node`, `mrg emu`, `mrg exec`
+// → portal routes (policy, validation) → commander (mTLS, routed by resource) →
+// driver → NodeOps on the backend; tracked state read back through status.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { PortalClient } from "@merge/portal/client";
+import { openMemoryStore, type Store } from "@merge/store";
+import type { Facility } from "@merge/xir";
+import { type Started, startPortal } from "../../portal/src/main.ts";
+import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
+import { makeCerts } from "../src/certs.ts";
+import { type RunningFacility, startFacility } from "../src/facility.ts";
+import { SimBackend } from "../src/sim/sim.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-"));
+let portal: Started;
+let admin: PortalClient;
+let store: Store;
+let facility: RunningFacility;
+let backend: SimBackend;
+const MZ = "r1.e1.p1";
+
+function mrg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = new URL("../../cli/src/mrg.ts", import.meta.url).pathname;
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
+      env: { ...process.env, MERGE_PORTAL: portal.url, MERGE_TOKEN: admin.token, MERGE_CONFIG_DIR: join(tmp, "cfg") },
+    });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d) => (stdout += d));
+    c.stderr.on("data", (d) => (stderr += d));
+    c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+interface Shown {
+  status: string;
+  nodes: { node: string; resource: string; power: string; current: string }[];
+  links: { link: string; emulation?: { latency?: number; loss?: number; capacity?: number } }[];
+}
+
+async function shown(): Promise<Shown> {
+  const s = await mrg(["show", "materialization", MZ, "--json"]);
+  assert.equal(s.code, 0, s.stderr);
+  return JSON.parse(s.stdout) as Shown;
+}
+
+// Three nodes: a—b over an emulated 10 ms link, b—c plain.
+const MODEL = `
+import { latency, ms, Network, addressing, routing } from "@merge/model";
+const net = new Network("ops", addressing.ipv4, routing.static);
+const a = net.node("a");
+const b = net.node("b");
+const c = net.node("c");
+net.connect([a, b], latency.eq(ms(10))).named("ab");
+net.connect([b, c]).named("bc");
+export default net;
+`;
+
+before(async () => {
+  const certs = join(tmp, "certs");
+  makeCerts(certs);
+  portal = await startPortal({
+    dataDir: join(tmp, "portal"),
+    port: 0,
+    plugins: [materializationPlugin({ connect: credentialsConnector(join(tmp, "creds")), backoffMs: 200 })],
+  });
+  admin = new PortalClient(
+    portal.url,
+    (await new PortalClient(portal.url).login("admin", portal.admin.password!)).token,
+  );
+  const [fac] = await admin.facilities();
+  assert.ok(fac, "the portal has its demo facility");
+  for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
+  store = openMemoryStore();
+  backend = new SimBackend({ durations: { imaging: 20, power: 5, network: 2, infrapod: 5 } });
+  facility = await startFacility({ store, backend, model: (await admin.facilityModel(fac.name)) as Facility, certs });
+  await admin.updateFacility(fac.name, { endpoint: facility.url });
+
+  await admin.createProject({ name: "p1" });
+  await admin.createExperiment("p1", { name: "e1" });
+  await admin.push("p1", "e1", MODEL, "ts");
+  const r = await admin.realize("p1", "e1", { name: "r1", accept: true });
+  assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+});
+
+after(async () => {
+  await facility?.close();
+  await portal?.stop();
+  await store?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test("before materializing: node operations say it is not materialized", async () => {
+  const r = await mrg(["node", "stop", "a", MZ]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /r1\.e1\.p1 is not materialized/);
+});
+
+test("power changes are carried out and tracked in status", async () => {
+  const up = await mrg(["materialize", MZ, "--timeout", "60"]);
+  assert.equal(up.code, 0, up.stderr);
+  const before = await shown();
+  assert.equal(before.status, "active");
+  assert.deepEqual(
+    before.nodes.map((n) => n.power),
+    ["on", "on", "on"],
+  );
+  const a = before.nodes.find((n) => n.node === "a")!;
+
+  const stop = await mrg(["node", "stop", "a", MZ, "--json"]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.deepEqual(JSON.parse(stop.stdout), { node: "a", resource: a.resource, power: "off", state: "ready" });
+  assert.equal(backend.nodes.get(a.resource)?.power, "off");
+  assert.equal((await shown()).nodes.find((n) => n.node === "a")?.power, "off");
+
+  const start = await mrg(["node", "start", "a", MZ]);
+  assert.equal(start.code, 0, start.stderr);
+  assert.match(start.stdout, /a .*on/);
+  assert.equal(backend.nodes.get(a.resource)?.power, "on");
+
+  const reboot = await mrg(["node", "reboot", "b", MZ, "--hard", "--json"]);
+  assert.equal(reboot.code, 0, reboot.stderr);
+  assert.equal(JSON.parse(reboot.stdout).power, "on");
+  const after = await shown();
+  assert.deepEqual(
+    after.nodes.map((n) => [n.node, n.power]),
+    [
+      ["a", "on"],
+      ["b", "on"],
+      ["c", "on"],
+    ],
+  );
+
+  const unknown = await mrg(["node", "cycle", "zz", MZ]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /has no node 'zz' \(nodes: a, b, c\)/);
+});
+
+test("emulation changes are applied to the backend and recorded; bad values are refused", async () => {
+  const before = await shown();
+  assert.deepEqual(before.links.find((l) => l.link === "ab")?.emulation, { latency: 10 });
+  assert.equal(before.links.find((l) => l.link === "bc")?.emulation, undefined);
+
+  const set = await mrg(["emu", "set", "ab", MZ, "--latency", "30ms", "--loss", "1%", "--json"]);
+  assert.equal(set.code, 0, set.stderr);
+  assert.deepEqual(JSON.parse(set.stdout).emulation, { latency: 30, loss: 0.01 });
+  const sim = [...backend.emulations.values()][0]!.links.find((l) => l.link === "ab")!;
+  assert.deepEqual(sim.params, { latency: 30e6, loss: 0.01 });
+
+  // Options left out keep their values.
+  const cap = await mrg(["emu", "set", "ab", MZ, "--capacity", "50mbps"]);
+  assert.equal(cap.code, 0, cap.stderr);
+  assert.match(cap.stdout, /30ms.*1%.*50mbps/);
+  const show = await mrg(["emu", "show", MZ, "--json"]);
+  assert.equal(show.code, 0, show.stderr);
+  assert.deepEqual(JSON.parse(show.stdout), [
+    { link: "ab", emulation: { latency: 30, loss: 0.01, capacity: 50e6 } },
+    { link: "bc", emulation: null },
+  ]);
+
+  const plain = await mrg(["emu", "set", "bc", MZ, "--latency", "5ms"]);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stderr, /link bc is not emulated/);
+  const none = await mrg(["emu", "set", "zz", MZ, "--latency", "5ms"]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /has no link 'zz' \(links: ab, bc\)/);
+  const badLoss = await mrg(["emu", "set", "ab", MZ, "--loss", "150%"]);
+  assert.equal(badLoss.code, 1);
+  assert.match(badLoss.stderr, /--loss '150%': expected a percentage/);
+
+  // The portal validates on its own too.
+  const res = await fetch(
+    `${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/links/ab/emulation`,
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ loss: 2 }),
+    },
+  );
+  assert.equal(res.status, 400);
+  assert.match(((await res.json()) as { message: string }).message, /loss/);
+  assert.deepEqual([...backend.emulations.values()][0]!.links.find((l) => l.link === "ab")!.params, {
+    latency: 30e6,
+    loss: 0.01,
+    capacity: 50e6,
+  });
+});
+
+test("exec on the sim backend is refused with what to use instead; bad calls are 4xx", async () => {
+  const r = await mrg(["exec", "a", MZ, "--", "echo", "hi"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the sim backend runs no real nodes.*linux backend/);
+  const bad = await fetch(`${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/nodes/a/exec`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ argv: [] }),
+  });
+  assert.equal(bad.status, 400);
+  const anon = await fetch(`${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/nodes/a/power`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ action: "stop" }),
+  });
+  assert.equal(anon.status, 401);
+  assert.equal((await shown()).nodes.find((n) => n.node === "a")?.power, "on");
+});
+
+test("after dematerialize, node operations say so", async () => {
+  const down = await mrg(["dematerialize", MZ, "--timeout", "60"]);
+  assert.equal(down.code, 0, down.stderr);
+  const r = await mrg(["emu", "set", "ab", MZ, "--latency", "5ms"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /not materialized/);
+});
