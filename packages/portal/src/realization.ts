@@ -19,7 +19,7 @@
  */
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { type AllocationRecord, AllocationTable } from "@merge/realize";
-import { type Compare, type KeyValue, MAX_TXN_OPS, type Op, type Store } from "@merge/store";
+import { type Compare, type KeyValue, MAX_TXN_OPS, type Op, type Store, StoreError } from "@merge/store";
 import type { ResourceInternet, Experiment as XirExperiment, Realization as XirRealization } from "@merge/xir";
 import { Batch, epochCompare, list, read, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
@@ -100,6 +100,23 @@ export function reserveAllocationTxn(
       { op: "put", key: keys.allocationEpoch(), value: realization },
     ],
   };
+}
+
+/**
+ * Commits a realize batch. A store that refuses it as too big (etcd's --max-request-bytes, 1.5 MiB
+ * by default, counts the realization record too) is a 422 naming the limit, not a 500.
+ */
+async function commitSized(store: Store, b: Batch, id: string): Promise<boolean> {
+  try {
+    return await b.tryCommit(store);
+  } catch (e) {
+    if (!(e instanceof StoreError) || e.code !== "invalid") throw e;
+    const bytes = b.ops.reduce((n, op) => n + (op.op === "put" ? Buffer.byteLength(op.value) : 0), 0);
+    throw new PortalError(
+      "unprocessable",
+      `realization ${id}: the ${store.backend} store refused its ${(bytes / 2 ** 20).toFixed(1)} MiB transaction (${e.message}); on etcd raise --max-request-bytes or realize a smaller experiment`,
+    );
+  }
 }
 
 /** Decoded records by header key, valid while the header's modRevision is unchanged (headers are never rewritten). */
@@ -319,7 +336,7 @@ export class Realizer {
       b.ops.push(...reserve.ops);
       b.put(rkey, record);
       if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
-      if (await b.tryCommit(this.store)) return record;
+      if (await commitSized(this.store, b, id)) return record;
       // Another reservation committed since the table was read (or this name was taken): re-read and realize again.
       this.retries++;
     }
