@@ -1,0 +1,179 @@
+// Node operations for real, on the linux data plane: portal + commander (mTLS)
+// + driver + rex + LinuxBackend in this process, driven by `mrg`. Exec a ping
+// across an emulated link, change its latency at runtime and measure it, reboot
+// a node and see it come back, dematerialize and check nothing is left.
+// Needs root and network namespaces; skipped with the reason otherwise.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { PortalClient } from "@merge/portal/client";
+import { openMemoryStore, type Store } from "@merge/store";
+import type { Facility } from "@merge/xir";
+import { type Started, startPortal } from "../../portal/src/main.ts";
+import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
+import { makeCerts } from "../src/certs.ts";
+import { type RunningFacility, startFacility } from "../src/facility.ts";
+import { LinuxBackend } from "../src/linux/backend.ts";
+import { prefixOf } from "../src/linux/names.ts";
+import { isClean, leftovers, sweep } from "../src/linux/sweep.ts";
+import { skip } from "./linux/fixture.ts";
+
+// Two nodes over an emulated 10 ms link; addresses, routes and names from the compiler.
+const MODEL = `
+import { latency, ms, Network, addressing, routing, image } from "@merge/model";
+const net = new Network("ops", addressing.ipv4, routing.static);
+const a = net.node("a", image("busybox"));
+const b = net.node("b", image("busybox"));
+net.connect([a, b], latency.eq(ms(10))).named("ab");
+export default net;
+`;
+
+/** Median RTT in ms from ping output (robust to one packet delayed by a busy host). */
+function medianRtt(out: string): number {
+  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
+  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
+  return t[Math.floor(t.length / 2)]!;
+}
+
+describe("node operations on the linux backend, through portal and commander", { skip }, () => {
+  const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-linux-"));
+  // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
+  const proj = `p${randomBytes(4).toString("hex")}`;
+  const MZ = `r1.e1.${proj}`;
+  let portal: Started;
+  let admin: PortalClient;
+  let store: Store;
+  let facility: RunningFacility | undefined;
+  let backend: LinuxBackend | undefined;
+  const dataDir = join(tmp, "linux");
+
+  function mrg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const cli = new URL("../../cli/src/mrg.ts", import.meta.url).pathname;
+    return new Promise((resolve) => {
+      const c = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
+        env: { ...process.env, MERGE_PORTAL: portal.url, MERGE_TOKEN: admin.token, MERGE_CONFIG_DIR: join(tmp, "cfg") },
+      });
+      let stdout = "";
+      let stderr = "";
+      c.stdout.on("data", (d) => (stdout += d));
+      c.stderr.on("data", (d) => (stderr += d));
+      c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+  }
+
+  before(async () => {
+    const certs = join(tmp, "certs");
+    makeCerts(certs);
+    portal = await startPortal({
+      dataDir: join(tmp, "portal"),
+      port: 0,
+      plugins: [materializationPlugin({ connect: credentialsConnector(join(tmp, "creds")), backoffMs: 200 })],
+    });
+    admin = new PortalClient(
+      portal.url,
+      (await new PortalClient(portal.url).login("admin", portal.admin.password!)).token,
+    );
+    const [fac] = await admin.facilities();
+    assert.ok(fac);
+    for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
+    store = openMemoryStore();
+    backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
+    facility = await startFacility({ store, backend, model: (await admin.facilityModel(fac.name)) as Facility, certs });
+    await admin.updateFacility(fac.name, { endpoint: facility.url });
+    await admin.createProject({ name: proj });
+    await admin.createExperiment(proj, { name: "e1" });
+    await admin.push(proj, "e1", MODEL, "ts");
+    const r = await admin.realize(proj, "e1", { name: "r1", accept: true });
+    assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+  });
+
+  after(async () => {
+    await facility?.close();
+    await portal?.stop();
+    await store?.close();
+    // Whatever a failed test left: swept by the run's prefix, then checked.
+    const left = await sweep(prefixOf(MZ), dataDir);
+    await backend?.close();
+    rmSync(tmp, { recursive: true, force: true });
+    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
+  });
+
+  test("exec, emulation change measured, reboot tracked, dematerialize leaves nothing", {
+    timeout: 240_000,
+  }, async () => {
+    const up = await mrg(["materialize", MZ, "--timeout", "180"]);
+    assert.equal(up.code, 0, up.stderr + up.stdout);
+
+    // Exec: output streamed back, the remote exit code is mrg's.
+    const ping = await mrg(["exec", "a", MZ, "--", "busybox", "ping", "-c", "10", "-i", "0.2", "b"]);
+    assert.equal(ping.code, 0, ping.stderr + ping.stdout);
+    const base = medianRtt(ping.stdout);
+    assert.ok(base > 17 && base < 26, `RTT ${base} ms over the 10 ms link, expected ≈ 20`);
+    const fail = await mrg(["exec", "a", MZ, "--", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert.equal(fail.code, 3);
+    assert.equal(fail.stdout, "out\n");
+    assert.equal(fail.stderr, "err\n");
+
+    // Emulation at runtime: 30 ms each way, RTT ≈ 60 ms.
+    const set = await mrg(["emu", "set", "ab", MZ, "--latency", "30ms"]);
+    assert.equal(set.code, 0, set.stderr);
+    const slow = await mrg(["exec", "a", MZ, "--", "busybox", "ping", "-c", "10", "-i", "0.2", "b"]);
+    assert.equal(slow.code, 0, slow.stderr + slow.stdout);
+    const rtt = medianRtt(slow.stdout);
+    assert.ok(Math.abs(rtt - 60) <= 6, `RTT ${rtt} ms after setting 30 ms, expected 60 ± 6`);
+    const shown = await mrg(["emu", "show", MZ, "--json"]);
+    assert.deepEqual(JSON.parse(shown.stdout), [{ link: "ab", emulation: { latency: 30 } }]);
+
+    // Power: stop (node answers nothing, tracked off), reboot back (answers again, tracked on).
+    /** Start time (clock ticks since host boot) of b's init, PID 1 of its PID namespace. */
+    const initStart = async () => {
+      const r = await mrg(["exec", "b", MZ, "--", "busybox", "cat", "/proc/1/stat"]);
+      assert.equal(r.code, 0, r.stderr);
+      return Number(r.stdout.slice(r.stdout.lastIndexOf(")") + 2).split(" ")[19]);
+    };
+    const bootedBefore = await initStart();
+    const stop = await mrg(["node", "stop", "b", MZ, "--json"]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(JSON.parse(stop.stdout).power, "off");
+    const dead = await mrg(["exec", "a", MZ, "--", "busybox", "ping", "-c", "2", "-W", "1", "b"]);
+    assert.notEqual(dead.code, 0, "a stopped node does not answer");
+    const exStopped = await mrg(["exec", "b", MZ, "--", "true"]);
+    assert.equal(exStopped.code, 1);
+    const status1 = JSON.parse((await mrg(["show", "materialization", MZ, "--json"])).stdout) as {
+      nodes: { node: string; power: string }[];
+    };
+    assert.equal(status1.nodes.find((n) => n.node === "b")?.power, "off");
+
+    const start = await mrg(["node", "start", "b", MZ, "--json"]);
+    assert.equal(start.code, 0, start.stderr);
+    assert.equal(JSON.parse(start.stdout).power, "on");
+    const started = await initStart();
+    assert.ok(started > bootedBefore, `b's init is new after stop and start (${bootedBefore} → ${started})`);
+    const reboot = await mrg(["node", "reboot", "b", MZ, "--json"]);
+    assert.equal(reboot.code, 0, reboot.stderr);
+    assert.equal(JSON.parse(reboot.stdout).power, "on");
+    const alive = await mrg(["exec", "a", MZ, "--", "busybox", "ping", "-c", "3", "-W", "2", "b"]);
+    assert.equal(alive.code, 0, alive.stderr + alive.stdout);
+    const booted = await initStart();
+    assert.ok(booted > started, `b's init is new after the reboot (start time ${started} → ${booted})`);
+    const status2 = JSON.parse((await mrg(["show", "materialization", MZ, "--json"])).stdout) as {
+      nodes: { node: string; power: string }[];
+    };
+    assert.deepEqual(
+      status2.nodes.map((n) => [n.node, n.power]),
+      [
+        ["a", "on"],
+        ["b", "on"],
+      ],
+    );
+
+    const down = await mrg(["dematerialize", MZ, "--timeout", "120"]);
+    assert.equal(down.code, 0, down.stderr);
+    const left = await leftovers(prefixOf(MZ), dataDir);
+    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
+  });
+});
