@@ -118,6 +118,17 @@ describe("node operations on the linux backend, through portal and commander", {
     assert.equal(fail.stdout, "out\n");
     assert.equal(fail.stderr, "err\n");
 
+    // A command that outlives its --timeout is killed, inside the node too.
+    const t0 = Date.now();
+    const slowCmd = await mrg(["exec", "a", MZ, "--timeout", "1", "--", "busybox", "sleep", "30"]);
+    assert.equal(slowCmd.code, 137, slowCmd.stderr);
+    assert.ok(Date.now() - t0 < 15_000, "killed after about a second");
+    const ps = await mrg(["exec", "a", MZ, "--", "busybox", "ps"]);
+    assert.doesNotMatch(ps.stdout, /sleep 30/);
+    const noCmd = await mrg(["exec", "a", MZ]);
+    assert.equal(noCmd.code, 1);
+    assert.match(noCmd.stderr, /interactive shells are not offered yet; run a command instead/);
+
     // Emulation at runtime: 30 ms each way, RTT ≈ 60 ms.
     const set = await mrg(["emu", "set", "ab", MZ, "--latency", "30ms"]);
     assert.equal(set.code, 0, set.stderr);

@@ -12,7 +12,7 @@ interface Flags {
 export function registerExec(program: Command): void {
   portalOptions(
     program
-      .command("exec <node> <rlz.exp.proj> <command...>")
+      .command("exec <node> <rlz.exp.proj> [command...]")
       .description(
         "run a command in a node (no shell; put it after --), e.g. mrg exec c0 r.e.p -- busybox ping -c 3 server",
       )
@@ -20,6 +20,11 @@ export function registerExec(program: Command): void {
   ).action(
     action(async (node: string, id: string, argv: string[], f: Flags) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
+      if (!argv.length) {
+        throw new CliError(
+          `interactive shells are not offered yet; run a command instead: mrg exec ${node} ${id} -- busybox sh -c '...'`,
+        );
+      }
       const timeoutSec = f.timeout === undefined ? undefined : Number(f.timeout);
       if (timeoutSec !== undefined && !(timeoutSec > 0))
         throw new CliError(`--timeout '${f.timeout}': expected seconds > 0`);

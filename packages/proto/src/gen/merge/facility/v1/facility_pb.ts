@@ -1760,8 +1760,8 @@ export const FacilityService: GenService<{
   },
   /**
    * Run a command in a materialized node: its output as it comes, then its exit
-   * code. Routed by the node's resource. Interactive shells are not offered here
-   * yet (see packages/facility/README.md).
+   * code. Routed by the node's resource. No stdin: interactive shells are not
+   * offered yet (the portal has no full-duplex transport to its clients).
    *
    * @generated from rpc merge.facility.v1.FacilityService.Exec
    */
