@@ -7,13 +7,20 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { PortalClient } from "@merge/portal/client";
+import * as pb from "@merge/proto";
 import { openMemoryStore, type Store } from "@merge/store";
 import type { Facility } from "@merge/xir";
 import { type Started, startPortal } from "../../portal/src/main.ts";
 import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
-import { makeCerts } from "../src/certs.ts";
+import { certFiles, loadTls, makeCerts } from "../src/certs.ts";
+import { startCommander } from "../src/commander.ts";
+import { Driver } from "../src/driver.ts";
+import { startDriverServer } from "../src/driver-service.ts";
 import { type RunningFacility, startFacility } from "../src/facility.ts";
+import { tlsClient } from "../src/grpc.ts";
+import { NodeOps } from "../src/node-ops.ts";
 import { SimBackend } from "../src/sim/sim.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-"));
@@ -217,4 +224,65 @@ test("after dematerialize, node operations say so", async () => {
   const r = await mrg(["emu", "set", "ab", MZ, "--latency", "5ms"]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /not materialized/);
+});
+
+test("the commander routes node operations by resource to the one driver serving it", async () => {
+  const certs = join(tmp, "certs");
+  const commander = await startCommander({ tls: loadTls(certFiles(certs, "commander")) });
+  const storeA = openMemoryStore();
+  const storeB = openMemoryStore();
+  const driverTls = loadTls(certFiles(certs, "driver"));
+  // A holds its backend (node operations); B does not (its backend would be in another process).
+  const a = await startDriverServer({
+    driver: new Driver(storeA),
+    ops: new NodeOps(storeA, new SimBackend()),
+    tls: driverTls,
+    name: "a",
+    resources: ["x"],
+    registry: commander.registry.url,
+  });
+  const b = await startDriverServer({
+    driver: new Driver(storeB),
+    tls: driverTls,
+    name: "b",
+    resources: ["y"],
+    registry: commander.registry.url,
+  });
+  try {
+    const c = tlsClient(pb.FacilityService, commander.facility.url, loadTls(certFiles(certs, "portal")));
+    const power = (resource: string) =>
+      c.nodePower({ mzid: "r.e.p", resource, node: "n", action: pb.PowerAction.CYCLE });
+    const refused = async (p: Promise<unknown>, code: Code, message: RegExp) => {
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof ConnectError, `expected a refusal, got ${String(err)}`);
+      assert.equal(err.code, code, err.message);
+      assert.match(err.rawMessage, message);
+    };
+    await refused(power("zz"), Code.NotFound, /no driver serves resource 'zz'/);
+    await refused(power("x"), Code.NotFound, /r\.e\.p is not materialized on this facility/);
+    await refused(power("y"), Code.Unimplemented, /no backend in its process/);
+    const out = c.exec({ mzid: "r.e.p", resource: "x", node: "n", argv: ["true"] });
+    await refused(
+      (async () => {
+        for await (const _ of out) {
+        }
+      })(),
+      Code.NotFound,
+      /not materialized/,
+    );
+    await refused(
+      c.nodePower({ mzid: "r.e.p", resource: "x", node: "n" }),
+      Code.InvalidArgument,
+      /power action is unspecified/,
+    );
+  } finally {
+    await a.close();
+    await b.close();
+    await commander.close();
+    await storeA.close();
+    await storeB.close();
+  }
 });
