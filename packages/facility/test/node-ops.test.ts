@@ -199,7 +199,7 @@ test("emulation changes are applied to the backend and recorded; bad values are 
   });
 });
 
-test("exec on the sim backend is refused with what to use instead; bad calls are 4xx", async () => {
+test("exec on the sim backend is refused with what to use instead; bad calls are 4xx; outsiders 403", async () => {
   const r = await mrg(["exec", "a", MZ, "--", "echo", "hi"]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /the sim backend runs no real nodes.*linux backend/);
@@ -215,6 +215,32 @@ test("exec on the sim backend is refused with what to use instead; bad calls are
     body: JSON.stringify({ action: "stop" }),
   });
   assert.equal(anon.status, 401);
+  // Someone who is not in the project may not touch its nodes or links (policy: realization update).
+  const anonClient = new PortalClient(portal.url);
+  await anonClient.register({ name: "mallory", email: "mallory@example.org", password: "pw-mallory-secret" });
+  await admin.setUserState("mallory", "active");
+  const mallory = new PortalClient(portal.url, (await anonClient.login("mallory", "pw-mallory-secret")).token);
+  await assert.rejects(mallory.nodePower("p1", "e1", "r1", "a", "stop"), (e: Error & { status?: number }) => {
+    assert.equal(e.status, 403);
+    return true;
+  });
+  await assert.rejects(
+    mallory.setEmulation("p1", "e1", "r1", "ab", { latency: 1 }),
+    (e: Error & { status?: number }) => {
+      assert.equal(e.status, 403);
+      return true;
+    },
+  );
+  await assert.rejects(
+    (async () => {
+      for await (const _ of mallory.exec("p1", "e1", "r1", "a", ["true"])) {
+      }
+    })(),
+    (e: Error & { status?: number }) => {
+      assert.equal(e.status, 403);
+      return true;
+    },
+  );
   assert.equal((await shown()).nodes.find((n) => n.node === "a")?.power, "on");
 });
 
