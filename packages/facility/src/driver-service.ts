@@ -39,6 +39,13 @@ function invalid(err: unknown): never {
   throw err;
 }
 
+/** Node operations: refusals keep their codes; a backend failure is reported with its message (operator-facing, no secrets). */
+function opsFailed(err: unknown): never {
+  if (err instanceof NodeOpsError || err instanceof MzIdError) invalid(err);
+  if (err instanceof ConnectError) throw err;
+  throw new ConnectError((err as Error).message ?? String(err), Code.Internal);
+}
+
 function decode(mzid: string, fragments: pb.Fragment[]): { mzid: MzId; fragments: Fragment[] } {
   try {
     return { mzid: checkMzId(mzid), fragments: fragments.map(fragmentFromPb) };
@@ -91,7 +98,7 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       const action = powerActionFromPb(req.action);
       if (!action)
         throw new ConnectError("power action is unspecified: ON, OFF, CYCLE or SOFT_CYCLE", Code.InvalidArgument);
-      await nodeOps().power(mzid, req.node, action, ctx.signal).catch(invalid);
+      await nodeOps().power(mzid, req.node, action, ctx.signal).catch(opsFailed);
       const s = await status(mzid);
       return { node: s.nodes.find((n) => n.node === req.node) };
     },
@@ -99,16 +106,20 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       const mzid = decode(req.mzid, []).mzid;
       const params = await nodeOps()
         .emulation(mzid, req.link, emulationParamsFromPb(req.params), ctx.signal)
-        .catch(invalid);
+        .catch(opsFailed);
       return { params: emulationParamsToPb(params) };
     },
     async *exec(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
-      const out = await nodeOps().exec(mzid, req.node, req.argv, ctx.signal, req.timeoutMs).catch(invalid);
-      for await (const c of out) {
-        if ("stdout" in c) yield create(pb.ExecResponseSchema, { out: { case: "stdout", value: c.stdout } });
-        else if ("stderr" in c) yield create(pb.ExecResponseSchema, { out: { case: "stderr", value: c.stderr } });
-        else yield create(pb.ExecResponseSchema, { out: { case: "exitCode", value: c.exit } });
+      const out = await nodeOps().exec(mzid, req.node, req.argv, ctx.signal, req.timeoutMs).catch(opsFailed);
+      try {
+        for await (const c of out) {
+          if ("stdout" in c) yield create(pb.ExecResponseSchema, { out: { case: "stdout", value: c.stdout } });
+          else if ("stderr" in c) yield create(pb.ExecResponseSchema, { out: { case: "stderr", value: c.stderr } });
+          else yield create(pb.ExecResponseSchema, { out: { case: "exitCode", value: c.exit } });
+        }
+      } catch (err) {
+        opsFailed(err);
       }
     },
     async *watchStatus(req, ctx) {

@@ -154,6 +154,7 @@ describe("node operations on the linux backend, through portal and commander", {
     assert.notEqual(dead.code, 0, "a stopped node does not answer");
     const exStopped = await mrg(["exec", "b", MZ, "--", "true"]);
     assert.equal(exStopped.code, 1);
+    assert.match(exStopped.stderr, /node b is not running \(power it on first\)/);
     const status1 = JSON.parse((await mrg(["show", "materialization", MZ, "--json"])).stdout) as {
       nodes: { node: string; power: string }[];
     };

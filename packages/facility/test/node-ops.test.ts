@@ -144,6 +144,20 @@ test("power changes are carried out and tracked in status", async () => {
     ],
   );
 
+  // A failed change: the error is tracked, the node is where it was.
+  const c = after.nodes.find((n) => n.node === "c")!;
+  backend.inject({ method: "nodePower", target: c.resource, times: 1, message: "BMC did not answer" });
+  const failed = await mrg(["node", "stop", "c", MZ]);
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /BMC did not answer/);
+  const cNow = (await shown()).nodes.find((n) => n.node === "c") as { power: string; powerError?: string };
+  assert.equal(cNow.power, "on");
+  assert.match(cNow.powerError ?? "", /power off: BMC did not answer/);
+  const retried = await mrg(["node", "stop", "c", MZ, "--json"]);
+  assert.equal(retried.code, 0, retried.stderr);
+  const cAfter = (await shown()).nodes.find((n) => n.node === "c") as { power: string; powerError?: string };
+  assert.deepEqual([cAfter.power, cAfter.powerError], ["off", undefined]);
+
   const unknown = await mrg(["node", "cycle", "zz", MZ]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /has no node 'zz' \(nodes: a, b, c\)/);
