@@ -28,7 +28,7 @@ import { allowedResources, type Pool, restrictInternet } from "./pool.ts";
 
 /** Characters per chunk: well under the 1 MiB value every store backend takes. */
 export const ALLOCATION_CHUNK_CHARS = 256 * 1024;
-/** Chunks per realization: the rest of a transaction's ops (record, expiry, header, epoch, compares' keys). */
+/** Chunks per realization: a transaction's 128 ops less the realize transaction's others (record, expiry, header, epoch) and a margin. */
 export const MAX_ALLOCATION_CHUNKS = MAX_TXN_OPS - 8;
 
 /** What `keys.allocation(id)` holds; the records themselves are in its chunks, written in the same transaction. */
