@@ -131,6 +131,8 @@ test("power changes are carried out and tracked in status", async () => {
   assert.match(start.stdout, /a .*on/);
   assert.equal(backend.nodes.get(a.resource)?.power, "on");
 
+  const restart = await mrg(["node", "restart", "b", MZ]);
+  assert.equal(restart.code, 0, restart.stderr);
   const reboot = await mrg(["node", "reboot", "b", MZ, "--hard", "--json"]);
   assert.equal(reboot.code, 0, reboot.stderr);
   assert.equal(JSON.parse(reboot.stdout).power, "on");

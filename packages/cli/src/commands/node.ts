@@ -1,4 +1,4 @@
-// mrg node start|stop|reboot|cycle <node> <rlz.exp.proj> [--hard]: power a
+// mrg node start|stop|reboot (restart)|cycle <node> <rlz.exp.proj> [--hard]: power a
 // materialized node through the portal; the new state shows in
 // 'mrg show materialization'.
 import type { PowerVerb } from "@merge/portal/client";
@@ -23,7 +23,7 @@ export function registerNode(program: Command): void {
     program.command("node").description("operate the nodes of a materialization");
   for (const [verb, what] of VERBS) {
     const cmd = node.command(`${verb} <node> <rlz.exp.proj>`).description(what);
-    if (verb === "reboot") cmd.option("--hard", "power cycle instead of a shutdown");
+    if (verb === "reboot") cmd.alias("restart").option("--hard", "power cycle instead of a shutdown");
     portalOptions(cmd).action(
       action(async (name: string, id: string, f: Flags) => {
         const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
