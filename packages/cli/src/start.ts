@@ -10,6 +10,7 @@
 // portal's client credentials are copied to it, as an operator would hand them over.
 import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -56,7 +57,12 @@ const creds = join(data, "portal", "facility-credentials");
 mkdirSync(join(creds, model.name), { recursive: true, mode: 0o700 });
 for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) copyFileSync(join(certs, f), join(creds, model.name, f));
 
-const facilityPort = Number(values["facility-port"]);
+// Port 0: any free ports (tests); otherwise the commander, registry and driver take three in a row.
+const facilityPorts =
+  Number(values["facility-port"]) === 0
+    ? [await freePort(), await freePort(), await freePort()]
+    : [0, 1, 2].map((i) => Number(values["facility-port"]) + i);
+const facilityPort = facilityPorts[0] as number;
 const facility = startFacilityProcess(backend);
 
 if (!existsSync(join(DIST_DIR, "index.html"))) {
@@ -73,6 +79,8 @@ const portal = await startPortal({
 
 await registerFacility();
 
+// One machine-readable line first (tests and scripts read it), then the human summary.
+console.log(`START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, backend, data })}`);
 console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
@@ -87,7 +95,7 @@ Try the demo (README "Quick start"):
   npx mrg push examples/demo.ts demo.admin
   npx mrg realize r1.demo.admin --accept
   npx mrg materialize r1.demo.admin
-  npx mrg exec a r1.demo.admin -- ping -c 3 c
+  npx mrg exec c0 r1.demo.admin -- ping -c 3 server
 
 Ctrl-C stops everything.`);
 
@@ -152,9 +160,9 @@ function startFacilityProcess(kind: string): ChildProcess {
       "--port",
       String(facilityPort),
       "--registry-port",
-      String(facilityPort + 1),
+      String(facilityPorts[1]),
       "--driver-port",
-      String(facilityPort + 2),
+      String(facilityPorts[2]),
       "--backend",
       kind,
       "--data-dir",
@@ -165,6 +173,17 @@ function startFacilityProcess(kind: string): ChildProcess {
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   return child;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => res(port));
+    });
+  });
 }
 
 async function chooseBackend(asked: string): Promise<"linux" | "sim"> {

@@ -68,13 +68,3 @@ test("a missing file is an error, not a crash", () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /no such model file: no\/such\/model\.ts \[no-file\]/);
 });
-
-test("npm start's script compiles the demo and prints its summary", () => {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "packages", "cli", "src", "start.ts")], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^experiment demo: 4 nodes, 2 links, 5 addresses, 3 routes$/m);
-  assert.match(r.stdout, /link wan\s+router server\s+\[capacity == 100 Mbit\/s, latency == 10 ms\]/);
-});

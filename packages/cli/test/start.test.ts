@@ -1,0 +1,162 @@
+// `npm start` and the README's quick start, as a user runs them: start the whole stack
+// (portal in-process, facility as a child over mutual TLS), then drive it with `mrg`
+// subprocesses: login, new experiment, push examples/demo.ts, realize, materialize,
+// show, (linux: exec ping across the routed, emulated path), dematerialize, relinquish.
+// Stops the stack with SIGINT and checks that its processes are gone.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const isRoot = process.getuid?.() === 0;
+
+interface Stack {
+  child: ChildProcess;
+  url: string;
+  facility: number;
+  backend: string;
+  password: string;
+  out: () => string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startStack(data: string, backend: "sim" | "auto"): Promise<Stack> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(root, "packages/cli/src/start.ts"),
+      "--data",
+      data,
+      "--port",
+      "0",
+      "--facility-port",
+      "0",
+      "--backend",
+      backend,
+    ],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`start did not come up in 180 s:\n${out}`)), 180_000);
+    const check = () => {
+      const m = /^START (.*)$/m.exec(out);
+      if (m && /Ctrl-C stops everything/.test(out)) {
+        clearTimeout(t);
+        resolve(JSON.parse(m[1] as string));
+      }
+    };
+    child.stdout?.on("data", check);
+    child.once("exit", (code) => {
+      clearTimeout(t);
+      reject(new Error(`start exited (${code}) before it was up:\n${out}`));
+    });
+  });
+  const password = /admin\s+admin \/ (\S+)/.exec(out)?.[1];
+  assert.ok(password, `the administrator's password is printed:\n${out}`);
+  return {
+    child,
+    url: started.url as string,
+    facility: started.facility as number,
+    backend: started.backend as string,
+    password,
+    out: () => out,
+  };
+}
+
+async function stopStack(s: Stack): Promise<number | null> {
+  if (s.child.exitCode !== null) return s.child.exitCode;
+  const exited = new Promise<number | null>((res) => s.child.once("exit", (code) => res(code)));
+  s.child.kill("SIGINT");
+  return exited;
+}
+
+function mrgIn(stack: Stack, config: string) {
+  return (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/mrg.ts"), ...args], {
+        cwd: root,
+        env: { ...process.env, MERGE_PORTAL: stack.url, MERGE_CONFIG_DIR: config },
+      });
+      let stdout = "";
+      let stderr = "";
+      c.stdout.on("data", (d) => (stdout += d));
+      c.stderr.on("data", (d) => (stderr += d));
+      c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+}
+
+async function quickStart(backend: "sim" | "auto", expectBackend: string): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), "mrg-start-"));
+  let stack: Stack | undefined;
+  try {
+    stack = await startStack(join(tmp, "data"), backend);
+    assert.equal(stack.backend, expectBackend);
+    assert.ok(alive(stack.facility), "the facility runs as a child process");
+    const health = await fetch(`${stack.url}/health`);
+    assert.equal(health.status, 200);
+
+    const mrg = mrgIn(stack, join(tmp, "cfg"));
+    const ok = async (args: string[]) => {
+      const r = await mrg(args);
+      assert.equal(r.code, 0, `mrg ${args.join(" ")}:\n${r.stderr}${r.stdout}`);
+      return r.stdout;
+    };
+    await ok(["login", "admin", "--password", stack.password]);
+    await ok(["new", "experiment", "demo.admin"]);
+    await ok(["push", join(root, "examples/demo.ts"), "demo.admin"]);
+    const facilities = JSON.parse(await ok(["list", "facilities", "--json"])) as { name: string; endpoint: string }[];
+    assert.equal(facilities[0]?.endpoint, `https://127.0.0.1:${/"facilityPort":(\d+)/.exec(stack.out())?.[1]}`);
+    await ok(["realize", "r1.demo.admin", "--accept"]);
+    const up = await ok(["materialize", "r1.demo.admin", "--timeout", "120"]);
+    assert.match(up, /r1\.demo\.admin is active: 4 nodes, 2 links/);
+    const shown = JSON.parse(await ok(["show", "materialization", "r1.demo.admin", "--json"])) as {
+      status: string;
+      nodes: { current: string }[];
+    };
+    assert.equal(shown.status, "active");
+    assert.equal(shown.nodes.length, 4);
+    if (expectBackend === "linux") {
+      const ping = await ok(["exec", "c0", "r1.demo.admin", "--", "ping", "-c", "3", "server"]);
+      assert.match(ping, /3 packets transmitted, 3 packets received/);
+      // 10 ms each way on the wan link: about 20 ms round trip.
+      const avg = Number(/min\/avg\/max = [\d.]+\/([\d.]+)\//.exec(ping)?.[1]);
+      assert.ok(avg >= 17 && avg < 60, `round trip ${avg} ms across the emulated link`);
+    }
+    await ok(["dematerialize", "r1.demo.admin", "--timeout", "120"]);
+    await ok(["relinquish", "r1.demo.admin"]);
+
+    const code = await stopStack(stack);
+    assert.equal(code, 0, stack.out());
+    assert.equal(alive(stack.facility), false, "stopping the stack stops the facility");
+  } finally {
+    if (stack && stack.child.exitCode === null) await stopStack(stack);
+    if (stack && alive(stack.facility)) process.kill(stack.facility, "SIGKILL");
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+describe("npm start and the README quick start", { concurrency: 1 }, () => {
+  test("on the sim backend", { timeout: 300_000 }, () => quickStart("sim", "sim"));
+  test(
+    "on the linux backend (root): ping across the demo's routed, emulated path",
+    { timeout: 300_000, skip: isRoot ? false : "needs root for the linux backend" },
+    () => quickStart("auto", "linux"),
+  );
+});
