@@ -1,0 +1,174 @@
+// cog images build|list: node images for the linux backend, built into the
+// facility backend's data directory (default `.data/facility/backend`, the one
+// `npm start` gives its facility; MERGE_DATA_DIR moves `.data`). `busybox` is
+// built in milliseconds from Debian's busybox-static; the Debian suites are
+// made by debootstrap from the Debian mirror (minutes, downloads) and cached.
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { busyboxImage, DEBIAN_SUITES, debianImage } from "@merge/facility/linux";
+import type { Command } from "commander";
+
+const IMAGES = ["busybox", ...DEBIAN_SUITES];
+const MIRROR = "http://deb.debian.org/debian";
+
+/** The facility backend's data directory `npm start` uses. */
+export function defaultDataDir(): string {
+  return resolve(process.env.MERGE_DATA_DIR ?? ".data", "facility", "backend");
+}
+
+/** Bytes under a directory (not following symlinks; hard links counted once). */
+function sizeOf(dir: string): number {
+  let total = 0;
+  const seen = new Set<number>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const s = statSync(p, { throwIfNoEntry: false, bigint: false });
+      if (!s || e.isSymbolicLink()) continue;
+      if (e.isDirectory()) walk(p);
+      else if (!seen.has(s.ino)) {
+        seen.add(s.ino);
+        total += s.size;
+      }
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+function human(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i ? v.toFixed(1) : v} ${units[i]}`;
+}
+
+export interface BuiltImage {
+  name: string;
+  path: string;
+  bytes: number;
+  built: string;
+}
+
+/** Images built in a data directory: those with the merge boot installed (a finished build). */
+export function builtImages(dataDir: string): BuiltImage[] {
+  const dir = join(dataDir, "images");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.endsWith(".tmp") && existsSync(join(dir, e.name, "etc/mrg/boot")))
+    .map((e) => {
+      const path = join(dir, e.name);
+      return {
+        name: e.name,
+        path,
+        bytes: sizeOf(path),
+        built: statSync(join(path, "etc/mrg/boot")).mtime.toISOString(),
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Can debootstrap reach the suite on the mirror? A HEAD of its Release file, a few seconds at most. */
+async function mirrorReachable(mirror: string, suite: string): Promise<string | undefined> {
+  const url = `${mirror.replace(/\/$/, "")}/dists/${suite}/Release`;
+  try {
+    const r = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(8000) });
+    return r.ok ? undefined : `${url} answered ${r.status} ${r.statusText}`;
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return `${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`;
+  }
+}
+
+function debootstrapPath(): string | undefined {
+  return ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
+    .map((d) => join(d, "debootstrap"))
+    .find((p) => existsSync(p));
+}
+
+async function build(name: string, opts: { dataDir?: string; mirror: string; json?: boolean }): Promise<void> {
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir());
+  if (!IMAGES.includes(name)) return fail("build", `unknown image "${name}": expected one of ${IMAGES.join(", ")}`);
+  const t0 = Date.now();
+  const say = (m: string) => {
+    if (!opts.json) console.log(m);
+  };
+  let path: string;
+  if (name === "busybox") {
+    say(`building busybox into ${join(dataDir, "images", name)}`);
+    path = await busyboxImage(dataDir);
+  } else {
+    if (!debootstrapPath())
+      return fail("build", `${name} needs debootstrap, which is not installed (apt-get install debootstrap)`);
+    const unreachable = await mirrorReachable(opts.mirror, name);
+    if (unreachable)
+      return fail(
+        "build",
+        `the Debian mirror is unavailable (${unreachable}); ${name} is built from it by debootstrap. Use --mirror <url> for a reachable mirror, or build busybox, which needs none`,
+      );
+    say(`building ${name} from ${opts.mirror} into ${join(dataDir, "images", name)} (debootstrap; a few minutes)`);
+    const tmp = join(dataDir, "images", `${name}.${process.pid}.tmp`);
+    // debootstrap says nothing until it ends: show it is alive and how much it has written.
+    const ticker = setInterval(() => {
+      const bytes = existsSync(tmp) ? sizeOf(tmp) : 0;
+      say(`  ${name}: ${Math.round((Date.now() - t0) / 1000)} s, ${human(bytes)} written`);
+    }, 10_000);
+    try {
+      path = await debianImage(dataDir, name, { mirror: opts.mirror, log: say });
+    } catch (e) {
+      return fail("build", (e as Error).message);
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+  const bytes = sizeOf(path);
+  if (opts.json) console.log(JSON.stringify({ name, path, bytes, ms: Date.now() - t0 }));
+  else say(`built ${name}: ${path}, ${human(bytes)}, ${Date.now() - t0} ms`);
+}
+
+function list(opts: { dataDir?: string; json?: boolean }): void {
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir());
+  const images = builtImages(dataDir);
+  if (opts.json) {
+    console.log(JSON.stringify(images, null, 2));
+    return;
+  }
+  if (!images.length) {
+    console.log(`no images built in ${dataDir} (cog images build busybox|${DEBIAN_SUITES.join("|")})`);
+    return;
+  }
+  const w = Math.max(5, ...images.map((i) => i.name.length));
+  console.log(`${"IMAGE".padEnd(w)}  ${"SIZE".padStart(10)}  BUILT                     PATH`);
+  for (const i of images)
+    console.log(`${i.name.padEnd(w)}  ${human(i.bytes).padStart(10)}  ${i.built.padEnd(24)}  ${i.path}`);
+  const missing = IMAGES.filter((n) => !images.some((i) => i.name === n));
+  if (missing.length) console.log(`not built: ${missing.join(", ")}`);
+}
+
+export function register(program: Command): void {
+  const images = program
+    .command("images")
+    .description(`node images for the linux backend (default data dir: ${defaultDataDir()}, as npm start uses)`);
+  images
+    .command("build <image>")
+    .description(`build a node image: ${IMAGES.join(", ")} (Debian suites need debootstrap and the Debian mirror)`)
+    .option("--data-dir <dir>", "the facility backend's data directory (default .data/facility/backend)")
+    .option("--mirror <url>", "Debian mirror for debootstrap", MIRROR)
+    .option("--json", "print the result as JSON")
+    .action((image: string, opts: { dataDir?: string; mirror: string; json?: boolean }) => build(image, opts));
+  images
+    .command("list")
+    .description("images built in the data directory, with their sizes")
+    .option("--data-dir <dir>", "the facility backend's data directory (default .data/facility/backend)")
+    .option("--json", "print as JSON")
+    .action((opts: { dataDir?: string; json?: boolean }) => list(opts));
+}
+
+function fail(cmd: string, message: string): void {
+  console.error(`cog images ${cmd}: ${message}`);
+  process.exitCode = 2;
+}
