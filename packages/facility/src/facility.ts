@@ -41,7 +41,24 @@ export interface RunningFacility {
   close(): Promise<void>;
 }
 
+/** A backend holding kernel objects that can outlive the facility (the linux one). */
+interface Reconciling {
+  reconcile(live: Iterable<string>, log?: (m: string) => void): Promise<string[]>;
+}
+
+function reconciling(b: Backend): Reconciling | undefined {
+  const r = (b as unknown as Partial<Reconciling>).reconcile;
+  return typeof r === "function" ? (b as unknown as Reconciling) : undefined;
+}
+
 export async function startFacility(o: FacilityOptions): Promise<RunningFacility> {
+  // Before anything runs: what the backend holds of materializations the store no longer has goes.
+  const r = reconciling(o.backend);
+  if (r) {
+    const live = (await new Driver(o.store).list()).map((i) => i.mzid);
+    const swept = await r.reconcile(live, (m) => o.log?.(m));
+    if (swept.length) o.log?.(`facility: swept ${swept.length} materializations not in the store: ${swept.join(", ")}`);
+  }
   if (o.harbor) {
     await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
   }

@@ -4,6 +4,8 @@
  * object to the target state and may be called again (after a crash, a lost
  * claim) without harm. Parallel calls coalesce into shared iproute2 batches.
  */
+
+import { existsSync } from "node:fs";
 import type {
   ActionContext,
   Backend,
@@ -19,12 +21,14 @@ import type {
 import { nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "./container.ts";
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
+import { mounted, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
 import { type LinkPlan, type MzPlan, macFromIp, type NodePlan } from "./plan.ts";
 import { listNetns } from "./processes.ts";
-import { sweep } from "./sweep.ts";
+import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
+import { isClean, sweep } from "./sweep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
 /** The mzid of the harbor's infrapod. */
@@ -37,8 +41,18 @@ export class LinuxBackend implements Backend {
   /** Infranet entries (nex) per materialization, as rex last set them. */
   private readonly entries = new Map<string, InfranetEntry[]>();
 
-  private constructor(readonly dataPlane: LinuxDataPlane) {}
+  /** Materializations whose directory is in place, so their state can be written (see `save`). */
+  private readonly placed = new Set<string>();
 
+  private constructor(readonly dataPlane: LinuxDataPlane) {
+    this.restore();
+  }
+
+  /**
+   * Open the data plane and take back the materializations a previous backend
+   * on this data directory left running (see state.ts), so they can be
+   * operated and dematerialized after a facility restart.
+   */
   static async open(opts: DataPlaneOptions): Promise<LinuxBackend> {
     return new LinuxBackend(await LinuxDataPlane.open(opts));
   }
@@ -46,6 +60,84 @@ export class LinuxBackend implements Backend {
   /** A backend over an already open data plane (sharing its materializations). */
   static over(dataPlane: LinuxDataPlane): LinuxBackend {
     return new LinuxBackend(dataPlane);
+  }
+
+  private restore(): void {
+    for (const s of readStates(this.env.dataDir, this.env.log)) {
+      this.dataPlane.adopt(s.plan);
+      if (s.entries) this.entries.set(s.plan.mzid, s.entries);
+      for (const [resource, node] of Object.entries(s.carrying))
+        this.carrying.set(resource, { mzid: s.plan.mzid, node });
+      this.placed.add(s.plan.mzid);
+      this.env.log(
+        `linux backend: took back materialization ${s.plan.mzid} (${s.plan.nodes.length} nodes, ${s.plan.links.length} links)`,
+      );
+    }
+  }
+
+  /**
+   * Record what this backend knows of a materialization next to its kernel
+   * objects. Only once its directory exists (infrapodCreate makes it): a file
+   * written before the directory's tmpfs is mounted would be hidden under it,
+   * and a late call after teardown must not bring the directory back.
+   */
+  private save(mzid: string): void {
+    if (!this.placed.has(mzid)) {
+      const dir = mzDir(this.env, prefixOf(mzid));
+      if (!existsSync(dir) || (this.env.nodeDisk === "tmpfs" && !mounted(dir))) return;
+      this.placed.add(mzid);
+    }
+    let plan: MzPlan;
+    try {
+      plan = this.dataPlane.plan(mzid);
+    } catch {
+      return;
+    }
+    const carrying: Record<string, string> = {};
+    for (const [r, c] of this.carrying) if (c.mzid === mzid) carrying[r] = c.node;
+    const state: MzState = { version: 1, plan, carrying };
+    const entries = this.entries.get(mzid);
+    if (entries) state.entries = entries;
+    try {
+      writeState(this.env.dataDir, state);
+    } catch (e) {
+      // Its directory went away under us (swept): nothing left to remember.
+      this.env.log(`linux backend: could not record ${mzid}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Sweep what this data directory holds of materializations the facility no
+   * longer has (`live`: the mzids in the facility store): left by a crash, or
+   * by a store that was reset. The harbor is the facility's own and stays.
+   * Returns the swept materializations (mzid when known, else the prefix).
+   */
+  async reconcile(live: Iterable<string>, log: (m: string) => void = this.env.log): Promise<string[]> {
+    const keep = new Set([...live, HARBOR].map(prefixOf));
+    const known = new Map(readStates(this.env.dataDir, () => {}).map((s) => [prefixOf(s.plan.mzid), s.plan.mzid]));
+    const swept: string[] = [];
+    for (const prefix of prefixesOwned(this.env.dataDir)) {
+      if (keep.has(prefix)) continue;
+      const mzid = known.get(prefix);
+      const name = mzid ? `${mzid} (${prefix})` : prefix;
+      const left = await sweep(prefix, this.env.dataDir);
+      if (mzid) this.forget(mzid);
+      if (!isClean(left)) {
+        log(`reconcile: ${name} is not in the facility store, but could not be removed: ${JSON.stringify(left)}`);
+        continue;
+      }
+      log(`reconcile: swept ${name}: not in the facility store`);
+      swept.push(mzid ?? prefix);
+    }
+    return swept;
+  }
+
+  /** Drop everything held in memory about a materialization (its kernel objects are gone). */
+  private forget(mzid: string): void {
+    for (const [r, c] of this.carrying) if (c.mzid === mzid) this.carrying.delete(r);
+    this.entries.delete(mzid);
+    this.placed.delete(mzid);
+    this.dataPlane.forget(mzid);
   }
 
   private get env() {
@@ -84,6 +176,8 @@ export class LinuxBackend implements Backend {
     const prefix = prefixOf(spec.mzid);
     this.planOf(spec.mzid, spec.infranet);
     const { serviceAddress } = await infrapodCreate(this.env, prefix, spec.infranet);
+    this.placed.add(spec.mzid);
+    this.save(spec.mzid);
     ctx.log(`infrapod ${namesOf(prefix).infrapod} up, service address ${serviceAddress}`);
     return { serviceAddress, services: {} };
   }
@@ -101,6 +195,7 @@ export class LinuxBackend implements Backend {
     const plan = this.planOf(spec.mzid, spec.infranet);
     this.entries.set(spec.mzid, entries);
     this.writeNex(plan);
+    this.save(spec.mzid);
   }
 
   /** nex gets rex's entries, with experiment addresses for the nodes set up so far; MACs are ours (see nodeSetup). */
@@ -115,8 +210,7 @@ export class LinuxBackend implements Backend {
 
   async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
     const left = await sweep(prefixOf(spec.mzid), this.env.dataDir);
-    for (const [r, c] of this.carrying) if (c.mzid === spec.mzid) this.carrying.delete(r);
-    this.entries.delete(spec.mzid);
+    this.forget(spec.mzid);
     const removed = Object.values(left).every((v) => v.length === 0);
     if (!removed) throw new Error(`infrapod ${spec.mzid}: could not remove ${JSON.stringify(left)}`);
     ctx.log(`materialization ${spec.mzid} swept`);
@@ -155,6 +249,7 @@ export class LinuxBackend implements Backend {
     this.writeNex(mz);
     await nodesStart(this.env, prefix, [node], new Map([[node.name, image]]));
     this.carrying.set(spec.resource, { mzid: spec.mzid, node: spec.node });
+    this.save(spec.mzid);
     await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
     ctx.log(`node ${spec.node} on ${spec.resource} configured`);
   }
@@ -172,6 +267,7 @@ export class LinuxBackend implements Backend {
       this.writeNex(mz);
     } catch {}
     this.carrying.delete(spec.resource);
+    this.save(spec.mzid);
     ctx.log(`node ${spec.node} wiped; ${spec.resource} back in the harbor`);
   }
 
@@ -202,6 +298,7 @@ export class LinuxBackend implements Backend {
     if (had?.emulation && link.emulation) link.emulation = had.emulation;
     mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
     await linksCreate(this.env, prefixOf(spec.mzid), [link], { bridgeEmulated: this.env.caps.netem });
+    this.save(spec.mzid);
     ctx.log(`link ${spec.link} (${spec.kind}${spec.emulator ? ", emulated" : ""}) wired`);
   }
 
@@ -210,6 +307,7 @@ export class LinuxBackend implements Backend {
     try {
       const mz = this.dataPlane.plan(spec.mzid);
       mz.links = mz.links.filter((l) => l.name !== spec.link);
+      this.save(spec.mzid);
     } catch {}
     ctx.log(`link ${spec.link} removed`);
   }
@@ -229,11 +327,13 @@ export class LinuxBackend implements Backend {
 
   async emulationCreate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
     await emulationStart(this.env, prefixOf(spec.mzid), this.emulated(spec));
+    this.save(spec.mzid);
     ctx.log(`emulation ${spec.emulation}: ${spec.links.length} links`);
   }
 
   async emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
     for (const l of this.emulated(spec)) await emulationUpdate(this.env, prefixOf(spec.mzid), l, l.emulation ?? {});
+    this.save(spec.mzid);
     ctx.log(`emulation ${spec.emulation}: ${spec.links.length} links updated`);
   }
 

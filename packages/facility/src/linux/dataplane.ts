@@ -98,6 +98,11 @@ export class LinuxDataPlane {
     this.plans.set(plan.mzid, plan);
   }
 
+  /** Forget a plan (its materialization is gone). */
+  forget(mzid: string): void {
+    this.plans.delete(mzid);
+  }
+
   plan(mzid: string): MzPlan {
     const p = this.plans.get(mzid);
     if (!p) throw new Error(`materialization ${mzid} is not known to this linux backend`);

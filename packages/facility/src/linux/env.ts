@@ -60,7 +60,7 @@ export function makeEnv(
 /** Where a materialization keeps its files (node upper dirs, foundry, nex, emulator sockets). */
 export const mzDir = (env: Env, prefix: string): string => join(env.dataDir, "mz", prefix);
 
-function mounted(dir: string): boolean {
+export function mounted(dir: string): boolean {
   return readFileSync("/proc/mounts", "utf8")
     .split("\n")
     .some((l) => l.split(" ")[1] === dir);
