@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { openStore } from "@merge/store";
 import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
 import type { Backend } from "./backend.ts";
-import { startFacility } from "./facility.ts";
+import { reconcileBackend, startFacility } from "./facility.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
@@ -71,6 +71,8 @@ async function rexMain(args: string[]): Promise<void> {
   if (!values.store) throw new UsageError("rex: --store <url> is required (sqlite:///dir, etcd://host:port)");
   const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);
+  // A rex worker on a linux host also takes over after a crash: orphans go before it runs anything.
+  await reconcileBackend(store, backend, (m) => console.error(m));
   const journal = values.journal;
   const rex = new Rex({
     store,

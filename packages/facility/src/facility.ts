@@ -51,14 +51,23 @@ function reconciling(b: Backend): Reconciling | undefined {
   return typeof r === "function" ? (b as unknown as Reconciling) : undefined;
 }
 
+/**
+ * Sweep what the backend holds of materializations the store no longer has (a
+ * crash, a reset store); backends without such state are left alone. Returns
+ * what was swept. Run before rex starts.
+ */
+export async function reconcileBackend(store: Store, backend: Backend, log?: (m: string) => void): Promise<string[]> {
+  const r = reconciling(backend);
+  if (!r) return [];
+  const live = (await new Driver(store).list()).map((i) => i.mzid);
+  const swept = await r.reconcile(live, log);
+  if (swept.length) log?.(`facility: swept ${swept.length} materializations not in the store: ${swept.join(", ")}`);
+  return swept;
+}
+
 export async function startFacility(o: FacilityOptions): Promise<RunningFacility> {
   // Before anything runs: what the backend holds of materializations the store no longer has goes.
-  const r = reconciling(o.backend);
-  if (r) {
-    const live = (await new Driver(o.store).list()).map((i) => i.mzid);
-    const swept = await r.reconcile(live, (m) => o.log?.(m));
-    if (swept.length) o.log?.(`facility: swept ${swept.length} materializations not in the store: ${swept.join(", ")}`);
-  }
+  await reconcileBackend(o.store, o.backend, o.log);
   if (o.harbor) {
     await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
   }
