@@ -34,7 +34,13 @@ describe("rex on the linux backend", { skip }, () => {
       assert.equal(st.summary.complete, st.summary.actions);
       // n1..n9 share lan0 (10.0.0.0/24); n11 is on lan1 (10.0.1.2).
       assert.equal((await h.dp.run(mzid, "n1", ["ping", "-c", "1", "-W", "2", "10.0.0.3"])).code, 0);
-      assert.equal((await h.dp.run(mzid, "n5", ["ping", "-c", "1", "-W", "2", "n6"])).code, 0, "names resolve");
+      // dnsmasq rereads its hosts on SIGHUP, asynchronously: give a loaded machine a few seconds.
+      let resolved = false;
+      for (let i = 0; i < 10 && !resolved; i++) {
+        resolved = (await h.dp.run(mzid, "n5", ["ping", "-c", "1", "-W", "2", "n6"])).code === 0;
+        if (!resolved) await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.ok(resolved, "names resolve");
       assert.notEqual(
         (await h.dp.run(mzid, "n1", ["ping", "-c", "1", "-W", "1", "10.0.1.2"])).code,
         0,
