@@ -225,6 +225,19 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     async *exec(req, ctx) {
       yield* one(req.resource).client.exec(req, { signal: ctx.signal });
     },
+    async *shell(reqs, ctx) {
+      // The first message names the node's resource, which picks the driver; the rest passes through.
+      const it = reqs[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || first.value.in.case !== "start")
+        throw new ConnectError("shell: the first message must be start (mzid, resource, node)", Code.InvalidArgument);
+      const d = one(first.value.in.value.resource);
+      async function* all() {
+        yield first.value as pb.ShellRequest;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      }
+      yield* d.client.shell(all(), { signal: ctx.signal });
+    },
     async *watchStatus(req, ctx) {
       let last = "";
       while (!ctx.signal.aborted) {

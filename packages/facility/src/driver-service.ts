@@ -13,7 +13,7 @@ import { FragmentError } from "./dag.ts";
 import { checkMzId, type Driver, MzIdError } from "./driver.ts";
 import type { Fragment } from "./fragment.ts";
 import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
-import { type NodeOps, NodeOpsError } from "./node-ops.ts";
+import { type NodeOps, NodeOpsError, type ShellInput } from "./node-ops.ts";
 import { keys } from "./task.ts";
 import {
   emulationParamsFromPb,
@@ -117,6 +117,35 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
           if ("stdout" in c) yield create(pb.ExecResponseSchema, { out: { case: "stdout", value: c.stdout } });
           else if ("stderr" in c) yield create(pb.ExecResponseSchema, { out: { case: "stderr", value: c.stderr } });
           else yield create(pb.ExecResponseSchema, { out: { case: "exitCode", value: c.exit } });
+        }
+      } catch (err) {
+        opsFailed(err);
+      }
+    },
+    async *shell(reqs, ctx) {
+      const it = reqs[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || first.value.in.case !== "start")
+        throw new ConnectError("shell: the first message must be start (mzid, node)", Code.InvalidArgument);
+      const start = first.value.in.value;
+      const mzid = decode(start.mzid, []).mzid;
+      async function* input(): AsyncGenerator<ShellInput> {
+        for (let r = await it.next(); !r.done; r = await it.next()) {
+          const m = r.value.in;
+          if (m.case === "stdin") yield { stdin: m.value };
+          else if (m.case === "resize") yield { resize: { rows: m.value.rows, cols: m.value.cols } };
+          else if (m.case === "eof") yield { eof: true };
+        }
+      }
+      const size = start.size ? { rows: start.size.rows, cols: start.size.cols } : undefined;
+      const out = await nodeOps()
+        .shell(mzid, start.node, { tty: start.tty, size }, input(), ctx.signal)
+        .catch(opsFailed);
+      try {
+        for await (const c of out) {
+          if ("stdout" in c) yield create(pb.ShellResponseSchema, { out: { case: "stdout", value: c.stdout } });
+          else if ("stderr" in c) yield create(pb.ShellResponseSchema, { out: { case: "stderr", value: c.stderr } });
+          else yield create(pb.ShellResponseSchema, { out: { case: "exitCode", value: c.exit } });
         }
       } catch (err) {
         opsFailed(err);

@@ -5,11 +5,14 @@
  * driver and backend together), and record what they changed in the store next
  * to the materialization, so status shows it and teardown discards it.
  */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Store } from "@merge/store";
 import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, PowerAction } from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
+import { nodePid } from "./linux/container.ts";
+import type { Env } from "./linux/env.ts";
+import { prefixOf } from "./linux/names.ts";
 import { keys, type MzInfo, type NodeRecord } from "./task.ts";
 
 /** on/off once settled; the others while a change is under way. */
@@ -23,6 +26,14 @@ export interface PowerRecord {
 }
 
 export type ExecChunk = { stdout: Uint8Array } | { stderr: Uint8Array } | { exit: number };
+
+export interface WindowSize {
+  rows: number;
+  cols: number;
+}
+
+/** What a shell's caller sends: keystrokes or piped input, a new window size, the end of input. */
+export type ShellInput = { stdin: Uint8Array } | { resize: WindowSize } | { eof: true };
 
 export class NodeOpsError extends Error {
   constructor(
@@ -42,7 +53,10 @@ const DURING: Record<PowerAction, PowerState> = {
 
 /** A backend whose nodes are processes on this host (the linux data plane). */
 interface ProcessHost {
-  dataPlane: { exec(mzid: string, node: string, argv: string[], opts?: { stdio?: "pipe" }): ChildProcess };
+  dataPlane: {
+    env: Env;
+    exec(mzid: string, node: string, argv: string[], opts?: { stdio?: "pipe" }): ChildProcess;
+  };
 }
 
 function processHost(b: Backend): ProcessHost | undefined {
@@ -190,6 +204,87 @@ export class NodeOps {
     const child = host.dataPlane.exec(mzid, node, argv, { stdio: "pipe" });
     return streamed(child, signal, timeoutMs);
   }
+
+  /**
+   * An interactive shell in a node. With `tty` it runs on a pseudo-terminal
+   * (util-linux `script` on the host holds the pty and enters the node's
+   * namespaces inside it), so prompts, echo, job control and window size work;
+   * without, `/bin/sh` reads commands from the piped input. Output streams as
+   * it comes, then the exit code. Killed when `signal` aborts.
+   */
+  async shell(
+    mzid: MzId,
+    node: string,
+    opts: { tty: boolean; size?: WindowSize },
+    input: AsyncIterable<ShellInput>,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    await this.readyNode(mzid, node);
+    const host = processHost(this.backend);
+    if (!host) {
+      throw new NodeOpsError(
+        "unimplemented",
+        `the ${this.backend.name} backend runs no real nodes, so there is no shell to open; use a facility on the linux backend`,
+      );
+    }
+    if (opts.size) checkSize(opts.size);
+    const child = opts.tty
+      ? ptyShell(host.dataPlane.env, mzid, node, opts.size)
+      : host.dataPlane.exec(mzid, node, ["/bin/sh"], { stdio: "pipe" });
+    child.stdin?.on("error", () => {}); // the shell may exit with input still on its way
+    const pump = async () => {
+      for await (const m of input) {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        if ("stdin" in m) child.stdin?.write(m.stdin);
+        else if ("resize" in m) {
+          if (opts.tty) resize(child, m.resize);
+        } else {
+          child.stdin?.end();
+        }
+      }
+    };
+    pump().catch(() => {});
+    return streamed(child, signal, 0);
+  }
+}
+
+function checkSize(s: WindowSize): void {
+  const ok = (n: number) => Number.isInteger(n) && n > 0 && n <= 10_000;
+  if (!ok(s.rows) || !ok(s.cols))
+    throw new NodeOpsError("invalid_argument", `window size ${s.rows}x${s.cols}: expected rows and cols 1..10000`);
+}
+
+const NODE_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root" };
+
+/** `script` holds the pty; inside it, set the window size and enter the node (as nodeExec does) for a login shell. */
+function ptyShell(env: Env, mzid: string, node: string, size?: WindowSize): ChildProcess {
+  const pid = nodePid(env, prefixOf(mzid), node);
+  if (!pid) throw new NodeOpsError("failed_precondition", `node ${node} is not running (power it on first)`);
+  const stty = size ? `stty rows ${size.rows} cols ${size.cols} 2>/dev/null; ` : "";
+  const enter = `exec nsenter -t ${pid} -m -u -i -n -p -r -w -- /bin/sh -l`;
+  return spawn("script", ["-q", "-e", "-c", `${stty}${enter}`, "/dev/null"], {
+    stdio: "pipe",
+    env: { ...NODE_ENV, TERM: process.env.TERM ?? "xterm", SHELL: "/bin/sh" },
+  });
+}
+
+/** Set the pty's window size: the process `script` runs in it has the pty on its stdin; the kernel signals SIGWINCH. */
+function resize(child: ChildProcess, size: WindowSize): void {
+  try {
+    checkSize(size);
+  } catch {
+    return;
+  }
+  if (child.pid === undefined) return;
+  try {
+    const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").split(/\s+/).filter(Boolean);
+    for (const k of kids) {
+      spawnSync("stty", ["-F", `/proc/${k}/fd/0`, "rows", String(size.rows), "cols", String(size.cols)], {
+        stdio: "ignore",
+        timeout: 2000,
+      });
+    }
+  } catch {}
 }
 
 /** Kill a command started through nsenter: nsenter forks it (new PID namespace), so its children go first. */

@@ -1,6 +1,7 @@
 // mrg exec <node> <rlz.exp.proj> -- command args...: run a command in a
 // materialized node through the portal; output streams as it comes and mrg
-// exits with the command's exit code.
+// exits with the command's exit code. Without a command: an interactive shell
+// (raw terminal when stdin is one; piped input is read line by line).
 import type { Command } from "commander";
 import { action, CliError, parseName, portalOptions, signedIn } from "../client.ts";
 
@@ -14,16 +15,15 @@ export function registerExec(program: Command): void {
     program
       .command("exec <node> <rlz.exp.proj> [command...]")
       .description(
-        "run a command in a node (no shell; put it after --), e.g. mrg exec c0 r.e.p -- busybox ping -c 3 server",
+        "run a command in a node (no shell; put it after --), e.g. mrg exec c0 r.e.p -- busybox ping -c 3 server; without a command, an interactive shell",
       )
       .option("--timeout <seconds>", "kill the command after this long"),
   ).action(
     action(async (node: string, id: string, argv: string[], f: Flags) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
       if (!argv.length) {
-        throw new CliError(
-          `interactive shells are not offered yet; run a command instead: mrg exec ${node} ${id} -- busybox sh -c '...'`,
-        );
+        process.exitCode = await shell(f, proj, exp, rlz, node);
+        return;
       }
       const timeoutSec = f.timeout === undefined ? undefined : Number(f.timeout);
       if (timeoutSec !== undefined && !(timeoutSec > 0))
@@ -47,4 +47,42 @@ export function registerExec(program: Command): void {
       process.exitCode = exit;
     }),
   );
+}
+
+/** A shell in the node on this terminal; returns its exit code. The terminal is restored however it ends. */
+async function shell(f: Flags, proj: string, exp: string, rlz: string, node: string): Promise<number> {
+  const stdin = process.stdin;
+  const tty = stdin.isTTY === true;
+  const size = () => ({ rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 });
+  const s = await signedIn(f).shell(
+    proj,
+    exp,
+    rlz,
+    node,
+    { tty, ...(tty ? { size: size() } : {}) },
+    { stdout: (b) => process.stdout.write(b), stderr: (t) => process.stderr.write(t) },
+  );
+  const onData = (b: Buffer) => s.stdin(new Uint8Array(b));
+  const onEnd = () => s.eof();
+  const onResize = () => s.resize(size());
+  if (tty) {
+    stdin.setRawMode(true);
+    process.stdout.on("resize", onResize);
+  }
+  stdin.on("data", onData);
+  stdin.once("end", onEnd);
+  stdin.resume();
+  try {
+    return await s.done.catch((e: Error) => {
+      throw new CliError(`${node}: ${e.message}`);
+    });
+  } finally {
+    stdin.off("data", onData);
+    stdin.off("end", onEnd);
+    if (tty) {
+      process.stdout.off("resize", onResize);
+      stdin.setRawMode(false);
+    }
+    stdin.pause();
+  }
 }

@@ -4,6 +4,7 @@
  * the portal's `{error, message, field?}`.
  */
 import type Type from "typebox";
+import WebSocket from "ws";
 import type * as S from "../schemas.ts";
 
 export type User = Type.Static<typeof S.User>;
@@ -25,6 +26,15 @@ export type Pool = Type.Static<typeof S.Pool>;
 export type Visibility = "public" | "protected" | "private";
 export type MemberRole = "creator" | "maintainer" | "member";
 export type ModelLang = "ts" | "py" | "xir";
+
+/** An open shell: send input; `done` resolves with the shell's exit code. */
+export interface ShellSession {
+  stdin(b: Uint8Array): void;
+  resize(size: { rows: number; cols: number }): void;
+  eof(): void;
+  close(): void;
+  done: Promise<number>;
+}
 
 export class ApiError extends Error {
   constructor(
@@ -259,6 +269,77 @@ export class PortalClient {
         nl = buf.indexOf("\n");
       }
     }
+  }
+
+  /**
+   * Open an interactive shell in a node (WebSocket). Resolves once the portal
+   * accepted it; refusals (not signed in, not allowed, unknown node) throw
+   * ApiError. Output arrives through `on`; `done` resolves with the exit code.
+   */
+  shell(
+    p: string,
+    e: string,
+    r: string,
+    node: string,
+    opts: { tty: boolean; size?: { rows: number; cols: number } },
+    on: { stdout(b: Uint8Array): void; stderr(t: string): void },
+  ): Promise<ShellSession> {
+    const q = new URLSearchParams({ tty: opts.tty ? "1" : "0" });
+    if (opts.size) {
+      q.set("rows", String(opts.size.rows));
+      q.set("cols", String(opts.size.cols));
+    }
+    const url = `${this.baseUrl.replace(/^http/, "ws")}${mzPath(p, e, r)}/nodes/${seg(node)}/shell?${q}`;
+    const ws = new WebSocket(url, {
+      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+    });
+    return new Promise((resolve, reject) => {
+      // With this listener ws leaves the refused connection open: read the answer, then drop it.
+      ws.once("unexpected-response", (req, res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () => {
+          const b = (safeJson(body) ?? {}) as { error?: string; message?: string; field?: string };
+          const status = res.statusCode ?? 0;
+          res.socket?.destroy();
+          req.destroy();
+          reject(new ApiError(status, b.error ?? "http_error", b.message ?? `${status} ${res.statusMessage}`, b.field));
+        });
+      });
+      ws.once("error", (err) =>
+        reject(new ApiError(0, "unreachable", `cannot reach the portal at ${this.baseUrl}: ${err.message}`)),
+      );
+      const done = new Promise<number>((res, rej) => {
+        let exit: number | undefined;
+        let error: string | undefined;
+        ws.on("message", (data, binary) => {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+          if (binary) return on.stdout(new Uint8Array(buf));
+          const m = (safeJson(buf.toString("utf8")) ?? {}) as { stderr?: string; exit?: number; error?: string };
+          if (typeof m.stderr === "string") on.stderr(m.stderr);
+          if (typeof m.exit === "number") exit = m.exit;
+          if (typeof m.error === "string") error = m.error;
+        });
+        ws.on("close", () => {
+          if (exit !== undefined) res(exit);
+          else rej(new ApiError(0, "shell_failed", error ?? "the shell's connection closed without an exit code"));
+        });
+      });
+      done.catch(() => {});
+      ws.once("open", () => {
+        const ready = ws.readyState === WebSocket.OPEN;
+        resolve({
+          stdin: (b) => ready && ws.readyState === WebSocket.OPEN && ws.send(b, { binary: true }),
+          resize: (size) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ resize: size })),
+          eof: () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ eof: true })),
+          close: () => ws.close(),
+          done,
+        });
+      });
+    });
   }
 
   // facilities and resources

@@ -5,6 +5,7 @@
  * status read live from the facilities, with unreachable ones shown as such;
  * dematerialize always completes (see packages/facility/docs/failure-model.md).
  */
+import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import {
   actionStateName,
@@ -104,6 +105,9 @@ export interface MaterializationStatus {
 
 /** One chunk of a command's output, or its end. */
 export type ExecOutput = { stdout: Uint8Array } | { stderr: Uint8Array } | { exit: number };
+
+/** What a shell's caller sends. */
+export type ShellInput = { stdin: Uint8Array } | { resize: { rows: number; cols: number } } | { eof: true };
 
 /** Where a node or link of a materialization lives: its facility and the resource requests route by. */
 interface Placement {
@@ -506,6 +510,57 @@ export class Materializer {
       throw new Error("the facility ended the command's output without an exit code");
     }
     return rest();
+  }
+
+  /**
+   * An interactive shell in a node: `input` carries keystrokes (or piped
+   * input), window size changes and end of input to the facility; output
+   * streams back, then the exit code. Refusals (unknown node, node not ready,
+   * a backend without real nodes) throw from the returned iterator's first step.
+   */
+  async shell(
+    project: string,
+    experiment: string,
+    realization: string,
+    node: string,
+    opts: { tty: boolean; size?: { rows: number; cols: number }; signal: AbortSignal },
+    input: AsyncIterable<ShellInput>,
+  ): Promise<AsyncIterable<ExecOutput>> {
+    const p = await this.place(
+      project,
+      experiment,
+      realization,
+      (f) => f.op === "node.setup" && f.node.node === node,
+      (fs) =>
+        new MaterializationError(
+          "not_found",
+          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
+        ),
+    );
+    async function* requests(): AsyncGenerator<pb.ShellRequest> {
+      yield create(pb.ShellRequestSchema, {
+        in: { case: "start", value: { mzid: p.m.id, resource: p.resource, node, tty: opts.tty, size: opts.size } },
+      });
+      for await (const m of input) {
+        if ("stdin" in m) yield create(pb.ShellRequestSchema, { in: { case: "stdin", value: m.stdin } });
+        else if ("resize" in m) yield create(pb.ShellRequestSchema, { in: { case: "resize", value: m.resize } });
+        else yield create(pb.ShellRequestSchema, { in: { case: "eof", value: true } });
+      }
+    }
+    const it = p.client.shell(requests(), { signal: opts.signal })[Symbol.asyncIterator]();
+    async function* out(): AsyncGenerator<ExecOutput> {
+      for (let r = await facilityCall(() => it.next()); !r.done; r = await facilityCall(() => it.next())) {
+        const o = r.value.out;
+        if (o.case === "stdout") yield { stdout: o.value };
+        else if (o.case === "stderr") yield { stderr: o.value };
+        else if (o.case === "exitCode") {
+          yield { exit: o.value };
+          return;
+        }
+      }
+      throw new Error("the facility ended the shell's output without an exit code");
+    }
+    return out();
   }
 
   /** Pick up undelivered work after a restart. */

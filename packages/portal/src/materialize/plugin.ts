@@ -8,6 +8,7 @@
  *   POST   …/materialization/nodes/:node/power      {action: start|stop|reboot|cycle, hard?}
  *   POST   …/materialization/links/:link/emulation  {latency?: ms, loss?: 0..1, capacity?: bits/s}
  *   POST   …/materialization/nodes/:node/exec       {argv, timeoutSec?} → NDJSON stream
+ *   GET    …/materialization/nodes/:node/shell      WebSocket: an interactive shell (?tty=1&rows=&cols=)
  *
  * Access follows the realization's policy: materialize, dematerialize, power,
  * emulation and exec need `realization update`, status needs `realization read`.
@@ -16,15 +17,29 @@
  * fraction 0..1, capacity in bits/s. Exec answers one JSON object per line:
  * `{"stdout": text}`, `{"stderr": text}`, finally `{"exit": code}` (or
  * `{"error": message}` if the facility fails mid-stream).
+ *
+ * Shell frames: binary frames from the client are stdin, text frames are JSON
+ * control messages `{"resize": {rows, cols}}` or `{"eof": true}`; binary frames
+ * to the client are the shell's output, text frames `{"stderr": text}`, finally
+ * `{"exit": code}` (or `{"error": message}`), and the socket closes. The
+ * upgrade request authenticates like any call (`Authorization: Bearer …`).
  */
 import { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import websocket from "@fastify/websocket";
 import type { FastifyPluginAsync } from "fastify";
 import Type from "typebox";
+import type { WebSocket } from "ws";
 import type { PortalContext } from "../context.ts";
 import { PortalError } from "../errors.ts";
 import * as S from "../schemas.ts";
-import { MaterializationError, Materializer, type MaterializerOptions, portalUnits } from "./materializer.ts";
+import {
+  MaterializationError,
+  Materializer,
+  type MaterializerOptions,
+  portalUnits,
+  type ShellInput,
+} from "./materializer.ts";
 
 const NodeParams = Type.Object(
   {
@@ -138,6 +153,51 @@ const Status = Type.Object({
   nodes: Type.Array(Type.Unknown()),
   links: Type.Array(Type.Unknown()),
 });
+
+const ShellQuery = Type.Object(
+  {
+    tty: Type.Optional(
+      Type.String({ enum: ["0", "1", "true", "false"], description: "a pseudo-terminal for the shell" }),
+    ),
+    rows: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,3}$", description: "terminal rows, 1..9999" })),
+    cols: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,3}$", description: "terminal columns, 1..9999" })),
+  },
+  { additionalProperties: false },
+);
+
+/** The client's frames as shell input; bad control messages are ignored, a closed socket ends the shell. */
+function socketInput(socket: WebSocket, ac: AbortController): AsyncIterable<ShellInput> {
+  const queue: ShellInput[] = [];
+  let done = false;
+  let wake = () => {};
+  socket.on("message", (data, binary) => {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (binary) queue.push({ stdin: new Uint8Array(buf) });
+    else {
+      try {
+        const m = JSON.parse(buf.toString("utf8")) as { resize?: { rows?: unknown; cols?: unknown }; eof?: unknown };
+        if (m.eof === true) queue.push({ eof: true });
+        else if (m.resize && Number.isInteger(m.resize.rows) && Number.isInteger(m.resize.cols))
+          queue.push({ resize: { rows: m.resize.rows as number, cols: m.resize.cols as number } });
+      } catch {}
+    }
+    wake();
+  });
+  socket.on("close", () => {
+    done = true;
+    ac.abort();
+    wake();
+  });
+  return (async function* () {
+    for (;;) {
+      while (queue.length) yield queue.shift()!;
+      if (done) return;
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+    }
+  })();
+}
 
 function portalError(err: unknown): never {
   if (err instanceof MaterializationError) throw new PortalError(err.code, err.message);
@@ -269,6 +329,60 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       }
       // A stream body: the typed reply only knows the error schema for this route.
       return reply.type("application/x-ndjson").send(Readable.from(lines()) as never);
+    },
+  );
+
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
+  // A refused upgrade (not signed in, not allowed, bad query) answers over the
+  // raw socket, which nothing closes after; close it so it does not outlive the answer.
+  app.addHook("onResponse", async (req, reply) => {
+    if (reply.statusCode >= 400 && req.headers.upgrade?.toLowerCase() === "websocket") req.raw.socket.destroy();
+  });
+  app.get(
+    `${path}/nodes/:node/shell`,
+    {
+      websocket: true,
+      config: { access: { object: "realization", action: "update" } },
+      schema: {
+        tags: ["materializations"],
+        summary:
+          "An interactive shell in a node over a WebSocket: binary frames stdin/stdout, JSON text frames {resize}, {eof}, {stderr}, {exit}, {error}",
+        params: NodeParams,
+        querystring: ShellQuery,
+      },
+    },
+    (socket, req) => {
+      const { project, experiment, realization, node } = req.params;
+      const q = req.query;
+      const size = q.rows && q.cols ? { rows: Number(q.rows), cols: Number(q.cols) } : undefined;
+      const ac = new AbortController();
+      const input = socketInput(socket, ac);
+      const send = (m: object) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(m));
+      const stderr = new TextDecoder();
+      (async () => {
+        try {
+          const out = await materializer.shell(
+            project,
+            experiment,
+            realization,
+            node,
+            { tty: q.tty === "1" || q.tty === "true", size, signal: ac.signal },
+            input,
+          );
+          for await (const c of out) {
+            if ("stdout" in c) {
+              if (socket.readyState === socket.OPEN) socket.send(c.stdout);
+            } else if ("stderr" in c) send({ stderr: stderr.decode(c.stderr, { stream: true }) });
+            else send({ exit: c.exit });
+          }
+          socket.close(1000);
+        } catch (err) {
+          if (!ac.signal.aborted) send({ error: (err as Error).message });
+          socket.close(1011);
+        } finally {
+          ac.abort();
+        }
+      })();
     },
   );
 

@@ -1,0 +1,172 @@
+// The interactive shell for real, on the linux data plane: portal (WebSocket) +
+// commander (mTLS, bidi gRPC) + driver + LinuxBackend in this process. Piped
+// input through `mrg exec <node> <mz>`, a pty shell over the WebSocket with a
+// resize, refusals for callers without the right. Needs root; skipped otherwise.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ApiError, PortalClient } from "@merge/portal/client";
+import { openMemoryStore, type Store } from "@merge/store";
+import type { Facility } from "@merge/xir";
+import { type Started, startPortal } from "../../portal/src/main.ts";
+import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
+import { makeCerts } from "../src/certs.ts";
+import { type RunningFacility, startFacility } from "../src/facility.ts";
+import { LinuxBackend } from "../src/linux/backend.ts";
+import { prefixOf } from "../src/linux/names.ts";
+import { isClean, leftovers, sweep } from "../src/linux/sweep.ts";
+import { skip } from "./linux/fixture.ts";
+
+// Two nodes over an emulated 10 ms link; addresses, routes and names from the compiler.
+const MODEL = `
+import { latency, ms, Network, addressing, routing, image } from "@merge/model";
+const net = new Network("ops", addressing.ipv4, routing.static);
+const a = net.node("a", image("busybox"));
+const b = net.node("b", image("busybox"));
+net.connect([a, b], latency.eq(ms(10))).named("ab");
+export default net;
+`;
+
+describe("interactive shell on the linux backend, through portal and commander", { skip }, () => {
+  const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-linux-"));
+  // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
+  const proj = `p${randomBytes(4).toString("hex")}`;
+  const MZ = `r1.e1.${proj}`;
+  let portal: Started;
+  let admin: PortalClient;
+  let store: Store;
+  let facility: RunningFacility | undefined;
+  let backend: LinuxBackend | undefined;
+  const dataDir = join(tmp, "linux");
+
+  function mrg(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    const cli = new URL("../../cli/src/mrg.ts", import.meta.url).pathname;
+    return new Promise((resolve) => {
+      const c = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
+        env: { ...process.env, MERGE_PORTAL: portal.url, MERGE_TOKEN: admin.token, MERGE_CONFIG_DIR: join(tmp, "cfg") },
+      });
+      let stdout = "";
+      let stderr = "";
+      c.stdout.on("data", (d) => (stdout += d));
+      c.stderr.on("data", (d) => (stderr += d));
+      c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      c.stdin.end(input ?? "");
+    });
+  }
+
+  before(async () => {
+    const certs = join(tmp, "certs");
+    makeCerts(certs);
+    portal = await startPortal({
+      dataDir: join(tmp, "portal"),
+      port: 0,
+      plugins: [materializationPlugin({ connect: credentialsConnector(join(tmp, "creds")), backoffMs: 200 })],
+    });
+    admin = new PortalClient(
+      portal.url,
+      (await new PortalClient(portal.url).login("admin", portal.admin.password!)).token,
+    );
+    const [fac] = await admin.facilities();
+    assert.ok(fac);
+    for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
+    store = openMemoryStore();
+    backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
+    facility = await startFacility({ store, backend, model: (await admin.facilityModel(fac.name)) as Facility, certs });
+    await admin.updateFacility(fac.name, { endpoint: facility.url });
+    await admin.createProject({ name: proj });
+    await admin.createExperiment(proj, { name: "e1" });
+    await admin.push(proj, "e1", MODEL, "ts");
+    const r = await admin.realize(proj, "e1", { name: "r1", accept: true });
+    assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+  });
+
+  after(async () => {
+    await facility?.close();
+    await portal?.stop();
+    await store?.close();
+    // Whatever a failed test left: swept by the run's prefix, then checked.
+    const left = await sweep(prefixOf(MZ), dataDir);
+    await backend?.close();
+    rmSync(tmp, { recursive: true, force: true });
+    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
+  });
+
+  test("piped shell via mrg, pty shell over the WebSocket with resize, refusals", { timeout: 240_000 }, async () => {
+    const up = await mrg(["materialize", MZ, "--timeout", "180"]);
+    assert.equal(up.code, 0, up.stderr + up.stdout);
+
+    // Piped input (not a TTY): the shell reads it line by line; mrg exits with the shell's code.
+    const piped = await mrg(["exec", "a", MZ], "hostname; echo $((6*7)); exit 3\n");
+    assert.equal(piped.code, 3, piped.stderr + piped.stdout);
+    assert.match(piped.stdout, /^a$/m);
+    assert.match(piped.stdout, /^42$/m);
+
+    // A pty shell over the WebSocket: the window size it starts with, a resize, the exit code.
+    let out = "";
+    const sh = await admin.shell(
+      proj,
+      "e1",
+      "r1",
+      "b",
+      { tty: true, size: { rows: 30, cols: 100 } },
+      {
+        stdout: (b) => {
+          out += Buffer.from(b).toString("utf8");
+        },
+        stderr: (t) => {
+          out += t;
+        },
+      },
+    );
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(out, re);
+    };
+    sh.stdin(Buffer.from("[ -t 0 ] && echo on-a-terminal; echo size=$(stty size)\n"));
+    await waitFor(/size=30 100/);
+    assert.match(out, /^on-a-terminal\r?$/m, "the shell runs on a pty");
+    sh.resize({ rows: 50, cols: 132 });
+    await new Promise((r) => setTimeout(r, 300));
+    sh.stdin(Buffer.from("echo size=$(stty size) host=$(hostname)\n"));
+    await waitFor(/size=50 132 host=b/);
+    sh.stdin(Buffer.from("exit 7\n"));
+    assert.equal(await sh.done, 7);
+
+    // Refusals at the upgrade: no token, another (active) user not in the project.
+    const none = { stdout: () => {}, stderr: () => {} };
+    await assert.rejects(new PortalClient(portal.url).shell(proj, "e1", "r1", "a", { tty: false }, none), (e) => {
+      assert.ok(e instanceof ApiError);
+      assert.equal(e.status, 401);
+      return true;
+    });
+    const who = `u${randomBytes(3).toString("hex")}`;
+    await new PortalClient(portal.url).register({
+      name: who,
+      email: `${who}@example.org`,
+      password: "correct-horse-9",
+    });
+    await admin.setUserState(who, "active");
+    const other = new PortalClient(
+      portal.url,
+      (await new PortalClient(portal.url).login(who, "correct-horse-9")).token,
+    );
+    await assert.rejects(other.shell(proj, "e1", "r1", "a", { tty: false }, none), (e) => {
+      assert.ok(e instanceof ApiError);
+      assert.ok(e.status === 403 || e.status === 404, `status ${e.status}: ${e.message}`);
+      return true;
+    });
+    // An unknown node is refused with the nodes there are.
+    const bad = await mrg(["exec", "zz", MZ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /no node 'zz' \(nodes: a, b\)/);
+
+    const down = await mrg(["dematerialize", MZ, "--timeout", "120"]);
+    assert.equal(down.code, 0, down.stderr);
+    const left = await leftovers(prefixOf(MZ), dataDir);
+    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
+  });
+});

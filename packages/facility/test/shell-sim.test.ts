@@ -1,0 +1,133 @@
+// The interactive shell on the sim backend, through portal (WebSocket) →
+// commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
+// real; bad requests and unauthenticated callers are refused at the upgrade.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ApiError, PortalClient } from "@merge/portal/client";
+import { openMemoryStore, type Store } from "@merge/store";
+import type { Facility } from "@merge/xir";
+import { type Started, startPortal } from "../../portal/src/main.ts";
+import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
+import { makeCerts } from "../src/certs.ts";
+import { type RunningFacility, startFacility } from "../src/facility.ts";
+import { SimBackend } from "../src/sim/sim.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
+let portal: Started;
+let admin: PortalClient;
+let store: Store;
+let facility: RunningFacility;
+let backend: SimBackend;
+
+function mrg(args: string[], input = ""): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = new URL("../../cli/src/mrg.ts", import.meta.url).pathname;
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
+      env: { ...process.env, MERGE_PORTAL: portal.url, MERGE_TOKEN: admin.token, MERGE_CONFIG_DIR: join(tmp, "cfg") },
+    });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d) => (stdout += d));
+    c.stderr.on("data", (d) => (stderr += d));
+    c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    c.stdin.end(input);
+  });
+}
+
+before(async () => {
+  const certs = join(tmp, "certs");
+  makeCerts(certs);
+  portal = await startPortal({
+    dataDir: join(tmp, "portal"),
+    port: 0,
+    plugins: [materializationPlugin({ connect: credentialsConnector(join(tmp, "creds")), backoffMs: 200 })],
+  });
+  admin = new PortalClient(
+    portal.url,
+    (await new PortalClient(portal.url).login("admin", portal.admin.password!)).token,
+  );
+  const [fac] = await admin.facilities();
+  assert.ok(fac, "the portal has its demo facility");
+  for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
+  store = openMemoryStore();
+  backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
+  facility = await startFacility({
+    store,
+    backend,
+    model: (await admin.facilityModel(fac.name)) as Facility,
+    certs,
+  });
+  await admin.updateFacility(fac.name, { endpoint: facility.url });
+});
+
+after(async () => {
+  await facility?.close();
+  await portal?.stop();
+  await store?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
+  const xir = JSON.stringify({
+    xir: "1.0",
+    name: "pair",
+    parameters: {},
+    nodes: ["a", "b"].map((name) => ({
+      name,
+      constraints: [],
+      sockets: [{ index: 0, addrs: [], constraints: [] }],
+      properties: {},
+    })),
+    links: [
+      {
+        name: "ab",
+        endpoints: [
+          { node: "a", socket: 0 },
+          { node: "b", socket: 0 },
+        ],
+        constraints: [],
+        properties: {},
+      },
+    ],
+  });
+  await admin.createProject({ name: "p1" });
+  await admin.createExperiment("p1", { name: "e1" });
+  await admin.push("p1", "e1", xir, "xir");
+  const r = await admin.realize("p1", "e1", { name: "r1", accept: true });
+  assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+  const up = await mrg(["materialize", "r1.e1.p1", "--timeout", "60"]);
+  assert.equal(up.code, 0, up.stderr);
+
+  // Through mrg (piped input): the facility's refusal, and mrg fails.
+  const sh = await mrg(["exec", "a", "r1.e1.p1"], "echo hi\nexit 0\n");
+  assert.equal(sh.code, 1, sh.stdout + sh.stderr);
+  assert.match(sh.stderr, /the sim backend runs no real nodes, so there is no shell to open/);
+
+  // Through the WebSocket: the refusal arrives as {error} and `done` rejects with it.
+  const none = { stdout: () => {}, stderr: () => {} };
+  const s = await admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 24, cols: 80 } }, none);
+  await assert.rejects(s.done, /no real nodes/);
+
+  // Unknown node: refused before anything opens, naming the nodes there are.
+  const unknown = await mrg(["exec", "zz", "r1.e1.p1"]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no node 'zz' \(nodes: a, b\)/);
+
+  // Bad window size and no credentials: refused at the upgrade with an HTTP status.
+  const check = async (p: Promise<unknown>, status: number, re: RegExp) =>
+    assert.rejects(p, (e) => {
+      assert.ok(e instanceof ApiError, String(e));
+      assert.equal(e.status, status);
+      assert.match(e.message, re);
+      return true;
+    });
+  await check(admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 0, cols: 80 } }, none), 400, /rows/);
+  await check(new PortalClient(portal.url).shell("p1", "e1", "r1", "a", { tty: false }, none), 401, /signed-in/);
+
+  const down = await mrg(["dematerialize", "r1.e1.p1", "--timeout", "60"]);
+  assert.equal(down.code, 0, down.stderr);
+});
