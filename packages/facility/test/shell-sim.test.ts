@@ -65,10 +65,13 @@ before(async () => {
 });
 
 after(async () => {
-  await facility?.close();
-  await portal?.stop();
-  await store?.close();
-  rmSync(tmp, { recursive: true, force: true });
+  try {
+    await facility?.close();
+    await portal?.stop();
+    await store?.close();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
