@@ -3,11 +3,12 @@
  * on this origin with the session's token, plus the materialization calls the
  * client does not have yet. A 401 ends the session: the UI then says so.
  */
-import { ApiError, PortalClient } from "@merge/portal/client";
+import { ApiError, type MaterializationStatus, PortalClient } from "@merge/portal/client";
 import { currentSession, endSession } from "./session.ts";
 
 export type {
   Experiment,
+  MaterializationStatus,
   Project,
   Realization,
   Revision,
@@ -16,42 +17,6 @@ export type {
   User,
 } from "@merge/portal/client";
 export { ApiError };
-
-/**
- * The portal's materialization status (GET …/realizations/:r/materialization),
- * as its materialize plugin documents it; the typed client has no such call yet.
- */
-export interface MaterializationStatus {
-  id: string;
-  /** materializing | active | error | dematerializing | dematerialized */
-  status: string;
-  actions: number;
-  complete: number;
-  facilities: {
-    facility: string;
-    reachable: boolean;
-    status: string;
-    error?: string;
-    attempts: number;
-    nextAttempt?: string;
-    actions: number;
-    complete: number;
-    errors: number;
-    masked: number;
-    infrapod?: string;
-    failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
-  }[];
-  nodes: {
-    node: string;
-    resource: string;
-    facility: string;
-    current: string;
-    target: string;
-    action: string;
-    error?: string;
-  }[];
-  links: { link: string; facility: string; action: string; error?: string }[];
-}
 
 export class SessionExpired extends Error {
   constructor() {

@@ -1,6 +1,6 @@
 // mrg materialize | dematerialize <rlz.exp.proj>, mrg show materialization <rlz.exp.proj>:
 // materializations through the portal, with a live progress bar.
-import { ApiError } from "@merge/portal/client";
+import { ApiError, type MaterializationStatus as Status } from "@merge/portal/client";
 import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import type { Command } from "commander";
@@ -10,34 +10,6 @@ interface Flags extends OutputFlags {
   portal?: string;
   wait?: boolean;
   timeout?: string;
-}
-
-interface FacilityStatus {
-  facility: string;
-  reachable: boolean;
-  status: string;
-  error?: string;
-  attempts: number;
-  nextAttempt?: string;
-  failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
-}
-
-interface Status {
-  id: string;
-  status: string;
-  actions: number;
-  complete: number;
-  facilities: FacilityStatus[];
-  nodes: {
-    node: string;
-    resource: string;
-    facility: string;
-    current: string;
-    target: string;
-    action: string;
-    error?: string;
-  }[];
-  links: { link: string; facility: string; action: string; error?: string }[];
 }
 
 async function call<T>(f: Flags, method: string, id: string): Promise<T> {

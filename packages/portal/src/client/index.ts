@@ -7,6 +7,10 @@ import type Type from "typebox";
 import WebSocket from "ws";
 import type * as S from "../schemas.ts";
 
+import type { LinkEmulation } from "./materialization.ts";
+
+export type { FacilityStatus, LinkEmulation, MaterializationStatus } from "./materialization.ts";
+
 export type User = Type.Static<typeof S.User>;
 export type Token = Type.Static<typeof S.Token>;
 export type IssuedToken = Type.Static<typeof S.IssuedToken>;
@@ -77,12 +81,6 @@ export interface NodePowerResult {
   /** on | off (after the change) */
   power: string;
   state: string;
-}
-/** Link emulation in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
-export interface LinkEmulation {
-  latency?: number;
-  loss?: number;
-  capacity?: number;
 }
 export type ExecLine = { stdout: string } | { stderr: string } | { exit: number } | { error: string };
 

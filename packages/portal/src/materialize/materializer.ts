@@ -23,6 +23,7 @@ import {
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { Experiment, Facility } from "@merge/xir";
+import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
 import type { FacilityRecord, RealizationRecord, RevisionBody } from "../objects.ts";
 import { keys as portalKeys, realizationId } from "../objects.ts";
 
@@ -61,47 +62,7 @@ export interface MaterializationRecord {
   facilities: FacilityPart[];
 }
 
-export interface FacilityStatus {
-  facility: string;
-  reachable: boolean;
-  /** Facility status: materializing, active, error, dematerializing, dematerialized; or `undelivered`. */
-  status: string;
-  error?: string;
-  attempts: number;
-  nextAttempt?: string;
-  actions: number;
-  complete: number;
-  errors: number;
-  masked: number;
-  infrapod?: string;
-  failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
-}
-
-export interface MaterializationStatus {
-  id: string;
-  project: string;
-  experiment: string;
-  realization: string;
-  /** materializing | active | error | dematerializing | dematerialized */
-  status: string;
-  actions: number;
-  complete: number;
-  facilities: FacilityStatus[];
-  nodes: {
-    node: string;
-    resource: string;
-    facility: string;
-    current: string;
-    target: string;
-    action: string;
-    error?: string;
-    /** on | off | starting | stopping | cycling (empty until ready) */
-    power: string;
-    powerError?: string;
-  }[];
-  /** `emulation` in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
-  links: { link: string; facility: string; action: string; error?: string; emulation?: EmulationParams }[];
-}
+export type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
 
 /** One chunk of a command's output, or its end. */
 export type ExecOutput = { stdout: Uint8Array } | { stderr: Uint8Array } | { exit: number };

@@ -1,0 +1,51 @@
+/**
+ * The materialization status the portal reports (`GET …/materialization`), shared by
+ * the server, the CLI and the web UI. Types only, so the browser can import it.
+ */
+export interface FacilityStatus {
+  facility: string;
+  reachable: boolean;
+  /** Facility status: materializing, active, error, dematerializing, dematerialized; or `undelivered`. */
+  status: string;
+  error?: string;
+  attempts: number;
+  nextAttempt?: string;
+  actions: number;
+  complete: number;
+  errors: number;
+  masked: number;
+  infrapod?: string;
+  failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
+}
+
+/** Emulation in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
+export interface LinkEmulation {
+  capacity?: number;
+  latency?: number;
+  loss?: number;
+}
+
+export interface MaterializationStatus {
+  id: string;
+  project: string;
+  experiment: string;
+  realization: string;
+  /** materializing | active | error | dematerializing | dematerialized */
+  status: string;
+  actions: number;
+  complete: number;
+  facilities: FacilityStatus[];
+  nodes: {
+    node: string;
+    resource: string;
+    facility: string;
+    current: string;
+    target: string;
+    action: string;
+    error?: string;
+    /** on | off | starting | stopping | cycling (empty until ready) */
+    power: string;
+    powerError?: string;
+  }[];
+  links: { link: string; facility: string; action: string; error?: string; emulation?: LinkEmulation }[];
+}
