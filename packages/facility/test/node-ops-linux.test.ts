@@ -4,22 +4,16 @@
 // a node and see it come back, dematerialize and check nothing is left.
 // Needs root and network namespaces; skipped with the reason otherwise.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { PortalClient } from "@merge/portal/client";
-import { openMemoryStore, type Store } from "@merge/store";
-import type { Facility } from "@merge/xir";
-import { type Started, startPortal } from "../../portal/src/main.ts";
-import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
-import { makeCerts } from "../src/certs.ts";
-import { type RunningFacility, startFacility } from "../src/facility.ts";
+import type { PortalClient } from "@merge/portal/client";
 import { LinuxBackend } from "../src/linux/backend.ts";
 import { prefixOf } from "../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../src/linux/sweep.ts";
+import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
 import { skip } from "./linux/fixture.ts";
 
 // Two nodes over an emulated 10 ms link; addresses, routes and names from the compiler.
@@ -44,47 +38,17 @@ describe("node operations on the linux backend, through portal and commander", {
   // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
   const proj = `p${randomBytes(4).toString("hex")}`;
   const MZ = `r1.e1.${proj}`;
-  let portal: Started;
+  let stack: PortalStack | undefined;
   let admin: PortalClient;
-  let store: Store;
-  let facility: RunningFacility | undefined;
   let backend: LinuxBackend | undefined;
   const dataDir = join(tmp, "linux");
 
-  function mrg(args: string[], input = ""): Promise<{ code: number; stdout: string; stderr: string }> {
-    const cli = new URL("../../cli/src/mrg.ts", import.meta.url).pathname;
-    return new Promise((resolve) => {
-      const c = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
-        env: { ...process.env, MERGE_PORTAL: portal.url, MERGE_TOKEN: admin.token, MERGE_CONFIG_DIR: join(tmp, "cfg") },
-      });
-      let stdout = "";
-      let stderr = "";
-      c.stdout.on("data", (d) => (stdout += d));
-      c.stderr.on("data", (d) => (stderr += d));
-      c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      c.stdin.end(input);
-    });
-  }
+  const mrg = (args: string[], input?: string) => (stack as PortalStack).mrg(args, input);
 
   before(async () => {
-    const certs = join(tmp, "certs");
-    makeCerts(certs);
-    portal = await startPortal({
-      dataDir: join(tmp, "portal"),
-      port: 0,
-      plugins: [materializationPlugin({ connect: credentialsConnector(join(tmp, "creds")), backoffMs: 200 })],
-    });
-    admin = new PortalClient(
-      portal.url,
-      (await new PortalClient(portal.url).login("admin", portal.admin.password!)).token,
-    );
-    const [fac] = await admin.facilities();
-    assert.ok(fac);
-    for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
-    store = openMemoryStore();
     backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
-    facility = await startFacility({ store, backend, model: (await admin.facilityModel(fac.name)) as Facility, certs });
-    await admin.updateFacility(fac.name, { endpoint: facility.url });
+    stack = await startPortalStack(tmp, backend);
+    ({ admin } = stack);
     await admin.createProject({ name: proj });
     await admin.createExperiment(proj, { name: "e1" });
     await admin.push(proj, "e1", MODEL, "ts");
@@ -93,9 +57,7 @@ describe("node operations on the linux backend, through portal and commander", {
   });
 
   after(async () => {
-    await facility?.close();
-    await portal?.stop();
-    await store?.close();
+    await stack?.close();
     // Whatever a failed test left: swept by the run's prefix, then checked.
     const left = await sweep(prefixOf(MZ), dataDir);
     await backend?.close();

@@ -2,73 +2,31 @@
 // commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
 // real; bad requests and unauthenticated callers are refused at the upgrade.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import { openMemoryStore, type Store } from "@merge/store";
-import type { Facility } from "@merge/xir";
-import { type Started, startPortal } from "../../portal/src/main.ts";
-import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
-import { makeCerts } from "../src/certs.ts";
-import { type RunningFacility, startFacility } from "../src/facility.ts";
+import type { Started } from "../../portal/src/main.ts";
 import { SimBackend } from "../src/sim/sim.ts";
+import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
+let stack: PortalStack;
 let portal: Started;
 let admin: PortalClient;
-let store: Store;
-let facility: RunningFacility;
 let backend: SimBackend;
-
-function mrg(args: string[], input = ""): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cli = new URL("../../cli/src/mrg.ts", import.meta.url).pathname;
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
-      env: { ...process.env, MERGE_PORTAL: portal.url, MERGE_TOKEN: admin.token, MERGE_CONFIG_DIR: join(tmp, "cfg") },
-    });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d) => (stdout += d));
-    c.stderr.on("data", (d) => (stderr += d));
-    c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    c.stdin.end(input);
-  });
-}
+const mrg = (args: string[], input?: string) => stack.mrg(args, input);
 
 before(async () => {
-  const certs = join(tmp, "certs");
-  makeCerts(certs);
-  portal = await startPortal({
-    dataDir: join(tmp, "portal"),
-    port: 0,
-    plugins: [materializationPlugin({ connect: credentialsConnector(join(tmp, "creds")), backoffMs: 200 })],
-  });
-  admin = new PortalClient(
-    portal.url,
-    (await new PortalClient(portal.url).login("admin", portal.admin.password!)).token,
-  );
-  const [fac] = await admin.facilities();
-  assert.ok(fac, "the portal has its demo facility");
-  for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) cpSync(join(certs, f), join(tmp, "creds", fac.name, f));
-  store = openMemoryStore();
   backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
-  facility = await startFacility({
-    store,
-    backend,
-    model: (await admin.facilityModel(fac.name)) as Facility,
-    certs,
-  });
-  await admin.updateFacility(fac.name, { endpoint: facility.url });
+  stack = await startPortalStack(tmp, backend);
+  ({ portal, admin } = stack);
 });
 
 after(async () => {
   try {
-    await facility?.close();
-    await portal?.stop();
-    await store?.close();
+    await stack?.close();
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
