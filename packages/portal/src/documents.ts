@@ -3,7 +3,7 @@
  * through one compare-and-swap transaction so a crash never leaves half an
  * object behind.
  */
-import type { Compare, KeyValue, Op, Store } from "@merge/store";
+import { type Compare, type KeyValue, type Op, type Store, StoreError } from "@merge/store";
 import { PortalError } from "./errors.ts";
 
 export interface Doc<T> {
@@ -49,6 +49,11 @@ export class Batch {
     this.ops.push({ op: "deletePrefix", prefix });
     return this;
   }
+  /** Ops already built (a chunked object's puts or deletes). */
+  add(ops: readonly Op[]): this {
+    this.ops.push(...ops);
+    return this;
+  }
   /** Applies the batch; a failed compare becomes a 409 with `conflictMessage`. */
   async commit(store: Store, conflictMessage: string): Promise<number> {
     const r = await store.txn({ compare: this.compare, success: this.ops });
@@ -58,6 +63,23 @@ export class Batch {
   /** Applies the batch; returns whether the compares held. */
   async tryCommit(store: Store): Promise<boolean> {
     return (await store.txn({ compare: this.compare, success: this.ops })).succeeded;
+  }
+  /**
+   * `tryCommit` for batches that grow with an experiment: a store that refuses one as too big
+   * (etcd's --max-request-bytes, 1.5 MiB by default, bounds the whole transaction; every store
+   * takes at most 128 ops) is a 422 naming `what` and the size, not a 500.
+   */
+  async tryCommitSized(store: Store, what: string): Promise<boolean> {
+    try {
+      return await this.tryCommit(store);
+    } catch (e) {
+      if (!(e instanceof StoreError) || e.code !== "invalid") throw e;
+      const bytes = this.ops.reduce((n, op) => n + (op.op === "put" ? Buffer.byteLength(op.value) : 0), 0);
+      throw new PortalError(
+        "unprocessable",
+        `${what}: the ${store.backend} store refused its ${(bytes / 2 ** 20).toFixed(1)} MiB transaction of ${this.ops.length} ops (${e.message}); on etcd raise --max-request-bytes, or make the experiment smaller`,
+      );
+    }
   }
 }
 

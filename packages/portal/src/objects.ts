@@ -3,6 +3,7 @@
  * is built here from validated names, so the layout is in one place.
  */
 import type { Experiment as XirExperiment, Facility as XirFacility, Realization as XirRealization } from "@merge/xir";
+import { type ChunkedBody, chunkKey } from "./chunked.ts";
 
 export type UserState = "pending" | "active" | "frozen";
 export type Visibility = "public" | "protected" | "private";
@@ -97,6 +98,12 @@ export interface RevisionBody {
   xir: XirExperiment | null;
 }
 
+/**
+ * What `keys.revisionBody` holds: the body itself when its JSON is small (the only shape before
+ * chunking), else a header whose chunks (the whole body, compressed) are under `keys.revisionChunks`.
+ */
+export type StoredRevisionBody = RevisionBody | { body: ChunkedBody };
+
 export type RealizationState = "pending" | "accepted" | "failed";
 
 export interface RealizationRecord {
@@ -114,6 +121,18 @@ export interface RealizationRecord {
   diagnostics: string[];
   /** Resource ids (`facility/resource`) this realization holds. */
   resources: string[];
+}
+
+/** A realization record without its embedding: what listings read and show. */
+export type RealizationSummary = Omit<RealizationRecord, "realization">;
+
+/**
+ * What `keys.realization` holds: the record itself when its JSON is small (the only shape before
+ * chunking); else `realization` is null and `body` describes its chunks, compressed, under
+ * `keys.realizationChunks` (realization-record.ts).
+ */
+export interface StoredRealization extends RealizationRecord {
+  body?: ChunkedBody;
 }
 
 export interface FacilityRecord {
@@ -150,10 +169,17 @@ export const keys = {
   revisions: (p: string, e: string) => `${P}revisions/${p}/${e}/`,
   revisionBody: (p: string, e: string, n: number) => `${P}sources/${p}/${e}/${String(n).padStart(8, "0")}`,
   revisionBodies: (p: string, e: string) => `${P}sources/${p}/${e}/`,
+  /** A big revision body's chunks (chunked.ts), written and deleted with `revisionBody`. */
+  revisionChunks: (p: string, e: string, n: number) => `${P}source-chunks/${p}/${e}/${String(n).padStart(8, "0")}/`,
+  experimentRevisionChunks: (p: string, e: string) => `${P}source-chunks/${p}/${e}/`,
+  allRevisionChunks: () => `${P}source-chunks/`,
   realization: (p: string, e: string, r: string) => `${P}realizations/${p}/${e}/${r}`,
   realizations: (p: string, e: string) => `${P}realizations/${p}/${e}/`,
   projectRealizations: (p: string) => `${P}realizations/${p}/`,
   allRealizations: () => `${P}realizations/`,
+  /** A big realization's embedding, in chunks (chunked.ts), written and deleted with `realization`. */
+  realizationChunks: (p: string, e: string, r: string) => `${P}realization-chunks/${p}/${e}/${r}/`,
+  allRealizationChunks: () => `${P}realization-chunks/`,
   /** Pending/accepted realizations by expiry time, so the sweeper reads only what is due. */
   expiry: (at: number, p: string, e: string, r: string) => `${P}expiry/${String(at).padStart(15, "0")}/${p}/${e}/${r}`,
   expiries: () => `${P}expiry/`,
@@ -172,8 +198,7 @@ export const keys = {
    */
   allocation: (id: string) => `${P}alloc/${encodeURIComponent(id)}`,
   allocations: () => `${P}alloc/`,
-  allocationChunk: (id: string, i: number) =>
-    `${P}alloc-chunks/${encodeURIComponent(id)}/${String(i).padStart(4, "0")}`,
+  allocationChunk: (id: string, i: number) => chunkKey(`${P}alloc-chunks/${encodeURIComponent(id)}/`, i),
   allocationChunks: (id: string) => `${P}alloc-chunks/${encodeURIComponent(id)}/`,
   allAllocationChunks: () => `${P}alloc-chunks/`,
   /** Every reservation compares and bumps it, so reservations computed from one table serialize. */

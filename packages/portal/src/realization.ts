@@ -17,28 +17,40 @@
  * only make room, so a reservation computed while a free happened is still
  * safe.
  */
-import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { type AllocationRecord, AllocationTable } from "@merge/realize";
-import { type Compare, type KeyValue, MAX_TXN_OPS, type Op, type Store, StoreError } from "@merge/store";
+import { type Compare, type KeyValue, MAX_TXN_OPS, type Op, type Store } from "@merge/store";
 import type { ResourceInternet, Experiment as XirExperiment, Realization as XirRealization } from "@merge/xir";
-import { Batch, epochCompare, list, read, readDoc } from "./documents.ts";
+import {
+  CHUNK_CHARS,
+  type ChunkedBody,
+  chunkPuts,
+  decodeChunks,
+  encodeChunks,
+  type Locate,
+  readChunked,
+} from "./chunked.ts";
+import { Batch, epochCompare, list, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
-import { type FacilityRecord, keys, type RealizationRecord, type RevisionBody } from "./objects.ts";
+import {
+  type FacilityRecord,
+  keys,
+  type RealizationRecord,
+  type RealizationSummary,
+  type StoredRealization,
+} from "./objects.ts";
 import { allowedResources, type Pool, restrictInternet } from "./pool.ts";
+import { deleteRealization, putRealization, summarize } from "./realization-record.ts";
+import { readRevisionBody } from "./revision-body.ts";
 
-/** Characters per chunk: well under the 1 MiB value every store backend takes. */
-export const ALLOCATION_CHUNK_CHARS = 256 * 1024;
+/** Characters per chunk (chunked.ts). */
+export const ALLOCATION_CHUNK_CHARS = CHUNK_CHARS;
 /** Chunks per realization: a transaction's 128 ops less the realize transaction's others (record, expiry, header, epoch) and a margin. */
 export const MAX_ALLOCATION_CHUNKS = MAX_TXN_OPS - 8;
 
 /** What `keys.allocation(id)` holds; the records themselves are in its chunks, written in the same transaction. */
-export interface AllocationHeader {
+export interface AllocationHeader extends ChunkedBody {
   realization: string;
-  encoding: "deflate-raw+base64";
-  chunks: number;
   records: number;
-  /** Characters of the encoded records, all chunks together. */
-  chars: number;
 }
 
 /** A realization's allocation records as stored: a header and its chunks. */
@@ -46,34 +58,15 @@ export function encodeAllocation(
   realization: string,
   records: readonly AllocationRecord[],
 ): { header: AllocationHeader; chunks: string[] } {
-  const encoded = deflateRawSync(JSON.stringify(records)).toString("base64");
-  const chunks: string[] = [];
-  for (let i = 0; i < encoded.length; i += ALLOCATION_CHUNK_CHARS)
-    chunks.push(encoded.slice(i, i + ALLOCATION_CHUNK_CHARS));
-  if (chunks.length === 0) chunks.push("");
-  return {
-    header: {
-      realization,
-      encoding: "deflate-raw+base64",
-      chunks: chunks.length,
-      records: records.length,
-      chars: encoded.length,
-    },
-    chunks,
-  };
+  const { body, chunks } = encodeChunks(JSON.stringify(records));
+  return { header: { realization, ...body, records: records.length }, chunks };
 }
 
 export function decodeAllocation(header: AllocationHeader, chunks: readonly string[]): AllocationRecord[] {
-  const encoded = chunks.join("");
-  if (chunks.length !== header.chunks || encoded.length !== header.chars) {
-    throw new Error(`allocation of ${header.realization}: ${chunks.length} chunks of ${header.chunks} stored`);
-  }
-  const records = JSON.parse(inflateRawSync(Buffer.from(encoded, "base64")).toString("utf8")) as AllocationRecord[];
-  if (records.length !== header.records) {
-    throw new Error(`allocation of ${header.realization}: ${records.length} records, header says ${header.records}`);
-  }
-  return records;
+  return decodedRecords(header, decodeChunks(header, chunks, `allocation of ${header.realization}`));
 }
+
+const locateAllocation: Locate<AllocationHeader> = (h) => ({ body: h, prefix: keys.allocationChunks(h.realization) });
 
 /**
  * The compares and ops that reserve `records` for `realization` on top of the table read at
@@ -96,27 +89,10 @@ export function reserveAllocationTxn(
     compare: [epochCompare(keys.allocationEpoch(), epoch), { key: keys.allocation(realization), target: "absent" }],
     ops: [
       { op: "put", key: keys.allocation(realization), value: JSON.stringify(header) },
-      ...chunks.map((value, i): Op => ({ op: "put", key: keys.allocationChunk(realization, i), value })),
+      ...chunkPuts(keys.allocationChunks(realization), chunks),
       { op: "put", key: keys.allocationEpoch(), value: realization },
     ],
   };
-}
-
-/**
- * Commits a realize batch. A store that refuses it as too big (etcd's --max-request-bytes, 1.5 MiB
- * by default, counts the realization record too) is a 422 naming the limit, not a 500.
- */
-async function commitSized(store: Store, b: Batch, id: string): Promise<boolean> {
-  try {
-    return await b.tryCommit(store);
-  } catch (e) {
-    if (!(e instanceof StoreError) || e.code !== "invalid") throw e;
-    const bytes = b.ops.reduce((n, op) => n + (op.op === "put" ? Buffer.byteLength(op.value) : 0), 0);
-    throw new PortalError(
-      "unprocessable",
-      `realization ${id}: the ${store.backend} store refused its ${(bytes / 2 ** 20).toFixed(1)} MiB transaction (${e.message}); on etcd raise --max-request-bytes or realize a smaller experiment`,
-    );
-  }
 }
 
 /** Decoded records by header key, valid while the header's modRevision is unchanged (headers are never rewritten). */
@@ -151,30 +127,26 @@ async function recordsOf(
   header: KeyValue,
   cache: AllocationCache,
 ): Promise<AllocationRecord[] | undefined> {
-  let kv: KeyValue | undefined = header;
-  for (let attempt = 0; attempt < 8 && kv !== undefined; attempt++) {
-    const hit = cache.get(kv.key);
-    if (hit?.modRevision === kv.modRevision) return hit.records;
-    const h = JSON.parse(kv.value) as AllocationHeader;
-    const chunks = await store.range(keys.allocationChunks(h.realization));
-    // Header and chunks come from one transaction, so they share its revision; otherwise the
-    // realization was released (and perhaps realized again) between the two reads: read again.
-    if (chunks.length === h.chunks && chunks.every((c) => c.modRevision === kv!.modRevision)) {
-      const records = decodeAllocation(
-        h,
-        chunks.map((c) => c.value),
-      );
-      cache.set(kv.key, { modRevision: kv.modRevision, records });
-      return records;
-    }
-    const again: KeyValue | undefined = await store.get(kv.key);
-    if (again?.modRevision === kv.modRevision) {
-      throw new Error(`allocation of ${h.realization}: ${chunks.length} of ${h.chunks} chunks stored`);
-    }
-    kv = again;
+  const hit = cache.get(header.key);
+  if (hit?.modRevision === header.modRevision) return hit.records;
+  const got = await readChunked(
+    store,
+    header,
+    locateAllocation,
+    `allocation of ${JSON.parse(header.value).realization}`,
+  );
+  if (got === undefined) return undefined; // released since the range: nothing held
+  const records = decodedRecords(got.stored, got.json as string);
+  cache.set(got.kv.key, { modRevision: got.kv.modRevision, records });
+  return records;
+}
+
+function decodedRecords(header: AllocationHeader, json: string): AllocationRecord[] {
+  const records = JSON.parse(json) as AllocationRecord[];
+  if (records.length !== header.records) {
+    throw new Error(`allocation of ${header.realization}: ${records.length} records, header says ${header.records}`);
   }
-  if (kv === undefined) return undefined;
-  throw new Error(`allocation ${header.key} kept changing while reading it`);
+  return records;
 }
 
 export type EngineResult =
@@ -271,7 +243,7 @@ export class Realizer {
   private async realizeNow(req: RealizeRequest): Promise<RealizationRecord> {
     const id = `${req.name}.${req.experiment}.${req.project}`;
     const rkey = keys.realization(req.project, req.experiment, req.name);
-    const body = await read<RevisionBody>(this.store, keys.revisionBody(req.project, req.experiment, req.revision));
+    const body = await readRevisionBody(this.store, req.project, req.experiment, req.revision);
     if (body === undefined) throw notFound("revision", `${req.revision} of ${req.experiment}.${req.project}`);
     if (body.xir === null) {
       throw new PortalError("unprocessable", `revision ${req.revision} did not compile; push a model that compiles`);
@@ -313,7 +285,7 @@ export class Realizer {
           diagnostics: result.diagnostics,
           resources: [],
         };
-        b.put(rkey, record);
+        b.add(putRealization(record));
         if (await b.tryCommit(this.store)) return record;
         continue;
       }
@@ -334,22 +306,23 @@ export class Realizer {
       const reserve = reserveAllocationTxn(id, result.records, epoch);
       b.compare.push(...reserve.compare);
       b.ops.push(...reserve.ops);
-      b.put(rkey, record);
+      b.add(putRealization(record));
       if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
-      if (await commitSized(this.store, b, id)) return record;
+      if (await b.tryCommitSized(this.store, `realization ${id}`)) return record;
       // Another reservation committed since the table was read (or this name was taken): re-read and realize again.
       this.retries++;
     }
     throw new PortalError("conflict", `realization ${id}: the allocation table kept changing; try again`);
   }
 
-  async accept(project: string, experiment: string, name: string): Promise<RealizationRecord> {
+  /** Accepts a pending realization: rewrites its record's small fields (its chunks, if any, stay as they are). */
+  async accept(project: string, experiment: string, name: string): Promise<RealizationSummary> {
     const rkey = keys.realization(project, experiment, name);
-    const doc = await readDoc<RealizationRecord>(this.store, rkey);
+    const doc = await readDoc<StoredRealization>(this.store, rkey);
     const id = `${name}.${experiment}.${project}`;
     if (doc === undefined) throw notFound("realization", id);
     const r = doc.value;
-    if (r.state === "accepted") return r;
+    if (r.state === "accepted") return summarize(r);
     if (r.state === "failed")
       throw conflict(`realization ${id} failed; there is nothing to accept (see its diagnostics)`);
     const due = r.expires === null ? Number.POSITIVE_INFINITY : Date.parse(r.expires);
@@ -358,7 +331,7 @@ export class Realizer {
       throw conflict(`realization ${id} was not accepted in time and has been released; realize again`);
     }
     const expiresAt = this.holdMs > 0 ? Date.now() + this.holdMs : null;
-    const next: RealizationRecord = {
+    const next: StoredRealization = {
       ...r,
       state: "accepted",
       expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
@@ -367,7 +340,7 @@ export class Realizer {
     if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
     if (expiresAt !== null) b.put(keys.expiry(expiresAt, project, experiment, name), { id });
     await b.commit(this.store, `realization ${id} changed while accepting; try again`);
-    return next;
+    return summarize(next);
   }
 
   /** Reject, relinquish and expiry all end here: the realization and everything it holds go, atomically. */
@@ -375,7 +348,7 @@ export class Realizer {
     const id = `${name}.${experiment}.${project}`;
     const rkey = keys.realization(project, experiment, name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const doc = await readDoc<RealizationRecord>(this.store, rkey);
+      const doc = await readDoc<StoredRealization>(this.store, rkey);
       if (doc === undefined) return false;
       const r = doc.value;
       // The sweeper releases only what is still due: an accept in between moved the expiry.
@@ -383,7 +356,7 @@ export class Realizer {
       const b = new Batch()
         .unchanged(rkey, doc.modRevision)
         .absent(keys.materialization(project, experiment, name))
-        .delete(rkey);
+        .add(deleteRealization(project, experiment, name));
       if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
       // Frees leave the epoch alone: they only make room (see the top of this file).
       if (r.state !== "failed") b.delete(keys.allocation(id)).deletePrefix(keys.allocationChunks(id));

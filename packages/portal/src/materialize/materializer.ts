@@ -24,8 +24,10 @@ import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { Experiment, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
-import type { FacilityRecord, RealizationRecord, RevisionBody } from "../objects.ts";
+import type { FacilityRecord, RealizationRecord } from "../objects.ts";
 import { keys as portalKeys, realizationId } from "../objects.ts";
+import { readRealization } from "../realization-record.ts";
+import { readRevisionBody } from "../revision-body.ts";
 
 export type FacilityClient = Client<typeof pb.FacilityService>;
 /** How the portal reaches a facility's commander (mutual TLS credentials are the connector's business). */
@@ -135,6 +137,18 @@ export class Materializer {
     return kv ? { value: JSON.parse(kv.value) as T, rev: kv.modRevision } : undefined;
   }
 
+  /** A realization's embedding and its revision's XIR, through the readers that know their stored shapes. */
+  private async embedding(
+    project: string,
+    experiment: string,
+    realization: string,
+  ): Promise<{ realization: RealizationRecord["realization"] | undefined; xir: Experiment | null | undefined }> {
+    const rlz = await readRealization(this.store, project, experiment, realization);
+    if (!rlz) return { realization: undefined, xir: undefined };
+    const body = await readRevisionBody(this.store, project, experiment, rlz.record.revision);
+    return { realization: rlz.record.realization, xir: body?.xir };
+  }
+
   /** Start materializing an accepted realization. Returns at once; delivery happens in the background. */
   async create(
     project: string,
@@ -142,11 +156,11 @@ export class Materializer {
     realization: string,
     creator: string,
   ): Promise<MaterializationRecord> {
-    const rec = await this.read<RealizationRecord>(portalKeys.realization(project, experiment, realization));
+    const rec = await readRealization(this.store, project, experiment, realization);
     if (!rec) {
       throw new MaterializationError("not_found", `no realization ${realization}.${experiment}.${project}`);
     }
-    const r = rec.value;
+    const r = rec.record;
     const id = realizationId(r);
     if (r.state !== "accepted" || !r.realization) {
       throw new MaterializationError(
@@ -154,8 +168,8 @@ export class Materializer {
         `realization ${id} is ${r.state}; only an accepted realization can be materialized (accept it first)`,
       );
     }
-    const body = await this.read<RevisionBody>(portalKeys.revisionBody(project, experiment, r.revision));
-    const xp: Experiment | null | undefined = body?.value.xir;
+    const body = await readRevisionBody(this.store, project, experiment, r.revision);
+    const xp: Experiment | null | undefined = body?.xir;
     if (!xp)
       throw new MaterializationError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
     const names = [...new Set(r.realization.infranets.map((i) => i.facility))];
@@ -350,16 +364,14 @@ export class Materializer {
     if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     if (m.state !== "materializing")
       throw new MaterializationError("conflict", `${m.id} is being dematerialized; materialize it again first`);
-    const rlz = await this.read<RealizationRecord>(portalKeys.realization(project, experiment, realization));
-    const body =
-      rlz && (await this.read<RevisionBody>(portalKeys.revisionBody(project, experiment, rlz.value.revision)));
-    if (!rlz?.value.realization || !body?.value.xir)
+    const { realization: rlz, xir } = await this.embedding(project, experiment, realization);
+    if (!rlz || !xir)
       throw new MaterializationError("conflict", `the realization or the experiment revision of ${m.id} is gone`);
     const all: Fragment[] = [];
     for (const part of m.facilities) {
       const f = await this.read<FacilityRecord>(portalKeys.facility(part.facility));
       if (!f) continue;
-      const fragments = fragmentsFor(rlz.value.realization, body.value.xir, f.value.model as Facility);
+      const fragments = fragmentsFor(rlz, xir, f.value.model as Facility);
       all.push(...fragments);
       const hit = fragments.find(find);
       if (hit) {
@@ -663,13 +675,9 @@ export class Materializer {
     const call = { timeoutMs: this.timeout };
     if (part.want === "materialize") {
       if (part.delivered) return {};
-      const rlz = await this.read<RealizationRecord>(portalKeys.realization(m.project, m.experiment, m.realization));
-      const body =
-        rlz && (await this.read<RevisionBody>(portalKeys.revisionBody(m.project, m.experiment, rlz.value.revision)));
-      if (!rlz?.value.realization || !body?.value.xir) throw new Error("the realization or its experiment is gone");
-      const fragments = fragmentsFor(rlz.value.realization, body.value.xir, facility.value.model as Facility).map(
-        fragmentToPb,
-      );
+      const { realization: rlz, xir } = await this.embedding(m.project, m.experiment, m.realization);
+      if (!rlz || !xir) throw new Error("the realization or its experiment is gone");
+      const fragments = fragmentsFor(rlz, xir, facility.value.model as Facility).map(fragmentToPb);
       const inc = await client.notifyIncoming({ mzid: m.id, resources: part.resources }, call);
       if (inc.errors.length) throw new Error(inc.errors.map((e) => e.message).join("; "));
       const r = await client.materialize({ mzid: m.id, fragments }, call);
@@ -684,14 +692,9 @@ export class Materializer {
       return { delivered: true, lastError: undefined, nextAttempt: undefined };
     }
     if (!part.delivered) {
-      const rlz = await this.read<RealizationRecord>(portalKeys.realization(m.project, m.experiment, m.realization));
-      const body =
-        rlz && (await this.read<RevisionBody>(portalKeys.revisionBody(m.project, m.experiment, rlz.value.revision)));
+      const { realization: rlz, xir } = await this.embedding(m.project, m.experiment, m.realization);
       // Fragments let a facility that lost its records still tear down; without them it uses its own.
-      const fragments =
-        rlz?.value.realization && body?.value.xir
-          ? fragmentsFor(rlz.value.realization, body.value.xir, facility.value.model as Facility).map(fragmentToPb)
-          : [];
+      const fragments = rlz && xir ? fragmentsFor(rlz, xir, facility.value.model as Facility).map(fragmentToPb) : [];
       const r = await client.dematerialize({ mzid: m.id, fragments }, call);
       if (r.errors.length) throw new Error(r.errors.map((e) => e.message).join("; "));
       return { delivered: true, lastError: undefined, nextAttempt: undefined };

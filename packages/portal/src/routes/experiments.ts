@@ -6,8 +6,9 @@ import { compileModel } from "../compiler.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, read, readDoc } from "../documents.ts";
 import { conflict, notFound } from "../errors.ts";
-import { type Experiment, keys, type Revision, type RevisionBody } from "../objects.ts";
+import { type Experiment, keys, type Revision } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
+import { deleteRevisionBodies, putRevisionBody, readRevisionBody } from "../revision-body.ts";
 import * as S from "../schemas.ts";
 
 const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
@@ -124,7 +125,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       await new Batch()
         .delete(keys.experiment(project, experiment))
         .deletePrefix(keys.revisions(project, experiment))
-        .deletePrefix(keys.revisionBodies(project, experiment))
+        .add(deleteRevisionBodies(project, experiment))
         .commit(store, "conflict");
       return reply.code(204).send(null);
     },
@@ -168,6 +169,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const compiled = await compileModel(req.body.source, req.body.lang, req.body.filename);
       const sourceHash = createHash("sha256").update(req.body.source).digest("hex");
       const ekey = keys.experiment(project, experiment);
+      const putBody = putRevisionBody({ source: req.body.source, xir: compiled.xir });
       // The revision number is the experiment's counter + 1; the CAS on the experiment makes concurrent pushes take turns.
       for (let attempt = 0; attempt < 32; attempt++) {
         const doc = await readDoc<Experiment>(store, ekey);
@@ -188,13 +190,12 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           pushedBy: req.principal!.user.name,
           created: new Date().toISOString(),
         };
-        const body: RevisionBody = { source: req.body.source, xir: compiled.xir };
         const ok = await new Batch()
           .unchanged(ekey, doc.modRevision)
           .put(ekey, { ...doc.value, revisions: n })
           .put(keys.revision(project, experiment, n), rev)
-          .put(keys.revisionBody(project, experiment, n), body)
-          .tryCommit(store);
+          .add(putBody(project, experiment, n))
+          .tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
         if (ok) return reply.code(201).send(rev);
       }
       throw conflict("too many concurrent pushes; try again");
@@ -217,7 +218,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const n = Number(req.params.revision);
       const [rev, body] = await Promise.all([
         read<Revision>(store, keys.revision(project, experiment, n)),
-        read<RevisionBody>(store, keys.revisionBody(project, experiment, n)),
+        readRevisionBody(store, project, experiment, n),
       ]);
       if (rev === undefined || body === undefined) throw notFound("revision", `${n} of ${experiment}.${project}`);
       return { revision: rev, source: body.source, xir: body.xir };

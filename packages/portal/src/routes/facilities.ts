@@ -6,7 +6,8 @@ import Type from "typebox";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, readDoc } from "../documents.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
-import { type FacilityRecord, keys, type RealizationRecord, realizationId } from "../objects.ts";
+import { type FacilityRecord, keys, realizationId } from "../objects.ts";
+import { listRealizations } from "../realization-record.ts";
 import * as S from "../schemas.ts";
 
 /** `rlz.exp.proj` → `proj`. */
@@ -193,7 +194,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       const [facilities, table, rlzs] = await Promise.all([
         list<FacilityRecord>(store, keys.facilities()),
         ctx.realizer.table(),
-        list<RealizationRecord>(store, keys.allRealizations()),
+        listRealizations(store, keys.allRealizations()),
       ]);
       const creator = new Map(rlzs.map((r) => [realizationId(r), r.creator]));
       const holders = new Map<string, { realization: string; project: string; user: string }[]>();
@@ -247,10 +248,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       },
     },
     async () => {
-      const [table, rlzs] = await Promise.all([
-        ctx.realizer.table(),
-        list<RealizationRecord>(store, keys.allRealizations()),
-      ]);
+      const [table, rlzs] = await Promise.all([ctx.realizer.table(), listRealizations(store, keys.allRealizations())]);
       const creator = new Map(rlzs.map((r) => [realizationId(r), r.creator]));
       const byProject: Record<string, { resources: number; realizations: number }> = {};
       const byUser: Record<string, { resources: number; realizations: number }> = {};

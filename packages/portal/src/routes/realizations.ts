@@ -5,8 +5,17 @@ import { projectRoles } from "../access.ts";
 import type { PortalContext } from "../context.ts";
 import { list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
-import { type Experiment, keys, type Member, type RealizationRecord, realizationId } from "../objects.ts";
+import {
+  type Experiment,
+  keys,
+  type Member,
+  type RealizationRecord,
+  type RealizationSummary,
+  realizationId,
+  type StoredRealization,
+} from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
+import { listRealizations, readRealization } from "../realization-record.ts";
 import * as S from "../schemas.ts";
 import { ExperimentParams } from "./experiments.ts";
 
@@ -15,12 +24,12 @@ const RealizationParams = Type.Object(
   { additionalProperties: false },
 );
 
-export function wireRealization(r: RealizationRecord, full: boolean) {
-  const { realization, ...rest } = r;
-  // The embedding is present only when there is one (not for failed realizations, not in listings).
-  return full && realization !== null
-    ? { ...rest, id: realizationId(r), realization }
-    : { ...rest, id: realizationId(r) };
+/** A realization as the API shows it: the embedding only in full views, and only when there is one (not for failed realizations). */
+export function wireRealization(r: RealizationSummary | RealizationRecord) {
+  const { realization, ...rest } = r as RealizationSummary & { realization?: RealizationRecord["realization"] };
+  return realization === undefined || realization === null
+    ? { ...rest, id: realizationId(r) }
+    : { ...rest, id: realizationId(r), realization };
 }
 
 export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
@@ -38,7 +47,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
     async (req) => {
       const me = req.principal!.user;
-      const all = await list<RealizationRecord>(store, keys.allRealizations());
+      const all = await listRealizations(store, keys.allRealizations());
       const mine = new Map((await list<Member>(store, keys.memberships(me.name))).map((m) => [m.project, m]));
       const exps = new Map<string, Experiment | undefined>();
       const out = [];
@@ -49,8 +58,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         const roles = new Set<Role>(["Any.Any", ...projectRoles(mine.get(r.project))]);
         if (me.admin) roles.add("Portal.Admin");
         if (e?.creator === me.name) roles.add("Experiment.Creator");
-        if (allows(ctx.policy, "realization", e?.visibility ?? "private", "read", roles))
-          out.push(wireRealization(r, false));
+        if (allows(ctx.policy, "realization", e?.visibility ?? "private", "read", roles)) out.push(wireRealization(r));
       }
       return out;
     },
@@ -67,8 +75,8 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
       },
     },
     async (req) =>
-      (await list<RealizationRecord>(store, keys.realizations(req.params.project, req.params.experiment))).map((r) =>
-        wireRealization(r, false),
+      (await listRealizations(store, keys.realizations(req.params.project, req.params.experiment))).map(
+        wireRealization,
       ),
   );
 
@@ -103,7 +111,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         user: req.principal!.user.name,
         accept: req.body.accept,
       });
-      return reply.code(201).send(wireRealization(r, true));
+      return reply.code(201).send(wireRealization(r));
     },
   );
 
@@ -115,9 +123,9 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
     async (req) => {
       const { project, experiment, realization } = req.params;
-      const r = await read<RealizationRecord>(store, keys.realization(project, experiment, realization));
+      const r = await readRealization(store, project, experiment, realization);
       if (r === undefined) throw notFound("realization", `${realization}.${experiment}.${project}`);
-      return wireRealization(r, true);
+      return wireRealization(r.record);
     },
   );
 
@@ -134,7 +142,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
     async (req) => {
       const { project, experiment, realization } = req.params;
-      return wireRealization(await realizer.accept(project, experiment, realization), false);
+      return wireRealization(await realizer.accept(project, experiment, realization));
     },
   );
 
@@ -151,7 +159,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
-      const r = await read<RealizationRecord>(store, keys.realization(project, experiment, realization));
+      const r = await read<StoredRealization>(store, keys.realization(project, experiment, realization));
       if (r === undefined) throw notFound("realization", `${realization}.${experiment}.${project}`);
       if (r.state === "accepted") throw conflict(`realization ${realizationId(r)} is accepted; relinquish it instead`);
       await realizer.release(project, experiment, realization);
