@@ -57,7 +57,7 @@ export function installAccess(app: FastifyInstance, ctx: PortalContext): void {
     const rule = req.routeOptions.config.access;
     // Public routes (health, registration, sign-in, OIDC) never look at credentials.
     if (rule === "public" || rule === undefined) return;
-    const principal = await ctx.identity.authenticate(req.headers.authorization);
+    const principal = await ctx.identity.authenticate(req.headers.authorization, req.ip);
     req.principal = principal;
     if (principal === undefined) {
       throw new PortalError("unauthenticated", "this call needs a signed-in user; run 'mrg login' first");

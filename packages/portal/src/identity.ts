@@ -10,6 +10,7 @@ import type { Store } from "@merge/store";
 import { Batch, read } from "./documents.ts";
 import { PortalError } from "./errors.ts";
 import { type ApiToken, keys, type User } from "./objects.ts";
+import { Throttle } from "./throttle.ts";
 
 export interface Principal {
   user: User;
@@ -27,36 +28,51 @@ export function sha256(s: string): string {
 
 export class Identity {
   private jwtVerifier: JwtVerifier | undefined;
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** Failed secret checks, per account and client address (passwords, tokens, user codes). */
+    readonly throttle: Throttle = new Throttle(),
+  ) {}
 
   setJwtVerifier(v: JwtVerifier): void {
     this.jwtVerifier = v;
   }
 
-  /** undefined when there is no Authorization header; throws 401 when there is one that is not valid. */
-  async authenticate(authorization: string | undefined): Promise<Principal | undefined> {
+  /**
+   * undefined when there is no Authorization header; throws 401 when there is one that is not valid,
+   * 429 (Throttled) while the client address (or the API token) has too many recent failures.
+   * Expired tokens are not counted: an old session retrying is no guess.
+   */
+  async authenticate(authorization: string | undefined, address: string): Promise<Principal | undefined> {
     if (authorization === undefined) return undefined;
     const m = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (m === null) throw unauthenticated("the Authorization header must be 'Bearer <token>'");
     const token = m[1] as string;
     const api = TOKEN_RE.exec(token);
     if (api !== null) {
-      const rec = await read<ApiToken>(this.store, keys.token(api[1] as string));
+      // Per token id as the "account": someone who learned an id (not the secret) may lock that one token only.
+      const id = api[1] as string;
+      this.throttle.check("token", address, id);
+      const rec = await read<ApiToken>(this.store, keys.token(id));
       if (rec === undefined || !sameHash(rec.hash, sha256(api[2] as string))) {
+        this.throttle.fail("token", address, id);
         throw unauthenticated("the token is not valid (revoked or mistyped)");
       }
       if (rec.expires !== null && Date.parse(rec.expires) <= Date.now()) throw unauthenticated("the token has expired");
       return { user: await this.user(rec.user), via: "token" };
     }
+    this.throttle.check("token", address);
     if (token.split(".").length === 3 && this.jwtVerifier !== undefined) {
       let name: string;
       try {
         name = await this.jwtVerifier(token);
       } catch (e) {
+        if ((e as { code?: string }).code !== "ERR_JWT_EXPIRED") this.throttle.fail("token", address);
         throw unauthenticated(`the access token is not valid: ${(e as Error).message}`);
       }
       return { user: await this.user(name), via: "oauth" };
     }
+    this.throttle.fail("token", address);
     throw unauthenticated("the token is not a portal token or an access token");
   }
 

@@ -19,7 +19,7 @@ import type { PortalConfig } from "./context.ts";
 import { Batch, read } from "./documents.ts";
 import { randomId } from "./identity.ts";
 import { type FacilityRecord, keys, type User } from "./objects.ts";
-import { buildPortal, type Portal, type PortalPlugin } from "./server.ts";
+import { type BuildOptions, buildPortal, type Portal, type PortalPlugin } from "./server.ts";
 import { Workspace } from "./workspace.ts";
 
 export interface StartOptions {
@@ -34,6 +34,10 @@ export interface StartOptions {
   externalIssuer?: PortalConfig["externalIssuer"];
   /** Route plugins of other rooms (materializations, XDCs). */
   plugins?: PortalPlugin[];
+  /** Limits on failed password/token/code checks (see throttle.ts). */
+  throttle?: BuildOptions["throttle"];
+  /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
+  logStream?: NodeJS.WritableStream;
 }
 
 export interface Started {
@@ -72,6 +76,8 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     externalIssuer: o.externalIssuer,
     logger: process.env.MERGE_PORTAL_LOG === "1",
     plugins: o.plugins,
+    throttle: o.throttle,
+    logStream: o.logStream,
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
   await ensureDemoFacility(store);
@@ -161,9 +167,10 @@ async function main(): Promise<void> {
   // One machine-readable line first (tests and scripts read it), then the human summary.
   process.stdout.write(`PORTAL ${JSON.stringify({ url: started.url, pid: process.pid })}\n`);
   process.stdout.write(`Merge portal listening on ${started.url} (API docs: ${started.url}/docs)\n`);
+  // The password itself stays in the 0600 file: stdout usually ends up in a journal or a CI log.
   if (started.admin.password !== undefined) {
     process.stdout.write(
-      `administrator: ${started.admin.name} / ${started.admin.password} (also in ${resolve(values.data as string, "admin-credentials")})\n`,
+      `administrator: ${started.admin.name} (password in ${resolve(values.data as string, "admin-credentials")})\n`,
     );
   }
   process.stdout.write(`sign in:  mrg login --portal ${started.url}\n`);

@@ -10,14 +10,16 @@
  * by replicas.
  */
 import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import type { Store } from "@merge/store";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify } from "jose";
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from "oidc-provider";
 import type { PortalContext } from "./context.ts";
 import { read } from "./documents.ts";
 import { keys, type User } from "./objects.ts";
-import { verifyPassword } from "./password.ts";
+import { DUMMY_HASH, verifyPassword } from "./password.ts";
+import { Throttled } from "./throttle.ts";
 
 export const API_RESOURCE = "urn:merge:api";
 export const CLI_CLIENT = "mrg";
@@ -111,6 +113,10 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promise<Oidc> {
   const issuer = `${ctx.config.publicUrl}/oidc`;
+  const throttle = ctx.identity.throttle;
+  // The client address as Fastify saw it (the socket's), for the provider's callbacks: the provider trusts
+  // X-Forwarded-For (proxy = true), which a guesser could set to anything.
+  const addressOf = new WeakMap<IncomingMessage, string>();
   const { signing, cookieKeys } = await secrets(ctx.store);
   const configuration: Configuration = {
     adapter: storeAdapter(ctx.store),
@@ -163,6 +169,8 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       deviceFlow: {
         enabled: true,
         userCodeInputSource: async (koa, form, _out, err) => {
+          // A user code is short (8 letters): a code that matches nothing counts as a guess.
+          if (err?.name === "NotFoundError") throttle.fail("usercode", addressOf.get(koa.req) ?? koa.ip);
           koa.body = page(
             "Sign in to Merge",
             `${err ? "<p>That code is not valid; try again.</p>" : "<p>Enter the code your terminal shows.</p>"}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`,
@@ -223,6 +231,18 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
   };
   const provider = new Provider(issuer, configuration);
   provider.proxy = true;
+  // Wrong, used or expired codes and refresh tokens at the token endpoint (not "authorization_pending").
+  provider.on("grant.error", (koa, err) => {
+    const code = (err as { error?: string }).error;
+    if (code === "invalid_grant" || code === "invalid_client") throttle.fail("token", addressOf.get(koa.req) ?? koa.ip);
+  });
+  // Without a listener these vanish; logged without the request (its body and headers may carry secrets).
+  provider.on("server_error", (koa, err) => {
+    app.log.error(
+      { path: koa.path, method: koa.method, err: { message: err.message, name: err.name } },
+      "oidc provider error",
+    );
+  });
 
   // Access tokens for the API: verify signature, issuer, audience and type; the subject is the user name.
   const { d: _d, ...publicJwk } = signing;
@@ -279,15 +299,29 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       async (req, reply) => {
         const form = (req.body ?? {}) as Record<string, string>;
         const details = await provider.interactionDetails(req.raw, reply.raw);
-        const user =
-          typeof form.username === "string" ? await read<User>(ctx.store, keys.user(form.username)) : undefined;
+        const username = typeof form.username === "string" && form.username.length <= 64 ? form.username : undefined;
+        try {
+          throttle.check("password", req.ip, username);
+        } catch (e) {
+          if (!(e instanceof Throttled)) throw e;
+          return reply
+            .type("text/html")
+            .code(429)
+            .header("retry-after", String(e.retryAfterSeconds))
+            .send(loginPage(details.uid, `Sign-in refused: ${esc(e.message)}.`));
+        }
+        const user = username !== undefined ? await read<User>(ctx.store, keys.user(username)) : undefined;
+        // Unknown users cost the same scrypt as known ones, so timing does not tell which names exist.
         const ok =
-          user?.passwordHash !== undefined &&
-          typeof form.password === "string" &&
-          (await verifyPassword(form.password, user.passwordHash));
+          (await verifyPassword(
+            typeof form.password === "string" ? form.password : "",
+            user?.passwordHash ?? DUMMY_HASH,
+          )) && user?.passwordHash !== undefined;
         if (!ok || user === undefined) {
+          throttle.fail("password", req.ip, username);
           return reply.type("text/html").code(401).send(loginPage(details.uid, "Wrong user name or password."));
         }
+        throttle.succeed("password", user.name);
         if (user.state !== "active") {
           return reply
             .type("text/html")
@@ -314,8 +348,22 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_req, _payload, done) => done(null));
-    const handler = async (req: import("fastify").FastifyRequest, reply: import("fastify").FastifyReply) => {
+    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+      const path = (req.url.split("?")[0] ?? "").slice("/oidc".length);
+      if (req.method === "POST" && (path === "/device" || path === "/token")) {
+        // Locked addresses are refused before the provider looks at the code.
+        try {
+          throttle.check(path === "/device" ? "usercode" : "token", req.ip);
+        } catch (e) {
+          if (!(e instanceof Throttled)) throw e;
+          reply.code(429).header("retry-after", String(e.retryAfterSeconds)).header("cache-control", "no-store");
+          return path === "/device"
+            ? reply.type("text/html").send(page("Too many attempts", `<p>${esc(e.message)}.</p>`))
+            : reply.send({ error: "too_many_requests", error_description: e.message });
+        }
+      }
       reply.hijack();
+      addressOf.set(req.raw, req.ip);
       const raw = req.raw as typeof req.raw & { originalUrl?: string };
       raw.originalUrl = raw.url;
       raw.url = (raw.url ?? "/").slice("/oidc".length) || "/";

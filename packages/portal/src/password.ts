@@ -29,3 +29,6 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const key = await scrypt(password, salt, n, r, p);
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
+
+/** A valid hash of nothing anyone knows, verified against when the account does not exist (same cost either way). */
+export const DUMMY_HASH = await hashPassword(randomBytes(16).toString("hex"));

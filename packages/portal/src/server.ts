@@ -14,6 +14,7 @@ import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
 import { Identity } from "./identity.ts";
+import { loggerOptions } from "./logging.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
@@ -25,6 +26,7 @@ import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { realizationRoutes } from "./routes/realizations.ts";
 import { usersRoutes } from "./routes/users.ts";
+import { Throttle, type ThrottleConfig, Throttled } from "./throttle.ts";
 import { Workspace } from "./workspace.ts";
 
 export interface Portal {
@@ -37,9 +39,16 @@ export interface Portal {
 /** A route plugin from another room (materializations, XDCs): registered like the portal's own, with the context. */
 export type PortalPlugin = FastifyPluginAsync<{ ctx: PortalContext }>;
 
-export async function buildPortal(
-  config: PortalConfig & { engine?: Engine; plugins?: PortalPlugin[] },
-): Promise<Portal> {
+export interface BuildOptions {
+  engine?: Engine;
+  plugins?: PortalPlugin[];
+  /** Limits on failed secret checks (defaults in throttle.ts); tests shorten the locks. */
+  throttle?: ThrottleConfig;
+  /** Write the request log here (turns logging on, redacted like the default destination). */
+  logStream?: NodeJS.WritableStream;
+}
+
+export async function buildPortal(config: PortalConfig & BuildOptions): Promise<Portal> {
   const full = {
     store: config.store,
     dataDir: resolve(config.dataDir),
@@ -56,7 +65,7 @@ export async function buildPortal(
     store: config.store,
     config: full,
     policy: loadPolicy(config.policyFile ?? DEFAULT_POLICY_FILE),
-    identity: new Identity(config.store),
+    identity: new Identity(config.store, new Throttle(config.throttle)),
     workspace,
     realizer: new Realizer(
       config.store,
@@ -68,15 +77,21 @@ export async function buildPortal(
   await ensureDirectories(config.store, workspace);
 
   const app = Fastify({
-    logger: full.logger,
+    logger: full.logger || config.logStream !== undefined ? loggerOptions(config.logStream) : false,
     bodyLimit: full.bodyLimit,
     // Bodies are checked as sent: no silent coercion, no silently dropped unknown fields.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler((err: FastifyError | PortalError, req, reply) => {
+  app.setErrorHandler((err: FastifyError | PortalError | Throttled, req, reply) => {
     if (err instanceof PortalError) return reply.code(err.status).send(err.toJSON());
+    if (err instanceof Throttled) {
+      return reply
+        .code(429)
+        .header("retry-after", String(err.retryAfterSeconds))
+        .send({ error: "too_many_requests", message: err.message });
+    }
     const fe = err as FastifyError;
     if (fe.validation) {
       const v = fe.validation[0];

@@ -136,6 +136,8 @@ export async function webUi(app: FastifyInstance, opts: WebUiOptions = {}): Prom
       const res = await app.inject({
         method: "POST",
         url: "/oidc/token",
+        // The caller's address, so the portal's guessing throttle counts this browser, not the relay.
+        remoteAddress: req.ip,
         headers: { "content-type": "application/x-www-form-urlencoded" },
         payload: form.toString(),
       });

@@ -1,5 +1,4 @@
 /** Users: registration, sign-in with a password, account state, and the caller's own identity. */
-import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { deleteUser, registerUser } from "../accounts.ts";
@@ -7,7 +6,7 @@ import type { PortalContext } from "../context.ts";
 import { Batch, list, readDoc } from "../documents.ts";
 import { notFound, PortalError } from "../errors.ts";
 import { keys, type User } from "../objects.ts";
-import { hashPassword, verifyPassword } from "../password.ts";
+import { DUMMY_HASH, hashPassword, verifyPassword } from "../password.ts";
 import * as S from "../schemas.ts";
 
 export function publicUser(u: User) {
@@ -20,9 +19,6 @@ function seenBy(viewer: User | undefined, u: User) {
   const p = publicUser(u);
   return viewer !== undefined && (viewer.admin || viewer.name === u.name) ? p : { ...p, email: "" };
 }
-
-/** A valid hash of nothing anyone knows, verified against when the user does not exist. */
-const DUMMY_HASH = await hashPassword(randomBytes(16).toString("hex"));
 
 /** Sign-in tokens from `POST /login` last this long. */
 const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
@@ -60,11 +56,18 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
       },
     },
     async (req) => {
-      const doc = await readDoc<User>(store, keys.user(req.body.username));
-      // Unknown users cost the same scrypt as known ones, so timing does not tell which names exist.
+      const { username } = req.body;
+      // Refused before the password is looked at: during a lock the right password fails like a wrong one.
+      ctx.identity.throttle.check("password", req.ip, username);
+      const doc = await readDoc<User>(store, keys.user(username));
+      // Unknown users cost the same scrypt as known ones, so timing does not tell which names exist;
+      // they are counted like known ones, so neither does locking.
       const ok = await verifyPassword(req.body.password, doc?.value.passwordHash ?? DUMMY_HASH);
-      if (doc === undefined || doc.value.passwordHash === undefined || !ok)
+      if (doc === undefined || doc.value.passwordHash === undefined || !ok) {
+        ctx.identity.throttle.fail("password", req.ip, username);
         throw new PortalError("unauthenticated", "wrong user name or password");
+      }
+      ctx.identity.throttle.succeed("password", username);
       if (doc.value.state !== "active") {
         throw new PortalError(
           "inactive",
