@@ -51,10 +51,34 @@ export function clearToken(): Session {
   return next;
 }
 
+/** Where the portal URL came from, so "cannot reach" can say which setting to change. */
+type PortalOrigin = "--portal" | "$MERGE_PORTAL" | "the saved session" | "the default";
+
+/**
+ * What the running command works on, for error hints: the portal it talks to
+ * (and why that one), the client, and the project/experiment/realization it named.
+ * One command runs per process, so module state is enough.
+ */
+const context: {
+  portal?: { url: string; origin: PortalOrigin };
+  client?: PortalClient;
+  subject?: { project: string; experiment?: string; realization?: string };
+} = {};
+
 /** The portal to talk to: `--portal`, then $MERGE_PORTAL, then the saved session, then the local default. */
 export function client(opts: { portal?: string } = {}): PortalClient {
   const s = loadSession();
+  const origin: PortalOrigin =
+    opts.portal !== undefined
+      ? "--portal"
+      : process.env.MERGE_PORTAL
+        ? "$MERGE_PORTAL"
+        : existsSync(sessionFile())
+          ? "the saved session"
+          : "the default";
   const c = new PortalClient(opts.portal ?? s.portal, s.token);
+  context.portal = { url: c.baseUrl, origin };
+  context.client = c;
   if (s.kind === "oauth" && s.refreshToken !== undefined && !process.env.MERGE_TOKEN) {
     c.refresher = async () => {
       const t = await c.refreshTokens(s.refreshToken as string);
@@ -70,27 +94,51 @@ export function client(opts: { portal?: string } = {}): PortalClient {
   return c;
 }
 
-/** A signed-in client, or a clear error. */
+/** How to sign in (again), naming the user and portal when we know them. */
+function loginHint(): string {
+  const s = loadSession();
+  const portal = context.portal && context.portal.origin === "--portal" ? ` --portal ${context.portal.url}` : "";
+  return `mrg login ${s.user ?? "<username>"} --password <password>${portal} (or 'mrg login' to sign in with the browser)`;
+}
+
+/** A signed-in client, or a clear error saying how to sign in. */
 export function signedIn(opts: { portal?: string } = {}): PortalClient {
   const c = client(opts);
-  if (c.token === undefined) throw new CliError("not signed in; run 'mrg login' first");
+  if (c.token === undefined) throw new CliError(`not signed in to ${c.baseUrl}; sign in with: ${loginHint()}`);
   return c;
 }
 
+/** A failure: exit status 1. */
 export class CliError extends Error {}
+/** The command line itself is wrong (a malformed name, a bad flag value): exit status 2. */
+export class UsageError extends CliError {}
 
-/** `name.a.b` → parts, checking the count; errors show the expected form. */
+const NAME_RULE = "lower-case letters and digits, starting with a letter, at most 32";
+
+/** `name.a.b` → parts, checking the count; errors show the expected form and what is wrong. */
 export function parseName(
   id: string,
   parts: ["experiment", "project"] | ["realization", "experiment", "project"],
 ): string[] {
   const p = id.split(".");
   const form = parts.join(".");
-  if (p.length !== parts.length || p.some((x) => !/^[a-z][a-z0-9]{0,31}$/.test(x))) {
-    throw new CliError(
-      `'${id}' is not a ${parts[0]} name; expected ${form}, e.g. ${parts.length === 2 ? "myexp.myproj" : "rlz.myexp.myproj"}`,
+  const example = parts.length === 2 ? "myexp.myproj" : "r1.myexp.myproj";
+  const article = parts[0] === "experiment" ? "an" : "a";
+  if (p.length !== parts.length) {
+    throw new UsageError(
+      `'${id}' is not ${article} ${parts[0]} name: expected ${parts.length} parts, ${form}, e.g. ${example}`,
     );
   }
+  const bad = p.findIndex((x) => !/^[a-z][a-z0-9]{0,31}$/.test(x));
+  if (bad >= 0) {
+    throw new UsageError(
+      `'${id}' is not ${article} ${parts[0]} name: the ${parts[bad]} part '${p[bad]}' must be ${NAME_RULE} characters (${form}, e.g. ${example})`,
+    );
+  }
+  context.subject =
+    parts.length === 2
+      ? { experiment: p[0] as string, project: p[1] as string }
+      : { realization: p[0] as string, experiment: p[1] as string, project: p[2] as string };
   return p;
 }
 
@@ -114,6 +162,11 @@ export function print<T extends object>(flags: OutputFlags, rows: T | T[], colum
   process.stdout.write(`${table.toString()}\n`);
 }
 
+/** What a command did, for commands that return nothing to show: a line, or `{...}` with --json. */
+export function done(flags: OutputFlags, text: string, json: Record<string, unknown>): void {
+  process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+}
+
 function cell(v: unknown): string {
   if (v === null || v === undefined) return "";
   if (Array.isArray(v)) return v.join(", ");
@@ -121,37 +174,130 @@ function cell(v: unknown): string {
   return String(v);
 }
 
-/** Runs a command action, turning failures into one line on stderr, a hint, and exit status 1. */
+/**
+ * Runs a command action, turning failures into a message on stderr that says
+ * what to do next, and exit status 1 (2 for usage errors).
+ */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (e) {
-      process.stderr.write(`${describe(e)}\n`);
-      process.exitCode = 1;
+      const more = e instanceof ApiError && e.status === 404 ? await whatExists(e).catch(() => "") : "";
+      process.stderr.write(`${describe(e)}${more}\n`);
+      process.exitCode = e instanceof UsageError ? 2 : 1;
     }
   };
 }
 
 export function describe(e: unknown): string {
   if (e instanceof ApiError) {
+    if (e.code === "unreachable") return `error: ${unreachable(e.message)}`;
+    const message = e.message.replace(/;? ?sign in again with 'mrg login'$/, "");
     const hint =
       e.status === 401
-        ? " (run 'mrg login')"
-        : e.code === "unreachable"
-          ? " (is the portal running? use --portal URL or set MERGE_PORTAL)"
-          : e.status === 403 && e.code === "inactive"
-            ? " (an administrator activates accounts: mergectl user activate <name>)"
-            : "";
-    return `error: ${e.message}${e.field ? ` [field: ${e.field}]` : ""}${hint}`;
+        ? process.env.MERGE_TOKEN
+          ? "; the token comes from $MERGE_TOKEN: set a valid one, or unset it and sign in with mrg login"
+          : `; sign in again with: ${loginHint()}`
+        : e.status === 403 && e.code === "inactive"
+          ? " (an administrator activates accounts: mergectl user activate <name>)"
+          : "";
+    return `error: ${message}${e.field ? ` [field: ${e.field}]` : ""}${hint}`;
   }
   if (e instanceof CliError) return `error: ${e.message}`;
   return `error: ${(e as Error).message ?? String(e)}`;
 }
 
-/** Adds the options every portal command takes. */
-export function portalOptions(cmd: Command): Command {
-  return cmd
-    .option("--portal <url>", "portal URL (default: the one you signed in to, or $MERGE_PORTAL)")
-    .option("--json", "print JSON");
+/** "cannot reach": which URL, where it came from, why, and how to start a portal or point at another. */
+function unreachable(message: string): string {
+  const p = context.portal;
+  const cause = message
+    .replace(/^cannot reach the portal at \S+?: /, "")
+    .replace(/^(Type)?Error: /, "")
+    .replace(/^(connect )?ECONNREFUSED.*/, "connection refused")
+    .replace(/^fetch failed$/, "no answer");
+  const url = p?.url ?? /at (\S+?):/.exec(message)?.[1] ?? "the portal";
+  return (
+    `cannot reach the portal at ${url}${p ? ` (from ${p.origin})` : ""}: ${cause}\n` +
+    "  start one with 'npm start' in the Merge checkout, or name the running one with --portal URL or MERGE_PORTAL=URL"
+  );
+}
+
+/** After "X does not exist": the Xs that do, nearest first (best effort; "" when the lookup fails). */
+async function whatExists(e: ApiError): Promise<string> {
+  const c = context.client;
+  const s = context.subject;
+  // The portal says "realization 'r.e.p' does not exist", or (materializations) "no realization r.e.p".
+  const what = /^(project|experiment|realization) '[^']*' does not exist|^no (realization) /.exec(e.message);
+  if (!c || !s || !what) return "";
+  let names: string[];
+  let wanted: string;
+  let where: string;
+  const kind = what[1] ?? what[2];
+  if (kind === "project") {
+    names = (await c.projects()).map((p) => p.name);
+    wanted = s.project;
+    where = "projects you can see";
+  } else if (kind === "experiment" && s.experiment) {
+    names = (await c.experiments(s.project)).map((x) => `${x.name}.${s.project}`);
+    wanted = `${s.experiment}.${s.project}`;
+    where = `experiments in project ${s.project}`;
+  } else if (kind === "realization" && s.realization && s.experiment) {
+    names = (await c.realizations(s.project, s.experiment)).map((r) => r.id);
+    wanted = `${s.realization}.${s.experiment}.${s.project}`;
+    where = `realizations of ${s.experiment}.${s.project}`;
+  } else return "";
+  if (!names.length) return `\n  there are no ${where}`;
+  const near = nearest(wanted, names);
+  return `${near ? `\n  did you mean ${near}?` : ""}\n  ${where}: ${names.join(", ")}`;
+}
+
+/** The candidate closest to `word` by edit distance, if it is close enough to be a typo. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+/** Adds the options every portal command takes (`--json` unless the command prints nothing to parse). */
+export function portalOptions(cmd: Command, opts: { json?: boolean } = {}): Command {
+  cmd.option("--portal <url>", "portal URL (default: the one you signed in to, or $MERGE_PORTAL)");
+  return opts.json === false ? cmd : cmd.option("--json", "print JSON");
+}
+
+/**
+ * Usage errors (unknown command or option, missing argument) exit with status 2,
+ * and each command's error points at its own --help. Call on the program before
+ * adding commands (commander copies the setting to each new command), and
+ * `helpAfterErrors` once every command is added.
+ */
+export function usageExits(program: Command): Command {
+  return program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+}
+
+export function helpAfterErrors(cmd: Command, path: string = cmd.name()): void {
+  cmd.showHelpAfterError(`(see '${path} --help')`);
+  for (const sub of cmd.commands) helpAfterErrors(sub, `${path} ${sub.name()}`);
 }

@@ -2,6 +2,7 @@
 // mrg: the experimenter's command line. Each command lives in commands/<name>.ts
 // and registers itself on the program.
 import { Command } from "commander";
+import { helpAfterErrors, usageExits } from "./client.ts";
 import { registerAuth } from "./commands/auth.ts";
 import { registerCompile } from "./commands/compile.ts";
 import { registerEmu } from "./commands/emu.ts";
@@ -14,9 +15,24 @@ import { registerPush } from "./commands/push.ts";
 import { registerRealization } from "./commands/realization.ts";
 import { registerRealizeLocal } from "./commands/realize.ts";
 
-const program = new Command("mrg")
-  .description("Merge testbed: model, realize and materialize network experiments")
-  .showHelpAfterError("(run 'mrg --help' for usage)");
+const program = usageExits(
+  new Command("mrg").description("Merge testbed: model, realize and materialize network experiments"),
+).addHelpText(
+  "after",
+  `
+A session (portal from 'npm start'; names are realization.experiment.project):
+  export MERGE_PORTAL=http://127.0.0.1:8080
+  mrg login admin --password '<password>'
+  mrg new experiment demo.admin              # in your personal project
+  mrg push examples/demo.ts demo.admin       # revision 1 (.ts, .py or XIR .json)
+  mrg realize r1.demo.admin --accept         # reserve resources
+  mrg materialize r1.demo.admin              # build it; waits until it is up
+  mrg exec c0 r1.demo.admin -- ping -c 3 server
+  mrg dematerialize r1.demo.admin && mrg relinquish r1.demo.admin
+
+Exit status: 0 ok, 1 failed, 2 usage error. List and show commands take --json.
+'mrg <command> --help' shows a command's options and examples.`,
+);
 
 registerCompile(program);
 registerAuth(program);
@@ -29,5 +45,13 @@ registerMaterialize(program);
 registerNode(program);
 registerExec(program);
 registerEmu(program);
+
+helpAfterErrors(program);
+// The usual exec mistake is a command with options and no "--" before it.
+program.commands
+  .find((c) => c.name() === "exec")
+  ?.showHelpAfterError(
+    "(put the node's command after --, e.g. mrg exec c0 r1.demo.admin -- ping -c 3 server; see 'mrg exec --help')",
+  );
 
 await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 // mrg register | login | logout | whoami
 import { readFileSync } from "node:fs";
+import { ApiError } from "@merge/portal/client";
 import type { Command } from "commander";
 import {
   action,
@@ -12,6 +13,7 @@ import {
   print,
   saveSession,
   signedIn,
+  UsageError,
 } from "../client.ts";
 
 interface Flags extends OutputFlags {
@@ -22,7 +24,7 @@ interface Flags extends OutputFlags {
 function password(flag: string | undefined): string {
   const p =
     flag ?? process.env.MERGE_PASSWORD ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8").split("\n")[0]);
-  if (!p) throw new CliError("no password: pass --password, set MERGE_PASSWORD, or pipe it on stdin");
+  if (!p) throw new UsageError("no password: pass --password, set MERGE_PASSWORD, or pipe it on stdin");
   return p;
 }
 
@@ -54,12 +56,26 @@ export function registerAuth(program: Command): void {
     program
       .command("login [username]")
       .description("sign in: with no password, through the browser (OAuth2 device flow); with --password, directly")
-      .option("--password <password>", "sign in with a password instead of the browser (or $MERGE_PASSWORD)"),
+      .option("--password <password>", "sign in with a password instead of the browser (or $MERGE_PASSWORD)")
+      .addHelpText(
+        "after",
+        `
+The session (portal URL and token) is kept in ~/.config/merge/session.json ($MERGE_CONFIG_DIR);
+$MERGE_TOKEN overrides the token. Examples:
+  mrg login alice --password "$PW" --portal http://127.0.0.1:8080
+  MERGE_PASSWORD=... mrg login alice
+  mrg login                       # opens a browser sign-in (device code)`,
+      ),
+    { json: false },
   ).action(
     action(async (username: string | undefined, f: Flags & { password?: string }) => {
       const c = client(f);
       if (username !== undefined && (f.password !== undefined || process.env.MERGE_PASSWORD !== undefined)) {
-        const t = await c.login(username, password(f.password), "mrg");
+        const t = await c.login(username, password(f.password), "mrg").catch((e: unknown) => {
+          if (e instanceof ApiError && e.status === 401)
+            throw new CliError(`${e.message} (signing in to ${c.baseUrl} as ${username})`);
+          throw e;
+        });
         saveSession({
           portal: c.baseUrl,
           token: t.token,

@@ -3,7 +3,8 @@
 // re-materialization) and show what they run now.
 import type { LinkEmulation } from "@merge/portal/client";
 import type { Command } from "commander";
-import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+import { action, type OutputFlags, parseName, portalOptions, print, signedIn, UsageError } from "../client.ts";
+import { mzCall } from "./materialize.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -18,7 +19,7 @@ const RATE: Record<string, number> = { bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9, 
 /** One-way latency in ms from `30ms`, `1.5s`, `500us` (a bare number is ms). */
 export function parseLatency(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)?$/i.exec(s.trim());
-  if (!m) throw new CliError(`--latency '${s}': expected a duration such as 30ms, 1.5s or 500us`);
+  if (!m) throw new UsageError(`--latency '${s}': expected a duration such as 30ms, 1.5s or 500us`);
   return Number(m[1]) * TIME[(m[2] ?? "ms").toLowerCase()]!;
 }
 
@@ -26,7 +27,7 @@ export function parseLatency(s: string): number {
 export function parseLoss(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(%)?$/.exec(s.trim());
   const v = m ? Number(m[1]) / (m[2] ? 100 : 1) : Number.NaN;
-  if (!(v >= 0 && v <= 1)) throw new CliError(`--loss '${s}': expected a percentage 0..100% (1%) or a fraction 0..1`);
+  if (!(v >= 0 && v <= 1)) throw new UsageError(`--loss '${s}': expected a percentage 0..100% (1%) or a fraction 0..1`);
   return v;
 }
 
@@ -34,7 +35,7 @@ export function parseLoss(s: string): number {
 export function parseCapacity(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(bps|kbps|mbps|gbps|k|m|g)?$/i.exec(s.trim());
   const v = m ? Number(m[1]) * RATE[(m[2] ?? "bps").toLowerCase()]! : Number.NaN;
-  if (!(v > 0)) throw new CliError(`--capacity '${s}': expected a rate such as 50mbps, 1gbps or 100kbps`);
+  if (!(v > 0)) throw new UsageError(`--capacity '${s}': expected a rate such as 50mbps, 1gbps or 100kbps`);
   return v;
 }
 
@@ -54,7 +55,15 @@ export function registerEmu(program: Command): void {
       .description("change an emulated link (options left out keep their values); applies to both directions")
       .option("--latency <duration>", "one-way latency, e.g. 30ms (round trip is twice this)")
       .option("--loss <rate>", "loss, e.g. 1% or 0.01")
-      .option("--capacity <rate>", "capacity, e.g. 50mbps"),
+      .option("--capacity <rate>", "capacity, e.g. 50mbps")
+      .addHelpText(
+        "after",
+        `
+Examples:
+  mrg emu set wan r1.demo.admin --latency 30ms
+  mrg emu set wan r1.demo.admin --loss 1% --capacity 50mbps
+  mrg emu show r1.demo.admin`,
+      ),
   ).action(
     action(async (link: string, id: string, f: Flags) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
@@ -62,7 +71,7 @@ export function registerEmu(program: Command): void {
       if (f.latency !== undefined) change.latency = parseLatency(f.latency);
       if (f.loss !== undefined) change.loss = parseLoss(f.loss);
       if (f.capacity !== undefined) change.capacity = parseCapacity(f.capacity);
-      if (!Object.keys(change).length) throw new CliError("nothing to set: give --latency, --loss and/or --capacity");
+      if (!Object.keys(change).length) throw new UsageError("nothing to set: give --latency, --loss and/or --capacity");
       const r = await signedIn(f).setEmulation(proj, exp, rlz, link, change);
       if (f.json) print(f, r, ["link"]);
       else
@@ -77,16 +86,11 @@ export function registerEmu(program: Command): void {
   );
   portalOptions(emu.command("show <rlz.exp.proj>").description("links and the emulation each runs now")).action(
     action(async (id: string, f: Flags) => {
-      const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
-      const c = signedIn(f);
-      const res = await fetch(`${c.baseUrl}/projects/${proj}/experiments/${exp}/realizations/${rlz}/materialization`, {
-        headers: { authorization: `Bearer ${c.token}` },
-      });
-      const body = (await res.json().catch(() => ({}))) as {
-        message?: string;
-        links?: { link: string; facility: string; emulation?: LinkEmulation }[];
-      };
-      if (!res.ok) throw new CliError(`${body.message ?? `${res.status} ${res.statusText}`}`);
+      const body = await mzCall<{ links?: { link: string; facility: string; emulation?: LinkEmulation }[] }>(
+        f,
+        "GET",
+        id,
+      );
       const links = body.links ?? [];
       if (f.json)
         return print(

@@ -3,7 +3,7 @@
 // exits with the command's exit code. Without a command: an interactive shell
 // (raw terminal when stdin is one; piped input is read line by line).
 import type { Command } from "commander";
-import { action, CliError, parseName, portalOptions, signedIn } from "../client.ts";
+import { action, CliError, parseName, portalOptions, signedIn, UsageError } from "../client.ts";
 
 interface Flags {
   portal?: string;
@@ -15,9 +15,19 @@ export function registerExec(program: Command): void {
     program
       .command("exec <node> <rlz.exp.proj> [command...]")
       .description(
-        "run a command in a node (no shell; put it after --), e.g. mrg exec c0 r.e.p -- busybox ping -c 3 server; without a command, an interactive shell",
+        "run a command in a node (put it after --; no shell, so no pipes or globs unless you run sh -c); without a command, an interactive shell",
       )
-      .option("--timeout <seconds>", "kill the command after this long"),
+      .option("--timeout <seconds>", "kill the command after this long")
+      .addHelpText(
+        "after",
+        `
+Exits with the command's exit status.
+Examples:
+  mrg exec c0 r1.demo.admin -- ping -c 3 server
+  mrg exec server r1.demo.admin -- sh -c 'ip addr | grep inet'
+  mrg exec c0 r1.demo.admin                     # interactive shell`,
+      ),
+    { json: false },
   ).action(
     action(async (node: string, id: string, argv: string[], f: Flags) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
@@ -27,7 +37,7 @@ export function registerExec(program: Command): void {
       }
       const timeoutSec = f.timeout === undefined ? undefined : Number(f.timeout);
       if (timeoutSec !== undefined && !(timeoutSec > 0))
-        throw new CliError(`--timeout '${f.timeout}': expected seconds > 0`);
+        throw new UsageError(`--timeout '${f.timeout}': expected seconds > 0`);
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
       let exit: number | undefined;

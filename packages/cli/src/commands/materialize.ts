@@ -4,7 +4,16 @@ import { ApiError, type MaterializationStatus as Status } from "@merge/portal/cl
 import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { action, CliError, type OutputFlags, parseName, portalOptions, signedIn } from "../client.ts";
+import {
+  action,
+  CliError,
+  type OutputFlags,
+  parseName,
+  portalOptions,
+  done as printDone,
+  signedIn,
+  UsageError,
+} from "../client.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -12,7 +21,8 @@ interface Flags extends OutputFlags {
   timeout?: string;
 }
 
-async function call<T>(f: Flags, method: string, id: string): Promise<T> {
+/** The materialization of a realization through the portal API (the portal client has no call for it). */
+export async function mzCall<T>(f: { portal?: string }, method: string, id: string): Promise<T> {
   const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
   const c = signedIn(f);
   const path = `/projects/${proj}/experiments/${exp}/realizations/${rlz}/materialization`;
@@ -20,12 +30,24 @@ async function call<T>(f: Flags, method: string, id: string): Promise<T> {
   try {
     res = await fetch(c.baseUrl + path, { method, headers: { authorization: `Bearer ${c.token}` } });
   } catch (e) {
-    throw new ApiError(0, "unreachable", `cannot reach the portal at ${c.baseUrl}: ${(e as Error).message}`);
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new ApiError(
+      0,
+      "unreachable",
+      `cannot reach the portal at ${c.baseUrl}: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
+    );
   }
   const body = (await res.json().catch(() => ({}))) as T & { error?: string; message?: string };
   if (!res.ok)
     throw new ApiError(res.status, body.error ?? "http_error", body.message ?? `${res.status} ${res.statusText}`);
   return body;
+}
+
+/** --timeout in seconds, checked before anything is asked of the portal. */
+function timeoutOf(f: Flags): number {
+  const t = Number(f.timeout ?? "600");
+  if (!(t > 0)) throw new UsageError(`--timeout '${f.timeout}': expected seconds > 0, e.g. --timeout 300`);
+  return t;
 }
 
 function problems(s: Status): string[] {
@@ -46,8 +68,10 @@ async function follow(
   done: (s: Status | undefined) => boolean,
   what: string,
 ): Promise<Status | undefined> {
-  const deadline = Date.now() + Number(f.timeout ?? "600") * 1000;
+  const deadline = Date.now() + timeoutOf(f) * 1000;
   const tty = process.stderr.isTTY && !f.json;
+  // Without a terminal (CI logs, scripts): one line per change instead of a bar.
+  let said = "";
   const bar = new SingleBar({
     format: `${what} {bar} {value}/{total} actions | {status}`,
     hideCursor: true,
@@ -58,7 +82,7 @@ async function follow(
   for (;;) {
     let s: Status | undefined;
     try {
-      s = await call<Status>(f, "GET", id);
+      s = await mzCall<Status>(f, "GET", id);
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
     }
@@ -71,6 +95,10 @@ async function follow(
       }
       bar.setTotal(total);
       bar.update(s ? s.complete : total, { status: s ? s.status : "gone" });
+    } else if (!f.json) {
+      const line = s ? `${what} ${id}: ${s.complete}/${s.actions} actions, ${s.status}` : `${what} ${id}: gone`;
+      if (line !== said) process.stderr.write(`${line}\n`);
+      said = line;
     }
     if (done(s)) break;
     if (s?.status === "error" && s.facilities.some((x) => x.failed.length)) break; // an operator must act
@@ -120,8 +148,18 @@ export function registerMaterialize(program: Command): void {
       .option("--timeout <seconds>", "give up waiting after this long", "600"),
   ).action(
     action(async (id: string, f: Flags) => {
-      await call(f, "POST", id);
-      if (f.wait === false) return void process.stdout.write(`materializing ${id}\n`);
+      timeoutOf(f);
+      try {
+        await mzCall(f, "POST", id);
+      } catch (e) {
+        // The portal says the state; say the command that gets out of it.
+        const state = e instanceof ApiError ? /is (pending|failed); only an accepted/.exec(e.message)?.[1] : undefined;
+        if (state === "pending") throw new CliError(`${(e as Error).message}: mrg accept ${id}`);
+        if (state === "failed")
+          throw new CliError(`${(e as Error).message}; realize again: mrg relinquish ${id} && mrg realize ${id}`);
+        throw e;
+      }
+      if (f.wait === false) return printDone(f, `materializing ${id}`, { id, status: "materializing" });
       const s = await follow(f, id, (s) => s?.status === "active", "materializing");
       if (!s) throw new CliError(`${id} was dematerialized while materializing`);
       if (s.status !== "active") {
@@ -129,7 +167,10 @@ export function registerMaterialize(program: Command): void {
         process.exitCode = 1;
         process.stderr.write(`${id} is in error; an operator can clear, complete or mask the failed actions (cog)\n`);
       } else if (f.json) show(f, s);
-      else process.stdout.write(`${id} is active: ${s.nodes.length} nodes, ${s.links.length} links\n`);
+      else
+        process.stdout.write(
+          `${id} is active: ${s.nodes.length} nodes, ${s.links.length} links; run commands with mrg exec <node> ${id} -- <command>\n`,
+        );
     }),
   );
 
@@ -141,10 +182,14 @@ export function registerMaterialize(program: Command): void {
       .option("--timeout <seconds>", "give up waiting after this long", "600"),
   ).action(
     action(async (id: string, f: Flags) => {
-      await call(f, "DELETE", id);
-      if (f.wait === false) return void process.stdout.write(`dematerializing ${id}\n`);
+      timeoutOf(f);
+      await mzCall(f, "DELETE", id);
+      if (f.wait === false) return printDone(f, `dematerializing ${id}`, { id, status: "dematerializing" });
       await follow(f, id, (s) => s === undefined, "dematerializing");
-      process.stdout.write(`${id} is dematerialized\n`);
+      printDone(f, `${id} is dematerialized; its resources stay reserved until: mrg relinquish ${id}`, {
+        id,
+        status: "dematerialized",
+      });
     }),
   );
 
@@ -152,5 +197,5 @@ export function registerMaterialize(program: Command): void {
     program.commands.find((c) => c.name() === "show") ?? program.command("show").description("show things");
   portalOptions(
     showCmd.command("materialization <rlz.exp.proj>").description("status per facility, node and link"),
-  ).action(action(async (id: string, f: Flags) => show(f, await call<Status>(f, "GET", id))));
+  ).action(action(async (id: string, f: Flags) => show(f, await mzCall<Status>(f, "GET", id))));
 }

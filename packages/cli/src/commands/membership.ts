@@ -1,12 +1,12 @@
 // mrg membership add|remove|role <project> <user>
 import type { Command } from "commander";
-import { action, CliError, type OutputFlags, portalOptions, print, signedIn } from "../client.ts";
+import { action, done, type OutputFlags, portalOptions, print, signedIn, UsageError } from "../client.ts";
 
 type Role = "maintainer" | "member";
 function role(r: string | undefined): Role {
   if (r === undefined || r === "member") return "member";
   if (r === "maintainer") return "maintainer";
-  throw new CliError(`--role must be member or maintainer, not '${r}'`);
+  throw new UsageError(`role must be member or maintainer, not '${r}'`);
 }
 
 export function registerMembership(program: Command): void {
@@ -24,7 +24,7 @@ export function registerMembership(program: Command): void {
   portalOptions(m.command("remove <project> <user>")).action(
     action(async (project: string, user: string, f: OutputFlags & { portal?: string }) => {
       await signedIn(f).removeMember(project, user);
-      process.stdout.write(`removed ${user} from ${project}\n`);
+      done(f, `removed ${user} from ${project}`, { project, user, removed: true });
     }),
   );
   portalOptions(m.command("list <project>")).action(

@@ -22,7 +22,10 @@ export function registerNode(program: Command): void {
     program.commands.find((c) => c.name() === "node") ??
     program.command("node").description("operate the nodes of a materialization");
   for (const [verb, what] of VERBS) {
-    const cmd = node.command(`${verb} <node> <rlz.exp.proj>`).description(what);
+    const cmd = node
+      .command(`${verb} <node> <rlz.exp.proj>`)
+      .description(what)
+      .addHelpText("after", `\nExample:\n  mrg node ${verb} c0 r1.demo.admin`);
     if (verb === "reboot") cmd.alias("restart").option("--hard", "power cycle instead of a shutdown");
     portalOptions(cmd).action(
       action(async (name: string, id: string, f: Flags) => {

@@ -1,6 +1,16 @@
 // mrg new project|experiment, list, show, delete
 import type { Command } from "commander";
-import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+import {
+  action,
+  CliError,
+  done,
+  type OutputFlags,
+  parseName,
+  portalOptions,
+  print,
+  signedIn,
+  UsageError,
+} from "../client.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -10,7 +20,7 @@ type Vis = "public" | "protected" | "private";
 function visibility(v: string | undefined): Vis | undefined {
   if (v === undefined) return undefined;
   if (v !== "public" && v !== "protected" && v !== "private")
-    throw new CliError(`--visibility must be public, protected or private, not '${v}'`);
+    throw new UsageError(`--visibility must be public, protected or private, not '${v}'`);
   return v;
 }
 
@@ -138,8 +148,9 @@ export function registerProject(program: Command): void {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
       const c = signedIn(f);
       const number = n === undefined ? (await c.experiment(proj, exp)).revisions : Number(n);
-      if (!Number.isInteger(number) || number < 1)
-        throw new CliError(`no revision ${n ?? number} of ${id}; push a model first`);
+      if (n !== undefined && !(Number.isInteger(number) && number >= 1))
+        throw new UsageError(`revision '${n}': expected a revision number >= 1`);
+      if (number < 1) throw new CliError(`${id} has no revisions yet; push a model first: mrg push model.ts ${id}`);
       const r = await c.revision(proj, exp, number);
       if (f.source) return void process.stdout.write(r.source.endsWith("\n") ? r.source : `${r.source}\n`);
       if (f.xir) return void process.stdout.write(`${JSON.stringify(r.xir, null, 2)}\n`);
@@ -166,14 +177,14 @@ export function registerProject(program: Command): void {
   portalOptions(del.command("project <name>")).action(
     action(async (name: string, f: Flags) => {
       await signedIn(f).deleteProject(name);
-      process.stdout.write(`deleted project ${name}\n`);
+      done(f, `deleted project ${name}`, { project: name, deleted: true });
     }),
   );
   portalOptions(del.command("experiment <exp.proj>")).action(
     action(async (id: string, f: Flags) => {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
       await signedIn(f).deleteExperiment(proj, exp);
-      process.stdout.write(`deleted experiment ${id}\n`);
+      done(f, `deleted experiment ${id}`, { experiment: id, deleted: true });
     }),
   );
 }

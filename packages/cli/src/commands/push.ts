@@ -2,7 +2,16 @@
 import { readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
 import type { Command } from "commander";
-import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+import {
+  action,
+  CliError,
+  type OutputFlags,
+  parseName,
+  portalOptions,
+  print,
+  signedIn,
+  UsageError,
+} from "../client.ts";
 
 export function registerPush(program: Command): void {
   portalOptions(
@@ -10,13 +19,22 @@ export function registerPush(program: Command): void {
       .command("push <model> <exp.proj>")
       .description(
         "push a model (model.ts, model.py, or XIR .json) as the experiment's next revision; the portal compiles it",
+      )
+      .addHelpText(
+        "after",
+        `
+Compile errors are printed as file:line:col and the exit status is 1.
+Examples:
+  mrg push examples/demo.ts demo.admin
+  mrg push examples/python/dumbbell.py dumbbell.admin
+  mrg compile examples/demo.ts        # check a model offline first`,
       ),
   ).action(
     action(async (model: string, id: string, f: OutputFlags & { portal?: string }) => {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
       const ext = extname(model);
       const lang = ext === ".ts" || ext === ".mts" ? "ts" : ext === ".py" ? "py" : ext === ".json" ? "xir" : undefined;
-      if (lang === undefined) throw new CliError(`${model}: push a .ts or .py model, or an XIR .json file`);
+      if (lang === undefined) throw new UsageError(`${model}: push a .ts or .py model, or an XIR .json file`);
       let source: string;
       try {
         source = readFileSync(model, "utf8");

@@ -1,6 +1,6 @@
 // mrg realize <rlz.exp.proj> [revision] [--accept] | accept | reject | relinquish
 import type { Command } from "commander";
-import { action, CliError, type OutputFlags, parseName, portalOptions, print, signedIn } from "../client.ts";
+import { action, done, type OutputFlags, parseName, portalOptions, print, signedIn, UsageError } from "../client.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -14,13 +14,21 @@ export function registerRealization(program: Command): void {
       .description(
         "find and reserve resources for a revision (default: the latest); accept within the timeout or they are released",
       )
-      .option("--accept", "accept at once"),
+      .option("--accept", "accept at once")
+      .addHelpText(
+        "after",
+        `
+Examples:
+  mrg realize r1.demo.admin --accept      # the latest revision, accepted at once
+  mrg realize r2.demo.admin 3             # revision 3; then: mrg accept r2.demo.admin
+  mrg realize --local examples/demo.ts --facility phobos   # offline, nothing reserved`,
+      ),
   ).action(
     action(async (id: string, revision: string | undefined, f: Flags & { accept?: boolean }) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
       const n = revision === undefined ? undefined : Number(revision);
       if (n !== undefined && (!Number.isInteger(n) || n < 1))
-        throw new CliError(`revision must be a number >= 1, not '${revision}'`);
+        throw new UsageError(`revision must be a number >= 1, not '${revision}'`);
       const r = await signedIn(f).realize(proj, exp, {
         name: rlz,
         ...(n ? { revision: n } : {}),
@@ -51,7 +59,8 @@ export function registerRealization(program: Command): void {
         if (verb === "accept") return print(f, await c.accept(proj, exp, rlz), [...COLS]);
         if (verb === "reject") await c.reject(proj, exp, rlz);
         else await c.relinquish(proj, exp, rlz);
-        process.stdout.write(`${verb === "reject" ? "rejected" : "relinquished"} ${id}\n`);
+        const past = verb === "reject" ? "rejected" : "relinquished";
+        done(f, `${past} ${id}`, { id, state: past });
       }),
     );
   }

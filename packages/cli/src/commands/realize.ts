@@ -27,6 +27,8 @@ export interface LocalFlags {
 }
 
 class LocalError extends Error {}
+/** The command line is incomplete (exit status 2, as for other usage errors). */
+class LocalUsageError extends LocalError {}
 
 export function registerRealizeLocal(program: Command): void {
   let cmd = program.commands.find((c) => c.name() === "realize");
@@ -58,9 +60,9 @@ export function registerRealizeLocal(program: Command): void {
 
 export async function runRealizeLocal(model: string, flags: LocalFlags): Promise<number> {
   try {
-    if (!model) throw new LocalError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
+    if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
-      throw new LocalError(
+      throw new LocalUsageError(
         `mrg realize --local: --facility is required: a sample (${Object.keys(SAMPLES).join(", ")}) or a JSON file`,
       );
     }
@@ -80,7 +82,7 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
   } catch (err) {
     if (err instanceof LocalError || err instanceof InternetError) {
       process.stderr.write(`${err.message}\n`);
-      return 1;
+      return err instanceof LocalUsageError ? 2 : 1;
     }
     throw err;
   }
