@@ -23,20 +23,32 @@ const HARMLESS_QUERY = new Set([
   "watch",
   "revision",
   "format",
+  "facility",
+  "allocated",
+  "rows",
+  "cols",
+  "tty",
 ]);
 
 export const REDACTED = "[redacted]";
 
+/**
+ * Provider interaction ids in paths (`/oidc/interaction/<uid>`, `/oidc/auth/<uid>`, `/oidc/device/<uid>`):
+ * the same value is a cookie's, so it stays out of the log too.
+ */
+const INTERACTION_ID = /^(\/oidc\/(?:interaction|auth|device)\/)(?!auth(?:\/|$))[^/]+/;
+
 /** `url` with the value of every query parameter not in HARMLESS_QUERY replaced by REDACTED. */
 export function urlForLog(url: string): string {
   const q = url.indexOf("?");
-  if (q < 0) return url;
+  const path = (q < 0 ? url : url.slice(0, q)).replace(INTERACTION_ID, `$1${REDACTED}`);
+  if (q < 0) return path;
   const params = new URLSearchParams(url.slice(q + 1));
   const out: string[] = [];
   for (const [k, v] of params) {
     out.push(`${encodeURIComponent(k)}=${HARMLESS_QUERY.has(k) ? encodeURIComponent(v) : REDACTED}`);
   }
-  return `${url.slice(0, q)}?${out.join("&")}`;
+  return `${path}?${out.join("&")}`;
 }
 
 /** Pino options for the portal's Fastify logger. */
