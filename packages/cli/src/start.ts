@@ -97,7 +97,22 @@ Try the demo (README "Quick start"):
   npx mrg materialize r1.demo.admin
   npx mrg exec c0 r1.demo.admin -- ping -c 3 server
 
-Ctrl-C stops everything.`);
+The facility's operator view:
+  npx cog harbor --store sqlite://${join(facilityDir, "store")}
+  npx cog list mz --store sqlite://${join(facilityDir, "store")}${
+    backend === "linux"
+      ? `
+  npx cog host list --data-dir ${join(facilityDir, "backend")}`
+      : ""
+  }
+
+Ctrl-C stops everything: the portal and the facility.${
+  backend === "linux"
+    ? `
+(The harbor and active materializations keep running on the host, and the next start takes
+them back; 'npx cog host sweep --all --data-dir ${join(facilityDir, "backend")}' removes them.)`
+    : ""
+}`);
 
 let stopping = false;
 async function stop(code: number): Promise<void> {

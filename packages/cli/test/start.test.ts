@@ -1,8 +1,10 @@
 // `npm start` and the README's quick start, as a user runs them: start the whole stack
 // (portal in-process, facility as a child over mutual TLS), then drive it with `mrg`
 // subprocesses: login, new experiment, push examples/demo.ts, realize, materialize,
-// show, (linux: exec ping across the routed, emulated path), dematerialize, relinquish.
-// Stops the stack with SIGINT and checks that its processes are gone.
+// show, (linux: exec ping across the routed, emulated path), dematerialize, relinquish;
+// and as the operator, `cog harbor`: all of phobos's testbed nodes wait in the harbor,
+// the ones the demo takes leave it and come back. Stops the stack with SIGINT and checks
+// that its processes are gone; on linux, `cog host sweep --all` then leaves nothing.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -87,12 +89,12 @@ async function stopStack(s: Stack): Promise<number | null> {
   return exited;
 }
 
-function mrgIn(stack: Stack, config: string) {
+function cliIn(portal: string, config: string, program: "mrg" | "cog") {
   return (args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/mrg.ts"), ...args], {
+      const c = spawn(process.execPath, ["--import", "tsx", join(root, `packages/cli/src/${program}.ts`), ...args], {
         cwd: root,
-        env: { ...process.env, MERGE_PORTAL: stack.url, MERGE_CONFIG_DIR: config },
+        env: { ...process.env, MERGE_PORTAL: portal, MERGE_CONFIG_DIR: config },
       });
       let stdout = "";
       let stderr = "";
@@ -112,12 +114,22 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
     const health = await fetch(`${stack.url}/health`);
     assert.equal(health.status, 200);
 
-    const mrg = mrgIn(stack, join(tmp, "cfg"));
+    const mrg = cliIn(stack.url, join(tmp, "cfg"), "mrg");
     const ok = async (args: string[]) => {
       const r = await mrg(args);
       assert.equal(r.code, 0, `mrg ${args.join(" ")}:\n${r.stderr}${r.stdout}`);
       return r.stdout;
     };
+    const cog = cliIn(stack.url, join(tmp, "cfg"), "cog");
+    const store = `sqlite://${join(tmp, "data", "facility", "store")}`;
+    const harbor = async () => {
+      const r = await cog(["harbor", "--store", store, "--json"]);
+      assert.equal(r.code, 0, `cog harbor:\n${r.stderr}${r.stdout}`);
+      const h = JSON.parse(r.stdout) as { name: string; nodes: { resource: string; state: string; node?: string }[] };
+      assert.equal(h.name, "main.harbor.phobos");
+      return h.nodes.map((n) => `${n.resource}:${n.state === "standby" ? "standby" : n.node}`);
+    };
+    assert.deepEqual(await harbor(), ["n0:standby", "n1:standby", "n2:standby", "n3:standby"]);
     await ok(["login", "admin", "--password", stack.password]);
     await ok(["new", "experiment", "demo.admin"]);
     await ok(["push", join(root, "examples/demo.ts"), "demo.admin"]);
@@ -132,6 +144,11 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
     };
     assert.equal(shown.status, "active");
     assert.equal(shown.nodes.length, 4);
+    const during = await harbor();
+    assert.ok(
+      during.filter((p) => !p.endsWith(":standby")).length >= 1,
+      `the demo's resources left the harbor: ${during}`,
+    );
     if (expectBackend === "linux") {
       const ping = await ok(["exec", "c0", "r1.demo.admin", "--", "ping", "-c", "3", "server"]);
       assert.match(ping, /3 packets transmitted, 3 packets received/);
@@ -140,14 +157,42 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
       assert.ok(avg >= 17 && avg < 60, `round trip ${avg} ms across the emulated link`);
     }
     await ok(["dematerialize", "r1.demo.admin", "--timeout", "120"]);
+    assert.deepEqual(
+      await harbor(),
+      ["n0:standby", "n1:standby", "n2:standby", "n3:standby"],
+      "all back in the harbor",
+    );
     await ok(["relinquish", "r1.demo.admin"]);
 
     const code = await stopStack(stack);
     assert.equal(code, 0, stack.out());
     assert.equal(alive(stack.facility), false, "stopping the stack stops the facility");
+    if (expectBackend === "linux") {
+      // The harbor outlives the stack (the next start takes it back) until swept.
+      const backendDir = join(tmp, "data", "facility", "backend");
+      const held = JSON.parse((await cog(["host", "list", "--json", "--data-dir", backendDir])).stdout) as {
+        mzid?: string;
+        harbor: boolean;
+        left: { netns: string[] };
+      }[];
+      assert.deepEqual(
+        held.map((h) => h.harbor),
+        [true],
+        `only the harbor is left: ${JSON.stringify(held)}`,
+      );
+      assert.equal(held[0]?.left.netns.length, 5, "the harbor's infrapod and phobos's four nodes in standby");
+    }
   } finally {
     if (stack && stack.child.exitCode === null) await stopStack(stack);
     if (stack && alive(stack.facility)) process.kill(stack.facility, "SIGKILL");
+    if (expectBackend === "linux") {
+      const r = await cliIn(
+        "",
+        join(tmp, "cfg"),
+        "cog",
+      )(["host", "sweep", "--all", "--data-dir", join(tmp, "data", "facility", "backend")]);
+      assert.equal(r.code, 0, r.stderr);
+    }
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -109,13 +109,28 @@ export interface NodeSpec {
   routes: { dest: string; gateway: string; socket: number }[];
 }
 
-/** The facility-wide holding materialization for unallocated nodes. */
+/**
+ * The facility-wide holding materialization for unallocated nodes
+ * (`main.harbor.<facility>`): its infrapod, and every testbed node that
+ * carries no experiment node waiting there in imaging standby.
+ */
 export interface HarborSpec {
+  /** `main.harbor.<facility>`. */
+  name: string;
   infranet: InfranetSpec;
+  /** The infrapod server hosting the harbor's infrapod. */
   server: string;
+  /** The testbed nodes it holds when unallocated, each with its harbor infranet address and MAC. */
+  resources: { id: string; address: string; mac: string }[];
 }
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
+
+/** An experiment node of a materialization. */
+export interface NodeRef {
+  mzid: MzId;
+  node: string;
+}
 
 export interface LinkEndpointSpec {
   node: string;
@@ -189,7 +204,11 @@ export interface Backend {
   nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void>;
   /** Reimage with the node's image and reboot into it; stays in its materialization. */
   nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void>;
-  nodePower(resource: string, action: PowerAction, ctx: ActionContext): Promise<void>;
+  /**
+   * Power a resource, or the one node it carries when `node` is given (a
+   * hypervisor carries several virtual nodes; power control acts on one).
+   */
+  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void>;
 
   /** Plumb the link's virtual network along its waypoints. */
   linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void>;

@@ -5,10 +5,12 @@
  *                 [--sim-durations imaging,power,network,infrapod] [--journal file]
  *   daemon.ts facility --store <url> --certs <dir> --model <facility.json>
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
- *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...]
+ *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
- * commander, one driver serving every resource of the model, and a rex worker.
+ * commander, one driver serving every resource of the model, a rex worker, and
+ * the harbor (`main.harbor.<facility>`: every unallocated testbed node waits
+ * there in standby; `--no-harbor` leaves it out).
  *
  * Runs until SIGTERM/SIGINT (graceful: running actions finish, claims are
  * released). `--journal` appends one JSON line per rex outcome, for tests.
@@ -21,6 +23,7 @@ import { openStore } from "@merge/store";
 import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
 import type { Backend } from "./backend.ts";
 import { reconcileBackend, startFacility } from "./facility.ts";
+import { harborSpecOf } from "./harbor.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
@@ -109,6 +112,7 @@ async function facilityMain(args: string[]): Promise<void> {
       backend: { type: "string", default: "sim" },
       "sim-durations": { type: "string" },
       "data-dir": { type: "string" },
+      "no-harbor": { type: "boolean", default: false },
     },
   });
   if (!values.store || !values.certs || !values.model) {
@@ -135,6 +139,7 @@ async function facilityMain(args: string[]): Promise<void> {
     port: Number(values.port),
     registryPort: Number(values["registry-port"]),
     driverPort: Number(values["driver-port"]),
+    ...(values["no-harbor"] ? {} : { harbor: harborSpecOf(model) }),
     log: (m) => console.error(m),
   });
   console.error(

@@ -4,7 +4,7 @@
  * portal or commander may retry any request.
  */
 import type { KeyValue, Op, Store } from "@merge/store";
-import type { EmulationParams, MzId, NodeState } from "./backend.ts";
+import type { EmulationParams, HarborSpec, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
 import type { Fragment } from "./fragment.ts";
 import {
@@ -269,6 +269,46 @@ function describe(fragments: Fragment[]): Pick<MzInfo, "nodes" | "links" | "infr
     }
   }
   return out;
+}
+
+/** A testbed node of the harbor as the facility store tells it: in standby there, or on its way to or in a materialization. */
+export interface HarborNode {
+  resource: string;
+  /** Its address on the harbor infranet. */
+  address: string;
+  /** `standby`: clean and in the harbor; otherwise the node's current state (see NodeState). */
+  state: "standby" | NodeState;
+  target?: NodeState;
+  mzid?: MzId;
+  node?: string;
+  updated?: string;
+}
+
+/** The harbor the facility brought up (absent when it runs without one) and where each of its nodes is. */
+export async function harborNodes(store: Store): Promise<{ name: string; nodes: HarborNode[] } | undefined> {
+  const kv = await store.get(keys.harbor());
+  if (!kv) return undefined;
+  const spec = JSON.parse(kv.value) as HarborSpec;
+  const records = new Map<string, NodeRecord>();
+  for (const r of await rangeAll(store, keys.nodePrefix)) {
+    const n = JSON.parse(r.value) as NodeRecord;
+    records.set(n.resource, n);
+  }
+  const nodes = spec.resources.map((r): HarborNode => {
+    const n = records.get(r.id);
+    if (!n || (n.current === "clean" && n.target === "clean"))
+      return { resource: r.id, address: r.address, state: "standby" };
+    return {
+      resource: r.id,
+      address: r.address,
+      state: n.current,
+      target: n.target,
+      ...(n.mzid ? { mzid: n.mzid } : {}),
+      ...(n.node ? { node: n.node } : {}),
+      updated: n.updated,
+    };
+  });
+  return { name: spec.name, nodes };
 }
 
 /** Nodes whose current state differs from the target and that no rex worker is driving. */

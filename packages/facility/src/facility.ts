@@ -14,6 +14,7 @@ import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
 import { NodeOps } from "./node-ops.ts";
 import { Rex } from "./rex.ts";
+import { keys } from "./task.ts";
 
 export interface FacilityOptions {
   store: Store;
@@ -70,6 +71,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   await reconcileBackend(o.store, o.backend, o.log);
   if (o.harbor) {
     await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
+    await o.store.put(keys.harbor(), JSON.stringify(o.harbor));
   }
   const commander = await startCommander({
     tls: loadTls(certFiles(o.certs, "commander")),

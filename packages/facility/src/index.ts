@@ -7,6 +7,7 @@ export * from "./driver-service.ts";
 export * from "./facility.ts";
 export * from "./fragment.ts";
 export * from "./grpc.ts";
+export * from "./harbor.ts";
 export * from "./materialization.ts";
 export * from "./node-ops.ts";
 export * from "./operations.ts";

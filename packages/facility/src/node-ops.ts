@@ -137,7 +137,7 @@ export class NodeOps {
     const before = (await this.powerState(mzid, node))?.state ?? "on";
     try {
       await put({ state: DURING[action] });
-      await this.backend.nodePower(n.resource, action, this.ctx(signal));
+      await this.backend.nodePower(n.resource, action, this.ctx(signal), { mzid, node });
       return await put({ state: action === "off" ? "off" : "on" });
     } catch (err) {
       // The node is where it was, as far as we know; the error says why it is not where asked.

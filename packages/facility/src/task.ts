@@ -114,6 +114,8 @@ export const keys = {
   /** The claim key for an action key. */
   claim: (actionKey: string) => `${ROOT}claim/${actionKey.slice(`${ROOT}mz/`.length)}`,
   node: (resource: string) => `${ROOT}nodes/${enc(resource)}`,
+  /** The harbor's spec (harbor.ts), written by the facility at start: which testbed nodes it holds. */
+  harbor: () => `${ROOT}harbor`,
   /** A materialized node's power state (node-ops.ts); goes with the materialization's records. */
   powers: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/power/`,
   power: (mzid: MzId, node: string) => `${ROOT}mz/${enc(mzid)}/power/${enc(node)}`,

@@ -5,7 +5,9 @@
  * claim) without harm. Parallel calls coalesce into shared iproute2 batches.
  */
 
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import type {
   ActionContext,
   Backend,
@@ -15,29 +17,45 @@ import type {
   InfrapodSpec,
   InfrapodStatus,
   LinkSpec,
+  NodeRef,
   NodeSpec,
   PowerAction,
 } from "../backend.ts";
-import { nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "./container.ts";
+import { nodeBoot, nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "./container.ts";
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
 import { mounted, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
-import { namesOf, prefixOf } from "./names.ts";
+import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
 import { type LinkPlan, type MzPlan, macFromIp, type NodePlan } from "./plan.ts";
 import { listNetns } from "./processes.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
-/** The mzid of the harbor's infrapod. */
-export const HARBOR = "harbor";
+/**
+ * The harbor's mzid on this host: its name and its data directory, so two
+ * facilities (or test runs) on one host never share a harbor, and a restarted
+ * facility finds its own again.
+ */
+export function harborMzid(name: string, dataDir: string): string {
+  return `${name}@${createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 8)}`;
+}
+
+/** Where a resource is: in the harbor (standby: booting, ready, failed or off), or carrying nodes. */
+export type HarborPlace =
+  | { resource: string; place: "harbor"; standby: "ready" | "booting" | "failed" | "off"; address: string }
+  | { resource: string; place: "allocated"; nodes: NodeRef[] };
+
+const key = (r: NodeRef): string => `${r.mzid}\0${r.node}`;
 
 export class LinuxBackend implements Backend {
   readonly name = "linux";
-  /** resource → the node it currently carries (for power control, which names only the resource). */
-  private readonly carrying = new Map<string, { mzid: string; node: string }>();
+  /** Experiment node → the resource carrying it (a hypervisor carries several). */
+  private readonly placement = new Map<string, NodeRef & { resource: string }>();
+  /** The harbor this backend holds, once `harborEnsure` ran (or a restart took it back). */
+  private harbor?: { mzid: string; spec: HarborSpec };
   /** Infranet entries (nex) per materialization, as rex last set them. */
   private readonly entries = new Map<string, InfranetEntry[]>();
 
@@ -66,8 +84,8 @@ export class LinuxBackend implements Backend {
     for (const s of readStates(this.env.dataDir, this.env.log)) {
       this.dataPlane.adopt(s.plan);
       if (s.entries) this.entries.set(s.plan.mzid, s.entries);
-      for (const [resource, node] of Object.entries(s.carrying))
-        this.carrying.set(resource, { mzid: s.plan.mzid, node });
+      for (const [node, resource] of Object.entries(s.placement)) this.place({ mzid: s.plan.mzid, node }, resource);
+      if (s.harbor) this.harbor = { mzid: s.plan.mzid, spec: s.harbor };
       this.placed.add(s.plan.mzid);
       this.env.log(
         `linux backend: took back materialization ${s.plan.mzid} (${s.plan.nodes.length} nodes, ${s.plan.links.length} links)`,
@@ -93,11 +111,12 @@ export class LinuxBackend implements Backend {
     } catch {
       return;
     }
-    const carrying: Record<string, string> = {};
-    for (const [r, c] of this.carrying) if (c.mzid === mzid) carrying[r] = c.node;
-    const state: MzState = { version: 1, plan, carrying };
+    const placement: Record<string, string> = {};
+    for (const p of this.placement.values()) if (p.mzid === mzid) placement[p.node] = p.resource;
+    const state: MzState = { version: 1, plan, placement };
     const entries = this.entries.get(mzid);
     if (entries) state.entries = entries;
+    if (this.harbor?.mzid === mzid) state.harbor = this.harbor.spec;
     try {
       writeState(this.env.dataDir, state);
     } catch (e) {
@@ -109,12 +128,15 @@ export class LinuxBackend implements Backend {
   /**
    * Sweep what this data directory holds of materializations the facility no
    * longer has (`live`: the mzids in the facility store): left by a crash, or
-   * by a store that was reset. The harbor is the facility's own and stays.
+   * by a store that was reset. Harbors are the facility's own and stay
+   * (`harborEnsure` removes one of another name).
    * Returns the swept materializations (mzid when known, else the prefix).
    */
   async reconcile(live: Iterable<string>, log: (m: string) => void = this.env.log): Promise<string[]> {
-    const keep = new Set([...live, HARBOR].map(prefixOf));
-    const known = new Map(readStates(this.env.dataDir, () => {}).map((s) => [prefixOf(s.plan.mzid), s.plan.mzid]));
+    const states = readStates(this.env.dataDir, () => {});
+    const harbors = states.filter((s) => s.harbor).map((s) => s.plan.mzid);
+    const keep = new Set([...live, ...harbors].map(prefixOf));
+    const known = new Map(states.map((s) => [prefixOf(s.plan.mzid), s.plan.mzid]));
     const swept: string[] = [];
     for (const prefix of prefixesOwned(this.env.dataDir)) {
       if (keep.has(prefix)) continue;
@@ -134,7 +156,8 @@ export class LinuxBackend implements Backend {
 
   /** Drop everything held in memory about a materialization (its kernel objects are gone). */
   private forget(mzid: string): void {
-    for (const [r, c] of this.carrying) if (c.mzid === mzid) this.carrying.delete(r);
+    for (const [k, p] of this.placement) if (p.mzid === mzid) this.placement.delete(k);
+    if (this.harbor?.mzid === mzid) this.harbor = undefined;
     this.entries.delete(mzid);
     this.placed.delete(mzid);
     this.dataPlane.forget(mzid);
@@ -216,10 +239,117 @@ export class LinuxBackend implements Backend {
     ctx.log(`materialization ${spec.mzid} swept`);
   }
 
+  /**
+   * Bring up the harbor: its infrapod (nex with an entry per testbed node,
+   * foundry) and, for every testbed node that carries no experiment node, a
+   * standby container on the harbor infranet that boots, takes its lease and
+   * its standby configuration, and waits. Idempotent: a restarted facility
+   * finds its harbor as it left it and only starts what is missing.
+   */
   async harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
-    const infrapod: InfrapodSpec = { mzid: HARBOR, vindex: 0, server: spec.server, infranet: spec.infranet };
+    const mzid = harborMzid(spec.name, this.env.dataDir);
+    for (const s of readStates(this.env.dataDir, () => {})) {
+      if (!s.harbor || s.plan.mzid === mzid) continue;
+      await sweep(prefixOf(s.plan.mzid), this.env.dataDir);
+      this.forget(s.plan.mzid);
+      ctx.log(`harbor ${s.plan.mzid} of this data directory is not ${spec.name}'s: swept`);
+    }
+    const bad = spec.resources.filter((r) => !NODE_NAME_RE.test(r.id)).map((r) => r.id);
+    if (bad.length)
+      throw new Error(`harbor ${spec.name}: resource ids ${bad.join(", ")} cannot name a standby container`);
+    this.harbor = { mzid, spec };
+    const infrapod: InfrapodSpec = { mzid, vindex: 0, server: spec.server, infranet: spec.infranet };
     await this.infrapodCreate(infrapod, ctx);
+    this.entries.set(
+      mzid,
+      spec.resources.map((r) => ({ name: r.id, mac: r.mac, address: r.address })),
+    );
     await this.infrapodServices(infrapod, ctx);
+    const free = spec.resources.filter((r) => !this.occupied(r.id)).map((r) => r.id);
+    await this.standby(free, ctx);
+    ctx.log(`harbor ${spec.name}: ${free.length} of ${spec.resources.length} testbed nodes in standby`);
+  }
+
+  /** Nodes a resource carries now. */
+  private occupants(resource: string): NodeRef[] {
+    return [...this.placement.values()]
+      .filter((p) => p.resource === resource && p.mzid !== this.harbor?.mzid)
+      .map(({ mzid, node }) => ({ mzid, node }));
+  }
+
+  private occupied(resource: string): boolean {
+    return this.occupants(resource).length > 0;
+  }
+
+  private place(ref: NodeRef, resource: string): void {
+    this.placement.set(key(ref), { ...ref, resource });
+  }
+
+  /** Put resources of the harbor into standby: a container per resource that boots on the harbor infranet. */
+  private async standby(resources: string[], ctx: ActionContext): Promise<void> {
+    const h = this.harbor;
+    if (!h || resources.length === 0) return;
+    const mz = this.planOf(h.mzid, h.spec.infranet);
+    const prefix = prefixOf(h.mzid);
+    const sleds: NodePlan[] = [];
+    for (const id of resources) {
+      const r = h.spec.resources.find((x) => x.id === id);
+      if (!r) continue;
+      const sled: NodePlan = {
+        name: r.id,
+        infranet: { address: r.address, mac: macFromIp(r.address) },
+        interfaces: [],
+        routes: [],
+      };
+      sleds.push(sled);
+      mz.nodes = [...mz.nodes.filter((n) => n.name !== sled.name), sled];
+      this.place({ mzid: h.mzid, node: r.id }, r.id);
+    }
+    if (sleds.length === 0) return;
+    const image = await this.dataPlane.image(sleds[0] as NodePlan);
+    await nodesWire(this.env, prefix, mz.infranet, sleds);
+    for (const sled of sleds) writeNodeConfig(foundryDir(this.env, prefix), sled);
+    this.writeNex(mz);
+    await nodesStart(this.env, prefix, sleds, new Map(sleds.map((n) => [n.name, image])));
+    this.save(h.mzid);
+    await waitReady(
+      this.env,
+      prefix,
+      sleds.map((n) => n.name),
+      90_000,
+      ctx.signal,
+    );
+  }
+
+  /** Take a resource out of the harbor (its standby container goes) before it carries an experiment node. */
+  private async leaveHarbor(resource: string, ctx: ActionContext): Promise<void> {
+    const h = this.harbor;
+    if (!h || !this.placement.has(key({ mzid: h.mzid, node: resource }))) return;
+    const prefix = prefixOf(h.mzid);
+    await nodeStop(this.env, prefix, resource, 0, { downInterfaces: false });
+    nodeWipe(this.env, prefix, resource);
+    const ns = namesOf(prefix).node(resource);
+    if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
+    const mz = this.planOf(h.mzid, h.spec.infranet);
+    mz.nodes = mz.nodes.filter((n) => n.name !== resource);
+    this.placement.delete(key({ mzid: h.mzid, node: resource }));
+    this.save(h.mzid);
+    ctx.log(`${resource} leaves the harbor`);
+  }
+
+  /** Where every testbed node of the harbor is: in standby there, or carrying experiment nodes. */
+  harborRoster(): HarborPlace[] {
+    const h = this.harbor;
+    if (!h) return [];
+    const prefix = prefixOf(h.mzid);
+    return h.spec.resources.map((r): HarborPlace => {
+      const nodes = this.occupants(r.id);
+      if (nodes.length > 0 || !this.placement.has(key({ mzid: h.mzid, node: r.id })))
+        return { resource: r.id, place: "allocated", nodes };
+      const power = this.dataPlane.powerState(h.mzid, r.id);
+      const boot = nodeBoot(this.env, prefix, r.id).state;
+      return { resource: r.id, place: "harbor", standby: power === "off" ? "off" : boot, address: r.address };
+    });
   }
 
   private nodePlan(spec: NodeSpec): NodePlan {
@@ -247,8 +377,9 @@ export class LinuxBackend implements Backend {
     await nodesWire(this.env, prefix, mz.infranet, [node]);
     writeNodeConfig(foundryDir(this.env, prefix), node);
     this.writeNex(mz);
+    await this.leaveHarbor(spec.resource, ctx);
     await nodesStart(this.env, prefix, [node], new Map([[node.name, image]]));
-    this.carrying.set(spec.resource, { mzid: spec.mzid, node: spec.node });
+    this.place({ mzid: spec.mzid, node: spec.node }, spec.resource);
     this.save(spec.mzid);
     await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
     ctx.log(`node ${spec.node} on ${spec.resource} configured`);
@@ -266,9 +397,12 @@ export class LinuxBackend implements Backend {
       mz.nodes = mz.nodes.filter((n) => n.name !== spec.node);
       this.writeNex(mz);
     } catch {}
-    this.carrying.delete(spec.resource);
+    this.placement.delete(key({ mzid: spec.mzid, node: spec.node }));
     this.save(spec.mzid);
-    ctx.log(`node ${spec.node} wiped; ${spec.resource} back in the harbor`);
+    if (this.harbor && !this.occupied(spec.resource)) {
+      await this.standby([spec.resource], ctx);
+      ctx.log(`node ${spec.node} wiped; ${spec.resource} back in the harbor, in standby`);
+    } else ctx.log(`node ${spec.node} wiped`);
   }
 
   async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
@@ -278,11 +412,26 @@ export class LinuxBackend implements Backend {
     await this.nodeSetup(spec, ctx);
   }
 
-  async nodePower(resource: string, action: PowerAction, ctx: ActionContext): Promise<void> {
-    const c = this.carrying.get(resource);
-    if (!c) throw new Error(`resource ${resource} carries no node on this host (power control needs a set-up node)`);
+  async nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {
+    const c = node ?? this.soleNode(resource);
+    if (!this.placement.has(key(c))) throw new Error(`node ${c.node} of ${c.mzid} is not set up on this host`);
     await this.dataPlane.power(c.mzid, c.node, action);
     ctx.log(`node ${c.node} (${resource}): power ${action} done, now ${this.dataPlane.powerState(c.mzid, c.node)}`);
+  }
+
+  /** The one node a resource carries (or its standby container in the harbor). */
+  private soleNode(resource: string): NodeRef {
+    const on = this.occupants(resource);
+    if (on.length > 1)
+      throw new Error(
+        `resource ${resource} carries ${on.length} nodes (${on.map((n) => n.node).join(", ")}); name the node to power`,
+      );
+    const h = this.harbor;
+    const c =
+      on[0] ??
+      (h && this.placement.has(key({ mzid: h.mzid, node: resource })) ? { mzid: h.mzid, node: resource } : undefined);
+    if (!c) throw new Error(`resource ${resource} carries no node on this host (power control needs a set-up node)`);
+    return c;
   }
 
   private linkPlan(spec: LinkSpec): LinkPlan {

@@ -1,8 +1,9 @@
-export { HARBOR, LinuxBackend } from "./backend.ts";
+export { type HarborPlace, harborMzid, LinuxBackend } from "./backend.ts";
 export * from "./capabilities.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
 export { busyboxImage, DEBIAN_SUITES, debianImage } from "./image.ts";
 export { PREFIX_RE, prefixOf } from "./names.ts";
 export * from "./plan.ts";
+export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";

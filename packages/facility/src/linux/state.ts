@@ -1,7 +1,8 @@
 /**
  * What the backend must remember about a materialization across a facility
  * restart: its plan (nodes, links, emulation as last set), rex's infranet
- * entries, and which resource carries which node. Kernel objects and processes
+ * entries, and which resource carries which node (and, for the harbor, its
+ * spec). Kernel objects and processes
  * outlive the facility process; this small JSON next to them (in the
  * materialization's directory, so a sweep removes it with everything else)
  * lets a restarted backend power, exec into, change and dematerialize them.
@@ -10,7 +11,7 @@
  */
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { InfranetEntry } from "../backend.ts";
+import type { HarborSpec, InfranetEntry } from "../backend.ts";
 import { PREFIX_RE, prefixOf } from "./names.ts";
 import type { MzPlan } from "./plan.ts";
 
@@ -19,8 +20,16 @@ export interface MzState {
   plan: MzPlan;
   /** Infranet (nex) entries as rex last set them. */
   entries?: InfranetEntry[];
-  /** resource → node it carries. */
-  carrying: Record<string, string>;
+  /** node → the resource carrying it (a hypervisor carries several). */
+  placement: Record<string, string>;
+  /** Present when this materialization is the facility's harbor. */
+  harbor?: HarborSpec;
+}
+
+/** What earlier versions wrote: resource → node (one node per resource). */
+interface StoredState extends Omit<MzState, "placement"> {
+  placement?: Record<string, string>;
+  carrying?: Record<string, string>;
 }
 
 export const STATE_FILE = "state.json";
@@ -51,12 +60,14 @@ export function readStates(dataDir: string, log: (m: string) => void): MzState[]
     const file = statePath(dataDir, prefix);
     if (!existsSync(file)) continue;
     try {
-      const s = JSON.parse(readFileSync(file, "utf8")) as MzState;
+      const s = JSON.parse(readFileSync(file, "utf8")) as StoredState;
       if (s.version !== 1 || typeof s.plan?.mzid !== "string" || !Array.isArray(s.plan.nodes))
-        throw new Error(`expected {version: 1, plan: {mzid, nodes, links, ...}, carrying}`);
+        throw new Error(`expected {version: 1, plan: {mzid, nodes, links, ...}, placement}`);
       if (prefixOf(s.plan.mzid) !== prefix)
         throw new Error(`plan.mzid "${s.plan.mzid}" does not belong to prefix ${prefix}`);
-      out.push({ ...s, carrying: s.carrying ?? {} });
+      const { carrying, placement, ...rest } = s;
+      const legacy = Object.fromEntries(Object.entries(carrying ?? {}).map(([resource, node]) => [node, resource]));
+      out.push({ ...rest, placement: placement ?? legacy });
     } catch (e) {
       log(`linux backend: ${file}: ${(e as Error).message}; this materialization cannot be operated until re-created`);
     }

@@ -1,0 +1,32 @@
+// cog harbor: where the facility's testbed nodes are — waiting in the harbor
+// (imaging standby) or carrying an experiment node of a materialization.
+import { harborNodes } from "@merge/facility";
+import Table from "cli-table3";
+import type { Command } from "commander";
+import { print, type StoreOpts, withStore, withStoreOpts } from "./facility-store.ts";
+
+export function register(program: Command): void {
+  withStoreOpts(
+    program
+      .command("harbor")
+      .description("the harbor: each testbed node in standby there, or the materialization it is in"),
+  ).action((opts: StoreOpts) =>
+    withStore(opts, async (store) => {
+      const harbor = await harborNodes(store);
+      if (!harbor) {
+        console.error("cog: this facility runs without a harbor (started with --no-harbor, or not started yet)");
+        process.exitCode = 1;
+        return;
+      }
+      print(opts, harbor, () => {
+        const t = new Table({ head: ["resource", "harbor address", "state", "materialization", "node", "updated"] });
+        for (const n of harbor.nodes) {
+          const state = n.target && n.target !== n.state ? `${n.state} → ${n.target}` : n.state;
+          t.push([n.resource, n.address, state, n.mzid ?? "", n.node ?? "", n.updated ?? ""]);
+        }
+        const standby = harbor.nodes.filter((n) => n.state === "standby").length;
+        return `${harbor.name}: ${standby} of ${harbor.nodes.length} testbed nodes in standby\n${t.toString()}`;
+      });
+    }),
+  );
+}

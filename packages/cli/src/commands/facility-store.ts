@@ -1,0 +1,44 @@
+// The facility store as cog commands open it: one --store option (default
+// $COG_STORE, then the single-machine default), --json, and errors an
+// operator can act on instead of stack traces.
+import { MzIdError, NoSuchAction } from "@merge/facility";
+import { openStore, type Store } from "@merge/store";
+import type Table from "cli-table3";
+import type { Command } from "commander";
+
+export const STORE_HELP = "facility store URL (default $COG_STORE or sqlite:.data/facility)";
+
+export interface StoreOpts {
+  store?: string;
+  json?: boolean;
+}
+
+export const withStoreOpts = (c: Command): Command =>
+  c.option("--store <url>", STORE_HELP).option("--json", "print JSON");
+
+export async function withStore(opts: StoreOpts, f: (store: Store) => Promise<void>): Promise<void> {
+  let store: Store;
+  try {
+    store = openStore(opts.store ?? process.env.COG_STORE ?? "sqlite:.data/facility");
+  } catch (err) {
+    console.error(`cog: ${(err as Error).message}`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await f(store);
+  } catch (err) {
+    if (err instanceof MzIdError || err instanceof NoSuchAction) {
+      console.error(`cog: ${err.message}`);
+      process.exitCode = 1;
+    } else throw err;
+  } finally {
+    await store.close();
+  }
+}
+
+/** JSON with --json, else the table (or a sentence when there is nothing to list). */
+export function print(opts: StoreOpts, json: unknown, table: () => Table.Table | string): void {
+  if (opts.json) console.log(JSON.stringify(json, null, 2));
+  else console.log(table().toString());
+}
