@@ -1,12 +1,21 @@
 // The facility store as cog commands open it: one --store option (default
 // $COG_STORE, then the single-machine default), --json, and errors an
 // operator can act on instead of stack traces.
+
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { MzIdError, NoSuchAction } from "@merge/facility";
-import { openStore, type Store } from "@merge/store";
+import { openStore, parseStoreUrl, type Store } from "@merge/store";
 import type Table from "cli-table3";
 import type { Command } from "commander";
 
-export const STORE_HELP = "facility store URL (default $COG_STORE or sqlite:.data/facility)";
+export const STORE_HELP =
+  "facility store URL (default $COG_STORE, else the store `npm start` gives its facility: sqlite:.data/facility/store)";
+
+/** The facility store `npm start` uses (MERGE_DATA_DIR moves `.data`). */
+export function defaultStoreUrl(): string {
+  return process.env.COG_STORE ?? `sqlite://${resolve(process.env.MERGE_DATA_DIR ?? ".data", "facility", "store")}`;
+}
 
 export interface StoreOpts {
   store?: string;
@@ -18,8 +27,18 @@ export const withStoreOpts = (c: Command): Command =>
 
 export async function withStore(opts: StoreOpts, f: (store: Store) => Promise<void>): Promise<void> {
   let store: Store;
+  const url = opts.store ?? defaultStoreUrl();
   try {
-    store = openStore(opts.store ?? process.env.COG_STORE ?? "sqlite:.data/facility");
+    const o = parseStoreUrl(url);
+    // Opening a sqlite store makes it: a mistyped path would show an empty facility.
+    if (o.backend === "sqlite" && !existsSync(o.dir)) {
+      console.error(
+        `cog: no facility store at ${o.dir} (is the facility started? give --store <url> or set COG_STORE)`,
+      );
+      process.exitCode = 1;
+      return;
+    }
+    store = openStore(url);
   } catch (err) {
     console.error(`cog: ${(err as Error).message}`);
     process.exitCode = 2;
