@@ -19,6 +19,7 @@ test("a realization not accepted within the timeout is released; an accepted one
   const kept = await ned.realize("ned", "e", { name: "kept" });
   const now = await ned.realize("ned", "e", { name: "now", accept: true });
   assert.equal(late.state, "pending");
+  assert.equal(kept.state, "pending");
   assert.equal(now.state, "accepted");
   await ned.accept("ned", "e", "kept");
   // The sweeper runs every second; give it three.

@@ -7,10 +7,11 @@
  * The container carries data-nodes / data-edges / data-lans and
  * data-state="rendered" once sigma has drawn, so tests and tools can check it.
  */
+
+import type { Experiment } from "@merge/xir/browser";
 import * as fa2Worker from "graphology-layout-forceatlas2/worker.js";
 import { useEffect, useRef, useState } from "react";
 import Sigma from "sigma";
-import type { Experiment } from "../../xir/src/experiment.ts";
 import {
   type EdgeAttributes,
   layout,

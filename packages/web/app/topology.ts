@@ -6,13 +6,11 @@
  * lines to show on hover: constraints in the user's units, addresses, image.
  * Pure: no DOM, so it runs (and is tested and benchmarked) under Node too.
  */
+// The browser entry: @merge/xir's index also holds Node-only code (hashing, ajv).
+import { type Constraint, describeConstraint, type Experiment } from "@merge/xir/browser";
 import { MultiUndirectedGraph } from "graphology";
 import type { ForceAtlas2Settings } from "graphology-layout-forceatlas2";
 import * as fa2 from "graphology-layout-forceatlas2";
-// Straight from the modules, not @merge/xir's index: that also holds Node-only code (hashing, ajv).
-import type { Constraint } from "../../xir/src/constraint.ts";
-import type { Experiment } from "../../xir/src/experiment.ts";
-import { describeConstraint } from "../../xir/src/properties.ts";
 
 // A CommonJS module: its default export is the layout function (under Node and Vite alike).
 const forceAtlas2 = (

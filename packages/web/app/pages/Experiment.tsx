@@ -4,8 +4,8 @@
  * forms to push a model and to realize a revision.
  */
 
+import type { Experiment as Xir } from "@merge/xir/browser";
 import { lazy, Suspense, useState } from "react";
-import type { Experiment as Xir } from "../../../xir/src/experiment.ts";
 import { type Api, call, type Experiment, type Realization, type Revision, type RevisionDetail } from "../api.ts";
 import { Badge, ErrorBox, Link, Show, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";

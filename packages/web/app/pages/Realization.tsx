@@ -5,8 +5,8 @@
  * realizations the user can see.
  */
 
+import type { Realization as Embedding } from "@merge/xir/browser";
 import { useEffect } from "react";
-import type { Realization as Embedding } from "../../../xir/src/realization.ts";
 import { ApiError, type MaterializationStatus, type Realization } from "../api.ts";
 import { Action, Badge, Link, type Loaded, Show, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
