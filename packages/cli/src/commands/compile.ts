@@ -4,7 +4,7 @@
 // stderr as `file:line:col: severity: message [code]`; exit status 1 on errors.
 import { writeFileSync } from "node:fs";
 import { relative } from "node:path";
-import { compileFile, type Diagnostic, formatDiagnostic, toGraph } from "@merge/model";
+import type { Diagnostic } from "@merge/model";
 import { canonicalJSON } from "@merge/xir";
 import type { Command } from "commander";
 
@@ -27,6 +27,8 @@ export function registerCompile(program: Command): void {
 }
 
 export async function runCompile(model: string, flags: CompileFlags): Promise<number> {
+  // Loaded here, not at the top: every other mrg command starts faster without the compiler.
+  const { compileFile, formatDiagnostic, toGraph } = await import("@merge/model");
   const result = await compileFile(model);
   for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(relativeTo(d))}\n`);
   if (!result.ok || !result.xir) {

@@ -7,8 +7,6 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { SAMPLES } from "@merge/facility-model";
-import { compileFile, formatDiagnostic } from "@merge/model";
-import { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } from "@merge/realize";
 import {
   type Experiment,
   formatSchemaErrors,
@@ -59,6 +57,8 @@ export function registerRealizeLocal(program: Command): void {
 }
 
 export async function runRealizeLocal(model: string, flags: LocalFlags): Promise<number> {
+  // Loaded here, not at the top: every other mrg command starts faster without the engine and compiler.
+  const { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } = await import("@merge/realize");
   try {
     if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
@@ -89,6 +89,7 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
 }
 
 async function loadExperiment(path: string): Promise<Experiment> {
+  const { compileFile, formatDiagnostic } = await import("@merge/model");
   if (extname(path) === ".json") {
     const doc = readJson(path);
     const v = validateExperiment(doc);

@@ -1,0 +1,271 @@
+// The experimenter's mistakes, as a user makes them: the real `mrg` binary
+// (bin/mrg, a subprocess) against a real portal and facility (sim backend).
+// Each mistake must say what was wrong and what would be valid, with exit
+// status 1 for failures and 2 for usage errors; lists must be JSON with --json.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { SimBackend } from "@merge/facility";
+import { type PortalStack, startPortalStack } from "../../facility/test/fixtures/portal-stack.ts";
+import { keys } from "../../portal/src/objects.ts";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const bin = join(root, "packages/cli/bin/mrg");
+const tmp = mkdtempSync(join(tmpdir(), "mrg-usage-"));
+let stack: PortalStack;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs bin/mrg. By default signed in as the administrator through a saved
+ * session in its own config directory; `env` overrides (undefined removes).
+ */
+function mrg(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  const e: Record<string, string | undefined> = {
+    ...process.env,
+    MERGE_PORTAL: stack.portal.url,
+    MERGE_TOKEN: stack.admin.token,
+    MERGE_CONFIG_DIR: join(tmp, "cfg-admin"),
+    MERGE_PASSWORD: undefined,
+    ...env,
+  };
+  for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
+  return new Promise((resolve) => {
+    execFile(bin, args, { cwd: root, env: e as NodeJS.ProcessEnv }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  stack = await startPortalStack(tmp, new SimBackend({ durations: { imaging: 5, power: 2, network: 1, infrapod: 2 } }));
+  await stack.admin.createExperiment("admin", { name: "demo" });
+});
+
+after(async () => {
+  try {
+    await stack?.close();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+describe("mrg, the experimenter's workflow and its mistakes", () => {
+  test("push, realize, materialize and tear down, with --json where scripts read it", async () => {
+    const push = await mrg(["push", "examples/demo.ts", "demo.admin", "--json"]);
+    assert.equal(push.code, 0, push.stderr);
+    assert.equal((JSON.parse(push.stdout) as { status: string }).status, "compiled");
+
+    const rz = await mrg(["realize", "r1.demo.admin", "--accept", "--json"]);
+    assert.equal(rz.code, 0, rz.stderr);
+    assert.equal((JSON.parse(rz.stdout) as { state: string }).state, "accepted");
+
+    const [projects, experiments, realizations] = await Promise.all([
+      mrg(["list", "projects", "--json"]),
+      mrg(["list", "experiments", "--json"]),
+      mrg(["list", "realizations", "demo.admin", "--json"]),
+    ]);
+    for (const r of [projects, experiments, realizations]) assert.equal(r.code, 0, r.stderr);
+    assert.ok((JSON.parse(projects.stdout) as { name: string }[]).some((p) => p.name === "admin"));
+    assert.deepEqual(
+      (JSON.parse(experiments.stdout) as { name: string; project: string }[]).map((x) => `${x.name}.${x.project}`),
+      ["demo.admin"],
+    );
+    assert.deepEqual(
+      (JSON.parse(realizations.stdout) as { id: string; state: string }[]).map((x) => [x.id, x.state]),
+      [["r1.demo.admin", "accepted"]],
+    );
+
+    const up = await mrg(["materialize", "r1.demo.admin", "--timeout", "60"]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /r1\.demo\.admin is active: 4 nodes, 2 links/);
+    // No terminal: progress comes as lines, not a bar.
+    assert.match(up.stderr, /materializing r1\.demo\.admin: \d+\/\d+ actions/);
+
+    const shown = await mrg(["show", "materialization", "r1.demo.admin", "--json"]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const mz = JSON.parse(shown.stdout) as { status: string; nodes: { node: string }[] };
+    assert.equal(mz.status, "active");
+    assert.deepEqual(mz.nodes.map((n) => n.node).sort(), ["c0", "c1", "router", "server"]);
+
+    // Mistakes on a materialization: a node or link that is not there names the ones that are.
+    const [exec, emu, again] = await Promise.all([
+      mrg(["exec", "c9", "r1.demo.admin", "--", "true"]),
+      mrg(["emu", "set", "wna", "r1.demo.admin", "--latency", "30ms"]),
+      mrg(["materialize", "r1.demo.admin"]),
+    ]);
+    assert.equal(exec.code, 1);
+    assert.match(exec.stderr, /has no node 'c9' \(nodes: c0, c1, router, server\)/);
+    assert.equal(emu.code, 1);
+    assert.match(emu.stderr, /has no link 'wna' \(links: clients, wan\)/);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /materialized already/);
+
+    const down = await mrg(["dematerialize", "r1.demo.admin", "--json", "--timeout", "60"]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(JSON.parse(down.stdout), { id: "r1.demo.admin", status: "dematerialized" });
+    const gone = await mrg(["relinquish", "r1.demo.admin", "--json"]);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.deepEqual(JSON.parse(gone.stdout), { id: "r1.demo.admin", state: "relinquished" });
+    const none = await mrg(["list", "realizations", "demo.admin", "--json"]);
+    assert.deepEqual(JSON.parse(none.stdout), []);
+  });
+
+  test("a Python model pushes as it is; one with a syntax error names file, line and column", async () => {
+    await stack.admin.createExperiment("admin", { name: "py" });
+    const ok = await mrg(["push", "examples/python/hello-world.py", "py.admin"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /compiled/);
+
+    const bad = join(tmp, "bad.ts");
+    writeFileSync(bad, 'import { Network } from "@merge/model";\nconst net = new Network("bad"\nnet.node("a");\n');
+    const r = await mrg(["push", bad, "py.admin"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, "\\.")}:3:\\d+: error: `));
+    assert.match(r.stderr, /revision 2 of py\.admin did not compile; fix the model and push again/);
+  });
+
+  test("usage errors exit 2: typos get the nearest command, malformed names the expected form", async () => {
+    const [typo, sub, short, upper, noDash, timeout, bare, missing] = await Promise.all([
+      mrg(["realiz", "r1.demo.admin"]),
+      mrg(["show", "realisation", "r1.demo.admin"]),
+      mrg(["show", "realization", "r1.demo"]),
+      mrg(["accept", "R1.demo.admin"]),
+      mrg(["exec", "c0", "r1.demo.admin", "ping", "-c", "1", "server"]),
+      mrg(["materialize", "r1.demo.admin", "--timeout", "soon"]),
+      mrg([]),
+      mrg(["push", "examples/demo.ts"]),
+    ]);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /unknown command 'realiz'\n\(Did you mean realize\?\)/);
+    assert.equal(sub.code, 2);
+    assert.match(sub.stderr, /Did you mean realization\?/);
+    assert.match(sub.stderr, /see 'mrg show --help'/);
+    assert.equal(short.code, 2);
+    assert.match(
+      short.stderr,
+      /'r1\.demo' is not a realization name: expected 3 parts, realization\.experiment\.project/,
+    );
+    assert.equal(upper.code, 2);
+    assert.match(upper.stderr, /the realization part 'R1' must be lower-case letters and digits/);
+    assert.equal(noDash.code, 2);
+    assert.match(noDash.stderr, /unknown option '-c'/);
+    assert.match(noDash.stderr, /put the node's command after --/);
+    assert.equal(timeout.code, 2);
+    assert.match(timeout.stderr, /--timeout 'soon': expected seconds > 0/);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /mrg login admin --password/, "the help shows the workflow");
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing required argument 'exp\.proj'/);
+  });
+
+  test("a name that does not exist lists the ones that do, nearest first", async () => {
+    const [rlz, exp, proj] = await Promise.all([
+      mrg(["show", "realization", "r7.demo.admin"]),
+      mrg(["show", "realization", "r1.dmo.admin"]),
+      mrg(["list", "realizations", "demo.admn"]),
+    ]);
+    assert.equal(rlz.code, 1);
+    assert.match(rlz.stderr, /realization 'r7\.demo\.admin' does not exist/);
+    assert.equal(exp.code, 1);
+    assert.match(
+      exp.stderr,
+      /experiment 'dmo\.admin' does not exist\n {2}did you mean demo\.admin\?\n {2}experiments in project admin: .*demo\.admin/,
+    );
+    assert.equal(proj.code, 1);
+    assert.match(proj.stderr, /project 'admn' does not exist\n {2}did you mean admin\?/);
+  });
+
+  test("materializing a realization that is not accepted says how to accept it", async () => {
+    const rz = await mrg(["realize", "r2.demo.admin", "1"]);
+    assert.equal(rz.code, 0, rz.stderr);
+    assert.match(rz.stdout, /accept before .*: mrg accept r2\.demo\.admin/);
+    const r = await mrg(["materialize", "r2.demo.admin"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /realization r2\.demo\.admin is pending; only an accepted realization can be materialized/);
+    assert.match(r.stderr, /mrg accept r2\.demo\.admin/);
+    const other = await mrg(["show", "realization", "r3.demo.admin"]);
+    assert.match(other.stderr, /did you mean r2\.demo\.admin\?\n {2}realizations of demo\.admin: r2\.demo\.admin/);
+    assert.equal((await mrg(["reject", "r2.demo.admin"])).code, 0);
+  });
+
+  test("signing in: missing, expired and wrong credentials say how to sign in", async () => {
+    const cfg = join(tmp, "cfg-none");
+    const none = await mrg(["list", "projects"], { MERGE_TOKEN: undefined, MERGE_CONFIG_DIR: cfg });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, new RegExp(`not signed in to ${stack.portal.url}; sign in with: mrg login`));
+
+    // An API token past its expiry, as from an old session file.
+    const issued = await stack.admin.createToken("admin", "old", 3600);
+    const key = keys.token(issued.record.id);
+    const kv = await stack.portal.store.get(key);
+    assert.ok(kv, "the token record is in the portal store");
+    await stack.portal.store.put(
+      key,
+      JSON.stringify({ ...JSON.parse(kv.value), expires: new Date(Date.now() - 1000).toISOString() }),
+    );
+    const expiredCfg = join(tmp, "cfg-expired");
+    mkdirSync(expiredCfg, { recursive: true });
+    writeFileSync(
+      join(expiredCfg, "session.json"),
+      JSON.stringify({ portal: stack.portal.url, token: issued.token, user: "admin", kind: "api" }),
+    );
+    const saved = await mrg(["list", "projects"], {
+      MERGE_TOKEN: undefined,
+      MERGE_PORTAL: undefined,
+      MERGE_CONFIG_DIR: expiredCfg,
+    });
+    assert.equal(saved.code, 1);
+    assert.match(saved.stderr, /the token has expired; sign in again with: mrg login admin --password/);
+    const env = await mrg(["list", "projects"], { MERGE_TOKEN: issued.token });
+    assert.equal(env.code, 1);
+    assert.match(env.stderr, /the token has expired; the token comes from \$MERGE_TOKEN/);
+
+    const wrong = await mrg(["login", "admin", "--password", "not-the-password"], {
+      MERGE_TOKEN: undefined,
+      MERGE_CONFIG_DIR: join(tmp, "cfg-wrong"),
+    });
+    assert.equal(wrong.code, 1);
+    assert.match(
+      wrong.stderr,
+      new RegExp(`wrong user name or password \\(signing in to ${stack.portal.url} as admin\\)`),
+    );
+  });
+
+  test("a portal that is not running: the URL tried, where it came from, how to start one", async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const [flag, env] = await Promise.all([
+      mrg(["list", "projects", "--portal", url]),
+      mrg(["show", "materialization", "r1.demo.admin"], { MERGE_PORTAL: url }),
+    ]);
+    for (const [r, origin] of [
+      [flag, "--portal"],
+      [env, "\\$MERGE_PORTAL"],
+    ] as const) {
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`cannot reach the portal at ${url} \\(from ${origin}\\): connection refused`));
+      assert.match(r.stderr, /start one with 'npm start'/);
+    }
+  });
+});
