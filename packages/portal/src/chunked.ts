@@ -8,9 +8,11 @@
  * realizations and XIR deflate 15–30 times. Chunking keeps every value well
  * under the 1 MiB one backend value may hold.
  *
- * Invariant the readers rely on: chunks are written only by the transaction
- * that creates their header's key, and deleted with it. So a chunk belongs to
- * the header whose createRevision equals the chunk's modRevision; anything
+ * Invariant the readers rely on: chunks are written in the same transaction
+ * as their header, under a prefix no other live header's chunks use, and
+ * deleted with it; a header rewritten with a new body gets a fresh prefix
+ * (facilities: a generation in the prefix). So a chunk read with a header was
+ * written between the header's createRevision and its modRevision; anything
  * else is a torn read across a concurrent delete (and re-create).
  */
 import { deflateRawSync, inflateRawSync } from "node:zlib";
@@ -88,20 +90,18 @@ export async function readChunked<S>(
     const where = locate(stored);
     if (where === undefined) return { kv, stored, json: undefined };
     const chunks = await store.range(where.prefix);
-    const createdWith = kv.createRevision;
-    if (chunks.length === where.body.chunks && chunks.every((c) => c.modRevision === createdWith)) {
-      return {
-        kv,
-        stored,
-        json: decodeChunks(
-          where.body,
-          chunks.map((c) => c.value),
-          what,
-        ),
-      };
+    const { createRevision, modRevision } = kv;
+    const ours = (c: KeyValue) => c.modRevision >= createRevision && c.modRevision <= modRevision;
+    if (chunks.length === where.body.chunks && chunks.every(ours)) {
+      const json = decodeChunks(
+        where.body,
+        chunks.map((c) => c.value),
+        what,
+      );
+      return { kv, stored, json };
     }
     const again: KeyValue | undefined = await store.get(kv.key);
-    if (again !== undefined && again.createRevision === createdWith) {
+    if (again?.modRevision === modRevision) {
       throw new Error(`${what}: ${chunks.length} of ${where.body.chunks} chunks stored`);
     }
     kv = again;

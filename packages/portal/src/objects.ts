@@ -147,6 +147,25 @@ export interface FacilityRecord {
   model: XirFacility;
 }
 
+/** A facility's model in chunks: where (a fresh generation per model written) and the little that listings show. */
+export interface FacilityModelChunks extends ChunkedBody {
+  generation: string;
+  resources: number;
+}
+
+/**
+ * What `keys.facility` holds: the record itself when its JSON is small (the only shape before
+ * chunking); else `model` is null and `body` describes its chunks under `keys.facilityChunks`
+ * (facility-record.ts).
+ */
+export interface StoredFacility extends Omit<FacilityRecord, "model"> {
+  model: XirFacility | null;
+  body?: FacilityModelChunks;
+}
+
+/** A facility record without its model: what listings read and show. */
+export type FacilitySummary = Omit<FacilityRecord, "model"> & { resources: number };
+
 const P = "portal/";
 export const keys = {
   user: (u: string) => `${P}users/${u}`,
@@ -189,6 +208,10 @@ export const keys = {
   pools: () => `${P}pools/`,
   facility: (f: string) => `${P}facilities/${f}`,
   facilities: () => `${P}facilities/`,
+  /** A big facility model's chunks, one generation per model written (chunked.ts). */
+  facilityChunks: (f: string, generation: string) => `${P}facility-chunks/${f}/${generation}/`,
+  facilityChunkGenerations: (f: string) => `${P}facility-chunks/${f}/`,
+  allFacilityChunks: () => `${P}facility-chunks/`,
   /** Bumped by every facility change: the resource internet cache is keyed by its revision. */
   facilityEpoch: () => `${P}epoch/facilities`,
   /**

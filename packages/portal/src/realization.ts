@@ -10,7 +10,8 @@
  * The allocation table is stored per realization, not per allocation unit, so
  * a reservation costs the same few store operations whatever its size (etcd
  * allows 128 per transaction): a header key, the records compressed
- * (deflate, base64) in chunks of at most 256 KiB, and the allocation epoch,
+ * (deflate, base64) in chunks of at most 256 KiB (chunked.ts, the layout
+ * realization records and revision bodies share), and the allocation epoch,
  * which every reservation compares and bumps. Two reservations computed from
  * one table (in this process or in another portal replica) cannot both
  * commit: the loser re-reads and realizes again. Frees need no epoch: they
@@ -31,13 +32,8 @@ import {
 } from "./chunked.ts";
 import { Batch, epochCompare, list, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
-import {
-  type FacilityRecord,
-  keys,
-  type RealizationRecord,
-  type RealizationSummary,
-  type StoredRealization,
-} from "./objects.ts";
+import { listFacilities } from "./facility-record.ts";
+import { keys, type RealizationRecord, type RealizationSummary, type StoredRealization } from "./objects.ts";
 import { allowedResources, type Pool, restrictInternet } from "./pool.ts";
 import { deleteRealization, putRealization, summarize } from "./realization-record.ts";
 import { readRevisionBody } from "./revision-body.ts";
@@ -200,7 +196,7 @@ export class Realizer {
     const epochKv = await this.store.get(keys.facilityEpoch());
     const epoch = epochKv?.modRevision ?? 0;
     if (this.cache?.epoch === epoch) return this.cache;
-    const facilities = await list<FacilityRecord>(this.store, keys.facilities());
+    const facilities = await listFacilities(this.store);
     const internet: ResourceInternet = {
       facilities: facilities.filter((f) => f.state === "active").map((f) => f.model),
       interconnects: [],

@@ -24,8 +24,9 @@ import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { Experiment, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
+import { readFacility } from "../facility-record.ts";
 import type { FacilityRecord, RealizationRecord } from "../objects.ts";
-import { keys as portalKeys, realizationId } from "../objects.ts";
+import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
 
@@ -137,6 +138,12 @@ export class Materializer {
     return kv ? { value: JSON.parse(kv.value) as T, rev: kv.modRevision } : undefined;
   }
 
+  /** A facility with its model, as `read` gives other records. */
+  private async facility(name: string): Promise<{ value: FacilityRecord; rev: number } | undefined> {
+    const f = await readFacility(this.store, name);
+    return f && { value: f.record, rev: f.modRevision };
+  }
+
   /** A realization's embedding and its revision's XIR, through the readers that know their stored shapes. */
   private async embedding(
     project: string,
@@ -175,7 +182,7 @@ export class Materializer {
     const names = [...new Set(r.realization.infranets.map((i) => i.facility))];
     const parts: FacilityPart[] = [];
     for (const name of names) {
-      const f = await this.read<FacilityRecord>(portalKeys.facility(name));
+      const f = await this.facility(name);
       if (!f)
         throw new MaterializationError(
           "unprocessable",
@@ -369,7 +376,7 @@ export class Materializer {
       throw new MaterializationError("conflict", `the realization or the experiment revision of ${m.id} is gone`);
     const all: Fragment[] = [];
     for (const part of m.facilities) {
-      const f = await this.read<FacilityRecord>(portalKeys.facility(part.facility));
+      const f = await this.facility(part.facility);
       if (!f) continue;
       const fragments = fragmentsFor(rlz, xir, f.value.model as Facility);
       all.push(...fragments);
@@ -548,7 +555,7 @@ export class Materializer {
   }
 
   private async client(facility: string): Promise<FacilityClient> {
-    const f = await this.read<FacilityRecord>(portalKeys.facility(facility));
+    const f = await this.facility(facility);
     if (!f) throw new Error(`facility '${facility}' is no longer registered`);
     return this.opts.connect(f.value);
   }
@@ -666,7 +673,7 @@ export class Materializer {
    * wait for the facility to report it gone, then notify teardown.
    */
   private async deliver(m: MaterializationRecord, part: FacilityPart): Promise<Partial<FacilityPart> | "gone"> {
-    const facility = await this.read<FacilityRecord>(portalKeys.facility(part.facility));
+    const facility = await this.facility(part.facility);
     if (!facility) {
       if (part.want === "dematerialize") return "gone"; // nothing left to tell
       throw new Error(`facility '${part.facility}' is no longer registered`);

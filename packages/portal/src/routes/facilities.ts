@@ -6,7 +6,16 @@ import Type from "typebox";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, readDoc } from "../documents.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
-import { type FacilityRecord, keys, realizationId } from "../objects.ts";
+import {
+  deleteFacility,
+  listFacilities,
+  listFacilitySummaries,
+  putFacility,
+  readFacility,
+  replaceFacility,
+  summarizeFacility,
+} from "../facility-record.ts";
+import { type FacilityRecord, type FacilitySummary, keys, realizationId, type StoredFacility } from "../objects.ts";
 import { listRealizations } from "../realization-record.ts";
 import * as S from "../schemas.ts";
 
@@ -24,7 +33,7 @@ function certificateExpiry(pem: string): string {
   }
 }
 
-function wireFacility(f: FacilityRecord) {
+function wireFacility(f: FacilitySummary) {
   return {
     name: f.name,
     description: f.description,
@@ -32,7 +41,7 @@ function wireFacility(f: FacilityRecord) {
     state: f.state,
     registered: f.registered,
     updated: f.updated,
-    resources: f.model.resources.length,
+    resources: f.resources,
     hasCertificate: f.certificate !== "",
     certificateExpires: f.certificate === "" ? null : certificateExpiry(f.certificate),
   };
@@ -57,7 +66,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       config: { access: { object: "facility", action: "read" } },
       schema: { tags: ["facilities"], response: { 200: Type.Array(S.Facility), ...S.errors } },
     },
-    async () => (await list<FacilityRecord>(store, keys.facilities())).map(wireFacility),
+    async () => (await listFacilitySummaries(store)).map(wireFacility),
   );
 
   app.post(
@@ -88,10 +97,10 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       };
       await new Batch()
         .absent(keys.facility(f.name))
-        .put(keys.facility(f.name), f)
+        .add(putFacility(f))
         .put(keys.facilityEpoch(), { changed: now, by: f.name })
         .commit(store, `facility ${f.name} is registered; update it instead`);
-      return reply.code(201).send(wireFacility(f));
+      return reply.code(201).send(wireFacility({ ...f, resources: f.model.resources.length }));
     },
   );
 
@@ -102,9 +111,9 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       schema: { tags: ["facilities"], params: FacilityParams, response: { 200: S.Facility, ...S.errors } },
     },
     async (req) => {
-      const doc = await readDoc<FacilityRecord>(store, keys.facility(req.params.facility));
+      const doc = await readDoc<StoredFacility>(store, keys.facility(req.params.facility));
       if (doc === undefined) throw notFound("facility", req.params.facility);
-      return wireFacility(doc.value);
+      return wireFacility(summarizeFacility(doc.value));
     },
   );
 
@@ -115,9 +124,9 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       schema: { tags: ["facilities"], params: FacilityParams, response: { 200: Type.Unknown(), ...S.errors } },
     },
     async (req) => {
-      const doc = await readDoc<FacilityRecord>(store, keys.facility(req.params.facility));
-      if (doc === undefined) throw notFound("facility", req.params.facility);
-      return doc.value.model;
+      const f = await readFacility(store, req.params.facility);
+      if (f === undefined) throw notFound("facility", req.params.facility);
+      return f.record.model;
     },
   );
 
@@ -136,19 +145,21 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     },
     async (req) => {
       const k = keys.facility(req.params.facility);
-      const doc = await readDoc<FacilityRecord>(store, k);
+      const doc = await readDoc<StoredFacility>(store, k);
       if (doc === undefined) throw notFound("facility", req.params.facility);
       const now = new Date().toISOString();
       const { model, ...rest } = req.body;
       if (rest.certificate) certificateExpiry(rest.certificate);
-      const next: FacilityRecord = { ...doc.value, ...rest, updated: now };
-      if (model !== undefined) next.model = checkModel(model, doc.value.name);
+      const { model: _model, body: _body, ...prev } = doc.value;
+      const next = { ...prev, ...rest, updated: now };
+      const newModel = model === undefined ? undefined : checkModel(model, doc.value.name);
       await new Batch()
         .unchanged(k, doc.modRevision)
-        .put(k, next)
+        .add(replaceFacility(doc.value, next, newModel))
         .put(keys.facilityEpoch(), { changed: now, by: next.name })
         .commit(store, "the facility changed meanwhile; try again");
-      return wireFacility(next);
+      const resources = newModel?.resources.length ?? summarizeFacility(doc.value).resources;
+      return wireFacility({ ...next, resources });
     },
   );
 
@@ -162,11 +173,11 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       const table = await ctx.realizer.table();
       if ([...table.records()].some((r) => "facility" in r && r.facility === req.params.facility))
         throw conflict(`facility ${req.params.facility} has allocated resources; relinquish them first`);
-      const doc = await readDoc<FacilityRecord>(store, keys.facility(req.params.facility));
+      const doc = await readDoc<StoredFacility>(store, keys.facility(req.params.facility));
       if (doc === undefined) throw notFound("facility", req.params.facility);
       await new Batch()
         .unchanged(keys.facility(req.params.facility), doc.modRevision)
-        .delete(keys.facility(req.params.facility))
+        .add(deleteFacility(req.params.facility))
         .put(keys.facilityEpoch(), { changed: new Date().toISOString(), by: req.params.facility })
         .commit(store, "the facility changed meanwhile; try again");
       return reply.code(204).send(null);
@@ -192,7 +203,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     },
     async (req) => {
       const [facilities, table, rlzs] = await Promise.all([
-        list<FacilityRecord>(store, keys.facilities()),
+        listFacilities(store),
         ctx.realizer.table(),
         listRealizations(store, keys.allRealizations()),
       ]);
