@@ -9,45 +9,21 @@ import {
   MzIdError,
   type MzSummary,
   mask,
-  NoSuchAction,
   pendingTasks,
   strayNodes,
 } from "@merge/facility";
-import { openStore, type Store } from "@merge/store";
+import type { Store } from "@merge/store";
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { print, type StoreOpts, withStore, withStoreOpts } from "./facility-store.ts";
 
-const STORE_HELP = "facility store URL (default $COG_STORE or sqlite:.data/facility)";
+/** Tables without colour: operators pipe them into grep and logs. */
+const PLAIN = { head: [], border: [] };
 
-interface StoreOpts {
-  store?: string;
-  json?: boolean;
-}
-
-async function withStore(opts: StoreOpts, f: (store: Store) => Promise<void>): Promise<void> {
-  let store: Store;
-  try {
-    store = openStore(opts.store ?? process.env.COG_STORE ?? "sqlite:.data/facility");
-  } catch (err) {
-    console.error(`cog: ${(err as Error).message}`);
-    process.exitCode = 2;
-    return;
-  }
-  try {
-    await f(store);
-  } catch (err) {
-    if (err instanceof MzIdError || err instanceof NoSuchAction) {
-      console.error(`cog: ${err.message}`);
-      process.exitCode = 1;
-    } else throw err;
-  } finally {
-    await store.close();
-  }
-}
-
-function print(opts: StoreOpts, json: unknown, table: () => Table.Table | string): void {
-  if (opts.json) console.log(JSON.stringify(json, null, 2));
-  else console.log(table().toString());
+/** Refuses a materialization the facility does not hold, instead of doing nothing to it. */
+async function held(store: Store, mzid: string): Promise<void> {
+  if (!(await new Driver(store).status(mzid)).info)
+    throw new MzIdError(`the facility holds no materialization '${mzid}' (see 'cog list mz')`);
 }
 
 function state(a: Action): string {
@@ -56,14 +32,15 @@ function state(a: Action): string {
 }
 
 function actionsTable(actions: Action[]): Table.Table {
-  const t = new Table({ head: ["task", "stage", "action", "kind", "target", "state", "attempts", "error"] });
+  const t = new Table({
+    head: ["task", "stage", "action", "kind", "target", "state", "attempts", "error"],
+    style: PLAIN,
+  });
   for (const a of actions) {
     t.push([a.task, a.stage, a.id, a.spec.kind, actionTarget(a.spec), state(a), a.attempts, a.error ?? ""]);
   }
   return t;
 }
-
-const withStoreOpts = (c: Command) => c.option("--store <url>", STORE_HELP).option("--json", "print JSON");
 
 export function register(program: Command): void {
   const list = program.command("list").description("list pending tasks, materializations, or nodes out of state");
@@ -75,7 +52,10 @@ export function register(program: Command): void {
     withStore(opts, async (store) => {
       const tasks = await pendingTasks(store);
       print(opts, tasks, () => {
-        const t = new Table({ head: ["materialization", "task", "pending", "errors", "actions", "depends on"] });
+        const t = new Table({
+          head: ["materialization", "task", "pending", "errors", "actions", "depends on"],
+          style: PLAIN,
+        });
         for (const p of tasks) t.push([p.task.mzid, p.task.id, p.pending, p.errors, p.total, p.task.deps.join(", ")]);
         return tasks.length ? t : "no pending tasks";
       });
@@ -116,7 +96,10 @@ export function register(program: Command): void {
     withStore(opts, async (store) => {
       const nodes = await strayNodes(store);
       print(opts, nodes, () => {
-        const t = new Table({ head: ["resource", "current", "target", "materialization", "last action", "updated"] });
+        const t = new Table({
+          head: ["resource", "current", "target", "materialization", "last action", "updated"],
+          style: PLAIN,
+        });
         for (const n of nodes)
           t.push([n.resource, n.current, n.target, n.mzid ?? "", n.action?.split("/action/")[1] ?? "", n.updated]);
         return nodes.length ? t : "every node is in its target state or in flight";
@@ -171,7 +154,7 @@ export function register(program: Command): void {
         })),
       };
       print(opts, json, () => {
-        const head = new Table();
+        const head = new Table({ style: PLAIN });
         head.push(
           { status: st.summary.status },
           {
@@ -181,7 +164,10 @@ export function register(program: Command): void {
           { "infrapod address": info.infrapod?.serviceAddress ?? "(not yet)" },
           { infranet: info.infrapod ? `vni ${info.infrapod.infranet.vni} ${info.infrapod.infranet.subnet}` : "" },
         );
-        const nodes = new Table({ head: ["node", "resource", "image", "infranet", "current", "target", "action"] });
+        const nodes = new Table({
+          head: ["node", "resource", "image", "infranet", "current", "target", "action"],
+          style: PLAIN,
+        });
         for (const n of json.nodes) {
           nodes.push([
             n.node,
@@ -193,7 +179,7 @@ export function register(program: Command): void {
             n.action ?? "",
           ]);
         }
-        const links = new Table({ head: ["link", "kind", "emulated", "tags", "action", "error"] });
+        const links = new Table({ head: ["link", "kind", "emulated", "tags", "action", "error"], style: PLAIN });
         for (const l of json.links) {
           const tags = l.tags
             .map((t) => (t.vni !== undefined ? `vni ${t.vni}` : t.vlan !== undefined ? `vlan ${t.vlan}` : "-"))
@@ -209,6 +195,7 @@ export function register(program: Command): void {
     program.command("clear <mzid> [selector]").description("clear errors so rex retries (selector: task, task/action)"),
   ).action((mzid: string, selector: string | undefined, opts: StoreOpts) =>
     withStore(opts, async (store) => {
+      await held(store, mzid);
       const done = await clearErrors(store, mzid, selector);
       print(opts, done, () => `cleared ${done.length} action${done.length === 1 ? "" : "s"} in error`);
     }),
@@ -220,6 +207,7 @@ export function register(program: Command): void {
       .description("mark actions complete by hand (selector: task, task/action)"),
   ).action((mzid: string, selector: string, opts: StoreOpts) =>
     withStore(opts, async (store) => {
+      await held(store, mzid);
       const done = await completeByHand(store, mzid, selector);
       print(opts, done, () => `completed ${done.length} action${done.length === 1 ? "" : "s"} by hand`);
     }),
@@ -233,6 +221,7 @@ export function register(program: Command): void {
     .option("--unmask", "remove the mask instead")
     .action((mzid: string, selector: string, opts: StoreOpts & { unmask?: boolean }) =>
       withStore(opts, async (store) => {
+        await held(store, mzid);
         const done = await mask(store, mzid, selector, !opts.unmask);
         print(
           opts,
