@@ -17,6 +17,7 @@ import { createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, type JWK, jw
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from "oidc-provider";
 import type { PortalContext } from "./context.ts";
 import { read } from "./documents.ts";
+import { urlForLog } from "./logging.ts";
 import { keys, type User } from "./objects.ts";
 import { DUMMY_HASH, verifyPassword } from "./password.ts";
 import { Throttled } from "./throttle.ts";
@@ -238,10 +239,10 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
   });
   // Without a listener these vanish; logged without the request (its body and headers may carry secrets).
   provider.on("server_error", (koa, err) => {
-    app.log.error(
-      { path: koa.path, method: koa.method, err: { message: err.message, name: err.name } },
-      "oidc provider error",
-    );
+    const path = urlForLog(`/oidc${koa.path}`);
+    app.log.error({ path, method: koa.method, err: { message: err.message, name: err.name } }, "oidc provider error");
+    if (!ctx.config.logger)
+      process.stderr.write(`portal: oidc provider error on ${koa.method} ${path}: ${err.message}\n`);
   });
 
   // Access tokens for the API: verify signature, issuer, audience and type; the subject is the user name.
