@@ -7,6 +7,7 @@ import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Command } from "commander";
+import { helpAfterErrors, usageExits } from "./client.ts";
 
 export type RegisterCog = (program: Command) => void;
 
@@ -14,9 +15,23 @@ const commands = join(dirname(fileURLToPath(import.meta.url)), "commands");
 
 /** The program with every command group found in `dir` (default: commands/ beside this file). */
 export async function cogProgram(dir = commands): Promise<Command> {
-  const program = new Command("cog")
-    .description("Merge testbed facility operations: resource models, materializations, tasks, nodes")
-    .showHelpAfterError("(run 'cog --help' for usage)");
+  const program = usageExits(
+    new Command("cog").description(
+      "Merge testbed facility operations: resource models, materializations, tasks, nodes",
+    ),
+  ).addHelpText(
+    "after",
+    `
+On call (the store is npm start's by default; --store URL or $COG_STORE for another):
+  cog list mz                          # materializations and their progress
+  cog list tasks                       # work pending or in error
+  cog show tasks r1.demo.admin         # the actions in error, with their messages
+  cog clear r1.demo.admin              # retry them
+  cog list nodes                       # nodes no worker is driving to their target state
+  cog model check facility.json        # validate a resource model
+
+Exit status: 0 ok, 1 failed, 2 usage error. List and show commands take --json.`,
+  );
   const groups = readdirSync(dir)
     .filter((f) => f.startsWith("cog-") && f.endsWith(".ts") && !f.endsWith(".test.ts"))
     .sort();
@@ -37,6 +52,7 @@ export async function cogProgram(dir = commands): Promise<Command> {
     }
     mod.register(program);
   }
+  helpAfterErrors(program);
   return program;
 }
 

@@ -7,13 +7,34 @@ import { readFileSync } from "node:fs";
 import { phobos } from "@merge/facility-model";
 import type { PortalClient } from "@merge/portal/client";
 import { Command } from "commander";
-import { action, CliError, type OutputFlags, portalOptions, print, signedIn } from "./client.ts";
+import {
+  action,
+  CliError,
+  done,
+  helpAfterErrors,
+  type OutputFlags,
+  portalOptions,
+  print,
+  signedIn,
+  UsageError,
+  usageExits,
+} from "./client.ts";
 
 type Flags = OutputFlags & { portal?: string };
 
-const program = new Command("mergectl")
-  .description("Merge portal administration: accounts, facilities, resource usage")
-  .showHelpAfterError("(run 'mergectl --help' for usage)");
+const program = usageExits(
+  new Command("mergectl").description("Merge portal administration: accounts, facilities, resource usage"),
+).addHelpText(
+  "after",
+  `
+Sign in as an administrator with 'mrg login admin --password ...' (or set MERGE_TOKEN). Examples:
+  mergectl list users --pending
+  mergectl user activate alice
+  mergectl facility load facility.json --endpoint https://10.0.0.1:6000 --cert ca.pem
+  mergectl usage
+
+Exit status: 0 ok, 1 failed, 2 usage error. List commands take --json.`,
+);
 
 const user = program.command("user").description("activate, freeze, promote or delete accounts");
 for (const [verb, state, what] of [
@@ -47,7 +68,7 @@ portalOptions(
 ).action(
   action(async (name: string, f: Flags) => {
     await signedIn(f).deleteUser(name);
-    process.stdout.write(`deleted user ${name}\n`);
+    done(f, `deleted user ${name}`, { user: name, deleted: true });
   }),
 );
 
@@ -119,7 +140,7 @@ function readModel(source: string): { name: string } & Record<string, unknown> {
   try {
     return JSON.parse(readFileSync(source, "utf8")) as { name: string } & Record<string, unknown>;
   } catch (e) {
-    throw new CliError(
+    throw new UsageError(
       `cannot read facility model ${source}: ${(e as Error).message} (give an XIR facility .json, or sample:phobos)`,
     );
   }
@@ -172,8 +193,9 @@ for (const [verb, state] of [
 portalOptions(facility.command("delete <name>").description("remove a facility with nothing allocated on it")).action(
   action(async (name: string, f: Flags) => {
     await signedIn(f).deleteFacility(name);
-    process.stdout.write(`deleted facility ${name}\n`);
+    done(f, `deleted facility ${name}`, { facility: name, deleted: true });
   }),
 );
 
+helpAfterErrors(program);
 await program.parseAsync(process.argv);

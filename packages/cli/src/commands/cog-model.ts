@@ -43,6 +43,7 @@ export function register(program: Command): void {
         console.log(
           `${source}: ${errors.length ? "INVALID" : "ok"}, ${plural(errors.length, "error")}, ${plural(warnings, "warning")}`,
         );
+        if (looksLikeExperiment(loaded)) console.log(EXPERIMENT_HINT);
       }
       if (errors.length) process.exitCode = 1;
     });
@@ -62,6 +63,7 @@ export function register(program: Command): void {
       if (loaded.kind === "invalid") {
         printProblems(loaded.problems, true);
         console.error(`${source}: not a valid XIR facility model or resource internet`);
+        if (looksLikeExperiment(loaded)) console.error(EXPERIMENT_HINT);
         process.exitCode = 1;
         return;
       }
@@ -99,6 +101,17 @@ async function load(source: string): Promise<LoadedModel | undefined> {
     }
     throw e;
   }
+}
+
+const EXPERIMENT_HINT =
+  "this is an experiment model (nodes and links), not a facility: check it with 'mrg compile <model>'";
+
+/** An experiment given where a facility was expected: its nodes/links are "not a known field". */
+function looksLikeExperiment(loaded: LoadedModel): boolean {
+  return (
+    loaded.kind === "invalid" &&
+    loaded.problems.some((p) => /^(nodes|links): is not a known field/.test(formatProblem(p).replace(/^\w+: /, "")))
+  );
 }
 
 function summariesOf(loaded: LoadedModel): FacilitySummary[] {
