@@ -3,7 +3,7 @@
  * through one compare-and-swap transaction so a crash never leaves half an
  * object behind.
  */
-import { type Compare, type KeyValue, type Op, type Store, StoreError } from "@merge/store";
+import { type Compare, type KeyValue, type Op, type Store, StoreError, type TxnResult } from "@merge/store";
 import { PortalError } from "./errors.ts";
 
 export interface Doc<T> {
@@ -54,30 +54,36 @@ export class Batch {
     this.ops.push(...ops);
     return this;
   }
-  /** Applies the batch; a failed compare becomes a 409 with `conflictMessage`. */
-  async commit(store: Store, conflictMessage: string): Promise<number> {
-    const r = await store.txn({ compare: this.compare, success: this.ops });
+  /**
+   * Applies the batch; a failed compare becomes a 409 with `conflictMessage`. With `what`, a batch
+   * that grows with an experiment or facility: see `tryCommitSized`.
+   */
+  async commit(store: Store, conflictMessage: string, what?: string): Promise<number> {
+    const r = await this.txn(store, what);
     if (!r.succeeded) throw new PortalError("conflict", conflictMessage);
     return r.revision;
   }
   /** Applies the batch; returns whether the compares held. */
   async tryCommit(store: Store): Promise<boolean> {
-    return (await store.txn({ compare: this.compare, success: this.ops })).succeeded;
+    return (await this.txn(store)).succeeded;
   }
   /**
-   * `tryCommit` for batches that grow with an experiment: a store that refuses one as too big
-   * (etcd's --max-request-bytes, 1.5 MiB by default, bounds the whole transaction; every store
-   * takes at most 128 ops) is a 422 naming `what` and the size, not a 500.
+   * `tryCommit` for batches that grow with an experiment or facility: a store that refuses one as
+   * too big (etcd's --max-request-bytes, 1.5 MiB by default, bounds the whole transaction; every
+   * store takes at most 128 ops) is a 422 naming `what` and the size, not a 500.
    */
   async tryCommitSized(store: Store, what: string): Promise<boolean> {
+    return (await this.txn(store, what)).succeeded;
+  }
+  private async txn(store: Store, what?: string): Promise<TxnResult> {
     try {
-      return await this.tryCommit(store);
+      return await store.txn({ compare: this.compare, success: this.ops });
     } catch (e) {
-      if (!(e instanceof StoreError) || e.code !== "invalid") throw e;
+      if (what === undefined || !(e instanceof StoreError) || e.code !== "invalid") throw e;
       const bytes = this.ops.reduce((n, op) => n + (op.op === "put" ? Buffer.byteLength(op.value) : 0), 0);
       throw new PortalError(
         "unprocessable",
-        `${what}: the ${store.backend} store refused its ${(bytes / 2 ** 20).toFixed(1)} MiB transaction of ${this.ops.length} ops (${e.message}); on etcd raise --max-request-bytes, or make the experiment smaller`,
+        `${what}: the ${store.backend} store refused its ${(bytes / 2 ** 20).toFixed(1)} MiB transaction of ${this.ops.length} ops (${e.message}); on etcd raise --max-request-bytes, or make it smaller`,
       );
     }
   }

@@ -7,6 +7,7 @@
  * through the API.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -179,6 +180,22 @@ test("a 10,000-node revision pushes and reads back on etcd", async (t) => {
   assert.deepEqual(Object.keys(header), ["body"]);
   await dee.deleteExperiment("dee", "huge");
   assert.deepEqual(await keysUnder(keys.allRevisionChunks()), []);
+});
+
+test("a push too big for etcd even compressed is a 422 naming the limit, and stores nothing", async () => {
+  await dee.createExperiment("dee", { name: "noise" });
+  // Random base64 barely compresses: some 1.8 MB in one transaction, over etcd's 1.5 MiB.
+  const source = randomBytes(1_350_000).toString("base64");
+  const err = await apiError(dee.push("dee", "noise", source, "xir"));
+  assert.equal(err.status, 422, err.message);
+  assert.match(
+    err.message,
+    /revision 1 of noise\.dee: the etcd store refused its 1\.\d MiB transaction .*--max-request-bytes/,
+  );
+  assert.equal((await dee.experiment("dee", "noise")).revisions, 0);
+  assert.deepEqual(await keysUnder(keys.revisionBodies("dee", "noise")), []);
+  assert.deepEqual(await keysUnder(keys.experimentRevisionChunks("dee", "noise")), []);
+  await dee.deleteExperiment("dee", "noise");
 });
 
 test("records stored before chunking (one value each) still read through the API", async () => {

@@ -99,7 +99,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
         .absent(keys.facility(f.name))
         .add(putFacility(f))
         .put(keys.facilityEpoch(), { changed: now, by: f.name })
-        .commit(store, `facility ${f.name} is registered; update it instead`);
+        .commit(store, `facility ${f.name} is registered; update it instead`, `facility ${f.name}`);
       return reply.code(201).send(wireFacility({ ...f, resources: f.model.resources.length }));
     },
   );
@@ -157,7 +157,7 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
         .unchanged(k, doc.modRevision)
         .add(replaceFacility(doc.value, next, newModel))
         .put(keys.facilityEpoch(), { changed: now, by: next.name })
-        .commit(store, "the facility changed meanwhile; try again");
+        .commit(store, "the facility changed meanwhile; try again", `facility ${next.name}`);
       const resources = newModel?.resources.length ?? summarizeFacility(doc.value).resources;
       return wireFacility({ ...next, resources });
     },
