@@ -160,9 +160,13 @@ export async function nodeStop(
     }
     await killAll([pid]);
   }
-  // Whatever else still runs in the node's namespace (a process that escaped the pid namespace, e.g. an exec).
+  // Whatever else still runs in the node's namespace (a process that escaped the pid namespace, e.g. an exec),
+  // but not our own iproute2 batches working in it meanwhile (a link teardown in parallel with this recycle):
+  // killed, they fail that action, and a failed teardown action stalls the dematerialize.
   const ns = namesOf(prefix).node(node);
-  const rest = processesIn([ns]).map((p) => p.pid);
+  const rest = processesIn([ns])
+    .map((p) => p.pid)
+    .filter((pid) => !ownTool(pid));
   if (rest.length) await killAll(rest);
   rmSync(join(nodeDir(env, prefix, node), "pid"), { force: true });
   // A powered-off machine answers nothing: its interfaces go down and lose their addresses (the boot sets them again).
@@ -175,6 +179,19 @@ export async function nodeStop(
       ifs.flatMap((i) => [`link set dev ${i} down`, `addr flush dev ${i}`]),
       { absentOk: true },
     );
+  }
+}
+
+/** An iproute2 process this process started (a `Batch` in command.ts), visiting a namespace to change it. */
+export function ownTool(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+    return ppid === process.pid && (comm === "ip" || comm === "tc");
+  } catch {
+    return false;
   }
 }
 
