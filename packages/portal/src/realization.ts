@@ -129,7 +129,7 @@ async function recordsOf(
     store,
     header,
     locateAllocation,
-    `allocation of ${JSON.parse(header.value).realization}`,
+    `allocation of ${(JSON.parse(header.value) as AllocationHeader).realization}`,
   );
   if (got === undefined) return undefined; // released since the range: nothing held
   const records = decodedRecords(got.stored, got.json as string);
