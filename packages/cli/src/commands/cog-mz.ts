@@ -80,6 +80,7 @@ export function register(program: Command): void {
         print(opts, rows, () => {
           const t = new Table({
             head: ["materialization", "vindex", "status", "complete", "errors", "nodes", "links"],
+            style: PLAIN,
           });
           for (const r of rows)
             t.push([r.mzid, r.vindex, r.status, `${r.complete + r.masked}/${r.actions}`, r.errors, r.nodes, r.links]);
