@@ -193,7 +193,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 export function describe(e: unknown): string {
   if (e instanceof ApiError) {
     if (e.code === "unreachable") return `error: ${unreachable(e.message)}`;
-    const message = e.message.replace(/;? ?sign in again with 'mrg login'$/, "");
+    // Schema errors name the request body ("body.email must ..."): the user knows it as the field.
+    const message = e.message.replace(/;? ?sign in again with 'mrg login'$/, "").replace(/^body\./, "");
     const hint =
       e.status === 401
         ? process.env.MERGE_TOKEN
@@ -202,7 +203,8 @@ export function describe(e: unknown): string {
         : e.status === 403 && e.code === "inactive"
           ? " (an administrator activates accounts: mergectl user activate <name>)"
           : "";
-    return `error: ${message}${e.field ? ` [field: ${e.field}]` : ""}${hint}`;
+    const field = e.field && !message.startsWith(e.field) ? ` [field: ${e.field}]` : "";
+    return `error: ${message}${field}${hint}`;
   }
   if (e instanceof CliError) return `error: ${e.message}`;
   return `error: ${(e as Error).message ?? String(e)}`;
@@ -228,12 +230,19 @@ async function whatExists(e: ApiError): Promise<string> {
   const c = context.client;
   const s = context.subject;
   // The portal says "realization 'r.e.p' does not exist", or (materializations) "no realization r.e.p".
-  const what = /^(project|experiment|realization) '[^']*' does not exist|^no (realization) /.exec(e.message);
+  const what = /^(project|experiment|realization|revision) '[^']*' does not exist|^no (realization) /.exec(e.message);
   if (!c || !s || !what) return "";
+  const kind = what[1] ?? what[2];
+  if (kind === "revision" && s.experiment) {
+    const revs = await c.revisions(s.project, s.experiment);
+    const id = `${s.experiment}.${s.project}`;
+    return revs.length
+      ? `\n  revisions of ${id}: ${revs.map((r) => `${r.number} (${r.status})`).join(", ")}`
+      : `\n  ${id} has no revisions yet; push a model first: mrg push model.ts ${id}`;
+  }
   let names: string[];
   let wanted: string;
   let where: string;
-  const kind = what[1] ?? what[2];
   if (kind === "project") {
     names = (await c.projects()).map((p) => p.name);
     wanted = s.project;

@@ -1,6 +1,16 @@
 // mrg realize <rlz.exp.proj> [revision] [--accept] | accept | reject | relinquish
 import type { Command } from "commander";
-import { action, done, type OutputFlags, parseName, portalOptions, print, signedIn, UsageError } from "../client.ts";
+import {
+  action,
+  CliError,
+  done,
+  type OutputFlags,
+  parseName,
+  portalOptions,
+  print,
+  signedIn,
+  UsageError,
+} from "../client.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -29,11 +39,20 @@ Examples:
       const n = revision === undefined ? undefined : Number(revision);
       if (n !== undefined && (!Number.isInteger(n) || n < 1))
         throw new UsageError(`revision must be a number >= 1, not '${revision}'`);
-      const r = await signedIn(f).realize(proj, exp, {
-        name: rlz,
-        ...(n ? { revision: n } : {}),
-        ...(f.accept ? { accept: true } : {}),
-      });
+      const r = await signedIn(f)
+        .realize(proj, exp, {
+          name: rlz,
+          ...(n ? { revision: n } : {}),
+          ...(f.accept ? { accept: true } : {}),
+        })
+        .catch((e: unknown) => {
+          // The latest revision is broken: an earlier one may still be realized.
+          if (n === undefined && e instanceof Error && /^revision \d+ did not compile/.test(e.message))
+            throw new CliError(
+              `${e.message}, or realize one that compiled: mrg realize ${id} <revision> (see mrg list revisions ${exp}.${proj})`,
+            );
+          throw e;
+        });
       if (f.json) return print(f, r, []);
       print(f, r, [...COLS]);
       if (r.state === "failed") {
