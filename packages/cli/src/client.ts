@@ -104,7 +104,10 @@ function loginHint(): string {
 /** A signed-in client, or a clear error saying how to sign in. */
 export function signedIn(opts: { portal?: string } = {}): PortalClient {
   const c = client(opts);
-  if (c.token === undefined) throw new CliError(`not signed in to ${c.baseUrl}; sign in with: ${loginHint()}`);
+  if (c.token === undefined)
+    throw new CliError(
+      `not signed in; run 'mrg login' to sign in to ${c.baseUrl} (with a password: ${loginHint().replace(/ \(or .*\)$/, "")})`,
+    );
   return c;
 }
 
@@ -126,7 +129,7 @@ export function parseName(
   const article = parts[0] === "experiment" ? "an" : "a";
   if (p.length !== parts.length) {
     throw new UsageError(
-      `'${id}' is not ${article} ${parts[0]} name: expected ${parts.length} parts, ${form}, e.g. ${example}`,
+      `'${id}' is not ${article} ${parts[0]} name: expected ${form} (${parts.length} parts), e.g. ${example}`,
     );
   }
   const bad = p.findIndex((x) => !/^[a-z][a-z0-9]{0,31}$/.test(x));

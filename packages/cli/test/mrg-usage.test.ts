@@ -160,7 +160,7 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     assert.equal(short.code, 2);
     assert.match(
       short.stderr,
-      /'r1\.demo' is not a realization name: expected 3 parts, realization\.experiment\.project/,
+      /'r1\.demo' is not a realization name: expected realization\.experiment\.project \(3 parts\)/,
     );
     assert.equal(upper.code, 2);
     assert.match(upper.stderr, /the realization part 'R1' must be lower-case letters and digits/);
@@ -209,7 +209,10 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     const cfg = join(tmp, "cfg-none");
     const none = await mrg(["list", "projects"], { MERGE_TOKEN: undefined, MERGE_CONFIG_DIR: cfg });
     assert.equal(none.code, 1);
-    assert.match(none.stderr, new RegExp(`not signed in to ${stack.portal.url}; sign in with: mrg login`));
+    assert.match(
+      none.stderr,
+      new RegExp(`not signed in; run 'mrg login' to sign in to ${stack.portal.url} \\(with a password: mrg login`),
+    );
 
     // An API token past its expiry, as from an old session file.
     const issued = await stack.admin.createToken("admin", "old", 3600);
