@@ -8,9 +8,9 @@
  * Dematerialize (teardown) reverses it: nodes recycle and links/emulations are
  * destroyed in parallel, then the infrapod goes.
  */
-import type { MzId } from "./backend.ts";
+import type { MzId, NodeSpec } from "./backend.ts";
 import type { Fragment } from "./fragment.ts";
-import type { Action, ActionSpec, Task } from "./task.ts";
+import { type Action, type ActionSpec, nodeStateId, type Task } from "./task.ts";
 
 export interface Dag {
   tasks: Task[];
@@ -65,8 +65,13 @@ function fragmentId(f: Fragment): string {
     case "node.power":
       return `node ${f.resource}`;
     default:
-      return `node ${f.resource}`;
+      return `node ${nodeStateId(f.node)}`;
   }
+}
+
+/** An action id's node part: the machine for a physical node, `machine.node` for a VM (a hypervisor carries several). */
+function nodeActionId(n: NodeSpec): string {
+  return n.mode === "virtual" ? `${n.resource}.${n.node}` : n.resource;
 }
 
 export function materializeDag(mzid: MzId, fragments: Fragment[], now = new Date().toISOString()): Dag {
@@ -143,7 +148,8 @@ export function materializeDag(mzid: MzId, fragments: Fragment[], now = new Date
         f.op === "node.power"
           ? { kind: "node.power", resource: f.resource, power: f.power }
           : { kind: f.op, node: f.node };
-      actions.push(action(mzid, "nodes", 0, `${f.op.slice(5)}-${f.resource}`, spec, now));
+      const id = f.op === "node.power" ? f.resource : nodeActionId(f.node);
+      actions.push(action(mzid, "nodes", 0, `${f.op.slice(5)}-${id}`, spec, now));
     }
   }
   return { tasks, actions };
@@ -163,7 +169,14 @@ export function teardownDag(mzid: MzId, setup: Action[], now = new Date().toISOS
     const s = a.spec;
     if (s.kind === "node.setup" || s.kind === "node.reset") {
       nodes.push(
-        action(mzid, "teardown-nodes", 0, `recycle-${s.node.resource}`, { kind: "node.recycle", node: s.node }, now),
+        action(
+          mzid,
+          "teardown-nodes",
+          0,
+          `recycle-${nodeActionId(s.node)}`,
+          { kind: "node.recycle", node: s.node },
+          now,
+        ),
       );
     } else if (s.kind === "link.create") {
       network.push(

@@ -15,6 +15,7 @@ import {
   type MzInfo,
   type MzSummary,
   type NodeRecord,
+  nodeStateId,
   parseKey,
   type StoredAction,
   summarize,
@@ -174,7 +175,7 @@ export class Driver {
     checkMzId(mzid);
     const info = await readJSON<MzInfo>(this.store, keys.info(mzid));
     const dag = await this.readDag(mzid);
-    const mine = new Set((info?.value.nodes ?? []).map((n) => n.resource));
+    const mine = new Set((info?.value.nodes ?? []).map((n) => n.state ?? n.resource));
     const nodes: NodeRecord[] = [];
     if (mine.size > 20) {
       // One range beats a thousand gets.
@@ -256,6 +257,7 @@ function describe(fragments: Fragment[]): Pick<MzInfo, "nodes" | "links" | "infr
       out.nodes.push({
         node: f.node.node,
         resource: f.node.resource,
+        state: nodeStateId(f.node),
         image: f.node.image,
         address: f.node.infranet.address,
       });
@@ -271,17 +273,14 @@ function describe(fragments: Fragment[]): Pick<MzInfo, "nodes" | "links" | "infr
   return out;
 }
 
-/** A testbed node of the harbor as the facility store tells it: in standby there, or on its way to or in a materialization. */
+/** A testbed node of the harbor as the facility store tells it: in standby there, or out of it carrying experiment nodes. */
 export interface HarborNode {
   resource: string;
   /** Its address on the harbor infranet. */
   address: string;
-  /** `standby`: clean and in the harbor; otherwise the node's current state (see NodeState). */
-  state: "standby" | NodeState;
-  target?: NodeState;
-  mzid?: MzId;
-  node?: string;
-  updated?: string;
+  state: "standby" | "allocated";
+  /** The experiment nodes on it (one for a physical node, a hypervisor's VMs), each in its current state. */
+  carrying: { mzid?: MzId; node?: string; current: NodeState; target: NodeState; updated: string }[];
 }
 
 /** The harbor the facility brought up (absent when it runs without one) and where each of its nodes is. */
@@ -289,24 +288,25 @@ export async function harborNodes(store: Store): Promise<{ name: string; nodes: 
   const kv = await store.get(keys.harbor());
   if (!kv) return undefined;
   const spec = JSON.parse(kv.value) as HarborSpec;
-  const records = new Map<string, NodeRecord>();
+  // A machine's own record (a physical node) and its virtual nodes' (`resource/mzid/node`, see nodeStateId).
+  const carrying = new Map<string, HarborNode["carrying"]>();
   for (const r of await rangeAll(store, keys.nodePrefix)) {
     const n = JSON.parse(r.value) as NodeRecord;
-    records.set(n.resource, n);
-  }
-  const nodes = spec.resources.map((r): HarborNode => {
-    const n = records.get(r.id);
-    if (!n || (n.current === "clean" && n.target === "clean"))
-      return { resource: r.id, address: r.address, state: "standby" };
-    return {
-      resource: r.id,
-      address: r.address,
-      state: n.current,
-      target: n.target,
+    if (n.current === "clean" && n.target === "clean") continue;
+    const machine = n.resource.split("/")[0] as string;
+    const on = carrying.get(machine) ?? [];
+    on.push({
       ...(n.mzid ? { mzid: n.mzid } : {}),
       ...(n.node ? { node: n.node } : {}),
+      current: n.current,
+      target: n.target,
       updated: n.updated,
-    };
+    });
+    carrying.set(machine, on);
+  }
+  const nodes = spec.resources.map((r): HarborNode => {
+    const on = carrying.get(r.id) ?? [];
+    return { resource: r.id, address: r.address, state: on.length ? "allocated" : "standby", carrying: on };
   });
   return { name: spec.name, nodes };
 }

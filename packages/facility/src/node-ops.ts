@@ -105,7 +105,7 @@ export class NodeOps {
       const names = info.nodes.map((x) => x.node).join(", ");
       throw new NodeOpsError("not_found", `materialization ${mzid} has no node '${node}' (nodes: ${names})`);
     }
-    const rec = (await readJSON<NodeRecord>(this.store, keys.node(n.resource)))?.value;
+    const rec = (await readJSON<NodeRecord>(this.store, keys.node(n.state ?? n.resource)))?.value;
     if (rec?.mzid !== mzid || rec.current !== "ready") {
       throw new NodeOpsError(
         "failed_precondition",

@@ -7,7 +7,16 @@ import type { Store } from "@merge/store";
 import type { MzId } from "./backend.ts";
 import { rangeAll, readActions } from "./driver.ts";
 import { nodeTransition } from "./rex.ts";
-import { type Action, keys, type NodeRecord, parseKey, type StoredAction, storedAction, type Task } from "./task.ts";
+import {
+  type Action,
+  keys,
+  type NodeRecord,
+  nodeStateId,
+  parseKey,
+  type StoredAction,
+  storedAction,
+  type Task,
+} from "./task.ts";
 
 export class NoSuchAction extends Error {}
 
@@ -83,7 +92,7 @@ export async function completeByHand(store: Store, mzid: MzId, selector: string)
     const t = nodeTransition(a.spec);
     if (t && "node" in a.spec) {
       const rec: NodeRecord = {
-        resource: a.spec.node.resource,
+        resource: nodeStateId(a.spec.node),
         current: t.target,
         target: t.target,
         ...(t.target === "clean" ? {} : { mzid, node: a.spec.node.node }),

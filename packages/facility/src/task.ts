@@ -65,13 +65,24 @@ export interface MzInfo {
   phase: "incoming" | "materializing" | "dematerializing";
   /** Infrapod service address, once the enclave exists. */
   infrapod?: { server: string; serviceAddress?: string; infranet: InfrapodSpec["infranet"] };
-  nodes: { node: string; resource: string; image?: string; address?: string }[];
+  /** `state`: the node's state id (see nodeStateId); absent in records written before it existed (= resource). */
+  nodes: { node: string; resource: string; state?: string; image?: string; address?: string }[];
   links: { link: string; kind: string; tags: { vlan?: number; vni?: number }[]; emulated: boolean }[];
   created: string;
 }
 
-/** The facility's record of one node's state machine. */
+/**
+ * Whose state machine a node action drives: the machine for a physical node;
+ * for a virtual node its own (hypervisor, materialization, node), so the VMs a
+ * hypervisor carries, of one materialization or of several, each have theirs.
+ */
+export function nodeStateId(n: { resource: string; mzid: MzId; node: string; mode: "physical" | "virtual" }): string {
+  return n.mode === "virtual" ? `${n.resource}/${n.mzid}/${n.node}` : n.resource;
+}
+
+/** The facility's record of one node's state machine (keyed by its state id). */
 export interface NodeRecord {
+  /** The state id: the resource for a physical node, `resource/mzid/node` for a virtual one. */
   resource: string;
   current: NodeState;
   target: NodeState;
@@ -199,7 +210,7 @@ export function actionNode(spec: ActionSpec): string | undefined {
     case "node.setup":
     case "node.recycle":
     case "node.reset":
-      return spec.node.resource;
+      return nodeStateId(spec.node);
     case "node.power":
       return spec.resource;
     default:

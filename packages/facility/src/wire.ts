@@ -17,7 +17,7 @@ import type {
 } from "./backend.ts";
 import type { MzDetail } from "./driver.ts";
 import type { Fragment } from "./fragment.ts";
-import { type ActionState, actionTarget, type MzStatus, type NodeRecord } from "./task.ts";
+import { type ActionState, actionTarget, type MzStatus, type NodeRecord, nodeStateId } from "./task.ts";
 
 export class WireError extends Error {}
 
@@ -294,7 +294,7 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
   const linkAction = new Map<string, { state: ActionState; error?: string; masked: boolean }>();
   for (const a of d.actions) {
     const s = a.spec;
-    if ("node" in s) nodeAction.set(s.node.resource, a);
+    if ("node" in s) nodeAction.set(nodeStateId(s.node), a);
     else if ("link" in s) linkAction.set(s.link.link, a);
   }
   const records = new Map(d.nodes.map((n) => [n.resource, n]));
@@ -325,8 +325,8 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
     errorCount: d.summary.errors,
     masked: d.summary.masked,
     nodes: (d.info?.nodes ?? []).map((n) => {
-      const rec = records.get(n.resource);
-      const a = nodeAction.get(n.resource);
+      const rec = records.get(n.state ?? n.resource);
+      const a = nodeAction.get(n.state ?? n.resource);
       return {
         node: n.node,
         resource: n.resource,

@@ -21,8 +21,12 @@ export function register(program: Command): void {
       print(opts, harbor, () => {
         const t = new Table({ head: ["resource", "harbor address", "state", "materialization", "node", "updated"] });
         for (const n of harbor.nodes) {
-          const state = n.target && n.target !== n.state ? `${n.state} → ${n.target}` : n.state;
-          t.push([n.resource, n.address, state, n.mzid ?? "", n.node ?? "", n.updated ?? ""]);
+          if (n.state === "standby") t.push([n.resource, n.address, "standby", "", "", ""]);
+          // A hypervisor carries several virtual nodes: a row each.
+          for (const c of n.carrying) {
+            const state = c.target !== c.current ? `${c.current} → ${c.target}` : c.current;
+            t.push([n.resource, n.address, state, c.mzid ?? "", c.node ?? "", c.updated]);
+          }
         }
         const standby = harbor.nodes.filter((n) => n.state === "standby").length;
         return `${harbor.name}: ${standby} of ${harbor.nodes.length} testbed nodes in standby\n${t.toString()}`;

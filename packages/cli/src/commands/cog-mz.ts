@@ -9,6 +9,7 @@ import {
   MzIdError,
   type MzSummary,
   mask,
+  nodeStateId,
   pendingTasks,
   strayNodes,
 } from "@merge/facility";
@@ -132,7 +133,7 @@ export function register(program: Command): void {
       const info = st.info;
       const records = new Map(st.nodes.map((n) => [n.resource, n]));
       const nodeAction = new Map(
-        st.actions.filter((a) => "node" in a.spec).map((a) => ["node" in a.spec ? a.spec.node.resource : "", a]),
+        st.actions.filter((a) => "node" in a.spec).map((a) => ["node" in a.spec ? nodeStateId(a.spec.node) : "", a]),
       );
       const linkAction = new Map(
         st.actions.filter((a) => "link" in a.spec).map((a) => ["link" in a.spec ? a.spec.link.link : "", a]),
@@ -145,8 +146,8 @@ export function register(program: Command): void {
         progress: st.summary,
         nodes: info.nodes.map((n) => ({
           ...n,
-          state: records.get(n.resource),
-          action: nodeAction.get(n.resource)?.state,
+          state: records.get(n.state ?? n.resource),
+          action: nodeAction.get(n.state ?? n.resource)?.state,
         })),
         links: info.links.map((l) => ({
           ...l,

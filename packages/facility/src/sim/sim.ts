@@ -19,6 +19,7 @@ import type {
   NodeState,
   PowerAction,
 } from "../backend.ts";
+import { nodeStateId } from "../task.ts";
 
 /** Modeled durations, ms. */
 export interface SimDurations {
@@ -160,7 +161,7 @@ export class SimBackend implements Backend {
   }
 
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    const n = this.node(spec.resource);
+    const n = this.node(nodeStateId(spec));
     if (n.mzid && n.mzid !== spec.mzid && n.state !== "clean") {
       throw new Error(`sim: node ${spec.resource} belongs to ${n.mzid}`);
     }
@@ -178,7 +179,7 @@ export class SimBackend implements Backend {
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    const n = this.node(spec.resource);
+    const n = this.node(nodeStateId(spec));
     if (n.state !== "clean" && n.mzid === spec.mzid) {
       n.state = "setup";
       await this.step("nodeRecycle", spec.resource, this.durations.network + this.durations.power, ctx);
@@ -189,7 +190,7 @@ export class SimBackend implements Backend {
   }
 
   async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    const n = this.node(spec.resource);
+    const n = this.node(nodeStateId(spec));
     if (n.mzid !== spec.mzid && this.opts.strict !== false)
       throw new Error(`sim: node ${spec.resource} is not in ${spec.mzid}`);
     n.mzid = spec.mzid;
