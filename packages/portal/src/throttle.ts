@@ -125,13 +125,25 @@ export class Throttle {
     }
   }
 
-  /** Forgets idle keys; if that is not enough, the least recently created ones. */
+  /** Keys held (for tests and metrics). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Makes room: forgets idle keys, then the oldest unlocked ones, and only then the oldest locks, so a
+   * flood of fresh names (from many addresses) cannot easily push a lock out.
+   */
   private prune(now: number): void {
     for (const [k, e] of this.entries) {
       if (now - e.last > this.windowMs && e.lockedUntil <= now) this.entries.delete(k);
     }
+    for (const [k, e] of this.entries) {
+      if (this.entries.size < this.maxKeys) return;
+      if (e.lockedUntil <= now) this.entries.delete(k);
+    }
     for (const k of this.entries.keys()) {
-      if (this.entries.size < this.maxKeys) break;
+      if (this.entries.size < this.maxKeys) return;
       this.entries.delete(k);
     }
   }

@@ -290,6 +290,15 @@ test("backoff doubles per failure past the limit up to the ceiling; failures are
   assert.throws(() => new Throttle({ lockMs: 0 }), /throttle.lockMs: 0 is not valid/);
 });
 
+test("the throttle keeps at most maxKeys keys, and drops unlocked ones before locks", () => {
+  const now = 1_000_000;
+  const t = new Throttle({ accountFailures: 1, addressFailures: 1000, maxKeys: 10 }, () => now);
+  t.fail("password", "10.0.0.9", "target"); // locks "target" (and keeps an unlocked count for the address)
+  for (let i = 0; i < 50; i++) t.fail("password", `10.1.0.${i}`);
+  assert.ok(t.size <= 10, `${t.size} keys`);
+  assert.throws(() => t.check("password", "10.2.0.1", "target"), Throttled);
+});
+
 test("client addresses: IPv4-mapped IPv6 is IPv4, IPv6 is kept per /64", () => {
   assert.equal(clientAddress("::ffff:127.0.0.2"), "127.0.0.2");
   assert.equal(clientAddress("10.1.2.3"), "10.1.2.3");
