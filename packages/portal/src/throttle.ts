@@ -11,6 +11,11 @@
  * State is in memory, per portal process: replicas each keep their own, so N
  * replicas behind a balancer allow up to N times the budget. The normal path
  * costs one Map lookup.
+ *
+ * Not @fastify/rate-limit: it counts every request per fixed window, so it
+ * would throttle a busy client's good requests, has no per-account failure
+ * count or backoff, and cannot see the outcome of checks made inside
+ * oidc-provider.
  */
 
 /** Which secret is being checked: each has its own budget, so a stale token loop does not block sign-ins. */
