@@ -34,7 +34,18 @@ export interface EtcdOptions {
   endpoints: string[];
   /** How long to wait for a connection, ms (default 5,000). */
   dialTimeoutMs?: number;
+  /**
+   * The server's --max-request-bytes (default etcd's 1.5 MiB). Bigger requests
+   * are refused here as `invalid`: etcd would refuse them too, and above 2 MiB
+   * its gRPC layer does so in a way the client takes for a failed connection
+   * (its circuit breaker then refuses every call for a while).
+   */
+  maxRequestBytes?: number;
 }
+
+const ETCD_MAX_REQUEST_BYTES = 1.5 * 2 ** 20;
+/** Per-operation framing in a request (field tags, lengths, lease), generously. */
+const OP_OVERHEAD = 32;
 
 const utf8 = (s: string) => Buffer.from(s, "utf8");
 const ZERO = Buffer.from([0]);
@@ -107,7 +118,8 @@ function storeError(err: unknown, context: string): Error {
     return new StoreError("compacted", `${context}: ${message}`, { cause: err });
   if (is("duplicate key given in txn request"))
     return new StoreError("invalid", `${context}: a key is written twice in one transaction`, { cause: err });
-  if (is("request is too large") || is("too many operations"))
+  // etcd refuses above --max-request-bytes; its gRPC server already above 2 MiB (RESOURCE_EXHAUSTED).
+  if (is("request is too large") || is("too many operations") || is("received message larger than max"))
     return new StoreError("invalid", `${context}: ${message}`, { cause: err });
   if (err instanceof Error && /GRPC|Unavailable|ECONNREFUSED|connect|deadline/i.test(`${err.name} ${message}`)) {
     return new StoreError("unavailable", `${context}: etcd unavailable: ${message}`, { cause: err });
@@ -134,8 +146,10 @@ class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly watches = new Set<Watch>();
   private closed = false;
+  private readonly maxRequestBytes: number;
 
   constructor(opts: EtcdOptions) {
+    this.maxRequestBytes = opts.maxRequestBytes ?? ETCD_MAX_REQUEST_BYTES;
     const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
     this.client = new Etcd3({
       hosts,
@@ -176,9 +190,19 @@ class EtcdStore implements Store {
     return res.kvs.map(toKv);
   }
 
+  /** Refuse a request etcd would: see EtcdOptions.maxRequestBytes. */
+  private checkSize(context: string, bytes: number): void {
+    if (bytes <= this.maxRequestBytes) return;
+    throw new StoreError(
+      "invalid",
+      `${context}: request is too large: ${(bytes / 2 ** 20).toFixed(2)} MiB, etcd takes at most ${(this.maxRequestBytes / 2 ** 20).toFixed(2)} MiB (--max-request-bytes)`,
+    );
+  }
+
   async put(key: string, value: string, opts: { lease?: string } = {}): Promise<number> {
     checkKey(key);
     checkValue(value, key);
+    this.checkSize(`put ${key}`, Buffer.byteLength(key) + Buffer.byteLength(value) + OP_OVERHEAD);
     const lease = opts.lease === undefined ? 0 : checkLease(opts.lease);
     const res = await this.call(`put ${key}`, () => this.client.kv.put({ key: utf8(key), value: utf8(value), lease }));
     return Number(res.header.revision);
@@ -198,6 +222,14 @@ class EtcdStore implements Store {
 
   async txn(t: Txn): Promise<TxnResult> {
     checkTxn(t);
+    let bytes = 0;
+    for (const c of t.compare)
+      bytes += Buffer.byteLength(c.key) + (c.target === "value" ? Buffer.byteLength(c.value) : 0) + OP_OVERHEAD;
+    for (const op of [...t.success, ...(t.failure ?? [])]) {
+      const key = op.op === "deletePrefix" ? op.prefix : op.key;
+      bytes += 2 * Buffer.byteLength(key) + (op.op === "put" ? Buffer.byteLength(op.value) : 0) + OP_OVERHEAD;
+    }
+    this.checkSize("txn", bytes);
     const res = await this.call("txn", () =>
       this.client.kv.txn({
         compare: t.compare.map(toCompare),
