@@ -88,7 +88,8 @@ $MERGE_TOKEN overrides the token. Examples:
       }
       const d = await c.deviceAuthorization();
       process.stdout.write(
-        `To sign in, open ${d.verification_uri_complete}\n(or go to ${d.verification_uri} and enter the code ${d.user_code})\n`,
+        `To sign in, open ${d.verification_uri_complete}\n(or go to ${d.verification_uri} and enter the code ${d.user_code})\n` +
+          "waiting for the sign-in ... (Ctrl-C gives up; without a browser: mrg login <username> --password <password>)\n",
       );
       const tokens = await c.pollDeviceToken(d);
       c.token = tokens.access_token;
