@@ -310,15 +310,22 @@ export class LinuxBackend implements Backend {
     await nodesWire(this.env, prefix, mz.infranet, sleds);
     for (const sled of sleds) writeNodeConfig(foundryDir(this.env, prefix), sled);
     this.writeNex(mz);
-    await nodesStart(this.env, prefix, sleds, new Map(sleds.map((n) => [n.name, image])));
+    // Standby is the harbor's housekeeping: a node that does not come up there is
+    // reported (and shows as failed in the roster), but fails neither the teardown
+    // that returned it nor the facility's start.
+    try {
+      await nodesStart(this.env, prefix, sleds, new Map(sleds.map((n) => [n.name, image])));
+      await waitReady(
+        this.env,
+        prefix,
+        sleds.map((n) => n.name),
+        90_000,
+        ctx.signal,
+      );
+    } catch (e) {
+      ctx.log(`harbor: standby of ${resources.join(", ")}: ${(e as Error).message}`);
+    }
     this.save(h.mzid);
-    await waitReady(
-      this.env,
-      prefix,
-      sleds.map((n) => n.name),
-      90_000,
-      ctx.signal,
-    );
   }
 
   /** Take a resource out of the harbor (its standby container goes) before it carries an experiment node. */
