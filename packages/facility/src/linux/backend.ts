@@ -274,7 +274,8 @@ export class LinuxBackend implements Backend {
   private occupants(resource: string): NodeRef[] {
     return [...this.placement.values()]
       .filter((p) => p.resource === resource && p.mzid !== this.harbor?.mzid)
-      .map(({ mzid, node }) => ({ mzid, node }));
+      .map(({ mzid, node }) => ({ mzid, node }))
+      .sort((a, b) => a.mzid.localeCompare(b.mzid) || a.node.localeCompare(b.node));
   }
 
   private occupied(resource: string): boolean {
