@@ -55,6 +55,7 @@ export function registerAuth(program: Command): void {
   portalOptions(
     program
       .command("login [username]")
+      .summary("sign in (browser, or --password)")
       .description("sign in: with no password, through the browser (OAuth2 device flow); with --password, directly")
       .option("--password <password>", "sign in with a password instead of the browser (or $MERGE_PASSWORD)")
       .addHelpText(
@@ -108,6 +109,7 @@ $MERGE_TOKEN overrides the token. Examples:
 
   program
     .command("logout")
+    .summary("sign out")
     .description("sign out: revoke a password sign-in's API token and forget the saved token")
     .action(
       action(async () => {

@@ -14,6 +14,7 @@ export function registerExec(program: Command): void {
   portalOptions(
     program
       .command("exec <node> <rlz.exp.proj> [command...]")
+      .summary("run a command in a node (after --), or a shell")
       .description(
         "run a command in a node (put it after --; no shell, so no pipes or globs unless you run sh -c); without a command, an interactive shell",
       )

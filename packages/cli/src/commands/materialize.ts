@@ -143,6 +143,7 @@ export function registerMaterialize(program: Command): void {
   portalOptions(
     program
       .command("materialize <rlz.exp.proj>")
+      .summary("build an accepted realization on its facilities")
       .description("materialize an accepted realization on its facilities, with a progress bar until it is active")
       .option("--no-wait", "return once the portal has the request")
       .option("--timeout <seconds>", "give up waiting after this long", "600"),
@@ -177,6 +178,7 @@ export function registerMaterialize(program: Command): void {
   portalOptions(
     program
       .command("dematerialize <rlz.exp.proj>")
+      .summary("tear a materialization down")
       .description("tear a materialization down; waits until the facilities confirm")
       .option("--no-wait", "return once the portal has the request")
       .option("--timeout <seconds>", "give up waiting after this long", "600"),

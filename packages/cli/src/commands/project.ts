@@ -66,6 +66,7 @@ export function registerProject(program: Command): void {
 
   const list = program
     .command("list")
+    .summary("list projects, experiments, realizations, ...")
     .description("list projects, experiments, revisions, realizations, members, facilities, resources");
   portalOptions(list.command("projects")).action(
     action(async (f: Flags) => print(f, await signedIn(f).projects(), [...PROJECT_COLS])),
@@ -128,7 +129,9 @@ export function registerProject(program: Command): void {
     }),
   );
 
-  const show = program.command("show").description("show one project, experiment, revision or realization");
+  const show = program
+    .command("show")
+    .description("show a project, experiment, revision, realization or materialization");
   portalOptions(show.command("project <name>")).action(
     action(async (name: string, f: Flags) => print(f, await signedIn(f).project(name), [...PROJECT_COLS, "created"])),
   );

@@ -17,6 +17,7 @@ export function registerPush(program: Command): void {
   portalOptions(
     program
       .command("push <model> <exp.proj>")
+      .summary("push a model as the experiment's next revision")
       .description(
         "push a model (model.ts, model.py, or XIR .json) as the experiment's next revision; the portal compiles it",
       )

@@ -21,6 +21,7 @@ export function registerRealization(program: Command): void {
   portalOptions(
     program
       .command("realize <rlz.exp.proj> [revision]")
+      .summary("reserve resources for a revision (--local: offline)")
       .description(
         "find and reserve resources for a revision (default: the latest); accept within the timeout or they are released",
       )
