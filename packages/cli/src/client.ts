@@ -232,6 +232,8 @@ function unreachable(message: string): string {
 async function whatExists(e: ApiError): Promise<string> {
   const c = context.client;
   const s = context.subject;
+  const idle = /^(\S+) is not materialized$/.exec(e.message);
+  if (idle) return `\n  materialize it first: mrg materialize ${idle[1]}`;
   // The portal says "realization 'r.e.p' does not exist", or (materializations) "no realization r.e.p".
   const what = /^(project|experiment|realization|revision) '[^']*' does not exist|^no (realization) /.exec(e.message);
   if (!c || !s || !what) return "";

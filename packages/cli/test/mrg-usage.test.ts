@@ -123,8 +123,16 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     const gone = await mrg(["relinquish", "r1.demo.admin", "--json"]);
     assert.equal(gone.code, 0, gone.stderr);
     assert.deepEqual(JSON.parse(gone.stdout), { id: "r1.demo.admin", state: "relinquished" });
-    const none = await mrg(["list", "realizations", "demo.admin", "--json"]);
+    const [none, idle] = await Promise.all([
+      mrg(["list", "realizations", "demo.admin", "--json"]),
+      mrg(["emu", "show", "r1.demo.admin"]),
+    ]);
     assert.deepEqual(JSON.parse(none.stdout), []);
+    assert.equal(idle.code, 1);
+    assert.match(
+      idle.stderr,
+      /r1\.demo\.admin is not materialized\n {2}materialize it first: mrg materialize r1\.demo\.admin/,
+    );
   });
 
   test("a Python model pushes as it is; one with a syntax error names file, line and column", async () => {
