@@ -44,14 +44,15 @@ export function register(program: Command): void {
           else if (!files.length) console.log(`${opts.dir}: certificates exist already (--force replaces them)`);
           else for (const f of files) console.log(`wrote ${f}`);
         } catch (err) {
-          if (err instanceof CertError) return fail(err.message);
+          if (err instanceof CertError) return fail(err.message, 1);
           throw err;
         }
       },
     );
 }
 
-function fail(message: string): void {
+/** Exit status 2 for a wrong command line, 1 when openssl could not make the certificates. */
+function fail(message: string, code: 1 | 2 = 2): void {
   console.error(`cog certs make: ${message}`);
-  process.exitCode = 2;
+  process.exitCode = code;
 }
