@@ -9,6 +9,13 @@
  * lease: two workers cannot both claim an action, and a dead worker's claims
  * vanish when its lease expires, so another worker retries the action (actions
  * are idempotent). An outcome is recorded only while the claim is still held.
+ *
+ * Teardown is made to finish without an operator where it can: a failed
+ * teardown action is tried again (within its claim, a few times, backing off)
+ * before its error is recorded; and teardown waits, up to a bound, for setup
+ * actions that dematerialize withdrew but that are still running (their claims
+ * are still held), so a half-finished setup step cannot re-create what teardown
+ * has just removed.
  */
 import type { Compare, Op, Store, Watch, WatchEvent } from "@merge/store";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
@@ -46,6 +53,10 @@ export interface RexOptions {
   /** Outcome journal (tests, logs). */
   onEvent?: (e: RexEvent) => void;
   log?: (message: string) => void;
+  /** Waits before the 2nd, 3rd, … try of a failed teardown action (default 500, 1,000 ms: three tries). */
+  teardownRetryMs?: number[];
+  /** Longest teardown waits for a withdrawn setup action that still runs (default 30 s). */
+  withdrawnWaitMs?: number;
 }
 
 interface Cached<T> {
@@ -109,6 +120,11 @@ export class Rex {
   private idleWaiters: (() => void)[] = [];
   private outcomes: { job: Job; outcome: Outcome }[] = [];
   private flushScheduled = false;
+  /** Claimed action key → when this worker first saw it withdrawn (its action deleted) while the claim held. */
+  private readonly withdrawn = new Map<string, number>();
+  private readonly lingerTimers = new Map<MzId, NodeJS.Timeout>();
+  private readonly retryMs: number[];
+  private readonly withdrawnWait: number;
 
   constructor(private readonly opts: RexOptions) {
     this.store = opts.store;
@@ -116,6 +132,8 @@ export class Rex {
     this.id = opts.id ?? `rex-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.concurrency = opts.concurrency ?? 64;
     this.ttl = opts.leaseTtl ?? 10;
+    this.retryMs = opts.teardownRetryMs ?? [500, 1000];
+    this.withdrawnWait = opts.withdrawnWaitMs ?? 30_000;
   }
 
   async start(): Promise<void> {
@@ -136,6 +154,7 @@ export class Rex {
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
     clearInterval(this.keepAlive);
+    for (const t of this.lingerTimers.values()) clearTimeout(t);
     await this.watch?.cancel();
     const deadline = setTimeout(() => {
       for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
@@ -242,6 +261,7 @@ export class Rex {
         if (put) this.claims.add(k.actionKey);
         else {
           this.claims.delete(k.actionKey);
+          this.withdrawn.delete(k.actionKey);
           const r = this.running.get(k.actionKey);
           // Our own claim vanished while running: the lease expired, someone else may take it.
           if (r && e.kv.key === r.claimKey && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
@@ -280,11 +300,13 @@ export class Rex {
       if (!m?.info || m.info.value.phase === "incoming") continue;
       let pending = false;
       let allDone = m.tasks.size > 0;
+      let lingering: boolean | undefined;
       for (const task of m.tasks.values()) {
         const r = this.runnable(m, task);
         if (r === "done") continue;
         allDone = false;
         if (r === "blocked") continue;
+        if (task.phase === "teardown" && (lingering ??= this.lingering(mzid, m))) continue;
         const room = this.concurrency - this.running.size - picked.length;
         if (r.length > room) pending = true;
         picked.push(...r.slice(0, Math.max(0, room)));
@@ -294,6 +316,37 @@ export class Rex {
     }
     if (picked.length) void this.claim(picked);
     if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Whether a withdrawn action of this materialization still runs somewhere:
+   * its claim is held though its action is gone (dematerialize replaced it).
+   * Teardown waits for it, but no longer than `withdrawnWaitMs` from when this
+   * worker first saw it (a backend call may ignore its abort signal).
+   */
+  private lingering(mzid: MzId, m: MzCache): boolean {
+    const now = Date.now();
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const key of this.claims) {
+      const k = parseKey(key);
+      if (k.type !== "action" || k.mzid !== mzid || m.actions.get(k.task)?.get(k.stage)?.has(key)) continue;
+      const since = this.withdrawn.get(key) ?? now;
+      this.withdrawn.set(key, since);
+      const left = since + this.withdrawnWait - now;
+      if (left > 0) soonest = Math.min(soonest, left);
+    }
+    if (!Number.isFinite(soonest)) return false;
+    // Look again once the bound has passed (the claim's deletion wakes us earlier).
+    if (!this.lingerTimers.has(mzid)) {
+      const t = setTimeout(() => {
+        this.lingerTimers.delete(mzid);
+        this.dirty.add(mzid);
+        this.schedule();
+      }, soonest + 1);
+      t.unref();
+      this.lingerTimers.set(mzid, t);
+    }
+    return true;
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
@@ -438,7 +491,7 @@ export class Rex {
           outcome = { ok: true }; // not ours any more: nothing to undo
         else throw new Error(`node ${j.node} is in materialization ${j.nodeRec?.mzid} (state ${j.nodeRec?.current})`);
       } else {
-        outcome = { ok: true, info: await this.perform(action.spec, j.abort.signal) };
+        outcome = { ok: true, info: await this.attempt(action, j.abort.signal) };
       }
     } catch (err) {
       outcome = { ok: false, error: (err as Error).message || String(err) };
@@ -545,6 +598,34 @@ export class Rex {
       ops,
       done,
     };
+  }
+
+  /** Perform an action; a teardown action (idempotent, and nothing may remain) is tried again a few times. */
+  private async attempt(action: Action, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
+    const teardown = this.mzs.get(action.mzid)?.tasks.get(action.task)?.phase === "teardown";
+    for (let tried = 0; ; tried++) {
+      try {
+        return await this.perform(action.spec, signal);
+      } catch (err) {
+        const wait = this.retryMs[tried];
+        if (!teardown || wait === undefined || signal.aborted) throw err;
+        this.opts.log?.(
+          `rex ${this.id}: ${keys.action(action)} failed (try ${tried + 1}), trying again in ${wait} ms: ${(err as Error).message}`,
+        );
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          signal.addEventListener(
+            "abort",
+            () => {
+              clearTimeout(t);
+              resolve();
+            },
+            { once: true },
+          );
+        });
+        if (signal.aborted) throw err;
+      }
+    }
   }
 
   private async perform(spec: ActionSpec, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
