@@ -7,7 +7,7 @@ import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Command } from "commander";
-import { helpAfterErrors, usageExits } from "./client.ts";
+import { helpAfterErrors, usageExits } from "./commands/usage.ts";
 
 export type RegisterCog = (program: Command) => void;
 
