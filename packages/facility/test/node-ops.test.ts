@@ -164,7 +164,7 @@ test("emulation changes are applied to the backend and recorded; bad values are 
   assert.equal(none.code, 1);
   assert.match(none.stderr, /has no link 'zz' \(links: ab, bc\)/);
   const badLoss = await mrg(["emu", "set", "ab", MZ, "--loss", "150%"]);
-  assert.equal(badLoss.code, 1);
+  assert.equal(badLoss.code, 2, "a bad value is a usage error");
   assert.match(badLoss.stderr, /--loss '150%': expected a percentage/);
 
   // The portal validates on its own too.

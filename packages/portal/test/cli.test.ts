@@ -121,7 +121,7 @@ test("device-flow sign-in through mrg, then the experiment workflow through the 
   const table = await mrg("list", "experiments", "oscar");
   assert.match(table.stdout, /│ web\s+│ oscar/);
   const bad = await mrg("realize", "nope.web");
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2, "a malformed name is a usage error");
   assert.match(bad.stderr, /expected realization\.experiment\.project/);
   const denied = await mrg("delete", "project", "admin");
   assert.equal(denied.code, 1);
