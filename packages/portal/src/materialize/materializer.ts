@@ -165,7 +165,10 @@ export class Materializer {
   ): Promise<MaterializationRecord> {
     const rec = await readRealization(this.store, project, experiment, realization);
     if (!rec) {
-      throw new MaterializationError("not_found", `no realization ${realization}.${experiment}.${project}`);
+      throw new MaterializationError(
+        "not_found",
+        `realization '${realization}.${experiment}.${project}' does not exist`,
+      );
     }
     const r = rec.record;
     const id = realizationId(r);
