@@ -3,7 +3,7 @@
 import { harborNodes } from "@merge/facility";
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { print, type StoreOpts, withStore, withStoreOpts } from "./facility-store.ts";
+import { PLAIN, print, type StoreOpts, withStore, withStoreOpts } from "./facility-store.ts";
 
 export function register(program: Command): void {
   withStoreOpts(
@@ -19,7 +19,10 @@ export function register(program: Command): void {
         return;
       }
       print(opts, harbor, () => {
-        const t = new Table({ head: ["resource", "harbor address", "state", "materialization", "node", "updated"] });
+        const t = new Table({
+          head: ["resource", "harbor address", "state", "materialization", "node", "updated"],
+          style: PLAIN,
+        });
         for (const n of harbor.nodes) {
           if (n.state === "standby") t.push([n.resource, n.address, "standby", "", "", ""]);
           // A hypervisor carries several virtual nodes: a row each.

@@ -17,6 +17,7 @@ import {
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { defaultDataDir } from "./cog-images.ts";
+import { PLAIN } from "./facility-store.ts";
 
 interface HostOpts {
   dataDir?: string;
@@ -75,7 +76,7 @@ export function register(program: Command): void {
         console.log(`nothing held in ${dataDir}`);
         return;
       }
-      const t = new Table({ head: ["prefix", "materialization", "nodes", "links", "on the host"] });
+      const t = new Table({ head: ["prefix", "materialization", "nodes", "links", "on the host"], style: PLAIN });
       for (const r of rows)
         t.push([
           r.prefix,

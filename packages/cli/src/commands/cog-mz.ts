@@ -16,10 +16,9 @@ import {
 import type { Store } from "@merge/store";
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { print, type StoreOpts, withStore, withStoreOpts } from "./facility-store.ts";
+import { PLAIN, print, type StoreOpts, withStore, withStoreOpts } from "./facility-store.ts";
 
 /** Tables without colour: operators pipe them into grep and logs. */
-const PLAIN = { head: [], border: [] };
 
 /** Refuses a materialization the facility does not hold, instead of doing nothing to it. */
 async function held(store: Store, mzid: string): Promise<void> {

@@ -56,6 +56,9 @@ export async function withStore(opts: StoreOpts, f: (store: Store) => Promise<vo
   }
 }
 
+/** cli-table3 style without colour codes (they garble logs, pipes and terminals without colour). */
+export const PLAIN = { head: [], border: [] };
+
 /** JSON with --json, else the table (or a sentence when there is nothing to list). */
 export function print(opts: StoreOpts, json: unknown, table: () => Table.Table | string): void {
   if (opts.json) console.log(JSON.stringify(json, null, 2));
