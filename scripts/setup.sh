@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(iproute2 nftables dnsmasq-base busybox-static etcd-server etcd-client iperf3 debootstrap chromium procps util-linux psmisc python3 openssl)
+debs=(iproute2 nftables dnsmasq-base busybox-static etcd-server etcd-client iperf3 debootstrap chromium procps util-linux psmisc python3 openssl gcc libc6-dev)
 missing=()
 for d in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" || missing+=("$d")
