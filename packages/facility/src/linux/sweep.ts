@@ -6,11 +6,11 @@
  * them), host interfaces, nftables tables, cgroups, mounts, and its files.
  * `leftovers(prefix)` lists what exists; after a sweep it is empty.
  */
-import { readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./command.ts";
 import { PREFIX_RE } from "./names.ts";
-import { killAll, listNetns, processesIn } from "./processes.ts";
+import { killAll, listNetns, type Proc, processesIn } from "./processes.ts";
 
 export interface Leftovers {
   netns: string[];
@@ -57,7 +57,51 @@ export async function leftovers(prefix: string, dataDir: string): Promise<Leftov
     readdirSync(mzdir);
     dirs.push(mzdir);
   } catch {}
-  return { netns, links, processes: processesIn(netns), mounts, nftTables, cgroups, dirs };
+  const processes = processesIn(netns);
+  const seen = new Set(processes.map((p) => p.pid));
+  for (const p of containerProcesses(prefix, dataDir)) if (!seen.has(p.pid)) processes.push(p);
+  return { netns, links, processes, mounts, nftTables, cgroups, dirs };
+}
+
+/**
+ * Processes of the prefix's containers, found by their root: an overlay whose
+ * upper layer is one of the prefix's node directories (mrg-node mounts it from a
+ * template namespace rooted at the data directory, so the path reads
+ * `/mz/<prefix>/nodes/…`). This finds a container even when its network
+ * namespace lost its name (deleted while the container still ran), where
+ * looking by namespace name cannot.
+ */
+function containerProcesses(prefix: string, dataDir: string): Proc[] {
+  const markers = [`upperdir=/mz/${prefix}/`, `upperdir=${join(dataDir, "mz", prefix)}/`];
+  let self: string;
+  try {
+    self = readlinkSync("/proc/self/ns/mnt");
+  } catch {
+    return [];
+  }
+  const ours = new Map<string, boolean>();
+  const out: Proc[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const mnt = readlinkSync(`/proc/${e}/ns/mnt`);
+      if (mnt === self) continue;
+      let hit = ours.get(mnt);
+      if (hit === undefined) {
+        hit = readFileSync(`/proc/${e}/mountinfo`, "utf8")
+          .split("\n")
+          .some((l) => l.split(" ")[4] === "/" && markers.some((m) => l.includes(m)));
+        ours.set(mnt, hit);
+      }
+      if (!hit) continue;
+      let netns = "(unnamed)";
+      try {
+        netns = readlinkSync(`/proc/${e}/ns/net`);
+      } catch {}
+      out.push({ pid: Number(e), comm: readFileSync(`/proc/${e}/comm`, "utf8").trim(), netns });
+    } catch {}
+  }
+  return out;
 }
 
 export function isClean(l: Leftovers): boolean {

@@ -17,12 +17,13 @@ import type { Experiment } from "@merge/xir";
 import { Driver } from "../../src/driver.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { check } from "../../src/linux/command.ts";
-import { nodeStop } from "../../src/linux/container.ts";
+import { nodePid, nodeStop } from "../../src/linux/container.ts";
 import { namesOf, prefixOf } from "../../src/linux/names.ts";
+import { planFromExperiment } from "../../src/linux/plan.ts";
 import { alive, listNetns, processesIn } from "../../src/linux/processes.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
 import { type PortalStack, startPortalStack } from "../fixtures/portal-stack.ts";
-import { skip } from "./fixture.ts";
+import { line3, skip } from "./fixture.ts";
 
 const HEAD = `import { latency, ms, Network, addressing, routing, image } from "@merge/model";`;
 const model = (name: string, body: string, opts = "addressing.ipv4, routing.static") =>
@@ -205,6 +206,25 @@ describe("teardown of varied topologies on the linux backend, through portal and
       stray.kill("SIGKILL");
     }
     assert.ok(isClean(await sweep(prefix, dataDir)));
+  });
+
+  // A container whose network namespace lost its name (deleted while it ran: a node started in a
+  // race with its recycle) cannot be found by namespace name; leftovers and sweep find it by its root.
+  test("leftovers and sweep find a container whose network namespace lost its name", async () => {
+    const mz = `orphan.ns.${proj}`;
+    mzids.push(mz);
+    const prefix = prefixOf(mz);
+    await backend!.dataPlane.materialize(planFromExperiment(line3(), { mzid: mz }));
+    const pid = nodePid(backend!.dataPlane.env, prefix, "a");
+    assert.ok(pid, "node a runs");
+    await check("ip", ["netns", "del", namesOf(prefix).node("a")]);
+    const left = await leftovers(prefix, dataDir);
+    assert.ok(
+      left.processes.some((p) => p.pid === pid),
+      `a's init ${pid} is listed: ${JSON.stringify(left.processes)}`,
+    );
+    assert.ok(isClean(await sweep(prefix, dataDir)));
+    assert.ok(!alive(pid), "and swept");
   });
 
   for (const [name, source] of Object.entries(MODELS)) {
