@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { type Experiment, validateExperiment } from "@merge/xir";
 import { assignAddresses } from "./addressing.ts";
 import { analyze } from "./analysis.ts";
-import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
+import type { Diagnostic, SourceLocation } from "./diagnostics.ts";
 import { cidrProblem } from "./ipv4.ts";
 import { isModelError, loadModel } from "./load.ts";
 import { runPythonModel } from "./python.ts";
