@@ -12,6 +12,7 @@ export type ErrorCode =
   | "too_large"
   | "unsupported"
   | "unprocessable"
+  | "too_many_requests"
   | "internal";
 
 const statusOf: Record<ErrorCode, number> = {
@@ -24,6 +25,7 @@ const statusOf: Record<ErrorCode, number> = {
   too_large: 413,
   unsupported: 415,
   unprocessable: 422,
+  too_many_requests: 429,
   internal: 500,
 };
 

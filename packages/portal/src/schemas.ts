@@ -268,6 +268,8 @@ export const errors = {
   403: ErrorBody,
   404: ErrorBody,
   409: ErrorBody,
+  /** Too many failed credential checks from this address or for this account (throttle.ts); see Retry-After. */
+  429: ErrorBody,
 };
 
 const PoolResource = Type.String({
