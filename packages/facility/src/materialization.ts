@@ -162,7 +162,14 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     });
     if (le.emulator && le.emulator.facility === facility.name) {
       const id = `${mzid}/${le.emulator.resource}`;
-      const emu = emulations.get(id) ?? { mzid, vindex: 0, emulation: mzid, emulator: le.emulator.resource, links: [] };
+      // One emulation per emulator: its id is the emulator's (two emulators must not share one id).
+      const emu = emulations.get(id) ?? {
+        mzid,
+        vindex: 0,
+        emulation: le.emulator.resource,
+        emulator: le.emulator.resource,
+        links: [],
+      };
       emu.links.push({ link: le.link, endpoints, params: emulationParams(xl) });
       emulations.set(id, emu);
     }

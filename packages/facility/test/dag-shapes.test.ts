@@ -82,6 +82,40 @@ for (const [name, keep] of Object.entries(SHAPES)) {
   });
 }
 
+test("a realization using two emulators of a facility: one emulation each, set up and torn down", async () => {
+  const mzid = "r1.twoemu.proj";
+  const s = synthetic(12, { mzid, lanSize: 3 });
+  s.facility.resources.push({ ...s.facility.resources.find((r) => r.id === "emu0")!, id: "emu1" });
+  const emulated = s.realization.links.filter((l) => l.emulator);
+  assert.ok(emulated.length >= 2);
+  emulated.forEach((l, i) => {
+    if (i % 2) l.emulator = { ...l.emulator!, resource: "emu1" };
+  });
+  const setup = materializeDag(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
+  wellFormed("two emulators", setup);
+  const emus = setup.actions.filter((a) => a.spec.kind === "emulation.create");
+  assert.deepEqual(emus.map((a) => (a.spec.kind === "emulation.create" ? a.spec.emulation.emulator : "")).sort(), [
+    "emu0",
+    "emu1",
+  ]);
+  const down = teardownDag(mzid, setup.actions);
+  assert.equal(down.actions.filter((a) => a.spec.kind === "emulation.destroy").length, 2);
+
+  const store = openMemoryStore();
+  stores.push(store);
+  const driver = new Driver(store);
+  const { rex, backend } = await startRex(store, { durations: { imaging: 0, power: 0, network: 0, infrapod: 0 } });
+  try {
+    await driver.materialize(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
+    await statusIs(driver, mzid, "active", 5000);
+    assert.equal(backend.emulations.size, 2);
+    await driver.dematerialize(mzid);
+    await statusIs(driver, mzid, "dematerialized", 5000);
+  } finally {
+    await rex.stop();
+  }
+});
+
 test("rex carries every DAG shape through materialize and dematerialize to the end", async () => {
   const store = openMemoryStore();
   stores.push(store);
