@@ -306,7 +306,10 @@ export class Rex {
         if (r === "done") continue;
         allDone = false;
         if (r === "blocked") continue;
-        if (task.phase === "teardown" && (lingering ??= this.lingering(mzid, m))) continue;
+        if (task.phase === "teardown") {
+          lingering ??= this.lingering(mzid, m);
+          if (lingering) continue;
+        }
         const room = this.concurrency - this.running.size - picked.length;
         if (r.length > room) pending = true;
         picked.push(...r.slice(0, Math.max(0, room)));
