@@ -495,7 +495,20 @@ export class LinuxBackend implements Backend {
   }
 
   async emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
-    await emulationStop(this.env, prefixOf(spec.mzid), this.emulated(spec));
+    // A materialization this backend does not know (never created here, or swept at start-up after the
+    // facility lost its records) has no forwarder or qdisc left; teardown from the portal's fragments must
+    // not fail on it, or the dematerialize waits for an operator.
+    let links: LinkPlan[];
+    try {
+      this.dataPlane.plan(spec.mzid);
+      links = this.emulated(spec);
+    } catch {
+      links = spec.links.map((x) => ({
+        name: x.link,
+        endpoints: x.endpoints.map((e) => ({ node: e.node, socket: e.socket })),
+      }));
+    }
+    await emulationStop(this.env, prefixOf(spec.mzid), links);
     ctx.log(`emulation ${spec.emulation} stopped`);
   }
 

@@ -25,11 +25,7 @@ describe("dematerialize on a linux facility that lost its records", { skip }, ()
     await h?.close();
   });
 
-  // TODO(lead): passes once LinuxBackend.emulationDestroy stops what it can without a known plan
-  // (the backend.ts change in the s2 "linux teardown" report); then drop `todo`.
-  test("teardown from the portal's fragments alone (LANs and emulated links) completes, nothing left", {
-    todo: "needs LinuxBackend.emulationDestroy to work without a known plan (backend.ts, the lead's)",
-  }, async () => {
+  test("teardown from the portal's fragments alone (LANs and emulated links) completes, nothing left", async () => {
     const mzid = h.mzid("lost");
     const s = synthetic(6, { mzid, lanSize: 3 });
     const fragments = fragmentsFor(s.realization, s.experiment, s.facility);
