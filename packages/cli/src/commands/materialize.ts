@@ -101,7 +101,8 @@ async function follow(
       said = line;
     }
     if (done(s)) break;
-    if (s?.status === "error" && s.facilities.some((x) => x.failed.length)) break; // an operator must act
+    // A failed action (rex has retried teardown ones already) waits for an operator: no point waiting out the timeout.
+    if (s?.facilities.some((x) => x.failed.length)) break;
     if (Date.now() > deadline) {
       if (started) bar.stop();
       throw new CliError(
@@ -187,7 +188,15 @@ export function registerMaterialize(program: Command): void {
       timeoutOf(f);
       await mzCall(f, "DELETE", id);
       if (f.wait === false) return printDone(f, `dematerializing ${id}`, { id, status: "dematerializing" });
-      await follow(f, id, (s) => s === undefined, "dematerializing");
+      const left = await follow(f, id, (s) => s === undefined, "dematerializing");
+      if (left) {
+        show(f, left);
+        process.exitCode = 1;
+        process.stderr.write(
+          `${id}: teardown stopped at failed actions; an operator can clear, complete or mask them (cog)\n`,
+        );
+        return;
+      }
       printDone(f, `${id} is dematerialized; its resources stay reserved until: mrg relinquish ${id}`, {
         id,
         status: "dematerialized",
