@@ -196,7 +196,14 @@ describe("teardown of varied topologies on the linux backend, through portal and
       }
       await nodeStop(backend!.dataPlane.env, prefix, "a", 0, { downInterfaces: false });
       assert.ok(alive(tool.pid!), "our iproute2 batch still runs");
-      assert.ok(!alive(stray.pid!), "what runs in the node is stopped");
+      // The stray is our child: it is gone once reaped (until then a zombie still answers kill 0).
+      const stopped = await Promise.race([
+        new Promise<boolean>((res) =>
+          stray.exitCode !== null || stray.signalCode !== null ? res(true) : stray.once("exit", () => res(true)),
+        ),
+        new Promise<boolean>((res) => setTimeout(() => res(false), 5000)),
+      ]);
+      assert.ok(stopped, "what runs in the node is stopped");
       assert.deepEqual(
         processesIn([ns]).map((p) => p.pid),
         [tool.pid],
