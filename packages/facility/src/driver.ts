@@ -74,7 +74,26 @@ async function applyOps(store: Store, ops: Op[]): Promise<void> {
 }
 
 export class Driver {
+  /**
+   * Materialize and dematerialize of one materialization, one at a time: each
+   * rewrites its DAG and info record in several steps, and interleaved they
+   * could leave setup actions under a dematerializing record, or turn it back
+   * to materializing. (One driver process serves a materialization's resources.)
+   */
+  private readonly changing = new Map<MzId, Promise<unknown>>();
+
   constructor(readonly store: Store) {}
+
+  private serially<T>(mzid: MzId, f: () => Promise<T>): Promise<T> {
+    const prev = this.changing.get(mzid) ?? Promise.resolve();
+    const next = prev.then(f, f);
+    const settled = next.catch(() => {});
+    this.changing.set(mzid, settled);
+    void settled.then(() => {
+      if (this.changing.get(mzid) === settled) this.changing.delete(mzid);
+    });
+    return next;
+  }
 
   /** Reserve the materialization's record and a facility-unique vindex. */
   async notifyIncoming(mzid: MzId): Promise<MzInfo> {
@@ -108,7 +127,11 @@ export class Driver {
   }
 
   /** Build and store the task DAG. A repeat for a materialization that already has one changes nothing. */
-  async materialize(mzid: MzId, fragments: Fragment[]): Promise<Dag> {
+  materialize(mzid: MzId, fragments: Fragment[]): Promise<Dag> {
+    return this.serially(mzid, () => this.materializeNow(mzid, fragments));
+  }
+
+  private async materializeNow(mzid: MzId, fragments: Fragment[]): Promise<Dag> {
     const info = await this.notifyIncoming(mzid);
     if (info.phase === "dematerializing") {
       throw new MzIdError(`materialization '${mzid}' is being dematerialized; wait until it is gone`);
@@ -132,8 +155,12 @@ export class Driver {
    * Replace the setup DAG by a teardown DAG. Uses the stored setup actions, or
    * `fragments` when the facility has no record (portal and facility out of sync).
    */
-  async dematerialize(mzid: MzId, fragments: Fragment[] = []): Promise<Dag> {
+  dematerialize(mzid: MzId, fragments: Fragment[] = []): Promise<Dag> {
     checkMzId(mzid);
+    return this.serially(mzid, () => this.dematerializeNow(mzid, fragments));
+  }
+
+  private async dematerializeNow(mzid: MzId, fragments: Fragment[]): Promise<Dag> {
     const info = await readJSON<MzInfo>(this.store, keys.info(mzid));
     if (info?.value.phase === "dematerializing") return this.readDag(mzid);
     let setup = (await this.readDag(mzid)).actions;
