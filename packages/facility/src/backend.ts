@@ -126,6 +126,13 @@ export interface HarborSpec {
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
 
+/**
+ * What a user may do to a materialized node: power it, or reimage it (wipe its
+ * disk back to its image and boot it, as fresh as at materialize; the backend's
+ * `nodeReset`). Reimage is a reboot mode, as in Merge, not a power state.
+ */
+export type NodeAction = PowerAction | "reimage";
+
 /** An experiment node of a materialization. */
 export interface NodeRef {
   mzid: MzId;

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Store } from "@merge/store";
-import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, PowerAction } from "./backend.ts";
+import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
 import { nodePid } from "./linux/container.ts";
 import type { Env } from "./linux/env.ts";
@@ -16,7 +16,7 @@ import { prefixOf } from "./linux/names.ts";
 import { keys, type MzInfo, type NodeRecord } from "./task.ts";
 
 /** on/off once settled; the others while a change is under way. */
-export type PowerState = "on" | "off" | "starting" | "stopping" | "cycling";
+export type PowerState = "on" | "off" | "starting" | "stopping" | "cycling" | "reimaging";
 
 export interface PowerRecord {
   state: PowerState;
@@ -44,11 +44,12 @@ export class NodeOpsError extends Error {
   }
 }
 
-const DURING: Record<PowerAction, PowerState> = {
+const DURING: Record<NodeAction, PowerState> = {
   on: "starting",
   off: "stopping",
   cycle: "cycling",
   "soft-cycle": "cycling",
+  reimage: "reimaging",
 };
 
 /** A backend whose nodes are processes on this host (the linux data plane). */
@@ -119,8 +120,12 @@ export class NodeOps {
     return (await readJSON<PowerRecord>(this.store, keys.power(mzid, node)))?.value;
   }
 
-  /** Power a node; the tracked state shows the change while it runs and its outcome after. */
-  async power(mzid: MzId, node: string, action: PowerAction, signal?: AbortSignal): Promise<PowerRecord> {
+  /**
+   * Power a node, or reimage it (its disk back to its image, then booted and
+   * configured as at materialize); the tracked state shows the change while it
+   * runs and its outcome after.
+   */
+  async power(mzid: MzId, node: string, action: NodeAction, signal?: AbortSignal): Promise<PowerRecord> {
     const n = await this.readyNode(mzid, node);
     const id = `${mzid}/${node}`;
     if (this.busy.has(id))
@@ -137,7 +142,8 @@ export class NodeOps {
     const before = (await this.powerState(mzid, node))?.state ?? "on";
     try {
       await put({ state: DURING[action] });
-      await this.backend.nodePower(n.resource, action, this.ctx(signal), { mzid, node });
+      if (action === "reimage") await this.backend.nodeReset(await this.setupSpec(mzid, node), this.ctx(signal));
+      else await this.backend.nodePower(n.resource, action, this.ctx(signal), { mzid, node });
       return await put({ state: action === "off" ? "off" : "on" });
     } catch (err) {
       // The node is where it was, as far as we know; the error says why it is not where asked.
@@ -146,6 +152,15 @@ export class NodeOps {
     } finally {
       this.busy.delete(id);
     }
+  }
+
+  /** What the node was set up with (its image, interfaces, routes): what a reimage restores. */
+  private async setupSpec(mzid: MzId, node: string): Promise<NodeSpec> {
+    for (const { action } of await readActions(this.store, mzid)) {
+      if ((action.spec.kind === "node.setup" || action.spec.kind === "node.reset") && action.spec.node.node === node)
+        return action.spec.node;
+    }
+    throw new NodeOpsError("not_found", `materialization ${mzid} has no setup of node '${node}' to reimage from`);
   }
 
   /** The emulation a link runs now: the last runtime change, else what it was materialized with. */

@@ -11,6 +11,7 @@ import type {
   InfrapodSpec,
   LinkEndpointSpec,
   LinkSpec,
+  NodeAction,
   NodeSpec,
   NodeState,
   PowerAction,
@@ -387,9 +388,12 @@ export function emulationParamsFromPb(p: pb.EmulationParams | undefined): Emulat
   return out;
 }
 
-export function powerActionToPb(a: PowerAction): pb.PowerAction {
-  return POWER[a];
+const NODE_ACTION: Record<NodeAction, pb.PowerAction> = { ...POWER, reimage: pb.PowerAction.REIMAGE };
+
+/** A node request's action (power, or reimage) on the wire. */
+export function powerActionToPb(a: NodeAction): pb.PowerAction {
+  return NODE_ACTION[a];
 }
-export function powerActionFromPb(a: pb.PowerAction): PowerAction | undefined {
-  return (Object.keys(POWER) as PowerAction[]).find((k) => POWER[k] === a);
+export function powerActionFromPb(a: pb.PowerAction): NodeAction | undefined {
+  return (Object.keys(NODE_ACTION) as NodeAction[]).find((k) => NODE_ACTION[k] === a);
 }

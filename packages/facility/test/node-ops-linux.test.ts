@@ -129,6 +129,11 @@ describe("node operations on the linux backend, through portal and commander", {
     assert.equal(JSON.parse(start.stdout).power, "on");
     const started = await initStart();
     assert.ok(started > bootedBefore, `b's init is new after stop and start (${bootedBefore} → ${started})`);
+    // A reboot keeps the node's disk; a reimage wipes it back to the image.
+    const mark = await mrg(["exec", "b", MZ, "--", "busybox", "touch", "/root/scratch"]);
+    assert.equal(mark.code, 0, mark.stderr);
+    const hasMark = async () =>
+      (await mrg(["exec", "b", MZ, "--", "busybox", "test", "-e", "/root/scratch"])).code === 0;
     const reboot = await mrg(["node", "reboot", "b", MZ, "--json"]);
     assert.equal(reboot.code, 0, reboot.stderr);
     assert.equal(JSON.parse(reboot.stdout).power, "on");
@@ -136,6 +141,13 @@ describe("node operations on the linux backend, through portal and commander", {
     assert.equal(alive.code, 0, alive.stderr + alive.stdout);
     const booted = await initStart();
     assert.ok(booted > started, `b's init is new after the reboot (start time ${started} → ${booted})`);
+    assert.ok(await hasMark(), "a reboot keeps what was written to the node's disk");
+    const reimage = await mrg(["node", "reimage", "b", MZ, "--json"]);
+    assert.equal(reimage.code, 0, reimage.stderr);
+    assert.equal(JSON.parse(reimage.stdout).power, "on");
+    assert.equal(await hasMark(), false, "a reimage wipes the node's disk back to its image");
+    const fresh = await mrg(["exec", "a", MZ, "--", "busybox", "ping", "-c", "3", "-W", "2", "b"]);
+    assert.equal(fresh.code, 0, `the reimaged node is configured again: ${fresh.stderr}${fresh.stdout}`);
     const status2 = JSON.parse((await mrg(["show", "materialization", MZ, "--json"])).stdout) as {
       nodes: { node: string; power: string }[];
     };

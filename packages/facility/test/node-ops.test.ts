@@ -106,6 +106,15 @@ test("power changes are carried out and tracked in status", async () => {
   const reboot = await mrg(["node", "reboot", "b", MZ, "--hard", "--json"]);
   assert.equal(reboot.code, 0, reboot.stderr);
   assert.equal(JSON.parse(reboot.stdout).power, "on");
+  // Reimage is the backend's node reset (a failure there shows), then it works.
+  const bRes = before.nodes.find((n) => n.node === "b")!.resource;
+  backend.inject({ method: "nodeReset", target: bRes, times: 1, message: "imaging server did not answer" });
+  const badImage = await mrg(["node", "reimage", "b", MZ]);
+  assert.equal(badImage.code, 1);
+  assert.match(badImage.stderr, /imaging server did not answer/);
+  const reimage = await mrg(["node", "reimage", "b", MZ, "--json"]);
+  assert.equal(reimage.code, 0, reimage.stderr);
+  assert.equal(JSON.parse(reimage.stdout).power, "on");
   const after = await shown();
   assert.deepEqual(
     after.nodes.map((n) => [n.node, n.power]),

@@ -1,5 +1,5 @@
-// mrg node start|stop|reboot (restart)|cycle <node> <rlz.exp.proj> [--hard]: power a
-// materialized node through the portal; the new state shows in
+// mrg node start|stop|reboot (restart)|cycle|reimage <node> <rlz.exp.proj> [--hard]: power
+// a materialized node, or reimage it, through the portal; the new state shows in
 // 'mrg show materialization'.
 import type { PowerVerb } from "@merge/portal/client";
 import type { Command } from "commander";
@@ -15,6 +15,7 @@ const VERBS: [PowerVerb, string][] = [
   ["stop", "power a node off (hard: its processes are killed; its disk stays)"],
   ["reboot", "shut a node down and start it again (--hard: power cycle)"],
   ["cycle", "power cycle a node (hard off, then on)"],
+  ["reimage", "wipe a node's disk back to its image and boot it, configured as at materialize"],
 ];
 
 export function registerNode(program: Command): void {

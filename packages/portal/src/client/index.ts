@@ -74,7 +74,7 @@ const seg = encodeURIComponent;
 const mzPath = (p: string, e: string, r: string) =>
   `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/materialization`;
 
-export type PowerVerb = "start" | "stop" | "reboot" | "cycle";
+export type PowerVerb = "start" | "stop" | "reboot" | "cycle" | "reimage";
 export interface NodePowerResult {
   node: string;
   resource: string;

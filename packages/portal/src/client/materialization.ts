@@ -43,7 +43,7 @@ export interface MaterializationStatus {
     target: string;
     action: string;
     error?: string;
-    /** on | off | starting | stopping | cycling (empty until ready) */
+    /** on | off | starting | stopping | cycling | reimaging (empty until ready) */
     power: string;
     powerError?: string;
   }[];

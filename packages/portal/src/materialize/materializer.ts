@@ -16,8 +16,8 @@ import {
   fragmentsFor,
   fragmentToPb,
   mzStatusName,
+  type NodeAction,
   nodeStateName,
-  type PowerAction,
   powerActionToPb,
 } from "@merge/facility";
 import * as pb from "@merge/proto";
@@ -396,8 +396,11 @@ export class Materializer {
     throw missing(all);
   }
 
-  /** Power a node: start (on), stop (off), reboot (soft cycle, or hard), cycle (hard). Resolves when done. */
-  async power(project: string, experiment: string, realization: string, node: string, action: PowerAction) {
+  /**
+   * Power a node: start (on), stop (off), reboot (soft cycle, or hard), cycle (hard); or reimage it
+   * (its disk back to its image, booted and configured as at materialize). Resolves when done.
+   */
+  async power(project: string, experiment: string, realization: string, node: string, action: NodeAction) {
     const p = await this.place(
       project,
       experiment,

@@ -63,10 +63,20 @@ const LinkParams = Type.Object(
 
 const PowerBody = Type.Object(
   {
-    action: Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("reboot"), Type.Literal("cycle")], {
-      description:
-        "start: power on; stop: power off; reboot: shut down and start (hard: power cycle); cycle: power cycle",
-    }),
+    action: Type.Union(
+      [
+        Type.Literal("start"),
+        Type.Literal("stop"),
+        Type.Literal("reboot"),
+        Type.Literal("cycle"),
+        Type.Literal("reimage"),
+      ],
+      {
+        description:
+          "start: power on; stop: power off; reboot: shut down and start (hard: power cycle); cycle: power cycle; " +
+          "reimage: wipe the node's disk back to its image and boot it, configured as at materialize",
+      },
+    ),
     hard: Type.Optional(Type.Boolean({ description: "reboot by power cycle instead of a shutdown" })),
   },
   { additionalProperties: false },
@@ -110,7 +120,7 @@ const ExecBody = Type.Object(
   { additionalProperties: false },
 );
 
-const POWER = { start: "on", stop: "off", cycle: "cycle" } as const;
+const POWER = { start: "on", stop: "off", cycle: "cycle", reimage: "reimage" } as const;
 
 const Params = Type.Object(
   { project: S.Name("project name"), experiment: S.Name("experiment name"), realization: S.Name("realization name") },
@@ -253,7 +263,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       config: { access: { object: "realization", action: "update" } },
       schema: {
         tags: ["materializations"],
-        summary: "Power a materialized node: start, stop, reboot (soft, or hard) or cycle; answers when done",
+        summary: "Power a materialized node (start, stop, reboot soft or hard, cycle) or reimage it; answers when done",
         params: NodeParams,
         body: PowerBody,
         response: { 200: PowerResult, ...S.errors },
