@@ -97,7 +97,10 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       const mzid = decode(req.mzid, []).mzid;
       const action = powerActionFromPb(req.action);
       if (!action)
-        throw new ConnectError("power action is unspecified: ON, OFF, CYCLE, SOFT_CYCLE or REIMAGE", Code.InvalidArgument);
+        throw new ConnectError(
+          "power action is unspecified: ON, OFF, CYCLE, SOFT_CYCLE or REIMAGE",
+          Code.InvalidArgument,
+        );
       await nodeOps().power(mzid, req.node, action, ctx.signal).catch(opsFailed);
       const s = await status(mzid);
       return { node: s.nodes.find((n) => n.node === req.node) };
