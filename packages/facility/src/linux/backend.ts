@@ -376,16 +376,29 @@ export class LinuxBackend implements Backend {
     return plan;
   }
 
+  /**
+   * A node is only set up inside its materialization's infrapod: a setup (or a
+   * reimage) that runs late, after a dematerialize swept the materialization,
+   * must not bring a namespace or container of it back.
+   */
+  private requireInfrapod(mzid: string, node: string): void {
+    if (!listNetns().includes(namesOf(prefixOf(mzid)).infrapod))
+      throw new Error(`node ${node}: materialization ${mzid} has no infrapod on this host (dematerialized?)`);
+  }
+
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    this.requireInfrapod(spec.mzid, spec.node);
     const mz = this.planOf(spec.mzid, spec.infranet);
     const node = this.nodePlan(spec);
     mz.nodes = [...mz.nodes.filter((n) => n.name !== node.name), node];
     const prefix = prefixOf(spec.mzid);
     const image = await this.dataPlane.image(node);
+    this.requireInfrapod(spec.mzid, spec.node);
     await nodesWire(this.env, prefix, mz.infranet, [node]);
     writeNodeConfig(foundryDir(this.env, prefix), node);
     this.writeNex(mz);
     await this.leaveHarbor(spec.resource, ctx);
+    this.requireInfrapod(spec.mzid, spec.node);
     await nodesStart(this.env, prefix, [node], new Map([[node.name, image]]));
     this.place({ mzid: spec.mzid, node: spec.node }, spec.resource);
     this.save(spec.mzid);

@@ -117,6 +117,9 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
     await b.linkDestroy(link, ctx);
     await b.infrapodDestroy(pod, ctx);
     await b.infrapodDestroy(pod, ctx);
+    // A setup (or reimage) arriving after the sweep brings nothing back.
+    await assert.rejects(b.nodeSetup(na, ctx), /has no infrapod on this host/);
+    await assert.rejects(b.nodeReset(nb, ctx), /has no infrapod on this host/);
     const left = await leftovers(prefixOf(mzid), h.dataDir);
     assert.ok(isClean(left), JSON.stringify(left));
     assert.ok(logs.some((l) => /node a on r-a configured/.test(l)));
