@@ -333,16 +333,25 @@ export class LinuxBackend implements Backend {
   private async leaveHarbor(resource: string, ctx: ActionContext): Promise<void> {
     const h = this.harbor;
     if (!h || !this.placement.has(key({ mzid: h.mzid, node: resource }))) return;
-    const prefix = prefixOf(h.mzid);
-    await nodeStop(this.env, prefix, resource, 0, { downInterfaces: false });
-    nodeWipe(this.env, prefix, resource);
-    const ns = namesOf(prefix).node(resource);
-    if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
-    const mz = this.planOf(h.mzid, h.spec.infranet);
-    mz.nodes = mz.nodes.filter((n) => n.name !== resource);
-    this.placement.delete(key({ mzid: h.mzid, node: resource }));
-    this.save(h.mzid);
+    await this.removeNode({ mzid: h.mzid, node: resource });
     ctx.log(`${resource} leaves the harbor`);
+  }
+
+  /** Stop a node, wipe it and remove its namespace; it is no longer in its materialization's plan or nex. */
+  private async removeNode(ref: NodeRef): Promise<void> {
+    const prefix = prefixOf(ref.mzid);
+    // Its namespace goes next, so there is no point quiescing its interfaces.
+    await nodeStop(this.env, prefix, ref.node, 0, { downInterfaces: false });
+    nodeWipe(this.env, prefix, ref.node);
+    const ns = namesOf(prefix).node(ref.node);
+    if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
+    try {
+      const mz = this.dataPlane.plan(ref.mzid);
+      mz.nodes = mz.nodes.filter((n) => n.name !== ref.node);
+      this.writeNex(mz);
+    } catch {}
+    this.placement.delete(key(ref));
+    this.save(ref.mzid);
   }
 
   /** Where every testbed node of the harbor is: in standby there, or carrying experiment nodes. */
@@ -407,19 +416,7 @@ export class LinuxBackend implements Backend {
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    const prefix = prefixOf(spec.mzid);
-    // Its namespace goes next, so there is no point quiescing its interfaces.
-    await nodeStop(this.env, prefix, spec.node, 0, { downInterfaces: false });
-    nodeWipe(this.env, prefix, spec.node);
-    const ns = namesOf(prefix).node(spec.node);
-    if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
-    try {
-      const mz = this.dataPlane.plan(spec.mzid);
-      mz.nodes = mz.nodes.filter((n) => n.name !== spec.node);
-      this.writeNex(mz);
-    } catch {}
-    this.placement.delete(key({ mzid: spec.mzid, node: spec.node }));
-    this.save(spec.mzid);
+    await this.removeNode({ mzid: spec.mzid, node: spec.node });
     if (this.harbor && !this.occupied(spec.resource)) {
       await this.standby([spec.resource], ctx);
       ctx.log(`node ${spec.node} wiped; ${spec.resource} back in the harbor, in standby`);

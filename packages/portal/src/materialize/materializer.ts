@@ -359,6 +359,21 @@ export class Materializer {
     return out;
   }
 
+  /** The facility and resource serving a node of a materialization (power, exec, shell). */
+  private placeNode(project: string, experiment: string, realization: string, node: string): Promise<Placement> {
+    return this.place(
+      project,
+      experiment,
+      realization,
+      (f) => f.op === "node.setup" && f.node.node === node,
+      (fs) =>
+        new MaterializationError(
+          "not_found",
+          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
+        ),
+    );
+  }
+
   /**
    * The facility and resource serving a node (`node.setup`) or an emulated link
    * (`emulation.setup`) of a materialization, from the fragments it was made of.
@@ -401,17 +416,7 @@ export class Materializer {
    * (its disk back to its image, booted and configured as at materialize). Resolves when done.
    */
   async power(project: string, experiment: string, realization: string, node: string, action: NodeAction) {
-    const p = await this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "node.setup" && f.node.node === node,
-      (fs) =>
-        new MaterializationError(
-          "not_found",
-          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
-        ),
-    );
+    const p = await this.placeNode(project, experiment, realization, node);
     const r = await facilityCall(() =>
       p.client.nodePower(
         { mzid: p.m.id, resource: p.resource, node, action: powerActionToPb(action) },
@@ -465,17 +470,7 @@ export class Materializer {
     argv: string[],
     opts: { signal: AbortSignal; timeoutMs?: number },
   ): Promise<AsyncIterable<ExecOutput>> {
-    const p = await this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "node.setup" && f.node.node === node,
-      (fs) =>
-        new MaterializationError(
-          "not_found",
-          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
-        ),
-    );
+    const p = await this.placeNode(project, experiment, realization, node);
     const it = p.client
       .exec({ mzid: p.m.id, resource: p.resource, node, argv, timeoutMs: opts.timeoutMs ?? 0 }, { signal: opts.signal })
       [Symbol.asyncIterator]();
@@ -512,17 +507,7 @@ export class Materializer {
     opts: { tty: boolean; size?: { rows: number; cols: number }; signal: AbortSignal },
     input: AsyncIterable<ShellInput>,
   ): Promise<AsyncIterable<ExecOutput>> {
-    const p = await this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "node.setup" && f.node.node === node,
-      (fs) =>
-        new MaterializationError(
-          "not_found",
-          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
-        ),
-    );
+    const p = await this.placeNode(project, experiment, realization, node);
     async function* requests(): AsyncGenerator<pb.ShellRequest> {
       yield create(pb.ShellRequestSchema, {
         in: { case: "start", value: { mzid: p.m.id, resource: p.resource, node, tty: opts.tty, size: opts.size } },
