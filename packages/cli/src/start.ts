@@ -63,7 +63,7 @@ const facilityPorts =
     ? [await freePort(), await freePort(), await freePort()]
     : [0, 1, 2].map((i) => Number(values["facility-port"]) + i);
 const facilityPort = facilityPorts[0] as number;
-const facility = startFacilityProcess(backend);
+const { child: facility, ready: facilityReady } = startFacilityProcess(backend);
 
 if (!existsSync(join(DIST_DIR, "index.html"))) {
   console.log("building the web UI (first start only) ...");
@@ -78,6 +78,15 @@ const portal = await startPortal({
 });
 
 await registerFacility();
+// "Merge is running" only once the facility is: its harbor up, its commander listening.
+console.log(`waiting for the facility ${model.name} (${backend} backend: bringing up the harbor) ...`);
+try {
+  await facilityReady;
+} catch (err) {
+  console.error(`start: ${(err as Error).message}`);
+  await portal.stop().catch(() => {});
+  process.exit(1);
+}
 
 // One machine-readable line first (tests and scripts read it), then the human summary.
 console.log(`START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, backend, data })}`);
@@ -155,8 +164,14 @@ async function registerFacility(): Promise<void> {
   });
 }
 
-function startFacilityProcess(kind: string): ChildProcess {
-  const log = createWriteStream(join(facilityDir, "facility.log"), { flags: "a" });
+/**
+ * The facility as a child process, its output appended to facility.log. `ready`
+ * settles when the daemon says its commander is up (after reconcile and the
+ * harbor), or fails with the log's last lines if it exits first.
+ */
+function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promise<void> } {
+  const logFile = join(facilityDir, "facility.log");
+  const log = createWriteStream(logFile, { flags: "a" });
   const child = spawn(
     process.execPath,
     [
@@ -187,7 +202,24 @@ function startFacilityProcess(kind: string): ChildProcess {
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  return child;
+  const ready = new Promise<void>((res, rej) => {
+    let seen = "";
+    const onData = (d: Buffer) => {
+      seen = (seen + d.toString()).slice(-8192);
+      if (/^facility \S+: commander /m.test(seen)) {
+        child.stderr?.off("data", onData);
+        child.off("exit", onExit);
+        res();
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      const tail = seen.trim().split("\n").slice(-15).join("\n  ");
+      rej(new Error(`the facility exited (${signal ?? `code ${code}`}) before it was up; from ${logFile}:\n  ${tail}`));
+    };
+    child.stderr?.on("data", onData);
+    child.once("exit", onExit);
+  });
+  return { child, ready };
 }
 
 function freePort(): Promise<number> {

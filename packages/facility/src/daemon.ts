@@ -162,7 +162,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     else if (cmd === "facility") await facilityMain(rest);
     else throw new UsageError(`usage: daemon.ts rex|facility --store <url> [options] (got '${cmd ?? ""}')`);
   } catch (err) {
-    console.error(err instanceof UsageError ? err.message : err);
+    const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+    if (e.code === "EADDRINUSE") {
+      console.error(
+        `${cmd}: ${e.address}:${e.port} is already in use; choose other ports (--port, --registry-port, --driver-port; npm start: --facility-port)`,
+      );
+    } else console.error(err instanceof UsageError ? err.message : err);
     process.exit(2);
   }
 }
