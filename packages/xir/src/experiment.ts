@@ -84,15 +84,45 @@ export interface Endpoint {
   socket: number;
 }
 
+/** The link properties a socket can set for the direction toward it, as `rx.<prop>`. */
+export const DIRECTIONAL_PROPS = ["capacity", "latency", "loss"] as const;
+export type DirectionalProp = (typeof DIRECTIONAL_PROPS)[number];
+
+/**
+ * A socket's constraints on the direction of its link toward it (`rx.latency`
+ * and so on), as link constraints (`latency`): the direction gets these in
+ * place of the link's own constraints on the same property.
+ */
+export function towardConstraints(socket: Pick<Socket, "constraints">): Constraint[] {
+  const out: Constraint[] = [];
+  for (const c of socket.constraints) {
+    if (!c.prop.startsWith("rx.")) continue;
+    const prop = c.prop.slice(3);
+    if ((DIRECTIONAL_PROPS as readonly string[]).includes(prop)) out.push({ ...c, prop });
+  }
+  return out;
+}
+
 /**
  * Whether a link needs an emulator on its path: any latency or loss constraint,
- * or a capacity below the line rate of the ports it would use.
+ * or a capacity below the line rate of the ports it would use, on the link or
+ * on one direction of it (`toward`: the link's endpoint sockets' constraints,
+ * see `towardConstraints`).
  */
-export function needsEmulation(link: Pick<Link, "constraints">, lineRate: number): boolean {
-  return link.constraints.some(
-    (c) =>
-      c.prop === "latency" ||
-      c.prop === "loss" ||
-      (c.prop === "capacity" && typeof c.value === "number" && ["==", "<", "<="].includes(c.op) && c.value < lineRate),
+export function needsEmulation(
+  link: Pick<Link, "constraints">,
+  lineRate: number,
+  toward: readonly (readonly Constraint[])[] = [],
+): boolean {
+  return [link.constraints, ...toward].some((cs) =>
+    cs.some(
+      (c) =>
+        c.prop === "latency" ||
+        c.prop === "loss" ||
+        (c.prop === "capacity" &&
+          typeof c.value === "number" &&
+          ["==", "<", "<="].includes(c.op) &&
+          c.value < lineRate),
+    ),
   );
 }

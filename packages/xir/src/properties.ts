@@ -39,6 +39,25 @@ export const PROPERTIES: Readonly<Record<string, PropertySpec>> = {
   "port.model": { element: "socket", type: "string", allowed: NIC_MODELS, doc: "NIC model" },
   "port.capacity": { element: "socket", type: "number", unit: "bps", doc: "port line rate" },
   "port.queues": { element: "socket", type: "number", integer: true, doc: "NIC queues" },
+  // One direction of an emulated link: what it delivers to this socket, in place of the link's value.
+  "rx.capacity": {
+    element: "socket",
+    type: "number",
+    unit: "bps",
+    doc: "capacity of the link toward this socket (one direction; overrides the link's capacity)",
+  },
+  "rx.latency": {
+    element: "socket",
+    type: "number",
+    unit: "ns",
+    doc: "one-way latency of the link toward this socket (overrides the link's latency)",
+  },
+  "rx.loss": {
+    element: "socket",
+    type: "number",
+    unit: "fraction",
+    doc: "packet loss of the link toward this socket (overrides the link's loss)",
+  },
   capacity: { element: "link", type: "number", unit: "bps", doc: "link capacity" },
   latency: { element: "link", type: "number", unit: "ns", doc: "one-way latency" },
   loss: { element: "link", type: "number", unit: "fraction", doc: "packet loss" },

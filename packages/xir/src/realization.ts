@@ -57,6 +57,33 @@ export interface Waypoint extends PortRef {
   vni?: number;
 }
 
+/** Emulation values of a link or of one direction of it. Absent: not shaped. */
+export interface EmulationValues {
+  /** bits/s */
+  capacity?: number;
+  /** one-way, ns */
+  latency?: number;
+  /** fraction 0..1 */
+  loss?: number;
+}
+
+/**
+ * A link's emulation. The link-level values apply in every direction; a
+ * direction the model sets apart (socket `rx.*` constraints) is listed in
+ * `toward`, by the node it leads to, and its values replace the link's for the
+ * properties it names.
+ */
+export interface LinkEmulation extends EmulationValues {
+  toward?: ({ node: string } & EmulationValues)[];
+}
+
+/** The values the emulator applies toward one endpoint's node: the link's, with that direction's in their place. */
+export function emulationToward(e: LinkEmulation, node: string): EmulationValues {
+  const { toward, ...link } = e;
+  const { node: _, ...own } = toward?.find((t) => t.node === node) ?? { node };
+  return { ...link, ...own };
+}
+
 export interface LinkSegment {
   /** The experiment endpoints this segment joins (a half-link joins one endpoint and the emulator). */
   endpoints: { node: string; socket: number }[];
@@ -82,7 +109,7 @@ export interface LinkEmbedding {
   /** Set when the link is emulated: the emulator its halves meet at. */
   emulator?: { facility: string; resource: string };
   /** What the emulator applies (set when emulated): values that satisfy the link's constraints. */
-  emulation?: { capacity?: number; latency?: number; loss?: number };
+  emulation?: LinkEmulation;
   /** True when the link crosses facilities through an interconnect. */
   external: boolean;
   /** bits/s reserved on every cable the link crosses, once per virtual network crossing it. */
