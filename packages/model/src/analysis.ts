@@ -81,6 +81,21 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
       } else bound[slot] = i;
     });
   });
+  // A direction of a link is named by the node it leads to (a socket's rx.*), so a node has one socket per link.
+  x.links.forEach((l, i) => {
+    const seen = new Map<string, number>();
+    l.endpoints.forEach((ep, k) => {
+      const first = seen.get(ep.node);
+      if (first === undefined) seen.set(ep.node, ep.socket);
+      else {
+        error(
+          "node-twice-on-link",
+          `link ${l.name} joins node ${ep.node} twice (sockets ${first} and ${ep.socket}); a node has one socket on a link, since a link's directions are named by node`,
+          `links[${i}].endpoints[${k}]`,
+        );
+      }
+    });
+  });
   x.nodes.forEach((n, i) => {
     n.sockets.forEach((s, j) => {
       if (s.index !== j)

@@ -15,6 +15,7 @@
  */
 import {
   type Constraint,
+  DIRECTIONAL_PROPS,
   type Endpoint,
   type Experiment,
   type Ingress,
@@ -340,6 +341,35 @@ export class Link {
   /** Alias of `socket`. */
   at(node: Node): Socket {
     return this.socket(node);
+  }
+
+  /**
+   * One direction of this link, the one that delivers to `node`:
+   * `link.toward(b, latency.eq(ms(30)), capacity.le(mbps(2)))`. Takes capacity,
+   * latency and loss requirements and records them as `rx.*` constraints on
+   * `node`'s socket; the other directions keep the link's own values.
+   */
+  toward(node: Node, ...requirements: Requirement<"link">[]): this {
+    const at = origin();
+    const s = this.socket(node);
+    const made: Made[] = [];
+    for (const r of requirements) {
+      const prop = typeof r === "object" && r !== null && "constraint" in r ? r.constraint.prop : undefined;
+      if (r?.element !== "link" || !(DIRECTIONAL_PROPS as readonly string[]).includes(prop ?? "")) {
+        const what = prop !== undefined ? `${prop}` : describe(r);
+        throw new ModelError([
+          {
+            severity: "error",
+            code: "not-directional",
+            message: `toward(${node.name}): ${what} cannot be set for one direction of a link; toward takes ${DIRECTIONAL_PROPS.join(", ")} (e.g. latency.eq(ms(30)))`,
+            location: at.location,
+          },
+        ]);
+      }
+      made.push({ constraint: { ...r.constraint, prop: `rx.${prop}` }, origin: at });
+    }
+    s.constraints.push(...made);
+    return this;
   }
 }
 

@@ -118,6 +118,16 @@ export const port = {
   capacity: new Property<"socket", BitsPerSecond>("port.capacity", "socket"),
   queues: new Count("port.queues", "socket"),
 };
+/**
+ * One direction of the socket's link: what the link delivers TO this socket's
+ * node, in place of the link's own value for that direction only
+ * (`link.socket(b).with(rx.latency.eq(ms(30)))`; `link.toward(b, ...)` says the same).
+ */
+export const rx = {
+  capacity: new Property<"socket", BitsPerSecond>("rx.capacity", "socket"),
+  latency: new Property<"socket", Nanoseconds>("rx.latency", "socket"),
+  loss: new Property<"socket", Fraction>("rx.loss", "socket"),
+};
 /** The NIC model, e.g. `nic("e1000")`; shorthand for `port.model.eq(...)`. */
 export function nic(model: NicModel): Requirement<"socket"> {
   return { element: "socket", constraint: { prop: "port.model", op: "==", value: model }, origin: origin() };

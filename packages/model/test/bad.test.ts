@@ -82,6 +82,16 @@ const table: Row[] = [
   ["empty-in", "error", "bad-value", "gpu.model in []: no value can be in an empty list", 4, 35],
   ["bad-route", "error", "bad-route", "via 10.7.0.1: the gateway is not on socket 0's subnet (10.0.0.1/24)", 9, 3],
   ["route-host-bits", "error", "bad-route", "10.9.1.0/16 has host bits set; the prefix is 10.9.0.0/16", 9, 3],
+  ["rx-loss", "error", "bad-value", "socket 0 of node b: rx.loss is a fraction from 0 to 1, got 2", 7, 26],
+  ["node-twice", "error", "node-twice-on-link", "link loop joins node a twice (sockets 0 and 1)", 6, 5],
+  [
+    "toward-kind",
+    "error",
+    "not-directional",
+    "toward(b): kind cannot be set for one direction of a link; toward takes capacity, latency, loss",
+    7,
+    3,
+  ],
 ];
 
 test("at least 40 bad models, each in the table", async () => {

@@ -31,6 +31,8 @@ const table: Record<string, Expect> = {
   // One LAN: all connected.
   star: { nodes: 8, links: 1, addresses: 8, routes: 0 },
   emulated: { nodes: 2, links: 1, addresses: 2, routes: 0 },
+  // One link with a slower direction toward a (rx.* on a's socket): routed like any link.
+  asymmetric: { nodes: 2, links: 1, addresses: 2, routes: 0 },
   // 21 /27s from 10.0.0.0: summary 10.0.0.0/23, 10.0.2.0/25, 10.0.2.128/27 (the
   // root router's own site, allocated last). Hosts: 456 x 3 + the root site's
   // 24 x 2 (their own /27 is connected). The root: 19 routes, one per other

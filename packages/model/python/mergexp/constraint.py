@@ -247,6 +247,14 @@ kind = Property("kind", "link", "str", "kind == wifi_ac")
 layer = Property("layer", "link", "int", "layer == 2", minimum=1, maximum=3)
 lte_4g, wifi_ac = "lte_4g", "wifi_ac"
 
+# One direction of a link (what it delivers to one socket), made by link.toward(node, ...)
+# from the link properties above; not exported, so a script has one way to say it.
+RX = {
+    "capacity": Property("rx.capacity", "socket", "number", "capacity == mbps(2)", unit="bps", minimum=0),
+    "latency": Property("rx.latency", "socket", "number", "latency == ms(30)", unit="ns", minimum=0),
+    "loss": Property("rx.loss", "socket", "number", "loss == 0.01", unit="fraction", minimum=0, maximum=1),
+}
+
 # Network parameters.
 addressing = Property("addressing", "network", "str", "addressing == ipv4", allowed=("ipv4",), ops=("==",))
 routing = Property("routing", "network", "str", "routing == static", allowed=("static",), ops=("==",))

@@ -10,8 +10,8 @@ rule, so twin models compile to identical XIR.
 import ipaddress
 import re
 
-from .constraint import split_constraints
-from .errors import AddressError, NoSuchCall, TopologyError, V0Api, ValueMismatch
+from .constraint import RX, Constraint, Property, split_constraints
+from .errors import AddressError, ElementMismatch, NoSuchCall, TopologyError, V0Api, ValueMismatch
 from .source import caller_location, warn
 
 INGRESS_PROTOCOLS = ("tcp", "udp", "http", "https")
@@ -336,6 +336,41 @@ class Link:
         joined = ", ".join(e.socket.node.name for e in self.endpoints)
         who = key.name if isinstance(key, Node) else repr(key)
         raise TopologyError("link[%s]: that node is not on this link (it joins %s)" % (who, joined))
+
+    def toward(self, node, *constraints):
+        """One direction of this link, the one that delivers to `node`:
+        link.toward(b, latency == ms(30), capacity <= mbps(2)). Takes capacity,
+        latency and loss constraints and gives them to b's socket as rx.*; the
+        other directions keep the link's own values. Returns the link."""
+        who = node.name if isinstance(node, Node) else repr(node)
+        what = "link.toward(%s, ...)" % who
+        end = None
+        for e in self.endpoints:
+            if e.socket.node is node or (isinstance(node, str) and e.socket.node.name == node):
+                end = e
+                break
+        if end is None:
+            joined = ", ".join(e.socket.node.name for e in self.endpoints)
+            raise TopologyError("%s: that node is not on this link (it joins %s)" % (what, joined))
+        allowed = ", ".join(RX)
+        made = []
+        location = caller_location()
+        for c in constraints:
+            if isinstance(c, Property):
+                raise ValueMismatch("%s: %s given without a comparison, e.g. %s" % (what, c.prop, c._example()))
+            if not isinstance(c, Constraint):
+                raise ValueMismatch(
+                    "%s: expected constraints on %s like latency == ms(30), got %r (%s)"
+                    % (what, allowed, c, type(c).__name__)
+                )
+            if c.element != "link" or c.prop not in RX:
+                raise ElementMismatch(
+                    "%s: %s cannot be set for one direction of a link; toward takes %s (e.g. latency == ms(30))"
+                    % (what, c, allowed)
+                )
+            made.append(Constraint(RX[c.prop], c.op, c.value, location))
+        end.socket.constraints.extend(made)
+        return self
 
     def __iter__(self):
         return iter(self.endpoints)
