@@ -18,6 +18,7 @@ import {
   percent,
   platform,
   port,
+  rx,
 } from "@merge/model";
 
 const net = new Network("types");
@@ -25,6 +26,9 @@ const a = net.node("a", memory.ge(gb(8)), cores.ge(4), gpu.count.eq(1), platform
 const b = net.node("b");
 const l = net.connect([a, b], capacity.eq(mbps(100)), latency.le(ms(10)), loss.lt(percent(1)), layer.eq(2));
 l.socket(a).with(nic("virtio"), port.capacity.ge(gbps(10)), port.queues.ge(8));
+// One direction of the link: toward a node, or rx.* on its socket.
+l.toward(b, latency.eq(ms(30)), capacity.le(mbps(2)), loss.lt(percent(1)));
+l.socket(b).with(rx.latency.eq(ms(30)), rx.capacity.le(mbps(2)), rx.loss.lt(percent(1)));
 
 // A latency is not a memory size.
 // @ts-expect-error
@@ -68,5 +72,16 @@ layer.eq(7);
 // `in` takes a list of the property's values.
 // @ts-expect-error
 memory.in([ms(1)]);
+// A direction's latency is time, its capacity a rate.
+// @ts-expect-error
+rx.latency.eq(mbps(1));
+// @ts-expect-error
+rx.capacity.le(ms(1));
+// toward takes link requirements, not a node's...
+// @ts-expect-error
+l.toward(b, memory.ge(gb(1)));
+// ...and rx.* belongs on a socket, not on the link.
+// @ts-expect-error
+net.connect([a, b], rx.latency.eq(ms(5)));
 
 export default net;
