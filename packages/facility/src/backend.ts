@@ -15,6 +15,8 @@
  * (network namespaces, veth, bridges, VXLAN, tc, dnsmasq).
  */
 
+import type { LinkEmulation } from "@merge/xir";
+
 /**
  * Node states, driven by rex from current to target: Clean (in the harbor, imaging
  * standby) → Setup (being imaged/configured/joined) → Ready (in its materialization).
@@ -171,15 +173,13 @@ export interface WaypointSpec {
   vni?: number;
 }
 
-/** Link characteristics in base units; absent means unconstrained. */
-export interface EmulationParams {
-  /** bits/s */
-  capacity?: number;
-  /** one-way, ns */
-  latency?: number;
-  /** fraction 0..1 */
-  loss?: number;
-}
+/**
+ * A link's emulation in base units (bits/s, ns one way, fraction): the link's
+ * values, which every direction gets, and the directions set apart (`toward`
+ * a node) with their own. Absent fields are unconstrained. See `@merge/xir`'s
+ * `LinkEmulation` and `emulationToward`.
+ */
+export type EmulationParams = LinkEmulation;
 
 export interface EmulationSpec {
   mzid: MzId;

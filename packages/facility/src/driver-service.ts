@@ -108,7 +108,10 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
     async updateEmulation(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
       const params = await nodeOps()
-        .emulation(mzid, req.link, emulationParamsFromPb(req.params), ctx.signal)
+        .emulation(mzid, req.link, emulationParamsFromPb(req.params), {
+          ...(req.toward ? { toward: req.toward } : {}),
+          signal: ctx.signal,
+        })
         .catch(opsFailed);
       return { params: emulationParamsToPb(params) };
     },

@@ -3,7 +3,15 @@
  * The portal calls this per facility a realization touches and sends the result
  * to that facility's commander.
  */
-import type { Experiment, Facility, Realization } from "@merge/xir";
+import {
+  type Constraint,
+  DIRECTIONAL_PROPS,
+  type EmulationValues,
+  type Experiment,
+  type Facility,
+  type Realization,
+  towardConstraints,
+} from "@merge/xir";
 import type {
   EmulationParams,
   EmulationSpec,
@@ -35,15 +43,59 @@ export function syntheticMac(resource: string, port: string): string {
   return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
-function emulationParams(link: Experiment["links"][number]): EmulationParams {
-  const p: EmulationParams = {};
-  for (const c of link.constraints) {
-    if (typeof c.value !== "number" || !["==", "<=", "<"].includes(c.op)) continue;
-    if (c.prop === "capacity") p.capacity = c.value;
-    else if (c.prop === "latency") p.latency = c.value;
-    else if (c.prop === "loss") p.loss = c.value;
+/** The value a property is held to (`==`, `<=`, `<`), if any. */
+function heldTo(constraints: readonly Constraint[], prop: string): number | undefined {
+  const c = constraints.find((k) => k.prop === prop && ["==", "<=", "<"].includes(k.op));
+  return typeof c?.value === "number" ? c.value : undefined;
+}
+
+function valuesOf(constraints: readonly Constraint[]): EmulationValues {
+  const e: EmulationValues = {};
+  for (const prop of DIRECTIONAL_PROPS) {
+    const v = heldTo(constraints, prop);
+    if (v !== undefined) e[prop] = v;
   }
-  return p;
+  return e;
+}
+
+/**
+ * Emulation the link asks for, if any (latency, loss, or a capacity limit), on
+ * the link or on one direction of it (`toward`: each endpoint's node and its
+ * socket's `rx.*` constraints as link constraints).
+ */
+export function linkEmulation(
+  link: { constraints: readonly Constraint[] },
+  toward: readonly { node: string; constraints: readonly Constraint[] }[] = [],
+): EmulationParams | undefined {
+  const e: EmulationParams = valuesOf(link.constraints);
+  const directions = toward
+    .map((t) => ({ node: t.node, ...valuesOf(t.constraints) }))
+    .filter((t) => Object.keys(t).length > 1);
+  if (directions.length) e.toward = directions;
+  return Object.keys(e).length > 0 ? e : undefined;
+}
+
+/**
+ * What a link's emulator applies: the values the realization chose for it and
+ * its directions. A realization recorded without them (older records) falls
+ * back to the values its constraints hold the link to.
+ */
+function emulationParams(
+  le: Realization["links"][number],
+  xl: Experiment["links"][number],
+  xp: Experiment,
+): EmulationParams {
+  if (le.emulation) return le.emulation;
+  const sockets = new Map(xp.nodes.map((n) => [n.name, n.sockets]));
+  return (
+    linkEmulation(
+      xl,
+      xl.endpoints.map((e) => {
+        const s = sockets.get(e.node)?.find((x) => x.index === e.socket);
+        return { node: e.node, constraints: s ? towardConstraints(s) : [] };
+      }),
+    ) ?? {}
+  );
 }
 
 export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facility): Fragment[] {
@@ -170,7 +222,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         emulator: le.emulator.resource,
         links: [],
       };
-      emu.links.push({ link: le.link, endpoints, params: emulationParams(xl) });
+      emu.links.push({ link: le.link, endpoints, params: emulationParams(le, xl, xp) });
       emulations.set(id, emu);
     }
   }

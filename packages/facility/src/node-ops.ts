@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Store } from "@merge/store";
+import type { EmulationValues } from "@merge/xir";
 import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
 import { nodePid } from "./linux/container.ts";
@@ -66,13 +67,36 @@ function processHost(b: Backend): ProcessHost | undefined {
 }
 
 /** Check runtime emulation values; names the field and what is valid. */
-export function checkEmulation(p: EmulationParams): void {
+export function checkEmulation(p: EmulationValues): void {
   if (p.capacity !== undefined && !(Number.isFinite(p.capacity) && p.capacity > 0))
     throw new NodeOpsError("invalid_argument", `capacity ${p.capacity}: expected bits/s > 0`);
   if (p.latency !== undefined && !(Number.isFinite(p.latency) && p.latency >= 0 && p.latency <= 10e9))
     throw new NodeOpsError("invalid_argument", `latency ${p.latency}: expected 0..10 s in ns`);
   if (p.loss !== undefined && !(Number.isFinite(p.loss) && p.loss >= 0 && p.loss <= 1))
     throw new NodeOpsError("invalid_argument", `loss ${p.loss}: expected a fraction 0..1`);
+}
+
+const FIELDS = ["capacity", "latency", "loss"] as const;
+
+/** A link's emulation after a change, in every direction or toward one node (see `NodeOps.emulation`). */
+export function changedEmulation(cur: EmulationParams, change: EmulationValues, toward?: string): EmulationParams {
+  const { toward: directions = [], ...link } = cur;
+  if (toward === undefined) {
+    const next: EmulationParams = { ...link };
+    for (const k of FIELDS) if (change[k] !== undefined) next[k] = change[k];
+    // The change holds in every direction: what a direction had of its own for these fields goes.
+    const left = directions.flatMap((d) => {
+      const own: typeof d = { node: d.node };
+      for (const k of FIELDS) if (d[k] !== undefined && change[k] === undefined) own[k] = d[k];
+      return Object.keys(own).length > 1 ? [own] : [];
+    });
+    if (left.length) next.toward = left;
+    return next;
+  }
+  const had = directions.find((d) => d.node === toward) ?? { node: toward };
+  const mine = { ...had };
+  for (const k of FIELDS) if (change[k] !== undefined) mine[k] = change[k];
+  return { ...link, toward: [...directions.filter((d) => d.node !== toward), mine] };
 }
 
 export class NodeOps {
@@ -175,8 +199,18 @@ export class NodeOps {
     return undefined;
   }
 
-  /** Change an emulated link; fields left out keep their values. Returns the link's emulation now. */
-  async emulation(mzid: MzId, link: string, change: EmulationParams, signal?: AbortSignal): Promise<EmulationParams> {
+  /**
+   * Change an emulated link; fields left out keep their values. Without
+   * `toward` the change holds in every direction (a direction set apart loses
+   * its own value for the fields changed); with `toward: node` only the
+   * direction toward that endpoint changes. Returns the link's emulation now.
+   */
+  async emulation(
+    mzid: MzId,
+    link: string,
+    change: EmulationValues,
+    opts: { toward?: string; signal?: AbortSignal } = {},
+  ): Promise<EmulationParams> {
     checkEmulation(change);
     const info = await this.info(mzid);
     const l = info.links.find((x) => x.link === link);
@@ -191,10 +225,16 @@ export class NodeOps {
         `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model and realize again)`,
       );
     }
-    const params: EmulationParams = { ...cur.params };
-    for (const k of ["capacity", "latency", "loss"] as const) if (change[k] !== undefined) params[k] = change[k];
     const entry = cur.spec.links.find((x) => x.link === link)!;
-    await this.backend.emulationUpdate({ ...cur.spec, links: [{ ...entry, params }] }, this.ctx(signal));
+    const nodes = entry.endpoints.map((e) => e.node);
+    if (opts.toward !== undefined && !nodes.includes(opts.toward)) {
+      throw new NodeOpsError(
+        "invalid_argument",
+        `toward '${opts.toward}': not an endpoint of link ${link} (endpoints: ${nodes.join(", ")})`,
+      );
+    }
+    const params = changedEmulation(cur.params, change, opts.toward);
+    await this.backend.emulationUpdate({ ...cur.spec, links: [{ ...entry, params }] }, this.ctx(opts.signal));
     await this.store.put(keys.emulation(mzid, link), JSON.stringify(params));
     return params;
   }

@@ -4,6 +4,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import * as pb from "@merge/proto";
+import type { EmulationValues } from "@merge/xir";
 import type {
   EmulationParams,
   EmulationSpec,
@@ -168,7 +169,11 @@ function emulationToPb(e: EmulationSpec): pb.EmulationSpec {
     vindex: e.vindex,
     emulation: e.emulation,
     emulator: e.emulator,
-    links: e.links.map((l) => ({ link: l.link, endpoints: l.endpoints.map(endpointToPb), params: l.params })),
+    links: e.links.map((l) => ({
+      link: l.link,
+      endpoints: l.endpoints.map(endpointToPb),
+      params: emulationParamsToPb(l.params),
+    })),
   });
 }
 function emulationFromPb(e: pb.EmulationSpec | undefined, where: string): EmulationSpec {
@@ -181,11 +186,7 @@ function emulationFromPb(e: pb.EmulationSpec | undefined, where: string): Emulat
     links: e.links.map((l) => ({
       link: l.link,
       endpoints: l.endpoints.map(endpointFromPb),
-      params: {
-        ...opt("capacity", l.params?.capacity),
-        ...opt("latency", l.params?.latency),
-        ...opt("loss", l.params?.loss),
-      },
+      params: emulationParamsFromPb(l.params),
     })),
   };
 }
@@ -372,19 +373,21 @@ function powerOf(d: MzDetail, node: string, rec: NodeRecord | undefined): { powe
   return { power: rec?.mzid === d.info?.mzid && rec?.current === "ready" ? "on" : "", powerError: "" };
 }
 
+/** Emulation values present in `p` (an absent field stays absent on the wire: unconstrained). */
+function valuesOf(p: EmulationValues | undefined): EmulationValues {
+  return { ...opt("capacity", p?.capacity), ...opt("latency", p?.latency), ...opt("loss", p?.loss) };
+}
+
 export function emulationParamsToPb(p: EmulationParams): pb.EmulationParams {
   return create(pb.EmulationParamsSchema, {
-    ...(p.capacity !== undefined ? { capacity: p.capacity } : {}),
-    ...(p.latency !== undefined ? { latency: p.latency } : {}),
-    ...(p.loss !== undefined ? { loss: p.loss } : {}),
+    ...valuesOf(p),
+    toward: (p.toward ?? []).map((t) => ({ node: t.node, ...valuesOf(t) })),
   });
 }
 
 export function emulationParamsFromPb(p: pb.EmulationParams | undefined): EmulationParams {
-  const out: EmulationParams = {};
-  if (p?.capacity !== undefined) out.capacity = p.capacity;
-  if (p?.latency !== undefined) out.latency = p.latency;
-  if (p?.loss !== undefined) out.loss = p.loss;
+  const out: EmulationParams = valuesOf(p);
+  if (p?.toward.length) out.toward = p.toward.map((t) => ({ node: t.node, ...valuesOf(t) }));
   return out;
 }
 

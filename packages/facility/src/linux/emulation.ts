@@ -4,13 +4,17 @@
  * Latency and loss: netem on each port when the kernel has it; otherwise
  * mrg-emu, a userspace forwarder joining the link's ports that delays every
  * frame by the latency of the port it leaves through and drops it with that
- * port's loss probability. Both directions of a point-to-point link get the
- * link's latency and loss (RTT = 2 × latency). Changeable at runtime.
+ * port's loss probability. Port k faces endpoint k, so what it applies is the
+ * direction toward that endpoint's node: the link's values, or the direction's
+ * own where the model set it apart (`toward`). With the link's values only,
+ * both directions of a point-to-point link are alike (RTT = 2 × latency).
+ * Changeable at runtime.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { type EmulationValues, emulationToward } from "@merge/xir";
 import { type Env, mzDir } from "./env.ts";
 import { linkKey, linkPort, namesOf } from "./names.ts";
 import type { EmulationParams, LinkPlan } from "./plan.ts";
@@ -19,7 +23,23 @@ const emuDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "emu");
 export const controlSocket = (env: Env, prefix: string, link: string): string =>
   join(emuDir(env, prefix), `${linkKey(link)}.sock`);
 
-export function checkParams(link: string, p: EmulationParams): void {
+/** What each port applies (index = endpoint index): the direction toward that endpoint, checked. */
+function portValues(link: LinkPlan, e: EmulationParams): EmulationValues[] {
+  const nodes = new Set(link.endpoints.map((x) => x.node));
+  for (const t of e.toward ?? []) {
+    if (!nodes.has(t.node))
+      throw new Error(
+        `emulation of link ${link.name}: toward ${t.node}: not an endpoint of the link (endpoints: ${[...nodes].join(", ")})`,
+      );
+  }
+  return link.endpoints.map((x) => {
+    const v = emulationToward(e, x.node);
+    checkParams(e.toward?.some((t) => t.node === x.node) ? `${link.name} toward ${x.node}` : link.name, v);
+    return v;
+  });
+}
+
+export function checkParams(link: string, p: EmulationValues): void {
   const bad = (what: string, v: unknown, want: string) => {
     throw new Error(`emulation of link ${link}: ${what} = ${JSON.stringify(v)} is invalid; expected ${want}`);
   };
@@ -38,7 +58,7 @@ function tbfLine(port: string, capacity: number | undefined): string {
   return `qdisc replace dev ${port} root tbf rate ${Math.round(capacity)}bit burst ${burst} latency 50ms`;
 }
 
-function netemLine(port: string, p: EmulationParams): string {
+function netemLine(port: string, p: EmulationValues): string {
   const parts = [`qdisc replace dev ${port} root netem`, `delay ${Math.round((p.latency ?? 0) / 1000)}us`];
   if (p.loss) parts.push(`loss ${(p.loss * 100).toFixed(4)}%`);
   if (p.capacity) parts.push(`rate ${Math.round(p.capacity)}bit`);
@@ -86,15 +106,16 @@ export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]
   const tc: string[] = [];
   const starts: Promise<void>[] = [];
   for (const l of links) {
-    const p = l.emulation ?? {};
-    checkParams(l.name, p);
+    const values = portValues(l, l.emulation ?? {});
     const ports = l.endpoints.map((_, k) => linkPort(l.name, k));
     if (env.caps.netem) {
-      for (const port of ports) tc.push(netemLine(port, p));
+      tc.push(...ports.map((port, k) => netemLine(port, values[k]!)));
       continue;
     }
-    if (p.capacity !== undefined) for (const port of ports) tc.push(tbfLine(port, p.capacity));
-    starts.push(startForwarder(env, prefix, l.name, ports, p));
+    ports.forEach((port, k) => {
+      if (values[k]!.capacity !== undefined) tc.push(tbfLine(port, values[k]!.capacity));
+    });
+    starts.push(startForwarder(env, prefix, l.name, ports, values));
   }
   await Promise.all([env.tcIn(n.emulator).submit(tc), ...starts]);
 }
@@ -104,11 +125,11 @@ async function startForwarder(
   prefix: string,
   link: string,
   ports: string[],
-  p: EmulationParams,
+  values: EmulationValues[],
 ): Promise<void> {
   const sock = controlSocket(env, prefix, link);
   if (await emuRunning(sock)) {
-    await setForwarder(sock, ports.length, p);
+    await setForwarder(sock, values);
     return;
   }
   if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
@@ -118,7 +139,7 @@ async function startForwarder(
     `/run/netns/${namesOf(prefix).emulator}`,
     "-c",
     sock,
-    ...ports.map((port) => `${port}:${Math.round(p.latency ?? 0)}:${p.loss ?? 0}`),
+    ...ports.map((port, k) => `${port}:${Math.round(values[k]?.latency ?? 0)}:${values[k]?.loss ?? 0}`),
   ];
   const c = spawn(env.bin.emu, args, { detached: true, stdio: ["ignore", log, log] });
   c.unref();
@@ -134,8 +155,8 @@ async function startForwarder(
   }
 }
 
-async function setForwarder(sock: string, ports: number, p: EmulationParams): Promise<void> {
-  for (let k = 0; k < ports; k++) {
+async function setForwarder(sock: string, values: EmulationValues[]): Promise<void> {
+  for (const [k, p] of values.entries()) {
     const r = await emuControl(sock, `set ${k} ${Math.round(p.latency ?? 0)} ${p.loss ?? 0}`);
     if (!r.startsWith("ok")) throw new Error(`emulator refused parameters: ${r.trim()}`);
   }
@@ -143,20 +164,20 @@ async function setForwarder(sock: string, ports: number, p: EmulationParams): Pr
 
 /** Change a running link emulation, in place (no re-materialization). */
 export async function emulationUpdate(env: Env, prefix: string, link: LinkPlan, p: EmulationParams): Promise<void> {
-  checkParams(link.name, p);
+  const values = portValues(link, p);
   const n = namesOf(prefix);
   const ports = link.endpoints.map((_, k) => linkPort(link.name, k));
   if (env.caps.netem) {
     await env.tcIn(n.emulator).submit(
-      ports.map((port) => netemLine(port, p)),
+      ports.map((port, k) => netemLine(port, values[k]!)),
       { tolerant: false },
     );
     return;
   }
   const sock = controlSocket(env, prefix, link.name);
   if (!(await emuRunning(sock))) throw new Error(`link ${link.name} is not emulated in this materialization`);
-  await env.tcIn(n.emulator).submit(ports.map((port) => tbfLine(port, p.capacity)));
-  await setForwarder(sock, ports.length, p);
+  await env.tcIn(n.emulator).submit(ports.map((port, k) => tbfLine(port, values[k]!.capacity)));
+  await setForwarder(sock, values);
 }
 
 /** Per-port counters of a running forwarder: frames forwarded and dropped. */

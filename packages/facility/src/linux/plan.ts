@@ -4,16 +4,11 @@
  * from the experiment XIR (`planFromExperiment`) or, piece by piece, from the
  * backend specs rex sends (see backend.ts).
  */
-import type { Experiment, Link } from "@merge/xir";
+import { type Experiment, type LinkEmulation, towardConstraints } from "@merge/xir";
+import { linkEmulation } from "../materialization.ts";
 
-export interface EmulationParams {
-  /** bits/s */
-  capacity?: number;
-  /** one-way, ns */
-  latency?: number;
-  /** fraction 0..1 */
-  loss?: number;
-}
+/** A link's emulation: link values and the directions set apart (`@merge/xir` LinkEmulation). */
+export type EmulationParams = LinkEmulation;
 
 export interface InfranetPlan {
   /** IPv4 subnet in CIDR form, e.g. `172.30.0.0/16`. */
@@ -79,23 +74,6 @@ export function infranetHost(infranet: InfranetPlan, address: string): number {
   return host;
 }
 
-function num(link: Pick<Link, "constraints">, prop: string): number | undefined {
-  const c = link.constraints.find((k) => k.prop === prop && ["==", "<=", "<"].includes(k.op));
-  return typeof c?.value === "number" ? c.value : undefined;
-}
-
-/** Emulation the link asks for, if any (latency, loss, or a capacity limit). */
-export function linkEmulation(link: Pick<Link, "constraints">): EmulationParams | undefined {
-  const e: EmulationParams = {};
-  const capacity = num(link, "capacity");
-  const latency = num(link, "latency");
-  const loss = num(link, "loss");
-  if (capacity !== undefined) e.capacity = capacity;
-  if (latency !== undefined) e.latency = latency;
-  if (loss !== undefined) e.loss = loss;
-  return Object.keys(e).length > 0 ? e : undefined;
-}
-
 /**
  * A plan straight from an experiment: every node on this host, infranet
  * addresses in order from the subnet, links emulated when their constraints
@@ -125,9 +103,16 @@ export function planFromExperiment(
     if (memory) plan.memory = memory.value as number;
     return plan;
   });
+  const sockets = new Map(xp.nodes.flatMap((n) => n.sockets.map((s) => [`${n.name}/${s.index}`, s] as const)));
   const links: LinkPlan[] = xp.links.map((l) => {
     const plan: LinkPlan = { name: l.name, endpoints: l.endpoints.map((e) => ({ node: e.node, socket: e.socket })) };
-    const emu = linkEmulation(l);
+    const emu = linkEmulation(
+      l,
+      l.endpoints.map((e) => {
+        const s = sockets.get(`${e.node}/${e.socket}`);
+        return { node: e.node, constraints: s ? towardConstraints(s) : [] };
+      }),
+    );
     if (emu) plan.emulation = emu;
     return plan;
   });

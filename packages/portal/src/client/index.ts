@@ -7,9 +7,9 @@ import type Type from "typebox";
 import WebSocket from "ws";
 import type * as S from "../schemas.ts";
 
-import type { LinkEmulation } from "./materialization.ts";
+import type { EmulationValues, LinkEmulation } from "./materialization.ts";
 
-export type { FacilityStatus, LinkEmulation, MaterializationStatus } from "./materialization.ts";
+export type { EmulationValues, FacilityStatus, LinkEmulation, MaterializationStatus } from "./materialization.ts";
 
 export type User = Type.Static<typeof S.User>;
 export type Token = Type.Static<typeof S.Token>;
@@ -218,11 +218,12 @@ export class PortalClient {
       action,
       ...(hard === undefined ? {} : { hard }),
     });
-  setEmulation = (p: string, e: string, r: string, link: string, change: LinkEmulation) =>
+  /** Change an emulated link in every direction, or only `toward` one endpoint's node. */
+  setEmulation = (p: string, e: string, r: string, link: string, change: EmulationValues, toward?: string) =>
     this.call<{ link: string; emulator: string; emulation: LinkEmulation }>(
       "POST",
       `${mzPath(p, e, r)}/links/${seg(link)}/emulation`,
-      change,
+      { ...change, ...(toward !== undefined ? { toward } : {}) },
     );
 
   /** Run a command in a node: its output as it comes, ending with `{exit}`. Refusals throw ApiError before any output. */

@@ -18,11 +18,16 @@ export interface FacilityStatus {
   failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
 }
 
-/** Emulation in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
-export interface LinkEmulation {
+/** Emulation values in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
+export interface EmulationValues {
   capacity?: number;
   latency?: number;
   loss?: number;
+}
+
+/** A link's emulation (portal units): the link's values, and the directions set apart with their own. */
+export interface LinkEmulation extends EmulationValues {
+  toward?: ({ node: string } & EmulationValues)[];
 }
 
 export interface MaterializationStatus {

@@ -22,7 +22,7 @@ import {
 } from "@merge/facility";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
-import type { Experiment, Facility } from "@merge/xir";
+import type { EmulationValues, Experiment, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
 import { readFacility } from "../facility-record.ts";
 import type { FacilityRecord, RealizationRecord } from "../objects.ts";
@@ -431,8 +431,21 @@ export class Materializer {
     };
   }
 
-  /** Change an emulated link at runtime; unset fields keep their values. Returns the link's emulation now. */
-  async emulation(project: string, experiment: string, realization: string, link: string, change: EmulationParams) {
+  /**
+   * Change an emulated link at runtime, in every direction or `toward` one
+   * endpoint's node; unset fields keep their values. Returns the link's emulation now.
+   */
+  async emulation(
+    project: string,
+    experiment: string,
+    realization: string,
+    link: string,
+    change: EmulationValues,
+    toward?: string,
+  ) {
+    if (change.capacity === undefined && change.latency === undefined && change.loss === undefined) {
+      throw new MaterializationError("bad_request", "nothing to change: give latency, loss and/or capacity");
+    }
     const p = await this.place(
       project,
       experiment,
@@ -451,7 +464,7 @@ export class Materializer {
     );
     const r = await facilityCall(() =>
       p.client.updateEmulation(
-        { mzid: p.m.id, resource: p.resource, link, params: emulationParamsToPb(change) },
+        { mzid: p.m.id, resource: p.resource, link, params: emulationParamsToPb(change), toward: toward ?? "" },
         { timeoutMs: 60_000 },
       ),
     );
@@ -706,7 +719,11 @@ export class Materializer {
 
 /** Facility units (latency ns) to the portal's (latency ms). */
 export function portalUnits(p: EmulationParams): EmulationParams {
-  return { ...p, ...(p.latency !== undefined ? { latency: p.latency / 1e6 } : {}) };
+  const ms = <T extends EmulationValues>(v: T): T => ({
+    ...v,
+    ...(v.latency !== undefined ? { latency: v.latency / 1e6 } : {}),
+  });
+  return { ...ms(p), ...(p.toward ? { toward: p.toward.map(ms) } : {}) };
 }
 
 function names(fs: Fragment[], kind: "node" | "link"): string {

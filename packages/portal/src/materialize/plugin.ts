@@ -6,7 +6,7 @@
  *   GET    …/materialization   status with per-facility, per-node and per-link detail
  *   DELETE …/materialization   dematerialize (202; completes in the background)
  *   POST   …/materialization/nodes/:node/power      {action: start|stop|reboot|cycle, hard?}
- *   POST   …/materialization/links/:link/emulation  {latency?: ms, loss?: 0..1, capacity?: bits/s}
+ *   POST   …/materialization/links/:link/emulation  {latency?: ms, loss?: 0..1, capacity?: bits/s, toward?: node}
  *   POST   …/materialization/nodes/:node/exec       {argv, timeoutSec?} → NDJSON stream
  *   GET    …/materialization/nodes/:node/shell      WebSocket: an interactive shell (?tty=1&rows=&cols=)
  *
@@ -94,14 +94,29 @@ const EmulationBody = Type.Object(
     latency: Type.Optional(Type.Number({ minimum: 0, maximum: 10_000, description: "one-way latency, ms" })),
     loss: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "loss rate, a fraction 0..1" })),
     capacity: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "capacity, bits/s" })),
+    toward: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "only the direction toward this endpoint's node; absent: every direction (a direction set apart loses its own value for the fields changed)",
+      }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );
 
-const Emulation = Type.Object({
+const emulationValues = {
   capacity: Type.Optional(Type.Number({ description: "bits/s" })),
   latency: Type.Optional(Type.Number({ description: "one-way, ms" })),
   loss: Type.Optional(Type.Number({ description: "fraction 0..1" })),
+};
+const Emulation = Type.Object({
+  ...emulationValues,
+  toward: Type.Optional(
+    Type.Array(Type.Object({ node: Type.String(), ...emulationValues }), {
+      description: "directions set apart: their values replace the link's toward that node",
+    }),
+  ),
 });
 
 const EmulationResult = Type.Object({ link: Type.String(), emulator: Type.String(), emulation: Emulation });
@@ -291,9 +306,9 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req) => {
       const { project, experiment, realization, link } = req.params;
-      const b = req.body;
+      const { toward, ...b } = req.body;
       const change = { ...b, ...(b.latency !== undefined ? { latency: Math.round(b.latency * 1e6) } : {}) };
-      const r = await materializer.emulation(project, experiment, realization, link, change).catch(portalError);
+      const r = await materializer.emulation(project, experiment, realization, link, change, toward).catch(portalError);
       return { ...r, emulation: portalUnits(r.emulation) };
     },
   );

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIjwKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkiggEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkikAEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKVAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUiOwoJTm9kZVBvd2VyEi4KBmFjdGlvbhgBIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIoIBCgxMaW5rRW5kcG9pbnQSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0SEAoIcmVzb3VyY2UYAyABKAkSDAoEcG9ydBgEIAEoCRIRCgR2bGFuGAUgASgNSACIAQESEAoDdm5pGAYgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50Is4BCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAEicwoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBAUILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKDEVtdWxhdGVkTGluaxIMCgRsaW5rGAEgASgJEjIKCWVuZHBvaW50cxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIyCgZwYXJhbXMYAyABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiggEKDUVtdWxhdGlvblNwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SEQoJZW11bGF0aW9uGAMgASgJEhAKCGVtdWxhdG9yGAQgASgJEi4KBWxpbmtzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0ZWRMaW5rIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyJ6ChZVcGRhdGVFbXVsYXRpb25SZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbGluaxgDIAEoCRIyCgZwYXJhbXMYBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiTQoXVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USMgoGcGFyYW1zGAEgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIl0KC0V4ZWNSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIMCgRhcmd2GAQgAygJEhIKCnRpbWVvdXRfbXMYBSABKA0iTgoMRXhlY1Jlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCIoCgpXaW5kb3dTaXplEgwKBHJvd3MYASABKA0SDAoEY29scxgCIAEoDSJ0CgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUilQEKDFNoZWxsUmVxdWVzdBIuCgVzdGFydBgBIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsU3RhcnRIABIPCgVzdGRpbhgCIAEoDEgAEi8KBnJlc2l6ZRgDIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemVIABINCgNlb2YYBCABKAhIAEIECgJpbiJPCg1TaGVsbFJlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCK1AQoMQWN0aW9uU3RhdHVzEgwKBHRhc2sYASABKAkSDQoFc3RhZ2UYAiABKA0SCgoCaWQYAyABKAkSDAoEa2luZBgEIAEoCRIOCgZ0YXJnZXQYBSABKAkSLQoFc3RhdGUYBiABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRIOCgZtYXNrZWQYByABKAgSEAoIYXR0ZW1wdHMYCCABKA0SDQoFZXJyb3IYCSABKAkiiAEKClRhc2tTdGF0dXMSCgoCaWQYASABKAkSDQoFcGhhc2UYAiABKAkSDAoEZGVwcxgDIAMoCRIOCgZzdGFnZXMYBCABKA0SDwoHYWN0aW9ucxgFIAEoDRIQCghjb21wbGV0ZRgGIAEoDRIOCgZlcnJvcnMYByABKA0SDgoGbWFza2VkGAggASgNIpoDCg5TdGF0dXNSZXNwb25zZRIMCgRtemlkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLm1lcmdlLmZhY2lsaXR5LnYxLk16U3RhdHVzEhgKEGluZnJhcG9kX2FkZHJlc3MYAyABKAkSDwoHYWN0aW9ucxgEIAEoDRIQCghjb21wbGV0ZRgFIAEoDRITCgtlcnJvcl9jb3VudBgGIAEoDRIOCgZtYXNrZWQYByABKA0SLAoFbm9kZXMYCCADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzEiwKBWxpbmtzGAkgAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1N0YXR1cxIsCgV0YXNrcxgKIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLlRhc2tTdGF0dXMSLwoGZmFpbGVkGAsgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdHVzEjAKBmVycm9ycxgMIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiRgoPUmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIRCglyZXNvdXJjZXMYAyADKAkiJQoQUmVnaXN0ZXJSZXNwb25zZRIRCglyZXNvdXJjZXMYASABKA0iIwoRVW5yZWdpc3RlclJlcXVlc3QSDgoGZHJpdmVyGAEgASgJIhQKElVucmVnaXN0ZXJSZXNwb25zZSqlAQoLUG93ZXJBY3Rpb24SHAoYUE9XRVJfQUNUSU9OX1VOU1BFQ0lGSUVEEAASEwoPUE9XRVJfQUNUSU9OX09OEAESFAoQUE9XRVJfQUNUSU9OX09GRhACEhYKElBPV0VSX0FDVElPTl9DWUNMRRADEhsKF1BPV0VSX0FDVElPTl9TT0ZUX0NZQ0xFEAQSGAoUUE9XRVJfQUNUSU9OX1JFSU1BR0UQBSrCAQoITXpTdGF0dXMSGQoVTVpfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSTVpfU1RBVFVTX0lOQ09NSU5HEAESGwoXTVpfU1RBVFVTX01BVEVSSUFMSVpJTkcQAhIUChBNWl9TVEFUVVNfQUNUSVZFEAMSEwoPTVpfU1RBVFVTX0VSUk9SEAQSHQoZTVpfU1RBVFVTX0RFTUFURVJJQUxJWklORxAFEhwKGE1aX1NUQVRVU19ERU1BVEVSSUFMSVpFRBAGKmkKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQTk9ERV9TVEFURV9DTEVBThABEhQKEE5PREVfU1RBVEVfU0VUVVAQAhIUChBOT0RFX1NUQVRFX1JFQURZEAMqeAoLQWN0aW9uU3RhdGUSHAoYQUNUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQUNUSU9OX1NUQVRFX1BFTkRJTkcQARIZChVBQ1RJT05fU1RBVEVfQ09NUExFVEUQAhIWChJBQ1RJT05fU1RBVEVfRVJST1IQAzKtBwoPRmFjaWxpdHlTZXJ2aWNlEmUKDk5vdGlmeUluY29taW5nEigubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5SW5jb21pbmdSZXF1ZXN0GikubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5SW5jb21pbmdSZXNwb25zZRJcCgtNYXRlcmlhbGl6ZRIlLm1lcmdlLmZhY2lsaXR5LnYxLk1hdGVyaWFsaXplUmVxdWVzdBomLm1lcmdlLmZhY2lsaXR5LnYxLk1hdGVyaWFsaXplUmVzcG9uc2USYgoNRGVtYXRlcmlhbGl6ZRInLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXF1ZXN0GigubWVyZ2UuZmFjaWxpdHkudjEuRGVtYXRlcmlhbGl6ZVJlc3BvbnNlEmUKDk5vdGlmeVRlYXJkb3duEigubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5VGVhcmRvd25SZXF1ZXN0GikubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5VGVhcmRvd25SZXNwb25zZRJNCgZTdGF0dXMSIC5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXF1ZXN0GiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2USXgoLV2F0Y2hTdGF0dXMSJS5tZXJnZS5mYWNpbGl0eS52MS5XYXRjaFN0YXR1c1JlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESVgoJTm9kZVBvd2VyEiMubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VyUmVxdWVzdBokLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlc3BvbnNlEmgKD1VwZGF0ZUVtdWxhdGlvbhIpLm1lcmdlLmZhY2lsaXR5LnYxLlVwZGF0ZUVtdWxhdGlvblJlcXVlc3QaKi5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXNwb25zZRJJCgRFeGVjEh4ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1JlcXVlc3QaHy5tZXJnZS5mYWNpbGl0eS52MS5FeGVjUmVzcG9uc2UwARJOCgVTaGVsbBIfLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsUmVxdWVzdBogLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsUmVzcG9uc2UoATABMsEBCg9SZWdpc3RyeVNlcnZpY2USUwoIUmVnaXN0ZXISIi5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3RlclJlcXVlc3QaIy5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3RlclJlc3BvbnNlElkKClVucmVnaXN0ZXISJC5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVxdWVzdBolLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIjwKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkiggEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkikAEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKVAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUiOwoJTm9kZVBvd2VyEi4KBmFjdGlvbhgBIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIoIBCgxMaW5rRW5kcG9pbnQSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0SEAoIcmVzb3VyY2UYAyABKAkSDAoEcG9ydBgEIAEoCRIRCgR2bGFuGAUgASgNSACIAQESEAoDdm5pGAYgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50Is4BCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAEiqgEKD0VtdWxhdGlvblBhcmFtcxIVCghjYXBhY2l0eRgBIAEoAUgAiAEBEhQKB2xhdGVuY3kYAiABKAFIAYgBARIRCgRsb3NzGAMgASgBSAKIAQESNQoGdG93YXJkGAQgAygLMiUubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uRGlyZWN0aW9uQgsKCV9jYXBhY2l0eUIKCghfbGF0ZW5jeUIHCgVfbG9zcyKEAQoSRW11bGF0aW9uRGlyZWN0aW9uEgwKBG5vZGUYASABKAkSFQoIY2FwYWNpdHkYAiABKAFIAIgBARIUCgdsYXRlbmN5GAMgASgBSAGIAQESEQoEbG9zcxgEIAEoAUgCiAEBQgsKCV9jYXBhY2l0eUIKCghfbGF0ZW5jeUIHCgVfbG9zcyKEAQoMRW11bGF0ZWRMaW5rEgwKBGxpbmsYASABKAkSMgoJZW5kcG9pbnRzGAIgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjIKBnBhcmFtcxgDIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyKCAQoNRW11bGF0aW9uU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIRCgllbXVsYXRpb24YAyABKAkSEAoIZW11bGF0b3IYBCABKAkSLgoFbGlua3MYBSADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRlZExpbmsiMAoNU3RhdHVzUmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSI1ChJXYXRjaFN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSAoTV2F0Y2hTdGF0dXNSZXNwb25zZRIxCgZzdGF0dXMYASABKAsyIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZSLsAQoKTm9kZVN0YXR1cxIMCgRub2RlGAEgASgJEhAKCHJlc291cmNlGAIgASgJEi0KB2N1cnJlbnQYAyABKA4yHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdGUSLAoGdGFyZ2V0GAQgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEi4KBmFjdGlvbhgFIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAYgASgJEg0KBXBvd2VyGAcgASgJEhMKC3Bvd2VyX2Vycm9yGAggASgJIpABCgpMaW5rU3RhdHVzEgwKBGxpbmsYASABKAkSLgoGYWN0aW9uGAIgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYAyABKAkSNQoJZW11bGF0aW9uGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zInAKEE5vZGVQb3dlclJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEi4KBmFjdGlvbhgEIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIkAKEU5vZGVQb3dlclJlc3BvbnNlEisKBG5vZGUYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzIooBChZVcGRhdGVFbXVsYXRpb25SZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbGluaxgDIAEoCRIyCgZwYXJhbXMYBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMSDgoGdG93YXJkGAUgASgJIk0KF1VwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEjIKBnBhcmFtcxgBIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJdCgtFeGVjUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSDAoEYXJndhgEIAMoCRISCgp0aW1lb3V0X21zGAUgASgNIk4KDEV4ZWNSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQiKAoKV2luZG93U2l6ZRIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0idAoKU2hlbGxTdGFydBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSCwoDdHR5GAQgASgIEisKBHNpemUYBSABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMyrQcKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwATLBAQoPUmVnaXN0cnlTZXJ2aWNlElMKCFJlZ2lzdGVyEiIubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiMubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXNwb25zZRJZCgpVbnJlZ2lzdGVyEiQubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlcXVlc3QaJS5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message merge.facility.v1.NotifyIncomingRequest
@@ -838,6 +838,15 @@ export type EmulationParams = Message<"merge.facility.v1.EmulationParams"> & {
    * @generated from field: optional double loss = 3;
    */
   loss?: number | undefined;
+
+  /**
+   * Directions the model sets apart (socket rx.* constraints): what the link
+   * delivers toward one endpoint's node. Fields set here replace the values
+   * above in that direction. Empty in a change request.
+   *
+   * @generated from field: repeated merge.facility.v1.EmulationDirection toward = 4;
+   */
+  toward: EmulationDirection[];
 };
 
 /**
@@ -846,6 +855,40 @@ export type EmulationParams = Message<"merge.facility.v1.EmulationParams"> & {
  */
 export const EmulationParamsSchema: GenMessage<EmulationParams> = /*@__PURE__*/
   messageDesc(file_merge_facility_v1_facility, 25);
+
+/**
+ * @generated from message merge.facility.v1.EmulationDirection
+ */
+export type EmulationDirection = Message<"merge.facility.v1.EmulationDirection"> & {
+  /**
+   * The experiment node of the endpoint the direction leads to.
+   *
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * @generated from field: optional double capacity = 2;
+   */
+  capacity?: number | undefined;
+
+  /**
+   * @generated from field: optional double latency = 3;
+   */
+  latency?: number | undefined;
+
+  /**
+   * @generated from field: optional double loss = 4;
+   */
+  loss?: number | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.EmulationDirection.
+ * Use `create(EmulationDirectionSchema)` to create a new message.
+ */
+export const EmulationDirectionSchema: GenMessage<EmulationDirection> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 26);
 
 /**
  * @generated from message merge.facility.v1.EmulatedLink
@@ -872,7 +915,7 @@ export type EmulatedLink = Message<"merge.facility.v1.EmulatedLink"> & {
  * Use `create(EmulatedLinkSchema)` to create a new message.
  */
 export const EmulatedLinkSchema: GenMessage<EmulatedLink> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 26);
+  messageDesc(file_merge_facility_v1_facility, 27);
 
 /**
  * @generated from message merge.facility.v1.EmulationSpec
@@ -909,7 +952,7 @@ export type EmulationSpec = Message<"merge.facility.v1.EmulationSpec"> & {
  * Use `create(EmulationSpecSchema)` to create a new message.
  */
 export const EmulationSpecSchema: GenMessage<EmulationSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 27);
+  messageDesc(file_merge_facility_v1_facility, 28);
 
 /**
  * @generated from message merge.facility.v1.StatusRequest
@@ -933,7 +976,7 @@ export type StatusRequest = Message<"merge.facility.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 28);
+  messageDesc(file_merge_facility_v1_facility, 29);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusRequest
@@ -955,7 +998,7 @@ export type WatchStatusRequest = Message<"merge.facility.v1.WatchStatusRequest">
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 29);
+  messageDesc(file_merge_facility_v1_facility, 30);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusResponse
@@ -972,7 +1015,7 @@ export type WatchStatusResponse = Message<"merge.facility.v1.WatchStatusResponse
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 30);
+  messageDesc(file_merge_facility_v1_facility, 31);
 
 /**
  * @generated from message merge.facility.v1.NodeStatus
@@ -1028,7 +1071,7 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
  * Use `create(NodeStatusSchema)` to create a new message.
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 31);
+  messageDesc(file_merge_facility_v1_facility, 32);
 
 /**
  * @generated from message merge.facility.v1.LinkStatus
@@ -1062,7 +1105,7 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  * Use `create(LinkStatusSchema)` to create a new message.
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 32);
+  messageDesc(file_merge_facility_v1_facility, 33);
 
 /**
  * @generated from message merge.facility.v1.NodePowerRequest
@@ -1100,7 +1143,7 @@ export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
  * Use `create(NodePowerRequestSchema)` to create a new message.
  */
 export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 33);
+  messageDesc(file_merge_facility_v1_facility, 34);
 
 /**
  * @generated from message merge.facility.v1.NodePowerResponse
@@ -1119,7 +1162,7 @@ export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> &
  * Use `create(NodePowerResponseSchema)` to create a new message.
  */
 export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 34);
+  messageDesc(file_merge_facility_v1_facility, 35);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationRequest
@@ -1145,11 +1188,20 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
   link: string;
 
   /**
-   * Applied to both directions of the link (the data plane emulates links symmetrically).
+   * The change: fields left out keep their values.
    *
    * @generated from field: merge.facility.v1.EmulationParams params = 4;
    */
   params?: EmulationParams | undefined;
+
+  /**
+   * Empty: the change applies in every direction of the link (and replaces what
+   * a direction had set apart for those fields). A node: only the direction
+   * toward that endpoint.
+   *
+   * @generated from field: string toward = 5;
+   */
+  toward: string;
 };
 
 /**
@@ -1157,7 +1209,7 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
  * Use `create(UpdateEmulationRequestSchema)` to create a new message.
  */
 export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 35);
+  messageDesc(file_merge_facility_v1_facility, 36);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationResponse
@@ -1176,7 +1228,7 @@ export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulation
  * Use `create(UpdateEmulationResponseSchema)` to create a new message.
  */
 export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 36);
+  messageDesc(file_merge_facility_v1_facility, 37);
 
 /**
  * @generated from message merge.facility.v1.ExecRequest
@@ -1217,7 +1269,7 @@ export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 37);
+  messageDesc(file_merge_facility_v1_facility, 38);
 
 /**
  * @generated from message merge.facility.v1.ExecResponse
@@ -1254,7 +1306,7 @@ export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 38);
+  messageDesc(file_merge_facility_v1_facility, 39);
 
 /**
  * @generated from message merge.facility.v1.WindowSize
@@ -1276,7 +1328,7 @@ export type WindowSize = Message<"merge.facility.v1.WindowSize"> & {
  * Use `create(WindowSizeSchema)` to create a new message.
  */
 export const WindowSizeSchema: GenMessage<WindowSize> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 40);
 
 /**
  * @generated from message merge.facility.v1.ShellStart
@@ -1316,7 +1368,7 @@ export type ShellStart = Message<"merge.facility.v1.ShellStart"> & {
  * Use `create(ShellStartSchema)` to create a new message.
  */
 export const ShellStartSchema: GenMessage<ShellStart> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 40);
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.ShellRequest
@@ -1361,7 +1413,7 @@ export type ShellRequest = Message<"merge.facility.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 41);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.ShellResponse
@@ -1398,7 +1450,7 @@ export type ShellResponse = Message<"merge.facility.v1.ShellResponse"> & {
  * Use `create(ShellResponseSchema)` to create a new message.
  */
 export const ShellResponseSchema: GenMessage<ShellResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 42);
+  messageDesc(file_merge_facility_v1_facility, 43);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1455,7 +1507,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 43);
+  messageDesc(file_merge_facility_v1_facility, 44);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1509,7 +1561,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 44);
+  messageDesc(file_merge_facility_v1_facility, 45);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -1585,7 +1637,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 45);
+  messageDesc(file_merge_facility_v1_facility, 46);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -1616,7 +1668,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 46);
+  messageDesc(file_merge_facility_v1_facility, 47);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -1633,7 +1685,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 47);
+  messageDesc(file_merge_facility_v1_facility, 48);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -1650,7 +1702,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 48);
+  messageDesc(file_merge_facility_v1_facility, 49);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -1663,7 +1715,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 49);
+  messageDesc(file_merge_facility_v1_facility, 50);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
