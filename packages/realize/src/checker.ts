@@ -9,7 +9,10 @@
  * - every link is embedded, its segments have the right shape (one endpoint to
  *   endpoint path; a hub; or cut at an emulator when the link needs emulation),
  *   every path is contiguous along real cables and interconnects, transit only
- *   through switches and gateways, and the realized link meets its constraints;
+ *   through switches and gateways, and the realized link meets its constraints,
+ *   in each direction too: a direction an endpoint's socket sets apart (`rx.*`)
+ *   must meet those constraints in place of the link's on the same property,
+ *   with the emulator's values toward that endpoint;
  * - nothing is over-committed: bare metal used once, hypervisor slices within
  *   their base capacity, cable and interconnect capacity within line rate;
  * - tags: a VLAN id belongs to one virtual network per VLAN domain, a VNI to one
@@ -18,8 +21,9 @@
  */
 import {
   type Constraint,
+  DIRECTIONAL_PROPS,
   type Experiment,
-  type Link,
+  emulationToward,
   needsEmulation,
   type Port,
   type Realization,
@@ -28,6 +32,7 @@ import {
   type Scalar,
   satisfies,
   type TagRange,
+  towardConstraints,
 } from "@merge/xir";
 
 export interface Violation {
@@ -132,6 +137,8 @@ export function checkRealizations(
     const embedded = new Map(rz.nodes.map((n) => [n.node, n]));
     if (embedded.size !== rz.nodes.length) bad("a node is embedded twice");
     const ifacePort = new Map<string, { key: string; capacity: number; virtual: boolean; vm: boolean }>();
+    /** `node\u0000socket` → that socket's constraints on its link's direction toward it. */
+    const towardOf = new Map<string, Constraint[]>();
     for (const n of x.nodes) {
       const e = embedded.get(n.name);
       if (!e) {
@@ -192,9 +199,12 @@ export function checkRealizations(
           const v = (pi.port as unknown as Record<string, unknown>)[field];
           return typeof v === "number" || typeof v === "string" || typeof v === "boolean" ? v : undefined;
         };
-        for (const c of s.constraints)
+        for (const c of s.constraints) {
+          if (c.prop.startsWith("rx.")) continue; // the link's direction toward this socket: checked at the link
           if (!satisfies(plook(c.prop), c))
             bad(`node ${n.name} socket ${s.index}: ${show(c)} not met by port ${i.port}`);
+        }
+        towardOf.set(`${n.name}\u0000${s.index}`, towardConstraints(s));
         perPort.set(i.port, (perPort.get(i.port) ?? 0) + 1);
         if (e.mode === "virtual" && !i.virtual) bad(`node ${n.name}: a virtual machine's interface must be virtual`);
         ifacePort.set(`${n.name}\u0000${s.index}`, {
@@ -223,7 +233,15 @@ export function checkRealizations(
       const ends = l.endpoints.map((ep) => ({ ep, iface: ifacePort.get(`${ep.node}\u0000${ep.socket}`) }));
       if (ends.some((e) => !e.iface)) continue;
       const lineRate = Math.min(...ends.map((e) => e.iface!.capacity));
-      const emulated = needsEmulation(l, lineRate);
+      const toward = l.endpoints.map((ep) => ({
+        node: ep.node,
+        constraints: towardOf.get(`${ep.node}\u0000${ep.socket}`) ?? [],
+      }));
+      const emulated = needsEmulation(
+        l,
+        lineRate,
+        toward.map((t) => t.constraints),
+      );
       if (emulated !== (le.emulator !== undefined)) {
         say(emulated ? "needs emulation but has no emulator" : "has an emulator it does not need");
         continue;
@@ -324,19 +342,47 @@ export function checkRealizations(
       segLatency.sort((p, q) => q - p);
       const base = segLatency.length === 1 ? segLatency[0]! : segLatency[0]! + segLatency[1]!;
       const em = le.emulation ?? {};
-      if (em.latency !== undefined && em.latency < base) say("emulated latency is below the path's own latency");
-      if (em.capacity !== undefined && em.capacity > rate) say("emulated capacity is above the path's line rate");
-      const realized: Record<string, Scalar> = {
-        capacity: em.capacity ?? rate,
-        latency: em.latency ?? base,
-        loss: em.loss ?? 0,
-        external,
-        layer: 2,
-        kind: "ethernet",
+      if (!emulated && le.emulation !== undefined) say("has emulation values but is not emulated");
+      const realizedWith = (v: { capacity?: number; latency?: number; loss?: number }): Record<string, Scalar> => {
+        if (v.latency !== undefined && v.latency < base) say("emulated latency is below the path's own latency");
+        if (v.capacity !== undefined && v.capacity > rate) say("emulated capacity is above the path's line rate");
+        if (v.loss !== undefined && !(v.loss >= 0 && v.loss <= 1)) say("emulated loss is not a fraction");
+        return {
+          capacity: v.capacity ?? rate,
+          latency: v.latency ?? base,
+          loss: v.loss ?? 0,
+          external,
+          layer: 2,
+          kind: "ethernet",
+        };
       };
+      const { toward: _, ...own } = em;
+      const realized = realizedWith(own);
       for (const c of l.constraints)
         if (!satisfies(realized[c.prop], c)) say(`${show(c)} not met (realized: ${String(realized[c.prop])})`);
-      if (le.capacity < demandOf(l)) say(`reserves ${le.capacity} bit/s, less than its capacity constraint asks`);
+      // Each direction: toward an endpoint, its socket's rx.* constraints replace the link's on the same property.
+      const named = new Set<string>();
+      for (const t of em.toward ?? []) {
+        if (!l.endpoints.some((ep) => ep.node === t.node)) say(`emulation toward ${t.node}: not an endpoint's node`);
+        if (named.has(t.node)) say(`emulation toward ${t.node} is given twice`);
+        named.add(t.node);
+      }
+      for (const t of toward) {
+        if (!t.constraints.length && !named.has(t.node)) continue; // the link's values, checked above
+        const dirValues = realizedWith(emulationToward(em, t.node));
+        const replaced = new Set(t.constraints.map((c) => c.prop));
+        for (const c of l.constraints) {
+          if (replaced.has(c.prop) || !(DIRECTIONAL_PROPS as readonly string[]).includes(c.prop)) continue;
+          if (!satisfies(dirValues[c.prop], c))
+            say(`toward ${t.node}: ${show(c)} not met (realized: ${String(dirValues[c.prop])})`);
+        }
+        for (const c of t.constraints) {
+          if (!satisfies(dirValues[c.prop], c))
+            say(`toward ${t.node}: rx.${show(c)} not met (realized: ${String(dirValues[c.prop])})`);
+        }
+      }
+      const demand = Math.max(demandOf(l.constraints), ...toward.map((t) => demandOf(t.constraints)));
+      if (le.capacity < demand) say(`reserves ${le.capacity} bit/s, less than its capacity constraints ask`);
       // Tags.
       le.segments.forEach((seg, si) => {
         const vn = emulated ? `${rid}/${l.name}/${si}` : `${rid}/${l.name}`;
@@ -421,10 +467,14 @@ function show(c: Constraint): string {
   return `${c.prop} ${c.op} ${JSON.stringify(c.value)}`;
 }
 
-/** The least a link's capacity constraints let it carry (what must be reserved). */
-function demandOf(l: Link): number {
+/**
+ * The least a set of capacity constraints (a link's, or a direction's) lets it
+ * carry: what must be reserved, since every virtual network of a link carries
+ * every direction.
+ */
+function demandOf(constraints: readonly Constraint[]): number {
   let least = 0;
-  for (const c of l.constraints) {
+  for (const c of constraints) {
     if (c.prop !== "capacity" || typeof c.value !== "number") continue;
     if (c.op === ">=" || c.op === "==") least = Math.max(least, c.value);
     if (c.op === ">") least = Math.max(least, c.value);

@@ -2,7 +2,7 @@
  * A realization as text: node → resource, link → waypoints with their tags.
  * What `mrg realize --local` prints.
  */
-import { formatQuantity, type Realization, type Waypoint } from "@merge/xir";
+import { type EmulationValues, formatQuantity, type Realization, type Waypoint } from "@merge/xir";
 
 export function formatEmbedding(r: Realization): string {
   const lines: string[] = [`realization ${r.id}`, "", "nodes:"];
@@ -20,9 +20,8 @@ export function formatEmbedding(r: Realization): string {
     const notes = [
       l.capacity > 0 ? `reserves ${formatQuantity(l.capacity, "bps")}` : "",
       l.emulator ? `emulated at ${l.emulator.facility}/${l.emulator.resource}` : "",
-      l.emulation?.capacity !== undefined ? `rate ${formatQuantity(l.emulation.capacity, "bps")}` : "",
-      l.emulation?.latency !== undefined ? `latency ${formatQuantity(l.emulation.latency, "ns")}` : "",
-      l.emulation?.loss !== undefined ? `loss ${formatQuantity(l.emulation.loss, "fraction")}` : "",
+      ...(l.emulation ? values(l.emulation) : []),
+      ...(l.emulation?.toward ?? []).map((t) => `toward ${t.node}: ${values(t).join(" ")}`),
       l.external ? "EXTERNAL: crosses facilities" : "",
     ].filter(Boolean);
     lines.push(`  ${l.link}${notes.length ? ` (${notes.join(", ")})` : ""}`);
@@ -34,6 +33,15 @@ export function formatEmbedding(r: Realization): string {
   lines.push("", "infranets:");
   for (const i of r.infranets) lines.push(`  ${i.facility}: vni ${i.vni}, infrapod on ${i.infrapodServer}`);
   return lines.join("\n");
+}
+
+/** `rate 2 Mbit/s`, `latency 30 ms`, `loss 1%`: the values set, in that order. */
+function values(e: EmulationValues): string[] {
+  return [
+    e.capacity !== undefined ? `rate ${formatQuantity(e.capacity, "bps")}` : "",
+    e.latency !== undefined ? `latency ${formatQuantity(e.latency, "ns")}` : "",
+    e.loss !== undefined ? `loss ${formatQuantity(e.loss, "fraction")}` : "",
+  ].filter(Boolean);
 }
 
 function waypoint(w: Waypoint): string {

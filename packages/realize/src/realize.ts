@@ -11,14 +11,18 @@
  * infrapod server.
  */
 import {
+  type Constraint,
   canonicalHash,
   describeConstraint,
+  type EmulationValues,
   type Experiment,
+  emulationToward,
   firstUnsatisfied,
   type Infranet,
   type InterfaceEmbedding,
   type Link,
   type LinkEmbedding,
+  type LinkEmulation,
   type LinkSegment,
   type NodeEmbedding,
   needsEmulation,
@@ -30,6 +34,7 @@ import {
 } from "@merge/xir";
 import { type AllocationRecord, type AllocationTable, INFRANET_USE } from "./allocation.ts";
 import { diagnoseNode, type Problem } from "./diagnosis.ts";
+import { type Direction, describeToward, directionsOf, isRx, portConstraints, towardBySocket } from "./direction.ts";
 import {
   type InternetIndex,
   KIND_EMULATOR,
@@ -94,13 +99,19 @@ export function realize(
   return new Realizer(experiment, ix, usage, id, options).run();
 }
 
-/** Names unique, endpoints pointing at real sockets, a socket on one link at most. */
+/**
+ * Names unique, endpoints pointing at real sockets, a socket on one link at
+ * most, and a direction set apart (`rx.*`) naming one endpoint: its node has
+ * no other socket on the link.
+ */
 export function structuralProblems(x: Experiment): Problem[] {
   const out: Problem[] = [];
   const sockets = new Map<string, Set<number>>();
+  const rx = new Set<string>();
   for (const n of x.nodes) {
     if (sockets.has(n.name)) out.push({ element: "node", name: n.name, message: "the name is used by two nodes" });
     sockets.set(n.name, new Set(n.sockets.map((s) => s.index)));
+    for (const s of n.sockets) if (s.constraints.some(isRx)) rx.add(`${n.name}\u0000${s.index}`);
   }
   const bound = new Map<string, string>();
   const links = new Set<string>();
@@ -109,6 +120,25 @@ export function structuralProblems(x: Experiment): Problem[] {
     links.add(l.name);
     if (l.endpoints.length < 2)
       out.push({ element: "link", name: l.name, message: "a link needs at least two endpoints" });
+    if (rx.size) {
+      // node → whether one of its sockets on this link has rx.* constraints; reported once per node.
+      const seen = new Map<string, boolean | "reported">();
+      for (const ep of l.endpoints) {
+        const here = rx.has(`${ep.node}\u0000${ep.socket}`);
+        const before = seen.get(ep.node);
+        if (before === "reported") continue;
+        if (before !== undefined && (before || here)) {
+          out.push({
+            element: "link",
+            name: l.name,
+            message: `node ${ep.node} has two sockets on it, so their rx.* constraints cannot name one direction (a direction is named by the node it leads to)`,
+          });
+          seen.set(ep.node, "reported");
+          continue;
+        }
+        if (before === undefined) seen.set(ep.node, here);
+      }
+    }
     for (const ep of l.endpoints) {
       const s = sockets.get(ep.node);
       if (!s)
@@ -164,6 +194,10 @@ class Realizer {
   private readonly records: AllocationRecord[] = [];
   /** `node\u0000socket` → position of the socket in its node's sorted sockets. */
   private readonly socketPos = new Map<string, number>();
+  /** `node\u0000socket` → the socket's constraints on its link's direction toward it, when it has any. */
+  private readonly toward: Map<string, Constraint[]>;
+  /** Link name → the directions its endpoints set apart (only links that have some). */
+  private readonly linkDirs = new Map<string, Direction[]>();
 
   constructor(
     private readonly x: Experiment,
@@ -175,6 +209,7 @@ class Realizer {
     this.vmDefaults = { ...VM_DEFAULTS, ...options.vmDefaults };
     this.placer = new Placer(ix, usage, this.vmDefaults);
     this.finder = new PathFinder(ix);
+    this.toward = towardBySocket(x);
     for (const n of x.nodes) {
       [...n.sockets]
         .sort((a, b) => a.index - b.index)
@@ -186,7 +221,9 @@ class Realizer {
 
   run(): RealizeResult {
     for (const l of this.x.links) {
-      const need = this.need(l);
+      const dirs = directionsOf(l, this.toward);
+      if (dirs.length) this.linkDirs.set(l.name, dirs);
+      const need = this.need(l, dirs);
       if (need) this.linkNeed.set(l.name, need);
     }
     if (this.problems.length) return { ok: false, problems: this.problems };
@@ -209,20 +246,45 @@ class Realizer {
     return { ok: false, problems: this.problems };
   }
 
-  private need(l: Link): LinkNeed | undefined {
+  /**
+   * What a link reserves. Reservation is one figure per virtual network on
+   * each cable it crosses, and every virtual network of a link carries every
+   * direction (an emulated link's half toward one endpoint carries traffic to
+   * and from it), while a full-duplex cable carries each direction on its own
+   * wires: so the link reserves the most any one direction needs, the link's
+   * own capacity or a direction's `rx.capacity` in its place. A direction with
+   * no capacity constraint asks for the default, like a link with none.
+   */
+  private need(l: Link, dirs: readonly Direction[]): LinkNeed | undefined {
     const cs = constraintsOn(l.constraints, "capacity");
-    if (!cs.length) return { demand: this.options.defaultLinkCapacity ?? 0, minRate: 0 };
-    const minRate = pickValue(cs, 0, Number.POSITIVE_INFINITY, "min");
-    const max = pickValue(cs, 0, Number.POSITIVE_INFINITY, "max");
-    if (minRate === undefined || max === undefined) {
-      this.problems.push({
-        element: "link",
-        name: l.name,
-        message: `capacity constraints contradict: ${cs.map(describeConstraint).join(" and ")}`,
-      });
-      return undefined;
+    let demand = 0;
+    let minRate = 0;
+    let ok = true;
+    const add = (cs: readonly Constraint[], where: string, show: (c: Constraint) => string) => {
+      if (!cs.length) {
+        demand = Math.max(demand, this.options.defaultLinkCapacity ?? 0);
+        return;
+      }
+      const min = pickValue(cs, 0, Number.POSITIVE_INFINITY, "min");
+      const max = pickValue(cs, 0, Number.POSITIVE_INFINITY, "max");
+      if (min === undefined || max === undefined) {
+        ok = false;
+        this.problems.push({
+          element: "link",
+          name: l.name,
+          message: `${where}capacity constraints contradict: ${cs.map(show).join(" and ")}`,
+        });
+        return;
+      }
+      demand = Math.max(demand, min > 0 ? min : max);
+      minRate = Math.max(minRate, min);
+    };
+    add(cs, "", describeConstraint);
+    for (const d of dirs) {
+      const own = constraintsOn(d.constraints, "capacity");
+      if (own.length) add(own, `toward ${d.node}: `, describeToward);
     }
-    return { demand: minRate > 0 ? minRate : max, minRate };
+    return ok ? { demand, minRate } : undefined;
   }
 
   /** Record a problem; past `maxProblems`, one line says how many more there were. */
@@ -264,7 +326,9 @@ class Realizer {
         .map((s) => {
           const l = socketLink.get(`${node.name}\u0000${s.index}`);
           const need = l ? this.linkNeed.get(l.name)! : { demand: 0, minRate: 0 };
-          return { index: s.index, constraints: s.constraints, demand: need.demand, minRate: need.minRate };
+          // rx.* constraints are on the link's direction (checked at the link), not on the port.
+          const constraints = portConstraints(s.constraints);
+          return { index: s.index, constraints, demand: need.demand, minRate: need.minRate };
         });
     };
     // Every node's candidates first: scarcity weighs what the whole experiment will ask for.
@@ -412,7 +476,8 @@ class Realizer {
       const ics = this.ix.internet.interconnects;
       for (const l of this.x.links) {
         const need = this.linkNeed.get(l.name)!;
-        if (ics.some((ic) => mayCross(l, need, ic.capacity, ic.latency))) continue;
+        const dirs = this.linkDirs.get(l.name);
+        if (ics.some((ic) => mayCross(l, dirs, need, ic.capacity, ic.latency))) continue;
         const ends = l.endpoints.map((e) => index.get(e.node)!);
         for (const e of ends.slice(1)) parent[find(e)] = find(ends[0]!);
       }
@@ -425,6 +490,7 @@ class Realizer {
   // The link being routed, read by the one edge predicate the path finder gets
   // (no closures per link: this runs for every link of large experiments).
   private curLink!: Link;
+  private curDirs: Direction[] | undefined;
   private curNeed!: LinkNeed;
   private curVn!: VirtualNet;
   private curIcOk: Map<number, boolean> | undefined;
@@ -435,7 +501,7 @@ class Realizer {
     this.curIcOk ??= new Map();
     let ok = this.curIcOk.get(e);
     if (ok === undefined) {
-      ok = mayCross(this.curLink, this.curNeed, ix.edgeCap[e]!, ix.edgeLatency[e]!);
+      ok = mayCross(this.curLink, this.curDirs, this.curNeed, ix.edgeCap[e]!, ix.edgeLatency[e]!);
       this.curIcOk.set(e, ok);
     }
     return ok;
@@ -490,8 +556,14 @@ class Realizer {
     });
     let lineRate = Number.POSITIVE_INFINITY;
     for (const e of eps) lineRate = Math.min(lineRate, ix.ports[e.port]!.capacity);
-    const emulated = needsEmulation(l, lineRate);
+    const dirs = this.linkDirs.get(l.name);
+    const emulated = needsEmulation(
+      l,
+      lineRate,
+      dirs?.map((d) => d.constraints),
+    );
     this.curLink = l;
+    this.curDirs = dirs;
     this.curNeed = need;
     this.curIcOk = undefined;
     const needText = need.demand > 0 ? ` with ${fmtRate(need.demand)} free` : "";
@@ -557,7 +629,7 @@ class Realizer {
           return this.linkProblem(
             l,
             emulator < 0
-              ? `needs an emulator (it has ${emulationReason(l)}) and none is reachable from ${e.node}${needText}`
+              ? `needs an emulator (it has ${emulationReason(l, dirs)}) and none is reachable from ${e.node}${needText}`
               : `no path from ${e.node} to emulator ${resourceName(ix, emulator)}${needText}`,
           );
         }
@@ -593,38 +665,65 @@ class Realizer {
     const baseLatency = segLatency.length === 1 ? segLatency[0]! : segLatency[0]! + segLatency[1]!;
     let emulation: LinkEmbedding["emulation"];
     if (emulated) {
-      emulation = {};
-      for (const [prop, lo, hi, prefer] of [
-        ["capacity", 0, pathRate, "max"],
-        ["latency", baseLatency, Number.POSITIVE_INFINITY, "min"],
-        ["loss", 0, 1, "min"],
-      ] as const) {
-        const cs = constraintsOn(l.constraints, prop);
-        if (!cs.length) continue;
-        const v = pickValue(cs, lo, hi, prefer);
-        if (v === undefined) {
-          return this.linkProblem(
-            l,
-            `${cs.map(describeConstraint).join(" and ")}: the path cannot provide it (${prop === "latency" ? `its latency is already ${fmtLatency(baseLatency)}` : `its line rate is ${fmtRate(pathRate)}`})`,
-          );
+      // The link's values, then each direction set apart picks its own with the same bounds.
+      const values = (cs: readonly Constraint[], where: string, show: (c: Constraint) => string) => {
+        const out: EmulationValues = {};
+        for (const [prop, lo, hi, prefer] of [
+          ["capacity", 0, pathRate, "max"],
+          ["latency", baseLatency, Number.POSITIVE_INFINITY, "min"],
+          ["loss", 0, 1, "min"],
+        ] as const) {
+          const on = constraintsOn(cs, prop);
+          if (!on.length) continue;
+          const v = pickValue(on, lo, hi, prefer);
+          if (v === undefined) {
+            return this.linkProblem(
+              l,
+              `${where}${on.map(show).join(" and ")}: the path cannot provide it (${prop === "latency" ? `its latency is already ${fmtLatency(baseLatency)}` : `its line rate is ${fmtRate(pathRate)}`})`,
+            );
+          }
+          out[prop] = v;
         }
-        emulation[prop] = v;
+        return out;
+      };
+      const own = values(l.constraints, "", describeConstraint);
+      if (!own) return undefined;
+      emulation = own;
+      if (dirs) {
+        const toward: NonNullable<LinkEmulation["toward"]> = [];
+        for (const d of dirs) {
+          const v = values(d.constraints, `toward ${d.node}: `, describeToward);
+          if (!v) return undefined;
+          toward.push({ node: d.node, ...v });
+        }
+        emulation.toward = toward;
       }
     }
-    const realized: Record<string, Scalar> = {
-      capacity: emulation?.capacity ?? pathRate,
-      latency: emulation?.latency ?? baseLatency,
-      loss: emulation?.loss ?? 0,
+    const realized = (e: EmulationValues | undefined): Record<string, Scalar> => ({
+      capacity: e?.capacity ?? pathRate,
+      latency: e?.latency ?? baseLatency,
+      loss: e?.loss ?? 0,
       external,
       layer: 2,
       kind: "ethernet",
-    };
-    const bad = firstUnsatisfied((p) => realized[p], l.constraints);
+    });
+    const linkValues = realized(emulation);
+    const bad = firstUnsatisfied((p) => linkValues[p], l.constraints);
     if (bad)
       return this.linkProblem(
         l,
-        `${describeConstraint(bad)}: the realized link has ${String(realized[bad.prop] ?? "no such property")}`,
+        `${describeConstraint(bad)}: the realized link has ${String(linkValues[bad.prop] ?? "no such property")}`,
       );
+    for (const d of dirs ?? []) {
+      const v = realized(emulation && emulationToward(emulation, d.node));
+      const bad = firstUnsatisfied((p) => v[p], d.constraints);
+      if (bad) {
+        return this.linkProblem(
+          l,
+          `toward ${d.node}: ${describeToward(bad)}: the realized direction has ${String(v[bad.prop] ?? "no such property")}`,
+        );
+      }
+    }
 
     // Tags, waypoints, records.
     const segments: LinkSegment[] = [];
@@ -928,23 +1027,30 @@ class Realizer {
   }
 }
 
-/** Could the link be realized across an interconnect of this capacity and latency? */
-function mayCross(l: Link, need: LinkNeed, capacity: number, latency: number): boolean {
+/** Could the link (and each direction set apart) be realized across an interconnect of this capacity and latency? */
+function mayCross(
+  l: Link,
+  dirs: readonly Direction[] | undefined,
+  need: LinkNeed,
+  capacity: number,
+  latency: number,
+): boolean {
   if (need.demand > capacity || need.minRate > capacity) return false;
   const ext = constraintsOn(l.constraints, "external");
   if (firstUnsatisfied(() => true, ext)) return false;
-  const lat = constraintsOn(l.constraints, "latency");
-  if (lat.length && pickValue(lat, latency, Number.POSITIVE_INFINITY, "min") === undefined) return false;
-  const cap = constraintsOn(l.constraints, "capacity");
-  if (cap.length && pickValue(cap, 0, capacity, "max") === undefined) return false;
+  for (const cs of dirs ? [l.constraints, ...dirs.map((d) => d.constraints)] : [l.constraints]) {
+    const lat = constraintsOn(cs, "latency");
+    if (lat.length && pickValue(lat, latency, Number.POSITIVE_INFINITY, "min") === undefined) return false;
+    const cap = constraintsOn(cs, "capacity");
+    if (cap.length && pickValue(cap, 0, capacity, "max") === undefined) return false;
+  }
   return true;
 }
 
-function emulationReason(l: Link): string {
-  return l.constraints
-    .filter((c) => ["latency", "loss", "capacity"].includes(c.prop))
-    .map(describeConstraint)
-    .join(", ");
+function emulationReason(l: Link, dirs: readonly Direction[] | undefined): string {
+  const own = l.constraints.filter((c) => ["latency", "loss", "capacity"].includes(c.prop)).map(describeConstraint);
+  for (const d of dirs ?? []) own.push(`toward ${d.node}: ${d.constraints.map(describeToward).join(", ")}`);
+  return own.join(", ");
 }
 
 function bfsOrder(n: number, neighbours: number[][]): number[] {
