@@ -1,0 +1,146 @@
+// One link, two directions, for real through the whole stack (portal +
+// commander + driver + rex + LinuxBackend, driven by `mrg`): examples/asymmetric.ts
+// gives the direction toward a 2 Mbit/s and 30 ms while a's uplink keeps the
+// link's 10 Mbit/s and 10 ms. Measured with iperf3 each way and ping; then
+// changed at runtime for one direction and for all. Needs root and network
+// namespaces; skipped with the reason otherwise.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { Experiment } from "@merge/xir";
+import { LinuxBackend } from "../../src/linux/backend.ts";
+import { prefixOf } from "../../src/linux/names.ts";
+import { listNetns } from "../../src/linux/processes.ts";
+import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
+import { type PortalStack, startPortalStack } from "../fixtures/portal-stack.ts";
+import { avgRtt, inNetns, rtPing, skip } from "./fixture.ts";
+
+const root = join(import.meta.dirname, "../../../..");
+
+interface Shown {
+  link: string;
+  emulation: {
+    capacity?: number;
+    latency?: number;
+    loss?: number;
+    toward?: { node: string; capacity?: number; latency?: number }[];
+  } | null;
+}
+
+describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { skip }, () => {
+  const tmp = mkdtempSync(join(tmpdir(), "mrg-asym-"));
+  const dataDir = join(tmp, "linux");
+  const proj = `p${randomBytes(4).toString("hex")}`;
+  const mz = `r1.asym.${proj}`;
+  const netnsBefore = new Set(listNetns());
+  let stack: PortalStack | undefined;
+  let backend: LinuxBackend | undefined;
+  let server: ChildProcess | undefined;
+  let addr: { a: string; b: string };
+
+  const mrg = (args: string[]) => (stack as PortalStack).mrg(args);
+  const ns = (node: string) => backend!.dataPlane.netnsPath(mz, node);
+  const ok = async (args: string[]) => {
+    const r = await mrg(args);
+    assert.equal(r.code, 0, `mrg ${args.join(" ")}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+  const shown = async () => {
+    const links = JSON.parse(await ok(["emu", "show", mz, "--json"])) as Shown[];
+    return links.find((l) => l.link === "wire")?.emulation;
+  };
+  /** Mbit/s received over 4 s of TCP from a to b, or from b to a (`-R`). */
+  const rate = (toward: "a" | "b") => {
+    const args = ["iperf3", "-c", addr.b, "-t", "4", "-O", "1", "-J", ...(toward === "a" ? ["-R"] : [])];
+    const r = inNetns(ns("a"), args);
+    assert.equal(r.status, 0, r.stderr || r.stdout.slice(0, 500));
+    return (JSON.parse(r.stdout).end.sum_received.bits_per_second as number) / 1e6;
+  };
+  const rtt = () => {
+    const r = rtPing(ns("a"), addr.b, 10);
+    assert.equal(r.status, 0, r.stdout);
+    return avgRtt(r.stdout);
+  };
+
+  before(async () => {
+    backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
+    stack = await startPortalStack(tmp, backend);
+    const { admin } = stack;
+    await admin.createProject({ name: proj });
+    await admin.createExperiment(proj, { name: "asym" });
+    const rev = await admin.push(proj, "asym", readFileSync(join(root, "examples/asymmetric.ts"), "utf8"), "ts");
+    assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
+    const xp = (await admin.revision(proj, "asym", rev.number)).xir as Experiment;
+    const at = (n: string) => xp.nodes.find((x) => x.name === n)!.sockets[0]!.addrs[0]!.split("/")[0]!;
+    addr = { a: at("a"), b: at("b") };
+    const r = await admin.realize(proj, "asym", { name: "r1", accept: true });
+    assert.equal(r.state, "accepted", JSON.stringify(r));
+    await ok(["materialize", mz, "--timeout", "60"]);
+    // iperf3 (a host tool) serves in b's network namespace.
+    server = spawn("nsenter", [`--net=${ns("b")}`, "--", "iperf3", "-s", "-B", addr.b], { stdio: "ignore" });
+    await new Promise((res) => setTimeout(res, 300));
+  });
+
+  after(async () => {
+    if (server?.pid) server.kill("SIGKILL");
+    try {
+      if (stack) await ok(["dematerialize", mz, "--timeout", "30"]);
+      assert.ok(isClean(await leftovers(prefixOf(mz), dataDir)), "nothing of the materialization is left");
+    } finally {
+      await stack?.close();
+      await sweep(prefixOf(mz), dataDir);
+      await backend?.close();
+      rmSync(tmp, { recursive: true, force: true });
+      const extra = listNetns().filter((n) => !netnsBefore.has(n) && n.startsWith(prefixOf(mz)));
+      assert.deepEqual(extra, [], "no namespace of this run left");
+    }
+  });
+
+  test("the realization's directions reach the emulator: mrg emu show", async () => {
+    assert.deepEqual(await shown(), {
+      capacity: 10e6,
+      latency: 10,
+      toward: [{ node: "a", capacity: 2e6, latency: 30 }],
+    });
+  });
+
+  test("each direction measures as modeled: 10 Mbit/s toward b, 2 Mbit/s toward a (± 15%); RTT 10 + 30 ms", async () => {
+    await ok(["exec", "a", mz, "--", "busybox", "ping", "-c", "1", addr.b]); // ARP warm-up
+    const up = rate("b");
+    const down = rate("a");
+    assert.ok(Math.abs(up - 10) <= 1.5, `a → b measured ${up.toFixed(2)} Mbit/s, modeled 10`);
+    assert.ok(Math.abs(down - 2) <= 0.3, `b → a measured ${down.toFixed(2)} Mbit/s, modeled 2`);
+    const t = rtt();
+    assert.ok(Math.abs(t - 40) <= 4, `RTT ${t} ms, modeled 10 + 30`);
+  });
+
+  test("runtime: one direction changes alone (--toward b), then a change for all directions replaces theirs", async () => {
+    await ok(["emu", "set", "wire", mz, "--toward", "b", "--latency", "50ms"]);
+    assert.deepEqual((await shown())?.toward, [
+      { node: "a", capacity: 2e6, latency: 30 },
+      { node: "b", latency: 50 },
+    ]);
+    const t1 = rtt();
+    assert.ok(Math.abs(t1 - 80) <= 5, `RTT ${t1} ms after toward b = 50 ms, expected 50 + 30`);
+
+    await ok(["emu", "set", "wire", mz, "--latency", "20ms"]);
+    // Latency now holds both ways; a's own capacity stays.
+    assert.deepEqual(await shown(), { capacity: 10e6, latency: 20, toward: [{ node: "a", capacity: 2e6 }] });
+    const t2 = rtt();
+    assert.ok(Math.abs(t2 - 40) <= 4, `RTT ${t2} ms after latency 20 ms for all, expected 40`);
+    const down = rate("a");
+    assert.ok(Math.abs(down - 2) <= 0.3, `b → a still ${down.toFixed(2)} Mbit/s, modeled 2`);
+  });
+
+  test("a direction that is not an endpoint is refused, naming the endpoints; nothing changes", async () => {
+    const before = await shown();
+    const r = await mrg(["emu", "set", "wire", mz, "--toward", "c", "--latency", "1ms"]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /toward 'c': not an endpoint of link wire \(endpoints: a, b\)/);
+    assert.deepEqual(await shown(), before);
+  });
+});
