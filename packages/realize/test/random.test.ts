@@ -38,6 +38,7 @@ test(`randomized: ${TRIALS} facilities × 5 experiments pass the independent che
   let refused = 0;
   let external = 0;
   let emulated = 0;
+  let directions = 0;
   let virtual = 0;
   for (let seed = 0; seed < TRIALS; seed++) {
     const rand = random(seed * 7919 + 1);
@@ -64,6 +65,7 @@ test(`randomized: ${TRIALS} facilities × 5 experiments pass the independent che
       assert.deepEqual(violations, [], `seed ${seed} ${x.name}`);
       external += r.realization.links.filter((l) => l.external).length;
       emulated += r.realization.links.filter((l) => l.emulator).length;
+      directions += r.realization.links.reduce((n, l) => n + (l.emulation?.toward?.length ?? 0), 0);
       virtual += r.realization.nodes.filter((n) => n.mode === "virtual").length;
       if (rand() < 0.3) {
         const gone = held.splice(Math.floor(rand() * held.length), 1)[0]!;
@@ -76,6 +78,7 @@ test(`randomized: ${TRIALS} facilities × 5 experiments pass the independent che
   assert.ok(refused > 0);
   assert.ok(external > 0, "some links crossed facilities");
   assert.ok(emulated > 0, "some links were emulated");
+  assert.ok(directions > 0, "some emulated links set a direction apart");
   assert.ok(virtual > 0, "some nodes were virtual machines");
 });
 

@@ -60,6 +60,20 @@ const LINK_CONSTRAINTS: readonly (() => Constraint[])[] = [
 ];
 const PLAUSIBLE_LINK = 8;
 
+/**
+ * Socket constraints on the direction of its link toward it (`rx.*`), for the
+ * few sockets that have any. The first PLAUSIBLE_RX are met by most generated facilities.
+ */
+const RX_CONSTRAINTS: readonly (() => Constraint[])[] = [
+  () => [c("rx.latency", "==", 30e6)],
+  () => [c("rx.capacity", "<=", 50e6)],
+  () => [c("rx.loss", "==", 0.05), c("rx.latency", "<=", 80e6)],
+  () => [c("rx.capacity", ">=", 1e9)],
+  () => [c("rx.latency", "<", 1e6)],
+  () => [c("rx.capacity", ">=", 40e9)],
+];
+const PLAUSIBLE_RX = 4;
+
 function sockets(n: Node, count: number): void {
   while (n.sockets.length < count) n.sockets.push({ index: n.sockets.length, addrs: [], constraints: [] });
 }
@@ -67,7 +81,13 @@ function sockets(n: Node, count: number): void {
 function connect(
   rand: Random,
   nodes: Node[],
-  opts: { extraLinks: number; lans: number; linkConstraints: () => Constraint[] },
+  opts: {
+    extraLinks: number;
+    lans: number;
+    linkConstraints: () => Constraint[];
+    /** Constraints for each socket a link binds (its direction toward the socket); none when absent. */
+    socketConstraints?: () => Constraint[];
+  },
 ): Link[] {
   const links: Link[] = [];
   const used = nodes.map(() => 0);
@@ -75,6 +95,7 @@ function connect(
     const endpoints = ends.map((i) => {
       const k = used[i]!++;
       sockets(nodes[i]!, k + 1);
+      if (opts.socketConstraints) nodes[i]!.sockets[k]!.constraints = opts.socketConstraints();
       return { node: nodes[i]!.name, socket: k };
     });
     links.push({
@@ -110,6 +131,7 @@ export function randomExperiment(rand: Random, name: string, size: number): Expe
   const wild = rand() < 0.25;
   const nodeTemplates = wild ? NODE_CONSTRAINTS : NODE_CONSTRAINTS.slice(0, PLAUSIBLE_NODE);
   const linkTemplates = wild ? LINK_CONSTRAINTS : LINK_CONSTRAINTS.slice(0, PLAUSIBLE_LINK);
+  const rxTemplates = wild ? RX_CONSTRAINTS : RX_CONSTRAINTS.slice(0, PLAUSIBLE_RX);
   const nodes: Node[] = Array.from({ length: size }, (_, i) => ({
     name: `n${i}`,
     constraints: pick(rand, nodeTemplates)(),
@@ -120,6 +142,7 @@ export function randomExperiment(rand: Random, name: string, size: number): Expe
     extraLinks: Math.floor(rand() * size * 0.5),
     lans: rand() < 0.5 ? 1 : 0,
     linkConstraints: () => pick(rand, linkTemplates)(),
+    socketConstraints: () => (rand() < 0.15 ? pick(rand, rxTemplates)() : []),
   });
   return { xir: "1.0", name, parameters: {}, nodes, links };
 }
