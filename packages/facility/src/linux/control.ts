@@ -5,6 +5,9 @@
  *
  *   GET /emulation/<mzid>/<link>   -> {"ports":[{port,latency,loss,forwarded,dropped}]}
  *   PUT /emulation/<mzid>/<link>   body {"capacity"?: bps, "latency"?: ns, "loss"?: fraction}
+ *
+ * A PUT sets the link's values in every direction (directions set apart go);
+ * one direction at a time is the facility's `NodeOps.emulation(..., {toward})`.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";

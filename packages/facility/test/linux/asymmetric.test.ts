@@ -106,6 +106,22 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
       latency: 10,
       toward: [{ node: "a", capacity: 2e6, latency: 30 }],
     });
+    // The table: the link's own row, then the direction toward a with what it runs.
+    const table = await ok(["emu", "show", mz]);
+    const rows = table.split("\n").filter((l) => /^│ wire /.test(l));
+    assert.deepEqual(
+      rows.map((l) =>
+        l
+          .split("│")
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      ),
+      [
+        ["wire", "phobos", "yes", "all", "10ms", "", "10mbps"],
+        ["wire", "phobos", "yes", "a", "30ms", "", "2mbps"],
+      ],
+      table,
+    );
   });
 
   test("each direction measures as modeled: 10 Mbit/s toward b, 2 Mbit/s toward a (± 15%); RTT 10 + 30 ms", async () => {
