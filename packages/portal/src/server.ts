@@ -27,6 +27,7 @@ import { projectRoutes } from "./routes/projects.ts";
 import { realizationRoutes } from "./routes/realizations.ts";
 import { usersRoutes } from "./routes/users.ts";
 import { Throttle, type ThrottleConfig, Throttled } from "./throttle.ts";
+import { shareThrottle } from "./throttle-sync.ts";
 import { Workspace } from "./workspace.ts";
 
 export interface Portal {
@@ -61,11 +62,14 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     externalIssuer: config.externalIssuer,
   };
   const workspace = new Workspace(full.dataDir);
+  const throttle = new Throttle(config.throttle);
+  // Failure counts are shared by every replica on this store (throttle-sync.ts).
+  const sharedThrottle = await shareThrottle(config.store, throttle);
   const ctx: PortalContext = {
     store: config.store,
     config: full,
     policy: loadPolicy(config.policyFile ?? DEFAULT_POLICY_FILE),
-    identity: new Identity(config.store, new Throttle(config.throttle)),
+    identity: new Identity(config.store, throttle),
     workspace,
     realizer: new Realizer(
       config.store,
@@ -172,6 +176,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     async close() {
       ctx.realizer.stopSweeper();
       await app.close();
+      await sharedThrottle.close();
     },
   };
 }

@@ -8,15 +8,24 @@
  * a wrong one, so a lock is no oracle. A success clears the account's count,
  * never the address's (one good account must not reset a guesser's budget).
  *
- * State is in memory, per portal process: replicas each keep their own, so N
- * replicas behind a balancer allow up to N times the budget. The normal path
- * costs one Map lookup.
+ * State is shared by every replica on one store (throttle-sync.ts): each
+ * failure is counted here at once and merged into the store, every replica
+ * mirrors the store's counts into its map, so N replicas allow one budget, not
+ * N. `check()` only reads the map: the normal path costs a keyed hash of the
+ * subject and one Map lookup, never a store round trip. Without a mirror (or
+ * while the store is unreachable) the counts are this process's own.
+ *
+ * Keys are `<kind>/<scope>/<digest>`: the subject (account name, token id,
+ * client address) is HMAC-SHA-256'd with a salt the replicas share, so neither
+ * the store nor the map ever holds what a client typed as a user name (which
+ * may be a mistyped password), and any typed string makes a valid store key.
  *
  * Not @fastify/rate-limit: it counts every request per fixed window, so it
  * would throttle a busy client's good requests, has no per-account failure
  * count or backoff, and cannot see the outcome of checks made inside
  * oidc-provider.
  */
+import { createHmac, randomBytes } from "node:crypto";
 
 /** Which secret is being checked: each has its own budget, so a stale token loop does not block sign-ins. */
 export type SecretKind = "password" | "token" | "usercode";
@@ -38,10 +47,19 @@ export interface ThrottleConfig {
   maxKeys?: number;
 }
 
-interface Entry {
+/** One key's failures: how many in the window, the last one (ms), and until when it is locked (ms, 0 = not). */
+export interface Entry {
   failures: number;
   last: number;
   lockedUntil: number;
+}
+
+/** Told of every change a Throttle makes itself, after its map changed (throttle-sync.ts writes them to the store). */
+export interface ThrottleMirror {
+  /** A failure was counted against `key` (whose budget is `limit`) at `now`. */
+  failed(key: string, limit: number, now: number): void;
+  /** `key` was cleared by a success. */
+  cleared(key: string): void;
 }
 
 /** Thrown (and answered 429 with Retry-After) when a key is locked. */
@@ -64,6 +82,8 @@ export class Throttled extends Error {
 
 export class Throttle {
   private readonly entries = new Map<string, Entry>();
+  private salt: Buffer = randomBytes(16);
+  private mirror: ThrottleMirror | undefined;
   private readonly accountFailures: number;
   private readonly addressFailures: number;
   private readonly tokenAddressFailures: number;
@@ -94,10 +114,10 @@ export class Throttle {
   check(kind: SecretKind, address: string, account?: string): void {
     if (this.entries.size === 0) return;
     const now = this.clock();
-    const a = this.entries.get(addressKey(kind, address));
+    const a = this.entries.get(this.key(kind, "address", clientAddress(address)));
     if (a !== undefined && a.lockedUntil > now) throw new Throttled("address", a.lockedUntil, now);
     if (account === undefined) return;
-    const u = this.entries.get(accountKey(kind, account));
+    const u = this.entries.get(this.key(kind, "account", account));
     if (u !== undefined && u.lockedUntil > now) throw new Throttled("account", u.lockedUntil, now);
   }
 
@@ -105,29 +125,71 @@ export class Throttle {
   fail(kind: SecretKind, address: string, account?: string): void {
     const now = this.clock();
     const limit = kind === "token" ? this.tokenAddressFailures : this.addressFailures;
-    this.count(addressKey(kind, address), limit, now);
-    if (account !== undefined) this.count(accountKey(kind, account), this.accountFailures, now);
+    this.count(this.key(kind, "address", clientAddress(address)), limit, now);
+    if (account !== undefined) this.count(this.key(kind, "account", account), this.accountFailures, now);
   }
 
   /** A successful check: the account starts afresh (the address does not). */
   succeed(kind: SecretKind, account: string): void {
-    this.entries.delete(accountKey(kind, account));
+    const key = this.key(kind, "account", account);
+    // Only a key that exists costs a store write: a normal sign-in has none.
+    if (this.entries.delete(key)) this.mirror?.cleared(key);
+  }
+
+  /**
+   * A key's entry after one more failure at `now`: pure, so the store merge (throttle-sync.ts) applies the
+   * same rule to the stored entry. A stale entry starts over; a lock never gets shorter.
+   */
+  afterFailure(e: Entry | undefined, limit: number, now: number): Entry {
+    const fresh = e === undefined || now - e.last > this.windowMs;
+    const failures = fresh ? 1 : e.failures + 1;
+    let lockedUntil = fresh ? 0 : e.lockedUntil;
+    if (failures >= limit) {
+      const lock = Math.min(this.maxLockMs, this.lockMs * 2 ** Math.min(30, failures - limit));
+      lockedUntil = Math.max(lockedUntil, now + lock);
+    }
+    return { failures, last: fresh ? now : Math.max(e.last, now), lockedUntil };
+  }
+
+  /**
+   * Shares this throttle: keys are derived with `salt` (the same on every replica) from now on, and every
+   * failure and clearing is told to `mirror`. Call before the first check; counts made before are dropped.
+   */
+  share(mirror: ThrottleMirror, salt: Buffer): void {
+    this.mirror = mirror;
+    this.salt = salt;
+    this.entries.clear();
+  }
+
+  /** Sets a key to what the store holds (undefined: the store has none), for the mirror. */
+  adopt(key: string, e: Entry | undefined): void {
+    if (e === undefined) {
+      this.entries.delete(key);
+      return;
+    }
+    if (!this.entries.has(key) && this.entries.size >= this.maxKeys) this.prune(this.clock());
+    this.entries.set(key, e);
+  }
+
+  /** How long a key matters after its last failure: its window, or its longest lock if that is longer. */
+  get keyLifetimeMs(): number {
+    return Math.max(this.windowMs, this.maxLockMs);
+  }
+
+  private key(kind: SecretKind, scope: "account" | "address", subject: string): string {
+    return `${kind}/${scope}/${createHmac("sha256", this.salt).update(subject).digest("base64url").slice(0, 22)}`;
   }
 
   private count(key: string, limit: number, now: number): void {
-    let e = this.entries.get(key);
-    if (e === undefined || now - e.last > this.windowMs) {
-      if (e !== undefined) this.entries.delete(key);
+    const e = this.entries.get(key);
+    const next = this.afterFailure(e, limit, now);
+    if (e === undefined || next.failures === 1) {
+      // A new key (or a stale one starting over) goes to the end, so prune() finds the oldest first.
+      this.entries.delete(key);
       if (this.entries.size >= this.maxKeys) this.prune(now);
-      e = { failures: 0, last: now, lockedUntil: 0 };
-      this.entries.set(key, e);
     }
-    e.failures++;
-    e.last = now;
-    if (e.failures >= limit) {
-      const lock = Math.min(this.maxLockMs, this.lockMs * 2 ** Math.min(30, e.failures - limit));
-      e.lockedUntil = now + lock;
-    }
+    this.entries.set(key, next);
+    this.mirror?.failed(key, limit, now);
   }
 
   /** Keys held (for tests and metrics). */
@@ -153,9 +215,6 @@ export class Throttle {
     }
   }
 }
-
-const accountKey = (kind: SecretKind, account: string) => `${kind}\0account\0${account}`;
-const addressKey = (kind: SecretKind, address: string) => `${kind}\0address\0${clientAddress(address)}`;
 
 /**
  * The address a budget is kept for: IPv4 as is (IPv4-mapped IPv6 unwrapped),
