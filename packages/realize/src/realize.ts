@@ -18,6 +18,7 @@ import {
   type Experiment,
   emulationToward,
   firstUnsatisfied,
+  formatValue,
   type Infranet,
   type InterfaceEmbedding,
   type Link,
@@ -252,39 +253,43 @@ class Realizer {
    * direction (an emulated link's half toward one endpoint carries traffic to
    * and from it), while a full-duplex cable carries each direction on its own
    * wires: so the link reserves the most any one direction needs, the link's
-   * own capacity or a direction's `rx.capacity` in its place. A direction with
-   * no capacity constraint asks for the default, like a link with none.
+   * own capacity or a direction's `rx.capacity` in its place. (A direction
+   * with no `rx.capacity` has the link's, already counted; a link with no
+   * capacity constraint asks for the default.) The allocation table keeps one
+   * figure per cable, not one per cable direction, so the larger direction decides.
    */
   private need(l: Link, dirs: readonly Direction[]): LinkNeed | undefined {
-    const cs = constraintsOn(l.constraints, "capacity");
-    let demand = 0;
-    let minRate = 0;
-    let ok = true;
-    const add = (cs: readonly Constraint[], where: string, show: (c: Constraint) => string) => {
-      if (!cs.length) {
-        demand = Math.max(demand, this.options.defaultLinkCapacity ?? 0);
-        return;
-      }
-      const min = pickValue(cs, 0, Number.POSITIVE_INFINITY, "min");
-      const max = pickValue(cs, 0, Number.POSITIVE_INFINITY, "max");
-      if (min === undefined || max === undefined) {
-        ok = false;
-        this.problems.push({
-          element: "link",
-          name: l.name,
-          message: `${where}capacity constraints contradict: ${cs.map(show).join(" and ")}`,
-        });
-        return;
-      }
-      demand = Math.max(demand, min > 0 ? min : max);
-      minRate = Math.max(minRate, min);
-    };
-    add(cs, "", describeConstraint);
+    const own = this.capacityNeed(l, constraintsOn(l.constraints, "capacity"), "", describeConstraint);
+    if (!dirs.length) return own;
+    let out = own;
     for (const d of dirs) {
-      const own = constraintsOn(d.constraints, "capacity");
-      if (own.length) add(own, `toward ${d.node}: `, describeToward);
+      const cs = constraintsOn(d.constraints, "capacity");
+      if (!cs.length) continue;
+      const n = this.capacityNeed(l, cs, `toward ${d.node}: `, describeToward);
+      out = out && n && { demand: Math.max(out.demand, n.demand), minRate: Math.max(out.minRate, n.minRate) };
     }
-    return ok ? { demand, minRate } : undefined;
+    return out;
+  }
+
+  /** What one set of capacity constraints (the link's, or a direction's) asks to reserve. */
+  private capacityNeed(
+    l: Link,
+    cs: readonly Constraint[],
+    where: string,
+    show: (c: Constraint) => string,
+  ): LinkNeed | undefined {
+    if (!cs.length) return { demand: this.options.defaultLinkCapacity ?? 0, minRate: 0 };
+    const minRate = pickValue(cs, 0, Number.POSITIVE_INFINITY, "min");
+    const max = pickValue(cs, 0, Number.POSITIVE_INFINITY, "max");
+    if (minRate === undefined || max === undefined) {
+      this.problems.push({
+        element: "link",
+        name: l.name,
+        message: `${where}capacity constraints contradict: ${cs.map(show).join(" and ")}`,
+      });
+      return undefined;
+    }
+    return { demand: minRate > 0 ? minRate : max, minRate };
   }
 
   /** Record a problem; past `maxProblems`, one line says how many more there were. */
@@ -556,7 +561,7 @@ class Realizer {
     });
     let lineRate = Number.POSITIVE_INFINITY;
     for (const e of eps) lineRate = Math.min(lineRate, ix.ports[e.port]!.capacity);
-    const dirs = this.linkDirs.get(l.name);
+    const dirs = this.linkDirs.size ? this.linkDirs.get(l.name) : undefined;
     const emulated = needsEmulation(
       l,
       lineRate,
@@ -699,15 +704,7 @@ class Realizer {
         emulation.toward = toward;
       }
     }
-    const realized = (e: EmulationValues | undefined): Record<string, Scalar> => ({
-      capacity: e?.capacity ?? pathRate,
-      latency: e?.latency ?? baseLatency,
-      loss: e?.loss ?? 0,
-      external,
-      layer: 2,
-      kind: "ethernet",
-    });
-    const linkValues = realized(emulation);
+    const linkValues = realizedValues(emulation, pathRate, baseLatency, external);
     const bad = firstUnsatisfied((p) => linkValues[p], l.constraints);
     if (bad)
       return this.linkProblem(
@@ -715,12 +712,12 @@ class Realizer {
         `${describeConstraint(bad)}: the realized link has ${String(linkValues[bad.prop] ?? "no such property")}`,
       );
     for (const d of dirs ?? []) {
-      const v = realized(emulation && emulationToward(emulation, d.node));
+      const v = realizedValues(emulation && emulationToward(emulation, d.node), pathRate, baseLatency, external);
       const bad = firstUnsatisfied((p) => v[p], d.constraints);
       if (bad) {
         return this.linkProblem(
           l,
-          `toward ${d.node}: ${describeToward(bad)}: the realized direction has ${String(v[bad.prop] ?? "no such property")}`,
+          `toward ${d.node}: ${describeToward(bad)}: the realized direction has ${formatValue(bad.prop, v[bad.prop]!)}`,
         );
       }
     }
@@ -1025,6 +1022,23 @@ class Realizer {
     const hash = this.options.experimentHash ?? canonicalHash(this.x);
     return { xir: "1.0", id: this.id, experiment: hash, nodes, links, infranets };
   }
+}
+
+/** What a realized link (or one direction of it) is, as its constraints see it. */
+function realizedValues(
+  e: EmulationValues | undefined,
+  pathRate: number,
+  baseLatency: number,
+  external: boolean,
+): Record<string, Scalar> {
+  return {
+    capacity: e?.capacity ?? pathRate,
+    latency: e?.latency ?? baseLatency,
+    loss: e?.loss ?? 0,
+    external,
+    layer: 2,
+    kind: "ethernet",
+  };
 }
 
 /** Could the link (and each direction set apart) be realized across an interconnect of this capacity and latency? */
