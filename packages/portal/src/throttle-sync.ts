@@ -45,7 +45,7 @@ export async function shareThrottle(store: Store, throttle: Throttle, o: ShareOp
   return shared;
 }
 
-async function loadSalt(store: Store): Promise<Buffer> {
+async function loadSalt(store: Store): Promise<string> {
   const fresh = randomBytes(32).toString("base64url");
   // Created once; replicas starting together agree on whichever got in first.
   const r = await store.txn({
@@ -56,7 +56,7 @@ async function loadSalt(store: Store): Promise<Buffer> {
   const salt = r.succeeded ? fresh : r.gets[0]?.value;
   if (salt === undefined || !/^[A-Za-z0-9_-]{43}$/.test(salt))
     throw new StoreError("corrupt", `${SALT_KEY}: not a throttle salt (43 base64url characters); delete the key`);
-  return Buffer.from(salt, "base64url");
+  return salt;
 }
 
 /** A stored entry, or undefined when the value is not one (ignored: the key expires with its lease). */

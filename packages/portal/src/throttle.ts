@@ -11,21 +11,25 @@
  * State is shared by every replica on one store (throttle-sync.ts): each
  * failure is counted here at once and merged into the store, every replica
  * mirrors the store's counts into its map, so N replicas allow one budget, not
- * N. `check()` only reads the map: the normal path costs a keyed hash of the
- * subject and one Map lookup, never a store round trip. Without a mirror (or
- * while the store is unreachable) the counts are this process's own.
+ * N. `check()` only reads the map, never the store: per subject one cached
+ * key lookup (a salted hash the first time a subject is seen) and one Map
+ * lookup. Without a mirror (or while the store is unreachable) the counts are
+ * this process's own.
  *
  * Keys are `<kind>/<scope>/<digest>`: the subject (account name, token id,
- * client address) is HMAC-SHA-256'd with a salt the replicas share, so neither
- * the store nor the map ever holds what a client typed as a user name (which
- * may be a mistyped password), and any typed string makes a valid store key.
+ * client address) is hashed (SHA-256) with a secret salt the replicas share,
+ * so the store never holds what a client typed as a user name (which may be a
+ * mistyped password) or its address, and any typed string makes a valid key.
  *
  * Not @fastify/rate-limit: it counts every request per fixed window, so it
  * would throttle a busy client's good requests, has no per-account failure
  * count or backoff, and cannot see the outcome of checks made inside
  * oidc-provider.
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
+
+/** Subjects whose keys are remembered (a cache: bounded, cleared when full). */
+const DERIVED_KEYS = 10_000;
 
 /** Which secret is being checked: each has its own budget, so a stale token loop does not block sign-ins. */
 export type SecretKind = "password" | "token" | "usercode";
@@ -82,7 +86,9 @@ export class Throttled extends Error {
 
 export class Throttle {
   private readonly entries = new Map<string, Entry>();
-  private salt: Buffer = randomBytes(16);
+  private salt = randomBytes(32).toString("base64url");
+  /** Subject → key, so a subject seen again costs a Map lookup, not a hash; dropped whole when it grows big. */
+  private readonly derived = new Map<string, string>();
   private mirror: ThrottleMirror | undefined;
   private readonly accountFailures: number;
   private readonly addressFailures: number;
@@ -155,10 +161,11 @@ export class Throttle {
    * Shares this throttle: keys are derived with `salt` (the same on every replica) from now on, and every
    * failure and clearing is told to `mirror`. Call before the first check; counts made before are dropped.
    */
-  share(mirror: ThrottleMirror, salt: Buffer): void {
+  share(mirror: ThrottleMirror, salt: string): void {
     this.mirror = mirror;
     this.salt = salt;
     this.entries.clear();
+    this.derived.clear();
   }
 
   /** Sets a key to what the store holds (undefined: the store has none), for the mirror. */
@@ -177,7 +184,15 @@ export class Throttle {
   }
 
   private key(kind: SecretKind, scope: "account" | "address", subject: string): string {
-    return `${kind}/${scope}/${createHmac("sha256", this.salt).update(subject).digest("base64url").slice(0, 22)}`;
+    const plain = `${kind}/${scope}/${subject}`;
+    let key = this.derived.get(plain);
+    if (key === undefined) {
+      // Salted SHA-256 (a secret prefix): the digest alone does not give the subject back, even for addresses.
+      key = `${kind}/${scope}/${hash("sha256", `${this.salt}\0${subject}`, "base64url").slice(0, 22)}`;
+      if (this.derived.size >= DERIVED_KEYS) this.derived.clear();
+      this.derived.set(plain, key);
+    }
+    return key;
   }
 
   private count(key: string, limit: number, now: number): void {
