@@ -146,9 +146,14 @@ export class SharedThrottle implements ThrottleMirror {
       if (!seen.has(THROTTLE_PREFIX + key)) this.remove(key);
     }
     if (this.closed) return;
-    this.watch = await this.store.watch(THROTTLE_PREFIX, rev, (e) => this.apply(e), {
+    const watch = await this.store.watch(THROTTLE_PREFIX, rev, (e) => this.apply(e), {
       onError: (err) => this.restart(err),
     });
+    if (this.closed) {
+      await watch.cancel();
+      return;
+    }
+    this.watch = watch;
     this.retryMs = this.o.retryMs ?? 100;
   }
 
