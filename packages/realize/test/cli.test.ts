@@ -67,6 +67,27 @@ test("a model with VMs, virtual NIC models and an emulated link: the raw realiza
   assert.ok(rz.links[0]!.emulator);
 });
 
+test("the asymmetric example: one direction set apart, printed and in the raw realization", async () => {
+  const text = mrg("realize", "--local", "examples/asymmetric.ts", "--facility", "phobos");
+  assert.equal(text.code, 0, text.err);
+  assert.match(
+    text.out,
+    /^ {2}wire \(reserves 10 Mbit\/s, emulated at phobos\/emu\d+, rate 10 Mbit\/s, latency 10 ms, toward a: rate 2 Mbit\/s latency 30 ms\)$/m,
+  );
+  const r = mrg("realize", "--local", "examples/asymmetric.ts", "--facility", "phobos", "--json");
+  assert.equal(r.code, 0, r.err);
+  const rz = JSON.parse(r.out) as Realization;
+  assert.deepEqual(rz.links[0]!.emulation, {
+    capacity: 10e6,
+    latency: 10e6,
+    toward: [{ node: "a", capacity: 2e6, latency: 30e6 }],
+  });
+  const compiled = await compileFile(join(root, "examples/asymmetric.ts"));
+  assert.ok(compiled.xir);
+  const net = { facilities: [phobos()], interconnects: [] };
+  assert.deepEqual(checkRealizations(net, [{ experiment: compiled.xir, realization: rz }]), []);
+});
+
 test("bad input is named; unrealizable experiments are diagnosed", () => {
   const none = mrg("realize", "--local", "examples/hello.ts", "--facility", "nowhere");
   assert.equal(none.code, 1);
