@@ -1,7 +1,7 @@
 /**
  * The portal API from the browser: the portal's own typed client (fetch only)
  * on this origin with the session's token, plus the materialization calls the
- * client does not have yet. A 401 ends the session: the UI then says so.
+ * client does not have yet (power and emulation changes come from the client itself). A 401 ends the session: the UI then says so.
  */
 import { ApiError, type MaterializationStatus, PortalClient } from "@merge/portal/client";
 import { currentSession, endSession } from "./session.ts";
@@ -9,6 +9,7 @@ import { currentSession, endSession } from "./session.ts";
 export type {
   Experiment,
   MaterializationStatus,
+  PowerVerb,
   Project,
   Realization,
   Revision,

@@ -6,10 +6,10 @@
  */
 
 import type { Realization as Embedding } from "@merge/xir/browser";
-import { useEffect } from "react";
-import { ApiError, type MaterializationStatus, type Realization } from "../api.ts";
-import { Action, Badge, Link, type Loaded, Show, useLoad, When } from "../parts.tsx";
+import type { Realization } from "../api.ts";
+import { Action, Badge, Link, Show, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
+import { Materialization } from "./Materialization.tsx";
 
 const GiB = 1024 ** 3;
 
@@ -79,7 +79,7 @@ export function RealizationPage({ project, experiment, realization }: Props) {
                 </ul>
               )}
               {emb !== undefined && <EmbeddingTables emb={emb} />}
-              {r.state === "accepted" && <Materialization {...{ project, experiment, realization }} />}
+              {r.state === "accepted" && <Materialization {...{ project, experiment, realization }} embedding={emb} />}
             </div>
           );
         }}
@@ -162,153 +162,6 @@ function EmbeddingTables({ emb }: { emb: Embedding }) {
         </tbody>
       </table>
     </>
-  );
-}
-
-/** The materialization, when the portal has that API (a 404 for the route itself means it has not). */
-function Materialization({ project, experiment, realization }: Props) {
-  const m = useLoad(
-    (a) =>
-      a.materialization(project, experiment, realization).catch((e: unknown) => {
-        if (e instanceof ApiError && e.status === 404) {
-          return e.message.startsWith("no such API route") ? ("unsupported" as const) : ("none" as const);
-        }
-        throw e;
-      }),
-    `mz/${project}/${experiment}/${realization}`,
-  );
-  return (
-    <>
-      <h2>Materialization</h2>
-      <MaterializationBody m={m} {...{ project, experiment, realization }} />
-    </>
-  );
-}
-
-function MaterializationBody({
-  m,
-  project,
-  experiment,
-  realization,
-}: Props & { m: Loaded<MaterializationStatus | "unsupported" | "none"> }) {
-  if (m.state !== "ready") return <Show loaded={m}>{() => null}</Show>;
-  const s = m.data;
-  if (s === "unsupported") return <p className="muted">This portal has no materialization API.</p>;
-  if (s === "none") {
-    return (
-      <p>
-        Not materialized.{" "}
-        <Action label="Materialize" run={(a) => a.materialize(project, experiment, realization)} done={m.reload} />
-      </p>
-    );
-  }
-  return <MaterializationStatusView s={s} reload={m.reload} {...{ project, experiment, realization }} />;
-}
-
-const SETTLED = new Set(["active", "error", "dematerialized"]);
-
-function MaterializationStatusView({
-  s,
-  reload,
-  project,
-  experiment,
-  realization,
-}: Props & { s: MaterializationStatus; reload: () => void }) {
-  // Follow it while it is moving.
-  useEffect(() => {
-    if (SETTLED.has(s.status)) return;
-    const t = setTimeout(reload, 3000);
-    return () => clearTimeout(t);
-  }, [s, reload]);
-  return (
-    <div data-testid="materialization" data-status={s.status}>
-      <p>
-        <Badge value={s.status} /> {s.complete} of {s.actions} actions complete{" "}
-        <button type="button" onClick={reload}>
-          Refresh
-        </button>{" "}
-        <Action
-          label="Dematerialize"
-          danger
-          confirm="Dematerialize? The nodes are recycled."
-          run={(a) => a.dematerialize(project, experiment, realization)}
-          done={reload}
-        />
-      </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Facility</th>
-            <th>Status</th>
-            <th>Actions</th>
-            <th>Infrapod</th>
-            <th>Problems</th>
-          </tr>
-        </thead>
-        <tbody>
-          {s.facilities.map((f) => (
-            <tr key={f.facility}>
-              <td>{f.facility}</td>
-              <td>
-                <Badge value={f.status} />
-              </td>
-              <td>
-                {f.complete + f.masked} / {f.actions}
-                {f.masked > 0 && <span className="muted"> ({f.masked} masked)</span>}
-              </td>
-              <td>{f.infrapod ?? "—"}</td>
-              <td className="small">
-                {f.error !== undefined && <div className="error">{f.error}</div>}
-                {f.failed.map((a) => (
-                  <div key={`${a.task}/${a.action}`}>
-                    {a.kind} {a.target}: {a.error} ({a.attempts} attempts)
-                  </div>
-                ))}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {s.nodes.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th>Node</th>
-              <th>Resource</th>
-              <th>State</th>
-              <th>Action</th>
-            </tr>
-          </thead>
-          <tbody>
-            {s.nodes.map((n) => (
-              <tr key={n.node}>
-                <td>{n.node}</td>
-                <td>
-                  {n.facility}/{n.resource}
-                </td>
-                <td>
-                  {n.current}
-                  {n.target !== n.current && ` → ${n.target}`}
-                </td>
-                <td>
-                  <Badge value={n.action} /> {n.error !== undefined && <span className="error">{n.error}</span>}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {s.links.length > 0 && (
-        <p className="small">
-          Links:{" "}
-          {s.links.map((l) => (
-            <span key={`${l.facility}/${l.link}`}>
-              {l.link} <Badge value={l.action} /> {l.error}{" "}
-            </span>
-          ))}
-        </p>
-      )}
-    </div>
   );
 }
 
