@@ -88,3 +88,19 @@ export function directionChoices(endpoints: readonly string[], e: LinkEmulation 
   for (const t of e?.toward ?? []) all.add(t.node);
   return [...all].sort();
 }
+
+/** "10 ms, 10 Mbit/s, 1 % loss": the values that are set, in people's units (portal units in). */
+export function emulationSummary(v: EmulationValues): string {
+  return [
+    v.latency === undefined ? undefined : showLatency(v.latency),
+    v.capacity === undefined ? undefined : showCapacity(v.capacity),
+    v.loss === undefined ? undefined : `${showLoss(v.loss)} loss`,
+  ]
+    .filter((x) => x !== undefined)
+    .join(", ");
+}
+
+/** Values as the XIR keeps them (latency in ns) → the portal's units (latency in ms). */
+export function fromXirUnits({ latency, ...rest }: EmulationValues): EmulationValues {
+  return latency === undefined ? rest : { ...rest, latency: latency / 1e6 };
+}

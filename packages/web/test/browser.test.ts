@@ -9,22 +9,21 @@
  * Screenshots land in /tmp/merge-web-*.png.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { PortalClient } from "@merge/portal";
-import type { BrowserContext, Page } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { type Started, startPortal } from "../../portal/src/main.ts";
 import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
 import type { TopologyHook } from "../app/topology.ts";
 import { buildWeb } from "../src/build.ts";
 import { webUiPlugin } from "../src/serve.ts";
+import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
 import { campus } from "./sample-xir.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium); browser tests skipped`;
+const skip = skipWithoutChromium;
 
 let base: string;
 let started: Started | undefined;
@@ -67,29 +66,7 @@ before(async () => {
   const big = await alice.push("alice", "campus", JSON.stringify(campus(1000)), "xir");
   assert.equal(big.status, "compiled", JSON.stringify(big.errors));
 
-  const { chromium } = await import("playwright-core");
-  browser = await chromium.launchPersistentContext(join(base, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  // This machine is shared and often loaded: give each step room (the tests' own timeouts still bound them).
-  browser.setDefaultTimeout(60_000);
-  // Nothing leaves loopback: the provider's stock pages link web fonts, which are refused here.
-  await browser.route(
-    (u) => u.hostname !== "127.0.0.1",
-    (r) => r.abort(),
-  );
+  browser = await launchChromium(join(base, "profile"));
 });
 
 after(async () => {
@@ -112,27 +89,6 @@ async function aliceMaterialization(): Promise<{ status: string }> {
   );
   assert.equal(res.status, 200);
   return (await res.json()) as { status: string };
-}
-
-/** Collects page errors so a test can show them when it fails. */
-function watch(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console: ${m.text()}`);
-  });
-  return problems;
-}
-
-async function signIn(page: Page, user: string, password: string): Promise<void> {
-  await page.getByTestId("sign-in").click();
-  // The portal's own sign-in page (the UI never handles the password).
-  await page.waitForURL(/\/oidc\/interaction\//);
-  await page.fill("input[name=username]", user);
-  await page.fill("input[name=password]", password);
-  await page.click("button[type=submit]");
-  await page.waitForURL(/\/ui\//);
-  await page.getByTestId("whoami").filter({ hasText: user }).waitFor();
 }
 
 test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }, async () => {

@@ -5,6 +5,8 @@ import {
   directionChoices,
   directionRows,
   emulationChange,
+  emulationSummary,
+  fromXirUnits,
   showCapacity,
   showLatency,
   showLoss,
@@ -61,4 +63,10 @@ test("directions to choose: the link's endpoints and nodes already set apart, on
   assert.deepEqual(directionChoices(["b", "a"], { latency: 1, toward: [{ node: "a", latency: 3 }] }), ["a", "b"]);
   assert.deepEqual(directionChoices([], { toward: [{ node: "c" }] }), ["c"]);
   assert.deepEqual(directionChoices(["a", "b"], undefined), ["a", "b"]);
+});
+
+test("a summary in people's units, from the XIR's ns or the portal's ms", () => {
+  assert.equal(emulationSummary(fromXirUnits({ latency: 30e6, capacity: 2e6 })), "30 ms, 2 Mbit/s");
+  assert.equal(emulationSummary({ loss: 0.01 }), "1 % loss");
+  assert.equal(emulationSummary({}), "");
 });

@@ -7,6 +7,7 @@
 
 import type { Realization as Embedding } from "@merge/xir/browser";
 import type { Realization } from "../api.ts";
+import { emulationSummary, fromXirUnits } from "../emulation.ts";
 import { Action, Badge, Link, Show, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
 import { Materialization } from "./Materialization.tsx";
@@ -153,7 +154,7 @@ function EmbeddingTables({ emb }: { emb: Embedding }) {
                 {l.emulator === undefined ? (
                   <span className="muted">none</span>
                 ) : (
-                  `${l.emulator.resource}${l.emulation?.latency !== undefined ? `, ${l.emulation.latency / 1e6} ms` : ""}${l.emulation?.capacity !== undefined ? `, ${l.emulation.capacity / 1e6} Mbit/s` : ""}${l.emulation?.loss !== undefined ? `, ${l.emulation.loss * 100}% loss` : ""}`
+                  <EmbeddedEmulation emulator={l.emulator.resource} emulation={l.emulation} />
                 )}
               </td>
               <td>{l.capacity > 0 ? `${l.capacity / 1e6} Mbit/s` : "—"}</td>
@@ -161,6 +162,29 @@ function EmbeddingTables({ emb }: { emb: Embedding }) {
           ))}
         </tbody>
       </table>
+    </>
+  );
+}
+
+/** What the realization asks the emulator to run: the link's values, then each direction set apart. */
+function EmbeddedEmulation({
+  emulator,
+  emulation,
+}: {
+  emulator: string;
+  emulation: Embedding["links"][number]["emulation"];
+}) {
+  const { toward = [], ...link } = emulation ?? {};
+  const own = emulationSummary(fromXirUnits(link));
+  return (
+    <>
+      {emulator}
+      {own !== "" && `, ${own}`}
+      {toward.map(({ node, ...values }) => (
+        <div key={node} className="small">
+          toward {node}: {emulationSummary(fromXirUnits(values))}
+        </div>
+      ))}
     </>
   );
 }
