@@ -28,7 +28,9 @@ const SOURCE = `import { cores, gb, image, latency, memory, ms, Network } from "
 const net = new Network("asym");
 const a = net.node("a", image("busybox"), cores.ge(1), memory.ge(gb(1)));
 const b = net.node("b", image("busybox"), cores.ge(1), memory.ge(gb(1)));
+const c = net.node("c", image("busybox"), cores.ge(1), memory.ge(gb(1)));
 net.connect([a, b], latency.eq(ms(10))).named("wire").toward(a, latency.eq(ms(30)));
+net.connect([b, c]).named("plain");
 export default net;
 `;
 
@@ -119,6 +121,9 @@ test("links per direction, runtime emulation and node power from the realization
     assert.equal(await cell(page, "mz-link-wire-toward-a", "latency").textContent(), "30 ms");
     assert.match((await wire.textContent()) ?? "", /all directions/);
     assert.equal(await page.getByTestId("mz-link-wire-toward-b").count(), 0, "no direction toward b set apart yet");
+    // A link without emulation says so, and has no form.
+    assert.equal(await page.getByTestId("mz-link-plain").getAttribute("data-emulated"), "no");
+    assert.equal(await page.getByTestId("emulation-plain").count(), 0);
     await page.screenshot({ path: "/tmp/merge-web-mz-links.png", fullPage: true });
 
     // Change the latency toward b to 50 ms through the form.
@@ -145,6 +150,16 @@ test("links per direction, runtime emulation and node power from the realization
     assert.equal(emulationToward(simWire(), "b").latency, 50 * MS);
     assert.equal(emulationToward(simWire(), "a").latency, 30 * MS);
     await page.screenshot({ path: "/tmp/merge-web-mz-emulation.png", fullPage: true });
+
+    // When the facility fails the change, the portal's message is shown and the table keeps what runs.
+    backend.inject({ method: "emulationUpdate", times: 1, message: "moactld did not answer" });
+    await form.getByLabel("wire capacity (Mbit/s)").fill("5");
+    await form.getByLabel("wire direction").selectOption("");
+    await form.getByRole("button", { name: "Apply" }).click();
+    await form.getByRole("alert").filter({ hasText: "moactld did not answer" }).waitFor();
+    assert.equal(await cell(page, "mz-link-wire", "capacity").textContent(), "—");
+    assert.equal((await apiStatus()).links.find((l) => l.link === "wire")?.emulation?.capacity, undefined);
+    await form.getByLabel("wire capacity (Mbit/s)").fill("");
 
     // A loss of 150 % is refused in the form, with a message, and nothing is sent.
     const updates = calls.filter((c) => c.method === "emulationUpdate").length;
