@@ -59,18 +59,20 @@ function valuesOf(constraints: readonly Constraint[]): EmulationValues {
 }
 
 /**
- * Emulation the link asks for, if any (latency, loss, or a capacity limit), on
- * the link or on one direction of it (`toward`: each endpoint's node and its
- * socket's `rx.*` constraints as link constraints).
+ * Emulation the link's constraints ask for, if any (latency, loss, or a
+ * capacity limit), on the link or on one direction of it (an endpoint
+ * socket's `rx.*` constraints): the values they hold it to, read plainly.
  */
 export function linkEmulation(
-  link: { constraints: readonly Constraint[] },
-  toward: readonly { node: string; constraints: readonly Constraint[] }[] = [],
+  link: Experiment["links"][number],
+  xp: Pick<Experiment, "nodes">,
 ): EmulationParams | undefined {
   const e: EmulationParams = valuesOf(link.constraints);
-  const directions = toward
-    .map((t) => ({ node: t.node, ...valuesOf(t.constraints) }))
-    .filter((t) => Object.keys(t).length > 1);
+  const directions = link.endpoints.flatMap((ep) => {
+    const s = xp.nodes.find((n) => n.name === ep.node)?.sockets.find((x) => x.index === ep.socket);
+    const own = { node: ep.node, ...valuesOf(s ? towardConstraints(s) : []) };
+    return Object.keys(own).length > 1 ? [own] : [];
+  });
   if (directions.length) e.toward = directions;
   return Object.keys(e).length > 0 ? e : undefined;
 }
@@ -85,17 +87,7 @@ function emulationParams(
   xl: Experiment["links"][number],
   xp: Experiment,
 ): EmulationParams {
-  if (le.emulation) return le.emulation;
-  const sockets = new Map(xp.nodes.map((n) => [n.name, n.sockets]));
-  return (
-    linkEmulation(
-      xl,
-      xl.endpoints.map((e) => {
-        const s = sockets.get(e.node)?.find((x) => x.index === e.socket);
-        return { node: e.node, constraints: s ? towardConstraints(s) : [] };
-      }),
-    ) ?? {}
-  );
+  return le.emulation ?? linkEmulation(xl, xp) ?? {};
 }
 
 export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facility): Fragment[] {

@@ -2,6 +2,7 @@
 // node), and its trip over the wire with its directions.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { linkEmulation } from "../src/materialization.ts";
 import { changedEmulation } from "../src/node-ops.ts";
 import { emulationParamsFromPb, emulationParamsToPb } from "../src/wire.ts";
 
@@ -35,5 +36,31 @@ describe("emulation changes by direction", () => {
   test("directions survive the wire; absent fields stay absent", () => {
     assert.deepEqual(emulationParamsFromPb(emulationParamsToPb(asym)), asym);
     assert.deepEqual(emulationParamsFromPb(emulationParamsToPb({ loss: 0 })), { loss: 0 });
+  });
+});
+
+describe("emulation read from constraints (records without the realization's values)", () => {
+  test("link values held by ==, <=, <; a socket's rx.* constraints give its direction", () => {
+    const node = (name: string, rx: { prop: string; op: "==" | ">="; value: number }[] = []) => ({
+      name,
+      constraints: [],
+      properties: {},
+      sockets: [{ index: 0, addrs: [], constraints: rx }],
+    });
+    const xp = { nodes: [node("a", [{ prop: "rx.latency", op: "==", value: 30 * MS }]), node("b")] };
+    const link = {
+      name: "wire",
+      properties: {},
+      endpoints: [
+        { node: "a", socket: 0 },
+        { node: "b", socket: 0 },
+      ],
+      constraints: [
+        { prop: "latency", op: "==" as const, value: 10 * MS },
+        { prop: "capacity", op: ">=" as const, value: 1e6 },
+      ],
+    };
+    assert.deepEqual(linkEmulation(link, xp), { latency: 10 * MS, toward: [{ node: "a", latency: 30 * MS }] });
+    assert.equal(linkEmulation({ ...link, constraints: [] }, { nodes: [node("a"), node("b")] }), undefined);
   });
 });

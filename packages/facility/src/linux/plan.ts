@@ -4,7 +4,7 @@
  * from the experiment XIR (`planFromExperiment`) or, piece by piece, from the
  * backend specs rex sends (see backend.ts).
  */
-import { type Experiment, type LinkEmulation, towardConstraints } from "@merge/xir";
+import type { Experiment, LinkEmulation } from "@merge/xir";
 import { linkEmulation } from "../materialization.ts";
 
 /** A link's emulation: link values and the directions set apart (`@merge/xir` LinkEmulation). */
@@ -103,16 +103,9 @@ export function planFromExperiment(
     if (memory) plan.memory = memory.value as number;
     return plan;
   });
-  const sockets = new Map(xp.nodes.flatMap((n) => n.sockets.map((s) => [`${n.name}/${s.index}`, s] as const)));
   const links: LinkPlan[] = xp.links.map((l) => {
     const plan: LinkPlan = { name: l.name, endpoints: l.endpoints.map((e) => ({ node: e.node, socket: e.socket })) };
-    const emu = linkEmulation(
-      l,
-      l.endpoints.map((e) => {
-        const s = sockets.get(`${e.node}/${e.socket}`);
-        return { node: e.node, constraints: s ? towardConstraints(s) : [] };
-      }),
-    );
+    const emu = linkEmulation(l, xp);
     if (emu) plan.emulation = emu;
     return plan;
   });
