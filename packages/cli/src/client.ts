@@ -149,6 +149,11 @@ export interface OutputFlags {
   json?: boolean;
 }
 
+/** `1 link`, `2 links`, `3 facilities`. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /** Prints rows as a table (default) or as JSON (`--json`). */
 export function print<T extends object>(flags: OutputFlags, rows: T | T[], columns: (keyof T & string)[]): void {
   if (flags.json) {

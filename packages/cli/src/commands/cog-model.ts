@@ -14,6 +14,7 @@ import {
 import { type Facility, formatQuantity, formatValue, type Interconnect, type ResourceInternet } from "@merge/xir";
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { plural } from "../client.ts";
 
 const SOURCE_HELP =
   "facility.json | internet.json | facility.ts | sample:phobos | sample:two-rack | sample:gen:<nodes>[:<seed>] | sample:internet:<k>x<nodes>[:<seed>]";
@@ -328,8 +329,4 @@ function printInternet(internet: ResourceInternet, problems: readonly Problem[])
   console.log(ic.toString());
   const own = problems.filter((p) => !p.element.startsWith("facility "));
   if (own.length) for (const p of own) console.log(formatProblem(p));
-}
-
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
 }

@@ -9,6 +9,7 @@ import {
   CliError,
   type OutputFlags,
   parseName,
+  plural,
   portalOptions,
   done as printDone,
   signedIn,
@@ -128,13 +129,22 @@ function show(f: Flags, s: Status): void {
   });
   for (const x of s.facilities) fac.push([x.facility, x.reachable ? "yes" : "no", x.status, x.attempts, x.error ?? ""]);
   const nodes = new Table({
-    head: ["node", "facility", "resource", "state", "action", "error"],
+    head: ["node", "facility", "resource", "state", "power", "action", "error"],
     style: { head: [], border: [] },
   });
-  for (const n of s.nodes)
-    nodes.push([n.node, n.facility, n.resource, `${n.current}→${n.target}`, n.action, n.error ?? ""]);
-  const links = new Table({ head: ["link", "facility", "action", "error"], style: { head: [], border: [] } });
-  for (const l of s.links) links.push([l.link, l.facility, l.action, l.error ?? ""]);
+  for (const n of s.nodes) {
+    const state = n.current === n.target ? n.current : `${n.current}→${n.target}`;
+    const error = [n.error, n.powerError && `power: ${n.powerError}`].filter(Boolean).join("; ");
+    nodes.push([n.node, n.facility, n.resource, state, n.power || "", n.action, error]);
+  }
+  const links = new Table({
+    head: ["link", "facility", "emulated", "action", "error"],
+    style: { head: [], border: [] },
+  });
+  for (const l of s.links) {
+    const emulated = l.emulation ? `yes${l.emulation.toward?.length ? " (by direction: mrg emu show)" : ""}` : "no";
+    links.push([l.link, l.facility, emulated, l.action, l.error ?? ""]);
+  }
   process.stdout.write(`${head.toString()}\n${fac.toString()}\n${nodes.toString()}\n${links.toString()}\n`);
   const p = problems(s);
   if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);
@@ -171,7 +181,7 @@ export function registerMaterialize(program: Command): void {
       } else if (f.json) show(f, s);
       else
         process.stdout.write(
-          `${id} is active: ${s.nodes.length} nodes, ${s.links.length} links; run commands with mrg exec <node> ${id} -- <command>\n`,
+          `${id} is active: ${plural(s.nodes.length, "node")}, ${plural(s.links.length, "link")}; run commands with mrg exec <node> ${id} -- <command>\n`,
         );
     }),
   );
