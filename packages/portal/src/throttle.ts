@@ -127,6 +127,12 @@ export class Throttle {
     if (u !== undefined && u.lockedUntil > now) throw new Throttled("account", u.lockedUntil, now);
   }
 
+  /** Failures counted now against an account (or a client address): what this replica holds, for operators and tests. */
+  failuresOf(kind: SecretKind, scope: "account" | "address", subject: string): number {
+    const e = this.entries.get(this.key(kind, scope, scope === "address" ? clientAddress(subject) : subject));
+    return e === undefined || this.clock() - e.last > this.windowMs ? 0 : e.failures;
+  }
+
   /** Counts a failed check against the address and (when given) the account. */
   fail(kind: SecretKind, address: string, account?: string): void {
     const now = this.clock();

@@ -83,8 +83,16 @@ async function until(what: string, ok: (kvs: KeyValue[]) => boolean): Promise<Ke
 }
 
 const failures = (kv: KeyValue) => (JSON.parse(kv.value) as { failures: number }).failures;
-/** The replicas' watches deliver within milliseconds of the store; this is ample. */
-const MIRRORED_MS = 200;
+/** Until every replica's mirror holds `n` failures against the account (watches deliver within milliseconds; polled, not slept). */
+async function mirrored(account: string, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const seen = [a, b].map((r) => r.portal.ctx.identity.throttle.failuresOf("password", "account", account));
+    if (seen.every((x) => x === n)) return;
+    if (Date.now() > deadline) assert.fail(`replicas hold ${seen.join(" and ")} failures for ${account}, not ${n}`);
+    await sleep(20);
+  }
+}
 
 async function activeUser(name: string): Promise<string> {
   const admin = new PortalClient(
@@ -128,7 +136,7 @@ test("five failures spread over two replicas lock the account on both; the store
   for (let i = 0; i < 2; i++) assert.equal((await login(b, "ann", "wrong", "127.0.0.3")).status, 401, `on b, ${i}`);
   // Each replica alone saw fewer than 5; the store merged all of them into one count.
   const kvs = await until("ann's 5 failures stored", (k) => k.some((kv) => failures(kv) === 5));
-  await sleep(MIRRORED_MS);
+  await mirrored("ann", 5);
   for (const [on, from] of [
     [a, "127.0.0.2"],
     [b, "127.0.0.3"],
@@ -155,11 +163,11 @@ test("a success on one replica clears the account's count on the other", async (
   const account = (kv: KeyValue) => kv.key.startsWith(`${THROTTLE_PREFIX}password/account/`) && failures(kv) === 3;
   const address = (kv: KeyValue) => kv.key.startsWith(`${THROTTLE_PREFIX}password/address/`) && failures(kv) === 3;
   await until("ben's 3 failures stored", (k) => k.some(account) && k.some(address));
-  await sleep(MIRRORED_MS);
+  await mirrored("ben", 3);
   assert.equal((await login(b, "ben", password, "127.0.0.6")).status, 200);
   // The account's key is gone from the store; the address's stays (a success never clears those).
   await until("ben's count cleared", (k) => !k.some(account) && k.some(address));
-  await sleep(MIRRORED_MS);
+  await mirrored("ben", 0);
   // Had a kept its 3, four more would make 7 and lock; cleared, they make 4 and the right password works.
   for (let i = 0; i < 4; i++) assert.equal((await login(a, "ben", "wrong", "127.0.0.7")).status, 401, `${i}`);
   assert.equal((await login(a, "ben", password, "127.0.0.7")).status, 200);
