@@ -17,7 +17,7 @@ import { prefixOf } from "../../src/linux/names.ts";
 import { listNetns } from "../../src/linux/processes.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
 import { type PortalStack, startPortalStack } from "../fixtures/portal-stack.ts";
-import { avgRtt, inNetns, rtPing, skip } from "./fixture.ts";
+import { avgRtt, inNetns, listening, rtPing, skip } from "./fixture.ts";
 
 const root = join(import.meta.dirname, "../../../..");
 
@@ -82,7 +82,7 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
     await ok(["materialize", mz, "--timeout", "60"]);
     // iperf3 (a host tool) serves in b's network namespace.
     server = spawn("nsenter", [`--net=${ns("b")}`, "--", "iperf3", "-s", "-B", addr.b], { stdio: "ignore" });
-    await new Promise((res) => setTimeout(res, 300));
+    await listening(ns("b"), 5201);
   });
 
   after(async () => {

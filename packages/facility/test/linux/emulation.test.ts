@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { startEmulationControl } from "../../src/linux/control.ts";
 import { planFromExperiment } from "../../src/linux/plan.ts";
-import { avgRtt, experiment, type Harness, harness, inNetns, link, node, rtPing, skip } from "./fixture.ts";
+import { avgRtt, experiment, type Harness, harness, inNetns, link, listening, node, rtPing, skip } from "./fixture.ts";
 
 const MS = 1e6;
 
@@ -38,7 +38,7 @@ describe("linux data plane: link emulation", { skip }, () => {
     server = spawn("nsenter", [`--net=${h.dp.netnsPath(mzid, "b")}`, "--", "iperf3", "-s", "-B", "10.0.0.2"], {
       stdio: "ignore",
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await listening(h.dp.netnsPath(mzid, "b"), 5201);
   });
   after(async () => {
     if (server?.pid) server.kill("SIGKILL");

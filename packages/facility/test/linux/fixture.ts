@@ -114,6 +114,15 @@ export function inNetns(netns: string, argv: string[]): { status: number; stdout
   return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
+/** Until something listens on TCP `port` in `netns` (a server just spawned there), at most `timeoutMs`. */
+export async function listening(netns: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!inNetns(netns, ["ss", "-Hltn", `sport = :${port}`]).stdout.trim()) {
+    if (Date.now() > end) throw new Error(`nothing listens on port ${port} in ${netns} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Average RTT in ms from busybox ping output. */
 export function avgRtt(pingOut: string): number {
   const m = /min\/avg\/max = [\d.]+\/([\d.]+)\//.exec(pingOut);
