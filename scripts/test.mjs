@@ -23,15 +23,15 @@ function walk(dir) {
 
 const explicit = args.filter((a) => a.endsWith(".ts"));
 const packages = args.filter((a) => !a.endsWith(".ts"));
-if (explicit.length) files.push(...explicit);
-else {
-  const all = readdirSync(join(root, "packages")).sort();
-  for (const unknown of packages.filter((p) => !all.includes(p))) {
-    console.error(`npm test: no package named '${unknown}'; packages are: ${all.join(", ")}`);
-    process.exit(2);
-  }
-  for (const pkg of packages.length ? packages : all) walk(join(root, "packages", pkg, "test"));
+// Packages and files may be mixed (`npm test -- cli packages/web/test/x.test.ts`); neither: everything.
+const all = readdirSync(join(root, "packages")).sort();
+for (const unknown of packages.filter((p) => !all.includes(p))) {
+  console.error(`npm test: no package named '${unknown}'; packages are: ${all.join(", ")}`);
+  process.exit(2);
 }
+files.push(...explicit);
+if (packages.length || !explicit.length)
+  for (const pkg of packages.length ? packages : all) walk(join(root, "packages", pkg, "test"));
 if (!files.length) {
   console.error("npm test: no test files found");
   process.exit(1);

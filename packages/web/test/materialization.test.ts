@@ -18,9 +18,10 @@ import type { MaterializationStatus } from "@merge/portal/client";
 import { emulationToward } from "@merge/xir";
 import type { BrowserContext, Page } from "playwright-core";
 import { SimBackend, type SimMethod } from "../../facility/src/sim/sim.ts";
+import { type PortalStack, startPortalStack } from "../../facility/test/fixtures/portal-stack.ts";
 import { buildWeb } from "../src/build.ts";
+import { webUiPlugin } from "../src/serve.ts";
 import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
-import { startUiStack, type UiStack } from "./facility-stack.ts";
 
 const skip = skipWithoutChromium;
 const MS = 1e6; // the facility keeps latency in ns
@@ -35,7 +36,7 @@ export default net;
 `;
 
 let base: string | undefined;
-let stack: UiStack | undefined;
+let stack: PortalStack | undefined;
 let browser: BrowserContext | undefined;
 /** What the sim facility carried out, in order. */
 const calls: { method: SimMethod; target: string }[] = [];
@@ -50,7 +51,7 @@ before(async () => {
   base = await mkdtemp(join(tmpdir(), "merge-web-mz-"));
   const distDir = join(base, "dist");
   await buildWeb(distDir);
-  stack = await startUiStack(base, distDir, backend);
+  stack = await startPortalStack(base, backend, { plugins: [webUiPlugin({ distDir })] });
   const { admin } = stack;
   await admin.createProject({ name: "lab" });
   await admin.createExperiment("lab", { name: "asym" });
@@ -75,7 +76,7 @@ after(async () => {
 
 /** The materialization status as the API reports it. */
 async function apiStatus(): Promise<MaterializationStatus> {
-  const s = stack as UiStack;
+  const s = stack as PortalStack;
   const res = await fetch(`${s.portal.url}/projects/lab/experiments/asym/realizations/r1/materialization`, {
     headers: { authorization: `Bearer ${s.admin.token}` },
   });
@@ -98,7 +99,7 @@ test("links per direction, runtime emulation and node power from the realization
   skip,
   timeout: 150_000,
 }, async () => {
-  const s = stack as UiStack;
+  const s = stack as PortalStack;
   const page = await (browser as BrowserContext).newPage();
   const problems = watch(page);
   try {
