@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ApiError, PortalClient } from "@merge/portal/client";
+import { nearest } from "@merge/xir";
 import Table from "cli-table3";
 import type { Command } from "commander";
 
@@ -269,35 +270,6 @@ async function whatExists(e: ApiError): Promise<string> {
   if (!names.length) return `\n  there are no ${where}`;
   const near = nearest(wanted, names);
   return `${near ? `\n  did you mean ${near}?` : ""}\n  ${where}: ${names.join(", ")}`;
-}
-
-/** The candidate closest to `word` by edit distance, if it is close enough to be a typo. */
-export function nearest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(
-        (prev[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    prev = row;
-  }
-  return prev[b.length] as number;
 }
 
 /** Adds the options every portal command takes (`--json` unless the command prints nothing to parse). */

@@ -109,6 +109,18 @@ export class NodeOps {
     private readonly log: (m: string) => void = () => {},
   ) {}
 
+  /** The backend's processes, or a refusal saying why `what` cannot be done on a backend without real nodes. */
+  private realNodes(what: string): ProcessHost {
+    const host = processHost(this.backend);
+    if (!host) {
+      throw new NodeOpsError(
+        "unimplemented",
+        `the ${this.backend.name} backend runs no real nodes, so ${what}; use a facility on the linux backend`,
+      );
+    }
+    return host;
+  }
+
   private ctx(signal?: AbortSignal): ActionContext {
     return { signal: signal ?? new AbortController().signal, log: this.log };
   }
@@ -249,13 +261,7 @@ export class NodeOps {
   ): Promise<AsyncIterable<ExecChunk>> {
     if (!argv.length || !argv[0]) throw new NodeOpsError("invalid_argument", "exec: no command given");
     await this.readyNode(mzid, node);
-    const host = processHost(this.backend);
-    if (!host) {
-      throw new NodeOpsError(
-        "unimplemented",
-        `the ${this.backend.name} backend runs no real nodes, so there is nothing to exec in; use a facility on the linux backend`,
-      );
-    }
+    const host = this.realNodes("there is nothing to exec in");
     const child = host.dataPlane.exec(mzid, node, argv, { stdio: "pipe" });
     return streamed(child, signal, timeoutMs);
   }
@@ -275,13 +281,7 @@ export class NodeOps {
     signal: AbortSignal,
   ): Promise<AsyncIterable<ExecChunk>> {
     await this.readyNode(mzid, node);
-    const host = processHost(this.backend);
-    if (!host) {
-      throw new NodeOpsError(
-        "unimplemented",
-        `the ${this.backend.name} backend runs no real nodes, so there is no shell to open; use a facility on the linux backend`,
-      );
-    }
+    const host = this.realNodes("there is no shell to open");
     if (opts.size) checkSize(opts.size);
     const child = opts.tty
       ? ptyShell(host.dataPlane.env, mzid, node, opts.size)

@@ -9,12 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { PortalClient } from "@merge/portal/client";
 import { LinuxBackend } from "../src/linux/backend.ts";
 import { prefixOf } from "../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../src/linux/sweep.ts";
 import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
-import { skip } from "./linux/fixture.ts";
+import { medianRtt, skip } from "./linux/fixture.ts";
 
 // Two nodes over an emulated 10 ms link; addresses, routes and names from the compiler.
 const MODEL = `
@@ -26,20 +25,12 @@ net.connect([a, b], latency.eq(ms(10))).named("ab");
 export default net;
 `;
 
-/** Median RTT in ms from ping output (robust to one packet delayed by a busy host). */
-function medianRtt(out: string): number {
-  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
-  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
-  return t[Math.floor(t.length / 2)]!;
-}
-
 describe("node operations on the linux backend, through portal and commander", { skip }, () => {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-linux-"));
   // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
   const proj = `p${randomBytes(4).toString("hex")}`;
   const MZ = `r1.e1.${proj}`;
   let stack: PortalStack | undefined;
-  let admin: PortalClient;
   let backend: LinuxBackend | undefined;
   const dataDir = join(tmp, "linux");
 
@@ -48,12 +39,7 @@ describe("node operations on the linux backend, through portal and commander", {
   before(async () => {
     backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
     stack = await startPortalStack(tmp, backend);
-    ({ admin } = stack);
-    await admin.createProject({ name: proj });
-    await admin.createExperiment(proj, { name: "e1" });
-    await admin.push(proj, "e1", MODEL, "ts");
-    const r = await admin.realize(proj, "e1", { name: "r1", accept: true });
-    assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+    await stack.accepted(proj, "e1", MODEL, "ts");
   });
 
   after(async () => {

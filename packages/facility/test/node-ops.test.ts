@@ -58,11 +58,7 @@ before(async () => {
   stack = await startPortalStack(tmp, backend);
   ({ portal, admin } = stack);
 
-  await admin.createProject({ name: "p1" });
-  await admin.createExperiment("p1", { name: "e1" });
-  await admin.push("p1", "e1", MODEL, "ts");
-  const r = await admin.realize("p1", "e1", { name: "r1", accept: true });
-  assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+  await stack.accepted("p1", "e1", MODEL, "ts");
 });
 
 after(async () => {

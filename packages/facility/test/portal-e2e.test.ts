@@ -6,20 +6,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { PortalClient } from "@merge/portal/client";
 import { SimBackend } from "../src/sim/sim.ts";
 import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-pe2e-"));
 let stack: PortalStack;
-let admin: PortalClient;
 let backend: SimBackend;
 const mrg = (args: string[], input?: string) => stack.mrg(args, input);
 
 before(async () => {
   backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
   stack = await startPortalStack(tmp, backend);
-  ({ admin } = stack);
 });
 
 after(async () => {
@@ -52,11 +49,7 @@ test("mrg materialize → active; show materialization; mrg dematerialize → go
       properties: {},
     })),
   });
-  await admin.createProject({ name: "p1" });
-  await admin.createExperiment("p1", { name: "e1" });
-  await admin.push("p1", "e1", xir, "xir");
-  const r = await admin.realize("p1", "e1", { name: "r1", accept: true });
-  assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+  await stack.accepted("p1", "e1", xir, "xir");
 
   const up = await mrg(["materialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(up.code, 0, up.stderr);

@@ -43,11 +43,7 @@ describe("interactive shell on the linux backend, through portal and commander",
     backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
     stack = await startPortalStack(tmp, backend);
     ({ portal, admin } = stack);
-    await admin.createProject({ name: proj });
-    await admin.createExperiment(proj, { name: "e1" });
-    await admin.push(proj, "e1", MODEL, "ts");
-    const r = await admin.realize(proj, "e1", { name: "r1", accept: true });
-    assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+    await stack.accepted(proj, "e1", MODEL, "ts");
   });
 
   after(async () => {

@@ -55,11 +55,7 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       },
     ],
   });
-  await admin.createProject({ name: "p1" });
-  await admin.createExperiment("p1", { name: "e1" });
-  await admin.push("p1", "e1", xir, "xir");
-  const r = await admin.realize("p1", "e1", { name: "r1", accept: true });
-  assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+  await stack.accepted("p1", "e1", xir, "xir");
   const up = await mrg(["materialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(up.code, 0, up.stderr);
 

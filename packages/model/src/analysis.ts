@@ -10,6 +10,7 @@ import {
   describeConstraint,
   type Element,
   type Experiment,
+  nearest,
   PROPERTIES,
   type Scalar,
 } from "@merge/xir";
@@ -375,32 +376,4 @@ function list(names: readonly string[]): string {
   return names.length > MAX_LISTED
     ? `${names.slice(0, MAX_LISTED).join(", ")}, ... ${names.length - MAX_LISTED} more`
     : names.join(", ");
-}
-
-/** The closest candidate within a small edit distance, for "did you mean". */
-export function nearest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j] as number;
-      row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length] as number;
 }

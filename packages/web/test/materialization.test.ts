@@ -52,13 +52,7 @@ before(async () => {
   const distDir = join(base, "dist");
   await buildWeb(distDir);
   stack = await startPortalStack(base, backend, { plugins: [webUiPlugin({ distDir })] });
-  const { admin } = stack;
-  await admin.createProject({ name: "lab" });
-  await admin.createExperiment("lab", { name: "asym" });
-  const rev = await admin.push("lab", "asym", SOURCE, "ts", "asym.ts");
-  assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
-  const r = await admin.realize("lab", "asym", { name: "r1", accept: true });
-  assert.equal(r.state, "accepted", JSON.stringify(r.diagnostics));
+  await stack.accepted("lab", "asym", SOURCE, "ts");
   browser = await launchChromium(join(base, "profile"));
 });
 

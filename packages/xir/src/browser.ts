@@ -10,4 +10,5 @@ export * from "./experiment.ts";
 export * from "./facility.ts";
 export * from "./properties.ts";
 export * from "./realization.ts";
+export * from "./suggest.ts";
 export * from "./units.ts";

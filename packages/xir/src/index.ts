@@ -5,4 +5,5 @@ export * from "./facility.ts";
 export * from "./properties.ts";
 export * from "./realization.ts";
 export * from "./schema.ts";
+export * from "./suggest.ts";
 export * from "./units.ts";

@@ -11,7 +11,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Experiment } from "@merge/xir";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { listNetns } from "../../src/linux/processes.ts";
@@ -69,16 +68,10 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
   before(async () => {
     backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
     stack = await startPortalStack(tmp, backend);
-    const { admin } = stack;
-    await admin.createProject({ name: proj });
-    await admin.createExperiment(proj, { name: "asym" });
-    const rev = await admin.push(proj, "asym", readFileSync(join(root, "examples/asymmetric.ts"), "utf8"), "ts");
-    assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
-    const xp = (await admin.revision(proj, "asym", rev.number)).xir as Experiment;
+    const source = readFileSync(join(root, "examples/asymmetric.ts"), "utf8");
+    const xp = await stack.accepted(proj, "asym", source, "ts");
     const at = (n: string) => xp.nodes.find((x) => x.name === n)!.sockets[0]!.addrs[0]!.split("/")[0]!;
     addr = { a: at("a"), b: at("b") };
-    const r = await admin.realize(proj, "asym", { name: "r1", accept: true });
-    assert.equal(r.state, "accepted", JSON.stringify(r));
     await ok(["materialize", mz, "--timeout", "60"]);
     // iperf3 (a host tool) serves in b's network namespace.
     server = spawn("nsenter", [`--net=${ns("b")}`, "--", "iperf3", "-s", "-B", addr.b], { stdio: "ignore" });

@@ -123,6 +123,13 @@ export async function listening(netns: string, port: number, timeoutMs = 10_000)
   }
 }
 
+/** Median RTT in ms from ping output (robust to one packet delayed by a busy host). */
+export function medianRtt(out: string): number {
+  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
+  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
+  return t[Math.floor(t.length / 2)]!;
+}
+
 /** Average RTT in ms from busybox ping output. */
 export function avgRtt(pingOut: string): number {
   const m = /min\/avg\/max = [\d.]+\/([\d.]+)\//.exec(pingOut);

@@ -20,7 +20,7 @@ import { fragmentsFor } from "../../src/materialization.ts";
 import { NodeOps } from "../../src/node-ops.ts";
 import { synthetic } from "../../src/sim/synthetic.ts";
 import { statusIs } from "../fixture.ts";
-import { isClean, leftovers, skip } from "./fixture.ts";
+import { isClean, leftovers, medianRtt, skip } from "./fixture.ts";
 
 const MS = 1e6;
 
@@ -50,12 +50,6 @@ async function exec(ops: NodeOps, mzid: string, node: string, argv: string[]) {
     else code = c.exit;
   }
   return { code, out };
-}
-
-function medianRtt(out: string): number {
-  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
-  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
-  return t[Math.floor(t.length / 2)]!;
 }
 
 describe("the linux backend survives a facility restart", { skip }, () => {

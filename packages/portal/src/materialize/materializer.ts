@@ -488,22 +488,7 @@ export class Materializer {
       .exec({ mzid: p.m.id, resource: p.resource, node, argv, timeoutMs: opts.timeoutMs ?? 0 }, { signal: opts.signal })
       [Symbol.asyncIterator]();
     // The first message, or the facility's refusal, before the caller starts answering.
-    const first = await facilityCall(() => it.next());
-    async function* rest(): AsyncGenerator<ExecOutput> {
-      let r = first;
-      while (!r.done) {
-        const o = r.value.out;
-        if (o.case === "stdout") yield { stdout: o.value };
-        else if (o.case === "stderr") yield { stderr: o.value };
-        else if (o.case === "exitCode") {
-          yield { exit: o.value };
-          return;
-        }
-        r = await it.next();
-      }
-      throw new Error("the facility ended the command's output without an exit code");
-    }
-    return rest();
+    return execOutput(it, await facilityCall(() => it.next()), "command");
   }
 
   /**
@@ -532,19 +517,10 @@ export class Materializer {
       }
     }
     const it = p.client.shell(requests(), { signal: opts.signal })[Symbol.asyncIterator]();
-    async function* out(): AsyncGenerator<ExecOutput> {
-      for (let r = await facilityCall(() => it.next()); !r.done; r = await facilityCall(() => it.next())) {
-        const o = r.value.out;
-        if (o.case === "stdout") yield { stdout: o.value };
-        else if (o.case === "stderr") yield { stderr: o.value };
-        else if (o.case === "exitCode") {
-          yield { exit: o.value };
-          return;
-        }
-      }
-      throw new Error("the facility ended the shell's output without an exit code");
-    }
-    return out();
+    // Refusals throw from the first step of what is returned (the caller is already sending input).
+    return (async function* () {
+      yield* execOutput(it, await facilityCall(() => it.next()), "shell");
+    })();
   }
 
   /** Pick up undelivered work after a restart. */
@@ -715,6 +691,27 @@ export class Materializer {
     await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
     return "gone";
   }
+}
+
+/**
+ * A facility's exec or shell stream as the portal's output: what the node
+ * wrote as it comes, then the exit code; the facility's errors as the portal's.
+ */
+async function* execOutput(
+  it: AsyncIterator<pb.ExecResponse | pb.ShellResponse>,
+  first: IteratorResult<pb.ExecResponse | pb.ShellResponse>,
+  what: "command" | "shell",
+): AsyncGenerator<ExecOutput> {
+  for (let r = first; !r.done; r = await facilityCall(() => it.next())) {
+    const o = r.value.out;
+    if (o.case === "stdout") yield { stdout: o.value };
+    else if (o.case === "stderr") yield { stderr: o.value };
+    else if (o.case === "exitCode") {
+      yield { exit: o.value };
+      return;
+    }
+  }
+  throw new Error(`the facility ended the ${what}'s output without an exit code`);
 }
 
 /** Facility units (latency ns) to the portal's (latency ms). */
