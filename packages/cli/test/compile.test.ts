@@ -2,9 +2,9 @@
 // file:line:col, exit status 1 on errors, --out, --graph and --canonical.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { canonicalJSON, validateExperiment } from "@merge/xir";
 
@@ -67,4 +67,60 @@ test("a missing file is an error, not a crash", () => {
   const r = run("no/such/model.ts");
   assert.equal(r.status, 1);
   assert.match(r.stderr, /no such model file: no\/such\/model\.ts \[no-file\]/);
+});
+
+// A model outside the project, compiled by the installed `mrg` from the model's own directory.
+const bin = join(root, "packages", "cli", "bin", "mrg");
+const HELLO = `import { Network, addressing, routing, cores } from "@merge/model";
+import { pair } from "./pair.ts";
+const net = new Network("hello", addressing.ipv4, routing.static);
+pair(net, cores.ge(2));
+export default net;
+`;
+const PAIR = `import type { Network, NodeOption } from "@merge/model";
+export function pair(net: Network, ...o: NodeOption[]) { net.connect([net.node("a", ...o), net.node("b")]); }
+`;
+
+function outside(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "mrg-outside-"));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+test("a model outside the project finds @merge/model from mrg's own installation", (t) => {
+  const dir = outside({ "hello.ts": HELLO, "pair.ts": PAIR });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = spawnSync(bin, ["compile", "hello.ts"], { cwd: dir, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const x = JSON.parse(r.stdout);
+  assert.deepEqual(
+    x.nodes.map((n: { name: string }) => n.name),
+    ["a", "b"],
+  );
+});
+
+test("only @merge/model is lent to an outside model: other project packages stay unresolved", (t) => {
+  const dir = outside({ "m.ts": `import "@merge/realize";\n${HELLO}`, "pair.ts": PAIR });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = spawnSync(bin, ["compile", "m.ts"], { cwd: dir, encoding: "utf8" });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /Cannot find package '@merge\/realize'/);
+});
+
+test("a model with its own package.json and node_modules uses its own @merge/model", (t) => {
+  const dir = outside({
+    "package.json": '{"type":"module"}\n',
+    "hello.ts": HELLO,
+    "pair.ts": PAIR,
+  });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "node_modules", "@merge"), { recursive: true });
+  symlinkSync(join(root, "packages", "model"), join(dir, "node_modules", "@merge", "model"), "dir");
+  symlinkSync(join(root, "packages", "xir"), join(dir, "node_modules", "@merge", "xir"), "dir");
+  const r = spawnSync(bin, ["compile", "hello.ts"], { cwd: dir, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).nodes.length, 2);
 });

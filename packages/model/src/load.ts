@@ -8,10 +8,9 @@
  * new text; modules it imports are cached as usual. Loads are serialized, since
  * `experiment()` registers into a process-wide slot.
  *
- * A model outside this project (say ~/exp/model.ts) still finds `@merge/model`:
- * the project's node_modules is added to the CommonJS search path (tsx runs a
- * .ts file without `"type": "module"` as CommonJS) and an ESM resolve hook
- * covers the rest. Such a model may get its own copy of this package, so
+ * A model outside this project (say ~/exp/model.ts) still finds `@merge/model`
+ * (see reachModelPackage). A model with its own node_modules may get its own
+ * copy of this package, so
  * networks and errors are recognized by shape, and `experiment()` registers in
  * a slot on globalThis that every copy shares.
  */
@@ -34,26 +33,50 @@ export function experiment(net: Network): Network {
 }
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const projectModules = join(projectRoot, "node_modules");
-let searchPathsSet = false;
+/** This package's own entry, which models anywhere resolve `@merge/model` to. */
+const modelEntry = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "index.ts")).href;
+let hooked = false;
 
-/** Lets models anywhere import @merge/* from this project (once per process). */
-function reachProject(file: string): void {
-  if (searchPathsSet || file.startsWith(projectRoot + sep)) return;
-  searchPathsSet = true;
-  const paths = (process.env.NODE_PATH ?? "").split(":").filter(Boolean);
-  if (!paths.includes(projectModules)) {
-    process.env.NODE_PATH = [...paths, projectModules].join(":");
-    (Module as unknown as { _initPaths?: () => void })._initPaths?.();
-  }
-  const parent = pathToFileURL(join(projectModules, "..", "package.json")).href;
-  const hook = `export async function resolve(s, c, next) {
-    try { return await next(s, c); } catch (e) {
-      if (!s.startsWith("@merge/")) throw e;
-      return next(s, { ...c, parentURL: ${JSON.stringify(parent)} });
+/**
+ * Lets a model anywhere import `@merge/model` (and only it) from this
+ * installation, once per process. Two paths need it:
+ * - ESM: a resolve hook that falls back to this package when the model's own
+ *   resolution (its node_modules, if any) finds none;
+ * - tsx runs a .ts file outside any `"type": "module"` package as CommonJS,
+ *   and Node 20 then loads its `import`s through require(esm), which skips
+ *   async resolve hooks. So the same hook marks a model file that uses
+ *   import/export syntax as an ES module, which keeps its imports on the
+ *   hooked path. CommonJS models (`require`) get a Module._resolveFilename fallback.
+ */
+function reachModelPackage(file: string): void {
+  if (hooked || file.startsWith(projectRoot + sep)) return;
+  hooked = true;
+  const hook = `import { readFileSync } from "node:fs";
+  import { fileURLToPath } from "node:url";
+  const esm = /^\\s*(import|export)\\b/m;
+  export async function resolve(s, c, next) {
+    let r;
+    try { r = await next(s, c); } catch (e) {
+      if (s !== "@merge/model") throw e;
+      return { url: ${JSON.stringify(modelEntry)}, format: "module", shortCircuit: true };
     }
+    if (r.format === "commonjs" && /\\.[cm]?ts(\\?|$)/.test(r.url) && !r.url.includes("/node_modules/")) {
+      try { if (esm.test(readFileSync(fileURLToPath(r.url.replace(/\\?.*$/, "")), "utf8"))) return { ...r, format: "module" }; } catch {}
+    }
+    return r;
   }`;
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  const M = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const original = M._resolveFilename;
+  const entry = fileURLToPath(modelEntry);
+  M._resolveFilename = function (request: string, ...rest: unknown[]): string {
+    try {
+      return original.call(this, request, ...rest);
+    } catch (e) {
+      if (request !== "@merge/model") throw e;
+      return entry;
+    }
+  };
 }
 
 /** A Network from this or another copy of the package. */
@@ -78,7 +101,7 @@ export function loadModel(file: string): Promise<Network> {
 }
 
 async function load(file: string): Promise<Network> {
-  reachProject(file);
+  reachModelPackage(file);
   slot[SLOT] = [];
   let mod: Record<string, unknown>;
   try {
@@ -149,7 +172,7 @@ export function exceptionDiagnostic(err: unknown, file: string): Diagnostic {
     const d: Diagnostic = {
       severity: "error",
       code: "module-not-found",
-      message: `${e.message.split("\n")[0]}${/@merge\//.test(e.message) ? " (model files must live where @merge/model resolves: inside the project, or with it installed beside them)" : ""}`,
+      message: `${e.message.split("\n")[0]}${/'@merge\/(?!model')/.test(e.message) ? " (a model imports @merge/model; the other @merge packages are not part of the modeling API)" : ""}`,
     };
     const where = userFrame(e.stack ?? "", file) ?? userFrame(e.stack ?? "");
     d.location = where ?? { file, line: 1, column: 1 };
