@@ -111,19 +111,33 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
     });
   });
 
-  // Islands
+  // Islands. A node with no experiment links at all (say a monitor reached
+  // over the infranet) is allowed; linked nodes must form one network.
   if (x.nodes.length > 1) {
     const { of, count } = components(t, x.nodes.length);
-    if (count > 1) {
-      const islands: string[][] = Array.from({ length: count }, () => []);
-      x.nodes.forEach((n, i) => {
-        islands[of[i] as number]?.push(n.name);
-      });
-      const shown = islands.slice(0, MAX_LISTED).map((isl) => `{${list(isl)}}`);
-      const more = count > MAX_LISTED ? `, and ${count - MAX_LISTED} more` : "";
+    const linkless: string[] = [];
+    const islands = new Map<number, string[]>();
+    x.nodes.forEach((n, i) => {
+      if ((t.nodeStart[i + 1] as number) === (t.nodeStart[i] as number)) linkless.push(n.name);
+      else {
+        const c = of[i] as number;
+        islands.set(c, [...(islands.get(c) ?? []), n.name]);
+      }
+    });
+    if (linkless.length > 0) {
+      warn(
+        "linkless",
+        `${linkless.length === 1 ? "node" : `${linkless.length} nodes`} ${list(linkless)} ${linkless.length === 1 ? "has" : "have"} no experiment links: reachable over the infranet only`,
+        linkless.length === 1 ? `nodes[${x.nodes.findIndex((n) => n.name === linkless[0])}]` : "",
+      );
+    }
+    if (islands.size > 1 && count > 1) {
+      const all = [...islands.values()];
+      const shown = all.slice(0, MAX_LISTED).map((isl) => `{${list(isl)}}`);
+      const more = all.length > MAX_LISTED ? `, and ${all.length - MAX_LISTED} more` : "";
       error(
         "islanded",
-        `the experiment is islanded: ${count} islands that no link joins: ${shown.join(", ")}${more}; connect them (islanded experiments are not supported)`,
+        `the experiment is islanded: ${all.length} islands that no link joins: ${shown.join(", ")}${more}; connect them (islanded experiments are not supported; a node with no links at all is allowed)`,
         "",
       );
     }

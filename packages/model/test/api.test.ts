@@ -157,7 +157,7 @@ test("compileSource compiles model text and names the given file in diagnostics"
   assert.equal(good.ok, true);
   assert.equal(good.stats?.addresses, 2);
   const bad = await compileSource(
-    'import { Network } from "@merge/model";\nconst n = new Network("s");\nn.node("a");\nn.node("b");\nexport default n;\n',
+    'import { Network } from "@merge/model";\nconst n = new Network("s");\nn.connect([n.node("a"), n.node("b")]);\nn.connect([n.node("c"), n.node("d")]);\nexport default n;\n',
     "mine.ts",
   );
   assert.equal(bad.ok, false);
@@ -369,7 +369,7 @@ test("a model outside the project finds @merge/model, as CommonJS or as an ES mo
     assert.equal(cjs.ok, true, cjs.diagnostics.map((d) => d.message).join("\n"));
     assert.deepEqual(cjs.xir?.nodes[0]?.constraints, [{ prop: "memory.capacity", op: ">=", value: 2 * 2 ** 30 }]);
     writeFileSync(join(dir, "package.json"), '{"type":"module"}\n');
-    writeFileSync(join(dir, "islands.ts"), model.replace('net.connect([a, net.node("b")]);', 'net.node("b");'));
+    writeFileSync(join(dir, "islands.ts"), model.replace('net.connect([a, net.node("b")]);', 'net.connect([a, net.node("b")]);\nnet.connect([net.node("c"), net.node("d")]);'));
     const esm = await compileFile(join(dir, "islands.ts"));
     assert.equal(esm.ok, false);
     assert.equal(esm.diagnostics[0]?.code, "islanded");
