@@ -15,7 +15,7 @@ import {
   type Scalar,
 } from "@merge/xir";
 import type { Diagnostic } from "./diagnostics.ts";
-import { KNOWN_IMAGES } from "./images.ts";
+import { canonicalImage, imageNames, KNOWN_IMAGES } from "./images.ts";
 import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, parseIPv4, parsePrefix, size } from "./ipv4.ts";
 import { components, type Topology } from "./topology.ts";
 
@@ -162,20 +162,30 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   }
 
   // Constraints, properties, images
+  const unknownImages = new Map<string, string[]>();
+  const firstUse = new Map<string, number>();
   x.nodes.forEach((n, i) => {
     checkConstraints(n.constraints, "node", `nodes[${i}]`, `node ${n.name}`, out);
     n.sockets.forEach((s, j) => {
       checkConstraints(s.constraints, "socket", `nodes[${i}].sockets[${j}]`, `socket ${j} of node ${n.name}`, out);
     });
-    if (n.image !== undefined && !KNOWN_IMAGES.includes(n.image)) {
-      const near = nearest(n.image, KNOWN_IMAGES);
-      warn(
-        "unknown-image",
-        `node ${n.name}: unknown image "${n.image}"${near ? ` (did you mean "${near}"?)` : ""}; known images: ${KNOWN_IMAGES.join(", ")}`,
-        `nodes[${i}].image`,
-      );
+    if (n.image !== undefined && canonicalImage(n.image) === undefined) {
+      const users = unknownImages.get(n.image);
+      if (users) users.push(n.name);
+      else unknownImages.set(n.image, [n.name]);
+      if (!users) firstUse.set(n.image, i);
     }
   });
+  // One warning per unknown image, however many nodes use it.
+  for (const [name, users] of unknownImages) {
+    const near = nearest(name, imageNames());
+    const who = users.length === 1 ? `node ${users[0]}` : `${users.length} nodes (${list(users)})`;
+    warn(
+      "unknown-image",
+      `${who}: unknown image "${name}"${near ? ` (did you mean "${near}"?)` : ""}; known images: ${KNOWN_IMAGES.join(", ")} (and aliases such as ubuntu:2204, debian:12)`,
+      `nodes[${firstUse.get(name)}].image`,
+    );
+  }
   x.links.forEach((l, i) => {
     checkConstraints(l.constraints, "link", `links[${i}]`, `link ${l.name}`, out);
   });

@@ -15,6 +15,7 @@ import { type Experiment, validateExperiment } from "@merge/xir";
 import { assignAddresses } from "./addressing.ts";
 import { analyze } from "./analysis.ts";
 import type { Diagnostic, SourceLocation } from "./diagnostics.ts";
+import { canonicalImage } from "./images.ts";
 import { cidrProblem } from "./ipv4.ts";
 import { isModelError, loadModel } from "./load.ts";
 import { runPythonModel } from "./python.ts";
@@ -68,6 +69,8 @@ export function compileExperiment(doc: unknown, options: CompileOptions = {}): C
     return { ok: false, diagnostics: locate(diagnostics, options.origins) };
   }
   const x = copyExperiment(valid.value);
+  // Image aliases (ubuntu:2204, debian:12) become the catalog's names, which facilities know.
+  for (const n of x.nodes) if (n.image !== undefined) n.image = canonicalImage(n.image) ?? n.image;
   const t = topology(x);
   const diagnostics = analyze(x, t);
   const failed = diagnostics.some((d) => d.severity === "error");

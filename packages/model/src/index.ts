@@ -28,7 +28,7 @@ export {
 export * from "./compile.ts";
 export * from "./diagnostics.ts";
 export { type Graph, type GraphLink, type GraphNode, toGraph } from "./graph.ts";
-export { KNOWN_IMAGES } from "./images.ts";
+export { canonicalImage, KNOWN_IMAGES } from "./images.ts";
 export { formatCidr, parseCidr, parsePrefix } from "./ipv4.ts";
 export { experiment } from "./load.ts";
 export * from "./network.ts";
