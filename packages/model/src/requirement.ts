@@ -97,6 +97,10 @@ type Unitless<T> = T extends Quantity<Unit> ? never : unknown;
 // Node
 export const cores = new Count("proc.cores", "node");
 export const memory = new Property<"node", Bytes>("memory.capacity", "node");
+/**
+ * `disk.ge(gb(40))`: extra disk beyond the root file system the image brings,
+ * as in MergeTB (not the size of the root disk).
+ */
 export const disk = new Property<"node", Bytes>("disk.capacity", "node");
 export const platform = new Property<"node", Platform>("platform", "node");
 export const host = new Property<"node", string>("host", "node");

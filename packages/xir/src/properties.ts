@@ -27,7 +27,13 @@ export const PLATFORMS = ["x86_64", "arm64", "rpi4", "jetson"] as const;
 export const PROPERTIES: Readonly<Record<string, PropertySpec>> = {
   "proc.cores": { element: "node", type: "number", integer: true, doc: "CPU cores" },
   "memory.capacity": { element: "node", type: "number", unit: "bytes", doc: "memory" },
-  "disk.capacity": { element: "node", type: "number", unit: "bytes", doc: "disk space" },
+  "disk.capacity": {
+    element: "node",
+    type: "number",
+    unit: "bytes",
+    // As in MergeTB: the image's root file system is the facility's business; this asks for more.
+    doc: "extra disk beyond the root file system",
+  },
   metal: { element: "node", type: "boolean", doc: "true: bare metal; false: virtual machine" },
   platform: { element: "node", type: "string", doc: "hardware platform, e.g. x86_64, arm64, rpi4" },
   "gpu.model": { element: "node", type: "string", doc: "GPU model, e.g. a100" },
