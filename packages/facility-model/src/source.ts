@@ -31,6 +31,10 @@ export type LoadedModel =
   /** The document does not match the schema; `problems` says where. */
   | { kind: "invalid"; source: string; problems: Problem[] };
 
+/** The forms `loadModel` accepts, for command-line help. */
+export const MODEL_SOURCE_FORMS =
+  "facility.json | internet.json | facility.ts | sample:phobos | sample:two-rack | sample:gen:<nodes>[:<seed>] | sample:internet:<k>x<nodes>[:<seed>]";
+
 export class ModelSourceError extends Error {
   override name = "ModelSourceError";
 }

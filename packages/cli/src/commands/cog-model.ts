@@ -6,6 +6,7 @@ import {
   formatProblem,
   type LoadedModel,
   loadModel,
+  MODEL_SOURCE_FORMS,
   ModelSourceError,
   type Problem,
   resourceDetail,
@@ -16,8 +17,7 @@ import Table from "cli-table3";
 import type { Command } from "commander";
 import { plural } from "../client.ts";
 
-const SOURCE_HELP =
-  "facility.json | internet.json | facility.ts | sample:phobos | sample:two-rack | sample:gen:<nodes>[:<seed>] | sample:internet:<k>x<nodes>[:<seed>]";
+const SOURCE_HELP = MODEL_SOURCE_FORMS;
 
 export function register(program: Command): void {
   const model = program.command("model").description("facility resource models: validate and summarize");

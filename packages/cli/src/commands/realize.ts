@@ -6,14 +6,12 @@
 // without --local asks a portal (commands/realization.ts); this adds --local.
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { SAMPLES } from "@merge/facility-model";
+import { MODEL_SOURCE_FORMS, SAMPLES } from "@merge/facility-model";
 import {
   type Experiment,
   formatSchemaErrors,
   type ResourceInternet,
   validateExperiment,
-  validateFacility,
-  validateResourceInternet,
 } from "@merge/xir";
 import type { Command } from "commander";
 
@@ -43,7 +41,7 @@ export function registerRealizeLocal(program: Command): void {
     .option("--local", "realize offline here, against --facility, reserving nothing")
     .option(
       "--facility <facility>",
-      `with --local: a sample (${Object.keys(SAMPLES).join(", ")}) or a facility / resource internet JSON file`,
+      `with --local: where the facility model is, as for 'cog model show': ${MODEL_SOURCE_FORMS} (a bare sample name like phobos works too)`,
     )
     .option("--name <rlz.exp.proj>", "with --local: the realization's name");
   // With --local the portal command must not run: realize here, then end.
@@ -63,11 +61,11 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
     if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
       throw new LocalUsageError(
-        `mrg realize --local: --facility is required: a sample (${Object.keys(SAMPLES).join(", ")}) or a JSON file`,
+        `mrg realize --local: --facility is required: ${MODEL_SOURCE_FORMS}`,
       );
     }
     const experiment = await loadExperiment(model);
-    const internet = loadInternet(flags.facility);
+    const internet = await loadInternet(flags.facility);
     const ix = prepareInternet(internet);
     const r = realize(experiment, ix, undefined, { ...(flags.name ? { id: flags.name } : {}) });
     if (!r.ok) {
@@ -102,24 +100,35 @@ async function loadExperiment(path: string): Promise<Experiment> {
   return result.xir;
 }
 
-function loadInternet(facility: string): ResourceInternet {
-  const sample = SAMPLES[facility];
-  if (sample) return { facilities: [sample()], interconnects: [] };
-  if (extname(facility) !== ".json") {
+/**
+ * The facility to realize on, in any form `cog model show` accepts (the same
+ * loader); a bare sample name (`phobos`, `gen:40`) means `sample:<name>`.
+ */
+async function loadInternet(facility: string): Promise<ResourceInternet> {
+  const { formatProblem, loadModel, ModelSourceError } = await import("@merge/facility-model");
+  const bare = SAMPLES[facility] !== undefined || /^(gen|internet):/.test(facility);
+  if (!bare && !facility.startsWith("sample:") && !FILE_FORMS.has(extname(facility))) {
     throw new LocalError(
-      `--facility ${facility}: not a sample (${Object.keys(SAMPLES).join(", ")}) and not a .json file`,
+      `--facility ${facility}: not a sample (${Object.keys(SAMPLES).join(", ")}) and not a .json file or facility module; give one of ${MODEL_SOURCE_FORMS}`,
     );
   }
-  const doc = readJson(facility);
-  if (typeof doc === "object" && doc !== null && "facilities" in doc) {
-    const v = validateResourceInternet(doc);
-    if (!v.ok) throw new LocalError(`${facility}: not a valid resource internet:\n${formatSchemaErrors(v.errors)}`);
-    return { facilities: v.value.facilities, interconnects: v.value.interconnects ?? [] };
+  let loaded: Awaited<ReturnType<typeof loadModel>>;
+  try {
+    loaded = await loadModel(bare ? `sample:${facility}` : facility);
+  } catch (err) {
+    if (err instanceof ModelSourceError) throw new LocalError(`--facility ${facility}: ${err.message}`);
+    throw err;
   }
-  const v = validateFacility(doc);
-  if (!v.ok) throw new LocalError(`${facility}: not a valid facility model:\n${formatSchemaErrors(v.errors)}`);
-  return { facilities: [v.value], interconnects: [] };
+  if (loaded.kind === "invalid") {
+    throw new LocalError(
+      `${facility}: not a valid facility model or resource internet:\n${loaded.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+    );
+  }
+  if (loaded.kind === "internet") return loaded.internet;
+  return { facilities: [loaded.facility], interconnects: [] };
 }
+
+const FILE_FORMS = new Set([".json", ".ts", ".mts", ".js", ".mjs"]);
 
 function readJson(path: string): unknown {
   let text: string;
