@@ -117,17 +117,18 @@ export async function compileFile(path: string, options: Omit<CompileOptions, "o
   }
   const ext = extname(file);
   if (ext === ".py") return compilePython(file, options);
-  if (![".ts", ".mts"].includes(ext)) {
+  if (![".ts", ".mts", ".js", ".mjs"].includes(ext)) {
     return fail({
       severity: "error",
       code: "unknown-model-kind",
-      message: `${path}: a model is a TypeScript (.ts) or Python (.py) file`,
+      message: `${path}: a model is a TypeScript (.ts), JavaScript (.js, .mjs) or Python (.py) file`,
     });
   }
   try {
     const net = await loadModel(file);
-    const { xir, origins } = net.compileParts();
-    return compileExperiment(xir, { ...options, origins });
+    const { xir, origins, notes } = net.compileParts();
+    const result = compileExperiment(xir, { ...options, origins });
+    return { ...result, diagnostics: [...notes, ...result.diagnostics] };
   } catch (err) {
     if (isModelError(err)) return { ok: false, diagnostics: err.diagnostics };
     throw err;

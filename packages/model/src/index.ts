@@ -1,29 +1,13 @@
-// Units and XIR types, so a model needs only this one import.
+// Units and XIR types, so a model needs only this one import. The unit
+// helpers are this package's: their values carry the unit at run time.
 export {
   type BitsPerSecond,
   type Bytes,
-  bps,
   type Constraint,
   describeConstraint,
   type Experiment,
-  eb,
   type Fraction,
-  fraction,
-  gb,
-  gbps,
-  kb,
-  kbps,
-  mb,
-  mbps,
-  ms,
   type Nanoseconds,
-  ns,
-  pb,
-  percent,
-  s,
-  tb,
-  tbps,
-  us,
 } from "@merge/xir";
 export * from "./compile.ts";
 export * from "./diagnostics.ts";
@@ -32,5 +16,25 @@ export { canonicalImage, KNOWN_IMAGES } from "./images.ts";
 export { formatCidr, parseCidr, parsePrefix } from "./ipv4.ts";
 export { experiment } from "./load.ts";
 export * from "./network.ts";
+export {
+  bps,
+  bytes,
+  eb,
+  fraction,
+  gb,
+  gbps,
+  kb,
+  kbps,
+  mb,
+  mbps,
+  ms,
+  ns,
+  pb,
+  percent,
+  s,
+  tb,
+  tbps,
+  us,
+} from "./quantity.ts";
 export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";

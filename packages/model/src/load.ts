@@ -17,8 +17,9 @@
 import Module, { register } from "node:module";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { nearest } from "@merge/xir";
 import { type Diagnostic, ModelError } from "./diagnostics.ts";
-import type { Network } from "./network.ts";
+import { Link, Network, Node, Socket } from "./network.ts";
 import { userFrame } from "./source.ts";
 
 const SLOT = Symbol.for("@merge/model.experiments");
@@ -153,6 +154,18 @@ async function load(file: string): Promise<Network> {
   return [...distinct][0] as Network;
 }
 
+/** The modeling API's method names, for "did you mean" on a misspelt call. */
+const METHODS = [
+  ...new Set([Network, Node, Link, Socket].flatMap((c) => Object.getOwnPropertyNames(c.prototype))),
+].filter((m) => m !== "constructor");
+
+/** `net.conect is not a function` → ` (did you mean connect?)`. */
+function didYouMean(e: Error): string {
+  const called = e instanceof TypeError ? /(?:^|\.)([\w$]+) is not a function/.exec(e.message)?.[1] : undefined;
+  const near = called ? nearest(called, METHODS) : undefined;
+  return near && near !== called ? ` (did you mean ${near}?)` : "";
+}
+
 /** An exception from running the model, located in the user's code where possible. */
 export function exceptionDiagnostic(err: unknown, file: string): Diagnostic {
   if (isModelError(err)) return err.diagnostics[0] as Diagnostic;
@@ -182,7 +195,7 @@ export function exceptionDiagnostic(err: unknown, file: string): Diagnostic {
   const d: Diagnostic = {
     severity: "error",
     code: "model-exception",
-    message: `the model threw ${e.name}: ${e.message}`,
+    message: `the model threw ${e.name}: ${e.message}${didYouMean(e)}`,
   };
   if (location) d.location = location;
   return d;

@@ -26,7 +26,7 @@ import {
   type Link as XLink,
   type Node as XNode,
 } from "@merge/xir";
-import { ModelError, type SourceLocation } from "./diagnostics.ts";
+import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
 import type { Requirement } from "./requirement.ts";
 import { type Origin, origin } from "./source.ts";
 
@@ -149,8 +149,14 @@ export class Network {
   }
 
   /** The XIR of this network, and where the model made each element. */
-  compileParts(): { xir: Experiment; origins: Origins } {
+  compileParts(): { xir: Experiment; origins: Origins; notes: Diagnostic[] } {
     const origins: Origins = new Map([["", this.origin]]);
+    const notes: Diagnostic[] = [];
+    const noted = (c: Made, path: string): Constraint => {
+      if (c.note)
+        notes.push({ severity: "warning", code: "bare-number", message: c.note, location: c.origin.location, path });
+      return c.constraint;
+    };
     const nodes: XNode[] = this.nodes.map((n, i) => {
       const path = `nodes[${i}]`;
       origins.set(path, n.origin);
@@ -158,7 +164,7 @@ export class Network {
         name: n.name,
         constraints: n.constraints.map((c, j) => {
           origins.set(`${path}.constraints[${j}]`, c.origin);
-          return c.constraint;
+          return noted(c, `${path}.constraints[${j}]`);
         }),
         sockets: n.sockets.map((s, j) => {
           const sp = `${path}.sockets[${j}]`;
@@ -171,7 +177,7 @@ export class Network {
             addrs: [...s.addrs],
             constraints: s.constraints.map((c, k) => {
               origins.set(`${sp}.constraints[${k}]`, c.origin);
-              return c.constraint;
+              return noted(c, `${sp}.constraints[${k}]`);
             }),
           };
         }),
@@ -205,12 +211,16 @@ export class Network {
         endpoints: l.sockets.map((s): Endpoint => ({ node: s.node.name, socket: s.index })),
         constraints: l.constraints.map((c, j) => {
           origins.set(`${path}.constraints[${j}]`, c.origin);
-          return c.constraint;
+          return noted(c, `${path}.constraints[${j}]`);
         }),
         properties: { ...l.properties },
       };
     });
-    return { xir: { xir: XIR_VERSION, name: this.name, parameters: { ...this.parameters }, nodes, links }, origins };
+    return {
+      xir: { xir: XIR_VERSION, name: this.name, parameters: { ...this.parameters }, nodes, links },
+      origins,
+      notes,
+    };
   }
 
   toXIR(): Experiment {
@@ -221,6 +231,7 @@ export class Network {
 interface Made {
   constraint: Constraint;
   origin: Origin;
+  note?: string | undefined;
 }
 
 export class Node {
@@ -244,7 +255,7 @@ export class Node {
     for (const o of options) {
       if ("constraint" in o) {
         if (o.element !== "node") throw badOption("node", o);
-        this.constraints.push({ constraint: o.constraint, origin: o.origin });
+        this.constraints.push({ constraint: o.constraint, origin: o.origin, note: o.note });
       } else if ("image" in o) {
         this.image = o.image;
         this.imageOrigin = o.origin;
@@ -309,7 +320,7 @@ export class Link {
     for (const o of options) {
       if ("constraint" in o) {
         if (o.element !== "link") throw badOption("link", o);
-        this.constraints.push({ constraint: o.constraint, origin: o.origin });
+        this.constraints.push({ constraint: o.constraint, origin: o.origin, note: o.note });
       } else if ("property" in o) this.properties[o.property] = o.value;
       else throw badOption("link", o);
     }
@@ -366,7 +377,7 @@ export class Link {
           },
         ]);
       }
-      made.push({ constraint: { ...r.constraint, prop: `rx.${prop}` }, origin: at });
+      made.push({ constraint: { ...r.constraint, prop: `rx.${prop}` }, origin: at, note: r.note });
     }
     s.constraints.push(...made);
     return this;
@@ -413,7 +424,7 @@ export class Socket {
   with(...options: Requirement<"socket">[]): this {
     for (const o of options) {
       if (!("constraint" in o) || o.element !== "socket") throw badOption("socket", o);
-      this.constraints.push({ constraint: o.constraint, origin: o.origin });
+      this.constraints.push({ constraint: o.constraint, origin: o.origin, note: o.note });
     }
     return this;
   }

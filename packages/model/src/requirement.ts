@@ -17,6 +17,8 @@ import type {
   Scalar,
   Unit,
 } from "@merge/xir";
+import { ModelError } from "./diagnostics.ts";
+import { checkUnit, plain } from "./quantity.ts";
 import { type Origin, origin } from "./source.ts";
 
 /** One constraint on an element of kind `E`, with where the model made it. */
@@ -24,6 +26,8 @@ export interface Requirement<E extends Element> {
   readonly element: E;
   readonly constraint: Constraint;
   readonly origin: Origin;
+  /** A warning about the value (a bare number taken in the property's base unit). */
+  readonly note?: string;
 }
 
 export class Property<E extends Element, V extends Scalar> {
@@ -54,7 +58,7 @@ export class Property<E extends Element, V extends Scalar> {
     return this.#make("in", [...values]);
   }
   #make(op: Op, value: Scalar | Scalar[]): Requirement<E> {
-    return { element: this.element, constraint: { prop: this.prop, op, value }, origin: origin() };
+    return requirement(this.element, this.prop, op, value, origin());
   }
 }
 
@@ -153,5 +157,21 @@ export function external(allowed: boolean): Requirement<"link"> {
  * properties). The compiler warns when it does not know the property.
  */
 export function custom<E extends Element>(element: E, prop: string, op: Op, value: Scalar | Scalar[]): Requirement<E> {
-  return { element, constraint: { prop, op, value }, origin: origin() };
+  return requirement(element, prop, op, value, origin());
+}
+
+/** A constraint with its value checked against the property's unit and unwrapped to a plain number. */
+function requirement<E extends Element>(
+  element: E,
+  prop: string,
+  op: Op,
+  value: Scalar | Scalar[],
+  at: Origin,
+): Requirement<E> {
+  const check = checkUnit(prop, op, value);
+  if (check && "error" in check) {
+    throw new ModelError([{ severity: "error", code: "unit-mismatch", message: check.error, location: at.location }]);
+  }
+  const made = { element, constraint: { prop, op, value: plain(value) }, origin: at };
+  return check ? { ...made, note: check.warning } : made;
 }

@@ -369,7 +369,13 @@ test("a model outside the project finds @merge/model, as CommonJS or as an ES mo
     assert.equal(cjs.ok, true, cjs.diagnostics.map((d) => d.message).join("\n"));
     assert.deepEqual(cjs.xir?.nodes[0]?.constraints, [{ prop: "memory.capacity", op: ">=", value: 2 * 2 ** 30 }]);
     writeFileSync(join(dir, "package.json"), '{"type":"module"}\n');
-    writeFileSync(join(dir, "islands.ts"), model.replace('net.connect([a, net.node("b")]);', 'net.connect([a, net.node("b")]);\nnet.connect([net.node("c"), net.node("d")]);'));
+    writeFileSync(
+      join(dir, "islands.ts"),
+      model.replace(
+        'net.connect([a, net.node("b")]);',
+        'net.connect([a, net.node("b")]);\nnet.connect([net.node("c"), net.node("d")]);',
+      ),
+    );
     const esm = await compileFile(join(dir, "islands.ts"));
     assert.equal(esm.ok, false);
     assert.equal(esm.diagnostics[0]?.code, "islanded");

@@ -167,12 +167,15 @@ describe("python model errors name the user's line", () => {
       `${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], latency == gb(1))\n`,
     );
     assert.equal(latency.code, "mergexp-unit");
-    assert.match(latency.message, /latency is a duration, not a size; write e\.g\. latency == ms\(10\)/);
+    assert.match(
+      latency.message,
+      /latency == 1 GiB: a duration was expected, not a size; write e\.g\. latency == ms\(10\)/,
+    );
     assert.equal(latency.location?.line, 4);
 
     const cores = await failure(`${HEAD}a = net.node('a', proc.cores == gb(8))\n`);
     assert.equal(cores.code, "mergexp-unit");
-    assert.match(cores.message, /proc\.cores is a plain count, not a size/);
+    assert.match(cores.message, /proc\.cores == 8 GiB: a plain count was expected, not a size/);
 
     const capacity = await failure(`${HEAD}a = net.node('a',\n    memory.capacity >= mbps(100))\n`);
     assert.equal(capacity.code, "mergexp-unit");

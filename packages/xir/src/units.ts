@@ -82,3 +82,19 @@ function scaled(value: number, base: number, names: string[]): string {
 function round(v: number): string {
   return Number.isInteger(v) ? String(v) : String(Number(v.toFixed(2)));
 }
+
+/** What a quantity of each unit is, in words ("a size was expected, not a duration"). */
+export const UNIT_NAMES: Readonly<Record<Unit, string>> = {
+  bytes: "a size",
+  bps: "a bit rate",
+  ns: "a duration",
+  fraction: "a fraction",
+};
+
+/** How a model writes a value of each unit. */
+export const UNIT_EXAMPLES: Readonly<Record<Unit, string>> = {
+  bytes: "gb(8)",
+  bps: "mbps(100)",
+  ns: "ms(10)",
+  fraction: "percent(1)",
+};

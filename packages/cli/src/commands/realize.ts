@@ -7,12 +7,7 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { MODEL_SOURCE_FORMS, SAMPLES } from "@merge/facility-model";
-import {
-  type Experiment,
-  formatSchemaErrors,
-  type ResourceInternet,
-  validateExperiment,
-} from "@merge/xir";
+import { type Experiment, formatSchemaErrors, type ResourceInternet, validateExperiment } from "@merge/xir";
 import type { Command } from "commander";
 
 export interface LocalFlags {
@@ -60,9 +55,7 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
   try {
     if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
-      throw new LocalUsageError(
-        `mrg realize --local: --facility is required: ${MODEL_SOURCE_FORMS}`,
-      );
+      throw new LocalUsageError(`mrg realize --local: --facility is required: ${MODEL_SOURCE_FORMS}`);
     }
     const experiment = await loadExperiment(model);
     const internet = await loadInternet(flags.facility);

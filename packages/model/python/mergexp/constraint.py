@@ -104,12 +104,12 @@ class Property:
         if have is not None and have != self.unit:
             if self.unit is None:
                 raise UnitMismatch(
-                    "%s %s %r: %s is a plain count, not %s; write e.g. %s"
-                    % (p, op, value, p, UNIT_NAMES[have], self._example()),
+                    "%s %s %r: a plain count was expected, not %s; write e.g. %s"
+                    % (p, op, value, UNIT_NAMES[have], self._example()),
                 )
             raise UnitMismatch(
-                "%s %s %r: %s is %s, not %s; write e.g. %s"
-                % (p, op, value, p, UNIT_NAMES.get(self.unit, self.unit), UNIT_NAMES[have], self._example()),
+                "%s %s %r: %s was expected, not %s; write e.g. %s"
+                % (p, op, value, UNIT_NAMES.get(self.unit, self.unit), UNIT_NAMES[have], self._example()),
             )
         if have is None and self.unit in _SUSPICIOUS and 0 < value < _SUSPICIOUS[self.unit][0]:
             fn = _SUSPICIOUS[self.unit][1]
