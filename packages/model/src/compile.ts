@@ -22,6 +22,7 @@ import { runPythonModel } from "./python.ts";
 import { computeRoutes } from "./routing.ts";
 import { spanningTree } from "./spanning.ts";
 import { topology } from "./topology.ts";
+import { typeCheckModel } from "./typecheck.ts";
 
 /** Where elements were made, by XIR path (`nodes[3]`, `links[0].constraints[1]`, `` for the network). */
 export type OriginMap = ReadonlyMap<string, { readonly location: SourceLocation | undefined }>;
@@ -51,6 +52,8 @@ export interface CompileOptions {
   /** Skip reticulation even when the experiment asks for it. */
   noReticulate?: boolean;
   origins?: OriginMap;
+  /** Type-check a TypeScript model before running it (default true; see typecheck.ts). */
+  typeCheck?: boolean;
 }
 
 /** Validate, analyze and reticulate XIR already in hand. Pure: the input is not changed. */
@@ -123,6 +126,11 @@ export async function compileFile(path: string, options: Omit<CompileOptions, "o
       code: "unknown-model-kind",
       message: `${path}: a model is a TypeScript (.ts), JavaScript (.js, .mjs) or Python (.py) file`,
     });
+  }
+  if (options.typeCheck !== false && (ext === ".ts" || ext === ".mts")) {
+    // Type errors (units, misspelt calls) stop the compile before the model runs.
+    const typeErrors = await typeCheckModel(file);
+    if (typeErrors.length) return { ok: false, diagnostics: typeErrors };
   }
   try {
     const net = await loadModel(file);

@@ -38,3 +38,4 @@ export {
 } from "./quantity.ts";
 export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";
+export { typeCheckModel } from "./typecheck.ts";

@@ -14,6 +14,10 @@
  */
 import * as units from "@merge/xir";
 import {
+  type BitsPerSecond,
+  type Bytes,
+  type Fraction,
+  type Nanoseconds,
   formatQuantity,
   PROPERTIES,
   type Quantity,
@@ -36,24 +40,24 @@ function tagged<U extends Unit>(make: (n: number) => Quantity<U>, unit: U): (n: 
   return (n: number) => new Measured(make(Number(n)), unit) as unknown as Quantity<U>;
 }
 
-export const bytes = tagged(units.bytes, "bytes");
-export const kb = tagged(units.kb, "bytes");
-export const mb = tagged(units.mb, "bytes");
-export const gb = tagged(units.gb, "bytes");
-export const tb = tagged(units.tb, "bytes");
-export const pb = tagged(units.pb, "bytes");
-export const eb = tagged(units.eb, "bytes");
-export const bps = tagged(units.bps, "bps");
-export const kbps = tagged(units.kbps, "bps");
-export const mbps = tagged(units.mbps, "bps");
-export const gbps = tagged(units.gbps, "bps");
-export const tbps = tagged(units.tbps, "bps");
-export const ns = tagged(units.ns, "ns");
-export const us = tagged(units.us, "ns");
-export const ms = tagged(units.ms, "ns");
-export const s = tagged(units.s, "ns");
-export const fraction = tagged(units.fraction, "fraction");
-export const percent = tagged(units.percent, "fraction");
+export const bytes: (n: number) => Bytes = tagged(units.bytes, "bytes");
+export const kb: (n: number) => Bytes = tagged(units.kb, "bytes");
+export const mb: (n: number) => Bytes = tagged(units.mb, "bytes");
+export const gb: (n: number) => Bytes = tagged(units.gb, "bytes");
+export const tb: (n: number) => Bytes = tagged(units.tb, "bytes");
+export const pb: (n: number) => Bytes = tagged(units.pb, "bytes");
+export const eb: (n: number) => Bytes = tagged(units.eb, "bytes");
+export const bps: (n: number) => BitsPerSecond = tagged(units.bps, "bps");
+export const kbps: (n: number) => BitsPerSecond = tagged(units.kbps, "bps");
+export const mbps: (n: number) => BitsPerSecond = tagged(units.mbps, "bps");
+export const gbps: (n: number) => BitsPerSecond = tagged(units.gbps, "bps");
+export const tbps: (n: number) => BitsPerSecond = tagged(units.tbps, "bps");
+export const ns: (n: number) => Nanoseconds = tagged(units.ns, "ns");
+export const us: (n: number) => Nanoseconds = tagged(units.us, "ns");
+export const ms: (n: number) => Nanoseconds = tagged(units.ms, "ns");
+export const s: (n: number) => Nanoseconds = tagged(units.s, "ns");
+export const fraction: (n: number) => Fraction = tagged(units.fraction, "fraction");
+export const percent: (n: number) => Fraction = tagged(units.percent, "fraction");
 
 /** The unit a value carries, if it is a tagged quantity (from this or another copy of the package). */
 export function unitOf(v: unknown): Unit | undefined {
