@@ -196,7 +196,8 @@ function unitWords(message: string): string {
   if (!m || want === undefined || !(want in UNIT_TYPES)) return message;
   const got = m[1] as string;
   const gotWords =
-    UNIT_TYPES[got] ?? (got === "number" ? "a bare number" : /^-?[\d.e+]+$/.test(got) ? `a bare number (${got})` : `'${got}'`);
+    UNIT_TYPES[got] ??
+    (got === "number" ? "a bare number" : /^-?[\d.e+]+$/.test(got) ? `a bare number (${got})` : `'${got}'`);
   if (want === "never" && !(got in UNIT_TYPES)) return message;
   return `${UNIT_TYPES[want]} was expected, not ${gotWords}; write e.g. ${UNIT_EXAMPLE[want]} (${message})`;
 }
@@ -263,7 +264,9 @@ function writeCache(root: string, text: string, diagnostics: Diagnostic[], files
     const entry: Entry = {
       library: libraryFingerprint(),
       files: files.map((f) => [rel(f), sha(readFileSync(f, "utf8"))]),
-      diagnostics: diagnostics.map((d) => (d.location ? { ...d, location: { ...d.location, file: rel(d.location.file) } } : d)),
+      diagnostics: diagnostics.map((d) =>
+        d.location ? { ...d, location: { ...d.location, file: rel(d.location.file) } } : d,
+      ),
     };
     const dir = cacheDir();
     mkdirSync(dir, { recursive: true, mode: 0o700 });

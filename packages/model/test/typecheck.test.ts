@@ -12,7 +12,8 @@ const dir = mkdtempSync(join(tmpdir(), "model-typecheck-"));
 process.env.XDG_CACHE_HOME = join(dir, "cache");
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const HEAD = 'import { Network, memory, latency, cores, gb, ms, mbps, capacity } from "@merge/model";\nconst net = new Network("t");\n';
+const HEAD =
+  'import { Network, memory, latency, cores, gb, ms, mbps, capacity } from "@merge/model";\nconst net = new Network("t");\n';
 
 function model(name: string, body: string): string {
   const file = join(dir, name);
@@ -29,14 +30,23 @@ test("a duration where a size is expected does not compile, and the model does n
   const r = await compileFile(file);
   assert.equal(r.ok, false);
   const text = r.diagnostics.map(formatDiagnostic).join("\n");
-  assert.match(text, /duration\.ts:3:35: error: a size was expected, not a duration; write e\.g\. gb\(8\) .*\[ts2345\]/);
+  assert.match(
+    text,
+    /duration\.ts:3:35: error: a size was expected, not a duration; write e\.g\. gb\(8\) .*\[ts2345\]/,
+  );
   assert.equal(existsSync(marker), false, "a model with type errors is not run");
 });
 
 test("a bare number where a unit is expected, and a misspelt call, are type errors", async () => {
-  const file = model("bare.ts", 'const a = net.node("a", cores.ge(2));\nnet.conect([a, net.node("b")], latency.eq(10));');
+  const file = model(
+    "bare.ts",
+    'const a = net.node("a", cores.ge(2));\nnet.conect([a, net.node("b")], latency.eq(10));',
+  );
   const text = (await typeCheckModel(file)).map(formatDiagnostic).join("\n");
-  assert.match(text, /bare\.ts:4:5: error: Property 'conect' does not exist on type 'Network'\. Did you mean 'connect'\? \[ts2551\]/);
+  assert.match(
+    text,
+    /bare\.ts:4:5: error: Property 'conect' does not exist on type 'Network'\. Did you mean 'connect'\? \[ts2551\]/,
+  );
   assert.match(text, /bare\.ts:4:43: error: a duration was expected, not a bare number; write e\.g\. ms\(10\)/);
 });
 
