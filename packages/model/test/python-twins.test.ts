@@ -45,11 +45,11 @@ describe("compileFile on .py models", () => {
 
   test("a Python exception is a located error diagnostic", async () => {
     const r = await compileSource(
-      "from mergexp import *\nnet = Network('x')\na = net.device('a')\nexperiment(net)\n",
+      "from mergexp import *\nnet = Network('x')\na = net.node('a', latency == ms(1))\nexperiment(net)\n",
       "broken.py",
     );
     assert.equal(r.ok, false);
-    assert.equal(r.diagnostics[0]?.code, "mergexp-no-such-call");
+    assert.equal(r.diagnostics[0]?.code, "mergexp-element");
     assert.deepEqual(r.diagnostics[0]?.location, { file: "broken.py", line: 3, column: 5 });
   });
 

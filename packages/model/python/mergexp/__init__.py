@@ -105,18 +105,36 @@ __all__ = [
     "s",
 ]
 
-# v0 names and what replaces them in v1; shared with the runner for NameError hints.
+# v0 names v1 cannot express (experiment storage) or that v0 reached another
+# way, and what to write instead; shared with the runner for NameError hints.
 V0_REPLACEMENTS = {
-    "Topology": "Network(name, *constraints)",
-    "device": "net.node(name, *constraints)",
-    "cores": "proc.cores (e.g. proc.cores >= 4)",
-    "arch": "platform (e.g. platform == 'x86_64')",
     "Storage": "nothing: experiment storage is not part of mergexp v1",
+    # Names a v0 script imported from a v0 module (these hints are for NameError only).
+    "cores": "proc.cores (or v0's 'from mergexp.machine import cores')",
+    "Topology": "Network(name, *constraints) (or v0's mx.Topology)",
     "connect": "net.connect(nodes, *constraints)",
+    "device": "net.node(name, *constraints)",
 }
 
 
+def Topology(name, *constraints):
+    """v0: Network (see v0.py)."""
+    from . import v0
+
+    v0.used("mx.Topology")
+    return Network(name, *constraints)
+
+
+# v0 names that are v1 properties under another name, reached as mergexp.<name>.
+_V0_ALIASES = {"cores": proc.cores, "arch": platform}
+
+
 def __getattr__(name):
+    if name in _V0_ALIASES:
+        from . import v0
+
+        v0.used("mergexp.%s" % name)
+        return _V0_ALIASES[name]
     if name in V0_REPLACEMENTS:
         from .errors import V0Api
 

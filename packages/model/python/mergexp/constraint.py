@@ -196,11 +196,28 @@ class _Namespace:
     def _refuse(self, *_):
         raise ValueMismatch("%s is not a property in mergexp v1; %s (e.g. %s)" % (self._name, self._hint(), self._ex()))
 
+    def _compare(op):
+        def compare(self, value):
+            # v0 compared memory and disk themselves: their capacity.
+            if self._name in ("memory", "disk"):
+                from . import v0
+
+                v0.used("comparing %s itself" % self._name)
+                return self.capacity._make(op, value)
+            self._refuse()
+
+        return compare
+
     def _ex(self):
         first = [v for k, v in self.__dict__.items() if not k.startswith("_")][0]
         return first._example()
 
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __eq__ = _compare("==")
+    __ne__ = _compare("!=")
+    __lt__ = _compare("<")
+    __le__ = _compare("<=")
+    __gt__ = _compare(">")
+    __ge__ = _compare(">=")
     __hash__ = object.__hash__
 
     def __repr__(self):

@@ -41,14 +41,8 @@ class TopologyError(MergexpError):
     code = "mergexp-topology"
 
 
-class NoSuchCall(MergexpError):
-    """A call that does not exist in MX v1 (net.device), with its replacement."""
-
-    code = "mergexp-no-such-call"
-
-
 class V0Api(MergexpError):
-    """A use of the old v0 API (mx.Topology, topo.device, mergexp.unit)."""
+    """A use of the v0 API that v1 cannot express (experiment storage); the rest is translated (v0.py)."""
 
     code = "mergexp-v0-api"
 

@@ -1,5 +1,14 @@
-"""mergexp.machine was a module of the mergexp v0 API; importing it says what replaced it."""
+"""mergexp.machine, the v0 home of node properties: v0 `cores` is proc.cores,
+`memory` memory.capacity, `disk` disk.capacity, `arch` platform (see v0.py)."""
 
-from .errors import V0Api
+from . import v0
+from .constraint import disk as _disk
+from .constraint import gpu, host, image, metal, platform, proc  # noqa: F401
+from .constraint import memory as _memory
 
-raise V0Api("mergexp.machine is the mergexp v0 API; in v1 node constraints come with 'from mergexp import *': memory.capacity (v0 memory), proc.cores (v0 cores), image, metal")
+cores = proc.cores
+memory = _memory.capacity
+disk = _disk.capacity
+arch = platform
+
+v0.used("from mergexp.machine import ...")

@@ -1,5 +1,22 @@
-"""mergexp.net was a module of the mergexp v0 API; importing it says what replaced it."""
+"""mergexp.net, the v0 home of link and network properties: the v1 ones (see v0.py)."""
 
-from .errors import V0Api
+from . import v0
+from .constraint import (  # noqa: F401
+    addressing,
+    capacity,
+    click,
+    emulation,
+    experimentnetresolution,
+    ipv4,
+    kind,
+    latency,
+    layer,
+    loss,
+    lte_4g,
+    netem,
+    routing,
+    static,
+    wifi_ac,
+)
 
-raise V0Api("mergexp.net is the mergexp v0 API; in v1 capacity, latency, loss, routing, static, addressing, ipv4 come with 'from mergexp import *'")
+v0.used("from mergexp.net import ...")

@@ -11,7 +11,8 @@ import ipaddress
 import re
 
 from .constraint import RX, Constraint, Property, split_constraints
-from .errors import AddressError, ElementMismatch, NoSuchCall, TopologyError, V0Api, ValueMismatch
+from .errors import AddressError, ElementMismatch, TopologyError, ValueMismatch
+from . import v0
 from .source import caller_location, warn
 
 INGRESS_PROTOCOLS = ("tcp", "udp", "http", "https")
@@ -118,8 +119,10 @@ class Network:
 
         self._socket_defaults = [port.vf == True] if val else []  # noqa: E712 - builds a constraint
 
-    def device(self, *_args, **_kw):
-        raise NoSuchCall("net.device(...) does not exist in mergexp v1 (it was the v0 API); use net.node(name, *constraints)")
+    def device(self, name, *constraints):
+        """v0: net.node."""
+        v0.used("net.device")
+        return self.node(name, *constraints)
 
     def __repr__(self):
         return "Network(%r: %d nodes, %d links)" % (self.name, len(self.nodes), len(self.links))
@@ -229,11 +232,19 @@ class Node:
             raise ValueMismatch("%s.ingress(%r, %r): the port must be a whole number 1..65535" % (self.name, protocol, port))
         self.ingresses.append({"protocol": protocol, "port": int(port)})
 
+    @property
+    def props(self):
+        """v0: node.properties."""
+        v0.used("node.props")
+        return self.properties
+
+    @property
+    def endpoints(self):
+        """v0: the node's sockets, in the order its links were made, each with .ip.addrs."""
+        v0.used("node.endpoints")
+        return [v0.NodeEndpoint(s) for s in self.sockets]
+
     def __getattr__(self, attr):
-        if attr == "props":
-            raise V0Api("node.props is the mergexp v0 API; in v1 use node.properties (e.g. node.properties['group'] = ['servers'])")
-        if attr == "endpoints":
-            raise V0Api("node.endpoints is the mergexp v0 API; in v1 use link[node].socket for the node's socket on a link")
         raise AttributeError("Node has no attribute %r (it has name, properties, socket(), ingress())" % attr)
 
     def __repr__(self):
@@ -302,9 +313,12 @@ class Endpoint:
     def node(self):
         return self.socket.node
 
+    @property
+    def ip(self):
+        """v0: endpoint.ip.addrs is the socket's addrs."""
+        return v0.Ip(self.socket)
+
     def __getattr__(self, attr):
-        if attr == "ip":
-            raise V0Api("endpoint.ip.addrs is the mergexp v0 API; in v1 write link[node].socket.addrs = ip4('10.0.0.1/24')")
         raise AttributeError("Endpoint has no attribute %r (it has socket, node)" % attr)
 
     def __repr__(self):
@@ -371,6 +385,12 @@ class Link:
             made.append(Constraint(RX[c.prop], c.op, c.value, location))
         end.socket.constraints.extend(made)
         return self
+
+    @property
+    def props(self):
+        """v0: link.properties."""
+        v0.used("link.props")
+        return self.properties
 
     def __iter__(self):
         return iter(self.endpoints)

@@ -1,5 +1,6 @@
-"""mergexp.unit was a module of the mergexp v0 API; importing it says what replaced it."""
+"""mergexp.unit, the v0 home of the units: the v1 units (see v0.py)."""
 
-from .errors import V0Api
+from . import v0
+from .units import bps, eb, gb, gbps, kb, kbps, mb, mbps, ms, ns, pb, pbps, s, tb, tbps, us  # noqa: F401
 
-raise V0Api("mergexp.unit is the mergexp v0 API; in v1 the units (kb..eb, kbps..gbps, us, ms, s) come with 'from mergexp import *'")
+v0.used("from mergexp.unit import ...")
