@@ -2,7 +2,16 @@
 // file:line:col, exit status 1 on errors, --out, --graph and --canonical.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
@@ -13,8 +22,15 @@ const mrg = join(root, "packages", "cli", "src", "mrg.ts");
 const tmp = mkdtempSync(join(tmpdir(), "mrg-compile-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** Without a type-check server, which would outlive the test (one test below starts and stops one). */
+const noServer = { ...process.env, MERGE_TYPECHECK_SERVER: "0" };
+
 function run(...args: string[]) {
-  return spawnSync(process.execPath, ["--import", "tsx", mrg, "compile", ...args], { cwd: root, encoding: "utf8" });
+  return spawnSync(process.execPath, ["--import", "tsx", mrg, "compile", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    env: noServer,
+  });
 }
 
 test("a good model: XIR JSON on stdout, exit 0", () => {
@@ -93,7 +109,7 @@ function outside(files: Record<string, string>): string {
 test("a model outside the project finds @merge/model from mrg's own installation", (t) => {
   const dir = outside({ "hello.ts": HELLO, "pair.ts": PAIR });
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const r = spawnSync(bin, ["compile", "hello.ts"], { cwd: dir, encoding: "utf8" });
+  const r = spawnSync(bin, ["compile", "hello.ts"], { cwd: dir, encoding: "utf8", env: noServer });
   assert.equal(r.status, 0, r.stderr);
   const x = JSON.parse(r.stdout);
   assert.deepEqual(
@@ -105,7 +121,7 @@ test("a model outside the project finds @merge/model from mrg's own installation
 test("only @merge/model is lent to an outside model: other project packages stay unresolved", (t) => {
   const dir = outside({ "m.ts": `import "@merge/realize";\n${HELLO}`, "pair.ts": PAIR });
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const r = spawnSync(bin, ["compile", "m.ts"], { cwd: dir, encoding: "utf8" });
+  const r = spawnSync(bin, ["compile", "m.ts"], { cwd: dir, encoding: "utf8", env: noServer });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /Cannot find package '@merge\/realize'/);
 });
@@ -120,7 +136,45 @@ test("a model with its own package.json and node_modules uses its own @merge/mod
   mkdirSync(join(dir, "node_modules", "@merge"), { recursive: true });
   symlinkSync(join(root, "packages", "model"), join(dir, "node_modules", "@merge", "model"), "dir");
   symlinkSync(join(root, "packages", "xir"), join(dir, "node_modules", "@merge", "xir"), "dir");
-  const r = spawnSync(bin, ["compile", "hello.ts"], { cwd: dir, encoding: "utf8" });
+  const r = spawnSync(bin, ["compile", "hello.ts"], { cwd: dir, encoding: "utf8", env: noServer });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).nodes.length, 2);
+});
+
+test("mrg compile type-checks through a server it starts, which stays correct after edits", async (t) => {
+  const dir = outside({ "units.ts": HELLO, "pair.ts": PAIR });
+  const cache = join(dir, "cache");
+  const env = { ...process.env, XDG_CACHE_HOME: cache };
+  let pidFile: string | undefined;
+  t.after(() => {
+    if (pidFile && existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+      } catch {}
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const first = spawnSync(bin, ["compile", "units.ts"], { cwd: dir, encoding: "utf8", env });
+  assert.equal(first.status, 0, first.stderr);
+  const found = async () => {
+    for (let i = 0; i < 600; i++) {
+      const f = readdirSync(join(cache, "merge", "typecheck")).find((n) => n.endsWith(".sock.pid"));
+      if (f) return join(cache, "merge", "typecheck", f);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail("no type-check server started");
+  };
+  pidFile = await found();
+  const pid = Number(readFileSync(pidFile, "utf8"));
+  writeFileSync(
+    join(dir, "units.ts"),
+    HELLO.replace("cores.ge(2)", "cores.ge(2), memory.ge(ms(10))").replace("cores }", "cores, memory, ms }"),
+  );
+  const second = spawnSync(bin, ["compile", "units.ts"], { cwd: dir, encoding: "utf8", env });
+  assert.equal(second.status, 1);
+  assert.match(second.stderr, /^units\.ts:4:\d+: error: a size was expected, not a duration/m);
+  process.kill(pid, 0); // still serving
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(existsSync(pidFile), false, "the server removes its socket and pid file when it stops");
 });

@@ -54,6 +54,8 @@ export interface CompileOptions {
   origins?: OriginMap;
   /** Type-check a TypeScript model before running it (default true; see typecheck.ts). */
   typeCheck?: boolean;
+  /** Type-check through the user's type-check server, starting it if needed (for one-shot CLIs). */
+  typeCheckServer?: boolean;
 }
 
 /** Validate, analyze and reticulate XIR already in hand. Pure: the input is not changed. */
@@ -129,7 +131,7 @@ export async function compileFile(path: string, options: Omit<CompileOptions, "o
   }
   if (options.typeCheck !== false && (ext === ".ts" || ext === ".mts")) {
     // Type errors (units, misspelt calls) stop the compile before the model runs.
-    const typeErrors = await typeCheckModel(file);
+    const typeErrors = await typeCheckModel(file, { server: options.typeCheckServer === true });
     if (typeErrors.length) return { ok: false, diagnostics: typeErrors };
   }
   try {

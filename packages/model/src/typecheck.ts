@@ -13,11 +13,13 @@
  *   loading the TypeScript compiler at all. A cache that cannot be written
  *   (a confined worker) is skipped, never an error.
  */
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as TS from "typescript";
 import type { Diagnostic } from "./diagnostics.ts";
 
@@ -33,19 +35,85 @@ let ts: Ts | undefined;
 /** One language service per option set (with or without Node's types). */
 const services = new Map<string, { ls: TS.LanguageService; root: string }>();
 
+export interface TypeCheckOptions {
+  /**
+   * Ask the user's type-check server (typecheck-server.ts), starting it when
+   * none runs; for one-shot processes like `mrg compile`. Otherwise, and when
+   * the server cannot answer, the check runs in this process.
+   */
+  server?: boolean;
+}
+
 /**
  * Type errors in a TypeScript model file (empty when it type-checks).
  * Warnings are never produced: a type error is an error.
  */
-export async function typeCheckModel(file: string): Promise<Diagnostic[]> {
+export async function typeCheckModel(file: string, options: TypeCheckOptions = {}): Promise<Diagnostic[]> {
   const path = resolve(file);
   const text = readFileSync(path, "utf8");
   const cached = readCache(path, text);
   if (cached) return cached;
+  if (options.server && services.size === 0) {
+    const answered = await askServer(path);
+    if (answered) return answered;
+  }
+  return checkHere(path);
+}
+
+/** The check in this process (no disk-cache lookup; its result is cached). */
+export async function checkHere(file: string): Promise<Diagnostic[]> {
+  const path = resolve(file);
+  const text = readFileSync(path, "utf8");
   ts ??= ((await import("typescript")) as unknown as { default: Ts }).default;
   const found = check(ts, path, text);
   writeCache(path, text, found.diagnostics, found.files);
   return found.diagnostics;
+}
+
+/** The server's answer, or undefined (none running: one is started for next time). */
+async function askServer(file: string): Promise<Diagnostic[] | undefined> {
+  const socket = join(cacheDir(), `server-${libraryFingerprint().slice(0, 12)}.sock`);
+  const answer = await new Promise<string | undefined>((done) => {
+    const conn = connect(socket);
+    let text = "";
+    conn.setEncoding("utf8");
+    conn.on("connect", () => conn.write(`${JSON.stringify({ file })}\n`));
+    conn.on("data", (c: string) => {
+      text += c;
+    });
+    conn.on("end", () => done(text));
+    conn.on("error", () => done(undefined));
+    conn.setTimeout(30_000, () => {
+      conn.destroy();
+      done(undefined);
+    });
+  });
+  if (answer === undefined) {
+    startServer(socket);
+    return undefined;
+  }
+  try {
+    const reply = JSON.parse(answer) as { diagnostics?: Diagnostic[] };
+    return reply.diagnostics;
+  } catch {
+    return undefined;
+  }
+}
+
+function startServer(socket: string): void {
+  try {
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+    rmSync(socket, { force: true }); // a server that died left its socket
+    const tsx = pathToFileURL(join(projectModules, "tsx", "dist", "esm", "index.mjs")).href;
+    const child = spawn(process.execPath, ["--import", tsx, join(here, "typecheck-server.ts"), socket], {
+      detached: true,
+      stdio: "ignore",
+    });
+    child.on("error", () => undefined);
+    child.unref();
+  } catch {
+    // No server: every check runs in its own process.
+  }
 }
 
 function check(t: Ts, root: string, text: string): { diagnostics: Diagnostic[]; files: string[] } {

@@ -9,8 +9,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { canonicalJSON } from "@merge/xir";
-import { compileFile } from "../src/index.ts";
 import { ModelError } from "../src/diagnostics.ts";
+import { compileFile } from "../src/index.ts";
 import { runPythonModel, runPythonSource } from "../src/python.ts";
 
 const dir = join(import.meta.dirname, "v0");
@@ -52,7 +52,10 @@ describe("v0 that v1 cannot express is refused", () => {
     assert.ok(err instanceof ModelError);
     const d = err.diagnostics[0];
     assert.equal(d?.code, "mergexp-v0-api");
-    assert.match(d?.message ?? "", /mergexp\.Storage is the mergexp v0 API; in v1 use nothing: experiment storage is not part of mergexp v1/);
+    assert.match(
+      d?.message ?? "",
+      /mergexp\.Storage is the mergexp v0 API; in v1 use nothing: experiment storage is not part of mergexp v1/,
+    );
     assert.equal(d?.location?.line, 3);
   });
 });

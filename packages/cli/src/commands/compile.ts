@@ -29,7 +29,8 @@ export function registerCompile(program: Command): void {
 export async function runCompile(model: string, flags: CompileFlags): Promise<number> {
   // Loaded here, not at the top: every other mrg command starts faster without the compiler.
   const { compileFile, formatDiagnostic, toGraph } = await import("@merge/model");
-  const result = await compileFile(model);
+  // A type-check server keeps the TypeScript compiler warm between runs (MERGE_TYPECHECK_SERVER=0: none).
+  const result = await compileFile(model, { typeCheckServer: process.env.MERGE_TYPECHECK_SERVER !== "0" });
   for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(relativeTo(d))}\n`);
   if (!result.ok || !result.xir) {
     const errors = result.diagnostics.filter((d) => d.severity === "error").length;
