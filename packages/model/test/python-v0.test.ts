@@ -58,4 +58,20 @@ describe("v0 that v1 cannot express is refused", () => {
     );
     assert.equal(d?.location?.line, 3);
   });
+
+  test("mounting storage on a node", async () => {
+    const source =
+      "import mergexp as mx\nnet = mx.Topology('s')\na = net.device('a')\na.mount('/data')\nmx.experiment(net)\n";
+    const err = await runPythonSource(source, "mount.py").then(
+      () => assert.fail("a v0 mount compiled"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ModelError);
+    assert.equal(err.diagnostics[0]?.code, "mergexp-v0-api");
+    assert.match(
+      err.diagnostics[0]?.message ?? "",
+      /node\.mount\(\.\.\.\) is the mergexp v0 API for experiment storage/,
+    );
+    assert.equal(err.diagnostics[0]?.location?.line, 4);
+  });
 });

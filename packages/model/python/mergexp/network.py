@@ -11,7 +11,7 @@ import ipaddress
 import re
 
 from .constraint import RX, Constraint, Property, split_constraints
-from .errors import AddressError, ElementMismatch, TopologyError, ValueMismatch
+from .errors import AddressError, ElementMismatch, TopologyError, V0Api, ValueMismatch
 from . import v0
 from .source import caller_location, warn
 
@@ -245,6 +245,8 @@ class Node:
         return [v0.NodeEndpoint(s) for s in self.sockets]
 
     def __getattr__(self, attr):
+        if attr == "mount":
+            raise V0Api("node.mount(...) is the mergexp v0 API for experiment storage, which mergexp v1 cannot express")
         raise AttributeError("Node has no attribute %r (it has name, properties, socket(), ingress())" % attr)
 
     def __repr__(self):
