@@ -259,6 +259,9 @@ function toDiagnostic(t: Ts, d: TS.Diagnostic, syntax: boolean): Diagnostic {
 
 /** `Argument of type 'Nanoseconds' is not assignable to parameter of type 'Bytes'.` said with units. */
 function unitWords(message: string): string {
+  // As the model would say at run time (ReferenceError), keeping TypeScript's suggestion.
+  const unknown = /^Cannot find name '([^']+)'\.(?: Did you mean '([^']+)'\?)?$/.exec(message);
+  if (unknown) return `${unknown[1]} is not defined${unknown[2] ? ` (did you mean ${unknown[2]}?)` : ""}`;
   const m = /^Argument of type '([^']+)' is not assignable to parameter of type '([^']+)'\.$/.exec(message);
   const want = m?.[2];
   if (!m || want === undefined || !(want in UNIT_TYPES)) return message;

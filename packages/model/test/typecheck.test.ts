@@ -75,3 +75,10 @@ test("a model that type-checks compiles as before", async () => {
   const r = await compileFile(model("fine.ts", 'net.connect([net.node("a", memory.ge(gb(4))), net.node("b")]);'));
   assert.equal(r.ok, true, r.diagnostics.map(formatDiagnostic).join("\n"));
 });
+
+test("an unknown name reads as it would at run time, with TypeScript's suggestion", async () => {
+  const file = model("names.ts", 'net.connect([net.node("a", nope), net.node("b", memroy.ge(gb(1)))]);');
+  const text = (await typeCheckModel(file)).map(formatDiagnostic).join("\n");
+  assert.match(text, /names\.ts:3:28: error: nope is not defined \[ts2304\]/);
+  assert.match(text, /names\.ts:3:49: error: memroy is not defined \(did you mean memory\?\) \[ts2552\]/);
+});
