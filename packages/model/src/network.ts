@@ -27,6 +27,7 @@ import {
   type Node as XNode,
 } from "@merge/xir";
 import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
+import { plain } from "./quantity.ts";
 import type { Requirement } from "./requirement.ts";
 import { type Origin, origin } from "./source.ts";
 
@@ -76,6 +77,11 @@ export function property(name: string, value: Scalar | Scalar[]): PropertyOption
 }
 export type NodeOption = Requirement<"node"> | ImageOption | PropertyOption;
 export type LinkOption = Requirement<"link"> | PropertyOption;
+
+/** Properties as XIR holds them: a quantity (`gb(1)`) given as a value becomes a plain number. */
+function plainProperties(props: Record<string, Scalar | Scalar[]>): Record<string, Scalar | Scalar[]> {
+  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, plain(v)]));
+}
 
 /** XIR paths (`nodes[3].constraints[1]`) to where the model made them. */
 export type Origins = Map<string, Origin>;
@@ -181,7 +187,7 @@ export class Network {
             }),
           };
         }),
-        properties: { ...n.properties },
+        properties: plainProperties(n.properties),
       };
       if (n.image !== undefined) {
         out.image = n.image;
@@ -213,7 +219,7 @@ export class Network {
           origins.set(`${path}.constraints[${j}]`, c.origin);
           return noted(c, `${path}.constraints[${j}]`);
         }),
-        properties: { ...l.properties },
+        properties: plainProperties(l.properties),
       };
     });
     return {

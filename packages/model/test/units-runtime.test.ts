@@ -75,3 +75,11 @@ test("a misspelt API call says which method was meant", async () => {
     /model\.mjs:4:\d+: error: the model threw TypeError: net\.conect is not a function \(did you mean connect\?\)/,
   );
 });
+
+test("a quantity given as a property value is a plain number in the XIR", async () => {
+  const r = await compileJs(
+    'import { property } from "@merge/model";\nconst a = net.node("a", property("scratch", gb(1)));\na.properties.wait = [ms(1), ms(2)];\nnet.connect([a, net.node("b")]);',
+  );
+  assert.equal(r.ok, true, r.text);
+  assert.deepEqual(r.xir?.nodes[0]?.properties, { scratch: 2 ** 30, wait: [1e6, 2e6] });
+});
