@@ -178,3 +178,13 @@ test("mrg compile type-checks through a server it starts, which stays correct af
   for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(existsSync(pidFile), false, "the server removes its socket and pid file when it stops");
 });
+
+test("a JavaScript model outside the project gets the unit errors at run time", (t) => {
+  const dir = outside({
+    "m.js": `import { Network, memory, ms } from "@merge/model";\nconst net = new Network("js");\nnet.connect([net.node("a", memory.ge(ms(10))), net.node("b")]);\nexport default net;\n`,
+  });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = spawnSync(bin, ["compile", "m.js"], { cwd: dir, encoding: "utf8", env: noServer });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^m\.js:3:35: error: memory\.capacity >= 10 ms: a size was expected, not a duration/m);
+});

@@ -61,7 +61,7 @@ function reachModelPackage(file: string): void {
       if (s !== "@merge/model") throw e;
       return { url: ${JSON.stringify(modelEntry)}, format: "module", shortCircuit: true };
     }
-    if (r.format === "commonjs" && /\\.[cm]?ts(\\?|$)/.test(r.url) && !r.url.includes("/node_modules/")) {
+    if (r.format === "commonjs" && /\\.[cm]?[jt]s(\\?|$)/.test(r.url) && !r.url.includes("/node_modules/")) {
       try { if (esm.test(readFileSync(fileURLToPath(r.url.replace(/\\?.*$/, "")), "utf8"))) return { ...r, format: "module" }; } catch {}
     }
     return r;

@@ -5,13 +5,14 @@
  *
  * Only the user's files are checked (the model and what it imports outside
  * node_modules); `@merge/model` resolves as it does at run time, falling back
- * to this installation. Two caches keep it quick:
- * - in the process, one language service: a recheck parses only what changed
- *   (the portal's compile worker and `mrg compile` of several files reuse it);
+ * to this installation. Three caches keep it quick:
+ * - in the process, one language service: a recheck parses only what changed;
  * - on disk (`~/.cache/merge/typecheck`), the result for a model text whose
  *   files and library are unchanged, so recompiling an unchanged model skips
  *   loading the TypeScript compiler at all. A cache that cannot be written
- *   (a confined worker) is skipped, never an error.
+ *   (a confined worker) is skipped, never an error;
+ * - for one-shot processes (`mrg compile`), a per-user server that keeps the
+ *   language service warm between runs (typecheck-server.ts).
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -169,7 +170,8 @@ const OPTIONS: TS.CompilerOptions = {
   types: [],
 };
 const NODE_OPTIONS: TS.CompilerOptions = { ...OPTIONS, types: ["node"], typeRoots: [join(projectModules, "@types")] };
-const USES_NODE = /\bnode:|\bprocess\.|\bBuffer\b|\b__dirname\b|\brequire\(|import\.meta\.(dirname|filename)/;
+const USES_NODE =
+  /\bnode:|\bprocess\.|\bBuffer\b|\b__dirname\b|\brequire\(|import\.meta\.(dirname|filename)|\bset(Timeout|Interval)\b|\bURL\b|\bTextEncoder\b|\bstructuredClone\b/;
 
 /** What a model without Node's types may still use: the console. */
 const GLOBALS = join(here, "model-globals.d.ts");
