@@ -4,12 +4,12 @@
  * as tables or `--json`, and errors that say what to do next.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import { nearest } from "@merge/xir";
+import { nearest } from "@merge/xir/browser";
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { configDir } from "./config.ts";
 
 export interface Session {
   portal: string;
@@ -23,10 +23,6 @@ export interface Session {
 }
 
 export const DEFAULT_PORTAL = "http://127.0.0.1:8080";
-
-export function configDir(): string {
-  return process.env.MERGE_CONFIG_DIR ?? join(homedir(), ".config", "merge");
-}
 
 const sessionFile = () => join(configDir(), "session.json");
 

@@ -7,14 +7,10 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { busyboxImage, DEBIAN_SUITES, debianImage } from "@merge/facility/linux";
 import type { Command } from "commander";
+import { defaultDataDir } from "./facility-store.ts";
 
 const IMAGES = ["busybox", ...DEBIAN_SUITES];
 const MIRROR = "http://deb.debian.org/debian";
-
-/** The facility backend's data directory `npm start` uses. */
-export function defaultDataDir(): string {
-  return resolve(process.env.MERGE_DATA_DIR ?? ".data", "facility", "backend");
-}
 
 /** Bytes under a directory (not following symlinks; hard links counted once). */
 function sizeOf(dir: string): number {

@@ -6,16 +6,9 @@
 // without --local asks a portal (commands/realization.ts); this adds --local.
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { SAMPLES } from "@merge/facility-model";
-import {
-  type Experiment,
-  formatSchemaErrors,
-  type ResourceInternet,
-  validateExperiment,
-  validateFacility,
-  validateResourceInternet,
-} from "@merge/xir";
+import type { Experiment, ResourceInternet } from "@merge/xir";
 import type { Command } from "commander";
+import { loadTypeScript } from "../typescript.ts";
 
 export interface LocalFlags {
   local?: boolean;
@@ -43,7 +36,7 @@ export function registerRealizeLocal(program: Command): void {
     .option("--local", "realize offline here, against --facility, reserving nothing")
     .option(
       "--facility <facility>",
-      `with --local: a sample (${Object.keys(SAMPLES).join(", ")}) or a facility / resource internet JSON file`,
+      "with --local: a sample facility (sample:phobos, ...: those `cog model show` accepts) or a facility / resource internet JSON file",
     )
     .option("--name <rlz.exp.proj>", "with --local: the realization's name");
   // With --local the portal command must not run: realize here, then end.
@@ -59,6 +52,7 @@ export function registerRealizeLocal(program: Command): void {
 export async function runRealizeLocal(model: string, flags: LocalFlags): Promise<number> {
   // Loaded here, not at the top: every other mrg command starts faster without the engine and compiler.
   const { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } = await import("@merge/realize");
+  const { SAMPLES } = await import("@merge/facility-model");
   try {
     if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
@@ -67,7 +61,7 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
       );
     }
     const experiment = await loadExperiment(model);
-    const internet = loadInternet(flags.facility);
+    const internet = await loadInternet(flags.facility);
     const ix = prepareInternet(internet);
     const r = realize(experiment, ix, undefined, { ...(flags.name ? { id: flags.name } : {}) });
     if (!r.ok) {
@@ -89,8 +83,10 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
 }
 
 async function loadExperiment(path: string): Promise<Experiment> {
+  await loadTypeScript();
   const { compileFile, formatDiagnostic } = await import("@merge/model");
   if (extname(path) === ".json") {
+    const { formatSchemaErrors, validateExperiment } = await import("@merge/xir");
     const doc = readJson(path);
     const v = validateExperiment(doc);
     if (!v.ok) throw new LocalError(`${path}: not a valid XIR experiment:\n${formatSchemaErrors(v.errors)}`);
@@ -102,7 +98,9 @@ async function loadExperiment(path: string): Promise<Experiment> {
   return result.xir;
 }
 
-function loadInternet(facility: string): ResourceInternet {
+async function loadInternet(facility: string): Promise<ResourceInternet> {
+  const { SAMPLES } = await import("@merge/facility-model");
+  const { formatSchemaErrors, validateFacility, validateResourceInternet } = await import("@merge/xir");
   const sample = SAMPLES[facility];
   if (sample) return { facilities: [sample()], interconnects: [] };
   if (extname(facility) !== ".json") {
