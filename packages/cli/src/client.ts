@@ -202,9 +202,11 @@ export function describe(e: unknown): string {
     const message = e.message.replace(/;? ?sign in again with 'mrg login'$/, "").replace(/^body\./, "");
     const hint =
       e.status === 401
-        ? process.env.MERGE_TOKEN
-          ? "; the token comes from $MERGE_TOKEN: set a valid one, or unset it and sign in with mrg login"
-          : `; sign in again with: ${loginHint()}`
+        ? `${refusedBy()}${
+            process.env.MERGE_TOKEN
+              ? "; the token comes from $MERGE_TOKEN: set a valid one, or unset it and sign in with mrg login"
+              : `; sign in again with: ${loginHint()}`
+          }`
         : e.status === 403 && e.code === "inactive"
           ? " (an administrator activates accounts: mergectl user activate <name>)"
           : "";
@@ -213,6 +215,22 @@ export function describe(e: unknown): string {
   }
   if (e instanceof CliError) return `error: ${e.message}`;
   return `error: ${(e as Error).message ?? String(e)}`;
+}
+
+/**
+ * Which portal refused the token (and why that one), and, when the saved
+ * session was signed in to another portal (a login elsewhere rewrote it), which.
+ */
+function refusedBy(): string {
+  const p = context.portal;
+  if (!p) return "";
+  const f = sessionFile();
+  const saved = existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as Session).portal : undefined;
+  const other =
+    saved && saved.replace(/\/+$/, "") !== p.url.replace(/\/+$/, "") && !process.env.MERGE_TOKEN
+      ? `; the saved session (${f}) is signed in to ${saved}, not this portal`
+      : "";
+  return ` (portal ${p.url}, from ${p.origin}${other})`;
 }
 
 /** "cannot reach": which URL, where it came from, why, and how to start a portal or point at another. */
