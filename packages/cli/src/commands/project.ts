@@ -11,6 +11,7 @@ import {
   signedIn,
   UsageError,
 } from "../client.ts";
+import { hasRoom, RESOURCE_COLUMNS, resourceRow } from "./resources.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -128,11 +129,13 @@ export function registerProject(program: Command): void {
       .option("--allocated", "only those with something allocated"),
   ).action(
     action(async (f: Flags & { free?: boolean; allocated?: boolean }) => {
-      const rs = await signedIn(f).resources(f.free ? { allocated: false } : f.allocated ? { allocated: true } : {});
+      const all = await signedIn(f).resources(f.allocated ? { allocated: true } : {});
+      const rs = f.free ? all.filter(hasRoom) : all;
+      if (f.json) return print(f, rs, []);
       print(
         f,
-        rs.map((r) => ({ ...r, holders: r.holders.map((h) => h.realization) })),
-        ["facility", "id", "kind", "alloc", "allocated", "holders"],
+        rs.map((r) => resourceRow(r)),
+        [...RESOURCE_COLUMNS],
       );
     }),
   );
