@@ -41,6 +41,15 @@ fi
 echo "setup: building the command lines (mrg, mergectl, cog)"
 npm run --silent build
 
+# The default node image, Debian bookworm, built once from Debian's packages into the
+# image cache (/var/cache/merge/images; minutes the first time, then cached).
+if [ "$(id -u)" -eq 0 ] && command -v debootstrap >/dev/null && [ ! -e "${MERGE_IMAGE_CACHE:-/var/cache/merge/images}/bookworm/etc/mrg/boot" ]; then
+  echo "setup: building the default node image, Debian bookworm (debootstrap; a few minutes, once)"
+  if ! packages/cli/bin/cog images build bookworm; then
+    echo "setup: the Debian image could not be built; nodes boot the busybox image until 'cog images build bookworm' succeeds" >&2
+  fi
+fi
+
 # The command lines run from any directory, also through a symlink on the PATH.
 bin="$(pwd)/packages/cli/bin"
 if [ -n "$link_dir" ]; then

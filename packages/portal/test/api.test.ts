@@ -116,7 +116,10 @@ describe("experiments, revisions and realizations", () => {
       seen.map((x) => [x.id, x.state, x.cores.used]),
       held.map((x) => [x.id, x.state, x.cores.used]),
     );
-    assert.ok(held.every((x) => x.otherHolders === 0), "administrators see every holder by name");
+    assert.ok(
+      held.every((x) => x.otherHolders === 0),
+      "administrators see every holder by name",
+    );
     assert.equal((await apiError((await h.user("ozzy2")).usage())).status, 403);
     const usage = await h.admin.usage();
     assert.ok((usage.byUser.ivy?.resources ?? 0) >= 1);

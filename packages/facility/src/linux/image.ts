@@ -177,14 +177,28 @@ export async function debianImage(
 }
 
 /**
- * Resolve an image name (none: DEFAULT_IMAGE) to its directory: busybox is built
- * on the spot; others are found in the data directory, then in the image cache.
+ * Resolve an image name (none: DEFAULT_IMAGE) to its directory in the data
+ * directory: busybox is built on the spot; an image from the cache is linked in
+ * first (hard links, a second or so; a copy across file systems), since node
+ * containers see only the data directory.
  */
 export async function imageDir(dataDir: string, name: string | undefined): Promise<string> {
   const n = name || DEFAULT_IMAGE;
   if (n === "busybox") return busyboxImage(dataDir);
-  for (const dir of [join(dataDir, "images", n), join(imageCache(), n)]) {
-    if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+  const dir = join(dataDir, "images", n);
+  if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+  const cached = join(imageCache(), n);
+  if (existsSync(join(cached, "etc/mrg/boot"))) {
+    mkdirSync(join(dataDir, "images"), { recursive: true });
+    const tmp = `${dir}.${process.pid}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    if ((await run("cp", ["-al", cached, tmp])).code !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      await check("cp", ["-a", cached, tmp]);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+    return dir;
   }
   throw new Error(
     `image "${n}" is not built on this host: run \`cog images build ${n}\` or scripts/setup.sh (available: busybox, ${DEBIAN_SUITES.join(", ")})`,

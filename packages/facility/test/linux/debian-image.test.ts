@@ -13,8 +13,7 @@ import { planFromExperiment } from "../../src/linux/plan.ts";
 import { type Harness, harness, line3, skip } from "./fixture.ts";
 
 const built = existsSync(join(imageCache(), DEFAULT_IMAGE, "etc/mrg/boot"));
-const reason =
-  skip || (built ? false : `${DEFAULT_IMAGE} is not built in ${imageCache()}: scripts/setup.sh builds it`);
+const reason = skip || (built ? false : `${DEFAULT_IMAGE} is not built in ${imageCache()}: scripts/setup.sh builds it`);
 
 describe("the default node image (Debian)", { skip: reason }, () => {
   let h: Harness;
