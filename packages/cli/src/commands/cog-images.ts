@@ -110,6 +110,9 @@ async function build(name: string, opts: { dataDir?: string; mirror: string; jso
   if (name === "busybox") {
     say(`building busybox into ${join(dataDir, "images", name)}`);
     path = await busyboxImage(dataDir);
+  } else if (existsSync(join(imageCache(), name, "etc/mrg/boot"))) {
+    path = join(imageCache(), name);
+    say(`${name} is already built in the image cache`);
   } else {
     if (!debootstrapPath())
       return fail("build", `${name} needs debootstrap, which is not installed (apt-get install debootstrap)`);
