@@ -2,8 +2,17 @@
 # Sets up a fresh machine (Debian, Node 20, npm; root for the Linux data plane):
 # Debian packages the facility's linux backend and the tests use, then npm packages.
 # Safe to run again: it installs only what is missing.
+#   scripts/setup.sh                  set up; say how to put mrg, mergectl and cog on the PATH
+#   scripts/setup.sh --link [DIR]     also symlink them into DIR (default /usr/local/bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+link_dir=""
+case "${1:-}" in
+  "") ;;
+  --link) link_dir="${2:-/usr/local/bin}" ;;
+  *) echo "usage: scripts/setup.sh [--link [DIR]]   (DIR: where to symlink mrg, mergectl, cog; default /usr/local/bin)" >&2; exit 2 ;;
+esac
 
 debs=(iproute2 nftables dnsmasq-base busybox-static etcd-server etcd-client iperf3 debootstrap chromium procps util-linux psmisc python3 openssl gcc libc6-dev)
 missing=()
@@ -27,4 +36,27 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # npm install, not npm ci: npm 11 leaves other platforms' optional packages out of the
   # lock file, which npm ci then refuses as "out of sync".
   npm install --no-audit --no-fund
+fi
+
+echo "setup: building the command lines (mrg, mergectl, cog)"
+npm run --silent build
+
+# The default node image, Debian bookworm, built once from Debian's packages into the
+# image cache (/var/cache/merge/images; minutes the first time, then cached).
+if [ "$(id -u)" -eq 0 ] && command -v debootstrap >/dev/null && [ ! -e "${MERGE_IMAGE_CACHE:-/var/cache/merge/images}/bookworm/etc/mrg/boot" ]; then
+  echo "setup: building the default node image, Debian bookworm (debootstrap; a few minutes, once)"
+  if ! packages/cli/bin/cog images build bookworm; then
+    echo "setup: the Debian image could not be built; nodes boot the busybox image until 'cog images build bookworm' succeeds" >&2
+  fi
+fi
+
+# The command lines run from any directory, also through a symlink on the PATH.
+bin="$(pwd)/packages/cli/bin"
+if [ -n "$link_dir" ]; then
+  mkdir -p "$link_dir"
+  for c in mrg mergectl cog; do ln -sfn "$bin/$c" "$link_dir/$c"; done
+  echo "setup: linked mrg, mergectl and cog into $link_dir"
+elif [ "$(readlink -f "$(command -v mrg || echo /none)")" != "$bin/mrg" ]; then
+  echo "setup: to run mrg, mergectl and cog from anywhere: scripts/setup.sh --link   (symlinks in /usr/local/bin)"
+  echo "setup:   or: export PATH=\"$bin:\$PATH\""
 fi

@@ -36,6 +36,12 @@ if (!files.length) {
   console.error("npm test: no test files found");
   process.exit(1);
 }
+// Tests run the command lines as users do, built (packages/cli/bin → dist): build them from these sources first.
+const build = spawnSync(process.execPath, [join(root, "packages/cli/build.mjs")], { stdio: "inherit", cwd: root });
+if (build.status !== 0) {
+  console.error("npm test: building the command lines failed");
+  process.exit(1);
+}
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const r = spawnSync(
   process.execPath,

@@ -4,12 +4,12 @@
  * as tables or `--json`, and errors that say what to do next.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import { nearest } from "@merge/xir";
+import { nearest } from "@merge/xir/browser";
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { configDir } from "./config.ts";
 
 export interface Session {
   portal: string;
@@ -23,10 +23,6 @@ export interface Session {
 }
 
 export const DEFAULT_PORTAL = "http://127.0.0.1:8080";
-
-export function configDir(): string {
-  return process.env.MERGE_CONFIG_DIR ?? join(homedir(), ".config", "merge");
-}
 
 const sessionFile = () => join(configDir(), "session.json");
 
@@ -206,9 +202,11 @@ export function describe(e: unknown): string {
     const message = e.message.replace(/;? ?sign in again with 'mrg login'$/, "").replace(/^body\./, "");
     const hint =
       e.status === 401
-        ? process.env.MERGE_TOKEN
-          ? "; the token comes from $MERGE_TOKEN: set a valid one, or unset it and sign in with mrg login"
-          : `; sign in again with: ${loginHint()}`
+        ? `${refusedBy()}${
+            process.env.MERGE_TOKEN
+              ? "; the token comes from $MERGE_TOKEN: set a valid one, or unset it and sign in with mrg login"
+              : `; sign in again with: ${loginHint()}`
+          }`
         : e.status === 403 && e.code === "inactive"
           ? " (an administrator activates accounts: mergectl user activate <name>)"
           : "";
@@ -217,6 +215,22 @@ export function describe(e: unknown): string {
   }
   if (e instanceof CliError) return `error: ${e.message}`;
   return `error: ${(e as Error).message ?? String(e)}`;
+}
+
+/**
+ * Which portal refused the token (and why that one), and, when the saved
+ * session was signed in to another portal (a login elsewhere rewrote it), which.
+ */
+function refusedBy(): string {
+  const p = context.portal;
+  if (!p) return "";
+  const f = sessionFile();
+  const saved = existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as Session).portal : undefined;
+  const other =
+    saved && saved.replace(/\/+$/, "") !== p.url.replace(/\/+$/, "") && !process.env.MERGE_TOKEN
+      ? `; the saved session (${f}) is signed in to ${saved}, not this portal`
+      : "";
+  return ` (portal ${p.url}, from ${p.origin}${other})`;
 }
 
 /** "cannot reach": which URL, where it came from, why, and how to start a portal or point at another. */

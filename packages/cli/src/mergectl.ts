@@ -19,6 +19,7 @@ import {
   UsageError,
   usageExits,
 } from "./client.ts";
+import { RESOURCE_COLUMNS, resourceRow } from "./commands/resources.ts";
 
 type Flags = OutputFlags & { portal?: string };
 
@@ -109,13 +110,19 @@ portalOptions(list.command("facilities")).action(
     ]),
   ),
 );
-portalOptions(list.command("resources").option("--allocated", "only allocated ones")).action(
+portalOptions(
+  list
+    .command("resources")
+    .description("testbed resources: cores and memory used of total, and who holds them")
+    .option("--allocated", "only those with something allocated"),
+).action(
   action(async (f: Flags & { allocated?: boolean }) => {
     const rs = await signedIn(f).resources(f.allocated ? { allocated: true } : {});
+    if (f.json) return print(f, rs, []);
     print(
       f,
-      rs.map((r) => ({ ...r, holders: r.holders.map((h) => `${h.realization} (${h.user})`) })),
-      ["facility", "id", "kind", "alloc", "allocated", "holders"],
+      rs.map((r) => resourceRow(r, true)),
+      [...RESOURCE_COLUMNS],
     );
   }),
 );

@@ -21,6 +21,7 @@ import { startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
+import { recordStart } from "./config.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const { values } = parseArgs({
@@ -42,6 +43,8 @@ when running as root with network namespaces, and the simulator otherwise.`);
 }
 
 const data = resolve(values.data as string);
+// cog (from any directory) finds this facility's store and backend through this record.
+recordStart({ data });
 const facilityDir = join(data, "facility");
 const certs = join(facilityDir, "certs");
 mkdirSync(facilityDir, { recursive: true, mode: 0o700 });
@@ -106,14 +109,16 @@ Try the demo (README "Quick start"):
   npx mrg materialize r1.demo.admin
   npx mrg exec c0 r1.demo.admin -- ping -c 3 server
 
-The facility's operator view:
-  npx cog harbor --store sqlite://${join(facilityDir, "store")}
-  npx cog list mz --store sqlite://${join(facilityDir, "store")}${
+The facility's operator view (cog finds this store from any directory):
+  npx cog harbor
+  npx cog list mz${
     backend === "linux"
       ? `
-  npx cog host list --data-dir ${join(facilityDir, "backend")}`
+  npx cog host list`
       : ""
   }
+
+mrg, mergectl and cog outside this checkout: scripts/setup.sh --link (symlinks in /usr/local/bin).
 
 Ctrl-C stops everything: the portal and the facility.${
   backend === "linux"

@@ -15,10 +15,13 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const cogPath = join(root, "packages/cli/src/cog.ts");
+// An image cache of its own: what this host has built in /var/cache/merge does not show here.
+const cache = mkdtempSync(join(tmpdir(), "cog-images-cache-"));
 
 function cog(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", cogPath, ...args], { cwd: root }, (err, stdout, stderr) => {
+    const env = { ...process.env, MERGE_IMAGE_CACHE: cache };
+    execFile(process.execPath, ["--import", "tsx", cogPath, ...args], { cwd: root, env }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -36,12 +39,15 @@ function closedPort(): Promise<number> {
 
 describe("cog images", () => {
   const dir = mkdtempSync(join(tmpdir(), "cog-images-test-"));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(cache, { recursive: true, force: true });
+  });
 
   it("list on an empty data dir says nothing is built and how to build", async () => {
     const r = await cog("images", "list", "--data-dir", dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /no images built in .*cog images build busybox\|bookworm/);
+    assert.match(r.stdout, /no images built in .* or .*cog-images-cache-.* \(cog images build busybox\|bookworm/);
     const j = await cog("images", "list", "--data-dir", dir, "--json");
     assert.deepEqual(JSON.parse(j.stdout), []);
   });
@@ -92,5 +98,6 @@ describe("cog images", () => {
       off.stderr,
     );
     assert.deepEqual(readdirSync(join(dir, "images")), ["busybox"], "no partial image is left");
+    assert.deepEqual(readdirSync(cache), [], "nor in the image cache");
   });
 });

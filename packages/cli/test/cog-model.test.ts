@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { phobos } from "@merge/facility-model";
-import { cogProgram } from "../src/cog.ts";
+import { cogProgram } from "../src/cog-program.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const cogPath = join(root, "packages/cli/src/cog.ts");

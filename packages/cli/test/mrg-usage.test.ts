@@ -147,6 +147,11 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, "\\.")}:3:\\d+: error: `));
     assert.match(r.stderr, /revision 2 of py\.admin did not compile; fix the model and push again/);
+    // The numbering rule, shown where it bites: the failed push took number 2, revision 1 is what realizes.
+    assert.match(
+      r.stderr,
+      /a failed push keeps its number too, with its errors; the latest compiled revision is 1: mrg realize rN\.py\.admin 1/,
+    );
   });
 
   test("usage errors exit 2: typos get the nearest command, malformed names the expected form", async () => {
@@ -203,7 +208,10 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
   test("materializing a realization that is not accepted says how to accept it", async () => {
     const rz = await mrg(["realize", "r2.demo.admin", "1"]);
     assert.equal(rz.code, 0, rz.stderr);
-    assert.match(rz.stdout, /accept before .*: mrg accept r2\.demo\.admin/);
+    assert.match(
+      rz.stdout,
+      /accept within \d+ s \(before \d\d:\d\d:\d\d UTC\) or it expires: mrg accept r2\.demo\.admin/,
+    );
     const r = await mrg(["materialize", "r2.demo.admin"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /realization r2\.demo\.admin is pending; only an accepted realization can be materialized/);
@@ -243,10 +251,37 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
       MERGE_CONFIG_DIR: expiredCfg,
     });
     assert.equal(saved.code, 1);
-    assert.match(saved.stderr, /the token has expired; sign in again with: mrg login admin --password/);
+    assert.match(
+      saved.stderr,
+      new RegExp(
+        `the token has expired \\(portal ${stack.portal.url}, from the saved session\\); sign in again with: mrg login admin --password`,
+      ),
+    );
     const env = await mrg(["list", "projects"], { MERGE_TOKEN: issued.token });
     assert.equal(env.code, 1);
-    assert.match(env.stderr, /the token has expired; the token comes from \$MERGE_TOKEN/);
+    assert.match(
+      env.stderr,
+      new RegExp(
+        `the token has expired \\(portal ${stack.portal.url}, from \\$MERGE_PORTAL\\); the token comes from \\$MERGE_TOKEN`,
+      ),
+    );
+
+    // A stale session: a login to another portal rewrote the session file; this portal does not know its token.
+    const staleCfg = join(tmp, "cfg-stale");
+    mkdirSync(staleCfg, { recursive: true });
+    const elsewhere = `http://127.0.0.1:${await closedPort()}`;
+    writeFileSync(
+      join(staleCfg, "session.json"),
+      JSON.stringify({ portal: elsewhere, token: "mrg_0123456789abcdef", user: "alice", kind: "api" }),
+    );
+    const stale = await mrg(["list", "projects"], { MERGE_TOKEN: undefined, MERGE_CONFIG_DIR: staleCfg });
+    assert.equal(stale.code, 1);
+    assert.match(
+      stale.stderr,
+      new RegExp(
+        `\\(portal ${stack.portal.url}, from \\$MERGE_PORTAL; the saved session \\(${join(staleCfg, "session.json")}\\) is signed in to ${elsewhere}, not this portal\\); sign in again with: mrg login alice`,
+      ),
+    );
 
     const wrong = await mrg(["login", "admin", "--password", "not-the-password"], {
       MERGE_TOKEN: undefined,

@@ -37,7 +37,7 @@ describe("node operations on the linux backend, through portal and commander", {
   const mrg = (args: string[], input?: string) => (stack as PortalStack).mrg(args, input);
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
+    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
     stack = await startPortalStack(tmp, backend);
     await stack.accepted(proj, "e1", MODEL, "ts");
   });

@@ -123,6 +123,17 @@ export interface RealizationRecord {
   resources: string[];
 }
 
+/**
+ * What is left of a realization released because it was not accepted in time:
+ * kept for a while (a store lease) so that asking for it says what happened.
+ */
+export interface ExpiredRealization {
+  id: string;
+  /** When it was realized, and when it was released for want of an accept. */
+  created: string;
+  expired: string;
+}
+
 /** A realization record without its embedding: what listings read and show. */
 export type RealizationSummary = Omit<RealizationRecord, "realization">;
 
@@ -202,6 +213,8 @@ export const keys = {
   /** Pending/accepted realizations by expiry time, so the sweeper reads only what is due. */
   expiry: (at: number, p: string, e: string, r: string) => `${P}expiry/${String(at).padStart(15, "0")}/${p}/${e}/${r}`,
   expiries: () => `${P}expiry/`,
+  /** An ExpiredRealization, on a lease (EXPIRED_KEPT_SECONDS). */
+  expired: (p: string, e: string, r: string) => `${P}expired/${p}/${e}/${r}`,
   /** A realization's materialization (kept by the materialize room); a realization with one cannot be released. */
   materialization: (p: string, e: string, r: string) => `${P}materializations/${p}/${e}/${r}`,
   pool: (name: string) => `${P}pools/${name}`,

@@ -33,7 +33,13 @@ import {
 import { Batch, epochCompare, list, readDoc } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
 import { listFacilities } from "./facility-record.ts";
-import { keys, type RealizationRecord, type RealizationSummary, type StoredRealization } from "./objects.ts";
+import {
+  type ExpiredRealization,
+  keys,
+  type RealizationRecord,
+  type RealizationSummary,
+  type StoredRealization,
+} from "./objects.ts";
 import { allowedResources, type Pool, restrictInternet } from "./pool.ts";
 import { deleteRealization, putRealization, summarize } from "./realization-record.ts";
 import { readRevisionBody } from "./revision-body.ts";
@@ -173,6 +179,8 @@ export interface RealizeRequest {
 }
 
 const MAX_ATTEMPTS = 64;
+/** How long asking for a realization that expired unaccepted says so, instead of "does not exist". */
+export const EXPIRED_KEPT_SECONDS = 24 * 3600;
 
 export class Realizer {
   private cache: { epoch: number; internet: ResourceInternet; prepared: unknown } | undefined;
@@ -316,15 +324,15 @@ export class Realizer {
     const rkey = keys.realization(project, experiment, name);
     const doc = await readDoc<StoredRealization>(this.store, rkey);
     const id = `${name}.${experiment}.${project}`;
-    if (doc === undefined) throw notFound("realization", id);
+    if (doc === undefined) throw await this.missing(project, experiment, name);
     const r = doc.value;
     if (r.state === "accepted") return summarize(r);
     if (r.state === "failed")
       throw conflict(`realization ${id} failed; there is nothing to accept (see its diagnostics)`);
     const due = r.expires === null ? Number.POSITIVE_INFINITY : Date.parse(r.expires);
     if (due <= Date.now()) {
-      await this.release(project, experiment, name);
-      throw conflict(`realization ${id} was not accepted in time and has been released; realize again`);
+      await this.release(project, experiment, name, due);
+      throw await this.missing(project, experiment, name);
     }
     const expiresAt = this.holdMs > 0 ? Date.now() + this.holdMs : null;
     const next: StoredRealization = {
@@ -339,10 +347,32 @@ export class Realizer {
     return summarize(next);
   }
 
-  /** Reject, relinquish and expiry all end here: the realization and everything it holds go, atomically. */
+  /**
+   * Why a realization is not there: it expired unaccepted (while its tombstone
+   * lasts: when, and how long after it was realized), or it does not exist.
+   */
+  async missing(project: string, experiment: string, name: string): Promise<PortalError> {
+    const id = `${name}.${experiment}.${project}`;
+    const kv = await this.store.get(keys.expired(project, experiment, name));
+    if (kv === undefined) return notFound("realization", id);
+    const t = JSON.parse(kv.value) as ExpiredRealization;
+    const after = Math.round((Date.parse(t.expired) - Date.parse(t.created)) / 1000);
+    return new PortalError(
+      "not_found",
+      `${id} expired at ${t.expired.slice(11, 19)} UTC, ${after} s after it was realized, without being accepted; realize it again (with --accept, or accept within ${Math.round(this.acceptTimeoutMs / 1000)} s)`,
+    );
+  }
+
+  /**
+   * Reject, relinquish and expiry all end here: the realization and everything it holds go, atomically.
+   * `dueAt`: released because its accept window closed at that time (the sweeper, a late accept);
+   * such a pending realization leaves a tombstone that says so (`missing`).
+   */
   async release(project: string, experiment: string, name: string, dueAt?: number): Promise<boolean> {
     const id = `${name}.${experiment}.${project}`;
     const rkey = keys.realization(project, experiment, name);
+    const tombstone = keys.expired(project, experiment, name);
+    let lease: string | undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const doc = await readDoc<StoredRealization>(this.store, rkey);
       if (doc === undefined) return false;
@@ -356,6 +386,11 @@ export class Realizer {
       if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
       // Frees leave the epoch alone: they only make room (see the top of this file).
       if (r.state !== "failed") b.delete(keys.allocation(id)).deletePrefix(keys.allocationChunks(id));
+      if (dueAt !== undefined && r.state === "pending") {
+        lease ??= await this.store.grant(EXPIRED_KEPT_SECONDS);
+        const t: ExpiredRealization = { id, created: r.created, expired: new Date(dueAt).toISOString() };
+        b.add([{ op: "put", key: tombstone, value: JSON.stringify(t), lease }]);
+      } else b.delete(tombstone); // an older one's tombstone must not speak for this one
       if (await b.tryCommit(this.store)) return true;
       if ((await this.store.get(keys.materialization(project, experiment, name))) !== undefined) {
         throw conflict(`realization ${id} is materialized; dematerialize it first`);

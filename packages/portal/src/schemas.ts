@@ -246,8 +246,17 @@ export const Resource = Type.Object({
   kind: Type.String(),
   alloc: Type.Array(Type.String()),
   props: Type.Record(Type.String(), Type.Unknown()),
+  /** Something is allocated on it; `state` says whether room is left. */
   allocated: Type.Boolean(),
+  /** free: nothing on it; shared: virtual machines, room left; full: no core or no memory left; whole: one node on the bare metal. */
+  state: Type.Union([Type.Literal("free"), Type.Literal("shared"), Type.Literal("full"), Type.Literal("whole")]),
+  cores: Type.Object({ used: Type.Number(), total: Type.Number() }),
+  /** Bytes. */
+  memory: Type.Object({ used: Type.Number(), total: Type.Number() }),
+  /** The holders you may see (administrators, members of the holding project). */
   holders: Type.Array(Type.Object({ realization: Type.String(), project: Type.String(), user: Type.String() })),
+  /** Holders in projects you may not see: counted, not named. */
+  otherHolders: Type.Integer(),
 });
 export const Usage = Type.Object({
   byProject: Type.Record(Type.String(), Type.Object({ resources: Type.Integer(), realizations: Type.Integer() })),

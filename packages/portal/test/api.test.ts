@@ -97,9 +97,29 @@ describe("experiments, revisions and realizations", () => {
     assert.ok(r.resources.length >= 2);
     const held = await h.admin.resources({ allocated: true });
     assert.ok(held.some((x) => x.holders.some((y) => y.realization === "r1.chain.ivy")));
-    // Others see that a resource is taken, not by whom; usage is for administrators.
+    // Per resource: what is used of its cores and memory, and whether room is left.
+    for (const x of held) {
+      const mine = x.holders.some((y) => y.realization === "r1.chain.ivy");
+      if (!mine) continue;
+      assert.ok(x.cores.used > 0 && x.cores.used <= x.cores.total, JSON.stringify(x));
+      assert.ok(x.memory.used > 0 && x.memory.used <= x.memory.total, JSON.stringify(x));
+      if (x.state === "whole") assert.deepEqual([x.cores.used, x.memory.used], [x.cores.total, x.memory.total]);
+      else {
+        const room = x.cores.used < x.cores.total && x.memory.used < x.memory.total;
+        assert.equal(x.state, room ? "shared" : "full", JSON.stringify(x));
+      }
+    }
+    // Others see that a resource is taken and how much, not by whom; usage is for administrators.
     const seen = await (await h.user("ozzy")).resources({ allocated: true });
-    assert.ok(seen.length > 0 && seen.every((x) => x.holders.length === 0));
+    assert.ok(seen.length > 0 && seen.every((x) => x.holders.length === 0 && x.otherHolders > 0));
+    assert.deepEqual(
+      seen.map((x) => [x.id, x.state, x.cores.used]),
+      held.map((x) => [x.id, x.state, x.cores.used]),
+    );
+    assert.ok(
+      held.every((x) => x.otherHolders === 0),
+      "administrators see every holder by name",
+    );
     assert.equal((await apiError((await h.user("ozzy2")).usage())).status, 403);
     const usage = await h.admin.usage();
     assert.ok((usage.byUser.ivy?.resources ?? 0) >= 1);

@@ -24,8 +24,39 @@ test("a realization not accepted within the timeout is released; an accepted one
   await ned.accept("ned", "e", "kept");
   // The sweeper runs every second; give it three.
   await new Promise((r) => setTimeout(r, 3000));
-  assert.equal((await apiError(ned.realization("ned", "e", "late"))).status, 404);
-  assert.equal((await apiError(ned.accept("ned", "e", "late"))).status, 404);
+  // Gone, and it says why: when it expired, how long after it was realized, that nobody accepted it.
+  const gone = await apiError(ned.realization("ned", "e", "late"));
+  assert.equal(gone.status, 404);
+  const expired =
+    /^late\.e\.ned expired at (\d\d:\d\d:\d\d) UTC, (\d+) s after it was realized, without being accepted/.exec(
+      gone.message,
+    );
+  assert.ok(expired, gone.message);
+  assert.equal(expired[1], late.expires?.slice(11, 19));
+  assert.equal(expired[2], "1");
+  for (const again of [
+    ned.accept("ned", "e", "late"),
+    ned.reject("ned", "e", "late"),
+    ned.relinquish("ned", "e", "late"),
+  ]) {
+    const e = await apiError(again);
+    assert.equal(e.status, 404);
+    assert.match(e.message, /^late\.e\.ned expired at /);
+  }
+  // A name that never existed still does not exist; the tombstone sits on a lease and goes with it.
+  assert.match(
+    (await apiError(ned.realization("ned", "e", "never"))).message,
+    /realization 'never\.e\.ned' does not exist/,
+  );
+  const tomb = await h.started.store.get(keys.expired("ned", "e", "late"));
+  assert.ok(tomb?.lease, "the tombstone is on a lease");
+  // Realizing the name again and relinquishing it: then it simply does not exist.
+  await ned.realize("ned", "e", { name: "late" });
+  await ned.relinquish("ned", "e", "late");
+  assert.match(
+    (await apiError(ned.realization("ned", "e", "late"))).message,
+    /realization 'late\.e\.ned' does not exist/,
+  );
   const names = (await ned.realizations("ned", "e")).map((r) => r.name).sort();
   assert.deepEqual(names, ["kept", "now"]);
   const holders = new Set(

@@ -3,7 +3,7 @@
  * session, otherwise shows the header (who, navigation, sign out) and the page.
  */
 import { useEffect, useState } from "react";
-import { call, describeError, type User } from "./api.ts";
+import { call, describeError, publicApi, type User } from "./api.ts";
 import { AdminPage } from "./pages/Admin.tsx";
 import { ExperimentPage } from "./pages/Experiment.tsx";
 import { ProjectPage, ProjectsPage } from "./pages/Projects.tsx";
@@ -71,10 +71,78 @@ function SignIn() {
           {error}
         </div>
       )}
-      <p className="muted small">
-        No account? Register with <code>mrg register</code>; an administrator activates it.
-      </p>
+      <SignUp />
     </main>
+  );
+}
+
+/** Registration beside sign-in: the account starts inactive until an administrator activates it. */
+function SignUp() {
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [created, setCreated] = useState<string | undefined>(undefined);
+  if (created !== undefined) {
+    return (
+      <p className="notice" role="status" data-testid="signed-up">
+        Account <b>{created}</b> created. An administrator activates it (<code>mergectl user activate {created}</code>
+        ); then sign in.
+      </p>
+    );
+  }
+  if (!open) {
+    return (
+      <p className="muted small">
+        No account?{" "}
+        <button type="button" className="link" data-testid="sign-up" onClick={() => setOpen(true)}>
+          Create one
+        </button>{" "}
+        (or <code>mrg register</code>); an administrator activates it.
+      </p>
+    );
+  }
+  return (
+    <form
+      className="sign-up"
+      data-testid="sign-up-form"
+      onSubmit={(ev) => {
+        ev.preventDefault();
+        const f = new FormData(ev.currentTarget);
+        const field = (k: string) => String(f.get(k) ?? "").trim();
+        const name = field("name");
+        const fullName = field("fullName");
+        publicApi()
+          .register({
+            name,
+            email: field("email"),
+            password: String(f.get("password") ?? ""),
+            ...(fullName ? { fullName } : {}),
+          })
+          .then(
+            () => setCreated(name),
+            (e: unknown) => setError(describeError(e)),
+          );
+      }}
+    >
+      <h2>Create an account</h2>
+      <label>
+        User name <input name="name" required pattern="[a-z][a-z0-9]{0,31}" autoComplete="username" />
+      </label>
+      <label>
+        Email <input name="email" type="email" required autoComplete="email" />
+      </label>
+      <label>
+        Full name <input name="fullName" autoComplete="name" />
+      </label>
+      <label>
+        Password <input name="password" type="password" required minLength={8} autoComplete="new-password" />
+      </label>
+      <button type="submit">Create account</button>
+      {error !== undefined && (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      )}
+    </form>
   );
 }
 

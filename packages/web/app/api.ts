@@ -58,6 +58,11 @@ export function api(): Api {
   return new WebClient("", s.token);
 }
 
+/** A client for this origin without a session: registration is public. */
+export function publicApi(): Api {
+  return new WebClient("");
+}
+
 /** Runs an API call; a 401 ends the session and becomes SessionExpired. */
 export async function call<T>(f: (a: Api) => Promise<T>): Promise<T> {
   try {

@@ -84,6 +84,11 @@ export function loadAssets(dir: string): Map<string, Asset> {
   return out;
 }
 
+/** A small mark for the tab: the M of Merge. */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f4e79"/>' +
+  '<path d="M3 13V3l5 6 5-6v10" fill="none" stroke="#fff" stroke-width="2"/></svg>';
+
 const NOT_BUILT = (dir: string) =>
   `<!DOCTYPE html><meta charset="utf-8"><title>Merge</title><h1>The web UI is not built</h1>` +
   `<p>Run <code>npm run build -w packages/web</code> (looked in ${dir.replace(/[&<>"']/g, "")}) and restart the portal.</p>` +
@@ -109,6 +114,10 @@ export async function webUi(app: FastifyInstance, opts: WebUiOptions = {}): Prom
   const route = { config: { access: "public" }, schema: { hide: true } } as const;
 
   app.get("/", route, async (_req, reply) => reply.redirect(UI_BASE));
+  // Browsers ask every page's origin for /favicon.ico (the sign-in pages, /docs): answer rather than 404.
+  app.get("/favicon.ico", route, async (_req, reply) =>
+    reply.header("cache-control", "public, max-age=86400").type("image/svg+xml").send(FAVICON),
+  );
   app.get("/ui", route, async (_req, reply) => reply.redirect(UI_BASE));
   app.get("/callback", route, async (_req, reply) => sendIndex(reply.header("cache-control", "no-store")));
   await app.register(async (scope) => {

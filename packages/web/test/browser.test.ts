@@ -289,3 +289,61 @@ test("a 1,000-host topology draws at once and settles in a layout worker", { ski
     await page.close();
   }
 });
+
+test("sign-up beside sign-in makes a pending account; no console errors, no favicon 404", { skip }, async () => {
+  const url = (started as Started).url;
+  const page = await (browser as BrowserContext).newPage();
+  const problems = watch(page);
+  const missing: string[] = [];
+  page.on("response", (r) => {
+    if (r.status() === 404) missing.push(r.url());
+  });
+  try {
+    await page.goto(`${url}/ui/`);
+    // Signed out (earlier tests left a session in this profile).
+    await page.evaluate(() => {
+      localStorage.clear();
+      sessionStorage.clear();
+    });
+    await page.reload();
+    await page.getByTestId("sign-up").click();
+    const form = page.getByTestId("sign-up-form");
+    await form.locator("input[name=name]").fill("carol");
+    await form.locator("input[name=email]").fill("carol@example.org");
+    await form.locator("input[name=password]").fill("short");
+    await form.locator("button[type=submit]").click();
+    // The browser's own check refuses a short password before the portal sees it.
+    assert.equal(await form.locator("input[name=password]:invalid").count(), 1);
+    await form.locator("input[name=password]").fill("carol-secret-pw");
+    await form.locator("button[type=submit]").click();
+    await page.getByTestId("signed-up").filter({ hasText: "mergectl user activate carol" }).waitFor();
+    const carol = await admin.user("carol");
+    assert.equal(carol.email, "carol@example.org");
+    assert.equal(carol.state, "pending");
+    // The same name again: the portal's refusal is shown.
+    await page.reload();
+    await page.getByTestId("sign-up").click();
+    await form.locator("input[name=name]").fill("carol");
+    await form.locator("input[name=email]").fill("carol2@example.org");
+    await form.locator("input[name=password]").fill("carol-secret-pw");
+    await form.locator("button[type=submit]").click();
+    await form.getByRole("alert").filter({ hasText: /carol/ }).waitFor();
+    // Pages that are not the UI's (the API docs, the provider's) ask for /favicon.ico too: every page gets one.
+    await page.goto(`${url}/docs`);
+    await page.waitForLoadState("networkidle");
+    const icon = await fetch(`${url}/favicon.ico`);
+    assert.equal(icon.status, 200);
+    assert.match(icon.headers.get("content-type") ?? "", /image\/svg\+xml/);
+    assert.deepEqual(missing, [], "no request got a 404");
+    assert.deepEqual(
+      problems.filter((p) => !/status of 409/.test(p)),
+      [],
+      "no console errors besides the refused duplicate",
+    );
+  } catch (e) {
+    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
+    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+});

@@ -16,8 +16,7 @@ import {
 } from "@merge/facility/linux";
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { defaultDataDir } from "./cog-images.ts";
-import { PLAIN } from "./facility-store.ts";
+import { defaultDataDir, PLAIN } from "./facility-store.ts";
 
 interface HostOpts {
   dataDir?: string;

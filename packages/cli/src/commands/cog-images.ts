@@ -1,20 +1,25 @@
-// cog images build|list: node images for the linux backend, built into the
-// facility backend's data directory (default `.data/facility/backend`, the one
-// `npm start` gives its facility; MERGE_DATA_DIR moves `.data`). `busybox` is
-// built in milliseconds from Debian's busybox-static; the Debian suites are
-// made by debootstrap from the Debian mirror (minutes, downloads) and cached.
+// cog images build|list: node images for the linux backend. The Debian suites
+// (bookworm is the default node image) are made by debootstrap from the Debian
+// mirror (minutes, downloads) into the image cache shared by every data
+// directory (/var/cache/merge/images, $MERGE_IMAGE_CACHE); `busybox` is built
+// in milliseconds from Debian's busybox-static into the facility backend's data
+// directory (default: npm start's).
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { busyboxImage, DEBIAN_SUITES, debianImage } from "@merge/facility/linux";
+import {
+  busyboxImage,
+  DEBIAN_PACKAGES,
+  DEBIAN_SUITES,
+  DEFAULT_IMAGE,
+  debianBuildDir,
+  debianImage,
+  imageCache,
+} from "@merge/facility/linux";
 import type { Command } from "commander";
+import { defaultDataDir } from "./facility-store.ts";
 
 const IMAGES = ["busybox", ...DEBIAN_SUITES];
 const MIRROR = "http://deb.debian.org/debian";
-
-/** The facility backend's data directory `npm start` uses. */
-export function defaultDataDir(): string {
-  return resolve(process.env.MERGE_DATA_DIR ?? ".data", "facility", "backend");
-}
 
 /** Bytes under a directory (not following symlinks; hard links counted once). */
 function sizeOf(dir: string): number {
@@ -55,8 +60,12 @@ export interface BuiltImage {
 }
 
 /** Images built in a data directory: those with the merge boot installed (a finished build). */
+/** Images in the data directory, then those in the image cache. */
 export function builtImages(dataDir: string): BuiltImage[] {
-  const dir = join(dataDir, "images");
+  return [...imagesIn(join(dataDir, "images")), ...imagesIn(imageCache())];
+}
+
+function imagesIn(dir: string): BuiltImage[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && !e.name.endsWith(".tmp") && existsSync(join(dir, e.name, "etc/mrg/boot")))
@@ -101,6 +110,9 @@ async function build(name: string, opts: { dataDir?: string; mirror: string; jso
   if (name === "busybox") {
     say(`building busybox into ${join(dataDir, "images", name)}`);
     path = await busyboxImage(dataDir);
+  } else if (existsSync(join(imageCache(), name, "etc/mrg/boot"))) {
+    path = join(imageCache(), name);
+    say(`${name} is already built in the image cache`);
   } else {
     if (!debootstrapPath())
       return fail("build", `${name} needs debootstrap, which is not installed (apt-get install debootstrap)`);
@@ -110,15 +122,17 @@ async function build(name: string, opts: { dataDir?: string; mirror: string; jso
         "build",
         `the Debian mirror is unavailable (${unreachable}); ${name} is built from it by debootstrap. Use --mirror <url> for a reachable mirror, or build busybox, which needs none`,
       );
-    say(`building ${name} from ${opts.mirror} into ${join(dataDir, "images", name)} (debootstrap; a few minutes)`);
-    const tmp = join(dataDir, "images", `${name}.${process.pid}.tmp`);
+    say(
+      `building ${name} from ${opts.mirror} into ${join(imageCache(), name)} (debootstrap; a few minutes): Debian minbase with ${DEBIAN_PACKAGES.join(", ")}`,
+    );
+    const tmp = debianBuildDir(imageCache(), name);
     // debootstrap says nothing until it ends: show it is alive and how much it has written.
     const ticker = setInterval(() => {
       const bytes = existsSync(tmp) ? sizeOf(tmp) : 0;
       say(`  ${name}: ${Math.round((Date.now() - t0) / 1000)} s, ${human(bytes)} written`);
     }, 10_000);
     try {
-      path = await debianImage(dataDir, name, { mirror: opts.mirror, log: say });
+      path = await debianImage(name, { mirror: opts.mirror, log: say });
     } catch (e) {
       return fail("build", (e as Error).message);
     } finally {
@@ -138,7 +152,9 @@ function list(opts: { dataDir?: string; json?: boolean }): void {
     return;
   }
   if (!images.length) {
-    console.log(`no images built in ${dataDir} (cog images build busybox|${DEBIAN_SUITES.join("|")})`);
+    console.log(
+      `no images built in ${dataDir} or ${imageCache()} (cog images build busybox|${DEBIAN_SUITES.join("|")}; nodes get ${DEFAULT_IMAGE} unless their model names an image)`,
+    );
     return;
   }
   const w = Math.max(5, ...images.map((i) => i.name.length));
@@ -152,7 +168,9 @@ function list(opts: { dataDir?: string; json?: boolean }): void {
 export function register(program: Command): void {
   const images = program
     .command("images")
-    .description(`node images for the linux backend (default data dir: ${defaultDataDir()}, as npm start uses)`);
+    .description(
+      `node images for the linux backend: ${DEFAULT_IMAGE} (the default) and the other Debian suites in ${imageCache()}, busybox in the data dir (default: ${defaultDataDir()}, as npm start uses)`,
+    );
   images
     .command("build <image>")
     .description(`build a node image: ${IMAGES.join(", ")} (Debian suites need debootstrap and the Debian mirror)`)

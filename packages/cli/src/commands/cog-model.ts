@@ -16,6 +16,7 @@ import { type Facility, formatQuantity, formatValue, type Interconnect, type Res
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { plural } from "../client.ts";
+import { loadTypeScript } from "../typescript.ts";
 
 const SOURCE_HELP = MODEL_SOURCE_FORMS;
 
@@ -93,6 +94,8 @@ export function register(program: Command): void {
 
 async function load(source: string): Promise<LoadedModel | undefined> {
   try {
+    // A facility model in TypeScript runs in this process.
+    if (/\.[mc]?ts$/.test(source)) await loadTypeScript();
     return await loadModel(source);
   } catch (e) {
     if (e instanceof ModelSourceError) {

@@ -5,8 +5,8 @@
 import { writeFileSync } from "node:fs";
 import { relative } from "node:path";
 import type { Diagnostic } from "@merge/model";
-import { canonicalJSON } from "@merge/xir";
 import type { Command } from "commander";
+import { loadTypeScript } from "../typescript.ts";
 
 export interface CompileFlags {
   out?: string;
@@ -28,7 +28,9 @@ export function registerCompile(program: Command): void {
 
 export async function runCompile(model: string, flags: CompileFlags): Promise<number> {
   // Loaded here, not at the top: every other mrg command starts faster without the compiler.
+  await loadTypeScript();
   const { compileFile, formatDiagnostic, toGraph } = await import("@merge/model");
+  const { canonicalJSON } = await import("@merge/xir");
   // A type-check server keeps the TypeScript compiler warm between runs (MERGE_TYPECHECK_SERVER=0: none).
   const result = await compileFile(model, { typeCheckServer: process.env.MERGE_TYPECHECK_SERVER !== "0" });
   for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(relativeTo(d))}\n`);

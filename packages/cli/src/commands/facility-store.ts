@@ -8,13 +8,19 @@ import { MzIdError, NoSuchAction } from "@merge/facility";
 import { openStore, parseStoreUrl, type Store } from "@merge/store";
 import type Table from "cli-table3";
 import type { Command } from "commander";
+import { defaultData } from "../config.ts";
 
 export const STORE_HELP =
-  "facility store URL (default $COG_STORE, else the store `npm start` gives its facility: sqlite:.data/facility/store)";
+  "facility store URL (default $COG_STORE, else the store of the last `npm start`: <data>/facility/store, <data> being $MERGE_DATA_DIR or the data directory npm start recorded)";
 
-/** The facility store `npm start` uses (MERGE_DATA_DIR moves `.data`). */
+/** The facility store `npm start` uses (its data directory: $MERGE_DATA_DIR, npm start's record, ./.data). */
 export function defaultStoreUrl(): string {
-  return process.env.COG_STORE ?? `sqlite://${resolve(process.env.MERGE_DATA_DIR ?? ".data", "facility", "store")}`;
+  return process.env.COG_STORE ?? `sqlite://${resolve(defaultData().dir, "facility", "store")}`;
+}
+
+/** The facility backend's data directory `npm start` uses. */
+export function defaultDataDir(): string {
+  return resolve(defaultData().dir, "facility", "backend");
 }
 
 export interface StoreOpts {
@@ -32,8 +38,9 @@ export async function withStore(opts: StoreOpts, f: (store: Store) => Promise<vo
     const o = parseStoreUrl(url);
     // Opening a sqlite store makes it: a mistyped path would show an empty facility.
     if (o.backend === "sqlite" && !existsSync(o.dir)) {
+      const from = opts.store ? "--store" : process.env.COG_STORE ? "$COG_STORE" : defaultData().from;
       console.error(
-        `cog: no facility store at ${o.dir} (is the facility started? give --store <url> or set COG_STORE)`,
+        `cog: no facility store at ${o.dir} (from ${from}; is the facility started? give --store <url> or set COG_STORE)`,
       );
       process.exitCode = 1;
       return;

@@ -1,7 +1,6 @@
 // mrg materialize | dematerialize <rlz.exp.proj>, mrg show materialization <rlz.exp.proj>:
 // materializations through the portal, with a live progress bar.
 import { ApiError, type MaterializationStatus as Status } from "@merge/portal/client";
-import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import {
@@ -73,7 +72,8 @@ async function follow(
   const tty = process.stderr.isTTY && !f.json;
   // Without a terminal (CI logs, scripts): one line per change instead of a bar.
   let said = "";
-  const bar = new SingleBar({
+  const { default: progress } = await import("cli-progress");
+  const bar = new progress.SingleBar({
     format: `${what} {bar} {value}/{total} actions | {status}`,
     hideCursor: true,
     noTTYOutput: false,

@@ -11,23 +11,30 @@ function role(r: string | undefined): Role {
 
 export function registerMembership(program: Command): void {
   const m = program.command("membership").description("manage who belongs to a project");
-  portalOptions(m.command("add <project> <user>").option("--role <role>", "member (default) or maintainer")).action(
+  portalOptions(
+    m
+      .command("add <project> <user>")
+      .description("add a user to a project")
+      .option("--role <role>", "member (default) or maintainer"),
+  ).action(
     action(async (project: string, user: string, f: OutputFlags & { portal?: string; role?: string }) => {
       print(f, await signedIn(f).addMember(project, user, role(f.role)), ["project", "user", "role"]);
     }),
   );
-  portalOptions(m.command("role <project> <user> <role>")).action(
+  portalOptions(
+    m.command("role <project> <user> <role>").description("change a member's role: member or maintainer"),
+  ).action(
     action(async (project: string, user: string, r: string, f: OutputFlags & { portal?: string }) => {
       print(f, await signedIn(f).setMemberRole(project, user, role(r)), ["project", "user", "role"]);
     }),
   );
-  portalOptions(m.command("remove <project> <user>")).action(
+  portalOptions(m.command("remove <project> <user>").description("remove a user from a project")).action(
     action(async (project: string, user: string, f: OutputFlags & { portal?: string }) => {
       await signedIn(f).removeMember(project, user);
       done(f, `removed ${user} from ${project}`, { project, user, removed: true });
     }),
   );
-  portalOptions(m.command("list <project>")).action(
+  portalOptions(m.command("list <project>").description("a project's members and their roles")).action(
     action(async (project: string, f: OutputFlags & { portal?: string }) => {
       print(f, await signedIn(f).members(project), ["user", "role", "added"]);
     }),

@@ -11,6 +11,7 @@ import {
   signedIn,
   UsageError,
 } from "../client.ts";
+import { hasRoom, RESOURCE_COLUMNS, resourceRow } from "./resources.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -33,6 +34,7 @@ export function registerProject(program: Command): void {
   portalOptions(
     neu
       .command("project <name>")
+      .description("create a project (you are its maintainer)")
       .option("--description <text>", "what the project is for")
       .option("--visibility <v>", "public, protected or private (default private)"),
   ).action(
@@ -49,6 +51,7 @@ export function registerProject(program: Command): void {
   portalOptions(
     neu
       .command("experiment <exp.proj>")
+      .description("create an experiment in a project (push models to it as revisions)")
       .option("--description <text>", "what the experiment is for")
       .option("--visibility <v>", "public, protected or private (default private)"),
   ).action(
@@ -68,7 +71,7 @@ export function registerProject(program: Command): void {
     .command("list")
     .summary("list projects, experiments, realizations, ...")
     .description("list projects, experiments, revisions, realizations, members, facilities, resources");
-  portalOptions(list.command("projects")).action(
+  portalOptions(list.command("projects").description("projects you belong to or may see")).action(
     action(async (f: Flags) => print(f, await signedIn(f).projects(), [...PROJECT_COLS])),
   );
   portalOptions(
@@ -82,7 +85,9 @@ export function registerProject(program: Command): void {
       print(f, all, [...EXPERIMENT_COLS]);
     }),
   );
-  portalOptions(list.command("revisions <exp.proj>")).action(
+  portalOptions(
+    list.command("revisions <exp.proj>").description("an experiment's revisions, failed pushes included"),
+  ).action(
     action(async (id: string, f: Flags) => {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
       print(f, await signedIn(f).revisions(proj, exp), [
@@ -106,25 +111,31 @@ export function registerProject(program: Command): void {
       print(f, await c.realizations(proj, exp), [...REALIZATION_COLS]);
     }),
   );
-  portalOptions(list.command("members <project>")).action(
+  portalOptions(list.command("members <project>").description("a project's members and their roles")).action(
     action(async (project: string, f: Flags) =>
       print(f, await signedIn(f).members(project), ["user", "role", "added"]),
     ),
   );
-  portalOptions(list.command("facilities")).action(
+  portalOptions(list.command("facilities").description("the facilities the portal realizes on")).action(
     action(async (f: Flags) =>
       print(f, await signedIn(f).facilities(), ["name", "state", "endpoint", "resources", "updated"]),
     ),
   );
   portalOptions(
-    list.command("resources").option("--free", "only unallocated").option("--allocated", "only allocated"),
+    list
+      .command("resources")
+      .description("testbed resources: cores and memory used and free, and who holds them")
+      .option("--free", "only those with room left")
+      .option("--allocated", "only those with something allocated"),
   ).action(
     action(async (f: Flags & { free?: boolean; allocated?: boolean }) => {
-      const rs = await signedIn(f).resources(f.free ? { allocated: false } : f.allocated ? { allocated: true } : {});
+      const all = await signedIn(f).resources(f.allocated ? { allocated: true } : {});
+      const rs = f.free ? all.filter(hasRoom) : all;
+      if (f.json) return print(f, rs, []);
       print(
         f,
-        rs.map((r) => ({ ...r, holders: r.holders.map((h) => h.realization) })),
-        ["facility", "id", "kind", "alloc", "allocated", "holders"],
+        rs.map((r) => resourceRow(r)),
+        [...RESOURCE_COLUMNS],
       );
     }),
   );
@@ -132,10 +143,10 @@ export function registerProject(program: Command): void {
   const show = program
     .command("show")
     .description("show a project, experiment, revision, realization or materialization");
-  portalOptions(show.command("project <name>")).action(
+  portalOptions(show.command("project <name>").description("a project")).action(
     action(async (name: string, f: Flags) => print(f, await signedIn(f).project(name), [...PROJECT_COLS, "created"])),
   );
-  portalOptions(show.command("experiment <exp.proj>")).action(
+  portalOptions(show.command("experiment <exp.proj>").description("an experiment")).action(
     action(async (id: string, f: Flags) => {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
       print(f, await signedIn(f).experiment(proj, exp), [...EXPERIMENT_COLS, "created"]);
@@ -144,6 +155,7 @@ export function registerProject(program: Command): void {
   portalOptions(
     show
       .command("revision <exp.proj> [number]")
+      .description("a revision (default: the latest): its status, errors, source or XIR")
       .option("--source", "print the model source")
       .option("--xir", "print the compiled XIR"),
   ).action(
@@ -162,7 +174,9 @@ export function registerProject(program: Command): void {
       for (const e of r.revision.errors) process.stdout.write(`  ${e.line ? `line ${e.line}: ` : ""}${e.message}\n`);
     }),
   );
-  portalOptions(show.command("realization <rlz.exp.proj>")).action(
+  portalOptions(
+    show.command("realization <rlz.exp.proj>").description("a realization: its state, expiry and node placement"),
+  ).action(
     action(async (id: string, f: Flags) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
       const r = await signedIn(f).realization(proj, exp, rlz);
@@ -177,13 +191,13 @@ export function registerProject(program: Command): void {
   );
 
   const del = program.command("delete").description("delete a project or an experiment");
-  portalOptions(del.command("project <name>")).action(
+  portalOptions(del.command("project <name>").description("delete a project")).action(
     action(async (name: string, f: Flags) => {
       await signedIn(f).deleteProject(name);
       done(f, `deleted project ${name}`, { project: name, deleted: true });
     }),
   );
-  portalOptions(del.command("experiment <exp.proj>")).action(
+  portalOptions(del.command("experiment <exp.proj>").description("delete an experiment")).action(
     action(async (id: string, f: Flags) => {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
       await signedIn(f).deleteExperiment(proj, exp);

@@ -25,6 +25,9 @@ export function registerPush(program: Command): void {
         "after",
         `
 Compile errors are printed as file:line:col and the exit status is 1.
+Every push takes the experiment's next revision number, also a push that does
+not compile: it is kept with its errors ('mrg show revision', 'mrg list revisions'),
+and realizing needs a compiled revision.
 Examples:
   mrg push examples/demo.ts demo.admin
   mrg push examples/python/dumbbell.py dumbbell.admin
@@ -50,7 +53,16 @@ Examples:
           process.stderr.write(`${model}:${e.line ?? 0}:${e.column ?? 0}: error: ${e.message}\n`);
       }
       if (rev.status === "error") {
-        process.stderr.write(`revision ${rev.number} of ${id} did not compile; fix the model and push again\n`);
+        const compiled = (await signedIn(f).revisions(proj, exp)).filter((r) => r.status === "compiled");
+        const latest = compiled.at(-1)?.number;
+        process.stderr.write(
+          `revision ${rev.number} of ${id} did not compile; fix the model and push again\n` +
+            `  (a failed push keeps its number too, with its errors; ${
+              latest
+                ? `the latest compiled revision is ${latest}: mrg realize rN.${id} ${latest}`
+                : "no revision compiled yet"
+            })\n`,
+        );
         process.exitCode = 1;
       }
     }),

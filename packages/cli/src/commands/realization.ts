@@ -29,6 +29,11 @@ export function registerRealization(program: Command): void {
       .addHelpText(
         "after",
         `
+The accept window: without --accept the resources are held only until the
+portal's accept timeout (47 s by default; a portal's --accept-timeout changes it).
+Accept within it (mrg accept), or the realization is released and expires;
+asking for it then says when it expired (for a day), not that it never existed.
+
 Examples:
   mrg realize r1.demo.admin --accept      # the latest revision, accepted at once
   mrg realize r2.demo.admin 3             # revision 3; then: mrg accept r2.demo.admin
@@ -63,7 +68,10 @@ Examples:
         );
         process.exitCode = 1;
       } else if (r.state === "pending") {
-        process.stdout.write(`accept before ${r.expires}: mrg accept ${id}\n`);
+        const left = r.expires ? Math.max(0, Math.round((Date.parse(r.expires) - Date.now()) / 1000)) : undefined;
+        process.stdout.write(
+          `accept within ${left} s (before ${r.expires?.slice(11, 19)} UTC) or it expires: mrg accept ${id}\n`,
+        );
       }
     }),
   );

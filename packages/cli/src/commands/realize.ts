@@ -6,9 +6,9 @@
 // without --local asks a portal (commands/realization.ts); this adds --local.
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { MODEL_SOURCE_FORMS, SAMPLES } from "@merge/facility-model";
-import { type Experiment, formatSchemaErrors, type ResourceInternet, validateExperiment } from "@merge/xir";
+import type { Experiment, ResourceInternet } from "@merge/xir";
 import type { Command } from "commander";
+import { loadTypeScript } from "../typescript.ts";
 
 export interface LocalFlags {
   local?: boolean;
@@ -36,7 +36,7 @@ export function registerRealizeLocal(program: Command): void {
     .option("--local", "realize offline here, against --facility, reserving nothing")
     .option(
       "--facility <facility>",
-      `with --local: where the facility model is, as for 'cog model show': ${MODEL_SOURCE_FORMS} (a bare sample name like phobos works too)`,
+      "with --local: where the facility model is, as for 'cog model show': facility.json, internet.json, facility.ts or sample:<name> (sample:phobos, sample:gen:<nodes>; a bare sample name like phobos works too)",
     )
     .option("--name <rlz.exp.proj>", "with --local: the realization's name");
   // With --local the portal command must not run: realize here, then end.
@@ -52,6 +52,7 @@ export function registerRealizeLocal(program: Command): void {
 export async function runRealizeLocal(model: string, flags: LocalFlags): Promise<number> {
   // Loaded here, not at the top: every other mrg command starts faster without the engine and compiler.
   const { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } = await import("@merge/realize");
+  const { SAMPLES } = await import("@merge/facility-model");
   try {
     if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
@@ -80,8 +81,10 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
 }
 
 async function loadExperiment(path: string): Promise<Experiment> {
+  await loadTypeScript();
   const { compileFile, formatDiagnostic } = await import("@merge/model");
   if (extname(path) === ".json") {
+    const { formatSchemaErrors, validateExperiment } = await import("@merge/xir");
     const doc = readJson(path);
     const v = validateExperiment(doc);
     if (!v.ok) throw new LocalError(`${path}: not a valid XIR experiment:\n${formatSchemaErrors(v.errors)}`);
@@ -98,7 +101,7 @@ async function loadExperiment(path: string): Promise<Experiment> {
  * loader); a bare sample name (`phobos`, `gen:40`) means `sample:<name>`.
  */
 async function loadInternet(facility: string): Promise<ResourceInternet> {
-  const { formatProblem, loadModel, ModelSourceError } = await import("@merge/facility-model");
+  const { formatProblem, loadModel, MODEL_SOURCE_FORMS, ModelSourceError, SAMPLES } = await import("@merge/facility-model");
   const bare = SAMPLES[facility] !== undefined || /^(gen|internet):/.test(facility);
   if (!bare && !facility.startsWith("sample:") && !FILE_FORMS.has(extname(facility))) {
     throw new LocalError(

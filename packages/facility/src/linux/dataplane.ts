@@ -46,6 +46,8 @@ export interface DataPlaneOptions {
    * node fails with an error saying how to build its image.
    */
   imageFallback?: string;
+  /** Image for nodes whose model names none (default DEFAULT_IMAGE, Debian bookworm); tests that need speed ask for `busybox`. */
+  defaultImage?: string;
 }
 
 export interface MaterializeResult {
@@ -75,6 +77,7 @@ export class LinuxDataPlane {
     const emu = caps.netem ? null : await nativeProgram(opts.dataDir, "mrg-emu");
     const env = makeEnv(opts.dataDir, caps, { node, emu }, opts.log, opts.nodeDisk);
     if (opts.imageFallback) env.imageFallback = opts.imageFallback;
+    if (opts.defaultImage) env.defaultImage = opts.defaultImage;
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     return new LinuxDataPlane(env, caps);
@@ -85,6 +88,7 @@ export class LinuxDataPlane {
     return nodeImage(this.env.dataDir, node.image, {
       node: node.name,
       fallback: this.env.imageFallback,
+      defaultImage: this.env.defaultImage,
       log: this.env.log,
     });
   }

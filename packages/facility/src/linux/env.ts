@@ -26,6 +26,8 @@ export interface Env {
   nodeDisk: "tmpfs" | "disk";
   /** Image used when a node's image is not built here (absent: that is an error). */
   imageFallback?: string;
+  /** Image for nodes whose model names none (`DataPlaneOptions.defaultImage`). */
+  defaultImage?: string;
 }
 
 export function makeEnv(

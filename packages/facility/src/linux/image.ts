@@ -1,9 +1,13 @@
 /**
  * Node images: read-only directory trees that node root filesystems overlay.
- * `busybox` is built in milliseconds from Debian's busybox-static; `bookworm`
- * is a real Debian made by debootstrap on demand (slow, needs the Debian
- * mirror) and cached. Every image gets the merge boot: DHCP on the infranet,
- * then the foundry client that fetches and applies the node's configuration.
+ * `bookworm` (the default image) and the other Debian suites are real Debian,
+ * made by debootstrap from Debian's packages (minutes, the Debian mirror;
+ * scripts/setup.sh builds bookworm) and cached for every data directory in
+ * IMAGE_CACHE, outside any checkout. `busybox` is built in milliseconds from
+ * Debian's busybox-static into the data directory: scale tests and tests that
+ * need speed ask for it. Every image gets the merge boot: DHCP on the
+ * infranet, then the foundry client that fetches and applies the node's
+ * configuration.
  */
 import {
   chmodSync,
@@ -17,6 +21,29 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { check, run } from "./command.ts";
+
+/** The image a node gets when its model names none. */
+export const DEFAULT_IMAGE = "bookworm";
+
+/** Where Debian images are built and kept, shared by every data directory (`$MERGE_IMAGE_CACHE` moves it). */
+export function imageCache(): string {
+  return process.env.MERGE_IMAGE_CACHE ?? "/var/cache/merge/images";
+}
+
+/** What a Debian image has beyond debootstrap's minbase: what experimenters reach for first. */
+export const DEBIAN_PACKAGES = [
+  "iproute2",
+  "iputils-ping",
+  "procps",
+  "iperf3",
+  "tcpdump",
+  "python3",
+  "openssh-server",
+  "curl",
+  "ca-certificates",
+  "netbase",
+  "less",
+];
 
 export const BUSYBOX = "/usr/bin/busybox";
 /** Where images keep the busybox the merge boot scripts use. */
@@ -63,6 +90,8 @@ case "$1" in
   bound|renew)
     $B ip -4 addr flush dev "$interface"
     $B ip addr add "$ip/$mask" dev "$interface"
+    # The infranet's router (the infrapod): the node's default route until its configuration sets others.
+    for r in $router; do $B ip route replace default via "$r" dev "$interface"; break; done
     { [ -n "$domain" ] && echo "search $domain"; for d in $dns; do echo "nameserver $d"; done; } > /etc/resolv.conf
     ;;
 esac
@@ -108,27 +137,31 @@ export async function busyboxImage(dataDir: string): Promise<string> {
 
 export const DEBIAN_SUITES = ["bookworm", "trixie", "bullseye"] as const;
 
+/** Where `debianImage` builds `suite` before moving it into place (its size shows progress). */
+export const debianBuildDir = (cache: string, suite: string): string => join(cache, `${suite}.${process.pid}.tmp`);
+
 /**
- * A Debian image made with debootstrap (minbase), plus the merge boot. Needs
- * Debian's package mirror; takes minutes; cached afterwards.
+ * A Debian image made with debootstrap (minbase plus DEBIAN_PACKAGES), plus the
+ * merge boot, in the image cache. Needs Debian's package mirror; takes minutes;
+ * cached afterwards.
  */
 export async function debianImage(
-  dataDir: string,
   suite: string,
-  opts: { mirror?: string; log?: (m: string) => void } = {},
+  opts: { mirror?: string; log?: (m: string) => void; cache?: string } = {},
 ): Promise<string> {
   if (!(DEBIAN_SUITES as readonly string[]).includes(suite)) {
     throw new Error(`unknown Debian suite "${suite}": expected one of ${DEBIAN_SUITES.join(", ")}`);
   }
-  const dir = join(dataDir, "images", suite);
+  const cache = opts.cache ?? imageCache();
+  const dir = join(cache, suite);
   if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
-  const tmp = `${dir}.${process.pid}.tmp`;
+  const tmp = debianBuildDir(cache, suite);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(dataDir, "images"), { recursive: true });
+  mkdirSync(cache, { recursive: true });
   opts.log?.(`debootstrap ${suite} into ${tmp} (this takes a few minutes)`);
   const r = await run("debootstrap", [
     "--variant=minbase",
-    "--include=iproute2,iputils-ping,procps",
+    `--include=${DEBIAN_PACKAGES.join(",")}`,
     suite,
     tmp,
     opts.mirror ?? "http://deb.debian.org/debian",
@@ -143,14 +176,32 @@ export async function debianImage(
   return dir;
 }
 
-/** Resolve an image name to its directory (building busybox on the spot; Debian only if already built). */
+/**
+ * Resolve an image name (none: DEFAULT_IMAGE) to its directory in the data
+ * directory: busybox is built on the spot; an image from the cache is linked in
+ * first (hard links, a second or so; a copy across file systems), since node
+ * containers see only the data directory.
+ */
 export async function imageDir(dataDir: string, name: string | undefined): Promise<string> {
-  const n = name ?? "busybox";
+  const n = name || DEFAULT_IMAGE;
   if (n === "busybox") return busyboxImage(dataDir);
   const dir = join(dataDir, "images", n);
   if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+  const cached = join(imageCache(), n);
+  if (existsSync(join(cached, "etc/mrg/boot"))) {
+    mkdirSync(join(dataDir, "images"), { recursive: true });
+    const tmp = `${dir}.${process.pid}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    if ((await run("cp", ["-al", cached, tmp])).code !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      await check("cp", ["-a", cached, tmp]);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+    return dir;
+  }
   throw new Error(
-    `image "${n}" is not built on this host: run \`cog images build ${n}\` (available: busybox, ${DEBIAN_SUITES.join(", ")})`,
+    `image "${n}" is not built on this host: run \`cog images build ${n}\` or scripts/setup.sh (available: busybox, ${DEBIAN_SUITES.join(", ")})`,
   );
 }
 
@@ -163,15 +214,18 @@ export async function imageDir(dataDir: string, name: string | undefined): Promi
 export async function nodeImage(
   dataDir: string,
   name: string | undefined,
-  opts: { node: string; fallback?: string | undefined; log: (m: string) => void },
+  opts: { node: string; fallback?: string | undefined; defaultImage?: string | undefined; log: (m: string) => void },
 ): Promise<string> {
+  const wanted = name || opts.defaultImage || DEFAULT_IMAGE;
   try {
-    return await imageDir(dataDir, name);
+    return await imageDir(dataDir, wanted);
   } catch (e) {
-    if (!opts.fallback || opts.fallback === name) throw e;
+    // A node that asked for nothing still boots where the default is not built yet, on busybox.
+    const fallback = opts.fallback ?? (name ? undefined : "busybox");
+    if (!fallback || fallback === wanted) throw e;
     opts.log(
-      `node ${opts.node}: image "${name}" is not built on this host; using "${opts.fallback}" instead (build it with \`cog images build ${name}\`)`,
+      `node ${opts.node}: image "${wanted}" is not built on this host; using "${fallback}" instead (build it with \`cog images build ${wanted}\` or scripts/setup.sh)`,
     );
-    return imageDir(dataDir, opts.fallback);
+    return imageDir(dataDir, fallback);
   }
 }

@@ -2,7 +2,15 @@ export { type HarborPlace, harborMzid, LinuxBackend } from "./backend.ts";
 export * from "./capabilities.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
-export { busyboxImage, DEBIAN_SUITES, debianImage } from "./image.ts";
+export {
+  busyboxImage,
+  DEBIAN_PACKAGES,
+  DEBIAN_SUITES,
+  DEFAULT_IMAGE,
+  debianBuildDir,
+  debianImage,
+  imageCache,
+} from "./image.ts";
 export { PREFIX_RE, prefixOf } from "./names.ts";
 export * from "./plan.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";

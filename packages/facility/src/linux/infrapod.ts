@@ -136,6 +136,8 @@ export async function infrapodServices(
     `dhcp-range=${intToIp(base)},static,${mask},infinite`,
     `dhcp-hostsfile=${join(dir, "dhcp-hosts")}`,
     `addn-hosts=${join(dir, "hosts")}`,
+    // Nodes route through the infrapod by default (udhcpc.sh installs it); the model's routes come after.
+    `dhcp-option=option:router,${infranet.gateway}`,
     `host-record=foundry,${infranet.gateway}`,
     `host-record=nex,${infranet.gateway}`,
     "dhcp-lease-max=1000000",

@@ -66,7 +66,7 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
   };
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
+    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
     stack = await startPortalStack(tmp, backend);
     const source = readFileSync(join(root, "examples/asymmetric.ts"), "utf8");
     const xp = await stack.accepted(proj, "asym", source, "ts");

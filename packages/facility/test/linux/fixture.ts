@@ -33,7 +33,7 @@ export interface Harness {
 
 export async function harness(): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "mrg-linux-test-"));
-  const dp = await LinuxDataPlane.open({ dataDir });
+  const dp = await LinuxDataPlane.open({ dataDir, defaultImage: "busybox" });
   const run = randomBytes(4).toString("hex");
   const ids: string[] = [];
   return {

@@ -134,7 +134,7 @@ describe("linux backend: the harbor", { skip }, () => {
     const prefix = harborPrefix();
     const pids = spec.resources.map((r) => nodePid(h.dp.env, prefix, r.id));
     assert.ok(pids.every((p) => p !== undefined));
-    const again = await LinuxBackend.open({ dataDir: h.dataDir, log: () => {} });
+    const again = await LinuxBackend.open({ dataDir: h.dataDir, defaultImage: "busybox", log: () => {} });
     assert.deepEqual(await again.reconcile([]), [], "the harbor is not an orphan");
     assert.deepEqual(
       again.harborRoster().map((p) => p.place),

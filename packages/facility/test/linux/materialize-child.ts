@@ -19,7 +19,7 @@ const xp = experiment(
     ),
   ],
 );
-const dp = await LinuxDataPlane.open({ dataDir });
+const dp = await LinuxDataPlane.open({ dataDir, defaultImage: "busybox" });
 process.stdout.write("open\n");
 await dp.materialize(planFromExperiment(xp, { mzid }));
 process.stdout.write("done\n");

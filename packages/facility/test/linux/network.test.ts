@@ -30,6 +30,9 @@ describe("linux data plane: networks", { skip }, () => {
     assert.match(ns.stdout, /10\.0\.0\.1/);
     const infra = await h.dp.run(mzid, "c", ["nslookup", "a.infranet"]);
     assert.match(infra.stdout, /172\.30\.0\.10/);
+    // The infranet's router (the infrapod, by DHCP) is every node's default route.
+    const def = await h.dp.run(mzid, "b", ["ip", "route", "show", "default"]);
+    assert.match(def.stdout, /^default via 172\.30\.0\.1 dev eth0/);
     // Without b's forwarding route the path breaks: the routes are real.
     await h.dp.run(mzid, "a", ["ip", "route", "del", "10.0.1.0/24"]);
     const broken = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "1", "10.0.1.2"]);
@@ -167,17 +170,22 @@ describe("linux data plane: networks", { skip }, () => {
   test("an image that is not built: a clear error, or the configured fallback with a logged substitution", async () => {
     const mzid = h.mzid("image");
     const xp = line3();
-    for (const n of xp.nodes) n.image = "bookworm";
+    for (const n of xp.nodes) n.image = "trixie";
     await assert.rejects(
       h.dp.materialize(planFromExperiment(xp, { mzid })),
-      /image "bookworm" is not built on this host: run `cog images build bookworm`/,
+      /image "trixie" is not built on this host: run `cog images build trixie`/,
     );
     const logs: string[] = [];
-    const dp = await LinuxDataPlane.open({ dataDir: h.dataDir, imageFallback: "busybox", log: (m) => logs.push(m) });
+    const dp = await LinuxDataPlane.open({
+      dataDir: h.dataDir,
+      defaultImage: "busybox",
+      imageFallback: "busybox",
+      log: (m) => logs.push(m),
+    });
     await dp.materialize(planFromExperiment(xp, { mzid }));
     assert.equal((await dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "c"])).code, 0);
     assert.ok(
-      logs.some((l) => /node a: image "bookworm" is not built on this host; using "busybox"/.test(l)),
+      logs.some((l) => /node a: image "trixie" is not built on this host; using "busybox"/.test(l)),
       logs.join("\n"),
     );
     assert.ok(

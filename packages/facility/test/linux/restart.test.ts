@@ -65,7 +65,7 @@ describe("the linux backend survives a facility restart", { skip }, () => {
 
   async function start(): Promise<NodeOps> {
     store = openStore(storeUrl);
-    backend = await LinuxBackend.open({ dataDir });
+    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox" });
     facility = await startFacility({ store, backend, model: s.facility, certs, rex: { leaseTtl: 5 } });
     return new NodeOps(store, backend);
   }

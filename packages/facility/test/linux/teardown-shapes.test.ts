@@ -147,7 +147,7 @@ describe("teardown of varied topologies on the linux backend, through portal and
   }
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, imageFallback: "busybox" });
+    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
     stack = await startPortalStack(tmp, backend);
     ({ admin } = stack);
     await admin.createProject({ name: proj });

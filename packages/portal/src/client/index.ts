@@ -4,7 +4,6 @@
  * the portal's `{error, message, field?}`.
  */
 import type Type from "typebox";
-import WebSocket from "ws";
 import type * as S from "../schemas.ts";
 
 import type { EmulationValues, LinkEmulation } from "./materialization.ts";
@@ -275,7 +274,7 @@ export class PortalClient {
    * accepted it; refusals (not signed in, not allowed, unknown node) throw
    * ApiError. Output arrives through `on`; `done` resolves with the exit code.
    */
-  shell(
+  async shell(
     p: string,
     e: string,
     r: string,
@@ -289,6 +288,8 @@ export class PortalClient {
       q.set("cols", String(opts.size.cols));
     }
     const url = `${this.baseUrl.replace(/^http/, "ws")}${mzPath(p, e, r)}/nodes/${seg(node)}/shell?${q}`;
+    // Loaded here: only a shell needs it, and every command line loads this client.
+    const { default: WebSocket } = await import("ws");
     const ws = new WebSocket(url, {
       headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
     });

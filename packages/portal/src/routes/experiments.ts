@@ -151,7 +151,8 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       bodyLimit: ctx.config.maxModelBytes * 2 + 64 * 1024,
       schema: {
         tags: ["revisions"],
-        summary: "Push a model: compiles it and adds a revision (also when it does not compile, with its errors)",
+        summary:
+          "Push a model: compiles it and adds a revision. Every push takes the next number, also one that does not compile (kept with its errors, status error; it cannot be realized)",
         params: ExperimentParams,
         body: Type.Object(
           {

@@ -190,7 +190,8 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       config: { access: { object: "resource", action: "read" } },
       schema: {
         tags: ["resources"],
-        summary: "Every testbed node of every facility with its allocation state and holders",
+        summary:
+          "Every testbed node of every facility: cores and memory used and free, and who holds them (as far as you may see)",
         querystring: Type.Object(
           {
             facility: Type.Optional(S.Name("facility")),
@@ -209,9 +210,20 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
       ]);
       const creator = new Map(rlzs.map((r) => [realizationId(r), r.creator]));
       const holders = new Map<string, { realization: string; project: string; user: string }[]>();
+      // What nodes take of each resource: VMs their slice, a bare-metal node all of it.
+      const taken = new Map<string, { cores: number; memory: number; whole: boolean }>();
       for (const a of table.records()) {
         if (a.kind !== "node" && a.kind !== "infrapod") continue;
         const k = `${a.facility}/${a.resource}`;
+        if (a.kind === "node") {
+          const t = taken.get(k) ?? { cores: 0, memory: 0, whole: false };
+          if (a.mode === "physical") t.whole = true;
+          else {
+            t.cores += a.cores;
+            t.memory += a.memory;
+          }
+          taken.set(k, t);
+        }
         const h = holders.get(k) ?? [];
         if (!h.some((x) => x.realization === a.realization)) {
           h.push({
@@ -233,6 +245,10 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
           if (r.alloc.length === 0) continue;
           const h = holders.get(`${f.name}/${r.id}`) ?? [];
           if (req.query.allocated !== undefined && h.length > 0 !== (req.query.allocated === "true")) continue;
+          const t = taken.get(`${f.name}/${r.id}`) ?? { cores: 0, memory: 0, whole: false };
+          const total = { cores: num(r.props["proc.cores"]), memory: num(r.props["memory.capacity"]) };
+          const used = t.whole ? total : { cores: t.cores, memory: t.memory };
+          const seen = h.filter(visible);
           out.push({
             facility: f.name,
             id: r.id,
@@ -240,7 +256,17 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
             alloc: r.alloc,
             props: r.props,
             allocated: h.length > 0,
-            holders: h.filter(visible),
+            state: t.whole
+              ? ("whole" as const)
+              : used.cores === 0 && used.memory === 0
+                ? ("free" as const)
+                : used.cores >= total.cores || used.memory >= total.memory
+                  ? ("full" as const)
+                  : ("shared" as const),
+            cores: { used: used.cores, total: total.cores },
+            memory: { used: used.memory, total: total.memory },
+            holders: seen,
+            otherHolders: h.length - seen.length,
           });
         }
       }
@@ -301,3 +327,5 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     }),
   );
 };
+
+const num = (v: unknown): number => (typeof v === "number" ? v : 0);

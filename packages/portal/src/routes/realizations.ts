@@ -124,7 +124,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     async (req) => {
       const { project, experiment, realization } = req.params;
       const r = await readRealization(store, project, experiment, realization);
-      if (r === undefined) throw notFound("realization", `${realization}.${experiment}.${project}`);
+      if (r === undefined) throw await realizer.missing(project, experiment, realization);
       return wireRealization(r.record);
     },
   );
@@ -160,7 +160,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
       const r = await read<StoredRealization>(store, keys.realization(project, experiment, realization));
-      if (r === undefined) throw notFound("realization", `${realization}.${experiment}.${project}`);
+      if (r === undefined) throw await realizer.missing(project, experiment, realization);
       if (r.state === "accepted") throw conflict(`realization ${realizationId(r)} is accepted; relinquish it instead`);
       await realizer.release(project, experiment, realization);
       return reply.code(204).send(null);
@@ -181,7 +181,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
       if (!(await realizer.release(project, experiment, realization))) {
-        throw notFound("realization", `${realization}.${experiment}.${project}`);
+        throw await realizer.missing(project, experiment, realization);
       }
       return reply.code(204).send(null);
     },
