@@ -52,7 +52,7 @@ export function registerRealizeLocal(program: Command): void {
 export async function runRealizeLocal(model: string, flags: LocalFlags): Promise<number> {
   // Loaded here, not at the top: every other mrg command starts faster without the engine and compiler.
   const { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } = await import("@merge/realize");
-  const { SAMPLES } = await import("@merge/facility-model");
+  const { MODEL_SOURCE_FORMS } = await import("@merge/facility-model");
   try {
     if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
