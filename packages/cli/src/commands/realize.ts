@@ -101,7 +101,9 @@ async function loadExperiment(path: string): Promise<Experiment> {
  * loader); a bare sample name (`phobos`, `gen:40`) means `sample:<name>`.
  */
 async function loadInternet(facility: string): Promise<ResourceInternet> {
-  const { formatProblem, loadModel, MODEL_SOURCE_FORMS, ModelSourceError, SAMPLES } = await import("@merge/facility-model");
+  const { formatProblem, loadModel, MODEL_SOURCE_FORMS, ModelSourceError, SAMPLES } = await import(
+    "@merge/facility-model"
+  );
   const bare = SAMPLES[facility] !== undefined || /^(gen|internet):/.test(facility);
   if (!bare && !facility.startsWith("sample:") && !FILE_FORMS.has(extname(facility))) {
     throw new LocalError(
