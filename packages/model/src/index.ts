@@ -26,6 +26,15 @@ export {
   us,
 } from "@merge/xir";
 export * from "./compile.ts";
+export {
+  availableConfinement,
+  type Confinement,
+  ConfinementError,
+  describeConfinement,
+  requireConfinement,
+  SCRATCH_PREFIX,
+  UNSAFE_ENV,
+} from "./confinement.ts";
 export * from "./diagnostics.ts";
 export { type Graph, type GraphLink, type GraphNode, toGraph } from "./graph.ts";
 export { KNOWN_IMAGES } from "./images.ts";
@@ -34,3 +43,4 @@ export { experiment } from "./load.ts";
 export * from "./network.ts";
 export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";
+export { runTypeScriptSource, type TypeScriptModelResult, type TypeScriptRunOptions } from "./typescript.ts";

@@ -9,6 +9,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
+import { CompilePool } from "./compile-pool.ts";
 import { ensureDirectories } from "./accounts.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
@@ -77,6 +78,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
       full.acceptTimeoutSeconds * 1000,
       full.holdSeconds * 1000,
     ),
+    compiles: new CompilePool(config.compile),
   };
   await ensureDirectories(config.store, workspace);
 
@@ -176,6 +178,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     async close() {
       ctx.realizer.stopSweeper();
       await app.close();
+      await ctx.compiles.close();
       await sharedThrottle.close();
     },
   };
