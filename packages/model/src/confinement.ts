@@ -114,11 +114,11 @@ const UID_BASE = 3_000_000;
 const UID_SPAN = 1_000_000;
 let runs = 0;
 
-/** Every scratch directory starts with this (tests look for leftovers by it). */
+/** Every scratch directory starts with this, then the pid of the process that made it (tests look for leftovers by it). */
 export const SCRATCH_PREFIX = "merge-model-";
 
 export function makeScratch(confinement: Confinement): Scratch {
-  const dir = mkdtempSync(join(tmpdir(), SCRATCH_PREFIX));
+  const dir = mkdtempSync(join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   const work = join(dir, "work");
   const root = join(dir, "root");
   mkdirSync(work, { mode: 0o700 });

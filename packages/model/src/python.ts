@@ -66,6 +66,8 @@ export interface PythonModelResult {
 /** Lines of the script's output repeated in the `model-output` warning. */
 const PRINTED_LINES = 20;
 const REPORT_LIMIT = 512 * 1024 * 1024;
+/** Printing more than this stops the script: a model has no reason to print megabytes. */
+const OUTPUT_LIMIT = 1024 * 1024;
 /** Where the interpreter and its standard library live: all a confined script sees besides the package and /work. */
 const SYSTEM_PATHS = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"];
 
@@ -135,6 +137,7 @@ export async function runPythonSource(
       },
       stdin: source,
       interrupt: "SIGINT",
+      stopOnOutput: true,
     });
     return interpret(run, file, { timeoutMs, memoryMb, sandbox });
   } finally {
@@ -158,7 +161,7 @@ function pythonLimits(timeoutMs: number, memoryMb: number): Limits {
     fileBytes: 16 * 1024 * 1024,
     processes: 16,
     openFiles: 64,
-    outputBytes: 64 * 1024,
+    outputBytes: OUTPUT_LIMIT,
     reportBytes: REPORT_LIMIT,
   };
 }
@@ -253,6 +256,9 @@ function interpret(
   const fail = (code: string, message: string, location?: SourceLocation, extra: Diagnostic[] = []): never => {
     throw new ModelError([{ severity: "error", code, message, location }, ...extra]);
   };
+  if (run.outputTooLarge) {
+    fail("model-output-limit", `the script printed more than ${OUTPUT_LIMIT / 1024} KiB and was stopped`);
+  }
   if (!report) {
     if (run.reportTooLarge) fail("model-too-large", "the experiment the script made is larger than 512 MiB of XIR");
     if (run.timedOut || run.signal === "SIGXCPU") {

@@ -36,6 +36,8 @@ export interface StartOptions {
   plugins?: PortalPlugin[];
   /** Limits on failed password/token/code checks (see throttle.ts). */
   throttle?: BuildOptions["throttle"];
+  /** Bounds of the compile pool (compile-pool.ts). */
+  compile?: PortalConfig["compile"];
   /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
   logStream?: NodeJS.WritableStream;
 }
@@ -77,6 +79,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     logger: process.env.MERGE_PORTAL_LOG === "1",
     plugins: o.plugins,
     throttle: o.throttle,
+    compile: o.compile,
     logStream: o.logStream,
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
