@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { phobos } from "@merge/facility-model";
+import { describeConfinement } from "@merge/model";
 import { openStore, type Store } from "@merge/store";
 import { registerUser } from "./accounts.ts";
 import type { PortalConfig } from "./context.ts";
@@ -170,6 +171,8 @@ async function main(): Promise<void> {
   // One machine-readable line first (tests and scripts read it), then the human summary.
   process.stdout.write(`PORTAL ${JSON.stringify({ url: started.url, pid: process.pid })}\n`);
   process.stdout.write(`Merge portal listening on ${started.url} (API docs: ${started.url}/docs)\n`);
+  // Which confinement model programs get, said once at start-up (never a silent fallback to none).
+  process.stdout.write(`compile: ${describeConfinement()}\n`);
   // The password itself stays in the 0600 file: stdout usually ends up in a journal or a CI log.
   if (started.admin.password !== undefined) {
     process.stdout.write(

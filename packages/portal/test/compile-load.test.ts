@@ -47,15 +47,20 @@ describe("compiles off the event loop", () => {
   test("/health and a list call answer while a 55,000-node XIR compiles", async (t) => {
     const xir = JSON.stringify(lansXir("big", 1, 55_000));
     assert.ok(xir.length > 5_000_000 && xir.length < 8 * 1024 * 1024, `${xir.length} bytes`);
-    // Sampling starts once the request is in the portal (the body upload itself is not the portal's work).
-    const compiling = h.admin.compile(xir, "xir");
+    // A raw request whose answer is only checked, not parsed: the portal runs in this process, and
+    // parsing megabytes here would block its event loop in the test, not in the portal.
+    const compiling = fetch(`${h.url}/compile`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${h.admin.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ source: xir, lang: "xir" }),
+    }).then(async (r) => ({ ok: r.ok, head: Buffer.from(await r.arrayBuffer()).subarray(0, 300).toString() }));
     await new Promise((r) => setTimeout(r, 300));
     const [health, lists] = await Promise.all([
       sample(() => h.anon.health(), compiling, 20),
       sample(() => ann.experiments("ann"), compiling, 20),
     ]);
     const compiled = await compiling;
-    assert.equal(compiled.status, "compiled", JSON.stringify(compiled.errors).slice(0, 300));
+    assert.ok(compiled.ok && compiled.head.startsWith('{"status":"compiled"'), compiled.head);
     assert.ok(health.length >= 5, `only ${health.length} health calls during the compile`);
     // The target is 100 ms (npm run bench -- compile-confined measures it); the bound here is loose
     // for a loaded 2-core test box, and still far below the seconds a compile on the event loop blocks.
