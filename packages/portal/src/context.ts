@@ -6,6 +6,7 @@ import type { Store } from "@merge/store";
 import type { CompileLimits, CompilePool } from "./compile-pool.ts";
 import type { Identity } from "./identity.ts";
 import type { Policy } from "./policy.ts";
+import type { StorageQuota } from "./quota.ts";
 import type { Realizer } from "./realization.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -40,6 +41,8 @@ export interface PortalContext {
   identity: Identity;
   workspace: Workspace;
   realizer: Realizer;
+  /** Per-user storage limits (the policy file's `quota` section). */
+  quota: StorageQuota;
   /** Where every compile runs: worker threads, bounded per user and globally. */
   compiles: CompilePool;
 }

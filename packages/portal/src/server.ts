@@ -3,6 +3,7 @@
  * one error shape, the access hooks, OpenAPI 3.1 at /openapi.json and docs
  * at /docs, the OIDC provider under /oidc, and one plugin per object type.
  */
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -19,6 +20,7 @@ import { loggerOptions } from "./logging.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
+import { parseQuota } from "./quota.ts";
 import { type Engine, Realizer } from "./realization.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
@@ -70,6 +72,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     store: config.store,
     config: full,
     policy: loadPolicy(config.policyFile ?? DEFAULT_POLICY_FILE),
+    quota: parseQuota(readFileSync(config.policyFile ?? DEFAULT_POLICY_FILE, "utf8"), config.policyFile ?? DEFAULT_POLICY_FILE),
     identity: new Identity(config.store, throttle),
     workspace,
     realizer: new Realizer(

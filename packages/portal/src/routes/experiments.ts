@@ -10,7 +10,8 @@ import { Batch, list, read, readDoc } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
 import { type Experiment, keys, type Revision } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
-import { deleteRevisionBodies, readRevisionBody, revisionBodyOps } from "../revision-body.ts";
+import { chargeRevision, refundExperiment } from "../quota.ts";
+import { deleteRevisionBodies, encodedBytes, readRevisionBody, revisionBodyOps } from "../revision-body.ts";
 import * as S from "../schemas.ts";
 
 const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
@@ -135,12 +136,22 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const { project, experiment } = req.params;
       const rlz = await store.range(keys.realizations(project, experiment), { limit: 1 });
       if (rlz.length > 0) throw conflict(`experiment ${experiment}.${project} has realizations; relinquish them first`);
-      await new Batch()
-        .delete(keys.experiment(project, experiment))
-        .deletePrefix(keys.revisions(project, experiment))
-        .add(deleteRevisionBodies(project, experiment))
-        .commit(store, "conflict");
-      return reply.code(204).send(null);
+      // Pushes change the experiment: the compare on it keeps a push from slipping in unrefunded.
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const ekey = keys.experiment(project, experiment);
+        const doc = await readDoc<Experiment>(store, ekey);
+        if (doc === undefined) throw notFound("experiment", `${experiment}.${project}`);
+        const batch = new Batch()
+          .unchanged(ekey, doc.modRevision)
+          .delete(ekey)
+          .deletePrefix(keys.revisions(project, experiment))
+          .add(deleteRevisionBodies(project, experiment));
+        await refundExperiment(store, batch, project, experiment);
+        if (await batch.tryCommitSized(store, `experiment ${experiment}.${project}`)) {
+          return reply.code(204).send(null);
+        }
+      }
+      throw conflict("the experiment is being pushed to; try again");
     },
   );
 
@@ -183,6 +194,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const sourceHash = createHash("sha256").update(req.body.source).digest("hex");
       const ekey = keys.experiment(project, experiment);
       const putBody = revisionBodyOps(compiled.body);
+      const bodyBytes = encodedBytes(compiled.body);
       // The revision number is the experiment's counter + 1; the CAS on the experiment makes concurrent pushes take turns.
       for (let attempt = 0; attempt < 32; attempt++) {
         const doc = await readDoc<Experiment>(store, ekey);
@@ -203,12 +215,14 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           pushedBy: req.principal!.user.name,
           created: new Date().toISOString(),
         };
-        const ok = await new Batch()
+        const batch = new Batch()
           .unchanged(ekey, doc.modRevision)
           .put(ekey, { ...doc.value, revisions: n })
           .put(keys.revision(project, experiment, n), rev)
-          .add(putBody(project, experiment, n))
-          .tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
+          .add(putBody(project, experiment, n));
+        const bytes = bodyBytes + Buffer.byteLength(JSON.stringify(rev));
+        await chargeRevision(store, batch, ctx.quota, rev.pushedBy, { project, experiment, n }, bytes);
+        const ok = await batch.tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
         if (ok) return reply.code(201).send(rev);
       }
       throw conflict("too many concurrent pushes; try again");
