@@ -48,7 +48,7 @@ for f in null zero urandom; do
   touch "$root/dev/$f"
   mount --bind "/dev/$f" "$root/dev/$f"
 done
-mount -o remount,ro "$root"
+mount -o remount,bind,ro,nosuid,nodev "$root"
 
 if [ "$uid" = "-" ]; then
   exec chroot "$root" setpriv --no-new-privs --inh-caps=-all --bounding-set=-all -- env -C /merge-scratch "$@"
