@@ -164,7 +164,11 @@ function compilePython(file: string, options: Omit<CompileOptions, "origins">): 
 }
 
 /** Compile Python model text (e.g. a pushed revision) with the runner's limits; `filename` names it in diagnostics. */
-export function compilePythonSource(text: string, filename: string, run: PythonRunOptions = {}): Promise<CompileResult> {
+export function compilePythonSource(
+  text: string,
+  filename: string,
+  run: PythonRunOptions = {},
+): Promise<CompileResult> {
   return compileRanPython(() => runPythonSource(text, filename, run), {});
 }
 

@@ -25,8 +25,8 @@ import {
   confinedCommand,
   type Limits,
   makeScratch,
-  removeScratch,
   type Run,
+  removeScratch,
   runConfined,
   workDir,
 } from "./confinement.ts";
@@ -171,7 +171,9 @@ function chooseSandbox(want: "auto" | Sandbox): Sandbox {
   const have = availableConfinement();
   if (want === "auto") return have === "none" ? "hooks" : have;
   if (have === want || (want === "userns" && have === "namespace")) return want;
-  throw new Error(`runPythonSource: the ${want} sandbox is not available here (${have}); use sandbox 'hooks' or 'auto'`);
+  throw new Error(
+    `runPythonSource: the ${want} sandbox is not available here (${have}); use sandbox 'hooks' or 'auto'`,
+  );
 }
 
 const pythons = new Map<string, string>();

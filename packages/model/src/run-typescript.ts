@@ -5,8 +5,8 @@
  * (argv[3]) instead of the scratch path.
  */
 import { createWriteStream } from "node:fs";
-import { compileFile } from "./compile.ts";
 import type { CompileResult } from "./compile.ts";
+import { compileFile } from "./compile.ts";
 
 const [file, filename] = process.argv.slice(2) as [string, string];
 let result: CompileResult;
@@ -23,7 +23,9 @@ try {
   };
 }
 const report = createWriteStream("", { fd: 3 });
-report.end(JSON.stringify({ ok: result.ok, xir: result.xir, diagnostics: result.diagnostics, stats: result.stats }), () =>
-  // A model may leave timers or sockets behind: the result is written, so the run is over.
-  process.exit(0),
+report.end(
+  JSON.stringify({ ok: result.ok, xir: result.xir, diagnostics: result.diagnostics, stats: result.stats }),
+  () =>
+    // A model may leave timers or sockets behind: the result is written, so the run is over.
+    process.exit(0),
 );

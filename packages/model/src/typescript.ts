@@ -64,7 +64,9 @@ export async function runTypeScriptSource(
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const memoryMb = opts.memoryMb ?? 1024;
   if (!(timeoutMs > 0) || !(memoryMb >= 64)) {
-    throw new RangeError(`runTypeScriptSource: timeoutMs must be > 0 and memoryMb >= 64, got ${timeoutMs}, ${memoryMb}`);
+    throw new RangeError(
+      `runTypeScriptSource: timeoutMs must be > 0 and memoryMb >= 64, got ${timeoutMs}, ${memoryMb}`,
+    );
   }
   const confinement = requireConfinement(opts.confinement ?? "auto");
   const scratch = makeScratch(confinement);

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ModelError } from "../src/diagnostics.ts";
 import { availableConfinement, CONFINED_WORK, SCRATCH_PREFIX } from "../src/confinement.ts";
+import { ModelError } from "../src/diagnostics.ts";
 import { PYTHON_DIR, type PythonRunOptions, runPythonSource, type Sandbox } from "../src/python.ts";
 
 const HEAD = "from mergexp import *\nnet = Network('x')\n";

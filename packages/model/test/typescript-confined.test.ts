@@ -9,7 +9,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { availableConfinement, ConfinementError, requireConfinement, SCRATCH_PREFIX, UNSAFE_ENV } from "../src/confinement.ts";
+import {
+  availableConfinement,
+  ConfinementError,
+  requireConfinement,
+  SCRATCH_PREFIX,
+  UNSAFE_ENV,
+} from "../src/confinement.ts";
 import { runTypeScriptSource } from "../src/typescript.ts";
 
 const hello = readFileSync(new URL("../../../examples/hello.ts", import.meta.url), "utf8");
@@ -66,7 +72,10 @@ test("running unconfined needs the explicit, documented opt-out", () => {
   const before = process.env[UNSAFE_ENV];
   try {
     delete process.env[UNSAFE_ENV];
-    assert.throws(() => requireConfinement("none"), (e: unknown) => e instanceof ConfinementError && /set MERGE_UNSAFE_UNCONFINED_MODELS=1/.test(e.message));
+    assert.throws(
+      () => requireConfinement("none"),
+      (e: unknown) => e instanceof ConfinementError && /set MERGE_UNSAFE_UNCONFINED_MODELS=1/.test(e.message),
+    );
     process.env[UNSAFE_ENV] = "1";
     assert.equal(requireConfinement("none"), "none");
   } finally {

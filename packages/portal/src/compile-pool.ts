@@ -11,7 +11,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { CompileJob, Compiled } from "./compiler.ts";
+import type { Compiled, CompileJob } from "./compiler.ts";
 import { finish } from "./compiler.ts";
 
 export interface CompileLimits {
@@ -112,7 +112,8 @@ export class CompilePool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const w of this.waiting.splice(0)) w.resolve(finish(w.job.source, failedCompile("the portal is shutting down")));
+    for (const w of this.waiting.splice(0))
+      w.resolve(finish(w.job.source, failedCompile("the portal is shutting down")));
     await Promise.all(this.slots.map((s) => s.worker?.terminate()));
   }
 

@@ -36,7 +36,8 @@ export interface PortalConfig {
 
 export interface PortalContext {
   store: Store;
-  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile" | "compile">> & Pick<PortalConfig, "externalIssuer">;
+  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile" | "compile">> &
+    Pick<PortalConfig, "externalIssuer">;
   policy: Policy;
   identity: Identity;
   workspace: Workspace;

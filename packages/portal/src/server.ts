@@ -10,8 +10,8 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
-import { CompilePool } from "./compile-pool.ts";
 import { ensureDirectories } from "./accounts.ts";
+import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
@@ -72,7 +72,10 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     store: config.store,
     config: full,
     policy: loadPolicy(config.policyFile ?? DEFAULT_POLICY_FILE),
-    quota: parseQuota(readFileSync(config.policyFile ?? DEFAULT_POLICY_FILE, "utf8"), config.policyFile ?? DEFAULT_POLICY_FILE),
+    quota: parseQuota(
+      readFileSync(config.policyFile ?? DEFAULT_POLICY_FILE, "utf8"),
+      config.policyFile ?? DEFAULT_POLICY_FILE,
+    ),
     identity: new Identity(config.store, throttle),
     workspace,
     realizer: new Realizer(

@@ -53,7 +53,12 @@ describe("compiles off the event loop", () => {
       method: "POST",
       headers: { authorization: `Bearer ${h.admin.token}`, "content-type": "application/json" },
       body: JSON.stringify({ source: xir, lang: "xir" }),
-    }).then(async (r) => ({ ok: r.ok, head: Buffer.from(await r.arrayBuffer()).subarray(0, 300).toString() }));
+    }).then(async (r) => ({
+      ok: r.ok,
+      head: Buffer.from(await r.arrayBuffer())
+        .subarray(0, 300)
+        .toString(),
+    }));
     await new Promise((r) => setTimeout(r, 300));
     const [health, lists] = await Promise.all([
       sample(() => h.anon.health(), compiling, 20),
@@ -66,42 +71,43 @@ describe("compiles off the event loop", () => {
     // for a loaded 2-core test box, and still far below the seconds a compile on the event loop blocks.
     const all = [...health, ...lists];
     const p90 = quantile(all, 0.9);
-    t.diagnostic(`${all.length} calls: p50 ${quantile(all, 0.5).toFixed(1)} ms, p90 ${p90.toFixed(1)} ms, max ${Math.max(...all).toFixed(1)} ms`);
+    t.diagnostic(
+      `${all.length} calls: p50 ${quantile(all, 0.5).toFixed(1)} ms, p90 ${p90.toFixed(1)} ms, max ${Math.max(...all).toFixed(1)} ms`,
+    );
     assert.ok(p90 < 400, `p90 ${p90.toFixed(0)} ms over ${health.length + lists.length} calls`);
   });
 
-  test(
-    "50 simultaneous pushes of a valid model: each compiles or gets 429 with Retry-After, none fails",
-    { skip: availableConfinement() === "none" && "model programs are refused without confinement" },
-    async () => {
-      const bo = await h.user("bo");
-      await bo.createExperiment("bo", { name: "burst" });
-      const source = 'import { Network } from "@merge/model";\nconst net = new Network("burst");\nnet.connect([net.node("a"), net.node("b")]);\nexport default net;\n';
-      const results = await Promise.all(
-        Array.from({ length: 50 }, () =>
-          bo.push("bo", "burst", source, "ts", "burst.ts").then(
-            (rev) => ({ rev, err: undefined }),
-            (err: unknown) => ({ rev: undefined, err }),
-          ),
+  test("50 simultaneous pushes of a valid model: each compiles or gets 429 with Retry-After, none fails", {
+    skip: availableConfinement() === "none" && "model programs are refused without confinement",
+  }, async () => {
+    const bo = await h.user("bo");
+    await bo.createExperiment("bo", { name: "burst" });
+    const source =
+      'import { Network } from "@merge/model";\nconst net = new Network("burst");\nnet.connect([net.node("a"), net.node("b")]);\nexport default net;\n';
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        bo.push("bo", "burst", source, "ts", "burst.ts").then(
+          (rev) => ({ rev, err: undefined }),
+          (err: unknown) => ({ rev: undefined, err }),
         ),
-      );
-      let compiled = 0;
-      let refused = 0;
-      for (const r of results) {
-        if (r.rev) {
-          assert.equal(r.rev.status, "compiled", JSON.stringify(r.rev.errors));
-          compiled++;
-        } else {
-          assert.ok(r.err instanceof ApiError, String(r.err));
-          assert.equal(r.err.status, 429, r.err.message);
-          assert.match(r.err.message, /compiles waiting|at capacity/);
-          refused++;
-        }
+      ),
+    );
+    let compiled = 0;
+    let refused = 0;
+    for (const r of results) {
+      if (r.rev) {
+        assert.equal(r.rev.status, "compiled", JSON.stringify(r.rev.errors));
+        compiled++;
+      } else {
+        assert.ok(r.err instanceof ApiError, String(r.err));
+        assert.equal(r.err.status, 429, r.err.message);
+        assert.match(r.err.message, /compiles waiting|at capacity/);
+        refused++;
       }
-      assert.ok(compiled >= 2, `${compiled} compiled`);
-      assert.equal(compiled + refused, 50);
-      const left = readdirSync(tmpdir()).filter((d) => d.startsWith(`${SCRATCH_PREFIX}${process.pid}-`));
-      assert.deepEqual(left, []);
-    },
-  );
+    }
+    assert.ok(compiled >= 2, `${compiled} compiled`);
+    assert.equal(compiled + refused, 50);
+    const left = readdirSync(tmpdir()).filter((d) => d.startsWith(`${SCRATCH_PREFIX}${process.pid}-`));
+    assert.deepEqual(left, []);
+  });
 });

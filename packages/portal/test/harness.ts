@@ -22,7 +22,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { acceptTimeoutSeconds?: number; policyFile?: string; plugins?: PortalPlugin[]; compile?: StartOptions["compile"] } = {},
+  opts: {
+    acceptTimeoutSeconds?: number;
+    policyFile?: string;
+    plugins?: PortalPlugin[];
+    compile?: StartOptions["compile"];
+  } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
   const started = await startPortal({ dataDir, port: 0, ...opts });
