@@ -22,6 +22,9 @@ try {
     diagnostics: [{ severity: "error", code: "compiler", message: (e as Error).message ?? String(e) }],
   };
 }
+// What the model printed is counted (and capped) by the parent: let it all reach the parent
+// before the report, so a model cannot slip megabytes of output past the cap by ending first.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((done) => s.write("", done))));
 const report = createWriteStream("", { fd: 3 });
 report.end(
   JSON.stringify({ ok: result.ok, xir: result.xir, diagnostics: result.diagnostics, stats: result.stats }),
