@@ -81,6 +81,9 @@ export function describeConfinement(): string {
     : `model programs are refused: no confinement is possible here (needs root or unprivileged user namespaces); set ${UNSAFE_ENV}=1 to run them unconfined (unsafe)`;
 }
 
+/** Printing more than this stops a model: none has a reason to print megabytes. */
+export const OUTPUT_LIMIT = 8 * 1024 * 1024;
+
 export interface Limits {
   /** Wall-clock limit. */
   timeoutMs: number;

@@ -25,6 +25,7 @@ import {
   confinedCommand,
   type Limits,
   makeScratch,
+  OUTPUT_LIMIT,
   type Run,
   removeScratch,
   runConfined,
@@ -66,8 +67,6 @@ export interface PythonModelResult {
 /** Lines of the script's output repeated in the `model-output` warning. */
 const PRINTED_LINES = 20;
 const REPORT_LIMIT = 512 * 1024 * 1024;
-/** Printing more than this stops the script: a model has no reason to print megabytes. */
-const OUTPUT_LIMIT = 1024 * 1024;
 /** Where the interpreter and its standard library live: all a confined script sees besides the package and /work. */
 const SYSTEM_PATHS = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"];
 
@@ -259,7 +258,7 @@ function interpret(
     throw new ModelError([{ severity: "error", code, message, location }, ...extra]);
   };
   if (run.outputTooLarge) {
-    fail("model-output-limit", `the script printed more than ${OUTPUT_LIMIT / 1024} KiB and was stopped`);
+    fail("model-output-limit", `the script printed more than ${OUTPUT_LIMIT / 1024 / 1024} MiB and was stopped`);
   }
   if (!report) {
     if (run.reportTooLarge) fail("model-too-large", "the experiment the script made is larger than 512 MiB of XIR");

@@ -25,6 +25,7 @@ import {
   type Confinement,
   type Limits,
   makeScratch,
+  OUTPUT_LIMIT,
   removeScratch,
   requireConfinement,
   runConfined,
@@ -50,8 +51,6 @@ const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 const PROJECT_MODULES = join(PACKAGE_DIR, "..", "..", "node_modules");
 /** What the child imports: the modeling library, tsx (with esbuild), and typescript for type-checking. */
 const ROOT_MODULES = ["@merge/model", "tsx", "typescript"];
-/** Printing more than this stops the model: a model has no reason to print megabytes. */
-const OUTPUT_LIMIT = 1024 * 1024;
 const REPORT_LIMIT = 512 * 1024 * 1024;
 const MODEL_FILE = "model.ts";
 
@@ -166,7 +165,10 @@ function interpret(
   });
   const seconds = `${Number((timeoutMs / 1000).toFixed(3))} s`;
   if (run.outputTooLarge) {
-    return fail("model-output-limit", `${filename} printed more than ${OUTPUT_LIMIT / 1024} KiB and was stopped`);
+    return fail(
+      "model-output-limit",
+      `${filename} printed more than ${OUTPUT_LIMIT / 1024 / 1024} MiB and was stopped`,
+    );
   }
   if (run.reportTooLarge) return fail("model-too-large", "the experiment the model made is larger than 512 MiB of XIR");
   if (run.report.length > 0) {
