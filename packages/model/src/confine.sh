@@ -11,6 +11,8 @@
 # it. The command runs as UID (with the same gid, no groups), with no
 # capabilities and no_new_privs. UID "-" keeps the current uid (the mapped
 # root of a user namespace, which holds no rights outside it).
+# --pdeathsig again, because the uid change clears the one unshare
+# --kill-child set: the run dies with the unshare process that waits for it.
 # The mounts live and die with the mount namespace; ROOT is an empty
 # directory the caller made and removes.
 set -eu
@@ -51,7 +53,7 @@ done
 mount -o remount,bind,ro,nosuid,nodev "$root"
 
 if [ "$uid" = "-" ]; then
-  exec chroot "$root" setpriv --no-new-privs --inh-caps=-all --bounding-set=-all -- env -C /merge-scratch "$@"
+  exec chroot "$root" setpriv --pdeathsig KILL --no-new-privs --inh-caps=-all --bounding-set=-all -- env -C /merge-scratch "$@"
 fi
-exec chroot "$root" setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --inh-caps=-all \
+exec chroot "$root" setpriv --pdeathsig KILL --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --inh-caps=-all \
   --bounding-set=-all -- env -C /merge-scratch "$@"

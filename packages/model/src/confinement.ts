@@ -17,15 +17,17 @@
  *   model) and rlimits: unsafe for a shared portal.
  *
  * Limits in every mechanism: wall-clock time (then the whole process group is
- * killed; in a pid namespace, killing its init kills everything in it), rlimits
+ * killed; in a pid namespace, killing its init kills everything in it), death
+ * with the thread that started the run (PR_SET_PDEATHSIG), rlimits
  * set by `prlimit` (CPU seconds, data segment, file size, open files, processes,
  * no core dumps), and a cap on what the program prints and reports.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { threadId } from "node:worker_threads";
 
 export type Confinement = "namespace" | "userns" | "none";
 
@@ -117,11 +119,17 @@ const UID_BASE = 3_000_000;
 const UID_SPAN = 1_000_000;
 let runs = 0;
 
-/** Every scratch directory starts with this, then the pid of the process that made it (tests look for leftovers by it). */
+/**
+ * Every scratch directory starts with this, then the pid and thread id that
+ * made it (tests look for leftovers by it; removeThreadScratch cleans up after
+ * a thread that was terminated mid-run).
+ */
 export const SCRATCH_PREFIX = "merge-model-";
 
+const scratchPrefix = (thread: number) => `${SCRATCH_PREFIX}${process.pid}-${thread}-`;
+
 export function makeScratch(confinement: Confinement): Scratch {
-  const dir = mkdtempSync(join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
+  const dir = mkdtempSync(join(tmpdir(), scratchPrefix(threadId)));
   const work = join(dir, "work");
   const root = join(dir, "root");
   mkdirSync(work, { mode: 0o700 });
@@ -135,7 +143,14 @@ export function makeScratch(confinement: Confinement): Scratch {
 }
 
 export function removeScratch(s: Scratch): void {
-  rmSync(s.dir, { recursive: true, force: true });
+  rmSync(s.dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Removes what runs of worker thread `thread` left behind (it was terminated, so its own clean-up never ran). */
+export function removeThreadScratch(thread: number): void {
+  for (const d of readdirSync(tmpdir())) {
+    if (d.startsWith(scratchPrefix(thread))) rmSync(join(tmpdir(), d), { recursive: true, force: true, maxRetries: 3 });
+  }
 }
 
 /** What every confined root holds besides the runner's own paths: the two tools confine.sh ends with. */
@@ -154,6 +169,12 @@ export function confinedCommand(
   command: readonly string[],
 ): string[] {
   const rlimits = [
+    // Dies with the thread that started it (a compile thread terminated, a portal killed):
+    // and with it, through unshare --kill-child, everything in the run's pid namespace.
+    "setpriv",
+    "--pdeathsig",
+    "KILL",
+    "--",
     "prlimit",
     `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 1}`,
     `--data=${limits.dataBytes}`,

@@ -31,6 +31,7 @@ export {
   type Confinement,
   ConfinementError,
   describeConfinement,
+  removeThreadScratch,
   requireConfinement,
   SCRATCH_PREFIX,
   UNSAFE_ENV,

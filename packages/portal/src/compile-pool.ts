@@ -11,6 +11,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { removeThreadScratch } from "@merge/model";
 import type { Compiled, CompileJob } from "./compiler.ts";
 import { finish } from "./compiler.ts";
 
@@ -114,7 +115,14 @@ export class CompilePool {
     this.closed = true;
     for (const w of this.waiting.splice(0))
       w.resolve(finish(w.job.source, failedCompile("the portal is shutting down")));
-    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        const thread = s.worker?.threadId;
+        await s.worker?.terminate();
+        // Its confined run died with it (PR_SET_PDEATHSIG); its scratch directory is removed here.
+        if (thread !== undefined) removeThreadScratch(thread);
+      }),
+    );
   }
 
   private retryAfter(ahead: number): number {
@@ -146,7 +154,9 @@ export class CompilePool {
       worker.off("exit", onExit);
       if (replace) {
         slot.worker = undefined;
-        void worker.terminate();
+        // Its confined run dies with it (PR_SET_PDEATHSIG); its scratch directory is removed here.
+        const thread = worker.threadId;
+        void worker.terminate().finally(() => removeThreadScratch(thread));
       }
       this.recentMs = (this.recentMs * 3 + (Date.now() - started)) / 4;
       slot.busy = false;
