@@ -18,7 +18,7 @@ import type { Diagnostic, SourceLocation } from "./diagnostics.ts";
 import { canonicalImage } from "./images.ts";
 import { cidrProblem } from "./ipv4.ts";
 import { isModelError, loadModel } from "./load.ts";
-import { runPythonModel } from "./python.ts";
+import { type PythonModelResult, type PythonRunOptions, runPythonModel, runPythonSource } from "./python.ts";
 import { computeRoutes } from "./routing.ts";
 import { spanningTree } from "./spanning.ts";
 import { topology } from "./topology.ts";
@@ -173,9 +173,25 @@ export async function compileSource(
   }
 }
 
-async function compilePython(file: string, options: Omit<CompileOptions, "origins">): Promise<CompileResult> {
+function compilePython(file: string, options: Omit<CompileOptions, "origins">): Promise<CompileResult> {
+  return compileRanPython(() => runPythonModel(file), options);
+}
+
+/** Compile Python model text (e.g. a pushed revision) with the runner's limits; `filename` names it in diagnostics. */
+export function compilePythonSource(
+  text: string,
+  filename: string,
+  run: PythonRunOptions = {},
+): Promise<CompileResult> {
+  return compileRanPython(() => runPythonSource(text, filename, run), {});
+}
+
+async function compileRanPython(
+  runModel: () => Promise<PythonModelResult>,
+  options: Omit<CompileOptions, "origins">,
+): Promise<CompileResult> {
   try {
-    const ran = await runPythonModel(file);
+    const ran = await runModel();
     const result = compileExperiment(ran.experiment, { ...options, ...(ran.origins ? { origins: ran.origins } : {}) });
     const earlier = ran.diagnostics ?? [];
     return {

@@ -36,6 +36,17 @@ export {
   tbps,
   us,
 } from "./quantity.ts";
+export {
+  availableConfinement,
+  type Confinement,
+  ConfinementError,
+  describeConfinement,
+  removeThreadScratch,
+  requireConfinement,
+  SCRATCH_PREFIX,
+  UNSAFE_ENV,
+} from "./confinement.ts";
 export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";
 export { typeCheckModel } from "./typecheck.ts";
+export { runTypeScriptSource, type TypeScriptModelResult, type TypeScriptRunOptions } from "./typescript.ts";

@@ -3,32 +3,41 @@
  * it describes, un-reticulated; the compiler then validates, analyses and
  * reticulates it exactly as it does a TypeScript model.
  *
- * A model is code from whoever pushed it, so it runs contained: python3 in a
- * subprocess with a time limit, an address-space limit, a fresh temporary
- * working directory (removed afterwards) and no network. As root that means
- * fresh network and mount namespaces, a file system of its own (confine.sh:
- * /usr, /lib, the package, the working directory) and the unprivileged
- * `nobody` user; otherwise an audit hook inside Python refuses sockets (best
+ * A model is code from whoever pushed it, so it runs confined (confinement.ts,
+ * shared with the TypeScript runner): python3 with a time limit, rlimits, a
+ * fresh scratch directory (removed afterwards) and, as root or in a user
+ * namespace, fresh network/mount/pid namespaces with a root of its own holding
+ * only /usr, /lib*, /bin and the package, and an unprivileged uid. Without
+ * namespaces (`hooks`) an audit hook inside Python refuses sockets (best
  * effort). Both ways an audit hook also refuses processes, native code and
  * files outside the standard library, the package and the working directory.
  * The report travels back on file descriptor 3, so nothing the script prints
  * can corrupt it.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Experiment } from "@merge/xir";
+import {
+  availableConfinement,
+  type Confinement,
+  confinedCommand,
+  type Limits,
+  makeScratch,
+  OUTPUT_LIMIT,
+  type Run,
+  removeScratch,
+  runConfined,
+  workDir,
+} from "./confinement.ts";
 import { type Diagnostic, ModelError, type SourceLocation } from "./diagnostics.ts";
 
-/** The `mergexp` package and the script that runs a model with it. */
+/** The `mergexp` package and the script that runs a model with it (seen at the same path inside the sandbox). */
 export const PYTHON_DIR = fileURLToPath(new URL("../python", import.meta.url));
-/** Where the package is seen from inside the namespace sandbox's own root. */
-const CONFINED_DIR = "/mergexp";
 
-/** How a script is kept from the network and the host. */
-export type Sandbox = "namespace" | "hooks";
+/** How a script is kept from the network and the host: a confinement of confinement.ts, or only Python's audit hooks. */
+export type Sandbox = "namespace" | "userns" | "hooks";
 
 export interface PythonRunOptions {
   /** Wall-clock limit; default 30 s (generous: a busy host runs a 10,000-node script in seconds). */
@@ -37,7 +46,7 @@ export interface PythonRunOptions {
   memoryMb?: number;
   /** Interpreter; default `$MERGE_PYTHON`, then `/usr/bin/python3`, then `python3` on PATH. */
   python?: string;
-  /** Default `auto`: `namespace` when running as root and it works, else `hooks`. */
+  /** Default `auto`: the host's confinement (availableConfinement), else `hooks`. */
   sandbox?: "auto" | Sandbox;
 }
 
@@ -55,13 +64,11 @@ export interface PythonModelResult {
   sandbox: Sandbox;
 }
 
-const NOBODY = 65534;
-const OUTPUT_LIMIT = 64 * 1024;
 /** Lines of the script's output repeated in the `model-output` warning. */
 const PRINTED_LINES = 20;
 const REPORT_LIMIT = 512 * 1024 * 1024;
-/** After the wall-clock limit: SIGINT (Python reports the line it was on), then SIGKILL. */
-const KILL_GRACE_MS = 1000;
+/** Where the interpreter and its standard library live: all a confined script sees besides the package and /work. */
+const SYSTEM_PATHS = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"];
 
 /** Runs the Python model in `file`. Throws ModelError, located in the script, when it fails. */
 export async function runPythonModel(file: string, opts: PythonRunOptions = {}): Promise<PythonModelResult> {
@@ -89,13 +96,13 @@ export async function runPythonSource(
   }
   const sandbox = chooseSandbox(opts.sandbox ?? "auto");
   const python = findPython(opts.python, sandbox);
-  const place = makePlace(sandbox);
+  const scratch = makeScratch(confinementOf(sandbox));
   try {
     const args = [
       "-s",
       "-S",
       "-B",
-      join(packageDir(sandbox), "run_model.py"),
+      join(PYTHON_DIR, "run_model.py"),
       "--filename",
       file,
       "--result-fd",
@@ -106,128 +113,14 @@ export async function runPythonSource(
       String(Math.ceil(timeoutMs / 1000) + 1),
     ];
     if (sandbox === "hooks") args.push("--no-sockets");
-    const run = await execute([...confine(sandbox, place), python, ...args], place, sandbox, source, timeoutMs);
-    return interpret(run, file, { timeoutMs, memoryMb, sandbox });
-  } finally {
-    rmSync(place.dir, { recursive: true, force: true });
-  }
-}
-
-/** A run's temporary directory: `work` (the script's working directory) and `root` (its own root). */
-interface Place {
-  dir: string;
-  work: string;
-  root: string;
-}
-
-function makePlace(sandbox: Sandbox): Place {
-  const dir = mkdtempSync(join(tmpdir(), "mergexp-"));
-  const work = join(dir, "work");
-  const root = join(dir, "root");
-  mkdirSync(work, { mode: 0o700 });
-  mkdirSync(root, { mode: 0o755 });
-  if (sandbox === "namespace") chownSync(work, NOBODY, NOBODY);
-  return { dir, work, root };
-}
-
-function packageDir(sandbox: Sandbox): string {
-  return sandbox === "namespace" ? CONFINED_DIR : PYTHON_DIR;
-}
-
-/** The command prefix that contains a script: fresh namespaces, its own root, then `nobody`. */
-function confine(sandbox: Sandbox, place: Place): string[] {
-  if (sandbox === "hooks") return [];
-  return [
-    "unshare",
-    "--net",
-    "--mount",
-    "--propagation",
-    "private",
-    "--",
-    "/bin/sh",
-    join(PYTHON_DIR, "confine.sh"),
-    place.root,
-    place.work,
-    PYTHON_DIR,
-    "--",
-  ];
-}
-
-let namespaceWorks: boolean | undefined;
-
-function chooseSandbox(want: "auto" | Sandbox): Sandbox {
-  if (want === "hooks") return "hooks";
-  if (namespaceWorks === undefined) {
-    const probe = ["--net", "--mount", "--propagation", "private", "--", "true"];
-    namespaceWorks = process.getuid?.() === 0 && spawnSync("unshare", probe).status === 0;
-  }
-  if (namespaceWorks) return "namespace";
-  if (want === "namespace") {
-    throw new Error("runPythonSource: the namespace sandbox needs root and unshare; use sandbox 'hooks' or 'auto'");
-  }
-  return "hooks";
-}
-
-const pythons = new Map<string, string>();
-
-/** The first interpreter that runs (as `nobody` too, for the namespace sandbox) and is Python >= 3.9. */
-function findPython(explicit: string | undefined, sandbox: Sandbox): string {
-  const key = `${explicit ?? ""}\0${sandbox}`;
-  const known = pythons.get(key);
-  if (known) return known;
-  const candidates = explicit ? [explicit] : [process.env.MERGE_PYTHON, "/usr/bin/python3", "python3"];
-  const tried: string[] = [];
-  const runner = JSON.stringify(join(packageDir(sandbox), "run_model.py"));
-  // Also proves the runner is readable (by `nobody`, in its own root, for the
-  // namespace sandbox), and resolves the interpreter to a path, which the
-  // clean PATH of a run need not find.
-  const check = `import sys; open(${runner}).close(); print(sys.version_info >= (3, 9), sys.executable)`;
-  for (const c of candidates) {
-    if (!c) continue;
-    tried.push(c);
-    const place = makePlace(sandbox);
-    try {
-      const probe = [...confine(sandbox, place), c, "-s", "-S", "-c", check];
-      const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: place.work, timeout: 10_000 });
-      const [ok, executable] = r.status === 0 ? r.stdout.trim().split(" ", 2) : [];
-      if (ok === "True" && executable) {
-        pythons.set(key, executable);
-        return executable;
-      }
-    } finally {
-      rmSync(place.dir, { recursive: true, force: true });
-    }
-  }
-  throw new ModelError([
-    {
-      severity: "error",
-      code: "python-missing",
-      message: `no usable Python 3.9+ interpreter that can read ${join(PYTHON_DIR, "run_model.py")} (tried ${tried.join(", ")}${sandbox === "namespace" ? " as user nobody in a root of /usr, /lib and the package: the interpreter must live under /usr or /bin" : ""}); set MERGE_PYTHON`,
-    },
-  ]);
-}
-
-interface Run {
-  report: string;
-  reportTooLarge: boolean;
-  stdout: string;
-  stderr: string;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-}
-
-function execute(
-  command: string[],
-  place: Place,
-  sandbox: Sandbox,
-  source: string | Buffer,
-  timeoutMs: number,
-): Promise<Run> {
-  const home = sandbox === "namespace" ? "/work" : place.work;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0] as string, command.slice(1), {
-      cwd: place.work,
+    const home = workDir(confinementOf(sandbox), scratch);
+    const run = await runConfined({
+      confinement: confinementOf(sandbox),
+      scratch,
+      readOnly: readOnlyPaths(),
+      // run_model.py sets its own tighter limits (address space, no processes) once started.
+      limits: pythonLimits(timeoutMs, memoryMb),
+      command: [python, ...args],
       // A clean environment replaces -I's -E, so that hashing is seeded and
       // set iteration (hence the XIR) is the same on every run.
       env: {
@@ -236,72 +129,91 @@ function execute(
         LC_ALL: "C.UTF-8",
         HOME: home,
         TMPDIR: home,
-        PYTHONPATH: packageDir(sandbox),
+        PYTHONPATH: PYTHON_DIR,
         PYTHONHASHSEED: "0",
         PYTHONIOENCODING: "utf-8",
         PYTHONDONTWRITEBYTECODE: "1",
       },
-      stdio: ["pipe", "pipe", "pipe", "pipe"],
+      stdin: source,
+      interrupt: "SIGINT",
+      stopOnOutput: true,
     });
-    const out = collector(OUTPUT_LIMIT);
-    const err = collector(OUTPUT_LIMIT);
-    const report = collector(REPORT_LIMIT);
-    child.stdout?.on("data", out.add);
-    child.stderr?.on("data", err.add);
-    const fd3 = child.stdio[3] as NodeJS.ReadableStream | null;
-    fd3?.on("data", (chunk: Buffer) => {
-      report.add(chunk);
-      if (report.overflowed) child.kill("SIGKILL");
-    });
-    fd3?.on("error", () => {});
-    child.stdin?.on("error", () => {}); // the script may exit before reading all of stdin
-    child.stdin?.end(source);
-    let timedOut = false;
-    let kill: NodeJS.Timeout | undefined;
-    const interrupt = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGINT");
-      kill = setTimeout(() => child.kill("SIGKILL"), KILL_GRACE_MS);
-    }, timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(interrupt);
-      clearTimeout(kill);
-      reject(e);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(interrupt);
-      clearTimeout(kill);
-      resolve({
-        report: report.text(),
-        reportTooLarge: report.overflowed,
-        stdout: out.text(),
-        stderr: err.text(),
-        code,
-        signal,
-        timedOut,
-      });
-    });
-  });
+    return interpret(run, file, { timeoutMs, memoryMb, sandbox });
+  } finally {
+    removeScratch(scratch);
+  }
 }
 
-function collector(limit: number) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const c = {
-    overflowed: false,
-    add: (chunk: Buffer) => {
-      if (size + chunk.length > limit) {
-        c.overflowed = true;
-        chunks.push(chunk.subarray(0, Math.max(0, limit - size)));
-        size = limit;
-        return;
-      }
-      chunks.push(chunk);
-      size += chunk.length;
-    },
-    text: () => Buffer.concat(chunks).toString("utf8") + (c.overflowed ? "\n[... cut]" : ""),
+function confinementOf(sandbox: Sandbox): Confinement {
+  return sandbox === "hooks" ? "none" : sandbox;
+}
+
+function readOnlyPaths(): string[] {
+  return [...SYSTEM_PATHS.filter((p) => existsSync(p)), PYTHON_DIR];
+}
+
+function pythonLimits(timeoutMs: number, memoryMb: number): Limits {
+  return {
+    timeoutMs,
+    cpuSeconds: Math.ceil(timeoutMs / 1000) + 2,
+    dataBytes: (memoryMb + 256) * 1024 * 1024,
+    fileBytes: 16 * 1024 * 1024,
+    processes: 16,
+    openFiles: 64,
+    outputBytes: OUTPUT_LIMIT,
+    reportBytes: REPORT_LIMIT,
   };
-  return c;
+}
+
+function chooseSandbox(want: "auto" | Sandbox): Sandbox {
+  if (want === "hooks") return "hooks";
+  const have = availableConfinement();
+  if (want === "auto") return have === "none" ? "hooks" : have;
+  if (have === want || (want === "userns" && have === "namespace")) return want;
+  throw new Error(
+    `runPythonSource: the ${want} sandbox is not available here (${have}); use sandbox 'hooks' or 'auto'`,
+  );
+}
+
+const pythons = new Map<string, string>();
+
+/** The first interpreter that runs (confined too, for a namespace sandbox) and is Python >= 3.9. */
+function findPython(explicit: string | undefined, sandbox: Sandbox): string {
+  const key = `${explicit ?? ""}\0${sandbox}`;
+  const known = pythons.get(key);
+  if (known) return known;
+  const candidates = explicit ? [explicit] : [process.env.MERGE_PYTHON, "/usr/bin/python3", "python3"];
+  const tried: string[] = [];
+  const runner = JSON.stringify(join(PYTHON_DIR, "run_model.py"));
+  // Also proves the runner is readable (by the sandbox's uid, in its own
+  // root), and resolves the interpreter to a path, which the clean PATH of a
+  // run need not find.
+  const check = `import sys; open(${runner}).close(); print(sys.version_info >= (3, 9), sys.executable)`;
+  const confinement = confinementOf(sandbox);
+  for (const c of candidates) {
+    if (!c) continue;
+    tried.push(c);
+    const scratch = makeScratch(confinement);
+    try {
+      const limits = pythonLimits(10_000, 256);
+      const probe = confinedCommand(confinement, scratch, readOnlyPaths(), limits, [c, "-s", "-S", "-c", check]);
+      const r = spawnSync(probe[0] as string, probe.slice(1), { encoding: "utf8", cwd: scratch.work, timeout: 10_000 });
+      const [ok, executable] = r.status === 0 ? r.stdout.trim().split(" ", 2) : [];
+      if (ok === "True" && executable) {
+        pythons.set(key, executable);
+        return executable;
+      }
+    } finally {
+      removeScratch(scratch);
+    }
+  }
+  throw new ModelError([
+    {
+      severity: "error",
+      code: "python-missing",
+      message: `no usable Python 3.9+ interpreter that can read ${join(PYTHON_DIR, "run_model.py")} (tried ${tried.join(", ")}${sandbox === "hooks" ? "" : " confined, in a root of /usr, /lib and the package: the interpreter must live under /usr or /bin"}); set MERGE_PYTHON`,
+    },
+  ]);
 }
 
 /** What run_model.py writes on the result descriptor. */
@@ -345,6 +257,9 @@ function interpret(
   const fail = (code: string, message: string, location?: SourceLocation, extra: Diagnostic[] = []): never => {
     throw new ModelError([{ severity: "error", code, message, location }, ...extra]);
   };
+  if (run.outputTooLarge) {
+    fail("model-output-limit", `the script printed more than ${OUTPUT_LIMIT / 1024 / 1024} MiB and was stopped`);
+  }
   if (!report) {
     if (run.reportTooLarge) fail("model-too-large", "the experiment the script made is larger than 512 MiB of XIR");
     if (run.timedOut || run.signal === "SIGXCPU") {

@@ -10,8 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { availableConfinement, CONFINED_WORK, SCRATCH_PREFIX } from "../src/confinement.ts";
 import { ModelError } from "../src/diagnostics.ts";
-import { type PythonRunOptions, runPythonSource } from "../src/python.ts";
+import { PYTHON_DIR, type PythonRunOptions, runPythonSource, type Sandbox } from "../src/python.ts";
 
 const HEAD = "from mergexp import *\nnet = Network('x')\n";
 
@@ -194,7 +195,8 @@ describe("python sandbox", () => {
     assert.equal(d.location?.line, 3);
   });
 
-  const sandboxes: ("hooks" | "namespace")[] = process.getuid?.() === 0 ? ["namespace", "hooks"] : ["hooks"];
+  const confined = availableConfinement();
+  const sandboxes: Sandbox[] = confined === "none" ? ["hooks"] : [confined, "hooks"];
   for (const sandbox of sandboxes) {
     test(`no network (${sandbox}): connecting to a listening 127.0.0.1 port fails`, async () => {
       let connections = 0;
@@ -255,23 +257,24 @@ describe("python sandbox", () => {
       const [cwd, files, uid] = r.experiment.nodes.map((n) => n.name);
       assert.equal(files, `files-${marker}`, "the directory was empty");
       if (sandbox === "namespace") {
-        assert.equal(cwd, "/work", "the working directory, seen from the script's own root");
-        assert.equal(uid, "uid-65534", "runs as nobody");
-      } else {
-        assert.match(cwd ?? "", /\/mergexp-[^/]+\/work$/);
+        assert.equal(cwd, CONFINED_WORK, "the working directory, seen from the script's own root");
+        assert.match(uid ?? "", /^uid-3\d{6}$/, "runs as a dedicated unprivileged uid");
+      } else if (sandbox === "hooks") {
+        assert.match(cwd ?? "", /\/merge-model-[^/]+\/work$/);
         assert.equal(existsSync(cwd as string), false, "the working directory is removed");
       }
       const left = readdirSync(tmpdir()).filter(
-        (d) => d.startsWith("mergexp-") && existsSync(join(tmpdir(), d, "work", marker)),
+        (d) => d.startsWith(SCRATCH_PREFIX) && existsSync(join(tmpdir(), d, "work", marker)),
       );
       assert.deepEqual(left, [], "no run directory with the script's file remains");
     });
   }
 
-  if (process.getuid?.() === 0) {
-    test("namespace: the script sees a root of its own (/usr, the package, /work), not the host's files", async () => {
+  if (availableConfinement() === "namespace") {
+    test("namespace: the script sees a root of its own (/usr, the package, its scratch), not the host's files", async () => {
       const repo = fileURLToPath(new URL("../../..", import.meta.url));
-      const paths = ["/etc/passwd", repo, "/root", "/tmp", "/proc/self", "/usr/lib", "/mergexp/mergexp/__init__.py"];
+      const pkg = join(PYTHON_DIR, "mergexp", "__init__.py");
+      const paths = ["/etc/passwd", join(repo, "package.json"), "/root", "/tmp", "/proc/self", "/usr/lib", pkg];
       const source = [
         "import os",
         "from mergexp import *",
@@ -286,12 +289,12 @@ describe("python sandbox", () => {
         r.experiment.nodes.map((n) => n.name),
         [
           "hidden /etc/passwd",
-          `hidden ${repo}`,
+          `hidden ${join(repo, "package.json")}`,
           "hidden /root",
           "hidden /tmp",
           "hidden /proc/self",
           "seen /usr/lib",
-          "seen /mergexp/mergexp/__init__.py",
+          `seen ${pkg}`,
         ],
       );
     });

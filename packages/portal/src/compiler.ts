@@ -1,57 +1,84 @@
 /**
- * Model source → XIR for pushes and the compile endpoint. XIR documents are
- * validated in-process. Model programs (model.ts / model.py) are user code, so
- * they run in a child process (compile-worker.ts) with a time and output
- * limit, never inside the portal.
+ * Model source → XIR for pushes and the compile endpoint, as the compile
+ * thread runs it (compile-thread.ts; the portal's event loop never does this
+ * work: compile-pool.ts queues jobs onto threads). XIR documents are
+ * validated, analysed and reticulated in the thread; model programs
+ * (model.ts / model.py) are user code and run confined (@merge/model's
+ * confinement: runTypeScriptSource, runPythonSource), never in the portal.
+ * The thread also serializes, hashes and encodes the result for the store,
+ * so the main thread only moves strings.
  */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { type CompileResult, compileExperiment } from "@merge/model";
-import { canonicalHash, type Experiment } from "@merge/xir";
+import {
+  type CompileResult,
+  compileExperiment,
+  compilePythonSource,
+  requireConfinement,
+  runTypeScriptSource,
+} from "@merge/model";
+import { canonicalHash } from "@merge/xir";
 import type { CompileError, ModelLang } from "./objects.ts";
+import { type EncodedRevisionBody, encodeRevisionBody } from "./revision-body.ts";
 
+/** A compile's outcome, ready for the revision record, the store and the response. */
 export interface Compiled {
-  xir: Experiment | null;
-  errors: CompileError[];
+  /** The XIR as JSON text; null when it did not compile. */
+  xirJson: string | null;
   xirHash: string | null;
+  errors: CompileError[];
+  nodes: number;
+  links: number;
+  /** The revision body (source and XIR) as it will be stored. */
+  body: EncodedRevisionBody;
 }
 
-export interface CompileOptions {
-  timeoutMs?: number;
+export interface CompileJob {
+  source: string;
+  lang: ModelLang;
+  filename?: string;
+  /** Wall-clock limit of a model program's run. */
+  timeoutMs: number;
 }
 
-const WORKER = fileURLToPath(new URL("./compile-worker.ts", import.meta.url));
-/** tsx's loader, resolved from here so the worker starts whatever the portal's working directory. */
-const TSX = typeof import.meta.resolve === "function" ? import.meta.resolve("tsx") : "tsx";
-
-export async function compileModel(
-  source: string,
-  lang: ModelLang,
-  filename?: string,
-  opts: CompileOptions = {},
-): Promise<Compiled> {
-  if (lang === "xir") return compileXir(source);
-  return compileInChild(source, lang, filename ?? (lang === "py" ? "model.py" : "model.ts"), opts.timeoutMs ?? 30_000);
+/** Compiles one job (in a compile thread). Never throws: a failure is the revision's errors. */
+export async function compileJob(job: CompileJob): Promise<Compiled> {
+  let result: CompileResult;
+  try {
+    if (job.lang === "xir") return finish(job.source, compileXir(job.source));
+    if (job.lang === "ts") {
+      result = await runTypeScriptSource(job.source, job.filename ?? "model.ts", { timeoutMs: job.timeoutMs });
+    } else {
+      // Confined, or refused (requireConfinement throws): never Python's audit hooks alone unless opted out.
+      const sandbox = requireConfinement() === "none" ? "hooks" : "auto";
+      result = await compilePythonSource(job.source, job.filename ?? "model.py", { timeoutMs: job.timeoutMs, sandbox });
+    }
+  } catch (e) {
+    // A compiler bug or a refused confinement must not take the push down with a 500: the revision records it.
+    return finish(job.source, failed(`the model compiler failed: ${(e as Error).message}`));
+  }
+  return finish(job.source, result);
 }
 
-/** XIR pushed as JSON: validation, static analysis and reticulation (pure, so in-process). */
-export function compileXir(source: string): Compiled {
+/** XIR pushed as JSON: validation, static analysis and reticulation. */
+export function compileXir(source: string): CompileResult {
   let doc: unknown;
   try {
     doc = JSON.parse(source);
   } catch (e) {
-    return { xir: null, xirHash: null, errors: [{ message: `not valid JSON: ${(e as Error).message}` }] };
+    return failed(`not valid JSON: ${(e as Error).message}`);
   }
   try {
-    return fromResult(compileExperiment(doc));
+    return compileExperiment(doc);
   } catch (e) {
-    // A compiler bug must not take the push down with a 500: the revision records it.
-    return { xir: null, xirHash: null, errors: [{ message: `the model compiler failed: ${(e as Error).message}` }] };
+    return failed(`the model compiler failed: ${(e as Error).message}`);
   }
 }
 
-/** A model compiler result as a revision's status: errors block, warnings do not. */
-export function fromResult(r: CompileResult): Compiled {
+function failed(message: string): CompileResult {
+  return { ok: false, diagnostics: [{ severity: "error", code: "compiler", message }] };
+}
+
+/** A compiler result as a revision's status (errors block, warnings do not), serialized and encoded. */
+export function finish(source: string, r: CompileResult): Compiled {
   const errors = r.diagnostics
     .filter((d) => d.severity === "error")
     .map((d) => ({
@@ -59,50 +86,16 @@ export function fromResult(r: CompileResult): Compiled {
       ...(d.location ? { line: d.location.line, column: d.location.column } : {}),
       ...(d.path ? { field: d.path } : {}),
     }));
-  if (!r.ok || r.xir === undefined) return { xir: null, xirHash: null, errors };
-  return { xir: r.xir, xirHash: canonicalHash(r.xir), errors: [] };
-}
-
-function compileInChild(source: string, lang: "ts" | "py", filename: string, timeoutMs: number): Promise<Compiled> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", TSX, WORKER, lang, filename], {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "", NODE_OPTIONS: "--max-old-space-size=512" },
-    });
-    const out: Buffer[] = [];
-    let outBytes = 0;
-    let err = "";
-    const limit = 64 * 1024 * 1024;
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.stdout.on("data", (b: Buffer) => {
-      outBytes += b.length;
-      if (outBytes > limit) child.kill("SIGKILL");
-      else out.push(b);
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      if (err.length < 8192) err += b.toString();
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      if (signal !== null) {
-        resolve(
-          fail(
-            `the model compiler was stopped (${signal}): it ran longer than ${timeoutMs / 1000}s or produced too much output`,
-          ),
-        );
-        return;
-      }
-      try {
-        resolve(fromResult(JSON.parse(Buffer.concat(out).toString()) as CompileResult));
-      } catch {
-        resolve(fail(`the model compiler failed (exit ${code}): ${err.trim().slice(0, 2000)}`));
-      }
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(source);
-  });
-}
-
-function fail(message: string): Compiled {
-  return { xir: null, xirHash: null, errors: [{ message }] };
+  const ok = r.ok && r.xir !== undefined;
+  const xirJson = ok ? JSON.stringify(r.xir) : null;
+  // Same text as JSON.stringify({source, xir}), without building the object twice.
+  const body = encodeRevisionBody(`{"source":${JSON.stringify(source)},"xir":${xirJson ?? "null"}}`);
+  return {
+    xirJson,
+    xirHash: ok && r.xir ? canonicalHash(r.xir) : null,
+    errors: ok ? [] : errors,
+    nodes: ok ? (r.xir?.nodes.length ?? 0) : 0,
+    links: ok ? (r.xir?.links.length ?? 0) : 0,
+    body,
+  };
 }

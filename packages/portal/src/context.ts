@@ -3,8 +3,10 @@
  * the domain services. Built once by `buildPortal`.
  */
 import type { Store } from "@merge/store";
+import type { CompileLimits, CompilePool } from "./compile-pool.ts";
 import type { Identity } from "./identity.ts";
 import type { Policy } from "./policy.ts";
+import type { StorageQuota } from "./quota.ts";
 import type { Realizer } from "./realization.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -26,15 +28,22 @@ export interface PortalConfig {
   maxModelBytes?: number;
   /** Use this external OIDC issuer for bearer tokens instead of the embedded provider. */
   externalIssuer?: { issuer: string; jwksUri: string; audience: string; usernameClaim?: string };
+  /** Bounds of the compile pool (threads, per-user and global queue, time limit; compile-pool.ts). */
+  compile?: Partial<CompileLimits>;
   /** Fastify logging (default off). */
   logger?: boolean;
 }
 
 export interface PortalContext {
   store: Store;
-  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile">> & Pick<PortalConfig, "externalIssuer">;
+  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile" | "compile">> &
+    Pick<PortalConfig, "externalIssuer">;
   policy: Policy;
   identity: Identity;
   workspace: Workspace;
   realizer: Realizer;
+  /** Per-user storage limits (the policy file's `quota` section). */
+  quota: StorageQuota;
+  /** Where every compile runs: worker threads, bounded per user and globally. */
+  compiles: CompilePool;
 }

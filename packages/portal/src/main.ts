@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { phobos } from "@merge/facility-model";
+import { describeConfinement } from "@merge/model";
 import { openStore, type Store } from "@merge/store";
 import { registerUser } from "./accounts.ts";
 import type { PortalConfig } from "./context.ts";
@@ -36,6 +37,8 @@ export interface StartOptions {
   plugins?: PortalPlugin[];
   /** Limits on failed password/token/code checks (see throttle.ts). */
   throttle?: BuildOptions["throttle"];
+  /** Bounds of the compile pool (compile-pool.ts). */
+  compile?: PortalConfig["compile"];
   /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
   logStream?: NodeJS.WritableStream;
 }
@@ -77,6 +80,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     logger: process.env.MERGE_PORTAL_LOG === "1",
     plugins: o.plugins,
     throttle: o.throttle,
+    compile: o.compile,
     logStream: o.logStream,
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
@@ -167,6 +171,8 @@ async function main(): Promise<void> {
   // One machine-readable line first (tests and scripts read it), then the human summary.
   process.stdout.write(`PORTAL ${JSON.stringify({ url: started.url, pid: process.pid })}\n`);
   process.stdout.write(`Merge portal listening on ${started.url} (API docs: ${started.url}/docs)\n`);
+  // Which confinement model programs get, said once at start-up (never a silent fallback to none).
+  process.stdout.write(`compile: ${describeConfinement()}\n`);
   // The password itself stays in the 0600 file: stdout usually ends up in a journal or a CI log.
   if (started.admin.password !== undefined) {
     process.stdout.write(

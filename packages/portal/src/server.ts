@@ -3,6 +3,7 @@
  * one error shape, the access hooks, OpenAPI 3.1 at /openapi.json and docs
  * at /docs, the OIDC provider under /oidc, and one plugin per object type.
  */
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -10,6 +11,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
 import { ensureDirectories } from "./accounts.ts";
+import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
@@ -18,6 +20,7 @@ import { loggerOptions } from "./logging.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
+import { parseQuota } from "./quota.ts";
 import { type Engine, Realizer } from "./realization.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
@@ -69,6 +72,10 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     store: config.store,
     config: full,
     policy: loadPolicy(config.policyFile ?? DEFAULT_POLICY_FILE),
+    quota: parseQuota(
+      readFileSync(config.policyFile ?? DEFAULT_POLICY_FILE, "utf8"),
+      config.policyFile ?? DEFAULT_POLICY_FILE,
+    ),
     identity: new Identity(config.store, throttle),
     workspace,
     realizer: new Realizer(
@@ -77,6 +84,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
       full.acceptTimeoutSeconds * 1000,
       full.holdSeconds * 1000,
     ),
+    compiles: new CompilePool(config.compile),
   };
   await ensureDirectories(config.store, workspace);
 
@@ -176,6 +184,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     async close() {
       ctx.realizer.stopSweeper();
       await app.close();
+      await ctx.compiles.close();
       await sharedThrottle.close();
     },
   };

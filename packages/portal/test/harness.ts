@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PortalClient } from "../src/client/index.ts";
-import { type Started, startPortal } from "../src/main.ts";
+import { type Started, type StartOptions, startPortal } from "../src/main.ts";
 import type { PortalPlugin } from "../src/server.ts";
 
 export interface Harness {
@@ -22,7 +22,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { acceptTimeoutSeconds?: number; policyFile?: string; plugins?: PortalPlugin[] } = {},
+  opts: {
+    acceptTimeoutSeconds?: number;
+    policyFile?: string;
+    plugins?: PortalPlugin[];
+    compile?: StartOptions["compile"];
+  } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
   const started = await startPortal({ dataDir, port: 0, ...opts });

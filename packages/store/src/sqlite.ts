@@ -118,6 +118,9 @@ class SqliteStore implements Store, History {
     const file = join(opts.dir, "store.db");
     try {
       this.db = new Database(file, { timeout: opts.busyTimeoutMs ?? 10_000 });
+      // Pages freed by deletes go back to the file system (sweep runs incremental_vacuum). Only
+      // takes effect on a new database file: an existing one keeps its mode.
+      this.db.pragma("auto_vacuum = INCREMENTAL");
       this.db.pragma("journal_mode = WAL");
       this.db.pragma(`synchronous = ${opts.sync === "full" ? "FULL" : "NORMAL"}`);
       this.db.transaction(() => this.db.exec(SCHEMA)).immediate();
@@ -367,6 +370,13 @@ class SqliteStore implements Store, History {
     if (head - this.compactedBefore() > this.historyRevisions * 1.1) {
       this.write(() => this.compactTo(head - this.historyRevisions));
     }
+    this.reclaim();
+  }
+
+  /** Returns free pages (deleted experiments, compacted history) to the file system, a bounded number per sweep. */
+  private reclaim(): void {
+    const free = this.db.pragma("freelist_count", { simple: true }) as number;
+    if (free > 256) this.db.pragma("incremental_vacuum(4096)");
   }
 
   async revision(): Promise<number> {

@@ -1,14 +1,17 @@
 /** Experiments, their revision stack (push), and compile. */
 import { createHash } from "node:crypto";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyReply } from "fastify";
 import Type from "typebox";
-import { compileModel } from "../compiler.ts";
+import { CompileQueueFull } from "../compile-pool.ts";
+import type { Compiled, CompileJob } from "../compiler.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, read, readDoc } from "../documents.ts";
-import { conflict, notFound } from "../errors.ts";
+import { conflict, notFound, PortalError } from "../errors.ts";
 import { type Experiment, keys, type Revision } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
-import { deleteRevisionBodies, putRevisionBody, readRevisionBody } from "../revision-body.ts";
+import { chargeRevision, refundExperiment } from "../quota.ts";
+import { deleteRevisionBodies, encodedBytes, readRevisionBody, revisionBodyOps } from "../revision-body.ts";
 import * as S from "../schemas.ts";
 
 const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
@@ -27,6 +30,17 @@ const RevisionParams = Type.Object(
 
 export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
+
+  /** Compiles on the pool; a full queue is a 429 with Retry-After, never a failed compile. */
+  const compile = async (user: string, job: Omit<CompileJob, "timeoutMs">, reply: FastifyReply) => {
+    try {
+      return await ctx.compiles.compile(user, job);
+    } catch (e) {
+      if (!(e instanceof CompileQueueFull)) throw e;
+      reply.header("retry-after", String(e.retryAfterSeconds));
+      throw new PortalError("too_many_requests", e.message);
+    }
+  };
 
   app.get(
     "/projects/:project/experiments",
@@ -122,12 +136,22 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const { project, experiment } = req.params;
       const rlz = await store.range(keys.realizations(project, experiment), { limit: 1 });
       if (rlz.length > 0) throw conflict(`experiment ${experiment}.${project} has realizations; relinquish them first`);
-      await new Batch()
-        .delete(keys.experiment(project, experiment))
-        .deletePrefix(keys.revisions(project, experiment))
-        .add(deleteRevisionBodies(project, experiment))
-        .commit(store, "conflict");
-      return reply.code(204).send(null);
+      // Pushes change the experiment: the compare on it keeps a push from slipping in unrefunded.
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const ekey = keys.experiment(project, experiment);
+        const doc = await readDoc<Experiment>(store, ekey);
+        if (doc === undefined) throw notFound("experiment", `${experiment}.${project}`);
+        const batch = new Batch()
+          .unchanged(ekey, doc.modRevision)
+          .delete(ekey)
+          .deletePrefix(keys.revisions(project, experiment))
+          .add(deleteRevisionBodies(project, experiment));
+        await refundExperiment(store, batch, project, experiment);
+        if (await batch.tryCommitSized(store, `experiment ${experiment}.${project}`)) {
+          return reply.code(204).send(null);
+        }
+      }
+      throw conflict("the experiment is being pushed to; try again");
     },
   );
 
@@ -167,10 +191,11 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
     },
     async (req, reply) => {
       const { project, experiment } = req.params;
-      const compiled = await compileModel(req.body.source, req.body.lang, req.body.filename);
+      const compiled: Compiled = await compile(req.principal!.user.name, req.body, reply);
       const sourceHash = createHash("sha256").update(req.body.source).digest("hex");
       const ekey = keys.experiment(project, experiment);
-      const putBody = putRevisionBody({ source: req.body.source, xir: compiled.xir });
+      const putBody = revisionBodyOps(compiled.body);
+      const bodyBytes = encodedBytes(compiled.body);
       // The revision number is the experiment's counter + 1; the CAS on the experiment makes concurrent pushes take turns.
       for (let attempt = 0; attempt < 32; attempt++) {
         const doc = await readDoc<Experiment>(store, ekey);
@@ -183,20 +208,22 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           lang: req.body.lang,
           sourceHash,
           sourceBytes: Buffer.byteLength(req.body.source),
-          status: compiled.xir === null ? "error" : "compiled",
+          status: compiled.xirJson === null ? "error" : "compiled",
           errors: compiled.errors,
           xirHash: compiled.xirHash,
-          nodes: compiled.xir?.nodes.length ?? 0,
-          links: compiled.xir?.links.length ?? 0,
+          nodes: compiled.nodes,
+          links: compiled.links,
           pushedBy: req.principal!.user.name,
           created: new Date().toISOString(),
         };
-        const ok = await new Batch()
+        const batch = new Batch()
           .unchanged(ekey, doc.modRevision)
           .put(ekey, { ...doc.value, revisions: n })
           .put(keys.revision(project, experiment, n), rev)
-          .add(putBody(project, experiment, n))
-          .tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
+          .add(putBody(project, experiment, n));
+        const bytes = bodyBytes + Buffer.byteLength(JSON.stringify(rev));
+        await chargeRevision(store, batch, ctx.quota, rev.pushedBy, { project, experiment, n }, bytes);
+        const ok = await batch.tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
         if (ok) return reply.code(201).send(rev);
       }
       throw conflict("too many concurrent pushes; try again");
@@ -245,9 +272,13 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         response: { 200: S.CompileResult, ...S.errors },
       },
     },
-    async (req) => {
-      const c = await compileModel(req.body.source, req.body.lang, req.body.filename);
-      return { status: c.xir === null ? ("error" as const) : ("compiled" as const), errors: c.errors, xir: c.xir };
+    async (req, reply) => {
+      const c = await compile(req.principal!.user.name, req.body, reply);
+      // The XIR is sent as the compile thread wrote it: no parse and re-serialization of megabytes here.
+      const status = c.xirJson === null ? "error" : "compiled";
+      return reply
+        .type("application/json; charset=utf-8")
+        .send(`{"status":"${status}","errors":${JSON.stringify(c.errors)},"xir":${c.xirJson ?? "null"}}` as never);
     },
   );
 };
