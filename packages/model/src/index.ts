@@ -48,5 +48,5 @@ export {
 } from "./confinement.ts";
 export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";
-export { typeCheckModel } from "./typecheck.ts";
+export { typeCheckModel, typeCheckSource } from "./typecheck.ts";
 export { runTypeScriptSource, type TypeScriptModelResult, type TypeScriptRunOptions } from "./typescript.ts";

@@ -71,6 +71,94 @@ export async function checkHere(file: string): Promise<Diagnostic[]> {
   return found.diagnostics;
 }
 
+/**
+ * Someone else's model text (the portal's compile threads), checked in memory
+ * under `filename`: nothing is written, and the compiler reads nothing outside
+ * this library, the project's node_modules and TypeScript's own declarations,
+ * so an `import` or `/// <reference>` of another path finds nothing, not even
+ * whether it exists. The language service stays warm in the calling thread.
+ */
+export async function typeCheckSource(text: string, filename: string): Promise<Diagnostic[]> {
+  ts ??= ((await import("typescript")) as unknown as { default: Ts }).default;
+  const t = ts;
+  const kind = USES_NODE.test(text) ? "virtual-node" : "virtual";
+  let service = services.get(kind);
+  if (!service) {
+    const options = kind === "virtual-node" ? NODE_OPTIONS : OPTIONS;
+    const names = kind === "virtual-node" ? [VIRTUAL] : [VIRTUAL, GLOBALS];
+    service = {
+      ls: t.createLanguageService(
+        virtualHost(t, options, () => names),
+        registry(t),
+      ),
+      root: VIRTUAL,
+    };
+    services.set(kind, service);
+  }
+  virtualText = text;
+  virtualVersion++;
+  const program = service.ls.getProgram();
+  const file = program?.getSourceFile(VIRTUAL);
+  if (!program || !file) return [];
+  const syntax = program.getSyntacticDiagnostics(file);
+  return (syntax.length ? syntax : program.getSemanticDiagnostics(file)).map((d) => {
+    const out = toDiagnostic(t, d, syntax.length > 0);
+    if (out.location) out.location = { ...out.location, file: filename };
+    return out;
+  });
+}
+
+/** The in-memory model of typeCheckSource: a path no file system has. */
+const VIRTUAL = "/merge-model-in-memory/model.ts";
+let virtualText = "";
+let virtualVersion = 0;
+/** What an in-memory check may read: this library, @merge/xir, the project's node_modules (TypeScript's declarations). */
+const readableRoots = [join(here, ".."), join(here, "..", "..", "xir"), projectModules].map((p) => resolve(p));
+
+function mayRead(name: string): boolean {
+  const p = resolve(name);
+  return readableRoots.some((root) => p === root || p.startsWith(root + sep));
+}
+
+function virtualHost(t: Ts, options: TS.CompilerOptions, roots: () => string[]): TS.LanguageServiceHost {
+  const sys = t.sys;
+  return {
+    getCompilationSettings: () => options,
+    getScriptFileNames: roots,
+    getScriptVersion: (name) => (name === VIRTUAL ? String(virtualVersion) : "0"),
+    getScriptSnapshot: (name) => {
+      if (name === VIRTUAL) return t.ScriptSnapshot.fromString(virtualText);
+      if (name === GLOBALS) return t.ScriptSnapshot.fromString(GLOBALS_TEXT);
+      const text = mayRead(name) ? sys.readFile(name) : undefined;
+      return text === undefined ? undefined : t.ScriptSnapshot.fromString(text);
+    },
+    getCurrentDirectory: () => dirname(VIRTUAL),
+    getDefaultLibFileName: (o) => t.getDefaultLibFilePath(o),
+    fileExists: (name) => name === VIRTUAL || name === GLOBALS || (mayRead(name) && sys.fileExists(name)),
+    readFile: (name) => (name === VIRTUAL ? virtualText : mayRead(name) ? sys.readFile(name) : undefined),
+    directoryExists: (name) => name === dirname(VIRTUAL) || (mayRead(name) && sys.directoryExists(name)),
+    getDirectories: (name) => (mayRead(name) ? sys.getDirectories(name) : []),
+    realpath: (name) => (mayRead(name) && sys.realpath ? sys.realpath(name) : name),
+    // The model may import @merge/model only (as in the confined run); the library resolves its own imports.
+    resolveModuleNameLiterals: (literals, containing, _ref, opts) =>
+      literals.map((lit) => {
+        if (containing === VIRTUAL) {
+          return lit.text === "@merge/model"
+            ? { resolvedModule: { resolvedFileName: modelEntry, extension: ".ts", isExternalLibraryImport: false } }
+            : { resolvedModule: undefined };
+        }
+        return t.resolveModuleName(lit.text, containing, opts, {
+          fileExists: (n) => mayRead(n) && sys.fileExists(n),
+          readFile: (n) => (mayRead(n) ? sys.readFile(n) : undefined),
+          directoryExists: (n) => mayRead(n) && sys.directoryExists(n),
+          realpath: (n) => (mayRead(n) && sys.realpath ? sys.realpath(n) : n),
+          getCurrentDirectory: () => dirname(VIRTUAL),
+          getDirectories: (n) => (mayRead(n) ? sys.getDirectories(n) : []),
+        });
+      }),
+  };
+}
+
 /** The server's answer, or undefined (none running: one is started for next time). */
 async function askServer(file: string): Promise<Diagnostic[] | undefined> {
   const socket = join(cacheDir(), `server-${libraryFingerprint().slice(0, 12)}.sock`);

@@ -40,6 +40,11 @@ export interface TypeScriptRunOptions {
   memoryMb?: number;
   /** Default `auto`: the host's confinement; `none` only with the unsafe opt-out (requireConfinement). */
   confinement?: "auto" | Confinement;
+  /**
+   * Type-check in the child (default true). A caller that checked the text
+   * already with typeCheckSource (warm in its own thread) passes false.
+   */
+  typeCheck?: boolean;
 }
 
 export interface TypeScriptModelResult extends CompileResult {
@@ -100,6 +105,7 @@ export async function runTypeScriptSource(
         RUNNER,
         join(work, MODEL_FILE),
         filename,
+        ...(opts.typeCheck === false ? ["--checked"] : []),
       ],
       env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", HOME: work, TMPDIR: work },
       stopOnOutput: true,

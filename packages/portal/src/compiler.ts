@@ -14,6 +14,7 @@ import {
   compilePythonSource,
   requireConfinement,
   runTypeScriptSource,
+  typeCheckSource,
 } from "@merge/model";
 import { canonicalHash } from "@merge/xir";
 import type { CompileError, ModelLang } from "./objects.ts";
@@ -45,7 +46,12 @@ export async function compileJob(job: CompileJob): Promise<Compiled> {
   try {
     if (job.lang === "xir") return finish(job.source, compileXir(job.source));
     if (job.lang === "ts") {
-      result = await runTypeScriptSource(job.source, job.filename ?? "model.ts", { timeoutMs: job.timeoutMs });
+      const filename = job.filename ?? "model.ts";
+      // Types first, here: the compiler reads only the text and the library (no model code runs),
+      // and this thread's language service stays warm between pushes, which a new confined child never is.
+      const typeErrors = await typeCheckSource(job.source, filename);
+      if (typeErrors.length) return finish(job.source, { ok: false, diagnostics: typeErrors });
+      result = await runTypeScriptSource(job.source, filename, { timeoutMs: job.timeoutMs, typeCheck: false });
     } else {
       // Confined, or refused (requireConfinement throws): never Python's audit hooks alone unless opted out.
       const sandbox = requireConfinement() === "none" ? "hooks" : "auto";
