@@ -2,18 +2,18 @@
  * The confined child of typescript.ts: compiles the model file it is given
  * (argv[2]) and writes the CompileResult as JSON on file descriptor 3, so
  * nothing the model prints can corrupt it. Diagnostics name the user's file
- * (argv[3]) instead of the scratch path. argv[4] `--checked`: the caller has
- * type-checked the text (typeCheckSource), so the child does not again.
+ * (argv[3]) instead of the scratch path. Types were checked by the caller
+ * (runTypeScriptSource), so the child does not load TypeScript.
  */
 import { createWriteStream } from "node:fs";
 import type { CompileResult } from "./compile.ts";
 import { compileFile } from "./compile.ts";
 
-const [file, filename, check] = process.argv.slice(2) as [string, string, string | undefined];
+const [file, filename] = process.argv.slice(2) as [string, string];
 let result: CompileResult;
 try {
-  // "--checked": the caller type-checked the text already (typeCheckSource, warm in its thread).
-  result = await compileFile(file, { typeCheck: check !== "--checked" });
+  // The caller type-checked the text already (typeCheckSource, in memory and warm in its thread).
+  result = await compileFile(file, { typeCheck: false });
   for (const d of result.diagnostics) {
     if (d.location?.file === file) d.location = { ...d.location, file: filename };
     d.message = d.message.split(file).join(filename);

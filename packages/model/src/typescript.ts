@@ -14,8 +14,9 @@
  * one gets nothing the sandbox does not already give it.
  *
  * Only the closure of what the compile imports is visible: this package, its
- * dependencies (@merge/xir, ajv, ...), tsx with esbuild, and `typescript`
- * (for type-checking models), each read-only at its own path.
+ * dependencies (@merge/xir, ajv, ...) and tsx with esbuild, each read-only at
+ * its own path. Types are checked before, in the caller (typeCheckSource: in
+ * memory, reading only the library; no model code runs in a type-check).
  */
 import { existsSync, lstatSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,6 +33,7 @@ import {
   workDir,
 } from "./confinement.ts";
 import type { Diagnostic } from "./diagnostics.ts";
+import { typeCheckSource } from "./typecheck.ts";
 
 export interface TypeScriptRunOptions {
   /** Wall-clock limit; default 30 s. */
@@ -40,10 +42,7 @@ export interface TypeScriptRunOptions {
   memoryMb?: number;
   /** Default `auto`: the host's confinement; `none` only with the unsafe opt-out (requireConfinement). */
   confinement?: "auto" | Confinement;
-  /**
-   * Type-check in the child (default true). A caller that checked the text
-   * already with typeCheckSource (warm in its own thread) passes false.
-   */
+  /** Type-check first (default true): in this process, in memory (typeCheckSource), warm between calls. */
   typeCheck?: boolean;
 }
 
@@ -54,8 +53,8 @@ export interface TypeScriptModelResult extends CompileResult {
 const RUNNER = fileURLToPath(new URL("./run-typescript.ts", import.meta.url));
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 const PROJECT_MODULES = join(PACKAGE_DIR, "..", "..", "node_modules");
-/** What the child imports: the modeling library, tsx (with esbuild), and typescript for type-checking. */
-const ROOT_MODULES = ["@merge/model", "tsx", "typescript"];
+/** What the child imports: the modeling library and tsx (with esbuild). TypeScript's checker runs in the caller. */
+const ROOT_MODULES = ["@merge/model", "tsx"];
 const REPORT_LIMIT = 512 * 1024 * 1024;
 const MODEL_FILE = "model.ts";
 
@@ -73,6 +72,11 @@ export async function runTypeScriptSource(
     );
   }
   const confinement = requireConfinement(opts.confinement ?? "auto");
+  // Types first, in this process: the checker reads only the text and the library (no model code runs).
+  if (opts.typeCheck !== false) {
+    const typeErrors = await typeCheckSource(source, filename);
+    if (typeErrors.length) return { ok: false, diagnostics: typeErrors, confinement };
+  }
   const scratch = makeScratch(confinement);
   try {
     // The model sits in the scratch directory; its imports of @merge/model resolve through this link.
@@ -105,7 +109,6 @@ export async function runTypeScriptSource(
         RUNNER,
         join(work, MODEL_FILE),
         filename,
-        ...(opts.typeCheck === false ? ["--checked"] : []),
       ],
       env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", HOME: work, TMPDIR: work },
       stopOnOutput: true,

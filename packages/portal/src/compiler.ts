@@ -14,7 +14,6 @@ import {
   compilePythonSource,
   requireConfinement,
   runTypeScriptSource,
-  typeCheckSource,
 } from "@merge/model";
 import { canonicalHash } from "@merge/xir";
 import type { CompileError, ModelLang } from "./objects.ts";
@@ -46,12 +45,8 @@ export async function compileJob(job: CompileJob): Promise<Compiled> {
   try {
     if (job.lang === "xir") return finish(job.source, compileXir(job.source));
     if (job.lang === "ts") {
-      const filename = job.filename ?? "model.ts";
-      // Types first, here: the compiler reads only the text and the library (no model code runs),
-      // and this thread's language service stays warm between pushes, which a new confined child never is.
-      const typeErrors = await typeCheckSource(job.source, filename);
-      if (typeErrors.length) return finish(job.source, { ok: false, diagnostics: typeErrors });
-      result = await runTypeScriptSource(job.source, filename, { timeoutMs: job.timeoutMs, typeCheck: false });
+      // Types are checked here in the thread (warm between pushes), the program runs confined.
+      result = await runTypeScriptSource(job.source, job.filename ?? "model.ts", { timeoutMs: job.timeoutMs });
     } else {
       // Confined, or refused (requireConfinement throws): never Python's audit hooks alone unless opted out.
       const sandbox = requireConfinement() === "none" ? "hooks" : "auto";
