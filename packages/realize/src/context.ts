@@ -22,6 +22,14 @@ export interface RealizeOptions {
   maxProblems?: number;
   /** The experiment's canonical hash when the caller has it (a portal revision); computed otherwise. */
   experimentHash?: string;
+  /**
+   * When no mapping meets every constraint, also return the closest one found
+   * (`closest` on the refusal) with every violated constraint listed. Never
+   * a realization that can be accepted: the refusal stands.
+   */
+  bestEffort?: boolean;
+  /** Seed of the placement search (default 1): the same input and seed give the same realization. */
+  seed?: number;
 }
 
 /** What a link reserves. */
@@ -88,4 +96,8 @@ export interface Attempt {
   readonly placed: Map<string, Placement>;
   readonly records: AllocationRecord[];
   readonly problems: ProblemLog;
+  /** Links that found no route, in the order they were tried. */
+  readonly failedLinks: string[];
+  /** Keep going past problems to the closest mapping (links over-committed, unplaced nodes left out). */
+  readonly bestEffort: boolean;
 }

@@ -5,7 +5,7 @@
  * repair step when a node finds nothing. Links that cannot cross facilities
  * bind their endpoints to one facility.
  */
-import { firstUnsatisfied, type Link } from "@merge/xir";
+import { type Experiment, firstUnsatisfied, type Link } from "@merge/xir";
 import type { Attempt } from "./context.ts";
 import { diagnoseNode } from "./diagnosis.ts";
 import { portConstraints } from "./direction.ts";
@@ -20,56 +20,29 @@ import {
   type SocketNeed,
 } from "./placement.ts";
 
+/** How an attempt places nodes. */
+export interface PlacementPlan {
+  /** Bare metal before VMs for nodes that do not say (the default is VMs first). */
+  metalFirst?: boolean;
+  /** Per node (experiment order): the leaf rank to place it near, -1 for near a placed neighbour. */
+  target?: Int32Array;
+}
+
 /** Place every node of the attempt's experiment; nodes that find nothing become problems. */
-export function placeNodes(a: Attempt): void {
+export function placeNodes(a: Attempt, plan: PlacementPlan = {}): void {
   const { x, ix, vmDefaults } = a.demand;
-  const placer = new Placer(ix, a.usage, vmDefaults);
+  const placer = new Placer(ix, a.usage, vmDefaults, plan.metalFirst);
+  const target = plan.target;
   /** Bare-metal resource → the experiment node (index) on it. */
   const holder = new Map<number, number>();
-  const index = new Map(x.nodes.map((n, i) => [n.name, i]));
-  const neighbours: number[][] = x.nodes.map(() => []);
-  const socketLink = new Map<string, Link>();
-  for (const l of x.links) {
-    const ends = l.endpoints.map((e) => index.get(e.node)!);
-    for (const e of l.endpoints) socketLink.set(`${e.node}\u0000${e.socket}`, l);
-    // A chain plus a star keeps multipoint links linear in their size.
-    for (let k = 1; k < ends.length; k++) {
-      for (const j of k === 1 ? [0] : [0, k - 1]) {
-        neighbours[ends[k]!]!.push(ends[j]!);
-        neighbours[ends[j]!]!.push(ends[k]!);
-      }
-    }
-  }
+  const g = experimentGraph(x);
+  const { index, neighbours } = g;
   const bind = facilityBinding(a, index);
   const order = bfsOrder(x.nodes.length, neighbours);
   const parent = new Int32Array(x.nodes.length).fill(-1);
   const groupFacility = new Map<number, { facility: number; rank: number }>();
-  const candidateCache = new Map<string, Candidate[]>();
   let lastRank = 0;
-  const socketsOf = (i: number): SocketNeed[] => {
-    const node = x.nodes[i]!;
-    return [...node.sockets]
-      .sort((p, q) => p.index - q.index)
-      .map((s) => {
-        const l = socketLink.get(`${node.name}\u0000${s.index}`);
-        const need = l ? a.demand.linkNeed.get(l.name)! : { demand: 0, minRate: 0 };
-        // rx.* constraints are on the link's direction (checked at the link), not on the port.
-        const constraints = portConstraints(s.constraints);
-        return { index: s.index, constraints, demand: need.demand, minRate: need.minRate };
-      });
-  };
-  // Every node's candidates first: scarcity weighs what the whole experiment will ask for.
-  const candidatesOf: Candidate[][] = x.nodes.map((node, i) => {
-    const sockets = socketsOf(i);
-    const key = JSON.stringify([node.constraints, sockets]);
-    let list = candidateCache.get(key);
-    if (!list) {
-      list = placer.candidates(node.constraints, sockets);
-      candidateCache.set(key, list);
-    }
-    placer.claim(list, 1);
-    return list;
-  });
+  const candidatesOf = nodeCandidates(a, placer, g, true);
 
   /**
    * When greedy placement leaves a node without a resource, one repair step:
@@ -117,7 +90,8 @@ export function placeNodes(a: Attempt): void {
     const fixed = groupFacility.get(group);
     const p = parent[i]! >= 0 ? a.placed.get(x.nodes[parent[i]!]!.name) : undefined;
     let anchor = lastRank;
-    if (p && (!fixed || ix.resFacility[p.resource] === fixed.facility)) anchor = p.rank;
+    if (target && target[i]! >= 0 && (!fixed || ix.rankFacility[target[i]!] === fixed.facility)) anchor = target[i]!;
+    else if (p && (!fixed || ix.resFacility[p.resource] === fixed.facility)) anchor = p.rank;
     else if (fixed) anchor = fixed.rank;
     const placement = candidates.length
       ? placer.place(candidates, anchor, fixed ? fixed.facility : -1, identityConstraints(node.constraints))
@@ -136,9 +110,9 @@ export function placeNodes(a: Attempt): void {
       a.problems.dropped++;
       continue;
     }
-    const why = candidates.length ? undefined : mappingWhy(a, socketsOf(i));
+    const why = candidates.length ? undefined : mappingWhy(a, socketsOf(a, g, i));
     const msg = diagnoseNode(ix, a.usage, node, vmDefaults, fixed ? fixed.facility : -1, why, candidates);
-    a.problems.add({ element: "node", name: node.name, message: msg });
+    a.problems.add({ element: "node", name: node.name, message: msg + wholeMachines(a, holder) });
   }
   for (const node of x.nodes) {
     const p = a.placed.get(node.name);
@@ -155,6 +129,85 @@ export function placeNodes(a: Attempt): void {
       disk: p.sizes[2]!,
     });
   }
+}
+
+/** The experiment as a graph over node indices. */
+export interface ExperimentGraph {
+  index: Map<string, number>;
+  /** A chain plus a star per link keeps multipoint links linear in their size. */
+  neighbours: number[][];
+  /** `node\u0000socket` → its link. */
+  socketLink: Map<string, Link>;
+}
+
+export function experimentGraph(x: Experiment): ExperimentGraph {
+  const index = new Map(x.nodes.map((n, i) => [n.name, i]));
+  const neighbours: number[][] = x.nodes.map(() => []);
+  const socketLink = new Map<string, Link>();
+  for (const l of x.links) {
+    const ends = l.endpoints.map((e) => index.get(e.node)!);
+    for (const e of l.endpoints) socketLink.set(`${e.node}\u0000${e.socket}`, l);
+    for (let k = 1; k < ends.length; k++) {
+      for (const j of k === 1 ? [0] : [0, k - 1]) {
+        neighbours[ends[k]!]!.push(ends[j]!);
+        neighbours[ends[j]!]!.push(ends[k]!);
+      }
+    }
+  }
+  return { index, neighbours, socketLink };
+}
+
+/** What a node's sockets ask of ports: their constraints and their links' capacity. */
+function socketsOf(a: Attempt, g: ExperimentGraph, i: number): SocketNeed[] {
+  const node = a.demand.x.nodes[i]!;
+  return [...node.sockets]
+    .sort((p, q) => p.index - q.index)
+    .map((s) => {
+      const l = g.socketLink.get(`${node.name}\u0000${s.index}`);
+      const need = l ? a.demand.linkNeed.get(l.name)! : { demand: 0, minRate: 0 };
+      // rx.* constraints are on the link's direction (checked at the link), not on the port.
+      const constraints = portConstraints(s.constraints);
+      return { index: s.index, constraints, demand: need.demand, minRate: need.minRate };
+    });
+}
+
+/**
+ * Every node's candidates (nodes alike in constraints and sockets share one
+ * list); `claim` counts them as the experiment's demand on each class, so
+ * scarcity weighs what the whole experiment will ask for.
+ */
+export function nodeCandidates(a: Attempt, placer: Placer, g: ExperimentGraph, claim: boolean): Candidate[][] {
+  const cache = new Map<string, Candidate[]>();
+  return a.demand.x.nodes.map((node, i) => {
+    const sockets = socketsOf(a, g, i);
+    const key = JSON.stringify([node.constraints, sockets]);
+    let list = cache.get(key);
+    if (!list) {
+      list = placer.candidates(node.constraints, sockets);
+      cache.set(key, list);
+    }
+    if (claim) placer.claim(list, 1);
+    return list;
+  });
+}
+
+/**
+ * When nodes that did not ask for bare metal hold whole machines that could
+ * host VMs, say so: that room is what a failed node may have needed.
+ */
+function wholeMachines(a: Attempt, holder: ReadonlyMap<number, number>): string {
+  const { x, ix } = a.demand;
+  const names: string[] = [];
+  for (const [r, i] of holder) {
+    const node = x.nodes[i]!;
+    if (ix.resources[r]!.alloc.includes("virtual") && !node.constraints.some((c) => c.prop === "metal")) {
+      names.push(node.name);
+    }
+  }
+  if (!names.length) return "";
+  names.sort();
+  const shown = names.length > 5 ? `${names.slice(0, 5).join(", ")}, …` : names.join(", ");
+  return `; ${names.length} node${names.length > 1 ? "s" : ""} of this experiment with no metal constraint (${shown}) took whole machines that could host VMs: give nodes that need not be bare metal \`metal == false\``;
 }
 
 /** Why no class could carry a node's sockets (for the diagnosis). */
@@ -199,7 +252,7 @@ function facilityBinding(a: Attempt, index: Map<string, number>): (node: number)
   return find;
 }
 
-function bfsOrder(n: number, neighbours: number[][]): number[] {
+export function bfsOrder(n: number, neighbours: number[][]): number[] {
   const seen = new Uint8Array(n);
   const order: number[] = [];
   for (let s = 0; s < n; s++) {

@@ -27,8 +27,9 @@ import { isRx, towardBySocket } from "./direction.ts";
 import { infranets } from "./infranets.ts";
 import { type InternetIndex, prepareInternet } from "./internet.ts";
 import { linkNeeds } from "./needs.ts";
-import { placeNodes } from "./nodes.ts";
-import { type VmDefaults, vmNic } from "./placement.ts";
+import { bfsOrder, experimentGraph, nodeCandidates, type PlacementPlan, placeNodes } from "./nodes.ts";
+import { Placer, type VmDefaults, vmNic } from "./placement.ts";
+import { LeafModel } from "./search.ts";
 import { Router } from "./routing.ts";
 import { Tagger } from "./tagging.ts";
 import { Usage } from "./usage.ts";
@@ -37,7 +38,16 @@ export type { RealizeOptions } from "./context.ts";
 
 export type RealizeResult =
   | { ok: true; realization: Realization; records: AllocationRecord[] }
-  | { ok: false; problems: Problem[] };
+  | {
+      ok: false;
+      /** What stops the realization, in the user's terms; with `closest`, every constraint it leaves unmet. */
+      problems: Problem[];
+      /**
+       * Best effort only: the closest mapping found (over-committed links,
+       * nodes without a resource left out). Never reserved, never acceptable.
+       */
+      closest?: Realization;
+    };
 
 const GiB = 1024 ** 3;
 export const VM_DEFAULTS: VmDefaults = { cores: 1, memory: 1 * GiB, disk: 10 * GiB };
@@ -76,20 +86,136 @@ export function realize(
     linkDirs,
     socketPos: socketPositions(experiment),
   };
-  const a: Attempt = { demand, usage: new Usage(ix, records), placed: new Map(), records: [], problems: log };
-  return run(a);
+  const held = [...records];
+  const fresh = (bestEffort = false): Attempt => ({
+    demand,
+    usage: new Usage(ix, held),
+    placed: new Map(),
+    records: [],
+    problems: new ProblemLog(options.maxProblems ?? 20),
+    failedLinks: [],
+    bestEffort,
+  });
+
+  // 1. Greedy, VMs first where a node does not ask for bare metal.
+  const first = fresh();
+  const r1 = run(first, {});
+  if (r1.ok) return r1;
+  const tried: { plan: PlacementPlan; score: number }[] = [{ plan: {}, score: score(first) }];
+  // 2. A node found no place: bare metal first, as engines before MergeTB's default did.
+  if (first.placed.size < experiment.nodes.length) {
+    const a = fresh();
+    const r = run(a, { metalFirst: true });
+    if (r.ok) return r;
+    tried.push({ plan: { metalFirst: true }, score: score(a) });
+  }
+  // 3. Every node placed but links found no capacity: place by leaf, bandwidth-aware.
+  if (first.placed.size === experiment.nodes.length && first.failedLinks.length) {
+    const found = searchLeaves(first, fresh, options.seed ?? 1, tried);
+    if (found) return found;
+  }
+  if (!options.bestEffort) return { ok: false, problems: r1.problems };
+  // The closest: the plan that left the fewest constraints unmet, run again to the end.
+  const best = tried.reduce((p, q) => (q.score < p.score ? q : p));
+  const closest = fresh(true);
+  const rc = run(closest, best.plan);
+  if (rc.ok) return rc;
+  return {
+    ok: false,
+    problems: closest.problems.refusal(experiment.name),
+    closest: assemble(closest, rc.links ?? [], rc.nets ?? []),
+  };
 }
 
-/** One attempt from start to end: nodes, links, infranets. */
-function run(a: Attempt): RealizeResult {
+/** Unmet constraints of an attempt: unplaced nodes and links without a route. */
+function score(a: Attempt): number {
+  return (a.demand.x.nodes.length - a.placed.size) * 2 + a.failedLinks.length;
+}
+
+const SEARCH_ROUNDS = 8;
+
+/**
+ * Bandwidth-aware placement (`search.ts`): a leaf per node from the better of
+ * the greedy placement and a grown k-way partition, each refined against the
+ * trunks' budgets; then rounds guided by the links that still fail (their
+ * leaves' budgets tightened by what they asked, the partition refined again
+ * with the next seed) until every link routes or the rounds run out.
+ */
+function searchLeaves(
+  greedy: Attempt,
+  fresh: () => Attempt,
+  seed: number,
+  tried: { plan: PlacementPlan; score: number }[],
+): RealizeResult | undefined {
+  const d = greedy.demand;
+  const { ix, x } = d;
+  const probe = fresh();
+  const g = experimentGraph(x);
+  const model = new LeafModel(
+    d,
+    probe.usage,
+    nodeCandidates(probe, new Placer(ix, probe.usage, d.vmDefaults), g, false),
+  );
+  if (model.leaves < 2) return undefined;
+  const fromGreedy = new Int32Array(x.nodes.length).fill(-1);
+  x.nodes.forEach((n, i) => {
+    const p = greedy.placed.get(n.name);
+    const leaf = p ? ix.resLeaf[p.resource]! : -1;
+    if (leaf >= 0) fromGreedy[i] = ix.leafRank[leaf]!;
+  });
+  model.assign(fromGreedy);
+  model.refine(seed);
+  const costA = model.cost();
+  const a = model.leaf.slice();
+  model.assign(model.grow(bfsOrder(x.nodes.length, g.neighbours), g.neighbours));
+  model.refine(seed + 1);
+  if (costA < model.cost()) model.assign(a);
+  for (let round = 0; round < SEARCH_ROUNDS; round++) {
+    const plan: PlacementPlan = { target: model.leaf.slice() };
+    const attempt = fresh();
+    const r = run(attempt, plan);
+    if (r.ok) return r;
+    tried.push({ plan, score: score(attempt) });
+    if (!attempt.failedLinks.length) break;
+    model.tighten(attempt.failedLinks);
+    model.refine(seed + 2 + round);
+  }
+  return undefined;
+}
+
+/** An attempt's result; a refusal keeps what a best-effort attempt built. */
+type Run =
+  | { ok: true; realization: Realization; records: AllocationRecord[] }
+  | { ok: false; problems: Problem[]; links?: LinkEmbedding[]; nets?: Infranet[] };
+
+/**
+ * One attempt from start to end: nodes, links, infranets. A best-effort
+ * attempt goes on past problems (links of unplaced nodes are left out) so
+ * that what it built can be shown.
+ */
+function run(a: Attempt, plan: PlacementPlan): Run {
   const name = a.demand.x.name;
-  placeNodes(a);
-  if (a.problems.any) return { ok: false, problems: a.problems.refusal(name) };
+  placeNodes(a, plan);
+  if (a.problems.any && !a.bestEffort) return { ok: false, problems: a.problems.refusal(name) };
   const tagger = new Tagger(a);
   const router = new Router(a, tagger);
-  const links = a.demand.x.links.map((l) => router.embed(l)).filter((l): l is LinkEmbedding => l !== undefined);
+  const links: LinkEmbedding[] = [];
+  for (const l of a.demand.x.links) {
+    const missing = l.endpoints.find((e) => !a.placed.has(e.node));
+    if (missing) {
+      a.failedLinks.push(l.name);
+      a.problems.add({
+        element: "link",
+        name: l.name,
+        message: `not realized: its endpoint ${missing.node} has no resource`,
+      });
+      continue;
+    }
+    const e = router.embed(l);
+    if (e) links.push(e);
+  }
   const nets = infranets(a, tagger);
-  if (a.problems.any) return { ok: false, problems: a.problems.refusal(name) };
+  if (a.problems.any) return { ok: false, problems: a.problems.refusal(name), links, nets };
   return { ok: true, realization: assemble(a, links, nets), records: a.records };
 }
 
@@ -187,34 +313,36 @@ function assemble(a: Attempt, links: LinkEmbedding[], infranets: Infranet[]): Re
       }
     }
   }
-  const nodes: NodeEmbedding[] = x.nodes.map((n) => {
-    const p = a.placed.get(n.name)!;
-    const sockets = [...n.sockets].sort((a, b) => a.index - b.index);
-    const interfaces: InterfaceEmbedding[] = sockets.map((s, k) => {
-      const iface: InterfaceEmbedding = {
-        socket: s.index,
-        port: ix.ports[p.ports[k]!]!.name,
-        virtual: p.virtual[k]!,
+  const nodes: NodeEmbedding[] = x.nodes
+    .filter((n) => a.placed.has(n.name))
+    .map((n) => {
+      const p = a.placed.get(n.name)!;
+      const sockets = [...n.sockets].sort((a, b) => a.index - b.index);
+      const interfaces: InterfaceEmbedding[] = sockets.map((s, k) => {
+        const iface: InterfaceEmbedding = {
+          socket: s.index,
+          port: ix.ports[p.ports[k]!]!.name,
+          virtual: p.virtual[k]!,
+        };
+        const nic = p.mode === "virtual" ? vmNic(s.constraints) : undefined;
+        if (nic) {
+          iface.model = nic.model;
+          iface.queues = nic.queues;
+        }
+        const tags = ifaceTags.get(`${n.name}\u0000${s.index}`);
+        if (tags?.vlan !== undefined) iface.vlan = tags.vlan;
+        if (tags?.vni !== undefined) iface.vni = tags.vni;
+        return iface;
+      });
+      return {
+        node: n.name,
+        facility: ix.facilityNames[ix.resFacility[p.resource]!]!,
+        resource: ix.resources[p.resource]!.id,
+        mode: p.mode,
+        alloc: { cores: p.sizes[0]!, memory: p.sizes[1]!, disk: p.sizes[2]! },
+        interfaces,
       };
-      const nic = p.mode === "virtual" ? vmNic(s.constraints) : undefined;
-      if (nic) {
-        iface.model = nic.model;
-        iface.queues = nic.queues;
-      }
-      const tags = ifaceTags.get(`${n.name}\u0000${s.index}`);
-      if (tags?.vlan !== undefined) iface.vlan = tags.vlan;
-      if (tags?.vni !== undefined) iface.vni = tags.vni;
-      return iface;
     });
-    return {
-      node: n.name,
-      facility: ix.facilityNames[ix.resFacility[p.resource]!]!,
-      resource: ix.resources[p.resource]!.id,
-      mode: p.mode,
-      alloc: { cores: p.sizes[0]!, memory: p.sizes[1]!, disk: p.sizes[2]! },
-      interfaces,
-    };
-  });
   const hash = options.experimentHash ?? canonicalHash(x);
   return { xir: "1.0", id: a.demand.id, experiment: hash, nodes, links, infranets };
 }

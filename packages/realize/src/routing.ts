@@ -35,6 +35,8 @@ import { constraintsOn, pickValue } from "./value.ts";
 class LinkRoute {
   /** The virtual network whose segments are being routed. */
   vn: VirtualNet = { use: "", edges: new Set(), segments: [] };
+  /** Every cable the link reserves capacity on, over all its virtual networks. */
+  readonly reserved = new Set<number>();
   private icOk: Map<number, boolean> | undefined;
 
   constructor(
@@ -42,11 +44,13 @@ class LinkRoute {
     readonly link: Link,
     private readonly dirs: Direction[] | undefined,
     private readonly need: LinkNeed,
+    /** Route over cables without the capacity free (a best-effort answer's closest mapping). */
+    readonly overcommit = false,
   ) {}
 
   readonly edgeOk = (e: number): boolean => {
     const ix = this.a.demand.ix;
-    if (!this.vn.edges.has(e) && this.a.usage.edgeFree(e) < this.need.demand) return false;
+    if (!this.overcommit && !this.vn.edges.has(e) && this.a.usage.edgeFree(e) < this.need.demand) return false;
     if (!ix.edgeInterconnect[e]) return true;
     this.icOk ??= new Map();
     let ok = this.icOk.get(e);
@@ -74,13 +78,63 @@ export class Router {
     this.finder = new PathFinder(this.ix);
   }
 
+  /** Set while a best-effort answer routes a failed link again (its problem is already listed). */
+  private quiet = false;
+
   private linkProblem(l: Link, message: string): undefined {
-    this.a.problems.add({ element: "link", name: l.name, message });
+    if (!this.quiet) this.a.problems.add({ element: "link", name: l.name, message });
     return undefined;
   }
 
+  /**
+   * The link's embedding with its capacity reserved, or undefined with a
+   * problem. In a best-effort attempt a link that found no path with its
+   * capacity free is routed again over cables without it, and its problem
+   * names the cables it over-commits.
+   */
+  embed(l: Link): LinkEmbedding | undefined {
+    const need = this.d.linkNeed.get(l.name)!;
+    const dirs = this.d.linkDirs.size ? this.d.linkDirs.get(l.name) : undefined;
+    const out = this.embedOnce(l, new LinkRoute(this.a, l, dirs, need));
+    if (out) return out;
+    this.a.failedLinks.push(l.name);
+    if (!this.a.bestEffort) return undefined;
+    const route = new LinkRoute(this.a, l, dirs, need, true);
+    this.quiet = true;
+    const closest = this.embedOnce(l, route);
+    this.quiet = false;
+    if (!closest) return undefined;
+    const over = [...route.reserved].filter((e) => this.a.usage.edgeFree(e) < 0);
+    const listed = this.a.problems.list.findLast((p) => p.element === "link" && p.name === l.name);
+    if (listed && over.length) {
+      const shown = over.slice(0, 4).map((e) => this.describeEdgeUse(e));
+      listed.message += `; the closest mapping routes it anyway, over-committing ${shown.join(", ")}${over.length > 4 ? ", …" : ""}`;
+    }
+    return closest;
+  }
+
+  private edgePorts: Int32Array | undefined;
+
+  /** `a—b: 13.8 Gbit/s reserved of 10 Gbit/s`, naming the resources at the cable's ends. */
+  private describeEdgeUse(e: number): string {
+    const ix = this.ix;
+    if (!this.edgePorts) {
+      this.edgePorts = new Int32Array(ix.edgeCount).fill(-1);
+      for (let p = 0; p < ix.portEdge.length; p++) {
+        const pe = ix.portEdge[p]!;
+        if (pe >= 0 && this.edgePorts[pe]! < 0) this.edgePorts[pe] = p;
+      }
+    }
+    const p = this.edgePorts[e]!;
+    const ends =
+      p >= 0
+        ? `${resourceName(ix, ix.portRes[p]!)}—${resourceName(ix, ix.portRes[ix.portPeer[p]!]!)}`
+        : ix.edgeName[e]!;
+    return `${ends}: ${fmtRate(this.a.usage.edgeUsed[e]!)} reserved of ${fmtRate(ix.edgeCap[e]!)}`;
+  }
+
   /** Reserve the link's capacity once per virtual network on every cable of `ports`. */
-  private reserve(vn: VirtualNet, ports: readonly number[], demand: number): void {
+  private reserve(route: LinkRoute, vn: VirtualNet, ports: readonly number[], demand: number): void {
     const ix = this.ix;
     for (let i = 0; i + 1 < ports.length; i++) {
       const a = ports[i]!;
@@ -88,6 +142,7 @@ export class Router {
       const e = ix.portEdge[a]!;
       if (!vn.edges.has(e)) {
         vn.edges.add(e);
+        route.reserved.add(e);
         this.a.usage.edgeUsed[e]! += demand;
       }
     }
@@ -112,7 +167,7 @@ export class Router {
     return ix.portRes[peer]!;
   }
 
-  embed(l: Link): LinkEmbedding | undefined {
+  private embedOnce(l: Link, route: LinkRoute): LinkEmbedding | undefined {
     const ix = this.ix;
     const need = this.d.linkNeed.get(l.name)!;
     const eps = l.endpoints.map((e) => {
@@ -128,7 +183,6 @@ export class Router {
       lineRate,
       dirs?.map((d) => d.constraints),
     );
-    const route = new LinkRoute(this.a, l, dirs, need);
     const needText = need.demand > 0 ? ` with ${fmtRate(need.demand)} free` : "";
 
     const nets: VirtualNet[] = [];
@@ -154,7 +208,7 @@ export class Router {
         const ports = [a!.port, ix.portPeer[a!.port]!];
         for (const p of path) ports.push(p);
         ports.push(ix.portPeer[b!.port]!, b!.port);
-        this.reserve(vn, ports, need.demand);
+        this.reserve(route, vn, ports, need.demand);
         vn.segments.push({ endpoints: eps.map((e) => ({ node: e.node, socket: e.socket })), ports });
       } else {
         const hub = this.firstHop(route, eps[0]!.port, eps[0]!.node, needText);
@@ -171,7 +225,7 @@ export class Router {
           }
           const ports = [e.port, ix.portPeer[e.port]!];
           for (const p of path) ports.push(p);
-          this.reserve(vn, ports, need.demand);
+          this.reserve(route, vn, ports, need.demand);
           vn.segments.push({ endpoints: [{ node: e.node, socket: e.socket }], ports });
         }
       }
@@ -199,7 +253,7 @@ export class Router {
         emulator = ix.portRes[path[path.length - 1]!]!;
         const ports = [e.port, ix.portPeer[e.port]!];
         for (const p of path) ports.push(p);
-        this.reserve(vn, ports, need.demand);
+        this.reserve(route, vn, ports, need.demand);
         vn.segments.push({ endpoints: [{ node: e.node, socket: e.socket }], ports });
       }
     }

@@ -186,3 +186,29 @@ export function feasibleExperiment(
   });
   return { xir: "1.0", name, parameters: {}, nodes, links };
 }
+
+/**
+ * A sparse random topology: a random tree (connected) plus random extra
+ * links up to `linksPerNode` links per node, every link asking
+ * `capacity >= capacity`; nodes unconstrained.
+ */
+export function sparseExperiment(
+  rand: Random,
+  name: string,
+  size: number,
+  options: { linksPerNode?: number; capacity?: number } = {},
+): Experiment {
+  const nodes: Node[] = Array.from({ length: size }, (_, i) => ({
+    name: `n${i}`,
+    constraints: [],
+    sockets: [],
+    properties: {},
+  }));
+  const capacity = options.capacity ?? 100e6;
+  const links = connect(rand, nodes, {
+    extraLinks: Math.max(0, Math.round(size * (options.linksPerNode ?? 1.5)) - (size - 1)),
+    lans: 0,
+    linkConstraints: () => [c("capacity", ">=", capacity)],
+  });
+  return { xir: "1.0", name, parameters: {}, nodes, links };
+}
