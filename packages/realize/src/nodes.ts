@@ -94,7 +94,13 @@ export function placeNodes(a: Attempt, plan: PlacementPlan = {}): void {
     else if (p && (!fixed || ix.resFacility[p.resource] === fixed.facility)) anchor = p.rank;
     else if (fixed) anchor = fixed.rank;
     const placement = candidates.length
-      ? placer.place(candidates, anchor, fixed ? fixed.facility : -1, identityConstraints(node.constraints))
+      ? placer.place(
+          candidates,
+          anchor,
+          fixed ? fixed.facility : -1,
+          identityConstraints(node.constraints),
+          target !== undefined && target[i]! >= 0,
+        )
       : undefined;
     const rescued = placement ?? rescue(i, candidates, fixed ? fixed.facility : -1);
     if (rescued) {

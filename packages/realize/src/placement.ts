@@ -234,6 +234,8 @@ export class Placer {
     anchor: number,
     facility: number,
     identity: readonly Constraint[],
+    /** Nearness to the anchor before scarcity (the anchor is a leaf the placement search chose). */
+    localityFirst = false,
   ): Placement | undefined {
     const order = candidates
       .map((c, i) => ({ c, i, tier: this.tier(c), pref: modePreference(c, this.metalFirst) }))
@@ -242,7 +244,12 @@ export class Placer {
     let g = 0;
     while (g < order.length) {
       let h = g;
-      while (h < order.length && order[h]!.pref === order[g]!.pref && order[h]!.tier === order[g]!.tier) h++;
+      while (
+        h < order.length &&
+        order[h]!.pref === order[g]!.pref &&
+        (localityFirst || order[h]!.tier === order[g]!.tier)
+      )
+        h++;
       let best: { c: Candidate; pos: number; level: number } | undefined;
       for (let i = g; i < h; i++) {
         const c = order[i]!.c;

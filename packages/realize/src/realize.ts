@@ -29,8 +29,8 @@ import { type InternetIndex, prepareInternet } from "./internet.ts";
 import { linkNeeds } from "./needs.ts";
 import { bfsOrder, experimentGraph, nodeCandidates, type PlacementPlan, placeNodes } from "./nodes.ts";
 import { Placer, type VmDefaults, vmNic } from "./placement.ts";
-import { LeafModel } from "./search.ts";
 import { Router } from "./routing.ts";
+import { experimentLeafGraph, LeafModel, leafSupply, partition } from "./search.ts";
 import { Tagger } from "./tagging.ts";
 import { Usage } from "./usage.ts";
 
@@ -151,25 +151,20 @@ function searchLeaves(
   const { ix, x } = d;
   const probe = fresh();
   const g = experimentGraph(x);
-  const model = new LeafModel(
-    d,
-    probe.usage,
-    nodeCandidates(probe, new Placer(ix, probe.usage, d.vmDefaults), g, false),
-  );
-  if (model.leaves < 2) return undefined;
+  const supply = leafSupply(d, probe.usage);
+  if (supply.leaves < 2) return undefined;
+  const graph = experimentLeafGraph(d, nodeCandidates(probe, new Placer(ix, probe.usage, d.vmDefaults), g, false));
   const fromGreedy = new Int32Array(x.nodes.length).fill(-1);
   x.nodes.forEach((n, i) => {
     const p = greedy.placed.get(n.name);
     const leaf = p ? ix.resLeaf[p.resource]! : -1;
     if (leaf >= 0) fromGreedy[i] = ix.leafRank[leaf]!;
   });
-  model.assign(fromGreedy);
-  model.refine(seed);
-  const costA = model.cost();
-  const a = model.leaf.slice();
-  model.assign(model.grow(bfsOrder(x.nodes.length, g.neighbours), g.neighbours));
-  model.refine(seed + 1);
-  if (costA < model.cost()) model.assign(a);
+  const refined = new LeafModel(supply, graph);
+  refined.assign(fromGreedy);
+  refined.refine(seed);
+  const grown = partition(supply, graph, seed + 1);
+  const model = refined.cost() <= grown.cost() ? refined : grown;
   for (let round = 0; round < SEARCH_ROUNDS; round++) {
     const plan: PlacementPlan = { target: model.leaf.slice() };
     const attempt = fresh();
