@@ -419,14 +419,21 @@ export class LeafModel {
   }
 
   /**
-   * Refinement passes: each node, in a seeded order, moves to the leaf (of a
-   * neighbour, or the one with the most spare budget) that lowers the cost
-   * most. Stops when a pass moves nothing. Returns the moves made.
+   * Refinement passes in the manner of Fiduccia–Mattheyses: each node, in a
+   * seeded order, moves at most once per pass to the leaf (of a neighbour, or
+   * the one with the most spare budget) that lowers the cost most. When a
+   * pass finds no such move, a climbing pass lets every node under an
+   * overfilled leaf take its best move even when that raises the cost (out
+   * of a local minimum), and is then undone back to its best point. Stops
+   * when a climbing pass gains nothing. Returns the moves kept.
    */
   refine(seed: number): number {
     const rand = random(seed);
     const order = Int32Array.from({ length: this.nodes }, (_, i) => i);
     let moves = 0;
+    const log: { v: number; from: number }[] = [];
+    // Descent passes (improving moves only) until one moves nothing; then one climbing pass.
+    let climb = false;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       for (let i = order.length - 1; i > 0; i--) {
         const j = Math.floor(rand() * (i + 1));
@@ -438,10 +445,14 @@ export class LeafModel {
       for (let r = 1; r < this.leaves; r++) {
         if (this.budget[r]! - this.load[r]! > this.budget[spare]! - this.load[spare]!) spare = r;
       }
-      let moved = 0;
+      log.length = 0;
+      let gain = 0;
+      let bestGain = 0;
+      let bestAt = 0;
       for (const v of order) {
         const from = this.leaf[v]!;
         if (from < 0 || !this.nodeLinks[v]!.length) continue;
+        const over = climb && this.load[from]! > this.budget[from]! + 1e-6;
         // Targets: the leaves of its neighbours, and the leaf with the most spare budget when its own is overfull.
         const targets = this.targets;
         targets.length = 0;
@@ -451,9 +462,9 @@ export class LeafModel {
             if (r >= 0 && r !== from && !targets.includes(r)) targets.push(r);
           }
         }
-        if (this.load[from]! > this.budget[from]! && spare !== from && !targets.includes(spare)) targets.push(spare);
+        if (over && spare !== from && !targets.includes(spare)) targets.push(spare);
         let best = -1;
-        let bestDelta = -1e-6;
+        let bestDelta = over ? Number.POSITIVE_INFINITY : -1e-6;
         for (const to of targets) {
           if (!this.canTake(v, to)) continue;
           const dc = this.delta(v, to);
@@ -466,10 +477,24 @@ export class LeafModel {
         if (best < 0) continue;
         this.delta(v, best);
         this.commit(v, best);
-        moved++;
+        log.push({ v, from });
+        gain -= bestDelta;
+        if (gain > bestGain + 1e-6) {
+          bestGain = gain;
+          bestAt = log.length;
+        }
       }
-      moves += moved;
-      if (!moved) break;
+      // Undo the moves after the pass's best point.
+      for (let i = log.length - 1; i >= bestAt; i--) {
+        const { v, from } = log[i]!;
+        if (!this.canTake(v, from)) break;
+        this.delta(v, from);
+        this.commit(v, from);
+      }
+      moves += bestAt;
+      if (bestAt > 0) climb = false;
+      else if (climb) break;
+      else climb = true;
     }
     return moves;
   }
