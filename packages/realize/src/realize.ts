@@ -177,6 +177,13 @@ function searchLeaves(
     if (r.ok) return r;
     tried.push({ plan, score: score(attempt) });
     if (!attempt.failedLinks.length) break;
+    if (model.overflowing() > 0) {
+      // The model itself still overfills trunks: more multilevel starts, not tighter budgets.
+      for (let k = 0; k < PARTITION_STARTS; k++) {
+        const grown = partition(supply, graph, seed + 1 + PARTITION_STARTS * (round + 1) + k);
+        if (grown.cost() < model.cost()) model = grown;
+      }
+    }
     model.tighten(attempt.failedLinks);
     model.refine(seed + 2 + round);
   }
