@@ -20,23 +20,12 @@
 import type { Demand } from "./context.ts";
 import { KIND_GATEWAY, KIND_SWITCH } from "./internet.ts";
 import type { Candidate } from "./placement.ts";
+import { seededRandom as random } from "./seeded.ts";
 import type { Usage } from "./usage.ts";
 
 /** Overflow counts this many times more than load: crossing trunks is fine, overfilling them is not. */
 const OVERFLOW_WEIGHT = 16;
 const MAX_PASSES = 24;
-
-/** mulberry32: the search's only source of order, so a seed fixes the result. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the leaves offer: trunk budgets, and units per leaf and candidate key (class × 2 + mode). */
 export interface LeafSupply {

@@ -4,22 +4,13 @@
  * realizable) and feasible ones (derived from a set of free resources, so a
  * realization is known to exist).
  */
-import { prepareInternet } from "@merge/realize";
+import { prepareInternet, seededRandom } from "@merge/realize";
 import type { Constraint, Experiment, Link, Node, ResourceInternet } from "@merge/xir";
 
 export type Random = () => number;
 
-/** mulberry32 */
-export function random(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the engine's own (`seededRandom`). */
+export const random = (seed: number): Random => seededRandom(seed);
 
 const GiB = 1024 ** 3;
 const pick = <T>(rand: Random, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
