@@ -258,7 +258,7 @@ function facilityBinding(a: Attempt, index: Map<string, number>): (node: number)
   return find;
 }
 
-export function bfsOrder(n: number, neighbours: number[][]): number[] {
+function bfsOrder(n: number, neighbours: number[][]): number[] {
   const seen = new Uint8Array(n);
   const order: number[] = [];
   for (let s = 0; s < n; s++) {

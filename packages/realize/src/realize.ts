@@ -27,7 +27,7 @@ import { isRx, towardBySocket } from "./direction.ts";
 import { infranets } from "./infranets.ts";
 import { type InternetIndex, prepareInternet } from "./internet.ts";
 import { linkNeeds } from "./needs.ts";
-import { bfsOrder, experimentGraph, nodeCandidates, type PlacementPlan, placeNodes } from "./nodes.ts";
+import { experimentGraph, nodeCandidates, type PlacementPlan, placeNodes } from "./nodes.ts";
 import { Placer, type VmDefaults, vmNic } from "./placement.ts";
 import { Router } from "./routing.ts";
 import { experimentLeafGraph, LeafModel, leafSupply, partition } from "./search.ts";
