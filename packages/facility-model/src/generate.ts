@@ -49,9 +49,34 @@ export interface GenerateOptions {
   classes?: readonly HardwareClass[];
   /** Give server/node ports MAC addresses; default false (less memory for big facilities). */
   macs?: boolean;
+  /** Each xpnet leaf's trunks to its fabric; default 2 × 100 Gbit/s (a trunk-bound facility has less). */
+  leafUplinks?: { count: number; capacity: number };
 }
 
 const SPINES = 2;
+
+/**
+ * A homogeneous testbed: `pcs` identical PCs (bare metal only, the `minnow`
+ * class: two 1 Gbit/s experiment ports) spread evenly over `leaves` leaf
+ * switches, each joined to one core (fabric) switch by one trunk of `trunk`
+ * bits/s. Default: 1,000 PCs, 5 leaves of 200, 10 Gbit/s trunks — the shape
+ * on which placement must account for the trunks.
+ */
+export function generateHomogeneousFacility(
+  options: { pcs?: number; leaves?: number; trunk?: number; name?: string } = {},
+): Facility {
+  const pcs = options.pcs ?? 1000;
+  const pc = HARDWARE.find((h) => h.name === "minnow")!;
+  return generateFacility({
+    nodes: pcs,
+    name: options.name ?? `homog-${pcs}`,
+    racks: options.leaves ?? 5,
+    hypervisorShare: 0,
+    mixedShare: 0,
+    classes: [{ ...pc, hypervisor: false }],
+    leafUplinks: { count: 1, capacity: options.trunk ?? gbps(10) },
+  });
+}
 
 export function generateFacility(options: GenerateOptions): Facility {
   return generateFacilityBuilder(options).build({ validate: false });
@@ -73,6 +98,7 @@ export function generateFacilityBuilder(options: GenerateOptions): FacilityBuild
   const gateways = options.gateways ?? 1;
   const gatewayPorts = options.gatewayPorts ?? 2;
   const classes = options.classes ?? HARDWARE;
+  const leafUplinks = options.leafUplinks ?? { count: 2, capacity: gbps(100) };
   const capable = classes.filter((c) => c.hypervisor);
   if (hypervisorShare > 0 && capable.length === 0) {
     throw new RangeError("generateFacility: hypervisorShare > 0 but no hardware class can be a hypervisor");
@@ -208,12 +234,12 @@ export function generateFacilityBuilder(options: GenerateOptions): FacilityBuild
         vlanDomain: `xpnet-p${p}`,
         ports: xpPorts,
         capacity: gbps(100),
-        uplinks: { count: 2, capacity: gbps(100) },
+        uplinks: leafUplinks,
         mgmt: true,
         rack,
       });
       f.uplink(ileaf, ifab, 2);
-      f.uplink(xleaf, xfab, 2);
+      f.uplink(xleaf, xfab, leafUplinks.count);
       f.manage(ileaf, mleaf);
       f.manage(xleaf, mleaf);
       for (const s of specs) {

@@ -4,10 +4,10 @@ import type { Engine } from "./realization.ts";
 
 export const realizeEngine: Engine = {
   prepare: (internet) => prepareInternet(internet),
-  realize: ({ id, experiment, prepared, table }) => {
-    const r = realize(experiment, prepared as InternetIndex, table, { id });
-    return r.ok
-      ? { ok: true, realization: r.realization, records: r.records }
-      : { ok: false, diagnostics: r.problems.map(formatProblem) };
+  realize: ({ id, experiment, prepared, table, bestEffort }) => {
+    const r = realize(experiment, prepared as InternetIndex, table, { id, bestEffort });
+    if (r.ok) return { ok: true, realization: r.realization, records: r.records };
+    const diagnostics = r.problems.map(formatProblem);
+    return r.closest ? { ok: false, diagnostics, closest: r.closest } : { ok: false, diagnostics };
   },
 };

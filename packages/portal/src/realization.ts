@@ -153,7 +153,7 @@ function decodedRecords(header: AllocationHeader, json: string): AllocationRecor
 
 export type EngineResult =
   | { ok: true; realization: XirRealization; records: AllocationRecord[] }
-  | { ok: false; diagnostics: string[] };
+  | { ok: false; diagnostics: string[]; closest?: XirRealization };
 
 /** The realization engine as the portal sees it (engine.ts adapts @merge/realize). */
 export interface Engine {
@@ -165,6 +165,8 @@ export interface Engine {
     internet: ResourceInternet;
     prepared: unknown;
     table: AllocationTable;
+    /** On failure, also the closest mapping found (with every unmet constraint in the diagnostics). */
+    bestEffort?: boolean;
   }): EngineResult | Promise<EngineResult>;
 }
 
@@ -176,6 +178,8 @@ export interface RealizeRequest {
   user: string;
   /** Accept at once (the CLI's --accept). */
   accept?: boolean;
+  /** On failure, answer with the closest mapping found (never stored, never acceptable). */
+  bestEffort?: boolean;
 }
 
 const MAX_ATTEMPTS = 64;
@@ -238,13 +242,13 @@ export class Realizer {
     return (await readAllocations(this.store, this.decoded)).table;
   }
 
-  realize(req: RealizeRequest): Promise<RealizationRecord> {
+  realize(req: RealizeRequest): Promise<RealizationRecord & { closest?: XirRealization }> {
     const run = this.queue.then(() => this.realizeNow(req));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async realizeNow(req: RealizeRequest): Promise<RealizationRecord> {
+  private async realizeNow(req: RealizeRequest): Promise<RealizationRecord & { closest?: XirRealization }> {
     const id = `${req.name}.${req.experiment}.${req.project}`;
     const rkey = keys.realization(req.project, req.experiment, req.name);
     const body = await readRevisionBody(this.store, req.project, req.experiment, req.revision);
@@ -258,7 +262,14 @@ export class Realizer {
       }
       const { table, epoch } = await readAllocations(this.store, this.decoded);
       const { internet, prepared, pooled } = await this.internetFor(req.project);
-      const engineResult = await this.engine.realize({ id, experiment: body.xir, internet, prepared, table });
+      const engineResult = await this.engine.realize({
+        id,
+        experiment: body.xir,
+        internet,
+        prepared,
+        table,
+        bestEffort: req.bestEffort === true,
+      });
       const result: EngineResult =
         !engineResult.ok && pooled
           ? {
@@ -290,7 +301,8 @@ export class Realizer {
           resources: [],
         };
         b.add(putRealization(record));
-        if (await b.tryCommit(this.store)) return record;
+        // The closest mapping is an answer, not a realization: returned, never stored.
+        if (await b.tryCommit(this.store)) return result.closest ? { ...record, closest: result.closest } : record;
         continue;
       }
       const accepted = req.accept === true;

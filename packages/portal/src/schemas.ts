@@ -194,12 +194,23 @@ export const Realization = Type.Object({
   diagnostics: Type.Array(Type.String()),
   resources: Type.Array(Type.String()),
   realization: Type.Optional(Type.Unknown()),
+  closest: Type.Optional(
+    Type.Unknown({
+      description:
+        "bestEffort only, on failure: the closest mapping found (never reserved, never acceptable); diagnostics list every constraint it leaves unmet",
+    }),
+  ),
 });
 export const NewRealization = Type.Object(
   {
     name: Name("realization name"),
     revision: Type.Optional(Type.Integer({ minimum: 1, description: "default: the latest" })),
     accept: Type.Optional(Type.Boolean({ description: "accept at once" })),
+    bestEffort: Type.Optional(
+      Type.Boolean({
+        description: "on failure, also return the closest mapping found, with every violated constraint in diagnostics",
+      }),
+    ),
   },
   strict,
 );

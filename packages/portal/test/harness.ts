@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Constraint } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
 import { type Started, type StartOptions, startPortal } from "../src/main.ts";
 import type { PortalPlugin } from "../src/server.ts";
@@ -73,10 +74,10 @@ export async function apiError(
 }
 
 /** A small valid XIR experiment: `n` nodes on one LAN-less chain. */
-export function chainXir(name: string, n: number): string {
+export function chainXir(name: string, n: number, constraints: Constraint[] = []): string {
   const nodes = Array.from({ length: n }, (_, i) => ({
     name: `n${i}`,
-    constraints: [],
+    constraints,
     sockets:
       i === 0 || i === n - 1
         ? [{ index: 0, addrs: [], constraints: [] }]

@@ -202,7 +202,9 @@ test("records stored before chunking (one value each) still read through the API
   const store = portal.store;
   await dee.createExperiment("dee", { name: "old" });
   // A pushed revision, then its body replaced by the old shape ({source, xir} in one value), bigger than the inline limit.
-  const xir = lansXir("old", 3, 40);
+  const xir = lansXir("old", 8, 40);
+  // Bare metal, as nodes were placed before VMs became the default: an embedding of that size.
+  for (const n of xir.nodes) n.constraints.push({ prop: "metal", op: "==", value: true });
   await dee.push("dee", "old", JSON.stringify(xir), "xir");
   const source = `${JSON.stringify(xir)}\n`.repeat(2);
   await store.put(keys.revisionBody("dee", "old", 1), JSON.stringify({ source, xir }));

@@ -26,7 +26,9 @@ test("resource pools decide which nodes a project is realized on", async () => {
     [wes, "wes"],
   ] as const) {
     await c.createExperiment(p, { name: "pair" });
-    await c.push(p, "pair", chainXir("pair", 2), "xir");
+    // vic's nodes are bare metal, so two fill a pool of two machines (VMs are the engine's default).
+    const metal = p === "vic" ? [{ prop: "metal", op: "==" as const, value: true }] : [];
+    await c.push(p, "pair", chainXir("pair", 2, metal), "xir");
   }
   const nodes = (await h.admin.resources({ facility: "phobos" })).map((r) => r.id);
   assert.ok(nodes.length >= 3);

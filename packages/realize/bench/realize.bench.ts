@@ -8,10 +8,11 @@
  * warms the JIT, as in a running portal.
  */
 import { benchCase, defineBench } from "@merge/bench";
-import { generateFacility, generateResourceInternet } from "@merge/facility-model";
+import { generateFacility, generateHomogeneousFacility, generateResourceInternet } from "@merge/facility-model";
 import { checkRealizations, type InternetIndex, prepareInternet, type RealizeResult, realize } from "@merge/realize";
 import { canonicalHash, type Experiment, type Realization, type ResourceInternet } from "@merge/xir";
-import { feasibleExperiment, random } from "../test/workload.ts";
+import { runSuite, SUITES, type SuiteFigures, trunkUse } from "../test/suites.ts";
+import { feasibleExperiment, random, sparseExperiment } from "../test/workload.ts";
 
 function prepared(internet: ResourceInternet): { ix: InternetIndex; indexMs: number } {
   const t = performance.now();
@@ -79,6 +80,51 @@ function speedCase(internet: () => ResourceInternet, size: number, maxMs: number
   });
 }
 
+/**
+ * The homogeneous testbed (1,000 PCs, 5 leaves of 200, 10 Gbit/s trunks to
+ * one core) with a sparse random experiment of `size` nodes (1.5 links per
+ * node, each asking 100 Mbit/s): the shape where placement must weigh trunks.
+ */
+function homogeneousCase(size: number) {
+  return benchCase(() => {
+    const net: ResourceInternet = { facilities: [generateHomogeneousFacility()], interconnects: [] };
+    const { ix, indexMs } = prepared(net);
+    const x = sparseExperiment(random(size), `homog${size}`, size);
+    realize(sparseExperiment(random(size + 1), "warmup", size), ix, undefined, { id: "warm.up.p" });
+    const experimentHash = canonicalHash(x);
+    return {
+      run: () => realize(x, ix, undefined, { id: `bench.${x.name}.p`, experimentHash }),
+      fields: (r: RealizeResult) => {
+        const use = r.ok ? trunkUse(net, r.records) : { interSwitch: -1, busiest: -1 };
+        return {
+          ...fields(ix, indexMs, r, x),
+          realized: r.ok ? 1 : 0,
+          checker_violations: r.ok
+            ? checkRealizations(net, [{ experiment: x, realization: r.realization }]).length
+            : -1,
+          inter_switch_links: use.interSwitch,
+          busiest_trunk: Math.round(use.busiest * 1000) / 1000,
+        };
+      },
+      targets: { min: { realized: 1 } },
+    };
+  });
+}
+
+/** One planted suite (`test/suites.ts`): every instance is realizable by construction. */
+function suiteCase(name: string) {
+  return benchCase(() => {
+    const instances = SUITES[name]!();
+    // Warm the engine's hot paths on the suite's first facility (untimed), as in a running portal.
+    runSuite(instances.slice(0, 1));
+    return {
+      run: () => runSuite(instances).figures,
+      fields: (f: SuiteFigures) => ({ suite: name, ...f }),
+      targets: { min: { success_rate: 1 } },
+    };
+  });
+}
+
 export default defineBench({
   name: "realize",
   cases: {
@@ -136,5 +182,10 @@ export default defineBench({
         targets: { min: { success_rate: 1 } },
       };
     }),
+    "quality-homogeneous": suiteCase("homogeneous"),
+    "quality-heterogeneous": suiteCase("heterogeneous"),
+    "quality-trunk-tight": suiteCase("trunk-tight"),
+    "homog-1000pc-300": homogeneousCase(300),
+    "homog-1000pc-400": homogeneousCase(400),
   },
 });

@@ -6,8 +6,10 @@
  * property lookup (its class's properties, `metal`, and the location
  * properties `host`, `facility`, `rack`) and `firstUnsatisfied` decides. Scarcity: among the
  * classes that satisfy a node, the most abundant (free members per unplaced
- * node that could use them, in powers of two) is used first, bare metal before
- * virtual machines. Locality: within that
+ * node that could use them, in powers of two) is used first, virtual machines
+ * before bare metal (MergeTB's default: a node that does not ask for `metal`
+ * is a VM), and bare metal on machines that cannot host VMs before machines
+ * that can. Locality: within that
  * tier, the free member nearest the node's anchor (a placed neighbour): same
  * leaf, then same fabric, then same facility.
  */
@@ -115,6 +117,8 @@ export class Placer {
     private readonly ix: InternetIndex,
     private readonly usage: Usage,
     private readonly vmDefaults: VmDefaults,
+    /** Bare metal before VMs (the engine's second try when VMs first leaves a node without a place). */
+    private readonly metalFirst = false,
   ) {
     this.freeCount = new Int32Array(ix.classes.length * 2);
     this.demand = new Float64Array(ix.classes.length * 2);
@@ -230,15 +234,22 @@ export class Placer {
     anchor: number,
     facility: number,
     identity: readonly Constraint[],
+    /** Nearness to the anchor before scarcity (the anchor is a leaf the placement search chose). */
+    localityFirst = false,
   ): Placement | undefined {
     const order = candidates
-      .map((c, i) => ({ c, i, tier: this.tier(c) }))
+      .map((c, i) => ({ c, i, tier: this.tier(c), pref: modePreference(c, this.metalFirst) }))
       .filter((x) => x.tier !== Number.NEGATIVE_INFINITY)
-      .sort((a, b) => (a.c.mode === b.c.mode ? 0 : a.c.mode === "physical" ? -1 : 1) || b.tier - a.tier || a.i - b.i);
+      .sort((a, b) => a.pref - b.pref || b.tier - a.tier || a.i - b.i);
     let g = 0;
     while (g < order.length) {
       let h = g;
-      while (h < order.length && order[h]!.c.mode === order[g]!.c.mode && order[h]!.tier === order[g]!.tier) h++;
+      while (
+        h < order.length &&
+        order[h]!.pref === order[g]!.pref &&
+        (localityFirst || order[h]!.tier === order[g]!.tier)
+      )
+        h++;
       let best: { c: Candidate; pos: number; level: number } | undefined;
       for (let i = g; i < h; i++) {
         const c = order[i]!.c;
@@ -337,6 +348,17 @@ export class Placer {
       rank: cls.memberRank[pos]!,
     };
   }
+}
+
+/**
+ * Which kind of candidate a node takes first: a VM, then bare metal on a
+ * machine that cannot host VMs, then bare metal on one that can (a whole
+ * hypervisor taken by one node is room for many VMs lost).
+ */
+function modePreference(c: Candidate, metalFirst: boolean): number {
+  if (metalFirst) return c.mode === "physical" ? 0 : 1;
+  if (c.mode === "virtual") return 0;
+  return c.cls.alloc.includes("virtual") ? 2 : 1;
 }
 
 function key(c: Candidate): number {

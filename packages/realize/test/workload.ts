@@ -4,21 +4,13 @@
  * realizable) and feasible ones (derived from a set of free resources, so a
  * realization is known to exist).
  */
+import { prepareInternet, seededRandom } from "@merge/realize";
 import type { Constraint, Experiment, Link, Node, ResourceInternet } from "@merge/xir";
 
 export type Random = () => number;
 
-/** mulberry32 */
-export function random(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the engine's own (`seededRandom`). */
+export const random = (seed: number): Random => seededRandom(seed);
 
 const GiB = 1024 ** 3;
 const pick = <T>(rand: Random, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -184,5 +176,157 @@ export function feasibleExperiment(
     lans: Math.max(1, Math.floor(size / 50)),
     linkConstraints: () => (rand() < 0.1 ? [c("latency", "==", 50e6)] : []),
   });
+  return { xir: "1.0", name, parameters: {}, nodes, links };
+}
+
+/**
+ * A sparse random topology: a random tree (connected) plus random extra
+ * links up to `linksPerNode` links per node, every link asking
+ * `capacity >= capacity`; nodes unconstrained.
+ */
+export function sparseExperiment(
+  rand: Random,
+  name: string,
+  size: number,
+  options: { linksPerNode?: number; capacity?: number } = {},
+): Experiment {
+  const nodes: Node[] = Array.from({ length: size }, (_, i) => ({
+    name: `n${i}`,
+    constraints: [],
+    sockets: [],
+    properties: {},
+  }));
+  const capacity = options.capacity ?? 100e6;
+  const links = connect(rand, nodes, {
+    extraLinks: Math.max(0, Math.round(size * (options.linksPerNode ?? 1.5)) - (size - 1)),
+    lans: 0,
+    linkConstraints: () => [c("capacity", ">=", capacity)],
+  });
+  return { xir: "1.0", name, parameters: {}, nodes, links };
+}
+
+export interface PlantedOptions {
+  /** bits/s every link asks for (`capacity >= …`); default 100 Mbit/s. */
+  capacity?: number;
+  /** Links per node; default 1.5. */
+  linksPerNode?: number;
+  /** Share of each leaf's trunk capacity the planted mapping may use; default 0.8. */
+  trunkUse?: number;
+  /** Node constraints derived from the planted host (memory, platform), as `feasibleExperiment` does; default false. */
+  constrain?: boolean;
+}
+
+/**
+ * An experiment realizable by construction: each node is planted on one of
+ * `size` distinct free bare-metal resources, and links are drawn (a random
+ * tree, then random extra links) only while the planted mapping keeps every
+ * leaf's trunks within `trunkUse` of their capacity and every host's ports
+ * within their line rate. The planted mapping meets every constraint, so a
+ * refusal is the engine's failure, not the instance's.
+ */
+export function plantedExperiment(
+  rand: Random,
+  internet: ResourceInternet,
+  name: string,
+  size: number,
+  options: PlantedOptions = {},
+): Experiment {
+  const capacity = options.capacity ?? 100e6;
+  const ix = prepareInternet(internet);
+  const hosts: number[] = [];
+  for (const cls of ix.classes) {
+    if (!cls.alloc.includes("physical")) continue;
+    for (const r of cls.members) if (ix.resLeaf[r]! >= 0) hosts.push(r);
+  }
+  hosts.sort((a, b) => a - b);
+  if (hosts.length < size) throw new Error(`plantedExperiment: ${size} nodes wanted, ${hosts.length} hosts`);
+  for (let i = 0; i < size; i++) {
+    const j = i + Math.floor(rand() * (hosts.length - i));
+    [hosts[i], hosts[j]] = [hosts[j]!, hosts[i]!];
+  }
+  const host = hosts.slice(0, size);
+  const leaf = host.map((r) => ix.resLeaf[r]!);
+  // Each leaf's trunk budget: its cables to other switches, times trunkUse.
+  const budget = new Map<number, number>();
+  for (const l of new Set(leaf)) {
+    let cap = 0;
+    for (let p = ix.resPortStart[l]!; p < ix.resPortStart[l + 1]!; p++) {
+      const e = ix.portEdge[p]!;
+      if (e >= 0 && ix.resources[ix.portRes[ix.portPeer[p]!]!]!.kind === "switch") cap += ix.edgeCap[e]!;
+    }
+    budget.set(l, cap * (options.trunkUse ?? 0.8));
+  }
+  const load = new Map<number, number>();
+  const portRoom = host.map((r) =>
+    ix.resources[r]!.ports.filter((p) => p.role === "xpnet").reduce((s, p) => s + p.capacity, 0),
+  );
+  const nodes: Node[] = host.map((r, i) => {
+    const cs: Constraint[] = [];
+    if (options.constrain) {
+      const props = ix.resources[r]!.props;
+      const mem = props["memory.capacity"];
+      if (typeof mem === "number" && rand() < 0.7) cs.push(c("memory.capacity", ">=", Math.floor(mem * 0.9)));
+      if (typeof props.platform === "string" && rand() < 0.5) cs.push(c("platform", "==", props.platform));
+    }
+    return { name: `n${i}`, constraints: cs, sockets: [], properties: {} };
+  });
+  const links: Link[] = [];
+  const fits = (a: number, b: number): boolean => {
+    if (portRoom[a]! < capacity || portRoom[b]! < capacity) return false;
+    if (leaf[a] === leaf[b]) return true;
+    return (
+      (load.get(leaf[a]!) ?? 0) + capacity <= budget.get(leaf[a]!)! &&
+      (load.get(leaf[b]!) ?? 0) + capacity <= budget.get(leaf[b]!)!
+    );
+  };
+  const add = (a: number, b: number) => {
+    portRoom[a]! -= capacity;
+    portRoom[b]! -= capacity;
+    if (leaf[a] !== leaf[b]) {
+      load.set(leaf[a]!, (load.get(leaf[a]!) ?? 0) + capacity);
+      load.set(leaf[b]!, (load.get(leaf[b]!) ?? 0) + capacity);
+    }
+    const ends = [a, b].map((i) => {
+      const n = nodes[i]!;
+      const k = n.sockets.length;
+      sockets(n, k + 1);
+      return { node: n.name, socket: k };
+    });
+    links.push({
+      name: `l${links.length}`,
+      endpoints: ends,
+      constraints: [c("capacity", ">=", capacity)],
+      properties: {},
+    });
+  };
+  // A random tree: each node joins an earlier one the planted mapping can afford (its own leaf when none).
+  for (let i = 1; i < size; i++) {
+    let joined = false;
+    for (let t = 0; t < 8 && !joined; t++) {
+      const j = Math.floor(rand() * i);
+      if (fits(i, j)) {
+        add(i, j);
+        joined = true;
+      }
+    }
+    for (let j = i - 1; j >= 0 && !joined; j--) {
+      if (leaf[j] === leaf[i] && fits(i, j)) {
+        add(i, j);
+        joined = true;
+      }
+    }
+    for (let j = i - 1; j >= 0 && !joined; j--) {
+      if (fits(i, j)) {
+        add(i, j);
+        joined = true;
+      }
+    }
+  }
+  const want = Math.round(size * (options.linksPerNode ?? 1.5));
+  for (let t = 0; links.length < want && t < want * 20; t++) {
+    const a = Math.floor(rand() * size);
+    const b = Math.floor(rand() * size);
+    if (a !== b && fits(a, b)) add(a, b);
+  }
   return { xir: "1.0", name, parameters: {}, nodes, links };
 }

@@ -26,6 +26,10 @@ export function registerRealization(program: Command): void {
         "find and reserve resources for a revision (default: the latest); accept within the timeout or they are released",
       )
       .option("--accept", "accept at once")
+      .option(
+        "--best-effort",
+        "when it cannot be realized, also show the closest mapping found and every constraint it leaves unmet (nothing is reserved)",
+      )
       .addHelpText(
         "after",
         `
@@ -40,7 +44,7 @@ Examples:
   mrg realize --local examples/demo.ts --facility phobos   # offline, nothing reserved`,
       ),
   ).action(
-    action(async (id: string, revision: string | undefined, f: Flags & { accept?: boolean }) => {
+    action(async (id: string, revision: string | undefined, f: Flags & { accept?: boolean; bestEffort?: boolean }) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
       const n = revision === undefined ? undefined : Number(revision);
       if (n !== undefined && (!Number.isInteger(n) || n < 1))
@@ -50,6 +54,7 @@ Examples:
           name: rlz,
           ...(n ? { revision: n } : {}),
           ...(f.accept ? { accept: true } : {}),
+          ...(f.bestEffort ? { bestEffort: true } : {}),
         })
         .catch((e: unknown) => {
           // The latest revision is broken: an earlier one may still be realized.
@@ -62,7 +67,15 @@ Examples:
       if (f.json) return print(f, r, []);
       print(f, r, [...COLS]);
       if (r.state === "failed") {
-        process.stderr.write(`realization ${id} failed:\n${r.diagnostics.map((d) => `  ${d}`).join("\n")}\n`);
+        if (r.closest !== undefined) {
+          const { formatEmbedding } = await import("@merge/realize");
+          process.stdout.write(
+            `closest mapping found (nothing reserved; it cannot be accepted):\n${formatEmbedding(r.closest as Parameters<typeof formatEmbedding>[0])}\n`,
+          );
+        }
+        process.stderr.write(
+          `realization ${id} failed${r.closest !== undefined ? "; the closest mapping leaves these unmet" : ""}:\n${r.diagnostics.map((d) => `  ${d}`).join("\n")}\n`,
+        );
         process.stderr.write(
           `change the model's constraints or wait for resources, then: mrg relinquish ${id} && mrg realize ${id}\n`,
         );

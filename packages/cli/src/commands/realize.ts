@@ -1,4 +1,4 @@
-// mrg realize --local <model.ts|model.py|xir.json> --facility <sample|facility.json|internet.json> [--json]
+// mrg realize --local <model.ts|model.py|xir.json> --facility <sample|facility.json|internet.json> [--json] [--best-effort]
 // Realizes an experiment offline, without a portal: the engine runs here
 // against a sample facility or a facility / resource internet JSON file, with
 // nothing allocated, and prints the embedding (node → resource, link →
@@ -15,6 +15,7 @@ export interface LocalFlags {
   facility?: string;
   json?: boolean;
   name?: string;
+  bestEffort?: boolean;
 }
 
 class LocalError extends Error {}
@@ -61,9 +62,21 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
     const experiment = await loadExperiment(model);
     const internet = await loadInternet(flags.facility);
     const ix = prepareInternet(internet);
-    const r = realize(experiment, ix, undefined, { ...(flags.name ? { id: flags.name } : {}) });
+    const r = realize(experiment, ix, undefined, {
+      ...(flags.name ? { id: flags.name } : {}),
+      ...(flags.bestEffort ? { bestEffort: true, maxProblems: 1000 } : {}),
+    });
     if (!r.ok) {
-      process.stderr.write(`mrg realize --local: ${experiment.name} cannot be realized on ${flags.facility}:\n`);
+      if (r.closest) {
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify(r.closest, null, 2)}\n`
+            : `closest mapping found:\n${formatEmbedding(r.closest)}\n`,
+        );
+      }
+      process.stderr.write(
+        `mrg realize --local: ${experiment.name} cannot be realized on ${flags.facility}${r.closest ? "; the closest mapping leaves these unmet" : ""}:\n`,
+      );
       for (const p of r.problems) process.stderr.write(`  ${formatProblem(p)}\n`);
       return 1;
     }

@@ -202,7 +202,7 @@ export class PortalClient {
     this.call<Realization[]>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`);
   realization = (p: string, e: string, r: string) =>
     this.call<Realization>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}`);
-  realize = (p: string, e: string, r: { name: string; revision?: number; accept?: boolean }) =>
+  realize = (p: string, e: string, r: { name: string; revision?: number; accept?: boolean; bestEffort?: boolean }) =>
     this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`, r);
   accept = (p: string, e: string, r: string) =>
     this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/accept`);

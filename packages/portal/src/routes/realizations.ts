@@ -110,8 +110,10 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         revision,
         user: req.principal!.user.name,
         accept: req.body.accept,
+        bestEffort: req.body.bestEffort,
       });
-      return reply.code(201).send(wireRealization(r));
+      const { closest, ...record } = r;
+      return reply.code(201).send(closest ? { ...wireRealization(record), closest } : wireRealization(record));
     },
   );
 
