@@ -26,6 +26,12 @@ export interface PortalConfig {
   maxModelBytes?: number;
   /** Use this external OIDC issuer for bearer tokens instead of the embedded provider. */
   externalIssuer?: { issuer: string; jwksUri: string; audience: string; usernameClaim?: string };
+  /**
+   * Addresses (or CIDR subnets) of reverse proxies in front of the portal. Only requests from these may set
+   * X-Forwarded-For/-Host/-Proto (client address, the OIDC provider's URLs); from anyone else those headers
+   * are dropped. Default none (`MERGE_TRUST_PROXY`, comma-separated, for main.ts and npm start).
+   */
+  trustProxy?: string[];
   /** Fastify logging (default off). */
   logger?: boolean;
 }

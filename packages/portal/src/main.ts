@@ -36,6 +36,8 @@ export interface StartOptions {
   plugins?: PortalPlugin[];
   /** Limits on failed password/token/code checks (see throttle.ts). */
   throttle?: BuildOptions["throttle"];
+  /** Reverse proxies whose forwarded headers are trusted (default: MERGE_TRUST_PROXY, comma-separated; none). */
+  trustProxy?: string[];
   /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
   logStream?: NodeJS.WritableStream;
 }
@@ -78,6 +80,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     plugins: o.plugins,
     throttle: o.throttle,
     logStream: o.logStream,
+    trustProxy: o.trustProxy ?? (process.env.MERGE_TRUST_PROXY ?? "").split(",").filter((a) => a.trim() !== ""),
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
   await ensureDemoFacility(store);

@@ -43,6 +43,12 @@ export const UserUpdate = Type.Object(
     email: Type.Optional(Type.String({ format: "email", maxLength: 254 })),
     fullName: Type.Optional(Type.String({ maxLength: 128 })),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+    currentPassword: Type.Optional(
+      Type.String({
+        maxLength: 256,
+        description: "needed to change one's own password (not an administrator's reset)",
+      }),
+    ),
   },
   strict,
 );

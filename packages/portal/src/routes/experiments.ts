@@ -91,7 +91,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
   app.patch(
     "/projects/:project/experiments/:experiment",
     {
-      config: { access: { object: "experiment", action: "update" } },
+      config: { access: { object: "experiment", action: "update", fields: { visibility: "visibility" } } },
       schema: {
         tags: ["experiments"],
         params: ExperimentParams,
