@@ -157,7 +157,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           {
             source: Type.String({ maxLength: ctx.config.maxModelBytes }),
             lang: S.Lang,
-            filename: Type.Optional(Type.String({ maxLength: 256 })),
+            filename: Type.Optional(S.Filename),
           },
           { additionalProperties: false },
         ),
@@ -237,7 +237,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           {
             source: Type.String({ maxLength: ctx.config.maxModelBytes }),
             lang: S.Lang,
-            filename: Type.Optional(Type.String({ maxLength: 256 })),
+            filename: Type.Optional(S.Filename),
           },
           { additionalProperties: false },
         ),
