@@ -177,6 +177,9 @@ function watchParent(fd: number, onEnd: () => void): void {
   const end = () => {
     if (parentGone) return;
     parentGone = true;
+    // The parent held our stdout/stderr pipes too: writing there now fails (EPIPE), which must not crash the stop.
+    process.stdout.on("error", () => {});
+    process.stderr.on("error", () => {});
     console.error("facility: the parent process is gone (its pipe closed); stopping");
     onEnd();
   };

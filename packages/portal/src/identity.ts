@@ -101,6 +101,12 @@ export class Identity {
     throw unauthenticated("the token is not a portal token or an access token");
   }
 
+  /** A stored, active account (for in-process callers such as `npm start`), or undefined. */
+  async activeUser(name: string): Promise<User | undefined> {
+    const u = await read<User>(this.store, keys.user(name));
+    return u?.state === "active" ? u : undefined;
+  }
+
   /** The user a subject (`subjectOf`) names, if it is still that account at that token generation. */
   async userOfSubject(subject: string): Promise<User | undefined> {
     const [name = "", id, generation] = subject.split(".");

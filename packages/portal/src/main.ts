@@ -46,7 +46,8 @@ export interface Started {
   portal: Portal;
   store: Store;
   url: string;
-  admin: { name: string; password?: string };
+  /** `password`: from admin-credentials (it may have been changed since); `created`: made by this start. */
+  admin: { name: string; password?: string; created: boolean };
   stop(): Promise<void>;
 }
 
@@ -97,10 +98,11 @@ export async function startPortal(o: StartOptions): Promise<Started> {
   };
 }
 
-async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promise<{ name: string; password?: string }> {
+async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promise<Started["admin"]> {
   const file = join(dataDir, "admin-credentials");
   const saved = () => (existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { password?: string }) : {});
-  if ((await read<User>(store, keys.user("admin"))) !== undefined) return { name: "admin", password: saved().password };
+  if ((await read<User>(store, keys.user("admin"))) !== undefined)
+    return { name: "admin", password: saved().password, created: false };
   // The password is on disk before the account exists, so a crash in between never leaves an admin nobody
   // knows the password of; a replica starting at the same time (same data directory) reuses it.
   let password = saved().password;
@@ -123,8 +125,9 @@ async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promis
     });
   } catch (e) {
     if ((await read<User>(store, keys.user("admin"))) === undefined) throw e;
+    return { name: "admin", password, created: false };
   }
-  return { name: "admin", password };
+  return { name: "admin", password, created: true };
 }
 
 async function ensureDemoFacility(store: Store): Promise<void> {
