@@ -11,6 +11,7 @@ import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import { WEB_CLIENT } from "../src/oidc.ts";
 import type { PortalPlugin } from "../src/server.ts";
+import type { ThrottleConfig } from "../src/throttle.ts";
 
 export interface Harness {
   started: Started;
@@ -24,7 +25,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { acceptTimeoutSeconds?: number; policyFile?: string; plugins?: PortalPlugin[] } = {},
+  opts: {
+    acceptTimeoutSeconds?: number;
+    policyFile?: string;
+    plugins?: PortalPlugin[];
+    throttle?: ThrottleConfig;
+  } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
   const started = await startPortal({ dataDir, port: 0, ...opts });
