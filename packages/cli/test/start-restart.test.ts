@@ -27,7 +27,8 @@ async function freeTriple(): Promise<number> {
     });
   for (;;) {
     const first = await listen(0);
-    const p = (first?.address() as AddressInfo).port;
+    if (first === undefined) continue;
+    const p = (first.address() as AddressInfo).port;
     const rest = [await listen(p + 1), await listen(p + 2)];
     for (const s of [first, ...rest]) s?.close();
     if (p < 65_000 && rest.every((s) => s !== undefined)) return p;

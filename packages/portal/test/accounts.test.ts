@@ -5,11 +5,14 @@
  * re-registered name, a password change or a freeze leaves every earlier
  * token (API, access, refresh) dead; changing one's own password needs the
  * current one; a deleted user leaves no membership behind; a plain member
- * cannot change an experiment's visibility; access tokens must expire.
+ * cannot change an experiment's visibility; access tokens must expire;
+ * accounts stored before ids existed are upgraded at start.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { importJWK, SignJWT } from "jose";
+import { upgradeAccounts } from "../src/accounts.ts";
 import { PortalClient } from "../src/client/index.ts";
 import { subjectOf } from "../src/identity.ts";
 import { startPortal } from "../src/main.ts";
@@ -220,4 +223,34 @@ test("the right password on a pending account and a wrong one are answered alike
   const right = await apiError(h.anon.login("rae", "pw-rae-secret"));
   const wrong = await apiError(h.anon.login("rae", "wrong-password"));
   assert.deepEqual(answer(right), answer(wrong));
+});
+
+test("accounts stored before user ids get them at start; their tokens keep working; stray index entries go", async () => {
+  const { store } = h.started;
+  await h.user("old");
+  const kv = (await store.get(keys.user("old"))) as { value: string };
+  const { id: _id, generation: _g, generationAt: _a, ...before } = JSON.parse(kv.value) as User;
+  await store.put(keys.user("old"), JSON.stringify(before));
+  const secret = "S".repeat(43);
+  const tokenId = "oldtoken0001";
+  await store.put(
+    keys.token(tokenId),
+    JSON.stringify({
+      id: tokenId,
+      user: "old",
+      name: "legacy",
+      hash: createHash("sha256").update(secret).digest("hex"),
+      created: new Date().toISOString(),
+      expires: null,
+    }),
+  );
+  await store.put(keys.membership("old", "ghostproject"), JSON.stringify({ project: "ghostproject", user: "old" }));
+  await store.put(keys.member("ghostproject", "gone"), JSON.stringify({ project: "ghostproject", user: "gone" }));
+  await upgradeAccounts(store);
+  const after = JSON.parse(((await store.get(keys.user("old"))) as { value: string }).value) as User;
+  assert.match(after.id, /^[a-z0-9]{16}$/);
+  assert.equal(after.generation, 0);
+  assert.equal((await new PortalClient(h.url, `mrg_${tokenId}.${secret}`).whoami()).name, "old");
+  assert.equal(await store.get(keys.membership("old", "ghostproject")), undefined);
+  assert.equal(await store.get(keys.member("ghostproject", "gone")), undefined);
 });
