@@ -8,8 +8,13 @@
 // State lives in the data directory (default .data, or MERGE_DATA_DIR); a second
 // start reuses it. The facility's certificates are made on first start; the
 // portal's client credentials are copied to it, as an operator would hand them over.
+//
+// The facility child lives only as long as this process: it watches a pipe whose
+// other end only this process holds (`--parent-fd`), so even a SIGKILL here stops
+// it. Its pid is in <data>/facility/facility.pid; a start finding one of this data
+// directory still running (an older start's) stops it first.
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,7 +71,11 @@ const facilityPorts =
     ? [await freePort(), await freePort(), await freePort()]
     : [0, 1, 2].map((i) => Number(values["facility-port"]) + i);
 const facilityPort = facilityPorts[0] as number;
+const pidFile = join(facilityDir, "facility.pid");
+await stopStaleFacility();
 const { child: facility, ready: facilityReady } = startFacilityProcess(backend);
+writeFileSync(pidFile, `${facility.pid}\n`);
+facility.once("exit", () => rmSync(pidFile, { force: true }));
 
 if (!existsSync(join(DIST_DIR, "index.html"))) {
   console.log("building the web UI (first start only) ...");
@@ -98,11 +107,11 @@ Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
   facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})
   data       ${data}
-  admin      ${portal.admin.name}${portal.admin.password ? ` / ${portal.admin.password}` : ""}   (also in ${join(data, "portal", "admin-credentials")})
+  admin      ${portal.admin.name}${portal.admin.created ? ` / ${portal.admin.password}   (also in ${join(data, "portal", "admin-credentials")})` : `   (password printed on the first start; as first set, in ${join(data, "portal", "admin-credentials")})`}
 
 Try the demo (README "Quick start"):
   export MERGE_PORTAL=${portal.url}
-  npx mrg login admin --password '${portal.admin.password ?? "<admin password>"}'
+  npx mrg login admin --password '${portal.admin.created ? portal.admin.password : "<admin password>"}'
   npx mrg new experiment demo.admin
   npx mrg push examples/demo.ts demo.admin
   npx mrg realize r1.demo.admin --accept
@@ -158,15 +167,57 @@ facility.once("exit", (code, signal) => {
   void stop(1);
 });
 
-/** Point the portal's record of the demo facility at the commander just started, with its CA. */
+/**
+ * Point the portal's record of the demo facility at the commander just started, with its CA. As the
+ * administrator through a one-minute API token made in-process (never the password: it may have changed).
+ */
 async function registerFacility(): Promise<void> {
-  if (portal.admin.password === undefined) return;
-  const admin = new PortalClient(portal.url);
-  admin.token = (await admin.login(portal.admin.name, portal.admin.password)).token;
-  await admin.updateFacility(model.name, {
-    endpoint: `https://127.0.0.1:${facilityPort}`,
-    certificate: readFileSync(join(certs, "ca.pem"), "utf8"),
-  });
+  const adminUser = await portal.portal.ctx.identity.activeUser(portal.admin.name);
+  if (adminUser === undefined) {
+    console.error(`start: no active account '${portal.admin.name}'; the facility's endpoint is not updated`);
+    return;
+  }
+  const { token, record } = await portal.portal.ctx.identity.issueToken(adminUser, "npm start", 60);
+  const admin = new PortalClient(portal.url, token);
+  try {
+    await admin.updateFacility(model.name, {
+      endpoint: `https://127.0.0.1:${facilityPort}`,
+      certificate: readFileSync(join(certs, "ca.pem"), "utf8"),
+    });
+  } finally {
+    await admin.deleteToken(adminUser.name, record.id).catch(() => {});
+  }
+}
+
+/**
+ * Stops a facility an earlier start of this data directory left running (its pid file names a live
+ * daemon of this directory): SIGTERM, then SIGKILL after 20 s. Anything else the pid names is left alone.
+ */
+async function stopStaleFacility(): Promise<void> {
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) : Number.NaN;
+  if (!Number.isInteger(pid) || pid <= 0 || !isOurFacility(pid)) return;
+  console.log(`stopping the facility an earlier start left running (pid ${pid}) ...`);
+  process.kill(pid, "SIGTERM");
+  for (let waited = 0; isOurFacility(pid); waited += 100) {
+    if (waited >= 20_000) process.kill(pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  rmSync(pidFile, { force: true });
+}
+
+/** Whether `pid` runs this data directory's facility daemon (its command line names both). */
+function isOurFacility(pid: number): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
+    return (
+      state !== "Z" &&
+      argv.some((a) => a.endsWith("daemon.ts")) &&
+      argv.includes(`sqlite://${join(facilityDir, "store")}`)
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -202,8 +253,11 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
       kind,
       "--data-dir",
       join(facilityDir, "backend"),
+      "--parent-fd",
+      "3",
     ],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    // fd 3: a pipe only this process writes to; its end tells the daemon this process is gone.
+    { cwd: root, stdio: ["ignore", "pipe", "pipe", "pipe"] },
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);

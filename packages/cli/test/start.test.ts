@@ -6,88 +6,16 @@
 // the ones the demo takes leave it and come back. Stops the stack with SIGINT and checks
 // that its processes are gone; on linux, `cog host sweep --all` then leaves nothing.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { alive, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const isRoot = process.getuid?.() === 0;
-
-interface Stack {
-  child: ChildProcess;
-  url: string;
-  facility: number;
-  backend: string;
-  password: string;
-  out: () => string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function startStack(data: string, config: string, backend: "sim" | "auto"): Promise<Stack> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(root, "packages/cli/src/start.ts"),
-      "--data",
-      data,
-      "--port",
-      "0",
-      "--facility-port",
-      "0",
-      "--backend",
-      backend,
-    ],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MERGE_CONFIG_DIR: config } },
-  );
-  let out = "";
-  child.stdout?.on("data", (d) => (out += d));
-  child.stderr?.on("data", (d) => (out += d));
-  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`start did not come up in 180 s:\n${out}`)), 180_000);
-    const check = () => {
-      const m = /^START (.*)$/m.exec(out);
-      if (m && /Ctrl-C stops everything/.test(out)) {
-        clearTimeout(t);
-        resolve(JSON.parse(m[1] as string));
-      }
-    };
-    child.stdout?.on("data", check);
-    child.once("exit", (code) => {
-      clearTimeout(t);
-      reject(new Error(`start exited (${code}) before it was up:\n${out}`));
-    });
-  });
-  const password = /admin\s+admin \/ (\S+)/.exec(out)?.[1];
-  assert.ok(password, `the administrator's password is printed:\n${out}`);
-  return {
-    child,
-    url: started.url as string,
-    facility: started.facility as number,
-    backend: started.backend as string,
-    password,
-    out: () => out,
-  };
-}
-
-async function stopStack(s: Stack): Promise<number | null> {
-  if (s.child.exitCode !== null) return s.child.exitCode;
-  const exited = new Promise<number | null>((res) => s.child.once("exit", (code) => res(code)));
-  s.child.kill("SIGINT");
-  return exited;
-}
 
 /** The built command (packages/cli/bin), run from `cwd` (outside the checkout), as a user on the PATH runs it. */
 function cliIn(portal: string, config: string, program: "mrg" | "cog", cwd: string) {
@@ -109,7 +37,8 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
   const tmp = mkdtempSync(join(tmpdir(), "mrg-start-"));
   let stack: Stack | undefined;
   try {
-    stack = await startStack(join(tmp, "data"), join(tmp, "cfg"), backend);
+    stack = await startStack(join(tmp, "data"), backend, 0, join(tmp, "cfg"));
+    assert.ok(stack.password, `the first start prints the administrator's password:\n${stack.out()}`);
     assert.equal(stack.backend, expectBackend);
     assert.ok(alive(stack.facility), "the facility runs as a child process");
     const health = await fetch(`${stack.url}/health`);
@@ -136,7 +65,7 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
       );
     };
     assert.deepEqual(await harbor(), ["n0:standby", "n1:standby", "n2:standby", "n3:standby"]);
-    await ok(["login", "admin", "--password", stack.password]);
+    await ok(["login", "admin", "--password", stack.password as string]);
     await ok(["new", "experiment", "demo.admin"]);
     await ok(["push", join(root, "examples/demo.ts"), "demo.admin"]);
     const facilities = JSON.parse(await ok(["list", "facilities", "--json"])) as { name: string; endpoint: string }[];

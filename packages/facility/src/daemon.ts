@@ -6,6 +6,7 @@
  *   daemon.ts facility --store <url> --certs <dir> --model <facility.json>
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
+ *                 [--parent-fd N]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
  * commander, one driver serving every resource of the model, a rex worker, and
@@ -13,11 +14,14 @@
  * there in standby; `--no-harbor` leaves it out).
  *
  * Runs until SIGTERM/SIGINT (graceful: running actions finish, claims are
- * released). `--journal` appends one JSON line per rex outcome, for tests.
+ * released), or, with `--parent-fd N`, until the pipe on fd N reaches its end:
+ * the parent holds the other end, so however the parent ends (even SIGKILL)
+ * the kernel closes it and the daemon stops with it (`npm start`). `--journal` appends one JSON line per rex outcome, for tests.
  * Run with `node --import tsx`; no shebang (tsx cannot parse a module with one
  * that also uses `import()`).
  */
 import { appendFileSync, readFileSync } from "node:fs";
+import { Socket } from "node:net";
 import { parseArgs } from "node:util";
 import { openStore } from "@merge/store";
 import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
@@ -113,8 +117,13 @@ async function facilityMain(args: string[]): Promise<void> {
       "sim-durations": { type: "string" },
       "data-dir": { type: "string" },
       "no-harbor": { type: "boolean", default: false },
+      "parent-fd": { type: "string" },
     },
   });
+  // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
+  // start's reconcile takes back whatever was half made).
+  let stop: () => Promise<void> = async () => process.exit(0);
+  if (values["parent-fd"] !== undefined) watchParent(Number(values["parent-fd"]), () => void stop());
   if (!values.store || !values.certs || !values.model) {
     throw new UsageError(
       "facility: --store <url>, --certs <dir> (from 'cog certs make') and --model <facility.json> are required",
@@ -145,7 +154,10 @@ async function facilityMain(args: string[]): Promise<void> {
   console.error(
     `facility ${model.name}: commander ${facility.url} (registry ${facility.registryUrl}), rex on ${store.backend}`,
   );
-  const stop = async () => {
+  let stopping = false;
+  stop = async () => {
+    if (stopping) return;
+    stopping = true;
     await facility.close();
     await backend.close();
     await store.close();
@@ -153,6 +165,30 @@ async function facilityMain(args: string[]): Promise<void> {
   };
   process.once("SIGTERM", () => void stop());
   process.once("SIGINT", () => void stop());
+}
+
+let parentGone = false;
+
+/** Calls `onEnd` once the pipe on `fd` ends (its writer, the parent, has exited or closed it). */
+function watchParent(fd: number, onEnd: () => void): void {
+  if (!Number.isInteger(fd) || fd < 3)
+    throw new UsageError(`facility: --parent-fd ${fd}: expected a pipe's fd (3 or more)`);
+  const pipe = new Socket({ fd, readable: true, writable: false });
+  const end = () => {
+    if (parentGone) return;
+    parentGone = true;
+    // The parent held our stdout/stderr pipes too: writing there now fails (EPIPE), which must not crash the stop.
+    process.stdout.on("error", () => {});
+    process.stderr.on("error", () => {});
+    console.error("facility: the parent process is gone (its pipe closed); stopping");
+    onEnd();
+  };
+  pipe.on("end", end);
+  pipe.on("close", end);
+  pipe.on("error", end);
+  pipe.resume();
+  // The pipe alone keeps nothing running.
+  pipe.unref();
 }
 
 const [cmd, ...rest] = process.argv.slice(2);

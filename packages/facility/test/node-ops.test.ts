@@ -190,7 +190,7 @@ test("emulation changes are applied to the backend and recorded; bad values are 
   });
 });
 
-test("exec on the sim backend is refused with what to use instead; bad calls are 4xx; outsiders 403", async () => {
+test("exec on the sim backend is refused with what to use instead; bad calls are 4xx; outsiders 404", async () => {
   const r = await mrg(["exec", "a", MZ, "--", "echo", "hi"]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /the sim backend runs no real nodes.*linux backend/);
@@ -206,19 +206,19 @@ test("exec on the sim backend is refused with what to use instead; bad calls are
     body: JSON.stringify({ action: "stop" }),
   });
   assert.equal(anon.status, 401);
-  // Someone who is not in the project may not touch its nodes or links (policy: realization update).
+  // Someone who is not in the project may not touch its nodes or links: to them its private project does not exist.
   const anonClient = new PortalClient(portal.url);
   await anonClient.register({ name: "mallory", email: "mallory@example.org", password: "pw-mallory-secret" });
   await admin.setUserState("mallory", "active");
   const mallory = new PortalClient(portal.url, (await anonClient.login("mallory", "pw-mallory-secret")).token);
   await assert.rejects(mallory.nodePower("p1", "e1", "r1", "a", "stop"), (e: Error & { status?: number }) => {
-    assert.equal(e.status, 403);
+    assert.equal(e.status, 404);
     return true;
   });
   await assert.rejects(
     mallory.setEmulation("p1", "e1", "r1", "ab", { latency: 1 }),
     (e: Error & { status?: number }) => {
-      assert.equal(e.status, 403);
+      assert.equal(e.status, 404);
       return true;
     },
   );
@@ -228,7 +228,7 @@ test("exec on the sim backend is refused with what to use instead; bad calls are
       }
     })(),
     (e: Error & { status?: number }) => {
-      assert.equal(e.status, 403);
+      assert.equal(e.status, 404);
       return true;
     },
   );

@@ -5,7 +5,9 @@
  * `onRequest` authenticates (401 without a valid token, 403 for inactive
  * accounts), `preHandler` (after input validation) loads the project and
  * experiment named in the path, works out the caller's roles and asks the
- * policy.
+ * policy. A project or experiment the caller may not read is "not found"
+ * (404), exactly like a name that does not exist, whatever the route: a 403
+ * would tell a non-member that a private project or experiment is there.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { PortalContext } from "./context.ts";
@@ -18,9 +20,14 @@ import { type Action, allows, type ObjectType, type PolicyVisibility, type Role 
 /**
  * `list: true` marks listing routes with no object in the path: the hook only
  * checks the caller is signed in and active, and the handler filters every
- * item through the same policy (`allows`).
+ * item through the same policy (`allows`). `fields` names body fields whose
+ * change needs the same action on another object type of the policy as well
+ * (`visibility: "visibility"`: changing who may see an experiment is not an
+ * ordinary update).
  */
-export type AccessRule = "public" | { object: ObjectType; action: Action; list?: boolean };
+export type AccessRule =
+  | "public"
+  | { object: ObjectType; action: Action; list?: boolean; fields?: Partial<Record<string, ObjectType>> };
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -101,6 +108,17 @@ export function installAccess(app: FastifyInstance, ctx: PortalContext): void {
         `${principal.user.name} may not ${rule.action} ${rule.object}${where} (${visibility}); ask a project maintainer or an administrator`,
       );
     }
+    const current = (rule.object === "experiment" ? req.experiment : req.project) as
+      | Record<string, unknown>
+      | undefined;
+    for (const [field, object] of Object.entries(rule.fields ?? {})) {
+      if (object === undefined || body[field] === undefined || body[field] === current?.[field]) continue;
+      if (!allows(ctx.policy, object, visibility, rule.action, roles)) {
+        throw forbidden(
+          `${principal.user.name} may not change the ${field} of this ${rule.object} (policy: ${object} ${rule.action}); ask a project maintainer`,
+        );
+      }
+    }
   });
 }
 
@@ -120,14 +138,16 @@ async function rolesFor(
       read<Project>(ctx.store, keys.project(params.project)),
       read<Member>(ctx.store, keys.member(params.project, me)),
     ]);
-    if (project === undefined) throw notFound("project", params.project);
-    req.project = project;
     for (const r of projectRoles(member)) roles.add(r);
+    if (project === undefined || !allows(ctx.policy, "project", project.visibility, "read", roles))
+      throw notFound("project", params.project);
+    req.project = project;
     if (params.experiment !== undefined) {
       const exp = await read<Experiment>(ctx.store, keys.experiment(params.project, params.experiment));
-      if (exp === undefined) throw notFound("experiment", `${params.experiment}.${params.project}`);
+      if (exp?.creator === me) roles.add("Experiment.Creator");
+      if (exp === undefined || !allows(ctx.policy, "experiment", exp.visibility, "read", roles))
+        throw notFound("experiment", `${params.experiment}.${params.project}`);
       req.experiment = exp;
-      if (exp.creator === me) roles.add("Experiment.Creator");
     }
   }
   return roles;

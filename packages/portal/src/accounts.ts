@@ -6,10 +6,19 @@
  * a crash leaves at worst an empty directory, never an object without one that
  * `ensureDirectories` cannot repair at start.
  */
-import type { Store } from "@merge/store";
+import type { KeyValue, Store } from "@merge/store";
 import { Batch, list, read } from "./documents.ts";
 import { conflict, notFound } from "./errors.ts";
-import { keys, type Member, type MemberRole, type Project, type User, type Visibility } from "./objects.ts";
+import { randomId } from "./identity.ts";
+import {
+  type ApiToken,
+  keys,
+  type Member,
+  type MemberRole,
+  type Project,
+  type User,
+  type Visibility,
+} from "./objects.ts";
 import { hashPassword } from "./password.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -27,6 +36,9 @@ export async function registerUser(store: Store, ws: Workspace, reg: Registratio
   const now = new Date().toISOString();
   const user: User = {
     name: reg.name,
+    id: randomId(16),
+    generation: 0,
+    generationAt: now,
     email: reg.email,
     fullName: reg.fullName ?? "",
     state: reg.active ? "active" : "pending",
@@ -57,8 +69,10 @@ export async function registerUser(store: Store, ws: Workspace, reg: Registratio
 }
 
 /**
- * Deletes a user with their personal project, keys, tokens and memberships.
- * Refused while their personal project has experiments or they created other projects.
+ * Deletes a user with their personal project, keys, tokens and memberships: both sides of every
+ * membership naming them (theirs in other projects, and others' in their personal project), so a
+ * name registered again inherits nothing. Refused while their personal project has experiments or
+ * they created other projects.
  */
 export async function deleteUser(store: Store, ws: Workspace, name: string): Promise<void> {
   const user = await read<User>(store, keys.user(name));
@@ -72,18 +86,96 @@ export async function deleteUser(store: Store, ws: Workspace, name: string): Pro
   if (creatorOf.length > 0) {
     throw conflict(`user '${name}' created project(s) ${creatorOf.join(", ")}; delete them or hand them over first`);
   }
-  const tokens = (await list<{ id: string; user: string }>(store, keys.tokens())).filter((t) => t.user === name);
-  const b = new Batch()
+  const coMembers = (await list<Member>(store, keys.members(name))).filter((m) => m.user !== name);
+  // The record goes first (every token dies with it: the next account of this name has another id), then
+  // the index entries and tokens in batches under the store's 128-op limit; a crash in between leaves
+  // entries `upgradeAccounts` removes at the next start.
+  await new Batch()
     .delete(keys.user(name))
     .delete(keys.project(name))
     .deletePrefix(keys.members(name))
     .deletePrefix(keys.memberships(name))
-    .deletePrefix(keys.sshKeys(name));
-  for (const m of others) b.delete(keys.member(m.project, name));
-  for (const t of tokens) b.delete(keys.token(t.id));
-  await b.commit(store, "conflict");
+    .deletePrefix(keys.sshKeys(name))
+    .commit(store, "conflict");
+  await deleteInBatches(store, [
+    ...others.map((m) => keys.member(m.project, name)),
+    ...coMembers.map((m) => keys.membership(m.user, name)),
+  ]);
+  await revokeTokens(store, name);
   await ws.removeProject(name);
   await ws.removeHome(name);
+}
+
+/** Deletes keys in transactions of at most 100 ops. */
+async function deleteInBatches(store: Store, doomed: string[]): Promise<void> {
+  for (let i = 0; i < doomed.length; i += 100) {
+    const b = new Batch();
+    for (const k of doomed.slice(i, i + 100)) b.delete(k);
+    await b.commit(store, "conflict");
+  }
+}
+
+/** The user with a new token generation: every token issued before (API, access, refresh) stops working. */
+export function nextGeneration(u: User): User {
+  return { ...u, generation: u.generation + 1, generationAt: new Date().toISOString() };
+}
+
+/**
+ * Deletes a user's API tokens. Tokens of an earlier generation are already refused; this keeps them
+ * out of the token list. (The provider's refresh tokens name the old generation and are refused too.)
+ */
+export async function revokeTokens(store: Store, name: string): Promise<void> {
+  const tokens = (await list<ApiToken>(store, keys.tokens())).filter((t) => t.user === name);
+  await deleteInBatches(
+    store,
+    tokens.map((t) => keys.token(t.id)),
+  );
+}
+
+/**
+ * Brings stored accounts up to date at start: users stored before ids and token generations get them
+ * (their API tokens are bound to them); tokens and member records of users that no longer exist, and
+ * membership index entries without their member record, go (a user's deletion interrupted by a crash).
+ */
+export async function upgradeAccounts(store: Store): Promise<void> {
+  // Index entries and tokens are read before the users: whatever is written with a user (registration writes
+  // the user, member and index entry at once) is then seen with its user.
+  const memberships = await store.range(keys.allMemberships());
+  const members = await store.range(keys.allMembers());
+  const tokens = await store.range(keys.tokens());
+  const users = new Map<string, User>();
+  for (const kv of await store.range(keys.users())) {
+    const u = JSON.parse(kv.value) as Partial<User> & User;
+    if (u.id !== undefined) {
+      users.set(u.name, u);
+      continue;
+    }
+    const upgraded: User = { ...u, id: randomId(16), generation: 0, generationAt: u.created };
+    const ok = await new Batch().unchanged(kv.key, kv.modRevision).put(kv.key, upgraded).tryCommit(store);
+    const now = ok ? upgraded : await read<User>(store, kv.key);
+    if (now !== undefined) users.set(u.name, now);
+  }
+  const doomed: KeyValue[] = [];
+  for (const kv of tokens) {
+    const t = JSON.parse(kv.value) as Partial<ApiToken> & ApiToken;
+    const u = users.get(t.user);
+    if (u === undefined) doomed.push(kv);
+    else if (t.userId === undefined) {
+      await new Batch()
+        .unchanged(kv.key, kv.modRevision)
+        .put(kv.key, { ...t, userId: u.id, generation: u.generation })
+        .tryCommit(store);
+    }
+  }
+  const indexed = new Set<string>();
+  for (const kv of members) {
+    const m = JSON.parse(kv.value) as Member;
+    if (users.has(m.user)) indexed.add(keys.membership(m.user, m.project));
+    else doomed.push(kv);
+  }
+  for (const kv of memberships) if (!indexed.has(kv.key)) doomed.push(kv);
+  // One transaction each, only if unchanged since read: these are rare leftovers, never live objects.
+  for (const kv of doomed) await new Batch().unchanged(kv.key, kv.modRevision).delete(kv.key).tryCommit(store);
 }
 
 export async function createProject(

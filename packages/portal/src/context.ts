@@ -30,6 +30,12 @@ export interface PortalConfig {
   externalIssuer?: { issuer: string; jwksUri: string; audience: string; usernameClaim?: string };
   /** Bounds of the compile pool (threads, per-user and global queue, time limit; compile-pool.ts). */
   compile?: Partial<CompileLimits>;
+  /**
+   * Addresses (or CIDR subnets) of reverse proxies in front of the portal. Only requests from these may set
+   * X-Forwarded-For/-Host/-Proto (client address, the OIDC provider's URLs); from anyone else those headers
+   * are dropped. Default none (`MERGE_TRUST_PROXY`, comma-separated, for main.ts and npm start).
+   */
+  trustProxy?: string[];
   /** Fastify logging (default off). */
   logger?: boolean;
 }

@@ -4,12 +4,19 @@
  * an OAuth2 access token (a JWT from the embedded provider or a configured
  * external issuer, verified with jose). Either way it resolves to a stored
  * user whose state decides whether they may do anything.
+ *
+ * Tokens name the user's immutable id and token generation, not only the
+ * name: the generation is bumped on a password change, a freeze and (with
+ * the record) a deletion, so every token issued before stops working, and a
+ * name registered again is a new id no old token names. External issuers'
+ * tokens carry neither; they must have been issued (`iat`) since the last bump.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Store } from "@merge/store";
 import { Batch, read } from "./documents.ts";
 import { PortalError } from "./errors.ts";
 import { type ApiToken, keys, type User } from "./objects.ts";
+import { DUMMY_HASH, verifyPassword } from "./password.ts";
 import { Throttle } from "./throttle.ts";
 
 export interface Principal {
@@ -17,8 +24,22 @@ export interface Principal {
   via: "token" | "oauth";
 }
 
-/** Verifies an OAuth2 access token and returns the user name it was issued to. */
-export type JwtVerifier = (jwt: string) => Promise<string>;
+/**
+ * What a verified OAuth2 access token says of its user: the embedded provider's subject (`subjectOf`), or an
+ * external issuer's user name and issue time (seconds).
+ */
+export type TokenUser = { subject: string } | { name: string; issuedAt: number };
+
+/** Verifies an OAuth2 access token (signature, issuer, audience, expiry) and says whom it was issued to. */
+export type JwtVerifier = (jwt: string) => Promise<TokenUser>;
+
+/**
+ * The embedded provider's account id (the tokens' `sub`) for a user: name, immutable id and token generation,
+ * so a token of an earlier generation, or of an earlier account of the same name, names no account.
+ */
+export function subjectOf(u: User): string {
+  return `${u.name}.${u.id}.${u.generation}`;
+}
 
 const TOKEN_RE = /^mrg_([a-z0-9]{12})\.([A-Za-z0-9_-]{43})$/;
 
@@ -59,41 +80,73 @@ export class Identity {
         throw unauthenticated("the token is not valid (revoked or mistyped)");
       }
       if (rec.expires !== null && Date.parse(rec.expires) <= Date.now()) throw unauthenticated("the token has expired");
-      return { user: await this.user(rec.user), via: "token" };
+      const u = await read<User>(this.store, keys.user(rec.user));
+      if (u === undefined || u.id !== rec.userId || u.generation !== rec.generation) throw revoked();
+      return { user: u, via: "token" };
     }
     this.throttle.check("token", address);
     if (token.split(".").length === 3 && this.jwtVerifier !== undefined) {
-      let name: string;
+      let claims: TokenUser;
       try {
-        name = await this.jwtVerifier(token);
+        claims = await this.jwtVerifier(token);
       } catch (e) {
         if ((e as { code?: string }).code !== "ERR_JWT_EXPIRED") this.throttle.fail("token", address);
         throw unauthenticated(`the access token is not valid: ${(e as Error).message}`);
       }
-      return { user: await this.user(name), via: "oauth" };
+      const u = "subject" in claims ? await this.userOfSubject(claims.subject) : await this.issuedSince(claims);
+      if (u === undefined) throw revoked();
+      return { user: u, via: "oauth" };
     }
     this.throttle.fail("token", address);
     throw unauthenticated("the token is not a portal token or an access token");
   }
 
-  private async user(name: string): Promise<User> {
+  /** A stored, active account (for in-process callers such as `npm start`), or undefined. */
+  async activeUser(name: string): Promise<User | undefined> {
     const u = await read<User>(this.store, keys.user(name));
-    if (u === undefined) throw unauthenticated(`the account '${name}' no longer exists`);
+    return u?.state === "active" ? u : undefined;
+  }
+
+  /** The user a subject (`subjectOf`) names, if it is still that account at that token generation. */
+  async userOfSubject(subject: string): Promise<User | undefined> {
+    const [name = "", id, generation] = subject.split(".");
+    const u = await read<User>(this.store, keys.user(name));
+    return u !== undefined && u.id === id && String(u.generation) === generation ? u : undefined;
+  }
+
+  /** An external issuer's user, if the token was issued since the account's last token generation began. */
+  private async issuedSince(claims: { name: string; issuedAt: number }): Promise<User | undefined> {
+    const u = await read<User>(this.store, keys.user(claims.name));
+    return u !== undefined && claims.issuedAt >= Math.floor(Date.parse(u.generationAt) / 1000) ? u : undefined;
+  }
+
+  /**
+   * Checks a password. The attempt is counted before the slow hash (throttle `reserve`), so simultaneous
+   * guesses all count. Unknown users cost the same scrypt; a pending or frozen account with the right
+   * password fails exactly like a wrong password (answer, timing, count): nothing tells an account's state
+   * before sign-in succeeds. Throws 401, or Throttled (429) while the account or address is locked.
+   */
+  async signIn(username: string, password: string, address: string): Promise<User> {
+    const attempt = await this.throttle.reserve("password", address, username);
+    const u = await read<User>(this.store, keys.user(username));
+    const ok = await verifyPassword(password, u?.passwordHash ?? DUMMY_HASH);
+    if (!ok || u?.passwordHash === undefined || u.state !== "active") {
+      throw new PortalError("unauthenticated", "wrong user name or password, or the account is not active");
+    }
+    attempt.succeeded();
     return u;
   }
 
-  /** Creates an API token; the secret is returned once and only its hash is kept. */
-  async issueToken(
-    user: string,
-    name: string,
-    ttlSeconds: number | null,
-  ): Promise<{ token: string; record: ApiToken }> {
+  /** Creates an API token for the user's current token generation; the secret is returned once and only its hash is kept. */
+  async issueToken(user: User, name: string, ttlSeconds: number | null): Promise<{ token: string; record: ApiToken }> {
     const id = randomId(12);
     const secret = randomBytes(32).toString("base64url");
     const now = Date.now();
     const record: ApiToken = {
       id,
-      user,
+      user: user.name,
+      userId: user.id,
+      generation: user.generation,
       name,
       hash: sha256(secret),
       created: new Date(now).toISOString(),
@@ -119,6 +172,10 @@ export function randomId(n: number): string {
   let s = "";
   for (const b of bytes) s += alphabet[b % 36];
   return s;
+}
+
+function revoked(): PortalError {
+  return unauthenticated("the token was revoked (password changed, account frozen or deleted)");
 }
 
 function unauthenticated(message: string): PortalError {

@@ -39,6 +39,8 @@ export interface StartOptions {
   throttle?: BuildOptions["throttle"];
   /** Bounds of the compile pool (compile-pool.ts). */
   compile?: PortalConfig["compile"];
+  /** Reverse proxies whose forwarded headers are trusted (default: MERGE_TRUST_PROXY, comma-separated; none). */
+  trustProxy?: string[];
   /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
   logStream?: NodeJS.WritableStream;
 }
@@ -47,7 +49,8 @@ export interface Started {
   portal: Portal;
   store: Store;
   url: string;
-  admin: { name: string; password?: string };
+  /** `password`: from admin-credentials (it may have been changed since); `created`: made by this start. */
+  admin: { name: string; password?: string; created: boolean };
   stop(): Promise<void>;
 }
 
@@ -82,6 +85,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     throttle: o.throttle,
     compile: o.compile,
     logStream: o.logStream,
+    trustProxy: o.trustProxy ?? (process.env.MERGE_TRUST_PROXY ?? "").split(",").filter((a) => a.trim() !== ""),
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
   await ensureDemoFacility(store);
@@ -98,10 +102,11 @@ export async function startPortal(o: StartOptions): Promise<Started> {
   };
 }
 
-async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promise<{ name: string; password?: string }> {
+async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promise<Started["admin"]> {
   const file = join(dataDir, "admin-credentials");
   const saved = () => (existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { password?: string }) : {});
-  if ((await read<User>(store, keys.user("admin"))) !== undefined) return { name: "admin", password: saved().password };
+  if ((await read<User>(store, keys.user("admin"))) !== undefined)
+    return { name: "admin", password: saved().password, created: false };
   // The password is on disk before the account exists, so a crash in between never leaves an admin nobody
   // knows the password of; a replica starting at the same time (same data directory) reuses it.
   let password = saved().password;
@@ -124,8 +129,9 @@ async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promis
     });
   } catch (e) {
     if ((await read<User>(store, keys.user("admin"))) === undefined) throw e;
+    return { name: "admin", password, created: false };
   }
-  return { name: "admin", password };
+  return { name: "admin", password, created: true };
 }
 
 async function ensureDemoFacility(store: Store): Promise<void> {

@@ -11,6 +11,12 @@ export type MemberRole = "creator" | "maintainer" | "member";
 
 export interface User {
   name: string;
+  /** Immutable and never reused: a name registered again is a new id, which no earlier token names. */
+  id: string;
+  /** Token generation: bumped on a password change and a freeze; tokens of earlier generations are refused. */
+  generation: number;
+  /** When the current generation began (an external issuer's tokens must be issued since). */
+  generationAt: string;
   email: string;
   fullName: string;
   state: UserState;
@@ -30,6 +36,9 @@ export interface SshKey {
 export interface ApiToken {
   id: string;
   user: string;
+  /** The user's id and token generation when issued: valid only while both still hold. */
+  userId: string;
+  generation: number;
   name: string;
   /** sha256 of the secret part; the secret itself is shown once and never stored. */
   hash: string;
@@ -192,6 +201,8 @@ export const keys = {
   /** Reverse index: the projects a user belongs to. */
   membership: (u: string, p: string) => `${P}membership/${u}/${p}`,
   memberships: (u: string) => `${P}membership/${u}/`,
+  allMembers: () => `${P}members/`,
+  allMemberships: () => `${P}membership/`,
   experiment: (p: string, e: string) => `${P}experiments/${p}/${e}`,
   experiments: (p: string) => `${P}experiments/${p}/`,
   allExperiments: () => `${P}experiments/`,

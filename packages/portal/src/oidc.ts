@@ -17,9 +17,10 @@ import { createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, type JWK, jw
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from "oidc-provider";
 import type { PortalContext } from "./context.ts";
 import { read } from "./documents.ts";
+import { PortalError } from "./errors.ts";
+import { subjectOf, type TokenUser } from "./identity.ts";
 import { urlForLog } from "./logging.ts";
-import { keys, type User } from "./objects.ts";
-import { DUMMY_HASH, verifyPassword } from "./password.ts";
+import { keys } from "./objects.ts";
 import { Throttled } from "./throttle.ts";
 
 export const API_RESOURCE = "urn:merge:api";
@@ -110,6 +111,9 @@ const page = (title: string, body: string) =>
   `<style>body{font-family:sans-serif;max-width:26em;margin:3em auto}input,button{display:block;width:100%;margin:.4em 0;padding:.5em}</style>` +
   `</head><body><h1>${title}</h1>${body}</body></html>`;
 
+/** No page under /oidc may be framed by another site (clickjacking a sign-in or a device confirmation). */
+const ANTI_FRAMING = { "content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY" };
+
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promise<Oidc> {
@@ -156,14 +160,21 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
     scopes: ["openid", "offline_access", "api"],
     claims: { openid: ["sub"], profile: ["preferred_username", "name"], email: ["email"] },
     pkce: { required: () => true },
+    // The account id is `subjectOf(user)`: after a password change, a freeze or a deletion it names no account,
+    // so the provider refuses that user's sessions, grants and refresh tokens from before.
     findAccount: async (_c, sub) => {
-      const u = await read<User>(ctx.store, keys.user(sub));
+      const u = await ctx.identity.userOfSubject(sub);
       if (u === undefined || u.state !== "active") return undefined;
       return {
-        accountId: u.name,
+        accountId: sub,
         claims: async () => ({ sub: u.name, preferred_username: u.name, name: u.fullName, email: u.email }),
       };
     },
+    // The user name in access tokens too: the subject also carries the user's id and token generation.
+    extraTokenClaims: async (_c, token) =>
+      "accountId" in token && typeof token.accountId === "string"
+        ? { preferred_username: token.accountId.split(".")[0] }
+        : undefined,
     interactions: { url: (_c, interaction) => `/oidc/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
@@ -231,7 +242,10 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
     },
   };
   const provider = new Provider(issuer, configuration);
-  provider.proxy = true;
+  // X-Forwarded-Host/-Proto make the provider's URLs (discovery, the device flow's verification URI): trusted
+  // only behind a configured proxy, whose address the server checks (forwarded headers from anyone else are
+  // dropped before they get here, server.ts).
+  provider.proxy = ctx.config.trustProxy.length > 0;
   // Wrong, used or expired codes and refresh tokens at the token endpoint (not "authorization_pending").
   provider.on("grant.error", (koa, err) => {
     const code = (err as { error?: string }).error;
@@ -245,19 +259,27 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       process.stderr.write(`portal: oidc provider error on ${koa.method} ${path}: ${err.message}\n`);
   });
 
-  // Access tokens for the API: verify signature, issuer, audience and type; the subject is the user name.
+  // Access tokens for the API: verify signature, issuer, audience, type and expiry (a token without one is
+  // refused); the subject names the user's id and token generation (identity.ts checks both).
   const { d: _d, ...publicJwk } = signing;
   const key = await importJWK(publicJwk, "ES256");
   ctx.identity.setJwtVerifier(async (jwt) => {
-    const { payload } = await jwtVerify(jwt, key, { issuer, audience: API_RESOURCE, typ: "at+jwt" });
-    if (typeof payload.sub !== "string") throw new Error("no subject");
-    return payload.sub;
+    const { payload } = await jwtVerify(jwt, key, {
+      issuer,
+      audience: API_RESOURCE,
+      typ: "at+jwt",
+      requiredClaims: ["exp", "sub"],
+    });
+    return { subject: payload.sub as string };
   });
 
   const callback = provider.callback();
 
   // Sign-in and consent pages (the provider sends the browser here during a flow).
   await app.register(async (scope) => {
+    scope.addHook("onRequest", async (_req, reply) => {
+      for (const [k, v] of Object.entries(ANTI_FRAMING)) reply.header(k, v);
+    });
     scope.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
     });
@@ -300,45 +322,28 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       async (req, reply) => {
         const form = (req.body ?? {}) as Record<string, string>;
         const details = await provider.interactionDetails(req.raw, reply.raw);
-        const username = typeof form.username === "string" && form.username.length <= 64 ? form.username : undefined;
+        const username = typeof form.username === "string" ? form.username.slice(0, 64) : "";
+        const password = typeof form.password === "string" ? form.password : "";
+        let user: Awaited<ReturnType<typeof ctx.identity.signIn>>;
         try {
-          throttle.check("password", req.ip, username);
+          user = await ctx.identity.signIn(username, password, req.ip);
         } catch (e) {
-          if (!(e instanceof Throttled)) throw e;
-          return reply
-            .type("text/html")
-            .code(429)
-            .header("retry-after", String(e.retryAfterSeconds))
-            .send(loginPage(details.uid, `Sign-in refused: ${esc(e.message)}.`));
-        }
-        const user = username !== undefined ? await read<User>(ctx.store, keys.user(username)) : undefined;
-        // Unknown users cost the same scrypt as known ones, so timing does not tell which names exist.
-        const ok =
-          (await verifyPassword(
-            typeof form.password === "string" ? form.password : "",
-            user?.passwordHash ?? DUMMY_HASH,
-          )) && user?.passwordHash !== undefined;
-        if (!ok || user === undefined) {
-          throttle.fail("password", req.ip, username);
+          if (e instanceof Throttled) {
+            return reply
+              .type("text/html")
+              .code(429)
+              .header("retry-after", String(e.retryAfterSeconds))
+              .send(loginPage(details.uid, `Sign-in refused: ${esc(e.message)}.`));
+          }
+          if (!(e instanceof PortalError)) throw e;
+          // Pending and frozen accounts get this page too: nothing tells an account's state before sign-in.
           return reply.type("text/html").code(401).send(loginPage(details.uid, "Wrong user name or password."));
-        }
-        throttle.succeed("password", user.name);
-        if (user.state !== "active") {
-          return reply
-            .type("text/html")
-            .code(403)
-            .send(
-              loginPage(
-                details.uid,
-                `Account ${esc(user.name)} is ${user.state === "pending" ? "waiting for activation" : "frozen"}.`,
-              ),
-            );
         }
         reply.hijack();
         await provider.interactionFinished(
           req.raw,
           reply.raw,
-          { login: { accountId: user.name } },
+          { login: { accountId: subjectOf(user) } },
           { mergeWithLastSubmission: false },
         );
       },
@@ -365,6 +370,8 @@ export async function mountOidc(app: FastifyInstance, ctx: PortalContext): Promi
       }
       reply.hijack();
       addressOf.set(req.raw, req.ip);
+      // The provider's pages (device code entry, confirmation, errors) must not be framed either.
+      for (const [k, v] of Object.entries(ANTI_FRAMING)) reply.raw.setHeader(k, v);
       const raw = req.raw as typeof req.raw & { originalUrl?: string };
       raw.originalUrl = raw.url;
       raw.url = (raw.url ?? "/").slice("/oidc".length) || "/";
@@ -387,13 +394,20 @@ function loginPage(uid: string, error?: string): string {
   );
 }
 
-/** Bearer verification against an external OIDC issuer instead of the embedded provider. */
+/**
+ * Bearer verification against an external OIDC issuer instead of the embedded provider. Tokens must expire
+ * and say when they were issued (`iat`): the user's token generation must have begun by then (identity.ts).
+ */
 export function externalVerifier(ext: { issuer: string; jwksUri: string; audience: string; usernameClaim?: string }) {
   const jwks = createRemoteJWKSet(new URL(ext.jwksUri));
-  return async (jwt: string): Promise<string> => {
-    const { payload } = await jwtVerify(jwt, jwks, { issuer: ext.issuer, audience: ext.audience });
+  return async (jwt: string): Promise<TokenUser> => {
+    const { payload } = await jwtVerify(jwt, jwks, {
+      issuer: ext.issuer,
+      audience: ext.audience,
+      requiredClaims: ["exp", "iat"],
+    });
     const name = payload[ext.usernameClaim ?? "preferred_username"] ?? payload.sub;
     if (typeof name !== "string") throw new Error("no user name claim");
-    return name;
+    return { name, issuedAt: payload.iat as number };
   };
 }

@@ -17,6 +17,7 @@ export const OBJECTS = [
   "project",
   "member",
   "experiment",
+  "visibility",
   "revision",
   "realization",
   "compile",

@@ -43,6 +43,12 @@ export const UserUpdate = Type.Object(
     email: Type.Optional(Type.String({ format: "email", maxLength: 254 })),
     fullName: Type.Optional(Type.String({ maxLength: 128 })),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+    currentPassword: Type.Optional(
+      Type.String({
+        maxLength: 256,
+        description: "needed to change one's own password (not an administrator's reset)",
+      }),
+    ),
   },
   strict,
 );
@@ -166,11 +172,19 @@ export const RevisionDetail = Type.Object({
   source: Type.String(),
   xir: Type.Unknown({ description: "compiled XIR experiment, or null" }),
 });
+/**
+ * A model's file name as the CLI sends it (a base name): no directory, no `.`/`..`, no control
+ * characters (a NUL reached the compiler's process spawn), at most 128 characters.
+ */
+export const Filename = Type.String({
+  pattern: "^(?!\\.{1,2}$)[^/\\\\\\u0000-\\u001f\\u007f]{1,128}$",
+  description: "the model's file name (a base name, no directory)",
+});
 export const Push = Type.Object(
   {
     source: Type.String({ description: "model source (model.ts / model.py) or XIR JSON" }),
     lang: Lang,
-    filename: Type.Optional(Type.String({ maxLength: 256 })),
+    filename: Type.Optional(Filename),
   },
   strict,
 );

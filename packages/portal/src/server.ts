@@ -4,13 +4,14 @@
  * at /docs, the OIDC provider under /oidc, and one plugin per object type.
  */
 import { readFileSync } from "node:fs";
+import { BlockList, isIP } from "node:net";
 import { resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
-import { ensureDirectories } from "./accounts.ts";
+import { ensureDirectories, upgradeAccounts } from "./accounts.ts";
 import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
@@ -52,6 +53,27 @@ export interface BuildOptions {
   logStream?: NodeJS.WritableStream;
 }
 
+const FORWARDED_HEADERS = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port"];
+
+/** Whether an address is one of the configured proxies (addresses or CIDR subnets, IPv4 or IPv6). */
+export function proxyMatcher(proxies: readonly string[]): (address: string) => boolean {
+  if (proxies.length === 0) return () => false;
+  const list = new BlockList();
+  for (const p of proxies) {
+    const [addr = "", bits] = p.trim().split("/");
+    const type = isIP(addr) === 6 ? "ipv6" : "ipv4";
+    if (isIP(addr) === 0 || (bits !== undefined && !/^\d{1,3}$/.test(bits)))
+      throw new RangeError(`trustProxy: '${p}' is not an IP address or subnet (a.b.c.d, a.b.c.d/nn, IPv6 too)`);
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return (address) => {
+    const a = address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+    const family = isIP(a);
+    return family !== 0 && list.check(a, family === 6 ? "ipv6" : "ipv4");
+  };
+}
+
 export async function buildPortal(config: PortalConfig & BuildOptions): Promise<Portal> {
   const full = {
     store: config.store,
@@ -63,7 +85,9 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     maxModelBytes: config.maxModelBytes ?? 8 * 1024 * 1024,
     logger: config.logger ?? false,
     externalIssuer: config.externalIssuer,
+    trustProxy: config.trustProxy ?? [],
   };
+  const fromProxy = proxyMatcher(full.trustProxy);
   const workspace = new Workspace(full.dataDir);
   const throttle = new Throttle(config.throttle);
   // Failure counts are shared by every replica on this store (throttle-sync.ts).
@@ -86,6 +110,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     ),
     compiles: new CompilePool(config.compile),
   };
+  await upgradeAccounts(config.store);
   await ensureDirectories(config.store, workspace);
 
   const app = Fastify({
@@ -94,7 +119,15 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     // Bodies are checked as sent: no silent coercion, no silently dropped unknown fields.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
+    // req.ip is the client's address (X-Forwarded-For) only when the request came through a configured proxy.
+    trustProxy: (address: string) => fromProxy(address),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Forwarded headers from anyone but a configured proxy are dropped before any handler (or the OIDC
+  // provider, which builds its URLs from X-Forwarded-Host/-Proto) sees them.
+  app.addHook("onRequest", async (req) => {
+    if (fromProxy(req.raw.socket.remoteAddress ?? "")) return;
+    for (const h of FORWARDED_HEADERS) delete req.raw.headers[h];
+  });
 
   app.setErrorHandler((err: FastifyError | PortalError | Throttled, req, reply) => {
     if (err instanceof PortalError) return reply.code(err.status).send(err.toJSON());

@@ -20,8 +20,8 @@
  * created by whichever replica starts first.
  */
 import { randomBytes } from "node:crypto";
-import { type KeyValue, type Store, StoreError, type Watch, type WatchEvent } from "@merge/store";
-import type { Entry, Throttle, ThrottleMirror } from "./throttle.ts";
+import { type Compare, type KeyValue, type Store, StoreError, type Watch, type WatchEvent } from "@merge/store";
+import type { Entry, Reserved, Throttle, ThrottleMirror } from "./throttle.ts";
 
 export const THROTTLE_PREFIX = "portal/throttle/failures/";
 const SALT_KEY = "portal/throttle/salt";
@@ -72,9 +72,25 @@ function parseEntry(value: string): Entry | undefined {
   return undefined;
 }
 
+interface Seen {
+  rev: number;
+  entry: Entry;
+}
+
+/** The compare for writing over what was seen of a key: unchanged since, or still absent. */
+function compareSeen(key: string, seen: Seen | undefined): Compare {
+  return seen === undefined ? { key, target: "absent" } : { key, target: "modRevision", op: "==", value: seen.rev };
+}
+
+/** A key as a failed compare-and-swap read it; a value that is not an entry is overwritten as if absent. */
+function storedOf(kv: KeyValue | undefined): Seen | undefined {
+  if (kv === undefined) return undefined;
+  return { rev: kv.modRevision, entry: parseEntry(kv.value) ?? { failures: 0, last: 0, lockedUntil: 0 } };
+}
+
 export class SharedThrottle implements ThrottleMirror {
   /** What the store holds per key (as last seen), for the next compare-and-swap. */
-  private readonly stored = new Map<string, { rev: number; entry: Entry }>();
+  private readonly stored = new Map<string, Seen>();
   /** The last pending write per key: the next one waits for it. */
   private readonly queues = new Map<string, Promise<void>>();
   private watch: Watch | undefined;
@@ -104,6 +120,29 @@ export class SharedThrottle implements ThrottleMirror {
     this.enqueue(key, async () => {
       await this.store.delete(THROTTLE_PREFIX + key);
     });
+  }
+
+  released(key: string, reservedAt: number): void {
+    this.enqueue(key, () => this.writeRelease(key, reservedAt));
+  }
+
+  /**
+   * One compare-and-swap over all the keys: refused without a write when one of them is locked in the
+   * store, else every key counts one more failure.
+   */
+  async reserve(reserved: readonly Reserved[], now: number): Promise<Reserved | undefined> {
+    let refused: Reserved | undefined;
+    await this.guarded(() =>
+      this.merge(
+        reserved.map((r) => r.key),
+        (entries) => {
+          const locked = entries.findIndex((e) => (e?.lockedUntil ?? 0) > now);
+          refused = locked < 0 ? undefined : { ...(reserved[locked] as Reserved), until: entries[locked]?.lockedUntil };
+          return refused ? undefined : reserved.map((r, i) => this.throttle.afterFailure(entries[i], r.limit, now));
+        },
+      ),
+    );
+    return refused;
   }
 
   /** Resolves when every write issued so far has been tried (tests; shutdown). */
@@ -190,60 +229,82 @@ export class SharedThrottle implements ThrottleMirror {
 
   private enqueue(key: string, write: () => Promise<void>): void {
     if (this.closed) return;
-    const run = async () => {
-      if (this.closed || (this.degraded && Date.now() - this.failedAt < 1_000)) return;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          write(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new StoreError("unavailable", `no answer in ${WRITE_TIMEOUT_MS} ms`)),
-              WRITE_TIMEOUT_MS,
-            );
-          }),
-        ]);
-        if (this.degraded && !this.closed) this.warn("throttle: the store takes failure counts again; shared again");
-        this.degraded = false;
-      } catch (err) {
-        if (this.closed) return;
-        if (!this.degraded) {
-          const code = err instanceof StoreError ? err.code : "error";
-          this.warn(
-            `throttle: cannot share failure counts through the store (${code}: ${(err as Error).message}); ` +
-              "counting on this replica only until it answers again",
-          );
-        }
-        this.degraded = true;
-        this.failedAt = Date.now();
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    const next = (this.queues.get(key) ?? Promise.resolve()).then(run);
+    const next = (this.queues.get(key) ?? Promise.resolve()).then(() => this.guarded(write));
     this.queues.set(key, next);
     void next.then(() => {
       if (this.queues.get(key) === next) this.queues.delete(key);
     });
   }
 
-  /** Merges one failure into the stored entry: compare-and-swap on the entry last seen, retried on the newer one. */
-  private async writeFailure(key: string, limit: number, now: number): Promise<void> {
-    const skey = THROTTLE_PREFIX + key;
-    let seen = this.stored.get(key);
+  /**
+   * Runs one store write with a time limit; a failure marks the sharing degraded (one warning) instead of
+   * throwing, and while degraded, writes are tried at most once a second.
+   */
+  private async guarded(write: () => Promise<void>): Promise<void> {
+    if (this.closed || (this.degraded && Date.now() - this.failedAt < 1_000)) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        write(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new StoreError("unavailable", `no answer in ${WRITE_TIMEOUT_MS} ms`)),
+            WRITE_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      if (this.degraded && !this.closed) this.warn("throttle: the store takes failure counts again; shared again");
+      this.degraded = false;
+    } catch (err) {
+      if (this.closed) return;
+      if (!this.degraded) {
+        const code = err instanceof StoreError ? err.code : "error";
+        this.warn(
+          `throttle: cannot share failure counts through the store (${code}: ${(err as Error).message}); ` +
+            "counting on this replica only until it answers again",
+        );
+      }
+      this.degraded = true;
+      this.failedAt = Date.now();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Takes one reserved attempt back from the stored entry. */
+  private writeRelease(key: string, reservedAt: number): Promise<void> {
+    return this.merge([key], ([e]) => (e === undefined ? undefined : [this.throttle.afterRelease(e, reservedAt)]));
+  }
+
+  /** Merges one failure into the stored entry. */
+  private writeFailure(key: string, limit: number, now: number): Promise<void> {
+    return this.merge([key], ([e]) => [this.throttle.afterFailure(e, limit, now)]);
+  }
+
+  /**
+   * One compare-and-swap over `keys`, on their entries as last seen, retried on the newer ones: `next` gives
+   * each key's new entry from its stored one (undefined: absent), or undefined to write nothing.
+   */
+  private async merge(
+    keys: readonly string[],
+    next: (stored: (Entry | undefined)[]) => Entry[] | undefined,
+  ): Promise<void> {
+    const seen = keys.map((k) => this.stored.get(k));
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const next = this.throttle.afterFailure(seen?.entry, limit, now);
+      const entries = next(seen.map((s) => s?.entry));
+      if (entries === undefined) return;
       const lease = await this.leaseId();
       let r: Awaited<ReturnType<Store["txn"]>>;
       try {
         r = await this.store.txn({
-          compare: [
-            seen === undefined
-              ? { key: skey, target: "absent" }
-              : { key: skey, target: "modRevision", op: "==", value: seen.rev },
-          ],
-          success: [{ op: "put", key: skey, value: JSON.stringify(next), lease }],
-          failure: [{ op: "get", key: skey }],
+          compare: keys.map((k, i) => compareSeen(THROTTLE_PREFIX + k, seen[i])),
+          success: keys.map((k, i) => ({
+            op: "put" as const,
+            key: THROTTLE_PREFIX + k,
+            value: JSON.stringify(entries[i]),
+            lease,
+          })),
+          failure: keys.map((k) => ({ op: "get" as const, key: THROTTLE_PREFIX + k })),
         });
       } catch (err) {
         // The lease ran out (or the store lost it): take a new one and try again.
@@ -254,17 +315,14 @@ export class SharedThrottle implements ThrottleMirror {
         throw err;
       }
       if (r.succeeded) {
-        const cur = this.stored.get(key);
-        if (cur === undefined || cur.rev < r.revision) this.stored.set(key, { rev: r.revision, entry: next });
+        keys.forEach((k, i) => {
+          const cur = this.stored.get(k);
+          if (cur === undefined || cur.rev < r.revision)
+            this.stored.set(k, { rev: r.revision, entry: entries[i] as Entry });
+        });
         return;
       }
-      const kv = r.gets[0];
-      const entry = kv && parseEntry(kv.value);
-      // A value that is not an entry is overwritten as if absent, compared on its revision.
-      seen =
-        kv === undefined
-          ? undefined
-          : { rev: kv.modRevision, entry: entry ?? { failures: 0, last: 0, lockedUntil: 0 } };
+      for (let i = 0; i < keys.length; i++) seen[i] = storedOf(r.gets[i]);
     }
     throw new StoreError("conflict", `gave up after ${ATTEMPTS} conflicting writes`);
   }

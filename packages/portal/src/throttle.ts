@@ -64,6 +64,27 @@ export interface ThrottleMirror {
   failed(key: string, limit: number, now: number): void;
   /** `key` was cleared by a success. */
   cleared(key: string): void;
+  /**
+   * Counts one attempt against every key at once, in the shared store, unless one of them is locked there:
+   * then nothing is written and that key is returned. Resolves to undefined when counted (or when the store
+   * cannot be reached: the local count then decides).
+   */
+  reserve(keys: readonly Reserved[], now: number): Promise<Reserved | undefined>;
+  /** One attempt reserved on `key` at `reservedAt` turned out not to be a failure: take it back. */
+  released(key: string, reservedAt: number): void;
+}
+
+/** A key an attempt is counted against, with its budget; `until` is set when the store refused it as locked. */
+export interface Reserved {
+  key: string;
+  limit: number;
+  scope: "account" | "address";
+  until?: number;
+}
+
+/** An attempt counted before its secret is checked; call `succeeded()` when the secret was right. */
+export interface Attempt {
+  succeeded(): void;
 }
 
 /** Thrown (and answered 429 with Retry-After) when a key is locked. */
@@ -141,6 +162,46 @@ export class Throttle {
     if (account !== undefined) this.count(this.key(kind, "account", account), this.accountFailures, now);
   }
 
+  /**
+   * Reserves one attempt before a slow secret check (a password's scrypt): refuses when the address or the
+   * account is locked, otherwise counts the attempt as a failure at once, here and (shared) in the store by one
+   * compare-and-swap, so simultaneous guesses all count against the budget before any is checked. A wrong
+   * secret needs nothing more; `succeeded()` takes the attempt back from the address and clears the account.
+   */
+  async reserve(kind: SecretKind, address: string, account: string): Promise<Attempt> {
+    this.check(kind, address, account);
+    const now = this.clock();
+    const keys: Reserved[] = [
+      {
+        key: this.key(kind, "address", clientAddress(address)),
+        limit: kind === "token" ? this.tokenAddressFailures : this.addressFailures,
+        scope: "address",
+      },
+      { key: this.key(kind, "account", account), limit: this.accountFailures, scope: "account" },
+    ];
+    for (const k of keys) this.countLocally(k.key, k.limit, now);
+    const refused = await this.mirror?.reserve(keys, now);
+    if (refused?.until !== undefined) throw new Throttled(refused.scope, refused.until, now);
+    const [addressKey, accountKey] = keys.map((k) => k.key) as [string, string];
+    return {
+      succeeded: () => {
+        const e = this.entries.get(addressKey);
+        if (e !== undefined) this.entries.set(addressKey, this.afterRelease(e, now));
+        this.mirror?.released(addressKey, now);
+        this.entries.delete(accountKey);
+        this.mirror?.cleared(accountKey);
+      },
+    };
+  }
+
+  /**
+   * A key's entry after one attempt reserved at `reservedAt` proved right: one failure fewer, and no lock
+   * from then on (the attempt passed the check, so the key was not locked when it was reserved).
+   */
+  afterRelease(e: Entry, reservedAt: number): Entry {
+    return { failures: Math.max(0, e.failures - 1), last: e.last, lockedUntil: Math.min(e.lockedUntil, reservedAt) };
+  }
+
   /** A successful check: the account starts afresh (the address does not). */
   succeed(kind: SecretKind, account: string): void {
     const key = this.key(kind, "account", account);
@@ -202,6 +263,11 @@ export class Throttle {
   }
 
   private count(key: string, limit: number, now: number): void {
+    this.countLocally(key, limit, now);
+    this.mirror?.failed(key, limit, now);
+  }
+
+  private countLocally(key: string, limit: number, now: number): void {
     const e = this.entries.get(key);
     const next = this.afterFailure(e, limit, now);
     if (e === undefined || next.failures === 1) {
@@ -210,7 +276,6 @@ export class Throttle {
       if (this.entries.size >= this.maxKeys) this.prune(now);
     }
     this.entries.set(key, next);
-    this.mirror?.failed(key, limit, now);
   }
 
   /** Keys held (for tests and metrics). */

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { phobos } from "@merge/facility-model";
-import { apiError, chainXir, type Harness, startHarness } from "./harness.ts";
+import { answer, apiError, chainXir, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
 before(async () => {
@@ -18,9 +18,11 @@ after(async () => {
 describe("accounts and projects", () => {
   test("registration makes a pending account with a personal project and home directory; activation lets it in", async () => {
     await h.anon.register({ name: "carol", email: "carol@example.org", password: "carol-password" });
+    // Before activation the right password fails like a wrong one: nothing tells the account's state.
     const denied = await apiError(h.anon.login("carol", "carol-password"));
-    assert.equal(denied.status, 403);
-    assert.match(denied.message, /waiting for an administrator/);
+    const wrong = await apiError(h.anon.login("carol", "not-the-password"));
+    assert.equal(denied.status, 401);
+    assert.deepEqual(answer(denied), answer(wrong));
     assert.ok(existsSync(join(h.dataDir, "home", "carol")));
     assert.ok(existsSync(join(h.dataDir, "proj", "carol")));
     await h.admin.setUserState("carol", "active");

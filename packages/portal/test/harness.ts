@@ -3,13 +3,16 @@
  * fresh temp directory, an admin, and helpers to make active users. Everything
  * is removed by `stop()`.
  */
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Constraint } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
 import { type Started, type StartOptions, startPortal } from "../src/main.ts";
+import { WEB_CLIENT } from "../src/oidc.ts";
 import type { PortalPlugin } from "../src/server.ts";
+import type { ThrottleConfig } from "../src/throttle.ts";
 
 export interface Harness {
   started: Started;
@@ -28,6 +31,7 @@ export async function startHarness(
     policyFile?: string;
     plugins?: PortalPlugin[];
     compile?: StartOptions["compile"];
+    throttle?: ThrottleConfig;
   } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
@@ -71,6 +75,11 @@ export async function apiError(
     throw e;
   }
   throw new Error("expected the call to fail, it succeeded");
+}
+
+/** What an API error says (status, code, message): two answers that must not be told apart compare equal. */
+export function answer(e: { status: number; code: string; message: string }) {
+  return { status: e.status, code: e.code, message: e.message };
 }
 
 /** A small valid XIR experiment: `n` nodes on one LAN-less chain. */
@@ -137,4 +146,50 @@ export class Browser {
     }
     throw new Error("too many redirects");
   }
+}
+
+/**
+ * Signs `user` in through the web flow (authorization code + PKCE; with `offline`, also a refresh token)
+ * and returns the token endpoint's answer.
+ */
+export async function signInOnTheWeb(
+  url: string,
+  user: string,
+  password: string,
+  o: { offline?: boolean } = {},
+): Promise<{ access_token: string; refresh_token?: string }> {
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const redirect = `${url}/callback`;
+  const auth = new URL(`${url}/oidc/auth`);
+  auth.search = new URLSearchParams({
+    client_id: WEB_CLIENT,
+    response_type: "code",
+    redirect_uri: redirect,
+    scope: o.offline ? "openid api offline_access" : "openid api",
+    ...(o.offline ? { prompt: "consent" } : {}),
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+  }).toString();
+  const b = new Browser();
+  const page = await b.go(auth.href);
+  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1] as string;
+  const back = await b.go(new URL(action, url).href, {
+    method: "POST",
+    form: { username: user, password },
+    stopAt: redirect,
+  });
+  const code = new URL(back.url).searchParams.get("code") as string;
+  const res = await fetch(`${url}/oidc/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: redirect,
+      client_id: WEB_CLIENT,
+      code_verifier: verifier,
+    }),
+  });
+  return (await res.json()) as { access_token: string; refresh_token?: string };
 }

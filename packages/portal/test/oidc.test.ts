@@ -4,10 +4,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { PortalClient } from "../src/client/index.ts";
 import { startPortal } from "../src/main.ts";
 import { API_RESOURCE, WEB_CLIENT } from "../src/oidc.ts";
-import { apiError, Browser, type Harness, startHarness } from "./harness.ts";
+import { apiError, Browser, type Harness, signInOnTheWeb, startHarness } from "./harness.ts";
 
 let h: Harness;
 before(async () => {
@@ -18,42 +19,7 @@ after(async () => {
   await h?.stop();
 });
 
-/** Signs `user` in through the web flow (authorization code + PKCE) and returns the access token. */
-async function webSignIn(user: string, password: string): Promise<string> {
-  const verifier = randomBytes(32).toString("base64url");
-  const challenge = createHash("sha256").update(verifier).digest("base64url");
-  const redirect = `${h.url}/callback`;
-  const auth = new URL(`${h.url}/oidc/auth`);
-  auth.search = new URLSearchParams({
-    client_id: WEB_CLIENT,
-    response_type: "code",
-    redirect_uri: redirect,
-    scope: "openid api",
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-  }).toString();
-  const b = new Browser();
-  const page = await b.go(auth.href);
-  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1] as string;
-  const back = await b.go(new URL(action, h.url).href, {
-    method: "POST",
-    form: { username: user, password },
-    stopAt: redirect,
-  });
-  const code = new URL(back.url).searchParams.get("code") as string;
-  const res = await fetch(`${h.url}/oidc/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      code,
-      redirect_uri: redirect,
-      client_id: WEB_CLIENT,
-      code_verifier: verifier,
-    }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+const webSignIn = async (user: string, password: string) => (await signInOnTheWeb(h.url, user, password)).access_token;
 
 test("a portal configured with an external issuer accepts that issuer's tokens and embeds no provider", async () => {
   await h.user("sam");
@@ -71,7 +37,13 @@ test("a portal configured with an external issuer accepts that issuer's tokens a
     await anon.register({ name: "sam", email: "sam@example.org", password: "another-password" });
     const admin = new PortalClient(other.url, (await anon.login("admin", other.admin.password as string)).token);
     await admin.setUserState("sam", "active");
-    assert.equal((await new PortalClient(other.url, jwt).whoami()).name, "sam");
+    // A token issued before this account existed was issued to someone else of that name: refused.
+    const early = await apiError(new PortalClient(other.url, jwt).whoami());
+    assert.equal(early.status, 401);
+    assert.match(early.message, /revoked/);
+    await sleep(1000); // iat has a resolution of seconds
+    const fresh = await webSignIn("sam", "pw-sam-secret");
+    assert.equal((await new PortalClient(other.url, fresh).whoami()).name, "sam");
     assert.equal((await fetch(`${other.url}/oidc/.well-known/openid-configuration`)).status, 404);
   } finally {
     await other.stop();
@@ -141,9 +113,11 @@ test("web sign-in: authorization code + PKCE gives an access token the API accep
   const e = await apiError(new PortalClient(h.url, `${parts[0]}.${forged}.${parts[2]}`).whoami());
   assert.equal(e.status, 401);
 
-  // Frozen accounts lose access at once, even with a valid token.
+  // Freezing revokes every token at once (and activating again does not bring them back).
   await h.admin.setUserState("rita", "frozen");
-  assert.equal((await apiError(rita.whoami())).status, 403);
+  assert.equal((await apiError(rita.whoami())).status, 401);
+  await h.admin.setUserState("rita", "active");
+  assert.equal((await apiError(rita.whoami())).status, 401);
 });
 
 test("the authorization endpoint refuses requests without PKCE", async () => {

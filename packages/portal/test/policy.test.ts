@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { PortalClient } from "../src/client/index.ts";
 import { allows, loadPolicy, PolicyError, parsePolicy } from "../src/policy.ts";
-import { apiError, chainXir, type Harness, startHarness } from "./harness.ts";
+import { answer, apiError, chainXir, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
 let alice: PortalClient;
@@ -39,15 +39,27 @@ describe("policy on every route", () => {
   });
 
   test("a user cannot see or change another project's private experiment", async () => {
-    assert.equal((await apiError(mallory.experiment("net", "secret"))).status, 403);
-    assert.equal((await apiError(mallory.revisions("net", "secret"))).status, 403);
-    assert.equal((await apiError(mallory.push("net", "secret", chainXir("secret", 2), "xir"))).status, 403);
-    assert.equal((await apiError(mallory.updateExperiment("net", "secret", { visibility: "public" }))).status, 403);
-    assert.equal((await apiError(mallory.deleteExperiment("net", "secret"))).status, 403);
-    assert.equal((await apiError(mallory.realize("net", "secret", { name: "steal" }))).status, 403);
+    // To an outsider the private project and its experiments do not exist: 404, as for a made-up name.
+    for (const exp of ["secret", "open", "madeup"]) {
+      for (const call of [
+        () => mallory.experiment("net", exp),
+        () => mallory.revisions("net", exp),
+        () => mallory.push("net", exp, chainXir("secret", 2), "xir"),
+        () => mallory.updateExperiment("net", exp, { visibility: "public" }),
+        () => mallory.deleteExperiment("net", exp),
+        () => mallory.realize("net", exp, { name: "steal" }),
+      ]) {
+        const e = await apiError(call());
+        assert.equal(e.status, 404, `${exp}: ${e.message}`);
+        assert.equal(e.message, "project 'net' does not exist");
+      }
+    }
     // Nor list it: the private project is invisible to outsiders.
     assert.ok(!(await mallory.projects()).some((p) => p.name === "net"));
-    assert.equal((await apiError(mallory.experiments("net"))).status, 403);
+    assert.equal((await apiError(mallory.experiments("net"))).status, 404);
+    const hidden = answer(await apiError(mallory.project("net")));
+    const missing = answer(await apiError(mallory.project("nope")));
+    assert.deepEqual(hidden, { ...missing, message: missing.message.replace("nope", "net") });
     // The owner still sees it, and it is unchanged.
     const e = await alice.experiment("net", "secret");
     assert.equal(e.visibility, "private");
@@ -65,25 +77,36 @@ describe("policy on every route", () => {
   });
 
   test("an inactive (pending or frozen) user can do nothing", async () => {
+    const Client = bob.constructor as new (u: string, t: string) => PortalClient;
     const t = await h.admin.createToken("bob", "later");
     await h.admin.setUserState("bob", "frozen");
-    const frozen = new (bob.constructor as new (u: string, t: string) => PortalClient)(h.url, t.token);
+    // Freezing revokes the account's tokens: 401 on every call.
+    const frozen = new Client(h.url, t.token);
     for (const call of [
       frozen.whoami(),
       frozen.projects(),
       frozen.experiments("net"),
       frozen.createProject({ name: "x1" }),
     ]) {
-      const e = await apiError(call);
-      assert.equal(e.status, 403);
-      assert.match(e.message, /frozen/);
+      assert.equal((await apiError(call)).status, 401);
     }
-    assert.equal((await apiError(h.anon.login("bob", "pw-bob-secret"))).status, 403);
-    await h.admin.setUserState("bob", "active");
-    assert.equal((await frozen.whoami()).name, "bob");
-
+    // The right password on a frozen or pending account is answered like a wrong one.
+    const right = await apiError(h.anon.login("bob", "pw-bob-secret"));
+    assert.equal(right.status, 401);
+    assert.deepEqual(answer(right), answer(await apiError(h.anon.login("bob", "wrong-password"))));
     await h.user("pat", { activate: false });
-    assert.equal((await apiError(h.anon.login("pat", "pw-pat-secret"))).status, 403);
+    const pending = await apiError(h.anon.login("pat", "pw-pat-secret"));
+    assert.deepEqual(answer(pending), answer(right));
+    // A token an administrator made for a pending account is valid, and the account may do nothing (403).
+    const patToken = new Client(h.url, (await h.admin.createToken("pat", "early")).token);
+    const inactive = await apiError(patToken.whoami());
+    assert.equal(inactive.status, 403);
+    assert.match(inactive.message, /waiting for an administrator/);
+
+    await h.admin.setUserState("bob", "active");
+    assert.equal((await apiError(frozen.whoami())).status, 401, "activating again does not revive old tokens");
+    bob = new Client(h.url, (await h.anon.login("bob", "pw-bob-secret")).token);
+    assert.equal((await bob.whoami()).name, "bob");
   });
 
   test("only administrators activate accounts or register facilities", async () => {

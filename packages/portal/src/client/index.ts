@@ -147,7 +147,8 @@ export class PortalClient {
   // users, keys, tokens
   users = () => this.call<User[]>("GET", "/users");
   user = (u: string) => this.call<User>("GET", `/users/${seg(u)}`);
-  updateUser = (u: string, patch: { email?: string; fullName?: string; password?: string }) =>
+  /** A new password for oneself needs `currentPassword`; an administrator resets others' without it. */
+  updateUser = (u: string, patch: { email?: string; fullName?: string; password?: string; currentPassword?: string }) =>
     this.call<User>("PATCH", `/users/${seg(u)}`, patch);
   setUserState = (u: string, state: "active" | "frozen", admin?: boolean) =>
     this.call<User>("PUT", `/users/${seg(u)}/state`, { state, ...(admin === undefined ? {} : { admin }) });

@@ -17,8 +17,10 @@ function publicToken(t: ApiToken) {
 
 export const credentialRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
-  const mustExist = async (user: string) => {
-    if ((await read<User>(store, keys.user(user))) === undefined) throw notFound("user", user);
+  const mustExist = async (user: string): Promise<User> => {
+    const u = await read<User>(store, keys.user(user));
+    if (u === undefined) throw notFound("user", user);
+    return u;
   };
 
   app.get(
@@ -100,8 +102,8 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       },
     },
     async (req, reply) => {
-      await mustExist(req.params.user);
-      const issued = await ctx.identity.issueToken(req.params.user, req.body.name, req.body.ttlSeconds ?? null);
+      const user = await mustExist(req.params.user);
+      const issued = await ctx.identity.issueToken(user, req.body.name, req.body.ttlSeconds ?? null);
       return reply.code(201).send({ token: issued.token, record: publicToken(issued.record) });
     },
   );

@@ -105,7 +105,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
   app.patch(
     "/projects/:project/experiments/:experiment",
     {
-      config: { access: { object: "experiment", action: "update" } },
+      config: { access: { object: "experiment", action: "update", fields: { visibility: "visibility" } } },
       schema: {
         tags: ["experiments"],
         params: ExperimentParams,
@@ -182,7 +182,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           {
             source: Type.String({ maxLength: ctx.config.maxModelBytes }),
             lang: S.Lang,
-            filename: Type.Optional(Type.String({ maxLength: 256 })),
+            filename: Type.Optional(S.Filename),
           },
           { additionalProperties: false },
         ),
@@ -265,7 +265,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           {
             source: Type.String({ maxLength: ctx.config.maxModelBytes }),
             lang: S.Lang,
-            filename: Type.Optional(Type.String({ maxLength: 256 })),
+            filename: Type.Optional(S.Filename),
           },
           { additionalProperties: false },
         ),

@@ -68,7 +68,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = 
   app.patch(
     "/projects/:project",
     {
-      config: { access: { object: "project", action: "update" } },
+      config: { access: { object: "project", action: "update", fields: { visibility: "visibility" } } },
       schema: {
         tags: ["projects"],
         params: ProjectParams,

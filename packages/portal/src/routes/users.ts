@@ -1,12 +1,12 @@
 /** Users: registration, sign-in with a password, account state, and the caller's own identity. */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
-import { deleteUser, registerUser } from "../accounts.ts";
+import { deleteUser, nextGeneration, registerUser, revokeTokens } from "../accounts.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, readDoc } from "../documents.ts";
 import { notFound, PortalError } from "../errors.ts";
 import { keys, type User } from "../objects.ts";
-import { DUMMY_HASH, hashPassword, verifyPassword } from "../password.ts";
+import { hashPassword, verifyPassword } from "../password.ts";
 import * as S from "../schemas.ts";
 
 export function publicUser(u: User) {
@@ -26,6 +26,21 @@ const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
 export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
   const UserParams = Type.Object({ user: S.Name("user name") }, { additionalProperties: false });
+
+  /** 403 naming the field unless `given` is the user's password; counted against the account like a sign-in. */
+  const checkCurrentPassword = async (u: User, given: string | undefined, address: string) => {
+    if (given === undefined)
+      throw new PortalError(
+        "bad_request",
+        "currentPassword: changing your password needs the current one",
+        "currentPassword",
+      );
+    const attempt = await ctx.identity.throttle.reserve("password", address, u.name);
+    if (u.passwordHash === undefined || !(await verifyPassword(given, u.passwordHash))) {
+      throw new PortalError("forbidden", "currentPassword: that is not your current password", "currentPassword");
+    }
+    attempt.succeeded();
+  };
 
   app.post(
     "/users",
@@ -56,27 +71,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
       },
     },
     async (req) => {
-      const { username } = req.body;
-      // Refused before the password is looked at: during a lock the right password fails like a wrong one.
-      ctx.identity.throttle.check("password", req.ip, username);
-      const doc = await readDoc<User>(store, keys.user(username));
-      // Unknown users cost the same scrypt as known ones, so timing does not tell which names exist;
-      // they are counted like known ones, so neither does locking.
-      const ok = await verifyPassword(req.body.password, doc?.value.passwordHash ?? DUMMY_HASH);
-      if (doc === undefined || doc.value.passwordHash === undefined || !ok) {
-        ctx.identity.throttle.fail("password", req.ip, username);
-        throw new PortalError("unauthenticated", "wrong user name or password");
-      }
-      ctx.identity.throttle.succeed("password", username);
-      if (doc.value.state !== "active") {
-        throw new PortalError(
-          "inactive",
-          doc.value.state === "pending"
-            ? `account '${doc.value.name}' is waiting for an administrator to activate it`
-            : `account '${doc.value.name}' is frozen; contact a portal administrator`,
-        );
-      }
-      return ctx.identity.issueToken(doc.value.name, req.body.tokenName ?? "login", LOGIN_TTL_SECONDS);
+      const user = await ctx.identity.signIn(req.body.username, req.body.password, req.ip);
+      return ctx.identity.issueToken(user, req.body.tokenName ?? "login", LOGIN_TTL_SECONDS);
     },
   );
 
@@ -120,14 +116,22 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     async (req) => {
       const doc = await readDoc<User>(store, keys.user(req.params.user));
       if (doc === undefined) throw notFound("user", req.params.user);
-      const next: User = { ...doc.value };
+      let next: User = { ...doc.value };
       if (req.body.email !== undefined) next.email = req.body.email;
       if (req.body.fullName !== undefined) next.fullName = req.body.fullName;
-      if (req.body.password !== undefined) next.passwordHash = await hashPassword(req.body.password);
+      const { password, currentPassword } = req.body;
+      if (password !== undefined) {
+        // One's own password needs the current one (a stolen token alone cannot take the account over);
+        // an administrator resets another user's without it. The check is throttled like a sign-in.
+        if (req.principal!.user.name === doc.value.name) await checkCurrentPassword(doc.value, currentPassword, req.ip);
+        // A new password revokes every token issued before it (API tokens, access and refresh tokens).
+        next = { ...nextGeneration(next), passwordHash: await hashPassword(password) };
+      }
       await new Batch()
         .unchanged(keys.user(next.name), doc.modRevision)
         .put(keys.user(next.name), next)
         .commit(store, "the account changed meanwhile; try again");
+      if (password !== undefined) await revokeTokens(store, next.name);
       return publicUser(next);
     },
   );
@@ -149,11 +153,18 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
         throw new PortalError("forbidden", "only portal administrators activate or freeze accounts");
       const doc = await readDoc<User>(store, keys.user(req.params.user));
       if (doc === undefined) throw notFound("user", req.params.user);
-      const next: User = { ...doc.value, state: req.body.state, admin: req.body.admin ?? doc.value.admin };
+      const freeze = req.body.state === "frozen" && doc.value.state !== "frozen";
+      // Freezing revokes every token: activating the account again does not bring them back.
+      const next: User = {
+        ...(freeze ? nextGeneration(doc.value) : doc.value),
+        state: req.body.state,
+        admin: req.body.admin ?? doc.value.admin,
+      };
       await new Batch()
         .unchanged(keys.user(next.name), doc.modRevision)
         .put(keys.user(next.name), next)
         .commit(store, "the account changed meanwhile; try again");
+      if (freeze) await revokeTokens(store, next.name);
       return publicUser(next);
     },
   );
