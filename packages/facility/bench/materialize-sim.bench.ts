@@ -4,13 +4,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openStore, type Store } from "@merge/store";
 import { startEtcd } from "@merge/store/testing/etcd";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
 import { Rex } from "../src/rex.ts";
 import { SimBackend, ZERO_DURATIONS } from "../src/sim/sim.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 
 const NODES = 1000;
 const MZID = "bench.exp.proj";

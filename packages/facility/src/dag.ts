@@ -8,8 +8,9 @@
  * Dematerialize (teardown) reverses it: nodes recycle and links/emulations are
  * destroyed in parallel, then the infrapod goes.
  */
+
+import type { Fragment } from "@merge/materialize";
 import type { MzId, NodeSpec } from "./backend.ts";
-import type { Fragment } from "./fragment.ts";
 import { type Action, type ActionSpec, nodeStateId, type Task } from "./task.ts";
 
 export interface Dag {

@@ -3,10 +3,11 @@
  * never executes anything (rex does); every operation is idempotent, so a
  * portal or commander may retry any request.
  */
+
+import type { Fragment } from "@merge/materialize";
 import type { KeyValue, Op, Store } from "@merge/store";
 import type { EmulationParams, HarborSpec, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
-import type { Fragment } from "./fragment.ts";
 import {
   type Action,
   type ActionSpec,

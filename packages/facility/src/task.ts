@@ -4,6 +4,7 @@
  * of the same materialization by id. All of it lives in the store, one key per
  * task and per action, so rex workers can claim single actions by compare-and-swap.
  */
+import type { ActionState, MzStatus } from "@merge/materialize";
 import type {
   EmulationSpec,
   InfranetEntry,
@@ -15,6 +16,8 @@ import type {
   PowerAction,
 } from "./backend.ts";
 
+export type { ActionState, MzStatus } from "@merge/materialize";
+
 export type ActionSpec =
   | { kind: "infrapod.enclave" | "infrapod.services" | "infrapod.destroy"; infrapod: InfrapodSpec }
   | { kind: "infrapod.entries"; infrapod: InfrapodSpec; entries: InfranetEntry[] }
@@ -24,9 +27,6 @@ export type ActionSpec =
   | { kind: "emulation.create" | "emulation.destroy"; emulation: EmulationSpec };
 
 export type ActionKind = ActionSpec["kind"];
-
-/** pending: waiting or running; complete: done (by rex or by hand); error: stops its task until cleared. */
-export type ActionState = "pending" | "complete" | "error";
 
 export interface Action {
   mzid: MzId;
@@ -171,8 +171,6 @@ export function parseKey(key: string): ParsedKey {
 export function actionDone(a: Pick<Action, "state" | "masked">): boolean {
   return a.masked || a.state === "complete";
 }
-
-export type MzStatus = "incoming" | "materializing" | "active" | "error" | "dematerializing" | "dematerialized";
 
 export interface MzSummary {
   status: MzStatus;

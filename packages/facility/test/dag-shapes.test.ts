@@ -6,12 +6,11 @@
 // end (nothing waits for a stage or a task that never comes).
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import type { Fragment } from "@merge/materialize";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { type Dag, materializeDag, teardownDag } from "../src/dag.ts";
 import { Driver } from "../src/driver.ts";
-import type { Fragment } from "../src/fragment.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 

@@ -5,6 +5,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { synthetic } from "@merge/materialize";
 import { openMemoryStore, type Store } from "@merge/store";
 import {
   credentialsConnector,
@@ -18,7 +19,6 @@ import { type Commander, startCommander } from "../src/commander.ts";
 import { Driver } from "../src/driver.ts";
 import { type DriverServer, startDriverServer } from "../src/driver-service.ts";
 import type { Rex } from "../src/rex.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys } from "../src/task.ts";
 import { startRex, until } from "./fixture.ts";
 

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
 import { clearErrors, completeByHand, mask, pendingTasks } from "../src/operations.ts";
 import { SimBackend } from "../src/sim/sim.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys, type NodeRecord } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 

@@ -19,7 +19,7 @@ import {
   type NodeAction,
   nodeStateName,
   powerActionToPb,
-} from "@merge/facility";
+} from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { EmulationValues, Experiment, Facility } from "@merge/xir";
