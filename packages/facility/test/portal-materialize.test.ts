@@ -12,6 +12,8 @@ import {
   MaterializationError,
   Materializer,
   mzKeys,
+  planKeys,
+  readPlan,
 } from "../../portal/src/materialize/index.ts";
 import { keys as portalKeys } from "../../portal/src/objects.ts";
 import { certFiles, loadTls, makeCerts } from "../src/certs.ts";
@@ -104,6 +106,9 @@ test("materialize an accepted realization, at most once; status has per-node and
     const rec = await m.create("proj", "exp", "r1", "alice");
     assert.equal(rec.id, "r1.exp.proj");
     assert.equal(rec.facilities[0]?.fragments, 20 + 1 + s.realization.links.length + 1);
+    const plan = await readPlan(portalStore, "proj", "exp", "r1");
+    assert.equal(plan?.mzid, "r1.exp.proj", "the plan is stored with the materialization");
+    assert.equal(plan?.facilities[0]?.fragments.length, rec.facilities[0]?.fragments);
     await assert.rejects(
       () => m.create("proj", "exp", "r1", "alice"),
       (e: Error) => e instanceof MaterializationError && e.code === "conflict",
@@ -122,6 +127,8 @@ test("materialize an accepted realization, at most once; status has per-node and
     await until("portal record gone", async () => ((await m.get("proj", "exp", "r1")) ? undefined : true));
     assert.equal((await facilityStore.range(keys.mz("r1.exp.proj"))).length, 0, "the facility holds nothing");
     await assert.rejects(() => m.status("proj", "exp", "r1"), /not materialized/);
+    assert.equal(await portalStore.get(planKeys.plan("proj", "exp", "r1")), undefined, "the plan goes with it");
+    assert.equal((await portalStore.range(planKeys.chunks("proj", "exp", "r1"))).length, 0);
   } finally {
     m.close();
   }

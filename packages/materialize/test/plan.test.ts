@@ -64,8 +64,7 @@ test("the plan is deterministic: the same inputs give byte-identical JSON", () =
 
 test("the plan resolves nodes to resources and infranet addresses, emulation in base units", () => {
   const plan = planMaterialization(s.realization, s.experiment, [s.facility]);
-  const setups = plan.facilities[0]!.fragments.filter((f) => f.op === "node.setup");
-  const n0 = setups.find((f) => f.node.node === "n0");
+  const n0 = plan.facilities[0]!.fragments.find((f) => f.op === "node.setup" && f.node.node === "n0");
   assert.ok(n0?.op === "node.setup");
   assert.equal(n0.node.infranet.address, "172.30.0.2");
   assert.equal(n0.node.infranet.vni, s.realization.infranets[0]!.vni);

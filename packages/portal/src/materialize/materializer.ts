@@ -4,6 +4,11 @@
  * background, retried with backoff, never blocking the caller or other work;
  * status read live from the facilities, with unreachable ones shown as such;
  * dematerialize always completes (see packages/facility/docs/failure-model.md).
+ *
+ * The plan (`@merge/materialize`) is computed once, when the materialization
+ * is created, and stored with it (plan-record.ts); delivery, retries, status,
+ * node operations and dematerialize read it. `work` reconciles what the plan
+ * wants with what each facility reports (reconcile.ts).
  */
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
@@ -12,23 +17,30 @@ import {
   type EmulationParams,
   emulationParamsFromPb,
   emulationParamsToPb,
-  type Fragment,
-  fragmentsFor,
   fragmentToPb,
+  linkPlacement,
+  type MaterializationPlan,
   mzStatusName,
   type NodeAction,
+  nodePlacement,
   nodeStateName,
+  PlanError,
+  planFacilities,
+  planMaterialization,
+  planNames,
   powerActionToPb,
 } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
-import type { EmulationValues, Experiment, Facility } from "@merge/xir";
+import type { EmulationValues, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
 import { readFacility } from "../facility-record.ts";
-import type { FacilityRecord, RealizationRecord } from "../objects.ts";
+import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
+import { deletePlan, putPlan, readPlan } from "./plan-record.ts";
+import { needsObservation, nextStep } from "./reconcile.ts";
 
 export type FacilityClient = Client<typeof pb.FacilityService>;
 /** How the portal reaches a facility's commander (mutual TLS credentials are the connector's business). */
@@ -121,6 +133,8 @@ export class Materializer {
   private readonly maxBackoff: number;
   private readonly timeout: number;
   private readonly giveUp: number;
+  /** Stored plans by record key and creation revision: a plan never changes while its materialization lives. */
+  private readonly plans = new Map<string, MaterializationPlan>();
 
   constructor(private readonly opts: MaterializerOptions) {
     this.backoff = opts.backoffMs ?? 1000;
@@ -144,25 +158,11 @@ export class Materializer {
     return f && { value: f.record, rev: f.modRevision };
   }
 
-  /** A realization's embedding and its revision's XIR, through the readers that know their stored shapes. */
-  private async embedding(
-    project: string,
-    experiment: string,
-    realization: string,
-  ): Promise<{ realization: RealizationRecord["realization"] | undefined; xir: Experiment | null | undefined }> {
-    const rlz = await readRealization(this.store, project, experiment, realization);
-    if (!rlz) return { realization: undefined, xir: undefined };
-    const body = await readRevisionBody(this.store, project, experiment, rlz.record.revision);
-    return { realization: rlz.record.realization, xir: body?.xir };
-  }
-
-  /** Start materializing an accepted realization. Returns at once; delivery happens in the background. */
-  async create(
-    project: string,
-    experiment: string,
-    realization: string,
-    creator: string,
-  ): Promise<MaterializationRecord> {
+  /**
+   * The plan of a realization as it is now: its embedding, its revision's XIR
+   * and the models of the facilities it uses. Refusals name what is missing.
+   */
+  private async computePlan(project: string, experiment: string, realization: string): Promise<MaterializationPlan> {
     const rec = await readRealization(this.store, project, experiment, realization);
     if (!rec) {
       throw new MaterializationError(
@@ -179,28 +179,67 @@ export class Materializer {
       );
     }
     const body = await readRevisionBody(this.store, project, experiment, r.revision);
-    const xp: Experiment | null | undefined = body?.xir;
+    const xp = body?.xir;
     if (!xp)
       throw new MaterializationError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
-    const names = [...new Set(r.realization.infranets.map((i) => i.facility))];
-    const parts: FacilityPart[] = [];
-    for (const name of names) {
+    const models: Facility[] = [];
+    for (const name of planFacilities(r.realization)) {
       const f = await this.facility(name);
       if (!f)
         throw new MaterializationError(
           "unprocessable",
           `realization ${id} uses facility '${name}', which is not registered`,
         );
-      const fragments = fragmentsFor(r.realization, xp, f.value.model as Facility);
-      parts.push({
-        facility: name,
-        want: "materialize",
-        delivered: false,
-        attempts: 0,
-        resources: [...new Set(fragments.map((x) => x.resource))],
-        fragments: fragments.length,
+      models.push(f.value.model as Facility);
+    }
+    try {
+      return planMaterialization(r.realization, xp, models);
+    } catch (err) {
+      if (err instanceof PlanError) throw new MaterializationError("unprocessable", err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * A materialization's stored plan. A record written before plans were
+   * stored gets its plan computed now and stored beside it.
+   */
+  private async planOf(m: MaterializationRecord): Promise<MaterializationPlan> {
+    const key = mzKeys.record(m.project, m.experiment, m.realization);
+    const cacheKey = `${key} ${m.created}`;
+    const cached = this.plans.get(cacheKey);
+    if (cached) return cached;
+    let plan = await readPlan(this.store, m.project, m.experiment, m.realization);
+    if (!plan) {
+      plan = await this.computePlan(m.project, m.experiment, m.realization);
+      await this.store.txn({
+        compare: [{ key, target: "present" }],
+        success: putPlan(m.project, m.experiment, m.realization, plan),
       });
     }
+    // Bounded: plans are re-read from the store when evicted.
+    if (this.plans.size >= 64) this.plans.delete(this.plans.keys().next().value as string);
+    this.plans.set(cacheKey, plan);
+    return plan;
+  }
+
+  /** Start materializing an accepted realization. Returns at once; delivery happens in the background. */
+  async create(
+    project: string,
+    experiment: string,
+    realization: string,
+    creator: string,
+  ): Promise<MaterializationRecord> {
+    const plan = await this.computePlan(project, experiment, realization);
+    const id = plan.mzid;
+    const parts: FacilityPart[] = plan.facilities.map((fp) => ({
+      facility: fp.facility,
+      want: "materialize",
+      delivered: false,
+      attempts: 0,
+      resources: fp.resources,
+      fragments: fp.fragments.length,
+    }));
     const now = new Date().toISOString();
     const mz: MaterializationRecord = {
       id,
@@ -216,7 +255,7 @@ export class Materializer {
     const key = mzKeys.record(project, experiment, realization);
     const t = await this.store.txn({
       compare: [{ key, target: "absent" }],
-      success: [{ op: "put", key, value: JSON.stringify(mz) }],
+      success: [{ op: "put", key, value: JSON.stringify(mz) }, ...putPlan(project, experiment, realization, plan)],
       failure: [{ op: "get", key }],
     });
     if (!t.succeeded) {
@@ -359,56 +398,60 @@ export class Materializer {
     return out;
   }
 
-  /** The facility and resource serving a node of a materialization (power, exec, shell). */
-  private placeNode(project: string, experiment: string, realization: string, node: string): Promise<Placement> {
-    return this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "node.setup" && f.node.node === node,
-      (fs) =>
-        new MaterializationError(
-          "not_found",
-          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
-        ),
-    );
-  }
-
-  /**
-   * The facility and resource serving a node (`node.setup`) or an emulated link
-   * (`emulation.setup`) of a materialization, from the fragments it was made of.
-   */
-  private async place(
+  /** A materialization that is running (not being dematerialized), with its plan. */
+  private async running(
     project: string,
     experiment: string,
     realization: string,
-    find: (f: Fragment) => boolean,
-    missing: (fragments: Fragment[]) => MaterializationError,
-  ): Promise<Placement> {
+  ): Promise<{ m: MaterializationRecord; plan: MaterializationPlan }> {
     const m = await this.get(project, experiment, realization);
     if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     if (m.state !== "materializing")
       throw new MaterializationError("conflict", `${m.id} is being dematerialized; materialize it again first`);
-    const { realization: rlz, xir } = await this.embedding(project, experiment, realization);
-    if (!rlz || !xir)
-      throw new MaterializationError("conflict", `the realization or the experiment revision of ${m.id} is gone`);
-    const all: Fragment[] = [];
-    for (const part of m.facilities) {
-      const f = await this.facility(part.facility);
-      if (!f) continue;
-      const fragments = fragmentsFor(rlz, xir, f.value.model as Facility);
-      all.push(...fragments);
-      const hit = fragments.find(find);
-      if (hit) {
-        if (!part.delivered)
-          throw new MaterializationError(
-            "conflict",
-            `${m.id} is not delivered to ${part.facility} yet; wait until it is active`,
-          );
-        return { m, client: this.opts.connect(f.value), resource: hit.resource };
-      }
+    return { m, plan: await this.planOf(m) };
+  }
+
+  /** The client for a facility of a materialization, once the facility has its part. */
+  private async deliveredTo(m: MaterializationRecord, facility: string): Promise<FacilityClient> {
+    const part = m.facilities.find((f) => f.facility === facility);
+    if (!part?.delivered)
+      throw new MaterializationError(
+        "conflict",
+        `${m.id} is not delivered to ${facility} yet; wait until it is active`,
+      );
+    return this.client(facility);
+  }
+
+  /** The facility and resource serving a node of a materialization (power, exec, shell), from its plan. */
+  private async placeNode(project: string, experiment: string, realization: string, node: string): Promise<Placement> {
+    const { m, plan } = await this.running(project, experiment, realization);
+    const at = nodePlacement(plan, node);
+    if (!at) {
+      throw new MaterializationError(
+        "not_found",
+        `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(plan, "node")})`,
+      );
     }
-    throw missing(all);
+    return { m, client: await this.deliveredTo(m, at.facility), resource: at.resource };
+  }
+
+  /** The facility and emulator serving an emulated link of a materialization, from its plan. */
+  private async placeLink(project: string, experiment: string, realization: string, link: string): Promise<Placement> {
+    const { m, plan } = await this.running(project, experiment, realization);
+    const at = linkPlacement(plan, link);
+    if (!at) {
+      throw new MaterializationError(
+        "not_found",
+        `${realization}.${experiment}.${project} has no link '${link}' (links: ${names(plan, "link")})`,
+      );
+    }
+    if (!at.emulator) {
+      throw new MaterializationError(
+        "conflict",
+        `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model, then realize and materialize again)`,
+      );
+    }
+    return { m, client: await this.deliveredTo(m, at.emulator.facility), resource: at.emulator.resource };
   }
 
   /**
@@ -446,22 +489,7 @@ export class Materializer {
     if (change.capacity === undefined && change.latency === undefined && change.loss === undefined) {
       throw new MaterializationError("bad_request", "nothing to change: give latency, loss and/or capacity");
     }
-    const p = await this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "emulation.setup" && f.emulation.links.some((l) => l.link === link),
-      (fs) =>
-        fs.some((f) => f.op === "link.create" && f.link.link === link)
-          ? new MaterializationError(
-              "conflict",
-              `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model, then realize and materialize again)`,
-            )
-          : new MaterializationError(
-              "not_found",
-              `${realization}.${experiment}.${project} has no link '${link}' (links: ${names(fs, "link")})`,
-            ),
-    );
+    const p = await this.placeLink(project, experiment, realization, link);
     const r = await facilityCall(() =>
       p.client.updateEmulation(
         { mzid: p.m.id, resource: p.resource, link, params: emulationParamsToPb(change), toward: toward ?? "" },
@@ -633,7 +661,10 @@ export class Materializer {
             `dematerialize ${saved.id}: gave up on ${saved.facilities.map((f) => f.facility).join(", ")}`,
           );
         }
-        await this.store.txn({ compare: [], success: [{ op: "delete", key }] });
+        await this.store.txn({
+          compare: [],
+          success: [{ op: "delete", key }, ...deletePlan(saved.project, saved.experiment, saved.realization)],
+        });
         return;
       }
       const latest = await this.read<MaterializationRecord>(key);
@@ -648,9 +679,9 @@ export class Materializer {
   }
 
   /**
-   * One delivery step for one facility. Materialize: notify incoming + the
-   * fragments (idempotent at the facility). Dematerialize: the request, then
-   * wait for the facility to report it gone, then notify teardown.
+   * One reconcile step for one facility: observe it when the step depends on
+   * what it holds (reconcile.ts), then act. Returns the changes to the
+   * facility's part of the record, or "gone" when the portal is done with it.
    */
   private async deliver(m: MaterializationRecord, part: FacilityPart): Promise<Partial<FacilityPart> | "gone"> {
     const facility = await this.facility(part.facility);
@@ -660,36 +691,49 @@ export class Materializer {
     }
     const client = this.opts.connect(facility.value);
     const call = { timeoutMs: this.timeout };
-    if (part.want === "materialize") {
-      if (part.delivered) return {};
-      const { realization: rlz, xir } = await this.embedding(m.project, m.experiment, m.realization);
-      if (!rlz || !xir) throw new Error("the realization or its experiment is gone");
-      const fragments = fragmentsFor(rlz, xir, facility.value.model as Facility).map(fragmentToPb);
-      const inc = await client.notifyIncoming({ mzid: m.id, resources: part.resources }, call);
-      if (inc.errors.length) throw new Error(inc.errors.map((e) => e.message).join("; "));
-      const r = await client.materialize({ mzid: m.id, fragments }, call);
-      if (r.errors.length) {
-        throw new Error(
-          `${r.errors.length} fragments refused: ${r.errors
-            .slice(0, 3)
-            .map((e) => e.message)
-            .join("; ")}`,
-        );
+    const observed = needsObservation(part)
+      ? mzStatusName((await client.status({ mzid: m.id, resources: part.resources }, call)).status)
+      : undefined;
+    const delivered = { delivered: true, lastError: undefined, nextAttempt: undefined };
+    switch (nextStep(part, observed)) {
+      case "done":
+      case "wait":
+        return {};
+      case "adopt":
+        return delivered;
+      case "materialize": {
+        const fragments = (await this.fragmentsFor(m, part.facility)).map(fragmentToPb);
+        const inc = await client.notifyIncoming({ mzid: m.id, resources: part.resources }, call);
+        if (inc.errors.length) throw new Error(inc.errors.map((e) => e.message).join("; "));
+        const r = await client.materialize({ mzid: m.id, fragments }, call);
+        if (r.errors.length) {
+          throw new Error(
+            `${r.errors.length} fragments refused: ${r.errors
+              .slice(0, 3)
+              .map((e) => e.message)
+              .join("; ")}`,
+          );
+        }
+        return delivered;
       }
-      return { delivered: true, lastError: undefined, nextAttempt: undefined };
+      case "dematerialize": {
+        // Fragments let a facility that lost its records still tear down; without them it uses its own.
+        const fragments = (await this.fragmentsFor(m, part.facility).catch(() => [])).map(fragmentToPb);
+        const r = await client.dematerialize({ mzid: m.id, fragments }, call);
+        if (r.errors.length) throw new Error(r.errors.map((e) => e.message).join("; "));
+        return delivered;
+      }
+      case "release":
+        await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
+        return "gone";
     }
-    if (!part.delivered) {
-      const { realization: rlz, xir } = await this.embedding(m.project, m.experiment, m.realization);
-      // Fragments let a facility that lost its records still tear down; without them it uses its own.
-      const fragments = rlz && xir ? fragmentsFor(rlz, xir, facility.value.model as Facility).map(fragmentToPb) : [];
-      const r = await client.dematerialize({ mzid: m.id, fragments }, call);
-      if (r.errors.length) throw new Error(r.errors.map((e) => e.message).join("; "));
-      return { delivered: true, lastError: undefined, nextAttempt: undefined };
-    }
-    const s = await client.status({ mzid: m.id, resources: part.resources }, call);
-    if (s.status !== pb.MzStatus.DEMATERIALIZED) return {};
-    await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
-    return "gone";
+  }
+
+  /** One facility's fragments from the stored plan. */
+  private async fragmentsFor(m: MaterializationRecord, facility: string) {
+    const part = (await this.planOf(m)).facilities.find((f) => f.facility === facility);
+    if (!part) throw new Error(`the plan of ${m.id} has no part for facility '${facility}'`);
+    return part.fragments;
   }
 }
 
@@ -723,13 +767,8 @@ export function portalUnits(p: EmulationParams): EmulationParams {
   return { ...ms(p), ...(p.toward ? { toward: p.toward.map(ms) } : {}) };
 }
 
-function names(fs: Fragment[], kind: "node" | "link"): string {
-  const out = new Set<string>();
-  for (const f of fs) {
-    if (kind === "node" && f.op === "node.setup") out.add(f.node.node);
-    if (kind === "link" && f.op === "link.create") out.add(f.link.link);
-  }
-  return [...out].join(", ") || "none";
+function names(plan: MaterializationPlan, kind: "node" | "link"): string {
+  return planNames(plan, kind).join(", ") || "none";
 }
 
 /** A facility's refusal as the portal's error: what was wrong and what to do. */
