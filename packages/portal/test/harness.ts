@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import type { PortalPlugin } from "../src/server.ts";
+import { demoSeed } from "./demo-seed.ts";
 
 export interface Harness {
   started: Started;
@@ -25,7 +26,7 @@ export async function startHarness(
   opts: { acceptTimeoutSeconds?: number; policyFile?: string; plugins?: PortalPlugin[] } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
-  const started = await startPortal({ dataDir, port: 0, ...opts });
+  const started = await startPortal({ dataDir, port: 0, seed: demoSeed(), ...opts });
   const anon = new PortalClient(started.url);
   const adminToken = await anon.login("admin", started.admin.password as string);
   const admin = new PortalClient(started.url, adminToken.token);

@@ -21,6 +21,7 @@ import { type Started, startPortal } from "../src/main.ts";
 import { credentialsConnector, MaterializationError, Materializer } from "../src/materialize/index.ts";
 import { keys, type RealizationRecord, type StoredFacility, type StoredRealization } from "../src/objects.ts";
 import { readAllocations } from "../src/realization.ts";
+import { demoSeed } from "./demo-seed.ts";
 import { apiError } from "./harness.ts";
 import { generatedFacility, lansXir } from "./size.ts";
 
@@ -33,7 +34,7 @@ let dee: PortalClient;
 before(async () => {
   etcd = await startEtcd();
   dataDir = await mkdtemp(join(tmpdir(), "merge-portal-large-etcd-"));
-  portal = await startPortal({ dataDir, port: 0, storeUrl: etcd.url });
+  portal = await startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() });
   const anon = new PortalClient(portal.url);
   admin = new PortalClient(portal.url, (await anon.login("admin", portal.admin.password as string)).token);
   await anon.register({ name: "dee", email: "dee@example.org", password: "dee-password" });
