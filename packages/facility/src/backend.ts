@@ -82,11 +82,11 @@ export interface NodeRef {
 export interface Backend {
   readonly name: string;
   /** Create the infrapod's network enclave (namespace, ceth0/ceth1, materialization bridge, VTEP). */
-  infrapodCreate(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus>;
+  infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus>;
   /** Start the infrapod's services (nex DHCP/DNS, foundry, moactld when emulating, etcd). */
   infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus>;
   /** Make the infranet's DHCP/DNS entries exactly these. */
-  infranetEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void>;
+  infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void>;
   /** Remove the infrapod, its services and its enclave. */
   infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void>;
 
@@ -110,7 +110,7 @@ export interface Backend {
   linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void>;
 
   /** Start emulating these links on the emulator. */
-  emulationCreate(spec: EmulationSpec, ctx: ActionContext): Promise<void>;
+  emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void>;
   /** Change parameters of a running emulation (links not listed are unchanged). */
   emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void>;
   emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void>;

@@ -1,4 +1,5 @@
 export { synthetic } from "@merge/materialize";
+export * from "./actions.ts";
 export * from "./backend.ts";
 export * from "./certs.ts";
 export * from "./commander.ts";

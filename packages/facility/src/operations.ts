@@ -4,9 +4,9 @@
  * compare-and-swap on the action, retried if rex wrote it meanwhile.
  */
 import type { Store } from "@merge/store";
+import { nodeTransition } from "./actions.ts";
 import type { MzId } from "./backend.ts";
 import { rangeAll, readActions } from "./driver.ts";
-import { nodeTransition } from "./rex.ts";
 import {
   type Action,
   keys,

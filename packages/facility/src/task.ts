@@ -24,7 +24,7 @@ export type ActionSpec =
   | { kind: "node.setup" | "node.recycle" | "node.reset"; node: NodeSpec }
   | { kind: "node.power"; resource: string; power: PowerAction }
   | { kind: "link.create" | "link.destroy"; link: LinkSpec }
-  | { kind: "emulation.create" | "emulation.destroy"; emulation: EmulationSpec };
+  | { kind: "emulation.setup" | "emulation.destroy"; emulation: EmulationSpec };
 
 export type ActionKind = ActionSpec["kind"];
 
@@ -234,7 +234,7 @@ export function actionTarget(spec: ActionSpec): string {
     case "link.create":
     case "link.destroy":
       return spec.link.link;
-    case "emulation.create":
+    case "emulation.setup":
     case "emulation.destroy":
       return `${spec.emulation.emulation}@${spec.emulation.emulator}`;
   }

@@ -20,7 +20,7 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
   const records = new Map(d.nodes.map((n) => [n.resource, n]));
   const emulated = new Map<string, EmulationParams>();
   for (const a of d.actions) {
-    if (a.spec.kind === "emulation.create") for (const l of a.spec.emulation.links) emulated.set(l.link, l.params);
+    if (a.spec.kind === "emulation.setup") for (const l of a.spec.emulation.links) emulated.set(l.link, l.params);
   }
   for (const [link, p] of d.emulation ?? []) emulated.set(link, p);
   const tasks = d.tasks.map((t) => {

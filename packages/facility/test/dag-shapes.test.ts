@@ -72,7 +72,7 @@ for (const [name, keep] of Object.entries(SHAPES)) {
     for (const a of setup.actions) {
       const s = a.spec;
       if (s.kind === "link.create") assert.ok(undone("link.destroy", linkOf).has(linkOf(s)), `${name}: link ${a.id}`);
-      if (s.kind === "emulation.create")
+      if (s.kind === "emulation.setup")
         assert.ok(undone("emulation.destroy", emuOf).has(emuOf(s)), `${name}: emulation ${a.id}`);
       if (s.kind === "node.setup") assert.ok(undone("node.recycle", nodeOf).has(nodeOf(s)), `${name}: node ${a.id}`);
       if (s.kind === "infrapod.enclave")
@@ -92,8 +92,8 @@ test("a realization using two emulators of a facility: one emulation each, set u
   });
   const setup = materializeDag(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
   wellFormed("two emulators", setup);
-  const emus = setup.actions.filter((a) => a.spec.kind === "emulation.create");
-  assert.deepEqual(emus.map((a) => (a.spec.kind === "emulation.create" ? a.spec.emulation.emulator : "")).sort(), [
+  const emus = setup.actions.filter((a) => a.spec.kind === "emulation.setup");
+  assert.deepEqual(emus.map((a) => (a.spec.kind === "emulation.setup" ? a.spec.emulation.emulator : "")).sort(), [
     "emu0",
     "emu1",
   ]);

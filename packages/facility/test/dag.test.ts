@@ -21,7 +21,7 @@ test("materialize DAG: infrapod stages in order, network and nodes depend on the
   ]);
   const net = dag.actions.filter((a) => a.task === "network");
   assert.ok(net.filter((a) => a.spec.kind === "link.create").every((a) => a.stage === 0));
-  assert.ok(net.filter((a) => a.spec.kind === "emulation.create").every((a) => a.stage === 1));
+  assert.ok(net.filter((a) => a.spec.kind === "emulation.setup").every((a) => a.stage === 1));
   const nodes = dag.actions.filter((a) => a.task === "nodes");
   assert.equal(nodes.length, 25);
   assert.ok(nodes.every((a) => a.stage === 0 && a.state === "pending" && a.attempts === 0));
