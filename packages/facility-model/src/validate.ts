@@ -13,8 +13,7 @@ import {
   type TagRange,
   validateFacility,
 } from "@merge/xir";
-import { describe, numberedPort, portList } from "./builder.ts";
-import type { Problem } from "./problem.ts";
+import { describe, numberedPort, type Problem, portList } from "./problem.ts";
 
 export const VLAN_MIN = 1;
 export const VLAN_MAX = 4094;
