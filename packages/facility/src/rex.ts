@@ -17,7 +17,7 @@
  * are still held), so a half-finished setup step cannot re-create what teardown
  * has just removed.
  */
-import type { Compare, Op, Store, Watch, WatchEvent } from "@merge/store";
+import { type Compare, type Op, type Store, updateJSON, type Watch, type WatchEvent } from "@merge/store";
 import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
@@ -637,17 +637,11 @@ export class Rex {
     return performAction(this.backend, spec, ctx);
   }
 
+  /** Merge facts an action learnt into the materialization record (nothing when it is gone). */
   private async updateInfo(mzid: MzId, patch: Partial<MzInfo>): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      const kv = await this.store.get(keys.info(mzid));
-      if (!kv) return;
-      const next = { ...(JSON.parse(kv.value) as MzInfo), ...patch };
-      const r = await this.store.txn({
-        compare: [{ key: kv.key, target: "modRevision", op: "==", value: kv.modRevision }],
-        success: [{ op: "put", key: kv.key, value: JSON.stringify(next) }],
-      });
-      if (r.succeeded) return;
-    }
+    await updateJSON<MzInfo>(this.store, keys.info(mzid), (cur) => cur && { ...cur, ...patch }, {
+      what: `materialization record of ${mzid}`,
+    });
   }
 
   /** Teardown done: forget the materialization (several workers may race; discard is idempotent). */

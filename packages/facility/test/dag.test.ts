@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fragmentFromPb, fragmentsFor, fragmentToPb, synthetic, WireError } from "@merge/materialize";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { FragmentError, materializeDag, teardownDag } from "../src/dag.ts";
 
 const s = synthetic(25, { mzid: "r1.exp.proj", lanSize: 10 });

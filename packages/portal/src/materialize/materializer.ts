@@ -31,7 +31,7 @@ import {
   powerActionToPb,
 } from "@merge/materialize";
 import * as pb from "@merge/proto";
-import type { Store } from "@merge/store";
+import { type Store, updateJSON } from "@merge/store";
 import type { EmulationValues, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
 import { readFacility } from "../facility-record.ts";
@@ -573,18 +573,16 @@ export class Materializer {
     key: string,
     change: (m: MaterializationRecord) => MaterializationRecord | undefined,
   ): Promise<MaterializationRecord | undefined> {
-    for (;;) {
-      const cur = await this.read<MaterializationRecord>(key);
-      if (!cur) return undefined;
-      const next = change(cur.value);
-      if (!next) return cur.value; // nothing to change: the record as it is
-      next.updated = new Date().toISOString();
-      const r = await this.store.txn({
-        compare: [{ key, target: "modRevision", op: "==", value: cur.rev }],
-        success: [{ op: "put", key, value: JSON.stringify(next) }],
-      });
-      if (r.succeeded) return next;
-    }
+    const r = await updateJSON<MaterializationRecord>(
+      this.store,
+      key,
+      (cur) => {
+        const next = cur && change(cur);
+        return next && { ...next, updated: new Date().toISOString() };
+      },
+      { what: `materialization ${key.slice(mzKeys.all().length)}` },
+    );
+    return r.value; // as written, or as it is when there was nothing to change
   }
 
   /** Schedule background work on one materialization; timers never block callers. */
