@@ -12,6 +12,13 @@ export * from "./harbor.ts";
 export * from "./node-ops.ts";
 export * from "./operations.ts";
 export * from "./rex.ts";
-export { DEFAULT_DURATIONS, type FailureRule, SimBackend, type SimDurations, ZERO_DURATIONS } from "./sim/sim.ts";
+export {
+  DEFAULT_DURATIONS,
+  type FailureRule,
+  SimBackend,
+  type SimDurations,
+  type SimMethod,
+  ZERO_DURATIONS,
+} from "./sim/sim.ts";
 export * from "./task.ts";
 export * from "./wire.ts";

@@ -9,11 +9,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LinuxBackend } from "../src/linux/backend.ts";
-import { prefixOf } from "../src/linux/names.ts";
-import { isClean, leftovers, sweep } from "../src/linux/sweep.ts";
-import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
-import { medianRtt, skip } from "./linux/fixture.ts";
+import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { medianRtt, skip } from "@merge/facility/testing/linux";
+import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 // Two nodes over an emulated 10 ms link; addresses, routes and names from the compiler.
 const MODEL = `
