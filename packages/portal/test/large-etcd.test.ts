@@ -17,8 +17,9 @@ import { checkRealizations } from "@merge/realize";
 import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Facility, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
+import { PortalError } from "../src/errors.ts";
 import { type Started, startPortal } from "../src/main.ts";
-import { credentialsConnector, MaterializationError, Materializer } from "../src/materialize/index.ts";
+import { credentialsConnector, Materializer } from "../src/materialize/index.ts";
 import { keys, type RealizationRecord, type StoredFacility, type StoredRealization } from "../src/objects.ts";
 import { readAllocations } from "../src/realization.ts";
 import { demoSeed } from "./demo-seed.ts";
@@ -143,7 +144,7 @@ test("a 3,000-node realization on etcd: pushed, realized, accepted, read, listed
   }
   await assert.rejects(
     mz.create("dee", "nope", "r", "dee"),
-    (e: Error) => e instanceof MaterializationError && e.code === "not_found",
+    (e: Error) => e instanceof PortalError && e.code === "not_found",
   );
 
   // Relinquish: the record, its chunks, the allocation header and its chunks all go.

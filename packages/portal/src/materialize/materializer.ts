@@ -34,6 +34,7 @@ import * as pb from "@merge/proto";
 import { type Store, updateJSON } from "@merge/store";
 import type { EmulationValues, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
+import { PortalError } from "../errors.ts";
 import { readFacility } from "../facility-record.ts";
 import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
@@ -90,15 +91,6 @@ interface Placement {
   m: MaterializationRecord;
   client: FacilityClient;
   resource: string;
-}
-
-export class MaterializationError extends Error {
-  constructor(
-    readonly code: "not_found" | "conflict" | "unprocessable" | "bad_request" | "internal",
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface MaterializerOptions {
@@ -165,37 +157,30 @@ export class Materializer {
   private async computePlan(project: string, experiment: string, realization: string): Promise<MaterializationPlan> {
     const rec = await readRealization(this.store, project, experiment, realization);
     if (!rec) {
-      throw new MaterializationError(
-        "not_found",
-        `realization '${realization}.${experiment}.${project}' does not exist`,
-      );
+      throw new PortalError("not_found", `realization '${realization}.${experiment}.${project}' does not exist`);
     }
     const r = rec.record;
     const id = realizationId(r);
     if (r.state !== "accepted" || !r.realization) {
-      throw new MaterializationError(
+      throw new PortalError(
         "conflict",
         `realization ${id} is ${r.state}; only an accepted realization can be materialized (accept it first)`,
       );
     }
     const body = await readRevisionBody(this.store, project, experiment, r.revision);
     const xp = body?.xir;
-    if (!xp)
-      throw new MaterializationError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
+    if (!xp) throw new PortalError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
     const models: Facility[] = [];
     for (const name of planFacilities(r.realization)) {
       const f = await this.facility(name);
       if (!f)
-        throw new MaterializationError(
-          "unprocessable",
-          `realization ${id} uses facility '${name}', which is not registered`,
-        );
+        throw new PortalError("unprocessable", `realization ${id} uses facility '${name}', which is not registered`);
       models.push(f.value.model as Facility);
     }
     try {
       return planMaterialization(r.realization, xp, models);
     } catch (err) {
-      if (err instanceof PlanError) throw new MaterializationError("unprocessable", err.message);
+      if (err instanceof PlanError) throw new PortalError("unprocessable", err.message);
       throw err;
     }
   }
@@ -260,7 +245,7 @@ export class Materializer {
     });
     if (!t.succeeded) {
       const cur = JSON.parse(t.gets[0]!.value) as MaterializationRecord;
-      throw new MaterializationError(
+      throw new PortalError(
         "conflict",
         cur.state === "dematerializing"
           ? `${id} is still being dematerialized; materialize it again once that is done`
@@ -291,8 +276,7 @@ export class Materializer {
             })),
           },
     );
-    if (!next)
-      throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (!next) throw new PortalError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     this.kick(key, 0);
     return next;
   }
@@ -308,7 +292,7 @@ export class Materializer {
   /** Status with per-node and per-link detail, read live from each facility. */
   async status(project: string, experiment: string, realization: string): Promise<MaterializationStatus> {
     const m = await this.get(project, experiment, realization);
-    if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (!m) throw new PortalError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     const out: MaterializationStatus = {
       id: m.id,
       project,
@@ -405,9 +389,9 @@ export class Materializer {
     realization: string,
   ): Promise<{ m: MaterializationRecord; plan: MaterializationPlan }> {
     const m = await this.get(project, experiment, realization);
-    if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (!m) throw new PortalError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     if (m.state !== "materializing")
-      throw new MaterializationError("conflict", `${m.id} is being dematerialized; materialize it again first`);
+      throw new PortalError("conflict", `${m.id} is being dematerialized; materialize it again first`);
     return { m, plan: await this.planOf(m) };
   }
 
@@ -415,10 +399,7 @@ export class Materializer {
   private async deliveredTo(m: MaterializationRecord, facility: string): Promise<FacilityClient> {
     const part = m.facilities.find((f) => f.facility === facility);
     if (!part?.delivered)
-      throw new MaterializationError(
-        "conflict",
-        `${m.id} is not delivered to ${facility} yet; wait until it is active`,
-      );
+      throw new PortalError("conflict", `${m.id} is not delivered to ${facility} yet; wait until it is active`);
     return this.client(facility);
   }
 
@@ -427,7 +408,7 @@ export class Materializer {
     const { m, plan } = await this.running(project, experiment, realization);
     const at = nodePlacement(plan, node);
     if (!at) {
-      throw new MaterializationError(
+      throw new PortalError(
         "not_found",
         `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(plan, "node")})`,
       );
@@ -440,13 +421,13 @@ export class Materializer {
     const { m, plan } = await this.running(project, experiment, realization);
     const at = linkPlacement(plan, link);
     if (!at) {
-      throw new MaterializationError(
+      throw new PortalError(
         "not_found",
         `${realization}.${experiment}.${project} has no link '${link}' (links: ${names(plan, "link")})`,
       );
     }
     if (!at.emulator) {
-      throw new MaterializationError(
+      throw new PortalError(
         "conflict",
         `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model, then realize and materialize again)`,
       );
@@ -487,7 +468,7 @@ export class Materializer {
     toward?: string,
   ) {
     if (change.capacity === undefined && change.latency === undefined && change.loss === undefined) {
-      throw new MaterializationError("bad_request", "nothing to change: give latency, loss and/or capacity");
+      throw new PortalError("bad_request", "nothing to change: give latency, loss and/or capacity");
     }
     const p = await this.placeLink(project, experiment, realization, link);
     const r = await facilityCall(() =>
@@ -777,18 +758,18 @@ async function facilityCall<T>(call: () => Promise<T>): Promise<T> {
     if (!(err instanceof ConnectError)) throw err;
     switch (err.code) {
       case Code.NotFound:
-        throw new MaterializationError("not_found", err.rawMessage);
+        throw new PortalError("not_found", err.rawMessage);
       case Code.FailedPrecondition:
-        throw new MaterializationError("conflict", err.rawMessage);
+        throw new PortalError("conflict", err.rawMessage);
       case Code.InvalidArgument:
-        throw new MaterializationError("bad_request", err.rawMessage);
+        throw new PortalError("bad_request", err.rawMessage);
       case Code.Unimplemented:
-        throw new MaterializationError("unprocessable", err.rawMessage);
+        throw new PortalError("unprocessable", err.rawMessage);
       case Code.Unavailable:
       case Code.DeadlineExceeded:
-        throw new MaterializationError("internal", `the facility did not answer: ${err.rawMessage}`);
+        throw new PortalError("internal", `the facility did not answer: ${err.rawMessage}`);
       default:
-        throw new MaterializationError("internal", `the facility failed: ${err.rawMessage}`);
+        throw new PortalError("internal", `the facility failed: ${err.rawMessage}`);
     }
   }
 }
