@@ -23,6 +23,11 @@ import type {
 
 export class WireError extends Error {}
 
+/** The name a wire enum value has in `map` (name → value), if any. */
+function nameOf<K extends string, V>(map: Record<K, V>, value: V): K | undefined {
+  return (Object.keys(map) as K[]).find((k) => map[k] === value);
+}
+
 const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } =>
   (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
 
@@ -246,7 +251,7 @@ export function fragmentFromPb(f: pb.Fragment, index: number): Fragment {
       return { resource, op: "node.reset", node: nodeFromPb(f.op.value, where) };
     case "nodePower": {
       const action = f.op.value.action;
-      const power = (Object.keys(POWER) as PowerAction[]).find((k) => POWER[k] === action);
+      const power = nameOf(POWER, action);
       if (!power) throw new WireError(`${where}: power action is unspecified (on, off, cycle or soft-cycle)`);
       return { resource, op: "node.power", power };
     }
@@ -272,7 +277,7 @@ export const MZ_STATUS: Record<MzStatus, pb.MzStatus> = {
   dematerialized: pb.MzStatus.DEMATERIALIZED,
 };
 export function mzStatusName(s: pb.MzStatus): MzStatus | "unspecified" {
-  return (Object.keys(MZ_STATUS) as MzStatus[]).find((k) => MZ_STATUS[k] === s) ?? "unspecified";
+  return nameOf(MZ_STATUS, s) ?? "unspecified";
 }
 export const NODE_STATE: Record<NodeState, pb.NodeState> = {
   clean: pb.NodeState.CLEAN,
@@ -280,7 +285,7 @@ export const NODE_STATE: Record<NodeState, pb.NodeState> = {
   ready: pb.NodeState.READY,
 };
 export function nodeStateName(s: pb.NodeState): NodeState | "unknown" {
-  return (Object.keys(NODE_STATE) as NodeState[]).find((k) => NODE_STATE[k] === s) ?? "unknown";
+  return nameOf(NODE_STATE, s) ?? "unknown";
 }
 export const ACTION_STATE: Record<ActionState, pb.ActionState> = {
   pending: pb.ActionState.PENDING,
@@ -288,7 +293,7 @@ export const ACTION_STATE: Record<ActionState, pb.ActionState> = {
   error: pb.ActionState.ERROR,
 };
 export function actionStateName(s: pb.ActionState): ActionState | "unknown" {
-  return (Object.keys(ACTION_STATE) as ActionState[]).find((k) => ACTION_STATE[k] === s) ?? "unknown";
+  return nameOf(ACTION_STATE, s) ?? "unknown";
 }
 
 /** Emulation values present in `p` (an absent field stays absent on the wire: unconstrained). */
@@ -316,5 +321,5 @@ export function powerActionToPb(a: NodeAction): pb.PowerAction {
   return NODE_ACTION[a];
 }
 export function powerActionFromPb(a: pb.PowerAction): NodeAction | undefined {
-  return (Object.keys(NODE_ACTION) as NodeAction[]).find((k) => NODE_ACTION[k] === a);
+  return nameOf(NODE_ACTION, a);
 }
