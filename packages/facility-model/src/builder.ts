@@ -27,7 +27,7 @@ import type {
   TagPools,
   TagRange,
 } from "@merge/xir";
-import { describe, FacilityModelError, numberedPort, portList } from "./problem.ts";
+import { describe, FacilityModelError, portIndexOf, portList } from "./problem.ts";
 import { checkFacility } from "./validate.ts";
 
 /** `both` = dual personality: bare metal or hypervisor, whichever a realization needs. */
@@ -561,18 +561,7 @@ const SWP: string[] = Array.from({ length: 257 }, (_, i) => `swp${i}`);
 const swp = (i: number): string => SWP[i] ?? `swp${i}`;
 
 function portIndex(e: Entry, name: string): number {
-  const ports = e.res.ports;
-  const guess = numberedPort(name);
-  if (guess >= 0 && guess < ports.length && (ports[guess] as Port).name === name) return guess;
-  if (ports.length <= 12) {
-    for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
-  } else {
-    if (!e.byName) {
-      e.byName = new Map();
-      for (let i = 0; i < ports.length; i++) e.byName.set((ports[i] as Port).name, i);
-    }
-    const i = e.byName.get(name);
-    if (i !== undefined) return i;
-  }
-  throw new Error(`${describe(e.res)} has no port ${name} (it has ${portList(ports)})`);
+  const i = portIndexOf(e, name);
+  if (i < 0) throw new Error(`${describe(e.res)} has no port ${name} (it has ${portList(e.res.ports)})`);
+  return i;
 }

@@ -61,3 +61,23 @@ export function portList(ports: readonly Pick<Port, "name">[]): string {
   if (names.length <= 6) return names.join(", ");
   return `${names.slice(0, 3).join(", ")}, ... ${names.slice(-2).join(", ")} (${names.length} ports)`;
 }
+
+/**
+ * The index of a resource's port by name (the first, if named twice), or -1:
+ * the builder's `swpN` guess first, a scan for a few ports, else a name index
+ * kept on `e` (big switches have hundreds).
+ */
+export function portIndexOf(e: { res: Pick<Resource, "ports">; byName?: Map<string, number> }, name: string): number {
+  const ports = e.res.ports;
+  const guess = numberedPort(name);
+  if (guess >= 0 && guess < ports.length && (ports[guess] as Port).name === name) return guess;
+  if (ports.length <= 12) {
+    for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
+    return -1;
+  }
+  if (!e.byName) {
+    e.byName = new Map();
+    for (let i = ports.length - 1; i >= 0; i--) e.byName.set((ports[i] as Port).name, i);
+  }
+  return e.byName.get(name) ?? -1;
+}

@@ -407,12 +407,7 @@ export class Materializer {
   private async placeNode(project: string, experiment: string, realization: string, node: string): Promise<Placement> {
     const { m, plan } = await this.running(project, experiment, realization);
     const at = nodePlacement(plan, node);
-    if (!at) {
-      throw new PortalError(
-        "not_found",
-        `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(plan, "node")})`,
-      );
-    }
+    if (!at) throw noSuch(m, plan, "node", node);
     return { m, client: await this.deliveredTo(m, at.facility), resource: at.resource };
   }
 
@@ -420,12 +415,7 @@ export class Materializer {
   private async placeLink(project: string, experiment: string, realization: string, link: string): Promise<Placement> {
     const { m, plan } = await this.running(project, experiment, realization);
     const at = linkPlacement(plan, link);
-    if (!at) {
-      throw new PortalError(
-        "not_found",
-        `${realization}.${experiment}.${project} has no link '${link}' (links: ${names(plan, "link")})`,
-      );
-    }
+    if (!at) throw noSuch(m, plan, "link", link);
     if (!at.emulator) {
       throw new PortalError(
         "conflict",
@@ -746,8 +736,10 @@ export function portalUnits(p: EmulationParams): EmulationParams {
   return { ...ms(p), ...(p.toward ? { toward: p.toward.map(ms) } : {}) };
 }
 
-function names(plan: MaterializationPlan, kind: "node" | "link"): string {
-  return planNames(plan, kind).join(", ") || "none";
+/** A node or link the plan does not have, with the ones it has. */
+function noSuch(m: MaterializationRecord, plan: MaterializationPlan, kind: "node" | "link", name: string): PortalError {
+  const known = planNames(plan, kind).join(", ") || "none";
+  return new PortalError("not_found", `${m.id} has no ${kind} '${name}' (${kind}s: ${known})`);
 }
 
 /** A facility's refusal as the portal's error: what was wrong and what to do. */
