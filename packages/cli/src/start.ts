@@ -87,6 +87,7 @@ const portal = await startPortal({
   host: values.host,
   port: Number(values.port),
   plugins: [materializationPlugin({ connect: credentialsConnector(creds) }), webUiPlugin()],
+  seed: [{ model, endpoint: `https://127.0.0.1:${facilityPort}`, description: "demo facility" }],
 });
 
 await registerFacility();

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Driver, fragmentsFor, Rex, SimBackend, synthetic } from "@merge/facility";
+import { Driver, Rex, SimBackend, synthetic } from "@merge/facility";
+import { fragmentsFor } from "@merge/materialize";
 import { openStore, type Store } from "@merge/store";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));

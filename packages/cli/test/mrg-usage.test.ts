@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { SimBackend } from "@merge/facility";
-import { type PortalStack, startPortalStack } from "../../facility/test/fixtures/portal-stack.ts";
-import { keys } from "../../portal/src/objects.ts";
+import { keys } from "@merge/portal";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const bin = join(root, "packages/cli/bin/mrg");

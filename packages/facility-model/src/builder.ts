@@ -27,7 +27,7 @@ import type {
   TagPools,
   TagRange,
 } from "@merge/xir";
-import { FacilityModelError } from "./problem.ts";
+import { describe, FacilityModelError, portIndexOf, portList } from "./problem.ts";
 import { checkFacility } from "./validate.ts";
 
 /** `both` = dual personality: bare metal or hypervisor, whichever a realization needs. */
@@ -561,41 +561,7 @@ const SWP: string[] = Array.from({ length: 257 }, (_, i) => `swp${i}`);
 const swp = (i: number): string => SWP[i] ?? `swp${i}`;
 
 function portIndex(e: Entry, name: string): number {
-  const ports = e.res.ports;
-  const guess = numberedPort(name);
-  if (guess >= 0 && guess < ports.length && (ports[guess] as Port).name === name) return guess;
-  if (ports.length <= 12) {
-    for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
-  } else {
-    if (!e.byName) {
-      e.byName = new Map();
-      for (let i = 0; i < ports.length; i++) e.byName.set((ports[i] as Port).name, i);
-    }
-    const i = e.byName.get(name);
-    if (i !== undefined) return i;
-  }
-  throw new Error(`${describe(e.res)} has no port ${name} (it has ${portList(ports)})`);
-}
-
-/**
- * Where a port named the builder's way probably sits: `swpN` at N-1 on a switch.
- * Checked by the caller; saves a name index per switch on big facilities.
- */
-export function numberedPort(name: string): number {
-  if (name.length < 4 || name.charCodeAt(0) !== 115 || !name.startsWith("swp")) return -1;
-  const n = Number(name.slice(3));
-  return Number.isInteger(n) && n > 0 ? n - 1 : -1;
-}
-
-/** `node n1`, `switch ileaf`, `infrapod-server ifr0`: how problems name a resource. */
-export function describe(r: Pick<Resource, "id" | "kind">): string {
-  return `${r.kind} ${r.id}`;
-}
-
-/** A short list of port names for error messages: `eth0, eth1, swp1..swp48`. */
-export function portList(ports: readonly Pick<Port, "name">[]): string {
-  if (ports.length === 0) return "no ports";
-  const names = ports.map((p) => p.name);
-  if (names.length <= 6) return names.join(", ");
-  return `${names.slice(0, 3).join(", ")}, ... ${names.slice(-2).join(", ")} (${names.length} ports)`;
+  const i = portIndexOf(e, name);
+  if (i < 0) throw new Error(`${describe(e.res)} has no port ${name} (it has ${portList(e.res.ports)})`);
+  return i;
 }

@@ -5,9 +5,8 @@
  */
 import type { Facility, FacilityPortRef, Interconnect, Port, ResourceInternet } from "@merge/xir";
 import { gbps, ms } from "@merge/xir";
-import { describe } from "./builder.ts";
 import { type GenerateOptions, generateFacility } from "./generate.ts";
-import { FacilityModelError, type Problem } from "./problem.ts";
+import { describe, FacilityModelError, type Problem } from "./problem.ts";
 import { random } from "./random.ts";
 import { checkFacility } from "./validate.ts";
 

@@ -13,8 +13,7 @@ import {
   type TagRange,
   validateFacility,
 } from "@merge/xir";
-import { describe, numberedPort, portList } from "./builder.ts";
-import type { Problem } from "./problem.ts";
+import { describe, numberedPort, type Problem, portIndexOf as portIndex, portList } from "./problem.ts";
 
 export const VLAN_MIN = 1;
 export const VLAN_MAX = 4094;
@@ -210,21 +209,6 @@ function cableEnd(cable: Cable, k: 0 | 1, e: Entry | undefined, error: Report): 
 
 function rank(layer: "leaf" | "fabric" | "spine"): number {
   return layer === "leaf" ? 0 : layer === "fabric" ? 1 : 2;
-}
-
-function portIndex(e: Entry, name: string): number {
-  const ports = e.res.ports;
-  const guess = numberedPort(name);
-  if (guess >= 0 && guess < ports.length && (ports[guess] as Port).name === name) return guess;
-  if (ports.length <= 12) {
-    for (let i = 0; i < ports.length; i++) if ((ports[i] as Port).name === name) return i;
-    return -1;
-  }
-  if (!e.byName) {
-    e.byName = new Map();
-    for (let i = ports.length - 1; i >= 0; i--) e.byName.set((ports[i] as Port).name, i);
-  }
-  return e.byName.get(name) ?? -1;
 }
 
 function checkPorts(r: Resource, error: Report): void {

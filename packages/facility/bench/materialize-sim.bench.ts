@@ -1,37 +1,55 @@
 // A 1,000-node materialization on the sim backend with zero modeled durations:
-// what is measured is rex's own overhead (claims, outcomes, watches) per action.
-import { mkdtempSync, rmSync } from "node:fs";
+// what is measured is rex's own overhead (claims, outcomes, watches) per action
+// (cases sqlite, etcd); the plan alone (plan-1000-nodes); and the whole path
+// from the portal's accept to every action complete, through commander,
+// driver and rex over mutual TLS (portal-1000-nodes), with store ops per action.
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
-import { openStore, type Store } from "@merge/store";
+import { seedAcceptedRealization } from "@merge/e2e/portal-seed";
+import { planMaterialization, synthetic } from "@merge/materialize";
+import { credentialsConnector, Materializer } from "@merge/portal/materialize";
+import { openMemoryStore, openStore, type Store } from "@merge/store";
 import { startEtcd } from "@merge/store/testing/etcd";
+import { certFiles, loadTls, makeCerts } from "../src/certs.ts";
+import { startCommander } from "../src/commander.ts";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
+import { startDriverServer } from "../src/driver-service.ts";
 import { Rex } from "../src/rex.ts";
 import { SimBackend, ZERO_DURATIONS } from "../src/sim/sim.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 
 const NODES = 1000;
 const MZID = "bench.exp.proj";
 
-async function materialize(store: Store) {
-  const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
-  const fragments = fragmentsFor(s.realization, s.experiment, s.facility);
-  const driver = new Driver(store);
-  let completed = 0;
+/** A rex worker on the sim backend with zero durations; `completed(n)` resolves once n actions completed. */
+async function simRex(store: Store) {
+  let done = 0;
   let wake = () => {};
   const rex = new Rex({
     store,
     backend: new SimBackend({ durations: ZERO_DURATIONS }),
     concurrency: 256,
     onEvent: (e) => {
-      if (e.type === "complete") completed++;
+      if (e.type === "complete") done++;
       if (e.type === "error") throw new Error(`${e.key}: ${e.error}`);
       wake();
     },
   });
   await rex.start();
+  return {
+    rex,
+    completed: async (n: number) => {
+      while (done < n) await new Promise<void>((r) => (wake = r));
+    },
+  };
+}
+
+async function materialize(store: Store) {
+  const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
+  const fragments = planMaterialization(s.realization, s.experiment, [s.facility]).facilities[0]!.fragments;
+  const driver = new Driver(store);
+  const rex = await simRex(store);
   return {
     run: async () => {
       const t0 = performance.now();
@@ -39,13 +57,13 @@ async function materialize(store: Store) {
       // (written last) appears, so what follows is rex alone.
       const dag = await driver.materialize(MZID, fragments);
       const t1 = performance.now();
-      while (completed < dag.actions.length) await new Promise<void>((r) => (wake = r));
+      await rex.completed(dag.actions.length);
       const t2 = performance.now();
       const s = (t2 - t1) / 1000;
       const total = (t2 - t0) / 1000;
       const st = await driver.status(MZID);
       if (st.summary.status !== "active") throw new Error(`materialization is ${st.summary.status}, not active`);
-      await rex.stop();
+      await rex.rex.stop();
       return { actions: dag.actions.length, seconds: s, total };
     },
     fields: (r: { actions: number; seconds: number; total: number }) => ({
@@ -59,9 +77,100 @@ async function materialize(store: Store) {
   };
 }
 
+/** Counts the calls a store serves (every read, write, transaction, watch and lease call is one op). */
+function counted(store: Store): { store: Store; ops: () => number } {
+  let ops = 0;
+  const proxy = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function" || prop === "close") return v;
+      return (...args: unknown[]) => {
+        ops++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: proxy, ops: () => ops };
+}
+
 export default defineBench({
   name: "materialize-sim",
   cases: {
+    "plan-1000-nodes": benchCase(() => {
+      const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
+      return {
+        run: () => planMaterialization(s.realization, s.experiment, [s.facility]),
+        fields: (plan) => ({
+          nodes: NODES,
+          fragments: plan.facilities[0]!.fragments.length,
+          plan_kb: Math.round(JSON.stringify(plan).length / 1024),
+        }),
+        targets: { max: { ms: 200 } },
+      };
+    }),
+    "portal-1000-nodes": benchCase(async () => {
+      const tmp = mkdtempSync(join(tmpdir(), "mz-bench-portal-"));
+      const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
+      const certs = join(tmp, "certs");
+      makeCerts(certs, { facility: s.facility.name });
+      for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) {
+        cpSync(join(certs, f), join(tmp, "creds", s.facility.name, f));
+      }
+      const portalStore = counted(openMemoryStore());
+      const facilityStore = counted(openMemoryStore());
+      const commander = await startCommander({ tls: loadTls(certFiles(certs, "commander")) });
+      const driverServer = await startDriverServer({
+        driver: new Driver(facilityStore.store),
+        tls: loadTls(certFiles(certs, "driver")),
+        name: "driver-0",
+        resources: s.facility.resources.map((r) => r.id),
+        registry: commander.registry.url,
+      });
+      const [, experiment, project] = MZID.split(".") as [string, string, string];
+      await seedAcceptedRealization(portalStore.store, s, {
+        project,
+        experiment,
+        realization: "bench",
+        endpoint: commander.facility.url,
+      });
+      const rex = await simRex(facilityStore.store);
+      const materializer = new Materializer({
+        store: portalStore.store,
+        connect: credentialsConnector(join(tmp, "creds")),
+        backoffMs: 50,
+      });
+      return {
+        run: async () => {
+          const before = { portal: portalStore.ops(), facility: facilityStore.ops() };
+          const created = await materializer.create(project, experiment, "bench", "bench");
+          const actions = created.facilities[0]!.fragments + 2; // the infrapod fragment is three actions
+          await rex.completed(actions);
+          const st = await materializer.status(project, experiment, "bench");
+          if (st.status !== "active") throw new Error(`materialization is ${st.status}, not active`);
+          return {
+            actions: st.actions,
+            portalOps: portalStore.ops() - before.portal,
+            facilityOps: facilityStore.ops() - before.facility,
+          };
+        },
+        fields: (r) => ({
+          nodes: NODES,
+          actions: r.actions,
+          portal_store_ops: r.portalOps,
+          facility_store_ops: r.facilityOps,
+          store_ops_per_action: Number(((r.portalOps + r.facilityOps) / r.actions).toFixed(2)),
+        }),
+        cleanup: async () => {
+          materializer.close();
+          await rex.rex.stop();
+          await driverServer.close();
+          await commander.close();
+          await portalStore.store.close();
+          await facilityStore.store.close();
+          rmSync(tmp, { recursive: true, force: true });
+        },
+      };
+    }),
     sqlite: benchCase(async () => {
       const dir = mkdtempSync(join(tmpdir(), "mz-bench-"));
       const store = openStore({ backend: "sqlite", dir });

@@ -11,24 +11,12 @@
  * the directory 0700.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import type { TlsFiles } from "@merge/proto";
 
 export type CertRole = "commander" | "portal" | "driver";
-
-export interface TlsFiles {
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/** PEM contents for Node's TLS options. */
-export interface TlsMaterial {
-  ca: Buffer;
-  cert: Buffer;
-  key: Buffer;
-}
 
 export class CertError extends Error {}
 
@@ -39,23 +27,6 @@ export function openssl(): string {
 
 export function certFiles(dir: string, role: CertRole): TlsFiles {
   return { ca: join(dir, "ca.pem"), cert: join(dir, `${role}.pem`), key: join(dir, `${role}-key.pem`) };
-}
-
-export function loadTls(files: TlsFiles): TlsMaterial {
-  const read = (what: string, p: string) => {
-    try {
-      return readFileSync(p);
-    } catch (err) {
-      throw new CertError(
-        `cannot read the ${what} '${p}': ${(err as Error).message} (make them with 'cog certs make')`,
-      );
-    }
-  };
-  return {
-    ca: read("CA certificate", files.ca),
-    cert: read("certificate", files.cert),
-    key: read("private key", files.key),
-  };
 }
 
 export interface MakeCertsOptions {
@@ -176,3 +147,5 @@ export function peerRole(subject: { OU?: string | string[] } | undefined): strin
   const ou = subject?.OU;
   return Array.isArray(ou) ? ou[0] : ou;
 }
+
+export { loadTls, type TlsFiles, type TlsMaterial } from "@merge/proto";

@@ -31,13 +31,13 @@ import { harborSpecOf } from "./harbor.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
-export class UsageError extends Error {}
+export class DaemonUsageError extends Error {}
 
 function durations(s: string | undefined): Partial<SimDurations> | undefined {
   if (s === undefined) return undefined;
   const v = s.split(",").map(Number);
   if (v.length !== 4 || v.some((x) => !Number.isFinite(x) || x < 0)) {
-    throw new UsageError(
+    throw new DaemonUsageError(
       `--sim-durations '${s}': expected four ms values imaging,power,network,infrapod, e.g. 400,100,20,50`,
     );
   }
@@ -54,11 +54,12 @@ async function openBackend(
   if (kind === undefined || kind === "sim")
     return new SimBackend({ durations: durations(simDurations), strict: false });
   if (kind === "linux") {
-    if (!dataDir) throw new UsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
+    if (!dataDir)
+      throw new DaemonUsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
     const { LinuxBackend } = await import("./linux/index.ts");
     return LinuxBackend.open({ dataDir, log: (m) => console.error(m) });
   }
-  throw new UsageError(`--backend '${kind}': expected sim or linux`);
+  throw new DaemonUsageError(`--backend '${kind}': expected sim or linux`);
 }
 
 async function rexMain(args: string[]): Promise<void> {
@@ -75,7 +76,7 @@ async function rexMain(args: string[]): Promise<void> {
       "data-dir": { type: "string" },
     },
   });
-  if (!values.store) throw new UsageError("rex: --store <url> is required (sqlite:///dir, etcd://host:port)");
+  if (!values.store) throw new DaemonUsageError("rex: --store <url> is required (sqlite:///dir, etcd://host:port)");
   const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);
   // A rex worker on a linux host also takes over after a crash: orphans go before it runs anything.
@@ -125,7 +126,7 @@ async function facilityMain(args: string[]): Promise<void> {
   let stop: () => Promise<void> = async () => process.exit(0);
   if (values["parent-fd"] !== undefined) watchParent(Number(values["parent-fd"]), () => void stop());
   if (!values.store || !values.certs || !values.model) {
-    throw new UsageError(
+    throw new DaemonUsageError(
       "facility: --store <url>, --certs <dir> (from 'cog certs make') and --model <facility.json> are required",
     );
   }
@@ -133,10 +134,10 @@ async function facilityMain(args: string[]): Promise<void> {
   try {
     model = JSON.parse(readFileSync(values.model, "utf8")) as Facility;
   } catch (err) {
-    throw new UsageError(`facility: --model ${values.model}: ${(err as Error).message}`);
+    throw new DaemonUsageError(`facility: --model ${values.model}: ${(err as Error).message}`);
   }
   const v = validateFacility(model);
-  if (!v.ok) throw new UsageError(`facility: --model ${values.model}: ${formatSchemaErrors(v.errors)}`);
+  if (!v.ok) throw new DaemonUsageError(`facility: --model ${values.model}: ${formatSchemaErrors(v.errors)}`);
   const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);
   const facility = await startFacility({
@@ -196,14 +197,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     if (cmd === "rex") await rexMain(rest);
     else if (cmd === "facility") await facilityMain(rest);
-    else throw new UsageError(`usage: daemon.ts rex|facility --store <url> [options] (got '${cmd ?? ""}')`);
+    else throw new DaemonUsageError(`usage: daemon.ts rex|facility --store <url> [options] (got '${cmd ?? ""}')`);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
     if (e.code === "EADDRINUSE") {
       console.error(
         `${cmd}: ${e.address}:${e.port} is already in use; choose other ports (--port, --registry-port, --driver-port; npm start: --facility-port)`,
       );
-    } else console.error(err instanceof UsageError ? err.message : err);
+    } else console.error(err instanceof DaemonUsageError ? err.message : err);
     process.exit(2);
   }
 }

@@ -2,14 +2,16 @@
  * Fragments → task DAG (pure). Materialize:
  *
  *   infrapod:  [enclave] → [services] → [DHCP/DNS entries]
- *   network:   [link create …] → [emulation create …]      (after infrapod)
+ *   network:   [link create …] → [emulation setup …]       (after infrapod)
  *   nodes:     [node setup/recycle/reset/power …]           (after infrapod)
  *
  * Dematerialize (teardown) reverses it: nodes recycle and links/emulations are
  * destroyed in parallel, then the infrapod goes.
  */
+
+import type { Fragment } from "@merge/materialize";
+import { undoAction } from "./actions.ts";
 import type { MzId, NodeSpec } from "./backend.ts";
-import type { Fragment } from "./fragment.ts";
 import { type Action, type ActionSpec, nodeStateId, type Task } from "./task.ts";
 
 export interface Dag {
@@ -124,7 +126,7 @@ export function materializeDag(mzid: MzId, fragments: Fragment[], now = new Date
           "network",
           links.length ? 1 : 0,
           `emulation-${f.emulation.emulation}`,
-          { kind: "emulation.create", emulation: f.emulation },
+          { kind: f.op, emulation: f.emulation },
           now,
         ),
       );
@@ -165,43 +167,19 @@ export function teardownDag(mzid: MzId, setup: Action[], now = new Date().toISOS
   const nodes: Action[] = [];
   const network: Action[] = [];
   let infrapod: Action | undefined;
+  // Each setup action's undo (actions.ts), placed: emulations before the links they run on,
+  // nodes and network in parallel, the infrapod last.
   for (const a of setup) {
-    const s = a.spec;
-    if (s.kind === "node.setup" || s.kind === "node.reset") {
-      nodes.push(
-        action(
-          mzid,
-          "teardown-nodes",
-          0,
-          `recycle-${nodeActionId(s.node)}`,
-          { kind: "node.recycle", node: s.node },
-          now,
-        ),
-      );
-    } else if (s.kind === "link.create") {
-      network.push(
-        action(mzid, "teardown-network", 1, `link-${s.link.link}`, { kind: "link.destroy", link: s.link }, now),
-      );
-    } else if (s.kind === "emulation.create") {
-      network.push(
-        action(
-          mzid,
-          "teardown-network",
-          0,
-          `emulation-${s.emulation.emulation}`,
-          { kind: "emulation.destroy", emulation: s.emulation },
-          now,
-        ),
-      );
-    } else if (s.kind === "infrapod.enclave") {
-      infrapod = action(
-        mzid,
-        "teardown-infrapod",
-        0,
-        "destroy",
-        { kind: "infrapod.destroy", infrapod: s.infrapod },
-        now,
-      );
+    const undo = undoAction(a.spec);
+    if (!undo) continue;
+    if (undo.kind === "node.recycle") {
+      nodes.push(action(mzid, "teardown-nodes", 0, `recycle-${nodeActionId(undo.node)}`, undo, now));
+    } else if (undo.kind === "link.destroy") {
+      network.push(action(mzid, "teardown-network", 1, `link-${undo.link.link}`, undo, now));
+    } else if (undo.kind === "emulation.destroy") {
+      network.push(action(mzid, "teardown-network", 0, `emulation-${undo.emulation.emulation}`, undo, now));
+    } else if (undo.kind === "infrapod.destroy") {
+      infrapod = action(mzid, "teardown-infrapod", 0, "destroy", undo, now);
     }
   }
   const deps: string[] = [];

@@ -6,23 +6,23 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  emulationParamsFromPb,
+  emulationParamsToPb,
+  type Fragment,
+  fragmentFromPb,
+  powerActionFromPb,
+  WireError,
+} from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { MzId } from "./backend.ts";
 import type { TlsMaterial } from "./certs.ts";
 import { FragmentError } from "./dag.ts";
 import { checkMzId, type Driver, MzIdError } from "./driver.ts";
-import type { Fragment } from "./fragment.ts";
 import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
 import { type NodeOps, NodeOpsError, type ShellInput } from "./node-ops.ts";
 import { keys } from "./task.ts";
-import {
-  emulationParamsFromPb,
-  emulationParamsToPb,
-  fragmentFromPb,
-  powerActionFromPb,
-  statusToPb,
-  WireError,
-} from "./wire.ts";
+import { statusToPb } from "./wire.ts";
 
 const OPS_CODE: Record<NodeOpsError["code"], Code> = {
   not_found: Code.NotFound,

@@ -3,10 +3,12 @@
  * never executes anything (rex does); every operation is idempotent, so a
  * portal or commander may retry any request.
  */
+
+import type { Fragment } from "@merge/materialize";
 import type { KeyValue, Op, Store } from "@merge/store";
+import { parseActionSpec } from "./actions.ts";
 import type { EmulationParams, HarborSpec, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
-import type { Fragment } from "./fragment.ts";
 import {
   type Action,
   type ActionSpec,
@@ -238,7 +240,7 @@ export class Driver {
 export async function readActions(store: Store, mzid: MzId): Promise<{ key: string; action: Action; rev: number }[]> {
   const specs = new Map<string, ActionSpec>();
   for (const kv of await rangeAll(store, keys.specs(mzid)))
-    specs.set(keys.actionOfSpec(kv.key), JSON.parse(kv.value) as ActionSpec);
+    specs.set(keys.actionOfSpec(kv.key), parseActionSpec(kv.value));
   const out: { key: string; action: Action; rev: number }[] = [];
   for (const kv of await rangeAll(store, keys.actions(mzid))) {
     const spec = specs.get(kv.key);

@@ -6,19 +6,17 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import type { DescService } from "@bufbuild/protobuf";
 import {
-  type Client,
   Code,
   ConnectError,
   type ConnectRouter,
-  createClient,
   createContextKey,
   createContextValues,
   type Interceptor,
 } from "@connectrpc/connect";
-import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
-import { type CertRole, peerRole, type TlsMaterial } from "./certs.ts";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { TlsMaterial } from "@merge/proto";
+import { type CertRole, peerRole } from "./certs.ts";
 
 const roleKey = createContextKey<string | undefined>(undefined, { description: "peer certificate role" });
 
@@ -91,11 +89,4 @@ export async function serveTls(opts: {
   };
 }
 
-/** A client over mutual TLS; the server's certificate must come from the same CA. */
-export function tlsClient<S extends DescService>(service: S, url: string, tls: TlsMaterial): Client<S> {
-  const transport = createGrpcTransport({
-    baseUrl: url,
-    nodeOptions: { ca: tls.ca, cert: tls.cert, key: tls.key },
-  });
-  return createClient(service, transport);
-}
+export { tlsClient } from "@merge/proto";

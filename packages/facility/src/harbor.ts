@@ -5,9 +5,9 @@
  * model → HarborSpec). A node leaves the harbor when a materialization sets it
  * up and returns when it is recycled.
  */
+import { INFRANET, infranetAddress, PlanError, syntheticMac } from "@merge/materialize";
 import type { Facility } from "@merge/xir";
 import type { HarborSpec } from "./backend.ts";
-import { INFRANET, infranetAddress, MaterializationError, syntheticMac } from "./materialization.ts";
 
 export const harborName = (facility: string): string => `main.harbor.${facility}`;
 
@@ -21,7 +21,7 @@ export function harborVni(model: Facility): number {
 
 export function harborSpecOf(model: Facility): HarborSpec {
   const server = model.resources.find((r) => r.kind === "infrapod-server");
-  if (!server) throw new MaterializationError(`facility ${model.name} has no infrapod server to host its harbor`);
+  if (!server) throw new PlanError(`facility ${model.name} has no infrapod server to host its harbor`);
   const nodes = model.resources.filter((r) => r.kind === "node" && r.alloc.length > 0);
   return {
     name: harborName(model.name),

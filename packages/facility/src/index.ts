@@ -1,3 +1,5 @@
+export { synthetic } from "@merge/materialize";
+export * from "./actions.ts";
 export * from "./backend.ts";
 export * from "./certs.ts";
 export * from "./commander.ts";
@@ -5,14 +7,18 @@ export * from "./dag.ts";
 export * from "./driver.ts";
 export * from "./driver-service.ts";
 export * from "./facility.ts";
-export * from "./fragment.ts";
 export * from "./grpc.ts";
 export * from "./harbor.ts";
-export * from "./materialization.ts";
 export * from "./node-ops.ts";
 export * from "./operations.ts";
 export * from "./rex.ts";
-export { DEFAULT_DURATIONS, type FailureRule, SimBackend, type SimDurations, ZERO_DURATIONS } from "./sim/sim.ts";
-export { synthetic } from "./sim/synthetic.ts";
+export {
+  DEFAULT_DURATIONS,
+  type FailureRule,
+  SimBackend,
+  type SimDurations,
+  type SimMethod,
+  ZERO_DURATIONS,
+} from "./sim/sim.ts";
 export * from "./task.ts";
 export * from "./wire.ts";

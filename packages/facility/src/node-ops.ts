@@ -202,7 +202,7 @@ export class NodeOps {
   /** The emulation a link runs now: the last runtime change, else what it was materialized with. */
   async emulationOf(mzid: MzId, link: string): Promise<{ spec: EmulationSpec; params: EmulationParams } | undefined> {
     for (const { action } of await readActions(this.store, mzid)) {
-      if (action.spec.kind !== "emulation.create") continue;
+      if (action.spec.kind !== "emulation.setup") continue;
       const l = action.spec.emulation.links.find((x) => x.link === link);
       if (!l) continue;
       const changed = (await readJSON<EmulationParams>(this.store, keys.emulation(mzid, link)))?.value;

@@ -3,20 +3,11 @@
  * retries, complete an action by hand, mask an action so rex skips it. Each is a
  * compare-and-swap on the action, retried if rex wrote it meanwhile.
  */
-import type { Store } from "@merge/store";
+import { type Store, updateJSON } from "@merge/store";
+import { nodeTransition } from "./actions.ts";
 import type { MzId } from "./backend.ts";
 import { rangeAll, readActions } from "./driver.ts";
-import { nodeTransition } from "./rex.ts";
-import {
-  type Action,
-  keys,
-  type NodeRecord,
-  nodeStateId,
-  parseKey,
-  type StoredAction,
-  storedAction,
-  type Task,
-} from "./task.ts";
+import { type Action, keys, type NodeRecord, nodeStateId, parseKey, type StoredAction, type Task } from "./task.ts";
 
 export class NoSuchAction extends Error {}
 
@@ -51,17 +42,18 @@ async function update(
   spec: Action["spec"],
   change: (a: Action) => Action | undefined,
 ): Promise<Action | undefined> {
-  for (;;) {
-    const kv = await store.get(key);
-    if (!kv) return undefined;
-    const next = change({ ...(JSON.parse(kv.value) as StoredAction), spec });
-    if (!next) return undefined;
-    const r = await store.txn({
-      compare: [{ key, target: "modRevision", op: "==", value: kv.modRevision }],
-      success: [{ op: "put", key, value: storedAction(next) }],
-    });
-    if (r.succeeded) return next;
-  }
+  const r = await updateJSON<StoredAction>(
+    store,
+    key,
+    (cur) => {
+      const next = cur && change({ ...cur, spec });
+      if (!next) return undefined;
+      const { spec: _spec, ...stored } = next;
+      return stored;
+    },
+    { what: `action ${key}` },
+  );
+  return r.written && r.value ? { ...r.value, spec } : undefined;
 }
 
 const now = () => new Date().toISOString();

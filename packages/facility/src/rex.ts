@@ -17,7 +17,8 @@
  * are still held), so a half-finished setup step cannot re-create what teardown
  * has just removed.
  */
-import type { Compare, Op, Store, Watch, WatchEvent } from "@merge/store";
+import { type Compare, type Op, type Store, updateJSON, type Watch, type WatchEvent } from "@merge/store";
+import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
 import {
@@ -249,7 +250,7 @@ export class Rex {
       case "spec": {
         const actionKey = keys.actionOfSpec(e.kv.key);
         if (put) {
-          const spec = JSON.parse(e.kv.value) as ActionSpec;
+          const spec = parseActionSpec(e.kv.value);
           this.specs.set(actionKey, spec);
           const cached = this.mzs.get(k.mzid)?.actions.get(k.task)?.get(k.stage)?.get(actionKey);
           if (cached && !cached.value.spec) cached.value = { ...cached.value, spec };
@@ -631,67 +632,16 @@ export class Rex {
     }
   }
 
-  private async perform(spec: ActionSpec, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
+  private perform(spec: ActionSpec, signal: AbortSignal): Promise<Partial<MzInfo> | undefined> {
     const ctx: ActionContext = { signal, log: (m) => this.opts.log?.(`rex ${this.id}: ${m}`) };
-    const b = this.backend;
-    switch (spec.kind) {
-      case "infrapod.enclave": {
-        const s = await b.infrapodCreate(spec.infrapod, ctx);
-        return {
-          infrapod: {
-            server: spec.infrapod.server,
-            serviceAddress: s.serviceAddress,
-            infranet: spec.infrapod.infranet,
-          },
-        };
-      }
-      case "infrapod.services":
-        await b.infrapodServices(spec.infrapod, ctx);
-        return undefined;
-      case "infrapod.entries":
-        await b.infranetEntries(spec.infrapod, spec.entries, ctx);
-        return undefined;
-      case "infrapod.destroy":
-        await b.infrapodDestroy(spec.infrapod, ctx);
-        return undefined;
-      case "node.setup":
-        await b.nodeSetup(spec.node, ctx);
-        return undefined;
-      case "node.recycle":
-        await b.nodeRecycle(spec.node, ctx);
-        return undefined;
-      case "node.reset":
-        await b.nodeReset(spec.node, ctx);
-        return undefined;
-      case "node.power":
-        await b.nodePower(spec.resource, spec.power, ctx);
-        return undefined;
-      case "link.create":
-        await b.linkCreate(spec.link, ctx);
-        return undefined;
-      case "link.destroy":
-        await b.linkDestroy(spec.link, ctx);
-        return undefined;
-      case "emulation.create":
-        await b.emulationCreate(spec.emulation, ctx);
-        return undefined;
-      case "emulation.destroy":
-        await b.emulationDestroy(spec.emulation, ctx);
-        return undefined;
-    }
+    return performAction(this.backend, spec, ctx);
   }
 
+  /** Merge facts an action learnt into the materialization record (nothing when it is gone). */
   private async updateInfo(mzid: MzId, patch: Partial<MzInfo>): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      const kv = await this.store.get(keys.info(mzid));
-      if (!kv) return;
-      const next = { ...(JSON.parse(kv.value) as MzInfo), ...patch };
-      const r = await this.store.txn({
-        compare: [{ key: kv.key, target: "modRevision", op: "==", value: kv.modRevision }],
-        success: [{ op: "put", key: kv.key, value: JSON.stringify(next) }],
-      });
-      if (r.succeeded) return;
-    }
+    await updateJSON<MzInfo>(this.store, keys.info(mzid), (cur) => cur && { ...cur, ...patch }, {
+      what: `materialization record of ${mzid}`,
+    });
   }
 
   /** Teardown done: forget the materialization (several workers may race; discard is idempotent). */
@@ -707,18 +657,5 @@ export class Rex {
       this.finalizing.delete(mzid);
       this.schedule();
     }
-  }
-}
-
-/** Which node states an action drives through: Clean → Setup → Ready, and back. */
-export function nodeTransition(spec: ActionSpec): { during: NodeState; target: NodeState } | undefined {
-  switch (spec.kind) {
-    case "node.setup":
-    case "node.reset":
-      return { during: "setup", target: "ready" };
-    case "node.recycle":
-      return { during: "setup", target: "clean" };
-    default:
-      return undefined;
   }
 }

@@ -4,6 +4,7 @@
  * of the same materialization by id. All of it lives in the store, one key per
  * task and per action, so rex workers can claim single actions by compare-and-swap.
  */
+import type { ActionState, MzStatus } from "@merge/materialize";
 import type {
   EmulationSpec,
   InfranetEntry,
@@ -15,18 +16,17 @@ import type {
   PowerAction,
 } from "./backend.ts";
 
+export type { ActionState, MzStatus } from "@merge/materialize";
+
 export type ActionSpec =
   | { kind: "infrapod.enclave" | "infrapod.services" | "infrapod.destroy"; infrapod: InfrapodSpec }
   | { kind: "infrapod.entries"; infrapod: InfrapodSpec; entries: InfranetEntry[] }
   | { kind: "node.setup" | "node.recycle" | "node.reset"; node: NodeSpec }
   | { kind: "node.power"; resource: string; power: PowerAction }
   | { kind: "link.create" | "link.destroy"; link: LinkSpec }
-  | { kind: "emulation.create" | "emulation.destroy"; emulation: EmulationSpec };
+  | { kind: "emulation.setup" | "emulation.destroy"; emulation: EmulationSpec };
 
 export type ActionKind = ActionSpec["kind"];
-
-/** pending: waiting or running; complete: done (by rex or by hand); error: stops its task until cleared. */
-export type ActionState = "pending" | "complete" | "error";
 
 export interface Action {
   mzid: MzId;
@@ -172,8 +172,6 @@ export function actionDone(a: Pick<Action, "state" | "masked">): boolean {
   return a.masked || a.state === "complete";
 }
 
-export type MzStatus = "incoming" | "materializing" | "active" | "error" | "dematerializing" | "dematerialized";
-
 export interface MzSummary {
   status: MzStatus;
   actions: number;
@@ -236,7 +234,7 @@ export function actionTarget(spec: ActionSpec): string {
     case "link.create":
     case "link.destroy":
       return spec.link.link;
-    case "emulation.create":
+    case "emulation.setup":
     case "emulation.destroy":
       return `${spec.emulation.emulation}@${spec.emulation.emulator}`;
   }

@@ -6,10 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openStore, type Store } from "@merge/store";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys, type NodeRecord } from "../src/task.ts";
 import { startRex, statusIs } from "./fixture.ts";
 

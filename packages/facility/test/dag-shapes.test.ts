@@ -6,12 +6,11 @@
 // end (nothing waits for a stage or a task that never comes).
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import type { Fragment } from "@merge/materialize";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { type Dag, materializeDag, teardownDag } from "../src/dag.ts";
 import { Driver } from "../src/driver.ts";
-import type { Fragment } from "../src/fragment.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 
@@ -73,7 +72,7 @@ for (const [name, keep] of Object.entries(SHAPES)) {
     for (const a of setup.actions) {
       const s = a.spec;
       if (s.kind === "link.create") assert.ok(undone("link.destroy", linkOf).has(linkOf(s)), `${name}: link ${a.id}`);
-      if (s.kind === "emulation.create")
+      if (s.kind === "emulation.setup")
         assert.ok(undone("emulation.destroy", emuOf).has(emuOf(s)), `${name}: emulation ${a.id}`);
       if (s.kind === "node.setup") assert.ok(undone("node.recycle", nodeOf).has(nodeOf(s)), `${name}: node ${a.id}`);
       if (s.kind === "infrapod.enclave")
@@ -93,8 +92,8 @@ test("a realization using two emulators of a facility: one emulation each, set u
   });
   const setup = materializeDag(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
   wellFormed("two emulators", setup);
-  const emus = setup.actions.filter((a) => a.spec.kind === "emulation.create");
-  assert.deepEqual(emus.map((a) => (a.spec.kind === "emulation.create" ? a.spec.emulation.emulator : "")).sort(), [
+  const emus = setup.actions.filter((a) => a.spec.kind === "emulation.setup");
+  assert.deepEqual(emus.map((a) => (a.spec.kind === "emulation.setup" ? a.spec.emulation.emulator : "")).sort(), [
     "emu0",
     "emu1",
   ]);

@@ -1,29 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { create } from "@bufbuild/protobuf";
-import { FragmentSchema } from "@merge/proto";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { FragmentError, materializeDag, teardownDag } from "../src/dag.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
-import { fragmentFromPb, fragmentToPb, WireError } from "../src/wire.ts";
 
 const s = synthetic(25, { mzid: "r1.exp.proj", lanSize: 10 });
 const fragments = fragmentsFor(s.realization, s.experiment, s.facility);
-
-test("fragments for a realization: one infrapod, a setup per node, a link per link, an emulation per emulator", () => {
-  const ops = fragments.map((f) => f.op);
-  assert.equal(ops.filter((o) => o === "infrapod.setup").length, 1);
-  assert.equal(ops.filter((o) => o === "node.setup").length, 25);
-  assert.equal(ops.filter((o) => o === "link.create").length, s.realization.links.length);
-  assert.equal(ops.filter((o) => o === "emulation.setup").length, 1);
-  const pod = fragments.find((f) => f.op === "infrapod.setup");
-  assert.ok(pod?.op === "infrapod.setup");
-  assert.equal(pod.entries.length, 25);
-  assert.equal(new Set(pod.entries.map((e) => e.address)).size, 25, "infranet addresses are unique");
-  const emu = fragments.find((f) => f.op === "emulation.setup");
-  assert.ok(emu?.op === "emulation.setup");
-  assert.deepEqual(emu.emulation.links[0]?.params, { latency: 10_000_000, capacity: 1e8 });
-});
 
 test("materialize DAG: infrapod stages in order, network and nodes depend on the infrapod", () => {
   const dag = materializeDag("r1.exp.proj", fragments);
@@ -40,7 +21,7 @@ test("materialize DAG: infrapod stages in order, network and nodes depend on the
   ]);
   const net = dag.actions.filter((a) => a.task === "network");
   assert.ok(net.filter((a) => a.spec.kind === "link.create").every((a) => a.stage === 0));
-  assert.ok(net.filter((a) => a.spec.kind === "emulation.create").every((a) => a.stage === 1));
+  assert.ok(net.filter((a) => a.spec.kind === "emulation.setup").every((a) => a.stage === 1));
   const nodes = dag.actions.filter((a) => a.task === "nodes");
   assert.equal(nodes.length, 25);
   assert.ok(nodes.every((a) => a.stage === 0 && a.state === "pending" && a.attempts === 0));
@@ -72,12 +53,4 @@ test("bad fragments are refused with the fragment named", () => {
   );
   const dup = [...fragments, fragments.find((f) => f.op === "node.setup")!];
   assert.throws(() => materializeDag("r1.exp.proj", dup), /duplicate of an earlier fragment for the same node m0/);
-});
-
-test("fragments survive the wire unchanged; an empty fragment names what is missing", () => {
-  for (const [i, f] of fragments.entries()) assert.deepEqual(fragmentFromPb(fragmentToPb(f), i), f);
-  assert.throws(
-    () => fragmentFromPb(create(FragmentSchema, { resource: "m1" }), 3),
-    (e: Error) => e instanceof WireError && /fragments\[3\] \(resource 'm1'\): no operation/.test(e.message),
-  );
 });

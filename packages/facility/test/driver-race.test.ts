@@ -4,10 +4,9 @@
 // to materializing, never with setup actions left among the teardown ones.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys, type MzInfo } from "../src/task.ts";
 
 const store = openMemoryStore();

@@ -2,9 +2,8 @@
 // node), and its trip over the wire with its directions.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { linkEmulation } from "../src/materialization.ts";
+import { emulationParamsFromPb, emulationParamsToPb, linkEmulation } from "@merge/materialize";
 import { changedEmulation } from "../src/node-ops.ts";
-import { emulationParamsFromPb, emulationParamsToPb } from "../src/wire.ts";
 
 const MS = 1e6;
 const asym = { capacity: 10e6, latency: 10 * MS, toward: [{ node: "a", capacity: 2e6, latency: 30 * MS }] };

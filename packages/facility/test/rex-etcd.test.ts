@@ -2,12 +2,11 @@
 // every action completed exactly once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openStore, type Store } from "@merge/store";
 import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
 import { SimBackend } from "../src/sim/sim.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 

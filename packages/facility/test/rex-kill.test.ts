@@ -6,10 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openStore } from "@merge/store";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { statusIs, until } from "./fixture.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-rexkill-"));

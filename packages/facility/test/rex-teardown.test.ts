@@ -4,12 +4,11 @@
 // still run, so they cannot re-create what teardown removes.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import type { ActionContext, NodeSpec } from "../src/backend.ts";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
 import { SimBackend } from "../src/sim/sim.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 
 const stores: { close(): Promise<void> }[] = [];

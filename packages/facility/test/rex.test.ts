@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { Driver } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
 import { clearErrors, completeByHand, mask, pendingTasks } from "../src/operations.ts";
 import { SimBackend } from "../src/sim/sim.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys, type NodeRecord } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 
@@ -69,7 +68,7 @@ test("an error stops its task until cleared; clearing retries it", async () => {
   assert.equal(bad?.attempts, 1);
   // The network task stopped: its emulation stage never ran; the nodes task went on.
   const again = await driver.status("err.exp.proj");
-  assert.ok(again.actions.filter((a) => a.spec.kind === "emulation.create").every((a) => a.state === "pending"));
+  assert.ok(again.actions.filter((a) => a.spec.kind === "emulation.setup").every((a) => a.state === "pending"));
   assert.ok(again.actions.filter((a) => a.task === "nodes").every((a) => a.state === "complete"));
   assert.equal(backend.emulations.size, 0);
   assert.deepEqual(

@@ -3,11 +3,10 @@
 // leaves the other's VMs (and the hypervisor, out of the harbor) as they were.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import type { Realization } from "@merge/xir";
 import { Driver, harborNodes } from "../src/driver.ts";
-import { fragmentsFor } from "../src/materialization.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
 import { keys, type NodeRecord } from "../src/task.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 

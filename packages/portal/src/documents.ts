@@ -3,17 +3,21 @@
  * through one compare-and-swap transaction so a crash never leaves half an
  * object behind.
  */
-import { type Compare, type KeyValue, type Op, type Store, StoreError, type TxnResult } from "@merge/store";
+import {
+  type Compare,
+  type Doc,
+  getDoc,
+  type KeyValue,
+  type Op,
+  type Store,
+  StoreError,
+  type TxnResult,
+} from "@merge/store";
 import { PortalError } from "./errors.ts";
 
-export interface Doc<T> {
-  value: T;
-  modRevision: number;
-}
-
-export async function readDoc<T>(store: Store, key: string): Promise<Doc<T> | undefined> {
-  const kv = await store.get(key);
-  return kv === undefined ? undefined : { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision };
+/** A document with its revisions (the store's one `Doc`), or undefined. */
+export function readDoc<T>(store: Store, key: string): Promise<Doc<T> | undefined> {
+  return getDoc<T>(store, key);
 }
 
 export async function read<T>(store: Store, key: string): Promise<T | undefined> {

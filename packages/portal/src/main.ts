@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * Starts a portal: sqlite store in a local data directory (default .data),
- * the demo facility (phobos) loaded on first start, an administrator created
+ * the facilities given as `seed` registered on first start (`npm start` gives
+ * the demo, phobos; the portal itself knows no facility model), an administrator created
  * on first start with its credentials printed once and kept in
  * admin-credentials in the data directory (mode 0600). Prints the URL.
  *
@@ -12,9 +13,9 @@ import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { phobos } from "@merge/facility-model";
 import { describeConfinement } from "@merge/model";
 import { openStore, type Store } from "@merge/store";
+import type { Facility } from "@merge/xir";
 import { registerUser } from "./accounts.ts";
 import type { PortalConfig } from "./context.ts";
 import { Batch, read } from "./documents.ts";
@@ -41,8 +42,17 @@ export interface StartOptions {
   compile?: PortalConfig["compile"];
   /** Reverse proxies whose forwarded headers are trusted (default: MERGE_TRUST_PROXY, comma-separated; none). */
   trustProxy?: string[];
+  /** Facilities registered on first start, when the store has none (`npm start`: the demo facility). */
+  seed?: FacilitySeed[];
   /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
   logStream?: NodeJS.WritableStream;
+}
+
+export interface FacilitySeed {
+  model: Facility;
+  /** The commander's URL; `npm start` points it at the facility it starts. */
+  endpoint: string;
+  description?: string;
 }
 
 export interface Started {
@@ -88,7 +98,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     trustProxy: o.trustProxy ?? (process.env.MERGE_TRUST_PROXY ?? "").split(",").filter((a) => a.trim() !== ""),
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
-  await ensureDemoFacility(store);
+  await seedFacilities(store, o.seed ?? []);
   await portal.app.listen({ host, port: boundPort });
   return {
     portal,
@@ -134,25 +144,25 @@ async function ensureAdmin(store: Store, ws: Workspace, dataDir: string): Promis
   return { name: "admin", password, created: true };
 }
 
-async function ensureDemoFacility(store: Store): Promise<void> {
-  if ((await store.range(keys.facilities(), { limit: 1 })).length > 0) return;
-  const model = phobos();
+async function seedFacilities(store: Store, seed: readonly FacilitySeed[]): Promise<void> {
+  if (seed.length === 0 || (await store.range(keys.facilities(), { limit: 1 })).length > 0) return;
   const now = new Date().toISOString();
-  const f: FacilityRecord = {
-    name: model.name,
-    description: "demo facility",
-    endpoint: "https://127.0.0.1:6000",
-    certificate: "",
-    state: "active",
-    registered: now,
-    updated: now,
-    model,
-  };
-  await new Batch()
-    .absent(keys.facility(f.name))
-    .put(keys.facility(f.name), f)
-    .put(keys.facilityEpoch(), { changed: now, by: f.name })
-    .tryCommit(store);
+  const batch = new Batch();
+  for (const { model, endpoint, description } of seed) {
+    const f: FacilityRecord = {
+      name: model.name,
+      description: description ?? "",
+      endpoint,
+      certificate: "",
+      state: "active",
+      registered: now,
+      updated: now,
+      model,
+    };
+    batch.absent(keys.facility(f.name)).put(keys.facility(f.name), f);
+  }
+  // Replicas starting together race here: one wins, the others find the facilities there.
+  await batch.put(keys.facilityEpoch(), { changed: now, by: seed.map((s) => s.model.name).join(",") }).tryCommit(store);
 }
 
 async function main(): Promise<void> {

@@ -9,6 +9,7 @@ import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Experiment, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
+import { demoSeed } from "./demo-seed.ts";
 import { chainXir } from "./harness.ts";
 
 let etcd: EtcdServer;
@@ -21,8 +22,8 @@ before(async () => {
   // Two replicas on one etcd store, started at the same time on a fresh store: one admin, one demo facility.
   replicas.push(
     ...(await Promise.all([
-      startPortal({ dataDir, port: 0, storeUrl: etcd.url }),
-      startPortal({ dataDir, port: 0, storeUrl: etcd.url }),
+      startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }),
+      startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }),
     ])),
   );
 });

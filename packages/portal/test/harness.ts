@@ -13,6 +13,7 @@ import { type Started, type StartOptions, startPortal } from "../src/main.ts";
 import { WEB_CLIENT } from "../src/oidc.ts";
 import type { PortalPlugin } from "../src/server.ts";
 import type { ThrottleConfig } from "../src/throttle.ts";
+import { demoSeed } from "./demo-seed.ts";
 
 export interface Harness {
   started: Started;
@@ -35,7 +36,7 @@ export async function startHarness(
   } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-test-"));
-  const started = await startPortal({ dataDir, port: 0, ...opts });
+  const started = await startPortal({ dataDir, port: 0, seed: demoSeed(), ...opts });
   const anon = new PortalClient(started.url);
   const adminToken = await anon.login("admin", started.admin.password as string);
   const admin = new PortalClient(started.url, adminToken.token);

@@ -17,10 +17,12 @@ import { checkRealizations } from "@merge/realize";
 import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Facility, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
+import { PortalError } from "../src/errors.ts";
 import { type Started, startPortal } from "../src/main.ts";
-import { credentialsConnector, MaterializationError, Materializer } from "../src/materialize/index.ts";
+import { credentialsConnector, Materializer } from "../src/materialize/index.ts";
 import { keys, type RealizationRecord, type StoredFacility, type StoredRealization } from "../src/objects.ts";
 import { readAllocations } from "../src/realization.ts";
+import { demoSeed } from "./demo-seed.ts";
 import { apiError } from "./harness.ts";
 import { generatedFacility, lansXir } from "./size.ts";
 
@@ -33,7 +35,7 @@ let dee: PortalClient;
 before(async () => {
   etcd = await startEtcd();
   dataDir = await mkdtemp(join(tmpdir(), "merge-portal-large-etcd-"));
-  portal = await startPortal({ dataDir, port: 0, storeUrl: etcd.url });
+  portal = await startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() });
   const anon = new PortalClient(portal.url);
   admin = new PortalClient(portal.url, (await anon.login("admin", portal.admin.password as string)).token);
   await anon.register({ name: "dee", email: "dee@example.org", password: "dee-password" });
@@ -142,7 +144,7 @@ test("a 3,000-node realization on etcd: pushed, realized, accepted, read, listed
   }
   await assert.rejects(
     mz.create("dee", "nope", "r", "dee"),
-    (e: Error) => e instanceof MaterializationError && e.code === "not_found",
+    (e: Error) => e instanceof PortalError && e.code === "not_found",
   );
 
   // Relinquish: the record, its chunks, the allocation header and its chunks all go.

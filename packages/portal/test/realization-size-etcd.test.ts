@@ -17,6 +17,7 @@ import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import { keys } from "../src/objects.ts";
 import { readAllocations } from "../src/realization.ts";
+import { demoSeed } from "./demo-seed.ts";
 import { generatedFacility, lansXir } from "./size.ts";
 
 let etcd: EtcdServer;
@@ -26,8 +27,8 @@ const replicas: Started[] = [];
 before(async () => {
   etcd = await startEtcd();
   dataDir = await mkdtemp(join(tmpdir(), "merge-portal-size-etcd-"));
-  replicas.push(await startPortal({ dataDir, port: 0, storeUrl: etcd.url }));
-  replicas.push(await startPortal({ dataDir, port: 0, storeUrl: etcd.url }));
+  replicas.push(await startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }));
+  replicas.push(await startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }));
 });
 after(async () => {
   for (const r of replicas) await r.stop();

@@ -87,6 +87,8 @@ export interface UpdateOptions<T> {
   parse?: Parse<T>;
   /** Give up (StoreError "conflict") after this many lost races (default 100). */
   maxAttempts?: number;
+  /** What the document is, for the error (default: its key). */
+  what?: string;
 }
 
 export interface UpdateResult<T> {
@@ -97,11 +99,17 @@ export interface UpdateResult<T> {
   written: boolean;
 }
 
+/** Wait before try `attempt` (from 2): exponential from 1 ms, capped at 50 ms, full jitter so contenders spread out. */
+const backoff = (attempt: number) => Math.random() * Math.min(50, 2 ** (attempt - 2));
+
 /**
- * Read-modify-write: `fn` gets the current document (undefined if absent) and returns
- * the new one, or undefined to write nothing. If another writer changed the key in
- * between, `fn` runs again on the newer document. `fn` may run several times, so it
- * must not have side effects beyond computing its result.
+ * Read-modify-write, the one compare-and-swap loop for JSON documents: `fn`
+ * gets the current document (undefined if absent) and returns the new one, or
+ * undefined to write nothing. If another writer changed the key in between,
+ * `fn` runs again on the newer document after a short jittered backoff. `fn`
+ * may run several times, so it must not have side effects beyond computing
+ * its result. Bounded: after `maxAttempts` lost races it throws a StoreError
+ * "conflict" naming the document and the revisions that kept changing it.
  */
 export async function updateJSON<T>(
   store: Store,
@@ -110,17 +118,23 @@ export async function updateJSON<T>(
   opts: UpdateOptions<T> = {},
 ): Promise<UpdateResult<T>> {
   const maxAttempts = opts.maxAttempts ?? 100;
+  let first: number | undefined;
+  let last = 0;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    if (attempt > 1) await new Promise((res) => setTimeout(res, backoff(attempt)));
     const doc = await getDoc(store, key, opts.parse);
+    last = doc?.modRevision ?? 0;
+    first ??= last;
     const next = await fn(doc?.value);
-    if (next === undefined) return { value: doc?.value, revision: doc?.modRevision ?? 0, written: false };
+    if (next === undefined) return { value: doc?.value, revision: last, written: false };
     const r = await store.txn({
       compare: [doc ? { key, target: "modRevision", op: "==", value: doc.modRevision } : { key, target: "absent" }],
       success: [{ op: "put", key, value: encode(key, next) }],
     });
     if (r.succeeded) return { value: next, revision: r.revision, written: true };
-    // Lost a race; back off a little (growing, jittered) so contenders spread out.
-    if (attempt > 2) await new Promise((res) => setTimeout(res, Math.random() * Math.min(50, attempt * 2)));
   }
-  throw new StoreError("conflict", `${key}: gave up after ${maxAttempts} conflicting concurrent updates`);
+  throw new StoreError(
+    "conflict",
+    `${opts.what ?? key}: gave up after ${maxAttempts} attempts: other writers kept changing it (revision ${first} to ${last} while updating)`,
+  );
 }

@@ -117,9 +117,14 @@ describe("JSON documents", () => {
           await putJSON(store, "hot", -1); // a rival write between every read and write
           return (n ?? 0) + 1;
         },
-        { maxAttempts: 3 },
+        { maxAttempts: 3, what: "the hot counter" },
       ),
-      (e: unknown) => e instanceof StoreError && e.code === "conflict" && e.message.includes("hot"),
+      (e: unknown) =>
+        e instanceof StoreError &&
+        e.code === "conflict" &&
+        /^the hot counter: gave up after 3 attempts: other writers kept changing it \(revision \d+ to \d+ while updating\)$/.test(
+          e.message,
+        ),
     );
   });
 });

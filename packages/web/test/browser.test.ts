@@ -13,10 +13,11 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { phobos } from "@merge/facility-model";
 import { PortalClient } from "@merge/portal";
+import { type Started, startPortal } from "@merge/portal/main";
+import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { BrowserContext } from "playwright-core";
-import { type Started, startPortal } from "../../portal/src/main.ts";
-import { credentialsConnector, materializationPlugin } from "../../portal/src/materialize/index.ts";
 import type { TopologyHook } from "../app/topology.ts";
 import { buildWeb } from "../src/build.ts";
 import { webUiPlugin } from "../src/serve.ts";
@@ -40,6 +41,7 @@ before(async () => {
   started = await startPortal({
     dataDir: join(base, "data"),
     port: 0,
+    seed: [{ model: phobos(), endpoint: "https://127.0.0.1:6000", description: "demo facility" }],
     // No facility runs here, and no credentials for one exist: materializations stay undelivered, and say so.
     plugins: [
       webUiPlugin({ distDir }),

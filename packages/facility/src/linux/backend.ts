@@ -95,7 +95,7 @@ export class LinuxBackend implements Backend {
 
   /**
    * Record what this backend knows of a materialization next to its kernel
-   * objects. Only once its directory exists (infrapodCreate makes it): a file
+   * objects. Only once its directory exists (infrapodEnclave makes it): a file
    * written before the directory's tmpfs is mounted would be hidden under it,
    * and a late call after teardown must not bring the directory back.
    */
@@ -195,7 +195,7 @@ export class LinuxBackend implements Backend {
     };
   }
 
-  async infrapodCreate(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+  async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     const prefix = prefixOf(spec.mzid);
     this.planOf(spec.mzid, spec.infranet);
     const { serviceAddress } = await infrapodCreate(this.env, prefix, spec.infranet);
@@ -214,7 +214,7 @@ export class LinuxBackend implements Backend {
     return this.status(prefix, s, spec.emulation !== undefined);
   }
 
-  async infranetEntries(spec: InfrapodSpec, entries: InfranetEntry[], _ctx: ActionContext): Promise<void> {
+  async infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], _ctx: ActionContext): Promise<void> {
     const plan = this.planOf(spec.mzid, spec.infranet);
     this.entries.set(spec.mzid, entries);
     this.writeNex(plan);
@@ -259,7 +259,7 @@ export class LinuxBackend implements Backend {
       throw new Error(`harbor ${spec.name}: resource ids ${bad.join(", ")} cannot name a standby container`);
     this.harbor = { mzid, spec };
     const infrapod: InfrapodSpec = { mzid, vindex: 0, server: spec.server, infranet: spec.infranet };
-    await this.infrapodCreate(infrapod, ctx);
+    await this.infrapodEnclave(infrapod, ctx);
     this.entries.set(
       mzid,
       spec.resources.map((r) => ({ name: r.id, mac: r.mac, address: r.address })),
@@ -492,7 +492,7 @@ export class LinuxBackend implements Backend {
     });
   }
 
-  async emulationCreate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+  async emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
     await emulationStart(this.env, prefixOf(spec.mzid), this.emulated(spec));
     this.save(spec.mzid);
     ctx.log(`emulation ${spec.emulation}: ${spec.links.length} links`);

@@ -65,7 +65,7 @@ interface Pending {
  * a failed line rejects the submission it came from (tolerant submissions
  * ignore "exists"/"not found", which is what makes ensure/remove idempotent).
  */
-export class Batch {
+export class IprouteBatch {
   private queue: Pending[] = [];
   private scheduled = false;
 

@@ -182,7 +182,7 @@ export async function nodeStop(
   }
 }
 
-/** An iproute2 process this process started (a `Batch` in command.ts), visiting a namespace to change it. */
+/** An iproute2 process this process started (an `IprouteBatch` in command.ts), visiting a namespace to change it. */
 export function ownTool(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

@@ -6,16 +6,16 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Capabilities } from "./capabilities.ts";
-import { Batch, check } from "./command.ts";
+import { check, IprouteBatch } from "./command.ts";
 
 export interface Env {
   dataDir: string;
   caps: Capabilities;
   bin: { node: string; emu: string | null };
   /** ip in the host namespace. */
-  ip: Batch;
-  ipIn(netns: string): Batch;
-  tcIn(netns: string): Batch;
+  ip: IprouteBatch;
+  ipIn(netns: string): IprouteBatch;
+  tcIn(netns: string): IprouteBatch;
   log(message: string): void;
   /**
    * Where a materialization's files live (node writable layers, foundry, nex):
@@ -37,20 +37,20 @@ export function makeEnv(
   log: (m: string) => void = () => {},
   nodeDisk: Env["nodeDisk"] = "tmpfs",
 ): Env {
-  const ips = new Map<string, Batch>();
-  const tcs = new Map<string, Batch>();
+  const ips = new Map<string, IprouteBatch>();
+  const tcs = new Map<string, IprouteBatch>();
   return {
     dataDir,
     caps,
     bin,
-    ip: new Batch("ip"),
+    ip: new IprouteBatch("ip"),
     ipIn(ns) {
-      const b = ips.get(ns) ?? new Batch("ip", ns);
+      const b = ips.get(ns) ?? new IprouteBatch("ip", ns);
       ips.set(ns, b);
       return b;
     },
     tcIn(ns) {
-      const b = tcs.get(ns) ?? new Batch("tc", ns);
+      const b = tcs.get(ns) ?? new IprouteBatch("tc", ns);
       tcs.set(ns, b);
       return b;
     },

@@ -4,8 +4,9 @@
  * from the experiment XIR (`planFromExperiment`) or, piece by piece, from the
  * backend specs rex sends (see backend.ts).
  */
+
+import { linkEmulation } from "@merge/materialize";
 import type { Experiment, LinkEmulation } from "@merge/xir";
-import { linkEmulation } from "../materialization.ts";
 
 /** A link's emulation: link values and the directions set apart (`@merge/xir` LinkEmulation). */
 export type EmulationParams = LinkEmulation;

@@ -115,12 +115,12 @@ export class SimBackend implements Backend {
     this.opts.onCall?.(method, target);
   }
 
-  async infrapodCreate(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
-    await this.step("infrapodCreate", spec.mzid, this.durations.infrapod, ctx);
+  async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    await this.step("infrapodEnclave", spec.mzid, this.durations.infrapod, ctx);
     const serviceAddress = `172.31.${(spec.vindex >> 8) & 255}.${spec.vindex & 255}`;
     const pod = this.infrapods.get(spec.mzid) ?? { services: false, entries: [], serviceAddress };
     this.infrapods.set(spec.mzid, pod);
-    this.done("infrapodCreate", spec.mzid);
+    this.done("infrapodEnclave", spec.mzid);
     return { serviceAddress, services: {} };
   }
 
@@ -140,12 +140,12 @@ export class SimBackend implements Backend {
     };
   }
 
-  async infranetEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
-    await this.step("infranetEntries", spec.mzid, this.durations.network, ctx);
+  async infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
+    await this.step("infrapodEntries", spec.mzid, this.durations.network, ctx);
     const pod = this.infrapods.get(spec.mzid);
     if (!pod?.services && this.opts.strict !== false) throw new Error(`sim: infrapod ${spec.mzid} services are not up`);
     if (pod) pod.entries = [...entries];
-    this.done("infranetEntries", spec.mzid);
+    this.done("infrapodEntries", spec.mzid);
   }
 
   async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
@@ -221,10 +221,10 @@ export class SimBackend implements Backend {
     this.done("linkDestroy", spec.link);
   }
 
-  async emulationCreate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
-    await this.step("emulationCreate", spec.emulation, this.durations.network, ctx);
+  async emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    await this.step("emulationSetup", spec.emulation, this.durations.network, ctx);
     this.emulations.set(spec.emulation, spec);
-    this.done("emulationCreate", spec.emulation);
+    this.done("emulationSetup", spec.emulation);
   }
 
   async emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {

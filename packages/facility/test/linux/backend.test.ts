@@ -25,14 +25,14 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
     const mzid = h.mzid("rex");
     const infranet = { vni: 7, subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
     const pod: InfrapodSpec = { mzid, vindex: 0, server: "ifr0", infranet, emulation: mzid };
-    const status = await b.infrapodCreate(pod, ctx);
+    const status = await b.infrapodEnclave(pod, ctx);
     assert.match(status.serviceAddress, /^100\.\d+\.\d+\.\d+$/);
-    assert.deepEqual(await b.infrapodCreate(pod, ctx), status, "again: same state, no error");
+    assert.deepEqual(await b.infrapodEnclave(pod, ctx), status, "again: same state, no error");
     const s1 = await b.infrapodServices(pod, ctx);
     assert.equal(s1.services.nex, "up");
     assert.equal(s1.services.foundry, "up");
     assert.deepEqual(await b.infrapodServices(pod, ctx), s1);
-    await b.infranetEntries(
+    await b.infrapodEntries(
       pod,
       [
         { name: "a", mac: "02:4d:00:00:00:01", address: "172.30.0.2" },
@@ -79,7 +79,7 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
       b.nodeSetup(nb, ctx),
       (async () => {
         await b.linkCreate(link, ctx);
-        await b.emulationCreate(emu, ctx);
+        await b.emulationSetup(emu, ctx);
       })(),
     ]);
     const byName = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "b"]);
@@ -102,7 +102,7 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
     // Again: nothing changes, nothing fails.
     await b.nodeSetup(na, ctx);
     await b.linkCreate(link, ctx);
-    await b.emulationCreate(emu, ctx);
+    await b.emulationSetup(emu, ctx);
     await b.emulationUpdate({ ...emu, links: [{ link: "ab", endpoints, params: { latency: 20 * MS } }] }, ctx);
     r = rtPing(h.dp.netnsPath(mzid, "a"), "10.0.0.2", 5);
     assert.ok(Math.abs(avgRtt(r.stdout) - 40) <= 4, r.stdout);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
-import { Batch } from "../../src/linux/command.ts";
+import { IprouteBatch } from "../../src/linux/command.ts";
 import { skip } from "./fixture.ts";
 
 describe("iproute2 batches", { skip }, () => {
@@ -12,9 +12,9 @@ describe("iproute2 batches", { skip }, () => {
   });
 
   test("callers in the same tick share a batch; each gets its own errors; ensure-style repeats are harmless", async () => {
-    const ip = new Batch("ip");
+    const ip = new IprouteBatch("ip");
     await ip.submit([`netns add ${ns}`]);
-    const inNs = new Batch("ip", ns);
+    const inNs = new IprouteBatch("ip", ns);
     const results = await Promise.allSettled([
       inNs.submit(["link add name d0 type bridge", "link add name d0 type bridge"]),
       inNs.submit(["link set dev nosuch up"], { tolerant: false }),
@@ -33,7 +33,7 @@ describe("iproute2 batches", { skip }, () => {
   });
 
   test("a line iproute2 cannot parse stops the batch; that is never taken as harmless", async () => {
-    const inNs = new Batch("ip", ns);
+    const inNs = new IprouteBatch("ip", ns);
     await assert.rejects(
       inNs.submit(["link add name d2 netns nonexistent-ns-zz type bridge"]),
       /batch stopped|Invalid "netns"/,

@@ -83,7 +83,7 @@ describe("linux backend: the harbor", { skip }, () => {
     const mzid = h.mzid("hb");
     const infranet = { vni: 9, subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
     const pod: InfrapodSpec = { mzid, vindex: 0, server: "ifr0", infranet };
-    await b.infrapodCreate(pod, ctx);
+    await b.infrapodEnclave(pod, ctx);
     await b.infrapodServices(pod, ctx);
     const node = (name: string, resource: string, host: number, mode: NodeSpec["mode"]): NodeSpec => ({
       mzid,
@@ -99,7 +99,7 @@ describe("linux backend: the harbor", { skip }, () => {
     const a = node("a", "x1", 2, "physical");
     const vb = node("b", "x0", 3, "virtual");
     const vc = node("c", "x0", 4, "virtual");
-    await b.infranetEntries(
+    await b.infrapodEntries(
       pod,
       [a, vb, vc].map((s) => ({ name: s.node, mac: "02:4d:00:00:10:01", address: s.infranet.address })),
       ctx,

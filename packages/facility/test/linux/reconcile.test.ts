@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { makeCerts } from "../../src/certs.ts";
 import { startFacility } from "../../src/facility.ts";
@@ -14,7 +15,6 @@ import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { planFromExperiment } from "../../src/linux/plan.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
-import { synthetic } from "../../src/sim/synthetic.ts";
 import { keys, type MzInfo } from "../../src/task.ts";
 import { experiment, type Harness, harness, isClean, leftovers, link, node, skip } from "./fixture.ts";
 

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openStore, type Store } from "@merge/store";
 import { makeCerts } from "../../src/certs.ts";
 import { Driver } from "../../src/driver.ts";
@@ -16,9 +17,7 @@ import { type RunningFacility, startFacility } from "../../src/facility.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { sweep } from "../../src/linux/sweep.ts";
-import { fragmentsFor } from "../../src/materialization.ts";
 import { NodeOps } from "../../src/node-ops.ts";
-import { synthetic } from "../../src/sim/synthetic.ts";
 import { statusIs } from "../fixture.ts";
 import { isClean, leftovers, medianRtt, skip } from "./fixture.ts";
 

@@ -6,13 +6,12 @@
 // and hold the dematerialize until an operator acted.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { Driver } from "../../src/driver.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { fragmentsFor } from "../../src/materialization.ts";
 import { Rex } from "../../src/rex.ts";
-import { synthetic } from "../../src/sim/synthetic.ts";
 import { statusIs } from "../fixture.ts";
 import { type Harness, harness, isClean, leftovers, skip } from "./fixture.ts";
 

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import type { PortalClient } from "@merge/portal/client";
 import type { Experiment } from "@merge/xir";
 import { Driver } from "../../src/driver.ts";
@@ -22,7 +23,6 @@ import { namesOf, prefixOf } from "../../src/linux/names.ts";
 import { planFromExperiment } from "../../src/linux/plan.ts";
 import { alive, listNetns, processesIn } from "../../src/linux/processes.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
-import { type PortalStack, startPortalStack } from "../fixtures/portal-stack.ts";
 import { line3, skip } from "./fixture.ts";
 
 const HEAD = `import { latency, ms, Network, addressing, routing, image } from "@merge/model";`;
@@ -186,7 +186,7 @@ describe("teardown of varied topologies on the linux backend, through portal and
     const prefix = prefixOf(mz);
     const ns = namesOf(prefix).node("a");
     await check("ip", ["netns", "add", ns]);
-    const tool = spawn("ip", ["-n", ns, "monitor"], { stdio: "ignore" }); // as a Batch runs one
+    const tool = spawn("ip", ["-n", ns, "monitor"], { stdio: "ignore" }); // as an IprouteBatch runs one
     const stray = spawn("ip", ["netns", "exec", ns, "sleep", "60"], { stdio: "ignore" }); // the node's own
     try {
       const end = Date.now() + 5000;

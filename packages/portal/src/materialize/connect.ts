@@ -8,7 +8,6 @@
  *   <dir>/<facility>/portal-key.pem  its key (0600)
  */
 import { join } from "node:path";
-import { loadTls, tlsClient } from "@merge/facility";
 import * as pb from "@merge/proto";
 import type { FacilityRecord } from "../objects.ts";
 import type { Connect, FacilityClient } from "./materializer.ts";
@@ -20,8 +19,8 @@ export function credentialsConnector(dir: string): Connect {
     let c = cache.get(id);
     if (!c) {
       const d = join(dir, f.name);
-      const tls = loadTls({ ca: join(d, "ca.pem"), cert: join(d, "portal.pem"), key: join(d, "portal-key.pem") });
-      c = tlsClient(pb.FacilityService, f.endpoint, tls);
+      const tls = pb.loadTls({ ca: join(d, "ca.pem"), cert: join(d, "portal.pem"), key: join(d, "portal-key.pem") });
+      c = pb.tlsClient(pb.FacilityService, f.endpoint, tls);
       cache.set(id, c);
     }
     return c;

@@ -1,3 +1,4 @@
 export { credentialsConnector } from "./connect.ts";
 export * from "./materializer.ts";
+export { planKeys, readPlan } from "./plan-record.ts";
 export { materializationPlugin, materializationRoutes } from "./plugin.ts";

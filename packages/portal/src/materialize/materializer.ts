@@ -4,6 +4,11 @@
  * background, retried with backoff, never blocking the caller or other work;
  * status read live from the facilities, with unreachable ones shown as such;
  * dematerialize always completes (see packages/facility/docs/failure-model.md).
+ *
+ * The plan (`@merge/materialize`) is computed once, when the materialization
+ * is created, and stored with it (plan-record.ts); delivery, retries, status,
+ * node operations and dematerialize read it. `work` reconciles what the plan
+ * wants with what each facility reports (reconcile.ts).
  */
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
@@ -12,23 +17,31 @@ import {
   type EmulationParams,
   emulationParamsFromPb,
   emulationParamsToPb,
-  type Fragment,
-  fragmentsFor,
   fragmentToPb,
+  linkPlacement,
+  type MaterializationPlan,
   mzStatusName,
   type NodeAction,
+  nodePlacement,
   nodeStateName,
+  PlanError,
+  planFacilities,
+  planMaterialization,
+  planNames,
   powerActionToPb,
-} from "@merge/facility";
+} from "@merge/materialize";
 import * as pb from "@merge/proto";
-import type { Store } from "@merge/store";
-import type { EmulationValues, Experiment, Facility } from "@merge/xir";
+import { type Store, updateJSON } from "@merge/store";
+import type { EmulationValues, Facility } from "@merge/xir";
 import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
+import { PortalError } from "../errors.ts";
 import { readFacility } from "../facility-record.ts";
-import type { FacilityRecord, RealizationRecord } from "../objects.ts";
+import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
+import { deletePlan, putPlan, readPlan } from "./plan-record.ts";
+import { needsObservation, nextStep } from "./reconcile.ts";
 
 export type FacilityClient = Client<typeof pb.FacilityService>;
 /** How the portal reaches a facility's commander (mutual TLS credentials are the connector's business). */
@@ -80,15 +93,6 @@ interface Placement {
   resource: string;
 }
 
-export class MaterializationError extends Error {
-  constructor(
-    readonly code: "not_found" | "conflict" | "unprocessable" | "bad_request" | "internal",
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export interface MaterializerOptions {
   store: Store;
   connect: Connect;
@@ -121,6 +125,8 @@ export class Materializer {
   private readonly maxBackoff: number;
   private readonly timeout: number;
   private readonly giveUp: number;
+  /** Stored plans by record key and creation revision: a plan never changes while its materialization lives. */
+  private readonly plans = new Map<string, MaterializationPlan>();
 
   constructor(private readonly opts: MaterializerOptions) {
     this.backoff = opts.backoffMs ?? 1000;
@@ -144,16 +150,62 @@ export class Materializer {
     return f && { value: f.record, rev: f.modRevision };
   }
 
-  /** A realization's embedding and its revision's XIR, through the readers that know their stored shapes. */
-  private async embedding(
-    project: string,
-    experiment: string,
-    realization: string,
-  ): Promise<{ realization: RealizationRecord["realization"] | undefined; xir: Experiment | null | undefined }> {
-    const rlz = await readRealization(this.store, project, experiment, realization);
-    if (!rlz) return { realization: undefined, xir: undefined };
-    const body = await readRevisionBody(this.store, project, experiment, rlz.record.revision);
-    return { realization: rlz.record.realization, xir: body?.xir };
+  /**
+   * The plan of a realization as it is now: its embedding, its revision's XIR
+   * and the models of the facilities it uses. Refusals name what is missing.
+   */
+  private async computePlan(project: string, experiment: string, realization: string): Promise<MaterializationPlan> {
+    const rec = await readRealization(this.store, project, experiment, realization);
+    if (!rec) {
+      throw new PortalError("not_found", `realization '${realization}.${experiment}.${project}' does not exist`);
+    }
+    const r = rec.record;
+    const id = realizationId(r);
+    if (r.state !== "accepted" || !r.realization) {
+      throw new PortalError(
+        "conflict",
+        `realization ${id} is ${r.state}; only an accepted realization can be materialized (accept it first)`,
+      );
+    }
+    const body = await readRevisionBody(this.store, project, experiment, r.revision);
+    const xp = body?.xir;
+    if (!xp) throw new PortalError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
+    const models: Facility[] = [];
+    for (const name of planFacilities(r.realization)) {
+      const f = await this.facility(name);
+      if (!f)
+        throw new PortalError("unprocessable", `realization ${id} uses facility '${name}', which is not registered`);
+      models.push(f.value.model as Facility);
+    }
+    try {
+      return planMaterialization(r.realization, xp, models);
+    } catch (err) {
+      if (err instanceof PlanError) throw new PortalError("unprocessable", err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * A materialization's stored plan. A record written before plans were
+   * stored gets its plan computed now and stored beside it.
+   */
+  private async planOf(m: MaterializationRecord): Promise<MaterializationPlan> {
+    const key = mzKeys.record(m.project, m.experiment, m.realization);
+    const cacheKey = `${key} ${m.created}`;
+    const cached = this.plans.get(cacheKey);
+    if (cached) return cached;
+    let plan = await readPlan(this.store, m.project, m.experiment, m.realization);
+    if (!plan) {
+      plan = await this.computePlan(m.project, m.experiment, m.realization);
+      await this.store.txn({
+        compare: [{ key, target: "present" }],
+        success: putPlan(m.project, m.experiment, m.realization, plan),
+      });
+    }
+    // Bounded: plans are re-read from the store when evicted.
+    if (this.plans.size >= 64) this.plans.delete(this.plans.keys().next().value as string);
+    this.plans.set(cacheKey, plan);
+    return plan;
   }
 
   /** Start materializing an accepted realization. Returns at once; delivery happens in the background. */
@@ -163,44 +215,16 @@ export class Materializer {
     realization: string,
     creator: string,
   ): Promise<MaterializationRecord> {
-    const rec = await readRealization(this.store, project, experiment, realization);
-    if (!rec) {
-      throw new MaterializationError(
-        "not_found",
-        `realization '${realization}.${experiment}.${project}' does not exist`,
-      );
-    }
-    const r = rec.record;
-    const id = realizationId(r);
-    if (r.state !== "accepted" || !r.realization) {
-      throw new MaterializationError(
-        "conflict",
-        `realization ${id} is ${r.state}; only an accepted realization can be materialized (accept it first)`,
-      );
-    }
-    const body = await readRevisionBody(this.store, project, experiment, r.revision);
-    const xp: Experiment | null | undefined = body?.xir;
-    if (!xp)
-      throw new MaterializationError("unprocessable", `revision ${r.revision} of ${experiment} has no compiled XIR`);
-    const names = [...new Set(r.realization.infranets.map((i) => i.facility))];
-    const parts: FacilityPart[] = [];
-    for (const name of names) {
-      const f = await this.facility(name);
-      if (!f)
-        throw new MaterializationError(
-          "unprocessable",
-          `realization ${id} uses facility '${name}', which is not registered`,
-        );
-      const fragments = fragmentsFor(r.realization, xp, f.value.model as Facility);
-      parts.push({
-        facility: name,
-        want: "materialize",
-        delivered: false,
-        attempts: 0,
-        resources: [...new Set(fragments.map((x) => x.resource))],
-        fragments: fragments.length,
-      });
-    }
+    const plan = await this.computePlan(project, experiment, realization);
+    const id = plan.mzid;
+    const parts: FacilityPart[] = plan.facilities.map((fp) => ({
+      facility: fp.facility,
+      want: "materialize",
+      delivered: false,
+      attempts: 0,
+      resources: fp.resources,
+      fragments: fp.fragments.length,
+    }));
     const now = new Date().toISOString();
     const mz: MaterializationRecord = {
       id,
@@ -216,12 +240,12 @@ export class Materializer {
     const key = mzKeys.record(project, experiment, realization);
     const t = await this.store.txn({
       compare: [{ key, target: "absent" }],
-      success: [{ op: "put", key, value: JSON.stringify(mz) }],
+      success: [{ op: "put", key, value: JSON.stringify(mz) }, ...putPlan(project, experiment, realization, plan)],
       failure: [{ op: "get", key }],
     });
     if (!t.succeeded) {
       const cur = JSON.parse(t.gets[0]!.value) as MaterializationRecord;
-      throw new MaterializationError(
+      throw new PortalError(
         "conflict",
         cur.state === "dematerializing"
           ? `${id} is still being dematerialized; materialize it again once that is done`
@@ -252,8 +276,7 @@ export class Materializer {
             })),
           },
     );
-    if (!next)
-      throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (!next) throw new PortalError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     this.kick(key, 0);
     return next;
   }
@@ -269,7 +292,7 @@ export class Materializer {
   /** Status with per-node and per-link detail, read live from each facility. */
   async status(project: string, experiment: string, realization: string): Promise<MaterializationStatus> {
     const m = await this.get(project, experiment, realization);
-    if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (!m) throw new PortalError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     const out: MaterializationStatus = {
       id: m.id,
       project,
@@ -359,56 +382,47 @@ export class Materializer {
     return out;
   }
 
-  /** The facility and resource serving a node of a materialization (power, exec, shell). */
-  private placeNode(project: string, experiment: string, realization: string, node: string): Promise<Placement> {
-    return this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "node.setup" && f.node.node === node,
-      (fs) =>
-        new MaterializationError(
-          "not_found",
-          `${realization}.${experiment}.${project} has no node '${node}' (nodes: ${names(fs, "node")})`,
-        ),
-    );
-  }
-
-  /**
-   * The facility and resource serving a node (`node.setup`) or an emulated link
-   * (`emulation.setup`) of a materialization, from the fragments it was made of.
-   */
-  private async place(
+  /** A materialization that is running (not being dematerialized), with its plan. */
+  private async running(
     project: string,
     experiment: string,
     realization: string,
-    find: (f: Fragment) => boolean,
-    missing: (fragments: Fragment[]) => MaterializationError,
-  ): Promise<Placement> {
+  ): Promise<{ m: MaterializationRecord; plan: MaterializationPlan }> {
     const m = await this.get(project, experiment, realization);
-    if (!m) throw new MaterializationError("not_found", `${realization}.${experiment}.${project} is not materialized`);
+    if (!m) throw new PortalError("not_found", `${realization}.${experiment}.${project} is not materialized`);
     if (m.state !== "materializing")
-      throw new MaterializationError("conflict", `${m.id} is being dematerialized; materialize it again first`);
-    const { realization: rlz, xir } = await this.embedding(project, experiment, realization);
-    if (!rlz || !xir)
-      throw new MaterializationError("conflict", `the realization or the experiment revision of ${m.id} is gone`);
-    const all: Fragment[] = [];
-    for (const part of m.facilities) {
-      const f = await this.facility(part.facility);
-      if (!f) continue;
-      const fragments = fragmentsFor(rlz, xir, f.value.model as Facility);
-      all.push(...fragments);
-      const hit = fragments.find(find);
-      if (hit) {
-        if (!part.delivered)
-          throw new MaterializationError(
-            "conflict",
-            `${m.id} is not delivered to ${part.facility} yet; wait until it is active`,
-          );
-        return { m, client: this.opts.connect(f.value), resource: hit.resource };
-      }
+      throw new PortalError("conflict", `${m.id} is being dematerialized; materialize it again first`);
+    return { m, plan: await this.planOf(m) };
+  }
+
+  /** The client for a facility of a materialization, once the facility has its part. */
+  private async deliveredTo(m: MaterializationRecord, facility: string): Promise<FacilityClient> {
+    const part = m.facilities.find((f) => f.facility === facility);
+    if (!part?.delivered)
+      throw new PortalError("conflict", `${m.id} is not delivered to ${facility} yet; wait until it is active`);
+    return this.client(facility);
+  }
+
+  /** The facility and resource serving a node of a materialization (power, exec, shell), from its plan. */
+  private async placeNode(project: string, experiment: string, realization: string, node: string): Promise<Placement> {
+    const { m, plan } = await this.running(project, experiment, realization);
+    const at = nodePlacement(plan, node);
+    if (!at) throw noSuch(m, plan, "node", node);
+    return { m, client: await this.deliveredTo(m, at.facility), resource: at.resource };
+  }
+
+  /** The facility and emulator serving an emulated link of a materialization, from its plan. */
+  private async placeLink(project: string, experiment: string, realization: string, link: string): Promise<Placement> {
+    const { m, plan } = await this.running(project, experiment, realization);
+    const at = linkPlacement(plan, link);
+    if (!at) throw noSuch(m, plan, "link", link);
+    if (!at.emulator) {
+      throw new PortalError(
+        "conflict",
+        `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model, then realize and materialize again)`,
+      );
     }
-    throw missing(all);
+    return { m, client: await this.deliveredTo(m, at.emulator.facility), resource: at.emulator.resource };
   }
 
   /**
@@ -444,24 +458,9 @@ export class Materializer {
     toward?: string,
   ) {
     if (change.capacity === undefined && change.latency === undefined && change.loss === undefined) {
-      throw new MaterializationError("bad_request", "nothing to change: give latency, loss and/or capacity");
+      throw new PortalError("bad_request", "nothing to change: give latency, loss and/or capacity");
     }
-    const p = await this.place(
-      project,
-      experiment,
-      realization,
-      (f) => f.op === "emulation.setup" && f.emulation.links.some((l) => l.link === link),
-      (fs) =>
-        fs.some((f) => f.op === "link.create" && f.link.link === link)
-          ? new MaterializationError(
-              "conflict",
-              `link ${link} is not emulated: only links with a latency, loss or capacity constraint run through an emulator (constrain it in the model, then realize and materialize again)`,
-            )
-          : new MaterializationError(
-              "not_found",
-              `${realization}.${experiment}.${project} has no link '${link}' (links: ${names(fs, "link")})`,
-            ),
-    );
+    const p = await this.placeLink(project, experiment, realization, link);
     const r = await facilityCall(() =>
       p.client.updateEmulation(
         { mzid: p.m.id, resource: p.resource, link, params: emulationParamsToPb(change), toward: toward ?? "" },
@@ -545,18 +544,16 @@ export class Materializer {
     key: string,
     change: (m: MaterializationRecord) => MaterializationRecord | undefined,
   ): Promise<MaterializationRecord | undefined> {
-    for (;;) {
-      const cur = await this.read<MaterializationRecord>(key);
-      if (!cur) return undefined;
-      const next = change(cur.value);
-      if (!next) return cur.value; // nothing to change: the record as it is
-      next.updated = new Date().toISOString();
-      const r = await this.store.txn({
-        compare: [{ key, target: "modRevision", op: "==", value: cur.rev }],
-        success: [{ op: "put", key, value: JSON.stringify(next) }],
-      });
-      if (r.succeeded) return next;
-    }
+    const r = await updateJSON<MaterializationRecord>(
+      this.store,
+      key,
+      (cur) => {
+        const next = cur && change(cur);
+        return next && { ...next, updated: new Date().toISOString() };
+      },
+      { what: `materialization ${key.slice(mzKeys.all().length)}` },
+    );
+    return r.value; // as written, or as it is when there was nothing to change
   }
 
   /** Schedule background work on one materialization; timers never block callers. */
@@ -633,7 +630,10 @@ export class Materializer {
             `dematerialize ${saved.id}: gave up on ${saved.facilities.map((f) => f.facility).join(", ")}`,
           );
         }
-        await this.store.txn({ compare: [], success: [{ op: "delete", key }] });
+        await this.store.txn({
+          compare: [],
+          success: [{ op: "delete", key }, ...deletePlan(saved.project, saved.experiment, saved.realization)],
+        });
         return;
       }
       const latest = await this.read<MaterializationRecord>(key);
@@ -648,9 +648,9 @@ export class Materializer {
   }
 
   /**
-   * One delivery step for one facility. Materialize: notify incoming + the
-   * fragments (idempotent at the facility). Dematerialize: the request, then
-   * wait for the facility to report it gone, then notify teardown.
+   * One reconcile step for one facility: observe it when the step depends on
+   * what it holds (reconcile.ts), then act. Returns the changes to the
+   * facility's part of the record, or "gone" when the portal is done with it.
    */
   private async deliver(m: MaterializationRecord, part: FacilityPart): Promise<Partial<FacilityPart> | "gone"> {
     const facility = await this.facility(part.facility);
@@ -660,36 +660,49 @@ export class Materializer {
     }
     const client = this.opts.connect(facility.value);
     const call = { timeoutMs: this.timeout };
-    if (part.want === "materialize") {
-      if (part.delivered) return {};
-      const { realization: rlz, xir } = await this.embedding(m.project, m.experiment, m.realization);
-      if (!rlz || !xir) throw new Error("the realization or its experiment is gone");
-      const fragments = fragmentsFor(rlz, xir, facility.value.model as Facility).map(fragmentToPb);
-      const inc = await client.notifyIncoming({ mzid: m.id, resources: part.resources }, call);
-      if (inc.errors.length) throw new Error(inc.errors.map((e) => e.message).join("; "));
-      const r = await client.materialize({ mzid: m.id, fragments }, call);
-      if (r.errors.length) {
-        throw new Error(
-          `${r.errors.length} fragments refused: ${r.errors
-            .slice(0, 3)
-            .map((e) => e.message)
-            .join("; ")}`,
-        );
+    const observed = needsObservation(part)
+      ? mzStatusName((await client.status({ mzid: m.id, resources: part.resources }, call)).status)
+      : undefined;
+    const delivered = { delivered: true, lastError: undefined, nextAttempt: undefined };
+    switch (nextStep(part, observed)) {
+      case "done":
+      case "wait":
+        return {};
+      case "adopt":
+        return delivered;
+      case "materialize": {
+        const fragments = (await this.fragmentsFor(m, part.facility)).map(fragmentToPb);
+        const inc = await client.notifyIncoming({ mzid: m.id, resources: part.resources }, call);
+        if (inc.errors.length) throw new Error(inc.errors.map((e) => e.message).join("; "));
+        const r = await client.materialize({ mzid: m.id, fragments }, call);
+        if (r.errors.length) {
+          throw new Error(
+            `${r.errors.length} fragments refused: ${r.errors
+              .slice(0, 3)
+              .map((e) => e.message)
+              .join("; ")}`,
+          );
+        }
+        return delivered;
       }
-      return { delivered: true, lastError: undefined, nextAttempt: undefined };
+      case "dematerialize": {
+        // Fragments let a facility that lost its records still tear down; without them it uses its own.
+        const fragments = (await this.fragmentsFor(m, part.facility).catch(() => [])).map(fragmentToPb);
+        const r = await client.dematerialize({ mzid: m.id, fragments }, call);
+        if (r.errors.length) throw new Error(r.errors.map((e) => e.message).join("; "));
+        return delivered;
+      }
+      case "release":
+        await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
+        return "gone";
     }
-    if (!part.delivered) {
-      const { realization: rlz, xir } = await this.embedding(m.project, m.experiment, m.realization);
-      // Fragments let a facility that lost its records still tear down; without them it uses its own.
-      const fragments = rlz && xir ? fragmentsFor(rlz, xir, facility.value.model as Facility).map(fragmentToPb) : [];
-      const r = await client.dematerialize({ mzid: m.id, fragments }, call);
-      if (r.errors.length) throw new Error(r.errors.map((e) => e.message).join("; "));
-      return { delivered: true, lastError: undefined, nextAttempt: undefined };
-    }
-    const s = await client.status({ mzid: m.id, resources: part.resources }, call);
-    if (s.status !== pb.MzStatus.DEMATERIALIZED) return {};
-    await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
-    return "gone";
+  }
+
+  /** One facility's fragments from the stored plan. */
+  private async fragmentsFor(m: MaterializationRecord, facility: string) {
+    const part = (await this.planOf(m)).facilities.find((f) => f.facility === facility);
+    if (!part) throw new Error(`the plan of ${m.id} has no part for facility '${facility}'`);
+    return part.fragments;
   }
 }
 
@@ -723,13 +736,10 @@ export function portalUnits(p: EmulationParams): EmulationParams {
   return { ...ms(p), ...(p.toward ? { toward: p.toward.map(ms) } : {}) };
 }
 
-function names(fs: Fragment[], kind: "node" | "link"): string {
-  const out = new Set<string>();
-  for (const f of fs) {
-    if (kind === "node" && f.op === "node.setup") out.add(f.node.node);
-    if (kind === "link" && f.op === "link.create") out.add(f.link.link);
-  }
-  return [...out].join(", ") || "none";
+/** A node or link the plan does not have, with the ones it has. */
+function noSuch(m: MaterializationRecord, plan: MaterializationPlan, kind: "node" | "link", name: string): PortalError {
+  const known = planNames(plan, kind).join(", ") || "none";
+  return new PortalError("not_found", `${m.id} has no ${kind} '${name}' (${kind}s: ${known})`);
 }
 
 /** A facility's refusal as the portal's error: what was wrong and what to do. */
@@ -740,18 +750,18 @@ async function facilityCall<T>(call: () => Promise<T>): Promise<T> {
     if (!(err instanceof ConnectError)) throw err;
     switch (err.code) {
       case Code.NotFound:
-        throw new MaterializationError("not_found", err.rawMessage);
+        throw new PortalError("not_found", err.rawMessage);
       case Code.FailedPrecondition:
-        throw new MaterializationError("conflict", err.rawMessage);
+        throw new PortalError("conflict", err.rawMessage);
       case Code.InvalidArgument:
-        throw new MaterializationError("bad_request", err.rawMessage);
+        throw new PortalError("bad_request", err.rawMessage);
       case Code.Unimplemented:
-        throw new MaterializationError("unprocessable", err.rawMessage);
+        throw new PortalError("unprocessable", err.rawMessage);
       case Code.Unavailable:
       case Code.DeadlineExceeded:
-        throw new MaterializationError("internal", `the facility did not answer: ${err.rawMessage}`);
+        throw new PortalError("internal", `the facility did not answer: ${err.rawMessage}`);
       default:
-        throw new MaterializationError("internal", `the facility failed: ${err.rawMessage}`);
+        throw new PortalError("internal", `the facility failed: ${err.rawMessage}`);
     }
   }
 }

@@ -31,15 +31,8 @@ import type { FastifyPluginAsync } from "fastify";
 import Type from "typebox";
 import type { WebSocket } from "ws";
 import type { PortalContext } from "../context.ts";
-import { PortalError } from "../errors.ts";
 import * as S from "../schemas.ts";
-import {
-  MaterializationError,
-  Materializer,
-  type MaterializerOptions,
-  portalUnits,
-  type ShellInput,
-} from "./materializer.ts";
+import { Materializer, type MaterializerOptions, portalUnits, type ShellInput } from "./materializer.ts";
 
 const NodeParams = Type.Object(
   {
@@ -224,11 +217,6 @@ function socketInput(socket: WebSocket, ac: AbortController): AsyncIterable<Shel
   })();
 }
 
-function portalError(err: unknown): never {
-  if (err instanceof MaterializationError) throw new PortalError(err.code, err.message);
-  throw err;
-}
-
 export const materializationRoutes: FastifyPluginAsyncTypebox<{
   ctx: PortalContext;
   materializer: Materializer;
@@ -248,9 +236,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
-      const m = await materializer
-        .create(project, experiment, realization, req.principal!.user.name)
-        .catch(portalError);
+      const m = await materializer.create(project, experiment, realization, req.principal!.user.name);
       return reply.code(202).send(m);
     },
   );
@@ -268,7 +254,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req) => {
       const { project, experiment, realization } = req.params;
-      return materializer.status(project, experiment, realization).catch(portalError);
+      return materializer.status(project, experiment, realization);
     },
   );
 
@@ -288,7 +274,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       const { project, experiment, realization, node } = req.params;
       const b = req.body;
       const action = b.action === "reboot" ? (b.hard ? "cycle" : "soft-cycle") : POWER[b.action];
-      return materializer.power(project, experiment, realization, node, action).catch(portalError);
+      return materializer.power(project, experiment, realization, node, action);
     },
   );
 
@@ -308,7 +294,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       const { project, experiment, realization, link } = req.params;
       const { toward, ...b } = req.body;
       const change = { ...b, ...(b.latency !== undefined ? { latency: Math.round(b.latency * 1e6) } : {}) };
-      const r = await materializer.emulation(project, experiment, realization, link, change, toward).catch(portalError);
+      const r = await materializer.emulation(project, experiment, realization, link, change, toward);
       return { ...r, emulation: portalUnits(r.emulation) };
     },
   );
@@ -332,12 +318,10 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       reply.raw.on("close", () => {
         if (!reply.raw.writableFinished) ac.abort();
       });
-      const out = await materializer
-        .exec(project, experiment, realization, node, req.body.argv, {
-          signal: ac.signal,
-          timeoutMs: req.body.timeoutSec ? Math.round(req.body.timeoutSec * 1000) : 0,
-        })
-        .catch(portalError);
+      const out = await materializer.exec(project, experiment, realization, node, req.body.argv, {
+        signal: ac.signal,
+        timeoutMs: req.body.timeoutSec ? Math.round(req.body.timeoutSec * 1000) : 0,
+      });
       // One decoder per stream, so a character split across chunks stays whole.
       const stdout = new TextDecoder();
       const stderr = new TextDecoder();
@@ -424,9 +408,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req, reply) => {
       const { project, experiment, realization } = req.params;
-      return reply
-        .code(202)
-        .send(await materializer.dematerialize(project, experiment, realization).catch(portalError));
+      return reply.code(202).send(await materializer.dematerialize(project, experiment, realization));
     },
   );
 };

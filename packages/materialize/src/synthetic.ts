@@ -1,6 +1,6 @@
 /**
- * A synthetic facility, experiment and realization of any size, for the sim
- * backend's tests and benchmarks: LANs of `lanSize` nodes on one leaf switch,
+ * A synthetic facility, experiment and realization of any size, for tests and
+ * benchmarks of the plan and the facility: LANs of `lanSize` nodes on one leaf switch,
  * and an emulated point-to-point link between consecutive LANs' first nodes.
  */
 import type { Experiment, Facility, Realization, Resource } from "@merge/xir";

@@ -7,18 +7,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  certFiles,
+  Driver,
+  loadTls,
+  NodeOps,
+  SimBackend,
+  startCommander,
+  startDriverServer,
+  tlsClient,
+} from "@merge/facility";
 import { PortalClient } from "@merge/portal/client";
+import type { Started } from "@merge/portal/main";
 import * as pb from "@merge/proto";
 import { openMemoryStore } from "@merge/store";
-import type { Started } from "../../portal/src/main.ts";
-import { certFiles, loadTls } from "../src/certs.ts";
-import { startCommander } from "../src/commander.ts";
-import { Driver } from "../src/driver.ts";
-import { startDriverServer } from "../src/driver-service.ts";
-import { tlsClient } from "../src/grpc.ts";
-import { NodeOps } from "../src/node-ops.ts";
-import { SimBackend } from "../src/sim/sim.ts";
-import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
+import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-"));
 let stack: PortalStack;

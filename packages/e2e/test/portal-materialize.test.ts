@@ -5,22 +5,24 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { openMemoryStore, type Store } from "@merge/store";
+import type { Rex } from "@merge/facility";
 import {
-  credentialsConnector,
-  MaterializationError,
-  Materializer,
-  mzKeys,
-} from "../../portal/src/materialize/index.ts";
-import { keys as portalKeys } from "../../portal/src/objects.ts";
-import { certFiles, loadTls, makeCerts } from "../src/certs.ts";
-import { type Commander, startCommander } from "../src/commander.ts";
-import { Driver } from "../src/driver.ts";
-import { type DriverServer, startDriverServer } from "../src/driver-service.ts";
-import type { Rex } from "../src/rex.ts";
-import { synthetic } from "../src/sim/synthetic.ts";
-import { keys } from "../src/task.ts";
-import { startRex, until } from "./fixture.ts";
+  type Commander,
+  certFiles,
+  Driver,
+  type DriverServer,
+  keys,
+  loadTls,
+  makeCerts,
+  startCommander,
+  startDriverServer,
+} from "@merge/facility";
+import { startRex, until } from "@merge/facility/testing";
+import { synthetic } from "@merge/materialize";
+import { PortalError } from "@merge/portal";
+import { credentialsConnector, Materializer, mzKeys, planKeys, readPlan } from "@merge/portal/materialize";
+import { openMemoryStore, type Store } from "@merge/store";
+import { seedAcceptedRealization } from "./portal-seed.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-pmz-"));
 const certs = join(tmp, "certs");
@@ -43,40 +45,8 @@ async function startFacility(port = 0) {
   });
 }
 
-async function seedPortal(store: Store, realization: string, endpoint: string, facility = "simfac") {
-  const rlz = { ...s.realization, id: `${realization}.exp.proj` };
-  const now = new Date().toISOString();
-  await store.put(
-    portalKeys.realization("proj", "exp", realization),
-    JSON.stringify({
-      name: realization,
-      experiment: "exp",
-      project: "proj",
-      revision: 1,
-      state: "accepted",
-      creator: "alice",
-      created: now,
-      expires: null,
-      realization: rlz,
-      diagnostics: [],
-      resources: [],
-    }),
-  );
-  await store.put(portalKeys.revisionBody("proj", "exp", 1), JSON.stringify({ source: "", xir: s.experiment }));
-  await store.put(
-    portalKeys.facility(facility),
-    JSON.stringify({
-      name: facility,
-      description: "",
-      endpoint,
-      certificate: "",
-      state: "active",
-      registered: now,
-      updated: now,
-      model: s.facility,
-    }),
-  );
-}
+const seedPortal = (store: Store, realization: string, endpoint: string) =>
+  seedAcceptedRealization(store, s, { project: "proj", experiment: "exp", realization, endpoint });
 
 before(async () => {
   makeCerts(certs, { facility: "simfac" });
@@ -104,9 +74,12 @@ test("materialize an accepted realization, at most once; status has per-node and
     const rec = await m.create("proj", "exp", "r1", "alice");
     assert.equal(rec.id, "r1.exp.proj");
     assert.equal(rec.facilities[0]?.fragments, 20 + 1 + s.realization.links.length + 1);
+    const plan = await readPlan(portalStore, "proj", "exp", "r1");
+    assert.equal(plan?.mzid, "r1.exp.proj", "the plan is stored with the materialization");
+    assert.equal(plan?.facilities[0]?.fragments.length, rec.facilities[0]?.fragments);
     await assert.rejects(
       () => m.create("proj", "exp", "r1", "alice"),
-      (e: Error) => e instanceof MaterializationError && e.code === "conflict",
+      (e: Error) => e instanceof PortalError && e.code === "conflict" && e.status === 409,
     );
     const st = await until("active", async () => {
       const x = await m.status("proj", "exp", "r1");
@@ -122,6 +95,8 @@ test("materialize an accepted realization, at most once; status has per-node and
     await until("portal record gone", async () => ((await m.get("proj", "exp", "r1")) ? undefined : true));
     assert.equal((await facilityStore.range(keys.mz("r1.exp.proj"))).length, 0, "the facility holds nothing");
     await assert.rejects(() => m.status("proj", "exp", "r1"), /not materialized/);
+    assert.equal(await portalStore.get(planKeys.plan("proj", "exp", "r1")), undefined, "the plan goes with it");
+    assert.equal((await portalStore.range(planKeys.chunks("proj", "exp", "r1"))).length, 0);
   } finally {
     m.close();
   }

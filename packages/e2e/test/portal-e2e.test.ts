@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { SimBackend } from "../src/sim/sim.ts";
-import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
+import { SimBackend } from "@merge/facility";
+import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-pe2e-"));
 let stack: PortalStack;

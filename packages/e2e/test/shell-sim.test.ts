@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { SimBackend } from "@merge/facility";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import type { Started } from "../../portal/src/main.ts";
-import { SimBackend } from "../src/sim/sim.ts";
-import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
+import type { Started } from "@merge/portal/main";
+import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
 let stack: PortalStack;

@@ -1,7 +1,8 @@
 /**
  * Realization + experiment → the fragments one facility must carry out (pure).
- * The portal calls this per facility a realization touches and sends the result
- * to that facility's commander.
+ * `plan.ts` calls this once per facility a realization touches when the portal
+ * creates a materialization; the result is stored and sent to that facility's
+ * commander.
  */
 import {
   type Constraint,
@@ -12,6 +13,7 @@ import {
   type Realization,
   towardConstraints,
 } from "@merge/xir";
+import type { Fragment } from "./fragment.ts";
 import type {
   EmulationParams,
   EmulationSpec,
@@ -20,18 +22,18 @@ import type {
   LinkEndpointSpec,
   LinkSpec,
   NodeSpec,
-} from "./backend.ts";
-import type { Fragment } from "./fragment.ts";
+} from "./spec.ts";
 
 /** The infranet is flat and private to a materialization, so every one can use the same subnet. */
 export const INFRANET: Omit<InfranetSpec, "vni"> = { subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
 
-export class MaterializationError extends Error {}
+/** A realization that cannot be materialized as it stands (names what is missing). */
+export class PlanError extends Error {}
 
 /** The nth node's infranet address: 172.30.0.2 onwards (.1 is the infrapod). */
 export function infranetAddress(n: number): string {
   const v = n + 2;
-  if (v > 65534) throw new MaterializationError(`infranet ${INFRANET.subnet} has no room for node ${n + 1}`);
+  if (v > 65534) throw new PlanError(`infranet ${INFRANET.subnet} has no room for node ${n + 1}`);
   return `172.30.${v >> 8}.${v & 255}`;
 }
 
@@ -94,7 +96,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
   const mzid = rlz.id;
   const infranet = rlz.infranets.find((i) => i.facility === facility.name);
   if (!infranet) {
-    throw new MaterializationError(`realization ${mzid} has no infranet on facility '${facility.name}'`);
+    throw new PlanError(`realization ${mzid} has no infranet on facility '${facility.name}'`);
   }
   const resources = new Map(facility.resources.map((r) => [r.id, r]));
   const xpNodes = new Map(xp.nodes.map((n) => [n.name, n]));
@@ -115,14 +117,14 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
   embedded.forEach((emb, i) => {
     const res = resources.get(emb.resource);
     if (!res) {
-      throw new MaterializationError(
+      throw new PlanError(
         `realization ${mzid}: node '${emb.node}' is on resource '${emb.resource}', which facility '${facility.name}' does not have`,
       );
     }
     const xn = xpNodes.get(emb.node);
-    if (!xn) throw new MaterializationError(`realization ${mzid}: node '${emb.node}' is not in the experiment`);
+    if (!xn) throw new PlanError(`realization ${mzid}: node '${emb.node}' is not in the experiment`);
     const ifr = res.ports.find((p) => p.role === "infranet") ?? res.ports[0];
-    if (!ifr) throw new MaterializationError(`resource '${res.id}' has no ports; it cannot join the infranet`);
+    if (!ifr) throw new PlanError(`resource '${res.id}' has no ports; it cannot join the infranet`);
     const address = infranetAddress(i);
     const mac = ifr.mac ?? syntheticMac(res.id, ifr.name);
     entries.push({ name: emb.node, mac, address });
@@ -160,12 +162,12 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       le.segments.some((s) => s.endpoints.some((e) => byNode.get(e.node)?.facility === facility.name));
     if (!touches) continue;
     const xl = xpLinks.get(le.link);
-    if (!xl) throw new MaterializationError(`realization ${mzid}: link '${le.link}' is not in the experiment`);
+    if (!xl) throw new PlanError(`realization ${mzid}: link '${le.link}' is not in the experiment`);
     const endpoints: LinkEndpointSpec[] = xl.endpoints.map((ep) => {
       const emb = byNode.get(ep.node);
       const ie = emb?.interfaces.find((i) => i.socket === ep.socket);
       if (!emb || !ie) {
-        throw new MaterializationError(
+        throw new PlanError(
           `realization ${mzid}: link '${le.link}' endpoint ${ep.node}.${ep.socket} has no embedded interface`,
         );
       }

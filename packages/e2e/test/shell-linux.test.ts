@@ -8,23 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { skip } from "@merge/facility/testing/linux";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import type { Started } from "../../portal/src/main.ts";
-import { LinuxBackend } from "../src/linux/backend.ts";
-import { prefixOf } from "../src/linux/names.ts";
-import { isClean, leftovers, sweep } from "../src/linux/sweep.ts";
-import { type PortalStack, startPortalStack } from "./fixtures/portal-stack.ts";
-import { skip } from "./linux/fixture.ts";
-
-// Two nodes over an emulated 10 ms link; addresses, routes and names from the compiler.
-const MODEL = `
-import { latency, ms, Network, addressing, routing, image } from "@merge/model";
-const net = new Network("ops", addressing.ipv4, routing.static);
-const a = net.node("a", image("busybox"));
-const b = net.node("b", image("busybox"));
-net.connect([a, b], latency.eq(ms(10))).named("ab");
-export default net;
-`;
+import type { Started } from "@merge/portal/main";
+import { LINUX_PAIR as MODEL, type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 describe("interactive shell on the linux backend, through portal and commander", { skip }, () => {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-linux-"));

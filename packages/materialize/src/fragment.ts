@@ -1,9 +1,9 @@
 /**
  * Fragments: the units of a materialization request. Each names the resource it
  * operates on (the commander routes by it) and carries the plain-data spec the
- * backend needs. `proto-fragment.ts` converts them to and from the wire.
+ * backend needs. `wire.ts` converts them to and from the wire.
  */
-import type { EmulationSpec, InfranetEntry, InfrapodSpec, LinkSpec, NodeSpec, PowerAction } from "./backend.ts";
+import type { EmulationSpec, InfranetEntry, InfrapodSpec, LinkSpec, NodeSpec, PowerAction } from "./spec.ts";
 
 export type Fragment =
   | { resource: string; op: "infrapod.setup"; infrapod: InfrapodSpec; entries: InfranetEntry[] }

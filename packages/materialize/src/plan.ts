@@ -1,0 +1,98 @@
+/**
+ * The materialization plan: everything a realization asks of its facilities,
+ * resolved once. Per facility, its fragments with every value already chosen
+ * (node → resource and infranet address, link → segments and tags, emulation per
+ * direction in base units, infrapod and infranet). The portal computes it when
+ * a materialization is created, stores it, and every later step — delivery,
+ * retries, status, node operations, dematerialize — reads it. Pure and
+ * deterministic: the same inputs give a byte-identical plan.
+ */
+import type { Experiment, Facility, Realization } from "@merge/xir";
+import type { Fragment } from "./fragment.ts";
+import { fragmentsFor, PlanError } from "./fragments.ts";
+
+export interface FacilityPlan {
+  facility: string;
+  /** The resources its fragments route by, sorted (what notify-incoming, status and teardown name). */
+  resources: string[];
+  fragments: Fragment[];
+}
+
+export interface MaterializationPlan {
+  /** The materialization id, `realization.experiment.project`. */
+  mzid: string;
+  /** One per facility the realization touches, in the order of its infranets. */
+  facilities: FacilityPlan[];
+}
+
+/** The facilities a realization touches, each once, in the order of its infranets. */
+export function planFacilities(rlz: Realization): string[] {
+  return [...new Set(rlz.infranets.map((i) => i.facility))];
+}
+
+/** Realization + experiment + the models of the facilities it touches → the plan. */
+export function planMaterialization(
+  rlz: Realization,
+  xp: Experiment,
+  facilities: readonly Facility[],
+): MaterializationPlan {
+  const models = new Map(facilities.map((f) => [f.name, f]));
+  return {
+    mzid: rlz.id,
+    facilities: planFacilities(rlz).map((name) => {
+      const model = models.get(name);
+      if (!model) throw new PlanError(`realization ${rlz.id} uses facility '${name}', whose model was not given`);
+      const fragments = fragmentsFor(rlz, xp, model);
+      return { facility: name, resources: [...new Set(fragments.map((f) => f.resource))].sort(), fragments };
+    }),
+  };
+}
+
+/** Where a plan puts something: the facility, and the resource its requests route by. */
+export interface Placement {
+  facility: string;
+  resource: string;
+}
+
+/** The facility and resource carrying an experiment node (the machine, or the hypervisor of a VM). */
+export function nodePlacement(plan: MaterializationPlan, node: string): Placement | undefined {
+  for (const fp of plan.facilities) {
+    for (const f of fp.fragments) {
+      if (f.op === "node.setup" && f.node.node === node) return { facility: fp.facility, resource: f.resource };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where a link is emulated: its emulator's facility and resource. `undefined`
+ * when the plan has no such link; `emulator: undefined` when it has the link
+ * but nothing emulates it.
+ */
+export function linkPlacement(
+  plan: MaterializationPlan,
+  link: string,
+): { emulator: Placement | undefined } | undefined {
+  let found = false;
+  for (const fp of plan.facilities) {
+    for (const f of fp.fragments) {
+      if (f.op === "emulation.setup" && f.emulation.links.some((l) => l.link === link)) {
+        return { emulator: { facility: fp.facility, resource: f.resource } };
+      }
+      if (f.op === "link.create" && f.link.link === link) found = true;
+    }
+  }
+  return found ? { emulator: undefined } : undefined;
+}
+
+/** The experiment nodes or links a plan carries, for "did you mean" lists. */
+export function planNames(plan: MaterializationPlan, kind: "node" | "link"): string[] {
+  const out = new Set<string>();
+  for (const fp of plan.facilities) {
+    for (const f of fp.fragments) {
+      if (kind === "node" && f.op === "node.setup") out.add(f.node.node);
+      if (kind === "link" && f.op === "link.create") out.add(f.link.link);
+    }
+  }
+  return [...out];
+}

@@ -1,0 +1,151 @@
+/**
+ * What a materialization plan says to a facility, in plain data: the specs a
+ * backend acts on (infrapod, infranet entries, nodes, links, emulations), in
+ * base units (bits/s, ns one way, loss as a fraction, bytes). The facility's
+ * backends take exactly these; `wire.ts` carries them over gRPC.
+ */
+import type { LinkEmulation } from "@merge/xir";
+
+/**
+ * Node states, driven by rex from current to target: Clean (in the harbor, imaging
+ * standby) → Setup (being imaged/configured/joined) → Ready (in its materialization).
+ * Recycling goes back through Setup to Clean.
+ */
+export type NodeState = "clean" | "setup" | "ready";
+
+/** A materialization's id: `realization.experiment.project`. */
+export type MzId = string;
+
+/** The per-materialization management network joining its nodes and its infrapod. */
+export interface InfranetSpec {
+  /** VXLAN network identifier of the infranet (from the realization). */
+  vni: number;
+  /** IPv4 subnet in CIDR form, e.g. `172.30.0.0/16`. */
+  subnet: string;
+  /** The infrapod's address on the infranet (DHCP/DNS server, gateway), e.g. `172.30.0.1`. */
+  gateway: string;
+}
+
+export interface InfrapodSpec {
+  mzid: MzId;
+  /**
+   * Small integer unique among the facility's live materializations; names kernel
+   * objects (`mzbr<vindex>`, `ifr<vindex>`) that cannot hold a full mzid.
+   */
+  vindex: number;
+  /** The infrapod server resource hosting the infrapod. */
+  server: string;
+  infranet: InfranetSpec;
+  /** Emulation id the infrapod's emulation control (moactld) accepts; absent when nothing is emulated. */
+  emulation?: string;
+}
+
+/** One DHCP/DNS entry on the infranet (nex). */
+export interface InfranetEntry {
+  /** Experiment node name; resolves in DNS. */
+  name: string;
+  /** MAC of the node's infranet interface. */
+  mac: string;
+  /** IPv4 address (no prefix length). */
+  address: string;
+}
+
+export interface NodeInterfaceSpec {
+  /** Experiment socket index. */
+  socket: number;
+  /** Physical port on the resource. */
+  port: string;
+  mac?: string;
+  /** Experiment addresses in CIDR form. */
+  addrs: string[];
+  /** Several interfaces multiplexed on one port, or a VM's virtual NIC. */
+  virtual: boolean;
+  vlan?: number;
+  vni?: number;
+}
+
+export interface NodeSpec {
+  mzid: MzId;
+  /** Facility resource id (a machine, or the hypervisor for a VM). */
+  resource: string;
+  /** Experiment node name (hostname). */
+  node: string;
+  mode: "physical" | "virtual";
+  /** OS image; the facility default when absent. */
+  image?: string;
+  alloc: { cores: number; memory: number; disk: number };
+  infranet: InfranetSpec & {
+    /** The node's infranet address (no prefix length). */
+    address: string;
+    /** The resource's infranet port. */
+    port: string;
+    mac?: string;
+  };
+  interfaces: NodeInterfaceSpec[];
+  routes: { dest: string; gateway: string; socket: number }[];
+}
+
+export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
+
+/**
+ * What a user may do to a materialized node: power it, or reimage it (wipe its
+ * disk back to its image and boot it, as fresh as at materialize; the backend's
+ * `nodeReset`). Reimage is a reboot mode, as in Merge, not a power state.
+ */
+export type NodeAction = PowerAction | "reimage";
+
+export interface LinkEndpointSpec {
+  node: string;
+  socket: number;
+  resource: string;
+  port: string;
+  vlan?: number;
+  vni?: number;
+}
+
+export interface LinkSpec {
+  mzid: MzId;
+  vindex: number;
+  /** Experiment link name. */
+  link: string;
+  /** point-to-point (2 endpoints) or multipoint (2+) */
+  kind: "p2p" | "multipoint";
+  endpoints: LinkEndpointSpec[];
+  /** Ordered switch hops with their tags, per segment (half-links when emulated). */
+  segments: { endpoints: { node: string; socket: number }[]; waypoints: WaypointSpec[] }[];
+  /** Present when the link runs through an emulator. */
+  emulator?: string;
+  /** bits/s reserved. */
+  capacity: number;
+}
+
+export interface WaypointSpec {
+  resource: string;
+  port: string;
+  vlan?: number;
+  vni?: number;
+}
+
+/**
+ * A link's emulation in base units (bits/s, ns one way, fraction): the link's
+ * values, which every direction gets, and the directions set apart (`toward`
+ * a node) with their own. Absent fields are unconstrained. See `@merge/xir`'s
+ * `LinkEmulation` and `emulationToward`.
+ */
+export type EmulationParams = LinkEmulation;
+
+export interface EmulationSpec {
+  mzid: MzId;
+  vindex: number;
+  /** Emulation id (per materialization). */
+  emulation: string;
+  /** Emulator resource. */
+  emulator: string;
+  links: { link: string; endpoints: LinkEndpointSpec[]; params: EmulationParams }[];
+}
+
+/** pending: waiting or running; complete: done (by rex or by hand); error: stops its task until cleared. */
+export type ActionState = "pending" | "complete" | "error";
+
+/** A materialization's status on a facility, derived from its actions (never stored). */
+export type MzStatus = "incoming" | "materializing" | "active" | "error" | "dematerializing" | "dematerialized";

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { FragmentSchema } from "@merge/proto";
+import {
+  fragmentFromPb,
+  fragmentsFor,
+  fragmentToPb,
+  linkPlacement,
+  nodePlacement,
+  PlanError,
+  planMaterialization,
+  planNames,
+  synthetic,
+  WireError,
+} from "../src/index.ts";
+
+const s = synthetic(25, { mzid: "r1.exp.proj", lanSize: 10 });
+const fragments = fragmentsFor(s.realization, s.experiment, s.facility);
+
+test("fragments for a realization: one infrapod, a setup per node, a link per link, an emulation per emulator", () => {
+  const ops = fragments.map((f) => f.op);
+  assert.equal(ops.filter((o) => o === "infrapod.setup").length, 1);
+  assert.equal(ops.filter((o) => o === "node.setup").length, 25);
+  assert.equal(ops.filter((o) => o === "link.create").length, s.realization.links.length);
+  assert.equal(ops.filter((o) => o === "emulation.setup").length, 1);
+  const pod = fragments.find((f) => f.op === "infrapod.setup");
+  assert.ok(pod?.op === "infrapod.setup");
+  assert.equal(pod.entries.length, 25);
+  assert.equal(new Set(pod.entries.map((e) => e.address)).size, 25, "infranet addresses are unique");
+  const emu = fragments.find((f) => f.op === "emulation.setup");
+  assert.ok(emu?.op === "emulation.setup");
+  assert.deepEqual(emu.emulation.links[0]?.params, { latency: 10_000_000, capacity: 1e8 });
+});
+
+test("fragments survive the wire unchanged; an empty fragment names what is missing", () => {
+  for (const [i, f] of fragments.entries()) assert.deepEqual(fragmentFromPb(fragmentToPb(f), i), f);
+  assert.throws(
+    () => fragmentFromPb(create(FragmentSchema, { resource: "m1" }), 3),
+    (e: Error) => e instanceof WireError && /fragments\[3\] \(resource 'm1'\): no operation/.test(e.message),
+  );
+});
+
+test("the plan: one part per facility, its fragments and the resources they route by", () => {
+  const plan = planMaterialization(s.realization, s.experiment, [s.facility]);
+  assert.equal(plan.mzid, "r1.exp.proj");
+  assert.equal(plan.facilities.length, 1);
+  const part = plan.facilities[0]!;
+  assert.equal(part.facility, s.facility.name);
+  assert.deepEqual(part.fragments, fragments);
+  assert.deepEqual(part.resources, [...new Set(fragments.map((f) => f.resource))].sort());
+  assert.ok(part.resources.includes("ifr0") && part.resources.includes("emu0"));
+});
+
+test("the plan is deterministic: the same inputs give byte-identical JSON", () => {
+  const a = JSON.stringify(planMaterialization(s.realization, s.experiment, [s.facility]));
+  const again = synthetic(25, { mzid: "r1.exp.proj", lanSize: 10 });
+  const b = JSON.stringify(planMaterialization(again.realization, again.experiment, [again.facility]));
+  assert.equal(a, b);
+  // Other facilities given alongside change nothing; their order neither.
+  const other = synthetic(3, { facility: "elsewhere" }).facility;
+  assert.equal(JSON.stringify(planMaterialization(s.realization, s.experiment, [other, s.facility])), a);
+});
+
+test("the plan resolves nodes to resources and infranet addresses, emulation in base units", () => {
+  const plan = planMaterialization(s.realization, s.experiment, [s.facility]);
+  const n0 = plan.facilities[0]!.fragments.find((f) => f.op === "node.setup" && f.node.node === "n0");
+  assert.ok(n0?.op === "node.setup");
+  assert.equal(n0.node.infranet.address, "172.30.0.2");
+  assert.equal(n0.node.infranet.vni, s.realization.infranets[0]!.vni);
+  const emu = plan.facilities[0]!.fragments.find((f) => f.op === "emulation.setup");
+  assert.ok(emu?.op === "emulation.setup");
+  // 10 ms one way, held in nanoseconds; 100 Mbit/s in bits per second.
+  assert.equal(emu.emulation.links[0]?.params.latency, 10_000_000);
+  assert.equal(emu.emulation.links[0]?.params.capacity, 100_000_000);
+});
+
+test("placement comes from the plan: a node's resource, a link's emulator, or nothing", () => {
+  const plan = planMaterialization(s.realization, s.experiment, [s.facility]);
+  const emb = s.realization.nodes.find((n) => n.node === "n12")!;
+  assert.deepEqual(nodePlacement(plan, "n12"), { facility: s.facility.name, resource: emb.resource });
+  assert.equal(nodePlacement(plan, "nope"), undefined);
+  const emulated = s.realization.links.find((l) => l.emulator)!;
+  assert.deepEqual(linkPlacement(plan, emulated.link), {
+    emulator: { facility: s.facility.name, resource: "emu0" },
+  });
+  const plain = s.realization.links.find((l) => !l.emulator)!;
+  assert.deepEqual(linkPlacement(plan, plain.link), { emulator: undefined });
+  assert.equal(linkPlacement(plan, "nope"), undefined);
+  assert.equal(planNames(plan, "node").length, 25);
+  assert.deepEqual(planNames(plan, "link").sort(), s.realization.links.map((l) => l.link).sort());
+});
+
+test("a facility the realization uses but no model was given for is refused by name", () => {
+  assert.throws(
+    () => planMaterialization(s.realization, s.experiment, []),
+    (e: Error) => e instanceof PlanError && /uses facility 'simfac', whose model was not given/.test(e.message),
+  );
+});
+
+test("a node on a resource the facility lacks is refused naming both", () => {
+  const broken = {
+    ...s.facility,
+    resources: s.facility.resources.filter((r) => r.id !== s.realization.nodes[0]!.resource),
+  };
+  assert.throws(
+    () => planMaterialization(s.realization, s.experiment, [broken]),
+    (e: Error) =>
+      e instanceof PlanError && /node 'n0' is on resource '.+', which facility 'simfac' does not have/.test(e.message),
+  );
+});
