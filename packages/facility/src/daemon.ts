@@ -173,7 +173,7 @@ let parentGone = false;
 /** Calls `onEnd` once the pipe on `fd` ends (its writer, the parent, has exited or closed it). */
 function watchParent(fd: number, onEnd: () => void): void {
   if (!Number.isInteger(fd) || fd < 3)
-    throw new UsageError(`facility: --parent-fd ${fd}: expected a pipe's fd (3 or more)`);
+    throw new DaemonUsageError(`facility: --parent-fd ${fd}: expected a pipe's fd (3 or more)`);
   const pipe = new Socket({ fd, readable: true, writable: false });
   const end = () => {
     if (parentGone) return;

@@ -10,6 +10,16 @@ export {
   type Nanoseconds,
 } from "@merge/xir";
 export * from "./compile.ts";
+export {
+  availableConfinement,
+  type Confinement,
+  ConfinementError,
+  describeConfinement,
+  removeThreadScratch,
+  requireConfinement,
+  SCRATCH_PREFIX,
+  UNSAFE_ENV,
+} from "./confinement.ts";
 export * from "./diagnostics.ts";
 export { type Graph, type GraphLink, type GraphNode, toGraph } from "./graph.ts";
 export { canonicalImage, KNOWN_IMAGES } from "./images.ts";
@@ -36,16 +46,6 @@ export {
   tbps,
   us,
 } from "./quantity.ts";
-export {
-  availableConfinement,
-  type Confinement,
-  ConfinementError,
-  describeConfinement,
-  removeThreadScratch,
-  requireConfinement,
-  SCRATCH_PREFIX,
-  UNSAFE_ENV,
-} from "./confinement.ts";
 export { checkReachability, type Reachability } from "./reachability.ts";
 export * from "./requirement.ts";
 export { typeCheckModel, typeCheckSource } from "./typecheck.ts";
