@@ -290,7 +290,9 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     assert.equal(wrong.code, 1);
     assert.match(
       wrong.stderr,
-      new RegExp(`wrong user name or password \\(signing in to ${stack.portal.url} as admin\\)`),
+      new RegExp(
+        `wrong user name or password, or the account is not active \\(signing in to ${stack.portal.url} as admin\\)`,
+      ),
     );
   });
 
