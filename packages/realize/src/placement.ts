@@ -224,6 +224,17 @@ export class Placer {
   }
 
   /**
+   * Take a member of one candidate (class and mode) under exactly the leaf
+   * `rank`, or nothing: the placement search decided both, and its unit
+   * counts say one is free there.
+   */
+  placeUnder(c: Candidate, rank: number, identity: readonly Constraint[]): Placement | undefined {
+    if (this.tier(c) === Number.NEGATIVE_INFINITY) return undefined;
+    const found = this.nearest(c, rank, -1, identity, 1);
+    return found ? this.take(c, found.pos) : undefined;
+  }
+
+  /**
    * Take the best resource for a node among its candidates: scarcity tiers
    * first, locality to `anchor` (a leaf rank) within a tier. `facility` (when
    * not -1) confines the node to one facility; `identity` holds the node's
@@ -361,7 +372,8 @@ function modePreference(c: Candidate, metalFirst: boolean): number {
   return c.cls.alloc.includes("virtual") ? 2 : 1;
 }
 
-function key(c: Candidate): number {
+/** A candidate's unit key: class × 2 + mode (0 bare metal, 1 VM), as the placement search counts units. */
+export function key(c: Candidate): number {
   return c.cls.id * 2 + (c.mode === "physical" ? 0 : 1);
 }
 
