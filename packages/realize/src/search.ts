@@ -144,7 +144,9 @@ export function coarsen(g: LeafGraph, seed: number, maxWeight: number): { graph:
   const n = g.nodeWeight.length;
   const sig = new Map<string, number>();
   const keySig = g.nodeKeys.map((k, v) => {
-    const s = `${k.join(",")}/${g.nodeCost[v]!.join(",")}`;
+    // Same keys and the same units per experiment node: merged nodes keep one cost per node.
+    const w = g.nodeWeight[v]!;
+    const s = `${k.join(",")}/${Array.from(g.nodeCost[v]!, (c) => c / w).join(",")}`;
     let id = sig.get(s);
     if (id === undefined) {
       id = sig.size;
