@@ -96,21 +96,19 @@ export function placeNodes(a: Attempt, plan: PlacementPlan = {}): void {
     if (target && target[i]! >= 0 && (!fixed || ix.rankFacility[target[i]!] === fixed.facility)) anchor = target[i]!;
     else if (p && (!fixed || ix.resFacility[p.resource] === fixed.facility)) anchor = p.rank;
     else if (fixed) anchor = fixed.rank;
+    const identity = identityConstraints(node.constraints);
+    // The placement search chose a class and mode under a leaf: that first, exactly.
     const want = plan.key && target && target[i]! >= 0 ? plan.key[i]! : -1;
     const exact = want >= 0 ? candidates.find((c) => key(c) === want) : undefined;
-    const placement = exact
-      ? (placer.placeUnder(exact, target![i]!, identityConstraints(node.constraints)) ?? placeAny())
-      : placeAny();
-    function placeAny() {
-      return candidates.length
-        ? placer.place(
-            candidates,
-            anchor,
-            fixed ? fixed.facility : -1,
-            identityConstraints(node.constraints),
-            target !== undefined && target[i]! >= 0,
-          )
-        : undefined;
+    let placement = exact ? placer.placeUnder(exact, target![i]!, identity) : undefined;
+    if (!placement && candidates.length) {
+      placement = placer.place(
+        candidates,
+        anchor,
+        fixed ? fixed.facility : -1,
+        identity,
+        target !== undefined && target[i]! >= 0,
+      );
     }
     const rescued = placement ?? rescue(i, candidates, fixed ? fixed.facility : -1);
     if (rescued) {
