@@ -14,6 +14,7 @@ import {
   type Candidate,
   identityConstraints,
   identityLookup,
+  key,
   mapSockets,
   type Placement,
   Placer,
@@ -26,6 +27,8 @@ export interface PlacementPlan {
   metalFirst?: boolean;
   /** Per node (experiment order): the leaf rank to place it near, -1 for near a placed neighbour. */
   target?: Int32Array;
+  /** Per node: the candidate key (class × 2 + mode) to take under its target leaf first, -1 for any. */
+  key?: Int32Array;
 }
 
 /** Place every node of the attempt's experiment; nodes that find nothing become problems. */
@@ -93,15 +96,20 @@ export function placeNodes(a: Attempt, plan: PlacementPlan = {}): void {
     if (target && target[i]! >= 0 && (!fixed || ix.rankFacility[target[i]!] === fixed.facility)) anchor = target[i]!;
     else if (p && (!fixed || ix.resFacility[p.resource] === fixed.facility)) anchor = p.rank;
     else if (fixed) anchor = fixed.rank;
-    const placement = candidates.length
-      ? placer.place(
-          candidates,
-          anchor,
-          fixed ? fixed.facility : -1,
-          identityConstraints(node.constraints),
-          target !== undefined && target[i]! >= 0,
-        )
-      : undefined;
+    const identity = identityConstraints(node.constraints);
+    // The placement search chose a class and mode under a leaf: that first, exactly.
+    const want = plan.key && target && target[i]! >= 0 ? plan.key[i]! : -1;
+    const exact = want >= 0 ? candidates.find((c) => key(c) === want) : undefined;
+    let placement = exact ? placer.placeUnder(exact, target![i]!, identity) : undefined;
+    if (!placement && candidates.length) {
+      placement = placer.place(
+        candidates,
+        anchor,
+        fixed ? fixed.facility : -1,
+        identity,
+        target !== undefined && target[i]! >= 0,
+      );
+    }
     const rescued = placement ?? rescue(i, candidates, fixed ? fixed.facility : -1);
     if (rescued) {
       a.placed.set(node.name, rescued);

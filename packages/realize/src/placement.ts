@@ -112,6 +112,8 @@ export class Placer {
   private readonly demand: Float64Array;
   private readonly initialFree: Int32Array;
   private readonly mappingCache = new Map<string, PortMapping | string>();
+  /** Class and VM size → members that can still take such a VM (see `fitting`). */
+  private readonly fits = new Map<string, Skip>();
 
   constructor(
     private readonly ix: InternetIndex,
@@ -224,6 +226,17 @@ export class Placer {
   }
 
   /**
+   * Take a member of one candidate (class and mode) under exactly the leaf
+   * `rank`, or nothing: the placement search decided both, and its unit
+   * counts say one is free there.
+   */
+  placeUnder(c: Candidate, rank: number, identity: readonly Constraint[]): Placement | undefined {
+    if (this.tier(c) === Number.NEGATIVE_INFINITY) return undefined;
+    const found = this.nearest(c, rank, -1, identity, 1);
+    return found ? this.take(c, found.pos) : undefined;
+  }
+
+  /**
    * Take the best resource for a node among its candidates: scarcity tiers
    * first, locality to `anchor` (a leaf rank) within a tier. `facility` (when
    * not -1) confines the node to one facility; `identity` holds the node's
@@ -263,6 +276,22 @@ export class Placer {
     return undefined;
   }
 
+  /**
+   * Members of a class still open to VMs of one candidate's size. Without it a
+   * large VM scans every open hypervisor too full for it, at every placement.
+   */
+  private fitting(c: Candidate): Skip {
+    const k = `${c.cls.id}:${c.sizes.join(",")}`;
+    let s = this.fits.get(k);
+    if (!s) {
+      const virt = this.virt[c.cls.id]!;
+      s = new Skip(c.cls.members.length);
+      for (let i = 0; i < c.cls.members.length; i++) if (!virt.alive(i)) s.remove(i);
+      this.fits.set(k, s);
+    }
+    return s;
+  }
+
   private nearest(
     c: Candidate,
     anchor: number,
@@ -271,13 +300,18 @@ export class Placer {
     worseThan: number,
   ): { pos: number; level: number } | undefined {
     const cls = c.cls;
-    const skip = c.mode === "physical" ? this.phys[cls.id]! : this.virt[cls.id]!;
+    const virt = this.virt[cls.id]!;
+    const skip = c.mode === "physical" ? this.phys[cls.id]! : this.fitting(c);
     const ranks = cls.memberRank;
     const p = lowerBound(ranks, anchor);
     const ok = (i: number) => {
       const r = cls.members[i]!;
+      if (c.mode === "virtual" && (!virt.alive(i) || !this.usage.fits(r, c.sizes))) {
+        // Room only shrinks while an attempt places: this hypervisor will not take this size again.
+        skip.remove(i);
+        return false;
+      }
       if (facility >= 0 && this.ix.resFacility[r] !== facility) return false;
-      if (c.mode === "virtual" && !this.usage.fits(r, c.sizes)) return false;
       if (identity.length && firstUnsatisfied(identityLookup(this.ix, r), identity) !== undefined) return false;
       return true;
     };
@@ -361,7 +395,8 @@ function modePreference(c: Candidate, metalFirst: boolean): number {
   return c.cls.alloc.includes("virtual") ? 2 : 1;
 }
 
-function key(c: Candidate): number {
+/** A candidate's unit key: class × 2 + mode (0 bare metal, 1 VM), as the placement search counts units. */
+export function key(c: Candidate): number {
   return c.cls.id * 2 + (c.mode === "physical" ? 0 : 1);
 }
 

@@ -171,7 +171,7 @@ function searchLeaves(
     if (grown.cost() < model.cost()) model = grown;
   }
   for (let round = 0; round < SEARCH_ROUNDS; round++) {
-    const plan: PlacementPlan = { target: model.leaf.slice() };
+    const plan: PlacementPlan = { target: model.leaf.slice(), key: model.held.slice() };
     const attempt = fresh();
     const r = run(attempt, plan);
     if (r.ok) return r;

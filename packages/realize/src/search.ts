@@ -19,7 +19,7 @@
  */
 import type { Demand } from "./context.ts";
 import { KIND_GATEWAY, KIND_SWITCH } from "./internet.ts";
-import type { Candidate } from "./placement.ts";
+import { type Candidate, key } from "./placement.ts";
 import { seededRandom as random } from "./seeded.ts";
 import type { Usage } from "./usage.ts";
 
@@ -32,7 +32,13 @@ export interface LeafSupply {
   leaves: number;
   keys: number;
   budget: Float64Array;
+  /** Bare metal: free machines; VMs: slots of the default size. */
   units: Float64Array;
+  /**
+   * Per class that offers both modes: the VM slots one free machine holds
+   * (taking it as bare metal takes those slots too); 0 otherwise.
+   */
+  slotsPerMachine: Float64Array;
 }
 
 export function leafSupply(d: Demand, usage: Usage): LeafSupply {
@@ -51,6 +57,7 @@ export function leafSupply(d: Demand, usage: Usage): LeafSupply {
     }
   }
   const units = new Float64Array(leaves * keys);
+  const slotsPerMachine = new Float64Array(ix.classes.length);
   const d0 = d.vmDefaults;
   for (const cls of ix.classes) {
     for (let i = 0; i < cls.members.length; i++) {
@@ -65,16 +72,21 @@ export function leafSupply(d: Demand, usage: Usage): LeafSupply {
           Math.floor(usage.remaining[r * 3 + 2]! / Math.max(d0.disk, 1)),
         );
         if (slots > 0) units[rank * keys + cls.id * 2 + 1]! += slots;
+        if (cls.alloc.includes("physical") && usage.physicallyFree(r)) {
+          slotsPerMachine[cls.id] = Math.max(slotsPerMachine[cls.id]!, slots);
+        }
       }
     }
   }
-  return { leaves, keys, budget, units };
+  return { leaves, keys, budget, units, slotsPerMachine };
 }
 
 /** The experiment (or a coarsened form of it) as the partition sees it. */
 export interface LeafGraph {
   /** Per node: candidate keys, VMs first (the engine's default). Nodes merged by coarsening share their keys. */
   nodeKeys: Int32Array[];
+  /** Per node, parallel to its keys: units it takes (a VM larger than the default takes several slots). */
+  nodeCost: Float64Array[];
   /** Per node: how many experiment nodes it stands for. */
   nodeWeight: Int32Array;
   /** Per link: distinct node indices, and what it reserves. */
@@ -87,11 +99,17 @@ export interface LeafGraph {
 /** The experiment's links with a reservation, over node indices. */
 export function experimentLeafGraph(d: Demand, candidates: readonly Candidate[][]): LeafGraph {
   const { x } = d;
-  const nodeKeys = candidates.map((cs) =>
-    Int32Array.from(
-      [...cs]
-        .sort((a, b) => (a.mode === b.mode ? 0 : a.mode === "virtual" ? -1 : 1))
-        .map((c) => c.cls.id * 2 + (c.mode === "physical" ? 0 : 1)),
+  const d0 = d.vmDefaults;
+  const defaults = [d0.cores, d0.memory, d0.disk];
+  const sorted = candidates.map((cs) =>
+    [...cs].sort((a, b) => (a.mode === b.mode ? 0 : a.mode === "virtual" ? -1 : 1)),
+  );
+  const nodeKeys = sorted.map((cs) => Int32Array.from(cs, key));
+  const nodeCost = sorted.map((cs) =>
+    Float64Array.from(cs, (c) =>
+      c.mode === "physical"
+        ? 1
+        : Math.max(1, ...c.sizes.map((v, k) => Math.ceil(v / Math.max(defaults[k]!, 1e-9) - 1e-9))),
     ),
   );
   const index = new Map(x.nodes.map((n, i) => [n.name, i]));
@@ -109,6 +127,7 @@ export function experimentLeafGraph(d: Demand, candidates: readonly Candidate[][
   }
   return {
     nodeKeys,
+    nodeCost,
     nodeWeight: new Int32Array(x.nodes.length).fill(1),
     ends,
     weight: Float64Array.from(weights),
@@ -124,8 +143,10 @@ export function experimentLeafGraph(d: Demand, candidates: readonly Candidate[][
 export function coarsen(g: LeafGraph, seed: number, maxWeight: number): { graph: LeafGraph; map: Int32Array } {
   const n = g.nodeWeight.length;
   const sig = new Map<string, number>();
-  const keySig = g.nodeKeys.map((k) => {
-    const s = k.join(",");
+  const keySig = g.nodeKeys.map((k, v) => {
+    // Same keys and the same units per experiment node: merged nodes keep one cost per node.
+    const w = g.nodeWeight[v]!;
+    const s = `${k.join(",")}/${Array.from(g.nodeCost[v]!, (c) => c / w).join(",")}`;
     let id = sig.get(s);
     if (id === undefined) {
       id = sig.size;
@@ -144,6 +165,7 @@ export function coarsen(g: LeafGraph, seed: number, maxWeight: number): { graph:
   const map = new Int32Array(n).fill(-1);
   const weights: number[] = [];
   const keys: Int32Array[] = [];
+  const costs: Float64Array[] = [];
   const sum = new Map<number, number>();
   for (const v of order) {
     if (map[v]! >= 0) continue;
@@ -159,12 +181,16 @@ export function coarsen(g: LeafGraph, seed: number, maxWeight: number): { graph:
     const id = weights.length;
     map[v] = id;
     let weight = g.nodeWeight[v]!;
+    let cost = g.nodeCost[v]!;
     if (best >= 0) {
       map[best] = id;
       weight += g.nodeWeight[best]!;
+      const other = g.nodeCost[best]!;
+      cost = cost.map((c, j) => c + other[j]!);
     }
     weights.push(weight);
     keys.push(g.nodeKeys[v]!);
+    costs.push(cost);
   }
   const ends: Int32Array[] = [];
   const wts: number[] = [];
@@ -187,6 +213,7 @@ export function coarsen(g: LeafGraph, seed: number, maxWeight: number): { graph:
   return {
     graph: {
       nodeKeys: keys,
+      nodeCost: costs,
       nodeWeight: Int32Array.from(weights),
       ends,
       weight: Float64Array.from(wts),
@@ -214,7 +241,9 @@ export class LeafModel {
   readonly budget: Float64Array;
   private readonly units: Float64Array;
   private readonly keys: number;
+  private readonly slotsPerMachine: Float64Array;
   private readonly nodeKeys: Int32Array[];
+  private readonly nodeCost: Float64Array[];
   private readonly nodeWeight: Int32Array;
   /** Per node: links (indices) with a reservation. */
   readonly nodeLinks: number[][];
@@ -224,7 +253,10 @@ export class LeafModel {
 
   /** Per node: its leaf (-1 none) and the key it holds units of. */
   readonly leaf: Int32Array;
-  private readonly held: Int32Array;
+  /** Per node: the candidate key it holds a unit of (-1 none). */
+  readonly held: Int32Array;
+  /** Per node: the units it holds under that key. */
+  private readonly heldCost: Float64Array;
   readonly load: Float64Array;
   private readonly scratch: Float64Array;
   private readonly touched: number[] = [];
@@ -235,7 +267,9 @@ export class LeafModel {
     this.keys = supply.keys;
     this.budget = Float64Array.from(supply.budget);
     this.units = Float64Array.from(supply.units);
+    this.slotsPerMachine = supply.slotsPerMachine;
     this.nodeKeys = g.nodeKeys;
+    this.nodeCost = g.nodeCost;
     this.nodeWeight = g.nodeWeight;
     this.ends = g.ends;
     this.weight = g.weight;
@@ -247,6 +281,7 @@ export class LeafModel {
     });
     this.leaf = new Int32Array(n).fill(-1);
     this.held = new Int32Array(n).fill(-1);
+    this.heldCost = new Float64Array(n);
     this.load = new Float64Array(this.leaves);
     this.scratch = new Float64Array(this.leaves);
   }
@@ -255,11 +290,27 @@ export class LeafModel {
     return this.leaf.length;
   }
 
-  /** The key a node would take a unit of in a leaf, -1 when the leaf has none left for it. */
-  private keyIn(v: number, rank: number): number {
-    const w = this.nodeWeight[v]!;
-    for (const k of this.nodeKeys[v]!) if (this.units[rank * this.keys + k]! >= w) return k;
+  /** The index (into its keys) of the key a node would take units of in a leaf, -1 when the leaf has none left for it. */
+  private keyIn(v: number, rank: number, units = this.units): number {
+    const ks = this.nodeKeys[v]!;
+    const cs = this.nodeCost[v]!;
+    for (let j = 0; j < ks.length; j++) {
+      const at = rank * this.keys + ks[j]!;
+      if (units[at]! < cs[j]! - 1e-9) continue;
+      // Bare metal on a class that also hosts VMs: the machine's slots must be free too.
+      const spm = ks[j]! & 1 ? 0 : this.slotsPerMachine[ks[j]! >> 1]!;
+      if (spm > 0 && units[at + 1]! < cs[j]! * spm - 1e-9) continue;
+      return j;
+    }
     return -1;
+  }
+
+  /** Take (sign 1) or give back (-1) what node v holds with key k under a leaf. */
+  private take(units: Float64Array, rank: number, k: number, cost: number, sign: number): void {
+    const at = rank * this.keys + k;
+    units[at]! -= sign * cost;
+    const spm = k & 1 ? 0 : this.slotsPerMachine[k >> 1]!;
+    if (spm > 0) units[at + 1]! -= sign * cost * spm;
   }
 
   canTake(v: number, rank: number): boolean {
@@ -282,14 +333,15 @@ export class LeafModel {
   /** Put node v under a leaf (or nowhere with -1), taking a unit there; loads are not updated. */
   private seat(v: number, rank: number): void {
     const from = this.leaf[v]!;
-    if (from >= 0) this.units[from * this.keys + this.held[v]!]! += this.nodeWeight[v]!;
+    if (from >= 0) this.take(this.units, from, this.held[v]!, this.heldCost[v]!, -1);
     this.leaf[v] = rank;
     this.held[v] = -1;
     if (rank < 0) return;
-    const k = this.keyIn(v, rank);
-    if (k >= 0) {
-      this.units[rank * this.keys + k]! -= this.nodeWeight[v]!;
-      this.held[v] = k;
+    const j = this.keyIn(v, rank);
+    if (j >= 0) {
+      this.held[v] = this.nodeKeys[v]![j]!;
+      this.heldCost[v] = this.nodeCost[v]![j]!;
+      this.take(this.units, rank, this.held[v]!, this.heldCost[v]!, 1);
     } else {
       this.leaf[v] = -1;
     }
@@ -511,14 +563,9 @@ export class LeafModel {
       }
     });
     const conn = new Int32Array(n);
-    // Units taken while growing (the model itself is set by assign() afterwards).
-    const taken = new Float64Array(this.units.length);
-    const room = (v: number, r: number): number => {
-      for (const k of this.nodeKeys[v]!) {
-        if (this.units[r * this.keys + k]! - taken[r * this.keys + k]! >= this.nodeWeight[v]!) return k;
-      }
-      return -1;
-    };
+    // Units left while growing (the model itself is set by assign() afterwards).
+    const left = Float64Array.from(this.units);
+    const room = (v: number, r: number): number => this.keyIn(v, r, left);
     let cursor = 0;
     for (let r = 0; r < this.leaves; r++) {
       if (offers[r]! <= 0) continue;
@@ -535,9 +582,9 @@ export class LeafModel {
         }
         const v = heap.pop();
         if (target[v]! >= 0) continue;
-        const k = room(v, r);
-        if (k < 0) continue;
-        taken[r * this.keys + k]! += this.nodeWeight[v]!;
+        const j = room(v, r);
+        if (j < 0) continue;
+        this.take(left, r, this.nodeKeys[v]![j]!, this.nodeCost[v]![j]!, 1);
         target[v] = r;
         count += this.nodeWeight[v]!;
         for (const u of neighbours[v]!) {

@@ -98,6 +98,8 @@ export interface SuiteFigures {
   success_rate: number;
   checker_violations: number;
   median_ms: number;
+  /** CPU time of every realize call together (on a loaded machine, steadier than wall time). */
+  cpu_ms: number;
   /** Mean per realized instance. */
   inter_switch_links: number;
   /** Largest over realized instances, as a share of the trunk's capacity. */
@@ -111,6 +113,7 @@ export function runSuite(
 ): { figures: SuiteFigures; results: RealizeResult[] } {
   const ixs = new Map<ResourceInternet, ReturnType<typeof prepareInternet>>();
   const times: number[] = [];
+  let cpu = 0;
   const results: RealizeResult[] = [];
   let violations = 0;
   let inter = 0;
@@ -124,8 +127,11 @@ export function runSuite(
     // The portal hashes a revision when it is pushed, not when it is realized.
     const experimentHash = canonicalHash(x);
     const t = performance.now();
+    const c = process.cpuUsage();
     const r = realizeWith(x, ix, undefined, { id: `q.${x.name}.p`, experimentHash });
+    const used = process.cpuUsage(c);
     times.push(performance.now() - t);
+    cpu += (used.user + used.system) / 1000;
     results.push(r);
     if (!r.ok) continue;
     violations += checkRealizations(net, [{ experiment: x, realization: r.realization }]).length;
@@ -143,6 +149,7 @@ export function runSuite(
       success_rate: Math.round((ok / instances.length) * 1000) / 1000,
       checker_violations: violations,
       median_ms: Math.round(times[Math.floor(times.length / 2)]! * 10) / 10,
+      cpu_ms: Math.round(cpu),
       inter_switch_links: ok ? Math.round(inter / ok) : -1,
       busiest_trunk: Math.round(busiest * 1000) / 1000,
     },
