@@ -8,7 +8,14 @@
  * and read @merge/xir's formatQuantity.
  */
 import type { ApiEmulationValues } from "@merge/portal/client";
-import { type EmulationValues, formatQuantity, type LinkEmulation, ms, parseQuantity, type Unit } from "@merge/xir/browser";
+import {
+  type EmulationValues,
+  formatQuantity,
+  type LinkEmulation,
+  ms,
+  parseQuantity,
+  type Unit,
+} from "@merge/xir/browser";
 
 /** The API's bound on latency (the portal's EmulationBody schema: 0..10 s); loss 0..1, capacity > 0. */
 export const MAX_LATENCY = ms(10_000);
@@ -69,7 +76,8 @@ export function emulationChange(f: EmulationForm): EmulationChange {
   if (latency !== "") {
     const v = field(latency, "ns", "ms", "Latency");
     if (typeof v === "string") errors.latency = `${v}; a bare number is ms`;
-    else if (v > MAX_LATENCY) errors.latency = `Latency '${latency}': give at most ${formatQuantity(MAX_LATENCY, "ns")} (one way)`;
+    else if (v > MAX_LATENCY)
+      errors.latency = `Latency '${latency}': give at most ${formatQuantity(MAX_LATENCY, "ns")} (one way)`;
     else change.latencyNs = Math.round(v);
   }
   const loss = f.loss.trim();

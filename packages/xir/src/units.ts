@@ -122,7 +122,7 @@ const SUFFIXES: Readonly<Record<Unit, Readonly<Record<string, number>>>> = {
     "tbit/s": 1e12,
     tbit: 1e12,
   },
-  ns: { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9 },
+  ns: { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 },
   fraction: { "%": 0.01 },
 };
 

@@ -3,7 +3,14 @@
 // re-materialization) and show what they run now. Every value needs its unit
 // (@merge/xir's parseQuantity); the API gets base units (latencyNs, capacityBps, lossFraction).
 import { type ApiEmulationValues, type ApiLinkEmulation, xirEmulation } from "@merge/portal/client";
-import { type EmulationValues, formatQuantity, type LinkEmulation, parseQuantity, type Unit, acceptedUnits } from "@merge/xir/browser";
+import {
+  type EmulationValues,
+  formatQuantity,
+  type LinkEmulation,
+  parseQuantity,
+  type Unit,
+  acceptedUnits,
+} from "@merge/xir/browser";
 import type { Command } from "commander";
 import { action, type OutputFlags, parseName, portalOptions, print, signedIn, UsageError } from "../client.ts";
 import { mzCall } from "./materialize.ts";
@@ -55,7 +62,10 @@ export function registerEmu(program: Command): void {
       .description(
         "change an emulated link (options left out keep their values); in every direction, or with --toward only toward one node",
       )
-      .option("--latency <duration>", `one-way latency, e.g. 30ms (round trip is twice this); units: ${acceptedUnits("ns")}`)
+      .option(
+        "--latency <duration>",
+        `one-way latency, e.g. 30ms (round trip is twice this); units: ${acceptedUnits("ns")}`,
+      )
       .option("--loss <percent>", "loss, e.g. 1%")
       .option("--capacity <rate>", `capacity, e.g. 50Mbit; units: ${acceptedUnits("bps")}`)
       .option("--toward <node>", "change only the direction toward this endpoint's node (what the link delivers to it)")

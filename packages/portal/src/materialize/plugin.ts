@@ -89,8 +89,12 @@ const EmulationBody = Type.Object(
     latencyNs: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 10e9, description: "one-way latency in nanoseconds (30 ms = 30000000)" }),
     ),
-    lossFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "loss rate, a fraction 0..1 (1% = 0.01)" })),
-    capacityBps: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "capacity in bits/s (50 Mbit/s = 50000000)" })),
+    lossFraction: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, description: "loss rate, a fraction 0..1 (1% = 0.01)" }),
+    ),
+    capacityBps: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: "capacity in bits/s (50 Mbit/s = 50000000)" }),
+    ),
     toward: Type.Optional(
       Type.String({
         minLength: 1,
