@@ -4,12 +4,12 @@
 // (@merge/xir's parseQuantity); the API gets base units (latencyNs, capacityBps, lossFraction).
 import { type ApiEmulationValues, type ApiLinkEmulation, xirEmulation } from "@merge/portal/client";
 import {
+  acceptedUnits,
   type EmulationValues,
   formatQuantity,
   type LinkEmulation,
   parseQuantity,
   type Unit,
-  acceptedUnits,
 } from "@merge/xir/browser";
 import type { Command } from "commander";
 import { action, type OutputFlags, parseName, portalOptions, print, signedIn, UsageError } from "../client.ts";

@@ -31,9 +31,9 @@ import websocket from "@fastify/websocket";
 import type { FastifyPluginAsync } from "fastify";
 import Type from "typebox";
 import type { WebSocket } from "ws";
+import { apiEmulation, xirEmulationValues } from "../client/materialization.ts";
 import type { PortalContext } from "../context.ts";
 import * as S from "../schemas.ts";
-import { apiEmulation, xirEmulationValues } from "../client/materialization.ts";
 import { Materializer, type MaterializerOptions, type ShellInput } from "./materializer.ts";
 
 const NodeParams = Type.Object(

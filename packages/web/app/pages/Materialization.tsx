@@ -6,8 +6,7 @@
  */
 
 import { xirEmulation } from "@merge/portal/client";
-import type { LinkEmulation } from "@merge/xir/browser";
-import type { Realization as Embedding } from "@merge/xir/browser";
+import type { Realization as Embedding, LinkEmulation } from "@merge/xir/browser";
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { ApiError, call, type MaterializationStatus, type PowerVerb } from "../api.ts";
 import {
