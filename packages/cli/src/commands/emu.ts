@@ -24,7 +24,7 @@ interface Flags extends OutputFlags {
 }
 
 /** A quantity as typed (`30ms`, `50Mbit`, `1%`) → base units; a bare number or a wrong unit is a usage error (exit 2) listing the units accepted. */
-export function parseFlag(flag: string, text: string, unit: Unit): number {
+function parseFlag(flag: string, text: string, unit: Unit): number {
   try {
     return parseQuantity(text, unit, { what: flag });
   } catch (err) {
