@@ -188,6 +188,26 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     assert.match(missing.stderr, /missing required argument 'exp\.proj'/);
   });
 
+  test("emu set: every value needs its unit; a bare number or a wrong unit is a usage error listing the units", async () => {
+    const [capacity, latency, loss, bytes] = await Promise.all([
+      mrg(["emu", "set", "wan", "r1.demo.admin", "--capacity", "50"]),
+      mrg(["emu", "set", "wan", "r1.demo.admin", "--latency", "30"]),
+      mrg(["emu", "set", "wan", "r1.demo.admin", "--loss", "0.01"]),
+      mrg(["emu", "set", "wan", "r1.demo.admin", "--capacity", "50MB"]),
+    ]);
+    assert.equal(capacity.code, 2, capacity.stderr);
+    assert.match(
+      capacity.stderr,
+      /--capacity '50': a number needs a unit, one of bps, bit\/s, bit, kbps, .*mbit.* \(e\.g\. 50Mbit\)/,
+    );
+    assert.equal(latency.code, 2, latency.stderr);
+    assert.match(latency.stderr, /--latency '30': a number needs a unit, one of ns, us, µs, ms, s \(e\.g\. 30ms\)/);
+    assert.equal(loss.code, 2, loss.stderr);
+    assert.match(loss.stderr, /--loss '0\.01': a number needs a unit, one of % \(e\.g\. 1%\)/);
+    assert.equal(bytes.code, 2, bytes.stderr);
+    assert.match(bytes.stderr, /--capacity '50MB': expected a bit rate, one of bps/);
+  });
+
   test("a name that does not exist lists the ones that do, nearest first", async () => {
     const [rlz, exp, proj] = await Promise.all([
       mrg(["show", "realization", "r7.demo.admin"]),

@@ -75,7 +75,7 @@ describe("node operations on the linux backend, through portal and commander", {
     const rtt = medianRtt(slow.stdout);
     assert.ok(Math.abs(rtt - 60) <= 6, `RTT ${rtt} ms after setting 30 ms, expected 60 ± 6`);
     const shown = await mrg(["emu", "show", MZ, "--json"]);
-    assert.deepEqual(JSON.parse(shown.stdout), [{ link: "ab", emulation: { latency: 30 } }]);
+    assert.deepEqual(JSON.parse(shown.stdout), [{ link: "ab", emulation: { latencyNs: 30e6 } }]);
 
     // Power: stop (node answers nothing, tracked off), reboot back (answers again, tracked on).
     /** Start time (clock ticks since host boot) of b's init, PID 1 of its PID namespace. */

@@ -35,7 +35,7 @@ const mrg = (args: string[], input?: string) => stack.mrg(args, input);
 interface Shown {
   status: string;
   nodes: { node: string; resource: string; power: string; current: string }[];
-  links: { link: string; emulation?: { latency?: number; loss?: number; capacity?: number } }[];
+  links: { link: string; emulation?: { latencyNs?: number; lossFraction?: number; capacityBps?: number } }[];
 }
 
 async function shown(): Promise<Shown> {
@@ -145,23 +145,27 @@ test("power changes are carried out and tracked in status", async () => {
 
 test("emulation changes are applied to the backend and recorded; bad values are refused", async () => {
   const before = await shown();
-  assert.deepEqual(before.links.find((l) => l.link === "ab")?.emulation, { latency: 10 });
+  // The API carries base units, named in each field (the model said ms(10)).
+  assert.deepEqual(before.links.find((l) => l.link === "ab")?.emulation, { latencyNs: 10e6 });
   assert.equal(before.links.find((l) => l.link === "bc")?.emulation, undefined);
 
   const set = await mrg(["emu", "set", "ab", MZ, "--latency", "30ms", "--loss", "1%", "--json"]);
   assert.equal(set.code, 0, set.stderr);
-  assert.deepEqual(JSON.parse(set.stdout).emulation, { latency: 30, loss: 0.01 });
+  assert.deepEqual(JSON.parse(set.stdout).emulation, { latencyNs: 30e6, lossFraction: 0.01 });
   const sim = [...backend.emulations.values()][0]!.links.find((l) => l.link === "ab")!;
   assert.deepEqual(sim.params, { latency: 30e6, loss: 0.01 });
 
   // Options left out keep their values.
-  const cap = await mrg(["emu", "set", "ab", MZ, "--capacity", "50mbps"]);
+  const cap = await mrg(["emu", "set", "ab", MZ, "--capacity", "50Mbit"]);
   assert.equal(cap.code, 0, cap.stderr);
-  assert.match(cap.stdout, /30ms.*1%.*50mbps/);
+  assert.match(cap.stdout, /30 ms.*1%.*50 Mbit\/s/);
+  // What people read parses back to what was set (one parse/format, @merge/xir).
+  const table = await mrg(["emu", "show", MZ]);
+  assert.match(table.stdout, /ab .*30 ms .*1% .*50 Mbit\/s/);
   const show = await mrg(["emu", "show", MZ, "--json"]);
   assert.equal(show.code, 0, show.stderr);
   assert.deepEqual(JSON.parse(show.stdout), [
-    { link: "ab", emulation: { latency: 30, loss: 0.01, capacity: 50e6 } },
+    { link: "ab", emulation: { latencyNs: 30e6, lossFraction: 0.01, capacityBps: 50e6 } },
     { link: "bc", emulation: null },
   ]);
 
@@ -173,7 +177,10 @@ test("emulation changes are applied to the backend and recorded; bad values are 
   assert.match(none.stderr, /has no link 'zz' \(links: ab, bc\)/);
   const badLoss = await mrg(["emu", "set", "ab", MZ, "--loss", "150%"]);
   assert.equal(badLoss.code, 2, "a bad value is a usage error");
-  assert.match(badLoss.stderr, /--loss '150%': expected a percentage/);
+  assert.match(badLoss.stderr, /--loss '150%': expected 0% to 100%/);
+  const bare = await mrg(["emu", "set", "ab", MZ, "--capacity", "50"]);
+  assert.equal(bare.code, 2, "a bare number is a usage error, not a facility failure");
+  assert.match(bare.stderr, /--capacity '50': a number needs a unit, one of bps/);
 
   // The portal validates on its own too.
   const res = await fetch(
@@ -181,11 +188,21 @@ test("emulation changes are applied to the backend and recorded; bad values are 
     {
       method: "POST",
       headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ loss: 2 }),
+      body: JSON.stringify({ lossFraction: 2 }),
     },
   );
   assert.equal(res.status, 400);
-  assert.match(((await res.json()) as { message: string }).message, /loss/);
+  assert.match(((await res.json()) as { message: string }).message, /lossFraction/);
+  // The old unnamed fields are refused, not misread.
+  const old = await fetch(
+    `${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/links/ab/emulation`,
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ latency: 30 }),
+    },
+  );
+  assert.equal(old.status, 400);
   assert.deepEqual([...backend.emulations.values()][0]!.links.find((l) => l.link === "ab")!.params, {
     latency: 30e6,
     loss: 0.01,
@@ -219,7 +236,7 @@ test("exec on the sim backend is refused with what to use instead; bad calls are
     return true;
   });
   await assert.rejects(
-    mallory.setEmulation("p1", "e1", "r1", "ab", { latency: 1 }),
+    mallory.setEmulation("p1", "e1", "r1", "ab", { latencyNs: 1 }),
     (e: Error & { status?: number }) => {
       assert.equal(e.status, 404);
       return true;

@@ -2,13 +2,23 @@
  * A materialized link's emulation as the page shows it, and the runtime change
  * form's input → the API's body. Pure, so it is tested under Node.
  *
- * Units: the portal speaks latency in ms (one way), loss as a fraction 0..1 and
- * capacity in bits/s; people type ms, % and Mbit/s.
+ * Units: the page holds XIR's values (base units: ns, bit/s, fraction), read
+ * from the API's `latencyNs`/`capacityBps`/`lossFraction` with `xirEmulation`;
+ * people type ms, % and Mbit/s (or any unit @merge/xir's parseQuantity knows)
+ * and read @merge/xir's formatQuantity.
  */
-import type { EmulationValues, LinkEmulation } from "@merge/portal/client";
+import type { ApiEmulationValues } from "@merge/portal/client";
+import {
+  type EmulationValues,
+  formatQuantity,
+  type LinkEmulation,
+  ms,
+  parseQuantity,
+  type Unit,
+} from "@merge/xir/browser";
 
-/** The API's bounds (the portal's EmulationBody schema): latency 0..10,000 ms, loss 0..1, capacity > 0. */
-export const MAX_LATENCY_MS = 10_000;
+/** The API's bound on latency (the portal's EmulationBody schema: 0..10 s); loss 0..1, capacity > 0. */
+export const MAX_LATENCY = ms(10_000);
 
 export interface DirectionRow {
   /** undefined: the link's own row; otherwise the node this direction delivers to. */
@@ -32,10 +42,10 @@ export function directionRows(e: LinkEmulation): DirectionRow[] {
   ];
 }
 
-export const showLatency = (ms: number | undefined) => (ms === undefined ? "—" : `${+ms.toFixed(3)} ms`);
-export const showLoss = (loss: number | undefined) => (loss === undefined ? "—" : `${+(loss * 100).toFixed(4)} %`);
-export const showCapacity = (bps: number | undefined) =>
-  bps === undefined ? "—" : `${+(bps / 1e6).toFixed(3)} Mbit/s`;
+const show = (unit: Unit) => (v: number | undefined) => (v === undefined ? "—" : formatQuantity(v, unit));
+export const showLatency = show("ns");
+export const showLoss = show("fraction");
+export const showCapacity = show("bps");
 
 /** What the form holds: text as typed (empty: leave as it is), and the direction ("" for every direction). */
 export interface EmulationForm {
@@ -46,36 +56,42 @@ export interface EmulationForm {
 }
 
 export type EmulationChange =
-  | { change: EmulationValues; toward?: string }
+  | { change: ApiEmulationValues; toward?: string }
   | { errors: Partial<Record<string, string>> };
 
-/** A decimal number as people type it; NaN for anything else ("1e3", "0x10", "5ms" included). */
-function decimal(s: string): number {
-  return /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(s) ? Number(s) : Number.NaN;
+/** One field as typed → base units, its label's unit assumed for a bare number; an error message otherwise. */
+function field(text: string, unit: Unit, bare: string, what: string): number | string {
+  try {
+    return parseQuantity(text, unit, { what, bare });
+  } catch (err) {
+    return err instanceof RangeError ? err.message : String(err);
+  }
 }
 
-/** Checks the form against the API's bounds and converts it to the API's units; errors name the field. */
+/** Checks the form against the API's bounds and converts it to the API's base units; errors name the field. */
 export function emulationChange(f: EmulationForm): EmulationChange {
   const errors: Record<string, string> = {};
-  const change: EmulationValues = {};
+  const change: ApiEmulationValues = {};
   const latency = f.latency.trim();
   if (latency !== "") {
-    const v = decimal(latency);
-    if (!(v >= 0 && v <= MAX_LATENCY_MS))
-      errors.latency = `Latency '${latency}': give milliseconds (one way) from 0 to ${MAX_LATENCY_MS}, e.g. 30`;
-    else change.latency = v;
+    const v = field(latency, "ns", "ms", "Latency");
+    if (typeof v === "string") errors.latency = `${v}; a bare number is ms`;
+    else if (v > MAX_LATENCY)
+      errors.latency = `Latency '${latency}': give at most ${formatQuantity(MAX_LATENCY, "ns")} (one way)`;
+    else change.latencyNs = Math.round(v);
   }
-  const loss = f.loss.trim().replace(/\s*%$/, "");
+  const loss = f.loss.trim();
   if (loss !== "") {
-    const v = decimal(loss);
-    if (!(v >= 0 && v <= 100)) errors.loss = `Loss '${f.loss.trim()}': give a percentage from 0 to 100, e.g. 1.5`;
-    else change.loss = v / 100;
+    const v = field(loss, "fraction", "%", "Loss");
+    if (typeof v === "string") errors.loss = `Loss '${loss}': give a percentage from 0 to 100, e.g. 1.5`;
+    else change.lossFraction = v;
   }
   const capacity = f.capacity.trim();
   if (capacity !== "") {
-    const v = decimal(capacity);
-    if (!(v > 0)) errors.capacity = `Capacity '${capacity}': give Mbit/s greater than 0, e.g. 100`;
-    else change.capacity = v * 1e6;
+    const v = field(capacity, "bps", "mbit", "Capacity");
+    if (typeof v === "string") errors.capacity = `${v}; a bare number is Mbit/s`;
+    else if (!(v > 0)) errors.capacity = `Capacity '${capacity}': give Mbit/s greater than 0, e.g. 100`;
+    else change.capacityBps = v;
   }
   if (Object.keys(errors).length > 0) return { errors };
   if (Object.keys(change).length === 0) return { errors: { form: "Give a latency, a loss or a capacity to change" } };
@@ -89,7 +105,7 @@ export function directionChoices(endpoints: readonly string[], e: LinkEmulation 
   return [...all].sort();
 }
 
-/** "10 ms, 10 Mbit/s, 1 % loss": the values that are set, in people's units (portal units in). */
+/** "10 ms, 10 Mbit/s, 1% loss": the values that are set, in people's units (XIR's base units in). */
 export function emulationSummary(v: EmulationValues): string {
   return [
     v.latency === undefined ? undefined : showLatency(v.latency),
@@ -98,9 +114,4 @@ export function emulationSummary(v: EmulationValues): string {
   ]
     .filter((x) => x !== undefined)
     .join(", ");
-}
-
-/** Values as the XIR keeps them (latency in ns) → the portal's units (latency in ms). */
-export function fromXirUnits({ latency, ...rest }: EmulationValues): EmulationValues {
-  return latency === undefined ? rest : { ...rest, latency: latency / 1e6 };
 }

@@ -6,7 +6,6 @@ import {
   directionRows,
   emulationChange,
   emulationSummary,
-  fromXirUnits,
   showCapacity,
   showLatency,
   showLoss,
@@ -21,25 +20,30 @@ const form = (f: Partial<{ latency: string; loss: string; capacity: string; towa
 });
 
 test("a link's row, then one per direction with the link's values and its own in their place", () => {
-  const rows = directionRows({ latency: 10, capacity: 10e6, toward: [{ node: "a", latency: 30 }] });
+  const rows = directionRows({ latency: 10e6, capacity: 10e6, toward: [{ node: "a", latency: 30e6 }] });
   assert.deepEqual(rows, [
-    { toward: undefined, values: { latency: 10, capacity: 10e6 }, own: [] },
-    { toward: "a", values: { latency: 30, capacity: 10e6 }, own: ["latency"] },
+    { toward: undefined, values: { latency: 10e6, capacity: 10e6 }, own: [] },
+    { toward: "a", values: { latency: 30e6, capacity: 10e6 }, own: ["latency"] },
   ]);
   assert.deepEqual(directionRows({ loss: 0.01 }), [{ toward: undefined, values: { loss: 0.01 }, own: [] }]);
   assert.equal(showLatency(rows[1]?.values.latency), "30 ms");
   assert.equal(showCapacity(10e6), "10 Mbit/s");
-  assert.equal(showLoss(0.015), "1.5 %");
+  assert.equal(showLoss(0.015), "1.5%");
   assert.equal(showLoss(undefined), "—");
 });
 
-test("the form converts ms, % and Mbit/s to the API's ms, fraction and bits/s", () => {
-  assert.deepEqual(emulationChange(form({ latency: "50", toward: "b" })), { change: { latency: 50 }, toward: "b" });
+test("the form converts ms, % and Mbit/s (or typed units) to the API's ns, fraction and bit/s", () => {
+  assert.deepEqual(emulationChange(form({ latency: "50", toward: "b" })), { change: { latencyNs: 50e6 }, toward: "b" });
   assert.deepEqual(emulationChange(form({ loss: "1.5%", capacity: " 2.5 " })), {
-    change: { loss: 0.015, capacity: 2.5e6 },
+    change: { lossFraction: 0.015, capacityBps: 2.5e6 },
   });
-  assert.deepEqual(emulationChange(form({ latency: "0", loss: "0" })), { change: { latency: 0, loss: 0 } });
-  assert.deepEqual(emulationChange(form({ latency: "10000", loss: "100" })), { change: { latency: 10_000, loss: 1 } });
+  assert.deepEqual(emulationChange(form({ latency: "0", loss: "0" })), { change: { latencyNs: 0, lossFraction: 0 } });
+  assert.deepEqual(emulationChange(form({ latency: "10000", loss: "100" })), {
+    change: { latencyNs: 10e9, lossFraction: 1 },
+  });
+  assert.deepEqual(emulationChange(form({ latency: "1.5s", capacity: "500kbit" })), {
+    change: { latencyNs: 1.5e9, capacityBps: 500e3 },
+  });
 });
 
 test("the form refuses what the API would, naming the field and what is valid", () => {
@@ -49,9 +53,9 @@ test("the form refuses what the API would, naming the field and what is valid", 
     return r.errors;
   };
   assert.match(bad({ loss: "150" }).loss ?? "", /Loss '150': give a percentage from 0 to 100/);
-  assert.match(bad({ latency: "-1" }).latency ?? "", /from 0 to 10000/);
-  assert.match(bad({ latency: "10001" }).latency ?? "", /from 0 to 10000/);
-  assert.match(bad({ latency: "5ms" }).latency ?? "", /Latency '5ms'/);
+  assert.match(bad({ latency: "-1" }).latency ?? "", /Latency '-1': expected a duration, one of ns, us, µs, ms, s/);
+  assert.match(bad({ latency: "10001" }).latency ?? "", /Latency '10001': give at most 10 s/);
+  assert.match(bad({ latency: "5kg" }).latency ?? "", /Latency '5kg'/);
   assert.match(bad({ capacity: "0" }).capacity ?? "", /greater than 0/);
   assert.match(bad({ capacity: "1e3" }).capacity ?? "", /Capacity '1e3'/);
   assert.match(bad({}).form ?? "", /Give a latency, a loss or a capacity/);
@@ -60,13 +64,13 @@ test("the form refuses what the API would, naming the field and what is valid", 
 });
 
 test("directions to choose: the link's endpoints and nodes already set apart, once each", () => {
-  assert.deepEqual(directionChoices(["b", "a"], { latency: 1, toward: [{ node: "a", latency: 3 }] }), ["a", "b"]);
+  assert.deepEqual(directionChoices(["b", "a"], { latency: 1e6, toward: [{ node: "a", latency: 3e6 }] }), ["a", "b"]);
   assert.deepEqual(directionChoices([], { toward: [{ node: "c" }] }), ["c"]);
   assert.deepEqual(directionChoices(["a", "b"], undefined), ["a", "b"]);
 });
 
-test("a summary in people's units, from the XIR's ns or the portal's ms", () => {
-  assert.equal(emulationSummary(fromXirUnits({ latency: 30e6, capacity: 2e6 })), "30 ms, 2 Mbit/s");
-  assert.equal(emulationSummary({ loss: 0.01 }), "1 % loss");
+test("a summary in people's units, from XIR's base units", () => {
+  assert.equal(emulationSummary({ latency: 30e6, capacity: 2e6 }), "30 ms, 2 Mbit/s");
+  assert.equal(emulationSummary({ loss: 0.01 }), "1% loss");
   assert.equal(emulationSummary({}), "");
 });

@@ -133,13 +133,13 @@ test("links per direction, runtime emulation and node power from the realization
     await cell(page, "mz-link-wire-toward-b", "latency").filter({ hasText: "50 ms" }).waitFor();
     assert.equal(await cell(page, "mz-link-wire", "latency").textContent(), "10 ms");
     assert.equal(await cell(page, "mz-link-wire-toward-a", "latency").textContent(), "30 ms");
-    // The API agrees, and so does what the facility's emulator runs (in ns).
+    // The API agrees (base units, named), and so does what the facility's emulator runs (ns).
     const emu = (await apiStatus()).links.find((l) => l.link === "wire")?.emulation;
     assert.deepEqual(emu, {
-      latency: 10,
+      latencyNs: 10 * MS,
       toward: [
-        { node: "a", latency: 30 },
-        { node: "b", latency: 50 },
+        { node: "a", latencyNs: 30 * MS },
+        { node: "b", latencyNs: 50 * MS },
       ],
     });
     assert.equal(emulationToward(simWire(), "b").latency, 50 * MS);
@@ -153,7 +153,7 @@ test("links per direction, runtime emulation and node power from the realization
     await form.getByRole("button", { name: "Apply" }).click();
     await form.getByRole("alert").filter({ hasText: "moactld did not answer" }).waitFor();
     assert.equal(await cell(page, "mz-link-wire", "capacity").textContent(), "—");
-    assert.equal((await apiStatus()).links.find((l) => l.link === "wire")?.emulation?.capacity, undefined);
+    assert.equal((await apiStatus()).links.find((l) => l.link === "wire")?.emulation?.capacityBps, undefined);
     await form.getByLabel("wire capacity (Mbit/s)").fill("");
 
     // A loss of 150 % is refused in the form, with a message, and nothing is sent.
@@ -165,7 +165,7 @@ test("links per direction, runtime emulation and node power from the realization
     assert.match((await invalid.textContent()) ?? "", /Loss '150': give a percentage from 0 to 100/);
     assert.equal(await form.getByLabel("wire loss (%)").getAttribute("aria-invalid"), "true");
     assert.equal(calls.filter((c) => c.method === "emulationUpdate").length, updates);
-    assert.equal((await apiStatus()).links.find((l) => l.link === "wire")?.emulation?.loss, undefined);
+    assert.equal((await apiStatus()).links.find((l) => l.link === "wire")?.emulation?.lossFraction, undefined);
     await page.screenshot({ path: "/tmp/merge-web-mz-invalid.png", fullPage: true });
 
     // Power: reboot a; its buttons wait while the facility works, then it is on again.

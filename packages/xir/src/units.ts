@@ -83,6 +83,83 @@ function round(v: number): string {
   return Number.isInteger(v) ? String(v) : String(Number(v.toFixed(2)));
 }
 
+/**
+ * Unit suffixes people type, lower case, and the base units each is worth.
+ * Sizes are binary as in models (mb = MiB); rates decimal, in bits (never
+ * `mb`, which would read as bytes); loss only with `%` (a bare 1 could be 1%
+ * or 100%). The forms `formatQuantity` writes are among them, so the two round-trip.
+ */
+const SUFFIXES: Readonly<Record<Unit, Readonly<Record<string, number>>>> = {
+  bytes: {
+    b: 1,
+    kb: KiB,
+    kib: KiB,
+    mb: KiB ** 2,
+    mib: KiB ** 2,
+    gb: KiB ** 3,
+    gib: KiB ** 3,
+    tb: KiB ** 4,
+    tib: KiB ** 4,
+    pb: KiB ** 5,
+    pib: KiB ** 5,
+    eb: KiB ** 6,
+    eib: KiB ** 6,
+  },
+  bps: {
+    bps: 1,
+    "bit/s": 1,
+    bit: 1,
+    kbps: 1e3,
+    "kbit/s": 1e3,
+    kbit: 1e3,
+    mbps: 1e6,
+    "mbit/s": 1e6,
+    mbit: 1e6,
+    gbps: 1e9,
+    "gbit/s": 1e9,
+    gbit: 1e9,
+    tbps: 1e12,
+    "tbit/s": 1e12,
+    tbit: 1e12,
+  },
+  ns: { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 },
+  fraction: { "%": 0.01 },
+};
+
+/** The suffixes a unit accepts, for messages: "ns, us, µs, ms, s". */
+export function acceptedUnits(unit: Unit): string {
+  return Object.keys(SUFFIXES[unit]).join(", ");
+}
+
+/**
+ * A quantity as people write it (`30ms`, `1.5 s`, `50Mbit`, `50 mbps`, `1%`,
+ * `8 GiB`; case-insensitive) → its base unit (ns, bit/s, fraction, bytes).
+ * A bare number is refused unless `bare` names the unit it is in (a form
+ * whose label says "ms"). Throws a RangeError naming what was wrong and the
+ * units accepted; `what` (e.g. "--latency") starts the message.
+ */
+export function parseQuantity(text: string, unit: Unit, opts: { what?: string; bare?: string } = {}): number {
+  const what = opts.what ?? UNIT_NAMES[unit];
+  const m = /^\+?(\d+(?:\.\d*)?|\.\d+)\s*([^\s\d.].*)?$/.exec(text.trim());
+  const suffix = (m?.[2] ?? opts.bare)?.toLowerCase();
+  const scale = suffix === undefined ? undefined : SUFFIXES[unit][suffix];
+  if (!m || scale === undefined) {
+    const hint = m && suffix === undefined ? "a number needs a unit" : `expected ${UNIT_NAMES[unit]}`;
+    throw new RangeError(`${what} '${text.trim()}': ${hint}, one of ${acceptedUnits(unit)} (e.g. ${UNIT_TYPED[unit]})`);
+  }
+  const v = Number(m[1]) * scale;
+  if (unit === "fraction" && v > 1) throw new RangeError(`${what} '${text.trim()}': expected 0% to 100%`);
+  return v;
+}
+
+/** How a person types a value of each unit. */
+const UNIT_TYPED: Readonly<Record<Unit, string>> = {
+  bytes: "8GiB",
+  bps: "50Mbit",
+  ns: "30ms",
+  fraction: "1%",
+};
+
 /** What a quantity of each unit is, in words ("a size was expected, not a duration"). */
 export const UNIT_NAMES: Readonly<Record<Unit, string>> = {
   bytes: "a size",

@@ -6,9 +6,10 @@
 import type Type from "typebox";
 import type * as S from "../schemas.ts";
 
-import type { EmulationValues, LinkEmulation } from "./materialization.ts";
+import type { ApiEmulationValues, ApiLinkEmulation } from "./materialization.ts";
 
-export type { EmulationValues, FacilityStatus, LinkEmulation, MaterializationStatus } from "./materialization.ts";
+export type { ApiEmulationValues, ApiLinkEmulation, FacilityStatus, MaterializationStatus } from "./materialization.ts";
+export { apiEmulation, apiEmulationValues, xirEmulation, xirEmulationValues } from "./materialization.ts";
 
 export type User = Type.Static<typeof S.User>;
 export type Token = Type.Static<typeof S.Token>;
@@ -212,15 +213,15 @@ export class PortalClient {
   relinquish = (p: string, e: string, r: string) =>
     this.call<null>("DELETE", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}`);
 
-  // materialized nodes and links (units: latency ms, loss 0..1, capacity bits/s)
+  // materialized nodes and links (emulation in base units named in each field: latencyNs, capacityBps, lossFraction)
   nodePower = (p: string, e: string, r: string, node: string, action: PowerVerb, hard?: boolean) =>
     this.call<NodePowerResult>("POST", `${mzPath(p, e, r)}/nodes/${seg(node)}/power`, {
       action,
       ...(hard === undefined ? {} : { hard }),
     });
   /** Change an emulated link in every direction, or only `toward` one endpoint's node. */
-  setEmulation = (p: string, e: string, r: string, link: string, change: EmulationValues, toward?: string) =>
-    this.call<{ link: string; emulator: string; emulation: LinkEmulation }>(
+  setEmulation = (p: string, e: string, r: string, link: string, change: ApiEmulationValues, toward?: string) =>
+    this.call<{ link: string; emulator: string; emulation: ApiLinkEmulation }>(
       "POST",
       `${mzPath(p, e, r)}/links/${seg(link)}/emulation`,
       { ...change, ...(toward !== undefined ? { toward } : {}) },

@@ -1,7 +1,9 @@
 /**
  * The materialization status the portal reports (`GET …/materialization`), shared by
- * the server, the CLI and the web UI. Types only, so the browser can import it.
+ * the server, the CLI and the web UI. Browser-safe: XIR's types only.
  */
+import type { EmulationValues, LinkEmulation } from "@merge/xir/browser";
+
 export interface FacilityStatus {
   facility: string;
   reachable: boolean;
@@ -18,16 +20,48 @@ export interface FacilityStatus {
   failed: { task: string; action: string; kind: string; target: string; error: string; attempts: number }[];
 }
 
-/** Emulation values in portal units: latency ms (one way), loss 0..1, capacity bits/s. */
-export interface EmulationValues {
-  capacity?: number;
-  latency?: number;
-  loss?: number;
+/**
+ * Emulation values as the API carries them: base units, each named in its
+ * field (one-way latency in ns, capacity in bit/s, loss a fraction 0..1).
+ * Inside the portal and the facility they are XIR's `EmulationValues` (the same
+ * units, unnamed); `apiEmulation`/`xirEmulation` rename between the two.
+ */
+export interface ApiEmulationValues {
+  latencyNs?: number;
+  capacityBps?: number;
+  lossFraction?: number;
 }
 
-/** A link's emulation (portal units): the link's values, and the directions set apart with their own. */
-export interface LinkEmulation extends EmulationValues {
-  toward?: ({ node: string } & EmulationValues)[];
+/** A link's emulation (API form): the link's values, and the directions set apart with their own. */
+export interface ApiLinkEmulation extends ApiEmulationValues {
+  toward?: ({ node: string } & ApiEmulationValues)[];
+}
+
+const defined = <T extends object>(o: T): T =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+/** XIR values → the API's field names (same units). */
+export function apiEmulationValues(v: EmulationValues): ApiEmulationValues {
+  return defined({ latencyNs: v.latency, capacityBps: v.capacity, lossFraction: v.loss });
+}
+
+/** The API's field names → XIR values (same units). */
+export function xirEmulationValues(v: ApiEmulationValues): EmulationValues {
+  return defined({ latency: v.latencyNs, capacity: v.capacityBps, loss: v.lossFraction });
+}
+
+/** A link's XIR emulation → the API's. */
+export function apiEmulation(e: LinkEmulation): ApiLinkEmulation {
+  const out: ApiLinkEmulation = apiEmulationValues(e);
+  if (e.toward) out.toward = e.toward.map((t) => ({ node: t.node, ...apiEmulationValues(t) }));
+  return out;
+}
+
+/** The API's link emulation → XIR's. */
+export function xirEmulation(e: ApiLinkEmulation): LinkEmulation {
+  const out: LinkEmulation = xirEmulationValues(e);
+  if (e.toward) out.toward = e.toward.map((t) => ({ node: t.node, ...xirEmulationValues(t) }));
+  return out;
 }
 
 export interface MaterializationStatus {
@@ -52,5 +86,5 @@ export interface MaterializationStatus {
     power: string;
     powerError?: string;
   }[];
-  links: { link: string; facility: string; action: string; error?: string; emulation?: LinkEmulation }[];
+  links: { link: string; facility: string; action: string; error?: string; emulation?: ApiLinkEmulation }[];
 }

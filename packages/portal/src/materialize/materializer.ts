@@ -14,7 +14,6 @@ import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import {
   actionStateName,
-  type EmulationParams,
   emulationParamsFromPb,
   emulationParamsToPb,
   fragmentToPb,
@@ -33,7 +32,7 @@ import {
 import * as pb from "@merge/proto";
 import { type Store, updateJSON } from "@merge/store";
 import type { EmulationValues, Facility } from "@merge/xir";
-import type { FacilityStatus, MaterializationStatus } from "../client/materialization.ts";
+import { apiEmulation, type FacilityStatus, type MaterializationStatus } from "../client/materialization.ts";
 import { PortalError } from "../errors.ts";
 import { readFacility } from "../facility-record.ts";
 import type { FacilityRecord } from "../objects.ts";
@@ -374,7 +373,7 @@ export class Materializer {
           facility: fs.facility,
           action: actionStateName(l.action),
           ...(l.error ? { error: l.error } : {}),
-          ...(l.emulation ? { emulation: portalUnits(emulationParamsFromPb(l.emulation)) } : {}),
+          ...(l.emulation ? { emulation: apiEmulation(emulationParamsFromPb(l.emulation)) } : {}),
         });
       }
     }
@@ -725,15 +724,6 @@ async function* execOutput(
     }
   }
   throw new Error(`the facility ended the ${what}'s output without an exit code`);
-}
-
-/** Facility units (latency ns) to the portal's (latency ms). */
-export function portalUnits(p: EmulationParams): EmulationParams {
-  const ms = <T extends EmulationValues>(v: T): T => ({
-    ...v,
-    ...(v.latency !== undefined ? { latency: v.latency / 1e6 } : {}),
-  });
-  return { ...ms(p), ...(p.toward ? { toward: p.toward.map(ms) } : {}) };
 }
 
 /** A node or link the plan does not have, with the ones it has. */

@@ -6,15 +6,16 @@
  *   GET    …/materialization   status with per-facility, per-node and per-link detail
  *   DELETE …/materialization   dematerialize (202; completes in the background)
  *   POST   …/materialization/nodes/:node/power      {action: start|stop|reboot|cycle, hard?}
- *   POST   …/materialization/links/:link/emulation  {latency?: ms, loss?: 0..1, capacity?: bits/s, toward?: node}
+ *   POST   …/materialization/links/:link/emulation  {latencyNs?, lossFraction?, capacityBps?, toward?: node}
  *   POST   …/materialization/nodes/:node/exec       {argv, timeoutSec?} → NDJSON stream
  *   GET    …/materialization/nodes/:node/shell      WebSocket: an interactive shell (?tty=1&rows=&cols=)
  *
  * Access follows the realization's policy: materialize, dematerialize, power,
  * emulation and exec need `realization update`, status needs `realization read`.
  *
- * Units on the wire: latency in milliseconds (fractions allowed), loss a
- * fraction 0..1, capacity in bits/s. Exec answers one JSON object per line:
+ * Units on the wire: base units, named in each field (latencyNs one way,
+ * capacityBps, lossFraction 0..1), as XIR and the facility keep them; only the
+ * field names change at this boundary. Exec answers one JSON object per line:
  * `{"stdout": text}`, `{"stderr": text}`, finally `{"exit": code}` (or
  * `{"error": message}` if the facility fails mid-stream).
  *
@@ -30,9 +31,10 @@ import websocket from "@fastify/websocket";
 import type { FastifyPluginAsync } from "fastify";
 import Type from "typebox";
 import type { WebSocket } from "ws";
+import { apiEmulation, xirEmulationValues } from "../client/materialization.ts";
 import type { PortalContext } from "../context.ts";
 import * as S from "../schemas.ts";
-import { Materializer, type MaterializerOptions, portalUnits, type ShellInput } from "./materializer.ts";
+import { Materializer, type MaterializerOptions, type ShellInput } from "./materializer.ts";
 
 const NodeParams = Type.Object(
   {
@@ -84,9 +86,15 @@ const PowerResult = Type.Object({
 
 const EmulationBody = Type.Object(
   {
-    latency: Type.Optional(Type.Number({ minimum: 0, maximum: 10_000, description: "one-way latency, ms" })),
-    loss: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "loss rate, a fraction 0..1" })),
-    capacity: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "capacity, bits/s" })),
+    latencyNs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 10e9, description: "one-way latency in nanoseconds (30 ms = 30000000)" }),
+    ),
+    lossFraction: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, description: "loss rate, a fraction 0..1 (1% = 0.01)" }),
+    ),
+    capacityBps: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: "capacity in bits/s (50 Mbit/s = 50000000)" }),
+    ),
     toward: Type.Optional(
       Type.String({
         minLength: 1,
@@ -99,9 +107,9 @@ const EmulationBody = Type.Object(
 );
 
 const emulationValues = {
-  capacity: Type.Optional(Type.Number({ description: "bits/s" })),
-  latency: Type.Optional(Type.Number({ description: "one-way, ms" })),
-  loss: Type.Optional(Type.Number({ description: "fraction 0..1" })),
+  capacityBps: Type.Optional(Type.Number({ description: "capacity in bits/s" })),
+  latencyNs: Type.Optional(Type.Number({ description: "one-way latency in nanoseconds" })),
+  lossFraction: Type.Optional(Type.Number({ description: "loss rate, a fraction 0..1" })),
 };
 const Emulation = Type.Object({
   ...emulationValues,
@@ -284,7 +292,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       config: { access: { object: "realization", action: "update" } },
       schema: {
         tags: ["materializations"],
-        summary: "Change an emulated link's latency (ms), loss (0..1) or capacity (bits/s) at runtime",
+        summary: "Change an emulated link's latencyNs, lossFraction (0..1) or capacityBps at runtime",
         params: LinkParams,
         body: EmulationBody,
         response: { 200: EmulationResult, ...S.errors },
@@ -293,9 +301,8 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
     async (req) => {
       const { project, experiment, realization, link } = req.params;
       const { toward, ...b } = req.body;
-      const change = { ...b, ...(b.latency !== undefined ? { latency: Math.round(b.latency * 1e6) } : {}) };
-      const r = await materializer.emulation(project, experiment, realization, link, change, toward);
-      return { ...r, emulation: portalUnits(r.emulation) };
+      const r = await materializer.emulation(project, experiment, realization, link, xirEmulationValues(b), toward);
+      return { ...r, emulation: apiEmulation(r.emulation) };
     },
   );
 

@@ -5,8 +5,8 @@
  * runtime. Shown on the realization page once it is accepted.
  */
 
-import type { LinkEmulation } from "@merge/portal/client";
-import type { Realization as Embedding } from "@merge/xir/browser";
+import { xirEmulation } from "@merge/portal/client";
+import type { Realization as Embedding, LinkEmulation } from "@merge/xir/browser";
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { ApiError, call, type MaterializationStatus, type PowerVerb } from "../api.ts";
 import {
@@ -193,7 +193,7 @@ function MaterializationStatusView({
                 <EmulationChange
                   key={`${l.facility}/${l.link}`}
                   link={l.link}
-                  emulation={l.emulation}
+                  emulation={l.emulation && xirEmulation(l.emulation)}
                   endpoints={endpoints.get(l.link) ?? []}
                   done={reload}
                   {...props}
@@ -245,7 +245,7 @@ function LinksTable({ links }: { links: MaterializationStatus["links"] }) {
               </tr>,
             ];
           }
-          const rows = directionRows(l.emulation);
+          const rows = directionRows(xirEmulation(l.emulation));
           const apart = rows.length > 1;
           return rows.map((d) => {
             const own = (k: "latency" | "loss" | "capacity") => (d.own.includes(k) ? "own" : undefined);

@@ -7,7 +7,7 @@
 
 import type { Realization as Embedding } from "@merge/xir/browser";
 import type { Realization } from "../api.ts";
-import { emulationSummary, fromXirUnits } from "../emulation.ts";
+import { emulationSummary } from "../emulation.ts";
 import { Action, Badge, Link, Show, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
 import { Materialization } from "./Materialization.tsx";
@@ -175,14 +175,14 @@ function EmbeddedEmulation({
   emulation: Embedding["links"][number]["emulation"];
 }) {
   const { toward = [], ...link } = emulation ?? {};
-  const own = emulationSummary(fromXirUnits(link));
+  const own = emulationSummary(link);
   return (
     <>
       {emulator}
       {own !== "" && `, ${own}`}
       {toward.map(({ node, ...values }) => (
         <div key={node} className="small">
-          toward {node}: {emulationSummary(fromXirUnits(values))}
+          toward {node}: {emulationSummary(values)}
         </div>
       ))}
     </>
