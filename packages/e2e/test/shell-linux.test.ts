@@ -53,6 +53,27 @@ describe("interactive shell on the linux backend, through portal and commander",
     assert.match(piped.stdout, /^a$/m);
     assert.match(piped.stdout, /^42$/m);
 
+    // A command's stdin is mrg's, closed at its end: `echo hi | mrg exec a … -- cat` ends.
+    const cat = await mrg(["exec", "a", MZ, "--", "cat"], "hi\n");
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(cat.stdout, "hi\n");
+    const wc = await mrg(["exec", "a", MZ, "--", "wc", "-c"], "x".repeat(300_000));
+    assert.equal(wc.code, 0, wc.stderr);
+    assert.equal(wc.stdout.trim(), "300000");
+    // Empty input: the command sees its end at once, as through the NDJSON exec route (no stdin).
+    assert.equal((await mrg(["exec", "a", MZ, "--", "cat"])).code, 0);
+    const lines: unknown[] = [];
+    for await (const l of admin.exec(proj, "e1", "r1", "a", ["cat"])) lines.push(l);
+    assert.deepEqual(lines, [{ exit: 0 }]);
+    // A command that leaves a child in the background returns when it exits; the child runs on.
+    const t0 = Date.now();
+    const bg = await mrg(["exec", "a", MZ, "--", "sh", "-c", "echo started; sleep 300 & exit 4"]);
+    assert.equal(bg.code, 4, bg.stderr);
+    assert.equal(bg.stdout, "started\n");
+    assert.ok(Date.now() - t0 < 20_000, `returned after ${Date.now() - t0} ms`);
+    const ps = await mrg(["exec", "a", MZ, "--", "ps"]);
+    assert.match(ps.stdout, /sleep 300/);
+
     // A pty shell over the WebSocket: the window size it starts with, a resize, the exit code.
     let out = "";
     const sh = await admin.shell(
