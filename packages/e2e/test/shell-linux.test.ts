@@ -1,10 +1,12 @@
 // The interactive shell for real, on the linux data plane: portal (WebSocket) +
 // commander (mTLS, bidi gRPC) + driver + LinuxBackend in this process. Piped
-// input through `mrg exec <node> <mz>`, a pty shell over the WebSocket with a
-// resize, refusals for callers without the right. Needs root; skipped otherwise.
+// input through `mrg exec <node> <mz>` (a shell, or a command's stdin), a
+// command leaving a child in the background, `mrg cp` both ways, a pty shell
+// over the WebSocket with a resize, refusals for callers without the right.
+// Needs root; skipped otherwise.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -73,6 +75,28 @@ describe("interactive shell on the linux backend, through portal and commander",
     assert.ok(Date.now() - t0 < 20_000, `returned after ${Date.now() - t0} ms`);
     const ps = await mrg(["exec", "a", MZ, "--", "ps"]);
     assert.match(ps.stdout, /sleep 300/);
+
+    // mrg cp: 1 MB of random bytes into a node and back, byte-identical; into a directory; a missing file.
+    const file = join(tmp, "blob.bin");
+    const blob = randomBytes(1 << 20);
+    writeFileSync(file, blob);
+    const put = await mrg(["cp", file, "a:/tmp/blob.bin", MZ]);
+    assert.equal(put.code, 0, put.stderr);
+    const sum = await mrg(["exec", "a", MZ, "--", "sha256sum", "/tmp/blob.bin"]);
+    assert.equal(sum.stdout.split(" ")[0], createHash("sha256").update(blob).digest("hex"));
+    const back = join(tmp, "back.bin");
+    const got = await mrg(["cp", "a:/tmp/blob.bin", back, MZ]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.ok(readFileSync(back).equals(blob), "the round trip is byte-identical");
+    assert.equal((await mrg(["cp", file, "b:/tmp/", MZ])).code, 0);
+    assert.match((await mrg(["exec", "b", MZ, "--", "ls", "-l", "/tmp/blob.bin"])).stdout, /1048576/);
+    const missing = await mrg(["cp", "a:/tmp/nothing", join(tmp, "nothing"), MZ]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nothing/);
+    assert.ok(!existsSync(join(tmp, "nothing")) && !existsSync(join(tmp, "nothing.mrg-partial")), "no half file");
+    const both = await mrg(["cp", file, back, MZ]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /exactly one side must be node:PATH/);
 
     // A pty shell over the WebSocket: the window size it starts with, a resize, the exit code.
     let out = "";
