@@ -102,6 +102,8 @@ async function upload(f: Flags, at: NodeRef, local: string, path: string): Promi
   const dest = intoDir(path, local, false);
   const input = createReadStream(local);
   const bar = progress(`${local} → ${at.node}:${dest}`, size);
+  // Paused first, so counting does not start the flow before the session forwards it.
+  input.pause();
   input.on("data", (b) => bar.add(b.length));
   try {
     // The path is an argument, never part of the script: any file name is safe.
