@@ -124,5 +124,8 @@ test("node addresses: each node's XIR socket addresses in socket order, its infr
     assert.deepEqual(got.addresses, want, xn.name);
     assert.equal(got.infranet, pod.entries.find((e) => e.name === xn.name)?.address, xn.name);
   }
-  assert.ok([...reach.values()].some((n) => n.addresses.length > 0), "the synthetic experiment has addresses");
+  assert.ok(
+    [...reach.values()].some((n) => n.addresses.length > 0),
+    "the synthetic experiment has addresses",
+  );
 });
