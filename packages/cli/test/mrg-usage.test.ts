@@ -219,6 +219,20 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     assert.match(missing.stderr, /missing required argument 'exp\.proj'/);
   });
 
+  test("mrg cp: one side must be node:PATH; a missing local file is named before anything is sent", async () => {
+    const [local, remote, absent] = await Promise.all([
+      mrg(["cp", "README.md", "./copy:of", "r1.demo.admin"]),
+      mrg(["cp", "c0:/etc/hosts", "c1:/tmp/hosts", "r1.demo.admin"]),
+      mrg(["cp", "no-such-file.bin", "c0:/tmp/", "r1.demo.admin"]),
+    ]);
+    for (const r of [local, remote]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /exactly one side must be node:PATH \(e\.g\. mrg cp file c0:\/tmp\/ r1\.demo\.admin\)/);
+    }
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr, /no-such-file\.bin: no such file/);
+  });
+
   test("a name that does not exist lists the ones that do, nearest first", async () => {
     const [rlz, exp, proj] = await Promise.all([
       mrg(["show", "realization", "r7.demo.admin"]),
