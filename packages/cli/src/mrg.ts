@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { helpAfterErrors, usageExits } from "./client.ts";
 import { registerAuth } from "./commands/auth.ts";
 import { registerCompile } from "./commands/compile.ts";
+import { registerCp } from "./commands/cp.ts";
 import { registerEmu } from "./commands/emu.ts";
 import { registerExec } from "./commands/exec.ts";
 import { registerMaterialize } from "./commands/materialize.ts";
@@ -28,6 +29,7 @@ A session (portal from 'npm start'; names are realization.experiment.project):
   mrg realize r1.demo.admin --accept         # reserve resources
   mrg materialize r1.demo.admin              # build it; waits until it is up
   mrg exec c0 r1.demo.admin -- ping -c 3 server
+  mrg cp results.tar c0:/tmp/ r1.demo.admin   # and back: mrg cp c0:/tmp/x ./x …
   mrg dematerialize r1.demo.admin && mrg relinquish r1.demo.admin
 
 Exit status: 0 ok, 1 failed, 2 usage error. List and show commands take --json.
@@ -44,6 +46,7 @@ registerMembership(program);
 registerMaterialize(program);
 registerNode(program);
 registerExec(program);
+registerCp(program);
 registerEmu(program);
 
 helpAfterErrors(program);

@@ -103,9 +103,40 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
 
     const shown = await mrg(["show", "materialization", "r1.demo.admin", "--json"]);
     assert.equal(shown.code, 0, shown.stderr);
-    const mz = JSON.parse(shown.stdout) as { status: string; nodes: { node: string }[] };
+    const mz = JSON.parse(shown.stdout) as {
+      status: string;
+      nodes: { node: string; addresses: string[]; infranet: string; image?: string }[];
+    };
     assert.equal(mz.status, "active");
     assert.deepEqual(mz.nodes.map((n) => n.node).sort(), ["c0", "c1", "router", "server"]);
+    // Each node's experiment addresses are its XIR sockets' (in socket order), with its infranet address and image.
+    const compiled = await mrg(["compile", "examples/demo.ts"]);
+    assert.equal(compiled.code, 0, compiled.stderr);
+    const xir = JSON.parse(compiled.stdout) as {
+      nodes: { name: string; sockets: { index: number; addrs: string[] }[] }[];
+    };
+    const infranets = new Set<string>();
+    for (const n of mz.nodes) {
+      const want = xir.nodes.find((x) => x.name === n.node)!.sockets.sort((a, b) => a.index - b.index);
+      assert.deepEqual(
+        n.addresses,
+        want.flatMap((x) => x.addrs),
+        n.node,
+      );
+      assert.ok(n.addresses.length >= 1 && n.addresses.every((a) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(a)), n.node);
+      assert.match(n.infranet, /^\d+\.\d+\.\d+\.\d+$/, n.node);
+      infranets.add(n.infranet);
+      assert.equal(n.image, "busybox", n.node);
+    }
+    assert.equal(mz.nodes.find((n) => n.node === "router")!.addresses.length, 2, "the router is on both links");
+    assert.equal(infranets.size, 4, "one infranet address per node");
+    const table = await mrg(["show", "materialization", "r1.demo.admin"]);
+    assert.equal(table.code, 0, table.stderr);
+    const router = mz.nodes.find((n) => n.node === "router")!;
+    const row = table.stdout.split("\n").find((l) => l.includes(router.infranet));
+    assert.ok(row, table.stdout);
+    for (const a of router.addresses) assert.ok(row.includes(a), `${a} in ${row}`);
+    assert.match(row, /busybox/);
 
     // Mistakes on a materialization: a node or link that is not there names the ones that are.
     const [exec, emu] = await Promise.all([
@@ -206,6 +237,20 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     assert.match(loss.stderr, /--loss '0\.01': a number needs a unit, one of % \(e\.g\. 1%\)/);
     assert.equal(bytes.code, 2, bytes.stderr);
     assert.match(bytes.stderr, /--capacity '50MB': expected a bit rate, one of bps/);
+  });
+
+  test("mrg cp: one side must be node:PATH; a missing local file is named before anything is sent", async () => {
+    const [local, remote, absent] = await Promise.all([
+      mrg(["cp", "README.md", "./copy:of", "r1.demo.admin"]),
+      mrg(["cp", "c0:/etc/hosts", "c1:/tmp/hosts", "r1.demo.admin"]),
+      mrg(["cp", "no-such-file.bin", "c0:/tmp/", "r1.demo.admin"]),
+    ]);
+    for (const r of [local, remote]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /exactly one side must be node:PATH \(e\.g\. mrg cp file c0:\/tmp\/ r1\.demo\.admin\)/);
+    }
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr, /no-such-file\.bin: no such file/);
   });
 
   test("a name that does not exist lists the ones that do, nearest first", async () => {

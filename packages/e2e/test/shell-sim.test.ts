@@ -64,6 +64,11 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
   assert.equal(sh.code, 1, sh.stdout + sh.stderr);
   assert.match(sh.stderr, /the sim backend runs no real nodes, so there is no shell to open/);
 
+  // A command with piped stdin takes the same path: the same refusal, for exec.
+  const cat = await mrg(["exec", "a", "r1.e1.p1", "--", "cat"], "hi\n");
+  assert.equal(cat.code, 1, cat.stdout + cat.stderr);
+  assert.match(cat.stderr, /the sim backend runs no real nodes, so there is nothing to exec in/);
+
   // Through the WebSocket: the refusal arrives as {error} and `done` rejects with it.
   const none = { stdout: () => {}, stderr: () => {} };
   const s = await admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 24, cols: 80 } }, none);
@@ -84,6 +89,12 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
     });
   await check(admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 0, cols: 80 } }, none), 400, /rows/);
   await check(new PortalClient(portal.url).shell("p1", "e1", "r1", "a", { tty: false }, none), 401, /signed-in/);
+  // A command runs without a tty, and needs a program name; an argument too long fails the query's schema.
+  const tty = await admin.shell("p1", "e1", "r1", "a", { tty: true, argv: ["cat"] }, none);
+  await assert.rejects(tty.done, /a command \(argv\) runs without a tty/);
+  const unnamed = await admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["", "x"] }, none);
+  await assert.rejects(unnamed.done, /argv\[0\] is empty/);
+  await check(admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["x".repeat(5000)] }, none), 400, /argv/);
 
   const down = await mrg(["dematerialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(down.code, 0, down.stderr);

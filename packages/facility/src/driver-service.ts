@@ -145,7 +145,13 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       }
       const size = start.size ? { rows: start.size.rows, cols: start.size.cols } : undefined;
       const out = await nodeOps()
-        .shell(mzid, start.node, { tty: start.tty, size }, input(), ctx.signal)
+        .shell(
+          mzid,
+          start.node,
+          { tty: start.tty, size, argv: start.argv, timeoutMs: start.timeoutMs },
+          input(),
+          ctx.signal,
+        )
         .catch(opsFailed);
       try {
         for await (const c of out) {

@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import type { Writable } from "node:stream";
 import type { Store } from "@merge/store";
 import type { EmulationValues } from "@merge/xir";
 import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
@@ -263,6 +264,9 @@ export class NodeOps {
     await this.readyNode(mzid, node);
     const host = this.realNodes("there is nothing to exec in");
     const child = host.dataPlane.exec(mzid, node, argv, { stdio: "pipe" });
+    // No input on this path: a command that reads stdin sees its end at once (shell with argv forwards input).
+    child.stdin?.on("error", () => {});
+    child.stdin?.end();
     return streamed(child, signal, timeoutMs);
   }
 
@@ -270,28 +274,36 @@ export class NodeOps {
    * An interactive shell in a node. With `tty` it runs on a pseudo-terminal
    * (util-linux `script` on the host holds the pty and enters the node's
    * namespaces inside it), so prompts, echo, job control and window size work;
-   * without, `/bin/sh` reads commands from the piped input. Output streams as
-   * it comes, then the exit code. Killed when `signal` aborts.
+   * without, `/bin/sh` reads commands from the piped input. With `argv`, that
+   * command runs instead of the shell (no tty), its stdin the input, closed at
+   * eof. Output streams as it comes, then the exit code. Killed when `signal`
+   * aborts or after `timeoutMs`.
    */
   async shell(
     mzid: MzId,
     node: string,
-    opts: { tty: boolean; size?: WindowSize },
+    opts: { tty: boolean; size?: WindowSize; argv?: string[]; timeoutMs?: number },
     input: AsyncIterable<ShellInput>,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ExecChunk>> {
+    const command = opts.argv?.length ? opts.argv : undefined;
+    if (command && !command[0]) throw new NodeOpsError("invalid_argument", "shell: argv[0] is empty");
+    if (command && opts.tty)
+      throw new NodeOpsError("invalid_argument", "shell: a command (argv) runs without a tty; leave tty unset");
     await this.readyNode(mzid, node);
-    const host = this.realNodes("there is no shell to open");
+    const host = this.realNodes(command ? "there is nothing to exec in" : "there is no shell to open");
     if (opts.size) checkSize(opts.size);
     const child = opts.tty
       ? ptyShell(host.dataPlane.env, mzid, node, opts.size)
-      : host.dataPlane.exec(mzid, node, ["/bin/sh"], { stdio: "pipe" });
+      : host.dataPlane.exec(mzid, node, command ?? ["/bin/sh"], { stdio: "pipe" });
     child.stdin?.on("error", () => {}); // the shell may exit with input still on its way
     const pump = async () => {
       for await (const m of input) {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        if ("stdin" in m) child.stdin?.write(m.stdin);
-        else if ("resize" in m) {
+        if ("stdin" in m) {
+          // Pull no more input than the command takes (a large upload stays out of memory).
+          if (child.stdin && !child.stdin.write(m.stdin)) await writable(child.stdin);
+        } else if ("resize" in m) {
           if (opts.tty) resize(child, m.resize);
         } else {
           child.stdin?.end();
@@ -299,8 +311,21 @@ export class NodeOps {
       }
     };
     pump().catch(() => {});
-    return streamed(child, signal, 0);
+    return streamed(child, signal, opts.timeoutMs ?? 0);
   }
+}
+
+/** Until a stream that refused a write drains, or closes. */
+function writable(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      w.off("drain", done);
+      w.off("close", done);
+      resolve();
+    };
+    w.on("drain", done);
+    w.on("close", done);
+  });
 }
 
 function checkSize(s: WindowSize): void {
@@ -358,17 +383,51 @@ function killTree(child: ChildProcess): void {
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
 
+/**
+ * How long output may keep coming after the command exits: a child it left in
+ * the background can hold the pipes open for ever, so the stream ends once they
+ * are quiet (or after DRAIN_MAX_MS) rather than when they close.
+ */
+const DRAIN_QUIET_MS = 25;
+const DRAIN_MAX_MS = 2000;
+
 async function* streamed(child: ChildProcess, signal: AbortSignal, timeoutMs: number): AsyncGenerator<ExecChunk> {
   const queue: ExecChunk[] = [];
   let wake: () => void = () => {};
   let failure: Error | undefined;
+  let exit: ExecChunk | undefined;
+  let ended = false;
+  let received = 0;
   const push = (c: ExecChunk) => {
     queue.push(c);
     wake();
   };
-  child.stdout?.on("data", (d: Buffer) => push({ stdout: new Uint8Array(d) }));
-  child.stderr?.on("data", (d: Buffer) => push({ stderr: new Uint8Array(d) }));
-  child.on("close", (code, sig) => push({ exit: code ?? 128 + (SIGNALS[sig ?? ""] ?? 9) }));
+  const end = () => {
+    if (ended || !exit) return;
+    ended = true;
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    push(exit);
+  };
+  child.stdout?.on("data", (d: Buffer) => {
+    received++;
+    push({ stdout: new Uint8Array(d) });
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    received++;
+    push({ stderr: new Uint8Array(d) });
+  });
+  const exitOf = (code: number | null, sig: NodeJS.Signals | null): ExecChunk => ({
+    exit: code ?? 128 + (SIGNALS[sig ?? ""] ?? 9),
+  });
+  child.on("exit", (code, sig) => {
+    exit = exitOf(code, sig);
+    drained(() => received, Date.now() + DRAIN_MAX_MS).then(end);
+  });
+  child.on("close", (code, sig) => {
+    exit ??= exitOf(code, sig);
+    end();
+  });
   child.on("error", (e) => {
     failure = e;
     wake();
@@ -392,5 +451,19 @@ async function* streamed(child: ChildProcess, signal: AbortSignal, timeoutMs: nu
     clearTimeout(timer);
     signal.removeEventListener("abort", kill);
     killTree(child);
+  }
+}
+
+/**
+ * Resolves once no output arrived across a quiet spell that includes an I/O
+ * poll (a timer, then setImmediate, which runs right after the poll phase), so
+ * what the command wrote before it exited has been read even on a busy loop.
+ */
+async function drained(count: () => number, deadline: number): Promise<void> {
+  for (;;) {
+    const before = count();
+    await new Promise((r) => setTimeout(r, DRAIN_QUIET_MS));
+    await new Promise((r) => setImmediate(r));
+    if (count() === before || Date.now() >= deadline) return;
   }
 }

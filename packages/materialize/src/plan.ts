@@ -96,3 +96,33 @@ export function planNames(plan: MaterializationPlan, kind: "node" | "link"): str
   }
   return [...out];
 }
+
+/** How a user reaches a node, as the plan resolved it. */
+export interface NodeAddresses {
+  node: string;
+  /** Experiment addresses in CIDR form, in socket order (from the XIR sockets). */
+  addresses: string[];
+  /** The node's address on the infranet (no prefix length). */
+  infranet: string;
+  /** OS image; absent: the facility's default. */
+  image?: string;
+}
+
+/** Every node's addresses and image, by node name. */
+export function planNodeAddresses(plan: MaterializationPlan): Map<string, NodeAddresses> {
+  const out = new Map<string, NodeAddresses>();
+  for (const fp of plan.facilities) {
+    for (const f of fp.fragments) {
+      if (f.op !== "node.setup") continue;
+      const n = f.node;
+      const sockets = [...n.interfaces].sort((a, b) => a.socket - b.socket);
+      out.set(n.node, {
+        node: n.node,
+        addresses: sockets.flatMap((i) => i.addrs),
+        infranet: n.infranet.address,
+        ...(n.image ? { image: n.image } : {}),
+      });
+    }
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import {
   PlanError,
   planMaterialization,
   planNames,
+  planNodeAddresses,
   synthetic,
   WireError,
 } from "../src/index.ts";
@@ -107,5 +108,24 @@ test("a node on a resource the facility lacks is refused naming both", () => {
     () => planMaterialization(s.realization, s.experiment, [broken]),
     (e: Error) =>
       e instanceof PlanError && /node 'n0' is on resource '.+', which facility 'simfac' does not have/.test(e.message),
+  );
+});
+
+test("node addresses: each node's XIR socket addresses in socket order, its infranet address, its image", () => {
+  const plan = planMaterialization(s.realization, s.experiment, [s.facility]);
+  const reach = planNodeAddresses(plan);
+  assert.equal(reach.size, 25);
+  const pod = fragments.find((f) => f.op === "infrapod.setup");
+  assert.ok(pod?.op === "infrapod.setup");
+  for (const xn of s.experiment.nodes) {
+    const got = reach.get(xn.name);
+    assert.ok(got, xn.name);
+    const want = [...xn.sockets].sort((a, b) => a.index - b.index).flatMap((k) => k.addrs ?? []);
+    assert.deepEqual(got.addresses, want, xn.name);
+    assert.equal(got.infranet, pod.entries.find((e) => e.name === xn.name)?.address, xn.name);
+  }
+  assert.ok(
+    [...reach.values()].some((n) => n.addresses.length > 0),
+    "the synthetic experiment has addresses",
   );
 });

@@ -3,7 +3,8 @@
  * serving the UI and a real facility (commander, driver, rex) on the sim
  * backend, in this process. A model with an emulated link whose direction
  * toward `a` is set apart is pushed and realized through the API; in the
- * browser it is materialized, its links table shows each direction, the
+ * browser it is materialized, its nodes table shows each node's addresses,
+ * infranet address and image, its links table shows each direction, the
  * emulation is changed toward `b` through the form (and refused there when out
  * of range), and nodes are powered through their buttons. The API's status and
  * the sim facility's own state must agree with what the page shows.
@@ -25,8 +26,8 @@ import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.t
 
 const skip = skipWithoutChromium;
 const MS = 1e6; // the facility keeps latency in ns
-const SOURCE = `import { cores, gb, image, latency, memory, ms, Network } from "@merge/model";
-const net = new Network("asym");
+const SOURCE = `import { addressing, cores, gb, image, latency, memory, ms, Network } from "@merge/model";
+const net = new Network("asym", addressing.ipv4);
 const a = net.node("a", image("busybox"), cores.ge(1), memory.ge(gb(1)));
 const b = net.node("b", image("busybox"), cores.ge(1), memory.ge(gb(1)));
 const c = net.node("c", image("busybox"), cores.ge(1), memory.ge(gb(1)));
@@ -108,6 +109,16 @@ test("links per direction, runtime emulation and node power from the realization
     await page.getByRole("button", { name: "Materialize" }).click();
     await page.locator("[data-testid=materialization][data-status=active]").waitFor({ timeout: 90_000 });
     assert.equal((await apiStatus()).status, "active");
+
+    // Each node's row shows its experiment addresses, infranet address and image, as the API reports them.
+    for (const n of (await apiStatus()).nodes) {
+      const row = (f: string) => page.getByTestId(`mz-node-${n.node}`).locator(`td[data-field=${f}]`);
+      assert.ok(n.addresses?.length && n.infranet, `${n.node} has addresses: ${JSON.stringify(n)}`);
+      assert.deepEqual(await row("addresses").locator("div").allTextContents(), n.addresses);
+      assert.equal(await row("infranet").textContent(), n.infranet);
+      assert.equal(await row("image").textContent(), "busybox");
+    }
+    assert.equal((await apiStatus()).nodes.find((n) => n.node === "b")?.addresses?.length, 2, "b is on both links");
 
     // The links table: the link's own values, and its direction toward a set apart.
     const wire = page.getByTestId("mz-link-wire");

@@ -1,7 +1,10 @@
 // mrg exec <node> <rlz.exp.proj> -- command args...: run a command in a
-// materialized node through the portal; output streams as it comes and mrg
-// exits with the command's exit code. Without a command: an interactive shell
-// (raw terminal when stdin is one; piped input is read line by line).
+// materialized node through the portal (the shell WebSocket with argv); mrg's
+// stdin is the command's, closed at its end, output streams as it comes and
+// mrg exits with the command's exit code. Without a command: an interactive
+// shell (raw terminal when stdin is one; piped input is read line by line).
+import type { Readable } from "node:stream";
+import type { ShellSession } from "@merge/portal/client";
 import type { Command } from "commander";
 import { action, CliError, parseName, portalOptions, signedIn, UsageError } from "../client.ts";
 
@@ -22,9 +25,12 @@ export function registerExec(program: Command): void {
       .addHelpText(
         "after",
         `
-Exits with the command's exit status.
+Exits with the command's exit status. The command's stdin is mrg's, closed at
+its end; it ends when the command exits, even if a child it left in the
+background still runs.
 Examples:
   mrg exec c0 r1.demo.admin -- ping -c 3 server
+  echo hi | mrg exec c0 r1.demo.admin -- cat
   mrg exec server r1.demo.admin -- sh -c 'ip addr | grep inet'
   mrg exec c0 r1.demo.admin                     # interactive shell`,
       ),
@@ -32,34 +38,87 @@ Examples:
   ).action(
     action(async (node: string, id: string, argv: string[], f: Flags) => {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
-      if (!argv.length) {
-        process.exitCode = await shell(f, proj, exp, rlz, node);
-        return;
-      }
       const timeoutSec = f.timeout === undefined ? undefined : Number(f.timeout);
       if (timeoutSec !== undefined && !(timeoutSec > 0))
         throw new UsageError(`--timeout '${f.timeout}': expected seconds > 0`);
-      const ac = new AbortController();
-      process.once("SIGINT", () => ac.abort());
-      let exit: number | undefined;
-      try {
-        for await (const line of signedIn(f).exec(proj, exp, rlz, node, argv, { timeoutSec, signal: ac.signal })) {
-          if ("stdout" in line) process.stdout.write(line.stdout);
-          else if ("stderr" in line) process.stderr.write(line.stderr);
-          else if ("exit" in line) exit = line.exit;
-          else throw new CliError(`${node}: ${line.error}`);
-        }
-      } catch (e) {
-        if (ac.signal.aborted) exit = 130;
-        else throw e;
-      }
-      if (exit === undefined)
-        throw new CliError(`${node}: the output ended without an exit code; the command may still run`);
-      process.exitCode = exit;
+      process.exitCode = argv.length
+        ? await command(f, { proj, exp, rlz, node }, argv, timeoutSec)
+        : await shell(f, proj, exp, rlz, node);
     }),
   );
 }
 
+/** A node of a materialization, as the commands name it. */
+export interface NodeRef {
+  proj: string;
+  exp: string;
+  rlz: string;
+  node: string;
+}
+
+/**
+ * Run `argv` in the node with `input` (this process's stdin unless given) as
+ * its stdin, closed at the input's end; its output to `out` (stdout/stderr by
+ * default). Resolves with its exit code (130 after Ctrl-C).
+ */
+export async function command(
+  f: { portal?: string },
+  at: NodeRef,
+  argv: string[],
+  timeoutSec?: number,
+  io: { input?: Readable; stdout?: (b: Uint8Array) => void } = {},
+): Promise<number> {
+  const input = io.input ?? process.stdin;
+  const s = await signedIn(f).shell(
+    at.proj,
+    at.exp,
+    at.rlz,
+    at.node,
+    { tty: false, argv, ...(timeoutSec ? { timeoutSec } : {}) },
+    { stdout: io.stdout ?? ((b) => process.stdout.write(b)), stderr: (t) => process.stderr.write(t) },
+  );
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    s.close();
+  };
+  process.once("SIGINT", onSigint);
+  const stop = forward(input, s);
+  try {
+    return await s.done.catch((e: Error) => {
+      if (interrupted) return 130;
+      throw new CliError(`${at.node}: ${e.message}`);
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+    stop();
+  }
+}
+
+/** Frames sent but not yet on the wire before input stops being read (back-pressure for large uploads). */
+const IN_FLIGHT = 8;
+
+/** Forward `input` to the session, then end of input; returns a function that stops forwarding. */
+function forward(input: Readable, s: ShellSession): () => void {
+  let inFlight = 0;
+  let stopped = false;
+  const onData = (b: Buffer) => {
+    if (++inFlight >= IN_FLIGHT) input.pause();
+    s.stdin(new Uint8Array(b)).then(() => {
+      if (--inFlight < IN_FLIGHT && !stopped) input.resume();
+    });
+  };
+  const onEnd = () => s.eof();
+  input.on("data", onData);
+  input.once("end", onEnd);
+  input.resume();
+  return () => {
+    stopped = true;
+    input.off("data", onData);
+    input.off("end", onEnd);
+    input.pause();
+  };
+}
 /** A shell in the node on this terminal; returns its exit code. The terminal is restored however it ends. */
 async function shell(f: Flags, proj: string, exp: string, rlz: string, node: string): Promise<number> {
   const stdin = process.stdin;
@@ -73,27 +132,21 @@ async function shell(f: Flags, proj: string, exp: string, rlz: string, node: str
     { tty, ...(tty ? { size: size() } : {}) },
     { stdout: (b) => process.stdout.write(b), stderr: (t) => process.stderr.write(t) },
   );
-  const onData = (b: Buffer) => s.stdin(new Uint8Array(b));
-  const onEnd = () => s.eof();
   const onResize = () => s.resize(size());
   if (tty) {
     stdin.setRawMode(true);
     process.stdout.on("resize", onResize);
   }
-  stdin.on("data", onData);
-  stdin.once("end", onEnd);
-  stdin.resume();
+  const stop = forward(stdin, s);
   try {
     return await s.done.catch((e: Error) => {
       throw new CliError(`${node}: ${e.message}`);
     });
   } finally {
-    stdin.off("data", onData);
-    stdin.off("end", onEnd);
+    stop();
     if (tty) {
       process.stdout.off("resize", onResize);
       stdin.setRawMode(false);
     }
-    stdin.pause();
   }
 }

@@ -137,6 +137,11 @@ function show(f: Flags, s: Status): void {
     const error = [n.error, n.powerError && `power: ${n.powerError}`].filter(Boolean).join("; ");
     nodes.push([n.node, n.facility, n.resource, state, n.power || "", n.action, error]);
   }
+  // How to reach each node: experiment addresses, infranet address, image.
+  const reach = new Table({ head: ["node", "addresses", "infranet", "image"], style: { head: [], border: [] } });
+  for (const n of s.nodes) {
+    reach.push([n.node, n.addresses?.join(" ") ?? "", n.infranet ?? "", n.image ?? "(facility default)"]);
+  }
   const links = new Table({
     head: ["link", "facility", "emulated", "action", "error"],
     style: { head: [], border: [] },
@@ -145,7 +150,8 @@ function show(f: Flags, s: Status): void {
     const emulated = l.emulation ? `yes${l.emulation.toward?.length ? " (by direction: mrg emu show)" : ""}` : "no";
     links.push([l.link, l.facility, emulated, l.action, l.error ?? ""]);
   }
-  process.stdout.write(`${head.toString()}\n${fac.toString()}\n${nodes.toString()}\n${links.toString()}\n`);
+  const tables = [head, fac, nodes, ...(s.nodes.length ? [reach] : []), links];
+  process.stdout.write(`${tables.map((t) => t.toString()).join("\n")}\n`);
   const p = problems(s);
   if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);
 }

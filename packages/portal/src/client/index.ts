@@ -33,7 +33,8 @@ export type ModelLang = "ts" | "py" | "xir";
 
 /** An open shell: send input; `done` resolves with the shell's exit code. */
 export interface ShellSession {
-  stdin(b: Uint8Array): void;
+  /** Send input; resolves once it is on its way (wait on it to keep a large upload out of memory). */
+  stdin(b: Uint8Array): Promise<void>;
   resize(size: { rows: number; cols: number }): void;
   eof(): void;
   close(): void;
@@ -272,16 +273,17 @@ export class PortalClient {
   }
 
   /**
-   * Open an interactive shell in a node (WebSocket). Resolves once the portal
-   * accepted it; refusals (not signed in, not allowed, unknown node) throw
-   * ApiError. Output arrives through `on`; `done` resolves with the exit code.
+   * Open an interactive shell in a node (WebSocket), or with `argv` run a
+   * command there whose stdin is what `stdin` sends until `eof`. Resolves once
+   * the portal accepted it; refusals (not signed in, not allowed, unknown node)
+   * throw ApiError. Output arrives through `on`; `done` resolves with the exit code.
    */
   async shell(
     p: string,
     e: string,
     r: string,
     node: string,
-    opts: { tty: boolean; size?: { rows: number; cols: number } },
+    opts: { tty: boolean; size?: { rows: number; cols: number }; argv?: string[]; timeoutSec?: number },
     on: { stdout(b: Uint8Array): void; stderr(t: string): void },
   ): Promise<ShellSession> {
     const q = new URLSearchParams({ tty: opts.tty ? "1" : "0" });
@@ -289,6 +291,8 @@ export class PortalClient {
       q.set("rows", String(opts.size.rows));
       q.set("cols", String(opts.size.cols));
     }
+    for (const a of opts.argv ?? []) q.append("argv", a);
+    if (opts.timeoutSec) q.set("timeoutSec", String(opts.timeoutSec));
     const url = `${this.baseUrl.replace(/^http/, "ws")}${mzPath(p, e, r)}/nodes/${seg(node)}/shell?${q}`;
     // Loaded here: only a shell needs it, and every command line loads this client.
     const { default: WebSocket } = await import("ws");
@@ -334,7 +338,11 @@ export class PortalClient {
       ws.once("open", () => {
         const ready = ws.readyState === WebSocket.OPEN;
         resolve({
-          stdin: (b) => ready && ws.readyState === WebSocket.OPEN && ws.send(b, { binary: true }),
+          stdin: (b) =>
+            new Promise<void>((sent) => {
+              if (ready && ws.readyState === WebSocket.OPEN) ws.send(b, { binary: true }, () => sent());
+              else sent();
+            }),
           resize: (size) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ resize: size })),
           eof: () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ eof: true })),
           close: () => ws.close(),

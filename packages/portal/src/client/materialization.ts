@@ -85,6 +85,12 @@ export interface MaterializationStatus {
     /** on | off | starting | stopping | cycling | reimaging (empty until ready) */
     power: string;
     powerError?: string;
+    /** Experiment addresses in CIDR form, in socket order (from the plan). */
+    addresses?: string[];
+    /** The node's infranet address (from the plan). */
+    infranet?: string;
+    /** OS image; absent: the facility's default. */
+    image?: string;
   }[];
   links: { link: string; facility: string; action: string; error?: string; emulation?: ApiLinkEmulation }[];
 }

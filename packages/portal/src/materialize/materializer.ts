@@ -27,6 +27,7 @@ import {
   planFacilities,
   planMaterialization,
   planNames,
+  planNodeAddresses,
   powerActionToPb,
 } from "@merge/materialize";
 import * as pb from "@merge/proto";
@@ -377,6 +378,12 @@ export class Materializer {
         });
       }
     }
+    // Addresses and images as the plan resolved them (the facility reports state, not these).
+    const reach = planNodeAddresses(await this.planOf(m));
+    for (const n of out.nodes) {
+      const a = reach.get(n.node);
+      if (a) Object.assign(n, { addresses: a.addresses, infranet: a.infranet, ...(a.image ? { image: a.image } : {}) });
+    }
     out.status = overall(m, out.facilities);
     return out;
   }
@@ -490,23 +497,41 @@ export class Materializer {
   }
 
   /**
-   * An interactive shell in a node: `input` carries keystrokes (or piped
-   * input), window size changes and end of input to the facility; output
-   * streams back, then the exit code. Refusals (unknown node, node not ready,
-   * a backend without real nodes) throw from the returned iterator's first step.
+   * An interactive shell in a node, or with `argv` a command (without a tty):
+   * `input` carries keystrokes (or piped input), window size changes and end
+   * of input to the facility; output streams back, then the exit code.
+   * Refusals (unknown node, node not ready, a backend without real nodes)
+   * throw from the returned iterator's first step.
    */
   async shell(
     project: string,
     experiment: string,
     realization: string,
     node: string,
-    opts: { tty: boolean; size?: { rows: number; cols: number }; signal: AbortSignal },
+    opts: {
+      tty: boolean;
+      size?: { rows: number; cols: number };
+      argv?: string[];
+      timeoutMs?: number;
+      signal: AbortSignal;
+    },
     input: AsyncIterable<ShellInput>,
   ): Promise<AsyncIterable<ExecOutput>> {
     const p = await this.placeNode(project, experiment, realization, node);
     async function* requests(): AsyncGenerator<pb.ShellRequest> {
       yield create(pb.ShellRequestSchema, {
-        in: { case: "start", value: { mzid: p.m.id, resource: p.resource, node, tty: opts.tty, size: opts.size } },
+        in: {
+          case: "start",
+          value: {
+            mzid: p.m.id,
+            resource: p.resource,
+            node,
+            tty: opts.tty,
+            size: opts.size,
+            argv: opts.argv ?? [],
+            timeoutMs: opts.timeoutMs ?? 0,
+          },
+        },
       });
       for await (const m of input) {
         if ("stdin" in m) yield create(pb.ShellRequestSchema, { in: { case: "stdin", value: m.stdin } });

@@ -8,14 +8,16 @@
  *   POST   …/materialization/nodes/:node/power      {action: start|stop|reboot|cycle, hard?}
  *   POST   …/materialization/links/:link/emulation  {latencyNs?, lossFraction?, capacityBps?, toward?: node}
  *   POST   …/materialization/nodes/:node/exec       {argv, timeoutSec?} → NDJSON stream
- *   GET    …/materialization/nodes/:node/shell      WebSocket: an interactive shell (?tty=1&rows=&cols=)
+ *   GET    …/materialization/nodes/:node/shell      WebSocket: an interactive shell (?tty=1&rows=&cols=),
+ *                                                    or a command with its stdin (?argv=prog&argv=arg…&timeoutSec=)
  *
  * Access follows the realization's policy: materialize, dematerialize, power,
  * emulation and exec need `realization update`, status needs `realization read`.
  *
  * Units on the wire: base units, named in each field (latencyNs one way,
  * capacityBps, lossFraction 0..1), as XIR and the facility keep them; only the
- * field names change at this boundary. Exec answers one JSON object per line:
+ * field names change at this boundary. Exec (no stdin: it reads end of input
+ * at once) answers one JSON object per line:
  * `{"stdout": text}`, `{"stderr": text}`, finally `{"exit": code}` (or
  * `{"error": message}` if the facility fails mid-stream).
  *
@@ -180,6 +182,8 @@ const Status = Type.Object({
   links: Type.Array(Type.Unknown()),
 });
 
+const ARG = { maxLength: 4096 };
+
 const ShellQuery = Type.Object(
   {
     tty: Type.Optional(
@@ -187,9 +191,22 @@ const ShellQuery = Type.Object(
     ),
     rows: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,3}$", description: "terminal rows, 1..9999" })),
     cols: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,3}$", description: "terminal columns, 1..9999" })),
+    // One argv is a string, several an array (as the query string parser gives them).
+    argv: Type.Optional(
+      Type.Union([Type.String(ARG), Type.Array(Type.String(ARG), { minItems: 1, maxItems: 256 })], {
+        description:
+          "a command to run instead of the shell (program, then arguments, each its own argv=; no tty): binary frames are its stdin, {eof} closes it",
+      }),
+    ),
+    timeoutSec: Type.Optional(
+      Type.String({ pattern: "^[0-9]{1,5}(\\.[0-9]+)?$", description: "with argv: kill the command after this long" }),
+    ),
   },
   { additionalProperties: false },
 );
+
+/** Frames held before the socket stops reading: a fast upload waits for the node, not in memory. */
+const INPUT_HIGH_WATER = 64;
 
 /** The client's frames as shell input; bad control messages are ignored, a closed socket ends the shell. */
 function socketInput(socket: WebSocket, ac: AbortController): AsyncIterable<ShellInput> {
@@ -197,6 +214,7 @@ function socketInput(socket: WebSocket, ac: AbortController): AsyncIterable<Shel
   let done = false;
   let wake = () => {};
   socket.on("message", (data, binary) => {
+    if (queue.length >= INPUT_HIGH_WATER) socket.pause();
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (binary) queue.push({ stdin: new Uint8Array(buf) });
     else {
@@ -216,7 +234,10 @@ function socketInput(socket: WebSocket, ac: AbortController): AsyncIterable<Shel
   });
   return (async function* () {
     for (;;) {
-      while (queue.length) yield queue.shift()!;
+      while (queue.length) {
+        yield queue.shift()!;
+        if (queue.length < INPUT_HIGH_WATER / 2 && socket.isPaused) socket.resume();
+      }
       if (done) return;
       await new Promise<void>((r) => {
         wake = r;
@@ -362,7 +383,7 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ["materializations"],
         summary:
-          "An interactive shell in a node over a WebSocket: binary frames stdin/stdout, JSON text frames {resize}, {eof}, {stderr}, {exit}, {error}",
+          "An interactive shell in a node (or, with argv, a command with its stdin) over a WebSocket: binary frames stdin/stdout, JSON text frames {resize}, {eof}, {stderr}, {exit}, {error}",
         params: NodeParams,
         querystring: ShellQuery,
       },
@@ -382,7 +403,13 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
             experiment,
             realization,
             node,
-            { tty: q.tty === "1" || q.tty === "true", size, signal: ac.signal },
+            {
+              tty: q.tty === "1" || q.tty === "true",
+              size,
+              ...(q.argv !== undefined ? { argv: typeof q.argv === "string" ? [q.argv] : q.argv } : {}),
+              ...(q.timeoutSec ? { timeoutMs: Math.round(Number(q.timeoutSec) * 1000) } : {}),
+              signal: ac.signal,
+            },
             input,
           );
           for await (const c of out) {

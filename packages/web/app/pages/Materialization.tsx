@@ -1,6 +1,7 @@
 /**
  * A realization's materialization: its status per facility, its nodes with
- * their power and the start / stop / reboot / reimage buttons, and its links
+ * their addresses (experiment, infranet), image, power and the start / stop /
+ * reboot / reimage buttons, and its links
  * with the emulation each runs per direction and a form to change it at
  * runtime. Shown on the realization page once it is accepted.
  */
@@ -151,6 +152,9 @@ function MaterializationStatusView({
               <tr>
                 <th>Node</th>
                 <th>Resource</th>
+                <th>Addresses</th>
+                <th>Infranet</th>
+                <th>Image</th>
                 <th>State</th>
                 <th>Action</th>
                 <th>Power</th>
@@ -164,6 +168,15 @@ function MaterializationStatusView({
                   <td>
                     {n.facility}/{n.resource}
                   </td>
+                  <td data-field="addresses">
+                    {n.addresses?.length ? (
+                      n.addresses.map((a) => <div key={a}>{a}</div>)
+                    ) : (
+                      <span className="muted">—</span>
+                    )}
+                  </td>
+                  <td data-field="infranet">{n.infranet ?? <span className="muted">—</span>}</td>
+                  <td data-field="image">{n.image ?? <span className="muted">facility default</span>}</td>
                   <td>
                     {n.current}
                     {n.target !== n.current && ` → ${n.target}`}
