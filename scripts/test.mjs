@@ -5,7 +5,8 @@
 //   npm test -- xir model    only these packages
 //   npm test -- path/to/file.test.ts
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -43,9 +44,13 @@ if (build.status !== 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+// Tests leave nothing behind: no type-check server outliving `mrg compile` (the one test of it asks
+// for one and stops it), and caches in a directory of this run, not the user's ~/.cache.
+const cache = mkdtempSync(join(tmpdir(), "merge-test-cache-"));
 const r = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-  { stdio: "inherit", cwd: root },
+  { stdio: "inherit", cwd: root, env: { ...process.env, MERGE_TYPECHECK_SERVER: "0", XDG_CACHE_HOME: cache } },
 );
+rmSync(cache, { recursive: true, force: true });
 process.exit(r.status ?? 1);

@@ -144,7 +144,7 @@ test("a model with its own package.json and node_modules uses its own @merge/mod
 test("mrg compile type-checks through a server it starts, which stays correct after edits", async (t) => {
   const dir = outside({ "units.ts": HELLO, "pair.ts": PAIR });
   const cache = join(dir, "cache");
-  const env = { ...process.env, XDG_CACHE_HOME: cache };
+  const env = { ...process.env, XDG_CACHE_HOME: cache, MERGE_TYPECHECK_SERVER: "1" };
   let pidFile: string | undefined;
   t.after(() => {
     if (pidFile && existsSync(pidFile)) {
