@@ -4,7 +4,7 @@
  * memory, network, files, processes, working directory).
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -271,10 +271,14 @@ describe("python sandbox", () => {
   }
 
   if (availableConfinement() === "namespace") {
-    test("namespace: the script sees a root of its own (/usr, the package, its scratch), not the host's files", async () => {
+    test("namespace: the script sees a root of its own (/usr, the package, its scratch), not the host's files", async (t) => {
       const repo = fileURLToPath(new URL("../../..", import.meta.url));
       const pkg = join(PYTHON_DIR, "mergexp", "__init__.py");
-      const paths = ["/etc/passwd", join(repo, "package.json"), "/root", "/tmp", "/proc/self", "/usr/lib", pkg];
+      // A host file in the temp directory (a checkout may itself live under /tmp, so not /tmp itself).
+      const hostFile = join(tmpdir(), `merge-host-probe-${process.pid}`);
+      writeFileSync(hostFile, "host");
+      t.after(() => rmSync(hostFile, { force: true }));
+      const paths = ["/etc/passwd", join(repo, "package.json"), "/root", hostFile, "/proc/self", "/usr/lib", pkg];
       const source = [
         "import os",
         "from mergexp import *",
@@ -291,7 +295,7 @@ describe("python sandbox", () => {
           "hidden /etc/passwd",
           `hidden ${join(repo, "package.json")}`,
           "hidden /root",
-          "hidden /tmp",
+          `hidden ${hostFile}`,
           "hidden /proc/self",
           "seen /usr/lib",
           `seen ${pkg}`,

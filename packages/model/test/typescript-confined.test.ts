@@ -5,7 +5,7 @@
  * the sandbox's root). The unsafe opt-out is explicit.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -42,12 +42,16 @@ describe("confined TypeScript models", { skip: have === "none" && "no confinemen
     assert.equal(d?.location?.line, hello.split("\n").length + 1);
   });
 
-  test("the namespace holds without Node's permission model: a child node sees only the sandbox root", async () => {
-    const probe = `import { existsSync } from "node:fs"; const paths = ${JSON.stringify(["/etc/passwd", `${repo}package.json`, "/root", "/tmp", "/proc/self", "/bin/sh", `${repo}packages/model/src/network.ts`])}; process.stdout.write(paths.map((p) => (existsSync(p) ? "seen " : "hidden ") + p).join("\\n"));`;
+  test("the namespace holds without Node's permission model: a child node sees only the sandbox root", async (t) => {
+    // A host file in the temp directory (a checkout may itself live under /tmp, so not /tmp itself).
+    const hostFile = `${tmpdir()}/merge-host-probe-${process.pid}`;
+    writeFileSync(hostFile, "host");
+    t.after(() => rmSync(hostFile, { force: true }));
+    const probe = `import { existsSync } from "node:fs"; const paths = ${JSON.stringify(["/etc/passwd", `${repo}package.json`, "/root", hostFile, "/proc/self", "/bin/sh", `${repo}packages/model/src/network.ts`])}; process.stdout.write(paths.map((p) => (existsSync(p) ? "seen " : "hidden ") + p).join("\\n"));`;
     const model = `import { execFileSync } from "node:child_process";\nconst seen = String(execFileSync(process.execPath, ["--input-type=module", "-e", ${JSON.stringify(probe)}]));\nthrow new Error(seen);\n`;
     const r = await runTypeScriptSource(model, "probe.ts");
     const message = r.diagnostics.map((d) => d.message).join("\n");
-    for (const p of ["/etc/passwd", `${repo}package.json`, "/root", "/tmp", "/proc/self", "/bin/sh"]) {
+    for (const p of ["/etc/passwd", `${repo}package.json`, "/root", hostFile, "/proc/self", "/bin/sh"]) {
       assert.match(message, new RegExp(`hidden ${p}`), message);
     }
     // The modeling library is there, read-only: that is what the model is compiled with.

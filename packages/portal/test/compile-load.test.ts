@@ -39,7 +39,7 @@ describe("compiles off the event loop", () => {
   let ann: PortalClient;
   before(async () => {
     // A loaded 2-core test box compiles slowly (at the lowest priority): the time limit is not what is tested here.
-    h = await startHarness({ compile: { timeoutMs: 180_000 } });
+    h = await startHarness({ compile: { timeoutMs: 600_000 } });
     ann = await h.user("ann");
     await ann.createExperiment("ann", { name: "big" });
   });

@@ -24,6 +24,8 @@ const webSignIn = async (user: string, password: string) => (await signInOnTheWe
 test("a portal configured with an external issuer accepts that issuer's tokens and embeds no provider", async () => {
   await h.user("sam");
   const jwt = await webSignIn("sam", "pw-sam-secret");
+  // iat has a resolution of seconds: the account below must be made in a later second than this token.
+  await sleep(1100);
   const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-ext-"));
   const other = await startPortal({
     dataDir,

@@ -23,10 +23,10 @@ const root = join(import.meta.dirname, "../../../..");
 interface Shown {
   link: string;
   emulation: {
-    capacity?: number;
-    latency?: number;
-    loss?: number;
-    toward?: { node: string; capacity?: number; latency?: number }[];
+    capacityBps?: number;
+    latencyNs?: number;
+    lossFraction?: number;
+    toward?: { node: string; capacityBps?: number; latencyNs?: number }[];
   } | null;
 }
 
@@ -95,9 +95,9 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
 
   test("the realization's directions reach the emulator: mrg emu show", async () => {
     assert.deepEqual(await shown(), {
-      capacity: 10e6,
-      latency: 10,
-      toward: [{ node: "a", capacity: 2e6, latency: 30 }],
+      capacityBps: 10e6,
+      latencyNs: 10e6,
+      toward: [{ node: "a", capacityBps: 2e6, latencyNs: 30e6 }],
     });
     // The table: the link's own row, then the direction toward a with what it runs.
     const table = await ok(["emu", "show", mz]);
@@ -110,8 +110,8 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
           .map((c) => c.trim()),
       ),
       [
-        ["wire", "phobos", "yes", "all", "10ms", "", "10mbps"],
-        ["wire", "phobos", "yes", "a", "30ms", "", "2mbps"],
+        ["wire", "phobos", "yes", "all", "10 ms", "", "10 Mbit/s"],
+        ["wire", "phobos", "yes", "a", "30 ms", "", "2 Mbit/s"],
       ],
       table,
     );
@@ -130,15 +130,15 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
   test("runtime: one direction changes alone (--toward b), then a change for all directions replaces theirs", async () => {
     await ok(["emu", "set", "wire", mz, "--toward", "b", "--latency", "50ms"]);
     assert.deepEqual((await shown())?.toward, [
-      { node: "a", capacity: 2e6, latency: 30 },
-      { node: "b", latency: 50 },
+      { node: "a", capacityBps: 2e6, latencyNs: 30e6 },
+      { node: "b", latencyNs: 50e6 },
     ]);
     const t1 = rtt();
     assert.ok(Math.abs(t1 - 80) <= 5, `RTT ${t1} ms after toward b = 50 ms, expected 50 + 30`);
 
     await ok(["emu", "set", "wire", mz, "--latency", "20ms"]);
     // Latency now holds both ways; a's own capacity stays.
-    assert.deepEqual(await shown(), { capacity: 10e6, latency: 20, toward: [{ node: "a", capacity: 2e6 }] });
+    assert.deepEqual(await shown(), { capacityBps: 10e6, latencyNs: 20e6, toward: [{ node: "a", capacityBps: 2e6 }] });
     const t2 = rtt();
     assert.ok(Math.abs(t2 - 40) <= 4, `RTT ${t2} ms after latency 20 ms for all, expected 40`);
     const down = rate("a");
