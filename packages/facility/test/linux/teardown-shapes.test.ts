@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -190,7 +190,15 @@ describe("teardown of varied topologies on the linux backend, through portal and
     const stray = spawn("ip", ["netns", "exec", ns, "sleep", "60"], { stdio: "ignore" }); // the node's own
     try {
       const end = Date.now() + 5000;
-      while (processesIn([ns]).length < 2) {
+      // Until `ip netns exec` has exec'd sleep, the stray still looks like one of our iproute2 batches.
+      const strayIsSleep = () => {
+        try {
+          return readFileSync(`/proc/${stray.pid}/comm`, "utf8").trim() === "sleep";
+        } catch {
+          return false;
+        }
+      };
+      while (processesIn([ns]).length < 2 || !strayIsSleep()) {
         assert.ok(Date.now() < end, "both processes entered the namespace");
         await new Promise((r) => setTimeout(r, 10));
       }
