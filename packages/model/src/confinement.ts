@@ -105,6 +105,25 @@ export interface Limits {
   reportBytes: number;
 }
 
+/**
+ * A model run's limits: what every runner shares (CPU a little over the wall clock, 16 MiB files,
+ * the output cap), plus what differs by runtime (memory beyond the heap, processes, files, report size).
+ */
+export function modelLimits(
+  timeoutMs: number,
+  dataMb: number,
+  runtime: { processes: number; openFiles: number; reportBytes: number },
+): Limits {
+  return {
+    timeoutMs,
+    cpuSeconds: Math.ceil(timeoutMs / 1000) + 2,
+    dataBytes: dataMb * 1024 * 1024,
+    fileBytes: 16 * 1024 * 1024,
+    outputBytes: OUTPUT_LIMIT,
+    ...runtime,
+  };
+}
+
 /** A run's temporary directory: `work` (the program's working directory, CONFINED_WORK inside) and `root` (its own root). */
 export interface Scratch {
   dir: string;

@@ -25,6 +25,7 @@ import {
   confinedCommand,
   type Limits,
   makeScratch,
+  modelLimits,
   OUTPUT_LIMIT,
   type Run,
   removeScratch,
@@ -153,16 +154,7 @@ function readOnlyPaths(): string[] {
 }
 
 function pythonLimits(timeoutMs: number, memoryMb: number): Limits {
-  return {
-    timeoutMs,
-    cpuSeconds: Math.ceil(timeoutMs / 1000) + 2,
-    dataBytes: (memoryMb + 256) * 1024 * 1024,
-    fileBytes: 16 * 1024 * 1024,
-    processes: 16,
-    openFiles: 64,
-    outputBytes: OUTPUT_LIMIT,
-    reportBytes: REPORT_LIMIT,
-  };
+  return modelLimits(timeoutMs, memoryMb + 256, { processes: 16, openFiles: 64, reportBytes: REPORT_LIMIT });
 }
 
 function chooseSandbox(want: "auto" | Sandbox): Sandbox {

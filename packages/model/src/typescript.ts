@@ -26,6 +26,7 @@ import {
   type Confinement,
   type Limits,
   makeScratch,
+  modelLimits,
   OUTPUT_LIMIT,
   removeScratch,
   requireConfinement,
@@ -120,18 +121,9 @@ export async function runTypeScriptSource(
 }
 
 function limitsFor(timeoutMs: number, memoryMb: number): Limits {
-  return {
-    timeoutMs,
-    cpuSeconds: Math.ceil(timeoutMs / 1000) + 2,
-    // The heap plus room for buffers, tsx's WebAssembly lexer and esbuild.
-    dataBytes: (memoryMb + 1024) * 1024 * 1024,
-    fileBytes: 16 * 1024 * 1024,
-    // Threads count: node's own (~12), tsx's hooks worker, esbuild's (Go).
-    processes: 96,
-    openFiles: 256,
-    outputBytes: OUTPUT_LIMIT,
-    reportBytes: REPORT_LIMIT,
-  };
+  // The heap plus room for buffers, tsx's WebAssembly lexer and esbuild; threads count as
+  // processes: node's own (~12), tsx's hooks worker, esbuild's (Go).
+  return modelLimits(timeoutMs, memoryMb + 1024, { processes: 96, openFiles: 256, reportBytes: REPORT_LIMIT });
 }
 
 let readable: string[] | undefined;
