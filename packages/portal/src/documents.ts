@@ -8,7 +8,9 @@ import {
   type Doc,
   getDoc,
   type KeyValue,
+  LOST_RACE,
   type Op,
+  retryConflicts,
   type Store,
   StoreError,
   type TxnResult,
@@ -92,6 +94,26 @@ export class Batch {
     }
   }
 }
+
+/**
+ * A batch whose compares span several documents, rebuilt and retried while it loses races to other
+ * writers (the store's one retry loop, `retryConflicts`): `attempt` reads, builds and tries one batch
+ * and returns LOST_RACE when its compares failed. Giving up is a 409 that says `conflictMessage`.
+ */
+export async function retryBatch<R>(
+  conflictMessage: string,
+  maxAttempts: number,
+  attempt: () => Promise<R | typeof LOST_RACE>,
+): Promise<R> {
+  try {
+    return await retryConflicts(conflictMessage, attempt, { maxAttempts });
+  } catch (e) {
+    if (e instanceof StoreError && e.code === "conflict") throw new PortalError("conflict", conflictMessage);
+    throw e;
+  }
+}
+
+export { LOST_RACE };
 
 /** Compare for an epoch key: unchanged since it was read (or still absent). */
 export function epochCompare(key: string, kv: KeyValue | undefined): Compare {

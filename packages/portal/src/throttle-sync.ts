@@ -20,7 +20,16 @@
  * created by whichever replica starts first.
  */
 import { randomBytes } from "node:crypto";
-import { type Compare, type KeyValue, type Store, StoreError, type Watch, type WatchEvent } from "@merge/store";
+import {
+  type Compare,
+  type KeyValue,
+  LOST_RACE,
+  retryConflicts,
+  type Store,
+  StoreError,
+  type Watch,
+  type WatchEvent,
+} from "@merge/store";
 import type { Entry, Reserved, Throttle, ThrottleMirror } from "./throttle.ts";
 
 export const THROTTLE_PREFIX = "portal/throttle/failures/";
@@ -290,41 +299,45 @@ export class SharedThrottle implements ThrottleMirror {
     next: (stored: (Entry | undefined)[]) => Entry[] | undefined,
   ): Promise<void> {
     const seen = keys.map((k) => this.stored.get(k));
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const entries = next(seen.map((s) => s?.entry));
-      if (entries === undefined) return;
-      const lease = await this.leaseId();
-      let r: Awaited<ReturnType<Store["txn"]>>;
-      try {
-        r = await this.store.txn({
-          compare: keys.map((k, i) => compareSeen(THROTTLE_PREFIX + k, seen[i])),
-          success: keys.map((k, i) => ({
-            op: "put" as const,
-            key: THROTTLE_PREFIX + k,
-            value: JSON.stringify(entries[i]),
-            lease,
-          })),
-          failure: keys.map((k) => ({ op: "get" as const, key: THROTTLE_PREFIX + k })),
-        });
-      } catch (err) {
-        // The lease ran out (or the store lost it): take a new one and try again.
-        if (err instanceof StoreError && err.code === "lease-not-found") {
-          this.lease = undefined;
-          continue;
+    await retryConflicts(
+      `throttle entries ${keys.join(", ")}`,
+      async () => {
+        const entries = next(seen.map((s) => s?.entry));
+        if (entries === undefined) return;
+        const lease = await this.leaseId();
+        let r: Awaited<ReturnType<Store["txn"]>>;
+        try {
+          r = await this.store.txn({
+            compare: keys.map((k, i) => compareSeen(THROTTLE_PREFIX + k, seen[i])),
+            success: keys.map((k, i) => ({
+              op: "put" as const,
+              key: THROTTLE_PREFIX + k,
+              value: JSON.stringify(entries[i]),
+              lease,
+            })),
+            failure: keys.map((k) => ({ op: "get" as const, key: THROTTLE_PREFIX + k })),
+          });
+        } catch (err) {
+          // The lease ran out (or the store lost it): take a new one and try again.
+          if (err instanceof StoreError && err.code === "lease-not-found") {
+            this.lease = undefined;
+            return LOST_RACE;
+          }
+          throw err;
         }
-        throw err;
-      }
-      if (r.succeeded) {
+        if (!r.succeeded) {
+          // The failure branch read the newer entries: the next try compares against those.
+          for (let i = 0; i < keys.length; i++) seen[i] = storedOf(r.gets[i]);
+          return LOST_RACE;
+        }
         keys.forEach((k, i) => {
           const cur = this.stored.get(k);
           if (cur === undefined || cur.rev < r.revision)
             this.stored.set(k, { rev: r.revision, entry: entries[i] as Entry });
         });
-        return;
-      }
-      for (let i = 0; i < keys.length; i++) seen[i] = storedOf(r.gets[i]);
-    }
-    throw new StoreError("conflict", `gave up after ${ATTEMPTS} conflicting writes`);
+      },
+      { maxAttempts: ATTEMPTS },
+    );
   }
 
   /**

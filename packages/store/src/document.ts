@@ -102,14 +102,40 @@ export interface UpdateResult<T> {
 /** Wait before try `attempt` (from 2): exponential from 1 ms, capped at 50 ms, full jitter so contenders spread out. */
 const backoff = (attempt: number) => Math.random() * Math.min(50, 2 ** (attempt - 2));
 
+/** What a try of `retryConflicts` returns when its compares failed because another writer came first. */
+export const LOST_RACE: unique symbol = Symbol("lost race");
+
 /**
- * Read-modify-write, the one compare-and-swap loop for JSON documents: `fn`
- * gets the current document (undefined if absent) and returns the new one, or
- * undefined to write nothing. If another writer changed the key in between,
- * `fn` runs again on the newer document after a short jittered backoff. `fn`
- * may run several times, so it must not have side effects beyond computing
- * its result. Bounded: after `maxAttempts` lost races it throws a StoreError
- * "conflict" naming the document and the revisions that kept changing it.
+ * The one retry loop for compare-and-swap writes, over one key (`updateJSON`) or several (a batch
+ * whose compares span documents): `attempt` reads what it needs and tries one transaction; it
+ * returns LOST_RACE when the compares failed, anything else ends the loop with that result. Lost
+ * races are retried after a short jittered backoff, at most `maxAttempts` times; then a StoreError
+ * "conflict" says that `what` kept changing (`revisions`, when given, tells from which to which).
+ */
+export async function retryConflicts<R>(
+  what: string,
+  attempt: (n: number) => Promise<R | typeof LOST_RACE>,
+  opts: { maxAttempts?: number; revisions?: () => string } = {},
+): Promise<R> {
+  const maxAttempts = opts.maxAttempts ?? 100;
+  for (let n = 1; n <= maxAttempts; n++) {
+    if (n > 1) await new Promise((res) => setTimeout(res, backoff(n)));
+    const r = await attempt(n);
+    if (r !== LOST_RACE) return r;
+  }
+  const revisions = opts.revisions?.();
+  throw new StoreError(
+    "conflict",
+    `${what}: gave up after ${maxAttempts} attempts: other writers kept changing it${revisions ? ` (${revisions})` : ""}`,
+  );
+}
+
+/**
+ * Read-modify-write of one JSON document: `fn` gets the current document
+ * (undefined if absent) and returns the new one, or undefined to write nothing.
+ * If another writer changed the key in between, `fn` runs again on the newer
+ * document (see `retryConflicts`). `fn` may run several times, so it must not
+ * have side effects beyond computing its result.
  */
 export async function updateJSON<T>(
   store: Store,
@@ -117,24 +143,22 @@ export async function updateJSON<T>(
   fn: (current: T | undefined) => T | undefined | Promise<T | undefined>,
   opts: UpdateOptions<T> = {},
 ): Promise<UpdateResult<T>> {
-  const maxAttempts = opts.maxAttempts ?? 100;
   let first: number | undefined;
   let last = 0;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    if (attempt > 1) await new Promise((res) => setTimeout(res, backoff(attempt)));
-    const doc = await getDoc(store, key, opts.parse);
-    last = doc?.modRevision ?? 0;
-    first ??= last;
-    const next = await fn(doc?.value);
-    if (next === undefined) return { value: doc?.value, revision: last, written: false };
-    const r = await store.txn({
-      compare: [doc ? { key, target: "modRevision", op: "==", value: doc.modRevision } : { key, target: "absent" }],
-      success: [{ op: "put", key, value: encode(key, next) }],
-    });
-    if (r.succeeded) return { value: next, revision: r.revision, written: true };
-  }
-  throw new StoreError(
-    "conflict",
-    `${opts.what ?? key}: gave up after ${maxAttempts} attempts: other writers kept changing it (revision ${first} to ${last} while updating)`,
+  return retryConflicts<UpdateResult<T>>(
+    opts.what ?? key,
+    async () => {
+      const doc = await getDoc(store, key, opts.parse);
+      last = doc?.modRevision ?? 0;
+      first ??= last;
+      const next = await fn(doc?.value);
+      if (next === undefined) return { value: doc?.value, revision: last, written: false };
+      const r = await store.txn({
+        compare: [doc ? { key, target: "modRevision", op: "==", value: doc.modRevision } : { key, target: "absent" }],
+        success: [{ op: "put", key, value: encode(key, next) }],
+      });
+      return r.succeeded ? { value: next, revision: r.revision, written: true } : LOST_RACE;
+    },
+    { maxAttempts: opts.maxAttempts, revisions: () => `revision ${first} to ${last} while updating` },
   );
 }

@@ -6,7 +6,7 @@ import Type from "typebox";
 import { CompileQueueFull } from "../compile-pool.ts";
 import type { Compiled, CompileJob } from "../compiler.ts";
 import type { PortalContext } from "../context.ts";
-import { Batch, list, read, readDoc } from "../documents.ts";
+import { Batch, LOST_RACE, list, read, readDoc, retryBatch } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
 import { type Experiment, keys, type Revision } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
@@ -137,7 +137,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const rlz = await store.range(keys.realizations(project, experiment), { limit: 1 });
       if (rlz.length > 0) throw conflict(`experiment ${experiment}.${project} has realizations; relinquish them first`);
       // Pushes change the experiment: the compare on it keeps a push from slipping in unrefunded.
-      for (let attempt = 0; attempt < 8; attempt++) {
+      await retryBatch("the experiment is being pushed to; try again", 8, async () => {
         const ekey = keys.experiment(project, experiment);
         const doc = await readDoc<Experiment>(store, ekey);
         if (doc === undefined) throw notFound("experiment", `${experiment}.${project}`);
@@ -147,11 +147,9 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
           .deletePrefix(keys.revisions(project, experiment))
           .add(deleteRevisionBodies(project, experiment));
         await refundExperiment(store, batch, project, experiment);
-        if (await batch.tryCommitSized(store, `experiment ${experiment}.${project}`)) {
-          return reply.code(204).send(null);
-        }
-      }
-      throw conflict("the experiment is being pushed to; try again");
+        return (await batch.tryCommitSized(store, `experiment ${experiment}.${project}`)) || LOST_RACE;
+      });
+      return reply.code(204).send(null);
     },
   );
 
@@ -197,7 +195,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
       const putBody = revisionBodyOps(compiled.body);
       const bodyBytes = encodedBytes(compiled.body);
       // The revision number is the experiment's counter + 1; the CAS on the experiment makes concurrent pushes take turns.
-      for (let attempt = 0; attempt < 32; attempt++) {
+      const rev = await retryBatch("too many concurrent pushes; try again", 32, async () => {
         const doc = await readDoc<Experiment>(store, ekey);
         if (doc === undefined) throw notFound("experiment", `${experiment}.${project}`);
         const n = doc.value.revisions + 1;
@@ -224,9 +222,9 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         const bytes = bodyBytes + Buffer.byteLength(JSON.stringify(rev));
         await chargeRevision(store, batch, ctx.quota, rev.pushedBy, { project, experiment, n }, bytes);
         const ok = await batch.tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
-        if (ok) return reply.code(201).send(rev);
-      }
-      throw conflict("too many concurrent pushes; try again");
+        return ok ? rev : LOST_RACE;
+      });
+      return reply.code(201).send(rev);
     },
   );
 
