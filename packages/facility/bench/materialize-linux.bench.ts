@@ -13,8 +13,8 @@ import { benchCase, defineBench } from "@merge/bench";
 import type { Experiment, Link, Node } from "@merge/xir";
 import { LinuxDataPlane } from "../src/linux/dataplane.ts";
 import { prefixOf } from "../src/linux/names.ts";
-import { planFromExperiment } from "../src/linux/plan.ts";
 import { sweep } from "../src/linux/sweep.ts";
+import { localPlan } from "../test/linux/fixture.ts";
 
 export function groupsExperiment(n: number): Experiment {
   const nodes: Node[] = [];
@@ -75,13 +75,14 @@ function materializeCase(n: number, maxMs: number) {
     const dataDir = mkdtempSync(join(tmpdir(), "mrg-bench-linux-"));
     const dp = await LinuxDataPlane.open({ dataDir });
     const mzid = `bench${n}.b${randomBytes(3).toString("hex")}.bench`;
-    const plan = planFromExperiment(groupsExperiment(n), { mzid });
+    const xp = groupsExperiment(n);
+    const plan = localPlan(xp, mzid);
     sweepOnSignal(mzid, dataDir);
     return {
       run: () => dp.materialize(plan, { timeoutMs: 300_000 }),
       fields: (r) => ({
         nodes: n,
-        links: plan.links.length,
+        links: xp.links.length,
         ready_ms: r.readyMs,
         ...Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [`${k}_ms`, v])),
         emulation: dp.capabilities.netem ? "netem" : "mrg-emu",
@@ -106,7 +107,7 @@ export default defineBench({
       const dp = await LinuxDataPlane.open({ dataDir });
       const mzid = `demat500.b${randomBytes(3).toString("hex")}.bench`;
       sweepOnSignal(mzid, dataDir);
-      await dp.materialize(planFromExperiment(groupsExperiment(500), { mzid }), { timeoutMs: 300_000 });
+      await dp.materialize(localPlan(groupsExperiment(500), mzid), { timeoutMs: 300_000 });
       return {
         run: () => dp.dematerialize(mzid),
         fields: () => ({ nodes: 500 }),

@@ -108,6 +108,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     server: infranet.infrapodServer,
     infranet: net,
     ...(emulated ? { emulation: mzid } : {}),
+    ...(xp.parameters.nameResolution === "infranet" ? { nameResolution: "infranet" as const } : {}),
   };
 
   const fragments: Fragment[] = [];

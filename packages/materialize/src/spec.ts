@@ -38,6 +38,12 @@ export interface InfrapodSpec {
   infranet: InfranetSpec;
   /** Emulation id the infrapod's emulation control (moactld) accepts; absent when nothing is emulated. */
   emulation?: string;
+  /**
+   * What a node's name resolves to in nex's DNS (the experiment's
+   * `nameResolution` parameter): its first experiment address (absent, the
+   * default) or its infranet address.
+   */
+  nameResolution?: "experiment" | "infranet";
 }
 
 /** One DHCP/DNS entry on the infranet (nex). */

@@ -39,6 +39,12 @@ function netFromPb(n: pb.InfranetSpec | undefined, where: string): InfranetSpec 
   return { vni: n.vni, subnet: n.subnet, gateway: n.gateway };
 }
 
+function nameResolutionFromPb(v: string, where: string): InfrapodSpec["nameResolution"] {
+  if (v === "") return undefined;
+  if (v === "experiment" || v === "infranet") return v;
+  throw new WireError(`${where}: infrapod.name_resolution "${v}" is not one of experiment, infranet`);
+}
+
 function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {
   return create(pb.InfrapodSpecSchema, {
     mzid: s.mzid,
@@ -46,6 +52,7 @@ function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {
     server: s.server,
     infranet: netToPb(s.infranet),
     emulation: s.emulation ?? "",
+    nameResolution: s.nameResolution ?? "",
   });
 }
 function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): InfrapodSpec {
@@ -56,6 +63,7 @@ function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): Infrapod
     server: s.server,
     infranet: netFromPb(s.infranet, where),
     ...opt("emulation", s.emulation || undefined),
+    ...opt("nameResolution", nameResolutionFromPb(s.nameResolution, where)),
   };
 }
 

@@ -42,6 +42,23 @@ test("fragments survive the wire unchanged; an empty fragment names what is miss
   );
 });
 
+test("the experiment's name resolution reaches the infrapod, across the wire; a bad value is refused by name", () => {
+  const x = synthetic(3, { mzid: "r2.exp.proj" });
+  const pod = (fs: ReturnType<typeof fragmentsFor>) => fs.find((f) => f.op === "infrapod.setup");
+  const plain = pod(fragmentsFor(x.realization, x.experiment, x.facility));
+  assert.ok(plain?.op === "infrapod.setup");
+  assert.equal(plain.infrapod.nameResolution, undefined, "default: names resolve to experiment addresses");
+  x.experiment.parameters.nameResolution = "infranet";
+  const f = pod(fragmentsFor(x.realization, x.experiment, x.facility));
+  assert.ok(f?.op === "infrapod.setup");
+  assert.equal(f.infrapod.nameResolution, "infranet");
+  assert.deepEqual(fragmentFromPb(fragmentToPb(f), 0), f);
+  const bad = fragmentToPb(f);
+  assert.ok(bad.op.case === "infrapodSetup" && bad.op.value.infrapod);
+  bad.op.value.infrapod.nameResolution = "dns";
+  assert.throws(() => fragmentFromPb(bad, 4), /infrapod\.name_resolution "dns" is not one of experiment, infranet/);
+});
+
 test("the plan: one part per facility, its fragments and the resources they route by", () => {
   const plan = planMaterialization(s.realization, s.experiment, [s.facility]);
   assert.equal(plan.mzid, "r1.exp.proj");

@@ -10,8 +10,8 @@
  * routing), each aligned to its size.
  */
 import type { Experiment } from "@merge/xir";
+import { formatCidr, network, parseCidr, prefixFor, size } from "@merge/xir/ipv4";
 import type { Diagnostic } from "./diagnostics.ts";
-import { formatCidr, network, parseCidr, prefixFor, size } from "./ipv4.ts";
 import type { Topology } from "./topology.ts";
 
 const POOLS: readonly [number, number][] = [

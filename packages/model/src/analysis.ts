@@ -14,9 +14,9 @@ import {
   PROPERTIES,
   type Scalar,
 } from "@merge/xir";
+import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, parseIPv4, parsePrefix, size } from "@merge/xir/ipv4";
 import type { Diagnostic } from "./diagnostics.ts";
 import { canonicalImage, imageNames, KNOWN_IMAGES } from "./images.ts";
-import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, parseIPv4, parsePrefix, size } from "./ipv4.ts";
 import { components, type Topology } from "./topology.ts";
 
 const MAX_LISTED = 8;

@@ -9,6 +9,7 @@ export {
   type Fraction,
   type Nanoseconds,
 } from "@merge/xir";
+export { formatCidr, parseCidr, parsePrefix } from "@merge/xir/ipv4";
 export * from "./compile.ts";
 export {
   availableConfinement,
@@ -23,7 +24,6 @@ export {
 export * from "./diagnostics.ts";
 export { type Graph, type GraphLink, type GraphNode, toGraph } from "./graph.ts";
 export { canonicalImage, KNOWN_IMAGES } from "./images.ts";
-export { formatCidr, parseCidr, parsePrefix } from "./ipv4.ts";
 export { experiment } from "./load.ts";
 export * from "./network.ts";
 export {

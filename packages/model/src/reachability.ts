@@ -5,7 +5,7 @@
  * every node reaches every address of every other node.
  */
 import type { Experiment } from "@merge/xir";
-import { network, parseCidr, parsePrefix, size } from "./ipv4.ts";
+import { network, parseCidr, parsePrefix, size } from "@merge/xir/ipv4";
 
 interface Hop {
   net: number;

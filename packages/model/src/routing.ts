@@ -21,7 +21,7 @@
  * own endpoints, so some paths are longer than the shortest.
  */
 import type { Experiment, Route } from "@merge/xir";
-import { cover, formatCidr, formatIPv4, network, parseCidr, size } from "./ipv4.ts";
+import { cover, formatCidr, formatIPv4, network, parseCidr, size } from "@merge/xir/ipv4";
 import type { SpanningTree } from "./spanning.ts";
 import type { Topology } from "./topology.ts";
 

@@ -28,8 +28,8 @@ import { mounted, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
-import { type LinkPlan, type MzPlan, macFromIp, type NodePlan } from "./plan.ts";
 import { listNetns } from "./processes.ts";
+import { emptyRecord, type LinkPlan, linkRecord, type MzPlan, macFromIp, type NodePlan, nodeRecord } from "./record.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
@@ -167,18 +167,13 @@ export class LinuxBackend implements Backend {
     return this.dataPlane.env;
   }
 
-  private planOf(mzid: string, infranet?: InfrapodSpec["infranet"]): MzPlan {
+  /** The record of a materialization; an infrapod spec (or a node's infranet) starts one. */
+  private planOf(mzid: string, start?: Pick<InfrapodSpec, "infranet" | "nameResolution">): MzPlan {
     try {
       return this.dataPlane.plan(mzid);
     } catch {
-      if (!infranet) throw new Error(`materialization ${mzid}: its infrapod has not been created on this host`);
-      const plan: MzPlan = {
-        mzid,
-        infranet: { subnet: infranet.subnet, gateway: infranet.gateway },
-        nameResolution: "experiment",
-        nodes: [],
-        links: [],
-      };
+      if (!start) throw new Error(`materialization ${mzid}: its infrapod has not been created on this host`);
+      const plan = emptyRecord({ mzid, ...start });
       this.dataPlane.adopt(plan);
       return plan;
     }
@@ -197,7 +192,7 @@ export class LinuxBackend implements Backend {
 
   async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     const prefix = prefixOf(spec.mzid);
-    this.planOf(spec.mzid, spec.infranet);
+    this.planOf(spec.mzid, spec);
     const { serviceAddress } = await infrapodCreate(this.env, prefix, spec.infranet);
     this.placed.add(spec.mzid);
     this.save(spec.mzid);
@@ -207,7 +202,7 @@ export class LinuxBackend implements Backend {
 
   async infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     const prefix = prefixOf(spec.mzid);
-    const plan = this.planOf(spec.mzid, spec.infranet);
+    const plan = this.planOf(spec.mzid, spec);
     this.writeNex(plan);
     const s = await infrapodServices(this.env, prefix, spec.infranet);
     ctx.log(`infrapod services: nex ${s.nex}, foundry ${s.foundry}`);
@@ -215,7 +210,7 @@ export class LinuxBackend implements Backend {
   }
 
   async infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], _ctx: ActionContext): Promise<void> {
-    const plan = this.planOf(spec.mzid, spec.infranet);
+    const plan = this.planOf(spec.mzid, spec);
     this.entries.set(spec.mzid, entries);
     this.writeNex(plan);
     this.save(spec.mzid);
@@ -290,7 +285,7 @@ export class LinuxBackend implements Backend {
   private async standby(resources: string[], ctx: ActionContext): Promise<void> {
     const h = this.harbor;
     if (!h || resources.length === 0) return;
-    const mz = this.planOf(h.mzid, h.spec.infranet);
+    const mz = this.planOf(h.mzid, { infranet: h.spec.infranet });
     const prefix = prefixOf(h.mzid);
     const sleds: NodePlan[] = [];
     for (const id of resources) {
@@ -369,22 +364,6 @@ export class LinuxBackend implements Backend {
     });
   }
 
-  private nodePlan(spec: NodeSpec): NodePlan {
-    const plan: NodePlan = {
-      name: spec.node,
-      // The container's infranet MAC comes from its (unique) infranet address:
-      // resource MACs repeat when several virtual nodes share a hypervisor port.
-      infranet: { address: spec.infranet.address, mac: macFromIp(spec.infranet.address) },
-      interfaces: spec.interfaces.map((i) => ({ socket: i.socket, addrs: i.addrs })),
-      routes: spec.routes,
-    };
-    if (spec.image) plan.image = spec.image;
-    // Limits only for virtual nodes; a physical node has its whole machine.
-    if (spec.mode === "virtual" && spec.alloc.cores > 0) plan.cores = spec.alloc.cores;
-    if (spec.mode === "virtual" && spec.alloc.memory > 0) plan.memory = spec.alloc.memory;
-    return plan;
-  }
-
   /**
    * A node is only set up inside its materialization's infrapod: a setup (or a
    * reimage) that runs late, after a dematerialize swept the materialization,
@@ -397,8 +376,8 @@ export class LinuxBackend implements Backend {
 
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     this.requireInfrapod(spec.mzid, spec.node);
-    const mz = this.planOf(spec.mzid, spec.infranet);
-    const node = this.nodePlan(spec);
+    const mz = this.planOf(spec.mzid, spec);
+    const node = nodeRecord(spec);
     mz.nodes = [...mz.nodes.filter((n) => n.name !== node.name), node];
     const prefix = prefixOf(spec.mzid);
     const image = await this.dataPlane.image(node);
@@ -452,15 +431,9 @@ export class LinuxBackend implements Backend {
     return c;
   }
 
-  private linkPlan(spec: LinkSpec): LinkPlan {
-    const l: LinkPlan = { name: spec.link, endpoints: spec.endpoints.map((e) => ({ node: e.node, socket: e.socket })) };
-    if (spec.emulator) l.emulation = {};
-    return l;
-  }
-
   async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
     const mz = this.planOf(spec.mzid);
-    const link = this.linkPlan(spec);
+    const link = linkRecord(spec);
     const had = mz.links.find((l) => l.name === link.name);
     if (had?.emulation && link.emulation) link.emulation = had.emulation;
     mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
@@ -470,7 +443,7 @@ export class LinuxBackend implements Backend {
   }
 
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
-    await linksDestroy(this.env, prefixOf(spec.mzid), [this.linkPlan(spec)]);
+    await linksDestroy(this.env, prefixOf(spec.mzid), [linkRecord(spec)]);
     try {
       const mz = this.dataPlane.plan(spec.mzid);
       mz.links = mz.links.filter((l) => l.name !== spec.link);

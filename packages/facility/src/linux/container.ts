@@ -14,8 +14,8 @@ import { createInterface } from "node:readline";
 import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { infranetPort, namesOf } from "./names.ts";
-import { type InfranetPlan, infranetHost, type NodePlan } from "./plan.ts";
 import { alive, killAll, listNetns, netnsInode, processesIn } from "./processes.ts";
+import { type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
 

@@ -12,7 +12,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { LinuxDataPlane } from "./dataplane.ts";
-import type { EmulationParams } from "./plan.ts";
+import type { EmulationParams } from "./record.ts";
 
 const FIELDS = ["capacity", "latency", "loss"] as const;
 

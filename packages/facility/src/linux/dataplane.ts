@@ -7,6 +7,7 @@
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Fragment } from "@merge/materialize";
 import { type Capabilities, describeCapabilities, detectCapabilities, requireCapabilities } from "./capabilities.ts";
 import { run } from "./command.ts";
 import {
@@ -27,7 +28,7 @@ import { imageDir, nodeImage } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
 import { nativeProgram } from "./native.ts";
-import type { EmulationParams, MzPlan, NodePlan } from "./plan.ts";
+import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
 import { linksCreate } from "./xpnet.ts";
 
@@ -114,16 +115,22 @@ export class LinuxDataPlane {
   }
 
   /**
-   * Materialize: infrapod, nodes, links, emulation, boot; resolves when every
-   * node is configured and reachable on the infranet. On failure everything
-   * created is swept before the error is thrown.
+   * Materialize one facility's fragments of a materialization plan
+   * (`@merge/materialize`) at once: infrapod, nodes, links, emulation, boot;
+   * resolves when every node is configured and reachable on the infranet. On
+   * failure everything created is swept before the error is thrown. The
+   * facility goes through rex and the backend instead, one fragment at a time.
    */
-  async materialize(plan: MzPlan, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<MaterializeResult> {
+  async materialize(
+    fragments: readonly Fragment[],
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<MaterializeResult> {
     const t0 = Date.now();
+    const plan = recordOf(fragments);
+    checkPlan(plan);
     const prefix = prefixOf(plan.mzid);
     const env = this.env;
     this.plans.set(plan.mzid, plan);
-    checkPlan(plan);
     try {
       await ensureMzDir(env, prefix);
       writeFileSync(join(mzDir(env, prefix), "mzid"), `${plan.mzid}\n`);

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { type EmulationValues, emulationToward } from "@merge/xir";
 import { type Env, mzDir } from "./env.ts";
 import { linkKey, linkPort, namesOf } from "./names.ts";
-import type { EmulationParams, LinkPlan } from "./plan.ts";
+import type { EmulationParams, LinkPlan } from "./record.ts";
 
 const emuDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "emu");
 export const controlSocket = (env: Env, prefix: string, link: string): string =>

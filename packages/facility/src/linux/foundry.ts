@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { IMAGE_BUSYBOX } from "./image.ts";
 import { socketIfname } from "./names.ts";
-import type { NodePlan } from "./plan.ts";
+import type { NodePlan } from "./record.ts";
 
 export interface NodeConfig {
   hostname: string;

@@ -12,6 +12,6 @@ export {
   imageCache,
 } from "./image.ts";
 export { PREFIX_RE, prefixOf } from "./names.ts";
-export * from "./plan.ts";
+export * from "./record.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";

@@ -8,16 +8,20 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { formatIPv4 } from "@merge/xir/ipv4";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { namesOf } from "./names.ts";
-import { type InfranetPlan, intToIp, parseCidr } from "./plan.ts";
 import { listNetns, processesIn } from "./processes.ts";
+import { type InfranetPlan, infranetBits, infranetRange } from "./record.ts";
+
+/** 100.64.0.0 (RFC 6598 shared address space: never an experiment's or the host's own). */
+const SERVICE_NET = 100 * 2 ** 24 + 64 * 2 ** 16;
 
 /** Service network the host reaches infrapods on: a /30 per materialization out of 100.64.0.0/10. */
 export function serviceAddresses(prefix: string): { host: string; pod: string } {
   const idx = Number.parseInt(prefix.slice(2), 16) % 2 ** 20;
-  const base = parseCidr("100.64.0.0/10").base + idx * 4;
-  return { host: intToIp(base + 1), pod: intToIp(base + 2) };
+  const base = SERVICE_NET + idx * 4;
+  return { host: formatIPv4(base + 1), pod: formatIPv4(base + 2) };
 }
 
 export async function infrapodCreate(
@@ -26,7 +30,7 @@ export async function infrapodCreate(
   infranet: InfranetPlan,
 ): Promise<{ serviceAddress: string }> {
   const n = namesOf(prefix);
-  const { bits } = parseCidr(infranet.subnet);
+  const bits = infranetBits(infranet);
   const svc = serviceAddresses(prefix);
   await ensureMzDir(env, prefix);
   const host: string[] = [];
@@ -121,8 +125,7 @@ export async function infrapodServices(
   mkdirSync(dir, { recursive: true });
   mkdirSync(fdir, { recursive: true });
   for (const f of ["dhcp-hosts", "hosts"]) if (!existsSync(join(dir, f))) writeFileSync(join(dir, f), "");
-  const { base, bits } = parseCidr(infranet.subnet);
-  const mask = intToIp(bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0);
+  const { base, mask } = infranetRange(infranet);
   const conf = [
     "interface=ibr",
     "bind-interfaces",
@@ -133,7 +136,7 @@ export async function infrapodServices(
     "dhcp-authoritative",
     "leasefile-ro",
     "quiet-dhcp",
-    `dhcp-range=${intToIp(base)},static,${mask},infinite`,
+    `dhcp-range=${base},static,${mask},infinite`,
     `dhcp-hostsfile=${join(dir, "dhcp-hosts")}`,
     `addn-hosts=${join(dir, "hosts")}`,
     // Nodes route through the infrapod by default (udhcpc.sh installs it); the model's routes come after.

@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join } from "node:path";
 import type { HarborSpec, InfranetEntry } from "../backend.ts";
 import { PREFIX_RE, prefixOf } from "./names.ts";
-import type { MzPlan } from "./plan.ts";
+import type { MzPlan } from "./record.ts";
 
 export interface MzState {
   version: 1;

@@ -10,8 +10,8 @@
  */
 import type { Env } from "./env.ts";
 import { lanBridge, linkPort, namesOf, socketIfname } from "./names.ts";
-import type { LinkPlan } from "./plan.ts";
 import { listNetns } from "./processes.ts";
+import type { LinkPlan } from "./record.ts";
 
 export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
   if (link.emulation) return "emulated";

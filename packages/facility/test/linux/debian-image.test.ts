@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { INFRANET } from "@merge/materialize";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { DEFAULT_IMAGE, imageCache } from "../../src/linux/image.ts";
-import { planFromExperiment } from "../../src/linux/plan.ts";
-import { type Harness, harness, line3, skip } from "./fixture.ts";
+import { type Harness, harness, line3, localPlan, skip } from "./fixture.ts";
 
 const built = existsSync(join(imageCache(), DEFAULT_IMAGE, "etc/mrg/boot"));
 const reason = skip || (built ? false : `${DEFAULT_IMAGE} is not built in ${imageCache()}: scripts/setup.sh builds it`);
@@ -29,8 +29,7 @@ describe("the default node image (Debian)", { skip: reason }, () => {
 
   test("a node that names no image runs Debian: iperf3, python3, ping; default route to the infrapod", async () => {
     const mzid = h.mzid("debian");
-    const plan = planFromExperiment(line3(), { mzid });
-    await dp.materialize(plan);
+    await dp.materialize(localPlan(line3(), mzid));
     try {
       const iperf = await dp.run(mzid, "a", ["iperf3", "--version"]);
       assert.equal(iperf.code, 0, iperf.stderr);
@@ -47,7 +46,7 @@ describe("the default node image (Debian)", { skip: reason }, () => {
       const ping = await dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "10.0.1.2"]);
       assert.equal(ping.code, 0, ping.stdout + ping.stderr);
       const route = await dp.run(mzid, "c", ["ip", "route", "show", "default"]);
-      assert.match(route.stdout, new RegExp(`^default via ${plan.infranet.gateway.replace(/\./g, "\\.")} dev eth0`));
+      assert.match(route.stdout, new RegExp(`^default via ${INFRANET.gateway.replace(/\./g, "\\.")} dev eth0`));
     } finally {
       await dp.dematerialize(mzid);
     }

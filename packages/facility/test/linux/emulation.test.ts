@@ -2,8 +2,19 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { startEmulationControl } from "../../src/linux/control.ts";
-import { planFromExperiment } from "../../src/linux/plan.ts";
-import { avgRtt, experiment, type Harness, harness, inNetns, link, listening, node, rtPing, skip } from "./fixture.ts";
+import {
+  avgRtt,
+  experiment,
+  type Harness,
+  harness,
+  inNetns,
+  link,
+  listening,
+  localPlan,
+  node,
+  rtPing,
+  skip,
+} from "./fixture.ts";
 
 const MS = 1e6;
 
@@ -33,7 +44,7 @@ describe("linux data plane: link emulation", { skip }, () => {
         ),
       ],
     );
-    await h.dp.materialize(planFromExperiment(xp, { mzid }));
+    await h.dp.materialize(localPlan(xp, mzid));
     // iperf3 (a host tool) serves in b's network namespace.
     server = spawn("nsenter", [`--net=${h.dp.netnsPath(mzid, "b")}`, "--", "iperf3", "-s", "-B", "10.0.0.2"], {
       stdio: "ignore",

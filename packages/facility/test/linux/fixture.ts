@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Experiment, Link, Node } from "@merge/xir";
+import { type Fragment, linkEmulation, planMaterialization } from "@merge/materialize";
+import type { Experiment, Facility, Link, Node, Realization, Resource } from "@merge/xir";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
@@ -57,6 +58,87 @@ export async function harness(): Promise<Harness> {
 }
 
 export { isClean, leftovers };
+
+/**
+ * An experiment's fragments on one local facility, through the materialization
+ * plan as the portal computes it (`planMaterialization`): every node on a
+ * machine of its own (virtual, with the limits its constraints ask for, when
+ * it constrains cores or memory), every link through one switch, links whose
+ * constraints ask for latency, loss or capacity through the emulator. The
+ * embedding is the obvious one; what the linux data plane gets is the real plan.
+ */
+export function localPlan(xp: Experiment, mzid: string): Fragment[] {
+  const facility = "local";
+  const resources: Resource[] = [
+    {
+      id: "ifr0",
+      kind: "infrapod-server",
+      alloc: [],
+      props: {},
+      ports: [{ name: "eth0", role: "infranet", capacity: 1e10 }],
+    },
+    { id: "emu0", kind: "emulator", alloc: [], props: {}, ports: [{ name: "eth0", role: "xpnet", capacity: 1e10 }] },
+    { id: "leaf0", kind: "switch", alloc: [], props: {}, ports: [{ name: "swp0", role: "xpnet", capacity: 1e10 }] },
+  ];
+  const rlz: Realization = {
+    xir: "1.0",
+    id: mzid,
+    experiment: xp.name,
+    nodes: [],
+    links: [],
+    infranets: [{ facility, vni: 100, infrapodServer: "ifr0" }],
+  };
+  const held = (n: Node, prop: string) => {
+    const c = n.constraints.find((k) => k.prop === prop && typeof k.value === "number");
+    return c ? (c.value as number) : 0;
+  };
+  for (const [i, n] of xp.nodes.entries()) {
+    const resource = `m${i}`;
+    resources.push({
+      id: resource,
+      kind: "node",
+      alloc: ["physical", "virtual"],
+      props: {},
+      ports: [
+        { name: "eth0", role: "infranet", capacity: 1e10 },
+        { name: "eth1", role: "xpnet", capacity: 1e10 },
+      ],
+    });
+    const cores = held(n, "proc.cores");
+    const memory = held(n, "memory.capacity");
+    rlz.nodes.push({
+      node: n.name,
+      facility,
+      resource,
+      mode: cores || memory ? "virtual" : "physical",
+      alloc: { cores, memory, disk: 0 },
+      interfaces: n.sockets.map((s) => ({ socket: s.index, port: "eth1", virtual: true })),
+    });
+  }
+  for (const [i, l] of xp.links.entries()) {
+    const vlan = 100 + i;
+    const emulated = linkEmulation(l, xp) !== undefined;
+    const capacity = l.constraints.find((c) => c.prop === "capacity" && typeof c.value === "number");
+    rlz.links.push({
+      link: l.name,
+      segments: emulated
+        ? l.endpoints.map((e) => ({ endpoints: [e], waypoints: [{ facility, resource: "emu0", port: "eth0", vlan }] }))
+        : [{ endpoints: l.endpoints, waypoints: [{ facility, resource: "leaf0", port: "swp0", vlan }] }],
+      ...(emulated ? { emulator: { facility, resource: "emu0" } } : {}),
+      external: false,
+      capacity: capacity ? (capacity.value as number) : 1e9,
+    });
+  }
+  const model: Facility = {
+    xir: "1.0",
+    name: facility,
+    resources,
+    cables: [],
+    tags: { vlan: { d0: [{ first: 100, last: 4000 }] }, vni: [{ first: 100, last: 10000 }] },
+  };
+  const plan = planMaterialization(rlz, xp, [model]);
+  return plan.facilities[0]?.fragments ?? [];
+}
 
 export function node(name: string, addrs: string[][], routes: Node["routes"] = []): Node {
   return {

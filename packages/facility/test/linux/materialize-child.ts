@@ -3,8 +3,7 @@
  * mid-materialization. argv: DATA_DIR MZID NODES
  */
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
-import { planFromExperiment } from "../../src/linux/plan.ts";
-import { experiment, link, node } from "./fixture.ts";
+import { experiment, link, localPlan, node } from "./fixture.ts";
 
 const [dataDir, mzid, count] = process.argv.slice(2) as [string, string, string];
 const names = Array.from({ length: Number(count) }, (_, i) => `n${i}`);
@@ -21,6 +20,6 @@ const xp = experiment(
 );
 const dp = await LinuxDataPlane.open({ dataDir, defaultImage: "busybox" });
 process.stdout.write("open\n");
-await dp.materialize(planFromExperiment(xp, { mzid }));
+await dp.materialize(localPlan(xp, mzid));
 process.stdout.write("done\n");
 setInterval(() => {}, 1000);

@@ -2,8 +2,18 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { planFromExperiment } from "../../src/linux/plan.ts";
-import { experiment, type Harness, harness, isClean, leftovers, line3, link, node, skip } from "./fixture.ts";
+import {
+  experiment,
+  type Harness,
+  harness,
+  isClean,
+  leftovers,
+  line3,
+  link,
+  localPlan,
+  node,
+  skip,
+} from "./fixture.ts";
 
 describe("linux data plane: networks", { skip }, () => {
   let h: Harness;
@@ -16,7 +26,7 @@ describe("linux data plane: networks", { skip }, () => {
 
   test("3-node line with static routes: ping end to end across the routed path; names resolve", async () => {
     const mzid = h.mzid("line");
-    await h.dp.materialize(planFromExperiment(line3(), { mzid }));
+    await h.dp.materialize(localPlan(line3(), mzid));
     const ping = await h.dp.run(mzid, "a", ["ping", "-c", "3", "-W", "2", "10.0.1.2"]);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
     assert.match(ping.stdout, /3 packets received/);
@@ -29,7 +39,7 @@ describe("linux data plane: networks", { skip }, () => {
     const ns = await h.dp.run(mzid, "c", ["nslookup", "a"]);
     assert.match(ns.stdout, /10\.0\.0\.1/);
     const infra = await h.dp.run(mzid, "c", ["nslookup", "a.infranet"]);
-    assert.match(infra.stdout, /172\.30\.0\.10/);
+    assert.match(infra.stdout, /172\.30\.0\.2\b/);
     // The infranet's router (the infrapod, by DHCP) is every node's default route.
     const def = await h.dp.run(mzid, "b", ["ip", "route", "show", "default"]);
     assert.match(def.stdout, /^default via 172\.30\.0\.1 dev eth0/);
@@ -54,9 +64,9 @@ describe("linux data plane: networks", { skip }, () => {
     const mzid = h.mzid("infranames");
     const xp = line3();
     xp.parameters.nameResolution = "infranet";
-    await h.dp.materialize(planFromExperiment(xp, { mzid }));
+    await h.dp.materialize(localPlan(xp, mzid));
     const r = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "c"]);
-    assert.match(r.stdout, /PING c \(172\.30\.0\.12\)/);
+    assert.match(r.stdout, /PING c \(172\.30\.0\.4\)/);
     assert.equal(r.code, 0);
     await h.dp.dematerialize(mzid);
   });
@@ -74,7 +84,7 @@ describe("linux data plane: networks", { skip }, () => {
         ),
       ],
     );
-    const r = await h.dp.materialize(planFromExperiment(xp, { mzid }));
+    const r = await h.dp.materialize(localPlan(xp, mzid));
     assert.ok(r.readyMs > 0);
     // From n0 to everyone, and from n24 to everyone, by name.
     for (const from of ["n0", "n24"]) {
@@ -88,8 +98,8 @@ describe("linux data plane: networks", { skip }, () => {
   test("two materializations with the same addresses never see each other", async () => {
     const one = h.mzid("twin1");
     const two = h.mzid("twin2");
-    await h.dp.materialize(planFromExperiment(line3(), { mzid: one }));
-    await h.dp.materialize(planFromExperiment(line3(), { mzid: two }));
+    await h.dp.materialize(localPlan(line3(), one));
+    await h.dp.materialize(localPlan(line3(), two));
     await h.dp.power(two, "c", "off");
     assert.equal(h.dp.powerState(two, "c"), "off");
     const ok = await h.dp.run(one, "a", ["ping", "-c", "1", "-W", "2", "10.0.1.2"]);
@@ -102,7 +112,7 @@ describe("linux data plane: networks", { skip }, () => {
 
   test("power: off, on, cycle keep the disk; reimage wipes it; re-materialize after dematerialize", async () => {
     const mzid = h.mzid("power");
-    const plan = () => planFromExperiment(line3(), { mzid });
+    const plan = () => localPlan(line3(), mzid);
     await h.dp.materialize(plan());
     await h.dp.run(mzid, "a", ["sh", "-c", "echo hello > /root/mark"]);
     await h.dp.power(mzid, "a", "off");
@@ -132,7 +142,7 @@ describe("linux data plane: networks", { skip }, () => {
 
   test("exec streams output as it comes", async () => {
     const mzid = h.mzid("exec");
-    await h.dp.materialize(planFromExperiment(line3(), { mzid }));
+    await h.dp.materialize(localPlan(line3(), mzid));
     const c = h.dp.exec(mzid, "b", ["sh", "-c", "echo one; sleep 1; echo two"]);
     const t0 = Date.now();
     const first = await new Promise<number>((resolve) => c.stdout?.once("data", () => resolve(Date.now() - t0)));
@@ -153,17 +163,18 @@ describe("linux data plane: networks", { skip }, () => {
 
   test("bad plans are refused with the field named, and nothing is created", async () => {
     const mzid = h.mzid("bad");
-    const xp = line3();
-    xp.links[1]!.endpoints[1]!.node = "nope";
+    // Fragments that do not hold together (the plan never makes these; a bad wire message could).
+    const fragments = localPlan(line3(), mzid);
+    const bc = fragments.find((f) => f.op === "link.create" && f.link.link === "bc");
+    assert.ok(bc?.op === "link.create");
+    bc.link.endpoints[1]!.node = "nope";
+    await assert.rejects(h.dp.materialize(fragments), /links\[1\] \(bc\)\.endpoints\[1\]\.node "nope" is not a node/);
     await assert.rejects(
-      h.dp.materialize(planFromExperiment(xp, { mzid })),
-      /links\[1\] \(bc\)\.endpoints\[1\]\.node "nope" is not a node/,
+      h.dp.materialize(localPlan(line3(), mzid).filter((f) => f.op !== "infrapod.setup")),
+      /no infrapod\.setup/,
     );
     const ok = line3([{ prop: "loss", op: "==", value: 2 }]);
-    await assert.rejects(
-      h.dp.materialize(planFromExperiment(ok, { mzid })),
-      /loss = 2 is invalid; expected a fraction/,
-    );
+    await assert.rejects(h.dp.materialize(localPlan(ok, mzid)), /loss = 2 is invalid; expected a fraction/);
     assert.ok(isClean(await leftovers(prefixOf(mzid), h.dataDir)));
   });
 
@@ -172,7 +183,7 @@ describe("linux data plane: networks", { skip }, () => {
     const xp = line3();
     for (const n of xp.nodes) n.image = "trixie";
     await assert.rejects(
-      h.dp.materialize(planFromExperiment(xp, { mzid })),
+      h.dp.materialize(localPlan(xp, mzid)),
       /image "trixie" is not built on this host: run `cog images build trixie`/,
     );
     const logs: string[] = [];
@@ -182,7 +193,7 @@ describe("linux data plane: networks", { skip }, () => {
       imageFallback: "busybox",
       log: (m) => logs.push(m),
     });
-    await dp.materialize(planFromExperiment(xp, { mzid }));
+    await dp.materialize(localPlan(xp, mzid));
     assert.equal((await dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "c"])).code, 0);
     assert.ok(
       logs.some((l) => /node a: image "trixie" is not built on this host; using "busybox"/.test(l)),

@@ -13,10 +13,9 @@ import { makeCerts } from "../../src/certs.ts";
 import { startFacility } from "../../src/facility.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { planFromExperiment } from "../../src/linux/plan.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { keys, type MzInfo } from "../../src/task.ts";
-import { experiment, type Harness, harness, isClean, leftovers, link, node, skip } from "./fixture.ts";
+import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, skip } from "./fixture.ts";
 
 const pair = () =>
   experiment(
@@ -47,8 +46,8 @@ describe("start-up reconciliation on the linux backend", { skip }, () => {
   }, async () => {
     const orphan = h.mzid("orphan");
     const live = h.mzid("live");
-    await h.dp.materialize(planFromExperiment(pair(), { mzid: orphan }));
-    await h.dp.materialize(planFromExperiment(pair(), { mzid: live }));
+    await h.dp.materialize(localPlan(pair(), orphan));
+    await h.dp.materialize(localPlan(pair(), live));
     assert.ok(!isClean(await leftovers(prefixOf(orphan), h.dataDir)), "the orphan exists before the start");
 
     // The store knows only `live` (as the driver records it); `orphan` was forgotten.

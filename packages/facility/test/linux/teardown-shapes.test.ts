@@ -20,10 +20,9 @@ import { LinuxBackend } from "../../src/linux/backend.ts";
 import { check } from "../../src/linux/command.ts";
 import { nodePid, nodeStop } from "../../src/linux/container.ts";
 import { namesOf, prefixOf } from "../../src/linux/names.ts";
-import { planFromExperiment } from "../../src/linux/plan.ts";
 import { alive, listNetns, processesIn } from "../../src/linux/processes.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
-import { line3, skip } from "./fixture.ts";
+import { line3, localPlan, skip } from "./fixture.ts";
 
 const HEAD = `import { latency, ms, Network, addressing, routing, image } from "@merge/model";`;
 const model = (name: string, body: string, opts = "addressing.ipv4, routing.static") =>
@@ -229,7 +228,7 @@ describe("teardown of varied topologies on the linux backend, through portal and
     const mz = `orphan.ns.${proj}`;
     mzids.push(mz);
     const prefix = prefixOf(mz);
-    await backend!.dataPlane.materialize(planFromExperiment(line3(), { mzid: mz }));
+    await backend!.dataPlane.materialize(localPlan(line3(), mz));
     const pid = nodePid(backend!.dataPlane.env, prefix, "a");
     assert.ok(pid, "node a runs");
     await check("ip", ["netns", "del", namesOf(prefix).node("a")]);
