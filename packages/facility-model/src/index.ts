@@ -4,7 +4,6 @@ export * from "./hardware.ts";
 export * from "./internet.ts";
 export * from "./json-text.ts";
 export * from "./problem.ts";
-export { mulberry32, type Random } from "./random.ts";
 export * from "./samples/index.ts";
 export * from "./source.ts";
 export * from "./summary.ts";

@@ -1,6 +1,14 @@
 /**
- * The engine's only source of order beyond its input (mulberry32, shared with
- * the facility generators): the placement search shuffles with it, so a seed
- * fixes the result on every machine.
+ * The engine's only source of order beyond its input (mulberry32): the
+ * placement search shuffles with it, so a seed fixes the result on every machine.
  */
-export { mulberry32 as seededRandom } from "@merge/facility-model";
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

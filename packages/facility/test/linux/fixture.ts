@@ -57,6 +57,11 @@ export async function harness(): Promise<Harness> {
   };
 }
 
+// What whole-stack tests (packages/e2e) look at on the data plane, beyond the public entry point.
+export { check } from "../../src/linux/command.ts";
+export { nodePid, nodeStop } from "../../src/linux/container.ts";
+export { namesOf } from "../../src/linux/names.ts";
+export { alive, listNetns, processesIn } from "../../src/linux/processes.ts";
 export { isClean, leftovers };
 
 /**

@@ -11,14 +11,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
-import { LinuxBackend } from "../../src/linux/backend.ts";
-import { prefixOf } from "../../src/linux/names.ts";
-import { listNetns } from "../../src/linux/processes.ts";
-import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
-import { avgRtt, inNetns, listening, rtPing, skip } from "./fixture.ts";
+import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { avgRtt, inNetns, listening, listNetns, rtPing, skip } from "@merge/facility/testing/linux";
+import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
-const root = join(import.meta.dirname, "../../../..");
+const root = join(import.meta.dirname, "../../..");
 
 interface Shown {
   link: string;

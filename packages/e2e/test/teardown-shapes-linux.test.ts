@@ -12,17 +12,23 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
+import { Driver } from "@merge/facility";
+import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import {
+  alive,
+  check,
+  line3,
+  listNetns,
+  localPlan,
+  namesOf,
+  nodePid,
+  nodeStop,
+  processesIn,
+  skip,
+} from "@merge/facility/testing/linux";
 import type { PortalClient } from "@merge/portal/client";
 import type { Experiment } from "@merge/xir";
-import { Driver } from "../../src/driver.ts";
-import { LinuxBackend } from "../../src/linux/backend.ts";
-import { check } from "../../src/linux/command.ts";
-import { nodePid, nodeStop } from "../../src/linux/container.ts";
-import { namesOf, prefixOf } from "../../src/linux/names.ts";
-import { alive, listNetns, processesIn } from "../../src/linux/processes.ts";
-import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
-import { line3, localPlan, skip } from "./fixture.ts";
+import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const HEAD = `import { latency, ms, Network, addressing, routing, image } from "@merge/model";`;
 const model = (name: string, body: string, opts = "addressing.ipv4, routing.static") =>
