@@ -17,8 +17,11 @@ import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
 import { Identity } from "./identity.ts";
+import { parseLease } from "./lease-policy.ts";
+import { LeaseKeeper } from "./leases.ts";
 import { loggerOptions } from "./logging.ts";
 import { NAME_PATTERN } from "./names.ts";
+import { Notifier } from "./notifications.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
 import { parseQuota } from "./quota.ts";
@@ -26,6 +29,7 @@ import { type Engine, Realizer } from "./realization.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
+import { leaseRoutes } from "./routes/leases.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { realizationRoutes } from "./routes/realizations.ts";
@@ -86,12 +90,21 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     logger: config.logger ?? false,
     externalIssuer: config.externalIssuer,
     trustProxy: config.trustProxy ?? [],
+    notifyCommand: config.notifyCommand,
   };
   const fromProxy = proxyMatcher(full.trustProxy);
   const workspace = new Workspace(full.dataDir);
   const throttle = new Throttle(config.throttle);
   // Failure counts are shared by every replica on this store (throttle-sync.ts).
   const sharedThrottle = await shareThrottle(config.store, throttle);
+  const policyFile = config.policyFile ?? DEFAULT_POLICY_FILE;
+  const realizer = new Realizer(
+    config.store,
+    config.engine ?? realizeEngine,
+    full.acceptTimeoutSeconds * 1000,
+    full.holdSeconds * 1000,
+  );
+  const notifier = new Notifier(config.store, full.notifyCommand);
   const ctx: PortalContext = {
     store: config.store,
     config: full,
@@ -102,12 +115,9 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     ),
     identity: new Identity(config.store, throttle),
     workspace,
-    realizer: new Realizer(
-      config.store,
-      config.engine ?? realizeEngine,
-      full.acceptTimeoutSeconds * 1000,
-      full.holdSeconds * 1000,
-    ),
+    realizer,
+    notifier,
+    leases: new LeaseKeeper(config.store, parseLease(readFileSync(policyFile, "utf8"), policyFile), realizer, notifier),
     compiles: new CompilePool(config.compile),
   };
   await upgradeAccounts(config.store);
@@ -201,6 +211,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     projectRoutes,
     experimentRoutes,
     realizationRoutes,
+    leaseRoutes,
     facilityRoutes,
     poolRoutes,
   ]) {
@@ -208,14 +219,14 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   }
   for (const plugin of config.plugins ?? []) await app.register(plugin, { ctx });
   await app.ready();
-  ctx.realizer.startSweeper();
+  ctx.leases.start();
 
   return {
     app,
     ctx,
     oidc,
     async close() {
-      ctx.realizer.stopSweeper();
+      await ctx.leases.stop();
       await app.close();
       await ctx.compiles.close();
       await sharedThrottle.close();
