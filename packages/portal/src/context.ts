@@ -6,6 +6,7 @@ import type { Store } from "@merge/store";
 import type { CompileLimits, CompilePool } from "./compile-pool.ts";
 import type { Identity } from "./identity.ts";
 import type { LeaseKeeper } from "./leases.ts";
+import type { PortalMetrics } from "./metrics.ts";
 import type { Notifier } from "./notifications.ts";
 import type { Policy } from "./policy.ts";
 import type { StorageQuota } from "./quota.ts";
@@ -59,6 +60,8 @@ export interface PortalContext {
   quota: StorageQuota;
   /** Lease terms, extensions, warnings and reclaim (leases.ts). */
   leases: LeaseKeeper;
+  /** Prometheus metrics of this replica (metrics.ts). */
+  metrics: PortalMetrics;
   /** Notices to users (notifications.ts). */
   notifier: Notifier;
   /** Where every compile runs: worker threads, bounded per user and globally. */

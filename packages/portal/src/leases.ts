@@ -52,6 +52,8 @@ export class LeaseKeeper {
     readonly terms: LeaseTerms,
     private readonly realizer: Realizer,
     private readonly notifier: Notifier,
+    /** Told of each expiry handled (metrics). */
+    private readonly expired?: (outcome: "released" | "dematerializing") => void,
   ) {}
 
   /** The materialize room tells the keeper how to dematerialize (absent: materialized realizations wait). */
@@ -163,6 +165,7 @@ export class LeaseKeeper {
           const done = await this.due(project, experiment, name, at, now);
           if (done === "released") out.released++;
           else if (done === "dematerializing") out.dematerializing++;
+          if (done !== "none") this.expired?.(done);
         } else if (await this.warn(project, experiment, name, at, now)) out.warned++;
       } catch (err) {
         // Busy or changed under us: the next pass tries again.

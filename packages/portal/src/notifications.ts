@@ -41,6 +41,8 @@ export class Notifier {
     private readonly store: Store,
     private readonly command?: string,
     private readonly log: (m: string) => void = (m) => process.stderr.write(`portal: ${m}\n`),
+    /** Told of every notice sent (metrics). */
+    private readonly sent?: (n: Notice) => void,
   ) {}
 
   /** Stores a notice for `user` (and hands it to the notify command, if any). */
@@ -61,6 +63,7 @@ export class Notifier {
         },
       ],
     });
+    this.sent?.(notice);
     if (this.command) await this.hand(user, notice);
     return notice;
   }

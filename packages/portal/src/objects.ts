@@ -234,6 +234,7 @@ export const keys = {
   expired: (p: string, e: string, r: string) => `${P}expired/${p}/${e}/${r}`,
   /** A realization's materialization (kept by the materialize room); a realization with one cannot be released. */
   materialization: (p: string, e: string, r: string) => `${P}materializations/${p}/${e}/${r}`,
+  allMaterializations: () => `${P}materializations/`,
   pool: (name: string) => `${P}pools/${name}`,
   pools: () => `${P}pools/`,
   facility: (f: string) => `${P}facilities/${f}`,

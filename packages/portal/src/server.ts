@@ -20,6 +20,7 @@ import { Identity } from "./identity.ts";
 import { parseLease } from "./lease-policy.ts";
 import { LeaseKeeper } from "./leases.ts";
 import { loggerOptions } from "./logging.ts";
+import { metricsRoute, PortalMetrics } from "./metrics.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { Notifier } from "./notifications.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
@@ -104,7 +105,10 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     full.acceptTimeoutSeconds * 1000,
     full.holdSeconds * 1000,
   );
-  const notifier = new Notifier(config.store, full.notifyCommand);
+  const metrics = new PortalMetrics(config.store);
+  const notifier = new Notifier(config.store, full.notifyCommand, undefined, (n) =>
+    metrics.notices.inc({ kind: n.kind }),
+  );
   const ctx: PortalContext = {
     store: config.store,
     config: full,
@@ -117,7 +121,14 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     workspace,
     realizer,
     notifier,
-    leases: new LeaseKeeper(config.store, parseLease(readFileSync(policyFile, "utf8"), policyFile), realizer, notifier),
+    metrics,
+    leases: new LeaseKeeper(
+      config.store,
+      parseLease(readFileSync(policyFile, "utf8"), policyFile),
+      realizer,
+      notifier,
+      (outcome) => metrics.leasesExpired.inc({ outcome }),
+    ),
     compiles: new CompilePool(config.compile),
   };
   await upgradeAccounts(config.store);
@@ -198,6 +209,8 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   installAccess(app, ctx);
+  metrics.install(app);
+  await metricsRoute(app, metrics);
   app.get("/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
 
   const oidc = full.externalIssuer === undefined ? await mountOidc(app, ctx) : undefined;
