@@ -90,4 +90,11 @@ test("portal and commander metrics after a materialization: requests by route, s
   assert.equal(sample(fac, "merge_facility_tasks", { state: "failed" }), undefined);
   assert.equal(sample(fac, "merge_facility_materializations", { phase: "materializing" }), 1);
   assert.equal((await fetch(served.url.replace("/metrics", "/other"))).status, 404);
+
+  // Who materialized what: the audit log has it.
+  const audit = await stack.admin.audit({ action: "materialize" });
+  assert.deepEqual(
+    audit.map((e) => `${e.actor} ${e.target} ${e.ok}`),
+    ["admin r1.demo.mx true"],
+  );
 });

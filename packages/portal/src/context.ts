@@ -3,6 +3,7 @@
  * the domain services. Built once by `buildPortal`.
  */
 import type { Store } from "@merge/store";
+import type { AuditLog } from "./audit.ts";
 import type { CompileLimits, CompilePool } from "./compile-pool.ts";
 import type { Identity } from "./identity.ts";
 import type { LeaseKeeper } from "./leases.ts";
@@ -60,6 +61,8 @@ export interface PortalContext {
   quota: StorageQuota;
   /** Lease terms, extensions, warnings and reclaim (leases.ts). */
   leases: LeaseKeeper;
+  /** Security-relevant actions, for administrators (audit.ts). */
+  audit: AuditLog;
   /** Prometheus metrics of this replica (metrics.ts). */
   metrics: PortalMetrics;
   /** Notices to users (notifications.ts). */

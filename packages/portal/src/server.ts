@@ -12,6 +12,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
 import { ensureDirectories, upgradeAccounts } from "./accounts.ts";
+import { AuditLog } from "./audit.ts";
 import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
@@ -27,6 +28,7 @@ import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
 import { parseQuota } from "./quota.ts";
 import { type Engine, Realizer } from "./realization.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
@@ -106,6 +108,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     full.holdSeconds * 1000,
   );
   const metrics = new PortalMetrics(config.store);
+  const audit = new AuditLog(config.store);
   const notifier = new Notifier(config.store, full.notifyCommand, undefined, (n) =>
     metrics.notices.inc({ kind: n.kind }),
   );
@@ -122,6 +125,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     realizer,
     notifier,
     metrics,
+    audit,
     leases: new LeaseKeeper(
       config.store,
       parseLease(readFileSync(policyFile, "utf8"), policyFile),
@@ -210,6 +214,16 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   await app.register(swaggerUi, { routePrefix: "/docs" });
   installAccess(app, ctx);
   metrics.install(app);
+  audit.install(app);
+  ctx.identity.onSignIn = (e) =>
+    void audit.record({
+      actor: e.user,
+      action: e.ok ? "login" : "login.failed",
+      target: e.user,
+      ok: e.ok,
+      address: e.address,
+      ...(e.reason ? { detail: e.reason } : {}),
+    });
   await metricsRoute(app, metrics);
   app.get("/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
 
@@ -225,6 +239,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     experimentRoutes,
     realizationRoutes,
     leaseRoutes,
+    auditRoutes,
     facilityRoutes,
     poolRoutes,
   ]) {
@@ -242,6 +257,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
       await ctx.leases.stop();
       await app.close();
       await ctx.compiles.close();
+      await audit.flush();
       await sharedThrottle.close();
     },
   };

@@ -42,6 +42,16 @@ export interface HistoryEntry {
   by: string;
   message: string;
 }
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  ok: boolean;
+  address: string;
+  detail?: string;
+}
 export interface Notice {
   id: string;
   at: string;
@@ -231,6 +241,15 @@ export class PortalClient {
     this.call<HistoryEntry[]>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/history`);
   notifications = (after?: string) =>
     this.call<Notice[]>("GET", `/notifications${after ? `?after=${encodeURIComponent(after)}` : ""}`);
+
+  /** The audit log (administrators); times are RFC 3339. */
+  audit = (
+    q: { since?: string; until?: string; actor?: string; action?: string; failed?: boolean; limit?: number } = {},
+  ) => {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== false) qs.set(k, String(v));
+    return this.call<AuditEntry[]>("GET", `/audit${qs.size ? `?${qs}` : ""}`);
+  };
 
   // realizations
   allRealizations = () => this.call<Realization[]>("GET", "/realizations");
