@@ -19,6 +19,7 @@ import {
   UsageError,
   usageExits,
 } from "./client.ts";
+import { registerAudit } from "./commands/audit.ts";
 import { RESOURCE_COLUMNS, resourceRow } from "./commands/resources.ts";
 
 type Flags = OutputFlags & { portal?: string };
@@ -204,5 +205,6 @@ portalOptions(facility.command("delete <name>").description("remove a facility w
   }),
 );
 
+registerAudit(program);
 helpAfterErrors(program);
 await program.parseAsync(process.argv);

@@ -6,7 +6,7 @@
  * resources nobody serves, and drivers that fail, come back as errors.
  */
 import { create } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import * as pb from "@merge/proto";
 import type { TlsMaterial } from "./certs.ts";
 import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
@@ -25,6 +25,8 @@ export interface CommanderOptions {
   port?: number;
   /** Registry port for drivers (0: any free port). */
   registryPort?: number;
+  /** Interceptors on both servers (metrics.ts counts and times calls). */
+  interceptors?: Interceptor[];
   log?: (m: string) => void;
 }
 
@@ -259,6 +261,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     host: opts.host,
     port: opts.port,
     routes: (router) => router.service(pb.FacilityService, facility),
+    interceptors: opts.interceptors,
   });
   const registryServer = await serveTls({
     tls: opts.tls,
@@ -266,6 +269,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     host: opts.host,
     port: opts.registryPort,
     routes: (router) => router.service(pb.RegistryService, registry),
+    interceptors: opts.interceptors,
   });
   return {
     facility: facilityServer,

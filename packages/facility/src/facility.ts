@@ -12,6 +12,7 @@ import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
+import { FacilityMetrics, serveMetrics } from "./metrics.ts";
 import { NodeOps } from "./node-ops.ts";
 import { Rex } from "./rex.ts";
 import { keys } from "./task.ts";
@@ -28,6 +29,12 @@ export interface FacilityOptions {
   registryPort?: number;
   driverPort?: number;
   rex?: { concurrency?: number; leaseTtl?: number };
+  /**
+   * Serve Prometheus metrics (metrics.ts) on plain HTTP at this port (0: any free port) of
+   * `metricsHost` (default 127.0.0.1); undefined: no metrics listener.
+   */
+  metricsPort?: number;
+  metricsHost?: string;
   /** The holding network for unallocated nodes, brought up before anything else. */
   harbor?: HarborSpec;
   log?: (m: string) => void;
@@ -38,6 +45,9 @@ export interface RunningFacility {
   url: string;
   registryUrl: string;
   rex: Rex;
+  /** The facility's metrics; `metricsUrl` when they are served. */
+  metrics: FacilityMetrics;
+  metricsUrl?: string;
   /** Stops rex (running actions finish), the driver and the commander; the store and backend stay open. */
   close(): Promise<void>;
 }
@@ -73,7 +83,9 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
     await o.store.put(keys.harbor(), JSON.stringify(o.harbor));
   }
+  const metrics = new FacilityMetrics(o.store);
   const commander = await startCommander({
+    interceptors: [metrics.interceptor],
     tls: loadTls(certFiles(o.certs, "commander")),
     host: o.host,
     port: o.port ?? 0,
@@ -95,13 +107,20 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     await commander.close();
     throw err;
   });
-  const rex = new Rex({ store: o.store, backend: o.backend, log: o.log, ...o.rex });
+  const rex = new Rex({ store: o.store, backend: o.backend, log: o.log, onEvent: metrics.rexEvent, ...o.rex });
   await rex.start();
+  const served =
+    o.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(metrics.registry, { host: o.metricsHost, port: o.metricsPort });
   return {
     url: commander.facility.url,
     registryUrl: commander.registry.url,
     rex,
+    metrics,
+    metricsUrl: served?.url,
     close: async () => {
+      await served?.close();
       await rex.stop();
       await driver.close();
       await commander.close();

@@ -33,6 +33,8 @@ export async function serveTls(opts: {
   allow: CertRole[];
   host?: string;
   port?: number;
+  /** More interceptors, after the role check (metrics). */
+  interceptors?: Interceptor[];
 }): Promise<TlsServer> {
   const allow: Interceptor = (next) => async (req) => {
     const role = req.contextValues.get(roleKey);
@@ -46,7 +48,7 @@ export async function serveTls(opts: {
   };
   const handler = connectNodeAdapter({
     routes: opts.routes,
-    interceptors: [allow],
+    interceptors: [allow, ...(opts.interceptors ?? [])],
     contextValues: (req) => {
       const socket = req.socket as TLSSocket;
       const cert = socket.authorized ? socket.getPeerCertificate() : undefined;

@@ -3,8 +3,12 @@
  * the domain services. Built once by `buildPortal`.
  */
 import type { Store } from "@merge/store";
+import type { AuditLog } from "./audit.ts";
 import type { CompileLimits, CompilePool } from "./compile-pool.ts";
 import type { Identity } from "./identity.ts";
+import type { LeaseKeeper } from "./leases.ts";
+import type { PortalMetrics } from "./metrics.ts";
+import type { Notifier } from "./notifications.ts";
 import type { Policy } from "./policy.ts";
 import type { StorageQuota } from "./quota.ts";
 import type { Realizer } from "./realization.ts";
@@ -38,18 +42,31 @@ export interface PortalConfig {
   trustProxy?: string[];
   /** Fastify logging (default off). */
   logger?: boolean;
+  /**
+   * A program run once per notice with `{to, user, notice}` as JSON on stdin (an e-mail hook; see
+   * notifications.ts). Default none (`MERGE_NOTIFY_COMMAND` for main.ts and npm start).
+   */
+  notifyCommand?: string;
 }
 
 export interface PortalContext {
   store: Store;
-  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile" | "compile">> &
-    Pick<PortalConfig, "externalIssuer">;
+  config: Required<Omit<PortalConfig, "externalIssuer" | "policyFile" | "compile" | "notifyCommand">> &
+    Pick<PortalConfig, "externalIssuer" | "notifyCommand">;
   policy: Policy;
   identity: Identity;
   workspace: Workspace;
   realizer: Realizer;
   /** Per-user storage limits (the policy file's `quota` section). */
   quota: StorageQuota;
+  /** Lease terms, extensions, warnings and reclaim (leases.ts). */
+  leases: LeaseKeeper;
+  /** Security-relevant actions, for administrators (audit.ts). */
+  audit: AuditLog;
+  /** Prometheus metrics of this replica (metrics.ts). */
+  metrics: PortalMetrics;
+  /** Notices to users (notifications.ts). */
+  notifier: Notifier;
   /** Where every compile runs: worker threads, bounded per user and globally. */
   compiles: CompilePool;
 }

@@ -55,6 +55,9 @@ export class Identity {
     readonly throttle: Throttle = new Throttle(),
   ) {}
 
+  /** Told of every password sign-in, and why one failed (the audit log; never the password). */
+  onSignIn: ((e: { user: string; address: string; ok: boolean; reason?: string }) => void) | undefined;
+
   setJwtVerifier(v: JwtVerifier): void {
     this.jwtVerifier = v;
   }
@@ -127,13 +130,30 @@ export class Identity {
    * before sign-in succeeds. Throws 401, or Throttled (429) while the account or address is locked.
    */
   async signIn(username: string, password: string, address: string): Promise<User> {
-    const attempt = await this.throttle.reserve("password", address, username);
+    const user = username.slice(0, 64);
+    let attempt: Awaited<ReturnType<Throttle["reserve"]>>;
+    try {
+      attempt = await this.throttle.reserve("password", address, username);
+    } catch (e) {
+      this.onSignIn?.({ user, address, ok: false, reason: "locked: too many failed attempts" });
+      throw e;
+    }
     const u = await read<User>(this.store, keys.user(username));
     const ok = await verifyPassword(password, u?.passwordHash ?? DUMMY_HASH);
     if (!ok || u?.passwordHash === undefined || u.state !== "active") {
+      const reason =
+        u === undefined
+          ? "no such user"
+          : u.passwordHash === undefined
+            ? "no password (external sign-in only)"
+            : !ok
+              ? "wrong password"
+              : `account ${u.state}`;
+      this.onSignIn?.({ user, address, ok: false, reason });
       throw new PortalError("unauthenticated", "wrong user name or password, or the account is not active");
     }
     attempt.succeeded();
+    this.onSignIn?.({ user, address, ok: true });
     return u;
   }
 

@@ -44,6 +44,8 @@ export interface StartOptions {
   trustProxy?: string[];
   /** Facilities registered on first start, when the store has none (`npm start`: the demo facility). */
   seed?: FacilitySeed[];
+  /** Program run per notice (the e-mail hook, notifications.ts; default: MERGE_NOTIFY_COMMAND). */
+  notifyCommand?: string;
   /** Request log destination (default: stdout when MERGE_PORTAL_LOG=1, otherwise no request log). */
   logStream?: NodeJS.WritableStream;
 }
@@ -95,6 +97,7 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     throttle: o.throttle,
     compile: o.compile,
     logStream: o.logStream,
+    notifyCommand: o.notifyCommand ?? (process.env.MERGE_NOTIFY_COMMAND || undefined),
     trustProxy: o.trustProxy ?? (process.env.MERGE_TRUST_PROXY ?? "").split(",").filter((a) => a.trim() !== ""),
   });
   const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);

@@ -125,6 +125,10 @@ export interface RealizationRecord {
   created: string;
   /** pending: released at this time unless accepted; accepted: held until then (null: until relinquished). */
   expires: string | null;
+  /** When it was accepted (the lease maximum counts from here). */
+  accepted?: string;
+  /** Seconds asked for (`mrg realize --duration`) while pending: the lease its accept starts. */
+  leaseSeconds?: number;
   realization: XirRealization | null;
   /** Why realization failed, when it did. */
   diagnostics: string[];
@@ -141,6 +145,8 @@ export interface ExpiredRealization {
   /** When it was realized, and when it was released for want of an accept. */
   created: string;
   expired: string;
+  /** Why: its accept window closed (absent: the only reason before leases), or its lease ran out. */
+  reason?: "accept" | "lease";
 }
 
 /** A realization record without its embedding: what listings read and show. */
@@ -228,6 +234,7 @@ export const keys = {
   expired: (p: string, e: string, r: string) => `${P}expired/${p}/${e}/${r}`,
   /** A realization's materialization (kept by the materialize room); a realization with one cannot be released. */
   materialization: (p: string, e: string, r: string) => `${P}materializations/${p}/${e}/${r}`,
+  allMaterializations: () => `${P}materializations/`,
   pool: (name: string) => `${P}pools/${name}`,
   pools: () => `${P}pools/`,
   facility: (f: string) => `${P}facilities/${f}`,
@@ -250,6 +257,13 @@ export const keys = {
   allAllocationChunks: () => `${P}alloc-chunks/`,
   /** Every reservation compares and bumps it, so reservations computed from one table serialize. */
   allocationEpoch: () => `${P}epoch/allocations`,
+  /** An experiment's history (history.ts): what happened to its realizations and why. */
+  history: (p: string, e: string) => `${P}history/${p}/${e}/`,
+  /** A user's notices (notifications.ts). */
+  notices: (u: string) => `${P}notices/${u}/`,
+  /** Lease notices already sent, so every replica's sweeper sends each once (leases.ts). */
+  leaseWarned: (p: string, e: string, r: string, expiresAt: number, before: number) =>
+    `${P}lease-warned/${p}/${e}/${r}/${expiresAt}-${before}`,
   /** Portal secrets (signing keys, cookie keys), generated on first start. */
   secret: (name: string) => `${P}secrets/${name}`,
 };

@@ -59,7 +59,7 @@ export function parsePolicy(text: string, file = "<policy>"): Policy {
   }
   const out: Partial<Policy> = {};
   for (const [obj, byVis] of Object.entries(doc)) {
-    if (obj === "quota") continue; // storage limits, not access rules: quota.ts reads them
+    if (obj === "quota" || obj === "lease") continue; // limits, not access rules: quota.ts and lease-policy.ts read them
     if (!(OBJECTS as readonly string[]).includes(obj)) {
       throw new PolicyError(`${file}: unknown object type '${obj}'; known: ${OBJECTS.join(", ")}`);
     }

@@ -180,6 +180,8 @@ export interface RealizeRequest {
   accept?: boolean;
   /** On failure, answer with the closest mapping found (never stored, never acceptable). */
   bestEffort?: boolean;
+  /** The lease once accepted, seconds (checked against the policy by the caller; default: the hold). */
+  leaseSeconds?: number;
 }
 
 const MAX_ATTEMPTS = 64;
@@ -306,7 +308,8 @@ export class Realizer {
         continue;
       }
       const accepted = req.accept === true;
-      const expiresAt = accepted ? (this.holdMs > 0 ? now + this.holdMs : null) : now + this.acceptTimeoutMs;
+      const leaseMs = req.leaseSeconds !== undefined ? req.leaseSeconds * 1000 : this.holdMs;
+      const expiresAt = accepted ? (leaseMs > 0 ? now + leaseMs : null) : now + this.acceptTimeoutMs;
       const resources = new Set<string>();
       for (const r of result.records) {
         if (r.kind === "node" || r.kind === "infrapod") resources.add(`${r.facility}/${r.resource}`);
@@ -315,6 +318,11 @@ export class Realizer {
         ...base,
         state: accepted ? "accepted" : "pending",
         expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+        ...(accepted
+          ? { accepted: base.created }
+          : req.leaseSeconds !== undefined
+            ? { leaseSeconds: req.leaseSeconds }
+            : {}),
         realization: result.realization,
         diagnostics: [],
         resources: [...resources],
@@ -346,10 +354,14 @@ export class Realizer {
       await this.release(project, experiment, name, due);
       throw await this.missing(project, experiment, name);
     }
-    const expiresAt = this.holdMs > 0 ? Date.now() + this.holdMs : null;
+    const leaseMs = r.leaseSeconds !== undefined ? r.leaseSeconds * 1000 : this.holdMs;
+    const now = Date.now();
+    const expiresAt = leaseMs > 0 ? now + leaseMs : null;
+    const { leaseSeconds: _asked, ...rest } = r;
     const next: StoredRealization = {
-      ...r,
+      ...rest,
       state: "accepted",
+      accepted: new Date(now).toISOString(),
       expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     };
     const b = new Batch().unchanged(rkey, doc.modRevision).put(rkey, next);
@@ -368,6 +380,12 @@ export class Realizer {
     const kv = await this.store.get(keys.expired(project, experiment, name));
     if (kv === undefined) return notFound("realization", id);
     const t = JSON.parse(kv.value) as ExpiredRealization;
+    if (t.reason === "lease") {
+      return new PortalError(
+        "not_found",
+        `${id} was relinquished by the portal when its lease ran out at ${t.expired.slice(0, 16).replace("T", " ")} UTC; its experiment's history says more (mrg show history ${experiment}.${project}); realize it again`,
+      );
+    }
     const after = Math.round((Date.parse(t.expired) - Date.parse(t.created)) / 1000);
     return new PortalError(
       "not_found",
@@ -380,7 +398,14 @@ export class Realizer {
    * `dueAt`: released because its accept window closed at that time (the sweeper, a late accept);
    * such a pending realization leaves a tombstone that says so (`missing`).
    */
-  async release(project: string, experiment: string, name: string, dueAt?: number): Promise<boolean> {
+  async release(
+    project: string,
+    experiment: string,
+    name: string,
+    dueAt?: number,
+    /** Ops to apply with the release when it is due to the lease (its history entry). */
+    withLease?: readonly Op[],
+  ): Promise<boolean> {
     const id = `${name}.${experiment}.${project}`;
     const rkey = keys.realization(project, experiment, name);
     const tombstone = keys.expired(project, experiment, name);
@@ -398,10 +423,16 @@ export class Realizer {
       if (r.expires !== null) b.delete(keys.expiry(Date.parse(r.expires), project, experiment, name));
       // Frees leave the epoch alone: they only make room (see the top of this file).
       if (r.state !== "failed") b.delete(keys.allocation(id)).deletePrefix(keys.allocationChunks(id));
-      if (dueAt !== undefined && r.state === "pending") {
+      if (dueAt !== undefined && (r.state === "pending" || withLease !== undefined)) {
         lease ??= await this.store.grant(EXPIRED_KEPT_SECONDS);
-        const t: ExpiredRealization = { id, created: r.created, expired: new Date(dueAt).toISOString() };
+        const t: ExpiredRealization = {
+          id,
+          created: r.created,
+          expired: new Date(dueAt).toISOString(),
+          ...(r.state === "accepted" ? { reason: "lease" as const } : {}),
+        };
         b.add([{ op: "put", key: tombstone, value: JSON.stringify(t), lease }]);
+        if (r.state === "accepted" && withLease) b.add(withLease);
       } else b.delete(tombstone); // an older one's tombstone must not speak for this one
       if (await b.tryCommit(this.store)) return true;
       if ((await this.store.get(keys.materialization(project, experiment, name))) !== undefined) {

@@ -205,6 +205,8 @@ export const Realization = Type.Object({
   creator: Type.String(),
   created: Time,
   expires: Type.Union([Time, Type.Null()]),
+  accepted: Type.Optional(Time),
+  leaseSeconds: Type.Optional(Type.Integer({ description: "pending: the lease its accept starts, seconds" })),
   diagnostics: Type.Array(Type.String()),
   resources: Type.Array(Type.String()),
   realization: Type.Optional(Type.Unknown()),
@@ -220,6 +222,12 @@ export const NewRealization = Type.Object(
     name: Name("realization name"),
     revision: Type.Optional(Type.Integer({ minimum: 1, description: "default: the latest" })),
     accept: Type.Optional(Type.Boolean({ description: "accept at once" })),
+    durationSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 60,
+        description: "how long to hold it once accepted (default and maximum: the policy's lease section)",
+      }),
+    ),
     bestEffort: Type.Optional(
       Type.Boolean({
         description: "on failure, also return the closest mapping found, with every violated constraint in diagnostics",

@@ -12,20 +12,27 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
 import { ensureDirectories, upgradeAccounts } from "./accounts.ts";
+import { AuditLog } from "./audit.ts";
 import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
 import { Identity } from "./identity.ts";
+import { parseLease } from "./lease-policy.ts";
+import { LeaseKeeper } from "./leases.ts";
 import { loggerOptions } from "./logging.ts";
+import { metricsRoute, PortalMetrics } from "./metrics.ts";
 import { NAME_PATTERN } from "./names.ts";
+import { Notifier } from "./notifications.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
 import { parseQuota } from "./quota.ts";
 import { type Engine, Realizer } from "./realization.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
+import { leaseRoutes } from "./routes/leases.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { realizationRoutes } from "./routes/realizations.ts";
@@ -86,12 +93,25 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     logger: config.logger ?? false,
     externalIssuer: config.externalIssuer,
     trustProxy: config.trustProxy ?? [],
+    notifyCommand: config.notifyCommand,
   };
   const fromProxy = proxyMatcher(full.trustProxy);
   const workspace = new Workspace(full.dataDir);
   const throttle = new Throttle(config.throttle);
   // Failure counts are shared by every replica on this store (throttle-sync.ts).
   const sharedThrottle = await shareThrottle(config.store, throttle);
+  const policyFile = config.policyFile ?? DEFAULT_POLICY_FILE;
+  const realizer = new Realizer(
+    config.store,
+    config.engine ?? realizeEngine,
+    full.acceptTimeoutSeconds * 1000,
+    full.holdSeconds * 1000,
+  );
+  const metrics = new PortalMetrics(config.store);
+  const audit = new AuditLog(config.store);
+  const notifier = new Notifier(config.store, full.notifyCommand, undefined, (n) =>
+    metrics.notices.inc({ kind: n.kind }),
+  );
   const ctx: PortalContext = {
     store: config.store,
     config: full,
@@ -102,11 +122,16 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     ),
     identity: new Identity(config.store, throttle),
     workspace,
-    realizer: new Realizer(
+    realizer,
+    notifier,
+    metrics,
+    audit,
+    leases: new LeaseKeeper(
       config.store,
-      config.engine ?? realizeEngine,
-      full.acceptTimeoutSeconds * 1000,
-      full.holdSeconds * 1000,
+      parseLease(readFileSync(policyFile, "utf8"), policyFile),
+      realizer,
+      notifier,
+      (outcome) => metrics.leasesExpired.inc({ outcome }),
     ),
     compiles: new CompilePool(config.compile),
   };
@@ -188,6 +213,18 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   installAccess(app, ctx);
+  metrics.install(app);
+  audit.install(app);
+  ctx.identity.onSignIn = (e) =>
+    void audit.record({
+      actor: e.user,
+      action: e.ok ? "login" : "login.failed",
+      target: e.user,
+      ok: e.ok,
+      address: e.address,
+      ...(e.reason ? { detail: e.reason } : {}),
+    });
+  await metricsRoute(app, metrics);
   app.get("/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
 
   const oidc = full.externalIssuer === undefined ? await mountOidc(app, ctx) : undefined;
@@ -201,6 +238,8 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     projectRoutes,
     experimentRoutes,
     realizationRoutes,
+    leaseRoutes,
+    auditRoutes,
     facilityRoutes,
     poolRoutes,
   ]) {
@@ -208,16 +247,17 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   }
   for (const plugin of config.plugins ?? []) await app.register(plugin, { ctx });
   await app.ready();
-  ctx.realizer.startSweeper();
+  ctx.leases.start();
 
   return {
     app,
     ctx,
     oidc,
     async close() {
-      ctx.realizer.stopSweeper();
+      await ctx.leases.stop();
       await app.close();
       await ctx.compiles.close();
+      await audit.flush();
       await sharedThrottle.close();
     },
   };

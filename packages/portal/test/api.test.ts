@@ -127,7 +127,9 @@ describe("experiments, revisions and realizations", () => {
     assert.ok((usage.byUser.ivy?.resources ?? 0) >= 1);
     const acc = await ivy.accept("ivy", "chain", "r1");
     assert.equal(acc.state, "accepted");
-    assert.equal(acc.expires, null);
+    // Held for the policy's default lease (7 days), counted from the accept.
+    assert.ok(acc.accepted && acc.expires);
+    assert.equal(Date.parse(acc.expires) - Date.parse(acc.accepted), 7 * 86_400_000);
     assert.equal((await apiError(ivy.reject("ivy", "chain", "r1"))).status, 409);
     // An experiment with realizations cannot be deleted.
     assert.equal((await apiError(ivy.deleteExperiment("ivy", "chain"))).status, 409);

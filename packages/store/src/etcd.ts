@@ -17,10 +17,12 @@ import { StoreError } from "./errors.ts";
 import { checkKey, checkPrefix, checkValue, prefixEnd } from "./key.ts";
 import type {
   Compare,
+  EtcdMemberStatus,
   KeyValue,
   Op,
   RangeOptions,
   Store,
+  StoreStatus,
   Txn,
   TxnResult,
   Watch,
@@ -340,6 +342,38 @@ class EtcdStore implements Store {
   async revision(): Promise<number> {
     const res = await this.call("revision", () => this.client.kv.range({ key: ZERO, limit: 1 }));
     return Number(res.header.revision);
+  }
+
+  /**
+   * Every member from the member list, each asked for its status by a client of its own (the
+   * shared client talks to one member at a time): reachable, database size, and who it thinks leads.
+   */
+  async status(): Promise<StoreStatus> {
+    const revision = await this.revision();
+    const list = await this.call("member list", () => this.client.cluster.memberList({}));
+    let leaderId: string | undefined;
+    const members: EtcdMemberStatus[] = await Promise.all(
+      list.members.map(async (m): Promise<EtcdMemberStatus> => {
+        const base = { id: m.ID, name: m.name, clientUrls: m.clientURLs, leader: false };
+        if (m.clientURLs.length === 0) return { ...base, reachable: false, error: "not started" };
+        const one = new Etcd3({ hosts: m.clientURLs, dialTimeout: 1500 });
+        try {
+          const s = await Promise.race([
+            one.maintenance.status({}),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer in 2 s")), 2000).unref()),
+          ]);
+          leaderId ??= s.leader;
+          return { ...base, reachable: true, dbBytes: Number(s.dbSize), version: s.version };
+        } catch (e) {
+          return { ...base, reachable: false, error: (e as Error).message };
+        } finally {
+          one.close();
+        }
+      }),
+    );
+    for (const m of members) m.leader = m.id === leaderId;
+    const leader = members.find((m) => m.leader);
+    return { backend: "etcd", revision, members, leader: leader ? leader.name || leader.id : undefined };
   }
 
   async compact(revision: number): Promise<void> {

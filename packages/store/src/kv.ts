@@ -103,10 +103,36 @@ export interface Store {
   revoke(lease: string): Promise<void>;
   /** Current store revision. */
   revision(): Promise<number>;
+  /** What the operations view shows of the store: its size, and for etcd its members and leader. */
+  status(): Promise<StoreStatus>;
   /**
    * Discards the change history before `revision` (watches can then start no earlier
    * than `revision - 1`). Current keys are untouched.
    */
   compact(revision: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The store as the health view shows it. */
+export interface StoreStatus {
+  backend: "memory" | "sqlite" | "etcd";
+  revision: number;
+  /** sqlite: the database file, and its size with the write-ahead log. */
+  file?: string;
+  bytes?: number;
+  /** etcd: every member, whether it answered, and its database size. */
+  members?: EtcdMemberStatus[];
+  /** etcd: the leader's member name (or id), as the members report it; undefined without a quorum. */
+  leader?: string;
+}
+
+export interface EtcdMemberStatus {
+  id: string;
+  name: string;
+  clientUrls: string[];
+  leader: boolean;
+  reachable: boolean;
+  dbBytes?: number;
+  version?: string;
+  error?: string;
 }

@@ -14,7 +14,17 @@ import {
 } from "./engine.ts";
 import { StoreError } from "./errors.ts";
 import { checkKey, checkPrefix, checkValue, compareKeys } from "./key.ts";
-import type { KeyValue, RangeOptions, Store, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from "./kv.ts";
+import type {
+  KeyValue,
+  RangeOptions,
+  Store,
+  StoreStatus,
+  Txn,
+  TxnResult,
+  Watch,
+  WatchEvent,
+  WatchOptions,
+} from "./kv.ts";
 import { type History, WatchHub } from "./watch-hub.ts";
 
 export interface MemoryOptions {
@@ -190,6 +200,10 @@ class MemoryStore implements Store, History {
   async revision(): Promise<number> {
     this.open();
     return this.rev;
+  }
+
+  async status(): Promise<StoreStatus> {
+    return { backend: "memory", revision: await this.revision() };
   }
 
   async compact(revision: number): Promise<void> {

@@ -6,7 +6,7 @@
  * file: each write is one IMMEDIATE transaction, so writers serialize on SQLite's
  * lock, and watchers poll `events` by revision to see other processes' writes.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import {
@@ -21,7 +21,18 @@ import {
 } from "./engine.ts";
 import { StoreError } from "./errors.ts";
 import { checkKey, checkPrefix, checkValue, prefixEnd } from "./key.ts";
-import type { KeyValue, Op, RangeOptions, Store, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from "./kv.ts";
+import type {
+  KeyValue,
+  Op,
+  RangeOptions,
+  Store,
+  StoreStatus,
+  Txn,
+  TxnResult,
+  Watch,
+  WatchEvent,
+  WatchOptions,
+} from "./kv.ts";
 import { type History, WatchHub } from "./watch-hub.ts";
 
 export interface SqliteOptions {
@@ -382,6 +393,12 @@ class SqliteStore implements Store, History {
   async revision(): Promise<number> {
     this.open();
     return this.head();
+  }
+
+  async status(): Promise<StoreStatus> {
+    const file = this.db.name;
+    const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);
+    return { backend: "sqlite", revision: await this.revision(), file, bytes: size(file) + size(`${file}-wal`) };
   }
 
   async compact(revision: number): Promise<void> {

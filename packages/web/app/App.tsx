@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from "react";
 import { call, describeError, publicApi, type User } from "./api.ts";
+import { Notices } from "./Notices.tsx";
 import { AdminPage } from "./pages/Admin.tsx";
 import { ExperimentPage } from "./pages/Experiment.tsx";
 import { ProjectPage, ProjectsPage } from "./pages/Projects.tsx";
@@ -163,6 +164,7 @@ function Signed({ route }: { route: Route }) {
           <Link to={{ page: "realizations" }}>Realizations</Link>
           {me?.admin === true && <Link to={{ page: "admin" }}>Admin</Link>}
         </nav>
+        <Notices />
         <span className="who" data-testid="whoami">
           {me?.name}
         </span>

@@ -166,6 +166,25 @@ test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }
     assert.equal((await alice.realization("alice", "demo", "r1")).state, "accepted");
     await page.getByRole("button", { name: "Relinquish" }).waitFor();
 
+    // The lease: the policy's default (7 days), the time left, and extending it by a day from the page.
+    assert.match((await page.getByTestId("lease-left").textContent()) ?? "", /^6d23h|^7d$/);
+    await page.getByRole("button", { name: "Extend by 24h" }).click();
+    await page
+      .getByTestId("lease-left")
+      .filter({ hasText: /^(7d23h|8d)$/ })
+      .waitFor();
+    assert.equal((await alice.history("alice", "demo")).at(-1)?.kind, "lease-extended");
+    // A notice the portal sends (here: stored through its notifier) shows in the header.
+    await started!.portal.ctx.notifier.notify("alice", {
+      kind: "lease-warning",
+      realization: "r1.demo.alice",
+      message: "r1.demo.alice expires soon",
+    });
+    await page.reload();
+    await page.getByTestId("notices").filter({ hasText: "Notices (1)" }).waitFor();
+    await page.getByTestId("notices").click();
+    assert.match((await page.getByTestId("notice-list").textContent()) ?? "", /r1\.demo\.alice expires soon/);
+
     // Materialize: the portal takes it, cannot reach the facility, and the page shows that per facility.
     await page.getByRole("button", { name: "Materialize" }).click();
     const mz = page.getByTestId("materialization");

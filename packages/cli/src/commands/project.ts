@@ -11,6 +11,7 @@ import {
   signedIn,
   UsageError,
 } from "../client.ts";
+import { withLeft } from "./lease.ts";
 import { hasRoom, RESOURCE_COLUMNS, resourceRow } from "./resources.ts";
 
 interface Flags extends OutputFlags {
@@ -27,7 +28,7 @@ function visibility(v: string | undefined): Vis | undefined {
 
 const PROJECT_COLS = ["name", "visibility", "creator", "personal", "description"] as const;
 const EXPERIMENT_COLS = ["name", "project", "visibility", "creator", "revisions", "description"] as const;
-const REALIZATION_COLS = ["id", "state", "revision", "creator", "expires", "resources"] as const;
+const REALIZATION_COLS = ["id", "state", "revision", "creator", "expires", "left", "resources"] as const;
 
 export function registerProject(program: Command): void {
   const neu = program.command("new").description("create a project or an experiment");
@@ -106,9 +107,11 @@ export function registerProject(program: Command): void {
   ).action(
     action(async (id: string | undefined, f: Flags) => {
       const c = signedIn(f);
-      if (id === undefined) return print(f, await c.allRealizations(), [...REALIZATION_COLS]);
-      const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];
-      print(f, await c.realizations(proj, exp), [...REALIZATION_COLS]);
+      const rows =
+        id === undefined
+          ? await c.allRealizations()
+          : await c.realizations(...(parseName(id, ["experiment", "project"]).reverse() as [string, string]));
+      print(f, f.json ? rows : withLeft(rows), [...REALIZATION_COLS] as never);
     }),
   );
   portalOptions(list.command("members <project>").description("a project's members and their roles")).action(
@@ -181,7 +184,7 @@ export function registerProject(program: Command): void {
       const [rlz, exp, proj] = parseName(id, ["realization", "experiment", "project"]) as [string, string, string];
       const r = await signedIn(f).realization(proj, exp, rlz);
       if (f.json) return print(f, r, []);
-      print(f, r, [...REALIZATION_COLS]);
+      print(f, withLeft([r]), [...REALIZATION_COLS]);
       const emb = r.realization as
         | { nodes?: { node: string; facility: string; resource: string; mode: string }[] }
         | undefined;

@@ -8,6 +8,7 @@ import type * as S from "../schemas.ts";
 
 import type { ApiEmulationValues, ApiLinkEmulation } from "./materialization.ts";
 
+export { formatDuration, parseDuration } from "../duration.ts";
 export type { ApiEmulationValues, ApiLinkEmulation, FacilityStatus, MaterializationStatus } from "./materialization.ts";
 export { apiEmulation, apiEmulationValues, xirEmulation, xirEmulationValues } from "./materialization.ts";
 
@@ -28,6 +29,36 @@ export type Usage = Type.Static<typeof S.Usage>;
 export type Health = Type.Static<typeof S.Health>;
 export type Pool = Type.Static<typeof S.Pool>;
 export type Visibility = "public" | "protected" | "private";
+export interface LeaseLimits {
+  defaultSeconds: number;
+  maxSeconds: number;
+  why: string;
+  warnSeconds: number[];
+}
+export interface HistoryEntry {
+  at: string;
+  kind: string;
+  realization: string;
+  by: string;
+  message: string;
+}
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  ok: boolean;
+  address: string;
+  detail?: string;
+}
+export interface Notice {
+  id: string;
+  at: string;
+  kind: string;
+  realization: string;
+  message: string;
+}
 export type MemberRole = "creator" | "maintainer" | "member";
 export type ModelLang = "ts" | "py" | "xir";
 
@@ -199,14 +230,38 @@ export class PortalClient {
   compile = (source: string, lang: ModelLang, filename?: string) =>
     this.call<CompileResult>("POST", "/compile", { source, lang, ...(filename ? { filename } : {}) });
 
+  // leases, history, notices (routes/leases.ts)
+  extendLease = (p: string, e: string, r: string, extendSeconds: number) =>
+    this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/lease`, {
+      extendSeconds,
+    });
+  leaseLimits = (p: string, e: string) =>
+    this.call<LeaseLimits>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/lease`);
+  history = (p: string, e: string) =>
+    this.call<HistoryEntry[]>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/history`);
+  notifications = (after?: string) =>
+    this.call<Notice[]>("GET", `/notifications${after ? `?after=${encodeURIComponent(after)}` : ""}`);
+
+  /** The audit log (administrators); times are RFC 3339. */
+  audit = (
+    q: { since?: string; until?: string; actor?: string; action?: string; failed?: boolean; limit?: number } = {},
+  ) => {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== false) qs.set(k, String(v));
+    return this.call<AuditEntry[]>("GET", `/audit${qs.size ? `?${qs}` : ""}`);
+  };
+
   // realizations
   allRealizations = () => this.call<Realization[]>("GET", "/realizations");
   realizations = (p: string, e: string) =>
     this.call<Realization[]>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`);
   realization = (p: string, e: string, r: string) =>
     this.call<Realization>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}`);
-  realize = (p: string, e: string, r: { name: string; revision?: number; accept?: boolean; bestEffort?: boolean }) =>
-    this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`, r);
+  realize = (
+    p: string,
+    e: string,
+    r: { name: string; revision?: number; accept?: boolean; bestEffort?: boolean; durationSeconds?: number },
+  ) => this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations`, r);
   accept = (p: string, e: string, r: string) =>
     this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/accept`);
   reject = (p: string, e: string, r: string) =>

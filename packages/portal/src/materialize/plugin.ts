@@ -459,6 +459,11 @@ export function materializationPlugin(
   return async (app, { ctx }) => {
     const materializer = new Materializer({ ...opts, store: ctx.store });
     app.addHook("onClose", async () => materializer.close());
+    // A lease that runs out reclaims the materialization first (leases.ts); one already going is left to finish.
+    ctx.leases.onDematerialize(async (p, e, r) => {
+      const m = await materializer.get(p, e, r);
+      if (m !== undefined && m.state !== "dematerializing") await materializer.dematerialize(p, e, r);
+    });
     await app.register(materializationRoutes, { ctx, materializer });
     await materializer.resume();
   };

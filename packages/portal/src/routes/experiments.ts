@@ -144,6 +144,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         const batch = new Batch()
           .unchanged(ekey, doc.modRevision)
           .delete(ekey)
+          .deletePrefix(keys.history(project, experiment))
           .deletePrefix(keys.revisions(project, experiment))
           .add(deleteRevisionBodies(project, experiment));
         await refundExperiment(store, batch, project, experiment);

@@ -111,6 +111,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         user: req.principal!.user.name,
         accept: req.body.accept,
         bestEffort: req.body.bestEffort,
+        leaseSeconds: await ctx.leases.leaseFor(exp.project, req.principal!.user.name, req.body.durationSeconds),
       });
       const { closest, ...record } = r;
       return reply.code(201).send(closest ? { ...wireRealization(record), closest } : wireRealization(record));

@@ -152,3 +152,164 @@ async function startOnce(bin: string, timeoutMs: number): Promise<EtcdServer> {
   }
   return { endpoints: [client], url: `etcd://127.0.0.1:${clientPort}`, pid: child.pid!, dataDir, stop };
 }
+
+/** One member of a test cluster. */
+export interface EtcdMember {
+  name: string;
+  /** Client URL. */
+  endpoint: string;
+  pid: number | undefined;
+  alive: boolean;
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[];
+  /** Every member's client URL. */
+  endpoints: string[];
+  /** `etcd://127.0.0.1:p1,127.0.0.1:p2,…`, for `openStore(url)`. */
+  url: string;
+  /** SIGKILLs member `i` (as a crash would) and waits for it to exit. */
+  kill(i: number): Promise<void>;
+  /** Starts member `i` again on its data directory; resolves when it answers healthy. */
+  restart(i: number): Promise<void>;
+  /** The index of the member the others follow (asked of a live member's /v3 status), or -1. */
+  leader(): Promise<number>;
+  /** Stops every member and removes the data directories. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A cluster of `size` (default 3) etcd members on loopback, each its own process and data
+ * directory under one temp directory; members can be killed and restarted (chaos tests).
+ */
+export async function startEtcdCluster(size = 3, opts: StartEtcdOptions = {}): Promise<EtcdCluster> {
+  const bin = opts.bin ?? process.env.ETCD_BIN ?? "/usr/bin/etcd";
+  if (!existsSync(bin))
+    throw new Error(`startEtcdCluster: ${bin} not found; install Debian's etcd-server (apt-get install etcd-server)`);
+  installExitHook();
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const base = mkdtempSync(join(tmpdir(), `merge-etcd3-${process.pid}-`));
+  dirs.add(base);
+  const ports: { client: number; peer: number }[] = [];
+  for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+  const name = (i: number) => `m${i}-${process.pid}`;
+  const initial = ports.map((p, i) => `${name(i)}=http://127.0.0.1:${p.peer}`).join(",");
+  const children: (ChildProcess | undefined)[] = [];
+  const logs: string[] = ports.map(() => "");
+  const members: EtcdMember[] = ports.map((p, i) => ({
+    name: name(i),
+    endpoint: `http://127.0.0.1:${p.client}`,
+    pid: undefined,
+    alive: false,
+  }));
+
+  const spawnMember = (i: number) => {
+    const p = ports[i]!;
+    const client = `http://127.0.0.1:${p.client}`;
+    const peer = `http://127.0.0.1:${p.peer}`;
+    const child = spawn(
+      bin,
+      [
+        `--name=${name(i)}`,
+        `--data-dir=${join(base, name(i))}`,
+        `--listen-client-urls=${client}`,
+        `--advertise-client-urls=${client}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=${initial}`,
+        "--initial-cluster-state=new",
+        "--initial-cluster-token=merge-test",
+        // Quick elections: a killed leader is replaced in about a second.
+        "--heartbeat-interval=100",
+        "--election-timeout=1000",
+        "--log-level=warn",
+        "--logger=zap",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    running.add(child);
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (s: string) => {
+      logs[i] = (logs[i] + s).slice(-4000);
+    });
+    child.once("exit", () => {
+      running.delete(child);
+      members[i]!.alive = false;
+    });
+    children[i] = child;
+    members[i]!.pid = child.pid;
+    members[i]!.alive = true;
+  };
+
+  const waitHealthy = async (i: number) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await healthy(members[i]!.endpoint))) {
+      if (!members[i]!.alive || Date.now() > deadline)
+        throw new Error(
+          `startEtcdCluster: member ${name(i)} ${members[i]!.alive ? `not healthy after ${timeoutMs} ms` : "exited"}; its log ends:\n${logs[i]}`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  const kill = async (i: number) => {
+    const c = children[i];
+    if (!c || !members[i]!.alive) return;
+    const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+    c.kill("SIGKILL");
+    await exited;
+  };
+
+  const stop = async () => {
+    await Promise.all(members.map((_, i) => kill(i)));
+    rmSync(base, { recursive: true, force: true });
+    dirs.delete(base);
+  };
+
+  try {
+    for (let i = 0; i < size; i++) spawnMember(i);
+    await Promise.all(members.map((_, i) => waitHealthy(i)));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  return {
+    members,
+    endpoints: members.map((m) => m.endpoint),
+    url: `etcd://${members.map((m) => m.endpoint.replace("http://", "")).join(",")}`,
+    kill,
+    async restart(i) {
+      if (members[i]!.alive) return;
+      spawnMember(i);
+      await waitHealthy(i);
+    },
+    async leader() {
+      for (const m of members) {
+        if (!m.alive) continue;
+        try {
+          const res = await fetch(`${m.endpoint}/v3/maintenance/status`, {
+            method: "POST",
+            body: "{}",
+            signal: AbortSignal.timeout(1000),
+          });
+          const s = (await res.json()) as { leader?: string; header?: { member_id?: string } };
+          if (!s.leader || s.leader === "0") continue;
+          const list = (await (
+            await fetch(`${m.endpoint}/v3/cluster/member/list`, {
+              method: "POST",
+              body: "{}",
+              signal: AbortSignal.timeout(1000),
+            })
+          ).json()) as { members: { ID: string; name: string }[] };
+          const leaderName = list.members.find((x) => x.ID === s.leader)?.name;
+          return members.findIndex((x) => x.name === leaderName);
+        } catch {
+          // this member does not answer: ask the next
+        }
+      }
+      return -1;
+    },
+    stop,
+  };
+}

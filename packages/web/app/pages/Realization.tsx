@@ -5,6 +5,7 @@
  * realizations the user can see.
  */
 
+import { formatDuration } from "@merge/portal/client";
 import type { Realization as Embedding } from "@merge/xir/browser";
 import type { Realization } from "../api.ts";
 import { emulationSummary } from "../emulation.ts";
@@ -13,6 +14,12 @@ import { navigate, pathOf } from "../route.ts";
 import { Materialization } from "./Materialization.tsx";
 
 const GiB = 1024 ** 3;
+
+/** How long until `expires`: `1d2h`, or `expired`. */
+function timeLeft(expires: string): string {
+  const s = (Date.parse(expires) - Date.now()) / 1000;
+  return s <= 0 ? "expired" : formatDuration(s);
+}
 
 interface Props {
   project: string;
@@ -50,6 +57,17 @@ export function RealizationPage({ project, experiment, realization }: Props) {
                   </>
                 )}
               </p>
+              {r.state === "accepted" && r.expires !== null && (
+                <p data-testid="lease">
+                  Held until <When time={r.expires} /> (<span data-testid="lease-left">{timeLeft(r.expires)}</span>{" "}
+                  left); then it is dematerialized and relinquished.{" "}
+                  <Action
+                    label="Extend by 24h"
+                    run={(a) => a.extendLease(project, experiment, realization, 86_400)}
+                    done={reload}
+                  />
+                </p>
+              )}
               <div className="buttons">
                 {r.state === "pending" && (
                   <>
@@ -208,6 +226,7 @@ export function RealizationsPage() {
                   <th>Resources</th>
                   <th>Creator</th>
                   <th>Created</th>
+                  <th>Left</th>
                 </tr>
               </thead>
               <tbody>
@@ -234,6 +253,7 @@ export function RealizationsPage() {
                     <td>
                       <When time={r.created} />
                     </td>
+                    <td>{r.expires === null ? "" : timeLeft(r.expires)}</td>
                   </tr>
                 ))}
               </tbody>
