@@ -99,6 +99,11 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     throw new PlanError(`realization ${mzid} has no infranet on facility '${facility.name}'`);
   }
   const resources = new Map(facility.resources.map((r) => [r.id, r]));
+  /** Which facility host carries a resource (absent: the facility's own machine). */
+  const hostOf = (id: string): { host?: string } => {
+    const h = resources.get(id)?.host;
+    return h ? { host: h } : {};
+  };
   const xpNodes = new Map(xp.nodes.map((n) => [n.name, n]));
   const net: InfranetSpec = { vni: infranet.vni, ...INFRANET };
   const emulated = rlz.links.some((l) => l.emulator?.facility === facility.name);
@@ -108,6 +113,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     server: infranet.infrapodServer,
     infranet: net,
     ...(emulated ? { emulation: mzid } : {}),
+    ...hostOf(infranet.infrapodServer),
   };
 
   const fragments: Fragment[] = [];
@@ -148,6 +154,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
           : {}),
       })),
       routes: xn.routes ?? [],
+      ...hostOf(emb.resource),
     };
     nodeSpecs.push({ resource: emb.resource, op: "node.setup", node });
   });
@@ -178,6 +185,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         port: ie.port,
         ...(ie.vlan !== undefined ? { vlan: ie.vlan } : {}),
         ...(ie.vni !== undefined ? { vni: ie.vni } : {}),
+        ...hostOf(emb.resource),
       };
     });
     const link: LinkSpec = {
@@ -199,6 +207,9 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       })),
       ...(le.emulator ? { emulator: le.emulator.resource } : {}),
       capacity: le.capacity,
+      ...(le.emulator && resources.get(le.emulator.resource)?.host
+        ? { emulatorHost: resources.get(le.emulator.resource)?.host }
+        : {}),
     };
     const first = link.segments.flatMap((s) => s.waypoints)[0];
     fragments.push({
@@ -214,6 +225,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         vindex: 0,
         emulation: le.emulator.resource,
         emulator: le.emulator.resource,
+        ...hostOf(le.emulator.resource),
         links: [],
       };
       emu.links.push({ link: le.link, endpoints, params: emulationParams(le, xl, xp) });

@@ -38,6 +38,8 @@ export interface InfrapodSpec {
   infranet: InfranetSpec;
   /** Emulation id the infrapod's emulation control (moactld) accepts; absent when nothing is emulated. */
   emulation?: string;
+  /** The facility host carrying the infrapod (its server's); absent: the facility's own machine. */
+  host?: string;
 }
 
 /** One DHCP/DNS entry on the infranet (nex). */
@@ -83,6 +85,8 @@ export interface NodeSpec {
   };
   interfaces: NodeInterfaceSpec[];
   routes: { dest: string; gateway: string; socket: number }[];
+  /** The facility host carrying the node (its resource's); absent: the facility's own machine. */
+  host?: string;
 }
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
@@ -101,6 +105,8 @@ export interface LinkEndpointSpec {
   port: string;
   vlan?: number;
   vni?: number;
+  /** The facility host carrying the endpoint's node; absent: the facility's own machine. */
+  host?: string;
 }
 
 export interface LinkSpec {
@@ -117,6 +123,8 @@ export interface LinkSpec {
   emulator?: string;
   /** bits/s reserved. */
   capacity: number;
+  /** The emulator's facility host, when emulated; absent: the facility's own machine. */
+  emulatorHost?: string;
 }
 
 export interface WaypointSpec {
@@ -141,6 +149,8 @@ export interface EmulationSpec {
   emulation: string;
   /** Emulator resource. */
   emulator: string;
+  /** The emulator's facility host; absent: the facility's own machine. */
+  host?: string;
   links: { link: string; endpoints: LinkEndpointSpec[]; params: EmulationParams }[];
 }
 

@@ -46,6 +46,7 @@ function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {
     server: s.server,
     infranet: netToPb(s.infranet),
     emulation: s.emulation ?? "",
+    host: s.host ?? "",
   });
 }
 function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): InfrapodSpec {
@@ -56,6 +57,7 @@ function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): Infrapod
     server: s.server,
     infranet: netFromPb(s.infranet, where),
     ...opt("emulation", s.emulation || undefined),
+    ...opt("host", s.host || undefined),
   };
 }
 
@@ -83,6 +85,7 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
       ...opt("vni", i.vni),
     })),
     routes: n.routes,
+    host: n.host ?? "",
   });
 }
 function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
@@ -114,6 +117,7 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
       ...opt("vni", i.vni),
     })),
     routes: n.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, socket: r.socket })),
+    ...opt("host", n.host || undefined),
   };
 }
 
@@ -128,6 +132,7 @@ function endpointFromPb(e: pb.LinkEndpoint): LinkEndpointSpec {
     port: e.port,
     ...opt("vlan", e.vlan),
     ...opt("vni", e.vni),
+    ...opt("host", e.host || undefined),
   };
 }
 
@@ -141,6 +146,7 @@ function linkToPb(l: LinkSpec): pb.LinkSpec {
     segments: l.segments.map((s) => ({ endpoints: s.endpoints, waypoints: s.waypoints })),
     emulator: l.emulator ?? "",
     capacity: l.capacity,
+    emulatorHost: l.emulatorHost ?? "",
   });
 }
 function linkFromPb(l: pb.LinkSpec | undefined, where: string): LinkSpec {
@@ -165,6 +171,7 @@ function linkFromPb(l: pb.LinkSpec | undefined, where: string): LinkSpec {
     })),
     ...opt("emulator", l.emulator || undefined),
     capacity: l.capacity,
+    ...opt("emulatorHost", l.emulatorHost || undefined),
   };
 }
 
@@ -174,6 +181,7 @@ function emulationToPb(e: EmulationSpec): pb.EmulationSpec {
     vindex: e.vindex,
     emulation: e.emulation,
     emulator: e.emulator,
+    host: e.host ?? "",
     links: e.links.map((l) => ({
       link: l.link,
       endpoints: l.endpoints.map(endpointToPb),
@@ -188,6 +196,7 @@ function emulationFromPb(e: pb.EmulationSpec | undefined, where: string): Emulat
     vindex: e.vindex,
     emulation: e.emulation,
     emulator: e.emulator,
+    ...opt("host", e.host || undefined),
     links: e.links.map((l) => ({
       link: l.link,
       endpoints: l.endpoints.map(endpointFromPb),
