@@ -14,6 +14,8 @@ import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
 import { NodeOps } from "./node-ops.ts";
 import { Rex } from "./rex.ts";
+import { HostRoutedBackend } from "./host/routed.ts";
+import { startHostRegistry } from "./host/registry.ts";
 import { keys } from "./task.ts";
 
 export interface FacilityOptions {
@@ -27,6 +29,10 @@ export interface FacilityOptions {
   port?: number;
   registryPort?: number;
   driverPort?: number;
+  /** Port of the host registry, where the host agents of a model naming hosts register (0: any free port). */
+  hostRegistryPort?: number;
+  /** Seconds a host agent may stay silent before its host is down (default 6). */
+  hostLeaseTtl?: number;
   rex?: { concurrency?: number; leaseTtl?: number };
   /** The holding network for unallocated nodes, brought up before anything else. */
   harbor?: HarborSpec;
@@ -37,6 +43,8 @@ export interface RunningFacility {
   /** The commander's facility API URL, for the portal's facility record. */
   url: string;
   registryUrl: string;
+  /** Where host agents register; present when the model names hosts. */
+  hostRegistryUrl?: string;
   rex: Rex;
   /** Stops rex (running actions finish), the driver and the commander; the store and backend stay open. */
   close(): Promise<void>;
@@ -66,12 +74,40 @@ export async function reconcileBackend(store: Store, backend: Backend, log?: (m:
   return swept;
 }
 
+/** The hosts a facility model names, sorted (none: everything is on the facility's own machine). */
+export function modelHosts(model: Facility): string[] {
+  return [...new Set(model.resources.flatMap((r) => (r.host ? [r.host] : [])))].sort();
+}
+
 export async function startFacility(o: FacilityOptions): Promise<RunningFacility> {
   // Before anything runs: what the backend holds of materializations the store no longer has goes.
   await reconcileBackend(o.store, o.backend, o.log);
-  if (o.harbor) {
-    await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
-    await o.store.put(keys.harbor(), JSON.stringify(o.harbor));
+  const hosts = modelHosts(o.model);
+  const hostOf = (id: string) => o.model.resources.find((r) => r.id === id)?.host;
+  // A model naming hosts: rex's calls go to each host's agent, the facility's own machine's to o.backend.
+  const backend: Backend = hosts.length
+    ? new HostRoutedBackend({ local: o.backend, store: o.store, tls: loadTls(certFiles(o.certs, "commander")), hostOf })
+    : o.backend;
+  const hostRegistry = hosts.length
+    ? await startHostRegistry({
+        store: o.store,
+        tls: loadTls(certFiles(o.certs, "commander")),
+        host: o.host,
+        port: o.hostRegistryPort ?? 0,
+        hosts,
+        ...(o.hostLeaseTtl ? { leaseTtl: o.hostLeaseTtl } : {}),
+        log: o.log,
+      })
+    : undefined;
+  if (o.harbor && hostOf(o.harbor.server)) {
+    // The harbor's standby nodes need its infranet on their hosts; until it spans hosts, a harbor on
+    // another host than the facility's own is left out rather than half made.
+    o.log?.(`facility: harbor left out: its infrapod server ${o.harbor.server} is on host ${hostOf(o.harbor.server)}`);
+  } else if (o.harbor) {
+    const own = hosts.length ? o.harbor.resources.filter((r) => !hostOf(r.id)) : o.harbor.resources;
+    const harbor = { ...o.harbor, resources: own };
+    await o.backend.harborEnsure(harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
+    await o.store.put(keys.harbor(), JSON.stringify(harbor));
   }
   const commander = await startCommander({
     tls: loadTls(certFiles(o.certs, "commander")),
@@ -83,7 +119,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   const driver = await startDriverServer({
     driver: new Driver(o.store),
     // The backend lives in this process: the driver carries out power, emulation and exec on it.
-    ops: new NodeOps(o.store, o.backend, o.log),
+    ops: new NodeOps(o.store, backend, o.log),
     tls: loadTls(certFiles(o.certs, "driver")),
     name: `${o.model.name}-driver`,
     resources: o.model.resources.map((r) => r.id),
@@ -93,18 +129,21 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     log: o.log,
   }).catch(async (err) => {
     await commander.close();
+    await hostRegistry?.close();
     throw err;
   });
-  const rex = new Rex({ store: o.store, backend: o.backend, log: o.log, ...o.rex });
+  const rex = new Rex({ store: o.store, backend, log: o.log, ...o.rex });
   await rex.start();
   return {
     url: commander.facility.url,
     registryUrl: commander.registry.url,
+    ...(hostRegistry ? { hostRegistryUrl: hostRegistry.url } : {}),
     rex,
     close: async () => {
       await rex.stop();
       await driver.close();
       await commander.close();
+      await hostRegistry?.close();
     },
   };
 }

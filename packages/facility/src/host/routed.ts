@@ -1,0 +1,156 @@
+/**
+ * Rex's backend on a facility of many hosts: each call goes to the agent of
+ * the host it concerns (the host the plan put on its spec; for power, the
+ * host the model puts its resource on), the facility's own machine being the
+ * in-process backend it wraps. A link touching several hosts is wired on each
+ * of them (each wires its own endpoints and its end of the tunnels between
+ * them). A call to a host whose agent is down fails at once, naming the host.
+ */
+import type { Client } from "@connectrpc/connect";
+import { linkHosts } from "@merge/materialize";
+import * as pb from "@merge/proto";
+import type { Store } from "@merge/store";
+import type {
+  ActionContext,
+  Backend,
+  EmulationSpec,
+  HarborSpec,
+  InfranetEntry,
+  InfrapodSpec,
+  InfrapodStatus,
+  LinkSpec,
+  NodeRef,
+  NodeSpec,
+  PowerAction,
+} from "../backend.ts";
+import { tlsClient } from "../grpc.ts";
+import type { AgentMethod } from "./agent.ts";
+import { readHost } from "./records.ts";
+
+export interface HostRoutedOptions {
+  /** The backend of the facility's own machine (specs naming no host). */
+  local: Backend;
+  store: Store;
+  /** The certificate rex calls agents with (role `commander`). */
+  tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** The host the facility model puts a resource on (undefined: the facility's own machine). */
+  hostOf: (resource: string) => string | undefined;
+}
+
+export class HostDownError extends Error {}
+
+export class HostRoutedBackend implements Backend {
+  private readonly clients = new Map<string, { endpoint: string; client: Client<typeof pb.HostAgentService> }>();
+
+  constructor(private readonly o: HostRoutedOptions) {}
+
+  get name(): string {
+    return this.o.local.name;
+  }
+
+  /** The local backend's data plane (exec and shells reach the nodes of the facility's own machine). */
+  get dataPlane(): unknown {
+    return (this.o.local as unknown as { dataPlane?: unknown }).dataPlane;
+  }
+
+  /** Sweeping orphans is the local backend's (each agent reconciles its own host). */
+  reconcile(live: Iterable<string>, log?: (m: string) => void): Promise<string[]> {
+    const r = (this.o.local as unknown as { reconcile?: HostRoutedBackend["reconcile"] }).reconcile;
+    return r ? r.call(this.o.local, live, log) : Promise.resolve([]);
+  }
+
+  private async client(host: string): Promise<Client<typeof pb.HostAgentService>> {
+    const h = await readHost(this.o.store, host);
+    if (!h) throw new HostDownError(`host ${host} has no agent registered with the facility`);
+    if (!h.alive) throw new HostDownError(`host ${host} is down: its agent (pid ${h.pid}) stopped answering`);
+    const had = this.clients.get(host);
+    if (had && had.endpoint === h.endpoint) return had.client;
+    const client = tlsClient(pb.HostAgentService, h.endpoint, this.o.tls);
+    this.clients.set(host, { endpoint: h.endpoint, client });
+    return client;
+  }
+
+  /** One backend call on one host; `local` runs it here. */
+  private async on<T>(
+    host: string | undefined,
+    method: AgentMethod,
+    args: unknown[],
+    ctx: ActionContext,
+    local: (b: Backend) => Promise<T>,
+  ): Promise<T> {
+    if (!host) return local(this.o.local);
+    const client = await this.client(host);
+    let res: pb.PerformResponse;
+    try {
+      res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: ctx.signal });
+    } catch (e) {
+      const msg = (e as Error).message.replace(/^\[\w+\] /, "");
+      const h = await readHost(this.o.store, host).catch(() => undefined);
+      if (h && !h.alive) throw new HostDownError(`host ${host} is down: ${msg}`);
+      throw new Error(`host ${host}: ${msg}`);
+    }
+    for (const line of res.log) ctx.log(`${host}: ${line}`);
+    return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
+  }
+
+  /** A call on every host of a link, together; the error names each host that failed. */
+  private async onEach(hosts: string[], method: AgentMethod, spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    const results = await Promise.allSettled(
+      hosts.map((h) =>
+        this.on<void>(h || undefined, method, [spec], ctx, (b) =>
+          method === "linkCreate" ? b.linkCreate(spec, ctx) : b.linkDestroy(spec, ctx),
+        ),
+      ),
+    );
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(`link ${spec.link}: ${failed.join("; ")}`);
+  }
+
+  infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    return this.on(spec.host, "infrapodEnclave", [spec], ctx, (b) => b.infrapodEnclave(spec, ctx));
+  }
+  infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    return this.on(spec.host, "infrapodServices", [spec], ctx, (b) => b.infrapodServices(spec, ctx));
+  }
+  infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "infrapodEntries", [spec, entries], ctx, (b) => b.infrapodEntries(spec, entries, ctx));
+  }
+  infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx));
+  }
+  harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
+    return this.on(this.o.hostOf(spec.server), "harborEnsure", [spec], ctx, (b) => b.harborEnsure(spec, ctx));
+  }
+  nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "nodeSetup", [spec], ctx, (b) => b.nodeSetup(spec, ctx));
+  }
+  nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx));
+  }
+  nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "nodeReset", [spec], ctx, (b) => b.nodeReset(spec, ctx));
+  }
+  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {
+    return this.on(this.o.hostOf(resource), "nodePower", [resource, action, node ?? null], ctx, (b) =>
+      b.nodePower(resource, action, ctx, node),
+    );
+  }
+  linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    return this.onEach(linkHosts(spec), "linkCreate", spec, ctx);
+  }
+  linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    return this.onEach(linkHosts(spec), "linkDestroy", spec, ctx);
+  }
+  emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "emulationSetup", [spec], ctx, (b) => b.emulationSetup(spec, ctx));
+  }
+  emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "emulationUpdate", [spec], ctx, (b) => b.emulationUpdate(spec, ctx));
+  }
+  emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "emulationDestroy", [spec], ctx, (b) => b.emulationDestroy(spec, ctx));
+  }
+  close(): Promise<void> {
+    return this.o.local.close();
+  }
+}
