@@ -163,7 +163,9 @@ export function makeHostCert(
   const caCert = join(caDir, "ca.pem");
   const caKey = join(caDir, "ca-key.pem");
   if (!existsSync(caCert) || !existsSync(caKey))
-    throw new CertError(`${caDir} has no facility CA (ca.pem, ca-key.pem); make one with 'cog certs make --dir ${caDir}'`);
+    throw new CertError(
+      `${caDir} has no facility CA (ca.pem, ca-key.pem); make one with 'cog certs make --dir ${caDir}'`,
+    );
   const bin = openssl();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
@@ -171,7 +173,11 @@ export function makeHostCert(
   if (existsSync(f.cert) && !opts.force) return [];
   const run = (args: string[]) => {
     try {
-      execFileSync(bin, args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, OPENSSL_CONF: "/dev/null" } });
+      execFileSync(bin, args, {
+        cwd: dir,
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, OPENSSL_CONF: "/dev/null" },
+      });
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
       throw new CertError(`openssl ${args[0]} failed: ${stderr || (err as Error).message}`);
@@ -194,8 +200,23 @@ export function makeHostCert(
   );
   const serial = join(dir, "host.srl");
   run([
-    "x509", "-req", "-in", "host.csr", "-CA", caCert, "-CAkey", caKey, "-CAserial", serial, "-CAcreateserial",
-    "-days", String(opts.days ?? 825), "-extfile", "host.ext", "-out", "host.pem",
+    "x509",
+    "-req",
+    "-in",
+    "host.csr",
+    "-CA",
+    caCert,
+    "-CAkey",
+    caKey,
+    "-CAserial",
+    serial,
+    "-CAcreateserial",
+    "-days",
+    String(opts.days ?? 825),
+    "-extfile",
+    "host.ext",
+    "-out",
+    "host.pem",
   ]);
   for (const x of ["host.csr", "host.ext", "host.srl"]) rmSync(join(dir, x), { force: true });
   copyFileSync(caCert, f.ca);

@@ -12,10 +12,10 @@ import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
+import { startHostRegistry } from "./host/registry.ts";
+import { HostRoutedBackend } from "./host/routed.ts";
 import { NodeOps } from "./node-ops.ts";
 import { Rex } from "./rex.ts";
-import { HostRoutedBackend } from "./host/routed.ts";
-import { startHostRegistry } from "./host/registry.ts";
 import { keys } from "./task.ts";
 
 export interface FacilityOptions {

@@ -74,7 +74,8 @@ export async function startHostAgent(o: HostAgentOptions): Promise<RunningAgent>
       } catch (e) {
         throw new ConnectError(`${req.method}: arguments are not JSON: ${(e as Error).message}`, Code.InvalidArgument);
       }
-      if (!Array.isArray(args)) throw new ConnectError(`${req.method}: arguments must be a JSON array`, Code.InvalidArgument);
+      if (!Array.isArray(args))
+        throw new ConnectError(`${req.method}: arguments must be a JSON array`, Code.InvalidArgument);
       const lines: string[] = [];
       const ctx: ActionContext = {
         signal: hctx.signal,

@@ -3,3 +3,4 @@ export * from "./measure.ts";
 export * from "./records.ts";
 export * from "./registry.ts";
 export * from "./routed.ts";
+export * from "./run.ts";

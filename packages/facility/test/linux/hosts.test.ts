@@ -1,0 +1,79 @@
+// A facility of several hosts on this machine (hosts-fixture.ts): host agents in
+// their own network namespaces, driven through the real path (plan → commander
+// → driver → rex → the agent of each action's host → the linux backend there).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, before, test } from "node:test";
+import { planMaterialization, synthetic } from "@merge/materialize";
+import * as pb from "@merge/proto";
+import type { Experiment, Facility, Realization } from "@merge/xir";
+import { listNetns } from "../../src/linux/processes.ts";
+import { skip } from "./fixture.ts";
+import { fixtureLeftovers, type HostsFixture, hostPrefix, materializePlan, startHosts } from "./hosts-fixture.ts";
+
+const HOSTS = ["h1", "h2", "h3"];
+let fx: HostsFixture;
+let pids: (number | undefined)[] = [];
+
+/** A synthetic experiment on these hosts (busybox nodes: fast), with its facility model. */
+function shaped(nodes: number, mzid: string, hosts: string[], lanSize = 4) {
+  const s = synthetic(nodes, { mzid, lanSize, hosts });
+  for (const n of s.experiment.nodes) delete n.image;
+  return s;
+}
+
+// Every test's materializations use this facility model: 12 nodes round robin over h1..h3, infra on h1.
+const model: Facility = shaped(12, "model.x.y", HOSTS).facility;
+
+before(async () => {
+  if (skip) return;
+  fx = await startHosts(model, HOSTS, { leaseTtl: 3 });
+  pids = fx.hosts.map((h) => h.agent?.pid);
+});
+
+after(async () => {
+  if (skip || !fx) return;
+  await fx.close();
+  assert.deepEqual(fixtureLeftovers(fx.run, pids), [], "no namespace, interface or agent of the run is left");
+});
+
+function plan(s: { realization: Realization; experiment: Experiment }) {
+  return planMaterialization(s.realization, s.experiment, [model]);
+}
+
+/** Run a command in a namespace; its stdout, or throws with its stderr. */
+function inNs(ns: string, cmd: string): string {
+  const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, "--", "busybox", "sh", "-c", cmd], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} in ${ns}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+test("a materialization on one host runs through that host's agent, and its teardown leaves nothing there", {
+  skip,
+}, async () => {
+  const mzid = `one.${fx.run}.test`;
+  // Nodes 0, 3 (h1 in the model's round robin) only: everything on h1, where the infrapod server is.
+  const s = shaped(12, mzid, HOSTS);
+  const keep = new Set(["n0", "n3", "n6", "n9"]);
+  s.experiment.nodes = s.experiment.nodes.filter((n) => keep.has(n.name));
+  s.realization.nodes = s.realization.nodes.filter((n) => keep.has(n.node));
+  s.experiment.links = [];
+  s.realization.links = [];
+  for (const n of s.experiment.nodes) n.sockets = [];
+  for (const n of s.realization.nodes) n.interfaces = [];
+  const p = plan(s);
+  assert.deepEqual(p.facilities[0]?.hosts, ["h1"]);
+  const st = await materializePlan(fx, p);
+  assert.equal(st.status, pb.MzStatus.ACTIVE, JSON.stringify(st.failed));
+  const prefix = hostPrefix(mzid, "h1");
+  assert.ok(listNetns().includes(`${prefix}-i`), "the infrapod is h1's");
+  // The infrapod reaches every node on the infranet, on h1.
+  for (const a of ["172.30.0.2", "172.30.0.3", "172.30.0.4", "172.30.0.5"])
+    inNs(`${prefix}-i`, `busybox ping -c 1 -W 2 ${a}`);
+  const d = await materializePlan(fx, p, "dematerialize");
+  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
+  assert.deepEqual(
+    listNetns().filter((n) => n.startsWith(prefix)),
+    [],
+  );
+});
