@@ -31,6 +31,8 @@ export interface FacilityOptions {
   driverPort?: number;
   /** Port of the host registry, where the host agents of a model naming hosts register (0: any free port). */
   hostRegistryPort?: number;
+  /** The facility's own machine's underlay address (its VTEP), when its networks span other hosts. */
+  underlay?: string;
   /** Seconds a host agent may stay silent before its host is down (default 6). */
   hostLeaseTtl?: number;
   rex?: { concurrency?: number; leaseTtl?: number };
@@ -86,7 +88,13 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   const hostOf = (id: string) => o.model.resources.find((r) => r.id === id)?.host;
   // A model naming hosts: rex's calls go to each host's agent, the facility's own machine's to o.backend.
   const backend: Backend = hosts.length
-    ? new HostRoutedBackend({ local: o.backend, store: o.store, tls: loadTls(certFiles(o.certs, "commander")), hostOf })
+    ? new HostRoutedBackend({
+        local: o.backend,
+        store: o.store,
+        tls: loadTls(certFiles(o.certs, "commander")),
+        hostOf,
+        ...(o.underlay ? { underlay: o.underlay } : {}),
+      })
     : o.backend;
   const hostRegistry = hosts.length
     ? await startHostRegistry({

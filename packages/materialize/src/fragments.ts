@@ -105,7 +105,14 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     return h ? { host: h } : {};
   };
   const xpNodes = new Map(xp.nodes.map((n) => [n.name, n]));
-  const net: InfranetSpec = { vni: infranet.vni, ...INFRANET };
+  // The hosts the infranet spans: the infrapod's, then its nodes', each once.
+  const spans = [
+    ...new Set([
+      resources.get(infranet.infrapodServer)?.host ?? "",
+      ...rlz.nodes.filter((n) => n.facility === facility.name).map((n) => resources.get(n.resource)?.host ?? ""),
+    ]),
+  ];
+  const net: InfranetSpec = { vni: infranet.vni, ...INFRANET, ...(spans.length > 1 ? { hosts: spans } : {}) };
   const emulated = rlz.links.some((l) => l.emulator?.facility === facility.name);
   const infrapod = {
     mzid,

@@ -24,6 +24,18 @@ export interface InfranetSpec {
   subnet: string;
   /** The infrapod's address on the infranet (DHCP/DNS server, gateway), e.g. `172.30.0.1`. */
   gateway: string;
+  /**
+   * Every facility host the infranet spans, the infrapod's first (`""`: the
+   * facility's own machine); absent when it is all on one host. Each host
+   * joins it with a VXLAN tunnel endpoint on the infranet's VNI.
+   */
+  hosts?: string[];
+  /**
+   * The underlay addresses of the other hosts in `hosts`: filled in by the
+   * facility when it routes a call to a host (from the hosts' registrations),
+   * never planned.
+   */
+  vteps?: string[];
 }
 
 export interface InfrapodSpec {

@@ -32,11 +32,11 @@ const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } =>
   (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
 
 function netToPb(n: InfranetSpec): pb.InfranetSpec {
-  return create(pb.InfranetSpecSchema, { vni: n.vni, subnet: n.subnet, gateway: n.gateway });
+  return create(pb.InfranetSpecSchema, { vni: n.vni, subnet: n.subnet, gateway: n.gateway, hosts: n.hosts ?? [] });
 }
 function netFromPb(n: pb.InfranetSpec | undefined, where: string): InfranetSpec {
   if (!n) throw new WireError(`${where}: infranet is missing`);
-  return { vni: n.vni, subnet: n.subnet, gateway: n.gateway };
+  return { vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.hosts.length ? { hosts: [...n.hosts] } : {}) };
 }
 
 function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {

@@ -19,6 +19,10 @@ export const AGENT_METHODS = {
   infrapodServices: (b, [spec], ctx) => b.infrapodServices(spec as never, ctx),
   infrapodEntries: (b, [spec, entries], ctx) => b.infrapodEntries(spec as never, entries as never, ctx),
   infrapodDestroy: (b, [spec], ctx) => b.infrapodDestroy(spec as never, ctx),
+  infrapodNode: async (b, [spec, present], ctx) => {
+    if (!b.infrapodNode) throw new Error(`the ${b.name} backend carries no nodes of other hosts`);
+    await b.infrapodNode(spec as never, present === true, ctx);
+  },
   harborEnsure: (b, [spec], ctx) => b.harborEnsure(spec as never, ctx),
   nodeSetup: (b, [spec], ctx) => b.nodeSetup(spec as never, ctx),
   nodeRecycle: (b, [spec], ctx) => b.nodeRecycle(spec as never, ctx),

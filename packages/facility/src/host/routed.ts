@@ -16,6 +16,7 @@ import type {
   EmulationSpec,
   HarborSpec,
   InfranetEntry,
+  InfranetSpec,
   InfrapodSpec,
   InfrapodStatus,
   LinkSpec,
@@ -35,6 +36,9 @@ export interface HostRoutedOptions {
   tls: { ca: Buffer; cert: Buffer; key: Buffer };
   /** The host the facility model puts a resource on (undefined: the facility's own machine). */
   hostOf: (resource: string) => string | undefined;
+  /** The facility's own machine's underlay address, when the infranet or links span it and other hosts. */
+  underlay?: string;
+  log?: (m: string) => void;
 }
 
 export class HostDownError extends Error {}
@@ -68,6 +72,32 @@ export class HostRoutedBackend implements Backend {
     const client = tlsClient(pb.HostAgentService, h.endpoint, this.o.tls);
     this.clients.set(host, { endpoint: h.endpoint, client });
     return client;
+  }
+
+  /** A host's underlay address (its VTEP), from its registration; the facility's own from the options. */
+  private async underlayOf(host: string): Promise<string> {
+    if (!host) {
+      if (!this.o.underlay)
+        throw new Error("the facility's own machine has no underlay address (give startFacility an underlay)");
+      return this.o.underlay;
+    }
+    const h = await readHost(this.o.store, host);
+    if (!h) throw new HostDownError(`host ${host} has no agent registered with the facility`);
+    return h.underlay;
+  }
+
+  /** The infranet as a host sees it: the other hosts' VTEPs added. */
+  private async infranetOn<T extends { infranet: InfranetSpec }>(spec: T, host: string | undefined): Promise<T> {
+    const hosts = spec.infranet.hosts;
+    if (!hosts || hosts.length < 2) return spec;
+    const vteps = await Promise.all(hosts.filter((h) => h !== (host ?? "")).map((h) => this.underlayOf(h)));
+    return { ...spec, infranet: { ...spec.infranet, vteps } };
+  }
+
+  /** The host of a node's infrapod, when another host than the node's. */
+  private podHostOf(spec: NodeSpec): string | undefined {
+    const pod = spec.infranet.hosts?.[0];
+    return pod !== undefined && pod !== (spec.host ?? "") ? pod : undefined;
   }
 
   /** One backend call on one host; `local` runs it here. */
@@ -106,8 +136,9 @@ export class HostRoutedBackend implements Backend {
     if (failed.length) throw new Error(`link ${spec.link}: ${failed.join("; ")}`);
   }
 
-  infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
-    return this.on(spec.host, "infrapodEnclave", [spec], ctx, (b) => b.infrapodEnclave(spec, ctx));
+  async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    const s = await this.infranetOn(spec, spec.host);
+    return this.on(spec.host, "infrapodEnclave", [s], ctx, (b) => b.infrapodEnclave(s, ctx));
   }
   infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     return this.on(spec.host, "infrapodServices", [spec], ctx, (b) => b.infrapodServices(spec, ctx));
@@ -121,14 +152,29 @@ export class HostRoutedBackend implements Backend {
   harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
     return this.on(this.o.hostOf(spec.server), "harborEnsure", [spec], ctx, (b) => b.harborEnsure(spec, ctx));
   }
-  nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    return this.on(spec.host, "nodeSetup", [spec], ctx, (b) => b.nodeSetup(spec, ctx));
+  /** Tell the infrapod's host about a node another host carries (its configuration, its DHCP/DNS entry). */
+  private async toPod(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void> {
+    const pod = this.podHostOf(spec);
+    if (pod === undefined) return;
+    await this.on(pod || undefined, "infrapodNode", [spec, present], ctx, async (b) => {
+      if (!b.infrapodNode) throw new Error(`the ${b.name} backend carries no nodes of other hosts`);
+      await b.infrapodNode(spec, present, ctx);
+    });
   }
-  nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    return this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx));
+  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.toPod(spec, true, ctx);
+    const s = await this.infranetOn(spec, spec.host);
+    return this.on(spec.host, "nodeSetup", [s], ctx, (b) => b.nodeSetup(s, ctx));
   }
-  nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    return this.on(spec.host, "nodeReset", [spec], ctx, (b) => b.nodeReset(spec, ctx));
+  async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx));
+    // The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
+    await this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
+  }
+  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.toPod(spec, true, ctx);
+    const s = await this.infranetOn(spec, spec.host);
+    return this.on(spec.host, "nodeReset", [s], ctx, (b) => b.nodeReset(s, ctx));
   }
   nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {
     return this.on(this.o.hostOf(resource), "nodePower", [resource, action, node ?? null], ctx, (b) =>

@@ -26,6 +26,7 @@ import { LinuxBackend } from "../../src/linux/backend.ts";
 import { alive, listNetns } from "../../src/linux/processes.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
+import { UNDERLAY_MTU } from "../../src/linux/vtep.ts";
 
 const DAEMON = fileURLToPath(new URL("../../src/daemon.ts", import.meta.url));
 
@@ -107,7 +108,8 @@ export async function startHosts(
   };
 
   try {
-    ip(["link", "add", bridge, "type", "bridge"]);
+    // The underlay carries the tunnels' overhead (vtep.ts): 1550 on the fabric, 1500 for nodes.
+    ip(["link", "add", bridge, "mtu", String(UNDERLAY_MTU), "type", "bridge"]);
     ip(["addr", "add", `${gateway}/24`, "dev", bridge]);
     ip(["link", "set", bridge, "up"]);
     const certs = join(tmp, "certs");
@@ -120,6 +122,7 @@ export async function startHosts(
       model,
       certs,
       host: gateway,
+      underlay: gateway,
       ...(opts.leaseTtl ? { hostLeaseTtl: opts.leaseTtl } : {}),
     });
     const registry = facility.hostRegistryUrl;
@@ -132,10 +135,23 @@ export async function startHosts(
       const hcerts = join(tmp, `${name}-certs`);
       makeHostCert(certs, hcerts, name, { addresses: [underlay] });
       ip(["netns", "add", netns]);
-      ip(["link", "add", `${run}v${i}`, "type", "veth", "peer", "name", "ul0", "netns", netns]);
+      ip([
+        "link",
+        "add",
+        `${run}v${i}`,
+        "mtu",
+        String(UNDERLAY_MTU),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ul0",
+        "netns",
+        netns,
+      ]);
       ip(["link", "set", `${run}v${i}`, "master", bridge, "up"]);
       ip(["-n", netns, "addr", "add", `${underlay}/24`, "dev", "ul0"]);
-      ip(["-n", netns, "link", "set", "ul0", "up"]);
+      ip(["-n", netns, "link", "set", "ul0", "mtu", String(UNDERLAY_MTU), "up"]);
       ip(["-n", netns, "link", "set", "lo", "up"]);
       const h: FixtureHost = {
         name,

@@ -77,3 +77,41 @@ test("a materialization on one host runs through that host's agent, and its tear
     [],
   );
 });
+
+test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP, DNS and their configuration", {
+  skip,
+}, async () => {
+  const mzid = `ifr.${fx.run}.test`;
+  const s = shaped(12, mzid, HOSTS);
+  const keep = new Set(["n0", "n1", "n2", "n4", "n5"]);
+  s.experiment.nodes = s.experiment.nodes.filter((n) => keep.has(n.name));
+  s.realization.nodes = s.realization.nodes.filter((n) => keep.has(n.node));
+  s.experiment.links = [];
+  s.realization.links = [];
+  for (const n of s.experiment.nodes) n.sockets = [];
+  for (const n of s.realization.nodes) n.interfaces = [];
+  const p = plan(s);
+  assert.deepEqual(p.facilities[0]?.hosts, HOSTS);
+  const st = await materializePlan(fx, p);
+  assert.equal(st.status, pb.MzStatus.ACTIVE, JSON.stringify(st.failed));
+  // n1 and n4 are on h2, n2 and n5 on h3; the infrapod is on h1.
+  const pod = `${hostPrefix(mzid, "h1")}-i`;
+  const n1 = `${hostPrefix(mzid, "h2")}-n-n1`;
+  const n5 = `${hostPrefix(mzid, "h3")}-n-n5`;
+  assert.ok(listNetns().includes(n1) && listNetns().includes(n5), "nodes on their hosts");
+  // DHCP gave n1 its planned address (it is the node's own eth0 address), DNS answers it from h1.
+  assert.match(inNs(n1, "busybox ip -4 addr show eth0"), /172\.30\.0\.3\//);
+  assert.match(inNs(n1, "busybox nslookup -type=a n5 172.30.0.1 2>&1; true"), /172\.30\.0\.6/);
+  inNs(pod, "busybox ping -c 1 -W 2 172.30.0.6");
+  // Node to node across hosts, over the infranet's tunnels (h2 → h3), full-size frames unfragmented.
+  inNs(n1, "busybox ping -c 1 -W 2 172.30.0.6");
+  inNs(n1, "busybox ping -c 1 -W 2 -s 1472 172.30.0.6");
+  const d = await materializePlan(fx, p, "dematerialize");
+  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
+  for (const h of HOSTS)
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
+      [],
+      `nothing of ${mzid} is left on ${h}`,
+    );
+});
