@@ -137,6 +137,12 @@ export interface LinkSpec {
   capacity: number;
   /** The emulator's facility host, when emulated; absent: the facility's own machine. */
   emulatorHost?: string;
+  /**
+   * A link spanning hosts, as the facility routes it to one of them (never
+   * planned): `local` is the host this call wires (`""`: the facility's own
+   * machine), `underlays` every host of the link's underlay address.
+   */
+  span?: { local: string; underlays: Record<string, string> };
 }
 
 export interface WaypointSpec {

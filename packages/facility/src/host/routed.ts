@@ -123,14 +123,24 @@ export class HostRoutedBackend implements Backend {
     return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
   }
 
-  /** A call on every host of a link, together; the error names each host that failed. */
+  /**
+   * A call on every host of a link, together, each told which part is its own
+   * (`span`); the error names each host that failed.
+   */
   private async onEach(hosts: string[], method: AgentMethod, spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    let underlays: Record<string, string> = {};
+    if (hosts.length > 1) {
+      // Teardown needs no addresses: a host that is gone keeps none of it to tear down here.
+      const known = await Promise.all(hosts.map((h) => this.underlayOf(h).catch(() => "")));
+      underlays = Object.fromEntries(hosts.map((h, i) => [h, known[i] as string]));
+    }
     const results = await Promise.allSettled(
-      hosts.map((h) =>
-        this.on<void>(h || undefined, method, [spec], ctx, (b) =>
-          method === "linkCreate" ? b.linkCreate(spec, ctx) : b.linkDestroy(spec, ctx),
-        ),
-      ),
+      hosts.map((h) => {
+        const s: LinkSpec = hosts.length > 1 ? { ...spec, span: { local: h, underlays } } : spec;
+        return this.on<void>(h || undefined, method, [s], ctx, (b) =>
+          method === "linkCreate" ? b.linkCreate(s, ctx) : b.linkDestroy(s, ctx),
+        );
+      }),
     );
     const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
     if (failed.length) throw new Error(`link ${spec.link}: ${failed.join("; ")}`);

@@ -30,6 +30,7 @@ import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddres
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
 import { type LinkPlan, type MzPlan, macFromIp, type NodePlan } from "./plan.ts";
 import { listNetns } from "./processes.ts";
+import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
 import { infranetJoin } from "./vtep.ts";
@@ -526,6 +527,20 @@ export class LinuxBackend implements Backend {
   }
 
   async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    if (spec.span) {
+      // This host's part of a link across hosts; links may come before this host has any node of it.
+      await spanCreate(this.env, prefixOf(spec.mzid), spec, this.env.caps.netem);
+      try {
+        const mz = this.dataPlane.plan(spec.mzid);
+        const link = this.linkPlan(spec);
+        const had = mz.links.find((l) => l.name === link.name);
+        if (had?.emulation && link.emulation) link.emulation = had.emulation;
+        mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
+        this.save(spec.mzid);
+      } catch {}
+      ctx.log(`link ${spec.link} (${spec.kind}${spec.emulator ? ", emulated" : ""}): this host's part wired`);
+      return;
+    }
     const mz = this.planOf(spec.mzid);
     const link = this.linkPlan(spec);
     const had = mz.links.find((l) => l.name === link.name);
@@ -537,7 +552,8 @@ export class LinuxBackend implements Backend {
   }
 
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
-    await linksDestroy(this.env, prefixOf(spec.mzid), [this.linkPlan(spec)]);
+    if (spec.span) await spanDestroy(this.env, prefixOf(spec.mzid), spec);
+    else await linksDestroy(this.env, prefixOf(spec.mzid), [this.linkPlan(spec)]);
     try {
       const mz = this.dataPlane.plan(spec.mzid);
       mz.links = mz.links.filter((l) => l.name !== spec.link);
