@@ -1,6 +1,7 @@
 export * from "./builder.ts";
 export * from "./generate.ts";
 export * from "./hardware.ts";
+export * from "./hosts.ts";
 export * from "./internet.ts";
 export * from "./json-text.ts";
 export * from "./problem.ts";

@@ -90,6 +90,13 @@ export interface Backend {
   /** Remove the infrapod, its services and its enclave. */
   infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void>;
 
+  /**
+   * Many hosts: the infrapod's side of a node set up on another host (its
+   * foundry configuration and DHCP/DNS entry when `present`, else their
+   * removal). Backends of one host need not have it.
+   */
+  infrapodNode?(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void>;
+
   /** Ensure the harbor exists (facility start-up). */
   harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void>;
 

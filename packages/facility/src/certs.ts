@@ -5,18 +5,21 @@
  *   commander: serves portals and drivers, and calls drivers (server + client)
  *   portal:    calls the commander's facility API (client)
  *   driver:    registers with the commander and serves it (server + client)
+ *   host:      a host agent: registers with the facility and serves rex (server +
+ *              client); one certificate per host, its CN the host's name, issued
+ *              into the host's own directory (`makeHostCert`)
  *
  * Made with the `openssl` CLI (Node cannot issue X.509 certificates). Every key
  * is generated inside the target directory and never leaves it; files are 0600,
  * the directory 0700.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type { TlsFiles } from "@merge/proto";
 
-export type CertRole = "commander" | "portal" | "driver";
+export type CertRole = "commander" | "portal" | "driver" | "host";
 
 export class CertError extends Error {}
 
@@ -46,6 +49,7 @@ const EXT: Record<CertRole, string> = {
   commander: "serverAuth,clientAuth",
   portal: "clientAuth",
   driver: "serverAuth,clientAuth",
+  host: "serverAuth,clientAuth",
 };
 
 /** Make a CA (unless one exists) and a certificate per role. Returns the files written. */
@@ -140,6 +144,85 @@ export function makeCerts(dir: string, opts: MakeCertsOptions = {}): string[] {
   }
   if (existsSync(join(dir, "ca.srl"))) chmodSync(join(dir, "ca.srl"), 0o600);
   return written;
+}
+
+/**
+ * A host agent's certificate: key and request made in `dir` (the host's own
+ * directory, where the key stays), signed by the facility CA in `caDir`; its
+ * CN is the host's name and its SANs the addresses the agent is reached at.
+ * `dir` gets the CA certificate too (never its key). Returns the files written.
+ */
+export function makeHostCert(
+  caDir: string,
+  dir: string,
+  name: string,
+  opts: { addresses?: string[]; days?: number; force?: boolean } = {},
+): string[] {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name))
+    throw new CertError(`host name '${name}' is not valid: letters, digits, '_', '.', '-' (at most 63)`);
+  const caCert = join(caDir, "ca.pem");
+  const caKey = join(caDir, "ca-key.pem");
+  if (!existsSync(caCert) || !existsSync(caKey))
+    throw new CertError(
+      `${caDir} has no facility CA (ca.pem, ca-key.pem); make one with 'cog certs make --dir ${caDir}'`,
+    );
+  const bin = openssl();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const f = certFiles(dir, "host");
+  if (existsSync(f.cert) && !opts.force) return [];
+  const run = (args: string[]) => {
+    try {
+      execFileSync(bin, args, {
+        cwd: dir,
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, OPENSSL_CONF: "/dev/null" },
+      });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new CertError(`openssl ${args[0]} failed: ${stderr || (err as Error).message}`);
+    }
+  };
+  const hosts = ["localhost", "127.0.0.1", "::1", ...(opts.addresses ?? [])];
+  const san = [...new Set(hosts)].map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(",");
+  run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "host-key.pem"]);
+  chmodSync(f.key, 0o600);
+  run(["req", "-new", "-key", "host-key.pem", "-subj", `/OU=host/CN=${name}`, "-out", "host.csr"]);
+  writeFileSync(
+    join(dir, "host.ext"),
+    [
+      "basicConstraints=critical,CA:FALSE",
+      "keyUsage=critical,digitalSignature,keyEncipherment",
+      `extendedKeyUsage=${EXT.host}`,
+      `subjectAltName=${san}`,
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  const serial = join(dir, "host.srl");
+  run([
+    "x509",
+    "-req",
+    "-in",
+    "host.csr",
+    "-CA",
+    caCert,
+    "-CAkey",
+    caKey,
+    "-CAserial",
+    serial,
+    "-CAcreateserial",
+    "-days",
+    String(opts.days ?? 825),
+    "-extfile",
+    "host.ext",
+    "-out",
+    "host.pem",
+  ]);
+  for (const x of ["host.csr", "host.ext", "host.srl"]) rmSync(join(dir, x), { force: true });
+  copyFileSync(caCert, f.ca);
+  chmodSync(f.cert, 0o600);
+  chmodSync(f.ca, 0o600);
+  return [f.key, f.cert, f.ca];
 }
 
 /** The role (OU) of a verified peer certificate's subject. */

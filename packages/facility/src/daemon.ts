@@ -6,7 +6,9 @@
  *   daemon.ts facility --store <url> --certs <dir> --model <facility.json>
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
- *                 [--parent-fd N]
+ *                 [--parent-fd N] [--host-registry-port 6003]
+ *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
+ *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
  * commander, one driver serving every resource of the model, a rex worker, and
@@ -119,6 +121,7 @@ async function facilityMain(args: string[]): Promise<void> {
       "data-dir": { type: "string" },
       "no-harbor": { type: "boolean", default: false },
       "parent-fd": { type: "string" },
+      "host-registry-port": { type: "string", default: "6003" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -149,6 +152,7 @@ async function facilityMain(args: string[]): Promise<void> {
     port: Number(values.port),
     registryPort: Number(values["registry-port"]),
     driverPort: Number(values["driver-port"]),
+    hostRegistryPort: Number(values["host-registry-port"]),
     ...(values["no-harbor"] ? {} : { harbor: harborSpecOf(model) }),
     log: (m) => console.error(m),
   });
@@ -162,6 +166,51 @@ async function facilityMain(args: string[]): Promise<void> {
     await facility.close();
     await backend.close();
     await store.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop());
+  process.once("SIGINT", () => void stop());
+}
+
+async function agentMain(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: "string" },
+      registry: { type: "string" },
+      certs: { type: "string" },
+      "data-dir": { type: "string" },
+      underlay: { type: "string" },
+      "listen-port": { type: "string", default: "0" },
+      backend: { type: "string", default: "linux" },
+      "default-image": { type: "string" },
+      "qualify-names": { type: "boolean", default: false },
+    },
+  });
+  const missing = ["name", "registry", "certs", "data-dir", "underlay"].filter(
+    (k) => !values[k as keyof typeof values],
+  );
+  if (missing.length)
+    throw new DaemonUsageError(
+      `agent: --${missing.join(", --")} required (the host's name, the facility's host registry URL, its certificate directory from 'cog certs host', its data directory and underlay address)`,
+    );
+  if (values.backend !== "linux" && values.backend !== "sim")
+    throw new DaemonUsageError(`agent: --backend '${values.backend}': expected linux or sim`);
+  const { runAgentProcess } = await import("./host/run.ts");
+  const { agent, backend } = await runAgentProcess({
+    name: values.name as string,
+    registry: values.registry as string,
+    certs: values.certs as string,
+    dataDir: values["data-dir"] as string,
+    underlay: values.underlay as string,
+    listenPort: Number(values["listen-port"]),
+    qualifyNames: values["qualify-names"],
+    backend: values.backend,
+    ...(values["default-image"] ? { defaultImage: values["default-image"] } : {}),
+  });
+  const stop = async () => {
+    await agent.close();
+    await backend.close();
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());
@@ -197,7 +246,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     if (cmd === "rex") await rexMain(rest);
     else if (cmd === "facility") await facilityMain(rest);
-    else throw new DaemonUsageError(`usage: daemon.ts rex|facility --store <url> [options] (got '${cmd ?? ""}')`);
+    else if (cmd === "agent") await agentMain(rest);
+    else throw new DaemonUsageError(`usage: daemon.ts rex|facility|agent [options] (got '${cmd ?? ""}')`);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
     if (e.code === "EADDRINUSE") {

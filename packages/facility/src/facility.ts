@@ -12,6 +12,8 @@ import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
+import { startHostRegistry } from "./host/registry.ts";
+import { HostRoutedBackend } from "./host/routed.ts";
 import { FacilityMetrics, serveMetrics } from "./metrics.ts";
 import { NodeOps } from "./node-ops.ts";
 import { Rex } from "./rex.ts";
@@ -28,6 +30,12 @@ export interface FacilityOptions {
   port?: number;
   registryPort?: number;
   driverPort?: number;
+  /** Port of the host registry, where the host agents of a model naming hosts register (0: any free port). */
+  hostRegistryPort?: number;
+  /** The facility's own machine's underlay address (its VTEP), when its networks span other hosts. */
+  underlay?: string;
+  /** Seconds a host agent may stay silent before its host is down (default 6). */
+  hostLeaseTtl?: number;
   rex?: { concurrency?: number; leaseTtl?: number };
   /**
    * Serve Prometheus metrics (metrics.ts) on plain HTTP at this port (0: any free port) of
@@ -44,6 +52,8 @@ export interface RunningFacility {
   /** The commander's facility API URL, for the portal's facility record. */
   url: string;
   registryUrl: string;
+  /** Where host agents register; present when the model names hosts. */
+  hostRegistryUrl?: string;
   rex: Rex;
   /** The facility's metrics; `metricsUrl` when they are served. */
   metrics: FacilityMetrics;
@@ -76,12 +86,46 @@ export async function reconcileBackend(store: Store, backend: Backend, log?: (m:
   return swept;
 }
 
+/** The hosts a facility model names, sorted (none: everything is on the facility's own machine). */
+export function modelHosts(model: Facility): string[] {
+  return [...new Set(model.resources.flatMap((r) => (r.host ? [r.host] : [])))].sort();
+}
+
 export async function startFacility(o: FacilityOptions): Promise<RunningFacility> {
   // Before anything runs: what the backend holds of materializations the store no longer has goes.
   await reconcileBackend(o.store, o.backend, o.log);
-  if (o.harbor) {
-    await o.backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
-    await o.store.put(keys.harbor(), JSON.stringify(o.harbor));
+  const hosts = modelHosts(o.model);
+  const hostOf = (id: string) => o.model.resources.find((r) => r.id === id)?.host;
+  // A model naming hosts: rex's calls go to each host's agent, the facility's own machine's to o.backend.
+  const backend: Backend = hosts.length
+    ? new HostRoutedBackend({
+        local: o.backend,
+        store: o.store,
+        tls: loadTls(certFiles(o.certs, "commander")),
+        hostOf,
+        ...(o.underlay ? { underlay: o.underlay } : {}),
+      })
+    : o.backend;
+  const hostRegistry = hosts.length
+    ? await startHostRegistry({
+        store: o.store,
+        tls: loadTls(certFiles(o.certs, "commander")),
+        host: o.host,
+        port: o.hostRegistryPort ?? 0,
+        hosts,
+        ...(o.hostLeaseTtl ? { leaseTtl: o.hostLeaseTtl } : {}),
+        log: o.log,
+      })
+    : undefined;
+  if (o.harbor && hostOf(o.harbor.server)) {
+    // The harbor's standby nodes need its infranet on their hosts; until it spans hosts, a harbor on
+    // another host than the facility's own is left out rather than half made.
+    o.log?.(`facility: harbor left out: its infrapod server ${o.harbor.server} is on host ${hostOf(o.harbor.server)}`);
+  } else if (o.harbor) {
+    const own = hosts.length ? o.harbor.resources.filter((r) => !hostOf(r.id)) : o.harbor.resources;
+    const harbor = { ...o.harbor, resources: own };
+    await o.backend.harborEnsure(harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
+    await o.store.put(keys.harbor(), JSON.stringify(harbor));
   }
   const metrics = new FacilityMetrics(o.store);
   const commander = await startCommander({
@@ -95,7 +139,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   const driver = await startDriverServer({
     driver: new Driver(o.store),
     // The backend lives in this process: the driver carries out power, emulation and exec on it.
-    ops: new NodeOps(o.store, o.backend, o.log),
+    ops: new NodeOps(o.store, backend, o.log),
     tls: loadTls(certFiles(o.certs, "driver")),
     name: `${o.model.name}-driver`,
     resources: o.model.resources.map((r) => r.id),
@@ -105,9 +149,10 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     log: o.log,
   }).catch(async (err) => {
     await commander.close();
+    await hostRegistry?.close();
     throw err;
   });
-  const rex = new Rex({ store: o.store, backend: o.backend, log: o.log, onEvent: metrics.rexEvent, ...o.rex });
+  const rex = new Rex({ store: o.store, backend, log: o.log, onEvent: metrics.rexEvent, ...o.rex });
   await rex.start();
   const served =
     o.metricsPort === undefined
@@ -116,6 +161,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   return {
     url: commander.facility.url,
     registryUrl: commander.registry.url,
+    ...(hostRegistry ? { hostRegistryUrl: hostRegistry.url } : {}),
     rex,
     metrics,
     metricsUrl: served?.url,
@@ -124,6 +170,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
       await rex.stop();
       await driver.close();
       await commander.close();
+      await hostRegistry?.close();
     },
   };
 }

@@ -19,6 +19,8 @@ import type { TlsMaterial } from "@merge/proto";
 import { type CertRole, peerRole } from "./certs.ts";
 
 const roleKey = createContextKey<string | undefined>(undefined, { description: "peer certificate role" });
+/** The verified peer certificate's common name (a host agent's is its host's name). */
+export const peerNameKey = createContextKey<string | undefined>(undefined, { description: "peer certificate CN" });
 
 export interface TlsServer {
   url: string;
@@ -52,7 +54,10 @@ export async function serveTls(opts: {
     contextValues: (req) => {
       const socket = req.socket as TLSSocket;
       const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-      return createContextValues().set(roleKey, peerRole(cert?.subject));
+      const cn = cert?.subject?.CN;
+      return createContextValues()
+        .set(roleKey, peerRole(cert?.subject))
+        .set(peerNameKey, Array.isArray(cn) ? cn[0] : cn);
     },
   });
   const server = http2.createSecureServer(

@@ -9,6 +9,7 @@ export * from "./driver-service.ts";
 export * from "./facility.ts";
 export * from "./grpc.ts";
 export * from "./harbor.ts";
+export * from "./host/index.ts";
 export { FacilityMetrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 export * from "./node-ops.ts";
 export * from "./operations.ts";

@@ -14,6 +14,37 @@ export type Fragment =
 
 export type FragmentOp = Fragment["op"];
 
+/**
+ * The facility hosts a fragment's work lands on, sorted, `""` standing for the
+ * facility's own machine: a node's or infrapod's host, an emulation's
+ * emulator's, and for a link every host one of its endpoints (or its emulator)
+ * is on — a link across hosts is wired on each of them.
+ */
+export function fragmentHosts(f: Fragment): string[] {
+  switch (f.op) {
+    case "infrapod.setup":
+      return [f.infrapod.host ?? ""];
+    case "node.setup":
+    case "node.recycle":
+    case "node.reset":
+      return [f.node.host ?? ""];
+    case "node.power":
+      return [];
+    case "link.create":
+    case "link.destroy":
+      return linkHosts(f.link);
+    case "emulation.setup":
+      return [f.emulation.host ?? ""];
+  }
+}
+
+/** Every host a link touches: its endpoints' and its emulator's, sorted, `""` for the facility's own machine. */
+export function linkHosts(link: LinkSpec): string[] {
+  const hosts = new Set(link.endpoints.map((e) => e.host ?? ""));
+  if (link.emulator) hosts.add(link.emulatorHost ?? "");
+  return [...hosts].sort();
+}
+
 /** The resources a fragment touches, beyond its routing resource (for status). */
 export function fragmentLabel(f: Fragment): string {
   switch (f.op) {

@@ -99,8 +99,20 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     throw new PlanError(`realization ${mzid} has no infranet on facility '${facility.name}'`);
   }
   const resources = new Map(facility.resources.map((r) => [r.id, r]));
+  /** Which facility host carries a resource (absent: the facility's own machine). */
+  const hostOf = (id: string): { host?: string } => {
+    const h = resources.get(id)?.host;
+    return h ? { host: h } : {};
+  };
   const xpNodes = new Map(xp.nodes.map((n) => [n.name, n]));
-  const net: InfranetSpec = { vni: infranet.vni, ...INFRANET };
+  // The hosts the infranet spans: the infrapod's, then its nodes', each once.
+  const spans = [
+    ...new Set([
+      resources.get(infranet.infrapodServer)?.host ?? "",
+      ...rlz.nodes.filter((n) => n.facility === facility.name).map((n) => resources.get(n.resource)?.host ?? ""),
+    ]),
+  ];
+  const net: InfranetSpec = { vni: infranet.vni, ...INFRANET, ...(spans.length > 1 ? { hosts: spans } : {}) };
   const emulated = rlz.links.some((l) => l.emulator?.facility === facility.name);
   const infrapod = {
     mzid,
@@ -109,6 +121,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     infranet: net,
     ...(emulated ? { emulation: mzid } : {}),
     ...(xp.parameters.nameResolution === "infranet" ? { nameResolution: "infranet" as const } : {}),
+    ...hostOf(infranet.infrapodServer),
   };
 
   const fragments: Fragment[] = [];
@@ -149,6 +162,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
           : {}),
       })),
       routes: xn.routes ?? [],
+      ...hostOf(emb.resource),
     };
     nodeSpecs.push({ resource: emb.resource, op: "node.setup", node });
   });
@@ -179,6 +193,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         port: ie.port,
         ...(ie.vlan !== undefined ? { vlan: ie.vlan } : {}),
         ...(ie.vni !== undefined ? { vni: ie.vni } : {}),
+        ...hostOf(emb.resource),
       };
     });
     const link: LinkSpec = {
@@ -200,6 +215,9 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       })),
       ...(le.emulator ? { emulator: le.emulator.resource } : {}),
       capacity: le.capacity,
+      ...(le.emulator && resources.get(le.emulator.resource)?.host
+        ? { emulatorHost: resources.get(le.emulator.resource)?.host }
+        : {}),
     };
     const first = link.segments.flatMap((s) => s.waypoints)[0];
     fragments.push({
@@ -215,6 +233,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         vindex: 0,
         emulation: le.emulator.resource,
         emulator: le.emulator.resource,
+        ...hostOf(le.emulator.resource),
         links: [],
       };
       emu.links.push({ link: le.link, endpoints, params: emulationParams(le, xl, xp) });

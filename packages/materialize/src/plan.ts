@@ -8,13 +8,15 @@
  * deterministic: the same inputs give a byte-identical plan.
  */
 import type { Experiment, Facility, Realization } from "@merge/xir";
-import type { Fragment } from "./fragment.ts";
+import { type Fragment, fragmentHosts } from "./fragment.ts";
 import { fragmentsFor, PlanError } from "./fragments.ts";
 
 export interface FacilityPlan {
   facility: string;
   /** The resources its fragments route by, sorted (what notify-incoming, status and teardown name). */
   resources: string[];
+  /** The facility hosts its fragments land on, sorted (`""`: the facility's own machine). */
+  hosts: string[];
   fragments: Fragment[];
 }
 
@@ -43,7 +45,12 @@ export function planMaterialization(
       const model = models.get(name);
       if (!model) throw new PlanError(`realization ${rlz.id} uses facility '${name}', whose model was not given`);
       const fragments = fragmentsFor(rlz, xp, model);
-      return { facility: name, resources: [...new Set(fragments.map((f) => f.resource))].sort(), fragments };
+      return {
+        facility: name,
+        resources: [...new Set(fragments.map((f) => f.resource))].sort(),
+        hosts: [...new Set(fragments.flatMap(fragmentHosts))].sort(),
+        fragments,
+      };
     }),
   };
 }
@@ -52,13 +59,16 @@ export function planMaterialization(
 export interface Placement {
   facility: string;
   resource: string;
+  /** The facility host carrying it; absent: the facility's own machine. */
+  host?: string;
 }
 
 /** The facility and resource carrying an experiment node (the machine, or the hypervisor of a VM). */
 export function nodePlacement(plan: MaterializationPlan, node: string): Placement | undefined {
   for (const fp of plan.facilities) {
     for (const f of fp.fragments) {
-      if (f.op === "node.setup" && f.node.node === node) return { facility: fp.facility, resource: f.resource };
+      if (f.op === "node.setup" && f.node.node === node)
+        return { facility: fp.facility, resource: f.resource, ...(f.node.host ? { host: f.node.host } : {}) };
     }
   }
   return undefined;
@@ -77,7 +87,13 @@ export function linkPlacement(
   for (const fp of plan.facilities) {
     for (const f of fp.fragments) {
       if (f.op === "emulation.setup" && f.emulation.links.some((l) => l.link === link)) {
-        return { emulator: { facility: fp.facility, resource: f.resource } };
+        return {
+          emulator: {
+            facility: fp.facility,
+            resource: f.resource,
+            ...(f.emulation.host ? { host: f.emulation.host } : {}),
+          },
+        };
       }
       if (f.op === "link.create" && f.link.link === link) found = true;
     }
@@ -106,6 +122,8 @@ export interface NodeAddresses {
   infranet: string;
   /** OS image; absent: the facility's default. */
   image?: string;
+  /** The facility host running it; absent: the facility's own machine. */
+  host?: string;
 }
 
 /** Every node's addresses and image, by node name. */
@@ -121,6 +139,7 @@ export function planNodeAddresses(plan: MaterializationPlan): Map<string, NodeAd
         addresses: sockets.flatMap((i) => i.addrs),
         infranet: n.infranet.address,
         ...(n.image ? { image: n.image } : {}),
+        ...(n.host ? { host: n.host } : {}),
       });
     }
   }

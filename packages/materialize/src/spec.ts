@@ -24,6 +24,18 @@ export interface InfranetSpec {
   subnet: string;
   /** The infrapod's address on the infranet (DHCP/DNS server, gateway), e.g. `172.30.0.1`. */
   gateway: string;
+  /**
+   * Every facility host the infranet spans, the infrapod's first (`""`: the
+   * facility's own machine); absent when it is all on one host. Each host
+   * joins it with a VXLAN tunnel endpoint on the infranet's VNI.
+   */
+  hosts?: string[];
+  /**
+   * The underlay addresses of the other hosts in `hosts`: filled in by the
+   * facility when it routes a call to a host (from the hosts' registrations),
+   * never planned.
+   */
+  vteps?: string[];
 }
 
 export interface InfrapodSpec {
@@ -44,6 +56,8 @@ export interface InfrapodSpec {
    * default) or its infranet address.
    */
   nameResolution?: "experiment" | "infranet";
+  /** The facility host carrying the infrapod (its server's); absent: the facility's own machine. */
+  host?: string;
 }
 
 /** One DHCP/DNS entry on the infranet (nex). */
@@ -89,6 +103,8 @@ export interface NodeSpec {
   };
   interfaces: NodeInterfaceSpec[];
   routes: { dest: string; gateway: string; socket: number }[];
+  /** The facility host carrying the node (its resource's); absent: the facility's own machine. */
+  host?: string;
 }
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
@@ -107,6 +123,8 @@ export interface LinkEndpointSpec {
   port: string;
   vlan?: number;
   vni?: number;
+  /** The facility host carrying the endpoint's node; absent: the facility's own machine. */
+  host?: string;
 }
 
 export interface LinkSpec {
@@ -123,6 +141,14 @@ export interface LinkSpec {
   emulator?: string;
   /** bits/s reserved. */
   capacity: number;
+  /** The emulator's facility host, when emulated; absent: the facility's own machine. */
+  emulatorHost?: string;
+  /**
+   * A link spanning hosts, as the facility routes it to one of them (never
+   * planned): `local` is the host this call wires (`""`: the facility's own
+   * machine), `underlays` every host of the link's underlay address.
+   */
+  span?: { local: string; underlays: Record<string, string> };
 }
 
 export interface WaypointSpec {
@@ -147,6 +173,8 @@ export interface EmulationSpec {
   emulation: string;
   /** Emulator resource. */
   emulator: string;
+  /** The emulator's facility host; absent: the facility's own machine. */
+  host?: string;
   links: { link: string; endpoints: LinkEndpointSpec[]; params: EmulationParams }[];
 }
 

@@ -2,6 +2,9 @@
  * A synthetic facility, experiment and realization of any size, for tests and
  * benchmarks of the plan and the facility: LANs of `lanSize` nodes on one leaf switch,
  * and an emulated point-to-point link between consecutive LANs' first nodes.
+ * With `hosts`, the facility is several machines: node `i` on host
+ * `hosts[i % hosts.length]` (so every LAN spans hosts), the infrapod server and
+ * the emulator on the first.
  */
 import type { Experiment, Facility, Realization, Resource } from "@merge/xir";
 
@@ -11,7 +14,12 @@ export interface Synthetic {
   realization: Realization;
 }
 
-export function synthetic(nodes: number, opts: { mzid?: string; lanSize?: number; facility?: string } = {}): Synthetic {
+export function synthetic(
+  nodes: number,
+  opts: { mzid?: string; lanSize?: number; facility?: string; hosts?: readonly string[] } = {},
+): Synthetic {
+  const hosts = opts.hosts ?? [];
+  const on = (i: number): { host?: string } => (hosts.length ? { host: hosts[i % hosts.length] as string } : {});
   const lanSize = opts.lanSize ?? 10;
   const fac = opts.facility ?? "simfac";
   const mzid = opts.mzid ?? "r0.exp.proj";
@@ -22,8 +30,16 @@ export function synthetic(nodes: number, opts: { mzid?: string; lanSize?: number
       alloc: [],
       props: {},
       ports: [{ name: "eth0", role: "infranet", capacity: 1e10 }],
+      ...on(0),
     },
-    { id: "emu0", kind: "emulator", alloc: [], props: {}, ports: [{ name: "eth0", role: "xpnet", capacity: 1e11 }] },
+    {
+      id: "emu0",
+      kind: "emulator",
+      alloc: [],
+      props: {},
+      ports: [{ name: "eth0", role: "xpnet", capacity: 1e11 }],
+      ...on(0),
+    },
     {
       id: "leaf0",
       kind: "switch",
@@ -56,6 +72,7 @@ export function synthetic(nodes: number, opts: { mzid?: string; lanSize?: number
         { name: "eth0", role: "infranet", capacity: 1e9 },
         { name: "eth1", role: "xpnet", capacity: 1e10 },
       ],
+      ...on(i),
     });
     const sockets = [{ index: 0, addrs: [`10.${lan >> 8}.${lan & 255}.${(i % lanSize) + 1}/24`], constraints: [] }];
     if (head && lan + 1 < lans)

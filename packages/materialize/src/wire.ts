@@ -32,11 +32,11 @@ const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } =>
   (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
 
 function netToPb(n: InfranetSpec): pb.InfranetSpec {
-  return create(pb.InfranetSpecSchema, { vni: n.vni, subnet: n.subnet, gateway: n.gateway });
+  return create(pb.InfranetSpecSchema, { vni: n.vni, subnet: n.subnet, gateway: n.gateway, hosts: n.hosts ?? [] });
 }
 function netFromPb(n: pb.InfranetSpec | undefined, where: string): InfranetSpec {
   if (!n) throw new WireError(`${where}: infranet is missing`);
-  return { vni: n.vni, subnet: n.subnet, gateway: n.gateway };
+  return { vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.hosts.length ? { hosts: [...n.hosts] } : {}) };
 }
 
 function nameResolutionFromPb(v: string, where: string): InfrapodSpec["nameResolution"] {
@@ -53,6 +53,7 @@ function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {
     infranet: netToPb(s.infranet),
     emulation: s.emulation ?? "",
     nameResolution: s.nameResolution ?? "",
+    host: s.host ?? "",
   });
 }
 function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): InfrapodSpec {
@@ -64,6 +65,7 @@ function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): Infrapod
     infranet: netFromPb(s.infranet, where),
     ...opt("emulation", s.emulation || undefined),
     ...opt("nameResolution", nameResolutionFromPb(s.nameResolution, where)),
+    ...opt("host", s.host || undefined),
   };
 }
 
@@ -91,6 +93,7 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
       ...opt("vni", i.vni),
     })),
     routes: n.routes,
+    host: n.host ?? "",
   });
 }
 function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
@@ -122,6 +125,7 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
       ...opt("vni", i.vni),
     })),
     routes: n.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, socket: r.socket })),
+    ...opt("host", n.host || undefined),
   };
 }
 
@@ -136,6 +140,7 @@ function endpointFromPb(e: pb.LinkEndpoint): LinkEndpointSpec {
     port: e.port,
     ...opt("vlan", e.vlan),
     ...opt("vni", e.vni),
+    ...opt("host", e.host || undefined),
   };
 }
 
@@ -149,6 +154,7 @@ function linkToPb(l: LinkSpec): pb.LinkSpec {
     segments: l.segments.map((s) => ({ endpoints: s.endpoints, waypoints: s.waypoints })),
     emulator: l.emulator ?? "",
     capacity: l.capacity,
+    emulatorHost: l.emulatorHost ?? "",
   });
 }
 function linkFromPb(l: pb.LinkSpec | undefined, where: string): LinkSpec {
@@ -173,6 +179,7 @@ function linkFromPb(l: pb.LinkSpec | undefined, where: string): LinkSpec {
     })),
     ...opt("emulator", l.emulator || undefined),
     capacity: l.capacity,
+    ...opt("emulatorHost", l.emulatorHost || undefined),
   };
 }
 
@@ -182,6 +189,7 @@ function emulationToPb(e: EmulationSpec): pb.EmulationSpec {
     vindex: e.vindex,
     emulation: e.emulation,
     emulator: e.emulator,
+    host: e.host ?? "",
     links: e.links.map((l) => ({
       link: l.link,
       endpoints: l.endpoints.map(endpointToPb),
@@ -196,6 +204,7 @@ function emulationFromPb(e: pb.EmulationSpec | undefined, where: string): Emulat
     vindex: e.vindex,
     emulation: e.emulation,
     emulator: e.emulator,
+    ...opt("host", e.host || undefined),
     links: e.links.map((l) => ({
       link: l.link,
       endpoints: l.endpoints.map(endpointFromPb),

@@ -32,6 +32,13 @@ export interface Resource {
   props: Record<string, Scalar>;
   ports: Port[];
   switch?: SwitchInfo;
+  /**
+   * The facility host carrying this resource's data plane: the machine whose
+   * host agent runs a testbed node's containers, a hypervisor's VMs, an
+   * emulator's halves of links, an infrapod server's infrapods. Absent: the
+   * facility's own machine (a facility of one host names none).
+   */
+  host?: string;
 }
 
 export interface Port {

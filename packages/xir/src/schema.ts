@@ -170,6 +170,7 @@ export const facilitySchema = {
               },
             },
           },
+          host: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" },
           switch: {
             type: "object",
             required: ["layer", "network", "vxlan", "vlanDomain"],

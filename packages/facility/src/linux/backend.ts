@@ -24,14 +24,16 @@ import type {
 import { nodeBoot, nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "./container.ts";
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
-import { mounted, mzDir } from "./env.ts";
+import { ensureMzDir, mounted, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
 import { listNetns } from "./processes.ts";
 import { emptyRecord, type LinkPlan, linkRecord, type MzPlan, macFromIp, type NodePlan, nodeRecord } from "./record.ts";
+import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
+import { infranetJoin } from "./vtep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
 /**
@@ -61,6 +63,9 @@ export class LinuxBackend implements Backend {
 
   /** Materializations whose directory is in place, so their state can be written (see `save`). */
   private readonly placed = new Set<string>();
+  /** Materializations whose infrapod is on another host: here only an infranet switch and some nodes. */
+  private readonly switchOnly = new Set<string>();
+  private readonly switching = new Map<string, Promise<void>>();
 
   private constructor(readonly dataPlane: LinuxDataPlane) {
     this.restore();
@@ -86,6 +91,7 @@ export class LinuxBackend implements Backend {
       if (s.entries) this.entries.set(s.plan.mzid, s.entries);
       for (const [node, resource] of Object.entries(s.placement)) this.place({ mzid: s.plan.mzid, node }, resource);
       if (s.harbor) this.harbor = { mzid: s.plan.mzid, spec: s.harbor };
+      if (s.switchOnly) this.switchOnly.add(s.plan.mzid);
       this.placed.add(s.plan.mzid);
       this.env.log(
         `linux backend: took back materialization ${s.plan.mzid} (${s.plan.nodes.length} nodes, ${s.plan.links.length} links)`,
@@ -117,6 +123,7 @@ export class LinuxBackend implements Backend {
     const entries = this.entries.get(mzid);
     if (entries) state.entries = entries;
     if (this.harbor?.mzid === mzid) state.harbor = this.harbor.spec;
+    if (this.switchOnly.has(mzid)) state.switchOnly = true;
     try {
       writeState(this.env.dataDir, state);
     } catch (e) {
@@ -160,6 +167,7 @@ export class LinuxBackend implements Backend {
     if (this.harbor?.mzid === mzid) this.harbor = undefined;
     this.entries.delete(mzid);
     this.placed.delete(mzid);
+    this.switchOnly.delete(mzid);
     this.dataPlane.forget(mzid);
   }
 
@@ -194,6 +202,9 @@ export class LinuxBackend implements Backend {
     const prefix = prefixOf(spec.mzid);
     this.planOf(spec.mzid, spec);
     const { serviceAddress } = await infrapodCreate(this.env, prefix, spec.infranet);
+    // Nodes on other hosts reach the infrapod through a tunnel on the infranet's VNI (vtep.ts).
+    if (spec.infranet.vteps?.length)
+      await infranetJoin(this.env, prefix, namesOf(prefix).infrapod, spec.infranet.vni, spec.infranet.vteps);
     this.placed.add(spec.mzid);
     this.save(spec.mzid);
     ctx.log(`infrapod ${namesOf(prefix).infrapod} up, service address ${serviceAddress}`);
@@ -374,7 +385,57 @@ export class LinuxBackend implements Backend {
       throw new Error(`node ${node}: materialization ${mzid} has no infrapod on this host (dematerialized?)`);
   }
 
+  /**
+   * The infrapod's side of a node another host carries: its foundry
+   * configuration and its DHCP/DNS entry (`present`), or their removal.
+   */
+  async infrapodNode(spec: NodeSpec, present: boolean, _ctx: ActionContext): Promise<void> {
+    this.requireInfrapod(spec.mzid, spec.node);
+    const mz = this.planOf(spec.mzid, spec);
+    const node = nodeRecord(spec);
+    mz.nodes = mz.nodes.filter((n) => n.name !== node.name);
+    if (present) {
+      mz.nodes.push(node);
+      writeNodeConfig(foundryDir(this.env, prefixOf(spec.mzid)), node);
+    }
+    this.writeNex(mz);
+    this.save(spec.mzid);
+  }
+
+  /**
+   * A node whose infrapod is on another host joins the infranet through this
+   * host's infranet switch: a namespace of the infrapod's name holding only
+   * the bridge and the tunnel to the other hosts (no services).
+   */
+  private infranetSwitch(spec: NodeSpec): Promise<void> {
+    // Nodes of one materialization set up in parallel share one switch: made once.
+    const pending = this.switching.get(spec.mzid) ?? this.makeInfranetSwitch(spec);
+    this.switching.set(spec.mzid, pending);
+    return pending.finally(() => this.switching.delete(spec.mzid));
+  }
+
+  private async makeInfranetSwitch(spec: NodeSpec): Promise<void> {
+    const vteps = spec.infranet.vteps;
+    const prefix = prefixOf(spec.mzid);
+    const ns = namesOf(prefix).infrapod;
+    if (!vteps?.length || listNetns().includes(ns)) return;
+    await ensureMzDir(this.env, prefix);
+    await this.env.ip.submit([`netns add ${ns}`]);
+    await this.env
+      .ipIn(ns)
+      .submit([
+        "link set lo up",
+        "link add name ibr type bridge",
+        "link set dev ibr type bridge forward_delay 0 stp_state 0",
+        "link set dev ibr up",
+      ]);
+    await infranetJoin(this.env, prefix, ns, spec.infranet.vni, vteps);
+    this.switchOnly.add(spec.mzid);
+    this.placed.add(spec.mzid);
+  }
+
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.infranetSwitch(spec);
     this.requireInfrapod(spec.mzid, spec.node);
     const mz = this.planOf(spec.mzid, spec);
     const node = nodeRecord(spec);
@@ -396,6 +457,13 @@ export class LinuxBackend implements Backend {
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     await this.removeNode({ mzid: spec.mzid, node: spec.node });
+    // The last node of a materialization whose infrapod is elsewhere takes this host's part of it along.
+    if (this.switchOnly.has(spec.mzid) && ![...this.placement.values()].some((p) => p.mzid === spec.mzid)) {
+      const left = await sweep(prefixOf(spec.mzid), this.env.dataDir);
+      this.forget(spec.mzid);
+      if (!isClean(left)) throw new Error(`node ${spec.node}: could not remove ${JSON.stringify(left)}`);
+      ctx.log(`materialization ${spec.mzid}: its last node on this host is gone, and its infranet switch`);
+    }
     if (this.harbor && !this.occupied(spec.resource)) {
       await this.standby([spec.resource], ctx);
       ctx.log(`node ${spec.node} wiped; ${spec.resource} back in the harbor, in standby`);
@@ -432,6 +500,20 @@ export class LinuxBackend implements Backend {
   }
 
   async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    if (spec.span) {
+      // This host's part of a link across hosts; links may come before this host has any node of it.
+      await spanCreate(this.env, prefixOf(spec.mzid), spec, this.env.caps.netem);
+      try {
+        const mz = this.dataPlane.plan(spec.mzid);
+        const link = linkRecord(spec);
+        const had = mz.links.find((l) => l.name === link.name);
+        if (had?.emulation && link.emulation) link.emulation = had.emulation;
+        mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
+        this.save(spec.mzid);
+      } catch {}
+      ctx.log(`link ${spec.link} (${spec.kind}${spec.emulator ? ", emulated" : ""}): this host's part wired`);
+      return;
+    }
     const mz = this.planOf(spec.mzid);
     const link = linkRecord(spec);
     const had = mz.links.find((l) => l.name === link.name);
@@ -443,7 +525,8 @@ export class LinuxBackend implements Backend {
   }
 
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
-    await linksDestroy(this.env, prefixOf(spec.mzid), [linkRecord(spec)]);
+    if (spec.span) await spanDestroy(this.env, prefixOf(spec.mzid), spec);
+    else await linksDestroy(this.env, prefixOf(spec.mzid), [linkRecord(spec)]);
     try {
       const mz = this.dataPlane.plan(spec.mzid);
       mz.links = mz.links.filter((l) => l.name !== spec.link);

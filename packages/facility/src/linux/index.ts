@@ -11,7 +11,7 @@ export {
   debianImage,
   imageCache,
 } from "./image.ts";
-export { PREFIX_RE, prefixOf } from "./names.ts";
+export { PREFIX_RE, prefixOf, qualifyNames } from "./names.ts";
 export * from "./record.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";

@@ -10,8 +10,23 @@ import { createHash } from "node:crypto";
 /** All prefixes look like this: `mg` and 6 lowercase hex digits. */
 export const PREFIX_RE = /^mg[0-9a-f]{6}$/;
 
+/**
+ * Kernel object names are per machine. When several hosts of a facility share
+ * one machine (hosts as network namespaces, for tests), each host agent
+ * process qualifies its names with its host's name, so a materialization's
+ * objects on two hosts never share a name and sweeping one host's never
+ * touches another's. Unset (the facility's own machine, a real host): as before.
+ */
+let hostQualifier = "";
+
+/** Qualify this process's kernel object names with a host name (the host agent does, at start). */
+export function qualifyNames(host: string): void {
+  hostQualifier = host;
+}
+
 export function prefixOf(mzid: string): string {
-  return `mg${createHash("sha256").update(mzid).digest("hex").slice(0, 6)}`;
+  const key = hostQualifier ? `${mzid}@${hostQualifier}` : mzid;
+  return `mg${createHash("sha256").update(key).digest("hex").slice(0, 6)}`;
 }
 
 export interface Names {

@@ -24,6 +24,8 @@ export interface MzState {
   placement: Record<string, string>;
   /** Present when this materialization is the facility's harbor. */
   harbor?: HarborSpec;
+  /** This host carries some of its nodes but not its infrapod: an infranet switch joined by tunnel. */
+  switchOnly?: boolean;
 }
 
 /** What earlier versions wrote: resource → node (one node per resource). */

@@ -17,7 +17,140 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIjwKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkimwEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCSI7Cg1JbmZyYW5ldEVudHJ5EgwKBG5hbWUYASABKAkSCwoDbWFjGAIgASgJEg8KB2FkZHJlc3MYAyABKAkidQoNSW5mcmFwb2RTZXR1cBIxCghpbmZyYXBvZBgBIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkluZnJhcG9kU3BlYxIxCgdlbnRyaWVzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRFbnRyeSI4CglOb2RlQWxsb2MSDQoFY29yZXMYASABKA0SDgoGbWVtb3J5GAIgASgBEgwKBGRpc2sYAyABKAEiaAoMTm9kZUluZnJhbmV0EiwKA25ldBgBIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkluZnJhbmV0U3BlYxIPCgdhZGRyZXNzGAIgASgJEgwKBHBvcnQYAyABKAkSCwoDbWFjGAQgASgJIpABCg1Ob2RlSW50ZXJmYWNlEg4KBnNvY2tldBgBIAEoDRIMCgRwb3J0GAIgASgJEgsKA21hYxgDIAEoCRINCgVhZGRycxgEIAMoCRIPCgd2aXJ0dWFsGAUgASgIEhEKBHZsYW4YBiABKA1IAIgBARIQCgN2bmkYByABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pIjYKBVJvdXRlEgwKBGRlc3QYASABKAkSDwoHZ2F0ZXdheRgCIAEoCRIOCgZzb2NrZXQYAyABKA0ilQIKCE5vZGVTcGVjEgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIMCgRtb2RlGAQgASgJEg0KBWltYWdlGAUgASgJEisKBWFsbG9jGAYgASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUFsbG9jEjEKCGluZnJhbmV0GAcgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUluZnJhbmV0EjQKCmludGVyZmFjZXMYCCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW50ZXJmYWNlEigKBnJvdXRlcxgJIAMoCzIYLm1lcmdlLmZhY2lsaXR5LnYxLlJvdXRlIjsKCU5vZGVQb3dlchIuCgZhY3Rpb24YASABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiKCAQoMTGlua0VuZHBvaW50EgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNEhAKCHJlc291cmNlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoEdmxhbhgFIAEoDUgAiAEBEhAKA3ZuaRgGIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkiKwoLRW5kcG9pbnRSZWYSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0iYAoIV2F5cG9pbnQSEAoIcmVzb3VyY2UYASABKAkSDAoEcG9ydBgCIAEoCRIRCgR2bGFuGAMgASgNSACIAQESEAoDdm5pGAQgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSJwCgtMaW5rU2VnbWVudBIxCgllbmRwb2ludHMYASADKAsyHi5tZXJnZS5mYWNpbGl0eS52MS5FbmRwb2ludFJlZhIuCgl3YXlwb2ludHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5XYXlwb2ludCLOAQoITGlua1NwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SDAoEbGluaxgDIAEoCRIMCgRraW5kGAQgASgJEjIKCWVuZHBvaW50cxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIwCghzZWdtZW50cxgGIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTZWdtZW50EhAKCGVtdWxhdG9yGAcgASgJEhAKCGNhcGFjaXR5GAggASgBIqoBCg9FbXVsYXRpb25QYXJhbXMSFQoIY2FwYWNpdHkYASABKAFIAIgBARIUCgdsYXRlbmN5GAIgASgBSAGIAQESEQoEbG9zcxgDIAEoAUgCiAEBEjUKBnRvd2FyZBgEIAMoCzIlLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvbkRpcmVjdGlvbkILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKEkVtdWxhdGlvbkRpcmVjdGlvbhIMCgRub2RlGAEgASgJEhUKCGNhcGFjaXR5GAIgASgBSACIAQESFAoHbGF0ZW5jeRgDIAEoAUgBiAEBEhEKBGxvc3MYBCABKAFIAogBAUILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKDEVtdWxhdGVkTGluaxIMCgRsaW5rGAEgASgJEjIKCWVuZHBvaW50cxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIyCgZwYXJhbXMYAyABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiggEKDUVtdWxhdGlvblNwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SEQoJZW11bGF0aW9uGAMgASgJEhAKCGVtdWxhdG9yGAQgASgJEi4KBWxpbmtzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0ZWRMaW5rIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyKKAQoWVXBkYXRlRW11bGF0aW9uUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBGxpbmsYAyABKAkSMgoGcGFyYW1zGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zEg4KBnRvd2FyZBgFIAEoCSJNChdVcGRhdGVFbXVsYXRpb25SZXNwb25zZRIyCgZwYXJhbXMYASABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiXQoLRXhlY1JlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBGFyZ3YYBCADKAkSEgoKdGltZW91dF9tcxgFIAEoDSJOCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IigKCldpbmRvd1NpemUSDAoEcm93cxgBIAEoDRIMCgRjb2xzGAIgASgNIpYBCgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUSDAoEYXJndhgGIAMoCRISCgp0aW1lb3V0X21zGAcgASgNIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMyrQcKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwATLBAQoPUmVnaXN0cnlTZXJ2aWNlElMKCFJlZ2lzdGVyEiIubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiMubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXNwb25zZRJZCgpVbnJlZ2lzdGVyEiQubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlcXVlc3QaJS5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAkiqQEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkikAEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKjAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUSDAoEaG9zdBgKIAEoCSI7CglOb2RlUG93ZXISLgoGYWN0aW9uGAEgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuUG93ZXJBY3Rpb24ikAEKDExpbmtFbmRwb2ludBIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDRIQCghyZXNvdXJjZRgDIAEoCRIMCgRwb3J0GAQgASgJEhEKBHZsYW4YBSABKA1IAIgBARIQCgN2bmkYBiABKA1IAYgBARIMCgRob3N0GAcgASgJQgcKBV92bGFuQgYKBF92bmkiKwoLRW5kcG9pbnRSZWYSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0iYAoIV2F5cG9pbnQSEAoIcmVzb3VyY2UYASABKAkSDAoEcG9ydBgCIAEoCRIRCgR2bGFuGAMgASgNSACIAQESEAoDdm5pGAQgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSJwCgtMaW5rU2VnbWVudBIxCgllbmRwb2ludHMYASADKAsyHi5tZXJnZS5mYWNpbGl0eS52MS5FbmRwb2ludFJlZhIuCgl3YXlwb2ludHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5XYXlwb2ludCLlAQoITGlua1NwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SDAoEbGluaxgDIAEoCRIMCgRraW5kGAQgASgJEjIKCWVuZHBvaW50cxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIwCghzZWdtZW50cxgGIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTZWdtZW50EhAKCGVtdWxhdG9yGAcgASgJEhAKCGNhcGFjaXR5GAggASgBEhUKDWVtdWxhdG9yX2hvc3QYCSABKAkiqgEKD0VtdWxhdGlvblBhcmFtcxIVCghjYXBhY2l0eRgBIAEoAUgAiAEBEhQKB2xhdGVuY3kYAiABKAFIAYgBARIRCgRsb3NzGAMgASgBSAKIAQESNQoGdG93YXJkGAQgAygLMiUubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uRGlyZWN0aW9uQgsKCV9jYXBhY2l0eUIKCghfbGF0ZW5jeUIHCgVfbG9zcyKEAQoSRW11bGF0aW9uRGlyZWN0aW9uEgwKBG5vZGUYASABKAkSFQoIY2FwYWNpdHkYAiABKAFIAIgBARIUCgdsYXRlbmN5GAMgASgBSAGIAQESEQoEbG9zcxgEIAEoAUgCiAEBQgsKCV9jYXBhY2l0eUIKCghfbGF0ZW5jeUIHCgVfbG9zcyKEAQoMRW11bGF0ZWRMaW5rEgwKBGxpbmsYASABKAkSMgoJZW5kcG9pbnRzGAIgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjIKBnBhcmFtcxgDIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyKQAQoNRW11bGF0aW9uU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIRCgllbXVsYXRpb24YAyABKAkSEAoIZW11bGF0b3IYBCABKAkSLgoFbGlua3MYBSADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRlZExpbmsSDAoEaG9zdBgGIAEoCSIwCg1TdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIjUKEldhdGNoU3RhdHVzUmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSJIChNXYXRjaFN0YXR1c1Jlc3BvbnNlEjEKBnN0YXR1cxgBIAEoCzIhLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlIuwBCgpOb2RlU3RhdHVzEgwKBG5vZGUYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSLQoHY3VycmVudBgDIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIsCgZ0YXJnZXQYBCABKA4yHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdGUSLgoGYWN0aW9uGAUgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYBiABKAkSDQoFcG93ZXIYByABKAkSEwoLcG93ZXJfZXJyb3IYCCABKAkikAEKCkxpbmtTdGF0dXMSDAoEbGluaxgBIAEoCRIuCgZhY3Rpb24YAiABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgDIAEoCRI1CgllbXVsYXRpb24YBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMicAoQTm9kZVBvd2VyUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSLgoGYWN0aW9uGAQgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuUG93ZXJBY3Rpb24iQAoRTm9kZVBvd2VyUmVzcG9uc2USKwoEbm9kZRgBIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0dXMiigEKFlVwZGF0ZUVtdWxhdGlvblJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRsaW5rGAMgASgJEjIKBnBhcmFtcxgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcxIOCgZ0b3dhcmQYBSABKAkiTQoXVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USMgoGcGFyYW1zGAEgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIl0KC0V4ZWNSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIMCgRhcmd2GAQgAygJEhIKCnRpbWVvdXRfbXMYBSABKA0iTgoMRXhlY1Jlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCIoCgpXaW5kb3dTaXplEgwKBHJvd3MYASABKA0SDAoEY29scxgCIAEoDSKWAQoKU2hlbGxTdGFydBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSCwoDdHR5GAQgASgIEisKBHNpemUYBSABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplEgwKBGFyZ3YYBiADKAkSEgoKdGltZW91dF9tcxgHIAEoDSKVAQoMU2hlbGxSZXF1ZXN0Ei4KBXN0YXJ0GAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxTdGFydEgAEg8KBXN0ZGluGAIgASgMSAASLwoGcmVzaXplGAMgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuV2luZG93U2l6ZUgAEg0KA2VvZhgEIAEoCEgAQgQKAmluIk8KDVNoZWxsUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IrUBCgxBY3Rpb25TdGF0dXMSDAoEdGFzaxgBIAEoCRINCgVzdGFnZRgCIAEoDRIKCgJpZBgDIAEoCRIMCgRraW5kGAQgASgJEg4KBnRhcmdldBgFIAEoCRItCgVzdGF0ZRgGIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg4KBm1hc2tlZBgHIAEoCBIQCghhdHRlbXB0cxgIIAEoDRINCgVlcnJvchgJIAEoCSKIAQoKVGFza1N0YXR1cxIKCgJpZBgBIAEoCRINCgVwaGFzZRgCIAEoCRIMCgRkZXBzGAMgAygJEg4KBnN0YWdlcxgEIAEoDRIPCgdhY3Rpb25zGAUgASgNEhAKCGNvbXBsZXRlGAYgASgNEg4KBmVycm9ycxgHIAEoDRIOCgZtYXNrZWQYCCABKA0imgMKDlN0YXR1c1Jlc3BvbnNlEgwKBG16aWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsubWVyZ2UuZmFjaWxpdHkudjEuTXpTdGF0dXMSGAoQaW5mcmFwb2RfYWRkcmVzcxgDIAEoCRIPCgdhY3Rpb25zGAQgASgNEhAKCGNvbXBsZXRlGAUgASgNEhMKC2Vycm9yX2NvdW50GAYgASgNEg4KBm1hc2tlZBgHIAEoDRIsCgVub2RlcxgIIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0dXMSLAoFbGlua3MYCSADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3RhdHVzEiwKBXRhc2tzGAogAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuVGFza1N0YXR1cxIvCgZmYWlsZWQYCyADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0dXMSMAoGZXJyb3JzGAwgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJGCg9SZWdpc3RlclJlcXVlc3QSDgoGZHJpdmVyGAEgASgJEhAKCGVuZHBvaW50GAIgASgJEhEKCXJlc291cmNlcxgDIAMoCSIlChBSZWdpc3RlclJlc3BvbnNlEhEKCXJlc291cmNlcxgBIAEoDSIjChFVbnJlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkiFAoSVW5yZWdpc3RlclJlc3BvbnNlKqUBCgtQb3dlckFjdGlvbhIcChhQT1dFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABITCg9QT1dFUl9BQ1RJT05fT04QARIUChBQT1dFUl9BQ1RJT05fT0ZGEAISFgoSUE9XRVJfQUNUSU9OX0NZQ0xFEAMSGwoXUE9XRVJfQUNUSU9OX1NPRlRfQ1lDTEUQBBIYChRQT1dFUl9BQ1RJT05fUkVJTUFHRRAFKsIBCghNelN0YXR1cxIZChVNWl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJNWl9TVEFUVVNfSU5DT01JTkcQARIbChdNWl9TVEFUVVNfTUFURVJJQUxJWklORxACEhQKEE1aX1NUQVRVU19BQ1RJVkUQAxITCg9NWl9TVEFUVVNfRVJST1IQBBIdChlNWl9TVEFUVVNfREVNQVRFUklBTElaSU5HEAUSHAoYTVpfU1RBVFVTX0RFTUFURVJJQUxJWkVEEAYqaQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBOT0RFX1NUQVRFX0NMRUFOEAESFAoQTk9ERV9TVEFURV9TRVRVUBACEhQKEE5PREVfU1RBVEVfUkVBRFkQAyp4CgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhkKFUFDVElPTl9TVEFURV9DT01QTEVURRACEhYKEkFDVElPTl9TVEFURV9FUlJPUhADMq0HCg9GYWNpbGl0eVNlcnZpY2USZQoOTm90aWZ5SW5jb21pbmcSKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1JlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1Jlc3BvbnNlElwKC01hdGVyaWFsaXplEiUubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXNwb25zZRJiCg1EZW1hdGVyaWFsaXplEicubWVyZ2UuZmFjaWxpdHkudjEuRGVtYXRlcmlhbGl6ZVJlcXVlc3QaKC5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVzcG9uc2USZQoOTm90aWZ5VGVhcmRvd24SKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlc3BvbnNlEk0KBlN0YXR1cxIgLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1JlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZRJeCgtXYXRjaFN0YXR1cxIlLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVxdWVzdBomLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwARJWCglOb2RlUG93ZXISIy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXF1ZXN0GiQubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VyUmVzcG9uc2USaAoPVXBkYXRlRW11bGF0aW9uEikubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVxdWVzdBoqLm1lcmdlLmZhY2lsaXR5LnYxLlVwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEkkKBEV4ZWMSHi5tZXJnZS5mYWNpbGl0eS52MS5FeGVjUmVxdWVzdBofLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXNwb25zZTABEk4KBVNoZWxsEh8ubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxSZXF1ZXN0GiAubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxSZXNwb25zZSgBMAEywQEKD1JlZ2lzdHJ5U2VydmljZRJTCghSZWdpc3RlchIiLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2USWQoKVW5yZWdpc3RlchIkLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiUubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlc3BvbnNlMnYKE0hvc3RSZWdpc3RyeVNlcnZpY2USXwoMUmVnaXN0ZXJIb3N0EiYubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVxdWVzdBonLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVySG9zdFJlc3BvbnNlMmQKEEhvc3RBZ2VudFNlcnZpY2USUAoHUGVyZm9ybRIhLm1lcmdlLmZhY2lsaXR5LnYxLlBlcmZvcm1SZXF1ZXN0GiIubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlc3BvbnNlYgZwcm90bzM");
+
+/**
+ * @generated from message merge.facility.v1.RegisterHostRequest
+ */
+export type RegisterHostRequest = Message<"merge.facility.v1.RegisterHostRequest"> & {
+  /**
+   * The host's name as the facility model names it (must be the certificate's CN).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Where the facility reaches the agent's HostAgentService, e.g. https://10.99.0.2:7000
+   *
+   * @generated from field: string endpoint = 2;
+   */
+  endpoint: string;
+
+  /**
+   * The host's address on the underlay (VXLAN tunnel endpoint).
+   *
+   * @generated from field: string underlay = 3;
+   */
+  underlay: string;
+
+  /**
+   * Measured on the host, not modeled: usable cores, memory and disk (bytes) of its data directory.
+   *
+   * @generated from field: uint32 cores = 4;
+   */
+  cores: number;
+
+  /**
+   * @generated from field: double memory = 5;
+   */
+  memory: number;
+
+  /**
+   * @generated from field: double disk = 6;
+   */
+  disk: number;
+
+  /**
+   * The agent's process id and when it started (ISO 8601): a new one means the agent restarted.
+   *
+   * @generated from field: uint32 pid = 7;
+   */
+  pid: number;
+
+  /**
+   * @generated from field: string started = 8;
+   */
+  started: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.RegisterHostRequest.
+ * Use `create(RegisterHostRequestSchema)` to create a new message.
+ */
+export const RegisterHostRequestSchema: GenMessage<RegisterHostRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 0);
+
+/**
+ * @generated from message merge.facility.v1.RegisterHostResponse
+ */
+export type RegisterHostResponse = Message<"merge.facility.v1.RegisterHostResponse"> & {
+  /**
+   * up | drained: a drained host gets no new nodes.
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.RegisterHostResponse.
+ * Use `create(RegisterHostResponseSchema)` to create a new message.
+ */
+export const RegisterHostResponseSchema: GenMessage<RegisterHostResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 1);
+
+/**
+ * @generated from message merge.facility.v1.PerformRequest
+ */
+export type PerformRequest = Message<"merge.facility.v1.PerformRequest"> & {
+  /**
+   * A Backend method (`nodeSetup`, `linkCreate`, ...).
+   *
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * Its arguments: the plain-data specs of the materialization plan, as JSON (as rex stores them).
+   *
+   * @generated from field: string args_json = 2;
+   */
+  argsJson: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.PerformRequest.
+ * Use `create(PerformRequestSchema)` to create a new message.
+ */
+export const PerformRequestSchema: GenMessage<PerformRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 2);
+
+/**
+ * @generated from message merge.facility.v1.PerformResponse
+ */
+export type PerformResponse = Message<"merge.facility.v1.PerformResponse"> & {
+  /**
+   * The method's result as JSON (empty: none).
+   *
+   * @generated from field: string result_json = 1;
+   */
+  resultJson: string;
+
+  /**
+   * What the backend logged for operators while performing it.
+   *
+   * @generated from field: repeated string log = 2;
+   */
+  log: string[];
+};
+
+/**
+ * Describes the message merge.facility.v1.PerformResponse.
+ * Use `create(PerformResponseSchema)` to create a new message.
+ */
+export const PerformResponseSchema: GenMessage<PerformResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 3);
 
 /**
  * @generated from message merge.facility.v1.NotifyIncomingRequest
@@ -43,7 +176,7 @@ export type NotifyIncomingRequest = Message<"merge.facility.v1.NotifyIncomingReq
  * Use `create(NotifyIncomingRequestSchema)` to create a new message.
  */
 export const NotifyIncomingRequestSchema: GenMessage<NotifyIncomingRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 0);
+  messageDesc(file_merge_facility_v1_facility, 4);
 
 /**
  * @generated from message merge.facility.v1.NotifyIncomingResponse
@@ -60,7 +193,7 @@ export type NotifyIncomingResponse = Message<"merge.facility.v1.NotifyIncomingRe
  * Use `create(NotifyIncomingResponseSchema)` to create a new message.
  */
 export const NotifyIncomingResponseSchema: GenMessage<NotifyIncomingResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 1);
+  messageDesc(file_merge_facility_v1_facility, 5);
 
 /**
  * @generated from message merge.facility.v1.MaterializeRequest
@@ -82,7 +215,7 @@ export type MaterializeRequest = Message<"merge.facility.v1.MaterializeRequest">
  * Use `create(MaterializeRequestSchema)` to create a new message.
  */
 export const MaterializeRequestSchema: GenMessage<MaterializeRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 2);
+  messageDesc(file_merge_facility_v1_facility, 6);
 
 /**
  * @generated from message merge.facility.v1.MaterializeResponse
@@ -108,7 +241,7 @@ export type MaterializeResponse = Message<"merge.facility.v1.MaterializeResponse
  * Use `create(MaterializeResponseSchema)` to create a new message.
  */
 export const MaterializeResponseSchema: GenMessage<MaterializeResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 3);
+  messageDesc(file_merge_facility_v1_facility, 7);
 
 /**
  * @generated from message merge.facility.v1.DematerializeRequest
@@ -132,7 +265,7 @@ export type DematerializeRequest = Message<"merge.facility.v1.DematerializeReque
  * Use `create(DematerializeRequestSchema)` to create a new message.
  */
 export const DematerializeRequestSchema: GenMessage<DematerializeRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 4);
+  messageDesc(file_merge_facility_v1_facility, 8);
 
 /**
  * @generated from message merge.facility.v1.DematerializeResponse
@@ -154,7 +287,7 @@ export type DematerializeResponse = Message<"merge.facility.v1.DematerializeResp
  * Use `create(DematerializeResponseSchema)` to create a new message.
  */
 export const DematerializeResponseSchema: GenMessage<DematerializeResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 5);
+  messageDesc(file_merge_facility_v1_facility, 9);
 
 /**
  * @generated from message merge.facility.v1.NotifyTeardownRequest
@@ -176,7 +309,7 @@ export type NotifyTeardownRequest = Message<"merge.facility.v1.NotifyTeardownReq
  * Use `create(NotifyTeardownRequestSchema)` to create a new message.
  */
 export const NotifyTeardownRequestSchema: GenMessage<NotifyTeardownRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 6);
+  messageDesc(file_merge_facility_v1_facility, 10);
 
 /**
  * @generated from message merge.facility.v1.NotifyTeardownResponse
@@ -193,7 +326,7 @@ export type NotifyTeardownResponse = Message<"merge.facility.v1.NotifyTeardownRe
  * Use `create(NotifyTeardownResponseSchema)` to create a new message.
  */
 export const NotifyTeardownResponseSchema: GenMessage<NotifyTeardownResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 7);
+  messageDesc(file_merge_facility_v1_facility, 11);
 
 /**
  * @generated from message merge.facility.v1.FragmentError
@@ -222,7 +355,7 @@ export type FragmentError = Message<"merge.facility.v1.FragmentError"> & {
  * Use `create(FragmentErrorSchema)` to create a new message.
  */
 export const FragmentErrorSchema: GenMessage<FragmentError> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 8);
+  messageDesc(file_merge_facility_v1_facility, 12);
 
 /**
  * One unit of a materialization request: an operation on one resource.
@@ -296,7 +429,7 @@ export type Fragment = Message<"merge.facility.v1.Fragment"> & {
  * Use `create(FragmentSchema)` to create a new message.
  */
 export const FragmentSchema: GenMessage<Fragment> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 9);
+  messageDesc(file_merge_facility_v1_facility, 13);
 
 /**
  * @generated from message merge.facility.v1.InfranetSpec
@@ -320,6 +453,14 @@ export type InfranetSpec = Message<"merge.facility.v1.InfranetSpec"> & {
    * @generated from field: string gateway = 3;
    */
   gateway: string;
+
+  /**
+   * Every facility host the infranet spans, the infrapod's first (empty string:
+   * the facility's own machine); empty when it is all on one host.
+   *
+   * @generated from field: repeated string hosts = 4;
+   */
+  hosts: string[];
 };
 
 /**
@@ -327,7 +468,7 @@ export type InfranetSpec = Message<"merge.facility.v1.InfranetSpec"> & {
  * Use `create(InfranetSpecSchema)` to create a new message.
  */
 export const InfranetSpecSchema: GenMessage<InfranetSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 10);
+  messageDesc(file_merge_facility_v1_facility, 14);
 
 /**
  * @generated from message merge.facility.v1.InfrapodSpec
@@ -371,6 +512,14 @@ export type InfrapodSpec = Message<"merge.facility.v1.InfrapodSpec"> & {
    * @generated from field: string name_resolution = 6;
    */
   nameResolution: string;
+
+  /**
+   * The facility host (a machine running a host agent) carrying the infrapod; empty:
+   * the facility's own machine.
+   *
+   * @generated from field: string host = 7;
+   */
+  host: string;
 };
 
 /**
@@ -378,7 +527,7 @@ export type InfrapodSpec = Message<"merge.facility.v1.InfrapodSpec"> & {
  * Use `create(InfrapodSpecSchema)` to create a new message.
  */
 export const InfrapodSpecSchema: GenMessage<InfrapodSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 11);
+  messageDesc(file_merge_facility_v1_facility, 15);
 
 /**
  * @generated from message merge.facility.v1.InfranetEntry
@@ -405,7 +554,7 @@ export type InfranetEntry = Message<"merge.facility.v1.InfranetEntry"> & {
  * Use `create(InfranetEntrySchema)` to create a new message.
  */
 export const InfranetEntrySchema: GenMessage<InfranetEntry> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 12);
+  messageDesc(file_merge_facility_v1_facility, 16);
 
 /**
  * @generated from message merge.facility.v1.InfrapodSetup
@@ -427,7 +576,7 @@ export type InfrapodSetup = Message<"merge.facility.v1.InfrapodSetup"> & {
  * Use `create(InfrapodSetupSchema)` to create a new message.
  */
 export const InfrapodSetupSchema: GenMessage<InfrapodSetup> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 13);
+  messageDesc(file_merge_facility_v1_facility, 17);
 
 /**
  * @generated from message merge.facility.v1.NodeAlloc
@@ -458,7 +607,7 @@ export type NodeAlloc = Message<"merge.facility.v1.NodeAlloc"> & {
  * Use `create(NodeAllocSchema)` to create a new message.
  */
 export const NodeAllocSchema: GenMessage<NodeAlloc> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 14);
+  messageDesc(file_merge_facility_v1_facility, 18);
 
 /**
  * @generated from message merge.facility.v1.NodeInfranet
@@ -490,7 +639,7 @@ export type NodeInfranet = Message<"merge.facility.v1.NodeInfranet"> & {
  * Use `create(NodeInfranetSchema)` to create a new message.
  */
 export const NodeInfranetSchema: GenMessage<NodeInfranet> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 15);
+  messageDesc(file_merge_facility_v1_facility, 19);
 
 /**
  * @generated from message merge.facility.v1.NodeInterface
@@ -537,7 +686,7 @@ export type NodeInterface = Message<"merge.facility.v1.NodeInterface"> & {
  * Use `create(NodeInterfaceSchema)` to create a new message.
  */
 export const NodeInterfaceSchema: GenMessage<NodeInterface> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 16);
+  messageDesc(file_merge_facility_v1_facility, 20);
 
 /**
  * @generated from message merge.facility.v1.Route
@@ -564,7 +713,7 @@ export type Route = Message<"merge.facility.v1.Route"> & {
  * Use `create(RouteSchema)` to create a new message.
  */
 export const RouteSchema: GenMessage<Route> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 17);
+  messageDesc(file_merge_facility_v1_facility, 21);
 
 /**
  * @generated from message merge.facility.v1.NodeSpec
@@ -620,6 +769,14 @@ export type NodeSpec = Message<"merge.facility.v1.NodeSpec"> & {
    * @generated from field: repeated merge.facility.v1.Route routes = 9;
    */
   routes: Route[];
+
+  /**
+   * The facility host (a machine running a host agent) carrying the node (its resource's host); empty:
+   * the facility's own machine.
+   *
+   * @generated from field: string host = 10;
+   */
+  host: string;
 };
 
 /**
@@ -627,7 +784,7 @@ export type NodeSpec = Message<"merge.facility.v1.NodeSpec"> & {
  * Use `create(NodeSpecSchema)` to create a new message.
  */
 export const NodeSpecSchema: GenMessage<NodeSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 18);
+  messageDesc(file_merge_facility_v1_facility, 22);
 
 /**
  * @generated from message merge.facility.v1.NodePower
@@ -644,7 +801,7 @@ export type NodePower = Message<"merge.facility.v1.NodePower"> & {
  * Use `create(NodePowerSchema)` to create a new message.
  */
 export const NodePowerSchema: GenMessage<NodePower> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 19);
+  messageDesc(file_merge_facility_v1_facility, 23);
 
 /**
  * @generated from message merge.facility.v1.LinkEndpoint
@@ -679,6 +836,14 @@ export type LinkEndpoint = Message<"merge.facility.v1.LinkEndpoint"> & {
    * @generated from field: optional uint32 vni = 6;
    */
   vni?: number | undefined;
+
+  /**
+   * The facility host (a machine running a host agent) carrying the endpoint's node; empty:
+   * the facility's own machine.
+   *
+   * @generated from field: string host = 7;
+   */
+  host: string;
 };
 
 /**
@@ -686,7 +851,7 @@ export type LinkEndpoint = Message<"merge.facility.v1.LinkEndpoint"> & {
  * Use `create(LinkEndpointSchema)` to create a new message.
  */
 export const LinkEndpointSchema: GenMessage<LinkEndpoint> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 20);
+  messageDesc(file_merge_facility_v1_facility, 24);
 
 /**
  * @generated from message merge.facility.v1.EndpointRef
@@ -708,7 +873,7 @@ export type EndpointRef = Message<"merge.facility.v1.EndpointRef"> & {
  * Use `create(EndpointRefSchema)` to create a new message.
  */
 export const EndpointRefSchema: GenMessage<EndpointRef> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 21);
+  messageDesc(file_merge_facility_v1_facility, 25);
 
 /**
  * @generated from message merge.facility.v1.Waypoint
@@ -740,7 +905,7 @@ export type Waypoint = Message<"merge.facility.v1.Waypoint"> & {
  * Use `create(WaypointSchema)` to create a new message.
  */
 export const WaypointSchema: GenMessage<Waypoint> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 22);
+  messageDesc(file_merge_facility_v1_facility, 26);
 
 /**
  * @generated from message merge.facility.v1.LinkSegment
@@ -762,7 +927,7 @@ export type LinkSegment = Message<"merge.facility.v1.LinkSegment"> & {
  * Use `create(LinkSegmentSchema)` to create a new message.
  */
 export const LinkSegmentSchema: GenMessage<LinkSegment> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 23);
+  messageDesc(file_merge_facility_v1_facility, 27);
 
 /**
  * @generated from message merge.facility.v1.LinkSpec
@@ -813,6 +978,13 @@ export type LinkSpec = Message<"merge.facility.v1.LinkSpec"> & {
    * @generated from field: double capacity = 8;
    */
   capacity: number;
+
+  /**
+   * The host of the emulator; empty: the facility's own machine (or not emulated).
+   *
+   * @generated from field: string emulator_host = 9;
+   */
+  emulatorHost: string;
 };
 
 /**
@@ -820,7 +992,7 @@ export type LinkSpec = Message<"merge.facility.v1.LinkSpec"> & {
  * Use `create(LinkSpecSchema)` to create a new message.
  */
 export const LinkSpecSchema: GenMessage<LinkSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 24);
+  messageDesc(file_merge_facility_v1_facility, 28);
 
 /**
  * @generated from message merge.facility.v1.EmulationParams
@@ -862,7 +1034,7 @@ export type EmulationParams = Message<"merge.facility.v1.EmulationParams"> & {
  * Use `create(EmulationParamsSchema)` to create a new message.
  */
 export const EmulationParamsSchema: GenMessage<EmulationParams> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 25);
+  messageDesc(file_merge_facility_v1_facility, 29);
 
 /**
  * @generated from message merge.facility.v1.EmulationDirection
@@ -896,7 +1068,7 @@ export type EmulationDirection = Message<"merge.facility.v1.EmulationDirection">
  * Use `create(EmulationDirectionSchema)` to create a new message.
  */
 export const EmulationDirectionSchema: GenMessage<EmulationDirection> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 26);
+  messageDesc(file_merge_facility_v1_facility, 30);
 
 /**
  * @generated from message merge.facility.v1.EmulatedLink
@@ -923,7 +1095,7 @@ export type EmulatedLink = Message<"merge.facility.v1.EmulatedLink"> & {
  * Use `create(EmulatedLinkSchema)` to create a new message.
  */
 export const EmulatedLinkSchema: GenMessage<EmulatedLink> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 27);
+  messageDesc(file_merge_facility_v1_facility, 31);
 
 /**
  * @generated from message merge.facility.v1.EmulationSpec
@@ -953,6 +1125,14 @@ export type EmulationSpec = Message<"merge.facility.v1.EmulationSpec"> & {
    * @generated from field: repeated merge.facility.v1.EmulatedLink links = 5;
    */
   links: EmulatedLink[];
+
+  /**
+   * The facility host (a machine running a host agent) carrying the emulator; empty:
+   * the facility's own machine.
+   *
+   * @generated from field: string host = 6;
+   */
+  host: string;
 };
 
 /**
@@ -960,7 +1140,7 @@ export type EmulationSpec = Message<"merge.facility.v1.EmulationSpec"> & {
  * Use `create(EmulationSpecSchema)` to create a new message.
  */
 export const EmulationSpecSchema: GenMessage<EmulationSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 28);
+  messageDesc(file_merge_facility_v1_facility, 32);
 
 /**
  * @generated from message merge.facility.v1.StatusRequest
@@ -984,7 +1164,7 @@ export type StatusRequest = Message<"merge.facility.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 29);
+  messageDesc(file_merge_facility_v1_facility, 33);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusRequest
@@ -1006,7 +1186,7 @@ export type WatchStatusRequest = Message<"merge.facility.v1.WatchStatusRequest">
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 30);
+  messageDesc(file_merge_facility_v1_facility, 34);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusResponse
@@ -1023,7 +1203,7 @@ export type WatchStatusResponse = Message<"merge.facility.v1.WatchStatusResponse
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 31);
+  messageDesc(file_merge_facility_v1_facility, 35);
 
 /**
  * @generated from message merge.facility.v1.NodeStatus
@@ -1079,7 +1259,7 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
  * Use `create(NodeStatusSchema)` to create a new message.
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 32);
+  messageDesc(file_merge_facility_v1_facility, 36);
 
 /**
  * @generated from message merge.facility.v1.LinkStatus
@@ -1113,7 +1293,7 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  * Use `create(LinkStatusSchema)` to create a new message.
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 33);
+  messageDesc(file_merge_facility_v1_facility, 37);
 
 /**
  * @generated from message merge.facility.v1.NodePowerRequest
@@ -1151,7 +1331,7 @@ export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
  * Use `create(NodePowerRequestSchema)` to create a new message.
  */
 export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 34);
+  messageDesc(file_merge_facility_v1_facility, 38);
 
 /**
  * @generated from message merge.facility.v1.NodePowerResponse
@@ -1170,7 +1350,7 @@ export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> &
  * Use `create(NodePowerResponseSchema)` to create a new message.
  */
 export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 35);
+  messageDesc(file_merge_facility_v1_facility, 39);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationRequest
@@ -1217,7 +1397,7 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
  * Use `create(UpdateEmulationRequestSchema)` to create a new message.
  */
 export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 36);
+  messageDesc(file_merge_facility_v1_facility, 40);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationResponse
@@ -1236,7 +1416,7 @@ export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulation
  * Use `create(UpdateEmulationResponseSchema)` to create a new message.
  */
 export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 37);
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.ExecRequest
@@ -1277,7 +1457,7 @@ export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 38);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.ExecResponse
@@ -1314,7 +1494,7 @@ export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 43);
 
 /**
  * @generated from message merge.facility.v1.WindowSize
@@ -1336,7 +1516,7 @@ export type WindowSize = Message<"merge.facility.v1.WindowSize"> & {
  * Use `create(WindowSizeSchema)` to create a new message.
  */
 export const WindowSizeSchema: GenMessage<WindowSize> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 40);
+  messageDesc(file_merge_facility_v1_facility, 44);
 
 /**
  * @generated from message merge.facility.v1.ShellStart
@@ -1392,7 +1572,7 @@ export type ShellStart = Message<"merge.facility.v1.ShellStart"> & {
  * Use `create(ShellStartSchema)` to create a new message.
  */
 export const ShellStartSchema: GenMessage<ShellStart> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 41);
+  messageDesc(file_merge_facility_v1_facility, 45);
 
 /**
  * @generated from message merge.facility.v1.ShellRequest
@@ -1437,7 +1617,7 @@ export type ShellRequest = Message<"merge.facility.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 42);
+  messageDesc(file_merge_facility_v1_facility, 46);
 
 /**
  * @generated from message merge.facility.v1.ShellResponse
@@ -1474,7 +1654,7 @@ export type ShellResponse = Message<"merge.facility.v1.ShellResponse"> & {
  * Use `create(ShellResponseSchema)` to create a new message.
  */
 export const ShellResponseSchema: GenMessage<ShellResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 43);
+  messageDesc(file_merge_facility_v1_facility, 47);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1531,7 +1711,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 44);
+  messageDesc(file_merge_facility_v1_facility, 48);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1585,7 +1765,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 45);
+  messageDesc(file_merge_facility_v1_facility, 49);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -1661,7 +1841,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 46);
+  messageDesc(file_merge_facility_v1_facility, 50);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -1692,7 +1872,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 47);
+  messageDesc(file_merge_facility_v1_facility, 51);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -1709,7 +1889,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 48);
+  messageDesc(file_merge_facility_v1_facility, 52);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -1726,7 +1906,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 49);
+  messageDesc(file_merge_facility_v1_facility, 53);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -1739,7 +1919,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 50);
+  messageDesc(file_merge_facility_v1_facility, 54);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
@@ -2037,4 +2217,41 @@ export const RegistryService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_merge_facility_v1_facility, 1);
+
+/**
+ * Where host agents (one per machine of the facility, certificate role `host`,
+ * common name = the host's name) register with their facility and keep their
+ * registration alive.
+ *
+ * @generated from service merge.facility.v1.HostRegistryService
+ */
+export const HostRegistryService: GenService<{
+  /**
+   * @generated from rpc merge.facility.v1.HostRegistryService.RegisterHost
+   */
+  registerHost: {
+    methodKind: "unary";
+    input: typeof RegisterHostRequestSchema;
+    output: typeof RegisterHostResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_merge_facility_v1_facility, 2);
+
+/**
+ * A host agent: carries out the backend operations for the resources placed on
+ * its host. Called by the facility's rex (certificate role `commander`).
+ *
+ * @generated from service merge.facility.v1.HostAgentService
+ */
+export const HostAgentService: GenService<{
+  /**
+   * @generated from rpc merge.facility.v1.HostAgentService.Perform
+   */
+  perform: {
+    methodKind: "unary";
+    input: typeof PerformRequestSchema;
+    output: typeof PerformResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_merge_facility_v1_facility, 3);
 

@@ -1,0 +1,143 @@
+/**
+ * The host agent: one process per machine of a facility (`cog host agent`).
+ * It registers with its facility over mutual TLS, reports what it measured
+ * (cores, memory, disk) and its underlay address, keeps its registration alive
+ * with a heartbeat, and carries out the backend operations rex routes to it
+ * for the resources placed on its host (`Perform`: a Backend method and its
+ * plain-data arguments). Only the facility's rex (certificate role
+ * `commander`) may call it.
+ */
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import * as pb from "@merge/proto";
+import type { ActionContext, Backend } from "../backend.ts";
+import { serveTls, tlsClient } from "../grpc.ts";
+import { measureHost } from "./measure.ts";
+
+/** Every Backend call an agent performs: the method and its arguments (the context aside). */
+export const AGENT_METHODS = {
+  infrapodEnclave: (b, [spec], ctx) => b.infrapodEnclave(spec as never, ctx),
+  infrapodServices: (b, [spec], ctx) => b.infrapodServices(spec as never, ctx),
+  infrapodEntries: (b, [spec, entries], ctx) => b.infrapodEntries(spec as never, entries as never, ctx),
+  infrapodDestroy: (b, [spec], ctx) => b.infrapodDestroy(spec as never, ctx),
+  infrapodNode: async (b, [spec, present], ctx) => {
+    if (!b.infrapodNode) throw new Error(`the ${b.name} backend carries no nodes of other hosts`);
+    await b.infrapodNode(spec as never, present === true, ctx);
+  },
+  harborEnsure: (b, [spec], ctx) => b.harborEnsure(spec as never, ctx),
+  nodeSetup: (b, [spec], ctx) => b.nodeSetup(spec as never, ctx),
+  nodeRecycle: (b, [spec], ctx) => b.nodeRecycle(spec as never, ctx),
+  nodeReset: (b, [spec], ctx) => b.nodeReset(spec as never, ctx),
+  nodePower: (b, [resource, action, node], ctx) =>
+    b.nodePower(resource as string, action as never, ctx, (node ?? undefined) as never),
+  linkCreate: (b, [spec], ctx) => b.linkCreate(spec as never, ctx),
+  linkDestroy: (b, [spec], ctx) => b.linkDestroy(spec as never, ctx),
+  emulationSetup: (b, [spec], ctx) => b.emulationSetup(spec as never, ctx),
+  emulationUpdate: (b, [spec], ctx) => b.emulationUpdate(spec as never, ctx),
+  emulationDestroy: (b, [spec], ctx) => b.emulationDestroy(spec as never, ctx),
+} satisfies Record<string, (b: Backend, args: unknown[], ctx: ActionContext) => Promise<unknown>>;
+
+export type AgentMethod = keyof typeof AGENT_METHODS;
+
+export interface HostAgentOptions {
+  /** The host's name, as the facility model and the agent's certificate (CN) say. */
+  name: string;
+  backend: Backend;
+  /** The agent's `host` certificate (`makeHostCert`) and the facility CA. */
+  tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** The facility's host registry URL. */
+  registry: string;
+  /** Underlay address: where other hosts' VTEPs reach this one (and the agent listens unless `listen` says). */
+  underlay: string;
+  listen?: { host?: string; port?: number };
+  /** The backend's data directory, whose file system's free space is reported. */
+  dataDir: string;
+  heartbeatMs?: number;
+  log?: (m: string) => void;
+}
+
+export interface RunningAgent {
+  url: string;
+  /** Resolves once the facility has taken the first registration. */
+  registered: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHostAgent(o: HostAgentOptions): Promise<RunningAgent> {
+  const log = o.log ?? (() => {});
+  const impl: ServiceImpl<typeof pb.HostAgentService> = {
+    async perform(req, hctx) {
+      const fn = (AGENT_METHODS as Record<string, (typeof AGENT_METHODS)[AgentMethod]>)[req.method];
+      if (!fn)
+        throw new ConnectError(
+          `no backend method '${req.method}' (one of ${Object.keys(AGENT_METHODS).join(", ")})`,
+          Code.InvalidArgument,
+        );
+      let args: unknown;
+      try {
+        args = JSON.parse(req.argsJson);
+      } catch (e) {
+        throw new ConnectError(`${req.method}: arguments are not JSON: ${(e as Error).message}`, Code.InvalidArgument);
+      }
+      if (!Array.isArray(args))
+        throw new ConnectError(`${req.method}: arguments must be a JSON array`, Code.InvalidArgument);
+      const lines: string[] = [];
+      const ctx: ActionContext = {
+        signal: hctx.signal,
+        log: (m) => {
+          lines.push(m);
+          log(`${o.name}: ${m}`);
+        },
+      };
+      try {
+        const result = await fn(o.backend, args, ctx);
+        return { resultJson: result === undefined ? "" : JSON.stringify(result), log: lines };
+      } catch (e) {
+        throw new ConnectError((e as Error).message, Code.Aborted);
+      }
+    },
+  };
+  const server = await serveTls({
+    tls: o.tls,
+    allow: ["commander"],
+    host: o.listen?.host ?? o.underlay,
+    port: o.listen?.port ?? 0,
+    routes: (router) => router.service(pb.HostAgentService, impl),
+  });
+  const registry = tlsClient(pb.HostRegistryService, o.registry, o.tls);
+  const started = new Date().toISOString();
+  let stopped = false;
+  let lastError = "";
+  let resolveRegistered: () => void = () => {};
+  const registered = new Promise<void>((r) => {
+    resolveRegistered = r;
+  });
+  const beat = async () => {
+    try {
+      const m = measureHost(o.dataDir);
+      const res = await registry.registerHost(
+        { name: o.name, endpoint: server.url, underlay: o.underlay, pid: process.pid, started, ...m },
+        { timeoutMs: 5000 },
+      );
+      if (lastError) log(`${o.name}: registered again with ${o.registry} (${res.state})`);
+      lastError = "";
+      resolveRegistered();
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== lastError) log(`${o.name}: cannot register with ${o.registry}: ${msg}`);
+      lastError = msg;
+    }
+  };
+  await beat();
+  const timer = setInterval(() => {
+    if (!stopped) void beat();
+  }, o.heartbeatMs ?? 2000);
+  return {
+    url: server.url,
+    registered,
+    close: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await server.close();
+    },
+  };
+}

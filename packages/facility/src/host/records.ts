@@ -1,0 +1,82 @@
+/**
+ * The facility's hosts in its store. A host agent's registration is a record
+ * (`/cogs/hosts/<name>`: where the agent listens, its underlay address, what
+ * it measured, whether an operator drained it) and a liveness key on a store
+ * lease that the agent's heartbeats keep alive (`/cogs/hostalive/<name>`): an
+ * agent that stops beating (killed, its host gone) is down within the lease's
+ * time, in every process that reads the store (`cog host list`).
+ */
+import type { Store } from "@merge/store";
+
+const ROOT = "/cogs/";
+const enc = encodeURIComponent;
+
+export const hostKeys = {
+  hosts: `${ROOT}hosts/`,
+  host: (name: string) => `${ROOT}hosts/${enc(name)}`,
+  alive: `${ROOT}hostalive/`,
+  aliveOf: (name: string) => `${ROOT}hostalive/${enc(name)}`,
+};
+
+export interface HostRecord {
+  name: string;
+  /** The agent's HostAgentService URL. */
+  endpoint: string;
+  /** Underlay address (its VXLAN tunnel endpoint). */
+  underlay: string;
+  /** Measured on the host. */
+  cores: number;
+  memory: number;
+  disk: number;
+  /** The agent process and when it started: a change means the agent restarted. */
+  pid: number;
+  started: string;
+  /** ISO time of the registration (a new agent process registers anew). */
+  registered: string;
+  /** A drained host gets no new nodes; what it carries stays. */
+  drained: boolean;
+}
+
+export type HostState = "up" | "down" | "drained" | "drained, down";
+
+export interface HostView extends HostRecord {
+  alive: boolean;
+  state: HostState;
+}
+
+function stateOf(r: HostRecord, alive: boolean): HostState {
+  if (r.drained) return alive ? "drained" : "drained, down";
+  return alive ? "up" : "down";
+}
+
+/** Every registered host, with whether its agent is alive, sorted by name. */
+export async function listHosts(store: Store): Promise<HostView[]> {
+  const [records, alive] = await Promise.all([store.range(hostKeys.hosts), store.range(hostKeys.alive)]);
+  const live = new Set(alive.map((kv) => decodeURIComponent(kv.key.slice(hostKeys.alive.length))));
+  return records
+    .map((kv) => JSON.parse(kv.value) as HostRecord)
+    .map((r) => ({ ...r, alive: live.has(r.name), state: stateOf(r, live.has(r.name)) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function readHost(store: Store, name: string): Promise<HostView | undefined> {
+  return (await listHosts(store)).find((h) => h.name === name);
+}
+
+/** Drain (no new nodes) or undrain a registered host; throws naming the hosts there are. */
+export async function setDrained(store: Store, name: string, drained: boolean): Promise<HostRecord> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const kv = await store.get(hostKeys.host(name));
+    if (!kv) {
+      const names = (await listHosts(store)).map((h) => h.name);
+      throw new Error(`no host '${name}' is registered${names.length ? ` (hosts: ${names.join(", ")})` : ""}`);
+    }
+    const r = { ...(JSON.parse(kv.value) as HostRecord), drained };
+    const t = await store.txn({
+      compare: [{ key: kv.key, target: "modRevision", op: "==", value: kv.modRevision }],
+      success: [{ op: "put", key: kv.key, value: JSON.stringify(r) }],
+    });
+    if (t.succeeded) return r;
+  }
+  throw new Error(`host '${name}': its record kept changing; try again`);
+}

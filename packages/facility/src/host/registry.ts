@@ -1,0 +1,100 @@
+/**
+ * The facility side of host registration: host agents call RegisterHost over
+ * mutual TLS (certificate role `host`, CN the host's name) when they start and
+ * then as their heartbeat. The first call of an agent process writes its
+ * record; every call keeps its liveness key's lease alive.
+ */
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import * as pb from "@merge/proto";
+import type { Store } from "@merge/store";
+import { peerNameKey, serveTls, type TlsServer } from "../grpc.ts";
+import { type HostRecord, hostKeys } from "./records.ts";
+
+export interface HostRegistryOptions {
+  store: Store;
+  /** The facility's server certificate (the commander's). */
+  tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  host?: string;
+  port?: number;
+  /** The hosts the facility model names; an agent of another name is refused. */
+  hosts: readonly string[];
+  /** Seconds an agent may stay silent before it is down (default 6; agents beat every 2 s). */
+  leaseTtl?: number;
+  /** A new agent process registered (first start, or a restart: `previous` is the record it replaces). */
+  onRegister?: (record: HostRecord, previous: HostRecord | undefined) => void;
+  log?: (m: string) => void;
+}
+
+export async function startHostRegistry(o: HostRegistryOptions): Promise<TlsServer> {
+  const leases = new Map<string, string>();
+  const ttl = o.leaseTtl ?? 6;
+  const alive = async (name: string) => {
+    const held = leases.get(name);
+    if (held) {
+      try {
+        await o.store.keepAlive(held);
+        return;
+      } catch {
+        // Expired while the agent was silent: it gets a new one.
+      }
+    }
+    const lease = await o.store.grant(ttl);
+    leases.set(name, lease);
+    await o.store.put(hostKeys.aliveOf(name), new Date().toISOString(), { lease });
+  };
+  const impl: ServiceImpl<typeof pb.HostRegistryService> = {
+    async registerHost(req, ctx) {
+      const cn = ctx.values.get(peerNameKey);
+      if (cn !== req.name)
+        throw new ConnectError(
+          `the certificate is host '${cn ?? "(none)"}''s; it may not register host '${req.name}'`,
+          Code.PermissionDenied,
+        );
+      if (!o.hosts.includes(req.name))
+        throw new ConnectError(
+          `the facility model names no host '${req.name}' (hosts: ${o.hosts.join(", ") || "none"})`,
+          Code.NotFound,
+        );
+      if (!req.endpoint || !req.underlay)
+        throw new ConnectError(`host '${req.name}': endpoint and underlay address are required`, Code.InvalidArgument);
+      const kv = await o.store.get(hostKeys.host(req.name));
+      const previous = kv ? (JSON.parse(kv.value) as HostRecord) : undefined;
+      const same =
+        previous &&
+        previous.pid === req.pid &&
+        previous.started === req.started &&
+        previous.endpoint === req.endpoint &&
+        previous.underlay === req.underlay;
+      let record = previous;
+      if (!same || !previous) {
+        record = {
+          name: req.name,
+          endpoint: req.endpoint,
+          underlay: req.underlay,
+          cores: req.cores,
+          memory: req.memory,
+          disk: req.disk,
+          pid: req.pid,
+          started: req.started,
+          registered: new Date().toISOString(),
+          drained: previous?.drained ?? false,
+        };
+        await o.store.put(hostKeys.host(req.name), JSON.stringify(record));
+        o.log?.(
+          `host ${req.name}: agent ${req.pid} registered at ${req.endpoint}, underlay ${req.underlay}, ${req.cores} cores`,
+        );
+      }
+      await alive(req.name);
+      if (!same && record) o.onRegister?.(record, previous);
+      return { state: record?.drained ? "drained" : "up" };
+    },
+  };
+  return serveTls({
+    tls: o.tls,
+    allow: ["host"],
+    host: o.host,
+    port: o.port ?? 0,
+    routes: (router) => router.service(pb.HostRegistryService, impl),
+  });
+}

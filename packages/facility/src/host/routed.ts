@@ -1,0 +1,212 @@
+/**
+ * Rex's backend on a facility of many hosts: each call goes to the agent of
+ * the host it concerns (the host the plan put on its spec; for power, the
+ * host the model puts its resource on), the facility's own machine being the
+ * in-process backend it wraps. A link touching several hosts is wired on each
+ * of them (each wires its own endpoints and its end of the tunnels between
+ * them). A call to a host whose agent is down fails at once, naming the host.
+ */
+import type { Client } from "@connectrpc/connect";
+import { linkHosts } from "@merge/materialize";
+import * as pb from "@merge/proto";
+import type { Store } from "@merge/store";
+import type {
+  ActionContext,
+  Backend,
+  EmulationSpec,
+  HarborSpec,
+  InfranetEntry,
+  InfranetSpec,
+  InfrapodSpec,
+  InfrapodStatus,
+  LinkSpec,
+  NodeRef,
+  NodeSpec,
+  PowerAction,
+} from "../backend.ts";
+import { tlsClient } from "../grpc.ts";
+import type { AgentMethod } from "./agent.ts";
+import { readHost } from "./records.ts";
+
+export interface HostRoutedOptions {
+  /** The backend of the facility's own machine (specs naming no host). */
+  local: Backend;
+  store: Store;
+  /** The certificate rex calls agents with (role `commander`). */
+  tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** The host the facility model puts a resource on (undefined: the facility's own machine). */
+  hostOf: (resource: string) => string | undefined;
+  /** The facility's own machine's underlay address, when the infranet or links span it and other hosts. */
+  underlay?: string;
+  log?: (m: string) => void;
+}
+
+export class HostDownError extends Error {}
+
+export class HostRoutedBackend implements Backend {
+  private readonly clients = new Map<string, { endpoint: string; client: Client<typeof pb.HostAgentService> }>();
+
+  constructor(private readonly o: HostRoutedOptions) {}
+
+  get name(): string {
+    return this.o.local.name;
+  }
+
+  /** The local backend's data plane (exec and shells reach the nodes of the facility's own machine). */
+  get dataPlane(): unknown {
+    return (this.o.local as unknown as { dataPlane?: unknown }).dataPlane;
+  }
+
+  /** Sweeping orphans is the local backend's (each agent reconciles its own host). */
+  reconcile(live: Iterable<string>, log?: (m: string) => void): Promise<string[]> {
+    const r = (this.o.local as unknown as { reconcile?: HostRoutedBackend["reconcile"] }).reconcile;
+    return r ? r.call(this.o.local, live, log) : Promise.resolve([]);
+  }
+
+  private async client(host: string): Promise<Client<typeof pb.HostAgentService>> {
+    const h = await readHost(this.o.store, host);
+    if (!h) throw new HostDownError(`host ${host} has no agent registered with the facility`);
+    if (!h.alive) throw new HostDownError(`host ${host} is down: its agent (pid ${h.pid}) stopped answering`);
+    const had = this.clients.get(host);
+    if (had && had.endpoint === h.endpoint) return had.client;
+    const client = tlsClient(pb.HostAgentService, h.endpoint, this.o.tls);
+    this.clients.set(host, { endpoint: h.endpoint, client });
+    return client;
+  }
+
+  /** A host's underlay address (its VTEP), from its registration; the facility's own from the options. */
+  private async underlayOf(host: string): Promise<string> {
+    if (!host) {
+      if (!this.o.underlay)
+        throw new Error("the facility's own machine has no underlay address (give startFacility an underlay)");
+      return this.o.underlay;
+    }
+    const h = await readHost(this.o.store, host);
+    if (!h) throw new HostDownError(`host ${host} has no agent registered with the facility`);
+    return h.underlay;
+  }
+
+  /** The infranet as a host sees it: the other hosts' VTEPs added. */
+  private async infranetOn<T extends { infranet: InfranetSpec }>(spec: T, host: string | undefined): Promise<T> {
+    const hosts = spec.infranet.hosts;
+    if (!hosts || hosts.length < 2) return spec;
+    const vteps = await Promise.all(hosts.filter((h) => h !== (host ?? "")).map((h) => this.underlayOf(h)));
+    return { ...spec, infranet: { ...spec.infranet, vteps } };
+  }
+
+  /** The host of a node's infrapod, when another host than the node's. */
+  private podHostOf(spec: NodeSpec): string | undefined {
+    const pod = spec.infranet.hosts?.[0];
+    return pod !== undefined && pod !== (spec.host ?? "") ? pod : undefined;
+  }
+
+  /** One backend call on one host; `local` runs it here. */
+  private async on<T>(
+    host: string | undefined,
+    method: AgentMethod,
+    args: unknown[],
+    ctx: ActionContext,
+    local: (b: Backend) => Promise<T>,
+  ): Promise<T> {
+    if (!host) return local(this.o.local);
+    const client = await this.client(host);
+    let res: pb.PerformResponse;
+    try {
+      res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: ctx.signal });
+    } catch (e) {
+      const msg = (e as Error).message.replace(/^\[\w+\] /, "");
+      const h = await readHost(this.o.store, host).catch(() => undefined);
+      if (h && !h.alive) throw new HostDownError(`host ${host} is down: ${msg}`);
+      throw new Error(`host ${host}: ${msg}`);
+    }
+    for (const line of res.log) ctx.log(`${host}: ${line}`);
+    return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
+  }
+
+  /**
+   * A call on every host of a link, together, each told which part is its own
+   * (`span`); the error names each host that failed.
+   */
+  private async onEach(hosts: string[], method: AgentMethod, spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    let underlays: Record<string, string> = {};
+    if (hosts.length > 1) {
+      // Teardown needs no addresses: a host that is gone keeps none of it to tear down here.
+      const known = await Promise.all(hosts.map((h) => this.underlayOf(h).catch(() => "")));
+      underlays = Object.fromEntries(hosts.map((h, i) => [h, known[i] as string]));
+    }
+    const results = await Promise.allSettled(
+      hosts.map((h) => {
+        const s: LinkSpec = hosts.length > 1 ? { ...spec, span: { local: h, underlays } } : spec;
+        return this.on<void>(h || undefined, method, [s], ctx, (b) =>
+          method === "linkCreate" ? b.linkCreate(s, ctx) : b.linkDestroy(s, ctx),
+        );
+      }),
+    );
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(`link ${spec.link}: ${failed.join("; ")}`);
+  }
+
+  async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    const s = await this.infranetOn(spec, spec.host);
+    return this.on(spec.host, "infrapodEnclave", [s], ctx, (b) => b.infrapodEnclave(s, ctx));
+  }
+  infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
+    return this.on(spec.host, "infrapodServices", [spec], ctx, (b) => b.infrapodServices(spec, ctx));
+  }
+  infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "infrapodEntries", [spec, entries], ctx, (b) => b.infrapodEntries(spec, entries, ctx));
+  }
+  infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx));
+  }
+  harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
+    return this.on(this.o.hostOf(spec.server), "harborEnsure", [spec], ctx, (b) => b.harborEnsure(spec, ctx));
+  }
+  /** Tell the infrapod's host about a node another host carries (its configuration, its DHCP/DNS entry). */
+  private async toPod(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void> {
+    const pod = this.podHostOf(spec);
+    if (pod === undefined) return;
+    await this.on(pod || undefined, "infrapodNode", [spec, present], ctx, async (b) => {
+      if (!b.infrapodNode) throw new Error(`the ${b.name} backend carries no nodes of other hosts`);
+      await b.infrapodNode(spec, present, ctx);
+    });
+  }
+  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.toPod(spec, true, ctx);
+    const s = await this.infranetOn(spec, spec.host);
+    return this.on(spec.host, "nodeSetup", [s], ctx, (b) => b.nodeSetup(s, ctx));
+  }
+  async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx));
+    // The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
+    await this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
+  }
+  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    await this.toPod(spec, true, ctx);
+    const s = await this.infranetOn(spec, spec.host);
+    return this.on(spec.host, "nodeReset", [s], ctx, (b) => b.nodeReset(s, ctx));
+  }
+  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {
+    return this.on(this.o.hostOf(resource), "nodePower", [resource, action, node ?? null], ctx, (b) =>
+      b.nodePower(resource, action, ctx, node),
+    );
+  }
+  linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    return this.onEach(linkHosts(spec), "linkCreate", spec, ctx);
+  }
+  linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    return this.onEach(linkHosts(spec), "linkDestroy", spec, ctx);
+  }
+  emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "emulationSetup", [spec], ctx, (b) => b.emulationSetup(spec, ctx));
+  }
+  emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "emulationUpdate", [spec], ctx, (b) => b.emulationUpdate(spec, ctx));
+  }
+  emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    return this.on(spec.host, "emulationDestroy", [spec], ctx, (b) => b.emulationDestroy(spec, ctx));
+  }
+  close(): Promise<void> {
+    return this.o.local.close();
+  }
+}
