@@ -26,6 +26,13 @@ export interface NodePlan {
   memory?: number;
   infranet: { address: string; mac: string };
   interfaces: { socket: number; addrs: string[] }[];
+  /** Present: the node is a VM (QEMU, vm.ts) rather than a container. */
+  vm?: {
+    /** NIC model per socket (`virtio`, `e1000`, `e1000e`, `rtl8139`); virtio where absent. */
+    nics?: Record<number, string>;
+    /** Host CPU bandwidth in cores for the QEMU process (cgroup quota); default the node's cores. */
+    cpuCap?: number;
+  };
   routes: { dest: string; gateway: string; socket: number }[];
 }
 
@@ -102,6 +109,15 @@ export function planFromExperiment(
     if (n.image) plan.image = n.image;
     if (cores) plan.cores = cores.value as number;
     if (memory) plan.memory = memory.value as number;
+    // A node that asks for a VM (virt.kind == "vm") boots QEMU, its sockets' NIC models as asked.
+    if (n.constraints.some((c) => c.prop === "virt.kind" && c.op === "==" && c.value === "vm")) {
+      const nics: Record<number, string> = {};
+      for (const s of n.sockets) {
+        const m = s.constraints.find((c) => c.prop === "port.model" && c.op === "==" && typeof c.value === "string");
+        if (m) nics[s.index] = m.value as string;
+      }
+      plan.vm = { nics };
+    }
     return plan;
   });
   const links: LinkPlan[] = xp.links.map((l) => {
