@@ -16,6 +16,7 @@ import type {
   AllocMode,
   Cable,
   Facility,
+  HypervisorInfo,
   NetworkRole,
   Port,
   PortRef,
@@ -71,6 +72,11 @@ export interface NodeSpec extends HostSpec {
   platform?: string;
   /** Default `physical`. */
   alloc?: AllocSpec;
+  /**
+   * A hypervisor's offer to virtual nodes: kinds (`vm`, `container`, in order of
+   * preference) and overcommit ratios for cores and memory. Needs a virtual alloc.
+   */
+  virt?: HypervisorInfo;
   /** Hardware class name, e.g. `r640`; shown in summaries, matchable as `hardware`. */
   hardware?: string;
   rack?: string;
@@ -280,7 +286,12 @@ export class FacilityBuilder {
     if (spec.rack) props.rack = spec.rack;
     Object.assign(props, spec.props);
     const alloc = typeof spec.alloc === "string" ? ALLOC[spec.alloc] : (spec.alloc ?? ALLOC.physical);
-    return new ResourceHandle(this, this.add(id, "node", alloc, props, hostPorts(id, spec), undefined, 0));
+    if (spec.virt && !alloc.includes("virtual")) {
+      throw new Error(`node ${id}: virt (kinds, overcommit) is for hypervisors; give it alloc "virtual" or "both"`);
+    }
+    const entry = this.add(id, "node", alloc, props, hostPorts(id, spec), undefined, 0);
+    if (spec.virt) entry.res.virt = structuredClone(spec.virt);
+    return new ResourceHandle(this, entry);
   }
 
   /** A network emulator: links with emulated characteristics are cut in half through it. */

@@ -286,6 +286,14 @@ function checkShape(r: Resource, error: Report, warning: Report): void {
     error(el, "is a switch without switch info (layer, network, vxlan, vlanDomain)");
   }
   if (r.kind !== "switch" && r.switch) error(el, `has switch info but is a ${r.kind}, not a switch`);
+  if (r.virt && !(r.kind === "node" && r.alloc.includes("virtual"))) {
+    error(el, "has virt (kinds, overcommit) but is not a hypervisor: virt needs a node with alloc virtual");
+  }
+  for (const [what, ratio] of Object.entries(r.virt?.overcommit ?? {})) {
+    if (!(typeof ratio === "number" && Number.isFinite(ratio) && ratio >= 1)) {
+      error(el, `virt.overcommit.${what} is ${String(ratio)}; a ratio is a number ≥ 1 (1: no overcommit)`);
+    }
+  }
   if (r.kind === "node") {
     if (r.alloc.length === 0) {
       error(el, "has no allocation mode; alloc must hold physical, virtual or both");

@@ -10,6 +10,7 @@ import {
   type EmulationValues,
   type Experiment,
   type Facility,
+  type NodeEmbedding,
   type Realization,
   towardConstraints,
 } from "@merge/xir";
@@ -22,6 +23,7 @@ import type {
   LinkEndpointSpec,
   LinkSpec,
   NodeSpec,
+  VmSpec,
 } from "./spec.ts";
 
 /** The infranet is flat and private to a materialization, so every one can use the same subnet. */
@@ -163,6 +165,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       })),
       routes: xn.routes ?? [],
       ...hostOf(emb.resource),
+      ...(emb.kind === "vm" ? { vm: vmOf(emb) } : {}),
     };
     nodeSpecs.push({ resource: emb.resource, op: "node.setup", node });
   });
@@ -245,4 +248,10 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
   }
   fragments.push(...nodeSpecs);
   return fragments;
+}
+
+/** A VM's NIC models, per socket, as the realization chose them. */
+function vmOf(emb: NodeEmbedding): VmSpec {
+  const nics = emb.interfaces.filter((ie) => ie.model !== undefined).map((ie) => [ie.socket, ie.model as string]);
+  return nics.length ? { nics: Object.fromEntries(nics) } : {};
 }

@@ -19,6 +19,7 @@ import type {
   NodeSpec,
   NodeState,
   PowerAction,
+  VmSpec,
 } from "./spec.ts";
 
 export class WireError extends Error {}
@@ -94,7 +95,15 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
     })),
     routes: n.routes,
     host: n.host ?? "",
+    ...(n.vm ? { vm: { nics: n.vm.nics ?? {}, cpuCap: n.vm.cpuCap ?? 0 } } : {}),
   });
+}
+function vmFromPb(v: pb.VmSpec): VmSpec {
+  const nics = Object.entries(v.nics);
+  return {
+    ...(nics.length ? { nics: Object.fromEntries(nics.map(([k, m]) => [Number(k), m])) } : {}),
+    ...opt("cpuCap", v.cpuCap || undefined),
+  };
 }
 function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
   if (!n) throw new WireError(`${where}: node spec is missing`);
@@ -126,6 +135,7 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
     })),
     routes: n.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, socket: r.socket })),
     ...opt("host", n.host || undefined),
+    ...opt("vm", n.vm && vmFromPb(n.vm)),
   };
 }
 

@@ -10,8 +10,10 @@ import {
   describeConstraint,
   type Element,
   type Experiment,
+  KIND_PROPS,
   nearest,
   PROPERTIES,
+  possibleKinds,
   type Scalar,
 } from "@merge/xir";
 import { cidrProblem, formatCidr, formatIPv4, network, parseCidr, parseIPv4, parsePrefix, size } from "@merge/xir/ipv4";
@@ -165,10 +167,12 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   const unknownImages = new Map<string, string[]>();
   const firstUse = new Map<string, number>();
   x.nodes.forEach((n, i) => {
+    const before = out.length;
     checkConstraints(n.constraints, "node", `nodes[${i}]`, `node ${n.name}`, out);
     n.sockets.forEach((s, j) => {
       checkConstraints(s.constraints, "socket", `nodes[${i}].sockets[${j}]`, `socket ${j} of node ${n.name}`, out);
     });
+    if (!out.slice(before).some((d) => d.severity === "error")) checkKind(n, i, error);
     if (n.image !== undefined && canonicalImage(n.image) === undefined) {
       const users = unknownImages.get(n.image);
       if (users) users.push(n.name);
@@ -193,6 +197,31 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
 }
 
 type Report = (code: string, message: string, path: string) => void;
+
+/**
+ * Some kind of node (bare metal, VM, container) must satisfy the node's
+ * `metal`/`virt`/`virt.kind` constraints and give every NIC model its sockets
+ * ask for: a VM on `metal == true`, or `nic("virtio")` on a container, is refused.
+ */
+function checkKind(n: Experiment["nodes"][number], i: number, error: Report): void {
+  const kindAt = n.constraints.findLastIndex((c) => KIND_PROPS.has(c.prop));
+  const nicAt = n.sockets.findIndex((s) => s.constraints.some((c) => c.prop === "port.model"));
+  if (kindAt < 0 && nicAt < 0) return;
+  const { kinds, excluded } = possibleKinds(
+    n.constraints,
+    n.sockets.map((s) => s.constraints),
+  );
+  if (kinds.length) return;
+  const path =
+    kindAt >= 0
+      ? `nodes[${i}].constraints[${kindAt}]`
+      : `nodes[${i}].sockets[${nicAt}].constraints[${n.sockets[nicAt]!.constraints.findIndex((c) => c.prop === "port.model")}]`;
+  error(
+    "kind-contradiction",
+    `node ${n.name}: no kind of node satisfies its constraints: ${excluded.map((e) => `${e.kind}: ${e.why}`).join("; ")}`,
+    path,
+  );
+}
 
 function checkAddresses(x: Experiment, t: Topology, error: Report): void {
   // Well-formedness and duplicates

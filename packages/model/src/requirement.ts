@@ -16,6 +16,7 @@ import type {
   Quantity,
   Scalar,
   Unit,
+  VIRT_KINDS,
 } from "@merge/xir";
 import { ModelError } from "./diagnostics.ts";
 import { checkUnit, plain } from "./quantity.ts";
@@ -119,6 +120,24 @@ export function metal(yes = true): Requirement<"node"> {
 export function virtual(): Requirement<"node"> {
   return { element: "node", constraint: { prop: "metal", op: "==", value: false }, origin: origin() };
 }
+
+export type VirtKind = (typeof VIRT_KINDS)[number];
+/**
+ * `virt(true)`: a virtual node on a hypervisor (`virt(false)` is bare metal, as
+ * `metal(true)`); `virt.kind.eq("vm")` or `virt.kind.eq("container")` says which
+ * kind (Python: `virt == True`, `virt.kind == "vm"`). A node that does not say
+ * gets the first kind its hypervisor offers that satisfies it (a socket asking
+ * `nic("virtio")` needs a VM).
+ */
+export const virt: ((yes?: boolean) => Requirement<"node">) & { readonly kind: Property<"node", VirtKind> } =
+  Object.assign(
+    (yes = true): Requirement<"node"> => ({
+      element: "node",
+      constraint: { prop: "virt", op: "==", value: yes },
+      origin: origin(),
+    }),
+    { kind: new Property<"node", VirtKind>("virt.kind", "node") },
+  );
 
 // Socket (the node's port on a link)
 export const port = {

@@ -11,6 +11,7 @@
  */
 import type { AllocMode } from "@merge/xir";
 import { edgeIndex, type InternetIndex, resourceIndex } from "./internet.ts";
+import { vmRoom } from "./usage.ts";
 
 export type AllocationRecord =
   | {
@@ -172,21 +173,13 @@ export function overCommitment(
   if (!index || nodes[0]!.mode === "physical") return undefined;
   const r = resourceIndex(index, nodes[0]!.facility, nodes[0]!.resource);
   if (r === undefined) return `${key}: no such resource`;
-  const props = index.resources[r]!.props;
-  const base = {
-    cores: num(props["proc.cores"]),
-    memory: num(props["memory.capacity"]),
-    disk: num(props["disk.capacity"]),
-  };
+  const [cores, memory, disk] = vmRoom(index.resources[r]!);
+  const base = { cores, memory, disk };
   for (const k of ["cores", "memory", "disk"] as const) {
     const sum = nodes.reduce((s, n) => s + n[k], 0);
     if (sum > base[k]) return `${key}: virtual machines take ${sum} ${k} of ${base[k]}`;
   }
   return undefined;
-}
-
-function num(v: unknown): number {
-  return typeof v === "number" ? v : 0;
 }
 
 /** The parts of the store's transaction this table needs (structurally the store's `Txn`). */

@@ -21,9 +21,12 @@
  */
 import {
   type Constraint,
+  DEFAULT_VIRT_KINDS,
   DIRECTIONAL_PROPS,
   type Experiment,
   emulationToward,
+  KIND_PROPS,
+  kindProperty,
   needsEmulation,
   type Port,
   type Realization,
@@ -34,6 +37,7 @@ import {
   type TagRange,
   towardConstraints,
 } from "@merge/xir";
+import { vmRoom } from "./usage.ts";
 
 export interface Violation {
   realization: string;
@@ -151,11 +155,13 @@ export function checkRealizations(
         continue;
       }
       if (!res.alloc.includes(e.mode)) bad(`node ${n.name}: ${e.resource} does not allow ${e.mode} allocation`);
+      if (e.mode === "virtual" && !(res.virt?.kinds ?? DEFAULT_VIRT_KINDS).includes(e.kind ?? "container"))
+        bad(`node ${n.name}: ${e.resource} does not make ${e.kind ?? "container"}s`);
       const rk = key(e.facility, e.resource);
       const lookup = (prop: string): Scalar | undefined => {
         if (prop === "host") return res.id;
         if (prop === "facility") return e.facility;
-        if (prop === "metal") return e.mode === "physical";
+        if (KIND_PROPS.has(prop)) return kindProperty(e.mode === "physical" ? "metal" : (e.kind ?? "container"), prop);
         if (e.mode === "virtual") {
           if (prop === "proc.cores") return e.alloc.cores;
           if (prop === "memory.capacity") return e.alloc.memory;
@@ -440,13 +446,14 @@ export function checkRealizations(
     const r = resources.get(rk)!;
     if (physicalUse.has(rk))
       out.push({ realization: u.owners[0]!.split(":")[0]!, message: `${r.id} hosts VMs and a bare-metal node` });
-    for (const [prop, used] of [
-      ["proc.cores", u.cores],
-      ["memory.capacity", u.memory],
-      ["disk.capacity", u.disk],
+    const room = vmRoom(r);
+    for (const [k, prop, used] of [
+      [0, "proc.cores", u.cores],
+      [1, "memory.capacity", u.memory],
+      [2, "disk.capacity", u.disk],
     ] as const) {
-      const base = r.props[prop];
-      if (used > (typeof base === "number" ? base : 0)) {
+      const base = room[k];
+      if (used > base) {
         out.push({
           realization: u.owners[0]!.split(":")[0]!,
           message: `${r.id}: VMs take ${used} ${prop} of ${String(base)}`,

@@ -21,7 +21,7 @@ import {
   virtualLookup,
   vmSizes,
 } from "./placement.ts";
-import { FREE, MINE, PRIOR, type Usage, VM_PROPS } from "./usage.ts";
+import { FREE, MINE, PRIOR, type Usage, VM_PROPS, vmRoom } from "./usage.ts";
 
 export interface Problem {
   element: "experiment" | "node" | "link" | "facility";
@@ -72,8 +72,22 @@ function freeState(usage: Usage, r: number): "free" | "vm" | "prior" | "mine" {
   return usage.physical[r] === FREE ? "free" : "prior";
 }
 
-/** The message for a node no resource could take. */
+/** The message for a node no resource could take, and which hypervisors ran out of what for it. */
 export function diagnoseNode(
+  ix: InternetIndex,
+  usage: Usage,
+  node: Node,
+  vmDefaults: VmDefaults,
+  facility: number,
+  mappingWhy: string | undefined,
+  candidates: readonly Candidate[],
+): string {
+  const why = diagnoseConstraints(ix, usage, node, vmDefaults, facility, mappingWhy, candidates);
+  const short = hypervisorShortfall(ix, usage, candidates, (r) => facility < 0 || ix.resFacility[r] === facility);
+  return short ? `${why}; ${short}` : why;
+}
+
+function diagnoseConstraints(
   ix: InternetIndex,
   usage: Usage,
   node: Node,
@@ -181,4 +195,48 @@ function byValue(ix: InternetIndex, rs: readonly number[], prop: string): string
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([v, n]) => (v ? `${n} with ${v}` : `${n}`)).join(" and ");
+}
+
+const ROOM_NAMES = ["cores", "memory", "disk"] as const;
+
+/**
+ * When every hypervisor that could host the node as a virtual node is open
+ * but too full for its size: which hypervisor ran out of what, against what
+ * its overcommit policy allows. Undefined when one has room (or none is open).
+ */
+function hypervisorShortfall(
+  ix: InternetIndex,
+  usage: Usage,
+  candidates: readonly Candidate[],
+  inScope: (r: number) => boolean,
+): string | undefined {
+  const seen = new Set<number>();
+  const lines: string[] = [];
+  let asked: Candidate | undefined;
+  for (const c of candidates) {
+    if (c.mode !== "virtual") continue;
+    asked ??= c;
+    for (const r of c.cls.members) {
+      if (seen.has(r) || !inScope(r) || usage.physical[r] !== FREE) continue;
+      seen.add(r);
+      const res = ix.resources[r]!;
+      const room = vmRoom(res);
+      const out = [0, 1, 2].filter((k) => usage.remaining[r * 3 + k]! < c.sizes[k]!);
+      if (!out.length) return undefined;
+      // Too small even when empty: not a hypervisor that ran out.
+      if (usage.vmCount[r] === 0 || c.sizes.some((v, k) => v > room[k]!)) continue;
+      const parts = out.map((k) => {
+        const prop = VM_PROPS[k]!;
+        const ratio = k === 0 ? res.virt?.overcommit?.cores : k === 1 ? res.virt?.overcommit?.memory : undefined;
+        const policy =
+          ratio && ratio !== 1 ? ` (${ratio}× overcommit of ${formatValue(prop, num(res.props[prop]))})` : "";
+        return `${ROOM_NAMES[k]}: ${formatValue(prop, Math.max(0, usage.remaining[r * 3 + k]!))} left of ${formatValue(prop, room[k]!)}${policy}`;
+      });
+      lines.push(`${res.id} ran out of ${parts.join(", ")}`);
+    }
+  }
+  if (!asked || !lines.length) return undefined;
+  const size = asked.sizes.map((v, k) => `${formatValue(VM_PROPS[k]!, v)} ${ROOM_NAMES[k]}`).join(", ");
+  const more = lines.length > 8 ? `; and ${lines.length - 8} more` : "";
+  return `no hypervisor has room for it as a ${asked.kind ?? "virtual node"} of ${size} (${lines.slice(0, 8).join("; ")}${more})`;
 }

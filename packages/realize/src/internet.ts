@@ -4,7 +4,15 @@
  * switch mesh without building objects. Built once per resource internet; the
  * portal can cache it as long as the facility models do not change.
  */
-import type { AllocMode, Port, Resource, ResourceInternet, Scalar } from "@merge/xir";
+import {
+  type AllocMode,
+  DEFAULT_VIRT_KINDS,
+  type Port,
+  type Resource,
+  type ResourceInternet,
+  type Scalar,
+  type VirtKind,
+} from "@merge/xir";
 
 export const KIND_NODE = 0;
 export const KIND_SWITCH = 1;
@@ -26,6 +34,8 @@ export interface HostClass {
   id: number;
   props: Record<string, Scalar>;
   alloc: AllocMode[];
+  /** Virtual node kinds the class's hypervisors make, in order of preference (containers when undeclared). */
+  kinds: readonly VirtKind[];
   /** Experiment-network ports, in the resource's order (identical names across the class). */
   ports: Port[];
   /** Member resources, sorted by leaf rank (so neighbours in the array are neighbours in the mesh). */
@@ -276,6 +286,7 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
       .filter((k) => !LOCATION_PROPS.has(k))
       .sort();
     let sig = [...res.alloc].sort().join(",");
+    if (res.virt) sig += `\u0002${JSON.stringify(res.virt)}`;
     for (const k of keys) sig += `\u0000${k}=${typeof res.props[k]}:${String(res.props[k])}`;
     for (const p of xp) sig += `\u0001${p.name}/${p.capacity}/${p.model ?? ""}`;
     let c = classOf.get(sig);
@@ -286,6 +297,7 @@ export function prepareInternet(internet: ResourceInternet): InternetIndex {
         id: c,
         props: res.props,
         alloc: [...res.alloc],
+        kinds: res.virt?.kinds ?? DEFAULT_VIRT_KINDS,
         ports: xp,
         members: new Int32Array(0),
         memberRank: new Int32Array(0),

@@ -13,7 +13,17 @@
  * tier, the free member nearest the node's anchor (a placed neighbour): same
  * leaf, then same fabric, then same facility.
  */
-import { type Constraint, firstUnsatisfied, type Port, type Scalar, satisfies } from "@merge/xir";
+import {
+  type Constraint,
+  firstUnsatisfied,
+  KIND_PROPS,
+  kindExclusion,
+  kindProperty,
+  type Port,
+  type Scalar,
+  satisfies,
+  type VirtKind,
+} from "@merge/xir";
 import type { HostClass, InternetIndex } from "./internet.ts";
 import { LOCATION_PROPS, localityLevel } from "./internet.ts";
 import { FREE, MINE, type Usage, VM_PROPS } from "./usage.ts";
@@ -40,6 +50,8 @@ export interface Candidate {
   /** VM sizes in VM_PROPS order (physical: the whole resource). */
   sizes: number[];
   mapping: PortMapping;
+  /** A virtual node: the kind the class's hypervisors make of it. */
+  kind?: VirtKind;
 }
 
 export interface Placement {
@@ -50,6 +62,7 @@ export interface Placement {
   ports: number[];
   virtual: boolean[];
   rank: number;
+  kind?: VirtKind;
 }
 
 export interface VmDefaults {
@@ -163,6 +176,11 @@ export class Placer {
     const out: Candidate[] = [];
     const sizes = vmSizes(constraints, this.vmDefaults);
     const socketKey = JSON.stringify(sockets);
+    // A node that says nothing of its kind or NIC models takes the class's first kind.
+    const socketConstraints = sockets.map((s) => s.constraints);
+    const kindOpen =
+      !constraints.some((c) => KIND_PROPS.has(c.prop)) &&
+      !socketConstraints.some((cs) => cs.some((c) => c.prop === "port.model"));
     for (const cls of this.ix.classes) {
       if (cls.alloc.includes("physical") && firstUnsatisfied(physicalLookup(cls.props), general) === undefined) {
         const mapping = this.mapping(cls, "physical", sockets, socketKey);
@@ -170,13 +188,13 @@ export class Placer {
           out.push({ cls, mode: "physical", sizes: VM_PROPS.map((p) => num(cls.props[p])), mapping });
         }
       }
-      if (
-        sizes &&
-        cls.alloc.includes("virtual") &&
-        firstUnsatisfied(virtualLookup(cls.props, sizes), general) === undefined
-      ) {
+      if (!sizes || !cls.alloc.includes("virtual")) continue;
+      const kind = kindOpen
+        ? cls.kinds[0]
+        : cls.kinds.find((k) => kindExclusion(k, constraints, socketConstraints) === undefined);
+      if (kind && firstUnsatisfied(virtualLookup(cls.props, sizes, kind), general) === undefined) {
         const mapping = this.mapping(cls, "virtual", sockets, socketKey);
-        if (typeof mapping !== "string") out.push({ cls, mode: "virtual", sizes, mapping });
+        if (typeof mapping !== "string") out.push({ cls, mode: "virtual", sizes, mapping, kind });
       }
     }
     return out;
@@ -380,6 +398,7 @@ export class Placer {
       ports: c.mapping.port.map((i) => global[i]!),
       virtual: c.mapping.virtual,
       rank: cls.memberRank[pos]!,
+      ...(c.kind ? { kind: c.kind } : {}),
     };
   }
 }
@@ -416,15 +435,16 @@ function num(v: Scalar | undefined): number {
 }
 
 export function physicalLookup(props: Record<string, Scalar>): (prop: string) => Scalar | undefined {
-  return (prop) => (prop === "metal" ? true : props[prop]);
+  return (prop) => (KIND_PROPS.has(prop) ? kindProperty("metal", prop) : props[prop]);
 }
 
 export function virtualLookup(
   props: Record<string, Scalar>,
   sizes: readonly number[],
+  kind: VirtKind = "container",
 ): (prop: string) => Scalar | undefined {
   return (prop) => {
-    if (prop === "metal") return false;
+    if (KIND_PROPS.has(prop)) return kindProperty(kind, prop);
     const k = (VM_PROPS as readonly string[]).indexOf(prop);
     return k >= 0 ? sizes[k] : props[prop];
   };

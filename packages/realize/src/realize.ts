@@ -331,7 +331,8 @@ function assemble(a: Attempt, links: LinkEmbedding[], infranets: Infranet[]): Re
           port: ix.ports[p.ports[k]!]!.name,
           virtual: p.virtual[k]!,
         };
-        const nic = p.mode === "virtual" ? vmNic(s.constraints) : undefined;
+        // A container's interfaces are veth pairs: only a VM's NIC has a model.
+        const nic = p.mode === "virtual" && p.kind !== "container" ? vmNic(s.constraints) : undefined;
         if (nic) {
           iface.model = nic.model;
           iface.queues = nic.queues;
@@ -346,6 +347,7 @@ function assemble(a: Attempt, links: LinkEmbedding[], infranets: Infranet[]): Re
         facility: ix.facilityNames[ix.resFacility[p.resource]!]!,
         resource: ix.resources[p.resource]!.id,
         mode: p.mode,
+        ...(p.kind ? { kind: p.kind } : {}),
         alloc: { cores: p.sizes[0]!, memory: p.sizes[1]!, disk: p.sizes[2]! },
         interfaces,
       };

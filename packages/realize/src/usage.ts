@@ -5,11 +5,27 @@
  * remaining capacity is its base `proc.cores`, `memory.capacity` and
  * `disk.capacity` minus the virtual machines on it.
  */
+import type { Resource } from "@merge/xir";
 import type { AllocationRecord } from "./allocation.ts";
 import { edgeIndex, type InternetIndex, resourceIndex } from "./internet.ts";
 
 /** The three properties a virtual machine takes a slice of. */
 export const VM_PROPS = ["proc.cores", "memory.capacity", "disk.capacity"] as const;
+
+/**
+ * What virtual nodes may take of a hypervisor in all, VM_PROPS order: its
+ * `proc.cores` and `memory.capacity` times the overcommit ratios it declares
+ * (`virt.overcommit`), its `disk.capacity` as it is.
+ */
+export function vmRoom(res: Resource): [number, number, number] {
+  const num = (v: unknown) => (typeof v === "number" ? v : 0);
+  const o = res.virt?.overcommit;
+  return [
+    num(res.props["proc.cores"]) * (o?.cores ?? 1),
+    num(res.props["memory.capacity"]) * (o?.memory ?? 1),
+    num(res.props["disk.capacity"]),
+  ];
+}
 
 export const FREE = 0;
 export const PRIOR = 1;
@@ -38,11 +54,8 @@ export class Usage {
     this.vmOwner = new Uint8Array(n);
     this.remaining = new Float64Array(n * 3);
     for (let r = 0; r < n; r++) {
-      const props = ix.resources[r]!.props;
-      for (let k = 0; k < 3; k++) {
-        const v = props[VM_PROPS[k]!];
-        this.remaining[r * 3 + k] = typeof v === "number" ? v : 0;
-      }
+      const room = vmRoom(ix.resources[r]!);
+      for (let k = 0; k < 3; k++) this.remaining[r * 3 + k] = room[k]!;
     }
     this.edgeUsed = new Float64Array(ix.edgeCount);
     this.vlanUsed = ix.domainNames.map(() => new Set<number>());

@@ -12,3 +12,4 @@ export * from "./properties.ts";
 export * from "./realization.ts";
 export * from "./suggest.ts";
 export * from "./units.ts";
+export * from "./virt.ts";

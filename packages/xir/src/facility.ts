@@ -39,6 +39,20 @@ export interface Resource {
    * facility's own machine (a facility of one host names none).
    */
   host?: string;
+  /** A hypervisor (alloc includes `virtual`): what it offers virtual nodes. Absent: containers then VMs, no overcommit. */
+  virt?: HypervisorInfo;
+}
+
+/**
+ * What a hypervisor gives virtual nodes: the kinds it can make, in order of
+ * preference (a node that does not say gets the first that satisfies it), and
+ * how far it overcommits its cores and memory: virtual nodes may take up to
+ * `proc.cores × cores` and `memory.capacity × memory` in all (ratios ≥ 1;
+ * absent is 1, no overcommit). Disk is never overcommitted.
+ */
+export interface HypervisorInfo {
+  kinds: ("vm" | "container")[];
+  overcommit?: { cores?: number; memory?: number };
 }
 
 export interface Port {

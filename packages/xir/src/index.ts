@@ -7,3 +7,4 @@ export * from "./realization.ts";
 export * from "./schema.ts";
 export * from "./suggest.ts";
 export * from "./units.ts";
+export * from "./virt.ts";

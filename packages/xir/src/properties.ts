@@ -34,7 +34,18 @@ export const PROPERTIES: Readonly<Record<string, PropertySpec>> = {
     // As in MergeTB: the image's root file system is the facility's business; this asks for more.
     doc: "extra disk beyond the root file system",
   },
-  metal: { element: "node", type: "boolean", doc: "true: bare metal; false: virtual machine" },
+  metal: { element: "node", type: "boolean", doc: "true: bare metal; false: a virtual node (VM or container)" },
+  virt: {
+    element: "node",
+    type: "boolean",
+    doc: "true: a virtual node on a hypervisor (VM or container); false: bare metal",
+  },
+  "virt.kind": {
+    element: "node",
+    type: "string",
+    allowed: ["vm", "container"],
+    doc: "what a virtual node is: vm (QEMU, its own kernel, emulated NICs) or container",
+  },
   platform: { element: "node", type: "string", doc: "hardware platform, e.g. x86_64, arm64, rpi4" },
   "gpu.model": { element: "node", type: "string", doc: "GPU model, e.g. a100" },
   "gpu.count": { element: "node", type: "number", integer: true, doc: "number of GPUs" },

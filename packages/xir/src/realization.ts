@@ -22,6 +22,8 @@ export interface NodeEmbedding {
   facility: string;
   resource: string;
   mode: AllocMode;
+  /** A virtual node: what the hypervisor makes of it (absent on older realizations: a container). */
+  kind?: "vm" | "container";
   /**
    * What the node takes of its resource (all of it when physical: the
    * resource's `proc.cores`, `memory.capacity`, `disk.capacity`, 0 when absent).

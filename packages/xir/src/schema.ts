@@ -182,6 +182,19 @@ export const facilitySchema = {
               vlanDomain: { type: "string" },
             },
           },
+          virt: {
+            type: "object",
+            required: ["kinds"],
+            additionalProperties: false,
+            properties: {
+              kinds: { type: "array", minItems: 1, uniqueItems: true, items: { enum: ["vm", "container"] } },
+              overcommit: {
+                type: "object",
+                additionalProperties: false,
+                properties: { cores: { type: "number", minimum: 1 }, memory: { type: "number", minimum: 1 } },
+              },
+            },
+          },
         },
       },
     },

@@ -30,6 +30,8 @@ import { namesOf, prefixOf } from "./names.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
+import { shellQuote, vmExec, vmPid, vmReset, vmRun, vmStart, vmStop, vmWaitReady, vmWire } from "./vm.ts";
+import { guestImage } from "./vm-image.ts";
 import { linksCreate } from "./xpnet.ts";
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
@@ -123,7 +125,7 @@ export class LinuxDataPlane {
    */
   async materialize(
     fragments: readonly Fragment[],
-    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: { timeoutMs?: number; vmTimeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<MaterializeResult> {
     const t0 = Date.now();
     const plan = recordOf(fragments);
@@ -134,8 +136,12 @@ export class LinuxDataPlane {
     try {
       await ensureMzDir(env, prefix);
       writeFileSync(join(mzDir(env, prefix), "mzid"), `${plan.mzid}\n`);
+      // VM nodes (n.vm) boot QEMU in their namespace (vm.ts); the others are containers.
+      const vms = plan.nodes.filter((n) => n.vm);
+      const containers = plan.nodes.filter((n) => !n.vm);
       const images = new Map<string, string>();
-      for (const n of plan.nodes) images.set(n.name, await this.image(n));
+      for (const n of containers) images.set(n.name, await this.image(n));
+      const guest = vms.length ? await guestImage(env.dataDir) : undefined;
       let mark = Date.now();
       const lap = () => {
         const now = Date.now();
@@ -148,6 +154,7 @@ export class LinuxDataPlane {
         nodesWire(env, prefix, plan.infranet, plan.nodes),
         linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem }),
       ]);
+      for (const n of vms) await vmWire(env, prefix, n);
       const wire = lap();
       for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
       nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
@@ -155,15 +162,18 @@ export class LinuxDataPlane {
       const emulated = plan.links.filter((l) => l.emulation);
       if (emulated.length) await emulationStart(env, prefix, emulated);
       const services = lap();
-      await nodesStart(env, prefix, plan.nodes, images);
+      await nodesStart(env, prefix, containers, images);
+      for (const n of vms) await vmStart(env, prefix, n, guest);
       const start = lap();
       await waitReady(
         env,
         prefix,
-        plan.nodes.map((n) => n.name),
+        containers.map((n) => n.name),
         opts.timeoutMs ?? 120_000,
         opts.signal,
       );
+      // TCG boots take tens of seconds each on a shared host: VMs get a longer wait.
+      await Promise.all(vms.map((n) => vmWaitReady(env, prefix, n.name, opts.vmTimeoutMs ?? 600_000, opts.signal)));
       const boot = lap();
       await this.checkReachable(plan);
       const reach = lap();
@@ -212,7 +222,12 @@ export class LinuxDataPlane {
   }
 
   powerState(mzid: string, node: string): PowerState {
-    return nodePid(this.env, prefixOf(mzid), node) ? "on" : "off";
+    const prefix = prefixOf(mzid);
+    return (this.isVm(mzid, node) ? vmPid(this.env, prefix, node) : nodePid(this.env, prefix, node)) ? "on" : "off";
+  }
+
+  private isVm(mzid: string, node: string): boolean {
+    return this.plans.get(mzid)?.nodes.find((n) => n.name === node)?.vm !== undefined;
   }
 
   nodeBoot(mzid: string, node: string) {
@@ -224,6 +239,18 @@ export class LinuxDataPlane {
     const plan = this.plan(mzid);
     const n = nodeOf(plan, node);
     const prefix = prefixOf(mzid);
+    if (n.vm) {
+      // QMP: off is quit (the process goes), cycle a hard reset of the running machine.
+      const running = vmPid(this.env, prefix, node) !== undefined;
+      if (action === "off") {
+        await vmStop(this.env, prefix, node);
+        return "off";
+      }
+      if (action !== "on" && running) await vmReset(this.env, prefix, node);
+      else await vmStart(this.env, prefix, n);
+      await vmWaitReady(this.env, prefix, node, opts.timeoutMs ?? 600_000);
+      return "on";
+    }
     if (action !== "on") await nodeStop(this.env, prefix, node, action === "soft-cycle" ? 2000 : 0);
     if (action === "off") return "off";
     await nodesStart(this.env, prefix, [n], new Map([[node, await this.image(n)]]));
@@ -234,6 +261,12 @@ export class LinuxDataPlane {
   /** Reimage: stop, drop the writable layer, boot fresh. */
   async reimage(mzid: string, node: string): Promise<void> {
     const prefix = prefixOf(mzid);
+    if (this.isVm(mzid, node)) {
+      // A VM's root is its initramfs in RAM: a new QEMU process boots the image afresh.
+      await vmStop(this.env, prefix, node);
+      await this.power(mzid, node, "on");
+      return;
+    }
     await nodeStop(this.env, prefix, node, 0);
     nodeWipe(this.env, prefix, node);
     await this.power(mzid, node, "on");
@@ -241,7 +274,8 @@ export class LinuxDataPlane {
 
   /** A command in a node with output streamed (`stdio: "inherit"` for an interactive shell). */
   exec(mzid: string, node: string, argv: string[], opts: { stdio?: "pipe" | "inherit" } = {}): ChildProcess {
-    nodeOf(this.plan(mzid), node);
+    const n = nodeOf(this.plan(mzid), node);
+    if (n.vm) return vmExec(this.env, prefixOf(mzid), node, argv);
     return nodeExec(this.env, prefixOf(mzid), node, argv, opts);
   }
 
@@ -255,7 +289,13 @@ export class LinuxDataPlane {
   }
 
   run(mzid: string, node: string, argv: string[]) {
-    nodeOf(this.plan(mzid), node);
+    const n = nodeOf(this.plan(mzid), node);
+    if (n.vm)
+      return vmRun(this.env, prefixOf(mzid), node, shellQuote(argv)).then((r) => ({
+        code: r.code,
+        stdout: r.output.toString(),
+        stderr: "",
+      }));
     return nodeRun(this.env, prefixOf(mzid), node, argv);
   }
 

@@ -68,7 +68,10 @@ export const foundryDir = (env: Env, prefix: string): string => join(mzDir(env, 
 export function nexEntries(env: Env, prefix: string, entries: NexEntry[], resolution: "experiment" | "infranet"): void {
   const dir = nexDir(env, prefix);
   mkdirSync(dir, { recursive: true });
-  const dhcp = entries.map((e) => `${e.mac},${e.address},infinite`);
+  // The lease names the node (VM guests take their hostname from it); dnsmasq wants a plain label there.
+  const dhcp = entries.map(
+    (e) => `${e.mac},${e.address},${/^[A-Za-z0-9-]{1,63}$/.test(e.name) ? `${e.name},` : ""}infinite`,
+  );
   const hosts = entries.flatMap((e) => [
     `${resolution === "infranet" || !e.experiment ? e.address : e.experiment} ${e.name}`,
     `${e.address} ${e.name}.infranet`,

@@ -111,13 +111,25 @@ export function localPlan(xp: Experiment, mzid: string): Fragment[] {
     });
     const cores = held(n, "proc.cores");
     const memory = held(n, "memory.capacity");
+    // A node asking for a VM is one, its sockets' NIC models as asked (what the engine would choose).
+    const vm = n.constraints.some((c) => c.prop === "virt.kind" && c.op === "==" && c.value === "vm");
+    const nic = (s: Node["sockets"][number]) =>
+      s.constraints.find((c) => c.prop === "port.model" && c.op === "==" && typeof c.value === "string")?.value as
+        | string
+        | undefined;
     rlz.nodes.push({
       node: n.name,
       facility,
       resource,
-      mode: cores || memory ? "virtual" : "physical",
+      mode: vm || cores || memory ? "virtual" : "physical",
+      ...(vm ? { kind: "vm" as const } : {}),
       alloc: { cores, memory, disk: 0 },
-      interfaces: n.sockets.map((s) => ({ socket: s.index, port: "eth1", virtual: true })),
+      interfaces: n.sockets.map((s) => ({
+        socket: s.index,
+        port: "eth1",
+        virtual: true,
+        ...(vm && nic(s) ? { model: nic(s) } : {}),
+      })),
     });
   }
   for (const [i, l] of xp.links.entries()) {

@@ -36,7 +36,7 @@ class Property:
         self.prop = prop
         self.example = example
         self.element = element
-        self.kind = kind  # "int" | "number" | "bool" | "str"
+        self.vtype = kind  # "int" | "number" | "bool" | "str"
         self.unit = unit
         self.allowed = allowed
         self.ops = ops
@@ -83,11 +83,11 @@ class Property:
 
     def _check(self, op, value):
         p = self.prop
-        if self.kind == "bool":
+        if self.vtype == "bool":
             if not isinstance(value, bool):
                 raise ValueMismatch("%s %s %r: expected True or False" % (p, op, value))
             return value
-        if self.kind == "str":
+        if self.vtype == "str":
             if not isinstance(value, str) or value == "":
                 raise ValueMismatch("%s %s %r: expected a non-empty string, e.g. %s" % (p, op, value, self._example()))
             if self.allowed is not None and value not in self.allowed:
@@ -117,7 +117,7 @@ class Property:
                 "%s %s %r is %r %s; did you mean %s(%r)?" % (p, op, value, value, self.unit, fn, value),
                 caller_location(),
             )
-        if self.kind == "int" and not float(value).is_integer():
+        if self.vtype == "int" and not float(value).is_integer():
             raise ValueMismatch("%s %s %r: expected a whole number" % (p, op, value))
         if self.minimum is not None and value < self.minimum:
             raise ValueMismatch("%s %s %r: must be at least %s" % (p, op, value, self.minimum))
@@ -240,6 +240,18 @@ gpu = _Namespace(
     count=Property("gpu.count", "node", "int", "gpu.count >= 1", minimum=0),
 )
 metal = Property("metal", "node", "bool", "metal == True", ops=("==", "!="))
+
+
+class _Virt(Property):
+    """`virt == True`: a virtual node (VM or container); `virt.kind == "vm"` or "container" says which."""
+
+    def __init__(self):
+        super().__init__("virt", "node", "bool", "virt == True", ops=("==", "!="))
+        self.kind = Property("virt.kind", "node", "str", "virt.kind == 'vm'", allowed=VIRT_KINDS)
+
+
+VIRT_KINDS = ("vm", "container")
+virt = _Virt()
 platform = Property("platform", "node", "str", "platform == 'x86_64'")
 host = Property("host", "node", "str", "host == 'x0'")
 # image == '2004' sets the node's image rather than constraining its host.
@@ -254,7 +266,9 @@ port = _Namespace(
     # An SR-IOV virtual function; not an XIR-known property (the compiler warns).
     vf=Property("port.vf", "socket", "bool", "port.vf == True", ops=("==", "!=")),
 )
-virtio, e1000, e1000e = "virtio", "e1000", "e1000e"
+# `nic == virtio`: the NIC model of a socket (port.model), as the seed writes it.
+nic = port.model
+virtio, e1000, e1000e, rtl8139 = "virtio", "e1000", "e1000e", "rtl8139"
 
 # Link properties.
 capacity = Property("capacity", "link", "number", "capacity == mbps(100)", unit="bps", minimum=0)

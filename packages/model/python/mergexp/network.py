@@ -320,8 +320,15 @@ class Endpoint:
         """v0: endpoint.ip.addrs is the socket's addrs."""
         return v0.Ip(self.socket)
 
+    def spec(self, *constraints):
+        """Port constraints for this end of the link: link[x].spec(nic == virtio). Returns the endpoint."""
+        what = "link[%s].spec(...)" % self.socket.node.name
+        own, _ = split_constraints(constraints, "socket", what)
+        self.socket.constraints.extend(own)
+        return self
+
     def __getattr__(self, attr):
-        raise AttributeError("Endpoint has no attribute %r (it has socket, node)" % attr)
+        raise AttributeError("Endpoint has no attribute %r (it has socket, node, spec())" % attr)
 
     def __repr__(self):
         return "Endpoint(%s.%d)" % (self.socket.node.name, self.socket.index)

@@ -1,0 +1,414 @@
+/**
+ * VM nodes on the linux data plane. A VM node is a QEMU process (KVM when
+ * /dev/kvm exists, TCG otherwise) running inside the node's network namespace,
+ * in its own cgroup, booted from the guest image (vm-image.ts). The namespace
+ * is wired exactly as a container node's (infranet veth `eth0`, experiment
+ * veths `eth<socket+1>` on the same links and emulators), and inside it the
+ * hypervisor side joins each veth to one tap of the requested NIC model
+ * through a bridge of its own: a filtering bridge with two ports, forwarding
+ * only frames from the guest's MAC on that NIC, so a VM never talks past its
+ * links. Power goes through QMP; `exec` through the guest agent on a
+ * virtio-serial port. Everything lives under the node's directory and
+ * namespace, so the materialization's sweep removes it.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { run } from "./command.ts";
+import { nodeDir } from "./container.ts";
+import type { Env } from "./env.ts";
+import { macOf, namesOf, socketIfname } from "./names.ts";
+import type { NodePlan } from "./record.ts";
+import { alive, netnsInode } from "./processes.ts";
+import { qmp } from "./qmp.ts";
+import { type GuestImage, guestImage } from "./vm-image.ts";
+
+/** QEMU's device for each NIC model a VM may be given (`KIND_NIC_MODELS.vm`). */
+export const QEMU_NIC: Readonly<Record<string, string>> = {
+  virtio: "virtio-net-pci",
+  e1000: "e1000",
+  e1000e: "e1000e",
+  rtl8139: "rtl8139",
+};
+/** The Linux driver the guest binds to each model (what `/sys/class/net/eth*\/device/driver` shows). */
+export const GUEST_DRIVER: Readonly<Record<string, string>> = {
+  virtio: "virtio_net",
+  e1000: "e1000",
+  e1000e: "e1000e",
+  rtl8139: "8139too",
+};
+
+/** MiB QEMU itself needs beyond the guest's memory (TCG's translation cache, device state). */
+export const QEMU_OVERHEAD_MIB = 192;
+const DEFAULT_MEMORY = 256 * 2 ** 20;
+
+export interface VmNic {
+  /** The veth in the node's namespace this NIC is joined to (`eth0` infranet, `eth<socket+1>`). */
+  ifname: string;
+  /** The guest NIC's MAC (the infranet's is the one DHCP knows). */
+  mac: string;
+  model: string;
+}
+
+/** The profile a VM got, as recorded in the node's status. */
+export interface VmProfile {
+  accel: "kvm" | "tcg";
+  cores: number;
+  memoryMiB: number;
+  /** Host CPU bandwidth in cores (the cgroup quota per period), absent when not capped. */
+  cpuCap?: number;
+  nics: { ifname: string; model: string }[];
+}
+
+export const vmDir = (env: Env, prefix: string, node: string): string => join(nodeDir(env, prefix, node), "vm");
+
+/** The NICs of a VM node: infranet (virtio) first, then each socket's, with the model the realization chose (virtio by default). */
+export function vmNics(node: NodePlan): VmNic[] {
+  const models = node.vm?.nics ?? {};
+  return [
+    { ifname: "eth0", mac: node.infranet.mac, model: "virtio" },
+    ...[...node.interfaces]
+      .sort((a, b) => a.socket - b.socket)
+      .map((i) => ({
+        ifname: socketIfname(i.socket),
+        mac: macOf(`${node.name}/${i.socket}/vm`),
+        model: models[i.socket] ?? "virtio",
+      })),
+  ];
+}
+
+/**
+ * Hypervisor-side plumbing in the node's namespace: per NIC a tap and a
+ * two-port bridge joining it to its veth; nftables lets frames in from the tap
+ * only with the guest's own MAC on that NIC (idempotent).
+ */
+export async function vmWire(env: Env, prefix: string, node: NodePlan): Promise<void> {
+  const ns = namesOf(prefix).node(node.name);
+  const nics = vmNics(node);
+  const lines: string[] = [];
+  nics.forEach((n, i) => {
+    lines.push(
+      `tuntap add dev t${i} mode tap`,
+      `link add name b${i} type bridge`,
+      `link set dev b${i} type bridge stp_state 0 forward_delay 0`,
+      // The veth carried the node's infranet MAC for a container; the guest's NIC has it now, and a
+      // bridge port with the guest's address would take the guest's frames for its own.
+      `link set dev ${n.ifname} down`,
+      `link set dev ${n.ifname} address ${macOf(`${prefix}/${node.name}/${n.ifname}/host`)}`,
+      `link set dev ${n.ifname} master b${i} up`,
+      `link set dev t${i} master b${i} up`,
+      `link set dev b${i} up`,
+    );
+  });
+  await env.ipIn(ns).submit(lines, { tolerant: true });
+  const rules = nics.map((n, i) => `iifname "t${i}" ether saddr != ${n.mac} drop`).join("\n    ");
+  const nft = `table bridge mrgvm\ndelete table bridge mrgvm\ntable bridge mrgvm {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    ${rules}\n  }\n}\n`;
+  const r = await run("ip", ["netns", "exec", ns, "nft", "-f", "-"], nft);
+  if (r.code !== 0) throw new Error(`VM ${node.name}: filtering bridge rules: ${r.stderr.trim()}`);
+}
+
+/** The QEMU process of a running VM node (checked to be in the node's namespace). */
+export function vmPid(env: Env, prefix: string, node: string): number | undefined {
+  const f = join(vmDir(env, prefix, node), "qemu.pid");
+  if (!existsSync(f)) return undefined;
+  const pid = Number(readFileSync(f, "utf8").trim());
+  const ino = netnsInode(namesOf(prefix).node(node));
+  if (!pid || ino === undefined || !alive(pid)) return undefined;
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`) === `net:[${ino}]` ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function accel(): "kvm" | "tcg" {
+  return existsSync("/dev/kvm") ? "kvm" : "tcg";
+}
+
+/**
+ * Boot a VM node (no-op when running): QEMU in the node's namespace,
+ * daemonized, its pid in a cgroup of its own (`<prefix>-<node>`) whose CPU
+ * quota is the realized cores (or `cpuCap`) and whose memory limit is the
+ * guest's plus QEMU's overhead.
+ */
+export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: GuestImage): Promise<VmProfile> {
+  const dir = vmDir(env, prefix, node.name);
+  const profile = vmProfile(node);
+  if (vmPid(env, prefix, node.name)) return profile;
+  const img = image ?? (await guestImage(env.dataDir));
+  mkdirSync(dir, { recursive: true });
+  for (const f of ["qemu.pid", "qmp.sock", "agent.sock"]) rmSync(join(dir, f), { force: true });
+  const nics = vmNics(node);
+  const args = [
+    "-name",
+    `${prefix}-${node.name}`,
+    "-machine",
+    "pc",
+    "-accel",
+    profile.accel,
+    "-smp",
+    String(profile.cores),
+    "-m",
+    `${profile.memoryMiB}M`,
+    "-kernel",
+    img.kernel,
+    "-initrd",
+    img.initrd,
+    "-append",
+    `console=ttyS0 quiet panic=-1 mrg.if=${nics.map((n) => `${n.ifname}/${n.mac}`).join(",")}`,
+    "-display",
+    "none",
+    "-nodefaults",
+    "-no-user-config",
+    "-serial",
+    `file:${join(dir, "console.log")}`,
+    "-qmp",
+    `unix:${join(dir, "qmp.sock")},server=on,wait=off`,
+    "-device",
+    "virtio-serial-pci",
+    "-chardev",
+    `socket,id=agent,path=${join(dir, "agent.sock")},server=on,wait=off`,
+    "-device",
+    "virtserialport,chardev=agent,name=org.merge.agent",
+    "-pidfile",
+    join(dir, "qemu.pid"),
+    "-daemonize",
+  ];
+  nics.forEach((n, i) => {
+    const dev = QEMU_NIC[n.model];
+    if (!dev)
+      throw new Error(
+        `VM ${node.name}: NIC model ${n.model} is not one QEMU gives (${Object.keys(QEMU_NIC).join(", ")})`,
+      );
+    args.push(
+      "-netdev",
+      `tap,id=n${i},ifname=t${i},script=no,downscript=no`,
+      "-device",
+      `${dev},netdev=n${i},mac=${n.mac}`,
+    );
+  });
+  const ns = namesOf(prefix).node(node.name);
+  const r = await run("ip", ["netns", "exec", ns, "qemu-system-x86_64", ...args]);
+  if (r.code !== 0)
+    throw new Error(`VM ${node.name}: qemu-system-x86_64 failed: ${r.stderr.trim() || r.stdout.trim()}`);
+  const pid = vmPid(env, prefix, node.name);
+  if (!pid) throw new Error(`VM ${node.name}: QEMU did not stay up (see ${join(dir, "console.log")})`);
+  confine(env, prefix, node.name, pid, profile);
+  writeFileSync(join(dir, "profile.json"), `${JSON.stringify(profile)}\n`);
+  return profile;
+}
+
+/** What the VM is given: cores and memory as realized, the CPU cap, the NIC models. */
+export function vmProfile(node: NodePlan): VmProfile {
+  const cores = Math.max(1, Math.round(node.cores ?? 1));
+  const memoryMiB = Math.max(128, Math.round((node.memory ?? DEFAULT_MEMORY) / 2 ** 20));
+  const p: VmProfile = {
+    accel: accel(),
+    cores,
+    memoryMiB,
+    nics: vmNics(node).map((n) => ({ ifname: n.ifname, model: n.model })),
+  };
+  const cap = node.vm?.cpuCap ?? node.cores;
+  if (cap) p.cpuCap = cap;
+  return p;
+}
+
+/**
+ * The QEMU process's cgroup: CPU quota = cap × the 100 ms period (a VM of 2
+ * cores never takes more than 2 host cores; a cap of 0.25 a quarter of one),
+ * memory = guest memory + QEMU_OVERHEAD_MIB.
+ */
+function confine(env: Env, prefix: string, node: string, pid: number, profile: VmProfile): void {
+  const cg = env.caps.cgroup;
+  const name = `${prefix}-${node}`;
+  try {
+    if (profile.cpuCap && cg.cpu) {
+      const dir = join(cg.cpu, name);
+      mkdirSync(dir, { recursive: true });
+      const quota = String(Math.round(profile.cpuCap * 100_000));
+      if (cg.version === 1) {
+        writeFileSync(join(dir, "cpu.cfs_period_us"), "100000");
+        writeFileSync(join(dir, "cpu.cfs_quota_us"), quota);
+      } else writeFileSync(join(dir, "cpu.max"), `${quota} 100000`);
+      writeFileSync(join(dir, "cgroup.procs"), String(pid));
+    }
+    if (cg.memory) {
+      const dir = join(cg.memory, name);
+      mkdirSync(dir, { recursive: true });
+      const limit = String((profile.memoryMiB + QEMU_OVERHEAD_MIB) * 2 ** 20);
+      writeFileSync(join(dir, cg.version === 1 ? "memory.limit_in_bytes" : "memory.max"), limit);
+      writeFileSync(join(dir, "cgroup.procs"), String(pid));
+    }
+  } catch (e) {
+    env.log(`VM ${node}: limits not applied (${(e as Error).message})`);
+  }
+}
+
+/** The profile recorded when the VM started (absent when it never did). */
+export function vmProfileOf(env: Env, prefix: string, node: string): VmProfile | undefined {
+  try {
+    return JSON.parse(readFileSync(join(vmDir(env, prefix, node), "profile.json"), "utf8")) as VmProfile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stop the VM: QMP `quit`, then SIGKILL if it lingers. */
+export async function vmStop(env: Env, prefix: string, node: string): Promise<void> {
+  const pid = vmPid(env, prefix, node);
+  if (!pid) return;
+  try {
+    await qmp(join(vmDir(env, prefix, node), "qmp.sock"), "quit", undefined, 3000);
+  } catch {}
+  const end = Date.now() + 3000;
+  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Hard reset through QMP (the guest reboots from its image: its root is in RAM). */
+export async function vmReset(env: Env, prefix: string, node: string): Promise<void> {
+  if (!vmPid(env, prefix, node)) throw new Error(`VM ${node} is not running (power it on first)`);
+  await qmp(join(vmDir(env, prefix, node), "qmp.sock"), "system_reset");
+}
+
+/** Serializes agent requests per VM: the agent's port takes one client at a time. */
+const agentQueue = new Map<string, Promise<unknown>>();
+let requestNo = 0;
+
+/** Run a shell script in the guest through its agent; output is stdout and stderr together. */
+export function vmRun(
+  env: Env,
+  prefix: string,
+  node: string,
+  script: string,
+  opts: { stdin?: Buffer; timeoutMs?: number } = {},
+): Promise<{ code: number; output: Buffer }> {
+  const sock = join(vmDir(env, prefix, node), "agent.sock");
+  const prev = agentQueue.get(sock) ?? Promise.resolve();
+  const next = prev.catch(() => {}).then(() => agentRequest(sock, script, opts.stdin, opts.timeoutMs ?? 30_000));
+  agentQueue.set(sock, next);
+  return next;
+}
+
+function agentRequest(
+  sock: string,
+  script: string,
+  stdin: Buffer | undefined,
+  timeoutMs: number,
+): Promise<{ code: number; output: Buffer }> {
+  const id = `r${process.pid}x${++requestNo}`;
+  return new Promise((resolve, reject) => {
+    const c = connect(sock);
+    let buf = "";
+    let body: string[] | undefined;
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`guest agent: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    c.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`guest agent: ${e.message}`));
+    });
+    c.setEncoding("utf8").on("data", (d: string) => {
+      buf += d;
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const line = buf.slice(0, nl).replace(/\r$/, "");
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf("\n");
+        if (line === `BEGIN ${id}`) body = [];
+        else if (body && line.startsWith(`END ${id} `)) {
+          clearTimeout(timer);
+          c.destroy();
+          resolve({ code: Number(line.split(" ")[2]), output: Buffer.from(body.join(""), "base64") });
+          return;
+        } else if (body) body.push(line);
+      }
+    });
+    const b64 = (s: Buffer) => s.toString("base64");
+    c.write(`${id} ${b64(Buffer.from(script))} ${stdin?.length ? b64(stdin) : "-"}\n`);
+  });
+}
+
+export type VmBoot = "ready" | "failed" | "booting";
+
+/** The guest's boot state as the merge boot left it (`booting` while the agent does not answer). */
+export async function vmBoot(env: Env, prefix: string, node: string): Promise<{ state: VmBoot; reason?: string }> {
+  try {
+    const r = await vmRun(
+      env,
+      prefix,
+      node,
+      "if [ -f /etc/mrg/ready ]; then echo ready; elif [ -f /etc/mrg/failed ]; then echo failed; cat /etc/mrg/failed; else echo booting; fi",
+      { timeoutMs: 5000 },
+    );
+    const [state, ...rest] = r.output.toString().trim().split("\n");
+    if (state === "ready" || state === "failed") return { state, reason: rest.join(" ") || undefined };
+    return { state: "booting" };
+  } catch {
+    return { state: "booting" };
+  }
+}
+
+/** Wait until the VM's merge boot is done (TCG boots take tens of seconds on a shared host). */
+export async function vmWaitReady(
+  env: Env,
+  prefix: string,
+  node: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (!vmPid(env, prefix, node)) throw new Error(`VM ${node}: QEMU is not running (see its console.log)`);
+    const b = await vmBoot(env, prefix, node);
+    if (b.state === "ready") return;
+    if (b.state === "failed") {
+      // What the guest's boot said last, for the operator (the guest's files are out of the host's reach).
+      const log = await vmRun(env, prefix, node, "echo hostname $(hostname); tail -n 5 /var/log/mrg-boot.log", {
+        timeoutMs: 5000,
+      }).then(
+        (r) =>
+          r.output
+            .toString()
+            .trim()
+            .replace(/\s*\n\s*/g, " | "),
+        () => "",
+      );
+      throw new Error(
+        `VM ${node} failed to configure: ${b.reason ?? "no reason given"}${log ? ` (guest: ${log})` : ""}`,
+      );
+    }
+    if (Date.now() > end) throw new Error(`VM ${node} not configured after ${timeoutMs} ms (accel ${accel()})`);
+    if (signal?.aborted) throw new Error("aborted while waiting for VM");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Shell words for a script line. */
+export function shellQuote(argv: string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+/**
+ * `exec` on a VM node: a small host process (vm-agent-client.mjs) carries the
+ * request to the guest agent, so the caller gets a real child: stdin is sent
+ * when it ends, stdout is the guest's stdout and stderr together, the exit
+ * status is the command's. No terminal: an interactive shell reads commands
+ * from stdin.
+ */
+export function vmExec(env: Env, prefix: string, node: string, argv: string[]): ChildProcess {
+  if (!vmPid(env, prefix, node)) throw new Error(`node ${node} is not running (power it on first)`);
+  const client = fileURLToPath(new URL("./vm-agent-client.mjs", import.meta.url));
+  const script = Buffer.from(shellQuote(argv)).toString("base64");
+  return spawn(process.execPath, [client, join(vmDir(env, prefix, node), "agent.sock"), script], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+}
