@@ -10,6 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   chmodSync,
+  chownSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -46,6 +47,8 @@ export interface JumpHostOptions {
   host?: string;
   port?: number;
   log?: (m: string) => void;
+  /** sshd to run (default $MERGE_SSHD, else /usr/sbin/sshd from the Debian package openssh-server). */
+  sshd?: string;
 }
 
 const SYSTEM = ["root", "sshd", "nobody"];
@@ -53,7 +56,11 @@ const SYSTEM = ["root", "sshd", "nobody"];
 /** sshd in its own mount namespace: the generated account files replace the machine's for it alone. */
 const SCRIPT = `set -e
 for f in passwd group shadow hosts; do mount --bind "$JUMP_DIR/etc/$f" "/etc/$f"; done
-exec /usr/sbin/sshd -D -e -f "$JUMP_DIR/sshd_config"
+# sshd reads a user's keys as that user: the keys are reached through a path any user may pass.
+mount -t tmpfs -o mode=755,size=1m tmpfs /run/sshd
+mkdir /run/sshd/keys
+mount --bind "$JUMP_DIR/keys" /run/sshd/keys
+exec "$JUMP_SSHD" -D -e -f "$JUMP_DIR/sshd_config"
 `;
 
 export class JumpHost {
@@ -70,14 +77,18 @@ export class JumpHost {
 
   /** Starts sshd (with no accounts until `update`); resolves once it listens. */
   static async start(opts: JumpHostOptions): Promise<JumpHost> {
-    if (!existsSync("/usr/sbin/sshd"))
+    const sshd = opts.sshd ?? process.env.MERGE_SSHD ?? "/usr/sbin/sshd";
+    if (!existsSync(sshd))
       throw new Error(
-        "the jump host needs OpenSSH's sshd: install the Debian package openssh-server (scripts/setup.sh does)",
+        `the jump host needs OpenSSH's sshd (${sshd}): install the Debian package openssh-server (scripts/setup.sh does)`,
       );
     const j = new JumpHost(opts);
+    // sshd reads a user's authorized keys as that user: each key file belongs to its user, the directory can be
+    // passed (not listed); sshd sees it at /run/sshd/keys (SCRIPT), whatever the data directory's mode.
     mkdirSync(join(j.dir, "etc"), { recursive: true, mode: 0o700 });
-    mkdirSync(join(j.dir, "keys"), { recursive: true, mode: 0o700 });
-    chmodSync(j.dir, 0o700);
+    mkdirSync(join(j.dir, "keys"), { recursive: true, mode: 0o711 });
+    chmodSync(j.dir, 0o711);
+    chmodSync(join(j.dir, "keys"), 0o711);
     const key = join(j.dir, "ssh_host_ed25519_key");
     if (!existsSync(key)) await check("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "merge-jump", "-f", key]);
     writeFileSync(join(j.dir, "sshd_config"), j.config());
@@ -86,10 +97,15 @@ export class JumpHost {
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     const logFile = join(j.dir, "sshd.log");
     const log = openSync(logFile, "a");
-    j.child = spawn("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", SCRIPT], {
-      stdio: ["ignore", log, log],
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", JUMP_DIR: j.dir },
-    });
+    // --pdeathsig: sshd goes when the process that started it does, even on SIGKILL.
+    j.child = spawn(
+      "setpriv",
+      ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", SCRIPT],
+      {
+        stdio: ["ignore", log, log],
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", JUMP_DIR: j.dir, JUMP_SSHD: sshd },
+      },
+    );
     closeSync(log);
     let exited = false;
     j.child.once("exit", () => {
@@ -118,7 +134,7 @@ export class JumpHost {
       group: systemLines("/etc/group", "nogroup:x:65534:"),
       shadow: systemLines("/etc/shadow", ""),
     };
-    const { files } = accountFiles(base, accounts, { shell: "/usr/sbin/nologin", home: () => "/nonexistent" });
+    const { files } = accountFiles(base, accounts, { shell: "/bin/sh", home: () => "/" });
     const etc = join(this.dir, "etc");
     rewriteInPlace(join(etc, "passwd"), files.passwd);
     rewriteInPlace(join(etc, "group"), files.group);
@@ -137,6 +153,7 @@ export class JumpHost {
       const permit = a.targets.flatMap((t) => [`permitopen="${t.hostname}:22"`, `permitopen="${t.address}:22"`]);
       const tmp = join(keysDir, `.${a.name}.tmp`);
       writeFileSync(tmp, keyLines(a.keys, ["restrict", "port-forwarding", ...permit].join(",")), { mode: 0o600 });
+      chownSync(tmp, a.uid, a.uid);
       renameSync(tmp, join(keysDir, a.name));
     }
     for (const f of readdirSync(keysDir)) if (!wanted.has(f)) rmSync(join(keysDir, f), { force: true });
@@ -157,7 +174,7 @@ export class JumpHost {
       "# The Merge jump host (written at start): ssh -J to the XDCs of your projects, nothing else.",
       `ListenAddress ${this.host}:${this.port}`,
       `HostKey ${join(this.dir, "ssh_host_ed25519_key")}`,
-      `AuthorizedKeysFile ${join(this.dir, "keys")}/%u`,
+      "AuthorizedKeysFile /run/sshd/keys/%u",
       `PidFile ${join(this.dir, "sshd.pid")}`,
       // The keys directory is root's and 0700, but may sit under a world-writable /tmp (tests).
       "StrictModes no",

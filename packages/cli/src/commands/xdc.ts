@@ -1,11 +1,12 @@
 // mrg xdc new|list|show|delete|ssh|ssh-config: experiment development containers and the way in
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PortalClient, Xdc } from "@merge/portal/client";
 import type { Command } from "commander";
 import { action, done, type OutputFlags, portalOptions, print, signedIn, UsageError } from "../client.ts";
+import { configDir } from "../config.ts";
 
 type Flags = OutputFlags & { portal?: string };
 const COLUMNS: (keyof Xdc)[] = ["id", "state", "hostname", "jupyter", "creator", "created"];
@@ -29,8 +30,12 @@ export function sshConfig(
   user: string,
   xdcs: readonly Pick<Xdc, "hostname" | "id">[],
   identity?: string,
+  knownHosts?: string,
 ): string {
-  const id = identity ? [`  IdentityFile ${identity}`, "  IdentitiesOnly yes"] : [];
+  const id = [
+    ...(identity ? [`  IdentityFile ${identity}`, "  IdentitiesOnly yes"] : []),
+    ...(knownHosts ? [`  UserKnownHostsFile ${knownHosts}`] : []),
+  ];
   const lines = [
     "# Merge: the jump host and your XDCs (mrg xdc ssh-config)",
     "Host merge-jump",
@@ -52,9 +57,9 @@ export function sshConfig(
   return `${lines.join("\n")}\n`;
 }
 
-async function configFor(c: PortalClient, xdcs: Xdc[], identity?: string): Promise<string> {
+async function configFor(c: PortalClient, xdcs: Xdc[], identity?: string, knownHosts?: string): Promise<string> {
   const [jump, me] = await Promise.all([c.jumpHost(), c.whoami()]);
-  return sshConfig(jump, me.name, xdcs, identity);
+  return sshConfig(jump, me.name, xdcs, identity, knownHosts);
 }
 
 export function registerXdc(program: Command): void {
@@ -70,6 +75,7 @@ Examples:
   mrg xdc ssh x0.myproj                     # ssh -J through the portal's jump host
   mrg xdc ssh x0.myproj -- hostname         # run a command
   mrg xdc ssh-config >> ~/.ssh/config       # then plain: ssh x0-myproj, scp file x0-myproj:
+  (mrg xdc ssh keeps the XDCs' host keys in ~/.config/merge/known_hosts)
   mrg xdc delete x0.myproj`,
     );
   portalOptions(
@@ -108,12 +114,13 @@ Examples:
     x
       .command("ssh-config")
       .description("an ssh_config for the jump host and your XDCs (append it to ~/.ssh/config)")
-      .option("-i, --identity <file>", "private key file ssh should use"),
+      .option("-i, --identity <file>", "private key file ssh should use")
+      .option("--known-hosts <file>", "where ssh keeps these hosts' keys (default: ssh's own ~/.ssh/known_hosts)"),
     { json: false },
   ).action(
-    action(async (f: Flags & { identity?: string }) => {
+    action(async (f: Flags & { identity?: string; knownHosts?: string }) => {
       const c = signedIn(f);
-      process.stdout.write(await configFor(c, await c.allXdcs(), f.identity));
+      process.stdout.write(await configFor(c, await c.allXdcs(), f.identity, f.knownHosts));
     }),
   );
   portalOptions(
@@ -130,7 +137,10 @@ Examples:
       const dir = mkdtempSync(join(tmpdir(), "mrg-ssh-"));
       try {
         const file = join(dir, "config");
-        writeFileSync(file, await configFor(c, [xdc], f.identity), { mode: 0o600 });
+        // Host keys of the jump host and XDCs are kept apart from ~/.ssh (an XDC made again has a new one).
+        mkdirSync(configDir(), { recursive: true, mode: 0o700 });
+        const known = join(configDir(), "known_hosts");
+        writeFileSync(file, await configFor(c, [xdc], f.identity, known), { mode: 0o600 });
         const r = spawnSync("ssh", ["-F", file, xdc.hostname, ...command], { stdio: "inherit" });
         if (r.error) throw new UsageError(`cannot run ssh: ${r.error.message} (install openssh-client)`);
         process.exitCode = r.status ?? 1;
