@@ -9,6 +9,7 @@ import { registerCp } from "./commands/cp.ts";
 import { registerEmu } from "./commands/emu.ts";
 import { registerExec } from "./commands/exec.ts";
 import { registerLease } from "./commands/lease.ts";
+import { registerKeys } from "./commands/keys.ts";
 import { registerMaterialize } from "./commands/materialize.ts";
 import { registerMembership } from "./commands/membership.ts";
 import { registerNode } from "./commands/node.ts";
@@ -16,6 +17,7 @@ import { registerProject } from "./commands/project.ts";
 import { registerPush } from "./commands/push.ts";
 import { registerRealization } from "./commands/realization.ts";
 import { registerRealizeLocal } from "./commands/realize.ts";
+import { registerXdc } from "./commands/xdc.ts";
 
 const program = usageExits(
   new Command("mrg").description("Merge testbed: model, realize and materialize network experiments"),
@@ -32,6 +34,7 @@ A session (portal from 'npm start'; names are realization.experiment.project):
   mrg exec c0 r1.demo.admin -- ping -c 3 server
   mrg cp results.tar c0:/tmp/ r1.demo.admin   # and back: mrg cp c0:/tmp/x ./x …
   mrg dematerialize r1.demo.admin && mrg relinquish r1.demo.admin
+  mrg keys add && mrg xdc new x0.admin && mrg xdc ssh x0.admin   # your project's container
 
 Exit status: 0 ok, 1 failed, 2 usage error. List and show commands take --json.
 'mrg <command> --help' shows a command's options and examples.`,
@@ -50,6 +53,8 @@ registerNode(program);
 registerExec(program);
 registerCp(program);
 registerEmu(program);
+registerKeys(program);
+registerXdc(program);
 
 helpAfterErrors(program);
 // The usual exec mistake is a command with options and no "--" before it.

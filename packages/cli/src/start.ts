@@ -27,6 +27,7 @@ import { credentialsConnector, materializationPlugin } from "@merge/portal/mater
 import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
 import { recordStart } from "./config.ts";
+import { type StartedXdc, startXdc } from "./start-xdc.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const { values } = parseArgs({
@@ -35,12 +36,13 @@ const { values } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: process.env.MERGE_PORT ?? "8080" },
     "facility-port": { type: "string", default: "6000" },
+    "ssh-port": { type: "string", default: process.env.MERGE_SSH_PORT ?? "2202" },
     backend: { type: "string", default: process.env.MERGE_BACKEND ?? "auto" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
-  console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--backend auto|linux|sim]
+  console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
 
 Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
 when running as root with network namespaces, and the simulator otherwise.`);
@@ -82,11 +84,17 @@ if (!existsSync(join(DIST_DIR, "index.html"))) {
   await buildWeb();
 }
 
+// XDCs are containers: the linux backend's host only.
+const xdc: StartedXdc | undefined = backend === "linux" ? await startXdc(data, Number(values["ssh-port"])) : undefined;
 const portal = await startPortal({
   dataDir: join(data, "portal"),
   host: values.host,
   port: Number(values.port),
-  plugins: [materializationPlugin({ connect: credentialsConnector(creds) }), webUiPlugin()],
+  plugins: [
+    materializationPlugin({ connect: credentialsConnector(creds) }),
+    webUiPlugin(),
+    ...(xdc ? [xdc.plugin] : []),
+  ],
   seed: [{ model, endpoint: `https://127.0.0.1:${facilityPort}`, description: "demo facility" }],
 });
 
@@ -106,6 +114,7 @@ console.log(`START ${JSON.stringify({ url: portal.url, facility: facility.pid, f
 console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
+  ssh        ${xdc ? xdc.summary : "no XDCs or jump host (they need the linux backend)"}
   facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})
   data       ${data}
   admin      ${portal.admin.name}${portal.admin.created ? ` / ${portal.admin.password}   (also in ${join(data, "portal", "admin-credentials")})` : `   (password printed on the first start; as first set, in ${join(data, "portal", "admin-credentials")})`}
@@ -143,6 +152,7 @@ async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   await portal.stop().catch(() => {});
+  await xdc?.stop().catch(() => {});
   if (facility.exitCode === null) {
     facility.kill("SIGTERM");
     await new Promise<void>((res) => {

@@ -25,6 +25,7 @@ export const OBJECTS = [
   "usage",
   "pool",
   "facility",
+  "xdc",
 ] as const;
 export type ObjectType = (typeof OBJECTS)[number];
 export const ROLES = [

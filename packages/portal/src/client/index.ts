@@ -114,6 +114,18 @@ export interface NodePowerResult {
   power: string;
   state: string;
 }
+/** An experiment development container (`name.project`): routes in src/xdc/plugin.ts. */
+export interface Xdc {
+  name: string;
+  project: string;
+  id: string;
+  creator: string;
+  created: string;
+  jupyter: boolean;
+  hostname: string;
+  address: string;
+  state: string;
+}
 export type ExecLine = { stdout: string } | { stderr: string } | { exit: number } | { error: string };
 
 export class PortalClient {
@@ -193,6 +205,15 @@ export class PortalClient {
   createToken = (u: string, name: string, ttlSeconds?: number) =>
     this.call<IssuedToken>("POST", `/users/${seg(u)}/tokens`, { name, ...(ttlSeconds ? { ttlSeconds } : {}) });
   deleteToken = (u: string, id: string) => this.call<null>("DELETE", `/users/${seg(u)}/tokens/${seg(id)}`);
+
+  // XDCs and the SSH jump host
+  allXdcs = () => this.call<Xdc[]>("GET", "/xdcs");
+  xdcs = (p: string) => this.call<Xdc[]>("GET", `/projects/${seg(p)}/xdcs`);
+  xdc = (p: string, x: string) => this.call<Xdc>("GET", `/projects/${seg(p)}/xdcs/${seg(x)}`);
+  createXdc = (p: string, x: { name: string; jupyter?: boolean }) =>
+    this.call<Xdc>("POST", `/projects/${seg(p)}/xdcs`, x);
+  deleteXdc = (p: string, x: string) => this.call<null>("DELETE", `/projects/${seg(p)}/xdcs/${seg(x)}`);
+  jumpHost = () => this.call<{ host: string; port: number }>("GET", "/xdcs/jump");
 
   // projects and members
   projects = () => this.call<Project[]>("GET", "/projects");

@@ -1,0 +1,36 @@
+/**
+ * Unix ids for portal users and projects, given out once and kept: a user's
+ * uid (their own group has the same id) and a project's gid are the same in
+ * every XDC and on every node, so files in /home and /proj keep their owners
+ * wherever they are seen. One counter, so user and project ids never meet.
+ */
+import type { Store } from "@merge/store";
+import { Batch, readDoc } from "../documents.ts";
+
+const P = "portal/unix-ids/";
+export const idKeys = {
+  next: () => `${P}next`,
+  user: (u: string) => `${P}users/${u}`,
+  project: (p: string) => `${P}projects/${p}`,
+};
+
+/** First id handed out: above any distribution's own users and groups. */
+export const FIRST_ID = 20000;
+
+/** The id of `key`, allocated now if it has none (compare-and-swap on the counter; retried on a race). */
+export async function unixId(store: Store, key: string): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const have = await readDoc<{ id: number }>(store, key);
+    if (have !== undefined) return have.value.id;
+    const next = await readDoc<{ next: number }>(store, idKeys.next());
+    const id = next?.value.next ?? FIRST_ID;
+    const batch = new Batch()
+      .absent(key)
+      .put(key, { id })
+      .put(idKeys.next(), { next: id + 1 });
+    if (next === undefined) batch.absent(idKeys.next());
+    else batch.unchanged(idKeys.next(), next.modRevision);
+    if (await batch.tryCommit(store)) return id;
+  }
+  throw new Error(`could not allocate a unix id for ${key}: the counter kept changing`);
+}

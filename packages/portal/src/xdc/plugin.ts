@@ -1,0 +1,321 @@
+/**
+ * XDCs (experiment development containers) as portal objects: `x0.myproj` is
+ * XDC `x0` of project `myproj`, a container on the XDC host with the project's
+ * members as accounts (their uids and SSH keys), reached with `ssh -J` through
+ * the jump host.
+ *
+ *   GET    /xdcs                              XDCs of the caller's projects (administrators: all)
+ *   GET    /xdcs/jump                         where the jump host listens ({host, port})
+ *   GET    /projects/:project/xdcs            the project's XDCs       (xdc read: members)
+ *   POST   /projects/:project/xdcs            {name, jupyter?}          (xdc create: maintainers)
+ *   GET    /projects/:project/xdcs/:xdc                                 (xdc read)
+ *   DELETE /projects/:project/xdcs/:xdc                                 (xdc delete: maintainers)
+ *
+ * A project the caller may not see is a 404 here as everywhere. Accounts
+ * follow the store: a watch on users, keys and memberships re-sends every
+ * affected XDC its accounts and the jump host its view (only active users;
+ * only their own projects' XDCs).
+ */
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { Store } from "@merge/store";
+import Type from "typebox";
+import { projectRoles } from "../access.ts";
+import type { PortalContext } from "../context.ts";
+import { Batch, list, read } from "../documents.ts";
+import { conflict, notFound, PortalError } from "../errors.ts";
+import { keys, type Member, type Project, type SshKey, type User } from "../objects.ts";
+import { allows, type Role } from "../policy.ts";
+import * as S from "../schemas.ts";
+import type { PortalPlugin } from "../server.ts";
+import type { JumpAccount, JumpApi, XdcAccount, XdcHostApi, XdcSpec } from "./host.ts";
+import { idKeys, unixId } from "./ids.ts";
+
+export interface XdcRecord {
+  name: string;
+  project: string;
+  /** `name.project` */
+  id: string;
+  creator: string;
+  created: string;
+  jupyter: boolean;
+  /** `x0-myproj`: the host name `ssh` uses. */
+  hostname: string;
+  /** Where the jump host and the portal's proxy reach it. */
+  address: string;
+  state: "creating" | "running";
+}
+
+export const xdcKeys = {
+  xdc: (p: string, x: string) => `portal/xdcs/${p}/${x}`,
+  project: (p: string) => `portal/xdcs/${p}/`,
+  all: () => "portal/xdcs/",
+};
+
+export interface XdcPluginOptions {
+  host: XdcHostApi;
+  jump?: JumpApi;
+  /** Called after every sync of accounts with the time it began (ms since the epoch; tests wait on it). */
+  onSync?: (began: number) => void;
+}
+
+const XdcT = Type.Object({
+  name: Type.String(),
+  project: Type.String(),
+  id: Type.String(),
+  creator: Type.String(),
+  created: Type.String(),
+  jupyter: Type.Boolean(),
+  hostname: Type.String(),
+  address: Type.String(),
+  state: Type.String(),
+});
+const NewXdc = Type.Object(
+  {
+    name: S.Name("XDC name (x0 in x0.myproj)"),
+    jupyter: Type.Optional(Type.Boolean({ description: "run Jupyter, reached at /xdc/<name.project>/jupyter/" })),
+  },
+  { additionalProperties: false },
+);
+const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
+const XdcParams = Type.Object(
+  { project: S.Name("project name"), xdc: S.Name("XDC name") },
+  { additionalProperties: false },
+);
+
+/** The XDC routes and the account sync, as a portal plugin. */
+export function xdcPlugin(opts: XdcPluginOptions): PortalPlugin {
+  return async (app, { ctx }) => {
+    await app.register(xdcRoutes, { ctx, ...opts });
+  };
+}
+
+export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPluginOptions> = async (app, o) => {
+  const { ctx, host, jump } = o;
+  const { store } = ctx;
+  const sync = new AccountSync(store, host, jump, o.onSync);
+  await sync.start();
+  app.addHook("onClose", async () => sync.stop());
+
+  app.get(
+    "/xdcs",
+    {
+      config: { access: { object: "xdc", action: "read", list: true } },
+      schema: {
+        tags: ["xdcs"],
+        summary: "XDCs of the caller's projects",
+        response: { 200: Type.Array(XdcT), ...S.errors },
+      },
+    },
+    async (req) => {
+      const me = req.principal!.user;
+      const [all, mine] = await Promise.all([
+        list<XdcRecord>(store, xdcKeys.all()),
+        list<Member>(store, keys.memberships(me.name)),
+      ]);
+      const roleOf = new Map(mine.map((m) => [m.project, m]));
+      return all.filter((x) => {
+        const roles = new Set<Role>(["Any.Any", ...projectRoles(roleOf.get(x.project))]);
+        if (me.admin) roles.add("Portal.Admin");
+        return allows(ctx.policy, "xdc", "any", "read", roles);
+      });
+    },
+  );
+
+  app.get(
+    "/xdcs/jump",
+    {
+      config: { access: { object: "xdc", action: "read", list: true } },
+      schema: {
+        tags: ["xdcs"],
+        summary: "Where the SSH jump host listens",
+        response: { 200: Type.Object({ host: Type.String(), port: Type.Integer() }), ...S.errors },
+      },
+    },
+    async () => {
+      if (jump === undefined) throw new PortalError("not_found", "this portal runs no SSH jump host");
+      return { host: jump.host, port: jump.port };
+    },
+  );
+
+  app.get(
+    "/projects/:project/xdcs",
+    {
+      config: { access: { object: "xdc", action: "read" } },
+      schema: { tags: ["xdcs"], params: ProjectParams, response: { 200: Type.Array(XdcT), ...S.errors } },
+    },
+    async (req) => list<XdcRecord>(store, xdcKeys.project(req.params.project)),
+  );
+
+  app.get(
+    "/projects/:project/xdcs/:xdc",
+    {
+      config: { access: { object: "xdc", action: "read" } },
+      schema: { tags: ["xdcs"], params: XdcParams, response: { 200: XdcT, ...S.errors } },
+    },
+    async (req) => {
+      const x = await read<XdcRecord>(store, xdcKeys.xdc(req.params.project, req.params.xdc));
+      if (x === undefined) throw notFound("XDC", `${req.params.xdc}.${req.params.project}`);
+      return x;
+    },
+  );
+
+  app.post(
+    "/projects/:project/xdcs",
+    {
+      config: { access: { object: "xdc", action: "create" } },
+      schema: {
+        tags: ["xdcs"],
+        summary: "Create an XDC: a container with the project's members as accounts, reached with ssh -J",
+        params: ProjectParams,
+        body: NewXdc,
+        response: { 201: XdcT, ...S.errors, 502: S.ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const { project } = req.params;
+      const id = `${req.body.name}.${project}`;
+      const rec: XdcRecord = {
+        name: req.body.name,
+        project,
+        id,
+        creator: req.principal!.user.name,
+        created: new Date().toISOString(),
+        jupyter: req.body.jupyter ?? false,
+        hostname: id.replace(/\./g, "-"),
+        address: "",
+        state: "creating",
+      };
+      const key = xdcKeys.xdc(project, rec.name);
+      // The name is taken before the host is asked, so two creates of one name never both run.
+      if (!(await new Batch().absent(key).put(key, rec).tryCommit(store))) throw conflict(`XDC ${id} already exists`);
+      try {
+        const status = await host.create(await sync.spec(rec));
+        const done: XdcRecord = { ...rec, address: status.address, hostname: status.hostname, state: "running" };
+        await new Batch().put(key, done).commit(store, "the XDC changed meanwhile");
+        sync.schedule();
+        return reply.code(201).send(done);
+      } catch (e) {
+        await host.delete(id).catch(() => {});
+        await store.delete(key);
+        if (e instanceof PortalError) throw e;
+        throw new PortalError("internal", `the XDC host could not create ${id}: ${(e as Error).message}`);
+      }
+    },
+  );
+
+  app.delete(
+    "/projects/:project/xdcs/:xdc",
+    {
+      config: { access: { object: "xdc", action: "delete" } },
+      schema: { tags: ["xdcs"], params: XdcParams, response: { 204: Type.Null(), ...S.errors } },
+    },
+    async (req, reply) => {
+      const key = xdcKeys.xdc(req.params.project, req.params.xdc);
+      const x = await read<XdcRecord>(store, key);
+      if (x === undefined) throw notFound("XDC", `${req.params.xdc}.${req.params.project}`);
+      await host.delete(x.id);
+      await store.delete(key);
+      sync.schedule();
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+/** Prefixes whose changes can change some XDC's accounts or the jump host's view. */
+const WATCHED = ["portal/users/", "portal/keys/", "portal/members/", "portal/xdcs/", "portal/projects/"];
+
+/**
+ * Keeps every XDC's accounts and the jump host's view equal to the store: on start, and after any change
+ * under WATCHED (debounced), it recomputes both and sends what differs from what was last sent.
+ */
+class AccountSync {
+  private watch: { cancel(): Promise<void> } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private readonly sent = new Map<string, string>();
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly host: XdcHostApi,
+    private readonly jump: JumpApi | undefined,
+    private readonly onSync: ((began: number) => void) | undefined,
+  ) {}
+
+  async start(): Promise<void> {
+    this.watch = await this.store.watch("portal/", 0, (e) => {
+      if (WATCHED.some((p) => e.kv.key.startsWith(p))) this.schedule();
+    });
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.watch?.cancel();
+    await this.running;
+  }
+
+  schedule(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.running
+        .then(() => this.syncAll())
+        .catch((e: unknown) => {
+          process.stderr.write(`portal: XDC account sync failed: ${(e as Error).message}\n`);
+        });
+    }, 50);
+  }
+
+  /** The host's spec of an XDC: the project's active members with their ids and keys. */
+  async spec(x: XdcRecord): Promise<XdcSpec> {
+    return {
+      id: x.id,
+      project: x.project,
+      gid: await unixId(this.store, idKeys.project(x.project)),
+      accounts: await this.accounts(x.project),
+      jupyter: x.jupyter,
+      jupyterBase: `/xdc/${x.id}/jupyter/`,
+    };
+  }
+
+  private async accounts(project: string): Promise<XdcAccount[]> {
+    const members = await list<Member>(this.store, keys.members(project));
+    const out: XdcAccount[] = [];
+    for (const m of members) {
+      const user = await read<User>(this.store, keys.user(m.user));
+      if (user?.state !== "active") continue;
+      const sshKeys = await list<SshKey>(this.store, keys.sshKeys(m.user));
+      out.push({ name: m.user, uid: await unixId(this.store, idKeys.user(m.user)), keys: sshKeys.map((k) => k.key) });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private async syncAll(): Promise<void> {
+    const began = Date.now();
+    const xdcs = (await list<XdcRecord>(this.store, xdcKeys.all())).filter((x) => x.state === "running");
+    const byUser = new Map<string, JumpAccount>();
+    const projects = new Map<string, XdcAccount[]>();
+    for (const x of xdcs) {
+      if (!projects.has(x.project)) {
+        if ((await read<Project>(this.store, keys.project(x.project))) === undefined) continue;
+        projects.set(x.project, await this.accounts(x.project));
+      }
+      const spec = await this.spec(x);
+      const text = JSON.stringify(spec);
+      if (this.sent.get(x.id) !== text) {
+        await this.host.setAccounts(x.id, spec.accounts, spec.gid);
+        this.sent.set(x.id, text);
+      }
+      for (const a of spec.accounts) {
+        const j = byUser.get(a.name) ?? { ...a, targets: [] };
+        j.targets.push({ id: x.id, hostname: x.hostname, address: x.address });
+        byUser.set(a.name, j);
+      }
+    }
+    for (const id of this.sent.keys()) if (!xdcs.some((x) => x.id === id)) this.sent.delete(id);
+    this.jump?.update([...byUser.values()]);
+    this.onSync?.(began);
+  }
+}

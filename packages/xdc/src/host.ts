@@ -1,0 +1,416 @@
+/**
+ * The XDC host: runs the XDCs the portal asks for, each a container
+ * (container.ts) with the project's members as accounts, their homes and the
+ * project directory bind-mounted from the portal's storage (one machine; see
+ * the package README for across hosts). State per XDC is one JSON file in its
+ * directory, so a restarted service knows what runs.
+ */
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { imageCache } from "@merge/facility/linux";
+import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
+import { containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
+import { check, run } from "./run.ts";
+import { JUPYTER_PORT, XDC_ID, type XdcAccount, type XdcSpec, type XdcStatus, xdcHostname } from "./wire.ts";
+
+export interface XdcHostOptions {
+  /** Where XDC directories (upper layers, generated files, state) live. */
+  dataDir: string;
+  /** The portal's home and project roots (`<portal data>/home`, `/proj`): bind-mounted into XDCs. */
+  homeRoot: string;
+  projRoot: string;
+  /** Image layers, topmost first; default the Debian image of the image cache (`bookworm`). */
+  layers?: string[];
+  /** First address of the pool XDC links are cut from (/30 each; default 172.30.0.0, 16,384 XDCs). */
+  pool?: string;
+  log?: (m: string) => void;
+}
+
+/** What the host keeps per XDC (`<dir>/xdc.json`). */
+interface XdcRecord {
+  spec: XdcSpec;
+  prefix: string;
+  slot: number;
+  hostAddress: string;
+  address: string;
+  pid?: number;
+}
+
+/** An error the caller caused (bad spec): the service answers 400 with it. */
+export class XdcInputError extends Error {}
+
+const NAME = /^[a-z][a-z0-9]{0,31}$/;
+const POOL_SLOTS = 16384;
+
+export class XdcHost {
+  private readonly dir: string;
+  private readonly layers: string[];
+  private readonly pool: number;
+  /** One operation per XDC at a time. */
+  private readonly busy = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly opts: XdcHostOptions) {
+    this.dir = resolve(opts.dataDir, "xdcs");
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.layers = opts.layers ?? [join(imageCache(), "bookworm")];
+    this.pool = ipToInt(opts.pool ?? "172.30.0.0");
+  }
+
+  /** The prefix of every host object of this XDC (namespace, interface, directory). */
+  prefixOf(id: string): string {
+    return `mx${createHash("sha256").update(`${this.dir}\0${id}`).digest("hex").slice(0, 6)}`;
+  }
+
+  list(): XdcStatus[] {
+    return this.records().map((r) => this.statusOf(r));
+  }
+
+  status(id: string): XdcStatus | undefined {
+    const r = this.record(id);
+    return r === undefined ? undefined : this.statusOf(r);
+  }
+
+  /** Creates the XDC, or starts it again if it exists but is not running; its accounts become `spec`'s. */
+  create(spec: XdcSpec): Promise<XdcStatus> {
+    checkSpec(spec);
+    return this.serial(spec.id, async () => {
+      for (const layer of this.layers) {
+        if (!existsSync(join(layer, "usr/sbin/sshd"))) {
+          if (layer === this.layers.at(-1))
+            throw new Error(
+              `the XDC image is not built on this host (${layer} has no sshd): run scripts/setup.sh as root (it builds the Debian image)`,
+            );
+        }
+      }
+      let rec = this.record(spec.id);
+      if (rec !== undefined && running(rec.prefix, rec.pid)) {
+        rec.spec = spec;
+        this.writeAccounts(rec);
+        await this.mountHomes(rec);
+        this.save(rec);
+        return this.statusOf(rec);
+      }
+      if (rec === undefined) {
+        const prefix = this.prefixOf(spec.id);
+        const slot = await this.freeSlot();
+        rec = {
+          spec,
+          prefix,
+          slot,
+          hostAddress: intToIp(this.pool + slot * 4 + 1),
+          address: intToIp(this.pool + slot * 4 + 2),
+        };
+      } else {
+        rec.spec = spec;
+        await stopContainer(rec.prefix, rec.pid);
+      }
+      const dir = this.xdcDir(rec.prefix);
+      mkdirSync(join(dir, "etc", "mrg-xdc", "keys"), { recursive: true, mode: 0o755 });
+      this.save(rec);
+      try {
+        await this.writeSshd(rec);
+        this.writeAccounts(rec);
+        await plumb({ ...this.containerSpec(rec) });
+        rec.pid = await startContainer(this.containerSpec(rec));
+        this.save(rec);
+      } catch (e) {
+        await this.remove(rec).catch(() => {});
+        throw e;
+      }
+      this.opts.log?.(`xdc ${spec.id}: running at ${rec.address} (${rec.prefix})`);
+      return this.statusOf(rec);
+    });
+  }
+
+  /** New accounts and keys for a running XDC (members or keys changed). */
+  setAccounts(id: string, accounts: XdcAccount[], gid: number): Promise<XdcStatus> {
+    return this.serial(id, async () => {
+      const rec = this.record(id);
+      if (rec === undefined) throw new XdcInputError(`no XDC ${id} on this host`);
+      rec.spec = { ...rec.spec, accounts, gid };
+      checkSpec(rec.spec);
+      this.writeAccounts(rec);
+      await this.mountHomes(rec);
+      this.save(rec);
+      return this.statusOf(rec);
+    });
+  }
+
+  /** Deletes the XDC: container, namespace, interface, directory. Deleting one that is not there is fine. */
+  delete(id: string): Promise<boolean> {
+    return this.serial(id, async () => {
+      const rec = this.record(id);
+      if (rec === undefined) return false;
+      await this.remove(rec);
+      this.opts.log?.(`xdc ${id}: deleted`);
+      return true;
+    });
+  }
+
+  /** Everything of this XDC still on the host (empty after delete). */
+  async leftovers(id: string): Promise<string[]> {
+    const prefix = this.prefixOf(id);
+    const out = await containerLeftovers(prefix);
+    if (existsSync(this.xdcDir(prefix))) out.push(`directory ${this.xdcDir(prefix)}`);
+    const mounts = readFileSync("/proc/self/mounts", "utf8");
+    if (mounts.includes(this.xdcDir(prefix))) out.push(`mount under ${this.xdcDir(prefix)}`);
+    return out;
+  }
+
+  /** Where the XDC's PID 1 is (nsenter target), when it runs. */
+  initPid(id: string): number | undefined {
+    const rec = this.record(id);
+    if (rec?.pid === undefined) return undefined;
+    try {
+      const kids = readFileSync(`/proc/${rec.pid}/task/${rec.pid}/children`, "utf8").trim().split(/\s+/);
+      return kids[0] ? Number(kids[0]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Runs a command inside the XDC (as root, in its root), for operations and tests. */
+  async exec(id: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const pid = this.initPid(id);
+    if (pid === undefined) throw new XdcInputError(`XDC ${id} is not running`);
+    return run("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--", ...argv]);
+  }
+
+  private async remove(rec: XdcRecord): Promise<void> {
+    await stopContainer(rec.prefix, rec.pid);
+    rmSync(this.xdcDir(rec.prefix), { recursive: true, force: true });
+  }
+
+  private containerSpec(rec: XdcRecord) {
+    const s = rec.spec;
+    return {
+      prefix: rec.prefix,
+      hostname: xdcHostname(s.id),
+      dir: this.xdcDir(rec.prefix),
+      layers: this.layers,
+      hostAddress: rec.hostAddress,
+      address: rec.address,
+      mounts: [
+        ...s.accounts.map((a) => ({ source: this.home(a), target: `/home/${a.name}` })),
+        { source: this.project(s), target: `/proj/${s.project}` },
+      ],
+      background: s.jupyter ? jupyterCommand(s) : undefined,
+    };
+  }
+
+  /** The member's home on the portal's storage, owned by their uid. */
+  private home(a: XdcAccount): string {
+    const p = join(this.opts.homeRoot, a.name);
+    mkdirSync(p, { recursive: true, mode: 0o750 });
+    chownSync(p, a.uid, a.uid);
+    return p;
+  }
+
+  /** The project directory, group-owned by the project (setgid: new files stay the project's). */
+  private project(s: XdcSpec): string {
+    const p = join(this.opts.projRoot, s.project);
+    mkdirSync(p, { recursive: true });
+    chownSync(p, 0, s.gid);
+    chmodSync(p, 0o2770);
+    return p;
+  }
+
+  /** Homes of accounts added since the container started: bind-mounted inside its mount namespace. */
+  private async mountHomes(rec: XdcRecord): Promise<void> {
+    const pid = this.initPid(rec.spec.id);
+    if (pid === undefined) return;
+    const root = join(this.xdcDir(rec.prefix), "root");
+    const mounted = readFileSync(`/proc/${pid}/mounts`, "utf8");
+    for (const a of rec.spec.accounts) {
+      const target = join(root, "home", a.name);
+      if (mounted.includes(` ${target} `)) continue;
+      await check("nsenter", [
+        "-t",
+        String(pid),
+        "-m",
+        "--",
+        "/bin/sh",
+        "-c",
+        'mkdir -p "$2" && mount --bind "$1" "$2"',
+        "sh",
+        this.home(a),
+        target,
+      ]);
+    }
+  }
+
+  private async writeSshd(rec: XdcRecord): Promise<void> {
+    const etc = join(this.xdcDir(rec.prefix), "etc", "mrg-xdc");
+    const key = join(etc, "ssh_host_ed25519_key");
+    if (!existsSync(key))
+      await check("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", xdcHostname(rec.spec.id), "-f", key]);
+    writeFileSync(
+      join(etc, "sshd_config"),
+      [
+        "# Written by the XDC host: members log in with the keys they gave the portal.",
+        "Port 22",
+        "HostKey /etc/mrg-xdc/ssh_host_ed25519_key",
+        "AuthorizedKeysFile /etc/mrg-xdc/keys/%u",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "PermitRootLogin no",
+        "PrintMotd no",
+        "PidFile /run/sshd.pid",
+        "Subsystem sftp internal-sftp",
+        "AcceptEnv LANG LC_*",
+        "",
+      ].join("\n"),
+    );
+    chmodSync(etc, 0o755);
+  }
+
+  /** passwd, group, shadow of the image plus the accounts; one key file per account; hosts; resolv.conf. */
+  private writeAccounts(rec: XdcRecord): void {
+    const dir = this.xdcDir(rec.prefix);
+    const etc = join(dir, "etc");
+    const image = this.layers.at(-1) as string;
+    const base = (f: string) => (existsSync(join(image, "etc", f)) ? readFileSync(join(image, "etc", f), "utf8") : "");
+    const { files } = accountFiles(
+      { passwd: base("passwd"), group: base("group"), shadow: base("shadow") },
+      rec.spec.accounts,
+      { shell: "/bin/bash", home: (n) => `/home/${n}`, project: { name: rec.spec.project, gid: rec.spec.gid } },
+    );
+    rewriteInPlace(join(etc, "passwd"), files.passwd);
+    rewriteInPlace(join(etc, "group"), files.group);
+    rewriteInPlace(join(etc, "shadow"), files.shadow, 0o640);
+    const hostname = xdcHostname(rec.spec.id);
+    if (!existsSync(join(etc, "hosts")))
+      rewriteInPlace(join(etc, "hosts"), `127.0.0.1 localhost\n${rec.address} ${hostname}\n`);
+    if (!existsSync(join(etc, "resolv.conf"))) rewriteInPlace(join(etc, "resolv.conf"), "");
+    const keys = join(etc, "mrg-xdc", "keys");
+    const wanted = new Set(rec.spec.accounts.map((a) => a.name));
+    for (const f of readdirSync(keys)) if (!wanted.has(f)) rmSync(join(keys, f), { force: true });
+    for (const a of rec.spec.accounts) {
+      const tmp = join(keys, `.${a.name}.tmp`);
+      writeFileSync(tmp, keyLines(a.keys), { mode: 0o644 });
+      renameSync(tmp, join(keys, a.name));
+    }
+  }
+
+  private statusOf(r: XdcRecord): XdcStatus {
+    return {
+      id: r.spec.id,
+      project: r.spec.project,
+      hostname: xdcHostname(r.spec.id),
+      address: r.address,
+      state: running(r.prefix, r.pid) ? "running" : "stopped",
+      jupyter: r.spec.jupyter,
+      accounts: r.spec.accounts.map((a) => a.name),
+    };
+  }
+
+  private xdcDir(prefix: string): string {
+    return join(this.dir, prefix);
+  }
+
+  private records(): XdcRecord[] {
+    const out: XdcRecord[] = [];
+    for (const p of readdirSync(this.dir)) {
+      const f = join(this.dir, p, "xdc.json");
+      if (!existsSync(f)) continue;
+      try {
+        out.push(JSON.parse(readFileSync(f, "utf8")) as XdcRecord);
+      } catch {
+        // half-written by a crash: the temp file never replaced it, so this cannot happen; skip anyway
+      }
+    }
+    return out;
+  }
+
+  private record(id: string): XdcRecord | undefined {
+    const f = join(this.xdcDir(this.prefixOf(id)), "xdc.json");
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as XdcRecord) : undefined;
+  }
+
+  private save(rec: XdcRecord): void {
+    const dir = this.xdcDir(rec.prefix);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, "xdc.json.tmp");
+    writeFileSync(tmp, JSON.stringify(rec, null, 2));
+    renameSync(tmp, join(dir, "xdc.json"));
+  }
+
+  /** A /30 no XDC of this host holds and no interface of the machine uses (other hosts' runs share it). */
+  private async freeSlot(): Promise<number> {
+    const taken = new Set(this.records().map((r) => r.slot));
+    const inUse = (await run("ip", ["-o", "-4", "addr", "show"])).stdout;
+    for (let slot = 0; slot < POOL_SLOTS; slot++) {
+      if (taken.has(slot)) continue;
+      if (inUse.includes(` ${intToIp(this.pool + slot * 4 + 1)}/`)) continue;
+      return slot;
+    }
+    throw new Error(`no free XDC address: all ${POOL_SLOTS} /30s from ${intToIp(this.pool)} are in use`);
+  }
+
+  private serial<T>(id: string, f: () => Promise<T>): Promise<T> {
+    const prev = this.busy.get(id) ?? Promise.resolve();
+    const next = prev.then(f, f);
+    const settled = next.catch(() => {});
+    this.busy.set(id, settled);
+    void settled.then(() => {
+      if (this.busy.get(id) === settled) this.busy.delete(id);
+    });
+    return next;
+  }
+}
+
+/** Jupyter for the project: run as the XDC's first account, its notebooks in /proj/<project>. */
+function jupyterCommand(s: XdcSpec): string | undefined {
+  const owner = s.accounts[0];
+  if (owner === undefined) return undefined;
+  const base = s.jupyterBase ?? `/xdc/${s.id}/jupyter/`;
+  // The portal's proxy is the only way in (sign-in and project membership are checked there), so no token.
+  return [
+    `exec runuser -u ${owner.name} -- env HOME=/home/${owner.name}`,
+    "jupyter notebook --no-browser --ip=0.0.0.0",
+    `--port=${JUPYTER_PORT} --notebook-dir=/proj/${s.project}`,
+    `--NotebookApp.base_url=${base} --NotebookApp.token= --NotebookApp.password=`,
+    "--NotebookApp.allow_origin=* --NotebookApp.trust_xheaders=True",
+  ].join(" ");
+}
+
+function checkSpec(s: XdcSpec): void {
+  if (typeof s.id !== "string" || !XDC_ID.test(s.id))
+    throw new XdcInputError(`id: '${String(s.id)}' is not an XDC name (name.project, lowercase letters and digits)`);
+  if (s.id.split(".")[1] !== s.project)
+    throw new XdcInputError(`project: '${s.project}' is not the project of ${s.id}`);
+  if (!Number.isInteger(s.gid) || s.gid < 1000 || s.gid > 2 ** 31)
+    throw new XdcInputError(`gid: ${s.gid} is not a group id ≥ 1000`);
+  if (!Array.isArray(s.accounts)) throw new XdcInputError("accounts: expected a list");
+  s.accounts.forEach((a, i) => {
+    if (!NAME.test(a.name)) throw new XdcInputError(`accounts[${i}].name: '${a.name}' is not a user name`);
+    if (!Number.isInteger(a.uid) || a.uid < 1000 || a.uid > 2 ** 31)
+      throw new XdcInputError(`accounts[${i}].uid: ${a.uid} is not a user id ≥ 1000`);
+    if (!Array.isArray(a.keys) || a.keys.some((k) => typeof k !== "string" || k.includes("\n")))
+      throw new XdcInputError(`accounts[${i}].keys: expected one-line public keys`);
+  });
+  if (typeof s.jupyter !== "boolean") throw new XdcInputError("jupyter: expected true or false");
+}
+
+function ipToInt(ip: string): number {
+  const p = ip.split(".").map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255))
+    throw new XdcInputError(`pool: '${ip}' is not an IPv4 address`);
+  return (((p[0] as number) << 24) >>> 0) + ((p[1] as number) << 16) + ((p[2] as number) << 8) + (p[3] as number);
+}
+
+function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}

@@ -1,0 +1,53 @@
+/**
+ * What the portal and an XDC host say to each other (JSON over HTTPS with
+ * mutual TLS). The portal decides who may do what; the host only runs what it
+ * is told, for the accounts it is given.
+ */
+
+/** An account in an XDC (and on the jump host): a portal user with the uid the portal gave them. */
+export interface XdcAccount {
+  name: string;
+  uid: number;
+  /** OpenSSH public keys, one per entry (`ssh-ed25519 AAAA… comment`). */
+  keys: string[];
+}
+
+/** Everything the host needs to run one XDC. */
+export interface XdcSpec {
+  /** `x0.myproj` */
+  id: string;
+  project: string;
+  /** The project's group id: `/proj/<project>` belongs to it. */
+  gid: number;
+  accounts: XdcAccount[];
+  /** Run Jupyter (on port JUPYTER_PORT inside the XDC, reached only through the portal). */
+  jupyter: boolean;
+  /** Base path Jupyter serves under (the portal's proxy path, e.g. `/xdc/x0.myproj/jupyter/`). */
+  jupyterBase?: string;
+}
+
+export type XdcState = "running" | "stopped";
+
+/** What the host reports about an XDC. */
+export interface XdcStatus {
+  id: string;
+  project: string;
+  /** The XDC's host name (`x0-myproj`): what the jump host resolves and `ssh` names. */
+  hostname: string;
+  /** Where the jump host and the portal's proxy reach it. */
+  address: string;
+  state: XdcState;
+  jupyter: boolean;
+  accounts: string[];
+}
+
+/** Jupyter's port inside an XDC. */
+export const JUPYTER_PORT = 8888;
+
+/** `x0.myproj` → `x0-myproj`: a host name (the dot would make it a domain). */
+export function xdcHostname(id: string): string {
+  return id.replace(/\./g, "-");
+}
+
+const PART = "[a-z][a-z0-9]{0,31}";
+export const XDC_ID = new RegExp(`^${PART}\\.${PART}$`);
