@@ -20,9 +20,9 @@ import { run } from "./command.ts";
 import { nodeDir } from "./container.ts";
 import type { Env } from "./env.ts";
 import { macOf, namesOf, socketIfname } from "./names.ts";
-import type { NodePlan } from "./record.ts";
 import { alive, netnsInode } from "./processes.ts";
 import { qmp } from "./qmp.ts";
+import type { NodePlan } from "./record.ts";
 import { type GuestImage, guestImage } from "./vm-image.ts";
 
 /** QEMU's device for each NIC model a VM may be given (`KIND_NIC_MODELS.vm`). */
