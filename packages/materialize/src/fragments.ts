@@ -133,6 +133,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       resource: emb.resource,
       node: emb.node,
       mode: emb.mode,
+      ...(emb.kind ? { kind: emb.kind } : {}),
       ...(xn.image ? { image: xn.image } : {}),
       alloc: emb.alloc,
       infranet: { ...net, address, port: ifr.name, mac },
@@ -143,6 +144,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         virtual: ie.virtual,
         ...(ie.vlan !== undefined ? { vlan: ie.vlan } : {}),
         ...(ie.vni !== undefined ? { vni: ie.vni } : {}),
+        ...(ie.model !== undefined ? { model: ie.model } : {}),
         ...(resources.get(emb.resource)?.ports.find((p) => p.name === ie.port)?.mac
           ? { mac: resources.get(emb.resource)?.ports.find((p) => p.name === ie.port)?.mac }
           : {}),

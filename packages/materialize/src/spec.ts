@@ -62,6 +62,8 @@ export interface NodeInterfaceSpec {
   virtual: boolean;
   vlan?: number;
   vni?: number;
+  /** A VM's NIC model (`virtio`, `e1000`, ...), as realized. */
+  model?: string;
 }
 
 export interface NodeSpec {
@@ -71,6 +73,8 @@ export interface NodeSpec {
   /** Experiment node name (hostname). */
   node: string;
   mode: "physical" | "virtual";
+  /** A virtual node: what the hypervisor makes of it (absent: a container). */
+  kind?: "vm" | "container";
   /** OS image; the facility default when absent. */
   image?: string;
   alloc: { cores: number; memory: number; disk: number };

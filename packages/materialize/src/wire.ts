@@ -65,6 +65,7 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
     resource: n.resource,
     node: n.node,
     mode: n.mode,
+    kind: n.kind ?? "",
     image: n.image ?? "",
     alloc: n.alloc,
     infranet: {
@@ -81,6 +82,7 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
       virtual: i.virtual,
       ...opt("vlan", i.vlan),
       ...opt("vni", i.vni),
+      model: i.model ?? "",
     })),
     routes: n.routes,
   });
@@ -96,6 +98,7 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
     resource: n.resource,
     node: n.node,
     mode: n.mode,
+    ...opt("kind", kindFromPb(n.kind, where)),
     ...opt("image", n.image || undefined),
     alloc: { cores: n.alloc?.cores ?? 0, memory: n.alloc?.memory ?? 0, disk: n.alloc?.disk ?? 0 },
     infranet: {
@@ -112,9 +115,16 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
       virtual: i.virtual,
       ...opt("vlan", i.vlan),
       ...opt("vni", i.vni),
+      ...opt("model", i.model || undefined),
     })),
     routes: n.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, socket: r.socket })),
   };
+}
+
+function kindFromPb(kind: string, where: string): NodeSpec["kind"] {
+  if (kind === "") return undefined;
+  if (kind === "vm" || kind === "container") return kind;
+  throw new WireError(`${where}: node kind '${kind}' is not 'vm' or 'container'`);
 }
 
 function endpointToPb(e: LinkEndpointSpec): pb.LinkEndpoint {

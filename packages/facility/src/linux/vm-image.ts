@@ -36,7 +36,7 @@ export const GUEST_MODULES = [
   "drivers/net/mii",
   "drivers/net/ethernet/intel/e1000/e1000",
   "drivers/net/ethernet/intel/e1000e/e1000e",
-  "drivers/net/ethernet/realtek/8139too",
+  "drivers/net/ethernet/realtek/8139cp",
 ];
 
 /** The virtio-serial port the guest agent listens on. */
