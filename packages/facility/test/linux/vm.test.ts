@@ -220,11 +220,12 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     assert.match(ping.stdout, /PING a \(10\.0\.0\.1\)/);
     const prefix = prefixOf(mzid);
     const pid = vmPid(h.dp.env, prefix, "a")!;
+    // (Emulation first: a recycled node's namespace takes its link's veths with it.)
+    await b.emulationDestroy(emu, ctx);
+    await b.linkDestroy(link, ctx);
     await b.nodeRecycle(na, ctx);
     assert.ok(await gone(pid), "recycle stops the VM's QEMU");
     await b.nodeRecycle(nb, ctx);
-    await b.emulationDestroy(emu, ctx);
-    await b.linkDestroy(link, ctx);
     await b.infrapodDestroy(pod, ctx);
     const left = await leftovers(prefix, h.dataDir);
     assert.ok(isClean(left), JSON.stringify(left));
