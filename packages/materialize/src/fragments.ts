@@ -10,7 +10,6 @@ import {
   type EmulationValues,
   type Experiment,
   type Facility,
-  type NodeEmbedding,
   type Realization,
   towardConstraints,
 } from "@merge/xir";
@@ -23,7 +22,6 @@ import type {
   LinkEndpointSpec,
   LinkSpec,
   NodeSpec,
-  VmSpec,
 } from "./spec.ts";
 
 /** The infranet is flat and private to a materialization, so every one can use the same subnet. */
@@ -149,6 +147,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       resource: emb.resource,
       node: emb.node,
       mode: emb.mode,
+      ...(emb.kind ? { kind: emb.kind } : {}),
       ...(xn.image ? { image: xn.image } : {}),
       alloc: emb.alloc,
       infranet: { ...net, address, port: ifr.name, mac },
@@ -159,13 +158,13 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         virtual: ie.virtual,
         ...(ie.vlan !== undefined ? { vlan: ie.vlan } : {}),
         ...(ie.vni !== undefined ? { vni: ie.vni } : {}),
+        ...(ie.model !== undefined ? { model: ie.model } : {}),
         ...(resources.get(emb.resource)?.ports.find((p) => p.name === ie.port)?.mac
           ? { mac: resources.get(emb.resource)?.ports.find((p) => p.name === ie.port)?.mac }
           : {}),
       })),
       routes: xn.routes ?? [],
       ...hostOf(emb.resource),
-      ...(emb.kind === "vm" ? { vm: vmOf(emb) } : {}),
     };
     nodeSpecs.push({ resource: emb.resource, op: "node.setup", node });
   });
@@ -248,10 +247,4 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
   }
   fragments.push(...nodeSpecs);
   return fragments;
-}
-
-/** A VM's NIC models, per socket, as the realization chose them. */
-function vmOf(emb: NodeEmbedding): VmSpec {
-  const nics = emb.interfaces.filter((ie) => ie.model !== undefined).map((ie) => [ie.socket, ie.model as string]);
-  return nics.length ? { nics: Object.fromEntries(nics) } : {};
 }

@@ -82,6 +82,8 @@ export interface NodeInterfaceSpec {
   virtual: boolean;
   vlan?: number;
   vni?: number;
+  /** A VM's NIC model (`virtio`, `e1000`, ...), as realized. */
+  model?: string;
 }
 
 export interface NodeSpec {
@@ -91,6 +93,8 @@ export interface NodeSpec {
   /** Experiment node name (hostname). */
   node: string;
   mode: "physical" | "virtual";
+  /** A virtual node: what the hypervisor makes of it (absent: a container). */
+  kind?: "vm" | "container";
   /** OS image; the facility default when absent. */
   image?: string;
   alloc: { cores: number; memory: number; disk: number };
@@ -105,16 +109,6 @@ export interface NodeSpec {
   routes: { dest: string; gateway: string; socket: number }[];
   /** The facility host carrying the node (its resource's); absent: the facility's own machine. */
   host?: string;
-  /** Present: a virtual node the hypervisor makes a VM of (the realization's `kind`), not a container. */
-  vm?: VmSpec;
-}
-
-/** What a VM node needs beyond any node's spec. */
-export interface VmSpec {
-  /** NIC model per socket (`virtio`, `e1000`, …), as the realization chose them; virtio where absent. */
-  nics?: Record<number, string>;
-  /** Host CPU bandwidth in cores for the VM (cgroup quota); absent: the node's cores. */
-  cpuCap?: number;
 }
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";

@@ -19,7 +19,6 @@ import type {
   NodeSpec,
   NodeState,
   PowerAction,
-  VmSpec,
 } from "./spec.ts";
 
 export class WireError extends Error {}
@@ -76,6 +75,7 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
     resource: n.resource,
     node: n.node,
     mode: n.mode,
+    kind: n.kind ?? "",
     image: n.image ?? "",
     alloc: n.alloc,
     infranet: {
@@ -92,18 +92,11 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
       virtual: i.virtual,
       ...opt("vlan", i.vlan),
       ...opt("vni", i.vni),
+      model: i.model ?? "",
     })),
     routes: n.routes,
     host: n.host ?? "",
-    ...(n.vm ? { vm: { nics: n.vm.nics ?? {}, cpuCap: n.vm.cpuCap ?? 0 } } : {}),
   });
-}
-function vmFromPb(v: pb.VmSpec): VmSpec {
-  const nics = Object.entries(v.nics);
-  return {
-    ...(nics.length ? { nics: Object.fromEntries(nics.map(([k, m]) => [Number(k), m])) } : {}),
-    ...opt("cpuCap", v.cpuCap || undefined),
-  };
 }
 function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
   if (!n) throw new WireError(`${where}: node spec is missing`);
@@ -116,6 +109,7 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
     resource: n.resource,
     node: n.node,
     mode: n.mode,
+    ...opt("kind", kindFromPb(n.kind, where)),
     ...opt("image", n.image || undefined),
     alloc: { cores: n.alloc?.cores ?? 0, memory: n.alloc?.memory ?? 0, disk: n.alloc?.disk ?? 0 },
     infranet: {
@@ -132,11 +126,17 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
       virtual: i.virtual,
       ...opt("vlan", i.vlan),
       ...opt("vni", i.vni),
+      ...opt("model", i.model || undefined),
     })),
     routes: n.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, socket: r.socket })),
     ...opt("host", n.host || undefined),
-    ...opt("vm", n.vm && vmFromPb(n.vm)),
   };
+}
+
+function kindFromPb(kind: string, where: string): NodeSpec["kind"] {
+  if (kind === "") return undefined;
+  if (kind === "vm" || kind === "container") return kind;
+  throw new WireError(`${where}: node kind '${kind}' is not 'vm' or 'container'`);
 }
 
 function endpointToPb(e: LinkEndpointSpec): pb.LinkEndpoint {

@@ -33,6 +33,7 @@ import { emptyRecord, type LinkPlan, linkRecord, type MzPlan, macFromIp, type No
 import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
+import { vmInterfaces, vmRemove, vmStart, vmStop, vmWaitReady, vmWire } from "./vm.ts";
 import { infranetJoin } from "./vtep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
@@ -346,6 +347,7 @@ export class LinuxBackend implements Backend {
   /** Stop a node, wipe it and remove its namespace; it is no longer in its materialization's plan or nex. */
   private async removeNode(ref: NodeRef): Promise<void> {
     const prefix = prefixOf(ref.mzid);
+    await vmRemove(this.env, prefix, ref.node);
     // Its namespace goes next, so there is no point quiescing its interfaces.
     await nodeStop(this.env, prefix, ref.node, 0, { downInterfaces: false });
     nodeWipe(this.env, prefix, ref.node);
@@ -441,6 +443,7 @@ export class LinuxBackend implements Backend {
     const node = nodeRecord(spec);
     mz.nodes = [...mz.nodes.filter((n) => n.name !== node.name), node];
     const prefix = prefixOf(spec.mzid);
+    if (node.vm) return this.vmSetup(spec, mz, node, ctx);
     const image = await this.dataPlane.image(node);
     this.requireInfrapod(spec.mzid, spec.node);
     await nodesWire(this.env, prefix, mz.infranet, [node]);
@@ -453,6 +456,26 @@ export class LinuxBackend implements Backend {
     this.save(spec.mzid);
     await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
     ctx.log(`node ${spec.node} on ${spec.resource} configured`);
+  }
+
+  /** A VM node: its namespace wired as a container's, then QEMU on taps bridged to its veths (vm.ts). */
+  private async vmSetup(spec: NodeSpec, mz: MzPlan, node: NodePlan, ctx: ActionContext): Promise<void> {
+    const prefix = prefixOf(spec.mzid);
+    await nodesWire(this.env, prefix, mz.infranet, [node]);
+    writeNodeConfig(foundryDir(this.env, prefix), node);
+    this.writeNex(mz);
+    await this.leaveHarbor(spec.resource, ctx);
+    // The links' veths arrive from linkCreate, which runs beside this action.
+    await vmInterfaces(namesOf(prefix).node(node.name), node, 120_000, ctx.signal);
+    this.requireInfrapod(spec.mzid, spec.node);
+    await vmWire(this.env, prefix, node);
+    const profile = await vmStart(this.env, prefix, node);
+    this.place({ mzid: spec.mzid, node: spec.node }, spec.resource);
+    this.save(spec.mzid);
+    await vmWaitReady(this.env, prefix, node.name, 600_000, ctx.signal);
+    ctx.log(
+      `VM ${spec.node} on ${spec.resource} configured (${profile.accel}, ${profile.cores} cores, ${profile.memoryMiB} MiB, NICs ${profile.nics.map((n) => n.model).join(", ")})`,
+    );
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
@@ -472,6 +495,7 @@ export class LinuxBackend implements Backend {
 
   async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     const prefix = prefixOf(spec.mzid);
+    await vmStop(this.env, prefix, spec.node);
     await nodeStop(this.env, prefix, spec.node, 0);
     nodeWipe(this.env, prefix, spec.node);
     await this.nodeSetup(spec, ctx);

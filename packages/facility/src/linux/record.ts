@@ -6,7 +6,7 @@
  * of a facility's fragments at once (`recordOf`, the data plane's batched
  * `materialize`). state.ts keeps it across restarts.
  */
-import type { EmulationSpec, Fragment, InfrapodSpec, LinkSpec, NodeSpec, VmSpec } from "@merge/materialize";
+import type { EmulationSpec, Fragment, InfrapodSpec, LinkSpec, NodeSpec } from "@merge/materialize";
 import type { LinkEmulation } from "@merge/xir";
 import { formatIPv4, network, parseIPv4, parsePrefix, size } from "@merge/xir/ipv4";
 
@@ -30,7 +30,12 @@ export interface NodePlan {
   interfaces: { socket: number; addrs: string[] }[];
   routes: { dest: string; gateway: string; socket: number }[];
   /** Present: the node is a VM (QEMU, vm.ts) rather than a container. */
-  vm?: VmSpec;
+  vm?: {
+    /** NIC model per socket (`virtio`, `e1000`, `e1000e`, `rtl8139`); virtio where absent. */
+    nics?: Record<number, string>;
+    /** Host CPU bandwidth in cores for the QEMU process (cgroup quota); default the node's cores. */
+    cpuCap?: number;
+  };
 }
 
 export interface LinkPlan {
@@ -72,7 +77,11 @@ export function nodeRecord(spec: NodeSpec): NodePlan {
   // Limits only for virtual nodes; a physical node has its whole machine.
   if (spec.mode === "virtual" && spec.alloc.cores > 0) plan.cores = spec.alloc.cores;
   if (spec.mode === "virtual" && spec.alloc.memory > 0) plan.memory = spec.alloc.memory;
-  if (spec.vm) plan.vm = spec.vm;
+  if (spec.kind === "vm") {
+    const nics: Record<number, string> = {};
+    for (const i of spec.interfaces) if (i.model) nics[i.socket] = i.model;
+    plan.vm = { nics };
+  }
   return plan;
 }
 

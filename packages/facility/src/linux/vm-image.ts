@@ -36,7 +36,7 @@ export const GUEST_MODULES = [
   "drivers/net/mii",
   "drivers/net/ethernet/intel/e1000/e1000",
   "drivers/net/ethernet/intel/e1000e/e1000e",
-  "drivers/net/ethernet/realtek/8139too",
+  "drivers/net/ethernet/realtek/8139cp",
 ];
 
 /** The virtio-serial port the guest agent listens on. */
@@ -80,8 +80,12 @@ const AGENT = `#!/bin/busybox sh
 p=""
 for d in /sys/class/virtio-ports/*; do [ "$(cat "$d/name" 2>/dev/null)" = ${AGENT_PORT} ] && p=/dev/\${d##*/}; done
 [ -n "$p" ] || exit 1
+# The port stays open: while it is closed the guest kernel drops what the host sends,
+# so the agent never closes it, and reads again after the host hangs up (EOF) instead.
 exec 3<>"$p"
-while read -r id cmd input <&3; do
+while :; do
+  if ! read -r id cmd input <&3; then sleep 0.2; continue; fi
+  [ -n "$cmd" ] || continue
   echo "$cmd" | base64 -d > /tmp/.agent.sh
   if [ "$input" = "-" ]; then : > /tmp/.agent.in; else echo "$input" | base64 -d > /tmp/.agent.in; fi
   sh /tmp/.agent.sh < /tmp/.agent.in > /tmp/.agent.out 2>&1; rc=$?

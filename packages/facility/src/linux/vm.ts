@@ -12,7 +12,7 @@
  * namespace, so the materialization's sweep removes it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,7 +37,7 @@ export const GUEST_DRIVER: Readonly<Record<string, string>> = {
   virtio: "virtio_net",
   e1000: "e1000",
   e1000e: "e1000e",
-  rtl8139: "8139too",
+  rtl8139: "8139cp",
 };
 
 /** MiB QEMU itself needs beyond the guest's memory (TCG's translation cache, device state). */
@@ -292,7 +292,7 @@ export function vmRun(
 ): Promise<{ code: number; output: Buffer }> {
   const sock = join(vmDir(env, prefix, node), "agent.sock");
   const prev = agentQueue.get(sock) ?? Promise.resolve();
-  const next = prev.catch(() => {}).then(() => agentRequest(sock, script, opts.stdin, opts.timeoutMs ?? 30_000));
+  const next = prev.catch(() => {}).then(() => agentRequest(sock, script, opts.stdin, opts.timeoutMs ?? 120_000));
   agentQueue.set(sock, next);
   return next;
 }
@@ -339,15 +339,24 @@ function agentRequest(
 
 export type VmBoot = "ready" | "failed" | "booting";
 
-/** The guest's boot state as the merge boot left it (`booting` while the agent does not answer). */
-export async function vmBoot(env: Env, prefix: string, node: string): Promise<{ state: VmBoot; reason?: string }> {
+/**
+ * The guest's boot state as the merge boot left it. One request waits as long
+ * as `timeoutMs` (the agent answers once the guest has booted): probes that
+ * time out would queue in the port and delay every later request.
+ */
+export async function vmBoot(
+  env: Env,
+  prefix: string,
+  node: string,
+  timeoutMs: number,
+): Promise<{ state: VmBoot; reason?: string }> {
   try {
     const r = await vmRun(
       env,
       prefix,
       node,
       "if [ -f /etc/mrg/ready ]; then echo ready; elif [ -f /etc/mrg/failed ]; then echo failed; cat /etc/mrg/failed; else echo booting; fi",
-      { timeoutMs: 5000 },
+      { timeoutMs },
     );
     const [state, ...rest] = r.output.toString().trim().split("\n");
     if (state === "ready" || state === "failed") return { state, reason: rest.join(" ") || undefined };
@@ -368,12 +377,12 @@ export async function vmWaitReady(
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (!vmPid(env, prefix, node)) throw new Error(`VM ${node}: QEMU is not running (see its console.log)`);
-    const b = await vmBoot(env, prefix, node);
+    const b = await vmBoot(env, prefix, node, Math.max(1000, end - Date.now()));
     if (b.state === "ready") return;
     if (b.state === "failed") {
       // What the guest's boot said last, for the operator (the guest's files are out of the host's reach).
       const log = await vmRun(env, prefix, node, "echo hostname $(hostname); tail -n 5 /var/log/mrg-boot.log", {
-        timeoutMs: 5000,
+        timeoutMs: 30_000,
       }).then(
         (r) =>
           r.output
@@ -411,4 +420,45 @@ export function vmExec(env: Env, prefix: string, node: string, argv: string[]): 
   return spawn(process.execPath, [client, join(vmDir(env, prefix, node), "agent.sock"), script], {
     stdio: ["pipe", "pipe", "pipe"],
   });
+}
+
+/** Wait until the node's namespace holds the veth of every socket (links are wired beside node setup). */
+export async function vmInterfaces(ns: string, node: NodePlan, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const want = node.interfaces.map((i) => socketIfname(i.socket));
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run("ip", ["-n", ns, "-o", "link", "show"]);
+    const have = new Set(r.stdout.split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]));
+    const missing = want.filter((w) => !have.has(w));
+    if (missing.length === 0) return;
+    if (Date.now() > end) throw new Error(`VM ${node.name}: its links never arrived (${missing.join(", ")} missing)`);
+    if (signal?.aborted) throw new Error("aborted while waiting for the VM's links");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Stop a VM node and remove its cgroups and files (its namespace goes with the node). */
+export async function vmRemove(env: Env, prefix: string, node: string): Promise<void> {
+  await vmStop(env, prefix, node);
+  const cg = env.caps.cgroup;
+  for (const root of new Set([cg.cpu, cg.memory])) {
+    if (!root) continue;
+    try {
+      rmdirSync(join(root, `${prefix}-${node}`));
+    } catch {}
+  }
+  rmSync(vmDir(env, prefix, node), { recursive: true, force: true });
+}
+
+/** Change a running VM's CPU cap (cores of host CPU bandwidth) and record it in its profile. */
+export function vmCap(env: Env, prefix: string, node: string, cap: number): VmProfile {
+  const pid = vmPid(env, prefix, node);
+  const profile = vmProfileOf(env, prefix, node);
+  if (!pid || !profile) throw new Error(`VM ${node} is not running`);
+  if (!(cap > 0)) throw new Error(`VM ${node}: a CPU cap is a number of cores above 0, e.g. 0.5`);
+  if (!env.caps.cgroup.cpu) throw new Error(`VM ${node}: this host has no cgroup cpu controller to cap with`);
+  const next = { ...profile, cpuCap: cap };
+  confine(env, prefix, node, pid, next);
+  writeFileSync(join(vmDir(env, prefix, node), "profile.json"), `${JSON.stringify(next)}\n`);
+  return next;
 }

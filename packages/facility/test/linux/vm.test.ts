@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Constraint } from "@merge/xir";
+import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
+import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { accel, vmPid, vmProfileOf } from "../../src/linux/vm.ts";
+import { accel, vmCap, vmPid, vmProfileOf } from "../../src/linux/vm.ts";
 import { guestKernel } from "../../src/linux/vm-image.ts";
 import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, skip } from "./fixture.ts";
 
@@ -77,7 +79,10 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     );
     const fragments = localPlan(xp, mzid);
     const spec = fragments.find((f) => f.op === "node.setup" && f.node.node === "v");
-    assert.deepEqual(spec?.op === "node.setup" && spec.node.vm, { nics: { 0: "e1000" } });
+    assert.deepEqual(spec?.op === "node.setup" && [spec.node.kind, spec.node.interfaces.map((i) => i.model)], [
+      "vm",
+      ["e1000"],
+    ]);
     const t0 = Date.now();
     await h.dp.materialize(fragments);
     const bootMs = Date.now() - t0;
@@ -146,5 +151,113 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     assert.ok(isClean(await leftovers(prefix, h.dataDir)));
     assert.ok(await gone(again), "no QEMU process left");
     console.log(`VM boot to ready (accel ${accel()}): ${bootMs} ms`);
+  });
+
+  test("as rex drives it: a VM node (kind vm, rtl8139) beside a container, emulated link, recycle leaves nothing", async () => {
+    const b = LinuxBackend.over(h.dp);
+    const logs: string[] = [];
+    const ctx: ActionContext = { signal: new AbortController().signal, log: (m) => logs.push(m) };
+    const mzid = h.mzid("rexvm");
+    const infranet = { vni: 9, subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
+    const pod: InfrapodSpec = { mzid, vindex: 0, server: "ifr0", infranet, emulation: mzid };
+    await b.infrapodEnclave(pod, ctx);
+    await b.infrapodServices(pod, ctx);
+    await b.infrapodEntries(
+      pod,
+      [
+        { name: "a", mac: "02:4d:00:00:00:01", address: "172.30.0.2" },
+        { name: "b", mac: "02:4d:00:00:00:02", address: "172.30.0.3" },
+      ],
+      ctx,
+    );
+    const spec = (node: string, address: string, addr: string, vm: boolean): NodeSpec => ({
+      mzid,
+      resource: "hv0",
+      node,
+      mode: "virtual",
+      ...(vm ? { kind: "vm" as const } : {}),
+      alloc: { cores: 1, memory: 256 * 2 ** 20, disk: 0 },
+      infranet: { ...infranet, address, port: "eth0" },
+      interfaces: [{ socket: 0, port: "eth1", addrs: [addr], virtual: true, ...(vm ? { model: "rtl8139" } : {}) }],
+      routes: [],
+    });
+    const na = spec("a", "172.30.0.2", "10.0.0.1/24", true);
+    const nb = spec("b", "172.30.0.3", "10.0.0.2/24", false);
+    const endpoints = [
+      { node: "a", socket: 0, resource: "hv0", port: "eth1" },
+      { node: "b", socket: 0, resource: "hv0", port: "eth1" },
+    ];
+    const link: LinkSpec = {
+      mzid,
+      vindex: 0,
+      link: "ab",
+      kind: "p2p",
+      endpoints,
+      segments: [],
+      emulator: "emu0",
+      capacity: 1e9,
+    };
+    const emu: EmulationSpec = {
+      mzid,
+      vindex: 0,
+      emulation: mzid,
+      emulator: "emu0",
+      links: [{ link: "ab", endpoints, params: { latency: 5_000_000 } }],
+    };
+    await Promise.all([
+      b.nodeSetup(na, ctx),
+      b.nodeSetup(nb, ctx),
+      (async () => {
+        await b.linkCreate(link, ctx);
+        await b.emulationSetup(emu, ctx);
+      })(),
+    ]);
+    assert.ok(
+      logs.some((l) => /VM a on hv0 configured \((tcg|kvm), 1 cores, 256 MiB, NICs virtio, rtl8139\)/.test(l)),
+      logs.join("\n"),
+    );
+    const drv = await h.dp.run(mzid, "a", ["sh", "-c", "basename $(readlink /sys/class/net/eth1/device/driver)"]);
+    assert.equal(drv.stdout.trim(), "8139cp");
+    const ping = await h.dp.run(mzid, "b", ["ping", "-c", "2", "-W", "5", "a"]);
+    assert.equal(ping.code, 0, ping.stdout);
+    assert.match(ping.stdout, /PING a \(10\.0\.0\.1\)/);
+    const prefix = prefixOf(mzid);
+    const pid = vmPid(h.dp.env, prefix, "a")!;
+    // (Emulation first: a recycled node's namespace takes its link's veths with it.)
+    await b.emulationDestroy(emu, ctx);
+    await b.linkDestroy(link, ctx);
+    await b.nodeRecycle(na, ctx);
+    assert.ok(await gone(pid), "recycle stops the VM's QEMU");
+    await b.nodeRecycle(nb, ctx);
+    await b.infrapodDestroy(pod, ctx);
+    const left = await leftovers(prefix, h.dataDir);
+    assert.ok(isClean(left), JSON.stringify(left));
+  });
+
+  test("a CPU-capped VM runs at its cap: a busy loop's progress against an uncapped VM beside it", async () => {
+    const mzid = h.mzid("cap");
+    const vm = (name: string) => {
+      const n = node(name, []);
+      n.constraints.push(c("virt.kind", "vm"), c("proc.cores", 1));
+      return n;
+    };
+    await h.dp.materialize(localPlan(experiment("cap", [vm("fast"), vm("slow")], []), mzid));
+    const prefix = prefixOf(mzid);
+    // Capped once booted (a boot at 5% of a core would take minutes under TCG).
+    vmCap(h.dp.env, prefix, "slow", 0.05);
+    assert.equal(vmProfileOf(h.dp.env, prefix, "slow")?.cpuCap, 0.05);
+    const quota = h.dp.capabilities.cgroup.cpu
+      ? readFileSync(`${h.dp.capabilities.cgroup.cpu}/${prefix}-slow/cpu.cfs_quota_us`, "utf8").trim()
+      : undefined;
+    if (quota !== undefined) assert.equal(quota, "5000", "5% of one core: 5 ms per 100 ms period");
+    // Both loops run at once for 8 s of guest time; the capped one gets 5% of a host core.
+    const loop = "i=0; end=$(( $(date +%s) + 8 )); while [ $(date +%s) -lt $end ]; do i=$((i+1)); done; echo $i";
+    const [fast, slow] = await Promise.all(
+      ["fast", "slow"].map((n) => h.dp.run(mzid, n, ["sh", "-c", loop]).then((r) => Number(r.stdout.trim()))),
+    );
+    assert.ok(fast! > 0 && slow! >= 0, `${fast} ${slow}`);
+    assert.ok(slow! < fast! * 0.5, `capped ${slow} iterations, uncapped ${fast}: the cap did not hold`);
+    console.log(`busy loop in 8 s: uncapped ${fast}, capped at 5% ${slow} (${((100 * slow!) / fast!).toFixed(1)}%)`);
+    await h.dp.dematerialize(mzid);
   });
 });
