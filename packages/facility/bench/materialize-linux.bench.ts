@@ -3,12 +3,19 @@
  * an N-node experiment is configured (foundry applied) and answers on the
  * infranet, and the time to dematerialize 500 nodes. The experiment: LANs of
  * 10 nodes, their first nodes chained by point-to-point links that are emulated
- * (10 ms, 100 Mbit/s), static addresses; busybox image.
+ * (10 ms, 100 Mbit/s), static addresses; the default image (Debian bookworm
+ * where built, else busybox). Fragments come from the materialization plan.
+ *
+ * `mininet-*` cases build the same shape with Mininet (Debian's `mininet`:
+ * Linux bridges, no controller, no shaping) in the same run, for the ratio;
+ * they are skipped, saying why, where `mn` is not installed.
  */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { benchCase, defineBench } from "@merge/bench";
 import type { Experiment, Link, Node } from "@merge/xir";
 import { LinuxDataPlane } from "../src/linux/dataplane.ts";
@@ -96,12 +103,112 @@ function materializeCase(n: number, maxMs: number) {
   });
 }
 
+/** Mininet's python and its own (Debian's /usr/bin/python3; a python3 earlier on PATH may not have it). */
+function mininetPython(): string | undefined {
+  for (const py of ["/usr/bin/python3", "python3"]) {
+    if (spawnSync(py, ["-c", "import mininet.net, mininet.nodelib"]).status === 0) return py;
+  }
+  return undefined;
+}
+
+/** The Mininet driver (mininet-groups.py): one line out per command in. */
+class MininetRun {
+  private readonly lines: string[] = [];
+  private readonly waiters: ((l: string) => void)[] = [];
+  private readonly child: ChildProcess;
+  private stderr = "";
+  constructor(py: string, n: number, prefix: string) {
+    this.child = spawn(py, [join(import.meta.dirname, "mininet-groups.py"), String(n), prefix], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      this.stderr += d;
+    });
+    createInterface({ input: this.child.stdout! }).on("line", (l) => {
+      const w = this.waiters.shift();
+      if (w) w(l);
+      else this.lines.push(l);
+    });
+  }
+  next(what: string): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((resolve, reject) => {
+      const onExit = () => reject(new Error(`mininet exited before ${what}: ${this.stderr.trim().slice(-500)}`));
+      this.child.once("exit", onExit);
+      this.waiters.push((line) => {
+        this.child.off("exit", onExit);
+        resolve(line);
+      });
+    });
+  }
+  async command(cmd: "build" | "stop"): Promise<number> {
+    this.child.stdin?.write(`${cmd}\n`);
+    const l = await this.next(cmd);
+    const m = /^(built|stopped) (\d+)$/.exec(l);
+    if (!m) throw new Error(`mininet: unexpected "${l}" after ${cmd}: ${this.stderr.trim().slice(-500)}`);
+    return Number(m[2]);
+  }
+  /** Kill the driver (by its pid) and remove what its network left: the bridges and host links carry the prefix. */
+  kill(prefix: string): void {
+    if (this.child.exitCode === null && this.child.pid) process.kill(this.child.pid, "SIGKILL");
+    const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout ?? "";
+    for (const m of links.matchAll(/^\d+: ([^:@]+)/gm)) {
+      const name = m[1] as string;
+      if (name.startsWith(prefix)) spawnSync("ip", ["link", "del", name]);
+    }
+  }
+}
+
+/**
+ * Mininet on the same shape: `build` times net.build() + net.start() (every
+ * host a shell in its own namespace, links and bridges up, addresses set);
+ * `stop` times net.stop().
+ */
+function mininetCase(n: number, timed: "build" | "stop") {
+  return benchCase(async () => {
+    const py = mininetPython();
+    if (!py) {
+      return {
+        run: () => 0,
+        fields: () => ({
+          nodes: n,
+          skipped: "mininet is not installed (apt-get install mininet bridge-utils; scripts/setup.sh does)",
+        }),
+      };
+    }
+    const prefix = `mn${randomBytes(1).toString("hex")}`;
+    const mn = new MininetRun(py, n, prefix);
+    const ready = await mn.next("ready");
+    if (ready !== "ready") throw new Error(`mininet: expected "ready", got "${ready}"`);
+    if (timed === "stop") await mn.command("build");
+    let stopped = false;
+    return {
+      run: async () => {
+        const ms = await mn.command(timed);
+        if (timed === "stop") stopped = true;
+        return ms;
+      },
+      fields: (ms) => ({ nodes: n, [`mininet_${timed}_ms`]: ms, switch: "linux-bridge", controller: "none" }),
+      cleanup: async () => {
+        if (!stopped) await mn.command("stop").catch(() => 0);
+        mn.kill(prefix);
+      },
+    };
+  });
+}
+
 export default defineBench({
   name: "materialize-linux",
   cases: {
     "10-nodes": materializeCase(10, 5_000),
     "100-nodes": materializeCase(100, 15_000),
     "500-nodes": materializeCase(500, 60_000),
+    "1000-nodes": materializeCase(1000, 120_000),
+    "mininet-100-nodes": mininetCase(100, "build"),
+    "mininet-500-nodes": mininetCase(500, "build"),
+    "mininet-1000-nodes": mininetCase(1000, "build"),
+    "mininet-demat-500-nodes": mininetCase(500, "stop"),
     "demat-500-nodes": benchCase(async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "mrg-bench-linux-"));
       const dp = await LinuxDataPlane.open({ dataDir });

@@ -11,7 +11,7 @@ import { check, IprouteBatch } from "./command.ts";
 export interface Env {
   dataDir: string;
   caps: Capabilities;
-  bin: { node: string; emu: string | null };
+  bin: { node: string; emu: string | null; reach: string };
   /** ip in the host namespace. */
   ip: IprouteBatch;
   ipIn(netns: string): IprouteBatch;

@@ -33,16 +33,22 @@ function q(s: string): string {
   return s;
 }
 
-/** The configuration as a script for the node's busybox shell; idempotent (a reboot runs it again). */
+/**
+ * The configuration as a script for the node's busybox shell (the boot
+ * sources it in a subshell); idempotent (a reboot runs it again). Builtins
+ * where they do the job (every node runs this at once at materialize, and a
+ * process costs milliseconds): the hostname through /proc, interfaces
+ * awaited through /sys (the node's own sysfs), addresses replaced, not
+ * flushed and added (a powered-off node's addresses were flushed already).
+ */
 export function configScript(c: NodeConfig): string {
   const B = IMAGE_BUSYBOX;
-  const lines = ["set -e", `B=${B}`, `$B hostname ${q(c.hostname)}`];
+  const lines = ["set -e", `B=${B}`, `echo ${q(c.hostname)} > /proc/sys/kernel/hostname`];
   for (const i of c.interfaces) {
     // Links may be plumbed after the node boots; wait for them (up to 60 s).
     lines.push(
-      `n=0; until $B ip link show ${q(i.name)} >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 600 ] || { echo "interface ${i.name} never appeared"; exit 1; }; $B usleep 100000; done`,
-      `$B ip -4 addr flush dev ${q(i.name)}`,
-      ...i.addrs.map((a) => `$B ip addr add ${q(a)} dev ${q(i.name)}`),
+      `n=0; until [ -e /sys/class/net/${q(i.name)} ]; do n=$((n+1)); [ $n -lt 600 ] || { echo "interface ${i.name} never appeared"; exit 1; }; $B usleep 100000; done`,
+      ...i.addrs.map((a) => `$B ip addr replace ${q(a)} dev ${q(i.name)}`),
       `$B ip link set ${q(i.name)} up`,
     );
   }

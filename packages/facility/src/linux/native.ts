@@ -1,6 +1,7 @@
 /**
- * The two small C programs the data plane needs (packages/facility/native):
- * `mrg-node` starts node containers, `mrg-emu` is the no-netem link emulator.
+ * The small C programs the data plane needs (packages/facility/native):
+ * `mrg-node` starts node containers, `mrg-emu` is the no-netem link emulator,
+ * `mrg-reach` checks that nodes answer on the infranet.
  * They are compiled from the repository's source on first use and cached
  * under the data directory by a hash of the source, so an edit rebuilds.
  */
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { check } from "./command.ts";
 
-export type NativeProgram = "mrg-node" | "mrg-emu";
+export type NativeProgram = "mrg-node" | "mrg-emu" | "mrg-reach";
 
 const SOURCE_DIR = fileURLToPath(new URL("../../native/", import.meta.url));
 
