@@ -12,6 +12,7 @@ import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
+import { reconcileHost } from "./host/reconcile.ts";
 import { startHostRegistry } from "./host/registry.ts";
 import { HostRoutedBackend } from "./host/routed.ts";
 import { FacilityMetrics, serveMetrics } from "./metrics.ts";
@@ -97,7 +98,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
   const hosts = modelHosts(o.model);
   const hostOf = (id: string) => o.model.resources.find((r) => r.id === id)?.host;
   // A model naming hosts: rex's calls go to each host's agent, the facility's own machine's to o.backend.
-  const backend: Backend = hosts.length
+  const routed = hosts.length
     ? new HostRoutedBackend({
         local: o.backend,
         store: o.store,
@@ -105,7 +106,8 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
         hostOf,
         ...(o.underlay ? { underlay: o.underlay } : {}),
       })
-    : o.backend;
+    : undefined;
+  const backend: Backend = routed ?? o.backend;
   const hostRegistry = hosts.length
     ? await startHostRegistry({
         store: o.store,
@@ -115,6 +117,13 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
         hosts,
         ...(o.hostLeaseTtl ? { leaseTtl: o.hostLeaseTtl } : {}),
         log: o.log,
+        // A new agent process (first start or restart) brings its host to the stored desired state.
+        onRegister: (record) => {
+          if (!routed) return;
+          reconcileHost({ store: o.store, backend: routed, host: record.name, hostOf, log: o.log }).catch((e: Error) =>
+            o.log?.(`reconcile ${record.name}: ${e.message}`),
+          );
+        },
       })
     : undefined;
   if (o.harbor && hostOf(o.harbor.server)) {

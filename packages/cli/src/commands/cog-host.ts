@@ -16,6 +16,7 @@ import {
 } from "@merge/facility/linux";
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { listFacilityHosts, registerHosts } from "./cog-hosts.ts";
 import { defaultDataDir, PLAIN } from "./facility-store.ts";
 
 interface HostOpts {
@@ -57,14 +58,22 @@ export function register(program: Command): void {
   const host = program
     .command("host")
     .description("what the linux backend holds on this host (materializations, the harbor), and sweeping it");
+  registerHosts(host);
   const dataDirOpt = (c: Command) =>
     c.option("--data-dir <dir>", "the facility backend's data directory (default .data/facility/backend)");
 
   dataDirOpt(
-    host.command("list").description("materializations and the harbor this host holds, with their kernel objects"),
+    host
+      .command("list")
+      .description(
+        "a facility of several hosts: its hosts (state, underlay, measured resources, nodes); else what this machine holds (materializations, the harbor, kernel objects)",
+      ),
   )
     .option("--json", "print JSON")
-    .action(async (opts: HostOpts) => {
+    .option("--store <url>", "facility store URL (default $COG_STORE, else the store of the last `npm start`)")
+    .action(async (opts: HostOpts & { store?: string }) => {
+      // Hosts are the facility's view; --data-dir asks for this machine's.
+      if (!opts.dataDir && (await listFacilityHosts(opts))) return;
       const dataDir = opts.dataDir ?? defaultDataDir();
       const rows = await held(dataDir);
       if (opts.json) {

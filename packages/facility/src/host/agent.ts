@@ -34,6 +34,12 @@ export const AGENT_METHODS = {
   emulationSetup: (b, [spec], ctx) => b.emulationSetup(spec as never, ctx),
   emulationUpdate: (b, [spec], ctx) => b.emulationUpdate(spec as never, ctx),
   emulationDestroy: (b, [spec], ctx) => b.emulationDestroy(spec as never, ctx),
+  // Sweep what the host holds of materializations not in `live` (the facility's store); returns them.
+  reconcile: async (b, [live], ctx) => {
+    const r = (b as unknown as { reconcile?: (l: Iterable<string>, log?: (m: string) => void) => Promise<string[]> })
+      .reconcile;
+    return r ? r.call(b, live as string[], ctx.log) : [];
+  },
 } satisfies Record<string, (b: Backend, args: unknown[], ctx: ActionContext) => Promise<unknown>>;
 
 export type AgentMethod = keyof typeof AGENT_METHODS;

@@ -123,6 +123,33 @@ export class HostRoutedBackend implements Backend {
     return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
   }
 
+  /** Sweep what a host holds of materializations not in `live` (its agent's backend decides by its own records). */
+  async sweepHost(host: string, live: string[], ctx: ActionContext): Promise<string[]> {
+    return this.on<string[]>(
+      host || undefined,
+      "reconcile",
+      [live],
+      ctx,
+      (b) =>
+        ((b as unknown as { reconcile?: HostRoutedBackend["reconcile"] }).reconcile?.call(b, live, ctx.log) ??
+          Promise.resolve([])) as Promise<string[]>,
+    );
+  }
+
+  /**
+   * Teardown on a host that is down succeeds without it: what it holds of the
+   * materialization is swept when its agent comes back (reconcile.ts), so a
+   * dematerialize never waits for a dead machine.
+   */
+  private async away(what: string, ctx: ActionContext, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (e) {
+      if (!(e instanceof HostDownError)) throw e;
+      ctx.log(`${what}: ${e.message}; its part is removed when the host comes back`);
+    }
+  }
+
   /**
    * A call on every host of a link, together, each told which part is its own
    * (`span`); the error names each host that failed.
@@ -137,9 +164,11 @@ export class HostRoutedBackend implements Backend {
     const results = await Promise.allSettled(
       hosts.map((h) => {
         const s: LinkSpec = hosts.length > 1 ? { ...spec, span: { local: h, underlays } } : spec;
-        return this.on<void>(h || undefined, method, [s], ctx, (b) =>
-          method === "linkCreate" ? b.linkCreate(s, ctx) : b.linkDestroy(s, ctx),
-        );
+        const call = () =>
+          this.on<void>(h || undefined, method, [s], ctx, (b) =>
+            method === "linkCreate" ? b.linkCreate(s, ctx) : b.linkDestroy(s, ctx),
+          );
+        return method === "linkDestroy" ? this.away(`link ${spec.link}`, ctx, call) : call();
       }),
     );
     const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
@@ -157,7 +186,9 @@ export class HostRoutedBackend implements Backend {
     return this.on(spec.host, "infrapodEntries", [spec, entries], ctx, (b) => b.infrapodEntries(spec, entries, ctx));
   }
   infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
-    return this.on(spec.host, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx));
+    return this.away(`infrapod ${spec.mzid}`, ctx, () =>
+      this.on(spec.host, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
+    );
   }
   harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
     return this.on(this.o.hostOf(spec.server), "harborEnsure", [spec], ctx, (b) => b.harborEnsure(spec, ctx));
@@ -177,7 +208,9 @@ export class HostRoutedBackend implements Backend {
     return this.on(spec.host, "nodeSetup", [s], ctx, (b) => b.nodeSetup(s, ctx));
   }
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    await this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx));
+    await this.away(`node ${spec.node}`, ctx, () =>
+      this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx)),
+    );
     // The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
     await this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
   }
@@ -204,7 +237,9 @@ export class HostRoutedBackend implements Backend {
     return this.on(spec.host, "emulationUpdate", [spec], ctx, (b) => b.emulationUpdate(spec, ctx));
   }
   emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
-    return this.on(spec.host, "emulationDestroy", [spec], ctx, (b) => b.emulationDestroy(spec, ctx));
+    return this.away(`emulation ${spec.emulation}`, ctx, () =>
+      this.on(spec.host, "emulationDestroy", [spec], ctx, (b) => b.emulationDestroy(spec, ctx)),
+    );
   }
   close(): Promise<void> {
     return this.o.local.close();

@@ -4,12 +4,20 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
-import { planMaterialization, synthetic } from "@merge/materialize";
+import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Experiment, Facility, Realization } from "@merge/xir";
+import { readHost } from "../../src/host/records.ts";
 import { listNetns } from "../../src/linux/processes.ts";
 import { skip } from "./fixture.ts";
-import { fixtureLeftovers, type HostsFixture, hostPrefix, materializePlan, startHosts } from "./hosts-fixture.ts";
+import {
+  fixtureLeftovers,
+  type HostsFixture,
+  hostPrefix,
+  materializePlan,
+  portalOf,
+  startHosts,
+} from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 let fx: HostsFixture;
@@ -221,3 +229,71 @@ test("isolation across hosts: two materializations with the same addresses on th
   for (const p of [pa, pb2])
     assert.equal((await materializePlan(fx, p, "dematerialize")).status, pb.MzStatus.DEMATERIALIZED);
 });
+
+test("an agent SIGKILLed mid-materialization: its nodes fail naming the host, the rest completes; restarted, it reconciles; dematerialize completes without it", {
+  skip,
+}, async () => {
+  const mzid = `kill.${fx.run}.test`;
+  const s = shaped(12, mzid, HOSTS);
+  const p = plan(s);
+  const part = p.facilities[0]!;
+  const portal = portalOf(fx);
+  await portal.notifyIncoming({ mzid, resources: part.resources });
+  await portal.materialize({ mzid, fragments: part.fragments.map(fragmentToPb) });
+  const h2 = fx.hosts.find((h) => h.name === "h2")!;
+  // Mid-materialization: once the infrapod is up and nodes are being set up.
+  await until(async () => (await portal.status({ mzid, resources: part.resources })).complete >= 3);
+  await h2.kill("SIGKILL");
+  const onH2 = new Set(["n1", "n4", "n7", "n10"]);
+  const settled = await until(async () => {
+    const st = await portal.status({ mzid, resources: part.resources });
+    const done = st.nodes.filter((n) => n.action === pb.ActionState.COMPLETE || n.action === pb.ActionState.ERROR);
+    return done.length === 12 ? st : undefined;
+  });
+  assert.equal(settled.status, pb.MzStatus.ERROR);
+  for (const n of settled.nodes) {
+    if (onH2.has(n.node)) {
+      if (n.action === pb.ActionState.ERROR) assert.match(n.error, /host h2/, `${n.node}: ${n.error}`);
+    } else assert.equal(n.action, pb.ActionState.COMPLETE, `${n.node} (not on h2) completes: ${n.error}`);
+  }
+  assert.ok(
+    settled.nodes.some((n) => n.action === pb.ActionState.ERROR),
+    "some node on h2 failed",
+  );
+  // Back: the agent reconciles h2 with the store, the failed actions run again, and all is active.
+  await h2.start();
+  const active = await until(async () => {
+    const st = await portal.status({ mzid, resources: part.resources });
+    return st.status === pb.MzStatus.ACTIVE ? st : undefined;
+  }, 120_000);
+  assert.equal(active.nodes.length, 12);
+  inNs(`${hostPrefix(mzid, "h2")}-n-n1`, "busybox ping -c 1 -W 2 10.0.0.3"); // h2 → h3 on lan0
+
+  // Gone again: dematerialize completes without it; h2's part goes when it comes back.
+  await h2.kill("SIGKILL");
+  await until(async () => ((await readHost(fx.store, "h2"))?.alive ? undefined : true));
+  const d = await materializePlan(fx, p, "dematerialize");
+  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
+  assert.ok(
+    listNetns().some((n) => n.startsWith(hostPrefix(mzid, "h2"))),
+    "h2's part waits for h2",
+  );
+  await h2.start();
+  await until(async () => (listNetns().some((n) => n.startsWith(hostPrefix(mzid, "h2"))) ? undefined : true), 60_000);
+  for (const h of HOSTS)
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
+      [],
+      h,
+    );
+});
+
+async function until<T>(check: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
