@@ -264,6 +264,9 @@ export const keys = {
   /** Lease notices already sent, so every replica's sweeper sends each once (leases.ts). */
   leaseWarned: (p: string, e: string, r: string, expiresAt: number, before: number) =>
     `${P}lease-warned/${p}/${e}/${r}/${expiresAt}-${before}`,
+  /** A running portal replica, on its lease (health.ts). */
+  replica: (id: string) => `${P}replicas/${id}`,
+  replicas: () => `${P}replicas/`,
   /** Portal secrets (signing keys, cookie keys), generated on first start. */
   secret: (name: string) => `${P}secrets/${name}`,
 };

@@ -17,6 +17,7 @@ import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
+import { ReplicaPresence } from "./health.ts";
 import { Identity } from "./identity.ts";
 import { parseLease } from "./lease-policy.ts";
 import { LeaseKeeper } from "./leases.ts";
@@ -32,6 +33,7 @@ import { auditRoutes } from "./routes/audit.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
+import { healthRoutes } from "./routes/health.ts";
 import { leaseRoutes } from "./routes/leases.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -126,6 +128,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     notifier,
     metrics,
     audit,
+    replica: new ReplicaPresence(config.store, full.publicUrl),
     leases: new LeaseKeeper(
       config.store,
       parseLease(readFileSync(policyFile, "utf8"), policyFile),
@@ -240,6 +243,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     realizationRoutes,
     leaseRoutes,
     auditRoutes,
+    healthRoutes,
     facilityRoutes,
     poolRoutes,
   ]) {
@@ -248,6 +252,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   for (const plugin of config.plugins ?? []) await app.register(plugin, { ctx });
   await app.ready();
   ctx.leases.start();
+  await ctx.replica.start();
 
   return {
     app,
@@ -255,6 +260,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     oidc,
     async close() {
       await ctx.leases.stop();
+      await ctx.replica.stop();
       await app.close();
       await ctx.compiles.close();
       await audit.flush();
