@@ -77,7 +77,7 @@ export interface MaterializationHealth {
   /** Facilities not yet confirmed, with the last delivery error. */
   undelivered: { facility: string; attempts: number; lastError?: string }[];
   /** Idleness as the facilities report it (idle.ts), when known. */
-  idle?: { idleSeconds: number; flagged: boolean; why: string };
+  idle?: { idleSeconds: number; flagged: boolean; why: string; since: string };
 }
 
 export interface PortalHealth {

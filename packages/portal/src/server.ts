@@ -19,12 +19,14 @@ import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
 import { ReplicaPresence } from "./health.ts";
 import { Identity } from "./identity.ts";
+import { ActivityLog } from "./idle.ts";
 import { parseLease } from "./lease-policy.ts";
 import { LeaseKeeper } from "./leases.ts";
 import { loggerOptions } from "./logging.ts";
 import { metricsRoute, PortalMetrics } from "./metrics.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { Notifier } from "./notifications.ts";
+import { keys } from "./objects.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
 import { parseQuota } from "./quota.ts";
@@ -111,6 +113,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   );
   const metrics = new PortalMetrics(config.store);
   const audit = new AuditLog(config.store);
+  const activity = new ActivityLog(config.store);
   const notifier = new Notifier(config.store, full.notifyCommand, undefined, (n) =>
     metrics.notices.inc({ kind: n.kind }),
   );
@@ -135,6 +138,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
       realizer,
       notifier,
       (outcome) => metrics.leasesExpired.inc({ outcome }),
+      activity,
     ),
     compiles: new CompilePool(config.compile),
   };
@@ -218,6 +222,13 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   installAccess(app, ctx);
   metrics.install(app);
   audit.install(app);
+  activity.install(app);
+  ctx.idle = async (mz) => {
+    const m = await ctx.store.get(keys.materialization(mz.project, mz.experiment, mz.realization));
+    if (m === undefined) return undefined;
+    const created = (JSON.parse(m.value) as { created: string }).created;
+    return activity.idleness({ ...mz, created }, ctx.leases.terms.idle);
+  };
   ctx.identity.onSignIn = (e) =>
     void audit.record({
       actor: e.user,

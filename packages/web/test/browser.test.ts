@@ -261,10 +261,7 @@ test("sign out, sign in as administrator, activate a pending account", { skip, t
       (await page.getByTestId("health-store").textContent()) ?? "",
       /Store: sqlite, revision \d+, [\d.]+ MiB\. Portal replicas: 1\./,
     );
-    assert.match(
-      (await page.getByTestId("health-facilities").textContent()) ?? "",
-      /phobos\s*active/,
-    );
+    assert.match((await page.getByTestId("health-facilities").textContent()) ?? "", /phobos\s*active/);
     assert.match((await page.getByTestId("health-materializations").textContent()) ?? "", /r1\.demo\.alice.*alice/);
     assert.match((await pending.textContent()) ?? "", /pending/);
     // Resource usage as the portal counts it: alice's project holds the realization accepted above.

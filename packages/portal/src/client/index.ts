@@ -239,6 +239,11 @@ export class PortalClient {
     this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/lease`, {
       extendSeconds,
     });
+  idleness = (p: string, e: string, r: string) =>
+    this.call<{ idleSeconds: number; flagged: boolean; why: string; since: string }>(
+      "GET",
+      `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/idle`,
+    );
   leaseLimits = (p: string, e: string) =>
     this.call<LeaseLimits>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/lease`);
   history = (p: string, e: string) =>
