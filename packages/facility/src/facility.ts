@@ -14,7 +14,7 @@ import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
 import { FacilityMetrics, serveMetrics } from "./metrics.ts";
 import { NodeOps } from "./node-ops.ts";
-import { Rex } from "./rex.ts";
+import { Rex, type RexEvent } from "./rex.ts";
 import { keys } from "./task.ts";
 
 export interface FacilityOptions {
@@ -28,7 +28,7 @@ export interface FacilityOptions {
   port?: number;
   registryPort?: number;
   driverPort?: number;
-  rex?: { concurrency?: number; leaseTtl?: number };
+  rex?: { concurrency?: number; leaseTtl?: number; onEvent?: (e: RexEvent) => void };
   /**
    * Serve Prometheus metrics (metrics.ts) on plain HTTP at this port (0: any free port) of
    * `metricsHost` (default 127.0.0.1); undefined: no metrics listener.
@@ -107,7 +107,16 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     await commander.close();
     throw err;
   });
-  const rex = new Rex({ store: o.store, backend: o.backend, log: o.log, onEvent: metrics.rexEvent, ...o.rex });
+  const rex = new Rex({
+    store: o.store,
+    backend: o.backend,
+    log: o.log,
+    ...o.rex,
+    onEvent: (e) => {
+      metrics.rexEvent(e);
+      o.rex?.onEvent?.(e);
+    },
+  });
   await rex.start();
   const served =
     o.metricsPort === undefined
