@@ -20,6 +20,7 @@ import {
   usageExits,
 } from "./client.ts";
 import { registerAudit } from "./commands/audit.ts";
+import { registerHealth } from "./commands/health.ts";
 import { RESOURCE_COLUMNS, resourceRow } from "./commands/resources.ts";
 
 type Flags = OutputFlags & { portal?: string };
@@ -206,5 +207,6 @@ portalOptions(facility.command("delete <name>").description("remove a facility w
 );
 
 registerAudit(program);
+registerHealth(program);
 helpAfterErrors(program);
 await program.parseAsync(process.argv);

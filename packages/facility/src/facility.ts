@@ -17,7 +17,7 @@ import { startHostRegistry } from "./host/registry.ts";
 import { HostRoutedBackend } from "./host/routed.ts";
 import { FacilityMetrics, serveMetrics } from "./metrics.ts";
 import { NodeOps } from "./node-ops.ts";
-import { Rex } from "./rex.ts";
+import { Rex, type RexEvent } from "./rex.ts";
 import { keys } from "./task.ts";
 
 export interface FacilityOptions {
@@ -37,7 +37,7 @@ export interface FacilityOptions {
   underlay?: string;
   /** Seconds a host agent may stay silent before its host is down (default 6). */
   hostLeaseTtl?: number;
-  rex?: { concurrency?: number; leaseTtl?: number };
+  rex?: { concurrency?: number; leaseTtl?: number; onEvent?: (e: RexEvent) => void };
   /**
    * Serve Prometheus metrics (metrics.ts) on plain HTTP at this port (0: any free port) of
    * `metricsHost` (default 127.0.0.1); undefined: no metrics listener.
@@ -161,7 +161,16 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     await hostRegistry?.close();
     throw err;
   });
-  const rex = new Rex({ store: o.store, backend, log: o.log, onEvent: metrics.rexEvent, ...o.rex });
+  const rex = new Rex({
+    store: o.store,
+    backend,
+    log: o.log,
+    ...o.rex,
+    onEvent: (e) => {
+      metrics.rexEvent(e);
+      o.rex?.onEvent?.(e);
+    },
+  });
   await rex.start();
   const served =
     o.metricsPort === undefined

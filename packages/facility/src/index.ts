@@ -9,6 +9,13 @@ export * from "./driver-service.ts";
 export * from "./facility.ts";
 export * from "./grpc.ts";
 export * from "./harbor.ts";
+export {
+  CERT_WARN_DAYS,
+  type CertificateHealth,
+  certificateHealth,
+  type FacilityHealth,
+  facilityHealth,
+} from "./health.ts";
 export * from "./host/index.ts";
 export { FacilityMetrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 export * from "./node-ops.ts";

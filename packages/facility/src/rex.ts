@@ -17,6 +17,7 @@
  * are still held), so a half-finished setup step cannot re-create what teardown
  * has just removed.
  */
+import { hostname } from "node:os";
 import { type Compare, type Op, type Store, updateJSON, type Watch, type WatchEvent } from "@merge/store";
 import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
@@ -35,6 +36,7 @@ import {
   type StoredAction,
   storedAction,
   type Task,
+  type WorkerRecord,
 } from "./task.ts";
 
 export type RexEvent =
@@ -141,6 +143,7 @@ export class Rex {
     this.lease = await this.store.grant(this.ttl);
     this.keepAlive = setInterval(() => void this.renew(), (this.ttl * 1000) / 3);
     this.keepAlive.unref();
+    await this.announce();
     const rev = await this.store.revision();
     for (const kv of await rangeAll(this.store, ROOT)) {
       this.apply({ type: "put", kv, revision: kv.modRevision });
@@ -175,12 +178,28 @@ export class Rex {
     return !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size;
   }
 
+  /** The worker record on the current lease (cog health lists the live ones). */
+  private readonly started = new Date().toISOString();
+  private async announce(): Promise<void> {
+    const me: WorkerRecord = {
+      id: this.id,
+      pid: process.pid,
+      host: hostname(),
+      started: this.started,
+      concurrency: this.concurrency,
+    };
+    await this.store.put(keys.worker(this.id), JSON.stringify(me), { lease: this.lease });
+  }
+
   private async renew(): Promise<void> {
     if (this.stopped) return;
     if (!this.lease) {
       // The last grant failed (store unreachable): try again; no claims are made meanwhile.
       this.lease = await this.store.grant(this.ttl).catch(() => undefined);
-      if (this.lease) this.schedule();
+      if (this.lease) {
+        await this.announce().catch(() => undefined);
+        this.schedule();
+      }
       return;
     }
     try {

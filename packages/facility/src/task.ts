@@ -104,6 +104,15 @@ export interface Claim {
 /** Store keys. Ids are URI-encoded so they can hold any character but `/` separates levels. */
 export const ROOT = "/cogs/";
 const enc = encodeURIComponent;
+/** What a rex worker says of itself under `keys.worker`. */
+export interface WorkerRecord {
+  id: string;
+  pid: number;
+  host: string;
+  started: string;
+  concurrency: number;
+}
+
 export const keys = {
   mzPrefix: `${ROOT}mz/`,
   claimPrefix: `${ROOT}claim/`,
@@ -133,6 +142,9 @@ export const keys = {
   /** An emulated link's parameters as last changed at runtime (node-ops.ts). */
   emulations: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/emulation/`,
   emulation: (mzid: MzId, link: string) => `${ROOT}mz/${enc(mzid)}/emulation/${enc(link)}`,
+  /** A running rex worker, on its lease (gone when it stops or dies): what `cog health` lists. */
+  worker: (id: string) => `${ROOT}workers/${enc(id)}`,
+  workers: `${ROOT}workers/`,
   vindex: (n: number) => `${ROOT}vindex/${String(n).padStart(6, "0")}`,
 };
 

@@ -5,6 +5,7 @@
 import type { Store } from "@merge/store";
 import type { AuditLog } from "./audit.ts";
 import type { CompileLimits, CompilePool } from "./compile-pool.ts";
+import type { MaterializationHealth, ReplicaPresence } from "./health.ts";
 import type { Identity } from "./identity.ts";
 import type { LeaseKeeper } from "./leases.ts";
 import type { PortalMetrics } from "./metrics.ts";
@@ -63,6 +64,10 @@ export interface PortalContext {
   leases: LeaseKeeper;
   /** Security-relevant actions, for administrators (audit.ts). */
   audit: AuditLog;
+  /** This replica's presence record (health.ts). */
+  replica: ReplicaPresence;
+  /** A materialization's idleness, when the materialize room knows it (idle.ts); absent: unknown. */
+  idle?: (mz: { project: string; experiment: string; realization: string }) => Promise<MaterializationHealth["idle"]>;
   /** Prometheus metrics of this replica (metrics.ts). */
   metrics: PortalMetrics;
   /** Notices to users (notifications.ts). */

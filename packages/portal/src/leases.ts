@@ -16,6 +16,7 @@ import { projectRoles } from "./access.ts";
 import { Batch, read, readDoc } from "./documents.ts";
 import { conflict, PortalError } from "./errors.ts";
 import { type HistoryEntry, historyKey, historyPut } from "./history.ts";
+import type { ActivityLog } from "./idle.ts";
 import { formatDuration, type LeaseLimits, type LeaseTerms, leaseLimits } from "./lease-policy.ts";
 import type { Notifier } from "./notifications.ts";
 import {
@@ -40,6 +41,8 @@ export interface SweepResult {
   released: number;
   dematerializing: number;
   warned: number;
+  /** Materializations newly flagged idle (and, when the policy reclaims, their leases shortened). */
+  idle: number;
 }
 
 export class LeaseKeeper {
@@ -54,6 +57,8 @@ export class LeaseKeeper {
     private readonly notifier: Notifier,
     /** Told of each expiry handled (metrics). */
     private readonly expired?: (outcome: "released" | "dematerializing") => void,
+    /** Exec and shell sessions per materialization: idleness (idle.ts). */
+    readonly activity?: ActivityLog,
   ) {}
 
   /** The materialize room tells the keeper how to dematerialize (absent: materialized realizations wait). */
@@ -148,7 +153,7 @@ export class LeaseKeeper {
   }
 
   private async sweepNow(now: number): Promise<SweepResult> {
-    const out: SweepResult = { released: 0, dematerializing: 0, warned: 0 };
+    const out: SweepResult = { released: 0, dematerializing: 0, warned: 0, idle: 0 };
     const horizon = now + (this.terms.warnSeconds[0] ?? 0) * 1000;
     const prefix = keys.expiries();
     for (const kv of await this.store.range(prefix)) {
@@ -172,7 +177,73 @@ export class LeaseKeeper {
         process.stderr.write(`portal: lease of ${name}.${experiment}.${project}: ${(err as Error).message}\n`);
       }
     }
+    if (this.activity && this.terms.idle.afterSeconds > 0) {
+      for (const kv of await this.store.range(keys.allMaterializations())) {
+        const m = JSON.parse(kv.value) as {
+          project: string;
+          experiment: string;
+          realization: string;
+          state: string;
+          created: string;
+        };
+        if (m.state !== "materializing") continue;
+        try {
+          if (await this.flagIdle(m, now)) out.idle++;
+        } catch (err) {
+          process.stderr.write(
+            `portal: idleness of ${m.realization}.${m.experiment}.${m.project}: ${(err as Error).message}\n`,
+          );
+        }
+      }
+    }
     return out;
+  }
+
+  /**
+   * Flags an idle materialization once per idle spell (a marker keyed by when the spell began):
+   * a history entry and a notice; when the policy reclaims, its lease is shortened to end `grace`
+   * from now, and the lease path does the rest unless it is used or extended meanwhile.
+   */
+  private async flagIdle(
+    m: { project: string; experiment: string; realization: string; created: string },
+    now: number,
+  ): Promise<boolean> {
+    const idle = this.terms.idle;
+    const i = await (this.activity as ActivityLog).idleness(m, idle, now);
+    if (!i.flagged) return false;
+    const marker = keys.idleFlagged(m.project, m.experiment, m.realization, Date.parse(i.since));
+    if ((await this.store.get(marker)) !== undefined) return false;
+    const rkey = keys.realization(m.project, m.experiment, m.realization);
+    const doc = await readDoc<StoredRealization>(this.store, rkey);
+    if (doc === undefined || doc.value.state !== "accepted") return false;
+    const r = doc.value;
+    const id = realizationId(r);
+    const current = r.expires === null ? Number.POSITIVE_INFINITY : Date.parse(r.expires);
+    const until = now + idle.graceSeconds * 1000;
+    const reclaim = idle.reclaim && until < current;
+    const message = `${id} is idle: ${i.why}${reclaim ? `. It will be dematerialized and relinquished at ${iso(until)} unless used before then (an exec or shell session) or extended` : ""}`;
+    const entry: HistoryEntry = {
+      at: new Date(now).toISOString(),
+      kind: reclaim ? "idle-reclaimed" : "idle",
+      realization: id,
+      by: "portal",
+      message,
+    };
+    const b = new Batch()
+      .absent(marker)
+      .add([
+        { op: "put", key: marker, value: "1", lease: await this.store.grant(WARNED_KEPT_SECONDS) },
+        historyPut(m.project, m.experiment, entry, `idle-${Date.parse(i.since)}`),
+      ]);
+    if (reclaim) {
+      b.unchanged(rkey, doc.modRevision)
+        .put(rkey, { ...r, expires: new Date(until).toISOString() })
+        .delete(keys.expiry(current, m.project, m.experiment, m.realization))
+        .put(keys.expiry(until, m.project, m.experiment, m.realization), { id });
+    }
+    if (!(await b.tryCommit(this.store))) return false;
+    await this.notifier.notify(r.creator, { kind: "idle", realization: id, message });
+    return true;
   }
 
   private async due(

@@ -13,6 +13,7 @@
  *   merge_portal_notices_total{kind}                         notices sent
  *   merge_portal_*  (process, nodejs)                        the process (prom-client's defaults, prefixed)
  */
+import type {} from "@fastify/swagger"; // its FastifySchema.hide
 import type { Store } from "@merge/store";
 import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";

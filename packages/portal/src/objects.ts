@@ -264,6 +264,13 @@ export const keys = {
   /** Lease notices already sent, so every replica's sweeper sends each once (leases.ts). */
   leaseWarned: (p: string, e: string, r: string, expiresAt: number, before: number) =>
     `${P}lease-warned/${p}/${e}/${r}/${expiresAt}-${before}`,
+  /** The last exec/shell session of a realization's materialization (idle.ts). */
+  activity: (p: string, e: string, r: string) => `${P}activity/${p}/${e}/${r}`,
+  /** Idle notices already sent, one per idle spell (leases.ts). */
+  idleFlagged: (p: string, e: string, r: string, since: number) => `${P}idle-flagged/${p}/${e}/${r}/${since}`,
+  /** A running portal replica, on its lease (health.ts). */
+  replica: (id: string) => `${P}replicas/${id}`,
+  replicas: () => `${P}replicas/`,
   /** Portal secrets (signing keys, cookie keys), generated on first start. */
   secret: (name: string) => `${P}secrets/${name}`,
 };

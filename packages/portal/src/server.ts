@@ -17,13 +17,16 @@ import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
 import { PortalError } from "./errors.ts";
+import { ReplicaPresence } from "./health.ts";
 import { Identity } from "./identity.ts";
+import { ActivityLog } from "./idle.ts";
 import { parseLease } from "./lease-policy.ts";
 import { LeaseKeeper } from "./leases.ts";
 import { loggerOptions } from "./logging.ts";
 import { metricsRoute, PortalMetrics } from "./metrics.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { Notifier } from "./notifications.ts";
+import { keys } from "./objects.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
 import { parseQuota } from "./quota.ts";
@@ -32,6 +35,7 @@ import { auditRoutes } from "./routes/audit.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
+import { healthRoutes } from "./routes/health.ts";
 import { leaseRoutes } from "./routes/leases.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -109,6 +113,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   );
   const metrics = new PortalMetrics(config.store);
   const audit = new AuditLog(config.store);
+  const activity = new ActivityLog(config.store);
   const notifier = new Notifier(config.store, full.notifyCommand, undefined, (n) =>
     metrics.notices.inc({ kind: n.kind }),
   );
@@ -126,12 +131,14 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     notifier,
     metrics,
     audit,
+    replica: new ReplicaPresence(config.store, full.publicUrl),
     leases: new LeaseKeeper(
       config.store,
       parseLease(readFileSync(policyFile, "utf8"), policyFile),
       realizer,
       notifier,
       (outcome) => metrics.leasesExpired.inc({ outcome }),
+      activity,
     ),
     compiles: new CompilePool(config.compile),
   };
@@ -215,6 +222,13 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   installAccess(app, ctx);
   metrics.install(app);
   audit.install(app);
+  activity.install(app);
+  ctx.idle = async (mz) => {
+    const m = await ctx.store.get(keys.materialization(mz.project, mz.experiment, mz.realization));
+    if (m === undefined) return undefined;
+    const created = (JSON.parse(m.value) as { created: string }).created;
+    return activity.idleness({ ...mz, created }, ctx.leases.terms.idle);
+  };
   ctx.identity.onSignIn = (e) =>
     void audit.record({
       actor: e.user,
@@ -240,6 +254,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     realizationRoutes,
     leaseRoutes,
     auditRoutes,
+    healthRoutes,
     facilityRoutes,
     poolRoutes,
   ]) {
@@ -248,6 +263,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   for (const plugin of config.plugins ?? []) await app.register(plugin, { ctx });
   await app.ready();
   ctx.leases.start();
+  await ctx.replica.start();
 
   return {
     app,
@@ -255,6 +271,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     oidc,
     async close() {
       await ctx.leases.stop();
+      await ctx.replica.stop();
       await app.close();
       await ctx.compiles.close();
       await audit.flush();

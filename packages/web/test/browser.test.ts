@@ -255,6 +255,14 @@ test("sign out, sign in as administrator, activate a pending account", { skip, t
     await page.getByRole("link", { name: "Admin", exact: true }).click();
     const pending = page.getByTestId("users").first().locator("tr[data-user=bob]");
     await pending.waitFor();
+    // The operations view: the store, this replica, phobos and its certificate, alice's materialization.
+    await page.getByTestId("health").waitFor();
+    assert.match(
+      (await page.getByTestId("health-store").textContent()) ?? "",
+      /Store: sqlite, revision \d+, [\d.]+ MiB\. Portal replicas: 1\./,
+    );
+    assert.match((await page.getByTestId("health-facilities").textContent()) ?? "", /phobos\s*active/);
+    assert.match((await page.getByTestId("health-materializations").textContent()) ?? "", /r1\.demo\.alice.*alice/);
     assert.match((await pending.textContent()) ?? "", /pending/);
     // Resource usage as the portal counts it: alice's project holds the realization accepted above.
     const usage = (await admin.usage()).byProject.alice;

@@ -185,6 +185,11 @@ export function registerProject(program: Command): void {
       const r = await signedIn(f).realization(proj, exp, rlz);
       if (f.json) return print(f, r, []);
       print(f, withLeft([r]), [...REALIZATION_COLS]);
+      // Materialized: how idle, and why it counts as idle (or not).
+      const idle = await signedIn(f)
+        .idleness(proj, exp, rlz)
+        .catch(() => undefined);
+      if (idle) process.stdout.write(`${idle.flagged ? "IDLE: " : "activity: "}${idle.why}\n`);
       const emb = r.realization as
         | { nodes?: { node: string; facility: string; resource: string; mode: string }[] }
         | undefined;

@@ -4,11 +4,13 @@
  * the portal's `{error, message, field?}`.
  */
 import type Type from "typebox";
+import type { PortalHealth } from "../health.ts";
 import type * as S from "../schemas.ts";
 
 import type { ApiEmulationValues, ApiLinkEmulation } from "./materialization.ts";
 
 export { formatDuration, parseDuration } from "../duration.ts";
+export type { MaterializationHealth, PortalHealth } from "../health.ts";
 export type { ApiEmulationValues, ApiLinkEmulation, FacilityStatus, MaterializationStatus } from "./materialization.ts";
 export { apiEmulation, apiEmulationValues, xirEmulation, xirEmulationValues } from "./materialization.ts";
 
@@ -183,6 +185,8 @@ export class PortalClient {
 
   // health and identity
   health = () => this.call<Health>("GET", "/health");
+  /** The operations view (administrators). */
+  healthDetail = () => this.call<PortalHealth>("GET", "/health/detail");
   register = (r: { name: string; email: string; password: string; fullName?: string }) =>
     this.call<User>("POST", "/users", r);
   login = (username: string, password: string, tokenName?: string) =>
@@ -256,6 +260,11 @@ export class PortalClient {
     this.call<Realization>("POST", `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/lease`, {
       extendSeconds,
     });
+  idleness = (p: string, e: string, r: string) =>
+    this.call<{ idleSeconds: number; flagged: boolean; why: string; since: string }>(
+      "GET",
+      `/projects/${seg(p)}/experiments/${seg(e)}/realizations/${seg(r)}/idle`,
+    );
   leaseLimits = (p: string, e: string) =>
     this.call<LeaseLimits>("GET", `/projects/${seg(p)}/experiments/${seg(e)}/lease`);
   history = (p: string, e: string) =>

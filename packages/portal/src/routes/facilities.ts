@@ -25,7 +25,7 @@ const projectOf = (id: string) => id.split(".")[2] ?? "";
 const FacilityParams = Type.Object({ facility: S.Name("facility name") }, { additionalProperties: false });
 
 /** The certificate's expiry, or a 400 naming the field when it is not a PEM X.509 certificate. */
-function certificateExpiry(pem: string): string {
+export function certificateExpiry(pem: string): string {
   try {
     return new Date(new X509Certificate(pem).validTo).toISOString();
   } catch (e) {

@@ -2,6 +2,7 @@
  * Leases, history and notices:
  *
  *   POST /projects/:p/experiments/:e/realizations/:r/lease   {extendSeconds}  extend within the policy's maximum
+ *   GET  /projects/:p/experiments/:e/realizations/:r/idle      how idle its materialization is, and why
  *   GET  /projects/:p/experiments/:e/lease                     the lease limits that apply to the caller there
  *   GET  /projects/:p/experiments/:e/history                   what happened to its realizations, and why
  *   GET  /notifications?after=<id>                             the caller's notices (lease warnings, reclaims, idleness)
@@ -9,6 +10,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
+import { notFound } from "../errors.ts";
 import { readHistory } from "../history.ts";
 import { listNotices } from "../notifications.ts";
 import * as S from "../schemas.ts";
@@ -57,6 +59,33 @@ export const leaseRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
       return wireRealization(
         await ctx.leases.extend(project, experiment, realization, req.principal!.user.name, req.body.extendSeconds),
       );
+    },
+  );
+
+  app.get(
+    "/projects/:project/experiments/:experiment/realizations/:realization/idle",
+    {
+      config: { access: { object: "realization", action: "read" } },
+      schema: {
+        tags: ["realizations"],
+        summary: "How idle its materialization is, and why it counts as idle (or not)",
+        params: RealizationParams,
+        response: {
+          200: Type.Object({
+            idleSeconds: Type.Integer(),
+            flagged: Type.Boolean(),
+            why: Type.String(),
+            since: Type.String(),
+          }),
+          ...S.errors,
+        },
+      },
+    },
+    async (req) => {
+      const { project, experiment, realization } = req.params;
+      const i = await ctx.idle?.({ project, experiment, realization });
+      if (i === undefined) throw notFound("materialization", `${realization}.${experiment}.${project}`);
+      return i;
     },
   );
 

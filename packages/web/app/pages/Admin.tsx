@@ -3,6 +3,7 @@
  * rest), resources held per project and per user, and the facilities.
  */
 import type { Api, Usage, User } from "../api.ts";
+import { HealthView } from "../HealthView.tsx";
 import { Action, Badge, Show, useLoad, When } from "../parts.tsx";
 
 interface Dashboard {
@@ -30,6 +31,7 @@ export function AdminPage() {
   return (
     <section>
       <h1>Administration</h1>
+      <HealthView />
       <Show loaded={data}>
         {(d: Dashboard) => {
           const reload = data.state === "ready" ? data.reload : () => {};

@@ -57,6 +57,7 @@ export function RealizationPage({ project, experiment, realization }: Props) {
                   </>
                 )}
               </p>
+              {r.state === "accepted" && <IdleLine {...{ project, experiment, realization }} />}
               {r.state === "accepted" && r.expires !== null && (
                 <p data-testid="lease">
                   Held until <When time={r.expires} /> (<span data-testid="lease-left">{timeLeft(r.expires)}</span>{" "}
@@ -104,6 +105,21 @@ export function RealizationPage({ project, experiment, realization }: Props) {
         }}
       </Show>
     </section>
+  );
+}
+
+/** How idle the materialization is and why (nothing when it is not materialized). */
+function IdleLine({ project, experiment, realization }: Props) {
+  const idle = useLoad(
+    (a) => a.idleness(project, experiment, realization).catch(() => null),
+    `idle/${project}/${experiment}/${realization}`,
+  );
+  if (idle.state !== "ready" || idle.data === null) return null;
+  return (
+    <p data-testid="idle" data-flagged={idle.data.flagged} className={idle.data.flagged ? "error" : "muted"}>
+      {idle.data.flagged ? "Idle: " : "Activity: "}
+      {idle.data.why}
+    </p>
   );
 }
 

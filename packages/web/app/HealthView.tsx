@@ -1,0 +1,80 @@
+/**
+ * The operations view on the admin page (GET /health/detail): what needs
+ * looking at first, then portal replicas, the store, facilities with their
+ * certificates, and active materializations with age and idleness.
+ */
+import { formatDuration, type PortalHealth } from "@merge/portal/client";
+import { Show, useLoad } from "./parts.tsx";
+
+export function HealthView() {
+  const data = useLoad((a) => a.healthDetail(), "health");
+  return (
+    <Show loaded={data}>
+      {(h: PortalHealth) => (
+        <div data-testid="health" data-warnings={h.warnings.length}>
+          <h2>Health</h2>
+          {h.warnings.length === 0 ? (
+            <p className="muted">Nothing to look at.</p>
+          ) : (
+            <ul className="diagnostics" data-testid="health-warnings">
+              {h.warnings.map((w) => (
+                <li key={w}>{w}</li>
+              ))}
+            </ul>
+          )}
+          <p data-testid="health-store">
+            Store: {h.store.backend}, revision {h.store.revision}
+            {h.store.bytes !== undefined && `, ${(h.store.bytes / 2 ** 20).toFixed(1)} MiB`}
+            {h.store.backend === "etcd" &&
+              `, leader ${h.store.leader ?? "none"}, ${h.store.members?.filter((m) => m.reachable).length ?? 0} of ${h.store.members?.length ?? 0} members reachable`}
+            . Portal replicas: {h.replicas.length}.
+          </p>
+          <table data-testid="health-facilities">
+            <thead>
+              <tr>
+                <th>Facility</th>
+                <th>State</th>
+                <th>Certificate expires</th>
+              </tr>
+            </thead>
+            <tbody>
+              {h.facilities.map((f) => (
+                <tr key={f.name} className={f.daysLeft !== null && f.daysLeft < 30 ? "error" : undefined}>
+                  <td>{f.name}</td>
+                  <td>{f.state}</td>
+                  <td>
+                    {f.certificateExpires === null ? "" : `${f.certificateExpires.slice(0, 10)} (${f.daysLeft} days)`}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <table data-testid="health-materializations">
+            <thead>
+              <tr>
+                <th>Materialization</th>
+                <th>State</th>
+                <th>Creator</th>
+                <th>Age</th>
+                <th>Idle</th>
+              </tr>
+            </thead>
+            <tbody>
+              {h.materializations.map((m) => (
+                <tr key={m.id}>
+                  <td>{m.id}</td>
+                  <td>{m.state}</td>
+                  <td>{m.creator}</td>
+                  <td>{formatDuration(m.ageSeconds)}</td>
+                  <td title={m.idle?.why}>
+                    {m.idle ? `${m.idle.flagged ? "idle " : ""}${formatDuration(m.idle.idleSeconds)}` : ""}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Show>
+  );
+}
