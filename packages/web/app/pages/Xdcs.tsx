@@ -27,7 +27,6 @@ export function XdcSection({ project }: { project: string }) {
                     <th>XDC</th>
                     <th>State</th>
                     <th>ssh</th>
-                    <th>Jupyter</th>
                     <th>Creator</th>
                     <th>Created</th>
                     <th />
@@ -40,15 +39,6 @@ export function XdcSection({ project }: { project: string }) {
                       <td>{x.state}</td>
                       <td>
                         <code>ssh {x.hostname}</code>
-                      </td>
-                      <td>
-                        {x.jupyter ? (
-                          <a href={`/xdc/${x.id}/jupyter/`} target="_blank" rel="noreferrer">
-                            open
-                          </a>
-                        ) : (
-                          "no"
-                        )}
                       </td>
                       <td>{x.creator}</td>
                       <td>
@@ -78,7 +68,6 @@ export function XdcSection({ project }: { project: string }) {
 
 function NewXdc({ project, done }: { project: string; done: () => void }) {
   const [name, setName] = useState("");
-  const [jupyter, setJupyter] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   return (
@@ -89,7 +78,7 @@ function NewXdc({ project, done }: { project: string; done: () => void }) {
         ev.preventDefault();
         setError(undefined);
         setBusy(true);
-        call((a) => a.createXdc(project, { name, ...(jupyter ? { jupyter } : {}) })).then(
+        call((a) => a.createXdc(project, { name })).then(
           () => {
             setBusy(false);
             setName("");
@@ -109,9 +98,6 @@ function NewXdc({ project, done }: { project: string; done: () => void }) {
         pattern="[a-z][a-z0-9]{0,31}"
         required
       />
-      <label>
-        <input type="checkbox" checked={jupyter} onChange={(ev) => setJupyter(ev.target.checked)} /> Jupyter
-      </label>
       <button type="submit" disabled={busy}>
         {busy ? "Creating…" : "Create XDC"}
       </button>
