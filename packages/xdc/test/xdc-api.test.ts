@@ -171,6 +171,21 @@ describe("XDCs through the portal", { skip }, () => {
     assert.match(input.message, /project: 'other' is not the project of x9.myproj/);
   });
 
+  test("deleting a project deletes its XDCs", async () => {
+    await alice.createProject({ name: "short" });
+    await alice.createXdc("short", { name: "t0" });
+    assert.equal(s.host.status("t0.short")?.state, "running");
+    const synced = s.synced();
+    await alice.deleteProject("short");
+    await synced;
+    assert.equal(s.host.status("t0.short"), undefined);
+    assert.deepEqual(await s.host.leftovers("t0.short"), []);
+    assert.deepEqual(
+      (await alice.allXdcs()).map((x) => x.id),
+      ["x0.myproj"],
+    );
+  });
+
   test("delete leaves no container, namespace, interface, process, mount or directory", async () => {
     const before = s.host.status("x0.myproj");
     assert.equal(before?.state, "running");

@@ -14,7 +14,7 @@
  * A project the caller may not see is a 404 here as everywhere. Accounts
  * follow the store: a watch on users, keys and memberships re-sends every
  * affected XDC its accounts and the jump host its view (only active users;
- * only their own projects' XDCs).
+ * only their own projects' XDCs); a deleted project's XDCs are deleted.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Store } from "@merge/store";
@@ -293,7 +293,12 @@ class AccountSync {
     const projects = new Map<string, XdcAccount[]>();
     for (const x of xdcs) {
       if (!projects.has(x.project)) {
-        if ((await read<Project>(this.store, keys.project(x.project))) === undefined) continue;
+        if ((await read<Project>(this.store, keys.project(x.project))) === undefined) {
+          // The project was deleted: its XDCs go with it (container first, then the record).
+          await this.host.delete(x.id);
+          await this.store.delete(xdcKeys.xdc(x.project, x.name));
+          continue;
+        }
         projects.set(x.project, await this.accounts(x.project));
       }
       const spec = await this.spec(x);
