@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { certFiles, loadTls } from "@merge/facility";
 import { imageCache } from "@merge/facility/linux";
-import type { PortalClient } from "@merge/portal/client";
+import { PortalClient } from "@merge/portal/client";
 import { XdcHostClient } from "../src/index.ts";
 import { mrg, startXdcStack, type XdcStack } from "./fixture.ts";
 
@@ -127,6 +127,19 @@ describe("XDCs through the portal", { skip }, () => {
     await alice.removeMember("myproj", "dave");
     await again;
     assert.notEqual((await s.host.exec("x0.myproj", ["id", "-u", "dave"])).code, 0);
+  });
+
+  test("a frozen account is no account in the XDC until it is active again", async () => {
+    let synced = s.synced();
+    await s.admin.setUserState("bob", "frozen");
+    await synced;
+    assert.notEqual((await s.host.exec("x0.myproj", ["id", "-u", "bob"])).code, 0);
+    synced = s.synced();
+    await s.admin.setUserState("bob", "active");
+    await synced;
+    assert.equal((await s.host.exec("x0.myproj", ["id", "-u", "bob"])).code, 0);
+    // freezing ended bob's tokens: he signs in again
+    bob = new PortalClient(s.portal.url, (await new PortalClient(s.portal.url).login("bob", "pw-bob-secret")).token);
   });
 
   test("mrg xdc new, list, show and delete; usage errors say what a name looks like", async () => {
