@@ -9,6 +9,7 @@ import { AdminPage } from "./pages/Admin.tsx";
 import { ExperimentPage } from "./pages/Experiment.tsx";
 import { ProjectPage, ProjectsPage } from "./pages/Projects.tsx";
 import { RealizationPage, RealizationsPage } from "./pages/Realization.tsx";
+import { KeysPage } from "./pages/Xdcs.tsx";
 import { ErrorBox, Link } from "./parts.tsx";
 import { navigate, type Route, useRoute } from "./route.ts";
 import { beginSignIn, completeSignIn, currentSession, sessionExpired, signOut } from "./session.ts";
@@ -162,6 +163,7 @@ function Signed({ route }: { route: Route }) {
         <nav>
           <Link to={{ page: "projects" }}>Projects</Link>
           <Link to={{ page: "realizations" }}>Realizations</Link>
+          <Link to={{ page: "keys" }}>SSH keys</Link>
           {me?.admin === true && <Link to={{ page: "admin" }}>Admin</Link>}
         </nav>
         <Notices />
@@ -191,6 +193,8 @@ function Page({ route, admin }: { route: Route; admin: boolean }) {
       return <RealizationPage {...route} />;
     case "realizations":
       return <RealizationsPage />;
+    case "keys":
+      return <KeysPage />;
     case "admin":
       return admin ? <AdminPage /> : <p className="muted">Only portal administrators see this page.</p>;
     case "callback":

@@ -14,8 +14,10 @@ export type {
   Realization,
   Revision,
   RevisionDetail,
+  SshKey,
   Usage,
   User,
+  Xdc,
 } from "@merge/portal/client";
 export { ApiError };
 

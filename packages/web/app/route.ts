@@ -11,6 +11,7 @@ export type Route =
   | { page: "realization"; project: string; experiment: string; realization: string }
   | { page: "realizations" }
   | { page: "admin" }
+  | { page: "keys" }
   | { page: "callback" }
   | { page: "missing"; path: string };
 
@@ -27,6 +28,7 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 0) return { page: "projects" };
   if (parts.length === 1 && a === "realizations") return { page: "realizations" };
   if (parts.length === 1 && a === "admin") return { page: "admin" };
+  if (parts.length === 1 && a === "keys") return { page: "keys" };
   if (a === "projects" && p !== undefined) {
     if (parts.length === 2) return { page: "project", project: p };
     if (b === "experiments" && e !== undefined) {
@@ -56,6 +58,8 @@ export function pathOf(r: Route): string {
       return "/ui/realizations";
     case "admin":
       return "/ui/admin";
+    case "keys":
+      return "/ui/keys";
     case "callback":
       return "/callback";
     case "missing":

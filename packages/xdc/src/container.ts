@@ -26,8 +26,6 @@ export interface ContainerSpec {
   address: string;
   /** Bind mounts: host path → path inside the XDC. */
   mounts: { source: string; target: string }[];
-  /** A command run in the background before sshd (e.g. Jupyter), inside the XDC. */
-  background?: string;
 }
 
 export const netnsOf = (prefix: string) => prefix;
@@ -61,7 +59,6 @@ echo "$XDC_MOUNTS" | while read -r src dst; do
 done
 hostname "$XDC_HOSTNAME"
 cd "$R"
-if [ -n "$XDC_BACKGROUND" ]; then chroot "$R" /bin/sh -c "$XDC_BACKGROUND" >> "$XDC_DIR/background.log" 2>&1 & fi
 exec chroot "$R" /usr/sbin/sshd -D -e -f /etc/mrg-xdc/sshd_config
 `;
 
@@ -120,7 +117,6 @@ export async function startContainer(c: ContainerSpec, timeoutMs = 30_000): Prom
         XDC_LAYERS: c.layers.join(":"),
         XDC_HOSTNAME: c.hostname,
         XDC_MOUNTS: c.mounts.map((m) => `${m.source} ${m.target}`).join("\n"),
-        XDC_BACKGROUND: c.background ?? "",
       },
     },
   );

@@ -22,7 +22,7 @@ import { imageCache } from "@merge/facility/linux";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
 import { containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
 import { check, run } from "./run.ts";
-import { JUPYTER_PORT, XDC_ID, type XdcAccount, type XdcSpec, type XdcStatus, xdcHostname } from "./wire.ts";
+import { XDC_ID, type XdcAccount, type XdcSpec, type XdcStatus, xdcHostname } from "./wire.ts";
 
 export interface XdcHostOptions {
   /** Where XDC directories (upper layers, generated files, state) live. */
@@ -205,7 +205,6 @@ export class XdcHost {
         ...s.accounts.map((a) => ({ source: this.home(a), target: `/home/${a.name}` })),
         { source: this.project(s), target: `/proj/${s.project}` },
       ],
-      background: s.jupyter ? jupyterCommand(s) : undefined,
     };
   }
 
@@ -311,7 +310,6 @@ export class XdcHost {
       hostname: xdcHostname(r.spec.id),
       address: r.address,
       state: running(r.prefix, r.pid) ? "running" : "stopped",
-      jupyter: r.spec.jupyter,
       accounts: r.spec.accounts.map((a) => a.name),
     };
   }
@@ -371,21 +369,6 @@ export class XdcHost {
   }
 }
 
-/** Jupyter for the project: run as the XDC's first account, its notebooks in /proj/<project>. */
-function jupyterCommand(s: XdcSpec): string | undefined {
-  const owner = s.accounts[0];
-  if (owner === undefined) return undefined;
-  const base = s.jupyterBase ?? `/xdc/${s.id}/jupyter/`;
-  // The portal's proxy is the only way in (sign-in and project membership are checked there), so no token.
-  return [
-    `exec runuser -u ${owner.name} -- env HOME=/home/${owner.name}`,
-    "jupyter notebook --no-browser --ip=0.0.0.0",
-    `--port=${JUPYTER_PORT} --notebook-dir=/proj/${s.project}`,
-    `--NotebookApp.base_url=${base} --NotebookApp.token= --NotebookApp.password=`,
-    "--NotebookApp.allow_origin=* --NotebookApp.trust_xheaders=True",
-  ].join(" ");
-}
-
 function checkSpec(s: XdcSpec): void {
   if (typeof s.id !== "string" || !XDC_ID.test(s.id))
     throw new XdcInputError(`id: '${String(s.id)}' is not an XDC name (name.project, lowercase letters and digits)`);
@@ -401,7 +384,6 @@ function checkSpec(s: XdcSpec): void {
     if (!Array.isArray(a.keys) || a.keys.some((k) => typeof k !== "string" || k.includes("\n")))
       throw new XdcInputError(`accounts[${i}].keys: expected one-line public keys`);
   });
-  if (typeof s.jupyter !== "boolean") throw new XdcInputError("jupyter: expected true or false");
 }
 
 function ipToInt(ip: string): number {

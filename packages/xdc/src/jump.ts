@@ -96,6 +96,7 @@ export class JumpHost {
     // sshd's privilege separation directory (what the openssh-server package makes at boot).
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     const logFile = join(j.dir, "sshd.log");
+    const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
     const log = openSync(logFile, "a");
     // --pdeathsig: sshd goes when the process that started it does, even on SIGKILL.
     j.child = spawn(
@@ -111,15 +112,17 @@ export class JumpHost {
     j.child.once("exit", () => {
       exited = true;
     });
+    // Up when our sshd says it listens (another program answering on the port is not ours: sshd then exits).
+    const listening = `Server listening on ${j.host} port ${j.port}.`;
     for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
-      if (await answers(j.host, j.port)) {
+      if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(j.host, j.port))) {
         opts.log?.(`jump host: sshd on ${j.host}:${j.port} (log ${logFile})`);
         return j;
       }
       await sleep(50);
     }
     await j.stop();
-    const tail = readFileSync(logFile, "utf8").trim().split("\n").slice(-3).join(" | ");
+    const tail = readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
     throw new Error(`the jump host's sshd did not start on ${j.host}:${j.port}: ${tail}`);
   }
 

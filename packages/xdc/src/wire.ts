@@ -20,10 +20,6 @@ export interface XdcSpec {
   /** The project's group id: `/proj/<project>` belongs to it. */
   gid: number;
   accounts: XdcAccount[];
-  /** Run Jupyter (on port JUPYTER_PORT inside the XDC, reached only through the portal). */
-  jupyter: boolean;
-  /** Base path Jupyter serves under (the portal's proxy path, e.g. `/xdc/x0.myproj/jupyter/`). */
-  jupyterBase?: string;
 }
 
 export type XdcState = "running" | "stopped";
@@ -37,12 +33,8 @@ export interface XdcStatus {
   /** Where the jump host and the portal's proxy reach it. */
   address: string;
   state: XdcState;
-  jupyter: boolean;
   accounts: string[];
 }
-
-/** Jupyter's port inside an XDC. */
-export const JUPYTER_PORT = 8888;
 
 /** `x0.myproj` → `x0-myproj`: a host name (the dot would make it a domain). */
 export function xdcHostname(id: string): string {

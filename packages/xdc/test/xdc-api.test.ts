@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { certFiles, loadTls } from "@merge/facility";
 import { imageCache } from "@merge/facility/linux";
-import type { PortalClient } from "@merge/portal/client";
+import { PortalClient } from "@merge/portal/client";
 import { XdcHostClient } from "../src/index.ts";
 import { mrg, startXdcStack, type XdcStack } from "./fixture.ts";
 
@@ -129,6 +129,19 @@ describe("XDCs through the portal", { skip }, () => {
     assert.notEqual((await s.host.exec("x0.myproj", ["id", "-u", "dave"])).code, 0);
   });
 
+  test("a frozen account is no account in the XDC until it is active again", async () => {
+    let synced = s.synced();
+    await s.admin.setUserState("bob", "frozen");
+    await synced;
+    assert.notEqual((await s.host.exec("x0.myproj", ["id", "-u", "bob"])).code, 0);
+    synced = s.synced();
+    await s.admin.setUserState("bob", "active");
+    await synced;
+    assert.equal((await s.host.exec("x0.myproj", ["id", "-u", "bob"])).code, 0);
+    // freezing ended bob's tokens: he signs in again
+    bob = new PortalClient(s.portal.url, (await new PortalClient(s.portal.url).login("bob", "pw-bob-secret")).token);
+  });
+
   test("mrg xdc new, list, show and delete; usage errors say what a name looks like", async () => {
     const token = alice.token as string;
     const made = await mrg(s.portal.url, token, ["xdc", "new", "x1.myproj", "--json"]);
@@ -166,11 +179,24 @@ describe("XDCs through the portal", { skip }, () => {
     const e = await refused(wrongRole.list());
     assert.equal(e.status, 403);
     const bad = new XdcHostClient(s.service.url, loadTls(certFiles(s.certs, "portal")));
-    const input = await refused(
-      bad.create({ id: "x9.myproj", project: "other", gid: 30000, accounts: [], jupyter: false }),
-    );
+    const input = await refused(bad.create({ id: "x9.myproj", project: "other", gid: 30000, accounts: [] }));
     assert.equal(input.status, 400);
     assert.match(input.message, /project: 'other' is not the project of x9.myproj/);
+  });
+
+  test("deleting a project deletes its XDCs", async () => {
+    await alice.createProject({ name: "short" });
+    await alice.createXdc("short", { name: "t0" });
+    assert.equal(s.host.status("t0.short")?.state, "running");
+    const synced = s.synced();
+    await alice.deleteProject("short");
+    await synced;
+    assert.equal(s.host.status("t0.short"), undefined);
+    assert.deepEqual(await s.host.leftovers("t0.short"), []);
+    assert.deepEqual(
+      (await alice.allXdcs()).map((x) => x.id),
+      ["x0.myproj"],
+    );
   });
 
   test("delete leaves no container, namespace, interface, process, mount or directory", async () => {

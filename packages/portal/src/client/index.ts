@@ -123,7 +123,6 @@ export interface Xdc {
   id: string;
   creator: string;
   created: string;
-  jupyter: boolean;
   hostname: string;
   address: string;
   state: string;
@@ -214,8 +213,7 @@ export class PortalClient {
   allXdcs = () => this.call<Xdc[]>("GET", "/xdcs");
   xdcs = (p: string) => this.call<Xdc[]>("GET", `/projects/${seg(p)}/xdcs`);
   xdc = (p: string, x: string) => this.call<Xdc>("GET", `/projects/${seg(p)}/xdcs/${seg(x)}`);
-  createXdc = (p: string, x: { name: string; jupyter?: boolean }) =>
-    this.call<Xdc>("POST", `/projects/${seg(p)}/xdcs`, x);
+  createXdc = (p: string, x: { name: string }) => this.call<Xdc>("POST", `/projects/${seg(p)}/xdcs`, x);
   deleteXdc = (p: string, x: string) => this.call<null>("DELETE", `/projects/${seg(p)}/xdcs/${seg(x)}`);
   jumpHost = () => this.call<{ host: string; port: number }>("GET", "/xdcs/jump");
 

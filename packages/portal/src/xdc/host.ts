@@ -14,8 +14,6 @@ export interface XdcSpec {
   project: string;
   gid: number;
   accounts: XdcAccount[];
-  jupyter: boolean;
-  jupyterBase?: string;
 }
 
 export interface XdcHostStatus {

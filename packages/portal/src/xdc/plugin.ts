@@ -7,14 +7,14 @@
  *   GET    /xdcs                              XDCs of the caller's projects (administrators: all)
  *   GET    /xdcs/jump                         where the jump host listens ({host, port})
  *   GET    /projects/:project/xdcs            the project's XDCs       (xdc read: members)
- *   POST   /projects/:project/xdcs            {name, jupyter?}          (xdc create: maintainers)
+ *   POST   /projects/:project/xdcs            {name}                    (xdc create: maintainers)
  *   GET    /projects/:project/xdcs/:xdc                                 (xdc read)
  *   DELETE /projects/:project/xdcs/:xdc                                 (xdc delete: maintainers)
  *
  * A project the caller may not see is a 404 here as everywhere. Accounts
  * follow the store: a watch on users, keys and memberships re-sends every
  * affected XDC its accounts and the jump host its view (only active users;
- * only their own projects' XDCs).
+ * only their own projects' XDCs); a deleted project's XDCs are deleted.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Store } from "@merge/store";
@@ -37,7 +37,6 @@ export interface XdcRecord {
   id: string;
   creator: string;
   created: string;
-  jupyter: boolean;
   /** `x0-myproj`: the host name `ssh` uses. */
   hostname: string;
   /** Where the jump host and the portal's proxy reach it. */
@@ -64,7 +63,6 @@ const XdcT = Type.Object({
   id: Type.String(),
   creator: Type.String(),
   created: Type.String(),
-  jupyter: Type.Boolean(),
   hostname: Type.String(),
   address: Type.String(),
   state: Type.String(),
@@ -72,7 +70,6 @@ const XdcT = Type.Object({
 const NewXdc = Type.Object(
   {
     name: S.Name("XDC name (x0 in x0.myproj)"),
-    jupyter: Type.Optional(Type.Boolean({ description: "run Jupyter, reached at /xdc/<name.project>/jupyter/" })),
   },
   { additionalProperties: false },
 );
@@ -180,7 +177,6 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
         id,
         creator: req.principal!.user.name,
         created: new Date().toISOString(),
-        jupyter: req.body.jupyter ?? false,
         hostname: id.replace(/\./g, "-"),
         address: "",
         state: "creating",
@@ -275,8 +271,6 @@ class AccountSync {
       project: x.project,
       gid: await unixId(this.store, idKeys.project(x.project)),
       accounts: await this.accounts(x.project),
-      jupyter: x.jupyter,
-      jupyterBase: `/xdc/${x.id}/jupyter/`,
     };
   }
 
@@ -299,7 +293,12 @@ class AccountSync {
     const projects = new Map<string, XdcAccount[]>();
     for (const x of xdcs) {
       if (!projects.has(x.project)) {
-        if ((await read<Project>(this.store, keys.project(x.project))) === undefined) continue;
+        if ((await read<Project>(this.store, keys.project(x.project))) === undefined) {
+          // The project was deleted: its XDCs go with it (container first, then the record).
+          await this.host.delete(x.id);
+          await this.store.delete(xdcKeys.xdc(x.project, x.name));
+          continue;
+        }
         projects.set(x.project, await this.accounts(x.project));
       }
       const spec = await this.spec(x);

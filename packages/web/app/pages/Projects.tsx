@@ -3,6 +3,7 @@ import { useState } from "react";
 import { type Api, call, type Experiment, type Project } from "../api.ts";
 import { Badge, ErrorBox, Link, Show, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
+import { XdcSection } from "./Xdcs.tsx";
 
 export function ProjectsPage() {
   const projects = useLoad((a) => a.projects(), "projects");
@@ -99,6 +100,7 @@ export function ProjectPage({ project }: { project: string }) {
               </table>
             )}
             <NewExperiment project={p.name} />
+            <XdcSection project={p.name} />
           </>
         )}
       </Show>

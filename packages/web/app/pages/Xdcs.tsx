@@ -1,0 +1,194 @@
+/** XDCs of a project (list, new, delete, how to ssh in) and the user's SSH keys. */
+import { useState } from "react";
+import { type Api, call, type SshKey, type User, type Xdc } from "../api.ts";
+import { Action, ErrorBox, Show, useLoad, When } from "../parts.tsx";
+
+/** The project's XDCs: members see them, maintainers make and delete them (the portal decides; errors show). */
+export function XdcSection({ project }: { project: string }) {
+  const xdcs = useLoad((a: Api) => a.xdcs(project), `xdcs/${project}`);
+  return (
+    <>
+      <h2>XDCs</h2>
+      <p className="muted small">
+        Experiment development containers: your project's shell, with <code>/home</code> and{" "}
+        <code>/proj/{project}</code>. From a terminal: <code>mrg xdc ssh x0.{project}</code>, or{" "}
+        <code>mrg xdc ssh-config &gt;&gt; ~/.ssh/config</code> then <code>ssh x0-{project}</code> (your keys: SSH keys
+        page).
+      </p>
+      <Show loaded={xdcs}>
+        {(list: Xdc[]) => (
+          <>
+            {list.length === 0 ? (
+              <p className="muted">No XDCs yet.</p>
+            ) : (
+              <table data-testid="xdcs">
+                <thead>
+                  <tr>
+                    <th>XDC</th>
+                    <th>State</th>
+                    <th>ssh</th>
+                    <th>Creator</th>
+                    <th>Created</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.map((x) => (
+                    <tr key={x.id} data-xdc={x.id}>
+                      <td>{x.id}</td>
+                      <td>{x.state}</td>
+                      <td>
+                        <code>ssh {x.hostname}</code>
+                      </td>
+                      <td>{x.creator}</td>
+                      <td>
+                        <When time={x.created} />
+                      </td>
+                      <td>
+                        <Action
+                          label="Delete"
+                          danger
+                          confirm={`Delete ${x.id}? Everything in it but /home and /proj goes.`}
+                          run={(a) => a.deleteXdc(project, x.name)}
+                          done={() => xdcs.state === "ready" && xdcs.reload()}
+                        />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <NewXdc project={project} done={() => xdcs.state === "ready" && xdcs.reload()} />
+          </>
+        )}
+      </Show>
+    </>
+  );
+}
+
+function NewXdc({ project, done }: { project: string; done: () => void }) {
+  const [name, setName] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  return (
+    <form
+      className="inline"
+      data-testid="new-xdc"
+      onSubmit={(ev) => {
+        ev.preventDefault();
+        setError(undefined);
+        setBusy(true);
+        call((a) => a.createXdc(project, { name })).then(
+          () => {
+            setBusy(false);
+            setName("");
+            done();
+          },
+          (e: unknown) => {
+            setBusy(false);
+            setError(e);
+          },
+        );
+      }}
+    >
+      <input
+        value={name}
+        onChange={(ev) => setName(ev.target.value)}
+        placeholder="new XDC name (x0)"
+        pattern="[a-z][a-z0-9]{0,31}"
+        required
+      />
+      <button type="submit" disabled={busy}>
+        {busy ? "Creating…" : "Create XDC"}
+      </button>
+      {error !== undefined && <ErrorBox error={error} />}
+    </form>
+  );
+}
+
+/** The signed-in user's SSH public keys: what the jump host and their XDCs let in. */
+export function KeysPage() {
+  const data = useLoad(async (a: Api) => {
+    const me: User = await a.whoami();
+    return { me, keys: await a.keys(me.name) };
+  }, "keys");
+  const [text, setText] = useState("");
+  const [error, setError] = useState<unknown>(undefined);
+  return (
+    <section>
+      <h1>SSH keys</h1>
+      <p className="muted small">
+        Public keys only (<code>~/.ssh/id_ed25519.pub</code>; <code>mrg keys add</code> does the same). The jump host
+        and the XDCs of your projects let these keys in.
+      </p>
+      <Show loaded={data}>
+        {({ me, keys }: { me: User; keys: SshKey[] }) => (
+          <>
+            {keys.length === 0 ? (
+              <p className="muted">No keys yet.</p>
+            ) : (
+              <table data-testid="keys">
+                <thead>
+                  <tr>
+                    <th>Fingerprint (SHA256)</th>
+                    <th>Key</th>
+                    <th>Added</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {keys.map((k) => (
+                    <tr key={k.fingerprint} data-key={k.fingerprint}>
+                      <td>
+                        <code>{k.fingerprint}</code>
+                      </td>
+                      <td className="small">
+                        {k.key.split(" ")[0]} …{k.key.split(" ")[2] ?? ""}
+                      </td>
+                      <td>
+                        <When time={k.created} />
+                      </td>
+                      <td>
+                        <Action
+                          label="Delete"
+                          danger
+                          run={(a) => a.deleteKey(me.name, k.fingerprint)}
+                          done={() => data.state === "ready" && data.reload()}
+                        />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <form
+              data-testid="new-key"
+              onSubmit={(ev) => {
+                ev.preventDefault();
+                setError(undefined);
+                call((a) => a.addKey(me.name, text.trim())).then(
+                  () => {
+                    setText("");
+                    if (data.state === "ready") data.reload();
+                  },
+                  (e: unknown) => setError(e),
+                );
+              }}
+            >
+              <textarea
+                value={text}
+                onChange={(ev) => setText(ev.target.value)}
+                placeholder="ssh-ed25519 AAAA… you@laptop"
+                rows={3}
+                cols={80}
+                required
+              />
+              <button type="submit">Add key</button>
+              {error !== undefined && <ErrorBox error={error} />}
+            </form>
+          </>
+        )}
+      </Show>
+    </section>
+  );
+}

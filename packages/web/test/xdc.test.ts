@@ -1,0 +1,93 @@
+/**
+ * XDCs and SSH keys in the web UI, in Debian's chromium, against a real portal
+ * and a real XDC host (root: XDCs are containers): a maintainer creates an XDC
+ * on the project page, sees it running, adds an SSH key on the keys page, and
+ * deletes the XDC, which leaves nothing on the host.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { imageCache } from "@merge/facility/linux";
+import { startXdcStack, type XdcStack } from "@merge/xdc/testing";
+import type { BrowserContext } from "playwright-core";
+import { buildWeb } from "../src/build.ts";
+import { webUiPlugin } from "../src/serve.ts";
+import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+
+const skip =
+  skipWithoutChromium ||
+  (process.getuid?.() !== 0
+    ? "needs root (XDCs are containers)"
+    : !existsSync(join(imageCache(), "bookworm", "usr/sbin/sshd"))
+      ? "needs the Debian image (scripts/setup.sh)"
+      : false);
+
+const tmp = mkdtempSync(join(tmpdir(), "merge-web-xdc-"));
+let s: XdcStack | undefined;
+let browser: BrowserContext | undefined;
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0mVXkC6QzHq4F2f0u0JdXq9Yw0XyqvE8Zb1YQ2c3d alice@laptop";
+
+before(async () => {
+  if (skip) return;
+  const distDir = join(tmp, "dist");
+  await buildWeb(distDir);
+  s = await startXdcStack(tmp, { plugins: [webUiPlugin({ distDir })] });
+  const alice = await s.user("alice");
+  await alice.createProject({ name: "myproj" });
+  browser = await launchChromium(join(tmp, "profile"));
+});
+
+after(async () => {
+  try {
+    await browser?.close();
+  } finally {
+    try {
+      await s?.close();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+});
+
+test("create and delete an XDC, add and delete an SSH key", { skip, timeout: 180_000 }, async () => {
+  const stack = s as XdcStack;
+  const page = await (browser as BrowserContext).newPage();
+  const problems = watch(page);
+  try {
+    await page.goto(`${stack.portal.url}/ui/projects/myproj`);
+    await signIn(page, "alice", "pw-alice-secret");
+    const form = page.getByTestId("new-xdc");
+    await form.locator("input[placeholder^='new XDC']").fill("x0");
+    await form.getByRole("button", { name: "Create XDC" }).click();
+    const row = page.locator("[data-xdc='x0.myproj']");
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /running.*ssh x0-myproj/);
+    assert.equal(stack.host.status("x0.myproj")?.state, "running");
+    // a name the portal refuses: its message shows
+    await form.locator("input[placeholder^='new XDC']").fill("x0");
+    await form.getByRole("button", { name: "Create XDC" }).click();
+    await page.getByText("XDC x0.myproj already exists").waitFor();
+    await page.screenshot({ path: "/tmp/merge-web-xdcs.png" });
+
+    await page.getByRole("link", { name: "SSH keys" }).click();
+    await page.getByTestId("new-key").locator("textarea").fill(KEY);
+    await page.getByTestId("new-key").getByRole("button", { name: "Add key" }).click();
+    await page.getByTestId("keys").getByText("alice@laptop").waitFor();
+    const [k] = await (await stack.user("bob")).keys("alice").catch(() => [undefined]);
+    assert.equal(k, undefined, "bob may not read alice's keys");
+    await page.getByTestId("keys").getByRole("button", { name: "Delete" }).click();
+    await page.getByText("No keys yet.").waitFor();
+
+    page.once("dialog", (d) => void d.accept());
+    await page.goto(`${stack.portal.url}/ui/projects/myproj`);
+    await page.locator("[data-xdc='x0.myproj']").getByRole("button", { name: "Delete" }).click();
+    await page.getByText("No XDCs yet.").waitFor();
+    assert.deepEqual(await stack.host.leftovers("x0.myproj"), []);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${problems.join("\n")}`);
+  } finally {
+    await page.close();
+  }
+});
