@@ -96,15 +96,19 @@ async function materializeCluster(workers: number, failover: boolean) {
   let firstAfterKill: number | undefined;
   let last = 0;
   let stall = 0;
+  let failure: Error | undefined;
+  // One backend for all: the hosts the workers drive (the sim keeps their state in memory).
+  const backend = new SimBackend({ durations: ZERO_DURATIONS });
   const rexes = stores.slice(1).map(
     (store, i) =>
       new Rex({
         store,
-        backend: new SimBackend({ durations: ZERO_DURATIONS }),
+        backend,
         concurrency: 256,
         id: `bench-rex-${i}`,
         onEvent: (e) => {
-          if (e.type !== "complete") return;
+          if (e.type === "error") failure ??= new Error(`${e.key}: ${e.error}`);
+          if (e.type !== "complete") return wake();
           const now = performance.now();
           done++;
           seen.set(e.key, (seen.get(e.key) ?? 0) + 1);
@@ -124,6 +128,7 @@ async function materializeCluster(workers: number, failover: boolean) {
       const dag = await driver.materialize(MZID, fragments);
       const t1 = performance.now();
       while (done < dag.actions.length) {
+        if (failure) throw failure;
         if (failover && killedAt === undefined && done >= dag.actions.length / 4) {
           killedAt = performance.now();
           last = killedAt;
