@@ -2,6 +2,7 @@
 // checked), measured resources, and rex's actions routed through the real path
 // (portal → commander → driver → rex → the agent of each action's host).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,7 +52,15 @@ async function agentOf(name: string): Promise<void> {
 before(async () => {
   makeCerts(certs, { facility: s.facility.name });
   store = openStore({ backend: "sqlite", dir: join(tmp, "store") });
-  facility = await startFacility({ store, backend: local, model: s.facility, certs, hostLeaseTtl: 2 });
+  facility = await startFacility({
+    store,
+    backend: local,
+    model: s.facility,
+    certs,
+    hostLeaseTtl: 2,
+    underlay: "127.0.0.1",
+    ...(process.env.HOSTS_DEBUG ? { log: (m: string) => console.error(m) } : {}),
+  });
   assert.ok(facility.hostRegistryUrl, "a model naming hosts gets a host registry");
   await agentOf("h1");
   await agentOf("h2");
@@ -124,6 +133,8 @@ test("each action runs on its host's agent: nodes where the plan puts them, link
   assert.equal(local.infrapods.size, 1);
   assert.equal([...local.nodes.values()].filter((n) => n.state === "ready").length, 0);
   assert.equal(local.emulations.size, 1);
+  // The infrapod knows each node the agents carry (its foundry configuration, its DHCP/DNS entry).
+  assert.equal(local.remoteNodes.get(mzid)?.size, 12);
   // lan0 (n0..n3) spans h1 and h2; wan0 (n0 on h1, n4 on h1) passes the emulator on the facility's machine.
   const linked = (h: string) => agents.get(h)!.calls.filter(([m]) => m === "linkCreate").length;
   assert.equal(linked("h1"), s.realization.links.length, "every link has an endpoint on h1");
@@ -137,6 +148,53 @@ test("each action runs on its host's agent: nodes where the plan puts them, link
     assert.equal([...b.nodes.values()].filter((n) => n.state !== "clean").length, 0, `${h} has no node left`);
     assert.equal(b.links.size, 0, `${h} has no link left`);
   }
+});
+
+function cog(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = new URL("../../cli/src/cog.ts", import.meta.url).pathname;
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ["--import", "tsx", cli, ...args, "--store", `sqlite://${join(tmp, "store")}`]);
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d) => (stdout += d));
+    c.stderr.on("data", (d) => (stderr += d));
+    c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+test("cog host list | show | drain | undrain: the facility's hosts and the nodes each carries", async () => {
+  const mzid2 = "r3.hosts.proj";
+  const t = synthetic(4, { mzid: mzid2, lanSize: 4, hosts: ["h1", "h2"] });
+  for (const r of t.facility.resources) if (r.kind !== "node") delete r.host;
+  const plan = planMaterialization(t.realization, t.experiment, [t.facility]);
+  const portal = tlsClient(pb.FacilityService, facility.url, loadTls(certFiles(certs, "portal")));
+  const resources = plan.facilities[0]!.resources;
+  await portal.notifyIncoming({ mzid: mzid2, resources });
+  await portal.materialize({ mzid: mzid2, fragments: plan.facilities[0]!.fragments.map(fragmentToPb) });
+  for await (const u of portal.watchStatus({ mzid: mzid2, resources })) void u;
+
+  const list = await cog(["host", "list", "--json"]);
+  assert.equal(list.code, 0, list.stderr);
+  const hosts = JSON.parse(list.stdout) as { name: string; state: string; nodes: string[] }[];
+  assert.deepEqual(
+    hosts.map((h) => [h.name, h.state, h.nodes]),
+    [
+      ["h1", "up", [`n0 (${mzid2})`, `n2 (${mzid2})`]],
+      ["h2", "up", [`n1 (${mzid2})`, `n3 (${mzid2})`]],
+    ],
+  );
+  const table = await cog(["host", "list"]);
+  assert.match(table.stdout, /h2\W+up\W+127\.0\.0\.1/);
+  assert.equal((await cog(["host", "drain", "h2"])).code, 0);
+  const show = await cog(["host", "show", "h2"]);
+  assert.match(show.stdout, /host h2: drained/);
+  assert.match(show.stdout, /nodes\s+n1 \(r3\.hosts\.proj\), n3/);
+  assert.equal((await cog(["host", "undrain", "h2"])).code, 0);
+  const missing = await cog(["host", "drain", "h9"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no host 'h9' is registered \(hosts: h1, h2\)/);
+  await portal.dematerialize({ mzid: mzid2, fragments: plan.facilities[0]!.fragments.map(fragmentToPb) });
+  for await (const u of portal.watchStatus({ mzid: mzid2, resources })) void u;
 });
 
 test("a host whose agent stopped is down: its nodes fail naming the host, the rest completes; drain shows", async () => {
@@ -166,7 +224,7 @@ test("a host whose agent stopped is down: its nodes fail naming the host, the re
     return settled.length === 4 ? r : undefined;
   });
   const failed = st.nodes.filter((n) => n.action === pb.ActionState.ERROR);
-  assert.deepEqual(failed.map((n) => n.node).sort(), ["n1", "n3"]);
+  assert.deepEqual(failed.map((n) => n.node).sort(), ["n1", "n3"], JSON.stringify(failed.map((n) => n.error)));
   for (const n of failed) assert.match(n.error, /host h2 is down/);
   assert.deepEqual(
     st.nodes

@@ -1,10 +1,11 @@
 // cog certs make: the facility CA and the commander, portal and driver
 // certificates (mutual TLS between portal, commander and drivers).
-import { CertError, type CertRole, makeCerts } from "@merge/facility";
+import { CertError, type CertRole, makeCerts, makeHostCert } from "@merge/facility";
 import type { Command } from "commander";
 
 export function register(program: Command): void {
   const certs = program.command("certs").description("facility TLS certificates");
+  registerHostCert(certs);
   certs
     .command("make")
     .description(
@@ -49,6 +50,27 @@ export function register(program: Command): void {
         }
       },
     );
+}
+
+/** cog certs host: a host agent's certificate, its key made in the host's own directory. */
+export function registerHostCert(certs: Command): void {
+  certs
+    .command("host <name>")
+    .description("a host agent's certificate (role host, CN = the host's name), signed by the facility CA in --ca")
+    .requiredOption("--ca <dir>", "the facility's certificate directory (from 'cog certs make')")
+    .requiredOption("--dir <dir>", "the host's own directory: its key is made there and stays there")
+    .option("--address <addr...>", "addresses the agent is reached at (its underlay address)")
+    .option("--force", "replace an existing certificate")
+    .action((name: string, opts: { ca: string; dir: string; address?: string[]; force?: boolean }) => {
+      try {
+        const files = makeHostCert(opts.ca, opts.dir, name, { addresses: opts.address, force: opts.force });
+        if (!files.length) console.log(`${opts.dir}: a host certificate exists already (--force replaces it)`);
+        else for (const f of files) console.log(`wrote ${f}`);
+      } catch (err) {
+        if (err instanceof CertError) return fail(err.message, 1);
+        throw err;
+      }
+    });
 }
 
 /** Exit status 2 for a wrong command line, 1 when openssl could not make the certificates. */

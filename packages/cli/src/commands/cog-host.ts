@@ -16,7 +16,7 @@ import {
 } from "@merge/facility/linux";
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { listFacilityHosts, registerHosts } from "./cog-hosts.ts";
+import { listFacilityHosts, registerHosts } from "./facility-hosts.ts";
 import { defaultDataDir, PLAIN } from "./facility-store.ts";
 
 interface HostOpts {

@@ -148,6 +148,18 @@ export class SimBackend implements Backend {
     this.done("infrapodEntries", spec.mzid);
   }
 
+  /** Nodes another host carries, as their infrapod knows them (`infrapodNode`). */
+  readonly remoteNodes = new Map<MzId, Set<string>>();
+
+  async infrapodNode(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void> {
+    await this.step("infrapodNode", spec.mzid, this.durations.network, ctx);
+    const known = this.remoteNodes.get(spec.mzid) ?? new Set<string>();
+    if (present) known.add(spec.node);
+    else known.delete(spec.node);
+    this.remoteNodes.set(spec.mzid, known);
+    this.done("infrapodNode", spec.mzid);
+  }
+
   async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
     await this.step("infrapodDestroy", spec.mzid, this.durations.infrapod, ctx);
     this.infrapods.delete(spec.mzid);

@@ -4,7 +4,7 @@
 // host keeps what it carries and gets no new nodes.
 
 import { existsSync } from "node:fs";
-import { Driver, type HostView, listHosts, readHost, setDrained } from "@merge/facility";
+import { Driver, type HostView, listHosts, readHost, runAgentProcess, setDrained } from "@merge/facility";
 import { parseStoreUrl } from "@merge/store";
 import Table from "cli-table3";
 import type { Command } from "commander";
@@ -71,6 +71,44 @@ export async function listFacilityHosts(opts: StoreOpts): Promise<boolean> {
 }
 
 export function registerHosts(host: Command): void {
+  host
+    .command("agent")
+    .description("run this machine's host agent: register with the facility, carry out its actions (until SIGTERM)")
+    .requiredOption("--name <host>", "the host's name, as the facility model and its certificate say")
+    .requiredOption("--registry <url>", "the facility's host registry, e.g. https://10.99.0.1:6003")
+    .requiredOption("--certs <dir>", "the host's certificate directory (from 'cog certs host')")
+    .requiredOption("--data-dir <dir>", "the backend's data directory on this host")
+    .requiredOption(
+      "--underlay <addr>",
+      "this host's underlay address (VXLAN tunnel endpoint; the agent listens there)",
+    )
+    .option("--listen-port <n>", "port of the agent's service (default any free port)", "0")
+    .action(
+      async (o: {
+        name: string;
+        registry: string;
+        certs: string;
+        dataDir: string;
+        underlay: string;
+        listenPort: string;
+      }) => {
+        const { agent, backend } = await runAgentProcess({
+          name: o.name,
+          registry: o.registry,
+          certs: o.certs,
+          dataDir: o.dataDir,
+          underlay: o.underlay,
+          listenPort: Number(o.listenPort),
+        });
+        const stop = async () => {
+          await agent.close();
+          await backend.close();
+          process.exit(0);
+        };
+        process.once("SIGTERM", () => void stop());
+        process.once("SIGINT", () => void stop());
+      },
+    );
   withStoreOpts(host.command("show <name>").description("one host: its registration and the nodes it carries")).action(
     (name: string, opts: StoreOpts) =>
       withStore(opts, async (store) => {
