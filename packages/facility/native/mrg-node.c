@@ -264,7 +264,7 @@ int main(int argc, char **argv) {
     }
   }
   /* A few containers in flight at once: the kernel work (namespaces, mounts) spreads over the cores. */
-  size_t INFLIGHT = getenv("MRG_NODE_INFLIGHT") ? (size_t)atoi(getenv("MRG_NODE_INFLIGHT")) : 8;
+  enum { INFLIGHT = 8 };
   size_t next = 0, done = 0;
   while (done < n) {
     while (next < n && next - done < INFLIGHT) launch(&jobs[next++], root);
