@@ -30,7 +30,7 @@ import {
   type Locate,
   readChunked,
 } from "./chunked.ts";
-import { Batch, epochCompare, list, readDoc } from "./documents.ts";
+import { Batch, epochCompare, LOST_RACE, list, readDoc, retryBatch } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
 import { listFacilities } from "./facility-record.ts";
 import {
@@ -258,85 +258,91 @@ export class Realizer {
     if (body.xir === null) {
       throw new PortalError("unprocessable", `revision ${req.revision} did not compile; push a model that compiles`);
     }
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if ((await this.store.get(rkey)) !== undefined) {
-        throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
-      }
-      const { table, epoch } = await readAllocations(this.store, this.decoded);
-      const { internet, prepared, pooled } = await this.internetFor(req.project);
-      const engineResult = await this.engine.realize({
-        id,
-        experiment: body.xir,
-        internet,
-        prepared,
-        table,
-        bestEffort: req.bestEffort === true,
-      });
-      const result: EngineResult =
-        !engineResult.ok && pooled
-          ? {
-              ok: false,
-              diagnostics: [
-                ...engineResult.diagnostics,
-                `project ${req.project} may only use the nodes of its resource pools; an administrator can add it to more`,
-              ],
-            }
-          : engineResult;
-      const now = Date.now();
-      const base = {
-        name: req.name,
-        experiment: req.experiment,
-        project: req.project,
-        revision: req.revision,
-        creator: req.user,
-        created: new Date(now).toISOString(),
-      };
-      const b = new Batch().absent(rkey);
-      let record: RealizationRecord;
-      if (!result.ok) {
+    const xir = body.xir;
+    type Realized = RealizationRecord & { closest?: XirRealization };
+    // A lost race (another reservation committed since the table was read, or this name was taken): re-read and realize again.
+    return retryBatch<Realized>(
+      `realization ${id}: the allocation table kept changing; try again`,
+      MAX_ATTEMPTS,
+      async () => {
+        if ((await this.store.get(rkey)) !== undefined) {
+          throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
+        }
+        const { table, epoch } = await readAllocations(this.store, this.decoded);
+        const { internet, prepared, pooled } = await this.internetFor(req.project);
+        const engineResult = await this.engine.realize({
+          id,
+          experiment: xir,
+          internet,
+          prepared,
+          table,
+          bestEffort: req.bestEffort === true,
+        });
+        const result: EngineResult =
+          !engineResult.ok && pooled
+            ? {
+                ok: false,
+                diagnostics: [
+                  ...engineResult.diagnostics,
+                  `project ${req.project} may only use the nodes of its resource pools; an administrator can add it to more`,
+                ],
+              }
+            : engineResult;
+        const now = Date.now();
+        const base = {
+          name: req.name,
+          experiment: req.experiment,
+          project: req.project,
+          revision: req.revision,
+          creator: req.user,
+          created: new Date(now).toISOString(),
+        };
+        const b = new Batch().absent(rkey);
+        let record: RealizationRecord;
+        if (!result.ok) {
+          record = {
+            ...base,
+            state: "failed",
+            expires: null,
+            realization: null,
+            diagnostics: result.diagnostics,
+            resources: [],
+          };
+          b.add(putRealization(record));
+          // The closest mapping is an answer, not a realization: returned, never stored.
+          if (await b.tryCommit(this.store)) return result.closest ? { ...record, closest: result.closest } : record;
+          return LOST_RACE;
+        }
+        const accepted = req.accept === true;
+        const leaseMs = req.leaseSeconds !== undefined ? req.leaseSeconds * 1000 : this.holdMs;
+        const expiresAt = accepted ? (leaseMs > 0 ? now + leaseMs : null) : now + this.acceptTimeoutMs;
+        const resources = new Set<string>();
+        for (const r of result.records) {
+          if (r.kind === "node" || r.kind === "infrapod") resources.add(`${r.facility}/${r.resource}`);
+        }
         record = {
           ...base,
-          state: "failed",
-          expires: null,
-          realization: null,
-          diagnostics: result.diagnostics,
-          resources: [],
+          state: accepted ? "accepted" : "pending",
+          expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+          ...(accepted
+            ? { accepted: base.created }
+            : req.leaseSeconds !== undefined
+              ? { leaseSeconds: req.leaseSeconds }
+              : {}),
+          realization: result.realization,
+          diagnostics: [],
+          resources: [...resources],
         };
+        const reserve = reserveAllocationTxn(id, result.records, epoch);
+        b.compare.push(...reserve.compare);
+        b.ops.push(...reserve.ops);
         b.add(putRealization(record));
-        // The closest mapping is an answer, not a realization: returned, never stored.
-        if (await b.tryCommit(this.store)) return result.closest ? { ...record, closest: result.closest } : record;
-        continue;
-      }
-      const accepted = req.accept === true;
-      const leaseMs = req.leaseSeconds !== undefined ? req.leaseSeconds * 1000 : this.holdMs;
-      const expiresAt = accepted ? (leaseMs > 0 ? now + leaseMs : null) : now + this.acceptTimeoutMs;
-      const resources = new Set<string>();
-      for (const r of result.records) {
-        if (r.kind === "node" || r.kind === "infrapod") resources.add(`${r.facility}/${r.resource}`);
-      }
-      record = {
-        ...base,
-        state: accepted ? "accepted" : "pending",
-        expires: expiresAt === null ? null : new Date(expiresAt).toISOString(),
-        ...(accepted
-          ? { accepted: base.created }
-          : req.leaseSeconds !== undefined
-            ? { leaseSeconds: req.leaseSeconds }
-            : {}),
-        realization: result.realization,
-        diagnostics: [],
-        resources: [...resources],
-      };
-      const reserve = reserveAllocationTxn(id, result.records, epoch);
-      b.compare.push(...reserve.compare);
-      b.ops.push(...reserve.ops);
-      b.add(putRealization(record));
-      if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
-      if (await b.tryCommitSized(this.store, `realization ${id}`)) return record;
-      // Another reservation committed since the table was read (or this name was taken): re-read and realize again.
-      this.retries++;
-    }
-    throw new PortalError("conflict", `realization ${id}: the allocation table kept changing; try again`);
+        if (expiresAt !== null) b.put(keys.expiry(expiresAt, req.project, req.experiment, req.name), { id });
+        if (await b.tryCommitSized(this.store, `realization ${id}`)) return record;
+        this.retries++;
+        return LOST_RACE;
+      },
+    );
   }
 
   /** Accepts a pending realization: rewrites its record's small fields (its chunks, if any, stay as they are). */
@@ -410,7 +416,7 @@ export class Realizer {
     const rkey = keys.realization(project, experiment, name);
     const tombstone = keys.expired(project, experiment, name);
     let lease: string | undefined;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    return retryBatch(`realization ${id} kept changing while releasing; try again`, MAX_ATTEMPTS, async () => {
       const doc = await readDoc<StoredRealization>(this.store, rkey);
       if (doc === undefined) return false;
       const r = doc.value;
@@ -438,8 +444,8 @@ export class Realizer {
       if ((await this.store.get(keys.materialization(project, experiment, name))) !== undefined) {
         throw conflict(`realization ${id} is materialized; dematerialize it first`);
       }
-    }
-    throw conflict(`realization ${id} kept changing while releasing; try again`);
+      return LOST_RACE;
+    });
   }
 
   /** Releases every realization whose time is up. Returns how many. */
