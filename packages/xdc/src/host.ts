@@ -20,10 +20,18 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { imageCache } from "@merge/facility/linux";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
-import { containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
+import { answers, containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
 import { ensureJupyterLayer, jupyterCommand } from "./jupyter.ts";
-import { check, run } from "./run.ts";
-import { JUPYTER_TOKEN, XDC_ID, type XdcAccount, type XdcSpec, type XdcStatus, xdcHostname } from "./wire.ts";
+import { check, run, sleep } from "./run.ts";
+import {
+  JUPYTER_PORT,
+  JUPYTER_TOKEN,
+  XDC_ID,
+  type XdcAccount,
+  type XdcSpec,
+  type XdcStatus,
+  xdcHostname,
+} from "./wire.ts";
 
 export interface XdcHostOptions {
   /** Where XDC directories (upper layers, generated files, state) live. */
@@ -129,6 +137,7 @@ export class XdcHost {
         await plumb({ ...this.containerSpec(rec, layers) });
         rec.pid = await startContainer(this.containerSpec(rec, layers));
         this.save(rec);
+        if (spec.jupyter) await this.jupyterAnswers(rec);
       } catch (e) {
         await this.remove(rec).catch(() => {});
         throw e;
@@ -136,6 +145,20 @@ export class XdcHost {
       this.opts.log?.(`xdc ${spec.id}: running at ${rec.address} (${rec.prefix})`);
       return this.statusOf(rec);
     });
+  }
+
+  /** Running means usable: with Jupyter, once it answers (it starts after sshd, in a few seconds). */
+  private async jupyterAnswers(rec: XdcRecord, timeoutMs = 90_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (await answers(rec.address, JUPYTER_PORT)) return;
+      await sleep(100);
+    }
+    const log = join(this.xdcDir(rec.prefix), "background.log");
+    const tail = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").slice(-5).join(" | ") : "";
+    throw new Error(
+      `XDC ${rec.spec.id}: Jupyter did not answer at ${rec.address}:${JUPYTER_PORT} within ${timeoutMs} ms${tail ? `: ${tail}` : ""}`,
+    );
   }
 
   /** New accounts and keys for a running XDC (members or keys changed). */
