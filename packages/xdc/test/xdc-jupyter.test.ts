@@ -156,6 +156,11 @@ describe("Jupyter in an XDC, through the portal", { skip }, () => {
       404,
     );
     await alice.deleteXdc("myproj", "x1");
+    // The host refuses a Jupyter XDC without a token, naming the field.
+    await assert.rejects(
+      s.host.create({ id: "x9.myproj", project: "myproj", gid: 30000, accounts: [], jupyter: true }),
+      /jupyterToken: expected 32 to 128 letters/,
+    );
   });
 
   test("a member removed from the project is out at once; delete leaves no Jupyter process", async () => {
