@@ -158,7 +158,7 @@ describe("Jupyter in an XDC, through the portal", { skip }, () => {
     await alice.deleteXdc("myproj", "x1");
     // The host refuses a Jupyter XDC without a token, naming the field.
     await assert.rejects(
-      s.host.create({ id: "x9.myproj", project: "myproj", gid: 30000, accounts: [], jupyter: true }),
+      async () => s.host.create({ id: "x9.myproj", project: "myproj", gid: 30000, accounts: [], jupyter: true }),
       /jupyterToken: expected 32 to 128 letters/,
     );
   });
