@@ -51,6 +51,16 @@ if [ "$(id -u)" -eq 0 ] && command -v debootstrap >/dev/null && [ ! -e "${MERGE_
   fi
 fi
 
+# Jupyter for XDCs: Debian's jupyter-notebook installed with apt inside the image (a layer
+# over it, /var/cache/merge/images/bookworm-jupyter); nothing on the host. The XDC host
+# builds it on first use too; here it is built once ahead, so no XDC waits for it.
+if [ "$(id -u)" -eq 0 ] && [ -e "${MERGE_IMAGE_CACHE:-/var/cache/merge/images}/bookworm/usr/bin/python3" ] && [ ! -e "${MERGE_IMAGE_CACHE:-/var/cache/merge/images}/bookworm-jupyter/usr/bin/jupyter-notebook" ]; then
+  echo "setup: building the XDC Jupyter layer (apt in a chroot over the Debian image; a minute or more, once)"
+  if ! npx tsx -e 'import("@merge/xdc").then((m) => m.ensureJupyterLayer())'; then
+    echo "setup: the Jupyter layer could not be built; XDCs with --jupyter will try again when created" >&2
+  fi
+fi
+
 # The command lines run from any directory, also through a symlink on the PATH.
 bin="$(pwd)/packages/cli/bin"
 if [ -n "$link_dir" ]; then

@@ -4,13 +4,17 @@
 //             create call alone (it returns once the XDC's sshd answers). Target < 10 s.
 //   ssh-xdc   ms for `ssh -F <mrg xdc ssh-config> x0-p true` end to end (two SSH handshakes: the jump host,
 //             then the XDC), median of 5.
+//   xdc-jupyter  ready_ms from `POST /projects/p/xdcs {jupyter: true}` until Jupyter's API answers through the
+//             portal's proxy (the layer already built: `ensureJupyterLayer` before timing); proxy_median_ms:
+//             one `GET …/jupyter/api/status` through the proxy, median of 20.
 // (attach and ssh-to-node need XDCs attached to materializations, which this branch does not do yet.)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
-import type { PortalClient } from "@merge/portal/client";
+import { PortalClient } from "@merge/portal/client";
+import { ensureJupyterLayer } from "../src/index.ts";
 import { startXdcStack, type XdcStack } from "../test/fixture.ts";
 
 interface Setup {
@@ -120,6 +124,36 @@ export default defineBench({
         },
         fields: (t) => ({ median_ms: Math.round(t[2] ?? 0), min_ms: Math.round(t[0] ?? 0) }),
         targets: { max: { median_ms: 2000 } },
+        cleanup: () => teardown(x),
+      };
+    }),
+    "xdc-jupyter": benchCase(async () => {
+      await ensureJupyterLayer();
+      const x = await setup();
+      const { token } = await new PortalClient(x.s.portal.url).login("alice", "pw-alice-secret");
+      const status = async () =>
+        (
+          await fetch(`${x.s.portal.url}/xdc/x0.p/jupyter/api/status`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).status;
+      return {
+        run: async () => {
+          const t0 = performance.now();
+          await x.alice.createXdc("p", { name: "x0", jupyter: true });
+          for (let i = 0; i < 600 && (await status()) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+          const ms = performance.now() - t0;
+          const times: number[] = [];
+          for (let i = 0; i < 20; i++) {
+            const t = performance.now();
+            if ((await status()) !== 200) throw new Error("Jupyter did not answer through the proxy");
+            times.push(performance.now() - t);
+          }
+          times.sort((a, b) => a - b);
+          return { ms, proxy: times[10] ?? 0 };
+        },
+        fields: (r) => ({ ready_ms: Math.round(r.ms), proxy_median_ms: Math.round(r.proxy * 10) / 10 }),
+        targets: { max: { ready_ms: 30_000 } },
         cleanup: () => teardown(x),
       };
     }),

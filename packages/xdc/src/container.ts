@@ -26,6 +26,9 @@ export interface ContainerSpec {
   address: string;
   /** Bind mounts: host path → path inside the XDC. */
   mounts: { source: string; target: string }[];
+  /** A command run in the background before sshd (Jupyter), inside the XDC; its secret in `$XDC_JUPYTER_TOKEN`. */
+  background?: string;
+  jupyterToken?: string;
 }
 
 export const netnsOf = (prefix: string) => prefix;
@@ -59,6 +62,8 @@ echo "$XDC_MOUNTS" | while read -r src dst; do
 done
 hostname "$XDC_HOSTNAME"
 cd "$R"
+if [ -n "$XDC_BACKGROUND" ]; then chroot "$R" /bin/sh -c "$XDC_BACKGROUND" >> "$XDC_DIR/background.log" 2>&1 & fi
+unset XDC_JUPYTER_TOKEN
 exec chroot "$R" /usr/sbin/sshd -D -e -f /etc/mrg-xdc/sshd_config
 `;
 
@@ -117,6 +122,8 @@ export async function startContainer(c: ContainerSpec, timeoutMs = 30_000): Prom
         XDC_LAYERS: c.layers.join(":"),
         XDC_HOSTNAME: c.hostname,
         XDC_MOUNTS: c.mounts.map((m) => `${m.source} ${m.target}`).join("\n"),
+        XDC_BACKGROUND: c.background ?? "",
+        XDC_JUPYTER_TOKEN: c.jupyterToken ?? "",
       },
     },
   );

@@ -17,12 +17,21 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { imageCache } from "@merge/facility/linux";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
-import { containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
-import { check, run } from "./run.ts";
-import { XDC_ID, type XdcAccount, type XdcSpec, type XdcStatus, xdcHostname } from "./wire.ts";
+import { answers, containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
+import { ensureJupyterLayer, jupyterCommand } from "./jupyter.ts";
+import { check, run, sleep } from "./run.ts";
+import {
+  JUPYTER_PORT,
+  JUPYTER_TOKEN,
+  XDC_ID,
+  type XdcAccount,
+  type XdcSpec,
+  type XdcStatus,
+  xdcHostname,
+} from "./wire.ts";
 
 export interface XdcHostOptions {
   /** Where XDC directories (upper layers, generated files, state) live. */
@@ -121,9 +130,14 @@ export class XdcHost {
       try {
         await this.writeSshd(rec);
         this.writeAccounts(rec);
-        await plumb({ ...this.containerSpec(rec) });
-        rec.pid = await startContainer(this.containerSpec(rec));
+        // Jupyter's layer goes above the image; built here the first time (about a minute), cached after.
+        const layers = spec.jupyter
+          ? [await ensureJupyterLayer(dirname(this.layers.at(-1) as string)), ...this.layers]
+          : this.layers;
+        await plumb({ ...this.containerSpec(rec, layers) });
+        rec.pid = await startContainer(this.containerSpec(rec, layers));
         this.save(rec);
+        if (spec.jupyter) await this.jupyterAnswers(rec);
       } catch (e) {
         await this.remove(rec).catch(() => {});
         throw e;
@@ -131,6 +145,20 @@ export class XdcHost {
       this.opts.log?.(`xdc ${spec.id}: running at ${rec.address} (${rec.prefix})`);
       return this.statusOf(rec);
     });
+  }
+
+  /** Running means usable: with Jupyter, once it answers (it starts after sshd, in a few seconds). */
+  private async jupyterAnswers(rec: XdcRecord, timeoutMs = 90_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (await answers(rec.address, JUPYTER_PORT)) return;
+      await sleep(100);
+    }
+    const log = join(this.xdcDir(rec.prefix), "background.log");
+    const tail = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").slice(-5).join(" | ") : "";
+    throw new Error(
+      `XDC ${rec.spec.id}: Jupyter did not answer at ${rec.address}:${JUPYTER_PORT} within ${timeoutMs} ms${tail ? `: ${tail}` : ""}`,
+    );
   }
 
   /** New accounts and keys for a running XDC (members or keys changed). */
@@ -192,19 +220,21 @@ export class XdcHost {
     rmSync(this.xdcDir(rec.prefix), { recursive: true, force: true });
   }
 
-  private containerSpec(rec: XdcRecord) {
+  private containerSpec(rec: XdcRecord, layers = this.layers) {
     const s = rec.spec;
     return {
       prefix: rec.prefix,
       hostname: xdcHostname(s.id),
       dir: this.xdcDir(rec.prefix),
-      layers: this.layers,
+      layers,
       hostAddress: rec.hostAddress,
       address: rec.address,
       mounts: [
         ...s.accounts.map((a) => ({ source: this.home(a), target: `/home/${a.name}` })),
         { source: this.project(s), target: `/proj/${s.project}` },
       ],
+      background: jupyterCommand(s, rec.address),
+      jupyterToken: s.jupyter ? s.jupyterToken : undefined,
     };
   }
 
@@ -310,6 +340,7 @@ export class XdcHost {
       hostname: xdcHostname(r.spec.id),
       address: r.address,
       state: running(r.prefix, r.pid) ? "running" : "stopped",
+      jupyter: r.spec.jupyter,
       accounts: r.spec.accounts.map((a) => a.name),
     };
   }
@@ -384,6 +415,11 @@ function checkSpec(s: XdcSpec): void {
     if (!Array.isArray(a.keys) || a.keys.some((k) => typeof k !== "string" || k.includes("\n")))
       throw new XdcInputError(`accounts[${i}].keys: expected one-line public keys`);
   });
+  if (typeof s.jupyter !== "boolean") throw new XdcInputError("jupyter: expected true or false");
+  if (s.jupyter && (typeof s.jupyterToken !== "string" || !JUPYTER_TOKEN.test(s.jupyterToken)))
+    throw new XdcInputError("jupyterToken: expected 32 to 128 letters, digits, '-' or '_' (with jupyter: true)");
+  if (s.jupyter && s.accounts.length === 0)
+    throw new XdcInputError("accounts: Jupyter runs as a member of the project; the project has no active member");
 }
 
 function ipToInt(ip: string): number {

@@ -2,5 +2,6 @@ export { type AccountFiles, accountFiles } from "./accounts.ts";
 export { XdcHostClient, XdcHostError } from "./client.ts";
 export { XdcHost, type XdcHostOptions, XdcInputError } from "./host.ts";
 export { type JumpAccount, JumpHost, type JumpHostOptions, type JumpTarget } from "./jump.ts";
+export { ensureJupyterLayer, JUPYTER_PACKAGES, jupyterLayer } from "./jupyter.ts";
 export { serveXdcHost, type XdcService } from "./service.ts";
 export * from "./wire.ts";

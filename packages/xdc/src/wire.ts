@@ -20,6 +20,10 @@ export interface XdcSpec {
   /** The project's group id: `/proj/<project>` belongs to it. */
   gid: number;
   accounts: XdcAccount[];
+  /** Run Jupyter (on port JUPYTER_PORT inside the XDC, reached only through the portal). */
+  jupyter: boolean;
+  /** Jupyter's token (with `jupyter`): the portal keeps it and adds it to what it proxies; nobody types it. */
+  jupyterToken?: string;
 }
 
 export type XdcState = "running" | "stopped";
@@ -33,8 +37,15 @@ export interface XdcStatus {
   /** Where the jump host and the portal's proxy reach it. */
   address: string;
   state: XdcState;
+  jupyter: boolean;
   accounts: string[];
 }
+
+/** Jupyter's port on the XDC's address (reachable from the host over the veth only). */
+export const JUPYTER_PORT = 8888;
+
+/** What a Jupyter token looks like (the portal makes 32 random bytes, base64url). */
+export const JUPYTER_TOKEN = /^[A-Za-z0-9_-]{32,128}$/;
 
 /** `x0.myproj` → `x0-myproj`: a host name (the dot would make it a domain). */
 export function xdcHostname(id: string): string {

@@ -179,7 +179,9 @@ describe("XDCs through the portal", { skip }, () => {
     const e = await refused(wrongRole.list());
     assert.equal(e.status, 403);
     const bad = new XdcHostClient(s.service.url, loadTls(certFiles(s.certs, "portal")));
-    const input = await refused(bad.create({ id: "x9.myproj", project: "other", gid: 30000, accounts: [] }));
+    const input = await refused(
+      bad.create({ id: "x9.myproj", project: "other", gid: 30000, accounts: [], jupyter: false }),
+    );
     assert.equal(input.status, 400);
     assert.match(input.message, /project: 'other' is not the project of x9.myproj/);
   });

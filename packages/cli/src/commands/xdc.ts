@@ -9,7 +9,7 @@ import { action, done, type OutputFlags, portalOptions, print, signedIn, UsageEr
 import { configDir } from "../config.ts";
 
 type Flags = OutputFlags & { portal?: string };
-const COLUMNS: (keyof Xdc)[] = ["id", "state", "hostname", "creator", "created"];
+const COLUMNS: (keyof Xdc)[] = ["id", "state", "hostname", "jupyter", "creator", "created"];
 
 /** `x0.myproj` → [x0, myproj], or a usage error saying what the name must look like. */
 export function parseXdc(id: string): [string, string] {
@@ -79,11 +79,14 @@ Examples:
   mrg xdc delete x0.myproj`,
     );
   portalOptions(
-    x.command("new <xdc>").description("create an XDC (name.project): the project's maintainers may"),
+    x
+      .command("new <xdc>")
+      .description("create an XDC (name.project): the project's maintainers may")
+      .option("--jupyter", "also run Jupyter, at <portal>/xdc/<name.project>/jupyter/"),
   ).action(
-    action(async (id: string, f: Flags) => {
+    action(async (id: string, f: Flags & { jupyter?: boolean }) => {
       const [name, project] = parseXdc(id);
-      print(f, await signedIn(f).createXdc(project, { name }), COLUMNS);
+      print(f, await signedIn(f).createXdc(project, { name, ...(f.jupyter ? { jupyter: true } : {}) }), COLUMNS);
     }),
   );
   portalOptions(x.command("list [project]").description("XDCs of a project (default: all of your projects)")).action(

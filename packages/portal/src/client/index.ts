@@ -123,6 +123,7 @@ export interface Xdc {
   id: string;
   creator: string;
   created: string;
+  jupyter: boolean;
   hostname: string;
   address: string;
   state: string;
@@ -213,7 +214,11 @@ export class PortalClient {
   allXdcs = () => this.call<Xdc[]>("GET", "/xdcs");
   xdcs = (p: string) => this.call<Xdc[]>("GET", `/projects/${seg(p)}/xdcs`);
   xdc = (p: string, x: string) => this.call<Xdc>("GET", `/projects/${seg(p)}/xdcs/${seg(x)}`);
-  createXdc = (p: string, x: { name: string }) => this.call<Xdc>("POST", `/projects/${seg(p)}/xdcs`, x);
+  createXdc = (p: string, x: { name: string; jupyter?: boolean }) =>
+    this.call<Xdc>("POST", `/projects/${seg(p)}/xdcs`, x);
+  /** Sets this browser's cookie for the XDC's Jupyter proxy; answers the path to open. */
+  openJupyter = (p: string, x: string) =>
+    this.call<{ url: string }>("POST", `/projects/${seg(p)}/xdcs/${seg(x)}/jupyter`);
   deleteXdc = (p: string, x: string) => this.call<null>("DELETE", `/projects/${seg(p)}/xdcs/${seg(x)}`);
   jumpHost = () => this.call<{ host: string; port: number }>("GET", "/xdcs/jump");
 

@@ -14,6 +14,9 @@ export interface XdcSpec {
   project: string;
   gid: number;
   accounts: XdcAccount[];
+  jupyter: boolean;
+  /** The token Jupyter asks for (the portal keeps it; jupyter.ts adds it to what it proxies). */
+  jupyterToken?: string;
 }
 
 export interface XdcHostStatus {

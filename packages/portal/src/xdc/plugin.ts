@@ -7,9 +7,10 @@
  *   GET    /xdcs                              XDCs of the caller's projects (administrators: all)
  *   GET    /xdcs/jump                         where the jump host listens ({host, port})
  *   GET    /projects/:project/xdcs            the project's XDCs       (xdc read: members)
- *   POST   /projects/:project/xdcs            {name}                    (xdc create: maintainers)
+ *   POST   /projects/:project/xdcs            {name, jupyter?}          (xdc create: maintainers)
  *   GET    /projects/:project/xdcs/:xdc                                 (xdc read)
  *   DELETE /projects/:project/xdcs/:xdc                                 (xdc delete: maintainers)
+ *   POST   /projects/:project/xdcs/:xdc/jupyter, /xdc/:xdc/jupyter/*   Jupyter's proxy (jupyter.ts)
  *
  * A project the caller may not see is a 404 here as everywhere. Accounts
  * follow the store: a watch on users, keys and memberships re-sends every
@@ -29,6 +30,7 @@ import * as S from "../schemas.ts";
 import type { PortalPlugin } from "../server.ts";
 import type { JumpAccount, JumpApi, XdcAccount, XdcHostApi, XdcSpec } from "./host.ts";
 import { idKeys, unixId } from "./ids.ts";
+import { jupyterKeys, jupyterProxy, jupyterToken, newJupyterToken } from "./jupyter.ts";
 
 export interface XdcRecord {
   name: string;
@@ -37,6 +39,7 @@ export interface XdcRecord {
   id: string;
   creator: string;
   created: string;
+  jupyter: boolean;
   /** `x0-myproj`: the host name `ssh` uses. */
   hostname: string;
   /** Where the jump host and the portal's proxy reach it. */
@@ -63,6 +66,7 @@ const XdcT = Type.Object({
   id: Type.String(),
   creator: Type.String(),
   created: Type.String(),
+  jupyter: Type.Boolean(),
   hostname: Type.String(),
   address: Type.String(),
   state: Type.String(),
@@ -70,6 +74,7 @@ const XdcT = Type.Object({
 const NewXdc = Type.Object(
   {
     name: S.Name("XDC name (x0 in x0.myproj)"),
+    jupyter: Type.Optional(Type.Boolean({ description: "run Jupyter, reached at /xdc/<name.project>/jupyter/" })),
   },
   { additionalProperties: false },
 );
@@ -92,6 +97,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
   const sync = new AccountSync(store, host, jump, o.onSync);
   await sync.start();
   app.addHook("onClose", async () => sync.stop());
+  await app.register(jupyterProxy, { ctx });
 
   app.get(
     "/xdcs",
@@ -177,6 +183,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
         id,
         creator: req.principal!.user.name,
         created: new Date().toISOString(),
+        jupyter: req.body.jupyter ?? false,
         hostname: id.replace(/\./g, "-"),
         address: "",
         state: "creating",
@@ -185,6 +192,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
       // The name is taken before the host is asked, so two creates of one name never both run.
       if (!(await new Batch().absent(key).put(key, rec).tryCommit(store))) throw conflict(`XDC ${id} already exists`);
       try {
+        if (rec.jupyter) await newJupyterToken(store, project, rec.name);
         const status = await host.create(await sync.spec(rec));
         const done: XdcRecord = { ...rec, address: status.address, hostname: status.hostname, state: "running" };
         await new Batch().put(key, done).commit(store, "the XDC changed meanwhile");
@@ -193,6 +201,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
       } catch (e) {
         await host.delete(id).catch(() => {});
         await store.delete(key);
+        await store.delete(jupyterKeys.token(project, rec.name));
         if (e instanceof PortalError) throw e;
         throw new PortalError("internal", `the XDC host could not create ${id}: ${(e as Error).message}`);
       }
@@ -211,6 +220,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
       if (x === undefined) throw notFound("XDC", `${req.params.xdc}.${req.params.project}`);
       await host.delete(x.id);
       await store.delete(key);
+      await store.delete(jupyterKeys.token(x.project, x.name));
       sync.schedule();
       return reply.code(204).send(null);
     },
@@ -271,6 +281,8 @@ class AccountSync {
       project: x.project,
       gid: await unixId(this.store, idKeys.project(x.project)),
       accounts: await this.accounts(x.project),
+      jupyter: x.jupyter,
+      ...(x.jupyter ? { jupyterToken: await jupyterToken(this.store, x.project, x.name) } : {}),
     };
   }
 
@@ -297,6 +309,7 @@ class AccountSync {
           // The project was deleted: its XDCs go with it (container first, then the record).
           await this.host.delete(x.id);
           await this.store.delete(xdcKeys.xdc(x.project, x.name));
+          await this.store.delete(jupyterKeys.token(x.project, x.name));
           continue;
         }
         projects.set(x.project, await this.accounts(x.project));

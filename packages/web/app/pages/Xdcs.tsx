@@ -27,6 +27,7 @@ export function XdcSection({ project }: { project: string }) {
                     <th>XDC</th>
                     <th>State</th>
                     <th>ssh</th>
+                    <th>Jupyter</th>
                     <th>Creator</th>
                     <th>Created</th>
                     <th />
@@ -40,6 +41,7 @@ export function XdcSection({ project }: { project: string }) {
                       <td>
                         <code>ssh {x.hostname}</code>
                       </td>
+                      <td>{x.jupyter ? <OpenJupyter xdc={x} /> : "no"}</td>
                       <td>{x.creator}</td>
                       <td>
                         <When time={x.created} />
@@ -66,8 +68,46 @@ export function XdcSection({ project }: { project: string }) {
   );
 }
 
+/**
+ * Jupyter through the portal's proxy: the portal first sets this browser's cookie for the XDC's proxy path
+ * (a page opened by a link carries no Authorization header), then the tab goes there. The tab opens at the
+ * click: a window opened after an await is a popup the browser blocks.
+ */
+function OpenJupyter({ xdc }: { xdc: Xdc }) {
+  const [error, setError] = useState<unknown>(undefined);
+  return (
+    <>
+      <button
+        type="button"
+        onClick={() => {
+          setError(undefined);
+          const tab = window.open("about:blank", "_blank");
+          call((a) => a.openJupyter(xdc.project, xdc.name)).then(
+            ({ url }) => {
+              if (tab === null) {
+                window.location.assign(url);
+                return;
+              }
+              tab.opener = null;
+              tab.location.href = url;
+            },
+            (e: unknown) => {
+              tab?.close();
+              setError(e);
+            },
+          );
+        }}
+      >
+        Open Jupyter
+      </button>
+      {error !== undefined && <ErrorBox error={error} />}
+    </>
+  );
+}
+
 function NewXdc({ project, done }: { project: string; done: () => void }) {
   const [name, setName] = useState("");
+  const [jupyter, setJupyter] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   return (
@@ -78,7 +118,7 @@ function NewXdc({ project, done }: { project: string; done: () => void }) {
         ev.preventDefault();
         setError(undefined);
         setBusy(true);
-        call((a) => a.createXdc(project, { name })).then(
+        call((a) => a.createXdc(project, { name, ...(jupyter ? { jupyter } : {}) })).then(
           () => {
             setBusy(false);
             setName("");
@@ -98,6 +138,9 @@ function NewXdc({ project, done }: { project: string; done: () => void }) {
         pattern="[a-z][a-z0-9]{0,31}"
         required
       />
+      <label>
+        <input type="checkbox" checked={jupyter} onChange={(ev) => setJupyter(ev.target.checked)} /> Jupyter
+      </label>
       <button type="submit" disabled={busy}>
         {busy ? "Creating…" : "Create XDC"}
       </button>
