@@ -149,7 +149,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       mode: emb.mode,
       ...(emb.kind ? { kind: emb.kind } : {}),
       ...(xn.image ? { image: xn.image } : {}),
-      alloc: emb.alloc,
+      alloc: { cores: emb.alloc.cores, memory: emb.alloc.memory, disk: emb.alloc.disk },
       infranet: { ...net, address, port: ifr.name, mac },
       interfaces: emb.interfaces.map((ie) => ({
         socket: ie.socket,

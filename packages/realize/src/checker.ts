@@ -165,7 +165,8 @@ export function checkRealizations(
         if (e.mode === "virtual") {
           if (prop === "proc.cores") return e.alloc.cores;
           if (prop === "memory.capacity") return e.alloc.memory;
-          if (prop === "disk.capacity") return e.alloc.disk;
+          // The extra disk beyond the root file system, as the model asks it.
+          if (prop === "disk.capacity") return e.alloc.disk - (e.alloc.root ?? 0);
         }
         return res.props[prop];
       };

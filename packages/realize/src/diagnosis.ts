@@ -40,7 +40,14 @@ type Lookup = (prop: string) => Scalar | undefined;
  * the node would get (or, when that does not fit, the largest it could still
  * host: its base capacity, or what is left when `free`).
  */
-function views(ix: InternetIndex, usage: Usage, r: number, free: boolean, vm: number[] | undefined): Lookup[] {
+function views(
+  ix: InternetIndex,
+  usage: Usage,
+  r: number,
+  free: boolean,
+  vm: number[] | undefined,
+  root: number,
+): Lookup[] {
   const res = ix.resources[r]!;
   const id = identityLookup(ix, r);
   const out: Lookup[] = [];
@@ -51,7 +58,7 @@ function views(ix: InternetIndex, usage: Usage, r: number, free: boolean, vm: nu
   if (res.alloc.includes("virtual")) {
     const room = free ? [0, 1, 2].map((k) => usage.remaining[r * 3 + k]!) : VM_PROPS.map((p) => num(res.props[p]));
     const sizes = vm?.every((v, k) => v <= room[k]!) ? vm : room;
-    const virt = virtualLookup(res.props, sizes);
+    const virt = virtualLookup(res.props, sizes, "container", root);
     out.push((p) => id(p) ?? virt(p));
   }
   return out;
@@ -110,18 +117,22 @@ function diagnoseConstraints(
   const inScope = (r: number) => facility < 0 || ix.resFacility[r] === facility;
 
   for (const c of node.constraints) {
-    const anywhere = testbed.filter((r) => views(ix, usage, r, false, vm).some((v) => satisfies(v(c.prop), c)));
+    const anywhere = testbed.filter((r) =>
+      views(ix, usage, r, false, vm, vmDefaults.disk).some((v) => satisfies(v(c.prop), c)),
+    );
     if (!anywhere.length) {
-      return `${describeConstraint(c)}: no resource in the resource internet has ${wanted(c)}${extreme(ix, usage, testbed, c, false)}`;
+      return `${describeConstraint(c)}: no resource in the resource internet has ${wanted(c)}${extreme(ix, usage, testbed, c, false, vmDefaults.disk)}`;
     }
     const free = testbed.filter((r) => inScope(r) && freeState(usage, r) !== "prior" && freeState(usage, r) !== "mine");
-    const freeOk = free.filter((r) => views(ix, usage, r, true, vm).some((v) => satisfies(v(c.prop), c)));
+    const freeOk = free.filter((r) =>
+      views(ix, usage, r, true, vm, vmDefaults.disk).some((v) => satisfies(v(c.prop), c)),
+    );
     if (freeOk.length) continue;
     const held = anywhere.filter((r) => inScope(r));
     const prior = held.filter((r) => freeState(usage, r) === "prior" || usage.vmOwner[r] === PRIOR);
     const mine = held.filter((r) => !prior.includes(r));
     const parts = [
-      `${describeConstraint(c)}: no free resource${where} has ${wanted(c)}${extreme(ix, usage, free, c, true)}`,
+      `${describeConstraint(c)}: no free resource${where} has ${wanted(c)}${extreme(ix, usage, free, c, true, vmDefaults.disk)}`,
     ];
     if (prior.length)
       parts.push(`${byValue(ix, prior, c.prop)} ${prior.length === 1 ? "is" : "are"} allocated to other experiments`);
@@ -172,18 +183,34 @@ function wanted(c: Constraint): string {
 }
 
 /** "; the largest free has 32 GiB" for numeric bounds. */
-function extreme(ix: InternetIndex, usage: Usage, rs: readonly number[], c: Constraint, free: boolean): string {
+function extreme(
+  ix: InternetIndex,
+  usage: Usage,
+  rs: readonly number[],
+  c: Constraint,
+  free: boolean,
+  root: number,
+): string {
   if (typeof c.value !== "number" || !["<", "<=", ">", ">="].includes(c.op)) return "";
   const big = c.op === ">" || c.op === ">=";
   let best: number | undefined;
+  let bestVirtual = false;
   for (const r of rs) {
-    for (const v of views(ix, usage, r, free, undefined)) {
+    const vs = views(ix, usage, r, free, undefined, root);
+    vs.forEach((v, i) => {
       const x = v(c.prop);
-      if (typeof x === "number" && (best === undefined || (big ? x > best : x < best))) best = x;
-    }
+      if (typeof x === "number" && (best === undefined || (big ? x > best : x < best))) {
+        best = x;
+        // views lists the virtual view last, when the resource offers one.
+        bestVirtual = i === vs.length - 1 && ix.resources[r]!.alloc.includes("virtual");
+      }
+    });
   }
   if (best === undefined) return `; no ${free ? "free " : ""}resource has ${c.prop} at all`;
-  return `; the ${big ? "largest" : "smallest"}${free ? " free" : ""} has ${formatValue(c.prop, best)}`;
+  // A virtual node's disk.capacity is what it gets beyond its root file system: say so, or 15 GiB on a 25 GiB disk puzzles.
+  const beyond =
+    c.prop === "disk.capacity" && root > 0 ? ` beyond a VM's ${formatValue(c.prop, root)} root file system` : "";
+  return `; the ${big ? "largest" : "smallest"}${free ? " free" : ""} has ${formatValue(c.prop, best)}${beyond}`;
 }
 
 /** "2 with 64 GiB and 1 with 128 GiB" */

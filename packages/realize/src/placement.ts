@@ -65,9 +65,11 @@ export interface Placement {
   kind?: VirtKind;
 }
 
+/** What a VM gets when its model does not say: cores, memory, and its root file system's disk. */
 export interface VmDefaults {
   cores: number;
   memory: number;
+  /** The root file system every virtual node has; `disk.capacity` asks for disk beyond it. */
   disk: number;
 }
 
@@ -192,7 +194,10 @@ export class Placer {
       const kind = kindOpen
         ? cls.kinds[0]
         : cls.kinds.find((k) => kindExclusion(k, constraints, socketConstraints) === undefined);
-      if (kind && firstUnsatisfied(virtualLookup(cls.props, sizes, kind), general) === undefined) {
+      if (
+        kind &&
+        firstUnsatisfied(virtualLookup(cls.props, sizes, kind, this.vmDefaults.disk), general) === undefined
+      ) {
         const mapping = this.mapping(cls, "virtual", sockets, socketKey);
         if (typeof mapping !== "string") out.push({ cls, mode: "virtual", sizes, mapping, kind });
       }
@@ -442,9 +447,12 @@ export function virtualLookup(
   props: Record<string, Scalar>,
   sizes: readonly number[],
   kind: VirtKind = "container",
+  root = 0,
 ): (prop: string) => Scalar | undefined {
   return (prop) => {
     if (KIND_PROPS.has(prop)) return kindProperty(kind, prop);
+    // `disk.capacity` asks for disk beyond the root file system (`root`, counted in sizes[2]).
+    if (prop === "disk.capacity") return sizes[2]! - root;
     const k = (VM_PROPS as readonly string[]).indexOf(prop);
     return k >= 0 ? sizes[k] : props[prop];
   };
@@ -466,14 +474,18 @@ export function identityConstraints(constraints: readonly Constraint[]): Constra
   return constraints.filter((c) => LOCATION_PROPS.has(c.prop));
 }
 
-/** The VirtAlloc slice a node would take as a VM: the default when allowed, else the least that satisfies. */
+/**
+ * The VirtAlloc slice a node would take as a VM: cores and memory the default when allowed, else
+ * the least that satisfies; disk the root file system (`d.disk`) plus the least extra disk its
+ * `disk.capacity` asks for (MergeTB's meaning: extra disk beyond the root, none when unasked).
+ */
 export function vmSizes(constraints: readonly Constraint[], d: VmDefaults): number[] | undefined {
-  const defaults = [d.cores, d.memory, d.disk];
+  const defaults = [d.cores, d.memory, 0];
   const sizes: number[] = [];
   for (let k = 0; k < 3; k++) {
     const v = pickValue(constraintsOn(constraints, VM_PROPS[k]!), 0, Number.POSITIVE_INFINITY, "min", defaults[k]);
     if (v === undefined) return undefined;
-    sizes.push(v);
+    sizes.push(k === 2 ? d.disk + v : v);
   }
   return sizes;
 }

@@ -348,7 +348,13 @@ function assemble(a: Attempt, links: LinkEmbedding[], infranets: Infranet[]): Re
         resource: ix.resources[p.resource]!.id,
         mode: p.mode,
         ...(p.kind ? { kind: p.kind } : {}),
-        alloc: { cores: p.sizes[0]!, memory: p.sizes[1]!, disk: p.sizes[2]! },
+        alloc: {
+          cores: p.sizes[0]!,
+          memory: p.sizes[1]!,
+          disk: p.sizes[2]!,
+          // A virtual node's disk counts its root file system; `disk.capacity` is what it asked beyond that.
+          ...(p.mode === "virtual" ? { root: a.demand.vmDefaults.disk } : {}),
+        },
         interfaces,
       };
     });

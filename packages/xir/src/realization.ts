@@ -27,8 +27,10 @@ export interface NodeEmbedding {
   /**
    * What the node takes of its resource (all of it when physical: the
    * resource's `proc.cores`, `memory.capacity`, `disk.capacity`, 0 when absent).
+   * A virtual node's `disk` is its root file system (`root`) plus the extra disk
+   * its `disk.capacity` asks for, as in MergeTB.
    */
-  alloc: { cores: number; memory: number; disk: number };
+  alloc: { cores: number; memory: number; disk: number; root?: number };
   interfaces: InterfaceEmbedding[];
 }
 
