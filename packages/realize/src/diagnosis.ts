@@ -197,19 +197,21 @@ function extreme(
   let bestVirtual = false;
   for (const r of rs) {
     const vs = views(ix, usage, r, free, undefined, root);
-    vs.forEach((v, i) => {
+    for (const [i, v] of vs.entries()) {
       const x = v(c.prop);
       if (typeof x === "number" && (best === undefined || (big ? x > best : x < best))) {
         best = x;
         // views lists the virtual view last, when the resource offers one.
         bestVirtual = i === vs.length - 1 && ix.resources[r]!.alloc.includes("virtual");
       }
-    });
+    }
   }
   if (best === undefined) return `; no ${free ? "free " : ""}resource has ${c.prop} at all`;
   // A virtual node's disk.capacity is what it gets beyond its root file system: say so, or 15 GiB on a 25 GiB disk puzzles.
   const beyond =
-    c.prop === "disk.capacity" && root > 0 ? ` beyond a VM's ${formatValue(c.prop, root)} root file system` : "";
+    c.prop === "disk.capacity" && bestVirtual && root > 0
+      ? ` beyond a VM's ${formatValue(c.prop, root)} root file system`
+      : "";
   return `; the ${big ? "largest" : "smallest"}${free ? " free" : ""} has ${formatValue(c.prop, best)}${beyond}`;
 }
 
