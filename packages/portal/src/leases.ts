@@ -13,7 +13,7 @@
  */
 import type { Store } from "@merge/store";
 import { projectRoles } from "./access.ts";
-import { Batch, read, readDoc } from "./documents.ts";
+import { Batch, LOST_RACE, read, readDoc, retryBatch } from "./documents.ts";
 import { conflict, PortalError } from "./errors.ts";
 import { type HistoryEntry, historyKey, historyPut } from "./history.ts";
 import type { ActivityLog } from "./idle.ts";
@@ -100,7 +100,7 @@ export class LeaseKeeper {
   ): Promise<RealizationSummary> {
     const rkey = keys.realization(project, experiment, name);
     const id = `${name}.${experiment}.${project}`;
-    for (let attempt = 0; attempt < 8; attempt++) {
+    return retryBatch(`realization ${id} kept changing while extending; try again`, 8, async () => {
       const doc = await readDoc<StoredRealization>(this.store, rkey);
       if (doc === undefined) throw await this.realizer.missing(project, experiment, name);
       const r = doc.value;
@@ -140,9 +140,8 @@ export class LeaseKeeper {
         .delete(keys.expiry(current, project, experiment, name))
         .put(keys.expiry(until, project, experiment, name), { id })
         .add([historyPut(project, experiment, entry, `extend-${until}`)]);
-      if (await b.tryCommit(this.store)) return summarize(next);
-    }
-    throw conflict(`realization ${id} kept changing while extending; try again`);
+      return (await b.tryCommit(this.store)) ? summarize(next) : LOST_RACE;
+    });
   }
 
   /** One pass: release or reclaim what is due, warn what is near. */

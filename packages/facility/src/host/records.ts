@@ -6,7 +6,7 @@
  * agent that stops beating (killed, its host gone) is down within the lease's
  * time, in every process that reads the store (`cog host list`).
  */
-import type { Store } from "@merge/store";
+import { type Store, updateJSON } from "@merge/store";
 
 const ROOT = "/cogs/";
 const enc = encodeURIComponent;
@@ -65,18 +65,13 @@ export async function readHost(store: Store, name: string): Promise<HostView | u
 
 /** Drain (no new nodes) or undrain a registered host; throws naming the hosts there are. */
 export async function setDrained(store: Store, name: string, drained: boolean): Promise<HostRecord> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const kv = await store.get(hostKeys.host(name));
-    if (!kv) {
-      const names = (await listHosts(store)).map((h) => h.name);
-      throw new Error(`no host '${name}' is registered${names.length ? ` (hosts: ${names.join(", ")})` : ""}`);
-    }
-    const r = { ...(JSON.parse(kv.value) as HostRecord), drained };
-    const t = await store.txn({
-      compare: [{ key: kv.key, target: "modRevision", op: "==", value: kv.modRevision }],
-      success: [{ op: "put", key: kv.key, value: JSON.stringify(r) }],
-    });
-    if (t.succeeded) return r;
+  const r = await updateJSON<HostRecord>(store, hostKeys.host(name), (cur) => cur && { ...cur, drained }, {
+    maxAttempts: 10,
+    what: `host '${name}'`,
+  });
+  if (r.value === undefined) {
+    const names = (await listHosts(store)).map((h) => h.name);
+    throw new Error(`no host '${name}' is registered${names.length ? ` (hosts: ${names.join(", ")})` : ""}`);
   }
-  throw new Error(`host '${name}': its record kept changing; try again`);
+  return r.value;
 }

@@ -5,7 +5,7 @@
  * wherever they are seen. One counter, so user and project ids never meet.
  */
 import type { Store } from "@merge/store";
-import { Batch, readDoc } from "../documents.ts";
+import { Batch, LOST_RACE, readDoc, retryBatch } from "../documents.ts";
 
 const P = "portal/unix-ids/";
 export const idKeys = {
@@ -19,7 +19,7 @@ export const FIRST_ID = 20000;
 
 /** The id of `key`, allocated now if it has none (compare-and-swap on the counter; retried on a race). */
 export async function unixId(store: Store, key: string): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
+  return retryBatch(`could not allocate a unix id for ${key}: the counter kept changing; try again`, 50, async () => {
     const have = await readDoc<{ id: number }>(store, key);
     if (have !== undefined) return have.value.id;
     const next = await readDoc<{ next: number }>(store, idKeys.next());
@@ -30,7 +30,6 @@ export async function unixId(store: Store, key: string): Promise<number> {
       .put(idKeys.next(), { next: id + 1 });
     if (next === undefined) batch.absent(idKeys.next());
     else batch.unchanged(idKeys.next(), next.modRevision);
-    if (await batch.tryCommit(store)) return id;
-  }
-  throw new Error(`could not allocate a unix id for ${key}: the counter kept changing`);
+    return (await batch.tryCommit(store)) ? id : LOST_RACE;
+  });
 }
