@@ -52,15 +52,9 @@ const EXT: Record<CertRole, string> = {
   host: "serverAuth,clientAuth",
 };
 
-/** Make a CA (unless one exists) and a certificate per role. Returns the files written. */
-export function makeCerts(dir: string, opts: MakeCertsOptions = {}): string[] {
-  const bin = openssl();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  const days = String(opts.days ?? 825);
-  const org = (opts.facility ?? "merge-facility").replace(/[/=,+]/g, "-");
-  const written: string[] = [];
-  const run = (args: string[]) => {
+/** Runs `openssl` (at `bin`) in `dir`, without the system's configuration; a failure is a CertError with its stderr. */
+function opensslIn(bin: string, dir: string): (args: string[]) => void {
+  return (args) => {
     try {
       execFileSync(bin, args, {
         cwd: dir,
@@ -72,6 +66,17 @@ export function makeCerts(dir: string, opts: MakeCertsOptions = {}): string[] {
       throw new CertError(`openssl ${args[0]} failed: ${stderr || (err as Error).message}`);
     }
   };
+}
+
+/** Make a CA (unless one exists) and a certificate per role. Returns the files written. */
+export function makeCerts(dir: string, opts: MakeCertsOptions = {}): string[] {
+  const bin = openssl();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const days = String(opts.days ?? 825);
+  const org = (opts.facility ?? "merge-facility").replace(/[/=,+]/g, "-");
+  const written: string[] = [];
+  const run = opensslIn(bin, dir);
   const secure = (name: string) => {
     chmodSync(join(dir, name), 0o600);
     written.push(join(dir, name));
@@ -171,18 +176,7 @@ export function makeHostCert(
   chmodSync(dir, 0o700);
   const f = certFiles(dir, "host");
   if (existsSync(f.cert) && !opts.force) return [];
-  const run = (args: string[]) => {
-    try {
-      execFileSync(bin, args, {
-        cwd: dir,
-        stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, OPENSSL_CONF: "/dev/null" },
-      });
-    } catch (err) {
-      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-      throw new CertError(`openssl ${args[0]} failed: ${stderr || (err as Error).message}`);
-    }
-  };
+  const run = opensslIn(bin, dir);
   const hosts = ["localhost", "127.0.0.1", "::1", ...(opts.addresses ?? [])];
   const san = [...new Set(hosts)].map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(",");
   run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "host-key.pem"]);

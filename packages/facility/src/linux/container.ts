@@ -8,13 +8,13 @@
  * the host has the controllers.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline";
 import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { infranetPort, namesOf } from "./names.ts";
-import { alive, killAll, listNetns, netnsInode, processesIn } from "./processes.ts";
+import { alive, killAll, listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
@@ -40,16 +40,7 @@ export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan
 
 /** Host pid of a node's init, if it runs (checked against the node's namespace, not trusted from the file). */
 export function nodePid(env: Env, prefix: string, node: string): number | undefined {
-  const f = join(nodeDir(env, prefix, node), "pid");
-  if (!existsSync(f)) return undefined;
-  const pid = Number(readFileSync(f, "utf8").trim());
-  const ino = netnsInode(namesOf(prefix).node(node));
-  if (!pid || ino === undefined || !alive(pid)) return undefined;
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`) === `net:[${ino}]` ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return pidInNetns(join(nodeDir(env, prefix, node), "pid"), namesOf(prefix).node(node));
 }
 
 function cgroupFiles(env: Env, prefix: string, node: NodePlan): string[] {

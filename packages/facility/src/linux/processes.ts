@@ -3,7 +3,7 @@
  * materialization's namespaces (containers, dnsmasq, foundry, emulators),
  * without trusting any pid file.
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 
 export interface Proc {
   pid: number;
@@ -80,5 +80,21 @@ export function listNetns(): string[] {
     return readdirSync("/run/netns");
   } catch {
     return [];
+  }
+}
+
+/**
+ * The live process a pid file names, if it is in network namespace `netns`: a pid file outlives its
+ * process, and the kernel may have given the number to another, so the file alone is not trusted.
+ */
+export function pidInNetns(pidFile: string, netns: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  const ino = netnsInode(netns);
+  if (!pid || ino === undefined || !alive(pid)) return undefined;
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`) === `net:[${ino}]` ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }

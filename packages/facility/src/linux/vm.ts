@@ -12,7 +12,7 @@
  * namespace, so the materialization's sweep removes it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +20,7 @@ import { run } from "./command.ts";
 import { nodeDir } from "./container.ts";
 import type { Env } from "./env.ts";
 import { macOf, namesOf, socketIfname } from "./names.ts";
-import { alive, netnsInode } from "./processes.ts";
+import { alive, pidInNetns } from "./processes.ts";
 import { qmp } from "./qmp.ts";
 import type { NodePlan } from "./record.ts";
 import { type GuestImage, guestImage } from "./vm-image.ts";
@@ -111,16 +111,7 @@ export async function vmWire(env: Env, prefix: string, node: NodePlan): Promise<
 
 /** The QEMU process of a running VM node (checked to be in the node's namespace). */
 export function vmPid(env: Env, prefix: string, node: string): number | undefined {
-  const f = join(vmDir(env, prefix, node), "qemu.pid");
-  if (!existsSync(f)) return undefined;
-  const pid = Number(readFileSync(f, "utf8").trim());
-  const ino = netnsInode(namesOf(prefix).node(node));
-  if (!pid || ino === undefined || !alive(pid)) return undefined;
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`) === `net:[${ino}]` ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return pidInNetns(join(vmDir(env, prefix, node), "qemu.pid"), namesOf(prefix).node(node));
 }
 
 export function accel(): "kvm" | "tcg" {
