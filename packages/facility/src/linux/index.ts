@@ -15,3 +15,15 @@ export { PREFIX_RE, prefixOf, qualifyNames } from "./names.ts";
 export * from "./record.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";
+export {
+  type WireGuardInterface,
+  type WireGuardKind,
+  type WireGuardPeer,
+  wgDown,
+  wgKeyPair,
+  wgPeer,
+  wgPeers,
+  wgRemovePeer,
+  wgUp,
+  wireGuardKind,
+} from "./wireguard.ts";
