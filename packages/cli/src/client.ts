@@ -108,10 +108,9 @@ export function signedIn(opts: { portal?: string } = {}): PortalClient {
   return c;
 }
 
-/** A failure: exit status 1. */
-export class CliError extends Error {}
-/** The command line itself is wrong (a malformed name, a bad flag value): exit status 2. */
-export class UsageError extends CliError {}
+import { CliError, UsageError } from "./errors.ts";
+
+export { CliError, UsageError };
 
 const NAME_RULE = "lower-case letters and digits, starting with a letter, at most 32";
 

@@ -67,10 +67,11 @@ test("no relative import reaches into another package", () => {
 /** Packages whose sources (src/) must not import these (docs/architecture.md, "Packages and their rooms"). */
 const FORBIDDEN: Record<string, RegExp> = {
   portal: /^@merge\/(facility|facility-model|cli|web|e2e)(\/|$)/,
-  materialize: /^@merge\/(?!xir$|proto$|materialize$)/,
+  materialize: /^@merge\/(?!xir$|xir\/errors$|proto$|materialize$)/,
   xir: /^@merge\//,
-  store: /^@merge\/(?!store)/,
-  realize: /^@merge\/(?!xir$|realize)/,
+  // The error catalog is the one thing the store takes from elsewhere.
+  store: /^@merge\/(?!store|xir\/errors$)/,
+  realize: /^@merge\/(?!xir$|xir\/errors$|realize)/,
 };
 
 test("sources import only the packages their room allows", () => {
@@ -99,4 +100,19 @@ test("the scanner sees imports of every form it checks", () => {
       ["../../other/src/e.ts", 7],
     ],
   );
+});
+
+test("every error class of a package is one of the error catalog's (@merge/xir/errors)", () => {
+  const outside: string[] = [];
+  for (const { pkg, file } of files) {
+    if (!file.includes(`${sep}src${sep}`) || pkg === "web") continue;
+    const text = readFileSync(file, "utf8");
+    for (const m of text.matchAll(/class (\w+) extends (Error|TypeError|RangeError)\b/g)) {
+      const line = text.slice(0, m.index).split("\n").length;
+      outside.push(
+        `${relative(packages, file)}:${line}: ${m[1]} extends ${m[2]}; extend MergeError with a code of the catalog`,
+      );
+    }
+  }
+  assert.deepEqual(outside, []);
 });

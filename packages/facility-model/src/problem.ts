@@ -6,6 +6,7 @@
  * neither imports the other for them.
  */
 import type { Port, Resource } from "@merge/xir";
+import { MergeError } from "@merge/xir/errors";
 
 export type Severity = "error" | "warning";
 
@@ -27,15 +28,18 @@ export function errorsOf(problems: readonly Problem[]): Problem[] {
 }
 
 /** Thrown by `build()` and loaders when a model has errors; carries every one. */
-export class FacilityModelError extends Error {
+export class FacilityModelError extends MergeError<"facility-model"> {
   constructor(
     readonly subject: string,
     readonly problems: readonly Problem[],
   ) {
     const shown = problems.slice(0, 20).map((p) => `  ${formatProblem(p)}`);
     if (problems.length > 20) shown.push(`  ... and ${problems.length - 20} more`);
-    super(`${subject}: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n${shown.join("\n")}`);
-    this.name = "FacilityModelError";
+    super(
+      "facility-model",
+      "invalid",
+      `${subject}: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n${shown.join("\n")}`,
+    );
   }
 }
 

@@ -1,13 +1,8 @@
-/** A small seeded PRNG (mulberry32): same seed, same facility, on every machine. */
-export type Random = () => number;
+import { type Random, seededRandom } from "@merge/xir";
 
+export type { Random };
+
+/** The generators' PRNG: seed 0 is taken as a fixed odd constant, so it is not a degenerate start. */
 export function random(seed: number): Random {
-  let a = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed >>> 0 || 0x9e3779b9);
 }

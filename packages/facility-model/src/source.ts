@@ -18,6 +18,7 @@ import { register } from "node:module";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Facility, type ResourceInternet, validateFacility, validateResourceInternet } from "@merge/xir";
+import { MergeError } from "@merge/xir/errors";
 import { generateFacility } from "./generate.ts";
 import { checkResourceInternet, generateResourceInternet } from "./internet.ts";
 import { jsonErrorOffset, jsonPathOffset, lineCol } from "./json-text.ts";
@@ -35,8 +36,10 @@ export type LoadedModel =
 export const MODEL_SOURCE_FORMS =
   "facility.json | internet.json | facility.ts | sample:phobos | sample:two-rack | sample:gen:<nodes>[:<seed>] | sample:internet:<k>x<nodes>[:<seed>]";
 
-export class ModelSourceError extends Error {
-  override name = "ModelSourceError";
+export class ModelSourceError extends MergeError<"facility-model"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("facility-model", "source", message, options);
+  }
 }
 
 const MODULES = new Set([".ts", ".mts", ".js", ".mjs"]);

@@ -18,10 +18,15 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync }
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type { TlsFiles } from "@merge/proto";
+import { MergeError } from "@merge/xir/errors";
 
 export type CertRole = "commander" | "portal" | "driver" | "host";
 
-export class CertError extends Error {}
+export class CertError extends MergeError<"facility"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("facility", "certificate", message, options);
+  }
+}
 
 export function openssl(): string {
   for (const p of ["/usr/bin/openssl", "/usr/local/bin/openssl"]) if (existsSync(p)) return p;

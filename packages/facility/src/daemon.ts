@@ -27,13 +27,18 @@ import { Socket } from "node:net";
 import { parseArgs } from "node:util";
 import { openStore } from "@merge/store";
 import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
+import { MergeError } from "@merge/xir/errors";
 import type { Backend } from "./backend.ts";
 import { reconcileBackend, startFacility } from "./facility.ts";
 import { harborSpecOf } from "./harbor.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
-export class DaemonUsageError extends Error {}
+export class DaemonUsageError extends MergeError<"facility"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("facility", "usage", message, options);
+  }
+}
 
 function durations(s: string | undefined): Partial<SimDurations> | undefined {
   if (s === undefined) return undefined;

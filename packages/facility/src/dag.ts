@@ -10,6 +10,7 @@
  */
 
 import type { Fragment } from "@merge/materialize";
+import { MergeError } from "@merge/xir/errors";
 import { undoAction } from "./actions.ts";
 import type { MzId, NodeSpec } from "./backend.ts";
 import { type Action, type ActionSpec, nodeStateId, type Task } from "./task.ts";
@@ -19,7 +20,11 @@ export interface Dag {
   actions: Action[];
 }
 
-export class FragmentError extends Error {}
+export class FragmentError extends MergeError<"facility"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("facility", "fragment", message, options);
+  }
+}
 
 function action(mzid: MzId, task: string, stage: number, id: string, spec: ActionSpec, now: string): Action {
   return { mzid, task, stage, id, spec, state: "pending", masked: false, attempts: 0, updated: now };

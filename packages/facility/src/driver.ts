@@ -6,6 +6,7 @@
 
 import type { Fragment } from "@merge/materialize";
 import type { KeyValue, Op, Store } from "@merge/store";
+import { MergeError } from "@merge/xir/errors";
 import { parseActionSpec } from "./actions.ts";
 import type { EmulationParams, HarborSpec, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
@@ -27,7 +28,11 @@ import {
 /** etcd refuses transactions with more than 128 operations by default. */
 const TXN_OPS = 100;
 
-export class MzIdError extends Error {}
+export class MzIdError extends MergeError<"facility"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("facility", "materialization-id", message, options);
+  }
+}
 
 const MZID = /^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_-]*$/;
 

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import type { Store } from "@merge/store";
 import type { EmulationValues } from "@merge/xir";
+import { type CatalogCode, MergeError } from "@merge/xir/errors";
 import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
 import { nodePid } from "./linux/container.ts";
@@ -37,12 +38,9 @@ export interface WindowSize {
 /** What a shell's caller sends: keystrokes or piped input, a new window size, the end of input. */
 export type ShellInput = { stdin: Uint8Array } | { resize: WindowSize } | { eof: true };
 
-export class NodeOpsError extends Error {
-  constructor(
-    readonly code: "not_found" | "failed_precondition" | "invalid_argument" | "unimplemented",
-    message: string,
-  ) {
-    super(message);
+export class NodeOpsError extends MergeError<"node-ops"> {
+  constructor(code: CatalogCode<"node-ops">, message: string) {
+    super("node-ops", code, message);
   }
 }
 

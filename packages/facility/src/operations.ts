@@ -4,12 +4,17 @@
  * compare-and-swap on the action, retried if rex wrote it meanwhile.
  */
 import { type Store, updateJSON } from "@merge/store";
+import { MergeError } from "@merge/xir/errors";
 import { nodeTransition } from "./actions.ts";
 import type { MzId } from "./backend.ts";
 import { rangeAll, readActions } from "./driver.ts";
 import { type Action, keys, type NodeRecord, nodeStateId, parseKey, type StoredAction, type Task } from "./task.ts";
 
-export class NoSuchAction extends Error {}
+export class NoSuchAction extends MergeError<"facility"> {
+  constructor(message: string) {
+    super("facility", "no-such-action", message);
+  }
+}
 
 /** Select actions of a materialization: all, one task's, or one action (`task/stage/action` or `task/action`). */
 export async function selectActions(

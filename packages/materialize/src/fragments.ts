@@ -13,6 +13,7 @@ import {
   type Realization,
   towardConstraints,
 } from "@merge/xir";
+import { MergeError } from "@merge/xir/errors";
 import type { Fragment } from "./fragment.ts";
 import type {
   EmulationParams,
@@ -28,7 +29,11 @@ import type {
 export const INFRANET: Omit<InfranetSpec, "vni"> = { subnet: "172.30.0.0/16", gateway: "172.30.0.1" };
 
 /** A realization that cannot be materialized as it stands (names what is missing). */
-export class PlanError extends Error {}
+export class PlanError extends MergeError<"plan"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("plan", "invalid", message, options);
+  }
+}
 
 /** The nth node's infranet address: 172.30.0.2 onwards (.1 is the infrapod). */
 export function infranetAddress(n: number): string {

@@ -5,6 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import * as pb from "@merge/proto";
 import type { EmulationValues } from "@merge/xir";
+import { MergeError } from "@merge/xir/errors";
 import type { Fragment } from "./fragment.ts";
 import type {
   ActionState,
@@ -21,7 +22,11 @@ import type {
   PowerAction,
 } from "./spec.ts";
 
-export class WireError extends Error {}
+export class WireError extends MergeError<"plan"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("plan", "wire", message, options);
+  }
+}
 
 /** The name a wire enum value has in `map` (name → value), if any. */
 function nameOf<K extends string, V>(map: Record<K, V>, value: V): K | undefined {

@@ -28,6 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { threadId } from "node:worker_threads";
+import { MergeError } from "@merge/xir/errors";
 
 export type Confinement = "namespace" | "userns" | "none";
 
@@ -37,8 +38,10 @@ export const UNSAFE_ENV = "MERGE_UNSAFE_UNCONFINED_MODELS";
 const CONFINE_SH = fileURLToPath(new URL("./confine.sh", import.meta.url));
 
 /** Thrown when no confinement works here and the unsafe opt-out is not set. */
-export class ConfinementError extends Error {
-  override name = "ConfinementError";
+export class ConfinementError extends MergeError<"model"> {
+  constructor(message: string) {
+    super("model", "confinement", message);
+  }
 }
 
 let detected: Confinement | undefined;

@@ -4,6 +4,7 @@
  * file:line:column in their model source when the element was made there, and a
  * path into the XIR (`nodes[3].sockets[0]`) otherwise.
  */
+import { MergeError } from "@merge/xir/errors";
 export type Severity = "error" | "warning";
 
 export interface SourceLocation {
@@ -22,11 +23,10 @@ export interface Diagnostic {
   path?: string;
 }
 
-export class ModelError extends Error {
+export class ModelError extends MergeError<"model"> {
   readonly diagnostics: Diagnostic[];
   constructor(diagnostics: Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join("\n"));
-    this.name = "ModelError";
+    super("model", "invalid", diagnostics.map(formatDiagnostic).join("\n"));
     this.diagnostics = diagnostics;
   }
 }

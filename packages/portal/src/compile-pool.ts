@@ -12,6 +12,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { removeThreadScratch } from "@merge/model";
+import { MergeError } from "@merge/xir/errors";
 import type { Compiled, CompileJob } from "./compiler.ts";
 import { finish } from "./compiler.ts";
 
@@ -42,13 +43,12 @@ export function compileLimits(partial: Partial<CompileLimits> = {}): CompileLimi
 }
 
 /** The queue is full (for this user or for everyone): try again after `retryAfterSeconds`. */
-export class CompileQueueFull extends Error {
-  override name = "CompileQueueFull";
+export class CompileQueueFull extends MergeError<"api"> {
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
   ) {
-    super(message);
+    super("api", "too_many_requests", message);
   }
 }
 

@@ -1,42 +1,16 @@
+import { type CatalogCode, MergeError } from "@merge/xir/errors";
+
 /**
  * The one error shape every 4xx/5xx answer carries: `{error, message, field?}`.
  * `error` is a stable machine code, `message` says what went wrong and what to do.
  */
-export type ErrorCode =
-  | "bad_request"
-  | "unauthenticated"
-  | "inactive"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "too_large"
-  | "unsupported"
-  | "unprocessable"
-  | "too_many_requests"
-  | "internal";
+export type ErrorCode = CatalogCode<"api">;
 
-const statusOf: Record<ErrorCode, number> = {
-  bad_request: 400,
-  unauthenticated: 401,
-  inactive: 403,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  unsupported: 415,
-  unprocessable: 422,
-  too_many_requests: 429,
-  internal: 500,
-};
-
-export class PortalError extends Error {
-  readonly code: ErrorCode;
-  readonly status: number;
+/** An answer of the portal's API: a code of the catalog's `api` domain, its status, and `field` where one is to blame. */
+export class PortalError extends MergeError<"api"> {
   readonly field?: string;
   constructor(code: ErrorCode, message: string, field?: string) {
-    super(message);
-    this.code = code;
-    this.status = statusOf[code];
+    super("api", code, message);
     this.field = field;
   }
   toJSON(): ErrorBody {
@@ -58,3 +32,21 @@ export const forbidden = (message: string): PortalError => new PortalError("forb
 export const conflict = (message: string): PortalError => new PortalError("conflict", message);
 export const badRequest = (message: string, field?: string): PortalError =>
   new PortalError("bad_request", message, field);
+
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
+  400: "bad_request",
+  401: "unauthenticated",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  413: "too_large",
+  415: "unsupported",
+  422: "unprocessable",
+  429: "too_many_requests",
+  503: "unavailable",
+};
+
+/** The API code an answer of this status carries when the error came from another domain of the catalog. */
+export function apiCodeOf(status: number): ErrorCode {
+  return CODE_OF_STATUS[status] ?? (status < 500 ? "bad_request" : "internal");
+}

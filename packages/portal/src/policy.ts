@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { MergeError } from "@merge/xir/errors";
 import { parse } from "yaml";
 
 export const ACTIONS = ["create", "read", "update", "delete"] as const;
@@ -45,7 +46,11 @@ export type Policy = Record<ObjectType, Partial<Record<PolicyVisibility, Record<
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL("../policy.default.yml", import.meta.url));
 
-export class PolicyError extends Error {}
+export class PolicyError extends MergeError<"policy"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("policy", "invalid", message, options);
+  }
+}
 
 /** Parses and checks a policy document; errors name the file and the path of the bad entry. */
 export function parsePolicy(text: string, file = "<policy>"): Policy {

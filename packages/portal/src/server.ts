@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { errorKind, MergeError } from "@merge/xir/errors";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { installAccess } from "./access.ts";
 import { ensureDirectories, upgradeAccounts } from "./accounts.ts";
@@ -16,7 +17,7 @@ import { AuditLog } from "./audit.ts";
 import { CompilePool } from "./compile-pool.ts";
 import type { PortalConfig, PortalContext } from "./context.ts";
 import { realizeEngine } from "./engine.ts";
-import { PortalError } from "./errors.ts";
+import { apiCodeOf, PortalError } from "./errors.ts";
 import { ReplicaPresence } from "./health.ts";
 import { Identity } from "./identity.ts";
 import { ActivityLog } from "./idle.ts";
@@ -161,13 +162,24 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     for (const h of FORWARDED_HEADERS) delete req.raw.headers[h];
   });
 
-  app.setErrorHandler((err: FastifyError | PortalError | Throttled, req, reply) => {
+  app.setErrorHandler((err: FastifyError | MergeError, req, reply) => {
     if (err instanceof PortalError) return reply.code(err.status).send(err.toJSON());
     if (err instanceof Throttled) {
       return reply
         .code(429)
         .header("retry-after", String(err.retryAfterSeconds))
         .send({ error: "too_many_requests", message: err.message });
+    }
+    // Any other error of the catalog answers with the status the catalog gives it (a store CAS that
+    // gave up is a 409, an unreachable store a 503), under the API code of that status.
+    if (err instanceof MergeError && err.status < 500) {
+      return reply.code(err.status).send({ error: apiCodeOf(err.status), message: err.message });
+    }
+    if (err instanceof MergeError && err.status === 503) {
+      req.log.warn({ err }, "unavailable");
+      return reply
+        .code(503)
+        .send({ error: "unavailable", message: `${errorKind(err.domain, err.code)?.meaning} (${err.id}); try again` });
     }
     const fe = err as FastifyError;
     if (fe.validation) {

@@ -27,6 +27,7 @@
  * oidc-provider.
  */
 import { hash, randomBytes } from "node:crypto";
+import { MergeError } from "@merge/xir/errors";
 
 /** Subjects whose keys are remembered (a cache: bounded, cleared when full). */
 const DERIVED_KEYS = 10_000;
@@ -88,7 +89,7 @@ export interface Attempt {
 }
 
 /** Thrown (and answered 429 with Retry-After) when a key is locked. */
-export class Throttled extends Error {
+export class Throttled extends MergeError<"api"> {
   readonly retryAfterSeconds: number;
   constructor(
     readonly scope: "account" | "address",
@@ -98,6 +99,8 @@ export class Throttled extends Error {
     const seconds = Math.max(1, Math.ceil((until - now) / 1000));
     const at = new Date(until).toISOString().replace(/\.\d+Z$/, "Z");
     super(
+      "api",
+      "too_many_requests",
       `too many failed attempts ${scope === "account" ? "for this account" : "from this address"}; ` +
         `try again in ${seconds} s (after ${at})`,
     );

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import type { DescService } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { MergeError } from "@merge/xir/errors";
 
 export interface TlsFiles {
   ca: string;
@@ -23,7 +24,11 @@ export interface TlsMaterial {
 }
 
 /** A certificate or key file that cannot be read. */
-export class TlsFilesError extends Error {}
+export class TlsFilesError extends MergeError<"tls"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("tls", "files", message, options);
+  }
+}
 
 export function loadTls(files: TlsFiles): TlsMaterial {
   const read = (what: string, p: string) => {

@@ -24,4 +24,4 @@ export { formatProblem, type Problem } from "./diagnosis.ts";
 export { formatEmbedding } from "./embedding.ts";
 export { InternetError, type InternetIndex, prepareInternet } from "./internet.ts";
 export { type RealizeOptions, type RealizeResult, realize, structuralProblems, VM_DEFAULTS } from "./realize.ts";
-export { seededRandom } from "./seeded.ts";
+export { seededRandom } from "@merge/xir";

@@ -13,6 +13,7 @@ import {
   type Scalar,
   type VirtKind,
 } from "@merge/xir";
+import { MergeError } from "@merge/xir/errors";
 
 export const KIND_NODE = 0;
 export const KIND_SWITCH = 1;
@@ -104,7 +105,11 @@ const XP = new Set(["xpnet", "gateway"]);
  */
 export const LOCATION_PROPS: ReadonlySet<string> = new Set(["host", "facility", "rack"]);
 
-export class InternetError extends Error {}
+export class InternetError extends MergeError<"realize"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("realize", "internet", message, options);
+  }
+}
 
 /** Number, cross-reference and order the resource internet. Throws InternetError on dangling references. */
 export function prepareInternet(internet: ResourceInternet): InternetIndex {

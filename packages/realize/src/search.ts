@@ -17,10 +17,11 @@
  * nodes and their links, so a search costs milliseconds at 1,000 nodes and
  * never runs at all when the greedy engine already routed every link.
  */
+
+import { seededRandom as random } from "@merge/xir";
 import type { Demand } from "./context.ts";
 import { KIND_GATEWAY, KIND_SWITCH } from "./internet.ts";
 import { type Candidate, key } from "./placement.ts";
-import { seededRandom as random } from "./seeded.ts";
 import type { Usage } from "./usage.ts";
 
 /** Overflow counts this many times more than load: crossing trunks is fine, overfilling them is not. */

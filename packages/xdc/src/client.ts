@@ -1,14 +1,13 @@
 /** The portal's side of the XDC host API (service.ts): mutual TLS, JSON. */
 import { request } from "node:https";
 import type { TlsMaterial } from "@merge/proto";
+import { MergeError } from "@merge/xir/errors";
 import type { XdcAccount, XdcSpec, XdcStatus } from "./wire.ts";
 
-export class XdcHostError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
+/** The XDC host's error answer, relayed with the status it gave. */
+export class XdcHostError extends MergeError<"xdc"> {
+  constructor(status: number, message: string) {
+    super("xdc", "host", message, { status });
   }
 }
 

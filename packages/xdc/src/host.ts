@@ -19,6 +19,7 @@ import {
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { imageCache } from "@merge/facility/linux";
+import { MergeError } from "@merge/xir/errors";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
 import { answers, containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
 import { ensureJupyterLayer, jupyterCommand } from "./jupyter.ts";
@@ -57,7 +58,11 @@ interface XdcRecord {
 }
 
 /** An error the caller caused (bad spec): the service answers 400 with it. */
-export class XdcInputError extends Error {}
+export class XdcInputError extends MergeError<"xdc"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("xdc", "input", message, options);
+  }
+}
 
 const NAME = /^[a-z][a-z0-9]{0,31}$/;
 const POOL_SLOTS = 16384;

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { Experiment, ResourceInternet } from "@merge/xir";
 import type { Command } from "commander";
+import { CliError, UsageError } from "../errors.ts";
 import { loadTypeScript } from "../typescript.ts";
 
 export interface LocalFlags {
@@ -18,10 +19,6 @@ export interface LocalFlags {
   bestEffort?: boolean;
 }
 
-class LocalError extends Error {}
-/** The command line is incomplete (exit status 2, as for other usage errors). */
-class LocalUsageError extends LocalError {}
-
 export function registerRealizeLocal(program: Command): void {
   let cmd = program.commands.find((c) => c.name() === "realize");
   if (!cmd) {
@@ -30,7 +27,7 @@ export function registerRealizeLocal(program: Command): void {
       .description("realize an experiment")
       .option("--json", "print JSON")
       .action(() => {
-        throw new LocalError("mrg realize: only --local is available here");
+        throw new CliError("mrg realize: only --local is available here");
       });
   }
   cmd
@@ -55,9 +52,9 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
   const { formatEmbedding, formatProblem, InternetError, prepareInternet, realize } = await import("@merge/realize");
   const { MODEL_SOURCE_FORMS } = await import("@merge/facility-model");
   try {
-    if (!model) throw new LocalUsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
+    if (!model) throw new UsageError("mrg realize --local: name a model (model.ts, model.py or XIR .json)");
     if (!flags.facility) {
-      throw new LocalUsageError(`mrg realize --local: --facility is required: ${MODEL_SOURCE_FORMS}`);
+      throw new UsageError(`mrg realize --local: --facility is required: ${MODEL_SOURCE_FORMS}`);
     }
     const experiment = await loadExperiment(model);
     const internet = await loadInternet(flags.facility);
@@ -85,9 +82,9 @@ export async function runRealizeLocal(model: string, flags: LocalFlags): Promise
     );
     return 0;
   } catch (err) {
-    if (err instanceof LocalError || err instanceof InternetError) {
+    if (err instanceof CliError || err instanceof InternetError) {
       process.stderr.write(`${err.message}\n`);
-      return err instanceof LocalUsageError ? 2 : 1;
+      return err instanceof UsageError ? 2 : 1;
     }
     throw err;
   }
@@ -100,12 +97,12 @@ async function loadExperiment(path: string): Promise<Experiment> {
     const { formatSchemaErrors, validateExperiment } = await import("@merge/xir");
     const doc = readJson(path);
     const v = validateExperiment(doc);
-    if (!v.ok) throw new LocalError(`${path}: not a valid XIR experiment:\n${formatSchemaErrors(v.errors)}`);
+    if (!v.ok) throw new CliError(`${path}: not a valid XIR experiment:\n${formatSchemaErrors(v.errors)}`);
     return v.value;
   }
   const result = await compileFile(path);
   for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
-  if (!result.ok || !result.xir) throw new LocalError(`mrg realize --local: ${path} does not compile`);
+  if (!result.ok || !result.xir) throw new CliError(`mrg realize --local: ${path} does not compile`);
   return result.xir;
 }
 
@@ -119,7 +116,7 @@ async function loadInternet(facility: string): Promise<ResourceInternet> {
   );
   const bare = SAMPLES[facility] !== undefined || /^(gen|internet):/.test(facility);
   if (!bare && !facility.startsWith("sample:") && !FILE_FORMS.has(extname(facility))) {
-    throw new LocalError(
+    throw new CliError(
       `--facility ${facility}: not a sample (${Object.keys(SAMPLES).join(", ")}) and not a .json file or facility module; give one of ${MODEL_SOURCE_FORMS}`,
     );
   }
@@ -127,11 +124,11 @@ async function loadInternet(facility: string): Promise<ResourceInternet> {
   try {
     loaded = await loadModel(bare ? `sample:${facility}` : facility);
   } catch (err) {
-    if (err instanceof ModelSourceError) throw new LocalError(`--facility ${facility}: ${err.message}`);
+    if (err instanceof ModelSourceError) throw new CliError(`--facility ${facility}: ${err.message}`);
     throw err;
   }
   if (loaded.kind === "invalid") {
-    throw new LocalError(
+    throw new CliError(
       `${facility}: not a valid facility model or resource internet:\n${loaded.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
     );
   }
@@ -146,11 +143,11 @@ function readJson(path: string): unknown {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new LocalError(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new CliError(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new LocalError(`${path}: not JSON: ${(err as Error).message}`);
+    throw new CliError(`${path}: not JSON: ${(err as Error).message}`);
   }
 }

@@ -10,6 +10,7 @@ import type { Client } from "@connectrpc/connect";
 import { linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
+import { MergeError } from "@merge/xir/errors";
 import type {
   ActionContext,
   Backend,
@@ -41,7 +42,11 @@ export interface HostRoutedOptions {
   log?: (m: string) => void;
 }
 
-export class HostDownError extends Error {}
+export class HostDownError extends MergeError<"facility"> {
+  constructor(message: string, options?: ErrorOptions) {
+    super("facility", "host-down", message, options);
+  }
+}
 
 export class HostRoutedBackend implements Backend {
   private readonly clients = new Map<string, { endpoint: string; client: Client<typeof pb.HostAgentService> }>();

@@ -12,10 +12,14 @@ export interface Result {
   stderr: string;
 }
 
+/** What a run is given: its standard input, or that and its environment. */
+export type RunInput = string | { input?: string; env?: NodeJS.ProcessEnv };
+
 /** Run a program to completion; never throws for a non-zero exit (see `check`). */
-export function run(cmd: string, args: string[], input?: string): Promise<Result> {
+export function run(cmd: string, args: string[], given?: RunInput): Promise<Result> {
+  const { input, env } = typeof given === "object" ? given : { input: given, env: undefined };
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: env ?? process.env });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -32,8 +36,8 @@ export function run(cmd: string, args: string[], input?: string): Promise<Result
 }
 
 /** Run and throw a clear error on failure. */
-export async function check(cmd: string, args: string[], input?: string): Promise<string> {
-  const r = await run(cmd, args, input);
+export async function check(cmd: string, args: string[], given?: RunInput): Promise<string> {
+  const r = await run(cmd, args, given);
   if (r.code !== 0) {
     throw new Error(`${cmd} ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
   }

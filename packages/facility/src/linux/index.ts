@@ -1,5 +1,6 @@
 export { type HarborPlace, harborMzid, LinuxBackend } from "./backend.ts";
 export * from "./capabilities.ts";
+export { check, type Result, type RunInput, run } from "./command.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
 export {

@@ -3,6 +3,8 @@
  * APIs). Every method maps to one route; failures throw an ApiError carrying
  * the portal's `{error, message, field?}`.
  */
+
+import { type CatalogCode, errorKind, MergeError } from "@merge/xir/errors";
 import type Type from "typebox";
 import type { PortalHealth } from "../health.ts";
 import type * as S from "../schemas.ts";
@@ -74,15 +76,15 @@ export interface ShellSession {
   done: Promise<number>;
 }
 
-export class ApiError extends Error {
+/** A portal answer that is an error, as received: its status, its catalog code and the field to blame. */
+export class ApiError extends MergeError<"api"> {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    status: number,
+    code: string,
     message: string,
     readonly field?: string,
   ) {
-    super(message);
-    this.name = "ApiError";
+    super("api", errorKind("api", code) ? (code as CatalogCode<"api">) : "internal", message, { status });
   }
 }
 

@@ -1,0 +1,17 @@
+/**
+ * A small seeded PRNG (mulberry32): the same seed gives the same sequence on
+ * every machine. The facility generators and the realization engine's search
+ * both draw from it, so a seed fixes their results.
+ */
+export type Random = () => number;
+
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
