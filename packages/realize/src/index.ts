@@ -2,6 +2,8 @@
  * @merge/realize: the realization engine. Pure functions over an experiment,
  * the resource internet and the allocation table.
  */
+
+export { seededRandom } from "@merge/xir";
 export {
   type AllocationRecord,
   AllocationTable,
@@ -24,4 +26,3 @@ export { formatProblem, type Problem } from "./diagnosis.ts";
 export { formatEmbedding } from "./embedding.ts";
 export { InternetError, type InternetIndex, prepareInternet } from "./internet.ts";
 export { type RealizeOptions, type RealizeResult, realize, structuralProblems, VM_DEFAULTS } from "./realize.ts";
-export { seededRandom } from "@merge/xir";
