@@ -447,6 +447,16 @@ export function checkRealizations(
     const r = resources.get(rk)!;
     if (physicalUse.has(rk))
       out.push({ realization: u.owners[0]!.split(":")[0]!, message: `${r.id} hosts VMs and a bare-metal node` });
+    if (r.virt?.sharing === "one-per-experiment") {
+      const byRealization = new Map<string, string[]>();
+      for (const o of u.owners) {
+        const [rid, node] = o.split(":") as [string, string];
+        byRealization.set(rid, [...(byRealization.get(rid) ?? []), node]);
+      }
+      for (const [rid, names] of byRealization)
+        if (names.length > 1)
+          out.push({ realization: rid, message: `${r.id} takes one node per experiment, not ${names.join(", ")}` });
+    }
     const room = vmRoom(r);
     for (const [k, prop, used] of [
       [0, "proc.cores", u.cores],

@@ -231,7 +231,8 @@ const ROOM_NAMES = ["cores", "memory", "disk"] as const;
 /**
  * When every hypervisor that could host the node as a virtual node is open
  * but too full for its size: which hypervisor ran out of what, against what
- * its overcommit policy allows. Undefined when one has room (or none is open).
+ * its overcommit policy allows, or already has the experiment's one node (a
+ * shared host). Undefined when one has room (or none is open).
  */
 function hypervisorShortfall(
   ix: InternetIndex,
@@ -249,6 +250,10 @@ function hypervisorShortfall(
       if (seen.has(r) || !inScope(r) || usage.physical[r] !== FREE) continue;
       seen.add(r);
       const res = ix.resources[r]!;
+      if (usage.full(r)) {
+        lines.push(`${res.id} already has this experiment's one node (one-per-experiment)`);
+        continue;
+      }
       const room = vmRoom(res);
       const out = [0, 1, 2].filter((k) => usage.remaining[r * 3 + k]! < c.sizes[k]!);
       if (!out.length) return undefined;

@@ -168,7 +168,11 @@ export class Placer {
   private open(r: number): boolean {
     const u = this.usage;
     return (
-      u.physical[r] === FREE && u.remaining[r * 3]! > 0 && u.remaining[r * 3 + 1]! > 0 && u.remaining[r * 3 + 2]! > 0
+      u.physical[r] === FREE &&
+      !u.full(r) &&
+      u.remaining[r * 3]! > 0 &&
+      u.remaining[r * 3 + 1]! > 0 &&
+      u.remaining[r * 3 + 2]! > 0
     );
   }
 

@@ -71,6 +71,8 @@ export function leafSupply(d: Demand, usage: Usage): LeafSupply {
           Math.floor(usage.remaining[r * 3]! / Math.max(d0.cores, 1e-9)),
           Math.floor(usage.remaining[r * 3 + 1]! / Math.max(d0.memory, 1)),
           Math.floor(usage.remaining[r * 3 + 2]! / Math.max(d0.disk, 1)),
+          // A shared host takes one node of the experiment.
+          usage.onePerExperiment[r] ? 1 - usage.mine[r]! : Number.POSITIVE_INFINITY,
         );
         if (slots > 0) units[rank * keys + cls.id * 2 + 1]! += slots;
         if (cls.alloc.includes("physical") && usage.physicallyFree(r)) {

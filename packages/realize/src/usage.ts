@@ -36,6 +36,10 @@ export class Usage {
   readonly physical: Uint8Array;
   /** Virtual machines on a resource, and who placed the first of them. */
   readonly vmCount: Int32Array;
+  /** Virtual machines of this realization on a resource. */
+  readonly mine: Int32Array;
+  /** 1 where the hypervisor takes one node per experiment (`virt.sharing`). */
+  readonly onePerExperiment: Uint8Array;
   readonly vmOwner: Uint8Array;
   /** Remaining VirtAlloc capacity per resource, 3 entries each (VM_PROPS order). */
   readonly remaining: Float64Array;
@@ -51,6 +55,8 @@ export class Usage {
     const n = ix.resources.length;
     this.physical = new Uint8Array(n);
     this.vmCount = new Int32Array(n);
+    this.mine = new Int32Array(n);
+    this.onePerExperiment = Uint8Array.from(ix.resources, (r) => (r.virt?.sharing === "one-per-experiment" ? 1 : 0));
     this.vmOwner = new Uint8Array(n);
     this.remaining = new Float64Array(n * 3);
     for (let r = 0; r < n; r++) {
@@ -96,16 +102,23 @@ export class Usage {
   addVm(r: number, sizes: readonly number[], owner: number): void {
     if (this.vmCount[r] === 0) this.vmOwner[r] = owner;
     this.vmCount[r]!++;
+    if (owner === MINE) this.mine[r]!++;
     for (let k = 0; k < 3; k++) this.remaining[r * 3 + k]! -= sizes[k]!;
   }
 
   fits(r: number, sizes: readonly number[]): boolean {
+    if (this.full(r)) return false;
     const base = r * 3;
     return (
       this.remaining[base]! >= sizes[0]! &&
       this.remaining[base + 1]! >= sizes[1]! &&
       this.remaining[base + 2]! >= sizes[2]!
     );
+  }
+
+  /** A shared host that already has this experiment's one node. */
+  full(r: number): boolean {
+    return this.onePerExperiment[r] === 1 && this.mine[r]! > 0;
   }
 
   /** Free for a whole-machine allocation. */

@@ -99,3 +99,59 @@ describe("packing virtual machines by the hypervisors' policy", () => {
     assert.match(only.ok ? "" : only.problems.map(formatProblem).join("; "), /node v0: .*virt\.kind == "vm"/);
   });
 });
+
+describe("shared hosts that take one node per experiment (ProtoGENI version zero)", () => {
+  function shared(count: number): ResourceInternet {
+    const f: Facility = facility({
+      name: "wide",
+      racks: [
+        nodes("s", count, {
+          alloc: ["virtual"],
+          props: { "proc.cores": 16, "memory.capacity": 64 * GiB, "disk.capacity": 1024 * GiB },
+        }),
+      ],
+    });
+    for (const r of f.resources)
+      if (r.alloc.includes("virtual")) r.virt = { kinds: ["container", "vm"], sharing: "one-per-experiment" };
+    return { facilities: [f], interconnects: [] };
+  }
+
+  test("an experiment gets one node per shared host; other experiments share the hosts; one more node is refused by name", () => {
+    const net = shared(4);
+    const x = vms(4, []);
+    const table = new AllocationTable();
+    const ix = prepareInternet(net);
+    const r = realize(x, net, table, { id: "r.a.p" });
+    if (!r.ok) assert.fail(r.problems.map(formatProblem).join("; "));
+    assert.deepEqual(new Set(r.realization.nodes.map((n) => n.resource)).size, 4, "four nodes on four hosts");
+    assert.deepEqual(checkRealizations(net, [{ experiment: x, realization: r.realization }]), []);
+    assert.deepEqual(table.reserve(r.records, ix), { ok: true });
+
+    // Another experiment shares the same four hosts.
+    const y = vms(4, []);
+    y.name = "other";
+    const r2 = realize(y, net, table, { id: "r.b.p" });
+    if (!r2.ok) assert.fail(r2.problems.map(formatProblem).join("; "));
+    assert.equal(new Set(r2.realization.nodes.map((n) => n.resource)).size, 4);
+
+    // Five nodes of one experiment need five hosts.
+    const five = realize(vms(5, []), net, table, { id: "r.c.p" });
+    assert.equal(five.ok, false);
+    const why = five.ok ? "" : five.problems.map(formatProblem).join("; ");
+    assert.match(why, /s\d already has this experiment's one node \(one-per-experiment\)/);
+  });
+
+  test("the checker refuses two nodes of one experiment on a shared host", () => {
+    const net = shared(2);
+    const x = vms(2, []);
+    const r = realize(x, net, new AllocationTable(), { id: "r.a.p" });
+    if (!r.ok) assert.fail(r.problems.map(formatProblem).join("; "));
+    const moved = structuredClone(r.realization);
+    moved.nodes[1]!.resource = moved.nodes[0]!.resource;
+    const problems = checkRealizations(net, [{ experiment: x, realization: moved }]).map((p) => p.message);
+    assert.ok(
+      problems.some((m) => /takes one node per experiment, not v0, v1/.test(m)),
+      problems.join("\n"),
+    );
+  });
+});

@@ -53,6 +53,12 @@ export interface Resource {
 export interface HypervisorInfo {
   kinds: ("vm" | "container")[];
   overcommit?: { cores?: number; memory?: number };
+  /**
+   * `one-per-experiment`: a shared host (ProtoGENI "version zero"): many
+   * experiments, but at most one node of any one experiment, so an experiment's
+   * links between its nodes are real paths between hosts. Absent: no such limit.
+   */
+  sharing?: "one-per-experiment";
 }
 
 export interface Port {

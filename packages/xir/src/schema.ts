@@ -193,6 +193,7 @@ export const facilitySchema = {
                 additionalProperties: false,
                 properties: { cores: { type: "number", minimum: 1 }, memory: { type: "number", minimum: 1 } },
               },
+              sharing: { enum: ["one-per-experiment"] },
             },
           },
         },
