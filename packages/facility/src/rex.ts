@@ -91,6 +91,11 @@ interface MzCache {
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
 const BATCH = 40;
 
+/** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
+function backoff(tried: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** tried)));
+}
+
 /** FNV-1a with murmur3's finalizer (alone, FNV spreads near-equal keys poorly): the same in every worker. */
 function hash(s: string): number {
   let h = 0x811c9dc5;
@@ -708,11 +713,11 @@ export class Rex {
   /**
    * A claim whose fate is unknown (the store failed mid-call, e.g. a leader
    * election): it may have committed, and then nobody else will ever take the
-   * action while our lease lives. Ask until the store answers: run it if the
-   * claim is ours, else let it go.
+   * action while our lease lives. Ask until the store answers (or we stop):
+   * run it if the claim is ours, else let it go.
    */
   private async settle(j: Job): Promise<void> {
-    for (let tried = 0; tried < 20 && !this.stopped; tried++) {
+    for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
           compare: [],
@@ -726,7 +731,7 @@ export class Rex {
         else this.release(j);
         return;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await backoff(tried);
       }
     }
     this.release(j);
@@ -827,7 +832,7 @@ export class Rex {
     retry = false,
   ): Promise<boolean> {
     const written = storedAction(b.done);
-    for (let tried = 0; tried < 20 && !this.stopped; tried++) {
+    for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
           compare: b.compare,
@@ -842,7 +847,7 @@ export class Rex {
         return false;
       } catch {
         retry = true;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await backoff(tried);
       }
     }
     return false;
