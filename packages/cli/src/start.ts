@@ -24,9 +24,11 @@ import { phobos } from "@merge/facility-model";
 import { PortalClient } from "@merge/portal/client";
 import { startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
+import type { EtcdServer } from "@merge/store/etcd-server";
 import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
 import { recordStart } from "./config.ts";
+import { forgetStoreUrl, startLocalEtcd } from "./start-etcd.ts";
 import { type StartedXdc, startXdc } from "./start-xdc.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -38,17 +40,27 @@ const { values } = parseArgs({
     "facility-port": { type: "string", default: "6000" },
     "ssh-port": { type: "string", default: process.env.MERGE_SSH_PORT ?? "2202" },
     backend: { type: "string", default: process.env.MERGE_BACKEND ?? "auto" },
+    store: { type: "string", default: process.env.MERGE_STORE ?? "sqlite" },
+    "facility-metrics-port": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
   console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
+          [--store sqlite|etcd] [--facility-metrics-port N]
 
 Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
-when running as root with network namespaces, and the simulator otherwise.`);
+when running as root with network namespaces, and the simulator otherwise. --store etcd
+runs a local etcd (Debian's etcd-server; data in DIR/etcd) that portal and facility share,
+instead of their sqlite files. The facility's Prometheus metrics are served on loopback at
+--facility-metrics-port (default: the facility port + 10, or a free port with --facility-port 0).`);
   process.exit(0);
 }
 
+if (values.store !== "sqlite" && values.store !== "etcd") {
+  console.error(`start: --store '${values.store}': expected sqlite or etcd`);
+  process.exit(2);
+}
 const data = resolve(values.data as string);
 // cog (from any directory) finds this facility's store and backend through this record.
 recordStart({ data });
@@ -73,6 +85,16 @@ const facilityPorts =
     ? [await freePort(), await freePort(), await freePort()]
     : [0, 1, 2].map((i) => Number(values["facility-port"]) + i);
 const facilityPort = facilityPorts[0] as number;
+const metricsPort =
+  values["facility-metrics-port"] !== undefined
+    ? Number(values["facility-metrics-port"])
+    : facilityPort === 0 || Number(values["facility-port"]) === 0
+      ? 0
+      : facilityPort + 10;
+// --store etcd: one local etcd for portal and facility, dying with this process (start-etcd.ts).
+const etcd: EtcdServer | undefined = values.store === "etcd" ? await startLocalEtcd(data) : undefined;
+if (!etcd) forgetStoreUrl(data);
+const facilityStore = etcd?.url ?? `sqlite://${join(facilityDir, "store")}`;
 const pidFile = join(facilityDir, "facility.pid");
 await stopStaleFacility();
 const { child: facility, ready: facilityReady } = startFacilityProcess(backend);
@@ -88,6 +110,7 @@ if (!existsSync(join(DIST_DIR, "index.html"))) {
 const xdc: StartedXdc | undefined = backend === "linux" ? await startXdc(data, Number(values["ssh-port"])) : undefined;
 const portal = await startPortal({
   dataDir: join(data, "portal"),
+  ...(etcd ? { storeUrl: etcd.url } : {}),
   host: values.host,
   port: Number(values.port),
   plugins: [
@@ -99,10 +122,11 @@ const portal = await startPortal({
 });
 
 await registerFacility();
+let facilityMetrics: string | undefined;
 // "Merge is running" only once the facility is: its harbor up, its commander listening.
 console.log(`waiting for the facility ${model.name} (${backend} backend: bringing up the harbor) ...`);
 try {
-  await facilityReady;
+  facilityMetrics = await facilityReady;
 } catch (err) {
   console.error(`start: ${(err as Error).message}`);
   await portal.stop().catch(() => {});
@@ -110,12 +134,16 @@ try {
 }
 
 // One machine-readable line first (tests and scripts read it), then the human summary.
-console.log(`START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, backend, data })}`);
+console.log(
+  `START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, facilityMetrics, backend, data, store: etcd?.url ?? "sqlite", ...(etcd ? { etcd: etcd.pid } : {}) })}`,
+);
 console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
   ssh        ${xdc ? xdc.summary : "no XDCs or jump host (they need the linux backend)"}
   facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})
+  metrics    ${facilityMetrics ?? "none"} (the facility's; the portal's at ${portal.url}/metrics, administrators)
+  store      ${etcd ? `etcd ${etcd.endpoints[0]} (pid ${etcd.pid}, data ${etcd.dataDir}), portal and facility` : "sqlite files in the data directory"}
   data       ${data}
   admin      ${portal.admin.name}${portal.admin.created ? ` / ${portal.admin.password}   (also in ${join(data, "portal", "admin-credentials")})` : `   (password printed on the first start; as first set, in ${join(data, "portal", "admin-credentials")})`}
 
@@ -166,6 +194,7 @@ async function stop(code: number): Promise<void> {
       });
     });
   }
+  await etcd?.stop().catch(() => {});
   process.exit(code);
 }
 process.on("SIGINT", () => void stop(0));
@@ -221,11 +250,7 @@ function isOurFacility(pid: number): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
-    return (
-      state !== "Z" &&
-      argv.some((a) => a.endsWith("daemon.ts")) &&
-      argv.includes(`sqlite://${join(facilityDir, "store")}`)
-    );
+    return state !== "Z" && argv.some((a) => a.endsWith("daemon.ts")) && argv.includes(certs);
   } catch {
     return false;
   }
@@ -236,7 +261,7 @@ function isOurFacility(pid: number): boolean {
  * settles when the daemon says its commander is up (after reconcile and the
  * harbor), or fails with the log's last lines if it exits first.
  */
-function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promise<void> } {
+function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promise<string | undefined> } {
   const logFile = join(facilityDir, "facility.log");
   const log = createWriteStream(logFile, { flags: "a" });
   const child = spawn(
@@ -247,7 +272,7 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
       join(root, "packages/facility/src/daemon.ts"),
       "facility",
       "--store",
-      `sqlite://${join(facilityDir, "store")}`,
+      facilityStore,
       "--certs",
       certs,
       "--model",
@@ -264,6 +289,8 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
       kind,
       "--data-dir",
       join(facilityDir, "backend"),
+      "--metrics-port",
+      String(metricsPort),
       "--parent-fd",
       "3",
     ],
@@ -272,14 +299,16 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const ready = new Promise<void>((res, rej) => {
+  // Resolves with the metrics URL the daemon's start-up line gives.
+  const ready = new Promise<string | undefined>((res, rej) => {
     let seen = "";
     const onData = (d: Buffer) => {
       seen = (seen + d.toString()).slice(-8192);
-      if (/^facility \S+: commander /m.test(seen)) {
+      const up = /^facility \S+: commander .*$/m.exec(seen);
+      if (up) {
         child.stderr?.off("data", onData);
         child.off("exit", onExit);
-        res();
+        res(/, metrics (\S+)/.exec(up[0])?.[1]);
       }
     };
     const onExit = (code: number | null, signal: string | null) => {

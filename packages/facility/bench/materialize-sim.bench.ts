@@ -85,7 +85,9 @@ async function materialize(store: Store) {
  */
 async function materializeCluster(workers: number, failover: boolean) {
   const cluster = await startEtcdCluster(3);
-  const stores = Array.from({ length: workers + 1 }, () => openStore(cluster.url));
+  // Transactions sent and how many failed their compares (claims that lost a race), by every client.
+  const txns = { sent: 0, failed: 0 };
+  const stores = Array.from({ length: workers + 1 }, () => countTxns(openStore(cluster.url), txns));
   const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
   const fragments = planMaterialization(s.realization, s.experiment, [s.facility]).facilities[0]!.fragments;
   const driver = new Driver(stores[0]!);
@@ -146,17 +148,30 @@ async function materializeCluster(workers: number, failover: boolean) {
         actions: dag.actions.length,
         seconds: (t2 - t1) / 1000,
         total: (t2 - t0) / 1000,
+        txns: txns.sent,
+        failedTxns: txns.failed,
         failover_ms: killedAt !== undefined && firstAfterKill !== undefined ? Math.round(firstAfterKill - killedAt) : 0,
         stall_ms: Math.round(stall),
       };
     },
-    fields: (r: { actions: number; seconds: number; total: number; failover_ms: number; stall_ms: number }) => ({
+    fields: (r: {
+      actions: number;
+      seconds: number;
+      total: number;
+      txns: number;
+      failedTxns: number;
+      failover_ms: number;
+      stall_ms: number;
+    }) => ({
       nodes: NODES,
       workers,
       etcd_members: 3,
       actions: r.actions,
       ops_per_s: Math.round(r.actions / r.seconds),
       with_driver_ops_per_s: Math.round(r.actions / r.total),
+      /** Transactions of the driver and every worker, and those whose compares failed (lost races). */
+      txns: r.txns,
+      failed_txns: r.failedTxns,
       ...(failover ? { failover_ms: r.failover_ms, stall_ms: r.stall_ms } : {}),
     }),
     cleanup: async () => {
@@ -165,6 +180,19 @@ async function materializeCluster(workers: number, failover: boolean) {
       await cluster.stop();
     },
   };
+}
+
+/** Counts a store's transactions, and those whose compares failed, into `into`. */
+function countTxns(store: Store, into: { sent: number; failed: number }): Store {
+  const txn = store.txn.bind(store);
+  return Object.assign(Object.create(store) as Store, {
+    txn: async (t: Parameters<Store["txn"]>[0]) => {
+      into.sent++;
+      const r = await txn(t);
+      if (!r.succeeded) into.failed++;
+      return r;
+    },
+  });
 }
 
 /** Counts the calls a store serves (every read, write, transaction, watch and lease call is one op). */

@@ -207,6 +207,25 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     return mergeStatus(mzid, parts, errors);
   };
 
+  /** Every routed driver's nodes; a driver that does not hold the materialization has none to add. */
+  const activity = async (req: pb.ActivityRequest, signal: AbortSignal) => {
+    const { targets } = route(req.resources);
+    const nodes: pb.NodeActivity[] = [];
+    const failures: string[] = [];
+    await Promise.all(
+      targets.map(async (d) => {
+        try {
+          nodes.push(...(await d.client.activity({ mzid: req.mzid }, { signal })).nodes);
+        } catch (err) {
+          if (!(err instanceof ConnectError && err.code === Code.NotFound))
+            failures.push(driverError(d, err)[0]!.message);
+        }
+      }),
+    );
+    if (failures.length && !nodes.length) throw new ConnectError(failures.join("; "), Code.Unavailable);
+    return create(pb.ActivityResponseSchema, { mzid: req.mzid, nodes, sampled: new Date().toISOString() });
+  };
+
   /** The driver for a request about one resource (node operations go to exactly one). */
   const one = (resource: string) => {
     const d = [...(table.get(resource) ?? [])][0];
@@ -222,6 +241,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
       delegate(req.mzid, req.fragments, (c, fragments) => c.dematerialize({ mzid: req.mzid, fragments })),
     notifyTeardown: (req) => notify(req.resources, (c) => c.notifyTeardown({ mzid: req.mzid })),
     status: (req) => status(req.mzid, req.resources),
+    activity: (req, ctx) => activity(req, ctx.signal),
     nodePower: (req, ctx) => one(req.resource).client.nodePower(req, { signal: ctx.signal }),
     updateEmulation: (req, ctx) => one(req.resource).client.updateEmulation(req, { signal: ctx.signal }),
     async *exec(req, ctx) {

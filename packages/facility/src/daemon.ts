@@ -6,14 +6,16 @@
  *   daemon.ts facility --store <url> --certs <dir> --model <facility.json>
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
- *                 [--parent-fd N] [--host-registry-port 6003]
+ *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
  * commander, one driver serving every resource of the model, a rex worker, and
  * the harbor (`main.harbor.<facility>`: every unallocated testbed node waits
- * there in standby; `--no-harbor` leaves it out).
+ * there in standby; `--no-harbor` leaves it out). `--metrics-port` serves its
+ * Prometheus metrics at http://<metrics-host>:<port>/metrics (plain HTTP, loopback
+ * by default; 0 = a free port; absent = none); the URL is in the start-up line.
  *
  * Runs until SIGTERM/SIGINT (graceful: running actions finish, claims are
  * released), or, with `--parent-fd N`, until the pipe on fd N reaches its end:
@@ -127,6 +129,8 @@ async function facilityMain(args: string[]): Promise<void> {
       "no-harbor": { type: "boolean", default: false },
       "parent-fd": { type: "string" },
       "host-registry-port": { type: "string", default: "6003" },
+      "metrics-port": { type: "string" },
+      "metrics-host": { type: "string", default: "127.0.0.1" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -146,6 +150,12 @@ async function facilityMain(args: string[]): Promise<void> {
   }
   const v = validateFacility(model);
   if (!v.ok) throw new DaemonUsageError(`facility: --model ${values.model}: ${formatSchemaErrors(v.errors)}`);
+  const metricsPort = values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort < 65536)) {
+    throw new DaemonUsageError(
+      `facility: --metrics-port '${values["metrics-port"]}': expected a port number (0 for any free port)`,
+    );
+  }
   const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);
   const facility = await startFacility({
@@ -158,11 +168,12 @@ async function facilityMain(args: string[]): Promise<void> {
     registryPort: Number(values["registry-port"]),
     driverPort: Number(values["driver-port"]),
     hostRegistryPort: Number(values["host-registry-port"]),
+    ...(metricsPort === undefined ? {} : { metricsPort, metricsHost: values["metrics-host"] }),
     ...(values["no-harbor"] ? {} : { harbor: harborSpecOf(model) }),
     log: (m) => console.error(m),
   });
   console.error(
-    `facility ${model.name}: commander ${facility.url} (registry ${facility.registryUrl}), rex on ${store.backend}`,
+    `facility ${model.name}: commander ${facility.url} (registry ${facility.registryUrl}), rex on ${store.backend}${facility.metricsUrl ? `, metrics ${facility.metricsUrl}` : ""}`,
   );
   let stopping = false;
   stop = async () => {

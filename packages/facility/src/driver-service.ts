@@ -93,6 +93,24 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       return {};
     },
     status: (req) => status(req.mzid),
+    async activity(req) {
+      const mzid = decode(req.mzid, []).mzid;
+      const nodes = await nodeOps().activity(mzid).catch(opsFailed);
+      return create(pb.ActivityResponseSchema, {
+        mzid,
+        nodes: nodes.map((n) =>
+          create(pb.NodeActivitySchema, {
+            node: n.node,
+            cpuSeconds: n.cpuSeconds,
+            rxPackets: BigInt(n.rxPackets),
+            txPackets: BigInt(n.txPackets),
+            sshSessions: n.sshSessions,
+            unmeasured: n.unmeasured ?? "",
+          }),
+        ),
+        sampled: new Date().toISOString(),
+      });
+    },
     async nodePower(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
       const action = powerActionFromPb(req.action);

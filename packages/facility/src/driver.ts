@@ -74,9 +74,27 @@ export async function rangeAll(store: Store, prefix: string): Promise<KeyValue[]
   }
 }
 
+/** Unconditional writes in transactions of TXN_OPS, sent at once (no order among them is needed). */
 async function applyOps(store: Store, ops: Op[]): Promise<void> {
-  for (let i = 0; i < ops.length; i += TXN_OPS) {
-    await store.txn({ compare: [], success: ops.slice(i, i + TXN_OPS) });
+  const chunks: Op[][] = [];
+  for (let i = 0; i < ops.length; i += TXN_OPS) chunks.push(ops.slice(i, i + TXN_OPS));
+  await Promise.all(chunks.map((success) => store.txn({ compare: [], success })));
+}
+
+/**
+ * Store a DAG: actions and specs first (their transactions at once), then its
+ * tasks with the materialization record in one transaction. Rex acts only on a
+ * task it has seen, and only under a record in this phase, so it never sees a
+ * task whose actions are not all there.
+ */
+async function writeDag(store: Store, dag: Dag, info: MzInfo): Promise<void> {
+  await applyOps(store, dag.actions.flatMap(actionPuts));
+  const tasks = dag.tasks.map((t): Op => ({ op: "put", key: keys.task(info.mzid, t.id), value: JSON.stringify(t) }));
+  const record: Op = { op: "put", key: keys.info(info.mzid), value: JSON.stringify(info) };
+  if (tasks.length < TXN_OPS) await store.txn({ compare: [], success: [...tasks, record] });
+  else {
+    await applyOps(store, tasks);
+    await store.txn({ compare: [], success: [record] });
   }
 }
 
@@ -148,13 +166,7 @@ export class Driver {
     const withIndex = fragments.map((f) => withVindex(f, info.vindex));
     const dag = materializeDag(mzid, withIndex);
     const next: MzInfo = { ...info, phase: "materializing", ...describe(withIndex) };
-    const ops: Op[] = [
-      ...dag.actions.flatMap(actionPuts),
-      ...dag.tasks.map((t): Op => ({ op: "put", key: keys.task(mzid, t.id), value: JSON.stringify(t) })),
-    ];
-    // Actions first, tasks and info last: rex only acts on actions whose task it has seen.
-    await applyOps(this.store, ops);
-    await this.store.put(keys.info(mzid), JSON.stringify(next));
+    await writeDag(this.store, dag, next);
     return dag;
   }
 
@@ -181,14 +193,13 @@ export class Driver {
     }
     if (!base) return { tasks: [], actions: [] };
     const dag = teardownDag(mzid, setup);
-    await this.store.deletePrefix(keys.tasks(mzid));
-    await this.store.deletePrefix(keys.actions(mzid));
-    await this.store.deletePrefix(keys.specs(mzid));
-    await applyOps(this.store, [
-      ...dag.actions.flatMap(actionPuts),
-      ...dag.tasks.map((t): Op => ({ op: "put", key: keys.task(mzid, t.id), value: JSON.stringify(t) })),
-    ]);
-    await this.store.put(keys.info(mzid), JSON.stringify({ ...base, phase: "dematerializing" } satisfies MzInfo));
+    await this.store.txn({
+      compare: [],
+      success: [keys.tasks(mzid), keys.actions(mzid), keys.specs(mzid)].map(
+        (prefix): Op => ({ op: "deletePrefix", prefix }),
+      ),
+    });
+    await writeDag(this.store, dag, { ...base, phase: "dematerializing" });
     if (!dag.actions.length) await this.notifyTeardown(mzid);
     return dag;
   }

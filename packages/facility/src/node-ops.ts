@@ -13,6 +13,7 @@ import type { EmulationValues } from "@merge/xir";
 import { type CatalogCode, MergeError } from "@merge/xir/errors";
 import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
+import type { NodeActivity } from "./linux/activity.ts";
 import { nodePid } from "./linux/container.ts";
 import type { Env } from "./linux/env.ts";
 import { prefixOf } from "./linux/names.ts";
@@ -57,6 +58,8 @@ interface ProcessHost {
   dataPlane: {
     env: Env;
     exec(mzid: string, node: string, argv: string[], opts?: { stdio?: "pipe" }): ChildProcess;
+    /** What each node did so far (linux/activity.ts). */
+    activity?(mzid: string): Promise<NodeActivity[]>;
   };
 }
 
@@ -118,6 +121,25 @@ export class NodeOps {
       );
     }
     return host;
+  }
+
+  /**
+   * What each node of a materialization did so far (CPU time, packets on its
+   * experiment interfaces, ssh sessions now), for the portal's idle detection.
+   * A backend without real nodes reports each node as unmeasured, with why.
+   */
+  async activity(mzid: MzId): Promise<NodeActivity[]> {
+    const info = await this.info(mzid);
+    const measure = processHost(this.backend)?.dataPlane.activity;
+    if (measure) return measure.call(processHost(this.backend)!.dataPlane, mzid);
+    return info.nodes.map((n) => ({
+      node: n.node,
+      cpuSeconds: 0,
+      rxPackets: 0,
+      txPackets: 0,
+      sshSessions: 0,
+      unmeasured: `the ${this.backend.name} backend runs no real nodes to measure`,
+    }));
   }
 
   private ctx(signal?: AbortSignal): ActionContext {

@@ -18,7 +18,15 @@
  * has just removed.
  */
 import { hostname } from "node:os";
-import { type Compare, type Op, type Store, updateJSON, type Watch, type WatchEvent } from "@merge/store";
+import {
+  type Compare,
+  type Op,
+  type Store,
+  type TxnResult,
+  updateJSON,
+  type Watch,
+  type WatchEvent,
+} from "@merge/store";
 import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
@@ -60,6 +68,12 @@ export interface RexOptions {
   teardownRetryMs?: number[];
   /** Longest teardown waits for a withdrawn setup action that still runs (default 30 s). */
   withdrawnWaitMs?: number;
+  /**
+   * How long a runnable action that another live worker owns (see `owner`) stays
+   * unclaimed before this worker takes it anyway (default 1,000 ms): the owner may
+   * be busy, stalled or dead with its lease not yet expired.
+   */
+  stealAfterMs?: number;
 }
 
 interface Cached<T> {
@@ -77,6 +91,40 @@ interface MzCache {
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
 const BATCH = 40;
 
+/** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
+function backoff(tried: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** tried)));
+}
+
+/** FNV-1a with murmur3's finalizer (alone, FNV spreads near-equal keys poorly): the same in every worker. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The worker that claims an action first: the highest hash of (worker, action)
+ * among the live workers (rendezvous hashing). Every worker computes the same
+ * owner from the same worker set, so workers claim disjoint batches instead of
+ * all racing for the same actions; a worker joining or leaving moves only its
+ * own share.
+ */
+export function owner(actionKey: string, workers: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestHash = -1;
+  for (const w of workers) {
+    const h = hash(`${w}\0${actionKey}`);
+    if (h > bestHash || (h === bestHash && best !== undefined && w < best)) {
+      best = w;
+      bestHash = h;
+    }
+  }
+  return best;
+}
+
 type Outcome = { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
 
 interface Job {
@@ -90,6 +138,8 @@ interface Job {
   busy: boolean;
   transition?: { during: NodeState; target: NodeState };
   claimRev: number;
+  /** The action's revision when the claim was prepared. */
+  rev: number;
   compare: Compare[];
   ops: Op[];
 }
@@ -128,6 +178,27 @@ export class Rex {
   private readonly lingerTimers = new Map<MzId, NodeJS.Timeout>();
   private readonly retryMs: number[];
   private readonly withdrawnWait: number;
+  /**
+   * Live workers as their lease-bound records say (this one always included):
+   * their concurrency, the claims they hold now and when they last claimed or
+   * finished something (to tell a busy owner from a stalled one).
+   */
+  private readonly workers = new Map<string, { concurrency: number; held: number; active: number }>();
+  private workerList: string[] = [];
+  /** Claimed action key → the worker holding the claim. */
+  private readonly claimedBy = new Map<string, string>();
+  /** Action key → its owner among `workerList` (cleared when the list changes). */
+  private readonly owners = new Map<string, string>();
+  /** Action key owned by another worker → when this worker first saw it runnable and unclaimed. */
+  private readonly freeSince = new Map<string, number>();
+  private readonly stealTimers = new Map<MzId, NodeJS.Timeout>();
+  /**
+   * Action key → the revision at which a claim of it failed: someone else got
+   * there first and the watch has not told us yet. Not tried again until the
+   * action or its claim changes (else a worker spins on failing claims).
+   */
+  private readonly contested = new Map<string, number>();
+  private readonly stealAfter: number;
 
   constructor(private readonly opts: RexOptions) {
     this.store = opts.store;
@@ -137,6 +208,54 @@ export class Rex {
     this.ttl = opts.leaseTtl ?? 10;
     this.retryMs = opts.teardownRetryMs ?? [500, 1000];
     this.withdrawnWait = opts.withdrawnWaitMs ?? 30_000;
+    this.stealAfter = opts.stealAfterMs ?? 1000;
+    this.workers.set(this.id, { concurrency: this.concurrency, held: 0, active: Date.now() });
+    this.workerList = [this.id];
+  }
+
+  /** A worker record came or went (its lease ended): ownership is computed anew. */
+  private worker(id: string, rec: WorkerRecord | undefined): void {
+    if (id === this.id) return;
+    if (rec) {
+      const w = this.workers.get(id);
+      if (w) w.concurrency = rec.concurrency;
+      else this.workers.set(id, { concurrency: rec.concurrency, held: 0, active: Date.now() });
+    } else this.workers.delete(id);
+    this.workerList = [...this.workers.keys()].sort();
+    this.owners.clear();
+    // A worker left: its share is ours to look at now.
+    if (!rec) for (const mzid of this.mzs.keys()) this.dirty.add(mzid);
+  }
+
+  /** Claims seen being taken and let go, counted per worker. */
+  private claimSeen(actionKey: string, worker: string | undefined): void {
+    const prev = this.claimedBy.get(actionKey);
+    const now = Date.now();
+    if (prev !== undefined) {
+      const w = this.workers.get(prev);
+      if (w) {
+        w.held = Math.max(0, w.held - 1);
+        w.active = now;
+      }
+      this.claimedBy.delete(actionKey);
+    }
+    if (worker !== undefined) {
+      this.claimedBy.set(actionKey, worker);
+      const w = this.workers.get(worker);
+      if (w) {
+        w.held++;
+        w.active = now;
+      }
+    }
+  }
+
+  private ownerOf(actionKey: string): string {
+    let o = this.owners.get(actionKey);
+    if (o === undefined) {
+      o = owner(actionKey, this.workerList) ?? this.id;
+      this.owners.set(actionKey, o);
+    }
+    return o;
   }
 
   async start(): Promise<void> {
@@ -159,6 +278,7 @@ export class Rex {
     this.stopped = true;
     clearInterval(this.keepAlive);
     for (const t of this.lingerTimers.values()) clearTimeout(t);
+    for (const t of this.stealTimers.values()) clearTimeout(t);
     await this.watch?.cancel();
     const deadline = setTimeout(() => {
       for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
@@ -222,13 +342,26 @@ export class Rex {
   }
 
   private apply(e: WatchEvent): void {
-    const k = parseKey(e.kv.key);
     const put = e.type === "put";
+    if (e.kv.key.startsWith(keys.workers)) {
+      this.worker(
+        decodeURIComponent(e.kv.key.slice(keys.workers.length)),
+        put ? (JSON.parse(e.kv.value) as WorkerRecord) : undefined,
+      );
+      this.schedule();
+      return;
+    }
+    const k = parseKey(e.kv.key);
     switch (k.type) {
       case "info": {
         const m = this.mz(k.mzid);
         if (put) m.info = { value: JSON.parse(e.kv.value) as MzInfo, rev: e.kv.modRevision };
-        else this.mzs.delete(k.mzid);
+        else {
+          this.mzs.delete(k.mzid);
+          const prefix = keys.mz(k.mzid);
+          for (const m of [this.freeSince, this.contested])
+            for (const key of m.keys()) if (key.startsWith(prefix)) m.delete(key);
+        }
         this.dirty.add(k.mzid);
         break;
       }
@@ -260,6 +393,7 @@ export class Rex {
           }
         } else {
           stage.delete(k.key);
+          this.contested.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
         }
@@ -278,6 +412,9 @@ export class Rex {
         break;
       }
       case "claim": {
+        this.freeSince.delete(k.actionKey);
+        this.contested.delete(k.actionKey);
+        this.claimSeen(k.actionKey, put ? (JSON.parse(e.kv.value) as Claim).worker : undefined);
         if (put) this.claims.add(k.actionKey);
         else {
           this.claims.delete(k.actionKey);
@@ -330,9 +467,10 @@ export class Rex {
           lingering ??= this.lingering(mzid, m);
           if (lingering) continue;
         }
+        const mine = this.share(mzid, r);
         const room = this.concurrency - this.running.size - picked.length;
-        if (r.length > room) pending = true;
-        picked.push(...r.slice(0, Math.max(0, room)));
+        if (mine.length > room) pending = true;
+        picked.push(...mine.slice(0, Math.max(0, room)));
       }
       if (pending) this.dirty.add(mzid);
       if (allDone && m.info.value.phase === "dematerializing" && !this.finalizing.has(mzid)) void this.finalize(mzid);
@@ -372,6 +510,42 @@ export class Rex {
     return true;
   }
 
+  /**
+   * Of a task's free actions, those this worker claims now: its own first, then
+   * others' that stayed unclaimed for `stealAfterMs` (a timer looks again then).
+   */
+  private share(mzid: MzId, free: [string, Cached<Action>][]): Cached<Action>[] {
+    if (this.workerList.length < 2) return free.map(([, a]) => a);
+    const now = Date.now();
+    const mine: Cached<Action>[] = [];
+    const stolen: Cached<Action>[] = [];
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const [key, a] of free) {
+      if (this.ownerOf(key) === this.id) {
+        mine.push(a);
+        continue;
+      }
+      const since = this.freeSince.get(key) ?? now;
+      if (since === now) this.freeSince.set(key, now);
+      // Taken from its owner only once it waited, and the owner is full or has done nothing for as long.
+      const o = this.workers.get(this.ownerOf(key));
+      const stalled = !o || o.held >= o.concurrency ? now : o.active + this.stealAfter;
+      const left = Math.max(since + this.stealAfter, stalled) - now;
+      if (left <= 0) stolen.push(a);
+      else soonest = Math.min(soonest, left);
+    }
+    if (Number.isFinite(soonest) && !this.stealTimers.has(mzid)) {
+      const t = setTimeout(() => {
+        this.stealTimers.delete(mzid);
+        this.dirty.add(mzid);
+        this.schedule();
+      }, soonest + 1);
+      t.unref();
+      this.stealTimers.set(mzid, t);
+    }
+    return mine.concat(stolen);
+  }
+
   private taskDone(m: MzCache, taskId: string): boolean {
     const task = m.tasks.get(taskId);
     if (!task) return false;
@@ -382,7 +556,7 @@ export class Rex {
   }
 
   /** The task's runnable actions now, or why there are none. */
-  private runnable(m: MzCache, task: Task): Cached<Action>[] | "done" | "blocked" {
+  private runnable(m: MzCache, task: Task): [string, Cached<Action>][] | "done" | "blocked" {
     const stages = m.actions.get(task.id);
     if (!stages) return "done";
     const order = [...stages.keys()].sort((a, b) => a - b);
@@ -398,10 +572,11 @@ export class Rex {
     }
     if (!current) return "done";
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
-    const out: Cached<Action>[] = [];
+    const out: [string, Cached<Action>][] = [];
     for (const [key, a] of current) {
-      const free = !a.value.masked && !this.claims.has(key) && !this.running.has(key);
-      if (a.value.state === "pending" && a.value.spec && free) out.push(a);
+      const free =
+        !a.value.masked && !this.claims.has(key) && !this.running.has(key) && this.contested.get(key) !== a.rev;
+      if (a.value.state === "pending" && a.value.spec && free) out.push([key, a]);
     }
     return out.length ? out : "blocked";
   }
@@ -423,6 +598,7 @@ export class Rex {
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
+    this.contested.delete(key);
     const ops: Op[] = [
       { op: "put", key: claimKey, value: claim, lease: this.lease },
       { op: "put", key, value: storedAction(claimed) },
@@ -458,44 +634,107 @@ export class Rex {
         { key, target: "modRevision", op: "==", value: cached.rev },
       ],
       ops,
+      rev: cached.rev,
     };
   }
 
   /**
-   * Claim candidates in as few transactions as possible: one per batch when no
-   * other worker competes, falling back to one per action when a batch conflicts.
+   * Claim candidates in as few transactions as possible, the batches sent at
+   * once (one round trip, not one per batch); a batch that conflicts (another
+   * worker took one of its actions) is tried again action by action, also at once.
    */
   private async claim(cands: Cached<Action>[]): Promise<void> {
     const jobs = cands.map((c) => this.prepare(c));
-    for (let i = 0; i < jobs.length; i += BATCH) {
-      const batch = jobs.slice(i, i + BATCH);
-      let taken: Job[] = [];
+    const batches: Job[][] = [];
+    for (let i = 0; i < jobs.length; i += BATCH) batches.push(jobs.slice(i, i + BATCH));
+    await Promise.all(batches.map((b) => this.claimBatch(b)));
+  }
+
+  /**
+   * One transaction for the batch. When it conflicts (another worker took one of
+   * its actions first), the same round trip brings every claim and action of the
+   * batch back: those still free are tried again together (a few times, then one
+   * by one), the others are left to whoever took them.
+   */
+  private async claimBatch(batch: Job[], tries = 3): Promise<void> {
+    if (batch.length === 1 || tries === 0) {
+      await Promise.all(batch.map((j) => this.claimOne(j)));
+      return;
+    }
+    let r: TxnResult;
+    try {
+      r = await this.store.txn({
+        compare: batch.flatMap((j) => j.compare),
+        success: batch.flatMap((j) => j.ops),
+        failure: batch.flatMap((j): Op[] => [
+          { op: "get", key: j.claimKey },
+          { op: "get", key: j.key },
+        ]),
+      });
+    } catch (err) {
+      this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
+      await Promise.all(batch.map((j) => this.settle(j)));
+      return;
+    }
+    if (r.succeeded) {
+      for (const j of batch) this.took(j, r.revision);
+      return;
+    }
+    const free = batch.filter((j, i) => {
+      const [claim, action] = [r.gets[2 * i], r.gets[2 * i + 1]];
+      if (!claim && action?.modRevision === j.rev) return true;
+      this.contested.set(j.key, j.rev);
+      this.release(j);
+      return false;
+    });
+    if (free.length) await this.claimBatch(free, tries - 1);
+  }
+
+  private async claimOne(j: Job): Promise<void> {
+    try {
+      const r = await this.store.txn({ compare: j.compare, success: j.ops });
+      if (r.succeeded) this.took(j, r.revision);
+      else {
+        this.contested.set(j.key, j.rev);
+        this.release(j);
+      }
+    } catch (err) {
+      this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
+      await this.settle(j);
+    }
+  }
+
+  private took(j: Job, revision: number): void {
+    j.claimRev = revision;
+    this.local(j.claimed, revision);
+    void this.execute(j);
+  }
+
+  /**
+   * A claim whose fate is unknown (the store failed mid-call, e.g. a leader
+   * election): it may have committed, and then nobody else will ever take the
+   * action while our lease lives. Ask until the store answers (or we stop):
+   * run it if the claim is ours, else let it go.
+   */
+  private async settle(j: Job): Promise<void> {
+    for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
-          compare: batch.flatMap((j) => j.compare),
-          success: batch.flatMap((j) => j.ops),
+          compare: [],
+          success: [
+            { op: "get", key: j.claimKey },
+            { op: "get", key: j.key },
+          ],
         });
-        if (r.succeeded) {
-          for (const j of batch) j.claimRev = r.revision;
-          taken = batch;
-          for (const j of batch) this.local(j.claimed, r.revision);
-        } else if (batch.length > 1) {
-          for (const j of batch) {
-            const r1 = await this.store.txn({ compare: j.compare, success: j.ops });
-            if (r1.succeeded) {
-              j.claimRev = r1.revision;
-              taken.push(j);
-              this.local(j.claimed, r1.revision);
-            } else this.release(j);
-          }
-        } else this.release(batch[0]!);
-      } catch (err) {
-        // The store failed: whatever was claimed expires with the lease and is retried.
-        this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
-        for (const j of batch) if (!taken.includes(j)) this.release(j);
+        const [claim, action] = r.gets;
+        if (claim?.value === j.claim && action) this.took(j, action.modRevision);
+        else this.release(j);
+        return;
+      } catch {
+        await backoff(tried);
       }
-      for (const j of taken) void this.execute(j);
     }
+    this.release(j);
   }
 
   private release(j: Job): void {
@@ -538,47 +777,80 @@ export class Rex {
     }
   }
 
-  /** Record outcomes, batched like claims; each only while its claim is still held. */
+  /** Record outcomes, batched like claims (batches at once); each only while its claim is still held. */
   private async flush(): Promise<void> {
     this.flushScheduled = false;
     const all = this.outcomes.splice(0);
-    for (let i = 0; i < all.length; i += BATCH) {
-      const batch = all.slice(i, i + BATCH).map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
-      let recorded: typeof batch = [];
+    const batches: (typeof all)[] = [];
+    for (let i = 0; i < all.length; i += BATCH) batches.push(all.slice(i, i + BATCH));
+    await Promise.all(batches.map((b) => this.record(b)));
+  }
+
+  private async record(outcomes: { job: Job; outcome: Outcome }[]): Promise<void> {
+    const batch = outcomes.map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
+    let recorded: typeof batch = [];
+    try {
+      const r = await this.store.txn({
+        compare: batch.flatMap((b) => b.compare),
+        success: batch.flatMap((b) => b.ops),
+      });
+      if (r.succeeded) {
+        recorded = batch;
+        for (const b of batch) this.local(b.done, r.revision);
+      } else {
+        const each = await Promise.all(batch.map((b) => this.recordOne(b)));
+        recorded = batch.filter((_, i) => each[i]);
+      }
+    } catch (err) {
+      // Unknown whether it committed (e.g. a leader election): each is settled on its own.
+      this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
+      const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
+      recorded = batch.filter((_, i) => each[i]);
+    }
+    for (const b of recorded) {
+      const { job: j, outcome } = b;
+      const attempts = j.claimed.attempts;
+      if (outcome.ok) {
+        this.opts.onEvent?.({ type: "complete", key: j.key, worker: this.id, attempts });
+        if (outcome.info) await this.updateInfo(j.claimed.mzid, outcome.info).catch(() => {});
+      } else {
+        this.opts.log?.(`rex ${this.id}: ${j.key}: ${outcome.error}`);
+        this.opts.onEvent?.({ type: "error", key: j.key, worker: this.id, attempts, error: outcome.error });
+      }
+    }
+    for (const b of batch) this.release(b.job);
+  }
+
+  /**
+   * Record one outcome on its own; true when it is recorded. After a failed
+   * call (`retry`) the write may already have committed: the action then reads
+   * back exactly as written, which counts as recorded. The store is asked until
+   * it answers (while the claim lives, nobody else runs the action).
+   */
+  private async recordOne(
+    b: { job: Job; compare: Compare[]; ops: Op[]; done: Action },
+    retry = false,
+  ): Promise<boolean> {
+    const written = storedAction(b.done);
+    for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
-          compare: batch.flatMap((b) => b.compare),
-          success: batch.flatMap((b) => b.ops),
+          compare: b.compare,
+          success: b.ops,
+          failure: [{ op: "get", key: b.job.key }],
         });
-        if (r.succeeded) {
-          recorded = batch;
-          for (const b of batch) this.local(b.done, r.revision);
-        } else {
-          for (const b of batch) {
-            const r1 = await this.store.txn({ compare: b.compare, success: b.ops });
-            if (r1.succeeded) {
-              recorded.push(b);
-              this.local(b.done, r1.revision);
-            } else
-              this.opts.onEvent?.({ type: "lost", key: b.job.key, worker: this.id, attempts: b.job.claimed.attempts });
-          }
+        if (r.succeeded || (retry && r.gets[0]?.value === written)) {
+          this.local(b.done, r.succeeded ? r.revision : r.gets[0]!.modRevision);
+          return true;
         }
-      } catch (err) {
-        this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
+        this.opts.onEvent?.({ type: "lost", key: b.job.key, worker: this.id, attempts: b.job.claimed.attempts });
+        return false;
+      } catch {
+        retry = true;
+        await backoff(tried);
       }
-      for (const b of recorded) {
-        const { job: j, outcome } = b;
-        const attempts = j.claimed.attempts;
-        if (outcome.ok) {
-          this.opts.onEvent?.({ type: "complete", key: j.key, worker: this.id, attempts });
-          if (outcome.info) await this.updateInfo(j.claimed.mzid, outcome.info).catch(() => {});
-        } else {
-          this.opts.log?.(`rex ${this.id}: ${j.key}: ${outcome.error}`);
-          this.opts.onEvent?.({ type: "error", key: j.key, worker: this.id, attempts, error: outcome.error });
-        }
-      }
-      for (const b of batch) this.release(b.job);
     }
+    return false;
   }
 
   /** Apply our own committed write of an action to the mirror. */

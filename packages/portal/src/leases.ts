@@ -16,7 +16,7 @@ import { projectRoles } from "./access.ts";
 import { Batch, LOST_RACE, read, readDoc, retryBatch } from "./documents.ts";
 import { conflict, PortalError } from "./errors.ts";
 import { type HistoryEntry, historyKey, historyPut } from "./history.ts";
-import type { ActivityLog } from "./idle.ts";
+import type { ActivityLog, ActivityProbe } from "./idle.ts";
 import { formatDuration, type LeaseLimits, type LeaseTerms, leaseLimits } from "./lease-policy.ts";
 import type { Notifier } from "./notifications.ts";
 import {
@@ -64,6 +64,11 @@ export class LeaseKeeper {
   /** The materialize room tells the keeper how to dematerialize (absent: materialized realizations wait). */
   onDematerialize(fn: Dematerialize): void {
     this.dematerializer = fn;
+  }
+
+  /** The materialize room tells the keeper how to ask facilities what the nodes did (idle.ts). */
+  onProbeActivity(probe: ActivityProbe): void {
+    if (this.activity) this.activity.probe = probe;
   }
 
   /** The lease limits for `user` in `project` (their project role and admin bit). */
@@ -187,6 +192,12 @@ export class LeaseKeeper {
         };
         if (m.state !== "materializing") continue;
         try {
+          // What the facilities saw the nodes do (no more often than the log's probe interval).
+          await this.activity.sample(m, now).catch((err: Error) => {
+            process.stderr.write(
+              `portal: activity of ${m.realization}.${m.experiment}.${m.project} from its facilities: ${err.message}\n`,
+            );
+          });
           if (await this.flagIdle(m, now)) out.idle++;
         } catch (err) {
           process.stderr.write(

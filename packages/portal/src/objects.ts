@@ -266,6 +266,8 @@ export const keys = {
     `${P}lease-warned/${p}/${e}/${r}/${expiresAt}-${before}`,
   /** The last exec/shell session of a realization's materialization (idle.ts). */
   activity: (p: string, e: string, r: string) => `${P}activity/${p}/${e}/${r}`,
+  /** The last node activity sample the facilities gave (idle.ts). */
+  facilityActivity: (p: string, e: string, r: string) => `${P}facility-activity/${p}/${e}/${r}`,
   /** Idle notices already sent, one per idle spell (leases.ts). */
   idleFlagged: (p: string, e: string, r: string, since: number) => `${P}idle-flagged/${p}/${e}/${r}/${since}`,
   /** A running portal replica, on its lease (health.ts). */

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { facilityUse, type NodeSample } from "../src/idle.ts";
 import { keys } from "../src/objects.ts";
 import { DEFAULT_POLICY_FILE } from "../src/policy.ts";
 import { apiError, chainXir, type Harness, startHarness } from "./harness.ts";
@@ -97,4 +98,64 @@ test("idle past the limit: flagged once with why, lease shortened to the grace; 
   assert.deepEqual(asked, ["r.e.ida"]);
   assert.equal((await ctx.leases.sweep(t0 + 142 * M)).released, 1);
   assert.deepEqual(await kinds(), ["idle-reclaimed", "lease-expired", "reclaimed"]);
+});
+
+test("facility samples: an open ssh login, traffic or CPU past the noise is use; a restarted node is a new baseline", () => {
+  const n = (node: string, packets: number, cpu: number, ssh = 0): NodeSample => ({
+    node,
+    cpuSeconds: cpu,
+    rxPackets: packets,
+    txPackets: 0,
+    sshSessions: ssh,
+  });
+  const prev = { at: new Date(0).toISOString(), nodes: { a: { cpu: 10, packets: 100 }, b: { cpu: 5, packets: 50 } } };
+  assert.equal(facilityUse(undefined, [n("a", 100, 10)]), undefined, "a first sample is only a baseline");
+  assert.deepEqual(facilityUse(undefined, [n("a", 0, 0, 1), n("b", 0, 0)]), {
+    kind: "ssh",
+    detail: "ssh login open on a",
+  });
+  assert.equal(facilityUse(prev, [n("a", 105, 10.5), n("b", 50, 5)]), undefined, "a few packets and ticks: noise");
+  assert.deepEqual(facilityUse(prev, [n("a", 140, 10), n("b", 90, 5)]), {
+    kind: "traffic",
+    detail: "traffic on experiment interfaces: a +40, b +40 packets",
+  });
+  assert.deepEqual(facilityUse(prev, [n("a", 100, 12.5), n("b", 50, 5)]), { kind: "cpu", detail: "CPU use: a +2.5 s" });
+  assert.equal(facilityUse(prev, [n("a", 3, 0.2), n("b", 50, 5)]), undefined, "counters went down: restarted");
+});
+
+test("a facility that measures nothing (sim) is named in why; an unanswered probe leaves the sample as it was", async () => {
+  const { ctx } = h.started.portal;
+  const activity = ctx.leases.activity!;
+  const mz = { project: "ida", experiment: "e", realization: "sim" };
+  const t0 = Date.now();
+  const probe = activity.probe;
+  try {
+    activity.probe = async () => [
+      {
+        node: "a",
+        cpuSeconds: 0,
+        rxPackets: 0,
+        txPackets: 0,
+        sshSessions: 0,
+        unmeasured: "the sim backend runs no real nodes to measure",
+      },
+    ];
+    await activity.sample(mz, t0);
+    const i = await activity.idleness(
+      { ...mz, created: new Date(t0).toISOString() },
+      { afterSeconds: 60, reclaim: false, graceSeconds: 0 },
+      t0 + 120_000,
+    );
+    assert.equal(i.flagged, true);
+    assert.equal(
+      i.why,
+      "no exec or shell session (the facility measures no node activity: the sim backend runs no real nodes to measure) since it was materialized 2m ago; the policy counts 1m without one as idle",
+    );
+    activity.probe = async () => undefined;
+    await activity.sample(mz, t0 + 60 * M);
+    const kept = await h.started.store.get(keys.facilityActivity("ida", "e", "sim"));
+    assert.equal(JSON.parse(kept!.value).at, new Date(t0).toISOString(), "kept as it was");
+  } finally {
+    activity.probe = probe;
+  }
 });

@@ -2,20 +2,26 @@
 // $COG_STORE, then the single-machine default), --json, and errors an
 // operator can act on instead of stack traces.
 
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { MzIdError, NoSuchAction } from "@merge/facility";
 import { openStore, parseStoreUrl, type Store } from "@merge/store";
 import type Table from "cli-table3";
 import type { Command } from "commander";
 import { defaultData } from "../config.ts";
+import { storeUrlFile } from "../start-etcd.ts";
 
 export const STORE_HELP =
-  "facility store URL (default $COG_STORE, else the store of the last `npm start`: <data>/facility/store, <data> being $MERGE_DATA_DIR or the data directory npm start recorded)";
+  "facility store URL (default $COG_STORE, else the store of the last `npm start`: <data>/facility/store, or the etcd named in <data>/facility/store.url after `npm start -- --store etcd`, <data> being $MERGE_DATA_DIR or the data directory npm start recorded)";
 
 /** The facility store `npm start` uses (its data directory: $MERGE_DATA_DIR, npm start's record, ./.data). */
 export function defaultStoreUrl(): string {
-  return process.env.COG_STORE ?? `sqlite://${resolve(defaultData().dir, "facility", "store")}`;
+  if (process.env.COG_STORE) return process.env.COG_STORE;
+  const facility = resolve(defaultData().dir, "facility");
+  // `npm start -- --store etcd` names its etcd here.
+  const named = storeUrlFile(defaultData().dir);
+  if (existsSync(named)) return readFileSync(named, "utf8").trim();
+  return `sqlite://${join(facility, "store")}`;
 }
 
 /** The facility backend's data directory `npm start` uses. */

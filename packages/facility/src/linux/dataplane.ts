@@ -8,6 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Fragment } from "@merge/materialize";
+import { containerActivity, type NodeActivity } from "./activity.ts";
 import { type Capabilities, describeCapabilities, detectCapabilities, requireCapabilities } from "./capabilities.ts";
 import { run } from "./command.ts";
 import {
@@ -301,6 +302,25 @@ export class LinuxDataPlane {
         stderr: "",
       }));
     return nodeRun(this.env, prefixOf(mzid), node, argv);
+  }
+
+  /** What each node did so far (containers; a VM's insides are not measured yet). */
+  activity(mzid: string): Promise<NodeActivity[]> {
+    const names = namesOf(prefixOf(mzid));
+    return Promise.all(
+      this.plan(mzid).nodes.map((n) =>
+        n.vm
+          ? {
+              node: n.name,
+              cpuSeconds: 0,
+              rxPackets: 0,
+              txPackets: 0,
+              sshSessions: 0,
+              unmeasured: "a VM: its activity is not measured yet",
+            }
+          : containerActivity(n.name, names.node(n.name)),
+      ),
+    );
   }
 
   /** A program in a node's network namespace only (host tools such as iperf3 against the node's network). */

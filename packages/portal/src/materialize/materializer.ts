@@ -36,6 +36,7 @@ import type { EmulationValues, Facility } from "@merge/xir";
 import { apiEmulation, type FacilityStatus, type MaterializationStatus } from "../client/materialization.ts";
 import { PortalError } from "../errors.ts";
 import { readFacility } from "../facility-record.ts";
+import type { NodeSample } from "../idle.ts";
 import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
@@ -287,6 +288,40 @@ export class Materializer {
 
   async list(): Promise<MaterializationRecord[]> {
     return (await this.store.range(mzKeys.all())).map((kv) => JSON.parse(kv.value) as MaterializationRecord);
+  }
+
+  /**
+   * What each node did so far, as its facilities measure it (their Activity
+   * call), for idle detection; undefined when no facility answered.
+   */
+  async activity(project: string, experiment: string, realization: string): Promise<NodeSample[] | undefined> {
+    const m = await this.get(project, experiment, realization);
+    if (!m) return undefined;
+    let answered = false;
+    const nodes: NodeSample[] = [];
+    await Promise.all(
+      m.facilities.map(async (part) => {
+        try {
+          const r = await (await this.client(part.facility)).activity(
+            { mzid: m.id, resources: part.resources },
+            { timeoutMs: this.timeout },
+          );
+          answered = true;
+          for (const n of r.nodes)
+            nodes.push({
+              node: n.node,
+              cpuSeconds: n.cpuSeconds,
+              rxPackets: Number(n.rxPackets),
+              txPackets: Number(n.txPackets),
+              sshSessions: n.sshSessions,
+              ...(n.unmeasured ? { unmeasured: n.unmeasured } : {}),
+            });
+        } catch {
+          // unreachable or too old to report activity: this facility says nothing this time
+        }
+      }),
+    );
+    return answered ? nodes : undefined;
   }
 
   /** Status with per-node and per-link detail, read live from each facility. */

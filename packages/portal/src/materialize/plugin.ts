@@ -464,6 +464,8 @@ export function materializationPlugin(
       const m = await materializer.get(p, e, r);
       if (m !== undefined && m.state !== "dematerializing") await materializer.dematerialize(p, e, r);
     });
+    // Idle detection counts what the facilities see the nodes do (idle.ts).
+    ctx.leases.onProbeActivity((mz) => materializer.activity(mz.project, mz.experiment, mz.realization));
     await app.register(materializationRoutes, { ctx, materializer });
     await materializer.resume();
   };

@@ -1,0 +1,74 @@
+/**
+ * What a container node did so far, for the portal's idle detection: CPU time
+ * of its processes, packets on its experiment interfaces (not the infranet's
+ * eth0), and ssh sessions open now. Counters only grow while the node runs
+ * (a restart starts them again); the portal compares samples.
+ */
+import { readFileSync } from "node:fs";
+import { run } from "./command.ts";
+import { processesIn } from "./processes.ts";
+
+export interface NodeActivity {
+  node: string;
+  /** CPU seconds of the node's processes (live ones, with their reaped children's). */
+  cpuSeconds: number;
+  /** Packets received and sent on its experiment interfaces. */
+  rxPackets: number;
+  txPackets: number;
+  /** sshd session processes in the node now (one per login). */
+  sshSessions: number;
+  /** What is not measured, and why (a VM, the sim backend, a node not running); absent when all is. */
+  unmeasured?: string;
+}
+
+/** The kernel's clock ticks per second for /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** utime + stime + cutime + cstime of a /proc/<pid>/stat line, in seconds. */
+export function statCpuSeconds(stat: string): number {
+  // Fields after the command (which may hold spaces and parentheses): state is field 3, utime 14.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + (Number(rest[i]) || 0), 0);
+  return ticks / USER_HZ;
+}
+
+/** Packets on every interface but loopback and the infranet (eth0), from `ip -s -j link`. */
+export function experimentPackets(ipJson: string): { rx: number; tx: number } {
+  const links = JSON.parse(ipJson) as {
+    ifname: string;
+    stats64?: { rx?: { packets?: number }; tx?: { packets?: number } };
+  }[];
+  let rx = 0;
+  let tx = 0;
+  for (const l of links) {
+    if (l.ifname === "lo" || l.ifname === "eth0") continue;
+    rx += l.stats64?.rx?.packets ?? 0;
+    tx += l.stats64?.tx?.packets ?? 0;
+  }
+  return { rx, tx };
+}
+
+/** An sshd process serving a login (`sshd: user@pts/0`, `sshd: user@notty`), not the listener. */
+export function isSshSession(cmdline: string): boolean {
+  return /^sshd: \S+@/.test(cmdline.replaceAll("\0", " "));
+}
+
+/** A container node's activity, from its network namespace's processes and interfaces. */
+export async function containerActivity(node: string, netns: string): Promise<NodeActivity> {
+  let cpuSeconds = 0;
+  let sshSessions = 0;
+  for (const p of processesIn([netns])) {
+    try {
+      cpuSeconds += statCpuSeconds(readFileSync(`/proc/${p.pid}/stat`, "utf8"));
+      if (p.comm.startsWith("sshd") && isSshSession(readFileSync(`/proc/${p.pid}/cmdline`, "utf8"))) sshSessions++;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const ip = await run("ip", ["-n", netns, "-s", "-j", "link", "show"]);
+  if (ip.code !== 0) {
+    return { node, cpuSeconds, rxPackets: 0, txPackets: 0, sshSessions, unmeasured: `packets: ${ip.stderr.trim()}` };
+  }
+  const { rx, tx } = experimentPackets(ip.stdout);
+  return { node, cpuSeconds: Math.round(cpuSeconds * 100) / 100, rxPackets: rx, txPackets: tx, sshSessions };
+}
