@@ -12,8 +12,8 @@
  * (hostname), mount, PID and IPC namespaces, root = overlayfs(LOWER, UPPER)
  * mounted inside its own mount namespace (so it vanishes with the container),
  * /proc, /sys, a minimal /dev with devpts. Its init (this program, PID 1) brings
- * lo and eth0 up, runs `/etc/mrg/boot` in the image's busybox sh, reaps orphans, and on SIGTERM
- * stops everything.
+ * lo and eth0 up, runs the merge boot (mrg-boot.h: DHCP, foundry, configuration) in a forked child
+ * without exec, reaps orphans, and on SIGTERM stops everything.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +52,8 @@ static void link_up(const char *name) {
 }
 static void on_term(int sig) { (void)sig; stopping = 1; }
 
+#include "mrg-boot.h"
+
 static int run_init(void) {
   /* Drop everything inherited from the starter (its stdout pipe above all). */
   int nul = open("/dev/null", O_RDWR);
@@ -71,12 +73,9 @@ static int run_init(void) {
     sa.sa_handler = SIG_DFL;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    int log = open("/var/log/boot.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (log >= 0) { dup2(log, 1); dup2(log, 2); }
-    /* The image's own busybox (every image has it): no dynamic loader on the way, as /bin/sh (dash) would have. */
-    execl("/usr/lib/mrg/busybox", "sh", "/etc/mrg/boot", (char *)NULL);
-    execl("/bin/sh", "sh", "/etc/mrg/boot", (char *)NULL);
-    _exit(127);
+    int log = open("/var/log/boot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log >= 0) { dup2(log, 1); dup2(log, 2); close(log); }
+    native_boot();
   }
   for (;;) {
     if (stopping) {
