@@ -208,6 +208,11 @@ export async function debianImage(
   return dir;
 }
 
+/** Whether an image is built in the image cache (busybox is built on demand, always). */
+export function imageBuilt(name: string): boolean {
+  return name === "busybox" || existsSync(join(imageCache(), name, "etc/mrg/boot"));
+}
+
 /**
  * Resolve an image name (none: DEFAULT_IMAGE) to its directory in the data
  * directory: busybox is built on the spot; an image from the cache is linked in

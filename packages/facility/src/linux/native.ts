@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { check } from "./command.ts";
+import { check, run } from "./command.ts";
 
 export type NativeProgram = "mrg-node" | "mrg-emu" | "mrg-reach";
 
@@ -29,7 +29,10 @@ export async function nativeProgram(dataDir: string, name: NativeProgram): Promi
   if (existsSync(out)) return out;
   mkdirSync(dir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
-  await check("gcc", ["-O2", "-Wall", "-o", tmp, src]);
+  // Static where the C library allows: no dynamic loader at start, and smaller forks (every container's init
+  // is a fork of mrg-node, its boot another).
+  const r = await run("gcc", ["-O2", "-Wall", "-static", "-o", tmp, src]);
+  if (r.code !== 0) await check("gcc", ["-O2", "-Wall", "-o", tmp, src]);
   renameSync(tmp, out);
   return out;
 }
