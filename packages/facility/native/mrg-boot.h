@@ -14,7 +14,6 @@
  * the image's busybox sh (what needs a shell: accounts, keys, ...).
  */
 #include <arpa/inet.h>
-#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
@@ -224,7 +223,7 @@ static size_t dhcp_build(struct bootp *p, uint32_t xid, const uint8_t *mac, int 
 static int dhcp_parse(const uint8_t *pkt, ssize_t n, uint32_t xid, const uint8_t *mac, struct lease *l) {
   if (n < 20) return 0;
   int ihl = (pkt[0] & 15) * 4;
-  if (n < ihl + 8 + 240) return 0;
+  if (n < ihl + 8 + 240 || pkt[9] != 17 || pkt[ihl + 2] != 0 || pkt[ihl + 3] != 68) return 0; /* UDP to port 68 */
   const struct bootp *p = (const struct bootp *)(pkt + ihl + 8);
   if (p->op != 2 || p->xid != xid || memcmp(p->chaddr, mac, 6) != 0 || memcmp(p->magic, "\x63\x82\x53\x63", 4) != 0)
     return 0;
@@ -264,16 +263,8 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   if (tx < 0 || rx < 0 || ioctl(tx, SIOCGIFHWADDR, &ifr) < 0) return -1;
   uint8_t mac[6];
   memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-  /* Only UDP to port 68 wakes us: every node's DHCP broadcasts cross the infranet at once. */
-  struct sock_filter code[] = {
-      {BPF_LD | BPF_B | BPF_ABS, 0, 0, 9},      {BPF_JMP | BPF_JEQ | BPF_K, 0, 6, 17},
-      {BPF_LD | BPF_H | BPF_ABS, 0, 0, 6},      {BPF_JMP | BPF_JSET | BPF_K, 4, 0, 0x1fff},
-      {BPF_LDX | BPF_B | BPF_MSH, 0, 0, 0},     {BPF_LD | BPF_H | BPF_IND, 0, 0, 2},
-      {BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 68},    {BPF_RET | BPF_K, 0, 0, 0xffff},
-      {BPF_RET | BPF_K, 0, 0, 0},
-  };
-  struct sock_fprog prog = {sizeof code / sizeof code[0], code};
-  setsockopt(rx, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+  /* No socket filter: compiling one costs more here (the JIT patches kernel text) than the few other
+     nodes' DHCP broadcasts it would spare us during the milliseconds this socket lives (dhcp_parse skips them). */
   struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP), .sll_ifindex = ifindex};
   int one = 1;
   setsockopt(tx, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);

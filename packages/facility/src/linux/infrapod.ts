@@ -35,9 +35,12 @@ export async function infrapodCreate(
   await ensureMzDir(env, prefix);
   const host: string[] = [];
   if (!listNetns().includes(n.infrapod)) host.push(`netns add ${n.infrapod}`);
-  host.push(`link add name ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`);
+  host.push(
+    `link add name ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`,
+    `addr add ${svc.host}/30 dev ${n.serviceHost}`,
+    `link set dev ${n.serviceHost} up`,
+  );
   await env.ip.submit(host);
-  await env.ip.submit([`addr add ${svc.host}/30 dev ${n.serviceHost}`, `link set dev ${n.serviceHost} up`]);
   await env
     .ipIn(n.infrapod)
     .submit([
