@@ -413,11 +413,10 @@ static char *http_get(struct in_addr server, const char *path, char *err, size_t
 /* ---- the configuration ---- */
 
 static int wait_iface(const char *name) {
-  char p[128];
-  snprintf(p, sizeof p, "/sys/class/net/%s", name);
-  /* Links may be plumbed after the node boots (rex does them later): up to 60 s. */
+  /* Links may be plumbed after the node boots (rex does them later): up to 60 s. By name lookup, not
+     /sys/class/net: a device being registered shows in sysfs before its name resolves (then ENODEV). */
   for (int i = 0; i < 600; i++) {
-    if (access(p, F_OK) == 0) return 0;
+    if (if_nametoindex(name) > 0) return 0;
     sleep_ms(100);
   }
   return -1;

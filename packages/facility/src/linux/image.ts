@@ -50,6 +50,8 @@ export const BUSYBOX = "/usr/bin/busybox";
 /** Where images keep the busybox the merge boot scripts use. */
 export const IMAGE_BUSYBOX = "/usr/lib/mrg/busybox";
 
+// VMs run this boot (vm-image.ts); containers boot natively in their init, the
+// same steps without a process (native/mrg-boot.h, config.txt).
 // The boot runs in every node at once when a materialization comes up, and a
 // process (fork + exec of the static busybox) costs milliseconds of CPU here:
 // it was ~27 processes a node, now ~12. Shell builtins instead of applets
