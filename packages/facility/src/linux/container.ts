@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline";
-import { run } from "./command.ts";
+import { IprouteBatch, run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { infranetPort, namesOf } from "./names.ts";
 import { alive, killAll, listNetns, pidInNetns, processesIn } from "./processes.ts";
@@ -19,23 +19,38 @@ import { type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
 
-/** Create the nodes' namespaces and infranet veths (idempotent). */
+/**
+ * Create the nodes' namespaces and infranet veths (idempotent). Many nodes go in
+ * a few iproute2 processes at once (on a busy host a lone batch waits for a core;
+ * /run/netns is already a mount, made with the infrapod's namespace, so
+ * concurrent `netns add`s do not race to make it).
+ */
 export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan, nodes: NodePlan[]): Promise<void> {
   const n = namesOf(prefix);
   const have = new Set(listNetns());
-  const host: string[] = [];
-  const pod: string[] = [];
-  for (const node of nodes) {
-    const ns = n.node(node.name);
-    if (!have.has(ns)) host.push(`netns add ${ns}`);
-    const port = infranetPort(infranetHost(infranet, node.infranet.address));
-    host.push(
-      `link add name eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${port} netns ${n.infrapod}`,
-    );
-    pod.push(`link set dev ${port} master ibr up`);
-  }
-  await env.ip.submit(host);
-  await env.ipIn(n.infrapod).submit(pod);
+  const chunks = nodes.length < 64 ? 1 : 4;
+  const size = Math.ceil(nodes.length / chunks);
+  const wire = async (part: NodePlan[], host: IprouteBatch, pod: IprouteBatch) => {
+    const hostLines: string[] = [];
+    const podLines: string[] = [];
+    for (const node of part) {
+      const ns = n.node(node.name);
+      if (!have.has(ns)) hostLines.push(`netns add ${ns}`);
+      const port = infranetPort(infranetHost(infranet, node.infranet.address));
+      hostLines.push(
+        `link add name eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${port} netns ${n.infrapod}`,
+      );
+      podLines.push(`link set dev ${port} master ibr up`);
+    }
+    await host.submit(hostLines);
+    await pod.submit(podLines);
+  };
+  if (chunks === 1) return wire(nodes, env.ip, env.ipIn(n.infrapod));
+  await Promise.all(
+    Array.from({ length: chunks }, (_, k) =>
+      wire(nodes.slice(k * size, (k + 1) * size), new IprouteBatch("ip"), new IprouteBatch("ip", n.infrapod)),
+    ),
+  );
 }
 
 /** Host pid of a node's init, if it runs (checked against the node's namespace, not trusted from the file). */

@@ -25,7 +25,7 @@ import {
 import { emulationStart, emulationStats, emulationUpdate } from "./emulation.ts";
 import { type Env, ensureMzDir, makeEnv, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
-import { imageDir, nodeImage } from "./image.ts";
+import { DEFAULT_IMAGE, imageBuilt, imageDir, nodeImage } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
 import { nativeProgram } from "./native.ts";
@@ -59,7 +59,11 @@ export interface MaterializeResult {
   serviceAddress: string;
   /** ms until every node was configured and answered on the infranet. */
   readyMs: number;
-  /** ms spent per phase (wiring, services, container start, boot until configured, reachability). */
+  /**
+   * ms per phase, one after the other: wire (infrapod, node namespaces), services (the rest of nex and foundry's
+   * start, which overlaps wire), start (containers started; links and emulators made meanwhile), boot (until
+   * every node is configured), reach (every node answers on the infranet).
+   */
   phases: Record<"wire" | "services" | "start" | "boot" | "reach", number>;
 }
 
@@ -85,6 +89,10 @@ export class LinuxDataPlane {
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
+    // The default image, when built, is linked into the data directory now (seconds for Debian's thousands of
+    // files, once per data directory) rather than by the first materialization that uses it.
+    const wanted = env.defaultImage ?? DEFAULT_IMAGE;
+    if (wanted !== "busybox" && imageBuilt(wanted)) await imageDir(opts.dataDir, wanted);
     return new LinuxDataPlane(env, caps);
   }
 
@@ -152,20 +160,26 @@ export class LinuxDataPlane {
         return d;
       };
       const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
-      await Promise.all([
-        nodesWire(env, prefix, plan.infranet, plan.nodes),
-        linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem }),
-      ]);
-      for (const n of vms) await vmWire(env, prefix, n);
-      const wire = lap();
-      for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
-      nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
-      await infrapodServices(env, prefix, plan.infranet);
+      // Nex and foundry come up while the nodes' namespaces are made; links and emulators while the containers
+      // start: a node's boot waits for its experiment interfaces (as it does when rex plumbs links later).
+      const services = (async () => {
+        for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
+        nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
+        await infrapodServices(env, prefix, plan.infranet);
+      })();
+      let wire = 0;
+      await settle([nodesWire(env, prefix, plan.infranet, plan.nodes).then(() => (wire = lap())), services]);
+      const servicesMs = lap();
       const emulated = plan.links.filter((l) => l.emulation);
-      if (emulated.length) await emulationStart(env, prefix, emulated);
-      const services = lap();
-      await nodesStart(env, prefix, containers, images);
-      for (const n of vms) await vmStart(env, prefix, n, guest);
+      await settle([
+        nodesStart(env, prefix, containers, images),
+        (async () => {
+          await linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem });
+          if (emulated.length) await emulationStart(env, prefix, emulated);
+          for (const n of vms) await vmWire(env, prefix, n);
+          for (const n of vms) await vmStart(env, prefix, n, guest);
+        })(),
+      ]);
       const start = lap();
       await waitReady(
         env,
@@ -179,7 +193,12 @@ export class LinuxDataPlane {
       const boot = lap();
       await this.checkReachable(plan);
       const reach = lap();
-      return { prefix, serviceAddress, readyMs: Date.now() - t0, phases: { wire, services, start, boot, reach } };
+      return {
+        prefix,
+        serviceAddress,
+        readyMs: Date.now() - t0,
+        phases: { wire, services: servicesMs, start, boot, reach },
+      };
     } catch (e) {
       // MRG_LINUX_KEEP_FAILED=1 leaves a failed materialization in place for inspection (sweep it afterwards).
       if (process.env.MRG_LINUX_KEEP_FAILED !== "1") await sweep(prefix, env.dataDir);
@@ -327,6 +346,12 @@ export class LinuxDataPlane {
   netnsPath(mzid: string, node: string): string {
     return `/run/netns/${namesOf(prefixOf(mzid)).node(node)}`;
   }
+}
+
+/** Wait for every one of these to end (none is left running behind a failure), then throw the first failure. */
+async function settle(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 function nodeOf(plan: MzPlan, node: string): NodePlan {

@@ -1,7 +1,8 @@
 /**
  * Foundry: what each node is told when it boots (hostname, interfaces,
- * addresses, routes), as JSON and as the shell script the node's foundry
- * client runs. Files under the materialization's foundry directory, served
+ * addresses, routes), as JSON, as the directives a container's native boot
+ * applies (`config.txt`, native/mrg-boot.h) and as the shell script a VM's
+ * busybox boot runs (`config.sh`). Files under the materialization's foundry directory, served
  * inside the infrapod by busybox httpd on the infranet at `http://foundry/`.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -54,6 +55,35 @@ export function configScript(c: NodeConfig): string {
   }
   lines.push(`echo ${c.forwarding ? 1 : 0} > /proc/sys/net/ipv4/ip_forward`);
   for (const r of c.routes) lines.push(`$B ip route replace ${q(r.dest)} via ${q(r.gateway)} dev ${q(r.dev)}`);
+  lines.push(...configExtra(c));
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Shell lines for what the directives do not cover (accounts, keys, ...),
+ * run after the network is configured, by both boots: the end of config.sh
+ * and the `script` section of config.txt. None yet.
+ */
+export function configExtra(_c: NodeConfig): string[] {
+  return [];
+}
+
+/**
+ * The configuration as directives for a container's native boot (mrg-boot.h;
+ * no process a node): `hostname`, `wait IF` (up to 60 s: links may be plumbed
+ * after the node boots), `addr IF CIDR` (replaced), `up IF`, `forward 0|1`,
+ * `route DEST GATEWAY IF` (replaced), and `script` followed by shell lines
+ * (configExtra) when there are any.
+ */
+export function configText(c: NodeConfig): string {
+  const lines = [`hostname ${q(c.hostname)}`];
+  for (const i of c.interfaces) {
+    lines.push(`wait ${q(i.name)}`, ...i.addrs.map((a) => `addr ${q(i.name)} ${q(a)}`), `up ${q(i.name)}`);
+  }
+  lines.push(`forward ${c.forwarding ? 1 : 0}`);
+  for (const r of c.routes) lines.push(`route ${q(r.dest)} ${q(r.gateway)} ${q(r.dev)}`);
+  const extra = configExtra(c);
+  if (extra.length) lines.push("script", "set -e", `B=${IMAGE_BUSYBOX}`, ...extra);
   return `${lines.join("\n")}\n`;
 }
 
@@ -63,4 +93,5 @@ export function writeNodeConfig(foundryDir: string, node: NodePlan): void {
   const c = nodeConfig(node);
   writeFileSync(join(dir, "config.json"), `${JSON.stringify(c, null, 2)}\n`);
   writeFileSync(join(dir, "config.sh"), configScript(c));
+  writeFileSync(join(dir, "config.txt"), configText(c));
 }

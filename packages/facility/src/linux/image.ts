@@ -50,6 +50,8 @@ export const BUSYBOX = "/usr/bin/busybox";
 /** Where images keep the busybox the merge boot scripts use. */
 export const IMAGE_BUSYBOX = "/usr/lib/mrg/busybox";
 
+// VMs run this boot (vm-image.ts); containers boot natively in their init, the
+// same steps without a process (native/mrg-boot.h, config.txt).
 // The boot runs in every node at once when a materialization comes up, and a
 // process (fork + exec of the static busybox) costs milliseconds of CPU here:
 // it was ~27 processes a node, now ~12. Shell builtins instead of applets
@@ -206,6 +208,11 @@ export async function debianImage(
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return dir;
+}
+
+/** Whether an image is built in the image cache (busybox is built on demand, always). */
+export function imageBuilt(name: string): boolean {
+  return name === "busybox" || existsSync(join(imageCache(), name, "etc/mrg/boot"));
 }
 
 /**
