@@ -1,7 +1,7 @@
 /** The portal's side of the XDC host API (service.ts): mutual TLS, JSON. */
 import { request } from "node:https";
 import type { TlsMaterial } from "@merge/proto";
-import type { XdcAccount, XdcSpec, XdcStatus } from "./wire.ts";
+import type { XdcAccount, XdcAttachment, XdcSpec, XdcStatus } from "./wire.ts";
 
 export class XdcHostError extends Error {
   constructor(
@@ -34,6 +34,15 @@ export class XdcHostClient {
   }
   setAccounts(id: string, accounts: XdcAccount[], gid: number): Promise<XdcStatus> {
     return this.call("PUT", `/xdcs/${encodeURIComponent(id)}/accounts`, { accounts, gid });
+  }
+  async publicKey(id: string): Promise<string> {
+    return (await this.call<{ publicKey: string }>("GET", `/xdcs/${encodeURIComponent(id)}/wireguard`)).publicKey;
+  }
+  attach(id: string, a: XdcAttachment): Promise<XdcStatus> {
+    return this.call("PUT", `/xdcs/${encodeURIComponent(id)}/attachment`, a);
+  }
+  detach(id: string): Promise<XdcStatus> {
+    return this.call("DELETE", `/xdcs/${encodeURIComponent(id)}/attachment`);
   }
   async delete(id: string): Promise<boolean> {
     return (await this.call<{ deleted: boolean }>("DELETE", `/xdcs/${encodeURIComponent(id)}`)).deleted;

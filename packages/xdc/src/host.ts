@@ -20,6 +20,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { imageCache } from "@merge/facility/linux";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
+import { tunnelDown, tunnelUp, xdcPublicKey } from "./attach.ts";
 import { answers, containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
 import { ensureJupyterLayer, jupyterCommand } from "./jupyter.ts";
 import { check, run, sleep } from "./run.ts";
@@ -28,6 +29,7 @@ import {
   JUPYTER_TOKEN,
   XDC_ID,
   type XdcAccount,
+  type XdcAttachment,
   type XdcSpec,
   type XdcStatus,
   xdcHostname,
@@ -41,7 +43,11 @@ export interface XdcHostOptions {
   projRoot: string;
   /** Image layers, topmost first; default the Debian image of the image cache (`bookworm`). */
   layers?: string[];
-  /** First address of the pool XDC links are cut from (/30 each; default 172.30.0.0, 16,384 XDCs). */
+  /**
+   * First address of the pool XDC links are cut from (/30 each; default 198.18.0.0, 16,384 XDCs: the
+   * benchmarking range of RFC 2544, never a site's network nor an infranet's 172.30.0.0/16, which an
+   * attached XDC routes over its tunnel).
+   */
   pool?: string;
   log?: (m: string) => void;
 }
@@ -54,6 +60,8 @@ interface XdcRecord {
   hostAddress: string;
   address: string;
   pid?: number;
+  /** The tunnel to a materialization's infranet, when attached. */
+  attachment?: XdcAttachment;
 }
 
 /** An error the caller caused (bad spec): the service answers 400 with it. */
@@ -73,7 +81,7 @@ export class XdcHost {
     this.dir = resolve(opts.dataDir, "xdcs");
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.layers = opts.layers ?? [join(imageCache(), "bookworm")];
-    this.pool = ipToInt(opts.pool ?? "172.30.0.0");
+    this.pool = ipToInt(opts.pool ?? "198.18.0.0");
   }
 
   /** The prefix of every host object of this XDC (namespace, interface, directory). */
@@ -175,6 +183,47 @@ export class XdcHost {
     });
   }
 
+  /** The XDC's WireGuard public key (the key pair is made on first use and stays on this host). */
+  publicKey(id: string): Promise<string> {
+    return this.serial(id, async () => {
+      const rec = this.runningRecord(id);
+      return xdcPublicKey(rec.prefix, this.xdcDir(rec.prefix));
+    });
+  }
+
+  /** Connect the XDC to a materialization's infranet (attach.ts); replaces the tunnel it had. */
+  attach(id: string, a: XdcAttachment): Promise<XdcStatus> {
+    checkAttachment(a);
+    return this.serial(id, async () => {
+      const rec = this.runningRecord(id);
+      await tunnelUp(rec.prefix, this.xdcDir(rec.prefix), a, rec.attachment);
+      rec.attachment = a;
+      this.save(rec);
+      this.opts.log?.(`xdc ${id}: attached to ${a.materialization} as ${a.address}`);
+      return this.statusOf(rec);
+    });
+  }
+
+  /** Remove the XDC's tunnel (fine when it has none). */
+  detach(id: string): Promise<XdcStatus> {
+    return this.serial(id, async () => {
+      const rec = this.record(id);
+      if (rec === undefined) throw new XdcInputError(`no XDC ${id} on this host`);
+      await tunnelDown(rec.prefix, this.xdcDir(rec.prefix));
+      if (rec.attachment) this.opts.log?.(`xdc ${id}: detached from ${rec.attachment.materialization}`);
+      delete rec.attachment;
+      this.save(rec);
+      return this.statusOf(rec);
+    });
+  }
+
+  private runningRecord(id: string): XdcRecord {
+    const rec = this.record(id);
+    if (rec === undefined) throw new XdcInputError(`no XDC ${id} on this host`);
+    if (!running(rec.prefix, rec.pid)) throw new XdcInputError(`XDC ${id} is not running`);
+    return rec;
+  }
+
   /** Deletes the XDC: container, namespace, interface, directory. Deleting one that is not there is fine. */
   delete(id: string): Promise<boolean> {
     return this.serial(id, async () => {
@@ -216,6 +265,8 @@ export class XdcHost {
   }
 
   private async remove(rec: XdcRecord): Promise<void> {
+    // Its own tunnel first: the wireguard-go process lives in the host's namespace, not the XDC's.
+    await tunnelDown(rec.prefix, this.xdcDir(rec.prefix)).catch(() => {});
     await stopContainer(rec.prefix, rec.pid);
     rmSync(this.xdcDir(rec.prefix), { recursive: true, force: true });
   }
@@ -342,6 +393,7 @@ export class XdcHost {
       state: running(r.prefix, r.pid) ? "running" : "stopped",
       jupyter: r.spec.jupyter,
       accounts: r.spec.accounts.map((a) => a.name),
+      ...(r.attachment ? { attached: r.attachment.materialization } : {}),
     };
   }
 
@@ -420,6 +472,26 @@ function checkSpec(s: XdcSpec): void {
     throw new XdcInputError("jupyterToken: expected 32 to 128 letters, digits, '-' or '_' (with jupyter: true)");
   if (s.jupyter && s.accounts.length === 0)
     throw new XdcInputError("accounts: Jupyter runs as a member of the project; the project has no active member");
+}
+
+const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+function checkAttachment(a: XdcAttachment): void {
+  if (
+    typeof a.materialization !== "string" ||
+    !/^[a-z][a-z0-9]*\.[a-z][a-z0-9]*\.[a-z][a-z0-9]*$/.test(a.materialization)
+  )
+    throw new XdcInputError(`materialization: '${String(a.materialization)}' is not realization.experiment.project`);
+  if (typeof a.publicKey !== "string" || !WG_KEY.test(a.publicKey))
+    throw new XdcInputError("publicKey: expected a WireGuard public key (44 characters of base64 ending in '=')");
+  if (typeof a.endpoint !== "string" || !/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/.test(a.endpoint))
+    throw new XdcInputError(`endpoint: '${String(a.endpoint)}' is not host:port`);
+  if (typeof a.address !== "string" || !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(a.address))
+    throw new XdcInputError(`address: '${String(a.address)}' is not an IPv4 address with a prefix length`);
+  if (typeof a.nameserver !== "string" || !/^\d{1,3}(\.\d{1,3}){3}$/.test(a.nameserver))
+    throw new XdcInputError(`nameserver: '${String(a.nameserver)}' is not an IPv4 address`);
+  if (typeof a.search !== "string" || !/^[a-z0-9.-]{1,63}$/.test(a.search))
+    throw new XdcInputError(`search: '${String(a.search)}' is not a domain`);
 }
 
 function ipToInt(ip: string): number {

@@ -21,6 +21,7 @@ export {
   type WireGuardPeer,
   wgDown,
   wgKeyPair,
+  wgListenPort,
   wgPeer,
   wgPeers,
   wgRemovePeer,

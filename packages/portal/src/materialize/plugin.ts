@@ -464,6 +464,12 @@ export function materializationPlugin(
       const m = await materializer.get(p, e, r);
       if (m !== undefined && m.state !== "dematerializing") await materializer.dematerialize(p, e, r);
     });
+    // XDCs attach to infranets through it (xdc/attach.ts).
+    ctx.infranets = {
+      attach: (p, e, r, peer, key) => materializer.attach(p, e, r, peer, key),
+      detach: (p, e, r, peer) => materializer.detach(p, e, r, peer),
+      live: async (p, e, r) => (await materializer.get(p, e, r))?.state === "materializing",
+    };
     await app.register(materializationRoutes, { ctx, materializer });
     await materializer.resume();
   };
