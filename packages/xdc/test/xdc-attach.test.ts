@@ -11,12 +11,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LINUX_PAIR as MODEL, type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
-import { certFiles, loadTls, makeCerts } from "@merge/facility";
-import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
+import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { xdcPlugin } from "@merge/portal/xdc";
-import { serveXdcHost, XdcHost, XdcHostClient, type XdcService } from "../src/index.ts";
+import { type AttachStack, startAttachStack } from "./attach-stack.ts";
 
 const image = "/var/cache/merge/images/bookworm/usr/sbin/sshd";
 const skip =
@@ -56,46 +54,29 @@ describe("XDC attach over WireGuard", { skip }, () => {
   const proj = `p${randomBytes(4).toString("hex")}`;
   const MZ = `r1.e1.${proj}`;
   const XDC = `x0.${proj}`;
-  const dataDir = join(tmp, "linux");
-  let backend: LinuxBackend | undefined;
-  let stack: PortalStack | undefined;
-  let host: XdcHost | undefined;
-  let service: XdcService | undefined;
-  const mrg = (args: string[]) => (stack as PortalStack).mrg(args);
+  let a: AttachStack | undefined;
+  const mrg = (args: string[]) => (a as AttachStack).mrg(args);
 
   before(async () => {
-    const certs = join(tmp, "xdc-certs");
-    makeCerts(certs, { facility: "xdc-host", roles: ["commander", "portal"] });
-    host = new XdcHost({
-      dataDir: join(tmp, "xdc-host"),
-      homeRoot: join(tmp, "portal", "home"),
-      projRoot: join(tmp, "portal", "proj"),
-    });
-    service = await serveXdcHost(host, loadTls(certFiles(certs, "commander")));
-    const client = new XdcHostClient(service.url, loadTls(certFiles(certs, "portal")));
-    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
-    stack = await startPortalStack(tmp, backend, { plugins: [xdcPlugin({ host: client })] });
-    await stack.accepted(proj, "e1", MODEL, "ts");
+    a = await startAttachStack(tmp);
+    a.mzids.push(MZ);
+    await a.stack.accepted(proj, "e1", MODEL, "ts");
   });
 
   after(async () => {
     try {
-      for (const x of host?.list() ?? []) await host?.delete(x.id);
-      await stack?.close();
-      await service?.close();
+      await a?.close();
     } finally {
-      const left = await sweep(prefixOf(MZ), dataDir);
-      await backend?.close();
       rmSync(tmp, { recursive: true, force: true });
-      assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
     }
   });
 
   test("attach: nodes by name; 409 for a second; no private key in the portal; detach, dematerialize, delete", {
     timeout: 300_000,
   }, async () => {
-    const s = stack as PortalStack;
-    const h = host as XdcHost;
+    const s = (a as AttachStack).stack;
+    const h = (a as AttachStack).host;
+    const dataDir = (a as AttachStack).dataDir;
     const up = await mrg(["materialize", MZ, "--timeout", "180"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);
     const made = await mrg(["xdc", "new", XDC]);
@@ -154,7 +135,9 @@ describe("XDC attach over WireGuard", { skip }, () => {
     // Only public keys passed through the portal: no private key in any record or response.
     const secrets = [...privateKeys(join(tmp, "xdc-host")), ...privateKeys(join(dataDir, "mz"))];
     assert.equal(secrets.length, 2, "one key pair each side");
-    const store = (await s.portal.store.range("")).map((kv) => `${kv.key} ${kv.value}`).join("\n");
+    const store = (await s.portal.store.range(""))
+      .map((kv: { key: string; value: string }) => `${kv.key} ${kv.value}`)
+      .join("\n");
     const shown = (await mrg(["xdc", "show", XDC, "--json"])).stdout + att.stdout;
     for (const k of secrets) {
       assert.ok(!store.includes(k), "a private key is in the portal's store");

@@ -20,6 +20,7 @@ import {
   linkPlacement,
   type MaterializationPlan,
   mzStatusName,
+  type NodeAccounts,
   type NodeAction,
   nodePlacement,
   nodeStateName,
@@ -40,6 +41,7 @@ import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
+import { idKeys, projectAccounts, unixId } from "../xdc/ids.ts";
 import { deletePlan, putPlan, readPlan } from "./plan-record.ts";
 import { needsObservation, nextStep } from "./reconcile.ts";
 
@@ -178,7 +180,7 @@ export class Materializer {
       models.push(f.value.model as Facility);
     }
     try {
-      return planMaterialization(r.realization, xp, models);
+      return withAccounts(planMaterialization(r.realization, xp, models), await nodeAccounts(this.store, project));
     } catch (err) {
       if (err instanceof PlanError) throw new PortalError("unprocessable", err.message);
       throw err;
@@ -800,6 +802,28 @@ function noSuch(m: MaterializationRecord, plan: MaterializationPlan, kind: "node
 }
 
 /** A facility's refusal as the portal's error: what was wrong and what to do. */
+/** The project's members as node accounts (foundry installs them): uids, the project's gid, public keys. */
+async function nodeAccounts(store: Store, project: string): Promise<NodeAccounts> {
+  return {
+    project,
+    gid: await unixId(store, idKeys.project(project)),
+    users: await projectAccounts(store, project),
+  };
+}
+
+/** The plan with the accounts on every infrapod (each facility's foundry serves them to its nodes). */
+function withAccounts(plan: MaterializationPlan, accounts: NodeAccounts): MaterializationPlan {
+  return {
+    ...plan,
+    facilities: plan.facilities.map((fp) => ({
+      ...fp,
+      fragments: fp.fragments.map((f) =>
+        f.op === "infrapod.setup" ? { ...f, infrapod: { ...f.infrapod, accounts } } : f,
+      ),
+    })),
+  };
+}
+
 async function facilityCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();

@@ -28,13 +28,13 @@ import { projectRoles } from "../access.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
-import { keys, type Member, type Project, type SshKey, type User } from "../objects.ts";
+import { keys, type Member, type Project } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
 import * as S from "../schemas.ts";
 import type { PortalPlugin } from "../server.ts";
 import { attachRoutes, detachBoth, parseMzid } from "./attach.ts";
 import type { JumpAccount, JumpApi, XdcAccount, XdcHostApi, XdcSpec } from "./host.ts";
-import { idKeys, unixId } from "./ids.ts";
+import { idKeys, projectAccounts, unixId } from "./ids.ts";
 import { jupyterKeys, jupyterProxy, jupyterToken, newJupyterToken } from "./jupyter.ts";
 
 export interface XdcRecord {
@@ -309,16 +309,8 @@ class AccountSync {
     };
   }
 
-  private async accounts(project: string): Promise<XdcAccount[]> {
-    const members = await list<Member>(this.store, keys.members(project));
-    const out: XdcAccount[] = [];
-    for (const m of members) {
-      const user = await read<User>(this.store, keys.user(m.user));
-      if (user?.state !== "active") continue;
-      const sshKeys = await list<SshKey>(this.store, keys.sshKeys(m.user));
-      out.push({ name: m.user, uid: await unixId(this.store, idKeys.user(m.user)), keys: sshKeys.map((k) => k.key) });
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+  private accounts(project: string): Promise<XdcAccount[]> {
+    return projectAccounts(this.store, project);
   }
 
   private async syncAll(): Promise<void> {
