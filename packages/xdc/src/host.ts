@@ -145,6 +145,8 @@ export class XdcHost {
         await plumb({ ...this.containerSpec(rec, layers) });
         rec.pid = await startContainer(this.containerSpec(rec, layers));
         this.save(rec);
+        // Started again while attached: the same key and peer, so the tunnel comes back as it was.
+        if (rec.attachment) await tunnelUp(rec.prefix, this.xdcDir(rec.prefix), rec.attachment);
         if (spec.jupyter) await this.jupyterAnswers(rec);
       } catch (e) {
         await this.remove(rec).catch(() => {});
