@@ -510,6 +510,13 @@ static void native_boot(void) {
   write_file("/etc/mrg/config.txt", config);
   apply_config(config);
   free(config);
+  /* The project's members (accounts, keys, sshd): only materializations with accounts have the file. */
+  char *accounts = http_get(foundry, "/accounts.sh", err, sizeof err);
+  if (accounts) {
+    write_file("/etc/mrg/accounts.sh", accounts);
+    free(accounts);
+    run_script("/etc/mrg/accounts.sh", "/var/log/mrg-accounts.log");
+  }
   write_file("/etc/mrg/ready", "");
   if (access("/etc/mrg/rc.local", X_OK) == 0) execl("/etc/mrg/rc.local", "rc.local", (char *)NULL);
   _exit(0);

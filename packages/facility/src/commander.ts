@@ -244,6 +244,8 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     activity: (req, ctx) => activity(req, ctx.signal),
     nodePower: (req, ctx) => one(req.resource).client.nodePower(req, { signal: ctx.signal }),
     updateEmulation: (req, ctx) => one(req.resource).client.updateEmulation(req, { signal: ctx.signal }),
+    attach: (req, ctx) => one(req.resource).client.attach(req, { signal: ctx.signal }),
+    detach: (req, ctx) => one(req.resource).client.detach(req, { signal: ctx.signal }),
     async *exec(req, ctx) {
       yield* one(req.resource).client.exec(req, { signal: ctx.signal });
     },

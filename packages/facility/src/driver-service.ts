@@ -133,6 +133,23 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
         .catch(opsFailed);
       return { params: emulationParamsToPb(params) };
     },
+    async attach(req) {
+      const mzid = decode(req.mzid, []).mzid;
+      const g = await nodeOps().attach(mzid, req.peer, req.publicKey).catch(opsFailed);
+      return {
+        publicKey: g.publicKey,
+        endpointHost: "",
+        endpointPort: g.port,
+        address: g.address,
+        infranet: g.infranet,
+        nameserver: g.nameserver,
+        search: g.search,
+      };
+    },
+    async detach(req) {
+      const mzid = decode(req.mzid, []).mzid;
+      return { detached: await nodeOps().detach(mzid, req.peer).catch(opsFailed) };
+    },
     async *exec(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
       const out = await nodeOps().exec(mzid, req.node, req.argv, ctx.signal, req.timeoutMs).catch(opsFailed);

@@ -14,6 +14,7 @@ import { type CatalogCode, MergeError } from "@merge/xir/errors";
 import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
 import type { NodeActivity } from "./linux/activity.ts";
+import { type AttachGrant, attachPeer, detachPeer } from "./linux/attach.ts";
 import { nodePid } from "./linux/container.ts";
 import type { Env } from "./linux/env.ts";
 import { prefixOf } from "./linux/names.ts";
@@ -270,6 +271,41 @@ export class NodeOps {
     await this.backend.emulationUpdate({ ...cur.spec, links: [{ ...entry, params }] }, this.ctx(opts.signal));
     await this.store.put(keys.emulation(mzid, link), JSON.stringify(params));
     return params;
+  }
+
+  /**
+   * Attach a peer (an XDC) to the materialization's infranet through its
+   * infrapod's WireGuard endpoint (linux/attach.ts): its public key in, the
+   * endpoint's public key, port and the peer's infranet address out.
+   */
+  async attach(mzid: MzId, peer: string, publicKey: string): Promise<AttachGrant> {
+    const info = await this.info(mzid);
+    const host = this.realNodes("there is no infranet to attach to");
+    if (!info.infrapod?.infranet)
+      throw new NodeOpsError(
+        "failed_precondition",
+        `materialization ${mzid} has no infrapod yet; wait until it is active`,
+      );
+    try {
+      const grant = await attachPeer(host.dataPlane.env, prefixOf(mzid), info.infrapod.infranet, {
+        id: peer,
+        publicKey,
+      });
+      this.log(`attach ${mzid}: ${peer} at ${grant.address}`);
+      return grant;
+    } catch (e) {
+      const m = (e as Error).message;
+      if (/^(peer id|publicKey)/.test(m)) throw new NodeOpsError("invalid_argument", m);
+      throw e;
+    }
+  }
+
+  /** Detach a peer; false when it was not attached (or the materialization is gone: nothing is left to detach). */
+  async detach(mzid: MzId, peer: string): Promise<boolean> {
+    const host = this.realNodes("there is no infranet to detach from");
+    const done = await detachPeer(host.dataPlane.env, prefixOf(mzid), peer);
+    if (done) this.log(`detach ${mzid}: ${peer}`);
+    return done;
   }
 
   /** Run a command in a node: output as it comes, then the exit code. Killed when `signal` aborts or after `timeoutMs`. */

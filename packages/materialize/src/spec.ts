@@ -58,6 +58,18 @@ export interface InfrapodSpec {
   nameResolution?: "experiment" | "infranet";
   /** The facility host carrying the infrapod (its server's); absent: the facility's own machine. */
   host?: string;
+  /**
+   * The project's members as accounts on every node (foundry installs them;
+   * nodes with sshd let them in with these keys). Public keys and ids only.
+   */
+  accounts?: NodeAccounts;
+}
+
+/** A project's members as node accounts: the portal's uids (a user's group has their uid) and the project's gid. */
+export interface NodeAccounts {
+  project: string;
+  gid: number;
+  users: { name: string; uid: number; keys: string[] }[];
 }
 
 /** One DHCP/DNS entry on the infranet (nex). */

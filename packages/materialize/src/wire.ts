@@ -59,6 +59,17 @@ function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {
     emulation: s.emulation ?? "",
     nameResolution: s.nameResolution ?? "",
     host: s.host ?? "",
+    ...(s.accounts
+      ? {
+          accounts: create(pb.NodeAccountsSchema, {
+            project: s.accounts.project,
+            gid: s.accounts.gid,
+            users: s.accounts.users.map((u) =>
+              create(pb.NodeAccountSchema, { name: u.name, uid: u.uid, keys: u.keys }),
+            ),
+          }),
+        }
+      : {}),
   });
 }
 function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): InfrapodSpec {
@@ -71,6 +82,14 @@ function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): Infrapod
     ...opt("emulation", s.emulation || undefined),
     ...opt("nameResolution", nameResolutionFromPb(s.nameResolution, where)),
     ...opt("host", s.host || undefined),
+    ...opt(
+      "accounts",
+      s.accounts && {
+        project: s.accounts.project,
+        gid: s.accounts.gid,
+        users: s.accounts.users.map((u) => ({ name: u.name, uid: u.uid, keys: [...u.keys] })),
+      },
+    ),
   };
 }
 

@@ -14,6 +14,7 @@ import type { Policy } from "./policy.ts";
 import type { StorageQuota } from "./quota.ts";
 import type { Realizer } from "./realization.ts";
 import type { Workspace } from "./workspace.ts";
+import type { InfranetAttach } from "./xdc/attach.ts";
 
 export interface PortalConfig {
   store: Store;
@@ -74,4 +75,6 @@ export interface PortalContext {
   notifier: Notifier;
   /** Where every compile runs: worker threads, bounded per user and globally. */
   compiles: CompilePool;
+  /** Attaching XDCs to materializations' infranets: set by the materializations plugin (absent without it). */
+  infranets?: InfranetAttach;
 }

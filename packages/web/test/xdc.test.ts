@@ -1,7 +1,8 @@
 /**
  * XDCs and SSH keys in the web UI, in Debian's chromium, against a real portal
  * and a real XDC host (root: XDCs are containers): a maintainer creates an XDC
- * on the project page, sees it running, adds an SSH key on the keys page, and
+ * on the project page, sees it running, is told why an attach to a
+ * materialization that is not there fails, adds an SSH key on the keys page, and
  * deletes the XDC, which leaves nothing on the host.
  */
 import assert from "node:assert/strict";
@@ -69,6 +70,12 @@ test("create and delete an XDC, add and delete an SSH key", { skip, timeout: 180
     await form.locator("input[placeholder^='new XDC']").fill("x0");
     await form.getByRole("button", { name: "Create XDC" }).click();
     await page.getByText("XDC x0.myproj already exists").waitFor();
+    // Attach names a materialization; one that is not there is the portal's message, and nothing is attached.
+    const attach = row.getByTestId("attach-xdc");
+    await attach.locator("input").fill("r1.nope.myproj");
+    await attach.getByRole("button", { name: "Attach" }).click();
+    await row.getByText("materialization 'r1.nope.myproj' does not exist").waitFor();
+    assert.equal(stack.host.status("x0.myproj")?.attached, undefined);
     await page.screenshot({ path: "/tmp/merge-web-xdcs.png" });
 
     await page.getByRole("link", { name: "SSH keys" }).click();

@@ -2,7 +2,7 @@
 import { request } from "node:https";
 import type { TlsMaterial } from "@merge/proto";
 import { MergeError } from "@merge/xir/errors";
-import type { XdcAccount, XdcSpec, XdcStatus } from "./wire.ts";
+import type { XdcAccount, XdcAttachment, XdcSpec, XdcStatus } from "./wire.ts";
 
 /** The XDC host's error answer, relayed with the status it gave. */
 export class XdcHostError extends MergeError<"xdc"> {
@@ -33,6 +33,15 @@ export class XdcHostClient {
   }
   setAccounts(id: string, accounts: XdcAccount[], gid: number): Promise<XdcStatus> {
     return this.call("PUT", `/xdcs/${encodeURIComponent(id)}/accounts`, { accounts, gid });
+  }
+  async publicKey(id: string): Promise<string> {
+    return (await this.call<{ publicKey: string }>("GET", `/xdcs/${encodeURIComponent(id)}/wireguard`)).publicKey;
+  }
+  attach(id: string, a: XdcAttachment): Promise<XdcStatus> {
+    return this.call("PUT", `/xdcs/${encodeURIComponent(id)}/attachment`, a);
+  }
+  detach(id: string): Promise<XdcStatus> {
+    return this.call("DELETE", `/xdcs/${encodeURIComponent(id)}/attachment`);
   }
   async delete(id: string): Promise<boolean> {
     return (await this.call<{ deleted: boolean }>("DELETE", `/xdcs/${encodeURIComponent(id)}`)).deleted;

@@ -21,6 +21,7 @@ import { dirname, join, resolve } from "node:path";
 import { imageCache } from "@merge/facility/linux";
 import { MergeError } from "@merge/xir/errors";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
+import { tunnelDown, tunnelUp, xdcPublicKey } from "./attach.ts";
 import { answers, containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
 import { ensureJupyterLayer, jupyterCommand } from "./jupyter.ts";
 import { check, run, sleep } from "./run.ts";
@@ -29,6 +30,7 @@ import {
   JUPYTER_TOKEN,
   XDC_ID,
   type XdcAccount,
+  type XdcAttachment,
   type XdcSpec,
   type XdcStatus,
   xdcHostname,
@@ -42,7 +44,11 @@ export interface XdcHostOptions {
   projRoot: string;
   /** Image layers, topmost first; default the Debian image of the image cache (`bookworm`). */
   layers?: string[];
-  /** First address of the pool XDC links are cut from (/30 each; default 172.30.0.0, 16,384 XDCs). */
+  /**
+   * First address of the pool XDC links are cut from (/30 each; default 198.18.0.0, 16,384 XDCs: the
+   * benchmarking range of RFC 2544, never a site's network nor an infranet's 172.30.0.0/16, which an
+   * attached XDC routes over its tunnel).
+   */
   pool?: string;
   log?: (m: string) => void;
 }
@@ -55,6 +61,8 @@ interface XdcRecord {
   hostAddress: string;
   address: string;
   pid?: number;
+  /** The tunnel to a materialization's infranet, when attached. */
+  attachment?: XdcAttachment;
 }
 
 /** An error the caller caused (bad spec): the service answers 400 with it. */
@@ -78,7 +86,7 @@ export class XdcHost {
     this.dir = resolve(opts.dataDir, "xdcs");
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.layers = opts.layers ?? [join(imageCache(), "bookworm")];
-    this.pool = ipToInt(opts.pool ?? "172.30.0.0");
+    this.pool = ipToInt(opts.pool ?? "198.18.0.0");
   }
 
   /** The prefix of every host object of this XDC (namespace, interface, directory). */
@@ -142,6 +150,8 @@ export class XdcHost {
         await plumb({ ...this.containerSpec(rec, layers) });
         rec.pid = await startContainer(this.containerSpec(rec, layers));
         this.save(rec);
+        // Started again while attached: the same key and peer, so the tunnel comes back as it was.
+        if (rec.attachment) await tunnelUp(rec.prefix, this.xdcDir(rec.prefix), rec.attachment);
         if (spec.jupyter) await this.jupyterAnswers(rec);
       } catch (e) {
         await this.remove(rec).catch(() => {});
@@ -178,6 +188,47 @@ export class XdcHost {
       this.save(rec);
       return this.statusOf(rec);
     });
+  }
+
+  /** The XDC's WireGuard public key (the key pair is made on first use and stays on this host). */
+  publicKey(id: string): Promise<string> {
+    return this.serial(id, async () => {
+      const rec = this.runningRecord(id);
+      return xdcPublicKey(rec.prefix, this.xdcDir(rec.prefix));
+    });
+  }
+
+  /** Connect the XDC to a materialization's infranet (attach.ts); replaces the tunnel it had. */
+  attach(id: string, a: XdcAttachment): Promise<XdcStatus> {
+    checkAttachment(a);
+    return this.serial(id, async () => {
+      const rec = this.runningRecord(id);
+      await tunnelUp(rec.prefix, this.xdcDir(rec.prefix), a, rec.attachment);
+      rec.attachment = a;
+      this.save(rec);
+      this.opts.log?.(`xdc ${id}: attached to ${a.materialization} as ${a.address}`);
+      return this.statusOf(rec);
+    });
+  }
+
+  /** Remove the XDC's tunnel (fine when it has none). */
+  detach(id: string): Promise<XdcStatus> {
+    return this.serial(id, async () => {
+      const rec = this.record(id);
+      if (rec === undefined) throw new XdcInputError(`no XDC ${id} on this host`);
+      await tunnelDown(rec.prefix, this.xdcDir(rec.prefix));
+      if (rec.attachment) this.opts.log?.(`xdc ${id}: detached from ${rec.attachment.materialization}`);
+      delete rec.attachment;
+      this.save(rec);
+      return this.statusOf(rec);
+    });
+  }
+
+  private runningRecord(id: string): XdcRecord {
+    const rec = this.record(id);
+    if (rec === undefined) throw new XdcInputError(`no XDC ${id} on this host`);
+    if (!running(rec.prefix, rec.pid)) throw new XdcInputError(`XDC ${id} is not running`);
+    return rec;
   }
 
   /** Deletes the XDC: container, namespace, interface, directory. Deleting one that is not there is fine. */
@@ -221,6 +272,8 @@ export class XdcHost {
   }
 
   private async remove(rec: XdcRecord): Promise<void> {
+    // Its own tunnel first: the wireguard-go process lives in the host's namespace, not the XDC's.
+    await tunnelDown(rec.prefix, this.xdcDir(rec.prefix)).catch(() => {});
     await stopContainer(rec.prefix, rec.pid);
     rmSync(this.xdcDir(rec.prefix), { recursive: true, force: true });
   }
@@ -347,6 +400,7 @@ export class XdcHost {
       state: running(r.prefix, r.pid) ? "running" : "stopped",
       jupyter: r.spec.jupyter,
       accounts: r.spec.accounts.map((a) => a.name),
+      ...(r.attachment ? { attached: r.attachment.materialization } : {}),
     };
   }
 
@@ -425,6 +479,26 @@ function checkSpec(s: XdcSpec): void {
     throw new XdcInputError("jupyterToken: expected 32 to 128 letters, digits, '-' or '_' (with jupyter: true)");
   if (s.jupyter && s.accounts.length === 0)
     throw new XdcInputError("accounts: Jupyter runs as a member of the project; the project has no active member");
+}
+
+const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+function checkAttachment(a: XdcAttachment): void {
+  if (
+    typeof a.materialization !== "string" ||
+    !/^[a-z][a-z0-9]*\.[a-z][a-z0-9]*\.[a-z][a-z0-9]*$/.test(a.materialization)
+  )
+    throw new XdcInputError(`materialization: '${String(a.materialization)}' is not realization.experiment.project`);
+  if (typeof a.publicKey !== "string" || !WG_KEY.test(a.publicKey))
+    throw new XdcInputError("publicKey: expected a WireGuard public key (44 characters of base64 ending in '=')");
+  if (typeof a.endpoint !== "string" || !/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/.test(a.endpoint))
+    throw new XdcInputError(`endpoint: '${String(a.endpoint)}' is not host:port`);
+  if (typeof a.address !== "string" || !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(a.address))
+    throw new XdcInputError(`address: '${String(a.address)}' is not an IPv4 address with a prefix length`);
+  if (typeof a.nameserver !== "string" || !/^\d{1,3}(\.\d{1,3}){3}$/.test(a.nameserver))
+    throw new XdcInputError(`nameserver: '${String(a.nameserver)}' is not an IPv4 address`);
+  if (typeof a.search !== "string" || !/^[a-z0-9.-]{1,63}$/.test(a.search))
+    throw new XdcInputError(`search: '${String(a.search)}' is not a domain`);
 }
 
 function ipToInt(ip: string): number {

@@ -1,4 +1,5 @@
 export { type AccountFiles, accountFiles } from "./accounts.ts";
+export { attachIfname, infranetOf } from "./attach.ts";
 export { XdcHostClient, XdcHostError } from "./client.ts";
 export { XdcHost, type XdcHostOptions, XdcInputError } from "./host.ts";
 export { type JumpAccount, JumpHost, type JumpHostOptions, type JumpTarget } from "./jump.ts";

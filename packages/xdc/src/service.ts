@@ -7,12 +7,15 @@
  *   PUT    /xdcs/:id             XdcSpec: create, or start again with these accounts
  *   PUT    /xdcs/:id/accounts    {accounts, gid}: members or keys changed
  *   DELETE /xdcs/:id             remove everything of it
+ *   GET    /xdcs/:id/wireguard   {publicKey}: the XDC's WireGuard public key (its private key stays here)
+ *   PUT    /xdcs/:id/attachment  XdcAttachment: tunnel to a materialization's infranet
+ *   DELETE /xdcs/:id/attachment  remove the tunnel
  */
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { TlsMaterial } from "@merge/proto";
 import { type XdcHost, XdcInputError } from "./host.ts";
-import type { XdcAccount, XdcSpec } from "./wire.ts";
+import type { XdcAccount, XdcAttachment, XdcSpec } from "./wire.ts";
 
 const MAX_BODY = 1024 * 1024;
 
@@ -87,6 +90,12 @@ async function handle(host: XdcHost, method: string, url: string, text: string):
   if (parts[2] === "accounts" && method === "PUT") {
     const b = body() as { accounts: XdcAccount[]; gid: number };
     return [200, await host.setAccounts(id, b.accounts, b.gid)];
+  }
+  if (parts[2] === "wireguard" && parts.length === 3 && method === "GET")
+    return [200, { publicKey: await host.publicKey(id) }];
+  if (parts[2] === "attachment" && parts.length === 3) {
+    if (method === "PUT") return [200, await host.attach(id, body() as XdcAttachment)];
+    if (method === "DELETE") return [200, await host.detach(id)];
   }
   if (parts.length !== 2) return [404, { message: `no such route: ${method} ${url}` }];
   if (method === "GET") {

@@ -26,6 +26,25 @@ export interface XdcSpec {
   jupyterToken?: string;
 }
 
+/**
+ * The XDC's side of a WireGuard tunnel to a materialization's infranet, as the
+ * facility's attach endpoint granted it (only public values: the XDC host
+ * makes and keeps its own private key).
+ */
+export interface XdcAttachment {
+  /** `r1.exp.myproj` */
+  materialization: string;
+  /** The infrapod endpoint's public key. */
+  publicKey: string;
+  /** `host:port` of the endpoint. */
+  endpoint: string;
+  /** The XDC's infranet address with prefix length (`172.30.255.254/16`): the infranet is routed over the tunnel. */
+  address: string;
+  /** The infrapod's dnsmasq and the search domain (`infranet`: `c0` is `c0.infranet`). */
+  nameserver: string;
+  search: string;
+}
+
 export type XdcState = "running" | "stopped";
 
 /** What the host reports about an XDC. */
@@ -39,6 +58,8 @@ export interface XdcStatus {
   state: XdcState;
   jupyter: boolean;
   accounts: string[];
+  /** The materialization the XDC is attached to, if any. */
+  attached?: string;
 }
 
 /** Jupyter's port on the XDC's address (reachable from the host over the veth only). */

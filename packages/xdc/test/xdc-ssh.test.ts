@@ -89,6 +89,27 @@ describe("ssh -J through the jump host into XDCs", { skip }, () => {
     await carol.addKey("carol", readFileSync(`${c.key}.pub`, "utf8").trim());
   });
 
+  test("mrg login --upload-key uploads the default public key once; --no-upload-key leaves it", async () => {
+    const dave = await s.user("dave");
+    const d = await machine(tmp, "dave");
+    const env = { HOME: d.home, MERGE_CONFIG_DIR: join(tmp, "cfg-dave") };
+    const login = (flag: string) =>
+      mrg(s.portal.url, undefined, ["login", "dave", "--password", "pw-dave-secret", flag], env);
+    const none = await login("--no-upload-key");
+    assert.equal(none.code, 0, none.stderr);
+    assert.deepEqual(await dave.keys("dave"), []);
+    const up = await login("--upload-key");
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /uploaded .*id_ed25519\.pub \(\S+\)/);
+    const keys = await dave.keys("dave");
+    assert.equal(keys.length, 1);
+    assert.equal(keys[0]?.key.split(" ")[1], readFileSync(`${d.key}.pub`, "utf8").split(" ")[1]);
+    const again = await login("--upload-key");
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /already one of your keys/);
+    assert.equal((await dave.keys("dave")).length, 1);
+  });
+
   test("a member reaches the project's XDC with ssh -J (mrg xdc ssh-config, mrg xdc ssh) and copies files with scp", async () => {
     const synced = s.synced();
     await alice.createXdc("myproj", { name: "x0" });

@@ -1,6 +1,7 @@
 // mrg register | login | logout | whoami
 import { readFileSync } from "node:fs";
-import { ApiError } from "@merge/portal/client";
+import { createInterface } from "node:readline/promises";
+import { ApiError, type PortalClient } from "@merge/portal/client";
 import type { Command } from "commander";
 import {
   action,
@@ -15,6 +16,7 @@ import {
   signedIn,
   UsageError,
 } from "../client.ts";
+import { defaultPublicKey } from "./keys.ts";
 
 interface Flags extends OutputFlags {
   portal?: string;
@@ -26,6 +28,35 @@ function password(flag: string | undefined): string {
     flag ?? process.env.MERGE_PASSWORD ?? (process.stdin.isTTY ? undefined : readFileSync(0, "utf8").split("\n")[0]);
   if (!p) throw new UsageError("no password: pass --password, set MERGE_PASSWORD, or pipe it on stdin");
   return p;
+}
+
+/**
+ * After signing in: offer to upload the default public key (~/.ssh/id_ed25519.pub, …) when the portal
+ * does not have it yet, so ssh into XDCs and nodes works. `--upload-key` does it without asking,
+ * `--no-upload-key` never; without either, only a terminal is asked.
+ */
+async function offerKey(c: PortalClient, user: string, upload: boolean | undefined): Promise<void> {
+  if (upload === false) return;
+  const path = defaultPublicKey();
+  if (path === undefined) {
+    if (upload) process.stdout.write("no public key in ~/.ssh to upload (make one: ssh-keygen -t ed25519)\n");
+    return;
+  }
+  const text = readFileSync(path, "utf8").trim();
+  const body = text.split(/\s+/)[1];
+  if ((await c.keys(user)).some((k) => k.key.split(/\s+/)[1] === body)) {
+    if (upload) process.stdout.write(`${path} is already one of your keys\n`);
+    return;
+  }
+  if (upload === undefined) {
+    if (!process.stdin.isTTY || !process.stdout.isTTY) return;
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const answer = await rl.question(`Upload ${path} so you can ssh into your XDCs and nodes? [Y/n] `);
+    rl.close();
+    if (/^n/i.test(answer.trim())) return;
+  }
+  const k = await c.addKey(user, text);
+  process.stdout.write(`uploaded ${path} (${k.fingerprint})\n`);
 }
 
 export function registerAuth(program: Command): void {
@@ -58,6 +89,8 @@ export function registerAuth(program: Command): void {
       .summary("sign in (browser, or --password)")
       .description("sign in: with no password, through the browser (OAuth2 device flow); with --password, directly")
       .option("--password <password>", "sign in with a password instead of the browser (or $MERGE_PASSWORD)")
+      .option("--upload-key", "upload ~/.ssh/id_ed25519.pub (or id_ecdsa.pub, id_rsa.pub) if the portal lacks it")
+      .option("--no-upload-key", "do not offer to upload a public key")
       .addHelpText(
         "after",
         `
@@ -65,11 +98,12 @@ The session (portal URL and token) is kept in ~/.config/merge/session.json ($MER
 $MERGE_TOKEN overrides the token. Examples:
   mrg login alice --password "$PW" --portal http://127.0.0.1:8080
   MERGE_PASSWORD=... mrg login alice
-  mrg login                       # opens a browser sign-in (device code)`,
+  mrg login                       # opens a browser sign-in (device code)
+On a terminal, mrg login offers to upload your public key if the portal does not have it.`,
       ),
     { json: false },
   ).action(
-    action(async (username: string | undefined, f: Flags & { password?: string }) => {
+    action(async (username: string | undefined, f: Flags & { password?: string; uploadKey?: boolean }) => {
       const c = client(f);
       if (username !== undefined && (f.password !== undefined || process.env.MERGE_PASSWORD !== undefined)) {
         const t = await c.login(username, password(f.password), "mrg").catch((e: unknown) => {
@@ -85,6 +119,8 @@ $MERGE_TOKEN overrides the token. Examples:
           ...(t.record.expires ? { expires: t.record.expires } : {}),
         });
         process.stdout.write(`signed in to ${c.baseUrl} as ${username}\n`);
+        c.token = t.token;
+        await offerKey(c, username, f.uploadKey);
         return;
       }
       const d = await c.deviceAuthorization();
@@ -104,6 +140,7 @@ $MERGE_TOKEN overrides the token. Examples:
         ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
       });
       process.stdout.write(`signed in to ${c.baseUrl} as ${me.name}\n`);
+      await offerKey(c, me.name, f.uploadKey);
     }),
   );
 

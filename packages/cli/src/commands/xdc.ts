@@ -1,4 +1,4 @@
-// mrg xdc new|list|show|delete|ssh|ssh-config: experiment development containers and the way in
+// mrg xdc new|list|show|delete|attach|detach|ssh|ssh-config: experiment development containers and the way in
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +9,7 @@ import { action, done, type OutputFlags, portalOptions, print, signedIn, UsageEr
 import { configDir } from "../config.ts";
 
 type Flags = OutputFlags & { portal?: string };
-const COLUMNS: (keyof Xdc)[] = ["id", "state", "hostname", "jupyter", "creator", "created"];
+const COLUMNS: (keyof Xdc)[] = ["id", "state", "hostname", "jupyter", "attached", "creator", "created"];
 
 /** `x0.myproj` → [x0, myproj], or a usage error saying what the name must look like. */
 export function parseXdc(id: string): [string, string] {
@@ -75,6 +75,8 @@ Examples:
   mrg xdc ssh x0.myproj                     # ssh -J through the portal's jump host
   mrg xdc ssh x0.myproj -- hostname         # run a command
   mrg xdc ssh-config >> ~/.ssh/config       # then plain: ssh x0-myproj, scp file x0-myproj:
+  mrg xdc attach x0.myproj r1.exp.myproj    # the materialization's nodes by name: ping c0, ssh c0
+  mrg xdc detach x0.myproj
   (mrg xdc ssh keeps the XDCs' host keys in ~/.config/merge/known_hosts)
   mrg xdc delete x0.myproj`,
     );
@@ -108,6 +110,33 @@ Examples:
       const [name, project] = parseXdc(id);
       await signedIn(f).deleteXdc(project, name);
       done(f, `deleted XDC ${id}`, { xdc: id, deleted: true });
+    }),
+  );
+  portalOptions(
+    x
+      .command("attach <xdc> <materialization>")
+      .description("connect an XDC to a materialization's infranet (WireGuard): its nodes answer by name"),
+  ).action(
+    action(async (id: string, mz: string, f: Flags) => {
+      const [name, project] = parseXdc(id);
+      if (!/^[a-z][a-z0-9]*\.[a-z][a-z0-9]*\.[a-z][a-z0-9]*$/.test(mz))
+        throw new UsageError(
+          `'${mz}' is not a materialization: expected realization.experiment.project, e.g. r1.exp.myproj`,
+        );
+      print(f, await signedIn(f).attachXdc(project, name, mz), [...COLUMNS, "attachedAddress"]);
+    }),
+  );
+  portalOptions(
+    x.command("detach <xdc>").description("disconnect an XDC from the materialization it is attached to"),
+  ).action(
+    action(async (id: string, f: Flags) => {
+      const [name, project] = parseXdc(id);
+      const before = await signedIn(f).xdc(project, name);
+      await signedIn(f).detachXdc(project, name);
+      done(f, before.attached ? `detached XDC ${id} from ${before.attached}` : `XDC ${id} was not attached`, {
+        xdc: id,
+        detached: before.attached ?? null,
+      });
     }),
   );
   portalOptions(

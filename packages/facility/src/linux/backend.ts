@@ -25,7 +25,7 @@ import { nodeBoot, nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
 import { ensureMzDir, mounted, mzDir } from "./env.ts";
-import { writeNodeConfig } from "./foundry.ts";
+import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
 import { listNetns } from "./processes.ts";
@@ -216,6 +216,7 @@ export class LinuxBackend implements Backend {
     const prefix = prefixOf(spec.mzid);
     const plan = this.planOf(spec.mzid, spec);
     this.writeNex(plan);
+    if (spec.accounts) writeAccounts(foundryDir(this.env, prefix), spec.accounts);
     const s = await infrapodServices(this.env, prefix, spec.infranet);
     ctx.log(`infrapod services: nex ${s.nex}, foundry ${s.foundry}`);
     return this.status(prefix, s, spec.emulation !== undefined);

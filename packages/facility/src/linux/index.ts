@@ -22,6 +22,7 @@ export {
   type WireGuardPeer,
   wgDown,
   wgKeyPair,
+  wgListenPort,
   wgPeer,
   wgPeers,
   wgRemovePeer,

@@ -20,7 +20,11 @@ export interface Leftovers {
   nftTables: string[];
   cgroups: string[];
   dirs: string[];
+  /** wireguard-go control sockets (`/var/run/wireguard/<prefix>….sock`), stale once their process is gone. */
+  wireguard: string[];
 }
+
+const WG_RUN = "/var/run/wireguard";
 
 const CGROUP_ROOTS = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
 
@@ -59,8 +63,37 @@ export async function leftovers(prefix: string, dataDir: string): Promise<Leftov
   } catch {}
   const processes = processesIn(netns);
   const seen = new Set(processes.map((p) => p.pid));
-  for (const p of containerProcesses(prefix, dataDir)) if (!seen.has(p.pid)) processes.push(p);
-  return { netns, links, processes, mounts, nftTables, cgroups, dirs };
+  for (const p of [...containerProcesses(prefix, dataDir), ...wireguardProcesses(prefix)])
+    if (!seen.has(p.pid)) {
+      seen.add(p.pid);
+      processes.push(p);
+    }
+  let wireguard: string[] = [];
+  try {
+    wireguard = readdirSync(WG_RUN)
+      .filter((f) => f.endsWith(".sock") && ours(prefix, f))
+      .map((f) => join(WG_RUN, f));
+  } catch {}
+  return { netns, links, processes, mounts, nftTables, cgroups, dirs, wireguard };
+}
+
+/**
+ * wireguard-go processes of the prefix's interfaces. They run in the host's
+ * namespace when the interface was moved into one of ours (the underlay's
+ * socket stays outside), so looking by namespace does not find them; their
+ * argv names the interface, which carries the prefix.
+ */
+function wireguardProcesses(prefix: string): Proc[] {
+  const out: Proc[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+      if (!(argv[0] ?? "").endsWith("wireguard-go") || !ours(prefix, argv[1] ?? "")) continue;
+      out.push({ pid: Number(e), comm: "wireguard-go", netns: readlinkSync(`/proc/${e}/ns/net`) });
+    } catch {}
+  }
+  return out;
 }
 
 /**
@@ -138,6 +171,7 @@ export async function sweep(prefix: string, dataDir: string): Promise<Leftovers>
   }
   trace("nft, cgroups removed");
   for (const d of l.dirs) rmSync(d, { recursive: true, force: true });
+  for (const f of l.wireguard) rmSync(f, { force: true });
   trace("files removed");
   return leftovers(prefix, dataDir);
 }

@@ -51,6 +51,13 @@ export interface WireGuardInterface {
   listenPort?: number;
   /** 1420 leaves room for WireGuard's 80 bytes of overhead on a 1500-byte path. */
   mtu?: number;
+  /**
+   * The namespace the tunnel's UDP socket lives in, when not `netns`: the
+   * interface is made there and moved into `netns` (WireGuard's "birth
+   * namespace": the encrypted side stays outside, the clear side inside).
+   * `""` is this process's own namespace (the host's). Absent: `netns`.
+   */
+  underlay?: string;
 }
 
 let kind: Promise<WireGuardKind> | undefined;
@@ -89,10 +96,15 @@ function inNetns(netns: string, argv: string[]): string[] {
   return [`--net=/run/netns/${netns}`, "--", ...argv];
 }
 
-/** Start wireguard-go for `name` in `netns`; it daemonizes once its TUN device is up. */
+/** `ip` arguments acting in `netns` (`""`: this process's own namespace). */
+const ipIn = (netns: string, args: string[]) => (netns === "" ? args : ["-n", netns, ...args]);
+
+/** Start wireguard-go for `name` in `netns` (`""`: here); it daemonizes once its TUN device is up. */
 function startUserspace(netns: string, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const c = spawn("nsenter", inNetns(netns, ["wireguard-go", name]), {
+    const [cmd, ...args] =
+      netns === "" ? ["wireguard-go", name] : ["nsenter", ...inNetns(netns, ["wireguard-go", name])];
+    const c = spawn(cmd as string, args, {
       stdio: ["ignore", "ignore", "pipe"],
       // Without this wireguard-go refuses to start on kernels ≥ 5.6 (which should have the module).
       env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: "1" },
@@ -120,8 +132,10 @@ export async function wgUp(w: WireGuardInterface): Promise<WireGuardKind> {
   const k = await wireGuardKind();
   const have = await run("ip", ["-n", w.netns, "link", "show", w.name]);
   if (have.code !== 0) {
-    if (k === "kernel") await check("ip", ["-n", w.netns, "link", "add", w.name, "type", "wireguard"]);
-    else await startUserspace(w.netns, w.name);
+    const born = w.underlay ?? w.netns;
+    if (k === "kernel") await check("ip", ipIn(born, ["link", "add", w.name, "type", "wireguard"]));
+    else await startUserspace(born, w.name);
+    if (born !== w.netns) await check("ip", ipIn(born, ["link", "set", w.name, "netns", w.netns]));
   }
   const set = ["wg", "set", w.name, "private-key", w.keyFile];
   if (w.listenPort !== undefined) set.push("listen-port", String(w.listenPort));
@@ -154,6 +168,14 @@ export async function wgPeers(netns: string, name: string): Promise<{ publicKey:
       const [publicKey, t] = l.trim().split(/\s+/);
       return { publicKey: publicKey ?? "", handshake: Number(t ?? 0) };
     });
+}
+
+/** The UDP port `name` listens on (the one the kernel picked when `listenPort` was absent). */
+export async function wgListenPort(netns: string, name: string): Promise<number> {
+  const out = await check("nsenter", inNetns(netns, ["wg", "show", name, "listen-port"]));
+  const port = Number(out.trim());
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`WireGuard ${name} in ${netns} listens on no port yet`);
+  return port;
 }
 
 /** Delete the interface (its wireguard-go process exits with it); no error if it is gone. */

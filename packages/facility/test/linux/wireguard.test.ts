@@ -1,12 +1,22 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { processesIn } from "../../src/linux/processes.ts";
-import { wgDown, wgKeyPair, wgPeer, wgPeers, wgRemovePeer, wgUp } from "../../src/linux/wireguard.ts";
+import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
+import {
+  wgDown,
+  wgKeyPair,
+  wgListenPort,
+  wgPeer,
+  wgPeers,
+  wgRemovePeer,
+  wgUp,
+  wireGuardKind,
+} from "../../src/linux/wireguard.ts";
 import { skip } from "./fixture.ts";
 
 const noWg =
@@ -91,3 +101,48 @@ function isZombie(pid: number): boolean {
     return true;
   }
 }
+
+describe("WireGuard born in the host's namespace, and the sweep", { skip: skip || noWg }, () => {
+  // A prefix of its own (mg + 6 hex): the sweep removes exactly what carries it.
+  const prefix = `mg${randomBytes(3).toString("hex")}`;
+  const [a, b] = [`${prefix}-i`, `${prefix}-x`];
+  const [wa, wb] = [`${prefix}a`, `${prefix}b`];
+  const dir = mkdtempSync(join(tmpdir(), "mrg-wg-underlay-"));
+  after(async () => {
+    await sweep(prefix, dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the UDP sockets stay on the host's loopback, the clear side in the namespaces; sweep ends the processes and sockets", async () => {
+    for (const n of [a, b]) assert.equal(spawnSync("ip", ["netns", "add", n]).status, 0);
+    const ka = await wgKeyPair(join(dir, "a"), wa);
+    const kb = await wgKeyPair(join(dir, "b"), wb);
+    // No link joins the namespaces: only the host's loopback carries the tunnel.
+    await wgUp({ netns: a, name: wa, keyFile: ka.keyFile, address: "10.251.0.1/24", underlay: "" });
+    await wgUp({ netns: b, name: wb, keyFile: kb.keyFile, address: "10.251.0.2/24", underlay: "" });
+    const port = await wgListenPort(a, wa);
+    await wgPeer(a, wa, { publicKey: kb.publicKey, allowedIps: ["10.251.0.2/32"] });
+    await wgPeer(b, wb, { publicKey: ka.publicKey, endpoint: `127.0.0.1:${port}`, allowedIps: ["10.251.0.0/24"] });
+    const ping = spawnSync("ip", ["netns", "exec", b, "ping", "-c", "1", "-W", "3", "10.251.0.1"], {
+      encoding: "utf8",
+    });
+    assert.equal(ping.status, 0, `ping over the loopback underlay: ${ping.stdout}${ping.stderr}`);
+    // The interfaces are in the namespaces, not the host's.
+    assert.notEqual(spawnSync("ip", ["link", "show", wa]).status, 0);
+    assert.equal(spawnSync("ip", ["-n", a, "link", "show", wa]).status, 0);
+
+    // wireguard-go runs in the host's namespace (where its socket is): the sweep finds it by its argv.
+    const before = await leftovers(prefix, dir);
+    if ((await wireGuardKind()) === "wireguard-go") {
+      assert.equal(before.processes.filter((p) => p.comm === "wireguard-go").length, 2);
+      assert.equal(before.wireguard.length, 2);
+    }
+    // A stale control socket (its process long gone) is the sweep's too.
+    mkdirSync("/var/run/wireguard", { recursive: true });
+    writeFileSync(`/var/run/wireguard/${prefix}z.sock`, "");
+    const left = await sweep(prefix, dir);
+    assert.ok(isClean(left), JSON.stringify(left));
+    assert.ok(!existsSync(`/var/run/wireguard/${prefix}z.sock`));
+    assert.ok(!existsSync(`/var/run/wireguard/${wa}.sock`));
+  });
+});

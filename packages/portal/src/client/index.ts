@@ -129,6 +129,9 @@ export interface Xdc {
   hostname: string;
   address: string;
   state: string;
+  /** The materialization it is attached to (`r1.exp.myproj`), if any, and its address there. */
+  attached?: string;
+  attachedAddress?: string;
 }
 export type ExecLine = { stdout: string } | { stderr: string } | { exit: number } | { error: string };
 
@@ -221,6 +224,9 @@ export class PortalClient {
   /** Sets this browser's cookie for the XDC's Jupyter proxy; answers the path to open. */
   openJupyter = (p: string, x: string) =>
     this.call<{ url: string }>("POST", `/projects/${seg(p)}/xdcs/${seg(x)}/jupyter`);
+  attachXdc = (p: string, x: string, materialization: string) =>
+    this.call<Xdc>("PUT", `/projects/${seg(p)}/xdcs/${seg(x)}/attachment`, { materialization });
+  detachXdc = (p: string, x: string) => this.call<Xdc>("DELETE", `/projects/${seg(p)}/xdcs/${seg(x)}/attachment`);
   deleteXdc = (p: string, x: string) => this.call<null>("DELETE", `/projects/${seg(p)}/xdcs/${seg(x)}`);
   jumpHost = () => this.call<{ host: string; port: number }>("GET", "/xdcs/jump");
 

@@ -20,6 +20,7 @@ import {
   linkPlacement,
   type MaterializationPlan,
   mzStatusName,
+  type NodeAccounts,
   type NodeAction,
   nodePlacement,
   nodeStateName,
@@ -41,6 +42,7 @@ import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
+import { idKeys, projectAccounts, unixId } from "../xdc/ids.ts";
 import { deletePlan, putPlan, readPlan } from "./plan-record.ts";
 import { needsObservation, nextStep } from "./reconcile.ts";
 
@@ -179,7 +181,7 @@ export class Materializer {
       models.push(f.value.model as Facility);
     }
     try {
-      return planMaterialization(r.realization, xp, models);
+      return withAccounts(planMaterialization(r.realization, xp, models), await nodeAccounts(this.store, project));
     } catch (err) {
       if (err instanceof PlanError) throw new PortalError("unprocessable", err.message);
       throw err;
@@ -512,6 +514,48 @@ export class Materializer {
   }
 
   /**
+   * Attach a peer (an XDC, by its WireGuard public key) to the materialization's
+   * infranet: the first facility's infrapod adds it and answers with its own
+   * public key, port and the peer's address (xdc/attach.ts). The endpoint's host
+   * is the facility's (the address the portal reaches its commander at) unless
+   * the facility names another.
+   */
+  async attach(project: string, experiment: string, realization: string, peer: string, publicKey: string) {
+    const p = await this.placeInfrapod(project, experiment, realization);
+    const r = await facilityCall(() =>
+      p.client.attach({ mzid: p.m.id, resource: p.resource, peer, publicKey }, { timeoutMs: 60_000 }),
+    );
+    const f = await this.facility(p.facility);
+    const host = r.endpointHost || new URL(f?.value.endpoint ?? "https://127.0.0.1").hostname;
+    return {
+      materialization: p.m.id,
+      publicKey: r.publicKey,
+      endpoint: `${host.includes(":") ? `[${host}]` : host}:${r.endpointPort}`,
+      address: r.address,
+      nameserver: r.nameserver,
+      search: r.search,
+    };
+  }
+
+  /** Remove an attached peer; nothing to do when the materialization is gone (its infrapod took the endpoint). */
+  async detach(project: string, experiment: string, realization: string, peer: string): Promise<void> {
+    const m = await this.get(project, experiment, realization);
+    if (m?.state !== "materializing") return;
+    const p = await this.placeInfrapod(project, experiment, realization);
+    await facilityCall(() => p.client.detach({ mzid: p.m.id, resource: p.resource, peer }, { timeoutMs: 60_000 }));
+  }
+
+  /** The facility and server resource of the materialization's (first) infrapod. */
+  private async placeInfrapod(project: string, experiment: string, realization: string) {
+    const { m, plan } = await this.running(project, experiment, realization);
+    for (const fp of plan.facilities) {
+      const f = fp.fragments.find((x) => x.op === "infrapod.setup");
+      if (f) return { m, facility: fp.facility, client: await this.deliveredTo(m, fp.facility), resource: f.resource };
+    }
+    throw new PortalError("conflict", `${m.id} has no infrapod to attach to`);
+  }
+
+  /**
    * Run a command in a node. Refusals (unknown node, node not ready, a backend
    * without real nodes) throw before anything is returned; then output streams.
    */
@@ -793,6 +837,28 @@ function noSuch(m: MaterializationRecord, plan: MaterializationPlan, kind: "node
 }
 
 /** A facility's refusal as the portal's error: what was wrong and what to do. */
+/** The project's members as node accounts (foundry installs them): uids, the project's gid, public keys. */
+async function nodeAccounts(store: Store, project: string): Promise<NodeAccounts> {
+  return {
+    project,
+    gid: await unixId(store, idKeys.project(project)),
+    users: await projectAccounts(store, project),
+  };
+}
+
+/** The plan with the accounts on every infrapod (each facility's foundry serves them to its nodes). */
+function withAccounts(plan: MaterializationPlan, accounts: NodeAccounts): MaterializationPlan {
+  return {
+    ...plan,
+    facilities: plan.facilities.map((fp) => ({
+      ...fp,
+      fragments: fp.fragments.map((f) =>
+        f.op === "infrapod.setup" ? { ...f, infrapod: { ...f.infrapod, accounts } } : f,
+      ),
+    })),
+  };
+}
+
 async function facilityCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();

@@ -466,6 +466,12 @@ export function materializationPlugin(
     });
     // Idle detection counts what the facilities see the nodes do (idle.ts).
     ctx.leases.onProbeActivity((mz) => materializer.activity(mz.project, mz.experiment, mz.realization));
+    // XDCs attach to infranets through it (xdc/attach.ts).
+    ctx.infranets = {
+      attach: (p, e, r, peer, key) => materializer.attach(p, e, r, peer, key),
+      detach: (p, e, r, peer) => materializer.detach(p, e, r, peer),
+      live: async (p, e, r) => (await materializer.get(p, e, r))?.state === "materializing",
+    };
     await app.register(materializationRoutes, { ctx, materializer });
     await materializer.resume();
   };

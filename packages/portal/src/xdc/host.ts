@@ -26,10 +26,24 @@ export interface XdcHostStatus {
   state: "running" | "stopped";
 }
 
+/** The XDC's side of a tunnel to a materialization's infranet: public values only (see @merge/xdc's wire.ts). */
+export interface XdcAttachment {
+  materialization: string;
+  publicKey: string;
+  endpoint: string;
+  address: string;
+  nameserver: string;
+  search: string;
+}
+
 export interface XdcHostApi {
   create(spec: XdcSpec): Promise<XdcHostStatus>;
   setAccounts(id: string, accounts: XdcAccount[], gid: number): Promise<XdcHostStatus>;
   delete(id: string): Promise<boolean>;
+  /** The XDC's WireGuard public key (its private key stays on the host). */
+  publicKey(id: string): Promise<string>;
+  attach(id: string, a: XdcAttachment): Promise<XdcHostStatus>;
+  detach(id: string): Promise<XdcHostStatus>;
 }
 
 /** One portal user as the jump host sees them: their keys and the XDCs they may reach. */

@@ -5,7 +5,8 @@
  * wherever they are seen. One counter, so user and project ids never meet.
  */
 import type { Store } from "@merge/store";
-import { Batch, LOST_RACE, readDoc, retryBatch } from "../documents.ts";
+import { Batch, LOST_RACE, list, read, readDoc, retryBatch } from "../documents.ts";
+import { keys, type Member, type SshKey, type User } from "../objects.ts";
 
 const P = "portal/unix-ids/";
 export const idKeys = {
@@ -32,4 +33,20 @@ export async function unixId(store: Store, key: string): Promise<number> {
     else batch.unchanged(idKeys.next(), next.modRevision);
     return (await batch.tryCommit(store)) ? id : LOST_RACE;
   });
+}
+
+/** A project's active members as accounts (XDCs, the jump host, nodes): name, uid, SSH public keys; by name. */
+export async function projectAccounts(
+  store: Store,
+  project: string,
+): Promise<{ name: string; uid: number; keys: string[] }[]> {
+  const members = await list<Member>(store, keys.members(project));
+  const out: { name: string; uid: number; keys: string[] }[] = [];
+  for (const m of members) {
+    const user = await read<User>(store, keys.user(m.user));
+    if (user?.state !== "active") continue;
+    const sshKeys = await list<SshKey>(store, keys.sshKeys(m.user));
+    out.push({ name: m.user, uid: await unixId(store, idKeys.user(m.user)), keys: sshKeys.map((k) => k.key) });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }

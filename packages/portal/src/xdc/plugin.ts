@@ -11,25 +11,30 @@
  *   GET    /projects/:project/xdcs/:xdc                                 (xdc read)
  *   DELETE /projects/:project/xdcs/:xdc                                 (xdc delete: maintainers)
  *   POST   /projects/:project/xdcs/:xdc/jupyter, /xdc/:xdc/jupyter/*   Jupyter's proxy (jupyter.ts)
+ *   PUT    /projects/:project/xdcs/:xdc/attachment    attach to a materialization (attach.ts)
+ *   DELETE /projects/:project/xdcs/:xdc/attachment    detach
  *
  * A project the caller may not see is a 404 here as everywhere. Accounts
  * follow the store: a watch on users, keys and memberships re-sends every
  * affected XDC its accounts and the jump host its view (only active users;
- * only their own projects' XDCs); a deleted project's XDCs are deleted.
+ * only their own projects' XDCs); a deleted project's XDCs are deleted; an
+ * XDC attached to a materialization that is being dematerialized (or gone) is
+ * detached (its tunnel removed; the infrapod's side goes with the infrapod).
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import type { Store } from "@merge/store";
+import { type Store, updateJSON } from "@merge/store";
 import Type from "typebox";
 import { projectRoles } from "../access.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
-import { keys, type Member, type Project, type SshKey, type User } from "../objects.ts";
+import { keys, type Member, type Project } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
 import * as S from "../schemas.ts";
 import type { PortalPlugin } from "../server.ts";
+import { attachRoutes, detachBoth, parseMzid } from "./attach.ts";
 import type { JumpAccount, JumpApi, XdcAccount, XdcHostApi, XdcSpec } from "./host.ts";
-import { idKeys, unixId } from "./ids.ts";
+import { idKeys, projectAccounts, unixId } from "./ids.ts";
 import { jupyterKeys, jupyterProxy, jupyterToken, newJupyterToken } from "./jupyter.ts";
 
 export interface XdcRecord {
@@ -45,6 +50,10 @@ export interface XdcRecord {
   /** Where the jump host and the portal's proxy reach it. */
   address: string;
   state: "creating" | "running";
+  /** The materialization it is attached to (`r1.exp.myproj`), if any. */
+  attached?: string;
+  /** Its address on that materialization's infranet. */
+  attachedAddress?: string;
 }
 
 export const xdcKeys = {
@@ -60,7 +69,7 @@ export interface XdcPluginOptions {
   onSync?: (began: number) => void;
 }
 
-const XdcT = Type.Object({
+export const XdcT = Type.Object({
   name: Type.String(),
   project: Type.String(),
   id: Type.String(),
@@ -70,6 +79,8 @@ const XdcT = Type.Object({
   hostname: Type.String(),
   address: Type.String(),
   state: Type.String(),
+  attached: Type.Optional(Type.String({ description: "the materialization it is attached to" })),
+  attachedAddress: Type.Optional(Type.String({ description: "its address on that infranet" })),
 });
 const NewXdc = Type.Object(
   {
@@ -94,10 +105,11 @@ export function xdcPlugin(opts: XdcPluginOptions): PortalPlugin {
 export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPluginOptions> = async (app, o) => {
   const { ctx, host, jump } = o;
   const { store } = ctx;
-  const sync = new AccountSync(store, host, jump, o.onSync);
+  const sync = new AccountSync(ctx, host, jump, o.onSync);
   await sync.start();
   app.addHook("onClose", async () => sync.stop());
   await app.register(jupyterProxy, { ctx });
+  await app.register(attachRoutes, { ctx, host });
 
   app.get(
     "/xdcs",
@@ -218,6 +230,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
       const key = xdcKeys.xdc(req.params.project, req.params.xdc);
       const x = await read<XdcRecord>(store, key);
       if (x === undefined) throw notFound("XDC", `${req.params.xdc}.${req.params.project}`);
+      await detachBoth(ctx, host, x);
       await host.delete(x.id);
       await store.delete(key);
       await store.delete(jupyterKeys.token(x.project, x.name));
@@ -228,7 +241,14 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
 };
 
 /** Prefixes whose changes can change some XDC's accounts or the jump host's view. */
-const WATCHED = ["portal/users/", "portal/keys/", "portal/members/", "portal/xdcs/", "portal/projects/"];
+const WATCHED = [
+  "portal/users/",
+  "portal/keys/",
+  "portal/members/",
+  "portal/xdcs/",
+  "portal/projects/",
+  "portal/materializations/",
+];
 
 /**
  * Keeps every XDC's accounts and the jump host's view equal to the store: on start, and after any change
@@ -240,13 +260,16 @@ class AccountSync {
   private running: Promise<void> = Promise.resolve();
   private readonly sent = new Map<string, string>();
   private stopped = false;
+  private readonly store: Store;
 
   constructor(
-    private readonly store: Store,
+    private readonly ctx: PortalContext,
     private readonly host: XdcHostApi,
     private readonly jump: JumpApi | undefined,
     private readonly onSync: ((began: number) => void) | undefined,
-  ) {}
+  ) {
+    this.store = ctx.store;
+  }
 
   async start(): Promise<void> {
     this.watch = await this.store.watch("portal/", 0, (e) => {
@@ -286,16 +309,8 @@ class AccountSync {
     };
   }
 
-  private async accounts(project: string): Promise<XdcAccount[]> {
-    const members = await list<Member>(this.store, keys.members(project));
-    const out: XdcAccount[] = [];
-    for (const m of members) {
-      const user = await read<User>(this.store, keys.user(m.user));
-      if (user?.state !== "active") continue;
-      const sshKeys = await list<SshKey>(this.store, keys.sshKeys(m.user));
-      out.push({ name: m.user, uid: await unixId(this.store, idKeys.user(m.user)), keys: sshKeys.map((k) => k.key) });
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+  private accounts(project: string): Promise<XdcAccount[]> {
+    return projectAccounts(this.store, project);
   }
 
   private async syncAll(): Promise<void> {
@@ -313,6 +328,18 @@ class AccountSync {
           continue;
         }
         projects.set(x.project, await this.accounts(x.project));
+      }
+      if (x.attached) {
+        const mz = parseMzid(x.attached);
+        if (!(await this.ctx.infranets?.live(mz.project, mz.experiment, mz.realization))) {
+          // Dematerialized (or going): the infrapod's endpoint goes with it; the XDC's tunnel goes here.
+          await this.host.detach(x.id);
+          await updateJSON<XdcRecord>(this.store, xdcKeys.xdc(x.project, x.name), (cur) =>
+            cur !== undefined && cur.attached === x.attached
+              ? { ...cur, attached: undefined, attachedAddress: undefined }
+              : undefined,
+          );
+        }
       }
       const spec = await this.spec(x);
       const text = JSON.stringify(spec);

@@ -13,7 +13,8 @@ export function XdcSection({ project }: { project: string }) {
         Experiment development containers: your project's shell, with <code>/home</code> and{" "}
         <code>/proj/{project}</code>. From a terminal: <code>mrg xdc ssh x0.{project}</code>, or{" "}
         <code>mrg xdc ssh-config &gt;&gt; ~/.ssh/config</code> then <code>ssh x0-{project}</code> (your keys: SSH keys
-        page).
+        page). Attached to a materialization, its nodes answer by name in the XDC (<code>ping c0</code>,{" "}
+        <code>ssh c0</code>).
       </p>
       <Show loaded={xdcs}>
         {(list: Xdc[]) => (
@@ -28,6 +29,7 @@ export function XdcSection({ project }: { project: string }) {
                     <th>State</th>
                     <th>ssh</th>
                     <th>Jupyter</th>
+                    <th>Attached to</th>
                     <th>Creator</th>
                     <th>Created</th>
                     <th />
@@ -42,6 +44,20 @@ export function XdcSection({ project }: { project: string }) {
                         <code>ssh {x.hostname}</code>
                       </td>
                       <td>{x.jupyter ? <OpenJupyter xdc={x} /> : "no"}</td>
+                      <td data-testid="attachment">
+                        {x.attached ? (
+                          <>
+                            <code>{x.attached}</code>{" "}
+                            <Action
+                              label="Detach"
+                              run={(a) => a.detachXdc(project, x.name)}
+                              done={() => xdcs.state === "ready" && xdcs.reload()}
+                            />
+                          </>
+                        ) : (
+                          <AttachXdc xdc={x} done={() => xdcs.state === "ready" && xdcs.reload()} />
+                        )}
+                      </td>
                       <td>{x.creator}</td>
                       <td>
                         <When time={x.created} />
@@ -102,6 +118,47 @@ function OpenJupyter({ xdc }: { xdc: Xdc }) {
       </button>
       {error !== undefined && <ErrorBox error={error} />}
     </>
+  );
+}
+
+/** Attach to a materialization of the project, named `realization.experiment.project` (what `mrg xdc attach` takes). */
+function AttachXdc({ xdc, done }: { xdc: Xdc; done: () => void }) {
+  const [mz, setMz] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  return (
+    <form
+      className="inline"
+      data-testid="attach-xdc"
+      onSubmit={(ev) => {
+        ev.preventDefault();
+        setError(undefined);
+        setBusy(true);
+        call((a) => a.attachXdc(xdc.project, xdc.name, mz.trim())).then(
+          () => {
+            setBusy(false);
+            setMz("");
+            done();
+          },
+          (e: unknown) => {
+            setBusy(false);
+            setError(e);
+          },
+        );
+      }}
+    >
+      <input
+        value={mz}
+        onChange={(ev) => setMz(ev.target.value)}
+        placeholder={`r1.exp.${xdc.project}`}
+        aria-label="materialization"
+        required
+      />
+      <button type="submit" disabled={busy}>
+        {busy ? "Attaching…" : "Attach"}
+      </button>
+      {error !== undefined && <ErrorBox error={error} />}
+    </form>
   );
 }
 

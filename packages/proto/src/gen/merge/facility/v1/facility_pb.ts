@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAkiqQEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkinwEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBEg0KBW1vZGVsGAggASgJQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKxAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUSDAoEaG9zdBgKIAEoCRIMCgRraW5kGAsgASgJIjsKCU5vZGVQb3dlchIuCgZhY3Rpb24YASABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiKQAQoMTGlua0VuZHBvaW50EgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNEhAKCHJlc291cmNlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoEdmxhbhgFIAEoDUgAiAEBEhAKA3ZuaRgGIAEoDUgBiAEBEgwKBGhvc3QYByABKAlCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50IuUBCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAESFQoNZW11bGF0b3JfaG9zdBgJIAEoCSKqAQoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBARI1CgZ0b3dhcmQYBCADKAsyJS5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25EaXJlY3Rpb25CCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBChJFbXVsYXRpb25EaXJlY3Rpb24SDAoEbm9kZRgBIAEoCRIVCghjYXBhY2l0eRgCIAEoAUgAiAEBEhQKB2xhdGVuY3kYAyABKAFIAYgBARIRCgRsb3NzGAQgASgBSAKIAQFCCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBCgxFbXVsYXRlZExpbmsSDAoEbGluaxgBIAEoCRIyCgllbmRwb2ludHMYAiADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMgoGcGFyYW1zGAMgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIpABCg1FbXVsYXRpb25TcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEhEKCWVtdWxhdGlvbhgDIAEoCRIQCghlbXVsYXRvchgEIAEoCRIuCgVsaW5rcxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGVkTGluaxIMCgRob3N0GAYgASgJIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyKKAQoWVXBkYXRlRW11bGF0aW9uUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBGxpbmsYAyABKAkSMgoGcGFyYW1zGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zEg4KBnRvd2FyZBgFIAEoCSJNChdVcGRhdGVFbXVsYXRpb25SZXNwb25zZRIyCgZwYXJhbXMYASABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiXQoLRXhlY1JlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBGFyZ3YYBCADKAkSEgoKdGltZW91dF9tcxgFIAEoDSJOCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IigKCldpbmRvd1NpemUSDAoEcm93cxgBIAEoDRIMCgRjb2xzGAIgASgNIpYBCgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUSDAoEYXJndhgGIAMoCRISCgp0aW1lb3V0X21zGAcgASgNIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UiMgoPQWN0aXZpdHlSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIoMBCgxOb2RlQWN0aXZpdHkSDAoEbm9kZRgBIAEoCRITCgtjcHVfc2Vjb25kcxgCIAEoARISCgpyeF9wYWNrZXRzGAMgASgEEhIKCnR4X3BhY2tldHMYBCABKAQSFAoMc3NoX3Nlc3Npb25zGAUgASgNEhIKCnVubWVhc3VyZWQYBiABKAkiYQoQQWN0aXZpdHlSZXNwb25zZRIMCgRtemlkGAEgASgJEi4KBW5vZGVzGAIgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUFjdGl2aXR5Eg8KB3NhbXBsZWQYAyABKAkqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMygggKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwARJTCghBY3Rpdml0eRIiLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGl2aXR5UmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGl2aXR5UmVzcG9uc2UywQEKD1JlZ2lzdHJ5U2VydmljZRJTCghSZWdpc3RlchIiLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2USWQoKVW5yZWdpc3RlchIkLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiUubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlc3BvbnNlMnYKE0hvc3RSZWdpc3RyeVNlcnZpY2USXwoMUmVnaXN0ZXJIb3N0EiYubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVxdWVzdBonLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVySG9zdFJlc3BvbnNlMmQKEEhvc3RBZ2VudFNlcnZpY2USUAoHUGVyZm9ybRIhLm1lcmdlLmZhY2lsaXR5LnYxLlBlcmZvcm1SZXF1ZXN0GiIubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAki3AEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJEjEKCGFjY291bnRzGAggASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUFjY291bnRzIlsKDE5vZGVBY2NvdW50cxIPCgdwcm9qZWN0GAEgASgJEgsKA2dpZBgCIAEoDRItCgV1c2VycxgDIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBY2NvdW50IjYKC05vZGVBY2NvdW50EgwKBG5hbWUYASABKAkSCwoDdWlkGAIgASgNEgwKBGtleXMYAyADKAkiOwoNSW5mcmFuZXRFbnRyeRIMCgRuYW1lGAEgASgJEgsKA21hYxgCIAEoCRIPCgdhZGRyZXNzGAMgASgJInUKDUluZnJhcG9kU2V0dXASMQoIaW5mcmFwb2QYASABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNwZWMSMQoHZW50cmllcxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkluZnJhbmV0RW50cnkiOAoJTm9kZUFsbG9jEg0KBWNvcmVzGAEgASgNEg4KBm1lbW9yeRgCIAEoARIMCgRkaXNrGAMgASgBImgKDE5vZGVJbmZyYW5ldBIsCgNuZXQYASABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSDwoHYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgJEgsKA21hYxgEIAEoCSKfAQoNTm9kZUludGVyZmFjZRIOCgZzb2NrZXQYASABKA0SDAoEcG9ydBgCIAEoCRILCgNtYWMYAyABKAkSDQoFYWRkcnMYBCADKAkSDwoHdmlydHVhbBgFIAEoCBIRCgR2bGFuGAYgASgNSACIAQESEAoDdm5pGAcgASgNSAGIAQESDQoFbW9kZWwYCCABKAlCBwoFX3ZsYW5CBgoEX3ZuaSI2CgVSb3V0ZRIMCgRkZXN0GAEgASgJEg8KB2dhdGV3YXkYAiABKAkSDgoGc29ja2V0GAMgASgNIrECCghOb2RlU3BlYxIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSDAoEbW9kZRgEIAEoCRINCgVpbWFnZRgFIAEoCRIrCgVhbGxvYxgGIAEoCzIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBbGxvYxIxCghpbmZyYW5ldBgHIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbmZyYW5ldBI0CgppbnRlcmZhY2VzGAggAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUludGVyZmFjZRIoCgZyb3V0ZXMYCSADKAsyGC5tZXJnZS5mYWNpbGl0eS52MS5Sb3V0ZRIMCgRob3N0GAogASgJEgwKBGtpbmQYCyABKAkiOwoJTm9kZVBvd2VyEi4KBmFjdGlvbhgBIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIpABCgxMaW5rRW5kcG9pbnQSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0SEAoIcmVzb3VyY2UYAyABKAkSDAoEcG9ydBgEIAEoCRIRCgR2bGFuGAUgASgNSACIAQESEAoDdm5pGAYgASgNSAGIAQESDAoEaG9zdBgHIAEoCUIHCgVfdmxhbkIGCgRfdm5pIisKC0VuZHBvaW50UmVmEgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNImAKCFdheXBvaW50EhAKCHJlc291cmNlGAEgASgJEgwKBHBvcnQYAiABKAkSEQoEdmxhbhgDIAEoDUgAiAEBEhAKA3ZuaRgEIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkicAoLTGlua1NlZ21lbnQSMQoJZW5kcG9pbnRzGAEgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuRW5kcG9pbnRSZWYSLgoJd2F5cG9pbnRzGAIgAygLMhsubWVyZ2UuZmFjaWxpdHkudjEuV2F5cG9pbnQi5QEKCExpbmtTcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEgwKBGxpbmsYAyABKAkSDAoEa2luZBgEIAEoCRIyCgllbmRwb2ludHMYBSADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMAoIc2VnbWVudHMYBiADKAsyHi5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU2VnbWVudBIQCghlbXVsYXRvchgHIAEoCRIQCghjYXBhY2l0eRgIIAEoARIVCg1lbXVsYXRvcl9ob3N0GAkgASgJIqoBCg9FbXVsYXRpb25QYXJhbXMSFQoIY2FwYWNpdHkYASABKAFIAIgBARIUCgdsYXRlbmN5GAIgASgBSAGIAQESEQoEbG9zcxgDIAEoAUgCiAEBEjUKBnRvd2FyZBgEIAMoCzIlLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvbkRpcmVjdGlvbkILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKEkVtdWxhdGlvbkRpcmVjdGlvbhIMCgRub2RlGAEgASgJEhUKCGNhcGFjaXR5GAIgASgBSACIAQESFAoHbGF0ZW5jeRgDIAEoAUgBiAEBEhEKBGxvc3MYBCABKAFIAogBAUILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKDEVtdWxhdGVkTGluaxIMCgRsaW5rGAEgASgJEjIKCWVuZHBvaW50cxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIyCgZwYXJhbXMYAyABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMikAEKDUVtdWxhdGlvblNwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SEQoJZW11bGF0aW9uGAMgASgJEhAKCGVtdWxhdG9yGAQgASgJEi4KBWxpbmtzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0ZWRMaW5rEgwKBGhvc3QYBiABKAkiMAoNU3RhdHVzUmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSI1ChJXYXRjaFN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSAoTV2F0Y2hTdGF0dXNSZXNwb25zZRIxCgZzdGF0dXMYASABKAsyIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZSLsAQoKTm9kZVN0YXR1cxIMCgRub2RlGAEgASgJEhAKCHJlc291cmNlGAIgASgJEi0KB2N1cnJlbnQYAyABKA4yHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdGUSLAoGdGFyZ2V0GAQgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEi4KBmFjdGlvbhgFIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAYgASgJEg0KBXBvd2VyGAcgASgJEhMKC3Bvd2VyX2Vycm9yGAggASgJIpABCgpMaW5rU3RhdHVzEgwKBGxpbmsYASABKAkSLgoGYWN0aW9uGAIgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYAyABKAkSNQoJZW11bGF0aW9uGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zInAKEE5vZGVQb3dlclJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEi4KBmFjdGlvbhgEIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIkAKEU5vZGVQb3dlclJlc3BvbnNlEisKBG5vZGUYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzIooBChZVcGRhdGVFbXVsYXRpb25SZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbGluaxgDIAEoCRIyCgZwYXJhbXMYBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMSDgoGdG93YXJkGAUgASgJIk0KF1VwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEjIKBnBhcmFtcxgBIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJRCg1BdHRhY2hSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEcGVlchgDIAEoCRISCgpwdWJsaWNfa2V5GAQgASgJIpkBCg5BdHRhY2hSZXNwb25zZRISCgpwdWJsaWNfa2V5GAEgASgJEhUKDWVuZHBvaW50X2hvc3QYAiABKAkSFQoNZW5kcG9pbnRfcG9ydBgDIAEoDRIPCgdhZGRyZXNzGAQgASgJEhAKCGluZnJhbmV0GAUgASgJEhIKCm5hbWVzZXJ2ZXIYBiABKAkSDgoGc2VhcmNoGAcgASgJIj0KDURldGFjaFJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRwZWVyGAMgASgJIiIKDkRldGFjaFJlc3BvbnNlEhAKCGRldGFjaGVkGAEgASgIIl0KC0V4ZWNSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIMCgRhcmd2GAQgAygJEhIKCnRpbWVvdXRfbXMYBSABKA0iTgoMRXhlY1Jlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCIoCgpXaW5kb3dTaXplEgwKBHJvd3MYASABKA0SDAoEY29scxgCIAEoDSKWAQoKU2hlbGxTdGFydBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSCwoDdHR5GAQgASgIEisKBHNpemUYBSABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplEgwKBGFyZ3YYBiADKAkSEgoKdGltZW91dF9tcxgHIAEoDSKVAQoMU2hlbGxSZXF1ZXN0Ei4KBXN0YXJ0GAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxTdGFydEgAEg8KBXN0ZGluGAIgASgMSAASLwoGcmVzaXplGAMgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuV2luZG93U2l6ZUgAEg0KA2VvZhgEIAEoCEgAQgQKAmluIk8KDVNoZWxsUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IrUBCgxBY3Rpb25TdGF0dXMSDAoEdGFzaxgBIAEoCRINCgVzdGFnZRgCIAEoDRIKCgJpZBgDIAEoCRIMCgRraW5kGAQgASgJEg4KBnRhcmdldBgFIAEoCRItCgVzdGF0ZRgGIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg4KBm1hc2tlZBgHIAEoCBIQCghhdHRlbXB0cxgIIAEoDRINCgVlcnJvchgJIAEoCSKIAQoKVGFza1N0YXR1cxIKCgJpZBgBIAEoCRINCgVwaGFzZRgCIAEoCRIMCgRkZXBzGAMgAygJEg4KBnN0YWdlcxgEIAEoDRIPCgdhY3Rpb25zGAUgASgNEhAKCGNvbXBsZXRlGAYgASgNEg4KBmVycm9ycxgHIAEoDRIOCgZtYXNrZWQYCCABKA0imgMKDlN0YXR1c1Jlc3BvbnNlEgwKBG16aWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsubWVyZ2UuZmFjaWxpdHkudjEuTXpTdGF0dXMSGAoQaW5mcmFwb2RfYWRkcmVzcxgDIAEoCRIPCgdhY3Rpb25zGAQgASgNEhAKCGNvbXBsZXRlGAUgASgNEhMKC2Vycm9yX2NvdW50GAYgASgNEg4KBm1hc2tlZBgHIAEoDRIsCgVub2RlcxgIIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0dXMSLAoFbGlua3MYCSADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3RhdHVzEiwKBXRhc2tzGAogAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuVGFza1N0YXR1cxIvCgZmYWlsZWQYCyADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0dXMSMAoGZXJyb3JzGAwgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJGCg9SZWdpc3RlclJlcXVlc3QSDgoGZHJpdmVyGAEgASgJEhAKCGVuZHBvaW50GAIgASgJEhEKCXJlc291cmNlcxgDIAMoCSIlChBSZWdpc3RlclJlc3BvbnNlEhEKCXJlc291cmNlcxgBIAEoDSIjChFVbnJlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkiFAoSVW5yZWdpc3RlclJlc3BvbnNlIjIKD0FjdGl2aXR5UmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSKDAQoMTm9kZUFjdGl2aXR5EgwKBG5vZGUYASABKAkSEwoLY3B1X3NlY29uZHMYAiABKAESEgoKcnhfcGFja2V0cxgDIAEoBBISCgp0eF9wYWNrZXRzGAQgASgEEhQKDHNzaF9zZXNzaW9ucxgFIAEoDRISCgp1bm1lYXN1cmVkGAYgASgJImEKEEFjdGl2aXR5UmVzcG9uc2USDAoEbXppZBgBIAEoCRIuCgVub2RlcxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBY3Rpdml0eRIPCgdzYW1wbGVkGAMgASgJKqUBCgtQb3dlckFjdGlvbhIcChhQT1dFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABITCg9QT1dFUl9BQ1RJT05fT04QARIUChBQT1dFUl9BQ1RJT05fT0ZGEAISFgoSUE9XRVJfQUNUSU9OX0NZQ0xFEAMSGwoXUE9XRVJfQUNUSU9OX1NPRlRfQ1lDTEUQBBIYChRQT1dFUl9BQ1RJT05fUkVJTUFHRRAFKsIBCghNelN0YXR1cxIZChVNWl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJNWl9TVEFUVVNfSU5DT01JTkcQARIbChdNWl9TVEFUVVNfTUFURVJJQUxJWklORxACEhQKEE1aX1NUQVRVU19BQ1RJVkUQAxITCg9NWl9TVEFUVVNfRVJST1IQBBIdChlNWl9TVEFUVVNfREVNQVRFUklBTElaSU5HEAUSHAoYTVpfU1RBVFVTX0RFTUFURVJJQUxJWkVEEAYqaQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBOT0RFX1NUQVRFX0NMRUFOEAESFAoQTk9ERV9TVEFURV9TRVRVUBACEhQKEE5PREVfU1RBVEVfUkVBRFkQAyp4CgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhkKFUFDVElPTl9TVEFURV9DT01QTEVURRACEhYKEkFDVElPTl9TVEFURV9FUlJPUhADMqAJCg9GYWNpbGl0eVNlcnZpY2USZQoOTm90aWZ5SW5jb21pbmcSKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1JlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1Jlc3BvbnNlElwKC01hdGVyaWFsaXplEiUubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXNwb25zZRJiCg1EZW1hdGVyaWFsaXplEicubWVyZ2UuZmFjaWxpdHkudjEuRGVtYXRlcmlhbGl6ZVJlcXVlc3QaKC5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVzcG9uc2USZQoOTm90aWZ5VGVhcmRvd24SKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlc3BvbnNlEk0KBlN0YXR1cxIgLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1JlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZRJeCgtXYXRjaFN0YXR1cxIlLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVxdWVzdBomLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwARJWCglOb2RlUG93ZXISIy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXF1ZXN0GiQubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VyUmVzcG9uc2USaAoPVXBkYXRlRW11bGF0aW9uEikubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVxdWVzdBoqLm1lcmdlLmZhY2lsaXR5LnYxLlVwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEkkKBEV4ZWMSHi5tZXJnZS5mYWNpbGl0eS52MS5FeGVjUmVxdWVzdBofLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXNwb25zZTABEk4KBVNoZWxsEh8ubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxSZXF1ZXN0GiAubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxSZXNwb25zZSgBMAESUwoIQWN0aXZpdHkSIi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpdml0eVJlcXVlc3QaIy5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpdml0eVJlc3BvbnNlEk0KBkF0dGFjaBIgLm1lcmdlLmZhY2lsaXR5LnYxLkF0dGFjaFJlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5BdHRhY2hSZXNwb25zZRJNCgZEZXRhY2gSIC5tZXJnZS5mYWNpbGl0eS52MS5EZXRhY2hSZXF1ZXN0GiEubWVyZ2UuZmFjaWxpdHkudjEuRGV0YWNoUmVzcG9uc2UywQEKD1JlZ2lzdHJ5U2VydmljZRJTCghSZWdpc3RlchIiLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2USWQoKVW5yZWdpc3RlchIkLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiUubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlc3BvbnNlMnYKE0hvc3RSZWdpc3RyeVNlcnZpY2USXwoMUmVnaXN0ZXJIb3N0EiYubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVxdWVzdBonLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVySG9zdFJlc3BvbnNlMmQKEEhvc3RBZ2VudFNlcnZpY2USUAoHUGVyZm9ybRIhLm1lcmdlLmZhY2lsaXR5LnYxLlBlcmZvcm1SZXF1ZXN0GiIubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message merge.facility.v1.RegisterHostRequest
@@ -520,6 +520,13 @@ export type InfrapodSpec = Message<"merge.facility.v1.InfrapodSpec"> & {
    * @generated from field: string host = 7;
    */
   host: string;
+
+  /**
+   * The project's members as accounts on every node (public keys and ids only).
+   *
+   * @generated from field: merge.facility.v1.NodeAccounts accounts = 8;
+   */
+  accounts?: NodeAccounts | undefined;
 };
 
 /**
@@ -528,6 +535,62 @@ export type InfrapodSpec = Message<"merge.facility.v1.InfrapodSpec"> & {
  */
 export const InfrapodSpecSchema: GenMessage<InfrapodSpec> = /*@__PURE__*/
   messageDesc(file_merge_facility_v1_facility, 15);
+
+/**
+ * @generated from message merge.facility.v1.NodeAccounts
+ */
+export type NodeAccounts = Message<"merge.facility.v1.NodeAccounts"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: uint32 gid = 2;
+   */
+  gid: number;
+
+  /**
+   * @generated from field: repeated merge.facility.v1.NodeAccount users = 3;
+   */
+  users: NodeAccount[];
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeAccounts.
+ * Use `create(NodeAccountsSchema)` to create a new message.
+ */
+export const NodeAccountsSchema: GenMessage<NodeAccounts> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 16);
+
+/**
+ * @generated from message merge.facility.v1.NodeAccount
+ */
+export type NodeAccount = Message<"merge.facility.v1.NodeAccount"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint32 uid = 2;
+   */
+  uid: number;
+
+  /**
+   * OpenSSH public keys, one line each.
+   *
+   * @generated from field: repeated string keys = 3;
+   */
+  keys: string[];
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeAccount.
+ * Use `create(NodeAccountSchema)` to create a new message.
+ */
+export const NodeAccountSchema: GenMessage<NodeAccount> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 17);
 
 /**
  * @generated from message merge.facility.v1.InfranetEntry
@@ -554,7 +617,7 @@ export type InfranetEntry = Message<"merge.facility.v1.InfranetEntry"> & {
  * Use `create(InfranetEntrySchema)` to create a new message.
  */
 export const InfranetEntrySchema: GenMessage<InfranetEntry> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 16);
+  messageDesc(file_merge_facility_v1_facility, 18);
 
 /**
  * @generated from message merge.facility.v1.InfrapodSetup
@@ -576,7 +639,7 @@ export type InfrapodSetup = Message<"merge.facility.v1.InfrapodSetup"> & {
  * Use `create(InfrapodSetupSchema)` to create a new message.
  */
 export const InfrapodSetupSchema: GenMessage<InfrapodSetup> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 17);
+  messageDesc(file_merge_facility_v1_facility, 19);
 
 /**
  * @generated from message merge.facility.v1.NodeAlloc
@@ -607,7 +670,7 @@ export type NodeAlloc = Message<"merge.facility.v1.NodeAlloc"> & {
  * Use `create(NodeAllocSchema)` to create a new message.
  */
 export const NodeAllocSchema: GenMessage<NodeAlloc> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 18);
+  messageDesc(file_merge_facility_v1_facility, 20);
 
 /**
  * @generated from message merge.facility.v1.NodeInfranet
@@ -639,7 +702,7 @@ export type NodeInfranet = Message<"merge.facility.v1.NodeInfranet"> & {
  * Use `create(NodeInfranetSchema)` to create a new message.
  */
 export const NodeInfranetSchema: GenMessage<NodeInfranet> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 19);
+  messageDesc(file_merge_facility_v1_facility, 21);
 
 /**
  * @generated from message merge.facility.v1.NodeInterface
@@ -693,7 +756,7 @@ export type NodeInterface = Message<"merge.facility.v1.NodeInterface"> & {
  * Use `create(NodeInterfaceSchema)` to create a new message.
  */
 export const NodeInterfaceSchema: GenMessage<NodeInterface> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 20);
+  messageDesc(file_merge_facility_v1_facility, 22);
 
 /**
  * @generated from message merge.facility.v1.Route
@@ -720,7 +783,7 @@ export type Route = Message<"merge.facility.v1.Route"> & {
  * Use `create(RouteSchema)` to create a new message.
  */
 export const RouteSchema: GenMessage<Route> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 21);
+  messageDesc(file_merge_facility_v1_facility, 23);
 
 /**
  * @generated from message merge.facility.v1.NodeSpec
@@ -798,7 +861,7 @@ export type NodeSpec = Message<"merge.facility.v1.NodeSpec"> & {
  * Use `create(NodeSpecSchema)` to create a new message.
  */
 export const NodeSpecSchema: GenMessage<NodeSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 22);
+  messageDesc(file_merge_facility_v1_facility, 24);
 
 /**
  * @generated from message merge.facility.v1.NodePower
@@ -815,7 +878,7 @@ export type NodePower = Message<"merge.facility.v1.NodePower"> & {
  * Use `create(NodePowerSchema)` to create a new message.
  */
 export const NodePowerSchema: GenMessage<NodePower> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 23);
+  messageDesc(file_merge_facility_v1_facility, 25);
 
 /**
  * @generated from message merge.facility.v1.LinkEndpoint
@@ -865,7 +928,7 @@ export type LinkEndpoint = Message<"merge.facility.v1.LinkEndpoint"> & {
  * Use `create(LinkEndpointSchema)` to create a new message.
  */
 export const LinkEndpointSchema: GenMessage<LinkEndpoint> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 24);
+  messageDesc(file_merge_facility_v1_facility, 26);
 
 /**
  * @generated from message merge.facility.v1.EndpointRef
@@ -887,7 +950,7 @@ export type EndpointRef = Message<"merge.facility.v1.EndpointRef"> & {
  * Use `create(EndpointRefSchema)` to create a new message.
  */
 export const EndpointRefSchema: GenMessage<EndpointRef> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 25);
+  messageDesc(file_merge_facility_v1_facility, 27);
 
 /**
  * @generated from message merge.facility.v1.Waypoint
@@ -919,7 +982,7 @@ export type Waypoint = Message<"merge.facility.v1.Waypoint"> & {
  * Use `create(WaypointSchema)` to create a new message.
  */
 export const WaypointSchema: GenMessage<Waypoint> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 26);
+  messageDesc(file_merge_facility_v1_facility, 28);
 
 /**
  * @generated from message merge.facility.v1.LinkSegment
@@ -941,7 +1004,7 @@ export type LinkSegment = Message<"merge.facility.v1.LinkSegment"> & {
  * Use `create(LinkSegmentSchema)` to create a new message.
  */
 export const LinkSegmentSchema: GenMessage<LinkSegment> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 27);
+  messageDesc(file_merge_facility_v1_facility, 29);
 
 /**
  * @generated from message merge.facility.v1.LinkSpec
@@ -1006,7 +1069,7 @@ export type LinkSpec = Message<"merge.facility.v1.LinkSpec"> & {
  * Use `create(LinkSpecSchema)` to create a new message.
  */
 export const LinkSpecSchema: GenMessage<LinkSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 28);
+  messageDesc(file_merge_facility_v1_facility, 30);
 
 /**
  * @generated from message merge.facility.v1.EmulationParams
@@ -1048,7 +1111,7 @@ export type EmulationParams = Message<"merge.facility.v1.EmulationParams"> & {
  * Use `create(EmulationParamsSchema)` to create a new message.
  */
 export const EmulationParamsSchema: GenMessage<EmulationParams> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 29);
+  messageDesc(file_merge_facility_v1_facility, 31);
 
 /**
  * @generated from message merge.facility.v1.EmulationDirection
@@ -1082,7 +1145,7 @@ export type EmulationDirection = Message<"merge.facility.v1.EmulationDirection">
  * Use `create(EmulationDirectionSchema)` to create a new message.
  */
 export const EmulationDirectionSchema: GenMessage<EmulationDirection> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 30);
+  messageDesc(file_merge_facility_v1_facility, 32);
 
 /**
  * @generated from message merge.facility.v1.EmulatedLink
@@ -1109,7 +1172,7 @@ export type EmulatedLink = Message<"merge.facility.v1.EmulatedLink"> & {
  * Use `create(EmulatedLinkSchema)` to create a new message.
  */
 export const EmulatedLinkSchema: GenMessage<EmulatedLink> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 31);
+  messageDesc(file_merge_facility_v1_facility, 33);
 
 /**
  * @generated from message merge.facility.v1.EmulationSpec
@@ -1154,7 +1217,7 @@ export type EmulationSpec = Message<"merge.facility.v1.EmulationSpec"> & {
  * Use `create(EmulationSpecSchema)` to create a new message.
  */
 export const EmulationSpecSchema: GenMessage<EmulationSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 32);
+  messageDesc(file_merge_facility_v1_facility, 34);
 
 /**
  * @generated from message merge.facility.v1.StatusRequest
@@ -1178,7 +1241,7 @@ export type StatusRequest = Message<"merge.facility.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 33);
+  messageDesc(file_merge_facility_v1_facility, 35);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusRequest
@@ -1200,7 +1263,7 @@ export type WatchStatusRequest = Message<"merge.facility.v1.WatchStatusRequest">
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 34);
+  messageDesc(file_merge_facility_v1_facility, 36);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusResponse
@@ -1217,7 +1280,7 @@ export type WatchStatusResponse = Message<"merge.facility.v1.WatchStatusResponse
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 35);
+  messageDesc(file_merge_facility_v1_facility, 37);
 
 /**
  * @generated from message merge.facility.v1.NodeStatus
@@ -1273,7 +1336,7 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
  * Use `create(NodeStatusSchema)` to create a new message.
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 36);
+  messageDesc(file_merge_facility_v1_facility, 38);
 
 /**
  * @generated from message merge.facility.v1.LinkStatus
@@ -1307,7 +1370,7 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  * Use `create(LinkStatusSchema)` to create a new message.
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 37);
+  messageDesc(file_merge_facility_v1_facility, 39);
 
 /**
  * @generated from message merge.facility.v1.NodePowerRequest
@@ -1345,7 +1408,7 @@ export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
  * Use `create(NodePowerRequestSchema)` to create a new message.
  */
 export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 38);
+  messageDesc(file_merge_facility_v1_facility, 40);
 
 /**
  * @generated from message merge.facility.v1.NodePowerResponse
@@ -1364,7 +1427,7 @@ export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> &
  * Use `create(NodePowerResponseSchema)` to create a new message.
  */
 export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationRequest
@@ -1411,7 +1474,7 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
  * Use `create(UpdateEmulationRequestSchema)` to create a new message.
  */
 export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 40);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationResponse
@@ -1430,7 +1493,147 @@ export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulation
  * Use `create(UpdateEmulationResponseSchema)` to create a new message.
  */
 export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 41);
+  messageDesc(file_merge_facility_v1_facility, 43);
+
+/**
+ * @generated from message merge.facility.v1.AttachRequest
+ */
+export type AttachRequest = Message<"merge.facility.v1.AttachRequest"> & {
+  /**
+   * @generated from field: string mzid = 1;
+   */
+  mzid: string;
+
+  /**
+   * The infrapod's server resource; routes the request.
+   *
+   * @generated from field: string resource = 2;
+   */
+  resource: string;
+
+  /**
+   * The peer's name (an XDC: `x0.myproj`).
+   *
+   * @generated from field: string peer = 3;
+   */
+  peer: string;
+
+  /**
+   * The peer's WireGuard public key (base64).
+   *
+   * @generated from field: string public_key = 4;
+   */
+  publicKey: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.AttachRequest.
+ * Use `create(AttachRequestSchema)` to create a new message.
+ */
+export const AttachRequestSchema: GenMessage<AttachRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 44);
+
+/**
+ * @generated from message merge.facility.v1.AttachResponse
+ */
+export type AttachResponse = Message<"merge.facility.v1.AttachResponse"> & {
+  /**
+   * The infrapod endpoint's WireGuard public key.
+   *
+   * @generated from field: string public_key = 1;
+   */
+  publicKey: string;
+
+  /**
+   * Where the endpoint listens: host (empty: the facility's own address, as the
+   * portal reaches it) and UDP port.
+   *
+   * @generated from field: string endpoint_host = 2;
+   */
+  endpointHost: string;
+
+  /**
+   * @generated from field: uint32 endpoint_port = 3;
+   */
+  endpointPort: number;
+
+  /**
+   * The peer's infranet address with the infranet's prefix length (`172.30.255.254/16`).
+   *
+   * @generated from field: string address = 4;
+   */
+  address: string;
+
+  /**
+   * The infranet (routed through the tunnel), its name server and search domain.
+   *
+   * @generated from field: string infranet = 5;
+   */
+  infranet: string;
+
+  /**
+   * @generated from field: string nameserver = 6;
+   */
+  nameserver: string;
+
+  /**
+   * @generated from field: string search = 7;
+   */
+  search: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.AttachResponse.
+ * Use `create(AttachResponseSchema)` to create a new message.
+ */
+export const AttachResponseSchema: GenMessage<AttachResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 45);
+
+/**
+ * @generated from message merge.facility.v1.DetachRequest
+ */
+export type DetachRequest = Message<"merge.facility.v1.DetachRequest"> & {
+  /**
+   * @generated from field: string mzid = 1;
+   */
+  mzid: string;
+
+  /**
+   * @generated from field: string resource = 2;
+   */
+  resource: string;
+
+  /**
+   * @generated from field: string peer = 3;
+   */
+  peer: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.DetachRequest.
+ * Use `create(DetachRequestSchema)` to create a new message.
+ */
+export const DetachRequestSchema: GenMessage<DetachRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 46);
+
+/**
+ * @generated from message merge.facility.v1.DetachResponse
+ */
+export type DetachResponse = Message<"merge.facility.v1.DetachResponse"> & {
+  /**
+   * Whether the peer was attached.
+   *
+   * @generated from field: bool detached = 1;
+   */
+  detached: boolean;
+};
+
+/**
+ * Describes the message merge.facility.v1.DetachResponse.
+ * Use `create(DetachResponseSchema)` to create a new message.
+ */
+export const DetachResponseSchema: GenMessage<DetachResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 47);
 
 /**
  * @generated from message merge.facility.v1.ExecRequest
@@ -1471,7 +1674,7 @@ export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 42);
+  messageDesc(file_merge_facility_v1_facility, 48);
 
 /**
  * @generated from message merge.facility.v1.ExecResponse
@@ -1508,7 +1711,7 @@ export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 43);
+  messageDesc(file_merge_facility_v1_facility, 49);
 
 /**
  * @generated from message merge.facility.v1.WindowSize
@@ -1530,7 +1733,7 @@ export type WindowSize = Message<"merge.facility.v1.WindowSize"> & {
  * Use `create(WindowSizeSchema)` to create a new message.
  */
 export const WindowSizeSchema: GenMessage<WindowSize> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 44);
+  messageDesc(file_merge_facility_v1_facility, 50);
 
 /**
  * @generated from message merge.facility.v1.ShellStart
@@ -1586,7 +1789,7 @@ export type ShellStart = Message<"merge.facility.v1.ShellStart"> & {
  * Use `create(ShellStartSchema)` to create a new message.
  */
 export const ShellStartSchema: GenMessage<ShellStart> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 45);
+  messageDesc(file_merge_facility_v1_facility, 51);
 
 /**
  * @generated from message merge.facility.v1.ShellRequest
@@ -1631,7 +1834,7 @@ export type ShellRequest = Message<"merge.facility.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 46);
+  messageDesc(file_merge_facility_v1_facility, 52);
 
 /**
  * @generated from message merge.facility.v1.ShellResponse
@@ -1668,7 +1871,7 @@ export type ShellResponse = Message<"merge.facility.v1.ShellResponse"> & {
  * Use `create(ShellResponseSchema)` to create a new message.
  */
 export const ShellResponseSchema: GenMessage<ShellResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 47);
+  messageDesc(file_merge_facility_v1_facility, 53);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1725,7 +1928,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 48);
+  messageDesc(file_merge_facility_v1_facility, 54);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1779,7 +1982,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 49);
+  messageDesc(file_merge_facility_v1_facility, 55);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -1855,7 +2058,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 50);
+  messageDesc(file_merge_facility_v1_facility, 56);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -1886,7 +2089,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 51);
+  messageDesc(file_merge_facility_v1_facility, 57);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -1903,7 +2106,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 52);
+  messageDesc(file_merge_facility_v1_facility, 58);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -1920,7 +2123,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 53);
+  messageDesc(file_merge_facility_v1_facility, 59);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -1933,7 +2136,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 54);
+  messageDesc(file_merge_facility_v1_facility, 60);
 
 /**
  * @generated from message merge.facility.v1.ActivityRequest
@@ -1957,7 +2160,7 @@ export type ActivityRequest = Message<"merge.facility.v1.ActivityRequest"> & {
  * Use `create(ActivityRequestSchema)` to create a new message.
  */
 export const ActivityRequestSchema: GenMessage<ActivityRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 55);
+  messageDesc(file_merge_facility_v1_facility, 61);
 
 /**
  * @generated from message merge.facility.v1.NodeActivity
@@ -2009,7 +2212,7 @@ export type NodeActivity = Message<"merge.facility.v1.NodeActivity"> & {
  * Use `create(NodeActivitySchema)` to create a new message.
  */
 export const NodeActivitySchema: GenMessage<NodeActivity> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 56);
+  messageDesc(file_merge_facility_v1_facility, 62);
 
 /**
  * @generated from message merge.facility.v1.ActivityResponse
@@ -2038,7 +2241,7 @@ export type ActivityResponse = Message<"merge.facility.v1.ActivityResponse"> & {
  * Use `create(ActivityResponseSchema)` to create a new message.
  */
 export const ActivityResponseSchema: GenMessage<ActivityResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 57);
+  messageDesc(file_merge_facility_v1_facility, 63);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
@@ -2320,6 +2523,29 @@ export const FacilityService: GenService<{
     methodKind: "unary";
     input: typeof ActivityRequestSchema;
     output: typeof ActivityResponseSchema;
+  },
+  /**
+   * Attach a peer (an XDC) to the materialization's infranet over WireGuard: the
+   * infrapod's endpoint adds the peer's public key and gives it an infranet
+   * address. Only public keys cross: each side makes its private key where it
+   * lives. Idempotent per peer. Routed by the infrapod's server resource.
+   *
+   * @generated from rpc merge.facility.v1.FacilityService.Attach
+   */
+  attach: {
+    methodKind: "unary";
+    input: typeof AttachRequestSchema;
+    output: typeof AttachResponseSchema;
+  },
+  /**
+   * Remove an attached peer (no error if it is not attached).
+   *
+   * @generated from rpc merge.facility.v1.FacilityService.Detach
+   */
+  detach: {
+    methodKind: "unary";
+    input: typeof DetachRequestSchema;
+    output: typeof DetachResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_merge_facility_v1_facility, 0);

@@ -1,0 +1,123 @@
+/**
+ * What the attach tests and benchmark share: a portal with the materializations
+ * and XDC plugins, a facility on the linux backend (commander over mutual TLS,
+ * driver, rex), an XDC host and (when asked) the jump host, in this process;
+ * `mrg` as a subprocess signed in as the portal's administrator. `close()`
+ * deletes the XDCs, stops everything, sweeps the materializations' prefixes and
+ * throws if anything is left.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
+import { certFiles, loadTls, makeCerts } from "@merge/facility";
+import { isClean, LinuxBackend, prefixOf, sweep } from "@merge/facility/linux";
+import { xdcPlugin } from "@merge/portal/xdc";
+import { JumpHost, serveXdcHost, XdcHost, XdcHostClient, type XdcService } from "../src/index.ts";
+import { freePort } from "./fixture.ts";
+
+export interface AttachStack {
+  stack: PortalStack;
+  host: XdcHost;
+  backend: LinuxBackend;
+  dataDir: string;
+  jump: JumpHost | undefined;
+  /** With the jump host: the administrator's key (added to the portal) and an ssh_config using it. */
+  ssh?: { key: string; config: string };
+  mrg(args: string[]): ReturnType<PortalStack["mrg"]>;
+  /** Materializations made (their prefixes are swept at close). */
+  mzids: string[];
+  close(): Promise<void>;
+}
+
+export async function startAttachStack(
+  tmp: string,
+  opts: { jump?: boolean; defaultImage?: string } = {},
+): Promise<AttachStack> {
+  const certs = join(tmp, "xdc-certs");
+  makeCerts(certs, { facility: "xdc-host", roles: ["commander", "portal"] });
+  const host = new XdcHost({
+    dataDir: join(tmp, "xdc-host"),
+    homeRoot: join(tmp, "portal", "home"),
+    projRoot: join(tmp, "portal", "proj"),
+  });
+  const service: XdcService = await serveXdcHost(host, loadTls(certFiles(certs, "commander")));
+  const client = new XdcHostClient(service.url, loadTls(certFiles(certs, "portal")));
+  const jump = opts.jump ? await JumpHost.start({ dir: join(tmp, "jump"), port: await freePort() }) : undefined;
+  const dataDir = join(tmp, "linux");
+  const image = opts.defaultImage ?? "busybox";
+  const backend = await LinuxBackend.open({ dataDir, defaultImage: image, imageFallback: "busybox" });
+  const stack = await startPortalStack(tmp, backend, {
+    plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) })],
+  });
+  const mzids: string[] = [];
+  const out: AttachStack = {
+    stack,
+    host,
+    backend,
+    dataDir,
+    jump,
+    mzids,
+    mrg: (args) => stack.mrg(args),
+    async close() {
+      let failed: unknown;
+      try {
+        for (const x of host.list()) await host.delete(x.id);
+        await stack.close();
+        await service.close();
+        await jump?.stop();
+      } catch (e) {
+        failed = e;
+      }
+      const left = [];
+      for (const mz of mzids) {
+        const l = await sweep(prefixOf(mz), dataDir);
+        if (!isClean(l)) left.push(l);
+      }
+      await backend.close();
+      if (failed) throw failed;
+      if (left.length) throw new Error(`left behind: ${JSON.stringify(left)}`);
+    },
+  };
+  if (jump) {
+    const dir = join(tmp, "ssh");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const key = join(dir, "id");
+    rmSync(key, { force: true });
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin", "-f", key]);
+    await stack.admin.addKey("admin", execFileSync("cat", [`${key}.pub`], { encoding: "utf8" }).trim());
+    const config = join(dir, "config");
+    // ssh names its known_hosts and key: nothing is written to root's ~/.ssh.
+    writeFileSync(
+      config,
+      [
+        "Host merge-jump",
+        `  HostName ${jump.host}`,
+        `  Port ${jump.port}`,
+        "Host *",
+        "  User admin",
+        `  IdentityFile ${key}`,
+        "  IdentitiesOnly yes",
+        "  StrictHostKeyChecking no",
+        `  UserKnownHostsFile ${join(dir, "known_hosts")}`,
+        "  BatchMode yes",
+        "  ConnectTimeout 10",
+        "Host x*-*",
+        "  ProxyJump merge-jump",
+        "",
+      ].join("\n"),
+    );
+    out.ssh = { key, config };
+  }
+  return out;
+}
+
+/** A Debian node (sshd) and a busybox one on one link: what `ssh c0` and `ping c1` need. */
+export const DEBIAN_PAIR = `
+import { Network, addressing, routing, image } from "@merge/model";
+const net = new Network("pair", addressing.ipv4, routing.static);
+const c0 = net.node("c0", image("bookworm"));
+const c1 = net.node("c1", image("busybox"));
+net.connect([c0, c1]).named("l");
+export default net;
+`;
