@@ -27,6 +27,7 @@ import { credentialsConnector, materializationPlugin } from "@merge/portal/mater
 import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
 import { recordStart } from "./config.ts";
+import { startMoreFacilities } from "./start-sites.ts";
 import { type StartedXdc, startXdc } from "./start-xdc.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -38,14 +39,21 @@ const { values } = parseArgs({
     "facility-port": { type: "string", default: "6000" },
     "ssh-port": { type: "string", default: process.env.MERGE_SSH_PORT ?? "2202" },
     backend: { type: "string", default: process.env.MERGE_BACKEND ?? "auto" },
+    facilities: { type: "string", default: "1" },
+    "wan-latency": { type: "string", default: "15ms" },
+    "wan-rate": { type: "string", default: "100Mbit" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
   console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
 
+       [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit]
+
 Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
-when running as root with network namespaces, and the simulator otherwise.`);
+when running as root with network namespaces, and the simulator otherwise. --facilities N
+adds N-1 facilities (deimos, site3, …), each its own process, every facility in its own
+site, the sites joined by an emulated wide area (one-way latency, rate).`);
   process.exit(0);
 }
 
@@ -78,6 +86,27 @@ await stopStaleFacility();
 const { child: facility, ready: facilityReady } = startFacilityProcess(backend);
 writeFileSync(pidFile, `${facility.pid}\n`);
 facility.once("exit", () => rmSync(pidFile, { force: true }));
+
+// --facilities N: more facilities beside the demo, in sites on a wide area (start-sites.ts).
+const facilityCount = Number(values.facilities);
+if (!Number.isInteger(facilityCount) || facilityCount < 1 || facilityCount > 8) {
+  console.error(`start: --facilities '${values.facilities}': expected a whole number from 1 to 8`);
+  process.exit(2);
+}
+const more =
+  facilityCount > 1
+    ? await startMoreFacilities({
+        data,
+        backend,
+        count: facilityCount,
+        demo: model,
+        latency: values["wan-latency"] as string,
+        rate: values["wan-rate"] as string,
+      }).catch((e: Error) => {
+        console.error(`start: ${e.message}`);
+        process.exit(2);
+      })
+    : undefined;
 
 if (!existsSync(join(DIST_DIR, "index.html"))) {
   console.log("building the web UI (first start only) ...");
@@ -115,7 +144,7 @@ console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
   ssh        ${xdc ? xdc.summary : "no XDCs or jump host (they need the linux backend)"}
-  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})
+  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})${more ? `\n  ${more.summary.join("\n  ")}` : ""}
   data       ${data}
   admin      ${portal.admin.name}${portal.admin.created ? ` / ${portal.admin.password}   (also in ${join(data, "portal", "admin-credentials")})` : `   (password printed on the first start; as first set, in ${join(data, "portal", "admin-credentials")})`}
 
@@ -153,6 +182,7 @@ async function stop(code: number): Promise<void> {
   stopping = true;
   await portal.stop().catch(() => {});
   await xdc?.stop().catch(() => {});
+  await more?.stop().catch(() => {});
   if (facility.exitCode === null) {
     facility.kill("SIGTERM");
     await new Promise<void>((res) => {
@@ -195,6 +225,7 @@ async function registerFacility(): Promise<void> {
       endpoint: `https://127.0.0.1:${facilityPort}`,
       certificate: readFileSync(join(certs, "ca.pem"), "utf8"),
     });
+    await more?.register(admin);
   } finally {
     await admin.deleteToken(adminUser.name, record.id).catch(() => {});
   }

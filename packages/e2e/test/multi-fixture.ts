@@ -5,6 +5,7 @@
 // the materializations plugin, signed in as its administrator, and knows every
 // facility and the interconnects between them.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import { type ModelLang, PortalClient, registerSites } from "@merge/portal/clien
 import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { Facility } from "@merge/xir";
+import { type MrgResult, mrgRunner } from "./portal-stack.ts";
 
 export interface MultiStack {
   tmp: string;
@@ -22,6 +24,8 @@ export interface MultiStack {
   sites: Sites;
   /** New project and experiment with `source` pushed and realization `r1` accepted. */
   accepted(project: string, experiment: string, source: string, lang?: ModelLang): Promise<void>;
+  /** Runs `mrg` as the administrator. */
+  mrg(args: string[], input?: string): Promise<MrgResult>;
   close(): Promise<void>;
 }
 
@@ -82,9 +86,15 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
       const r = await admin.realize(project, experiment, { name: "r1", accept: true });
       assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
     };
-    return { tmp, portal, admin, sites, accepted, close };
+    const mrg = mrgRunner(portal.url, admin.token, join(tmp, "cfg"));
+    return { tmp, portal, admin, sites, accepted, mrg, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+/** The kernel object prefix of `mzid` at `facility`: facilities sharing a machine qualify their names with their own. */
+export function facilityPrefix(mzid: string, facility: string): string {
+  return `mg${createHash("sha256").update(`${mzid}@${facility}`).digest("hex").slice(0, 6)}`;
 }

@@ -2,10 +2,14 @@
 // the fixture `npm start -- --facilities 2` uses, and an experiment embedded across them.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { listNetns, processesIn } from "@merge/facility/linux";
+import { isClean, leftovers, listNetns, processesIn } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
-import { type MultiStack, startMulti } from "./multi-fixture.ts";
+import type { MaterializationStatus } from "@merge/portal/client";
+import type { Realization } from "@merge/xir";
+import { facilityPrefix, type MultiStack, startMulti } from "./multi-fixture.ts";
 
 /** Four bare-metal nodes in a line: one facility (three metal-capable nodes) cannot hold them. */
 export const LINE4 = `
@@ -23,6 +27,10 @@ function rtt(netns: string, to: string): number {
   const v = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
   return v[Math.floor(v.length / 2)] ?? Number.NaN;
 }
+
+// A project unique to the run: kernel object prefixes derive from the materialization's id.
+const PROJECT = `multi${randomBytes(2).toString("hex")}`;
+const MZ = `r1.line.${PROJECT}`;
 
 describe("two facilities on one machine", { skip }, () => {
   let stack: MultiStack;
@@ -62,11 +70,36 @@ describe("two facilities on one machine", { skip }, () => {
   });
 
   test("an experiment one facility cannot hold is realized across both, its crossing link external", async () => {
-    await stack.accepted("multi", "line", LINE4);
-    const rz = await stack.admin.realization("multi", "line", "r1");
-    const detail = JSON.stringify(rz);
-    assert.match(detail, /phobos/);
-    assert.match(detail, /deimos/);
+    await stack.accepted(PROJECT, "line", LINE4);
+    const rz = (await stack.admin.realization(PROJECT, "line", "r1")).realization as Realization;
+    assert.deepEqual([...new Set(rz.nodes.map((n) => n.facility))].sort(), ["deimos", "phobos"]);
+    const ext = rz.links.filter((l) => l.external);
+    assert.equal(ext.length, 1, "one link of the line crosses the wide area");
+    assert.deepEqual(rz.infranets.map((i) => i.facility).sort(), ["deimos", "phobos"]);
+    const shown = await stack.mrg(["show", "realization", MZ]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /EXTERNAL/);
+    assert.match(shown.stdout, /crosses shared wide-area links/);
+    // Each facility materializes its part (joining them across the wide area is not built yet).
+    const up = await stack.mrg(["materialize", MZ, "--timeout", "180"]);
+    assert.equal(up.code, 0, up.stderr);
+    const st = JSON.parse((await stack.mrg(["show", "materialization", MZ, "--json"])).stdout) as MaterializationStatus;
+    assert.equal(st.status, "active");
+    assert.deepEqual(st.facilities.map((f) => [f.facility, f.status]).sort(), [
+      ["deimos", "active"],
+      ["phobos", "active"],
+    ]);
+    assert.deepEqual(
+      st.nodes.map((n) => [n.node, n.facility, n.current]),
+      rz.nodes.map((n) => [n.node, n.facility, "ready"]),
+    );
+    const down = await stack.mrg(["dematerialize", MZ, "--timeout", "120"]);
+    assert.equal(down.code, 0, down.stderr);
+    // Nothing of it left at either facility.
+    for (const f of stack.sites.facilities) {
+      const left = await leftovers(facilityPrefix(MZ, f.name), join(stack.tmp, "facilities", f.name, "backend"));
+      assert.ok(isClean(left), `${f.name} left ${JSON.stringify(left)}`);
+    }
   });
 });
 

@@ -20,7 +20,13 @@ export const SECOND_FACILITY = "deimos";
 export interface SitesOptions {
   /** Each facility's directory is `<dir>/<name>`. */
   dir: string;
+  /** The facilities to start, each its own process. */
   models: Facility[];
+  /**
+   * Facilities already running elsewhere (`npm start`'s demo facility): each gets a site and
+   * its interconnects, first, but no process.
+   */
+  running?: Facility[];
   backend: "linux" | "sim";
   /** Per-run prefix of the wide area's namespaces (default: random `mw` + 4 hex). */
   run?: string;
@@ -48,6 +54,8 @@ export interface SiteFacility {
 
 export interface Sites {
   facilities: SiteFacility[];
+  /** The sites of the facilities running elsewhere (`running`), by name (linux backend only). */
+  runningSites: Record<string, { netns: string; address: string }>;
   interconnects: Interconnect[];
   /** The wide area's namespace (linux backend only). */
   wan?: { netns: string; latencyNs: number; rateBps: number; setLatency(ns: number): Promise<void> };
@@ -89,12 +97,13 @@ export function siteInterconnects(models: Facility[], latencyNs: number, rateBps
 }
 
 export async function startSites(o: SitesOptions): Promise<Sites> {
-  const names = o.models.map((m) => m.name);
+  const all = [...(o.running ?? []), ...o.models];
+  const names = all.map((m) => m.name);
   if (new Set(names).size !== names.length) throw new Error(`sites: facility names repeat: ${names.join(", ")}`);
   const { WAN_LATENCY_NS, WAN_RATE_BPS, wanUp } = await import("./linux/wan.ts");
   const latencyNs = o.latencyNs ?? WAN_LATENCY_NS;
   const rateBps = o.rateBps ?? WAN_RATE_BPS;
-  const interconnects = siteInterconnects(o.models, latencyNs, rateBps);
+  const interconnects = siteInterconnects(all, latencyNs, rateBps);
   const wan =
     o.backend === "linux"
       ? await wanUp({
@@ -121,8 +130,12 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
   };
   try {
     const urls = await Promise.all(procs.map((p) => p.ready));
+    const skip = o.running?.length ?? 0;
+    const runningSites = Object.fromEntries(
+      (wan?.sites.slice(0, skip) ?? []).map((s) => [s.name, { netns: s.netns, address: s.address }]),
+    );
     const facilities = procs.map((p, i): SiteFacility => {
-      const s = wan?.sites[i];
+      const s = wan?.sites[skip + i];
       return {
         name: p.name,
         model: o.models[i]!,
@@ -133,7 +146,7 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
         process: p,
       };
     });
-    return { facilities, interconnects, ...(wan ? { wan } : {}), close };
+    return { facilities, runningSites, interconnects, ...(wan ? { wan } : {}), close };
   } catch (e) {
     await close();
     throw e;
