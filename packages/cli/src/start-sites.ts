@@ -71,6 +71,12 @@ export async function startMoreFacilities(o: {
         (f) => `facility   ${f.name}: commander ${f.url}${f.site ? `, site ${f.site.netns} (${f.site.address})` : ""}`,
       ),
       `           ${wan}`,
+      ...(o.backend === "linux"
+        ? sites.facilities.map(
+            (f) =>
+              `           (${f.name}'s harbor also stays after a stop: 'npx cog host sweep --all --data-dir ${join(o.data, "sites", f.name, "backend")}')`,
+          )
+        : []),
     ],
     stop: () => sites.close(),
   };

@@ -139,7 +139,9 @@ try {
 }
 
 // One machine-readable line first (tests and scripts read it), then the human summary.
-console.log(`START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, backend, data })}`);
+console.log(
+  `START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, backend, data, ...(more ? { more: more.sites.facilities.map((f) => ({ name: f.name, pid: f.process.child.pid, site: f.site?.netns })) } : {}) })}`,
+);
 console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
