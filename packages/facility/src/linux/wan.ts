@@ -24,6 +24,11 @@ import { alive, killAll, listNetns, processesIn } from "./processes.ts";
 export const WAN_LATENCY_NS = 15_000_000;
 /** Rate of the wide area toward each site unless asked otherwise: 100 Mbit/s. */
 export const WAN_RATE_BPS = 100_000_000;
+/**
+ * MTU of the wide area: room for a gateway's VXLAN (50 bytes) inside WireGuard (80) around a
+ * node's 1500-byte frame (linux/gateway.ts).
+ */
+export const WAN_MTU = 1700;
 /** Wide-area addresses: site i is 198.18.0.(i+1) (the benchmarking range, never routed). */
 export const WAN_SUBNET = "198.18.0";
 
@@ -111,8 +116,8 @@ export async function wanUp(o: WanOptions): Promise<Wan> {
         s.netns,
       ]);
       await check("ip", ["-n", s.netns, "address", "add", `${s.address}/24`, "dev", "wan0"]);
-      await check("ip", ["-n", s.netns, "link", "set", "wan0", "up"]);
-      await check("ip", ["-n", netns, "link", "set", ports[i]!, "up"]);
+      await check("ip", ["-n", s.netns, "link", "set", "wan0", "mtu", String(WAN_MTU), "up"]);
+      await check("ip", ["-n", netns, "link", "set", ports[i]!, "mtu", String(WAN_MTU), "up"]);
     }
     const tc = ports.map((p) => tbfLine(p, rateBps));
     await check("tc", ["-n", netns, "-batch", "-"], `${tc.join("\n")}\n`);

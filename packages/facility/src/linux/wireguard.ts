@@ -17,7 +17,7 @@
  * removed by `ip netns del` alone: the sweep ends the processes in it first.)
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { check, run } from "./command.ts";
 
@@ -113,16 +113,25 @@ function startUserspace(netns: string, name: string): Promise<void> {
 }
 
 /**
+ * Make the interface `name` in `netns` unless it is there; its UDP socket stays in `netns`
+ * even when the interface is moved to another namespace afterwards (linux/gateway.ts).
+ */
+export async function wgCreate(netns: string, name: string): Promise<WireGuardKind> {
+  const k = await wireGuardKind();
+  const have = await run("ip", ["-n", netns, "link", "show", name]);
+  if (have.code !== 0) {
+    if (k === "kernel") await check("ip", ["-n", netns, "link", "add", name, "type", "wireguard"]);
+    else await startUserspace(netns, name);
+  }
+  return k;
+}
+
+/**
  * Bring up `w` (idempotent: an existing interface keeps its peers and gets
  * its key, port and address ensured). Returns the implementation used.
  */
 export async function wgUp(w: WireGuardInterface): Promise<WireGuardKind> {
-  const k = await wireGuardKind();
-  const have = await run("ip", ["-n", w.netns, "link", "show", w.name]);
-  if (have.code !== 0) {
-    if (k === "kernel") await check("ip", ["-n", w.netns, "link", "add", w.name, "type", "wireguard"]);
-    else await startUserspace(w.netns, w.name);
-  }
+  const k = await wgCreate(w.netns, w.name);
   const set = ["wg", "set", w.name, "private-key", w.keyFile];
   if (w.listenPort !== undefined) set.push("listen-port", String(w.listenPort));
   await check("nsenter", inNetns(w.netns, set));
@@ -159,4 +168,8 @@ export async function wgPeers(netns: string, name: string): Promise<{ publicKey:
 /** Delete the interface (its wireguard-go process exits with it); no error if it is gone. */
 export async function wgDown(netns: string, name: string): Promise<void> {
   await run("ip", ["-n", netns, "link", "del", name]);
+  // wireguard-go removes its control socket as it exits: until then a new interface of the same
+  // name (a materialization made again) would lose its socket to the old process.
+  const sock = `/var/run/wireguard/${name}.sock`;
+  for (let i = 0; i < 100 && existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
 }
