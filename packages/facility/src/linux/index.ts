@@ -1,7 +1,17 @@
 export { type HarborPlace, harborMzid, LinuxBackend } from "./backend.ts";
 export * from "./capabilities.ts";
+export { IprouteBatch } from "./command.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
+export {
+  externalSegment,
+  GATEWAY_MTU,
+  type GatewayEnd,
+  gatewayDown,
+  gatewayPeer,
+  gatewayReady,
+  gatewayUp,
+} from "./gateway.ts";
 export {
   busyboxImage,
   DEBIAN_PACKAGES,
