@@ -93,6 +93,13 @@ describe("two facilities on one machine", { skip }, () => {
       st.nodes.map((n) => [n.node, n.facility, n.current]),
       rz.nodes.map((n) => [n.node, n.facility, "ready"]),
     );
+    // One infranet per facility, distinct subnets: the first 172.30/16, the other 172.16/16.
+    const subnets = new Map<string, Set<string>>();
+    for (const n of st.nodes) {
+      const s16 = (n.infranet ?? "").split(".").slice(0, 2).join(".");
+      subnets.set(n.facility, (subnets.get(n.facility) ?? new Set()).add(s16));
+    }
+    assert.deepEqual([...subnets.values()].flatMap((v) => [...v]).sort(), ["172.16", "172.30"]);
     const down = await stack.mrg(["dematerialize", MZ, "--timeout", "120"]);
     assert.equal(down.code, 0, down.stderr);
     // Nothing of it left at either facility.
