@@ -29,6 +29,7 @@ import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
 import { recordStart } from "./config.ts";
 import { forgetStoreUrl, startLocalEtcd } from "./start-etcd.ts";
+import { startMoreFacilities } from "./start-sites.ts";
 import { type StartedXdc, startXdc } from "./start-xdc.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -42,6 +43,9 @@ const { values } = parseArgs({
     backend: { type: "string", default: process.env.MERGE_BACKEND ?? "auto" },
     store: { type: "string", default: process.env.MERGE_STORE ?? "sqlite" },
     "facility-metrics-port": { type: "string" },
+    facilities: { type: "string", default: "1" },
+    "wan-latency": { type: "string", default: "15ms" },
+    "wan-rate": { type: "string", default: "100Mbit" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -49,11 +53,15 @@ if (values.help) {
   console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
           [--store sqlite|etcd] [--facility-metrics-port N]
 
+       [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit]
+
 Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
 when running as root with network namespaces, and the simulator otherwise. --store etcd
 runs a local etcd (Debian's etcd-server; data in DIR/etcd) that portal and facility share,
 instead of their sqlite files. The facility's Prometheus metrics are served on loopback at
---facility-metrics-port (default: the facility port + 10, or a free port with --facility-port 0).`);
+--facility-metrics-port (default: the facility port + 10, or a free port with --facility-port 0). --facilities N
+adds N-1 facilities (deimos, site3, …), each its own process, every facility in its own
+site, the sites joined by an emulated wide area (one-way latency, rate).`);
   process.exit(0);
 }
 
@@ -101,6 +109,27 @@ const { child: facility, ready: facilityReady } = startFacilityProcess(backend);
 writeFileSync(pidFile, `${facility.pid}\n`);
 facility.once("exit", () => rmSync(pidFile, { force: true }));
 
+// --facilities N: more facilities beside the demo, in sites on a wide area (start-sites.ts).
+const facilityCount = Number(values.facilities);
+if (!Number.isInteger(facilityCount) || facilityCount < 1 || facilityCount > 8) {
+  console.error(`start: --facilities '${values.facilities}': expected a whole number from 1 to 8`);
+  process.exit(2);
+}
+const more =
+  facilityCount > 1
+    ? await startMoreFacilities({
+        data,
+        backend,
+        count: facilityCount,
+        demo: model,
+        latency: values["wan-latency"] as string,
+        rate: values["wan-rate"] as string,
+      }).catch((e: Error) => {
+        console.error(`start: ${e.message}`);
+        process.exit(2);
+      })
+    : undefined;
+
 if (!existsSync(join(DIST_DIR, "index.html"))) {
   console.log("building the web UI (first start only) ...");
   await buildWeb();
@@ -135,13 +164,13 @@ try {
 
 // One machine-readable line first (tests and scripts read it), then the human summary.
 console.log(
-  `START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, facilityMetrics, backend, data, store: etcd?.url ?? "sqlite", ...(etcd ? { etcd: etcd.pid } : {}) })}`,
+  `START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, facilityMetrics, backend, data, store: etcd?.url ?? "sqlite", ...(etcd ? { etcd: etcd.pid } : {}), ...(more ? { more: more.sites.facilities.map((f) => ({ name: f.name, pid: f.process.child.pid, site: f.site?.netns })) } : {}) })}`,
 );
 console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
   ssh        ${xdc ? xdc.summary : "no XDCs or jump host (they need the linux backend)"}
-  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})
+  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})${more ? `\n  ${more.summary.join("\n  ")}` : ""}
   metrics    ${facilityMetrics ?? "none"} (the facility's; the portal's at ${portal.url}/metrics, administrators)
   store      ${etcd ? `etcd ${etcd.endpoints[0]} (pid ${etcd.pid}, data ${etcd.dataDir}), portal and facility` : "sqlite files in the data directory"}
   data       ${data}
@@ -181,6 +210,7 @@ async function stop(code: number): Promise<void> {
   stopping = true;
   await portal.stop().catch(() => {});
   await xdc?.stop().catch(() => {});
+  await more?.stop().catch(() => {});
   if (facility.exitCode === null) {
     facility.kill("SIGTERM");
     await new Promise<void>((res) => {
@@ -224,6 +254,7 @@ async function registerFacility(): Promise<void> {
       endpoint: `https://127.0.0.1:${facilityPort}`,
       certificate: readFileSync(join(certs, "ca.pem"), "utf8"),
     });
+    await more?.register(admin);
   } finally {
     await admin.deleteToken(adminUser.name, record.id).catch(() => {});
   }

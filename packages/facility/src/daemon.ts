@@ -7,6 +7,7 @@
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
+ *                 [--qualify-names]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *
@@ -131,6 +132,7 @@ async function facilityMain(args: string[]): Promise<void> {
       "host-registry-port": { type: "string", default: "6003" },
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string", default: "127.0.0.1" },
+      "qualify-names": { type: "boolean", default: false },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -155,6 +157,11 @@ async function facilityMain(args: string[]): Promise<void> {
     throw new DaemonUsageError(
       `facility: --metrics-port '${values["metrics-port"]}': expected a port number (0 for any free port)`,
     );
+  }
+  if (values["qualify-names"] && values.backend === "linux") {
+    // Several facilities on one machine (sites, e2e multi-fixture): their objects of one mzid never share a name.
+    const { qualifyNames } = await import("./linux/index.ts");
+    qualifyNames(model.name);
   }
   const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
   const store = openStore(values.store);

@@ -7,6 +7,7 @@ export * from "./dag.ts";
 export * from "./driver.ts";
 export * from "./driver-service.ts";
 export * from "./facility.ts";
+export * from "./facility-process.ts";
 export * from "./grpc.ts";
 export * from "./harbor.ts";
 export {
@@ -29,5 +30,6 @@ export {
   type SimMethod,
   ZERO_DURATIONS,
 } from "./sim/sim.ts";
+export * from "./sites.ts";
 export * from "./task.ts";
 export * from "./wire.ts";

@@ -35,11 +35,33 @@ export class PlanError extends MergeError<"plan"> {
   }
 }
 
-/** The nth node's infranet address: 172.30.0.2 onwards (.1 is the infrapod). */
-export function infranetAddress(n: number): string {
+/** How many facilities one materialization's infranets can span (each its own /16). */
+export const MAX_INFRANETS = 15;
+
+/** Second octet of the kth infranet of a materialization: 30 for the first, then 16, 17, … 29. */
+function infranetOctet(k: number): number {
+  if (!Number.isInteger(k) || k < 0 || k >= MAX_INFRANETS)
+    throw new PlanError(`a materialization spans at most ${MAX_INFRANETS} facilities (infranet ${k + 1} asked for)`);
+  return k === 0 ? 30 : 15 + k;
+}
+
+/**
+ * The kth facility's infranet of a materialization (k: its place in the
+ * realization's infranets): 172.30.0.0/16 for the first (and only, on one
+ * facility), 172.16.0.0/16, 172.17.0.0/16, … for the others, so infranets
+ * joined across facilities never overlap.
+ */
+export function infranetOf(k: number): Omit<InfranetSpec, "vni"> {
+  if (k === 0) return INFRANET;
+  const o = infranetOctet(k);
+  return { subnet: `172.${o}.0.0/16`, gateway: `172.${o}.0.1` };
+}
+
+/** The nth node's infranet address on the kth infranet: .0.2 onwards (.1 is the infrapod). */
+export function infranetAddress(n: number, k = 0): string {
   const v = n + 2;
-  if (v > 65534) throw new PlanError(`infranet ${INFRANET.subnet} has no room for node ${n + 1}`);
-  return `172.30.${v >> 8}.${v & 255}`;
+  if (v > 65534) throw new PlanError(`infranet ${infranetOf(k).subnet} has no room for node ${n + 1}`);
+  return `172.${infranetOctet(k)}.${v >> 8}.${v & 255}`;
 }
 
 /** A stable locally administered MAC for a port without one in the resource model. */
@@ -99,7 +121,8 @@ function emulationParams(
 
 export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facility): Fragment[] {
   const mzid = rlz.id;
-  const infranet = rlz.infranets.find((i) => i.facility === facility.name);
+  const k = rlz.infranets.findIndex((i) => i.facility === facility.name);
+  const infranet = rlz.infranets[k];
   if (!infranet) {
     throw new PlanError(`realization ${mzid} has no infranet on facility '${facility.name}'`);
   }
@@ -117,7 +140,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       ...rlz.nodes.filter((n) => n.facility === facility.name).map((n) => resources.get(n.resource)?.host ?? ""),
     ]),
   ];
-  const net: InfranetSpec = { vni: infranet.vni, ...INFRANET, ...(spans.length > 1 ? { hosts: spans } : {}) };
+  const net: InfranetSpec = { vni: infranet.vni, ...infranetOf(k), ...(spans.length > 1 ? { hosts: spans } : {}) };
   const emulated = rlz.links.some((l) => l.emulator?.facility === facility.name);
   const infrapod = {
     mzid,
@@ -144,7 +167,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
     if (!xn) throw new PlanError(`realization ${mzid}: node '${emb.node}' is not in the experiment`);
     const ifr = res.ports.find((p) => p.role === "infranet") ?? res.ports[0];
     if (!ifr) throw new PlanError(`resource '${res.id}' has no ports; it cannot join the infranet`);
-    const address = infranetAddress(i);
+    const address = infranetAddress(i, k);
     const mac = ifr.mac ?? syntheticMac(res.id, ifr.name);
     entries.push({ name: emb.node, mac, address });
     const node: NodeSpec = {

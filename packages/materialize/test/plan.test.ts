@@ -146,3 +146,24 @@ test("node addresses: each node's XIR socket addresses in socket order, its infr
     "the synthetic experiment has addresses",
   );
 });
+
+test("each facility of a materialization gets its own infranet subnet: the first 172.30/16, the others 172.16/16, …", () => {
+  const own = s.realization.infranets[0]!;
+  // This facility second in the realization's infranets (another facility first).
+  const second = { ...s.realization, infranets: [{ ...own, facility: "elsewhere" }, own] };
+  const pod = (fs: ReturnType<typeof fragmentsFor>) => fs.find((f) => f.op === "infrapod.setup");
+  const first = pod(fragments);
+  const other = pod(fragmentsFor(second, s.experiment, s.facility));
+  assert.ok(first?.op === "infrapod.setup" && other?.op === "infrapod.setup");
+  assert.deepEqual([first.infrapod.infranet.subnet, first.infrapod.infranet.gateway], ["172.30.0.0/16", "172.30.0.1"]);
+  assert.deepEqual([other.infrapod.infranet.subnet, other.infrapod.infranet.gateway], ["172.16.0.0/16", "172.16.0.1"]);
+  assert.ok(
+    other.entries.every((e) => e.address.startsWith("172.16.")),
+    JSON.stringify(other.entries.slice(0, 2)),
+  );
+  const many = {
+    ...s.realization,
+    infranets: [...Array.from({ length: 15 }, (_, i) => ({ ...own, facility: `f${i}` })), own],
+  };
+  assert.throws(() => fragmentsFor(many, s.experiment, s.facility), /spans at most 15 facilities/);
+});

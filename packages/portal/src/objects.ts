@@ -239,6 +239,9 @@ export const keys = {
   pools: () => `${P}pools/`,
   facility: (f: string) => `${P}facilities/${f}`,
   facilities: () => `${P}facilities/`,
+  /** A wide-area link between two facilities' gateway ports (routes/interconnects.ts). */
+  interconnect: (id: string) => `${P}interconnects/${id}`,
+  interconnects: () => `${P}interconnects/`,
   /** A big facility model's chunks, one generation per model written (chunked.ts). */
   facilityChunks: (f: string, generation: string) => `${P}facility-chunks/${f}/${generation}/`,
   facilityChunkGenerations: (f: string) => `${P}facility-chunks/${f}/`,

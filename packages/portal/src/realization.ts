@@ -20,7 +20,12 @@
  */
 import { type AllocationRecord, AllocationTable } from "@merge/realize";
 import { type Compare, type KeyValue, MAX_TXN_OPS, type Op, type Store } from "@merge/store";
-import type { ResourceInternet, Experiment as XirExperiment, Realization as XirRealization } from "@merge/xir";
+import type {
+  Interconnect,
+  ResourceInternet,
+  Experiment as XirExperiment,
+  Realization as XirRealization,
+} from "@merge/xir";
 import {
   CHUNK_CHARS,
   type ChunkedBody,
@@ -210,11 +215,13 @@ export class Realizer {
     const epochKv = await this.store.get(keys.facilityEpoch());
     const epoch = epochKv?.modRevision ?? 0;
     if (this.cache?.epoch === epoch) return this.cache;
-    const facilities = await listFacilities(this.store);
-    const internet: ResourceInternet = {
-      facilities: facilities.filter((f) => f.state === "active").map((f) => f.model),
-      interconnects: [],
-    };
+    const facilities = (await listFacilities(this.store)).filter((f) => f.state === "active").map((f) => f.model);
+    const active = new Set(facilities.map((f) => f.name));
+    // An interconnect counts while both its facilities are active.
+    const interconnects = (await list<Interconnect>(this.store, keys.interconnects())).filter(
+      (ic) => active.has(ic.a.facility) && active.has(ic.b.facility),
+    );
+    const internet: ResourceInternet = { facilities, interconnects };
     this.cache = { epoch, internet, prepared: this.engine.prepare(internet) };
     this.pooled.clear();
     return this.cache;

@@ -37,6 +37,7 @@ import { credentialRoutes } from "./routes/credentials.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { facilityRoutes } from "./routes/facilities.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { interconnectRoutes } from "./routes/interconnects.ts";
 import { leaseRoutes } from "./routes/leases.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
@@ -268,6 +269,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     auditRoutes,
     healthRoutes,
     facilityRoutes,
+    interconnectRoutes,
     poolRoutes,
   ]) {
     await app.register(plugin, { ctx });

@@ -191,9 +191,25 @@ export function registerProject(program: Command): void {
         .catch(() => undefined);
       if (idle) process.stdout.write(`${idle.flagged ? "IDLE: " : "activity: "}${idle.why}\n`);
       const emb = r.realization as
-        | { nodes?: { node: string; facility: string; resource: string; mode: string }[] }
+        | {
+            nodes?: { node: string; facility: string; resource: string; mode: string }[];
+            links?: { link: string; external: boolean; emulator?: { facility: string; resource: string } }[];
+          }
         | undefined;
       if (emb?.nodes?.length) print({}, emb.nodes, ["node", "facility", "resource", "mode"]);
+      const external = (emb?.links ?? []).filter((l) => l.external);
+      if (external.length) {
+        // Only the links that leave a facility: the others are in the placement's facilities already.
+        const rows = external.map((l) => ({
+          link: l.link,
+          external: "EXTERNAL",
+          emulator: l.emulator ? `${l.emulator.facility}/${l.emulator.resource}` : "-",
+        }));
+        print({}, rows, ["link", "external", "emulator"]);
+        process.stdout.write(
+          `  warning: ${external.length === 1 ? "this link crosses facilities: its traffic crosses" : "these links cross facilities: their traffic crosses"} shared wide-area links\n`,
+        );
+      }
       for (const d of r.diagnostics) process.stdout.write(`  ${d}\n`);
     }),
   );

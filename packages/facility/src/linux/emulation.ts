@@ -51,7 +51,7 @@ export function checkParams(link: string, p: EmulationValues): void {
     bad("loss", p.loss, "a fraction between 0 and 1");
 }
 
-function tbfLine(port: string, capacity: number | undefined): string {
+export function tbfLine(port: string, capacity: number | undefined): string {
   if (capacity === undefined) return `qdisc del dev ${port} root`;
   // Burst: at least two full frames, or 4 ms at the rate; a 50 ms queue.
   const burst = Math.max(3100, Math.ceil(capacity / 8 / 250));
@@ -133,29 +133,61 @@ async function startForwarder(
     return;
   }
   if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
-  const log = openSync(join(emuDir(env, prefix), `${linkKey(link)}.log`), "a");
-  const args = [
-    "-n",
-    `/run/netns/${namesOf(prefix).emulator}`,
-    "-c",
-    sock,
-    ...ports.map((port, k) => `${port}:${Math.round(values[k]?.latency ?? 0)}:${values[k]?.loss ?? 0}`),
-  ];
-  const c = spawn(env.bin.emu, args, { detached: true, stdio: ["ignore", log, log] });
-  c.unref();
-  if (c.pid) writeFileSync(join(emuDir(env, prefix), `${linkKey(link)}.pid`), `${c.pid}\n`);
-  const end = Date.now() + 10_000;
-  while (!(await emuRunning(sock))) {
-    if (c.exitCode !== null || Date.now() > end) {
-      throw new Error(
-        `emulator for link ${link} did not start (see ${join(emuDir(env, prefix), `${linkKey(link)}.log`)})`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await spawnForwarder({
+    bin: env.bin.emu,
+    netns: namesOf(prefix).emulator,
+    dir: emuDir(env, prefix),
+    name: linkKey(link),
+    ports,
+    values,
+    what: `link ${link}`,
+  });
 }
 
-async function setForwarder(sock: string, values: EmulationValues[]): Promise<void> {
+export interface Forwarder {
+  /** The mrg-emu binary (`nativeProgram(dataDir, "mrg-emu")`). */
+  bin: string;
+  /** Network namespace holding the ports. */
+  netns: string;
+  /** Directory for its control socket (`<name>.sock`), pid file and log. */
+  dir: string;
+  name: string;
+  ports: string[];
+  /** What each port applies to the frames leaving through it (latency, loss; capacity is tbf's). */
+  values: EmulationValues[];
+  /** For errors: what it emulates. */
+  what: string;
+}
+
+/**
+ * Start mrg-emu joining `ports` (detached; its pid in `<dir>/<name>.pid`) and wait until it answers
+ * on its control socket. Link emulation and the wide-area fixture (wan.ts) both use it.
+ */
+export async function spawnForwarder(f: Forwarder): Promise<number> {
+  mkdirSync(f.dir, { recursive: true });
+  const sock = join(f.dir, `${f.name}.sock`);
+  const logFile = join(f.dir, `${f.name}.log`);
+  const log = openSync(logFile, "a");
+  const args = [
+    "-n",
+    `/run/netns/${f.netns}`,
+    "-c",
+    sock,
+    ...f.ports.map((port, k) => `${port}:${Math.round(f.values[k]?.latency ?? 0)}:${f.values[k]?.loss ?? 0}`),
+  ];
+  const c = spawn(f.bin, args, { detached: true, stdio: ["ignore", log, log] });
+  c.unref();
+  if (c.pid) writeFileSync(join(f.dir, `${f.name}.pid`), `${c.pid}\n`);
+  const end = Date.now() + 10_000;
+  while (!(await emuRunning(sock))) {
+    if (c.exitCode !== null || Date.now() > end)
+      throw new Error(`emulator for ${f.what} did not start (see ${logFile})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return c.pid ?? 0;
+}
+
+export async function setForwarder(sock: string, values: EmulationValues[]): Promise<void> {
   for (const [k, p] of values.entries()) {
     const r = await emuControl(sock, `set ${k} ${Math.round(p.latency ?? 0)} ${p.loss ?? 0}`);
     if (!r.startsWith("ok")) throw new Error(`emulator refused parameters: ${r.trim()}`);

@@ -1,8 +1,17 @@
 export { type HarborPlace, harborMzid, LinuxBackend } from "./backend.ts";
 export * from "./capabilities.ts";
-export { check, type Result, type RunInput, run } from "./command.ts";
+export { check, IprouteBatch, type Result, type RunInput, run } from "./command.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
+export {
+  externalSegment,
+  GATEWAY_MTU,
+  type GatewayEnd,
+  gatewayDown,
+  gatewayPeer,
+  gatewayReady,
+  gatewayUp,
+} from "./gateway.ts";
 export {
   busyboxImage,
   DEBIAN_PACKAGES,
@@ -13,9 +22,11 @@ export {
   imageCache,
 } from "./image.ts";
 export { PREFIX_RE, prefixOf, qualifyNames } from "./names.ts";
+export { alive, listNetns, processesIn } from "./processes.ts";
 export * from "./record.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";
+export { type Site, WAN_LATENCY_NS, WAN_RATE_BPS, type Wan, type WanOptions, wanUp } from "./wan.ts";
 export {
   type WireGuardInterface,
   type WireGuardKind,

@@ -38,15 +38,27 @@ export function segmentVni(tag: { vni?: number; vlan?: number }): number | undef
  * Idempotent: an existing device is kept and its FDB entries are ensured.
  */
 export async function tunnelInto(
-  env: Env,
-  o: { name: string; vni: number; netns: string; inside: string; remotes: string[]; master?: string; mac?: string },
+  env: Pick<Env, "ip" | "ipIn">,
+  o: {
+    name: string;
+    vni: number;
+    netns: string;
+    inside: string;
+    remotes: string[];
+    master?: string;
+    mac?: string;
+    /** Namespace whose routes carry the tunnel (its UDP socket stays there); default the host's. */
+    underlay?: string;
+    /** The tunnel's MTU (default TUNNEL_MTU). */
+    mtu?: number;
+  },
 ): Promise<void> {
   const inNs = env.ipIn(o.netns);
   const have = await run("ip", ["-n", o.netns, "link", "show", o.inside]);
   if (have.code !== 0) {
-    await env.ip.submit(
+    await (o.underlay ? env.ipIn(o.underlay) : env.ip).submit(
       [
-        `link add name ${o.name} mtu ${TUNNEL_MTU} ${o.mac ? `address ${o.mac} ` : ""}type vxlan id ${o.vni} dstport ${VXLAN_PORT}`,
+        `link add name ${o.name} mtu ${o.mtu ?? TUNNEL_MTU} ${o.mac ? `address ${o.mac} ` : ""}type vxlan id ${o.vni} dstport ${VXLAN_PORT}`,
         `link set dev ${o.name} netns ${o.netns}`,
       ],
       { tolerant: false },

@@ -17,7 +17,7 @@
  * removed by `ip netns del` alone: the sweep ends the processes in it first.)
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { check, run } from "./command.ts";
 
@@ -125,18 +125,28 @@ function startUserspace(netns: string, name: string): Promise<void> {
 }
 
 /**
+ * Make the interface `name` in `netns` unless it is there. Made in `born`
+ * (default `netns`; `""`: this process's namespace) and moved: its UDP socket
+ * stays where it was born, so the tunnel's encrypted side runs on that
+ * namespace's addresses (the host's for XDC attach, a site's for gateways).
+ */
+export async function wgCreate(netns: string, name: string, born = netns): Promise<WireGuardKind> {
+  const k = await wireGuardKind();
+  const have = await run("ip", ["-n", netns, "link", "show", name]);
+  if (have.code !== 0) {
+    if (k === "kernel") await check("ip", ipIn(born, ["link", "add", name, "type", "wireguard"]));
+    else await startUserspace(born, name);
+    if (born !== netns) await check("ip", ipIn(born, ["link", "set", name, "netns", netns]));
+  }
+  return k;
+}
+
+/**
  * Bring up `w` (idempotent: an existing interface keeps its peers and gets
  * its key, port and address ensured). Returns the implementation used.
  */
 export async function wgUp(w: WireGuardInterface): Promise<WireGuardKind> {
-  const k = await wireGuardKind();
-  const have = await run("ip", ["-n", w.netns, "link", "show", w.name]);
-  if (have.code !== 0) {
-    const born = w.underlay ?? w.netns;
-    if (k === "kernel") await check("ip", ipIn(born, ["link", "add", w.name, "type", "wireguard"]));
-    else await startUserspace(born, w.name);
-    if (born !== w.netns) await check("ip", ipIn(born, ["link", "set", w.name, "netns", w.netns]));
-  }
+  const k = await wgCreate(w.netns, w.name, w.underlay);
   const set = ["wg", "set", w.name, "private-key", w.keyFile];
   if (w.listenPort !== undefined) set.push("listen-port", String(w.listenPort));
   await check("nsenter", inNetns(w.netns, set));
@@ -181,4 +191,8 @@ export async function wgListenPort(netns: string, name: string): Promise<number>
 /** Delete the interface (its wireguard-go process exits with it); no error if it is gone. */
 export async function wgDown(netns: string, name: string): Promise<void> {
   await run("ip", ["-n", netns, "link", "del", name]);
+  // wireguard-go removes its control socket as it exits: until then a new interface of the same
+  // name (a materialization made again) would lose its socket to the old process.
+  const sock = `/var/run/wireguard/${name}.sock`;
+  for (let i = 0; i < 100 && existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
 }

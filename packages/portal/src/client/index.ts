@@ -15,6 +15,7 @@ export { formatDuration, parseDuration } from "../duration.ts";
 export type { MaterializationHealth, PortalHealth } from "../health.ts";
 export type { ApiEmulationValues, ApiLinkEmulation, FacilityStatus, MaterializationStatus } from "./materialization.ts";
 export { apiEmulation, apiEmulationValues, xirEmulation, xirEmulationValues } from "./materialization.ts";
+export { registerSites, type SiteInterconnect, type SiteRecord } from "./sites.ts";
 
 export type User = Type.Static<typeof S.User>;
 export type Token = Type.Static<typeof S.Token>;
@@ -28,6 +29,15 @@ export type RevisionDetail = Type.Static<typeof S.RevisionDetail>;
 export type CompileResult = Type.Static<typeof S.CompileResult>;
 export type Realization = Type.Static<typeof S.Realization>;
 export type Facility = Type.Static<typeof S.Facility>;
+/** A wide-area link between two facilities' gateway ports (GET/PUT /interconnects). */
+export interface ApiInterconnect {
+  id: string;
+  a: { facility: string; resource: string; port: string };
+  b: { facility: string; resource: string; port: string };
+  capacityBps: number;
+  latencyNs: number;
+  shared: boolean;
+}
 export type Resource = Type.Static<typeof S.Resource>;
 export type Usage = Type.Static<typeof S.Usage>;
 export type Health = Type.Static<typeof S.Health>;
@@ -471,6 +481,11 @@ export class PortalClient {
     },
   ) => this.call<Facility>("PATCH", `/facilities/${seg(f)}`, patch);
   deleteFacility = (f: string) => this.call<null>("DELETE", `/facilities/${seg(f)}`);
+  interconnects = () => this.call<ApiInterconnect[]>("GET", "/interconnects");
+  /** Create or replace the interconnect `id` (administrators). */
+  putInterconnect = (id: string, ic: Omit<ApiInterconnect, "id" | "shared"> & { shared?: boolean }) =>
+    this.call<ApiInterconnect>("PUT", `/interconnects/${seg(id)}`, ic);
+  deleteInterconnect = (id: string) => this.call<null>("DELETE", `/interconnects/${seg(id)}`);
   resources = (q: { facility?: string; allocated?: boolean } = {}) => {
     const qs = new URLSearchParams();
     if (q.facility) qs.set("facility", q.facility);

@@ -415,8 +415,30 @@ export class Materializer {
         });
       }
     }
+    const plan = await this.planOf(m);
+    // A facility that cannot answer: what it misses, from the plan, so the status names each
+    // of its nodes and links (a materialization across facilities shows what is not there yet).
+    for (const fs of out.facilities) {
+      if (fs.reachable) continue;
+      const why = `facility ${fs.facility} is ${fs.status}`;
+      for (const f of plan.facilities.find((p) => p.facility === fs.facility)?.fragments ?? []) {
+        if (f.op === "node.setup")
+          out.nodes.push({
+            node: f.node.node,
+            resource: f.resource,
+            facility: fs.facility,
+            current: "unknown",
+            target: "unknown",
+            action: fs.status,
+            error: why,
+            power: "",
+          });
+        else if (f.op === "link.create")
+          out.links.push({ link: f.link.link, facility: fs.facility, action: fs.status, error: why });
+      }
+    }
     // Addresses and images as the plan resolved them (the facility reports state, not these).
-    const reach = planNodeAddresses(await this.planOf(m));
+    const reach = planNodeAddresses(plan);
     for (const n of out.nodes) {
       const a = reach.get(n.node);
       if (a) Object.assign(n, { addresses: a.addresses, infranet: a.infranet, ...(a.image ? { image: a.image } : {}) });

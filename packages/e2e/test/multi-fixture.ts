@@ -1,0 +1,100 @@
+// Two (or more) facilities on this one machine behind a real portal: each its own
+// process, commander, certificates, store and data plane, each in its own site,
+// the sites joined by an emulated wide area (@merge/facility's startSites, which
+// `npm start -- --facilities 2` starts too). The portal runs in this process with
+// the materializations plugin, signed in as its administrator, and knows every
+// facility and the interconnects between them.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SECOND_FACILITY, type Sites, startSites } from "@merge/facility";
+import { phobos } from "@merge/facility-model";
+import { type ModelLang, PortalClient, registerSites } from "@merge/portal/client";
+import { type Started, startPortal } from "@merge/portal/main";
+import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
+import type { Facility } from "@merge/xir";
+import { type MrgResult, mrgRunner } from "./portal-stack.ts";
+
+export interface MultiStack {
+  tmp: string;
+  portal: Started;
+  admin: PortalClient;
+  sites: Sites;
+  /** New project and experiment with `source` pushed and realization `r1` accepted. */
+  accepted(project: string, experiment: string, source: string, lang?: ModelLang): Promise<void>;
+  /** Runs `mrg` as the administrator. */
+  mrg(args: string[], input?: string): Promise<MrgResult>;
+  close(): Promise<void>;
+}
+
+export interface MultiOptions {
+  backend: "linux" | "sim";
+  /** Default: phobos and deimos (phobos's shape). */
+  models?: Facility[];
+  latencyNs?: number;
+  rateBps?: number;
+}
+
+export async function startMulti(o: MultiOptions): Promise<MultiStack> {
+  const tmp = mkdtempSync(join(tmpdir(), "mrg-multi-"));
+  const models = o.models ?? [phobos(), phobos({ name: SECOND_FACILITY })];
+  let sites: Sites | undefined;
+  let portal: Started | undefined;
+  const close = async () => {
+    try {
+      await portal?.stop();
+    } finally {
+      await sites?.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  };
+  try {
+    sites = await startSites({
+      dir: join(tmp, "facilities"),
+      models,
+      backend: o.backend,
+      noHarbor: true,
+      ...(o.latencyNs !== undefined ? { latencyNs: o.latencyNs } : {}),
+      ...(o.rateBps !== undefined ? { rateBps: o.rateBps } : {}),
+    });
+    const creds = join(tmp, "creds");
+    for (const f of sites.facilities)
+      for (const file of ["ca.pem", "portal.pem", "portal-key.pem"])
+        cpSync(join(f.certs, file), join(creds, f.name, file));
+    portal = await startPortal({
+      dataDir: join(tmp, "portal"),
+      port: 0,
+      plugins: [materializationPlugin({ connect: credentialsConnector(creds), backoffMs: 200 })],
+    });
+    assert.ok(portal.admin.password, "the portal made its administrator's password");
+    const admin = new PortalClient(
+      portal.url,
+      (await new PortalClient(portal.url).login("admin", portal.admin.password)).token,
+    );
+    await registerSites(
+      admin,
+      sites.facilities.map((f) => ({ name: f.name, endpoint: f.url, certificate: f.ca, model: f.model })),
+      sites.interconnects,
+    );
+    const accepted = async (project: string, experiment: string, source: string, lang: ModelLang = "ts") => {
+      await admin.createProject({ name: project });
+      await admin.createExperiment(project, { name: experiment });
+      const rev = await admin.push(project, experiment, source, lang);
+      assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
+      const r = await admin.realize(project, experiment, { name: "r1", accept: true });
+      assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
+    };
+    const mrg = mrgRunner(portal.url, admin.token, join(tmp, "cfg"));
+    return { tmp, portal, admin, sites, accepted, mrg, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The kernel object prefix of `mzid` at `facility`: facilities sharing a machine qualify their names with their own. */
+export function facilityPrefix(mzid: string, facility: string): string {
+  return `mg${createHash("sha256").update(`${mzid}@${facility}`).digest("hex").slice(0, 6)}`;
+}

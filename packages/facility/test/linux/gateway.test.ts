@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { IprouteBatch } from "../../src/linux/command.ts";
+import {
+  externalSegment,
+  type GatewayEnd,
+  gatewayDown,
+  gatewayPeer,
+  gatewayReady,
+  gatewayUp,
+} from "../../src/linux/gateway.ts";
+import { listNetns, processesIn } from "../../src/linux/processes.ts";
+import { type Wan, wanUp } from "../../src/linux/wan.ts";
+import { skip } from "./fixture.ts";
+
+const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
+
+function pings(netns: string, to: string, n = 5): number[] {
+  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
+    encoding: "utf8",
+  });
+  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
+
+/** Every process's argv and environment on the machine: where a private key must never appear. */
+function everyArgvAndEnv(): string {
+  let out = "";
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    for (const f of ["cmdline", "environ"]) {
+      try {
+        out += readFileSync(`/proc/${p}/${f}`, "latin1");
+      } catch {}
+    }
+  }
+  return out;
+}
+
+describe("a gateway tunnel between two facilities' sites, with an external link over it", {
+  skip: skip || noWg,
+}, () => {
+  const run = `gt${randomBytes(2).toString("hex")}`;
+  const dir = mkdtempSync(join(tmpdir(), `mrg-${run}-`));
+  const env = { ip: new IprouteBatch("ip"), ipIn: (ns: string) => new IprouteBatch("ip", ns) };
+  const side = ["a", "b"].map((x) => ({
+    gw: `${run}gw${x}`,
+    wg: `${run}w${x}`,
+    node: `${run}n${x}`,
+    keyDir: join(dir, `facility-${x}`),
+  }));
+  let wan: Wan | undefined;
+  after(async () => {
+    for (const s of side) {
+      await gatewayDown(s.gw, s.wg);
+      spawnSync("ip", ["netns", "del", s.node]);
+    }
+    await wan?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("ping across shows the wide area's latency, the rate holds, no private key travels, down leaves nothing", async () => {
+    wan = await wanUp({ run, sites: ["a", "b"], latencyNs: 15_000_000, rateBps: 100_000_000, dataDir: dir });
+    const [sa, sb] = wan.sites;
+    const [a, b] = side;
+    assert.ok(sa && sb && a && b);
+    // Each facility brings up its end; only GatewayEnd (public key, endpoint, inner address) crosses.
+    const ends: GatewayEnd[] = [
+      await gatewayUp({
+        site: sa.netns,
+        siteAddress: sa.address,
+        netns: a.gw,
+        name: a.wg,
+        keyDir: a.keyDir,
+        address: "169.254.77.1",
+        rateBps: 20_000_000,
+      }),
+      await gatewayUp({
+        site: sb.netns,
+        siteAddress: sb.address,
+        netns: b.gw,
+        name: b.wg,
+        keyDir: b.keyDir,
+        address: "169.254.77.2",
+        rateBps: 20_000_000,
+      }),
+    ];
+    assert.match(ends[0]!.endpoint, /^198\.18\.0\.1:\d+$/);
+    await gatewayPeer(a.gw, a.wg, ends[1]!);
+    await gatewayPeer(b.gw, b.wg, ends[0]!);
+    await gatewayReady(a.gw, ends[1]!);
+    // Idempotent: a second bring-up keeps key and port.
+    assert.deepEqual(
+      await gatewayUp({
+        site: sa.netns,
+        siteAddress: sa.address,
+        netns: a.gw,
+        name: a.wg,
+        keyDir: a.keyDir,
+        address: "169.254.77.1",
+        rateBps: 20_000_000,
+      }),
+      ends[0],
+    );
+
+    // One node at each facility; the external link (VNI 4242) is each node's eth1.
+    for (const [i, s] of side.entries()) {
+      spawnSync("ip", ["netns", "add", s.node]);
+      spawnSync("ip", ["-n", s.node, "link", "set", "lo", "up"]);
+      await externalSegment(env, {
+        gw: s.gw,
+        name: `${run}x${i}`,
+        vni: 4242,
+        peer: i === 0 ? "169.254.77.2" : "169.254.77.1",
+        netns: s.node,
+        inside: "eth1",
+      });
+      spawnSync("ip", ["-n", s.node, "address", "add", `10.77.0.${i + 1}/24`, "dev", "eth1"]);
+    }
+    const rtt = median(pings(a.node, "10.77.0.2"));
+    assert.ok(rtt >= 30 && rtt < 45, `RTT ${rtt} ms over the external link (15 ms one way)`);
+    // Full-size frames cross unfragmented at the node (1500 with DF).
+    const big = spawnSync("ip", ["netns", "exec", a.node, "ping", "-c", "1", "-M", "do", "-s", "1472", "10.77.0.2"], {
+      encoding: "utf8",
+    });
+    assert.equal(big.status, 0, `1500-byte frames cross: ${big.stdout}${big.stderr}`);
+
+    // iperf3 from a to b: held to the gateway's 20 Mbit/s (the wide area has 100).
+    const server = spawn("ip", ["netns", "exec", b.node, "iperf3", "-s", "-1", "-B", "10.77.0.2"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const c = spawnSync("ip", ["netns", "exec", a.node, "iperf3", "-c", "10.77.0.2", "-t", "3", "-J"], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      const bps = (JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+        .bits_per_second;
+      assert.ok(bps < 22e6 && bps > 5e6, `iperf3 over the external link: ${(bps / 1e6).toFixed(1)} Mbit/s`);
+    } finally {
+      server.kill();
+    }
+
+    // Private keys: in their facility's directory only (0600), in no process's argv or environment.
+    const all = everyArgvAndEnv();
+    for (const s of side) {
+      const keyFile = join(s.keyDir, `${s.wg}.key`);
+      assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+      const key = readFileSync(keyFile, "utf8").trim();
+      assert.ok(!all.includes(key), `the private key of ${s.wg} appears in a process's argv or environment`);
+      assert.ok(!JSON.stringify(ends).includes(key), "what travels holds no private key");
+    }
+
+    const names = [...side.flatMap((s) => [s.gw, s.node])];
+    for (const s of side) {
+      await gatewayDown(s.gw, s.wg);
+      spawnSync("ip", ["netns", "del", s.node]);
+    }
+    await wan.close();
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(run)),
+      [],
+    );
+    assert.deepEqual(processesIn(names), []);
+    const wgGo = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
+    for (const s of side) assert.ok(!wgGo.includes(s.wg), `wireguard-go for ${s.wg} still runs`);
+  });
+});
