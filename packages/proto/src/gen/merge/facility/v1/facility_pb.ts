@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAkiqQEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkinwEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBEg0KBW1vZGVsGAggASgJQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKxAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUSDAoEaG9zdBgKIAEoCRIMCgRraW5kGAsgASgJIjsKCU5vZGVQb3dlchIuCgZhY3Rpb24YASABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiKQAQoMTGlua0VuZHBvaW50EgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNEhAKCHJlc291cmNlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoEdmxhbhgFIAEoDUgAiAEBEhAKA3ZuaRgGIAEoDUgBiAEBEgwKBGhvc3QYByABKAlCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50IuUBCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAESFQoNZW11bGF0b3JfaG9zdBgJIAEoCSKqAQoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBARI1CgZ0b3dhcmQYBCADKAsyJS5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25EaXJlY3Rpb25CCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBChJFbXVsYXRpb25EaXJlY3Rpb24SDAoEbm9kZRgBIAEoCRIVCghjYXBhY2l0eRgCIAEoAUgAiAEBEhQKB2xhdGVuY3kYAyABKAFIAYgBARIRCgRsb3NzGAQgASgBSAKIAQFCCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBCgxFbXVsYXRlZExpbmsSDAoEbGluaxgBIAEoCRIyCgllbmRwb2ludHMYAiADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMgoGcGFyYW1zGAMgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIpABCg1FbXVsYXRpb25TcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEhEKCWVtdWxhdGlvbhgDIAEoCRIQCghlbXVsYXRvchgEIAEoCRIuCgVsaW5rcxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGVkTGluaxIMCgRob3N0GAYgASgJIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyKKAQoWVXBkYXRlRW11bGF0aW9uUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBGxpbmsYAyABKAkSMgoGcGFyYW1zGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zEg4KBnRvd2FyZBgFIAEoCSJNChdVcGRhdGVFbXVsYXRpb25SZXNwb25zZRIyCgZwYXJhbXMYASABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiXQoLRXhlY1JlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBGFyZ3YYBCADKAkSEgoKdGltZW91dF9tcxgFIAEoDSJOCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IigKCldpbmRvd1NpemUSDAoEcm93cxgBIAEoDRIMCgRjb2xzGAIgASgNIpYBCgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUSDAoEYXJndhgGIAMoCRISCgp0aW1lb3V0X21zGAcgASgNIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMyrQcKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwATLBAQoPUmVnaXN0cnlTZXJ2aWNlElMKCFJlZ2lzdGVyEiIubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiMubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXNwb25zZRJZCgpVbnJlZ2lzdGVyEiQubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlcXVlc3QaJS5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVzcG9uc2UydgoTSG9zdFJlZ2lzdHJ5U2VydmljZRJfCgxSZWdpc3Rlckhvc3QSJi5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3Rlckhvc3RSZXF1ZXN0GicubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVzcG9uc2UyZAoQSG9zdEFnZW50U2VydmljZRJQCgdQZXJmb3JtEiEubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlcXVlc3QaIi5tZXJnZS5mYWNpbGl0eS52MS5QZXJmb3JtUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAkiqQEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkinwEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBEg0KBW1vZGVsGAggASgJQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSLcAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUSDAoEaG9zdBgKIAEoCRIMCgRraW5kGAsgASgJEhEKCWNwdV9zaGFyZRgoIAEoARIWCg5jbG9ja19kaWxhdGlvbhgpIAEoASI7CglOb2RlUG93ZXISLgoGYWN0aW9uGAEgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuUG93ZXJBY3Rpb24ikAEKDExpbmtFbmRwb2ludBIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDRIQCghyZXNvdXJjZRgDIAEoCRIMCgRwb3J0GAQgASgJEhEKBHZsYW4YBSABKA1IAIgBARIQCgN2bmkYBiABKA1IAYgBARIMCgRob3N0GAcgASgJQgcKBV92bGFuQgYKBF92bmkiKwoLRW5kcG9pbnRSZWYSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0iYAoIV2F5cG9pbnQSEAoIcmVzb3VyY2UYASABKAkSDAoEcG9ydBgCIAEoCRIRCgR2bGFuGAMgASgNSACIAQESEAoDdm5pGAQgASgNSAGIAQFCBwoFX3ZsYW5CBgoEX3ZuaSJwCgtMaW5rU2VnbWVudBIxCgllbmRwb2ludHMYASADKAsyHi5tZXJnZS5mYWNpbGl0eS52MS5FbmRwb2ludFJlZhIuCgl3YXlwb2ludHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5XYXlwb2ludCLlAQoITGlua1NwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SDAoEbGluaxgDIAEoCRIMCgRraW5kGAQgASgJEjIKCWVuZHBvaW50cxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIwCghzZWdtZW50cxgGIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTZWdtZW50EhAKCGVtdWxhdG9yGAcgASgJEhAKCGNhcGFjaXR5GAggASgBEhUKDWVtdWxhdG9yX2hvc3QYCSABKAkiqgEKD0VtdWxhdGlvblBhcmFtcxIVCghjYXBhY2l0eRgBIAEoAUgAiAEBEhQKB2xhdGVuY3kYAiABKAFIAYgBARIRCgRsb3NzGAMgASgBSAKIAQESNQoGdG93YXJkGAQgAygLMiUubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uRGlyZWN0aW9uQgsKCV9jYXBhY2l0eUIKCghfbGF0ZW5jeUIHCgVfbG9zcyKEAQoSRW11bGF0aW9uRGlyZWN0aW9uEgwKBG5vZGUYASABKAkSFQoIY2FwYWNpdHkYAiABKAFIAIgBARIUCgdsYXRlbmN5GAMgASgBSAGIAQESEQoEbG9zcxgEIAEoAUgCiAEBQgsKCV9jYXBhY2l0eUIKCghfbGF0ZW5jeUIHCgVfbG9zcyKEAQoMRW11bGF0ZWRMaW5rEgwKBGxpbmsYASABKAkSMgoJZW5kcG9pbnRzGAIgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjIKBnBhcmFtcxgDIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyKQAQoNRW11bGF0aW9uU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIRCgllbXVsYXRpb24YAyABKAkSEAoIZW11bGF0b3IYBCABKAkSLgoFbGlua3MYBSADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRlZExpbmsSDAoEaG9zdBgGIAEoCSIwCg1TdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIjUKEldhdGNoU3RhdHVzUmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSJIChNXYXRjaFN0YXR1c1Jlc3BvbnNlEjEKBnN0YXR1cxgBIAEoCzIhLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlIp0CCgpOb2RlU3RhdHVzEgwKBG5vZGUYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSLQoHY3VycmVudBgDIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIsCgZ0YXJnZXQYBCABKA4yHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdGUSLgoGYWN0aW9uGAUgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYBiABKAkSDQoFcG93ZXIYByABKAkSEwoLcG93ZXJfZXJyb3IYCCABKAkSLwoHcHJvZmlsZRgoIAEoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQcm9maWxlIsIBCgtOb2RlUHJvZmlsZRIMCgRraW5kGAEgASgJEg0KBWFjY2VsGAIgASgJEg0KBWNvcmVzGAMgASgNEhIKCm1lbW9yeV9taWIYBCABKAQSDwoHY3B1X2NhcBgFIAEoARIvCgRuaWNzGAYgAygLMiEubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVByb2ZpbGVOaWMSMQoIZGlsYXRpb24YByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlRGlsYXRpb24iLwoOTm9kZVByb2ZpbGVOaWMSDgoGaWZuYW1lGAEgASgJEg0KBW1vZGVsGAIgASgJIpwBCgxOb2RlRGlsYXRpb24SDQoFYXNrZWQYASABKAESEAoIYWNoaWV2ZWQYAiABKAESDgoGb2ZfY3B1GAMgASgBEg0KBXNoaWZ0GAQgASgNEgsKA2NhcBgFIAEoARIMCgRyYXRlGAYgASgBEhAKCG9idGFpbmVkGAcgASgBEhAKCHdpbmRvd19zGAggASgBEg0KBWVycm9yGAkgASgBIpABCgpMaW5rU3RhdHVzEgwKBGxpbmsYASABKAkSLgoGYWN0aW9uGAIgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYAyABKAkSNQoJZW11bGF0aW9uGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zInAKEE5vZGVQb3dlclJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEi4KBmFjdGlvbhgEIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIkAKEU5vZGVQb3dlclJlc3BvbnNlEisKBG5vZGUYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzIooBChZVcGRhdGVFbXVsYXRpb25SZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbGluaxgDIAEoCRIyCgZwYXJhbXMYBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMSDgoGdG93YXJkGAUgASgJIk0KF1VwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEjIKBnBhcmFtcxgBIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJdCgtFeGVjUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSDAoEYXJndhgEIAMoCRISCgp0aW1lb3V0X21zGAUgASgNIk4KDEV4ZWNSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQiKAoKV2luZG93U2l6ZRIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0ilgEKClNoZWxsU3RhcnQSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgsKA3R0eRgEIAEoCBIrCgRzaXplGAUgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuV2luZG93U2l6ZRIMCgRhcmd2GAYgAygJEhIKCnRpbWVvdXRfbXMYByABKA0ilQEKDFNoZWxsUmVxdWVzdBIuCgVzdGFydBgBIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsU3RhcnRIABIPCgVzdGRpbhgCIAEoDEgAEi8KBnJlc2l6ZRgDIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemVIABINCgNlb2YYBCABKAhIAEIECgJpbiJPCg1TaGVsbFJlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCK1AQoMQWN0aW9uU3RhdHVzEgwKBHRhc2sYASABKAkSDQoFc3RhZ2UYAiABKA0SCgoCaWQYAyABKAkSDAoEa2luZBgEIAEoCRIOCgZ0YXJnZXQYBSABKAkSLQoFc3RhdGUYBiABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRIOCgZtYXNrZWQYByABKAgSEAoIYXR0ZW1wdHMYCCABKA0SDQoFZXJyb3IYCSABKAkiiAEKClRhc2tTdGF0dXMSCgoCaWQYASABKAkSDQoFcGhhc2UYAiABKAkSDAoEZGVwcxgDIAMoCRIOCgZzdGFnZXMYBCABKA0SDwoHYWN0aW9ucxgFIAEoDRIQCghjb21wbGV0ZRgGIAEoDRIOCgZlcnJvcnMYByABKA0SDgoGbWFza2VkGAggASgNIpoDCg5TdGF0dXNSZXNwb25zZRIMCgRtemlkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLm1lcmdlLmZhY2lsaXR5LnYxLk16U3RhdHVzEhgKEGluZnJhcG9kX2FkZHJlc3MYAyABKAkSDwoHYWN0aW9ucxgEIAEoDRIQCghjb21wbGV0ZRgFIAEoDRITCgtlcnJvcl9jb3VudBgGIAEoDRIOCgZtYXNrZWQYByABKA0SLAoFbm9kZXMYCCADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzEiwKBWxpbmtzGAkgAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1N0YXR1cxIsCgV0YXNrcxgKIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLlRhc2tTdGF0dXMSLwoGZmFpbGVkGAsgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdHVzEjAKBmVycm9ycxgMIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiRgoPUmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIRCglyZXNvdXJjZXMYAyADKAkiJQoQUmVnaXN0ZXJSZXNwb25zZRIRCglyZXNvdXJjZXMYASABKA0iIwoRVW5yZWdpc3RlclJlcXVlc3QSDgoGZHJpdmVyGAEgASgJIhQKElVucmVnaXN0ZXJSZXNwb25zZSqlAQoLUG93ZXJBY3Rpb24SHAoYUE9XRVJfQUNUSU9OX1VOU1BFQ0lGSUVEEAASEwoPUE9XRVJfQUNUSU9OX09OEAESFAoQUE9XRVJfQUNUSU9OX09GRhACEhYKElBPV0VSX0FDVElPTl9DWUNMRRADEhsKF1BPV0VSX0FDVElPTl9TT0ZUX0NZQ0xFEAQSGAoUUE9XRVJfQUNUSU9OX1JFSU1BR0UQBSrCAQoITXpTdGF0dXMSGQoVTVpfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSTVpfU1RBVFVTX0lOQ09NSU5HEAESGwoXTVpfU1RBVFVTX01BVEVSSUFMSVpJTkcQAhIUChBNWl9TVEFUVVNfQUNUSVZFEAMSEwoPTVpfU1RBVFVTX0VSUk9SEAQSHQoZTVpfU1RBVFVTX0RFTUFURVJJQUxJWklORxAFEhwKGE1aX1NUQVRVU19ERU1BVEVSSUFMSVpFRBAGKmkKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQTk9ERV9TVEFURV9DTEVBThABEhQKEE5PREVfU1RBVEVfU0VUVVAQAhIUChBOT0RFX1NUQVRFX1JFQURZEAMqeAoLQWN0aW9uU3RhdGUSHAoYQUNUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQUNUSU9OX1NUQVRFX1BFTkRJTkcQARIZChVBQ1RJT05fU1RBVEVfQ09NUExFVEUQAhIWChJBQ1RJT05fU1RBVEVfRVJST1IQAzKtBwoPRmFjaWxpdHlTZXJ2aWNlEmUKDk5vdGlmeUluY29taW5nEigubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5SW5jb21pbmdSZXF1ZXN0GikubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5SW5jb21pbmdSZXNwb25zZRJcCgtNYXRlcmlhbGl6ZRIlLm1lcmdlLmZhY2lsaXR5LnYxLk1hdGVyaWFsaXplUmVxdWVzdBomLm1lcmdlLmZhY2lsaXR5LnYxLk1hdGVyaWFsaXplUmVzcG9uc2USYgoNRGVtYXRlcmlhbGl6ZRInLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXF1ZXN0GigubWVyZ2UuZmFjaWxpdHkudjEuRGVtYXRlcmlhbGl6ZVJlc3BvbnNlEmUKDk5vdGlmeVRlYXJkb3duEigubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5VGVhcmRvd25SZXF1ZXN0GikubWVyZ2UuZmFjaWxpdHkudjEuTm90aWZ5VGVhcmRvd25SZXNwb25zZRJNCgZTdGF0dXMSIC5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXF1ZXN0GiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2USXgoLV2F0Y2hTdGF0dXMSJS5tZXJnZS5mYWNpbGl0eS52MS5XYXRjaFN0YXR1c1JlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESVgoJTm9kZVBvd2VyEiMubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VyUmVxdWVzdBokLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlc3BvbnNlEmgKD1VwZGF0ZUVtdWxhdGlvbhIpLm1lcmdlLmZhY2lsaXR5LnYxLlVwZGF0ZUVtdWxhdGlvblJlcXVlc3QaKi5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXNwb25zZRJJCgRFeGVjEh4ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1JlcXVlc3QaHy5tZXJnZS5mYWNpbGl0eS52MS5FeGVjUmVzcG9uc2UwARJOCgVTaGVsbBIfLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsUmVxdWVzdBogLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsUmVzcG9uc2UoATABMsEBCg9SZWdpc3RyeVNlcnZpY2USUwoIUmVnaXN0ZXISIi5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3RlclJlcXVlc3QaIy5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3RlclJlc3BvbnNlElkKClVucmVnaXN0ZXISJC5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVxdWVzdBolLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXNwb25zZTJ2ChNIb3N0UmVnaXN0cnlTZXJ2aWNlEl8KDFJlZ2lzdGVySG9zdBImLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVySG9zdFJlcXVlc3QaJy5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3Rlckhvc3RSZXNwb25zZTJkChBIb3N0QWdlbnRTZXJ2aWNlElAKB1BlcmZvcm0SIS5tZXJnZS5mYWNpbGl0eS52MS5QZXJmb3JtUmVxdWVzdBoiLm1lcmdlLmZhY2lsaXR5LnYxLlBlcmZvcm1SZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message merge.facility.v1.RegisterHostRequest
@@ -791,6 +791,21 @@ export type NodeSpec = Message<"merge.facility.v1.NodeSpec"> & {
    * @generated from field: string kind = 11;
    */
   kind: string;
+
+  /**
+   * Profile settings of a virtual node (0: not asked). Numbers from 40 on are the VM profile's.
+   * Host CPU bandwidth as a fraction of the node's cores (cgroup quota = share × cores × period).
+   *
+   * @generated from field: double cpu_share = 40;
+   */
+  cpuShare: number;
+
+  /**
+   * The guest clock runs this many times slower than the host's (a VM; QEMU instruction counting).
+   *
+   * @generated from field: double clock_dilation = 41;
+   */
+  clockDilation: number;
 };
 
 /**
@@ -1266,6 +1281,13 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
    * @generated from field: string power_error = 8;
    */
   powerError: string;
+
+  /**
+   * What a virtual node actually got (absent: not reported). Numbers from 40 on are the VM profile's.
+   *
+   * @generated from field: merge.facility.v1.NodeProfile profile = 40;
+   */
+  profile?: NodeProfile | undefined;
 };
 
 /**
@@ -1274,6 +1296,160 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
   messageDesc(file_merge_facility_v1_facility, 36);
+
+/**
+ * A virtual node's performance profile as the facility set it up and measured it.
+ *
+ * @generated from message merge.facility.v1.NodeProfile
+ */
+export type NodeProfile = Message<"merge.facility.v1.NodeProfile"> & {
+  /**
+   * vm | container
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * A VM: kvm | tcg.
+   *
+   * @generated from field: string accel = 2;
+   */
+  accel: string;
+
+  /**
+   * @generated from field: uint32 cores = 3;
+   */
+  cores: number;
+
+  /**
+   * @generated from field: uint64 memory_mib = 4;
+   */
+  memoryMib: bigint;
+
+  /**
+   * Host CPU bandwidth in cores (the cgroup quota per 100 ms period); 0: not capped.
+   *
+   * @generated from field: double cpu_cap = 5;
+   */
+  cpuCap: number;
+
+  /**
+   * @generated from field: repeated merge.facility.v1.NodeProfileNic nics = 6;
+   */
+  nics: NodeProfileNic[];
+
+  /**
+   * Absent: no time dilation asked.
+   *
+   * @generated from field: merge.facility.v1.NodeDilation dilation = 7;
+   */
+  dilation?: NodeDilation | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeProfile.
+ * Use `create(NodeProfileSchema)` to create a new message.
+ */
+export const NodeProfileSchema: GenMessage<NodeProfile> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 37);
+
+/**
+ * @generated from message merge.facility.v1.NodeProfileNic
+ */
+export type NodeProfileNic = Message<"merge.facility.v1.NodeProfileNic"> & {
+  /**
+   * @generated from field: string ifname = 1;
+   */
+  ifname: string;
+
+  /**
+   * virtio | e1000 | e1000e | rtl8139
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeProfileNic.
+ * Use `create(NodeProfileNicSchema)` to create a new message.
+ */
+export const NodeProfileNicSchema: GenMessage<NodeProfileNic> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 38);
+
+/**
+ * Time dilation asked and achieved: host seconds per guest second.
+ *
+ * @generated from message merge.facility.v1.NodeDilation
+ */
+export type NodeDilation = Message<"merge.facility.v1.NodeDilation"> & {
+  /**
+   * @generated from field: double asked = 1;
+   */
+  asked: number;
+
+  /**
+   * Against wall time, over window_s.
+   *
+   * @generated from field: double achieved = 2;
+   */
+  achieved: number;
+
+  /**
+   * Against the host CPU time given to the guest, per core of its cap.
+   *
+   * @generated from field: double of_cpu = 3;
+   */
+  ofCpu: number;
+
+  /**
+   * QEMU -icount shift.
+   *
+   * @generated from field: uint32 shift = 4;
+   */
+  shift: number;
+
+  /**
+   * CPU quota in host cores.
+   *
+   * @generated from field: double cap = 5;
+   */
+  cap: number;
+
+  /**
+   * Guest seconds per host CPU second.
+   *
+   * @generated from field: double rate = 6;
+   */
+  rate: number;
+
+  /**
+   * Share of the cap the host gave while measured.
+   *
+   * @generated from field: double obtained = 7;
+   */
+  obtained: number;
+
+  /**
+   * @generated from field: double window_s = 8;
+   */
+  windowS: number;
+
+  /**
+   * Relative error of achieved.
+   *
+   * @generated from field: double error = 9;
+   */
+  error: number;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeDilation.
+ * Use `create(NodeDilationSchema)` to create a new message.
+ */
+export const NodeDilationSchema: GenMessage<NodeDilation> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 39);
 
 /**
  * @generated from message merge.facility.v1.LinkStatus
@@ -1307,7 +1483,7 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  * Use `create(LinkStatusSchema)` to create a new message.
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 37);
+  messageDesc(file_merge_facility_v1_facility, 40);
 
 /**
  * @generated from message merge.facility.v1.NodePowerRequest
@@ -1345,7 +1521,7 @@ export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
  * Use `create(NodePowerRequestSchema)` to create a new message.
  */
 export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 38);
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.NodePowerResponse
@@ -1364,7 +1540,7 @@ export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> &
  * Use `create(NodePowerResponseSchema)` to create a new message.
  */
 export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationRequest
@@ -1411,7 +1587,7 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
  * Use `create(UpdateEmulationRequestSchema)` to create a new message.
  */
 export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 40);
+  messageDesc(file_merge_facility_v1_facility, 43);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationResponse
@@ -1430,7 +1606,7 @@ export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulation
  * Use `create(UpdateEmulationResponseSchema)` to create a new message.
  */
 export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 41);
+  messageDesc(file_merge_facility_v1_facility, 44);
 
 /**
  * @generated from message merge.facility.v1.ExecRequest
@@ -1471,7 +1647,7 @@ export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 42);
+  messageDesc(file_merge_facility_v1_facility, 45);
 
 /**
  * @generated from message merge.facility.v1.ExecResponse
@@ -1508,7 +1684,7 @@ export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 43);
+  messageDesc(file_merge_facility_v1_facility, 46);
 
 /**
  * @generated from message merge.facility.v1.WindowSize
@@ -1530,7 +1706,7 @@ export type WindowSize = Message<"merge.facility.v1.WindowSize"> & {
  * Use `create(WindowSizeSchema)` to create a new message.
  */
 export const WindowSizeSchema: GenMessage<WindowSize> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 44);
+  messageDesc(file_merge_facility_v1_facility, 47);
 
 /**
  * @generated from message merge.facility.v1.ShellStart
@@ -1586,7 +1762,7 @@ export type ShellStart = Message<"merge.facility.v1.ShellStart"> & {
  * Use `create(ShellStartSchema)` to create a new message.
  */
 export const ShellStartSchema: GenMessage<ShellStart> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 45);
+  messageDesc(file_merge_facility_v1_facility, 48);
 
 /**
  * @generated from message merge.facility.v1.ShellRequest
@@ -1631,7 +1807,7 @@ export type ShellRequest = Message<"merge.facility.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 46);
+  messageDesc(file_merge_facility_v1_facility, 49);
 
 /**
  * @generated from message merge.facility.v1.ShellResponse
@@ -1668,7 +1844,7 @@ export type ShellResponse = Message<"merge.facility.v1.ShellResponse"> & {
  * Use `create(ShellResponseSchema)` to create a new message.
  */
 export const ShellResponseSchema: GenMessage<ShellResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 47);
+  messageDesc(file_merge_facility_v1_facility, 50);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1725,7 +1901,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 48);
+  messageDesc(file_merge_facility_v1_facility, 51);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1779,7 +1955,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 49);
+  messageDesc(file_merge_facility_v1_facility, 52);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -1855,7 +2031,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 50);
+  messageDesc(file_merge_facility_v1_facility, 53);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -1886,7 +2062,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 51);
+  messageDesc(file_merge_facility_v1_facility, 54);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -1903,7 +2079,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 52);
+  messageDesc(file_merge_facility_v1_facility, 55);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -1920,7 +2096,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 53);
+  messageDesc(file_merge_facility_v1_facility, 56);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -1933,7 +2109,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 54);
+  messageDesc(file_merge_facility_v1_facility, 57);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
