@@ -117,7 +117,7 @@ export interface NodeSpec {
 export interface DilationReport {
   /** What the model asked (`clock.dilation`). */
   asked: number;
-  /** Host wall seconds per guest second, measured over `windowS` once calibrated. */
+  /** Host wall seconds per guest second, measured over `windowS` once the governor settled. */
   achieved: number;
   /** Host seconds per guest second had the host given the whole cap: (CPU time / cap) per guest second. */
   ofCpu: number;

@@ -161,8 +161,8 @@ export class Setting<E extends Element> {
 export const cpu = { share: new Setting("cpu.share", "node") };
 /**
  * `clock.dilation.eq(10)`: a VM whose clock runs 10 times slower than the
- * host's (1 to 1000; QEMU's instruction counting and a CPU quota, calibrated
- * when it boots). Python: `clock.dilation == 10`.
+ * host's (1 to 1000; QEMU's instruction counting and a CPU quota a governor
+ * keeps the guest's clock on target with). Python: `clock.dilation == 10`.
  */
 export const clock = { dilation: new Setting("clock.dilation", "node") };
 

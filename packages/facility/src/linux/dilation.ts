@@ -6,16 +6,21 @@
  * the host does. The guest idles by polling (`idle=poll`), never by halting,
  * so its clock never runs on real time while it waits. How fast instructions
  * go is then the host CPU the QEMU process gets: at `rate` guest seconds per
- * host CPU second (measured) and a CPU quota of `cap` cores, the guest clock
- * runs at rate × cap of the host's, and the cap for D is 1 / (D × rate).
+ * host CPU second and a CPU quota of `cap` cores, the guest clock runs at
+ * rate × cap of the host's, and the cap for D is 1 / (D × rate). The rate is
+ * not a constant: it depends on the guest's instruction mix (under TCG a
+ * polling idle loop runs about ten times fewer instructions per CPU second
+ * than a shell loop), so a governor keeps the guest's clock on its target:
+ * every 500 ms it reads the guest's clock (QEMU's instruction count,
+ * `query-replay`, × 2^shift ns) and the QEMU process's CPU time, updates the
+ * rate, and sets the cap that closes the gap within 2 s.
  *
- * The rate is measured on the running guest (its `/proc/uptime` through the
- * agent against the QEMU process's CPU time from `/proc/<pid>/stat`) and
- * kept per data directory (`vm-icount.json`, the rate at shift 0) to choose
- * the next VM's shift. What the profile reports as achieved is guest time
- * against wall time; `ofCpu` is against the host CPU the guest was given
- * (divided by its cap): the two differ when the host could not give the
- * whole cap (a loaded host), which `obtained` shows.
+ * The shift-0 rate it settles on is kept per data directory
+ * (`vm-icount.json`) to choose the next VM's shift. What the profile reports
+ * as achieved is guest time against wall time over a window once settled;
+ * `ofCpu` is against the host CPU the guest was given (divided by its mean
+ * cap), `obtained` the share of the cap the host gave (below 1 on a loaded
+ * host, where the governor raises the cap to make up).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,7 +38,7 @@ const CAP_TARGET = 0.25;
 export interface DilationProfile {
   /** What the model asked (`clock.dilation`). */
   asked: number;
-  /** Host wall seconds per guest second, measured over `windowS` once calibrated. */
+  /** Host wall seconds per guest second, measured over `windowS` once the governor settled. */
   achieved: number;
   /** Host seconds per guest second had the host given the whole cap: (CPU time / cap) per guest second. */
   ofCpu: number;
@@ -121,56 +126,95 @@ export function cpuSeconds(pid: number): number {
 
 const round = (x: number): string => (x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2));
 
+/** The governor's state: its anchor (host and guest seconds when it began), the last reading, its estimate of the rate. */
+export interface Governor {
+  t0: number;
+  g0: number;
+  last: Reading;
+  /** Guest seconds per host CPU second, smoothed: it changes with what the guest runs. */
+  rate: number;
+  cap: number;
+}
+
+/** Host seconds of backlog the governor catches up at most (beyond: it re-anchors rather than race the guest). */
+const BACKLOG_S = 5;
+/** Host seconds over which the governor closes the gap between the guest's clock and its target. */
+const HORIZON_S = 2;
+
+export function governorStart(r: Reading, rate: number, cap: number): Governor {
+  return { t0: r.wall, g0: r.guest, last: r, rate, cap };
+}
+
 /**
- * Calibrate a booted dilated VM: measure its rate, set the cap for `asked`,
- * measure what that gives, correct the cap once from the rate measured under
- * it when the result is more than 5% off, and report. `read` takes a reading;
- * `setCap` applies a CPU quota. Throws (naming the achievable range) when the
- * measured rate puts the cap outside CAP_MIN..CAP_MAX at this shift.
+ * One step of the dilation governor: the guest's clock should read g0 + (t − t0) / D.
+ * From the last step's guest and CPU seconds it updates the rate (instructions per
+ * CPU second change with the guest's instruction mix: a polling idle loop runs
+ * about ten times fewer than a shell loop under TCG), asks for the rate that closes
+ * the gap within HORIZON_S, and returns the cap that gives it, CAP_MIN..CAP_MAX.
  */
-export async function calibrate(o: {
+export function governStep(s: Governor, r: Reading, asked: number): Governor {
+  const dg = r.guest - s.last.guest;
+  const dc = r.cpu - s.last.cpu;
+  const rate = dc > 0.005 && dg > 0 ? 0.5 * s.rate + 0.5 * (dg / dc) : s.rate;
+  let { t0, g0 } = s;
+  const behind = g0 + (r.wall - t0) / asked - r.guest;
+  // Starved for long (a loaded host): catch up at most BACKLOG_S of host time, not all of it at once.
+  if (behind > BACKLOG_S / asked) g0 -= behind - BACKLOG_S / asked;
+  if (behind < -BACKLOG_S / asked) g0 -= behind + BACKLOG_S / asked;
+  const want = Math.max(0, 1 / asked + (g0 + (r.wall - t0) / asked - r.guest) / HORIZON_S);
+  const cap = Math.min(CAP_MAX, Math.max(CAP_MIN, want / rate));
+  return { t0, g0, last: r, rate, cap };
+}
+
+/**
+ * Govern a booted dilated VM for as long as it runs (`every` schedules the
+ * steps, its caller stops them) and report what it achieved over `windowMs`
+ * after `settleMs`. `read` takes a reading (the guest's clock from QEMU's
+ * instruction count, cheap: QMP); `setCap` applies a CPU quota. The rate it
+ * settled on is remembered for the next VM's shift.
+ */
+export async function govern(o: {
   asked: number;
   shift: number;
   dataDir: string;
   read: () => Promise<Reading>;
   setCap: (cores: number) => void;
+  every: (fn: () => Promise<void>, ms: number) => void;
+  stepMs: number;
+  settleMs: number;
   windowMs: number;
 }): Promise<DilationProfile> {
-  const measure = async (): Promise<Span> => {
-    const a = await o.read();
-    await new Promise((r) => setTimeout(r, o.windowMs));
-    return span(a, await o.read());
-  };
-  const rateOf = (s: Span) => s.guest / Math.max(s.cpu, 0.01);
-  const first = await measure();
-  let rate = rateOf(first);
-  rememberRate(o.dataDir, rate / 2 ** o.shift);
-  const refuse = (r: number) =>
-    new Error(
-      dilationRefusal(o.asked, r / 2 ** o.shift) ??
-        `clock.dilation == ${o.asked}: at icount shift ${o.shift} this VM runs ${r.toPrecision(3)} guest seconds per host CPU second, which needs a CPU quota outside ${CAP_MIN}..${CAP_MAX} core; a new boot chooses the shift from this rate`,
-    );
-  let cap = dilationCap(o.asked, rate);
-  if (cap === undefined) throw refuse(rate);
-  o.setCap(cap);
-  let s = await measure();
-  if (Math.abs(s.wall / s.guest / o.asked - 1) > 0.05) {
-    rate = rateOf(s);
-    const next = dilationCap(o.asked, rate);
-    if (next === undefined) throw refuse(rate);
-    cap = next;
-    o.setCap(cap);
-    s = await measure();
-  }
+  let s = governorStart(await o.read(), knownRate(o.dataDir) * 2 ** o.shift, 0.25);
+  o.setCap(s.cap);
+  const caps: number[] = [];
+  let busy = false;
+  o.every(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      s = governStep(s, await o.read(), o.asked);
+      o.setCap(s.cap);
+      caps.push(s.cap);
+    } finally {
+      busy = false;
+    }
+  }, o.stepMs);
+  await new Promise((r) => setTimeout(r, o.settleMs));
+  rememberRate(o.dataDir, s.rate / 2 ** o.shift);
+  const a = await o.read();
+  caps.length = 0;
+  await new Promise((r) => setTimeout(r, o.windowMs));
+  const w = span(a, await o.read());
+  const cap = caps.length ? caps.reduce((x, y) => x + y, 0) / caps.length : s.cap;
   return {
     asked: o.asked,
-    achieved: s.wall / s.guest,
-    ofCpu: s.cpu / cap / s.guest,
+    achieved: w.wall / w.guest,
+    ofCpu: w.cpu / cap / w.guest,
     shift: o.shift,
     cap,
-    rate: rateOf(s),
-    obtained: s.cpu / s.wall / cap,
-    windowS: s.wall,
-    error: s.error,
+    rate: w.guest / Math.max(w.cpu, 0.01),
+    obtained: w.cpu / w.wall / cap,
+    windowS: w.wall,
+    error: w.error,
   };
 }

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "./command.ts";
 import { nodeDir } from "./container.ts";
-import { calibrate, cpuSeconds, type DilationProfile, dilationRefusal, dilationShift, knownRate } from "./dilation.ts";
+import { cpuSeconds, type DilationProfile, dilationRefusal, dilationShift, govern, knownRate } from "./dilation.ts";
 import type { Env } from "./env.ts";
 import { macOf, namesOf, socketIfname } from "./names.ts";
 import { alive, pidInNetns } from "./processes.ts";
@@ -63,7 +63,7 @@ export interface VmProfile {
   nics: { ifname: string; model: string }[];
   /** QEMU's `-icount shift` when the VM is dilated (set at boot). */
   icount?: number;
-  /** The time dilation asked and achieved, once calibrated (dilation.ts). */
+  /** The time dilation asked and achieved, once governed (dilation.ts). */
   dilation?: DilationProfile;
 }
 
@@ -243,7 +243,7 @@ export async function vmSettle(
   env: Env,
   prefix: string,
   node: NodePlan,
-  opts: { windowMs?: number } = {},
+  opts: { settleMs?: number; windowMs?: number } = {},
 ): Promise<VmProfile> {
   const pid = vmPid(env, prefix, node.name);
   const boot = vmProfileOf(env, prefix, node.name);
@@ -251,26 +251,51 @@ export async function vmSettle(
   const asked = node.vm?.clockDilation;
   let profile: VmProfile = { ...boot, cpuCap: cpuCapOf(node) ?? boot.cores };
   if (asked && boot.icount !== undefined) {
-    const dilation = await calibrate({
+    const shift = boot.icount;
+    const sock = join(vmDir(env, prefix, node.name), "qmp.sock");
+    stopGovernor(sock);
+    const dilation = await govern({
       asked,
-      shift: boot.icount,
+      shift,
       dataDir: env.dataDir,
+      stepMs: 500,
+      settleMs: opts.settleMs ?? 10_000,
       windowMs: opts.windowMs ?? 10_000,
       read: async () => {
         const c0 = cpuSeconds(pid);
         const t0 = Date.now();
-        const r = await vmRun(env, prefix, node.name, "cat /proc/uptime", { timeoutMs: 120_000 });
+        const r = (await qmp(sock, "query-replay", undefined, 5000)) as { icount?: number };
         const t1 = Date.now();
-        const guest = Number(r.output.toString().split(" ")[0]);
-        if (r.code !== 0 || !Number.isFinite(guest)) throw new Error(`VM ${node.name}: no uptime from the guest`);
+        if (typeof r.icount !== "number") throw new Error(`VM ${node.name}: QEMU reports no instruction count`);
+        const guest = (r.icount * 2 ** shift) / 1e9;
         return { guest, wall: (t0 + t1) / 2000, cpu: (c0 + cpuSeconds(pid)) / 2, rt: t1 - t0 };
       },
-      setCap: (cap) => confine(env, prefix, node.name, pid, { ...profile, cpuCap: cap }),
+      setCap: (cap) => {
+        if (alive(pid)) confine(env, prefix, node.name, pid, { ...profile, cpuCap: cap });
+      },
+      // Steps run as long as this QEMU process does (stopped with it: vmStop, or when it is gone).
+      every: (step, ms) => {
+        const t = setInterval(() => {
+          if (!alive(pid)) return stopGovernor(sock);
+          step().catch(() => {});
+        }, ms);
+        t.unref();
+        governors.set(sock, t);
+      },
     });
     profile = { ...profile, cpuCap: dilation.cap, dilation };
   } else confine(env, prefix, node.name, pid, profile);
   writeFileSync(join(vmDir(env, prefix, node.name), "profile.json"), `${JSON.stringify(profile)}\n`);
   return profile;
+}
+
+/** The running dilation governors, by QMP socket (one per dilated VM this process started). */
+const governors = new Map<string, ReturnType<typeof setInterval>>();
+
+function stopGovernor(sock: string): void {
+  const t = governors.get(sock);
+  if (t) clearInterval(t);
+  governors.delete(sock);
 }
 
 /** Wait until the VM is configured, then give it its profile (`vmSettle`). */
@@ -327,6 +352,7 @@ export function vmProfileOf(env: Env, prefix: string, node: string): VmProfile |
 
 /** Stop the VM: QMP `quit`, then SIGKILL if it lingers. */
 export async function vmStop(env: Env, prefix: string, node: string): Promise<void> {
+  stopGovernor(join(vmDir(env, prefix, node), "qmp.sock"));
   const pid = vmPid(env, prefix, node);
   if (!pid) return;
   try {
