@@ -9,7 +9,9 @@
  * loop in the guest (a different instruction mix than the polling idle loop
  * it was calibrated on): `asked`, `achieved` (the calibration's),
  * `achieved_idle`, `achieved_busy` (host s per guest s against wall time),
- * `of_cpu` (against the CPU time the host gave QEMU, per core of its cap),
+ * `of_cpu` (against the CPU time the host gave QEMU, per core of the cap the
+ * governor had settled on idle; `of_cpu_busy` uses the same cap, which the
+ * governor lowers under the busy loop, so it reads low by that factor),
  * `obtained` (the share of its cap the host gave it while measured).
  */
 import { randomBytes } from "node:crypto";
