@@ -6,32 +6,15 @@
 // the ones the demo takes leave it and come back. Stops the stack with SIGINT and checks
 // that its processes are gone; on linux, `cog host sweep --all` then leaves nothing.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { alive, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
+import { alive, cliIn, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const isRoot = process.getuid?.() === 0;
-
-/** The built command (packages/cli/bin), run from `cwd` (outside the checkout), as a user on the PATH runs it. */
-function cliIn(portal: string, config: string, program: "mrg" | "cog", cwd: string) {
-  return (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, MERGE_PORTAL: portal, MERGE_CONFIG_DIR: config };
-      delete env.COG_STORE;
-      delete env.MERGE_DATA_DIR;
-      const c = spawn(join(root, "packages/cli/bin", program), args, { cwd, env });
-      let stdout = "";
-      let stderr = "";
-      c.stdout.on("data", (d) => (stdout += d));
-      c.stderr.on("data", (d) => (stderr += d));
-      c.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
-}
 
 async function quickStart(backend: "sim" | "auto", expectBackend: string): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-start-"));

@@ -8,7 +8,7 @@
  * node states it drives through (`node`). Rex dispatches through it; the
  * teardown DAG is built from `undo`.
  */
-import type { ActionContext, Backend, NodeState } from "./backend.ts";
+import type { ActionContext, Backend, NodeSetupOutcome, NodeState } from "./backend.ts";
 import type { ActionKind, ActionSpec, MzInfo } from "./task.ts";
 
 /** The spec of one kind (some spec shapes serve several kinds). */
@@ -34,6 +34,11 @@ const none = async (p: Promise<unknown>) => {
   return undefined;
 };
 
+/** The profile a node's setup reported, as a fact of the materialization record (merged by node: rex). */
+function profileFacts(node: string, r: NodeSetupOutcome): Partial<MzInfo> | undefined {
+  return r?.profile ? { profiles: { [node]: r.profile } } : undefined;
+}
+
 export const ACTIONS: { [K in ActionKind]: ActionKindDef<K> } = {
   "infrapod.enclave": {
     do: async (b, s, ctx) => {
@@ -48,12 +53,12 @@ export const ACTIONS: { [K in ActionKind]: ActionKindDef<K> } = {
   "infrapod.entries": { do: (b, s, ctx) => none(b.infrapodEntries(s.infrapod, s.entries, ctx)) },
   "infrapod.destroy": { do: (b, s, ctx) => none(b.infrapodDestroy(s.infrapod, ctx)) },
   "node.setup": {
-    do: (b, s, ctx) => none(b.nodeSetup(s.node, ctx)),
+    do: async (b, s, ctx) => profileFacts(s.node.node, await b.nodeSetup(s.node, ctx)),
     undo: (s) => ({ kind: "node.recycle", node: s.node }),
     node: { during: "setup", target: "ready" },
   },
   "node.reset": {
-    do: (b, s, ctx) => none(b.nodeReset(s.node, ctx)),
+    do: async (b, s, ctx) => profileFacts(s.node.node, await b.nodeReset(s.node, ctx)),
     undo: (s) => ({ kind: "node.recycle", node: s.node }),
     node: { during: "setup", target: "ready" },
   },

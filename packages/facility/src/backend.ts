@@ -22,6 +22,7 @@ import type {
   InfrapodSpec,
   LinkSpec,
   MzId,
+  NodeSetupResult,
   NodeSpec,
   PowerAction,
 } from "@merge/materialize";
@@ -37,11 +38,17 @@ export type {
   MzId,
   NodeAction,
   NodeInterfaceSpec,
+  NodeProfileReport,
+  NodeSetupResult,
   NodeSpec,
   NodeState,
   PowerAction,
   WaypointSpec,
 } from "@merge/materialize";
+
+/** What `nodeSetup` / `nodeReset` resolve to: a backend that reports nothing keeps returning `Promise<void>`. */
+// biome-ignore lint/suspicious/noConfusingVoidType: void is what such backends' methods resolve to.
+export type NodeSetupOutcome = NodeSetupResult | undefined | void;
 
 export interface ActionContext {
   /** Aborted when rex loses its claim on the action or shuts down; stop early, state stays consistent. */
@@ -100,12 +107,15 @@ export interface Backend {
   /** Ensure the harbor exists (facility start-up). */
   harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void>;
 
-  /** Clean → Ready: image, configure (foundry), join the materialization's infranet. */
-  nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void>;
+  /**
+   * Clean → Ready: image, configure (foundry), join the materialization's
+   * infranet. A virtual node may report the profile it got (node status).
+   */
+  nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome>;
   /** Ready → Clean: leave the infranet, wipe, return to the harbor in imaging standby. */
   nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void>;
   /** Reimage with the node's image and reboot into it; stays in its materialization. */
-  nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void>;
+  nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome>;
   /**
    * Power a resource, or the one node it carries when `node` is given (a
    * hypervisor carries several virtual nodes; power control acts on one).

@@ -930,7 +930,10 @@ export class Rex {
 
   /** Merge facts an action learnt into the materialization record (nothing when it is gone). */
   private async updateInfo(mzid: MzId, patch: Partial<MzInfo>): Promise<void> {
-    await updateJSON<MzInfo>(this.store, keys.info(mzid), (cur) => cur && { ...cur, ...patch }, {
+    // Profiles come one node at a time, from actions running side by side: merged by node.
+    const merge = (cur: MzInfo): MzInfo =>
+      patch.profiles ? { ...cur, ...patch, profiles: { ...cur.profiles, ...patch.profiles } } : { ...cur, ...patch };
+    await updateJSON<MzInfo>(this.store, keys.info(mzid), (cur) => cur && merge(cur), {
       what: `materialization record of ${mzid}`,
     });
   }

@@ -11,6 +11,7 @@ import type {
   InfrapodSpec,
   LinkSpec,
   MzId,
+  NodeProfileReport,
   NodeSpec,
   NodeState,
   PowerAction,
@@ -69,6 +70,8 @@ export interface MzInfo {
   nodes: { node: string; resource: string; state?: string; image?: string; address?: string }[];
   links: { link: string; kind: string; tags: { vlan?: number; vni?: number }[]; emulated: boolean }[];
   created: string;
+  /** What each virtual node got, by node name, as its setup reported it (node status). */
+  profiles?: Record<string, NodeProfileReport>;
 }
 
 /**

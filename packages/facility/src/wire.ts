@@ -4,7 +4,14 @@
  * is `@merge/materialize`'s.
  */
 import { create } from "@bufbuild/protobuf";
-import { ACTION_STATE, type EmulationParams, emulationParamsToPb, MZ_STATUS, NODE_STATE } from "@merge/materialize";
+import {
+  ACTION_STATE,
+  type EmulationParams,
+  emulationParamsToPb,
+  MZ_STATUS,
+  NODE_STATE,
+  nodeProfileToPb,
+} from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { MzDetail } from "./driver.ts";
 import { type ActionState, actionTarget, type NodeRecord, nodeStateId } from "./task.ts";
@@ -47,6 +54,7 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
     nodes: (d.info?.nodes ?? []).map((n) => {
       const rec = records.get(n.state ?? n.resource);
       const a = nodeAction.get(n.state ?? n.resource);
+      const profile = d.info?.profiles?.[n.node];
       return {
         node: n.node,
         resource: n.resource,
@@ -55,6 +63,7 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
         action: a ? (a.masked ? pb.ActionState.COMPLETE : ACTION_STATE[a.state]) : pb.ActionState.UNSPECIFIED,
         error: a?.error ?? "",
         ...powerOf(d, n.node, rec),
+        ...(profile ? { profile: nodeProfileToPb(profile) } : {}),
       };
     }),
     links: (d.info?.links ?? []).map((l) => {

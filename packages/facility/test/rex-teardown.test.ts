@@ -100,7 +100,7 @@ class Stubborn extends SimBackend {
   override async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     await new Promise((r) => setTimeout(r, this.ms));
     this.setupEnd.set(spec.resource, performance.now());
-    return super.nodeSetup(spec, { ...ctx, signal: new AbortController().signal });
+    await super.nodeSetup(spec, { ...ctx, signal: new AbortController().signal });
   }
   override async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     this.recycleStart.set(spec.resource, performance.now());

@@ -1,13 +1,15 @@
 // Virtual nodes have a state machine each: two materializations whose VMs share
 // one hypervisor both come up, show each VM's own state, and tearing one down
-// leaves the other's VMs (and the hypervisor, out of the harbor) as they were.
+// leaves the other's VMs (and the hypervisor, out of the harbor) as they were;
+// each VM's status carries the profile its setup reported.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { fragmentsFor, synthetic } from "@merge/materialize";
+import { fragmentsFor, nodeProfileFromPb, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import type { Realization } from "@merge/xir";
 import { Driver, harborNodes } from "../src/driver.ts";
 import { keys, type NodeRecord } from "../src/task.ts";
+import { statusToPb } from "../src/wire.ts";
 import { startRex, statusIs, until } from "./fixture.ts";
 
 const store = openMemoryStore();
@@ -19,9 +21,12 @@ function onHypervisor(mzid: string) {
   const m0 = s.facility.resources.find((r) => r.id === "m0")!;
   m0.alloc = ["virtual"];
   const rlz: Realization = s.realization;
+  // n0 asks for half its core (cpu.share): the sim gives what is asked.
+  s.experiment.nodes[0]!.constraints.push({ prop: "cpu.share", op: "==", value: 0.5 });
   for (const n of rlz.nodes) {
     n.resource = "m0";
     n.mode = "virtual";
+    n.kind = "vm";
     n.alloc = { cores: 1, memory: 2 ** 30, disk: 0 };
     for (const i of n.interfaces) i.virtual = true;
   }
@@ -50,6 +55,12 @@ test("VMs of two materializations on one hypervisor each have their own state", 
     await driver.materialize("b.exp.proj", b.fragments);
     const sa = await statusIs(driver, "a.exp.proj", "active");
     const sb = await statusIs(driver, "b.exp.proj", "active");
+    // Each VM's setup reported its profile; the node status carries it, across the wire.
+    const wired = statusToPb("a.exp.proj", sa).nodes.map((n) => [n.node, nodeProfileFromPb(n.profile)]);
+    assert.deepEqual(wired.sort(), [
+      ["n0", { kind: "vm", cores: 1, memoryMiB: 1024, cpuCap: 0.5 }],
+      ["n1", { kind: "vm", cores: 1, memoryMiB: 1024, cpuCap: 1 }],
+    ]);
     for (const s of [sa, sb]) {
       assert.deepEqual(
         s.nodes.map((n) => [n.node, n.current]).sort(),

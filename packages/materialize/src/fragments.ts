@@ -10,6 +10,8 @@ import {
   type EmulationValues,
   type Experiment,
   type Facility,
+  type NodeProfile,
+  nodeProfile,
   type Realization,
   towardConstraints,
 } from "@merge/xir";
@@ -176,6 +178,7 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
       node: emb.node,
       mode: emb.mode,
       ...(emb.kind ? { kind: emb.kind } : {}),
+      ...profileOf(emb.mode, xn.constraints),
       ...(xn.image ? { image: xn.image } : {}),
       alloc: { cores: emb.alloc.cores, memory: emb.alloc.memory, disk: emb.alloc.disk },
       infranet: { ...net, address, port: ifr.name, mac },
@@ -275,4 +278,10 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
   }
   fragments.push(...nodeSpecs);
   return fragments;
+}
+
+/** A virtual node's profile settings, as the model asked them (bare metal has its whole machine). */
+function profileOf(mode: "physical" | "virtual", constraints: readonly Constraint[]): { profile?: NodeProfile } {
+  const profile = nodeProfile(constraints);
+  return mode === "virtual" && Object.keys(profile).length ? { profile } : {};
 }

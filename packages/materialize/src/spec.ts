@@ -4,7 +4,7 @@
  * base units (bits/s, ns one way, loss as a fraction, bytes). The facility's
  * backends take exactly these; `wire.ts` carries them over gRPC.
  */
-import type { LinkEmulation } from "@merge/xir";
+import type { LinkEmulation, NodeProfile } from "@merge/xir";
 
 /**
  * Node states, driven by rex from current to target: Clean (in the harbor, imaging
@@ -107,6 +107,8 @@ export interface NodeSpec {
   mode: "physical" | "virtual";
   /** A virtual node: what the hypervisor makes of it (absent: a container). */
   kind?: "vm" | "container";
+  /** A virtual node's profile settings from the model (`cpu.share`, `clock.dilation`); absent: none asked. */
+  profile?: NodeProfile;
   /** OS image; the facility default when absent. */
   image?: string;
   alloc: { cores: number; memory: number; disk: number };
@@ -121,6 +123,46 @@ export interface NodeSpec {
   routes: { dest: string; gateway: string; socket: number }[];
   /** The facility host carrying the node (its resource's); absent: the facility's own machine. */
   host?: string;
+}
+
+/** Time dilation as asked and as measured (the facility's linux data plane, dilation.ts). */
+export interface DilationReport {
+  /** What the model asked (`clock.dilation`). */
+  asked: number;
+  /** Host wall seconds per guest second, measured over `windowS` once the governor settled. */
+  achieved: number;
+  /** Host seconds per guest second had the host given the whole cap: (CPU time / cap) per guest second. */
+  ofCpu: number;
+  /** QEMU's `-icount shift`: each guest instruction is 2^shift ns of guest time. */
+  shift: number;
+  /** The CPU quota it runs under, in host cores. */
+  cap: number;
+  /** Guest seconds per host CPU second at this shift, as measured. */
+  rate: number;
+  /** The share of its cap the QEMU process got while measured (below 1: the host was short of CPU). */
+  obtained: number;
+  windowS: number;
+  /** Relative error of `achieved` from the reading's round trips. */
+  error: number;
+}
+
+/** What a virtual node actually got, as the facility set it up: reported in the node's status. */
+export interface NodeProfileReport {
+  kind: "vm" | "container";
+  /** A VM: kvm | tcg. */
+  accel?: "kvm" | "tcg";
+  cores?: number;
+  memoryMiB?: number;
+  /** Host CPU bandwidth in cores (the cgroup quota per 100 ms period); absent: not capped. */
+  cpuCap?: number;
+  /** A VM's NICs: the host-side name and the model QEMU emulates. */
+  nics?: { ifname: string; model: string }[];
+  dilation?: DilationReport;
+}
+
+/** What setting a node up reports (a backend's `nodeSetup` / `nodeReset`). */
+export interface NodeSetupResult {
+  profile?: NodeProfileReport;
 }
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";

@@ -17,6 +17,7 @@ import type {
   LinkSpec,
   MzStatus,
   NodeAction,
+  NodeProfileReport,
   NodeSpec,
   NodeState,
   PowerAction,
@@ -120,6 +121,8 @@ function nodeToPb(n: NodeSpec): pb.NodeSpec {
     })),
     routes: n.routes,
     host: n.host ?? "",
+    cpuShare: n.profile?.cpuShare ?? 0,
+    clockDilation: n.profile?.clockDilation ?? 0,
   });
 }
 function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
@@ -154,7 +157,15 @@ function nodeFromPb(n: pb.NodeSpec | undefined, where: string): NodeSpec {
     })),
     routes: n.routes.map((r) => ({ dest: r.dest, gateway: r.gateway, socket: r.socket })),
     ...opt("host", n.host || undefined),
+    ...opt("profile", profileFromPb(n)),
   };
+}
+
+function profileFromPb(n: pb.NodeSpec): NodeSpec["profile"] {
+  const p: NonNullable<NodeSpec["profile"]> = {};
+  if (n.cpuShare > 0) p.cpuShare = n.cpuShare;
+  if (n.clockDilation > 0) p.clockDilation = n.clockDilation;
+  return Object.keys(p).length ? p : undefined;
 }
 
 function kindFromPb(kind: string, where: string): NodeSpec["kind"] {
@@ -363,6 +374,48 @@ export function emulationParamsFromPb(p: pb.EmulationParams | undefined): Emulat
   const out: EmulationParams = valuesOf(p);
   if (p?.toward.length) out.toward = p.toward.map((t) => ({ node: t.node, ...valuesOf(t) }));
   return out;
+}
+
+/** A virtual node's profile in its status. */
+export function nodeProfileToPb(p: NodeProfileReport): pb.NodeProfile {
+  return create(pb.NodeProfileSchema, {
+    kind: p.kind,
+    accel: p.accel ?? "",
+    cores: p.cores ?? 0,
+    memoryMib: BigInt(p.memoryMiB ?? 0),
+    cpuCap: p.cpuCap ?? 0,
+    nics: p.nics ?? [],
+    ...(p.dilation ? { dilation: p.dilation } : {}),
+  });
+}
+
+/** A status's node profile in plain data; absent or of no known kind: undefined. */
+export function nodeProfileFromPb(p: pb.NodeProfile | undefined): NodeProfileReport | undefined {
+  if (!p || (p.kind !== "vm" && p.kind !== "container")) return undefined;
+  const d = p.dilation;
+  return {
+    kind: p.kind,
+    ...opt("accel", p.accel === "kvm" || p.accel === "tcg" ? p.accel : undefined),
+    ...opt("cores", p.cores || undefined),
+    ...opt("memoryMiB", Number(p.memoryMib) || undefined),
+    ...opt("cpuCap", p.cpuCap || undefined),
+    ...(p.nics.length ? { nics: p.nics.map((n) => ({ ifname: n.ifname, model: n.model })) } : {}),
+    ...(d
+      ? {
+          dilation: {
+            asked: d.asked,
+            achieved: d.achieved,
+            ofCpu: d.ofCpu,
+            shift: d.shift,
+            cap: d.cap,
+            rate: d.rate,
+            obtained: d.obtained,
+            windowS: d.windowS,
+            error: d.error,
+          },
+        }
+      : {}),
+  };
 }
 
 const NODE_ACTION: Record<NodeAction, pb.PowerAction> = { ...POWER, reimage: pb.PowerAction.REIMAGE };

@@ -167,3 +167,21 @@ test("each facility of a materialization gets its own infranet subnet: the first
   };
   assert.throws(() => fragmentsFor(many, s.experiment, s.facility), /spans at most 15 facilities/);
 });
+
+test("a virtual node's profile settings (cpu.share, clock.dilation) reach its node spec, across the wire", () => {
+  const x = synthetic(3, { mzid: "r3.exp.proj" });
+  const [n0, n1] = x.experiment.nodes;
+  n0!.constraints.push({ prop: "cpu.share", op: "==", value: 0.5 }, { prop: "clock.dilation", op: "==", value: 10 });
+  n1!.constraints.push({ prop: "cpu.share", op: "==", value: 0.25 });
+  for (const e of x.realization.nodes) {
+    if (e.node === n0!.name) Object.assign(e, { mode: "virtual", kind: "vm" });
+    if (e.node === n1!.name) e.mode = "physical";
+  }
+  const specs = fragmentsFor(x.realization, x.experiment, x.facility).flatMap((f) =>
+    f.op === "node.setup" ? [f] : [],
+  );
+  const spec = (name: string) => specs.find((f) => f.node.node === name)!;
+  assert.deepEqual(spec(n0!.name).node.profile, { cpuShare: 0.5, clockDilation: 10 });
+  assert.equal(spec(n1!.name).node.profile, undefined, "bare metal has its whole machine");
+  for (const [i, f] of specs.entries()) assert.deepEqual(fragmentFromPb(fragmentToPb(f), i), f);
+});

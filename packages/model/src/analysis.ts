@@ -12,6 +12,7 @@ import {
   type Experiment,
   KIND_PROPS,
   nearest,
+  PROFILE_KINDS,
   PROPERTIES,
   possibleKinds,
   type Scalar,
@@ -204,7 +205,7 @@ type Report = (code: string, message: string, path: string) => void;
  * ask for: a VM on `metal == true`, or `nic("virtio")` on a container, is refused.
  */
 function checkKind(n: Experiment["nodes"][number], i: number, error: Report): void {
-  const kindAt = n.constraints.findLastIndex((c) => KIND_PROPS.has(c.prop));
+  const kindAt = n.constraints.findLastIndex((c) => KIND_PROPS.has(c.prop) || c.prop in PROFILE_KINDS);
   const nicAt = n.sockets.findIndex((s) => s.constraints.some((c) => c.prop === "port.model"));
   if (kindAt < 0 && nicAt < 0) return;
   const { kinds, excluded } = possibleKinds(
@@ -407,6 +408,13 @@ function constraintProblem(
       if (spec.unit === "fraction" && v > 1) {
         return { severity: "error", code: "bad-value", message: `${c.prop} is a fraction from 0 to 1, got ${v}` };
       }
+      if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) {
+        return {
+          severity: "error",
+          code: "bad-value",
+          message: `${c.prop} is from ${spec.min ?? 0} to ${spec.max ?? "any"}, got ${v}`,
+        };
+      }
       if (c.prop === "layer" && (v < 1 || v > 3)) {
         return { severity: "error", code: "bad-value", message: `layer must be 1, 2 or 3, got ${v}` };
       }
@@ -418,6 +426,13 @@ function constraintProblem(
         message: `${c.prop} "${v}" is not one of ${spec.allowed.join(", ")}`,
       };
     }
+  }
+  if (spec.ops && !spec.ops.includes(c.op)) {
+    return {
+      severity: "error",
+      code: "wrong-op",
+      message: `${c.prop} ${c.op}: ${c.prop} is a value the node is given; set it with ${spec.ops.join(" or ")}`,
+    };
   }
   if (spec.type === "boolean" && c.op !== "==" && c.op !== "!=" && c.op !== "in") {
     return { severity: "error", code: "wrong-type", message: `${c.prop} is true or false; compare it with == or !=` };

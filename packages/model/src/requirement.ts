@@ -139,6 +139,33 @@ export const virt: ((yes?: boolean) => Requirement<"node">) & { readonly kind: P
     { kind: new Property<"node", VirtKind>("virt.kind", "node") },
   );
 
+/**
+ * A value a node is given rather than a property its host must have: set with
+ * `eq` only (the compiler refuses other comparisons made with `custom`).
+ */
+export class Setting<E extends Element> {
+  constructor(
+    readonly prop: string,
+    readonly element: E,
+  ) {}
+  eq<T extends number>(value: T & Unitless<T>): Requirement<E> {
+    return requirement(this.element, this.prop, "==", value, origin());
+  }
+}
+
+/**
+ * `cpu.share.eq(0.5)`: a virtual node gets this fraction of its cores' host
+ * CPU bandwidth (0.01 to 1), as a cgroup CPU quota of share × cores × the
+ * 100 ms period (Python: `cpu.share == 0.5`).
+ */
+export const cpu = { share: new Setting("cpu.share", "node") };
+/**
+ * `clock.dilation.eq(10)`: a VM whose clock runs 10 times slower than the
+ * host's (1 to 1000; QEMU's instruction counting and a CPU quota a governor
+ * keeps the guest's clock on target with). Python: `clock.dilation == 10`.
+ */
+export const clock = { dilation: new Setting("clock.dilation", "node") };
+
 // Socket (the node's port on a link)
 export const port = {
   model: new Property<"socket", NicModel>("port.model", "socket"),

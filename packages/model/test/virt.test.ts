@@ -5,10 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { nodeProfile, possibleKinds } from "@merge/xir";
 import {
+  clock,
   compileExperiment,
   compilePythonSource,
   cores,
+  cpu,
+  custom,
   type Diagnostic,
   metal,
   Network,
@@ -130,5 +134,83 @@ describe("virt and NIC models in Python", () => {
     );
     const [e] = errors(r.diagnostics);
     assert.match(e!.message, /virt\.kind == 'lxc': unknown value; valid values are vm, container/);
+  });
+});
+
+describe("profile settings: cpu.share and clock.dilation", () => {
+  test("TypeScript and Python give the same XIR; the settings imply the kind (dilation needs a VM)", async () => {
+    const net = new Network("p");
+    const a = net.node("a", cpu.share.eq(0.5), clock.dilation.eq(10));
+    const b = net.node("b", cpu.share.eq(0.25));
+    net.connect([a, b]);
+    const ts = compileExperiment(net.toXIR());
+    assert.deepEqual(errors(ts.diagnostics), []);
+    assert.deepEqual(ts.xir!.nodes[0]!.constraints, [
+      { prop: "cpu.share", op: "==", value: 0.5 },
+      { prop: "clock.dilation", op: "==", value: 10 },
+    ]);
+    const py = await compilePythonSource(
+      [
+        "from mergexp import *",
+        "net = Network('p')",
+        "a = net.node('a', cpu.share == 0.5, clock.dilation == 10)",
+        "b = net.node('b', cpu.share == 0.25)",
+        "net.connect([a, b])",
+        "experiment(net)",
+      ].join("\n"),
+      "p.py",
+    );
+    assert.deepEqual(errors(py.diagnostics), []);
+    assert.deepEqual(py.xir!.nodes, ts.xir!.nodes);
+    assert.deepEqual(nodeProfile(ts.xir!.nodes[0]!.constraints), { cpuShare: 0.5, clockDilation: 10 });
+    assert.deepEqual(possibleKinds(ts.xir!.nodes[0]!.constraints, [[]]).kinds, ["vm"]);
+    assert.deepEqual(possibleKinds(ts.xir!.nodes[1]!.constraints, [[]]).kinds, ["vm", "container"]);
+  });
+
+  test("nonsense values and comparisons are refused, naming the valid range", () => {
+    const net = new Network("p");
+    const a = net.node("a", cpu.share.eq(1.5));
+    const b = net.node("b", clock.dilation.eq(0.5));
+    const c = net.node("c", custom("node", "cpu.share", ">=", 0.5));
+    net.lan([a, b, c]);
+    const es = errors(compileExperiment(net.toXIR()).diagnostics);
+    assert.deepEqual(
+      es.map((e) => [e.code, e.path]),
+      [
+        ["bad-value", "nodes[0].constraints[0]"],
+        ["bad-value", "nodes[1].constraints[0]"],
+        ["wrong-op", "nodes[2].constraints[0]"],
+      ],
+    );
+    assert.match(es[0]!.message, /cpu\.share is from 0\.01 to 1, got 1\.5/);
+    assert.match(es[1]!.message, /clock\.dilation is from 1 to 1000, got 0\.5/);
+    assert.match(es[2]!.message, /set it with ==/);
+  });
+
+  test("a dilated container or a CPU share on bare metal is a contradiction", () => {
+    const net = new Network("p");
+    const a = net.node("a", virt.kind.eq("container"), clock.dilation.eq(10));
+    const b = net.node("b", metal(true), cpu.share.eq(0.5));
+    net.connect([a, b]);
+    const es = errors(compileExperiment(net.toXIR()).diagnostics);
+    assert.equal(es.length, 2);
+    assert.match(es[0]!.message, /node a: .*container: clock\.dilation == 10 needs a virtual machine, not a container/);
+    assert.match(es[1]!.message, /node b: .*metal: cpu\.share == 0\.5 needs a virtual machine or a container/);
+  });
+
+  test("Python refuses them at the script's line", async () => {
+    for (const [line, want] of [
+      ["net.node('a', cpu.share == 0)", /cpu\.share == 0: must be at least 0\.01/],
+      ["net.node('a', clock.dilation >= 10)", /clock\.dilation >= \.\.\.: clock\.dilation only accepts ==/],
+      ["net.node('a', clock.dilation == 5000)", /must be at most 1000/],
+    ] as const) {
+      const r = await compilePythonSource(
+        ["from mergexp import *", "net = Network('p')", line, "experiment(net)"].join("\n"),
+        "p.py",
+      );
+      const [e] = errors(r.diagnostics);
+      assert.match(e!.message, want);
+      assert.equal(e!.location?.line, 3);
+    }
   });
 });

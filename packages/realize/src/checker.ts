@@ -27,6 +27,7 @@ import {
   emulationToward,
   KIND_PROPS,
   kindProperty,
+  matchableExperiment,
   needsEmulation,
   type Port,
   type Realization,
@@ -135,7 +136,8 @@ export function checkRealizations(
   const inPool = (ranges: readonly TagRange[] | undefined, t: number) =>
     (ranges ?? []).some((r) => t >= r.first && t <= r.last);
 
-  for (const { experiment: x, realization: rz } of held) {
+  for (const { experiment: asked, realization: rz } of held) {
+    const x = matchableExperiment(asked);
     const rid = rz.id;
     const bad = (message: string) => out.push({ realization: rid, message });
     const embedded = new Map(rz.nodes.map((n) => [n.node, n]));

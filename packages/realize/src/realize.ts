@@ -16,6 +16,7 @@ import {
   type Infranet,
   type InterfaceEmbedding,
   type LinkEmbedding,
+  matchableExperiment,
   type NodeEmbedding,
   type Realization,
   type ResourceInternet,
@@ -53,11 +54,15 @@ const GiB = 1024 ** 3;
 export const VM_DEFAULTS: VmDefaults = { cores: 1, memory: 1 * GiB, disk: 10 * GiB };
 
 export function realize(
-  experiment: Experiment,
+  asked: Experiment,
   internet: ResourceInternet | InternetIndex,
   table?: AllocationTable | Iterable<AllocationRecord>,
-  options: RealizeOptions = {},
+  given: RealizeOptions = {},
 ): RealizeResult {
+  // Profile settings (cpu.share, clock.dilation) are matched as the kinds they need; the hash is the model's.
+  const experiment = matchableExperiment(asked);
+  const options =
+    experiment === asked ? given : { ...given, experimentHash: given.experimentHash ?? canonicalHash(asked) };
   const ix = "resFacility" in internet ? internet : prepareInternet(internet);
   const id = options.id ?? `local.${experiment.name}.offline`;
   const problems = structuralProblems(experiment);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AllocationTable, checkRealizations, formatProblem, prepareInternet, realize } from "@merge/realize";
-import type { Experiment, Facility, HypervisorInfo, ResourceInternet } from "@merge/xir";
+import { canonicalHash, type Experiment, type Facility, type HypervisorInfo, type ResourceInternet } from "@merge/xir";
 import { c, experiment, facility, GiB, node, nodes } from "./fixtures.ts";
 
 function hypervisors(virt: HypervisorInfo | undefined): ResourceInternet {
@@ -97,6 +97,28 @@ describe("packing virtual machines by the hypervisors' policy", () => {
     const only = realize(vms(1), hypervisors({ kinds: ["container"] }), new AllocationTable(), { id: "r.c.p" });
     assert.equal(only.ok, false);
     assert.match(only.ok ? "" : only.problems.map(formatProblem).join("; "), /node v0: .*virt\.kind == "vm"/);
+  });
+
+  test("profile settings are not matched against hypervisors: clock.dilation makes a VM, cpu.share a virtual node", () => {
+    const net = hypervisors({ kinds: ["container", "vm"] });
+    const x = experiment(
+      "profiles",
+      [
+        node("slow", [c("clock.dilation", "==", 10), c("cpu.share", "==", 0.5)]),
+        node("capped", [c("cpu.share", "==", 0.25)]),
+      ],
+      [{ ends: ["slow", "capped"] }],
+    );
+    const r = realize(x, net, new AllocationTable(), { id: "r.profiles.p" });
+    if (!r.ok) assert.fail(r.problems.map(formatProblem).join("; "));
+    const kind = Object.fromEntries(r.realization.nodes.map((n) => [n.node, [n.mode, n.kind]]));
+    assert.deepEqual(kind, { slow: ["virtual", "vm"], capped: ["virtual", "container"] });
+    assert.deepEqual(checkRealizations(net, [{ experiment: x, realization: r.realization }]), []);
+    // The realization is of the model as written.
+    assert.equal(r.realization.experiment, canonicalHash(x));
+    const refused = realize(x, hypervisors({ kinds: ["container"] }), new AllocationTable(), { id: "r.c.p" });
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? "" : refused.problems.map(formatProblem).join("; "), /node slow: .*virt\.kind == "vm"/);
   });
 });
 

@@ -4,7 +4,7 @@
  * generically); the compiler uses it to check models and tools use it to print
  * values in the user's terms.
  */
-import { type Constraint, formatConstraintValue } from "./constraint.ts";
+import { type Constraint, formatConstraintValue, type Op } from "./constraint.ts";
 import { formatQuantity, type Unit } from "./units.ts";
 
 export type Element = "node" | "socket" | "link";
@@ -18,6 +18,11 @@ export interface PropertySpec {
   integer?: boolean;
   /** Allowed values for string properties, when the set is closed. */
   allowed?: readonly string[];
+  /** The comparisons that mean something (all when absent). */
+  ops?: readonly Op[];
+  /** Bounds of a number, inclusive. */
+  min?: number;
+  max?: number;
   doc: string;
 }
 
@@ -45,6 +50,23 @@ export const PROPERTIES: Readonly<Record<string, PropertySpec>> = {
     type: "string",
     allowed: ["vm", "container"],
     doc: "what a virtual node is: vm (QEMU, its own kernel, emulated NICs) or container",
+  },
+  // Profile properties: what a virtual node is given, not what its host must have (virt.ts PROFILE_KINDS).
+  "cpu.share": {
+    element: "node",
+    type: "number",
+    ops: ["=="],
+    min: 0.01,
+    max: 1,
+    doc: "host CPU bandwidth of a virtual node as a fraction of its cores (cgroup quota = share × cores × the period)",
+  },
+  "clock.dilation": {
+    element: "node",
+    type: "number",
+    ops: ["=="],
+    min: 1,
+    max: 1000,
+    doc: "time dilation of a VM: its clock runs this many times slower than the host's (QEMU instruction counting)",
   },
   platform: { element: "node", type: "string", doc: "hardware platform, e.g. x86_64, arm64, rpi4" },
   "gpu.model": { element: "node", type: "string", doc: "GPU model, e.g. a100" },

@@ -9,6 +9,7 @@
  * hypervisor offers that satisfies it.
  */
 import { type Constraint, firstUnsatisfied, type Scalar } from "./constraint.ts";
+import type { Experiment } from "./experiment.ts";
 import { describeConstraint, NIC_MODELS } from "./properties.ts";
 
 export const VIRT_KINDS = ["vm", "container"] as const;
@@ -46,6 +47,51 @@ export function kindProperty(kind: NodeKind, prop: string): Scalar | undefined {
 export const KIND_PROPS: ReadonlySet<string> = new Set(["metal", "virt", "virt.kind"]);
 
 /**
+ * Profile properties: what a node is given rather than what its host has, so
+ * the engine never matches them against resources. Each needs a kind that can
+ * give it: `cpu.share` a cgroup quota (a VM's QEMU process or a container),
+ * `clock.dilation` QEMU's instruction counting (a VM).
+ */
+export const PROFILE_KINDS: Readonly<Record<string, readonly NodeKind[]>> = {
+  "cpu.share": ["vm", "container"],
+  "clock.dilation": ["vm"],
+};
+
+/** The profile a node asks for (its `==` profile constraints). */
+export interface NodeProfile {
+  /** Host CPU bandwidth as a fraction of the node's cores: cgroup quota = share × cores × period. */
+  cpuShare?: number;
+  /** The guest clock runs this many times slower than the host's. */
+  clockDilation?: number;
+}
+
+export function nodeProfile(constraints: readonly Constraint[]): NodeProfile {
+  const p: NodeProfile = {};
+  for (const c of constraints) {
+    if (c.op !== "==" || typeof c.value !== "number") continue;
+    if (c.prop === "cpu.share") p.cpuShare = c.value;
+    if (c.prop === "clock.dilation") p.clockDilation = c.value;
+  }
+  return p;
+}
+
+/**
+ * A node's constraints as the engine matches them: each profile constraint
+ * becomes the kind constraint it implies (`clock.dilation == 10` → `virt.kind
+ * == "vm"`, `cpu.share == 0.5` → `virt == true`). The same array when there is none.
+ */
+export function matchable(constraints: readonly Constraint[]): readonly Constraint[] {
+  if (!constraints.some((c) => c.prop in PROFILE_KINDS)) return constraints;
+  return constraints.map((c) => {
+    const kinds = PROFILE_KINDS[c.prop];
+    if (!kinds) return c;
+    return kinds.length === 1
+      ? { prop: "virt.kind", op: "==" as const, value: kinds[0]! }
+      : { prop: "virt", op: "==" as const, value: true };
+  });
+}
+
+/**
  * Why a node cannot be of `kind` (undefined when it can): the first of its
  * kind constraints the kind fails, or a socket's NIC model it cannot give.
  */
@@ -54,6 +100,11 @@ export function kindExclusion(
   node: readonly Constraint[],
   sockets: readonly (readonly Constraint[])[],
 ): string | undefined {
+  for (const c of node) {
+    const kinds = PROFILE_KINDS[c.prop];
+    if (kinds && !kinds.includes(kind))
+      return `${describeConstraint(c)} needs ${kinds.map((k) => KIND_TEXT[k]).join(" or ")}, not ${KIND_TEXT[kind]}`;
+  }
   const own = node.filter((c) => KIND_PROPS.has(c.prop));
   const bad = firstUnsatisfied((p) => kindProperty(kind, p), own);
   if (bad) return `${describeConstraint(bad)} rules out ${KIND_TEXT[kind]}`;
@@ -67,6 +118,12 @@ export function kindExclusion(
     }
   }
   return undefined;
+}
+
+/** An experiment as the engine matches it: every node's constraints `matchable` (the same object when none changes). */
+export function matchableExperiment(x: Experiment): Experiment {
+  if (!x.nodes.some((n) => n.constraints.some((c) => c.prop in PROFILE_KINDS))) return x;
+  return { ...x, nodes: x.nodes.map((n) => ({ ...n, constraints: [...matchable(n.constraints)] })) };
 }
 
 /** The kinds a node may be, and why each other kind is ruled out. */

@@ -1,6 +1,6 @@
 // mrg materialize | dematerialize <rlz.exp.proj>, mrg show materialization <rlz.exp.proj>:
 // materializations through the portal, with a live progress bar.
-import { ApiError, type MaterializationStatus as Status } from "@merge/portal/client";
+import { ApiError, describeProfile, type MaterializationStatus as Status } from "@merge/portal/client";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import {
@@ -142,6 +142,10 @@ function show(f: Flags, s: Status): void {
   for (const n of s.nodes) {
     reach.push([n.node, n.addresses?.join(" ") ?? "", n.infranet ?? "", n.image ?? "(facility default)"]);
   }
+  // What each virtual node actually got (its facility's report): only when some node has one.
+  const profiled = s.nodes.filter((n) => n.profile);
+  const profiles = new Table({ head: ["node", "profile"], style: { head: [], border: [] } });
+  for (const n of profiled) profiles.push([n.node, describeProfile(n.profile!)]);
   const links = new Table({
     head: ["link", "facility", "emulated", "action", "error"],
     style: { head: [], border: [] },
@@ -150,7 +154,7 @@ function show(f: Flags, s: Status): void {
     const emulated = l.emulation ? `yes${l.emulation.toward?.length ? " (by direction: mrg emu show)" : ""}` : "no";
     links.push([l.link, l.facility, emulated, l.action, l.error ?? ""]);
   }
-  const tables = [head, fac, nodes, ...(s.nodes.length ? [reach] : []), links];
+  const tables = [head, fac, nodes, ...(s.nodes.length ? [reach] : []), ...(profiled.length ? [profiles] : []), links];
   process.stdout.write(`${tables.map((t) => t.toString()).join("\n")}\n`);
   const p = problems(s);
   if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);

@@ -22,6 +22,7 @@ import type {
   InfrapodStatus,
   LinkSpec,
   NodeRef,
+  NodeSetupOutcome,
   NodeSpec,
   PowerAction,
 } from "../backend.ts";
@@ -207,7 +208,7 @@ export class HostRoutedBackend implements Backend {
       await b.infrapodNode(spec, present, ctx);
     });
   }
-  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     await this.toPod(spec, true, ctx);
     const s = await this.infranetOn(spec, spec.host);
     return this.on(spec.host, "nodeSetup", [s], ctx, (b) => b.nodeSetup(s, ctx));
@@ -219,7 +220,7 @@ export class HostRoutedBackend implements Backend {
     // The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
     await this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
   }
-  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     await this.toPod(spec, true, ctx);
     const s = await this.infranetOn(spec, spec.host);
     return this.on(spec.host, "nodeReset", [s], ctx, (b) => b.nodeReset(s, ctx));

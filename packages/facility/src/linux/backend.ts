@@ -18,6 +18,7 @@ import type {
   InfrapodStatus,
   LinkSpec,
   NodeRef,
+  NodeSetupResult,
   NodeSpec,
   PowerAction,
 } from "../backend.ts";
@@ -29,11 +30,20 @@ import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
 import { listNetns } from "./processes.ts";
-import { emptyRecord, type LinkPlan, linkRecord, type MzPlan, macFromIp, type NodePlan, nodeRecord } from "./record.ts";
+import {
+  containerProfile,
+  emptyRecord,
+  type LinkPlan,
+  linkRecord,
+  type MzPlan,
+  macFromIp,
+  type NodePlan,
+  nodeRecord,
+} from "./record.ts";
 import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
-import { vmInterfaces, vmRemove, vmStart, vmStop, vmWaitReady, vmWire } from "./vm.ts";
+import { vmInterfaces, vmReady, vmRemove, vmStart, vmStop, vmWire } from "./vm.ts";
 import { infranetJoin } from "./vtep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
@@ -437,7 +447,7 @@ export class LinuxBackend implements Backend {
     this.placed.add(spec.mzid);
   }
 
-  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupResult | undefined> {
     await this.infranetSwitch(spec);
     this.requireInfrapod(spec.mzid, spec.node);
     const mz = this.planOf(spec.mzid, spec);
@@ -457,10 +467,11 @@ export class LinuxBackend implements Backend {
     this.save(spec.mzid);
     await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
     ctx.log(`node ${spec.node} on ${spec.resource} configured`);
+    return spec.mode === "virtual" ? { profile: containerProfile(node) } : undefined;
   }
 
   /** A VM node: its namespace wired as a container's, then QEMU on taps bridged to its veths (vm.ts). */
-  private async vmSetup(spec: NodeSpec, mz: MzPlan, node: NodePlan, ctx: ActionContext): Promise<void> {
+  private async vmSetup(spec: NodeSpec, mz: MzPlan, node: NodePlan, ctx: ActionContext): Promise<NodeSetupResult> {
     const prefix = prefixOf(spec.mzid);
     await nodesWire(this.env, prefix, mz.infranet, [node]);
     writeNodeConfig(foundryDir(this.env, prefix), node);
@@ -470,13 +481,19 @@ export class LinuxBackend implements Backend {
     await vmInterfaces(namesOf(prefix).node(node.name), node, 120_000, ctx.signal);
     this.requireInfrapod(spec.mzid, spec.node);
     await vmWire(this.env, prefix, node);
-    const profile = await vmStart(this.env, prefix, node);
+    await vmStart(this.env, prefix, node);
     this.place({ mzid: spec.mzid, node: spec.node }, spec.resource);
     this.save(spec.mzid);
-    await vmWaitReady(this.env, prefix, node.name, 600_000, ctx.signal);
+    const profile = await vmReady(this.env, prefix, node, 600_000, ctx.signal);
+    const d = profile.dilation;
+    const extra = [
+      profile.cpuCap !== profile.cores ? `CPU cap ${profile.cpuCap} core` : "",
+      d ? `dilation ${d.asked}× asked, ${d.achieved.toFixed(1)}× achieved` : "",
+    ].filter(Boolean);
     ctx.log(
-      `VM ${spec.node} on ${spec.resource} configured (${profile.accel}, ${profile.cores} cores, ${profile.memoryMiB} MiB, NICs ${profile.nics.map((n) => n.model).join(", ")})`,
+      `VM ${spec.node} on ${spec.resource} configured (${profile.accel}, ${profile.cores} cores, ${profile.memoryMiB} MiB, NICs ${profile.nics.map((n) => n.model).join(", ")}${extra.map((x) => `, ${x}`).join("")})`,
     );
+    return { profile: { kind: "vm", ...profile } };
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
@@ -494,12 +511,12 @@ export class LinuxBackend implements Backend {
     } else ctx.log(`node ${spec.node} wiped`);
   }
 
-  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+  async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupResult | undefined> {
     const prefix = prefixOf(spec.mzid);
     await vmStop(this.env, prefix, spec.node);
     await nodeStop(this.env, prefix, spec.node, 0);
     nodeWipe(this.env, prefix, spec.node);
-    await this.nodeSetup(spec, ctx);
+    return this.nodeSetup(spec, ctx);
   }
 
   async nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {

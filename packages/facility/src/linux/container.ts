@@ -15,7 +15,7 @@ import { IprouteBatch, run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { infranetPort, namesOf } from "./names.ts";
 import { alive, killAll, listNetns, pidInNetns, processesIn } from "./processes.ts";
-import { type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
+import { cpuCapOf, type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
 
@@ -63,13 +63,14 @@ function cgroupFiles(env: Env, prefix: string, node: NodePlan): string[] {
   const cg = env.caps.cgroup;
   const name = `${prefix}-${node.name}`;
   try {
-    if (node.cores && cg.cpu) {
+    const cap = cpuCapOf(node);
+    if (cap && cg.cpu) {
       const dir = join(cg.cpu, name);
       mkdirSync(dir, { recursive: true });
       if (cg.version === 1) {
         writeFileSync(join(dir, "cpu.cfs_period_us"), "100000");
-        writeFileSync(join(dir, "cpu.cfs_quota_us"), String(Math.round(node.cores * 100000)));
-      } else writeFileSync(join(dir, "cpu.max"), `${Math.round(node.cores * 100000)} 100000`);
+        writeFileSync(join(dir, "cpu.cfs_quota_us"), String(Math.round(cap * 100000)));
+      } else writeFileSync(join(dir, "cpu.max"), `${Math.round(cap * 100000)} 100000`);
       files.push(join(dir, "cgroup.procs"));
     }
     if (node.memory && cg.memory && cg.memory !== cg.cpu) {

@@ -31,7 +31,7 @@ import { namesOf, prefixOf } from "./names.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
-import { shellQuote, vmExec, vmPid, vmReset, vmRun, vmStart, vmStop, vmWaitReady, vmWire } from "./vm.ts";
+import { shellQuote, vmExec, vmPid, vmReady, vmReset, vmRun, vmStart, vmStop, vmWire } from "./vm.ts";
 import { guestImage } from "./vm-image.ts";
 import { linksCreate } from "./xpnet.ts";
 
@@ -189,7 +189,7 @@ export class LinuxDataPlane {
         opts.signal,
       );
       // TCG boots take tens of seconds each on a shared host: VMs get a longer wait.
-      await Promise.all(vms.map((n) => vmWaitReady(env, prefix, n.name, opts.vmTimeoutMs ?? 600_000, opts.signal)));
+      await Promise.all(vms.map((n) => vmReady(env, prefix, n, opts.vmTimeoutMs ?? 600_000, opts.signal)));
       const boot = lap();
       await this.checkReachable(plan);
       const reach = lap();
@@ -272,7 +272,7 @@ export class LinuxDataPlane {
       }
       if (action !== "on" && running) await vmReset(this.env, prefix, node);
       else await vmStart(this.env, prefix, n);
-      await vmWaitReady(this.env, prefix, node, opts.timeoutMs ?? 600_000);
+      await vmReady(this.env, prefix, n, opts.timeoutMs ?? 600_000);
       return "on";
     }
     if (action !== "on") await nodeStop(this.env, prefix, node, action === "soft-cycle" ? 2000 : 0);

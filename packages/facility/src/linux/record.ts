@@ -6,7 +6,7 @@
  * of a facility's fragments at once (`recordOf`, the data plane's batched
  * `materialize`). state.ts keeps it across restarts.
  */
-import type { EmulationSpec, Fragment, InfrapodSpec, LinkSpec, NodeSpec } from "@merge/materialize";
+import type { EmulationSpec, Fragment, InfrapodSpec, LinkSpec, NodeProfileReport, NodeSpec } from "@merge/materialize";
 import type { LinkEmulation } from "@merge/xir";
 import { formatIPv4, network, parseIPv4, parsePrefix, size } from "@merge/xir/ipv4";
 
@@ -26,6 +26,11 @@ export interface NodePlan {
   /** Limits; absent = unlimited. */
   cores?: number;
   memory?: number;
+  /**
+   * Host CPU bandwidth in cores (the cgroup quota per 100 ms period): the
+   * model's `cpu.share` × the cores (× 1 when no cores were realized); absent: the cores.
+   */
+  cpuCap?: number;
   infranet: { address: string; mac: string };
   interfaces: { socket: number; addrs: string[] }[];
   routes: { dest: string; gateway: string; socket: number }[];
@@ -33,8 +38,8 @@ export interface NodePlan {
   vm?: {
     /** NIC model per socket (`virtio`, `e1000`, `e1000e`, `rtl8139`); virtio where absent. */
     nics?: Record<number, string>;
-    /** Host CPU bandwidth in cores for the QEMU process (cgroup quota); default the node's cores. */
-    cpuCap?: number;
+    /** The model's `clock.dilation`: the guest clock runs this many times slower (vm.ts, dilation.ts). */
+    clockDilation?: number;
   };
 }
 
@@ -77,12 +82,31 @@ export function nodeRecord(spec: NodeSpec): NodePlan {
   // Limits only for virtual nodes; a physical node has its whole machine.
   if (spec.mode === "virtual" && spec.alloc.cores > 0) plan.cores = spec.alloc.cores;
   if (spec.mode === "virtual" && spec.alloc.memory > 0) plan.memory = spec.alloc.memory;
+  const share = spec.mode === "virtual" ? spec.profile?.cpuShare : undefined;
+  if (share) plan.cpuCap = share * (plan.cores ?? 1);
   if (spec.kind === "vm") {
     const nics: Record<number, string> = {};
     for (const i of spec.interfaces) if (i.model) nics[i.socket] = i.model;
     plan.vm = { nics };
+    if (spec.profile?.clockDilation) plan.vm.clockDilation = spec.profile.clockDilation;
   }
   return plan;
+}
+
+/** What a virtual container got: its cgroup's limits (a VM's profile is vm.ts's). */
+export function containerProfile(node: NodePlan): NodeProfileReport {
+  const cap = cpuCapOf(node);
+  return {
+    kind: "container",
+    ...(node.cores ? { cores: node.cores } : {}),
+    ...(node.memory ? { memoryMiB: Math.round(node.memory / 2 ** 20) } : {}),
+    ...(cap ? { cpuCap: cap } : {}),
+  };
+}
+
+/** The host cores of CPU bandwidth a virtual node may take (its cgroup quota per period); undefined: unlimited. */
+export function cpuCapOf(node: Pick<NodePlan, "cores" | "cpuCap">): number | undefined {
+  return node.cpuCap ?? node.cores;
 }
 
 /** A link as created: emulated links get their parameters from the emulation spec (`emulatedRecords`). */

@@ -18,11 +18,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "./command.ts";
 import { nodeDir } from "./container.ts";
+import { cpuSeconds, type DilationProfile, dilationRefusal, dilationShift, govern, knownRate } from "./dilation.ts";
 import type { Env } from "./env.ts";
 import { macOf, namesOf, socketIfname } from "./names.ts";
 import { alive, pidInNetns } from "./processes.ts";
 import { qmp } from "./qmp.ts";
-import type { NodePlan } from "./record.ts";
+import { cpuCapOf, type NodePlan } from "./record.ts";
 import { type GuestImage, guestImage } from "./vm-image.ts";
 
 /** QEMU's device for each NIC model a VM may be given (`KIND_NIC_MODELS.vm`). */
@@ -60,6 +61,10 @@ export interface VmProfile {
   /** Host CPU bandwidth in cores (the cgroup quota per period), absent when not capped. */
   cpuCap?: number;
   nics: { ifname: string; model: string }[];
+  /** QEMU's `-icount shift` when the VM is dilated (set at boot). */
+  icount?: number;
+  /** The time dilation asked and achieved, once governed (dilation.ts). */
+  dilation?: DilationProfile;
 }
 
 export const vmDir = (env: Env, prefix: string, node: string): string => join(nodeDir(env, prefix, node), "vm");
@@ -119,6 +124,23 @@ export function accel(): "kvm" | "tcg" {
 }
 
 /**
+ * QEMU arguments and kernel parameters of a dilated VM: instruction counting
+ * at the shift chosen from the host's known rate (no real-time catch-up while
+ * idle: sleep=off), the RTC on the guest's clock, and a guest that idles by
+ * polling so its clock always runs on instructions. Throws, naming the
+ * achievable range, when the host cannot give the dilation.
+ */
+function dilationArgs(env: Env, node: NodePlan): { args: string[]; append: string; shift: number } | undefined {
+  const asked = node.vm?.clockDilation;
+  if (!asked) return undefined;
+  const rate0 = knownRate(env.dataDir);
+  const refusal = dilationRefusal(asked, rate0);
+  if (refusal) throw new Error(`VM ${node.name}: ${refusal}`);
+  const shift = dilationShift(asked, rate0);
+  return { args: ["-icount", `shift=${shift},sleep=off`, "-rtc", "clock=vm"], append: " idle=poll", shift };
+}
+
+/**
  * Boot a VM node (no-op when running): QEMU in the node's namespace,
  * daemonized, its pid in a cgroup of its own (`<prefix>-<node>`) whose CPU
  * quota is the realized cores (or `cpuCap`) and whose memory limit is the
@@ -128,6 +150,7 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
   const dir = vmDir(env, prefix, node.name);
   const profile = vmProfile(node);
   if (vmPid(env, prefix, node.name)) return profile;
+  const dilated = dilationArgs(env, node);
   const img = image ?? (await guestImage(env.dataDir));
   mkdirSync(dir, { recursive: true });
   for (const f of ["qemu.pid", "qmp.sock", "agent.sock"]) rmSync(join(dir, f), { force: true });
@@ -148,7 +171,7 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
     "-initrd",
     img.initrd,
     "-append",
-    `console=ttyS0 quiet panic=-1 mrg.if=${nics.map((n) => `${n.ifname}/${n.mac}`).join(",")}`,
+    `console=ttyS0 quiet panic=-1 mrg.if=${nics.map((n) => `${n.ifname}/${n.mac}`).join(",")}${dilated?.append ?? ""}`,
     "-display",
     "none",
     "-nodefaults",
@@ -166,7 +189,9 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
     "-pidfile",
     join(dir, "qemu.pid"),
     "-daemonize",
+    ...(dilated?.args ?? []),
   ];
+  if (dilated) profile.icount = dilated.shift;
   nics.forEach((n, i) => {
     const dev = QEMU_NIC[n.model];
     if (!dev)
@@ -191,19 +216,98 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
   return profile;
 }
 
-/** What the VM is given: cores and memory as realized, the CPU cap, the NIC models. */
+/**
+ * What the VM boots with: cores and memory as realized, a CPU cap of its
+ * cores, the NIC models; instruction counting needs TCG, so a dilated VM
+ * never runs under KVM. `vmSettle` gives it the rest of its profile once booted.
+ */
 export function vmProfile(node: NodePlan): VmProfile {
   const cores = Math.max(1, Math.round(node.cores ?? 1));
   const memoryMiB = Math.max(128, Math.round((node.memory ?? DEFAULT_MEMORY) / 2 ** 20));
-  const p: VmProfile = {
-    accel: accel(),
+  return {
+    accel: node.vm?.clockDilation ? "tcg" : accel(),
     cores,
     memoryMiB,
+    cpuCap: cores,
     nics: vmNics(node).map((n) => ({ ifname: n.ifname, model: n.model })),
   };
-  const cap = node.vm?.cpuCap ?? node.cores;
-  if (cap) p.cpuCap = cap;
-  return p;
+}
+
+/**
+ * A booted VM gets its profile: the CPU cap the model asked (`cpu.share` ×
+ * cores), or for a dilated VM the cap calibration finds for its dilation.
+ * Booting at the full cores first costs a profile no boot time (a boot at a
+ * tenth of a core under TCG takes minutes). Returns the profile recorded.
+ */
+export async function vmSettle(
+  env: Env,
+  prefix: string,
+  node: NodePlan,
+  opts: { settleMs?: number; windowMs?: number } = {},
+): Promise<VmProfile> {
+  const pid = vmPid(env, prefix, node.name);
+  const boot = vmProfileOf(env, prefix, node.name);
+  if (!pid || !boot) throw new Error(`VM ${node.name} is not running`);
+  const asked = node.vm?.clockDilation;
+  let profile: VmProfile = { ...boot, cpuCap: cpuCapOf(node) ?? boot.cores };
+  if (asked && boot.icount !== undefined) {
+    const shift = boot.icount;
+    const sock = join(vmDir(env, prefix, node.name), "qmp.sock");
+    stopGovernor(sock);
+    const dilation = await govern({
+      asked,
+      shift,
+      dataDir: env.dataDir,
+      stepMs: 500,
+      settleMs: opts.settleMs ?? 10_000,
+      windowMs: opts.windowMs ?? 10_000,
+      read: async () => {
+        const c0 = cpuSeconds(pid);
+        const t0 = Date.now();
+        const r = (await qmp(sock, "query-replay", undefined, 5000)) as { icount?: number };
+        const t1 = Date.now();
+        if (typeof r.icount !== "number") throw new Error(`VM ${node.name}: QEMU reports no instruction count`);
+        const guest = (r.icount * 2 ** shift) / 1e9;
+        return { guest, wall: (t0 + t1) / 2000, cpu: (c0 + cpuSeconds(pid)) / 2, rt: t1 - t0 };
+      },
+      setCap: (cap) => {
+        if (alive(pid)) confine(env, prefix, node.name, pid, { ...profile, cpuCap: cap });
+      },
+      // Steps run as long as this QEMU process does (stopped with it: vmStop, or when it is gone).
+      every: (step, ms) => {
+        const t = setInterval(() => {
+          if (!alive(pid)) return stopGovernor(sock);
+          step().catch(() => {});
+        }, ms);
+        t.unref();
+        governors.set(sock, t);
+      },
+    });
+    profile = { ...profile, cpuCap: dilation.cap, dilation };
+  } else confine(env, prefix, node.name, pid, profile);
+  writeFileSync(join(vmDir(env, prefix, node.name), "profile.json"), `${JSON.stringify(profile)}\n`);
+  return profile;
+}
+
+/** The running dilation governors, by QMP socket (one per dilated VM this process started). */
+const governors = new Map<string, ReturnType<typeof setInterval>>();
+
+function stopGovernor(sock: string): void {
+  const t = governors.get(sock);
+  if (t) clearInterval(t);
+  governors.delete(sock);
+}
+
+/** Wait until the VM is configured, then give it its profile (`vmSettle`). */
+export async function vmReady(
+  env: Env,
+  prefix: string,
+  node: NodePlan,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<VmProfile> {
+  await vmWaitReady(env, prefix, node.name, timeoutMs, signal);
+  return vmSettle(env, prefix, node);
 }
 
 /**
@@ -248,6 +352,7 @@ export function vmProfileOf(env: Env, prefix: string, node: string): VmProfile |
 
 /** Stop the VM: QMP `quit`, then SIGKILL if it lingers. */
 export async function vmStop(env: Env, prefix: string, node: string): Promise<void> {
+  stopGovernor(join(vmDir(env, prefix, node), "qmp.sock"));
   const pid = vmPid(env, prefix, node);
   if (!pid) return;
   try {

@@ -15,6 +15,8 @@ import type {
   InfrapodStatus,
   LinkSpec,
   MzId,
+  NodeProfileReport,
+  NodeSetupOutcome,
   NodeSpec,
   NodeState,
   PowerAction,
@@ -172,7 +174,7 @@ export class SimBackend implements Backend {
     this.done("harborEnsure", spec.server);
   }
 
-  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+  async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     const n = this.node(nodeStateId(spec));
     if (n.mzid && n.mzid !== spec.mzid && n.state !== "clean") {
       throw new Error(`sim: node ${spec.resource} belongs to ${n.mzid}`);
@@ -188,6 +190,7 @@ export class SimBackend implements Backend {
       n.power = "on";
     } else this.fail("nodeSetup", spec.resource);
     this.done("nodeSetup", spec.resource);
+    return spec.mode === "virtual" ? { profile: simProfile(spec) } : undefined;
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
@@ -271,4 +274,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** A simulated virtual node gets exactly what it asked (no dilation: nothing is measured). */
+function simProfile(spec: NodeSpec): NodeProfileReport {
+  const cores = spec.alloc.cores || 1;
+  return {
+    kind: spec.kind ?? "container",
+    cores,
+    memoryMiB: Math.round(spec.alloc.memory / 2 ** 20),
+    cpuCap: (spec.profile?.cpuShare ?? 1) * cores,
+  };
 }

@@ -252,6 +252,15 @@ class _Virt(Property):
 
 VIRT_KINDS = ("vm", "container")
 virt = _Virt()
+# Profile settings: what a virtual node is given (set with ==), not what its host has.
+cpu = _Namespace(
+    "cpu",
+    share=Property("cpu.share", "node", "number", "cpu.share == 0.5", ops=("==",), minimum=0.01, maximum=1),
+)
+clock = _Namespace(
+    "clock",
+    dilation=Property("clock.dilation", "node", "number", "clock.dilation == 10", ops=("==",), minimum=1, maximum=1000),
+)
 platform = Property("platform", "node", "str", "platform == 'x86_64'")
 host = Property("host", "node", "str", "host == 'x0'")
 # image == '2004' sets the node's image rather than constraining its host.

@@ -13,8 +13,20 @@ import type { ApiEmulationValues, ApiLinkEmulation } from "./materialization.ts"
 
 export { formatDuration, parseDuration } from "../duration.ts";
 export type { MaterializationHealth, PortalHealth } from "../health.ts";
-export type { ApiEmulationValues, ApiLinkEmulation, FacilityStatus, MaterializationStatus } from "./materialization.ts";
-export { apiEmulation, apiEmulationValues, xirEmulation, xirEmulationValues } from "./materialization.ts";
+export type {
+  ApiEmulationValues,
+  ApiLinkEmulation,
+  FacilityStatus,
+  MaterializationStatus,
+  NodeProfile,
+} from "./materialization.ts";
+export {
+  apiEmulation,
+  apiEmulationValues,
+  describeProfile,
+  xirEmulation,
+  xirEmulationValues,
+} from "./materialization.ts";
 export { registerSites, type SiteInterconnect, type SiteRecord } from "./sites.ts";
 
 export type User = Type.Static<typeof S.User>;

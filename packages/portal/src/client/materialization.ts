@@ -4,6 +4,29 @@
  */
 import type { EmulationValues, LinkEmulation } from "@merge/xir/browser";
 
+/** A virtual node's performance profile as its facility set it up (`@merge/materialize` NodeProfileReport). */
+export interface NodeProfile {
+  kind: "vm" | "container";
+  accel?: "kvm" | "tcg";
+  cores?: number;
+  memoryMiB?: number;
+  /** Host CPU bandwidth in cores (cgroup quota per 100 ms period). */
+  cpuCap?: number;
+  nics?: { ifname: string; model: string }[];
+  /** Host seconds per guest second: asked, achieved against wall time, against the CPU given (`ofCpu`). */
+  dilation?: {
+    asked: number;
+    achieved: number;
+    ofCpu: number;
+    shift: number;
+    cap: number;
+    rate: number;
+    obtained: number;
+    windowS: number;
+    error: number;
+  };
+}
+
 export interface FacilityStatus {
   facility: string;
   reachable: boolean;
@@ -91,6 +114,28 @@ export interface MaterializationStatus {
     infranet?: string;
     /** OS image; absent: the facility's default. */
     image?: string;
+    /** What a virtual node actually got, as its facility reported it (kind, accel, cores, memory, CPU cap, NICs, dilation). */
+    profile?: NodeProfile;
   }[];
   links: { link: string; facility: string; action: string; error?: string; emulation?: ApiLinkEmulation }[];
+}
+
+const fixed = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2).replace(/0$/, ""));
+
+/**
+ * A profile in one line, as `mrg show materialization` and the web page show it:
+ * `vm tcg, 1 core, 256 MiB, CPU cap 0.25 core, NICs virtio e1000, dilation 10× asked, 11.7× achieved (10.8× of the CPU given)`.
+ */
+export function describeProfile(p: NodeProfile): string {
+  const parts = [p.accel ? `${p.kind} ${p.accel}` : p.kind];
+  if (p.cores) parts.push(`${p.cores} core${p.cores === 1 ? "" : "s"}`);
+  if (p.memoryMiB) parts.push(`${p.memoryMiB} MiB`);
+  if (p.cpuCap !== undefined && p.cpuCap !== p.cores) parts.push(`CPU cap ${fixed(p.cpuCap)} core`);
+  if (p.nics?.length) parts.push(`NICs ${p.nics.map((n) => n.model).join(" ")}`);
+  const d = p.dilation;
+  if (d)
+    parts.push(
+      `dilation ${fixed(d.asked)}× asked, ${d.achieved.toFixed(1)}× achieved (${d.ofCpu.toFixed(1)}× of the CPU given)`,
+    );
+  return parts.join(", ");
 }

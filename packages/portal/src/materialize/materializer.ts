@@ -23,6 +23,7 @@ import {
   type NodeAccounts,
   type NodeAction,
   nodePlacement,
+  nodeProfileFromPb,
   nodeStateName,
   PlanError,
   planFacilities,
@@ -34,7 +35,12 @@ import {
 import * as pb from "@merge/proto";
 import { type Store, updateJSON } from "@merge/store";
 import type { EmulationValues, Facility } from "@merge/xir";
-import { apiEmulation, type FacilityStatus, type MaterializationStatus } from "../client/materialization.ts";
+import {
+  apiEmulation,
+  type FacilityStatus,
+  type MaterializationStatus,
+  type NodeProfile,
+} from "../client/materialization.ts";
 import { PortalError } from "../errors.ts";
 import { readFacility } from "../facility-record.ts";
 import type { NodeSample } from "../idle.ts";
@@ -403,6 +409,7 @@ export class Materializer {
           ...(n.error ? { error: n.error } : {}),
           power: n.power,
           ...(n.powerError ? { powerError: n.powerError } : {}),
+          ...profileOf(n.profile),
         });
       }
       for (const l of s?.links ?? []) {
@@ -911,4 +918,10 @@ function overall(m: MaterializationRecord, fs: FacilityStatus[]): string {
   }
   if (fs.length && fs.every((f) => f.status === "active")) return "active";
   return "materializing";
+}
+
+/** A node's profile from its facility's status, when it reported one. */
+function profileOf(p: pb.NodeProfile | undefined): { profile?: NodeProfile } {
+  const profile = nodeProfileFromPb(p);
+  return profile ? { profile } : {};
 }

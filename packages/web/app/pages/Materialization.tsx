@@ -1,12 +1,13 @@
 /**
  * A realization's materialization: its status per facility, its nodes with
- * their addresses (experiment, infranet), image, power and the start / stop /
+ * their addresses (experiment, infranet), image, profile (what a virtual node
+ * got: kind, accel, cores, memory, CPU cap, NICs, dilation), power and the start / stop /
  * reboot / reimage buttons, and its links
  * with the emulation each runs per direction and a form to change it at
  * runtime. Shown on the realization page once it is accepted.
  */
 
-import { xirEmulation } from "@merge/portal/client";
+import { describeProfile, xirEmulation } from "@merge/portal/client";
 import type { Realization as Embedding, LinkEmulation } from "@merge/xir/browser";
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { ApiError, call, type MaterializationStatus, type PowerVerb } from "../api.ts";
@@ -155,6 +156,7 @@ function MaterializationStatusView({
                 <th>Addresses</th>
                 <th>Infranet</th>
                 <th>Image</th>
+                <th>Profile</th>
                 <th>State</th>
                 <th>Action</th>
                 <th>Power</th>
@@ -177,6 +179,9 @@ function MaterializationStatusView({
                   </td>
                   <td data-field="infranet">{n.infranet ?? <span className="muted">—</span>}</td>
                   <td data-field="image">{n.image ?? <span className="muted">facility default</span>}</td>
+                  <td data-field="profile" className="small">
+                    {n.profile ? describeProfile(n.profile) : <span className="muted">—</span>}
+                  </td>
                   <td>
                     {n.current}
                     {n.target !== n.current && ` → ${n.target}`}

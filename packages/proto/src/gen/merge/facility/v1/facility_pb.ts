@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAki3AEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJEjEKCGFjY291bnRzGAggASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUFjY291bnRzIlsKDE5vZGVBY2NvdW50cxIPCgdwcm9qZWN0GAEgASgJEgsKA2dpZBgCIAEoDRItCgV1c2VycxgDIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBY2NvdW50IjYKC05vZGVBY2NvdW50EgwKBG5hbWUYASABKAkSCwoDdWlkGAIgASgNEgwKBGtleXMYAyADKAkiOwoNSW5mcmFuZXRFbnRyeRIMCgRuYW1lGAEgASgJEgsKA21hYxgCIAEoCRIPCgdhZGRyZXNzGAMgASgJInUKDUluZnJhcG9kU2V0dXASMQoIaW5mcmFwb2QYASABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNwZWMSMQoHZW50cmllcxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkluZnJhbmV0RW50cnkiOAoJTm9kZUFsbG9jEg0KBWNvcmVzGAEgASgNEg4KBm1lbW9yeRgCIAEoARIMCgRkaXNrGAMgASgBImgKDE5vZGVJbmZyYW5ldBIsCgNuZXQYASABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSDwoHYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgJEgsKA21hYxgEIAEoCSKfAQoNTm9kZUludGVyZmFjZRIOCgZzb2NrZXQYASABKA0SDAoEcG9ydBgCIAEoCRILCgNtYWMYAyABKAkSDQoFYWRkcnMYBCADKAkSDwoHdmlydHVhbBgFIAEoCBIRCgR2bGFuGAYgASgNSACIAQESEAoDdm5pGAcgASgNSAGIAQESDQoFbW9kZWwYCCABKAlCBwoFX3ZsYW5CBgoEX3ZuaSI2CgVSb3V0ZRIMCgRkZXN0GAEgASgJEg8KB2dhdGV3YXkYAiABKAkSDgoGc29ja2V0GAMgASgNIrECCghOb2RlU3BlYxIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSDAoEbW9kZRgEIAEoCRINCgVpbWFnZRgFIAEoCRIrCgVhbGxvYxgGIAEoCzIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBbGxvYxIxCghpbmZyYW5ldBgHIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbmZyYW5ldBI0CgppbnRlcmZhY2VzGAggAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUludGVyZmFjZRIoCgZyb3V0ZXMYCSADKAsyGC5tZXJnZS5mYWNpbGl0eS52MS5Sb3V0ZRIMCgRob3N0GAogASgJEgwKBGtpbmQYCyABKAkiOwoJTm9kZVBvd2VyEi4KBmFjdGlvbhgBIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIpABCgxMaW5rRW5kcG9pbnQSDAoEbm9kZRgBIAEoCRIOCgZzb2NrZXQYAiABKA0SEAoIcmVzb3VyY2UYAyABKAkSDAoEcG9ydBgEIAEoCRIRCgR2bGFuGAUgASgNSACIAQESEAoDdm5pGAYgASgNSAGIAQESDAoEaG9zdBgHIAEoCUIHCgVfdmxhbkIGCgRfdm5pIisKC0VuZHBvaW50UmVmEgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNImAKCFdheXBvaW50EhAKCHJlc291cmNlGAEgASgJEgwKBHBvcnQYAiABKAkSEQoEdmxhbhgDIAEoDUgAiAEBEhAKA3ZuaRgEIAEoDUgBiAEBQgcKBV92bGFuQgYKBF92bmkicAoLTGlua1NlZ21lbnQSMQoJZW5kcG9pbnRzGAEgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuRW5kcG9pbnRSZWYSLgoJd2F5cG9pbnRzGAIgAygLMhsubWVyZ2UuZmFjaWxpdHkudjEuV2F5cG9pbnQi5QEKCExpbmtTcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEgwKBGxpbmsYAyABKAkSDAoEa2luZBgEIAEoCRIyCgllbmRwb2ludHMYBSADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMAoIc2VnbWVudHMYBiADKAsyHi5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU2VnbWVudBIQCghlbXVsYXRvchgHIAEoCRIQCghjYXBhY2l0eRgIIAEoARIVCg1lbXVsYXRvcl9ob3N0GAkgASgJIqoBCg9FbXVsYXRpb25QYXJhbXMSFQoIY2FwYWNpdHkYASABKAFIAIgBARIUCgdsYXRlbmN5GAIgASgBSAGIAQESEQoEbG9zcxgDIAEoAUgCiAEBEjUKBnRvd2FyZBgEIAMoCzIlLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvbkRpcmVjdGlvbkILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKEkVtdWxhdGlvbkRpcmVjdGlvbhIMCgRub2RlGAEgASgJEhUKCGNhcGFjaXR5GAIgASgBSACIAQESFAoHbGF0ZW5jeRgDIAEoAUgBiAEBEhEKBGxvc3MYBCABKAFIAogBAUILCglfY2FwYWNpdHlCCgoIX2xhdGVuY3lCBwoFX2xvc3MihAEKDEVtdWxhdGVkTGluaxIMCgRsaW5rGAEgASgJEjIKCWVuZHBvaW50cxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtFbmRwb2ludBIyCgZwYXJhbXMYAyABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMikAEKDUVtdWxhdGlvblNwZWMSDAoEbXppZBgBIAEoCRIOCgZ2aW5kZXgYAiABKA0SEQoJZW11bGF0aW9uGAMgASgJEhAKCGVtdWxhdG9yGAQgASgJEi4KBWxpbmtzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0ZWRMaW5rEgwKBGhvc3QYBiABKAkiMAoNU3RhdHVzUmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSI1ChJXYXRjaFN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSAoTV2F0Y2hTdGF0dXNSZXNwb25zZRIxCgZzdGF0dXMYASABKAsyIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZSLsAQoKTm9kZVN0YXR1cxIMCgRub2RlGAEgASgJEhAKCHJlc291cmNlGAIgASgJEi0KB2N1cnJlbnQYAyABKA4yHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdGUSLAoGdGFyZ2V0GAQgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEi4KBmFjdGlvbhgFIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAYgASgJEg0KBXBvd2VyGAcgASgJEhMKC3Bvd2VyX2Vycm9yGAggASgJIpABCgpMaW5rU3RhdHVzEgwKBGxpbmsYASABKAkSLgoGYWN0aW9uGAIgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDQoFZXJyb3IYAyABKAkSNQoJZW11bGF0aW9uGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zInAKEE5vZGVQb3dlclJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEi4KBmFjdGlvbhgEIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLlBvd2VyQWN0aW9uIkAKEU5vZGVQb3dlclJlc3BvbnNlEisKBG5vZGUYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU3RhdHVzIooBChZVcGRhdGVFbXVsYXRpb25SZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbGluaxgDIAEoCRIyCgZwYXJhbXMYBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMSDgoGdG93YXJkGAUgASgJIk0KF1VwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEjIKBnBhcmFtcxgBIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJRCg1BdHRhY2hSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEcGVlchgDIAEoCRISCgpwdWJsaWNfa2V5GAQgASgJIpkBCg5BdHRhY2hSZXNwb25zZRISCgpwdWJsaWNfa2V5GAEgASgJEhUKDWVuZHBvaW50X2hvc3QYAiABKAkSFQoNZW5kcG9pbnRfcG9ydBgDIAEoDRIPCgdhZGRyZXNzGAQgASgJEhAKCGluZnJhbmV0GAUgASgJEhIKCm5hbWVzZXJ2ZXIYBiABKAkSDgoGc2VhcmNoGAcgASgJIj0KDURldGFjaFJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRwZWVyGAMgASgJIiIKDkRldGFjaFJlc3BvbnNlEhAKCGRldGFjaGVkGAEgASgIIl0KC0V4ZWNSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIMCgRhcmd2GAQgAygJEhIKCnRpbWVvdXRfbXMYBSABKA0iTgoMRXhlY1Jlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgUKA291dCIoCgpXaW5kb3dTaXplEgwKBHJvd3MYASABKA0SDAoEY29scxgCIAEoDSKWAQoKU2hlbGxTdGFydBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSCwoDdHR5GAQgASgIEisKBHNpemUYBSABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplEgwKBGFyZ3YYBiADKAkSEgoKdGltZW91dF9tcxgHIAEoDSKVAQoMU2hlbGxSZXF1ZXN0Ei4KBXN0YXJ0GAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxTdGFydEgAEg8KBXN0ZGluGAIgASgMSAASLwoGcmVzaXplGAMgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuV2luZG93U2l6ZUgAEg0KA2VvZhgEIAEoCEgAQgQKAmluIk8KDVNoZWxsUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IrUBCgxBY3Rpb25TdGF0dXMSDAoEdGFzaxgBIAEoCRINCgVzdGFnZRgCIAEoDRIKCgJpZBgDIAEoCRIMCgRraW5kGAQgASgJEg4KBnRhcmdldBgFIAEoCRItCgVzdGF0ZRgGIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg4KBm1hc2tlZBgHIAEoCBIQCghhdHRlbXB0cxgIIAEoDRINCgVlcnJvchgJIAEoCSKIAQoKVGFza1N0YXR1cxIKCgJpZBgBIAEoCRINCgVwaGFzZRgCIAEoCRIMCgRkZXBzGAMgAygJEg4KBnN0YWdlcxgEIAEoDRIPCgdhY3Rpb25zGAUgASgNEhAKCGNvbXBsZXRlGAYgASgNEg4KBmVycm9ycxgHIAEoDRIOCgZtYXNrZWQYCCABKA0imgMKDlN0YXR1c1Jlc3BvbnNlEgwKBG16aWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsubWVyZ2UuZmFjaWxpdHkudjEuTXpTdGF0dXMSGAoQaW5mcmFwb2RfYWRkcmVzcxgDIAEoCRIPCgdhY3Rpb25zGAQgASgNEhAKCGNvbXBsZXRlGAUgASgNEhMKC2Vycm9yX2NvdW50GAYgASgNEg4KBm1hc2tlZBgHIAEoDRIsCgVub2RlcxgIIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0dXMSLAoFbGlua3MYCSADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3RhdHVzEiwKBXRhc2tzGAogAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuVGFza1N0YXR1cxIvCgZmYWlsZWQYCyADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0dXMSMAoGZXJyb3JzGAwgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJGCg9SZWdpc3RlclJlcXVlc3QSDgoGZHJpdmVyGAEgASgJEhAKCGVuZHBvaW50GAIgASgJEhEKCXJlc291cmNlcxgDIAMoCSIlChBSZWdpc3RlclJlc3BvbnNlEhEKCXJlc291cmNlcxgBIAEoDSIjChFVbnJlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkiFAoSVW5yZWdpc3RlclJlc3BvbnNlIjIKD0FjdGl2aXR5UmVxdWVzdBIMCgRtemlkGAEgASgJEhEKCXJlc291cmNlcxgCIAMoCSKDAQoMTm9kZUFjdGl2aXR5EgwKBG5vZGUYASABKAkSEwoLY3B1X3NlY29uZHMYAiABKAESEgoKcnhfcGFja2V0cxgDIAEoBBISCgp0eF9wYWNrZXRzGAQgASgEEhQKDHNzaF9zZXNzaW9ucxgFIAEoDRISCgp1bm1lYXN1cmVkGAYgASgJImEKEEFjdGl2aXR5UmVzcG9uc2USDAoEbXppZBgBIAEoCRIuCgVub2RlcxgCIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBY3Rpdml0eRIPCgdzYW1wbGVkGAMgASgJKqUBCgtQb3dlckFjdGlvbhIcChhQT1dFUl9BQ1RJT05fVU5TUEVDSUZJRUQQABITCg9QT1dFUl9BQ1RJT05fT04QARIUChBQT1dFUl9BQ1RJT05fT0ZGEAISFgoSUE9XRVJfQUNUSU9OX0NZQ0xFEAMSGwoXUE9XRVJfQUNUSU9OX1NPRlRfQ1lDTEUQBBIYChRQT1dFUl9BQ1RJT05fUkVJTUFHRRAFKsIBCghNelN0YXR1cxIZChVNWl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJNWl9TVEFUVVNfSU5DT01JTkcQARIbChdNWl9TVEFUVVNfTUFURVJJQUxJWklORxACEhQKEE1aX1NUQVRVU19BQ1RJVkUQAxITCg9NWl9TVEFUVVNfRVJST1IQBBIdChlNWl9TVEFUVVNfREVNQVRFUklBTElaSU5HEAUSHAoYTVpfU1RBVFVTX0RFTUFURVJJQUxJWkVEEAYqaQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBOT0RFX1NUQVRFX0NMRUFOEAESFAoQTk9ERV9TVEFURV9TRVRVUBACEhQKEE5PREVfU1RBVEVfUkVBRFkQAyp4CgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhkKFUFDVElPTl9TVEFURV9DT01QTEVURRACEhYKEkFDVElPTl9TVEFURV9FUlJPUhADMqAJCg9GYWNpbGl0eVNlcnZpY2USZQoOTm90aWZ5SW5jb21pbmcSKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1JlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlJbmNvbWluZ1Jlc3BvbnNlElwKC01hdGVyaWFsaXplEiUubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuTWF0ZXJpYWxpemVSZXNwb25zZRJiCg1EZW1hdGVyaWFsaXplEicubWVyZ2UuZmFjaWxpdHkudjEuRGVtYXRlcmlhbGl6ZVJlcXVlc3QaKC5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVzcG9uc2USZQoOTm90aWZ5VGVhcmRvd24SKC5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlcXVlc3QaKS5tZXJnZS5mYWNpbGl0eS52MS5Ob3RpZnlUZWFyZG93blJlc3BvbnNlEk0KBlN0YXR1cxIgLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1JlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5TdGF0dXNSZXNwb25zZRJeCgtXYXRjaFN0YXR1cxIlLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVxdWVzdBomLm1lcmdlLmZhY2lsaXR5LnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwARJWCglOb2RlUG93ZXISIy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXF1ZXN0GiQubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VyUmVzcG9uc2USaAoPVXBkYXRlRW11bGF0aW9uEikubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVxdWVzdBoqLm1lcmdlLmZhY2lsaXR5LnYxLlVwZGF0ZUVtdWxhdGlvblJlc3BvbnNlEkkKBEV4ZWMSHi5tZXJnZS5mYWNpbGl0eS52MS5FeGVjUmVxdWVzdBofLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXNwb25zZTABEk4KBVNoZWxsEh8ubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxSZXF1ZXN0GiAubWVyZ2UuZmFjaWxpdHkudjEuU2hlbGxSZXNwb25zZSgBMAESUwoIQWN0aXZpdHkSIi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpdml0eVJlcXVlc3QaIy5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpdml0eVJlc3BvbnNlEk0KBkF0dGFjaBIgLm1lcmdlLmZhY2lsaXR5LnYxLkF0dGFjaFJlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5BdHRhY2hSZXNwb25zZRJNCgZEZXRhY2gSIC5tZXJnZS5mYWNpbGl0eS52MS5EZXRhY2hSZXF1ZXN0GiEubWVyZ2UuZmFjaWxpdHkudjEuRGV0YWNoUmVzcG9uc2UywQEKD1JlZ2lzdHJ5U2VydmljZRJTCghSZWdpc3RlchIiLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2USWQoKVW5yZWdpc3RlchIkLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiUubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlc3BvbnNlMnYKE0hvc3RSZWdpc3RyeVNlcnZpY2USXwoMUmVnaXN0ZXJIb3N0EiYubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVxdWVzdBonLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVySG9zdFJlc3BvbnNlMmQKEEhvc3RBZ2VudFNlcnZpY2USUAoHUGVyZm9ybRIhLm1lcmdlLmZhY2lsaXR5LnYxLlBlcmZvcm1SZXF1ZXN0GiIubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAki3AEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJEjEKCGFjY291bnRzGAggASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUFjY291bnRzIlsKDE5vZGVBY2NvdW50cxIPCgdwcm9qZWN0GAEgASgJEgsKA2dpZBgCIAEoDRItCgV1c2VycxgDIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBY2NvdW50IjYKC05vZGVBY2NvdW50EgwKBG5hbWUYASABKAkSCwoDdWlkGAIgASgNEgwKBGtleXMYAyADKAkiOwoNSW5mcmFuZXRFbnRyeRIMCgRuYW1lGAEgASgJEgsKA21hYxgCIAEoCRIPCgdhZGRyZXNzGAMgASgJInUKDUluZnJhcG9kU2V0dXASMQoIaW5mcmFwb2QYASABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNwZWMSMQoHZW50cmllcxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkluZnJhbmV0RW50cnkiOAoJTm9kZUFsbG9jEg0KBWNvcmVzGAEgASgNEg4KBm1lbW9yeRgCIAEoARIMCgRkaXNrGAMgASgBImgKDE5vZGVJbmZyYW5ldBIsCgNuZXQYASABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSDwoHYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgJEgsKA21hYxgEIAEoCSKfAQoNTm9kZUludGVyZmFjZRIOCgZzb2NrZXQYASABKA0SDAoEcG9ydBgCIAEoCRILCgNtYWMYAyABKAkSDQoFYWRkcnMYBCADKAkSDwoHdmlydHVhbBgFIAEoCBIRCgR2bGFuGAYgASgNSACIAQESEAoDdm5pGAcgASgNSAGIAQESDQoFbW9kZWwYCCABKAlCBwoFX3ZsYW5CBgoEX3ZuaSI2CgVSb3V0ZRIMCgRkZXN0GAEgASgJEg8KB2dhdGV3YXkYAiABKAkSDgoGc29ja2V0GAMgASgNItwCCghOb2RlU3BlYxIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSDAoEbW9kZRgEIAEoCRINCgVpbWFnZRgFIAEoCRIrCgVhbGxvYxgGIAEoCzIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVBbGxvYxIxCghpbmZyYW5ldBgHIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbmZyYW5ldBI0CgppbnRlcmZhY2VzGAggAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUludGVyZmFjZRIoCgZyb3V0ZXMYCSADKAsyGC5tZXJnZS5mYWNpbGl0eS52MS5Sb3V0ZRIMCgRob3N0GAogASgJEgwKBGtpbmQYCyABKAkSEQoJY3B1X3NoYXJlGCggASgBEhYKDmNsb2NrX2RpbGF0aW9uGCkgASgBIjsKCU5vZGVQb3dlchIuCgZhY3Rpb24YASABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiKQAQoMTGlua0VuZHBvaW50EgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNEhAKCHJlc291cmNlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoEdmxhbhgFIAEoDUgAiAEBEhAKA3ZuaRgGIAEoDUgBiAEBEgwKBGhvc3QYByABKAlCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50IuUBCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAESFQoNZW11bGF0b3JfaG9zdBgJIAEoCSKqAQoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBARI1CgZ0b3dhcmQYBCADKAsyJS5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25EaXJlY3Rpb25CCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBChJFbXVsYXRpb25EaXJlY3Rpb24SDAoEbm9kZRgBIAEoCRIVCghjYXBhY2l0eRgCIAEoAUgAiAEBEhQKB2xhdGVuY3kYAyABKAFIAYgBARIRCgRsb3NzGAQgASgBSAKIAQFCCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBCgxFbXVsYXRlZExpbmsSDAoEbGluaxgBIAEoCRIyCgllbmRwb2ludHMYAiADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMgoGcGFyYW1zGAMgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIpABCg1FbXVsYXRpb25TcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEhEKCWVtdWxhdGlvbhgDIAEoCRIQCghlbXVsYXRvchgEIAEoCRIuCgVsaW5rcxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGVkTGluaxIMCgRob3N0GAYgASgJIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2UinQIKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCRIvCgdwcm9maWxlGCggASgLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVByb2ZpbGUiwgEKC05vZGVQcm9maWxlEgwKBGtpbmQYASABKAkSDQoFYWNjZWwYAiABKAkSDQoFY29yZXMYAyABKA0SEgoKbWVtb3J5X21pYhgEIAEoBBIPCgdjcHVfY2FwGAUgASgBEi8KBG5pY3MYBiADKAsyIS5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUHJvZmlsZU5pYxIxCghkaWxhdGlvbhgHIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVEaWxhdGlvbiIvCg5Ob2RlUHJvZmlsZU5pYxIOCgZpZm5hbWUYASABKAkSDQoFbW9kZWwYAiABKAkinAEKDE5vZGVEaWxhdGlvbhINCgVhc2tlZBgBIAEoARIQCghhY2hpZXZlZBgCIAEoARIOCgZvZl9jcHUYAyABKAESDQoFc2hpZnQYBCABKA0SCwoDY2FwGAUgASgBEgwKBHJhdGUYBiABKAESEAoIb2J0YWluZWQYByABKAESEAoId2luZG93X3MYCCABKAESDQoFZXJyb3IYCSABKAEikAEKCkxpbmtTdGF0dXMSDAoEbGluaxgBIAEoCRIuCgZhY3Rpb24YAiABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgDIAEoCRI1CgllbXVsYXRpb24YBCABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMicAoQTm9kZVBvd2VyUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBG5vZGUYAyABKAkSLgoGYWN0aW9uGAQgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuUG93ZXJBY3Rpb24iQAoRTm9kZVBvd2VyUmVzcG9uc2USKwoEbm9kZRgBIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0dXMiigEKFlVwZGF0ZUVtdWxhdGlvblJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRsaW5rGAMgASgJEjIKBnBhcmFtcxgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcxIOCgZ0b3dhcmQYBSABKAkiTQoXVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USMgoGcGFyYW1zGAEgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIlEKDUF0dGFjaFJlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRwZWVyGAMgASgJEhIKCnB1YmxpY19rZXkYBCABKAkimQEKDkF0dGFjaFJlc3BvbnNlEhIKCnB1YmxpY19rZXkYASABKAkSFQoNZW5kcG9pbnRfaG9zdBgCIAEoCRIVCg1lbmRwb2ludF9wb3J0GAMgASgNEg8KB2FkZHJlc3MYBCABKAkSEAoIaW5mcmFuZXQYBSABKAkSEgoKbmFtZXNlcnZlchgGIAEoCRIOCgZzZWFyY2gYByABKAkiPQoNRGV0YWNoUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBHBlZXIYAyABKAkiIgoORGV0YWNoUmVzcG9uc2USEAoIZGV0YWNoZWQYASABKAgiXQoLRXhlY1JlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBGFyZ3YYBCADKAkSEgoKdGltZW91dF9tcxgFIAEoDSJOCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IigKCldpbmRvd1NpemUSDAoEcm93cxgBIAEoDRIMCgRjb2xzGAIgASgNIpYBCgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUSDAoEYXJndhgGIAMoCRISCgp0aW1lb3V0X21zGAcgASgNIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UiMgoPQWN0aXZpdHlSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIoMBCgxOb2RlQWN0aXZpdHkSDAoEbm9kZRgBIAEoCRITCgtjcHVfc2Vjb25kcxgCIAEoARISCgpyeF9wYWNrZXRzGAMgASgEEhIKCnR4X3BhY2tldHMYBCABKAQSFAoMc3NoX3Nlc3Npb25zGAUgASgNEhIKCnVubWVhc3VyZWQYBiABKAkiYQoQQWN0aXZpdHlSZXNwb25zZRIMCgRtemlkGAEgASgJEi4KBW5vZGVzGAIgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZUFjdGl2aXR5Eg8KB3NhbXBsZWQYAyABKAkqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMyoAkKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwARJTCghBY3Rpdml0eRIiLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGl2aXR5UmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGl2aXR5UmVzcG9uc2USTQoGQXR0YWNoEiAubWVyZ2UuZmFjaWxpdHkudjEuQXR0YWNoUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLkF0dGFjaFJlc3BvbnNlEk0KBkRldGFjaBIgLm1lcmdlLmZhY2lsaXR5LnYxLkRldGFjaFJlcXVlc3QaIS5tZXJnZS5mYWNpbGl0eS52MS5EZXRhY2hSZXNwb25zZTLBAQoPUmVnaXN0cnlTZXJ2aWNlElMKCFJlZ2lzdGVyEiIubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiMubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXNwb25zZRJZCgpVbnJlZ2lzdGVyEiQubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlcXVlc3QaJS5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVzcG9uc2UydgoTSG9zdFJlZ2lzdHJ5U2VydmljZRJfCgxSZWdpc3Rlckhvc3QSJi5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3Rlckhvc3RSZXF1ZXN0GicubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVzcG9uc2UyZAoQSG9zdEFnZW50U2VydmljZRJQCgdQZXJmb3JtEiEubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlcXVlc3QaIi5tZXJnZS5mYWNpbGl0eS52MS5QZXJmb3JtUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message merge.facility.v1.RegisterHostRequest
@@ -854,6 +854,21 @@ export type NodeSpec = Message<"merge.facility.v1.NodeSpec"> & {
    * @generated from field: string kind = 11;
    */
   kind: string;
+
+  /**
+   * Profile settings of a virtual node (0: not asked). Numbers from 40 on are the VM profile's.
+   * Host CPU bandwidth as a fraction of the node's cores (cgroup quota = share × cores × period).
+   *
+   * @generated from field: double cpu_share = 40;
+   */
+  cpuShare: number;
+
+  /**
+   * The guest clock runs this many times slower than the host's (a VM; QEMU instruction counting).
+   *
+   * @generated from field: double clock_dilation = 41;
+   */
+  clockDilation: number;
 };
 
 /**
@@ -1329,6 +1344,13 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
    * @generated from field: string power_error = 8;
    */
   powerError: string;
+
+  /**
+   * What a virtual node actually got (absent: not reported). Numbers from 40 on are the VM profile's.
+   *
+   * @generated from field: merge.facility.v1.NodeProfile profile = 40;
+   */
+  profile?: NodeProfile | undefined;
 };
 
 /**
@@ -1337,6 +1359,160 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
   messageDesc(file_merge_facility_v1_facility, 38);
+
+/**
+ * A virtual node's performance profile as the facility set it up and measured it.
+ *
+ * @generated from message merge.facility.v1.NodeProfile
+ */
+export type NodeProfile = Message<"merge.facility.v1.NodeProfile"> & {
+  /**
+   * vm | container
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * A VM: kvm | tcg.
+   *
+   * @generated from field: string accel = 2;
+   */
+  accel: string;
+
+  /**
+   * @generated from field: uint32 cores = 3;
+   */
+  cores: number;
+
+  /**
+   * @generated from field: uint64 memory_mib = 4;
+   */
+  memoryMib: bigint;
+
+  /**
+   * Host CPU bandwidth in cores (the cgroup quota per 100 ms period); 0: not capped.
+   *
+   * @generated from field: double cpu_cap = 5;
+   */
+  cpuCap: number;
+
+  /**
+   * @generated from field: repeated merge.facility.v1.NodeProfileNic nics = 6;
+   */
+  nics: NodeProfileNic[];
+
+  /**
+   * Absent: no time dilation asked.
+   *
+   * @generated from field: merge.facility.v1.NodeDilation dilation = 7;
+   */
+  dilation?: NodeDilation | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeProfile.
+ * Use `create(NodeProfileSchema)` to create a new message.
+ */
+export const NodeProfileSchema: GenMessage<NodeProfile> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 39);
+
+/**
+ * @generated from message merge.facility.v1.NodeProfileNic
+ */
+export type NodeProfileNic = Message<"merge.facility.v1.NodeProfileNic"> & {
+  /**
+   * @generated from field: string ifname = 1;
+   */
+  ifname: string;
+
+  /**
+   * virtio | e1000 | e1000e | rtl8139
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeProfileNic.
+ * Use `create(NodeProfileNicSchema)` to create a new message.
+ */
+export const NodeProfileNicSchema: GenMessage<NodeProfileNic> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 40);
+
+/**
+ * Time dilation asked and achieved: host seconds per guest second.
+ *
+ * @generated from message merge.facility.v1.NodeDilation
+ */
+export type NodeDilation = Message<"merge.facility.v1.NodeDilation"> & {
+  /**
+   * @generated from field: double asked = 1;
+   */
+  asked: number;
+
+  /**
+   * Against wall time, over window_s.
+   *
+   * @generated from field: double achieved = 2;
+   */
+  achieved: number;
+
+  /**
+   * Against the host CPU time given to the guest, per core of its cap.
+   *
+   * @generated from field: double of_cpu = 3;
+   */
+  ofCpu: number;
+
+  /**
+   * QEMU -icount shift.
+   *
+   * @generated from field: uint32 shift = 4;
+   */
+  shift: number;
+
+  /**
+   * CPU quota in host cores.
+   *
+   * @generated from field: double cap = 5;
+   */
+  cap: number;
+
+  /**
+   * Guest seconds per host CPU second.
+   *
+   * @generated from field: double rate = 6;
+   */
+  rate: number;
+
+  /**
+   * Share of the cap the host gave while measured.
+   *
+   * @generated from field: double obtained = 7;
+   */
+  obtained: number;
+
+  /**
+   * @generated from field: double window_s = 8;
+   */
+  windowS: number;
+
+  /**
+   * Relative error of achieved.
+   *
+   * @generated from field: double error = 9;
+   */
+  error: number;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeDilation.
+ * Use `create(NodeDilationSchema)` to create a new message.
+ */
+export const NodeDilationSchema: GenMessage<NodeDilation> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.LinkStatus
@@ -1370,7 +1546,7 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  * Use `create(LinkStatusSchema)` to create a new message.
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.NodePowerRequest
@@ -1408,7 +1584,7 @@ export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
  * Use `create(NodePowerRequestSchema)` to create a new message.
  */
 export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 40);
+  messageDesc(file_merge_facility_v1_facility, 43);
 
 /**
  * @generated from message merge.facility.v1.NodePowerResponse
@@ -1427,7 +1603,7 @@ export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> &
  * Use `create(NodePowerResponseSchema)` to create a new message.
  */
 export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 41);
+  messageDesc(file_merge_facility_v1_facility, 44);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationRequest
@@ -1474,7 +1650,7 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
  * Use `create(UpdateEmulationRequestSchema)` to create a new message.
  */
 export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 42);
+  messageDesc(file_merge_facility_v1_facility, 45);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationResponse
@@ -1493,7 +1669,7 @@ export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulation
  * Use `create(UpdateEmulationResponseSchema)` to create a new message.
  */
 export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 43);
+  messageDesc(file_merge_facility_v1_facility, 46);
 
 /**
  * @generated from message merge.facility.v1.AttachRequest
@@ -1531,7 +1707,7 @@ export type AttachRequest = Message<"merge.facility.v1.AttachRequest"> & {
  * Use `create(AttachRequestSchema)` to create a new message.
  */
 export const AttachRequestSchema: GenMessage<AttachRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 44);
+  messageDesc(file_merge_facility_v1_facility, 47);
 
 /**
  * @generated from message merge.facility.v1.AttachResponse
@@ -1587,7 +1763,7 @@ export type AttachResponse = Message<"merge.facility.v1.AttachResponse"> & {
  * Use `create(AttachResponseSchema)` to create a new message.
  */
 export const AttachResponseSchema: GenMessage<AttachResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 45);
+  messageDesc(file_merge_facility_v1_facility, 48);
 
 /**
  * @generated from message merge.facility.v1.DetachRequest
@@ -1614,7 +1790,7 @@ export type DetachRequest = Message<"merge.facility.v1.DetachRequest"> & {
  * Use `create(DetachRequestSchema)` to create a new message.
  */
 export const DetachRequestSchema: GenMessage<DetachRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 46);
+  messageDesc(file_merge_facility_v1_facility, 49);
 
 /**
  * @generated from message merge.facility.v1.DetachResponse
@@ -1633,7 +1809,7 @@ export type DetachResponse = Message<"merge.facility.v1.DetachResponse"> & {
  * Use `create(DetachResponseSchema)` to create a new message.
  */
 export const DetachResponseSchema: GenMessage<DetachResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 47);
+  messageDesc(file_merge_facility_v1_facility, 50);
 
 /**
  * @generated from message merge.facility.v1.ExecRequest
@@ -1674,7 +1850,7 @@ export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 48);
+  messageDesc(file_merge_facility_v1_facility, 51);
 
 /**
  * @generated from message merge.facility.v1.ExecResponse
@@ -1711,7 +1887,7 @@ export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 49);
+  messageDesc(file_merge_facility_v1_facility, 52);
 
 /**
  * @generated from message merge.facility.v1.WindowSize
@@ -1733,7 +1909,7 @@ export type WindowSize = Message<"merge.facility.v1.WindowSize"> & {
  * Use `create(WindowSizeSchema)` to create a new message.
  */
 export const WindowSizeSchema: GenMessage<WindowSize> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 50);
+  messageDesc(file_merge_facility_v1_facility, 53);
 
 /**
  * @generated from message merge.facility.v1.ShellStart
@@ -1789,7 +1965,7 @@ export type ShellStart = Message<"merge.facility.v1.ShellStart"> & {
  * Use `create(ShellStartSchema)` to create a new message.
  */
 export const ShellStartSchema: GenMessage<ShellStart> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 51);
+  messageDesc(file_merge_facility_v1_facility, 54);
 
 /**
  * @generated from message merge.facility.v1.ShellRequest
@@ -1834,7 +2010,7 @@ export type ShellRequest = Message<"merge.facility.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 52);
+  messageDesc(file_merge_facility_v1_facility, 55);
 
 /**
  * @generated from message merge.facility.v1.ShellResponse
@@ -1871,7 +2047,7 @@ export type ShellResponse = Message<"merge.facility.v1.ShellResponse"> & {
  * Use `create(ShellResponseSchema)` to create a new message.
  */
 export const ShellResponseSchema: GenMessage<ShellResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 53);
+  messageDesc(file_merge_facility_v1_facility, 56);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1928,7 +2104,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 54);
+  messageDesc(file_merge_facility_v1_facility, 57);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1982,7 +2158,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 55);
+  messageDesc(file_merge_facility_v1_facility, 58);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -2058,7 +2234,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 56);
+  messageDesc(file_merge_facility_v1_facility, 59);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -2089,7 +2265,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 57);
+  messageDesc(file_merge_facility_v1_facility, 60);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -2106,7 +2282,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 58);
+  messageDesc(file_merge_facility_v1_facility, 61);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -2123,7 +2299,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 59);
+  messageDesc(file_merge_facility_v1_facility, 62);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -2136,7 +2312,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 60);
+  messageDesc(file_merge_facility_v1_facility, 63);
 
 /**
  * @generated from message merge.facility.v1.ActivityRequest
@@ -2160,7 +2336,7 @@ export type ActivityRequest = Message<"merge.facility.v1.ActivityRequest"> & {
  * Use `create(ActivityRequestSchema)` to create a new message.
  */
 export const ActivityRequestSchema: GenMessage<ActivityRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 61);
+  messageDesc(file_merge_facility_v1_facility, 64);
 
 /**
  * @generated from message merge.facility.v1.NodeActivity
@@ -2212,7 +2388,7 @@ export type NodeActivity = Message<"merge.facility.v1.NodeActivity"> & {
  * Use `create(NodeActivitySchema)` to create a new message.
  */
 export const NodeActivitySchema: GenMessage<NodeActivity> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 62);
+  messageDesc(file_merge_facility_v1_facility, 65);
 
 /**
  * @generated from message merge.facility.v1.ActivityResponse
@@ -2241,7 +2417,7 @@ export type ActivityResponse = Message<"merge.facility.v1.ActivityResponse"> & {
  * Use `create(ActivityResponseSchema)` to create a new message.
  */
 export const ActivityResponseSchema: GenMessage<ActivityResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 63);
+  messageDesc(file_merge_facility_v1_facility, 66);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
