@@ -5,6 +5,8 @@
  * start script can call it in-process (the portal ↔ commander boundary stays a
  * network boundary over loopback either way).
  */
+import { create } from "@bufbuild/protobuf";
+import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { Facility } from "@merge/xir";
 import type { Backend, HarborSpec } from "./backend.ts";
@@ -13,6 +15,7 @@ import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
 import { reconcileHost } from "./host/reconcile.ts";
+import { hostStatuses } from "./host/records.ts";
 import { startHostRegistry } from "./host/registry.ts";
 import { HostRoutedBackend } from "./host/routed.ts";
 import { FacilityMetrics, serveMetrics } from "./metrics.ts";
@@ -143,6 +146,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     host: o.host,
     port: o.port ?? 0,
     registryPort: o.registryPort ?? 0,
+    hosts: async () => (await hostStatuses(o.store, o.model)).map((h) => create(pb.HostStatusSchema, h)),
     log: o.log,
   });
   const driver = await startDriverServer({

@@ -6,7 +6,8 @@
  * of them (each wires its own endpoints and its end of the tunnels between
  * them). A call to a host whose agent is down fails at once, naming the host.
  */
-import type { Client } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { type Client, ConnectError } from "@connectrpc/connect";
 import { linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
@@ -24,7 +25,9 @@ import type {
   NodeSpec,
   PowerAction,
 } from "../backend.ts";
+import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
 import { tlsClient } from "../grpc.ts";
+import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
 import { readHost } from "./records.ts";
 
@@ -52,7 +55,7 @@ export class HostRoutedBackend implements Backend {
     return this.o.local.name;
   }
 
-  /** The local backend's data plane (exec and shells reach the nodes of the facility's own machine). */
+  /** The local backend's data plane (exec and shells in the nodes of the facility's own machine; others go to their agents). */
   get dataPlane(): unknown {
     return (this.o.local as unknown as { dataPlane?: unknown }).dataPlane;
   }
@@ -121,6 +124,67 @@ export class HostRoutedBackend implements Backend {
     }
     for (const line of res.log) ctx.log(`${host}: ${line}`);
     return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
+  }
+
+  /** The host a resource is on, when another than the facility's own machine (NodeOps routes commands by it). */
+  hostOfResource(resource: string): string | undefined {
+    return this.o.hostOf(resource) || undefined;
+  }
+
+  /** A command in a node of another host, through its agent. */
+  async nodeExec(
+    host: string,
+    req: { mzid: string; node: string; argv: string[]; timeoutMs: number },
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    const client = await this.client(host);
+    const request = create(pb.ExecRequestSchema, req);
+    return this.streamed(host, client.nodeExec({ request }, { signal }));
+  }
+
+  /** A shell (or a command with its stdin) in a node of another host, through its agent. */
+  async nodeShell(
+    host: string,
+    req: { mzid: string; node: string } & ShellOptions,
+    input: AsyncIterable<ShellInput>,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    const client = await this.client(host);
+    const start = create(pb.ShellStartSchema, {
+      mzid: req.mzid,
+      node: req.node,
+      tty: req.tty,
+      argv: req.argv ?? [],
+      timeoutMs: req.timeoutMs ?? 0,
+      ...(req.size ? { size: create(pb.WindowSizeSchema, req.size) } : {}),
+    });
+    async function* requests(): AsyncGenerator<pb.NodeShellRequest> {
+      yield create(pb.NodeShellRequestSchema, { request: { in: { case: "start", value: start } } });
+      for await (const i of input) yield create(pb.NodeShellRequestSchema, { request: shellInputToPb(i) });
+    }
+    return this.streamed(host, client.nodeShell(requests(), { signal }));
+  }
+
+  /**
+   * An agent's output stream as chunks. The first message is awaited here, so
+   * a refusal (no such node, host gone) fails the call rather than the stream.
+   */
+  private async streamed(
+    host: string,
+    stream: AsyncIterable<{ response?: { out: pb.ExecResponse["out"] } }>,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    const it = stream[Symbol.asyncIterator]();
+    const failed = (e: unknown): never => {
+      if (e instanceof ConnectError) throw new ConnectError(`host ${host}: ${e.rawMessage}`, e.code);
+      throw new Error(`host ${host}: ${(e as Error).message}`);
+    };
+    const first = await it.next().catch(failed);
+    return (async function* () {
+      for (let r = first; !r.done; r = await it.next().catch(failed)) {
+        const c = r.value.response && execChunkFromPb(r.value.response.out);
+        if (c) yield c;
+      }
+    })();
   }
 
   /** Sweep what a host holds of materializations not in `live` (its agent's backend decides by its own records). */

@@ -17,7 +17,162 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file merge/facility/v1/facility.proto.
  */
 export const file_merge_facility_v1_facility: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAkiqQEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkinwEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBEg0KBW1vZGVsGAggASgJQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKxAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUSDAoEaG9zdBgKIAEoCRIMCgRraW5kGAsgASgJIjsKCU5vZGVQb3dlchIuCgZhY3Rpb24YASABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiKQAQoMTGlua0VuZHBvaW50EgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNEhAKCHJlc291cmNlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoEdmxhbhgFIAEoDUgAiAEBEhAKA3ZuaRgGIAEoDUgBiAEBEgwKBGhvc3QYByABKAlCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50IuUBCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAESFQoNZW11bGF0b3JfaG9zdBgJIAEoCSKqAQoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBARI1CgZ0b3dhcmQYBCADKAsyJS5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25EaXJlY3Rpb25CCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBChJFbXVsYXRpb25EaXJlY3Rpb24SDAoEbm9kZRgBIAEoCRIVCghjYXBhY2l0eRgCIAEoAUgAiAEBEhQKB2xhdGVuY3kYAyABKAFIAYgBARIRCgRsb3NzGAQgASgBSAKIAQFCCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBCgxFbXVsYXRlZExpbmsSDAoEbGluaxgBIAEoCRIyCgllbmRwb2ludHMYAiADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMgoGcGFyYW1zGAMgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIpABCg1FbXVsYXRpb25TcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEhEKCWVtdWxhdGlvbhgDIAEoCRIQCghlbXVsYXRvchgEIAEoCRIuCgVsaW5rcxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGVkTGluaxIMCgRob3N0GAYgASgJIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyKKAQoWVXBkYXRlRW11bGF0aW9uUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBGxpbmsYAyABKAkSMgoGcGFyYW1zGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zEg4KBnRvd2FyZBgFIAEoCSJNChdVcGRhdGVFbXVsYXRpb25SZXNwb25zZRIyCgZwYXJhbXMYASABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiXQoLRXhlY1JlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBGFyZ3YYBCADKAkSEgoKdGltZW91dF9tcxgFIAEoDSJOCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IigKCldpbmRvd1NpemUSDAoEcm93cxgBIAEoDRIMCgRjb2xzGAIgASgNIpYBCgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUSDAoEYXJndhgGIAMoCRISCgp0aW1lb3V0X21zGAcgASgNIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMyrQcKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwATLBAQoPUmVnaXN0cnlTZXJ2aWNlElMKCFJlZ2lzdGVyEiIubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiMubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJSZXNwb25zZRJZCgpVbnJlZ2lzdGVyEiQubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlcXVlc3QaJS5tZXJnZS5mYWNpbGl0eS52MS5VbnJlZ2lzdGVyUmVzcG9uc2UydgoTSG9zdFJlZ2lzdHJ5U2VydmljZRJfCgxSZWdpc3Rlckhvc3QSJi5tZXJnZS5mYWNpbGl0eS52MS5SZWdpc3Rlckhvc3RSZXF1ZXN0GicubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVzcG9uc2UyZAoQSG9zdEFnZW50U2VydmljZRJQCgdQZXJmb3JtEiEubWVyZ2UuZmFjaWxpdHkudjEuUGVyZm9ybVJlcXVlc3QaIi5tZXJnZS5mYWNpbGl0eS52MS5QZXJmb3JtUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiBtZXJnZS9mYWNpbGl0eS92MS9mYWNpbGl0eS5wcm90bxIRbWVyZ2UuZmFjaWxpdHkudjEiQgoPTm9kZUV4ZWNSZXF1ZXN0Ei8KB3JlcXVlc3QYASABKAsyHi5tZXJnZS5mYWNpbGl0eS52MS5FeGVjUmVxdWVzdCJFChBOb2RlRXhlY1Jlc3BvbnNlEjEKCHJlc3BvbnNlGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlIkQKEE5vZGVTaGVsbFJlcXVlc3QSMAoHcmVxdWVzdBgBIAEoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsUmVxdWVzdCJHChFOb2RlU2hlbGxSZXNwb25zZRIyCghyZXNwb25zZRgBIAEoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLlNoZWxsUmVzcG9uc2UiDgoMSG9zdHNSZXF1ZXN0InsKCkhvc3RTdGF0dXMSDAoEbmFtZRgBIAEoCRINCgVzdGF0ZRgCIAEoCRINCgVjb3JlcxgDIAEoDRIOCgZtZW1vcnkYBCABKAESDAoEZGlzaxgFIAEoARIQCgh1bmRlcmxheRgGIAEoCRIRCglyZXNvdXJjZXMYByADKAkiPQoNSG9zdHNSZXNwb25zZRIsCgVob3N0cxgBIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkhvc3RTdGF0dXMikgEKE1JlZ2lzdGVySG9zdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIQCgh1bmRlcmxheRgDIAEoCRINCgVjb3JlcxgEIAEoDRIOCgZtZW1vcnkYBSABKAESDAoEZGlzaxgGIAEoARILCgNwaWQYByABKA0SDwoHc3RhcnRlZBgIIAEoCSIlChRSZWdpc3Rlckhvc3RSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIzCg5QZXJmb3JtUmVxdWVzdBIOCgZtZXRob2QYASABKAkSEQoJYXJnc19qc29uGAIgASgJIjMKD1BlcmZvcm1SZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCRILCgNsb2cYAiADKAkiOAoVTm90aWZ5SW5jb21pbmdSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkoKFk5vdGlmeUluY29taW5nUmVzcG9uc2USMAoGZXJyb3JzGAEgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciJSChJNYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJZChNNYXRlcmlhbGl6ZVJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgNEjAKBmVycm9ycxgCIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLkZyYWdtZW50RXJyb3IiVAoURGVtYXRlcmlhbGl6ZVJlcXVlc3QSDAoEbXppZBgBIAEoCRIuCglmcmFnbWVudHMYAiADKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudCJbChVEZW1hdGVyaWFsaXplUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKA0SMAoGZXJyb3JzGAIgAygLMiAubWVyZ2UuZmFjaWxpdHkudjEuRnJhZ21lbnRFcnJvciI4ChVOb3RpZnlUZWFyZG93blJlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiSgoWTm90aWZ5VGVhcmRvd25SZXNwb25zZRIwCgZlcnJvcnMYASADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIj4KDUZyYWdtZW50RXJyb3ISEAoIcmVzb3VyY2UYASABKAkSCgoCb3AYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSLTAwoIRnJhZ21lbnQSEAoIcmVzb3VyY2UYASABKAkSOgoOaW5mcmFwb2Rfc2V0dXAYCiABKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYXBvZFNldHVwSAASMQoKbm9kZV9zZXR1cBgLIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTcGVjSAASMwoMbm9kZV9yZWN5Y2xlGAwgASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIxCgpub2RlX3Jlc2V0GA0gASgLMhsubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNwZWNIABIyCgpub2RlX3Bvd2VyGA4gASgLMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVBvd2VySAASMgoLbGlua19jcmVhdGUYDyABKAsyGy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rU3BlY0gAEjMKDGxpbmtfZGVzdHJveRgQIAEoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTcGVjSAASOwoPZW11bGF0aW9uX3NldHVwGBEgASgLMiAubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uU3BlY0gAQgQKAm9wIksKDEluZnJhbmV0U3BlYxILCgN2bmkYASABKA0SDgoGc3VibmV0GAIgASgJEg8KB2dhdGV3YXkYAyABKAkSDQoFaG9zdHMYBCADKAkiqQEKDEluZnJhcG9kU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIOCgZzZXJ2ZXIYAyABKAkSMQoIaW5mcmFuZXQYBCABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldFNwZWMSEQoJZW11bGF0aW9uGAUgASgJEhcKD25hbWVfcmVzb2x1dGlvbhgGIAEoCRIMCgRob3N0GAcgASgJIjsKDUluZnJhbmV0RW50cnkSDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSDwoHYWRkcmVzcxgDIAEoCSJ1Cg1JbmZyYXBvZFNldHVwEjEKCGluZnJhcG9kGAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFwb2RTcGVjEjEKB2VudHJpZXMYAiADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5JbmZyYW5ldEVudHJ5IjgKCU5vZGVBbGxvYxINCgVjb3JlcxgBIAEoDRIOCgZtZW1vcnkYAiABKAESDAoEZGlzaxgDIAEoASJoCgxOb2RlSW5mcmFuZXQSLAoDbmV0GAEgASgLMh8ubWVyZ2UuZmFjaWxpdHkudjEuSW5mcmFuZXRTcGVjEg8KB2FkZHJlc3MYAiABKAkSDAoEcG9ydBgDIAEoCRILCgNtYWMYBCABKAkinwEKDU5vZGVJbnRlcmZhY2USDgoGc29ja2V0GAEgASgNEgwKBHBvcnQYAiABKAkSCwoDbWFjGAMgASgJEg0KBWFkZHJzGAQgAygJEg8KB3ZpcnR1YWwYBSABKAgSEQoEdmxhbhgGIAEoDUgAiAEBEhAKA3ZuaRgHIAEoDUgBiAEBEg0KBW1vZGVsGAggASgJQgcKBV92bGFuQgYKBF92bmkiNgoFUm91dGUSDAoEZGVzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBnNvY2tldBgDIAEoDSKxAgoITm9kZVNwZWMSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBG1vZGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSKwoFYWxsb2MYBiABKAsyHC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlQWxsb2MSMQoIaW5mcmFuZXQYByABKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlSW5mcmFuZXQSNAoKaW50ZXJmYWNlcxgIIAMoCzIgLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVJbnRlcmZhY2USKAoGcm91dGVzGAkgAygLMhgubWVyZ2UuZmFjaWxpdHkudjEuUm91dGUSDAoEaG9zdBgKIAEoCRIMCgRraW5kGAsgASgJIjsKCU5vZGVQb3dlchIuCgZhY3Rpb24YASABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiKQAQoMTGlua0VuZHBvaW50EgwKBG5vZGUYASABKAkSDgoGc29ja2V0GAIgASgNEhAKCHJlc291cmNlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoEdmxhbhgFIAEoDUgAiAEBEhAKA3ZuaRgGIAEoDUgBiAEBEgwKBGhvc3QYByABKAlCBwoFX3ZsYW5CBgoEX3ZuaSIrCgtFbmRwb2ludFJlZhIMCgRub2RlGAEgASgJEg4KBnNvY2tldBgCIAEoDSJgCghXYXlwb2ludBIQCghyZXNvdXJjZRgBIAEoCRIMCgRwb3J0GAIgASgJEhEKBHZsYW4YAyABKA1IAIgBARIQCgN2bmkYBCABKA1IAYgBAUIHCgVfdmxhbkIGCgRfdm5pInAKC0xpbmtTZWdtZW50EjEKCWVuZHBvaW50cxgBIAMoCzIeLm1lcmdlLmZhY2lsaXR5LnYxLkVuZHBvaW50UmVmEi4KCXdheXBvaW50cxgCIAMoCzIbLm1lcmdlLmZhY2lsaXR5LnYxLldheXBvaW50IuUBCghMaW5rU3BlYxIMCgRtemlkGAEgASgJEg4KBnZpbmRleBgCIAEoDRIMCgRsaW5rGAMgASgJEgwKBGtpbmQYBCABKAkSMgoJZW5kcG9pbnRzGAUgAygLMh8ubWVyZ2UuZmFjaWxpdHkudjEuTGlua0VuZHBvaW50EjAKCHNlZ21lbnRzGAYgAygLMh4ubWVyZ2UuZmFjaWxpdHkudjEuTGlua1NlZ21lbnQSEAoIZW11bGF0b3IYByABKAkSEAoIY2FwYWNpdHkYCCABKAESFQoNZW11bGF0b3JfaG9zdBgJIAEoCSKqAQoPRW11bGF0aW9uUGFyYW1zEhUKCGNhcGFjaXR5GAEgASgBSACIAQESFAoHbGF0ZW5jeRgCIAEoAUgBiAEBEhEKBGxvc3MYAyABKAFIAogBARI1CgZ0b3dhcmQYBCADKAsyJS5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25EaXJlY3Rpb25CCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBChJFbXVsYXRpb25EaXJlY3Rpb24SDAoEbm9kZRgBIAEoCRIVCghjYXBhY2l0eRgCIAEoAUgAiAEBEhQKB2xhdGVuY3kYAyABKAFIAYgBARIRCgRsb3NzGAQgASgBSAKIAQFCCwoJX2NhcGFjaXR5QgoKCF9sYXRlbmN5QgcKBV9sb3NzIoQBCgxFbXVsYXRlZExpbmsSDAoEbGluaxgBIAEoCRIyCgllbmRwb2ludHMYAiADKAsyHy5tZXJnZS5mYWNpbGl0eS52MS5MaW5rRW5kcG9pbnQSMgoGcGFyYW1zGAMgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zIpABCg1FbXVsYXRpb25TcGVjEgwKBG16aWQYASABKAkSDgoGdmluZGV4GAIgASgNEhEKCWVtdWxhdGlvbhgDIAEoCRIQCghlbXVsYXRvchgEIAEoCRIuCgVsaW5rcxgFIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGVkTGluaxIMCgRob3N0GAYgASgJIjAKDVN0YXR1c1JlcXVlc3QSDAoEbXppZBgBIAEoCRIRCglyZXNvdXJjZXMYAiADKAkiNQoSV2F0Y2hTdGF0dXNSZXF1ZXN0EgwKBG16aWQYASABKAkSEQoJcmVzb3VyY2VzGAIgAygJIkgKE1dhdGNoU3RhdHVzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVzcG9uc2Ui7AEKCk5vZGVTdGF0dXMSDAoEbm9kZRgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRItCgdjdXJyZW50GAMgASgOMhwubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXRlEiwKBnRhcmdldBgEIAEoDjIcLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVTdGF0ZRIuCgZhY3Rpb24YBSABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5BY3Rpb25TdGF0ZRINCgVlcnJvchgGIAEoCRINCgVwb3dlchgHIAEoCRITCgtwb3dlcl9lcnJvchgIIAEoCSKQAQoKTGlua1N0YXR1cxIMCgRsaW5rGAEgASgJEi4KBmFjdGlvbhgCIAEoDjIeLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXRlEg0KBWVycm9yGAMgASgJEjUKCWVtdWxhdGlvbhgEIAEoCzIiLm1lcmdlLmZhY2lsaXR5LnYxLkVtdWxhdGlvblBhcmFtcyJwChBOb2RlUG93ZXJSZXF1ZXN0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRIuCgZhY3Rpb24YBCABKA4yHi5tZXJnZS5mYWNpbGl0eS52MS5Qb3dlckFjdGlvbiJAChFOb2RlUG93ZXJSZXNwb25zZRIrCgRub2RlGAEgASgLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cyKKAQoWVXBkYXRlRW11bGF0aW9uUmVxdWVzdBIMCgRtemlkGAEgASgJEhAKCHJlc291cmNlGAIgASgJEgwKBGxpbmsYAyABKAkSMgoGcGFyYW1zGAQgASgLMiIubWVyZ2UuZmFjaWxpdHkudjEuRW11bGF0aW9uUGFyYW1zEg4KBnRvd2FyZBgFIAEoCSJNChdVcGRhdGVFbXVsYXRpb25SZXNwb25zZRIyCgZwYXJhbXMYASABKAsyIi5tZXJnZS5mYWNpbGl0eS52MS5FbXVsYXRpb25QYXJhbXMiXQoLRXhlY1JlcXVlc3QSDAoEbXppZBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCRIMCgRub2RlGAMgASgJEgwKBGFyZ3YYBCADKAkSEgoKdGltZW91dF9tcxgFIAEoDSJOCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBQoDb3V0IigKCldpbmRvd1NpemUSDAoEcm93cxgBIAEoDRIMCgRjb2xzGAIgASgNIpYBCgpTaGVsbFN0YXJ0EgwKBG16aWQYASABKAkSEAoIcmVzb3VyY2UYAiABKAkSDAoEbm9kZRgDIAEoCRILCgN0dHkYBCABKAgSKwoEc2l6ZRgFIAEoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLldpbmRvd1NpemUSDAoEYXJndhgGIAMoCRISCgp0aW1lb3V0X21zGAcgASgNIpUBCgxTaGVsbFJlcXVlc3QSLgoFc3RhcnQYASABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFN0YXJ0SAASDwoFc3RkaW4YAiABKAxIABIvCgZyZXNpemUYAyABKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5XaW5kb3dTaXplSAASDQoDZW9mGAQgASgISABCBAoCaW4iTwoNU2hlbGxSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIFCgNvdXQitQEKDEFjdGlvblN0YXR1cxIMCgR0YXNrGAEgASgJEg0KBXN0YWdlGAIgASgNEgoKAmlkGAMgASgJEgwKBGtpbmQYBCABKAkSDgoGdGFyZ2V0GAUgASgJEi0KBXN0YXRlGAYgASgOMh4ubWVyZ2UuZmFjaWxpdHkudjEuQWN0aW9uU3RhdGUSDgoGbWFza2VkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNEg0KBWVycm9yGAkgASgJIogBCgpUYXNrU3RhdHVzEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEgwKBGRlcHMYAyADKAkSDgoGc3RhZ2VzGAQgASgNEg8KB2FjdGlvbnMYBSABKA0SEAoIY29tcGxldGUYBiABKA0SDgoGZXJyb3JzGAcgASgNEg4KBm1hc2tlZBgIIAEoDSKaAwoOU3RhdHVzUmVzcG9uc2USDAoEbXppZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5tZXJnZS5mYWNpbGl0eS52MS5NelN0YXR1cxIYChBpbmZyYXBvZF9hZGRyZXNzGAMgASgJEg8KB2FjdGlvbnMYBCABKA0SEAoIY29tcGxldGUYBSABKA0SEwoLZXJyb3JfY291bnQYBiABKA0SDgoGbWFza2VkGAcgASgNEiwKBW5vZGVzGAggAygLMh0ubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVN0YXR1cxIsCgVsaW5rcxgJIAMoCzIdLm1lcmdlLmZhY2lsaXR5LnYxLkxpbmtTdGF0dXMSLAoFdGFza3MYCiADKAsyHS5tZXJnZS5mYWNpbGl0eS52MS5UYXNrU3RhdHVzEi8KBmZhaWxlZBgLIAMoCzIfLm1lcmdlLmZhY2lsaXR5LnYxLkFjdGlvblN0YXR1cxIwCgZlcnJvcnMYDCADKAsyIC5tZXJnZS5mYWNpbGl0eS52MS5GcmFnbWVudEVycm9yIkYKD1JlZ2lzdGVyUmVxdWVzdBIOCgZkcml2ZXIYASABKAkSEAoIZW5kcG9pbnQYAiABKAkSEQoJcmVzb3VyY2VzGAMgAygJIiUKEFJlZ2lzdGVyUmVzcG9uc2USEQoJcmVzb3VyY2VzGAEgASgNIiMKEVVucmVnaXN0ZXJSZXF1ZXN0Eg4KBmRyaXZlchgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UqpQEKC1Bvd2VyQWN0aW9uEhwKGFBPV0VSX0FDVElPTl9VTlNQRUNJRklFRBAAEhMKD1BPV0VSX0FDVElPTl9PThABEhQKEFBPV0VSX0FDVElPTl9PRkYQAhIWChJQT1dFUl9BQ1RJT05fQ1lDTEUQAxIbChdQT1dFUl9BQ1RJT05fU09GVF9DWUNMRRAEEhgKFFBPV0VSX0FDVElPTl9SRUlNQUdFEAUqwgEKCE16U3RhdHVzEhkKFU1aX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEk1aX1NUQVRVU19JTkNPTUlORxABEhsKF01aX1NUQVRVU19NQVRFUklBTElaSU5HEAISFAoQTVpfU1RBVFVTX0FDVElWRRADEhMKD01aX1NUQVRVU19FUlJPUhAEEh0KGU1aX1NUQVRVU19ERU1BVEVSSUFMSVpJTkcQBRIcChhNWl9TVEFUVVNfREVNQVRFUklBTElaRUQQBippCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhQKEE5PREVfU1RBVEVfQ0xFQU4QARIUChBOT0RFX1NUQVRFX1NFVFVQEAISFAoQTk9ERV9TVEFURV9SRUFEWRADKngKC0FjdGlvblN0YXRlEhwKGEFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEFDVElPTl9TVEFURV9QRU5ESU5HEAESGQoVQUNUSU9OX1NUQVRFX0NPTVBMRVRFEAISFgoSQUNUSU9OX1NUQVRFX0VSUk9SEAMy+QcKD0ZhY2lsaXR5U2VydmljZRJlCg5Ob3RpZnlJbmNvbWluZxIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeUluY29taW5nUmVzcG9uc2USXAoLTWF0ZXJpYWxpemUSJS5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlcXVlc3QaJi5tZXJnZS5mYWNpbGl0eS52MS5NYXRlcmlhbGl6ZVJlc3BvbnNlEmIKDURlbWF0ZXJpYWxpemUSJy5tZXJnZS5mYWNpbGl0eS52MS5EZW1hdGVyaWFsaXplUmVxdWVzdBooLm1lcmdlLmZhY2lsaXR5LnYxLkRlbWF0ZXJpYWxpemVSZXNwb25zZRJlCg5Ob3RpZnlUZWFyZG93bhIoLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVxdWVzdBopLm1lcmdlLmZhY2lsaXR5LnYxLk5vdGlmeVRlYXJkb3duUmVzcG9uc2USTQoGU3RhdHVzEiAubWVyZ2UuZmFjaWxpdHkudjEuU3RhdHVzUmVxdWVzdBohLm1lcmdlLmZhY2lsaXR5LnYxLlN0YXR1c1Jlc3BvbnNlEl4KC1dhdGNoU3RhdHVzEiUubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiYubWVyZ2UuZmFjaWxpdHkudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElYKCU5vZGVQb3dlchIjLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVQb3dlclJlcXVlc3QaJC5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlUG93ZXJSZXNwb25zZRJoCg9VcGRhdGVFbXVsYXRpb24SKS5tZXJnZS5mYWNpbGl0eS52MS5VcGRhdGVFbXVsYXRpb25SZXF1ZXN0GioubWVyZ2UuZmFjaWxpdHkudjEuVXBkYXRlRW11bGF0aW9uUmVzcG9uc2USSQoERXhlYxIeLm1lcmdlLmZhY2lsaXR5LnYxLkV4ZWNSZXF1ZXN0Gh8ubWVyZ2UuZmFjaWxpdHkudjEuRXhlY1Jlc3BvbnNlMAESTgoFU2hlbGwSHy5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlcXVlc3QaIC5tZXJnZS5mYWNpbGl0eS52MS5TaGVsbFJlc3BvbnNlKAEwARJKCgVIb3N0cxIfLm1lcmdlLmZhY2lsaXR5LnYxLkhvc3RzUmVxdWVzdBogLm1lcmdlLmZhY2lsaXR5LnYxLkhvc3RzUmVzcG9uc2UywQEKD1JlZ2lzdHJ5U2VydmljZRJTCghSZWdpc3RlchIiLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2USWQoKVW5yZWdpc3RlchIkLm1lcmdlLmZhY2lsaXR5LnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiUubWVyZ2UuZmFjaWxpdHkudjEuVW5yZWdpc3RlclJlc3BvbnNlMnYKE0hvc3RSZWdpc3RyeVNlcnZpY2USXwoMUmVnaXN0ZXJIb3N0EiYubWVyZ2UuZmFjaWxpdHkudjEuUmVnaXN0ZXJIb3N0UmVxdWVzdBonLm1lcmdlLmZhY2lsaXR5LnYxLlJlZ2lzdGVySG9zdFJlc3BvbnNlMpcCChBIb3N0QWdlbnRTZXJ2aWNlElAKB1BlcmZvcm0SIS5tZXJnZS5mYWNpbGl0eS52MS5QZXJmb3JtUmVxdWVzdBoiLm1lcmdlLmZhY2lsaXR5LnYxLlBlcmZvcm1SZXNwb25zZRJVCghOb2RlRXhlYxIiLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVFeGVjUmVxdWVzdBojLm1lcmdlLmZhY2lsaXR5LnYxLk5vZGVFeGVjUmVzcG9uc2UwARJaCglOb2RlU2hlbGwSIy5tZXJnZS5mYWNpbGl0eS52MS5Ob2RlU2hlbGxSZXF1ZXN0GiQubWVyZ2UuZmFjaWxpdHkudjEuTm9kZVNoZWxsUmVzcG9uc2UoATABYgZwcm90bzM");
+
+/**
+ * The facility's node-command messages, carried to a host agent as they are.
+ *
+ * @generated from message merge.facility.v1.NodeExecRequest
+ */
+export type NodeExecRequest = Message<"merge.facility.v1.NodeExecRequest"> & {
+  /**
+   * @generated from field: merge.facility.v1.ExecRequest request = 1;
+   */
+  request?: ExecRequest | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeExecRequest.
+ * Use `create(NodeExecRequestSchema)` to create a new message.
+ */
+export const NodeExecRequestSchema: GenMessage<NodeExecRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 0);
+
+/**
+ * @generated from message merge.facility.v1.NodeExecResponse
+ */
+export type NodeExecResponse = Message<"merge.facility.v1.NodeExecResponse"> & {
+  /**
+   * @generated from field: merge.facility.v1.ExecResponse response = 1;
+   */
+  response?: ExecResponse | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeExecResponse.
+ * Use `create(NodeExecResponseSchema)` to create a new message.
+ */
+export const NodeExecResponseSchema: GenMessage<NodeExecResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 1);
+
+/**
+ * @generated from message merge.facility.v1.NodeShellRequest
+ */
+export type NodeShellRequest = Message<"merge.facility.v1.NodeShellRequest"> & {
+  /**
+   * @generated from field: merge.facility.v1.ShellRequest request = 1;
+   */
+  request?: ShellRequest | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeShellRequest.
+ * Use `create(NodeShellRequestSchema)` to create a new message.
+ */
+export const NodeShellRequestSchema: GenMessage<NodeShellRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 2);
+
+/**
+ * @generated from message merge.facility.v1.NodeShellResponse
+ */
+export type NodeShellResponse = Message<"merge.facility.v1.NodeShellResponse"> & {
+  /**
+   * @generated from field: merge.facility.v1.ShellResponse response = 1;
+   */
+  response?: ShellResponse | undefined;
+};
+
+/**
+ * Describes the message merge.facility.v1.NodeShellResponse.
+ * Use `create(NodeShellResponseSchema)` to create a new message.
+ */
+export const NodeShellResponseSchema: GenMessage<NodeShellResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 3);
+
+/**
+ * @generated from message merge.facility.v1.HostsRequest
+ */
+export type HostsRequest = Message<"merge.facility.v1.HostsRequest"> & {
+};
+
+/**
+ * Describes the message merge.facility.v1.HostsRequest.
+ * Use `create(HostsRequestSchema)` to create a new message.
+ */
+export const HostsRequestSchema: GenMessage<HostsRequest> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 4);
+
+/**
+ * @generated from message merge.facility.v1.HostStatus
+ */
+export type HostStatus = Message<"merge.facility.v1.HostStatus"> & {
+  /**
+   * The host's name as the facility model names it.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * up | down | drained | drained, down (down: its agent stopped answering, or never registered).
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * Measured on the host by its agent (0 when it never registered).
+   *
+   * @generated from field: uint32 cores = 3;
+   */
+  cores: number;
+
+  /**
+   * @generated from field: double memory = 4;
+   */
+  memory: number;
+
+  /**
+   * @generated from field: double disk = 5;
+   */
+  disk: number;
+
+  /**
+   * @generated from field: string underlay = 6;
+   */
+  underlay: string;
+
+  /**
+   * The facility model's resources on this host.
+   *
+   * @generated from field: repeated string resources = 7;
+   */
+  resources: string[];
+};
+
+/**
+ * Describes the message merge.facility.v1.HostStatus.
+ * Use `create(HostStatusSchema)` to create a new message.
+ */
+export const HostStatusSchema: GenMessage<HostStatus> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 5);
+
+/**
+ * @generated from message merge.facility.v1.HostsResponse
+ */
+export type HostsResponse = Message<"merge.facility.v1.HostsResponse"> & {
+  /**
+   * @generated from field: repeated merge.facility.v1.HostStatus hosts = 1;
+   */
+  hosts: HostStatus[];
+};
+
+/**
+ * Describes the message merge.facility.v1.HostsResponse.
+ * Use `create(HostsResponseSchema)` to create a new message.
+ */
+export const HostsResponseSchema: GenMessage<HostsResponse> = /*@__PURE__*/
+  messageDesc(file_merge_facility_v1_facility, 6);
 
 /**
  * @generated from message merge.facility.v1.RegisterHostRequest
@@ -79,7 +234,7 @@ export type RegisterHostRequest = Message<"merge.facility.v1.RegisterHostRequest
  * Use `create(RegisterHostRequestSchema)` to create a new message.
  */
 export const RegisterHostRequestSchema: GenMessage<RegisterHostRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 0);
+  messageDesc(file_merge_facility_v1_facility, 7);
 
 /**
  * @generated from message merge.facility.v1.RegisterHostResponse
@@ -98,7 +253,7 @@ export type RegisterHostResponse = Message<"merge.facility.v1.RegisterHostRespon
  * Use `create(RegisterHostResponseSchema)` to create a new message.
  */
 export const RegisterHostResponseSchema: GenMessage<RegisterHostResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 1);
+  messageDesc(file_merge_facility_v1_facility, 8);
 
 /**
  * @generated from message merge.facility.v1.PerformRequest
@@ -124,7 +279,7 @@ export type PerformRequest = Message<"merge.facility.v1.PerformRequest"> & {
  * Use `create(PerformRequestSchema)` to create a new message.
  */
 export const PerformRequestSchema: GenMessage<PerformRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 2);
+  messageDesc(file_merge_facility_v1_facility, 9);
 
 /**
  * @generated from message merge.facility.v1.PerformResponse
@@ -150,7 +305,7 @@ export type PerformResponse = Message<"merge.facility.v1.PerformResponse"> & {
  * Use `create(PerformResponseSchema)` to create a new message.
  */
 export const PerformResponseSchema: GenMessage<PerformResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 3);
+  messageDesc(file_merge_facility_v1_facility, 10);
 
 /**
  * @generated from message merge.facility.v1.NotifyIncomingRequest
@@ -176,7 +331,7 @@ export type NotifyIncomingRequest = Message<"merge.facility.v1.NotifyIncomingReq
  * Use `create(NotifyIncomingRequestSchema)` to create a new message.
  */
 export const NotifyIncomingRequestSchema: GenMessage<NotifyIncomingRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 4);
+  messageDesc(file_merge_facility_v1_facility, 11);
 
 /**
  * @generated from message merge.facility.v1.NotifyIncomingResponse
@@ -193,7 +348,7 @@ export type NotifyIncomingResponse = Message<"merge.facility.v1.NotifyIncomingRe
  * Use `create(NotifyIncomingResponseSchema)` to create a new message.
  */
 export const NotifyIncomingResponseSchema: GenMessage<NotifyIncomingResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 5);
+  messageDesc(file_merge_facility_v1_facility, 12);
 
 /**
  * @generated from message merge.facility.v1.MaterializeRequest
@@ -215,7 +370,7 @@ export type MaterializeRequest = Message<"merge.facility.v1.MaterializeRequest">
  * Use `create(MaterializeRequestSchema)` to create a new message.
  */
 export const MaterializeRequestSchema: GenMessage<MaterializeRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 6);
+  messageDesc(file_merge_facility_v1_facility, 13);
 
 /**
  * @generated from message merge.facility.v1.MaterializeResponse
@@ -241,7 +396,7 @@ export type MaterializeResponse = Message<"merge.facility.v1.MaterializeResponse
  * Use `create(MaterializeResponseSchema)` to create a new message.
  */
 export const MaterializeResponseSchema: GenMessage<MaterializeResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 7);
+  messageDesc(file_merge_facility_v1_facility, 14);
 
 /**
  * @generated from message merge.facility.v1.DematerializeRequest
@@ -265,7 +420,7 @@ export type DematerializeRequest = Message<"merge.facility.v1.DematerializeReque
  * Use `create(DematerializeRequestSchema)` to create a new message.
  */
 export const DematerializeRequestSchema: GenMessage<DematerializeRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 8);
+  messageDesc(file_merge_facility_v1_facility, 15);
 
 /**
  * @generated from message merge.facility.v1.DematerializeResponse
@@ -287,7 +442,7 @@ export type DematerializeResponse = Message<"merge.facility.v1.DematerializeResp
  * Use `create(DematerializeResponseSchema)` to create a new message.
  */
 export const DematerializeResponseSchema: GenMessage<DematerializeResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 9);
+  messageDesc(file_merge_facility_v1_facility, 16);
 
 /**
  * @generated from message merge.facility.v1.NotifyTeardownRequest
@@ -309,7 +464,7 @@ export type NotifyTeardownRequest = Message<"merge.facility.v1.NotifyTeardownReq
  * Use `create(NotifyTeardownRequestSchema)` to create a new message.
  */
 export const NotifyTeardownRequestSchema: GenMessage<NotifyTeardownRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 10);
+  messageDesc(file_merge_facility_v1_facility, 17);
 
 /**
  * @generated from message merge.facility.v1.NotifyTeardownResponse
@@ -326,7 +481,7 @@ export type NotifyTeardownResponse = Message<"merge.facility.v1.NotifyTeardownRe
  * Use `create(NotifyTeardownResponseSchema)` to create a new message.
  */
 export const NotifyTeardownResponseSchema: GenMessage<NotifyTeardownResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 11);
+  messageDesc(file_merge_facility_v1_facility, 18);
 
 /**
  * @generated from message merge.facility.v1.FragmentError
@@ -355,7 +510,7 @@ export type FragmentError = Message<"merge.facility.v1.FragmentError"> & {
  * Use `create(FragmentErrorSchema)` to create a new message.
  */
 export const FragmentErrorSchema: GenMessage<FragmentError> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 12);
+  messageDesc(file_merge_facility_v1_facility, 19);
 
 /**
  * One unit of a materialization request: an operation on one resource.
@@ -429,7 +584,7 @@ export type Fragment = Message<"merge.facility.v1.Fragment"> & {
  * Use `create(FragmentSchema)` to create a new message.
  */
 export const FragmentSchema: GenMessage<Fragment> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 13);
+  messageDesc(file_merge_facility_v1_facility, 20);
 
 /**
  * @generated from message merge.facility.v1.InfranetSpec
@@ -468,7 +623,7 @@ export type InfranetSpec = Message<"merge.facility.v1.InfranetSpec"> & {
  * Use `create(InfranetSpecSchema)` to create a new message.
  */
 export const InfranetSpecSchema: GenMessage<InfranetSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 14);
+  messageDesc(file_merge_facility_v1_facility, 21);
 
 /**
  * @generated from message merge.facility.v1.InfrapodSpec
@@ -527,7 +682,7 @@ export type InfrapodSpec = Message<"merge.facility.v1.InfrapodSpec"> & {
  * Use `create(InfrapodSpecSchema)` to create a new message.
  */
 export const InfrapodSpecSchema: GenMessage<InfrapodSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 15);
+  messageDesc(file_merge_facility_v1_facility, 22);
 
 /**
  * @generated from message merge.facility.v1.InfranetEntry
@@ -554,7 +709,7 @@ export type InfranetEntry = Message<"merge.facility.v1.InfranetEntry"> & {
  * Use `create(InfranetEntrySchema)` to create a new message.
  */
 export const InfranetEntrySchema: GenMessage<InfranetEntry> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 16);
+  messageDesc(file_merge_facility_v1_facility, 23);
 
 /**
  * @generated from message merge.facility.v1.InfrapodSetup
@@ -576,7 +731,7 @@ export type InfrapodSetup = Message<"merge.facility.v1.InfrapodSetup"> & {
  * Use `create(InfrapodSetupSchema)` to create a new message.
  */
 export const InfrapodSetupSchema: GenMessage<InfrapodSetup> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 17);
+  messageDesc(file_merge_facility_v1_facility, 24);
 
 /**
  * @generated from message merge.facility.v1.NodeAlloc
@@ -607,7 +762,7 @@ export type NodeAlloc = Message<"merge.facility.v1.NodeAlloc"> & {
  * Use `create(NodeAllocSchema)` to create a new message.
  */
 export const NodeAllocSchema: GenMessage<NodeAlloc> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 18);
+  messageDesc(file_merge_facility_v1_facility, 25);
 
 /**
  * @generated from message merge.facility.v1.NodeInfranet
@@ -639,7 +794,7 @@ export type NodeInfranet = Message<"merge.facility.v1.NodeInfranet"> & {
  * Use `create(NodeInfranetSchema)` to create a new message.
  */
 export const NodeInfranetSchema: GenMessage<NodeInfranet> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 19);
+  messageDesc(file_merge_facility_v1_facility, 26);
 
 /**
  * @generated from message merge.facility.v1.NodeInterface
@@ -693,7 +848,7 @@ export type NodeInterface = Message<"merge.facility.v1.NodeInterface"> & {
  * Use `create(NodeInterfaceSchema)` to create a new message.
  */
 export const NodeInterfaceSchema: GenMessage<NodeInterface> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 20);
+  messageDesc(file_merge_facility_v1_facility, 27);
 
 /**
  * @generated from message merge.facility.v1.Route
@@ -720,7 +875,7 @@ export type Route = Message<"merge.facility.v1.Route"> & {
  * Use `create(RouteSchema)` to create a new message.
  */
 export const RouteSchema: GenMessage<Route> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 21);
+  messageDesc(file_merge_facility_v1_facility, 28);
 
 /**
  * @generated from message merge.facility.v1.NodeSpec
@@ -798,7 +953,7 @@ export type NodeSpec = Message<"merge.facility.v1.NodeSpec"> & {
  * Use `create(NodeSpecSchema)` to create a new message.
  */
 export const NodeSpecSchema: GenMessage<NodeSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 22);
+  messageDesc(file_merge_facility_v1_facility, 29);
 
 /**
  * @generated from message merge.facility.v1.NodePower
@@ -815,7 +970,7 @@ export type NodePower = Message<"merge.facility.v1.NodePower"> & {
  * Use `create(NodePowerSchema)` to create a new message.
  */
 export const NodePowerSchema: GenMessage<NodePower> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 23);
+  messageDesc(file_merge_facility_v1_facility, 30);
 
 /**
  * @generated from message merge.facility.v1.LinkEndpoint
@@ -865,7 +1020,7 @@ export type LinkEndpoint = Message<"merge.facility.v1.LinkEndpoint"> & {
  * Use `create(LinkEndpointSchema)` to create a new message.
  */
 export const LinkEndpointSchema: GenMessage<LinkEndpoint> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 24);
+  messageDesc(file_merge_facility_v1_facility, 31);
 
 /**
  * @generated from message merge.facility.v1.EndpointRef
@@ -887,7 +1042,7 @@ export type EndpointRef = Message<"merge.facility.v1.EndpointRef"> & {
  * Use `create(EndpointRefSchema)` to create a new message.
  */
 export const EndpointRefSchema: GenMessage<EndpointRef> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 25);
+  messageDesc(file_merge_facility_v1_facility, 32);
 
 /**
  * @generated from message merge.facility.v1.Waypoint
@@ -919,7 +1074,7 @@ export type Waypoint = Message<"merge.facility.v1.Waypoint"> & {
  * Use `create(WaypointSchema)` to create a new message.
  */
 export const WaypointSchema: GenMessage<Waypoint> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 26);
+  messageDesc(file_merge_facility_v1_facility, 33);
 
 /**
  * @generated from message merge.facility.v1.LinkSegment
@@ -941,7 +1096,7 @@ export type LinkSegment = Message<"merge.facility.v1.LinkSegment"> & {
  * Use `create(LinkSegmentSchema)` to create a new message.
  */
 export const LinkSegmentSchema: GenMessage<LinkSegment> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 27);
+  messageDesc(file_merge_facility_v1_facility, 34);
 
 /**
  * @generated from message merge.facility.v1.LinkSpec
@@ -1006,7 +1161,7 @@ export type LinkSpec = Message<"merge.facility.v1.LinkSpec"> & {
  * Use `create(LinkSpecSchema)` to create a new message.
  */
 export const LinkSpecSchema: GenMessage<LinkSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 28);
+  messageDesc(file_merge_facility_v1_facility, 35);
 
 /**
  * @generated from message merge.facility.v1.EmulationParams
@@ -1048,7 +1203,7 @@ export type EmulationParams = Message<"merge.facility.v1.EmulationParams"> & {
  * Use `create(EmulationParamsSchema)` to create a new message.
  */
 export const EmulationParamsSchema: GenMessage<EmulationParams> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 29);
+  messageDesc(file_merge_facility_v1_facility, 36);
 
 /**
  * @generated from message merge.facility.v1.EmulationDirection
@@ -1082,7 +1237,7 @@ export type EmulationDirection = Message<"merge.facility.v1.EmulationDirection">
  * Use `create(EmulationDirectionSchema)` to create a new message.
  */
 export const EmulationDirectionSchema: GenMessage<EmulationDirection> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 30);
+  messageDesc(file_merge_facility_v1_facility, 37);
 
 /**
  * @generated from message merge.facility.v1.EmulatedLink
@@ -1109,7 +1264,7 @@ export type EmulatedLink = Message<"merge.facility.v1.EmulatedLink"> & {
  * Use `create(EmulatedLinkSchema)` to create a new message.
  */
 export const EmulatedLinkSchema: GenMessage<EmulatedLink> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 31);
+  messageDesc(file_merge_facility_v1_facility, 38);
 
 /**
  * @generated from message merge.facility.v1.EmulationSpec
@@ -1154,7 +1309,7 @@ export type EmulationSpec = Message<"merge.facility.v1.EmulationSpec"> & {
  * Use `create(EmulationSpecSchema)` to create a new message.
  */
 export const EmulationSpecSchema: GenMessage<EmulationSpec> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 32);
+  messageDesc(file_merge_facility_v1_facility, 39);
 
 /**
  * @generated from message merge.facility.v1.StatusRequest
@@ -1178,7 +1333,7 @@ export type StatusRequest = Message<"merge.facility.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 33);
+  messageDesc(file_merge_facility_v1_facility, 40);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusRequest
@@ -1200,7 +1355,7 @@ export type WatchStatusRequest = Message<"merge.facility.v1.WatchStatusRequest">
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 34);
+  messageDesc(file_merge_facility_v1_facility, 41);
 
 /**
  * @generated from message merge.facility.v1.WatchStatusResponse
@@ -1217,7 +1372,7 @@ export type WatchStatusResponse = Message<"merge.facility.v1.WatchStatusResponse
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 35);
+  messageDesc(file_merge_facility_v1_facility, 42);
 
 /**
  * @generated from message merge.facility.v1.NodeStatus
@@ -1273,7 +1428,7 @@ export type NodeStatus = Message<"merge.facility.v1.NodeStatus"> & {
  * Use `create(NodeStatusSchema)` to create a new message.
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 36);
+  messageDesc(file_merge_facility_v1_facility, 43);
 
 /**
  * @generated from message merge.facility.v1.LinkStatus
@@ -1307,7 +1462,7 @@ export type LinkStatus = Message<"merge.facility.v1.LinkStatus"> & {
  * Use `create(LinkStatusSchema)` to create a new message.
  */
 export const LinkStatusSchema: GenMessage<LinkStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 37);
+  messageDesc(file_merge_facility_v1_facility, 44);
 
 /**
  * @generated from message merge.facility.v1.NodePowerRequest
@@ -1345,7 +1500,7 @@ export type NodePowerRequest = Message<"merge.facility.v1.NodePowerRequest"> & {
  * Use `create(NodePowerRequestSchema)` to create a new message.
  */
 export const NodePowerRequestSchema: GenMessage<NodePowerRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 38);
+  messageDesc(file_merge_facility_v1_facility, 45);
 
 /**
  * @generated from message merge.facility.v1.NodePowerResponse
@@ -1364,7 +1519,7 @@ export type NodePowerResponse = Message<"merge.facility.v1.NodePowerResponse"> &
  * Use `create(NodePowerResponseSchema)` to create a new message.
  */
 export const NodePowerResponseSchema: GenMessage<NodePowerResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 39);
+  messageDesc(file_merge_facility_v1_facility, 46);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationRequest
@@ -1411,7 +1566,7 @@ export type UpdateEmulationRequest = Message<"merge.facility.v1.UpdateEmulationR
  * Use `create(UpdateEmulationRequestSchema)` to create a new message.
  */
 export const UpdateEmulationRequestSchema: GenMessage<UpdateEmulationRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 40);
+  messageDesc(file_merge_facility_v1_facility, 47);
 
 /**
  * @generated from message merge.facility.v1.UpdateEmulationResponse
@@ -1430,7 +1585,7 @@ export type UpdateEmulationResponse = Message<"merge.facility.v1.UpdateEmulation
  * Use `create(UpdateEmulationResponseSchema)` to create a new message.
  */
 export const UpdateEmulationResponseSchema: GenMessage<UpdateEmulationResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 41);
+  messageDesc(file_merge_facility_v1_facility, 48);
 
 /**
  * @generated from message merge.facility.v1.ExecRequest
@@ -1471,7 +1626,7 @@ export type ExecRequest = Message<"merge.facility.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 42);
+  messageDesc(file_merge_facility_v1_facility, 49);
 
 /**
  * @generated from message merge.facility.v1.ExecResponse
@@ -1508,7 +1663,7 @@ export type ExecResponse = Message<"merge.facility.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 43);
+  messageDesc(file_merge_facility_v1_facility, 50);
 
 /**
  * @generated from message merge.facility.v1.WindowSize
@@ -1530,7 +1685,7 @@ export type WindowSize = Message<"merge.facility.v1.WindowSize"> & {
  * Use `create(WindowSizeSchema)` to create a new message.
  */
 export const WindowSizeSchema: GenMessage<WindowSize> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 44);
+  messageDesc(file_merge_facility_v1_facility, 51);
 
 /**
  * @generated from message merge.facility.v1.ShellStart
@@ -1586,7 +1741,7 @@ export type ShellStart = Message<"merge.facility.v1.ShellStart"> & {
  * Use `create(ShellStartSchema)` to create a new message.
  */
 export const ShellStartSchema: GenMessage<ShellStart> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 45);
+  messageDesc(file_merge_facility_v1_facility, 52);
 
 /**
  * @generated from message merge.facility.v1.ShellRequest
@@ -1631,7 +1786,7 @@ export type ShellRequest = Message<"merge.facility.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 46);
+  messageDesc(file_merge_facility_v1_facility, 53);
 
 /**
  * @generated from message merge.facility.v1.ShellResponse
@@ -1668,7 +1823,7 @@ export type ShellResponse = Message<"merge.facility.v1.ShellResponse"> & {
  * Use `create(ShellResponseSchema)` to create a new message.
  */
 export const ShellResponseSchema: GenMessage<ShellResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 47);
+  messageDesc(file_merge_facility_v1_facility, 54);
 
 /**
  * @generated from message merge.facility.v1.ActionStatus
@@ -1725,7 +1880,7 @@ export type ActionStatus = Message<"merge.facility.v1.ActionStatus"> & {
  * Use `create(ActionStatusSchema)` to create a new message.
  */
 export const ActionStatusSchema: GenMessage<ActionStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 48);
+  messageDesc(file_merge_facility_v1_facility, 55);
 
 /**
  * @generated from message merge.facility.v1.TaskStatus
@@ -1779,7 +1934,7 @@ export type TaskStatus = Message<"merge.facility.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 49);
+  messageDesc(file_merge_facility_v1_facility, 56);
 
 /**
  * @generated from message merge.facility.v1.StatusResponse
@@ -1855,7 +2010,7 @@ export type StatusResponse = Message<"merge.facility.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 50);
+  messageDesc(file_merge_facility_v1_facility, 57);
 
 /**
  * @generated from message merge.facility.v1.RegisterRequest
@@ -1886,7 +2041,7 @@ export type RegisterRequest = Message<"merge.facility.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 51);
+  messageDesc(file_merge_facility_v1_facility, 58);
 
 /**
  * @generated from message merge.facility.v1.RegisterResponse
@@ -1903,7 +2058,7 @@ export type RegisterResponse = Message<"merge.facility.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 52);
+  messageDesc(file_merge_facility_v1_facility, 59);
 
 /**
  * @generated from message merge.facility.v1.UnregisterRequest
@@ -1920,7 +2075,7 @@ export type UnregisterRequest = Message<"merge.facility.v1.UnregisterRequest"> &
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 53);
+  messageDesc(file_merge_facility_v1_facility, 60);
 
 /**
  * @generated from message merge.facility.v1.UnregisterResponse
@@ -1933,7 +2088,7 @@ export type UnregisterResponse = Message<"merge.facility.v1.UnregisterResponse">
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_merge_facility_v1_facility, 54);
+  messageDesc(file_merge_facility_v1_facility, 61);
 
 /**
  * @generated from enum merge.facility.v1.PowerAction
@@ -2204,6 +2359,19 @@ export const FacilityService: GenService<{
     input: typeof ShellRequestSchema;
     output: typeof ShellResponseSchema;
   },
+  /**
+   * The facility's hosts (a facility of many machines): each one's state, what
+   * it measured and the model's resources on it. Portals poll it so that the
+   * realization engine avoids resources on drained and down hosts. A facility
+   * of one machine answers none.
+   *
+   * @generated from rpc merge.facility.v1.FacilityService.Hosts
+   */
+  hosts: {
+    methodKind: "unary";
+    input: typeof HostsRequestSchema;
+    output: typeof HostsResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_merge_facility_v1_facility, 0);
 
@@ -2265,6 +2433,26 @@ export const HostAgentService: GenService<{
     methodKind: "unary";
     input: typeof PerformRequestSchema;
     output: typeof PerformResponseSchema;
+  },
+  /**
+   * A command in a node this host carries (the facility's Exec, routed here by the node's host).
+   *
+   * @generated from rpc merge.facility.v1.HostAgentService.NodeExec
+   */
+  nodeExec: {
+    methodKind: "server_streaming";
+    input: typeof NodeExecRequestSchema;
+    output: typeof NodeExecResponseSchema;
+  },
+  /**
+   * A shell in a node this host carries (the facility's Shell, routed here by the node's host).
+   *
+   * @generated from rpc merge.facility.v1.HostAgentService.NodeShell
+   */
+  nodeShell: {
+    methodKind: "bidi_streaming";
+    input: typeof NodeShellRequestSchema;
+    output: typeof NodeShellResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_merge_facility_v1_facility, 3);
