@@ -29,7 +29,7 @@ import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
 import { tlsClient } from "../grpc.ts";
 import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
-import { readHost } from "./records.ts";
+import { listHosts, readHost } from "./records.ts";
 
 export interface HostRoutedOptions {
   /** The backend of the facility's own machine (specs naming no host). */
@@ -249,13 +249,85 @@ export class HostRoutedBackend implements Backend {
   infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
     return this.on(spec.host, "infrapodEntries", [spec, entries], ctx, (b) => b.infrapodEntries(spec, entries, ctx));
   }
-  infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
-    return this.away(`infrapod ${spec.mzid}`, ctx, () =>
-      this.on(spec.host, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
+  /**
+   * The infrapod goes last in a teardown; with it, whatever any other host
+   * still holds of the materialization (an emulator on a host with neither
+   * its nodes nor its infrapod, a part left by a failed action): each host
+   * sweeps it (idempotent; nothing there is nothing to do).
+   */
+  async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
+    const pod = spec.host ?? "";
+    const others = ["", ...(await listHosts(this.o.store)).map((h) => h.name)].filter((h) => h !== pod);
+    await this.away(`infrapod ${spec.mzid}`, ctx, () =>
+      this.on(pod || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
     );
+    const results = await Promise.allSettled(
+      others.map((h) =>
+        this.away(`materialization ${spec.mzid} on host ${h || "(the facility's own)"}`, ctx, () =>
+          this.on(h || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
+        ),
+      ),
+    );
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(`infrapod ${spec.mzid}: ${failed.join("; ")}`);
   }
-  harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
-    return this.on(this.o.hostOf(spec.server), "harborEnsure", [spec], ctx, (b) => b.harborEnsure(spec, ctx));
+
+  /**
+   * The harbor on every host with testbed nodes: the infrapod server's host
+   * serves it (nex, foundry) and holds its own standby nodes; each other host
+   * holds its standby nodes on the harbor's infranet, tunnelled to the
+   * server's host. Hosts whose agent is down are skipped (`harborJoined`
+   * brings them in when they register).
+   */
+  async harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
+    if (hosts.length === 1 && hosts[0] === "") return this.o.local.harborEnsure(spec, ctx);
+    await this.harborOn(spec, server, ctx);
+    await Promise.all(hosts.filter((h) => h !== server).map((h) => this.harborOn(spec, h, ctx)));
+  }
+
+  /**
+   * A host's agent (re)registered: its part of the harbor, and the server's
+   * again (a flooding entry toward it); the server's host coming back brings
+   * every other host's part back too.
+   */
+  async harborJoined(spec: HarborSpec, host: string, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
+    if (!hosts.includes(host)) return;
+    if (host === server) return this.harborEnsure(spec, ctx);
+    await this.harborOn(spec, server, ctx);
+    await this.harborOn(spec, host, ctx);
+  }
+
+  private harborHosts(spec: HarborSpec): { server: string; hosts: string[] } {
+    const server = this.o.hostOf(spec.server) ?? "";
+    const hosts = [...new Set([server, ...spec.resources.map((r) => this.o.hostOf(r.id) ?? "")])];
+    return { server, hosts };
+  }
+
+  /** One host's part of the harbor (see harborEnsure); a host that is down is left for when it registers. */
+  private async harborOn(spec: HarborSpec, host: string, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
+    const own = spec.resources.filter((r) => (this.o.hostOf(r.id) ?? "") === host);
+    const known = async (hs: string[]) =>
+      (await Promise.all(hs.map((h) => this.underlayOf(h).catch(() => "")))).filter(Boolean);
+    const part: HarborSpec =
+      host === server
+        ? {
+            ...spec,
+            standby: own.map((r) => r.id),
+            infranet: { ...spec.infranet, vteps: await known(hosts.filter((h) => h !== server)) },
+          }
+        : {
+            ...spec,
+            resources: own,
+            standby: own.map((r) => r.id),
+            podElsewhere: true,
+            infranet: { ...spec.infranet, vteps: await known([server]) },
+          };
+    await this.away(`harbor on host ${host || "(the facility's own)"}`, ctx, () =>
+      this.on(host || undefined, "harborEnsure", [part], ctx, (b) => b.harborEnsure(part, ctx)),
+    );
   }
   /** Tell the infrapod's host about a node another host carries (its configuration, its DHCP/DNS entry). */
   private async toPod(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void> {

@@ -21,6 +21,7 @@ import type { Facility } from "@merge/xir";
 import { certFiles, loadTls, makeCerts, makeHostCert } from "../../src/certs.ts";
 import { type RunningFacility, startFacility } from "../../src/facility.ts";
 import { tlsClient } from "../../src/grpc.ts";
+import { harborSpecOf } from "../../src/harbor.ts";
 import { listHosts } from "../../src/host/records.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { alive, listNetns } from "../../src/linux/processes.ts";
@@ -77,7 +78,7 @@ async function until(what: string, check: () => Promise<boolean>, ms = 60_000): 
 export async function startHosts(
   model: Facility,
   hosts: string[],
-  opts: { leaseTtl?: number } = {},
+  opts: { leaseTtl?: number; harbor?: boolean } = {},
 ): Promise<HostsFixture> {
   const run = `mh${randomBytes(2).toString("hex")}`;
   const tmp = mkdtempSync(join(tmpdir(), `mrg-${run}-`));
@@ -124,6 +125,7 @@ export async function startHosts(
       host: gateway,
       underlay: gateway,
       ...(opts.leaseTtl ? { hostLeaseTtl: opts.leaseTtl } : {}),
+      ...(opts.harbor ? { harbor: harborSpecOf(model) } : {}),
     });
     const registry = facility.hostRegistryUrl;
     if (!registry) throw new Error(`model ${model.name} names no hosts`);
