@@ -46,6 +46,9 @@ export interface HostRoutedOptions {
 
 export class HostDownError extends Error {}
 
+/** How often a call in flight looks whether its host is still up. */
+const LIVENESS_MS = 1000;
+
 export class HostRoutedBackend implements Backend {
   private readonly clients = new Map<string, { endpoint: string; client: Client<typeof pb.HostAgentService> }>();
 
@@ -114,13 +117,24 @@ export class HostRoutedBackend implements Backend {
     if (!host) return local(this.o.local);
     const client = await this.client(host);
     let res: pb.PerformResponse;
+    // A host that vanishes mid-call (its machine or network gone) never answers: the call ends when
+    // the host is down (its agent's lease ran out), not when TCP gives up minutes later.
+    const call = new AbortController();
+    const cancel = () => call.abort();
+    if (ctx.signal.aborted) cancel();
+    ctx.signal.addEventListener("abort", cancel);
+    const untrack = this.track(host, call);
     try {
-      res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: ctx.signal });
+      res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: call.signal });
     } catch (e) {
+      if (call.signal.reason instanceof HostDownError) throw call.signal.reason;
       const msg = (e as Error).message.replace(/^\[\w+\] /, "");
       const h = await readHost(this.o.store, host).catch(() => undefined);
       if (h && !h.alive) throw new HostDownError(`host ${host} is down: ${msg}`);
       throw new Error(`host ${host}: ${msg}`);
+    } finally {
+      untrack();
+      ctx.signal.removeEventListener("abort", cancel);
     }
     for (const line of res.log) ctx.log(`${host}: ${line}`);
     return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
@@ -185,6 +199,34 @@ export class HostRoutedBackend implements Backend {
         if (c) yield c;
       }
     })();
+  }
+
+  /** Calls in flight per host, and the one timer that looks whether their hosts are still up. */
+  private readonly inflight = new Map<string, Set<AbortController>>();
+  private liveness: NodeJS.Timeout | undefined;
+
+  private track(host: string, call: AbortController): () => void {
+    const set = this.inflight.get(host) ?? new Set();
+    set.add(call);
+    this.inflight.set(host, set);
+    this.liveness ??= setInterval(() => void this.checkLiveness(), LIVENESS_MS).unref();
+    return () => {
+      set.delete(call);
+      if (set.size === 0) this.inflight.delete(host);
+      if (this.inflight.size === 0) {
+        clearInterval(this.liveness);
+        this.liveness = undefined;
+      }
+    };
+  }
+
+  private async checkLiveness(): Promise<void> {
+    const hosts = await listHosts(this.o.store).catch(() => []);
+    for (const h of hosts) {
+      if (h.alive) continue;
+      for (const call of this.inflight.get(h.name) ?? [])
+        call.abort(new HostDownError(`host ${h.name} is down: its agent stopped answering`));
+    }
   }
 
   /** Sweep what a host holds of materializations not in `live` (its agent's backend decides by its own records). */
