@@ -78,6 +78,14 @@ export interface HarborSpec {
   server: string;
   /** The testbed nodes it holds when unallocated, each with its harbor infranet address and MAC. */
   resources: { id: string; address: string; mac: string }[];
+  /**
+   * A facility of many hosts: the resources this host puts in standby (absent:
+   * all); the others' standby nodes are on other hosts, reached over the
+   * infranet's `vteps`, and this host's infrapod serves them as its own.
+   */
+  standby?: string[];
+  /** This host holds standby nodes only: the harbor's infrapod is on another host, reached over `infranet.vteps`. */
+  podElsewhere?: boolean;
 }
 
 /** An experiment node of a materialization. */

@@ -27,6 +27,8 @@ export interface CommanderOptions {
   registryPort?: number;
   /** Interceptors on both servers (metrics.ts counts and times calls). */
   interceptors?: Interceptor[];
+  /** The facility's hosts and their state (a facility of many hosts); none when absent. */
+  hosts?: () => Promise<pb.HostStatus[]>;
   log?: (m: string) => void;
 }
 
@@ -262,6 +264,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
       }
       yield* d.client.shell(all(), { signal: ctx.signal });
     },
+    hosts: async () => ({ hosts: (await opts.hosts?.()) ?? [] }),
     async *watchStatus(req, ctx) {
       let last = "";
       while (!ctx.signal.aborted) {

@@ -19,6 +19,7 @@ import type { MzId } from "./backend.ts";
 import type { TlsMaterial } from "./certs.ts";
 import { FragmentError } from "./dag.ts";
 import { checkMzId, type Driver, MzIdError } from "./driver.ts";
+import { execChunkToPb, shellChunkToPb, shellInputFromPb } from "./exec-wire.ts";
 import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
 import { type NodeOps, NodeOpsError, type ShellInput } from "./node-ops.ts";
 import { keys } from "./task.ts";
@@ -40,7 +41,7 @@ function invalid(err: unknown): never {
 }
 
 /** Node operations: refusals keep their codes; a backend failure is reported with its message (operator-facing, no secrets). */
-function opsFailed(err: unknown): never {
+export function opsFailed(err: unknown): never {
   if (err instanceof NodeOpsError || err instanceof MzIdError) invalid(err);
   if (err instanceof ConnectError) throw err;
   throw new ConnectError((err as Error).message ?? String(err), Code.Internal);
@@ -154,11 +155,7 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       const mzid = decode(req.mzid, []).mzid;
       const out = await nodeOps().exec(mzid, req.node, req.argv, ctx.signal, req.timeoutMs).catch(opsFailed);
       try {
-        for await (const c of out) {
-          if ("stdout" in c) yield create(pb.ExecResponseSchema, { out: { case: "stdout", value: c.stdout } });
-          else if ("stderr" in c) yield create(pb.ExecResponseSchema, { out: { case: "stderr", value: c.stderr } });
-          else yield create(pb.ExecResponseSchema, { out: { case: "exitCode", value: c.exit } });
-        }
+        for await (const c of out) yield execChunkToPb(c);
       } catch (err) {
         opsFailed(err);
       }
@@ -172,10 +169,8 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
       const mzid = decode(start.mzid, []).mzid;
       async function* input(): AsyncGenerator<ShellInput> {
         for (let r = await it.next(); !r.done; r = await it.next()) {
-          const m = r.value.in;
-          if (m.case === "stdin") yield { stdin: m.value };
-          else if (m.case === "resize") yield { resize: { rows: m.value.rows, cols: m.value.cols } };
-          else if (m.case === "eof") yield { eof: true };
+          const m = shellInputFromPb(r.value.in);
+          if (m) yield m;
         }
       }
       const size = start.size ? { rows: start.size.rows, cols: start.size.cols } : undefined;
@@ -189,14 +184,13 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
         )
         .catch(opsFailed);
       try {
-        for await (const c of out) {
-          if ("stdout" in c) yield create(pb.ShellResponseSchema, { out: { case: "stdout", value: c.stdout } });
-          else if ("stderr" in c) yield create(pb.ShellResponseSchema, { out: { case: "stderr", value: c.stderr } });
-          else yield create(pb.ShellResponseSchema, { out: { case: "exitCode", value: c.exit } });
-        }
+        for await (const c of out) yield shellChunkToPb(c);
       } catch (err) {
         opsFailed(err);
       }
+    },
+    hosts() {
+      throw new ConnectError("a facility's hosts are the commander's to report, not a driver's", Code.Unimplemented);
     },
     async *watchStatus(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;

@@ -5,6 +5,8 @@
  * start script can call it in-process (the portal ↔ commander boundary stays a
  * network boundary over loopback either way).
  */
+import { create } from "@bufbuild/protobuf";
+import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { Facility } from "@merge/xir";
 import type { Backend, HarborSpec } from "./backend.ts";
@@ -13,6 +15,7 @@ import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
 import { reconcileHost } from "./host/reconcile.ts";
+import { hostStatuses } from "./host/records.ts";
 import { startHostRegistry } from "./host/registry.ts";
 import { HostRoutedBackend } from "./host/routed.ts";
 import { FacilityMetrics, serveMetrics } from "./metrics.ts";
@@ -123,18 +126,18 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
           reconcileHost({ store: o.store, backend: routed, host: record.name, hostOf, log: o.log }).catch((e: Error) =>
             o.log?.(`reconcile ${record.name}: ${e.message}`),
           );
+          if (o.harbor)
+            routed
+              .harborJoined(o.harbor, record.name, { signal: new AbortController().signal, log: (m) => o.log?.(m) })
+              .catch((e: Error) => o.log?.(`harbor on ${record.name}: ${e.message}`));
         },
       })
     : undefined;
-  if (o.harbor && hostOf(o.harbor.server)) {
-    // The harbor's standby nodes need its infranet on their hosts; until it spans hosts, a harbor on
-    // another host than the facility's own is left out rather than half made.
-    o.log?.(`facility: harbor left out: its infrapod server ${o.harbor.server} is on host ${hostOf(o.harbor.server)}`);
-  } else if (o.harbor) {
-    const own = hosts.length ? o.harbor.resources.filter((r) => !hostOf(r.id)) : o.harbor.resources;
-    const harbor = { ...o.harbor, resources: own };
-    await o.backend.harborEnsure(harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
-    await o.store.put(keys.harbor(), JSON.stringify(harbor));
+  if (o.harbor) {
+    // On a facility of many hosts, each host's part of the harbor (routed.ts); the ones whose agents
+    // are not registered yet get theirs when they register.
+    await backend.harborEnsure(o.harbor, { signal: new AbortController().signal, log: (m) => o.log?.(m) });
+    await o.store.put(keys.harbor(), JSON.stringify(o.harbor));
   }
   const metrics = new FacilityMetrics(o.store);
   const commander = await startCommander({
@@ -143,6 +146,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     host: o.host,
     port: o.port ?? 0,
     registryPort: o.registryPort ?? 0,
+    hosts: async () => (await hostStatuses(o.store, o.model)).map((h) => create(pb.HostStatusSchema, h)),
     log: o.log,
   });
   const driver = await startDriverServer({

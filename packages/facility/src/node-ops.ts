@@ -112,18 +112,6 @@ export class NodeOps {
     private readonly log: (m: string) => void = () => {},
   ) {}
 
-  /** The backend's processes, or a refusal saying why `what` cannot be done on a backend without real nodes. */
-  private realNodes(what: string): ProcessHost {
-    const host = processHost(this.backend);
-    if (!host) {
-      throw new NodeOpsError(
-        "unimplemented",
-        `the ${this.backend.name} backend runs no real nodes, so ${what}; use a facility on the linux backend`,
-      );
-    }
-    return host;
-  }
-
   /**
    * What each node of a materialization did so far (CPU time, packets on its
    * experiment interfaces, ssh sessions now), for the portal's idle detection.
@@ -280,7 +268,7 @@ export class NodeOps {
    */
   async attach(mzid: MzId, peer: string, publicKey: string): Promise<AttachGrant> {
     const info = await this.info(mzid);
-    const host = this.realNodes("there is no infranet to attach to");
+    const host = realNodes(this.backend, "there is no infranet to attach to");
     if (!info.infrapod?.infranet)
       throw new NodeOpsError(
         "failed_precondition",
@@ -302,7 +290,7 @@ export class NodeOps {
 
   /** Detach a peer; false when it was not attached (or the materialization is gone: nothing is left to detach). */
   async detach(mzid: MzId, peer: string): Promise<boolean> {
-    const host = this.realNodes("there is no infranet to detach from");
+    const host = realNodes(this.backend, "there is no infranet to detach from");
     const done = await detachPeer(host.dataPlane.env, prefixOf(mzid), peer);
     if (done) this.log(`detach ${mzid}: ${peer}`);
     return done;
@@ -317,13 +305,10 @@ export class NodeOps {
     timeoutMs = 0,
   ): Promise<AsyncIterable<ExecChunk>> {
     if (!argv.length || !argv[0]) throw new NodeOpsError("invalid_argument", "exec: no command given");
-    await this.readyNode(mzid, node);
-    const host = this.realNodes("there is nothing to exec in");
-    const child = host.dataPlane.exec(mzid, node, argv, { stdio: "pipe" });
-    // No input on this path: a command that reads stdin sees its end at once (shell with argv forwards input).
-    child.stdin?.on("error", () => {});
-    child.stdin?.end();
-    return streamed(child, signal, timeoutMs);
+    const n = await this.readyNode(mzid, node);
+    const remote = this.remote(n.resource);
+    if (remote) return remote.routed.nodeExec(remote.host, { mzid, node, argv, timeoutMs }, signal);
+    return execIn(this.backend, mzid, node, argv, signal, timeoutMs);
   }
 
   /**
@@ -338,37 +323,117 @@ export class NodeOps {
   async shell(
     mzid: MzId,
     node: string,
-    opts: { tty: boolean; size?: WindowSize; argv?: string[]; timeoutMs?: number },
+    opts: ShellOptions,
     input: AsyncIterable<ShellInput>,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ExecChunk>> {
-    const command = opts.argv?.length ? opts.argv : undefined;
-    if (command && !command[0]) throw new NodeOpsError("invalid_argument", "shell: argv[0] is empty");
-    if (command && opts.tty)
-      throw new NodeOpsError("invalid_argument", "shell: a command (argv) runs without a tty; leave tty unset");
-    await this.readyNode(mzid, node);
-    const host = this.realNodes(command ? "there is nothing to exec in" : "there is no shell to open");
-    if (opts.size) checkSize(opts.size);
-    const child = opts.tty
-      ? ptyShell(host.dataPlane.env, mzid, node, opts.size)
-      : host.dataPlane.exec(mzid, node, command ?? ["/bin/sh"], { stdio: "pipe" });
-    child.stdin?.on("error", () => {}); // the shell may exit with input still on its way
-    const pump = async () => {
-      for await (const m of input) {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        if ("stdin" in m) {
-          // Pull no more input than the command takes (a large upload stays out of memory).
-          if (child.stdin && !child.stdin.write(m.stdin)) await writable(child.stdin);
-        } else if ("resize" in m) {
-          if (opts.tty) resize(child, m.resize);
-        } else {
-          child.stdin?.end();
-        }
-      }
-    };
-    pump().catch(() => {});
-    return streamed(child, signal, opts.timeoutMs ?? 0);
+    checkShell(opts);
+    const n = await this.readyNode(mzid, node);
+    const remote = this.remote(n.resource);
+    if (remote) return remote.routed.nodeShell(remote.host, { mzid, node, ...opts }, input, signal);
+    return shellIn(this.backend, mzid, node, opts, input, signal);
   }
+
+  /** The host agent a node's commands go to, when its resource is on another host than this machine. */
+  private remote(resource: string): { routed: RemoteNodes; host: string } | undefined {
+    const routed = this.backend as unknown as Partial<RemoteNodes>;
+    const host = routed.hostOfResource?.(resource);
+    return host ? { routed: routed as RemoteNodes, host } : undefined;
+  }
+}
+
+export interface ShellOptions {
+  tty: boolean;
+  size?: WindowSize;
+  argv?: string[];
+  timeoutMs?: number;
+}
+
+/** A backend whose nodes may be on other hosts (HostRoutedBackend): their commands go to those hosts' agents. */
+export interface RemoteNodes {
+  hostOfResource(resource: string): string | undefined;
+  nodeExec(
+    host: string,
+    req: { mzid: string; node: string; argv: string[]; timeoutMs: number },
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>>;
+  nodeShell(
+    host: string,
+    req: { mzid: string; node: string } & ShellOptions,
+    input: AsyncIterable<ShellInput>,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>>;
+}
+
+function checkShell(opts: ShellOptions): void {
+  const command = opts.argv?.length ? opts.argv : undefined;
+  if (command && !command[0]) throw new NodeOpsError("invalid_argument", "shell: argv[0] is empty");
+  if (command && opts.tty)
+    throw new NodeOpsError("invalid_argument", "shell: a command (argv) runs without a tty; leave tty unset");
+  if (opts.size) checkSize(opts.size);
+}
+
+/** The backend's processes, or a refusal saying why `what` cannot be done on a backend without real nodes. */
+function realNodes(backend: Backend, what: string): ProcessHost {
+  const host = processHost(backend);
+  if (!host) {
+    throw new NodeOpsError(
+      "unimplemented",
+      `the ${backend.name} backend runs no real nodes, so ${what}; use a facility on the linux backend`,
+    );
+  }
+  return host;
+}
+
+/** A command in a node of this machine's backend (the facility's own, or a host agent's). */
+export function execIn(
+  backend: Backend,
+  mzid: MzId,
+  node: string,
+  argv: string[],
+  signal: AbortSignal,
+  timeoutMs = 0,
+): AsyncIterable<ExecChunk> {
+  if (!argv.length || !argv[0]) throw new NodeOpsError("invalid_argument", "exec: no command given");
+  const host = realNodes(backend, "there is nothing to exec in");
+  const child = host.dataPlane.exec(mzid, node, argv, { stdio: "pipe" });
+  // No input on this path: a command that reads stdin sees its end at once (shell with argv forwards input).
+  child.stdin?.on("error", () => {});
+  child.stdin?.end();
+  return streamed(child, signal, timeoutMs);
+}
+
+/** A shell (or a command with its stdin) in a node of this machine's backend. */
+export function shellIn(
+  backend: Backend,
+  mzid: MzId,
+  node: string,
+  opts: ShellOptions,
+  input: AsyncIterable<ShellInput>,
+  signal: AbortSignal,
+): AsyncIterable<ExecChunk> {
+  checkShell(opts);
+  const command = opts.argv?.length ? opts.argv : undefined;
+  const host = realNodes(backend, command ? "there is nothing to exec in" : "there is no shell to open");
+  const child = opts.tty
+    ? ptyShell(host.dataPlane.env, mzid, node, opts.size)
+    : host.dataPlane.exec(mzid, node, command ?? ["/bin/sh"], { stdio: "pipe" });
+  child.stdin?.on("error", () => {}); // the shell may exit with input still on its way
+  const pump = async () => {
+    for await (const m of input) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if ("stdin" in m) {
+        // Pull no more input than the command takes (a large upload stays out of memory).
+        if (child.stdin && !child.stdin.write(m.stdin)) await writable(child.stdin);
+      } else if ("resize" in m) {
+        if (opts.tty) resize(child, m.resize);
+      } else {
+        child.stdin?.end();
+      }
+    }
+  };
+  pump().catch(() => {});
+  return streamed(child, signal, opts.timeoutMs ?? 0);
 }
 
 /** Until a stream that refused a write drains, or closes. */

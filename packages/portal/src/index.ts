@@ -1,6 +1,7 @@
 export * from "./client/index.ts";
 export type { PortalConfig, PortalContext } from "./context.ts";
 export { type ErrorBody, PortalError } from "./errors.ts";
+export { type FacilityHosts, type HostState, readFacilityHosts } from "./host-state.ts";
 export { isName, NAME_PATTERN, splitHierarchical } from "./names.ts";
 export { keys, realizationId } from "./objects.ts";
 export { API_RESOURCE, CLI_CLIENT, WEB_CLIENT } from "./oidc.ts";

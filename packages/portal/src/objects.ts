@@ -248,6 +248,9 @@ export const keys = {
   allFacilityChunks: () => `${P}facility-chunks/`,
   /** Bumped by every facility change: the resource internet cache is keyed by its revision. */
   facilityEpoch: () => `${P}epoch/facilities`,
+  /** A facility's hosts as it last reported them (host-state.ts): realization avoids drained and down ones. */
+  facilityHosts: (f: string) => `${P}facility-hosts/${f}`,
+  allFacilityHosts: () => `${P}facility-hosts/`,
   /**
    * The allocation table, one entry per realization holding resources: a small header at
    * `allocation(id)` and its records, compressed, in chunks under `allocationChunks(id)`, all

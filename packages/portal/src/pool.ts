@@ -29,14 +29,21 @@ export function allowedResources(pools: readonly Pool[], project: string): Set<s
 
 /** The resource internet with the testbed nodes outside `allowed` (and their cables) left out. */
 export function restrictInternet(internet: ResourceInternet, allowed: ReadonlySet<string>): ResourceInternet {
+  return keepResources(
+    internet,
+    (f, r) => r.alloc.length === 0 || allowed.has(`${f.name}/*`) || allowed.has(`${f.name}/${r.id}`),
+  );
+}
+
+/** The resource internet with only the resources `keep` keeps, and the cables between them. */
+export function keepResources(
+  internet: ResourceInternet,
+  keep: (f: Facility, r: Facility["resources"][number]) => boolean,
+): ResourceInternet {
   return {
     ...internet,
     facilities: internet.facilities.map((f): Facility => {
-      const keep = (id: string) => {
-        const r = f.resources.find((x) => x.id === id);
-        return r === undefined || r.alloc.length === 0 || allowed.has(`${f.name}/*`) || allowed.has(`${f.name}/${id}`);
-      };
-      const kept = new Set(f.resources.filter((r) => keep(r.id)).map((r) => r.id));
+      const kept = new Set(f.resources.filter((r) => keep(f, r)).map((r) => r.id));
       return {
         ...f,
         resources: f.resources.filter((r) => kept.has(r.id)),

@@ -38,6 +38,7 @@ import {
 import { Batch, epochCompare, LOST_RACE, list, readDoc, retryBatch } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
 import { listFacilities } from "./facility-record.ts";
+import { readFacilityHosts, unusableResources, withoutUnusable } from "./host-state.ts";
 import {
   type ExpiredRealization,
   keys,
@@ -227,20 +228,29 @@ export class Realizer {
     return this.cache;
   }
 
-  /** The resource internet as `project` may use it (its resource pools), prepared and cached. */
-  async internetFor(project: string): Promise<{ internet: ResourceInternet; prepared: unknown; pooled: boolean }> {
+  /**
+   * The resource internet as `project` may use it now: its resource pools,
+   * without the resources of facility hosts that are drained or down
+   * (`hosts`: why, for a failure's diagnostics); prepared and cached.
+   */
+  async internetFor(
+    project: string,
+  ): Promise<{ internet: ResourceInternet; prepared: unknown; pooled: boolean; hosts: string[] }> {
     const full = await this.internet();
     const allowed = allowedResources(await list<Pool>(this.store, keys.pools()), project);
-    if (allowed === undefined) return { ...full, pooled: false };
-    const key = [...allowed].sort().join(",");
+    const unusable = unusableResources(await readFacilityHosts(this.store));
+    const pooled = allowed !== undefined;
+    if (!pooled && unusable.excluded.size === 0) return { ...full, pooled, hosts: [] };
+    const key = `${pooled ? [...allowed].sort().join(",") : "*"} | ${[...unusable.excluded].sort().join(",")}`;
     let hit = this.pooled.get(key);
     if (hit === undefined) {
-      const internet = restrictInternet(full.internet, allowed);
+      const usable = withoutUnusable(full.internet, unusable.excluded);
+      const internet = pooled ? restrictInternet(usable, allowed) : usable;
       hit = { internet, prepared: this.engine.prepare(internet) };
       if (this.pooled.size > 256) this.pooled.clear();
       this.pooled.set(key, hit);
     }
-    return { ...hit, pooled: true };
+    return { ...hit, pooled, hosts: unusable.reasons };
   }
 
   /** Decoded allocation records of the realizations held, so each realize decodes only what is new. */
@@ -276,7 +286,7 @@ export class Realizer {
           throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
         }
         const { table, epoch } = await readAllocations(this.store, this.decoded);
-        const { internet, prepared, pooled } = await this.internetFor(req.project);
+        const { internet, prepared, pooled, hosts } = await this.internetFor(req.project);
         const engineResult = await this.engine.realize({
           id,
           experiment: xir,
@@ -285,16 +295,20 @@ export class Realizer {
           table,
           bestEffort: req.bestEffort === true,
         });
-        const result: EngineResult =
-          !engineResult.ok && pooled
-            ? {
-                ok: false,
-                diagnostics: [
-                  ...engineResult.diagnostics,
-                  `project ${req.project} may only use the nodes of its resource pools; an administrator can add it to more`,
-                ],
-              }
-            : engineResult;
+        const result: EngineResult = engineResult.ok
+          ? engineResult
+          : {
+              ...engineResult,
+              diagnostics: [
+                ...engineResult.diagnostics,
+                ...hosts,
+                ...(pooled
+                  ? [
+                      `project ${req.project} may only use the nodes of its resource pools; an administrator can add it to more`,
+                    ]
+                  : []),
+              ],
+            };
         const now = Date.now();
         const base = {
           name: req.name,

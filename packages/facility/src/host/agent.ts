@@ -10,7 +10,10 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import * as pb from "@merge/proto";
 import type { ActionContext, Backend } from "../backend.ts";
+import { opsFailed } from "../driver-service.ts";
+import { execChunkToPb, shellChunkToPb, shellInputFromPb } from "../exec-wire.ts";
 import { serveTls, tlsClient } from "../grpc.ts";
+import { execIn, type ShellInput, shellIn } from "../node-ops.ts";
 import { measureHost } from "./measure.ts";
 
 /** Every Backend call an agent performs: the method and its arguments (the context aside). */
@@ -99,6 +102,43 @@ export async function startHostAgent(o: HostAgentOptions): Promise<RunningAgent>
         return { resultJson: result === undefined ? "" : JSON.stringify(result), log: lines };
       } catch (e) {
         throw new ConnectError((e as Error).message, Code.Aborted);
+      }
+    },
+    // Commands in this host's nodes: the facility checked the node is ready; here it runs.
+    async *nodeExec(req, hctx) {
+      const r = req.request;
+      if (!r) throw new ConnectError("nodeExec: no request", Code.InvalidArgument);
+      try {
+        const out = execIn(o.backend, r.mzid, r.node, r.argv, hctx.signal, r.timeoutMs);
+        for await (const c of out) yield { response: execChunkToPb(c) };
+      } catch (e) {
+        opsFailed(e);
+      }
+    },
+    async *nodeShell(reqs, hctx) {
+      const it = reqs[Symbol.asyncIterator]();
+      const first = await it.next();
+      const start = first.done ? undefined : first.value.request?.in;
+      if (start?.case !== "start")
+        throw new ConnectError("nodeShell: the first message must be start (mzid, node)", Code.InvalidArgument);
+      const s = start.value;
+      async function* input(): AsyncGenerator<ShellInput> {
+        for (let r = await it.next(); !r.done; r = await it.next()) {
+          const m = r.value.request && shellInputFromPb(r.value.request.in);
+          if (m) yield m;
+        }
+      }
+      const opts = {
+        tty: s.tty,
+        ...(s.size ? { size: { rows: s.size.rows, cols: s.size.cols } } : {}),
+        argv: s.argv,
+        timeoutMs: s.timeoutMs,
+      };
+      try {
+        for await (const c of shellIn(o.backend, s.mzid, s.node, opts, input(), hctx.signal))
+          yield { response: shellChunkToPb(c) };
+      } catch (e) {
+        opsFailed(e);
       }
     },
   };

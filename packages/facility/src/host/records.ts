@@ -75,3 +75,36 @@ export async function setDrained(store: Store, name: string, drained: boolean): 
   }
   return r.value;
 }
+
+/** A host as the facility reports it to portals (FacilityService.Hosts). */
+export interface HostStatusView {
+  name: string;
+  state: HostState;
+  cores: number;
+  memory: number;
+  disk: number;
+  underlay: string;
+  /** The model's resources on the host. */
+  resources: string[];
+}
+
+/**
+ * Every host the model names, with its state: a host whose agent never
+ * registered is down (its resources are no more usable than a dead host's).
+ */
+export async function hostStatuses(
+  store: Store,
+  model: { resources: readonly { id: string; host?: string }[] },
+): Promise<HostStatusView[]> {
+  const byHost = new Map<string, string[]>();
+  for (const r of model.resources) if (r.host) byHost.set(r.host, [...(byHost.get(r.host) ?? []), r.id]);
+  const views = new Map((await listHosts(store)).map((h) => [h.name, h]));
+  return [...byHost]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, resources]) => {
+      const v = views.get(name);
+      return v
+        ? { name, state: v.state, cores: v.cores, memory: v.memory, disk: v.disk, underlay: v.underlay, resources }
+        : { name, state: "down", cores: 0, memory: 0, disk: 0, underlay: "", resources };
+    });
+}

@@ -6,7 +6,8 @@
  * of them (each wires its own endpoints and its end of the tunnels between
  * them). A call to a host whose agent is down fails at once, naming the host.
  */
-import type { Client } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { type Client, ConnectError } from "@connectrpc/connect";
 import { linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
@@ -26,9 +27,11 @@ import type {
   NodeSpec,
   PowerAction,
 } from "../backend.ts";
+import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
 import { tlsClient } from "../grpc.ts";
+import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
-import { readHost } from "./records.ts";
+import { listHosts, readHost } from "./records.ts";
 
 export interface HostRoutedOptions {
   /** The backend of the facility's own machine (specs naming no host). */
@@ -49,6 +52,9 @@ export class HostDownError extends MergeError<"facility"> {
   }
 }
 
+/** How often a call in flight looks whether its host is still up. */
+const LIVENESS_MS = 1000;
+
 export class HostRoutedBackend implements Backend {
   private readonly clients = new Map<string, { endpoint: string; client: Client<typeof pb.HostAgentService> }>();
 
@@ -58,7 +64,7 @@ export class HostRoutedBackend implements Backend {
     return this.o.local.name;
   }
 
-  /** The local backend's data plane (exec and shells reach the nodes of the facility's own machine). */
+  /** The local backend's data plane (exec and shells in the nodes of the facility's own machine; others go to their agents). */
   get dataPlane(): unknown {
     return (this.o.local as unknown as { dataPlane?: unknown }).dataPlane;
   }
@@ -117,16 +123,116 @@ export class HostRoutedBackend implements Backend {
     if (!host) return local(this.o.local);
     const client = await this.client(host);
     let res: pb.PerformResponse;
+    // A host that vanishes mid-call (its machine or network gone) never answers: the call ends when
+    // the host is down (its agent's lease ran out), not when TCP gives up minutes later.
+    const call = new AbortController();
+    const cancel = () => call.abort();
+    if (ctx.signal.aborted) cancel();
+    ctx.signal.addEventListener("abort", cancel);
+    const untrack = this.track(host, call);
     try {
-      res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: ctx.signal });
+      res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: call.signal });
     } catch (e) {
+      if (call.signal.reason instanceof HostDownError) throw call.signal.reason;
       const msg = (e as Error).message.replace(/^\[\w+\] /, "");
       const h = await readHost(this.o.store, host).catch(() => undefined);
       if (h && !h.alive) throw new HostDownError(`host ${host} is down: ${msg}`);
       throw new Error(`host ${host}: ${msg}`);
+    } finally {
+      untrack();
+      ctx.signal.removeEventListener("abort", cancel);
     }
     for (const line of res.log) ctx.log(`${host}: ${line}`);
     return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
+  }
+
+  /** The host a resource is on, when another than the facility's own machine (NodeOps routes commands by it). */
+  hostOfResource(resource: string): string | undefined {
+    return this.o.hostOf(resource) || undefined;
+  }
+
+  /** A command in a node of another host, through its agent. */
+  async nodeExec(
+    host: string,
+    req: { mzid: string; node: string; argv: string[]; timeoutMs: number },
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    const client = await this.client(host);
+    const request = create(pb.ExecRequestSchema, req);
+    return this.streamed(host, client.nodeExec({ request }, { signal }));
+  }
+
+  /** A shell (or a command with its stdin) in a node of another host, through its agent. */
+  async nodeShell(
+    host: string,
+    req: { mzid: string; node: string } & ShellOptions,
+    input: AsyncIterable<ShellInput>,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    const client = await this.client(host);
+    const start = create(pb.ShellStartSchema, {
+      mzid: req.mzid,
+      node: req.node,
+      tty: req.tty,
+      argv: req.argv ?? [],
+      timeoutMs: req.timeoutMs ?? 0,
+      ...(req.size ? { size: create(pb.WindowSizeSchema, req.size) } : {}),
+    });
+    async function* requests(): AsyncGenerator<pb.NodeShellRequest> {
+      yield create(pb.NodeShellRequestSchema, { request: { in: { case: "start", value: start } } });
+      for await (const i of input) yield create(pb.NodeShellRequestSchema, { request: shellInputToPb(i) });
+    }
+    return this.streamed(host, client.nodeShell(requests(), { signal }));
+  }
+
+  /**
+   * An agent's output stream as chunks. The first message is awaited here, so
+   * a refusal (no such node, host gone) fails the call rather than the stream.
+   */
+  private async streamed(
+    host: string,
+    stream: AsyncIterable<{ response?: { out: pb.ExecResponse["out"] } }>,
+  ): Promise<AsyncIterable<ExecChunk>> {
+    const it = stream[Symbol.asyncIterator]();
+    const failed = (e: unknown): never => {
+      if (e instanceof ConnectError) throw new ConnectError(`host ${host}: ${e.rawMessage}`, e.code);
+      throw new Error(`host ${host}: ${(e as Error).message}`);
+    };
+    const first = await it.next().catch(failed);
+    return (async function* () {
+      for (let r = first; !r.done; r = await it.next().catch(failed)) {
+        const c = r.value.response && execChunkFromPb(r.value.response.out);
+        if (c) yield c;
+      }
+    })();
+  }
+
+  /** Calls in flight per host, and the one timer that looks whether their hosts are still up. */
+  private readonly inflight = new Map<string, Set<AbortController>>();
+  private liveness: NodeJS.Timeout | undefined;
+
+  private track(host: string, call: AbortController): () => void {
+    const set = this.inflight.get(host) ?? new Set();
+    set.add(call);
+    this.inflight.set(host, set);
+    this.liveness ??= setInterval(() => void this.checkLiveness(), LIVENESS_MS).unref();
+    return () => {
+      set.delete(call);
+      if (set.size === 0) this.inflight.delete(host);
+      if (this.inflight.size === 0) {
+        clearInterval(this.liveness);
+        this.liveness = undefined;
+      }
+    };
+  }
+
+  private async checkLiveness(): Promise<void> {
+    const hosts = await listHosts(this.o.store).catch(() => []);
+    for (const h of hosts) {
+      if (h.alive) continue;
+      for (const call of this.inflight.get(h.name) ?? [])
+        call.abort(new HostDownError(`host ${h.name} is down: its agent stopped answering`));
+    }
   }
 
   /** Sweep what a host holds of materializations not in `live` (its agent's backend decides by its own records). */
@@ -191,13 +297,85 @@ export class HostRoutedBackend implements Backend {
   infrapodEntries(spec: InfrapodSpec, entries: InfranetEntry[], ctx: ActionContext): Promise<void> {
     return this.on(spec.host, "infrapodEntries", [spec, entries], ctx, (b) => b.infrapodEntries(spec, entries, ctx));
   }
-  infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
-    return this.away(`infrapod ${spec.mzid}`, ctx, () =>
-      this.on(spec.host, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
+  /**
+   * The infrapod goes last in a teardown; with it, whatever any other host
+   * still holds of the materialization (an emulator on a host with neither
+   * its nodes nor its infrapod, a part left by a failed action): each host
+   * sweeps it (idempotent; nothing there is nothing to do).
+   */
+  async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
+    const pod = spec.host ?? "";
+    const others = ["", ...(await listHosts(this.o.store)).map((h) => h.name)].filter((h) => h !== pod);
+    await this.away(`infrapod ${spec.mzid}`, ctx, () =>
+      this.on(pod || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
     );
+    const results = await Promise.allSettled(
+      others.map((h) =>
+        this.away(`materialization ${spec.mzid} on host ${h || "(the facility's own)"}`, ctx, () =>
+          this.on(h || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
+        ),
+      ),
+    );
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(`infrapod ${spec.mzid}: ${failed.join("; ")}`);
   }
-  harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
-    return this.on(this.o.hostOf(spec.server), "harborEnsure", [spec], ctx, (b) => b.harborEnsure(spec, ctx));
+
+  /**
+   * The harbor on every host with testbed nodes: the infrapod server's host
+   * serves it (nex, foundry) and holds its own standby nodes; each other host
+   * holds its standby nodes on the harbor's infranet, tunnelled to the
+   * server's host. Hosts whose agent is down are skipped (`harborJoined`
+   * brings them in when they register).
+   */
+  async harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
+    if (hosts.length === 1 && hosts[0] === "") return this.o.local.harborEnsure(spec, ctx);
+    await this.harborOn(spec, server, ctx);
+    await Promise.all(hosts.filter((h) => h !== server).map((h) => this.harborOn(spec, h, ctx)));
+  }
+
+  /**
+   * A host's agent (re)registered: its part of the harbor, and the server's
+   * again (a flooding entry toward it); the server's host coming back brings
+   * every other host's part back too.
+   */
+  async harborJoined(spec: HarborSpec, host: string, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
+    if (!hosts.includes(host)) return;
+    if (host === server) return this.harborEnsure(spec, ctx);
+    await this.harborOn(spec, server, ctx);
+    await this.harborOn(spec, host, ctx);
+  }
+
+  private harborHosts(spec: HarborSpec): { server: string; hosts: string[] } {
+    const server = this.o.hostOf(spec.server) ?? "";
+    const hosts = [...new Set([server, ...spec.resources.map((r) => this.o.hostOf(r.id) ?? "")])];
+    return { server, hosts };
+  }
+
+  /** One host's part of the harbor (see harborEnsure); a host that is down is left for when it registers. */
+  private async harborOn(spec: HarborSpec, host: string, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
+    const own = spec.resources.filter((r) => (this.o.hostOf(r.id) ?? "") === host);
+    const known = async (hs: string[]) =>
+      (await Promise.all(hs.map((h) => this.underlayOf(h).catch(() => "")))).filter(Boolean);
+    const part: HarborSpec =
+      host === server
+        ? {
+            ...spec,
+            standby: own.map((r) => r.id),
+            infranet: { ...spec.infranet, vteps: await known(hosts.filter((h) => h !== server)) },
+          }
+        : {
+            ...spec,
+            resources: own,
+            standby: own.map((r) => r.id),
+            podElsewhere: true,
+            infranet: { ...spec.infranet, vteps: await known([server]) },
+          };
+    await this.away(`harbor on host ${host || "(the facility's own)"}`, ctx, () =>
+      this.on(host || undefined, "harborEnsure", [part], ctx, (b) => b.harborEnsure(part, ctx)),
+    );
   }
   /** Tell the infrapod's host about a node another host carries (its configuration, its DHCP/DNS entry). */
   private async toPod(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void> {

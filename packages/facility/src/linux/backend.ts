@@ -8,12 +8,14 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { INFRANET } from "@merge/materialize";
 import type {
   ActionContext,
   Backend,
   EmulationSpec,
   HarborSpec,
   InfranetEntry,
+  InfranetSpec,
   InfrapodSpec,
   InfrapodStatus,
   LinkSpec,
@@ -54,6 +56,11 @@ import { linksCreate, linksDestroy } from "./xpnet.ts";
  */
 export function harborMzid(name: string, dataDir: string): string {
   return `${name}@${createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 8)}`;
+}
+
+/** A testbed node in harbor standby: its harbor lease, no experiment interfaces. */
+function standbyPlan(r: HarborSpec["resources"][number]): NodePlan {
+  return { name: r.id, infranet: { address: r.address, mac: macFromIp(r.address) }, interfaces: [], routes: [] };
 }
 
 /** Where a resource is: in the harbor (standby: booting, ready, failed or off), or carrying nodes. */
@@ -276,16 +283,25 @@ export class LinuxBackend implements Backend {
     if (bad.length)
       throw new Error(`harbor ${spec.name}: resource ids ${bad.join(", ")} cannot name a standby container`);
     this.harbor = { mzid, spec };
-    const infrapod: InfrapodSpec = { mzid, vindex: 0, server: spec.server, infranet: spec.infranet };
-    await this.infrapodEnclave(infrapod, ctx);
-    this.entries.set(
-      mzid,
-      spec.resources.map((r) => ({ name: r.id, mac: r.mac, address: r.address })),
-    );
-    await this.infrapodServices(infrapod, ctx);
-    const free = spec.resources.filter((r) => !this.occupied(r.id)).map((r) => r.id);
+    const mine = spec.standby ? spec.resources.filter((r) => spec.standby?.includes(r.id)) : spec.resources;
+    if (spec.podElsewhere) {
+      // Standby nodes only: the harbor's infranet reaches its infrapod on another host.
+      await this.infranetSwitch(mzid, spec.infranet);
+    } else {
+      const infrapod: InfrapodSpec = { mzid, vindex: 0, server: spec.server, infranet: spec.infranet };
+      await this.infrapodEnclave(infrapod, ctx);
+      this.entries.set(
+        mzid,
+        spec.resources.map((r) => ({ name: r.id, mac: r.mac, address: r.address })),
+      );
+      await this.infrapodServices(infrapod, ctx);
+      // Standby nodes on other hosts are configured by this foundry too.
+      const dir = foundryDir(this.env, prefixOf(mzid));
+      for (const r of spec.resources) if (!mine.includes(r)) writeNodeConfig(dir, standbyPlan(r));
+    }
+    const free = mine.filter((r) => !this.occupied(r.id)).map((r) => r.id);
     await this.standby(free, ctx);
-    ctx.log(`harbor ${spec.name}: ${free.length} of ${spec.resources.length} testbed nodes in standby`);
+    ctx.log(`harbor ${spec.name}: ${free.length} of ${mine.length} testbed nodes in standby`);
   }
 
   /** Nodes a resource carries now. */
@@ -314,12 +330,7 @@ export class LinuxBackend implements Backend {
     for (const id of resources) {
       const r = h.spec.resources.find((x) => x.id === id);
       if (!r) continue;
-      const sled: NodePlan = {
-        name: r.id,
-        infranet: { address: r.address, mac: macFromIp(r.address) },
-        interfaces: [],
-        routes: [],
-      };
+      const sled = standbyPlan(r);
       sleds.push(sled);
       mz.nodes = [...mz.nodes.filter((n) => n.name !== sled.name), sled];
       this.place({ mzid: h.mzid, node: r.id }, r.id);
@@ -420,35 +431,39 @@ export class LinuxBackend implements Backend {
    * host's infranet switch: a namespace of the infrapod's name holding only
    * the bridge and the tunnel to the other hosts (no services).
    */
-  private infranetSwitch(spec: NodeSpec): Promise<void> {
+  private infranetSwitch(mzid: string, infranet: InfranetSpec, only = false): Promise<void> {
     // Nodes of one materialization set up in parallel share one switch: made once.
-    const pending = this.switching.get(spec.mzid) ?? this.makeInfranetSwitch(spec);
-    this.switching.set(spec.mzid, pending);
-    return pending.finally(() => this.switching.delete(spec.mzid));
+    const pending = this.switching.get(mzid) ?? this.makeInfranetSwitch(mzid, infranet, only);
+    this.switching.set(mzid, pending);
+    return pending.finally(() => this.switching.delete(mzid));
   }
 
-  private async makeInfranetSwitch(spec: NodeSpec): Promise<void> {
-    const vteps = spec.infranet.vteps;
-    const prefix = prefixOf(spec.mzid);
+  /** `only`: this host has no infrapod of the materialization (its last node takes the switch along). */
+  private async makeInfranetSwitch(mzid: string, infranet: InfranetSpec, only: boolean): Promise<void> {
+    const vteps = infranet.vteps;
+    const prefix = prefixOf(mzid);
     const ns = namesOf(prefix).infrapod;
-    if (!vteps?.length || listNetns().includes(ns)) return;
-    await ensureMzDir(this.env, prefix);
-    await this.env.ip.submit([`netns add ${ns}`]);
-    await this.env
-      .ipIn(ns)
-      .submit([
-        "link set lo up",
-        "link add name ibr type bridge",
-        "link set dev ibr type bridge forward_delay 0 stp_state 0",
-        "link set dev ibr up",
-      ]);
-    await infranetJoin(this.env, prefix, ns, spec.infranet.vni, vteps);
-    this.switchOnly.add(spec.mzid);
-    this.placed.add(spec.mzid);
+    if (!vteps?.length) return;
+    if (!listNetns().includes(ns)) {
+      await ensureMzDir(this.env, prefix);
+      await this.env.ip.submit([`netns add ${ns}`]);
+      await this.env
+        .ipIn(ns)
+        .submit([
+          "link set lo up",
+          "link add name ibr type bridge",
+          "link set dev ibr type bridge forward_delay 0 stp_state 0",
+          "link set dev ibr up",
+        ]);
+    } else if (only) return;
+    // Idempotent: a host that registered since gets its flooding entry.
+    await infranetJoin(this.env, prefix, ns, infranet.vni, vteps);
+    if (only) this.switchOnly.add(mzid);
+    this.placed.add(mzid);
   }
 
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupResult | undefined> {
-    await this.infranetSwitch(spec);
+    await this.infranetSwitch(spec.mzid, spec.infranet, true);
     this.requireInfrapod(spec.mzid, spec.node);
     const mz = this.planOf(spec.mzid, spec);
     const node = nodeRecord(spec);
@@ -578,7 +593,8 @@ export class LinuxBackend implements Backend {
   }
 
   private emulated(spec: EmulationSpec): LinkPlan[] {
-    const mz = this.planOf(spec.mzid);
+    // An emulator on a host without the infrapod or a node of it: a record of its own (swept with the rest).
+    const mz = this.planOf(spec.mzid, { infranet: { ...INFRANET, vni: 0 } });
     return spec.links.map((x) => {
       const l = mz.links.find((k) => k.name === x.link) ?? {
         name: x.link,

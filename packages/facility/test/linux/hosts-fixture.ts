@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,8 +21,10 @@ import type { Facility } from "@merge/xir";
 import { certFiles, loadTls, makeCerts, makeHostCert } from "../../src/certs.ts";
 import { type RunningFacility, startFacility } from "../../src/facility.ts";
 import { tlsClient } from "../../src/grpc.ts";
+import { harborSpecOf } from "../../src/harbor.ts";
 import { listHosts } from "../../src/host/records.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
+import { nativeProgram } from "../../src/linux/native.ts";
 import { alive, listNetns } from "../../src/linux/processes.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
@@ -77,23 +79,44 @@ async function until(what: string, check: () => Promise<boolean>, ms = 60_000): 
 export async function startHosts(
   model: Facility,
   hosts: string[],
-  opts: { leaseTtl?: number } = {},
+  opts: {
+    leaseTtl?: number;
+    harbor?: boolean;
+    /**
+     * A routed underlay (a wide-area facility): these hosts are on a second
+     * subnet behind a router namespace that delays each way by `delayMs`.
+     */
+    routed?: { hosts: string[]; delayMs: number };
+  } = {},
 ): Promise<HostsFixture> {
   const run = `mh${randomBytes(2).toString("hex")}`;
   const tmp = mkdtempSync(join(tmpdir(), `mrg-${run}-`));
   const subnet = `10.${200 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]! % 250}`;
   const gateway = `${subnet}.1`;
   const bridge = `${run}fab`;
+  // The far side of a routed underlay: its own bridge and subnet, a router namespace between.
+  const far = `${run}far`;
+  const router = `${run}-rt`;
+  const delay = `${run}-dl`;
+  let delayLine: ChildProcess | undefined;
+  const farNet = `10.${200 + ((Number(subnet.split(".")[1]) - 200 + 25) % 50)}.${subnet.split(".")[2]}`;
   const made: FixtureHost[] = [];
   let facility: RunningFacility | undefined;
   let store: Store | undefined;
   let local: LinuxBackend | undefined;
 
+  const step = (m: string) => process.env.HOSTS_DEBUG && console.error(`hosts fixture ${run}: ${m}`);
   const close = async () => {
-    for (const h of made) await h.kill("SIGTERM").catch(() => h.kill("SIGKILL"));
+    for (const h of made) {
+      step(`stopping agent ${h.name}`);
+      await h.kill("SIGTERM").catch(() => h.kill("SIGKILL"));
+    }
+    step("closing the facility");
     await facility?.close();
+    step("closing the local backend and the store");
     await local?.close();
     await store?.close();
+    step("sweeping");
     const left: string[] = [];
     for (const dir of [...made.map((h) => h.dataDir), join(tmp, "facility")]) {
       for (const prefix of prefixesOwned(dir)) {
@@ -102,7 +125,14 @@ export async function startHosts(
       }
     }
     for (const h of made) if (listNetns().includes(h.netns)) spawnSync("ip", ["netns", "del", h.netns]);
+    if (delayLine?.pid && delayLine.exitCode === null) {
+      const gone = new Promise((r) => delayLine?.once("exit", r));
+      delayLine.kill("SIGKILL");
+      await gone;
+    }
+    for (const ns of [router, delay]) if (listNetns().includes(ns)) spawnSync("ip", ["netns", "del", ns]);
     spawnSync("ip", ["link", "del", bridge]);
+    spawnSync("ip", ["link", "del", far]);
     rmSync(tmp, { recursive: true, force: true });
     if (left.length) throw new Error(`hosts fixture ${run} left behind: ${left.join("; ")}`);
   };
@@ -112,6 +142,35 @@ export async function startHosts(
     ip(["link", "add", bridge, "mtu", String(UNDERLAY_MTU), "type", "bridge"]);
     ip(["addr", "add", `${gateway}/24`, "dev", bridge]);
     ip(["link", "set", bridge, "up"]);
+    if (opts.routed) {
+      // fabric (subnet.0/24) ⇄ router ⇄ delay line ⇄ far bridge (farNet.0/24). The delay line is the
+      // data plane's own userspace one (mrg-emu: this kernel may have no netem), each way delayed.
+      ip(["link", "add", far, "mtu", String(UNDERLAY_MTU), "type", "bridge"]);
+      ip(["link", "set", far, "up"]);
+      ip(["netns", "add", router]);
+      ip(["netns", "add", delay]);
+      const mtu = ["mtu", String(UNDERLAY_MTU)];
+      ip(["link", "add", `${run}ra`, ...mtu, "type", "veth", "peer", "name", "ra", "netns", router]);
+      ip(["link", "set", `${run}ra`, "master", bridge, "up"]);
+      ip(["-n", router, "link", "add", "rb", ...mtu, "type", "veth", "peer", "name", "d0", "netns", delay]);
+      ip(["link", "add", `${run}rf`, ...mtu, "type", "veth", "peer", "name", "d1", "netns", delay]);
+      ip(["link", "set", `${run}rf`, "master", far, "up"]);
+      ip(["-n", router, "addr", "add", `${subnet}.254/24`, "dev", "ra"]);
+      ip(["-n", router, "addr", "add", `${farNet}.1/24`, "dev", "rb"]);
+      // A veth's peer takes the default MTU: every leg carries the tunnels' overhead.
+      for (const dev of ["ra", "rb"]) ip(["-n", router, "link", "set", dev, ...mtu]);
+      for (const dev of ["d0", "d1"]) ip(["-n", delay, "link", "set", dev, ...mtu]);
+      for (const dev of ["lo", "ra", "rb"]) ip(["-n", router, "link", "set", dev, "up"]);
+      for (const dev of ["lo", "d0", "d1"]) ip(["-n", delay, "link", "set", dev, "up"]);
+      const emu = await nativeProgram(tmp, "mrg-emu");
+      const ns = `${opts.routed.delayMs * 1e6}`;
+      delayLine = spawn(emu, ["-n", `/run/netns/${delay}`, "-c", join(tmp, "delay.sock"), `d0:${ns}:0`, `d1:${ns}:0`], {
+        stdio: ["ignore", "ignore", openSync(join(tmp, "delay.log"), "a")],
+      });
+      ip(["netns", "exec", router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+      // The facility (on the fabric) reaches the far side through the router; the route goes with the bridge.
+      ip(["route", "add", `${farNet}.0/24`, "via", `${subnet}.254`, "dev", bridge]);
+    }
     const certs = join(tmp, "certs");
     makeCerts(certs, { facility: model.name, hosts: [gateway] });
     store = openStore({ backend: "sqlite", dir: join(tmp, "store") });
@@ -124,12 +183,14 @@ export async function startHosts(
       host: gateway,
       underlay: gateway,
       ...(opts.leaseTtl ? { hostLeaseTtl: opts.leaseTtl } : {}),
+      ...(opts.harbor ? { harbor: harborSpecOf(model) } : {}),
     });
     const registry = facility.hostRegistryUrl;
     if (!registry) throw new Error(`model ${model.name} names no hosts`);
     hosts.forEach((name, i) => {
       const netns = `${run}-${name}`;
-      const underlay = `${subnet}.${10 + i}`;
+      const isFar = opts.routed?.hosts.includes(name) ?? false;
+      const underlay = `${isFar ? farNet : subnet}.${10 + i}`;
       const dataDir = join(tmp, name);
       mkdirSync(dataDir, { recursive: true });
       const hcerts = join(tmp, `${name}-certs`);
@@ -149,10 +210,21 @@ export async function startHosts(
         "netns",
         netns,
       ]);
-      ip(["link", "set", `${run}v${i}`, "master", bridge, "up"]);
+      ip(["link", "set", `${run}v${i}`, "master", isFar ? far : bridge, "up"]);
       ip(["-n", netns, "addr", "add", `${underlay}/24`, "dev", "ul0"]);
       ip(["-n", netns, "link", "set", "ul0", "mtu", String(UNDERLAY_MTU), "up"]);
       ip(["-n", netns, "link", "set", "lo", "up"]);
+      // Across the router: each side's hosts reach the other subnet through it.
+      if (opts.routed)
+        ip([
+          "-n",
+          netns,
+          "route",
+          "add",
+          `${isFar ? subnet : farNet}.0/24`,
+          "via",
+          isFar ? `${farNet}.1` : `${subnet}.254`,
+        ]);
       const h: FixtureHost = {
         name,
         netns,

@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Experiment, Facility, Realization } from "@merge/xir";
@@ -114,6 +116,32 @@ test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP,
   // Node to node across hosts, over the infranet's tunnels (h2 → h3), full-size frames unfragmented.
   inNs(n1, "busybox ping -c 1 -W 2 172.30.0.6");
   inNs(n1, "busybox ping -c 1 -W 2 -s 1472 172.30.0.6");
+  // Exec and shell reach nodes on other hosts (through their agents), as the portal calls them.
+  const portal = portalOf(fx);
+  const resource = (node: string) => s.realization.nodes.find((n) => n.node === node)?.resource ?? "";
+  const exec = await output(
+    portal.exec({ mzid, resource: resource("n5"), node: "n5", argv: ["busybox", "ip", "-4", "addr", "show", "eth0"] }),
+  );
+  assert.equal(exec.exit, 0, exec.stderr);
+  assert.match(exec.stdout, /172\.30\.0\.6\//, "the command ran in n5, on h3");
+  async function* stdin() {
+    const start = create(pb.ShellStartSchema, {
+      mzid,
+      resource: resource("n1"),
+      node: "n1",
+      argv: ["busybox", "wc", "-c"],
+    });
+    yield create(pb.ShellRequestSchema, { in: { case: "start", value: start } });
+    yield create(pb.ShellRequestSchema, { in: { case: "stdin", value: new TextEncoder().encode("across hosts\n") } });
+    yield create(pb.ShellRequestSchema, { in: { case: "eof", value: true } });
+  }
+  const sh = await output(portal.shell(stdin()));
+  assert.deepEqual([sh.exit, sh.stdout.trim()], [0, "13"], "the shell's input reached n1 on h2");
+  // A node the materialization does not have: the agent's refusal comes back with its code.
+  await assert.rejects(
+    output(portal.exec({ mzid, resource: resource("n5"), node: "n9", argv: ["true"] })),
+    (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound && /no node 'n9'/.test(e.message),
+  );
   const d = await materializePlan(fx, p, "dematerialize");
   assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
   for (const h of HOSTS)
@@ -123,6 +151,20 @@ test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP,
       `nothing of ${mzid} is left on ${h}`,
     );
 });
+
+/** A command's output streams (exec or shell), decoded. */
+async function output(
+  stream: AsyncIterable<{ out: { case: string | undefined; value?: unknown } }>,
+): Promise<{ stdout: string; stderr: string; exit: number }> {
+  const dec = new TextDecoder();
+  const r = { stdout: "", stderr: "", exit: -1 };
+  for await (const m of stream) {
+    if (m.out.case === "stdout") r.stdout += dec.decode(m.out.value as Uint8Array);
+    else if (m.out.case === "stderr") r.stderr += dec.decode(m.out.value as Uint8Array);
+    else if (m.out.case === "exitCode") r.exit = m.out.value as number;
+  }
+  return r;
+}
 
 /** Mean RTT (ms) from busybox or iputils ping output. */
 function avgRtt(out: string): number {

@@ -14,7 +14,7 @@ import type { Connect, FacilityClient } from "./materializer.ts";
 
 export function credentialsConnector(dir: string): Connect {
   const cache = new Map<string, FacilityClient>();
-  return (f: FacilityRecord) => {
+  return (f: Pick<FacilityRecord, "name" | "endpoint">) => {
     const id = `${f.name} ${f.endpoint}`;
     let c = cache.get(id);
     if (!c) {

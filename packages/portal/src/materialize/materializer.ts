@@ -54,7 +54,7 @@ import { needsObservation, nextStep } from "./reconcile.ts";
 
 export type FacilityClient = Client<typeof pb.FacilityService>;
 /** How the portal reaches a facility's commander (mutual TLS credentials are the connector's business). */
-export type Connect = (facility: FacilityRecord) => FacilityClient;
+export type Connect = (facility: Pick<FacilityRecord, "name" | "endpoint">) => FacilityClient;
 
 /** What the portal wants of one facility, and how delivering it is going. */
 export interface FacilityPart {

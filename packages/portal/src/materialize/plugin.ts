@@ -36,6 +36,7 @@ import type { WebSocket } from "ws";
 import { apiEmulation, xirEmulationValues } from "../client/materialization.ts";
 import type { PortalContext } from "../context.ts";
 import * as S from "../schemas.ts";
+import { HostWatch } from "./hosts.ts";
 import { Materializer, type MaterializerOptions, type ShellInput } from "./materializer.ts";
 
 const NodeParams = Type.Object(
@@ -454,11 +455,22 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
  *   startPortal({ ..., plugins: [materializationPlugin({ connect: credentialsConnector(dir) })] })
  */
 export function materializationPlugin(
-  opts: Omit<MaterializerOptions, "store">,
+  opts: Omit<MaterializerOptions, "store"> & { hostPollMs?: number },
 ): FastifyPluginAsync<{ ctx: PortalContext }> {
   return async (app, { ctx }) => {
     const materializer = new Materializer({ ...opts, store: ctx.store });
-    app.addHook("onClose", async () => materializer.close());
+    // The facilities' hosts, for the realizer to avoid drained and down ones (host-state.ts).
+    const hosts = new HostWatch({
+      store: ctx.store,
+      connect: opts.connect,
+      ...(opts.hostPollMs ? { intervalMs: opts.hostPollMs } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+    app.addHook("onClose", async () => {
+      hosts.close();
+      materializer.close();
+    });
+    hosts.start();
     // A lease that runs out reclaims the materialization first (leases.ts); one already going is left to finish.
     ctx.leases.onDematerialize(async (p, e, r) => {
       const m = await materializer.get(p, e, r);
