@@ -24,6 +24,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DilationReport } from "@merge/materialize";
 
 /** Guest seconds per host CPU second at shift 0 (TCG with icount, idle=poll) on this project's 2-core host. */
 export const DEFAULT_RATE = 0.03;
@@ -35,25 +36,8 @@ export const CAP_MAX = 1;
 /** The cap a shift is chosen for: 4× headroom either way for the rate's error and a loaded host. */
 const CAP_TARGET = 0.25;
 
-export interface DilationProfile {
-  /** What the model asked (`clock.dilation`). */
-  asked: number;
-  /** Host wall seconds per guest second, measured over `windowS` once the governor settled. */
-  achieved: number;
-  /** Host seconds per guest second had the host given the whole cap: (CPU time / cap) per guest second. */
-  ofCpu: number;
-  /** QEMU's `-icount shift`: each instruction is 2^shift ns of guest time. */
-  shift: number;
-  /** The CPU quota it runs under, in host cores. */
-  cap: number;
-  /** Guest seconds per host CPU second at this shift, as measured. */
-  rate: number;
-  /** The share of its cap the QEMU process got while measured (below 1: the host was short of CPU). */
-  obtained: number;
-  windowS: number;
-  /** Relative error of `achieved` from the agent's round trip (the guest reads its clock somewhere inside it). */
-  error: number;
-}
+/** The dilation a VM got, as its node status reports it (the plan's wire shape). */
+export type DilationProfile = DilationReport;
 
 /** The dilations this host can give at a shift-0 rate: shift 0..SHIFT_MAX, cap CAP_MIN..CAP_MAX. */
 export function dilationRange(rate0: number): { min: number; max: number } {
