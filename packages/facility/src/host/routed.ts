@@ -7,7 +7,7 @@
  * them). A call to a host whose agent is down fails at once, naming the host.
  */
 import { create } from "@bufbuild/protobuf";
-import { type Client, ConnectError } from "@connectrpc/connect";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
@@ -45,6 +45,20 @@ export interface HostRoutedOptions {
   underlay?: string;
   log?: (m: string) => void;
 }
+
+/** How long a host's agent lease may still run after its network went away (the registry's TTL, 6 s, and a margin). */
+const LEASE_DECIDES_MS = 8000;
+/** What a call's error says when its connection, not the agent, failed (Node's errors arrive under several codes). */
+const TRANSPORT_MESSAGE =
+  /ECONNRESET|ECONNREFUSED|EPIPE|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|stream closed|socket hang up/;
+/** Codes a call gets when its connection, not the agent, failed. */
+const TRANSPORT_FAILURES = new Set([
+  Code.Unavailable,
+  Code.Canceled,
+  Code.Unknown,
+  Code.Internal,
+  Code.DeadlineExceeded,
+]);
 
 export class HostDownError extends MergeError<"facility"> {
   constructor(message: string, options?: ErrorOptions) {
@@ -135,8 +149,7 @@ export class HostRoutedBackend implements Backend {
     } catch (e) {
       if (call.signal.reason instanceof HostDownError) throw call.signal.reason;
       const msg = (e as Error).message.replace(/^\[\w+\] /, "");
-      const h = await readHost(this.o.store, host).catch(() => undefined);
-      if (h && !h.alive) throw new HostDownError(`host ${host} is down: ${msg}`);
+      if (await this.wentDown(host, e)) throw new HostDownError(`host ${host} is down: ${msg}`);
       throw new Error(`host ${host}: ${msg}`);
     } finally {
       untrack();
@@ -144,6 +157,24 @@ export class HostRoutedBackend implements Backend {
     }
     for (const line of res.log) ctx.log(`${host}: ${line}`);
     return (res.resultJson ? JSON.parse(res.resultJson) : undefined) as T;
+  }
+
+  /**
+   * Whether a failed call's host is down. A transport failure (the connection
+   * reset or the stream cancelled as the host's network went away) comes before
+   * the agent's lease runs out, so for those the registry is asked until the
+   * lease decides (a few seconds); an answer of the agent's own is not waited on.
+   */
+  private async wentDown(host: string, e: unknown): Promise<boolean> {
+    const transport =
+      !(e instanceof ConnectError) || TRANSPORT_FAILURES.has(e.code) || TRANSPORT_MESSAGE.test(e.rawMessage);
+    const until = Date.now() + (transport ? LEASE_DECIDES_MS : 0);
+    for (;;) {
+      const h = await readHost(this.o.store, host).catch(() => undefined);
+      if (h && !h.alive) return true;
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   /** The host a resource is on, when another than the facility's own machine (NodeOps routes commands by it). */

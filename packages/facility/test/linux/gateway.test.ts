@@ -90,7 +90,7 @@ describe("a gateway tunnel between two facilities' sites, with an external link 
         rateBps: 20_000_000,
       }),
     ];
-    assert.match(ends[0]!.endpoint, /^198\.18\.0\.1:\d+$/);
+    assert.match(ends[0]!.endpoint, /^203\.0\.113\.1:\d+$/);
     await gatewayPeer(a.gw, a.wg, ends[1]!);
     await gatewayPeer(b.gw, b.wg, ends[0]!);
     await gatewayReady(a.gw, ends[1]!);
