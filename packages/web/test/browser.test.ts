@@ -191,7 +191,7 @@ test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }
     await mz.waitFor();
     const status = await aliceMaterialization();
     assert.equal(await mz.getAttribute("data-status"), status.status);
-    const phobos = mz.locator("tr", { hasText: "phobos" });
+    const phobos = mz.getByTestId("mz-facility-phobos");
     assert.match((await phobos.textContent()) ?? "", /unreachable|undelivered/);
     assert.match((await phobos.textContent()) ?? "", /facility phobos is unreachable/);
     await page.screenshot({ path: "/tmp/merge-web-realization.png", fullPage: true });

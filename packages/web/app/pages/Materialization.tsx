@@ -123,7 +123,7 @@ function MaterializationStatusView({
         </thead>
         <tbody>
           {s.facilities.map((f) => (
-            <tr key={f.facility}>
+            <tr key={f.facility} data-testid={`mz-facility-${f.facility}`}>
               <td>{f.facility}</td>
               <td>
                 <Badge value={f.status} />
