@@ -291,7 +291,12 @@ test("no route answers 5xx to malformed, hostile or huge input (from the OpenAPI
   const queue = all.flatMap((p) => [true, false].map((auth) => ({ p, auth })));
   const worker = async () => {
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      const status = await send(next.p, next.auth);
+      let status = await send(next.p, next.auth);
+      // A server that answers a streamed body early (413, 401) closes the connection under it; the
+      // reset can discard the answer before the client reads it. Sent again, a real 5xx shows.
+      for (let again = 0; status === 0 && next.p.stream !== undefined && again < 2; again++) {
+        status = await send(next.p, next.auth);
+      }
       sent++;
       if (status >= 500 || status === 0) {
         failures.push(
