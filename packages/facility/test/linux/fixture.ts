@@ -6,7 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Fragment, linkEmulation, planMaterialization } from "@merge/materialize";
@@ -14,6 +14,7 @@ import type { Experiment, Facility, Link, Node, Realization, Resource } from "@m
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
+import { guestKernel } from "../../src/linux/vm-image.ts";
 
 function skipReason(): string | false {
   if (process.getuid?.() !== 0) return "linux data plane tests need root (network namespaces, mounts)";
@@ -22,6 +23,18 @@ function skipReason(): string | false {
   return false;
 }
 export const skip = skipReason();
+
+/** Why the VM tests cannot run here (no root, no QEMU, no guest kernel), or false. */
+export function qemuSkip(): string | false {
+  if (skip) return skip;
+  if (!existsSync("/usr/bin/qemu-system-x86_64")) return "VM tests need qemu-system-x86 (scripts/setup.sh installs it)";
+  try {
+    guestKernel();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return false;
+}
 
 export interface Harness {
   dp: LinuxDataPlane;

@@ -24,8 +24,7 @@ import {
 } from "../../src/linux/dilation.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { vmPid, vmProfileOf, vmRun } from "../../src/linux/vm.ts";
-import { guestKernel } from "../../src/linux/vm-image.ts";
-import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, skip } from "./fixture.ts";
+import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, qemuSkip } from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
@@ -101,17 +100,6 @@ describe("the dilation governor", () => {
     assert.ok(c!.guest - b!.guest <= 2.5 + 0.01, `caught up ${c!.guest - b!.guest} guest s`);
   });
 });
-
-function qemuSkip(): string | false {
-  if (skip) return skip;
-  if (!existsSync("/usr/bin/qemu-system-x86_64")) return "VM tests need qemu-system-x86 (scripts/setup.sh installs it)";
-  try {
-    guestKernel();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return false;
-}
 
 /** The CPU quota of a node's cgroup, in cores (v1 or v2). */
 function quota(h: Harness, prefix: string, name: string): number {

@@ -4,7 +4,7 @@
  * Boots are slow under TCG on a shared host: the waits are generous.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Constraint } from "@merge/xir";
 import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
@@ -12,18 +12,7 @@ import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { accel, vmCap, vmPid, vmProfileOf } from "../../src/linux/vm.ts";
 import { guestKernel } from "../../src/linux/vm-image.ts";
-import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, skip } from "./fixture.ts";
-
-function qemuSkip(): string | false {
-  if (skip) return skip;
-  if (!existsSync("/usr/bin/qemu-system-x86_64")) return "VM tests need qemu-system-x86 (scripts/setup.sh installs it)";
-  try {
-    guestKernel();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return false;
-}
+import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, qemuSkip } from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
