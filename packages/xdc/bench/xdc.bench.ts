@@ -13,14 +13,14 @@
 //   ssh-to-node  ms for `ssh -J merge-jump,x0-p c0 true` end to end (three SSH handshakes: the jump host,
 //             the XDC, the node's sshd with the member's key from foundry), median of 5. Target < 2 s.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
 import { PortalClient } from "@merge/portal/client";
 import { ensureJupyterLayer } from "../src/index.ts";
 import { type AttachStack, DEBIAN_PAIR, startAttachStack } from "../test/attach-stack.ts";
-import { startXdcStack, type XdcStack } from "../test/fixture.ts";
+import { sshClient, startXdcStack, type XdcStack } from "../test/fixture.ts";
 
 interface Setup {
   tmp: string;
@@ -39,30 +39,7 @@ async function setup(): Promise<Setup> {
   });
   const alice = await s.user("alice");
   await alice.createProject({ name: "p" });
-  mkdirSync(join(tmp, "ssh"), { mode: 0o700 });
-  const key = join(tmp, "ssh", "id");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  await alice.addKey("alice", execFileSync("cat", [`${key}.pub`], { encoding: "utf8" }).trim());
-  const jump = await alice.jumpHost();
-  const config = join(tmp, "ssh", "config");
-  writeFileSync(
-    config,
-    [
-      "Host merge-jump",
-      `  HostName ${jump.host}`,
-      `  Port ${jump.port}`,
-      "Host *",
-      "  User alice",
-      `  IdentityFile ${key}`,
-      "  IdentitiesOnly yes",
-      "  StrictHostKeyChecking no",
-      `  UserKnownHostsFile ${join(tmp, "ssh", "known_hosts")}`,
-      "  BatchMode yes",
-      "Host x*-p",
-      "  ProxyJump merge-jump",
-      "",
-    ].join("\n"),
-  );
+  const { config } = await sshClient(join(tmp, "ssh"), "alice", alice, await alice.jumpHost(), "x*-p");
   return { tmp, s, alice, config };
 }
 

@@ -1,20 +1,10 @@
-/**
- * What the attach tests and benchmark share: a portal with the materializations
- * and XDC plugins, a facility on the linux backend (commander over mutual TLS,
- * driver, rex), an XDC host and (when asked) the jump host, in this process;
- * `mrg` as a subprocess signed in as the portal's administrator. `close()`
- * deletes the XDCs, stops everything, sweeps the materializations' prefixes and
- * throws if anything is left.
- */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { certFiles, loadTls, makeCerts } from "@merge/facility";
 import { isClean, LinuxBackend, prefixOf, sweep } from "@merge/facility/linux";
 import { xdcPlugin } from "@merge/portal/xdc";
 import { JumpHost, serveXdcHost, XdcHost, XdcHostClient, type XdcService } from "../src/index.ts";
-import { freePort } from "./fixture.ts";
+import { freePort, sshClient } from "./fixture.ts";
 
 export interface AttachStack {
   stack: PortalStack;
@@ -79,36 +69,7 @@ export async function startAttachStack(
       if (left.length) throw new Error(`left behind: ${JSON.stringify(left)}`);
     },
   };
-  if (jump) {
-    const dir = join(tmp, "ssh");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const key = join(dir, "id");
-    rmSync(key, { force: true });
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin", "-f", key]);
-    await stack.admin.addKey("admin", execFileSync("cat", [`${key}.pub`], { encoding: "utf8" }).trim());
-    const config = join(dir, "config");
-    // ssh names its known_hosts and key: nothing is written to root's ~/.ssh.
-    writeFileSync(
-      config,
-      [
-        "Host merge-jump",
-        `  HostName ${jump.host}`,
-        `  Port ${jump.port}`,
-        "Host *",
-        "  User admin",
-        `  IdentityFile ${key}`,
-        "  IdentitiesOnly yes",
-        "  StrictHostKeyChecking no",
-        `  UserKnownHostsFile ${join(dir, "known_hosts")}`,
-        "  BatchMode yes",
-        "  ConnectTimeout 10",
-        "Host x*-*",
-        "  ProxyJump merge-jump",
-        "",
-      ].join("\n"),
-    );
-    out.ssh = { key, config };
-  }
+  if (jump) out.ssh = await sshClient(join(tmp, "ssh"), "admin", stack.admin, jump, "x*-*");
   return out;
 }
 

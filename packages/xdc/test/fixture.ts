@@ -4,8 +4,8 @@
  * signed in through the API. `close()` deletes every XDC it made and removes
  * the directory.
  */
-import { execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -135,4 +135,44 @@ export function mrg(
         resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/**
+ * A user's SSH client in `dir`: a fresh ed25519 key uploaded to the portal, and
+ * a config that goes through the jump host to XDCs matching `xdcs` (ssh names
+ * its known_hosts and key: nothing is written to root's ~/.ssh).
+ */
+export async function sshClient(
+  dir: string,
+  user: string,
+  client: PortalClient,
+  jump: { host: string; port: number },
+  xdcs: string,
+): Promise<{ key: string; config: string }> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const key = join(dir, "id");
+  rmSync(key, { force: true });
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", user, "-f", key]);
+  await client.addKey(user, execFileSync("cat", [`${key}.pub`], { encoding: "utf8" }).trim());
+  const config = join(dir, "config");
+  writeFileSync(
+    config,
+    [
+      "Host merge-jump",
+      `  HostName ${jump.host}`,
+      `  Port ${jump.port}`,
+      "Host *",
+      `  User ${user}`,
+      `  IdentityFile ${key}`,
+      "  IdentitiesOnly yes",
+      "  StrictHostKeyChecking no",
+      `  UserKnownHostsFile ${join(dir, "known_hosts")}`,
+      "  BatchMode yes",
+      "  ConnectTimeout 10",
+      `Host ${xdcs}`,
+      "  ProxyJump merge-jump",
+      "",
+    ].join("\n"),
+  );
+  return { key, config };
 }
