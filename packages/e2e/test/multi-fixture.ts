@@ -6,16 +6,42 @@
 // facility and the interconnects between them.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SECOND_FACILITY, type Sites, startSites } from "@merge/facility";
 import { phobos } from "@merge/facility-model";
+import { compileFile } from "@merge/model";
 import { type ModelLang, PortalClient, registerSites } from "@merge/portal/client";
 import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
-import type { Facility } from "@merge/xir";
+import type { Experiment, Facility } from "@merge/xir";
 import { type MrgResult, mrgRunner } from "./portal-stack.ts";
+
+/** Four bare-metal nodes in a line: one facility (three metal-capable nodes) cannot hold them. */
+export const LINE4 = `
+import { addressing, image, metal, Network, routing } from "@merge/model";
+const net = new Network("line4", addressing.ipv4, routing.static);
+const n = ["a", "b", "c", "d"].map((x) => net.node(x, image("busybox"), metal()));
+for (let i = 0; i + 1 < n.length; i++) net.connect([n[i]!, n[i + 1]!]);
+export default net;
+`;
+
+/**
+ * A TypeScript model compiled here, as XIR: a loaded machine's portal may give up on compiling
+ * it (its per-compile time limit), which is not what the multi-facility tests are about.
+ */
+export async function compiledHere(source: string): Promise<Experiment> {
+  const dir = mkdtempSync(join(tmpdir(), "mrg-model-"));
+  try {
+    writeFileSync(join(dir, "model.ts"), source);
+    const c = await compileFile(join(dir, "model.ts"));
+    assert.ok(c.xir, `the model compiles: ${JSON.stringify(c.diagnostics)}`);
+    return c.xir;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export interface MultiStack {
   tmp: string;

@@ -9,16 +9,7 @@ import { isClean, leftovers, listNetns, processesIn } from "@merge/facility/linu
 import { skip } from "@merge/facility/testing/linux";
 import type { MaterializationStatus } from "@merge/portal/client";
 import type { Realization } from "@merge/xir";
-import { facilityPrefix, type MultiStack, startMulti } from "./multi-fixture.ts";
-
-/** Four bare-metal nodes in a line: one facility (three metal-capable nodes) cannot hold them. */
-export const LINE4 = `
-import { addressing, image, metal, Network, routing } from "@merge/model";
-const net = new Network("line4", addressing.ipv4, routing.static);
-const n = ["a", "b", "c", "d"].map((x) => net.node(x, image("busybox"), metal()));
-for (let i = 0; i + 1 < n.length; i++) net.connect([n[i]!, n[i + 1]!]);
-export default net;
-`;
+import { facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
 
 function rtt(netns: string, to: string): number {
   const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", "3", "-i", "0.2", "-W", "2", to], {

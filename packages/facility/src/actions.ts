@@ -68,7 +68,10 @@ export const ACTIONS: { [K in ActionKind]: ActionKindDef<K> } = {
   },
   "node.power": { do: (b, s, ctx) => none(b.nodePower(s.resource, s.power, ctx)) },
   "link.create": {
-    do: (b, s, ctx) => none(b.linkCreate(s.link, ctx)),
+    do: async (b, s, ctx) => {
+      const r = await b.linkCreate(s.link, ctx);
+      return r?.gateways?.length ? { gateways: Object.fromEntries(r.gateways.map((g) => [g.peer, g])) } : undefined;
+    },
     undo: (s) => ({ kind: "link.destroy", link: s.link }),
   },
   "link.destroy": { do: (b, s, ctx) => none(b.linkDestroy(s.link, ctx)) },

@@ -17,6 +17,7 @@
 
 import type {
   EmulationSpec,
+  GatewayEndSpec,
   InfranetEntry,
   InfranetSpec,
   InfrapodSpec,
@@ -30,6 +31,7 @@ import type {
 export type {
   EmulationParams,
   EmulationSpec,
+  GatewayEndSpec,
   InfranetEntry,
   InfranetSpec,
   InfrapodSpec,
@@ -49,6 +51,10 @@ export type {
 /** What `nodeSetup` / `nodeReset` resolve to: a backend that reports nothing keeps returning `Promise<void>`. */
 // biome-ignore lint/suspicious/noConfusingVoidType: void is what such backends' methods resolve to.
 export type NodeSetupOutcome = NodeSetupResult | undefined | void;
+
+/** What `linkCreate` resolves to: an external link's gateway ends here (only public keys), one per peer. */
+// biome-ignore lint/suspicious/noConfusingVoidType: void is what most backends' linkCreate resolves to.
+export type LinkCreateOutcome = { gateways?: GatewayEndSpec[] } | undefined | void;
 
 export interface ActionContext {
   /** Aborted when rex loses its claim on the action or shuts down; stop early, state stays consistent. */
@@ -130,8 +136,11 @@ export interface Backend {
    */
   nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void>;
 
-  /** Plumb the link's virtual network along its waypoints. */
-  linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void>;
+  /**
+   * Plumb the link's virtual network along its waypoints. An external link
+   * reports this facility's gateway ends it used (public parts only).
+   */
+  linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<LinkCreateOutcome>;
   linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void>;
 
   /** Start emulating these links on the emulator. */

@@ -63,6 +63,7 @@ export function mergeStatus(mzid: string, parts: pb.StatusResponse[], errors: pb
     out.tasks.push(...p.tasks);
     out.failed.push(...p.failed);
     out.errors.push(...p.errors);
+    out.gateways.push(...p.gateways);
   }
   if (errors.length && out.status !== pb.MzStatus.DEMATERIALIZED) out.status = pb.MzStatus.ERROR;
   return out;
@@ -248,6 +249,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     updateEmulation: (req, ctx) => one(req.resource).client.updateEmulation(req, { signal: ctx.signal }),
     attach: (req, ctx) => one(req.resource).client.attach(req, { signal: ctx.signal }),
     detach: (req, ctx) => one(req.resource).client.detach(req, { signal: ctx.signal }),
+    gatewayPeers: (req, ctx) => one(req.resource).client.gatewayPeers(req, { signal: ctx.signal }),
     async *exec(req, ctx) {
       yield* one(req.resource).client.exec(req, { signal: ctx.signal });
     },

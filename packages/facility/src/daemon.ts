@@ -59,6 +59,7 @@ async function openBackend(
   kind: string | undefined,
   simDurations: string | undefined,
   dataDir: string | undefined,
+  site?: { netns: string; address: string },
 ): Promise<Backend> {
   // Other rex processes may have done a step's prerequisites: this process's model cannot know.
   if (kind === undefined || kind === "sim")
@@ -67,7 +68,7 @@ async function openBackend(
     if (!dataDir)
       throw new DaemonUsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
     const { LinuxBackend } = await import("./linux/index.ts");
-    return LinuxBackend.open({ dataDir, log: (m) => console.error(m) });
+    return LinuxBackend.open({ dataDir, log: (m) => console.error(m), ...(site ? { site } : {}) });
   }
   throw new DaemonUsageError(`--backend '${kind}': expected sim or linux`);
 }
@@ -133,6 +134,8 @@ async function facilityMain(args: string[]): Promise<void> {
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string", default: "127.0.0.1" },
       "qualify-names": { type: "boolean", default: false },
+      site: { type: "string" },
+      "site-address": { type: "string" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -163,7 +166,10 @@ async function facilityMain(args: string[]): Promise<void> {
     const { qualifyNames } = await import("./linux/index.ts");
     qualifyNames(model.name);
   }
-  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
+  if ((values.site === undefined) !== (values["site-address"] === undefined))
+    throw new DaemonUsageError("facility: --site <netns> and --site-address <address> go together");
+  const site = values.site ? { netns: values.site, address: values["site-address"] ?? "" } : undefined;
+  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"], site);
   const store = openStore(values.store);
   const facility = await startFacility({
     store,

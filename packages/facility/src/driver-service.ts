@@ -147,6 +147,17 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
         search: g.search,
       };
     },
+    async gatewayPeers(req) {
+      const mzid = decode(req.mzid, []).mzid;
+      const peers = req.peers.map((p) => ({
+        peer: p.peer,
+        publicKey: p.publicKey,
+        endpoint: p.endpoint,
+        address: p.address,
+      }));
+      await nodeOps().gatewayPeers(mzid, peers).catch(opsFailed);
+      return {};
+    },
     async detach(req) {
       const mzid = decode(req.mzid, []).mzid;
       return { detached: await nodeOps().detach(mzid, req.peer).catch(opsFailed) };

@@ -33,6 +33,8 @@ export interface FacilityProcessOptions {
    * even a SIGKILL here ends it (`npm start`).
    */
   withParent?: boolean;
+  /** The facility's site (linux backend): where its gateway tunnels to other facilities have their sockets. */
+  site?: { netns: string; address: string };
 }
 
 export interface FacilityProcess {
@@ -82,6 +84,7 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
     join(o.dir, "backend"),
     ...(o.noHarbor ? ["--no-harbor"] : []),
     ...(o.qualifyNames ? ["--qualify-names"] : []),
+    ...(o.site ? ["--site", o.site.netns, "--site-address", o.site.address] : []),
     ...(o.withParent ? ["--parent-fd", "3"] : []),
   ];
   const child = spawn(process.execPath, args, {

@@ -11,12 +11,22 @@ import type { Writable } from "node:stream";
 import type { Store } from "@merge/store";
 import type { EmulationValues } from "@merge/xir";
 import { type CatalogCode, MergeError } from "@merge/xir/errors";
-import type { ActionContext, Backend, EmulationParams, EmulationSpec, MzId, NodeAction, NodeSpec } from "./backend.ts";
+import type {
+  ActionContext,
+  Backend,
+  EmulationParams,
+  EmulationSpec,
+  GatewayEndSpec,
+  MzId,
+  NodeAction,
+  NodeSpec,
+} from "./backend.ts";
 import { readActions, readJSON } from "./driver.ts";
 import type { NodeActivity } from "./linux/activity.ts";
 import { type AttachGrant, attachPeer, detachPeer } from "./linux/attach.ts";
 import { nodePid } from "./linux/container.ts";
 import type { Env } from "./linux/env.ts";
+import { gatewayPeersSet } from "./linux/external.ts";
 import { prefixOf } from "./linux/names.ts";
 import { keys, type MzInfo, type NodeRecord } from "./task.ts";
 
@@ -286,6 +296,22 @@ export class NodeOps {
       if (/^(peer id|publicKey)/.test(m)) throw new NodeOpsError("invalid_argument", m);
       throw e;
     }
+  }
+
+  /**
+   * The peer facilities' gateway ends of a materialization across facilities,
+   * as the portal hands them over (public keys only): each is let into this
+   * facility's tunnel toward it (linux/external.ts).
+   */
+  async gatewayPeers(mzid: MzId, peers: GatewayEndSpec[]): Promise<void> {
+    realNodes(this.backend, "there is no gateway tunnel to join");
+    await this.info(mzid);
+    try {
+      await gatewayPeersSet(prefixOf(mzid), peers);
+    } catch (e) {
+      throw new NodeOpsError("failed_precondition", (e as Error).message);
+    }
+    this.log(`gateway ${mzid}: peers ${peers.map((p) => `${p.peer} at ${p.endpoint}`).join(", ")}`);
   }
 
   /** Detach a peer; false when it was not attached (or the materialization is gone: nothing is left to detach). */

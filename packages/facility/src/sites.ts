@@ -114,12 +114,16 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
           dataDir: o.dir,
         })
       : undefined;
-  const procs = o.models.map((model) =>
+  const skipped = o.running?.length ?? 0;
+  const procs = o.models.map((model, i) =>
     spawnFacility({
       dir: join(o.dir, model.name),
       model,
       backend: o.backend,
       qualifyNames: true,
+      ...(wan?.sites[skipped + i]
+        ? { site: { netns: wan.sites[skipped + i]!.netns, address: wan.sites[skipped + i]!.address } }
+        : {}),
       ...(o.noHarbor ? { noHarbor: true } : {}),
       ...(o.withParent ? { withParent: true } : {}),
     }),

@@ -7,6 +7,7 @@
 import type { ActionState, MzStatus } from "@merge/materialize";
 import type {
   EmulationSpec,
+  GatewayEndSpec,
   InfranetEntry,
   InfrapodSpec,
   LinkSpec,
@@ -72,6 +73,8 @@ export interface MzInfo {
   created: string;
   /** What each virtual node got, by node name, as its setup reported it (node status). */
   profiles?: Record<string, NodeProfileReport>;
+  /** This facility's gateway ends (public parts only), by peer facility, as its external links reported them. */
+  gateways?: Record<string, GatewayEndSpec>;
 }
 
 /**

@@ -77,6 +77,7 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
       };
     }),
     tasks,
+    gateways: Object.values(d.info?.gateways ?? {}).map((g) => create(pb.GatewayEndSchema, g)),
     failed: d.actions
       .filter((a) => a.state === "error" && !a.masked)
       .map((a) => ({

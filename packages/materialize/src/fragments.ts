@@ -10,6 +10,8 @@ import {
   type EmulationValues,
   type Experiment,
   type Facility,
+  type Interconnect,
+  type LinkEmulation,
   type NodeProfile,
   nodeProfile,
   type Realization,
@@ -20,6 +22,7 @@ import type { Fragment } from "./fragment.ts";
 import type {
   EmulationParams,
   EmulationSpec,
+  ExternalSpec,
   InfranetEntry,
   InfranetSpec,
   LinkEndpointSpec,
@@ -121,7 +124,113 @@ function emulationParams(
   return le.emulation ?? linkEmulation(xl, xp) ?? {};
 }
 
-export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facility): Fragment[] {
+/**
+ * Inner addresses of the gateway tunnel between the facilities at places `k`
+ * and `p` of the realization's infranets: `169.254.S.(k+1)` and `.(p+1)`, S
+ * one per pair, so one materialization's tunnels to several peers never share
+ * a subnet in its gateway namespace.
+ */
+export function gatewayAddresses(k: number, p: number): { address: string; peerAddress: string } {
+  const [lo, hi] = k < p ? [k, p] : [p, k];
+  const s = 1 + lo * MAX_INFRANETS + hi;
+  return { address: `169.254.${s}.${k + 1}`, peerAddress: `169.254.${s}.${p + 1}` };
+}
+
+/**
+ * The one-way latency the wide area already gives a link: per segment the
+ * interconnects it crosses, then (as the realization engine counts it) the
+ * two slowest segments, since a frame crosses at most two half-links.
+ */
+export function wideAreaLatency(le: Realization["links"][number], interconnects: readonly Interconnect[]): number {
+  const lat = le.segments.map((s) => {
+    let sum = 0;
+    for (let i = 0; i + 1 < s.waypoints.length; i++) {
+      const a = s.waypoints[i]!;
+      const b = s.waypoints[i + 1]!;
+      if (a.facility === b.facility) continue;
+      const at = (e: Interconnect["a"], w: typeof a) =>
+        e.facility === w.facility && e.resource === w.resource && e.port === w.port;
+      const ic = interconnects.find((x) => (at(x.a, a) && at(x.b, b)) || (at(x.a, b) && at(x.b, a)));
+      sum += ic?.latency ?? 0;
+    }
+    return sum;
+  });
+  lat.sort((p, q) => q - p);
+  return (lat[0] ?? 0) + (lat[1] ?? 0);
+}
+
+/**
+ * What the emulator adds: the realized values less the wide area's latency,
+ * which the link's latency already counts (never below 0).
+ */
+export function lessWideArea(e: LinkEmulation, wan: number): LinkEmulation {
+  if (wan <= 0) return e;
+  const less = <T extends { latency?: number }>(v: T): T =>
+    v.latency === undefined ? v : { ...v, latency: Math.max(0, v.latency - wan) };
+  return { ...less(e), ...(e.toward ? { toward: e.toward.map(less) } : {}) };
+}
+
+/**
+ * An external link's crossings of the wide area that `facility` (at place `k`
+ * of the infranets) carries, and which of its endpoints are elsewhere.
+ */
+function externalOf(
+  rlz: Realization,
+  le: Realization["links"][number],
+  xl: Experiment["links"][number],
+  facility: Facility,
+  k: number,
+): { external: ExternalSpec[]; remote: number[] } {
+  const facilityOf = (node: string) => rlz.nodes.find((n) => n.node === node)?.facility;
+  const remote = xl.endpoints.flatMap((ep, i) => (facilityOf(ep.node) === facility.name ? [] : [i]));
+  const external: ExternalSpec[] = [];
+  if (!le.external) return { external, remote };
+  const emulator = le.emulator?.facility;
+  for (const s of le.segments) {
+    for (let i = 0; i + 1 < s.waypoints.length; i++) {
+      const a = s.waypoints[i]!;
+      const b = s.waypoints[i + 1]!;
+      if (a.facility === b.facility || (a.facility !== facility.name && b.facility !== facility.name)) continue;
+      const [here, there] = a.facility === facility.name ? [a, b] : [b, a];
+      const vni = here.vni ?? there.vni;
+      if (vni === undefined)
+        throw new PlanError(
+          `realization ${rlz.id}: link '${le.link}' crosses ${here.resource}/${here.port} toward ${there.facility} without a VNI`,
+        );
+      const port = facility.resources.find((r) => r.id === here.resource)?.ports.find((p) => p.name === here.port);
+      const base = {
+        peer: there.facility,
+        vni,
+        gateway: here.resource,
+        ...gatewayAddresses(
+          k,
+          rlz.infranets.findIndex((x) => x.facility === there.facility),
+        ),
+        rateBps: port?.capacity ?? 0,
+      };
+      const ends = s.endpoints.map((e) => xl.endpoints.findIndex((x) => x.node === e.node && x.socket === e.socket));
+      if (emulator === undefined && xl.endpoints.length > 2) {
+        if (!external.some((x) => x.end === "bridge" && x.peer === base.peer && x.vni === vni))
+          external.push({ ...base, end: "bridge" });
+        continue;
+      }
+      const atEmulator = emulator === facility.name;
+      for (const e of ends) {
+        if (e < 0) continue;
+        if (atEmulator && remote.includes(e)) external.push({ ...base, end: "emulator", endpoint: e });
+        if (!atEmulator && !remote.includes(e)) external.push({ ...base, end: "node", endpoint: e });
+      }
+    }
+  }
+  return { external, remote };
+}
+
+export function fragmentsFor(
+  rlz: Realization,
+  xp: Experiment,
+  facility: Facility,
+  interconnects: readonly Interconnect[] = [],
+): Fragment[] {
   const mzid = rlz.id;
   const k = rlz.infranets.findIndex((i) => i.facility === facility.name);
   const infranet = rlz.infranets[k];
@@ -229,6 +338,9 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         ...hostOf(emb.resource),
       };
     });
+    const { external, remote } = externalOf(rlz, le, xl, facility, k);
+    // An external link's emulator is at one facility: the others only carry their endpoints to it.
+    const emulatorHere = le.emulator && le.emulator.facility === facility.name ? le.emulator : undefined;
     const link: LinkSpec = {
       mzid,
       vindex: 0,
@@ -246,15 +358,17 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
             ...(w.vni !== undefined ? { vni: w.vni } : {}),
           })),
       })),
-      ...(le.emulator ? { emulator: le.emulator.resource } : {}),
+      ...(emulatorHere ? { emulator: emulatorHere.resource } : {}),
       capacity: le.capacity,
-      ...(le.emulator && resources.get(le.emulator.resource)?.host
-        ? { emulatorHost: resources.get(le.emulator.resource)?.host }
+      ...(emulatorHere && resources.get(emulatorHere.resource)?.host
+        ? { emulatorHost: resources.get(emulatorHere.resource)?.host }
         : {}),
+      ...(external.length ? { external } : {}),
+      ...(remote.length ? { remote } : {}),
     };
     const first = link.segments.flatMap((s) => s.waypoints)[0];
     fragments.push({
-      resource: le.emulator?.resource ?? first?.resource ?? endpoints[0]!.resource,
+      resource: emulatorHere?.resource ?? external[0]?.gateway ?? first?.resource ?? endpoints[0]!.resource,
       op: "link.create",
       link,
     });
@@ -269,7 +383,12 @@ export function fragmentsFor(rlz: Realization, xp: Experiment, facility: Facilit
         ...hostOf(le.emulator.resource),
         links: [],
       };
-      emu.links.push({ link: le.link, endpoints, params: emulationParams(le, xl, xp) });
+      const params = emulationParams(le, xl, xp);
+      emu.links.push({
+        link: le.link,
+        endpoints,
+        params: le.external ? lessWideArea(params, wideAreaLatency(le, interconnects)) : params,
+      });
       emulations.set(id, emu);
     }
   }

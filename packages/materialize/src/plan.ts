@@ -7,7 +7,7 @@
  * retries, status, node operations, dematerialize — reads it. Pure and
  * deterministic: the same inputs give a byte-identical plan.
  */
-import type { Experiment, Facility, Realization } from "@merge/xir";
+import type { Experiment, Facility, Interconnect, Realization } from "@merge/xir";
 import { type Fragment, fragmentHosts } from "./fragment.ts";
 import { fragmentsFor, PlanError } from "./fragments.ts";
 
@@ -32,11 +32,16 @@ export function planFacilities(rlz: Realization): string[] {
   return [...new Set(rlz.infranets.map((i) => i.facility))];
 }
 
-/** Realization + experiment + the models of the facilities it touches → the plan. */
+/**
+ * Realization + experiment + the models of the facilities it touches → the
+ * plan. `interconnects` (the wide-area links between them) give the latency
+ * the wide area adds to external links, which their emulators then leave out.
+ */
 export function planMaterialization(
   rlz: Realization,
   xp: Experiment,
   facilities: readonly Facility[],
+  interconnects: readonly Interconnect[] = [],
 ): MaterializationPlan {
   const models = new Map(facilities.map((f) => [f.name, f]));
   return {
@@ -44,7 +49,7 @@ export function planMaterialization(
     facilities: planFacilities(rlz).map((name) => {
       const model = models.get(name);
       if (!model) throw new PlanError(`realization ${rlz.id} uses facility '${name}', whose model was not given`);
-      const fragments = fragmentsFor(rlz, xp, model);
+      const fragments = fragmentsFor(rlz, xp, model, interconnects);
       return {
         facility: name,
         resources: [...new Set(fragments.map((f) => f.resource))].sort(),

@@ -207,6 +207,55 @@ export interface LinkSpec {
    * machine), `underlays` every host of the link's underlay address.
    */
   span?: { local: string; underlays: Record<string, string> };
+  /**
+   * The link's crossings of the wide area as this facility carries them (an
+   * external link): each a VXLAN segment over this materialization's gateway
+   * tunnel toward the peer facility. Absent: the link stays in the facility.
+   */
+  external?: ExternalSpec[];
+  /** Indices into `endpoints` of the endpoints at other facilities (wired there, never here). */
+  remote?: number[];
+}
+
+/**
+ * One crossing of the wide area by an external link, at one facility: what it
+ * joins here to the VXLAN segment (VNI: the interconnect's tag in the
+ * realization) over the gateway tunnel toward `peer`.
+ */
+export interface ExternalSpec {
+  /** The facility at the other end of the tunnel. */
+  peer: string;
+  /** VNI across the wide area, the same at both ends. */
+  vni: number;
+  /** This facility's gateway resource. */
+  gateway: string;
+  /** This facility's end of the tunnel, inside it (the VXLAN underlay), e.g. `169.254.1.1`. */
+  address: string;
+  /** The peer's inner address. */
+  peerAddress: string;
+  /** bits/s this facility sends into the tunnel: the gateway port's line rate in the facility model. */
+  rateBps: number;
+  /**
+   * What joins the segment here: endpoint `endpoint`'s node interface
+   * (`node`), the emulator's port for endpoint `endpoint` (`emulator`, the
+   * endpoint being at the peer), or the link's bridge (`bridge`, a LAN).
+   */
+  end: "node" | "emulator" | "bridge";
+  endpoint?: number;
+}
+
+/**
+ * What a facility's gateway hands the portal for one peer of a
+ * materialization: nothing secret (the private key stays where it was made).
+ */
+export interface GatewayEndSpec {
+  /** The facility at the other end. */
+  peer: string;
+  publicKey: string;
+  /** `address:port` on the wide area. */
+  endpoint: string;
+  /** Inner address of this end. */
+  address: string;
 }
 
 export interface WaypointSpec {

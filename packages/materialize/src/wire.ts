@@ -11,6 +11,7 @@ import type {
   ActionState,
   EmulationParams,
   EmulationSpec,
+  ExternalSpec,
   InfranetSpec,
   InfrapodSpec,
   LinkEndpointSpec,
@@ -200,8 +201,26 @@ function linkToPb(l: LinkSpec): pb.LinkSpec {
     emulator: l.emulator ?? "",
     capacity: l.capacity,
     emulatorHost: l.emulatorHost ?? "",
+    external: (l.external ?? []).map((x) => create(pb.ExternalSegmentSchema, x)),
+    remote: l.remote ?? [],
   });
 }
+
+function externalFromPb(x: pb.ExternalSegment, where: string): ExternalSpec {
+  if (x.end !== "node" && x.end !== "emulator" && x.end !== "bridge")
+    throw new WireError(`${where}: external.end '${x.end}' is not one of node, emulator, bridge`);
+  return {
+    peer: x.peer,
+    vni: x.vni,
+    gateway: x.gateway,
+    address: x.address,
+    peerAddress: x.peerAddress,
+    rateBps: x.rateBps,
+    end: x.end,
+    ...opt("endpoint", x.endpoint),
+  };
+}
+
 function linkFromPb(l: pb.LinkSpec | undefined, where: string): LinkSpec {
   if (!l) throw new WireError(`${where}: link spec is missing`);
   if (l.kind !== "p2p" && l.kind !== "multipoint") {
@@ -225,6 +244,10 @@ function linkFromPb(l: pb.LinkSpec | undefined, where: string): LinkSpec {
     ...opt("emulator", l.emulator || undefined),
     capacity: l.capacity,
     ...opt("emulatorHost", l.emulatorHost || undefined),
+    ...(l.external.length
+      ? { external: l.external.map((x, i) => externalFromPb(x, `${where}: link.external[${i}]`)) }
+      : {}),
+    ...(l.remote.length ? { remote: [...l.remote] } : {}),
   };
 }
 

@@ -309,7 +309,7 @@ export class HostRoutedBackend implements Backend {
         const s: LinkSpec = hosts.length > 1 ? { ...spec, span: { local: h, underlays } } : spec;
         const call = () =>
           this.on<void>(h || undefined, method, [s], ctx, (b) =>
-            method === "linkCreate" ? b.linkCreate(s, ctx) : b.linkDestroy(s, ctx),
+            method === "linkCreate" ? b.linkCreate(s, ctx).then(() => {}) : b.linkDestroy(s, ctx),
           );
         return method === "linkDestroy" ? this.away(`link ${spec.link}`, ctx, call) : call();
       }),

@@ -18,6 +18,7 @@ import type {
   InfranetSpec,
   InfrapodSpec,
   InfrapodStatus,
+  LinkCreateOutcome,
   LinkSpec,
   NodeRef,
   NodeSetupResult,
@@ -28,6 +29,7 @@ import { nodeBoot, nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
 import { ensureMzDir, mounted, mzDir } from "./env.ts";
+import { externalCreate, externalDestroy } from "./external.ts";
 import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
@@ -556,7 +558,21 @@ export class LinuxBackend implements Backend {
     return c;
   }
 
-  async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+  async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<LinkCreateOutcome> {
+    if (spec.external?.length) {
+      // Across facilities: this facility's endpoints and its ends of the wide-area segments (external.ts).
+      const mz = this.planOf(spec.mzid);
+      const link = linkRecord(spec);
+      const had = mz.links.find((l) => l.name === link.name);
+      if (had?.emulation && link.emulation) link.emulation = had.emulation;
+      mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
+      const gateways = await externalCreate(this.env, prefixOf(spec.mzid), spec, this.env.caps.netem);
+      this.save(spec.mzid);
+      ctx.log(
+        `link ${spec.link} (external, toward ${[...new Set(spec.external.map((x) => x.peer))].join(", ")}): this facility's part wired`,
+      );
+      return { gateways };
+    }
     if (spec.span) {
       // This host's part of a link across hosts; links may come before this host has any node of it.
       await spanCreate(this.env, prefixOf(spec.mzid), spec, this.env.caps.netem);
@@ -582,7 +598,8 @@ export class LinuxBackend implements Backend {
   }
 
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
-    if (spec.span) await spanDestroy(this.env, prefixOf(spec.mzid), spec);
+    if (spec.external?.length) await externalDestroy(this.env, prefixOf(spec.mzid), spec);
+    else if (spec.span) await spanDestroy(this.env, prefixOf(spec.mzid), spec);
     else await linksDestroy(this.env, prefixOf(spec.mzid), [linkRecord(spec)]);
     try {
       const mz = this.dataPlane.plan(spec.mzid);

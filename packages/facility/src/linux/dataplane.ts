@@ -52,6 +52,8 @@ export interface DataPlaneOptions {
   imageFallback?: string;
   /** Image for nodes whose model names none (default DEFAULT_IMAGE, Debian bookworm); tests that need speed ask for `busybox`. */
   defaultImage?: string;
+  /** The facility's site (`Env.site`): where external links' gateway tunnels have their sockets. */
+  site?: { netns: string; address: string };
 }
 
 export interface MaterializeResult {
@@ -87,6 +89,7 @@ export class LinuxDataPlane {
     const env = makeEnv(opts.dataDir, caps, { node, emu, reach }, opts.log, opts.nodeDisk);
     if (opts.imageFallback) env.imageFallback = opts.imageFallback;
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
+    if (opts.site) env.site = opts.site;
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     // The default image, when built, is linked into the data directory now (seconds for Debian's thousands of

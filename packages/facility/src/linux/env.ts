@@ -28,6 +28,12 @@ export interface Env {
   imageFallback?: string;
   /** Image for nodes whose model names none (`DataPlaneOptions.defaultImage`). */
   defaultImage?: string;
+  /**
+   * The facility's site: the namespace holding its wide-area address, where
+   * its gateway tunnels to other facilities have their sockets (linux/wan.ts
+   * on one machine). Absent: external links cannot be carried.
+   */
+  site?: { netns: string; address: string };
 }
 
 export function makeEnv(

@@ -48,7 +48,9 @@ import type { FacilityRecord } from "../objects.ts";
 import { realizationId } from "../objects.ts";
 import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
+import { listInterconnects } from "../routes/interconnects.ts";
 import { idKeys, projectAccounts, unixId } from "../xdc/ids.ts";
+import { gatewayHandovers, gatewayNeeds } from "./gateways.ts";
 import { deletePlan, putPlan, readPlan } from "./plan-record.ts";
 import { needsObservation, nextStep } from "./reconcile.ts";
 
@@ -136,6 +138,8 @@ export class Materializer {
   private readonly giveUp: number;
   /** Stored plans by record key and creation revision: a plan never changes while its materialization lives. */
   private readonly plans = new Map<string, MaterializationPlan>();
+  /** Materializations (key + created) whose facilities all have their peers' gateway ends. */
+  private readonly joined = new Set<string>();
 
   constructor(private readonly opts: MaterializerOptions) {
     this.backoff = opts.backoffMs ?? 1000;
@@ -187,7 +191,11 @@ export class Materializer {
       models.push(f.value.model as Facility);
     }
     try {
-      return withAccounts(planMaterialization(r.realization, xp, models), await nodeAccounts(this.store, project));
+      const interconnects = await listInterconnects({ store: this.store });
+      return withAccounts(
+        planMaterialization(r.realization, xp, models, interconnects),
+        await nodeAccounts(this.store, project),
+      );
     } catch (err) {
       if (err instanceof PlanError) throw new PortalError("unprocessable", err.message);
       throw err;
@@ -768,6 +776,9 @@ export class Materializer {
         });
         return;
       }
+      if (saved && saved.state !== "dematerializing" && saved.facilities.every((f) => f.delivered)) {
+        if (!(await this.joinGateways(saved).catch(() => false))) next = Math.min(next, 1000);
+      }
       const latest = await this.read<MaterializationRecord>(key);
       if (latest && latest.value.state !== m.state) next = 0;
       if (Number.isFinite(next)) this.kick(key, next);
@@ -828,6 +839,40 @@ export class Materializer {
         await client.notifyTeardown({ mzid: m.id, resources: part.resources }, call);
         return "gone";
     }
+  }
+
+  /**
+   * Hand every facility of a materialization across facilities its peers'
+   * gateway ends, once each has reported its own (gateways.ts). True when
+   * every facility has them (or nothing crosses).
+   */
+  private async joinGateways(m: MaterializationRecord): Promise<boolean> {
+    const id = `${m.id} ${m.created}`;
+    if (this.joined.has(id)) return true;
+    const plan = await this.planOf(m);
+    const needs = gatewayNeeds(plan);
+    if (needs.size === 0) {
+      this.joined.add(id);
+      return true;
+    }
+    const call = { timeoutMs: this.timeout };
+    const clients = new Map<string, FacilityClient>();
+    const ends = new Map<string, pb.GatewayEnd[]>();
+    for (const part of m.facilities) {
+      const f = await this.facility(part.facility);
+      if (!f) return false;
+      const client = this.opts.connect(f.value);
+      clients.set(part.facility, client);
+      ends.set(part.facility, (await client.status({ mzid: m.id, resources: part.resources }, call)).gateways);
+    }
+    const { handovers, missing } = gatewayHandovers(plan, ends);
+    for (const h of handovers) {
+      await clients.get(h.facility)?.gatewayPeers({ mzid: m.id, resource: h.resource, peers: h.peers }, call);
+    }
+    if (missing.length || handovers.length < needs.size) return false;
+    this.joined.add(id);
+    this.opts.log?.(`materialize ${m.id}: gateways joined (${handovers.map((h) => h.facility).join(", ")})`);
+    return true;
   }
 
   /** One facility's fragments from the stored plan. */
