@@ -147,15 +147,19 @@ function show(f: Flags, s: Status): void {
   const profiles = new Table({ head: ["node", "profile"], style: { head: [], border: [] } });
   for (const n of profiled) profiles.push([n.node, describeProfile(n.profile!)]);
   const links = new Table({
-    head: ["link", "facility", "emulated", "action", "error"],
+    head: ["link", "facility", "emulated", "external", "action", "error"],
     style: { head: [], border: [] },
   });
   for (const l of s.links) {
     const emulated = l.emulation ? `yes${l.emulation.toward?.length ? " (by direction: mrg emu show)" : ""}` : "no";
-    links.push([l.link, l.facility, emulated, l.action, l.error ?? ""]);
+    const external = l.external?.length ? `EXTERNAL: to ${l.external.join(", ")}` : "";
+    links.push([l.link, l.facility, emulated, external, l.action, l.error ?? ""]);
   }
+
   const tables = [head, fac, nodes, ...(s.nodes.length ? [reach] : []), ...(profiled.length ? [profiles] : []), links];
   process.stdout.write(`${tables.map((t) => t.toString()).join("\n")}\n`);
+  if (s.links.some((l) => l.external?.length))
+    process.stdout.write("  warning: EXTERNAL links cross facilities: their traffic crosses shared wide-area links\n");
   const p = problems(s);
   if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);
 }

@@ -117,7 +117,15 @@ export interface MaterializationStatus {
     /** What a virtual node actually got, as its facility reported it (kind, accel, cores, memory, CPU cap, NICs, dilation). */
     profile?: NodeProfile;
   }[];
-  links: { link: string; facility: string; action: string; error?: string; emulation?: ApiLinkEmulation }[];
+  links: {
+    link: string;
+    facility: string;
+    action: string;
+    error?: string;
+    emulation?: ApiLinkEmulation;
+    /** An external link: the facilities its traffic crosses to from this one, over shared wide-area links. */
+    external?: string[];
+  }[];
 }
 
 const fixed = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2).replace(/0$/, ""));

@@ -452,6 +452,14 @@ export class Materializer {
           out.links.push({ link: f.link.link, facility: fs.facility, action: fs.status, error: why });
       }
     }
+    // External links, from the plan: this facility's part crosses to these facilities.
+    for (const l of out.links) {
+      const f = plan.facilities
+        .find((p) => p.facility === l.facility)
+        ?.fragments.find((x) => x.op === "link.create" && x.link.link === l.link);
+      const peers = f?.op === "link.create" ? [...new Set((f.link.external ?? []).map((x) => x.peer))] : [];
+      if (peers.length) l.external = peers;
+    }
     // Addresses and images as the plan resolved them (the facility reports state, not these).
     const reach = planNodeAddresses(plan);
     for (const n of out.nodes) {

@@ -1,0 +1,199 @@
+// An experiment materialized across two facilities, for real: its external link is a
+// VXLAN segment over a WireGuard tunnel between the facilities' gateways, through the
+// emulated wide area (15 ms one way). Each facility makes its key pair where it lives and
+// the portal hands over only public keys.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { SECOND_FACILITY } from "@merge/facility";
+import { isClean, leftovers, listNetns } from "@merge/facility/linux";
+import { skip } from "@merge/facility/testing/linux";
+import { phobos } from "@merge/facility-model";
+import type { MaterializationStatus } from "@merge/portal/client";
+import type { Facility, Realization } from "@merge/xir";
+import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
+
+const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
+
+/** The gateway's limit in the facility model: its wide-area ports' line rate. */
+const GATEWAY_BPS = 20_000_000;
+
+/** phobos's shape with the gateway's wide-area ports at GATEWAY_BPS. */
+function model(name?: string): Facility {
+  const f = name ? phobos({ name }) : phobos();
+  for (const r of f.resources) for (const p of r.ports) if (p.role === "gateway") p.capacity = GATEWAY_BPS;
+  return f;
+}
+
+const PROJECT = `xnet${randomBytes(2).toString("hex")}`;
+
+function pings(netns: string, to: string, n = 5): number[] {
+  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
+    encoding: "utf8",
+  });
+  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+/** The fastest of `n` round trips: the path's latency, without what a loaded machine's scheduling adds. */
+const fastest = (v: number[]) => (v.length ? Math.min(...v) : Number.NaN);
+
+/** Every file under `dir` (recursively), as bytes in latin1, for a search. */
+function everyFile(dir: string): string {
+  let out = "";
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    try {
+      if (e.isDirectory()) out += everyFile(p);
+      else if (e.isFile() && statSync(p).size < 64 * 2 ** 20) out += readFileSync(p, "latin1");
+    } catch {}
+  }
+  return out;
+}
+
+/** Every process's argv and environment on the machine. */
+function everyArgvAndEnv(): string {
+  let out = "";
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    for (const f of ["cmdline", "environ"]) {
+      try {
+        out += readFileSync(`/proc/${p}/${f}`, "latin1");
+      } catch {}
+    }
+  }
+  return out;
+}
+
+describe("an external link between two facilities, carried over their gateways", { skip: skip || noWg }, () => {
+  let stack: MultiStack;
+  const logged: string[] = [];
+  before(async () => {
+    stack = await startMulti({ backend: "linux", models: [model(), model(SECOND_FACILITY)] });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  /** The realized external link and its endpoints' experiment addresses, node namespaces, facilities. */
+  async function across(experiment: string, source: string) {
+    const project = `${PROJECT}${experiment}`;
+    await stack.accepted(project, experiment, JSON.stringify(await compiledHere(source)), "xir");
+    const mz = `r1.${experiment}.${project}`;
+    const rz = (await stack.admin.realization(project, experiment, "r1")).realization as Realization;
+    const ext = rz.links.filter((l) => l.external);
+    assert.equal(ext.length, 1, "one link of the line crosses the wide area");
+    const up = await stack.mrg(["materialize", mz, "--timeout", "240"]);
+    assert.equal(up.code, 0, up.stderr);
+    const st = JSON.parse((await stack.mrg(["show", "materialization", mz, "--json"])).stdout) as MaterializationStatus;
+    assert.equal(st.status, "active", JSON.stringify(st));
+    const ends = ext[0]!.segments.flatMap((s) => s.endpoints);
+    const [a, b] = [...new Map(ends.map((e) => [e.node, e])).values()].map((e) => {
+      const n = st.nodes.find((x) => x.node === e.node)!;
+      return {
+        node: e.node,
+        facility: n.facility,
+        netns: `${facilityPrefix(mz, n.facility)}-n-${e.node}`,
+        address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
+      };
+    });
+    assert.ok(a && b && a.facility !== b.facility, "the external link's endpoints are at two facilities");
+    return { mz, a, b, st };
+  }
+
+  async function down(mz: string) {
+    const r = await stack.mrg(["dematerialize", mz, "--timeout", "180"]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of stack.sites.facilities) {
+      const prefix = facilityPrefix(mz, f.name);
+      const left = await leftovers(prefix, join(stack.tmp, "facilities", f.name, "backend"));
+      assert.ok(isClean(left), `${f.name} left ${JSON.stringify(left)}`);
+      assert.deepEqual(
+        listNetns().filter((n) => n.startsWith(prefix)),
+        [],
+      );
+    }
+    // The wide area and the sites hold nothing of it: no tunnel socket process left in a site.
+    const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
+    for (const f of stack.sites.facilities) assert.ok(!wg.includes(facilityPrefix(mz, f.name)), wg);
+  }
+
+  test("ping across shows the wide area's latency, iperf3 is held to the gateway's rate, no private key travels", async () => {
+    const { mz, a, b } = await across("line", LINE4);
+    try {
+      await lineChecks(mz, a, b);
+    } finally {
+      await down(mz);
+    }
+  });
+
+  async function lineChecks(
+    mz: string,
+    a: { node: string; facility: string; netns: string },
+    b: { node: string; facility: string; netns: string; address: string },
+  ) {
+    const rtt = fastest(pings(a.netns, b.address, 10));
+    assert.ok(rtt >= 30 && rtt < 45, `RTT ${rtt} ms from ${a.node}@${a.facility} to ${b.node}@${b.facility}`);
+    const shown = await stack.mrg(["show", "materialization", mz]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /EXTERNAL: to (phobos|deimos)/);
+    assert.match(shown.stdout, /crosses shared wide-area links/);
+
+    const server = spawn("ip", ["netns", "exec", b.netns, "iperf3", "-s", "-1", "-B", b.address], {
+      stdio: "ignore",
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      const c = spawnSync("ip", ["netns", "exec", a.netns, "iperf3", "-c", b.address, "-t", "3", "-J"], {
+        encoding: "utf8",
+        timeout: 40_000,
+      });
+      const bps = (JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+        .bits_per_second;
+      assert.ok(bps < GATEWAY_BPS * 1.1 && bps > GATEWAY_BPS / 5, `iperf3 across: ${(bps / 1e6).toFixed(1)} Mbit/s`);
+    } finally {
+      server.kill();
+    }
+
+    // Each facility's private key is in its own directory only: in no portal record or log,
+    // in no file of the other facility, in no process's argv or environment.
+    const keys = stack.sites.facilities.map((f) => {
+      const dir = join(stack.tmp, "facilities", f.name, "backend", "mz", facilityPrefix(mz, f.name), "gateway");
+      const files = readdirSync(dir).filter((x) => x.endsWith(".key"));
+      assert.equal(files.length, 1, `${f.name} has one gateway key`);
+      assert.equal(statSync(join(dir, files[0]!)).mode & 0o777, 0o600);
+      return { facility: f.name, key: readFileSync(join(dir, files[0]!), "utf8").trim() };
+    });
+    const portal = everyFile(join(stack.tmp, "portal")) + logged.join("\n");
+    const argv = everyArgvAndEnv();
+    for (const k of keys) {
+      assert.ok(k.key.length >= 44);
+      assert.ok(!portal.includes(k.key), `${k.facility}'s private key is in the portal's store or log`);
+      assert.ok(!argv.includes(k.key), `${k.facility}'s private key is in a process's argv or environment`);
+      for (const other of stack.sites.facilities.filter((f) => f.name !== k.facility)) {
+        const theirs = everyFile(join(stack.tmp, "facilities", other.name));
+        assert.ok(!theirs.includes(k.key), `${k.facility}'s private key is at ${other.name}`);
+        assert.ok(
+          !readFileSync(join(stack.tmp, "facilities", k.facility, "facility.log"), "utf8").includes(k.key),
+          "its own log holds no private key",
+        );
+      }
+    }
+  }
+
+  test("a latency the model asks for beyond the wide area's is added at the emulator", async () => {
+    const slow = LINE4.replace(
+      "net.connect([n[i]!, n[i + 1]!]);",
+      "net.connect([n[i]!, n[i + 1]!], latency.eq(ms(25)));",
+    ).replace("import { addressing,", "import { latency, ms, addressing,");
+    const { mz, a, b } = await across("slow", slow);
+    try {
+      // 25 ms one way in all: 15 of the wide area, 10 at the emulator.
+      const rtt = fastest(pings(a.netns, b.address, 10));
+      assert.ok(rtt >= 50 && rtt < 65, `RTT ${rtt} ms across (25 ms one way asked; the wide area gives 15)`);
+    } finally {
+      await down(mz);
+    }
+  });
+});
