@@ -54,6 +54,19 @@ test("each facility carries its side of the external link: same VNI, mirrored in
     const f = { resource: "gw0", op: "link.create" as const, link: l };
     assert.deepEqual(fragmentFromPb(fragmentToPb(f), 0), f);
   }
+  // Every node's name resolves at every facility: the others' nodes are DNS-only entries (no DHCP here).
+  for (const fp of plan.facilities) {
+    const pod = fp.fragments.find((f) => f.op === "infrapod.setup");
+    assert.ok(pod?.op === "infrapod.setup");
+    assert.deepEqual(pod.entries.map((e) => e.name).sort(), ["a", "b", "c", "d"]);
+    for (const e of pod.entries) {
+      const at = rz.nodes.find((n) => n.node === e.name)!.facility;
+      assert.equal(e.facility, at === fp.facility ? undefined : at);
+      if (e.facility) assert.match(e.experiment ?? "", /^\d+\.\d+\.\d+\.\d+$/);
+    }
+    const f = { resource: pod.resource, op: "infrapod.setup" as const, infrapod: pod.infrapod, entries: pod.entries };
+    assert.deepEqual(fragmentFromPb(fragmentToPb(f), 0), f);
+  }
   // Links inside one facility carry nothing external.
   for (const l of links(plan, "phobos").filter((l) => l.link !== ext.link)) assert.equal(l.external, undefined);
 });

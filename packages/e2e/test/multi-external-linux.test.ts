@@ -125,6 +125,8 @@ describe("an external link between two facilities, carried over their gateways",
       await lineChecks(mz, a, b);
     } finally {
       await down(mz);
+      // Its nodes go back to the pool for the next experiment.
+      await stack.admin.relinquish(`${PROJECT}line`, "line", "r1");
     }
   });
 
@@ -135,6 +137,10 @@ describe("an external link between two facilities, carried over their gateways",
   ) {
     const rtt = fastest(pings(a.netns, b.address, 10));
     assert.ok(rtt >= 30 && rtt < 45, `RTT ${rtt} ms from ${a.node}@${a.facility} to ${b.node}@${b.facility}`);
+    // By name: the other facility's node resolves here (its entry pushed to this infrapod's DNS).
+    const named = await stack.mrg(["exec", a.node, mz, "--", "busybox", "ping", "-c", "2", "-W", "3", b.node]);
+    assert.equal(named.code, 0, `${a.node} pings ${b.node} by name: ${named.stdout}${named.stderr}`);
+    assert.match(named.stdout, new RegExp(`PING ${b.node} \\(${b.address.replaceAll(".", "\\.")}\\)`));
     const shown = await stack.mrg(["show", "materialization", mz]);
     assert.equal(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, /EXTERNAL: to (phobos|deimos)/);

@@ -225,6 +225,32 @@ function externalOf(
   return { external, remote };
 }
 
+/**
+ * The nodes of the materialization at the other facilities, as DNS entries
+ * here: each with the infranet address its own facility gives it and its
+ * first experiment address, so every node's name resolves at every facility.
+ */
+function entriesElsewhere(rlz: Realization, xp: Experiment, here: string): InfranetEntry[] {
+  const out: InfranetEntry[] = [];
+  for (const [k, net] of rlz.infranets.entries()) {
+    if (net.facility === here) continue;
+    rlz.nodes
+      .filter((n) => n.facility === net.facility)
+      .forEach((n, i) => {
+        const sockets = [...(xp.nodes.find((x) => x.name === n.node)?.sockets ?? [])].sort((a, b) => a.index - b.index);
+        const experiment = sockets.find((s) => s.addrs.length)?.addrs[0]?.split("/")[0];
+        out.push({
+          name: n.node,
+          mac: "",
+          address: infranetAddress(i, k),
+          facility: net.facility,
+          ...(experiment ? { experiment } : {}),
+        });
+      });
+  }
+  return out;
+}
+
 export function fragmentsFor(
   rlz: Realization,
   xp: Experiment,
@@ -308,6 +334,7 @@ export function fragmentsFor(
     };
     nodeSpecs.push({ resource: emb.resource, op: "node.setup", node });
   });
+  entries.push(...entriesElsewhere(rlz, xp, facility.name));
   fragments.push({ resource: infranet.infrapodServer, op: "infrapod.setup", infrapod, entries });
 
   const byNode = new Map(rlz.nodes.map((n) => [n.node, n]));

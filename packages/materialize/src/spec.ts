@@ -80,6 +80,13 @@ export interface InfranetEntry {
   mac: string;
   /** IPv4 address (no prefix length). */
   address: string;
+  /**
+   * A node at another facility of the materialization (DNS only: its name
+   * resolves at every facility, its DHCP stays at its own): that facility.
+   */
+  facility?: string;
+  /** Its first experiment address (what its name resolves to unless resolution is by infranet). */
+  experiment?: string;
 }
 
 export interface NodeInterfaceSpec {

@@ -326,7 +326,13 @@ export function fragmentFromPb(f: pb.Fragment, index: number): Fragment {
         resource,
         op: "infrapod.setup",
         infrapod: infrapodFromPb(f.op.value.infrapod, where),
-        entries: f.op.value.entries.map((e) => ({ name: e.name, mac: e.mac, address: e.address })),
+        entries: f.op.value.entries.map((e) => ({
+          name: e.name,
+          mac: e.mac,
+          address: e.address,
+          ...opt("facility", e.facility || undefined),
+          ...opt("experiment", e.experiment || undefined),
+        })),
       };
     case "nodeSetup":
       return { resource, op: "node.setup", node: nodeFromPb(f.op.value, where) };

@@ -62,6 +62,8 @@ export interface NexEntry {
   address: string;
   /** Experiment address (what the name resolves to unless resolution is by infranet). */
   experiment?: string;
+  /** A node at another facility: its name resolves here, its DHCP is its own facility's. */
+  facility?: string;
 }
 
 const nexDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "nex");
@@ -72,9 +74,9 @@ export function nexEntries(env: Env, prefix: string, entries: NexEntry[], resolu
   const dir = nexDir(env, prefix);
   mkdirSync(dir, { recursive: true });
   // The lease names the node (VM guests take their hostname from it); dnsmasq wants a plain label there.
-  const dhcp = entries.map(
-    (e) => `${e.mac},${e.address},${/^[A-Za-z0-9-]{1,63}$/.test(e.name) ? `${e.name},` : ""}infinite`,
-  );
+  const dhcp = entries
+    .filter((e) => !e.facility)
+    .map((e) => `${e.mac},${e.address},${/^[A-Za-z0-9-]{1,63}$/.test(e.name) ? `${e.name},` : ""}infinite`);
   const hosts = entries.flatMap((e) => [
     `${resolution === "infranet" || !e.experiment ? e.address : e.experiment} ${e.name}`,
     `${e.address} ${e.name}.infranet`,
