@@ -204,6 +204,11 @@ function MaterializationStatusView({
         <>
           <h3>Links</h3>
           <LinksTable links={s.links} />
+          {s.links.some((l) => l.external?.length) && (
+            <p className="warning" data-testid="mz-external-warning">
+              External links cross facilities: their traffic crosses shared wide-area links.
+            </p>
+          )}
           {live &&
             s.links
               .filter((l) => l.emulation !== undefined)
@@ -244,7 +249,15 @@ function LinksTable({ links }: { links: MaterializationStatus["links"] }) {
           const key = `${l.facility}/${l.link}`;
           const status = (
             <>
-              <td>{l.facility}</td>
+              <td>
+                {l.facility}
+                {l.external?.length ? (
+                  <span className="warning" data-testid={`mz-link-${l.link}-external`}>
+                    {" "}
+                    EXTERNAL to {l.external.join(", ")}
+                  </span>
+                ) : null}
+              </td>
               <td>
                 <Badge value={l.action} /> {l.error !== undefined && <span className="error">{l.error}</span>}
               </td>
