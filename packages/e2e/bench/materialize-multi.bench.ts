@@ -79,57 +79,62 @@ export default defineBench({
       const stack: MultiStack = await startMulti({ backend: "linux" });
       const project = `bench${randomBytes(2).toString("hex")}`;
       const mzid = `r1.line.${project}`;
-      await stack.accepted(project, "line", JSON.stringify(await compiledHere(LINE4)), "xir");
-      const rz = (await stack.admin.realization(project, "line", "r1")).realization as Realization;
-      const ext = rz.links.find((l) => l.external);
-      if (!ext) throw new Error("the line was realized without an external link");
-      const up = await stack.mrg(["materialize", mzid, "--timeout", "300"]);
-      if (up.code !== 0) throw new Error(`materialize: ${up.stderr}${up.stdout}`);
-      const st = JSON.parse(
-        (await stack.mrg(["show", "materialization", mzid, "--json"])).stdout,
-      ) as MaterializationStatus;
-      // The external link's two endpoints, each at its facility: ping from one node's namespace to the other's address.
-      const [from, to] = ext.segments
-        .flatMap((g) => g.endpoints)
-        .map((e) => {
-          const n = st.nodes.find((x) => x.node === e.node);
-          if (!n) throw new Error(`node ${e.node} is not in the status`);
-          return {
-            netns: `${facilityPrefix(mzid, n.facility)}-n-${e.node}`,
-            address: (n.addresses?.[e.socket] ?? "").split("/")[0] ?? "",
-          };
-        });
-      if (!from || !to) throw new Error("the external link has fewer than two endpoints");
-      // ARP and the first frames out of the way: the figure is the link's steady round trip.
-      spawnSync("ip", ["netns", "exec", from.netns, "ping", "-c", "3", "-W", "3", to.address]);
-      let rtt = Number.NaN;
-      let min = Number.NaN;
-      return {
-        run: () => {
-          const r = spawnSync(
-            "ip",
-            ["netns", "exec", from.netns, "ping", "-c", "10", "-i", "0.2", "-W", "2", to.address],
-            {
-              encoding: "utf8",
-            },
-          );
-          const v = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
-          if (v.length < 5) throw new Error(`ping across the external link: ${r.stdout}${r.stderr}`);
-          rtt = v[Math.floor(v.length / 2)]!;
-          min = v[0]!;
-        },
-        fields: () => ({
-          rtt_ms: rtt,
-          min_ms: min,
-          wan_one_way_ms: 15,
-          facilities: new Set(rz.nodes.map((n) => n.facility)).size,
-          external_links: rz.links.filter((l) => l.external).length,
-        }),
-        cleanup: async () => {
-          await stack.mrg(["dematerialize", mzid, "--timeout", "180"]).catch(() => undefined);
-          await stack.close();
-        },
+      const cleanup = async () => {
+        await stack.mrg(["dematerialize", mzid, "--timeout", "180"]).catch(() => undefined);
+        await stack.close();
       };
+      try {
+        return await crossRtt(stack, mzid, project, cleanup);
+      } catch (e) {
+        await cleanup();
+        throw e;
+      }
     }),
   },
 });
+
+/** The cross-rtt case once the stack is up: realized and materialized, then pinged across. */
+async function crossRtt(stack: MultiStack, mzid: string, project: string, cleanup: () => Promise<void>) {
+  await stack.accepted(project, "line", JSON.stringify(await compiledHere(LINE4)), "xir");
+  const rz = (await stack.admin.realization(project, "line", "r1")).realization as Realization;
+  const ext = rz.links.find((l) => l.external);
+  if (!ext) throw new Error("the line was realized without an external link");
+  const up = await stack.mrg(["materialize", mzid, "--timeout", "300"]);
+  if (up.code !== 0) throw new Error(`materialize: ${up.stderr}${up.stdout}`);
+  const st = JSON.parse((await stack.mrg(["show", "materialization", mzid, "--json"])).stdout) as MaterializationStatus;
+  // The external link's two endpoints, each at its facility: ping from one node's namespace to the other's address.
+  const [from, to] = ext.segments
+    .flatMap((g) => g.endpoints)
+    .map((e) => {
+      const n = st.nodes.find((x) => x.node === e.node);
+      if (!n) throw new Error(`node ${e.node} is not in the status`);
+      return {
+        netns: `${facilityPrefix(mzid, n.facility)}-n-${e.node}`,
+        address: (n.addresses?.[e.socket] ?? "").split("/")[0] ?? "",
+      };
+    });
+  if (!from || !to) throw new Error("the external link has fewer than two endpoints");
+  // ARP and the first frames out of the way: the figure is the link's steady round trip.
+  spawnSync("ip", ["netns", "exec", from.netns, "ping", "-c", "3", "-W", "3", to.address]);
+  let rtt = Number.NaN;
+  let min = Number.NaN;
+  return {
+    run: () => {
+      const r = spawnSync("ip", ["netns", "exec", from.netns, "ping", "-c", "10", "-i", "0.2", "-W", "2", to.address], {
+        encoding: "utf8",
+      });
+      const v = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+      if (v.length < 5) throw new Error(`ping across the external link: ${r.stdout}${r.stderr}`);
+      rtt = v[Math.floor(v.length / 2)]!;
+      min = v[0]!;
+    },
+    fields: () => ({
+      rtt_ms: rtt,
+      min_ms: min,
+      wan_one_way_ms: 15,
+      facilities: new Set(rz.nodes.map((n) => n.facility)).size,
+      external_links: rz.links.filter((l) => l.external).length,
+    }),
+    cleanup,
+  };
+}

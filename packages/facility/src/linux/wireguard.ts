@@ -135,7 +135,15 @@ export async function wgCreate(netns: string, name: string, born = netns): Promi
   const have = await run("ip", ["-n", netns, "link", "show", name]);
   if (have.code !== 0) {
     if (k === "kernel") await check("ip", ipIn(born, ["link", "add", name, "type", "wireguard"]));
-    else await startUserspace(born, name);
+    else {
+      await startUserspace(born, name);
+      // Its daemonized child opens the control socket after the parent exits: on a loaded machine a
+      // `wg set` right away finds none ("Protocol not supported").
+      const sock = `/var/run/wireguard/${name}.sock`;
+      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!existsSync(sock))
+        throw new Error(`wireguard-go ${name} in ${born || "this namespace"}: no control socket ${sock} after 10 s`);
+    }
     if (born !== netns) await check("ip", ipIn(born, ["link", "set", name, "netns", netns]));
   }
   return k;
