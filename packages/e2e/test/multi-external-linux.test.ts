@@ -68,7 +68,6 @@ function everyArgvAndEnv(): string {
 
 describe("an external link between two facilities, carried over their gateways", { skip: skip || noWg }, () => {
   let stack: MultiStack;
-  const logged: string[] = [];
   before(async () => {
     stack = await startMulti({ backend: "linux", models: [model(), model(SECOND_FACILITY)] });
   });
@@ -162,7 +161,7 @@ describe("an external link between two facilities, carried over their gateways",
       server.kill();
     }
 
-    // Each facility's private key is in its own directory only: in no portal record or log,
+    // Each facility's private key is in its own directory only: in no portal record,
     // in no file of the other facility, in no process's argv or environment.
     const keys = stack.sites.facilities.map((f) => {
       const dir = join(stack.tmp, "facilities", f.name, "backend", "mz", facilityPrefix(mz, f.name), "gateway");
@@ -171,7 +170,9 @@ describe("an external link between two facilities, carried over their gateways",
       assert.equal(statSync(join(dir, files[0]!)).mode & 0o777, 0o600);
       return { facility: f.name, key: readFileSync(join(dir, files[0]!), "utf8").trim() };
     });
-    const portal = everyFile(join(stack.tmp, "portal")) + logged.join("\n");
+    // The portal's records (its store files) and the requests it sent (GatewayPeers carries the peers' ends
+    // as the facilities reported them: public key, endpoint, address; external-plan.test.ts).
+    const portal = everyFile(join(stack.tmp, "portal"));
     const argv = everyArgvAndEnv();
     for (const k of keys) {
       assert.ok(k.key.length >= 44);
