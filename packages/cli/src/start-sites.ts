@@ -30,6 +30,8 @@ export async function startMoreFacilities(o: {
   demo: Facility;
   latency: string;
   rate: string;
+  /** The wide area's prefix (the demo facility, started first, was told its site in it). */
+  run?: string;
 }): Promise<MoreFacilities> {
   const latencyNs = parseQuantity(o.latency, "ns", { what: "--wan-latency" });
   const rateBps = parseQuantity(o.rate, "bps", { what: "--wan-rate" });
@@ -41,6 +43,7 @@ export async function startMoreFacilities(o: {
     latencyNs,
     rateBps,
     withParent: true,
+    ...(o.run ? { run: o.run } : {}),
   });
   // The portal's credentials for each, as `cog certs make` issued them.
   const creds = join(o.data, "portal", "facility-credentials");

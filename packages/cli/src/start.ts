@@ -14,6 +14,7 @@
 // it. Its pid is in <data>/facility/facility.pid; a start finding one of this data
 // directory still running (an older start's) stops it first.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -105,6 +106,12 @@ if (!etcd) forgetStoreUrl(data);
 const facilityStore = etcd?.url ?? `sqlite://${join(facilityDir, "store")}`;
 const pidFile = join(facilityDir, "facility.pid");
 await stopStaleFacility();
+// --facilities N on linux: the demo facility is the wide area's first site, made after it starts.
+const wanRun = `mw${randomBytes(2).toString("hex")}`;
+const demoSite =
+  backend === "linux" && Number(values.facilities) > 1
+    ? (await import("@merge/facility/linux")).siteOf(wanRun, 0, model.name)
+    : undefined;
 const { child: facility, ready: facilityReady } = startFacilityProcess(backend);
 writeFileSync(pidFile, `${facility.pid}\n`);
 facility.once("exit", () => rmSync(pidFile, { force: true }));
@@ -124,6 +131,7 @@ const more =
         demo: model,
         latency: values["wan-latency"] as string,
         rate: values["wan-rate"] as string,
+        run: wanRun,
       }).catch((e: Error) => {
         console.error(`start: ${e.message}`);
         process.exit(2);
@@ -324,6 +332,7 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
       String(metricsPort),
       "--parent-fd",
       "3",
+      ...(demoSite ? ["--site", demoSite.netns, "--site-address", demoSite.address] : []),
     ],
     // fd 3: a pipe only this process writes to; its end tells the daemon this process is gone.
     { cwd: root, stdio: ["ignore", "pipe", "pipe", "pipe"] },

@@ -9,7 +9,7 @@ import { isClean, leftovers, listNetns, processesIn } from "@merge/facility/linu
 import { skip } from "@merge/facility/testing/linux";
 import type { MaterializationStatus } from "@merge/portal/client";
 import type { Realization } from "@merge/xir";
-import { facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
+import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
 
 function rtt(netns: string, to: string): number {
   const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", "3", "-i", "0.2", "-W", "2", to], {
@@ -61,7 +61,7 @@ describe("two facilities on one machine", { skip }, () => {
   });
 
   test("an experiment one facility cannot hold is realized across both, its crossing link external", async () => {
-    await stack.accepted(PROJECT, "line", LINE4);
+    await stack.accepted(PROJECT, "line", JSON.stringify(await compiledHere(LINE4)), "xir");
     const rz = (await stack.admin.realization(PROJECT, "line", "r1")).realization as Realization;
     assert.deepEqual([...new Set(rz.nodes.map((n) => n.facility))].sort(), ["deimos", "phobos"]);
     const ext = rz.links.filter((l) => l.external);

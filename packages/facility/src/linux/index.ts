@@ -26,7 +26,7 @@ export { alive, listNetns, processesIn } from "./processes.ts";
 export * from "./record.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";
-export { type Site, WAN_LATENCY_NS, WAN_RATE_BPS, type Wan, type WanOptions, wanUp } from "./wan.ts";
+export { type Site, siteOf, WAN_LATENCY_NS, WAN_RATE_BPS, type Wan, type WanOptions, wanUp } from "./wan.ts";
 export {
   type WireGuardInterface,
   type WireGuardKind,

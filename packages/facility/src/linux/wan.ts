@@ -66,6 +66,11 @@ export interface Wan {
 
 const MAX_RUN = 8;
 
+/** The ith site of a wide area of prefix `run`: known before it is made (a facility started first is told it). */
+export function siteOf(run: string, i: number, name: string): Site {
+  return { name, netns: `${run}s${i}`, address: `${WAN_SUBNET}.${i + 1}` };
+}
+
 /** Make the sites and the wide area between them; on failure, nothing is left. */
 export async function wanUp(o: WanOptions): Promise<Wan> {
   if (!/^[a-z][a-z0-9]*$/.test(o.run) || o.run.length > MAX_RUN)
@@ -79,7 +84,7 @@ export async function wanUp(o: WanOptions): Promise<Wan> {
   if (!(Number.isFinite(rateBps) && rateBps >= 8000)) throw new Error(`wan: rate ${rateBps} bit/s: expected ≥ 8000`);
   const netns = `${o.run}wan`;
   const dir = join(o.dataDir, "wan", o.run);
-  const sites: Site[] = o.sites.map((name, i) => ({ name, netns: `${o.run}s${i}`, address: `${WAN_SUBNET}.${i + 1}` }));
+  const sites: Site[] = o.sites.map((name, i) => siteOf(o.run, i, name));
   const ports = sites.map((_, i) => `s${i}`);
   let pid = 0;
   let closed = false;
