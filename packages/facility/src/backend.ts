@@ -37,6 +37,7 @@ export type {
   LinkSpec,
   MzId,
   NodeAction,
+  NodeControlReport,
   NodeInterfaceSpec,
   NodeProfileReport,
   NodeSetupResult,

@@ -931,8 +931,12 @@ export class Rex {
   /** Merge facts an action learnt into the materialization record (nothing when it is gone). */
   private async updateInfo(mzid: MzId, patch: Partial<MzInfo>): Promise<void> {
     // Profiles come one node at a time, from actions running side by side: merged by node.
-    const merge = (cur: MzInfo): MzInfo =>
-      patch.profiles ? { ...cur, ...patch, profiles: { ...cur.profiles, ...patch.profiles } } : { ...cur, ...patch };
+    const merge = (cur: MzInfo): MzInfo => ({
+      ...cur,
+      ...patch,
+      ...(patch.profiles ? { profiles: { ...cur.profiles, ...patch.profiles } } : {}),
+      ...(patch.controls ? { controls: { ...cur.controls, ...patch.controls } } : {}),
+    });
     await updateJSON<MzInfo>(this.store, keys.info(mzid), (cur) => cur && merge(cur), {
       what: `materialization record of ${mzid}`,
     });

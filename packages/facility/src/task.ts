@@ -11,6 +11,7 @@ import type {
   InfrapodSpec,
   LinkSpec,
   MzId,
+  NodeControlReport,
   NodeProfileReport,
   NodeSpec,
   NodeState,
@@ -72,6 +73,8 @@ export interface MzInfo {
   created: string;
   /** What each virtual node got, by node name, as its setup reported it (node status). */
   profiles?: Record<string, NodeProfileReport>;
+  /** How each node on a shared host is reached through its host's NAT, by node name (node status). */
+  controls?: Record<string, NodeControlReport>;
 }
 
 /**

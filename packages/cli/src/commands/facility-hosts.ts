@@ -83,6 +83,11 @@ export function registerHosts(host: Command): void {
       "this host's underlay address (VXLAN tunnel endpoint; the agent listens there)",
     )
     .option("--listen-port <n>", "port of the agent's service (default any free port)", "0")
+    .option(
+      "--nat <FIRST-LAST[/N]>",
+      "a shared host: give each node N ports (default 10) of FIRST-LAST on --nat-address, the first to its ssh",
+    )
+    .option("--nat-address <addr>", "the address people reach this host on (default: the underlay address)")
     .action(
       async (o: {
         name: string;
@@ -91,6 +96,8 @@ export function registerHosts(host: Command): void {
         dataDir: string;
         underlay: string;
         listenPort: string;
+        nat?: string;
+        natAddress?: string;
       }) => {
         const { agent, backend } = await runAgentProcess({
           name: o.name,
@@ -99,6 +106,8 @@ export function registerHosts(host: Command): void {
           dataDir: o.dataDir,
           underlay: o.underlay,
           listenPort: Number(o.listenPort),
+          ...(o.nat ? { nat: o.nat } : {}),
+          ...(o.natAddress ? { natAddress: o.natAddress } : {}),
         });
         const stop = async () => {
           await agent.close();

@@ -1,6 +1,6 @@
 // mrg materialize | dematerialize <rlz.exp.proj>, mrg show materialization <rlz.exp.proj>:
 // materializations through the portal, with a live progress bar.
-import { ApiError, describeProfile, type MaterializationStatus as Status } from "@merge/portal/client";
+import { ApiError, describeControl, describeProfile, type MaterializationStatus as Status } from "@merge/portal/client";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import {
@@ -154,7 +154,19 @@ function show(f: Flags, s: Status): void {
     const emulated = l.emulation ? `yes${l.emulation.toward?.length ? " (by direction: mrg emu show)" : ""}` : "no";
     links.push([l.link, l.facility, emulated, l.action, l.error ?? ""]);
   }
-  const tables = [head, fac, nodes, ...(s.nodes.length ? [reach] : []), ...(profiled.length ? [profiles] : []), links];
+  // Nodes on shared hosts: reached from outside through their host's NAT.
+  const natted = s.nodes.filter((n) => n.control);
+  const control = new Table({ head: ["node", "from outside (NAT)"], style: { head: [], border: [] } });
+  for (const n of natted) control.push([n.node, describeControl(n.control!)]);
+  const tables = [
+    head,
+    fac,
+    nodes,
+    ...(s.nodes.length ? [reach] : []),
+    ...(profiled.length ? [profiles] : []),
+    ...(natted.length ? [control] : []),
+    links,
+  ];
   process.stdout.write(`${tables.map((t) => t.toString()).join("\n")}\n`);
   const p = problems(s);
   if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);

@@ -28,6 +28,7 @@ import { writeNodeConfig } from "./foundry.ts";
 import { DEFAULT_IMAGE, imageBuilt, imageDir, nodeImage } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
+import type { NatOptions } from "./nat.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
@@ -52,6 +53,8 @@ export interface DataPlaneOptions {
   imageFallback?: string;
   /** Image for nodes whose model names none (default DEFAULT_IMAGE, Debian bookworm); tests that need speed ask for `busybox`. */
   defaultImage?: string;
+  /** A shared host's NAT: a block of ports on its address per node (nat.ts). */
+  nat?: NatOptions;
 }
 
 export interface MaterializeResult {
@@ -87,6 +90,7 @@ export class LinuxDataPlane {
     const env = makeEnv(opts.dataDir, caps, { node, emu, reach }, opts.log, opts.nodeDisk);
     if (opts.imageFallback) env.imageFallback = opts.imageFallback;
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
+    if (opts.nat) env.nat = opts.nat;
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     // The default image, when built, is linked into the data directory now (seconds for Debian's thousands of
