@@ -32,7 +32,10 @@ const row = (h: HostView, nodes: string[]) => [
   h.state,
   h.underlay,
   h.cores,
-  `${(h.memory / GIB).toFixed(1)} GiB`,
+  // What the agent last measured free beside what it has (a shared host carries other work).
+  h.memoryFree === undefined
+    ? `${(h.memory / GIB).toFixed(1)} GiB`
+    : `${(h.memoryFree / GIB).toFixed(1)} free of ${(h.memory / GIB).toFixed(1)} GiB`,
   `${(h.disk / GIB).toFixed(1)} GiB`,
   nodes.length,
 ];
