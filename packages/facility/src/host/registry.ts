@@ -116,12 +116,12 @@ function measuredFree(req: pb.RegisterHostRequest): Pick<HostRecord, "coresFree"
   return { coresFree: req.coresFree, memoryFree: req.memoryFree, measured: new Date().toISOString() };
 }
 
-/** Free memory or disk moved by more than 16 MiB and 2 %, or free cores by a quarter core. */
+/** Free memory or disk moved by more than 16 MiB and 2 %, or free cores by a whole core (the load moves often). */
 function movedFree(r: HostRecord, req: pb.RegisterHostRequest): boolean {
   const moved = (a: number, b: number) => Math.abs(a - b) > Math.max(16 * MiB, 0.02 * Math.max(a, b));
   return (
     moved(r.memoryFree ?? 0, req.memoryFree) ||
     moved(r.disk, req.disk) ||
-    Math.abs((r.coresFree ?? 0) - req.coresFree) >= 0.25
+    Math.abs((r.coresFree ?? 0) - req.coresFree) >= 1
   );
 }

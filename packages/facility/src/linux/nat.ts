@@ -144,7 +144,7 @@ export async function natNode(
   }
   s.nodes[node.name] = { first, infranet: node.address };
   writeState(env, prefix, s);
-  await natApply(env, o, prefix, infranet, s, switchOnly);
+  await natApply(env, o, prefix, infranet, switchOnly);
   return controlOf(o, first);
 }
 
@@ -155,7 +155,7 @@ export async function natRemove(env: Env, o: NatOptions, prefix: string, node: s
   if (!s.nodes[node]) return;
   delete s.nodes[node];
   writeState(env, prefix, s);
-  await natApply(env, o, prefix, undefined, s, false);
+  await natApply(env, o, prefix, undefined, false);
 }
 
 /** Every node of the materialization with a NAT block on this host. */
@@ -175,14 +175,36 @@ async function nft(netns: string | undefined, text: string): Promise<void> {
 const table = (name: string, body: string) =>
   `table ip ${name}\ndelete table ip ${name}\ntable ip ${name} {\n${body}}\n`;
 
-async function natApply(
+/** Rules being made per materialization: one at a time, each from the state as it is then (nodes set up side by side). */
+const applying = new Map<string, Promise<void>>();
+
+function natApply(
   env: Env,
   o: NatOptions,
   prefix: string,
   infranet: { subnet: string; hosts?: string[] } | undefined,
-  s: NatState,
   switchOnly: boolean,
 ): Promise<void> {
+  const next = (applying.get(prefix) ?? Promise.resolve())
+    .catch(() => {})
+    .then(() => natRules(env, o, prefix, infranet, switchOnly));
+  applying.set(prefix, next);
+  void next
+    .finally(() => {
+      if (applying.get(prefix) === next) applying.delete(prefix);
+    })
+    .catch(() => {});
+  return next;
+}
+
+async function natRules(
+  env: Env,
+  o: NatOptions,
+  prefix: string,
+  infranet: { subnet: string; hosts?: string[] } | undefined,
+  switchOnly: boolean,
+): Promise<void> {
+  const s = readState(env, prefix);
   const n = namesOf(prefix);
   const hostTable = `${prefix}nat`;
   const nodes = Object.entries(s.nodes);
