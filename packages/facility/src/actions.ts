@@ -36,7 +36,11 @@ const none = async (p: Promise<unknown>) => {
 
 /** The profile a node's setup reported, as a fact of the materialization record (merged by node: rex). */
 function profileFacts(node: string, r: NodeSetupOutcome): Partial<MzInfo> | undefined {
-  return r?.profile ? { profiles: { [node]: r.profile } } : undefined;
+  if (!r?.profile && !r?.control) return undefined;
+  return {
+    ...(r.profile ? { profiles: { [node]: r.profile } } : {}),
+    ...(r.control ? { controls: { [node]: r.control } } : {}),
+  };
 }
 
 export const ACTIONS: { [K in ActionKind]: ActionKindDef<K> } = {

@@ -39,6 +39,7 @@ export type {
   LinkSpec,
   MzId,
   NodeAction,
+  NodeControlReport,
   NodeInterfaceSpec,
   NodeProfileReport,
   NodeSetupResult,

@@ -10,6 +10,7 @@
  *                 [--qualify-names]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
+ *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes)
  *
  * `facility` runs a whole facility in one process (the single-machine default):
  * commander, one driver serving every resource of the model, a rex worker, and
@@ -214,6 +215,8 @@ async function agentMain(args: string[]): Promise<void> {
       backend: { type: "string", default: "linux" },
       "default-image": { type: "string" },
       "qualify-names": { type: "boolean", default: false },
+      nat: { type: "string" },
+      "nat-address": { type: "string" },
     },
   });
   const missing = ["name", "registry", "certs", "data-dir", "underlay"].filter(
@@ -236,6 +239,8 @@ async function agentMain(args: string[]): Promise<void> {
     qualifyNames: values["qualify-names"],
     backend: values.backend,
     ...(values["default-image"] ? { defaultImage: values["default-image"] } : {}),
+    ...(values.nat ? { nat: values.nat } : {}),
+    ...(values["nat-address"] ? { natAddress: values["nat-address"] } : {}),
   });
   const stop = async () => {
     await agent.close();

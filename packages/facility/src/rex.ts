@@ -937,6 +937,7 @@ export class Rex {
       ...(patch.profiles ? { profiles: { ...cur.profiles, ...patch.profiles } } : {}),
       // Gateway ends come one external link at a time: merged by peer.
       ...(patch.gateways ? { gateways: { ...cur.gateways, ...patch.gateways } } : {}),
+      ...(patch.controls ? { controls: { ...cur.controls, ...patch.controls } } : {}),
     });
     await updateJSON<MzInfo>(this.store, keys.info(mzid), (cur) => cur && merge(cur), {
       what: `materialization record of ${mzid}`,

@@ -12,6 +12,7 @@ import type {
   InfrapodSpec,
   LinkSpec,
   MzId,
+  NodeControlReport,
   NodeProfileReport,
   NodeSpec,
   NodeState,
@@ -75,6 +76,8 @@ export interface MzInfo {
   profiles?: Record<string, NodeProfileReport>;
   /** This facility's gateway ends (public parts only), by peer facility, as its external links reported them. */
   gateways?: Record<string, GatewayEndSpec>;
+  /** How each node on a shared host is reached through its host's NAT, by node name (node status). */
+  controls?: Record<string, NodeControlReport>;
 }
 
 /**

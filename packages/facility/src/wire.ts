@@ -55,6 +55,7 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
       const rec = records.get(n.state ?? n.resource);
       const a = nodeAction.get(n.state ?? n.resource);
       const profile = d.info?.profiles?.[n.node];
+      const control = d.info?.controls?.[n.node];
       return {
         node: n.node,
         resource: n.resource,
@@ -64,6 +65,16 @@ export function statusToPb(mzid: string, d: MzDetail): pb.StatusResponse {
         error: a?.error ?? "",
         ...powerOf(d, n.node, rec),
         ...(profile ? { profile: nodeProfileToPb(profile) } : {}),
+        ...(control
+          ? {
+              control: {
+                address: control.address,
+                firstPort: control.first,
+                lastPort: control.last,
+                sshPort: control.ssh,
+              },
+            }
+          : {}),
       };
     }),
     links: (d.info?.links ?? []).map((l) => {

@@ -185,6 +185,8 @@ test("cog host list | show | drain | undrain: the facility's hosts and the nodes
   );
   const table = await cog(["host", "list"]);
   assert.match(table.stdout, /h2\W+up\W+127\.0\.0\.1/);
+  // What each agent measured free, beside what it has.
+  assert.match(table.stdout, /h2\W+up\W+127\.0\.0\.1\W+\d+\W+[\d.]+ free of [\d.]+ GiB/);
   assert.equal((await cog(["host", "drain", "h2"])).code, 0);
   const show = await cog(["host", "show", "h2"]);
   assert.match(show.stdout, /host h2: drained/);

@@ -167,9 +167,23 @@ export interface NodeProfileReport {
   dilation?: DilationReport;
 }
 
+/**
+ * How a node on a shared host is reached from outside, through its host's NAT
+ * (a wide-area facility): `ssh -p <ssh> <address>`; ports `first`…`last` of the
+ * host's address are forwarded to the node (`first` to its port 22, the others
+ * to the same port numbers).
+ */
+export interface NodeControlReport {
+  address: string;
+  first: number;
+  last: number;
+  ssh: number;
+}
+
 /** What setting a node up reports (a backend's `nodeSetup` / `nodeReset`). */
 export interface NodeSetupResult {
   profile?: NodeProfileReport;
+  control?: NodeControlReport;
 }
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";

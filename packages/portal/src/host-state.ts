@@ -10,6 +10,7 @@ import type { Store } from "@merge/store";
 import type { ResourceInternet } from "@merge/xir";
 import { keys } from "./objects.ts";
 import { keepResources } from "./pool.ts";
+import type { MeasuredRoom } from "./realization.ts";
 
 export interface HostState {
   name: string;
@@ -20,6 +21,13 @@ export interface HostState {
   disk: number;
   /** The facility model's resources on the host. */
   resources: string[];
+  /**
+   * Free now as the host's agent measured it (cores not busy, bytes of memory
+   * and disk), and when: the realization engine places no virtual node on the
+   * host's resources beyond the memory and disk free here. Absent: never measured.
+   */
+  free?: { cores: number; memory: number; disk: number };
+  measured?: string;
 }
 
 export interface FacilityHosts {
@@ -74,4 +82,15 @@ export function unusableResources(reports: readonly FacilityHosts[]): Unusable {
 /** The resource internet without the resources of hosts that are not up. */
 export function withoutUnusable(internet: ResourceInternet, excluded: ReadonlySet<string>): ResourceInternet {
   return excluded.size ? keepResources(internet, (f, r) => !excluded.has(`${f.name}/${r.id}`)) : internet;
+}
+
+/** What the agents of hosts that are up measured free, per host, for the realization engine. */
+export function measuredRooms(reports: readonly FacilityHosts[]): MeasuredRoom[] {
+  return reports.flatMap((f) =>
+    f.hosts.flatMap((h) =>
+      h.state === "up" && h.free && h.resources.length
+        ? [{ facility: f.facility, host: h.name, resources: h.resources, ...h.free }]
+        : [],
+    ),
+  );
 }

@@ -38,7 +38,7 @@ import {
 import { Batch, epochCompare, LOST_RACE, list, readDoc, retryBatch } from "./documents.ts";
 import { conflict, notFound, PortalError } from "./errors.ts";
 import { listFacilities } from "./facility-record.ts";
-import { readFacilityHosts, unusableResources, withoutUnusable } from "./host-state.ts";
+import { measuredRooms, readFacilityHosts, unusableResources, withoutUnusable } from "./host-state.ts";
 import {
   type ExpiredRealization,
   keys,
@@ -173,7 +173,19 @@ export interface Engine {
     table: AllocationTable;
     /** On failure, also the closest mapping found (with every unmet constraint in the diagnostics). */
     bestEffort?: boolean;
+    /** What the facilities' host agents measured free (host-state.ts). */
+    measured?: MeasuredRoom[];
   }): EngineResult | Promise<EngineResult>;
+}
+
+/** What a facility host's agent measured free, for the resources on that host (cores, bytes of memory and disk). */
+export interface MeasuredRoom {
+  facility: string;
+  host: string;
+  resources: string[];
+  cores: number;
+  memory: number;
+  disk: number;
 }
 
 export interface RealizeRequest {
@@ -233,14 +245,20 @@ export class Realizer {
    * without the resources of facility hosts that are drained or down
    * (`hosts`: why, for a failure's diagnostics); prepared and cached.
    */
-  async internetFor(
-    project: string,
-  ): Promise<{ internet: ResourceInternet; prepared: unknown; pooled: boolean; hosts: string[] }> {
+  async internetFor(project: string): Promise<{
+    internet: ResourceInternet;
+    prepared: unknown;
+    pooled: boolean;
+    hosts: string[];
+    measured: MeasuredRoom[];
+  }> {
     const full = await this.internet();
     const allowed = allowedResources(await list<Pool>(this.store, keys.pools()), project);
-    const unusable = unusableResources(await readFacilityHosts(this.store));
+    const reports = await readFacilityHosts(this.store);
+    const unusable = unusableResources(reports);
+    const measured = measuredRooms(reports);
     const pooled = allowed !== undefined;
-    if (!pooled && unusable.excluded.size === 0) return { ...full, pooled, hosts: [] };
+    if (!pooled && unusable.excluded.size === 0) return { ...full, pooled, hosts: [], measured };
     const key = `${pooled ? [...allowed].sort().join(",") : "*"} | ${[...unusable.excluded].sort().join(",")}`;
     let hit = this.pooled.get(key);
     if (hit === undefined) {
@@ -250,7 +268,7 @@ export class Realizer {
       if (this.pooled.size > 256) this.pooled.clear();
       this.pooled.set(key, hit);
     }
-    return { ...hit, pooled, hosts: unusable.reasons };
+    return { ...hit, pooled, hosts: unusable.reasons, measured };
   }
 
   /** Decoded allocation records of the realizations held, so each realize decodes only what is new. */
@@ -286,7 +304,7 @@ export class Realizer {
           throw conflict(`realization ${id} exists; pick another name or relinquish it first`);
         }
         const { table, epoch } = await readAllocations(this.store, this.decoded);
-        const { internet, prepared, pooled, hosts } = await this.internetFor(req.project);
+        const { internet, prepared, pooled, hosts, measured } = await this.internetFor(req.project);
         const engineResult = await this.engine.realize({
           id,
           experiment: xir,
@@ -294,6 +312,7 @@ export class Realizer {
           prepared,
           table,
           bestEffort: req.bestEffort === true,
+          ...(measured.length ? { measured } : {}),
         });
         const result: EngineResult = engineResult.ok
           ? engineResult

@@ -30,6 +30,24 @@ export interface RealizeOptions {
   bestEffort?: boolean;
   /** Seed of the placement search (default 1): the same input and seed give the same realization. */
   seed?: number;
+  /**
+   * What facility hosts' agents measured free now, per host: no virtual node
+   * goes on a resource of such a host beyond the memory and disk free there
+   * (on top of what the model and the allocation table leave). Cores are
+   * time-shared, so a busy host still takes a node (they are reported, not a limit).
+   */
+  measured?: readonly MeasuredRoom[];
+}
+
+/** Free on one facility host, as its agent measured it: cores, bytes of memory and disk. */
+export interface MeasuredRoom {
+  facility: string;
+  host: string;
+  /** The facility model's resources on the host. */
+  resources: readonly string[];
+  cores: number;
+  memory: number;
+  disk: number;
 }
 
 /** What a link reserves. */

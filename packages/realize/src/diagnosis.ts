@@ -257,6 +257,14 @@ function hypervisorShortfall(
       const room = vmRoom(res);
       const out = [0, 1, 2].filter((k) => usage.remaining[r * 3 + k]! < c.sizes[k]!);
       if (!out.length) return undefined;
+      // Its host's agent measured less free than the node needs (a shared host busy with other work).
+      const m = usage.measured.get(r);
+      const measured = m ? out.filter((k) => k > 0 && (k === 1 ? m.memory : m.disk) < c.sizes[k]!) : [];
+      if (m && measured.length) {
+        const free = measured.map((k) => `${formatValue(VM_PROPS[k]!, k === 1 ? m.memory : m.disk)} ${ROOM_NAMES[k]}`);
+        lines.push(`${res.id} on host ${m.host} has ${free.join(" and ")} free, as its agent measured`);
+        continue;
+      }
       // Too small even when empty: not a hypervisor that ran out.
       if (usage.vmCount[r] === 0 || c.sizes.some((v, k) => v > room[k]!)) continue;
       const parts = out.map((k) => {

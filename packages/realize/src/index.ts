@@ -25,4 +25,11 @@ export { checkRealizations, type Violation } from "./checker.ts";
 export { formatProblem, type Problem } from "./diagnosis.ts";
 export { formatEmbedding } from "./embedding.ts";
 export { InternetError, type InternetIndex, prepareInternet } from "./internet.ts";
-export { type RealizeOptions, type RealizeResult, realize, structuralProblems, VM_DEFAULTS } from "./realize.ts";
+export {
+  type MeasuredRoom,
+  type RealizeOptions,
+  type RealizeResult,
+  realize,
+  structuralProblems,
+  VM_DEFAULTS,
+} from "./realize.ts";

@@ -35,7 +35,7 @@ import { experimentLeafGraph, LeafModel, leafSupply, partition } from "./search.
 import { Tagger } from "./tagging.ts";
 import { Usage } from "./usage.ts";
 
-export type { RealizeOptions } from "./context.ts";
+export type { MeasuredRoom, RealizeOptions } from "./context.ts";
 
 export type RealizeResult =
   | { ok: true; realization: Realization; records: AllocationRecord[] }
@@ -94,7 +94,7 @@ export function realize(
   const held = [...records];
   const fresh = (bestEffort = false): Attempt => ({
     demand,
-    usage: new Usage(ix, held),
+    usage: new Usage(ix, held, options.measured),
     placed: new Map(),
     records: [],
     problems: new ProblemLog(options.maxProblems ?? 20),

@@ -7,6 +7,7 @@
  */
 import type { Resource } from "@merge/xir";
 import type { AllocationRecord } from "./allocation.ts";
+import type { MeasuredRoom } from "./context.ts";
 import { edgeIndex, type InternetIndex, resourceIndex } from "./internet.ts";
 
 /** The three properties a virtual machine takes a slice of. */
@@ -48,9 +49,13 @@ export class Usage {
   readonly vniUsed: Set<number>[];
   readonly infrapodLoad: Int32Array;
 
+  /** Resources on a host whose agent measured what is free (`RealizeOptions.measured`). */
+  readonly measured = new Map<number, MeasuredRoom>();
+
   constructor(
     readonly ix: InternetIndex,
     records: Iterable<AllocationRecord>,
+    measured: readonly MeasuredRoom[] = [],
   ) {
     const n = ix.resources.length;
     this.physical = new Uint8Array(n);
@@ -95,6 +100,16 @@ export class Usage {
         case "vni":
           if (fi !== undefined) this.vniUsed[fi]!.add(rec.tag);
           break;
+      }
+    }
+    // What the host really has free bounds what the model leaves (memory and disk; cores are time-shared).
+    for (const m of measured) {
+      for (const id of m.resources) {
+        const r = resourceIndex(ix, m.facility, id);
+        if (r === undefined) continue;
+        this.measured.set(r, m);
+        this.remaining[r * 3 + 1] = Math.min(this.remaining[r * 3 + 1]!, m.memory);
+        this.remaining[r * 3 + 2] = Math.min(this.remaining[r * 3 + 2]!, m.disk);
       }
     }
   }

@@ -32,7 +32,10 @@ const row = (h: HostView, nodes: string[]) => [
   h.state,
   h.underlay,
   h.cores,
-  `${(h.memory / GIB).toFixed(1)} GiB`,
+  // What the agent last measured free beside what it has (a shared host carries other work).
+  h.memoryFree === undefined
+    ? `${(h.memory / GIB).toFixed(1)} GiB`
+    : `${(h.memoryFree / GIB).toFixed(1)} free of ${(h.memory / GIB).toFixed(1)} GiB`,
   `${(h.disk / GIB).toFixed(1)} GiB`,
   nodes.length,
 ];
@@ -83,6 +86,11 @@ export function registerHosts(host: Command): void {
       "this host's underlay address (VXLAN tunnel endpoint; the agent listens there)",
     )
     .option("--listen-port <n>", "port of the agent's service (default any free port)", "0")
+    .option(
+      "--nat <FIRST-LAST[/N]>",
+      "a shared host: give each node N ports (default 10) of FIRST-LAST on --nat-address, the first to its ssh",
+    )
+    .option("--nat-address <addr>", "the address people reach this host on (default: the underlay address)")
     .action(
       async (o: {
         name: string;
@@ -91,6 +99,8 @@ export function registerHosts(host: Command): void {
         dataDir: string;
         underlay: string;
         listenPort: string;
+        nat?: string;
+        natAddress?: string;
       }) => {
         const { agent, backend } = await runAgentProcess({
           name: o.name,
@@ -99,6 +109,8 @@ export function registerHosts(host: Command): void {
           dataDir: o.dataDir,
           underlay: o.underlay,
           listenPort: Number(o.listenPort),
+          ...(o.nat ? { nat: o.nat } : {}),
+          ...(o.natAddress ? { natAddress: o.natAddress } : {}),
         });
         const stop = async () => {
           await agent.close();

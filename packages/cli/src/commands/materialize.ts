@@ -1,6 +1,6 @@
 // mrg materialize | dematerialize <rlz.exp.proj>, mrg show materialization <rlz.exp.proj>:
 // materializations through the portal, with a live progress bar.
-import { ApiError, describeProfile, type MaterializationStatus as Status } from "@merge/portal/client";
+import { ApiError, describeControl, describeProfile, type MaterializationStatus as Status } from "@merge/portal/client";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import {
@@ -155,8 +155,19 @@ function show(f: Flags, s: Status): void {
     const external = l.external?.length ? `EXTERNAL: to ${l.external.join(", ")}` : "";
     links.push([l.link, l.facility, emulated, external, l.action, l.error ?? ""]);
   }
-
-  const tables = [head, fac, nodes, ...(s.nodes.length ? [reach] : []), ...(profiled.length ? [profiles] : []), links];
+  // Nodes on shared hosts: reached from outside through their host's NAT.
+  const natted = s.nodes.filter((n) => n.control);
+  const control = new Table({ head: ["node", "from outside (NAT)"], style: { head: [], border: [] } });
+  for (const n of natted) control.push([n.node, describeControl(n.control!)]);
+  const tables = [
+    head,
+    fac,
+    nodes,
+    ...(s.nodes.length ? [reach] : []),
+    ...(profiled.length ? [profiles] : []),
+    ...(natted.length ? [control] : []),
+    links,
+  ];
   process.stdout.write(`${tables.map((t) => t.toString()).join("\n")}\n`);
   if (s.links.some((l) => l.external?.length))
     process.stdout.write("  warning: EXTERNAL links cross facilities: their traffic crosses shared wide-area links\n");

@@ -35,6 +35,10 @@ export interface HostRecord {
   registered: string;
   /** A drained host gets no new nodes; what it carries stays. */
   drained: boolean;
+  /** Free now as the agent last measured it (cores not busy, memory available), and when (ISO). */
+  coresFree?: number;
+  memoryFree?: number;
+  measured?: string;
 }
 
 export type HostState = "up" | "down" | "drained" | "drained, down";
@@ -86,6 +90,10 @@ export interface HostStatusView {
   underlay: string;
   /** The model's resources on the host. */
   resources: string[];
+  /** Free now, as its agent last measured it (0 and "" when never). */
+  coresFree: number;
+  memoryFree: number;
+  measured: string;
 }
 
 /**
@@ -103,8 +111,18 @@ export async function hostStatuses(
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, resources]) => {
       const v = views.get(name);
+      const free = { coresFree: v?.coresFree ?? 0, memoryFree: v?.memoryFree ?? 0, measured: v?.measured ?? "" };
       return v
-        ? { name, state: v.state, cores: v.cores, memory: v.memory, disk: v.disk, underlay: v.underlay, resources }
-        : { name, state: "down", cores: 0, memory: 0, disk: 0, underlay: "", resources };
+        ? {
+            name,
+            state: v.state,
+            cores: v.cores,
+            memory: v.memory,
+            disk: v.disk,
+            underlay: v.underlay,
+            resources,
+            ...free,
+          }
+        : { name, state: "down" as const, cores: 0, memory: 0, disk: 0, underlay: "", resources, ...free };
     });
 }

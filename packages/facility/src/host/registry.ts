@@ -7,7 +7,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as pb from "@merge/proto";
-import type { Store } from "@merge/store";
+import { type Store, updateJSON } from "@merge/store";
 import { peerNameKey, serveTls, type TlsServer } from "../grpc.ts";
 import { type HostRecord, hostKeys } from "./records.ts";
 
@@ -79,11 +79,22 @@ export async function startHostRegistry(o: HostRegistryOptions): Promise<TlsServ
           started: req.started,
           registered: new Date().toISOString(),
           drained: previous?.drained ?? false,
+          ...measuredFree(req),
         };
         await o.store.put(hostKeys.host(req.name), JSON.stringify(record));
         o.log?.(
           `host ${req.name}: agent ${req.pid} registered at ${req.endpoint}, underlay ${req.underlay}, ${req.cores} cores`,
         );
+      } else if (movedFree(previous, req)) {
+        // The same agent beating: its record changes only when what is free moved noticeably.
+        // Compare-and-swap: an operator's drain at the same time is kept.
+        const r = await updateJSON<HostRecord>(
+          o.store,
+          hostKeys.host(req.name),
+          (cur) => cur && { ...cur, disk: req.disk, ...measuredFree(req) },
+          { maxAttempts: 5, what: `host '${req.name}'` },
+        );
+        record = r.value ?? record;
       }
       await alive(req.name);
       if (!same && record) o.onRegister?.(record, previous);
@@ -97,4 +108,20 @@ export async function startHostRegistry(o: HostRegistryOptions): Promise<TlsServ
     port: o.port ?? 0,
     routes: (router) => router.service(pb.HostRegistryService, impl),
   });
+}
+
+const MiB = 2 ** 20;
+
+function measuredFree(req: pb.RegisterHostRequest): Pick<HostRecord, "coresFree" | "memoryFree" | "measured"> {
+  return { coresFree: req.coresFree, memoryFree: req.memoryFree, measured: new Date().toISOString() };
+}
+
+/** Free memory or disk moved by more than 16 MiB and 2 %, or free cores by a whole core (the load moves often). */
+function movedFree(r: HostRecord, req: pb.RegisterHostRequest): boolean {
+  const moved = (a: number, b: number) => Math.abs(a - b) > Math.max(16 * MiB, 0.02 * Math.max(a, b));
+  return (
+    moved(r.memoryFree ?? 0, req.memoryFree) ||
+    moved(r.disk, req.disk) ||
+    Math.abs((r.coresFree ?? 0) - req.coresFree) >= 1
+  );
 }

@@ -23,6 +23,12 @@ export interface AgentProcessOptions {
   defaultImage?: string;
   /** Several hosts on one machine (tests): qualify kernel object names with the host's name. */
   qualifyNames?: boolean;
+  /**
+   * A shared host's NAT for control access to its nodes (linux/nat.ts):
+   * `FIRST-LAST[/PORTS_PER_NODE]` on `natAddress` (default: the underlay address).
+   */
+  nat?: string;
+  natAddress?: string;
   log?: (m: string) => void;
 }
 
@@ -33,10 +39,15 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<{ agent: 
   else {
     const { LinuxBackend, qualifyNames } = await import("../linux/index.ts");
     if (o.qualifyNames) qualifyNames(o.name);
+    const { natProblem, parseNatPorts } = await import("../linux/nat.ts");
+    const nat = o.nat ? { ...parseNatPorts(o.nat), address: o.natAddress ?? o.underlay, host: o.name } : undefined;
+    const bad = nat && natProblem(nat);
+    if (bad) throw new Error(`host agent ${o.name}: ${bad}`);
     backend = await LinuxBackend.open({
       dataDir: o.dataDir,
       log,
       ...(o.defaultImage ? { defaultImage: o.defaultImage } : {}),
+      ...(nat ? { nat } : {}),
     });
   }
   const agent = await startHostAgent({

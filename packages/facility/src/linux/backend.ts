@@ -33,6 +33,7 @@ import { externalCreate, externalDestroy } from "./external.ts";
 import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
+import { type NodeControl, natNode, natRemove } from "./nat.ts";
 import { listNetns } from "./processes.ts";
 import {
   containerProfile,
@@ -484,7 +485,26 @@ export class LinuxBackend implements Backend {
     this.save(spec.mzid);
     await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
     ctx.log(`node ${spec.node} on ${spec.resource} configured`);
-    return spec.mode === "virtual" ? { profile: containerProfile(node) } : undefined;
+    const control = await this.natFor(spec, node, ctx);
+    return spec.mode === "virtual" || control
+      ? { ...(spec.mode === "virtual" ? { profile: containerProfile(node) } : {}), ...(control ? { control } : {}) }
+      : undefined;
+  }
+
+  /** A shared host's NAT (`env.nat`): the node's block of ports on the host's address (nat.ts). */
+  private async natFor(spec: NodeSpec, node: NodePlan, ctx: ActionContext): Promise<NodeControl | undefined> {
+    const nat = this.env.nat;
+    if (!nat) return undefined;
+    const c = await natNode(
+      this.env,
+      nat,
+      prefixOf(spec.mzid),
+      spec.infranet,
+      { name: node.name, address: node.infranet.address },
+      this.switchOnly.has(spec.mzid),
+    );
+    ctx.log(`node ${spec.node}: ssh -p ${c.ssh} ${c.address} (ports ${c.first}-${c.last} forwarded to it)`);
+    return c;
   }
 
   /** A VM node: its namespace wired as a container's, then QEMU on taps bridged to its veths (vm.ts). */
@@ -502,6 +522,7 @@ export class LinuxBackend implements Backend {
     this.place({ mzid: spec.mzid, node: spec.node }, spec.resource);
     this.save(spec.mzid);
     const profile = await vmReady(this.env, prefix, node, 600_000, ctx.signal);
+    const control = await this.natFor(spec, node, ctx);
     const d = profile.dilation;
     const extra = [
       profile.cpuCap !== profile.cores ? `CPU cap ${profile.cpuCap} core` : "",
@@ -510,10 +531,11 @@ export class LinuxBackend implements Backend {
     ctx.log(
       `VM ${spec.node} on ${spec.resource} configured (${profile.accel}, ${profile.cores} cores, ${profile.memoryMiB} MiB, NICs ${profile.nics.map((n) => n.model).join(", ")}${extra.map((x) => `, ${x}`).join("")})`,
     );
-    return { profile: { kind: "vm", ...profile } };
+    return { profile: { kind: "vm", ...profile }, ...(control ? { control } : {}) };
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    if (this.env.nat) await natRemove(this.env, this.env.nat, prefixOf(spec.mzid), spec.node);
     await this.removeNode({ mzid: spec.mzid, node: spec.node });
     // The last node of a materialization whose infrapod is elsewhere takes this host's part of it along.
     if (this.switchOnly.has(spec.mzid) && ![...this.placement.values()].some((p) => p.mzid === spec.mzid)) {

@@ -28,6 +28,7 @@ import { writeNodeConfig } from "./foundry.ts";
 import { DEFAULT_IMAGE, imageBuilt, imageDir, nodeImage } from "./image.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
+import type { NatOptions } from "./nat.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
@@ -54,6 +55,8 @@ export interface DataPlaneOptions {
   defaultImage?: string;
   /** The facility's site (`Env.site`): where external links' gateway tunnels have their sockets. */
   site?: { netns: string; address: string };
+  /** A shared host's NAT: a block of ports on its address per node (nat.ts). */
+  nat?: NatOptions;
 }
 
 export interface MaterializeResult {
@@ -90,6 +93,7 @@ export class LinuxDataPlane {
     if (opts.imageFallback) env.imageFallback = opts.imageFallback;
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
     if (opts.site) env.site = opts.site;
+    if (opts.nat) env.nat = opts.nat;
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     // The default image, when built, is linked into the data directory now (seconds for Debian's thousands of

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Capabilities } from "./capabilities.ts";
 import { check, IprouteBatch } from "./command.ts";
+import type { NatOptions } from "./nat.ts";
 
 export interface Env {
   dataDir: string;
@@ -24,6 +25,8 @@ export interface Env {
    * (survives host reboots; deleting many small files is slower).
    */
   nodeDisk: "tmpfs" | "disk";
+  /** A shared host's NAT for control access to its nodes (nat.ts); absent: none. */
+  nat?: NatOptions;
   /** Image used when a node's image is not built here (absent: that is an error). */
   imageFallback?: string;
   /** Image for nodes whose model names none (`DataPlaneOptions.defaultImage`). */

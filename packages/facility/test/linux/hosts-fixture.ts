@@ -87,6 +87,8 @@ export async function startHosts(
      * subnet behind a router namespace that delays each way by `delayMs`.
      */
     routed?: { hosts: string[]; delayMs: number };
+    /** More arguments for a host's agent (e.g. a shared host's `--nat`). */
+    agentArgs?: (host: string) => string[];
   } = {},
 ): Promise<HostsFixture> {
   const run = `mh${randomBytes(2).toString("hex")}`;
@@ -258,20 +260,26 @@ export async function startHosts(
               "--default-image",
               "busybox",
               "--qualify-names",
+              ...(opts.agentArgs?.(name) ?? []),
             ],
             { stdio: ["ignore", "pipe", "pipe"] },
           );
           child.stdout?.pipe(log);
           child.stderr?.pipe(log);
           h.agent = child;
-          await until(`agent ${name} registered`, async () => {
-            if (child.exitCode !== null)
-              throw new Error(
-                `agent ${name} exited (${child.exitCode}): ${readFileSync(join(tmp, `${name}-agent.log`), "utf8").slice(-2000)}`,
-              );
-            const rec = (await listHosts(store as Store)).find((x) => x.name === name);
-            return !!rec?.alive && rec.pid === child.pid && rec.pid !== before;
-          });
+          await until(
+            `agent ${name} registered`,
+            async () => {
+              if (child.exitCode !== null)
+                throw new Error(
+                  `agent ${name} exited (${child.exitCode}): ${readFileSync(join(tmp, `${name}-agent.log`), "utf8").slice(-2000)}`,
+                );
+              const rec = (await listHosts(store as Store)).find((x) => x.name === name);
+              return !!rec?.alive && rec.pid === child.pid && rec.pid !== before;
+              // A first start compiles the native programs into the host's data directory: slow on a loaded machine.
+            },
+            180_000,
+          );
         },
         async kill(signal = "SIGKILL") {
           const c = h.agent;

@@ -18,11 +18,13 @@ export type {
   ApiLinkEmulation,
   FacilityStatus,
   MaterializationStatus,
+  NodeControl,
   NodeProfile,
 } from "./materialization.ts";
 export {
   apiEmulation,
   apiEmulationValues,
+  describeControl,
   describeProfile,
   xirEmulation,
   xirEmulationValues,

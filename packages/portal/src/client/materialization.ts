@@ -116,6 +116,11 @@ export interface MaterializationStatus {
     image?: string;
     /** What a virtual node actually got, as its facility reported it (kind, accel, cores, memory, CPU cap, NICs, dilation). */
     profile?: NodeProfile;
+    /**
+     * A node on a shared host (a wide-area facility): reached from outside through its host's NAT,
+     * `ssh -p <ssh> <address>`; ports first…last forwarded to it (first to its port 22, the others as they are).
+     */
+    control?: NodeControl;
   }[];
   links: {
     link: string;
@@ -126,6 +131,19 @@ export interface MaterializationStatus {
     /** An external link: the facilities its traffic crosses to from this one, over shared wide-area links. */
     external?: string[];
   }[];
+}
+
+/** A node's block of ports on its shared host's address. */
+export interface NodeControl {
+  address: string;
+  first: number;
+  last: number;
+  ssh: number;
+}
+
+/** How to reach a node through its host's NAT, in one line: `ssh -p 20000 203.0.113.7 (ports 20000-20009)`. */
+export function describeControl(c: NodeControl): string {
+  return `ssh -p ${c.ssh} ${c.address} (ports ${c.first}-${c.last})`;
 }
 
 const fixed = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2).replace(/0$/, ""));

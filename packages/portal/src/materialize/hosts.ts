@@ -74,6 +74,9 @@ export class HostWatch {
         memory: h.memory,
         disk: h.disk,
         resources: [...h.resources],
+        ...(h.measured
+          ? { free: { cores: h.coresFree, memory: h.memoryFree, disk: h.disk }, measured: h.measured }
+          : {}),
       })),
     };
     if (await putFacilityHosts(this.o.store, report)) {

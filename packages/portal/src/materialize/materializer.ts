@@ -418,6 +418,16 @@ export class Materializer {
           power: n.power,
           ...(n.powerError ? { powerError: n.powerError } : {}),
           ...profileOf(n.profile),
+          ...(n.control
+            ? {
+                control: {
+                  address: n.control.address,
+                  first: n.control.firstPort,
+                  last: n.control.lastPort,
+                  ssh: n.control.sshPort,
+                },
+              }
+            : {}),
         });
       }
       for (const l of s?.links ?? []) {

@@ -1,13 +1,13 @@
 /**
  * A realization's materialization: its status per facility, its nodes with
- * their addresses (experiment, infranet), image, profile (what a virtual node
+ * their addresses (experiment, infranet; on a shared host its NAT ports), image, profile (what a virtual node
  * got: kind, accel, cores, memory, CPU cap, NICs, dilation), power and the start / stop /
  * reboot / reimage buttons, and its links
  * with the emulation each runs per direction and a form to change it at
  * runtime. Shown on the realization page once it is accepted.
  */
 
-import { describeProfile, xirEmulation } from "@merge/portal/client";
+import { describeControl, describeProfile, xirEmulation } from "@merge/portal/client";
 import type { Realization as Embedding, LinkEmulation } from "@merge/xir/browser";
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { ApiError, call, type MaterializationStatus, type PowerVerb } from "../api.ts";
@@ -177,7 +177,15 @@ function MaterializationStatusView({
                       <span className="muted">—</span>
                     )}
                   </td>
-                  <td data-field="infranet">{n.infranet ?? <span className="muted">—</span>}</td>
+                  <td data-field="infranet">
+                    {n.infranet ?? <span className="muted">—</span>}
+                    {/* A node on a shared host: how to reach it from outside, through its host's NAT. */}
+                    {n.control && (
+                      <div className="small" data-field="control">
+                        {describeControl(n.control)}
+                      </div>
+                    )}
+                  </td>
                   <td data-field="image">{n.image ?? <span className="muted">facility default</span>}</td>
                   <td data-field="profile" className="small">
                     {n.profile ? describeProfile(n.profile) : <span className="muted">—</span>}
