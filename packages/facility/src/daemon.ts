@@ -7,7 +7,7 @@
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
- *                 [--qualify-names]
+ *                 [--qualify-names] [--storage <dir>]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *
@@ -59,6 +59,7 @@ async function openBackend(
   kind: string | undefined,
   simDurations: string | undefined,
   dataDir: string | undefined,
+  storage?: string,
 ): Promise<Backend> {
   // Other rex processes may have done a step's prerequisites: this process's model cannot know.
   if (kind === undefined || kind === "sim")
@@ -67,7 +68,7 @@ async function openBackend(
     if (!dataDir)
       throw new DaemonUsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
     const { LinuxBackend } = await import("./linux/index.ts");
-    return LinuxBackend.open({ dataDir, log: (m) => console.error(m) });
+    return LinuxBackend.open({ dataDir, log: (m) => console.error(m), ...(storage ? { storage } : {}) });
   }
   throw new DaemonUsageError(`--backend '${kind}': expected sim or linux`);
 }
@@ -133,6 +134,8 @@ async function facilityMain(args: string[]): Promise<void> {
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string", default: "127.0.0.1" },
       "qualify-names": { type: "boolean", default: false },
+      // The portal's home/ and proj/ as this machine sees them: mounted on nodes (linux/storage.ts).
+      storage: { type: "string" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -163,7 +166,7 @@ async function facilityMain(args: string[]): Promise<void> {
     const { qualifyNames } = await import("./linux/index.ts");
     qualifyNames(model.name);
   }
-  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"]);
+  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"], values.storage);
   const store = openStore(values.store);
   const facility = await startFacility({
     store,

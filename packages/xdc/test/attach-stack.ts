@@ -36,7 +36,13 @@ export async function startAttachStack(
   const jump = opts.jump ? await JumpHost.start({ dir: join(tmp, "jump"), port: await freePort() }) : undefined;
   const dataDir = join(tmp, "linux");
   const image = opts.defaultImage ?? "busybox";
-  const backend = await LinuxBackend.open({ dataDir, defaultImage: image, imageFallback: "busybox" });
+  // As npm start: the nodes bind-mount the portal's homes and project directories.
+  const backend = await LinuxBackend.open({
+    dataDir,
+    defaultImage: image,
+    imageFallback: "busybox",
+    storage: join(tmp, "portal"),
+  });
   const stack = await startPortalStack(tmp, backend, {
     plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) })],
   });

@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import type { Fragment } from "@merge/materialize";
 import { containerActivity, type NodeActivity } from "./activity.ts";
 import { type Capabilities, describeCapabilities, detectCapabilities, requireCapabilities } from "./capabilities.ts";
@@ -52,6 +52,12 @@ export interface DataPlaneOptions {
   imageFallback?: string;
   /** Image for nodes whose model names none (default DEFAULT_IMAGE, Debian bookworm); tests that need speed ask for `busybox`. */
   defaultImage?: string;
+  /**
+   * The portal's storage as this host sees it (`home/<user>`, `proj/<project>`): nodes of materializations
+   * with accounts get their members' homes and the project directory from it (storage.ts). Absent: nodes
+   * have homes of their own.
+   */
+  storage?: string;
 }
 
 export interface MaterializeResult {
@@ -87,6 +93,7 @@ export class LinuxDataPlane {
     const env = makeEnv(opts.dataDir, caps, { node, emu, reach }, opts.log, opts.nodeDisk);
     if (opts.imageFallback) env.imageFallback = opts.imageFallback;
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
+    if (opts.storage) env.storage = resolvePath(opts.storage);
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     // The default image, when built, is linked into the data directory now (seconds for Debian's thousands of

@@ -28,6 +28,8 @@ export interface Env {
   imageFallback?: string;
   /** Image for nodes whose model names none (`DataPlaneOptions.defaultImage`). */
   defaultImage?: string;
+  /** The portal's shared storage on this host (`DataPlaneOptions.storage`, storage.ts). */
+  storage?: string;
 }
 
 export function makeEnv(
