@@ -24,6 +24,7 @@ export {
 export { PREFIX_RE, prefixOf, qualifyNames } from "./names.ts";
 export { alive, listNetns, processesIn } from "./processes.ts";
 export * from "./record.ts";
+export { type StorageRemote, storageKeyPair, storageMount, storageUnmount } from "./sshfs.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
 export { homeDirFor, projectDirFor, type StorageBind } from "./storage.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";
