@@ -33,6 +33,7 @@ export {
   type WireGuardInterface,
   type WireGuardKind,
   type WireGuardPeer,
+  wgCreate,
   wgDown,
   wgKeyPair,
   wgListenPort,
