@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { certFiles, loadTls, makeCerts } from "@merge/facility";
 import { isClean, LinuxBackend, prefixOf, sweep } from "@merge/facility/linux";
+import type { PortalPlugin } from "@merge/portal";
 import { xdcPlugin } from "@merge/portal/xdc";
 import { JumpHost, serveXdcHost, XdcHost, XdcHostClient, type XdcService } from "../src/index.ts";
 import { freePort, sshClient } from "./fixture.ts";
@@ -22,7 +23,7 @@ export interface AttachStack {
 
 export async function startAttachStack(
   tmp: string,
-  opts: { jump?: boolean; defaultImage?: string } = {},
+  opts: { jump?: boolean; defaultImage?: string; plugins?: PortalPlugin[]; compileTimeoutMs?: number } = {},
 ): Promise<AttachStack> {
   const certs = join(tmp, "xdc-certs");
   makeCerts(certs, { facility: "xdc-host", roles: ["commander", "portal"] });
@@ -44,7 +45,8 @@ export async function startAttachStack(
     storage: join(tmp, "portal"),
   });
   const stack = await startPortalStack(tmp, backend, {
-    plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) })],
+    plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) }), ...(opts.plugins ?? [])],
+    ...(opts.compileTimeoutMs ? { compile: { timeoutMs: opts.compileTimeoutMs } } : {}),
   });
   const mzids: string[] = [];
   const out: AttachStack = {
