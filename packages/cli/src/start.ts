@@ -328,6 +328,8 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
       kind,
       "--data-dir",
       join(facilityDir, "backend"),
+      // One machine: nodes bind-mount the portal's homes and project directories (as XDCs do).
+      ...(kind === "linux" ? ["--storage", join(data, "portal")] : []),
       "--metrics-port",
       String(metricsPort),
       "--parent-fd",

@@ -3,9 +3,11 @@
  * per container, not a process chain per container), reading one line per
  * container on stdin:
  *
- *   NETNS_PATH HOSTNAME LOWER UPPER WORK MERGED CGROUP_PROCS[,..]|-
+ *   NETNS_PATH HOSTNAME LOWER UPPER WORK MERGED CGROUP_PROCS[,..]|- [BINDS]
  *
- * (all of stdin is read first; see main for the optional ROOT argument)
+ * (all of stdin is read first; see main for the optional ROOT argument).
+ * BINDS, optional: `SRC:DST[,SRC:DST...]`, host directories bind-mounted at DST
+ * in the container (the portal's /home/<user> and /proj/<project>); see binds.
  *
  * and printing `ok HOSTNAME PID` (PID = the container's init, host view) or
  * `err HOSTNAME message`. The container: the given network namespace, new UTS
@@ -104,9 +106,22 @@ static int must(int rc, const char *what, int fd) {
   return rc;
 }
 
+#define MAXBIND 16
+struct bind {
+  int fd; /* a detached copy of SRC's mount tree (open_tree), moved into the container at DST */
+  const char *dst;
+};
+
+/* mkdir -p of an absolute path (the bind's mount point in the new root). */
+static void mkdirs(char *path) {
+  for (char *s = path + 1; *s; s++)
+    if (*s == '/') { *s = 0; mkdir(path, 0755); *s = '/'; }
+  mkdir(path, 0755);
+}
+
 /* In the container's init, before exec: build the root and pivot into it. */
 static void make_root(const char *host, const char *lower, const char *upper, const char *work,
-                      const char *merged, int errfd) {
+                      const char *merged, const struct bind *binds, int nbind, int errfd) {
   char opts[4096], p[4096];
   must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", errfd);
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
@@ -134,6 +149,15 @@ static void make_root(const char *host, const char *lower, const char *upper, co
   }
   snprintf(p, sizeof p, "%s/dev/shm", merged);
   mkdir(p, 01777);
+  /* The shared directories: copies of host mounts taken before the starter left the host's view (main),
+     attached here; slaves, so the node's own mounts under them stay the node's. */
+  for (int i = 0; i < nbind; i++) {
+    snprintf(p, sizeof p, "%s%s", merged, binds[i].dst);
+    mkdirs(p);
+    must(move_mount(binds[i].fd, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH), "bind mount", errfd);
+    mount(NULL, p, NULL, MS_REC | MS_SLAVE, NULL);
+    close(binds[i].fd);
+  }
   must(chdir(merged), "chdir root", errfd);
   must((int)syscall(SYS_pivot_root, ".", "."), "pivot_root", errfd);
   must(umount2(".", MNT_DETACH), "detach old root", errfd);
@@ -143,8 +167,10 @@ static void make_root(const char *host, const char *lower, const char *upper, co
 
 #define MAXCG 4
 struct job {
-  char *f[7];
+  char *f[8];
   int netfd;
+  struct bind binds[MAXBIND];
+  int nbind;
   int cg[MAXCG];
   pid_t mid; /* the container's init */
   int errfd;
@@ -160,6 +186,36 @@ static void open_cgroups(struct job *j) {
   int k = 0;
   for (char *s = strtok(buf, ","); s && k < MAXCG; s = strtok(NULL, ",")) j->cg[k++] = open(s, O_WRONLY | O_CLOEXEC);
   free(buf);
+}
+
+/*
+ * BINDS (`SRC:DST,...`): each SRC's mount tree copied now, while the host's paths are visible
+ * (the starter then pivots into the data directory). A copy is attached once, so one per container.
+ */
+static int open_binds(struct job *j) {
+  j->nbind = 0;
+  if (!j->f[7] || strcmp(j->f[7], "-") == 0) return 0;
+  for (char *s = strtok(j->f[7], ","); s; s = strtok(NULL, ",")) {
+    char *colon = strchr(s, ':');
+    if (!colon || colon[1] != '/' || j->nbind == MAXBIND) {
+      snprintf(j->err, sizeof j->err, "bind %s: expected SRC:/DST (at most %d)", s, MAXBIND);
+      return -1;
+    }
+    *colon = 0;
+    int fd = open_tree(AT_FDCWD, s, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fd < 0) {
+      snprintf(j->err, sizeof j->err, "bind %s: %s", s, strerror(errno));
+      return -1;
+    }
+    j->binds[j->nbind].fd = fd;
+    j->binds[j->nbind++].dst = colon + 1;
+  }
+  return 0;
+}
+
+static void close_binds(struct job *j) {
+  for (int i = 0; i < j->nbind; i++) close(j->binds[i].fd);
+  j->nbind = 0;
 }
 
 static void close_cgroups(struct job *j) {
@@ -178,11 +234,11 @@ static void launch(struct job *j, const char *strip) {
   int errp[2], gop[2];
   j->mid = -1;
   j->errfd = -1;
-  j->err[0] = 0;
   /* Paths are given as the host sees them; inside the template namespace the data directory is "/". */
   size_t sl = strip ? strlen(strip) : 0;
   for (int k = 2; k <= 5; k++)
     if (sl && strncmp(j->f[k], strip, sl) == 0) j->f[k] += sl;
+  if (j->err[0]) return; /* a bind that could not be opened (open_binds) */
   if (j->netfd < 0) { snprintf(j->err, sizeof j->err, "open netns: %s", strerror(ENOENT)); return; }
   if (setns(j->netfd, CLONE_NEWNET) < 0) { snprintf(j->err, sizeof j->err, "setns net: %s", strerror(errno)); return; }
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) { snprintf(j->err, sizeof j->err, "pipe: %s", strerror(errno)); return; }
@@ -194,12 +250,13 @@ static void launch(struct job *j, const char *strip) {
     /* Wait until the starter has put us in our cgroups: nothing of the node runs outside its limits. */
     if (read(gop[0], &go, 1) != 1) _exit(1);
     close(gop[0]);
-    make_root(j->f[1], j->f[2], j->f[3], j->f[4], j->f[5], errp[1]);
+    make_root(j->f[1], j->f[2], j->f[3], j->f[4], j->f[5], j->binds, j->nbind, errp[1]);
     close(errp[1]);
     run_init();
   }
   close(errp[1]);
   close(gop[0]);
+  close_binds(j);
   if (init < 0) {
     snprintf(j->err, sizeof j->err, "clone: %s", strerror(errno));
     close(errp[0]);
@@ -253,10 +310,11 @@ int main(int argc, char **argv) {
     memset(j, 0, sizeof *j);
     char *copy = strdup(line);
     int k = 0;
-    for (char *s = strtok(copy, " \t\n"); s && k < 7; s = strtok(NULL, " \t\n")) j->f[k++] = s;
-    if (k != 7) { printf("err %s expected 7 fields\n", k > 1 ? j->f[1] : "?"); fflush(stdout); continue; }
+    for (char *s = strtok(copy, " \t\n"); s && k < 8; s = strtok(NULL, " \t\n")) j->f[k++] = s;
+    if (k < 7) { printf("err %s expected 7 or 8 fields\n", k > 1 ? j->f[1] : "?"); fflush(stdout); continue; }
     j->netfd = open(j->f[0], O_RDONLY | O_CLOEXEC);
     open_cgroups(j);
+    open_binds(j);
     n++;
   }
   free(line);
@@ -286,6 +344,7 @@ int main(int argc, char **argv) {
       finish(&jobs[done]);
       if (jobs[done].netfd >= 0) close(jobs[done].netfd);
       close_cgroups(&jobs[done]);
+      close_binds(&jobs[done]);
       done += starters;
     }
     if (starters == 1) return 0;

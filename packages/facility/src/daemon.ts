@@ -7,7 +7,7 @@
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
- *                 [--qualify-names]
+ *                 [--qualify-names] [--storage <dir>]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes)
@@ -61,6 +61,7 @@ async function openBackend(
   simDurations: string | undefined,
   dataDir: string | undefined,
   site?: { netns: string; address: string },
+  storage?: string,
 ): Promise<Backend> {
   // Other rex processes may have done a step's prerequisites: this process's model cannot know.
   if (kind === undefined || kind === "sim")
@@ -69,7 +70,12 @@ async function openBackend(
     if (!dataDir)
       throw new DaemonUsageError("--backend linux needs --data-dir <dir> (images, node layers, infrapod files)");
     const { LinuxBackend } = await import("./linux/index.ts");
-    return LinuxBackend.open({ dataDir, log: (m) => console.error(m), ...(site ? { site } : {}) });
+    return LinuxBackend.open({
+      dataDir,
+      log: (m) => console.error(m),
+      ...(site ? { site } : {}),
+      ...(storage ? { storage } : {}),
+    });
   }
   throw new DaemonUsageError(`--backend '${kind}': expected sim or linux`);
 }
@@ -137,6 +143,8 @@ async function facilityMain(args: string[]): Promise<void> {
       "qualify-names": { type: "boolean", default: false },
       site: { type: "string" },
       "site-address": { type: "string" },
+      // The portal's home/ and proj/ as this machine sees them: mounted on nodes (linux/storage.ts).
+      storage: { type: "string" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -170,7 +178,7 @@ async function facilityMain(args: string[]): Promise<void> {
   if ((values.site === undefined) !== (values["site-address"] === undefined))
     throw new DaemonUsageError("facility: --site <netns> and --site-address <address> go together");
   const site = values.site ? { netns: values.site, address: values["site-address"] ?? "" } : undefined;
-  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"], site);
+  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"], site, values.storage);
   const store = openStore(values.store);
   const facility = await startFacility({
     store,

@@ -30,6 +30,7 @@ import { Notifier } from "./notifications.ts";
 import { keys } from "./objects.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
+import { parseProjectQuota } from "./project-volume.ts";
 import { parseQuota } from "./quota.ts";
 import { type Engine, Realizer } from "./realization.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -102,7 +103,11 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
     notifyCommand: config.notifyCommand,
   };
   const fromProxy = proxyMatcher(full.trustProxy);
-  const workspace = new Workspace(full.dataDir);
+  const policyText = readFileSync(config.policyFile ?? DEFAULT_POLICY_FILE, "utf8");
+  const workspace = new Workspace(
+    full.dataDir,
+    parseProjectQuota(policyText, config.policyFile ?? DEFAULT_POLICY_FILE),
+  );
   const throttle = new Throttle(config.throttle);
   // Failure counts are shared by every replica on this store (throttle-sync.ts).
   const sharedThrottle = await shareThrottle(config.store, throttle);
@@ -290,6 +295,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
       await ctx.compiles.close();
       await audit.flush();
       await sharedThrottle.close();
+      await workspace.close();
     },
   };
 }

@@ -2,18 +2,23 @@
  * Home and project directories under the portal's data directory:
  * `<data>/home/<user>` and `<data>/proj/<project>`, created and removed with
  * the user or project. Names were validated by the API (no separators), and
- * the resolved path is checked to stay inside its root anyway.
+ * the resolved path is checked to stay inside its root anyway. A project with
+ * a quota has its directory on a volume of its own (project-volume.ts).
  */
+import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { checkName } from "./names.ts";
+import { type ProjectQuota, ProjectVolumes } from "./project-volume.ts";
 
 export class Workspace {
   readonly homeRoot: string;
   readonly projRoot: string;
-  constructor(dataDir: string) {
+  readonly volumes: ProjectVolumes;
+  constructor(dataDir: string, quota: ProjectQuota = { projects: {} }) {
     this.homeRoot = resolve(dataDir, "home");
     this.projRoot = resolve(dataDir, "proj");
+    this.volumes = new ProjectVolumes(resolve(dataDir), quota);
   }
   homeDir(user: string): string {
     return inside(this.homeRoot, checkName(user, "user"));
@@ -29,9 +34,16 @@ export class Workspace {
   }
   async createProject(project: string): Promise<void> {
     await mkdir(this.projectDir(project), { recursive: true, mode: 0o770 });
+    await this.volumes.ensure(project, this.projectDir(project));
   }
   async removeProject(project: string): Promise<void> {
+    await this.volumes.remove(project, this.projectDir(project));
     await rm(this.projectDir(project), { recursive: true, force: true });
+  }
+  /** The portal stops: its projects' volumes are unmounted (the next start mounts them again). */
+  async close(): Promise<void> {
+    if (!existsSync(this.projRoot)) return;
+    for (const p of readdirSync(this.projRoot)) await this.volumes.unmount(join(this.projRoot, p));
   }
 }
 

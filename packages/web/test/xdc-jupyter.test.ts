@@ -4,9 +4,7 @@
  * sets the proxy's cookie; no token is ever shown or typed), runs a cell in a notebook and sees its output
  * (the XDC's host name, printed by Python in the XDC). A browser that is not signed in gets the portal's
  * refusal at the proxy. Delete leaves no Jupyter process.
- *
- * Pinging a node from the cell needs `mrg xdc attach` (WireGuard to a materialization), which does not exist
- * yet; the cell prints what only the XDC can know instead.
+ * (A cell pinging an attached node: xdc-jupyter-attach.test.ts.)
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";

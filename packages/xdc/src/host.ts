@@ -8,7 +8,6 @@
 import { createHash } from "node:crypto";
 import {
   chmodSync,
-  chownSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -18,7 +17,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { imageCache } from "@merge/facility/linux";
+import { homeDirFor, imageCache, projectDirFor } from "@merge/facility/linux";
 import { MergeError } from "@merge/xir/errors";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
 import { tunnelDown, tunnelUp, xdcPublicKey } from "./attach.ts";
@@ -298,19 +297,12 @@ export class XdcHost {
 
   /** The member's home on the portal's storage, owned by their uid. */
   private home(a: XdcAccount): string {
-    const p = join(this.opts.homeRoot, a.name);
-    mkdirSync(p, { recursive: true, mode: 0o750 });
-    chownSync(p, a.uid, a.uid);
-    return p;
+    return homeDirFor(this.opts.homeRoot, a.name, a.uid);
   }
 
   /** The project directory, group-owned by the project (setgid: new files stay the project's). */
   private project(s: XdcSpec): string {
-    const p = join(this.opts.projRoot, s.project);
-    mkdirSync(p, { recursive: true });
-    chownSync(p, 0, s.gid);
-    chmodSync(p, 0o2770);
-    return p;
+    return projectDirFor(this.opts.projRoot, s.project, s.gid);
   }
 
   /** Homes of accounts added since the container started: bind-mounted inside its mount namespace. */

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { certFiles, loadTls, makeCerts } from "@merge/facility";
 import { isClean, LinuxBackend, prefixOf, sweep } from "@merge/facility/linux";
+import type { PortalPlugin } from "@merge/portal";
 import { xdcPlugin } from "@merge/portal/xdc";
 import { JumpHost, serveXdcHost, XdcHost, XdcHostClient, type XdcService } from "../src/index.ts";
 import { freePort, sshClient } from "./fixture.ts";
@@ -22,7 +23,7 @@ export interface AttachStack {
 
 export async function startAttachStack(
   tmp: string,
-  opts: { jump?: boolean; defaultImage?: string } = {},
+  opts: { jump?: boolean; defaultImage?: string; plugins?: PortalPlugin[]; compileTimeoutMs?: number } = {},
 ): Promise<AttachStack> {
   const certs = join(tmp, "xdc-certs");
   makeCerts(certs, { facility: "xdc-host", roles: ["commander", "portal"] });
@@ -36,9 +37,16 @@ export async function startAttachStack(
   const jump = opts.jump ? await JumpHost.start({ dir: join(tmp, "jump"), port: await freePort() }) : undefined;
   const dataDir = join(tmp, "linux");
   const image = opts.defaultImage ?? "busybox";
-  const backend = await LinuxBackend.open({ dataDir, defaultImage: image, imageFallback: "busybox" });
+  // As npm start: the nodes bind-mount the portal's homes and project directories.
+  const backend = await LinuxBackend.open({
+    dataDir,
+    defaultImage: image,
+    imageFallback: "busybox",
+    storage: join(tmp, "portal"),
+  });
   const stack = await startPortalStack(tmp, backend, {
-    plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) })],
+    plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) }), ...(opts.plugins ?? [])],
+    ...(opts.compileTimeoutMs ? { compile: { timeoutMs: opts.compileTimeoutMs } } : {}),
   });
   const mzids: string[] = [];
   const out: AttachStack = {

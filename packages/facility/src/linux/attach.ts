@@ -26,7 +26,7 @@ import { check } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { namesOf } from "./names.ts";
 import type { InfranetPlan } from "./record.ts";
-import { wgDown, wgKeyPair, wgListenPort, wgPeer, wgRemovePeer, wgUp } from "./wireguard.ts";
+import { wgCreate, wgDown, wgKeyPair, wgListenPort, wgRemovePeer } from "./wireguard.ts";
 
 /** The attach interface of a materialization (in its infrapod; ≤ 15 characters, unique on the host). */
 export const attachIfname = (prefix: string): string => `${prefix}a`;
@@ -112,26 +112,34 @@ export async function attachPeer(
     throw new Error(`infranet ${infranet.subnet} (gateway ${infranet.gateway}) is not an IPv4 infranet`);
   const state = readState(env, prefix);
   const { keyFile, publicKey } = await wgKeyPair(join(mzDir(env, prefix), "wireguard"), name);
-  await wgUp({ netns: n.infrapod, name, keyFile, address: `${infranet.gateway}/32`, underlay: "" });
-  // Nodes ARP for the XDC on the infranet: the infrapod answers and forwards to the tunnel.
-  await check("ip", [
-    "netns",
-    "exec",
-    n.infrapod,
-    "sysctl",
-    "-q",
-    "-w",
-    "net.ipv4.ip_forward=1",
-    "net.ipv4.conf.ibr.proxy_arp=1",
-  ]);
+  await wgCreate(n.infrapod, name, "");
   const had = state.peers[peer.id];
-  if (had && had.publicKey !== peer.publicKey) await wgRemovePeer(n.infrapod, name, had.publicKey);
   const taken = new Set([...nodeAddresses(env, prefix), ...Object.values(state.peers).map((p) => p.address)]);
   const address = had?.address ?? freeAttachAddress(infranet, taken);
   state.peers[peer.id] = { publicKey: peer.publicKey, address };
   writeState(env, prefix, state);
-  await wgPeer(n.infrapod, name, { publicKey: peer.publicKey, allowedIps: [`${address}/32`] });
-  await env.ipIn(n.infrapod).submit([`route replace ${address}/32 dev ${name}`]);
+  // One visit to the infrapod's namespace for what iproute2 cannot batch (attach is a few short-lived
+  // processes, each costing milliseconds on a loaded host): nodes ARP for the XDC on the infranet, the
+  // infrapod answers and forwards to the tunnel; the key, the peer (a replaced key's peer removed).
+  const wg = [
+    `wg set ${name} private-key ${keyFile}`,
+    ...(had && had.publicKey !== peer.publicKey ? [`peer ${had.publicKey} remove`] : []),
+    `peer ${peer.publicKey} allowed-ips ${address}/32`,
+  ].join(" ");
+  await check("nsenter", [
+    `--net=/run/netns/${n.infrapod}`,
+    "--",
+    "/bin/sh",
+    "-ec",
+    `echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv4/conf/ibr/proxy_arp; exec ${wg}`,
+  ]);
+  await env
+    .ipIn(n.infrapod)
+    .submit([
+      `address replace ${infranet.gateway}/32 dev ${name}`,
+      `link set ${name} mtu 1420 up`,
+      `route replace ${address}/32 dev ${name}`,
+    ]);
   return {
     publicKey,
     port: await listenPort(n.infrapod, name),

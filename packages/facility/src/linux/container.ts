@@ -13,9 +13,11 @@ import { join, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline";
 import { IprouteBatch, run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
+import { foundryDir } from "./infrapod.ts";
 import { infranetPort, namesOf } from "./names.ts";
 import { alive, killAll, listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { cpuCapOf, type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
+import { bindsField, loadAccounts, storageBinds } from "./storage.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
 
@@ -99,6 +101,9 @@ export async function nodesStart(
 ): Promise<void> {
   const n = namesOf(prefix);
   const lines: string[] = [];
+  // The members' homes and the project directory, when this host has the portal's storage (storage.ts).
+  const accounts = env.storage ? loadAccounts(foundryDir(env, prefix)) : undefined;
+  const binds = env.storage && accounts ? bindsField(storageBinds(env.storage, accounts)) : "-";
   for (const node of nodes) {
     if (nodePid(env, prefix, node.name)) continue;
     const dir = nodeDir(env, prefix, node.name);
@@ -117,6 +122,7 @@ export async function nodesStart(
         `${dir}/work`,
         `${dir}/root`,
         cg.length ? cg.join(",") : "-",
+        binds,
       ].join(" "),
     );
   }

@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import type { Fragment } from "@merge/materialize";
 import { containerActivity, type NodeActivity } from "./activity.ts";
 import { type Capabilities, describeCapabilities, detectCapabilities, requireCapabilities } from "./capabilities.ts";
@@ -57,6 +57,12 @@ export interface DataPlaneOptions {
   site?: { netns: string; address: string };
   /** A shared host's NAT: a block of ports on its address per node (nat.ts). */
   nat?: NatOptions;
+  /**
+   * The portal's storage as this host sees it (`home/<user>`, `proj/<project>`): nodes of materializations
+   * with accounts get their members' homes and the project directory from it (storage.ts). Absent: nodes
+   * have homes of their own.
+   */
+  storage?: string;
 }
 
 export interface MaterializeResult {
@@ -94,6 +100,7 @@ export class LinuxDataPlane {
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
     if (opts.site) env.site = opts.site;
     if (opts.nat) env.nat = opts.nat;
+    if (opts.storage) env.storage = resolvePath(opts.storage);
     for (const line of describeCapabilities(caps)) env.log(`linux backend: ${line}`);
     await imageDir(opts.dataDir, "busybox");
     // The default image, when built, is linked into the data directory now (seconds for Debian's thousands of

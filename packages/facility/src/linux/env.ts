@@ -37,6 +37,8 @@ export interface Env {
    * on one machine). Absent: external links cannot be carried.
    */
   site?: { netns: string; address: string };
+  /** The portal's shared storage on this host (`DataPlaneOptions.storage`, storage.ts). */
+  storage?: string;
 }
 
 export function makeEnv(

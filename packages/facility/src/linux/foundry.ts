@@ -13,6 +13,7 @@ import type { NodeAccounts } from "@merge/materialize";
 import { IMAGE_BUSYBOX } from "./image.ts";
 import { socketIfname } from "./names.ts";
 import type { NodePlan } from "./record.ts";
+import { saveAccounts } from "./storage.ts";
 
 export interface NodeConfig {
   hostname: string;
@@ -145,6 +146,7 @@ export function writeAccounts(foundryDir: string, a: NodeAccounts): void {
   const f = join(foundryDir, "accounts.sh");
   writeFileSync(`${f}.tmp`, accountsScript(a));
   renameSync(`${f}.tmp`, f);
+  saveAccounts(foundryDir, a);
 }
 
 export function writeNodeConfig(foundryDir: string, node: NodePlan): void {

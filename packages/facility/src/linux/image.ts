@@ -9,6 +9,7 @@
  * infranet, then the foundry client that fetches and applies the node's
  * configuration.
  */
+import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   copyFileSync,
@@ -20,7 +21,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { check, run } from "./command.ts";
 
 /** The image a node gets when its model names none. */
@@ -235,21 +236,42 @@ export async function imageDir(dataDir: string, name: string | undefined): Promi
   }
   const cached = join(imageCache(), n);
   if (existsSync(join(cached, "etc/mrg/boot"))) {
-    mkdirSync(join(dataDir, "images"), { recursive: true });
-    const tmp = `${dir}.${process.pid}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    if ((await run("cp", ["-al", cached, tmp])).code !== 0) {
-      rmSync(tmp, { recursive: true, force: true });
-      await check("cp", ["-a", cached, tmp]);
+    // Nodes set up at once ask at once: one link per image and data directory. (Two copies into one
+    // temporary directory, each removing the other's and the finished image, left a node starting on a
+    // lower directory that had just been removed: `mount overlay: No such file or directory`.)
+    const pending = linking.get(dir) ?? linkImage(cached, dir);
+    linking.set(dir, pending);
+    try {
+      return await pending;
+    } finally {
+      linking.delete(dir);
     }
-    refreshBoot(tmp);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    return dir;
   }
   throw new Error(
     `image "${n}" is not built on this host: run \`cog images build ${n}\` or scripts/setup.sh (available: busybox, ${DEBIAN_SUITES.join(", ")})`,
   );
+}
+
+const linking = new Map<string, Promise<string>>();
+
+/** Link (or copy) a cached image into the data directory, via a temporary directory of this call's own. */
+async function linkImage(cached: string, dir: string): Promise<string> {
+  mkdirSync(dirname(dir), { recursive: true });
+  const tmp = `${dir}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    if ((await run("cp", ["-al", cached, tmp])).code !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      await check("cp", ["-a", cached, tmp]);
+    }
+    // Another process may have finished it meanwhile: the finished image is never replaced under running nodes.
+    if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
+    refreshBoot(tmp);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+    return dir;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /**

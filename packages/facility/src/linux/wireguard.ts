@@ -17,6 +17,7 @@
  * removed by `ip netns del` alone: the sweep ends the processes in it first.)
  */
 import { spawn } from "node:child_process";
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { check, run } from "./command.ts";
@@ -62,6 +63,18 @@ export interface WireGuardInterface {
 
 let kind: Promise<WireGuardKind> | undefined;
 
+/** X25519 in-process, as `wg genkey`/`wg pubkey` compute it: a process each costs more than the math here. */
+const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+const x25519Raw = (der: Buffer): string => der.subarray(-32).toString("base64");
+
+/** The public key of a WireGuard private key (base64 both). */
+export function wgPublicKey(privateKey: string): string {
+  const raw = Buffer.from(privateKey, "base64");
+  if (raw.length !== 32) throw new Error("a WireGuard private key is 32 bytes of base64");
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, raw]), format: "der", type: "pkcs8" });
+  return x25519Raw(createPublicKey(key).export({ format: "der", type: "spki" }));
+}
+
 /** The kernel module when a probe device can be made, wireguard-go otherwise; tried once per process. */
 export function wireGuardKind(): Promise<WireGuardKind> {
   kind ??= (async () => {
@@ -85,11 +98,10 @@ export async function wgKeyPair(dir: string, name: string): Promise<{ keyFile: s
   try {
     key = readFileSync(keyFile, "utf8").trim();
   } catch {
-    key = (await check("wg", ["genkey"])).trim();
+    key = x25519Raw(generateKeyPairSync("x25519").privateKey.export({ format: "der", type: "pkcs8" }));
     writeFileSync(keyFile, `${key}\n`, { mode: 0o600, flag: "wx" });
   }
-  const publicKey = (await check("wg", ["pubkey"], `${key}\n`)).trim();
-  return { keyFile, publicKey };
+  return { keyFile, publicKey: wgPublicKey(key) };
 }
 
 function inNetns(netns: string, argv: string[]): string[] {

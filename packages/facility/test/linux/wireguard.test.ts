@@ -55,6 +55,9 @@ describe("WireGuard between two namespaces", { skip: skip || noWg }, () => {
     assert.ok(!readFileSync(ka.keyFile, "utf8").includes(ka.publicKey), "the key file holds the private key");
     // Made once: the same pair comes back.
     assert.equal((await wgKeyPair(join(dir, "a"), "wg0")).publicKey, ka.publicKey);
+    // Computed in-process, as wg computes it.
+    const wg = spawnSync("wg", ["pubkey"], { input: readFileSync(ka.keyFile), encoding: "utf8" });
+    assert.equal(wg.stdout.trim(), ka.publicKey);
 
     await wgUp({ netns: a, name: wa, keyFile: ka.keyFile, address: "10.250.0.1/24", listenPort: 51820 });
     await wgUp({ netns: b, name: wb, keyFile: kb.keyFile, address: "10.250.0.2/24" });

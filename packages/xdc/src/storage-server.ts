@@ -1,0 +1,171 @@
+/**
+ * The portal's storage for other machines: an SFTP-only OpenSSH sshd serving
+ * the portal's `home/` and `proj/`, which facility hosts and XDC hosts on other
+ * machines mount with sshfs (`facility/src/linux/sshfs.ts`) and bind into nodes
+ * and XDCs as on one machine. Why SFTP/sshfs and not NFS: this kernel has
+ * neither the NFS server (`nfsd` is not a registered file system) nor the NFS
+ * client, and loads no modules; FUSE is there (`/dev/fuse`), sshfs is a Debian
+ * package, and OpenSSH is already the jump host. Who may mount: the hosts
+ * whose public keys the portal lists (`authorize`); each made its key pair
+ * where it lives. What they see: sshd runs in a mount namespace of its own
+ * where a root-owned `/run/mrg-storage` holds `home` and `proj` (bound from the
+ * portal's directories), the chroot of every session; the portal's `proj` is made
+ * a shared mount first (a bind onto itself, undone at stop) and the server's copy
+ * its slave, so a project volume mounted later (project-volume.ts) shows there too
+ * (a machine whose `/` is private propagates nothing otherwise); `internal-sftp` only, no shell, no forwarding.
+ * Limits: the session is root's, so files a remote machine creates are root's
+ * until chowned (sshfs does not pass the writer's uid); ids are the portal's
+ * everywhere, so existing files keep their owners (`idmap=none`).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { answers } from "./container.ts";
+import { check, run, sleep } from "./run.ts";
+
+function isMountPoint(dir: string): boolean {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((l) => l.split(" ")[4] === dir);
+}
+
+export interface StorageServerOptions {
+  dir: string;
+  homeRoot: string;
+  projRoot: string;
+  host?: string;
+  port?: number;
+  sshd?: string;
+}
+
+const SCRIPT = `set -e
+mount -t tmpfs -o mode=755,size=1m mrg-storage /run/mrg-storage
+mkdir /run/mrg-storage/home /run/mrg-storage/proj
+mount --rbind "$STORAGE_HOME" /run/mrg-storage/home
+mount --rbind "$STORAGE_PROJ" /run/mrg-storage/proj
+exec "$STORAGE_SSHD" -D -e -f "$STORAGE_DIR/sshd_config"
+`;
+
+export class StorageServer {
+  private child: ChildProcess | undefined;
+  /** The proj bind this server made shared (undone at stop). */
+  private shared: string | undefined;
+  readonly dir: string;
+  readonly host: string;
+  readonly port: number;
+
+  private constructor(opts: StorageServerOptions) {
+    this.dir = resolve(opts.dir);
+    this.host = opts.host ?? "127.0.0.1";
+    this.port = opts.port ?? 2203;
+  }
+
+  static async start(opts: StorageServerOptions): Promise<StorageServer> {
+    const sshd = opts.sshd ?? process.env.MERGE_SSHD ?? "/usr/sbin/sshd";
+    if (!existsSync(sshd)) throw new Error(`the storage server needs OpenSSH's sshd (${sshd}): openssh-server`);
+    const s = new StorageServer(opts);
+    mkdirSync(s.dir, { recursive: true, mode: 0o700 });
+    const key = join(s.dir, "ssh_host_ed25519_key");
+    if (!existsSync(key))
+      await check("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "merge-storage", "-f", key]);
+    if (!existsSync(join(s.dir, "authorized_keys"))) s.authorize([]);
+    writeFileSync(join(s.dir, "sshd_config"), s.config());
+    mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+    mkdirSync("/run/mrg-storage", { recursive: true, mode: 0o755 });
+    const projRoot = resolve(opts.projRoot);
+    mkdirSync(projRoot, { recursive: true });
+    if (!isMountPoint(projRoot)) {
+      await check("mount", ["--bind", projRoot, projRoot]);
+      s.shared = projRoot;
+    }
+    await check("mount", ["--make-shared", projRoot]);
+    const logFile = join(s.dir, "sshd.log");
+    const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
+    const log = openSync(logFile, "a");
+    s.child = spawn(
+      "setpriv",
+      ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "slave", "/bin/sh", "-c", SCRIPT],
+      {
+        stdio: ["ignore", log, log],
+        env: {
+          PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+          STORAGE_DIR: s.dir,
+          STORAGE_SSHD: sshd,
+          STORAGE_HOME: resolve(opts.homeRoot),
+          STORAGE_PROJ: projRoot,
+        },
+      },
+    );
+    closeSync(log);
+    let exited = false;
+    s.child.once("exit", () => {
+      exited = true;
+    });
+    const listening = `Server listening on ${s.host} port ${s.port}.`;
+    for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
+      if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(s.host, s.port)))
+        return s;
+      await sleep(50);
+    }
+    await s.stop();
+    const tail = readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
+    throw new Error(`the storage server's sshd did not start on ${s.host}:${s.port}: ${tail}`);
+  }
+
+  /** The host key line a client pins (`[host]:port ssh-ed25519 …`). */
+  knownHost(): string {
+    const pub = readFileSync(join(this.dir, "ssh_host_ed25519_key.pub"), "utf8").trim().split(" ");
+    return `[${this.host}]:${this.port} ${pub[0]} ${pub[1]}`;
+  }
+
+  /** The hosts that may mount: their public keys (one line each; anything else is refused). */
+  authorize(keys: readonly string[]): void {
+    for (const [i, k] of keys.entries()) {
+      if (!/^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+( [^\n]*)?$/.test(k.trim())) {
+        throw new Error(`storage host key ${i}: not an OpenSSH public key line`);
+      }
+    }
+    writeFileSync(join(this.dir, "authorized_keys"), keys.map((k) => `restrict ${k.trim()}\n`).join(""), {
+      mode: 0o600,
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const done = new Promise((r) => c.once("exit", r));
+      c.kill("SIGTERM");
+      await Promise.race([done, sleep(5000)]);
+      if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    }
+    // Not lazily: a project volume still mounted under it (the portal runs on) keeps the bind.
+    if (this.shared && (await run("umount", [this.shared])).code === 0) this.shared = undefined;
+  }
+
+  private config(): string {
+    return [
+      `ListenAddress ${this.host}:${this.port}`,
+      `HostKey ${join(this.dir, "ssh_host_ed25519_key")}`,
+      `AuthorizedKeysFile ${join(this.dir, "authorized_keys")}`,
+      `PidFile none`,
+      "AllowUsers root",
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "StrictModes no",
+      "ChrootDirectory /run/mrg-storage",
+      "ForceCommand internal-sftp",
+      "Subsystem sftp internal-sftp",
+      "AllowTcpForwarding no",
+      "AllowAgentForwarding no",
+      "X11Forwarding no",
+      "PermitTTY no",
+      "",
+    ].join("\n");
+  }
+}
