@@ -9,7 +9,8 @@
  *
  * Serves GET/HEAD of regular files under DIR (no "..", no directory
  * listings; 404 otherwise), one request per connection. Daemonizes once it
- * listens (the launcher's exit status says whether it could bind).
+ * listens (the launcher's exit status says whether it could bind; it prints
+ * the daemon's pid).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -124,7 +125,10 @@ int main(int argc, char **argv) {
   }
   pid_t p = fork();
   if (p < 0) return 1;
-  if (p > 0) return 0;
+  if (p > 0) {
+    printf("%d\n", (int)p);
+    return 0;
+  }
   setsid();
   int nul = open("/dev/null", O_RDWR);
   if (nul >= 0) dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
