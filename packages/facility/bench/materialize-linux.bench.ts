@@ -22,6 +22,26 @@ import { LinuxDataPlane } from "../src/linux/dataplane.ts";
 import { prefixOf } from "../src/linux/names.ts";
 import { sweep } from "../src/linux/sweep.ts";
 import { localPlan } from "../test/linux/fixture.ts";
+import { type CpuAccount, cpuAccount, ownCpu } from "./cpu-account.ts";
+
+/** Run `f` and say how much CPU everything this process started used meanwhile (`cpu_ms`; absent without cgroups). */
+async function withCpu<R>(
+  acct: CpuAccount | undefined,
+  f: () => Promise<R>,
+): Promise<{ r: R; cpu: { cpu_ms?: number; self_cpu_ms: number; tools_cpu_ms: number } }> {
+  const c0 = acct?.ms();
+  const o0 = ownCpu();
+  const r = await f();
+  const o1 = ownCpu();
+  return {
+    r,
+    cpu: {
+      ...(acct && c0 !== undefined ? { cpu_ms: Math.round(acct.ms() - c0) } : {}),
+      self_cpu_ms: o1.self - o0.self,
+      tools_cpu_ms: o1.tools - o0.tools,
+    },
+  };
+}
 
 export function groupsExperiment(n: number): Experiment {
   const nodes: Node[] = [];
@@ -79,6 +99,7 @@ function sweepOnSignal(mzid: string, dataDir: string): void {
 
 function materializeCase(n: number, maxMs: number) {
   return benchCase(async () => {
+    const acct = cpuAccount("mrg-bench");
     const dataDir = mkdtempSync(join(tmpdir(), "mrg-bench-linux-"));
     const dp = await LinuxDataPlane.open({ dataDir });
     const mzid = `bench${n}.b${randomBytes(3).toString("hex")}.bench`;
@@ -86,17 +107,19 @@ function materializeCase(n: number, maxMs: number) {
     const plan = localPlan(xp, mzid);
     sweepOnSignal(mzid, dataDir);
     return {
-      run: () => dp.materialize(plan, { timeoutMs: 300_000 }),
-      fields: (r) => ({
+      run: () => withCpu(acct, () => dp.materialize(plan, { timeoutMs: 300_000 })),
+      fields: ({ r, cpu }) => ({
         nodes: n,
         links: xp.links.length,
         ready_ms: r.readyMs,
+        ...cpu,
         ...Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [`${k}_ms`, v])),
         emulation: dp.capabilities.netem ? "netem" : "mrg-emu",
       }),
       cleanup: async () => {
         await sweep(prefixOf(mzid), dataDir);
         rmSync(dataDir, { recursive: true, force: true });
+        acct?.close();
       },
       targets: { max: { ms: maxMs } },
     };
@@ -170,13 +193,14 @@ function mininetCase(n: number, timed: "build" | "stop") {
     const py = mininetPython();
     if (!py) {
       return {
-        run: () => 0,
+        run: async () => ({ r: 0, cpu: {} as Awaited<ReturnType<typeof withCpu>>["cpu"] }),
         fields: () => ({
           nodes: n,
           skipped: "mininet is not installed (apt-get install mininet bridge-utils; scripts/setup.sh does)",
         }),
       };
     }
+    const acct = cpuAccount("mrg-bench");
     const prefix = `mn${randomBytes(1).toString("hex")}`;
     const mn = new MininetRun(py, n, prefix);
     const ready = await mn.next("ready");
@@ -184,15 +208,24 @@ function mininetCase(n: number, timed: "build" | "stop") {
     if (timed === "stop") await mn.command("build");
     let stopped = false;
     return {
-      run: async () => {
-        const ms = await mn.command(timed);
-        if (timed === "stop") stopped = true;
-        return ms;
-      },
-      fields: (ms) => ({ nodes: n, [`mininet_${timed}_ms`]: ms, switch: "linux-bridge", controller: "none" }),
+      run: () =>
+        withCpu(acct, async () => {
+          const ms = await mn.command(timed);
+          if (timed === "stop") stopped = true;
+          return ms;
+        }),
+      fields: ({ r, cpu }) => ({
+        nodes: n,
+        [`mininet_${timed}_ms`]: r,
+        // Its python and every process it starts are in the cgroup; self/tools would only count this process.
+        ...(cpu.cpu_ms !== undefined ? { cpu_ms: cpu.cpu_ms } : {}),
+        switch: "linux-bridge",
+        controller: "none",
+      }),
       cleanup: async () => {
         if (!stopped) await mn.command("stop").catch(() => 0);
         mn.kill(prefix);
+        acct?.close();
       },
     };
   });
@@ -210,17 +243,19 @@ export default defineBench({
     "mininet-1000-nodes": mininetCase(1000, "build"),
     "mininet-demat-500-nodes": mininetCase(500, "stop"),
     "demat-500-nodes": benchCase(async () => {
+      const acct = cpuAccount("mrg-bench");
       const dataDir = mkdtempSync(join(tmpdir(), "mrg-bench-linux-"));
       const dp = await LinuxDataPlane.open({ dataDir });
       const mzid = `demat500.b${randomBytes(3).toString("hex")}.bench`;
       sweepOnSignal(mzid, dataDir);
       await dp.materialize(localPlan(groupsExperiment(500), mzid), { timeoutMs: 300_000 });
       return {
-        run: () => dp.dematerialize(mzid),
-        fields: () => ({ nodes: 500 }),
+        run: () => withCpu(acct, () => dp.dematerialize(mzid)),
+        fields: ({ cpu }) => ({ nodes: 500, ...cpu }),
         cleanup: async () => {
           await sweep(prefixOf(mzid), dataDir);
           rmSync(dataDir, { recursive: true, force: true });
+          acct?.close();
         },
         targets: { max: { ms: 10_000 } },
       };

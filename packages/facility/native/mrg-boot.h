@@ -1,6 +1,7 @@
 /*
- * The merge boot of a node container, done by its init (mrg-node) without a
- * process: DHCP on eth0 from the infrapod's nex, the foundry found by DNS, the
+ * The merge boot of a node container, done by its init (mrg-node) itself, in
+ * no other process (a fork costs ~1.5 ms of CPU here, and every node boots at
+ * once): DHCP on eth0 from the infrapod's nex, the foundry found by DNS, the
  * node's configuration fetched over HTTP (`<hostname>/config.txt`) and applied
  * through netlink, then /etc/mrg/ready (or /etc/mrg/failed with the reason).
  * It replaces a busybox script that cost ~12 processes a node (a process costs
@@ -20,6 +21,7 @@
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -31,9 +33,15 @@ static long long now_ms(void) {
   return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Where the boot ends, back in the init's main loop (run_init): the init outlives its boot. */
+static jmp_buf boot_end;
+static void boot_leave(void) { longjmp(boot_end, 1); }
+
 static void sleep_ms(int ms) {
   struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&t, &t) < 0 && errno == EINTR) {}
+  while (nanosleep(&t, &t) < 0 && errno == EINTR && !stopping) {}
+  /* SIGTERM (power off) during the boot: stop booting, no verdict. */
+  if (stopping) boot_leave();
 }
 
 static void write_file(const char *path, const char *text) {
@@ -52,9 +60,10 @@ static void boot_fail(const char *fmt, ...) {
   vsnprintf(msg, sizeof msg - 1, fmt, ap);
   va_end(ap);
   fprintf(stderr, "boot: %s\n", msg);
+  if (stopping) boot_leave();
   strcat(msg, "\n");
   write_file("/etc/mrg/failed", msg);
-  _exit(1);
+  boot_leave();
 }
 
 /* ---- netlink: what `ip addr replace` and `ip route replace` send ---- */
@@ -285,7 +294,7 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   int got = -1, type = 1, wait = 500, t = 0;
   struct lease offer;
   memset(&offer, 0, sizeof offer);
-  while (got < 0 && now_ms() < end) {
+  while (got < 0 && now_ms() < end && !stopping) {
     struct bootp p;
     size_t len = dhcp_build(&p, xid, mac, type, &offer);
     if (sendto(tx, &p, len, 0, (struct sockaddr *)&to, sizeof to) < 0) {
@@ -478,7 +487,7 @@ static void apply_config(char *text) {
   }
 }
 
-/* The whole boot, in the container's init's child; ends in ready or failed. */
+/* The whole boot, in the container's init; ends in ready or failed (or leaves early when the node is stopped). */
 static void native_boot(void) {
   struct lease l;
   if (dhcp_lease(&l, 60000) < 0) boot_fail("no DHCP lease on the infranet");
@@ -518,6 +527,9 @@ static void native_boot(void) {
     run_script("/etc/mrg/accounts.sh", "/var/log/mrg-accounts.log");
   }
   write_file("/etc/mrg/ready", "");
-  if (access("/etc/mrg/rc.local", X_OK) == 0) execl("/etc/mrg/rc.local", "rc.local", (char *)NULL);
-  _exit(0);
+  if (access("/etc/mrg/rc.local", X_OK) == 0 && fork() == 0) {
+    setsid();
+    execl("/etc/mrg/rc.local", "rc.local", (char *)NULL);
+    _exit(127);
+  }
 }

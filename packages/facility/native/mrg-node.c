@@ -14,8 +14,8 @@
  * (hostname), mount, PID and IPC namespaces, root = overlayfs(LOWER, UPPER)
  * mounted inside its own mount namespace (so it vanishes with the container),
  * /proc, /sys, a minimal /dev with devpts. Its init (this program, PID 1) brings
- * lo and eth0 up, runs the merge boot (mrg-boot.h: DHCP, foundry, configuration) in a forked child
- * without exec, reaps orphans, and on SIGTERM stops everything.
+ * lo and eth0 up, runs the merge boot itself (mrg-boot.h: DHCP, foundry, configuration), then reaps
+ * orphans, and on SIGTERM stops everything.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,16 +72,11 @@ static int run_init(void) {
      each node's IPv6 link-local chatter (DAD, MLD, router solicitation) would reach every other node, n² frames. */
   write_file("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "1\n");
   link_up("eth0");
-  pid_t boot = fork();
-  if (boot == 0) {
-    setsid();
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    int log = open("/var/log/boot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log >= 0) { dup2(log, 1); dup2(log, 2); close(log); }
-    native_boot();
-  }
+  /* The boot runs here, not in a child: the init has nothing else to do until it is done (orphans wait to be
+     reaped, a SIGTERM ends the boot at its next wait). Its messages go to the node's boot log. */
+  int log = open("/var/log/boot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log >= 0) { dup2(log, 1); dup2(log, 2); close(log); }
+  if (setjmp(boot_end) == 0) native_boot();
   for (;;) {
     if (stopping) {
       kill(-1, SIGTERM);

@@ -74,7 +74,7 @@ export class IprouteBatch {
   private scheduled = false;
 
   constructor(
-    private readonly tool: "ip" | "tc",
+    private readonly tool: "ip" | "tc" | "bridge",
     private readonly netns?: string,
   ) {}
 
@@ -105,6 +105,10 @@ export class IprouteBatch {
     let r: Result;
     try {
       r = await run(this.tool, args, `${all.join("\n")}\n`);
+      // Some commands (`neigh`, `link set … type`) dump the links first; a change meanwhile (another batch)
+      // interrupts the dump and the tool stops. Every line is idempotent: run the batch again.
+      for (let k = 0; k < 3 && r.stderr.includes("Dump was interrupted"); k++)
+        r = await run(this.tool, args, `${all.join("\n")}\n`);
     } catch (e) {
       for (const p of batch) p.reject(e as Error);
       return;

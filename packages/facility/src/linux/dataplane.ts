@@ -95,7 +95,8 @@ export class LinuxDataPlane {
     const node = await nativeProgram(opts.dataDir, "mrg-node");
     const emu = caps.netem ? null : await nativeProgram(opts.dataDir, "mrg-emu");
     const reach = await nativeProgram(opts.dataDir, "mrg-reach");
-    const env = makeEnv(opts.dataDir, caps, { node, emu, reach }, opts.log, opts.nodeDisk);
+    const foundry = await nativeProgram(opts.dataDir, "mrg-foundry");
+    const env = makeEnv(opts.dataDir, caps, { node, emu, reach, foundry }, opts.log, opts.nodeDisk);
     if (opts.imageFallback) env.imageFallback = opts.imageFallback;
     if (opts.defaultImage) env.defaultImage = opts.defaultImage;
     if (opts.site) env.site = opts.site;

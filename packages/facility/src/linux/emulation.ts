@@ -11,7 +11,7 @@
  * Changeable at runtime.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { type EmulationValues, emulationToward } from "@merge/xir";
@@ -178,11 +178,19 @@ export async function spawnForwarder(f: Forwarder): Promise<number> {
   const c = spawn(f.bin, args, { detached: true, stdio: ["ignore", log, log] });
   c.unref();
   if (c.pid) writeFileSync(join(f.dir, `${f.name}.pid`), `${c.pid}\n`);
-  const end = Date.now() + 10_000;
+  // Generous: it starts while a thousand containers do, on a host shared with others.
+  const end = Date.now() + 30_000;
+  let wait = 10;
   while (!(await emuRunning(sock))) {
-    if (c.exitCode !== null || Date.now() > end)
-      throw new Error(`emulator for ${f.what} did not start (see ${logFile})`);
-    await new Promise((r) => setTimeout(r, 20));
+    if (c.exitCode !== null || Date.now() > end) {
+      // The log goes with the materialization's sweep: say what it says.
+      const said = readFileSync(logFile, "utf8").trim().slice(-300);
+      const how = c.exitCode !== null ? `exited ${c.exitCode}` : "no answer on its control socket after 30 s";
+      throw new Error(`emulator for ${f.what} did not start (${how})${said ? `: ${said}` : ""} (log ${logFile})`);
+    }
+    // Backing off: a materialization starts its emulators all at once (199 at 1000 nodes), each polled.
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 250);
   }
   return c.pid ?? 0;
 }

@@ -12,7 +12,7 @@ import type { NatOptions } from "./nat.ts";
 export interface Env {
   dataDir: string;
   caps: Capabilities;
-  bin: { node: string; emu: string | null; reach: string };
+  bin: { node: string; emu: string | null; reach: string; foundry: string };
   /** ip in the host namespace. */
   ip: IprouteBatch;
   ipIn(netns: string): IprouteBatch;

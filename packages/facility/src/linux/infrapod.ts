@@ -2,8 +2,8 @@
  * The infrapod: one network namespace per materialization holding the
  * infranet bridge (`ibr`, the infrapod's infranet address), the service veth
  * to the host (`ceth1`, an address unique per materialization), nex
- * (dnsmasq: DHCP and DNS on the infranet) and foundry (busybox httpd serving
- * each node's configuration).
+ * (dnsmasq: DHCP and DNS on the infranet) and foundry (`mrg-foundry`, one
+ * process serving each node's configuration).
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -99,7 +99,9 @@ function foundryRunning(prefix: string): boolean {
   const n = namesOf(prefix);
   return processesIn([n.infrapod]).some((p) => {
     try {
-      return readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes("httpd");
+      // busybox httpd: what an older version of this module started (it still serves the same files).
+      const cmd = readFileSync(`/proc/${p.pid}/cmdline`, "utf8");
+      return cmd.includes("mrg-foundry") || cmd.includes("httpd");
     } catch {
       return false;
     }
@@ -162,8 +164,7 @@ export async function infrapodServices(
   const starts: Promise<void>[] = [];
   if (!dnsmasqPid(env, prefix))
     starts.push(startIn(n.infrapod, ["dnsmasq", `--conf-file=${join(dir, "dnsmasq.conf")}`]));
-  if (!foundryRunning(prefix))
-    starts.push(startIn(n.infrapod, ["busybox", "httpd", "-p", `${infranet.gateway}:80`, "-h", fdir]));
+  if (!foundryRunning(prefix)) starts.push(startIn(n.infrapod, [env.bin.foundry, infranet.gateway, "80", fdir]));
   await Promise.all(starts);
   return { nex: dnsmasqPid(env, prefix) ? "up" : "down", foundry: foundryRunning(prefix) ? "up" : "down" };
 }

@@ -40,6 +40,17 @@ describe("linux data plane: networks", { skip }, () => {
     assert.match(ns.stdout, /10\.0\.0\.1/);
     const infra = await h.dp.run(mzid, "c", ["nslookup", "a.infranet"]);
     assert.match(infra.stdout, /172\.30\.0\.2\b/);
+    // Node to node on the infranet: c's ARP for a is answered by the infranet bridge (nodes get no broadcasts
+    // from other nodes), so the path works without flooding.
+    const viaInfranet = await h.dp.run(mzid, "c", ["ping", "-c", "1", "-W", "2", "a.infranet"]);
+    assert.equal(viaInfranet.code, 0, viaInfranet.stdout + viaInfranet.stderr);
+    // A node's broadcasts reach the infrapod, not the other nodes: 5 ARP requests for an unused address, none at a.
+    const rx = async () =>
+      Number((await h.dp.run(mzid, "a", ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout);
+    const before = await rx();
+    await h.dp.run(mzid, "c", ["arping", "-c", "5", "-w", "3", "-I", "eth0", "172.30.0.200"]);
+    const arpAt = (await rx()) - before;
+    assert.ok(arpAt < 5, `a received ${arpAt} frames while c broadcast 5 ARP requests`);
     // The infranet's router (the infrapod, by DHCP) is every node's default route.
     const def = await h.dp.run(mzid, "b", ["ip", "route", "show", "default"]);
     assert.match(def.stdout, /^default via 172\.30\.0\.1 dev eth0/);
