@@ -22,6 +22,7 @@ import {
   type Compare,
   type Op,
   type Store,
+  StoreError,
   type TxnResult,
   updateJSON,
   type Watch,
@@ -90,6 +91,9 @@ interface MzCache {
 
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
 const BATCH = 40;
+
+/** How long a claim of ours that nothing of ours holds may stay (the watch may just be behind). */
+const ORPHAN_MS = 2000;
 
 /** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
 function backoff(tried: number): Promise<void> {
@@ -167,6 +171,9 @@ export class Rex {
   private watch?: Watch;
   private lease?: string;
   private keepAlive?: NodeJS.Timeout;
+  /** When the lease was last granted or kept alive (claims on it live at least a TTL from then). */
+  private renewed = 0;
+  private renewing = false;
   private pumpScheduled = false;
   private stopped = false;
   private nonce = 0;
@@ -199,6 +206,9 @@ export class Rex {
    */
   private readonly contested = new Map<string, number>();
   private readonly stealAfter: number;
+  /** Claims of ours no running action holds (claim key → value), released after ORPHAN_MS. */
+  private readonly orphans = new Map<string, string>();
+  private orphanTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: RexOptions) {
     this.store = opts.store;
@@ -260,6 +270,7 @@ export class Rex {
 
   async start(): Promise<void> {
     this.lease = await this.store.grant(this.ttl);
+    this.renewed = Date.now();
     this.keepAlive = setInterval(() => void this.renew(), (this.ttl * 1000) / 3);
     this.keepAlive.unref();
     await this.announce();
@@ -279,6 +290,7 @@ export class Rex {
     clearInterval(this.keepAlive);
     for (const t of this.lingerTimers.values()) clearTimeout(t);
     for (const t of this.stealTimers.values()) clearTimeout(t);
+    clearTimeout(this.orphanTimer);
     await this.watch?.cancel();
     const deadline = setTimeout(() => {
       for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
@@ -312,23 +324,49 @@ export class Rex {
   }
 
   private async renew(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.renewing) return;
+    this.renewing = true;
+    try {
+      await this.renewNow();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async renewNow(): Promise<void> {
     if (!this.lease) {
       // The last grant failed (store unreachable): try again; no claims are made meanwhile.
       this.lease = await this.store.grant(this.ttl).catch(() => undefined);
       if (this.lease) {
+        this.renewed = Date.now();
         await this.announce().catch(() => undefined);
         this.schedule();
       }
       return;
     }
-    try {
-      await this.store.keepAlive(this.lease);
-    } catch (err) {
-      // The lease expired (we were stalled): our claims are gone, so stop and take a new one.
-      this.opts.log?.(`rex ${this.id}: lease lost (${(err as Error).message}); aborting running actions`);
-      for (const r of this.running.values()) r.abort.abort(new Error("lease lost"));
-      this.lease = await this.store.grant(this.ttl).catch(() => undefined);
+    for (;;) {
+      try {
+        await this.store.keepAlive(this.lease);
+        this.renewed = Date.now();
+        return;
+      } catch (err) {
+        const gone = err instanceof StoreError && err.code === "lease-not-found";
+        // The store did not answer (a member down, an election): the lease lives on
+        // in etcd until its TTL runs out, so ask again rather than drop our claims.
+        const left = this.renewed + this.ttl * 1000 - Date.now();
+        if (!gone && left > 1000 && !this.stopped) {
+          this.opts.log?.(`rex ${this.id}: lease keep-alive failed (${(err as Error).message}); trying again`);
+          await backoff(1);
+          continue;
+        }
+        if (this.stopped) return;
+        // The lease expired (we were stalled): our claims are gone, so stop and take a new one.
+        this.opts.log?.(`rex ${this.id}: lease lost (${(err as Error).message}); aborting running actions`);
+        for (const r of this.running.values()) r.abort.abort(new Error("lease lost"));
+        this.lease = undefined;
+        await this.renewNow();
+        return;
+      }
     }
   }
 
@@ -414,9 +452,14 @@ export class Rex {
       case "claim": {
         this.freeSince.delete(k.actionKey);
         this.contested.delete(k.actionKey);
-        this.claimSeen(k.actionKey, put ? (JSON.parse(e.kv.value) as Claim).worker : undefined);
-        if (put) this.claims.add(k.actionKey);
-        else {
+        const worker = put ? (JSON.parse(e.kv.value) as Claim).worker : undefined;
+        this.claimSeen(k.actionKey, worker);
+        this.orphans.delete(e.kv.key);
+        if (put) {
+          this.claims.add(k.actionKey);
+          if (worker === this.id && this.running.get(k.actionKey)?.claim !== e.kv.value)
+            this.orphan(e.kv.key, e.kv.value);
+        } else {
           this.claims.delete(k.actionKey);
           this.withdrawn.delete(k.actionKey);
           const r = this.running.get(k.actionKey);
@@ -435,6 +478,35 @@ export class Rex {
         break;
     }
     this.schedule();
+  }
+
+  /**
+   * A claim of ours that no running action holds: a claim whose call failed
+   * (e.g. "request timed out" in an election) can still commit after we asked
+   * and found it absent, and a lost action's release can fail. On our live
+   * lease it would block the action for good, so it is deleted, unless it is
+   * still there only because the watch is behind (looked at again after a while).
+   */
+  private orphan(claimKey: string, value: string): void {
+    this.orphans.set(claimKey, value);
+    if (this.orphanTimer) return;
+    this.orphanTimer = setTimeout(() => {
+      this.orphanTimer = undefined;
+      const found = [...this.orphans];
+      this.orphans.clear();
+      for (const [key, claim] of found) {
+        this.opts.log?.(`rex ${this.id}: releasing ${key}, a claim of ours no action of ours holds`);
+        void this.store
+          .txn({
+            compare: [{ key, target: "value", op: "==", value: claim }],
+            success: [{ op: "delete", key }],
+          })
+          .catch(() => {
+            if (!this.stopped) this.orphan(key, claim);
+          });
+      }
+    }, ORPHAN_MS);
+    this.orphanTimer.unref();
   }
 
   private schedule(): void {
@@ -739,6 +811,8 @@ export class Rex {
 
   private release(j: Job): void {
     this.running.delete(j.key);
+    // The mirror shows this claim as ours: unless its deletion is still on the way, it is an orphan.
+    if (this.claimedBy.get(j.key) === this.id) this.orphan(j.claimKey, j.claim);
     this.dirty.add(j.claimed.mzid);
     this.schedule();
   }
