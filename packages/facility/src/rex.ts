@@ -92,6 +92,9 @@ interface MzCache {
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
 const BATCH = 40;
 
+/** The largest next stage taken whole by the worker that finished the stage before it (see `finished`). */
+const EAGER_MAX = 8;
+
 /** How long a claim of ours that nothing of ours holds may stay (the watch may just be behind). */
 const ORPHAN_MS = 2000;
 
@@ -206,9 +209,13 @@ export class Rex {
    */
   private readonly contested = new Map<string, number>();
   private readonly stealAfter: number;
+  /** Claim key → our claim whose call failed and that we let go (it may still commit): see `release`. */
+  private readonly unsure = new Map<string, { claim: string; at: number }>();
   /** Claims of ours no running action holds (claim key → value), released after ORPHAN_MS. */
   private readonly orphans = new Map<string, string>();
   private orphanTimer?: NodeJS.Timeout;
+  /** Tasks (mzid\0task) whose stage an outcome of ours just finished: see `finished`. */
+  private readonly eager = new Set<string>();
 
   constructor(private readonly opts: RexOptions) {
     this.store = opts.store;
@@ -399,6 +406,7 @@ export class Rex {
           const prefix = keys.mz(k.mzid);
           for (const m of [this.freeSince, this.contested])
             for (const key of m.keys()) if (key.startsWith(prefix)) m.delete(key);
+          for (const key of this.eager) if (key.startsWith(`${k.mzid}\0`)) this.eager.delete(key);
         }
         this.dirty.add(k.mzid);
         break;
@@ -457,8 +465,7 @@ export class Rex {
         this.orphans.delete(e.kv.key);
         if (put) {
           this.claims.add(k.actionKey);
-          if (worker === this.id && this.running.get(k.actionKey)?.claim !== e.kv.value)
-            this.orphan(e.kv.key, e.kv.value);
+          if (this.unsure.get(e.kv.key)?.claim === e.kv.value) this.orphan(e.kv.key, e.kv.value);
         } else {
           this.claims.delete(k.actionKey);
           this.withdrawn.delete(k.actionKey);
@@ -484,8 +491,8 @@ export class Rex {
    * A claim of ours that no running action holds: a claim whose call failed
    * (e.g. "request timed out" in an election) can still commit after we asked
    * and found it absent, and a lost action's release can fail. On our live
-   * lease it would block the action for good, so it is deleted, unless it is
-   * still there only because the watch is behind (looked at again after a while).
+   * lease it would block the action for good, so it is deleted (after a
+   * moment: the watch may just not have brought its deletion yet).
    */
   private orphan(claimKey: string, value: string): void {
     this.orphans.set(claimKey, value);
@@ -494,7 +501,10 @@ export class Rex {
       this.orphanTimer = undefined;
       const found = [...this.orphans];
       this.orphans.clear();
+      // A call's fate is settled well within a minute (etcd's request timeout is seconds).
+      for (const [key, u] of this.unsure) if (Date.now() - u.at > 60_000) this.unsure.delete(key);
       for (const [key, claim] of found) {
+        this.unsure.delete(key);
         this.opts.log?.(`rex ${this.id}: releasing ${key}, a claim of ours no action of ours holds`);
         void this.store
           .txn({
@@ -588,6 +598,9 @@ export class Rex {
    */
   private share(mzid: MzId, free: [string, Cached<Action>][]): Cached<Action>[] {
     if (this.workerList.length < 2) return free.map(([, a]) => a);
+    const task = free[0]?.[1].value.task;
+    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX)
+      return free.map(([, a]) => a);
     const now = Date.now();
     const mine: Cached<Action>[] = [];
     const stolen: Cached<Action>[] = [];
@@ -615,7 +628,8 @@ export class Rex {
       t.unref();
       this.stealTimers.set(mzid, t);
     }
-    return mine.concat(stolen);
+    // Taken from the far end of the owner's list: the owner claims from the near end, so the two rarely collide.
+    return mine.concat(stolen.reverse());
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
@@ -800,19 +814,25 @@ export class Rex {
         });
         const [claim, action] = r.gets;
         if (claim?.value === j.claim && action) this.took(j, action.modRevision);
-        else this.release(j);
+        else this.release(j, true);
         return;
       } catch {
         await backoff(tried);
       }
     }
-    this.release(j);
+    this.release(j, true);
   }
 
-  private release(j: Job): void {
+  /**
+   * Done with a job. `unsure`: its claim's fate is unknown (a call failed): the
+   * claim may exist or commit later, on our live lease, held by nothing of ours.
+   */
+  private release(j: Job, unsure = false): void {
     this.running.delete(j.key);
-    // The mirror shows this claim as ours: unless its deletion is still on the way, it is an orphan.
-    if (this.claimedBy.get(j.key) === this.id) this.orphan(j.claimKey, j.claim);
+    if (unsure) {
+      this.unsure.set(j.claimKey, { claim: j.claim, at: Date.now() });
+      if (this.claimedBy.get(j.key) === this.id) this.orphan(j.claimKey, j.claim);
+    }
     this.dirty.add(j.claimed.mzid);
     this.schedule();
   }
@@ -834,14 +854,17 @@ export class Rex {
     }
     if (j.abort.signal.aborted) {
       // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
+      let unsure = false;
       try {
         await this.store.txn({
           compare: [{ key: j.claimKey, target: "value", op: "==", value: j.claim }],
           success: [{ op: "delete", key: j.claimKey }],
         });
-      } catch {}
+      } catch {
+        unsure = true;
+      }
       this.opts.onEvent?.({ type: "lost", key: j.key, worker: this.id, attempts: action.attempts });
-      this.release(j);
+      this.release(j, unsure);
       return;
     }
     this.outcomes.push({ job: j, outcome });
@@ -871,6 +894,7 @@ export class Rex {
       if (r.succeeded) {
         recorded = batch;
         for (const b of batch) this.local(b.done, r.revision);
+        this.finished(batch.map((b) => b.done));
       } else {
         const each = await Promise.all(batch.map((b) => this.recordOne(b)));
         recorded = batch.filter((_, i) => each[i]);
@@ -925,6 +949,24 @@ export class Rex {
       }
     }
     return false;
+  }
+
+  /**
+   * Outcomes of ours just recorded: where one of them was the last of its stage
+   * in our mirror, the task's next (small) stage is ours to claim at once. Its
+   * owner would learn of the stage's end only from the watch, a hop later, and
+   * a few such hops in a row (infrapod stages, emulation after links) are what
+   * a materialization waits on.
+   */
+  private finished(done: Action[]): void {
+    const seen = new Set<string>();
+    for (const a of done) {
+      const k = `${a.mzid}\0${a.task}\0${a.stage}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
+      if (stage && [...stage.values()].every((x) => actionDone(x.value))) this.eager.add(`${a.mzid}\0${a.task}`);
+    }
   }
 
   /** Apply our own committed write of an action to the mirror. */
