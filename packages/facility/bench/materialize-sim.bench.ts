@@ -129,8 +129,17 @@ async function materializeCluster(workers: number, failover: boolean) {
       const t0 = performance.now();
       const dag = await driver.materialize(MZID, fragments);
       const t1 = performance.now();
+      let progress = performance.now();
+      let seenDone = 0;
       while (done < dag.actions.length) {
         if (failure) throw failure;
+        // The store is the truth: an outcome whose call failed in the election but committed is
+        // recorded without a worker's "complete" event, so with no progress for a second, ask it.
+        if (done !== seenDone) [seenDone, progress] = [done, performance.now()];
+        else if (performance.now() - progress > 1000) {
+          if ((await driver.status(MZID)).summary.status === "active") break;
+          progress = performance.now();
+        }
         if (failover && killedAt === undefined && done >= dag.actions.length / 4) {
           killedAt = performance.now();
           last = killedAt;
@@ -142,6 +151,8 @@ async function materializeCluster(workers: number, failover: boolean) {
         });
       }
       const t2 = performance.now();
+      const st = await driver.status(MZID);
+      if (st.summary.status !== "active") throw new Error(`materialization is ${st.summary.status}, not active`);
       const twice = [...seen.values()].filter((n) => n > 1).length;
       if (twice > 0) throw new Error(`${twice} actions completed twice`);
       return {

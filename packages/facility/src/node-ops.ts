@@ -79,6 +79,25 @@ function processHost(b: Backend): ProcessHost | undefined {
   return dp && typeof dp.exec === "function" ? (b as unknown as ProcessHost) : undefined;
 }
 
+function unmeasured(node: string, why: string): NodeActivity {
+  return { node, cpuSeconds: 0, rxPackets: 0, txPackets: 0, sshSessions: 0, unmeasured: why };
+}
+
+/**
+ * What a materialization's nodes on this machine did so far (a host agent's,
+ * or the facility's own); none when this machine holds none of them.
+ */
+export async function localActivity(backend: Backend, mzid: MzId): Promise<NodeActivity[]> {
+  const dp = processHost(backend)?.dataPlane;
+  if (!dp?.activity) return [];
+  try {
+    return await dp.activity(mzid);
+  } catch (e) {
+    if (/is not known to this linux backend/.test((e as Error).message)) return [];
+    throw e;
+  }
+}
+
 /** Check runtime emulation values; names the field and what is valid. */
 export function checkEmulation(p: EmulationValues): void {
   if (p.capacity !== undefined && !(Number.isFinite(p.capacity) && p.capacity > 0))
@@ -129,16 +148,38 @@ export class NodeOps {
    */
   async activity(mzid: MzId): Promise<NodeActivity[]> {
     const info = await this.info(mzid);
-    const measure = processHost(this.backend)?.dataPlane.activity;
-    if (measure) return measure.call(processHost(this.backend)!.dataPlane, mzid);
-    return info.nodes.map((n) => ({
-      node: n.node,
-      cpuSeconds: 0,
-      rxPackets: 0,
-      txPackets: 0,
-      sshSessions: 0,
-      unmeasured: `the ${this.backend.name} backend runs no real nodes to measure`,
-    }));
+    if (!processHost(this.backend)) {
+      return info.nodes.map((n) =>
+        unmeasured(n.node, `the ${this.backend.name} backend runs no real nodes to measure`),
+      );
+    }
+    // Nodes on other hosts are measured by their hosts' agents, all at once; the rest here.
+    const routed = this.backend as unknown as Partial<RemoteNodes>;
+    const hosts = new Set<string>();
+    for (const n of info.nodes) {
+      const host = routed.hostOfResource?.(n.resource);
+      if (host) hosts.add(host);
+    }
+    const byHost = new Map<string, Map<string, NodeActivity>>();
+    const failed = new Map<string, string>();
+    const keep = (host: string, all: NodeActivity[]) => byHost.set(host, new Map(all.map((a) => [a.node, a])));
+    await Promise.all([
+      localActivity(this.backend, mzid).then((all) => keep("", all)),
+      ...[...hosts].map((host) =>
+        routed.nodeActivity!(host, mzid, AbortSignal.timeout(30_000)).then(
+          (all) => keep(host, all),
+          (e: Error) => failed.set(host, e.message),
+        ),
+      ),
+    ]);
+    return info.nodes.map((n) => {
+      const host = routed.hostOfResource?.(n.resource) ?? "";
+      const why = failed.get(host);
+      return (
+        byHost.get(host)?.get(n.node) ??
+        unmeasured(n.node, why ? `its host ${host} did not answer: ${why}` : "not running on its host")
+      );
+    });
   }
 
   private ctx(signal?: AbortSignal): ActionContext {
@@ -378,6 +419,8 @@ export interface ShellOptions {
 /** A backend whose nodes may be on other hosts (HostRoutedBackend): their commands go to those hosts' agents. */
 export interface RemoteNodes {
   hostOfResource(resource: string): string | undefined;
+  /** What the nodes of a materialization on that host did so far, as its agent measured them. */
+  nodeActivity(host: string, mzid: string, signal: AbortSignal): Promise<NodeActivity[]>;
   nodeExec(
     host: string,
     req: { mzid: string; node: string; argv: string[]; timeoutMs: number },

@@ -22,6 +22,7 @@ import {
   type Compare,
   type Op,
   type Store,
+  StoreError,
   type TxnResult,
   updateJSON,
   type Watch,
@@ -90,6 +91,12 @@ interface MzCache {
 
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
 const BATCH = 40;
+
+/** The largest next stage taken whole by the worker that finished the stage before it (see `finished`). */
+const EAGER_MAX = 8;
+
+/** How long a claim of ours that nothing of ours holds may stay (the watch may just be behind). */
+const ORPHAN_MS = 2000;
 
 /** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
 function backoff(tried: number): Promise<void> {
@@ -167,6 +174,9 @@ export class Rex {
   private watch?: Watch;
   private lease?: string;
   private keepAlive?: NodeJS.Timeout;
+  /** When the lease was last granted or kept alive (claims on it live at least a TTL from then). */
+  private renewed = 0;
+  private renewing = false;
   private pumpScheduled = false;
   private stopped = false;
   private nonce = 0;
@@ -199,6 +209,13 @@ export class Rex {
    */
   private readonly contested = new Map<string, number>();
   private readonly stealAfter: number;
+  /** Claim key → our claim whose call failed and that we let go (it may still commit): see `release`. */
+  private readonly unsure = new Map<string, { claim: string; at: number }>();
+  /** Claims of ours no running action holds (claim key → value), released after ORPHAN_MS. */
+  private readonly orphans = new Map<string, string>();
+  private orphanTimer?: NodeJS.Timeout;
+  /** Tasks (mzid\0task) whose stage an outcome of ours just finished: see `finished`. */
+  private readonly eager = new Set<string>();
 
   constructor(private readonly opts: RexOptions) {
     this.store = opts.store;
@@ -260,6 +277,7 @@ export class Rex {
 
   async start(): Promise<void> {
     this.lease = await this.store.grant(this.ttl);
+    this.renewed = Date.now();
     this.keepAlive = setInterval(() => void this.renew(), (this.ttl * 1000) / 3);
     this.keepAlive.unref();
     await this.announce();
@@ -279,6 +297,7 @@ export class Rex {
     clearInterval(this.keepAlive);
     for (const t of this.lingerTimers.values()) clearTimeout(t);
     for (const t of this.stealTimers.values()) clearTimeout(t);
+    clearTimeout(this.orphanTimer);
     await this.watch?.cancel();
     const deadline = setTimeout(() => {
       for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
@@ -312,23 +331,49 @@ export class Rex {
   }
 
   private async renew(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.renewing) return;
+    this.renewing = true;
+    try {
+      await this.renewNow();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async renewNow(): Promise<void> {
     if (!this.lease) {
       // The last grant failed (store unreachable): try again; no claims are made meanwhile.
       this.lease = await this.store.grant(this.ttl).catch(() => undefined);
       if (this.lease) {
+        this.renewed = Date.now();
         await this.announce().catch(() => undefined);
         this.schedule();
       }
       return;
     }
-    try {
-      await this.store.keepAlive(this.lease);
-    } catch (err) {
-      // The lease expired (we were stalled): our claims are gone, so stop and take a new one.
-      this.opts.log?.(`rex ${this.id}: lease lost (${(err as Error).message}); aborting running actions`);
-      for (const r of this.running.values()) r.abort.abort(new Error("lease lost"));
-      this.lease = await this.store.grant(this.ttl).catch(() => undefined);
+    for (;;) {
+      try {
+        await this.store.keepAlive(this.lease);
+        this.renewed = Date.now();
+        return;
+      } catch (err) {
+        const gone = err instanceof StoreError && err.code === "lease-not-found";
+        // The store did not answer (a member down, an election): the lease lives on
+        // in etcd until its TTL runs out, so ask again rather than drop our claims.
+        const left = this.renewed + this.ttl * 1000 - Date.now();
+        if (!gone && left > 1000 && !this.stopped) {
+          this.opts.log?.(`rex ${this.id}: lease keep-alive failed (${(err as Error).message}); trying again`);
+          await backoff(1);
+          continue;
+        }
+        if (this.stopped) return;
+        // The lease expired (we were stalled): our claims are gone, so stop and take a new one.
+        this.opts.log?.(`rex ${this.id}: lease lost (${(err as Error).message}); aborting running actions`);
+        for (const r of this.running.values()) r.abort.abort(new Error("lease lost"));
+        this.lease = undefined;
+        await this.renewNow();
+        return;
+      }
     }
   }
 
@@ -361,6 +406,7 @@ export class Rex {
           const prefix = keys.mz(k.mzid);
           for (const m of [this.freeSince, this.contested])
             for (const key of m.keys()) if (key.startsWith(prefix)) m.delete(key);
+          for (const key of this.eager) if (key.startsWith(`${k.mzid}\0`)) this.eager.delete(key);
         }
         this.dirty.add(k.mzid);
         break;
@@ -414,9 +460,13 @@ export class Rex {
       case "claim": {
         this.freeSince.delete(k.actionKey);
         this.contested.delete(k.actionKey);
-        this.claimSeen(k.actionKey, put ? (JSON.parse(e.kv.value) as Claim).worker : undefined);
-        if (put) this.claims.add(k.actionKey);
-        else {
+        const worker = put ? (JSON.parse(e.kv.value) as Claim).worker : undefined;
+        this.claimSeen(k.actionKey, worker);
+        this.orphans.delete(e.kv.key);
+        if (put) {
+          this.claims.add(k.actionKey);
+          if (this.unsure.get(e.kv.key)?.claim === e.kv.value) this.orphan(e.kv.key, e.kv.value);
+        } else {
           this.claims.delete(k.actionKey);
           this.withdrawn.delete(k.actionKey);
           const r = this.running.get(k.actionKey);
@@ -435,6 +485,38 @@ export class Rex {
         break;
     }
     this.schedule();
+  }
+
+  /**
+   * A claim of ours that no running action holds: a claim whose call failed
+   * (e.g. "request timed out" in an election) can still commit after we asked
+   * and found it absent, and a lost action's release can fail. On our live
+   * lease it would block the action for good, so it is deleted (after a
+   * moment: the watch may just not have brought its deletion yet).
+   */
+  private orphan(claimKey: string, value: string): void {
+    this.orphans.set(claimKey, value);
+    if (this.orphanTimer) return;
+    this.orphanTimer = setTimeout(() => {
+      this.orphanTimer = undefined;
+      const found = [...this.orphans];
+      this.orphans.clear();
+      // A call's fate is settled well within a minute (etcd's request timeout is seconds).
+      for (const [key, u] of this.unsure) if (Date.now() - u.at > 60_000) this.unsure.delete(key);
+      for (const [key, claim] of found) {
+        this.unsure.delete(key);
+        this.opts.log?.(`rex ${this.id}: releasing ${key}, a claim of ours no action of ours holds`);
+        void this.store
+          .txn({
+            compare: [{ key, target: "value", op: "==", value: claim }],
+            success: [{ op: "delete", key }],
+          })
+          .catch(() => {
+            if (!this.stopped) this.orphan(key, claim);
+          });
+      }
+    }, ORPHAN_MS);
+    this.orphanTimer.unref();
   }
 
   private schedule(): void {
@@ -516,6 +598,9 @@ export class Rex {
    */
   private share(mzid: MzId, free: [string, Cached<Action>][]): Cached<Action>[] {
     if (this.workerList.length < 2) return free.map(([, a]) => a);
+    const task = free[0]?.[1].value.task;
+    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX)
+      return free.map(([, a]) => a);
     const now = Date.now();
     const mine: Cached<Action>[] = [];
     const stolen: Cached<Action>[] = [];
@@ -543,7 +628,8 @@ export class Rex {
       t.unref();
       this.stealTimers.set(mzid, t);
     }
-    return mine.concat(stolen);
+    // Taken from the far end of the owner's list: the owner claims from the near end, so the two rarely collide.
+    return mine.concat(stolen.reverse());
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
@@ -728,17 +814,25 @@ export class Rex {
         });
         const [claim, action] = r.gets;
         if (claim?.value === j.claim && action) this.took(j, action.modRevision);
-        else this.release(j);
+        else this.release(j, true);
         return;
       } catch {
         await backoff(tried);
       }
     }
-    this.release(j);
+    this.release(j, true);
   }
 
-  private release(j: Job): void {
+  /**
+   * Done with a job. `unsure`: its claim's fate is unknown (a call failed): the
+   * claim may exist or commit later, on our live lease, held by nothing of ours.
+   */
+  private release(j: Job, unsure = false): void {
     this.running.delete(j.key);
+    if (unsure) {
+      this.unsure.set(j.claimKey, { claim: j.claim, at: Date.now() });
+      if (this.claimedBy.get(j.key) === this.id) this.orphan(j.claimKey, j.claim);
+    }
     this.dirty.add(j.claimed.mzid);
     this.schedule();
   }
@@ -760,14 +854,17 @@ export class Rex {
     }
     if (j.abort.signal.aborted) {
       // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
+      let unsure = false;
       try {
         await this.store.txn({
           compare: [{ key: j.claimKey, target: "value", op: "==", value: j.claim }],
           success: [{ op: "delete", key: j.claimKey }],
         });
-      } catch {}
+      } catch {
+        unsure = true;
+      }
       this.opts.onEvent?.({ type: "lost", key: j.key, worker: this.id, attempts: action.attempts });
-      this.release(j);
+      this.release(j, unsure);
       return;
     }
     this.outcomes.push({ job: j, outcome });
@@ -797,6 +894,7 @@ export class Rex {
       if (r.succeeded) {
         recorded = batch;
         for (const b of batch) this.local(b.done, r.revision);
+        this.finished(batch.map((b) => b.done));
       } else {
         const each = await Promise.all(batch.map((b) => this.recordOne(b)));
         recorded = batch.filter((_, i) => each[i]);
@@ -851,6 +949,24 @@ export class Rex {
       }
     }
     return false;
+  }
+
+  /**
+   * Outcomes of ours just recorded: where one of them was the last of its stage
+   * in our mirror, the task's next (small) stage is ours to claim at once. Its
+   * owner would learn of the stage's end only from the watch, a hop later, and
+   * a few such hops in a row (infrapod stages, emulation after links) are what
+   * a materialization waits on.
+   */
+  private finished(done: Action[]): void {
+    const seen = new Set<string>();
+    for (const a of done) {
+      const k = `${a.mzid}\0${a.task}\0${a.stage}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
+      if (stage && [...stage.values()].every((x) => actionDone(x.value))) this.eager.add(`${a.mzid}\0${a.task}`);
+    }
   }
 
   /** Apply our own committed write of an action to the mirror. */

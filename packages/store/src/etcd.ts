@@ -43,9 +43,18 @@ export interface EtcdOptions {
    * (its circuit breaker then refuses every call for a while).
    */
   maxRequestBytes?: number;
+  /**
+   * Longest a single call may take before it fails as `unavailable`, ms (default
+   * 30,000). Without a deadline a call to a member that stopped answering (killed
+   * mid-call, stalled, cut off) could wait forever; streams (watches, lease
+   * keep-alives) are bounded on their own.
+   */
+  callTimeoutMs?: number;
 }
 
 const ETCD_MAX_REQUEST_BYTES = 1.5 * 2 ** 20;
+/** How long one lease keep-alive may wait for its answer before it is asked of another member, ms. */
+const KEEPALIVE_TRY_MS = 2_000;
 /** Per-operation framing in a request (field tags, lengths, lease), generously. */
 const OP_OVERHEAD = 32;
 
@@ -149,16 +158,20 @@ class EtcdStore implements Store {
   private readonly watches = new Set<Watch>();
   private closed = false;
   private readonly maxRequestBytes: number;
+  private readonly hosts: number;
 
   constructor(opts: EtcdOptions) {
     this.maxRequestBytes = opts.maxRequestBytes ?? ETCD_MAX_REQUEST_BYTES;
+    const callTimeout = opts.callTimeoutMs ?? 30_000;
     const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
     this.client = new Etcd3({
       hosts,
       dialTimeout: opts.dialTimeoutMs ?? 5_000,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeout }),
       // A range of large documents easily exceeds gRPC's default 4 MB per message.
       grpcOptions: { "grpc.max_receive_message_length": -1 },
     });
+    this.hosts = hosts.length;
   }
 
   private async call<R>(context: string, fn: () => Promise<R>): Promise<R> {
@@ -316,22 +329,46 @@ class EtcdStore implements Store {
     return String(res.ID);
   }
 
+  /**
+   * One keep-alive, asked of a member at a time: a member that is down or does
+   * not answer within KEEPALIVE_TRY_MS is passed over for another (each try opens
+   * its stream on a member picked afresh), so one killed member does not make a
+   * live lease look lost. Only etcd saying the lease is gone is `lease-not-found`.
+   */
   async keepAlive(lease: string): Promise<void> {
     checkLease(lease);
-    const res = await this.call(`keepAlive ${lease}`, async () => {
-      const stream = await this.client.leaseClient.leaseKeepAlive();
+    let last: unknown;
+    for (let tried = 0; tried <= this.hosts; tried++) {
       try {
-        return await new Promise<{ TTL: string }>((resolve, reject) => {
-          stream.on("data", resolve);
-          stream.on("error", reject);
-          stream.write({ ID: lease });
-        });
-      } finally {
-        stream.end();
+        const res = await this.call(`keepAlive ${lease}`, () => this.keepAliveOnce(lease));
+        if (Number(res.TTL) <= 0)
+          throw new StoreError("lease-not-found", `keepAlive ${lease}: lease expired or does not exist`);
+        return;
+      } catch (err) {
+        if (err instanceof StoreError && (err.code === "lease-not-found" || err.code === "closed")) throw err;
+        last = err;
       }
-    });
-    if (Number(res.TTL) <= 0)
-      throw new StoreError("lease-not-found", `keepAlive ${lease}: lease expired or does not exist`);
+    }
+    throw storeError(last, `keepAlive ${lease}`);
+  }
+
+  private async keepAliveOnce(lease: string): Promise<{ TTL: string }> {
+    const stream = await this.client.leaseClient.leaseKeepAlive();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<{ TTL: string }>((resolve, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`deadline exceeded: no keep-alive answer in ${KEEPALIVE_TRY_MS} ms`));
+          stream.cancel();
+        }, KEEPALIVE_TRY_MS);
+        stream.on("data", resolve);
+        stream.on("error", reject);
+        stream.write({ ID: lease });
+      });
+    } finally {
+      clearTimeout(timer);
+      stream.end();
+    }
   }
 
   async revoke(lease: string): Promise<void> {

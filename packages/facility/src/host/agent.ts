@@ -13,7 +13,7 @@ import type { ActionContext, Backend } from "../backend.ts";
 import { opsFailed } from "../driver-service.ts";
 import { execChunkToPb, shellChunkToPb, shellInputFromPb } from "../exec-wire.ts";
 import { serveTls, tlsClient } from "../grpc.ts";
-import { execIn, type ShellInput, shellIn } from "../node-ops.ts";
+import { execIn, localActivity, type ShellInput, shellIn } from "../node-ops.ts";
 import { measureHost } from "./measure.ts";
 
 /** Every Backend call an agent performs: the method and its arguments (the context aside). */
@@ -37,6 +37,8 @@ export const AGENT_METHODS = {
   emulationSetup: (b, [spec], ctx) => b.emulationSetup(spec as never, ctx),
   emulationUpdate: (b, [spec], ctx) => b.emulationUpdate(spec as never, ctx),
   emulationDestroy: (b, [spec], ctx) => b.emulationDestroy(spec as never, ctx),
+  // What this host's nodes of a materialization did so far (idle detection); none when it has none here.
+  activity: (b, [mzid]) => localActivity(b, mzid as string),
   // Sweep what the host holds of materializations not in `live` (the facility's store); returns them.
   reconcile: async (b, [live], ctx) => {
     const r = (b as unknown as { reconcile?: (l: Iterable<string>, log?: (m: string) => void) => Promise<string[]> })

@@ -29,6 +29,7 @@ import type {
 } from "../backend.ts";
 import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
 import { tlsClient } from "../grpc.ts";
+import type { NodeActivity } from "../linux/activity.ts";
 import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
 import { listHosts, readHost } from "./records.ts";
@@ -180,6 +181,11 @@ export class HostRoutedBackend implements Backend {
   /** The host a resource is on, when another than the facility's own machine (NodeOps routes commands by it). */
   hostOfResource(resource: string): string | undefined {
     return this.o.hostOf(resource) || undefined;
+  }
+
+  /** What the nodes of a materialization on another host did so far, as its agent measured them. */
+  nodeActivity(host: string, mzid: string, signal: AbortSignal): Promise<NodeActivity[]> {
+    return this.on(host, "activity", [mzid], { signal, log: () => {} }, async () => []);
   }
 
   /** A command in a node of another host, through its agent. */

@@ -72,3 +72,67 @@ export async function containerActivity(node: string, netns: string): Promise<No
   const { rx, tx } = experimentPackets(ip.stdout);
   return { node, cpuSeconds: Math.round(cpuSeconds * 100) / 100, rxPackets: rx, txPackets: tx, sshSessions };
 }
+
+/** Packets on a VM's experiment NICs: the taps QEMU holds (`t1`, `t2`, …; `t0` is the infranet's), from `ip -s -j link`. */
+export function vmPackets(ipJson: string): { rx: number; tx: number } {
+  const links = JSON.parse(ipJson) as {
+    ifname: string;
+    stats64?: { rx?: { packets?: number }; tx?: { packets?: number } };
+  }[];
+  let rx = 0;
+  let tx = 0;
+  // Only the taps: each NIC's frames also cross its veth and bridge, which would count them thrice.
+  for (const l of links) {
+    if (!/^t[1-9][0-9]*$/.test(l.ifname)) continue;
+    rx += l.stats64?.rx?.packets ?? 0;
+    tx += l.stats64?.tx?.packets ?? 0;
+  }
+  return { rx, tx };
+}
+
+/** Counts the guest's ssh logins (`sshd: user@…` processes) with busybox alone; prints one number. */
+export const GUEST_LOGINS = `n=0; for f in /proc/[0-9]*/cmdline; do case "$(tr '\\0' ' ' < "$f" 2>/dev/null)" in "sshd: "*@*) n=$((n+1));; esac; done; echo $n`;
+
+/**
+ * A VM node's activity from the host side: CPU time of its QEMU process (every
+ * vCPU thread is in it), packets on its experiment taps, and logins asked of the
+ * guest through its agent (`guestLogins`; what cannot be measured is said).
+ */
+export async function vmActivity(
+  node: string,
+  netns: string,
+  pid: number | undefined,
+  guestLogins: () => Promise<{ code: number; output: Buffer }>,
+): Promise<NodeActivity> {
+  if (!pid) {
+    return { node, cpuSeconds: 0, rxPackets: 0, txPackets: 0, sshSessions: 0, unmeasured: "the VM is not running" };
+  }
+  const missing: string[] = [];
+  let cpuSeconds = 0;
+  try {
+    cpuSeconds = statCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch (e) {
+    missing.push(`CPU: ${(e as Error).message}`);
+  }
+  let packets = { rx: 0, tx: 0 };
+  const ip = await run("ip", ["-n", netns, "-s", "-j", "link", "show"]);
+  if (ip.code === 0) packets = vmPackets(ip.stdout);
+  else missing.push(`packets: ${ip.stderr.trim()}`);
+  let sshSessions = 0;
+  try {
+    const r = await guestLogins();
+    const n = Number(r.output.toString().trim());
+    if (r.code !== 0 || !Number.isInteger(n)) throw new Error(`exit ${r.code}: ${r.output.toString().trim()}`);
+    sshSessions = n;
+  } catch (e) {
+    missing.push(`logins: ${(e as Error).message}`);
+  }
+  return {
+    node,
+    cpuSeconds: Math.round(cpuSeconds * 100) / 100,
+    rxPackets: packets.rx,
+    txPackets: packets.tx,
+    sshSessions,
+    ...(missing.length ? { unmeasured: missing.join("; ") } : {}),
+  };
+}

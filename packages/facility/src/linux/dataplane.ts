@@ -8,7 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import type { Fragment } from "@merge/materialize";
-import { containerActivity, type NodeActivity } from "./activity.ts";
+import { containerActivity, GUEST_LOGINS, type NodeActivity, vmActivity } from "./activity.ts";
 import { type Capabilities, describeCapabilities, detectCapabilities, requireCapabilities } from "./capabilities.ts";
 import { run } from "./command.ts";
 import {
@@ -338,20 +338,16 @@ export class LinuxDataPlane {
     return nodeRun(this.env, prefixOf(mzid), node, argv);
   }
 
-  /** What each node did so far (containers; a VM's insides are not measured yet). */
+  /** What each node did so far: a container's processes and interfaces, a VM's QEMU, taps and guest logins. */
   activity(mzid: string): Promise<NodeActivity[]> {
-    const names = namesOf(prefixOf(mzid));
+    const prefix = prefixOf(mzid);
+    const names = namesOf(prefix);
     return Promise.all(
       this.plan(mzid).nodes.map((n) =>
         n.vm
-          ? {
-              node: n.name,
-              cpuSeconds: 0,
-              rxPackets: 0,
-              txPackets: 0,
-              sshSessions: 0,
-              unmeasured: "a VM: its activity is not measured yet",
-            }
+          ? vmActivity(n.name, names.node(n.name), vmPid(this.env, prefix, n.name), () =>
+              vmRun(this.env, prefix, n.name, GUEST_LOGINS, { timeoutMs: 10_000 }),
+            )
           : containerActivity(n.name, names.node(n.name)),
       ),
     );

@@ -3,7 +3,15 @@
 // something computes in it; the parsers of /proc and `ip -s -j link`.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { experimentPackets, isSshSession, type NodeActivity, statCpuSeconds } from "../../src/linux/activity.ts";
+import {
+  experimentPackets,
+  GUEST_LOGINS,
+  isSshSession,
+  type NodeActivity,
+  statCpuSeconds,
+  vmActivity,
+  vmPackets,
+} from "../../src/linux/activity.ts";
 import { type Harness, harness, line3, localPlan, skip } from "./fixture.ts";
 
 test("parsers: CPU seconds of a stat line (a command with spaces and parentheses), packets, ssh sessions", () => {
@@ -21,6 +29,39 @@ test("parsers: CPU seconds of a stat line (a command with spaces and parentheses
   assert.ok(isSshSession("sshd: root@notty"));
   assert.ok(!isSshSession("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"));
   assert.ok(!isSshSession("/usr/sbin/sshd\0-D\0"));
+  // A VM's namespace: each NIC's frames cross its tap, bridge and veth; only the experiment taps count.
+  const vmIp = JSON.stringify([
+    { ifname: "t0", stats64: { rx: { packets: 900 }, tx: { packets: 900 } } },
+    { ifname: "b1", stats64: { rx: { packets: 20 }, tx: { packets: 20 } } },
+    { ifname: "eth1", stats64: { rx: { packets: 20 }, tx: { packets: 20 } } },
+    { ifname: "t1", stats64: { rx: { packets: 20 }, tx: { packets: 21 } } },
+    { ifname: "t12", stats64: { rx: { packets: 1 }, tx: { packets: 2 } } },
+  ]);
+  assert.deepEqual(vmPackets(vmIp), { rx: 21, tx: 23 });
+});
+
+test("guest logins: the busybox script counts sshd sessions (run here on /proc); a VM not running is unmeasured", async () => {
+  const { execFileSync, spawn } = await import("node:child_process");
+  const count = () => Number(execFileSync("/bin/busybox", ["sh", "-c", GUEST_LOGINS], { encoding: "utf8" }).trim());
+  const here = count();
+  assert.ok(Number.isInteger(here) && here >= 0, `a count: ${here}`);
+  // A process named as sshd names a login's session process counts as one login more.
+  const login = spawn("sleep", ["30"], { argv0: "sshd: alice@pts/7", stdio: "ignore" });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(count(), here + 1);
+  } finally {
+    login.kill();
+  }
+  const down = await vmActivity("v", "nowhere", undefined, () => Promise.reject(new Error("not asked")));
+  assert.equal(down.unmeasured, "the VM is not running");
+  // The guest agent failing leaves logins unmeasured, naming why; CPU and packets are still read.
+  const self = await vmActivity("v", "no-such-netns-x", process.pid, async () => ({
+    code: 1,
+    output: Buffer.from("agent gone"),
+  }));
+  assert.ok(self.cpuSeconds > 0, "this process's CPU as the QEMU stand-in");
+  assert.match(self.unmeasured ?? "", /packets: .*; logins: exit 1: agent gone/);
 });
 
 describe("linux data plane: node activity", { skip }, () => {

@@ -137,6 +137,29 @@ test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP,
   }
   const sh = await output(portal.shell(stdin()));
   assert.deepEqual([sh.exit, sh.stdout.trim()], [0, "13"], "the shell's input reached n1 on h2");
+  // Idle detection: every node measured by the agent of its host; n5 (on h3) busy shows CPU time.
+  const busy = await output(
+    portal.exec({
+      mzid,
+      resource: resource("n5"),
+      node: "n5",
+      argv: ["busybox", "sh", "-c", "(while :; do :; done) >/dev/null 2>&1 & echo $!"],
+    }),
+  );
+  assert.equal(busy.exit, 0, busy.stderr);
+  const cpu = async () => (await portal.activity({ mzid })).nodes;
+  const before = await cpu();
+  await new Promise((r) => setTimeout(r, 2000));
+  const during = await cpu();
+  await output(
+    portal.exec({ mzid, resource: resource("n5"), node: "n5", argv: ["busybox", "kill", busy.stdout.trim()] }),
+  );
+  assert.deepEqual(
+    during.map((a) => [a.node, a.unmeasured]).sort(),
+    [...keep].sort().map((n) => [n, ""]),
+  );
+  const of = (all: typeof during, n: string) => all.find((a) => a.node === n)?.cpuSeconds ?? 0;
+  assert.ok(of(during, "n5") - of(before, "n5") >= 0.2, `n5 (h3) used ${of(during, "n5") - of(before, "n5")} s`);
   // A node the materialization does not have: the agent's refusal comes back with its code.
   await assert.rejects(
     output(portal.exec({ mzid, resource: resource("n5"), node: "n9", argv: ["true"] })),
