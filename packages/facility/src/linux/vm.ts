@@ -488,8 +488,8 @@ export type VmBoot = "ready" | "failed" | "booting";
 
 /**
  * The guest's boot state as the merge boot left it. One request waits as long
- * as `timeoutMs` (the agent answers once the guest has booted): probes that
- * time out would queue in the port and delay every later request.
+ * as `timeoutMs` (the agent answers once the guest has booted); a probe that
+ * times out hangs up, and the agent drops what it had sent.
  */
 export async function vmBoot(
   env: Env,
@@ -524,7 +524,9 @@ export async function vmWaitReady(
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (!vmPid(env, prefix, node)) throw new Error(`VM ${node}: QEMU is not running (see its console.log)`);
-    const b = await vmBoot(env, prefix, node, Math.max(1000, end - Date.now()));
+    // One probe waits up to 30 s, then a new one (a new connection) goes: what a probe sent while the
+    // guest reset can be lost with the old guest's port, and a probe left waiting would wait for ever.
+    const b = await vmBoot(env, prefix, node, Math.min(30_000, Math.max(1000, end - Date.now())));
     if (b.state === "ready") return;
     if (b.state === "failed") {
       // What the guest's boot said last, for the operator (the guest's files are out of the host's reach).
