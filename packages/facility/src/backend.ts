@@ -134,8 +134,10 @@ export interface Backend {
   /**
    * Power a resource, or the one node it carries when `node` is given (a
    * hypervisor carries several virtual nodes; power control acts on one).
+   * A node whose profile a power change renews (a VM's, measured again at
+   * boot) reports it, as setup does.
    */
-  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void>;
+  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<NodeSetupOutcome>;
 
   /**
    * Plumb the link's virtual network along its waypoints. An external link

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
-import type { Store } from "@merge/store";
+import { type Store, updateJSON } from "@merge/store";
 import type { EmulationValues } from "@merge/xir";
 import { type CatalogCode, MergeError } from "@merge/xir/errors";
 import type {
@@ -69,6 +69,8 @@ interface ProcessHost {
   dataPlane: {
     env: Env;
     exec(mzid: string, node: string, argv: string[], opts?: { stdio?: "pipe" }): ChildProcess;
+    /** A shell on a pty the node makes itself (a VM's guest agent); undefined when the host makes it (`ptyShell`). */
+    vmShell?(mzid: string, node: string, size?: WindowSize): ChildProcess | undefined;
     /** What each node did so far (linux/activity.ts). */
     activity?(mzid: string): Promise<NodeActivity[]>;
   };
@@ -239,8 +241,20 @@ export class NodeOps {
     const before = (await this.powerState(mzid, node))?.state ?? "on";
     try {
       await put({ state: DURING[action] });
-      if (action === "reimage") await this.backend.nodeReset(await this.setupSpec(mzid, node), this.ctx(signal));
-      else await this.backend.nodePower(n.resource, action, this.ctx(signal), { mzid, node });
+      const outcome =
+        action === "reimage"
+          ? await this.backend.nodeReset(await this.setupSpec(mzid, node), this.ctx(signal))
+          : await this.backend.nodePower(n.resource, action, this.ctx(signal), { mzid, node });
+      // The node's status shows the profile it has now (a VM's is measured again at each boot).
+      if (outcome?.profile) {
+        const profile = outcome.profile;
+        await updateJSON<MzInfo>(
+          this.store,
+          keys.info(mzid),
+          (cur) => cur && { ...cur, profiles: { ...cur.profiles, [node]: profile } },
+          { what: `materialization record of ${mzid}` },
+        );
+      }
       return await put({ state: action === "off" ? "off" : "on" });
     } catch (err) {
       // The node is where it was, as far as we know; the error says why it is not where asked.
@@ -485,7 +499,7 @@ export function shellIn(
   const command = opts.argv?.length ? opts.argv : undefined;
   const host = realNodes(backend, command ? "there is nothing to exec in" : "there is no shell to open");
   const child = opts.tty
-    ? ptyShell(host.dataPlane.env, mzid, node, opts.size)
+    ? (host.dataPlane.vmShell?.(mzid, node, opts.size) ?? ptyShell(host.dataPlane.env, mzid, node, opts.size))
     : host.dataPlane.exec(mzid, node, command ?? ["/bin/sh"], { stdio: "pipe" });
   child.stdin?.on("error", () => {}); // the shell may exit with input still on its way
   const pump = async () => {
@@ -546,6 +560,12 @@ function resize(child: ChildProcess, size: WindowSize): void {
     return;
   }
   if (child.pid === undefined) return;
+  // A VM's shell client takes window sizes on its fd 3 (vm-agent-client.mjs).
+  const ctl = child.stdio[3] as Writable | null | undefined;
+  if (ctl) {
+    ctl.write(`${size.rows} ${size.cols}\n`);
+    return;
+  }
   try {
     const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").split(/\s+/).filter(Boolean);
     for (const k of kids) {

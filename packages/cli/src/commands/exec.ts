@@ -1,9 +1,10 @@
 // mrg exec <node> <rlz.exp.proj> -- command args...: run a command in a
 // materialized node through the portal (the shell WebSocket with argv); mrg's
-// stdin is the command's, closed at its end, output streams as it comes and
+// stdin is the command's when it is a pipe or a file or with -i (a terminal
+// without -i: closed at once, as docker exec does), closed at its end, output streams as it comes and
 // mrg exits with the command's exit code. Without a command: an interactive
 // shell (raw terminal when stdin is one; piped input is read line by line).
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { ShellSession } from "@merge/portal/client";
 import type { Command } from "commander";
 import { action, CliError, parseName, portalOptions, signedIn, UsageError } from "../client.ts";
@@ -11,6 +12,7 @@ import { action, CliError, parseName, portalOptions, signedIn, UsageError } from
 interface Flags {
   portal?: string;
   timeout?: string;
+  interactive?: boolean;
 }
 
 export function registerExec(program: Command): void {
@@ -22,15 +24,23 @@ export function registerExec(program: Command): void {
         "run a command in a node (put it after --; no shell, so no pipes or globs unless you run sh -c); without a command, an interactive shell",
       )
       .option("--timeout <seconds>", "kill the command after this long")
+      .option(
+        "-i, --interactive",
+        "send what is typed on this terminal to the command (stdin that is a terminal is closed at once without -i)",
+      )
       .addHelpText(
         "after",
         `
-Exits with the command's exit status. The command's stdin is mrg's, closed at
-its end; it ends when the command exits, even if a child it left in the
-background still runs.
+Exits with the command's exit status. The command's stdin is mrg's when it is
+a pipe or a file, or with -i, streamed as it comes and closed at its end; when
+it is a terminal and -i is not given, the command's stdin is closed at once
+(so a command that reads it does not wait for Ctrl-D). The same holds for
+containers and VMs. mrg ends when the command exits, even if a child it left
+in the background still runs.
 Examples:
   mrg exec c0 r1.demo.admin -- ping -c 3 server
   echo hi | mrg exec c0 r1.demo.admin -- cat
+  mrg exec -i c0 r1.demo.admin -- sh             # type commands, Ctrl-D ends
   mrg exec server r1.demo.admin -- sh -c 'ip addr | grep inet'
   mrg exec c0 r1.demo.admin                     # interactive shell`,
       ),
@@ -41,8 +51,10 @@ Examples:
       const timeoutSec = f.timeout === undefined ? undefined : Number(f.timeout);
       if (timeoutSec !== undefined && !(timeoutSec > 0))
         throw new UsageError(`--timeout '${f.timeout}': expected seconds > 0`);
+      // A terminal's input goes to a command only when asked (-i); a pipe's or a file's always.
+      const input = process.stdin.isTTY && !f.interactive ? Readable.from([]) : undefined;
       process.exitCode = argv.length
-        ? await command(f, { proj, exp, rlz, node }, argv, timeoutSec)
+        ? await command(f, { proj, exp, rlz, node }, argv, timeoutSec, input ? { input } : {})
         : await shell(f, proj, exp, rlz, node);
     }),
   );

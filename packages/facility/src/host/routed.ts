@@ -440,7 +440,7 @@ export class HostRoutedBackend implements Backend {
     const s = await this.infranetOn(spec, spec.host);
     return this.on(spec.host, "nodeReset", [s], ctx, (b) => b.nodeReset(s, ctx));
   }
-  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {
+  nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<NodeSetupOutcome> {
     return this.on(this.o.hostOf(resource), "nodePower", [resource, action, node ?? null], ctx, (b) =>
       b.nodePower(resource, action, ctx, node),
     );

@@ -48,7 +48,7 @@ import {
 import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
-import { vmInterfaces, vmReady, vmRemove, vmStart, vmStop, vmWire } from "./vm.ts";
+import { vmInterfaces, vmProfileOf, vmReady, vmRemove, vmStart, vmStop, vmWire } from "./vm.ts";
 import { infranetJoin } from "./vtep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
@@ -558,11 +558,19 @@ export class LinuxBackend implements Backend {
     return this.nodeSetup(spec, ctx);
   }
 
-  async nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<void> {
+  async nodePower(
+    resource: string,
+    action: PowerAction,
+    ctx: ActionContext,
+    node?: NodeRef,
+  ): Promise<NodeSetupResult | undefined> {
     const c = node ?? this.soleNode(resource);
     if (!this.placement.has(key(c))) throw new Error(`node ${c.node} of ${c.mzid} is not set up on this host`);
     await this.dataPlane.power(c.mzid, c.node, action);
     ctx.log(`node ${c.node} (${resource}): power ${action} done, now ${this.dataPlane.powerState(c.mzid, c.node)}`);
+    // A VM booted again has its profile again (vmReady: the cap, a dilation measured anew).
+    const profile = action === "off" ? undefined : vmProfileOf(this.env, prefixOf(c.mzid), c.node);
+    return profile ? { profile: { kind: "vm", ...profile } } : undefined;
   }
 
   /** The one node a resource carries (or its standby container in the harbor). */

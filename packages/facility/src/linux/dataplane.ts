@@ -32,7 +32,7 @@ import type { NatOptions } from "./nat.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
-import { shellQuote, vmExec, vmPid, vmReady, vmReset, vmRun, vmStart, vmStop, vmWire } from "./vm.ts";
+import { shellQuote, vmExec, vmGovern, vmPid, vmReady, vmReset, vmRun, vmStart, vmStop, vmWire } from "./vm.ts";
 import { guestImage } from "./vm-image.ts";
 import { linksCreate } from "./xpnet.ts";
 
@@ -125,9 +125,20 @@ export class LinuxDataPlane {
     return prefixOf(mzid);
   }
 
-  /** Remember a plan (e.g. after a restart) so power/exec/emulation can find its pieces. */
+  /**
+   * Remember a plan (e.g. after a restart) so power/exec/emulation can find its
+   * pieces; a running dilated VM gets its clock governed again from this process.
+   */
   adopt(plan: MzPlan): void {
     this.plans.set(plan.mzid, plan);
+    for (const n of plan.nodes) {
+      if (!n.vm?.clockDilation) continue;
+      vmGovern(this.env, prefixOf(plan.mzid), n).then(
+        (on) =>
+          on && this.env.log(`VM ${n.name} of ${plan.mzid}: its clock is governed again (${n.vm?.clockDilation}×)`),
+        (e: Error) => this.env.log(`VM ${n.name} of ${plan.mzid}: its clock is not governed (${e.message})`),
+      );
+    }
   }
 
   /** Forget a plan (its materialization is gone). */
@@ -316,6 +327,16 @@ export class LinuxDataPlane {
     const n = nodeOf(this.plan(mzid), node);
     if (n.vm) return vmExec(this.env, prefixOf(mzid), node, argv);
     return nodeExec(this.env, prefixOf(mzid), node, argv, opts);
+  }
+
+  /**
+   * A login shell on a pty in a VM node (the guest agent's: job control, window
+   * size through the child's fd 3, `<rows> <cols>` a line); undefined for a
+   * container, whose pty node-ops makes on the host.
+   */
+  vmShell(mzid: string, node: string, size?: { rows: number; cols: number }): ChildProcess | undefined {
+    if (!nodeOf(this.plan(mzid), node).vm) return undefined;
+    return vmExec(this.env, prefixOf(mzid), node, ["/bin/sh", "-l"], { tty: size ?? { rows: 24, cols: 80 } });
   }
 
   /** An interactive login shell in the node on the caller's terminal; resolves with its exit code. */

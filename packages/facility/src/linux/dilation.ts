@@ -150,14 +150,7 @@ export function governStep(s: Governor, r: Reading, asked: number): Governor {
   return { t0, g0, last: r, rate, cap };
 }
 
-/**
- * Govern a booted dilated VM for as long as it runs (`every` schedules the
- * steps, its caller stops them) and report what it achieved over `windowMs`
- * after `settleMs`. `read` takes a reading (the guest's clock from QEMU's
- * instruction count, cheap: QMP); `setCap` applies a CPU quota. The rate it
- * settled on is remembered for the next VM's shift.
- */
-export async function govern(o: {
+export interface GovernOptions {
   asked: number;
   shift: number;
   dataDir: string;
@@ -165,10 +158,15 @@ export async function govern(o: {
   setCap: (cores: number) => void;
   every: (fn: () => Promise<void>, ms: number) => void;
   stepMs: number;
-  settleMs: number;
-  windowMs: number;
-}): Promise<DilationProfile> {
-  let s = governorStart(await o.read(), knownRate(o.dataDir) * 2 ** o.shift, 0.25);
+}
+
+/**
+ * Start governing a dilated VM (`every` schedules the steps for as long as
+ * it runs; its caller stops them), from the cap it has now. Returns the caps
+ * it sets (for the mean over a window) and its state as it goes.
+ */
+export async function governRun(o: GovernOptions, cap = 0.25): Promise<{ caps: number[]; state: () => Governor }> {
+  let s = governorStart(await o.read(), knownRate(o.dataDir) * 2 ** o.shift, cap);
   o.setCap(s.cap);
   const caps: number[] = [];
   let busy = false;
@@ -183,13 +181,25 @@ export async function govern(o: {
       busy = false;
     }
   }, o.stepMs);
+  return { caps, state: () => s };
+}
+
+/**
+ * Govern a booted dilated VM for as long as it runs (`governRun`) and report
+ * what it achieved over `windowMs` after `settleMs`. `read` takes a reading
+ * (the guest's clock from QEMU's instruction count, cheap: QMP); `setCap`
+ * applies a CPU quota. The rate it settled on is remembered for the next VM's
+ * shift.
+ */
+export async function govern(o: GovernOptions & { settleMs: number; windowMs: number }): Promise<DilationProfile> {
+  const g = await governRun(o);
   await new Promise((r) => setTimeout(r, o.settleMs));
-  rememberRate(o.dataDir, s.rate / 2 ** o.shift);
+  rememberRate(o.dataDir, g.state().rate / 2 ** o.shift);
   const a = await o.read();
-  caps.length = 0;
+  g.caps.length = 0;
   await new Promise((r) => setTimeout(r, o.windowMs));
   const w = span(a, await o.read());
-  const cap = caps.length ? caps.reduce((x, y) => x + y, 0) / caps.length : s.cap;
+  const cap = g.caps.length ? g.caps.reduce((x, y) => x + y, 0) / g.caps.length : g.state().cap;
   return {
     asked: o.asked,
     achieved: w.wall / w.guest,

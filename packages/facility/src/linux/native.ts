@@ -1,7 +1,8 @@
 /**
  * The small C programs the data plane needs (packages/facility/native):
  * `mrg-node` starts node containers and boots them (`mrg-boot.h`), `mrg-emu` is the no-netem link emulator,
- * `mrg-reach` checks that nodes answer on the infranet, `mrg-foundry` serves the nodes' configuration.
+ * `mrg-reach` checks that nodes answer on the infranet, `mrg-foundry` serves the nodes' configuration,
+ * `mrg-agent` is a VM's guest agent (in its initramfs).
  * They are compiled from the repository's source on first use and cached
  * under the data directory by a hash of the source, so an edit rebuilds.
  */
@@ -11,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { check, run } from "./command.ts";
 
-export type NativeProgram = "mrg-node" | "mrg-emu" | "mrg-reach" | "mrg-foundry";
+export type NativeProgram = "mrg-node" | "mrg-emu" | "mrg-reach" | "mrg-foundry" | "mrg-agent";
 
 const SOURCE_DIR = fileURLToPath(new URL("../../native/", import.meta.url));
 

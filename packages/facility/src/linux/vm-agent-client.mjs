@@ -1,36 +1,80 @@
-// The host end of one guest-agent request, as a process of its own so `exec`
-// on a VM node has a real child (stdin, stdout, exit status) like a container's:
-// node vm-agent-client.mjs <agent socket> <base64 script>
-// reads stdin to its end, sends the request, writes the guest's output, exits with its status.
-import { connect } from "node:net";
+// The host end of one guest-agent session, as a process of its own so `exec`
+// and the shell on a VM node have a real child (stdin, stdout, stderr, exit
+// status) like a container's:
+//   node vm-agent-client.mjs <vm dir> <base64 script> [tty <rows> <cols>]
+// Stdin streams to the command as it comes (its end is the command's end of
+// input; on a pty, ^D); the guest's stdout and stderr come out apart; it exits
+// with the command's status (255 when the session is lost). With `tty`, the
+// command runs on a pty in the guest and fd 3 takes window sizes, one
+// `<rows> <cols>` a line.
+import { Socket } from "node:net";
+import { CHUNK, frame, session, sizeFrame } from "./vm-agent-wire.mjs";
 
-const [sock, script] = process.argv.slice(2);
-const chunks = [];
-process.stdin.on("data", (d) => chunks.push(d));
-process.stdin.on("end", () => {
-  const id = `c${process.pid}x${Date.now()}`;
-  const input = Buffer.concat(chunks);
-  const c = connect(sock);
+const [dir, script, mode, rows, cols] = process.argv.slice(2);
+const tty = mode === "tty";
+let started = false;
+let done = false;
+
+const finish = (code, message) => {
+  if (done) return;
+  done = true;
+  if (message) process.stderr.write(`${message}\n`);
+  // Exit once what the guest wrote is out.
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+};
+
+const c = await session(dir, {
+  script: Buffer.from(script, "base64").toString(),
+  tty,
+  size: tty ? { rows: Number(rows) || 24, cols: Number(cols) || 80 } : undefined,
+  onFrame: (f) => {
+    if (f.type === "1") {
+      if (!process.stdout.write(f.payload)) {
+        c.pause();
+        process.stdout.once("drain", () => c.resume());
+      }
+    } else if (f.type === "2") process.stderr.write(f.payload);
+    else if (f.type === "S") started = true;
+    else if (f.type === "Q") {
+      c.end();
+      finish(f.payload.readInt32BE(0));
+    } else if (f.type === "X") finish(255, `guest agent: ${f.payload.toString()}`);
+  },
+  onError: (e) => finish(255, `guest agent: ${e.message}`),
+  onClose: () => finish(255, "guest agent: the session ended without an exit status (the VM stopped?)"),
+});
+
+// Stdin as it comes, with back-pressure from the guest (the agent stops reading while the command has not).
+process.stdin.on("data", (d) => {
+  for (let i = 0; i < d.length; i += CHUNK) {
+    if (!c.write(frame("I", d.subarray(i, i + CHUNK)))) {
+      process.stdin.pause();
+      c.once("drain", () => process.stdin.resume());
+    }
+  }
+});
+process.stdin.on("end", () => c.write(frame("E")));
+process.stdin.on("error", () => {});
+
+if (tty) {
   let buf = "";
-  let body;
-  c.on("error", (e) => {
-    process.stderr.write(`guest agent: ${e.message}\n`);
-    process.exit(255);
-  });
-  c.setEncoding("utf8").on("data", (d) => {
+  // A socket, not fs.createReadStream: a read pending in the thread pool would keep process.exit from ending.
+  const ctl = new Socket({ fd: 3, readable: true, writable: false });
+  ctl.setEncoding("utf8").on("data", (d) => {
     buf += d;
-    let nl = buf.indexOf("\n");
-    while (nl >= 0) {
-      const line = buf.slice(0, nl).replace(/\r$/, "");
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      const [r, k] = buf.slice(0, nl).split(" ").map(Number);
       buf = buf.slice(nl + 1);
-      nl = buf.indexOf("\n");
-      if (line === `BEGIN ${id}`) body = [];
-      else if (body && line.startsWith(`END ${id} `)) {
-        process.stdout.write(Buffer.from(body.join(""), "base64"), () => process.exit(Number(line.split(" ")[2])));
-        c.destroy();
-        return;
-      } else if (body) body.push(line);
+      if (r > 0 && k > 0) c.write(sizeFrame({ rows: r, cols: k }));
     }
   });
-  c.write(`${id} ${script} ${input.length ? input.toString("base64") : "-"}\n`);
-});
+  ctl.on("error", () => {});
+}
+
+// A ping now and then: a guest that restarted has no session, and says so (the client would wait for ever).
+setInterval(() => {
+  if (started && !done) c.write(frame("P"));
+}, 5000).unref();
+
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
+  process.on(sig, () => finish(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1)));

@@ -2,7 +2,8 @@
  * The guest image of a VM node: Debian's kernel (`linux-image-amd64`, the
  * newest `/boot/vmlinuz-*`) and an initramfs holding the busybox node image
  * (with the merge boot: infranet DHCP, foundry client), the NIC drivers a VM
- * may be given as modules, an init and the guest agent. The root file system
+ * may be given as modules, an init and the guest agent (`mrg-agent`, built
+ * from native/ like the data plane's other programs). The root file system
  * lives in the guest's RAM, so every boot starts from the image (a reimage is
  * a fresh boot). Built on first use in milliseconds and cached in the image
  * cache (`/var/cache/merge/images/vm`), keyed by kernel and content.
@@ -21,6 +22,7 @@ import {
 import { join } from "node:path";
 import { check, run } from "./command.ts";
 import { busyboxImage, imageCache } from "./image.ts";
+import { nativeProgram } from "./native.ts";
 
 /** Kernel modules a guest loads, in dependency order (Debian builds these NIC drivers as modules). */
 export const GUEST_MODULES = [
@@ -38,9 +40,6 @@ export const GUEST_MODULES = [
   "drivers/net/ethernet/intel/e1000e/e1000e",
   "drivers/net/ethernet/realtek/8139cp",
 ];
-
-/** The virtio-serial port the guest agent listens on. */
-export const AGENT_PORT = "org.merge.agent";
 
 const INIT = `#!/bin/busybox sh
 # merge VM init: mount, load NIC drivers, name interfaces by MAC, hostname by DHCP, then the merge boot and the agent.
@@ -71,28 +70,6 @@ const VM_DHCP = `#!/bin/busybox sh
 exec /etc/mrg/udhcpc.sh "$@"
 `;
 
-/**
- * The guest agent, on a virtio-serial port: one request per line,
- * \`<id> <base64 script> <base64 stdin | ->\`, answered by \`BEGIN <id>\`,
- * the output (stdout and stderr) in base64, \`END <id> <exit status>\`.
- */
-const AGENT = `#!/bin/busybox sh
-p=""
-for d in /sys/class/virtio-ports/*; do [ "$(cat "$d/name" 2>/dev/null)" = ${AGENT_PORT} ] && p=/dev/\${d##*/}; done
-[ -n "$p" ] || exit 1
-# The port stays open: while it is closed the guest kernel drops what the host sends,
-# so the agent never closes it, and reads again after the host hangs up (EOF) instead.
-exec 3<>"$p"
-while :; do
-  if ! read -r id cmd input <&3; then sleep 0.2; continue; fi
-  [ -n "$cmd" ] || continue
-  echo "$cmd" | base64 -d > /tmp/.agent.sh
-  if [ "$input" = "-" ]; then : > /tmp/.agent.in; else echo "$input" | base64 -d > /tmp/.agent.in; fi
-  sh /tmp/.agent.sh < /tmp/.agent.in > /tmp/.agent.out 2>&1; rc=$?
-  { echo "BEGIN $id"; base64 /tmp/.agent.out; echo "END $id $rc"; } >&3
-done
-`;
-
 export interface GuestImage {
   kernel: string;
   initrd: string;
@@ -120,8 +97,10 @@ export function guestKernel(): { kernel: string; version: string } {
 /** The guest image, built once per kernel and content into the image cache. */
 export async function guestImage(dataDir: string, cache = imageCache()): Promise<GuestImage> {
   const { kernel, version } = guestKernel();
+  // The guest agent (native/mrg-agent.c, static): streamed sessions, ptys (vm-agent-wire.mjs is its host end).
+  const agent = await nativeProgram(dataDir, "mrg-agent");
   const hash = createHash("sha256")
-    .update([INIT, VM_DHCP, AGENT, GUEST_MODULES.join(","), readFileSync("/usr/bin/busybox").length].join("\0"))
+    .update([INIT, VM_DHCP, agent, GUEST_MODULES.join(","), readFileSync("/usr/bin/busybox").length].join("\0"))
     .digest("hex")
     .slice(0, 12);
   const dir = join(cache, "vm");
@@ -147,7 +126,7 @@ export async function guestImage(dataDir: string, cache = imageCache()): Promise
     writeFileSync(join(root, "etc/mrg/vm-modules"), `${names.join("\n")}\n`);
     writeFileSync(join(root, "init"), INIT, { mode: 0o755 });
     writeFileSync(join(root, "etc/mrg/vm-dhcp.sh"), VM_DHCP, { mode: 0o755 });
-    writeFileSync(join(root, "usr/lib/mrg/agent"), AGENT, { mode: 0o755 });
+    copyFileSync(agent, join(root, "usr/lib/mrg/agent"));
     const packed = `${initrd}.${process.pid}.tmp`;
     const r = await run("sh", ["-c", `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${packed}'`]);
     if (r.code !== 0) throw new Error(`packing the VM initramfs failed: ${r.stderr.trim()}`);

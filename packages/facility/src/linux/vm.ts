@@ -7,23 +7,32 @@
  * hypervisor side joins each veth to one tap of the requested NIC model
  * through a bridge of its own: a filtering bridge with two ports, forwarding
  * only frames from the guest's MAC on that NIC, so a VM never talks past its
- * links. Power goes through QMP; `exec` through the guest agent on a
- * virtio-serial port. Everything lives under the node's directory and
+ * links. Power goes through QMP; `exec` and the shell through the guest agent
+ * on virtio-serial ports (native/mrg-agent.c, host end vm-agent-wire.mjs). Everything lives under the node's directory and
  * namespace, so the materialization's sweep removes it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "./command.ts";
 import { nodeDir } from "./container.ts";
-import { cpuSeconds, type DilationProfile, dilationRefusal, dilationShift, govern, knownRate } from "./dilation.ts";
+import {
+  cpuSeconds,
+  type DilationProfile,
+  dilationRefusal,
+  dilationShift,
+  type GovernOptions,
+  govern,
+  governRun,
+  knownRate,
+} from "./dilation.ts";
 import type { Env } from "./env.ts";
 import { macOf, namesOf, socketIfname } from "./names.ts";
 import { alive, pidInNetns } from "./processes.ts";
 import { qmp } from "./qmp.ts";
 import { cpuCapOf, type NodePlan } from "./record.ts";
+import { AGENT_PORTS, frame, session } from "./vm-agent-wire.mjs";
 import { type GuestImage, guestImage } from "./vm-image.ts";
 
 /** QEMU's device for each NIC model a VM may be given (`KIND_NIC_MODELS.vm`). */
@@ -68,6 +77,10 @@ export interface VmProfile {
 }
 
 export const vmDir = (env: Env, prefix: string, node: string): string => join(nodeDir(env, prefix, node), "vm");
+
+/** The agent ports' sockets and locks (stale ones go before QEMU starts). */
+const agentFiles = (): string[] =>
+  Array.from({ length: AGENT_PORTS }, (_, i) => [`agent-${i}.sock`, `agent-${i}.lock`]).flat();
 
 /** The NICs of a VM node: infranet (virtio) first, then each socket's, with the model the realization chose (virtio by default). */
 export function vmNics(node: NodePlan): VmNic[] {
@@ -153,7 +166,7 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
   const dilated = dilationArgs(env, node);
   const img = image ?? (await guestImage(env.dataDir));
   mkdirSync(dir, { recursive: true });
-  for (const f of ["qemu.pid", "qmp.sock", "agent.sock"]) rmSync(join(dir, f), { force: true });
+  for (const f of ["qemu.pid", "qmp.sock", ...agentFiles()]) rmSync(join(dir, f), { force: true });
   const nics = vmNics(node);
   const args = [
     "-name",
@@ -182,10 +195,13 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
     `unix:${join(dir, "qmp.sock")},server=on,wait=off`,
     "-device",
     "virtio-serial-pci",
-    "-chardev",
-    `socket,id=agent,path=${join(dir, "agent.sock")},server=on,wait=off`,
-    "-device",
-    "virtserialport,chardev=agent,name=org.merge.agent",
+    // One agent port per session at once (vm-agent-wire.mjs takes a free one).
+    ...Array.from({ length: AGENT_PORTS }, (_, i) => [
+      "-chardev",
+      `socket,id=agent${i},path=${join(dir, `agent-${i}.sock`)},server=on,wait=off`,
+      "-device",
+      `virtserialport,chardev=agent${i},name=org.merge.agent.${i}`,
+    ]).flat(),
     "-pidfile",
     join(dir, "qemu.pid"),
     "-daemonize",
@@ -251,42 +267,85 @@ export async function vmSettle(
   const asked = node.vm?.clockDilation;
   let profile: VmProfile = { ...boot, cpuCap: cpuCapOf(node) ?? boot.cores };
   if (asked && boot.icount !== undefined) {
-    const shift = boot.icount;
-    const sock = join(vmDir(env, prefix, node.name), "qmp.sock");
-    stopGovernor(sock);
     const dilation = await govern({
-      asked,
-      shift,
-      dataDir: env.dataDir,
-      stepMs: 500,
+      ...governOptions(env, prefix, node, pid, asked, boot.icount, () => profile),
       settleMs: opts.settleMs ?? 10_000,
       windowMs: opts.windowMs ?? 10_000,
-      read: async () => {
-        const c0 = cpuSeconds(pid);
-        const t0 = Date.now();
-        const r = (await qmp(sock, "query-replay", undefined, 5000)) as { icount?: number };
-        const t1 = Date.now();
-        if (typeof r.icount !== "number") throw new Error(`VM ${node.name}: QEMU reports no instruction count`);
-        const guest = (r.icount * 2 ** shift) / 1e9;
-        return { guest, wall: (t0 + t1) / 2000, cpu: (c0 + cpuSeconds(pid)) / 2, rt: t1 - t0 };
-      },
-      setCap: (cap) => {
-        if (alive(pid)) confine(env, prefix, node.name, pid, { ...profile, cpuCap: cap });
-      },
-      // Steps run as long as this QEMU process does (stopped with it: vmStop, or when it is gone).
-      every: (step, ms) => {
-        const t = setInterval(() => {
-          if (!alive(pid)) return stopGovernor(sock);
-          step().catch(() => {});
-        }, ms);
-        t.unref();
-        governors.set(sock, t);
-      },
     });
     profile = { ...profile, cpuCap: dilation.cap, dilation };
   } else confine(env, prefix, node.name, pid, profile);
   writeFileSync(join(vmDir(env, prefix, node.name), "profile.json"), `${JSON.stringify(profile)}\n`);
   return profile;
+}
+
+/** What the governor of a dilated VM reads (QEMU's instruction count and CPU time) and sets (its cgroup's quota). */
+function governOptions(
+  env: Env,
+  prefix: string,
+  node: NodePlan,
+  pid: number,
+  asked: number,
+  shift: number,
+  profile: () => VmProfile,
+): GovernOptions {
+  const sock = join(vmDir(env, prefix, node.name), "qmp.sock");
+  stopGovernor(sock);
+  return {
+    asked,
+    shift,
+    dataDir: env.dataDir,
+    stepMs: 500,
+    read: async () => {
+      const c0 = cpuSeconds(pid);
+      const t0 = Date.now();
+      const r = (await qmp(sock, "query-replay", undefined, 5000)) as { icount?: number };
+      const t1 = Date.now();
+      if (typeof r.icount !== "number") throw new Error(`VM ${node.name}: QEMU reports no instruction count`);
+      const guest = (r.icount * 2 ** shift) / 1e9;
+      return { guest, wall: (t0 + t1) / 2000, cpu: (c0 + cpuSeconds(pid)) / 2, rt: t1 - t0 };
+    },
+    setCap: (cap) => {
+      if (alive(pid)) confine(env, prefix, node.name, pid, { ...profile(), cpuCap: cap });
+    },
+    // Steps run as long as this QEMU process does (stopped with it: vmStop, or when it is gone).
+    every: (step, ms) => {
+      const t = setInterval(() => {
+        if (!alive(pid)) return stopGovernor(sock);
+        step().catch(() => {});
+      }, ms);
+      t.unref();
+      governors.set(sock, t);
+    },
+  };
+}
+
+/**
+ * Govern a running dilated VM again (the facility process restarted: the
+ * governor lived in the old one, and the VM kept its last quota). Starts from
+ * its cap now; its recorded profile stays what setup measured. True when a
+ * governor now runs.
+ */
+export async function vmGovern(env: Env, prefix: string, node: NodePlan): Promise<boolean> {
+  const pid = vmPid(env, prefix, node.name);
+  const p = vmProfileOf(env, prefix, node.name);
+  const asked = node.vm?.clockDilation;
+  if (!pid || !p || !asked || p.icount === undefined) return false;
+  if (vmGoverned(env, prefix, node.name)) return true;
+  await governRun(
+    governOptions(env, prefix, node, pid, asked, p.icount, () => p),
+    p.cpuCap ?? 0.25,
+  );
+  return true;
+}
+
+/** Whether this process governs the VM's clock. */
+export function vmGoverned(env: Env, prefix: string, node: string): boolean {
+  return governors.has(join(vmDir(env, prefix, node), "qmp.sock"));
+}
+
+/** Stop governing the VM (as a facility process that ends does). */
+export function vmUngovern(env: Env, prefix: string, node: string): void {
+  stopGovernor(join(vmDir(env, prefix, node), "qmp.sock"));
 }
 
 /** The running dilation governors, by QMP socket (one per dilated VM this process started). */
@@ -374,71 +433,63 @@ export async function vmReset(env: Env, prefix: string, node: string): Promise<v
   await qmp(join(vmDir(env, prefix, node), "qmp.sock"), "system_reset");
 }
 
-/** Serializes agent requests per VM: the agent's port takes one client at a time. */
-const agentQueue = new Map<string, Promise<unknown>>();
-let requestNo = 0;
-
-/** Run a shell script in the guest through its agent; output is stdout and stderr together. */
-export function vmRun(
+/**
+ * Run a shell script in the guest through its agent; output is stdout and
+ * stderr together, in the order they came. `stdin` is the script's whole
+ * input (none: its end at once).
+ */
+export async function vmRun(
   env: Env,
   prefix: string,
   node: string,
   script: string,
   opts: { stdin?: Buffer; timeoutMs?: number } = {},
 ): Promise<{ code: number; output: Buffer }> {
-  const sock = join(vmDir(env, prefix, node), "agent.sock");
-  const prev = agentQueue.get(sock) ?? Promise.resolve();
-  const next = prev.catch(() => {}).then(() => agentRequest(sock, script, opts.stdin, opts.timeoutMs ?? 120_000));
-  agentQueue.set(sock, next);
-  return next;
-}
-
-function agentRequest(
-  sock: string,
-  script: string,
-  stdin: Buffer | undefined,
-  timeoutMs: number,
-): Promise<{ code: number; output: Buffer }> {
-  const id = `r${process.pid}x${++requestNo}`;
-  return new Promise((resolve, reject) => {
-    const c = connect(sock);
-    let buf = "";
-    let body: string[] | undefined;
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`guest agent: no answer in ${timeoutMs} ms`));
-    }, timeoutMs);
-    c.on("error", (e) => {
-      clearTimeout(timer);
-      reject(new Error(`guest agent: ${e.message}`));
-    });
-    c.setEncoding("utf8").on("data", (d: string) => {
-      buf += d;
-      let nl = buf.indexOf("\n");
-      while (nl >= 0) {
-        const line = buf.slice(0, nl).replace(/\r$/, "");
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf("\n");
-        if (line === `BEGIN ${id}`) body = [];
-        else if (body && line.startsWith(`END ${id} `)) {
-          clearTimeout(timer);
-          c.destroy();
-          resolve({ code: Number(line.split(" ")[2]), output: Buffer.from(body.join(""), "base64") });
-          return;
-        } else if (body) body.push(line);
-      }
-    });
-    const b64 = (s: Buffer) => s.toString("base64");
-    c.write(`${id} ${b64(Buffer.from(script))} ${stdin?.length ? b64(stdin) : "-"}\n`);
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const out: Buffer[] = [];
+  let settle: (e: Error | undefined, code?: number) => void = () => {};
+  const result = new Promise<{ code: number; output: Buffer }>((resolve, reject) => {
+    settle = (e, code) => (e ? reject(e) : resolve({ code: code ?? 255, output: Buffer.concat(out) }));
   });
+  let ended = false;
+  const end = (e: Error | undefined, code?: number) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    c?.destroy();
+    settle(e, code);
+  };
+  const timer = setTimeout(() => end(new Error(`guest agent: no answer in ${timeoutMs} ms`)), timeoutMs);
+  let c: Awaited<ReturnType<typeof session>> | undefined;
+  try {
+    c = await session(vmDir(env, prefix, node), {
+      script,
+      waitMs: timeoutMs,
+      onFrame: (f) => {
+        if (f.type === "1" || f.type === "2") out.push(f.payload);
+        else if (f.type === "Q") end(undefined, f.payload.readInt32BE(0));
+        else if (f.type === "X") end(new Error(`guest agent: ${f.payload.toString()}`));
+      },
+      onError: (e) => end(new Error(`guest agent: ${e.message}`)),
+      onClose: () => end(new Error("guest agent: the session ended without an exit status")),
+    });
+    if (ended) c.destroy();
+    else {
+      if (opts.stdin?.length) c.write(frame("I", opts.stdin));
+      c.write(frame("E"));
+    }
+  } catch (e) {
+    end(e as Error);
+  }
+  return result;
 }
 
 export type VmBoot = "ready" | "failed" | "booting";
 
 /**
  * The guest's boot state as the merge boot left it. One request waits as long
- * as `timeoutMs` (the agent answers once the guest has booted): probes that
- * time out would queue in the port and delay every later request.
+ * as `timeoutMs` (the agent answers once the guest has booted); a probe that
+ * times out hangs up, and the agent drops what it had sent.
  */
 export async function vmBoot(
   env: Env,
@@ -473,7 +524,9 @@ export async function vmWaitReady(
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (!vmPid(env, prefix, node)) throw new Error(`VM ${node}: QEMU is not running (see its console.log)`);
-    const b = await vmBoot(env, prefix, node, Math.max(1000, end - Date.now()));
+    // One probe waits up to 30 s, then a new one (a new connection) goes: what a probe sent while the
+    // guest reset can be lost with the old guest's port, and a probe left waiting would wait for ever.
+    const b = await vmBoot(env, prefix, node, Math.min(30_000, Math.max(1000, end - Date.now())));
     if (b.state === "ready") return;
     if (b.state === "failed") {
       // What the guest's boot said last, for the operator (the guest's files are out of the host's reach).
@@ -503,19 +556,29 @@ export function shellQuote(argv: string[]): string {
 }
 
 /**
- * `exec` on a VM node: a small host process (vm-agent-client.mjs) carries the
- * request to the guest agent, so the caller gets a real child: stdin is sent
- * when it ends, stdout is the guest's stdout and stderr together, the exit
- * status is the command's. No terminal: an interactive shell reads commands
- * from stdin.
+ * `exec` on a VM node: a small host process (vm-agent-client.mjs) holds one
+ * agent session, so the caller gets a real child: stdin streams to the
+ * command as it comes (its end is the command's), stdout and stderr are the
+ * guest's, the exit status is the command's. With `tty` the command runs on a
+ * pty in the guest (job control, window size: write `<rows> <cols>\n` to
+ * the child's fd 3).
  */
-export function vmExec(env: Env, prefix: string, node: string, argv: string[]): ChildProcess {
+export function vmExec(
+  env: Env,
+  prefix: string,
+  node: string,
+  argv: string[],
+  opts: { tty?: { rows: number; cols: number } } = {},
+): ChildProcess {
   if (!vmPid(env, prefix, node)) throw new Error(`node ${node} is not running (power it on first)`);
   const client = fileURLToPath(new URL("./vm-agent-client.mjs", import.meta.url));
-  const script = Buffer.from(shellQuote(argv)).toString("base64");
-  return spawn(process.execPath, [client, join(vmDir(env, prefix, node), "agent.sock"), script], {
-    stdio: ["pipe", "pipe", "pipe"],
+  const script = Buffer.from(opts.tty ? `exec ${shellQuote(argv)}` : shellQuote(argv)).toString("base64");
+  const tty = opts.tty ? ["tty", String(opts.tty.rows), String(opts.tty.cols)] : [];
+  const child = spawn(process.execPath, [client, vmDir(env, prefix, node), script, ...tty], {
+    stdio: opts.tty ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"],
   });
+  (child.stdio[3] as NodeJS.WritableStream | null | undefined)?.on("error", () => {});
+  return child;
 }
 
 /** Wait until the node's namespace holds the veth of every socket (links are wired beside node setup). */

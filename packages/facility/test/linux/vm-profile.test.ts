@@ -23,7 +23,7 @@ import {
   span,
 } from "../../src/linux/dilation.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { vmPid, vmProfileOf, vmRun } from "../../src/linux/vm.ts";
+import { vmGoverned, vmPid, vmProfileOf, vmRun, vmUngovern } from "../../src/linux/vm.ts";
 import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, qemuSkip } from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
@@ -171,7 +171,7 @@ describe("linux data plane: VM and container profiles", { skip: qemuSkip(), time
     // Measured again, independently, from the guest's own clock (/proc/uptime through the agent), with a
     // busy loop in the guest (ten times the instructions per CPU second of its idle loop): the governor
     // lowers the cap and the guest second still takes several host seconds.
-    await vmRun(h.dp.env, prefix, "v", "(while :; do :; done) >/dev/null 2>&1 &");
+    await vmRun(h.dp.env, prefix, "v", "(while :; do :; done) >/dev/null 2>&1 & echo $! > /tmp/busy");
     const up = async () => {
       const t0 = Date.now();
       const r = await vmRun(h.dp.env, prefix, "v", "cat /proc/uptime");
@@ -186,6 +186,22 @@ describe("linux data plane: VM and container profiles", { skip: qemuSkip(), time
     );
     assert.ok(ratio > 6, `the guest clock ran at 1/${ratio.toFixed(1)} of the host's`);
     assert.ok(vmPid(h.dp.env, prefix, "v"));
+
+    // A facility restart: the governor lived in the old process and ends with it; the VM keeps its
+    // last quota, the busy loop's. The loop ends (at that quota the idle guest's clock would run about
+    // ten times too slow); the restarted backend adopts the plan and governs the clock again.
+    vmUngovern(h.dp.env, prefix, "v");
+    await vmRun(h.dp.env, prefix, "v", "kill $(cat /tmp/busy)");
+    h.dp.adopt(h.dp.plan(mzid));
+    for (let i = 0; i < 50 && !vmGoverned(h.dp.env, prefix, "v"); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(vmGoverned(h.dp.env, prefix, "v"), "governed again after the restart");
+    await new Promise((r) => setTimeout(r, 8_000));
+    const c0 = await up();
+    await new Promise((r) => setTimeout(r, 10_000));
+    const c1 = await up();
+    const again = (c1.wall - c0.wall) / (c1.guest - c0.guest);
+    console.log(`after the restart, idle: ${again.toFixed(1)}×`);
+    assert.ok(again > 6 && again < 30, `after the restart the guest clock ran at 1/${again.toFixed(1)} of the host's`);
     await h.dp.dematerialize(mzid);
     assert.ok(isClean(await leftovers(prefix, h.dataDir)));
   });

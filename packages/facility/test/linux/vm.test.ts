@@ -5,13 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { openStore } from "@merge/store";
 import type { Constraint } from "@merge/xir";
 import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { accel, vmCap, vmPid, vmProfileOf } from "../../src/linux/vm.ts";
 import { guestKernel } from "../../src/linux/vm-image.ts";
+import { NodeOps } from "../../src/node-ops.ts";
+import { keys, type MzInfo } from "../../src/task.ts";
 import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, qemuSkip } from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
@@ -142,7 +146,7 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     console.log(`VM boot to ready (accel ${accel()}): ${bootMs} ms`);
   });
 
-  test("as rex drives it: a VM node (kind vm, rtl8139) beside a container, emulated link, recycle leaves nothing", async () => {
+  test("as rex drives it: a VM node (kind vm, rtl8139) beside a container, emulated link, its profile renewed by a power cycle, recycle leaves nothing", async () => {
     const b = LinuxBackend.over(h.dp);
     const logs: string[] = [];
     const ctx: ActionContext = { signal: new AbortController().signal, log: (m) => logs.push(m) };
@@ -211,6 +215,30 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     assert.equal(ping.code, 0, ping.stdout);
     assert.match(ping.stdout, /PING a \(10\.0\.0\.1\)/);
     const prefix = prefixOf(mzid);
+    // A power cycle through the facility's node operations renews the node status's profile (the
+    // record says what the VM has after the boot, not what setup found): the stale one is replaced.
+    const store = openStore(`sqlite://${join(h.dataDir, "store")}`);
+    try {
+      const info: MzInfo = {
+        mzid,
+        vindex: 0,
+        phase: "materializing",
+        nodes: [{ node: "a", resource: "hv0" }],
+        links: [],
+        created: new Date().toISOString(),
+        profiles: { a: { kind: "vm", accel: "stale", cores: 9 } as never },
+      };
+      await store.put(keys.info(mzid), JSON.stringify(info));
+      const rec = { resource: "hv0", current: "ready", target: "ready", mzid, node: "a", updated: "" };
+      await store.put(keys.node("hv0"), JSON.stringify(rec));
+      const ops = new NodeOps(store, b);
+      assert.equal((await ops.power(mzid, "a", "cycle")).state, "on");
+      const after = JSON.parse((await store.get(keys.info(mzid)))!.value) as MzInfo;
+      assert.deepEqual(after.profiles?.a, { kind: "vm", ...vmProfileOf(h.dp.env, prefix, "a") });
+      assert.equal(after.profiles?.a?.cores, 1);
+    } finally {
+      await store.close();
+    }
     const pid = vmPid(h.dp.env, prefix, "a")!;
     // (Emulation first: a recycled node's namespace takes its link's veths with it.)
     await b.emulationDestroy(emu, ctx);
