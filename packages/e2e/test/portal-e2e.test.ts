@@ -2,11 +2,12 @@
 // materializations plugin) → startFacility: commander (mTLS) → driver → rex → sim, then
 // `mrg show materialization` and `mrg dematerialize`.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-pe2e-"));
@@ -19,13 +20,7 @@ before(async () => {
   stack = await startPortalStack(tmp, backend);
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("mrg materialize → active; show materialization; mrg dematerialize → gone", async () => {
   const n = 4;

@@ -2,11 +2,12 @@
 // commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
 // real; bad requests and unauthenticated callers are refused at the upgrade.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { ApiError, PortalClient } from "@merge/portal/client";
 import type { Started } from "@merge/portal/main";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
@@ -24,13 +25,7 @@ before(async () => {
   ({ portal, admin } = stack);
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
   const xir = JSON.stringify({
