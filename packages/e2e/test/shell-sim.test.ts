@@ -10,6 +10,7 @@ import { SimBackend } from "@merge/facility";
 import { closeThenRemove } from "@merge/facility/testing";
 import { ApiError, PortalClient } from "@merge/portal/client";
 import type { Started } from "@merge/portal/main";
+import { linkOf } from "@merge/xir";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
@@ -39,15 +40,10 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       properties: {},
     })),
     links: [
-      {
-        name: "ab",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "b", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("ab", [
+        ["a", 0],
+        ["b", 0],
+      ]),
     ],
   });
   await stack.accepted("p1", "e1", xir, "xir");

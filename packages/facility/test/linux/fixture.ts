@@ -11,7 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import { type Fragment, linkEmulation, planMaterialization } from "@merge/materialize";
-import type { Experiment, Facility, Link, Node, Realization, Resource } from "@merge/xir";
+import {
+  type Experiment,
+  type Facility,
+  type Link,
+  linkOf,
+  type Node,
+  type Realization,
+  type Resource,
+} from "@merge/xir";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
@@ -197,9 +205,8 @@ export function node(name: string, addrs: string[][], routes: Node["routes"] = [
   };
 }
 
-export function link(name: string, endpoints: [string, number][], constraints: Link["constraints"] = []): Link {
-  return { name, endpoints: endpoints.map(([node, socket]) => ({ node, socket })), constraints, properties: {} };
-}
+/** A link as the linux tests write it: xir's linkOf. */
+export const link = linkOf;
 
 export function experiment(
   name: string,
