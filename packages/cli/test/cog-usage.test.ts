@@ -5,12 +5,13 @@
 // 1 for failures and 2 for usage errors; lists are JSON with --json.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Driver, Rex, SimBackend, synthetic } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { fragmentsFor } from "@merge/materialize";
 import { openStore, type Store } from "@merge/store";
 
@@ -62,13 +63,7 @@ before(async () => {
   await rex.stop();
 });
 
-after(async () => {
-  try {
-    await store?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, store));
 
 describe("cog, as the operator on call uses it", () => {
   test("the on-call view: materializations, tasks in error, stray nodes, as JSON and as plain tables", async () => {

@@ -4,12 +4,13 @@
 // realization: the portal dematerializes it on the facility, then relinquishes
 // it, says so in the experiment's history and in `mrg notifications`.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-lease-"));
 let stack: PortalStack;
@@ -20,13 +21,7 @@ before(async () => {
   assert.equal((await stack.mrg(["push", "examples/demo.ts", "demo.admin"])).code, 0);
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("mrg realize --duration, time left, extend within the maximum, and a clear refusal beyond", async () => {
   const bad = await stack.mrg(["realize", "r9.demo.admin", "--accept", "--duration", "soon"]);

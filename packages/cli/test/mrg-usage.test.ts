@@ -4,7 +4,7 @@
 // status 1 for failures and 2 for usage errors; lists must be JSON with --json.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { keys } from "@merge/portal";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -63,13 +64,7 @@ before(async () => {
   await stack.admin.createExperiment("admin", { name: "demo" });
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 describe("mrg, the experimenter's workflow and its mistakes", () => {
   test("push, realize, materialize and tear down, with --json where scripts read it", async () => {

@@ -7,13 +7,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
-import { avgRtt, inNetns, listening, listNetns, rtPing, skip } from "@merge/facility/testing/linux";
-import { type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
+import { avgRtt, inNetns, listening, rtPing, skip } from "@merge/facility/testing/linux";
+import { type LinuxPortalStack, startLinuxPortalStack } from "./portal-stack.ts";
 
 const root = join(import.meta.dirname, "../../..");
 
@@ -32,14 +32,12 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
   const dataDir = join(tmp, "linux");
   const proj = `p${randomBytes(4).toString("hex")}`;
   const mz = `r1.asym.${proj}`;
-  const netnsBefore = new Set(listNetns());
-  let stack: PortalStack | undefined;
-  let backend: LinuxBackend | undefined;
+  let stack: LinuxPortalStack | undefined;
   let server: ChildProcess | undefined;
   let addr: { a: string; b: string };
 
-  const mrg = (args: string[]) => (stack as PortalStack).mrg(args);
-  const ns = (node: string) => backend!.dataPlane.netnsPath(mz, node);
+  const mrg = (args: string[]) => (stack as LinuxPortalStack).mrg(args);
+  const ns = (node: string) => stack!.backend.dataPlane.netnsPath(mz, node);
   const ok = async (args: string[]) => {
     const r = await mrg(args);
     assert.equal(r.code, 0, `mrg ${args.join(" ")}: ${r.stderr}${r.stdout}`);
@@ -63,8 +61,7 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
   };
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
-    stack = await startPortalStack(tmp, backend);
+    stack = await startLinuxPortalStack(tmp, [mz]);
     const source = readFileSync(join(root, "examples/asymmetric.ts"), "utf8");
     const xp = await stack.accepted(proj, "asym", source, "ts");
     const at = (n: string) => xp.nodes.find((x) => x.name === n)!.sockets[0]!.addrs[0]!.split("/")[0]!;
@@ -82,11 +79,6 @@ describe("an asymmetric link (examples/asymmetric.ts) on the linux backend", { s
       assert.ok(isClean(await leftovers(prefixOf(mz), dataDir)), "nothing of the materialization is left");
     } finally {
       await stack?.close();
-      await sweep(prefixOf(mz), dataDir);
-      await backend?.close();
-      rmSync(tmp, { recursive: true, force: true });
-      const extra = listNetns().filter((n) => !netnsBefore.has(n) && n.startsWith(prefixOf(mz)));
-      assert.deepEqual(extra, [], "no namespace of this run left");
     }
   });
 

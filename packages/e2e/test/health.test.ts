@@ -6,12 +6,13 @@
 // certificate that expires soon is a warning (exit 1).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { facilityHealth, makeCerts, Rex, SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import type { PortalHealth } from "@merge/portal/client";
 import { openStore } from "@merge/store";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
@@ -31,13 +32,7 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}) {
 before(async () => {
   stack = await startPortalStack(tmp, new SimBackend({ durations: { imaging: 5, power: 2, network: 1, infrapod: 2 } }));
 });
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("mergectl health and the facility's health after a materialization", async () => {
   await stack.accepted("hp", "demo", readFileSync(join(root, "examples/demo.ts"), "utf8"), "ts");

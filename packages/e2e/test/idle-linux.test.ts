@@ -6,41 +6,33 @@
 // Needs root and network namespaces; skipped with the reason otherwise.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
 import { keys } from "@merge/portal";
-import { LINUX_PAIR as MODEL, type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { type LinuxPortalStack, LINUX_PAIR as MODEL, startLinuxPortalStack } from "./portal-stack.ts";
 
 describe("idle detection counts what the facility sees the nodes do", { skip }, () => {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-idle-linux-"));
   const proj = `p${randomBytes(4).toString("hex")}`;
   const MZ = `r1.e1.${proj}`;
-  let stack: PortalStack | undefined;
-  let backend: LinuxBackend | undefined;
+  let stack: LinuxPortalStack | undefined;
   const dataDir = join(tmp, "linux");
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
-    stack = await startPortalStack(tmp, backend);
+    stack = await startLinuxPortalStack(tmp, [MZ]);
     await stack.accepted(proj, "e1", MODEL, "ts");
   });
 
-  after(async () => {
-    await stack?.close();
-    const left = await sweep(prefixOf(MZ), dataDir);
-    await backend?.close();
-    rmSync(tmp, { recursive: true, force: true });
-    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
-  });
+  after(() => stack?.close());
 
   test("no traffic: idle, saying what was looked at; traffic between nodes: active, naming it; quiet: idle again", {
     timeout: 240_000,
   }, async () => {
-    const s = stack as PortalStack;
+    const s = stack as LinuxPortalStack;
     const up = await s.mrg(["materialize", MZ, "--timeout", "180"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);
     const activity = s.portal.portal.ctx.leases.activity!;
@@ -65,7 +57,7 @@ describe("idle detection counts what the facility sees the nodes do", { skip }, 
     );
 
     // Traffic a → b inside the nodes (not a portal session): 20 echo requests and replies.
-    const ping = await (backend as LinuxBackend).dataPlane.run(`r1.e1.${proj}`, "a", [
+    const ping = await (stack as LinuxPortalStack).backend.dataPlane.run(`r1.e1.${proj}`, "a", [
       "busybox",
       "ping",
       "-c",

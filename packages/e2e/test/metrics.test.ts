@@ -2,11 +2,12 @@
 // /metrics (administrators only) and a facility's metrics listener, after a
 // real materialization on the sim backend went through the commander and rex.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type MetricsServer, SimBackend, serveMetrics } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { PortalClient } from "@merge/portal/client";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
@@ -17,14 +18,7 @@ let served: MetricsServer | undefined;
 before(async () => {
   stack = await startPortalStack(tmp, new SimBackend({ durations: { imaging: 5, power: 2, network: 1, infrapod: 2 } }));
 });
-after(async () => {
-  try {
-    await served?.close();
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, served, stack));
 
 /** The value of one sample line (`name{labels} value`), or undefined. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {

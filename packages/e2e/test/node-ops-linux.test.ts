@@ -5,39 +5,30 @@
 // Needs root and network namespaces; skipped with the reason otherwise.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
 import { medianRtt, skip } from "@merge/facility/testing/linux";
-import { LINUX_PAIR as MODEL, type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { type LinuxPortalStack, LINUX_PAIR as MODEL, startLinuxPortalStack } from "./portal-stack.ts";
 
 describe("node operations on the linux backend, through portal and commander", { skip }, () => {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-linux-"));
   // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
   const proj = `p${randomBytes(4).toString("hex")}`;
   const MZ = `r1.e1.${proj}`;
-  let stack: PortalStack | undefined;
-  let backend: LinuxBackend | undefined;
+  let stack: LinuxPortalStack | undefined;
   const dataDir = join(tmp, "linux");
 
-  const mrg = (args: string[], input?: string) => (stack as PortalStack).mrg(args, input);
+  const mrg = (args: string[], input?: string) => (stack as LinuxPortalStack).mrg(args, input);
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
-    stack = await startPortalStack(tmp, backend);
+    stack = await startLinuxPortalStack(tmp, [MZ]);
     await stack.accepted(proj, "e1", MODEL, "ts");
   });
 
-  after(async () => {
-    await stack?.close();
-    // Whatever a failed test left: swept by the run's prefix, then checked.
-    const left = await sweep(prefixOf(MZ), dataDir);
-    await backend?.close();
-    rmSync(tmp, { recursive: true, force: true });
-    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
-  });
+  after(() => stack?.close());
 
   test("exec, emulation change measured, reboot tracked, dematerialize leaves nothing", {
     timeout: 240_000,

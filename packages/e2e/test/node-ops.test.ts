@@ -2,7 +2,7 @@
 // → portal routes (policy, validation) → commander (mTLS, routed by resource) →
 // driver → NodeOps on the backend; tracked state read back through status.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -17,6 +17,7 @@ import {
   startDriverServer,
   tlsClient,
 } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { PortalClient } from "@merge/portal/client";
 import type { Started } from "@merge/portal/main";
 import * as pb from "@merge/proto";
@@ -64,13 +65,7 @@ before(async () => {
   await stack.accepted("p1", "e1", MODEL, "ts");
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("before materializing: node operations say it is not materialized", async () => {
   const r = await mrg(["node", "stop", "a", MZ]);

@@ -2,11 +2,13 @@
 // materializations plugin) → startFacility: commander (mTLS) → driver → rex → sim, then
 // `mrg show materialization` and `mrg dematerialize`.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
+import { linkOf } from "@merge/xir";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-pe2e-"));
@@ -19,13 +21,7 @@ before(async () => {
   stack = await startPortalStack(tmp, backend);
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("mrg materialize → active; show materialization; mrg dematerialize → gone", async () => {
   const n = 4;
@@ -39,15 +35,12 @@ test("mrg materialize → active; show materialization; mrg dematerialize → go
       sockets: [0, 1].map((index) => ({ index, addrs: [], constraints: [] })),
       properties: {},
     })),
-    links: Array.from({ length: n - 1 }, (_, i) => ({
-      name: `l${i}`,
-      endpoints: [
-        { node: `n${i}`, socket: 1 },
-        { node: `n${i + 1}`, socket: 0 },
-      ],
-      constraints: [],
-      properties: {},
-    })),
+    links: Array.from({ length: n - 1 }, (_, i) =>
+      linkOf(`l${i}`, [
+        [`n${i}`, 1],
+        [`n${i + 1}`, 0],
+      ]),
+    ),
   });
   await stack.accepted("p1", "e1", xir, "xir");
 

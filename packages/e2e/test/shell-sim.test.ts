@@ -2,13 +2,15 @@
 // commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
 // real; bad requests and unauthenticated callers are refused at the upgrade.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SimBackend } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import { ApiError, PortalClient } from "@merge/portal/client";
 import type { Started } from "@merge/portal/main";
+import { linkOf } from "@merge/xir";
 import { type PortalStack, startPortalStack } from "./portal-stack.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
@@ -24,13 +26,7 @@ before(async () => {
   ({ portal, admin } = stack);
 });
 
-after(async () => {
-  try {
-    await stack?.close();
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+after(() => closeThenRemove(tmp, stack));
 
 test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
   const xir = JSON.stringify({
@@ -44,15 +40,10 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       properties: {},
     })),
     links: [
-      {
-        name: "ab",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "b", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("ab", [
+        ["a", 0],
+        ["b", 0],
+      ]),
     ],
   });
   await stack.accepted("p1", "e1", xir, "xir");

@@ -8,17 +8,16 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Driver } from "@merge/facility";
-import { isClean, LinuxBackend, leftovers, prefixOf, sweep } from "@merge/facility/linux";
+import { isClean, leftovers, prefixOf, sweep } from "@merge/facility/linux";
 import {
   alive,
   check,
   line3,
-  listNetns,
   localPlan,
   namesOf,
   nodePid,
@@ -28,7 +27,7 @@ import {
 } from "@merge/facility/testing/linux";
 import type { PortalClient } from "@merge/portal/client";
 import type { Experiment } from "@merge/xir";
-import { type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { type LinuxPortalStack, startLinuxPortalStack } from "./portal-stack.ts";
 
 const HEAD = `import { latency, ms, Network, addressing, routing, image } from "@merge/model";`;
 const model = (name: string, body: string, opts = "addressing.ipv4, routing.static") =>
@@ -84,13 +83,11 @@ describe("teardown of varied topologies on the linux backend, through portal and
   const tmp = mkdtempSync(join(tmpdir(), "mrg-shapes-linux-"));
   const proj = `p${randomBytes(4).toString("hex")}`;
   const dataDir = join(tmp, "linux");
-  let stack: PortalStack | undefined;
+  let stack: LinuxPortalStack | undefined;
   let admin: PortalClient;
-  let backend: LinuxBackend | undefined;
   const mzids: string[] = [];
-  const netnsBefore = new Set(listNetns());
 
-  const mrg = (args: string[], input?: string) => (stack as PortalStack).mrg(args, input);
+  const mrg = (args: string[], input?: string) => (stack as LinuxPortalStack).mrg(args, input);
 
   /** Push a model as experiment `exp` and accept realizations `rlzs` of it; returns the compiled XIR. */
   async function prepare(exp: string, source: string, rlzs: string[]): Promise<Experiment> {
@@ -152,25 +149,12 @@ describe("teardown of varied topologies on the linux backend, through portal and
   }
 
   before(async () => {
-    backend = await LinuxBackend.open({ dataDir, defaultImage: "busybox", imageFallback: "busybox" });
-    stack = await startPortalStack(tmp, backend);
+    stack = await startLinuxPortalStack(tmp, mzids);
     ({ admin } = stack);
     await admin.createProject({ name: proj });
   });
 
-  after(async () => {
-    await stack?.close();
-    const left: string[] = [];
-    for (const mz of mzids) {
-      const l = await sweep(prefixOf(mz), dataDir);
-      if (!isClean(l)) left.push(`${mz}: ${JSON.stringify(l)}`);
-    }
-    await backend?.close();
-    rmSync(tmp, { recursive: true, force: true });
-    const extra = listNetns().filter((n) => !netnsBefore.has(n) && mzids.some((m) => n.startsWith(prefixOf(m))));
-    assert.deepEqual(left, [], "everything swept");
-    assert.deepEqual(extra, [], "no namespace of this run left");
-  });
+  after(() => stack?.close());
 
   /** Materialize through mrg (waiting until active) and ping across every link. */
   async function up(mz: string, xp: Experiment): Promise<void> {
@@ -207,7 +191,7 @@ describe("teardown of varied topologies on the linux backend, through portal and
         assert.ok(Date.now() < end, "both processes entered the namespace");
         await new Promise((r) => setTimeout(r, 10));
       }
-      await nodeStop(backend!.dataPlane.env, prefix, "a", 0, { downInterfaces: false });
+      await nodeStop(stack!.backend.dataPlane.env, prefix, "a", 0, { downInterfaces: false });
       assert.ok(alive(tool.pid!), "our iproute2 batch still runs");
       // The stray is our child: it is gone once reaped (until then a zombie still answers kill 0).
       const stopped = await Promise.race([
@@ -234,8 +218,8 @@ describe("teardown of varied topologies on the linux backend, through portal and
     const mz = `orphan.ns.${proj}`;
     mzids.push(mz);
     const prefix = prefixOf(mz);
-    await backend!.dataPlane.materialize(localPlan(line3(), mz));
-    const pid = nodePid(backend!.dataPlane.env, prefix, "a");
+    await stack!.backend.dataPlane.materialize(localPlan(line3(), mz));
+    const pid = nodePid(stack!.backend.dataPlane.env, prefix, "a");
     assert.ok(pid, "node a runs");
     await check("ip", ["netns", "del", namesOf(prefix).node("a")]);
     const left = await leftovers(prefix, dataDir);

@@ -1,5 +1,6 @@
 // Shared test scaffolding: a store, a driver, rex workers on the sim backend, and
 // a journal of rex outcomes to assert on.
+import { rmSync } from "node:fs";
 import type { Store } from "@merge/store";
 import type { Driver } from "../src/driver.ts";
 import { Rex, type RexEvent, type RexOptions } from "../src/rex.ts";
@@ -52,4 +53,24 @@ export async function statusIs(driver: Driver, mzid: string, status: string, tim
     },
     timeoutMs,
   );
+}
+
+type Closable = { close(): Promise<unknown> } | { stop(): Promise<unknown> };
+
+/**
+ * A suite's `after`: closes (or stops) what it started, in order, each even
+ * when an earlier one failed, then removes its temp dir; the first failure is
+ * thrown at the end. What did not start is undefined, skipped.
+ */
+export async function closeThenRemove(dir: string | undefined, ...started: (Closable | undefined)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const s of started) {
+    try {
+      if (s) await ("close" in s ? s.close() : s.stop());
+    } catch (e) {
+      failures.push(e);
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (failures.length) throw failures[0];
 }

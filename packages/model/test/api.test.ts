@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
+import { linkOf } from "@merge/xir";
 import {
   addressing,
   capacity,
@@ -187,33 +188,18 @@ function raw(): Experiment {
       ],
     })),
     links: [
-      {
-        name: "ab",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "b", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
-      {
-        name: "bc",
-        endpoints: [
-          { node: "b", socket: 1 },
-          { node: "c", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
-      {
-        name: "ca",
-        endpoints: [
-          { node: "c", socket: 1 },
-          { node: "a", socket: 1 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("ab", [
+        ["a", 0],
+        ["b", 0],
+      ]),
+      linkOf("bc", [
+        ["b", 1],
+        ["c", 0],
+      ]),
+      linkOf("ca", [
+        ["c", 1],
+        ["a", 1],
+      ]),
     ],
   };
 }
@@ -244,15 +230,12 @@ test("structural errors in raw XIR: schema, unknown endpoints, reused sockets, s
   x.links[2]!.endpoints[1] = { node: "zed", socket: 0 };
   x.links[1]!.endpoints[0] = { node: "a", socket: 0 };
   x.nodes[2]!.sockets[1]!.index = 5;
-  x.links.push({
-    name: "far",
-    endpoints: [
-      { node: "b", socket: 9 },
-      { node: "c", socket: 0 },
-    ],
-    constraints: [],
-    properties: {},
-  });
+  x.links.push(
+    linkOf("far", [
+      ["b", 9],
+      ["c", 0],
+    ]),
+  );
   const r = compileExperiment(x);
   const codes = r.diagnostics.map((d) => `${d.code}@${d.path}`);
   assert.ok(codes.includes("unknown-endpoint@links[2].endpoints[1]"), codes.join(" "));

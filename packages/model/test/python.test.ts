@@ -12,6 +12,7 @@ import {
   formatSchemaErrors,
   gb,
   gbps,
+  linkOf,
   mb,
   mbps,
   ms,
@@ -50,15 +51,10 @@ describe("examples/python compile to XIR", () => {
       ["a", "b"],
     );
     assert.deepEqual(x.links, [
-      {
-        name: "link0",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "b", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("link0", [
+        ["a", 0],
+        ["b", 0],
+      ]),
     ]);
     assert.deepEqual(node(x, "a").sockets, [{ index: 0, addrs: ["10.0.0.1/24"], constraints: [] }]);
     assert.deepEqual(node(x, "b").sockets, [{ index: 0, addrs: ["10.0.0.2/24"], constraints: [] }]);

@@ -7,6 +7,7 @@
  *   push:     1 MB XIR model pushes (compiled and stored as revisions), 10 s
  */
 import { benchCase, defineBench } from "@merge/bench";
+import { linkOf } from "@merge/xir";
 import autocannon from "autocannon";
 import { startServer } from "./server.ts";
 
@@ -24,15 +25,12 @@ function xirOfSize(name: string, bytes: number): string {
   const per = JSON.stringify(node(0)).length + 120;
   const n = Math.max(2, Math.round(bytes / per));
   const nodes = Array.from({ length: n }, (_, i) => node(i));
-  const links = Array.from({ length: n - 1 }, (_, i) => ({
-    name: `link${i}`,
-    endpoints: [
-      { node: `node${i}`, socket: 1 },
-      { node: `node${i + 1}`, socket: 0 },
-    ],
-    constraints: [],
-    properties: {},
-  }));
+  const links = Array.from({ length: n - 1 }, (_, i) =>
+    linkOf(`link${i}`, [
+      [`node${i}`, 1],
+      [`node${i + 1}`, 0],
+    ]),
+  );
   return JSON.stringify({ xir: "1.0", name, parameters: {}, nodes, links });
 }
 

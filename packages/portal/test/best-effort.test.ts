@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { linkOf } from "@merge/xir";
 import { apiError, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
@@ -33,24 +34,14 @@ test("bestEffort: a failed realization carries the closest mapping; nothing is h
       },
     ],
     links: [
-      {
-        name: "ab",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "b", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
-      {
-        name: "bh",
-        endpoints: [
-          { node: "b", socket: 1 },
-          { node: "huge", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("ab", [
+        ["a", 0],
+        ["b", 0],
+      ]),
+      linkOf("bh", [
+        ["b", 1],
+        ["huge", 0],
+      ]),
     ],
   };
   await u.push("bea", "big", JSON.stringify(xir), "xir");

@@ -111,7 +111,8 @@ export function chainXir(name: string, n: number, constraints: Constraint[] = []
 
 /** A minimal browser: follows redirects by hand, keeps cookies. */
 export class Browser {
-  private cookies = new Map<string, string>();
+  /** The cookies held, by name (a test checks none reaches the log). */
+  readonly cookies = new Map<string, string>();
   async go(
     url: string,
     init: { method?: string; form?: Record<string, string>; stopAt?: string } = {},
@@ -181,7 +182,18 @@ export async function signInOnTheWeb(
     stopAt: redirect,
   });
   const code = new URL(back.url).searchParams.get("code") as string;
-  const res = await fetch(`${url}/oidc/token`, {
+  const res = await redeemCode(url, code, redirect, { code_verifier: verifier });
+  return (await res.json()) as { access_token: string; refresh_token?: string };
+}
+
+/** The token endpoint's answer to the web client's authorization `code` (PKCE's `code_verifier` among `extra`). */
+export function redeemCode(
+  url: string,
+  code: string,
+  redirect: string,
+  extra: Record<string, string>,
+): Promise<Response> {
+  return fetch(`${url}/oidc/token`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({
@@ -189,8 +201,7 @@ export async function signInOnTheWeb(
       code,
       redirect_uri: redirect,
       client_id: WEB_CLIENT,
-      code_verifier: verifier,
+      ...extra,
     }),
   });
-  return (await res.json()) as { access_token: string; refresh_token?: string };
 }

@@ -18,6 +18,7 @@ import { PortalClient } from "../src/client/index.ts";
 import { REDACTED, urlForLog } from "../src/logging.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import { CLI_CLIENT, WEB_CLIENT } from "../src/oidc.ts";
+import { Browser, redeemCode } from "./harness.ts";
 
 let dataDir: string;
 let started: Started;
@@ -42,41 +43,6 @@ after(async () => {
 });
 
 /** Follows redirects by hand and remembers every cookie value the portal set. */
-class CookieJar {
-  readonly jar = new Map<string, string>();
-  async go(url: string, init: { method?: string; form?: Record<string, string>; stopAt?: string } = {}) {
-    let next = url;
-    let method = init.method ?? "GET";
-    let body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    for (let hops = 0; hops < 20; hops++) {
-      const res = await fetch(next, {
-        method,
-        redirect: "manual",
-        headers: {
-          cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join("; "),
-          ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
-        },
-        body,
-      });
-      for (const c of res.headers.getSetCookie()) {
-        const pair = c.split(";")[0] as string;
-        const i = pair.indexOf("=");
-        this.jar.set(pair.slice(0, i), pair.slice(i + 1));
-      }
-      const loc = res.headers.get("location");
-      if (res.status >= 300 && res.status < 400 && loc) {
-        next = new URL(loc, next).href;
-        if (init.stopAt !== undefined && next.startsWith(init.stopAt)) return { url: next, html: "" };
-        method = "GET";
-        body = undefined;
-        continue;
-      }
-      return { url: next, html: await res.text() };
-    }
-    throw new Error("too many redirects");
-  }
-}
-
 test("passwords, tokens, codes and cookies never appear in the request log", async () => {
   const url = started.url;
   const adminPassword = started.admin.password as string;
@@ -105,7 +71,7 @@ test("passwords, tokens, codes and cookies never appear in the request log", asy
     code_challenge_method: "S256",
     state: randomBytes(8).toString("hex"),
   }).toString();
-  const browser = new CookieJar();
+  const browser = new Browser();
   const page = await browser.go(auth.href);
   const action = /action="([^"]+\/login)"/.exec(page.html)?.[1];
   assert.ok(action, page.html);
@@ -118,17 +84,7 @@ test("passwords, tokens, codes and cookies never appear in the request log", asy
   assert.ok(code, back.url);
   // The browser lands on /callback?code=… (404 here: no UI plugin, but the request is logged).
   await fetch(back.url);
-  const tokenRes = await fetch(`${url}/oidc/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      code,
-      redirect_uri: redirect,
-      client_id: WEB_CLIENT,
-      code_verifier: verifier,
-    }),
-  });
+  const tokenRes = await redeemCode(url, code, redirect, { code_verifier: verifier });
   const tokens = (await tokenRes.json()) as { access_token: string; refresh_token?: string; id_token?: string };
   assert.ok(tokens.access_token, JSON.stringify(tokens));
   assert.equal((await new PortalClient(url, tokens.access_token).whoami()).name, "lou");
@@ -141,7 +97,7 @@ test("passwords, tokens, codes and cookies never appear in the request log", asy
       body: new URLSearchParams({ client_id: CLI_CLIENT, scope: "openid api" }),
     })
   ).json()) as { user_code: string; device_code: string; verification_uri_complete: string };
-  await new CookieJar().go(device.verification_uri_complete);
+  await new Browser().go(device.verification_uri_complete);
 
   await new Promise((r) => setImmediate(r)); // let the stream deliver the last lines
   const secrets: Record<string, string> = {
@@ -159,7 +115,7 @@ test("passwords, tokens, codes and cookies never appear in the request log", asy
     ...(tokens.refresh_token ? { "refresh token": tokens.refresh_token } : {}),
     ...(tokens.id_token ? { "id token": tokens.id_token } : {}),
     // (cookies the provider cleared again have empty values)
-    ...Object.fromEntries([...browser.jar].filter(([, v]) => v !== "").map(([k, v]) => [`cookie ${k}`, v])),
+    ...Object.fromEntries([...browser.cookies].filter(([, v]) => v !== "").map(([k, v]) => [`cookie ${k}`, v])),
   };
   assert.ok(Object.keys(secrets).filter((k) => k.startsWith("cookie ")).length >= 2, "the web flow set cookies");
   if (process.env.MERGE_SHOW_LOG) process.stderr.write(log);

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { PortalClient } from "../src/client/index.ts";
 import { startPortal } from "../src/main.ts";
 import { API_RESOURCE, WEB_CLIENT } from "../src/oidc.ts";
-import { apiError, Browser, type Harness, signInOnTheWeb, startHarness } from "./harness.ts";
+import { apiError, Browser, type Harness, redeemCode, signInOnTheWeb, startHarness } from "./harness.ts";
 
 let h: Harness;
 before(async () => {
@@ -84,18 +84,7 @@ test("web sign-in: authorization code + PKCE gives an access token the API accep
   assert.ok(code, back.url);
 
   // The code alone is not enough: PKCE needs the verifier.
-  const token = (extra: Record<string, string>) =>
-    fetch(`${h.url}/oidc/token`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({
-        grant_type: "authorization_code",
-        code,
-        redirect_uri: redirect,
-        client_id: WEB_CLIENT,
-        ...extra,
-      }),
-    });
+  const token = (extra: Record<string, string>) => redeemCode(h.url, code, redirect, extra);
   assert.equal((await token({ code_verifier: randomBytes(32).toString("base64url") })).status, 400);
   const res = await token({ code_verifier: verifier });
   const body = (await res.json()) as { access_token?: string };

@@ -8,7 +8,7 @@ import {
   type RealizeResult,
   realize,
 } from "@merge/realize";
-import { canonicalJSON, type Experiment, type Realization, type ResourceInternet } from "@merge/xir";
+import { canonicalJSON, type Experiment, linkOf, type Realization, type ResourceInternet } from "@merge/xir";
 import { c, experiment, facility, Gbps, GiB, interconnect, Mbps, ms, node, nodes } from "./fixtures.ts";
 
 function ok(r: RealizeResult): Realization {
@@ -221,15 +221,10 @@ describe("interfaces", () => {
     const x: Experiment = {
       ...experiment("nic", [a, node("b", [], 1)], []),
       links: [
-        {
-          name: "l",
-          endpoints: [
-            { node: "a", socket: 0 },
-            { node: "b", socket: 0 },
-          ],
-          constraints: [],
-          properties: {},
-        },
+        linkOf("l", [
+          ["a", 0],
+          ["b", 0],
+        ]),
       ],
     };
     const rz = realizeChecked(net, x, new AllocationTable(), []);
@@ -461,15 +456,10 @@ describe("virtual NICs", () => {
     const x: Experiment = {
       ...experiment("nics", [a, b], []),
       links: [
-        {
-          name: "l",
-          endpoints: [
-            { node: "a", socket: 0 },
-            { node: "b", socket: 0 },
-          ],
-          constraints: [],
-          properties: {},
-        },
+        linkOf("l", [
+          ["a", 0],
+          ["b", 0],
+        ]),
       ],
     };
     const rz = realizeChecked(net, x, new AllocationTable(), []);

@@ -4,7 +4,7 @@
  * certificates, and active materializations with age and idleness.
  */
 import { formatDuration, type PortalHealth } from "@merge/portal/client";
-import { Show, useLoad } from "./parts.tsx";
+import { Show, Table, useLoad } from "./parts.tsx";
 
 export function HealthView() {
   const data = useLoad((a) => a.healthDetail(), "health");
@@ -29,50 +29,30 @@ export function HealthView() {
               `, leader ${h.store.leader ?? "none"}, ${h.store.members?.filter((m) => m.reachable).length ?? 0} of ${h.store.members?.length ?? 0} members reachable`}
             . Portal replicas: {h.replicas.length}.
           </p>
-          <table data-testid="health-facilities">
-            <thead>
-              <tr>
-                <th>Facility</th>
-                <th>State</th>
-                <th>Certificate expires</th>
+          <Table testId="health-facilities" head={["Facility", "State", "Certificate expires"]}>
+            {h.facilities.map((f) => (
+              <tr key={f.name} className={f.daysLeft !== null && f.daysLeft < 30 ? "error" : undefined}>
+                <td>{f.name}</td>
+                <td>{f.state}</td>
+                <td>
+                  {f.certificateExpires === null ? "" : `${f.certificateExpires.slice(0, 10)} (${f.daysLeft} days)`}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {h.facilities.map((f) => (
-                <tr key={f.name} className={f.daysLeft !== null && f.daysLeft < 30 ? "error" : undefined}>
-                  <td>{f.name}</td>
-                  <td>{f.state}</td>
-                  <td>
-                    {f.certificateExpires === null ? "" : `${f.certificateExpires.slice(0, 10)} (${f.daysLeft} days)`}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <table data-testid="health-materializations">
-            <thead>
-              <tr>
-                <th>Materialization</th>
-                <th>State</th>
-                <th>Creator</th>
-                <th>Age</th>
-                <th>Idle</th>
+            ))}
+          </Table>
+          <Table testId="health-materializations" head={["Materialization", "State", "Creator", "Age", "Idle"]}>
+            {h.materializations.map((m) => (
+              <tr key={m.id}>
+                <td>{m.id}</td>
+                <td>{m.state}</td>
+                <td>{m.creator}</td>
+                <td>{formatDuration(m.ageSeconds)}</td>
+                <td title={m.idle?.why}>
+                  {m.idle ? `${m.idle.flagged ? "idle " : ""}${formatDuration(m.idle.idleSeconds)}` : ""}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {h.materializations.map((m) => (
-                <tr key={m.id}>
-                  <td>{m.id}</td>
-                  <td>{m.state}</td>
-                  <td>{m.creator}</td>
-                  <td>{formatDuration(m.ageSeconds)}</td>
-                  <td title={m.idle?.why}>
-                    {m.idle ? `${m.idle.flagged ? "idle " : ""}${formatDuration(m.idle.idleSeconds)}` : ""}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         </div>
       )}
     </Show>

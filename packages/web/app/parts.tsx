@@ -1,4 +1,4 @@
-/** Small shared pieces: links, loading and error states, badges. */
+/** Small shared pieces: links, loading and error states, badges, tables. */
 import { type ReactNode, useCallback, useEffect, useState } from "react";
 import { type Api, call, describeError, SessionExpired } from "./api.ts";
 import { navigate, pathOf, type Route } from "./route.ts";
@@ -70,6 +70,23 @@ export function Show<T>({ loaded, children }: { loaded: Loaded<T>; children: (da
   return <>{children(loaded.data)}</>;
 }
 
+/** A table under a row of column headings; `children` are its body's rows. */
+export function Table({ head, testId, children }: { head: string[]; testId?: string; children: ReactNode }) {
+  return (
+    <table data-testid={testId}>
+      <thead>
+        <tr>
+          {head.map((h, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: the headings are fixed; an empty one may repeat
+            <th key={i}>{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  );
+}
+
 export function Badge({ value }: { value: string }) {
   return <span className={`badge badge-${value.replace(/[^a-z]/g, "")}`}>{value}</span>;
 }
@@ -78,6 +95,30 @@ export function When({ time }: { time: string | null }) {
   if (time === null) return <span className="muted">never</span>;
   const d = new Date(time);
   return <time dateTime={time}>{Number.isNaN(d.getTime()) ? time : d.toLocaleString()}</time>;
+}
+
+/**
+ * An API call a form or button starts: `busy` while it runs, its failure kept
+ * in `error` (to show), `then` given its result.
+ */
+export function useCall() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const start = <T,>(run: (a: Api) => Promise<T>, then: (r: T) => void) => {
+    setBusy(true);
+    setError(undefined);
+    call(run).then(
+      (r) => {
+        setBusy(false);
+        then(r);
+      },
+      (e: unknown) => {
+        setBusy(false);
+        setError(e);
+      },
+    );
+  };
+  return { busy, error, start };
 }
 
 /** A button that runs an API action, shows its failure, and then calls `done`. */
@@ -94,8 +135,7 @@ export function Action({
   danger?: boolean;
   confirm?: string;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, start } = useCall();
   return (
     <span className="action">
       <button
@@ -104,18 +144,7 @@ export function Action({
         disabled={busy}
         onClick={() => {
           if (confirm !== undefined && !window.confirm(confirm)) return;
-          setBusy(true);
-          setError(undefined);
-          call(run).then(
-            () => {
-              setBusy(false);
-              done();
-            },
-            (e: unknown) => {
-              setBusy(false);
-              setError(e);
-            },
-          );
+          start(run, done);
         }}
       >
         {busy ? `${label}…` : label}

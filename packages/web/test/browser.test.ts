@@ -9,10 +9,11 @@
  * Screenshots land in /tmp/merge-web-*.png.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { closeThenRemove } from "@merge/facility/testing";
 import { phobos } from "@merge/facility-model";
 import { PortalClient } from "@merge/portal";
 import { type Started, startPortal } from "@merge/portal/main";
@@ -71,17 +72,7 @@ before(async () => {
   browser = await launchChromium(join(base, "profile"));
 });
 
-after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    try {
-      await started?.stop();
-    } finally {
-      if (base) await rm(base, { recursive: true, force: true });
-    }
-  }
-});
+after(() => closeThenRemove(base, browser, started));
 
 /** The materialization status as the API reports it (the typed client has no call for it yet). */
 async function aliceMaterialization(): Promise<{ status: string }> {

@@ -11,12 +11,13 @@
  * Screenshots land in /tmp/merge-web-mz-*.png.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { SimBackend, type SimMethod } from "@merge/facility";
+import { closeThenRemove } from "@merge/facility/testing";
 import type { MaterializationStatus } from "@merge/portal/client";
 import { emulationToward } from "@merge/xir";
 import type { BrowserContext, Page } from "playwright-core";
@@ -57,17 +58,7 @@ before(async () => {
   browser = await launchChromium(join(base, "profile"));
 });
 
-after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    try {
-      await stack?.close();
-    } finally {
-      if (base) await rm(base, { recursive: true, force: true });
-    }
-  }
-});
+after(() => closeThenRemove(base, browser, stack));
 
 /** The materialization status as the API reports it. */
 async function apiStatus(): Promise<MaterializationStatus> {

@@ -1,7 +1,7 @@
 /** The experiment → graph mapping the topology view draws, and its layout. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Experiment } from "@merge/xir";
+import { type Experiment, linkOf } from "@merge/xir";
 import { COLORS, layout, topologyGraph } from "../app/topology.ts";
 import { campus } from "./sample-xir.ts";
 
@@ -94,15 +94,10 @@ test("a link naming a node the experiment lacks is drawn without it rather than 
     ...small,
     links: [
       ...small.links,
-      {
-        name: "dangling",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "zz", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("dangling", [
+        ["a", 0],
+        ["zz", 0],
+      ]),
     ],
   };
   const g = topologyGraph(broken);

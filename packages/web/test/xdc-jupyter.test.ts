@@ -7,17 +7,17 @@
  * (A cell pinging an attached node: xdc-jupyter-attach.test.ts.)
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { imageCache } from "@merge/facility/linux";
+import { closeThenRemove } from "@merge/facility/testing";
 import { ensureJupyterLayer } from "@merge/xdc";
-import { startXdcStack, type XdcStack } from "@merge/xdc/testing";
+import type { XdcStack } from "@merge/xdc/testing";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { startXdcUi } from "./xdc-ui.ts";
 
 const skip =
   skipWithoutChromium ||
@@ -45,25 +45,10 @@ function jupyterRuns(): boolean {
 before(async () => {
   if (skip) return;
   await ensureJupyterLayer(); // the first time: apt in a chroot (a minute or more), cached after
-  const distDir = join(tmp, "dist");
-  await buildWeb(distDir);
-  s = await startXdcStack(tmp, { plugins: [webUiPlugin({ distDir })] });
-  const alice = await s.user("alice");
-  await alice.createProject({ name: "myproj" });
-  browser = await launchChromium(join(tmp, "profile"));
+  ({ s, browser } = await startXdcUi(tmp));
 });
 
-after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    try {
-      await s?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  }
-});
+after(() => closeThenRemove(tmp, browser, s));
 
 test("open Jupyter from the project page and run a cell", { skip, timeout: 300_000 }, async () => {
   const stack = s as XdcStack;

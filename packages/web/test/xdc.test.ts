@@ -6,16 +6,16 @@
  * deletes the XDC, which leaves nothing on the host.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { imageCache } from "@merge/facility/linux";
-import { startXdcStack, type XdcStack } from "@merge/xdc/testing";
+import { closeThenRemove } from "@merge/facility/testing";
+import type { XdcStack } from "@merge/xdc/testing";
 import type { BrowserContext } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { startXdcUi } from "./xdc-ui.ts";
 
 const skip =
   skipWithoutChromium ||
@@ -32,25 +32,10 @@ const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0mVXkC6QzHq4F2f0u0JdXq9Yw0Xy
 
 before(async () => {
   if (skip) return;
-  const distDir = join(tmp, "dist");
-  await buildWeb(distDir);
-  s = await startXdcStack(tmp, { plugins: [webUiPlugin({ distDir })] });
-  const alice = await s.user("alice");
-  await alice.createProject({ name: "myproj" });
-  browser = await launchChromium(join(tmp, "profile"));
+  ({ s, browser } = await startXdcUi(tmp));
 });
 
-after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    try {
-      await s?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  }
-});
+after(() => closeThenRemove(tmp, browser, s));
 
 test("create and delete an XDC, add and delete an SSH key", { skip, timeout: 180_000 }, async () => {
   const stack = s as XdcStack;

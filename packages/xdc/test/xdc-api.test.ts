@@ -1,13 +1,14 @@
 // XDCs as portal objects, for real: the portal's API and policy, `mrg xdc`, and the XDC host making and
 // removing real containers (root: network namespaces, overlayfs, sshd from the Debian image).
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { certFiles, loadTls } from "@merge/facility";
 import { imageCache } from "@merge/facility/linux";
+import { closeThenRemove } from "@merge/facility/testing";
 import { PortalClient } from "@merge/portal/client";
 import { XdcHostClient } from "../src/index.ts";
 import { mrg, startXdcStack, type XdcStack } from "./fixture.ts";
@@ -40,13 +41,7 @@ describe("XDCs through the portal", { skip }, () => {
     await alice.createProject({ name: "myproj" });
     await alice.addMember("myproj", "bob");
   });
-  after(async () => {
-    try {
-      await s?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  after(() => closeThenRemove(tmp, s));
 
   test("a maintainer creates an XDC: a container with the members as accounts, their homes and the project", async () => {
     const x = await alice.createXdc("myproj", { name: "x0" });

@@ -7,12 +7,13 @@
 // Needs root, network namespaces, wireguard-go and the Debian image; skipped otherwise.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
 import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
+import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
 import { type AttachStack, startAttachStack } from "./attach-stack.ts";
 
@@ -63,13 +64,7 @@ describe("XDC attach over WireGuard", { skip }, () => {
     await a.stack.accepted(proj, "e1", MODEL, "ts");
   });
 
-  after(async () => {
-    try {
-      await a?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  after(() => closeThenRemove(tmp, a));
 
   test("attach: nodes by name; 409 for a second; no private key in the portal; detach, dematerialize, delete", {
     timeout: 300_000,

@@ -3,12 +3,13 @@
 // upgrades), a non-member and an anonymous caller out, Jupyter's port itself closed without the token, and
 // no Jupyter process left after delete.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { imageCache } from "@merge/facility/linux";
+import { closeThenRemove } from "@merge/facility/testing";
 import { PortalClient } from "@merge/portal/client";
 import { ensureJupyterLayer } from "../src/index.ts";
 import { mrg, startXdcStack, type XdcStack } from "./fixture.ts";
@@ -74,13 +75,7 @@ describe("Jupyter in an XDC, through the portal", { skip }, () => {
     for (const u of ["alice", "bob", "carol"])
       bearer[u] = (await new PortalClient(s.portal.url).login(u, `pw-${u}-secret`)).token;
   });
-  after(async () => {
-    try {
-      await s?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  after(() => closeThenRemove(tmp, s));
 
   const get = (path: string, headers: Record<string, string> = {}) =>
     fetch(`${s.portal.url}${path}`, { headers, redirect: "manual" });

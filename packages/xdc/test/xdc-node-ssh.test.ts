@@ -8,10 +8,11 @@
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
 import { type AttachStack, DEBIAN_PAIR as MODEL, startAttachStack } from "./attach-stack.ts";
 
@@ -43,13 +44,7 @@ describe("ssh into nodes from an attached XDC", { skip }, () => {
     await s.stack.accepted(proj, "e1", MODEL, "ts");
   });
 
-  after(async () => {
-    try {
-      await s?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  after(() => closeThenRemove(tmp, s));
 
   test("ssh -J jump,xdc c0 as the member with their key; ping c1 by name; another key is refused", {
     timeout: 400_000,

@@ -84,6 +84,14 @@ export interface Endpoint {
   socket: number;
 }
 
+/**
+ * A link joining `ends` ([node, socket] each) with `constraints` and no
+ * properties: how tests, samples and generators write one.
+ */
+export function linkOf(name: string, ends: [node: string, socket: number][], constraints: Constraint[] = []): Link {
+  return { name, endpoints: ends.map(([node, socket]) => ({ node, socket })), constraints, properties: {} };
+}
+
 /** The link properties a socket can set for the direction toward it, as `rx.<prop>`. */
 export const DIRECTIONAL_PROPS = ["capacity", "latency", "loss"] as const;
 export type DirectionalProp = (typeof DIRECTIONAL_PROPS)[number];

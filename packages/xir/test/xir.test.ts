@@ -8,6 +8,7 @@ import {
   type Experiment,
   firstUnsatisfied,
   gb,
+  linkOf,
   mbps,
   ms,
   needsEmulation,
@@ -125,15 +126,10 @@ describe("schema validation", () => {
       { name: "b", constraints: [], properties: {}, sockets: [{ index: 0, addrs: ["10.0.0.2/24"], constraints: [] }] },
     ],
     links: [
-      {
-        name: "l0",
-        endpoints: [
-          { node: "a", socket: 0 },
-          { node: "b", socket: 0 },
-        ],
-        constraints: [],
-        properties: {},
-      },
+      linkOf("l0", [
+        ["a", 0],
+        ["b", 0],
+      ]),
     ],
   };
   test("a good experiment validates", () => {

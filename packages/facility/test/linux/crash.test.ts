@@ -1,23 +1,17 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { prefixOf } from "../../src/linux/names.ts";
 import { alive } from "../../src/linux/processes.ts";
 import { sweep } from "../../src/linux/sweep.ts";
-import { type Harness, harness, isClean, leftovers, skip } from "./fixture.ts";
+import { isClean, leftovers, skip, suiteHarness } from "./fixture.ts";
 
 const child = fileURLToPath(new URL("./materialize-child.ts", import.meta.url));
 
 describe("linux data plane: crash mid-materialization", { skip }, () => {
-  let h: Harness;
-  before(async () => {
-    h = await harness();
-  });
-  after(async () => {
-    await h?.close();
-  });
+  const h = suiteHarness();
 
   test("SIGKILL a process materializing 60 nodes, then sweep: nothing is left", async () => {
     const mzid = h.mzid("crash");

@@ -9,8 +9,17 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { type Fragment, linkEmulation, planMaterialization } from "@merge/materialize";
-import type { Experiment, Facility, Link, Node, Realization, Resource } from "@merge/xir";
+import {
+  type Experiment,
+  type Facility,
+  type Link,
+  linkOf,
+  type Node,
+  type Realization,
+  type Resource,
+} from "@merge/xir";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
@@ -71,6 +80,22 @@ export async function harness(): Promise<Harness> {
 }
 
 // What whole-stack tests (packages/e2e) look at on the data plane, beyond the public entry point.
+/**
+ * The enclosing suite's harness: made before its tests, swept and closed after
+ * them (what most data plane suites open with); its members are there once the
+ * suite's `before` has run.
+ */
+export function suiteHarness(): Harness {
+  const h = {} as Harness;
+  before(async () => {
+    Object.assign(h, await harness());
+  });
+  after(async () => {
+    await h.close?.();
+  });
+  return h;
+}
+
 export { check } from "../../src/linux/command.ts";
 export { nodePid, nodeStop } from "../../src/linux/container.ts";
 export { namesOf } from "../../src/linux/names.ts";
@@ -180,9 +205,8 @@ export function node(name: string, addrs: string[][], routes: Node["routes"] = [
   };
 }
 
-export function link(name: string, endpoints: [string, number][], constraints: Link["constraints"] = []): Link {
-  return { name, endpoints: endpoints.map(([node, socket]) => ({ node, socket })), constraints, properties: {} };
-}
+/** A link as the linux tests write it: xir's linkOf. */
+export const link = linkOf;
 
 export function experiment(
   name: string,

@@ -8,11 +8,13 @@
  * the fabric is its underlay too. `close()` removes everything: agents (by
  * pid), what each host's data directory holds, the host namespaces, the fabric.
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { fragmentToPb, type MaterializationPlan } from "@merge/materialize";
 import * as pb from "@merge/proto";
@@ -313,6 +315,32 @@ export async function startHosts(
 }
 
 /** What the run left on the machine: its namespaces, interfaces, agents; empty after close(). */
+/**
+ * The suite's hosts: started before its tests (unless `skip` says why not),
+ * closed after them, then checked that nothing of the run is left. Its members
+ * are there once the suite's \`before\` has run.
+ */
+export function suiteHosts(
+  model: Facility,
+  hosts: string[],
+  opts: Parameters<typeof startHosts>[2],
+  skip: string | false,
+): HostsFixture {
+  const fx = {} as HostsFixture;
+  let pids: (number | undefined)[] = [];
+  before(async () => {
+    if (skip) return;
+    Object.assign(fx, await startHosts(model, hosts, opts));
+    pids = fx.hosts.map((h) => h.agent?.pid);
+  });
+  after(async () => {
+    if (!fx.close) return;
+    await fx.close();
+    assert.deepEqual(fixtureLeftovers(fx.run, pids), [], "no namespace, interface or agent of the run is left");
+  });
+  return fx;
+}
+
 export function fixtureLeftovers(run: string, agents: (number | undefined)[]): string[] {
   const out = listNetns().filter((n) => n.startsWith(run));
   const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;

@@ -4,7 +4,7 @@
 // teardown like the rest). Hosts are namespaces with their own agents (hosts-fixture.ts).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { planMaterialization, synthetic } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
@@ -14,7 +14,7 @@ import { listNetns } from "../../src/linux/processes.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { fixtureLeftovers, type HostsFixture, hostPrefix, materializePlan, startHosts } from "./hosts-fixture.ts";
+import { hostPrefix, materializePlan, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 /** Six testbed nodes round robin over h1 and h2 (LANs of three), the infrapod server on h1, the emulator on h3. */
@@ -26,20 +26,8 @@ function shaped(mzid: string) {
   return s;
 }
 const model: Facility = shaped("model.x.y").facility;
-let fx: HostsFixture;
-let pids: (number | undefined)[] = [];
 
-before(async () => {
-  if (skip) return;
-  fx = await startHosts(model, HOSTS, { leaseTtl: 3, harbor: true });
-  pids = fx.hosts.map((h) => h.agent?.pid);
-});
-
-after(async () => {
-  if (skip || !fx) return;
-  await fx.close();
-  assert.deepEqual(fixtureLeftovers(fx.run, pids), [], "no namespace, interface or agent of the run is left");
-});
+const fx = suiteHosts(model, HOSTS, { leaseTtl: 3, harbor: true }, skip);
 
 function inNs(ns: string, cmd: string): { code: number; out: string } {
   const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, "--", "busybox", "sh", "-c", cmd], { encoding: "utf8" });

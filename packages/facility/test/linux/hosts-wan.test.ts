@@ -3,7 +3,7 @@
 // L3), and a host whose namespace is deleted mid-materialization (its machine gone).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
@@ -11,14 +11,7 @@ import { readHost } from "../../src/host/records.ts";
 import { listNetns } from "../../src/linux/processes.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import {
-  fixtureLeftovers,
-  type HostsFixture,
-  hostPrefix,
-  materializePlan,
-  portalOf,
-  startHosts,
-} from "./hosts-fixture.ts";
+import { hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 const DELAY_MS = 5;
@@ -29,20 +22,8 @@ function shaped(mzid: string) {
   return s;
 }
 const model: Facility = shaped("model.x.y").facility;
-let fx: HostsFixture;
-let pids: (number | undefined)[] = [];
 
-before(async () => {
-  if (skip) return;
-  fx = await startHosts(model, HOSTS, { leaseTtl: 3, routed: { hosts: ["h2", "h3"], delayMs: DELAY_MS } });
-  pids = fx.hosts.map((h) => h.agent?.pid);
-});
-
-after(async () => {
-  if (skip || !fx) return;
-  await fx.close();
-  assert.deepEqual(fixtureLeftovers(fx.run, pids), [], "no namespace, interface or agent of the run is left");
-});
+const fx = suiteHosts(model, HOSTS, { leaseTtl: 3, routed: { hosts: ["h2", "h3"], delayMs: DELAY_MS } }, skip);
 
 function inNs(ns: string, cmd: string): string {
   const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, "--", "busybox", "sh", "-c", cmd], { encoding: "utf8" });

@@ -3,7 +3,7 @@
 // → driver → rex → the agent of each action's host → the linux backend there).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
@@ -12,18 +12,9 @@ import type { Experiment, Facility, Realization } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
 import { listNetns } from "../../src/linux/processes.ts";
 import { skip } from "./fixture.ts";
-import {
-  fixtureLeftovers,
-  type HostsFixture,
-  hostPrefix,
-  materializePlan,
-  portalOf,
-  startHosts,
-} from "./hosts-fixture.ts";
+import { hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
-let fx: HostsFixture;
-let pids: (number | undefined)[] = [];
 
 /** A synthetic experiment on these hosts (busybox nodes: fast), with its facility model. */
 function shaped(nodes: number, mzid: string, hosts: string[], lanSize = 4) {
@@ -35,17 +26,17 @@ function shaped(nodes: number, mzid: string, hosts: string[], lanSize = 4) {
 // Every test's materializations use this facility model: 12 nodes round robin over h1..h3, infra on h1.
 const model: Facility = shaped(12, "model.x.y", HOSTS).facility;
 
-before(async () => {
-  if (skip) return;
-  fx = await startHosts(model, HOSTS, { leaseTtl: 3 });
-  pids = fx.hosts.map((h) => h.agent?.pid);
-});
+const fx = suiteHosts(model, HOSTS, { leaseTtl: 3 }, skip);
 
-after(async () => {
-  if (skip || !fx) return;
-  await fx.close();
-  assert.deepEqual(fixtureLeftovers(fx.run, pids), [], "no namespace, interface or agent of the run is left");
-});
+/** Keeps only the nodes in `keep`, with no links or interfaces: what is left is the infranet. */
+function unlinkedOnly(s: { realization: Realization; experiment: Experiment }, keep: Set<string>) {
+  s.experiment.nodes = s.experiment.nodes.filter((n) => keep.has(n.name));
+  s.realization.nodes = s.realization.nodes.filter((n) => keep.has(n.node));
+  s.experiment.links = [];
+  s.realization.links = [];
+  for (const n of s.experiment.nodes) n.sockets = [];
+  for (const n of s.realization.nodes) n.interfaces = [];
+}
 
 function plan(s: { realization: Realization; experiment: Experiment }) {
   return planMaterialization(s.realization, s.experiment, [model]);
@@ -64,13 +55,7 @@ test("a materialization on one host runs through that host's agent, and its tear
   const mzid = `one.${fx.run}.test`;
   // Nodes 0, 3 (h1 in the model's round robin) only: everything on h1, where the infrapod server is.
   const s = shaped(12, mzid, HOSTS);
-  const keep = new Set(["n0", "n3", "n6", "n9"]);
-  s.experiment.nodes = s.experiment.nodes.filter((n) => keep.has(n.name));
-  s.realization.nodes = s.realization.nodes.filter((n) => keep.has(n.node));
-  s.experiment.links = [];
-  s.realization.links = [];
-  for (const n of s.experiment.nodes) n.sockets = [];
-  for (const n of s.realization.nodes) n.interfaces = [];
+  unlinkedOnly(s, new Set(["n0", "n3", "n6", "n9"]));
   const p = plan(s);
   assert.deepEqual(p.facilities[0]?.hosts, ["h1"]);
   const st = await materializePlan(fx, p);
@@ -94,12 +79,7 @@ test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP,
   const mzid = `ifr.${fx.run}.test`;
   const s = shaped(12, mzid, HOSTS);
   const keep = new Set(["n0", "n1", "n2", "n4", "n5"]);
-  s.experiment.nodes = s.experiment.nodes.filter((n) => keep.has(n.name));
-  s.realization.nodes = s.realization.nodes.filter((n) => keep.has(n.node));
-  s.experiment.links = [];
-  s.realization.links = [];
-  for (const n of s.experiment.nodes) n.sockets = [];
-  for (const n of s.realization.nodes) n.interfaces = [];
+  unlinkedOnly(s, keep);
   const p = plan(s);
   assert.deepEqual(p.facilities[0]?.hosts, HOSTS);
   const st = await materializePlan(fx, p);

@@ -1,28 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import {
-  experiment,
-  type Harness,
-  harness,
-  isClean,
-  leftovers,
-  line3,
-  link,
-  localPlan,
-  node,
-  skip,
-} from "./fixture.ts";
+import { experiment, isClean, leftovers, line3, link, localPlan, node, skip, suiteHarness } from "./fixture.ts";
 
 describe("linux data plane: networks", { skip }, () => {
-  let h: Harness;
-  before(async () => {
-    h = await harness();
-  });
-  after(async () => {
-    await h?.close();
-  });
+  const h = suiteHarness();
 
   test("3-node line with static routes: ping end to end across the routed path; names resolve", async () => {
     const mzid = h.mzid("line");

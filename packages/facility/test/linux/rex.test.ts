@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { Driver } from "../../src/driver.ts";
@@ -7,17 +7,11 @@ import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { Rex } from "../../src/rex.ts";
 import { statusIs } from "../fixture.ts";
-import { type Harness, harness, isClean, leftovers, rtPing, skip } from "./fixture.ts";
+import { isClean, leftovers, rtPing, skip, suiteHarness } from "./fixture.ts";
 
 /** The whole facility path on the real data plane: fragments → driver → task DAG → rex → linux backend. */
 describe("rex on the linux backend", { skip }, () => {
-  let h: Harness;
-  before(async () => {
-    h = await harness();
-  });
-  after(async () => {
-    await h?.close();
-  });
+  const h = suiteHarness();
 
   test("materialize 40 nodes (4 LANs, emulated WAN links) through rex, use it, dematerialize to nothing", async () => {
     const mzid = h.mzid("rex40");

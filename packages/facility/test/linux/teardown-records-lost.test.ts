@@ -5,7 +5,7 @@
 // teardown used to fail there ("its infrapod has not been created on this host")
 // and hold the dematerialize until an operator acted.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { fragmentsFor, synthetic } from "@merge/materialize";
 import { openMemoryStore } from "@merge/store";
 import { Driver } from "../../src/driver.ts";
@@ -13,16 +13,10 @@ import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { Rex } from "../../src/rex.ts";
 import { statusIs } from "../fixture.ts";
-import { type Harness, harness, isClean, leftovers, skip } from "./fixture.ts";
+import { isClean, leftovers, skip, suiteHarness } from "./fixture.ts";
 
 describe("dematerialize on a linux facility that lost its records", { skip }, () => {
-  let h: Harness;
-  before(async () => {
-    h = await harness();
-  });
-  after(async () => {
-    await h?.close();
-  });
+  const h = suiteHarness();
 
   test("teardown from the portal's fragments alone (LANs and emulated links) completes, nothing left", async () => {
     const mzid = h.mzid("lost");

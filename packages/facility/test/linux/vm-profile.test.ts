@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { Constraint } from "@merge/xir";
 import {
   CAP_MAX,
@@ -24,7 +24,17 @@ import {
 } from "../../src/linux/dilation.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { vmGoverned, vmPid, vmProfileOf, vmRun, vmUngovern } from "../../src/linux/vm.ts";
-import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, qemuSkip } from "./fixture.ts";
+import {
+  experiment,
+  type Harness,
+  isClean,
+  leftovers,
+  link,
+  localPlan,
+  node,
+  qemuSkip,
+  suiteHarness,
+} from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
@@ -110,13 +120,7 @@ function quota(h: Harness, prefix: string, name: string): number {
 }
 
 describe("linux data plane: VM and container profiles", { skip: qemuSkip(), timeout: 1_500_000 }, () => {
-  let h: Harness;
-  before(async () => {
-    h = await harness();
-  });
-  after(async () => {
-    await h?.close();
-  });
+  const h = suiteHarness();
 
   test("cpu.share: a VM of 2 cores at 0.25 gets half a core once booted, a container of 1 core at 0.3 gets 0.3", async (t) => {
     if (!h.dp.capabilities.cgroup.cpu) return t.skip("no cgroup cpu controller");

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { openStore } from "@merge/store";
 import type { Constraint } from "@merge/xir";
 import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
@@ -16,7 +16,7 @@ import { accel, vmCap, vmPid, vmProfileOf } from "../../src/linux/vm.ts";
 import { guestKernel } from "../../src/linux/vm-image.ts";
 import { NodeOps } from "../../src/node-ops.ts";
 import { keys, type MzInfo } from "../../src/task.ts";
-import { experiment, type Harness, harness, isClean, leftovers, link, localPlan, node, qemuSkip } from "./fixture.ts";
+import { experiment, isClean, leftovers, link, localPlan, node, qemuSkip, suiteHarness } from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
@@ -42,13 +42,7 @@ async function gone(pid: number): Promise<boolean> {
 }
 
 describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 }, () => {
-  let h: Harness;
-  before(async () => {
-    h = await harness();
-  });
-  after(async () => {
-    await h?.close();
-  });
+  const h = suiteHarness();
 
   test("a VM and a container on an emulated link: DHCP hostname, NIC driver, RTT, power cycle, reimage, clean teardown", async () => {
     const mzid = h.mzid("vm");

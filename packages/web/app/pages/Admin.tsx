@@ -4,7 +4,7 @@
  */
 import type { Api, Usage, User } from "../api.ts";
 import { HealthView } from "../HealthView.tsx";
-import { Action, Badge, Show, useLoad, When } from "../parts.tsx";
+import { Action, Badge, Show, Table, useLoad, When } from "../parts.tsx";
 
 interface Dashboard {
   users: User[];
@@ -50,32 +50,21 @@ export function AdminPage() {
                 <UsageTable title="Per user" rows={d.usage.byUser} testId="usage-users" />
               </div>
               <h2>Facilities</h2>
-              <table>
-                <thead>
-                  <tr>
-                    <th>Facility</th>
-                    <th>State</th>
-                    <th>Resources</th>
-                    <th>Endpoint</th>
-                    <th>Updated</th>
+              <Table head={["Facility", "State", "Resources", "Endpoint", "Updated"]}>
+                {d.facilities.map((f) => (
+                  <tr key={f.name}>
+                    <td>{f.name}</td>
+                    <td>
+                      <Badge value={f.state} />
+                    </td>
+                    <td>{f.resources}</td>
+                    <td>{f.endpoint}</td>
+                    <td>
+                      <When time={f.updated} />
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {d.facilities.map((f) => (
-                    <tr key={f.name}>
-                      <td>{f.name}</td>
-                      <td>
-                        <Badge value={f.state} />
-                      </td>
-                      <td>{f.resources}</td>
-                      <td>{f.endpoint}</td>
-                      <td>
-                        <When time={f.updated} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
               <h2>Accounts ({others.length})</h2>
               <UserTable users={others} reload={reload} />
             </>
@@ -88,44 +77,32 @@ export function AdminPage() {
 
 function UserTable({ users, reload }: { users: User[]; reload: () => void }) {
   return (
-    <table data-testid="users">
-      <thead>
-        <tr>
-          <th>User</th>
-          <th>Name</th>
-          <th>Email</th>
-          <th>State</th>
-          <th>Registered</th>
-          <th />
+    <Table testId="users" head={["User", "Name", "Email", "State", "Registered", ""]}>
+      {users.map((u) => (
+        <tr key={u.name} data-user={u.name}>
+          <td>
+            {u.name}
+            {u.admin && <span className="muted"> (admin)</span>}
+          </td>
+          <td>{u.fullName}</td>
+          <td>{u.email}</td>
+          <td>
+            <Badge value={u.state} />
+          </td>
+          <td>
+            <When time={u.created} />
+          </td>
+          <td>
+            {u.state !== "active" && (
+              <Action label="Activate" run={(a) => a.setUserState(u.name, "active")} done={reload} />
+            )}
+            {u.state === "active" && !u.admin && (
+              <Action label="Freeze" danger run={(a) => a.setUserState(u.name, "frozen")} done={reload} />
+            )}
+          </td>
         </tr>
-      </thead>
-      <tbody>
-        {users.map((u) => (
-          <tr key={u.name} data-user={u.name}>
-            <td>
-              {u.name}
-              {u.admin && <span className="muted"> (admin)</span>}
-            </td>
-            <td>{u.fullName}</td>
-            <td>{u.email}</td>
-            <td>
-              <Badge value={u.state} />
-            </td>
-            <td>
-              <When time={u.created} />
-            </td>
-            <td>
-              {u.state !== "active" && (
-                <Action label="Activate" run={(a) => a.setUserState(u.name, "active")} done={reload} />
-              )}
-              {u.state === "active" && !u.admin && (
-                <Action label="Freeze" danger run={(a) => a.setUserState(u.name, "frozen")} done={reload} />
-              )}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }
 
@@ -145,26 +122,17 @@ function UsageTable({
       {entries.length === 0 ? (
         <p className="muted">Nothing held.</p>
       ) : (
-        <table data-testid={testId}>
-          <thead>
-            <tr>
-              <th>{title === "Per project" ? "Project" : "User"}</th>
-              <th>Resources</th>
-              <th>Realizations</th>
+        <Table testId={testId} head={[title === "Per project" ? "Project" : "User", "Resources", "Realizations"]}>
+          {entries.map(([k, v]) => (
+            <tr key={k}>
+              <td>{k}</td>
+              <td>
+                <span className="bar" style={{ width: `${Math.min(100, v.resources * 8)}px` }} /> {v.resources}
+              </td>
+              <td>{v.realizations}</td>
             </tr>
-          </thead>
-          <tbody>
-            {entries.map(([k, v]) => (
-              <tr key={k}>
-                <td>{k}</td>
-                <td>
-                  <span className="bar" style={{ width: `${Math.min(100, v.resources * 8)}px` }} /> {v.resources}
-                </td>
-                <td>{v.realizations}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </div>
   );

@@ -6,8 +6,8 @@
 
 import type { Experiment as Xir } from "@merge/xir/browser";
 import { lazy, Suspense, useState } from "react";
-import { type Api, call, type Experiment, type Realization, type Revision, type RevisionDetail } from "../api.ts";
-import { Badge, ErrorBox, Link, Show, useLoad, When } from "../parts.tsx";
+import type { Api, Experiment, Realization, Revision, RevisionDetail } from "../api.ts";
+import { Badge, ErrorBox, Link, Show, useCall, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
 
 const TopologyView = lazy(() => import("../TopologyView.tsx"));
@@ -174,24 +174,17 @@ function Realize({
   onDone: () => void;
 }) {
   const [name, setName] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, start } = useCall();
   return (
     <form
       className="inline"
       onSubmit={(ev) => {
         ev.preventDefault();
-        setBusy(true);
-        setError(undefined);
-        call((a) => a.realize(project, experiment, { name, revision })).then(
+        start(
+          (a) => a.realize(project, experiment, { name, revision }),
           (r) => {
-            setBusy(false);
             onDone();
             navigate(pathOf({ page: "realization", project, experiment, realization: r.name }));
-          },
-          (e: unknown) => {
-            setBusy(false);
-            setError(e);
           },
         );
       }}
@@ -214,26 +207,19 @@ function Realize({
 function PushModel({ project, experiment, onDone }: { project: string; experiment: string; onDone: () => void }) {
   const [source, setSource] = useState("");
   const [lang, setLang] = useState<"ts" | "py" | "xir">("ts");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, start } = useCall();
   return (
     <details className="push">
       <summary>Push a model</summary>
       <form
         onSubmit={(ev) => {
           ev.preventDefault();
-          setBusy(true);
-          setError(undefined);
-          call((a) => a.push(project, experiment, source, lang)).then(
+          start(
+            (a) => a.push(project, experiment, source, lang),
             (r) => {
-              setBusy(false);
               setSource("");
               onDone();
               navigate(pathOf({ page: "experiment", project, experiment, revision: r.number }));
-            },
-            (e: unknown) => {
-              setBusy(false);
-              setError(e);
             },
           );
         }}

@@ -20,7 +20,7 @@ import {
   showLatency,
   showLoss,
 } from "../emulation.ts";
-import { Action, Badge, ErrorBox, type Loaded, Show, useLoad } from "../parts.tsx";
+import { Action, Badge, ErrorBox, type Loaded, Show, Table, useLoad } from "../parts.tsx";
 
 interface Props {
   project: string;
@@ -111,101 +111,88 @@ function MaterializationStatusView({
           done={reload}
         />
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Facility</th>
-            <th>Status</th>
-            <th>Actions</th>
-            <th>Infrapod</th>
-            <th>Problems</th>
+      <Table head={["Facility", "Status", "Actions", "Infrapod", "Problems"]}>
+        {s.facilities.map((f) => (
+          <tr key={f.facility} data-testid={`mz-facility-${f.facility}`}>
+            <td>{f.facility}</td>
+            <td>
+              <Badge value={f.status} />
+            </td>
+            <td>
+              {f.complete + f.masked} / {f.actions}
+              {f.masked > 0 && <span className="muted"> ({f.masked} masked)</span>}
+            </td>
+            <td>{f.infrapod ?? "—"}</td>
+            <td className="small">
+              {f.error !== undefined && <div className="error">{f.error}</div>}
+              {f.failed.map((a) => (
+                <div key={`${a.task}/${a.action}`}>
+                  {a.kind} {a.target}: {a.error} ({a.attempts} attempts)
+                </div>
+              ))}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {s.facilities.map((f) => (
-            <tr key={f.facility} data-testid={`mz-facility-${f.facility}`}>
-              <td>{f.facility}</td>
-              <td>
-                <Badge value={f.status} />
-              </td>
-              <td>
-                {f.complete + f.masked} / {f.actions}
-                {f.masked > 0 && <span className="muted"> ({f.masked} masked)</span>}
-              </td>
-              <td>{f.infrapod ?? "—"}</td>
-              <td className="small">
-                {f.error !== undefined && <div className="error">{f.error}</div>}
-                {f.failed.map((a) => (
-                  <div key={`${a.task}/${a.action}`}>
-                    {a.kind} {a.target}: {a.error} ({a.attempts} attempts)
-                  </div>
-                ))}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       {s.nodes.length > 0 && (
         <>
           <h3>Nodes</h3>
-          <table data-testid="mz-nodes">
-            <thead>
-              <tr>
-                <th>Node</th>
-                <th>Resource</th>
-                <th>Addresses</th>
-                <th>Infranet</th>
-                <th>Image</th>
-                <th>Profile</th>
-                <th>State</th>
-                <th>Action</th>
-                <th>Power</th>
-                <th>Power control</th>
+          <Table
+            testId="mz-nodes"
+            head={[
+              "Node",
+              "Resource",
+              "Addresses",
+              "Infranet",
+              "Image",
+              "Profile",
+              "State",
+              "Action",
+              "Power",
+              "Power control",
+            ]}
+          >
+            {s.nodes.map((n) => (
+              <tr key={n.node} data-testid={`mz-node-${n.node}`} data-power={n.power}>
+                <td>{n.node}</td>
+                <td>
+                  {n.facility}/{n.resource}
+                </td>
+                <td data-field="addresses">
+                  {n.addresses?.length ? (
+                    n.addresses.map((a) => <div key={a}>{a}</div>)
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td data-field="infranet">
+                  {n.infranet ?? <span className="muted">—</span>}
+                  {/* A node on a shared host: how to reach it from outside, through its host's NAT. */}
+                  {n.control && (
+                    <div className="small" data-field="control">
+                      {describeControl(n.control)}
+                    </div>
+                  )}
+                </td>
+                <td data-field="image">{n.image ?? <span className="muted">facility default</span>}</td>
+                <td data-field="profile" className="small">
+                  {n.profile ? describeProfile(n.profile) : <span className="muted">—</span>}
+                </td>
+                <td>
+                  {n.current}
+                  {n.target !== n.current && ` → ${n.target}`}
+                </td>
+                <td>
+                  <Badge value={n.action} /> {n.error !== undefined && <span className="error">{n.error}</span>}
+                </td>
+                <td>
+                  {n.power === "" ? <span className="muted">—</span> : <Badge value={n.power} />}
+                  {n.powerError !== undefined && <div className="error small">{n.powerError}</div>}
+                </td>
+                <td>{live && <NodePower node={n.node} done={reload} {...props} />}</td>
               </tr>
-            </thead>
-            <tbody>
-              {s.nodes.map((n) => (
-                <tr key={n.node} data-testid={`mz-node-${n.node}`} data-power={n.power}>
-                  <td>{n.node}</td>
-                  <td>
-                    {n.facility}/{n.resource}
-                  </td>
-                  <td data-field="addresses">
-                    {n.addresses?.length ? (
-                      n.addresses.map((a) => <div key={a}>{a}</div>)
-                    ) : (
-                      <span className="muted">—</span>
-                    )}
-                  </td>
-                  <td data-field="infranet">
-                    {n.infranet ?? <span className="muted">—</span>}
-                    {/* A node on a shared host: how to reach it from outside, through its host's NAT. */}
-                    {n.control && (
-                      <div className="small" data-field="control">
-                        {describeControl(n.control)}
-                      </div>
-                    )}
-                  </td>
-                  <td data-field="image">{n.image ?? <span className="muted">facility default</span>}</td>
-                  <td data-field="profile" className="small">
-                    {n.profile ? describeProfile(n.profile) : <span className="muted">—</span>}
-                  </td>
-                  <td>
-                    {n.current}
-                    {n.target !== n.current && ` → ${n.target}`}
-                  </td>
-                  <td>
-                    <Badge value={n.action} /> {n.error !== undefined && <span className="error">{n.error}</span>}
-                  </td>
-                  <td>
-                    {n.power === "" ? <span className="muted">—</span> : <Badge value={n.power} />}
-                    {n.powerError !== undefined && <div className="error small">{n.powerError}</div>}
-                  </td>
-                  <td>{live && <NodePower node={n.node} done={reload} {...props} />}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         </>
       )}
       {s.links.length > 0 && (
@@ -239,86 +226,75 @@ function MaterializationStatusView({
 /** One row per link (its own values), then one per direction set apart (what runs toward that node). */
 function LinksTable({ links }: { links: MaterializationStatus["links"] }) {
   return (
-    <table data-testid="mz-links">
-      <thead>
-        <tr>
-          <th>Link</th>
-          <th>Toward</th>
-          <th>Emulated</th>
-          <th>Latency (one way)</th>
-          <th>Loss</th>
-          <th>Capacity</th>
-          <th>Facility</th>
-          <th>Action</th>
-        </tr>
-      </thead>
-      <tbody>
-        {links.flatMap((l) => {
-          const key = `${l.facility}/${l.link}`;
-          const status = (
-            <>
-              <td>
-                {l.facility}
-                {l.external?.length ? (
-                  <span className="warning" data-testid={`mz-link-${l.link}-external`}>
-                    {" "}
-                    EXTERNAL to {l.external.join(", ")}
-                  </span>
-                ) : null}
+    <Table
+      testId="mz-links"
+      head={["Link", "Toward", "Emulated", "Latency (one way)", "Loss", "Capacity", "Facility", "Action"]}
+    >
+      {links.flatMap((l) => {
+        const key = `${l.facility}/${l.link}`;
+        const status = (
+          <>
+            <td>
+              {l.facility}
+              {l.external?.length ? (
+                <span className="warning" data-testid={`mz-link-${l.link}-external`}>
+                  {" "}
+                  EXTERNAL to {l.external.join(", ")}
+                </span>
+              ) : null}
+            </td>
+            <td>
+              <Badge value={l.action} /> {l.error !== undefined && <span className="error">{l.error}</span>}
+            </td>
+          </>
+        );
+        if (l.emulation === undefined) {
+          return [
+            <tr key={key} data-testid={`mz-link-${l.link}`} data-emulated="no">
+              <td>{l.link}</td>
+              <td className="muted">—</td>
+              <td>no</td>
+              <td className="muted">—</td>
+              <td className="muted">—</td>
+              <td className="muted">—</td>
+              {status}
+            </tr>,
+          ];
+        }
+        const rows = directionRows(xirEmulation(l.emulation));
+        const apart = rows.length > 1;
+        return rows.map((d) => {
+          const own = (k: "latency" | "loss" | "capacity") => (d.own.includes(k) ? "own" : undefined);
+          return d.toward === undefined ? (
+            <tr key={key} data-testid={`mz-link-${l.link}`} data-emulated="yes">
+              <td>{l.link}</td>
+              <td>{apart ? "all directions" : "both ways"}</td>
+              <td>yes</td>
+              <td data-field="latency">{showLatency(d.values.latency)}</td>
+              <td data-field="loss">{showLoss(d.values.loss)}</td>
+              <td data-field="capacity">{showCapacity(d.values.capacity)}</td>
+              {status}
+            </tr>
+          ) : (
+            <tr key={`${key}→${d.toward}`} className="direction" data-testid={`mz-link-${l.link}-toward-${d.toward}`}>
+              <td className="muted">↳ {l.link}</td>
+              <td>toward {d.toward}</td>
+              <td />
+              <td data-field="latency" className={own("latency")}>
+                {showLatency(d.values.latency)}
               </td>
-              <td>
-                <Badge value={l.action} /> {l.error !== undefined && <span className="error">{l.error}</span>}
+              <td data-field="loss" className={own("loss")}>
+                {showLoss(d.values.loss)}
               </td>
-            </>
+              <td data-field="capacity" className={own("capacity")}>
+                {showCapacity(d.values.capacity)}
+              </td>
+              <td colSpan={2} />
+            </tr>
           );
-          if (l.emulation === undefined) {
-            return [
-              <tr key={key} data-testid={`mz-link-${l.link}`} data-emulated="no">
-                <td>{l.link}</td>
-                <td className="muted">—</td>
-                <td>no</td>
-                <td className="muted">—</td>
-                <td className="muted">—</td>
-                <td className="muted">—</td>
-                {status}
-              </tr>,
-            ];
-          }
-          const rows = directionRows(xirEmulation(l.emulation));
-          const apart = rows.length > 1;
-          return rows.map((d) => {
-            const own = (k: "latency" | "loss" | "capacity") => (d.own.includes(k) ? "own" : undefined);
-            return d.toward === undefined ? (
-              <tr key={key} data-testid={`mz-link-${l.link}`} data-emulated="yes">
-                <td>{l.link}</td>
-                <td>{apart ? "all directions" : "both ways"}</td>
-                <td>yes</td>
-                <td data-field="latency">{showLatency(d.values.latency)}</td>
-                <td data-field="loss">{showLoss(d.values.loss)}</td>
-                <td data-field="capacity">{showCapacity(d.values.capacity)}</td>
-                {status}
-              </tr>
-            ) : (
-              <tr key={`${key}→${d.toward}`} className="direction" data-testid={`mz-link-${l.link}-toward-${d.toward}`}>
-                <td className="muted">↳ {l.link}</td>
-                <td>toward {d.toward}</td>
-                <td />
-                <td data-field="latency" className={own("latency")}>
-                  {showLatency(d.values.latency)}
-                </td>
-                <td data-field="loss" className={own("loss")}>
-                  {showLoss(d.values.loss)}
-                </td>
-                <td data-field="capacity" className={own("capacity")}>
-                  {showCapacity(d.values.capacity)}
-                </td>
-                <td colSpan={2} />
-              </tr>
-            );
-          });
-        })}
-      </tbody>
-    </table>
+        });
+      })}
+    </Table>
   );
 }
 

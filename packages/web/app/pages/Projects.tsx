@@ -1,7 +1,7 @@
 /** The projects the user may see, and one project's experiments. */
 import { useState } from "react";
 import { type Api, call, type Experiment, type Project } from "../api.ts";
-import { Badge, ErrorBox, Link, Show, useLoad, When } from "../parts.tsx";
+import { Badge, ErrorBox, Link, Show, Table, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
 import { XdcSection } from "./Xdcs.tsx";
 
@@ -15,35 +15,24 @@ export function ProjectsPage() {
           ps.length === 0 ? (
             <p className="muted">No projects yet.</p>
           ) : (
-            <table data-testid="projects">
-              <thead>
-                <tr>
-                  <th>Project</th>
-                  <th>Description</th>
-                  <th>Visibility</th>
-                  <th>Creator</th>
-                  <th>Created</th>
+            <Table testId="projects" head={["Project", "Description", "Visibility", "Creator", "Created"]}>
+              {ps.map((p) => (
+                <tr key={p.name}>
+                  <td>
+                    <Link to={{ page: "project", project: p.name }}>{p.name}</Link>
+                    {p.personal && <span className="muted"> (personal)</span>}
+                  </td>
+                  <td>{p.description}</td>
+                  <td>
+                    <Badge value={p.visibility} />
+                  </td>
+                  <td>{p.creator}</td>
+                  <td>
+                    <When time={p.created} />
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {ps.map((p) => (
-                  <tr key={p.name}>
-                    <td>
-                      <Link to={{ page: "project", project: p.name }}>{p.name}</Link>
-                      {p.personal && <span className="muted"> (personal)</span>}
-                    </td>
-                    <td>{p.description}</td>
-                    <td>
-                      <Badge value={p.visibility} />
-                    </td>
-                    <td>{p.creator}</td>
-                    <td>
-                      <When time={p.created} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </Table>
           )
         }
       </Show>
@@ -72,32 +61,21 @@ export function ProjectPage({ project }: { project: string }) {
             {experiments.length === 0 ? (
               <p className="muted">No experiments yet.</p>
             ) : (
-              <table data-testid="experiments">
-                <thead>
-                  <tr>
-                    <th>Experiment</th>
-                    <th>Description</th>
-                    <th>Revisions</th>
-                    <th>Visibility</th>
-                    <th>Creator</th>
+              <Table testId="experiments" head={["Experiment", "Description", "Revisions", "Visibility", "Creator"]}>
+                {experiments.map((e) => (
+                  <tr key={e.name}>
+                    <td>
+                      <Link to={{ page: "experiment", project: p.name, experiment: e.name }}>{e.name}</Link>
+                    </td>
+                    <td>{e.description}</td>
+                    <td>{e.revisions}</td>
+                    <td>
+                      <Badge value={e.visibility} />
+                    </td>
+                    <td>{e.creator}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {experiments.map((e) => (
-                    <tr key={e.name}>
-                      <td>
-                        <Link to={{ page: "experiment", project: p.name, experiment: e.name }}>{e.name}</Link>
-                      </td>
-                      <td>{e.description}</td>
-                      <td>{e.revisions}</td>
-                      <td>
-                        <Badge value={e.visibility} />
-                      </td>
-                      <td>{e.creator}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
             )}
             <NewExperiment project={p.name} />
             <XdcSection project={p.name} />

@@ -9,7 +9,7 @@ import { formatDuration } from "@merge/portal/client";
 import type { Realization as Embedding } from "@merge/xir/browser";
 import type { Realization } from "../api.ts";
 import { emulationSummary } from "../emulation.ts";
-import { Action, Badge, Link, Show, useLoad, When } from "../parts.tsx";
+import { Action, Badge, Link, Show, Table, useLoad, When } from "../parts.tsx";
 import { navigate, pathOf } from "../route.ts";
 import { Materialization } from "./Materialization.tsx";
 
@@ -127,75 +127,52 @@ function EmbeddingTables({ emb }: { emb: Embedding }) {
   return (
     <>
       <h2>Nodes</h2>
-      <table data-testid="node-resources">
-        <thead>
-          <tr>
-            <th>Node</th>
-            <th>Facility</th>
-            <th>Resource</th>
-            <th>Mode</th>
-            <th>Cores</th>
-            <th>Memory</th>
-            <th>Interfaces</th>
+      <Table testId="node-resources" head={["Node", "Facility", "Resource", "Mode", "Cores", "Memory", "Interfaces"]}>
+        {emb.nodes.map((n) => (
+          <tr key={n.node}>
+            <td>{n.node}</td>
+            <td>{n.facility}</td>
+            <td>{n.resource}</td>
+            <td>{n.mode}</td>
+            <td>{n.alloc.cores}</td>
+            <td>{Math.round((n.alloc.memory / GiB) * 10) / 10} GiB</td>
+            <td>
+              {n.interfaces
+                .map(
+                  (i) =>
+                    `${i.socket}→${i.port}${i.vlan !== undefined ? ` vlan ${i.vlan}` : ""}${i.vni !== undefined ? ` vni ${i.vni}` : ""}`,
+                )
+                .join(", ")}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {emb.nodes.map((n) => (
-            <tr key={n.node}>
-              <td>{n.node}</td>
-              <td>{n.facility}</td>
-              <td>{n.resource}</td>
-              <td>{n.mode}</td>
-              <td>{n.alloc.cores}</td>
-              <td>{Math.round((n.alloc.memory / GiB) * 10) / 10} GiB</td>
-              <td>
-                {n.interfaces
-                  .map(
-                    (i) =>
-                      `${i.socket}→${i.port}${i.vlan !== undefined ? ` vlan ${i.vlan}` : ""}${i.vni !== undefined ? ` vni ${i.vni}` : ""}`,
-                  )
-                  .join(", ")}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       <h2>Links</h2>
-      <table data-testid="link-paths">
-        <thead>
-          <tr>
-            <th>Link</th>
-            <th>Segments</th>
-            <th>Emulation</th>
-            <th>Reserved</th>
+      <Table testId="link-paths" head={["Link", "Segments", "Emulation", "Reserved"]}>
+        {emb.links.map((l) => (
+          <tr key={l.link}>
+            <td>
+              {l.link}
+              {l.external && <span className="muted"> (across facilities)</span>}
+            </td>
+            <td className="small">
+              {l.segments.map((s) => (
+                <div key={s.waypoints.map((w) => `${w.resource}.${w.port}`).join(" ")}>
+                  {s.waypoints.map((w) => `${w.resource}.${w.port}`).join(" → ")}
+                </div>
+              ))}
+            </td>
+            <td>
+              {l.emulator === undefined ? (
+                <span className="muted">none</span>
+              ) : (
+                <EmbeddedEmulation emulator={l.emulator.resource} emulation={l.emulation} />
+              )}
+            </td>
+            <td>{l.capacity > 0 ? `${l.capacity / 1e6} Mbit/s` : "—"}</td>
           </tr>
-        </thead>
-        <tbody>
-          {emb.links.map((l) => (
-            <tr key={l.link}>
-              <td>
-                {l.link}
-                {l.external && <span className="muted"> (across facilities)</span>}
-              </td>
-              <td className="small">
-                {l.segments.map((s) => (
-                  <div key={s.waypoints.map((w) => `${w.resource}.${w.port}`).join(" ")}>
-                    {s.waypoints.map((w) => `${w.resource}.${w.port}`).join(" → ")}
-                  </div>
-                ))}
-              </td>
-              <td>
-                {l.emulator === undefined ? (
-                  <span className="muted">none</span>
-                ) : (
-                  <EmbeddedEmulation emulator={l.emulator.resource} emulation={l.emulation} />
-                )}
-              </td>
-              <td>{l.capacity > 0 ? `${l.capacity / 1e6} Mbit/s` : "—"}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
     </>
   );
 }
@@ -233,47 +210,37 @@ export function RealizationsPage() {
           rs.length === 0 ? (
             <p className="muted">No realizations.</p>
           ) : (
-            <table data-testid="all-realizations">
-              <thead>
-                <tr>
-                  <th>Realization</th>
-                  <th>State</th>
-                  <th>Revision</th>
-                  <th>Resources</th>
-                  <th>Creator</th>
-                  <th>Created</th>
-                  <th>Left</th>
+            <Table
+              testId="all-realizations"
+              head={["Realization", "State", "Revision", "Resources", "Creator", "Created", "Left"]}
+            >
+              {rs.map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    <Link
+                      to={{
+                        page: "realization",
+                        project: r.project,
+                        experiment: r.experiment,
+                        realization: r.name,
+                      }}
+                    >
+                      {r.id}
+                    </Link>
+                  </td>
+                  <td>
+                    <Badge value={r.state} />
+                  </td>
+                  <td>{r.revision}</td>
+                  <td>{r.resources.length}</td>
+                  <td>{r.creator}</td>
+                  <td>
+                    <When time={r.created} />
+                  </td>
+                  <td>{r.expires === null ? "" : timeLeft(r.expires)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {rs.map((r) => (
-                  <tr key={r.id}>
-                    <td>
-                      <Link
-                        to={{
-                          page: "realization",
-                          project: r.project,
-                          experiment: r.experiment,
-                          realization: r.name,
-                        }}
-                      >
-                        {r.id}
-                      </Link>
-                    </td>
-                    <td>
-                      <Badge value={r.state} />
-                    </td>
-                    <td>{r.revision}</td>
-                    <td>{r.resources.length}</td>
-                    <td>{r.creator}</td>
-                    <td>
-                      <When time={r.created} />
-                    </td>
-                    <td>{r.expires === null ? "" : timeLeft(r.expires)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </Table>
           )
         }
       </Show>

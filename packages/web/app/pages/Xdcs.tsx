@@ -1,7 +1,7 @@
 /** XDCs of a project (list, new, delete, how to ssh in) and the user's SSH keys. */
 import { useState } from "react";
 import { type Api, call, type SshKey, type User, type Xdc } from "../api.ts";
-import { Action, ErrorBox, Show, useLoad, When } from "../parts.tsx";
+import { Action, ErrorBox, Show, Table, useCall, useLoad, When } from "../parts.tsx";
 
 /** The project's XDCs: members see them, maintainers make and delete them (the portal decides; errors show). */
 export function XdcSection({ project }: { project: string }) {
@@ -22,59 +22,45 @@ export function XdcSection({ project }: { project: string }) {
             {list.length === 0 ? (
               <p className="muted">No XDCs yet.</p>
             ) : (
-              <table data-testid="xdcs">
-                <thead>
-                  <tr>
-                    <th>XDC</th>
-                    <th>State</th>
-                    <th>ssh</th>
-                    <th>Jupyter</th>
-                    <th>Attached to</th>
-                    <th>Creator</th>
-                    <th>Created</th>
-                    <th />
+              <Table testId="xdcs" head={["XDC", "State", "ssh", "Jupyter", "Attached to", "Creator", "Created", ""]}>
+                {list.map((x) => (
+                  <tr key={x.id} data-xdc={x.id}>
+                    <td>{x.id}</td>
+                    <td>{x.state}</td>
+                    <td>
+                      <code>ssh {x.hostname}</code>
+                    </td>
+                    <td>{x.jupyter ? <OpenJupyter xdc={x} /> : "no"}</td>
+                    <td data-testid="attachment">
+                      {x.attached ? (
+                        <>
+                          <code>{x.attached}</code>{" "}
+                          <Action
+                            label="Detach"
+                            run={(a) => a.detachXdc(project, x.name)}
+                            done={() => xdcs.state === "ready" && xdcs.reload()}
+                          />
+                        </>
+                      ) : (
+                        <AttachXdc xdc={x} done={() => xdcs.state === "ready" && xdcs.reload()} />
+                      )}
+                    </td>
+                    <td>{x.creator}</td>
+                    <td>
+                      <When time={x.created} />
+                    </td>
+                    <td>
+                      <Action
+                        label="Delete"
+                        danger
+                        confirm={`Delete ${x.id}? Everything in it but /home and /proj goes.`}
+                        run={(a) => a.deleteXdc(project, x.name)}
+                        done={() => xdcs.state === "ready" && xdcs.reload()}
+                      />
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {list.map((x) => (
-                    <tr key={x.id} data-xdc={x.id}>
-                      <td>{x.id}</td>
-                      <td>{x.state}</td>
-                      <td>
-                        <code>ssh {x.hostname}</code>
-                      </td>
-                      <td>{x.jupyter ? <OpenJupyter xdc={x} /> : "no"}</td>
-                      <td data-testid="attachment">
-                        {x.attached ? (
-                          <>
-                            <code>{x.attached}</code>{" "}
-                            <Action
-                              label="Detach"
-                              run={(a) => a.detachXdc(project, x.name)}
-                              done={() => xdcs.state === "ready" && xdcs.reload()}
-                            />
-                          </>
-                        ) : (
-                          <AttachXdc xdc={x} done={() => xdcs.state === "ready" && xdcs.reload()} />
-                        )}
-                      </td>
-                      <td>{x.creator}</td>
-                      <td>
-                        <When time={x.created} />
-                      </td>
-                      <td>
-                        <Action
-                          label="Delete"
-                          danger
-                          confirm={`Delete ${x.id}? Everything in it but /home and /proj goes.`}
-                          run={(a) => a.deleteXdc(project, x.name)}
-                          done={() => xdcs.state === "ready" && xdcs.reload()}
-                        />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
             )}
             <NewXdc project={project} done={() => xdcs.state === "ready" && xdcs.reload()} />
           </>
@@ -124,25 +110,18 @@ function OpenJupyter({ xdc }: { xdc: Xdc }) {
 /** Attach to a materialization of the project, named `realization.experiment.project` (what `mrg xdc attach` takes). */
 function AttachXdc({ xdc, done }: { xdc: Xdc; done: () => void }) {
   const [mz, setMz] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, start } = useCall();
   return (
     <form
       className="inline"
       data-testid="attach-xdc"
       onSubmit={(ev) => {
         ev.preventDefault();
-        setError(undefined);
-        setBusy(true);
-        call((a) => a.attachXdc(xdc.project, xdc.name, mz.trim())).then(
+        start(
+          (a) => a.attachXdc(xdc.project, xdc.name, mz.trim()),
           () => {
-            setBusy(false);
             setMz("");
             done();
-          },
-          (e: unknown) => {
-            setBusy(false);
-            setError(e);
           },
         );
       }}
@@ -165,25 +144,18 @@ function AttachXdc({ xdc, done }: { xdc: Xdc; done: () => void }) {
 function NewXdc({ project, done }: { project: string; done: () => void }) {
   const [name, setName] = useState("");
   const [jupyter, setJupyter] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, start } = useCall();
   return (
     <form
       className="inline"
       data-testid="new-xdc"
       onSubmit={(ev) => {
         ev.preventDefault();
-        setError(undefined);
-        setBusy(true);
-        call((a) => a.createXdc(project, { name, ...(jupyter ? { jupyter } : {}) })).then(
+        start(
+          (a) => a.createXdc(project, { name, ...(jupyter ? { jupyter } : {}) }),
           () => {
-            setBusy(false);
             setName("");
             done();
-          },
-          (e: unknown) => {
-            setBusy(false);
-            setError(e);
           },
         );
       }}
@@ -227,39 +199,29 @@ export function KeysPage() {
             {keys.length === 0 ? (
               <p className="muted">No keys yet.</p>
             ) : (
-              <table data-testid="keys">
-                <thead>
-                  <tr>
-                    <th>Fingerprint (SHA256)</th>
-                    <th>Key</th>
-                    <th>Added</th>
-                    <th />
+              <Table testId="keys" head={["Fingerprint (SHA256)", "Key", "Added", ""]}>
+                {keys.map((k) => (
+                  <tr key={k.fingerprint} data-key={k.fingerprint}>
+                    <td>
+                      <code>{k.fingerprint}</code>
+                    </td>
+                    <td className="small">
+                      {k.key.split(" ")[0]} …{k.key.split(" ")[2] ?? ""}
+                    </td>
+                    <td>
+                      <When time={k.created} />
+                    </td>
+                    <td>
+                      <Action
+                        label="Delete"
+                        danger
+                        run={(a) => a.deleteKey(me.name, k.fingerprint)}
+                        done={() => data.state === "ready" && data.reload()}
+                      />
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {keys.map((k) => (
-                    <tr key={k.fingerprint} data-key={k.fingerprint}>
-                      <td>
-                        <code>{k.fingerprint}</code>
-                      </td>
-                      <td className="small">
-                        {k.key.split(" ")[0]} …{k.key.split(" ")[2] ?? ""}
-                      </td>
-                      <td>
-                        <When time={k.created} />
-                      </td>
-                      <td>
-                        <Action
-                          label="Delete"
-                          danger
-                          run={(a) => a.deleteKey(me.name, k.fingerprint)}
-                          done={() => data.state === "ready" && data.reload()}
-                        />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
             )}
             <form
               data-testid="new-key"
