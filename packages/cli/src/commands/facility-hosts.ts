@@ -34,7 +34,7 @@ const row = (h: HostView, nodes: string[]) => [
   h.cores,
   `${(h.memory / GIB).toFixed(1)} GiB`,
   `${(h.disk / GIB).toFixed(1)} GiB`,
-  nodes.length,
+  nodes.length ? nodes.join(", ") : "none",
 ];
 
 /**

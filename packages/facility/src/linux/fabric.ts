@@ -14,7 +14,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeHostCert } from "../certs.ts";
@@ -74,8 +74,6 @@ export interface FabricOptions {
   hosts: string[];
   /** A routed underlay: these hosts behind a router that delays each way by `delayMs`. */
   routed?: { hosts: string[]; delayMs: number };
-  /** Remove the hosts' data directories at close (default true; false keeps their image caches). */
-  removeDataDirs?: boolean;
   log?: (m: string) => void;
 }
 
@@ -93,6 +91,42 @@ function freeSubnet(): string {
     if (!used.includes(`${s}.`)) return s;
   }
   throw new Error("no free 10.200-249.x/24 subnet for the fabric");
+}
+
+/** What a fabric records in its directory while it is up: a start killed outright leaves it for the next (`removeStaleFabric`). */
+const RECORD = "fabric.json";
+
+interface FabricRecord {
+  run: string;
+  hosts: { name: string; netns: string; dataDir: string }[];
+}
+
+/** Every namespace and interface whose name starts with `run`. */
+function removeRun(run: string): void {
+  for (const ns of listNetns().filter((n) => n.startsWith(run))) spawnSync("ip", ["netns", "del", ns]);
+  const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
+  for (const l of links.split("\n")) {
+    const name = /^\d+: ([^:@]+)/.exec(l)?.[1];
+    if (name?.startsWith(run)) spawnSync("ip", ["link", "del", name], { stdio: "ignore" });
+  }
+}
+
+/**
+ * Remove what a fabric in `dir` left when its process was killed outright
+ * (its agents watch that process's pipe and stopped with it): what its hosts
+ * hold, its namespaces and interfaces. Returns its run prefix, if there was one.
+ */
+export async function removeStaleFabric(dir: string): Promise<string | undefined> {
+  const file = join(dir, RECORD);
+  if (!existsSync(file)) return undefined;
+  const r = JSON.parse(readFileSync(file, "utf8")) as FabricRecord;
+  for (const h of r.hosts) {
+    for (const prefix of existsSync(h.dataDir) ? prefixesOwned(h.dataDir) : []) await sweep(prefix, h.dataDir);
+    rmSync(h.dataDir, { recursive: true, force: true });
+  }
+  removeRun(r.run);
+  rmSync(file, { force: true });
+  return r.run;
 }
 
 export async function openFabric(o: FabricOptions): Promise<Fabric> {
@@ -215,10 +249,14 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     }
     for (const ns of [router, delay]) if (listNetns().includes(ns)) spawnSync("ip", ["netns", "del", ns]);
     for (const dev of [bridge, far]) spawnSync("ip", ["link", "del", dev], { stdio: "ignore" });
-    if (o.removeDataDirs !== false) for (const h of hosts) rmSync(h.dataDir, { recursive: true, force: true });
+    removeRun(run);
+    // Images are in the machine's cache (image.ts), not here: nothing of a host is kept.
+    for (const h of hosts) rmSync(h.dataDir, { recursive: true, force: true });
+    if (!left.length) rmSync(join(o.dir, RECORD), { force: true });
     if (left.length) throw new Error(`fabric ${run} left behind: ${left.join("; ")}`);
   };
 
+  writeFileSync(join(o.dir, RECORD), JSON.stringify({ run, hosts: [] } satisfies FabricRecord));
   const fabric: Fabric = { run, dir: o.dir, gateway, hosts, host, startAgent, killAgent, stopAgents, close };
   try {
     // The underlay carries the tunnels' overhead (vtep.ts): 1550 on the fabric, 1500 for nodes.
@@ -256,6 +294,10 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
       // The facility (on the fabric) reaches the far side through the router; the route goes with the bridge.
       ip(["route", "add", `${farNet}.0/24`, "via", `${subnet}.254`, "dev", bridge]);
     }
+    const record = (): FabricRecord => ({
+      run,
+      hosts: hosts.map((h) => ({ name: h.name, netns: h.netns, dataDir: h.dataDir })),
+    });
     o.hosts.forEach((name, i) => {
       const netns = `${run}-${name}`;
       const isFar = o.routed?.hosts.includes(name) ?? false;
@@ -264,6 +306,7 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
       mkdirSync(dataDir, { recursive: true });
       const h: FabricHost = { name, netns, underlay, dataDir, certs: join(o.dir, `${name}-certs`) };
       hosts.push(h);
+      writeFileSync(join(o.dir, RECORD), JSON.stringify(record()));
       ip(["netns", "add", netns]);
       const veth = `${run}v${i}`;
       ip(["link", "add", veth, "mtu", String(UNDERLAY_MTU), "type", "veth", "peer", "name", "ul0", "netns", netns]);

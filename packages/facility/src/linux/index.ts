@@ -3,6 +3,7 @@ export * from "./capabilities.ts";
 export { check, IprouteBatch, type Result, type RunInput, run } from "./command.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
+export { type AgentStart, type Fabric, type FabricHost, fabricVeth, openFabric, removeStaleFabric } from "./fabric.ts";
 export {
   externalSegment,
   GATEWAY_MTU,
