@@ -192,6 +192,8 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     close: async () => {
       await served?.close();
       await rex.stop();
+      // Whatever agents still have of ours (a reconcile, a harbor part) ends with us, hosts cut off or not.
+      routed?.disconnect();
       await driver.close();
       await commander.close();
       await hostRegistry?.close();

@@ -18,6 +18,7 @@ import { createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSyn
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeHostCert } from "../certs.ts";
+import { prefixOn } from "./names.ts";
 import { nativeProgram } from "./native.ts";
 import { alive, listNetns } from "./processes.ts";
 import { prefixesOwned } from "./state.ts";
@@ -60,6 +61,11 @@ export interface Fabric {
   startAgent(host: string, o: AgentStart): Promise<void>;
   /** Signal a host's agent (SIGKILL: as if its machine died; what it made stays) and wait until it is gone. */
   killAgent(host: string, signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * A materialization the hosts may carry: `close` sweeps its objects on every
+   * host even where no state of it was written (an agent killed mid-setup).
+   */
+  track(mzid: string): void;
   /** Stop every agent (SIGTERM, then SIGKILL after 10 s). */
   stopAgents(): Promise<void>;
   /** Stop the agents and remove everything; throws naming what could not be removed. */
@@ -142,6 +148,7 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
   const farNet = `10.${200 + ((Number(subnet.split(".")[1]) - 200 + 25) % 50)}.${subnet.split(".")[2]}`;
   let delayLine: ChildProcess | undefined;
   const hosts: FabricHost[] = [];
+  const tracked = new Set<string>();
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
 
   const host = (name: string): FabricHost => {
@@ -236,7 +243,8 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     log(`fabric ${run}: sweeping the hosts`);
     const left: string[] = [];
     for (const h of hosts) {
-      for (const prefix of existsSync(h.dataDir) ? prefixesOwned(h.dataDir) : []) {
+      const owned = existsSync(h.dataDir) ? prefixesOwned(h.dataDir) : [];
+      for (const prefix of new Set([...owned, ...[...tracked].map((m) => prefixOn(m, h.name))])) {
         const l = await sweep(prefix, h.dataDir);
         if (!isClean(l)) left.push(`${h.name} ${prefix}: ${JSON.stringify(l)}`);
       }
@@ -257,7 +265,18 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
   };
 
   writeFileSync(join(o.dir, RECORD), JSON.stringify({ run, hosts: [] } satisfies FabricRecord));
-  const fabric: Fabric = { run, dir: o.dir, gateway, hosts, host, startAgent, killAgent, stopAgents, close };
+  const fabric: Fabric = {
+    run,
+    dir: o.dir,
+    gateway,
+    hosts,
+    host,
+    startAgent,
+    killAgent,
+    track: (mzid) => tracked.add(mzid),
+    stopAgents,
+    close,
+  };
   try {
     // The underlay carries the tunnels' overhead (vtep.ts): 1550 on the fabric, 1500 for nodes.
     ip(["link", "add", bridge, "mtu", String(UNDERLAY_MTU), "type", "bridge"]);

@@ -22,7 +22,7 @@ export {
   debianImage,
   imageCache,
 } from "./image.ts";
-export { PREFIX_RE, prefixOf, qualifyNames } from "./names.ts";
+export { PREFIX_RE, prefixOf, prefixOn, qualifyNames } from "./names.ts";
 export { alive, listNetns, processesIn } from "./processes.ts";
 export * from "./record.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";

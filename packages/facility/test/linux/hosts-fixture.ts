@@ -8,7 +8,7 @@
  * what each host's data directory holds, the host namespaces, the fabric.
  */
 import { type ChildProcess, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import { tlsClient } from "../../src/grpc.ts";
 import { harborSpecOf } from "../../src/harbor.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { type Fabric, openFabric } from "../../src/linux/fabric.ts";
+import { prefixOn } from "../../src/linux/names.ts";
 import { alive, listNetns } from "../../src/linux/processes.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
@@ -51,6 +52,8 @@ export interface HostsFixture {
   /** The fabric's first address: the facility's own underlay address. */
   gateway: string;
   certs: string;
+  /** Close the facility alone (its agents and hosts stay until `close`); once. */
+  closeFacility(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,17 +80,26 @@ export async function startHosts(
   let facility: RunningFacility | undefined;
   let store: Store | undefined;
   let local: LinuxBackend | undefined;
+  let facilityClosed: Promise<void> | undefined;
+  const closeFacility = () => {
+    facilityClosed ??= facility?.close() ?? Promise.resolve();
+    return facilityClosed;
+  };
 
+  // Each step on its own: one failing (or a test that failed half way) must not keep the rest from cleaning up.
   const close = async () => {
-    step("stopping the agents");
-    await fabric?.stopAgents();
-    step("closing the facility");
-    await facility?.close();
-    step("closing the local backend and the store");
-    await local?.close();
-    await store?.close();
-    step("sweeping");
     const left: string[] = [];
+    const attempt = async (what: string, f: () => Promise<unknown> | undefined) => {
+      step(what);
+      await Promise.resolve()
+        .then(f)
+        .catch((e: Error) => left.push(`${what}: ${e.message}`));
+    };
+    await attempt("stopping the agents", () => fabric?.stopAgents());
+    await attempt("closing the facility", closeFacility);
+    await attempt("closing the local backend", () => local?.close());
+    await attempt("closing the store", () => store?.close());
+    step("sweeping");
     const own = join(tmp, "facility");
     for (const prefix of prefixesOwned(own)) {
       const l = await sweep(prefix, own);
@@ -137,7 +149,7 @@ export async function startHosts(
       kill: (signal) => f.killAgent(h.name, signal),
     }));
     await Promise.all(made.map((h) => h.start()));
-    return { run: f.run, tmp, store, facility, local, fabric: f, hosts: made, gateway, certs, close };
+    return { run: f.run, tmp, store, facility, local, fabric: f, hosts: made, gateway, certs, closeFacility, close };
   } catch (e) {
     await close().catch(() => {});
     throw e;
@@ -171,6 +183,7 @@ export async function materializePlan(
 ): Promise<pb.StatusResponse> {
   const part = plan.facilities[0];
   if (!part) throw new Error(`plan ${plan.mzid} has no facility`);
+  fx.fabric.track(plan.mzid);
   const portal = portalOf(fx);
   const fragments = part.fragments.map(fragmentToPb);
   const resources = part.resources;
@@ -190,5 +203,5 @@ export async function materializePlan(
 
 /** The kernel object prefix a materialization has on a host of the fixture (names qualified by host). */
 export function hostPrefix(mzid: string, host: string): string {
-  return `mg${createHash("sha256").update(`${mzid}@${host}`).digest("hex").slice(0, 6)}`;
+  return prefixOn(mzid, host);
 }
