@@ -7,11 +7,11 @@
 // they carried, their namespaces, the fabric).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { harborMzid, prefixOn } from "@merge/facility/linux";
 import { alive, cliIn, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
 
 // phobos: n0, n1 dual personality, n2 hypervisor only, n3 bare metal only; over three hosts n0 and n3
@@ -39,9 +39,6 @@ interface ListedHost {
 }
 
 const netns = (): string[] => (existsSync("/run/netns") ? readdirSync("/run/netns") : []);
-/** The kernel object prefix of a materialization on a host (names qualified by host: linux/names.ts). */
-const prefixOn = (mzid: string, host: string) =>
-  `mg${createHash("sha256").update(`${mzid}@${host}`).digest("hex").slice(0, 6)}`;
 
 describe("npm start -- --hosts 3", {
   skip: process.getuid?.() === 0 ? false : "needs root for the linux backend",
@@ -112,7 +109,8 @@ describe("npm start -- --hosts 3", {
       assert.equal(await stopStack(stack), 0, stack.out());
       for (const h of hosts) assert.equal(alive(h.agent), false, `${h.name}'s agent stops with the stack`);
       assert.equal(alive(stack.facility), false);
-      const prefixes = hosts.flatMap((h) => [prefixOn("r1.lan.admin", h.name), prefixOn("main.harbor.phobos", h.name)]);
+      const harborOn = (h: string) => harborMzid("main.harbor.phobos", join(tmp, "data", "hosts", h));
+      const prefixes = hosts.flatMap((h) => [prefixOn("r1.lan.admin", h.name), prefixOn(harborOn(h.name), h.name)]);
       const left = netns().filter((n) => n.startsWith(fabric) || prefixes.some((p) => n.startsWith(p)));
       assert.deepEqual(left, [], "no host, node or infrapod namespace is left");
       const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
