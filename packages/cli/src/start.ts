@@ -30,6 +30,7 @@ import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
 import { recordStart } from "./config.ts";
 import { forgetStoreUrl, startLocalEtcd } from "./start-etcd.ts";
+import { type StartedHosts, startHosts } from "./start-hosts.ts";
 import { startMoreFacilities } from "./start-sites.ts";
 import { type StartedXdc, startXdc } from "./start-xdc.ts";
 
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     store: { type: "string", default: process.env.MERGE_STORE ?? "sqlite" },
     "facility-metrics-port": { type: "string" },
     facilities: { type: "string", default: "1" },
+    hosts: { type: "string", default: "1" },
     "wan-latency": { type: "string", default: "15ms" },
     "wan-rate": { type: "string", default: "100Mbit" },
     help: { type: "boolean", short: "h" },
@@ -54,7 +56,7 @@ if (values.help) {
   console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
           [--store sqlite|etcd] [--facility-metrics-port N]
 
-       [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit]
+       [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit] [--hosts N]
 
 Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
 when running as root with network namespaces, and the simulator otherwise. --store etcd
@@ -62,7 +64,9 @@ runs a local etcd (Debian's etcd-server; data in DIR/etcd) that portal and facil
 instead of their sqlite files. The facility's Prometheus metrics are served on loopback at
 --facility-metrics-port (default: the facility port + 10, or a free port with --facility-port 0). --facilities N
 adds N-1 facilities (deimos, site3, …), each its own process, every facility in its own
-site, the sites joined by an emulated wide area (one-way latency, rate).`);
+site, the sites joined by an emulated wide area (one-way latency, rate). --hosts N (linux backend)
+runs the demo facility over N hosts on this machine (h1 … hN: a network namespace, underlay address
+and host agent each, on a fabric bridge); they are removed when start stops.`);
   process.exit(0);
 }
 
@@ -78,8 +82,43 @@ const certs = join(facilityDir, "certs");
 mkdirSync(facilityDir, { recursive: true, mode: 0o700 });
 
 const backend = await chooseBackend(values.backend as string);
-const model = phobos();
-if (!existsSync(join(certs, "ca.pem"))) makeCerts(certs, { facility: model.name });
+const hostCount = Number(values.hosts);
+if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > 8) {
+  console.error(`start: --hosts '${values.hosts}': expected a whole number from 1 to 8`);
+  process.exit(2);
+}
+if (hostCount > 1 && backend !== "linux") {
+  console.error("start: --hosts needs the linux backend (root, network namespaces): hosts are namespaces here");
+  process.exit(2);
+}
+const demo = phobos();
+if (!existsSync(join(certs, "ca.pem"))) makeCerts(certs, { facility: demo.name });
+// Port 0: any free ports (tests); otherwise the commander, registry and driver take three in a row.
+const facilityPorts =
+  Number(values["facility-port"]) === 0
+    ? [await freePort(), await freePort(), await freePort()]
+    : [0, 1, 2].map((i) => Number(values["facility-port"]) + i);
+// --hosts N: the hosts and the model spread over them (start-hosts.ts); the host registry on the port after the driver's.
+const hosts: StartedHosts | undefined =
+  hostCount > 1
+    ? await startHosts({
+        data,
+        count: hostCount,
+        demo,
+        certs,
+        registryPort: Number(values["facility-port"]) === 0 ? await freePort() : (facilityPorts[2] as number) + 1,
+      }).catch((e: Error) => {
+        console.error(`start: --hosts: ${e.message}`);
+        process.exit(1);
+      })
+    : undefined;
+const model = hosts?.model ?? demo;
+// Until stop() is in place: a signal still removes the hosts (the facility child follows its pipe).
+const stopHostsEarly = () => void (hosts?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+if (hosts) {
+  process.once("SIGINT", stopHostsEarly);
+  process.once("SIGTERM", stopHostsEarly);
+}
 const modelFile = join(facilityDir, `${model.name}.json`);
 writeFileSync(modelFile, JSON.stringify(model, null, 2));
 
@@ -87,12 +126,6 @@ writeFileSync(modelFile, JSON.stringify(model, null, 2));
 const creds = join(data, "portal", "facility-credentials");
 mkdirSync(join(creds, model.name), { recursive: true, mode: 0o700 });
 for (const f of ["ca.pem", "portal.pem", "portal-key.pem"]) copyFileSync(join(certs, f), join(creds, model.name, f));
-
-// Port 0: any free ports (tests); otherwise the commander, registry and driver take three in a row.
-const facilityPorts =
-  Number(values["facility-port"]) === 0
-    ? [await freePort(), await freePort(), await freePort()]
-    : [0, 1, 2].map((i) => Number(values["facility-port"]) + i);
 const facilityPort = facilityPorts[0] as number;
 const metricsPort =
   values["facility-metrics-port"] !== undefined
@@ -164,21 +197,27 @@ let facilityMetrics: string | undefined;
 console.log(`waiting for the facility ${model.name} (${backend} backend: bringing up the harbor) ...`);
 try {
   facilityMetrics = await facilityReady;
+  if (hosts) {
+    console.log(`starting the host agents of ${hosts.fabric.hosts.map((h) => h.name).join(", ")} ...`);
+    await hosts.startAgents();
+  }
 } catch (err) {
   console.error(`start: ${(err as Error).message}`);
   await portal.stop().catch(() => {});
+  facility.kill("SIGTERM");
+  await hosts?.stop().catch((e: Error) => console.error(`start: ${e.message}`));
   process.exit(1);
 }
 
 // One machine-readable line first (tests and scripts read it), then the human summary.
 console.log(
-  `START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, facilityMetrics, backend, data, store: etcd?.url ?? "sqlite", ...(etcd ? { etcd: etcd.pid } : {}), ...(more ? { more: more.sites.facilities.map((f) => ({ name: f.name, pid: f.process.child.pid, site: f.site?.netns })) } : {}) })}`,
+  `START ${JSON.stringify({ url: portal.url, facility: facility.pid, facilityPort, facilityMetrics, backend, data, store: etcd?.url ?? "sqlite", ...(etcd ? { etcd: etcd.pid } : {}), ...(hosts ? { hosts: hosts.fabric.hosts.map((h) => ({ name: h.name, underlay: h.underlay, netns: h.netns, agent: h.agent?.pid })), fabric: hosts.fabric.run } : {}), ...(more ? { more: more.sites.facilities.map((f) => ({ name: f.name, pid: f.process.child.pid, site: f.site?.netns })) } : {}) })}`,
 );
 console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
   ssh        ${xdc ? xdc.summary : "no XDCs or jump host (they need the linux backend)"}
-  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})${more ? `\n  ${more.summary.join("\n  ")}` : ""}
+  facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})${hosts ? `\n  ${hosts.summary().join("\n  ")}` : ""}${more ? `\n  ${more.summary.join("\n  ")}` : ""}
   metrics    ${facilityMetrics ?? "none"} (the facility's; the portal's at ${portal.url}/metrics, administrators)
   store      ${etcd ? `etcd ${etcd.endpoints[0]} (pid ${etcd.pid}, data ${etcd.dataDir}), portal and facility` : "sqlite files in the data directory"}
   data       ${data}
@@ -205,11 +244,14 @@ The facility's operator view (cog finds this store from any directory):
 mrg, mergectl and cog outside this checkout: scripts/setup.sh --link (symlinks in /usr/local/bin).
 
 Ctrl-C stops everything: the portal and the facility.${
-  backend === "linux"
+  hosts
     ? `
+The hosts go with it: their agents, what they carry (the harbor, materializations), namespaces and fabric.`
+    : backend === "linux"
+      ? `
 (The harbor and active materializations keep running on the host, and the next start takes
 them back; 'npx cog host sweep --all --data-dir ${join(facilityDir, "backend")}' removes them.)`
-    : ""
+      : ""
 }`);
 
 let stopping = false;
@@ -232,9 +274,15 @@ async function stop(code: number): Promise<void> {
       });
     });
   }
+  await hosts?.stop().catch((e: Error) => {
+    console.error(`start: ${e.message}`);
+    code = code || 1;
+  });
   await etcd?.stop().catch(() => {});
   process.exit(code);
 }
+process.off("SIGINT", stopHostsEarly);
+process.off("SIGTERM", stopHostsEarly);
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 facility.once("exit", (code, signal) => {
@@ -335,6 +383,7 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
       "--parent-fd",
       "3",
       ...(demoSite ? ["--site", demoSite.netns, "--site-address", demoSite.address] : []),
+      ...(hosts?.facilityArgs ?? []),
     ],
     // fd 3: a pipe only this process writes to; its end tells the daemon this process is gone.
     { cwd: root, stdio: ["ignore", "pipe", "pipe", "pipe"] },

@@ -7,10 +7,12 @@
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
- *                 [--qualify-names] [--storage <dir>]
+ *                 [--qualify-names] [--storage <dir>] [--site <netns> --site-address <addr>]
+ *                 [--host-registry-host <addr>] [--underlay <addr>]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes)
+ *                 [--parent-fd N]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
  * commander, one driver serving every resource of the model, a rex worker, and
@@ -22,7 +24,10 @@
  * Runs until SIGTERM/SIGINT (graceful: running actions finish, claims are
  * released), or, with `--parent-fd N`, until the pipe on fd N reaches its end:
  * the parent holds the other end, so however the parent ends (even SIGKILL)
- * the kernel closes it and the daemon stops with it (`npm start`). `--journal` appends one JSON line per rex outcome, for tests.
+ * the kernel closes it and the daemon stops with it (`npm start`; its host
+ * agents too). A model naming hosts: `--host-registry-host` is where their
+ * agents reach the registry (the fabric's address; default `--host`) and
+ * `--underlay` the facility's own VTEP address. `--journal` appends one JSON line per rex outcome, for tests.
  * Run with `node --import tsx`; no shebang (tsx cannot parse a module with one
  * that also uses `import()`).
  */
@@ -145,6 +150,8 @@ async function facilityMain(args: string[]): Promise<void> {
       "site-address": { type: "string" },
       // The portal's home/ and proj/ as this machine sees them: mounted on nodes (linux/storage.ts).
       storage: { type: "string" },
+      "host-registry-host": { type: "string" },
+      underlay: { type: "string" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -190,6 +197,8 @@ async function facilityMain(args: string[]): Promise<void> {
     registryPort: Number(values["registry-port"]),
     driverPort: Number(values["driver-port"]),
     hostRegistryPort: Number(values["host-registry-port"]),
+    ...(values["host-registry-host"] ? { hostRegistryHost: values["host-registry-host"] } : {}),
+    ...(values.underlay ? { underlay: values.underlay } : {}),
     ...(metricsPort === undefined ? {} : { metricsPort, metricsHost: values["metrics-host"] }),
     ...(values["no-harbor"] ? {} : { harbor: harborSpecOf(model) }),
     log: (m) => console.error(m),
@@ -225,8 +234,11 @@ async function agentMain(args: string[]): Promise<void> {
       "qualify-names": { type: "boolean", default: false },
       nat: { type: "string" },
       "nat-address": { type: "string" },
+      "parent-fd": { type: "string" },
     },
   });
+  let stop: () => Promise<void> = async () => process.exit(0);
+  if (values["parent-fd"] !== undefined) watchParent(Number(values["parent-fd"]), () => void stop(), "agent");
   const missing = ["name", "registry", "certs", "data-dir", "underlay"].filter(
     (k) => !values[k as keyof typeof values],
   );
@@ -250,7 +262,9 @@ async function agentMain(args: string[]): Promise<void> {
     ...(values.nat ? { nat: values.nat } : {}),
     ...(values["nat-address"] ? { natAddress: values["nat-address"] } : {}),
   });
-  const stop = async () => {
+  // The fabric (linux/fabric.ts) waits for this line.
+  void agent.registered.then(() => console.error(`host agent ${values.name}: registered`));
+  stop = async () => {
     await agent.close();
     await backend.close();
     process.exit(0);
@@ -262,9 +276,9 @@ async function agentMain(args: string[]): Promise<void> {
 let parentGone = false;
 
 /** Calls `onEnd` once the pipe on `fd` ends (its writer, the parent, has exited or closed it). */
-function watchParent(fd: number, onEnd: () => void): void {
+function watchParent(fd: number, onEnd: () => void, who = "facility"): void {
   if (!Number.isInteger(fd) || fd < 3)
-    throw new DaemonUsageError(`facility: --parent-fd ${fd}: expected a pipe's fd (3 or more)`);
+    throw new DaemonUsageError(`${who}: --parent-fd ${fd}: expected a pipe's fd (3 or more)`);
   const pipe = new Socket({ fd, readable: true, writable: false });
   const end = () => {
     if (parentGone) return;
@@ -272,7 +286,7 @@ function watchParent(fd: number, onEnd: () => void): void {
     // The parent held our stdout/stderr pipes too: writing there now fails (EPIPE), which must not crash the stop.
     process.stdout.on("error", () => {});
     process.stderr.on("error", () => {});
-    console.error("facility: the parent process is gone (its pipe closed); stopping");
+    console.error(`${who}: the parent process is gone (its pipe closed); stopping`);
     onEnd();
   };
   pipe.on("end", end);

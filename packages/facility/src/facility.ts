@@ -36,6 +36,8 @@ export interface FacilityOptions {
   driverPort?: number;
   /** Port of the host registry, where the host agents of a model naming hosts register (0: any free port). */
   hostRegistryPort?: number;
+  /** Where the host registry listens, when the agents reach the facility elsewhere than `host` (a fabric's address). */
+  hostRegistryHost?: string;
   /** The facility's own machine's underlay address (its VTEP), when its networks span other hosts. */
   underlay?: string;
   /** Seconds a host agent may stay silent before its host is down (default 6). */
@@ -115,7 +117,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     ? await startHostRegistry({
         store: o.store,
         tls: loadTls(certFiles(o.certs, "commander")),
-        host: o.host,
+        host: o.hostRegistryHost ?? o.host,
         port: o.hostRegistryPort ?? 0,
         hosts,
         ...(o.hostLeaseTtl ? { leaseTtl: o.hostLeaseTtl } : {}),
@@ -190,6 +192,8 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     close: async () => {
       await served?.close();
       await rex.stop();
+      // Whatever agents still have of ours (a reconcile, a harbor part) ends with us, hosts cut off or not.
+      routed?.disconnect();
       await driver.close();
       await commander.close();
       await hostRegistry?.close();

@@ -4,7 +4,7 @@
  * TLS handshake) and any client whose certificate has the wrong role (per call).
  */
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import {
   Code,
@@ -76,6 +76,13 @@ export async function serveTls(opts: {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
   });
+  // The connections themselves too: a session's destroy still waits for its socket's unsent data to
+  // drain, which a peer cut off (its host gone, no reset) never lets happen; so does a TLS handshake.
+  const sockets = new Set<Socket>();
+  server.on("connection", (c: Socket) => {
+    sockets.add(c);
+    c.on("close", () => sockets.delete(c));
+  });
   const host = opts.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -91,6 +98,7 @@ export async function serveTls(opts: {
         server.close(() => resolve());
         setTimeout(() => {
           for (const s of sessions) s.destroy();
+          for (const c of sockets) c.destroy();
         }, 1000).unref();
       }),
   };

@@ -37,7 +37,7 @@ const row = (h: HostView, nodes: string[]) => [
     ? `${(h.memory / GIB).toFixed(1)} GiB`
     : `${(h.memoryFree / GIB).toFixed(1)} free of ${(h.memory / GIB).toFixed(1)} GiB`,
   `${(h.disk / GIB).toFixed(1)} GiB`,
-  nodes.length,
+  nodes.length ? nodes.join(", ") : "none",
 ];
 
 /**

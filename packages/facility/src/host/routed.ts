@@ -6,8 +6,11 @@
  * of them (each wires its own endpoints and its end of the tunnels between
  * them). A call to a host whose agent is down fails at once, naming the host.
  */
+import { isIP } from "node:net";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { create } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
@@ -28,7 +31,6 @@ import type {
   PowerAction,
 } from "../backend.ts";
 import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
-import { tlsClient } from "../grpc.ts";
 import type { NodeActivity } from "../linux/activity.ts";
 import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
@@ -96,9 +98,55 @@ export class HostRoutedBackend implements Backend {
     if (!h.alive) throw new HostDownError(`host ${host} is down: its agent (pid ${h.pid}) stopped answering`);
     const had = this.clients.get(host);
     if (had && had.endpoint === h.endpoint) return had.client;
-    const client = tlsClient(pb.HostAgentService, h.endpoint, this.o.tls);
+    const client = this.agentClient(h.endpoint);
     this.clients.set(host, { endpoint: h.endpoint, client });
     return client;
+  }
+
+  /** Every connection to an agent: `disconnect` ends them outright. */
+  private readonly sockets = new Set<TLSSocket>();
+
+  /**
+   * A client of an agent whose connections are this backend's own (mutual
+   * TLS, HTTP/2): closing an HTTP/2 session still waits for its unsent data to
+   * drain, which never happens toward a host cut off without a reset, so the
+   * sockets themselves are destroyed at `disconnect`.
+   */
+  private agentClient(endpoint: string): Client<typeof pb.HostAgentService> {
+    const u = new URL(endpoint);
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    const transport = createGrpcTransport({
+      baseUrl: endpoint,
+      nodeOptions: {
+        createConnection: () => {
+          const s = tlsConnect({
+            host,
+            port: Number(u.port),
+            ...(isIP(host) ? {} : { servername: host }),
+            ca: this.o.tls.ca,
+            cert: this.o.tls.cert,
+            key: this.o.tls.key,
+            ALPNProtocols: ["h2"],
+          });
+          this.sockets.add(s);
+          s.on("close", () => this.sockets.delete(s));
+          return s;
+        },
+      },
+    });
+    return createClient(pb.HostAgentService, transport);
+  }
+
+  /**
+   * The facility stops: calls still in flight to agents are aborted and every
+   * connection to them ends now, whether or not their hosts answer.
+   */
+  disconnect(): void {
+    for (const calls of this.inflight.values()) for (const c of calls) c.abort(new Error("the facility is stopping"));
+    clearInterval(this.liveness);
+    this.liveness = undefined;
+    for (const s of this.sockets) s.destroy();
+    this.clients.clear();
   }
 
   /** A host's underlay address (its VTEP), from its registration; the facility's own from the options. */

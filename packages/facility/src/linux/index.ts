@@ -3,6 +3,7 @@ export * from "./capabilities.ts";
 export { check, IprouteBatch, type Result, type RunInput, run } from "./command.ts";
 export { startEmulationControl } from "./control.ts";
 export { type DataPlaneOptions, LinuxDataPlane, type MaterializeResult, type PowerState } from "./dataplane.ts";
+export { type AgentStart, type Fabric, type FabricHost, fabricVeth, openFabric, removeStaleFabric } from "./fabric.ts";
 export {
   externalSegment,
   GATEWAY_MTU,
@@ -21,7 +22,7 @@ export {
   debianImage,
   imageCache,
 } from "./image.ts";
-export { PREFIX_RE, prefixOf, qualifyNames } from "./names.ts";
+export { PREFIX_RE, prefixOf, prefixOn, qualifyNames } from "./names.ts";
 export { alive, listNetns, processesIn } from "./processes.ts";
 export * from "./record.ts";
 export { type StorageRemote, storageKeyPair, storageMount, storageUnmount } from "./sshfs.ts";

@@ -25,7 +25,12 @@ export function qualifyNames(host: string): void {
 }
 
 export function prefixOf(mzid: string): string {
-  const key = hostQualifier ? `${mzid}@${hostQualifier}` : mzid;
+  return prefixOn(mzid, hostQualifier);
+}
+
+/** The prefix a materialization's objects have on a host whose agent qualifies its names with `host` ("": none). */
+export function prefixOn(mzid: string, host: string): string {
+  const key = host ? `${mzid}@${host}` : mzid;
   return `mg${createHash("sha256").update(key).digest("hex").slice(0, 6)}`;
 }
 

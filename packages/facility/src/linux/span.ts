@@ -26,8 +26,16 @@ function tunnelName(prefix: string, link: string, part: string): string {
   return `${prefix}t${createHash("sha256").update(`${link}/${part}`).digest("hex").slice(0, 6)}`;
 }
 
+/**
+ * The VNI of an endpoint's segment: its interface's tag (trunk and VM ports
+ * carry one), else the tag its segment has on the switch ports it crosses (a
+ * bare-metal node's access port carries none; the leaf's port does). Every
+ * host of the link reads the same spec, so each picks the same VNI.
+ */
 function vniOf(spec: LinkSpec, e: LinkEndpointSpec): number {
-  const v = segmentVni(e);
+  const seg = spec.segments.find((s) => s.endpoints.some((x) => x.node === e.node && x.socket === e.socket));
+  const tagged = seg?.waypoints.find((w) => w.vni !== undefined) ?? seg?.waypoints.find((w) => w.vlan !== undefined);
+  const v = segmentVni(e) ?? (tagged && segmentVni(tagged));
   if (v === undefined)
     throw new Error(
       `link ${spec.link}: endpoint ${e.node}.${e.socket} has no VLAN or VXLAN tag in the realization, so it cannot cross hosts`,
