@@ -19,6 +19,7 @@
 import { spawn } from "node:child_process";
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { check, run } from "./command.ts";
 
@@ -136,6 +137,36 @@ function startUserspace(netns: string, name: string): Promise<void> {
   });
 }
 
+/** True once a daemon answers a `get` on the control socket `sock` (within `ms`). */
+function uapiAnswers(sock: string, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let got = "";
+    const c = createConnection({ path: sock });
+    const done = (ok: boolean) => {
+      clearTimeout(t);
+      c.destroy();
+      resolve(ok);
+    };
+    const t = setTimeout(() => done(false), ms);
+    c.on("connect", () => c.write("get=1\n\n"));
+    c.on("data", (d) => {
+      got += d.toString("utf8");
+      if (/errno=\d+\n/.test(got)) done(true);
+    });
+    c.on("error", () => done(false));
+    c.on("close", () => done(/errno=\d+\n/.test(got)));
+  });
+}
+
+async function uapiReady(sock: string, what: string): Promise<void> {
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    if (existsSync(sock) && (await uapiAnswers(sock, 2_000))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what}: its control socket ${sock} did not answer in 15 s (did wireguard-go exit?)`);
+}
+
 /**
  * Make the interface `name` in `netns` unless it is there. Made in `born`
  * (default `netns`; `""`: this process's namespace) and moved: its UDP socket
@@ -149,12 +180,10 @@ export async function wgCreate(netns: string, name: string, born = netns): Promi
     if (k === "kernel") await check("ip", ipIn(born, ["link", "add", name, "type", "wireguard"]));
     else {
       await startUserspace(born, name);
-      // Its daemonized child opens the control socket after the parent exits: on a loaded machine a
-      // `wg set` right away finds none ("Protocol not supported").
-      const sock = `/var/run/wireguard/${name}.sock`;
-      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-      if (!existsSync(sock))
-        throw new Error(`wireguard-go ${name} in ${born || "this namespace"}: no control socket ${sock} after 10 s`);
+      // The parent makes the control socket and exits; its daemonized child then finds its TUN device
+      // by name in the namespace it was born in. Moved away (or configured) before the child answers,
+      // the child dies and `wg` falls back to the kernel: "Protocol not supported". So: wait for it.
+      await uapiReady(`/var/run/wireguard/${name}.sock`, `wireguard-go ${name} in ${born || "this namespace"}`);
     }
     if (born !== netns) await check("ip", ipIn(born, ["link", "set", name, "netns", netns]));
   }
