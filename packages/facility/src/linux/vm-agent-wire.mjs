@@ -155,14 +155,13 @@ function hello(port, name, ms) {
       if (at < 0) got = got.subarray(Math.max(0, got.length - h.length + 1));
       else {
         clearTimeout(timer);
-        c.off("data", onData).off("error", fail).off("close", onClose);
+        c.off("data", onData).off("error", onError).off("close", onClose);
         resolve({ c, rest: got.subarray(at + h.length) });
       }
     };
+    const onError = (e) => fail(e.message);
     const onClose = () => fail("the port closed before the hello was answered (QEMU stopped?)");
-    c.on("data", onData)
-      .on("error", (e) => fail(e.message))
-      .on("close", onClose);
+    c.on("data", onData).on("error", onError).on("close", onClose);
     c.write(h);
   });
 }
