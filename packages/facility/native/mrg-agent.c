@@ -17,13 +17,14 @@
  * (status i32: the exit code, or 128 + signal), 'P' pong, 'X' error text
  * (no session: the guest restarted under the host's feet; a bad open).
  *
- * A port's connection state reaches the guest late and out of order with its
- * data (QEMU's open/close notices travel on the control queue, the bytes on
- * the port's own): the close of the last host connection can be seen after
- * the next one's first frames were read. So a hang-up ends the session only
- * when it lasts (HUP_GRACE_MS); a new session says hello, and the host drops
- * whatever came before the echo of its own hello. The remnant of a frame cut
- * short by a hang-up is skipped when a hello follows it.
+ * The guest does not reliably see a host connection close before the next
+ * one's bytes arrive on the port (the remnant of a frame cut short was seen
+ * still pending when the next session's hello came), and QEMU's open/close
+ * notices travel on the control queue, apart from the port's bytes, so a close
+ * may also be seen late. So a hang-up ends the session only when it lasts
+ * (HUP_GRACE_MS); a new session says hello, and the host drops whatever came
+ * before the echo of its own hello. The remnant of a frame cut short by a
+ * hang-up is skipped when a hello follows it.
  *
  * Stdin streams: what the host sends reaches the command as it comes, with
  * back-pressure (the port is not read while the command has not taken the
