@@ -6,14 +6,25 @@
  *
  *   0xA5 TYPE LEN(u32 big-endian) PAYLOAD
  *
- * host → guest: 'O' open (tty u8, rows u16, cols u16, shell script: run by
+ * host → guest: 'H' hello ("MRGHELLO" and a 16-byte session id: the session's
+ * first frame; it ends whatever the port was doing, and the guest echoes it
+ * back before anything else), 'O' open (tty u8, rows u16, cols u16, shell script: run by
  * /bin/sh -c, in a session of its own, on a new pty when tty is 1, else on
  * pipes), 'I' stdin bytes, 'E' end of stdin (closes the pipe; ^D on a pty),
  * 'W' window size (rows u16, cols u16), 'K' signal (u8) to the command's
  * process group, 'P' ping.
- * guest → host: 'S' started (pid u32), '1' stdout, '2' stderr, 'Q' exit
+ * guest → host: 'H' the hello echoed, 'S' started (pid u32), '1' stdout, '2' stderr, 'Q' exit
  * (status i32: the exit code, or 128 + signal), 'P' pong, 'X' error text
  * (no session: the guest restarted under the host's feet; a bad open).
+ *
+ * The guest does not reliably see a host connection close before the next
+ * one's bytes arrive on the port (the remnant of a frame cut short was seen
+ * still pending when the next session's hello came), and QEMU's open/close
+ * notices travel on the control queue, apart from the port's bytes, so a close
+ * may also be seen late. So a hang-up ends the session only when it lasts
+ * (HUP_GRACE_MS); a new session says hello, and the host drops whatever came
+ * before the echo of its own hello. The remnant of a frame cut short by a
+ * hang-up is skipped when a hello follows it.
  *
  * Stdin streams: what the host sends reaches the command as it comes, with
  * back-pressure (the port is not read while the command has not taken the
@@ -35,13 +46,18 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC 0xA5
 #define MAX_FRAME (1 << 20)
 #define IN_MAX (256 * 1024)
+#define HUP_GRACE_MS 1000
+/* A hello frame's header and payload prefix: "\xA5H", length 24, "MRGHELLO". */
+static const unsigned char HELLO[14] = {MAGIC, 'H', 0, 0, 0, 24, 'M', 'R', 'G', 'H', 'E', 'L', 'L', 'O'};
 
 static int port = -1;
+static const char *port_name = "";
 static int sigp[2];
 
 struct buf {
@@ -64,20 +80,33 @@ static void drop(struct buf *b, size_t n) {
   b->len -= n;
 }
 
-/* Write all of it to the port; -1 when the host hung up (what is left is dropped). */
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* Write all of it to the port; -1 when the host hung up for good (what is left is dropped). */
 static int port_write(const unsigned char *d, size_t n) {
+  long long hup_since = 0;
   while (n) {
     ssize_t w = write(port, d, n);
     if (w > 0) {
       d += w;
       n -= w;
+      hup_since = 0;
       continue;
     }
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && errno != EAGAIN) return -1;
     struct pollfd p = {port, POLLOUT, 0};
-    if (poll(&p, 1, 5000) < 0 && errno != EINTR) return -1;
-    if ((p.revents & POLLHUP) && !(p.revents & POLLOUT)) return -1;
+    if (poll(&p, 1, 1000) < 0 && errno != EINTR) return -1;
+    if ((p.revents & POLLHUP) && !(p.revents & POLLOUT)) {
+      /* A hang-up seen now may be the last connection's, late: wait for it to last. */
+      if (!hup_since) hup_since = now_ms();
+      else if (now_ms() - hup_since > HUP_GRACE_MS) return -1;
+      usleep(50000);
+    }
   }
   return 0;
 }
@@ -252,6 +281,13 @@ static void reap(void) {
 
 static void frame(char type, const unsigned char *p, size_t n) {
   switch (type) {
+    case 'H':
+      /* A new session: what the port was doing ends; the echo tells the host where its session starts. */
+      if (n != 24 || memcmp(p, HELLO + 6, 8) != 0) break;
+      session_kill();
+      s.input.len = 0;
+      send_frame('H', p, n);
+      break;
     case 'O':
       session_open(p, n);
       break;
@@ -290,6 +326,7 @@ static void on_chld(int sig) {
 }
 
 static void serve(const char *dev) {
+  port_name = dev;
   port = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (port < 0) _exit(1);
   if (pipe2(sigp, O_NONBLOCK | O_CLOEXEC) < 0) _exit(1);
@@ -301,6 +338,7 @@ static void serve(const char *dev) {
   sigaction(SIGCHLD, &sa, NULL);
   struct buf rb = {0};
   int hup = 0;
+  long long hup_at = 0;
   for (;;) {
     int pending = s.input.len && s.in >= 0;
     struct pollfd g[5] = {{hup || s.input.len >= IN_MAX ? -1 : port, POLLIN, 0},
@@ -322,6 +360,12 @@ static void serve(const char *dev) {
       struct pollfd p = {port, POLLIN, 0};
       poll(&p, 1, 0);
       if (!(p.revents & POLLHUP) || (p.revents & POLLIN)) hup = 0;
+      else if (now_ms() - hup_at >= HUP_GRACE_MS && (s.pid || rb.len)) {
+        /* The host hung up for good: its session goes with it; half a frame is stale. */
+        if (s.pid) fprintf(stderr, "mrg-agent: %s: the host hung up; session %d ended\n", port_name, (int)s.pid);
+        session_kill();
+        rb.len = 0;
+      }
       continue;
     }
     if (!(g[0].revents & (POLLIN | POLLHUP))) continue;
@@ -340,16 +384,22 @@ static void serve(const char *dev) {
           at++;
           continue;
         }
-        if (rb.len - at < 6 + n) break;
+        if (rb.len - at < 6 + n) {
+          /* Cut short (its host hung up mid-frame)? A hello after it starts afresh. */
+          unsigned char *h = memmem(rb.p + at + 1, rb.len - at - 1, HELLO, sizeof HELLO);
+          if (!h) break;
+          fprintf(stderr, "mrg-agent: %s: %zu stale bytes before a hello skipped\n", port_name, (size_t)(h - rb.p) - at);
+          at = h - rb.p;
+          continue;
+        }
         frame(rb.p[at + 1], rb.p + at + 6, n);
         at += 6 + n;
       }
       drop(&rb, at);
     } else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-      /* The host hung up: its session goes with it; half a frame is stale. */
-      session_kill();
-      rb.len = 0;
+      /* The host hung up, or the notice of an earlier hang-up came late: ended if it lasts (above). */
       hup = 1;
+      hup_at = now_ms();
     }
   }
 }

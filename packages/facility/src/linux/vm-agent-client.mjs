@@ -8,7 +8,7 @@
 // command runs on a pty in the guest and fd 3 takes window sizes, one
 // `<rows> <cols>` a line.
 import { Socket } from "node:net";
-import { CHUNK, frame, session, sizeFrame } from "./vm-agent-wire.mjs";
+import { CHUNK, frame, session, sizeFrame, vmName } from "./vm-agent-wire.mjs";
 
 const [dir, script, mode, rows, cols] = process.argv.slice(2);
 const tty = mode === "tty";
@@ -23,11 +23,13 @@ const finish = (code, message) => {
   process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
 };
 
+let heard = Date.now();
 const c = await session(dir, {
   script: Buffer.from(script, "base64").toString(),
   tty,
   size: tty ? { rows: Number(rows) || 24, cols: Number(cols) || 80 } : undefined,
   onFrame: (f) => {
+    heard = Date.now();
     if (f.type === "1") {
       if (!process.stdout.write(f.payload)) {
         c.pause();
@@ -42,39 +44,49 @@ const c = await session(dir, {
   },
   onError: (e) => finish(255, `guest agent: ${e.message}`),
   onClose: () => finish(255, "guest agent: the session ended without an exit status (the VM stopped?)"),
-});
+}).catch((e) => finish(255, e.message));
+if (c) wire(c);
 
-// Stdin as it comes, with back-pressure from the guest (the agent stops reading while the command has not).
-process.stdin.on("data", (d) => {
-  for (let i = 0; i < d.length; i += CHUNK) {
-    if (!c.write(frame("I", d.subarray(i, i + CHUNK)))) {
-      process.stdin.pause();
-      c.once("drain", () => process.stdin.resume());
-    }
-  }
-});
-process.stdin.on("end", () => c.write(frame("E")));
-process.stdin.on("error", () => {});
-
-if (tty) {
-  let buf = "";
-  // A socket, not fs.createReadStream: a read pending in the thread pool would keep process.exit from ending.
-  const ctl = new Socket({ fd: 3, readable: true, writable: false });
-  ctl.setEncoding("utf8").on("data", (d) => {
-    buf += d;
-    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-      const [r, k] = buf.slice(0, nl).split(" ").map(Number);
-      buf = buf.slice(nl + 1);
-      if (r > 0 && k > 0) c.write(sizeFrame({ rows: r, cols: k }));
+/** Stdin, window sizes and pings into the session. */
+function wire(c) {
+  heard = Date.now();
+  // Stdin as it comes, with back-pressure from the guest (the agent stops reading while the command has not).
+  process.stdin.on("data", (d) => {
+    for (let i = 0; i < d.length; i += CHUNK) {
+      if (!c.write(frame("I", d.subarray(i, i + CHUNK)))) {
+        process.stdin.pause();
+        c.once("drain", () => process.stdin.resume());
+      }
     }
   });
-  ctl.on("error", () => {});
-}
+  process.stdin.on("end", () => c.write(frame("E")));
+  process.stdin.on("error", () => {});
 
-// A ping now and then: a guest that restarted has no session, and says so (the client would wait for ever).
-setInterval(() => {
-  if (started && !done) c.write(frame("P"));
-}, 5000).unref();
+  if (tty) {
+    let buf = "";
+    // A socket, not fs.createReadStream: a read pending in the thread pool would keep process.exit from ending.
+    const ctl = new Socket({ fd: 3, readable: true, writable: false });
+    ctl.setEncoding("utf8").on("data", (d) => {
+      buf += d;
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const [r, k] = buf.slice(0, nl).split(" ").map(Number);
+        buf = buf.slice(nl + 1);
+        if (r > 0 && k > 0) c.write(sizeFrame({ rows: r, cols: k }));
+      }
+    });
+    ctl.on("error", () => {});
+  }
+
+  // A ping now and then: a guest that restarted has no session, and says so; a guest that says nothing at all
+  // (no start, no pong) in SILENT_MS is lost: the client does not wait for ever.
+  const SILENT_MS = 60_000;
+  setInterval(() => {
+    if (done) return;
+    if (Date.now() - heard > SILENT_MS)
+      finish(255, `guest agent of VM ${vmName(dir)}, port ${c.port}: no answer in ${SILENT_MS} ms`);
+    else if (started) c.write(frame("P"));
+  }, 5000).unref();
+}
 
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
   process.on(sig, () => finish(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1)));

@@ -16,7 +16,13 @@ export function sizeFrame(size: AgentSize): Buffer;
 export class Decoder {
   push(chunk: Buffer): AgentFrame[];
 }
-export function takePort(dir: string, waitMs: number): Promise<{ sock: string; release: () => void }>;
+export const HELLO_MS: number;
+export function vmName(dir: string): string;
+export function takePort(
+  dir: string,
+  waitMs: number,
+  from?: number,
+): Promise<{ index: number; sock: string; release: () => void }>;
 export function session(
   dir: string,
   o: {
@@ -24,8 +30,10 @@ export function session(
     tty?: boolean;
     size?: AgentSize;
     waitMs?: number;
+    helloMs?: number;
+    helloTries?: number;
     onFrame: (f: AgentFrame) => void;
     onError?: (e: Error) => void;
     onClose?: () => void;
   },
-): Promise<Socket>;
+): Promise<Socket & { port: number }>;

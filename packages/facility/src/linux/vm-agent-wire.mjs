@@ -3,17 +3,26 @@
 // (`vm/agent-<n>.sock`, a virtio-serial port in the guest). A port carries one
 // session at a time, so a session first takes the port's lock file
 // (`agent-<n>.lock`, holding its process's pid and start time: a lock whose
-// holder is gone is taken over). Plain JavaScript: vm-agent-client.mjs runs it
+// holder is gone is taken over). A session starts with a hello carrying a
+// fresh id, and what the guest sent before echoing it is dropped: bytes of an
+// earlier session on the port, late. A hello unanswered in HELLO_MS means a
+// guest not up yet or a port in a bad state: the session tries another port,
+// within the caller's wait. Plain JavaScript: vm-agent-client.mjs runs it
 // without a TypeScript loader; vm.ts imports it (types in vm-agent-wire.d.mts).
+import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { connect } from "node:net";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /** How many agent ports a VM has: sessions at once (an open shell holds one). */
 export const AGENT_PORTS = 8;
 const MAGIC = 0xa5;
 /** Stdin goes in frames of at most this many bytes. */
 export const CHUNK = 65536;
+/** The guest's frames are at most this long (its reads are 16 KB); longer is a stream out of step. */
+const MAX_FRAME = 1 << 20;
+/** How long a hello waits for its echo before the session tries another port. */
+export const HELLO_MS = 5000;
 
 export function frame(type, payload = Buffer.alloc(0)) {
   const h = Buffer.alloc(6);
@@ -51,6 +60,7 @@ export class Decoder {
         continue;
       }
       const n = this.buf.readUInt32BE(at + 2);
+      if (n > MAX_FRAME) throw new Error(`a frame of ${n} bytes (at most ${MAX_FRAME}): the stream is out of step`);
       if (this.buf.length - at < 6 + n) break;
       out.push({ type: String.fromCharCode(this.buf[at + 1]), payload: this.buf.subarray(at + 6, at + 6 + n) });
       at += 6 + n;
@@ -96,21 +106,64 @@ function tryLock(path) {
   return false;
 }
 
+/** The VM's name in errors: its node's directory (`<node>/vm`). */
+export const vmName = (dir) => basename(dirname(dir));
+
 /**
- * Take a free agent port of the VM whose files are in `dir`, waiting up to
- * `waitMs` for one; resolves with its socket path and a release function.
+ * Take a free agent port of the VM whose files are in `dir` (the first free
+ * from port `from` on, round), waiting up to `waitMs` for one; resolves with
+ * its number, socket path and a release function.
  */
-export async function takePort(dir, waitMs) {
+export async function takePort(dir, waitMs, from = 0) {
   const end = Date.now() + waitMs;
   for (;;) {
-    for (let i = 0; i < AGENT_PORTS; i++) {
+    for (let k = 0; k < AGENT_PORTS; k++) {
+      const i = (from + k) % AGENT_PORTS;
       const lock = join(dir, `agent-${i}.lock`);
-      if (tryLock(lock)) return { sock: join(dir, `agent-${i}.sock`), release: () => rmSync(lock, { force: true }) };
+      if (tryLock(lock))
+        return { index: i, sock: join(dir, `agent-${i}.sock`), release: () => rmSync(lock, { force: true }) };
     }
     if (Date.now() > end)
-      throw new Error(`guest agent: all ${AGENT_PORTS} agent ports of this VM are busy (open shells and commands)`);
+      throw new Error(
+        `guest agent of VM ${vmName(dir)}: all ${AGENT_PORTS} agent ports are busy after ${waitMs} ms (open shells and commands)`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Connect to a taken port and say hello; resolves with the socket and what
+ * came after the echo, or rejects (the socket destroyed) when there is none in
+ * `ms`.
+ */
+function hello(port, name, ms) {
+  const id = randomBytes(16);
+  const h = frame("H", Buffer.concat([Buffer.from("MRGHELLO"), id]));
+  return new Promise((resolve, reject) => {
+    const c = connect(port.sock);
+    let got = Buffer.alloc(0);
+    const fail = (why) => {
+      clearTimeout(timer);
+      c.destroy();
+      reject(new Error(`guest agent of VM ${name}, port ${port.index}: ${why}`));
+    };
+    const timer = setTimeout(() => fail(`no answer to hello in ${ms} ms`), ms);
+    const onData = (chunk) => {
+      got = Buffer.concat([got, chunk]);
+      const at = got.indexOf(h);
+      // Before the echo: an earlier session's bytes (kept short: only a tail could begin the echo).
+      if (at < 0) got = got.subarray(Math.max(0, got.length - h.length + 1));
+      else {
+        clearTimeout(timer);
+        c.off("data", onData).off("error", onError).off("close", onClose);
+        resolve({ c, rest: got.subarray(at + h.length) });
+      }
+    };
+    const onError = (e) => fail(e.message);
+    const onClose = () => fail("the port closed before the hello was answered (QEMU stopped?)");
+    c.on("data", onData).on("error", onError).on("close", onClose);
+    c.write(h);
+  });
 }
 
 /**
@@ -120,17 +173,48 @@ export async function takePort(dir, waitMs) {
  * the port is released.
  */
 export async function session(dir, o) {
-  const port = await takePort(dir, o.waitMs ?? 600_000);
-  const c = connect(port.sock);
+  const waitMs = o.waitMs ?? 600_000;
+  const end = Date.now() + waitMs;
+  const name = vmName(dir);
+  let from = 0;
+  let port;
+  let c;
+  let rest;
+  const failed = [];
+  for (;;) {
+    port = await takePort(dir, Math.max(0, end - Date.now()), from);
+    try {
+      ({ c, rest } = await hello(port, name, Math.min(o.helloMs ?? HELLO_MS, Math.max(1000, end - Date.now()))));
+      break;
+    } catch (e) {
+      port.release();
+      failed.push(e.message);
+      // Another port next: this one's state may be what is wrong.
+      from = port.index + 1;
+      if (Date.now() >= end || failed.length >= (o.helloTries ?? AGENT_PORTS))
+        throw new Error(
+          `guest agent of VM ${name}: no session after ${failed.length} tries (${failed.slice(-2).join("; ")}; is the guest up?)`,
+        );
+    }
+  }
   let released = false;
   const release = () => {
     if (!released) port.release();
     released = true;
   };
   const d = new Decoder();
-  c.on("data", (chunk) => {
-    for (const f of d.push(chunk)) o.onFrame(f);
-  });
+  const onData = (chunk) => {
+    let frames;
+    try {
+      frames = d.push(chunk);
+    } catch (e) {
+      o.onError?.(new Error(`guest agent of VM ${name}, port ${port.index}: ${e.message}`));
+      c.destroy();
+      return;
+    }
+    for (const f of frames) o.onFrame(f);
+  };
+  c.on("data", onData);
   c.on("error", (e) => o.onError?.(e));
   c.on("close", () => {
     release();
@@ -139,5 +223,6 @@ export async function session(dir, o) {
   });
   process.on("exit", release);
   c.write(openFrame(o.script, o.tty, o.size));
-  return c;
+  if (rest.length) onData(rest);
+  return Object.assign(c, { port: port.index });
 }

@@ -459,7 +459,10 @@ export async function vmRun(
     c?.destroy();
     settle(e, code);
   };
-  const timer = setTimeout(() => end(new Error(`guest agent: no answer in ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => end(new Error(`guest agent of VM ${node}${c ? `, port ${c.port}` : ""}: no answer in ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   let c: Awaited<ReturnType<typeof session>> | undefined;
   try {
     c = await session(vmDir(env, prefix, node), {

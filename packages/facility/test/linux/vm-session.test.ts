@@ -7,11 +7,13 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { Constraint } from "@merge/xir";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { vmPid } from "../../src/linux/vm.ts";
+import { vmDir, vmPid } from "../../src/linux/vm.ts";
+import { frame, openFrame, takePort } from "../../src/linux/vm-agent-wire.mjs";
 import { type ExecChunk, type ShellInput, shellIn } from "../../src/node-ops.ts";
 import { experiment, type Harness, harness, isClean, leftovers, localPlan, node, qemuSkip } from "./fixture.ts";
 
@@ -154,6 +156,24 @@ describe("linux data plane: sessions into a VM", { skip: qemuSkip(), timeout: 1_
     await reading;
     assert.equal(code, 5);
     input.close();
+  });
+
+  test("a port left by a session mid-frame, its command still writing, serves the next session cleanly", async () => {
+    const dir = vmDir(h.dp.env, prefixOf(mzid), "v");
+    for (let round = 0; round < 3; round++) {
+      // A raw session without hello: a command that never stops writing, then half a stdin frame, then gone.
+      const port = await takePort(dir, 10_000);
+      const raw = connect(port.sock);
+      raw.on("error", () => {});
+      raw.write(openFrame("yes stale", false));
+      raw.write(frame("I", Buffer.alloc(4000, 0x61)).subarray(0, 1000));
+      await new Promise((r) => setTimeout(r, 300 * round));
+      raw.destroy();
+      port.release();
+      // The next sessions take the same port at once: the guest's stale output and the remnant are not theirs.
+      for (const word of ["fresh", "again"])
+        assert.equal((await h.dp.run(mzid, "v", ["echo", word])).stdout, `${word}\n`);
+    }
   });
 
   test("a session open across a power cycle ends (the guest restarted under it)", async () => {
