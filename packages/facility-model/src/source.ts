@@ -6,7 +6,7 @@
  *   facility.ts      default export (or `facility` / `internet`): a Facility,
  *                    a FacilityBuilder, a ResourceInternet, an InternetBuilder,
  *                    or a function returning one of those
- *   sample:phobos | sample:two-rack
+ *   sample:phobos | sample:two-rack | sample:wide-area
  *   sample:gen:<nodes>[:<seed>]                   generateFacility
  *   sample:internet:<facilities>x<nodes>[:<seed>] generateResourceInternet
  *
@@ -34,7 +34,7 @@ export type LoadedModel =
 
 /** The forms `loadModel` accepts, for command-line help. */
 export const MODEL_SOURCE_FORMS =
-  "facility.json | internet.json | facility.ts | sample:phobos | sample:two-rack | sample:gen:<nodes>[:<seed>] | sample:internet:<k>x<nodes>[:<seed>]";
+  "facility.json | internet.json | facility.ts | sample:phobos | sample:two-rack | sample:wide-area | sample:gen:<nodes>[:<seed>] | sample:internet:<k>x<nodes>[:<seed>]";
 
 export class ModelSourceError extends MergeError<"facility-model"> {
   constructor(message: string, options?: ErrorOptions) {

@@ -92,7 +92,7 @@ test("the asymmetric example: one direction set apart, printed and in the raw re
 test("bad input is named; unrealizable experiments are diagnosed", () => {
   const none = mrg("realize", "--local", "examples/hello.ts", "--facility", "nowhere");
   assert.equal(none.code, 1);
-  assert.match(none.err, /--facility nowhere: not a sample \(phobos, two-rack\) and not a \.json file/);
+  assert.match(none.err, /--facility nowhere: not a sample \(phobos, two-rack, wide-area\) and not a \.json file/);
   const broken = join(dir, "broken.json");
   writeFileSync(broken, '{"xir": "1.0", "name": "x"');
   assert.match(mrg("realize", "--local", broken, "--facility", "phobos").err, /broken\.json: not JSON/);
