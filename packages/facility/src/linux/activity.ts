@@ -32,8 +32,8 @@ export function statCpuSeconds(stat: string): number {
   return ticks / USER_HZ;
 }
 
-/** Packets on every interface but loopback and the infranet (eth0), from `ip -s -j link`. */
-export function experimentPackets(ipJson: string): { rx: number; tx: number } {
+/** Packets on the interfaces `counts` picks, from `ip -s -j link`. */
+function packetsOn(ipJson: string, counts: (ifname: string) => boolean): { rx: number; tx: number } {
   const links = JSON.parse(ipJson) as {
     ifname: string;
     stats64?: { rx?: { packets?: number }; tx?: { packets?: number } };
@@ -41,11 +41,16 @@ export function experimentPackets(ipJson: string): { rx: number; tx: number } {
   let rx = 0;
   let tx = 0;
   for (const l of links) {
-    if (l.ifname === "lo" || l.ifname === "eth0") continue;
+    if (!counts(l.ifname)) continue;
     rx += l.stats64?.rx?.packets ?? 0;
     tx += l.stats64?.tx?.packets ?? 0;
   }
   return { rx, tx };
+}
+
+/** Packets on every interface but loopback and the infranet (eth0), from `ip -s -j link`. */
+export function experimentPackets(ipJson: string): { rx: number; tx: number } {
+  return packetsOn(ipJson, (name) => name !== "lo" && name !== "eth0");
 }
 
 /** An sshd process serving a login (`sshd: user@pts/0`, `sshd: user@notty`), not the listener. */
@@ -75,19 +80,8 @@ export async function containerActivity(node: string, netns: string): Promise<No
 
 /** Packets on a VM's experiment NICs: the taps QEMU holds (`t1`, `t2`, …; `t0` is the infranet's), from `ip -s -j link`. */
 export function vmPackets(ipJson: string): { rx: number; tx: number } {
-  const links = JSON.parse(ipJson) as {
-    ifname: string;
-    stats64?: { rx?: { packets?: number }; tx?: { packets?: number } };
-  }[];
-  let rx = 0;
-  let tx = 0;
   // Only the taps: each NIC's frames also cross its veth and bridge, which would count them thrice.
-  for (const l of links) {
-    if (!/^t[1-9][0-9]*$/.test(l.ifname)) continue;
-    rx += l.stats64?.rx?.packets ?? 0;
-    tx += l.stats64?.tx?.packets ?? 0;
-  }
-  return { rx, tx };
+  return packetsOn(ipJson, (name) => /^t[1-9][0-9]*$/.test(name));
 }
 
 /** Counts the guest's ssh logins (`sshd: user@…` processes) with busybox alone; prints one number. */
