@@ -16,7 +16,7 @@ esac
 
 # wireguard-go + wireguard-tools: XDC attach and facilities joined across the wide area (no kernel module here).
 # mininet + bridge-utils: only for the side-by-side figure in `npm run bench -- materialize-linux` (about 2 MB).
-debs=(iproute2 nftables dnsmasq-base busybox-static etcd-server etcd-client iperf3 debootstrap chromium procps util-linux psmisc python3 openssl gcc libc6-dev qemu-system-x86 qemu-utils linux-image-amd64 cpio openssh-server openssh-client wireguard-go wireguard-tools sshfs iputils-ping mininet bridge-utils)
+debs=(iproute2 nftables dnsmasq-base busybox-static etcd-server etcd-client iperf3 debootstrap chromium procps util-linux psmisc python3 openssl gcc libc6-dev qemu-system-x86 qemu-utils linux-image-amd64 cpio openssh-server openssh-client wireguard-go wireguard-tools sshfs bindfs iputils-ping mininet bridge-utils)
 missing=()
 for d in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" || missing+=("$d")

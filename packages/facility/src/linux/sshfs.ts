@@ -4,9 +4,19 @@
  * to `home/` and `proj/`) on a directory of this host, which the data plane
  * then uses as its `storage` (nodes bind-mount from it as on one machine). The
  * host's key pair is made here and stays here; only its public key goes to the
- * portal. The server's host key is pinned (no trust on first use). `allow_other`
- * and `default_permissions`: every node's users reach it, the kernel checks
- * modes and the portal's uids (`idmap=none`: ids are the same everywhere).
+ * portal. The server's host key is pinned (no trust on first use).
+ *
+ * Owners: an SFTP session is one user's (the server's root, chrooted), and
+ * sshfs does not pass the writer's uid, so a file made through sshfs alone
+ * is root's. So sshfs (`idmap=none`: ids are the portal's everywhere) is
+ * mounted where only root reaches it (`<dir>/sftp`, no `allow_other`), and
+ * bindfs over it is what nodes see: `--create-as-user` chowns what a user
+ * makes to them (over SFTP's setstat, which the root session may do; a
+ * setgid directory's group is kept), `allow_other` and the kernel's
+ * `default_permissions` check every access against those owners and modes,
+ * so a user cannot write another's home or files, nor give a file away.
+ * Why not per-user sshfs mounts: a node binds one `/proj/<project>` for
+ * every member, so one mount has to carry every writer's uid.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,10 +39,26 @@ export interface StorageRemote {
   knownHost: string;
 }
 
+/** root's own sshfs mount of the server, under `dir` (made 0700: nobody else reaches it). */
+const sftpMount = (dir: string) => join(dir, "sftp", "root");
+
 /** Mount the portal's storage at `mountpoint` (idempotent); `dir` holds the key pair and known_hosts. */
 export async function storageMount(dir: string, remote: StorageRemote, mountpoint: string): Promise<void> {
   if (mounted(mountpoint)) return;
   await storageKeyPair(dir);
+  mkdirSync(mountpoint, { recursive: true });
+  const raw = sftpMount(dir);
+  await sftpUp(dir, remote, raw, mountpoint);
+  const r = await run("bindfs", ["--create-as-user", "-o", "allow_other,default_permissions", raw, mountpoint]);
+  if (r.code !== 0) {
+    await storageUnmount(mountpoint, dir);
+    throw new Error(`mounting the portal's storage on ${mountpoint} (bindfs over sshfs): ${r.stderr.trim()}`);
+  }
+}
+
+async function sftpUp(dir: string, remote: StorageRemote, mountpoint: string, shown: string): Promise<void> {
+  if (mounted(mountpoint)) return;
+  mkdirSync(join(dir, "sftp"), { recursive: true, mode: 0o700 });
   mkdirSync(mountpoint, { recursive: true });
   const known = join(dir, "storage_known_hosts");
   writeFileSync(known, `${remote.knownHost}\n`);
@@ -47,19 +73,25 @@ export async function storageMount(dir: string, remote: StorageRemote, mountpoin
       "BatchMode=yes",
       "ServerAliveInterval=15",
       "reconnect",
-      "allow_other",
-      "default_permissions",
       "idmap=none",
+      // Writes done when close returns: bindfs above closes asynchronously (FUSE release), so sshfs's
+      // own write-behind would let a reader on the portal see a file before its data.
+      "sshfs_sync",
     ].join(","),
     `root@${remote.host}:/`,
     mountpoint,
   ]);
   if (r.code !== 0) {
-    throw new Error(`mounting the portal's storage ${remote.host}:${remote.port} on ${mountpoint}: ${r.stderr.trim()}`);
+    throw new Error(`mounting the portal's storage ${remote.host}:${remote.port} on ${shown}: ${r.stderr.trim()}`);
   }
 }
 
-/** Unmount (lazily: nodes holding binds of it keep theirs until they stop); sshfs exits with it. */
-export async function storageUnmount(mountpoint: string): Promise<void> {
+/**
+ * Unmount (lazily: nodes holding binds of it keep theirs until they stop); bindfs and sshfs exit with
+ * their mounts. `dir` is the one given to storageMount.
+ */
+export async function storageUnmount(mountpoint: string, dir: string): Promise<void> {
   if (mounted(mountpoint)) await check("umount", ["-l", mountpoint]);
+  const raw = sftpMount(dir);
+  if (mounted(raw)) await check("umount", ["-l", raw]);
 }
