@@ -7,7 +7,7 @@
  *                 [--host 127.0.0.1] [--port 6000] [--registry-port 6001] [--driver-port 6002]
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
- *                 [--qualify-names] [--storage <dir>] [--site <netns> --site-address <addr>]
+ *                 [--qualify-names] [--storage <dir>|sftp://host:port --storage-host-key <key>] [--site <netns> --site-address <addr>]
  *                 [--host-registry-host <addr>] [--underlay <addr>]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
@@ -148,8 +148,10 @@ async function facilityMain(args: string[]): Promise<void> {
       "qualify-names": { type: "boolean", default: false },
       site: { type: "string" },
       "site-address": { type: "string" },
-      // The portal's home/ and proj/ as this machine sees them: mounted on nodes (linux/storage.ts).
+      // The portal's home/ and proj/: a directory of this machine, or sftp://host:port the daemon mounts
+      // (linux/storage-remote.ts); nodes bind from it (linux/storage.ts).
       storage: { type: "string" },
+      "storage-host-key": { type: "string" },
       "host-registry-host": { type: "string" },
       underlay: { type: "string" },
     },
@@ -185,7 +187,8 @@ async function facilityMain(args: string[]): Promise<void> {
   if ((values.site === undefined) !== (values["site-address"] === undefined))
     throw new DaemonUsageError("facility: --site <netns> and --site-address <address> go together");
   const site = values.site ? { netns: values.site, address: values["site-address"] ?? "" } : undefined;
-  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"], site, values.storage);
+  const storage = values.storage ? await facilityStorage(values) : undefined;
+  const backend = await openBackend(values.backend, values["sim-durations"], values["data-dir"], site, storage?.path);
   const store = openStore(values.store);
   const facility = await startFacility({
     store,
@@ -212,11 +215,35 @@ async function facilityMain(args: string[]): Promise<void> {
     stopping = true;
     await facility.close();
     await backend.close();
+    await storage?.close();
     await store.close();
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());
   process.once("SIGINT", () => void stop());
+}
+
+/** `--storage`: a directory, or the portal's storage server mounted here (linux/storage-remote.ts). */
+async function facilityStorage(values: {
+  storage?: string;
+  "storage-host-key"?: string;
+  backend?: string;
+  "data-dir"?: string;
+}): Promise<{ path: string; close(): Promise<void> }> {
+  if (values.backend !== "linux") throw new DaemonUsageError("facility: --storage needs --backend linux");
+  const { openStorage, parseStorageOption } = await import("./linux/storage-remote.ts");
+  let opt: ReturnType<typeof parseStorageOption>;
+  try {
+    opt = parseStorageOption(values.storage as string, values["storage-host-key"]);
+  } catch (e) {
+    throw new DaemonUsageError(`facility: ${(e as Error).message}`);
+  }
+  if (opt.kind === "sftp" && !values["data-dir"])
+    throw new DaemonUsageError("facility: --storage sftp://… needs --data-dir (where it is mounted)");
+  const s = await openStorage(opt, values["data-dir"] as string);
+  if (s.publicKey)
+    console.error(`facility: the portal's storage mounted on ${s.path} with this host's key ${s.publicKey}`);
+  return s;
 }
 
 async function agentMain(args: string[]): Promise<void> {
