@@ -17,7 +17,7 @@ import { foundryDir } from "./infrapod.ts";
 import { infranetPort, namesOf } from "./names.ts";
 import { alive, killAll, listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { cpuCapOf, type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
-import { bindsField, loadAccounts, storageBinds } from "./storage.ts";
+import { bindsField, nodeStorageBinds } from "./storage.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
 
@@ -132,8 +132,7 @@ export async function nodesStart(
   const n = namesOf(prefix);
   const lines: string[] = [];
   // The members' homes and the project directory, when this host has the portal's storage (storage.ts).
-  const accounts = env.storage ? loadAccounts(foundryDir(env, prefix)) : undefined;
-  const binds = env.storage && accounts ? bindsField(storageBinds(env.storage, accounts)) : "-";
+  const binds = bindsField(nodeStorageBinds(env.storage, foundryDir(env, prefix)));
   for (const node of nodes) {
     if (nodePid(env, prefix, node.name)) continue;
     const dir = nodeDir(env, prefix, node.name);

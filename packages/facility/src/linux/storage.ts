@@ -42,6 +42,12 @@ export function storageBinds(storage: string, a: NodeAccounts): StorageBind[] {
   ];
 }
 
+/** What nodes of a materialization mount: nothing without the portal's storage or without accounts (kept in `foundryDir`). */
+export function nodeStorageBinds(storage: string | undefined, foundryDir: string): StorageBind[] {
+  const accounts = storage ? loadAccounts(foundryDir) : undefined;
+  return storage && accounts ? storageBinds(storage, accounts) : [];
+}
+
 /** mrg-node's BINDS field: `SRC:DST,...` (paths with separators of that field refused), or `-`. */
 export function bindsField(binds: StorageBind[]): string {
   for (const b of binds) {

@@ -2,7 +2,7 @@
  * The guest image of a VM node: Debian's kernel (`linux-image-amd64`, the
  * newest `/boot/vmlinuz-*`) and an initramfs holding the busybox node image
  * (with the merge boot: infranet DHCP, foundry client), the NIC drivers a VM
- * may be given as modules, an init and the guest agent (`mrg-agent`, built
+ * may be given as modules (and virtio-9p's, for /home and /proj: vm-storage.ts), an init and the guest agent (`mrg-agent`, built
  * from native/ like the data plane's other programs). The root file system
  * lives in the guest's RAM, so every boot starts from the image (a reimage is
  * a fresh boot). Built on first use in milliseconds and cached in the image
@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { check, run } from "./command.ts";
 import { busyboxImage, imageCache } from "./image.ts";
 import { nativeProgram } from "./native.ts";
+import { GUEST_STORAGE } from "./vm-storage.ts";
 
 /** Kernel modules a guest loads, in dependency order (Debian builds these NIC drivers as modules). */
 export const GUEST_MODULES = [
@@ -39,6 +40,12 @@ export const GUEST_MODULES = [
   "drivers/net/ethernet/intel/e1000/e1000",
   "drivers/net/ethernet/intel/e1000e/e1000e",
   "drivers/net/ethernet/realtek/8139cp",
+  // virtio-9p for /home and /proj (vm-storage.ts)
+  "fs/netfs/netfs",
+  "fs/fscache/fscache",
+  "net/9p/9pnet",
+  "net/9p/9pnet_virtio",
+  "fs/9p/9p",
 ];
 
 const INIT = `#!/bin/busybox sh
@@ -60,7 +67,7 @@ ip link set lo up
 ip link set eth0 up
 n=0
 until udhcpc -i eth0 -q -n -t 4 -T 1 -O hostname -s /etc/mrg/vm-dhcp.sh; do n=$((n+1)); [ $n -ge 30 ] && break; done
-/usr/lib/mrg/busybox sh /etc/mrg/boot > /var/log/mrg-boot.log 2>&1 &
+${GUEST_STORAGE}/usr/lib/mrg/busybox sh /etc/mrg/boot > /var/log/mrg-boot.log 2>&1 &
 while :; do /usr/lib/mrg/agent; sleep 1; done
 `;
 

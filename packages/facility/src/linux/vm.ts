@@ -28,12 +28,15 @@ import {
   knownRate,
 } from "./dilation.ts";
 import type { Env } from "./env.ts";
+import { foundryDir } from "./infrapod.ts";
 import { macOf, namesOf, socketIfname } from "./names.ts";
 import { alive, pidInNetns } from "./processes.ts";
 import { qmp } from "./qmp.ts";
 import { cpuCapOf, type NodePlan } from "./record.ts";
+import { nodeStorageBinds } from "./storage.ts";
 import { AGENT_PORTS, frame, session } from "./vm-agent-wire.mjs";
 import { type GuestImage, guestImage } from "./vm-image.ts";
+import { vmQemuCommand } from "./vm-storage.ts";
 
 /** QEMU's device for each NIC model a VM may be given (`KIND_NIC_MODELS.vm`). */
 export const QEMU_NIC: Readonly<Record<string, string>> = {
@@ -222,7 +225,11 @@ export async function vmStart(env: Env, prefix: string, node: NodePlan, image?: 
     );
   });
   const ns = namesOf(prefix).node(node.name);
-  const r = await run("ip", ["netns", "exec", ns, "qemu-system-x86_64", ...args]);
+  // The members' homes and the project directory over virtio-9p, when this host has the portal's storage.
+  const share = join(dir, "storage");
+  mkdirSync(share, { recursive: true });
+  const binds = nodeStorageBinds(env.storage, foundryDir(env, prefix));
+  const r = await run("ip", ["netns", "exec", ns, ...vmQemuCommand(share, binds, args)]);
   if (r.code !== 0)
     throw new Error(`VM ${node.name}: qemu-system-x86_64 failed: ${r.stderr.trim() || r.stdout.trim()}`);
   const pid = vmPid(env, prefix, node.name);

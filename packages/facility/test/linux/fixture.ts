@@ -54,9 +54,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(): Promise<Harness> {
+export async function harness(opts: { storage?: string } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "mrg-linux-test-"));
-  const dp = await LinuxDataPlane.open({ dataDir, defaultImage: "busybox" });
+  const dp = await LinuxDataPlane.open({ dataDir, defaultImage: "busybox", ...opts });
   const run = randomBytes(4).toString("hex");
   const ids: string[] = [];
   return {
