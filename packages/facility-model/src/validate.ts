@@ -6,6 +6,7 @@
 import {
   type Cable,
   type Facility,
+  hostProblems,
   type NetworkRole,
   type Port,
   type PortRef,
@@ -170,6 +171,8 @@ export function checkFacility(f: Facility): Problem[] {
 
   checkMacs(f, entries, error);
   checkTags(f, entries, error, warning);
+  // Host entries (a shared host's NAT): the field at fault is the element.
+  for (const p of hostProblems(f)) error(p.field, p.message);
   return problems.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1));
 }
 

@@ -11,7 +11,7 @@
  *                 [--host-registry-host <addr>] [--underlay <addr>]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
- *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes)
+ *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes; overrides the model's hosts.<name>.nat)
  *                 [--parent-fd N]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
@@ -35,7 +35,7 @@ import { appendFileSync, readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { parseArgs } from "node:util";
 import { openStore } from "@merge/store";
-import { type Facility, formatSchemaErrors, validateFacility } from "@merge/xir";
+import { type Facility, formatSchemaErrors, hostProblems, validateFacility } from "@merge/xir";
 import { MergeError } from "@merge/xir/errors";
 import type { Backend } from "./backend.ts";
 import { reconcileBackend, startFacility } from "./facility.ts";
@@ -173,6 +173,11 @@ async function facilityMain(args: string[]): Promise<void> {
   }
   const v = validateFacility(model);
   if (!v.ok) throw new DaemonUsageError(`facility: --model ${values.model}: ${formatSchemaErrors(v.errors)}`);
+  const hostsBad = hostProblems(model);
+  if (hostsBad.length)
+    throw new DaemonUsageError(
+      `facility: --model ${values.model}: ${hostsBad.map((p) => `${p.field}: ${p.message}`).join("; ")}`,
+    );
   const metricsPort = values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort < 65536)) {
     throw new DaemonUsageError(

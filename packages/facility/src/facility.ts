@@ -109,6 +109,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
         store: o.store,
         tls: loadTls(certFiles(o.certs, "commander")),
         hostOf,
+        natOf: (host) => o.model.hosts?.[host]?.nat,
         ...(o.underlay ? { underlay: o.underlay } : {}),
       })
     : undefined;

@@ -10,10 +10,13 @@ test("--nat FIRST-LAST[/N]: parsed, checked, and the error says what is valid", 
   assert.throws(() => parseNatPorts("20000:20099"), /--nat '20000:20099': expected FIRST-LAST\[\/PORTS_PER_NODE\]/);
   const ok = { address: "203.0.113.7", first: 20000, last: 20099, perNode: 10 };
   assert.equal(natProblem(ok), undefined);
-  assert.match(natProblem({ ...ok, first: 80 }) ?? "", /within 1024-65535/);
-  assert.match(natProblem({ ...ok, last: 19999 }) ?? "", /FIRST ≤ LAST/);
-  assert.match(natProblem({ ...ok, perNode: 101 }) ?? "", /from 1 to 100/);
-  assert.match(natProblem({ ...ok, address: "site1" }) ?? "", /NAT address 'site1': expected an IPv4 address/);
+  assert.match(natProblem({ ...ok, first: 80 }) ?? "", /^--nat first: port 80 is not usable: .*within 1024-65535/);
+  assert.match(
+    natProblem({ ...ok, last: 19999 }) ?? "",
+    /^--nat last: 19999 is below first \(20000\): expected first ≤ last/,
+  );
+  assert.match(natProblem({ ...ok, perNode: 101 }) ?? "", /^--nat perNode: 101 ports a node: .*from 1 to 100/);
+  assert.match(natProblem({ ...ok, address: "site1" }) ?? "", /^--nat-address: 'site1' is not an IPv4 address/);
   assert.deepEqual(controlOf(ok, 20010), { address: "203.0.113.7", first: 20010, last: 20019, ssh: 20010 });
 });
 

@@ -4,7 +4,7 @@
  * base units (bits/s, ns one way, loss as a fraction, bytes). The facility's
  * backends take exactly these; `wire.ts` carries them over gRPC.
  */
-import type { LinkEmulation, NodeProfile } from "@merge/xir";
+import type { HostNat, LinkEmulation, NodeProfile } from "@merge/xir";
 
 /**
  * Node states, driven by rex from current to target: Clean (in the harbor, imaging
@@ -130,6 +130,12 @@ export interface NodeSpec {
   routes: { dest: string; gateway: string; socket: number }[];
   /** The facility host carrying the node (its resource's); absent: the facility's own machine. */
   host?: string;
+  /**
+   * The host's NAT for control access, from the facility's model
+   * (`hosts.<host>.nat`): added by the facility when it hands the node to the
+   * host's agent, never by the plan (a host agent's own `--nat` overrides it).
+   */
+  nat?: HostNat;
 }
 
 /** Time dilation as asked and as measured (the facility's linux data plane, dilation.ts). */

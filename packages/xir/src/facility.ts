@@ -10,6 +10,31 @@ export interface Facility {
   resources: Resource[];
   cables: Cable[];
   tags: TagPools;
+  /**
+   * What the model says of its hosts (the names its resources' `host` give),
+   * beyond the resources on them: a shared host's NAT for control access to its
+   * nodes. Absent: nothing more to say.
+   */
+  hosts?: Record<string, FacilityHost>;
+}
+
+export interface FacilityHost {
+  /** Control access to this host's nodes from outside, through NAT on the host (a wide-area facility's shared host). */
+  nat?: HostNat;
+}
+
+/**
+ * A shared host's NAT: each node it carries gets `perNode` ports of
+ * `first`…`last` on `address` (the host's public address, on the wide-area
+ * side); the first of a node's ports is forwarded to its ssh (port 22), the
+ * others to the same port numbers on the node. From outside:
+ * `ssh -p <first> <user>@<address>`.
+ */
+export interface HostNat {
+  address: string;
+  first: number;
+  last: number;
+  perNode: number;
 }
 
 export type ResourceKind = "node" | "switch" | "emulator" | "infrapod-server" | "storage" | "gateway";

@@ -3,6 +3,7 @@ export * from "./constraint.ts";
 export * from "./errors.ts";
 export * from "./experiment.ts";
 export * from "./facility.ts";
+export * from "./host-nat.ts";
 export * from "./properties.ts";
 export * from "./realization.ts";
 export * from "./schema.ts";

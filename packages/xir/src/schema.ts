@@ -214,6 +214,28 @@ export const facilitySchema = {
       additionalProperties: false,
       properties: { vlan: { type: "object", additionalProperties: tagRanges }, vni: tagRanges },
     },
+    hosts: {
+      type: "object",
+      propertyNames: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" },
+      additionalProperties: {
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          // Ranges are checked in code (`hostProblems`), whose errors say what would be valid.
+          nat: {
+            type: "object",
+            required: ["address", "first", "last", "perNode"],
+            additionalProperties: false,
+            properties: {
+              address: { type: "string" },
+              first: { type: "integer" },
+              last: { type: "integer" },
+              perNode: { type: "integer" },
+            },
+          },
+        },
+      },
+    },
   },
 } as const;
 

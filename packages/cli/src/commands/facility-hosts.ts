@@ -88,7 +88,7 @@ export function registerHosts(host: Command): void {
     .option("--listen-port <n>", "port of the agent's service (default any free port)", "0")
     .option(
       "--nat <FIRST-LAST[/N]>",
-      "a shared host: give each node N ports (default 10) of FIRST-LAST on --nat-address, the first to its ssh",
+      "a shared host: give each node N ports (default 10) of FIRST-LAST on --nat-address, the first to its ssh (overrides the model's hosts.<name>.nat)",
     )
     .option("--nat-address <addr>", "the address people reach this host on (default: the underlay address)")
     .action(

@@ -16,11 +16,13 @@
  * (free memory, disk, cores), not only from these figures: the realization
  * engine places a node on a shared host only where both allow it. Nodes are
  * reached from outside through NAT on their host's address, a port range per
- * node (`nat`; docs/architecture.md "wide-area facility").
+ * node: the model's `hosts.site<i>.nat` (option `nat`; docs/architecture.md
+ * "wide-area facility").
  */
-import { type Facility, gb, gbps, mbps } from "@merge/xir";
+import { type Facility, gb, gbps, hostProblems, mbps } from "@merge/xir";
 import { FacilityBuilder } from "../builder.ts";
 import { spreadOverHosts } from "../hosts.ts";
+import { FacilityModelError } from "../problem.ts";
 
 export interface WideAreaOptions {
   /** Default `geni`. */
@@ -31,7 +33,17 @@ export interface WideAreaOptions {
   cores?: number;
   memory?: number;
   disk?: number;
+  /**
+   * Control access through NAT on each shared host (`hosts.site<i>.nat`):
+   * site i's public address is `addresses[i]`; every node there gets
+   * `perNode` ports of `first`…`last` (default 20000-29999, 10 a node).
+   * Absent: no NAT in the model (an agent's `--nat` may still give it).
+   */
+  nat?: { addresses: string[]; first?: number; last?: number; perNode?: number };
 }
+
+/** The NAT ports a wide-area facility gives out by default: 20000-29999, 10 a node. */
+export const WIDE_AREA_NAT = { first: 20000, last: 29999, perNode: 10 } as const;
 
 /** The host (agent) name of site `i`. */
 export const wideAreaHost = (i: number): string => `site${i}`;
@@ -104,8 +116,30 @@ export function wideArea(options: WideAreaOptions = {}): Facility {
   f.vlans("xpnet", { first: 100, last: 3999 });
   f.vnis({ first: 100, last: 65535 });
   // s<i> on site<i>; the infrapod server and the emulator at the home site (site0).
-  return spreadOverHosts(
+  const model = spreadOverHosts(
     f.build(),
     Array.from({ length: sites }, (_, i) => wideAreaHost(i)),
   );
+  const nat = options.nat;
+  if (!nat) return model;
+  if (nat.addresses.length !== sites)
+    throw new Error(
+      `wide-area facility: nat.addresses has ${nat.addresses.length} addresses: expected one a site (${sites})`,
+    );
+  const ports = {
+    first: nat.first ?? WIDE_AREA_NAT.first,
+    last: nat.last ?? WIDE_AREA_NAT.last,
+    perNode: nat.perNode ?? WIDE_AREA_NAT.perNode,
+  };
+  const withNat: Facility = {
+    ...model,
+    hosts: Object.fromEntries(nat.addresses.map((address, i) => [wideAreaHost(i), { nat: { address, ...ports } }])),
+  };
+  const bad = hostProblems(withNat);
+  if (bad.length)
+    throw new FacilityModelError(
+      `facility ${withNat.name}`,
+      bad.map((p) => ({ severity: "error", element: p.field, message: p.message })),
+    );
+  return withNat;
 }

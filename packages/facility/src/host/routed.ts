@@ -14,6 +14,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
+import type { HostNat } from "@merge/xir";
 import { MergeError } from "@merge/xir/errors";
 import type {
   ActionContext,
@@ -46,6 +47,8 @@ export interface HostRoutedOptions {
   hostOf: (resource: string) => string | undefined;
   /** The facility's own machine's underlay address, when the infranet or links span it and other hosts. */
   underlay?: string;
+  /** A host's NAT for control access to its nodes, as the facility model says (`hosts.<name>.nat`); absent: none. */
+  natOf?: (host: string) => HostNat | undefined;
   log?: (m: string) => void;
 }
 
@@ -471,21 +474,27 @@ export class HostRoutedBackend implements Backend {
       await b.infrapodNode(spec, present, ctx);
     });
   }
+  /** The node as its host gets it: with the host's NAT from the model, if it has one. */
+  private withNat(spec: NodeSpec): NodeSpec {
+    const nat = spec.host ? this.o.natOf?.(spec.host) : undefined;
+    return nat ? { ...spec, nat } : spec;
+  }
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     await this.toPod(spec, true, ctx);
-    const s = await this.infranetOn(spec, spec.host);
+    const s = this.withNat(await this.infranetOn(spec, spec.host));
     return this.on(spec.host, "nodeSetup", [s], ctx, (b) => b.nodeSetup(s, ctx));
   }
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
+    const s = this.withNat(spec);
     await this.away(`node ${spec.node}`, ctx, () =>
-      this.on(spec.host, "nodeRecycle", [spec], ctx, (b) => b.nodeRecycle(spec, ctx)),
+      this.on(spec.host, "nodeRecycle", [s], ctx, (b) => b.nodeRecycle(s, ctx)),
     );
     // The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
     await this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
   }
   async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     await this.toPod(spec, true, ctx);
-    const s = await this.infranetOn(spec, spec.host);
+    const s = this.withNat(await this.infranetOn(spec, spec.host));
     return this.on(spec.host, "nodeReset", [s], ctx, (b) => b.nodeReset(s, ctx));
   }
   nodePower(resource: string, action: PowerAction, ctx: ActionContext, node?: NodeRef): Promise<NodeSetupOutcome> {

@@ -33,7 +33,7 @@ import { externalCreate, externalDestroy } from "./external.ts";
 import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
-import { type NodeControl, natNode, natRemove } from "./nat.ts";
+import { type NatOptions, type NodeControl, natNode, natRemove } from "./nat.ts";
 import { listNetns } from "./processes.ts";
 import {
   containerProfile,
@@ -491,9 +491,17 @@ export class LinuxBackend implements Backend {
       : undefined;
   }
 
-  /** A shared host's NAT (`env.nat`): the node's block of ports on the host's address (nat.ts). */
+  /**
+   * A shared host's NAT: the agent's own (`env.nat`, its flags) or else the
+   * facility model's, which comes with the spec (nat.ts).
+   */
+  private natOf(spec: NodeSpec): NatOptions | undefined {
+    return this.env.nat ?? (spec.nat ? { ...spec.nat, ...(spec.host ? { host: spec.host } : {}) } : undefined);
+  }
+
+  /** The node's block of ports on its host's address, when the host does NAT (nat.ts). */
   private async natFor(spec: NodeSpec, node: NodePlan, ctx: ActionContext): Promise<NodeControl | undefined> {
-    const nat = this.env.nat;
+    const nat = this.natOf(spec);
     if (!nat) return undefined;
     const c = await natNode(
       this.env,
@@ -535,7 +543,8 @@ export class LinuxBackend implements Backend {
   }
 
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
-    if (this.env.nat) await natRemove(this.env, this.env.nat, prefixOf(spec.mzid), spec.node);
+    const nat = this.natOf(spec);
+    if (nat) await natRemove(this.env, nat, prefixOf(spec.mzid), spec.node);
     await this.removeNode({ mzid: spec.mzid, node: spec.node });
     // The last node of a materialization whose infrapod is elsewhere takes this host's part of it along.
     if (this.switchOnly.has(spec.mzid) && ![...this.placement.values()].some((p) => p.mzid === spec.mzid)) {

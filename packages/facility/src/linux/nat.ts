@@ -23,6 +23,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeControlReport } from "@merge/materialize";
+import { type HostNat, natProblems } from "@merge/xir";
 import { formatIPv4, network, parsePrefix, size } from "@merge/xir/ipv4";
 import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
@@ -30,14 +31,12 @@ import { serviceAddresses } from "./infrapod.ts";
 import { namesOf } from "./names.ts";
 import { listNetns } from "./processes.ts";
 
-/** A host's NAT for control access (`cog host agent --nat`). */
-export interface NatOptions {
-  /** The address people reach the host on (its public or underlay address). */
-  address: string;
-  /** The ports given out, `perNode` to a node. */
-  first: number;
-  last: number;
-  perNode: number;
+/**
+ * A host's NAT for control access: the facility model's (`hosts.<name>.nat`,
+ * handed to the agent with each node) or the agent's own flags
+ * (`cog host agent --nat`, which override the model's).
+ */
+export interface NatOptions extends HostNat {
   /** The host's name, as the infranet spec lists hosts (its place there picks its infranet address). */
   host?: string;
 }
@@ -82,15 +81,10 @@ function blocksInUse(env: Env): Set<number> {
   return used;
 }
 
-/** Check a NAT range as an operator gives it; the error names what would be valid. */
+/** Check a NAT range as an operator gives it (the model's rules, `natProblems`); the error names what would be valid. */
 export function natProblem(o: NatOptions): string | undefined {
-  const port = (p: number) => Number.isInteger(p) && p >= 1024 && p <= 65535;
-  if (!port(o.first) || !port(o.last) || o.last < o.first)
-    return `NAT ports ${o.first}-${o.last}: expected FIRST-LAST within 1024-65535, FIRST ≤ LAST (e.g. 20000-29999)`;
-  if (!Number.isInteger(o.perNode) || o.perNode < 1 || o.perNode > o.last - o.first + 1)
-    return `NAT ports per node ${o.perNode}: expected a whole number from 1 to ${o.last - o.first + 1}`;
-  if (!/^\d+\.\d+\.\d+\.\d+$/.test(o.address)) return `NAT address '${o.address}': expected an IPv4 address`;
-  return undefined;
+  const p = natProblems(o, "")[0];
+  return p && `${p.field === ".address" ? "--nat-address" : `--nat ${p.field.slice(1)}`}: ${p.message}`;
 }
 
 /** Parse `FIRST-LAST[/PER_NODE]` (default 10 ports a node). */
