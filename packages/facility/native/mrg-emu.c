@@ -148,6 +148,21 @@ static int open_port(struct port *p) {
   return 0;
 }
 
+/*
+ * A port's socket reports an error: its interface went down (the error is read and cleared, forwarding
+ * goes on when it is up again) or was deleted (the link is gone: nothing left to forward, exit). Left
+ * unread, the error makes every ppoll return at once: a real-time process spinning on a core.
+ */
+static void port_error(struct port *p) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if ((int)if_nametoindex(p->name) != p->ifindex) {
+    fprintf(stderr, "mrg-emu: port %s is gone (%s): exiting\n", p->name, strerror(err ? err : ENODEV));
+    exit(0);
+  }
+}
+
 static void control(int lfd) {
   int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) return;
@@ -247,6 +262,7 @@ int main(int argc, char **argv) {
     if (pfd[nports].revents & POLLIN) control(lfd);
     t = now_ns();
     for (int i = 0; i < nports; i++) {
+      if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) port_error(&ports[i]);
       if (!(pfd[i].revents & POLLIN)) continue;
       for (int burst = 0; burst < 64; burst++) {
         struct sockaddr_ll from;
