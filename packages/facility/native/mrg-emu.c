@@ -247,6 +247,18 @@ int main(int argc, char **argv) {
     if (pfd[nports].revents & POLLIN) control(lfd);
     t = now_ns();
     for (int i = 0; i < nports; i++) {
+      /* A port whose interface went down or away has a pending error: read it (poll stops
+         reporting it; left pending, this real-time loop would spin and starve the machine),
+         and stop once the interface is gone (its link was torn down before this emulator). */
+      if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(ports[i].fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if ((pfd[i].revents & POLLNVAL) || (int)if_nametoindex(ports[i].name) != ports[i].ifindex) {
+          fprintf(stderr, "mrg-emu: port %s is gone; stopping\n", ports[i].name);
+          return 0;
+        }
+      }
       if (!(pfd[i].revents & POLLIN)) continue;
       for (int burst = 0; burst < 64; burst++) {
         struct sockaddr_ll from;
