@@ -4,7 +4,9 @@
  * host the model puts its resource on), the facility's own machine being the
  * in-process backend it wraps. A link touching several hosts is wired on each
  * of them (each wires its own endpoints and its end of the tunnels between
- * them). A call to a host whose agent is down fails at once, naming the host.
+ * them). A call to a host whose agent is down fails at once, naming the host;
+ * a call its agent does not finish in time (deadline.ts) fails naming the
+ * host and the operation.
  */
 import { isIP } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
@@ -34,6 +36,7 @@ import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
 import type { NodeActivity } from "../linux/activity.ts";
 import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
+import { AGENT_CALL_MS, AgentDeadlineError, deadlineOf, describeCall } from "./deadline.ts";
 import { listHosts, readHost } from "./records.ts";
 
 export interface HostRoutedOptions {
@@ -46,6 +49,8 @@ export interface HostRoutedOptions {
   hostOf: (resource: string) => string | undefined;
   /** The facility's own machine's underlay address, when the infranet or links span it and other hosts. */
   underlay?: string;
+  /** The deadline of one agent call (deadline.ts; default 120 s; calls covering a whole host get five). */
+  callTimeoutMs?: number;
   log?: (m: string) => void;
 }
 
@@ -193,14 +198,19 @@ export class HostRoutedBackend implements Backend {
     if (ctx.signal.aborted) cancel();
     ctx.signal.addEventListener("abort", cancel);
     const untrack = this.track(host, call);
+    // An agent that is up but does not answer (stopped, stuck): the call ends at its deadline.
+    const ms = deadlineOf(method, this.o.callTimeoutMs ?? AGENT_CALL_MS);
+    const deadline = setTimeout(() => call.abort(new AgentDeadlineError(host, describeCall(method, args), ms)), ms);
     try {
       res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: call.signal });
     } catch (e) {
-      if (call.signal.reason instanceof HostDownError) throw call.signal.reason;
+      const why: unknown = call.signal.reason;
+      if (why instanceof HostDownError || why instanceof AgentDeadlineError) throw why;
       const msg = (e as Error).message.replace(/^\[\w+\] /, "");
       if (await this.wentDown(host, e)) throw new HostDownError(`host ${host} is down: ${msg}`);
       throw new Error(`host ${host}: ${msg}`);
     } finally {
+      clearTimeout(deadline);
       untrack();
       ctx.signal.removeEventListener("abort", cancel);
     }
