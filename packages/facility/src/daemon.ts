@@ -8,7 +8,7 @@
  *                 [--backend sim|linux] [--data-dir <dir>] [--sim-durations ...] [--no-harbor]
  *                 [--parent-fd N] [--host-registry-port 6003] [--metrics-port N] [--metrics-host 127.0.0.1]
  *                 [--qualify-names] [--storage <dir>|sftp://host:port --storage-host-key <key>] [--site <netns> --site-address <addr>]
- *                 [--host-registry-host <addr>] [--underlay <addr>]
+ *                 [--host-registry-host <addr>] [--underlay <addr>] [--agent-call-timeout S]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes; overrides the model's hosts.<name>.nat)
@@ -154,6 +154,8 @@ async function facilityMain(args: string[]): Promise<void> {
       "storage-host-key": { type: "string" },
       "host-registry-host": { type: "string" },
       underlay: { type: "string" },
+      // Seconds one call to a host agent may take (host/deadline.ts).
+      "agent-call-timeout": { type: "string" },
     },
   });
   // Watched from the start: a parent gone while the harbor comes up must not leave us running (the next
@@ -184,6 +186,9 @@ async function facilityMain(args: string[]): Promise<void> {
       `facility: --metrics-port '${values["metrics-port"]}': expected a port number (0 for any free port)`,
     );
   }
+  const agentCall = values["agent-call-timeout"];
+  if (agentCall !== undefined && !(Number(agentCall) > 0))
+    throw new DaemonUsageError(`facility: --agent-call-timeout '${agentCall}': expected seconds, more than 0`);
   if (values["qualify-names"] && values.backend === "linux") {
     // Several facilities on one machine (sites, e2e multi-fixture): their objects of one mzid never share a name.
     const { qualifyNames } = await import("./linux/index.ts");
@@ -207,6 +212,7 @@ async function facilityMain(args: string[]): Promise<void> {
     hostRegistryPort: Number(values["host-registry-port"]),
     ...(values["host-registry-host"] ? { hostRegistryHost: values["host-registry-host"] } : {}),
     ...(values.underlay ? { underlay: values.underlay } : {}),
+    ...(agentCall !== undefined ? { agentCallTimeoutMs: Number(agentCall) * 1000 } : {}),
     ...(metricsPort === undefined ? {} : { metricsPort, metricsHost: values["metrics-host"] }),
     ...(values["no-harbor"] ? {} : { harbor: harborSpecOf(model) }),
     log: (m) => console.error(m),

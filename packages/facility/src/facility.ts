@@ -42,6 +42,8 @@ export interface FacilityOptions {
   underlay?: string;
   /** Seconds a host agent may stay silent before its host is down (default 6). */
   hostLeaseTtl?: number;
+  /** Milliseconds one call to a host agent may take before it fails naming the host (default 120 s: host/deadline.ts). */
+  agentCallTimeoutMs?: number;
   rex?: { concurrency?: number; leaseTtl?: number; onEvent?: (e: RexEvent) => void };
   /**
    * Serve Prometheus metrics (metrics.ts) on plain HTTP at this port (0: any free port) of
@@ -111,6 +113,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
         hostOf,
         natOf: (host) => o.model.hosts?.[host]?.nat,
         ...(o.underlay ? { underlay: o.underlay } : {}),
+        ...(o.agentCallTimeoutMs ? { callTimeoutMs: o.agentCallTimeoutMs } : {}),
       })
     : undefined;
   const backend: Backend = routed ?? o.backend;

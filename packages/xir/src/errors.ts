@@ -75,6 +75,10 @@ export const ERROR_CATALOG = {
     certificate: { status: 500, meaning: "certificates could not be made or read" },
     usage: { status: 400, meaning: "the facility daemon was started with bad options" },
     "host-down": { status: 503, meaning: "the host agent that carries the resource does not answer" },
+    "agent-deadline": {
+      status: 504,
+      meaning: "a host agent did not finish an operation within the facility's deadline for agent calls",
+    },
     "no-such-action": { status: 404, meaning: "no action of the materialization matches the selector given" },
   },
   "node-ops": {

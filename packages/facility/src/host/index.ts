@@ -1,4 +1,5 @@
 export * from "./agent.ts";
+export * from "./deadline.ts";
 export * from "./measure.ts";
 export * from "./reconcile.ts";
 export * from "./records.ts";

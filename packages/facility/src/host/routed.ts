@@ -4,7 +4,9 @@
  * host the model puts its resource on), the facility's own machine being the
  * in-process backend it wraps. A link touching several hosts is wired on each
  * of them (each wires its own endpoints and its end of the tunnels between
- * them). A call to a host whose agent is down fails at once, naming the host.
+ * them). A call to a host whose agent is down fails at once, naming the host;
+ * a call its agent does not finish in time (deadline.ts) fails naming the
+ * host and the operation.
  */
 import { isIP } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
@@ -35,6 +37,7 @@ import { execChunkFromPb, shellInputToPb } from "../exec-wire.ts";
 import type { NodeActivity } from "../linux/activity.ts";
 import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
+import { AGENT_CALL_MS, AgentDeadlineError, deadlineOf, describeCall } from "./deadline.ts";
 import { listHosts, readHost } from "./records.ts";
 
 export interface HostRoutedOptions {
@@ -49,6 +52,8 @@ export interface HostRoutedOptions {
   underlay?: string;
   /** A host's NAT for control access to its nodes, as the facility model says (`hosts.<name>.nat`); absent: none. */
   natOf?: (host: string) => HostNat | undefined;
+  /** The deadline of one agent call (deadline.ts; default 120 s; calls covering a whole host get five). */
+  callTimeoutMs?: number;
   log?: (m: string) => void;
 }
 
@@ -196,14 +201,19 @@ export class HostRoutedBackend implements Backend {
     if (ctx.signal.aborted) cancel();
     ctx.signal.addEventListener("abort", cancel);
     const untrack = this.track(host, call);
+    // An agent that is up but does not answer (stopped, stuck): the call ends at its deadline.
+    const ms = deadlineOf(method, this.o.callTimeoutMs ?? AGENT_CALL_MS);
+    const deadline = setTimeout(() => call.abort(new AgentDeadlineError(host, describeCall(method, args), ms)), ms);
     try {
       res = await client.perform({ method, argsJson: JSON.stringify(args) }, { signal: call.signal });
     } catch (e) {
-      if (call.signal.reason instanceof HostDownError) throw call.signal.reason;
+      const why: unknown = call.signal.reason;
+      if (why instanceof HostDownError || why instanceof AgentDeadlineError) throw why;
       const msg = (e as Error).message.replace(/^\[\w+\] /, "");
       if (await this.wentDown(host, e)) throw new HostDownError(`host ${host} is down: ${msg}`);
       throw new Error(`host ${host}: ${msg}`);
     } finally {
+      clearTimeout(deadline);
       untrack();
       ctx.signal.removeEventListener("abort", cancel);
     }

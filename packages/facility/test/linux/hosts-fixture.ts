@@ -68,6 +68,8 @@ export async function startHosts(
   hosts: string[],
   opts: {
     leaseTtl?: number;
+    /** The facility's deadline of one agent call (ms). */
+    agentCallTimeoutMs?: number;
     harbor?: boolean;
     /**
      * A routed underlay (a wide-area facility): these hosts are on a second
@@ -135,6 +137,7 @@ export async function startHosts(
       host: gateway,
       underlay: gateway,
       ...(opts.leaseTtl ? { hostLeaseTtl: opts.leaseTtl } : {}),
+      ...(opts.agentCallTimeoutMs ? { agentCallTimeoutMs: opts.agentCallTimeoutMs } : {}),
       ...(opts.harbor ? { harbor: harborSpecOf(model) } : {}),
     });
     const registry = facility.hostRegistryUrl;
