@@ -2,6 +2,7 @@
 // backend): `mergectl health` (a subprocess) shows the replica, the store, the
 // facility, the materialization with its age and usage; the facility's health
 // shows its rex worker, the materialization's progress and the certificates.
+// A facility's failed actions reach the portal's view (mergectl health) with their errors.
 // `cog health` against a sqlite facility store: workers, certificates, and a
 // certificate that expires soon is a warning (exit 1).
 import assert from "node:assert/strict";
@@ -29,8 +30,9 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}) {
   });
 }
 
+const backend = new SimBackend({ durations: { imaging: 5, power: 2, network: 1, infrapod: 2 } });
 before(async () => {
-  stack = await startPortalStack(tmp, new SimBackend({ durations: { imaging: 5, power: 2, network: 1, infrapod: 2 } }));
+  stack = await startPortalStack(tmp, backend);
 });
 after(() => closeThenRemove(tmp, stack));
 
@@ -57,6 +59,8 @@ test("mergectl health and the facility's health after a materialization", async 
     h.facilities.map((f) => [f.name, f.state]),
     [["phobos", "active"]],
   );
+  // The facility's own side, over the portal↔facility channel: its rex worker, nothing failed.
+  assert.deepEqual(h.facilities[0]?.health, { failed: [], workers: 1, warnings: [] });
   assert.equal(h.realizations.accepted, 1);
   const mz = h.materializations.find((m) => m.id.startsWith("r1.demo.hp"));
   assert.ok(
@@ -116,4 +120,39 @@ test("cog health on a sqlite facility store: workers, certificates, and a certif
   } finally {
     await again.close();
   }
+});
+
+test("mergectl health lists a facility's failed actions with their errors", async () => {
+  backend.inject({ method: "nodeSetup", message: "sim: the disk is on fire" });
+  await stack.accepted("hf", "demo", readFileSync(join(root, "examples/demo.ts"), "utf8"), "ts");
+  const up = await stack.mrg(["materialize", "r1.demo.hf", "--timeout", "60"]);
+  assert.notEqual(up.code, 0, "the materialization fails");
+  const env: Record<string, string> = {
+    MERGE_PORTAL: stack.portal.url,
+    MERGE_TOKEN: stack.admin.token ?? "",
+    MERGE_CONFIG_DIR: join(tmp, "cfg"),
+  };
+  const json = await run("mergectl", ["health", "--json"], env);
+  assert.equal(json.code, 1, json.stderr);
+  const h = JSON.parse(json.stdout) as PortalHealth;
+  const report = h.facilities.find((f) => f.name === "phobos")?.health;
+  assert.ok(report && "failed" in report, JSON.stringify(h.facilities));
+  const failed = report.failed.filter((a) => a.mzid.startsWith("r1.demo.hf"));
+  assert.ok(failed.length > 0, JSON.stringify(report.failed));
+  for (const a of failed) {
+    assert.equal(a.error, "sim: the disk is on fire");
+    assert.ok(a.task && a.action && a.attempts >= 1 && !Number.isNaN(Date.parse(a.updated)), JSON.stringify(a));
+  }
+  // Nothing of the healthy materialization.
+  assert.deepEqual(
+    report.failed.filter((a) => a.mzid.startsWith("r1.demo.hp")),
+    [],
+  );
+  assert.ok(
+    h.warnings.some((w) => /^facility phobos: r1\.demo\.hf.*failed: sim: the disk is on fire$/.test(w)),
+    h.warnings.join("\n"),
+  );
+  const text = await run("mergectl", ["health"], env);
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /phobos .*r1\.demo\.hf.*sim: the disk is on fire/);
 });

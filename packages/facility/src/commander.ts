@@ -5,7 +5,7 @@
  * by resource id to the drivers registered for those resources; fragments for
  * resources nobody serves, and drivers that fail, come back as errors.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import * as pb from "@merge/proto";
 import type { TlsMaterial } from "./certs.ts";
@@ -29,6 +29,8 @@ export interface CommanderOptions {
   interceptors?: Interceptor[];
   /** The facility's hosts and their state (a facility of many hosts); none when absent. */
   hosts?: () => Promise<pb.HostStatus[]>;
+  /** The facility's health (health.ts) for the portal's operations view; empty when absent. */
+  health?: () => Promise<MessageInitShape<typeof pb.HealthResponseSchema>>;
   log?: (m: string) => void;
 }
 
@@ -267,6 +269,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
       yield* d.client.shell(all(), { signal: ctx.signal });
     },
     hosts: async () => ({ hosts: (await opts.hosts?.()) ?? [] }),
+    health: async () => (await opts.health?.()) ?? {},
     async *watchStatus(req, ctx) {
       let last = "";
       while (!ctx.signal.aborted) {

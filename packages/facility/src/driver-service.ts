@@ -203,6 +203,9 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
     hosts() {
       throw new ConnectError("a facility's hosts are the commander's to report, not a driver's", Code.Unimplemented);
     },
+    health() {
+      throw new ConnectError("a facility's health is the commander's to report, not a driver's", Code.Unimplemented);
+    },
     async *watchStatus(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
       let changed = true;

@@ -14,6 +14,7 @@ import { certFiles, loadTls } from "./certs.ts";
 import { startCommander } from "./commander.ts";
 import { Driver } from "./driver.ts";
 import { startDriverServer } from "./driver-service.ts";
+import { facilityHealth } from "./health.ts";
 import { reconcileHost } from "./host/reconcile.ts";
 import { hostStatuses } from "./host/records.ts";
 import { startHostRegistry } from "./host/registry.ts";
@@ -153,6 +154,10 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
     port: o.port ?? 0,
     registryPort: o.registryPort ?? 0,
     hosts: async () => (await hostStatuses(o.store, o.model)).map((h) => create(pb.HostStatusSchema, h)),
+    health: async () => {
+      const h = await facilityHealth(o.store, { certs: o.certs });
+      return { failed: h.failed, workers: h.workers.length, warnings: h.warnings };
+    },
     log: o.log,
   });
   const driver = await startDriverServer({

@@ -5,7 +5,7 @@
 import type { Store } from "@merge/store";
 import type { AuditLog } from "./audit.ts";
 import type { CompileLimits, CompilePool } from "./compile-pool.ts";
-import type { MaterializationHealth, ReplicaPresence } from "./health.ts";
+import type { FacilityHealthReport, MaterializationHealth, ReplicaPresence } from "./health.ts";
 import type { Identity } from "./identity.ts";
 import type { LeaseKeeper } from "./leases.ts";
 import type { PortalMetrics } from "./metrics.ts";
@@ -69,6 +69,8 @@ export interface PortalContext {
   replica: ReplicaPresence;
   /** A materialization's idleness, when the materialize room knows it (idle.ts); absent: unknown. */
   idle?: (mz: { project: string; experiment: string; realization: string }) => Promise<MaterializationHealth["idle"]>;
+  /** A facility's own health, asked over the portal↔facility channel: set by the materializations plugin. */
+  facilityHealth?: (f: { name: string; endpoint: string }) => Promise<FacilityHealthReport>;
   /** Prometheus metrics of this replica (metrics.ts). */
   metrics: PortalMetrics;
   /** Notices to users (notifications.ts). */

@@ -80,6 +80,18 @@ export interface MaterializationHealth {
   idle?: { idleSeconds: number; flagged: boolean; why: string; since: string };
 }
 
+/** What a facility says of itself (FacilityService.Health), or why it could not be asked. */
+export type FacilityHealthReport =
+  | {
+      /** Actions in error (not masked), with their errors. */
+      failed: { mzid: string; task: string; action: string; error: string; updated: string; attempts: number }[];
+      /** Rex workers alive. */
+      workers: number;
+      /** The facility's own list of things to look at (`cog health`). */
+      warnings: string[];
+    }
+  | { unreachable: string };
+
 export interface PortalHealth {
   replicas: (ReplicaRecord & { self: boolean })[];
   store: StoreStatus;
@@ -89,6 +101,8 @@ export interface PortalHealth {
     endpoint: string;
     certificateExpires: string | null;
     daysLeft: number | null;
+    /** What the facility reports (active facilities, when the portal can reach them: see facilityHealthProbe). */
+    health?: FacilityHealthReport;
   }[];
   realizations: Record<string, number>;
   /** Accepted realizations whose lease ends within a day. */
@@ -120,6 +134,7 @@ export async function portalHealth(
   self: ReplicaRecord | undefined,
   idleOf?: (mz: { project: string; experiment: string; realization: string }) => Promise<MaterializationHealth["idle"]>,
   now = Date.now(),
+  facilityOf?: (f: { name: string; endpoint: string }) => Promise<FacilityHealthReport>,
 ): Promise<PortalHealth> {
   const warnings: string[] = [];
   const replicas = (await store.range(keys.replicas())).map((kv) => {
@@ -132,14 +147,30 @@ export async function portalHealth(
   if (st.backend === "etcd" && st.leader === undefined)
     warnings.push("etcd has no leader: writes stall until a quorum is back");
 
-  const facilities = (await listFacilities(store)).map((f) => {
+  const records = await listFacilities(store);
+  // Every active facility asked at once (each bounded by its probe's deadline).
+  const reports = await Promise.all(
+    records.map((f) => (facilityOf && f.state === "active" ? facilityOf(f) : Promise.resolve(undefined))),
+  );
+  const facilities = records.map((f, i) => {
     const exp = f.certificate === "" ? null : certificateExpiry(f.certificate);
     const daysLeft = exp === null ? null : Math.floor((Date.parse(exp) - now) / 86_400_000);
     if (daysLeft !== null && daysLeft < CERT_WARN_DAYS)
       warnings.push(
         `facility ${f.name}: its certificate ${daysLeft < 0 ? "expired" : `expires in ${daysLeft} days`} (${exp?.slice(0, 10)}); renew it (cog certs make) and update the facility`,
       );
-    return { name: f.name, state: f.state, endpoint: f.endpoint, certificateExpires: exp, daysLeft };
+    const health = reports[i];
+    if (health && "unreachable" in health) warnings.push(`facility ${f.name}: health unknown: ${health.unreachable}`);
+    // The facility's own list names each failed action with its error.
+    else if (health) for (const w of health.warnings) warnings.push(`facility ${f.name}: ${w}`);
+    return {
+      name: f.name,
+      state: f.state,
+      endpoint: f.endpoint,
+      certificateExpires: exp,
+      daysLeft,
+      ...(health ? { health } : {}),
+    };
   });
 
   const rlzs = await listRealizations(store, keys.allRealizations());

@@ -1,7 +1,7 @@
 /**
  * The operations view on the admin page (GET /health/detail): what needs
  * looking at first, then portal replicas, the store, facilities with their
- * certificates, and active materializations with age and idleness.
+ * certificates, each facility's failed actions with their errors, and active materializations with age and idleness.
  */
 import { formatDuration, type PortalHealth } from "@merge/portal/client";
 import { Show, Table, useLoad } from "./parts.tsx";
@@ -39,6 +39,23 @@ export function HealthView() {
                 </td>
               </tr>
             ))}
+          </Table>
+          <Table testId="health-failed" head={["Facility", "Materialization", "Failed action", "Tries", "Error"]}>
+            {h.facilities.flatMap((f) =>
+              f.health && "failed" in f.health
+                ? f.health.failed.map((a) => (
+                    <tr key={`${f.name} ${a.mzid} ${a.task}/${a.action}`} className="error">
+                      <td>{f.name}</td>
+                      <td>{a.mzid}</td>
+                      <td>
+                        {a.task}/{a.action}
+                      </td>
+                      <td>{a.attempts}</td>
+                      <td>{a.error}</td>
+                    </tr>
+                  ))
+                : [],
+            )}
           </Table>
           <Table testId="health-materializations" head={["Materialization", "State", "Creator", "Age", "Idle"]}>
             {h.materializations.map((m) => (

@@ -1,6 +1,6 @@
 // mergectl health: the portal's operations view (GET /health/detail): replicas,
 // the store (sqlite size; etcd members and leader), facilities and their
-// certificates, realizations, materializations (age, delivery, idleness),
+// certificates, rex workers and failed actions (with their errors), realizations, materializations (age, delivery, idleness),
 // leases running out, usage per project and user. Exit status 1 when there is
 // something to look at (listed at the end).
 import { formatDuration } from "@merge/portal/client";
@@ -54,14 +54,22 @@ export function registerHealth(program: Command): void {
           ]),
         );
       table(
-        ["facility", "state", "endpoint", "certificate expires"],
+        ["facility", "state", "endpoint", "certificate expires", "rex workers"],
         h.facilities.map((x) => [
           x.name,
           x.state,
           x.endpoint,
           x.certificateExpires === null ? "" : `${x.certificateExpires.slice(0, 10)} (${x.daysLeft} days)`,
+          !x.health ? "" : "unreachable" in x.health ? "unknown" : x.health.workers,
         ]),
       );
+      // Each facility's failed actions, with their errors, as the facility reports them.
+      const failed = h.facilities.flatMap((x) =>
+        x.health && "failed" in x.health
+          ? x.health.failed.map((a) => [x.name, a.mzid, `${a.task}/${a.action}`, a.attempts, a.error])
+          : [],
+      );
+      if (failed.length) table(["facility", "materialization", "failed action", "tries", "error"], failed);
       out.push(
         `realizations: ${Object.entries(h.realizations)
           .map(([k, v]) => `${v} ${k}`)

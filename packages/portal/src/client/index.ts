@@ -12,7 +12,7 @@ import type * as S from "../schemas.ts";
 import type { ApiEmulationValues, ApiLinkEmulation } from "./materialization.ts";
 
 export { formatDuration, parseDuration } from "../duration.ts";
-export type { MaterializationHealth, PortalHealth } from "../health.ts";
+export type { FacilityHealthReport, MaterializationHealth, PortalHealth } from "../health.ts";
 export type {
   ApiEmulationValues,
   ApiLinkEmulation,

@@ -36,6 +36,7 @@ import type { WebSocket } from "ws";
 import { apiEmulation, xirEmulationValues } from "../client/materialization.ts";
 import type { PortalContext } from "../context.ts";
 import * as S from "../schemas.ts";
+import { facilityHealthProbe } from "./facility-health.ts";
 import { HostWatch } from "./hosts.ts";
 import { Materializer, type MaterializerOptions, type ShellInput } from "./materializer.ts";
 
@@ -476,6 +477,8 @@ export function materializationPlugin(
       const m = await materializer.get(p, e, r);
       if (m !== undefined && m.state !== "dematerializing") await materializer.dematerialize(p, e, r);
     });
+    // The operations view shows each facility's failed actions, as the facility reports them.
+    ctx.facilityHealth = facilityHealthProbe(opts.connect);
     // Idle detection counts what the facilities see the nodes do (idle.ts).
     ctx.leases.onProbeActivity((mz) => materializer.activity(mz.project, mz.experiment, mz.realization));
     // XDCs attach to infranets through it (xdc/attach.ts).

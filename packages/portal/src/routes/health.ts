@@ -27,7 +27,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = a
     },
     async (req) => {
       if (!req.principal?.user.admin) throw forbidden("the operations view is for portal administrators");
-      return portalHealth(ctx.store, ctx.replica.record, ctx.idle);
+      return portalHealth(ctx.store, ctx.replica.record, ctx.idle, Date.now(), ctx.facilityHealth);
     },
   );
 };
