@@ -458,6 +458,8 @@ export async function vmRun(
   const result = new Promise<{ code: number; output: Buffer }>((resolve, reject) => {
     settle = (e, code) => (e ? reject(e) : resolve({ code: code ?? 255, output: Buffer.concat(out) }));
   });
+  // The timer may end it while the session is still being opened, before the caller awaits it: not unhandled.
+  result.catch(() => {});
   let ended = false;
   const end = (e: Error | undefined, code?: number) => {
     if (ended) return;

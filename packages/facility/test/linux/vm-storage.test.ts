@@ -9,8 +9,9 @@
  * view. One VM, one boot (TCG).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -61,6 +62,9 @@ describe("linux data plane: /home and /proj on a VM node (virtio-9p)", { skip: q
 
   before(async () => {
     h = await harness({ storage });
+    // The project's directory on a volume of its own, as a project quota puts it (portal/src/project-volume.ts).
+    mkdirSync(join(storage, "proj", project), { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "mrg-vm-storage-quota", join(storage, "proj", project)]);
     mzid = h.mzid("vmst");
     // The accounts as the backend writes them (infrapodServices), in the materialization's directory (a tmpfs).
     await ensureMzDir(h.dp.env, prefixOf(mzid));
@@ -77,8 +81,9 @@ describe("linux data plane: /home and /proj on a VM node (virtio-9p)", { skip: q
       if (h && mzid) {
         await h.dp.dematerialize(mzid);
         assert.ok(isClean(await leftovers(prefixOf(mzid), h.dataDir)));
-        assert.deepEqual(mountsOf(storage), [], "no process keeps a mount of the storage");
       }
+      execFileSync("umount", [join(storage, "proj", project)]);
+      assert.deepEqual(mountsOf(storage), [], "no process keeps a mount of the storage");
       await h?.close();
     } finally {
       rmSync(storage, { recursive: true, force: true });
@@ -137,5 +142,24 @@ describe("linux data plane: /home and /proj on a VM node (virtio-9p)", { skip: q
       ),
       [],
     );
+  });
+
+  test("past the project's volume a write fails with ENOSPC on the VM and on the container node; nothing else breaks", async () => {
+    for (const n of ["v", "k"]) {
+      const r = await (h as Harness).dp.run(mzid, n, [
+        "su",
+        "-s",
+        "/bin/sh",
+        "alice",
+        "-c",
+        `dd if=/dev/zero of=/proj/${project}/big-${n} bs=1024 count=4096 2>&1`,
+      ]);
+      assert.notEqual(r.code, 0, `${n}: a 4 MiB write fit a 2 MiB volume`);
+      assert.match(r.stdout + r.stderr, /No space left on device/, n);
+      await run(n, `rm /proj/${project}/big-${n}`);
+      assert.equal(await run(n, `echo ok > /proj/${project}/after-${n}; cat /proj/${project}/after-${n}`), "ok\n");
+      assert.equal(await run(n, "echo ok > /tmp/t; cat /tmp/t"), "ok\n", `${n}: its own files unaffected`);
+    }
+    assert.equal(readFileSync(join(storage, "proj", project, "after-v"), "utf8"), "ok\n");
   });
 });
