@@ -6,7 +6,7 @@
 // gives. Then dematerialize and stop: nothing of the hosts is left (agents, namespaces, NAT, fabric).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -26,6 +26,21 @@ interface ListedHost {
   name: string;
   state: string;
   nodes: string[];
+}
+
+/** Type-check servers `mrg compile` started with their socket under `dir`. */
+function typecheckServers(dir: string): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, "utf8");
+        return argv.includes("typecheck-server.ts") && argv.includes(join(dir, "cache"));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 const netns = (): string[] => (existsSync("/run/netns") ? readdirSync("/run/netns") : []);
@@ -77,7 +92,13 @@ describe("npm start -- --wide-area", {
       await ok(["keys", "add", `${key}.pub`]);
       await ok(["new", "experiment", "wide.admin"]);
       // Compiled here and pushed as XIR: a loaded machine's portal may give up on compiling (its time limit).
-      const xir = await ok(["compile", EXAMPLE]);
+      // The type-check server that compile starts lives in this test's cache, and goes with it (below).
+      const cache = process.env.XDG_CACHE_HOME;
+      process.env.XDG_CACHE_HOME = join(tmp, "cache");
+      const xir = await ok(["compile", EXAMPLE]).finally(() => {
+        if (cache === undefined) delete process.env.XDG_CACHE_HOME;
+        else process.env.XDG_CACHE_HOME = cache;
+      });
       writeFileSync(join(tmp, "wide-area.json"), xir);
       await ok(["push", join(tmp, "wide-area.json"), "wide.admin"]);
       await ok(["realize", "r1.wide.admin", "--accept"]);
@@ -143,7 +164,7 @@ describe("npm start -- --wide-area", {
       assert.notEqual(after.status, 0);
     } finally {
       if (stack && stack.child.exitCode === null) await stopStack(stack);
-      for (const pid of [stack?.facility, ...hosts.map((h) => h.agent)])
+      for (const pid of [stack?.facility, ...hosts.map((h) => h.agent), ...typecheckServers(tmp)])
         if (pid && alive(pid)) process.kill(pid, "SIGKILL");
       rmSync(tmp, { recursive: true, force: true });
     }
