@@ -33,19 +33,42 @@ function certifiedFor(certs: string, address: string): boolean {
   return (c.subjectAltName ?? "").split(", ").includes(`IP Address:${address}`);
 }
 
+/** Hosts laid out otherwise than phobos spread round robin (start-wide-area.ts). */
+export interface HostsLayout {
+  names: string[];
+  /** These hosts behind a router that delays each way (a routed, latent wide area). */
+  routed?: { hosts: string[]; delayMs: number };
+  /** The facility model, made once the hosts' addresses are known. */
+  model(fabric: Fabric): Facility;
+  /** The facility runs no harbor (shared hosts are hypervisors: nothing waits in imaging standby). */
+  noHarbor?: boolean;
+}
+
 export async function startHosts(o: {
   data: string;
   count: number;
   demo: Facility;
   certs: string;
   registryPort: number;
+  layout?: HostsLayout;
 }): Promise<StartedHosts> {
   const { openFabric, removeStaleFabric } = await import("@merge/facility/linux");
   const dir = join(o.data, "hosts");
   const stale = await removeStaleFabric(dir);
   if (stale) console.log(`removed the hosts an earlier start left (fabric ${stale})`);
-  const fabric = await openFabric({ dir, hosts: hostNames(o.count) });
+  const fabric = await openFabric({
+    dir,
+    hosts: o.layout?.names ?? hostNames(o.count),
+    ...(o.layout?.routed ? { routed: o.layout.routed } : {}),
+  });
+  let model: Facility;
   try {
+    model = o.layout
+      ? o.layout.model(fabric)
+      : spreadOverHosts(
+          o.demo,
+          fabric.hosts.map((h) => h.name),
+        );
     // The fabric's address is new each start: the commander's certificate names it (the CA stays).
     if (!certifiedFor(o.certs, fabric.gateway)) {
       const f = certFiles(o.certs, "commander");
@@ -60,10 +83,7 @@ export async function startHosts(o: {
   const registry = `https://${fabric.gateway}:${o.registryPort}`;
   return {
     fabric,
-    model: spreadOverHosts(
-      o.demo,
-      fabric.hosts.map((h) => h.name),
-    ),
+    model,
     facilityArgs: [
       "--host-registry-host",
       fabric.gateway,
@@ -71,6 +91,7 @@ export async function startHosts(o: {
       String(o.registryPort),
       "--underlay",
       fabric.gateway,
+      ...(o.layout?.noHarbor ? ["--no-harbor"] : []),
     ],
     startAgents: async () => {
       await Promise.all(

@@ -21,23 +21,25 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { makeCerts } from "@merge/facility";
-import { phobos } from "@merge/facility-model";
+import { phobos, wideArea } from "@merge/facility-model";
 import { PortalClient } from "@merge/portal/client";
 import { startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { EtcdServer } from "@merge/store/etcd-server";
 import { DIST_DIR, webUiPlugin } from "@merge/web";
 import { buildWeb } from "@merge/web/build";
+import { parseQuantity } from "@merge/xir";
 import { recordStart } from "./config.ts";
 import { forgetStoreUrl, startLocalEtcd } from "./start-etcd.ts";
 import { type StartedHosts, startHosts } from "./start-hosts.ts";
 import { startMoreFacilities } from "./start-sites.ts";
+import { WIDE_AREA_SITES, wideAreaLayout } from "./start-wide-area.ts";
 import { type StartedXdc, startXdc } from "./start-xdc.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const { values } = parseArgs({
   options: {
-    data: { type: "string", default: process.env.MERGE_DATA_DIR ?? ".data" },
+    data: { type: "string" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: process.env.MERGE_PORT ?? "8080" },
     "facility-port": { type: "string", default: "6000" },
@@ -46,7 +48,8 @@ const { values } = parseArgs({
     store: { type: "string", default: process.env.MERGE_STORE ?? "sqlite" },
     "facility-metrics-port": { type: "string" },
     facilities: { type: "string", default: "1" },
-    hosts: { type: "string", default: "1" },
+    hosts: { type: "string" },
+    "wide-area": { type: "boolean", default: false },
     "wan-latency": { type: "string", default: "15ms" },
     "wan-rate": { type: "string", default: "100Mbit" },
     help: { type: "boolean", short: "h" },
@@ -56,7 +59,7 @@ if (values.help) {
   console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
           [--store sqlite|etcd] [--facility-metrics-port N]
 
-       [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit] [--hosts N]
+       [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit] [--hosts N] [--wide-area]
 
 Starts a portal and the demo facility (phobos). --backend auto uses the linux data plane
 when running as root with network namespaces, and the simulator otherwise. --store etcd
@@ -66,7 +69,11 @@ instead of their sqlite files. The facility's Prometheus metrics are served on l
 adds N-1 facilities (deimos, site3, …), each its own process, every facility in its own
 site, the sites joined by an emulated wide area (one-way latency, rate). --hosts N (linux backend)
 runs the demo facility over N hosts on this machine (h1 … hN: a network namespace, underlay address
-and host agent each, on a fabric bridge); they are removed when start stops.`);
+and host agent each, on a fabric bridge); they are removed when start stops. --wide-area (linux backend)
+runs a wide-area facility of shared hosts (geni) instead of phobos: --hosts sites (default 3), site1 …
+behind a router delaying each way by --wan-latency, one node per experiment per host, nodes reached
+from outside through NAT on their host's address (ssh -p PORT ADDRESS, as 'mrg show materialization'
+says); its data directory defaults to .data/wide-area.`);
   process.exit(0);
 }
 
@@ -74,7 +81,8 @@ if (values.store !== "sqlite" && values.store !== "etcd") {
   console.error(`start: --store '${values.store}': expected sqlite or etcd`);
   process.exit(2);
 }
-const data = resolve(values.data as string);
+const wide = values["wide-area"] === true;
+const data = resolve(values.data ?? process.env.MERGE_DATA_DIR ?? (wide ? join(".data", "wide-area") : ".data"));
 // cog (from any directory) finds this facility's store and backend through this record.
 recordStart({ data });
 const facilityDir = join(data, "facility");
@@ -82,16 +90,26 @@ const certs = join(facilityDir, "certs");
 mkdirSync(facilityDir, { recursive: true, mode: 0o700 });
 
 const backend = await chooseBackend(values.backend as string);
-const hostCount = Number(values.hosts);
-if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > 8) {
-  console.error(`start: --hosts '${values.hosts}': expected a whole number from 1 to 8`);
+const hostCount = Number(values.hosts ?? (wide ? WIDE_AREA_SITES : 1));
+if (!Number.isInteger(hostCount) || hostCount < (wide ? 2 : 1) || hostCount > 8) {
+  console.error(`start: --hosts '${values.hosts}': expected a whole number from ${wide ? 2 : 1} to 8`);
   process.exit(2);
 }
-if (hostCount > 1 && backend !== "linux") {
-  console.error("start: --hosts needs the linux backend (root, network namespaces): hosts are namespaces here");
+if ((hostCount > 1 || wide) && backend !== "linux") {
+  console.error(
+    `start: ${wide ? "--wide-area" : "--hosts"} needs the linux backend (root, network namespaces): hosts are namespaces here`,
+  );
   process.exit(2);
 }
-const demo = phobos();
+if (wide && Number(values.facilities) > 1) {
+  console.error("start: --wide-area runs one facility (its hosts are the sites); leave out --facilities");
+  process.exit(2);
+}
+// --wide-area: the wide area's one-way latency is the router's delay between the sites.
+const wideLayout = wide
+  ? wideAreaLayout(hostCount, parseQuantity(values["wan-latency"] as string, "ns", { what: "--wan-latency" }) / 1e6)
+  : undefined;
+const demo = wide ? wideArea({ sites: hostCount }) : phobos();
 if (!existsSync(join(certs, "ca.pem"))) makeCerts(certs, { facility: demo.name });
 // Port 0: any free ports (tests); otherwise the commander, registry and driver take three in a row.
 const facilityPorts =
@@ -107,6 +125,7 @@ const hosts: StartedHosts | undefined =
         demo,
         certs,
         registryPort: Number(values["facility-port"]) === 0 ? await freePort() : (facilityPorts[2] as number) + 1,
+        ...(wideLayout ? { layout: wideLayout } : {}),
       }).catch((e: Error) => {
         console.error(`start: --hosts: ${e.message}`);
         process.exit(1);
@@ -223,14 +242,24 @@ Merge is running.
   data       ${data}
   admin      ${portal.admin.name}${portal.admin.created ? ` / ${portal.admin.password}   (also in ${join(data, "portal", "admin-credentials")})` : `   (password printed on the first start; as first set, in ${join(data, "portal", "admin-credentials")})`}
 
-Try the demo (README "Quick start"):
+Try the demo (README "${wide ? "A wide-area facility" : "Quick start"}"):
   export MERGE_PORTAL=${portal.url}
   npx mrg login admin --password '${portal.admin.created ? portal.admin.password : "<admin password>"}'
-  npx mrg new experiment demo.admin
+${
+  wide
+    ? `  npx mrg keys add
+  npx mrg new experiment wide.admin
+  npx mrg push examples/wide-area.ts wide.admin
+  npx mrg realize r1.wide.admin --accept
+  npx mrg materialize r1.wide.admin
+  npx mrg show materialization r1.wide.admin     # each node's 'ssh -p PORT ADDRESS' through its host's NAT
+  ssh -p <PORT> admin@<ADDRESS> hostname`
+    : `  npx mrg new experiment demo.admin
   npx mrg push examples/demo.ts demo.admin
   npx mrg realize r1.demo.admin --accept
   npx mrg materialize r1.demo.admin
-  npx mrg exec c0 r1.demo.admin -- ping -c 3 server
+  npx mrg exec c0 r1.demo.admin -- ping -c 3 server`
+}
 
 The facility's operator view (cog finds this store from any directory):
   npx cog harbor

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { SECOND_FACILITY, type Sites, startSites } from "@merge/facility";
 import { phobos } from "@merge/facility-model";
 import { compileFile } from "@merge/model";
+import type { PortalPlugin } from "@merge/portal";
 import { type ModelLang, PortalClient, registerSites } from "@merge/portal/client";
 import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
@@ -61,6 +62,8 @@ export interface MultiOptions {
   models?: Facility[];
   latencyNs?: number;
   rateBps?: number;
+  /** More route plugins for the portal (the web UI, for browser tests). */
+  plugins?: PortalPlugin[];
 }
 
 export async function startMulti(o: MultiOptions): Promise<MultiStack> {
@@ -92,7 +95,7 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
     portal = await startPortal({
       dataDir: join(tmp, "portal"),
       port: 0,
-      plugins: [materializationPlugin({ connect: credentialsConnector(creds), backoffMs: 200 })],
+      plugins: [materializationPlugin({ connect: credentialsConnector(creds), backoffMs: 200 }), ...(o.plugins ?? [])],
     });
     assert.ok(portal.admin.password, "the portal made its administrator's password");
     const admin = new PortalClient(

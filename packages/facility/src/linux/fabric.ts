@@ -108,6 +108,8 @@ const RECORD = "fabric.json";
 interface FabricRecord {
   run: string;
   hosts: { name: string; netns: string; dataDir: string }[];
+  /** A routed underlay's delay line (mrg-emu), a process of its own. */
+  delayPid?: number;
 }
 
 /** Every namespace and interface whose name starts with `run`. */
@@ -129,6 +131,14 @@ export async function removeStaleFabric(dir: string): Promise<string | undefined
   const file = join(dir, RECORD);
   if (!existsSync(file)) return undefined;
   const r = JSON.parse(readFileSync(file, "utf8")) as FabricRecord;
+  // The delay line outlives a start killed outright; it is ours if it serves this run's delay namespace.
+  if (r.delayPid && alive(r.delayPid)) {
+    let argv = "";
+    try {
+      argv = readFileSync(`/proc/${r.delayPid}/cmdline`, "utf8");
+    } catch {}
+    if (argv.includes(`/run/netns/${r.run}-dl`)) process.kill(r.delayPid, "SIGKILL");
+  }
   for (const h of r.hosts) {
     for (const prefix of existsSync(h.dataDir) ? prefixesOwned(h.dataDir) : []) await sweep(prefix, h.dataDir);
     rmSync(h.dataDir, { recursive: true, force: true });
@@ -320,6 +330,7 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     const record = (): FabricRecord => ({
       run,
       hosts: hosts.map((h) => ({ name: h.name, netns: h.netns, dataDir: h.dataDir })),
+      ...(delayLine?.pid ? { delayPid: delayLine.pid } : {}),
     });
     o.hosts.forEach((name, i) => {
       const netns = `${run}-${name}`;
