@@ -18,6 +18,7 @@ import { Driver } from "../src/driver.ts";
 import { startDriverServer } from "../src/driver-service.ts";
 import { Rex } from "../src/rex.ts";
 import { SimBackend, ZERO_DURATIONS } from "../src/sim/sim.ts";
+import { keys } from "../src/task.ts";
 
 const NODES = 1000;
 const MZID = "bench.exp.proj";
@@ -77,11 +78,32 @@ async function materialize(store: Store) {
   };
 }
 
+/** Longest the cluster cases wait for any one step (start, the DAG written, the run, the kill): a hang is an error. */
+const STEP_MS = 120_000;
+
+/** `p`, or an error naming `what` once `ms` have passed without it. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The actions completed when the failover case kills the leader: work is in flight, most of it still to do. */
+const KILL_AT = 50;
+
 /**
  * A 1,000-node materialization carried out by `workers` rex workers, each with its own client of a
- * three-member etcd cluster. With `failover`, the leader is killed once a quarter of the actions are
- * done; `stall_ms` is the longest gap between two completions after that (the election and the
- * workers' reconnect), `failover_ms` the time from the kill to the next completion.
+ * three-member etcd cluster. With `failover`, the leader is killed as soon as KILL_AT actions are
+ * done (from the completion event itself, so a fast run cannot finish first; a run that ends without
+ * the kill is an error); `stall_ms` is the longest gap between two completions after that (the
+ * election and the workers' reconnect), `failover_ms` the time from the kill to the next completion.
+ * Every wait is bounded (STEP_MS): a run that stops making progress fails with what it waited for.
  */
 async function materializeCluster(workers: number, failover: boolean) {
   const cluster = await startEtcdCluster(3);
@@ -95,6 +117,7 @@ async function materializeCluster(workers: number, failover: boolean) {
   const seen = new Map<string, number>();
   let wake = () => {};
   let killedAt: number | undefined;
+  let killing: Promise<void> | undefined;
   let firstAfterKill: number | undefined;
   let last = 0;
   let stall = 0;
@@ -119,31 +142,60 @@ async function materializeCluster(workers: number, failover: boolean) {
             stall = Math.max(stall, now - last);
           }
           last = now;
+          if (failover && killing === undefined && done >= KILL_AT)
+            killing = killLeader().catch((e: Error) => {
+              failure ??= e;
+            });
           wake();
         },
       }),
   );
-  for (const r of rexes) await r.start();
+  /** Kill the member the others follow (asked until one answers), and note when. */
+  const killLeader = async () => {
+    const deadline = performance.now() + STEP_MS;
+    let leader = await cluster.leader();
+    while (leader < 0) {
+      if (performance.now() > deadline) throw new Error(`etcd3-failover: no member named a leader in ${STEP_MS} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+      leader = await cluster.leader();
+    }
+    killedAt = performance.now();
+    last = killedAt;
+    await within(cluster.kill(leader), STEP_MS, `killing etcd member ${leader}`);
+  };
+  for (const r of rexes) await within(r.start(), STEP_MS, `starting ${r.id}`);
   return {
     run: async () => {
       const t0 = performance.now();
-      const dag = await driver.materialize(MZID, fragments);
+      const dag = await within(driver.materialize(MZID, fragments), STEP_MS, "the driver writing the DAG");
       const t1 = performance.now();
       let progress = performance.now();
+      let asked = progress;
       let seenDone = 0;
       while (done < dag.actions.length) {
         if (failure) throw failure;
+        if (performance.now() - progress > STEP_MS) {
+          // What is left, and who holds it, for whoever looks into the stall.
+          const left = (await within(driver.status(MZID), STEP_MS, "the materialization's status")).actions.filter(
+            (a) => a.state !== "complete",
+          );
+          const claims = await within(stores[0]!.range(keys.claimPrefix), STEP_MS, "the claims");
+          throw new Error(
+            `no action completed for ${STEP_MS} ms (${done} of ${dag.actions.length} done); not complete: ${left
+              .slice(0, 10)
+              .map((a) => `${a.task}/${a.id} ${a.state} (${a.attempts} tries)`)
+              .join(
+                ", ",
+              )}${left.length > 10 ? ", …" : ""}; claims held: ${claims.map((c) => c.value).join(", ") || "none"}`,
+          );
+        }
         // The store is the truth: an outcome whose call failed in the election but committed is
         // recorded without a worker's "complete" event, so with no progress for a second, ask it.
-        if (done !== seenDone) [seenDone, progress] = [done, performance.now()];
-        else if (performance.now() - progress > 1000) {
-          if ((await driver.status(MZID)).summary.status === "active") break;
-          progress = performance.now();
-        }
-        if (failover && killedAt === undefined && done >= dag.actions.length / 4) {
-          killedAt = performance.now();
-          last = killedAt;
-          await cluster.kill(await cluster.leader());
+        if (done !== seenDone) [seenDone, progress, asked] = [done, performance.now(), performance.now()];
+        else if (performance.now() - asked > 1000) {
+          const st = await within(driver.status(MZID), STEP_MS, "the materialization's status");
+          if (st.summary.status === "active") break;
+          asked = performance.now();
         }
         await new Promise<void>((r) => {
           wake = r;
@@ -151,7 +203,11 @@ async function materializeCluster(workers: number, failover: boolean) {
         });
       }
       const t2 = performance.now();
-      const st = await driver.status(MZID);
+      if (failover) {
+        if (killing === undefined) throw new Error(`the run ended before ${KILL_AT} actions completed: no failover`);
+        await within(killing, STEP_MS, "the leader's kill");
+      }
+      const st = await within(driver.status(MZID), STEP_MS, "the materialization's status");
       if (st.summary.status !== "active") throw new Error(`materialization is ${st.summary.status}, not active`);
       const twice = [...seen.values()].filter((n) => n > 1).length;
       if (twice > 0) throw new Error(`${twice} actions completed twice`);

@@ -97,6 +97,8 @@ const EAGER_MAX = 8;
 
 /** How long a claim of ours that nothing of ours holds may stay (the watch may just be behind). */
 const ORPHAN_MS = 2000;
+/** How long a claim call of unknown fate may still commit (and is deleted when it shows). */
+const UNSURE_MS = 60_000;
 
 /** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
 function backoff(tried: number): Promise<void> {
@@ -496,25 +498,38 @@ export class Rex {
    */
   private orphan(claimKey: string, value: string): void {
     this.orphans.set(claimKey, value);
-    if (this.orphanTimer) return;
+    this.armOrphanSweep();
+  }
+
+  private armOrphanSweep(): void {
+    if (this.orphanTimer || this.stopped) return;
     this.orphanTimer = setTimeout(() => {
       this.orphanTimer = undefined;
+      // A claim call whose fate was unknown can commit late (the client retries it after an election),
+      // and the watch may bring that late or, across a member's death, not at all: its claim is deleted
+      // whenever it shows, until its fate is surely settled (etcd's request timeout is seconds).
+      const now = Date.now();
+      for (const [key, u] of this.unsure) {
+        if (now - u.at > UNSURE_MS) this.unsure.delete(key);
+        else this.orphans.set(key, u.claim);
+      }
       const found = [...this.orphans];
       this.orphans.clear();
-      // A call's fate is settled well within a minute (etcd's request timeout is seconds).
-      for (const [key, u] of this.unsure) if (Date.now() - u.at > 60_000) this.unsure.delete(key);
       for (const [key, claim] of found) {
-        this.unsure.delete(key);
-        this.opts.log?.(`rex ${this.id}: releasing ${key}, a claim of ours no action of ours holds`);
         void this.store
           .txn({
             compare: [{ key, target: "value", op: "==", value: claim }],
             success: [{ op: "delete", key }],
           })
+          .then((r) => {
+            if (r.succeeded)
+              this.opts.log?.(`rex ${this.id}: released ${key}, a claim of ours no action of ours holds`);
+          })
           .catch(() => {
             if (!this.stopped) this.orphan(key, claim);
           });
       }
+      if (this.unsure.size) this.armOrphanSweep();
     }, ORPHAN_MS);
     this.orphanTimer.unref();
   }
@@ -831,7 +846,7 @@ export class Rex {
     this.running.delete(j.key);
     if (unsure) {
       this.unsure.set(j.claimKey, { claim: j.claim, at: Date.now() });
-      if (this.claimedBy.get(j.key) === this.id) this.orphan(j.claimKey, j.claim);
+      this.armOrphanSweep();
     }
     this.dirty.add(j.claimed.mzid);
     this.schedule();
@@ -916,7 +931,10 @@ export class Rex {
         this.opts.onEvent?.({ type: "error", key: j.key, worker: this.id, attempts, error: outcome.error });
       }
     }
-    for (const b of batch) this.release(b.job);
+    // An outcome not recorded leaves its claim behind if the claim is still ours (the action changed under
+    // us, or the call's fate stayed unknown): on our live lease it would block the action for good.
+    const kept = new Set(recorded);
+    for (const b of batch) this.release(b.job, !kept.has(b));
   }
 
   /**
