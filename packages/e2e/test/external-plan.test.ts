@@ -13,7 +13,7 @@ import {
   type LinkSpec,
   planMaterialization,
 } from "@merge/materialize";
-import { gatewayHandovers, gatewayNeeds } from "@merge/portal/materialize";
+import { gatewayHandovers, gatewayNeeds, gatewaysHanded, sameEnds } from "@merge/portal/materialize";
 import { realize } from "@merge/realize";
 import type { Realization } from "@merge/xir";
 import { compiledHere, LINE4 } from "./multi-fixture.ts";
@@ -138,4 +138,56 @@ test("the portal hands each facility its peer's end once both reported theirs; o
     { peer: "deimos", publicKey: `${"B".repeat(43)}=`, endpoint: "203.0.113.1:5000", address: "169.254.2.1" },
   ]);
   assert.ok(!JSON.stringify(both).includes("must not travel"));
+});
+
+test("each infrapod routes the other facility's infranet over the gateway tunnel toward it; the wire keeps it", async () => {
+  const { rz, plan } = await planOf(LINE4);
+  const pods = plan.facilities.map((fp) => {
+    const f = fp.fragments.find((x) => x.op === "infrapod.setup");
+    assert.ok(f?.op === "infrapod.setup");
+    return { facility: fp.facility, pod: f.infrapod, frag: f };
+  });
+  const subnets = pods.map((p) => p.pod.infranet.subnet);
+  assert.equal(new Set(subnets).size, 2, `distinct infranets: ${subnets}`);
+  for (const { facility, pod, frag } of pods) {
+    const other = pods.find((p) => p.facility !== facility)!;
+    assert.deepEqual(
+      pod.peers?.map((p) => [p.peer, p.subnet, p.gateway]),
+      [[other.facility, other.pod.infranet.subnet, "gw0"]],
+    );
+    // The same tunnel as the external link's: the same inner addresses.
+    const ext = links(plan, facility).flatMap((l) => l.external ?? [])[0]!;
+    assert.equal(pod.peers?.[0]?.address, ext.address);
+    assert.equal(pod.peers?.[0]?.peerAddress, ext.peerAddress);
+    assert.deepEqual(fragmentFromPb(fragmentToPb(frag), 0), frag);
+  }
+  assert.equal(rz.infranets.length, 2);
+  // Without an interconnect between them, nothing is routed (names still resolve).
+  const alone = planMaterialization(rz, await compiledHere(LINE4), facilities, []);
+  for (const fp of alone.facilities)
+    for (const f of fp.fragments) if (f.op === "infrapod.setup") assert.equal(f.infrapod.peers, undefined);
+});
+
+test("what the portal handed the gateways is enough to know they are joined (kept in its record)", async () => {
+  const { plan } = await planOf(LINE4);
+  const end = (peer: string, k: string, port = 5000) => ({
+    peer,
+    publicKey: `${k.repeat(43)}=`,
+    endpoint: `203.0.113.1:${port}`,
+    address: "169.254.2.1",
+  });
+  const handed = new Map([["phobos", [end("deimos", "B")]]]);
+  assert.equal(
+    gatewaysHanded(plan, (f) => handed.get(f)),
+    false,
+    "deimos has not been handed phobos's end",
+  );
+  handed.set("deimos", [end("phobos", "A")]);
+  assert.equal(
+    gatewaysHanded(plan, (f) => handed.get(f)),
+    true,
+  );
+  assert.ok(sameEnds([end("phobos", "A")], [end("phobos", "A")]));
+  assert.ok(!sameEnds([end("phobos", "A")], [end("phobos", "A", 5001)]), "a new endpoint is handed again");
+  assert.ok(!sameEnds(undefined, [end("phobos", "A")]));
 });

@@ -53,6 +53,10 @@ export interface MultiStack {
   accepted(project: string, experiment: string, source: string, lang?: ModelLang): Promise<void>;
   /** Runs `mrg` as the administrator. */
   mrg(args: string[], input?: string): Promise<MrgResult>;
+  /** What the portal's materializer logged. */
+  portalLog: string[];
+  /** Stop the portal and start it again on its data directory and port (`portal` is the new one). */
+  restartPortal(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -92,11 +96,21 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
     for (const f of sites.facilities)
       for (const file of ["ca.pem", "portal.pem", "portal-key.pem"])
         cpSync(join(f.certs, file), join(creds, f.name, file));
-    portal = await startPortal({
-      dataDir: join(tmp, "portal"),
-      port: 0,
-      plugins: [materializationPlugin({ connect: credentialsConnector(creds), backoffMs: 200 }), ...(o.plugins ?? [])],
-    });
+    const portalLog: string[] = [];
+    const portalAt = (port: number) =>
+      startPortal({
+        dataDir: join(tmp, "portal"),
+        port,
+        plugins: [
+          materializationPlugin({
+            connect: credentialsConnector(creds),
+            backoffMs: 200,
+            log: (m) => portalLog.push(m),
+          }),
+          ...(o.plugins ?? []),
+        ],
+      });
+    portal = await portalAt(0);
     assert.ok(portal.admin.password, "the portal made its administrator's password");
     const admin = new PortalClient(
       portal.url,
@@ -116,7 +130,23 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
       assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
     };
     const mrg = mrgRunner(portal.url, admin.token, join(tmp, "cfg"));
-    return { tmp, portal, admin, sites, accepted, mrg, close };
+    const stack: MultiStack = {
+      tmp,
+      portal,
+      admin,
+      sites,
+      accepted,
+      mrg,
+      portalLog,
+      async restartPortal() {
+        const port = Number(new URL(stack.portal.url).port);
+        await stack.portal.stop();
+        portal = await portalAt(port);
+        stack.portal = portal;
+      },
+      close,
+    };
+    return stack;
   } catch (e) {
     await close();
     throw e;

@@ -49,6 +49,7 @@ export const ACTIONS: { [K in ActionKind]: ActionKindDef<K> } = {
       const status = await b.infrapodEnclave(s.infrapod, ctx);
       return {
         infrapod: { server: s.infrapod.server, serviceAddress: status.serviceAddress, infranet: s.infrapod.infranet },
+        ...(status.gateways?.length ? { gateways: Object.fromEntries(status.gateways.map((g) => [g.peer, g])) } : {}),
       };
     },
     undo: (s) => ({ kind: "infrapod.destroy", infrapod: s.infrapod }),

@@ -70,6 +70,8 @@ export interface InfrapodStatus {
   /** Address on the facility service network that automation uses to reach the infrapod. */
   serviceAddress: string;
   services: Partial<Record<InfrapodService, "up" | "down">>;
+  /** This facility's gateway ends its infranet's routes to other facilities used (public parts only). */
+  gateways?: GatewayEndSpec[];
 }
 
 /**

@@ -24,6 +24,7 @@ import type {
   EmulationSpec,
   ExternalSpec,
   InfranetEntry,
+  InfranetPeer,
   InfranetSpec,
   LinkEndpointSpec,
   LinkSpec,
@@ -251,6 +252,39 @@ function entriesElsewhere(rlz: Realization, xp: Experiment, here: string): Infra
   return out;
 }
 
+/**
+ * The other facilities' infranets `facility` (at place `k`) routes over its
+ * gateway tunnels: each peer it has an interconnect with, on that
+ * interconnect's gateway port here (the first, when several join them).
+ */
+export function infranetPeers(
+  rlz: Realization,
+  facility: Facility,
+  k: number,
+  interconnects: readonly Interconnect[],
+): InfranetPeer[] {
+  const out: InfranetPeer[] = [];
+  for (const [p, net] of rlz.infranets.entries()) {
+    if (p === k) continue;
+    const ic = interconnects.find(
+      (x) =>
+        (x.a.facility === facility.name && x.b.facility === net.facility) ||
+        (x.b.facility === facility.name && x.a.facility === net.facility),
+    );
+    if (!ic) continue;
+    const here = ic.a.facility === facility.name ? ic.a : ic.b;
+    const port = facility.resources.find((r) => r.id === here.resource)?.ports.find((q) => q.name === here.port);
+    out.push({
+      peer: net.facility,
+      subnet: infranetOf(p).subnet,
+      gateway: here.resource,
+      ...gatewayAddresses(k, p),
+      rateBps: port?.capacity ?? 0,
+    });
+  }
+  return out;
+}
+
 export function fragmentsFor(
   rlz: Realization,
   xp: Experiment,
@@ -279,6 +313,7 @@ export function fragmentsFor(
   ];
   const net: InfranetSpec = { vni: infranet.vni, ...infranetOf(k), ...(spans.length > 1 ? { hosts: spans } : {}) };
   const emulated = rlz.links.some((l) => l.emulator?.facility === facility.name);
+  const peers = infranetPeers(rlz, facility, k, interconnects);
   const infrapod = {
     mzid,
     vindex: 0,
@@ -287,6 +322,7 @@ export function fragmentsFor(
     ...(emulated ? { emulation: mzid } : {}),
     ...(xp.parameters.nameResolution === "infranet" ? { nameResolution: "infranet" as const } : {}),
     ...hostOf(infranet.infrapodServer),
+    ...(peers.length ? { peers } : {}),
   };
 
   const fragments: Fragment[] = [];

@@ -63,6 +63,32 @@ export interface InfrapodSpec {
    * nodes with sshd let them in with these keys). Public keys and ids only.
    */
   accounts?: NodeAccounts;
+  /**
+   * The other facilities' infranets of a materialization across facilities,
+   * each routed over this materialization's gateway tunnel toward its facility
+   * (absent: one facility, or no interconnect to the others).
+   */
+  peers?: InfranetPeer[];
+}
+
+/**
+ * Another facility's infranet as this facility routes it: over the gateway
+ * tunnel toward `peer` (the one external links use), on the interconnect's
+ * gateway resource here.
+ */
+export interface InfranetPeer {
+  /** The facility whose infranet it is. */
+  peer: string;
+  /** Its infranet, e.g. `172.16.0.0/16` (never overlapping this facility's). */
+  subnet: string;
+  /** This facility's gateway resource toward `peer`. */
+  gateway: string;
+  /** This facility's end of the tunnel, inside it. */
+  address: string;
+  /** The peer's inner address. */
+  peerAddress: string;
+  /** bits/s this facility sends into the tunnel (the gateway port's line rate); 0: unlimited. */
+  rateBps: number;
 }
 
 /** A project's members as node accounts: the portal's uids (a user's group has their uid) and the project's gid. */

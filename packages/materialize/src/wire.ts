@@ -61,6 +61,7 @@ function infrapodToPb(s: InfrapodSpec): pb.InfrapodSpec {
     emulation: s.emulation ?? "",
     nameResolution: s.nameResolution ?? "",
     host: s.host ?? "",
+    peers: (s.peers ?? []).map((x) => create(pb.InfranetPeerSchema, x)),
     ...(s.accounts
       ? {
           accounts: create(pb.NodeAccountsSchema, {
@@ -84,6 +85,18 @@ function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): Infrapod
     ...opt("emulation", s.emulation || undefined),
     ...opt("nameResolution", nameResolutionFromPb(s.nameResolution, where)),
     ...opt("host", s.host || undefined),
+    ...(s.peers.length
+      ? {
+          peers: s.peers.map((x) => ({
+            peer: x.peer,
+            subnet: x.subnet,
+            gateway: x.gateway,
+            address: x.address,
+            peerAddress: x.peerAddress,
+            rateBps: x.rateBps,
+          })),
+        }
+      : {}),
     ...opt(
       "accounts",
       s.accounts && {

@@ -29,7 +29,7 @@ import { nodeBoot, nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
 import { ensureMzDir, mounted, mzDir } from "./env.ts";
-import { externalCreate, externalDestroy } from "./external.ts";
+import { externalCreate, externalDestroy, infranetPeersUp } from "./external.ts";
 import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
@@ -229,7 +229,16 @@ export class LinuxBackend implements Backend {
     this.placed.add(spec.mzid);
     this.save(spec.mzid);
     ctx.log(`infrapod ${namesOf(prefix).infrapod} up, service address ${serviceAddress}`);
-    return { serviceAddress, services: {} };
+    const peers = spec.peers ?? [];
+    if (peers.length && !this.env.site) {
+      ctx.log(`infrapod ${spec.mzid}: no site here, so the other facilities' infranets are not routed (names resolve)`);
+      return { serviceAddress, services: {} };
+    }
+    if (!peers.length) return { serviceAddress, services: {} };
+    // Across facilities: the others' infranets over the gateway tunnels (external.ts).
+    const gateways = await infranetPeersUp(this.env, prefix, spec.infranet.subnet, peers);
+    ctx.log(`infrapod ${spec.mzid}: infranets of ${peers.map((p) => `${p.peer} (${p.subnet})`).join(", ")} routed`);
+    return { serviceAddress, services: {}, gateways };
   }
 
   async infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {

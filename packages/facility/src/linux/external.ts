@@ -19,7 +19,8 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { ExternalSpec, GatewayEndSpec, LinkSpec } from "@merge/materialize";
+import type { ExternalSpec, GatewayEndSpec, InfranetPeer, LinkSpec } from "@merge/materialize";
+import { check, run } from "./command.ts";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { type GatewayEnd, gatewayPeer, gatewayUp } from "./gateway.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
@@ -44,7 +45,11 @@ const pending = new Map<string, Promise<GatewayEndSpec>>();
  * This facility's end of the tunnel toward `x.peer` (idempotent; links of one
  * materialization made side by side share one bring-up).
  */
-export function gatewayEnsure(env: Env, prefix: string, x: ExternalSpec): Promise<GatewayEndSpec> {
+export function gatewayEnsure(
+  env: Env,
+  prefix: string,
+  x: Pick<ExternalSpec, "peer" | "address" | "rateBps">,
+): Promise<GatewayEndSpec> {
   const site = env.site;
   if (!site)
     return Promise.reject(
@@ -72,17 +77,87 @@ export function gatewayEnsure(env: Env, prefix: string, x: ExternalSpec): Promis
   return p.finally(() => pending.delete(name));
 }
 
-/** Let the peers' ends in (idempotent): what the portal hands over from the peers' status. */
+/**
+ * Let the peers' ends in (idempotent): what the portal hands over from the
+ * peers' status. Each peer is allowed its inner address and whatever this
+ * facility routes to its tunnel (its infranet, `infranetPeersUp`): what is
+ * behind a peer is this facility's own plan, not the peer's say.
+ */
 export async function gatewayPeersSet(prefix: string, peers: GatewayEndSpec[]): Promise<void> {
   const ns = gatewayNetns(prefix);
-  if (!listNetns().includes(ns)) throw new Error(`no gateway namespace ${ns}: no external link of it is wired here`);
+  if (!listNetns().includes(ns))
+    throw new Error(`no gateway namespace ${ns}: no external link or infranet of it crosses from here`);
   for (const p of peers) {
     if (!/^[A-Za-z0-9+/]{42,43}=?$/.test(p.publicKey))
       throw new Error(`gateway peer ${p.peer}: publicKey is not a WireGuard key (44 base64 characters)`);
     if (!/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(p.endpoint))
       throw new Error(`gateway peer ${p.peer}: endpoint '${p.endpoint}' is not address:port`);
-    await gatewayPeer(ns, gatewayIfname(prefix, p.peer), p);
+    const name = gatewayIfname(prefix, p.peer);
+    await gatewayPeer(ns, name, p, await routedTo(ns, name));
   }
+}
+
+/** Prefixes routed to `dev` in `netns` other than its own subnet (`ip -j route`). */
+async function routedTo(netns: string, dev: string): Promise<string[]> {
+  const out = await check("ip", ["-n", netns, "-j", "route", "show", "dev", dev]);
+  const routes = JSON.parse(out || "[]") as { dst: string; protocol?: string; scope?: string }[];
+  return routes.filter((r) => r.protocol !== "kernel" && r.dst !== "default").map((r) => r.dst);
+}
+
+/** The veth joining the infrapod to the gateway namespace: `gwy` in the infrapod, `pod` in the gateway's. */
+export const INFRANET_LINK = { pod: "169.254.0.2", gateway: "169.254.0.1" } as const;
+
+/**
+ * Route the other facilities' infranets from this one (idempotent): the
+ * gateway's tunnel toward each peer (brought up here if no external link did
+ * yet), a veth from the infrapod to the gateway namespace (169.254.0.0/30;
+ * tunnels' inner subnets are 169.254.S.0/24, S ≥ 1), forwarding in both, and
+ * routes: in the infrapod each peer's infranet via the gateway namespace (the
+ * nodes' default route is the infrapod); in the gateway namespace this
+ * facility's infranet back via the infrapod and each peer's into its tunnel.
+ * The peers' ends let that traffic in (`gatewayPeersSet`). Returns this
+ * facility's ends, one per peer.
+ */
+export async function infranetPeersUp(
+  env: Env,
+  prefix: string,
+  subnet: string,
+  peers: InfranetPeer[],
+): Promise<GatewayEndSpec[]> {
+  const ends: GatewayEndSpec[] = [];
+  for (const p of peers) ends.push(await gatewayEnsure(env, prefix, p));
+  const pod = namesOf(prefix).infrapod;
+  const gw = gatewayNetns(prefix);
+  if ((await run("ip", ["-n", pod, "link", "show", "gwy"])).code !== 0) {
+    await env
+      .ipIn(pod)
+      .submit(
+        [
+          `link add name gwy type veth peer name pod netns ${gw}`,
+          `addr add ${INFRANET_LINK.pod}/30 dev gwy`,
+          "link set dev gwy up",
+        ],
+        { tolerant: false },
+      );
+    await env
+      .ipIn(gw)
+      .submit([`addr add ${INFRANET_LINK.gateway}/30 dev pod`, "link set dev pod up"], { tolerant: false });
+  }
+  for (const ns of [pod, gw]) await check("ip", ["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  await env.ipIn(pod).submit(
+    peers.map((p) => `route replace ${p.subnet} via ${INFRANET_LINK.gateway} dev gwy`),
+    { tolerant: false },
+  );
+  await env
+    .ipIn(gw)
+    .submit(
+      [
+        `route replace ${subnet} via ${INFRANET_LINK.pod} dev pod`,
+        ...peers.map((p) => `route replace ${p.subnet} dev ${gatewayIfname(prefix, p.peer)}`),
+      ],
+      { tolerant: false },
+    );
+  return ends;
 }
 
 async function ensureNetns(env: Env, names: string[]): Promise<void> {

@@ -92,12 +92,15 @@ export async function gatewayUp(o: GatewayOptions): Promise<GatewayEnd> {
   return { publicKey, endpoint: `${o.siteAddress}:${port}`, address: o.address };
 }
 
-/** Let the peer facility's end in (idempotent: a changed endpoint is updated). */
-export async function gatewayPeer(netns: string, name: string, peer: GatewayEnd): Promise<void> {
+/**
+ * Let the peer facility's end in (idempotent: a changed endpoint is updated),
+ * with `behind`, the prefixes routed to it (its infranet) beside its inner address.
+ */
+export async function gatewayPeer(netns: string, name: string, peer: GatewayEnd, behind: string[] = []): Promise<void> {
   await wgPeer(netns, name, {
     publicKey: peer.publicKey,
     endpoint: peer.endpoint,
-    allowedIps: [`${peer.address}/32`],
+    allowedIps: [`${peer.address}/32`, ...behind],
     // Both ends call out and in; a keepalive holds state on any NAT between them.
     keepalive: 25,
   });

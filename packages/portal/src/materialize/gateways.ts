@@ -16,13 +16,17 @@ export interface GatewayHandover {
   peers: GatewayEndSpec[];
 }
 
-/** Per facility, the peers its plan's external links reach, each with the gateway resource that routes the call. */
+/**
+ * Per facility, the peers its plan's infranet routes and external links
+ * reach, each with the gateway resource that routes the call.
+ */
 export function gatewayNeeds(plan: MaterializationPlan): Map<string, { resource: string; peers: Set<string> }> {
   const out = new Map<string, { resource: string; peers: Set<string> }>();
   for (const fp of plan.facilities) {
     for (const f of fp.fragments) {
-      if (f.op !== "link.create") continue;
-      for (const x of f.link.external ?? []) {
+      const crossings =
+        f.op === "link.create" ? (f.link.external ?? []) : f.op === "infrapod.setup" ? (f.infrapod.peers ?? []) : [];
+      for (const x of crossings) {
         const need = out.get(fp.facility) ?? { resource: x.gateway, peers: new Set<string>() };
         need.peers.add(x.peer);
         out.set(fp.facility, need);
@@ -54,4 +58,26 @@ export function gatewayHandovers(
     if (peers.length === need.peers.size) handovers.push({ facility, resource: need.resource, peers });
   }
   return { handovers, missing };
+}
+
+/**
+ * True when every facility has been handed every peer it needs (`handed`:
+ * facility → the peers' ends the portal gave it, as kept in its part of the
+ * materialization record): nothing to ask the facilities.
+ */
+export function gatewaysHanded(
+  plan: MaterializationPlan,
+  handed: (facility: string) => readonly GatewayEndSpec[] | undefined,
+): boolean {
+  for (const [facility, need] of gatewayNeeds(plan)) {
+    const have = handed(facility) ?? [];
+    for (const p of need.peers) if (!have.some((x) => x.peer === p)) return false;
+  }
+  return true;
+}
+
+/** Whether a facility already has exactly these peers' ends (nothing to hand again). */
+export function sameEnds(a: readonly GatewayEndSpec[] | undefined, b: readonly GatewayEndSpec[]): boolean {
+  const key = (e: GatewayEndSpec) => `${e.peer} ${e.publicKey} ${e.endpoint} ${e.address}`;
+  return a !== undefined && a.length === b.length && a.map(key).sort().join("\n") === b.map(key).sort().join("\n");
 }

@@ -17,6 +17,7 @@ import {
   emulationParamsFromPb,
   emulationParamsToPb,
   fragmentToPb,
+  type GatewayEndSpec,
   linkPlacement,
   type MaterializationPlan,
   mzStatusName,
@@ -50,7 +51,7 @@ import { readRealization } from "../realization-record.ts";
 import { readRevisionBody } from "../revision-body.ts";
 import { listInterconnects } from "../routes/interconnects.ts";
 import { idKeys, projectAccounts, unixId } from "../xdc/ids.ts";
-import { gatewayHandovers, gatewayNeeds } from "./gateways.ts";
+import { gatewayHandovers, gatewayNeeds, gatewaysHanded, sameEnds } from "./gateways.ts";
 import { deletePlan, putPlan, readPlan } from "./plan-record.ts";
 import { needsObservation, nextStep } from "./reconcile.ts";
 
@@ -71,6 +72,12 @@ export interface FacilityPart {
   nextAttempt?: string;
   resources: string[];
   fragments: number;
+  /**
+   * The peer facilities' gateway ends the portal handed this facility (public
+   * parts only), kept so a restarted portal knows them; dropped when its part
+   * is materialized anew (its tunnels with it).
+   */
+  gatewayPeers?: GatewayEndSpec[];
 }
 
 export type MaterializationState = "materializing" | "dematerializing";
@@ -138,8 +145,6 @@ export class Materializer {
   private readonly giveUp: number;
   /** Stored plans by record key and creation revision: a plan never changes while its materialization lives. */
   private readonly plans = new Map<string, MaterializationPlan>();
-  /** Materializations (key + created) whose facilities all have their peers' gateway ends. */
-  private readonly joined = new Set<string>();
 
   constructor(private readonly opts: MaterializerOptions) {
     this.backoff = opts.backoffMs ?? 1000;
@@ -795,7 +800,7 @@ export class Materializer {
         return;
       }
       if (saved && saved.state !== "dematerializing" && saved.facilities.every((f) => f.delivered)) {
-        if (!(await this.joinGateways(saved).catch(() => false))) next = Math.min(next, 1000);
+        if (!(await this.joinGateways(key, saved).catch(() => false))) next = Math.min(next, 1000);
       }
       const latest = await this.read<MaterializationRecord>(key);
       if (latest && latest.value.state !== m.state) next = 0;
@@ -844,7 +849,8 @@ export class Materializer {
               .join("; ")}`,
           );
         }
-        return delivered;
+        // Its gateways are made anew: the peers' ends are handed again.
+        return { ...delivered, gatewayPeers: undefined };
       }
       case "dematerialize": {
         // Fragments let a facility that lost its records still tear down; without them it uses its own.
@@ -864,15 +870,12 @@ export class Materializer {
    * gateway ends, once each has reported its own (gateways.ts). True when
    * every facility has them (or nothing crosses).
    */
-  private async joinGateways(m: MaterializationRecord): Promise<boolean> {
-    const id = `${m.id} ${m.created}`;
-    if (this.joined.has(id)) return true;
+  private async joinGateways(key: string, m: MaterializationRecord): Promise<boolean> {
     const plan = await this.planOf(m);
+    const handed = (facility: string) => m.facilities.find((f) => f.facility === facility)?.gatewayPeers;
+    // Kept in the record (not in memory): a restarted portal knows what it handed.
+    if (gatewaysHanded(plan, handed)) return true;
     const needs = gatewayNeeds(plan);
-    if (needs.size === 0) {
-      this.joined.add(id);
-      return true;
-    }
     const call = { timeoutMs: this.timeout };
     const clients = new Map<string, FacilityClient>();
     const ends = new Map<string, pb.GatewayEnd[]>();
@@ -884,11 +887,24 @@ export class Materializer {
       ends.set(part.facility, (await client.status({ mzid: m.id, resources: part.resources }, call)).gateways);
     }
     const { handovers, missing } = gatewayHandovers(plan, ends);
+    const given = new Map<string, GatewayEndSpec[]>();
     for (const h of handovers) {
+      if (sameEnds(handed(h.facility), h.peers)) continue;
       await clients.get(h.facility)?.gatewayPeers({ mzid: m.id, resource: h.resource, peers: h.peers }, call);
+      given.set(h.facility, h.peers);
     }
+    if (given.size)
+      await this.update(key, (r) =>
+        r.created !== m.created || r.state !== m.state
+          ? undefined
+          : {
+              ...r,
+              facilities: r.facilities.map((f) =>
+                given.has(f.facility) ? { ...f, gatewayPeers: given.get(f.facility) } : f,
+              ),
+            },
+      );
     if (missing.length || handovers.length < needs.size) return false;
-    this.joined.add(id);
     this.opts.log?.(`materialize ${m.id}: gateways joined (${handovers.map((h) => h.facility).join(", ")})`);
     return true;
   }
