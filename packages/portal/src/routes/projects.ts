@@ -1,13 +1,13 @@
 /** Projects and their members. */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
-import { projectRoles } from "../access.ts";
+import { listingRoles } from "../access.ts";
 import { createProject, deleteProject, setMember } from "../accounts.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, patchDoc, read } from "../documents.ts";
 import { conflict, notFound } from "../errors.ts";
 import { keys, type Member, type Project } from "../objects.ts";
-import { allows, type Role } from "../policy.ts";
+import { allows } from "../policy.ts";
 import * as S from "../schemas.ts";
 import { routes } from "./declare.ts";
 
@@ -36,11 +36,9 @@ export const projectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = 
         list<Member>(store, keys.memberships(me.name)),
       ]);
       const roleOf = new Map(mine.map((m) => [m.project, m]));
-      return projects.filter((p) => {
-        const roles = new Set<Role>(["Any.Any", ...projectRoles(roleOf.get(p.name))]);
-        if (me.admin) roles.add("Portal.Admin");
-        return allows(ctx.policy, "project", p.visibility, "read", roles);
-      });
+      return projects.filter((p) =>
+        allows(ctx.policy, "project", p.visibility, "read", listingRoles(me, roleOf.get(p.name))),
+      );
     },
   );
 

@@ -1,7 +1,7 @@
 /** Realizations: realize a revision, accept, reject, relinquish. */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
-import { projectRoles } from "../access.ts";
+import { listingRoles } from "../access.ts";
 import type { PortalContext } from "../context.ts";
 import { list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
@@ -14,7 +14,7 @@ import {
   realizationId,
   type StoredRealization,
 } from "../objects.ts";
-import { allows, type Role } from "../policy.ts";
+import { allows } from "../policy.ts";
 import { listRealizations, readRealization } from "../realization-record.ts";
 import * as S from "../schemas.ts";
 import { routes } from "./declare.ts";
@@ -56,8 +56,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         const ek = `${r.project}/${r.experiment}`;
         if (!exps.has(ek)) exps.set(ek, await read<Experiment>(store, keys.experiment(r.project, r.experiment)));
         const e = exps.get(ek);
-        const roles = new Set<Role>(["Any.Any", ...projectRoles(mine.get(r.project))]);
-        if (me.admin) roles.add("Portal.Admin");
+        const roles = listingRoles(me, mine.get(r.project));
         if (e?.creator === me.name) roles.add("Experiment.Creator");
         if (allows(ctx.policy, "realization", e?.visibility ?? "private", "read", roles)) out.push(wireRealization(r));
       }
