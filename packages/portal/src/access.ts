@@ -153,6 +153,13 @@ async function rolesFor(
   return roles;
 }
 
+/** A signed-in user's roles toward a project's objects, from their membership there: listing routes filter with them. */
+export function listingRoles(user: { admin: boolean }, member: Member | undefined): Set<Role> {
+  const roles = new Set<Role>(["Any.Any", ...projectRoles(member)]);
+  if (user.admin) roles.add("Portal.Admin");
+  return roles;
+}
+
 export function projectRoles(member: Member | undefined): Role[] {
   if (member === undefined) return [];
   if (member.role === "creator") return ["Project.Creator", "Project.Maintainer", "Project.Member"];

@@ -15,7 +15,7 @@ import {
   StoreError,
   type TxnResult,
 } from "@merge/store";
-import { PortalError } from "./errors.ts";
+import { notFound, PortalError } from "./errors.ts";
 
 /** A document with its revisions (the store's one `Doc`), or undefined. */
 export function readDoc<T>(store: Store, key: string): Promise<Doc<T> | undefined> {
@@ -24,6 +24,13 @@ export function readDoc<T>(store: Store, key: string): Promise<Doc<T> | undefine
 
 export async function read<T>(store: Store, key: string): Promise<T | undefined> {
   return (await readDoc<T>(store, key))?.value;
+}
+
+/** The document at `key`, or a 404 naming it (`kind` `name`). */
+export async function readFound<T>(store: Store, key: string, kind: string, name: string): Promise<T> {
+  const value = await read<T>(store, key);
+  if (value === undefined) throw notFound(kind, name);
+  return value;
 }
 
 export async function list<T>(store: Store, prefix: string, limit?: number): Promise<T[]> {
@@ -93,6 +100,28 @@ export class Batch {
       );
     }
   }
+}
+
+/**
+ * Read-modify-write of one document as a PATCH does it: a 404 naming `what` when it is absent,
+ * one compare-and-swap, and a 409 when another writer came first (the caller sees the newer
+ * document and decides again; nothing is merged behind its back). Returns the document as it
+ * was and as written.
+ */
+export async function patchDoc<T>(
+  store: Store,
+  key: string,
+  what: { kind: string; name: string; noun?: string },
+  change: (current: T) => T | Promise<T>,
+): Promise<{ before: T; after: T }> {
+  const doc = await readDoc<T>(store, key);
+  if (doc === undefined) throw notFound(what.kind, what.name);
+  const after = await change(doc.value);
+  await new Batch()
+    .unchanged(key, doc.modRevision)
+    .put(key, after)
+    .commit(store, `the ${what.noun ?? what.kind} changed meanwhile; try again`);
+  return { before: doc.value, after };
 }
 
 /**

@@ -10,7 +10,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
 import { badRequest, forbidden } from "../errors.ts";
-import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 const Entry = Type.Object({
   id: Type.String(),
@@ -32,28 +32,26 @@ function time(v: string | undefined, field: string): number | undefined {
 }
 
 export const auditRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
-  app.get(
+  routes(app).get(
     "/audit",
     {
       // Signed in and active (the hook); the handler asks for an administrator.
-      config: { access: { object: "usage", action: "read", list: true } },
-      schema: {
-        tags: ["users"],
-        summary:
-          "The audit log (administrators): sign-ins, account and access changes, who realized and materialized what",
-        querystring: Type.Object(
-          {
-            since: Type.Optional(Type.String({ maxLength: 40 })),
-            until: Type.Optional(Type.String({ maxLength: 40 })),
-            actor: Type.Optional(Type.String({ maxLength: 64 })),
-            action: Type.Optional(Type.String({ maxLength: 64 })),
-            failed: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
-            limit: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,4}$" })),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Array(Entry), ...S.errors },
-      },
+      access: { object: "usage", action: "read", list: true },
+      tags: "users",
+      summary:
+        "The audit log (administrators): sign-ins, account and access changes, who realized and materialized what",
+      querystring: Type.Object(
+        {
+          since: Type.Optional(Type.String({ maxLength: 40 })),
+          until: Type.Optional(Type.String({ maxLength: 40 })),
+          actor: Type.Optional(Type.String({ maxLength: 64 })),
+          action: Type.Optional(Type.String({ maxLength: 64 })),
+          failed: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
+          limit: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,4}$" })),
+        },
+        { additionalProperties: false },
+      ),
+      answer: Type.Array(Entry),
     },
     async (req) => {
       if (!req.principal?.user.admin) throw forbidden("the audit log is for portal administrators");

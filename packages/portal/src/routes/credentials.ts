@@ -3,10 +3,11 @@ import { createHash } from "node:crypto";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
-import { Batch, list, read } from "../documents.ts";
+import { Batch, list, read, readFound } from "../documents.ts";
 import { badRequest, notFound } from "../errors.ts";
 import { type ApiToken, keys, type SshKey, type User } from "../objects.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 const UserParams = Type.Object({ user: S.Name("user name") }, { additionalProperties: false });
 
@@ -17,28 +18,26 @@ function publicToken(t: ApiToken) {
 
 export const credentialRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
-  const mustExist = async (user: string): Promise<User> => {
-    const u = await read<User>(store, keys.user(user));
-    if (u === undefined) throw notFound("user", user);
-    return u;
-  };
+  const api = routes(app);
+  const mustExist = (user: string) => readFound<User>(store, keys.user(user), "user", user);
 
-  app.get(
+  api.get(
     "/users/:user/keys",
-    {
-      config: { access: { object: "key", action: "read" } },
-      schema: { tags: ["keys"], params: UserParams, response: { 200: Type.Array(S.SshKey), ...S.errors } },
-    },
+    { access: { object: "key", action: "read" }, tags: "keys", params: UserParams, answer: Type.Array(S.SshKey) },
     async (req) => list<SshKey>(store, keys.sshKeys(req.params.user)),
   );
 
-  app.post(
+  api.post(
     "/users/:user/keys",
     {
-      config: { access: { object: "key", action: "create" } },
-      schema: { tags: ["keys"], params: UserParams, body: S.NewSshKey, response: { 201: S.SshKey, ...S.errors } },
+      access: { object: "key", action: "create" },
+      tags: "keys",
+      params: UserParams,
+      body: S.NewSshKey,
+      answer: S.SshKey,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       await mustExist(req.params.user);
       const blob = req.body.key.split(" ")[1] as string;
       const raw = Buffer.from(blob, "base64");
@@ -54,78 +53,68 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         .absent(keys.sshKey(req.params.user, fingerprint))
         .put(keys.sshKey(req.params.user, fingerprint), rec)
         .commit(store, "this key is already registered");
-      return reply.code(201).send(rec);
+      return rec;
     },
   );
 
-  app.delete(
+  api.delete(
     "/users/:user/keys/:fingerprint",
     {
-      config: { access: { object: "key", action: "delete" } },
-      schema: {
-        tags: ["keys"],
-        params: Type.Object(
-          { user: S.Name("user name"), fingerprint: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) },
-          { additionalProperties: false },
-        ),
-        response: { 204: Type.Null(), ...S.errors },
-      },
+      access: { object: "key", action: "delete" },
+      tags: "keys",
+      params: Type.Object(
+        { user: S.Name("user name"), fingerprint: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) },
+        { additionalProperties: false },
+      ),
+      answer: null,
     },
-    async (req, reply) => {
+    async (req) => {
       if (!(await store.delete(keys.sshKey(req.params.user, req.params.fingerprint)))) {
         throw notFound("key", req.params.fingerprint);
       }
-      return reply.code(204).send(null);
     },
   );
 
-  app.get(
+  api.get(
     "/users/:user/tokens",
-    {
-      config: { access: { object: "token", action: "read" } },
-      schema: { tags: ["tokens"], params: UserParams, response: { 200: Type.Array(S.Token), ...S.errors } },
-    },
+    { access: { object: "token", action: "read" }, tags: "tokens", params: UserParams, answer: Type.Array(S.Token) },
     async (req) =>
       (await list<ApiToken>(store, keys.tokens())).filter((t) => t.user === req.params.user).map(publicToken),
   );
 
-  app.post(
+  api.post(
     "/users/:user/tokens",
     {
-      config: { access: { object: "token", action: "create" } },
-      schema: {
-        tags: ["tokens"],
-        summary: "Create an API token; the secret is in the answer only",
-        params: UserParams,
-        body: S.NewToken,
-        response: { 201: S.IssuedToken, ...S.errors },
-      },
+      access: { object: "token", action: "create" },
+      tags: "tokens",
+      summary: "Create an API token; the secret is in the answer only",
+      params: UserParams,
+      body: S.NewToken,
+      answer: S.IssuedToken,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       const user = await mustExist(req.params.user);
       const issued = await ctx.identity.issueToken(user, req.body.name, req.body.ttlSeconds ?? null);
-      return reply.code(201).send({ token: issued.token, record: publicToken(issued.record) });
+      return { token: issued.token, record: publicToken(issued.record) };
     },
   );
 
-  app.delete(
+  api.delete(
     "/users/:user/tokens/:id",
     {
-      config: { access: { object: "token", action: "delete" } },
-      schema: {
-        tags: ["tokens"],
-        params: Type.Object(
-          { user: S.Name("user name"), id: Type.String({ pattern: "^[a-z0-9]{12}$" }) },
-          { additionalProperties: false },
-        ),
-        response: { 204: Type.Null(), ...S.errors },
-      },
+      access: { object: "token", action: "delete" },
+      tags: "tokens",
+      params: Type.Object(
+        { user: S.Name("user name"), id: Type.String({ pattern: "^[a-z0-9]{12}$" }) },
+        { additionalProperties: false },
+      ),
+      answer: null,
     },
-    async (req, reply) => {
+    async (req) => {
       const t = await read<ApiToken>(store, keys.token(req.params.id));
       if (t === undefined || t.user !== req.params.user) throw notFound("token", req.params.id);
       await new Batch().delete(keys.token(t.id)).commit(store, "conflict");
-      return reply.code(204).send(null);
     },
   );
 };

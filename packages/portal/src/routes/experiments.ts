@@ -6,13 +6,14 @@ import Type from "typebox";
 import { CompileQueueFull } from "../compile-pool.ts";
 import type { Compiled, CompileJob } from "../compiler.ts";
 import type { PortalContext } from "../context.ts";
-import { Batch, LOST_RACE, list, read, readDoc, retryBatch } from "../documents.ts";
+import { Batch, LOST_RACE, list, patchDoc, read, readDoc, retryBatch } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
 import { type Experiment, keys, type Revision } from "../objects.ts";
 import { allows, type Role } from "../policy.ts";
 import { chargeRevision, refundExperiment } from "../quota.ts";
 import { deleteRevisionBodies, encodedBytes, readRevisionBody, revisionBodyOps } from "../revision-body.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
 export const ExperimentParams = Type.Object(
@@ -30,6 +31,14 @@ const RevisionParams = Type.Object(
 
 export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
+  const api = routes(app);
+  const tags = "experiments";
+  /** A model to compile (push or compile): its source, language and file name. */
+  const Model = Type.Object(
+    { source: Type.String({ maxLength: ctx.config.maxModelBytes }), lang: S.Lang, filename: Type.Optional(S.Filename) },
+    { additionalProperties: false },
+  );
+  const bodyLimit = ctx.config.maxModelBytes * 2 + 64 * 1024;
 
   /** Compiles on the pool; a full queue is a 429 with Retry-After, never a failed compile. */
   const compile = async (user: string, job: Omit<CompileJob, "timeoutMs">, reply: FastifyReply) => {
@@ -42,16 +51,14 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
     }
   };
 
-  app.get(
+  api.get(
     "/projects/:project/experiments",
     {
-      config: { access: { object: "project", action: "read" } },
-      schema: {
-        tags: ["experiments"],
-        summary: "Experiments of a project the caller may see",
-        params: ProjectParams,
-        response: { 200: Type.Array(S.Experiment), ...S.errors },
-      },
+      access: { object: "project", action: "read" },
+      tags,
+      summary: "Experiments of a project the caller may see",
+      params: ProjectParams,
+      answer: Type.Array(S.Experiment),
     },
     async (req) => {
       const me = req.principal!.user.name;
@@ -64,18 +71,17 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
     },
   );
 
-  app.post(
+  api.post(
     "/projects/:project/experiments",
     {
-      config: { access: { object: "experiment", action: "create" } },
-      schema: {
-        tags: ["experiments"],
-        params: ProjectParams,
-        body: S.NewExperiment,
-        response: { 201: S.Experiment, ...S.errors },
-      },
+      access: { object: "experiment", action: "create" },
+      tags,
+      params: ProjectParams,
+      body: S.NewExperiment,
+      answer: S.Experiment,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       const e: Experiment = {
         name: req.body.name,
         project: req.params.project,
@@ -89,50 +95,37 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         .absent(keys.experiment(e.project, e.name))
         .put(keys.experiment(e.project, e.name), e)
         .commit(store, `experiment ${e.name}.${e.project} exists; choose another name`);
-      return reply.code(201).send(e);
+      return e;
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment",
-    {
-      config: { access: { object: "experiment", action: "read" } },
-      schema: { tags: ["experiments"], params: ExperimentParams, response: { 200: S.Experiment, ...S.errors } },
-    },
+    { access: { object: "experiment", action: "read" }, tags, params: ExperimentParams, answer: S.Experiment },
     async (req) => req.experiment!,
   );
 
-  app.patch(
+  api.patch(
     "/projects/:project/experiments/:experiment",
     {
-      config: { access: { object: "experiment", action: "update", fields: { visibility: "visibility" } } },
-      schema: {
-        tags: ["experiments"],
-        params: ExperimentParams,
-        body: S.ExperimentUpdate,
-        response: { 200: S.Experiment, ...S.errors },
-      },
+      access: { object: "experiment", action: "update", fields: { visibility: "visibility" } },
+      tags,
+      params: ExperimentParams,
+      body: S.ExperimentUpdate,
+      answer: S.Experiment,
     },
     async (req) => {
-      const k = keys.experiment(req.params.project, req.params.experiment);
-      const doc = await readDoc<Experiment>(store, k);
-      if (doc === undefined) throw notFound("experiment", `${req.params.experiment}.${req.params.project}`);
-      const next = { ...doc.value, ...req.body };
-      await new Batch()
-        .unchanged(k, doc.modRevision)
-        .put(k, next)
-        .commit(store, "the experiment changed meanwhile; try again");
-      return next;
+      const { project, experiment } = req.params;
+      const patch = { kind: "experiment", name: `${experiment}.${project}` };
+      const k = keys.experiment(project, experiment);
+      return (await patchDoc<Experiment>(store, k, patch, (e) => ({ ...e, ...req.body }))).after;
     },
   );
 
-  app.delete(
+  api.delete(
     "/projects/:project/experiments/:experiment",
-    {
-      config: { access: { object: "experiment", action: "delete" } },
-      schema: { tags: ["experiments"], params: ExperimentParams, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
+    { access: { object: "experiment", action: "delete" }, tags, params: ExperimentParams, answer: null },
+    async (req) => {
       const { project, experiment } = req.params;
       const rlz = await store.range(keys.realizations(project, experiment), { limit: 1 });
       if (rlz.length > 0) throw conflict(`experiment ${experiment}.${project} has realizations; relinquish them first`);
@@ -150,43 +143,32 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         await refundExperiment(store, batch, project, experiment);
         return (await batch.tryCommitSized(store, `experiment ${experiment}.${project}`)) || LOST_RACE;
       });
-      return reply.code(204).send(null);
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/revisions",
     {
-      config: { access: { object: "revision", action: "read" } },
-      schema: {
-        tags: ["revisions"],
-        params: ExperimentParams,
-        response: { 200: Type.Array(S.Revision), ...S.errors },
-      },
+      access: { object: "revision", action: "read" },
+      tags: "revisions",
+      params: ExperimentParams,
+      answer: Type.Array(S.Revision),
     },
     async (req) => list<Revision>(store, keys.revisions(req.params.project, req.params.experiment)),
   );
 
-  app.post(
+  api.post(
     "/projects/:project/experiments/:experiment/revisions",
     {
-      config: { access: { object: "revision", action: "create" } },
-      bodyLimit: ctx.config.maxModelBytes * 2 + 64 * 1024,
-      schema: {
-        tags: ["revisions"],
-        summary:
-          "Push a model: compiles it and adds a revision. Every push takes the next number, also one that does not compile (kept with its errors, status error; it cannot be realized)",
-        params: ExperimentParams,
-        body: Type.Object(
-          {
-            source: Type.String({ maxLength: ctx.config.maxModelBytes }),
-            lang: S.Lang,
-            filename: Type.Optional(S.Filename),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: S.Revision, ...S.errors },
-      },
+      access: { object: "revision", action: "create" },
+      tags: "revisions",
+      summary:
+        "Push a model: compiles it and adds a revision. Every push takes the next number, also one that does not compile (kept with its errors, status error; it cannot be realized)",
+      params: ExperimentParams,
+      body: Model,
+      bodyLimit,
+      answer: S.Revision,
+      status: 201,
     },
     async (req, reply) => {
       const { project, experiment } = req.params;
@@ -225,20 +207,18 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
         const ok = await batch.tryCommitSized(store, `revision ${n} of ${experiment}.${project}`);
         return ok ? rev : LOST_RACE;
       });
-      return reply.code(201).send(rev);
+      return rev;
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/revisions/:revision",
     {
-      config: { access: { object: "revision", action: "read" } },
-      schema: {
-        tags: ["revisions"],
-        summary: "One revision with its source and compiled XIR",
-        params: RevisionParams,
-        response: { 200: S.RevisionDetail, ...S.errors },
-      },
+      access: { object: "revision", action: "read" },
+      tags: "revisions",
+      summary: "One revision with its source and compiled XIR",
+      params: RevisionParams,
+      answer: S.RevisionDetail,
     },
     async (req) => {
       const { project, experiment } = req.params;
@@ -252,24 +232,15 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }>
     },
   );
 
-  app.post(
+  api.post(
     "/compile",
     {
-      config: { access: { object: "compile", action: "create" } },
-      bodyLimit: ctx.config.maxModelBytes * 2 + 64 * 1024,
-      schema: {
-        tags: ["revisions"],
-        summary: "Compile a model to XIR without storing anything",
-        body: Type.Object(
-          {
-            source: Type.String({ maxLength: ctx.config.maxModelBytes }),
-            lang: S.Lang,
-            filename: Type.Optional(S.Filename),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: S.CompileResult, ...S.errors },
-      },
+      access: { object: "compile", action: "create" },
+      tags: "revisions",
+      summary: "Compile a model to XIR without storing anything",
+      body: Model,
+      bodyLimit,
+      answer: S.CompileResult,
     },
     async (req, reply) => {
       const c = await compile(req.principal!.user.name, req.body, reply);

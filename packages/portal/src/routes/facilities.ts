@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { formatSchemaErrors, validateFacility } from "@merge/xir";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
-import { Batch, list, readDoc } from "../documents.ts";
+import { Batch, list, readDoc, readFound } from "../documents.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import {
   deleteFacility,
@@ -18,6 +18,7 @@ import {
 import { type FacilityRecord, type FacilitySummary, keys, realizationId, type StoredFacility } from "../objects.ts";
 import { listRealizations } from "../realization-record.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 /** `rlz.exp.proj` → `proj`. */
 const projectOf = (id: string) => id.split(".")[2] ?? "";
@@ -59,29 +60,27 @@ function checkModel(model: unknown, name: string) {
 export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
   const bodyLimit = ctx.config.maxModelBytes * 4;
+  const api = routes(app);
+  const tags = "facilities";
 
-  app.get(
+  api.get(
     "/facilities",
-    {
-      config: { access: { object: "facility", action: "read" } },
-      schema: { tags: ["facilities"], response: { 200: Type.Array(S.Facility), ...S.errors } },
-    },
+    { access: { object: "facility", action: "read" }, tags, answer: Type.Array(S.Facility) },
     async () => (await listFacilitySummaries(store)).map(wireFacility),
   );
 
-  app.post(
+  api.post(
     "/facilities",
     {
-      config: { access: { object: "facility", action: "create" } },
+      access: { object: "facility", action: "create" },
+      tags,
+      summary: "Register a facility with its commander endpoint, certificate and resource model",
+      body: S.NewFacility,
       bodyLimit,
-      schema: {
-        tags: ["facilities"],
-        summary: "Register a facility with its commander endpoint, certificate and resource model",
-        body: S.NewFacility,
-        response: { 201: S.Facility, ...S.errors },
-      },
+      answer: S.Facility,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       const model = checkModel(req.body.model, req.body.name);
       if (req.body.certificate) certificateExpiry(req.body.certificate);
       const now = new Date().toISOString();
@@ -100,29 +99,24 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
         .add(putFacility(f))
         .put(keys.facilityEpoch(), { changed: now, by: f.name })
         .commit(store, `facility ${f.name} is registered; update it instead`, `facility ${f.name}`);
-      return reply.code(201).send(wireFacility({ ...f, resources: f.model.resources.length }));
+      return wireFacility({ ...f, resources: f.model.resources.length });
     },
   );
 
-  app.get(
+  api.get(
     "/facilities/:facility",
-    {
-      config: { access: { object: "facility", action: "read" } },
-      schema: { tags: ["facilities"], params: FacilityParams, response: { 200: S.Facility, ...S.errors } },
-    },
+    { access: { object: "facility", action: "read" }, tags, params: FacilityParams, answer: S.Facility },
     async (req) => {
-      const doc = await readDoc<StoredFacility>(store, keys.facility(req.params.facility));
-      if (doc === undefined) throw notFound("facility", req.params.facility);
-      return wireFacility(summarizeFacility(doc.value));
+      const { facility } = req.params;
+      return wireFacility(
+        summarizeFacility(await readFound<StoredFacility>(store, keys.facility(facility), "facility", facility)),
+      );
     },
   );
 
-  app.get(
+  api.get(
     "/facilities/:facility/model",
-    {
-      config: { access: { object: "facility", action: "read" } },
-      schema: { tags: ["facilities"], params: FacilityParams, response: { 200: Type.Unknown(), ...S.errors } },
-    },
+    { access: { object: "facility", action: "read" }, tags, params: FacilityParams, answer: Type.Unknown() },
     async (req) => {
       const f = await readFacility(store, req.params.facility);
       if (f === undefined) throw notFound("facility", req.params.facility);
@@ -130,18 +124,16 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     },
   );
 
-  app.patch(
+  api.patch(
     "/facilities/:facility",
     {
-      config: { access: { object: "facility", action: "update" } },
+      access: { object: "facility", action: "update" },
+      tags,
+      summary: "Update a facility: endpoint, certificate, activation state or resource model",
+      params: FacilityParams,
+      body: S.FacilityUpdate,
       bodyLimit,
-      schema: {
-        tags: ["facilities"],
-        summary: "Update a facility: endpoint, certificate, activation state or resource model",
-        params: FacilityParams,
-        body: S.FacilityUpdate,
-        response: { 200: S.Facility, ...S.errors },
-      },
+      answer: S.Facility,
     },
     async (req) => {
       const k = keys.facility(req.params.facility);
@@ -163,13 +155,10 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     },
   );
 
-  app.delete(
+  api.delete(
     "/facilities/:facility",
-    {
-      config: { access: { object: "facility", action: "delete" } },
-      schema: { tags: ["facilities"], params: FacilityParams, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
+    { access: { object: "facility", action: "delete" }, tags, params: FacilityParams, answer: null },
+    async (req) => {
       const table = await ctx.realizer.table();
       if ([...table.records()].some((r) => "facility" in r && r.facility === req.params.facility))
         throw conflict(`facility ${req.params.facility} has allocated resources; relinquish them first`);
@@ -180,27 +169,24 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
         .add(deleteFacility(req.params.facility))
         .put(keys.facilityEpoch(), { changed: new Date().toISOString(), by: req.params.facility })
         .commit(store, "the facility changed meanwhile; try again");
-      return reply.code(204).send(null);
     },
   );
 
-  app.get(
+  api.get(
     "/resources",
     {
-      config: { access: { object: "resource", action: "read" } },
-      schema: {
-        tags: ["resources"],
-        summary:
-          "Every testbed node of every facility: cores and memory used and free, and who holds them (as far as you may see)",
-        querystring: Type.Object(
-          {
-            facility: Type.Optional(S.Name("facility")),
-            allocated: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Array(S.Resource), ...S.errors },
-      },
+      access: { object: "resource", action: "read" },
+      tags: "resources",
+      summary:
+        "Every testbed node of every facility: cores and memory used and free, and who holds them (as far as you may see)",
+      querystring: Type.Object(
+        {
+          facility: Type.Optional(S.Name("facility")),
+          allocated: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
+        },
+        { additionalProperties: false },
+      ),
+      answer: Type.Array(S.Resource),
     },
     async (req) => {
       const [facilities, table, rlzs] = await Promise.all([
@@ -274,15 +260,13 @@ export const facilityRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> =
     },
   );
 
-  app.get(
+  api.get(
     "/usage",
     {
-      config: { access: { object: "usage", action: "read" } },
-      schema: {
-        tags: ["resources"],
-        summary: "Resources held per project and per user",
-        response: { 200: S.Usage, ...S.errors },
-      },
+      access: { object: "usage", action: "read" },
+      tags: "resources",
+      summary: "Resources held per project and per user",
+      answer: S.Usage,
     },
     async () => {
       const [table, rlzs] = await Promise.all([ctx.realizer.table(), listRealizations(store, keys.allRealizations())]);

@@ -14,6 +14,7 @@ import { badRequest, notFound } from "../errors.ts";
 import { readFacility } from "../facility-record.ts";
 import { keys } from "../objects.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 // Ids name the pair they join (`phobos-deimos`): a name with hyphens.
 const Params = Type.Object(
@@ -71,31 +72,34 @@ export function listInterconnects(ctx: Pick<PortalContext, "store">): Promise<In
 
 export const interconnectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
+  const api = routes(app);
+  const tags = "facilities";
+  /** Every change bumps the facility epoch, so the next realization sees it. */
+  const commit = (batch: Batch, id: string) =>
+    batch
+      .put(keys.facilityEpoch(), { changed: new Date().toISOString(), by: `interconnect ${id}` })
+      .commit(store, `interconnect ${id} changed meanwhile; try again`);
 
-  app.get(
+  api.get(
     "/interconnects",
     {
-      config: { access: { object: "facility", action: "read" } },
-      schema: {
-        tags: ["facilities"],
-        summary: "The wide-area links between facilities' gateways",
-        response: { 200: Type.Array(Wire), ...S.errors },
-      },
+      access: { object: "facility", action: "read" },
+      tags,
+      summary: "The wide-area links between facilities' gateways",
+      answer: Type.Array(Wire),
     },
     async () => (await listInterconnects(ctx)).map(toWire),
   );
 
-  app.put(
+  api.put(
     "/interconnects/:interconnect",
     {
-      config: { access: { object: "facility", action: "update" } },
-      schema: {
-        tags: ["facilities"],
-        summary: "Create or replace an interconnect between two facilities' gateway ports",
-        params: Params,
-        body: Body,
-        response: { 200: Wire, ...S.errors },
-      },
+      access: { object: "facility", action: "update" },
+      tags,
+      summary: "Create or replace an interconnect between two facilities' gateway ports",
+      params: Params,
+      body: Body,
+      answer: Wire,
     },
     async (req) => {
       const { a, b } = req.body;
@@ -132,29 +136,19 @@ export const interconnectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext 
         latency: req.body.latencyNs,
         shared: req.body.shared ?? true,
       };
-      await new Batch()
-        .put(keys.interconnect(ic.id), ic)
-        .put(keys.facilityEpoch(), { changed: new Date().toISOString(), by: `interconnect ${ic.id}` })
-        .commit(store, `interconnect ${ic.id} changed meanwhile; try again`);
+      await commit(new Batch().put(keys.interconnect(ic.id), ic), ic.id);
       return toWire(ic);
     },
   );
 
-  app.delete(
+  api.delete(
     "/interconnects/:interconnect",
-    {
-      config: { access: { object: "facility", action: "delete" } },
-      schema: { tags: ["facilities"], params: Params, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
-      const k = keys.interconnect(req.params.interconnect);
-      if ((await readDoc<Interconnect>(store, k)) === undefined)
-        throw notFound("interconnect", req.params.interconnect);
-      await new Batch()
-        .delete(k)
-        .put(keys.facilityEpoch(), { changed: new Date().toISOString(), by: `interconnect ${req.params.interconnect}` })
-        .commit(store, "interconnect changed meanwhile; try again");
-      return reply.code(204).send(null);
+    { access: { object: "facility", action: "delete" }, tags, params: Params, answer: null },
+    async (req) => {
+      const id = req.params.interconnect;
+      const k = keys.interconnect(id);
+      if ((await readDoc<Interconnect>(store, k)) === undefined) throw notFound("interconnect", id);
+      await commit(new Batch().delete(k), id);
     },
   );
 };

@@ -14,13 +14,9 @@ import { notFound } from "../errors.ts";
 import { readHistory } from "../history.ts";
 import { listNotices } from "../notifications.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 import { ExperimentParams } from "./experiments.ts";
-import { wireRealization } from "./realizations.ts";
-
-const RealizationParams = Type.Object(
-  { project: S.Name("project name"), experiment: S.Name("experiment name"), realization: S.Name("realization name") },
-  { additionalProperties: false },
-);
+import { RealizationParams, wireRealization } from "./realizations.ts";
 
 const HistoryEntry = Type.Object({
   at: Type.String(),
@@ -39,20 +35,19 @@ const Notice = Type.Object({
 });
 
 export const leaseRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
-  app.post(
+  const api = routes(app);
+  api.post(
     "/projects/:project/experiments/:experiment/realizations/:realization/lease",
     {
-      config: { access: { object: "realization", action: "update" } },
-      schema: {
-        tags: ["realizations"],
-        summary: "Extend an accepted realization's lease, within the policy's maximum counted from its accept",
-        params: RealizationParams,
-        body: Type.Object(
-          { extendSeconds: Type.Integer({ minimum: 60, maximum: 10 * 365 * 86_400, description: "seconds to add" }) },
-          { additionalProperties: false },
-        ),
-        response: { 200: S.Realization, ...S.errors },
-      },
+      access: { object: "realization", action: "update" },
+      tags: "realizations",
+      summary: "Extend an accepted realization's lease, within the policy's maximum counted from its accept",
+      params: RealizationParams,
+      body: Type.Object(
+        { extendSeconds: Type.Integer({ minimum: 60, maximum: 10 * 365 * 86_400, description: "seconds to add" }) },
+        { additionalProperties: false },
+      ),
+      answer: S.Realization,
     },
     async (req) => {
       const { project, experiment, realization } = req.params;
@@ -62,24 +57,19 @@ export const leaseRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/realizations/:realization/idle",
     {
-      config: { access: { object: "realization", action: "read" } },
-      schema: {
-        tags: ["realizations"],
-        summary: "How idle its materialization is, and why it counts as idle (or not)",
-        params: RealizationParams,
-        response: {
-          200: Type.Object({
-            idleSeconds: Type.Integer(),
-            flagged: Type.Boolean(),
-            why: Type.String(),
-            since: Type.String(),
-          }),
-          ...S.errors,
-        },
-      },
+      access: { object: "realization", action: "read" },
+      tags: "realizations",
+      summary: "How idle its materialization is, and why it counts as idle (or not)",
+      params: RealizationParams,
+      answer: Type.Object({
+        idleSeconds: Type.Integer(),
+        flagged: Type.Boolean(),
+        why: Type.String(),
+        since: Type.String(),
+      }),
     },
     async (req) => {
       const { project, experiment, realization } = req.params;
@@ -89,24 +79,19 @@ export const leaseRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/lease",
     {
-      config: { access: { object: "realization", action: "read" } },
-      schema: {
-        tags: ["realizations"],
-        summary: "The lease default and maximum (seconds) the caller's realizations here get, and which rule sets them",
-        params: ExperimentParams,
-        response: {
-          200: Type.Object({
-            defaultSeconds: Type.Integer(),
-            maxSeconds: Type.Integer(),
-            why: Type.String(),
-            warnSeconds: Type.Array(Type.Integer()),
-          }),
-          ...S.errors,
-        },
-      },
+      access: { object: "realization", action: "read" },
+      tags: "realizations",
+      summary: "The lease default and maximum (seconds) the caller's realizations here get, and which rule sets them",
+      params: ExperimentParams,
+      answer: Type.Object({
+        defaultSeconds: Type.Integer(),
+        maxSeconds: Type.Integer(),
+        why: Type.String(),
+        warnSeconds: Type.Array(Type.Integer()),
+      }),
     },
     async (req) => ({
       ...(await ctx.leases.limits(req.params.project, req.principal!.user.name)),
@@ -114,33 +99,29 @@ export const leaseRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     }),
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/history",
     {
-      config: { access: { object: "experiment", action: "read" } },
-      schema: {
-        tags: ["experiments"],
-        summary: "The experiment's history: lease extensions, warnings, expiry and reclaim, idleness",
-        params: ExperimentParams,
-        response: { 200: Type.Array(HistoryEntry), ...S.errors },
-      },
+      access: { object: "experiment", action: "read" },
+      tags: "experiments",
+      summary: "The experiment's history: lease extensions, warnings, expiry and reclaim, idleness",
+      params: ExperimentParams,
+      answer: Type.Array(HistoryEntry),
     },
     async (req) => readHistory(ctx.store, req.params.project, req.params.experiment),
   );
 
-  app.get(
+  api.get(
     "/notifications",
     {
-      config: { access: { object: "user", action: "read", list: true } },
-      schema: {
-        tags: ["users"],
-        summary: "The caller's notices, oldest first (after: only those after that id, to follow)",
-        querystring: Type.Object(
-          { after: Type.Optional(Type.String({ maxLength: 40, pattern: "^[0-9]{15}-[0-9a-f]{8}$" })) },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Array(Notice), ...S.errors },
-      },
+      access: { object: "user", action: "read", list: true },
+      tags: "users",
+      summary: "The caller's notices, oldest first (after: only those after that id, to follow)",
+      querystring: Type.Object(
+        { after: Type.Optional(Type.String({ maxLength: 40, pattern: "^[0-9]{15}-[0-9a-f]{8}$" })) },
+        { additionalProperties: false },
+      ),
+      answer: Type.Array(Notice),
     },
     async (req) => listNotices(ctx.store, req.principal!.user.name, req.query.after),
   );

@@ -2,38 +2,37 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { PortalContext } from "../context.ts";
-import { Batch, list, readDoc } from "../documents.ts";
+import { Batch, list, patchDoc, readFound } from "../documents.ts";
 import { notFound } from "../errors.ts";
 import { keys } from "../objects.ts";
 import type { Pool } from "../pool.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 const PoolParams = Type.Object({ pool: S.Name("pool name") }, { additionalProperties: false });
+const tags = "resources";
 
 export const poolRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
+  const api = routes(app);
 
-  app.get(
+  api.get(
     "/pools",
-    {
-      config: { access: { object: "pool", action: "read" } },
-      schema: { tags: ["resources"], summary: "Resource pools", response: { 200: Type.Array(S.Pool), ...S.errors } },
-    },
+    { access: { object: "pool", action: "read" }, tags, summary: "Resource pools", answer: Type.Array(S.Pool) },
     async () => list<Pool>(store, keys.pools()),
   );
 
-  app.post(
+  api.post(
     "/pools",
     {
-      config: { access: { object: "pool", action: "create" } },
-      schema: {
-        tags: ["resources"],
-        summary: "Create a pool; once any pool exists, projects may only use the nodes of their pools",
-        body: S.NewPool,
-        response: { 201: S.Pool, ...S.errors },
-      },
+      access: { object: "pool", action: "create" },
+      tags,
+      summary: "Create a pool; once any pool exists, projects may only use the nodes of their pools",
+      body: S.NewPool,
+      answer: S.Pool,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       const now = new Date().toISOString();
       const pool: Pool = {
         name: req.body.name,
@@ -47,57 +46,42 @@ export const poolRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = asy
         .absent(keys.pool(pool.name))
         .put(keys.pool(pool.name), pool)
         .commit(store, `pool ${pool.name} exists; update it instead`);
-      return reply.code(201).send(pool);
+      return pool;
     },
   );
 
-  app.get(
+  api.get(
     "/pools/:pool",
-    {
-      config: { access: { object: "pool", action: "read" } },
-      schema: { tags: ["resources"], params: PoolParams, response: { 200: S.Pool, ...S.errors } },
-    },
+    { access: { object: "pool", action: "read" }, tags, params: PoolParams, answer: S.Pool },
+    async (req) => readFound<Pool>(store, keys.pool(req.params.pool), "pool", req.params.pool),
+  );
+
+  api.patch(
+    "/pools/:pool",
+    { access: { object: "pool", action: "update" }, tags, params: PoolParams, body: S.PoolUpdate, answer: S.Pool },
     async (req) => {
-      const doc = await readDoc<Pool>(store, keys.pool(req.params.pool));
-      if (doc === undefined) throw notFound("pool", req.params.pool);
-      return doc.value;
+      const { description, projects, resources } = req.body;
+      const { after } = await patchDoc<Pool>(
+        store,
+        keys.pool(req.params.pool),
+        { kind: "pool", name: req.params.pool },
+        (p) => ({
+          ...p,
+          ...(description !== undefined ? { description } : {}),
+          ...(projects ? { projects: [...new Set(projects)].sort() } : {}),
+          ...(resources ? { resources: [...new Set(resources)].sort() } : {}),
+          updated: new Date().toISOString(),
+        }),
+      );
+      return after;
     },
   );
 
-  app.patch(
+  api.delete(
     "/pools/:pool",
-    {
-      config: { access: { object: "pool", action: "update" } },
-      schema: { tags: ["resources"], params: PoolParams, body: S.PoolUpdate, response: { 200: S.Pool, ...S.errors } },
-    },
+    { access: { object: "pool", action: "delete" }, tags, params: PoolParams, answer: null },
     async (req) => {
-      const k = keys.pool(req.params.pool);
-      const doc = await readDoc<Pool>(store, k);
-      if (doc === undefined) throw notFound("pool", req.params.pool);
-      const next: Pool = {
-        ...doc.value,
-        ...(req.body.description !== undefined ? { description: req.body.description } : {}),
-        ...(req.body.projects ? { projects: [...new Set(req.body.projects)].sort() } : {}),
-        ...(req.body.resources ? { resources: [...new Set(req.body.resources)].sort() } : {}),
-        updated: new Date().toISOString(),
-      };
-      await new Batch()
-        .unchanged(k, doc.modRevision)
-        .put(k, next)
-        .commit(store, "the pool changed meanwhile; try again");
-      return next;
-    },
-  );
-
-  app.delete(
-    "/pools/:pool",
-    {
-      config: { access: { object: "pool", action: "delete" } },
-      schema: { tags: ["resources"], params: PoolParams, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
       if (!(await store.delete(keys.pool(req.params.pool)))) throw notFound("pool", req.params.pool);
-      return reply.code(204).send(null);
     },
   );
 };

@@ -1,14 +1,15 @@
 /** Projects and their members. */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
-import { projectRoles } from "../access.ts";
+import { listingRoles } from "../access.ts";
 import { createProject, deleteProject, setMember } from "../accounts.ts";
 import type { PortalContext } from "../context.ts";
-import { Batch, list, read, readDoc } from "../documents.ts";
+import { Batch, list, patchDoc, read } from "../documents.ts";
 import { conflict, notFound } from "../errors.ts";
 import { keys, type Member, type Project } from "../objects.ts";
-import { allows, type Role } from "../policy.ts";
+import { allows } from "../policy.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 const ProjectParams = Type.Object({ project: S.Name("project name") }, { additionalProperties: false });
 const MemberParams = Type.Object(
@@ -18,16 +19,15 @@ const MemberParams = Type.Object(
 
 export const projectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
+  const api = routes(app);
 
-  app.get(
+  api.get(
     "/projects",
     {
-      config: { access: { object: "project", action: "read", list: true } },
-      schema: {
-        tags: ["projects"],
-        summary: "Projects the caller may see",
-        response: { 200: Type.Array(S.Project), ...S.errors },
-      },
+      access: { object: "project", action: "read", list: true },
+      tags: "projects",
+      summary: "Projects the caller may see",
+      answer: Type.Array(S.Project),
     },
     async (req) => {
       const me = req.principal!.user;
@@ -36,137 +36,120 @@ export const projectRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = 
         list<Member>(store, keys.memberships(me.name)),
       ]);
       const roleOf = new Map(mine.map((m) => [m.project, m]));
-      return projects.filter((p) => {
-        const roles = new Set<Role>(["Any.Any", ...projectRoles(roleOf.get(p.name))]);
-        if (me.admin) roles.add("Portal.Admin");
-        return allows(ctx.policy, "project", p.visibility, "read", roles);
-      });
+      return projects.filter((p) =>
+        allows(ctx.policy, "project", p.visibility, "read", listingRoles(me, roleOf.get(p.name))),
+      );
     },
   );
 
-  app.post(
+  api.post(
     "/projects",
     {
-      config: { access: { object: "project", action: "create" } },
-      schema: { tags: ["projects"], body: S.NewProject, response: { 201: S.Project, ...S.errors } },
+      access: { object: "project", action: "create" },
+      tags: "projects",
+      body: S.NewProject,
+      answer: S.Project,
+      status: 201,
     },
-    async (req, reply) => {
-      const p = await createProject(store, ctx.workspace, { ...req.body, creator: req.principal!.user.name });
-      return reply.code(201).send(p);
-    },
+    async (req) => createProject(store, ctx.workspace, { ...req.body, creator: req.principal!.user.name }),
   );
 
-  app.get(
+  api.get(
     "/projects/:project",
-    {
-      config: { access: { object: "project", action: "read" } },
-      schema: { tags: ["projects"], params: ProjectParams, response: { 200: S.Project, ...S.errors } },
-    },
+    { access: { object: "project", action: "read" }, tags: "projects", params: ProjectParams, answer: S.Project },
     async (req) => req.project!,
   );
 
-  app.patch(
+  api.patch(
     "/projects/:project",
     {
-      config: { access: { object: "project", action: "update", fields: { visibility: "visibility" } } },
-      schema: {
-        tags: ["projects"],
-        params: ProjectParams,
-        body: S.ProjectUpdate,
-        response: { 200: S.Project, ...S.errors },
-      },
+      access: { object: "project", action: "update", fields: { visibility: "visibility" } },
+      tags: "projects",
+      params: ProjectParams,
+      body: S.ProjectUpdate,
+      answer: S.Project,
     },
     async (req) => {
-      const doc = await readDoc<Project>(store, keys.project(req.params.project));
-      if (doc === undefined) throw notFound("project", req.params.project);
-      const next = { ...doc.value, ...req.body };
-      await new Batch()
-        .unchanged(keys.project(next.name), doc.modRevision)
-        .put(keys.project(next.name), next)
-        .commit(store, "the project changed meanwhile; try again");
-      return next;
+      const { project } = req.params;
+      const patch = { kind: "project", name: project };
+      return (await patchDoc<Project>(store, keys.project(project), patch, (p) => ({ ...p, ...req.body }))).after;
     },
   );
 
-  app.delete(
+  api.delete(
     "/projects/:project",
-    {
-      config: { access: { object: "project", action: "delete" } },
-      schema: { tags: ["projects"], params: ProjectParams, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
+    { access: { object: "project", action: "delete" }, tags: "projects", params: ProjectParams, answer: null },
+    async (req) => {
       await deleteProject(store, ctx.workspace, req.params.project);
-      return reply.code(204).send(null);
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/members",
     {
-      config: { access: { object: "member", action: "read" } },
-      schema: { tags: ["members"], params: ProjectParams, response: { 200: Type.Array(S.Member), ...S.errors } },
+      access: { object: "member", action: "read" },
+      tags: "members",
+      params: ProjectParams,
+      answer: Type.Array(S.Member),
     },
     async (req) => list<Member>(store, keys.members(req.params.project)),
   );
 
-  app.post(
+  api.post(
     "/projects/:project/members",
     {
-      config: { access: { object: "member", action: "create" } },
-      schema: {
-        tags: ["members"],
-        params: ProjectParams,
-        body: S.NewMember,
-        response: { 201: S.Member, ...S.errors },
-      },
+      access: { object: "member", action: "create" },
+      tags: "members",
+      params: ProjectParams,
+      body: S.NewMember,
+      answer: S.Member,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       const existing = await read<Member>(store, keys.member(req.params.project, req.body.user));
       if (existing !== undefined)
         throw conflict(`${req.body.user} is already a ${existing.role} of ${req.params.project}`);
       if (req.body.role === "creator") throw conflict("a project has one creator; add maintainers or members");
-      const m = await setMember(store, req.params.project, req.body.user, req.body.role ?? "member");
-      return reply.code(201).send(m);
+      return setMember(store, req.params.project, req.body.user, req.body.role ?? "member");
     },
   );
 
-  app.patch(
+  /** The member the path names, or a 404; a creator's membership changes only with the project. */
+  const member = async (project: string, user: string, change: string): Promise<Member> => {
+    const existing = await read<Member>(store, keys.member(project, user));
+    if (existing === undefined) throw notFound("member", `${user} of ${project}`);
+    if (existing.role === "creator") throw conflict(change);
+    return existing;
+  };
+
+  api.patch(
     "/projects/:project/members/:user",
     {
-      config: { access: { object: "member", action: "update" } },
-      schema: {
-        tags: ["members"],
-        params: MemberParams,
-        body: S.MemberUpdate,
-        response: { 200: S.Member, ...S.errors },
-      },
+      access: { object: "member", action: "update" },
+      tags: "members",
+      params: MemberParams,
+      body: S.MemberUpdate,
+      answer: S.Member,
     },
     async (req) => {
-      const existing = await read<Member>(store, keys.member(req.params.project, req.params.user));
-      if (existing === undefined) throw notFound("member", `${req.params.user} of ${req.params.project}`);
-      if (existing.role === "creator" || req.body.role === "creator") {
-        throw conflict("the creator's role cannot be changed, and there is only one creator");
-      }
-      return setMember(store, req.params.project, req.params.user, req.body.role);
+      const { project, user } = req.params;
+      const creatorsRole = "the creator's role cannot be changed, and there is only one creator";
+      await member(project, user, creatorsRole);
+      if (req.body.role === "creator") throw conflict(creatorsRole);
+      return setMember(store, project, user, req.body.role);
     },
   );
 
-  app.delete(
+  api.delete(
     "/projects/:project/members/:user",
-    {
-      config: { access: { object: "member", action: "delete" } },
-      schema: { tags: ["members"], params: MemberParams, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
-      const existing = await read<Member>(store, keys.member(req.params.project, req.params.user));
-      if (existing === undefined) throw notFound("member", `${req.params.user} of ${req.params.project}`);
-      if (existing.role === "creator")
-        throw conflict("the project's creator cannot be removed; delete the project instead");
+    { access: { object: "member", action: "delete" }, tags: "members", params: MemberParams, answer: null },
+    async (req) => {
+      const { project, user } = req.params;
+      await member(project, user, "the project's creator cannot be removed; delete the project instead");
       await new Batch()
-        .delete(keys.member(req.params.project, req.params.user))
-        .delete(keys.membership(req.params.user, req.params.project))
+        .delete(keys.member(project, user))
+        .delete(keys.membership(user, project))
         .commit(store, "conflict");
-      return reply.code(204).send(null);
     },
   );
 };

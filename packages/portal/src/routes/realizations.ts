@@ -1,7 +1,7 @@
 /** Realizations: realize a revision, accept, reject, relinquish. */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
-import { projectRoles } from "../access.ts";
+import { listingRoles } from "../access.ts";
 import type { PortalContext } from "../context.ts";
 import { list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
@@ -14,12 +14,13 @@ import {
   realizationId,
   type StoredRealization,
 } from "../objects.ts";
-import { allows, type Role } from "../policy.ts";
+import { allows } from "../policy.ts";
 import { listRealizations, readRealization } from "../realization-record.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 import { ExperimentParams } from "./experiments.ts";
 
-const RealizationParams = Type.Object(
+export const RealizationParams = Type.Object(
   { project: S.Name("project name"), experiment: S.Name("experiment name"), realization: S.Name("realization name") },
   { additionalProperties: false },
 );
@@ -34,16 +35,16 @@ export function wireRealization(r: RealizationSummary | RealizationRecord) {
 
 export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store, realizer } = ctx;
+  const api = routes(app);
+  const tags = "realizations";
 
-  app.get(
+  api.get(
     "/realizations",
     {
-      config: { access: { object: "realization", action: "read", list: true } },
-      schema: {
-        tags: ["realizations"],
-        summary: "Realizations in every project the caller belongs to (all of them for administrators)",
-        response: { 200: Type.Array(S.Realization), ...S.errors },
-      },
+      access: { object: "realization", action: "read", list: true },
+      tags,
+      summary: "Realizations in every project the caller belongs to (all of them for administrators)",
+      answer: Type.Array(S.Realization),
     },
     async (req) => {
       const me = req.principal!.user;
@@ -55,8 +56,7 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         const ek = `${r.project}/${r.experiment}`;
         if (!exps.has(ek)) exps.set(ek, await read<Experiment>(store, keys.experiment(r.project, r.experiment)));
         const e = exps.get(ek);
-        const roles = new Set<Role>(["Any.Any", ...projectRoles(mine.get(r.project))]);
-        if (me.admin) roles.add("Portal.Admin");
+        const roles = listingRoles(me, mine.get(r.project));
         if (e?.creator === me.name) roles.add("Experiment.Creator");
         if (allows(ctx.policy, "realization", e?.visibility ?? "private", "read", roles)) out.push(wireRealization(r));
       }
@@ -64,15 +64,13 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/realizations",
     {
-      config: { access: { object: "realization", action: "read" } },
-      schema: {
-        tags: ["realizations"],
-        params: ExperimentParams,
-        response: { 200: Type.Array(S.Realization), ...S.errors },
-      },
+      access: { object: "realization", action: "read" },
+      tags,
+      params: ExperimentParams,
+      answer: Type.Array(S.Realization),
     },
     async (req) =>
       (await listRealizations(store, keys.realizations(req.params.project, req.params.experiment))).map(
@@ -80,20 +78,19 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
       ),
   );
 
-  app.post(
+  api.post(
     "/projects/:project/experiments/:experiment/realizations",
     {
-      config: { access: { object: "realization", action: "create" } },
-      schema: {
-        tags: ["realizations"],
-        summary:
-          "Realize a revision (default: the latest). Success reserves resources until accepted or the accept timeout; failure keeps the diagnosis",
-        params: ExperimentParams,
-        body: S.NewRealization,
-        response: { 201: S.Realization, ...S.errors },
-      },
+      access: { object: "realization", action: "create" },
+      tags,
+      summary:
+        "Realize a revision (default: the latest). Success reserves resources until accepted or the accept timeout; failure keeps the diagnosis",
+      params: ExperimentParams,
+      body: S.NewRealization,
+      answer: S.Realization,
+      status: 201,
     },
-    async (req, reply) => {
+    async (req) => {
       const exp = req.experiment!;
       const revision = req.body.revision ?? exp.revisions;
       if (revision === 0) {
@@ -114,16 +111,13 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
         leaseSeconds: await ctx.leases.leaseFor(exp.project, req.principal!.user.name, req.body.durationSeconds),
       });
       const { closest, ...record } = r;
-      return reply.code(201).send(closest ? { ...wireRealization(record), closest } : wireRealization(record));
+      return closest ? { ...wireRealization(record), closest } : wireRealization(record);
     },
   );
 
-  app.get(
+  api.get(
     "/projects/:project/experiments/:experiment/realizations/:realization",
-    {
-      config: { access: { object: "realization", action: "read" } },
-      schema: { tags: ["realizations"], params: RealizationParams, response: { 200: S.Realization, ...S.errors } },
-    },
+    { access: { object: "realization", action: "read" }, tags, params: RealizationParams, answer: S.Realization },
     async (req) => {
       const { project, experiment, realization } = req.params;
       const r = await readRealization(store, project, experiment, realization);
@@ -132,16 +126,14 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
   );
 
-  app.post(
+  api.post(
     "/projects/:project/experiments/:experiment/realizations/:realization/accept",
     {
-      config: { access: { object: "realization", action: "update" } },
-      schema: {
-        tags: ["realizations"],
-        summary: "Accept a pending realization: its resources are held until relinquished",
-        params: RealizationParams,
-        response: { 200: S.Realization, ...S.errors },
-      },
+      access: { object: "realization", action: "update" },
+      tags,
+      summary: "Accept a pending realization: its resources are held until relinquished",
+      params: RealizationParams,
+      answer: S.Realization,
     },
     async (req) => {
       const { project, experiment, realization } = req.params;
@@ -149,44 +141,38 @@ export const realizationRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }
     },
   );
 
-  app.post(
+  api.post(
     "/projects/:project/experiments/:experiment/realizations/:realization/reject",
     {
-      config: { access: { object: "realization", action: "update" } },
-      schema: {
-        tags: ["realizations"],
-        summary: "Reject a pending realization: releases its resources",
-        params: RealizationParams,
-        response: { 204: Type.Null(), ...S.errors },
-      },
+      access: { object: "realization", action: "update" },
+      tags,
+      summary: "Reject a pending realization: releases its resources",
+      params: RealizationParams,
+      answer: null,
     },
-    async (req, reply) => {
+    async (req) => {
       const { project, experiment, realization } = req.params;
       const r = await read<StoredRealization>(store, keys.realization(project, experiment, realization));
       if (r === undefined) throw await realizer.missing(project, experiment, realization);
       if (r.state === "accepted") throw conflict(`realization ${realizationId(r)} is accepted; relinquish it instead`);
       await realizer.release(project, experiment, realization);
-      return reply.code(204).send(null);
     },
   );
 
-  app.delete(
+  api.delete(
     "/projects/:project/experiments/:experiment/realizations/:realization",
     {
-      config: { access: { object: "realization", action: "delete" } },
-      schema: {
-        tags: ["realizations"],
-        summary: "Relinquish a realization: releases its resources and forgets it",
-        params: RealizationParams,
-        response: { 204: Type.Null(), ...S.errors },
-      },
+      access: { object: "realization", action: "delete" },
+      tags,
+      summary: "Relinquish a realization: releases its resources and forgets it",
+      params: RealizationParams,
+      answer: null,
     },
-    async (req, reply) => {
+    async (req) => {
       const { project, experiment, realization } = req.params;
       if (!(await realizer.release(project, experiment, realization))) {
         throw await realizer.missing(project, experiment, realization);
       }
-      return reply.code(204).send(null);
     },
   );
 };

@@ -3,11 +3,12 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { deleteUser, nextGeneration, registerUser, revokeTokens } from "../accounts.ts";
 import type { PortalContext } from "../context.ts";
-import { Batch, list, readDoc } from "../documents.ts";
-import { notFound, PortalError } from "../errors.ts";
+import { list, patchDoc, readFound } from "../documents.ts";
+import { PortalError } from "../errors.ts";
 import { keys, type User } from "../objects.ts";
 import { hashPassword, verifyPassword } from "../password.ts";
 import * as S from "../schemas.ts";
+import { routes } from "./declare.ts";
 
 export function publicUser(u: User) {
   const { passwordHash: _, ...rest } = u;
@@ -25,6 +26,11 @@ const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
 
 export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = async (app, { ctx }) => {
   const { store } = ctx;
+  const api = routes(app);
+  const tags = "users";
+  /** The account the path names (a 404 when there is none), changed under one compare-and-swap. */
+  const patchUser = (name: string, change: (u: User) => User | Promise<User>) =>
+    patchDoc<User>(store, keys.user(name), { kind: "user", name, noun: "account" }, change);
   const UserParams = Type.Object({ user: S.Name("user name") }, { additionalProperties: false });
 
   /** 403 naming the field unless `given` is the user's password; counted against the account like a sign-in. */
@@ -42,33 +48,27 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     attempt.succeeded();
   };
 
-  app.post(
+  api.post(
     "/users",
     {
-      config: { access: "public" },
-      schema: {
-        tags: ["users"],
-        summary: "Register: creates an inactive account (an administrator activates it) with a personal project",
-        body: S.Registration,
-        response: { 201: S.User, ...S.errors },
-      },
+      access: "public",
+      tags,
+      summary: "Register: creates an inactive account (an administrator activates it) with a personal project",
+      body: S.Registration,
+      answer: S.User,
+      status: 201,
     },
-    async (req, reply) => {
-      const u = await registerUser(store, ctx.workspace, req.body);
-      return reply.code(201).send(publicUser(u));
-    },
+    async (req) => publicUser(await registerUser(store, ctx.workspace, req.body)),
   );
 
-  app.post(
+  api.post(
     "/login",
     {
-      config: { access: "public" },
-      schema: {
-        tags: ["users"],
-        summary: "Sign in with a password; returns an API token (the CLI's device flow is under /oidc)",
-        body: S.Login,
-        response: { 200: S.IssuedToken, ...S.errors },
-      },
+      access: "public",
+      tags,
+      summary: "Sign in with a password; returns an API token (the CLI's device flow is under /oidc)",
+      body: S.Login,
+      answer: S.IssuedToken,
     },
     async (req) => {
       const user = await ctx.identity.signIn(req.body.username, req.body.password, req.ip);
@@ -76,108 +76,78 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext }> = as
     },
   );
 
-  app.get(
+  api.get(
     "/whoami",
-    {
-      config: { access: { object: "user", action: "read" } },
-      schema: { tags: ["users"], summary: "The signed-in user", response: { 200: S.User, ...S.errors } },
-    },
+    { access: { object: "user", action: "read" }, tags, summary: "The signed-in user", answer: S.User },
     async (req) => publicUser(req.principal!.user),
   );
 
-  app.get(
+  api.get(
     "/users",
-    {
-      config: { access: { object: "user", action: "read" } },
-      schema: { tags: ["users"], summary: "List users", response: { 200: Type.Array(S.User), ...S.errors } },
-    },
+    { access: { object: "user", action: "read" }, tags, summary: "List users", answer: Type.Array(S.User) },
     async (req) => (await list<User>(store, keys.users())).map((u) => seenBy(req.principal?.user, u)),
   );
 
-  app.get(
+  api.get(
     "/users/:user",
-    {
-      config: { access: { object: "user", action: "read" } },
-      schema: { tags: ["users"], params: UserParams, response: { 200: S.User, ...S.errors } },
-    },
-    async (req) => {
-      const doc = await readDoc<User>(store, keys.user(req.params.user));
-      if (doc === undefined) throw notFound("user", req.params.user);
-      return seenBy(req.principal?.user, doc.value);
-    },
+    { access: { object: "user", action: "read" }, tags, params: UserParams, answer: S.User },
+    async (req) =>
+      seenBy(req.principal?.user, await readFound<User>(store, keys.user(req.params.user), "user", req.params.user)),
   );
 
-  app.patch(
+  api.patch(
     "/users/:user",
-    {
-      config: { access: { object: "user", action: "update" } },
-      schema: { tags: ["users"], params: UserParams, body: S.UserUpdate, response: { 200: S.User, ...S.errors } },
-    },
+    { access: { object: "user", action: "update" }, tags, params: UserParams, body: S.UserUpdate, answer: S.User },
     async (req) => {
-      const doc = await readDoc<User>(store, keys.user(req.params.user));
-      if (doc === undefined) throw notFound("user", req.params.user);
-      let next: User = { ...doc.value };
-      if (req.body.email !== undefined) next.email = req.body.email;
-      if (req.body.fullName !== undefined) next.fullName = req.body.fullName;
       const { password, currentPassword } = req.body;
-      if (password !== undefined) {
-        // One's own password needs the current one (a stolen token alone cannot take the account over);
-        // an administrator resets another user's without it. The check is throttled like a sign-in.
-        if (req.principal!.user.name === doc.value.name) await checkCurrentPassword(doc.value, currentPassword, req.ip);
-        // A new password revokes every token issued before it (API tokens, access and refresh tokens).
-        next = { ...nextGeneration(next), passwordHash: await hashPassword(password) };
-      }
-      await new Batch()
-        .unchanged(keys.user(next.name), doc.modRevision)
-        .put(keys.user(next.name), next)
-        .commit(store, "the account changed meanwhile; try again");
-      if (password !== undefined) await revokeTokens(store, next.name);
-      return publicUser(next);
+      const { after } = await patchUser(req.params.user, async (u) => {
+        let next: User = { ...u };
+        if (req.body.email !== undefined) next.email = req.body.email;
+        if (req.body.fullName !== undefined) next.fullName = req.body.fullName;
+        if (password !== undefined) {
+          // One's own password needs the current one (a stolen token alone cannot take the account over);
+          // an administrator resets another user's without it. The check is throttled like a sign-in.
+          if (req.principal!.user.name === u.name) await checkCurrentPassword(u, currentPassword, req.ip);
+          // A new password revokes every token issued before it (API tokens, access and refresh tokens).
+          next = { ...nextGeneration(next), passwordHash: await hashPassword(password) };
+        }
+        return next;
+      });
+      if (password !== undefined) await revokeTokens(store, after.name);
+      return publicUser(after);
     },
   );
 
-  app.put(
+  api.put(
     "/users/:user/state",
     {
-      config: { access: { object: "user", action: "delete" } },
-      schema: {
-        tags: ["users"],
-        summary: "Activate or freeze an account (administrators)",
-        params: UserParams,
-        body: S.UserState,
-        response: { 200: S.User, ...S.errors },
-      },
+      access: { object: "user", action: "delete" },
+      tags,
+      summary: "Activate or freeze an account (administrators)",
+      params: UserParams,
+      body: S.UserState,
+      answer: S.User,
     },
     async (req) => {
       if (!req.principal!.user.admin)
         throw new PortalError("forbidden", "only portal administrators activate or freeze accounts");
-      const doc = await readDoc<User>(store, keys.user(req.params.user));
-      if (doc === undefined) throw notFound("user", req.params.user);
-      const freeze = req.body.state === "frozen" && doc.value.state !== "frozen";
+      const freezes = (u: User) => req.body.state === "frozen" && u.state !== "frozen";
       // Freezing revokes every token: activating the account again does not bring them back.
-      const next: User = {
-        ...(freeze ? nextGeneration(doc.value) : doc.value),
+      const { before, after } = await patchUser(req.params.user, (u) => ({
+        ...(freezes(u) ? nextGeneration(u) : u),
         state: req.body.state,
-        admin: req.body.admin ?? doc.value.admin,
-      };
-      await new Batch()
-        .unchanged(keys.user(next.name), doc.modRevision)
-        .put(keys.user(next.name), next)
-        .commit(store, "the account changed meanwhile; try again");
-      if (freeze) await revokeTokens(store, next.name);
-      return publicUser(next);
+        admin: req.body.admin ?? u.admin,
+      }));
+      if (freezes(before)) await revokeTokens(store, after.name);
+      return publicUser(after);
     },
   );
 
-  app.delete(
+  api.delete(
     "/users/:user",
-    {
-      config: { access: { object: "user", action: "delete" } },
-      schema: { tags: ["users"], params: UserParams, response: { 204: Type.Null(), ...S.errors } },
-    },
-    async (req, reply) => {
+    { access: { object: "user", action: "delete" }, tags, params: UserParams, answer: null },
+    async (req) => {
       await deleteUser(store, ctx.workspace, req.params.user);
-      return reply.code(204).send(null);
     },
   );
 };

@@ -24,12 +24,12 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type Store, updateJSON } from "@merge/store";
 import Type from "typebox";
-import { projectRoles } from "../access.ts";
+import { listingRoles } from "../access.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
 import { keys, type Member, type Project } from "../objects.ts";
-import { allows, type Role } from "../policy.ts";
+import { allows } from "../policy.ts";
 import * as S from "../schemas.ts";
 import type { PortalPlugin } from "../server.ts";
 import { attachRoutes, detachBoth, parseMzid } from "./attach.ts";
@@ -128,11 +128,7 @@ export const xdcRoutes: FastifyPluginAsyncTypebox<{ ctx: PortalContext } & XdcPl
         list<Member>(store, keys.memberships(me.name)),
       ]);
       const roleOf = new Map(mine.map((m) => [m.project, m]));
-      return all.filter((x) => {
-        const roles = new Set<Role>(["Any.Any", ...projectRoles(roleOf.get(x.project))]);
-        if (me.admin) roles.add("Portal.Admin");
-        return allows(ctx.policy, "xdc", "any", "read", roles);
-      });
+      return all.filter((x) => allows(ctx.policy, "xdc", "any", "read", listingRoles(me, roleOf.get(x.project))));
     },
   );
 
