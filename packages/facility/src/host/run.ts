@@ -38,7 +38,9 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<{ agent: 
   if (o.backend === "sim") backend = new SimBackend({ strict: false });
   else {
     const { LinuxBackend, qualifyNames } = await import("../linux/index.ts");
-    if (o.qualifyNames) qualifyNames(o.name);
+    const { journalPrefix } = await import("../linux/state.ts");
+    // Several hosts on one machine: each prefix journaled before use, for the fabric's teardown.
+    if (o.qualifyNames) qualifyNames(o.name, (prefix) => journalPrefix(o.dataDir, prefix));
     const { natProblem, parseNatPorts } = await import("../linux/nat.ts");
     const nat = o.nat ? { ...parseNatPorts(o.nat), address: o.natAddress ?? o.underlay, host: o.name } : undefined;
     const bad = nat && natProblem(nat);

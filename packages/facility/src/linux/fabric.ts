@@ -8,20 +8,34 @@
  * VTEP listen there). Optionally a routed underlay: some hosts on a second
  * subnet behind a router namespace that delays each way (a wide-area facility).
  *
- * Every kernel object name starts with the fabric's `run` prefix. `close()`
- * removes everything: agents (by pid), what each host's data directory holds
- * (swept by prefix), the host and router namespaces, the bridges.
+ * Every kernel object name of the fabric itself starts with its `run` prefix;
+ * what the agents make carries their materializations' prefixes, each
+ * journaled in the host's data directory before first use. `close()` removes
+ * everything: agents (by pid), what each host holds of every prefix it
+ * journaled (or has a directory or state of, or was told of by `track`), any
+ * process still running from or on the fabric's directory and any mount under
+ * it, the host and router namespaces, the bridges.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeHostCert } from "../certs.ts";
 import { prefixOn } from "./names.ts";
 import { nativeProgram } from "./native.ts";
-import { alive, listNetns } from "./processes.ts";
-import { prefixesOwned } from "./state.ts";
+import { alive, killAll, listNetns } from "./processes.ts";
+import { journaledPrefixes, prefixesOwned } from "./state.ts";
 import { isClean, sweep } from "./sweep.ts";
 import { UNDERLAY_MTU } from "./vtep.ts";
 
@@ -123,6 +137,42 @@ function removeRun(run: string): void {
 }
 
 /**
+ * Processes that run from the fabric's directory or name it (native programs
+ * compiled into a host's data directory, dnsmasq on a host's config): the
+ * fabric's by construction, whatever namespace they are in.
+ */
+function processesOf(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    const pid = Number(e);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const exe = readlinkSync(`/proc/${pid}/exe`);
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      // An agent is a node process running the facility's daemon, its data directory in its arguments.
+      if (exe.startsWith(`${dir}/`) || cmd.split("\0").some((a) => a.includes(`${dir}/`))) out.push(pid);
+    } catch {}
+  }
+  return out;
+}
+
+/** Unmount everything under `dir`, deepest first (lazily: a busy mount goes once its last user does). */
+function unmountUnder(dir: string): void {
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
+}
+
+/** What a host's agents used: every prefix it journaled, has a directory of, or was told of. */
+function prefixesOfHost(dataDir: string, tracked: string[]): string[] {
+  const here = existsSync(dataDir) ? [...prefixesOwned(dataDir), ...journaledPrefixes(dataDir)] : [];
+  return [...new Set([...here, ...tracked])];
+}
+
+/**
  * Remove what a fabric in `dir` left when its process was killed outright
  * (its agents watch that process's pipe and stopped with it): what its hosts
  * hold, its namespaces and interfaces. Returns its run prefix, if there was one.
@@ -139,10 +189,10 @@ export async function removeStaleFabric(dir: string): Promise<string | undefined
     } catch {}
     if (argv.includes(`/run/netns/${r.run}-dl`)) process.kill(r.delayPid, "SIGKILL");
   }
-  for (const h of r.hosts) {
-    for (const prefix of existsSync(h.dataDir) ? prefixesOwned(h.dataDir) : []) await sweep(prefix, h.dataDir);
-    rmSync(h.dataDir, { recursive: true, force: true });
-  }
+  for (const h of r.hosts) for (const prefix of prefixesOfHost(h.dataDir, [])) await sweep(prefix, h.dataDir);
+  await killAll(processesOf(dir));
+  unmountUnder(dir);
+  for (const h of r.hosts) rmSync(h.dataDir, { recursive: true, force: true });
   removeRun(r.run);
   rmSync(file, { force: true });
   return r.run;
@@ -257,12 +307,18 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     log(`fabric ${run}: sweeping the hosts`);
     const left: string[] = [];
     for (const h of hosts) {
-      const owned = existsSync(h.dataDir) ? prefixesOwned(h.dataDir) : [];
-      for (const prefix of new Set([...owned, ...[...tracked].map((m) => prefixOn(m, h.name))])) {
+      for (const prefix of prefixesOfHost(
+        h.dataDir,
+        [...tracked].map((m) => prefixOn(m, h.name)),
+      )) {
         const l = await sweep(prefix, h.dataDir);
         if (!isClean(l)) left.push(`${h.name} ${prefix}: ${JSON.stringify(l)}`);
       }
     }
+    // Whatever still runs from or on the fabric's directory, and what is mounted under it.
+    const stray = await killAll(processesOf(o.dir));
+    if (stray.length) left.push(`processes ${stray.join(", ")} would not die`);
+    unmountUnder(o.dir);
     for (const h of hosts) if (listNetns().includes(h.netns)) spawnSync("ip", ["netns", "del", h.netns]);
     if (delayLine?.pid && delayLine.exitCode === null) {
       const gone = new Promise((r) => delayLine?.once("exit", r));

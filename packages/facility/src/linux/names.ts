@@ -18,14 +18,27 @@ export const PREFIX_RE = /^mg[0-9a-f]{6}$/;
  * touches another's. Unset (the facility's own machine, a real host): as before.
  */
 let hostQualifier = "";
+/** Told each prefix once, before any object of it exists (a fabric host's journal: fabric.ts sweeps by it). */
+let onPrefix: ((prefix: string) => void) | undefined;
+const told = new Set<string>();
 
-/** Qualify this process's kernel object names with a host name (the host agent does, at start). */
-export function qualifyNames(host: string): void {
+/**
+ * Qualify this process's kernel object names with a host name (the host
+ * agent does, at start); `record` hears of each prefix before it is first used.
+ */
+export function qualifyNames(host: string, record?: (prefix: string) => void): void {
   hostQualifier = host;
+  onPrefix = record;
+  told.clear();
 }
 
 export function prefixOf(mzid: string): string {
-  return prefixOn(mzid, hostQualifier);
+  const prefix = prefixOn(mzid, hostQualifier);
+  if (onPrefix && !told.has(prefix)) {
+    onPrefix(prefix);
+    told.add(prefix);
+  }
+  return prefix;
 }
 
 /** The prefix a materialization's objects have on a host whose agent qualifies its names with `host` ("": none). */

@@ -9,7 +9,7 @@
  * Written atomically (temporary file, then rename), so a crash mid-write
  * leaves the previous state, never half of one.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HarborSpec, InfranetEntry } from "../backend.ts";
 import { PREFIX_RE, prefixOf } from "./names.ts";
@@ -35,6 +35,29 @@ interface StoredState extends Omit<MzState, "placement"> {
 }
 
 export const STATE_FILE = "state.json";
+
+/**
+ * A host agent's journal of the prefixes it used (`qualifyNames`' record): a
+ * line is written before the first object of its prefix exists, so what an
+ * agent killed mid-setup made is found even where no state or directory of
+ * it was written yet.
+ */
+const PREFIX_JOURNAL = "prefixes";
+
+export function journalPrefix(dataDir: string, prefix: string): void {
+  appendFileSync(join(dataDir, PREFIX_JOURNAL), `${prefix}\n`);
+}
+
+/** The prefixes a data directory's journal names (valid ones only). */
+export function journaledPrefixes(dataDir: string): string[] {
+  let text = "";
+  try {
+    text = readFileSync(join(dataDir, PREFIX_JOURNAL), "utf8");
+  } catch {
+    return [];
+  }
+  return [...new Set(text.split("\n").filter((l) => PREFIX_RE.test(l)))];
+}
 
 export const statePath = (dataDir: string, prefix: string): string => join(dataDir, "mz", prefix, STATE_FILE);
 
