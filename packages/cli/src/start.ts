@@ -290,7 +290,7 @@ async function stop(code: number): Promise<void> {
   await portal.stop().catch(() => {});
   await xdc?.stop().catch(() => {});
   await more?.stop().catch(() => {});
-  if (facility.exitCode === null) {
+  if (facility.exitCode === null && facility.signalCode === null) {
     facility.kill("SIGTERM");
     await new Promise<void>((res) => {
       const t = setTimeout(() => {

@@ -320,7 +320,9 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     if (stray.length) left.push(`processes ${stray.join(", ")} would not die`);
     unmountUnder(o.dir);
     for (const h of hosts) if (listNetns().includes(h.netns)) spawnSync("ip", ["netns", "del", h.netns]);
-    if (delayLine?.pid && delayLine.exitCode === null) {
+    // Killed above already (it runs from the fabric's directory): a signal's end leaves exitCode null, and
+    // waiting for an 'exit' already past would hang close() until the event loop drained.
+    if (delayLine?.pid && delayLine.exitCode === null && delayLine.signalCode === null) {
       const gone = new Promise((r) => delayLine?.once("exit", r));
       delayLine.kill("SIGKILL");
       await gone;
