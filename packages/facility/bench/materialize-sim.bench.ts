@@ -129,6 +129,7 @@ async function materializeCluster(workers: number, failover: boolean) {
       new Rex({
         store,
         backend,
+        log: process.env.REX_LOG ? (m: string) => console.error(`${new Date().toISOString()} ${m}`) : undefined,
         concurrency: 256,
         id: `bench-rex-${i}`,
         onEvent: (e) => {

@@ -783,6 +783,12 @@ export class Rex {
     }
     const free = batch.filter((j, i) => {
       const [claim, action] = [r.gets[2 * i], r.gets[2 * i + 1]];
+      // Ours already: the client retried a call that had committed (across an election) and the retry's
+      // compare failed on our own claim.
+      if (claim?.value === j.claim && action) {
+        this.took(j, action.modRevision);
+        return false;
+      }
       if (!claim && action?.modRevision === j.rev) return true;
       this.contested.set(j.key, j.rev);
       this.release(j);
@@ -793,8 +799,17 @@ export class Rex {
 
   private async claimOne(j: Job): Promise<void> {
     try {
-      const r = await this.store.txn({ compare: j.compare, success: j.ops });
+      const r = await this.store.txn({
+        compare: j.compare,
+        success: j.ops,
+        failure: [
+          { op: "get", key: j.claimKey },
+          { op: "get", key: j.key },
+        ],
+      });
+      const [claim, action] = r.gets;
       if (r.succeeded) this.took(j, r.revision);
+      else if (claim?.value === j.claim && action) this.took(j, action.modRevision);
       else {
         this.contested.set(j.key, j.rev);
         this.release(j);
@@ -911,7 +926,8 @@ export class Rex {
         for (const b of batch) this.local(b.done, r.revision);
         this.finished(batch.map((b) => b.done));
       } else {
-        const each = await Promise.all(batch.map((b) => this.recordOne(b)));
+        // Some may be written already: the client can retry a call that had committed (across an election).
+        const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
         recorded = batch.filter((_, i) => each[i]);
       }
     } catch (err) {

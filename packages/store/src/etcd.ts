@@ -159,10 +159,13 @@ class EtcdStore implements Store {
   private closed = false;
   private readonly maxRequestBytes: number;
   private readonly hosts: number;
+  /** The most one call may take, its retries included. */
+  private readonly boundMs: number;
 
   constructor(opts: EtcdOptions) {
     this.maxRequestBytes = opts.maxRequestBytes ?? ETCD_MAX_REQUEST_BYTES;
     const callTimeout = opts.callTimeoutMs ?? 30_000;
+    this.boundMs = callTimeout + 5_000;
     const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
     this.client = new Etcd3({
       hosts,
@@ -176,10 +179,21 @@ class EtcdStore implements Store {
 
   private async call<R>(context: string, fn: () => Promise<R>): Promise<R> {
     if (this.closed) throw new StoreError("closed", "the etcd store is closed");
+    // gRPC's deadline is per attempt: across a member's death the client's own retries can leave a call
+    // unsettled for good (seen after a leader kill). This bound is the caller's guarantee.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreError("unavailable", `${context}: etcd gave no answer in ${this.boundMs} ms`)),
+        this.boundMs,
+      );
+    });
     try {
-      return await fn();
+      return await Promise.race([fn(), bound]);
     } catch (err) {
-      throw storeError(err, context);
+      throw err instanceof StoreError ? err : storeError(err, context);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
