@@ -2,6 +2,8 @@
  * Small facilities written directly as XIR, shaped for one rule at a time, and
  * small experiments. Racks of nodes under leaves, leaves under a spine.
  */
+import assert from "node:assert/strict";
+import { formatProblem, type RealizeResult } from "@merge/realize";
 import type {
   AllocMode,
   Cable,
@@ -12,7 +14,9 @@ import type {
   Link,
   Node,
   Port,
+  Realization,
   Resource,
+  ResourceInternet,
   Scalar,
   TagRange,
 } from "@merge/xir";
@@ -250,3 +254,18 @@ export function experiment(
   }));
   return { xir: "1.0", name, parameters: {}, nodes: ns, links: out };
 }
+
+/** The realization of a result that must succeed; otherwise the test fails naming the problems. */
+export function ok(r: RealizeResult): Realization {
+  if (!r.ok) assert.fail(`realization failed: ${r.problems.map(formatProblem).join("; ")}`);
+  return r.realization;
+}
+
+/** The problems of a result that must fail, formatted. */
+export function problems(r: RealizeResult): string[] {
+  assert.equal(r.ok, false, "realization should fail");
+  return r.ok ? [] : r.problems.map(formatProblem);
+}
+
+/** An internet of one facility. */
+export const one = (f: Facility): ResourceInternet => ({ facilities: [f], interconnects: [] });
