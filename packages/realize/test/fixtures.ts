@@ -65,28 +65,16 @@ export function facility(spec: FacilitySpec): Facility {
         { resource: b, port: bp },
       ],
     });
+  const addSwitch = (id: string, ports: Port[], role: NonNullable<Resource["switch"]>) =>
+    resources.push({ id, kind: "switch", alloc: [], props: {}, ports, switch: role });
   const multi = spec.racks.length > 1;
   const spinePorts: Port[] = [];
   if (multi) {
-    resources.push({
-      id: "spine",
-      kind: "switch",
-      alloc: [],
-      props: {},
-      ports: spinePorts,
-      switch: { layer: "spine", network: "xpnet", vxlan: true, vlanDomain: "spine" },
-    });
+    addSwitch("spine", spinePorts, { layer: "spine", network: "xpnet", vxlan: true, vlanDomain: "spine" });
     vlan.spine = vlanRanges;
   }
   const ileafPorts: Port[] = [];
-  resources.push({
-    id: "ileaf",
-    kind: "switch",
-    alloc: [],
-    props: {},
-    ports: ileafPorts,
-    switch: { layer: "leaf", network: "infranet", vxlan: true, vlanDomain: "infranet" },
-  });
+  addSwitch("ileaf", ileafPorts, { layer: "leaf", network: "infranet", vxlan: true, vlanDomain: "infranet" });
   vlan.infranet = vlanRanges;
   const iport = (owner: string, ownerPort: string) => {
     const name = `swp${ileafPorts.length + 1}`;
@@ -99,13 +87,11 @@ export function facility(spec: FacilitySpec): Facility {
     leafPorts.push(ports);
     const domain = spec.domainPerLeaf ? `leaf${i}` : "xp";
     vlan[domain] = vlanRanges;
-    resources.push({
-      id: `leaf${i}`,
-      kind: "switch",
-      alloc: [],
-      props: {},
-      ports,
-      switch: { layer: "leaf", network: "xpnet", vxlan: spec.leafVxlan ?? false, vlanDomain: domain },
+    addSwitch(`leaf${i}`, ports, {
+      layer: "leaf",
+      network: "xpnet",
+      vxlan: spec.leafVxlan ?? false,
+      vlanDomain: domain,
     });
     if (multi) {
       ports.push({ name: "up", role: "xpnet", capacity: spec.uplink ?? 100 * Gbps });
