@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Constraint } from "@merge/xir";
@@ -14,6 +15,34 @@ import { WEB_CLIENT } from "../src/oidc.ts";
 import type { PortalPlugin } from "../src/server.ts";
 import type { ThrottleConfig } from "../src/throttle.ts";
 import { demoSeed } from "./demo-seed.ts";
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request leaving from loopback address `from`, so the portal sees that client address. */
+export function requestFrom(
+  url: URL,
+  from: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, localAddress: from, headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => {
+        text += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 export interface Harness {
   started: Started;

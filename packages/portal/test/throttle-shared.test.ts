@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -18,6 +17,7 @@ import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import { THROTTLE_PREFIX } from "../src/throttle-sync.ts";
+import { type Answer, requestFrom } from "./harness.ts";
 
 const LOCK_MS = 1_500;
 const WINDOW_MS = 3_000;
@@ -29,38 +29,14 @@ let store: Store;
 let a: Started;
 let b: Started;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
 /** One request to `base` leaving from loopback address `from`, so the portal sees that client address. */
 function call(base: string, path: string, from: string, o: { json?: unknown; bearer?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body = o.json === undefined ? undefined : JSON.stringify(o.json);
-    const req = request(
-      new URL(path, base),
-      {
-        method: body === undefined ? "GET" : "POST",
-        localAddress: from,
-        headers: {
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(o.bearer === undefined ? {} : { authorization: `Bearer ${o.bearer}` }),
-        },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => {
-          text += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+  const body = o.json === undefined ? undefined : JSON.stringify(o.json);
+  const headers = {
+    ...(body === undefined ? {} : { "content-type": "application/json" }),
+    ...(o.bearer === undefined ? {} : { authorization: `Bearer ${o.bearer}` }),
+  };
+  return requestFrom(new URL(path, base), from, body === undefined ? "GET" : "POST", headers, body);
 }
 
 const login = (on: Started, username: string, password: string, from: string) =>

@@ -9,7 +9,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -18,7 +17,7 @@ import { PortalClient } from "../src/client/index.ts";
 import { type Started, startPortal } from "../src/main.ts";
 import { CLI_CLIENT } from "../src/oidc.ts";
 import { clientAddress, Throttle, Throttled } from "../src/throttle.ts";
-import { Browser } from "./harness.ts";
+import { type Answer, Browser, requestFrom } from "./harness.ts";
 
 const LOCK_MS = 400;
 const ACCOUNT_FAILURES = 3;
@@ -30,45 +29,21 @@ let started: Started;
 let url: string;
 let admin: PortalClient;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
 /** One HTTP request leaving from `from` (a loopback address), so the portal sees that client address. */
 function call(
   method: string,
   path: string,
   o: { from?: string; json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body =
-      o.form !== undefined
-        ? new URLSearchParams(o.form).toString()
-        : o.json === undefined
-          ? undefined
-          : JSON.stringify(o.json);
-    const type = o.form !== undefined ? "application/x-www-form-urlencoded" : "application/json";
-    const req = request(
-      new URL(path, url),
-      {
-        method,
-        localAddress: o.from ?? "127.0.0.1",
-        headers: { ...(body ? { "content-type": type } : {}), ...o.headers },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => {
-          text += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+  const body =
+    o.form !== undefined
+      ? new URLSearchParams(o.form).toString()
+      : o.json === undefined
+        ? undefined
+        : JSON.stringify(o.json);
+  const type = o.form !== undefined ? "application/x-www-form-urlencoded" : "application/json";
+  const headers = { ...(body ? { "content-type": type } : {}), ...o.headers };
+  return requestFrom(new URL(path, url), o.from ?? "127.0.0.1", method, headers, body);
 }
 
 const login = (username: string, password: string, from?: string) =>

@@ -347,24 +347,20 @@ export class Placer {
     const limit = facility >= 0 ? 3 : 4;
     let bestLevel = worseThan;
     let best: number | undefined;
-    for (let i = skip.next(p); i < cls.members.length; i = skip.next(i + 1)) {
-      const l = level(i);
-      if (l >= bestLevel || l >= limit) break;
-      if (ok(i)) {
-        best = i;
-        bestLevel = l;
-        break;
+    // Outward from p, one direction at a time: the first fitting member closer than the best so far.
+    const scan = (from: number, step: (i: number) => number) => {
+      for (let i = from; i >= 0 && i < cls.members.length; i = step(i)) {
+        const l = level(i);
+        if (l >= bestLevel || l >= limit) break;
+        if (ok(i)) {
+          best = i;
+          bestLevel = l;
+          break;
+        }
       }
-    }
-    for (let i = skip.prev(p - 1); i >= 0; i = skip.prev(i - 1)) {
-      const l = level(i);
-      if (l >= bestLevel || l >= limit) break;
-      if (ok(i)) {
-        best = i;
-        bestLevel = l;
-        break;
-      }
-    }
+    };
+    scan(skip.next(p), (i) => skip.next(i + 1));
+    scan(skip.prev(p - 1), (i) => skip.prev(i - 1));
     return best === undefined ? undefined : { pos: best, level: bestLevel };
   }
 

@@ -6,15 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  AllocationTable,
-  checkRealizations,
-  formatEmbedding,
-  formatProblem,
-  prepareInternet,
-  type RealizeResult,
-  realize,
-} from "@merge/realize";
+import { AllocationTable, checkRealizations, formatEmbedding, prepareInternet, realize } from "@merge/realize";
 import {
   type Experiment,
   emulationToward,
@@ -22,19 +14,8 @@ import {
   type Realization,
   type ResourceInternet,
 } from "@merge/xir";
-import { c, experiment, facility, Gbps, interconnect, Mbps, ms, node, nodes } from "./fixtures.ts";
+import { c, experiment, facility, Gbps, interconnect, Mbps, ms, node, nodes, ok, one, problems } from "./fixtures.ts";
 
-function ok(r: RealizeResult): Realization {
-  if (!r.ok) assert.fail(`realization failed: ${r.problems.map(formatProblem).join("; ")}`);
-  return r.realization;
-}
-
-function problems(r: RealizeResult): string[] {
-  assert.equal(r.ok, false, "realization should fail");
-  return r.ok ? [] : r.problems.map(formatProblem);
-}
-
-const one = (f: ReturnType<typeof facility>): ResourceInternet => ({ facilities: [f], interconnects: [] });
 const lan = () => one(facility({ name: "f", racks: [nodes("n", 4)], emulators: 1 }));
 
 /** Realize, reserve, and check independently. */

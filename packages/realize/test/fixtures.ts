@@ -2,6 +2,8 @@
  * Small facilities written directly as XIR, shaped for one rule at a time, and
  * small experiments. Racks of nodes under leaves, leaves under a spine.
  */
+import assert from "node:assert/strict";
+import { formatProblem, type RealizeResult } from "@merge/realize";
 import type {
   AllocMode,
   Cable,
@@ -12,7 +14,9 @@ import type {
   Link,
   Node,
   Port,
+  Realization,
   Resource,
+  ResourceInternet,
   Scalar,
   TagRange,
 } from "@merge/xir";
@@ -61,28 +65,16 @@ export function facility(spec: FacilitySpec): Facility {
         { resource: b, port: bp },
       ],
     });
+  const addSwitch = (id: string, ports: Port[], role: NonNullable<Resource["switch"]>) =>
+    resources.push({ id, kind: "switch", alloc: [], props: {}, ports, switch: role });
   const multi = spec.racks.length > 1;
   const spinePorts: Port[] = [];
   if (multi) {
-    resources.push({
-      id: "spine",
-      kind: "switch",
-      alloc: [],
-      props: {},
-      ports: spinePorts,
-      switch: { layer: "spine", network: "xpnet", vxlan: true, vlanDomain: "spine" },
-    });
+    addSwitch("spine", spinePorts, { layer: "spine", network: "xpnet", vxlan: true, vlanDomain: "spine" });
     vlan.spine = vlanRanges;
   }
   const ileafPorts: Port[] = [];
-  resources.push({
-    id: "ileaf",
-    kind: "switch",
-    alloc: [],
-    props: {},
-    ports: ileafPorts,
-    switch: { layer: "leaf", network: "infranet", vxlan: true, vlanDomain: "infranet" },
-  });
+  addSwitch("ileaf", ileafPorts, { layer: "leaf", network: "infranet", vxlan: true, vlanDomain: "infranet" });
   vlan.infranet = vlanRanges;
   const iport = (owner: string, ownerPort: string) => {
     const name = `swp${ileafPorts.length + 1}`;
@@ -95,13 +87,11 @@ export function facility(spec: FacilitySpec): Facility {
     leafPorts.push(ports);
     const domain = spec.domainPerLeaf ? `leaf${i}` : "xp";
     vlan[domain] = vlanRanges;
-    resources.push({
-      id: `leaf${i}`,
-      kind: "switch",
-      alloc: [],
-      props: {},
-      ports,
-      switch: { layer: "leaf", network: "xpnet", vxlan: spec.leafVxlan ?? false, vlanDomain: domain },
+    addSwitch(`leaf${i}`, ports, {
+      layer: "leaf",
+      network: "xpnet",
+      vxlan: spec.leafVxlan ?? false,
+      vlanDomain: domain,
     });
     if (multi) {
       ports.push({ name: "up", role: "xpnet", capacity: spec.uplink ?? 100 * Gbps });
@@ -250,3 +240,18 @@ export function experiment(
   }));
   return { xir: "1.0", name, parameters: {}, nodes: ns, links: out };
 }
+
+/** The realization of a result that must succeed; otherwise the test fails naming the problems. */
+export function ok(r: RealizeResult): Realization {
+  if (!r.ok) assert.fail(`realization failed: ${r.problems.map(formatProblem).join("; ")}`);
+  return r.realization;
+}
+
+/** The problems of a result that must fail, formatted. */
+export function problems(r: RealizeResult): string[] {
+  assert.equal(r.ok, false, "realization should fail");
+  return r.ok ? [] : r.problems.map(formatProblem);
+}
+
+/** An internet of one facility. */
+export const one = (f: Facility): ResourceInternet => ({ facilities: [f], interconnects: [] });

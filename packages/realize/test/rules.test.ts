@@ -1,25 +1,22 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  AllocationTable,
-  checkRealizations,
-  formatProblem,
-  prepareInternet,
-  type RealizeResult,
-  realize,
-} from "@merge/realize";
+import { AllocationTable, checkRealizations, prepareInternet, realize } from "@merge/realize";
 import { canonicalJSON, type Experiment, linkOf, type Realization, type ResourceInternet } from "@merge/xir";
-import { c, experiment, facility, Gbps, GiB, interconnect, Mbps, ms, node, nodes } from "./fixtures.ts";
-
-function ok(r: RealizeResult): Realization {
-  if (!r.ok) assert.fail(`realization failed: ${r.problems.map(formatProblem).join("; ")}`);
-  return r.realization;
-}
-
-function problems(r: RealizeResult): string[] {
-  assert.equal(r.ok, false, "realization should fail");
-  return r.ok ? [] : r.problems.map(formatProblem);
-}
+import {
+  c,
+  experiment,
+  facility,
+  Gbps,
+  GiB,
+  interconnect,
+  Mbps,
+  ms,
+  node,
+  nodes,
+  ok,
+  one,
+  problems,
+} from "./fixtures.ts";
 
 /** Realize, check independently, and reserve into the table. */
 function realizeChecked(
@@ -38,8 +35,6 @@ function realizeChecked(
   assert.deepEqual(checkRealizations(internet, held), []);
   return rz;
 }
-
-const one = (f: ReturnType<typeof facility>): ResourceInternet => ({ facilities: [f], interconnects: [] });
 
 describe("placement", () => {
   test("two nodes and a link: a path through their leaf, deterministic", () => {

@@ -5,7 +5,7 @@
  * the directory.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,20 @@ export interface XdcStack {
   synced(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Why the sshfs storage tests cannot run here, or false. */
+export const sshfsSkip =
+  (process.getuid?.() !== 0 && "needs root") ||
+  (!existsSync("/dev/fuse") && "no /dev/fuse") ||
+  (!existsSync("/usr/bin/sshfs") && "needs sshfs (scripts/setup.sh)") ||
+  (!existsSync("/usr/bin/bindfs") && "needs bindfs (scripts/setup.sh)") ||
+  (!existsSync("/usr/sbin/sshd") && "needs sshd (openssh-server)");
+
+/** This process's mountinfo lines whose mount point is under `dir`. */
+export const mountsUnder = (dir: string) =>
+  readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((l) => (l.split(" ")[4] ?? "").startsWith(dir));
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {

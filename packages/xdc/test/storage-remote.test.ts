@@ -4,25 +4,15 @@
 // (and what is written there lands on the portal) once the portal authorized the host's key,
 // which the refusal names; closing leaves no mount. Needs root, /dev/fuse, sshfs, bindfs, sshd.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { openStorage, parseStorageOption } from "@merge/facility/linux";
 import { StorageServer } from "../src/index.ts";
-import { freePort } from "./fixture.ts";
+import { freePort, mountsUnder, sshfsSkip as skip } from "./fixture.ts";
 
-const skip =
-  (process.getuid?.() !== 0 && "needs root") ||
-  (!existsSync("/dev/fuse") && "no /dev/fuse") ||
-  (!existsSync("/usr/bin/sshfs") && "needs sshfs (scripts/setup.sh)") ||
-  (!existsSync("/usr/bin/bindfs") && "needs bindfs (scripts/setup.sh)") ||
-  (!existsSync("/usr/sbin/sshd") && "needs sshd (openssh-server)");
-
-const mounted = (dir: string) =>
-  readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .some((l) => (l.split(" ")[4] ?? "").startsWith(dir));
+const mounted = (dir: string) => mountsUnder(dir).length > 0;
 
 describe("--storage", () => {
   test("a directory, or sftp:// with the server's key; errors say what is valid", () => {

@@ -25,19 +25,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { alive, storageKeyPair, storageMount, storageUnmount } from "@merge/facility/linux";
 import { StorageServer } from "../src/index.ts";
-import { freePort } from "./fixture.ts";
-
-const skip =
-  (process.getuid?.() !== 0 && "needs root") ||
-  (!existsSync("/dev/fuse") && "no /dev/fuse") ||
-  (!existsSync("/usr/bin/sshfs") && "needs sshfs (scripts/setup.sh)") ||
-  (!existsSync("/usr/bin/bindfs") && "needs bindfs (scripts/setup.sh)") ||
-  (!existsSync("/usr/sbin/sshd") && "needs sshd (openssh-server)");
-
-const mountsUnder = (dir: string) =>
-  readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .filter((l) => (l.split(" ")[4] ?? "").startsWith(dir));
+import { freePort, mountsUnder, sshfsSkip as skip } from "./fixture.ts";
 
 describe("the portal's storage over sshfs", { skip }, () => {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-storage-sshfs-"));

@@ -38,30 +38,31 @@ const field = (args: unknown[], i: number, key: keyof Named): string => {
   return typeof v === "string" ? v : "?";
 };
 
+/** Calls on one named node, link or emulation of a materialization: what they do to it. */
+const ON_ONE = {
+  nodeSetup: ["setting up", "node"],
+  nodeReset: ["resetting", "node"],
+  nodeRecycle: ["recycling", "node"],
+  linkCreate: ["creating", "link"],
+  linkDestroy: ["removing", "link"],
+  emulationSetup: ["setting up", "emulation"],
+  emulationUpdate: ["updating", "emulation"],
+  emulationDestroy: ["removing", "emulation"],
+} as const satisfies Partial<Record<AgentMethod, readonly [string, "node" | "link" | "emulation"]>>;
+const onOne = (method: AgentMethod): method is keyof typeof ON_ONE => method in ON_ONE;
+
 /** What an agent call does, as the materialization's user would say it. */
 export function describeCall(method: AgentMethod, args: unknown[]): string {
   const mz = `of ${field(args, 0, "mzid")}`;
+  if (onOne(method)) {
+    const [doing, kind] = ON_ONE[method];
+    return `${doing} ${kind} ${field(args, 0, kind)} ${mz}`;
+  }
   switch (method) {
-    case "nodeSetup":
-      return `setting up node ${field(args, 0, "node")} ${mz}`;
-    case "nodeReset":
-      return `resetting node ${field(args, 0, "node")} ${mz}`;
-    case "nodeRecycle":
-      return `recycling node ${field(args, 0, "node")} ${mz}`;
     case "infrapodNode":
       return `telling the infrapod ${mz} about node ${field(args, 0, "node")}`;
     case "nodePower":
       return `power ${typeof args[1] === "string" ? args[1] : "?"} of ${typeof args[0] === "string" ? args[0] : "?"}`;
-    case "linkCreate":
-      return `creating link ${field(args, 0, "link")} ${mz}`;
-    case "linkDestroy":
-      return `removing link ${field(args, 0, "link")} ${mz}`;
-    case "emulationSetup":
-      return `setting up emulation ${field(args, 0, "emulation")} ${mz}`;
-    case "emulationUpdate":
-      return `updating emulation ${field(args, 0, "emulation")} ${mz}`;
-    case "emulationDestroy":
-      return `removing emulation ${field(args, 0, "emulation")} ${mz}`;
     case "infrapodEnclave":
       return `creating the infrapod ${mz}`;
     case "infrapodServices":

@@ -9,10 +9,9 @@ import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
-import { listNetns } from "../../src/linux/processes.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
+import { dematerializeClean, portalOf, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2"];
 /** Two LANs of three busybox nodes over both hosts: n0 n2 n4 on h1 (with the infrapod), n1 n3 n5 on h2. */
@@ -75,12 +74,5 @@ test("an agent that stops answering: its nodes fail at the call deadline naming 
     120_000,
   );
   assert.equal(active.nodes.length, 6);
-  const d = await materializePlan(fx, p, "dematerialize");
-  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
-  for (const h of HOSTS)
-    assert.deepEqual(
-      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
-      [],
-      `nothing of ${mzid} is left on ${h}`,
-    );
+  await dematerializeClean(fx, p, HOSTS);
 });

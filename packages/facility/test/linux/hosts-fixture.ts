@@ -235,6 +235,18 @@ export async function materializePlan(
   }
 }
 
+/** Dematerialize a plan and check that nothing of it is left on the named hosts. */
+export async function dematerializeClean(fx: HostsFixture, plan: MaterializationPlan, hosts: string[]): Promise<void> {
+  const d = await materializePlan(fx, plan, "dematerialize");
+  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
+  for (const h of hosts)
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(hostPrefix(plan.mzid, h))),
+      [],
+      `nothing of ${plan.mzid} is left on ${h}`,
+    );
+}
+
 /** The kernel object prefix a materialization has on a host of the fixture (names qualified by host). */
 export function hostPrefix(mzid: string, host: string): string {
   return prefixOn(mzid, host);

@@ -9,10 +9,9 @@ import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
 import { fabricVeth } from "../../src/linux/fabric.ts";
-import { listNetns } from "../../src/linux/processes.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
+import { dematerializeClean, hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 const DELAY_MS = 5;
@@ -55,13 +54,7 @@ test("a routed underlay with latency: the infranet and a LAN span both subnets o
   inNs(node(mzid, "n1", "h2"), "busybox ping -c 1 -W 2 10.0.0.3");
   const near = rttOf(inNs(node(mzid, "n1", "h2"), "busybox ping -c 5 -i 0.2 -W 2 10.0.0.3"));
   assert.ok(near < across, `RTT ${near} ms on one side, ${across} ms across`);
-  const d = await materializePlan(fx, p, "dematerialize");
-  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
-  for (const h of HOSTS)
-    assert.deepEqual(
-      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
-      [],
-    );
+  await dematerializeClean(fx, p, HOSTS);
 });
 
 test("a host's namespace deleted mid-materialization: the facility sees it down, its nodes fail naming it, the rest completes, teardown completes", {
@@ -108,13 +101,7 @@ test("a host's namespace deleted mid-materialization: the facility sees it down,
   );
   // The rest works: n0 (h1) and n1 (h2) on the LAN.
   inNs(node(mzid, "n1", "h2"), "busybox ping -c 1 -W 2 10.0.0.1");
-  const d = await materializePlan(fx, p, "dematerialize");
-  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
-  for (const h of ["h1", "h2"])
-    assert.deepEqual(
-      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
-      [],
-    );
+  await dematerializeClean(fx, p, ["h1", "h2"]);
   // What h3 made is swept when the fixture closes (as when the machine comes back: reconcile.ts).
   await h3.kill("SIGKILL");
 });

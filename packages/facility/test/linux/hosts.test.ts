@@ -12,7 +12,7 @@ import type { Experiment, Facility, Realization } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
 import { listNetns } from "../../src/linux/processes.ts";
 import { skip } from "./fixture.ts";
-import { hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
+import { dematerializeClean, hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 
@@ -145,14 +145,7 @@ test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP,
     output(portal.exec({ mzid, resource: resource("n5"), node: "n9", argv: ["true"] })),
     (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound && /no node 'n9'/.test(e.message),
   );
-  const d = await materializePlan(fx, p, "dematerialize");
-  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
-  for (const h of HOSTS)
-    assert.deepEqual(
-      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
-      [],
-      `nothing of ${mzid} is left on ${h}`,
-    );
+  await dematerializeClean(fx, p, HOSTS);
 });
 
 /** A command's output streams (exec or shell), decoded. */
@@ -225,14 +218,7 @@ test("experiment links across hosts: a LAN over three hosts, an emulated link th
   } finally {
     server.kill();
   }
-  const d = await materializePlan(fx, p, "dematerialize");
-  assert.equal(d.status, pb.MzStatus.DEMATERIALIZED);
-  for (const h of HOSTS)
-    assert.deepEqual(
-      listNetns().filter((n) => n.startsWith(hostPrefix(mzid, h))),
-      [],
-      `nothing of ${mzid} is left on ${h}`,
-    );
+  await dematerializeClean(fx, p, HOSTS);
 });
 
 test("isolation across hosts: two materializations with the same addresses on the same hosts never meet (different VNIs)", {

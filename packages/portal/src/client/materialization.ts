@@ -1,31 +1,13 @@
 /**
  * The materialization status the portal reports (`GET …/materialization`), shared by
- * the server, the CLI and the web UI. Browser-safe: XIR's types only.
+ * the server, the CLI and the web UI. Browser-safe: types only (XIR's, and the
+ * facility's node profile report from `@merge/materialize/spec`).
  */
+import type { NodeProfileReport } from "@merge/materialize/spec";
 import type { EmulationValues, LinkEmulation } from "@merge/xir/browser";
 
-/** A virtual node's performance profile as its facility set it up (`@merge/materialize` NodeProfileReport). */
-export interface NodeProfile {
-  kind: "vm" | "container";
-  accel?: "kvm" | "tcg";
-  cores?: number;
-  memoryMiB?: number;
-  /** Host CPU bandwidth in cores (cgroup quota per 100 ms period). */
-  cpuCap?: number;
-  nics?: { ifname: string; model: string }[];
-  /** Host seconds per guest second: asked, achieved against wall time, against the CPU given (`ofCpu`). */
-  dilation?: {
-    asked: number;
-    achieved: number;
-    ofCpu: number;
-    shift: number;
-    cap: number;
-    rate: number;
-    obtained: number;
-    windowS: number;
-    error: number;
-  };
-}
+/** A virtual node's performance profile as its facility set it up. */
+export type NodeProfile = NodeProfileReport;
 
 export interface FacilityStatus {
   facility: string;
