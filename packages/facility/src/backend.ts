@@ -121,6 +121,21 @@ export interface Backend {
    */
   infrapodNode?(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void>;
 
+  /**
+   * Many hosts: the gateway's side of routing other facilities' infranets
+   * when the gateway is on another host than the infrapod (`spec.gatewayLink`
+   * toward the infrapod's host): the tunnels toward the peers and the routes.
+   * Returns this facility's gateway ends (public parts only).
+   */
+  infranetGateway?(spec: InfrapodSpec, ctx: ActionContext): Promise<GatewayEndSpec[]>;
+
+  /**
+   * Let the peer facilities' gateway ends of a materialization into its
+   * tunnels here (what the portal hands over). `host` on each: the facility
+   * host of this facility's gateway toward that peer (many hosts).
+   */
+  gatewayPeers?(mzid: MzId, peers: (GatewayEndSpec & { host?: string })[], ctx: ActionContext): Promise<void>;
+
   /** Ensure the harbor exists (facility start-up). */
   harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void>;
 

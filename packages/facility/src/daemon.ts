@@ -12,6 +12,7 @@
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
  *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
  *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes; overrides the model's hosts.<name>.nat)
+ *                 [--site <netns> --site-address <addr>]  (the host carrying the facility's gateway: its wide-area side)
  *                 [--parent-fd N]
  *
  * `facility` runs a whole facility in one process (the single-machine default):
@@ -218,7 +219,7 @@ async function facilityMain(args: string[]): Promise<void> {
     log: (m) => console.error(m),
   });
   console.error(
-    `facility ${model.name}: commander ${facility.url} (registry ${facility.registryUrl}), rex on ${store.backend}${facility.metricsUrl ? `, metrics ${facility.metricsUrl}` : ""}`,
+    `facility ${model.name}: commander ${facility.url} (registry ${facility.registryUrl}), rex on ${store.backend}${facility.hostRegistryUrl ? `, host registry ${facility.hostRegistryUrl}` : ""}${facility.metricsUrl ? `, metrics ${facility.metricsUrl}` : ""}`,
   );
   let stopping = false;
   stop = async () => {
@@ -273,6 +274,8 @@ async function agentMain(args: string[]): Promise<void> {
       nat: { type: "string" },
       "nat-address": { type: "string" },
       "parent-fd": { type: "string" },
+      site: { type: "string" },
+      "site-address": { type: "string" },
     },
   });
   let stop: () => Promise<void> = async () => process.exit(0);
@@ -286,6 +289,8 @@ async function agentMain(args: string[]): Promise<void> {
     );
   if (values.backend !== "linux" && values.backend !== "sim")
     throw new DaemonUsageError(`agent: --backend '${values.backend}': expected linux or sim`);
+  if ((values.site === undefined) !== (values["site-address"] === undefined))
+    throw new DaemonUsageError("agent: --site <netns> and --site-address <address> go together");
   const { runAgentProcess } = await import("./host/run.ts");
   const { agent, backend } = await runAgentProcess({
     name: values.name as string,
@@ -299,6 +304,7 @@ async function agentMain(args: string[]): Promise<void> {
     ...(values["default-image"] ? { defaultImage: values["default-image"] } : {}),
     ...(values.nat ? { nat: values.nat } : {}),
     ...(values["nat-address"] ? { natAddress: values["nat-address"] } : {}),
+    ...(values.site ? { site: { netns: values.site, address: values["site-address"] ?? "" } } : {}),
   });
   // The fabric (linux/fabric.ts) waits for this line.
   void agent.registered.then(() => console.error(`host agent ${values.name}: registered`));

@@ -35,6 +35,11 @@ export interface FacilityProcessOptions {
   withParent?: boolean;
   /** The facility's site (linux backend): where its gateway tunnels to other facilities have their sockets. */
   site?: { netns: string; address: string };
+  /**
+   * A model naming hosts: the facility's own address on their fabric (its
+   * host registry and VTEP listen there; linux/fabric.ts).
+   */
+  fabric?: string;
 }
 
 export interface FacilityProcess {
@@ -42,6 +47,8 @@ export interface FacilityProcess {
   child: ChildProcess;
   /** The commander's facility API URL, once up. */
   ready: Promise<string>;
+  /** The host registry's URL, once up (a model naming hosts; else undefined). */
+  hostRegistry: Promise<string | undefined>;
   certs: string;
   log: string;
   /** SIGTERM, then SIGKILL after `ms`; resolves once the process is gone. */
@@ -52,7 +59,8 @@ export interface FacilityProcess {
 export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const certs = join(o.dir, "certs");
-  if (!existsSync(join(certs, "ca.pem"))) makeCerts(certs, { facility: o.model.name });
+  if (!existsSync(join(certs, "ca.pem")))
+    makeCerts(certs, { facility: o.model.name, ...(o.fabric ? { hosts: [o.fabric] } : {}) });
   const modelFile = join(o.dir, `${o.model.name}.json`);
   writeFileSync(modelFile, JSON.stringify(o.model, null, 2));
   const logFile = join(o.dir, "facility.log");
@@ -86,6 +94,7 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
     ...(o.qualifyNames ? ["--qualify-names"] : []),
     ...(o.site ? ["--site", o.site.netns, "--site-address", o.site.address] : []),
     ...(o.withParent ? ["--parent-fd", "3"] : []),
+    ...(o.fabric ? ["--host-registry-host", o.fabric, "--underlay", o.fabric] : []),
   ];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
@@ -93,14 +102,16 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
+  let hostRegistry: (url: string | undefined) => void = () => {};
   const ready = new Promise<string>((res, rej) => {
     let seen = "";
     const onData = (d: Buffer) => {
       seen = (seen + d.toString()).slice(-8192);
-      const m = /^facility \S+: commander (https:\/\/\S+)/m.exec(seen);
+      const m = /^facility \S+: commander (https:\/\/\S+).*$/m.exec(seen);
       if (m) {
         child.stderr?.off("data", onData);
         child.off("exit", onExit);
+        hostRegistry(/host registry (https:\/\/[^\s,]+)/.exec(m[0])?.[1]);
         res(m[1] as string);
       }
     };
@@ -116,6 +127,10 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
     child.once("exit", onExit);
   });
   ready.catch(() => {});
+  const registry = new Promise<string | undefined>((res) => {
+    hostRegistry = res;
+    ready.catch(() => res(undefined));
+  });
   const stop = async (ms = 15_000) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise<void>((r) => child.once("exit", () => r()));
@@ -124,7 +139,7 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
     await gone;
     clearTimeout(t);
   };
-  return { name: o.model.name, child, ready, certs, log: logFile, stop };
+  return { name: o.model.name, child, ready, hostRegistry: registry, certs, log: logFile, stop };
 }
 
 /** The CA certificate a portal's facility record carries for this facility. */

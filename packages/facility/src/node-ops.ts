@@ -26,7 +26,6 @@ import type { NodeActivity } from "./linux/activity.ts";
 import { type AttachGrant, attachPeer, detachPeer } from "./linux/attach.ts";
 import { nodePid } from "./linux/container.ts";
 import type { Env } from "./linux/env.ts";
-import { gatewayPeersSet } from "./linux/external.ts";
 import { prefixOf } from "./linux/names.ts";
 import { keys, type MzInfo, type NodeRecord } from "./task.ts";
 
@@ -361,8 +360,19 @@ export class NodeOps {
   async gatewayPeers(mzid: MzId, peers: GatewayEndSpec[]): Promise<void> {
     realNodes(this.backend, "there is no gateway tunnel to join");
     await this.info(mzid);
+    if (!this.backend.gatewayPeers)
+      throw new NodeOpsError("failed_precondition", `the ${this.backend.name} backend has no gateway tunnels`);
+    // Many hosts: each peer's end goes to the host of this facility's gateway toward it, as the plan says.
+    const hosts = new Map<string, string>();
+    for (const { action } of await readActions(this.store, mzid)) {
+      if (action.spec.kind === "link.create")
+        for (const x of action.spec.link.external ?? []) if (x.host) hosts.set(x.peer, x.host);
+      if (action.spec.kind === "infrapod.enclave")
+        for (const p of action.spec.infrapod.peers ?? []) if (p.host) hosts.set(p.peer, p.host);
+    }
+    const routed = peers.map((p) => (hosts.has(p.peer) ? { ...p, host: hosts.get(p.peer) } : p));
     try {
-      await gatewayPeersSet(prefixOf(mzid), peers);
+      await this.backend.gatewayPeers(mzid, routed, this.ctx());
     } catch (e) {
       throw new NodeOpsError("failed_precondition", (e as Error).message);
     }

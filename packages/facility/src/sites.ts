@@ -8,11 +8,20 @@
  * commander URL, CA, model) and `interconnects` (one between every pair of
  * facilities, gateway port to gateway port, with the wide area's latency and
  * rate).
+ *
+ * A model whose resources name hosts runs over hosts of its own (linux
+ * backend): a fabric of host namespaces with an agent each (linux/fabric.ts,
+ * as `npm start -- --hosts N`), the facility's address on it; the agent of the
+ * host carrying a gateway resource is given the facility's site, so the
+ * gateway's tunnels have their sockets there. Host names are kernel-name
+ * qualifiers on this one machine, so they must not repeat across facilities.
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Facility, Interconnect } from "@merge/xir";
+import { modelHosts } from "./facility.ts";
 import { type FacilityProcess, facilityCa, spawnFacility } from "./facility-process.ts";
+import type { Fabric } from "./linux/fabric.ts";
 
 /** The second facility of the demo and of the tests: phobos's shape under another name. */
 export const SECOND_FACILITY = "deimos";
@@ -50,6 +59,8 @@ export interface SiteFacility {
   /** The site's namespace and wide-area address (linux backend only). */
   site?: { netns: string; address: string };
   process: FacilityProcess;
+  /** The facility's hosts, when its model names any (linux backend). */
+  fabric?: Fabric;
 }
 
 export interface Sites {
@@ -100,6 +111,11 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
   const all = [...(o.running ?? []), ...o.models];
   const names = all.map((m) => m.name);
   if (new Set(names).size !== names.length) throw new Error(`sites: facility names repeat: ${names.join(", ")}`);
+  const hostNames = o.models.flatMap(modelHosts);
+  if (o.backend === "linux" && new Set(hostNames).size !== hostNames.length)
+    throw new Error(
+      `sites: host names repeat across facilities (${hostNames.join(", ")}): on one machine each must be unique`,
+    );
   const { WAN_LATENCY_NS, WAN_RATE_BPS, wanUp } = await import("./linux/wan.ts");
   const latencyNs = o.latencyNs ?? WAN_LATENCY_NS;
   const rateBps = o.rateBps ?? WAN_RATE_BPS;
@@ -115,6 +131,22 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
         })
       : undefined;
   const skipped = o.running?.length ?? 0;
+  // Facilities of several hosts: their fabrics first (the facility's address on it is in its certificate).
+  const fabrics: (Fabric | undefined)[] = [];
+  const closeFabrics = async () => {
+    for (const f of fabrics) await f?.close();
+  };
+  try {
+    const { openFabric } = await import("./linux/fabric.ts");
+    for (const model of o.models) {
+      const hosts = o.backend === "linux" ? modelHosts(model) : [];
+      fabrics.push(hosts.length ? await openFabric({ dir: join(o.dir, model.name, "hosts"), hosts }) : undefined);
+    }
+  } catch (e) {
+    await closeFabrics();
+    await wan?.close();
+    throw e;
+  }
   const procs = o.models.map((model, i) =>
     spawnFacility({
       dir: join(o.dir, model.name),
@@ -126,14 +158,38 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
         : {}),
       ...(o.noHarbor ? { noHarbor: true } : {}),
       ...(o.withParent ? { withParent: true } : {}),
+      ...(fabrics[i] ? { fabric: fabrics[i].gateway } : {}),
     }),
   );
   const close = async () => {
     await Promise.all(procs.map((p) => p.stop()));
+    // The hosts' agents hold the gateways' tunnels in the sites: they go before the wide area.
+    await closeFabrics();
     await wan?.close();
   };
   try {
     const urls = await Promise.all(procs.map((p) => p.ready));
+    await Promise.all(
+      procs.map(async (p, i) => {
+        const fabric = fabrics[i];
+        if (!fabric) return;
+        const registry = await p.hostRegistry;
+        if (!registry) throw new Error(`facility ${p.name} names hosts but started no host registry`);
+        const model = o.models[i]!;
+        const site = wan?.sites[skipped + i];
+        const gateways = new Set(model.resources.filter((r) => r.kind === "gateway" && r.host).map((r) => r.host));
+        await Promise.all(
+          fabric.hosts.map((h) =>
+            fabric.startAgent(h.name, {
+              registry,
+              ca: p.certs,
+              ...(o.withParent ? { parentPipe: true } : {}),
+              args: site && gateways.has(h.name) ? ["--site", site.netns, "--site-address", site.address] : [],
+            }),
+          ),
+        );
+      }),
+    );
     const skip = o.running?.length ?? 0;
     const runningSites = Object.fromEntries(
       (wan?.sites.slice(0, skip) ?? []).map((s) => [s.name, { netns: s.netns, address: s.address }]),
@@ -148,6 +204,7 @@ export async function startSites(o: SitesOptions): Promise<Sites> {
         certs: p.certs,
         ...(s ? { site: { netns: s.netns, address: s.address } } : {}),
         process: p,
+        ...(fabrics[i] ? { fabric: fabrics[i] } : {}),
       };
     });
     return { facilities, runningSites, interconnects, ...(wan ? { wan } : {}), close };

@@ -23,7 +23,7 @@ export type FragmentOp = Fragment["op"];
 export function fragmentHosts(f: Fragment): string[] {
   switch (f.op) {
     case "infrapod.setup":
-      return [f.infrapod.host ?? ""];
+      return infrapodHosts(f.infrapod);
     case "node.setup":
     case "node.recycle":
     case "node.reset":
@@ -38,10 +38,25 @@ export function fragmentHosts(f: Fragment): string[] {
   }
 }
 
-/** Every host a link touches: its endpoints' and its emulator's, sorted, `""` for the facility's own machine. */
+/**
+ * The hosts an infrapod's setup lands on: its own and, when it routes other
+ * facilities' infranets through a gateway on another host, that host.
+ */
+export function infrapodHosts(spec: InfrapodSpec): string[] {
+  const hosts = new Set([spec.host ?? "", ...(spec.peers ?? []).map((p) => p.host ?? "")]);
+  return [...hosts].sort();
+}
+
+/**
+ * Every host a link touches: its endpoints' (those at this facility), its
+ * emulator's and, for an external link, its gateways', sorted, `""` for the
+ * facility's own machine.
+ */
 export function linkHosts(link: LinkSpec): string[] {
-  const hosts = new Set(link.endpoints.map((e) => e.host ?? ""));
+  const remote = new Set(link.remote ?? []);
+  const hosts = new Set(link.endpoints.flatMap((e, k) => (remote.has(k) ? [] : [e.host ?? ""])));
   if (link.emulator) hosts.add(link.emulatorHost ?? "");
+  for (const x of link.external ?? []) hosts.add(x.host ?? "");
   return [...hosts].sort();
 }
 

@@ -198,11 +198,13 @@ function externalOf(
         throw new PlanError(
           `realization ${rlz.id}: link '${le.link}' crosses ${here.resource}/${here.port} toward ${there.facility} without a VNI`,
         );
-      const port = facility.resources.find((r) => r.id === here.resource)?.ports.find((p) => p.name === here.port);
+      const gateway = facility.resources.find((r) => r.id === here.resource);
+      const port = gateway?.ports.find((p) => p.name === here.port);
       const base = {
         peer: there.facility,
         vni,
         gateway: here.resource,
+        ...(gateway?.host ? { host: gateway.host } : {}),
         ...gatewayAddresses(
           k,
           rlz.infranets.findIndex((x) => x.facility === there.facility),
@@ -273,13 +275,15 @@ export function infranetPeers(
     );
     if (!ic) continue;
     const here = ic.a.facility === facility.name ? ic.a : ic.b;
-    const port = facility.resources.find((r) => r.id === here.resource)?.ports.find((q) => q.name === here.port);
+    const gateway = facility.resources.find((r) => r.id === here.resource);
+    const port = gateway?.ports.find((q) => q.name === here.port);
     out.push({
       peer: net.facility,
       subnet: infranetOf(p).subnet,
       gateway: here.resource,
       ...gatewayAddresses(k, p),
       rateBps: port?.capacity ?? 0,
+      ...(gateway?.host ? { host: gateway.host } : {}),
     });
   }
   return out;

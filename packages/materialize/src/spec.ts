@@ -69,6 +69,13 @@ export interface InfrapodSpec {
    * (absent: one facility, or no interconnect to the others).
    */
   peers?: InfranetPeer[];
+  /**
+   * The infrapod and the gateway namespace its peers' infranets are routed
+   * through are on different hosts: the link between them is a VXLAN tunnel
+   * toward `remote`, the other host's underlay address. Filled in by the
+   * facility when it routes the call (never planned).
+   */
+  gatewayLink?: { remote: string };
 }
 
 /**
@@ -89,6 +96,8 @@ export interface InfranetPeer {
   peerAddress: string;
   /** bits/s this facility sends into the tunnel (the gateway port's line rate); 0: unlimited. */
   rateBps: number;
+  /** The facility host carrying the gateway resource (absent: the facility's own machine). */
+  host?: string;
 }
 
 /** A project's members as node accounts: the portal's uids (a user's group has their uid) and the project's gid. */
@@ -295,6 +304,12 @@ export interface ExternalSpec {
    */
   end: "node" | "emulator" | "bridge";
   endpoint?: number;
+  /**
+   * The facility host carrying the gateway resource, where the tunnel lives
+   * (absent: the facility's own machine); what joins the segment on another
+   * host reaches it over the facility's VXLAN fabric.
+   */
+  host?: string;
 }
 
 /**

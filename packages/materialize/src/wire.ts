@@ -94,6 +94,7 @@ function infrapodFromPb(s: pb.InfrapodSpec | undefined, where: string): Infrapod
             address: x.address,
             peerAddress: x.peerAddress,
             rateBps: x.rateBps,
+            ...opt("host", x.host || undefined),
           })),
         }
       : {}),
@@ -231,6 +232,7 @@ function externalFromPb(x: pb.ExternalSegment, where: string): ExternalSpec {
     rateBps: x.rateBps,
     end: x.end,
     ...opt("endpoint", x.endpoint),
+    ...opt("host", x.host || undefined),
   };
 }
 

@@ -26,6 +26,14 @@ export const AGENT_METHODS = {
     if (!b.infrapodNode) throw new Error(`the ${b.name} backend carries no nodes of other hosts`);
     await b.infrapodNode(spec as never, present === true, ctx);
   },
+  infranetGateway: (b, [spec], ctx) => {
+    if (!b.infranetGateway) throw new Error(`the ${b.name} backend routes no infranets to other facilities`);
+    return b.infranetGateway(spec as never, ctx);
+  },
+  gatewayPeers: async (b, [mzid, peers], ctx) => {
+    if (!b.gatewayPeers) throw new Error(`the ${b.name} backend has no gateway tunnels`);
+    await b.gatewayPeers(mzid as string, peers as never, ctx);
+  },
   harborEnsure: (b, [spec], ctx) => b.harborEnsure(spec as never, ctx),
   nodeSetup: (b, [spec], ctx) => b.nodeSetup(spec as never, ctx),
   nodeRecycle: (b, [spec], ctx) => b.nodeRecycle(spec as never, ctx),

@@ -71,6 +71,10 @@ export function describeCall(method: AgentMethod, args: unknown[]): string {
       return `updating the infrapod's DHCP and DNS entries ${mz}`;
     case "infrapodDestroy":
       return `removing what it holds ${mz}`;
+    case "infranetGateway":
+      return `routing other facilities' infranets through its gateway ${mz}`;
+    case "gatewayPeers":
+      return `letting the peer facilities' gateways of ${typeof args[0] === "string" ? args[0] : "?"} in`;
     case "harborEnsure":
       return "bringing up its part of the harbor";
     case "activity":

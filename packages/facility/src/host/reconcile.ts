@@ -7,7 +7,7 @@
  * and actions that failed because the host was down are cleared for rex to
  * retry. Other hosts' and other materializations' parts are left as they are.
  */
-import { linkHosts } from "@merge/materialize";
+import { infrapodHosts, linkHosts } from "@merge/materialize";
 import type { Store } from "@merge/store";
 import { performAction } from "../actions.ts";
 import type { ActionContext } from "../backend.ts";
@@ -20,6 +20,7 @@ import type { HostRoutedBackend } from "./routed.ts";
 export function actionHosts(spec: ActionSpec, hostOf: (resource: string) => string | undefined): string[] {
   switch (spec.kind) {
     case "infrapod.enclave":
+      return infrapodHosts(spec.infrapod);
     case "infrapod.services":
     case "infrapod.entries":
     case "infrapod.destroy":

@@ -22,12 +22,15 @@ import type {
   ActionContext,
   Backend,
   EmulationSpec,
+  GatewayEndSpec,
   HarborSpec,
   InfranetEntry,
   InfranetSpec,
   InfrapodSpec,
   InfrapodStatus,
+  LinkCreateOutcome,
   LinkSpec,
+  MzId,
   NodeRef,
   NodeSetupOutcome,
   NodeSpec,
@@ -364,7 +367,12 @@ export class HostRoutedBackend implements Backend {
    * A call on every host of a link, together, each told which part is its own
    * (`span`); the error names each host that failed.
    */
-  private async onEach(hosts: string[], method: AgentMethod, spec: LinkSpec, ctx: ActionContext): Promise<void> {
+  private async onEach(
+    hosts: string[],
+    method: "linkCreate" | "linkDestroy",
+    spec: LinkSpec,
+    ctx: ActionContext,
+  ): Promise<LinkCreateOutcome> {
     let underlays: Record<string, string> = {};
     if (hosts.length > 1) {
       // Teardown needs no addresses: a host that is gone keeps none of it to tear down here.
@@ -375,19 +383,62 @@ export class HostRoutedBackend implements Backend {
       hosts.map((h) => {
         const s: LinkSpec = hosts.length > 1 ? { ...spec, span: { local: h, underlays } } : spec;
         const call = () =>
-          this.on<void>(h || undefined, method, [s], ctx, (b) =>
-            method === "linkCreate" ? b.linkCreate(s, ctx).then(() => {}) : b.linkDestroy(s, ctx),
+          this.on<LinkCreateOutcome>(h || undefined, method, [s], ctx, (b) =>
+            method === "linkCreate" ? b.linkCreate(s, ctx) : b.linkDestroy(s, ctx),
           );
-        return method === "linkDestroy" ? this.away(`link ${spec.link}`, ctx, call) : call();
+        return method === "linkDestroy" ? this.away(`link ${spec.link}`, ctx, async () => void (await call())) : call();
       }),
     );
     const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
     if (failed.length) throw new Error(`link ${spec.link}: ${failed.join("; ")}`);
+    // An external link's gateway ends come from its gateways' hosts.
+    const gateways = results.flatMap((r) => (r.status === "fulfilled" && r.value ? (r.value.gateways ?? []) : []));
+    return gateways.length ? { gateways } : undefined;
   }
 
+  /**
+   * The infrapod on its host; when it routes other facilities' infranets
+   * through a gateway on another host, that host's side first (the tunnels
+   * toward the peers, `infranetGateway`), joined to the infrapod by a VXLAN
+   * tunnel between the two hosts (`gatewayLink`). The peers routed are those
+   * whose gateway is on the first peer's gateway host; a peer whose gateway is
+   * on yet another host is not routed (its names still resolve).
+   */
   async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     const s = await this.infranetOn(spec, spec.host);
-    return this.on(spec.host, "infrapodEnclave", [s], ctx, (b) => b.infrapodEnclave(s, ctx));
+    const peers = spec.peers ?? [];
+    const gw = peers[0]?.host ?? "";
+    const routed = peers.filter((p) => (p.host ?? "") === gw);
+    const left = peers.filter((p) => (p.host ?? "") !== gw);
+    if (left.length)
+      ctx.log(
+        `infrapod ${spec.mzid}: the infranets of ${left.map((p) => p.peer).join(", ")} are not routed: their gateways are on other hosts than ${gw || "the facility's own machine"}`,
+      );
+    const pod = spec.host ?? "";
+    if (!peers.length || gw === pod) {
+      const here = left.length ? { ...s, peers: routed } : s;
+      return this.on(spec.host, "infrapodEnclave", [here], ctx, (b) => b.infrapodEnclave(here, ctx));
+    }
+    const [podUnderlay, gwUnderlay] = await Promise.all([this.underlayOf(pod), this.underlayOf(gw)]);
+    const atGw: InfrapodSpec = { ...spec, peers: routed, gatewayLink: { remote: podUnderlay } };
+    const gateways = await this.on(gw || undefined, "infranetGateway", [atGw], ctx, (b) => {
+      if (!b.infranetGateway) throw new Error(`the ${b.name} backend routes no infranets to other facilities`);
+      return b.infranetGateway(atGw, ctx);
+    });
+    const atPod: InfrapodSpec = { ...s, peers: routed, gatewayLink: { remote: gwUnderlay } };
+    const st = await this.on(spec.host, "infrapodEnclave", [atPod], ctx, (b) => b.infrapodEnclave(atPod, ctx));
+    return { ...st, gateways: [...(st.gateways ?? []), ...gateways] };
+  }
+
+  /** The peers' gateway ends, each to the host of this facility's gateway toward it. */
+  async gatewayPeers(mzid: MzId, peers: (GatewayEndSpec & { host?: string })[], ctx: ActionContext): Promise<void> {
+    const byHost = new Map<string, GatewayEndSpec[]>();
+    for (const { host, ...p } of peers) byHost.set(host ?? "", [...(byHost.get(host ?? "") ?? []), p]);
+    for (const [host, ends] of byHost)
+      await this.on(host || undefined, "gatewayPeers", [mzid, ends], ctx, async (b) => {
+        if (!b.gatewayPeers) throw new Error(`the ${b.name} backend has no gateway tunnels`);
+        await b.gatewayPeers(mzid, ends, ctx);
+      });
   }
   infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     return this.on(spec.host, "infrapodServices", [spec], ctx, (b) => b.infrapodServices(spec, ctx));
@@ -512,11 +563,11 @@ export class HostRoutedBackend implements Backend {
       b.nodePower(resource, action, ctx, node),
     );
   }
-  linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+  linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<LinkCreateOutcome> {
     return this.onEach(linkHosts(spec), "linkCreate", spec, ctx);
   }
-  linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
-    return this.onEach(linkHosts(spec), "linkDestroy", spec, ctx);
+  async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    await this.onEach(linkHosts(spec), "linkDestroy", spec, ctx);
   }
   emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
     return this.on(spec.host, "emulationSetup", [spec], ctx, (b) => b.emulationSetup(spec, ctx));

@@ -29,6 +29,12 @@ export interface AgentProcessOptions {
    */
   nat?: string;
   natAddress?: string;
+  /**
+   * The facility's site, on the host carrying its gateway: the namespace
+   * holding its wide-area address, where the gateway's tunnels to other
+   * facilities have their sockets (linux/gateway.ts).
+   */
+  site?: { netns: string; address: string };
   log?: (m: string) => void;
 }
 
@@ -50,6 +56,7 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<{ agent: 
       log,
       ...(o.defaultImage ? { defaultImage: o.defaultImage } : {}),
       ...(nat ? { nat } : {}),
+      ...(o.site ? { site: o.site } : {}),
     });
   }
   const agent = await startHostAgent({

@@ -13,6 +13,7 @@ import type {
   ActionContext,
   Backend,
   EmulationSpec,
+  GatewayEndSpec,
   HarborSpec,
   InfranetEntry,
   InfranetSpec,
@@ -20,6 +21,7 @@ import type {
   InfrapodStatus,
   LinkCreateOutcome,
   LinkSpec,
+  MzId,
   NodeRef,
   NodeSetupResult,
   NodeSpec,
@@ -29,7 +31,14 @@ import { nodeBoot, nodeStop, nodesStart, nodesWire, nodeWipe, waitReady } from "
 import { type DataPlaneOptions, LinuxDataPlane, nexOf } from "./dataplane.ts";
 import { emulationStart, emulationStop, emulationUpdate } from "./emulation.ts";
 import { ensureMzDir, mounted, mzDir } from "./env.ts";
-import { externalCreate, externalDestroy, infranetPeersUp } from "./external.ts";
+import {
+  externalCreate,
+  externalDestroy,
+  gatewayPeersSet,
+  infranetGatewaySide,
+  infranetPeersUp,
+  infranetPodSide,
+} from "./external.ts";
 import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
@@ -208,6 +217,15 @@ export class LinuxBackend implements Backend {
     }
   }
 
+  /** The record of a materialization, if this host has one. */
+  private knownPlan(mzid: string): MzPlan | undefined {
+    try {
+      return this.dataPlane.plan(mzid);
+    } catch {
+      return undefined;
+    }
+  }
+
   private status(
     prefix: string,
     services: { nex: "up" | "down"; foundry: "up" | "down" },
@@ -230,6 +248,14 @@ export class LinuxBackend implements Backend {
     this.save(spec.mzid);
     ctx.log(`infrapod ${namesOf(prefix).infrapod} up, service address ${serviceAddress}`);
     const peers = spec.peers ?? [];
+    if (peers.length && spec.gatewayLink) {
+      // Many hosts: the gateway is on another host (infranetGateway there); the infrapod's side here.
+      await infranetPodSide(this.env, prefix, spec.infranet.vni, peers, spec.gatewayLink.remote);
+      ctx.log(
+        `infrapod ${spec.mzid}: infranets of ${peers.map((p) => p.peer).join(", ")} routed via the gateway at ${spec.gatewayLink.remote}`,
+      );
+      return { serviceAddress, services: {} };
+    }
     if (peers.length && !this.env.site) {
       ctx.log(`infrapod ${spec.mzid}: no site here, so the other facilities' infranets are not routed (names resolve)`);
       return { serviceAddress, services: {} };
@@ -239,6 +265,28 @@ export class LinuxBackend implements Backend {
     const gateways = await infranetPeersUp(this.env, prefix, spec.infranet.subnet, peers);
     ctx.log(`infrapod ${spec.mzid}: infranets of ${peers.map((p) => `${p.peer} (${p.subnet})`).join(", ")} routed`);
     return { serviceAddress, services: {}, gateways };
+  }
+
+  async infranetGateway(spec: InfrapodSpec, ctx: ActionContext): Promise<GatewayEndSpec[]> {
+    const peers = spec.peers ?? [];
+    if (!spec.gatewayLink) throw new Error(`infranet gateway of ${spec.mzid}: no link to the infrapod's host given`);
+    if (!this.env.site) {
+      ctx.log(`infrapod ${spec.mzid}: no site here, so the other facilities' infranets are not routed (names resolve)`);
+      return [];
+    }
+    const ends = await infranetGatewaySide(
+      this.env,
+      prefixOf(spec.mzid),
+      spec.infranet,
+      peers,
+      spec.gatewayLink.remote,
+    );
+    ctx.log(`gateway ${spec.mzid}: infranets of ${peers.map((p) => `${p.peer} (${p.subnet})`).join(", ")} routed`);
+    return ends;
+  }
+
+  async gatewayPeers(mzid: MzId, peers: GatewayEndSpec[], _ctx: ActionContext): Promise<void> {
+    await gatewayPeersSet(prefixOf(mzid), peers);
   }
 
   async infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
@@ -609,13 +657,16 @@ export class LinuxBackend implements Backend {
   async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<LinkCreateOutcome> {
     if (spec.external?.length) {
       // Across facilities: this facility's endpoints and its ends of the wide-area segments (external.ts).
-      const mz = this.planOf(spec.mzid);
-      const link = linkRecord(spec);
-      const had = mz.links.find((l) => l.name === link.name);
-      if (had?.emulation && link.emulation) link.emulation = had.emulation;
-      mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
+      // Several hosts: this host may hold only a gateway or an emulator of it, and no record yet.
+      const mz = spec.span ? this.knownPlan(spec.mzid) : this.planOf(spec.mzid);
+      if (mz) {
+        const link = linkRecord(spec);
+        const had = mz.links.find((l) => l.name === link.name);
+        if (had?.emulation && link.emulation) link.emulation = had.emulation;
+        mz.links = [...mz.links.filter((l) => l.name !== link.name), link];
+      }
       const gateways = await externalCreate(this.env, prefixOf(spec.mzid), spec, this.env.caps.netem);
-      this.save(spec.mzid);
+      if (mz) this.save(spec.mzid);
       ctx.log(
         `link ${spec.link} (external, toward ${[...new Set(spec.external.map((x) => x.peer))].join(", ")}): this facility's part wired`,
       );

@@ -12,6 +12,15 @@
  *    endpoints' veths.
  * Endpoints at other facilities are never wired here (`LinkSpec.remote`).
  *
+ * A facility of several hosts (`LinkSpec.span`): the tunnel lives on the
+ * gateway resource's host (`ExternalSpec.host`, the agent given the site);
+ * what joins a segment on another host (a node's interface, the emulator's
+ * port) reaches it over the facility's own VXLAN fabric (vtep.ts), on the
+ * crossing's VNI (this facility's tag of the gateway port): on the gateway's
+ * host a bridge in the gateway namespace joins the wide-area segment and the
+ * fabric's (a "hop"). A LAN's bridge is one per host, as for links across
+ * hosts (span.ts), the gateway's host being one of them.
+ *
  * Keys: each gateway end's private key is made here, in the materialization's
  * directory (swept with it), and only its `GatewayEnd` (public key, endpoint,
  * inner address) is reported, in the materialization's status; the portal
@@ -25,7 +34,8 @@ import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { type GatewayEnd, gatewayPeer, gatewayUp } from "./gateway.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns } from "./processes.ts";
-import { tunnelInto } from "./vtep.ts";
+import { spanCreate } from "./span.ts";
+import { tunnelInto, VXLAN_PORT } from "./vtep.ts";
 
 /** The gateway namespace of a materialization. */
 export const gatewayNetns = (prefix: string): string => `${prefix}-g`;
@@ -104,8 +114,14 @@ async function routedTo(netns: string, dev: string): Promise<string[]> {
   return routes.filter((r) => r.protocol !== "kernel" && r.dst !== "default").map((r) => r.dst);
 }
 
-/** The veth joining the infrapod to the gateway namespace: `gwy` in the infrapod, `pod` in the gateway's. */
+/** The link joining the infrapod to the gateway namespace: `gwy` in the infrapod, `pod` in the gateway's. */
 export const INFRANET_LINK = { pod: "169.254.0.2", gateway: "169.254.0.1" } as const;
+
+/**
+ * UDP port of the infrapod–gateway link when they are on different hosts: its
+ * VNI is the infranet's, kept apart from the infranet's own tunnels (VXLAN_PORT).
+ */
+export const GATEWAY_LINK_PORT = VXLAN_PORT + 1;
 
 /**
  * Route the other facilities' infranets from this one (idempotent): the
@@ -143,11 +159,76 @@ export async function infranetPeersUp(
       .ipIn(gw)
       .submit([`addr add ${INFRANET_LINK.gateway}/30 dev pod`, "link set dev pod up"], { tolerant: false });
   }
-  for (const ns of [pod, gw]) await check("ip", ["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  await podRoutes(env, prefix, peers);
+  await gatewayRoutes(env, prefix, subnet, peers);
+  return ends;
+}
+
+/**
+ * The infrapod's side when the gateway namespace is on another host (at
+ * underlay address `remote`): `gwy` is a VXLAN tunnel to it on the infranet's
+ * VNI (GATEWAY_LINK_PORT), then forwarding and the peers' routes as above.
+ */
+export async function infranetPodSide(
+  env: Env,
+  prefix: string,
+  vni: number,
+  peers: InfranetPeer[],
+  remote: string,
+): Promise<void> {
+  const pod = namesOf(prefix).infrapod;
+  await gatewayLink(env, prefix, vni, pod, "gwy", INFRANET_LINK.pod, remote);
+  await podRoutes(env, prefix, peers);
+}
+
+/**
+ * The gateway's side when the infrapod is on another host (at underlay
+ * address `remote`): the tunnels toward the peers, `pod` as a VXLAN tunnel to
+ * the infrapod's host, forwarding and routes. Returns this facility's ends.
+ */
+export async function infranetGatewaySide(
+  env: Env,
+  prefix: string,
+  net: { subnet: string; vni: number },
+  peers: InfranetPeer[],
+  remote: string,
+): Promise<GatewayEndSpec[]> {
+  const ends: GatewayEndSpec[] = [];
+  for (const p of peers) ends.push(await gatewayEnsure(env, prefix, p));
+  await gatewayLink(env, prefix, net.vni, gatewayNetns(prefix), "pod", INFRANET_LINK.gateway, remote);
+  await gatewayRoutes(env, prefix, net.subnet, peers);
+  return ends;
+}
+
+/** One end of the infrapod–gateway link across hosts (idempotent). */
+async function gatewayLink(
+  env: Env,
+  prefix: string,
+  vni: number,
+  netns: string,
+  inside: string,
+  address: string,
+  remote: string,
+): Promise<void> {
+  if ((await run("ip", ["-n", netns, "link", "show", inside])).code === 0) return;
+  await tunnelInto(env, { name: `${prefix}zg`, vni, netns, inside, remotes: [remote], port: GATEWAY_LINK_PORT });
+  await env.ipIn(netns).submit([`addr add ${address}/30 dev ${inside}`], { tolerant: false });
+}
+
+/** In the infrapod: forwarding, each peer's infranet via the gateway namespace. */
+async function podRoutes(env: Env, prefix: string, peers: InfranetPeer[]): Promise<void> {
+  const pod = namesOf(prefix).infrapod;
+  await check("ip", ["netns", "exec", pod, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await env.ipIn(pod).submit(
     peers.map((p) => `route replace ${p.subnet} via ${INFRANET_LINK.gateway} dev gwy`),
     { tolerant: false },
   );
+}
+
+/** In the gateway namespace: forwarding, this facility's infranet via the infrapod, each peer's into its tunnel. */
+async function gatewayRoutes(env: Env, prefix: string, subnet: string, peers: InfranetPeer[]): Promise<void> {
+  const gw = gatewayNetns(prefix);
+  await check("ip", ["netns", "exec", gw, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await env
     .ipIn(gw)
     .submit(
@@ -157,7 +238,6 @@ export async function infranetPeersUp(
       ],
       { tolerant: false },
     );
-  return ends;
 }
 
 async function ensureNetns(env: Env, names: string[]): Promise<void> {
@@ -175,6 +255,7 @@ export async function externalCreate(
   spec: LinkSpec,
   bridgeEmulated: boolean,
 ): Promise<GatewayEndSpec[]> {
+  if (spec.span) return externalSpanCreate(env, prefix, spec, bridgeEmulated);
   const crossings = spec.external ?? [];
   const n = namesOf(prefix);
   const remote = new Set(spec.remote ?? []);
@@ -229,6 +310,130 @@ export async function externalCreate(
   return [...ends.values()];
 }
 
+/** Names in the gateway namespace of a hop: the bridge, the wide-area segment's port, the fabric's port. */
+function hopNames(link: string, k: number | string): { bridge: string; wan: string; fabric: string } {
+  const key = linkKey(link);
+  return { bridge: `${key}h${k}`, wan: `${key}w${k}`, fabric: `${key}f${k}` };
+}
+
+/**
+ * This host's part of an external link on a facility of several hosts (see
+ * the module's comment): `spec.span.local` is this host.
+ */
+async function externalSpanCreate(
+  env: Env,
+  prefix: string,
+  spec: LinkSpec,
+  bridgeEmulated: boolean,
+): Promise<GatewayEndSpec[]> {
+  const span = spec.span;
+  if (!span) throw new Error(`link ${spec.link}: not a link across hosts`);
+  const here = (h: string | undefined) => (h ?? "") === span.local;
+  const under = (h: string | undefined) => {
+    const u = span.underlays[h ?? ""];
+    if (!u) throw new Error(`link ${spec.link}: no underlay address for host '${h || "(the facility's own)"}'`);
+    return u;
+  };
+  const crossings = spec.external ?? [];
+  const n = namesOf(prefix);
+  const gw = gatewayNetns(prefix);
+  const remote = new Set(spec.remote ?? []);
+  const ends = new Map<string, GatewayEndSpec>();
+  for (const x of crossings)
+    if (here(x.host) && !ends.has(x.peer)) ends.set(x.peer, await gatewayEnsure(env, prefix, x));
+  // The wide-area segment of crossing `i`, moved into `netns` as `inside`.
+  const wan = (x: ExternalSpec, part: string, netns: string, inside: string, master?: string) =>
+    tunnelInto(env, {
+      name: tunnelName(prefix, spec.link, part),
+      vni: x.vni,
+      netns,
+      inside,
+      remotes: [x.peerAddress],
+      underlay: gw,
+      ...(master ? { master } : {}),
+    });
+  // The fabric's segment of a crossing toward the host at `far`, on the crossing's VNI.
+  const fabric = (x: ExternalSpec, part: string, netns: string, inside: string, far: string, master?: string) =>
+    tunnelInto(env, {
+      name: tunnelName(prefix, spec.link, `f${part}`),
+      vni: x.vni,
+      netns,
+      inside,
+      remotes: [far],
+      ...(master ? { master } : {}),
+    });
+  // On the gateway's host, for what joins crossing `x` on the host at `far`: both segments on one bridge.
+  const hop = async (x: ExternalSpec, k: number | string, far: string) => {
+    const h = hopNames(spec.link, k);
+    await env.ipIn(gw).submit([`link add name ${h.bridge} type bridge`, `link set dev ${h.bridge} up`]);
+    await wan(x, `h${k}`, gw, h.wan, h.bridge);
+    await fabric(x, `h${k}`, gw, h.fabric, far, h.bridge);
+  };
+
+  if (spec.emulator) {
+    // This facility's endpoints to the emulator, across hosts as any emulated link (span.ts); then each
+    // crossing: the emulator's port for an endpoint at the peer is the wide-area segment, or reaches it.
+    await spanCreate(env, prefix, spec, bridgeEmulated);
+    const emuHost = spec.emulatorHost ?? "";
+    const master = bridgeEmulated ? lanBridge(spec.link) : undefined;
+    for (const [i, x] of crossings.entries()) {
+      if (x.end !== "emulator" || x.endpoint === undefined)
+        throw new Error(`link ${spec.link}: external[${i}] is not the emulator's port of an endpoint`);
+      const port = linkPort(spec.link, x.endpoint);
+      if (here(x.host) && here(emuHost)) await wan(x, `e${x.endpoint}`, n.emulator, port, master);
+      else if (here(x.host)) await hop(x, `e${x.endpoint}`, under(emuHost));
+      else if (here(emuHost)) await fabric(x, `e${x.endpoint}`, n.emulator, port, under(x.host), master);
+    }
+    return [...ends.values()];
+  }
+
+  const local = spec.endpoints.flatMap((e, k) => (remote.has(k) ? [] : [{ e, k }]));
+  const bridging = crossings.filter((x) => x.end === "bridge");
+  const first = bridging[0];
+  if (first) {
+    // A LAN: a bridge on each host with endpoints or a gateway of it, joined over the fabric on the
+    // crossings' VNI (this facility's one tag of the link); the wide-area segments on the gateways' hosts.
+    const hosts = new Set([...local.map(({ e }) => e.host ?? ""), ...bridging.map((x) => x.host ?? "")]);
+    const mine = local.filter(({ e }) => here(e.host));
+    await ensureNetns(env, [n.xpnet, ...mine.map(({ e }) => n.node(e.node))]);
+    const bridge = lanBridge(spec.link);
+    await env.ipIn(n.xpnet).submit([`link add name ${bridge} type bridge`, `link set dev ${bridge} up`]);
+    await env.ip.submit(
+      mine.map(
+        ({ e, k }) =>
+          `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${linkPort(spec.link, k)} netns ${n.xpnet}`,
+      ),
+    );
+    await env.ipIn(n.xpnet).submit(mine.map(({ k }) => `link set dev ${linkPort(spec.link, k)} master ${bridge} up`));
+    const others = [...hosts].filter((h) => !here(h));
+    if (others.length)
+      await tunnelInto(env, {
+        name: tunnelName(prefix, spec.link, "lan"),
+        vni: first.vni,
+        netns: n.xpnet,
+        inside: `${linkKey(spec.link)}t`,
+        remotes: others.map(under),
+        master: bridge,
+      });
+    for (const [i, x] of crossings.entries())
+      if (x.end === "bridge" && here(x.host))
+        await wan(x, `b${x.peer}/${x.vni}`, n.xpnet, `${linkKey(spec.link)}t${i}`, bridge);
+    return [...ends.values()];
+  }
+
+  // Each endpoint here crosses on its own: its node's interface is the wide-area segment, or reaches it.
+  for (const [i, x] of crossings.entries()) {
+    const e = x.endpoint === undefined ? undefined : spec.endpoints[x.endpoint];
+    if (x.end !== "node" || !e) throw new Error(`link ${spec.link}: external[${i}] is not an endpoint's interface`);
+    const at = e.host ?? "";
+    if (here(at)) await ensureNetns(env, [n.node(e.node)]);
+    if (here(at) && here(x.host)) await wan(x, `n${x.endpoint}`, n.node(e.node), socketIfname(e.socket));
+    else if (here(x.host)) await hop(x, `n${x.endpoint}`, under(at));
+    else if (here(at)) await fabric(x, `n${x.endpoint}`, n.node(e.node), socketIfname(e.socket), under(x.host));
+  }
+  return [...ends.values()];
+}
+
 /** Remove this facility's part of an external link (idempotent); the gateway goes with the materialization. */
 export async function externalDestroy(env: Env, prefix: string, spec: LinkSpec): Promise<void> {
   const n = namesOf(prefix);
@@ -242,7 +447,13 @@ export async function externalDestroy(env: Env, prefix: string, spec: LinkSpec):
     if (!remote.has(k)) add(n.node(e.node), `link del ${socketIfname(e.socket)}`);
     add(n.emulator, `link del ${linkPort(spec.link, k)}`);
   }
-  for (const [i] of (spec.external ?? []).entries()) add(n.xpnet, `link del ${linkKey(spec.link)}t${i}`);
+  for (const [i, x] of (spec.external ?? []).entries()) {
+    add(n.xpnet, `link del ${linkKey(spec.link)}t${i}`);
+    // A hop on the gateway's host (several hosts): its bridge and both segments.
+    const h = hopNames(spec.link, x.end === "emulator" ? `e${x.endpoint}` : `n${x.endpoint}`);
+    for (const dev of [h.wan, h.fabric, h.bridge]) add(gatewayNetns(prefix), `link del ${dev}`);
+  }
+  add(n.xpnet, `link del ${linkKey(spec.link)}t`);
   add(n.emulator, `link del ${lanBridge(spec.link)}`);
   add(n.xpnet, `link del ${lanBridge(spec.link)}`);
   await Promise.all([...byNs].map(([ns, lines]) => env.ipIn(ns).submit(lines, { absentOk: true })));

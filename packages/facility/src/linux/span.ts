@@ -60,7 +60,9 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
     if (!u) throw new Error(`link ${spec.link}: no underlay address for host '${h || "(the facility's own)"}'`);
     return u;
   };
-  const mine = spec.endpoints.filter((e) => hostOf(e) === here);
+  // Endpoints at other facilities (an external link's) are wired there: their crossings reach this one (external.ts).
+  const remote = new Set(spec.remote ?? []);
+  const mine = spec.endpoints.filter((e, k) => hostOf(e) === here && !remote.has(k));
   if (spec.emulator) {
     const emuHost = spec.emulatorHost ?? "";
     const atEmu = emuHost === here;
@@ -71,6 +73,7 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
     const host: string[] = [];
     const emu: string[] = [];
     for (const [k, e] of spec.endpoints.entries()) {
+      if (remote.has(k)) continue;
       const local = hostOf(e) === here;
       const port = linkPort(spec.link, k);
       if (local && atEmu) {

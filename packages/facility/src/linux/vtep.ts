@@ -51,6 +51,8 @@ export async function tunnelInto(
     underlay?: string;
     /** The tunnel's MTU (default TUNNEL_MTU). */
     mtu?: number;
+    /** UDP port (default VXLAN_PORT); another port keeps a VNI apart from the same VNI's tunnels on VXLAN_PORT. */
+    port?: number;
   },
 ): Promise<void> {
   const inNs = env.ipIn(o.netns);
@@ -58,7 +60,7 @@ export async function tunnelInto(
   if (have.code !== 0) {
     await (o.underlay ? env.ipIn(o.underlay) : env.ip).submit(
       [
-        `link add name ${o.name} mtu ${o.mtu ?? TUNNEL_MTU} ${o.mac ? `address ${o.mac} ` : ""}type vxlan id ${o.vni} dstport ${VXLAN_PORT}`,
+        `link add name ${o.name} mtu ${o.mtu ?? TUNNEL_MTU} ${o.mac ? `address ${o.mac} ` : ""}type vxlan id ${o.vni} dstport ${o.port ?? VXLAN_PORT}`,
         `link set dev ${o.name} netns ${o.netns}`,
       ],
       { tolerant: false },

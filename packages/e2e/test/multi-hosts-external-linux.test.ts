@@ -1,0 +1,160 @@
+// External links and infranet routes from a facility of several hosts, for real: phobos
+// runs over two host agents (h1 carries its nodes, emulator and infrapod, h2 its gateway,
+// which has the facility's site), deimos on one machine, the two joined by the emulated
+// wide area (15 ms one way). A node on h1 reaches its peer at deimos over h1 → h2 on
+// phobos's VXLAN fabric, then the gateways' WireGuard tunnel; the infrapod on h1 routes
+// deimos's infranet through the gateway namespace on h2.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { SECOND_FACILITY } from "@merge/facility";
+import { isClean, leftovers, listNetns, prefixOn } from "@merge/facility/linux";
+import { skip } from "@merge/facility/testing/linux";
+import { phobos, spreadOverHosts } from "@merge/facility-model";
+import type { MaterializationStatus } from "@merge/portal/client";
+import type { Facility, Realization } from "@merge/xir";
+import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
+
+const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
+
+/** phobos over h1 and h2: everything on h1 but the gateway, on h2. */
+function overHosts(): Facility {
+  const f = spreadOverHosts(phobos(), ["h1"]);
+  return { ...f, resources: f.resources.map((r) => (r.kind === "gateway" ? { ...r, host: "h2" } : r)) };
+}
+
+const PROJECT = `xhost${randomBytes(2).toString("hex")}`;
+
+function pings(netns: string, to: string, n = 5): number[] {
+  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
+    encoding: "utf8",
+  });
+  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+const fastest = (v: number[]) => (v.length ? Math.min(...v) : Number.NaN);
+
+describe("external links from a facility of several hosts", { skip: skip || noWg }, () => {
+  let stack: MultiStack;
+  before(async () => {
+    stack = await startMulti({ backend: "linux", models: [overHosts(), phobos({ name: SECOND_FACILITY })] });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  /** Where a node's objects are: its facility's host (the facility's own machine: names qualified by the facility). */
+  function placeOf(mz: string, rz: Realization, node: string) {
+    const emb = rz.nodes.find((n) => n.node === node);
+    assert.ok(emb, `node ${node} is realized`);
+    const f = stack.sites.facilities.find((x) => x.name === emb.facility);
+    const host = f?.model.resources.find((r) => r.id === emb.resource)?.host;
+    const prefix = host ? prefixOn(mz, host) : facilityPrefix(mz, emb.facility);
+    return { node, facility: emb.facility, host, netns: `${prefix}-n-${node}` };
+  }
+
+  /** Every prefix a materialization has on the machine: per facility its own and per host of it. */
+  function everyPlace(mz: string): { where: string; prefix: string; dataDir: string }[] {
+    return stack.sites.facilities.flatMap((f) => [
+      { where: f.name, prefix: facilityPrefix(mz, f.name), dataDir: join(stack.tmp, "facilities", f.name, "backend") },
+      ...(f.fabric?.hosts ?? []).map((h) => ({
+        where: `${f.name}/${h.name}`,
+        prefix: prefixOn(mz, h.name),
+        dataDir: h.dataDir,
+      })),
+    ]);
+  }
+
+  async function across(experiment: string, source: string) {
+    const project = `${PROJECT}${experiment}`;
+    await stack.accepted(project, experiment, JSON.stringify(await compiledHere(source)), "xir");
+    const mz = `r1.${experiment}.${project}`;
+    const rz = (await stack.admin.realization(project, experiment, "r1")).realization as Realization;
+    const ext = rz.links.filter((l) => l.external);
+    assert.equal(ext.length, 1, "one link of the line crosses the wide area");
+    const up = await stack.mrg(["materialize", mz, "--timeout", "300"]);
+    assert.equal(up.code, 0, up.stderr);
+    const st = JSON.parse((await stack.mrg(["show", "materialization", mz, "--json"])).stdout) as MaterializationStatus;
+    assert.equal(st.status, "active", JSON.stringify(st));
+    const ends = [...new Set(ext[0]!.segments.flatMap((s) => s.endpoints).map((e) => e.node))];
+    const [a, b] = ends
+      .map((node) => {
+        const e = ext[0]!.segments.flatMap((s) => s.endpoints).find((x) => x.node === node)!;
+        const n = st.nodes.find((x) => x.node === node)!;
+        return {
+          ...placeOf(mz, rz, node),
+          address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
+          infranet: n.infranet ?? "",
+        };
+      })
+      .sort((x, y) => (x.facility === "phobos" ? -1 : y.facility === "phobos" ? 1 : 0));
+    assert.ok(a && b && a.facility === "phobos" && b.facility === SECOND_FACILITY, JSON.stringify({ a, b }));
+    assert.equal(a.host, "h1", "phobos's end of the external link is on h1, not on the gateway's host");
+    return { mz, a, b };
+  }
+
+  async function down(mz: string) {
+    const r = await stack.mrg(["dematerialize", mz, "--timeout", "180"]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const p of everyPlace(mz)) {
+      const left = await leftovers(p.prefix, p.dataDir);
+      assert.ok(isClean(left), `${p.where} left ${JSON.stringify(left)}`);
+      assert.deepEqual(
+        listNetns().filter((n) => n.startsWith(p.prefix)),
+        [],
+        `no namespace of ${mz} on ${p.where}`,
+      );
+    }
+    // The sites and the wide area hold nothing of it: no tunnel process, no interface but their own.
+    const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
+    for (const p of everyPlace(mz)) assert.ok(!wg.includes(p.prefix), wg);
+    for (const f of stack.sites.facilities) {
+      const links = spawnSync("ip", ["-n", f.site!.netns, "-o", "link", "show"], { encoding: "utf8" }).stdout;
+      const names = [...links.matchAll(/^\d+: ([^:@]+)/gm)].map((m) => m[1]).sort();
+      assert.deepEqual(names, ["lo", "wan0"], `site of ${f.name} holds only its own interfaces`);
+    }
+    assert.deepEqual(
+      readdirSync("/var/run/wireguard").filter((s) => everyPlace(mz).some((p) => s.startsWith(p.prefix))),
+      [],
+    );
+  }
+
+  test("a node on a host without the gateway: ping across shows the wide area, names and infranets cross", async () => {
+    const { mz, a, b } = await across("line", LINE4);
+    try {
+      // The gateway is on h2: its namespace is there, not on h1 (where the node and the infrapod are).
+      assert.ok(listNetns().includes(`${prefixOn(mz, "h2")}-g`), "the gateway namespace is on h2");
+      assert.ok(!listNetns().includes(`${prefixOn(mz, "h1")}-g`), "no gateway namespace on h1");
+      const rtt = fastest(pings(a.netns, b.address, 10));
+      assert.ok(rtt >= 30 && rtt < 45, `RTT ${rtt} ms from ${a.node}@h1 (phobos) to ${b.node}@${b.facility}`);
+      // By name, from the node on h1 (exec through its host's agent): the other facility's node resolves.
+      const named = await stack.mrg(["exec", a.node, mz, "--", "busybox", "ping", "-c", "2", "-W", "3", b.node]);
+      assert.equal(named.code, 0, `${a.node} pings ${b.node} by name: ${named.stdout}${named.stderr}`);
+      assert.match(named.stdout, new RegExp(`PING ${b.node} \\(${b.address.replaceAll(".", "\\.")}\\)`));
+      // The infranets are routed both ways: h1's infrapod → h2's gateway namespace → deimos.
+      assert.ok(a.infranet && b.infranet, "both nodes have infranet addresses");
+      assert.ok(fastest(pings(a.netns, b.infranet, 3)) >= 30, `${a.node} reaches ${b.node}'s infranet address`);
+      assert.ok(fastest(pings(b.netns, a.infranet, 3)) >= 30, `${b.node} reaches ${a.node}'s infranet address`);
+    } finally {
+      await down(mz);
+      await stack.admin.relinquish(`${PROJECT}line`, "line", "r1");
+    }
+  });
+
+  test("an emulated external link: the emulator on h1 reaches the gateway on h2", async () => {
+    const slow = LINE4.replace(
+      "net.connect([n[i]!, n[i + 1]!]);",
+      "net.connect([n[i]!, n[i + 1]!], latency.eq(ms(25)));",
+    ).replace("import { addressing,", "import { latency, ms, addressing,");
+    const { mz, a, b } = await across("slow", slow);
+    try {
+      // 25 ms one way in all: 15 of the wide area, 10 at the emulator.
+      const rtt = fastest(pings(a.netns, b.address, 10));
+      assert.ok(rtt >= 50 && rtt < 65, `RTT ${rtt} ms across (25 ms one way asked; the wide area gives 15)`);
+    } finally {
+      await down(mz);
+    }
+  });
+});
