@@ -18,8 +18,11 @@ export interface StartedHosts {
   model: Facility;
   /** The facility daemon's options for them (registry on the fabric, its VTEP). */
   facilityArgs: string[];
-  /** Start every host's agent; resolves once all are registered. */
-  startAgents(): Promise<void>;
+  /**
+   * Start every host's agent; resolves once all are registered. With the facility's `site`
+   * (--facilities N), the host carrying its gateway gets it: its tunnels to other facilities end there.
+   */
+  startAgents(site?: { netns: string; address: string }): Promise<void>;
   summary(): string[];
   stop(): Promise<void>;
 }
@@ -93,9 +96,17 @@ export async function startHosts(o: {
       fabric.gateway,
       ...(o.layout?.noHarbor ? ["--no-harbor"] : []),
     ],
-    startAgents: async () => {
+    startAgents: async (site) => {
+      const gateways = new Set(model.resources.filter((r) => r.kind === "gateway").map((r) => r.host));
       await Promise.all(
-        fabric.hosts.map((h) => fabric.startAgent(h.name, { registry, ca: o.certs, parentPipe: true })),
+        fabric.hosts.map((h) =>
+          fabric.startAgent(h.name, {
+            registry,
+            ca: o.certs,
+            parentPipe: true,
+            ...(site && gateways.has(h.name) ? { args: ["--site", site.netns, "--site-address", site.address] } : {}),
+          }),
+        ),
       );
     },
     summary: () => [

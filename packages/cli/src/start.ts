@@ -218,7 +218,7 @@ try {
   facilityMetrics = await facilityReady;
   if (hosts) {
     console.log(`starting the host agents of ${hosts.fabric.hosts.map((h) => h.name).join(", ")} ...`);
-    await hosts.startAgents();
+    await hosts.startAgents(demoSite);
   }
 } catch (err) {
   console.error(`start: ${(err as Error).message}`);

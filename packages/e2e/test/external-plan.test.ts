@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SECOND_FACILITY, siteInterconnects } from "@merge/facility";
-import { phobos } from "@merge/facility-model";
+import { phobos, spreadOverHosts } from "@merge/facility-model";
 import {
   type ExternalSpec,
   fragmentFromPb,
+  fragmentHosts,
   fragmentToPb,
   type LinkSpec,
   planMaterialization,
@@ -190,4 +191,38 @@ test("what the portal handed the gateways is enough to know they are joined (kep
   assert.ok(sameEnds([end("phobos", "A")], [end("phobos", "A")]));
   assert.ok(!sameEnds([end("phobos", "A")], [end("phobos", "A", 5001)]), "a new endpoint is handed again");
   assert.ok(!sameEnds(undefined, [end("phobos", "A")]));
+});
+
+test("a facility of several hosts: the plan puts each crossing and infranet peer on its gateway's host", async () => {
+  const over = spreadOverHosts(phobos(), ["h1"]);
+  const hosted = { ...over, resources: over.resources.map((r) => (r.kind === "gateway" ? { ...r, host: "h2" } : r)) };
+  const models = [hosted, phobos({ name: SECOND_FACILITY })];
+  const xir = await compiledHere(LINE4);
+  const r = realize(xir, { facilities: models, interconnects }, undefined, { id: "r1.line.p" });
+  const rz = (r as { realization?: Realization }).realization;
+  assert.ok(rz, JSON.stringify(r));
+  const plan = planMaterialization(rz, xir, models, interconnects);
+  const ext = rz.links.find((l) => l.external)!;
+  const part = plan.facilities.find((f) => f.facility === "phobos")!;
+  const link = part.fragments.find((f) => f.op === "link.create" && f.link.link === ext.link);
+  assert.ok(link?.op === "link.create");
+  assert.deepEqual(
+    link.link.external?.map((x) => x.host),
+    ["h2"],
+  );
+  // Wired where its endpoint here is (h1) and where the gateway is (h2); the endpoint at deimos is not phobos's.
+  assert.deepEqual(fragmentHosts(link), ["h1", "h2"]);
+  const pod = part.fragments.find((f) => f.op === "infrapod.setup");
+  assert.ok(pod?.op === "infrapod.setup");
+  assert.equal(pod.infrapod.host, "h1");
+  assert.deepEqual(
+    pod.infrapod.peers?.map((p) => [p.peer, p.host]),
+    [["deimos", "h2"]],
+  );
+  assert.deepEqual(fragmentHosts(pod), ["h1", "h2"]);
+  for (const f of [link, pod]) assert.deepEqual(fragmentFromPb(fragmentToPb(f), 0), f);
+  // The facility of one machine plans no host, on its crossings as anywhere.
+  const other = plan.facilities.find((f) => f.facility === SECOND_FACILITY)!;
+  assert.ok(!JSON.stringify(other.fragments).includes('"host"'));
+  assert.deepEqual(other.hosts, [""]);
 });
