@@ -449,8 +449,9 @@ export async function externalDestroy(env: Env, prefix: string, spec: LinkSpec):
   }
   for (const [i, x] of (spec.external ?? []).entries()) {
     add(n.xpnet, `link del ${linkKey(spec.link)}t${i}`);
+    if (x.end === "bridge") continue;
     // A hop on the gateway's host (several hosts): its bridge and both segments.
-    const h = hopNames(spec.link, x.end === "emulator" ? `e${x.endpoint}` : `n${x.endpoint}`);
+    const h = hopNames(spec.link, `${x.end === "emulator" ? "e" : "n"}${x.endpoint}`);
     for (const dev of [h.wan, h.fabric, h.bridge]) add(gatewayNetns(prefix), `link del ${dev}`);
   }
   add(n.xpnet, `link del ${linkKey(spec.link)}t`);
