@@ -18,6 +18,15 @@ import type { MaterializationStatus } from "@merge/portal/client";
 import type { Facility, Realization } from "@merge/xir";
 import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
 
+/** Four bare-metal nodes on one LAN: one facility (three metal-capable nodes) cannot hold them. */
+const LAN4 = `
+import { addressing, image, metal, Network, routing } from "@merge/model";
+const net = new Network("lan4", addressing.ipv4, routing.static);
+const n = ["a", "b", "c", "d"].map((x) => net.node(x, image("busybox"), metal()));
+net.connect(n);
+export default net;
+`;
+
 const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
 
 /** phobos over h1 and h2: everything on h1 but the gateway, on h2. */
@@ -67,30 +76,36 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     ]);
   }
 
-  async function across(experiment: string, source: string) {
+  /** Realized, materialized and active: each node of the external link where it is, with its addresses. */
+  async function materialized(experiment: string, source: string) {
     const project = `${PROJECT}${experiment}`;
     await stack.accepted(project, experiment, JSON.stringify(await compiledHere(source)), "xir");
     const mz = `r1.${experiment}.${project}`;
     const rz = (await stack.admin.realization(project, experiment, "r1")).realization as Realization;
     const ext = rz.links.filter((l) => l.external);
-    assert.equal(ext.length, 1, "one link of the line crosses the wide area");
+    assert.equal(ext.length, 1, "one link crosses the wide area");
     const up = await stack.mrg(["materialize", mz, "--timeout", "300"]);
     assert.equal(up.code, 0, up.stderr);
     const st = JSON.parse((await stack.mrg(["show", "materialization", mz, "--json"])).stdout) as MaterializationStatus;
     assert.equal(st.status, "active", JSON.stringify(st));
-    const ends = [...new Set(ext[0]!.segments.flatMap((s) => s.endpoints).map((e) => e.node))];
-    const [a, b] = ends
-      .map((node) => {
-        const e = ext[0]!.segments.flatMap((s) => s.endpoints).find((x) => x.node === node)!;
-        const n = st.nodes.find((x) => x.node === node)!;
-        return {
-          ...placeOf(mz, rz, node),
-          address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
-          infranet: n.infranet ?? "",
-        };
-      })
-      .sort((x, y) => (x.facility === "phobos" ? -1 : y.facility === "phobos" ? 1 : 0));
-    assert.ok(a && b && a.facility === "phobos" && b.facility === SECOND_FACILITY, JSON.stringify({ a, b }));
+    const ends = ext[0]!.segments.flatMap((s) => s.endpoints);
+    const nodes = [...new Map(ends.map((e) => [e.node, e])).values()].map((e) => {
+      const n = st.nodes.find((x) => x.node === e.node)!;
+      return {
+        ...placeOf(mz, rz, e.node),
+        address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
+        infranet: n.infranet ?? "",
+      };
+    });
+    return { mz, nodes };
+  }
+
+  /** A point-to-point external link: its end at phobos (on h1), its end at deimos. */
+  async function across(experiment: string, source: string) {
+    const { mz, nodes } = await materialized(experiment, source);
+    const a = nodes.find((n) => n.facility === "phobos");
+    const b = nodes.find((n) => n.facility === SECOND_FACILITY);
+    assert.ok(a && b && nodes.length === 2, JSON.stringify(nodes));
     assert.equal(a.host, "h1", "phobos's end of the external link is on h1, not on the gateway's host");
     return { mz, a, b };
   }
@@ -153,6 +168,29 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
       // 25 ms one way in all: 15 of the wide area, 10 at the emulator.
       const rtt = fastest(pings(a.netns, b.address, 10));
       assert.ok(rtt >= 50 && rtt < 65, `RTT ${rtt} ms across (25 ms one way asked; the wide area gives 15)`);
+    } finally {
+      await down(mz);
+      await stack.admin.relinquish(`${PROJECT}slow`, "slow", "r1");
+    }
+  });
+
+  test("a LAN with members at both facilities: its bridges on h1 and on the gateway's host h2, one segment across", async () => {
+    const { mz, nodes } = await materialized("lan", LAN4);
+    try {
+      const here = nodes.filter((n) => n.facility === "phobos");
+      const there = nodes.find((n) => n.facility === SECOND_FACILITY);
+      assert.ok(here.length >= 1 && there, JSON.stringify(nodes));
+      for (const n of here) assert.equal(n.host, "h1");
+      // phobos's LAN bridge on h2 (its gateway's host) joins h1's over the fabric and carries the wide-area segment.
+      const br = spawnSync("ip", ["-n", `${prefixOn(mz, "h2")}-x`, "-o", "link", "show", "type", "bridge"], {
+        encoding: "utf8",
+      });
+      assert.match(br.stdout, /b:/, `a LAN bridge on h2: ${br.stdout}${br.stderr}`);
+      const a = here[0]!;
+      const across = fastest(pings(a.netns, there.address, 8));
+      assert.ok(across >= 30 && across < 45, `LAN RTT ${across} ms from ${a.node}@h1 to ${there.node}@deimos`);
+      const a2 = here[1];
+      if (a2) assert.ok(fastest(pings(a.netns, a2.address, 4)) < 10, `${a.node} and ${a2.node} meet on h1`);
     } finally {
       await down(mz);
     }
