@@ -23,7 +23,13 @@ export interface AttachStack {
 
 export async function startAttachStack(
   tmp: string,
-  opts: { jump?: boolean; defaultImage?: string; plugins?: PortalPlugin[]; compileTimeoutMs?: number } = {},
+  opts: {
+    jump?: boolean;
+    defaultImage?: string;
+    plugins?: PortalPlugin[];
+    compileTimeoutMs?: number;
+    policyFile?: string;
+  } = {},
 ): Promise<AttachStack> {
   const certs = join(tmp, "xdc-certs");
   makeCerts(certs, { facility: "xdc-host", roles: ["commander", "portal"] });
@@ -47,6 +53,7 @@ export async function startAttachStack(
   const stack = await startPortalStack(tmp, backend, {
     plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) }), ...(opts.plugins ?? [])],
     ...(opts.compileTimeoutMs ? { compile: { timeoutMs: opts.compileTimeoutMs } } : {}),
+    ...(opts.policyFile ? { policyFile: opts.policyFile } : {}),
   });
   const mzids: string[] = [];
   const out: AttachStack = {
