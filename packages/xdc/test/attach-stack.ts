@@ -29,6 +29,8 @@ export async function startAttachStack(
     plugins?: PortalPlugin[];
     compileTimeoutMs?: number;
     policyFile?: string;
+    /** Where the nodes bind /home and /proj from (default: the portal's data directory, as npm start). */
+    storage?: string;
   } = {},
 ): Promise<AttachStack> {
   const certs = join(tmp, "xdc-certs");
@@ -48,7 +50,7 @@ export async function startAttachStack(
     dataDir,
     defaultImage: image,
     imageFallback: "busybox",
-    storage: join(tmp, "portal"),
+    storage: opts.storage ?? join(tmp, "portal"),
   });
   const stack = await startPortalStack(tmp, backend, {
     plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) }), ...(opts.plugins ?? [])],

@@ -8,14 +8,14 @@
 // namespaces and the Debian image.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { DEFAULT_POLICY_FILE } from "@merge/portal";
 import { type AttachStack, startAttachStack } from "./attach-stack.ts";
+import { policyWithQuota } from "./fixture.ts";
 
 const skip =
   linuxSkip ||
@@ -37,11 +37,7 @@ describe("home quotas in the XDC and on nodes", { skip }, () => {
     (a as AttachStack).host.exec(XDC, ["runuser", "-u", "admin", "--", "sh", "-c", script]);
 
   before(async () => {
-    const policy = join(tmp, "policy.yml");
-    const text = readFileSync(DEFAULT_POLICY_FILE, "utf8");
-    assert.ok(text.includes("    revisions: 10000\n"));
-    writeFileSync(policy, text.replace("    revisions: 10000\n", "    revisions: 10000\n  home:\n    default: 8MiB\n"));
-    a = await startAttachStack(tmp, { policyFile: policy });
+    a = await startAttachStack(tmp, { policyFile: policyWithQuota(tmp, "  home:\n    default: 8MiB\n") });
     a.mzids.push(MZ);
     await a.stack.accepted(proj, "e1", MODEL, "ts");
   });
