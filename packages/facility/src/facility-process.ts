@@ -35,6 +35,8 @@ export interface FacilityProcessOptions {
   withParent?: boolean;
   /** The facility's site (linux backend): where its gateway tunnels to other facilities have their sockets. */
   site?: { netns: string; address: string };
+  /** The portal's storage (linux backend): a directory, or `sftp://host:port` with the server's host key. */
+  storage?: { at: string; hostKey?: string };
 }
 
 export interface FacilityProcess {
@@ -85,6 +87,8 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
     ...(o.noHarbor ? ["--no-harbor"] : []),
     ...(o.qualifyNames ? ["--qualify-names"] : []),
     ...(o.site ? ["--site", o.site.netns, "--site-address", o.site.address] : []),
+    ...(o.storage ? ["--storage", o.storage.at] : []),
+    ...(o.storage?.hostKey ? ["--storage-host-key", o.storage.hostKey] : []),
     ...(o.withParent ? ["--parent-fd", "3"] : []),
   ];
   const child = spawn(process.execPath, args, {
