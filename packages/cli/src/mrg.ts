@@ -15,6 +15,7 @@ import { registerMembership } from "./commands/membership.ts";
 import { registerNode } from "./commands/node.ts";
 import { registerProject } from "./commands/project.ts";
 import { registerPush } from "./commands/push.ts";
+import { registerQuota } from "./commands/quota.ts";
 import { registerRealization } from "./commands/realization.ts";
 import { registerRealizeLocal } from "./commands/realize.ts";
 import { registerXdc } from "./commands/xdc.ts";
@@ -54,6 +55,7 @@ registerExec(program);
 registerCp(program);
 registerEmu(program);
 registerKeys(program);
+registerQuota(program);
 registerXdc(program);
 
 helpAfterErrors(program);

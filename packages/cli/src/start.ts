@@ -44,6 +44,7 @@ const { values } = parseArgs({
     port: { type: "string", default: process.env.MERGE_PORT ?? "8080" },
     "facility-port": { type: "string", default: "6000" },
     "ssh-port": { type: "string", default: process.env.MERGE_SSH_PORT ?? "2202" },
+    "storage-port": { type: "string", default: process.env.MERGE_STORAGE_PORT ?? "2203" },
     backend: { type: "string", default: process.env.MERGE_BACKEND ?? "auto" },
     store: { type: "string", default: process.env.MERGE_STORE ?? "sqlite" },
     "facility-metrics-port": { type: "string" },
@@ -56,7 +57,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--backend auto|linux|sim]
+  console.log(`npm start [-- --data DIR] [--port 8080] [--facility-port 6000] [--ssh-port 2202] [--storage-port 2203] [--backend auto|linux|sim]
           [--store sqlite|etcd] [--facility-metrics-port N]
 
        [--facilities N] [--wan-latency 15ms] [--wan-rate 100Mbit] [--hosts N] [--wide-area]
@@ -73,7 +74,9 @@ and host agent each, on a fabric bridge); they are removed when start stops. --w
 runs a wide-area facility of shared hosts (geni) instead of phobos: --hosts sites (default 3), site1 …
 behind a router delaying each way by --wan-latency, one node per experiment per host, nodes reached
 from outside through NAT on their host's address (ssh -p PORT ADDRESS, as 'mrg show materialization'
-says); its data directory defaults to .data/wide-area.`);
+says); its data directory defaults to .data/wide-area. On the linux backend the portal's storage server
+(SFTP, --storage-port, 0: none) serves /home and /proj to facilities on other machines; the portal
+lists their keys itself (a facility started with --storage sftp://… mounts once it is asked).`);
   process.exit(0);
 }
 
@@ -196,14 +199,15 @@ if (!existsSync(join(DIST_DIR, "index.html"))) {
 }
 
 // XDCs are containers: the linux backend's host only.
-const xdc: StartedXdc | undefined = backend === "linux" ? await startXdc(data, Number(values["ssh-port"])) : undefined;
+const xdc: StartedXdc | undefined =
+  backend === "linux" ? await startXdc(data, Number(values["ssh-port"]), Number(values["storage-port"])) : undefined;
 const portal = await startPortal({
   dataDir: join(data, "portal"),
   ...(etcd ? { storeUrl: etcd.url } : {}),
   host: values.host,
   port: Number(values.port),
   plugins: [
-    materializationPlugin({ connect: credentialsConnector(creds) }),
+    materializationPlugin({ connect: credentialsConnector(creds), ...(xdc?.storage ? { storage: xdc.storage } : {}) }),
     webUiPlugin(),
     ...(xdc ? [xdc.plugin] : []),
   ],
@@ -236,6 +240,7 @@ console.log(`
 Merge is running.
   portal     ${portal.url}   (web UI ${portal.url}/ui/, API docs ${portal.url}/docs)
   ssh        ${xdc ? xdc.summary : "no XDCs or jump host (they need the linux backend)"}
+  storage    ${xdc ? xdc.storageSummary : "no storage server (it needs the linux backend)"}
   facility   ${model.name}: commander https://127.0.0.1:${facilityPort}, ${backend} backend (log: ${join(facilityDir, "facility.log")})${hosts ? `\n  ${hosts.summary().join("\n  ")}` : ""}${more ? `\n  ${more.summary.join("\n  ")}` : ""}
   metrics    ${facilityMetrics ?? "none"} (the facility's; the portal's at ${portal.url}/metrics, administrators)
   store      ${etcd ? `etcd ${etcd.endpoints[0]} (pid ${etcd.pid}, data ${etcd.dataDir}), portal and facility` : "sqlite files in the data directory"}

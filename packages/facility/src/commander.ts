@@ -31,6 +31,8 @@ export interface CommanderOptions {
   hosts?: () => Promise<pb.HostStatus[]>;
   /** The facility's health (health.ts) for the portal's operations view; empty when absent. */
   health?: () => Promise<MessageInitShape<typeof pb.HealthResponseSchema>>;
+  /** The key this facility mounts the portal's storage with (storage-remote.ts); none when absent. */
+  storageKey?: () => { publicKey: string; mounted: boolean } | undefined;
   log?: (m: string) => void;
 }
 
@@ -270,6 +272,7 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     },
     hosts: async () => ({ hosts: (await opts.hosts?.()) ?? [] }),
     health: async () => (await opts.health?.()) ?? {},
+    storageKey: async () => opts.storageKey?.() ?? {},
     async *watchStatus(req, ctx) {
       let last = "";
       while (!ctx.signal.aborted) {

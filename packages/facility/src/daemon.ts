@@ -41,6 +41,7 @@ import { MergeError } from "@merge/xir/errors";
 import type { Backend } from "./backend.ts";
 import { reconcileBackend, startFacility } from "./facility.ts";
 import { harborSpecOf } from "./harbor.ts";
+import type { OpenStorage } from "./linux/storage-remote.ts";
 import { Rex } from "./rex.ts";
 import { SimBackend, type SimDurations } from "./sim/sim.ts";
 
@@ -216,6 +217,9 @@ async function facilityMain(args: string[]): Promise<void> {
     ...(agentCall !== undefined ? { agentCallTimeoutMs: Number(agentCall) * 1000 } : {}),
     ...(metricsPort === undefined ? {} : { metricsPort, metricsHost: values["metrics-host"] }),
     ...(values["no-harbor"] ? {} : { harbor: harborSpecOf(model) }),
+    ...(storage?.publicKey
+      ? { storageKey: () => ({ publicKey: storage.publicKey as string, mounted: storage.mounted() }) }
+      : {}),
     log: (m) => console.error(m),
   });
   console.error(
@@ -241,7 +245,7 @@ async function facilityStorage(values: {
   "storage-host-key"?: string;
   backend?: string;
   "data-dir"?: string;
-}): Promise<{ path: string; close(): Promise<void> }> {
+}): Promise<OpenStorage> {
   if (values.backend !== "linux") throw new DaemonUsageError("facility: --storage needs --backend linux");
   const { openStorage, parseStorageOption } = await import("./linux/storage-remote.ts");
   let opt: ReturnType<typeof parseStorageOption>;
@@ -252,10 +256,9 @@ async function facilityStorage(values: {
   }
   if (opt.kind === "sftp" && !values["data-dir"])
     throw new DaemonUsageError("facility: --storage sftp://… needs --data-dir (where it is mounted)");
-  const s = await openStorage(opt, values["data-dir"] as string);
-  if (s.publicKey)
-    console.error(`facility: the portal's storage mounted on ${s.path} with this host's key ${s.publicKey}`);
-  return s;
+  // Not listed at the portal's storage server yet: the portal asks for this key (StorageKey) and lists
+  // it; the mount follows within a retry.
+  return openStorage(opt, values["data-dir"] as string, { retryMs: 1000, log: (m) => console.error(`facility: ${m}`) });
 }
 
 async function agentMain(args: string[]): Promise<void> {

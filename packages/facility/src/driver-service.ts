@@ -206,6 +206,12 @@ export function driverService(driver: Driver, ops?: NodeOps): ServiceImpl<typeof
     health() {
       throw new ConnectError("a facility's health is the commander's to report, not a driver's", Code.Unimplemented);
     },
+    storageKey() {
+      throw new ConnectError(
+        "a facility's storage key is the commander's to report, not a driver's",
+        Code.Unimplemented,
+      );
+    },
     async *watchStatus(req, ctx) {
       const mzid = decode(req.mzid, []).mzid;
       let changed = true;

@@ -40,6 +40,8 @@ export interface FacilityProcessOptions {
    * host registry and VTEP listen there; linux/fabric.ts).
    */
   fabric?: string;
+  /** The portal's storage (linux backend): a directory, or `sftp://host:port` with the server's host key. */
+  storage?: { at: string; hostKey?: string };
 }
 
 export interface FacilityProcess {
@@ -93,6 +95,8 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
     ...(o.noHarbor ? ["--no-harbor"] : []),
     ...(o.qualifyNames ? ["--qualify-names"] : []),
     ...(o.site ? ["--site", o.site.netns, "--site-address", o.site.address] : []),
+    ...(o.storage ? ["--storage", o.storage.at] : []),
+    ...(o.storage?.hostKey ? ["--storage-host-key", o.storage.hostKey] : []),
     ...(o.withParent ? ["--parent-fd", "3"] : []),
     ...(o.fabric ? ["--host-registry-host", o.fabric, "--underlay", o.fabric] : []),
   ];

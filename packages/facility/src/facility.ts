@@ -54,6 +54,8 @@ export interface FacilityOptions {
   metricsHost?: string;
   /** The holding network for unallocated nodes, brought up before anything else. */
   harbor?: HarborSpec;
+  /** The key this facility mounts the portal's storage server with, for the portal to authorize (StorageKey). */
+  storageKey?: () => { publicKey: string; mounted: boolean } | undefined;
   log?: (m: string) => void;
 }
 
@@ -158,6 +160,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
       const h = await facilityHealth(o.store, { certs: o.certs });
       return { failed: h.failed, workers: h.workers.length, warnings: h.warnings };
     },
+    ...(o.storageKey ? { storageKey: o.storageKey } : {}),
     log: o.log,
   });
   const driver = await startDriverServer({

@@ -22,7 +22,7 @@ import { Batch, read } from "./documents.ts";
 import { randomId } from "./identity.ts";
 import { type FacilityRecord, keys, type User } from "./objects.ts";
 import { type BuildOptions, buildPortal, type Portal, type PortalPlugin } from "./server.ts";
-import { Workspace } from "./workspace.ts";
+import type { Workspace } from "./workspace.ts";
 
 export interface StartOptions {
   dataDir: string;
@@ -100,7 +100,8 @@ export async function startPortal(o: StartOptions): Promise<Started> {
     notifyCommand: o.notifyCommand ?? (process.env.MERGE_NOTIFY_COMMAND || undefined),
     trustProxy: o.trustProxy ?? (process.env.MERGE_TRUST_PROXY ?? "").split(",").filter((a) => a.trim() !== ""),
   });
-  const admin = await ensureAdmin(store, new Workspace(dataDir), dataDir);
+  // The portal's own workspace: its quotas put the administrator's home and project on volumes too.
+  const admin = await ensureAdmin(store, portal.ctx.workspace, dataDir);
   await seedFacilities(store, o.seed ?? []);
   await portal.app.listen({ host, port: boundPort });
   return {

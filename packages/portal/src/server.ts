@@ -30,7 +30,7 @@ import { Notifier } from "./notifications.ts";
 import { keys } from "./objects.ts";
 import { externalVerifier, mountOidc, type Oidc } from "./oidc.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "./policy.ts";
-import { parseProjectQuota } from "./project-volume.ts";
+import { parseHomeQuota, parseProjectQuota } from "./project-volume.ts";
 import { parseQuota } from "./quota.ts";
 import { type Engine, Realizer } from "./realization.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -43,6 +43,7 @@ import { leaseRoutes } from "./routes/leases.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { realizationRoutes } from "./routes/realizations.ts";
+import { storageRoutes } from "./routes/storage.ts";
 import { usersRoutes } from "./routes/users.ts";
 import { Throttle, type ThrottleConfig, Throttled } from "./throttle.ts";
 import { shareThrottle } from "./throttle-sync.ts";
@@ -107,6 +108,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
   const workspace = new Workspace(
     full.dataDir,
     parseProjectQuota(policyText, config.policyFile ?? DEFAULT_POLICY_FILE),
+    parseHomeQuota(policyText, config.policyFile ?? DEFAULT_POLICY_FILE),
   );
   const throttle = new Throttle(config.throttle);
   // Failure counts are shared by every replica on this store (throttle-sync.ts).
@@ -266,6 +268,7 @@ export async function buildPortal(config: PortalConfig & BuildOptions): Promise<
 
   for (const plugin of [
     usersRoutes,
+    storageRoutes,
     credentialRoutes,
     projectRoutes,
     experimentRoutes,

@@ -2,23 +2,25 @@
  * Home and project directories under the portal's data directory:
  * `<data>/home/<user>` and `<data>/proj/<project>`, created and removed with
  * the user or project. Names were validated by the API (no separators), and
- * the resolved path is checked to stay inside its root anyway. A project with
- * a quota has its directory on a volume of its own (project-volume.ts).
+ * the resolved path is checked to stay inside its root anyway. A project or a
+ * home with a quota is on a volume of its own (project-volume.ts).
  */
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { checkName } from "./names.ts";
-import { type ProjectQuota, ProjectVolumes } from "./project-volume.ts";
+import { type HomeQuota, HomeVolumes, type ProjectQuota, ProjectVolumes } from "./project-volume.ts";
 
 export class Workspace {
   readonly homeRoot: string;
   readonly projRoot: string;
   readonly volumes: ProjectVolumes;
-  constructor(dataDir: string, quota: ProjectQuota = { projects: {} }) {
+  readonly homeVolumes: HomeVolumes;
+  constructor(dataDir: string, quota: ProjectQuota = { projects: {} }, home: HomeQuota = { users: {} }) {
     this.homeRoot = resolve(dataDir, "home");
     this.projRoot = resolve(dataDir, "proj");
     this.volumes = new ProjectVolumes(resolve(dataDir), quota);
+    this.homeVolumes = new HomeVolumes(resolve(dataDir), home);
   }
   homeDir(user: string): string {
     return inside(this.homeRoot, checkName(user, "user"));
@@ -28,8 +30,10 @@ export class Workspace {
   }
   async createHome(user: string): Promise<void> {
     await mkdir(this.homeDir(user), { recursive: true, mode: 0o750 });
+    await this.homeVolumes.ensure(user, this.homeDir(user));
   }
   async removeHome(user: string): Promise<void> {
+    await this.homeVolumes.remove(user, this.homeDir(user));
     await rm(this.homeDir(user), { recursive: true, force: true });
   }
   async createProject(project: string): Promise<void> {
@@ -40,10 +44,15 @@ export class Workspace {
     await this.volumes.remove(project, this.projectDir(project));
     await rm(this.projectDir(project), { recursive: true, force: true });
   }
-  /** The portal stops: its projects' volumes are unmounted (the next start mounts them again). */
+  /** The portal stops: its projects' and homes' volumes are unmounted (the next start mounts them again). */
   async close(): Promise<void> {
-    if (!existsSync(this.projRoot)) return;
-    for (const p of readdirSync(this.projRoot)) await this.volumes.unmount(join(this.projRoot, p));
+    for (const [root, v] of [
+      [this.projRoot, this.volumes],
+      [this.homeRoot, this.homeVolumes],
+    ] as const) {
+      if (!existsSync(root)) continue;
+      for (const d of readdirSync(root)) await v.unmount(join(root, d));
+    }
   }
 }
 

@@ -5,12 +5,22 @@
 // policy names the file and field. Needs root, loop devices and mkfs.ext4; skipped otherwise.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { isMountPoint, parseProjectQuota } from "../src/project-volume.ts";
+import { isMountPoint, parseHomeQuota, parseProjectQuota } from "../src/project-volume.ts";
 import { Workspace } from "../src/workspace.ts";
 
 const skip =
@@ -52,15 +62,28 @@ describe("project quotas", () => {
       () => parseProjectQuota("quota:\n  project: {dfault: 1GiB}\n", "p.yml"),
       /quota\.project\.dfault: unknown field; known: default, projects/,
     );
+    const h = parseHomeQuota("quota:\n  home:\n    default: 2GiB\n    users: {alice: 20GiB}\n", "p.yml");
+    assert.deepEqual(h, { default: 2 * 1024 ** 3, users: { alice: 20 * 1024 ** 3 } });
+    assert.deepEqual(parseHomeQuota("quota:\n  project: {default: 1GiB}\n"), { users: {} });
+    assert.throws(
+      () => parseHomeQuota("quota:\n  home: {users: {bob: 3 parsecs}}\n", "p.yml"),
+      /p\.yml.*quota\.home\.users\.bob.*3 parsecs/,
+    );
+    assert.throws(
+      () => parseHomeQuota("quota:\n  home: {projects: {}}\n", "p.yml"),
+      /quota\.home\.projects: unknown field; known: default, users/,
+    );
   });
 
   describe("volumes (root)", { skip }, () => {
     const tmp = mkdtempSync(join(tmpdir(), "mrg-proj-volume-"));
     const dir = join(tmp, "proj", "pq");
     after(async () => {
-      try {
-        execFileSync("umount", ["-l", dir], { stdio: "ignore" });
-      } catch {}
+      for (const d of [dir, join(tmp, "home", "hq"), join(tmp, "home", "roomy")]) {
+        try {
+          execFileSync("umount", ["-l", d], { stdio: "ignore" });
+        } catch {}
+      }
       rmSync(tmp, { recursive: true, force: true });
     });
 
@@ -105,6 +128,38 @@ describe("project quotas", () => {
       await big.removeProject("pq");
       assert.ok(!isMountPoint(dir));
       assert.equal(existsSync(img), false);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(execFileSync("losetup", ["-j", img], { encoding: "utf8" }).trim(), "");
+    });
+
+    test("homes: a default and a per-user quota; ENOSPC past it, others unaffected, deleting frees space", async () => {
+      const ws = new Workspace(tmp, { projects: {} }, { default: 8 * MiB, users: { roomy: 24 * MiB } });
+      await ws.createHome("hq");
+      await ws.createHome("roomy");
+      const home = ws.homeDir("hq");
+      assert.ok(isMountPoint(home), "the home is a mount point");
+      const st = statSync(home);
+      assert.equal(st.mode & 0o7777, 0o750, "the volume's root keeps the home's mode");
+      assert.equal(existsSync(join(home, "lost+found")), false);
+      assert.equal(fill(join(home, "big"), 20 * MiB), "ENOSPC");
+      assert.equal(fill(join(ws.homeDir("roomy"), "mid"), 16 * MiB), undefined, "a per-user quota is its own");
+      await ws.createProject("other");
+      await writeFile(join(ws.projectDir("other"), "still.txt"), "ok\n");
+      rmSync(join(home, "big"));
+      assert.equal(fill(join(home, "small"), 4 * MiB), undefined, "deleting freed the space");
+
+      // Kept across the portal's stop and start; the user's deletion leaves no mount or image.
+      await ws.close();
+      assert.ok(!isMountPoint(home));
+      await ws.createHome("hq");
+      assert.ok(isMountPoint(home));
+      assert.equal(statSync(join(home, "small")).size, 4 * MiB);
+      const img = ws.homeVolumes.image("hq");
+      await ws.removeHome("hq");
+      await ws.removeHome("roomy");
+      assert.ok(!isMountPoint(home));
+      assert.equal(existsSync(img), false);
+      assert.equal(existsSync(home), false);
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(execFileSync("losetup", ["-j", img], { encoding: "utf8" }).trim(), "");
     });

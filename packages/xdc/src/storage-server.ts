@@ -9,9 +9,9 @@
  * whose public keys the portal lists (`authorize`); each made its key pair
  * where it lives. What they see: sshd runs in a mount namespace of its own
  * where a root-owned `/run/mrg-storage` holds `home` and `proj` (bound from the
- * portal's directories), the chroot of every session; the portal's `proj` is made
- * a shared mount first (a bind onto itself, undone at stop) and the server's copy
- * its slave, so a project volume mounted later (project-volume.ts) shows there too
+ * portal's directories), the chroot of every session; the portal's `home` and `proj` are made
+ * shared mounts first (a bind onto itself, undone at stop) and the server's copies
+ * their slaves, so a project or home volume mounted later (project-volume.ts) shows there too
  * (a machine whose `/` is private propagates nothing otherwise); `internal-sftp` only, no shell, no forwarding.
  * Limits: the session is root's, so files a remote machine creates are root's
  * until chowned (sshfs does not pass the writer's uid); ids are the portal's
@@ -48,8 +48,8 @@ exec "$STORAGE_SSHD" -D -e -f "$STORAGE_DIR/sshd_config"
 
 export class StorageServer {
   private child: ChildProcess | undefined;
-  /** The proj bind this server made shared (undone at stop). */
-  private shared: string | undefined;
+  /** The binds onto themselves this server made to share home and proj (undone at stop). */
+  private shared: string[] = [];
   readonly dir: string;
   readonly host: string;
   readonly port: number;
@@ -73,12 +73,14 @@ export class StorageServer {
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     mkdirSync("/run/mrg-storage", { recursive: true, mode: 0o755 });
     const projRoot = resolve(opts.projRoot);
-    mkdirSync(projRoot, { recursive: true });
-    if (!isMountPoint(projRoot)) {
-      await check("mount", ["--bind", projRoot, projRoot]);
-      s.shared = projRoot;
+    for (const root of [resolve(opts.homeRoot), projRoot]) {
+      mkdirSync(root, { recursive: true });
+      if (!isMountPoint(root)) {
+        await check("mount", ["--bind", root, root]);
+        s.shared.push(root);
+      }
+      await check("mount", ["--make-shared", root]);
     }
-    await check("mount", ["--make-shared", projRoot]);
     const logFile = join(s.dir, "sshd.log");
     const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
     const log = openSync(logFile, "a");
@@ -142,8 +144,10 @@ export class StorageServer {
       await Promise.race([done, sleep(5000)]);
       if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     }
-    // Not lazily: a project volume still mounted under it (the portal runs on) keeps the bind.
-    if (this.shared && (await run("umount", [this.shared])).code === 0) this.shared = undefined;
+    // Not lazily: a volume still mounted under it (the portal runs on) keeps the bind.
+    const kept: string[] = [];
+    for (const root of this.shared) if ((await run("umount", [root])).code !== 0) kept.push(root);
+    this.shared = kept;
   }
 
   private config(): string {

@@ -23,7 +23,15 @@ export interface AttachStack {
 
 export async function startAttachStack(
   tmp: string,
-  opts: { jump?: boolean; defaultImage?: string; plugins?: PortalPlugin[]; compileTimeoutMs?: number } = {},
+  opts: {
+    jump?: boolean;
+    defaultImage?: string;
+    plugins?: PortalPlugin[];
+    compileTimeoutMs?: number;
+    policyFile?: string;
+    /** Where the nodes bind /home and /proj from (default: the portal's data directory, as npm start). */
+    storage?: string;
+  } = {},
 ): Promise<AttachStack> {
   const certs = join(tmp, "xdc-certs");
   makeCerts(certs, { facility: "xdc-host", roles: ["commander", "portal"] });
@@ -42,11 +50,12 @@ export async function startAttachStack(
     dataDir,
     defaultImage: image,
     imageFallback: "busybox",
-    storage: join(tmp, "portal"),
+    storage: opts.storage ?? join(tmp, "portal"),
   });
   const stack = await startPortalStack(tmp, backend, {
     plugins: [xdcPlugin({ host: client, ...(jump ? { jump } : {}) }), ...(opts.plugins ?? [])],
     ...(opts.compileTimeoutMs ? { compile: { timeoutMs: opts.compileTimeoutMs } } : {}),
+    ...(opts.policyFile ? { policyFile: opts.policyFile } : {}),
   });
   const mzids: string[] = [];
   const out: AttachStack = {

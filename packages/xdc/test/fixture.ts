@@ -10,7 +10,7 @@ import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { certFiles, loadTls, makeCerts } from "@merge/facility";
-import type { PortalPlugin } from "@merge/portal";
+import { DEFAULT_POLICY_FILE, type PortalPlugin } from "@merge/portal";
 import { PortalClient } from "@merge/portal/client";
 import { type Started, startPortal } from "@merge/portal/main";
 import { xdcPlugin } from "@merge/portal/xdc";
@@ -43,6 +43,16 @@ export const mountsUnder = (dir: string) =>
   readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .filter((l) => (l.split(" ")[4] ?? "").startsWith(dir));
+
+/** The portal's default policy with `quota` lines added (e.g. "  home:\n    default: 8MiB\n"), written in `dir`. */
+export function policyWithQuota(dir: string, lines: string): string {
+  const text = readFileSync(DEFAULT_POLICY_FILE, "utf8");
+  const at = "    revisions: 10000\n";
+  if (!text.includes(at)) throw new Error(`${DEFAULT_POLICY_FILE}: no '${at.trim()}' under quota.storage to add to`);
+  const file = join(dir, "policy-quota.yml");
+  writeFileSync(file, text.replace(at, `${at}${lines}`));
+  return file;
+}
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {

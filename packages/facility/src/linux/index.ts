@@ -27,8 +27,8 @@ export { alive, listNetns, processesIn } from "./processes.ts";
 export * from "./record.ts";
 export { type StorageRemote, storageKeyPair, storageMount, storageUnmount } from "./sshfs.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";
-export { homeDirFor, projectDirFor, type StorageBind } from "./storage.ts";
-export { openStorage, parseStorageOption, type StorageOption } from "./storage-remote.ts";
+export { homeDirFor, projectDirFor, type StorageBind, storageBinds } from "./storage.ts";
+export { type OpenStorage, openStorage, parseStorageOption, type StorageOption } from "./storage-remote.ts";
 export { isClean, type Leftovers, leftovers, prefixesPresent, sweep } from "./sweep.ts";
 export { type Site, siteOf, WAN_LATENCY_NS, WAN_RATE_BPS, type Wan, type WanOptions, wanUp } from "./wan.ts";
 export {

@@ -77,6 +77,11 @@ async function sftpUp(dir: string, remote: StorageRemote, mountpoint: string, sh
       // Writes done when close returns: bindfs above closes asynchronously (FUSE release), so sshfs's
       // own write-behind would let a reader on the portal see a file before its data.
       "sshfs_sync",
+      // sshfs caches attributes, names and listings for 20 s by default, so a chown or chmod made on the
+      // portal showed that late here. 1 s: with the kernel's 1 s attribute cache of this mount and of bindfs
+      // above, a change shows within ~3 s; a listing still answers the stats that follow it (ls -l) from
+      // the cache. The cost: a file looked at again after 1 s is asked of the server again (a round trip).
+      "dcache_timeout=1",
     ].join(","),
     `root@${remote.host}:/`,
     mountpoint,

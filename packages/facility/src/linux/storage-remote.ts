@@ -7,10 +7,17 @@
  * `<data-dir>/storage` before the backend opens and unmounts when it stops,
  * so nodes on this facility bind the same files as on the portal's machine.
  * The key pair it mounts with is made in `<data-dir>/storage-client` and stays
- * there; the daemon prints its public key for the portal to authorize.
+ * there; the daemon answers its public key to the portal (FacilityService.StorageKey),
+ * which lists it at its storage server, and keeps trying to mount until it is
+ * listed (`retryMs`). Until then a marker beside the mount point says so, and
+ * nodes that would bind from it are refused (storage.ts) rather than given
+ * empty directories of this machine.
  */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { mounted } from "./env.ts";
 import { type StorageRemote, storageKeyPair, storageMount, storageUnmount } from "./sshfs.ts";
+import { notMountedMarker } from "./storage.ts";
 
 export type StorageOption = { kind: "dir"; dir: string } | { kind: "sftp"; remote: StorageRemote };
 
@@ -41,19 +48,61 @@ export interface OpenStorage {
   path: string;
   /** This host's public key, when mounted from the storage server (for the portal to authorize). */
   publicKey?: string;
+  /** Whether the storage is there to bind from now. */
+  mounted(): boolean;
   close(): Promise<void>;
 }
 
+export interface OpenStorageOptions {
+  /** Not authorized yet: try again every `retryMs` until mounted (default: fail at once). */
+  retryMs?: number;
+  log?: (m: string) => void;
+}
+
 /** Mount the portal's storage when it is remote; a directory is used as it is. */
-export async function openStorage(opt: StorageOption, dataDir: string): Promise<OpenStorage> {
-  if (opt.kind === "dir") return { path: opt.dir, close: async () => {} };
+export async function openStorage(
+  opt: StorageOption,
+  dataDir: string,
+  o: OpenStorageOptions = {},
+): Promise<OpenStorage> {
+  if (opt.kind === "dir") return { path: opt.dir, mounted: () => true, close: async () => {} };
   const dir = join(resolve(dataDir), "storage-client");
   const path = join(resolve(dataDir), "storage");
   const publicKey = await storageKeyPair(dir);
-  try {
-    await storageMount(dir, opt.remote, path);
-  } catch (e) {
-    throw new Error(`${(e as Error).message} (is this host's key authorized at the portal? ${publicKey})`);
+  const refused = (e: unknown) =>
+    new Error(`${(e as Error).message} (is this host's key authorized at the portal? ${publicKey})`);
+  const marker = notMountedMarker(path);
+  if (!mounted(path)) {
+    mkdirSync(path, { recursive: true });
+    writeFileSync(marker, "the portal's storage is mounted beside once its server lists this host's key\n");
   }
-  return { path, publicKey, close: () => storageUnmount(path, dir) };
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let last = "";
+  const attempt = async (): Promise<void> => {
+    try {
+      await storageMount(dir, opt.remote, path);
+      rmSync(marker, { force: true });
+      o.log?.(`the portal's storage mounted on ${path} with this host's key ${publicKey}`);
+    } catch (e) {
+      if (o.retryMs === undefined) throw refused(e);
+      // Logged when it changes: a host waiting for the portal says so once, not every retry.
+      const msg = refused(e).message;
+      if (msg !== last) o.log?.(`${msg}; trying again every ${o.retryMs} ms`);
+      last = msg;
+      if (!closed) timer = setTimeout(() => void attempt(), o.retryMs).unref();
+    }
+  };
+  await attempt();
+  return {
+    path,
+    publicKey,
+    mounted: () => mounted(path),
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      await storageUnmount(path, dir);
+      rmSync(marker, { force: true });
+    },
+  };
 }

@@ -34,8 +34,20 @@ export function projectDirFor(projRoot: string, project: string, gid: number): s
   return p;
 }
 
+/**
+ * A file beside a mount point of the portal's storage while it is not mounted (storage-remote.ts;
+ * beside, not in it: FUSE mounts only on an empty directory). Binding from there would give nodes
+ * this machine's empty directories.
+ */
+export const notMountedMarker = (storage: string) => `${storage}.not-mounted`;
+
 /** What a node of a materialization with these accounts mounts from `storage`. */
 export function storageBinds(storage: string, a: NodeAccounts): StorageBind[] {
+  if (existsSync(notMountedMarker(storage))) {
+    throw new Error(
+      `the portal's storage is not mounted on ${storage} yet: the portal lists this facility's storage key at its storage server when it next asks (StorageKey)`,
+    );
+  }
   return [
     ...a.users.map((u) => ({ source: homeDirFor(join(storage, "home"), u.name, u.uid), target: `/home/${u.name}` })),
     { source: projectDirFor(join(storage, "proj"), a.project, a.gid), target: `/proj/${a.project}` },

@@ -7,8 +7,8 @@
 import { type CatalogCode, errorKind, MergeError } from "@merge/xir/errors";
 import type Type from "typebox";
 import type { PortalHealth } from "../health.ts";
+import type { StorageUsage } from "../routes/storage.ts";
 import type * as S from "../schemas.ts";
-
 import type { ApiEmulationValues, ApiLinkEmulation } from "./materialization.ts";
 
 export { formatDuration, parseDuration } from "../duration.ts";
@@ -32,6 +32,7 @@ export {
 export { registerSites, type SiteInterconnect, type SiteRecord } from "./sites.ts";
 
 export type User = Type.Static<typeof S.User>;
+export type { StorageUsage };
 export type Token = Type.Static<typeof S.Token>;
 export type IssuedToken = Type.Static<typeof S.IssuedToken>;
 export type SshKey = Type.Static<typeof S.SshKey>;
@@ -225,6 +226,8 @@ export class PortalClient {
   // users, keys, tokens
   users = () => this.call<User[]>("GET", "/users");
   user = (u: string) => this.call<User>("GET", `/users/${seg(u)}`);
+  /** The user's home and their projects' directories: quota and use. */
+  storage = (u: string) => this.call<StorageUsage>("GET", `/users/${seg(u)}/storage`);
   /** A new password for oneself needs `currentPassword`; an administrator resets others' without it. */
   updateUser = (u: string, patch: { email?: string; fullName?: string; password?: string; currentPassword?: string }) =>
     this.call<User>("PATCH", `/users/${seg(u)}`, patch);

@@ -3,3 +3,4 @@ export { type GatewayHandover, gatewayHandovers, gatewayNeeds, gatewaysHanded, s
 export * from "./materializer.ts";
 export { planKeys, readPlan } from "./plan-record.ts";
 export { materializationPlugin, materializationRoutes } from "./plugin.ts";
+export { type StorageKeys, StorageKeyWatch } from "./storage-keys.ts";

@@ -39,6 +39,7 @@ import * as S from "../schemas.ts";
 import { facilityHealthProbe } from "./facility-health.ts";
 import { HostWatch } from "./hosts.ts";
 import { Materializer, type MaterializerOptions, type ShellInput } from "./materializer.ts";
+import { type StorageKeys, StorageKeyWatch } from "./storage-keys.ts";
 
 const NodeParams = Type.Object(
   {
@@ -456,7 +457,12 @@ export const materializationRoutes: FastifyPluginAsyncTypebox<{
  *   startPortal({ ..., plugins: [materializationPlugin({ connect: credentialsConnector(dir) })] })
  */
 export function materializationPlugin(
-  opts: Omit<MaterializerOptions, "store"> & { hostPollMs?: number },
+  opts: Omit<MaterializerOptions, "store"> & {
+    hostPollMs?: number;
+    /** The portal's storage server: the facilities' storage keys are listed there (storage-keys.ts). */
+    storage?: StorageKeys;
+    storagePollMs?: number;
+  },
 ): FastifyPluginAsync<{ ctx: PortalContext }> {
   return async (app, { ctx }) => {
     const materializer = new Materializer({ ...opts, store: ctx.store });
@@ -467,11 +473,22 @@ export function materializationPlugin(
       ...(opts.hostPollMs ? { intervalMs: opts.hostPollMs } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
+    const storageKeys = opts.storage
+      ? new StorageKeyWatch({
+          store: ctx.store,
+          connect: opts.connect,
+          server: opts.storage,
+          ...(opts.storagePollMs ? { intervalMs: opts.storagePollMs } : {}),
+          ...(opts.log ? { log: opts.log } : {}),
+        })
+      : undefined;
     app.addHook("onClose", async () => {
       hosts.close();
+      storageKeys?.close();
       materializer.close();
     });
     hosts.start();
+    storageKeys?.start();
     // A lease that runs out reclaims the materialization first (leases.ts); one already going is left to finish.
     ctx.leases.onDematerialize(async (p, e, r) => {
       const m = await materializer.get(p, e, r);
