@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { formatIPv4 } from "@merge/xir/ipv4";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { namesOf } from "./names.ts";
-import { listNetns, processesIn } from "./processes.ts";
+import { listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { type InfranetPlan, infranetBits, infranetRange } from "./record.ts";
 
 /** 100.64.0.0 (RFC 6598 shared address space: never an experiment's or the host's own). */
@@ -90,12 +90,15 @@ export function nexEntries(env: Env, prefix: string, entries: NexEntry[], resolu
   if (pid) process.kill(pid, "SIGHUP");
 }
 
+/** dnsmasq's pid from its pid file, checked (its namespace and name), not by a walk of every process: each node set up asks. */
 function dnsmasqPid(env: Env, prefix: string): number | undefined {
-  const n = namesOf(prefix);
-  const pidFile = join(nexDir(env, prefix), "dnsmasq.pid");
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, "utf8").trim());
-  return processesIn([n.infrapod]).some((p) => p.pid === pid && p.comm === "dnsmasq") ? pid : undefined;
+  const pid = pidInNetns(join(nexDir(env, prefix), "dnsmasq.pid"), namesOf(prefix).infrapod);
+  if (pid === undefined) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "dnsmasq" ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function foundryRunning(prefix: string): boolean {
