@@ -6,7 +6,6 @@
  * loss probability. Capacity is left to the kernel (tbf on the port).
  *
  *   mrg-emu -n NETNS_PATH -c CONTROL_SOCKET IFNAME:DELAY_NS:LOSS ...
- *   mrg-emu -b < lines   (many forwarders: see batch)
  *
  * Control (UNIX stream socket, one line per connection):
  *   set INDEX DELAY_NS LOSS   -> "ok"
@@ -187,86 +186,18 @@ static void control(int lfd) {
   close(c);
 }
 
-static int forward(const char *netns, const char *ctl, char **spec, int nspec, int readyfd);
-static int batch(void);
-
 int main(int argc, char **argv) {
   const char *netns = NULL, *ctl = NULL;
-  int opt, many = 0;
-  while ((opt = getopt(argc, argv, "n:c:b")) != -1) {
+  int opt;
+  while ((opt = getopt(argc, argv, "n:c:")) != -1) {
     if (opt == 'n') netns = optarg;
     else if (opt == 'c') ctl = optarg;
-    else if (opt == 'b') many = 1;
     else return 2;
   }
-  if (many) return batch();
   if (!ctl || optind >= argc || argc - optind > MAXPORTS) {
-    fprintf(stderr, "usage: mrg-emu -n NETNS -c CONTROL IFNAME:DELAY_NS:LOSS ... | mrg-emu -b < lines\n");
+    fprintf(stderr, "usage: mrg-emu -n NETNS -c CONTROL IFNAME:DELAY_NS:LOSS ...\n");
     return 2;
   }
-  return forward(netns, ctl, argv + optind, argc - optind, -1);
-}
-
-/*
- * Batch: one line per forwarder on stdin, `NAME NETNS_PATH CONTROL_SOCKET LOG_FILE IFNAME:DELAY_NS:LOSS ...`;
- * each is forked from this small process (a materialization starts a hundred at once: forked from node.js
- * each cost milliseconds of page-table copying), detached (its own session, output to LOG_FILE), and
- * this prints `ok NAME PID` once it answers on its control socket, or `err NAME why`, then exits.
- */
-static int batch(void) {
-  enum { MAXF = 4096 };
-  static pid_t pid[MAXF];
-  static int rfd[MAXF];
-  static char *name[MAXF], *logf[MAXF];
-  int n = 0;
-  char *line = NULL;
-  size_t cap = 0;
-  while (n < MAXF && getline(&line, &cap, stdin) > 0) {
-    char *f[MAXPORTS + 4];
-    int k = 0;
-    char *copy = strdup(line);
-    for (char *t = strtok(copy, " \t\n"); t && k < MAXPORTS + 4; t = strtok(NULL, " \t\n")) f[k++] = t;
-    if (k == 0) continue;
-    name[n] = f[0];
-    logf[n] = k > 3 ? f[3] : "";
-    if (k < 5) {
-      printf("err %s expected NAME NETNS CONTROL LOG PORT...\n", f[0]);
-      pid[n] = -1, rfd[n++] = -1;
-      continue;
-    }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) { printf("err %s pipe: %s\n", f[0], strerror(errno)); pid[n] = -1, rfd[n++] = -1; continue; }
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-      close(p[0]);
-      for (int i = 0; i < n; i++) if (rfd[i] >= 0) close(rfd[i]);
-      setsid();
-      /* Nothing of the batch's stdout stays open in a forwarder: the caller reads it to its end. */
-      int nul = open("/dev/null", O_RDWR | O_CLOEXEC), log = open(f[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (nul >= 0) dup2(nul, 0);
-      dup2(log >= 0 ? log : nul, 1), dup2(log >= 0 ? log : nul, 2);
-      _exit(forward(f[1], f[2], f + 4, k - 4, p[1]));
-    }
-    close(p[1]);
-    pid[n] = c;
-    rfd[n++] = c < 0 ? (close(p[0]), -1) : p[0];
-  }
-  for (int i = 0; i < n; i++) {
-    if (pid[i] < 0 || rfd[i] < 0) { if (pid[i] >= 0) printf("err %s fork failed\n", name[i]); continue; }
-    char ok = 0;
-    ssize_t r = read(rfd[i], &ok, 1);
-    close(rfd[i]);
-    if (r == 1 && ok == 'r') printf("ok %s %d\n", name[i], (int)pid[i]);
-    else printf("err %s exited before answering (log %s)\n", name[i], logf[i]);
-  }
-  fflush(stdout);
-  return 0;
-}
-
-/* One forwarder, for the ports `spec` of the namespace `netns`; says 'r' on `readyfd` once its control socket listens. */
-static int forward(const char *netns, const char *ctl, char **spec, int nspec, int readyfd) {
-  if (nspec > MAXPORTS) { fprintf(stderr, "mrg-emu: at most %d ports\n", MAXPORTS); return 2; }
   signal(SIGPIPE, SIG_IGN);
   /* Real-time priority: a busy host must not add its scheduling delay to the
      emulated latency. Best effort; without it the emulation still runs. */
@@ -279,12 +210,12 @@ static int forward(const char *netns, const char *ctl, char **spec, int nspec, i
     if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) { perror("setns"); return 1; }
     close(fd);
   }
-  for (int i = 0; i < nspec; i++) {
+  for (int i = optind; i < argc; i++) {
     struct port *p = &ports[nports];
     unsigned long long d = 0;
     double l = 0;
     char name[IFNAMSIZ];
-    if (sscanf(spec[i], "%15[^:]:%llu:%lf", name, &d, &l) != 3) { fprintf(stderr, "bad port %s\n", spec[i]); return 2; }
+    if (sscanf(argv[i], "%15[^:]:%llu:%lf", name, &d, &l) != 3) { fprintf(stderr, "bad port %s\n", argv[i]); return 2; }
     snprintf(p->name, sizeof p->name, "%s", name);
     p->delay_ns = d;
     p->loss = l;
@@ -298,10 +229,6 @@ static int forward(const char *netns, const char *ctl, char **spec, int nspec, i
   unlink(ctl);
   if (bind(lfd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(lfd, 8) < 0) { perror("control"); return 1; }
   fprintf(stderr, "mrg-emu: %d ports up\n", nports);
-  if (readyfd >= 0) {
-    if (write(readyfd, "r", 1) != 1) {}
-    close(readyfd);
-  }
 
   static unsigned char buf[BUFSZ];
   struct pollfd pfd[MAXPORTS + 1];

@@ -11,11 +11,10 @@
  * Changeable at runtime.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { type EmulationValues, emulationToward } from "@merge/xir";
-import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { linkKey, linkPort, namesOf } from "./names.ts";
 import type { EmulationParams, LinkPlan } from "./record.ts";
@@ -105,8 +104,7 @@ export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]
   const n = namesOf(prefix);
   mkdirSync(emuDir(env, prefix), { recursive: true });
   const tc: string[] = [];
-  const fresh: Forwarder[] = [];
-  const running: Promise<void>[] = [];
+  const starts: Promise<void>[] = [];
   for (const l of links) {
     const values = portValues(l, l.emulation ?? {});
     const ports = l.endpoints.map((_, k) => linkPort(l.name, k));
@@ -117,29 +115,33 @@ export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]
     ports.forEach((port, k) => {
       if (values[k]!.capacity !== undefined) tc.push(tbfLine(port, values[k]!.capacity));
     });
-    if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
-    const f: Forwarder = {
-      bin: env.bin.emu,
-      netns: n.emulator,
-      dir: emuDir(env, prefix),
-      name: linkKey(l.name),
-      ports,
-      values,
-      what: `link ${l.name}`,
-    };
-    // Only a forwarder started before (a second call) answers now; the others are started together.
-    if (existsSync(join(f.dir, `${f.name}.pid`))) {
-      running.push(
-        (async () => {
-          const sock = controlSocket(env, prefix, l.name);
-          if (await emuRunning(sock)) await setForwarder(sock, values);
-          else fresh.push(f);
-        })(),
-      );
-    } else fresh.push(f);
+    starts.push(startForwarder(env, prefix, l.name, ports, values));
   }
-  await Promise.all(running);
-  await Promise.all([env.tcIn(n.emulator).submit(tc), spawnForwarders(fresh)]);
+  await Promise.all([env.tcIn(n.emulator).submit(tc), ...starts]);
+}
+
+async function startForwarder(
+  env: Env,
+  prefix: string,
+  link: string,
+  ports: string[],
+  values: EmulationValues[],
+): Promise<void> {
+  const sock = controlSocket(env, prefix, link);
+  if (await emuRunning(sock)) {
+    await setForwarder(sock, values);
+    return;
+  }
+  if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
+  await spawnForwarder({
+    bin: env.bin.emu,
+    netns: namesOf(prefix).emulator,
+    dir: emuDir(env, prefix),
+    name: linkKey(link),
+    ports,
+    values,
+    what: `link ${link}`,
+  });
 }
 
 export interface Forwarder {
@@ -191,50 +193,6 @@ export async function spawnForwarder(f: Forwarder): Promise<number> {
     wait = Math.min(wait * 2, 250);
   }
   return c.pid ?? 0;
-}
-
-/**
- * Start many forwarders with one `mrg-emu -b` (it forks each: a hundred spawns from node.js cost a fork of
- * this process each) and wait until each answers on its control socket; pid files as `spawnForwarder`.
- */
-export async function spawnForwarders(fs: Forwarder[]): Promise<void> {
-  const first = fs[0];
-  if (!first) return;
-  const byName = new Map(fs.map((f) => [f.name, f]));
-  const lines = fs.map((f) => {
-    mkdirSync(f.dir, { recursive: true });
-    const ports = f.ports.map(
-      (port, k) => `${port}:${Math.round(f.values[k]?.latency ?? 0)}:${f.values[k]?.loss ?? 0}`,
-    );
-    return [
-      f.name,
-      `/run/netns/${f.netns}`,
-      join(f.dir, `${f.name}.sock`),
-      join(f.dir, `${f.name}.log`),
-      ...ports,
-    ].join(" ");
-  });
-  const r = await run(first.bin, ["-b"], `${lines.join("\n")}\n`);
-  const failed: string[] = [];
-  const started = new Set<string>();
-  for (const l of r.stdout.split("\n")) {
-    const m = /^(ok|err) (\S+) ?(.*)$/.exec(l);
-    const f = m && byName.get(m[2] as string);
-    if (!m || !f) continue;
-    started.add(f.name);
-    if (m[1] === "ok") writeFileSync(join(f.dir, `${f.name}.pid`), `${m[3]}\n`);
-    else {
-      const said = readFileSync(join(f.dir, `${f.name}.log`), "utf8")
-        .trim()
-        .slice(-300);
-      failed.push(`emulator for ${f.what} did not start (${m[3]})${said ? `: ${said}` : ""}`);
-    }
-  }
-  for (const f of fs)
-    if (!started.has(f.name))
-      failed.push(`emulator for ${f.what}: no word from mrg-emu -b (exit ${r.code}: ${r.stderr.trim()})`);
-  if (failed.length)
-    throw new Error(`${failed.slice(0, 3).join("; ")}${failed.length > 3 ? ` (and ${failed.length - 3} more)` : ""}`);
 }
 
 export async function setForwarder(sock: string, values: EmulationValues[]): Promise<void> {
