@@ -4,6 +4,7 @@
  * cgroup (v1) or the unified hierarchy's cpu.stat (v2). Wall time on a shared,
  * loaded host measures the load as much as the work; CPU time does not.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -17,7 +18,11 @@ export interface CpuAccount {
 const V1 = "/sys/fs/cgroup/cpuacct";
 const V2 = "/sys/fs/cgroup";
 
-/** Put this process in a fresh accounting cgroup; undefined where neither hierarchy is writable. */
+/**
+ * Put this process in a fresh accounting cgroup (a new directory, never one left by an earlier run: its
+ * counter would carry that run's CPU), checked to hold this process; undefined where neither hierarchy is
+ * writable. Fails loudly when the move did not take: a figure from the wrong cgroup is worse than none.
+ */
 export function cpuAccount(name: string): CpuAccount | undefined {
   const v1 = existsSync(join(V1, "cpuacct.usage"));
   const v2 = !v1 && existsSync(join(V2, "cgroup.controllers"));
@@ -25,13 +30,18 @@ export function cpuAccount(name: string): CpuAccount | undefined {
   // v2: a child of our own cgroup, so we stay under whatever limits the host put us in.
   const own = /^0::(.*)$/m.exec(readFileSync("/proc/self/cgroup", "utf8"))?.[1] ?? "/";
   const root = v1 ? V1 : join(V2, own);
-  const dir = join(root, `${name}-${process.pid}`);
+  const leaf = `${name}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const dir = join(root, leaf);
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir);
     writeFileSync(join(dir, "cgroup.procs"), String(process.pid));
   } catch {
     return undefined;
   }
+  const mine = readFileSync("/proc/self/cgroup", "utf8")
+    .split("\n")
+    .some((l) => (v1 ? /^\d+:[^:]*\bcpuacct\b[^:]*:/.test(l) : l.startsWith("0::")) && l.endsWith(`/${leaf}`));
+  if (!mine) throw new Error(`cpu accounting: this process is not in ${dir} after moving there`);
   const ms = v1
     ? () => Number(readFileSync(join(dir, "cpuacct.usage"), "utf8").trim()) / 1e6
     : () => Number(/usage_usec (\d+)/.exec(readFileSync(join(dir, "cpu.stat"), "utf8"))?.[1] ?? 0) / 1e3;
@@ -46,6 +56,25 @@ export function cpuAccount(name: string): CpuAccount | undefined {
       }
     },
   };
+}
+
+/**
+ * The case's figures from two readings of the cgroup and of this process: `cpu_ms` is everything the case
+ * started (this process included), so it is about at least `self_cpu_ms` + `tools_cpu_ms` (those are sampled
+ * by the scheduler's tick, the cgroup's counted exactly: they differ by a few percent). One far smaller means
+ * the accounting counted something else (`cpu_suspect` says so) rather than a figure to compare.
+ */
+export function cpuFigures(
+  cgroupMs: number | undefined,
+  own: { self: number; tools: number },
+): { cpu_ms?: number; self_cpu_ms: number; tools_cpu_ms: number; cpu_suspect?: string } {
+  const f = { self_cpu_ms: own.self, tools_cpu_ms: own.tools };
+  if (cgroupMs === undefined) return f;
+  const cpu = Math.round(cgroupMs);
+  const floor = Math.round(0.8 * (own.self + own.tools)) - 50;
+  return cpu < floor
+    ? { cpu_ms: cpu, ...f, cpu_suspect: `the cgroup counted ${cpu} ms, less than this process and its tools` }
+    : { cpu_ms: cpu, ...f };
 }
 
 /**

@@ -22,7 +22,7 @@ import { LinuxDataPlane } from "../src/linux/dataplane.ts";
 import { prefixOf } from "../src/linux/names.ts";
 import { sweep } from "../src/linux/sweep.ts";
 import { localPlan } from "../test/linux/fixture.ts";
-import { type CpuAccount, cpuAccount, ownCpu } from "./cpu-account.ts";
+import { type CpuAccount, cpuAccount, cpuFigures, ownCpu } from "./cpu-account.ts";
 
 /** Run `f` and say how much CPU everything this process started used meanwhile (`cpu_ms`; absent without cgroups). */
 async function withCpu<R>(
@@ -33,13 +33,13 @@ async function withCpu<R>(
   const o0 = ownCpu();
   const r = await f();
   const o1 = ownCpu();
+  const c1 = acct?.ms();
   return {
     r,
-    cpu: {
-      ...(acct && c0 !== undefined ? { cpu_ms: Math.round(acct.ms() - c0) } : {}),
-      self_cpu_ms: o1.self - o0.self,
-      tools_cpu_ms: o1.tools - o0.tools,
-    },
+    cpu: cpuFigures(c0 !== undefined && c1 !== undefined ? c1 - c0 : undefined, {
+      self: o1.self - o0.self,
+      tools: o1.tools - o0.tools,
+    }),
   };
 }
 

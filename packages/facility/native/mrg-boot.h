@@ -422,13 +422,31 @@ static char *http_get(struct in_addr server, const char *path, char *err, size_t
 /* ---- the configuration ---- */
 
 static int wait_iface(const char *name) {
-  /* Links may be plumbed after the node boots (rex does them later): up to 60 s. By name lookup, not
-     /sys/class/net: a device being registered shows in sysfs before its name resolves (then ENODEV). */
-  for (int i = 0; i < 600; i++) {
-    if (if_nametoindex(name) > 0) return 0;
-    sleep_ms(100);
+  /* Links may be plumbed after the node boots (rex does them later, the data plane while nodes start): up
+     to 60 s. By name lookup, not /sys/class/net: a device being registered shows in sysfs before its name
+     resolves (then ENODEV). Woken by the namespace's link notifications rather than polled: 500 nodes
+     polling every 100 ms while their links are made cost a socket and a wake-up each time. */
+  if (if_nametoindex(name) > 0) return 0;
+  int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+  if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) close(s), s = -1;
+  long long end = now_ms() + 60000;
+  int rc = -1;
+  for (;;) {
+    if (if_nametoindex(name) > 0) { rc = 0; break; }
+    long long left = end - now_ms();
+    if (left <= 0) break;
+    if (s < 0) { sleep_ms(100); continue; }
+    /* A notification (or 1 s: one missed while the socket's buffer was full), then look again. */
+    struct pollfd pf = {s, POLLIN, 0};
+    if (poll(&pf, 1, left < 1000 ? (int)left : 1000) > 0) {
+      char buf[8192];
+      while (recv(s, buf, sizeof buf, MSG_DONTWAIT) > 0) {}
+    }
+    if (stopping) { close(s); boot_leave(); }
   }
-  return -1;
+  if (s >= 0) close(s);
+  return rc;
 }
 
 static void run_script(const char *path, const char *log) {

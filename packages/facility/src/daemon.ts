@@ -10,7 +10,7 @@
  *                 [--qualify-names] [--storage <dir>|sftp://host:port --storage-host-key <key>] [--site <netns> --site-address <addr>]
  *                 [--host-registry-host <addr>] [--underlay <addr>] [--agent-call-timeout S]
  *   daemon.ts agent --name <host> --registry <url> --certs <dir> --data-dir <dir> --underlay <addr>
- *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names]
+ *                 [--listen-port N] [--backend linux|sim] [--default-image busybox] [--qualify-names [--name-qualifier Q]]
  *                 [--nat FIRST-LAST[/PORTS_PER_NODE]] [--nat-address <addr>]  (a shared host's NAT to its nodes; overrides the model's hosts.<name>.nat)
  *                 [--site <netns> --site-address <addr>]  (the host carrying the facility's gateway: its wide-area side)
  *                 [--parent-fd N]
@@ -274,6 +274,7 @@ async function agentMain(args: string[]): Promise<void> {
       backend: { type: "string", default: "linux" },
       "default-image": { type: "string" },
       "qualify-names": { type: "boolean", default: false },
+      "name-qualifier": { type: "string" },
       nat: { type: "string" },
       "nat-address": { type: "string" },
       "parent-fd": { type: "string" },
@@ -303,6 +304,7 @@ async function agentMain(args: string[]): Promise<void> {
     underlay: values.underlay as string,
     listenPort: Number(values["listen-port"]),
     qualifyNames: values["qualify-names"],
+    ...(values["name-qualifier"] ? { nameQualifier: values["name-qualifier"] } : {}),
     backend: values.backend,
     ...(values["default-image"] ? { defaultImage: values["default-image"] } : {}),
     ...(values.nat ? { nat: values.nat } : {}),

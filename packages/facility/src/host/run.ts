@@ -21,8 +21,10 @@ export interface AgentProcessOptions {
   backend?: "linux" | "sim";
   /** Node image when a model names none (`busybox` for fast tests). */
   defaultImage?: string;
-  /** Several hosts on one machine (tests): qualify kernel object names with the host's name. */
+  /** Several hosts on one machine (tests): qualify kernel object names with the host's name (or `nameQualifier`). */
   qualifyNames?: boolean;
+  /** What qualifies the names instead of the host's name (a fabric's `<host>@<run>`: two runs never share a name). */
+  nameQualifier?: string;
   /**
    * A shared host's NAT for control access to its nodes (linux/nat.ts):
    * `FIRST-LAST[/PORTS_PER_NODE]` on `natAddress` (default: the underlay address).
@@ -46,7 +48,7 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<{ agent: 
     const { LinuxBackend, qualifyNames } = await import("../linux/index.ts");
     const { journalPrefix } = await import("../linux/state.ts");
     // Several hosts on one machine: each prefix journaled before use, for the fabric's teardown.
-    if (o.qualifyNames) qualifyNames(o.name, (prefix) => journalPrefix(o.dataDir, prefix));
+    if (o.qualifyNames) qualifyNames(o.nameQualifier ?? o.name, (prefix) => journalPrefix(o.dataDir, prefix));
     const { natProblem, parseNatPorts } = await import("../linux/nat.ts");
     const nat = o.nat ? { ...parseNatPorts(o.nat), address: o.natAddress ?? o.underlay, host: o.name } : undefined;
     const bad = nat && natProblem(nat);

@@ -72,6 +72,12 @@ interface Pending {
 export class IprouteBatch {
   private queue: Pending[] = [];
   private scheduled = false;
+  /**
+   * One process at a time: what is submitted while a batch runs goes in the next one. Many per-resource
+   * calls (rex's node setups on a host agent) arrive a few at a time; a process each cost a fork of this
+   * (large) process, tens of ms on a loaded host, with the event loop blocked meanwhile.
+   */
+  private running = false;
 
   constructor(
     private readonly tool: "ip" | "tc" | "bridge",
@@ -82,15 +88,24 @@ export class IprouteBatch {
     if (lines.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ lines, tolerant: opts.tolerant ?? true, absentOk: opts.absentOk ?? false, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.running = true;
+      void this.flush().finally(() => {
+        this.running = false;
+        this.schedule();
+      });
     });
   }
 
   private async flush(): Promise<void> {
-    this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
     const owner: number[] = [];

@@ -76,12 +76,14 @@ export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan
           `link set dev ${infranetPort(infranetHost(infranet, x.infranet.address))} type bridge_slave bcast_flood off proxy_arp_wifi on`,
         ]),
       ),
-    new IprouteBatch("bridge", n.infrapod).submit(
-      nodes.map(
-        (x) =>
-          `fdb replace ${x.infranet.mac} dev ${infranetPort(infranetHost(infranet, x.infranet.address))} master static`,
+    env
+      .bridgeIn(n.infrapod)
+      .submit(
+        nodes.map(
+          (x) =>
+            `fdb replace ${x.infranet.mac} dev ${infranetPort(infranetHost(infranet, x.infranet.address))} master static`,
+        ),
       ),
-    ),
   ]);
 }
 
@@ -156,31 +158,87 @@ export async function nodesStart(
     );
   }
   if (lines.length === 0) return;
-  const errors: string[] = [];
-  await new Promise<void>((resolve, reject) => {
+  const results = await Promise.all(lines.map((line) => queueStart(env, prefix, line)));
+  const errors = results.filter((e): e is string => e !== undefined);
+  if (errors.length > 0)
+    throw new Error(
+      `starting nodes failed: ${errors.slice(0, 5).join("; ")}${errors.length > 5 ? ` (and ${errors.length - 5} more)` : ""}`,
+    );
+}
+
+interface StartJob {
+  line: string;
+  /** Called with the error (`node: why`), or undefined once the node's init runs. */
+  done: (error?: string) => void;
+}
+
+/**
+ * Containers waiting for an mrg-node, per materialization: one mrg-node at a time per materialization, and
+ * whatever is asked meanwhile goes in the next one. Rex sets nodes up a few at a time on a host agent; an
+ * mrg-node each cost a fork of this (large) process, tens of ms on a loaded host, with the event loop
+ * blocked. (Per materialization because mrg-node reports by node name.)
+ */
+const starting = new Map<string, { queue: StartJob[]; running: boolean }>();
+
+function queueStart(env: Env, prefix: string, line: string): Promise<string | undefined> {
+  const key = `${env.dataDir}\0${prefix}`;
+  const q = starting.get(key) ?? { queue: [], running: false };
+  starting.set(key, q);
+  return new Promise((resolve) => {
+    q.queue.push({ line, done: resolve });
+    const next = () => {
+      if (q.running) return;
+      const jobs = q.queue.splice(0);
+      if (jobs.length === 0) {
+        starting.delete(key);
+        return;
+      }
+      q.running = true;
+      void startWith(env, prefix, jobs).finally(() => {
+        q.running = false;
+        next();
+      });
+    };
+    setImmediate(next);
+  });
+}
+
+/** One mrg-node for these containers; each job is told how its node fared. */
+async function startWith(env: Env, prefix: string, jobs: StartJob[]): Promise<void> {
+  const byName = new Map<string, StartJob[]>();
+  for (const j of jobs) {
+    const name = j.line.split(" ")[1] as string;
+    byName.set(name, [...(byName.get(name) ?? []), j]);
+  }
+  const tell = (name: string, error?: string) => {
+    for (const j of byName.get(name) ?? []) j.done(error);
+    byName.delete(name);
+  };
+  await new Promise<void>((resolve) => {
     const c = spawn(env.bin.node, [resolvePath(env.dataDir)], { stdio: ["pipe", "pipe", "pipe"] });
     const rl = createInterface({ input: c.stdout });
     rl.on("line", (l) => {
       const m = /^(ok|err) (\S+) (.*)$/.exec(l);
       if (!m) return;
-      if (m[1] === "ok") writeFileSync(join(nodeDir(env, prefix, m[2] as string), "pid"), `${m[3]}\n`);
-      else errors.push(`${m[2]}: ${m[3]}`);
+      const name = m[2] as string;
+      if (m[1] === "ok") {
+        writeFileSync(join(nodeDir(env, prefix, name), "pid"), `${m[3]}\n`);
+        tell(name);
+      } else tell(name, `${name}: ${m[3]}`);
     });
     let stderr = "";
     c.stderr.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;
     });
-    c.on("error", reject);
-    c.on("close", (code, signal) => {
-      if (code !== 0) errors.push(`mrg-node exited ${code ?? signal}: ${stderr.trim()}`);
+    const end = (why: string) => {
+      for (const name of [...byName.keys()]) tell(name, `${name}: ${why}`);
       resolve();
-    });
-    c.stdin.end(`${lines.join("\n")}\n`);
+    };
+    c.on("error", (e) => end(`mrg-node: ${e.message}`));
+    c.on("close", (code, signal) => end(`mrg-node exited ${code ?? signal}: ${stderr.trim()}`));
+    // Unique lines: a node asked twice meanwhile is started once, both callers told.
+    c.stdin.end(`${[...new Set(jobs.map((j) => j.line))].join("\n")}\n`);
   });
-  if (errors.length > 0)
-    throw new Error(
-      `starting nodes failed: ${errors.slice(0, 5).join("; ")}${errors.length > 5 ? ` (and ${errors.length - 5} more)` : ""}`,
-    );
 }
 
 /** Stop a node: SIGTERM its init (which stops everything inside), SIGKILL after `graceMs`. */

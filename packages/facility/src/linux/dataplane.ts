@@ -26,7 +26,7 @@ import { emulationStart, emulationStats, emulationUpdate } from "./emulation.ts"
 import { type Env, ensureMzDir, makeEnv, mzDir } from "./env.ts";
 import { writeNodeConfig } from "./foundry.ts";
 import { DEFAULT_IMAGE, imageBuilt, imageDir, nodeImage } from "./image.ts";
-import { foundryDir, infrapodCreate, infrapodServices, nexEntries } from "./infrapod.ts";
+import { foundryDir, infrapodCreate, infrapodServices, type NexEntry, nexEntries } from "./infrapod.ts";
 import { namesOf, prefixOf } from "./names.ts";
 import type { NatOptions } from "./nat.ts";
 import { nativeProgram } from "./native.ts";
@@ -395,11 +395,8 @@ function nodeOf(plan: MzPlan, node: string): NodePlan {
 export function nexOf(nodes: NodePlan[]) {
   return nodes.map((n) => {
     const first = [...n.interfaces].sort((a, b) => a.socket - b.socket).find((i) => i.addrs.length > 0);
-    const e: { name: string; mac: string; address: string; experiment?: string } = {
-      name: n.name,
-      mac: n.infranet.mac,
-      address: n.infranet.address,
-    };
+    const e: NexEntry = { name: n.name, mac: n.infranet.mac, address: n.infranet.address };
+    if (n.vm) e.vm = true;
     const exp = first?.addrs[0]?.split("/")[0];
     if (exp) e.experiment = exp;
     return e;

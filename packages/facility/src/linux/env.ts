@@ -17,6 +17,8 @@ export interface Env {
   ip: IprouteBatch;
   ipIn(netns: string): IprouteBatch;
   tcIn(netns: string): IprouteBatch;
+  /** `bridge -batch` in a namespace (FDB entries), coalesced like `ipIn`. */
+  bridgeIn(netns: string): IprouteBatch;
   log(message: string): void;
   /**
    * Where a materialization's files live (node writable layers, foundry, nex):
@@ -50,6 +52,7 @@ export function makeEnv(
 ): Env {
   const ips = new Map<string, IprouteBatch>();
   const tcs = new Map<string, IprouteBatch>();
+  const bridges = new Map<string, IprouteBatch>();
   return {
     dataDir,
     caps,
@@ -63,6 +66,11 @@ export function makeEnv(
     tcIn(ns) {
       const b = tcs.get(ns) ?? new IprouteBatch("tc", ns);
       tcs.set(ns, b);
+      return b;
+    },
+    bridgeIn(ns) {
+      const b = bridges.get(ns) ?? new IprouteBatch("bridge", ns);
+      bridges.set(ns, b);
       return b;
     },
     log,

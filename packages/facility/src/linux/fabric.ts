@@ -74,6 +74,11 @@ export interface Fabric {
   gateway: string;
   hosts: FabricHost[];
   host(name: string): FabricHost;
+  /**
+   * What a host's agent qualifies its kernel object names with (`<host>@<run>`): two fabrics (concurrent or
+   * one after another) with the same host names and the same mzid never share a name. `prefixOn(mzid, it)`.
+   */
+  qualifier(host: string): string;
   /** Start (or restart) a host's agent; resolves once the facility has taken its registration. */
   startAgent(host: string, o: AgentStart): Promise<void>;
   /** Signal a host's agent (SIGKILL: as if its machine died; what it made stays) and wait until it is gone. */
@@ -235,6 +240,7 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     await Promise.all(hosts.map((h) => killAgent(h.name, "SIGTERM").catch(() => killAgent(h.name, "SIGKILL"))));
   };
 
+  const qualifier = (name: string) => `${name}@${run}`;
   const startAgent = async (name: string, a: AgentStart) => {
     const h = host(name);
     await killAgent(name);
@@ -263,6 +269,8 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
         h.underlay,
         ...(a.defaultImage ? ["--default-image", a.defaultImage] : []),
         "--qualify-names",
+        "--name-qualifier",
+        qualifier(name),
         ...(a.parentPipe ? ["--parent-fd", "3"] : []),
         ...(a.args ?? []),
       ],
@@ -309,7 +317,7 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     for (const h of hosts) {
       for (const prefix of prefixesOfHost(
         h.dataDir,
-        [...tracked].map((m) => prefixOn(m, h.name)),
+        [...tracked].map((m) => prefixOn(m, qualifier(h.name))),
       )) {
         const l = await sweep(prefix, h.dataDir);
         if (!isClean(l)) left.push(`${h.name} ${prefix}: ${JSON.stringify(l)}`);
@@ -343,6 +351,7 @@ export async function openFabric(o: FabricOptions): Promise<Fabric> {
     gateway,
     hosts,
     host,
+    qualifier,
     startAgent,
     killAgent,
     track: (mzid) => tracked.add(mzid),

@@ -129,7 +129,7 @@ export async function gatewayReady(netns: string, peer: GatewayEnd, ms = 15_000)
  * bridge when `master` is given).
  */
 export function externalSegment(
-  env: Pick<Env, "ip" | "ipIn">,
+  env: Pick<Env, "ip" | "ipIn" | "bridgeIn">,
   o: { gw: string; name: string; vni: number; peer: string; netns: string; inside: string; master?: string },
 ): Promise<void> {
   return tunnelInto(env, {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { formatIPv4 } from "@merge/xir/ipv4";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { namesOf } from "./names.ts";
-import { listNetns, processesIn } from "./processes.ts";
+import { listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { type InfranetPlan, infranetBits, infranetRange } from "./record.ts";
 
 /** 100.64.0.0 (RFC 6598 shared address space: never an experiment's or the host's own). */
@@ -64,6 +64,8 @@ export interface NexEntry {
   experiment?: string;
   /** A node at another facility: its name resolves here, its DHCP is its own facility's. */
   facility?: string;
+  /** A VM: its guest takes its hostname from the lease (a container's init sets its own). */
+  vm?: boolean;
 }
 
 const nexDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "nex");
@@ -73,26 +75,30 @@ export const foundryDir = (env: Env, prefix: string): string => join(mzDir(env, 
 export function nexEntries(env: Env, prefix: string, entries: NexEntry[], resolution: "experiment" | "infranet"): void {
   const dir = nexDir(env, prefix);
   mkdirSync(dir, { recursive: true });
-  // The lease names the node (VM guests take their hostname from it); dnsmasq wants a plain label there.
-  const dhcp = entries
-    .filter((e) => !e.facility)
-    .map((e) => `${e.mac},${e.address},${/^[A-Za-z0-9-]{1,63}$/.test(e.name) ? `${e.name},` : ""}infinite`);
-  const hosts = entries.flatMap((e) => [
-    `${resolution === "infranet" || !e.experiment ? e.address : e.experiment} ${e.name}`,
-    `${e.address} ${e.name}.infranet`,
-  ]);
+  const dnsAddress = (e: NexEntry) => (resolution === "infranet" || !e.experiment ? e.address : e.experiment);
+  // The lease names the node (VM guests take their hostname from it); dnsmasq wants a plain label there. Not
+  // where the name resolves to another address (its experiment address) and no VM needs it: dnsmasq then
+  // refuses the lease's name and logs so for every lease each time any lease changes (n² lines, half its CPU at
+  // 500 nodes); a container's init sets its hostname itself.
+  const leaseName = (e: NexEntry) =>
+    /^[A-Za-z0-9-]{1,63}$/.test(e.name) && (e.vm || dnsAddress(e) === e.address) ? `${e.name},` : "";
+  const dhcp = entries.filter((e) => !e.facility).map((e) => `${e.mac},${e.address},${leaseName(e)}infinite`);
+  const hosts = entries.flatMap((e) => [`${dnsAddress(e)} ${e.name}`, `${e.address} ${e.name}.infranet`]);
   writeFileSync(join(dir, "dhcp-hosts"), `${dhcp.join("\n")}\n`);
   writeFileSync(join(dir, "hosts"), `${hosts.join("\n")}\n`);
   const pid = dnsmasqPid(env, prefix);
   if (pid) process.kill(pid, "SIGHUP");
 }
 
+/** dnsmasq's pid from its pid file, checked (its namespace and name), not by a walk of every process: each node set up asks. */
 function dnsmasqPid(env: Env, prefix: string): number | undefined {
-  const n = namesOf(prefix);
-  const pidFile = join(nexDir(env, prefix), "dnsmasq.pid");
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, "utf8").trim());
-  return processesIn([n.infrapod]).some((p) => p.pid === pid && p.comm === "dnsmasq") ? pid : undefined;
+  const pid = pidInNetns(join(nexDir(env, prefix), "dnsmasq.pid"), namesOf(prefix).infrapod);
+  if (pid === undefined) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "dnsmasq" ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function foundryRunning(prefix: string): boolean {

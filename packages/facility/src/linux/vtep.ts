@@ -38,7 +38,7 @@ export function segmentVni(tag: { vni?: number; vlan?: number }): number | undef
  * Idempotent: an existing device is kept and its FDB entries are ensured.
  */
 export async function tunnelInto(
-  env: Pick<Env, "ip" | "ipIn">,
+  env: Pick<Env, "ip" | "ipIn" | "bridgeIn">,
   o: {
     name: string;
     vni: number;
@@ -71,11 +71,13 @@ export async function tunnelInto(
       `link set dev ${o.inside} up`,
     ]);
   }
-  for (const r of o.remotes) {
-    const f = await run("bridge", ["-n", o.netns, "fdb", "append", "00:00:00:00:00:00", "dev", o.inside, "dst", r]);
-    if (f.code !== 0 && !/exists/i.test(f.stderr))
-      throw new Error(`fdb entry for ${o.inside} in ${o.netns} toward ${r}: ${f.stderr.trim()}`);
-  }
+  // One batch for the remotes (with whatever else is asked of the namespace meanwhile); an entry that exists is kept.
+  await env
+    .bridgeIn(o.netns)
+    .submit(o.remotes.map((r) => `fdb append 00:00:00:00:00:00 dev ${o.inside} dst ${r}`))
+    .catch((e: Error) => {
+      throw new Error(`fdb entries for ${o.inside} in ${o.netns} toward ${o.remotes.join(", ")}: ${e.message}`);
+    });
 }
 
 /** The infranet's tunnel in the namespace holding its bridge `ibr` (the infrapod's, or a host's infranet switch). */

@@ -29,10 +29,10 @@ test("close() removes what a host's agent made of a materialization with no stat
   let sleeper: number | undefined;
   try {
     // As the agent does (host/run.ts): its prefixes journaled before first use.
-    qualifyNames("h1", (p) => journalPrefix(h1.dataDir, p));
+    qualifyNames(f.qualifier("h1"), (p) => journalPrefix(h1.dataDir, p));
     const prefix = prefixOf(mzid);
     qualifyNames("");
-    assert.equal(prefix, prefixOn(mzid, "h1"));
+    assert.equal(prefix, prefixOn(mzid, f.qualifier("h1")));
     // Objects of it made before any state or directory of it: a node namespace holding a VXLAN
     // device, a process in it started from the host's data directory, a mount under it.
     const ns = `${prefix}-n-a`;
@@ -62,6 +62,31 @@ test("close() removes what a host's agent made of a materialization with no stat
   } finally {
     if (sleeper && alive(sleeper)) process.kill(sleeper, "SIGKILL");
     await f.close().catch(() => {});
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("two fabrics with the same host names give one mzid different prefixes on their hosts (names qualified by run)", {
+  skip,
+}, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "mrg-ft-"));
+  const fs = [
+    await openFabric({ dir: join(tmp, "a"), hosts: ["h1"] }),
+    await openFabric({ dir: join(tmp, "b"), hosts: ["h1"] }),
+  ];
+  try {
+    const [a, b] = fs.map((f) => f.qualifier("h1")) as [string, string];
+    assert.notEqual(a, b);
+    assert.notEqual(prefixOn("x.y.z", a), prefixOn("x.y.z", b));
+    // What the agent of each would use: its process qualifies with the fabric's qualifier (host/run.ts).
+    qualifyNames(a);
+    const pa = prefixOf("x.y.z");
+    qualifyNames(b);
+    const pb = prefixOf("x.y.z");
+    qualifyNames("");
+    assert.notEqual(pa, pb);
+  } finally {
+    for (const f of fs) await f.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 });

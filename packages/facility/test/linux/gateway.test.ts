@@ -47,7 +47,11 @@ describe("a gateway tunnel between two facilities' sites, with an external link 
 }, () => {
   const run = `gt${randomBytes(2).toString("hex")}`;
   const dir = mkdtempSync(join(tmpdir(), `mrg-${run}-`));
-  const env = { ip: new IprouteBatch("ip"), ipIn: (ns: string) => new IprouteBatch("ip", ns) };
+  const env = {
+    ip: new IprouteBatch("ip"),
+    ipIn: (ns: string) => new IprouteBatch("ip", ns),
+    bridgeIn: (ns: string) => new IprouteBatch("bridge", ns),
+  };
   const side = ["a", "b"].map((x) => ({
     gw: `${run}gw${x}`,
     wg: `${run}w${x}`,

@@ -113,6 +113,7 @@ export async function startHosts(
     }
     await fabric?.close().catch((e: Error) => left.push(e.message));
     rmSync(tmp, { recursive: true, force: true });
+    if (fabric && openRuns.includes(fabric.run)) openRuns.splice(openRuns.indexOf(fabric.run), 1);
     if (left.length) throw new Error(`hosts fixture ${fabric?.run} left behind: ${left.join("; ")}`);
   };
 
@@ -124,6 +125,7 @@ export async function startHosts(
       ...(opts.routed ? { routed: opts.routed } : {}),
       log: step,
     });
+    openRuns.push(fabric.run);
     const gateway = fabric.gateway;
     const certs = join(tmp, "certs");
     makeCerts(certs, { facility: model.name, hosts: [gateway] });
@@ -247,7 +249,15 @@ export async function dematerializeClean(fx: HostsFixture, plan: Materialization
     );
 }
 
-/** The kernel object prefix a materialization has on a host of the fixture (names qualified by host). */
-export function hostPrefix(mzid: string, host: string): string {
-  return prefixOn(mzid, host);
+/**
+ * The kernel object prefix a materialization has on a host of a fixture (names qualified by host and fabric
+ * run, `Fabric.qualifier`): of the fixture whose run is given, else of the fixture started last and still open.
+ */
+export function hostPrefix(mzid: string, host: string, run?: string): string {
+  const r = run ?? openRuns.at(-1);
+  if (!r) throw new Error(`hostPrefix(${mzid}, ${host}): no hosts fixture is open`);
+  return prefixOn(mzid, `${host}@${r}`);
 }
+
+/** Runs of the fixtures started and not closed, oldest first (hostPrefix's default). */
+const openRuns: string[] = [];
