@@ -80,7 +80,7 @@ describe("npm start -- --facilities 2 --hosts 2", {
       // The gateway was on h1, its tunnel's socket in phobos's site: neither is left, nor deimos's site.
       assert.deepEqual(
         netns().filter(
-          (n) => n.startsWith(fabric) || n.startsWith(prefixOn("r1.line.admin", "h1")) || sites.includes(n),
+          (n) => n.startsWith(fabric) || n.startsWith(prefixOn("r1.line.admin", `h1@${fabric}`)) || sites.includes(n),
         ),
         [],
         `no host, gateway or site namespace is left: ${out.slice(-3000)}`,

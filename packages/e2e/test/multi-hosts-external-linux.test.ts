@@ -54,13 +54,20 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     await stack?.close();
   });
 
+  /** A host's kernel-name prefix: qualified by its fabric's run, as its agent names things. */
+  function hostPrefix(mz: string, host: string): string {
+    const fabric = stack.sites.facilities.find((f) => f.fabric?.hosts.some((h) => h.name === host))?.fabric;
+    assert.ok(fabric, `host ${host} is on a fabric`);
+    return prefixOn(mz, fabric.qualifier(host));
+  }
+
   /** Where a node's objects are: its facility's host (the facility's own machine: names qualified by the facility). */
   function placeOf(mz: string, rz: Realization, node: string) {
     const emb = rz.nodes.find((n) => n.node === node);
     assert.ok(emb, `node ${node} is realized`);
     const f = stack.sites.facilities.find((x) => x.name === emb.facility);
     const host = f?.model.resources.find((r) => r.id === emb.resource)?.host;
-    const prefix = host ? prefixOn(mz, host) : facilityPrefix(mz, emb.facility);
+    const prefix = host ? hostPrefix(mz, host) : facilityPrefix(mz, emb.facility);
     return { node, facility: emb.facility, host, netns: `${prefix}-n-${node}` };
   }
 
@@ -70,7 +77,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
       { where: f.name, prefix: facilityPrefix(mz, f.name), dataDir: join(stack.tmp, "facilities", f.name, "backend") },
       ...(f.fabric?.hosts ?? []).map((h) => ({
         where: `${f.name}/${h.name}`,
-        prefix: prefixOn(mz, h.name),
+        prefix: hostPrefix(mz, h.name),
         dataDir: h.dataDir,
       })),
     ]);
@@ -140,8 +147,8 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     const { mz, a, b } = await across("line", LINE4);
     try {
       // The gateway is on h2: its namespace is there, not on h1 (where the node and the infrapod are).
-      assert.ok(listNetns().includes(`${prefixOn(mz, "h2")}-g`), "the gateway namespace is on h2");
-      assert.ok(!listNetns().includes(`${prefixOn(mz, "h1")}-g`), "no gateway namespace on h1");
+      assert.ok(listNetns().includes(`${hostPrefix(mz, "h2")}-g`), "the gateway namespace is on h2");
+      assert.ok(!listNetns().includes(`${hostPrefix(mz, "h1")}-g`), "no gateway namespace on h1");
       const rtt = fastest(pings(a.netns, b.address, 10));
       assert.ok(rtt >= 30 && rtt < 45, `RTT ${rtt} ms from ${a.node}@h1 (phobos) to ${b.node}@${b.facility}`);
       // By name, from the node on h1 (exec through its host's agent): the other facility's node resolves.
@@ -182,7 +189,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
       assert.ok(here.length >= 1 && there, JSON.stringify(nodes));
       for (const n of here) assert.equal(n.host, "h1");
       // phobos's LAN bridge on h2 (its gateway's host) joins h1's over the fabric and carries the wide-area segment.
-      const br = spawnSync("ip", ["-n", `${prefixOn(mz, "h2")}-x`, "-o", "link", "show", "type", "bridge"], {
+      const br = spawnSync("ip", ["-n", `${hostPrefix(mz, "h2")}-x`, "-o", "link", "show", "type", "bridge"], {
         encoding: "utf8",
       });
       assert.match(br.stdout, /b:/, `a LAN bridge on h2: ${br.stdout}${br.stderr}`);
