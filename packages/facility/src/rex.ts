@@ -82,11 +82,51 @@ interface Cached<T> {
   rev: number;
 }
 
+/**
+ * One stage of a task as the mirror holds it, with counts kept as actions
+ * change: a pump looks at the pending actions of each task's current stage
+ * only, never scanning every action of a materialization.
+ */
+interface StageCache {
+  /** Action key → its state (the spec is kept apart: `Rex.specs`). */
+  actions: Map<string, Cached<StoredAction>>;
+  /** Actions not done (see actionDone). */
+  notDone: number;
+  /** Actions in error and not masked: the task is blocked. */
+  errors: number;
+  /** Keys of the actions pending and not masked, in the order they came. */
+  pending: Set<string>;
+}
+
 interface MzCache {
   info?: Cached<MzInfo>;
   tasks: Map<string, Task>;
-  /** task → stage → action key → action */
-  actions: Map<string, Map<number, Map<string, Cached<Action>>>>;
+  /** task → stage → its actions */
+  actions: Map<string, Map<number, StageCache>>;
+}
+
+function newStage(): StageCache {
+  return { actions: new Map(), notDone: 0, errors: 0, pending: new Set() };
+}
+
+/** Set (or, without `to`, delete) an action of a stage, keeping its counts. */
+function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | undefined): void {
+  const from = stage.actions.get(key)?.value;
+  if (from) {
+    if (!actionDone(from)) stage.notDone--;
+    if (from.state === "error" && !from.masked) stage.errors--;
+  }
+  if (to) {
+    stage.actions.set(key, to);
+    const a = to.value;
+    if (!actionDone(a)) stage.notDone++;
+    if (a.state === "error" && !a.masked) stage.errors++;
+    if (a.state === "pending" && !a.masked) stage.pending.add(key);
+    else stage.pending.delete(key);
+  } else {
+    stage.actions.delete(key);
+    stage.pending.delete(key);
+  }
 }
 
 /** Claims and outcomes per transaction: etcd allows 128 operations in one. */
@@ -145,6 +185,8 @@ interface Job {
   node?: string;
   nodeRec?: NodeRecord;
   busy: boolean;
+  /** Why the action cannot run (its spec does not parse): it fails with this. */
+  bad?: string;
   transition?: { during: NodeState; target: NodeState };
   claimRev: number;
   /** The action's revision when the claim was prepared. */
@@ -167,8 +209,11 @@ export class Rex {
   private readonly ttl: number;
   private readonly mzs = new Map<MzId, MzCache>();
   private readonly claims = new Set<string>();
-  /** Action key → what it does (kept apart from its often rewritten state). */
-  private readonly specs = new Map<string, ActionSpec>();
+  /**
+   * Action key → what it does, as stored (kept apart from its often rewritten
+   * state): parsed only when this worker claims the action.
+   */
+  private readonly specs = new Map<string, string>();
   private readonly nodes = new Map<string, Cached<NodeRecord>>();
   private readonly running = new Map<string, Running>();
   private readonly dirty = new Set<MzId>();
@@ -429,18 +474,15 @@ export class Rex {
         }
         let stage = stages.get(k.stage);
         if (!stage) {
-          stage = new Map();
+          stage = newStage();
           stages.set(k.stage, stage);
         }
         if (put) {
           // Our own writes are applied as they commit; the watch may bring them again, later.
-          if ((stage.get(k.key)?.rev ?? 0) < e.kv.modRevision) {
-            const state = JSON.parse(e.kv.value) as StoredAction;
-            // The spec may come later (a range returns action keys before spec keys).
-            stage.set(k.key, { value: { ...state, spec: this.specs.get(k.key) as ActionSpec }, rev: e.kv.modRevision });
-          }
+          if ((stage.actions.get(k.key)?.rev ?? 0) < e.kv.modRevision)
+            stageSet(stage, k.key, { value: JSON.parse(e.kv.value) as StoredAction, rev: e.kv.modRevision });
         } else {
-          stage.delete(k.key);
+          stageSet(stage, k.key, undefined);
           this.contested.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
@@ -451,10 +493,8 @@ export class Rex {
       case "spec": {
         const actionKey = keys.actionOfSpec(e.kv.key);
         if (put) {
-          const spec = parseActionSpec(e.kv.value);
-          this.specs.set(actionKey, spec);
-          const cached = this.mzs.get(k.mzid)?.actions.get(k.task)?.get(k.stage)?.get(actionKey);
-          if (cached && !cached.value.spec) cached.value = { ...cached.value, spec };
+          // The spec may come after its state (a range returns action keys before spec keys).
+          this.specs.set(actionKey, e.kv.value);
           this.dirty.add(k.mzid);
         } else this.specs.delete(actionKey);
         break;
@@ -546,7 +586,7 @@ export class Rex {
   private pump(): void {
     // Without a lease a claim would never expire: claim nothing until there is one again.
     if (!this.lease) return;
-    const picked: Cached<Action>[] = [];
+    const picked: Cached<StoredAction>[] = [];
     for (const mzid of [...this.dirty]) {
       if (this.running.size + picked.length >= this.concurrency) break;
       this.dirty.delete(mzid);
@@ -587,7 +627,7 @@ export class Rex {
     let soonest = Number.POSITIVE_INFINITY;
     for (const key of this.claims) {
       const k = parseKey(key);
-      if (k.type !== "action" || k.mzid !== mzid || m.actions.get(k.task)?.get(k.stage)?.has(key)) continue;
+      if (k.type !== "action" || k.mzid !== mzid || m.actions.get(k.task)?.get(k.stage)?.actions.has(key)) continue;
       const since = this.withdrawn.get(key) ?? now;
       this.withdrawn.set(key, since);
       const left = since + this.withdrawnWait - now;
@@ -611,14 +651,14 @@ export class Rex {
    * Of a task's free actions, those this worker claims now: its own first, then
    * others' that stayed unclaimed for `stealAfterMs` (a timer looks again then).
    */
-  private share(mzid: MzId, free: [string, Cached<Action>][]): Cached<Action>[] {
+  private share(mzid: MzId, free: [string, Cached<StoredAction>][]): Cached<StoredAction>[] {
     if (this.workerList.length < 2) return free.map(([, a]) => a);
     const task = free[0]?.[1].value.task;
     if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX)
       return free.map(([, a]) => a);
     const now = Date.now();
-    const mine: Cached<Action>[] = [];
-    const stolen: Cached<Action>[] = [];
+    const mine: Cached<StoredAction>[] = [];
+    const stolen: Cached<StoredAction>[] = [];
     let soonest = Number.POSITIVE_INFINITY;
     for (const [key, a] of free) {
       if (this.ownerOf(key) === this.id) {
@@ -650,42 +690,44 @@ export class Rex {
   private taskDone(m: MzCache, taskId: string): boolean {
     const task = m.tasks.get(taskId);
     if (!task) return false;
-    const stages = m.actions.get(taskId);
-    if (!stages) return true;
-    for (const stage of stages.values()) for (const a of stage.values()) if (!actionDone(a.value)) return false;
+    for (const stage of m.actions.get(taskId)?.values() ?? []) if (stage.notDone) return false;
     return true;
   }
 
   /** The task's runnable actions now, or why there are none. */
-  private runnable(m: MzCache, task: Task): [string, Cached<Action>][] | "done" | "blocked" {
+  private runnable(m: MzCache, task: Task): [string, Cached<StoredAction>][] | "done" | "blocked" {
     const stages = m.actions.get(task.id);
     if (!stages) return "done";
-    const order = [...stages.keys()].sort((a, b) => a - b);
-    let current: Map<string, Cached<Action>> | undefined;
-    for (const s of order) {
-      const stage = stages.get(s)!;
-      let done = true;
-      for (const a of stage.values()) {
-        if (a.value.state === "error" && !a.value.masked) return "blocked";
-        if (!actionDone(a.value)) done = false;
-      }
-      if (!done && !current) current = stage;
+    let current: StageCache | undefined;
+    let at = Number.POSITIVE_INFINITY;
+    for (const [s, stage] of stages) {
+      if (stage.errors) return "blocked";
+      if (stage.notDone && s < at) [current, at] = [stage, s];
     }
     if (!current) return "done";
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
-    const out: [string, Cached<Action>][] = [];
-    for (const [key, a] of current) {
-      const free =
-        !a.value.masked && !this.claims.has(key) && !this.running.has(key) && this.contested.get(key) !== a.rev;
-      if (a.value.state === "pending" && a.value.spec && free) out.push([key, a]);
+    const out: [string, Cached<StoredAction>][] = [];
+    for (const key of current.pending) {
+      if (this.claims.has(key) || this.running.has(key) || !this.specs.has(key)) continue;
+      const a = current.actions.get(key)!;
+      if (this.contested.get(key) !== a.rev) out.push([key, a]);
     }
     return out.length ? out : "blocked";
   }
 
   /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
-  private prepare(cached: Cached<Action>): Job {
-    const action = cached.value;
-    const key = keys.action(action);
+  private prepare(cached: Cached<StoredAction>): Job {
+    const key = keys.action(cached.value);
+    // A spec that does not parse is claimed all the same, and its action fails naming why (`bad`).
+    let bad: string | undefined;
+    let spec: ActionSpec;
+    try {
+      spec = parseActionSpec(this.specs.get(key)!);
+    } catch (err) {
+      bad = `the action's spec does not parse: ${(err as Error).message}`;
+      spec = { kind: "node.power", resource: "", power: "on" };
+    }
+    const action: Action = { ...cached.value, spec };
     const claimKey = keys.claim(key);
     const claim = JSON.stringify({
       worker: this.id,
@@ -694,7 +736,7 @@ export class Rex {
     } satisfies Claim);
     const abort = new AbortController();
     this.running.set(key, { abort, claim, claimKey });
-    const node = actionNode(action.spec);
+    const node = bad ? undefined : actionNode(action.spec);
     const nodeRec = node ? this.nodes.get(node)?.value : undefined;
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
@@ -728,6 +770,7 @@ export class Rex {
       node,
       nodeRec,
       busy,
+      bad,
       transition,
       claimRev: 0,
       compare: [
@@ -744,7 +787,7 @@ export class Rex {
    * once (one round trip, not one per batch); a batch that conflicts (another
    * worker took one of its actions) is tried again action by action, also at once.
    */
-  private async claim(cands: Cached<Action>[]): Promise<void> {
+  private async claim(cands: Cached<StoredAction>[]): Promise<void> {
     const jobs = cands.map((c) => this.prepare(c));
     const batches: Job[][] = [];
     for (let i = 0; i < jobs.length; i += BATCH) batches.push(jobs.slice(i, i + BATCH));
@@ -872,6 +915,7 @@ export class Rex {
     this.opts.onEvent?.({ type: "start", key: j.key, worker: this.id, attempts: action.attempts });
     let outcome: Outcome;
     try {
+      if (j.bad) throw new Error(j.bad);
       if (j.busy) {
         if (action.spec.kind === "node.recycle")
           outcome = { ok: true }; // not ours any more: nothing to undo
@@ -999,7 +1043,7 @@ export class Rex {
       if (seen.has(k)) continue;
       seen.add(k);
       const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
-      if (stage && [...stage.values()].every((x) => actionDone(x.value))) this.eager.add(`${a.mzid}\0${a.task}`);
+      if (stage && !stage.notDone) this.eager.add(`${a.mzid}\0${a.task}`);
     }
   }
 
@@ -1007,7 +1051,9 @@ export class Rex {
   private local(a: Action, rev: number): void {
     const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
     const key = keys.action(a);
-    if (stage && (stage.get(key)?.rev ?? 0) < rev) stage.set(key, { value: a, rev });
+    if (!stage || (stage.actions.get(key)?.rev ?? 0) >= rev) return;
+    const { spec: _spec, ...state } = a;
+    stageSet(stage, key, { value: state, rev });
   }
 
   private outcomeTxn(j: Job, outcome: Outcome): { compare: Compare[]; ops: Op[]; done: Action } {
