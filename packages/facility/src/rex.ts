@@ -5,10 +5,14 @@
  * stages before its own are done, its task has no action in error, and nobody
  * holds a claim on it.
  *
- * Claims are compare-and-swap puts of `/cogs/claim/...` attached to the worker's
- * lease: two workers cannot both claim an action, and a dead worker's claims
- * vanish when its lease expires, so another worker retries the action (actions
- * are idempotent). An outcome is recorded only while the claim is still held.
+ * A worker claims a batch of actions of one materialization in one
+ * transaction: one claim key (`/cogs/claim/<mzid>/<nonce>`, listing the
+ * actions) attached to the worker's lease, and each action rewritten (its
+ * attempts) comparing its revision. That compare-and-swap makes two claims of
+ * one action exclusive; a dead worker's claims vanish when its lease expires,
+ * so another worker retries the actions (actions are idempotent). An outcome is
+ * recorded only while its claim is still held; the last outcome of a batch
+ * deletes the claim.
  *
  * Teardown is made to finish without an operator where it can: a failed
  * teardown action is tried again (within its claim, a few times, backing off)
@@ -20,6 +24,7 @@
 import { hostname } from "node:os";
 import {
   type Compare,
+  type KeyValue,
   type Op,
   type Store,
   StoreError,
@@ -37,6 +42,7 @@ import {
   actionDone,
   actionNode,
   type Claim,
+  claimedActions,
   keys,
   type MzInfo,
   type NodeRecord,
@@ -129,8 +135,8 @@ function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | und
   }
 }
 
-/** Claims and outcomes per transaction: etcd allows 128 operations in one. */
-const BATCH = 40;
+/** Operations per claim or outcome transaction: etcd allows 128 in one. */
+const TXN_OPS = 120;
 
 /** The largest next stage taken whole by the worker that finished the stage before it (see `finished`). */
 const EAGER_MAX = 8;
@@ -176,10 +182,19 @@ export function owner(actionKey: string, workers: readonly string[]): string | u
 
 type Outcome = { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
 
+/** One claim: a batch of actions of one materialization, under one key on our lease. */
+interface Batch {
+  mzid: MzId;
+  key: string;
+  value: string;
+  /** Its jobs not yet settled (recorded, or let go): the claim is deleted when none is left. */
+  jobs: Set<Job>;
+}
+
 interface Job {
   key: string;
-  claimKey: string;
-  claim: string;
+  /** The claim this job is (being) taken in. */
+  batch?: Batch;
   abort: AbortController;
   claimed: Action;
   node?: string;
@@ -197,8 +212,7 @@ interface Job {
 
 interface Running {
   abort: AbortController;
-  claim: string;
-  claimKey: string;
+  job: Job;
 }
 
 export class Rex {
@@ -208,7 +222,10 @@ export class Rex {
   private readonly concurrency: number;
   private readonly ttl: number;
   private readonly mzs = new Map<MzId, MzCache>();
-  private readonly claims = new Set<string>();
+  /** Claimed action key → the claim key holding it (every worker's, as the store says). */
+  private readonly claims = new Map<string, string>();
+  /** Claim key → the actions it holds (a deletion carries no value). */
+  private readonly claimed = new Map<string, string[]>();
   /**
    * Action key → what it does, as stored (kept apart from its often rewritten
    * state): parsed only when this worker claims the action.
@@ -256,7 +273,7 @@ export class Rex {
    */
   private readonly contested = new Map<string, number>();
   private readonly stealAfter: number;
-  /** Claim key → our claim whose call failed and that we let go (it may still commit): see `release`. */
+  /** Claim key → our claim whose call failed and that we let go (it may still commit): see `settle`. */
   private readonly unsure = new Map<string, { claim: string; at: number }>();
   /** Claims of ours no running action holds (claim key → value), released after ORPHAN_MS. */
   private readonly orphans = new Map<string, string>();
@@ -500,22 +517,32 @@ export class Rex {
         break;
       }
       case "claim": {
-        this.freeSince.delete(k.actionKey);
-        this.contested.delete(k.actionKey);
-        const worker = put ? (JSON.parse(e.kv.value) as Claim).worker : undefined;
-        this.claimSeen(k.actionKey, worker);
         this.orphans.delete(e.kv.key);
         if (put) {
-          this.claims.add(k.actionKey);
+          const claim = JSON.parse(e.kv.value) as Claim;
+          const actions = claimedActions(k.mzid, claim);
+          this.claimed.set(e.kv.key, actions);
+          for (const a of actions) {
+            this.freeSince.delete(a);
+            this.contested.delete(a);
+            this.claimSeen(a, claim.worker);
+            this.claims.set(a, e.kv.key);
+          }
           if (this.unsure.get(e.kv.key)?.claim === e.kv.value) this.orphan(e.kv.key, e.kv.value);
         } else {
-          this.claims.delete(k.actionKey);
-          this.withdrawn.delete(k.actionKey);
-          const r = this.running.get(k.actionKey);
-          // Our own claim vanished while running: the lease expired, someone else may take it.
-          if (r && e.kv.key === r.claimKey && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
-          const a = parseKey(k.actionKey);
-          if (a.type === "action") this.dirty.add(a.mzid);
+          for (const a of this.claimed.get(e.kv.key) ?? []) {
+            if (this.claims.get(a) !== e.kv.key) continue;
+            this.freeSince.delete(a);
+            this.contested.delete(a);
+            this.claimSeen(a, undefined);
+            this.claims.delete(a);
+            this.withdrawn.delete(a);
+            const r = this.running.get(a);
+            // Our own claim vanished while running: the lease expired, someone else may take it.
+            if (r && r.job.batch?.key === e.kv.key && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
+          }
+          this.claimed.delete(e.kv.key);
+          this.dirty.add(k.mzid);
         }
         break;
       }
@@ -625,7 +652,7 @@ export class Rex {
   private lingering(mzid: MzId, m: MzCache): boolean {
     const now = Date.now();
     let soonest = Number.POSITIVE_INFINITY;
-    for (const key of this.claims) {
+    for (const key of this.claims.keys()) {
       const k = parseKey(key);
       if (k.type !== "action" || k.mzid !== mzid || m.actions.get(k.task)?.get(k.stage)?.actions.has(key)) continue;
       const since = this.withdrawn.get(key) ?? now;
@@ -728,24 +755,14 @@ export class Rex {
       spec = { kind: "node.power", resource: "", power: "on" };
     }
     const action: Action = { ...cached.value, spec };
-    const claimKey = keys.claim(key);
-    const claim = JSON.stringify({
-      worker: this.id,
-      nonce: `${this.id}:${++this.nonce}`,
-      at: new Date().toISOString(),
-    } satisfies Claim);
     const abort = new AbortController();
-    this.running.set(key, { abort, claim, claimKey });
     const node = bad ? undefined : actionNode(action.spec);
     const nodeRec = node ? this.nodes.get(node)?.value : undefined;
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
     this.contested.delete(key);
-    const ops: Op[] = [
-      { op: "put", key: claimKey, value: claim, lease: this.lease },
-      { op: "put", key, value: storedAction(claimed) },
-    ];
+    const ops: Op[] = [{ op: "put", key, value: storedAction(claimed) }];
     if (node && transition) {
       ops.push({
         op: "put",
@@ -761,10 +778,8 @@ export class Rex {
         } satisfies NodeRecord),
       });
     }
-    return {
+    const job: Job = {
       key,
-      claimKey,
-      claim,
       abort,
       claimed,
       node,
@@ -773,94 +788,101 @@ export class Rex {
       bad,
       transition,
       claimRev: 0,
-      compare: [
-        { key: claimKey, target: "absent" },
-        { key, target: "modRevision", op: "==", value: cached.rev },
-      ],
+      compare: [{ key, target: "modRevision", op: "==", value: cached.rev }],
       ops,
       rev: cached.rev,
     };
+    this.running.set(key, { abort, job });
+    return job;
+  }
+
+  /** A new claim of these jobs (one materialization's), its value listing them. */
+  private batch(jobs: Job[]): Batch {
+    const mzid = jobs[0]!.claimed.mzid;
+    const nonce = `${this.id}:${++this.nonce}`;
+    const base = keys.actions(mzid);
+    const value = JSON.stringify({
+      worker: this.id,
+      nonce,
+      at: new Date().toISOString(),
+      actions: jobs.map((j) => j.key.slice(base.length)),
+    } satisfies Claim);
+    const b: Batch = { mzid, key: keys.claim(mzid, nonce), value, jobs: new Set(jobs) };
+    for (const j of jobs) j.batch = b;
+    return b;
   }
 
   /**
-   * Claim candidates in as few transactions as possible, the batches sent at
-   * once (one round trip, not one per batch); a batch that conflicts (another
-   * worker took one of its actions) is tried again action by action, also at once.
+   * Claim candidates in as few transactions as possible: per materialization,
+   * as many actions as a transaction holds (TXN_OPS), the transactions sent at
+   * once (one round trip, not one per batch).
    */
   private async claim(cands: Cached<StoredAction>[]): Promise<void> {
-    const jobs = cands.map((c) => this.prepare(c));
+    const byMz = new Map<MzId, Job[]>();
+    for (const c of cands) {
+      const j = this.prepare(c);
+      const list = byMz.get(j.claimed.mzid);
+      if (list) list.push(j);
+      else byMz.set(j.claimed.mzid, [j]);
+    }
     const batches: Job[][] = [];
-    for (let i = 0; i < jobs.length; i += BATCH) batches.push(jobs.slice(i, i + BATCH));
+    for (const jobs of byMz.values()) {
+      let cur: Job[] = [];
+      let ops = 1;
+      for (const j of jobs) {
+        if (cur.length && ops + j.ops.length > TXN_OPS) {
+          batches.push(cur);
+          [cur, ops] = [[], 1];
+        }
+        cur.push(j);
+        ops += j.ops.length;
+      }
+      if (cur.length) batches.push(cur);
+    }
     await Promise.all(batches.map((b) => this.claimBatch(b)));
   }
 
   /**
-   * One transaction for the batch. When it conflicts (another worker took one of
-   * its actions first), the same round trip brings every claim and action of the
-   * batch back: those still free are tried again together (a few times, then one
-   * by one), the others are left to whoever took them.
+   * One transaction for the batch: its claim key and every action rewritten,
+   * each comparing its revision. When it conflicts (another worker took one of
+   * its actions first), the same round trip brings the claim key and every
+   * action back: those unchanged are claimed again together in a new claim
+   * (a few times, then one by one), the others are left to whoever took them.
+   * A call that failed after it committed (the client retried it across an
+   * election, and the retry's compares failed on our own writes) shows our
+   * own claim: the batch is ours.
    */
-  private async claimBatch(batch: Job[], tries = 3): Promise<void> {
-    if (batch.length === 1 || tries === 0) {
-      await Promise.all(batch.map((j) => this.claimOne(j)));
-      return;
-    }
+  private async claimBatch(jobs: Job[], tries = 3): Promise<void> {
+    const b = this.batch(jobs);
     let r: TxnResult;
     try {
       r = await this.store.txn({
-        compare: batch.flatMap((j) => j.compare),
-        success: batch.flatMap((j) => j.ops),
-        failure: batch.flatMap((j): Op[] => [
-          { op: "get", key: j.claimKey },
-          { op: "get", key: j.key },
-        ]),
+        compare: [{ key: b.key, target: "absent" }, ...jobs.flatMap((j) => j.compare)],
+        success: [{ op: "put", key: b.key, value: b.value, lease: this.lease }, ...jobs.flatMap((j) => j.ops)],
+        failure: [{ op: "get", key: b.key }, ...jobs.map((j): Op => ({ op: "get", key: j.key }))],
       });
     } catch (err) {
       this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
-      await Promise.all(batch.map((j) => this.settle(j)));
+      await this.settle(b);
       return;
     }
     if (r.succeeded) {
-      for (const j of batch) this.took(j, r.revision);
+      for (const j of jobs) this.took(j, r.revision);
       return;
     }
-    const free = batch.filter((j, i) => {
-      const [claim, action] = [r.gets[2 * i], r.gets[2 * i + 1]];
-      // Ours already: the client retried a call that had committed (across an election) and the retry's
-      // compare failed on our own claim.
-      if (claim?.value === j.claim && action) {
-        this.took(j, action.modRevision);
-        return false;
-      }
-      if (!claim && action?.modRevision === j.rev) return true;
+    if (r.gets[0]?.value === b.value) {
+      this.ours(b, r.gets.slice(1));
+      return;
+    }
+    const free = jobs.filter((j, i) => {
+      if (r.gets[i + 1]?.modRevision === j.rev) return true;
       this.contested.set(j.key, j.rev);
       this.release(j);
       return false;
     });
-    if (free.length) await this.claimBatch(free, tries - 1);
-  }
-
-  private async claimOne(j: Job): Promise<void> {
-    try {
-      const r = await this.store.txn({
-        compare: j.compare,
-        success: j.ops,
-        failure: [
-          { op: "get", key: j.claimKey },
-          { op: "get", key: j.key },
-        ],
-      });
-      const [claim, action] = r.gets;
-      if (r.succeeded) this.took(j, r.revision);
-      else if (claim?.value === j.claim && action) this.took(j, action.modRevision);
-      else {
-        this.contested.set(j.key, j.rev);
-        this.release(j);
-      }
-    } catch (err) {
-      this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
-      await this.settle(j);
-    }
+    if (!free.length) return;
+    if (tries > 1) await this.claimBatch(free, tries - 1);
+    else await Promise.all(free.map((j) => this.claimBatch([j], 1)));
   }
 
   private took(j: Job, revision: number): void {
@@ -871,43 +893,67 @@ export class Rex {
 
   /**
    * A claim whose fate is unknown (the store failed mid-call, e.g. a leader
-   * election): it may have committed, and then nobody else will ever take the
-   * action while our lease lives. Ask until the store answers (or we stop):
-   * run it if the claim is ours, else let it go.
+   * election): it may have committed, and then nobody else will ever take its
+   * actions while our lease lives. Ask until the store answers (or we stop):
+   * run them if the claim is ours, else let them go (the claim is deleted if it
+   * ever shows: see `unsure`).
    */
-  private async settle(j: Job): Promise<void> {
+  private async settle(b: Batch): Promise<void> {
+    const jobs = [...b.jobs];
     for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
           compare: [],
-          success: [
-            { op: "get", key: j.claimKey },
-            { op: "get", key: j.key },
-          ],
+          success: [{ op: "get", key: b.key }, ...jobs.map((j): Op => ({ op: "get", key: j.key }))],
         });
-        const [claim, action] = r.gets;
-        if (claim?.value === j.claim && action) this.took(j, action.modRevision);
-        else this.release(j, true);
+        if (r.gets[0]?.value === b.value) this.ours(b, r.gets.slice(1));
+        else this.letGo(b);
         return;
       } catch {
         await backoff(tried);
       }
     }
-    this.release(j, true);
+    this.letGo(b);
+  }
+
+  /** The claim committed (read back): its jobs run, each from its action as read (`actions`, in job order). */
+  private ours(b: Batch, actions: (KeyValue | undefined)[]): void {
+    [...b.jobs].forEach((j, i) => {
+      const action = actions[i];
+      if (action) this.took(j, action.modRevision);
+      else this.settled(j); // withdrawn meanwhile
+    });
+  }
+
+  /** A claim that did not commit, or may commit yet: its jobs are let go, the claim deleted if it shows. */
+  private letGo(b: Batch): void {
+    this.unsure.set(b.key, { claim: b.value, at: Date.now() });
+    this.armOrphanSweep();
+    for (const j of b.jobs) this.release(j);
+    b.jobs.clear();
+  }
+
+  /** Done with a job that holds no claim (it was not taken). */
+  private release(j: Job): void {
+    this.running.delete(j.key);
+    this.dirty.add(j.claimed.mzid);
+    this.schedule();
   }
 
   /**
-   * Done with a job. `unsure`: its claim's fate is unknown (a call failed): the
-   * claim may exist or commit later, on our live lease, held by nothing of ours.
+   * Done with a claimed job (its outcome recorded, or not to be): when it was
+   * the last of its claim, the claim is deleted (if still ours).
    */
-  private release(j: Job, unsure = false): void {
-    this.running.delete(j.key);
-    if (unsure) {
-      this.unsure.set(j.claimKey, { claim: j.claim, at: Date.now() });
-      this.armOrphanSweep();
-    }
-    this.dirty.add(j.claimed.mzid);
-    this.schedule();
+  private settled(j: Job): void {
+    this.release(j);
+    const b = j.batch;
+    if (!b?.jobs.delete(j) || b.jobs.size) return;
+    void this.store
+      .txn({
+        compare: [{ key: b.key, target: "value", op: "==", value: b.value }],
+        success: [{ op: "delete", key: b.key }],
+      })
+      .catch(() => this.letGo(b));
   }
 
   private async execute(j: Job): Promise<void> {
@@ -927,18 +973,9 @@ export class Rex {
       outcome = { ok: false, error: (err as Error).message || String(err) };
     }
     if (j.abort.signal.aborted) {
-      // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
-      let unsure = false;
-      try {
-        await this.store.txn({
-          compare: [{ key: j.claimKey, target: "value", op: "==", value: j.claim }],
-          success: [{ op: "delete", key: j.claimKey }],
-        });
-      } catch {
-        unsure = true;
-      }
+      // Withdrawn, lost or stopping: record nothing; the claim goes with the batch's last job.
       this.opts.onEvent?.({ type: "lost", key: j.key, worker: this.id, attempts: action.attempts });
-      this.release(j, unsure);
+      this.settled(j);
       return;
     }
     this.outcomes.push({ job: j, outcome });
@@ -948,25 +985,48 @@ export class Rex {
     }
   }
 
-  /** Record outcomes, batched like claims (batches at once); each only while its claim is still held. */
+  /**
+   * Record outcomes, as many to a transaction as it holds (TXN_OPS), the
+   * transactions sent at once; each outcome only while its claim is still held.
+   * A claim whose every job left is recorded here is deleted in the same transaction.
+   */
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const all = this.outcomes.splice(0);
-    const batches: (typeof all)[] = [];
-    for (let i = 0; i < all.length; i += BATCH) batches.push(all.slice(i, i + BATCH));
-    await Promise.all(batches.map((b) => this.record(b)));
+    const all = this.outcomes.splice(0).map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
+    const txns: (typeof all)[] = [];
+    let cur: typeof all = [];
+    let ops = 0;
+    for (const o of all) {
+      // Room for the outcome and for deleting its claim.
+      if (cur.length && ops + o.ops.length + 1 > TXN_OPS) {
+        txns.push(cur);
+        [cur, ops] = [[], 0];
+      }
+      cur.push(o);
+      ops += o.ops.length + 1;
+    }
+    if (cur.length) txns.push(cur);
+    await Promise.all(txns.map((t) => this.record(t)));
   }
 
-  private async record(outcomes: { job: Job; outcome: Outcome }[]): Promise<void> {
-    const batch = outcomes.map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
+  private async record(batch: { job: Job; outcome: Outcome; ops: Op[]; done: Action }[]): Promise<void> {
+    const claims = new Map<Batch, number>();
+    for (const { job } of batch) if (job.batch) claims.set(job.batch, (claims.get(job.batch) ?? 0) + 1);
+    // Claims whose every job still unsettled is here: deleted with the outcomes.
+    const ending = [...claims].filter(([b, n]) => b.jobs.size === n).map(([b]) => b);
     let recorded: typeof batch = [];
+    let ended = false;
     try {
       const r = await this.store.txn({
-        compare: batch.flatMap((b) => b.compare),
-        success: batch.flatMap((b) => b.ops),
+        compare: [
+          ...[...claims.keys()].map((b): Compare => ({ key: b.key, target: "value", op: "==", value: b.value })),
+          ...batch.map((b): Compare => ({ key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev })),
+        ],
+        success: [...batch.flatMap((b) => b.ops), ...ending.map((b): Op => ({ op: "delete", key: b.key }))],
       });
       if (r.succeeded) {
         recorded = batch;
+        ended = true;
         for (const b of batch) this.local(b.done, r.revision);
         this.finished(batch.map((b) => b.done));
       } else {
@@ -980,6 +1040,7 @@ export class Rex {
       const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
       recorded = batch.filter((_, i) => each[i]);
     }
+    if (ended) for (const b of ending) b.jobs.clear();
     for (const b of recorded) {
       const { job: j, outcome } = b;
       const attempts = j.claimed.attempts;
@@ -991,10 +1052,9 @@ export class Rex {
         this.opts.onEvent?.({ type: "error", key: j.key, worker: this.id, attempts, error: outcome.error });
       }
     }
-    // An outcome not recorded leaves its claim behind if the claim is still ours (the action changed under
-    // us, or the call's fate stayed unknown): on our live lease it would block the action for good.
-    const kept = new Set(recorded);
-    for (const b of batch) this.release(b.job, !kept.has(b));
+    // Recorded or not (the action changed under us, or the call's fate stayed unknown), the job is done
+    // with; its claim is deleted when its last job is (on our live lease it would block the actions for good).
+    for (const b of batch) this.settled(b.job);
   }
 
   /**
@@ -1003,15 +1063,16 @@ export class Rex {
    * back exactly as written, which counts as recorded. The store is asked until
    * it answers (while the claim lives, nobody else runs the action).
    */
-  private async recordOne(
-    b: { job: Job; compare: Compare[]; ops: Op[]; done: Action },
-    retry = false,
-  ): Promise<boolean> {
+  private async recordOne(b: { job: Job; ops: Op[]; done: Action }, retry = false): Promise<boolean> {
     const written = storedAction(b.done);
+    const claim = b.job.batch!;
     for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
-          compare: b.compare,
+          compare: [
+            { key: claim.key, target: "value", op: "==", value: claim.value },
+            { key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev },
+          ],
           success: b.ops,
           failure: [{ op: "get", key: b.job.key }],
         });
@@ -1056,15 +1117,12 @@ export class Rex {
     stageSet(stage, key, { value: state, rev });
   }
 
-  private outcomeTxn(j: Job, outcome: Outcome): { compare: Compare[]; ops: Op[]; done: Action } {
+  private outcomeTxn(j: Job, outcome: Outcome): { ops: Op[]; done: Action } {
     const now = new Date().toISOString();
     const done: Action = outcome.ok
       ? { ...j.claimed, state: "complete", error: undefined, completedBy: this.id, updated: now }
       : { ...j.claimed, state: "error", error: outcome.error, updated: now };
-    const ops: Op[] = [
-      { op: "put", key: j.key, value: storedAction(done) },
-      { op: "delete", key: j.claimKey },
-    ];
+    const ops: Op[] = [{ op: "put", key: j.key, value: storedAction(done) }];
     if (j.node && j.transition) {
       const toClean = j.transition.target === "clean";
       ops.push({
@@ -1081,14 +1139,7 @@ export class Rex {
         } satisfies NodeRecord),
       });
     }
-    return {
-      compare: [
-        { key: j.claimKey, target: "value", op: "==", value: j.claim },
-        { key: j.key, target: "modRevision", op: "==", value: j.claimRev },
-      ],
-      ops,
-      done,
-    };
+    return { ops, done };
   }
 
   /** Perform an action; a teardown action (idempotent, and nothing may remain) is tried again a few times. */
