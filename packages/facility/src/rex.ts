@@ -100,7 +100,7 @@ interface StageCache {
   notDone: number;
   /** Actions in error and not masked: the task is blocked. */
   errors: number;
-  /** Keys of the actions pending and not masked, in the order they came. */
+  /** Keys of the actions pending, not masked and not claimed (by anyone), in the order they came. */
   pending: Set<string>;
 }
 
@@ -115,8 +115,8 @@ function newStage(): StageCache {
   return { actions: new Map(), notDone: 0, errors: 0, pending: new Set() };
 }
 
-/** Set (or, without `to`, delete) an action of a stage, keeping its counts. */
-function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | undefined): void {
+/** Set (or, without `to`, delete) an action of a stage, keeping its counts; `claimed`: a claim holds it. */
+function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | undefined, claimed: boolean): void {
   const from = stage.actions.get(key)?.value;
   if (from) {
     if (!actionDone(from)) stage.notDone--;
@@ -127,7 +127,7 @@ function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | und
     const a = to.value;
     if (!actionDone(a)) stage.notDone++;
     if (a.state === "error" && !a.masked) stage.errors++;
-    if (a.state === "pending" && !a.masked) stage.pending.add(key);
+    if (a.state === "pending" && !a.masked && !claimed) stage.pending.add(key);
     else stage.pending.delete(key);
   } else {
     stage.actions.delete(key);
@@ -137,6 +137,9 @@ function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | und
 
 /** Operations per claim or outcome transaction: etcd allows 128 in one. */
 const TXN_OPS = 120;
+
+/** The most actions a worker takes at a time from an owner that is busy, not stalled (see `share`). */
+const STEAL_MAX = 8;
 
 /** The largest next stage taken whole by the worker that finished the stage before it (see `finished`). */
 const EAGER_MAX = 8;
@@ -278,6 +281,13 @@ export class Rex {
   /** Claims of ours no running action holds (claim key → value), released after ORPHAN_MS. */
   private readonly orphans = new Map<string, string>();
   private orphanTimer?: NodeJS.Timeout;
+  /**
+   * The latest revision the watch brought, and the latest of our own writes:
+   * while the first is behind the second, this worker's view of others' claims
+   * is stale, and it steals nothing (what looks free was likely taken).
+   */
+  private seenRev = 0;
+  private wroteRev = 0;
   /** Tasks (mzid\0task) whose stage an outcome of ours just finished: see `finished`. */
   private readonly eager = new Set<string>();
 
@@ -452,6 +462,7 @@ export class Rex {
 
   private apply(e: WatchEvent): void {
     const put = e.type === "put";
+    if (e.revision > this.seenRev) this.seenRev = e.revision;
     if (e.kv.key.startsWith(keys.workers)) {
       this.worker(
         decodeURIComponent(e.kv.key.slice(keys.workers.length)),
@@ -497,9 +508,14 @@ export class Rex {
         if (put) {
           // Our own writes are applied as they commit; the watch may bring them again, later.
           if ((stage.actions.get(k.key)?.rev ?? 0) < e.kv.modRevision)
-            stageSet(stage, k.key, { value: JSON.parse(e.kv.value) as StoredAction, rev: e.kv.modRevision });
+            stageSet(
+              stage,
+              k.key,
+              { value: JSON.parse(e.kv.value) as StoredAction, rev: e.kv.modRevision },
+              this.claims.has(k.key),
+            );
         } else {
-          stageSet(stage, k.key, undefined);
+          stageSet(stage, k.key, undefined, false);
           this.contested.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
@@ -527,6 +543,7 @@ export class Rex {
             this.contested.delete(a);
             this.claimSeen(a, claim.worker);
             this.claims.set(a, e.kv.key);
+            this.stageOf(a)?.pending.delete(a);
           }
           if (this.unsure.get(e.kv.key)?.claim === e.kv.value) this.orphan(e.kv.key, e.kv.value);
         } else {
@@ -537,6 +554,9 @@ export class Rex {
             this.claimSeen(a, undefined);
             this.claims.delete(a);
             this.withdrawn.delete(a);
+            const stage = this.stageOf(a);
+            const state = stage?.actions.get(a)?.value;
+            if (state?.state === "pending" && !state.masked) stage!.pending.add(a);
             const r = this.running.get(a);
             // Our own claim vanished while running: the lease expired, someone else may take it.
             if (r && r.job.batch?.key === e.kv.key && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
@@ -554,6 +574,12 @@ export class Rex {
         break;
     }
     this.schedule();
+  }
+
+  /** The stage an action key is in, in the mirror. */
+  private stageOf(actionKey: string): StageCache | undefined {
+    const k = parseKey(actionKey);
+    return k.type === "action" ? this.mzs.get(k.mzid)?.actions.get(k.task)?.get(k.stage) : undefined;
   }
 
   /**
@@ -614,8 +640,10 @@ export class Rex {
     // Without a lease a claim would never expire: claim nothing until there is one again.
     if (!this.lease) return;
     const picked: Cached<StoredAction>[] = [];
+    // Others' actions, claimed apart: a steal that collides with the owner fails only its own small claim.
+    const stolen: Cached<StoredAction>[] = [];
     for (const mzid of [...this.dirty]) {
-      if (this.running.size + picked.length >= this.concurrency) break;
+      if (this.running.size + picked.length + stolen.length >= this.concurrency) break;
       this.dirty.delete(mzid);
       const m = this.mzs.get(mzid);
       if (!m?.info || m.info.value.phase === "incoming") continue;
@@ -631,15 +659,17 @@ export class Rex {
           lingering ??= this.lingering(mzid, m);
           if (lingering) continue;
         }
-        const mine = this.share(mzid, r);
-        const room = this.concurrency - this.running.size - picked.length;
-        if (mine.length > room) pending = true;
-        picked.push(...mine.slice(0, Math.max(0, room)));
+        const share = this.share(mzid, r);
+        const room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
+        if (share.mine.length + share.stolen.length > room) pending = true;
+        picked.push(...share.mine.slice(0, room));
+        stolen.push(...share.stolen.slice(0, Math.max(0, room - share.mine.length)));
       }
       if (pending) this.dirty.add(mzid);
       if (allDone && m.info.value.phase === "dematerializing" && !this.finalizing.has(mzid)) void this.finalize(mzid);
     }
     if (picked.length) void this.claim(picked);
+    if (stolen.length) void this.claim(stolen);
     if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -675,43 +705,62 @@ export class Rex {
   }
 
   /**
-   * Of a task's free actions, those this worker claims now: its own first, then
-   * others' that stayed unclaimed for `stealAfterMs` (a timer looks again then).
+   * Of a task's free actions, those this worker claims now: its own, and
+   * others' that stayed unclaimed for `stealAfterMs` (a timer looks again then):
+   * all of a stalled owner's (nothing claimed or finished for as long), but of
+   * an owner that is merely full only a few (STEAL_MAX), and only by a worker
+   * with none of its own to do and room to spare: the owner takes them as its
+   * actions finish, and a thief that takes many collides with it.
    */
-  private share(mzid: MzId, free: [string, Cached<StoredAction>][]): Cached<StoredAction>[] {
-    if (this.workerList.length < 2) return free.map(([, a]) => a);
+  private share(
+    mzid: MzId,
+    free: [string, Cached<StoredAction>][],
+  ): { mine: Cached<StoredAction>[]; stolen: Cached<StoredAction>[] } {
+    const all = () => ({ mine: free.map(([, a]) => a), stolen: [] });
+    if (this.workerList.length < 2) return all();
     const task = free[0]?.[1].value.task;
-    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX)
-      return free.map(([, a]) => a);
+    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX) return all();
     const now = Date.now();
     const mine: Cached<StoredAction>[] = [];
     const stolen: Cached<StoredAction>[] = [];
+    const fromFull: Cached<StoredAction>[] = [];
     let soonest = Number.POSITIVE_INFINITY;
     for (const [key, a] of free) {
-      if (this.ownerOf(key) === this.id) {
+      const owner = this.ownerOf(key);
+      if (owner === this.id) {
         mine.push(a);
         continue;
       }
       const since = this.freeSince.get(key) ?? now;
       if (since === now) this.freeSince.set(key, now);
-      // Taken from its owner only once it waited, and the owner is full or has done nothing for as long.
-      const o = this.workers.get(this.ownerOf(key));
-      const stalled = !o || o.held >= o.concurrency ? now : o.active + this.stealAfter;
-      const left = Math.max(since + this.stealAfter, stalled) - now;
-      if (left <= 0) stolen.push(a);
-      else soonest = Math.min(soonest, left);
+      const o = this.workers.get(owner);
+      const waited = since + this.stealAfter;
+      const stalled = o ? Math.max(waited, o.active + this.stealAfter) : waited;
+      const full = !!o && o.held >= o.concurrency;
+      if (stalled <= now) stolen.push(a);
+      else if (full && waited <= now) fromFull.push(a);
+      else soonest = Math.min(soonest, (full ? waited : stalled) - now);
+    }
+    if ((stolen.length || fromFull.length) && this.seenRev < this.wroteRev) {
+      // The watch is behind our own writes, so behind others' claims too: what looks free likely is not.
+      stolen.length = 0;
+      soonest = Math.min(soonest, this.stealAfter / 4);
+    } else if (fromFull.length) {
+      // A full owner's: taken only with nothing of ours to do and room to spare; looked at again later.
+      if (!mine.length && this.running.size < this.concurrency / 2) stolen.push(...fromFull.slice(-STEAL_MAX));
+      soonest = Math.min(soonest, this.stealAfter);
     }
     if (Number.isFinite(soonest) && !this.stealTimers.has(mzid)) {
       const t = setTimeout(() => {
         this.stealTimers.delete(mzid);
         this.dirty.add(mzid);
         this.schedule();
-      }, soonest + 1);
+      }, Math.max(0, soonest) + 1);
       t.unref();
       this.stealTimers.set(mzid, t);
     }
     // Taken from the far end of the owner's list: the owner claims from the near end, so the two rarely collide.
-    return mine.concat(stolen.reverse());
+    return { mine, stolen: stolen.reverse() };
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
@@ -735,7 +784,7 @@ export class Rex {
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
     const out: [string, Cached<StoredAction>][] = [];
     for (const key of current.pending) {
-      if (this.claims.has(key) || this.running.has(key) || !this.specs.has(key)) continue;
+      if (this.running.has(key) || !this.specs.has(key)) continue;
       const a = current.actions.get(key)!;
       if (this.contested.get(key) !== a.rev) out.push([key, a]);
     }
@@ -887,6 +936,7 @@ export class Rex {
 
   private took(j: Job, revision: number): void {
     j.claimRev = revision;
+    if (revision > this.wroteRev) this.wroteRev = revision;
     this.local(j.claimed, revision);
     void this.execute(j);
   }
@@ -1027,6 +1077,7 @@ export class Rex {
       if (r.succeeded) {
         recorded = batch;
         ended = true;
+        if (r.revision > this.wroteRev) this.wroteRev = r.revision;
         for (const b of batch) this.local(b.done, r.revision);
         this.finished(batch.map((b) => b.done));
       } else {
@@ -1114,7 +1165,7 @@ export class Rex {
     const key = keys.action(a);
     if (!stage || (stage.actions.get(key)?.rev ?? 0) >= rev) return;
     const { spec: _spec, ...state } = a;
-    stageSet(stage, key, { value: state, rev });
+    stageSet(stage, key, { value: state, rev }, this.claims.has(key));
   }
 
   private outcomeTxn(j: Job, outcome: Outcome): { ops: Op[]; done: Action } {
