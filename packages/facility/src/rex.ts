@@ -149,6 +149,15 @@ const ORPHAN_MS = 2000;
 /** How long a claim call of unknown fate may still commit (and is deleted when it shows). */
 const UNSURE_MS = 60_000;
 
+/** A node record as stored; one that does not parse counts as none (the action's outcome rewrites it). */
+function parseNodeRecord(json: string): NodeRecord | undefined {
+  try {
+    return JSON.parse(json) as NodeRecord;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
 function backoff(tried: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** tried)));
@@ -234,7 +243,8 @@ export class Rex {
    * state): parsed only when this worker claims the action.
    */
   private readonly specs = new Map<string, string>();
-  private readonly nodes = new Map<string, Cached<NodeRecord>>();
+  /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
+  private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
   private readonly dirty = new Set<MzId>();
   private readonly finalizing = new Set<MzId>();
@@ -567,7 +577,7 @@ export class Rex {
         break;
       }
       case "node":
-        if (put) this.nodes.set(k.resource, { value: JSON.parse(e.kv.value) as NodeRecord, rev: e.kv.modRevision });
+        if (put) this.nodes.set(k.resource, e.kv.value);
         else this.nodes.delete(k.resource);
         break;
       default:
@@ -806,7 +816,8 @@ export class Rex {
     const action: Action = { ...cached.value, spec };
     const abort = new AbortController();
     const node = bad ? undefined : actionNode(action.spec);
-    const nodeRec = node ? this.nodes.get(node)?.value : undefined;
+    const stored = node ? this.nodes.get(node) : undefined;
+    const nodeRec = stored ? parseNodeRecord(stored) : undefined;
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
