@@ -1057,14 +1057,18 @@ export class Rex {
     const txns: (typeof all)[] = [];
     let cur: typeof all = [];
     let ops = 0;
+    let claims = new Set<Batch | undefined>();
     for (const o of all) {
-      // Room for the outcome and for deleting its claim.
-      if (cur.length && ops + o.ops.length + 1 > TXN_OPS) {
+      // Room for the outcome, and for comparing and deleting its claim if it is the first of its claim here
+      // (etcd counts a transaction's compares and its ops each against the limit).
+      const first = claims.has(o.job.batch) ? 0 : 1;
+      if (cur.length && (ops + o.ops.length + first > TXN_OPS || cur.length + claims.size + 1 + first > TXN_OPS)) {
         txns.push(cur);
-        [cur, ops] = [[], 0];
+        [cur, ops, claims] = [[], 0, new Set()];
       }
+      ops += o.ops.length + (claims.has(o.job.batch) ? 0 : 1);
       cur.push(o);
-      ops += o.ops.length + 1;
+      claims.add(o.job.batch);
     }
     if (cur.length) txns.push(cur);
     await Promise.all(txns.map((t) => this.record(t)));
