@@ -1088,6 +1088,7 @@ export class Rex {
           ...batch.map((b): Compare => ({ key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev })),
         ],
         success: [...batch.flatMap((b) => b.ops), ...ending.map((b): Op => ({ op: "delete", key: b.key }))],
+        failure: batch.map((b): Op => ({ op: "get", key: b.job.key })),
       });
       if (r.succeeded) {
         recorded = batch;
@@ -1097,14 +1098,16 @@ export class Rex {
         this.finished(batch.map((b) => b.done));
       } else {
         // Some may be written already: the client can retry a call that had committed (across an election).
-        const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
-        recorded = batch.filter((_, i) => each[i]);
+        recorded = await this.recordRest(batch, r.gets);
       }
     } catch (err) {
-      // Unknown whether it committed (e.g. a leader election): each is settled on its own.
+      // Unknown whether it committed (e.g. a leader election): read back, the rest settled each on its own.
       this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
-      const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
-      recorded = batch.filter((_, i) => each[i]);
+      const read = await this.store
+        .txn({ compare: [], success: batch.map((b): Op => ({ op: "get", key: b.job.key })) })
+        .then((r) => r.gets)
+        .catch(() => []);
+      recorded = await this.recordRest(batch, read);
     }
     if (ended) for (const b of ending) b.jobs.clear();
     for (const b of recorded) {
@@ -1121,6 +1124,26 @@ export class Rex {
     // Recorded or not (the action changed under us, or the call's fate stayed unknown), the job is done
     // with; its claim is deleted when its last job is (on our live lease it would block the actions for good).
     for (const b of batch) this.settled(b.job);
+  }
+
+  /**
+   * Outcomes of a transaction that failed: those whose action reads back
+   * exactly as written (`read`, in order) are recorded; the others are tried
+   * one by one. Resolves to those recorded.
+   */
+  private async recordRest<T extends { job: Job; ops: Op[]; done: Action }>(
+    batch: T[],
+    read: (KeyValue | undefined)[],
+  ): Promise<T[]> {
+    const each = await Promise.all(
+      batch.map((b, i) => {
+        const kv = read[i];
+        if (kv?.value !== storedAction(b.done)) return this.recordOne(b, true);
+        this.local(b.done, kv.modRevision);
+        return true;
+      }),
+    );
+    return batch.filter((_, i) => each[i]);
   }
 
   /**
