@@ -14,6 +14,8 @@ import {
   type Action,
   type ActionSpec,
   actionPuts,
+  type Claim,
+  claimedActions,
   keys,
   type MzInfo,
   type MzSummary,
@@ -270,7 +272,7 @@ export async function readActions(store: Store, mzid: MzId): Promise<{ key: stri
 export async function discard(store: Store, mzid: MzId): Promise<void> {
   const info = await readJSON<MzInfo>(store, keys.info(mzid));
   await store.deletePrefix(keys.mz(mzid));
-  await store.deletePrefix(keys.claim(keys.mz(mzid)));
+  await store.deletePrefix(keys.claims(mzid));
   if (info) {
     await store.txn({
       compare: [{ key: keys.vindex(info.value.vindex), target: "value", op: "==", value: mzid }],
@@ -358,11 +360,15 @@ export async function harborNodes(store: Store): Promise<{ name: string; nodes: 
 
 /** Nodes whose current state differs from the target and that no rex worker is driving. */
 export async function strayNodes(store: Store): Promise<NodeRecord[]> {
-  const claims = new Set((await rangeAll(store, keys.claimPrefix)).map((kv) => kv.key));
+  const claims = new Set<string>();
+  for (const kv of await rangeAll(store, keys.claimPrefix)) {
+    const k = parseKey(kv.key);
+    if (k.type === "claim") for (const a of claimedActions(k.mzid, JSON.parse(kv.value) as Claim)) claims.add(a);
+  }
   const out: NodeRecord[] = [];
   for (const kv of await rangeAll(store, keys.nodePrefix)) {
     const n = JSON.parse(kv.value) as NodeRecord;
-    const inFlight = n.action !== undefined && claims.has(keys.claim(n.action));
+    const inFlight = n.action !== undefined && claims.has(n.action);
     if (n.current !== n.target && !inFlight) out.push(n);
   }
   return out;

@@ -5,10 +5,14 @@
  * stages before its own are done, its task has no action in error, and nobody
  * holds a claim on it.
  *
- * Claims are compare-and-swap puts of `/cogs/claim/...` attached to the worker's
- * lease: two workers cannot both claim an action, and a dead worker's claims
- * vanish when its lease expires, so another worker retries the action (actions
- * are idempotent). An outcome is recorded only while the claim is still held.
+ * A worker claims a batch of actions of one materialization in one
+ * transaction: one claim key (`/cogs/claim/<mzid>/<nonce>`, listing the
+ * actions) attached to the worker's lease, and each action rewritten (its
+ * attempts) comparing its revision. That compare-and-swap makes two claims of
+ * one action exclusive; a dead worker's claims vanish when its lease expires,
+ * so another worker retries the actions (actions are idempotent). An outcome is
+ * recorded only while its claim is still held; the last outcome of a batch
+ * deletes the claim.
  *
  * Teardown is made to finish without an operator where it can: a failed
  * teardown action is tried again (within its claim, a few times, backing off)
@@ -20,6 +24,7 @@
 import { hostname } from "node:os";
 import {
   type Compare,
+  type KeyValue,
   type Op,
   type Store,
   StoreError,
@@ -37,6 +42,7 @@ import {
   actionDone,
   actionNode,
   type Claim,
+  claimedActions,
   keys,
   type MzInfo,
   type NodeRecord,
@@ -82,15 +88,58 @@ interface Cached<T> {
   rev: number;
 }
 
+/**
+ * One stage of a task as the mirror holds it, with counts kept as actions
+ * change: a pump looks at the pending actions of each task's current stage
+ * only, never scanning every action of a materialization.
+ */
+interface StageCache {
+  /** Action key → its state (the spec is kept apart: `Rex.specs`). */
+  actions: Map<string, Cached<StoredAction>>;
+  /** Actions not done (see actionDone). */
+  notDone: number;
+  /** Actions in error and not masked: the task is blocked. */
+  errors: number;
+  /** Keys of the actions pending, not masked and not claimed (by anyone), in the order they came. */
+  pending: Set<string>;
+}
+
 interface MzCache {
   info?: Cached<MzInfo>;
   tasks: Map<string, Task>;
-  /** task → stage → action key → action */
-  actions: Map<string, Map<number, Map<string, Cached<Action>>>>;
+  /** task → stage → its actions */
+  actions: Map<string, Map<number, StageCache>>;
 }
 
-/** Claims and outcomes per transaction: etcd allows 128 operations in one. */
-const BATCH = 40;
+function newStage(): StageCache {
+  return { actions: new Map(), notDone: 0, errors: 0, pending: new Set() };
+}
+
+/** Set (or, without `to`, delete) an action of a stage, keeping its counts; `claimed`: a claim holds it. */
+function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | undefined, claimed: boolean): void {
+  const from = stage.actions.get(key)?.value;
+  if (from) {
+    if (!actionDone(from)) stage.notDone--;
+    if (from.state === "error" && !from.masked) stage.errors--;
+  }
+  if (to) {
+    stage.actions.set(key, to);
+    const a = to.value;
+    if (!actionDone(a)) stage.notDone++;
+    if (a.state === "error" && !a.masked) stage.errors++;
+    if (a.state === "pending" && !a.masked && !claimed) stage.pending.add(key);
+    else stage.pending.delete(key);
+  } else {
+    stage.actions.delete(key);
+    stage.pending.delete(key);
+  }
+}
+
+/** Operations per claim or outcome transaction: etcd allows 128 in one. */
+const TXN_OPS = 120;
+
+/** The most actions a worker takes at a time from an owner that is busy, not stalled (see `share`). */
+const STEAL_MAX = 8;
 
 /** The largest next stage taken whole by the worker that finished the stage before it (see `finished`). */
 const EAGER_MAX = 8;
@@ -99,6 +148,15 @@ const EAGER_MAX = 8;
 const ORPHAN_MS = 2000;
 /** How long a claim call of unknown fate may still commit (and is deleted when it shows). */
 const UNSURE_MS = 60_000;
+
+/** A node record as stored; one that does not parse counts as none (the action's outcome rewrites it). */
+function parseNodeRecord(json: string): NodeRecord | undefined {
+  try {
+    return JSON.parse(json) as NodeRecord;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Between asks of a store that does not answer: 100 ms, doubling up to 1 s. */
 function backoff(tried: number): Promise<void> {
@@ -136,15 +194,26 @@ export function owner(actionKey: string, workers: readonly string[]): string | u
 
 type Outcome = { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
 
+/** One claim: a batch of actions of one materialization, under one key on our lease. */
+interface Batch {
+  mzid: MzId;
+  key: string;
+  value: string;
+  /** Its jobs not yet settled (recorded, or let go): the claim is deleted when none is left. */
+  jobs: Set<Job>;
+}
+
 interface Job {
   key: string;
-  claimKey: string;
-  claim: string;
+  /** The claim this job is (being) taken in. */
+  batch?: Batch;
   abort: AbortController;
   claimed: Action;
   node?: string;
   nodeRec?: NodeRecord;
   busy: boolean;
+  /** Why the action cannot run (its spec does not parse): it fails with this. */
+  bad?: string;
   transition?: { during: NodeState; target: NodeState };
   claimRev: number;
   /** The action's revision when the claim was prepared. */
@@ -155,8 +224,7 @@ interface Job {
 
 interface Running {
   abort: AbortController;
-  claim: string;
-  claimKey: string;
+  job: Job;
 }
 
 export class Rex {
@@ -166,10 +234,17 @@ export class Rex {
   private readonly concurrency: number;
   private readonly ttl: number;
   private readonly mzs = new Map<MzId, MzCache>();
-  private readonly claims = new Set<string>();
-  /** Action key → what it does (kept apart from its often rewritten state). */
-  private readonly specs = new Map<string, ActionSpec>();
-  private readonly nodes = new Map<string, Cached<NodeRecord>>();
+  /** Claimed action key → the claim key holding it (every worker's, as the store says). */
+  private readonly claims = new Map<string, string>();
+  /** Claim key → the actions it holds (a deletion carries no value). */
+  private readonly claimed = new Map<string, string[]>();
+  /**
+   * Action key → what it does, as stored (kept apart from its often rewritten
+   * state): parsed only when this worker claims the action.
+   */
+  private readonly specs = new Map<string, string>();
+  /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
+  private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
   private readonly dirty = new Set<MzId>();
   private readonly finalizing = new Set<MzId>();
@@ -211,11 +286,18 @@ export class Rex {
    */
   private readonly contested = new Map<string, number>();
   private readonly stealAfter: number;
-  /** Claim key → our claim whose call failed and that we let go (it may still commit): see `release`. */
+  /** Claim key → our claim whose call failed and that we let go (it may still commit): see `settle`. */
   private readonly unsure = new Map<string, { claim: string; at: number }>();
   /** Claims of ours no running action holds (claim key → value), released after ORPHAN_MS. */
   private readonly orphans = new Map<string, string>();
   private orphanTimer?: NodeJS.Timeout;
+  /**
+   * The latest revision the watch brought, and the latest of our own writes:
+   * while the first is behind the second, this worker's view of others' claims
+   * is stale, and it steals nothing (what looks free was likely taken).
+   */
+  private seenRev = 0;
+  private wroteRev = 0;
   /** Tasks (mzid\0task) whose stage an outcome of ours just finished: see `finished`. */
   private readonly eager = new Set<string>();
 
@@ -390,6 +472,7 @@ export class Rex {
 
   private apply(e: WatchEvent): void {
     const put = e.type === "put";
+    if (e.revision > this.seenRev) this.seenRev = e.revision;
     if (e.kv.key.startsWith(keys.workers)) {
       this.worker(
         decodeURIComponent(e.kv.key.slice(keys.workers.length)),
@@ -429,18 +512,20 @@ export class Rex {
         }
         let stage = stages.get(k.stage);
         if (!stage) {
-          stage = new Map();
+          stage = newStage();
           stages.set(k.stage, stage);
         }
         if (put) {
           // Our own writes are applied as they commit; the watch may bring them again, later.
-          if ((stage.get(k.key)?.rev ?? 0) < e.kv.modRevision) {
-            const state = JSON.parse(e.kv.value) as StoredAction;
-            // The spec may come later (a range returns action keys before spec keys).
-            stage.set(k.key, { value: { ...state, spec: this.specs.get(k.key) as ActionSpec }, rev: e.kv.modRevision });
-          }
+          if ((stage.actions.get(k.key)?.rev ?? 0) < e.kv.modRevision)
+            stageSet(
+              stage,
+              k.key,
+              { value: JSON.parse(e.kv.value) as StoredAction, rev: e.kv.modRevision },
+              this.claims.has(k.key),
+            );
         } else {
-          stage.delete(k.key);
+          stageSet(stage, k.key, undefined, false);
           this.contested.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
@@ -451,42 +536,60 @@ export class Rex {
       case "spec": {
         const actionKey = keys.actionOfSpec(e.kv.key);
         if (put) {
-          const spec = parseActionSpec(e.kv.value);
-          this.specs.set(actionKey, spec);
-          const cached = this.mzs.get(k.mzid)?.actions.get(k.task)?.get(k.stage)?.get(actionKey);
-          if (cached && !cached.value.spec) cached.value = { ...cached.value, spec };
+          // The spec may come after its state (a range returns action keys before spec keys).
+          this.specs.set(actionKey, e.kv.value);
           this.dirty.add(k.mzid);
         } else this.specs.delete(actionKey);
         break;
       }
       case "claim": {
-        this.freeSince.delete(k.actionKey);
-        this.contested.delete(k.actionKey);
-        const worker = put ? (JSON.parse(e.kv.value) as Claim).worker : undefined;
-        this.claimSeen(k.actionKey, worker);
         this.orphans.delete(e.kv.key);
         if (put) {
-          this.claims.add(k.actionKey);
+          const claim = JSON.parse(e.kv.value) as Claim;
+          const actions = claimedActions(k.mzid, claim);
+          this.claimed.set(e.kv.key, actions);
+          for (const a of actions) {
+            this.freeSince.delete(a);
+            this.contested.delete(a);
+            this.claimSeen(a, claim.worker);
+            this.claims.set(a, e.kv.key);
+            this.stageOf(a)?.pending.delete(a);
+          }
           if (this.unsure.get(e.kv.key)?.claim === e.kv.value) this.orphan(e.kv.key, e.kv.value);
         } else {
-          this.claims.delete(k.actionKey);
-          this.withdrawn.delete(k.actionKey);
-          const r = this.running.get(k.actionKey);
-          // Our own claim vanished while running: the lease expired, someone else may take it.
-          if (r && e.kv.key === r.claimKey && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
-          const a = parseKey(k.actionKey);
-          if (a.type === "action") this.dirty.add(a.mzid);
+          for (const a of this.claimed.get(e.kv.key) ?? []) {
+            if (this.claims.get(a) !== e.kv.key) continue;
+            this.freeSince.delete(a);
+            this.contested.delete(a);
+            this.claimSeen(a, undefined);
+            this.claims.delete(a);
+            this.withdrawn.delete(a);
+            const stage = this.stageOf(a);
+            const state = stage?.actions.get(a)?.value;
+            if (state?.state === "pending" && !state.masked) stage!.pending.add(a);
+            const r = this.running.get(a);
+            // Our own claim vanished while running: the lease expired, someone else may take it.
+            if (r && r.job.batch?.key === e.kv.key && !r.abort.signal.aborted) r.abort.abort(new Error("claim lost"));
+          }
+          this.claimed.delete(e.kv.key);
+          this.dirty.add(k.mzid);
         }
         break;
       }
       case "node":
-        if (put) this.nodes.set(k.resource, { value: JSON.parse(e.kv.value) as NodeRecord, rev: e.kv.modRevision });
+        if (put) this.nodes.set(k.resource, e.kv.value);
         else this.nodes.delete(k.resource);
         break;
       default:
         break;
     }
     this.schedule();
+  }
+
+  /** The stage an action key is in, in the mirror. */
+  private stageOf(actionKey: string): StageCache | undefined {
+    const k = parseKey(actionKey);
+    return k.type === "action" ? this.mzs.get(k.mzid)?.actions.get(k.task)?.get(k.stage) : undefined;
   }
 
   /**
@@ -546,9 +649,11 @@ export class Rex {
   private pump(): void {
     // Without a lease a claim would never expire: claim nothing until there is one again.
     if (!this.lease) return;
-    const picked: Cached<Action>[] = [];
+    const picked: Cached<StoredAction>[] = [];
+    // Others' actions, claimed apart: a steal that collides with the owner fails only its own small claim.
+    const stolen: Cached<StoredAction>[] = [];
     for (const mzid of [...this.dirty]) {
-      if (this.running.size + picked.length >= this.concurrency) break;
+      if (this.running.size + picked.length + stolen.length >= this.concurrency) break;
       this.dirty.delete(mzid);
       const m = this.mzs.get(mzid);
       if (!m?.info || m.info.value.phase === "incoming") continue;
@@ -564,15 +669,17 @@ export class Rex {
           lingering ??= this.lingering(mzid, m);
           if (lingering) continue;
         }
-        const mine = this.share(mzid, r);
-        const room = this.concurrency - this.running.size - picked.length;
-        if (mine.length > room) pending = true;
-        picked.push(...mine.slice(0, Math.max(0, room)));
+        const share = this.share(mzid, r);
+        const room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
+        if (share.mine.length + share.stolen.length > room) pending = true;
+        picked.push(...share.mine.slice(0, room));
+        stolen.push(...share.stolen.slice(0, Math.max(0, room - share.mine.length)));
       }
       if (pending) this.dirty.add(mzid);
       if (allDone && m.info.value.phase === "dematerializing" && !this.finalizing.has(mzid)) void this.finalize(mzid);
     }
     if (picked.length) void this.claim(picked);
+    if (stolen.length) void this.claim(stolen);
     if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -585,9 +692,9 @@ export class Rex {
   private lingering(mzid: MzId, m: MzCache): boolean {
     const now = Date.now();
     let soonest = Number.POSITIVE_INFINITY;
-    for (const key of this.claims) {
+    for (const key of this.claims.keys()) {
       const k = parseKey(key);
-      if (k.type !== "action" || k.mzid !== mzid || m.actions.get(k.task)?.get(k.stage)?.has(key)) continue;
+      if (k.type !== "action" || k.mzid !== mzid || m.actions.get(k.task)?.get(k.stage)?.actions.has(key)) continue;
       const since = this.withdrawn.get(key) ?? now;
       this.withdrawn.set(key, since);
       const left = since + this.withdrawnWait - now;
@@ -608,102 +715,114 @@ export class Rex {
   }
 
   /**
-   * Of a task's free actions, those this worker claims now: its own first, then
-   * others' that stayed unclaimed for `stealAfterMs` (a timer looks again then).
+   * Of a task's free actions, those this worker claims now: its own, and
+   * others' that stayed unclaimed for `stealAfterMs` (a timer looks again then):
+   * all of a stalled owner's (nothing claimed or finished for as long), but of
+   * an owner that is merely full only a few (STEAL_MAX), and only by a worker
+   * with none of its own to do and room to spare: the owner takes them as its
+   * actions finish, and a thief that takes many collides with it.
    */
-  private share(mzid: MzId, free: [string, Cached<Action>][]): Cached<Action>[] {
-    if (this.workerList.length < 2) return free.map(([, a]) => a);
+  private share(
+    mzid: MzId,
+    free: [string, Cached<StoredAction>][],
+  ): { mine: Cached<StoredAction>[]; stolen: Cached<StoredAction>[] } {
+    const all = () => ({ mine: free.map(([, a]) => a), stolen: [] });
+    if (this.workerList.length < 2) return all();
     const task = free[0]?.[1].value.task;
-    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX)
-      return free.map(([, a]) => a);
+    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX) return all();
     const now = Date.now();
-    const mine: Cached<Action>[] = [];
-    const stolen: Cached<Action>[] = [];
+    const mine: Cached<StoredAction>[] = [];
+    const stolen: Cached<StoredAction>[] = [];
+    const fromFull: Cached<StoredAction>[] = [];
     let soonest = Number.POSITIVE_INFINITY;
     for (const [key, a] of free) {
-      if (this.ownerOf(key) === this.id) {
+      const owner = this.ownerOf(key);
+      if (owner === this.id) {
         mine.push(a);
         continue;
       }
       const since = this.freeSince.get(key) ?? now;
       if (since === now) this.freeSince.set(key, now);
-      // Taken from its owner only once it waited, and the owner is full or has done nothing for as long.
-      const o = this.workers.get(this.ownerOf(key));
-      const stalled = !o || o.held >= o.concurrency ? now : o.active + this.stealAfter;
-      const left = Math.max(since + this.stealAfter, stalled) - now;
-      if (left <= 0) stolen.push(a);
-      else soonest = Math.min(soonest, left);
+      const o = this.workers.get(owner);
+      const waited = since + this.stealAfter;
+      const stalled = o ? Math.max(waited, o.active + this.stealAfter) : waited;
+      const full = !!o && o.held >= o.concurrency;
+      if (stalled <= now) stolen.push(a);
+      else if (full && waited <= now) fromFull.push(a);
+      else soonest = Math.min(soonest, (full ? waited : stalled) - now);
+    }
+    if ((stolen.length || fromFull.length) && this.seenRev < this.wroteRev) {
+      // The watch is behind our own writes, so behind others' claims too: what looks free likely is not.
+      stolen.length = 0;
+      soonest = Math.min(soonest, this.stealAfter / 4);
+    } else if (fromFull.length) {
+      // A full owner's: taken only with nothing of ours to do and room to spare; looked at again later.
+      if (!mine.length && this.running.size < this.concurrency / 2) stolen.push(...fromFull.slice(-STEAL_MAX));
+      soonest = Math.min(soonest, this.stealAfter);
     }
     if (Number.isFinite(soonest) && !this.stealTimers.has(mzid)) {
       const t = setTimeout(() => {
         this.stealTimers.delete(mzid);
         this.dirty.add(mzid);
         this.schedule();
-      }, soonest + 1);
+      }, Math.max(0, soonest) + 1);
       t.unref();
       this.stealTimers.set(mzid, t);
     }
     // Taken from the far end of the owner's list: the owner claims from the near end, so the two rarely collide.
-    return mine.concat(stolen.reverse());
+    return { mine, stolen: stolen.reverse() };
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
     const task = m.tasks.get(taskId);
     if (!task) return false;
-    const stages = m.actions.get(taskId);
-    if (!stages) return true;
-    for (const stage of stages.values()) for (const a of stage.values()) if (!actionDone(a.value)) return false;
+    for (const stage of m.actions.get(taskId)?.values() ?? []) if (stage.notDone) return false;
     return true;
   }
 
   /** The task's runnable actions now, or why there are none. */
-  private runnable(m: MzCache, task: Task): [string, Cached<Action>][] | "done" | "blocked" {
+  private runnable(m: MzCache, task: Task): [string, Cached<StoredAction>][] | "done" | "blocked" {
     const stages = m.actions.get(task.id);
     if (!stages) return "done";
-    const order = [...stages.keys()].sort((a, b) => a - b);
-    let current: Map<string, Cached<Action>> | undefined;
-    for (const s of order) {
-      const stage = stages.get(s)!;
-      let done = true;
-      for (const a of stage.values()) {
-        if (a.value.state === "error" && !a.value.masked) return "blocked";
-        if (!actionDone(a.value)) done = false;
-      }
-      if (!done && !current) current = stage;
+    let current: StageCache | undefined;
+    let at = Number.POSITIVE_INFINITY;
+    for (const [s, stage] of stages) {
+      if (stage.errors) return "blocked";
+      if (stage.notDone && s < at) [current, at] = [stage, s];
     }
     if (!current) return "done";
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
-    const out: [string, Cached<Action>][] = [];
-    for (const [key, a] of current) {
-      const free =
-        !a.value.masked && !this.claims.has(key) && !this.running.has(key) && this.contested.get(key) !== a.rev;
-      if (a.value.state === "pending" && a.value.spec && free) out.push([key, a]);
+    const out: [string, Cached<StoredAction>][] = [];
+    for (const key of current.pending) {
+      if (this.running.has(key) || !this.specs.has(key)) continue;
+      const a = current.actions.get(key)!;
+      if (this.contested.get(key) !== a.rev) out.push([key, a]);
     }
     return out.length ? out : "blocked";
   }
 
   /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
-  private prepare(cached: Cached<Action>): Job {
-    const action = cached.value;
-    const key = keys.action(action);
-    const claimKey = keys.claim(key);
-    const claim = JSON.stringify({
-      worker: this.id,
-      nonce: `${this.id}:${++this.nonce}`,
-      at: new Date().toISOString(),
-    } satisfies Claim);
+  private prepare(cached: Cached<StoredAction>): Job {
+    const key = keys.action(cached.value);
+    // A spec that does not parse is claimed all the same, and its action fails naming why (`bad`).
+    let bad: string | undefined;
+    let spec: ActionSpec;
+    try {
+      spec = parseActionSpec(this.specs.get(key)!);
+    } catch (err) {
+      bad = `the action's spec does not parse: ${(err as Error).message}`;
+      spec = { kind: "node.power", resource: "", power: "on" };
+    }
+    const action: Action = { ...cached.value, spec };
     const abort = new AbortController();
-    this.running.set(key, { abort, claim, claimKey });
-    const node = actionNode(action.spec);
-    const nodeRec = node ? this.nodes.get(node)?.value : undefined;
+    const node = bad ? undefined : actionNode(action.spec);
+    const stored = node ? this.nodes.get(node) : undefined;
+    const nodeRec = stored ? parseNodeRecord(stored) : undefined;
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
     this.contested.delete(key);
-    const ops: Op[] = [
-      { op: "put", key: claimKey, value: claim, lease: this.lease },
-      { op: "put", key, value: storedAction(claimed) },
-    ];
+    const ops: Op[] = [{ op: "put", key, value: storedAction(claimed) }];
     if (node && transition) {
       ops.push({
         op: "put",
@@ -719,152 +838,183 @@ export class Rex {
         } satisfies NodeRecord),
       });
     }
-    return {
+    const job: Job = {
       key,
-      claimKey,
-      claim,
       abort,
       claimed,
       node,
       nodeRec,
       busy,
+      bad,
       transition,
       claimRev: 0,
-      compare: [
-        { key: claimKey, target: "absent" },
-        { key, target: "modRevision", op: "==", value: cached.rev },
-      ],
+      compare: [{ key, target: "modRevision", op: "==", value: cached.rev }],
       ops,
       rev: cached.rev,
     };
+    this.running.set(key, { abort, job });
+    return job;
+  }
+
+  /** A new claim of these jobs (one materialization's), its value listing them. */
+  private batch(jobs: Job[]): Batch {
+    const mzid = jobs[0]!.claimed.mzid;
+    const nonce = `${this.id}:${++this.nonce}`;
+    const base = keys.actions(mzid);
+    const value = JSON.stringify({
+      worker: this.id,
+      nonce,
+      at: new Date().toISOString(),
+      actions: jobs.map((j) => j.key.slice(base.length)),
+    } satisfies Claim);
+    const b: Batch = { mzid, key: keys.claim(mzid, nonce), value, jobs: new Set(jobs) };
+    for (const j of jobs) j.batch = b;
+    return b;
   }
 
   /**
-   * Claim candidates in as few transactions as possible, the batches sent at
-   * once (one round trip, not one per batch); a batch that conflicts (another
-   * worker took one of its actions) is tried again action by action, also at once.
+   * Claim candidates in as few transactions as possible: per materialization,
+   * as many actions as a transaction holds (TXN_OPS), the transactions sent at
+   * once (one round trip, not one per batch).
    */
-  private async claim(cands: Cached<Action>[]): Promise<void> {
-    const jobs = cands.map((c) => this.prepare(c));
+  private async claim(cands: Cached<StoredAction>[]): Promise<void> {
+    const byMz = new Map<MzId, Job[]>();
+    for (const c of cands) {
+      const j = this.prepare(c);
+      const list = byMz.get(j.claimed.mzid);
+      if (list) list.push(j);
+      else byMz.set(j.claimed.mzid, [j]);
+    }
     const batches: Job[][] = [];
-    for (let i = 0; i < jobs.length; i += BATCH) batches.push(jobs.slice(i, i + BATCH));
+    for (const jobs of byMz.values()) {
+      let cur: Job[] = [];
+      let ops = 1;
+      for (const j of jobs) {
+        if (cur.length && ops + j.ops.length > TXN_OPS) {
+          batches.push(cur);
+          [cur, ops] = [[], 1];
+        }
+        cur.push(j);
+        ops += j.ops.length;
+      }
+      if (cur.length) batches.push(cur);
+    }
     await Promise.all(batches.map((b) => this.claimBatch(b)));
   }
 
   /**
-   * One transaction for the batch. When it conflicts (another worker took one of
-   * its actions first), the same round trip brings every claim and action of the
-   * batch back: those still free are tried again together (a few times, then one
-   * by one), the others are left to whoever took them.
+   * One transaction for the batch: its claim key and every action rewritten,
+   * each comparing its revision. When it conflicts (another worker took one of
+   * its actions first), the same round trip brings the claim key and every
+   * action back: those unchanged are claimed again together in a new claim
+   * (a few times, then one by one), the others are left to whoever took them.
+   * A call that failed after it committed (the client retried it across an
+   * election, and the retry's compares failed on our own writes) shows our
+   * own claim: the batch is ours.
    */
-  private async claimBatch(batch: Job[], tries = 3): Promise<void> {
-    if (batch.length === 1 || tries === 0) {
-      await Promise.all(batch.map((j) => this.claimOne(j)));
-      return;
-    }
+  private async claimBatch(jobs: Job[], tries = 3): Promise<void> {
+    const b = this.batch(jobs);
     let r: TxnResult;
     try {
       r = await this.store.txn({
-        compare: batch.flatMap((j) => j.compare),
-        success: batch.flatMap((j) => j.ops),
-        failure: batch.flatMap((j): Op[] => [
-          { op: "get", key: j.claimKey },
-          { op: "get", key: j.key },
-        ]),
+        compare: [{ key: b.key, target: "absent" }, ...jobs.flatMap((j) => j.compare)],
+        success: [{ op: "put", key: b.key, value: b.value, lease: this.lease }, ...jobs.flatMap((j) => j.ops)],
+        failure: [{ op: "get", key: b.key }, ...jobs.map((j): Op => ({ op: "get", key: j.key }))],
       });
     } catch (err) {
       this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
-      await Promise.all(batch.map((j) => this.settle(j)));
+      await this.settle(b);
       return;
     }
     if (r.succeeded) {
-      for (const j of batch) this.took(j, r.revision);
+      for (const j of jobs) this.took(j, r.revision);
       return;
     }
-    const free = batch.filter((j, i) => {
-      const [claim, action] = [r.gets[2 * i], r.gets[2 * i + 1]];
-      // Ours already: the client retried a call that had committed (across an election) and the retry's
-      // compare failed on our own claim.
-      if (claim?.value === j.claim && action) {
-        this.took(j, action.modRevision);
-        return false;
-      }
-      if (!claim && action?.modRevision === j.rev) return true;
+    if (r.gets[0]?.value === b.value) {
+      this.ours(b, r.gets.slice(1));
+      return;
+    }
+    const free = jobs.filter((j, i) => {
+      if (r.gets[i + 1]?.modRevision === j.rev) return true;
       this.contested.set(j.key, j.rev);
       this.release(j);
       return false;
     });
-    if (free.length) await this.claimBatch(free, tries - 1);
-  }
-
-  private async claimOne(j: Job): Promise<void> {
-    try {
-      const r = await this.store.txn({
-        compare: j.compare,
-        success: j.ops,
-        failure: [
-          { op: "get", key: j.claimKey },
-          { op: "get", key: j.key },
-        ],
-      });
-      const [claim, action] = r.gets;
-      if (r.succeeded) this.took(j, r.revision);
-      else if (claim?.value === j.claim && action) this.took(j, action.modRevision);
-      else {
-        this.contested.set(j.key, j.rev);
-        this.release(j);
-      }
-    } catch (err) {
-      this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
-      await this.settle(j);
-    }
+    if (!free.length) return;
+    if (tries > 1) await this.claimBatch(free, tries - 1);
+    else await Promise.all(free.map((j) => this.claimBatch([j], 1)));
   }
 
   private took(j: Job, revision: number): void {
     j.claimRev = revision;
+    if (revision > this.wroteRev) this.wroteRev = revision;
     this.local(j.claimed, revision);
     void this.execute(j);
   }
 
   /**
    * A claim whose fate is unknown (the store failed mid-call, e.g. a leader
-   * election): it may have committed, and then nobody else will ever take the
-   * action while our lease lives. Ask until the store answers (or we stop):
-   * run it if the claim is ours, else let it go.
+   * election): it may have committed, and then nobody else will ever take its
+   * actions while our lease lives. Ask until the store answers (or we stop):
+   * run them if the claim is ours, else let them go (the claim is deleted if it
+   * ever shows: see `unsure`).
    */
-  private async settle(j: Job): Promise<void> {
+  private async settle(b: Batch): Promise<void> {
+    const jobs = [...b.jobs];
     for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
           compare: [],
-          success: [
-            { op: "get", key: j.claimKey },
-            { op: "get", key: j.key },
-          ],
+          success: [{ op: "get", key: b.key }, ...jobs.map((j): Op => ({ op: "get", key: j.key }))],
         });
-        const [claim, action] = r.gets;
-        if (claim?.value === j.claim && action) this.took(j, action.modRevision);
-        else this.release(j, true);
+        if (r.gets[0]?.value === b.value) this.ours(b, r.gets.slice(1));
+        else this.letGo(b);
         return;
       } catch {
         await backoff(tried);
       }
     }
-    this.release(j, true);
+    this.letGo(b);
+  }
+
+  /** The claim committed (read back): its jobs run, each from its action as read (`actions`, in job order). */
+  private ours(b: Batch, actions: (KeyValue | undefined)[]): void {
+    [...b.jobs].forEach((j, i) => {
+      const action = actions[i];
+      if (action) this.took(j, action.modRevision);
+      else this.settled(j); // withdrawn meanwhile
+    });
+  }
+
+  /** A claim that did not commit, or may commit yet: its jobs are let go, the claim deleted if it shows. */
+  private letGo(b: Batch): void {
+    this.unsure.set(b.key, { claim: b.value, at: Date.now() });
+    this.armOrphanSweep();
+    for (const j of b.jobs) this.release(j);
+    b.jobs.clear();
+  }
+
+  /** Done with a job that holds no claim (it was not taken). */
+  private release(j: Job): void {
+    this.running.delete(j.key);
+    this.dirty.add(j.claimed.mzid);
+    this.schedule();
   }
 
   /**
-   * Done with a job. `unsure`: its claim's fate is unknown (a call failed): the
-   * claim may exist or commit later, on our live lease, held by nothing of ours.
+   * Done with a claimed job (its outcome recorded, or not to be): when it was
+   * the last of its claim, the claim is deleted (if still ours).
    */
-  private release(j: Job, unsure = false): void {
-    this.running.delete(j.key);
-    if (unsure) {
-      this.unsure.set(j.claimKey, { claim: j.claim, at: Date.now() });
-      this.armOrphanSweep();
-    }
-    this.dirty.add(j.claimed.mzid);
-    this.schedule();
+  private settled(j: Job): void {
+    this.release(j);
+    const b = j.batch;
+    if (!b?.jobs.delete(j) || b.jobs.size) return;
+    void this.store
+      .txn({
+        compare: [{ key: b.key, target: "value", op: "==", value: b.value }],
+        success: [{ op: "delete", key: b.key }],
+      })
+      .catch(() => this.letGo(b));
   }
 
   private async execute(j: Job): Promise<void> {
@@ -872,6 +1022,7 @@ export class Rex {
     this.opts.onEvent?.({ type: "start", key: j.key, worker: this.id, attempts: action.attempts });
     let outcome: Outcome;
     try {
+      if (j.bad) throw new Error(j.bad);
       if (j.busy) {
         if (action.spec.kind === "node.recycle")
           outcome = { ok: true }; // not ours any more: nothing to undo
@@ -883,18 +1034,9 @@ export class Rex {
       outcome = { ok: false, error: (err as Error).message || String(err) };
     }
     if (j.abort.signal.aborted) {
-      // Withdrawn, lost or stopping: record nothing; release the claim if it is still ours.
-      let unsure = false;
-      try {
-        await this.store.txn({
-          compare: [{ key: j.claimKey, target: "value", op: "==", value: j.claim }],
-          success: [{ op: "delete", key: j.claimKey }],
-        });
-      } catch {
-        unsure = true;
-      }
+      // Withdrawn, lost or stopping: record nothing; the claim goes with the batch's last job.
       this.opts.onEvent?.({ type: "lost", key: j.key, worker: this.id, attempts: action.attempts });
-      this.release(j, unsure);
+      this.settled(j);
       return;
     }
     this.outcomes.push({ job: j, outcome });
@@ -904,38 +1046,70 @@ export class Rex {
     }
   }
 
-  /** Record outcomes, batched like claims (batches at once); each only while its claim is still held. */
+  /**
+   * Record outcomes, as many to a transaction as it holds (TXN_OPS), the
+   * transactions sent at once; each outcome only while its claim is still held.
+   * A claim whose every job left is recorded here is deleted in the same transaction.
+   */
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const all = this.outcomes.splice(0);
-    const batches: (typeof all)[] = [];
-    for (let i = 0; i < all.length; i += BATCH) batches.push(all.slice(i, i + BATCH));
-    await Promise.all(batches.map((b) => this.record(b)));
+    const all = this.outcomes.splice(0).map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
+    const txns: (typeof all)[] = [];
+    let cur: typeof all = [];
+    let ops = 0;
+    let claims = new Set<Batch | undefined>();
+    for (const o of all) {
+      // Room for the outcome, and for comparing and deleting its claim if it is the first of its claim here
+      // (etcd counts a transaction's compares and its ops each against the limit).
+      const first = claims.has(o.job.batch) ? 0 : 1;
+      if (cur.length && (ops + o.ops.length + first > TXN_OPS || cur.length + claims.size + 1 + first > TXN_OPS)) {
+        txns.push(cur);
+        [cur, ops, claims] = [[], 0, new Set()];
+      }
+      ops += o.ops.length + (claims.has(o.job.batch) ? 0 : 1);
+      cur.push(o);
+      claims.add(o.job.batch);
+    }
+    if (cur.length) txns.push(cur);
+    await Promise.all(txns.map((t) => this.record(t)));
   }
 
-  private async record(outcomes: { job: Job; outcome: Outcome }[]): Promise<void> {
-    const batch = outcomes.map((o) => ({ ...o, ...this.outcomeTxn(o.job, o.outcome) }));
+  private async record(batch: { job: Job; outcome: Outcome; ops: Op[]; done: Action }[]): Promise<void> {
+    const claims = new Map<Batch, number>();
+    for (const { job } of batch) if (job.batch) claims.set(job.batch, (claims.get(job.batch) ?? 0) + 1);
+    // Claims whose every job still unsettled is here: deleted with the outcomes.
+    const ending = [...claims].filter(([b, n]) => b.jobs.size === n).map(([b]) => b);
     let recorded: typeof batch = [];
+    let ended = false;
     try {
       const r = await this.store.txn({
-        compare: batch.flatMap((b) => b.compare),
-        success: batch.flatMap((b) => b.ops),
+        compare: [
+          ...[...claims.keys()].map((b): Compare => ({ key: b.key, target: "value", op: "==", value: b.value })),
+          ...batch.map((b): Compare => ({ key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev })),
+        ],
+        success: [...batch.flatMap((b) => b.ops), ...ending.map((b): Op => ({ op: "delete", key: b.key }))],
+        failure: batch.map((b): Op => ({ op: "get", key: b.job.key })),
       });
       if (r.succeeded) {
         recorded = batch;
+        ended = true;
+        if (r.revision > this.wroteRev) this.wroteRev = r.revision;
         for (const b of batch) this.local(b.done, r.revision);
         this.finished(batch.map((b) => b.done));
       } else {
         // Some may be written already: the client can retry a call that had committed (across an election).
-        const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
-        recorded = batch.filter((_, i) => each[i]);
+        recorded = await this.recordRest(batch, r.gets);
       }
     } catch (err) {
-      // Unknown whether it committed (e.g. a leader election): each is settled on its own.
+      // Unknown whether it committed (e.g. a leader election): read back, the rest settled each on its own.
       this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
-      const each = await Promise.all(batch.map((b) => this.recordOne(b, true)));
-      recorded = batch.filter((_, i) => each[i]);
+      const read = await this.store
+        .txn({ compare: [], success: batch.map((b): Op => ({ op: "get", key: b.job.key })) })
+        .then((r) => r.gets)
+        .catch(() => []);
+      recorded = await this.recordRest(batch, read);
     }
+    if (ended) for (const b of ending) b.jobs.clear();
     for (const b of recorded) {
       const { job: j, outcome } = b;
       const attempts = j.claimed.attempts;
@@ -947,10 +1121,29 @@ export class Rex {
         this.opts.onEvent?.({ type: "error", key: j.key, worker: this.id, attempts, error: outcome.error });
       }
     }
-    // An outcome not recorded leaves its claim behind if the claim is still ours (the action changed under
-    // us, or the call's fate stayed unknown): on our live lease it would block the action for good.
-    const kept = new Set(recorded);
-    for (const b of batch) this.release(b.job, !kept.has(b));
+    // Recorded or not (the action changed under us, or the call's fate stayed unknown), the job is done
+    // with; its claim is deleted when its last job is (on our live lease it would block the actions for good).
+    for (const b of batch) this.settled(b.job);
+  }
+
+  /**
+   * Outcomes of a transaction that failed: those whose action reads back
+   * exactly as written (`read`, in order) are recorded; the others are tried
+   * one by one. Resolves to those recorded.
+   */
+  private async recordRest<T extends { job: Job; ops: Op[]; done: Action }>(
+    batch: T[],
+    read: (KeyValue | undefined)[],
+  ): Promise<T[]> {
+    const each = await Promise.all(
+      batch.map((b, i) => {
+        const kv = read[i];
+        if (kv?.value !== storedAction(b.done)) return this.recordOne(b, true);
+        this.local(b.done, kv.modRevision);
+        return true;
+      }),
+    );
+    return batch.filter((_, i) => each[i]);
   }
 
   /**
@@ -959,15 +1152,16 @@ export class Rex {
    * back exactly as written, which counts as recorded. The store is asked until
    * it answers (while the claim lives, nobody else runs the action).
    */
-  private async recordOne(
-    b: { job: Job; compare: Compare[]; ops: Op[]; done: Action },
-    retry = false,
-  ): Promise<boolean> {
+  private async recordOne(b: { job: Job; ops: Op[]; done: Action }, retry = false): Promise<boolean> {
     const written = storedAction(b.done);
+    const claim = b.job.batch!;
     for (let tried = 0; !this.stopped; tried++) {
       try {
         const r = await this.store.txn({
-          compare: b.compare,
+          compare: [
+            { key: claim.key, target: "value", op: "==", value: claim.value },
+            { key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev },
+          ],
           success: b.ops,
           failure: [{ op: "get", key: b.job.key }],
         });
@@ -999,7 +1193,7 @@ export class Rex {
       if (seen.has(k)) continue;
       seen.add(k);
       const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
-      if (stage && [...stage.values()].every((x) => actionDone(x.value))) this.eager.add(`${a.mzid}\0${a.task}`);
+      if (stage && !stage.notDone) this.eager.add(`${a.mzid}\0${a.task}`);
     }
   }
 
@@ -1007,18 +1201,17 @@ export class Rex {
   private local(a: Action, rev: number): void {
     const stage = this.mzs.get(a.mzid)?.actions.get(a.task)?.get(a.stage);
     const key = keys.action(a);
-    if (stage && (stage.get(key)?.rev ?? 0) < rev) stage.set(key, { value: a, rev });
+    if (!stage || (stage.actions.get(key)?.rev ?? 0) >= rev) return;
+    const { spec: _spec, ...state } = a;
+    stageSet(stage, key, { value: state, rev }, this.claims.has(key));
   }
 
-  private outcomeTxn(j: Job, outcome: Outcome): { compare: Compare[]; ops: Op[]; done: Action } {
+  private outcomeTxn(j: Job, outcome: Outcome): { ops: Op[]; done: Action } {
     const now = new Date().toISOString();
     const done: Action = outcome.ok
       ? { ...j.claimed, state: "complete", error: undefined, completedBy: this.id, updated: now }
       : { ...j.claimed, state: "error", error: outcome.error, updated: now };
-    const ops: Op[] = [
-      { op: "put", key: j.key, value: storedAction(done) },
-      { op: "delete", key: j.claimKey },
-    ];
+    const ops: Op[] = [{ op: "put", key: j.key, value: storedAction(done) }];
     if (j.node && j.transition) {
       const toClean = j.transition.target === "clean";
       ops.push({
@@ -1035,14 +1228,7 @@ export class Rex {
         } satisfies NodeRecord),
       });
     }
-    return {
-      compare: [
-        { key: j.claimKey, target: "value", op: "==", value: j.claim },
-        { key: j.key, target: "modRevision", op: "==", value: j.claimRev },
-      ],
-      ops,
-      done,
-    };
+    return { ops, done };
   }
 
   /** Perform an action; a teardown action (idempotent, and nothing may remain) is tried again a few times. */

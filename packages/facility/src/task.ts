@@ -103,11 +103,19 @@ export interface NodeRecord {
   updated: string;
 }
 
+/**
+ * A rex worker's claim on a batch of actions of one materialization, under
+ * `keys.claim(mzid, nonce)` on the worker's lease. The claim transaction also
+ * rewrites each action (its attempts), comparing its revision: that is what
+ * makes two claims of one action exclusive.
+ */
 export interface Claim {
   worker: string;
   /** Unique per claim, so a worker that lost a claim cannot complete a later one. */
   nonce: string;
   at: string;
+  /** The actions claimed: their keys below `keys.actions(mzid)` (`task/stage/id`). */
+  actions: string[];
 }
 
 /** Store keys. Ids are URI-encoded so they can hold any character but `/` separates levels. */
@@ -140,8 +148,10 @@ export const keys = {
     `${ROOT}mz/${enc(a.mzid)}/spec/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
   /** The action (state) key for a spec key. */
   actionOfSpec: (specKey: string) => specKey.replace(/^(.*?\/mz\/[^/]+\/)spec\//, "$1action/"),
-  /** The claim key for an action key. */
-  claim: (actionKey: string) => `${ROOT}claim/${actionKey.slice(`${ROOT}mz/`.length)}`,
+  /** A claim of a batch of the materialization's actions (see Claim). */
+  claim: (mzid: MzId, nonce: string) => `${ROOT}claim/${enc(mzid)}/${enc(nonce)}`,
+  /** Every claim on the materialization's actions. */
+  claims: (mzid: MzId) => `${ROOT}claim/${enc(mzid)}/`,
   node: (resource: string) => `${ROOT}nodes/${enc(resource)}`,
   /** The harbor's spec (harbor.ts), written by the facility at start: which testbed nodes it holds. */
   harbor: () => `${ROOT}harbor`,
@@ -161,13 +171,13 @@ export type ParsedKey =
   | { type: "info"; mzid: MzId }
   | { type: "task"; mzid: MzId; task: string }
   | { type: "action" | "spec"; mzid: MzId; task: string; stage: number; id: string; key: string }
-  | { type: "claim"; actionKey: string }
+  | { type: "claim"; mzid: MzId }
   | { type: "node"; resource: string }
   | { type: "other" };
 
 export function parseKey(key: string): ParsedKey {
   if (key.startsWith(keys.claimPrefix))
-    return { type: "claim", actionKey: `${ROOT}mz/${key.slice(keys.claimPrefix.length)}` };
+    return { type: "claim", mzid: decodeURIComponent(key.slice(keys.claimPrefix.length).split("/")[0] ?? "") };
   if (key.startsWith(keys.nodePrefix))
     return { type: "node", resource: decodeURIComponent(key.slice(keys.nodePrefix.length)) };
   if (!key.startsWith(keys.mzPrefix)) return { type: "other" };
@@ -263,6 +273,12 @@ export function actionTarget(spec: ActionSpec): string {
 
 /** An action as stored under its state key: everything but the spec. */
 export type StoredAction = Omit<Action, "spec">;
+
+/** The action keys a claim holds (its value as stored under `keys.claim`). */
+export function claimedActions(mzid: MzId, claim: Claim): string[] {
+  const base = keys.actions(mzid);
+  return claim.actions.map((a) => base + a);
+}
 
 export function storedAction(a: Action): string {
   const { spec: _spec, ...rest } = a;

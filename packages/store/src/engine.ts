@@ -92,6 +92,15 @@ function checkCompare(c: Compare): void {
   }
 }
 
+/** An op's key checked; the op is named (`where`) only in the error. */
+function opKey(key: unknown, where: () => string): void {
+  try {
+    checkKey(key);
+  } catch {
+    checkKey(key, `${where()}.key`);
+  }
+}
+
 /**
  * Checks one branch as etcd does: every op well-formed, no key put twice, and no put
  * to a key the same branch deletes (etcd: "duplicate key given in txn request").
@@ -107,20 +116,22 @@ function checkBranch(ops: Op[], branch: string): void {
   const puts = new Set<string>();
   const deletes: string[] = [];
   const prefixes: string[] = [];
-  for (const [i, op] of ops.entries()) {
-    const where = `txn ${branch}[${i}]`;
-    if (typeof op !== "object" || op === null) throw new StoreError("invalid", `${where} must be an op object`);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    // Named only when something is wrong (a transaction of a hundred ops is checked on every call).
+    const where = () => `txn ${branch}[${i}]`;
+    if (typeof op !== "object" || op === null) throw new StoreError("invalid", `${where()} must be an op object`);
     switch (op.op) {
       case "put":
-        checkKey(op.key, `${where}.key`);
+        opKey(op.key, where);
         checkValue(op.value, op.key);
         if (op.lease !== undefined) checkLease(op.lease);
         if (puts.has(op.key))
-          throw new StoreError("invalid", `${where}: key ${JSON.stringify(op.key)} is put twice in one transaction`);
+          throw new StoreError("invalid", `${where()}: key ${JSON.stringify(op.key)} is put twice in one transaction`);
         puts.add(op.key);
         break;
       case "delete":
-        checkKey(op.key, `${where}.key`);
+        opKey(op.key, where);
         deletes.push(op.key);
         break;
       case "deletePrefix":
@@ -128,12 +139,12 @@ function checkBranch(ops: Op[], branch: string): void {
         prefixes.push(op.prefix);
         break;
       case "get":
-        checkKey(op.key, `${where}.key`);
+        opKey(op.key, where);
         break;
       default:
         throw new StoreError(
           "invalid",
-          `${where}.op must be put, delete, deletePrefix or get, got ${String((op as { op: unknown }).op)}`,
+          `${where()}.op must be put, delete, deletePrefix or get, got ${String((op as { op: unknown }).op)}`,
         );
     }
   }
