@@ -3,6 +3,7 @@
  * fresh temp directory, an admin, and helpers to make active users. Everything
  * is removed by `stop()`.
  */
+import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
@@ -180,6 +181,39 @@ export class Browser {
 }
 
 /**
+ * The web flow up to the authorization code (authorization code + PKCE; `offline` asks for a refresh token
+ * too): `user` signs in on the login page, and the browser comes back to `redirect` (`callback`, its whole
+ * URL) with `code`. `verifier` is what redeeming the code needs; `browser` holds the cookies set on the way.
+ */
+export async function authorizationCode(url: string, user: string, password: string, o: { offline?: boolean } = {}) {
+  const verifier = randomBytes(32).toString("base64url");
+  const redirect = `${url}/callback`;
+  const auth = new URL(`${url}/oidc/auth`);
+  auth.search = new URLSearchParams({
+    client_id: WEB_CLIENT,
+    response_type: "code",
+    redirect_uri: redirect,
+    scope: o.offline ? "openid api offline_access" : "openid api",
+    ...(o.offline ? { prompt: "consent" } : {}),
+    code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+    code_challenge_method: "S256",
+    state: randomBytes(8).toString("hex"),
+  }).toString();
+  const browser = new Browser();
+  const page = await browser.go(auth.href);
+  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1];
+  assert.ok(action, page.html);
+  const back = await browser.go(new URL(action, url).href, {
+    method: "POST",
+    form: { username: user, password },
+    stopAt: redirect,
+  });
+  const code = new URL(back.url).searchParams.get("code");
+  assert.ok(code, back.url);
+  return { code, verifier, redirect, callback: back.url, browser };
+}
+
+/**
  * Signs `user` in through the web flow (authorization code + PKCE; with `offline`, also a refresh token)
  * and returns the token endpoint's answer.
  */
@@ -189,28 +223,7 @@ export async function signInOnTheWeb(
   password: string,
   o: { offline?: boolean } = {},
 ): Promise<{ access_token: string; refresh_token?: string }> {
-  const verifier = randomBytes(32).toString("base64url");
-  const challenge = createHash("sha256").update(verifier).digest("base64url");
-  const redirect = `${url}/callback`;
-  const auth = new URL(`${url}/oidc/auth`);
-  auth.search = new URLSearchParams({
-    client_id: WEB_CLIENT,
-    response_type: "code",
-    redirect_uri: redirect,
-    scope: o.offline ? "openid api offline_access" : "openid api",
-    ...(o.offline ? { prompt: "consent" } : {}),
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-  }).toString();
-  const b = new Browser();
-  const page = await b.go(auth.href);
-  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1] as string;
-  const back = await b.go(new URL(action, url).href, {
-    method: "POST",
-    form: { username: user, password },
-    stopAt: redirect,
-  });
-  const code = new URL(back.url).searchParams.get("code") as string;
+  const { code, verifier, redirect } = await authorizationCode(url, user, password, o);
   const res = await redeemCode(url, code, redirect, { code_verifier: verifier });
   return (await res.json()) as { access_token: string; refresh_token?: string };
 }

@@ -70,14 +70,21 @@ export interface HistoryEntry {
   by: string;
   message: string;
 }
+/** An audit log entry (src/audit.ts keeps them). */
 export interface AuditEntry {
+  /** Sorts by time. */
   id: string;
   at: string;
+  /** Who (a user name; for sign-ins, the name given). */
   actor: string;
+  /** What: `login`, `user.state`, `member.add`, `materialize`, … */
   action: string;
+  /** On what: the path's names joined (`r1.demo.proj`, `proj/ivy`), or the user signing in. */
   target: string;
   ok: boolean;
+  /** Client address. */
   address: string;
+  /** More: the new state, role or visibility; why a sign-in failed. */
   detail?: string;
 }
 export interface Notice {
