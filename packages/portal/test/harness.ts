@@ -9,10 +9,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
+import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Constraint } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
+import { realizeEngine } from "../src/engine.ts";
 import { type Started, type StartOptions, startPortal } from "../src/main.ts";
 import { WEB_CLIENT } from "../src/oidc.ts";
+import type { Engine } from "../src/realization.ts";
 import type { PortalPlugin } from "../src/server.ts";
 import type { ThrottleConfig } from "../src/throttle.ts";
 import { demoSeed } from "./demo-seed.ts";
@@ -246,4 +250,77 @@ export function redeemCode(
       ...extra,
     }),
   });
+}
+
+/**
+ * Called at a test file's top: before its tests, an etcd and two portal replicas on it sharing one data
+ * directory (`tmpPrefix`), started at the same time on the fresh store (each would seed it: one admin, one
+ * demo facility); after them, all stopped and removed. The replicas, once `before` has run.
+ */
+export function etcdReplicas(tmpPrefix: string): Started[] {
+  const replicas: Started[] = [];
+  let etcd: EtcdServer | undefined;
+  let dataDir: string | undefined;
+  before(async () => {
+    const e = await startEtcd();
+    etcd = e;
+    const dir = await mkdtemp(join(tmpdir(), tmpPrefix));
+    dataDir = dir;
+    const start = () => startPortal({ dataDir: dir, port: 0, storeUrl: e.url, seed: demoSeed() });
+    replicas.push(...(await Promise.all([start(), start()])));
+  });
+  after(async () => {
+    for (const r of replicas) await r.stop();
+    await etcd?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+  return replicas;
+}
+
+/** A harness and a second portal on its data directory, for the tests that race two portals. */
+export interface Replicated {
+  readonly h: Harness;
+  /** Its own store handle and realizer: the two race through the store's compare-and-swap, not an in-process queue. */
+  readonly replica: Started;
+  /** The compare-and-swap retries of both realizers. */
+  retries(): number;
+}
+
+/** Called at a test file's top: before its tests, a harness and a replica on its sqlite data directory; after them, both stopped. */
+export function replicated(): Replicated {
+  let h: Harness | undefined;
+  let replica: Started | undefined;
+  before(async () => {
+    h = await startHarness();
+    replica = await startPortal({ dataDir: h.dataDir, port: 0 });
+  });
+  after(async () => {
+    await replica?.stop();
+    await h?.stop();
+  });
+  const up = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error("the harness did not start");
+    return x;
+  };
+  return {
+    get h() {
+      return up(h);
+    },
+    get replica() {
+      return up(replica);
+    },
+    retries: () => up(h).started.portal.ctx.realizer.retries + up(replica).portal.ctx.realizer.retries,
+  };
+}
+
+/** The real realization engine, each realization held back `ms` after computing it: realizers racing on one store overlap. */
+export function slowedEngine(ms: number): Engine {
+  return {
+    prepare: realizeEngine.prepare,
+    realize: async (input) => {
+      const r = await realizeEngine.realize(input);
+      await new Promise((res) => setTimeout(res, ms));
+      return r;
+    },
+  };
 }
