@@ -2,31 +2,19 @@
 // commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
 // real; bad requests and unauthenticated callers are refused at the upgrade.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { SimBackend } from "@merge/facility";
-import { closeThenRemove } from "@merge/facility/testing";
+import { before, test } from "node:test";
 import { ApiError, PortalClient } from "@merge/portal/client";
 import type { Started } from "@merge/portal/main";
 import { linkOf } from "@merge/xir";
-import { type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { simSuite } from "./portal-stack.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
-let stack: PortalStack;
+const sim = simSuite("mrg-shell-sim-");
+const { mrg } = sim;
 let portal: Started;
 let admin: PortalClient;
-let backend: SimBackend;
-const mrg = (args: string[], input?: string) => stack.mrg(args, input);
-
-before(async () => {
-  backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
-  stack = await startPortalStack(tmp, backend);
-  ({ portal, admin } = stack);
+before(() => {
+  ({ portal, admin } = sim.stack);
 });
-
-after(() => closeThenRemove(tmp, stack));
 
 test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
   const xir = JSON.stringify({
@@ -46,7 +34,7 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       ]),
     ],
   });
-  await stack.accepted("p1", "e1", xir, "xir");
+  await sim.stack.accepted("p1", "e1", xir, "xir");
   const up = await mrg(["materialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(up.code, 0, up.stderr);
 
