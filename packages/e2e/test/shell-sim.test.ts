@@ -2,19 +2,13 @@
 // commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
 // real; bad requests and unauthenticated callers are refused at the upgrade.
 import assert from "node:assert/strict";
-import { before, test } from "node:test";
+import { test } from "node:test";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import type { Started } from "@merge/portal/main";
 import { linkOf } from "@merge/xir";
 import { simSuite } from "./portal-stack.ts";
 
 const sim = simSuite("mrg-shell-sim-");
 const { mrg } = sim;
-let portal: Started;
-let admin: PortalClient;
-before(() => {
-  ({ portal, admin } = sim.stack);
-});
 
 test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
   const xir = JSON.stringify({
@@ -50,7 +44,7 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
 
   // Through the WebSocket: the refusal arrives as {error} and `done` rejects with it.
   const none = { stdout: () => {}, stderr: () => {} };
-  const s = await admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 24, cols: 80 } }, none);
+  const s = await sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 24, cols: 80 } }, none);
   await assert.rejects(s.done, /no real nodes/);
 
   // Unknown node: refused before anything opens, naming the nodes there are.
@@ -66,14 +60,26 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       assert.match(e.message, re);
       return true;
     });
-  await check(admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 0, cols: 80 } }, none), 400, /rows/);
-  await check(new PortalClient(portal.url).shell("p1", "e1", "r1", "a", { tty: false }, none), 401, /signed-in/);
+  await check(
+    sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 0, cols: 80 } }, none),
+    400,
+    /rows/,
+  );
+  await check(
+    new PortalClient(sim.stack.portal.url).shell("p1", "e1", "r1", "a", { tty: false }, none),
+    401,
+    /signed-in/,
+  );
   // A command runs without a tty, and needs a program name; an argument too long fails the query's schema.
-  const tty = await admin.shell("p1", "e1", "r1", "a", { tty: true, argv: ["cat"] }, none);
+  const tty = await sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: true, argv: ["cat"] }, none);
   await assert.rejects(tty.done, /a command \(argv\) runs without a tty/);
-  const unnamed = await admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["", "x"] }, none);
+  const unnamed = await sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["", "x"] }, none);
   await assert.rejects(unnamed.done, /argv\[0\] is empty/);
-  await check(admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["x".repeat(5000)] }, none), 400, /argv/);
+  await check(
+    sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["x".repeat(5000)] }, none),
+    400,
+    /argv/,
+  );
 
   const down = await mrg(["dematerialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(down.code, 0, down.stderr);
