@@ -153,15 +153,20 @@ export interface NodePowerResult {
 export interface Xdc {
   name: string;
   project: string;
+  /** `name.project` */
   id: string;
   creator: string;
   created: string;
   jupyter: boolean;
+  /** `x0-myproj`: the host name `ssh` uses. */
   hostname: string;
+  /** Where the jump host and the portal's proxy reach it. */
   address: string;
+  /** `creating`, `running`. */
   state: string;
-  /** The materialization it is attached to (`r1.exp.myproj`), if any, and its address there. */
+  /** The materialization it is attached to (`r1.exp.myproj`), if any. */
   attached?: string;
+  /** Its address on that materialization's infranet. */
   attachedAddress?: string;
 }
 export type ExecLine = { stdout: string } | { stderr: string } | { exit: number } | { error: string };
