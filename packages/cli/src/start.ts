@@ -16,11 +16,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { makeCerts } from "@merge/facility";
+import { freePort, makeCerts } from "@merge/facility";
 import { phobos, wideArea } from "@merge/facility-model";
 import { PortalClient } from "@merge/portal/client";
 import { startPortal } from "@merge/portal/main";
@@ -444,17 +443,6 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
     child.once("exit", onExit);
   });
   return { child, ready };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => res(port));
-    });
-  });
 }
 
 async function chooseBackend(asked: string): Promise<"linux" | "sim"> {

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { freePort } from "@merge/facility";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const cogPath = join(root, "packages/cli/src/cog.ts");
@@ -23,16 +23,6 @@ function cog(...args: string[]): Promise<{ code: number; stdout: string; stderr:
     const env = { ...process.env, MERGE_IMAGE_CACHE: cache };
     execFile(process.execPath, ["--import", "tsx", cogPath, ...args], { cwd: root, env }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** A loopback port nothing listens on (taken from the kernel, then released). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
     });
   });
 }
@@ -80,7 +70,7 @@ describe("cog images", () => {
     const bad = await cog("images", "build", "windows", "--data-dir", dir);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown image "windows": expected one of busybox, bookworm, trixie, bullseye/);
-    const port = await closedPort();
+    const port = await freePort();
     const off = await cog(
       "images",
       "build",

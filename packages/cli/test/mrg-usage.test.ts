@@ -5,13 +5,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
-import { SimBackend } from "@merge/facility";
+import { freePort, SimBackend } from "@merge/facility";
 import { closeThenRemove } from "@merge/facility/testing";
 import { keys } from "@merge/portal";
 
@@ -43,18 +42,6 @@ function mrg(args: string[], env: Record<string, string | undefined> = {}): Prom
   return new Promise((resolve) => {
     execFile(bin, args, { cwd: root, env: e as NodeJS.ProcessEnv }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
     });
   });
 }
@@ -329,7 +316,7 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
     // A stale session: a login to another portal rewrote the session file; this portal does not know its token.
     const staleCfg = join(tmp, "cfg-stale");
     mkdirSync(staleCfg, { recursive: true });
-    const elsewhere = `http://127.0.0.1:${await closedPort()}`;
+    const elsewhere = `http://127.0.0.1:${await freePort()}`;
     writeFileSync(
       join(staleCfg, "session.json"),
       JSON.stringify({ portal: elsewhere, token: "mrg_0123456789abcdef", user: "alice", kind: "api" }),
@@ -357,7 +344,7 @@ describe("mrg, the experimenter's workflow and its mistakes", () => {
   });
 
   test("a portal that is not running: the URL tried, where it came from, how to start one", async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const [flag, env] = await Promise.all([
       mrg(["list", "projects", "--portal", url]),
       mrg(["show", "materialization", "r1.demo.admin"], { MERGE_PORTAL: url }),

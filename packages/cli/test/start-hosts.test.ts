@@ -6,13 +6,20 @@
 // stops with the materialization still up: the hosts go completely (agents, the nodes and harbor
 // they carried, their namespaces, the fabric).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { harborMzid, prefixOn } from "@merge/facility/linux";
-import { alive, cliIn, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
+import {
+  assertHostsGone,
+  cliOk,
+  type HostStack,
+  type ListedHost,
+  netns,
+  startHosts,
+  stopHosts,
+} from "./fixtures/start-stack.ts";
 
 // phobos: n0, n1 dual personality, n2 hypervisor only, n3 bare metal only; over three hosts n0 and n3
 // are on h1, n1 on h2, n2 on h3. Three bare-metal nodes take n0, n1, n3; the VM d can only go to n2.
@@ -24,22 +31,6 @@ net.connect([...bare, net.node("d", image("busybox"))]);
 export default net;
 `;
 
-interface StartedHost {
-  name: string;
-  underlay: string;
-  netns: string;
-  agent: number;
-}
-
-interface ListedHost {
-  name: string;
-  state: string;
-  underlay: string;
-  nodes: string[];
-}
-
-const netns = (): string[] => (existsSync("/run/netns") ? readdirSync("/run/netns") : []);
-
 describe("npm start -- --hosts 3", {
   skip: process.getuid?.() === 0 ? false : "needs root for the linux backend",
 }, () => {
@@ -47,56 +38,40 @@ describe("npm start -- --hosts 3", {
     timeout: 600_000,
   }, async () => {
     const tmp = mkdtempSync(join(tmpdir(), "mrg-start-hosts-"));
-    let stack: Stack | undefined;
-    let hosts: StartedHost[] = [];
-    let fabric = "";
+    let up: HostStack | undefined;
     try {
-      stack = await startStack(join(tmp, "data"), "auto", 0, join(tmp, "cfg"), ["--hosts", "3", "--ssh-port", "0"]);
-      assert.equal(stack.backend, "linux");
-      hosts = stack.started.hosts as StartedHost[];
-      fabric = stack.started.fabric as string;
-      assert.deepEqual(
-        hosts.map((h) => h.name),
-        ["h1", "h2", "h3"],
-      );
+      up = await startHosts(tmp, ["--hosts", "3", "--ssh-port", "0"], ["h1", "h2", "h3"]);
+      const { stack, hosts } = up;
       for (const h of hosts) {
-        assert.ok(alive(h.agent), `${h.name}'s agent runs (pid ${h.agent})`);
         assert.ok(netns().includes(h.netns), `${h.name} is a namespace`);
         assert.notEqual(h.agent, stack.facility);
       }
       assert.equal(new Set(hosts.map((h) => h.underlay)).size, 3, "each host its own underlay address");
 
-      const mrg = cliIn(stack.url, join(tmp, "cfg"), "mrg", tmp);
-      const ok = async (args: string[]) => {
-        const r = await mrg(args);
-        assert.equal(r.code, 0, `mrg ${args.join(" ")}:\n${r.stderr}${r.stdout}`);
-        return r.stdout;
-      };
-      const cog = cliIn(stack.url, join(tmp, "cfg"), "cog", tmp);
+      const ok = cliOk(stack.url, join(tmp, "cfg"), "mrg", tmp);
+      const cog = cliOk(stack.url, join(tmp, "cfg"), "cog", tmp);
       await ok(["login", "admin", "--password", stack.password as string]);
       await ok(["new", "experiment", "lan.admin"]);
       writeFileSync(join(tmp, "lan4.ts"), LAN4);
       await ok(["push", join(tmp, "lan4.ts"), "lan.admin"]);
       await ok(["realize", "r1.lan.admin", "--accept"]);
-      const up = await ok(["materialize", "r1.lan.admin", "--timeout", "240"]);
-      assert.match(up, /r1\.lan\.admin is active: 4 nodes, 1 links?/);
+      const active = await ok(["materialize", "r1.lan.admin", "--timeout", "240"]);
+      assert.match(active, /r1\.lan\.admin is active: 4 nodes, 1 links?/);
 
       const listed = await cog(["host", "list", "--json"]);
-      assert.equal(listed.code, 0, listed.stderr);
-      const byHost = JSON.parse(listed.stdout) as ListedHost[];
+      const byHost = JSON.parse(listed) as ListedHost[];
       assert.deepEqual(
         byHost.map((h) => [h.name, h.state, h.underlay]),
         hosts.map((h) => [h.name, "up", h.underlay]),
       );
       const nodeOf = (h: ListedHost) => h.nodes.filter((n) => n.endsWith("(r1.lan.admin)")).map((n) => n.split(" ")[0]);
-      assert.deepEqual(byHost.flatMap(nodeOf).sort(), ["a", "b", "c", "d"], `every node on a host: ${listed.stdout}`);
+      assert.deepEqual(byHost.flatMap(nodeOf).sort(), ["a", "b", "c", "d"], `every node on a host: ${listed}`);
       assert.ok(
         byHost.every((h) => nodeOf(h).length > 0),
         `the LAN spans the three hosts: ${byHost.map((h) => `${h.name}: ${nodeOf(h)}`).join("; ")}`,
       );
       const table = await cog(["host", "list"]);
-      for (const h of byHost)
-        for (const n of nodeOf(h)) assert.match(table.stdout, new RegExp(`${h.name}.*\\b${n}\\b`));
+      for (const h of byHost) for (const n of nodeOf(h)) assert.match(table, new RegExp(`${h.name}.*\\b${n}\\b`));
 
       // From a node on h2 to one on h3 and one on h1, by name (the infrapod's DNS on h1).
       const [from] = nodeOf(byHost[1]!);
@@ -106,23 +81,15 @@ describe("npm start -- --hosts 3", {
       }
 
       // Stopped with the LAN up: nothing of the hosts stays.
-      assert.equal(await stopStack(stack), 0, stack.out());
-      for (const h of hosts) assert.equal(alive(h.agent), false, `${h.name}'s agent stops with the stack`);
-      assert.equal(alive(stack.facility), false);
       const harborOn = (h: string) => harborMzid("main.harbor.phobos", join(tmp, "data", "hosts", h));
       const prefixes = hosts.flatMap((h) => [prefixOn("r1.lan.admin", h.name), prefixOn(harborOn(h.name), h.name)]);
-      const left = netns().filter((n) => n.startsWith(fabric) || prefixes.some((p) => n.startsWith(p)));
-      assert.deepEqual(left, [], "no host, node or infrapod namespace is left");
-      const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
-      assert.doesNotMatch(links, new RegExp(`: ${fabric}`), "no fabric interface is left");
+      await assertHostsGone(up, prefixes);
       assert.deepEqual(
         readdirSync(join(tmp, "data", "hosts")).filter((f) => !f.endsWith(".log") && !f.endsWith("-certs")),
         [],
       );
     } finally {
-      if (stack && stack.child.exitCode === null) await stopStack(stack);
-      for (const pid of [stack?.facility, ...hosts.map((h) => h.agent)])
-        if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+      await stopHosts(up);
       rmSync(tmp, { recursive: true, force: true });
     }
   });

@@ -6,44 +6,27 @@
 // gives. Then dematerialize and stop: nothing of the hosts is left (agents, namespaces, NAT, fabric).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { alive, cliIn, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
+import {
+  assertHostsGone,
+  cliOk,
+  type HostStack,
+  type ListedHost,
+  processesWhere,
+  startHosts,
+  stopHosts,
+} from "./fixtures/start-stack.ts";
 
 const EXAMPLE = fileURLToPath(new URL("../../../examples/wide-area.ts", import.meta.url));
 
-interface StartedHost {
-  name: string;
-  underlay: string;
-  netns: string;
-  agent: number;
-}
-
-interface ListedHost {
-  name: string;
-  state: string;
-  nodes: string[];
-}
-
 /** Type-check servers `mrg compile` started with their socket under `dir`. */
-function typecheckServers(dir: string): number[] {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const argv = readFileSync(`/proc/${p}/cmdline`, "utf8");
-        return argv.includes("typecheck-server.ts") && argv.includes(join(dir, "cache"));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+const typecheckServers = (dir: string): number[] =>
+  processesWhere((argv) => argv.includes("typecheck-server.ts") && argv.includes(join(dir, "cache")));
 
-const netns = (): string[] => (existsSync("/run/netns") ? readdirSync("/run/netns") : []);
 const noImage = !existsSync("/var/cache/merge/images/bookworm");
 
 describe("npm start -- --wide-area", {
@@ -58,34 +41,13 @@ describe("npm start -- --wide-area", {
     timeout: 900_000,
   }, async () => {
     const tmp = mkdtempSync(join(tmpdir(), "mrg-start-wide-"));
-    let stack: Stack | undefined;
-    let hosts: StartedHost[] = [];
-    let fabric = "";
+    let up: HostStack | undefined;
     try {
-      stack = await startStack(
-        join(tmp, "data"),
-        "auto",
-        0,
-        join(tmp, "cfg"),
-        ["--wide-area", "--ssh-port", "0"],
-        600_000,
-      );
-      assert.equal(stack.backend, "linux");
-      hosts = stack.started.hosts as StartedHost[];
-      fabric = stack.started.fabric as string;
-      assert.deepEqual(
-        hosts.map((h) => h.name),
-        ["site0", "site1", "site2"],
-      );
-      for (const h of hosts) assert.ok(alive(h.agent), `${h.name}'s agent runs (pid ${h.agent})`);
+      up = await startHosts(tmp, ["--wide-area", "--ssh-port", "0"], ["site0", "site1", "site2"], 600_000);
+      const { stack, hosts } = up;
       assert.match(stack.out(), /npx mrg push examples\/wide-area\.ts wide\.admin/, "start says what to try");
 
-      const mrg = cliIn(stack.url, join(tmp, "cfg"), "mrg", tmp);
-      const ok = async (args: string[]) => {
-        const r = await mrg(args);
-        assert.equal(r.code, 0, `mrg ${args.join(" ")}:\n${r.stderr}${r.stdout}`);
-        return r.stdout;
-      };
+      const ok = cliOk(stack.url, join(tmp, "cfg"), "mrg", tmp);
       const key = join(tmp, "id_ed25519");
       assert.equal(spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]).status, 0);
       await ok(["login", "admin", "--password", stack.password as string]);
@@ -102,14 +64,12 @@ describe("npm start -- --wide-area", {
       writeFileSync(join(tmp, "wide-area.json"), xir);
       await ok(["push", join(tmp, "wide-area.json"), "wide.admin"]);
       await ok(["realize", "r1.wide.admin", "--accept"]);
-      const up = await ok(["materialize", "r1.wide.admin", "--timeout", "600"]);
-      assert.match(up, /r1\.wide\.admin is active: 3 nodes/);
+      const active = await ok(["materialize", "r1.wide.admin", "--timeout", "600"]);
+      assert.match(active, /r1\.wide\.admin is active: 3 nodes/);
 
       // One node of the experiment on each shared host.
-      const cog = cliIn(stack.url, join(tmp, "cfg"), "cog", tmp);
-      const listed = await cog(["host", "list", "--json"]);
-      assert.equal(listed.code, 0, listed.stderr);
-      const onHost = (JSON.parse(listed.stdout) as ListedHost[]).map((h) => [
+      const cog = cliOk(stack.url, join(tmp, "cfg"), "cog", tmp);
+      const onHost = (JSON.parse(await cog(["host", "list", "--json"])) as ListedHost[]).map((h) => [
         h.name,
         h.nodes.filter((n) => n.endsWith("(r1.wide.admin)")).length,
       ]);
@@ -145,16 +105,7 @@ describe("npm start -- --wide-area", {
       }
 
       await ok(["dematerialize", "r1.wide.admin"]);
-      assert.equal(await stopStack(stack), 0, stack.out());
-      for (const h of hosts) assert.equal(alive(h.agent), false, `${h.name}'s agent stops with the stack`);
-      assert.equal(alive(stack.facility), false);
-      assert.deepEqual(
-        netns().filter((n) => n.startsWith(fabric)),
-        [],
-        "no host, router, node or infrapod namespace is left",
-      );
-      const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
-      assert.doesNotMatch(links, new RegExp(`: ${fabric}`), "no fabric interface is left");
+      await assertHostsGone(up);
       // Nothing forwards any more: the port leads nowhere.
       const after = spawnSync(
         "ssh",
@@ -163,9 +114,7 @@ describe("npm start -- --wide-area", {
       );
       assert.notEqual(after.status, 0);
     } finally {
-      if (stack && stack.child.exitCode === null) await stopStack(stack);
-      for (const pid of [stack?.facility, ...hosts.map((h) => h.agent), ...typecheckServers(tmp)])
-        if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+      await stopHosts(up, typecheckServers(tmp));
       rmSync(tmp, { recursive: true, force: true });
     }
   });

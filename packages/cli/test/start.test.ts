@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { alive, cliIn, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
+import { alive, cliIn, cliOk, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const isRoot = process.getuid?.() === 0;
@@ -27,12 +27,7 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
     const health = await fetch(`${stack.url}/health`);
     assert.equal(health.status, 200);
 
-    const mrg = cliIn(stack.url, join(tmp, "cfg"), "mrg", tmp);
-    const ok = async (args: string[]) => {
-      const r = await mrg(args);
-      assert.equal(r.code, 0, `mrg ${args.join(" ")}:\n${r.stderr}${r.stdout}`);
-      return r.stdout;
-    };
+    const ok = cliOk(stack.url, join(tmp, "cfg"), "mrg", tmp);
     // No --store: cog finds npm start's store from the record start left in the config directory.
     const cog = cliIn(stack.url, join(tmp, "cfg"), "cog", tmp);
     const harbor = async () => {

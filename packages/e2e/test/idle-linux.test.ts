@@ -5,34 +5,19 @@
 // `mrg show realization` names it; quiet again past the limit, it is idle again, with the reason.
 // Needs root and network namespaces; skipped with the reason otherwise.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
+import { describe, test } from "node:test";
 import { skip } from "@merge/facility/testing/linux";
 import { keys } from "@merge/portal";
-import { type LinuxPortalStack, LINUX_PAIR as MODEL, startLinuxPortalStack } from "./portal-stack.ts";
+import { linuxPairSuite } from "./portal-stack.ts";
 
 describe("idle detection counts what the facility sees the nodes do", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-idle-linux-"));
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  let stack: LinuxPortalStack | undefined;
-  const dataDir = join(tmp, "linux");
-
-  before(async () => {
-    stack = await startLinuxPortalStack(tmp, [MZ]);
-    await stack.accepted(proj, "e1", MODEL, "ts");
-  });
-
-  after(() => stack?.close());
+  const pair = linuxPairSuite("mrg-idle-linux-");
+  const { proj, mz: MZ } = pair;
 
   test("no traffic: idle, saying what was looked at; traffic between nodes: active, naming it; quiet: idle again", {
     timeout: 240_000,
   }, async () => {
-    const s = stack as LinuxPortalStack;
+    const s = pair.stack;
     const up = await s.mrg(["materialize", MZ, "--timeout", "180"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);
     const activity = s.portal.portal.ctx.leases.activity!;
@@ -57,7 +42,7 @@ describe("idle detection counts what the facility sees the nodes do", { skip }, 
     );
 
     // Traffic a → b inside the nodes (not a portal session): 20 echo requests and replies.
-    const ping = await (stack as LinuxPortalStack).backend.dataPlane.run(`r1.e1.${proj}`, "a", [
+    const ping = await s.backend.dataPlane.run(`r1.e1.${proj}`, "a", [
       "busybox",
       "ping",
       "-c",
@@ -86,8 +71,6 @@ describe("idle detection counts what the facility sees the nodes do", { skip }, 
     assert.equal(again.flagged, true, again.why);
     assert.match(again.why, /^last activity the facility saw [4-9]s ago: traffic on experiment interfaces/);
 
-    const down = await s.mrg(["dematerialize", MZ, "--timeout", "180"]);
-    assert.equal(down.code, 0, down.stderr + down.stdout);
-    assert.ok(isClean(await leftovers(prefixOf(MZ), dataDir)));
+    await pair.dematerializeClean(180);
   });
 });

@@ -9,12 +9,18 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SECOND_FACILITY } from "@merge/facility";
-import { isClean, leftovers, listNetns } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
 import type { MaterializationStatus } from "@merge/portal/client";
 import type { Facility, Realization } from "@merge/xir";
-import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
+import {
+  compiledHere,
+  dematerializeClean,
+  facilityPrefix,
+  LINE4,
+  type MultiStack,
+  startMulti,
+} from "./multi-fixture.ts";
 
 const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
 
@@ -101,29 +107,12 @@ describe("an external link between two facilities, carried over their gateways",
     return { mz, a, b, st };
   }
 
-  async function down(mz: string) {
-    const r = await stack.mrg(["dematerialize", mz, "--timeout", "180"]);
-    assert.equal(r.code, 0, r.stderr);
-    for (const f of stack.sites.facilities) {
-      const prefix = facilityPrefix(mz, f.name);
-      const left = await leftovers(prefix, join(stack.tmp, "facilities", f.name, "backend"));
-      assert.ok(isClean(left), `${f.name} left ${JSON.stringify(left)}`);
-      assert.deepEqual(
-        listNetns().filter((n) => n.startsWith(prefix)),
-        [],
-      );
-    }
-    // The wide area and the sites hold nothing of it: no tunnel socket process left in a site.
-    const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
-    for (const f of stack.sites.facilities) assert.ok(!wg.includes(facilityPrefix(mz, f.name)), wg);
-  }
-
   test("ping across shows the wide area's latency, iperf3 is held to the gateway's rate, no private key travels", async () => {
     const { mz, a, b } = await across("line", LINE4);
     try {
       await lineChecks(mz, a, b);
     } finally {
-      await down(mz);
+      await dematerializeClean(stack, mz);
       // Its nodes go back to the pool for the next experiment.
       await stack.admin.relinquish(`${PROJECT}line`, "line", "r1");
     }
@@ -200,7 +189,7 @@ describe("an external link between two facilities, carried over their gateways",
       const rtt = fastest(pings(a.netns, b.address, 10));
       assert.ok(rtt >= 50 && rtt < 65, `RTT ${rtt} ms across (25 ms one way asked; the wide area gives 15)`);
     } finally {
-      await down(mz);
+      await dematerializeClean(stack, mz);
     }
   });
 });

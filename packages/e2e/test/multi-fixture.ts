@@ -5,11 +5,13 @@
 // the materializations plugin, signed in as its administrator, and knows every
 // facility and the interconnects between them.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SECOND_FACILITY, type Sites, startSites } from "@merge/facility";
+import { isClean, leftovers, listNetns } from "@merge/facility/linux";
 import { phobos } from "@merge/facility-model";
 import { compileFile } from "@merge/model";
 import type { PortalPlugin } from "@merge/portal";
@@ -17,7 +19,7 @@ import { type ModelLang, PortalClient, registerSites } from "@merge/portal/clien
 import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { Experiment, Facility } from "@merge/xir";
-import { type MrgResult, mrgRunner } from "./portal-stack.ts";
+import { accepting, type MrgResult, mrgRunner } from "./portal-stack.ts";
 
 /** Four bare-metal nodes in a line: one facility (three metal-capable nodes) cannot hold them. */
 export const LINE4 = `
@@ -50,7 +52,7 @@ export interface MultiStack {
   admin: PortalClient;
   sites: Sites;
   /** New project and experiment with `source` pushed and realization `r1` accepted. */
-  accepted(project: string, experiment: string, source: string, lang?: ModelLang): Promise<void>;
+  accepted(project: string, experiment: string, source: string, lang?: ModelLang): Promise<Experiment>;
   /** Runs `mrg` as the administrator. */
   mrg(args: string[], input?: string): Promise<MrgResult>;
   /** What the portal's materializer logged. */
@@ -121,14 +123,7 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
       sites.facilities.map((f) => ({ name: f.name, endpoint: f.url, certificate: f.ca, model: f.model })),
       sites.interconnects,
     );
-    const accepted = async (project: string, experiment: string, source: string, lang: ModelLang = "ts") => {
-      await admin.createProject({ name: project });
-      await admin.createExperiment(project, { name: experiment });
-      const rev = await admin.push(project, experiment, source, lang);
-      assert.equal(rev.status, "compiled", JSON.stringify(rev.errors));
-      const r = await admin.realize(project, experiment, { name: "r1", accept: true });
-      assert.equal(r.state, "accepted", `realization failed: ${JSON.stringify(r)}`);
-    };
+    const accepted = accepting(admin);
     const mrg = mrgRunner(portal.url, admin.token, join(tmp, "cfg"));
     const stack: MultiStack = {
       tmp,
@@ -156,4 +151,24 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
 /** The kernel object prefix of `mzid` at `facility`: facilities sharing a machine qualify their names with their own. */
 export function facilityPrefix(mzid: string, facility: string): string {
   return `mg${createHash("sha256").update(`${mzid}@${facility}`).digest("hex").slice(0, 6)}`;
+}
+
+/**
+ * Dematerializes `mz` (waiting up to `timeout` seconds) and asserts it left nothing at any facility (its
+ * backend's records, its namespaces) and no tunnel process of it in a site.
+ */
+export async function dematerializeClean(stack: MultiStack, mz: string, timeout = 180): Promise<void> {
+  const r = await stack.mrg(["dematerialize", mz, "--timeout", String(timeout)]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of stack.sites.facilities) {
+    const prefix = facilityPrefix(mz, f.name);
+    const left = await leftovers(prefix, join(stack.tmp, "facilities", f.name, "backend"));
+    assert.ok(isClean(left), `${f.name} left ${JSON.stringify(left)}`);
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(prefix)),
+      [],
+    );
+  }
+  const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
+  for (const f of stack.sites.facilities) assert.ok(!wg.includes(facilityPrefix(mz, f.name)), wg);
 }

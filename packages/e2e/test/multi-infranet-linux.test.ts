@@ -8,14 +8,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SECOND_FACILITY } from "@merge/facility";
-import { isClean, leftovers, listNetns } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
 import type { MaterializationStatus } from "@merge/portal/client";
-import { compiledHere, facilityPrefix, type MultiStack, startMulti } from "./multi-fixture.ts";
+import { compiledHere, dematerializeClean, facilityPrefix, type MultiStack, startMulti } from "./multi-fixture.ts";
 
 const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
 
@@ -55,6 +53,10 @@ describe("infranets routed across facilities, a LAN spanning them", { skip: skip
     await stack?.close();
   });
 
+  /** `busybox ping -c <n> -W 3 <to>` run on node `from` through `mrg exec`. */
+  const execPing = (from: string, to: string, n: number) =>
+    stack.mrg(["exec", from, MZ, "--", "busybox", "ping", "-c", String(n), "-W", "3", to]);
+
   /** One node at each facility, with its namespace and addresses. */
   function pair() {
     const at = (f: string) => st.nodes.filter((n) => n.facility === f);
@@ -72,19 +74,7 @@ describe("infranets routed across facilities, a LAN spanning them", { skip: skip
 
   test("a node at one facility reaches a node at the other on its infranet, by name, and its experiment address", async () => {
     const { a, b } = pair();
-    const byInfranet = await stack.mrg([
-      "exec",
-      a.node,
-      MZ,
-      "--",
-      "busybox",
-      "ping",
-      "-c",
-      "2",
-      "-W",
-      "3",
-      `${b.node}.infranet`,
-    ]);
+    const byInfranet = await execPing(a.node, `${b.node}.infranet`, 2);
     assert.equal(
       byInfranet.code,
       0,
@@ -92,19 +82,7 @@ describe("infranets routed across facilities, a LAN spanning them", { skip: skip
     );
     const to = /PING \S+ \((172\.(\d+)\.\d+\.\d+)\)/.exec(byInfranet.stdout);
     assert.ok(to, byInfranet.stdout);
-    const mine = await stack.mrg([
-      "exec",
-      a.node,
-      MZ,
-      "--",
-      "busybox",
-      "ping",
-      "-c",
-      "1",
-      "-W",
-      "3",
-      `${a.node}.infranet`,
-    ]);
+    const mine = await execPing(a.node, `${a.node}.infranet`, 1);
     const own = /PING \S+ \((172\.(\d+)\.\d+\.\d+)\)/.exec(mine.stdout);
     assert.ok(own, mine.stdout);
     assert.notEqual(to[2], own[2], `the infranets are distinct subnets (${own[1]} here, ${to[1]} there)`);
@@ -113,22 +91,10 @@ describe("infranets routed across facilities, a LAN spanning them", { skip: skip
     const rtt = [...byInfranet.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
     assert.ok(fastest(rtt) >= 30, `infranet RTT across ${fastest(rtt)} ms (two 15 ms crossings)`);
     // And from the other side, the other way.
-    const back = await stack.mrg([
-      "exec",
-      b.node,
-      MZ,
-      "--",
-      "busybox",
-      "ping",
-      "-c",
-      "1",
-      "-W",
-      "3",
-      `${a.node}.infranet`,
-    ]);
+    const back = await execPing(b.node, `${a.node}.infranet`, 1);
     assert.equal(back.code, 0, `${b.node} pings ${a.node}.infranet: ${back.stdout}${back.stderr}`);
     // The name alone is the node's experiment address (on the LAN).
-    const named = await stack.mrg(["exec", a.node, MZ, "--", "busybox", "ping", "-c", "2", "-W", "3", b.node]);
+    const named = await execPing(a.node, b.node, 2);
     assert.equal(named.code, 0, named.stdout + named.stderr);
     assert.match(named.stdout, new RegExp(`PING ${b.node} \\(${b.address.replaceAll(".", "\\.")}\\)`));
   });
@@ -164,19 +130,7 @@ describe("infranets routed across facilities, a LAN spanning them", { skip: skip
     const { a, b } = pair();
     assert.ok(fastest(pings(a.netns, b.address, 3)) >= 30);
 
-    const down = await stack.mrg(["dematerialize", MZ, "--timeout", "240"]);
-    assert.equal(down.code, 0, down.stderr);
-    for (const f of stack.sites.facilities) {
-      const prefix = facilityPrefix(MZ, f.name);
-      const left = await leftovers(prefix, join(stack.tmp, "facilities", f.name, "backend"));
-      assert.ok(isClean(left), `${f.name} left ${JSON.stringify(left)}`);
-      assert.deepEqual(
-        listNetns().filter((n) => n.startsWith(prefix)),
-        [],
-      );
-    }
-    const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
-    for (const f of stack.sites.facilities) assert.ok(!wg.includes(facilityPrefix(MZ, f.name)), wg);
+    await dematerializeClean(stack, MZ, 240);
     // The wide area and the sites hold only their own ports.
     const wan = stack.sites.wan!.netns;
     const links = (ns: string) =>

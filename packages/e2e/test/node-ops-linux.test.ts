@@ -4,31 +4,13 @@
 // a node and see it come back, dematerialize and check nothing is left.
 // Needs root and network namespaces; skipped with the reason otherwise.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
+import { describe, test } from "node:test";
 import { medianRtt, skip } from "@merge/facility/testing/linux";
-import { type LinuxPortalStack, LINUX_PAIR as MODEL, startLinuxPortalStack } from "./portal-stack.ts";
+import { linuxPairSuite } from "./portal-stack.ts";
 
 describe("node operations on the linux backend, through portal and commander", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-nodeops-linux-"));
-  // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  let stack: LinuxPortalStack | undefined;
-  const dataDir = join(tmp, "linux");
-
-  const mrg = (args: string[], input?: string) => (stack as LinuxPortalStack).mrg(args, input);
-
-  before(async () => {
-    stack = await startLinuxPortalStack(tmp, [MZ]);
-    await stack.accepted(proj, "e1", MODEL, "ts");
-  });
-
-  after(() => stack?.close());
+  const pair = linuxPairSuite("mrg-nodeops-linux-");
+  const { mz: MZ, mrg } = pair;
 
   test("exec, emulation change measured, reboot tracked, dematerialize leaves nothing", {
     timeout: 240_000,
@@ -124,9 +106,6 @@ describe("node operations on the linux backend, through portal and commander", {
       ],
     );
 
-    const down = await mrg(["dematerialize", MZ, "--timeout", "120"]);
-    assert.equal(down.code, 0, down.stderr);
-    const left = await leftovers(prefixOf(MZ), dataDir);
-    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
+    await pair.dematerializeClean(120);
   });
 });

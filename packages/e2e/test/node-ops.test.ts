@@ -178,25 +178,17 @@ test("emulation changes are applied to the backend and recorded; bad values are 
   assert.match(bare.stderr, /--capacity '50': a number needs a unit, one of bps/);
 
   // The portal validates on its own too.
-  const res = await fetch(
-    `${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/links/ab/emulation`,
-    {
+  const postEmulation = (body: unknown) =>
+    fetch(`${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/links/ab/emulation`, {
       method: "POST",
       headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ lossFraction: 2 }),
-    },
-  );
+      body: JSON.stringify(body),
+    });
+  const res = await postEmulation({ lossFraction: 2 });
   assert.equal(res.status, 400);
   assert.match(((await res.json()) as { message: string }).message, /lossFraction/);
   // The old unnamed fields are refused, not misread.
-  const old = await fetch(
-    `${portal.url}/projects/p1/experiments/e1/realizations/r1/materialization/links/ab/emulation`,
-    {
-      method: "POST",
-      headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ latency: 30 }),
-    },
-  );
+  const old = await postEmulation({ latency: 30 });
   assert.equal(old.status, 400);
   assert.deepEqual([...backend.emulations.values()][0]!.links.find((l) => l.link === "ab")!.params, {
     latency: 30e6,

@@ -2,26 +2,12 @@
 // materializations plugin) → startFacility: commander (mTLS) → driver → rex → sim, then
 // `mrg show materialization` and `mrg dematerialize`.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { SimBackend } from "@merge/facility";
-import { closeThenRemove } from "@merge/facility/testing";
+import { test } from "node:test";
 import { linkOf } from "@merge/xir";
-import { type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { simSuite } from "./portal-stack.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "mrg-pe2e-"));
-let stack: PortalStack;
-let backend: SimBackend;
-const mrg = (args: string[], input?: string) => stack.mrg(args, input);
-
-before(async () => {
-  backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
-  stack = await startPortalStack(tmp, backend);
-});
-
-after(() => closeThenRemove(tmp, stack));
+const sim = simSuite("mrg-pe2e-");
+const { backend, mrg } = sim;
 
 test("mrg materialize → active; show materialization; mrg dematerialize → gone", async () => {
   const n = 4;
@@ -42,7 +28,7 @@ test("mrg materialize → active; show materialization; mrg dematerialize → go
       ]),
     ),
   });
-  await stack.accepted("p1", "e1", xir, "xir");
+  await sim.stack.accepted("p1", "e1", xir, "xir");
 
   const up = await mrg(["materialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(up.code, 0, up.stderr);

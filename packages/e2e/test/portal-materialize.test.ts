@@ -67,9 +67,19 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** The portal's materializer, reaching the facility with the portal's credentials, with these `timing` options. */
+const materializer = (timing: Omit<ConstructorParameters<typeof Materializer>[0], "store" | "connect">) =>
+  new Materializer({ store: portalStore, connect: credentialsConnector(portalCreds), ...timing });
+
+/** The facility goes away: its commander and driver stop. */
+async function facilityDown() {
+  await driverServer.close();
+  await commander.close();
+}
+
 test("materialize an accepted realization, at most once; status has per-node and per-link detail; dematerialize", async () => {
   await seedPortal(portalStore, "r1", commander.facility.url);
-  const m = new Materializer({ store: portalStore, connect: credentialsConnector(portalCreds), backoffMs: 50 });
+  const m = materializer({ backoffMs: 50 });
   try {
     const rec = await m.create("proj", "exp", "r1", "alice");
     assert.equal(rec.id, "r1.exp.proj");
@@ -105,14 +115,8 @@ test("materialize an accepted realization, at most once; status has per-node and
 test("an unreachable facility shows in status, is retried with backoff, and catches up when back", async () => {
   const port = commander.facility.port;
   await seedPortal(portalStore, "r2", commander.facility.url);
-  await driverServer.close();
-  await commander.close();
-  const m = new Materializer({
-    store: portalStore,
-    connect: credentialsConnector(portalCreds),
-    backoffMs: 100,
-    maxBackoffMs: 400,
-  });
+  await facilityDown();
+  const m = materializer({ backoffMs: 100, maxBackoffMs: 400 });
   try {
     const t0 = Date.now();
     await m.create("proj", "exp", "r2", "alice");
@@ -138,14 +142,8 @@ test("an unreachable facility shows in status, is retried with backoff, and catc
     assert.equal(up.nodes.length, 20);
 
     // Dematerialize while the facility is down again: it keeps trying, then gives up and leaves a note.
-    await driverServer.close();
-    await commander.close();
-    const g = new Materializer({
-      store: portalStore,
-      connect: credentialsConnector(portalCreds),
-      backoffMs: 50,
-      teardownGiveUpMs: 300,
-    });
+    await facilityDown();
+    const g = materializer({ backoffMs: 50, teardownGiveUpMs: 300 });
     m.close();
     await g.dematerialize("proj", "exp", "r2");
     await until("portal forgets it", async () => ((await g.get("proj", "exp", "r2")) ? undefined : true));

@@ -6,35 +6,22 @@
 // Needs root; skipped otherwise.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
+import { before, describe, test } from "node:test";
 import { skip } from "@merge/facility/testing/linux";
 import { ApiError, PortalClient } from "@merge/portal/client";
 import type { Started } from "@merge/portal/main";
-import { type LinuxPortalStack, LINUX_PAIR as MODEL, startLinuxPortalStack } from "./portal-stack.ts";
+import { linuxPairSuite } from "./portal-stack.ts";
 
 describe("interactive shell on the linux backend, through portal and commander", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-linux-"));
-  // A project name unique to the run: the materialization's kernel objects carry a prefix derived from it.
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  let stack: LinuxPortalStack | undefined;
-  const dataDir = join(tmp, "linux");
+  const pair = linuxPairSuite("mrg-shell-linux-");
+  const { tmp, proj, mz: MZ, mrg } = pair;
   let portal: Started;
   let admin: PortalClient;
-
-  const mrg = (args: string[], input?: string) => (stack as LinuxPortalStack).mrg(args, input);
-
-  before(async () => {
-    stack = await startLinuxPortalStack(tmp, [MZ]);
-    ({ portal, admin } = stack);
-    await stack.accepted(proj, "e1", MODEL, "ts");
+  before(() => {
+    ({ portal, admin } = pair.stack);
   });
-
-  after(() => stack?.close());
 
   test("piped shell via mrg, pty shell over the WebSocket with resize, refusals", { timeout: 240_000 }, async () => {
     const up = await mrg(["materialize", MZ, "--timeout", "180"]);
@@ -148,9 +135,6 @@ describe("interactive shell on the linux backend, through portal and commander",
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /no node 'zz' \(nodes: a, b\)/);
 
-    const down = await mrg(["dematerialize", MZ, "--timeout", "120"]);
-    assert.equal(down.code, 0, down.stderr);
-    const left = await leftovers(prefixOf(MZ), dataDir);
-    assert.ok(isClean(left), `left behind: ${JSON.stringify(left)}`);
+    await pair.dematerializeClean(120);
   });
 });

@@ -2,31 +2,13 @@
 // commander (bidi gRPC, mTLS) → driver: refused clearly, since sim nodes are not
 // real; bad requests and unauthenticated callers are refused at the upgrade.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { SimBackend } from "@merge/facility";
-import { closeThenRemove } from "@merge/facility/testing";
+import { test } from "node:test";
 import { ApiError, PortalClient } from "@merge/portal/client";
-import type { Started } from "@merge/portal/main";
 import { linkOf } from "@merge/xir";
-import { type PortalStack, startPortalStack } from "./portal-stack.ts";
+import { simSuite } from "./portal-stack.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "mrg-shell-sim-"));
-let stack: PortalStack;
-let portal: Started;
-let admin: PortalClient;
-let backend: SimBackend;
-const mrg = (args: string[], input?: string) => stack.mrg(args, input);
-
-before(async () => {
-  backend = new SimBackend({ durations: { imaging: 50, power: 5, network: 2, infrapod: 5 } });
-  stack = await startPortalStack(tmp, backend);
-  ({ portal, admin } = stack);
-});
-
-after(() => closeThenRemove(tmp, stack));
+const sim = simSuite("mrg-shell-sim-");
+const { mrg } = sim;
 
 test("a shell on the sim backend is refused with the reason; bad and unauthenticated requests too", async () => {
   const xir = JSON.stringify({
@@ -46,7 +28,7 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       ]),
     ],
   });
-  await stack.accepted("p1", "e1", xir, "xir");
+  await sim.stack.accepted("p1", "e1", xir, "xir");
   const up = await mrg(["materialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(up.code, 0, up.stderr);
 
@@ -62,7 +44,7 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
 
   // Through the WebSocket: the refusal arrives as {error} and `done` rejects with it.
   const none = { stdout: () => {}, stderr: () => {} };
-  const s = await admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 24, cols: 80 } }, none);
+  const s = await sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 24, cols: 80 } }, none);
   await assert.rejects(s.done, /no real nodes/);
 
   // Unknown node: refused before anything opens, naming the nodes there are.
@@ -78,14 +60,26 @@ test("a shell on the sim backend is refused with the reason; bad and unauthentic
       assert.match(e.message, re);
       return true;
     });
-  await check(admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 0, cols: 80 } }, none), 400, /rows/);
-  await check(new PortalClient(portal.url).shell("p1", "e1", "r1", "a", { tty: false }, none), 401, /signed-in/);
+  await check(
+    sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: true, size: { rows: 0, cols: 80 } }, none),
+    400,
+    /rows/,
+  );
+  await check(
+    new PortalClient(sim.stack.portal.url).shell("p1", "e1", "r1", "a", { tty: false }, none),
+    401,
+    /signed-in/,
+  );
   // A command runs without a tty, and needs a program name; an argument too long fails the query's schema.
-  const tty = await admin.shell("p1", "e1", "r1", "a", { tty: true, argv: ["cat"] }, none);
+  const tty = await sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: true, argv: ["cat"] }, none);
   await assert.rejects(tty.done, /a command \(argv\) runs without a tty/);
-  const unnamed = await admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["", "x"] }, none);
+  const unnamed = await sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["", "x"] }, none);
   await assert.rejects(unnamed.done, /argv\[0\] is empty/);
-  await check(admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["x".repeat(5000)] }, none), 400, /argv/);
+  await check(
+    sim.stack.admin.shell("p1", "e1", "r1", "a", { tty: false, argv: ["x".repeat(5000)] }, none),
+    400,
+    /argv/,
+  );
 
   const down = await mrg(["dematerialize", "r1.e1.p1", "--timeout", "60"]);
   assert.equal(down.code, 0, down.stderr);

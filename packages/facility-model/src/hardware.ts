@@ -117,3 +117,11 @@ export function nodeSpec(hw: HardwareClass, extra: Partial<NodeSpec> = {}): Node
   if (hw.gpus) spec.gpus = hw.gpus;
   return spec;
 }
+
+/** A server's NICs: eth0 on the mgmt network (1 Gbps), then `nic` on its network (`role`). */
+export function serverNics(role: NicSpec["role"], nic: Omit<NicSpec, "role">): NicSpec[] {
+  return [
+    { role: "mgmt", capacity: gbps(1) },
+    { role, ...nic },
+  ];
+}

@@ -21,6 +21,7 @@ export * from "./host/index.ts";
 export { FacilityMetrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 export * from "./node-ops.ts";
 export * from "./operations.ts";
+export * from "./port.ts";
 export * from "./rex.ts";
 export {
   DEFAULT_DURATIONS,

@@ -6,7 +6,7 @@
  * in depth-first order of this tree, so every subtree's subnets are
  * contiguous and routing can aggregate them into few prefixes.
  */
-import type { Topology } from "./topology.ts";
+import { breadthFirst, type Topology } from "./topology.ts";
 
 export interface SpanningTree {
   root: number;
@@ -106,29 +106,10 @@ export function spanningTree(t: Topology, nodeCount: number): SpanningTree {
 function bfs(t: Topology, N: number, from: number): { last: number; depth: Int32Array; parentNode: Int32Array } {
   const depth = new Int32Array(N).fill(-1);
   const parentNode = new Int32Array(N).fill(-1);
-  const queue = new Int32Array(N);
-  const seenLink = new Uint8Array(t.linkStart.length - 1);
-  let head = 0;
-  let tail = 0;
-  queue[tail++] = from;
   depth[from] = 0;
-  let last = from;
-  while (head < tail) {
-    const n = queue[head++] as number;
-    last = n;
-    for (let i = t.nodeStart[n] as number; i < (t.nodeStart[n + 1] as number); i++) {
-      const l = t.nodeLinks[i] as number;
-      if (seenLink[l]) continue;
-      seenLink[l] = 1;
-      for (let k = t.linkStart[l] as number; k < (t.linkStart[l + 1] as number); k++) {
-        const m = t.endNode[k] as number;
-        if (m >= 0 && depth[m] === -1) {
-          depth[m] = (depth[n] as number) + 1;
-          parentNode[m] = n;
-          queue[tail++] = m;
-        }
-      }
-    }
-  }
+  const last = breadthFirst(t, from, new Int32Array(N), new Uint8Array(t.linkStart.length - 1), depth, (m, n) => {
+    depth[m] = (depth[n] as number) + 1;
+    parentNode[m] = n;
+  });
   return { last, depth, parentNode };
 }

@@ -76,6 +76,42 @@ export function topology(x: Experiment): Topology {
 }
 
 /**
+ * Breadth-first from node `from` over nodes (links join their endpoints): through links not yet in
+ * `seenLink` (marking them) to nodes whose `mark` is still -1; `reach(m, n)` is called for each node m
+ * reached, from n, and must set `mark[m]`. `queue` has room for every node. Returns the last node reached.
+ */
+export function breadthFirst(
+  t: Topology,
+  from: number,
+  queue: Int32Array,
+  seenLink: Uint8Array,
+  mark: Int32Array,
+  reach: (m: number, n: number) => void,
+): number {
+  let head = 0;
+  let tail = 0;
+  queue[tail++] = from;
+  let last = from;
+  while (head < tail) {
+    const n = queue[head++] as number;
+    last = n;
+    for (let i = t.nodeStart[n] as number; i < (t.nodeStart[n + 1] as number); i++) {
+      const l = t.nodeLinks[i] as number;
+      if (seenLink[l]) continue;
+      seenLink[l] = 1;
+      for (let k = t.linkStart[l] as number; k < (t.linkStart[l + 1] as number); k++) {
+        const m = t.endNode[k] as number;
+        if (m >= 0 && mark[m] === -1) {
+          reach(m, n);
+          queue[tail++] = m;
+        }
+      }
+    }
+  }
+  return last;
+}
+
+/**
  * Connected components over nodes (links join their endpoints). Returns each
  * node's component id and the number of components.
  */
@@ -86,25 +122,10 @@ export function components(t: Topology, nodeCount: number): { of: Int32Array; co
   let count = 0;
   for (let s = 0; s < nodeCount; s++) {
     if (of[s] !== -1) continue;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = s;
     of[s] = count;
-    while (head < tail) {
-      const n = queue[head++] as number;
-      for (let i = t.nodeStart[n] as number; i < (t.nodeStart[n + 1] as number); i++) {
-        const l = t.nodeLinks[i] as number;
-        if (seenLink[l]) continue;
-        seenLink[l] = 1;
-        for (let k = t.linkStart[l] as number; k < (t.linkStart[l + 1] as number); k++) {
-          const m = t.endNode[k] as number;
-          if (m >= 0 && of[m] === -1) {
-            of[m] = count;
-            queue[tail++] = m;
-          }
-        }
-      }
-    }
+    breadthFirst(t, s, queue, seenLink, of, (m) => {
+      of[m] = count;
+    });
     count++;
   }
   return { of, count };

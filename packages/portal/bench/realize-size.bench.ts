@@ -12,49 +12,22 @@ import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
 import { generateFacility } from "@merge/facility-model";
 import { openStore } from "@merge/store";
-import type { Experiment } from "@merge/xir";
 import { realizeEngine } from "../src/engine.ts";
 import { keys } from "../src/objects.ts";
 import { type AllocationHeader, Realizer } from "../src/realization.ts";
-
-function lans(name: string, count: number, perLan: number): Experiment {
-  const nodes: Experiment["nodes"] = [];
-  const links: Experiment["links"] = [];
-  for (let l = 0; l < count; l++) {
-    const names = Array.from({ length: perLan }, (_, i) => `n${l}-${i}`);
-    for (const n of names)
-      nodes.push({ name: n, constraints: [], sockets: [{ index: 0, addrs: [], constraints: [] }], properties: {} });
-    links.push({
-      name: `lan${l}`,
-      endpoints: names.map((node) => ({ node, socket: 0 })),
-      constraints: [],
-      properties: {},
-    });
-  }
-  return { xir: "1.0", name, parameters: {}, nodes, links } as Experiment;
-}
+import { activeFacility, lansXir } from "../test/size.ts";
 
 function sized(facilityNodes: number, lanCount: number) {
   return benchCase(async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "merge-portal-bench-size-"));
     const store = openStore({ backend: "sqlite", dir: dataDir });
     const model = generateFacility({ nodes: facilityNodes, name: "gen" });
-    const now = new Date().toISOString();
-    await store.put(
-      keys.facility("gen"),
-      JSON.stringify({
-        name: "gen",
-        description: "",
-        endpoint: "https://gen:6000",
-        certificate: "",
-        state: "active",
-        registered: now,
-        updated: now,
-        model,
-      }),
-    );
+    await store.put(keys.facility("gen"), JSON.stringify(activeFacility(model)));
     await store.put(keys.facilityEpoch(), "{}");
-    await store.put(keys.revisionBody("p", "big", 1), JSON.stringify({ source: "", xir: lans("big", lanCount, 40) }));
+    await store.put(
+      keys.revisionBody("p", "big", 1),
+      JSON.stringify({ source: "", xir: lansXir("big", lanCount, 40, { backbone: false }) }),
+    );
     const realizer = new Realizer(store, realizeEngine, 60_000, 0);
     await realizer.internet(); // prepare the facility untimed, as a running portal has
     return {

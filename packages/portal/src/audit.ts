@@ -15,26 +15,12 @@
 import { randomBytes } from "node:crypto";
 import type { Store } from "@merge/store";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AuditEntry } from "./client/index.ts";
 
 export const AUDIT_KEPT_DAYS = 365;
 const PREFIX = "portal/audit/";
 
-export interface AuditEntry {
-  /** Sorts by time. */
-  id: string;
-  at: string;
-  /** Who (a user name; for sign-ins, the name given). */
-  actor: string;
-  /** What: `login`, `user.state`, `member.add`, `materialize`, … */
-  action: string;
-  /** On what: the path's names joined (`r1.demo.proj`, `proj/ivy`), or the user signing in. */
-  target: string;
-  ok: boolean;
-  /** Client address. */
-  address: string;
-  /** More: the new state, role or visibility; why a sign-in failed. */
-  detail?: string;
-}
+export type { AuditEntry };
 
 /** Audited routes: `METHOD route-pattern` → action, and which body field (if any) is its detail. */
 const AUDITED: Record<string, { action: string; detail?: string }> = {

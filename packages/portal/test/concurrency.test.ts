@@ -1,33 +1,20 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { phobos } from "@merge/facility-model";
 import { checkRealizations } from "@merge/realize";
 import { openStore } from "@merge/store";
 import type { Experiment, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
-import { realizeEngine } from "../src/engine.ts";
-import { type Started, startPortal } from "../src/main.ts";
 import { keys } from "../src/objects.ts";
-import { type Engine, Realizer, readAllocations } from "../src/realization.ts";
-import { chainXir, type Harness, startHarness } from "./harness.ts";
+import { Realizer, readAllocations } from "../src/realization.ts";
+import { chainXir, replicated, slowedEngine } from "./harness.ts";
 
-let h: Harness;
-let replica: Started;
-before(async () => {
-  h = await startHarness();
-  // A second portal process-alike on the same sqlite data directory: its own store handle and realizer,
-  // so the two race each other through the store's compare-and-swap, not an in-process queue.
-  replica = await startPortal({ dataDir: h.dataDir, port: 0 });
-});
-after(async () => {
-  await replica?.stop();
-  await h?.stop();
-});
+const two = replicated();
 
 test("50 concurrent realize calls on a small facility never double-allocate", async (t) => {
-  const lee = await h.user("lee");
-  const leeOnReplica = new PortalClient(replica.url, lee.token);
+  const lee = await two.h.user("lee");
+  const leeOnReplica = new PortalClient(two.replica.url, lee.token);
   await lee.createExperiment("lee", { name: "pair" });
   // Two nodes each wanting 4 cores and 8 GiB: phobos cannot hold 50 of these, so realizations compete and some fail.
   const xir = JSON.parse(chainXir("pair", 2)) as Experiment;
@@ -49,9 +36,7 @@ test("50 concurrent realize calls on a small facility never double-allocate", as
   assert.ok(ok.length >= 1, "some realizations succeed");
   assert.ok(failed.length >= 1, "the facility is too small for all of them");
   for (const f of failed) assert.ok(f.diagnostics.length > 0);
-  t.diagnostic(
-    `${ok.length} realized, ${failed.length} failed, CAS retries: ${h.started.portal.ctx.realizer.retries + replica.portal.ctx.realizer.retries}`,
-  );
+  t.diagnostic(`${ok.length} realized, ${failed.length} failed, CAS retries: ${two.retries()}`);
 
   // An independent checker over everything held: nothing over-committed, every embedding valid.
   const held = await Promise.all(ok.map((r) => lee.realization("lee", "pair", r.name)));
@@ -62,7 +47,7 @@ test("50 concurrent realize calls on a small facility never double-allocate", as
   assert.deepEqual(violations, []);
 
   // The stored allocation table holds exactly the successful realizations.
-  const store = h.started.store;
+  const store = two.h.started.store;
   const table = (await readAllocations(store)).table;
   assert.deepEqual([...table.realizations()].sort(), ok.map((r) => r.id).sort());
 
@@ -73,23 +58,16 @@ test("50 concurrent realize calls on a small facility never double-allocate", as
 });
 
 test("two realizers racing on one store retry on conflict and never double-allocate", async (t) => {
-  const mo = await h.user("mo");
+  const mo = await two.h.user("mo");
   await mo.createExperiment("mo", { name: "vm" });
   const xir = JSON.parse(chainXir("vm", 2)) as Experiment;
   for (const n of xir.nodes) n.constraints = [{ prop: "proc.cores", op: ">=", value: 4 }];
   await mo.push("mo", "vm", JSON.stringify(xir), "xir");
   // The real engine, slowed down so that realizations overlap between reading the table and committing.
-  const slow: Engine = {
-    prepare: realizeEngine.prepare,
-    realize: async (input) => {
-      const r = await realizeEngine.realize(input);
-      await new Promise((res) => setTimeout(res, 5));
-      return r;
-    },
-  };
+  const slow = slowedEngine(5);
   const stores = [
-    openStore({ backend: "sqlite", dir: join(h.dataDir, "store") }),
-    openStore({ backend: "sqlite", dir: join(h.dataDir, "store") }),
+    openStore({ backend: "sqlite", dir: join(two.h.dataDir, "store") }),
+    openStore({ backend: "sqlite", dir: join(two.h.dataDir, "store") }),
   ];
   try {
     const realizers = stores.map((s) => new Realizer(s, slow, 60_000, 0));

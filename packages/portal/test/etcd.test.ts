@@ -1,37 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { phobos } from "@merge/facility-model";
 import { checkRealizations } from "@merge/realize";
-import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Experiment, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
-import { type Started, startPortal } from "../src/main.ts";
-import { demoSeed } from "./demo-seed.ts";
-import { chainXir } from "./harness.ts";
+import type { Started } from "../src/main.ts";
+import { chainXir, etcdReplicas } from "./harness.ts";
 
-let etcd: EtcdServer;
-let dataDir: string;
-const replicas: Started[] = [];
-
-before(async () => {
-  etcd = await startEtcd();
-  dataDir = await mkdtemp(join(tmpdir(), "merge-portal-etcd-"));
-  // Two replicas on one etcd store, started at the same time on a fresh store: one admin, one demo facility.
-  replicas.push(
-    ...(await Promise.all([
-      startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }),
-      startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }),
-    ])),
-  );
-});
-after(async () => {
-  for (const r of replicas) await r.stop();
-  await etcd?.stop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+const replicas = etcdReplicas("merge-portal-etcd-");
 
 test("two portal replicas on etcd share everything and never double-allocate", async () => {
   const [a, b] = replicas as [Started, Started];

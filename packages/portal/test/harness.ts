@@ -3,15 +3,20 @@
  * fresh temp directory, an admin, and helpers to make active users. Everything
  * is removed by `stop()`.
  */
+import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
+import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Constraint } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
+import { realizeEngine } from "../src/engine.ts";
 import { type Started, type StartOptions, startPortal } from "../src/main.ts";
 import { WEB_CLIENT } from "../src/oidc.ts";
+import type { Engine } from "../src/realization.ts";
 import type { PortalPlugin } from "../src/server.ts";
 import type { ThrottleConfig } from "../src/throttle.ts";
 import { demoSeed } from "./demo-seed.ts";
@@ -180,6 +185,39 @@ export class Browser {
 }
 
 /**
+ * The web flow up to the authorization code (authorization code + PKCE; `offline` asks for a refresh token
+ * too): `user` signs in on the login page, and the browser comes back to `redirect` (`callback`, its whole
+ * URL) with `code`. `verifier` is what redeeming the code needs; `browser` holds the cookies set on the way.
+ */
+export async function authorizationCode(url: string, user: string, password: string, o: { offline?: boolean } = {}) {
+  const verifier = randomBytes(32).toString("base64url");
+  const redirect = `${url}/callback`;
+  const auth = new URL(`${url}/oidc/auth`);
+  auth.search = new URLSearchParams({
+    client_id: WEB_CLIENT,
+    response_type: "code",
+    redirect_uri: redirect,
+    scope: o.offline ? "openid api offline_access" : "openid api",
+    ...(o.offline ? { prompt: "consent" } : {}),
+    code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+    code_challenge_method: "S256",
+    state: randomBytes(8).toString("hex"),
+  }).toString();
+  const browser = new Browser();
+  const page = await browser.go(auth.href);
+  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1];
+  assert.ok(action, page.html);
+  const back = await browser.go(new URL(action, url).href, {
+    method: "POST",
+    form: { username: user, password },
+    stopAt: redirect,
+  });
+  const code = new URL(back.url).searchParams.get("code");
+  assert.ok(code, back.url);
+  return { code, verifier, redirect, callback: back.url, browser };
+}
+
+/**
  * Signs `user` in through the web flow (authorization code + PKCE; with `offline`, also a refresh token)
  * and returns the token endpoint's answer.
  */
@@ -189,28 +227,7 @@ export async function signInOnTheWeb(
   password: string,
   o: { offline?: boolean } = {},
 ): Promise<{ access_token: string; refresh_token?: string }> {
-  const verifier = randomBytes(32).toString("base64url");
-  const challenge = createHash("sha256").update(verifier).digest("base64url");
-  const redirect = `${url}/callback`;
-  const auth = new URL(`${url}/oidc/auth`);
-  auth.search = new URLSearchParams({
-    client_id: WEB_CLIENT,
-    response_type: "code",
-    redirect_uri: redirect,
-    scope: o.offline ? "openid api offline_access" : "openid api",
-    ...(o.offline ? { prompt: "consent" } : {}),
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-  }).toString();
-  const b = new Browser();
-  const page = await b.go(auth.href);
-  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1] as string;
-  const back = await b.go(new URL(action, url).href, {
-    method: "POST",
-    form: { username: user, password },
-    stopAt: redirect,
-  });
-  const code = new URL(back.url).searchParams.get("code") as string;
+  const { code, verifier, redirect } = await authorizationCode(url, user, password, o);
   const res = await redeemCode(url, code, redirect, { code_verifier: verifier });
   return (await res.json()) as { access_token: string; refresh_token?: string };
 }
@@ -233,4 +250,77 @@ export function redeemCode(
       ...extra,
     }),
   });
+}
+
+/**
+ * Called at a test file's top: before its tests, an etcd and two portal replicas on it sharing one data
+ * directory (`tmpPrefix`), started at the same time on the fresh store (each would seed it: one admin, one
+ * demo facility); after them, all stopped and removed. The replicas, once `before` has run.
+ */
+export function etcdReplicas(tmpPrefix: string): Started[] {
+  const replicas: Started[] = [];
+  let etcd: EtcdServer | undefined;
+  let dataDir: string | undefined;
+  before(async () => {
+    const e = await startEtcd();
+    etcd = e;
+    const dir = await mkdtemp(join(tmpdir(), tmpPrefix));
+    dataDir = dir;
+    const start = () => startPortal({ dataDir: dir, port: 0, storeUrl: e.url, seed: demoSeed() });
+    replicas.push(...(await Promise.all([start(), start()])));
+  });
+  after(async () => {
+    for (const r of replicas) await r.stop();
+    await etcd?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+  return replicas;
+}
+
+/** A harness and a second portal on its data directory, for the tests that race two portals. */
+export interface Replicated {
+  readonly h: Harness;
+  /** Its own store handle and realizer: the two race through the store's compare-and-swap, not an in-process queue. */
+  readonly replica: Started;
+  /** The compare-and-swap retries of both realizers. */
+  retries(): number;
+}
+
+/** Called at a test file's top: before its tests, a harness and a replica on its sqlite data directory; after them, both stopped. */
+export function replicated(): Replicated {
+  let h: Harness | undefined;
+  let replica: Started | undefined;
+  before(async () => {
+    h = await startHarness();
+    replica = await startPortal({ dataDir: h.dataDir, port: 0 });
+  });
+  after(async () => {
+    await replica?.stop();
+    await h?.stop();
+  });
+  const up = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error("the harness did not start");
+    return x;
+  };
+  return {
+    get h() {
+      return up(h);
+    },
+    get replica() {
+      return up(replica);
+    },
+    retries: () => up(h).started.portal.ctx.realizer.retries + up(replica).portal.ctx.realizer.retries,
+  };
+}
+
+/** The real realization engine, each realization held back `ms` after computing it: realizers racing on one store overlap. */
+export function slowedEngine(ms: number): Engine {
+  return {
+    prepare: realizeEngine.prepare,
+    realize: async (input) => {
+      const r = await realizeEngine.realize(input);
+      await new Promise((res) => setTimeout(res, ms));
+      return r;
+    },
+  };
 }

@@ -8,7 +8,7 @@
  * requests themselves do.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +17,8 @@ import { after, before, test } from "node:test";
 import { PortalClient } from "../src/client/index.ts";
 import { REDACTED, urlForLog } from "../src/logging.ts";
 import { type Started, startPortal } from "../src/main.ts";
-import { CLI_CLIENT, WEB_CLIENT } from "../src/oidc.ts";
-import { Browser, redeemCode } from "./harness.ts";
+import { CLI_CLIENT } from "../src/oidc.ts";
+import { authorizationCode, Browser, redeemCode } from "./harness.ts";
 
 let dataDir: string;
 let started: Started;
@@ -58,32 +58,11 @@ test("passwords, tokens, codes and cookies never appear in the request log", asy
   assert.equal((await new PortalClient(url, apiToken).whoami()).name, "lou");
 
   // Web sign-in: authorization code + PKCE; the code comes back in the query of /callback.
-  const verifier = randomBytes(32).toString("base64url");
-  const redirect = `${url}/callback`;
-  const auth = new URL(`${url}/oidc/auth`);
-  auth.search = new URLSearchParams({
-    client_id: WEB_CLIENT,
-    response_type: "code",
-    redirect_uri: redirect,
-    scope: "openid api offline_access",
-    prompt: "consent",
-    code_challenge: createHash("sha256").update(verifier).digest("base64url"),
-    code_challenge_method: "S256",
-    state: randomBytes(8).toString("hex"),
-  }).toString();
-  const browser = new Browser();
-  const page = await browser.go(auth.href);
-  const action = /action="([^"]+\/login)"/.exec(page.html)?.[1];
-  assert.ok(action, page.html);
-  const back = await browser.go(new URL(action, url).href, {
-    method: "POST",
-    form: { username: "lou", password },
-    stopAt: redirect,
+  const { code, verifier, redirect, callback, browser } = await authorizationCode(url, "lou", password, {
+    offline: true,
   });
-  const code = new URL(back.url).searchParams.get("code");
-  assert.ok(code, back.url);
   // The browser lands on /callback?code=… (404 here: no UI plugin, but the request is logged).
-  await fetch(back.url);
+  await fetch(callback);
   const tokenRes = await redeemCode(url, code, redirect, { code_verifier: verifier });
   const tokens = (await tokenRes.json()) as { access_token: string; refresh_token?: string; id_token?: string };
   assert.ok(tokens.access_token, JSON.stringify(tokens));

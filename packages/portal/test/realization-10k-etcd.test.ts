@@ -9,52 +9,22 @@ import { test } from "node:test";
 import { generateFacility } from "@merge/facility-model";
 import { openStore } from "@merge/store";
 import { startEtcd } from "@merge/store/testing/etcd";
-import type { Experiment } from "@merge/xir";
 import { realizeEngine } from "../src/engine.ts";
 import { putFacility } from "../src/facility-record.ts";
 import { keys } from "../src/objects.ts";
 import { type AllocationHeader, Realizer } from "../src/realization.ts";
 import { readRealization } from "../src/realization-record.ts";
 import { putRevisionBody } from "../src/revision-body.ts";
-
-function lans(name: string, count: number, perLan: number): Experiment {
-  const nodes: Experiment["nodes"] = [];
-  const links: Experiment["links"] = [];
-  for (let l = 0; l < count; l++) {
-    const names = Array.from({ length: perLan }, (_, i) => `n${l}-${i}`);
-    for (const n of names)
-      nodes.push({ name: n, constraints: [], sockets: [{ index: 0, addrs: [], constraints: [] }], properties: {} });
-    links.push({
-      name: `lan${l}`,
-      endpoints: names.map((node) => ({ node, socket: 0 })),
-      constraints: [],
-      properties: {},
-    });
-  }
-  return { xir: "1.0", name, parameters: {}, nodes, links } as Experiment;
-}
+import { activeFacility, lansXir } from "./size.ts";
 
 test("a 10,000-node realization is stored on etcd and read back whole", { timeout: 600_000 }, async () => {
   const etcd = await startEtcd();
   const store = openStore(etcd.url);
   try {
     const model = generateFacility({ nodes: 12_000, name: "gen" });
-    const now = new Date().toISOString();
-    await store.txn({
-      compare: [],
-      success: putFacility({
-        name: "gen",
-        description: "",
-        endpoint: "https://gen:6000",
-        certificate: "",
-        state: "active",
-        registered: now,
-        updated: now,
-        model,
-      }),
-    });
+    await store.txn({ compare: [], success: putFacility(activeFacility(model)) });
     await store.put(keys.facilityEpoch(), "{}");
-    const xp = lans("big", 250, 40);
+    const xp = lansXir("big", 250, 40, { backbone: false });
     await store.txn({ compare: [], success: putRevisionBody({ source: "", xir: xp })("p", "big", 1) });
     const realizer = new Realizer(store, realizeEngine, 60_000, 0);
     const r = await realizer.realize({

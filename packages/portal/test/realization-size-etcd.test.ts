@@ -4,37 +4,19 @@
  * because a reservation is a handful of ops whatever its size.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { phobos } from "@merge/facility-model";
 import { checkRealizations } from "@merge/realize";
 import { MAX_TXN_OPS } from "@merge/store";
-import { type EtcdServer, startEtcd } from "@merge/store/testing/etcd";
 import type { Facility, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
-import { type Started, startPortal } from "../src/main.ts";
+import type { Started } from "../src/main.ts";
 import { keys } from "../src/objects.ts";
 import { readAllocations } from "../src/realization.ts";
-import { demoSeed } from "./demo-seed.ts";
+import { etcdReplicas } from "./harness.ts";
 import { generatedFacility, lansXir } from "./size.ts";
 
-let etcd: EtcdServer;
-let dataDir: string;
-const replicas: Started[] = [];
-
-before(async () => {
-  etcd = await startEtcd();
-  dataDir = await mkdtemp(join(tmpdir(), "merge-portal-size-etcd-"));
-  replicas.push(await startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }));
-  replicas.push(await startPortal({ dataDir, port: 0, storeUrl: etcd.url, seed: demoSeed() }));
-});
-after(async () => {
-  for (const r of replicas) await r.stop();
-  await etcd?.stop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+const replicas = etcdReplicas("merge-portal-size-etcd-");
 
 test("a 220-node realization on etcd: realized, held exclusively across replicas, relinquished to nothing", async (t) => {
   const [a, b] = replicas as [Started, Started];

@@ -7,29 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { phobos } from "@merge/facility-model";
 import { checkRealizations } from "@merge/realize";
 import { MAX_TXN_OPS, openStore } from "@merge/store";
 import type { Facility, Realization } from "@merge/xir";
 import { PortalClient } from "../src/client/index.ts";
-import { realizeEngine } from "../src/engine.ts";
-import { type Started, startPortal } from "../src/main.ts";
 import { keys } from "../src/objects.ts";
-import { type AllocationHeader, type Engine, Realizer, readAllocations } from "../src/realization.ts";
-import { type Harness, startHarness } from "./harness.ts";
+import { type AllocationHeader, Realizer, readAllocations } from "../src/realization.ts";
+import { replicated, slowedEngine } from "./harness.ts";
 import { generatedFacility, lansXir } from "./size.ts";
 
-let h: Harness;
-let replica: Started;
-before(async () => {
-  h = await startHarness();
-  replica = await startPortal({ dataDir: h.dataDir, port: 0 });
-});
-after(async () => {
-  await replica?.stop();
-  await h?.stop();
-});
+const two = replicated();
 
 async function pushed(c: PortalClient, project: string, name: string, xir: unknown): Promise<void> {
   await c.createExperiment(project, { name });
@@ -39,8 +28,8 @@ async function pushed(c: PortalClient, project: string, name: string, xir: unkno
 
 test("a 40-node LAN and a 300-node experiment realize, are held together, and free everything", async (t) => {
   const gen = generatedFacility(400);
-  await h.admin.registerFacility(gen);
-  const ada = await h.user("ada");
+  await two.h.admin.registerFacility(gen);
+  const ada = await two.h.user("ada");
   const lan = lansXir("lan", 1, 40);
   const big = lansXir("big", 10, 30);
   await pushed(ada, "ada", "lan", lan);
@@ -51,10 +40,10 @@ test("a 40-node LAN and a 300-node experiment realize, are held together, and fr
   const r1 = await ada.realize("ada", "lan", { name: "r", accept: true });
   const [r2, r3] = await Promise.all([
     ada.realize("ada", "big", { name: "r" }),
-    new PortalClient(replica.url, ada.token).realize("ada", "big", { name: "again" }),
+    new PortalClient(two.replica.url, ada.token).realize("ada", "big", { name: "again" }),
   ]);
   t.diagnostic(
-    `40 + 2 x 300 nodes realized in ${Date.now() - started} ms: ${r1.state}, ${r2.state}, ${r3.state}; retries ${h.started.portal.ctx.realizer.retries + replica.portal.ctx.realizer.retries}`,
+    `40 + 2 x 300 nodes realized in ${Date.now() - started} ms: ${r1.state}, ${r2.state}, ${r3.state}; retries ${two.retries()}`,
   );
   assert.equal(r1.state, "accepted", r1.diagnostics.join("\n"));
   const ok = [r2, r3].filter((r) => r.state === "pending");
@@ -76,7 +65,7 @@ test("a 40-node LAN and a 300-node experiment realize, are held together, and fr
   );
 
   // The stored table holds exactly these, with more records than per-unit ops could carry.
-  const store = h.started.store;
+  const store = two.h.started.store;
   const { table } = await readAllocations(store);
   assert.deepEqual([...table.realizations()].sort(), ["r.lan.ada", ...ok.map((r) => r.id)].sort());
   assert.ok(table.recordsOf("r.lan.ada").length >= 40);
@@ -91,7 +80,7 @@ test("a 40-node LAN and a 300-node experiment realize, are held together, and fr
     assert.equal((await store.range(keys.allocationChunks(id))).length, header.chunks);
   }
   // The resources API sees the same holdings.
-  const allocated = await h.admin.resources({ allocated: true });
+  const allocated = await two.h.admin.resources({ allocated: true });
   // Nodes are VMs unless they ask for bare metal: every machine the embeddings name is allocated.
   const machines = new Set([lanHeld, ...bigHeld].flatMap((r) => r.nodes.map((n) => `${n.facility}/${n.resource}`)));
   assert.ok(allocated.length >= machines.size, `${allocated.length} resources allocated, ${machines.size} in use`);
@@ -103,7 +92,7 @@ test("a 40-node LAN and a 300-node experiment realize, are held together, and fr
   assert.equal((await readAllocations(store)).table.realizations().size, 0);
   assert.equal((await store.range(keys.allocations())).length, 0);
   assert.equal((await store.range(keys.allAllocationChunks())).length, 0);
-  assert.equal((await h.admin.resources({ allocated: true })).length, 0);
+  assert.equal((await two.h.admin.resources({ allocated: true })).length, 0);
 
   // And the room is there again.
   assert.equal((await ada.realize("ada", "big", { name: "after" })).state, "pending");
@@ -111,22 +100,15 @@ test("a 40-node LAN and a 300-node experiment realize, are held together, and fr
 });
 
 test("two realizers computing 300-node realizations from one table: one commits, the other re-reads and retries", async (t) => {
-  const gen = (await h.admin.facilities()).some((f) => f.name === "gen400") ? undefined : generatedFacility(400);
-  if (gen !== undefined) await h.admin.registerFacility(gen);
-  const model = (await h.admin.facilityModel("gen400")) as Facility;
-  const cy = await h.user("cy");
+  const gen = (await two.h.admin.facilities()).some((f) => f.name === "gen400") ? undefined : generatedFacility(400);
+  if (gen !== undefined) await two.h.admin.registerFacility(gen);
+  const model = (await two.h.admin.facilityModel("gen400")) as Facility;
+  const cy = await two.h.user("cy");
   const big = lansXir("big", 10, 30);
   await pushed(cy, "cy", "big", big);
   // The real engine, held back after computing so both realizers work from the same table.
-  const slow: Engine = {
-    prepare: realizeEngine.prepare,
-    realize: async (input) => {
-      const r = await realizeEngine.realize(input);
-      await new Promise((res) => setTimeout(res, 100));
-      return r;
-    },
-  };
-  const stores = [0, 1].map(() => openStore({ backend: "sqlite", dir: join(h.dataDir, "store") }));
+  const slow = slowedEngine(100);
+  const stores = [0, 1].map(() => openStore({ backend: "sqlite", dir: join(two.h.dataDir, "store") }));
   try {
     const realizers = stores.map((s) => new Realizer(s, slow, 60_000, 0));
     const results = await Promise.all(

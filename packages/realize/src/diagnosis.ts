@@ -79,30 +79,28 @@ function freeState(usage: Usage, r: number): "free" | "vm" | "prior" | "mine" {
   return usage.physical[r] === FREE ? "free" : "prior";
 }
 
+/** What diagnosing a node no resource could take looks at. */
+export interface UnplacedNode {
+  ix: InternetIndex;
+  usage: Usage;
+  node: Node;
+  vmDefaults: VmDefaults;
+  /** The facility the node must be in (its neighbours are), or -1. */
+  facility: number;
+  /** Why no resource had ports for its sockets, if that was it. */
+  mappingWhy: string | undefined;
+  candidates: readonly Candidate[];
+}
+
 /** The message for a node no resource could take, and which hypervisors ran out of what for it. */
-export function diagnoseNode(
-  ix: InternetIndex,
-  usage: Usage,
-  node: Node,
-  vmDefaults: VmDefaults,
-  facility: number,
-  mappingWhy: string | undefined,
-  candidates: readonly Candidate[],
-): string {
-  const why = diagnoseConstraints(ix, usage, node, vmDefaults, facility, mappingWhy, candidates);
-  const short = hypervisorShortfall(ix, usage, candidates, (r) => facility < 0 || ix.resFacility[r] === facility);
+export function diagnoseNode(u: UnplacedNode): string {
+  const why = diagnoseConstraints(u);
+  const { ix, facility } = u;
+  const short = hypervisorShortfall(ix, u.usage, u.candidates, (r) => facility < 0 || ix.resFacility[r] === facility);
   return short ? `${why}; ${short}` : why;
 }
 
-function diagnoseConstraints(
-  ix: InternetIndex,
-  usage: Usage,
-  node: Node,
-  vmDefaults: VmDefaults,
-  facility: number,
-  mappingWhy: string | undefined,
-  candidates: readonly Candidate[],
-): string {
+function diagnoseConstraints({ ix, usage, node, vmDefaults, facility, mappingWhy, candidates }: UnplacedNode): string {
   const vm = vmSizes(node.constraints, vmDefaults);
   const groups = contradictions(node.constraints);
   if (groups.length) {

@@ -125,7 +125,15 @@ export function placeNodes(a: Attempt, plan: PlacementPlan = {}): void {
       continue;
     }
     const why = candidates.length ? undefined : mappingWhy(a, socketsOf(a, g, i));
-    const msg = diagnoseNode(ix, a.usage, node, vmDefaults, fixed ? fixed.facility : -1, why, candidates);
+    const msg = diagnoseNode({
+      ix,
+      usage: a.usage,
+      node,
+      vmDefaults,
+      facility: fixed ? fixed.facility : -1,
+      mappingWhy: why,
+      candidates,
+    });
     a.problems.add({ element: "node", name: node.name, message: msg + wholeMachines(a, holder) });
   }
   for (const node of x.nodes) {

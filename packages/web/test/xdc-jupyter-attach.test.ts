@@ -20,6 +20,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { buildWeb } from "../src/build.ts";
 import { webUiPlugin } from "../src/serve.ts";
 import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { putNotebook } from "./xdc-ui.ts";
 
 const skip =
   skipWithoutChromium ||
@@ -79,32 +80,12 @@ test("a notebook cell pings an attached node by name", { skip, timeout: 600_000 
     await row.getByText("running").waitFor({ timeout: 180_000 });
     [jp] = await Promise.all([ctx.waitForEvent("page"), row.getByRole("button", { name: "Open Jupyter" }).click()]);
     await jp.waitForURL(new RegExp(`${BASE}/tree`));
-    const put = await jp.evaluate(async (base) => {
-      const cell = {
-        cell_type: "code",
-        id: "c0",
-        metadata: {},
-        execution_count: null,
-        outputs: [],
-        source:
-          'import subprocess\nprint(subprocess.run(["ping", "-c", "2", "-W", "2", "a"], capture_output=True, text=True).stdout)',
-      };
-      const nb = {
-        type: "notebook",
-        content: {
-          nbformat: 4,
-          nbformat_minor: 5,
-          metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
-          cells: [cell],
-        },
-      };
-      const r = await fetch(`${base}/api/contents/ping.ipynb`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(nb),
-      });
-      return r.status;
-    }, BASE);
+    const put = await putNotebook(
+      jp,
+      BASE,
+      "ping.ipynb",
+      'import subprocess\nprint(subprocess.run(["ping", "-c", "2", "-W", "2", "a"], capture_output=True, text=True).stdout)',
+    );
     assert.equal(put, 201);
     await jp.goto(`${s.stack.portal.url}${BASE}/notebooks/ping.ipynb`);
     await jp.locator("#kernel_indicator_icon.kernel_idle_icon").waitFor({ timeout: 120_000 });

@@ -11,21 +11,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { imageCache } from "@merge/facility/linux";
 import { closeThenRemove } from "@merge/facility/testing";
 import { ensureJupyterLayer } from "@merge/xdc";
 import type { XdcStack } from "@merge/xdc/testing";
 import type { BrowserContext, Page } from "playwright-core";
-import { signIn, skipWithoutChromium, watch } from "./chromium.ts";
-import { startXdcUi } from "./xdc-ui.ts";
+import { signIn, watch } from "./chromium.ts";
+import { putNotebook, skipXdcUi, startXdcUi } from "./xdc-ui.ts";
 
-const skip =
-  skipWithoutChromium ||
-  (process.getuid?.() !== 0
-    ? "needs root (XDCs are containers)"
-    : !existsSync(join(imageCache(), "bookworm", "usr/sbin/sshd"))
-      ? "needs the Debian image (scripts/setup.sh)"
-      : false);
+const skip = skipXdcUi;
 
 const BASE = "/xdc/x0.myproj/jupyter";
 const tmp = mkdtempSync(join(tmpdir(), "merge-web-jupyter-"));
@@ -76,32 +69,7 @@ test("open Jupyter from the project page and run a cell", { skip, timeout: 300_0
     assert.doesNotMatch(jp.url(), /token/);
 
     // A notebook with one cell, saved through the proxy with this tab's cookie (Jupyter's contents API).
-    const put = await jp.evaluate(async (base) => {
-      const nb = {
-        type: "notebook",
-        content: {
-          nbformat: 4,
-          nbformat_minor: 5,
-          metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
-          cells: [
-            {
-              cell_type: "code",
-              id: "c0",
-              metadata: {},
-              execution_count: null,
-              outputs: [],
-              source: 'import socket; print("hello from", socket.gethostname())',
-            },
-          ],
-        },
-      };
-      const r = await fetch(`${base}/api/contents/hello.ipynb`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(nb),
-      });
-      return r.status;
-    }, BASE);
+    const put = await putNotebook(jp, BASE, "hello.ipynb", 'import socket; print("hello from", socket.gethostname())');
     assert.equal(put, 201);
     // The notebook is in the project's directory, which is the portal's.
     assert.ok(existsSync(join(tmp, "portal", "proj", "myproj", "hello.ipynb")));

@@ -6,24 +6,17 @@
  * deletes the XDC, which leaves nothing on the host.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { imageCache } from "@merge/facility/linux";
 import { closeThenRemove } from "@merge/facility/testing";
 import type { XdcStack } from "@merge/xdc/testing";
 import type { BrowserContext } from "playwright-core";
-import { signIn, skipWithoutChromium, watch } from "./chromium.ts";
-import { startXdcUi } from "./xdc-ui.ts";
+import { signIn, watch } from "./chromium.ts";
+import { skipXdcUi, startXdcUi } from "./xdc-ui.ts";
 
-const skip =
-  skipWithoutChromium ||
-  (process.getuid?.() !== 0
-    ? "needs root (XDCs are containers)"
-    : !existsSync(join(imageCache(), "bookworm", "usr/sbin/sshd"))
-      ? "needs the Debian image (scripts/setup.sh)"
-      : false);
+const skip = skipXdcUi;
 
 const tmp = mkdtempSync(join(tmpdir(), "merge-web-xdc-"));
 let s: XdcStack | undefined;

@@ -6,10 +6,9 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { certFiles, loadTls, makeCerts } from "@merge/facility";
+import { certFiles, freePort, loadTls, makeCerts } from "@merge/facility";
 import { DEFAULT_POLICY_FILE, type PortalPlugin } from "@merge/portal";
 import { PortalClient } from "@merge/portal/client";
 import { type Started, startPortal } from "@merge/portal/main";
@@ -54,16 +53,7 @@ export function policyWithQuota(dir: string, lines: string): string {
   return file;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort };
 
 export async function startXdcStack(
   tmp: string,

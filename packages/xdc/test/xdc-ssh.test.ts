@@ -55,6 +55,9 @@ describe("ssh -J through the jump host into XDCs", { skip }, () => {
   let a: { home: string; key: string };
   let c: { home: string; key: string };
   const config = (who: { home: string }) => join(who.home, "merge.ssh_config");
+  /** `mrg xdc ssh-config` as `user`, for the machine `who` (its key, its known_hosts). */
+  const sshConfig = (user: PortalClient, who: { home: string; key: string }) =>
+    mrg(s.portal.url, user.token, ["xdc", "ssh-config", "-i", who.key, "--known-hosts", join(who.home, "known_hosts")]);
 
   before(async () => {
     s = await startXdcStack(tmp, { jump: true });
@@ -114,14 +117,7 @@ describe("ssh -J through the jump host into XDCs", { skip }, () => {
     const synced = s.synced();
     await alice.createXdc("myproj", { name: "x0" });
     await synced;
-    const cfg = await mrg(s.portal.url, alice.token, [
-      "xdc",
-      "ssh-config",
-      "-i",
-      a.key,
-      "--known-hosts",
-      join(a.home, "known_hosts"),
-    ]);
+    const cfg = await sshConfig(alice, a);
     assert.equal(cfg.code, 0, cfg.stderr);
     assert.match(cfg.stdout, /ProxyJump merge-jump/);
     writeFileSync(config(a), cfg.stdout);
@@ -146,14 +142,7 @@ describe("ssh -J through the jump host into XDCs", { skip }, () => {
     assert.doesNotMatch(shell.stdout, /uid=/);
     assert.match(shell.stdout, /jump host/);
     // carol: no XDC of hers yet, so the jump host lets her key in nowhere
-    const cfgC = await mrg(s.portal.url, carol.token, [
-      "xdc",
-      "ssh-config",
-      "-i",
-      c.key,
-      "--known-hosts",
-      join(c.home, "known_hosts"),
-    ]);
+    const cfgC = await sshConfig(carol, c);
     writeFileSync(
       config(c),
       `${cfgC.stdout}Host x0-myproj\n  User carol\n  ProxyJump merge-jump\n  IdentityFile ${c.key}\n  UserKnownHostsFile ${join(c.home, "known_hosts")}\n`,
@@ -168,14 +157,7 @@ describe("ssh -J through the jump host into XDCs", { skip }, () => {
     r = await runIn(c.home, "ssh", ["-F", config(c), "-o", "BatchMode=yes", "x0-myproj", "true"]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /administratively prohibited|open failed/);
-    const again = await mrg(s.portal.url, carol.token, [
-      "xdc",
-      "ssh-config",
-      "-i",
-      c.key,
-      "--known-hosts",
-      join(c.home, "known_hosts"),
-    ]);
+    const again = await sshConfig(carol, c);
     assert.match(again.stdout, /Host y0-carolp y0\.carolp/);
     writeFileSync(config(c), again.stdout);
     const own = await runIn(c.home, "ssh", ["-F", config(c), "y0-carolp", "hostname"]);

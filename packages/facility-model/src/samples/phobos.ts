@@ -9,6 +9,7 @@
  */
 import { type Facility, gb, gbps, tb } from "@merge/xir";
 import { FacilityBuilder } from "../builder.ts";
+import { serverNics } from "../hardware.ts";
 
 export interface PhobosOptions {
   /** Default `phobos`; a second phobos-like facility needs another name (and MACs follow it). */
@@ -57,44 +58,31 @@ export function phobosBuilder(options: PhobosOptions = {}): FacilityBuilder {
       ],
     });
     f.cable(n.port("bmc"), mleaf.downlink());
-    f.connect(n, ileaf);
-    f.connect(n, xleaf);
-    f.connect(n, xleaf);
+    for (const sw of [ileaf, xleaf, xleaf]) f.connect(n, sw);
   }
 
   const ifr = f.infrapodServer("ifr0", {
     cores: 16,
     memory: gb(64),
     disks: [tb(1)],
-    nics: [
-      { role: "mgmt", capacity: gbps(1) },
-      { role: "infranet", capacity: gbps(10), model: "i40e" },
-    ],
+    nics: serverNics("infranet", { capacity: gbps(10), model: "i40e" }),
   });
   const stor = f.storage("stor0", {
     cores: 16,
     memory: gb(64),
     disks: [tb(8), tb(8)],
-    nics: [
-      { role: "mgmt", capacity: gbps(1) },
-      { role: "infranet", capacity: gbps(10), model: "i40e" },
-    ],
+    nics: serverNics("infranet", { capacity: gbps(10), model: "i40e" }),
   });
   const emu = f.emulator("emu0", {
     cores: 16,
     memory: gb(32),
-    nics: [
-      { role: "mgmt", capacity: gbps(1) },
-      { role: "xpnet", capacity: gbps(10), model: "mlx5", ports: 2 },
-    ],
+    nics: serverNics("xpnet", { capacity: gbps(10), model: "mlx5", ports: 2 }),
   });
   for (const server of [ifr, stor]) {
     f.connect(server, mleaf);
     f.connect(server, ileaf);
   }
-  f.connect(emu, mleaf);
-  f.connect(emu, xleaf);
-  f.connect(emu, xleaf);
+  for (const sw of [mleaf, xleaf, xleaf]) f.connect(emu, sw);
 
   if (options.gateway ?? true) {
     const gw = f.gateway("gw0", {
@@ -105,9 +93,7 @@ export function phobosBuilder(options: PhobosOptions = {}): FacilityBuilder {
         { role: "gateway", capacity: gbps(10), ports: 2 },
       ],
     });
-    f.connect(gw, mleaf);
-    f.connect(gw, ileaf);
-    f.connect(gw, xleaf);
+    for (const sw of [mleaf, ileaf, xleaf]) f.connect(gw, sw);
   }
 
   f.vlans("infranet", { first: 100, last: 3999 });

@@ -7,7 +7,7 @@
  */
 import { type Facility, gbps } from "@merge/xir";
 import { FacilityBuilder, type SwitchHandle } from "../builder.ts";
-import { hardwareClass, nodeSpec } from "../hardware.ts";
+import { hardwareClass, nodeSpec, serverNics } from "../hardware.ts";
 
 export interface TwoRackOptions {
   /** Default `tworack`. */
@@ -37,27 +37,21 @@ export function twoRackBuilder(options: TwoRackOptions = {}): FacilityBuilder {
   ];
   for (const [r, nodes] of [rack1, rack2].entries()) {
     const rack = `r${r + 1}`;
-    const common = {
-      layer: "leaf",
-      vxlan: true,
-      mgmt: true,
-      rack,
-      uplinks: { count: 2, capacity: gbps(100) },
-    } as const;
-    const xleaf = f.switch(`xleaf${r + 1}`, {
-      ...common,
-      network: "xpnet",
-      vlanDomain: `xpnet-${rack}`,
-      ports: 96,
-      capacity: gbps(100),
-    });
-    const ileaf = f.switch(`ileaf${r + 1}`, {
-      ...common,
-      network: "infranet",
-      vlanDomain: `infranet-${rack}`,
-      ports: 24,
-      capacity: gbps(10),
-    });
+    // A rack's leaf of one network: VXLAN-capable, its own VLAN domain, two 100G uplinks.
+    const leaf = (network: "xpnet" | "infranet", ports: number, capacity: number) =>
+      f.switch(`${network[0]}leaf${r + 1}`, {
+        layer: "leaf",
+        network,
+        vxlan: true,
+        mgmt: true,
+        rack,
+        vlanDomain: `${network}-${rack}`,
+        uplinks: { count: 2, capacity: gbps(100) },
+        ports,
+        capacity,
+      });
+    const xleaf = leaf("xpnet", 96, gbps(100));
+    const ileaf = leaf("infranet", 24, gbps(10));
     f.uplink(xleaf, xspine, 2);
     f.uplink(ileaf, ispine, 2);
     f.manage(xleaf, mleaf);
@@ -76,10 +70,8 @@ export function twoRackBuilder(options: TwoRackOptions = {}): FacilityBuilder {
     }
   }
 
-  const mgmtAnd = (role: "infranet" | "xpnet", ports = 1) => [
-    { role: "mgmt" as const, capacity: gbps(1) },
-    { role, capacity: gbps(100), model: "mlx5", ports },
-  ];
+  const mgmtAnd = (role: "infranet" | "xpnet", ports = 1) =>
+    serverNics(role, { capacity: gbps(100), model: "mlx5", ports });
   const ifr = f.infrapodServer("ifr0", { cores: 32, memory: 128 * 2 ** 30, nics: mgmtAnd("infranet") });
   const stor = f.storage("stor0", {
     cores: 32,

@@ -21,6 +21,7 @@
  */
 import { type Facility, gb, gbps, hostProblems, mbps } from "@merge/xir";
 import { FacilityBuilder } from "../builder.ts";
+import { serverNics } from "../hardware.ts";
 import { spreadOverHosts } from "../hosts.ts";
 import { FacilityModelError } from "../problem.ts";
 
@@ -87,31 +88,20 @@ export function wideArea(options: WideAreaOptions = {}): Facility {
         { role: "xpnet", capacity: gbps(1), ports: 2 },
       ],
     });
-    f.connect(s, wanI);
-    f.connect(s, wanX);
-    f.connect(s, wanX);
+    for (const sw of [wanI, wanX, wanX]) f.connect(s, sw);
   }
   const ifr = f.infrapodServer("ifr0", {
     cores: 8,
     memory: gb(16),
-    nics: [
-      { role: "mgmt", capacity: gbps(1) },
-      { role: "infranet", capacity: gbps(1) },
-    ],
+    nics: serverNics("infranet", { capacity: gbps(1) }),
   });
   const emu = f.emulator("emu0", {
     cores: 8,
     memory: gb(16),
-    nics: [
-      { role: "mgmt", capacity: gbps(1) },
-      { role: "xpnet", capacity: gbps(1), ports: 2 },
-    ],
+    nics: serverNics("xpnet", { capacity: gbps(1), ports: 2 }),
   });
-  f.connect(ifr, mgmt);
-  f.connect(ifr, wanI);
-  f.connect(emu, mgmt);
-  f.connect(emu, wanX);
-  f.connect(emu, wanX);
+  for (const sw of [mgmt, wanI]) f.connect(ifr, sw);
+  for (const sw of [mgmt, wanX, wanX]) f.connect(emu, sw);
   f.vlans("infranet", { first: 100, last: 3999 });
   f.vlans("xpnet", { first: 100, last: 3999 });
   f.vnis({ first: 100, last: 65535 });

@@ -5,21 +5,25 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
-import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
+import { fragmentToPb } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
 import { fabricVeth } from "../../src/linux/fabric.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { fixtureLeftovers, type HostsFixture, materializePlan, portalOf, startHosts } from "./hosts-fixture.ts";
+import {
+  busyboxSynthetic,
+  fixtureLeftovers,
+  type HostsFixture,
+  materializePlan,
+  planOf,
+  portalOf,
+  startHosts,
+} from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2"];
 /** One LAN of four busybox nodes: n0 n2 on h1 (with the infrapod), n1 n3 on h2. */
-function shaped(mzid: string) {
-  const s = synthetic(4, { mzid, lanSize: 4, hosts: HOSTS });
-  for (const n of s.experiment.nodes) delete n.image;
-  return s;
-}
+const shaped = (mzid: string) => busyboxSynthetic(4, mzid, HOSTS, 4);
 const model: Facility = shaped("model.x.y").facility;
 let fx: HostsFixture;
 let pids: (number | undefined)[] = [];
@@ -40,8 +44,7 @@ test("a host cut off while its agent runs: the facility's close() ends in bounde
   skip,
 }, async () => {
   const mzid = `cut.${fx.run}.test`;
-  const s = shaped(mzid);
-  const p = planMaterialization(s.realization, s.experiment, [model]);
+  const p = planOf(shaped(mzid));
   const st = await materializePlan(fx, p);
   assert.equal(st.status, pb.MzStatus.ACTIVE, JSON.stringify(st.failed));
   // h2's link to the fabric goes down: its agent runs on, unreachable; nothing tells the facility.

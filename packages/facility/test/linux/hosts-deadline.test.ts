@@ -5,21 +5,17 @@
 // and the failed actions run again; the teardown then leaves nothing on any host.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
+import { fragmentToPb } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { dematerializeClean, portalOf, suiteHosts } from "./hosts-fixture.ts";
+import { busyboxSynthetic, dematerializeClean, planOf, portalOf, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2"];
 /** Two LANs of three busybox nodes over both hosts: n0 n2 n4 on h1 (with the infrapod), n1 n3 n5 on h2. */
-function shaped(mzid: string) {
-  const s = synthetic(6, { mzid, lanSize: 3, hosts: HOSTS });
-  for (const n of s.experiment.nodes) delete n.image;
-  return s;
-}
+const shaped = (mzid: string) => busyboxSynthetic(6, mzid, HOSTS, 3);
 const model: Facility = shaped("model.x.y").facility;
 const DEADLINE_MS = 30_000;
 // Long enough for a node on the live h1 on a loaded machine. The lease outlives the test's wait: what ends the calls to the stopped agent is their deadline.
@@ -29,8 +25,7 @@ test("an agent that stops answering: its nodes fail at the call deadline naming 
   skip,
 }, async () => {
   const mzid = `hang.${fx.run}.test`;
-  const s = shaped(mzid);
-  const p = planMaterialization(s.realization, s.experiment, [model]);
+  const p = planOf(shaped(mzid));
   const part = p.facilities[0]!;
   const portal = portalOf(fx);
   const h2 = fx.hosts.find((h) => h.name === "h2")!;

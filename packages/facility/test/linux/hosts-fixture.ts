@@ -14,10 +14,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { fragmentToPb, type MaterializationPlan } from "@merge/materialize";
+import { fragmentToPb, type MaterializationPlan, planMaterialization, synthetic } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import { openStore, type Store } from "@merge/store";
-import type { Facility } from "@merge/xir";
+import type { Experiment, Facility, Realization } from "@merge/xir";
 import { certFiles, loadTls, makeCerts } from "../../src/certs.ts";
 import { type RunningFacility, startFacility } from "../../src/facility.ts";
 import { tlsClient } from "../../src/grpc.ts";
@@ -205,6 +205,22 @@ export function fixtureLeftovers(run: string, agents: (number | undefined)[]): s
 }
 
 export { certFiles, leftovers, loadTls };
+
+/** A synthetic experiment of `nodes` busybox nodes (fast to start) in LANs of `lanSize`, round robin over `hosts`, with its facility model. */
+export function busyboxSynthetic(nodes: number, mzid: string, hosts: string[], lanSize = 4) {
+  const s = synthetic(nodes, { mzid, lanSize, hosts });
+  for (const n of s.experiment.nodes) delete n.image;
+  return s;
+}
+
+/** The plan of a synthetic experiment on its own facility model (the one the suite's hosts run). */
+export function planOf(s: {
+  realization: Realization;
+  experiment: Experiment;
+  facility: Facility;
+}): MaterializationPlan {
+  return planMaterialization(s.realization, s.experiment, [s.facility]);
+}
 
 /** A portal's calls to the fixture's facility (mutual TLS, role portal): the real path to rex and the agents. */
 export function portalOf(fx: HostsFixture) {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { planMaterialization, synthetic } from "@merge/materialize";
+import { planMaterialization } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
 import { harborName, harborSpecOf } from "../../src/harbor.ts";
@@ -14,13 +14,12 @@ import { listNetns } from "../../src/linux/processes.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { hostPrefix, materializePlan, suiteHosts } from "./hosts-fixture.ts";
+import { busyboxSynthetic, hostPrefix, materializePlan, suiteHosts } from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 /** Six testbed nodes round robin over h1 and h2 (LANs of three), the infrapod server on h1, the emulator on h3. */
 function shaped(mzid: string) {
-  const s = synthetic(6, { mzid, lanSize: 3, hosts: ["h1", "h2"] });
-  for (const n of s.experiment.nodes) delete n.image;
+  const s = busyboxSynthetic(6, mzid, ["h1", "h2"], 3);
   const emu = s.facility.resources.find((r) => r.kind === "emulator");
   if (emu) emu.host = "h3";
   return s;

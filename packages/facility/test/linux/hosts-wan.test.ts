@@ -4,23 +4,27 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
+import { fragmentToPb } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Facility } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
 import { fabricVeth } from "../../src/linux/fabric.ts";
 import { until } from "../fixture.ts";
 import { skip } from "./fixture.ts";
-import { dematerializeClean, hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
+import {
+  busyboxSynthetic,
+  dematerializeClean,
+  hostPrefix,
+  materializePlan,
+  planOf,
+  portalOf,
+  suiteHosts,
+} from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 const DELAY_MS = 5;
 /** One LAN of six busybox nodes round robin over h1..h3 (n0 n3 on h1, n1 n4 on h2, n2 n5 on h3); infra on h1. */
-function shaped(mzid: string) {
-  const s = synthetic(6, { mzid, lanSize: 6, hosts: HOSTS });
-  for (const n of s.experiment.nodes) delete n.image;
-  return s;
-}
+const shaped = (mzid: string) => busyboxSynthetic(6, mzid, HOSTS, 6);
 const model: Facility = shaped("model.x.y").facility;
 
 const fx = suiteHosts(model, HOSTS, { leaseTtl: 3, routed: { hosts: ["h2", "h3"], delayMs: DELAY_MS } }, skip);
@@ -40,7 +44,7 @@ test("a routed underlay with latency: the infranet and a LAN span both subnets o
   const h2 = fx.hosts[1]!;
   assert.notEqual(h2.underlay.split(".").slice(0, 3).join("."), fx.gateway.split(".").slice(0, 3).join("."));
   const mzid = `wan.${fx.run}.test`;
-  const p = planMaterialization(shaped(mzid).realization, shaped(mzid).experiment, [model]);
+  const p = planOf(shaped(mzid));
   const st = await materializePlan(fx, p);
   assert.equal(st.status, pb.MzStatus.ACTIVE, JSON.stringify(st.failed));
   // n1 (h2, far side) leased its address from the infrapod on h1 across the router.
@@ -61,8 +65,7 @@ test("a host's namespace deleted mid-materialization: the facility sees it down,
   skip,
 }, async () => {
   const mzid = `gone.${fx.run}.test`;
-  const s = shaped(mzid);
-  const p = planMaterialization(s.realization, s.experiment, [model]);
+  const p = planOf(shaped(mzid));
   const part = p.facilities[0]!;
   // Swept on every host when the fixture closes, even if this test fails half way.
   fx.fabric.track(mzid);

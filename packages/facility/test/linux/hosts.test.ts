@@ -6,25 +6,25 @@ import { spawn, spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { fragmentToPb, planMaterialization, synthetic } from "@merge/materialize";
+import { fragmentToPb, planMaterialization } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Experiment, Facility, Realization } from "@merge/xir";
 import { readHost } from "../../src/host/records.ts";
 import { listNetns } from "../../src/linux/processes.ts";
 import { skip } from "./fixture.ts";
-import { dematerializeClean, hostPrefix, materializePlan, portalOf, suiteHosts } from "./hosts-fixture.ts";
+import {
+  busyboxSynthetic,
+  dematerializeClean,
+  hostPrefix,
+  materializePlan,
+  portalOf,
+  suiteHosts,
+} from "./hosts-fixture.ts";
 
 const HOSTS = ["h1", "h2", "h3"];
 
-/** A synthetic experiment on these hosts (busybox nodes: fast), with its facility model. */
-function shaped(nodes: number, mzid: string, hosts: string[], lanSize = 4) {
-  const s = synthetic(nodes, { mzid, lanSize, hosts });
-  for (const n of s.experiment.nodes) delete n.image;
-  return s;
-}
-
 // Every test's materializations use this facility model: 12 nodes round robin over h1..h3, infra on h1.
-const model: Facility = shaped(12, "model.x.y", HOSTS).facility;
+const model: Facility = busyboxSynthetic(12, "model.x.y", HOSTS).facility;
 
 const fx = suiteHosts(model, HOSTS, { leaseTtl: 3 }, skip);
 
@@ -54,7 +54,7 @@ test("a materialization on one host runs through that host's agent, and its tear
 }, async () => {
   const mzid = `one.${fx.run}.test`;
   // Nodes 0, 3 (h1 in the model's round robin) only: everything on h1, where the infrapod server is.
-  const s = shaped(12, mzid, HOSTS);
+  const s = busyboxSynthetic(12, mzid, HOSTS);
   unlinkedOnly(s, new Set(["n0", "n3", "n6", "n9"]));
   const p = plan(s);
   assert.deepEqual(p.facilities[0]?.hosts, ["h1"]);
@@ -77,7 +77,7 @@ test("the infranet spans hosts: nodes on other hosts than the infrapod get DHCP,
   skip,
 }, async () => {
   const mzid = `ifr.${fx.run}.test`;
-  const s = shaped(12, mzid, HOSTS);
+  const s = busyboxSynthetic(12, mzid, HOSTS);
   const keep = new Set(["n0", "n1", "n2", "n4", "n5"]);
   unlinkedOnly(s, keep);
   const p = plan(s);
@@ -173,7 +173,7 @@ test("experiment links across hosts: a LAN over three hosts, an emulated link th
   skip,
 }, async () => {
   const mzid = `xp.${fx.run}.test`;
-  const s = shaped(12, mzid, HOSTS);
+  const s = busyboxSynthetic(12, mzid, HOSTS);
   // wan0 joins n0 (h1, where the emulator is) and n4 (h2): 10 ms each way, 10 Mbit/s.
   // (The synthetic shape leaves wan links' far ends unaddressed: this one gets its own /31.)
   const sock = (node: string, i: number) =>
@@ -225,7 +225,7 @@ test("isolation across hosts: two materializations with the same addresses on th
   skip,
 }, async () => {
   const make = (name: string, shift: number) => {
-    const s = shaped(8, `${name}.${fx.run}.test`, HOSTS);
+    const s = busyboxSynthetic(8, `${name}.${fx.run}.test`, HOSTS);
     // Each materialization has its own tags from the realization (as the allocation table gives them).
     s.realization.infranets[0]!.vni += shift;
     // VMs, so both materializations share the machines (a hypervisor carries several).
@@ -265,7 +265,7 @@ test("an agent SIGKILLed mid-materialization: its nodes fail naming the host, th
   skip,
 }, async () => {
   const mzid = `kill.${fx.run}.test`;
-  const s = shaped(12, mzid, HOSTS);
+  const s = busyboxSynthetic(12, mzid, HOSTS);
   const p = plan(s);
   const part = p.facilities[0]!;
   const portal = portalOf(fx);

@@ -240,9 +240,9 @@ class Node:
 
     @property
     def endpoints(self):
-        """v0: the node's sockets, in the order its links were made, each with .ip.addrs."""
+        """v0: the node's sockets, in the order its links were made, each as its link's endpoint (.ip.addrs)."""
         v0.used("node.endpoints")
-        return [v0.NodeEndpoint(s) for s in self.sockets]
+        return [Endpoint(s.link, s) for s in self.sockets]
 
     def __getattr__(self, attr):
         if attr == "mount":

@@ -81,69 +81,30 @@ def plain(value):
 _KiB = 1024
 
 
-def bytes_(n):
-    return _quantity(n, 1, "bytes", "bytes")
+def _unit(name, scale, unit):
+    """The constructor name(n): n of them, as a quantity in the base unit (gb(4) is 4 * 1024**3 bytes)."""
+
+    def make(n):
+        return _quantity(n, scale, unit, name)
+
+    make.__name__ = make.__qualname__ = name
+    return make
 
 
-def kb(n):
-    return _quantity(n, _KiB, "bytes", "kb")
-
-
-def mb(n):
-    return _quantity(n, _KiB**2, "bytes", "mb")
-
-
-def gb(n):
-    return _quantity(n, _KiB**3, "bytes", "gb")
-
-
-def tb(n):
-    return _quantity(n, _KiB**4, "bytes", "tb")
-
-
-def pb(n):
-    return _quantity(n, _KiB**5, "bytes", "pb")
-
-
-def eb(n):
-    return _quantity(n, _KiB**6, "bytes", "eb")
-
-
-def bps(n):
-    return _quantity(n, 1, "bps", "bps")
-
-
-def kbps(n):
-    return _quantity(n, 10**3, "bps", "kbps")
-
-
-def mbps(n):
-    return _quantity(n, 10**6, "bps", "mbps")
-
-
-def gbps(n):
-    return _quantity(n, 10**9, "bps", "gbps")
-
-
-def tbps(n):
-    return _quantity(n, 10**12, "bps", "tbps")
-
-
-def pbps(n):
-    return _quantity(n, 10**15, "bps", "pbps")
-
-
-def ns(n):
-    return _quantity(n, 1, "ns", "ns")
-
-
-def us(n):
-    return _quantity(n, 10**3, "ns", "us")
-
-
-def ms(n):
-    return _quantity(n, 10**6, "ns", "ms")
-
-
-def s(n):
-    return _quantity(n, 10**9, "ns", "s")
+bytes_ = _unit("bytes", 1, "bytes")
+kb = _unit("kb", _KiB, "bytes")
+mb = _unit("mb", _KiB**2, "bytes")
+gb = _unit("gb", _KiB**3, "bytes")
+tb = _unit("tb", _KiB**4, "bytes")
+pb = _unit("pb", _KiB**5, "bytes")
+eb = _unit("eb", _KiB**6, "bytes")
+bps = _unit("bps", 1, "bps")
+kbps = _unit("kbps", 10**3, "bps")
+mbps = _unit("mbps", 10**6, "bps")
+gbps = _unit("gbps", 10**9, "bps")
+tbps = _unit("tbps", 10**12, "bps")
+pbps = _unit("pbps", 10**15, "bps")
+ns = _unit("ns", 1, "ns")
+us = _unit("us", 10**3, "ns")
+ms = _unit("ms", 10**6, "ns")
+s = _unit("s", 10**9, "ns")

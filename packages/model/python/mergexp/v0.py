@@ -67,20 +67,3 @@ class Ip:
         used("endpoint.ip.addrs")
         self._socket.addrs = value
 
-
-class NodeEndpoint:
-    """v0 `node.endpoints[i]`: the node's i-th socket (one per link, in the order the links were made)."""
-
-    def __init__(self, socket):
-        self.socket = socket
-
-    @property
-    def node(self):
-        return self.socket.node
-
-    @property
-    def ip(self):
-        return Ip(self.socket)
-
-    def __repr__(self):
-        return "Endpoint(%s.%d)" % (self.socket.node.name, self.socket.index)

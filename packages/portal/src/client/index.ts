@@ -71,14 +71,21 @@ export interface HistoryEntry {
   by: string;
   message: string;
 }
+/** An audit log entry (src/audit.ts keeps them). */
 export interface AuditEntry {
+  /** Sorts by time. */
   id: string;
   at: string;
+  /** Who (a user name; for sign-ins, the name given). */
   actor: string;
+  /** What: `login`, `user.state`, `member.add`, `materialize`, … */
   action: string;
+  /** On what: the path's names joined (`r1.demo.proj`, `proj/ivy`), or the user signing in. */
   target: string;
   ok: boolean;
+  /** Client address. */
   address: string;
+  /** More: the new state, role or visibility; why a sign-in failed. */
   detail?: string;
 }
 export interface Notice {
@@ -147,15 +154,20 @@ export interface NodePowerResult {
 export interface Xdc {
   name: string;
   project: string;
+  /** `name.project` */
   id: string;
   creator: string;
   created: string;
   jupyter: boolean;
+  /** `x0-myproj`: the host name `ssh` uses. */
   hostname: string;
+  /** Where the jump host and the portal's proxy reach it. */
   address: string;
+  /** `creating`, `running`. */
   state: string;
-  /** The materialization it is attached to (`r1.exp.myproj`), if any, and its address there. */
+  /** The materialization it is attached to (`r1.exp.myproj`), if any. */
   attached?: string;
+  /** Its address on that materialization's infranet. */
   attachedAddress?: string;
 }
 export type ExecLine = { stdout: string } | { stderr: string } | { exit: number } | { error: string };

@@ -25,6 +25,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type Store, updateJSON } from "@merge/store";
 import Type from "typebox";
 import { listingRoles } from "../access.ts";
+import type { Xdc } from "../client/index.ts";
 import type { PortalContext } from "../context.ts";
 import { Batch, list, read } from "../documents.ts";
 import { conflict, notFound, PortalError } from "../errors.ts";
@@ -37,23 +38,9 @@ import type { JumpAccount, JumpApi, XdcAccount, XdcHostApi, XdcSpec } from "./ho
 import { idKeys, projectAccounts, unixId } from "./ids.ts";
 import { jupyterKeys, jupyterProxy, jupyterToken, newJupyterToken } from "./jupyter.ts";
 
-export interface XdcRecord {
-  name: string;
-  project: string;
-  /** `name.project` */
-  id: string;
-  creator: string;
-  created: string;
-  jupyter: boolean;
-  /** `x0-myproj`: the host name `ssh` uses. */
-  hostname: string;
-  /** Where the jump host and the portal's proxy reach it. */
-  address: string;
+/** An XDC as the portal stores it: the API's `Xdc`, in one of its two states. */
+export interface XdcRecord extends Xdc {
   state: "creating" | "running";
-  /** The materialization it is attached to (`r1.exp.myproj`), if any. */
-  attached?: string;
-  /** Its address on that materialization's infranet. */
-  attachedAddress?: string;
 }
 
 export const xdcKeys = {
