@@ -11,14 +11,13 @@ import { after, before, describe, test } from "node:test";
 import { SECOND_FACILITY } from "@merge/facility";
 import { skip } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
-import type { MaterializationStatus } from "@merge/portal/client";
-import type { Facility, Realization } from "@merge/xir";
+import type { Facility } from "@merge/xir";
 import {
-  compiledHere,
   dematerializeClean,
   facilityPrefix,
   LINE4,
   type MultiStack,
+  materializedAcross,
   startMulti,
 } from "./multi-fixture.ts";
 
@@ -83,26 +82,8 @@ describe("an external link between two facilities, carried over their gateways",
 
   /** The realized external link and its endpoints' experiment addresses, node namespaces, facilities. */
   async function across(experiment: string, source: string) {
-    const project = `${PROJECT}${experiment}`;
-    await stack.accepted(project, experiment, JSON.stringify(await compiledHere(source)), "xir");
-    const mz = `r1.${experiment}.${project}`;
-    const rz = (await stack.admin.realization(project, experiment, "r1")).realization as Realization;
-    const ext = rz.links.filter((l) => l.external);
-    assert.equal(ext.length, 1, "one link of the line crosses the wide area");
-    const up = await stack.mrg(["materialize", mz, "--timeout", "240"]);
-    assert.equal(up.code, 0, up.stderr);
-    const st = JSON.parse((await stack.mrg(["show", "materialization", mz, "--json"])).stdout) as MaterializationStatus;
-    assert.equal(st.status, "active", JSON.stringify(st));
-    const ends = ext[0]!.segments.flatMap((s) => s.endpoints);
-    const [a, b] = [...new Map(ends.map((e) => [e.node, e])).values()].map((e) => {
-      const n = st.nodes.find((x) => x.node === e.node)!;
-      return {
-        node: e.node,
-        facility: n.facility,
-        netns: `${facilityPrefix(mz, n.facility)}-n-${e.node}`,
-        address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
-      };
-    });
+    const { mz, st, ends } = await materializedAcross(stack, `${PROJECT}${experiment}`, experiment, source, 240);
+    const [a, b] = ends.map((e) => ({ ...e, netns: `${facilityPrefix(mz, e.facility)}-n-${e.node}` }));
     assert.ok(a && b && a.facility !== b.facility, "the external link's endpoints are at two facilities");
     return { mz, a, b, st };
   }

@@ -15,10 +15,10 @@ import { isClean, leftovers, listNetns } from "@merge/facility/linux";
 import { phobos } from "@merge/facility-model";
 import { compileFile } from "@merge/model";
 import type { PortalPlugin } from "@merge/portal";
-import { type ModelLang, PortalClient, registerSites } from "@merge/portal/client";
+import { type MaterializationStatus, type ModelLang, PortalClient, registerSites } from "@merge/portal/client";
 import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
-import type { Experiment, Facility } from "@merge/xir";
+import type { Experiment, Facility, Realization } from "@merge/xir";
 import { accepting, type MrgResult, mrgRunner } from "./portal-stack.ts";
 
 /** Four bare-metal nodes in a line: one facility (three metal-capable nodes) cannot hold them. */
@@ -171,4 +171,47 @@ export async function dematerializeClean(stack: MultiStack, mz: string, timeout 
   }
   const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
   for (const f of stack.sites.facilities) assert.ok(!wg.includes(facilityPrefix(mz, f.name)), wg);
+}
+
+/** An endpoint of an experiment's external link, materialized: where it is and its addresses. */
+export interface ExternalEnd {
+  node: string;
+  facility: string;
+  /** Its experiment address on the link (no prefix length). */
+  address: string;
+  /** Its infranet address. */
+  infranet: string;
+}
+
+/**
+ * `source` (an experiment with one external link) accepted as `experiment` in `project`, materialized
+ * (waiting up to `timeout` seconds) and active: the realization, the status and the link's endpoints.
+ */
+export async function materializedAcross(
+  stack: MultiStack,
+  project: string,
+  experiment: string,
+  source: string,
+  timeout = 300,
+): Promise<{ mz: string; rz: Realization; st: MaterializationStatus; ends: ExternalEnd[] }> {
+  await stack.accepted(project, experiment, JSON.stringify(await compiledHere(source)), "xir");
+  const mz = `r1.${experiment}.${project}`;
+  const rz = (await stack.admin.realization(project, experiment, "r1")).realization as Realization;
+  const ext = rz.links.filter((l) => l.external);
+  assert.equal(ext.length, 1, "one link crosses the wide area");
+  const up = await stack.mrg(["materialize", mz, "--timeout", String(timeout)]);
+  assert.equal(up.code, 0, up.stderr);
+  const st = JSON.parse((await stack.mrg(["show", "materialization", mz, "--json"])).stdout) as MaterializationStatus;
+  assert.equal(st.status, "active", JSON.stringify(st));
+  const endpoints = ext[0]!.segments.flatMap((s) => s.endpoints);
+  const ends = [...new Map(endpoints.map((e) => [e.node, e])).values()].map((e) => {
+    const n = st.nodes.find((x) => x.node === e.node)!;
+    return {
+      node: e.node,
+      facility: n.facility,
+      address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
+      infranet: n.infranet ?? "",
+    };
+  });
+  return { mz, rz, st, ends };
 }

@@ -14,9 +14,8 @@ import { SECOND_FACILITY } from "@merge/facility";
 import { isClean, leftovers, listNetns, prefixOn } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
 import { phobos, spreadOverHosts } from "@merge/facility-model";
-import type { MaterializationStatus } from "@merge/portal/client";
 import type { Facility, Realization } from "@merge/xir";
-import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
+import { facilityPrefix, LINE4, type MultiStack, materializedAcross, startMulti } from "./multi-fixture.ts";
 
 /** Four bare-metal nodes on one LAN: one facility (three metal-capable nodes) cannot hold them. */
 const LAN4 = `
@@ -85,26 +84,8 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
 
   /** Realized, materialized and active: each node of the external link where it is, with its addresses. */
   async function materialized(experiment: string, source: string) {
-    const project = `${PROJECT}${experiment}`;
-    await stack.accepted(project, experiment, JSON.stringify(await compiledHere(source)), "xir");
-    const mz = `r1.${experiment}.${project}`;
-    const rz = (await stack.admin.realization(project, experiment, "r1")).realization as Realization;
-    const ext = rz.links.filter((l) => l.external);
-    assert.equal(ext.length, 1, "one link crosses the wide area");
-    const up = await stack.mrg(["materialize", mz, "--timeout", "300"]);
-    assert.equal(up.code, 0, up.stderr);
-    const st = JSON.parse((await stack.mrg(["show", "materialization", mz, "--json"])).stdout) as MaterializationStatus;
-    assert.equal(st.status, "active", JSON.stringify(st));
-    const ends = ext[0]!.segments.flatMap((s) => s.endpoints);
-    const nodes = [...new Map(ends.map((e) => [e.node, e])).values()].map((e) => {
-      const n = st.nodes.find((x) => x.node === e.node)!;
-      return {
-        ...placeOf(mz, rz, e.node),
-        address: (n.addresses?.[e.socket] ?? "").split("/")[0]!,
-        infranet: n.infranet ?? "",
-      };
-    });
-    return { mz, nodes };
+    const { mz, rz, ends } = await materializedAcross(stack, `${PROJECT}${experiment}`, experiment, source);
+    return { mz, nodes: ends.map((e) => ({ ...e, ...placeOf(mz, rz, e.node) })) };
   }
 
   /** A point-to-point external link: its end at phobos (on h1), its end at deimos. */

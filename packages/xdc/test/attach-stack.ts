@@ -99,3 +99,19 @@ const c1 = net.node("c1", image("busybox"));
 net.connect([c0, c1]).named("l");
 export default net;
 `;
+
+/**
+ * An attach stack with `model` (TypeScript) accepted as experiment `e1` of `project`: its materialization
+ * `r1.e1.<project>` is swept at close.
+ */
+export async function startAttachStackWithE1(
+  tmp: string,
+  project: string,
+  model: string,
+  opts: Parameters<typeof startAttachStack>[1] = {},
+): Promise<AttachStack> {
+  const a = await startAttachStack(tmp, opts);
+  a.mzids.push(`r1.e1.${project}`);
+  await a.stack.accepted(project, "e1", model, "ts");
+  return a;
+}

@@ -8,13 +8,14 @@
 // namespaces and the Debian image.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
+import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStack } from "./attach-stack.ts";
+import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
 import { policyWithQuota } from "./fixture.ts";
 
 const skip =
@@ -37,18 +38,12 @@ describe("home quotas in the XDC and on nodes", { skip }, () => {
     (a as AttachStack).host.exec(XDC, ["runuser", "-u", "admin", "--", "sh", "-c", script]);
 
   before(async () => {
-    a = await startAttachStack(tmp, { policyFile: policyWithQuota(tmp, "  home:\n    default: 8MiB\n") });
-    a.mzids.push(MZ);
-    await a.stack.accepted(proj, "e1", MODEL, "ts");
+    a = await startAttachStackWithE1(tmp, proj, MODEL, {
+      policyFile: policyWithQuota(tmp, "  home:\n    default: 8MiB\n"),
+    });
   });
 
-  after(async () => {
-    try {
-      await a?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  after(() => closeThenRemove(tmp, a));
 
   test("ENOSPC past the home quota in the XDC and on a node; the rest works; deleting frees it", {
     timeout: 300_000,

@@ -14,7 +14,7 @@ import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
 import { storageKeyPair, storageMount, storageUnmount } from "@merge/facility/linux";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
 import { StorageServer } from "../src/index.ts";
-import { type AttachStack, startAttachStack } from "./attach-stack.ts";
+import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
 import { freePort, mountsUnder, policyWithQuota, sshfsSkip } from "./fixture.ts";
 
 const skip = linuxSkip || sshfsSkip || (!existsSync("/dev/loop-control") && "no loop devices");
@@ -42,12 +42,10 @@ describe("quotas on a node of a remote host (sshfs)", { skip }, () => {
     server.authorize([await storageKeyPair(client)]);
     await storageMount(client, { host: server.host, port: server.port, knownHost: server.knownHost() }, mnt);
     // The volumes are mounted by the portal after the server started: they reach it as shared mounts.
-    a = await startAttachStack(tmp, {
+    a = await startAttachStackWithE1(tmp, proj, MODEL, {
       policyFile: policyWithQuota(tmp, "  project:\n    default: 8MiB\n  home:\n    default: 8MiB\n"),
       storage: mnt,
     });
-    a.mzids.push(MZ);
-    await a.stack.accepted(proj, "e1", MODEL, "ts");
   });
 
   after(async () => {

@@ -15,7 +15,7 @@ import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
 import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
 import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStack } from "./attach-stack.ts";
+import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
 
 const image = "/var/cache/merge/images/bookworm/usr/sbin/sshd";
 const skip =
@@ -59,9 +59,7 @@ describe("XDC attach over WireGuard", { skip }, () => {
   const mrg = (args: string[]) => (a as AttachStack).mrg(args);
 
   before(async () => {
-    a = await startAttachStack(tmp);
-    a.mzids.push(MZ);
-    await a.stack.accepted(proj, "e1", MODEL, "ts");
+    a = await startAttachStackWithE1(tmp, proj, MODEL);
   });
 
   after(() => closeThenRemove(tmp, a));

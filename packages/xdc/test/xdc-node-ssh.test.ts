@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, DEBIAN_PAIR as MODEL, startAttachStack } from "./attach-stack.ts";
+import { type AttachStack, DEBIAN_PAIR as MODEL, startAttachStackWithE1 } from "./attach-stack.ts";
 
 const skip =
   linuxSkip ||
@@ -39,9 +39,7 @@ describe("ssh into nodes from an attached XDC", { skip }, () => {
   let s: AttachStack | undefined;
 
   before(async () => {
-    s = await startAttachStack(tmp, { jump: true, defaultImage: "bookworm" });
-    s.mzids.push(MZ);
-    await s.stack.accepted(proj, "e1", MODEL, "ts");
+    s = await startAttachStackWithE1(tmp, proj, MODEL, { jump: true, defaultImage: "bookworm" });
   });
 
   after(() => closeThenRemove(tmp, s));

@@ -5,13 +5,14 @@
 // of the portal's directories anywhere. Needs root, network namespaces and the Debian image.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
+import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStack } from "./attach-stack.ts";
+import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
 
 const skip =
   linuxSkip ||
@@ -47,18 +48,10 @@ describe("XDC and nodes share /home and /proj", { skip }, () => {
   };
 
   before(async () => {
-    a = await startAttachStack(tmp);
-    a.mzids.push(MZ);
-    await a.stack.accepted(proj, "e1", MODEL, "ts");
+    a = await startAttachStackWithE1(tmp, proj, MODEL);
   });
 
-  after(async () => {
-    try {
-      await a?.close();
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+  after(() => closeThenRemove(tmp, a));
 
   test("a file written on a node is read in the XDC and the other way round; nothing mounted after", {
     timeout: 300_000,

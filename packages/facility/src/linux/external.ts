@@ -249,6 +249,28 @@ async function ensureNetns(env: Env, names: string[]): Promise<void> {
  * Wire this facility's part of an external link (idempotent). Returns this
  * facility's gateway ends it used, one per peer.
  */
+/**
+ * The wide-area segment of crossing `x` of `link`: a VXLAN device over the gateway's tunnel toward the
+ * peer facility, on the crossing's VNI, moved into `netns` as `inside` (a port of `master` if given).
+ */
+function wideAreaSegment(
+  env: Env,
+  prefix: string,
+  link: string,
+  x: ExternalSpec,
+  at: { part: string; netns: string; inside: string; master?: string | undefined },
+): Promise<void> {
+  return tunnelInto(env, {
+    name: tunnelName(prefix, link, at.part),
+    vni: x.vni,
+    netns: at.netns,
+    inside: at.inside,
+    remotes: [x.peerAddress],
+    underlay: gatewayNetns(prefix),
+    ...(at.master ? { master: at.master } : {}),
+  });
+}
+
 export async function externalCreate(
   env: Env,
   prefix: string,
@@ -262,17 +284,8 @@ export async function externalCreate(
   const local = spec.endpoints.flatMap((e, k) => (remote.has(k) ? [] : [{ e, k }]));
   const ends = new Map<string, GatewayEndSpec>();
   for (const x of crossings) if (!ends.has(x.peer)) ends.set(x.peer, await gatewayEnsure(env, prefix, x));
-  const gw = gatewayNetns(prefix);
   const tunnel = (x: ExternalSpec, part: string, netns: string, inside: string, master?: string) =>
-    tunnelInto(env, {
-      name: tunnelName(prefix, spec.link, part),
-      vni: x.vni,
-      netns,
-      inside,
-      remotes: [x.peerAddress],
-      underlay: gw,
-      ...(master ? { master } : {}),
-    });
+    wideAreaSegment(env, prefix, spec.link, x, { part, netns, inside, master });
   const bridged = spec.emulator ? bridgeEmulated : spec.endpoints.length > 2;
   const side = spec.emulator ? n.emulator : n.xpnet;
   const bridge = lanBridge(spec.link);
@@ -343,15 +356,7 @@ async function externalSpanCreate(
     if (here(x.host) && !ends.has(x.peer)) ends.set(x.peer, await gatewayEnsure(env, prefix, x));
   // The wide-area segment of crossing `i`, moved into `netns` as `inside`.
   const wan = (x: ExternalSpec, part: string, netns: string, inside: string, master?: string) =>
-    tunnelInto(env, {
-      name: tunnelName(prefix, spec.link, part),
-      vni: x.vni,
-      netns,
-      inside,
-      remotes: [x.peerAddress],
-      underlay: gw,
-      ...(master ? { master } : {}),
-    });
+    wideAreaSegment(env, prefix, spec.link, x, { part, netns, inside, master });
   // The fabric's segment of a crossing toward the host at `far`, on the crossing's VNI.
   const fabric = (x: ExternalSpec, part: string, netns: string, inside: string, far: string, master?: string) =>
     tunnelInto(env, {

@@ -9,7 +9,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Store } from "@merge/store";
 import { type FacilityHosts, putFacilityHosts } from "../host-state.ts";
-import { keys, type StoredFacility } from "../objects.ts";
+import type { StoredFacility } from "../objects.ts";
+import { activeFacilities, FacilityRounds } from "./facility-rounds.ts";
 import type { Connect } from "./materializer.ts";
 
 export interface HostWatchOptions {
@@ -22,32 +23,17 @@ export interface HostWatchOptions {
   log?: (m: string) => void;
 }
 
-export class HostWatch {
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+export class HostWatch extends FacilityRounds {
   /** The last failure logged per facility, so a facility that stays down is logged once. */
   private readonly failing = new Map<string, string>();
 
-  constructor(private readonly o: HostWatchOptions) {}
-
-  start(): void {
-    const round = async () => {
-      await this.poll().catch((e: Error) => this.o.log?.(`facility hosts: ${e.message}`));
-      if (!this.closed) this.timer = setTimeout(round, this.o.intervalMs ?? 5000).unref();
-    };
-    void round();
-  }
-
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
+  constructor(private readonly o: HostWatchOptions) {
+    super("facility hosts", o.intervalMs ?? 5000, o.log);
   }
 
   /** One round: every active facility asked, what changed stored. */
   async poll(): Promise<void> {
-    const facilities = (await this.o.store.range(keys.facilities()))
-      .map((kv) => JSON.parse(kv.value) as StoredFacility)
-      .filter((f) => f.state === "active");
+    const facilities = await activeFacilities(this.o.store);
     await Promise.all(facilities.map((f) => this.pollOne(f)));
   }
 

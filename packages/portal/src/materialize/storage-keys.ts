@@ -12,7 +12,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Store } from "@merge/store";
-import { keys, type StoredFacility } from "../objects.ts";
+import type { StoredFacility } from "../objects.ts";
+import { activeFacilities, FacilityRounds } from "./facility-rounds.ts";
 import type { Connect } from "./materializer.ts";
 
 /** The portal's storage server as this needs it: the whole list of keys that may mount. */
@@ -31,33 +32,18 @@ export interface StorageKeyWatchOptions {
   log?: (m: string) => void;
 }
 
-export class StorageKeyWatch {
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+export class StorageKeyWatch extends FacilityRounds {
   /** The key each facility answered last. */
   private readonly known = new Map<string, string>();
   private listed = "";
 
-  constructor(private readonly o: StorageKeyWatchOptions) {}
-
-  start(): void {
-    const round = async () => {
-      await this.poll().catch((e: Error) => this.o.log?.(`facility storage keys: ${e.message}`));
-      if (!this.closed) this.timer = setTimeout(round, this.o.intervalMs ?? 2000).unref();
-    };
-    void round();
-  }
-
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
+  constructor(private readonly o: StorageKeyWatchOptions) {
+    super("facility storage keys", o.intervalMs ?? 2000, o.log);
   }
 
   /** One round: every active facility asked; the server's list replaced when it changed. */
   async poll(): Promise<void> {
-    const facilities = (await this.o.store.range(keys.facilities()))
-      .map((kv) => JSON.parse(kv.value) as StoredFacility)
-      .filter((f) => f.state === "active");
+    const facilities = await activeFacilities(this.o.store);
     const active = new Set(facilities.map((f) => f.name));
     for (const name of this.known.keys()) if (!active.has(name)) this.known.delete(name);
     await Promise.all(facilities.map((f) => this.pollOne(f)));
