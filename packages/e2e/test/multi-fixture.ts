@@ -215,3 +215,26 @@ export async function materializedAcross(
   });
   return { mz, rz, st, ends };
 }
+
+/** The round trips (ms) of `n` pings from namespace `netns` to `to`; lost ones are missing. */
+export function pings(netns: string, to: string, n = 5): number[] {
+  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
+    encoding: "utf8",
+  });
+  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+
+/** The fastest of `n` round trips: the path's latency, without what a loaded machine's scheduling adds. */
+export const fastest = (v: number[]) => (v.length ? Math.min(...v) : Number.NaN);
+
+/** LINE4 with each link asking 25 ms one way: 15 of them the wide area's, 10 added at the emulator. */
+export const LINE4_25MS = LINE4.replace(
+  "net.connect([n[i]!, n[i + 1]!]);",
+  "net.connect([n[i]!, n[i + 1]!], latency.eq(ms(25)));",
+).replace("import { addressing,", "import { latency, ms, addressing,");
+
+/** The round trip across a LINE4_25MS link, from `a`'s namespace to `b`: 25 ms one way in all. */
+export function assertAddedLatency(a: { netns: string }, b: { address: string }): void {
+  const rtt = fastest(pings(a.netns, b.address, 10));
+  assert.ok(rtt >= 50 && rtt < 65, `RTT ${rtt} ms across (25 ms one way asked; the wide area gives 15)`);
+}

@@ -15,7 +15,17 @@ import { isClean, leftovers, listNetns, prefixOn } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
 import { phobos, spreadOverHosts } from "@merge/facility-model";
 import type { Facility, Realization } from "@merge/xir";
-import { facilityPrefix, LINE4, type MultiStack, materializedAcross, startMulti } from "./multi-fixture.ts";
+import {
+  assertAddedLatency,
+  facilityPrefix,
+  fastest,
+  LINE4,
+  LINE4_25MS,
+  type MultiStack,
+  materializedAcross,
+  pings,
+  startMulti,
+} from "./multi-fixture.ts";
 
 /** Four bare-metal nodes on one LAN: one facility (three metal-capable nodes) cannot hold them. */
 const LAN4 = `
@@ -35,14 +45,6 @@ function overHosts(): Facility {
 }
 
 const PROJECT = `xhost${randomBytes(2).toString("hex")}`;
-
-function pings(netns: string, to: string, n = 5): number[] {
-  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
-    encoding: "utf8",
-  });
-  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-}
-const fastest = (v: number[]) => (v.length ? Math.min(...v) : Number.NaN);
 
 describe("external links from a facility of several hosts", { skip: skip || noWg }, () => {
   let stack: MultiStack;
@@ -147,15 +149,9 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
   });
 
   test("an emulated external link: the emulator on h1 reaches the gateway on h2", async () => {
-    const slow = LINE4.replace(
-      "net.connect([n[i]!, n[i + 1]!]);",
-      "net.connect([n[i]!, n[i + 1]!], latency.eq(ms(25)));",
-    ).replace("import { addressing,", "import { latency, ms, addressing,");
-    const { mz, a, b } = await across("slow", slow);
+    const { mz, a, b } = await across("slow", LINE4_25MS);
     try {
-      // 25 ms one way in all: 15 of the wide area, 10 at the emulator.
-      const rtt = fastest(pings(a.netns, b.address, 10));
-      assert.ok(rtt >= 50 && rtt < 65, `RTT ${rtt} ms across (25 ms one way asked; the wide area gives 15)`);
+      assertAddedLatency(a, b);
     } finally {
       await down(mz);
       await stack.admin.relinquish(`${PROJECT}slow`, "slow", "r1");
