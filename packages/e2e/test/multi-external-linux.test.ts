@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SECOND_FACILITY } from "@merge/facility";
-import { skip } from "@merge/facility/testing/linux";
+import { everyArgvAndEnv, skip } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
 import type { Facility } from "@merge/xir";
 import {
@@ -48,20 +48,6 @@ function everyFile(dir: string): string {
       if (e.isDirectory()) out += everyFile(p);
       else if (e.isFile() && statSync(p).size < 64 * 2 ** 20) out += readFileSync(p, "latin1");
     } catch {}
-  }
-  return out;
-}
-
-/** Every process's argv and environment on the machine. */
-function everyArgvAndEnv(): string {
-  let out = "";
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    for (const f of ["cmdline", "environ"]) {
-      try {
-        out += readFileSync(`/proc/${p}/${f}`, "latin1");
-      } catch {}
-    }
   }
   return out;
 }

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SECOND_FACILITY, type Sites, startSites } from "@merge/facility";
 import { isClean, leftovers, listNetns } from "@merge/facility/linux";
+import { fastest, pings } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
 import { compileFile } from "@merge/model";
 import type { PortalPlugin } from "@merge/portal";
@@ -216,16 +217,7 @@ export async function materializedAcross(
   return { mz, rz, st, ends };
 }
 
-/** The round trips (ms) of `n` pings from namespace `netns` to `to`; lost ones are missing. */
-export function pings(netns: string, to: string, n = 5): number[] {
-  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
-    encoding: "utf8",
-  });
-  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-}
-
-/** The fastest of `n` round trips: the path's latency, without what a loaded machine's scheduling adds. */
-export const fastest = (v: number[]) => (v.length ? Math.min(...v) : Number.NaN);
+export { fastest, pings };
 
 /** LINE4 with each link asking 25 ms one way: 15 of them the wide area's, 10 added at the emulator. */
 export const LINE4_25MS = LINE4.replace(

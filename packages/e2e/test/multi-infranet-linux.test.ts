@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { SECOND_FACILITY } from "@merge/facility";
-import { skip } from "@merge/facility/testing/linux";
+import { fastest, pings, skip } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
 import type { MaterializationStatus } from "@merge/portal/client";
 import { compiledHere, dematerializeClean, facilityPrefix, type MultiStack, startMulti } from "./multi-fixture.ts";
@@ -29,14 +29,6 @@ export default net;
 const PROJECT = `xinf${randomBytes(2).toString("hex")}`;
 const EXPERIMENT = "lan";
 const MZ = `r1.${EXPERIMENT}.${PROJECT}`;
-
-function pings(netns: string, to: string, n = 5): number[] {
-  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
-    encoding: "utf8",
-  });
-  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-}
-const fastest = (v: number[]) => (v.length ? Math.min(...v) : Number.NaN);
 
 describe("infranets routed across facilities, a LAN spanning them", { skip: skip || noWg }, () => {
   let stack: MultiStack;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -16,31 +16,11 @@ import {
 } from "../../src/linux/gateway.ts";
 import { listNetns, processesIn } from "../../src/linux/processes.ts";
 import { type Wan, wanUp } from "../../src/linux/wan.ts";
-import { skip } from "./fixture.ts";
+import { everyArgvAndEnv, pings, skip } from "./fixture.ts";
 
 const noWg = spawnSync("wg", ["--version"]).status !== 0 ? "wireguard-tools is not installed" : false;
 
-function pings(netns: string, to: string, n = 5): number[] {
-  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", String(n), "-i", "0.2", "-W", "2", to], {
-    encoding: "utf8",
-  });
-  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-}
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
-
-/** Every process's argv and environment on the machine: where a private key must never appear. */
-function everyArgvAndEnv(): string {
-  let out = "";
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    for (const f of ["cmdline", "environ"]) {
-      try {
-        out += readFileSync(`/proc/${p}/${f}`, "latin1");
-      } catch {}
-    }
-  }
-  return out;
-}
 
 describe("a gateway tunnel between two facilities' sites, with an external link over it", {
   skip: skip || noWg,
