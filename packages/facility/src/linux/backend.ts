@@ -40,7 +40,14 @@ import {
   infranetPodSide,
 } from "./external.ts";
 import { writeAccounts, writeNodeConfig } from "./foundry.ts";
-import { foundryDir, infrapodCreate, infrapodServices, nexEntries, serviceAddresses } from "./infrapod.ts";
+import {
+  foundryDir,
+  infranetBridge,
+  infrapodCreate,
+  infrapodServices,
+  nexEntries,
+  serviceAddresses,
+} from "./infrapod.ts";
 import { NODE_NAME_RE, namesOf, prefixOf } from "./names.ts";
 import { type NatOptions, type NodeControl, natNode, natRemove } from "./nat.ts";
 import { listNetns } from "./processes.ts";
@@ -507,14 +514,7 @@ export class LinuxBackend implements Backend {
     if (!listNetns().includes(ns)) {
       await ensureMzDir(this.env, prefix);
       await this.env.ip.submit([`netns add ${ns}`]);
-      await this.env
-        .ipIn(ns)
-        .submit([
-          "link set lo up",
-          "link add name ibr type bridge",
-          "link set dev ibr type bridge forward_delay 0 stp_state 0",
-          "link set dev ibr up",
-        ]);
+      await this.env.ipIn(ns).submit(["link set lo up", ...infranetBridge(), "link set dev ibr up"]);
     } else if (only) return;
     // Idempotent: a host that registered since gets its flooding entry.
     await infranetJoin(this.env, prefix, ns, infranet.vni, vteps);

@@ -6,6 +6,7 @@
  * process serving each node's configuration).
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatIPv4 } from "@merge/xir/ipv4";
@@ -22,6 +23,23 @@ export function serviceAddresses(prefix: string): { host: string; pod: string } 
   const idx = Number.parseInt(prefix.slice(2), 16) % 2 ** 20;
   const base = SERVICE_NET + idx * 4;
   return { host: formatIPv4(base + 1), pod: formatIPv4(base + 2) };
+}
+
+/**
+ * Lines making the infranet bridge `ibr` (the infrapod's, or a host's infranet switch), not yet up. Its MAC
+ * is given (random, locally administered): a bridge left to pick its own takes its lowest port's, so a node
+ * wired later with a lower one changes it, and the kernel then flushes every neighbour entry of `ibr`,
+ * permanent ones too (neigh_changeaddr) — the entries the bridge answers ARP from for its nodes
+ * (`proxy_arp_wifi`, container.ts). Nodes on other hosts then never answered the infrapod's ARP.
+ */
+export function infranetBridge(): string[] {
+  const mac = randomBytes(6);
+  mac[0] = ((mac[0] as number) & 0xfe) | 0x02;
+  const address = [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  return [
+    `link add name ibr address ${address} type bridge`,
+    "link set dev ibr type bridge forward_delay 0 stp_state 0",
+  ];
 }
 
 export async function infrapodCreate(
@@ -45,8 +63,7 @@ export async function infrapodCreate(
     .ipIn(n.infrapod)
     .submit([
       "link set lo up",
-      "link add name ibr type bridge",
-      "link set dev ibr type bridge forward_delay 0 stp_state 0",
+      ...infranetBridge(),
       `addr add ${infranet.gateway}/${bits} dev ibr`,
       "link set dev ibr up",
       `addr add ${svc.pod}/30 dev ceth1`,
