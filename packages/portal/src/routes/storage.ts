@@ -11,8 +11,7 @@ import Type from "typebox";
 import type { PortalContext } from "../context.ts";
 import { list } from "../documents.ts";
 import { keys, type Member } from "../objects.ts";
-import type { LoopVolumes } from "../project-volume.ts";
-import { isMountPoint } from "../project-volume.ts";
+import { isMountPoint, type LoopVolumes } from "../project-volume.ts";
 import * as S from "../schemas.ts";
 import { routes } from "./declare.ts";
 
