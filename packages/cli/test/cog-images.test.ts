@@ -5,13 +5,14 @@
 // at test time; the unreachable-mirror error is checked against a closed
 // loopback port instead, which fails before debootstrap would start.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { freePort } from "@merge/facility";
+import { treeBytes } from "../src/commands/cog-images.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const cogPath = join(root, "packages/cli/src/cog.ts");
@@ -89,5 +90,27 @@ describe("cog images", () => {
     );
     assert.deepEqual(readdirSync(join(dir, "images")), ["busybox"], "no partial image is left");
     assert.deepEqual(readdirSync(cache), [], "nor in the image cache");
+  });
+
+  // debootstrap mounts /proc inside the tree it builds; the progress ticker walked into
+  // it and died on EACCES (/proc/1/cwd), ending a fresh machine's setup without an image.
+  it("sizes a tree without entering mounts inside it, counting hard links once", {
+    skip: process.getuid?.() !== 0 && "needs root to mount",
+  }, () => {
+    const tree = mkdtempSync(join(tmpdir(), "cog-images-tree-"));
+    const proc = join(tree, "proc");
+    mkdirSync(proc);
+    writeFileSync(join(tree, "a"), Buffer.alloc(1000));
+    linkSync(join(tree, "a"), join(tree, "a-again"));
+    mkdirSync(join(tree, "sub"));
+    writeFileSync(join(tree, "sub", "b"), Buffer.alloc(234));
+    execFileSync("mount", ["-t", "proc", "proc", proc]);
+    try {
+      assert.equal(treeBytes(tree), 1234);
+      assert.equal(treeBytes(join(tree, "gone")), 0, "a tree not there yet is empty");
+    } finally {
+      execFileSync("umount", [proc]);
+      rmSync(tree, { recursive: true, force: true });
+    }
   });
 });

@@ -4,7 +4,7 @@
 // directory (/var/cache/merge/images, $MERGE_IMAGE_CACHE); `busybox` is built
 // in milliseconds from Debian's busybox-static into the facility backend's data
 // directory (default: npm start's).
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { type Dirent, existsSync, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   busyboxImage,
@@ -21,16 +21,30 @@ import { defaultDataDir } from "./facility-store.ts";
 const IMAGES = ["busybox", ...DEBIAN_SUITES];
 const MIRROR = "http://deb.debian.org/debian";
 
-/** Bytes under a directory (not following symlinks; hard links counted once). */
-function sizeOf(dir: string): number {
+/**
+ * Bytes under a directory, for build progress and `list`: one filesystem only
+ * (debootstrap mounts /proc and /sys inside the tree it is building), symlinks not
+ * followed, hard links counted once, and entries that vanish or cannot be read
+ * while a build writes them skipped rather than thrown.
+ */
+export function treeBytes(dir: string): number {
+  const top = statOrNull(dir);
+  if (!top) return 0;
   let total = 0;
   const seen = new Set<number>();
   const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isSymbolicLink()) continue;
       const p = join(d, e.name);
-      const s = statSync(p, { throwIfNoEntry: false, bigint: false });
-      if (!s || e.isSymbolicLink()) continue;
-      if (e.isDirectory()) walk(p);
+      const s = statOrNull(p);
+      if (!s || s.dev !== top.dev) continue;
+      if (s.isDirectory()) walk(p);
       else if (!seen.has(s.ino)) {
         seen.add(s.ino);
         total += s.size;
@@ -39,6 +53,14 @@ function sizeOf(dir: string): number {
   };
   walk(dir);
   return total;
+}
+
+function statOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function human(bytes: number): string {
@@ -74,7 +96,7 @@ function imagesIn(dir: string): BuiltImage[] {
       return {
         name: e.name,
         path,
-        bytes: sizeOf(path),
+        bytes: treeBytes(path),
         built: statSync(join(path, "etc/mrg/boot")).mtime.toISOString(),
       };
     })
@@ -128,7 +150,7 @@ async function build(name: string, opts: { dataDir?: string; mirror: string; jso
     const tmp = debianBuildDir(imageCache(), name);
     // debootstrap says nothing until it ends: show it is alive and how much it has written.
     const ticker = setInterval(() => {
-      const bytes = existsSync(tmp) ? sizeOf(tmp) : 0;
+      const bytes = existsSync(tmp) ? treeBytes(tmp) : 0;
       say(`  ${name}: ${Math.round((Date.now() - t0) / 1000)} s, ${human(bytes)} written`);
     }, 10_000);
     try {
@@ -139,7 +161,7 @@ async function build(name: string, opts: { dataDir?: string; mirror: string; jso
       clearInterval(ticker);
     }
   }
-  const bytes = sizeOf(path);
+  const bytes = treeBytes(path);
   if (opts.json) console.log(JSON.stringify({ name, path, bytes, ms: Date.now() - t0 }));
   else say(`built ${name}: ${path}, ${human(bytes)}, ${Date.now() - t0} ms`);
 }

@@ -3,6 +3,7 @@
  * capabilities, the native programs, and the batch runners (one per tool and
  * namespace, so concurrent callers coalesce into few processes).
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Capabilities } from "./capabilities.ts";
@@ -85,6 +86,16 @@ export function mounted(dir: string): boolean {
   return readFileSync("/proc/mounts", "utf8")
     .split("\n")
     .some((l) => l.split(" ")[1] === dir);
+}
+
+/** Unmount everything under `dir`, deepest first (lazily: a busy mount goes once its last user does). */
+export function unmountUnder(dir: string): void {
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
 }
 
 /** Create the materialization's directory (a tmpfs of its own unless `nodeDisk` is `disk`). */

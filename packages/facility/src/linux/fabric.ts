@@ -32,6 +32,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeHostCert } from "../certs.ts";
+import { unmountUnder } from "./env.ts";
 import { prefixOn } from "./names.ts";
 import { nativeProgram } from "./native.ts";
 import { alive, killAll, listNetns } from "./processes.ts";
@@ -159,16 +160,6 @@ function processesOf(dir: string): number[] {
     } catch {}
   }
   return out;
-}
-
-/** Unmount everything under `dir`, deepest first (lazily: a busy mount goes once its last user does). */
-function unmountUnder(dir: string): void {
-  const mounts = readFileSync("/proc/mounts", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[1] ?? "")
-    .filter((m) => m.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
 }
 
 /** What a host's agents used: every prefix it journaled, has a directory of, or was told of. */

@@ -15,6 +15,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -23,6 +24,8 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { check, run } from "./command.ts";
+import { unmountUnder } from "./env.ts";
+import { alive } from "./processes.ts";
 
 /** The image a node gets when its model names none. */
 export const DEFAULT_IMAGE = "bookworm";
@@ -190,9 +193,10 @@ export async function debianImage(
   const cache = opts.cache ?? imageCache();
   const dir = join(cache, suite);
   if (existsSync(join(dir, "etc/mrg/boot"))) return dir;
-  const tmp = debianBuildDir(cache, suite);
-  rmSync(tmp, { recursive: true, force: true });
   mkdirSync(cache, { recursive: true });
+  removeStaleBuilds(cache, suite);
+  const tmp = debianBuildDir(cache, suite);
+  removeBuild(tmp);
   opts.log?.(`debootstrap ${suite} into ${tmp} (this takes a few minutes)`);
   const r = await run("debootstrap", [
     "--variant=minbase",
@@ -202,13 +206,29 @@ export async function debianImage(
     opts.mirror ?? "http://deb.debian.org/debian",
   ]);
   if (r.code !== 0) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeBuild(tmp);
     throw new Error(`debootstrap ${suite} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}`);
   }
   installBoot(tmp);
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return dir;
+}
+
+/** A build directory, with whatever debootstrap mounted inside it (/proc, /sys) unmounted first. */
+function removeBuild(tmp: string): void {
+  unmountUnder(tmp);
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** Build directories of `suite` whose builder is gone (killed mid-debootstrap). */
+export function removeStaleBuilds(cache: string, suite: string): string[] {
+  const stale = readdirSync(cache).filter((e) => {
+    const pid = new RegExp(`^${suite}\\.(\\d+)\\.tmp$`).exec(e)?.[1];
+    return pid !== undefined && Number(pid) !== process.pid && !alive(Number(pid));
+  });
+  for (const e of stale) removeBuild(join(cache, e));
+  return stale;
 }
 
 /** Whether an image is built in the image cache (busybox is built on demand, always). */

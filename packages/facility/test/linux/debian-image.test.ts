@@ -4,12 +4,14 @@
 // reached through the node exec path; and every node, on any image, has a
 // default route to the infrapod over the infranet.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { INFRANET } from "@merge/materialize";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
-import { DEFAULT_IMAGE, imageCache } from "../../src/linux/image.ts";
+import { DEFAULT_IMAGE, imageCache, removeStaleBuilds } from "../../src/linux/image.ts";
 import { type Harness, harness, line3, localPlan, skip } from "./fixture.ts";
 
 const built = existsSync(join(imageCache(), DEFAULT_IMAGE, "etc/mrg/boot"));
@@ -49,6 +51,30 @@ describe("the default node image (Debian)", { skip: reason }, () => {
       assert.match(route.stdout, new RegExp(`^default via ${INFRANET.gateway.replace(/\./g, "\\.")} dev eth0`));
     } finally {
       await dp.dematerialize(mzid);
+    }
+  });
+});
+
+// A build killed mid-debootstrap leaves its directory with /proc mounted inside; the
+// next build must unmount and remove it, and leave a build still running alone.
+describe("stale Debian builds", { skip: skip || (process.getuid?.() !== 0 && "needs root to mount") }, () => {
+  test("a dead builder's directory goes with its mounts; a live builder's stays", () => {
+    const cache = mkdtempSync(join(tmpdir(), "mrg-image-cache-"));
+    const deadPid = spawnSync("true").pid;
+    const live = spawn("sleep", ["60"]);
+    const dead = join(cache, `bookworm.${deadPid}.tmp`);
+    const running = join(cache, `bookworm.${live.pid}.tmp`);
+    mkdirSync(join(dead, "proc"), { recursive: true });
+    mkdirSync(running);
+    mkdirSync(join(cache, "trixie.1.tmp"));
+    execFileSync("mount", ["-t", "proc", "proc", join(dead, "proc")]);
+    try {
+      assert.deepEqual(removeStaleBuilds(cache, "bookworm"), [`bookworm.${deadPid}.tmp`]);
+      assert.deepEqual(readdirSync(cache).sort(), [`bookworm.${live.pid}.tmp`, "trixie.1.tmp"]);
+    } finally {
+      live.kill();
+      spawnSync("umount", ["-l", join(dead, "proc")]);
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 });
