@@ -9,6 +9,7 @@ import { AdminPage } from "./pages/Admin.tsx";
 import { ExperimentPage } from "./pages/Experiment.tsx";
 import { ProjectPage, ProjectsPage } from "./pages/Projects.tsx";
 import { RealizationPage, RealizationsPage } from "./pages/Realization.tsx";
+import { StoragePage } from "./pages/Storage.tsx";
 import { KeysPage } from "./pages/Xdcs.tsx";
 import { ErrorBox, Link } from "./parts.tsx";
 import { navigate, type Route, useRoute } from "./route.ts";
@@ -164,6 +165,7 @@ function Signed({ route }: { route: Route }) {
           <Link to={{ page: "projects" }}>Projects</Link>
           <Link to={{ page: "realizations" }}>Realizations</Link>
           <Link to={{ page: "keys" }}>SSH keys</Link>
+          <Link to={{ page: "storage" }}>Storage</Link>
           {me?.admin === true && <Link to={{ page: "admin" }}>Admin</Link>}
         </nav>
         <Notices />
@@ -195,6 +197,8 @@ function Page({ route, admin }: { route: Route; admin: boolean }) {
       return <RealizationsPage />;
     case "keys":
       return <KeysPage />;
+    case "storage":
+      return <StoragePage />;
     case "admin":
       return admin ? <AdminPage /> : <p className="muted">Only portal administrators see this page.</p>;
     case "callback":

@@ -15,6 +15,7 @@ export type {
   Revision,
   RevisionDetail,
   SshKey,
+  StorageUsage,
   Usage,
   User,
   Xdc,

@@ -12,6 +12,7 @@ export type Route =
   | { page: "realizations" }
   | { page: "admin" }
   | { page: "keys" }
+  | { page: "storage" }
   | { page: "callback" }
   | { page: "missing"; path: string };
 
@@ -29,6 +30,7 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 1 && a === "realizations") return { page: "realizations" };
   if (parts.length === 1 && a === "admin") return { page: "admin" };
   if (parts.length === 1 && a === "keys") return { page: "keys" };
+  if (parts.length === 1 && a === "storage") return { page: "storage" };
   if (a === "projects" && p !== undefined) {
     if (parts.length === 2) return { page: "project", project: p };
     if (b === "experiments" && e !== undefined) {
@@ -60,6 +62,8 @@ export function pathOf(r: Route): string {
       return "/ui/admin";
     case "keys":
       return "/ui/keys";
+    case "storage":
+      return "/ui/storage";
     case "callback":
       return "/callback";
     case "missing":
