@@ -21,6 +21,7 @@ import {
   us,
   validateExperiment,
 } from "@merge/xir";
+import { compileFile } from "../src/index.ts";
 import { runPythonModel, runPythonSource } from "../src/python.ts";
 
 const examples = fileURLToPath(new URL("../../../examples/python/", import.meta.url));
@@ -189,6 +190,34 @@ describe("examples/python compile to XIR", () => {
     ]);
     assert.equal(node(x, "client").ingress, undefined);
     assert.equal(node(x, "web").image, "bullseye");
+  });
+
+  test("training-lab: addresses by hand on one link beside addressing == ipv4; tuple groups; link tags", async () => {
+    const x = await compile("training-lab.py");
+    assert.deepEqual(x.parameters, { addressing: "ipv4", routing: "static" });
+    assert.deepEqual(node(x, "attacker").sockets[0]?.addrs, ["10.0.0.1/24"]);
+    assert.deepEqual(node(x, "gateway").sockets[0]?.addrs, ["10.0.0.254/24"]);
+    assert.deepEqual(node(x, "gateway").sockets[1]?.addrs, [], "the LAN is left to addressing == ipv4");
+    assert.deepEqual(node(x, "attacker").properties, { group: ["red"] }, "a tuple is a list");
+    assert.deepEqual(node(x, "gateway").properties, { group: ["blue", "routers"] });
+    assert.deepEqual(node(x, "target0").ingress, [{ protocol: "http", port: 8080 }]);
+    assert.equal(node(x, "target1").image, "2404");
+    assert.deepEqual(x.links[0]?.properties, { tags: ["entry", "monitored"] });
+    assert.deepEqual(x.links[0]?.constraints, [
+      { prop: "capacity", op: "==", value: mbps(100) },
+      { prop: "latency", op: "==", value: ms(5) },
+    ]);
+
+    // Reticulated, the hand-made /24 stays and the LAN gets a subnet apart from it.
+    const r = await compileFile(`${examples}training-lab.py`);
+    assert.ok(r.ok && r.xir, JSON.stringify(r.diagnostics));
+    assert.deepEqual(node(r.xir, "attacker").sockets[0]?.addrs, ["10.0.0.1/24"]);
+    const lan = ["gateway", "target0", "target1"].map((n) => {
+      const s = node(r.xir as Experiment, n).sockets.at(-1);
+      return s?.addrs[0] ?? "";
+    });
+    for (const a of lan) assert.doesNotMatch(a, /^10\.0\.0\./, `${a} is outside the hand-made 10.0.0.0/24`);
+    assert.equal(new Set(lan.map((a) => a.split("/")[1])).size, 1, "one prefix for the LAN");
   });
 
   test("ports: port.model/queues on connect, port.capacity on hand-made sockets, a named link", async () => {
