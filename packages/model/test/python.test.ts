@@ -182,7 +182,7 @@ describe("examples/python compile to XIR", () => {
     assert.deepEqual(x.links[0]?.constraints, []);
   });
 
-  test("ingress: node.ingress(proto, port)", async () => {
+  test("ingress: node.ingress(http, 80) and node.ingress('tcp', 8443)", async () => {
     const x = await compile("ingress.py");
     assert.deepEqual(node(x, "web").ingress, [
       { protocol: "http", port: 80 },
@@ -190,6 +190,15 @@ describe("examples/python compile to XIR", () => {
     ]);
     assert.equal(node(x, "client").ingress, undefined);
     assert.equal(node(x, "web").image, "bullseye");
+
+    // No facility materializes an ingress yet: one warning says so, at the node.
+    const r = await compileFile(`${examples}ingress.py`);
+    assert.ok(r.ok, JSON.stringify(r.diagnostics));
+    const warned = r.diagnostics.filter((d) => d.code === "ingress-not-provided");
+    assert.equal(warned.length, 1);
+    assert.equal(warned[0]?.severity, "warning");
+    assert.equal(warned[0]?.location?.line, 6, "the line that made the web node");
+    assert.match(warned[0]?.message ?? "", /ingress asked for \(web http:80, web tcp:8443\), but no facility provides ingresses yet/);
   });
 
   test("training-lab: addresses by hand on one link beside addressing == ipv4; tuple groups; link tags", async () => {
