@@ -11,6 +11,7 @@ import {
   type Element,
   type Experiment,
   KIND_PROPS,
+  NODE_NAME_RE,
   nearest,
   PROFILE_KINDS,
   PROPERTIES,
@@ -34,6 +35,14 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   // Names
   const firstNode = new Map<string, number>();
   x.nodes.forEach((n, i) => {
+    if (!NODE_NAME_RE.test(n.name)) {
+      // Hostnames and namespaces are named after nodes: say so now, not at materialization.
+      error(
+        "bad-node-name",
+        `node name ${JSON.stringify(n.name)} cannot be a hostname; use letters, digits, '-', '_' or '.', starting with a letter or digit, at most 63 characters`,
+        `nodes[${i}]`,
+      );
+    }
     const first = firstNode.get(n.name);
     if (first === undefined) firstNode.set(n.name, i);
     else error("duplicate-node", `duplicate node name "${n.name}" (also nodes[${first}])`, `nodes[${i}]`);

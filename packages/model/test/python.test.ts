@@ -198,7 +198,10 @@ describe("examples/python compile to XIR", () => {
     assert.equal(warned.length, 1);
     assert.equal(warned[0]?.severity, "warning");
     assert.equal(warned[0]?.location?.line, 6, "the line that made the web node");
-    assert.match(warned[0]?.message ?? "", /ingress asked for \(web http:80, web tcp:8443\), but no facility provides ingresses yet/);
+    assert.match(
+      warned[0]?.message ?? "",
+      /ingress asked for \(web http:80, web tcp:8443\), but no facility provides ingresses yet/,
+    );
   });
 
   test("training-lab: addresses by hand on one link beside addressing == ipv4; tuple groups; link tags", async () => {
