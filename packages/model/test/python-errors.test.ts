@@ -172,6 +172,14 @@ describe("python model errors name the user's line", () => {
     const link = await failure(`${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], latency='10ms')\n`);
     assert.match(link.message, /write latency == '10ms' instead of latency='10ms'/);
     assert.equal(link.location?.line, 4);
+    // A bare value where a constraint belongs: the example is one the element takes.
+    const bare = await failure("from mergexp import *\nnet = Network('x', 'ipv4')\n");
+    assert.match(
+      bare.message,
+      /Network\('x', \.\.\.\): expected constraints like addressing == ipv4, got 'ipv4' \(str\)/,
+    );
+    const onLink = await failure(`${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], 5)\n`);
+    assert.match(onLink.message, /expected constraints like latency == ms\(10\), got 5 \(int\)/);
   });
 
   test("what a model does not do on a node says where it is done", async () => {
