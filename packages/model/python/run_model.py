@@ -246,12 +246,32 @@ def describe(e, mergexp, scope):
     if isinstance(e, NameError) and name in mergexp.V0_REPLACEMENTS:
         text += " (%s is the mergexp v0 API; in v1 use %s)" % (name, mergexp.V0_REPLACEMENTS[name])
     elif isinstance(e, NameError) and name in mergexp.__all__:
-        text += " (did you forget 'from mergexp import *'?)"
+        home = v0_home(name)
+        if home:
+            # A v0 script imports names one by one: say which line it lacks.
+            text += " (import it: 'from %s import %s', or 'from mergexp import *')" % (home, name)
+        else:
+            text += " (did you forget 'from mergexp import *'?)"
     elif isinstance(e, RuntimeError) and "can't start new thread" in str(e):
         text += " (this sandbox runs models without threads; the namespace sandbox, as root, allows a few)"
     elif isinstance(e, OSError) and e.errno in (101, 111, 113, 99):
         text += " (mergexp models run without network access)"
     return text
+
+
+_V0_MODULES = ("mergexp.net", "mergexp.unit", "mergexp.machine")
+
+
+def v0_home(name):
+    """The v0 module a v0 script would import `name` from, when the script already uses v0 modules."""
+    if not any(m in sys.modules for m in _V0_MODULES):
+        return None
+    import importlib
+
+    for m in _V0_MODULES:
+        if hasattr(importlib.import_module(m), name):
+            return m
+    return None
 
 
 def missing_module(name, mergexp, scope):

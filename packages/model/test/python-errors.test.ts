@@ -201,6 +201,15 @@ describe("python model errors name the user's line", () => {
     assert.match(proto.message, /stochastic and mobility models were never part of mergexp/);
     const other = await failure("import mergexp.tools\n");
     assert.match(other.message, /mergexp's modules are mergexp itself.*mergexp\.unit, mergexp\.net, mergexp\.machine/);
+    // A v0 script that uses a name it did not import: the v0 module that has it.
+    const v0 = await failure(
+      "import mergexp as mx\nfrom mergexp.net import routing, static\nnet = mx.Topology('vtc', routing == static, addressing == ipv4)\n",
+    );
+    assert.equal(v0.location?.line, 3);
+    assert.match(
+      v0.message,
+      /name 'addressing' is not defined \(import it: 'from mergexp\.net import addressing', or 'from mergexp import \*'\)/,
+    );
     const foreign = await failure("import numpy\n");
     assert.equal(foreign.message, "ModuleNotFoundError: No module named 'numpy'");
   });
