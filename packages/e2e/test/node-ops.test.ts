@@ -45,14 +45,14 @@ async function shown(): Promise<Shown> {
   return JSON.parse(s.stdout) as Shown;
 }
 
-// Three nodes: a—b over an emulated 10 ms link, b—c plain.
+// Three nodes: a—b over an emulated 10 ms link (tagged "slow", as MergeTB models tag links), b—c plain.
 const MODEL = `
-import { latency, ms, Network, addressing, routing } from "@merge/model";
+import { latency, ms, Network, addressing, property, routing } from "@merge/model";
 const net = new Network("ops", addressing.ipv4, routing.static);
 const a = net.node("a");
 const b = net.node("b");
 const c = net.node("c");
-net.connect([a, b], latency.eq(ms(10))).named("ab");
+net.connect([a, b], latency.eq(ms(10)), property("tags", ["slow", "ab-tag"])).named("ab");
 net.connect([b, c]).named("bc");
 export default net;
 `;
@@ -170,6 +170,12 @@ test("emulation changes are applied to the backend and recorded; bad values are 
   const none = await mrg(["emu", "set", "zz", MZ, "--latency", "5ms"]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /has no link 'zz' \(links: ab, bc\)/);
+  // A tag in links' properties.tags stands for every link it tags (MergeTB's moacmd set <tag>).
+  const tagged = await mrg(["emu", "set", "slow", MZ, "--latency", "30ms", "--json"]);
+  assert.equal(tagged.code, 0, tagged.stderr);
+  assert.equal(JSON.parse(tagged.stdout).link, "ab");
+  const tagTable = await mrg(["emu", "set", "ab-tag", MZ, "--loss", "1%"]);
+  assert.match(tagTable.stdout, /ab .*30 ms .*1% .*50 Mbit\/s/);
   const badLoss = await mrg(["emu", "set", "ab", MZ, "--loss", "150%"]);
   assert.equal(badLoss.code, 2, "a bad value is a usage error");
   assert.match(badLoss.stderr, /--loss '150%': expected 0% to 100%/);

@@ -1,14 +1,16 @@
 """Run one mergexp model script and report its XIR experiment.
 
 Started by packages/model/src/python.ts as
-    python3 -I -S -B run_model.py --filename NAME --result-fd 3 --memory-mb N --cpu-seconds N [--no-sockets]
+    python3 -I -S -B run_model.py --filename NAME --result-fd 3 --memory-mb N --cpu-seconds N [--no-sockets] [--threads]
 with the script's source on stdin. The report (JSON) goes to the result file
 descriptor, never to stdout: whatever the script prints stays its own output.
 
 Containment here is defence in depth; the caller adds the rest when it runs
 as root (fresh network and mount namespaces, a root of its own, user nobody:
 see confine.sh):
-  - resource limits: address space, CPU time, file size, open files, no new processes;
+  - resource limits: address space, CPU time, file size, open files, no new
+    processes (with --threads, given where the run has a uid of its own whose
+    task limit the caller set, the script may start threads under that limit);
   - an audit hook: no processes, no ctypes, files read only from the standard
     library, this package and the working directory, written only in the latter;
     with --no-sockets also no sockets (when there is no network namespace).
@@ -37,6 +39,9 @@ def main():
     ap.add_argument("--memory-mb", type=int, required=True)
     ap.add_argument("--cpu-seconds", type=int, required=True)
     ap.add_argument("--no-sockets", action="store_true")
+    # Published scripts start threads (a daemon churning nodes); the caller
+    # passes this where the run's uid is its own and its task limit is set.
+    ap.add_argument("--threads", action="store_true")
     args = ap.parse_args()
 
     result = os.fdopen(args.result_fd, "w", encoding="utf-8")
@@ -49,7 +54,7 @@ def main():
     from mergexp import network, source as mxsource
     from mergexp.errors import MergexpError, Sandbox
 
-    limit(args.memory_mb, args.cpu_seconds)
+    limit(args.memory_mb, args.cpu_seconds, args.threads)
     install_hook(os.getcwd(), args.no_sockets, Sandbox)
 
     filename = args.filename
@@ -67,15 +72,20 @@ def main():
         pass
     json.dump(report, result, allow_nan=False)
     result.close()
+    # Threads the script left running (a churn loop) must not hold the run
+    # until its time limit: the report is out, so end here.
+    os._exit(0)
 
 
-def limit(memory_mb, cpu_seconds):
+def limit(memory_mb, cpu_seconds, threads):
     mem = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024 * 1024, 16 * 1024 * 1024))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    if threads:
+        return  # the caller's RLIMIT_NPROC for this run's own uid holds; processes stay refused by the hook
     try:
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     except (ValueError, OSError):
@@ -200,7 +210,7 @@ def run(source, filename, mergexp, network, MergexpError):
     except MergexpError as e:
         return with_v0(located(e, filename, e.code, str(e)), source)
     except BaseException as e:  # noqa: BLE001 - the user's exception, whatever it is
-        return with_v0(located(e, filename, "python-exception", describe(e, mergexp)), source)
+        return with_v0(located(e, filename, "python-exception", describe(e, mergexp, scope)), source)
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     net = network.chosen.get("network")
@@ -224,16 +234,60 @@ def run(source, filename, mergexp, network, MergexpError):
     }
 
 
-def describe(e, mergexp):
+# Modules of the v0 prototype's README (stochastic links, mobility) that no mergexp release shipped.
+_PROTOTYPE_MODULES = ("stochastic", "mobile")
+
+
+def describe(e, mergexp, scope):
     text = "%s: %s" % (type(e).__name__, e)
     name = getattr(e, "name", None)
+    if isinstance(e, ModuleNotFoundError) and name:
+        return text + missing_module(name, mergexp, scope)
     if isinstance(e, NameError) and name in mergexp.V0_REPLACEMENTS:
         text += " (%s is the mergexp v0 API; in v1 use %s)" % (name, mergexp.V0_REPLACEMENTS[name])
     elif isinstance(e, NameError) and name in mergexp.__all__:
-        text += " (did you forget 'from mergexp import *'?)"
+        home = v0_home(name)
+        if home:
+            # A v0 script imports names one by one: say which line it lacks.
+            text += " (import it: 'from %s import %s', or 'from mergexp import *')" % (home, name)
+        else:
+            text += " (did you forget 'from mergexp import *'?)"
+    elif isinstance(e, RuntimeError) and "can't start new thread" in str(e):
+        text += " (this sandbox runs models without threads; the namespace sandbox, as root, allows a few)"
     elif isinstance(e, OSError) and e.errno in (101, 111, 113, 99):
         text += " (mergexp models run without network access)"
     return text
+
+
+_V0_MODULES = ("mergexp.net", "mergexp.unit", "mergexp.machine")
+
+
+def v0_home(name):
+    """The v0 module a v0 script would import `name` from, when the script already uses v0 modules."""
+    if not any(m in sys.modules for m in _V0_MODULES):
+        return None
+    import importlib
+
+    for m in _V0_MODULES:
+        if hasattr(importlib.import_module(m), name):
+            return m
+    return None
+
+
+def missing_module(name, mergexp, scope):
+    """Why an import of `name` failed, in mergexp's terms ("" when it is not about mergexp)."""
+    root, _, rest = name.partition(".")
+    if scope.get(root) is mergexp:
+        # `import mergexp as mx; from mx.unit import gb`: an alias is not a module name.
+        return (
+            " (%s is the script's name for mergexp, not a module: an import statement takes module names;"
+            " write mergexp where it says %s, e.g. 'from mergexp.unit import gb')" % (root, root)
+        )
+    if root != "mergexp":
+        return ""
+    if rest.partition(".")[0] in _PROTOTYPE_MODULES:
+        return " (stochastic and mobility models were never part of mergexp; XIR 1.0 has no place for them)"
+    return " (mergexp's modules are mergexp itself, 'from mergexp import *', and for v0 scripts mergexp.unit, mergexp.net, mergexp.machine)"
 
 
 def located(e, filename, code, message):

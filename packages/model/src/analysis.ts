@@ -11,6 +11,7 @@ import {
   type Element,
   type Experiment,
   KIND_PROPS,
+  NODE_NAME_RE,
   nearest,
   PROFILE_KINDS,
   PROPERTIES,
@@ -34,6 +35,14 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   // Names
   const firstNode = new Map<string, number>();
   x.nodes.forEach((n, i) => {
+    if (!NODE_NAME_RE.test(n.name)) {
+      // Hostnames and namespaces are named after nodes: say so now, not at materialization.
+      error(
+        "bad-node-name",
+        `node name ${JSON.stringify(n.name)} cannot be a hostname; use letters, digits, '-', '_' or '.', starting with a letter or digit, at most 63 characters`,
+        `nodes[${i}]`,
+      );
+    }
     const first = firstNode.get(n.name);
     if (first === undefined) firstNode.set(n.name, i);
     else error("duplicate-node", `duplicate node name "${n.name}" (also nodes[${first}])`, `nodes[${i}]`);
@@ -194,7 +203,25 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
   x.links.forEach((l, i) => {
     checkConstraints(l.constraints, "link", `links[${i}]`, `link ${l.name}`, out);
   });
+  warnIngress(x, warn);
   return out;
+}
+
+/**
+ * Published models expose ports (`viewer.ingress(http, 8080)`); the XIR keeps
+ * them, but no facility here materializes an ingress yet, so say so once
+ * rather than let the port silently stay inside the experiment.
+ */
+function warnIngress(x: Experiment, warn: Report): void {
+  const asked = x.nodes.flatMap((n, i) => (n.ingress ?? []).map((g) => ({ node: n.name, i, ...g })));
+  const first = asked[0];
+  if (!first) return;
+  const ports = asked.map((g) => `${g.node} ${g.protocol}:${g.port}`);
+  warn(
+    "ingress-not-provided",
+    `ingress asked for (${list(ports)}), but no facility provides ingresses yet: the model keeps them, and the ports are reached only from inside the experiment (its nodes and infranet)`,
+    `nodes[${first.i}]`,
+  );
 }
 
 type Report = (code: string, message: string, path: string) => void;

@@ -114,6 +114,8 @@ export async function runPythonSource(
       String(Math.ceil(timeoutMs / 1000) + 1),
     ];
     if (sandbox === "hooks") args.push("--no-sockets");
+    // Only there is the uid the run's own, so RLIMIT_NPROC bounds its threads (pythonLimits).
+    if (sandbox === "namespace") args.push("--threads");
     const home = workDir(confinementOf(sandbox), scratch);
     const run = await runConfined({
       confinement: confinementOf(sandbox),

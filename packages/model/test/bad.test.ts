@@ -15,6 +15,14 @@ type Row = [file: string, severity: "error" | "warning", code: string, fragment:
 const table: Row[] = [
   ["duplicate-node", "error", "duplicate-node", 'duplicate node name "a"', 5, 15],
   ["duplicate-link", "error", "duplicate-link", 'duplicate link name "wire"', 7, 5],
+  [
+    "bad-node-name",
+    "error",
+    "bad-node-name",
+    'node name "web server" cannot be a hostname; use letters, digits',
+    4,
+    15,
+  ],
   ["single-endpoint", "error", "single-endpoint-link", "has a single endpoint (a)", 7, 5],
   ["empty-link", "error", "empty-link", "has no endpoints", 7, 5],
   ["islanded", "error", "islanded", "2 islands that no link joins: {a, b}, {c, d}", 3, 13],

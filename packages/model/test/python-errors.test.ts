@@ -159,6 +159,61 @@ describe("python model errors name the user's line", () => {
     assert.equal(notOn.location?.line, 5);
   });
 
+  test("constraints as keyword arguments say how to write them", async () => {
+    const net = await failure("from mergexp import *\nnet = Network('loopix', addressing='ipv4', routing='static')\n");
+    assert.equal(net.code, "mergexp-value");
+    assert.equal(net.location?.line, 2);
+    assert.match(
+      net.message,
+      /constraints are comparisons, not keyword arguments; write addressing == ipv4 instead of addressing='ipv4'/,
+    );
+    const node = await failure(`${HEAD}a = net.node('a', cores=4)\n`);
+    assert.match(node.message, /net\.node\('a', \.\.\.\): .* write cores == 4 instead of cores=4/);
+    const link = await failure(`${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], latency='10ms')\n`);
+    assert.match(link.message, /write latency == '10ms' instead of latency='10ms'/);
+    assert.equal(link.location?.line, 4);
+    // A bare value where a constraint belongs: the example is one the element takes.
+    const bare = await failure("from mergexp import *\nnet = Network('x', 'ipv4')\n");
+    assert.match(
+      bare.message,
+      /Network\('x', \.\.\.\): expected constraints like addressing == ipv4, got 'ipv4' \(str\)/,
+    );
+    const onLink = await failure(`${HEAD}a, b = net.node('a'), net.node('b')\nnet.connect([a, b], 5)\n`);
+    assert.match(onLink.message, /expected constraints like latency == ms\(10\), got 5 \(int\)/);
+  });
+
+  test("what a model does not do on a node says where it is done", async () => {
+    const ip = await failure(`${HEAD}s = net.node('SIGNAL')\ns.add_ip('192.168.1.1/24')\n`);
+    assert.equal(ip.location?.line, 4);
+    assert.match(ip.message, /no attribute 'add_ip'.*link\[node\]\.socket\.addrs = ip4\('10\.0\.0\.1\/24'\)/);
+    const run = await failure(`${HEAD}s = net.node('s')\ns.execute('./server -v')\n`);
+    assert.match(run.message, /no attribute 'execute'.*once it is materialized \(mrg exec NODE RID -- COMMAND\)/);
+  });
+
+  test("imports that never were mergexp modules say so", async () => {
+    const alias = await failure("import mergexp as mx\nfrom mx.unit import gb\n");
+    assert.equal(alias.location?.line, 2);
+    assert.match(
+      alias.message,
+      /No module named 'mx' \(mx is the script's name for mergexp, not a module.*'from mergexp\.unit import gb'/,
+    );
+    const proto = await failure("import mergexp as mx\nfrom mergexp.stochastic import normal\n");
+    assert.match(proto.message, /stochastic and mobility models were never part of mergexp/);
+    const other = await failure("import mergexp.tools\n");
+    assert.match(other.message, /mergexp's modules are mergexp itself.*mergexp\.unit, mergexp\.net, mergexp\.machine/);
+    // A v0 script that uses a name it did not import: the v0 module that has it.
+    const v0 = await failure(
+      "import mergexp as mx\nfrom mergexp.net import routing, static\nnet = mx.Topology('vtc', routing == static, addressing == ipv4)\n",
+    );
+    assert.equal(v0.location?.line, 3);
+    assert.match(
+      v0.message,
+      /name 'addressing' is not defined \(import it: 'from mergexp\.net import addressing', or 'from mergexp import \*'\)/,
+    );
+    const foreign = await failure("import numpy\n");
+    assert.equal(foreign.message, "ModuleNotFoundError: No module named 'numpy'");
+  });
+
   test("a script that never calls experiment(net)", async () => {
     const d = await failure(`${HEAD}a = net.node('a')\n`);
     assert.equal(d.code, "mergexp-no-experiment");
@@ -238,6 +293,38 @@ describe("python sandbox", () => {
       assert.equal(gc.code, "mergexp-sandbox");
       const trace = await failure("import sys\nsys.settrace(lambda *a: None)\n", { sandbox });
       assert.equal(trace.code, "mergexp-sandbox");
+    });
+
+    // Published scripts start threads (a daemon "churning" nodes). Where the run
+    // has a uid of its own (namespace) they may, under its task limit, and a
+    // thread still running does not hold the run; elsewhere RLIMIT_NPROC 0
+    // refuses them (root is not bound by it) and the error says why.
+    test(`threads (${sandbox})`, async () => {
+      const source = [
+        "import threading, time",
+        "from mergexp import *",
+        "net = Network('threads')",
+        "made = []",
+        "worker = threading.Thread(target=lambda: made.append(net.node('from-a-thread')))",
+        "worker.start()",
+        "worker.join()",
+        "def churn():",
+        "    while True:",
+        "        time.sleep(1)",
+        "threading.Thread(target=churn).start()  # not a daemon: it never ends",
+        "experiment(net)",
+      ].join("\n");
+      if (sandbox === "namespace" || process.getuid?.() === 0) {
+        const r = await runPythonSource(source, "threads.py", { sandbox, timeoutMs: 20_000 });
+        assert.deepEqual(
+          r.experiment.nodes.map((n) => n.name),
+          ["from-a-thread"],
+        );
+      } else {
+        const d = await failure(source, { sandbox });
+        assert.equal(d.location?.line, 6);
+        assert.match(d.message, /can't start new thread \(this sandbox runs models without threads/);
+      }
     });
 
     test(`a fresh working directory, removed afterwards (${sandbox})`, async () => {

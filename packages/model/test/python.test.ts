@@ -21,6 +21,7 @@ import {
   us,
   validateExperiment,
 } from "@merge/xir";
+import { compileFile } from "../src/index.ts";
 import { runPythonModel, runPythonSource } from "../src/python.ts";
 
 const examples = fileURLToPath(new URL("../../../examples/python/", import.meta.url));
@@ -181,7 +182,7 @@ describe("examples/python compile to XIR", () => {
     assert.deepEqual(x.links[0]?.constraints, []);
   });
 
-  test("ingress: node.ingress(proto, port)", async () => {
+  test("ingress: node.ingress(http, 80) and node.ingress('tcp', 8443)", async () => {
     const x = await compile("ingress.py");
     assert.deepEqual(node(x, "web").ingress, [
       { protocol: "http", port: 80 },
@@ -189,6 +190,46 @@ describe("examples/python compile to XIR", () => {
     ]);
     assert.equal(node(x, "client").ingress, undefined);
     assert.equal(node(x, "web").image, "bullseye");
+
+    // No facility materializes an ingress yet: one warning says so, at the node.
+    const r = await compileFile(`${examples}ingress.py`);
+    assert.ok(r.ok, JSON.stringify(r.diagnostics));
+    const warned = r.diagnostics.filter((d) => d.code === "ingress-not-provided");
+    assert.equal(warned.length, 1);
+    assert.equal(warned[0]?.severity, "warning");
+    assert.equal(warned[0]?.location?.line, 6, "the line that made the web node");
+    assert.match(
+      warned[0]?.message ?? "",
+      /ingress asked for \(web http:80, web tcp:8443\), but no facility provides ingresses yet/,
+    );
+  });
+
+  test("training-lab: addresses by hand on one link beside addressing == ipv4; tuple groups; link tags", async () => {
+    const x = await compile("training-lab.py");
+    assert.deepEqual(x.parameters, { addressing: "ipv4", routing: "static" });
+    assert.deepEqual(node(x, "attacker").sockets[0]?.addrs, ["10.0.0.1/24"]);
+    assert.deepEqual(node(x, "gateway").sockets[0]?.addrs, ["10.0.0.254/24"]);
+    assert.deepEqual(node(x, "gateway").sockets[1]?.addrs, [], "the LAN is left to addressing == ipv4");
+    assert.deepEqual(node(x, "attacker").properties, { group: ["red"] }, "a tuple is a list");
+    assert.deepEqual(node(x, "gateway").properties, { group: ["blue", "routers"] });
+    assert.deepEqual(node(x, "target0").ingress, [{ protocol: "http", port: 8080 }]);
+    assert.equal(node(x, "target1").image, "2404");
+    assert.deepEqual(x.links[0]?.properties, { tags: ["entry", "monitored"] });
+    assert.deepEqual(x.links[0]?.constraints, [
+      { prop: "capacity", op: "==", value: mbps(100) },
+      { prop: "latency", op: "==", value: ms(5) },
+    ]);
+
+    // Reticulated, the hand-made /24 stays and the LAN gets a subnet apart from it.
+    const r = await compileFile(`${examples}training-lab.py`);
+    assert.ok(r.ok && r.xir, JSON.stringify(r.diagnostics));
+    assert.deepEqual(node(r.xir, "attacker").sockets[0]?.addrs, ["10.0.0.1/24"]);
+    const lan = ["gateway", "target0", "target1"].map((n) => {
+      const s = node(r.xir as Experiment, n).sockets.at(-1);
+      return s?.addrs[0] ?? "";
+    });
+    for (const a of lan) assert.doesNotMatch(a, /^10\.0\.0\./, `${a} is outside the hand-made 10.0.0.0/24`);
+    assert.equal(new Set(lan.map((a) => a.split("/")[1])).size, 1, "one prefix for the LAN");
   });
 
   test("ports: port.model/queues on connect, port.capacity on hand-made sockets, a named link", async () => {

@@ -33,7 +33,16 @@ export interface Parameters {
   nameResolution?: "experiment" | "infranet";
 }
 
+/**
+ * What a node's name may be: it becomes the node's hostname and names its
+ * network namespace, so letters, digits, '-', '_' and '.', starting with a
+ * letter or digit, at most 63 characters. The compiler refuses others
+ * (`bad-node-name`) rather than a facility at materialization.
+ */
+export const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
 export interface Node {
+  /** A hostname: see NODE_NAME_RE. */
   name: string;
   /** OS image name, e.g. `bookworm`, `2004`. Absent: the facility default. */
   image?: string;

@@ -1,14 +1,16 @@
-// mrg emu set <link> <rlz.exp.proj> --latency 30ms --loss 1% --capacity 50mbps [--toward <node>],
+// mrg emu set <link|tag> <rlz.exp.proj> --latency 30ms --loss 1% --capacity 50mbps [--toward <node>],
 // mrg emu show <rlz.exp.proj>: change emulated links at runtime (in seconds, no
 // re-materialization) and show what they run now. Every value needs its unit
 // (@merge/xir's parseQuantity); the API gets base units (latencyNs, capacityBps, lossFraction).
-import { type ApiEmulationValues, type ApiLinkEmulation, xirEmulation } from "@merge/portal/client";
+import { type ApiEmulationValues, type ApiLinkEmulation, type PortalClient, xirEmulation } from "@merge/portal/client";
 import {
   acceptedUnits,
   type EmulationValues,
+  type Experiment,
   formatQuantity,
   type LinkEmulation,
   parseQuantity,
+  type Scalar,
   type Unit,
 } from "@merge/xir/browser";
 import type { Command } from "commander";
@@ -54,13 +56,35 @@ function directionRows(
   ];
 }
 
+const tagsOf = (v: Scalar | Scalar[] | undefined): Scalar[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
+
+/**
+ * The links `name` stands for in the realization's model: the link of that
+ * name, or else, as MergeTB's moacmd did, every link whose `properties.tags`
+ * holds it (published models tag links, `link.properties["tags"] = ("wan",)`,
+ * to change them together). Neither: the name as given, for the portal to refuse.
+ */
+async function linksNamed(
+  portal: PortalClient,
+  proj: string,
+  exp: string,
+  rlz: string,
+  name: string,
+): Promise<string[]> {
+  const { revision } = await portal.realization(proj, exp, rlz);
+  const x = (await portal.revision(proj, exp, revision)).xir as Experiment | null;
+  if (!x || x.links.some((l) => l.name === name)) return [name];
+  const tagged = x.links.filter((l) => tagsOf(l.properties.tags).includes(name)).map((l) => l.name);
+  return tagged.length ? tagged : [name];
+}
+
 export function registerEmu(program: Command): void {
   const emu = program.command("emu").description("change and show link emulation of a materialization at runtime");
   portalOptions(
     emu
       .command("set <link> <rlz.exp.proj>")
       .description(
-        "change an emulated link (options left out keep their values); in every direction, or with --toward only toward one node",
+        "change an emulated link (options left out keep their values); in every direction, or with --toward only toward one node; <link> may also be a tag in links' properties.tags (every link tagged changes)",
       )
       .option(
         "--latency <duration>",
@@ -76,6 +100,7 @@ Examples:
   mrg emu set wan r1.demo.admin --latency 30ms
   mrg emu set wan r1.demo.admin --loss 1% --capacity 50mbps
   mrg emu set wan r1.demo.admin --toward c0 --capacity 2mbps    # only what reaches c0
+  mrg emu set slow r1.lab.admin --latency 50ms    # every link tagged "slow" (properties.tags)
   mrg emu show r1.demo.admin`,
       ),
   ).action(
@@ -87,12 +112,19 @@ Examples:
       if (f.capacity !== undefined) change.capacityBps = parseFlag("--capacity", f.capacity, "bps");
       if (!Object.keys(change).length) throw new UsageError("nothing to set: give --latency, --loss and/or --capacity");
       if (f.toward !== undefined && !f.toward.trim()) throw new UsageError("--toward: expected a node name");
-      const r = await signedIn(f).setEmulation(proj, exp, rlz, link, change, f.toward);
-      if (f.json) print(f, r, ["link"]);
+      const portal = signedIn(f);
+      const links = await linksNamed(portal, proj, exp, rlz, link);
+      const done = [];
+      for (const l of links) done.push(await portal.setEmulation(proj, exp, rlz, l, change, f.toward));
+      // One link (named, or the only one tagged): its result as before; a tag on several: all of them.
+      const [only] = done;
+      if (f.json) print(f, only && done.length === 1 ? only : done, ["link"]);
       else
         print(
           f,
-          directionRows(xirEmulation(r.emulation)).map((d) => ({ link: r.link, emulator: r.emulator, ...d })),
+          done.flatMap((r) =>
+            directionRows(xirEmulation(r.emulation)).map((d) => ({ link: r.link, emulator: r.emulator, ...d })),
+          ),
           ["link", "emulator", "toward", "latency", "loss", "capacity"],
         );
     }),

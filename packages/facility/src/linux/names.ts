@@ -6,6 +6,7 @@
  * infranet, `eth<socket+1>` experiment) because a namespace is its own space.
  */
 import { createHash } from "node:crypto";
+import { NODE_NAME_RE } from "@merge/xir";
 
 /** All prefixes look like this: `mg` and 6 lowercase hex digits. */
 export const PREFIX_RE = /^mg[0-9a-f]{6}$/;
@@ -61,8 +62,8 @@ export interface Names {
   node(name: string): string;
 }
 
-/** Node names usable in namespace names and hostnames. */
-export const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Node names usable in namespace names and hostnames: the rule the compiler checks models by. */
+export { NODE_NAME_RE };
 
 export function namesOf(prefix: string): Names {
   if (!PREFIX_RE.test(prefix)) throw new Error(`bad prefix "${prefix}": expected mg + 6 hex digits`);

@@ -47,7 +47,7 @@ from .constraint import (
     wifi_ac,
 )
 from .errors import MergexpError
-from .network import Endpoint, Link, Network, Node, Socket, experiment, ip4
+from .network import Endpoint, Link, Network, Node, Socket, experiment, http, https, ip4, tcp, udp
 from .units import bps, eb, gb, gbps, kb, kbps, mb, mbps, ms, ns, pb, pbps, s, tb, tbps, us
 
 __all__ = [
@@ -59,6 +59,11 @@ __all__ = [
     "experiment",
     "ip4",
     "MergexpError",
+    # node.ingress(http, 8080)
+    "tcp",
+    "udp",
+    "http",
+    "https",
     # node
     "proc",
     "memory",

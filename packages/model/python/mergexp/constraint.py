@@ -159,6 +159,15 @@ class Constraint:
         return {"prop": self.prop, "op": self.op, "value": self.value}
 
 
+# A constraint each element takes, for "expected constraints like ...".
+_ELEMENT_EXAMPLES = {
+    "node": "proc.cores >= 4",
+    "socket": "port.model == e1000",
+    "link": "latency == ms(10)",
+    "network": "addressing == ipv4",
+}
+
+
 def split_constraints(constraints, element, what):
     """Check each argument is a constraint on `element`; port constraints on links go to sockets."""
     own, ports = [], []
@@ -169,7 +178,7 @@ def split_constraints(constraints, element, what):
             raise ValueMismatch("%s: %s is not a property; %s" % (what, c._name, c._hint()))
         if not isinstance(c, Constraint):
             raise ValueMismatch(
-                "%s: expected constraints like proc.cores >= 4, got %r (%s)" % (what, c, type(c).__name__),
+                "%s: expected constraints like %s, got %r (%s)" % (what, _ELEMENT_EXAMPLES[element], c, type(c).__name__),
             )
         if c.element == element:
             own.append(c)

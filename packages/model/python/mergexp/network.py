@@ -16,6 +16,10 @@ from . import v0
 from .source import caller_location, warn
 
 INGRESS_PROTOCOLS = ("tcp", "udp", "http", "https")
+# Published models name the protocol bare: node.ingress(http, 8080).
+tcp, udp, http, https = INGRESS_PROTOCOLS
+# Values a script may have meant as names when it wrote addressing='ipv4'.
+_NAMED_VALUES = ("ipv4", "static", "netem", "click", "virtio", "e1000", "e1000e", "rtl8139", "lte_4g", "wifi_ac")
 _NAME_LIMIT = 253
 
 
@@ -26,9 +30,22 @@ def _check_name(what, name):
         raise ValueMismatch("%s: the name %r is longer than %d characters" % (what, name[:40] + "...", _NAME_LIMIT))
 
 
+def _refuse_keywords(what, keywords):
+    """Constraints are comparisons (addressing == ipv4), not keyword arguments; say how to write them."""
+    if not keywords:
+        return
+    k, v = next(iter(keywords.items()))
+    value = v if isinstance(v, str) and v in _NAMED_VALUES else repr(v)
+    raise ValueMismatch(
+        "%s: constraints are comparisons, not keyword arguments; write %s == %s instead of %s=%r"
+        % (what, k, value, k, v)
+    )
+
+
 class Network:
-    def __init__(self, name, *constraints):
+    def __init__(self, name, *constraints, **keywords):
         _check_name("Network(...)", name)
+        _refuse_keywords("Network(%r, ...)" % name, keywords)
         self.name = name
         self.id = name
         self.nodes = []
@@ -45,9 +62,10 @@ class Network:
             else:
                 self.parameters[c.prop] = c.value
 
-    def node(self, name, *constraints):
+    def node(self, name, *constraints, **keywords):
         """A new node; constraints like proc.cores >= 4, memory.capacity >= gb(8), image == '2004'."""
         _check_name("net.node(...)", name)
+        _refuse_keywords("net.node(%r, ...)" % name, keywords)
         prior = self._by_name.get(name)
         if prior is not None:
             raise TopologyError(
@@ -58,8 +76,9 @@ class Network:
         self._by_name[name] = n
         return n
 
-    def connect(self, nodes, *constraints, name=None):
+    def connect(self, nodes, *constraints, name=None, **keywords):
         """A link joining `nodes` (two: point to point; more: a LAN). Returns the link."""
+        _refuse_keywords("net.connect(...)", keywords)
         if isinstance(nodes, Node):
             raise ValueMismatch("net.connect(...): pass a list of nodes, e.g. net.connect([a, b])")
         try:
@@ -247,7 +266,10 @@ class Node:
     def __getattr__(self, attr):
         if attr == "mount":
             raise V0Api("node.mount(...) is the mergexp v0 API for experiment storage, which mergexp v1 cannot express")
-        raise AttributeError("Node has no attribute %r (it has name, properties, socket(), ingress())" % attr)
+        hint = _NODE_HINTS.get(attr)
+        raise AttributeError(
+            "Node has no attribute %r (it has name, properties, socket(), ingress())%s" % (attr, "; " + hint if hint else "")
+        )
 
     def __repr__(self):
         return "Node(%r)" % self.name
@@ -264,6 +286,18 @@ class Node:
         if self.ingresses:
             out["ingress"] = [dict(i) for i in self.ingresses]
         return out
+
+
+# What scripts reached for on a node that a model does not do, and where it is done instead.
+_RUN_ON_NODES = "a model only describes the experiment; run programs on its nodes once it is materialized (mrg exec NODE RID -- COMMAND)"
+_NODE_HINTS = {
+    "add_ip": "addresses belong to a node's end of a link: link[node].socket.addrs = ip4('10.0.0.1/24')",
+    "addrs": "addresses belong to a node's end of a link: link[node].socket.addrs = ip4('10.0.0.1/24')",
+    "execute": _RUN_ON_NODES,
+    "run": _RUN_ON_NODES,
+    "start": _RUN_ON_NODES,
+    "stop": _RUN_ON_NODES,
+}
 
 
 class Socket:
