@@ -4,15 +4,12 @@
 // other way round, owners are the portal's uids, and dematerialize and delete leave no mount
 // of the portal's directories anywhere. Needs root, network namespaces and the Debian image.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
-import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
+import { attachScene } from "./attach-stack.ts";
 
 const skip =
   linuxSkip ||
@@ -35,28 +32,17 @@ function mountsOf(project: string, dir: string): string[] {
 }
 
 describe("XDC and nodes share /home and /proj", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-xdc-storage-"));
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  const XDC = `x0.${proj}`;
-  let a: AttachStack | undefined;
-  const mrg = (args: string[]) => (a as AttachStack).mrg(args);
+  const { tmp, proj, mz: MZ, xdc: XDC, stack, mrg } = attachScene("mrg-xdc-storage-", MODEL);
   const onNode = async (node: string, script: string) => {
     const r = await mrg(["exec", node, MZ, "--", "sh", "-c", script]);
     assert.equal(r.code, 0, `${node}: ${script}: ${r.stderr}${r.stdout}`);
     return r.stdout;
   };
 
-  before(async () => {
-    a = await startAttachStackWithE1(tmp, proj, MODEL);
-  });
-
-  after(() => closeThenRemove(tmp, a));
-
   test("a file written on a node is read in the XDC and the other way round; nothing mounted after", {
     timeout: 300_000,
   }, async () => {
-    const h = (a as AttachStack).host;
+    const h = stack().host;
     const projDir = join(tmp, "portal", "proj", proj);
     const up = await mrg(["materialize", MZ, "--timeout", "180"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);
