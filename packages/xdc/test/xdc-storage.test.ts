@@ -4,32 +4,20 @@
 // other way round, owners are the portal's uids, and dematerialize and delete leave no mount
 // of the portal's directories anywhere. Needs root, network namespaces and the Debian image.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
-import { skip as linuxSkip } from "@merge/facility/testing/linux";
+import { skip as linuxSkip, mountsWhere } from "@merge/facility/testing/linux";
 import { attachScene } from "./attach-stack.ts";
 
 const skip =
   linuxSkip ||
   (!existsSync("/var/cache/merge/images/bookworm/usr/sbin/sshd") && "the Debian image is not built (scripts/setup.sh)");
 
-/** Mount points (in any process's view) under `/proj/<project>` or on `dir`. */
-function mountsOf(project: string, dir: string): string[] {
-  const out = new Set<string>();
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      for (const l of readFileSync(`/proc/${e}/mountinfo`, "utf8").split("\n")) {
-        const f = l.split(" ");
-        const point = f[4] ?? "";
-        if (point === `/proj/${project}` || point.startsWith(dir)) out.add(`${e}: ${point}`);
-      }
-    } catch {}
-  }
-  return [...out];
-}
+/** Mounts (in any process's view) on `/proj/<project>` or under `dir`. */
+const mountsOf = (project: string, dir: string) =>
+  mountsWhere((_, point) => point === `/proj/${project}` || point.startsWith(dir));
 
 describe("XDC and nodes share /home and /proj", { skip }, () => {
   const { tmp, proj, mz: MZ, xdc: XDC, stack, mrg } = attachScene("mrg-xdc-storage-", MODEL);

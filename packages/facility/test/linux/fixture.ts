@@ -45,6 +45,24 @@ export function qemuSkip(): string | false {
   return false;
 }
 
+/**
+ * Mounts in any process's view that `match` picks by their root and mount point (mountinfo's
+ * fourth and fifth fields), one `<pid>: <root> <point>` each: what a test asserts is gone.
+ */
+export function mountsWhere(match: (root: string, point: string) => boolean): string[] {
+  const out = new Set<string>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      for (const l of readFileSync(`/proc/${e}/mountinfo`, "utf8").split("\n")) {
+        const [root = "", point = ""] = l.split(" ").slice(3, 5);
+        if (match(root, point)) out.add(`${e}: ${root} ${point}`);
+      }
+    } catch {}
+  }
+  return [...out];
+}
+
 export interface Harness {
   dp: LinuxDataPlane;
   dataDir: string;
