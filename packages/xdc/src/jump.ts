@@ -7,24 +7,11 @@
  * `ssh -J` to those XDCs' port 22. A user with no XDC has no keys listed and
  * is refused. No shell, no TTY, no other forwarding.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
-import { answers } from "./container.ts";
-import { check, sleep } from "./run.ts";
+import { hostKey, runSshd, sshdBinary } from "./sshd.ts";
 
 export interface JumpTarget {
   /** `x0.myproj` */
@@ -77,11 +64,11 @@ export class JumpHost {
 
   /** Starts sshd (with no accounts until `update`); resolves once it listens. */
   static async start(opts: JumpHostOptions): Promise<JumpHost> {
-    const sshd = opts.sshd ?? process.env.MERGE_SSHD ?? "/usr/sbin/sshd";
-    if (!existsSync(sshd))
-      throw new Error(
-        `the jump host needs OpenSSH's sshd (${sshd}): install the Debian package openssh-server (scripts/setup.sh does)`,
-      );
+    const sshd = sshdBinary(
+      opts.sshd,
+      (path) =>
+        `the jump host needs OpenSSH's sshd (${path}): install the Debian package openssh-server (scripts/setup.sh does)`,
+    );
     const j = new JumpHost(opts);
     // sshd reads a user's authorized keys as that user: each key file belongs to its user, the directory can be
     // passed (not listed); sshd sees it at /run/sshd/keys (SCRIPT), whatever the data directory's mode.
@@ -89,41 +76,26 @@ export class JumpHost {
     mkdirSync(join(j.dir, "keys"), { recursive: true, mode: 0o711 });
     chmodSync(j.dir, 0o711);
     chmodSync(join(j.dir, "keys"), 0o711);
-    const key = join(j.dir, "ssh_host_ed25519_key");
-    if (!existsSync(key)) await check("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "merge-jump", "-f", key]);
+    await hostKey(j.dir, "merge-jump");
     writeFileSync(join(j.dir, "sshd_config"), j.config());
     j.update([]);
     // sshd's privilege separation directory (what the openssh-server package makes at boot).
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-    const logFile = join(j.dir, "sshd.log");
-    const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
-    const log = openSync(logFile, "a");
-    // --pdeathsig: sshd goes when the process that started it does, even on SIGKILL.
-    j.child = spawn(
-      "setpriv",
-      ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", SCRIPT],
-      {
-        stdio: ["ignore", log, log],
-        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", JUMP_DIR: j.dir, JUMP_SSHD: sshd },
-      },
-    );
-    closeSync(log);
-    let exited = false;
-    j.child.once("exit", () => {
-      exited = true;
+    const { child, failed } = await runSshd({
+      dir: j.dir,
+      host: j.host,
+      port: j.port,
+      script: SCRIPT,
+      propagation: "private",
+      env: { JUMP_DIR: j.dir, JUMP_SSHD: sshd },
     });
-    // Up when our sshd says it listens (another program answering on the port is not ours: sshd then exits).
-    const listening = `Server listening on ${j.host} port ${j.port}.`;
-    for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
-      if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(j.host, j.port))) {
-        opts.log?.(`jump host: sshd on ${j.host}:${j.port} (log ${logFile})`);
-        return j;
-      }
-      await sleep(50);
+    j.child = child;
+    if (failed === undefined) {
+      opts.log?.(`jump host: sshd on ${j.host}:${j.port} (log ${join(j.dir, "sshd.log")})`);
+      return j;
     }
     await j.stop();
-    const tail = readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
-    throw new Error(`the jump host's sshd did not start on ${j.host}:${j.port}: ${tail}`);
+    throw new Error(`the jump host's sshd did not start on ${j.host}:${j.port}: ${failed}`);
   }
 
   get pid(): number | undefined {
