@@ -17,7 +17,7 @@ import { closeThenRemove } from "@merge/facility/testing";
 import type { BrowserContext } from "playwright-core";
 import { buildWeb } from "../src/build.ts";
 import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
 const ERROR = "sim: the imaging server is unplugged";
@@ -51,9 +51,7 @@ test("the admin page lists a facility's failed actions with their errors", { ski
   const recorded = (await facilityHealth(s.store)).failed;
   assert.ok(recorded.length > 0 && recorded.every((a) => a.error === ERROR), JSON.stringify(recorded));
 
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-health-failure.png", async (page, problems) => {
     await page.goto(`${s.portal.url}/ui/`);
     await signIn(page, "admin", s.portal.admin.password as string);
     await page.getByRole("link", { name: "Admin", exact: true }).click();
@@ -71,14 +69,6 @@ test("the admin page lists a facility's failed actions with their errors", { ski
       /facility phobos: .*failed: sim: the imaging/,
     );
     await page.screenshot({ path: "/tmp/merge-web-health-failed.png", fullPage: true });
-    assert.deepEqual(
-      problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p)),
-      [],
-    );
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-health-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });
