@@ -8,7 +8,17 @@
  * is refused. No shell, no TTY, no other forwarding.
  */
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
 import { hostKey, runSshd, sshdBinary } from "./sshd.ts";
