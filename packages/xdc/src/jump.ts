@@ -8,19 +8,9 @@
  * is refused. No shell, no TTY, no other forwarding.
  */
 import type { ChildProcess } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
+import { accountFiles, keyLines, rewriteInPlace, writeKeyFiles } from "./accounts.ts";
 import { hostKey, runSshd, sshdBinary } from "./sshd.ts";
 
 export interface JumpTarget {
@@ -130,18 +120,16 @@ export class JumpHost {
       join(etc, "hosts"),
       `127.0.0.1 localhost\n${[...hosts].map(([name, addr]) => `${addr} ${name}\n`).join("")}`,
     );
-    const keysDir = join(this.dir, "keys");
-    const wanted = new Set<string>();
-    for (const a of accounts) {
-      if (SYSTEM.includes(a.name) || a.targets.length === 0) continue;
-      wanted.add(a.name);
-      const permit = a.targets.flatMap((t) => [`permitopen="${t.hostname}:22"`, `permitopen="${t.address}:22"`]);
-      const tmp = join(keysDir, `.${a.name}.tmp`);
-      writeFileSync(tmp, keyLines(a.keys, ["restrict", "port-forwarding", ...permit].join(",")), { mode: 0o600 });
-      chownSync(tmp, a.uid, a.uid);
-      renameSync(tmp, join(keysDir, a.name));
-    }
-    for (const f of readdirSync(keysDir)) if (!wanted.has(f)) rmSync(join(keysDir, f), { force: true });
+    writeKeyFiles(
+      join(this.dir, "keys"),
+      accounts
+        .filter((a) => !SYSTEM.includes(a.name) && a.targets.length > 0)
+        .map((a) => {
+          const permit = a.targets.flatMap((t) => [`permitopen="${t.hostname}:22"`, `permitopen="${t.address}:22"`]);
+          const options = ["restrict", "port-forwarding", ...permit].join(",");
+          return { name: a.name, text: keyLines(a.keys, options), mode: 0o600, owner: a.uid };
+        }),
+    );
   }
 
   async stop(): Promise<void> {
