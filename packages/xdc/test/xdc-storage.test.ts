@@ -4,7 +4,7 @@
 // other way round, owners are the portal's uids, and dematerialize and delete leave no mount
 // of the portal's directories anywhere. Needs root, network namespaces and the Debian image.
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
