@@ -20,8 +20,7 @@ import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { BrowserContext } from "playwright-core";
 import type { TopologyHook } from "../app/topology.ts";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
+import { builtUi } from "./built-ui.ts";
 import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 import { campus } from "./sample-xir.ts";
 
@@ -37,15 +36,14 @@ const ALICE_PW = "alice-secret-pw";
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-test-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
+  const webUi = await builtUi(base);
   started = await startPortal({
     dataDir: join(base, "data"),
     port: 0,
     seed: [{ model: phobos(), endpoint: "https://127.0.0.1:6000", description: "demo facility" }],
     // No facility runs here, and no credentials for one exist: materializations stay undelivered, and say so.
     plugins: [
-      webUiPlugin({ distDir }),
+      webUi,
       materializationPlugin({ connect: credentialsConnector(join(base, "facility-credentials")), backoffMs: 60_000 }),
     ],
   });

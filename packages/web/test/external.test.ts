@@ -16,8 +16,7 @@ import { after, before, test } from "node:test";
 import { compiledHere, LINE4, type MultiStack, startMulti } from "@merge/e2e/multi-fixture";
 import type { MaterializationStatus } from "@merge/portal/client";
 import type { BrowserContext } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
+import { builtUi } from "./built-ui.ts";
 import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
@@ -28,9 +27,8 @@ let browser: BrowserContext | undefined;
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-ext-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
-  stack = await startMulti({ backend: "sim", plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(base);
+  stack = await startMulti({ backend: "sim", plugins: [ui] });
   // Compiled here: a loaded machine's portal may give up on compiling it, which is not what this is about.
   await stack.accepted("lab", "line", JSON.stringify(await compiledHere(LINE4)), "xir");
   browser = await launchChromium(join(base, "profile"));

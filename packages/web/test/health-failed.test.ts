@@ -15,8 +15,7 @@ import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { facilityHealth, SimBackend } from "@merge/facility";
 import { closeThenRemove } from "@merge/facility/testing";
 import type { BrowserContext } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
+import { builtUi } from "./built-ui.ts";
 import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
@@ -33,9 +32,8 @@ const backend = new SimBackend({
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-health-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
-  stack = await startPortalStack(base, backend, { plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(base);
+  stack = await startPortalStack(base, backend, { plugins: [ui] });
   const source = await readFile(new URL("../../../examples/demo.ts", import.meta.url), "utf8");
   await stack.accepted("ops", "demo", source, "ts");
   browser = await launchChromium(join(base, "profile"));

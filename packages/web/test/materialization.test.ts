@@ -21,8 +21,7 @@ import { closeThenRemove } from "@merge/facility/testing";
 import type { MaterializationStatus } from "@merge/portal/client";
 import { emulationToward } from "@merge/xir";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
+import { builtUi } from "./built-ui.ts";
 import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
@@ -51,9 +50,8 @@ const backend = new SimBackend({
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-mz-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
-  stack = await startPortalStack(base, backend, { plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(base);
+  stack = await startPortalStack(base, backend, { plugins: [ui] });
   await stack.accepted("lab", "asym", SOURCE, "ts");
   browser = await launchChromium(join(base, "profile"));
 });
