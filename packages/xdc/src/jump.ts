@@ -7,11 +7,10 @@
  * `ssh -J` to those XDCs' port 22. A user with no XDC has no keys listed and
  * is refused. No shell, no TTY, no other forwarding.
  */
-import type { ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { accountFiles, keyLines, rewriteInPlace, writeKeyFiles } from "./accounts.ts";
-import { hostKey, runSshd, sshdBinary } from "./sshd.ts";
+import { hostKey, SshdServer, sshdBinary } from "./sshd.ts";
 
 export interface JumpTarget {
   /** `x0.myproj` */
@@ -50,16 +49,9 @@ mount --bind "$JUMP_DIR/keys" /run/sshd/keys
 exec "$JUMP_SSHD" -D -e -f "$JUMP_DIR/sshd_config"
 `;
 
-export class JumpHost {
-  private child: ChildProcess | undefined;
-  readonly dir: string;
-  readonly host: string;
-  readonly port: number;
-
+export class JumpHost extends SshdServer {
   private constructor(opts: JumpHostOptions) {
-    this.dir = resolve(opts.dir);
-    this.host = opts.host ?? "127.0.0.1";
-    this.port = opts.port ?? 2202;
+    super(opts, 2202);
   }
 
   /** Starts sshd (with no accounts until `update`); resolves once it listens. */
@@ -81,25 +73,17 @@ export class JumpHost {
     j.update([]);
     // sshd's privilege separation directory (what the openssh-server package makes at boot).
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-    const { child, failed } = await runSshd({
-      dir: j.dir,
-      host: j.host,
-      port: j.port,
+    const failed = await j.runSshd({
       script: SCRIPT,
       propagation: "private",
       env: { JUMP_DIR: j.dir, JUMP_SSHD: sshd },
     });
-    j.child = child;
     if (failed === undefined) {
       opts.log?.(`jump host: sshd on ${j.host}:${j.port} (log ${join(j.dir, "sshd.log")})`);
       return j;
     }
     await j.stop();
     throw new Error(`the jump host's sshd did not start on ${j.host}:${j.port}: ${failed}`);
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   /** Accounts, keys and XDC names as the portal has them now. */

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { answers } from "./container.ts";
 import { check, sleep } from "./run.ts";
 
@@ -23,10 +23,6 @@ export async function hostKey(dir: string, comment: string): Promise<void> {
 }
 
 export interface SshdRun {
-  /** Has `sshd_config` and gets `sshd.log` (appended to). */
-  dir: string;
-  host: string;
-  port: number;
   /** sh script that mounts what sshd is to see and ends in `exec sshd -D -e …`. */
   script: string;
   /** The namespace's mount propagation: `slave` to see mounts the machine makes later. */
@@ -35,32 +31,51 @@ export interface SshdRun {
   env: Record<string, string>;
 }
 
-/**
- * Starts `r.script` under `setpriv --pdeathsig` (sshd goes when this process does, even on SIGKILL)
- * and `unshare --mount`. Up when our sshd logs that it listens on host:port and the port answers
- * (another program answering there is not ours: sshd then exits); `failed` is the log's last lines
- * when it exited or did not listen within 10 s (the child may still run: the caller stops it).
- */
-export async function runSshd(r: SshdRun): Promise<{ child: ChildProcess; failed?: string }> {
-  const logFile = join(r.dir, "sshd.log");
-  const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
-  const log = openSync(logFile, "a");
-  const child = spawn(
-    "setpriv",
-    ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", r.propagation, "/bin/sh", "-c", r.script],
-    { stdio: ["ignore", log, log], env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...r.env } },
-  );
-  closeSync(log);
-  let exited = false;
-  child.once("exit", () => {
-    exited = true;
-  });
-  const listening = `Server listening on ${r.host} port ${r.port}.`;
-  for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
-    if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(r.host, r.port)))
-      return { child };
-    await sleep(50);
+/** One of our sshds: the directory with its `sshd_config` and `sshd.log`, where it listens, its process. */
+export class SshdServer {
+  protected child: ChildProcess | undefined;
+  readonly dir: string;
+  readonly host: string;
+  readonly port: number;
+
+  protected constructor(opts: { dir: string; host?: string; port?: number }, defaultPort: number) {
+    this.dir = resolve(opts.dir);
+    this.host = opts.host ?? "127.0.0.1";
+    this.port = opts.port ?? defaultPort;
   }
-  const tail = readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
-  return { child, failed: tail };
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Starts `r.script` under `setpriv --pdeathsig` (sshd goes when this process does, even on SIGKILL)
+   * and `unshare --mount`, its output appended to `sshd.log`. Up when our sshd logs that it listens on
+   * host:port and the port answers (another program answering there is not ours: sshd then exits):
+   * undefined; else the log's last lines, when it exited or did not listen within 10 s (the process
+   * may still run: the caller stops it).
+   */
+  protected async runSshd(r: SshdRun): Promise<string | undefined> {
+    const logFile = join(this.dir, "sshd.log");
+    const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
+    const log = openSync(logFile, "a");
+    const child = spawn(
+      "setpriv",
+      ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", r.propagation, "/bin/sh", "-c", r.script],
+      { stdio: ["ignore", log, log], env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...r.env } },
+    );
+    this.child = child;
+    closeSync(log);
+    let exited = false;
+    child.once("exit", () => {
+      exited = true;
+    });
+    const listening = `Server listening on ${this.host} port ${this.port}.`;
+    for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
+      if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(this.host, this.port)))
+        return undefined;
+      await sleep(50);
+    }
+    return readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
+  }
 }

@@ -17,11 +17,10 @@
  * until chowned (sshfs does not pass the writer's uid); ids are the portal's
  * everywhere, so existing files keep their owners (`idmap=none`).
  */
-import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { check, run, sleep } from "./run.ts";
-import { hostKey, runSshd, sshdBinary } from "./sshd.ts";
+import { hostKey, SshdServer, sshdBinary } from "./sshd.ts";
 
 function isMountPoint(dir: string): boolean {
   return readFileSync("/proc/self/mountinfo", "utf8")
@@ -46,18 +45,12 @@ mount --rbind "$STORAGE_PROJ" /run/mrg-storage/proj
 exec "$STORAGE_SSHD" -D -e -f "$STORAGE_DIR/sshd_config"
 `;
 
-export class StorageServer {
-  private child: ChildProcess | undefined;
+export class StorageServer extends SshdServer {
   /** The binds onto themselves this server made to share home and proj (undone at stop). */
   private shared: string[] = [];
-  readonly dir: string;
-  readonly host: string;
-  readonly port: number;
 
   private constructor(opts: StorageServerOptions) {
-    this.dir = resolve(opts.dir);
-    this.host = opts.host ?? "127.0.0.1";
-    this.port = opts.port ?? 2203;
+    super(opts, 2203);
   }
 
   static async start(opts: StorageServerOptions): Promise<StorageServer> {
@@ -78,10 +71,7 @@ export class StorageServer {
       }
       await check("mount", ["--make-shared", root]);
     }
-    const { child, failed } = await runSshd({
-      dir: s.dir,
-      host: s.host,
-      port: s.port,
+    const failed = await s.runSshd({
       script: SCRIPT,
       propagation: "slave",
       env: {
@@ -91,7 +81,6 @@ export class StorageServer {
         STORAGE_PROJ: projRoot,
       },
     });
-    s.child = child;
     if (failed === undefined) return s;
     await s.stop();
     throw new Error(`the storage server's sshd did not start on ${s.host}:${s.port}: ${failed}`);
@@ -113,10 +102,6 @@ export class StorageServer {
     writeFileSync(join(this.dir, "authorized_keys"), keys.map((k) => `restrict ${k.trim()}\n`).join(""), {
       mode: 0o600,
     });
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   async stop(): Promise<void> {
