@@ -19,7 +19,7 @@ import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, r
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { freePort, makeCerts } from "@merge/facility";
+import { facilityDaemonArgv, freePort, makeCerts } from "@merge/facility";
 import { phobos, wideArea } from "@merge/facility-model";
 import { PortalClient } from "@merge/portal/client";
 import { startPortal } from "@merge/portal/main";
@@ -387,28 +387,14 @@ function startFacilityProcess(kind: string): { child: ChildProcess; ready: Promi
   const child = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(root, "packages/facility/src/daemon.ts"),
-      "facility",
-      "--store",
-      facilityStore,
-      "--certs",
-      certs,
-      "--model",
-      modelFile,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(facilityPort),
-      "--registry-port",
-      String(facilityPorts[1]),
-      "--driver-port",
-      String(facilityPorts[2]),
-      "--backend",
-      kind,
-      "--data-dir",
-      join(facilityDir, "backend"),
+      ...facilityDaemonArgv({
+        store: facilityStore,
+        certs,
+        modelFile,
+        ports: { commander: facilityPort, registry: facilityPorts[1] as number, driver: facilityPorts[2] as number },
+        backend: kind,
+        dataDir: join(facilityDir, "backend"),
+      }),
       // One machine: nodes bind-mount the portal's homes and project directories (as XDCs do).
       ...(kind === "linux" ? ["--storage", join(data, "portal")] : []),
       "--metrics-port",

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { facilityDaemonArgv } from "@merge/facility";
 import { PortalClient } from "@merge/portal/client";
 import { alive, type Stack, startStack, stopStack } from "./fixtures/start-stack.ts";
 
@@ -82,28 +83,14 @@ test("npm start again: after a SIGKILL, with a facility left running, after the 
     const facilityDir = join(data, "facility");
     const stray = spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(root, "packages/facility/src/daemon.ts"),
-        "facility",
-        "--store",
-        `sqlite://${join(facilityDir, "store")}`,
-        "--certs",
-        join(facilityDir, "certs"),
-        "--model",
-        join(facilityDir, "phobos.json"),
-        "--port",
-        String(port),
-        "--registry-port",
-        String(port + 1),
-        "--driver-port",
-        String(port + 2),
-        "--backend",
-        "sim",
-        "--data-dir",
-        join(facilityDir, "backend"),
-      ],
+      facilityDaemonArgv({
+        store: `sqlite://${join(facilityDir, "store")}`,
+        certs: join(facilityDir, "certs"),
+        modelFile: join(facilityDir, "phobos.json"),
+        ports: { commander: port, registry: port + 1, driver: port + 2 },
+        backend: "sim",
+        dataDir: join(facilityDir, "backend"),
+      }),
       { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
     );
     others.push(stray.pid as number);

@@ -6,9 +6,16 @@
  * resources nobody serves, and drivers that fail, come back as errors.
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import * as pb from "@merge/proto";
-import type { TlsMaterial } from "./certs.ts";
+import type { CertRole, TlsMaterial } from "./certs.ts";
 import { serveTls, type TlsServer, tlsClient } from "./grpc.ts";
 
 interface Registration {
@@ -288,22 +295,13 @@ export async function startCommander(opts: CommanderOptions): Promise<Commander>
     },
   };
 
-  const facilityServer = await serveTls({
-    tls: opts.tls,
-    allow: ["portal"],
-    host: opts.host,
-    port: opts.port,
-    routes: (router) => router.service(pb.FacilityService, facility),
-    interceptors: opts.interceptors,
-  });
-  const registryServer = await serveTls({
-    tls: opts.tls,
-    allow: ["driver"],
-    host: opts.host,
-    port: opts.registryPort,
-    routes: (router) => router.service(pb.RegistryService, registry),
-    interceptors: opts.interceptors,
-  });
+  // Two servers on one certificate: each its own port, service and the one role that may call it.
+  const serve = (allow: CertRole, port: number | undefined, routes: (router: ConnectRouter) => void) =>
+    serveTls({ tls: opts.tls, allow: [allow], host: opts.host, port, routes, interceptors: opts.interceptors });
+  const facilityServer = await serve("portal", opts.port, (router) => router.service(pb.FacilityService, facility));
+  const registryServer = await serve("driver", opts.registryPort, (router) =>
+    router.service(pb.RegistryService, registry),
+  );
   return {
     facility: facilityServer,
     registry: registryServer,

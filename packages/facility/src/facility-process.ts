@@ -57,6 +57,53 @@ export interface FacilityProcess {
   stop(ms?: number): Promise<void>;
 }
 
+/** What every facility daemon is started with; the rest of its flags are per caller. */
+export interface FacilityDaemonArgs {
+  /** `sqlite:///dir` or `etcd://host:port`. */
+  store: string;
+  certs: string;
+  modelFile: string;
+  /** Where the commander, registry and driver listen (default 127.0.0.1). */
+  host?: string;
+  /** 0: any free port. `hostRegistry` left out: the daemon's default. */
+  ports: { commander: number; registry: number; driver: number; hostRegistry?: number };
+  backend: string;
+  dataDir: string;
+}
+
+/**
+ * `node`'s arguments that run `daemon.ts facility` with `a`: the one place outside the daemon that
+ * spells its required flags (npm start, spawnFacility and tests that start a daemon themselves).
+ */
+export function facilityDaemonArgv(a: FacilityDaemonArgs): string[] {
+  const { commander, registry, driver, hostRegistry } = a.ports;
+  return [
+    "--import",
+    "tsx",
+    DAEMON,
+    "facility",
+    "--store",
+    a.store,
+    "--certs",
+    a.certs,
+    "--model",
+    a.modelFile,
+    "--host",
+    a.host ?? "127.0.0.1",
+    "--port",
+    String(commander),
+    "--registry-port",
+    String(registry),
+    "--driver-port",
+    String(driver),
+    ...(hostRegistry === undefined ? [] : ["--host-registry-port", String(hostRegistry)]),
+    "--backend",
+    a.backend,
+    "--data-dir",
+    a.dataDir,
+  ];
+}
+
 /** Start the facility daemon for `o.model` in `o.dir`. */
 export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
@@ -68,30 +115,14 @@ export function spawnFacility(o: FacilityProcessOptions): FacilityProcess {
   const logFile = join(o.dir, "facility.log");
   const log = createWriteStream(logFile, { flags: "a" });
   const args = [
-    "--import",
-    "tsx",
-    DAEMON,
-    "facility",
-    "--store",
-    `sqlite://${join(o.dir, "store")}`,
-    "--certs",
-    certs,
-    "--model",
-    modelFile,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(o.port ?? 0),
-    "--registry-port",
-    "0",
-    "--driver-port",
-    "0",
-    "--host-registry-port",
-    "0",
-    "--backend",
-    o.backend,
-    "--data-dir",
-    join(o.dir, "backend"),
+    ...facilityDaemonArgv({
+      store: `sqlite://${join(o.dir, "store")}`,
+      certs,
+      modelFile,
+      ports: { commander: o.port ?? 0, registry: 0, driver: 0, hostRegistry: 0 },
+      backend: o.backend,
+      dataDir: join(o.dir, "backend"),
+    }),
     ...(o.noHarbor ? ["--no-harbor"] : []),
     ...(o.qualifyNames ? ["--qualify-names"] : []),
     ...(o.site ? ["--site", o.site.netns, "--site-address", o.site.address] : []),

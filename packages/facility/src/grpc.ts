@@ -4,7 +4,7 @@
  * TLS handshake) and any client whose certificate has the wrong role (per call).
  */
 import http2 from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import {
   Code,
@@ -17,6 +17,7 @@ import {
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { TlsMaterial } from "@merge/proto";
 import { type CertRole, peerRole } from "./certs.ts";
+import { listenOn } from "./port.ts";
 
 const roleKey = createContextKey<string | undefined>(undefined, { description: "peer certificate role" });
 /** The verified peer certificate's common name (a host agent's is its host's name). */
@@ -83,14 +84,9 @@ export async function serveTls(opts: {
     sockets.add(c);
     c.on("close", () => sockets.delete(c));
   });
-  const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port, authority } = await listenOn(server, opts.host ?? "127.0.0.1", opts.port);
   return {
-    url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: `https://${authority}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

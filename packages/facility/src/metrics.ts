@@ -16,11 +16,11 @@
  * Rex actions per second: rate(merge_rex_actions_total[1m]).
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { ConnectError } from "@connectrpc/connect";
 import type { Store } from "@merge/store";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { listenOn } from "./port.ts";
 import type { RexEvent } from "./rex.ts";
 import { type Action, keys, parseKey, type Task } from "./task.ts";
 
@@ -189,14 +189,9 @@ export async function serveMetrics(
       (err: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`metrics: ${err.message}\n`),
     );
   });
-  const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { authority } = await listenOn(server, opts.host ?? "127.0.0.1", opts.port);
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`,
+    url: `http://${authority}/metrics`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -32,6 +32,22 @@ export interface Registration {
   active?: boolean;
 }
 
+/**
+ * The batch that writes `project` with its creator as member (both sides of the membership), only
+ * while no user or project has its name: users and projects share one namespace.
+ */
+function projectWithCreator(project: Project): Batch {
+  const member: Member = { project: project.name, user: project.creator, role: "creator", added: project.created };
+  return new Batch()
+    .absent(keys.user(project.name))
+    .absent(keys.project(project.name))
+    .put(keys.project(project.name), project)
+    .put(keys.member(project.name, project.creator), member)
+    .put(keys.membership(project.creator, project.name), member);
+}
+
+const nameTaken = (name: string) => `the name '${name}' is taken by a user or project; choose another`;
+
 export async function registerUser(store: Store, ws: Workspace, reg: Registration): Promise<User> {
   const now = new Date().toISOString();
   const user: User = {
@@ -54,15 +70,7 @@ export async function registerUser(store: Store, ws: Workspace, reg: Registratio
     creator: reg.name,
     created: now,
   };
-  const member: Member = { project: reg.name, user: reg.name, role: "creator", added: now };
-  await new Batch()
-    .absent(keys.user(reg.name))
-    .absent(keys.project(reg.name))
-    .put(keys.user(reg.name), user)
-    .put(keys.project(reg.name), project)
-    .put(keys.member(reg.name, reg.name), member)
-    .put(keys.membership(reg.name, reg.name), member)
-    .commit(store, `the name '${reg.name}' is taken by a user or project; choose another`);
+  await projectWithCreator(project).put(keys.user(reg.name), user).commit(store, nameTaken(reg.name));
   await ws.createHome(reg.name);
   await ws.createProject(reg.name);
   return user;
@@ -192,14 +200,7 @@ export async function createProject(
     creator: p.creator,
     created: now,
   };
-  const member: Member = { project: p.name, user: p.creator, role: "creator", added: now };
-  await new Batch()
-    .absent(keys.project(p.name))
-    .absent(keys.user(p.name))
-    .put(keys.project(p.name), project)
-    .put(keys.member(p.name, p.creator), member)
-    .put(keys.membership(p.creator, p.name), member)
-    .commit(store, `the name '${p.name}' is taken by a user or project; choose another`);
+  await projectWithCreator(project).commit(store, nameTaken(p.name));
   await ws.createProject(p.name);
   return project;
 }

@@ -20,9 +20,8 @@ import { type Started, startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { BrowserContext } from "playwright-core";
 import type { TopologyHook } from "../app/topology.ts";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { builtUi } from "./built-ui.ts";
+import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 import { campus } from "./sample-xir.ts";
 
 const skip = skipWithoutChromium;
@@ -37,15 +36,14 @@ const ALICE_PW = "alice-secret-pw";
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-test-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
+  const webUi = await builtUi(base);
   started = await startPortal({
     dataDir: join(base, "data"),
     port: 0,
     seed: [{ model: phobos(), endpoint: "https://127.0.0.1:6000", description: "demo facility" }],
     // No facility runs here, and no credentials for one exist: materializations stay undelivered, and say so.
     plugins: [
-      webUiPlugin({ distDir }),
+      webUi,
       materializationPlugin({ connect: credentialsConnector(join(base, "facility-credentials")), backoffMs: 60_000 }),
     ],
   });
@@ -86,9 +84,7 @@ async function aliceMaterialization(): Promise<{ status: string }> {
 
 test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }, async () => {
   const url = (started as Started).url;
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-failure.png", async (page, problems) => {
     const res = await page.goto(`${url}/ui/projects/alice/experiments/demo`);
     assert.equal(
       res?.status(),
@@ -217,21 +213,13 @@ test("sign in, see the topology, realize and accept", { skip, timeout: 180_000 }
     await page.goto(`${url}/ui/projects`);
     await page.locator("[data-error=session-expired]").waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("merge.session")), null);
-    const pageErrors = problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p));
-    assert.deepEqual(pageErrors, []);
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });
 
 test("sign out, sign in as administrator, activate a pending account", { skip, timeout: 120_000 }, async () => {
   const url = (started as Started).url;
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-failure.png", async (page) => {
     // A fresh tab has no token, but the provider remembers alice (its cookie session): no password asked.
     await page.goto(`${url}/ui/`);
     await page.getByTestId("sign-in").click();
@@ -271,19 +259,12 @@ test("sign out, sign in as administrator, activate a pending account", { skip, t
     await pending.getByRole("button", { name: "Activate" }).click();
     await page.getByRole("heading", { name: "Waiting for activation (0)" }).waitFor();
     assert.equal((await admin.user("bob")).state, "active");
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+  });
 });
 
 test("a 1,000-host topology draws at once and settles in a layout worker", { skip, timeout: 120_000 }, async () => {
   const url = (started as Started).url;
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-failure.png", async (page, problems) => {
     await page.goto(`${url}/ui/projects/alice/experiments/campus`);
     // The provider still knows the administrator from the previous test: signing in asks nothing.
     await page.getByTestId("sign-in").click();
@@ -298,27 +279,17 @@ test("a 1,000-host topology draws at once and settles in a layout worker", { ski
     assert.ok(before && settled, "h0 is drawn");
     assert.notDeepEqual(before, settled, "the worker moved the vertices");
     await page.screenshot({ path: "/tmp/merge-web-campus.png" });
-    assert.deepEqual(
-      problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p)),
-      [],
-    );
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });
 
 test("sign-up beside sign-in makes a pending account; no console errors, no favicon 404", { skip }, async () => {
   const url = (started as Started).url;
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  const missing: string[] = [];
-  page.on("response", (r) => {
-    if (r.status() === 404) missing.push(r.url());
-  });
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-failure.png", async (page, problems) => {
+    const missing: string[] = [];
+    page.on("response", (r) => {
+      if (r.status() === 404) missing.push(r.url());
+    });
     await page.goto(`${url}/ui/`);
     // Signed out (earlier tests left a session in this profile).
     await page.evaluate(() => {
@@ -360,10 +331,5 @@ test("sign-up beside sign-in makes a pending account; no console errors, no favi
       [],
       "no console errors besides the refused duplicate",
     );
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+  });
 });

@@ -60,3 +60,30 @@ export async function signIn(page: Page, user: string, password: string): Promis
   await page.waitForURL(/\/ui\//);
   await page.getByTestId("whoami").filter({ hasText: user }).waitFor();
 }
+
+/** The page errors and Content Security Policy violations among `problems`: what no page may have. */
+export function pageErrors(problems: string[]): string[] {
+  return problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p));
+}
+
+/**
+ * Runs `body` on a new page of `browser` with its problems collected (`watch`); when it fails, a
+ * full-page screenshot at `failureShot` and the error again with the browser's problems; the page
+ * closed after, failed or not.
+ */
+export async function onPage(
+  browser: BrowserContext,
+  failureShot: string,
+  body: (page: Page, problems: string[]) => Promise<void>,
+): Promise<void> {
+  const page = await browser.newPage();
+  const problems = watch(page);
+  try {
+    await body(page, problems);
+  } catch (e) {
+    await page.screenshot({ path: failureShot, fullPage: true }).catch(() => {});
+    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+}

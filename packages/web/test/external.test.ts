@@ -16,9 +16,8 @@ import { after, before, test } from "node:test";
 import { compiledHere, LINE4, type MultiStack, startMulti } from "@merge/e2e/multi-fixture";
 import type { MaterializationStatus } from "@merge/portal/client";
 import type { BrowserContext } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { builtUi } from "./built-ui.ts";
+import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
 let base: string | undefined;
@@ -28,9 +27,8 @@ let browser: BrowserContext | undefined;
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-ext-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
-  stack = await startMulti({ backend: "sim", plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(base);
+  stack = await startMulti({ backend: "sim", plugins: [ui] });
   // Compiled here: a loaded machine's portal may give up on compiling it, which is not what this is about.
   await stack.accepted("lab", "line", JSON.stringify(await compiledHere(LINE4)), "xir");
   browser = await launchChromium(join(base, "profile"));
@@ -47,9 +45,7 @@ test("the materialization view marks an external link and warns of shared wide-a
   timeout: 240_000,
 }, async () => {
   const s = stack as MultiStack;
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-mz-external-failure.png", async (page, problems) => {
     await page.goto(`${s.portal.url}/ui/projects/lab/experiments/line/realizations/r1`);
     await signIn(page, "admin", s.portal.admin.password as string);
     await page.locator("[data-testid=realization][data-state=accepted]").waitFor();
@@ -80,11 +76,6 @@ test("the materialization view marks an external link and warns of shared wide-a
     );
     await page.screenshot({ path: "/tmp/merge-web-mz-external.png", fullPage: true });
     // As the other browser tests: no page error or CSP violation (a 404 for the materialization before it exists is expected).
-    assert.deepEqual(
-      problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p)),
-      [],
-    );
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });

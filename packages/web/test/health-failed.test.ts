@@ -15,9 +15,8 @@ import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { facilityHealth, SimBackend } from "@merge/facility";
 import { closeThenRemove } from "@merge/facility/testing";
 import type { BrowserContext } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { builtUi } from "./built-ui.ts";
+import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
 const ERROR = "sim: the imaging server is unplugged";
@@ -33,9 +32,8 @@ const backend = new SimBackend({
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-health-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
-  stack = await startPortalStack(base, backend, { plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(base);
+  stack = await startPortalStack(base, backend, { plugins: [ui] });
   const source = await readFile(new URL("../../../examples/demo.ts", import.meta.url), "utf8");
   await stack.accepted("ops", "demo", source, "ts");
   browser = await launchChromium(join(base, "profile"));
@@ -51,9 +49,7 @@ test("the admin page lists a facility's failed actions with their errors", { ski
   const recorded = (await facilityHealth(s.store)).failed;
   assert.ok(recorded.length > 0 && recorded.every((a) => a.error === ERROR), JSON.stringify(recorded));
 
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-health-failure.png", async (page, problems) => {
     await page.goto(`${s.portal.url}/ui/`);
     await signIn(page, "admin", s.portal.admin.password as string);
     await page.getByRole("link", { name: "Admin", exact: true }).click();
@@ -71,14 +67,6 @@ test("the admin page lists a facility's failed actions with their errors", { ski
       /facility phobos: .*failed: sim: the imaging/,
     );
     await page.screenshot({ path: "/tmp/merge-web-health-failed.png", fullPage: true });
-    assert.deepEqual(
-      problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p)),
-      [],
-    );
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-health-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });

@@ -21,9 +21,8 @@ import { closeThenRemove } from "@merge/facility/testing";
 import type { MaterializationStatus } from "@merge/portal/client";
 import { emulationToward } from "@merge/xir";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { builtUi } from "./built-ui.ts";
+import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip = skipWithoutChromium;
 const MS = 1e6; // the facility keeps latency in ns
@@ -51,9 +50,8 @@ const backend = new SimBackend({
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-mz-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
-  stack = await startPortalStack(base, backend, { plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(base);
+  stack = await startPortalStack(base, backend, { plugins: [ui] });
   await stack.accepted("lab", "asym", SOURCE, "ts");
   browser = await launchChromium(join(base, "profile"));
 });
@@ -86,9 +84,7 @@ test("links per direction, runtime emulation and node power from the realization
   timeout: 150_000,
 }, async () => {
   const s = stack as PortalStack;
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-mz-failure.png", async (page, problems) => {
     await page.goto(`${s.portal.url}/ui/projects/lab/experiments/asym/realizations/r1`);
     await signIn(page, "admin", s.portal.admin.password as string);
     await page.locator("[data-testid=realization][data-state=accepted]").waitFor();
@@ -220,14 +216,6 @@ test("links per direction, runtime emulation and node power from the realization
     assert.equal((await apiStatus()).nodes.find((n) => n.node === "a")?.power, "on");
     await page.screenshot({ path: "/tmp/merge-web-mz-power.png", fullPage: true });
 
-    assert.deepEqual(
-      problems.filter((p) => p.startsWith("page error") || /Content Security Policy/i.test(p)),
-      [],
-    );
-  } catch (e) {
-    await page.screenshot({ path: "/tmp/merge-web-mz-failure.png", fullPage: true }).catch(() => {});
-    throw new Error(`${(e as Error).message}\nbrowser: ${problems.join("\n")}`, { cause: e });
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });

@@ -17,8 +17,7 @@ import { skip as linuxSkip } from "@merge/facility/testing/linux";
 import { ensureJupyterLayer } from "@merge/xdc";
 import { type AttachStack, startAttachStack } from "@merge/xdc/attach-stack";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
+import { builtUi } from "./built-ui.ts";
 import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
 import { putNotebook } from "./xdc-ui.ts";
 
@@ -39,10 +38,9 @@ let browser: BrowserContext | undefined;
 before(async () => {
   if (skip) return;
   await ensureJupyterLayer();
-  const distDir = join(tmp, "dist");
-  await buildWeb(distDir);
+  const ui = await builtUi(tmp);
   // The model's compile shares this machine with chromium, Jupyter and a materialization: room for it.
-  a = await startAttachStack(tmp, { plugins: [webUiPlugin({ distDir })], compileTimeoutMs: 150_000 });
+  a = await startAttachStack(tmp, { plugins: [ui], compileTimeoutMs: 150_000 });
   a.mzids.push(MZ);
   await a.stack.accepted(proj, "e1", LINUX_PAIR, "ts");
   browser = await launchChromium(join(tmp, "profile"));

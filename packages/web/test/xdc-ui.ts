@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { imageCache } from "@merge/facility/linux";
 import { startXdcStack, type XdcStack } from "@merge/xdc/testing";
 import type { BrowserContext, Page } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
+import { builtUi } from "./built-ui.ts";
 import { launchChromium, skipWithoutChromium } from "./chromium.ts";
 
 /** Why the XDC UI tests cannot run here, or false. */
@@ -19,9 +18,8 @@ export const skipXdcUi =
       : false);
 
 export async function startXdcUi(tmp: string): Promise<{ s: XdcStack; browser: BrowserContext }> {
-  const distDir = join(tmp, "dist");
-  await buildWeb(distDir);
-  const s = await startXdcStack(tmp, { plugins: [webUiPlugin({ distDir })] });
+  const ui = await builtUi(tmp);
+  const s = await startXdcStack(tmp, { plugins: [ui] });
   try {
     const alice = await s.user("alice");
     await alice.createProject({ name: "myproj" });

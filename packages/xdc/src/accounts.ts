@@ -4,7 +4,8 @@
  * accounts of the machine; these files are bind-mounted over /etc inside the
  * container (or the jump host's own mount namespace) only.
  */
-import { writeFileSync } from "node:fs";
+import { chownSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { XdcAccount } from "./wire.ts";
 
 export interface AccountFiles {
@@ -54,6 +55,31 @@ export function accountFiles(
  */
 export function rewriteInPlace(path: string, text: string, mode = 0o644): void {
   writeFileSync(path, text, { mode });
+}
+
+/** One account's authorized_keys file in a keys directory (see `writeKeyFiles`). */
+export interface KeyFile {
+  /** The account's name: the file's. */
+  name: string;
+  text: string;
+  mode: number;
+  /** Its owner and group (sshd reads a user's keys as that user); else root's. */
+  owner?: number;
+}
+
+/**
+ * Makes `dir` hold exactly `files`: each written whole (a temporary, then a rename, so sshd never
+ * reads half a file), and every other file (accounts gone) removed.
+ */
+export function writeKeyFiles(dir: string, files: readonly KeyFile[]): void {
+  for (const f of files) {
+    const tmp = join(dir, `.${f.name}.tmp`);
+    writeFileSync(tmp, f.text, { mode: f.mode });
+    if (f.owner !== undefined) chownSync(tmp, f.owner, f.owner);
+    renameSync(tmp, join(dir, f.name));
+  }
+  const wanted = new Set(files.map((f) => f.name));
+  for (const f of readdirSync(dir)) if (!wanted.has(f)) rmSync(join(dir, f), { force: true });
 }
 
 /** One authorized_keys line per key; keys that are not one line of `type base64 [comment]` are dropped. */

@@ -19,7 +19,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { homeDirFor, imageCache, projectDirFor } from "@merge/facility/linux";
 import { MergeError } from "@merge/xir/errors";
-import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
+import { accountFiles, keyLines, rewriteInPlace, writeKeyFiles } from "./accounts.ts";
 import { tunnelDown, tunnelUp, xdcPublicKey } from "./attach.ts";
 import { answers, containerLeftovers, plumb, running, startContainer, stopContainer } from "./container.ts";
 import { ensureJupyterLayer, jupyterCommand } from "./jupyter.ts";
@@ -373,14 +373,10 @@ export class XdcHost {
     if (!existsSync(join(etc, "hosts")))
       rewriteInPlace(join(etc, "hosts"), `127.0.0.1 localhost\n${rec.address} ${hostname}\n`);
     if (!existsSync(join(etc, "resolv.conf"))) rewriteInPlace(join(etc, "resolv.conf"), "");
-    const keys = join(etc, "mrg-xdc", "keys");
-    const wanted = new Set(rec.spec.accounts.map((a) => a.name));
-    for (const f of readdirSync(keys)) if (!wanted.has(f)) rmSync(join(keys, f), { force: true });
-    for (const a of rec.spec.accounts) {
-      const tmp = join(keys, `.${a.name}.tmp`);
-      writeFileSync(tmp, keyLines(a.keys), { mode: 0o644 });
-      renameSync(tmp, join(keys, a.name));
-    }
+    writeKeyFiles(
+      join(etc, "mrg-xdc", "keys"),
+      rec.spec.accounts.map((a) => ({ name: a.name, text: keyLines(a.keys), mode: 0o644 })),
+    );
   }
 
   private statusOf(r: XdcRecord): XdcStatus {

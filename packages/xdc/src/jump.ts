@@ -7,24 +7,10 @@
  * `ssh -J` to those XDCs' port 22. A user with no XDC has no keys listed and
  * is refused. No shell, no TTY, no other forwarding.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { join, resolve } from "node:path";
-import { accountFiles, keyLines, rewriteInPlace } from "./accounts.ts";
-import { answers } from "./container.ts";
-import { check, sleep } from "./run.ts";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { accountFiles, keyLines, rewriteInPlace, writeKeyFiles } from "./accounts.ts";
+import { hostKey, SshdServer, sshdBinary } from "./sshd.ts";
 
 export interface JumpTarget {
   /** `x0.myproj` */
@@ -63,25 +49,18 @@ mount --bind "$JUMP_DIR/keys" /run/sshd/keys
 exec "$JUMP_SSHD" -D -e -f "$JUMP_DIR/sshd_config"
 `;
 
-export class JumpHost {
-  private child: ChildProcess | undefined;
-  readonly dir: string;
-  readonly host: string;
-  readonly port: number;
-
+export class JumpHost extends SshdServer {
   private constructor(opts: JumpHostOptions) {
-    this.dir = resolve(opts.dir);
-    this.host = opts.host ?? "127.0.0.1";
-    this.port = opts.port ?? 2202;
+    super(opts, 2202);
   }
 
   /** Starts sshd (with no accounts until `update`); resolves once it listens. */
   static async start(opts: JumpHostOptions): Promise<JumpHost> {
-    const sshd = opts.sshd ?? process.env.MERGE_SSHD ?? "/usr/sbin/sshd";
-    if (!existsSync(sshd))
-      throw new Error(
-        `the jump host needs OpenSSH's sshd (${sshd}): install the Debian package openssh-server (scripts/setup.sh does)`,
-      );
+    const sshd = sshdBinary(
+      opts.sshd,
+      (path) =>
+        `the jump host needs OpenSSH's sshd (${path}): install the Debian package openssh-server (scripts/setup.sh does)`,
+    );
     const j = new JumpHost(opts);
     // sshd reads a user's authorized keys as that user: each key file belongs to its user, the directory can be
     // passed (not listed); sshd sees it at /run/sshd/keys (SCRIPT), whatever the data directory's mode.
@@ -89,45 +68,22 @@ export class JumpHost {
     mkdirSync(join(j.dir, "keys"), { recursive: true, mode: 0o711 });
     chmodSync(j.dir, 0o711);
     chmodSync(join(j.dir, "keys"), 0o711);
-    const key = join(j.dir, "ssh_host_ed25519_key");
-    if (!existsSync(key)) await check("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "merge-jump", "-f", key]);
+    await hostKey(j.dir, "merge-jump");
     writeFileSync(join(j.dir, "sshd_config"), j.config());
     j.update([]);
     // sshd's privilege separation directory (what the openssh-server package makes at boot).
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-    const logFile = join(j.dir, "sshd.log");
-    const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
-    const log = openSync(logFile, "a");
-    // --pdeathsig: sshd goes when the process that started it does, even on SIGKILL.
-    j.child = spawn(
-      "setpriv",
-      ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", SCRIPT],
-      {
-        stdio: ["ignore", log, log],
-        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", JUMP_DIR: j.dir, JUMP_SSHD: sshd },
-      },
-    );
-    closeSync(log);
-    let exited = false;
-    j.child.once("exit", () => {
-      exited = true;
+    const failed = await j.runSshd({
+      script: SCRIPT,
+      propagation: "private",
+      env: { JUMP_DIR: j.dir, JUMP_SSHD: sshd },
     });
-    // Up when our sshd says it listens (another program answering on the port is not ours: sshd then exits).
-    const listening = `Server listening on ${j.host} port ${j.port}.`;
-    for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
-      if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(j.host, j.port))) {
-        opts.log?.(`jump host: sshd on ${j.host}:${j.port} (log ${logFile})`);
-        return j;
-      }
-      await sleep(50);
+    if (failed === undefined) {
+      opts.log?.(`jump host: sshd on ${j.host}:${j.port} (log ${join(j.dir, "sshd.log")})`);
+      return j;
     }
     await j.stop();
-    const tail = readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
-    throw new Error(`the jump host's sshd did not start on ${j.host}:${j.port}: ${tail}`);
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
+    throw new Error(`the jump host's sshd did not start on ${j.host}:${j.port}: ${failed}`);
   }
 
   /** Accounts, keys and XDC names as the portal has them now. */
@@ -148,18 +104,16 @@ export class JumpHost {
       join(etc, "hosts"),
       `127.0.0.1 localhost\n${[...hosts].map(([name, addr]) => `${addr} ${name}\n`).join("")}`,
     );
-    const keysDir = join(this.dir, "keys");
-    const wanted = new Set<string>();
-    for (const a of accounts) {
-      if (SYSTEM.includes(a.name) || a.targets.length === 0) continue;
-      wanted.add(a.name);
-      const permit = a.targets.flatMap((t) => [`permitopen="${t.hostname}:22"`, `permitopen="${t.address}:22"`]);
-      const tmp = join(keysDir, `.${a.name}.tmp`);
-      writeFileSync(tmp, keyLines(a.keys, ["restrict", "port-forwarding", ...permit].join(",")), { mode: 0o600 });
-      chownSync(tmp, a.uid, a.uid);
-      renameSync(tmp, join(keysDir, a.name));
-    }
-    for (const f of readdirSync(keysDir)) if (!wanted.has(f)) rmSync(join(keysDir, f), { force: true });
+    writeKeyFiles(
+      join(this.dir, "keys"),
+      accounts
+        .filter((a) => !SYSTEM.includes(a.name) && a.targets.length > 0)
+        .map((a) => {
+          const permit = a.targets.flatMap((t) => [`permitopen="${t.hostname}:22"`, `permitopen="${t.address}:22"`]);
+          const options = ["restrict", "port-forwarding", ...permit].join(",");
+          return { name: a.name, text: keyLines(a.keys, options), mode: 0o600, owner: a.uid };
+        }),
+    );
   }
 
   async stop(): Promise<void> {

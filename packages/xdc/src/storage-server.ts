@@ -17,11 +17,10 @@
  * until chowned (sshfs does not pass the writer's uid); ids are the portal's
  * everywhere, so existing files keep their owners (`idmap=none`).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { answers } from "./container.ts";
 import { check, run, sleep } from "./run.ts";
+import { hostKey, SshdServer, sshdBinary } from "./sshd.ts";
 
 function isMountPoint(dir: string): boolean {
   return readFileSync("/proc/self/mountinfo", "utf8")
@@ -46,28 +45,19 @@ mount --rbind "$STORAGE_PROJ" /run/mrg-storage/proj
 exec "$STORAGE_SSHD" -D -e -f "$STORAGE_DIR/sshd_config"
 `;
 
-export class StorageServer {
-  private child: ChildProcess | undefined;
+export class StorageServer extends SshdServer {
   /** The binds onto themselves this server made to share home and proj (undone at stop). */
   private shared: string[] = [];
-  readonly dir: string;
-  readonly host: string;
-  readonly port: number;
 
   private constructor(opts: StorageServerOptions) {
-    this.dir = resolve(opts.dir);
-    this.host = opts.host ?? "127.0.0.1";
-    this.port = opts.port ?? 2203;
+    super(opts, 2203);
   }
 
   static async start(opts: StorageServerOptions): Promise<StorageServer> {
-    const sshd = opts.sshd ?? process.env.MERGE_SSHD ?? "/usr/sbin/sshd";
-    if (!existsSync(sshd)) throw new Error(`the storage server needs OpenSSH's sshd (${sshd}): openssh-server`);
+    const sshd = sshdBinary(opts.sshd, (path) => `the storage server needs OpenSSH's sshd (${path}): openssh-server`);
     const s = new StorageServer(opts);
     mkdirSync(s.dir, { recursive: true, mode: 0o700 });
-    const key = join(s.dir, "ssh_host_ed25519_key");
-    if (!existsSync(key))
-      await check("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "merge-storage", "-f", key]);
+    await hostKey(s.dir, "merge-storage");
     if (!existsSync(join(s.dir, "authorized_keys"))) s.authorize([]);
     writeFileSync(join(s.dir, "sshd_config"), s.config());
     mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
@@ -81,37 +71,19 @@ export class StorageServer {
       }
       await check("mount", ["--make-shared", root]);
     }
-    const logFile = join(s.dir, "sshd.log");
-    const logStart = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
-    const log = openSync(logFile, "a");
-    s.child = spawn(
-      "setpriv",
-      ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "slave", "/bin/sh", "-c", SCRIPT],
-      {
-        stdio: ["ignore", log, log],
-        env: {
-          PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
-          STORAGE_DIR: s.dir,
-          STORAGE_SSHD: sshd,
-          STORAGE_HOME: resolve(opts.homeRoot),
-          STORAGE_PROJ: projRoot,
-        },
+    const failed = await s.runSshd({
+      script: SCRIPT,
+      propagation: "slave",
+      env: {
+        STORAGE_DIR: s.dir,
+        STORAGE_SSHD: sshd,
+        STORAGE_HOME: resolve(opts.homeRoot),
+        STORAGE_PROJ: projRoot,
       },
-    );
-    closeSync(log);
-    let exited = false;
-    s.child.once("exit", () => {
-      exited = true;
     });
-    const listening = `Server listening on ${s.host} port ${s.port}.`;
-    for (let waited = 0; waited < 10_000 && !exited; waited += 50) {
-      if (readFileSync(logFile, "utf8").slice(logStart).includes(listening) && (await answers(s.host, s.port)))
-        return s;
-      await sleep(50);
-    }
+    if (failed === undefined) return s;
     await s.stop();
-    const tail = readFileSync(logFile, "utf8").slice(logStart).trim().split("\n").slice(-3).join(" | ");
-    throw new Error(`the storage server's sshd did not start on ${s.host}:${s.port}: ${tail}`);
+    throw new Error(`the storage server's sshd did not start on ${s.host}:${s.port}: ${failed}`);
   }
 
   /** The host key line a client pins (`[host]:port ssh-ed25519 …`). */
@@ -130,10 +102,6 @@ export class StorageServer {
     writeFileSync(join(this.dir, "authorized_keys"), keys.map((k) => `restrict ${k.trim()}\n`).join(""), {
       mode: 0o600,
     });
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,12 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { type PortalStack, startPortalStack } from "@merge/e2e/portal-stack";
 import { certFiles, loadTls, makeCerts } from "@merge/facility";
 import { isClean, LinuxBackend, prefixOf, sweep } from "@merge/facility/linux";
+import { closeThenRemove } from "@merge/facility/testing";
 import type { PortalPlugin } from "@merge/portal";
 import { xdcPlugin } from "@merge/portal/xdc";
 import { JumpHost, serveXdcHost, XdcHost, XdcHostClient, type XdcService } from "../src/index.ts";
@@ -114,4 +119,42 @@ export async function startAttachStackWithE1(
   a.mzids.push(`r1.e1.${project}`);
   await a.stack.accepted(project, "e1", model, "ts");
   return a;
+}
+
+/** What a describe block that runs one attach stack works with (see `attachScene`). */
+export interface AttachScene {
+  tmp: string;
+  /** A fresh project name (`p` and 8 hex digits): each run its own. */
+  proj: string;
+  /** `r1.e1.<proj>`: the materialization of the accepted model. */
+  mz: string;
+  /** `x0.<proj>`: the XDC a test makes. */
+  xdc: string;
+  /** The started stack; throws when asked before `before` ran (a skipped or failed start). */
+  stack(): AttachStack;
+  mrg(args: string[]): ReturnType<AttachStack["mrg"]>;
+}
+
+/**
+ * Call inside `describe`: a temp directory (`tmpPrefix`) and a fresh project; `before` starts an attach
+ * stack with `model` accepted as e1 (`opts` may depend on the temp directory), `after` closes it and
+ * removes the directory, failed or not.
+ */
+export function attachScene(
+  tmpPrefix: string,
+  model: string,
+  opts: (tmp: string) => Parameters<typeof startAttachStack>[1] = () => ({}),
+): AttachScene {
+  const tmp = mkdtempSync(join(tmpdir(), tmpPrefix));
+  const proj = `p${randomBytes(4).toString("hex")}`;
+  let started: AttachStack | undefined;
+  const stack = (): AttachStack => {
+    if (!started) throw new Error(`the attach stack in ${tmp} is not started`);
+    return started;
+  };
+  before(async () => {
+    started = await startAttachStackWithE1(tmp, proj, model, opts(tmp));
+  });
+  after(() => closeThenRemove(tmp, started));
+  return { tmp, proj, mz: `r1.e1.${proj}`, xdc: `x0.${proj}`, stack, mrg: (args) => stack().mrg(args) };
 }

@@ -7,15 +7,11 @@
 // for a small file); `mrg quota` shows the quota and its use. Needs root, loop devices, network
 // namespaces and the Debian image.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { existsSync } from "node:fs";
+import { describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
-import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
+import { attachScene } from "./attach-stack.ts";
 import { policyWithQuota } from "./fixture.ts";
 
 const skip =
@@ -27,23 +23,17 @@ const skip =
 const FULL = /No space left on device/;
 
 describe("home quotas in the XDC and on nodes", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-home-quota-"));
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  const XDC = `x0.${proj}`;
-  let a: AttachStack | undefined;
-  const mrg = (args: string[]) => (a as AttachStack).mrg(args);
+  const {
+    proj,
+    mz: MZ,
+    xdc: XDC,
+    stack,
+    mrg,
+  } = attachScene("mrg-home-quota-", MODEL, (tmp) => ({
+    policyFile: policyWithQuota(tmp, "  home:\n    default: 8MiB\n"),
+  }));
   const onNode = (node: string, script: string) => mrg(["exec", node, MZ, "--", "sh", "-c", script]);
-  const inXdc = (script: string) =>
-    (a as AttachStack).host.exec(XDC, ["runuser", "-u", "admin", "--", "sh", "-c", script]);
-
-  before(async () => {
-    a = await startAttachStackWithE1(tmp, proj, MODEL, {
-      policyFile: policyWithQuota(tmp, "  home:\n    default: 8MiB\n"),
-    });
-  });
-
-  after(() => closeThenRemove(tmp, a));
+  const inXdc = (script: string) => stack().host.exec(XDC, ["runuser", "-u", "admin", "--", "sh", "-c", script]);
 
   test("ENOSPC past the home quota in the XDC and on a node; the rest works; deleting frees it", {
     timeout: 300_000,

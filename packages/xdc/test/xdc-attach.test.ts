@@ -6,16 +6,13 @@
 // reachability, dematerialize detaches, delete leaves nothing.
 // Needs root, network namespaces, wireguard-go and the Debian image; skipped otherwise.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
 import { isClean, leftovers, prefixOf } from "@merge/facility/linux";
-import { closeThenRemove } from "@merge/facility/testing";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
+import { attachScene } from "./attach-stack.ts";
 
 const image = "/var/cache/merge/images/bookworm/usr/sbin/sshd";
 const skip =
@@ -51,25 +48,12 @@ function privateKeys(dir: string): string[] {
 }
 
 describe("XDC attach over WireGuard", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-xdc-attach-"));
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  const XDC = `x0.${proj}`;
-  let a: AttachStack | undefined;
-  const mrg = (args: string[]) => (a as AttachStack).mrg(args);
-
-  before(async () => {
-    a = await startAttachStackWithE1(tmp, proj, MODEL);
-  });
-
-  after(() => closeThenRemove(tmp, a));
+  const { tmp, proj, mz: MZ, xdc: XDC, stack, mrg } = attachScene("mrg-xdc-attach-", MODEL);
 
   test("attach: nodes by name; 409 for a second; no private key in the portal; detach, dematerialize, delete", {
     timeout: 300_000,
   }, async () => {
-    const s = (a as AttachStack).stack;
-    const h = (a as AttachStack).host;
-    const dataDir = (a as AttachStack).dataDir;
+    const { stack: s, host: h, dataDir } = stack();
     const up = await mrg(["materialize", MZ, "--timeout", "180"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);
     const made = await mrg(["xdc", "new", XDC]);

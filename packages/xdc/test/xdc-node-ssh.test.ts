@@ -7,14 +7,11 @@
 // and the Debian image; skipped otherwise.
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { closeThenRemove } from "@merge/facility/testing";
+import { describe, test } from "node:test";
 import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, DEBIAN_PAIR as MODEL, startAttachStackWithE1 } from "./attach-stack.ts";
+import { attachScene, DEBIAN_PAIR as MODEL } from "./attach-stack.ts";
 
 const skip =
   linuxSkip ||
@@ -32,22 +29,13 @@ function ssh(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 describe("ssh into nodes from an attached XDC", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-xdc-node-ssh-"));
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  const XDC = `x0.${proj}`;
-  let s: AttachStack | undefined;
-
-  before(async () => {
-    s = await startAttachStackWithE1(tmp, proj, MODEL, { jump: true, defaultImage: "bookworm" });
-  });
-
-  after(() => closeThenRemove(tmp, s));
+  const bookwormWithJump = () => ({ jump: true, defaultImage: "bookworm" });
+  const { tmp, mz: MZ, xdc: XDC, stack } = attachScene("mrg-xdc-node-ssh-", MODEL, bookwormWithJump);
 
   test("ssh -J jump,xdc c0 as the member with their key; ping c1 by name; another key is refused", {
     timeout: 400_000,
   }, async () => {
-    const a = s as AttachStack;
+    const a = stack();
     const cfg = (a.ssh as { config: string }).config;
     const up = await a.mrg(["materialize", MZ, "--timeout", "300"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);

@@ -4,59 +4,33 @@
 // other way round, owners are the portal's uids, and dematerialize and delete leave no mount
 // of the portal's directories anywhere. Needs root, network namespaces and the Debian image.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LINUX_PAIR as MODEL } from "@merge/e2e/portal-stack";
-import { closeThenRemove } from "@merge/facility/testing";
-import { skip as linuxSkip } from "@merge/facility/testing/linux";
-import { type AttachStack, startAttachStackWithE1 } from "./attach-stack.ts";
+import { skip as linuxSkip, mountsWhere } from "@merge/facility/testing/linux";
+import { attachScene } from "./attach-stack.ts";
 
 const skip =
   linuxSkip ||
   (!existsSync("/var/cache/merge/images/bookworm/usr/sbin/sshd") && "the Debian image is not built (scripts/setup.sh)");
 
-/** Mount points (in any process's view) under `/proj/<project>` or on `dir`. */
-function mountsOf(project: string, dir: string): string[] {
-  const out = new Set<string>();
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      for (const l of readFileSync(`/proc/${e}/mountinfo`, "utf8").split("\n")) {
-        const f = l.split(" ");
-        const point = f[4] ?? "";
-        if (point === `/proj/${project}` || point.startsWith(dir)) out.add(`${e}: ${point}`);
-      }
-    } catch {}
-  }
-  return [...out];
-}
+/** Mounts (in any process's view) on `/proj/<project>` or under `dir`. */
+const mountsOf = (project: string, dir: string) =>
+  mountsWhere((_, point) => point === `/proj/${project}` || point.startsWith(dir));
 
 describe("XDC and nodes share /home and /proj", { skip }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), "mrg-xdc-storage-"));
-  const proj = `p${randomBytes(4).toString("hex")}`;
-  const MZ = `r1.e1.${proj}`;
-  const XDC = `x0.${proj}`;
-  let a: AttachStack | undefined;
-  const mrg = (args: string[]) => (a as AttachStack).mrg(args);
+  const { tmp, proj, mz: MZ, xdc: XDC, stack, mrg } = attachScene("mrg-xdc-storage-", MODEL);
   const onNode = async (node: string, script: string) => {
     const r = await mrg(["exec", node, MZ, "--", "sh", "-c", script]);
     assert.equal(r.code, 0, `${node}: ${script}: ${r.stderr}${r.stdout}`);
     return r.stdout;
   };
 
-  before(async () => {
-    a = await startAttachStackWithE1(tmp, proj, MODEL);
-  });
-
-  after(() => closeThenRemove(tmp, a));
-
   test("a file written on a node is read in the XDC and the other way round; nothing mounted after", {
     timeout: 300_000,
   }, async () => {
-    const h = (a as AttachStack).host;
+    const h = stack().host;
     const projDir = join(tmp, "portal", "proj", proj);
     const up = await mrg(["materialize", MZ, "--timeout", "180"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);

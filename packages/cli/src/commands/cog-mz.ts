@@ -26,6 +26,23 @@ async function held(store: Store, mzid: string): Promise<void> {
     throw new MzIdError(`the facility holds no materialization '${mzid}' (see 'cog list mz')`);
 }
 
+/**
+ * An operator's change to a materialization's actions (clear, complete, mask): refused while a driver
+ * holds it; prints the actions changed, or `said` of how many ("3 actions").
+ */
+function changeByHand(
+  opts: StoreOpts,
+  mzid: string,
+  change: (store: Store) => Promise<unknown[]>,
+  said: (actions: string) => string,
+): Promise<void> {
+  return withStore(opts, async (store) => {
+    await held(store, mzid);
+    const done = await change(store);
+    print(opts, done, () => said(`${done.length} action${done.length === 1 ? "" : "s"}`));
+  });
+}
+
 function state(a: Action): string {
   if (a.masked) return "masked";
   return a.state;
@@ -195,11 +212,12 @@ export function register(program: Command): void {
   withStoreOpts(
     program.command("clear <mzid> [selector]").description("clear errors so rex retries (selector: task, task/action)"),
   ).action((mzid: string, selector: string | undefined, opts: StoreOpts) =>
-    withStore(opts, async (store) => {
-      await held(store, mzid);
-      const done = await clearErrors(store, mzid, selector);
-      print(opts, done, () => `cleared ${done.length} action${done.length === 1 ? "" : "s"} in error`);
-    }),
+    changeByHand(
+      opts,
+      mzid,
+      (store) => clearErrors(store, mzid, selector),
+      (n) => `cleared ${n} in error`,
+    ),
   );
 
   withStoreOpts(
@@ -207,11 +225,12 @@ export function register(program: Command): void {
       .command("complete <mzid> <selector>")
       .description("mark actions complete by hand (selector: task, task/action)"),
   ).action((mzid: string, selector: string, opts: StoreOpts) =>
-    withStore(opts, async (store) => {
-      await held(store, mzid);
-      const done = await completeByHand(store, mzid, selector);
-      print(opts, done, () => `completed ${done.length} action${done.length === 1 ? "" : "s"} by hand`);
-    }),
+    changeByHand(
+      opts,
+      mzid,
+      (store) => completeByHand(store, mzid, selector),
+      (n) => `completed ${n} by hand`,
+    ),
   );
 
   withStoreOpts(
@@ -221,15 +240,12 @@ export function register(program: Command): void {
   )
     .option("--unmask", "remove the mask instead")
     .action((mzid: string, selector: string, opts: StoreOpts & { unmask?: boolean }) =>
-      withStore(opts, async (store) => {
-        await held(store, mzid);
-        const done = await mask(store, mzid, selector, !opts.unmask);
-        print(
-          opts,
-          done,
-          () => `${opts.unmask ? "unmasked" : "masked"} ${done.length} action${done.length === 1 ? "" : "s"}`,
-        );
-      }),
+      changeByHand(
+        opts,
+        mzid,
+        (store) => mask(store, mzid, selector, !opts.unmask),
+        (n) => `${opts.unmask ? "unmasked" : "masked"} ${n}`,
+      ),
     );
 
   withStoreOpts(

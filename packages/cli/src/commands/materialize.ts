@@ -175,14 +175,21 @@ function show(f: Flags, s: Status): void {
   if (p.length) process.stderr.write(`${p.map((x) => `  ${x}`).join("\n")}\n`);
 }
 
+/** How materialize and dematerialize wait for the facilities: the same two options. */
+function waitOptions(c: Command): Command {
+  return c
+    .option("--no-wait", "return once the portal has the request")
+    .option("--timeout <seconds>", "give up waiting after this long", "600");
+}
+
 export function registerMaterialize(program: Command): void {
   portalOptions(
-    program
-      .command("materialize <rlz.exp.proj>")
-      .summary("build an accepted realization on its facilities")
-      .description("materialize an accepted realization on its facilities, with a progress bar until it is active")
-      .option("--no-wait", "return once the portal has the request")
-      .option("--timeout <seconds>", "give up waiting after this long", "600"),
+    waitOptions(
+      program
+        .command("materialize <rlz.exp.proj>")
+        .summary("build an accepted realization on its facilities")
+        .description("materialize an accepted realization on its facilities, with a progress bar until it is active"),
+    ),
   ).action(
     action(async (id: string, f: Flags) => {
       timeoutOf(f);
@@ -212,12 +219,12 @@ export function registerMaterialize(program: Command): void {
   );
 
   portalOptions(
-    program
-      .command("dematerialize <rlz.exp.proj>")
-      .summary("tear a materialization down")
-      .description("tear a materialization down; waits until the facilities confirm")
-      .option("--no-wait", "return once the portal has the request")
-      .option("--timeout <seconds>", "give up waiting after this long", "600"),
+    waitOptions(
+      program
+        .command("dematerialize <rlz.exp.proj>")
+        .summary("tear a materialization down")
+        .description("tear a materialization down; waits until the facilities confirm"),
+    ),
   ).action(
     action(async (id: string, f: Flags) => {
       timeoutOf(f);

@@ -30,14 +30,17 @@ const PROJECT_COLS = ["name", "visibility", "creator", "personal", "description"
 const EXPERIMENT_COLS = ["name", "project", "visibility", "creator", "revisions", "description"] as const;
 const REALIZATION_COLS = ["id", "state", "revision", "creator", "expires", "left", "resources"] as const;
 
+/** What a new project or experiment is for, and who may see it. */
+function aboutOptions(c: Command, what: "project" | "experiment"): Command {
+  return c
+    .option("--description <text>", `what the ${what} is for`)
+    .option("--visibility <v>", "public, protected or private (default private)");
+}
+
 export function registerProject(program: Command): void {
   const neu = program.command("new").description("create a project or an experiment");
   portalOptions(
-    neu
-      .command("project <name>")
-      .description("create a project (you are its maintainer)")
-      .option("--description <text>", "what the project is for")
-      .option("--visibility <v>", "public, protected or private (default private)"),
+    aboutOptions(neu.command("project <name>").description("create a project (you are its maintainer)"), "project"),
   ).action(
     action(async (name: string, f: Flags & { description?: string; visibility?: string }) => {
       const vis = visibility(f.visibility);
@@ -50,11 +53,12 @@ export function registerProject(program: Command): void {
     }),
   );
   portalOptions(
-    neu
-      .command("experiment <exp.proj>")
-      .description("create an experiment in a project (push models to it as revisions)")
-      .option("--description <text>", "what the experiment is for")
-      .option("--visibility <v>", "public, protected or private (default private)"),
+    aboutOptions(
+      neu
+        .command("experiment <exp.proj>")
+        .description("create an experiment in a project (push models to it as revisions)"),
+      "experiment",
+    ),
   ).action(
     action(async (id: string, f: Flags & { description?: string; visibility?: string }) => {
       const [exp, proj] = parseName(id, ["experiment", "project"]) as [string, string];

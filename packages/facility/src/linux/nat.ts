@@ -138,7 +138,7 @@ export async function natNode(
   }
   s.nodes[node.name] = { first, infranet: node.address };
   writeState(env, prefix, s);
-  await natApply(env, o, prefix, infranet, switchOnly);
+  await inTurn(prefix, () => natRules(env, o, prefix, infranet, switchOnly));
   return controlOf(o, first);
 }
 
@@ -149,7 +149,7 @@ export async function natRemove(env: Env, o: NatOptions, prefix: string, node: s
   if (!s.nodes[node]) return;
   delete s.nodes[node];
   writeState(env, prefix, s);
-  await natApply(env, o, prefix, undefined, false);
+  await inTurn(prefix, () => natRules(env, o, prefix, undefined, false));
 }
 
 /** Every node of the materialization with a NAT block on this host. */
@@ -172,16 +172,9 @@ const table = (name: string, body: string) =>
 /** Rules being made per materialization: one at a time, each from the state as it is then (nodes set up side by side). */
 const applying = new Map<string, Promise<void>>();
 
-function natApply(
-  env: Env,
-  o: NatOptions,
-  prefix: string,
-  infranet: { subnet: string; hosts?: string[] } | undefined,
-  switchOnly: boolean,
-): Promise<void> {
-  const next = (applying.get(prefix) ?? Promise.resolve())
-    .catch(() => {})
-    .then(() => natRules(env, o, prefix, infranet, switchOnly));
+/** `work` (making the prefix's rules) once the prefix's work before it settled, failed or not. */
+function inTurn(prefix: string, work: () => Promise<void>): Promise<void> {
+  const next = (applying.get(prefix) ?? Promise.resolve()).catch(() => {}).then(work);
   applying.set(prefix, next);
   void next
     .finally(() => {

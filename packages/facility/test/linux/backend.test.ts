@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
+import type { ActionContext, InfrapodSpec, NodeSpec } from "../../src/backend.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
-import { avgRtt, type Harness, harness, isClean, leftovers, rtPing, skip } from "./fixture.ts";
+import { avgRtt, type Harness, harness, isClean, leftovers, pairOnBackend, rtPing, skip } from "./fixture.ts";
 
 const MS = 1e6;
 
@@ -32,14 +32,6 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
     assert.equal(s1.services.nex, "up");
     assert.equal(s1.services.foundry, "up");
     assert.deepEqual(await b.infrapodServices(pod, ctx), s1);
-    await b.infrapodEntries(
-      pod,
-      [
-        { name: "a", mac: "02:4d:00:00:00:01", address: "172.30.0.2" },
-        { name: "b", mac: "02:4d:00:00:00:02", address: "172.30.0.3" },
-      ],
-      ctx,
-    );
     const nodeSpec = (node: string, resource: string, address: string, addr: string): NodeSpec => ({
       mzid,
       resource,
@@ -52,36 +44,8 @@ describe("linux backend: the rex-facing interface", { skip }, () => {
     });
     const na = nodeSpec("a", "r-a", "172.30.0.2", "10.0.0.1/24");
     const nb = nodeSpec("b", "r-b", "172.30.0.3", "10.0.0.2/24");
-    const endpoints = [
-      { node: "a", socket: 0, resource: "r-a", port: "eth1" },
-      { node: "b", socket: 0, resource: "r-b", port: "eth1" },
-    ];
-    const link: LinkSpec = {
-      mzid,
-      vindex: 0,
-      link: "ab",
-      kind: "p2p",
-      endpoints,
-      segments: [],
-      emulator: "emu0",
-      capacity: 1e9,
-    };
-    const emu: EmulationSpec = {
-      mzid,
-      vindex: 0,
-      emulation: mzid,
-      emulator: "emu0",
-      links: [{ link: "ab", endpoints, params: { latency: 5 * MS } }],
-    };
     // The network and node tasks run in parallel after the infrapod, as the driver orders them.
-    await Promise.all([
-      b.nodeSetup(na, ctx),
-      b.nodeSetup(nb, ctx),
-      (async () => {
-        await b.linkCreate(link, ctx);
-        await b.emulationSetup(emu, ctx);
-      })(),
-    ]);
+    const { link, emu, endpoints } = await pairOnBackend(b, ctx, pod, [na, nb], 5 * MS);
     const byName = await h.dp.run(mzid, "a", ["ping", "-c", "1", "-W", "2", "b"]);
     assert.equal(byName.code, 0, `b resolves and answers: ${byName.stdout}${byName.stderr}`);
     let r = rtPing(h.dp.netnsPath(mzid, "a"), "10.0.0.2", 5);

@@ -20,6 +20,7 @@ import {
   type Realization,
   type Resource,
 } from "@merge/xir";
+import type { ActionContext, Backend, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
 import { LinuxDataPlane } from "../../src/linux/dataplane.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
@@ -43,6 +44,24 @@ export function qemuSkip(): string | false {
     return (e as Error).message;
   }
   return false;
+}
+
+/**
+ * Mounts in any process's view that `match` picks by their root and mount point (mountinfo's
+ * fourth and fifth fields), one `<pid>: <root> <point>` each: what a test asserts is gone.
+ */
+export function mountsWhere(match: (root: string, point: string) => boolean): string[] {
+  const out = new Set<string>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      for (const l of readFileSync(`/proc/${e}/mountinfo`, "utf8").split("\n")) {
+        const [root = "", point = ""] = l.split(" ").slice(3, 5);
+        if (match(root, point)) out.add(`${e}: ${root} ${point}`);
+      }
+    } catch {}
+  }
+  return [...out];
 }
 
 export interface Harness {
@@ -94,6 +113,55 @@ export function suiteHarness(): Harness {
     await h.close?.();
   });
   return h;
+}
+
+/**
+ * Nodes a and b joined by the p2p link `ab` (socket 0, eth1 on each) with `latencyNs` of emulation,
+ * as the backend tests drive rex's calls: the infrapod's DNS entries (a 172.30.0.2, b 172.30.0.3),
+ * then both node setups and, in parallel, the link and its emulation, as the driver orders them.
+ */
+export async function pairOnBackend(
+  b: Backend,
+  ctx: ActionContext,
+  pod: InfrapodSpec,
+  nodes: [a: NodeSpec, b: NodeSpec],
+  latencyNs: number,
+): Promise<{ link: LinkSpec; emu: EmulationSpec; endpoints: LinkSpec["endpoints"] }> {
+  const { mzid } = pod;
+  await b.infrapodEntries(
+    pod,
+    [
+      { name: "a", mac: "02:4d:00:00:00:01", address: "172.30.0.2" },
+      { name: "b", mac: "02:4d:00:00:00:02", address: "172.30.0.3" },
+    ],
+    ctx,
+  );
+  const endpoints = nodes.map((n) => ({ node: n.node, socket: 0, resource: n.resource, port: "eth1" }));
+  const link: LinkSpec = {
+    mzid,
+    vindex: 0,
+    link: "ab",
+    kind: "p2p",
+    endpoints,
+    segments: [],
+    emulator: "emu0",
+    capacity: 1e9,
+  };
+  const emu: EmulationSpec = {
+    mzid,
+    vindex: 0,
+    emulation: mzid,
+    emulator: "emu0",
+    links: [{ link: "ab", endpoints, params: { latency: latencyNs } }],
+  };
+  await Promise.all([
+    ...nodes.map((n) => b.nodeSetup(n, ctx)),
+    (async () => {
+      await b.linkCreate(link, ctx);
+      await b.emulationSetup(emu, ctx);
+    })(),
+  ]);
+  return { link, emu, endpoints };
 }
 
 export { check } from "../../src/linux/command.ts";

@@ -54,43 +54,23 @@ describe("a gateway tunnel between two facilities' sites, with an external link 
     const [a, b] = side;
     assert.ok(sa && sb && a && b);
     // Each facility brings up its end; only GatewayEnd (public key, endpoint, inner address) crosses.
-    const ends: GatewayEnd[] = [
-      await gatewayUp({
-        site: sa.netns,
-        siteAddress: sa.address,
-        netns: a.gw,
-        name: a.wg,
-        keyDir: a.keyDir,
-        address: "169.254.77.1",
+    const endOf = (site: typeof sa, s: typeof a, address: string) =>
+      gatewayUp({
+        site: site.netns,
+        siteAddress: site.address,
+        netns: s.gw,
+        name: s.wg,
+        keyDir: s.keyDir,
+        address,
         rateBps: 20_000_000,
-      }),
-      await gatewayUp({
-        site: sb.netns,
-        siteAddress: sb.address,
-        netns: b.gw,
-        name: b.wg,
-        keyDir: b.keyDir,
-        address: "169.254.77.2",
-        rateBps: 20_000_000,
-      }),
-    ];
+      });
+    const ends: GatewayEnd[] = [await endOf(sa, a, "169.254.77.1"), await endOf(sb, b, "169.254.77.2")];
     assert.match(ends[0]!.endpoint, /^203\.0\.113\.1:\d+$/);
     await gatewayPeer(a.gw, a.wg, ends[1]!);
     await gatewayPeer(b.gw, b.wg, ends[0]!);
     await gatewayReady(a.gw, ends[1]!);
     // Idempotent: a second bring-up keeps key and port.
-    assert.deepEqual(
-      await gatewayUp({
-        site: sa.netns,
-        siteAddress: sa.address,
-        netns: a.gw,
-        name: a.wg,
-        keyDir: a.keyDir,
-        address: "169.254.77.1",
-        rateBps: 20_000_000,
-      }),
-      ends[0],
-    );
+    assert.deepEqual(await endOf(sa, a, "169.254.77.1"), ends[0]);
 
     // One node at each facility; the external link (VNI 4242) is each node's eth1.
     for (const [i, s] of side.entries()) {

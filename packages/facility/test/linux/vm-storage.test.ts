@@ -22,24 +22,22 @@ import { writeAccounts } from "../../src/linux/foundry.ts";
 import { foundryDir } from "../../src/linux/infrapod.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { vmDir, vmPid } from "../../src/linux/vm.ts";
-import { experiment, type Harness, harness, isClean, leftovers, localPlan, node, qemuSkip } from "./fixture.ts";
+import {
+  experiment,
+  type Harness,
+  harness,
+  isClean,
+  leftovers,
+  localPlan,
+  mountsWhere,
+  node,
+  qemuSkip,
+} from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
-/** Mount points (in any process's view) whose source or point is under `dir`. */
-function mountsOf(dir: string): string[] {
-  const out = new Set<string>();
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      for (const l of readFileSync(`/proc/${e}/mountinfo`, "utf8").split("\n")) {
-        const f = l.split(" ");
-        if ((f[3] ?? "").startsWith(dir) || (f[4] ?? "").startsWith(dir)) out.add(`${e}: ${f[3]} ${f[4]}`);
-      }
-    } catch {}
-  }
-  return [...out];
-}
+/** Mounts (in any process's view) whose source or point is under `dir`. */
+const mountsOf = (dir: string) => mountsWhere((root, point) => root.startsWith(dir) || point.startsWith(dir));
 
 describe("linux data plane: /home and /proj on a VM node (virtio-9p)", { skip: qemuSkip(), timeout: 1_500_000 }, () => {
   const storage = mkdtempSync(join(tmpdir(), "mrg-vm-storage-"));

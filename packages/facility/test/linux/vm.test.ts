@@ -9,14 +9,24 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { openStore } from "@merge/store";
 import type { Constraint } from "@merge/xir";
-import type { ActionContext, EmulationSpec, InfrapodSpec, LinkSpec, NodeSpec } from "../../src/backend.ts";
+import type { ActionContext, InfrapodSpec, NodeSpec } from "../../src/backend.ts";
 import { LinuxBackend } from "../../src/linux/backend.ts";
 import { prefixOf } from "../../src/linux/names.ts";
 import { accel, vmCap, vmPid, vmProfileOf } from "../../src/linux/vm.ts";
 import { guestKernel } from "../../src/linux/vm-image.ts";
 import { NodeOps } from "../../src/node-ops.ts";
 import { keys, type MzInfo } from "../../src/task.ts";
-import { experiment, isClean, leftovers, link, localPlan, node, qemuSkip, suiteHarness } from "./fixture.ts";
+import {
+  experiment,
+  isClean,
+  leftovers,
+  link,
+  localPlan,
+  node,
+  pairOnBackend,
+  qemuSkip,
+  suiteHarness,
+} from "./fixture.ts";
 
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
@@ -149,14 +159,6 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     const pod: InfrapodSpec = { mzid, vindex: 0, server: "ifr0", infranet, emulation: mzid };
     await b.infrapodEnclave(pod, ctx);
     await b.infrapodServices(pod, ctx);
-    await b.infrapodEntries(
-      pod,
-      [
-        { name: "a", mac: "02:4d:00:00:00:01", address: "172.30.0.2" },
-        { name: "b", mac: "02:4d:00:00:00:02", address: "172.30.0.3" },
-      ],
-      ctx,
-    );
     const spec = (node: string, address: string, addr: string, vm: boolean): NodeSpec => ({
       mzid,
       resource: "hv0",
@@ -170,35 +172,7 @@ describe("linux data plane: VM nodes", { skip: qemuSkip(), timeout: 1_500_000 },
     });
     const na = spec("a", "172.30.0.2", "10.0.0.1/24", true);
     const nb = spec("b", "172.30.0.3", "10.0.0.2/24", false);
-    const endpoints = [
-      { node: "a", socket: 0, resource: "hv0", port: "eth1" },
-      { node: "b", socket: 0, resource: "hv0", port: "eth1" },
-    ];
-    const link: LinkSpec = {
-      mzid,
-      vindex: 0,
-      link: "ab",
-      kind: "p2p",
-      endpoints,
-      segments: [],
-      emulator: "emu0",
-      capacity: 1e9,
-    };
-    const emu: EmulationSpec = {
-      mzid,
-      vindex: 0,
-      emulation: mzid,
-      emulator: "emu0",
-      links: [{ link: "ab", endpoints, params: { latency: 5_000_000 } }],
-    };
-    await Promise.all([
-      b.nodeSetup(na, ctx),
-      b.nodeSetup(nb, ctx),
-      (async () => {
-        await b.linkCreate(link, ctx);
-        await b.emulationSetup(emu, ctx);
-      })(),
-    ]);
+    const { link, emu } = await pairOnBackend(b, ctx, pod, [na, nb], 5_000_000);
     assert.ok(
       logs.some((l) => /VM a on hv0 configured \((tcg|kvm), 1 cores, 256 MiB, NICs virtio, rtl8139\)/.test(l)),
       logs.join("\n"),
