@@ -15,9 +15,8 @@ import { closeThenRemove } from "@merge/facility/testing";
 import { DEFAULT_POLICY_FILE, PortalClient } from "@merge/portal";
 import { type Started, startPortal } from "@merge/portal/main";
 import type { BrowserContext } from "playwright-core";
-import { buildWeb } from "../src/build.ts";
-import { webUiPlugin } from "../src/serve.ts";
-import { launchChromium, signIn, skipWithoutChromium, watch } from "./chromium.ts";
+import { builtUi } from "./built-ui.ts";
+import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
 
 const skip =
   skipWithoutChromium ||
@@ -32,8 +31,7 @@ let browser: BrowserContext | undefined;
 before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-storage-"));
-  const distDir = join(base, "dist");
-  await buildWeb(distDir);
+  const ui = await builtUi(base);
   const policy = readFileSync(DEFAULT_POLICY_FILE, "utf8");
   const at = "    revisions: 10000\n";
   assert.ok(policy.includes(at), `${DEFAULT_POLICY_FILE}: no '${at.trim()}' under quota.storage`);
@@ -46,7 +44,7 @@ before(async () => {
     dataDir: join(base, "data"),
     port: 0,
     policyFile,
-    plugins: [webUiPlugin({ distDir })],
+    plugins: [ui],
   });
   const anon = new PortalClient(started.url);
   const admin = new PortalClient(started.url, (await anon.login("admin", started.admin.password as string)).token);
@@ -62,9 +60,7 @@ before(async () => {
 after(() => closeThenRemove(base, browser, started));
 
 test("the storage page shows each directory's quota, use and what is left", { skip, timeout: 120_000 }, async () => {
-  const page = await (browser as BrowserContext).newPage();
-  const problems = watch(page);
-  try {
+  await onPage(browser as BrowserContext, "/tmp/merge-web-storage-failed.png", async (page, problems) => {
     await page.goto(`${(started as Started).url}/ui/`);
     await signIn(page, "alice", PW);
     await page.getByRole("link", { name: "Storage" }).click();
@@ -91,8 +87,6 @@ test("the storage page shows each directory's quota, use and what is left", { sk
     assert.deepEqual(await row("/proj/open"), ["/proj/open", "none", "-", "-"]);
     assert.equal(await table.locator("tr[data-path='/proj/open'] meter").count(), 0, "no bar without a quota");
     await page.screenshot({ path: "/tmp/merge-web-storage.png" });
-    assert.deepEqual(problems, []);
-  } finally {
-    await page.close();
-  }
+    assert.deepEqual(pageErrors(problems), []);
+  });
 });
