@@ -197,7 +197,7 @@ export class Driver {
     const dag = teardownDag(mzid, setup);
     await this.store.txn({
       compare: [],
-      success: [keys.tasks(mzid), keys.actions(mzid), keys.specs(mzid)].map(
+      success: [keys.tasks(mzid), keys.actions(mzid), keys.specs(mzid), keys.legacySpecs(mzid)].map(
         (prefix): Op => ({ op: "deletePrefix", prefix }),
       ),
     });
@@ -257,8 +257,9 @@ export class Driver {
 /** A materialization's actions with their specs, in key order. */
 export async function readActions(store: Store, mzid: MzId): Promise<{ key: string; action: Action; rev: number }[]> {
   const specs = new Map<string, ActionSpec>();
-  for (const kv of await rangeAll(store, keys.specs(mzid)))
-    specs.set(keys.actionOfSpec(kv.key), parseActionSpec(kv.value));
+  // A DAG stored before specs left `/cogs/` has them under `legacySpecs`.
+  for (const prefix of [keys.legacySpecs(mzid), keys.specs(mzid)])
+    for (const kv of await rangeAll(store, prefix)) specs.set(keys.actionOfSpec(kv.key), parseActionSpec(kv.value));
   const out: { key: string; action: Action; rev: number }[] = [];
   for (const kv of await rangeAll(store, keys.actions(mzid))) {
     const spec = specs.get(kv.key);
@@ -271,6 +272,8 @@ export async function readActions(store: Store, mzid: MzId): Promise<{ key: stri
 /** Delete everything the facility holds for a materialization; node records keep their state. */
 export async function discard(store: Store, mzid: MzId): Promise<void> {
   const info = await readJSON<MzInfo>(store, keys.info(mzid));
+  // Specs first: a discard cut short leaves the record, so it is done again (see Rex), never specs nothing points to.
+  await store.deletePrefix(keys.specs(mzid));
   await store.deletePrefix(keys.mz(mzid));
   await store.deletePrefix(keys.claims(mzid));
   if (info) {

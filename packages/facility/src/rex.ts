@@ -49,6 +49,7 @@ import {
   parseKey,
   ROOT,
   type StoredAction,
+  specOfAction,
   storedAction,
   type Task,
   type WorkerRecord,
@@ -240,9 +241,22 @@ export class Rex {
   private readonly claimed = new Map<string, string[]>();
   /**
    * Action key → what it does, as stored (kept apart from its often rewritten
-   * state): parsed only when this worker claims the action.
+   * state): parsed only when this worker claims the action. Specs live outside
+   * the watched range (`keys.spec`), so a worker reads only those of the
+   * actions it may claim: its own share as their actions appear (`prefetch`),
+   * others' when it is about to take them. A DAG stored before that layout has
+   * them under `/cogs/`, and the watch brings them here as before.
    */
   private readonly specs = new Map<string, string>();
+  /** Action key → the read of its spec in flight (its token: a read the action's deletion overtook is dropped). */
+  private readonly fetching = new Map<string, number>();
+  /** Actions whose spec is in neither layout: claimed all the same, and failed naming why. */
+  private readonly specless = new Set<string>();
+  /** Spec reads asked for since the last send (sent together, see `fetchSpecs`). */
+  private toFetch = new Set<string>();
+  private fetchToken = 0;
+  /** Set once the first range is in: from then on an action's appearance prefetches its spec (see `prefetch`). */
+  private watching = false;
   /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
   private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
@@ -370,6 +384,7 @@ export class Rex {
       this.apply({ type: "put", kv, revision: kv.modRevision });
     }
     // The range may include writes after `rev`; the watch replays them in order, which converges.
+    this.watching = true;
     this.watch = await this.store.watch(ROOT, rev, (e) => this.apply(e));
     for (const mzid of this.mzs.keys()) this.dirty.add(mzid);
     this.schedule();
@@ -398,7 +413,9 @@ export class Rex {
   }
 
   private isIdle(): boolean {
-    return !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size;
+    return (
+      !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size && !this.fetching.size
+    );
   }
 
   /** The worker record on the current lease (cog health lists the live ones). */
@@ -516,6 +533,7 @@ export class Rex {
           stages.set(k.stage, stage);
         }
         if (put) {
+          if (this.watching && !stage.actions.has(k.key)) this.prefetch(k.key);
           // Our own writes are applied as they commit; the watch may bring them again, later.
           if ((stage.actions.get(k.key)?.rev ?? 0) < e.kv.modRevision)
             stageSet(
@@ -527,6 +545,8 @@ export class Rex {
         } else {
           stageSet(stage, k.key, undefined, false);
           this.contested.delete(k.key);
+          // A DAG written anew (dematerialize) may reuse the key with another spec.
+          this.forgetSpec(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
         }
@@ -584,6 +604,71 @@ export class Rex {
         break;
     }
     this.schedule();
+  }
+
+  /** A new action of our share: read its spec now, so it is here when the action becomes runnable. */
+  private prefetch(actionKey: string): void {
+    if (this.specs.has(actionKey) || this.ownerOf(actionKey) !== this.id) return;
+    this.fetchSpec(actionKey);
+  }
+
+  /** Of actions about to be claimed, those whose spec is here (or known missing); the others' specs are read. */
+  private withSpecs(actions: Cached<StoredAction>[]): Cached<StoredAction>[] {
+    return actions.filter((a) => {
+      const key = keys.action(a.value);
+      if (this.specs.has(key) || this.specless.has(key)) return true;
+      this.fetchSpec(key);
+      return false;
+    });
+  }
+
+  private fetchSpec(actionKey: string): void {
+    if (this.fetching.has(actionKey)) return;
+    this.fetching.set(actionKey, ++this.fetchToken);
+    if (!this.toFetch.size) setImmediate(() => void this.fetchSpecs());
+    this.toFetch.add(actionKey);
+  }
+
+  private forgetSpec(actionKey: string): void {
+    this.specs.delete(actionKey);
+    this.specless.delete(actionKey);
+    this.fetching.delete(actionKey);
+  }
+
+  /** Read the specs asked for, as many to a transaction as it holds, the transactions sent at once. */
+  private async fetchSpecs(): Promise<void> {
+    const all = [...this.toFetch].map((key) => ({ key, token: this.fetching.get(key) }));
+    this.toFetch = new Set();
+    const chunks: (typeof all)[] = [];
+    for (let i = 0; i < all.length; i += TXN_OPS) chunks.push(all.slice(i, i + TXN_OPS));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let gets: (KeyValue | undefined)[] | undefined;
+        try {
+          const r = await this.store.txn({
+            compare: [],
+            success: chunk.map(({ key }): Op => ({ op: "get", key: specOfAction(key) })),
+          });
+          gets = r.gets;
+        } catch (err) {
+          if (this.stopped) return;
+          this.opts.log?.(`rex ${this.id}: reading specs failed: ${(err as Error).message}`);
+          await backoff(1);
+        }
+        for (const [i, { key, token }] of chunk.entries()) {
+          // The action was deleted (or read again) meanwhile: this answer is not its spec.
+          if (this.fetching.get(key) !== token) continue;
+          this.fetching.delete(key);
+          const kv = gets?.[i];
+          if (kv) this.specs.set(key, kv.value);
+          // Neither layout has it (a legacy spec comes with the watch, before its action).
+          else if (gets && !this.specs.has(key)) this.specless.add(key);
+          const k = parseKey(key);
+          if (k.type === "action") this.dirty.add(k.mzid);
+        }
+        this.schedule();
+      }),
+    );
   }
 
   /** The stage an action key is in, in the mirror. */
@@ -670,6 +755,8 @@ export class Rex {
           if (lingering) continue;
         }
         const share = this.share(mzid, r);
+        share.mine = this.withSpecs(share.mine);
+        share.stolen = this.withSpecs(share.stolen);
         const room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
         if (share.mine.length + share.stolen.length > room) pending = true;
         picked.push(...share.mine.slice(0, room));
@@ -794,7 +881,7 @@ export class Rex {
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
     const out: [string, Cached<StoredAction>][] = [];
     for (const key of current.pending) {
-      if (this.running.has(key) || !this.specs.has(key)) continue;
+      if (this.running.has(key) || this.fetching.has(key)) continue;
       const a = current.actions.get(key)!;
       if (this.contested.get(key) !== a.rev) out.push([key, a]);
     }
@@ -808,9 +895,13 @@ export class Rex {
     let bad: string | undefined;
     let spec: ActionSpec;
     try {
-      spec = parseActionSpec(this.specs.get(key)!);
+      const stored = this.specs.get(key);
+      if (stored === undefined) throw new Error(`the action's spec is missing (no ${keys.spec(cached.value)})`);
+      spec = parseActionSpec(stored);
     } catch (err) {
-      bad = `the action's spec does not parse: ${(err as Error).message}`;
+      bad = this.specs.has(key)
+        ? `the action's spec does not parse: ${(err as Error).message}`
+        : (err as Error).message;
       spec = { kind: "node.power", resource: "", power: "on" };
     }
     const action: Action = { ...cached.value, spec };

@@ -120,6 +120,8 @@ export interface Claim {
 
 /** Store keys. Ids are URI-encoded so they can hold any character but `/` separates levels. */
 export const ROOT = "/cogs/";
+/** Action specs: big, written once, read only by the worker that runs the action; kept out of rex's watch. */
+export const SPEC_ROOT = "/cogspec/";
 const enc = encodeURIComponent;
 /** What a rex worker says of itself under `keys.worker`. */
 export interface WorkerRecord {
@@ -142,12 +144,20 @@ export const keys = {
   actions: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/action/`,
   action: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
     `${ROOT}mz/${enc(a.mzid)}/action/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
-  specs: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/spec/`,
-  /** What the action does: written once, apart from its small, often rewritten state. */
-  spec: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
-    `${ROOT}mz/${enc(a.mzid)}/spec/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
-  /** The action (state) key for a spec key. */
-  actionOfSpec: (specKey: string) => specKey.replace(/^(.*?\/mz\/[^/]+\/)spec\//, "$1action/"),
+  specs: (mzid: MzId) => `${SPEC_ROOT}${enc(mzid)}/`,
+  /**
+   * What the action does: written once, apart from its small, often rewritten
+   * state, and outside `ROOT` so that rex's watch does not carry it (a worker
+   * reads the specs of the actions it claims: see Rex).
+   */
+  spec: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) => specOfAction(keys.action(a)),
+  /** Where specs were kept before they left `ROOT` (layouts stored before); read, and deleted with the rest. */
+  legacySpecs: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/spec/`,
+  /** The action (state) key for a spec key (of either layout). */
+  actionOfSpec: (specKey: string) =>
+    specKey.startsWith(SPEC_ROOT)
+      ? specKey.replace(/^\/cogspec\/([^/]+)\//, `${ROOT}mz/$1/action/`)
+      : specKey.replace(/^(.*?\/mz\/[^/]+\/)spec\//, "$1action/"),
   /** A claim of a batch of the materialization's actions (see Claim). */
   claim: (mzid: MzId, nonce: string) => `${ROOT}claim/${enc(mzid)}/${enc(nonce)}`,
   /** Every claim on the materialization's actions. */
@@ -166,6 +176,11 @@ export const keys = {
   workers: `${ROOT}workers/`,
   vindex: (n: number) => `${ROOT}vindex/${String(n).padStart(6, "0")}`,
 };
+
+/** The spec key of an action key. */
+export function specOfAction(actionKey: string): string {
+  return actionKey.replace(/^\/cogs\/mz\/([^/]+)\/action\//, `${SPEC_ROOT}$1/`);
+}
 
 export type ParsedKey =
   | { type: "info"; mzid: MzId }
