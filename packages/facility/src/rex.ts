@@ -36,6 +36,7 @@ import {
 import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
+import { decodeSpecChunk } from "./spec-chunks.ts";
 import {
   type Action,
   type ActionSpec,
@@ -49,7 +50,6 @@ import {
   parseKey,
   ROOT,
   type StoredAction,
-  specOfAction,
   storedAction,
   type Task,
   type WorkerRecord,
@@ -240,23 +240,24 @@ export class Rex {
   /** Claim key → the actions it holds (a deletion carries no value). */
   private readonly claimed = new Map<string, string[]>();
   /**
-   * Action key → what it does, as stored (kept apart from its often rewritten
-   * state): parsed only when this worker claims the action. Specs live outside
-   * the watched range (`keys.spec`), so a worker reads only those of the
-   * actions it may claim: its own share as their actions appear (`prefetch`),
-   * others' when it is about to take them. A DAG stored before that layout has
-   * them under `/cogs/`, and the watch brings them here as before.
+   * Action key → what it does (kept apart from its often rewritten state).
+   * Specs live outside the watched range, in chunks per stage (spec-chunks.ts):
+   * a worker reads a task's when it first sees the task (the driver writes a
+   * task only once its actions and specs are stored), one range read instead
+   * of every spec in its watch.
    */
-  private readonly specs = new Map<string, string>();
-  /** Action key → the read of its spec in flight (its token: a read the action's deletion overtook is dropped). */
-  private readonly fetching = new Map<string, number>();
-  /** Actions whose spec is in neither layout: claimed all the same, and failed naming why. */
-  private readonly specless = new Set<string>();
-  /** Spec reads asked for since the last send (sent together, see `fetchSpecs`). */
-  private toFetch = new Set<string>();
-  private fetchToken = 0;
-  /** Set once the first range is in: from then on an action's appearance prefetches its spec (see `prefetch`). */
+  private readonly specs = new Map<string, ActionSpec>();
+  /** Task (mzid\0task) → the read of its specs in flight (a token: a read the task's deletion overtook is dropped). */
+  private readonly reading = new Map<string, number | "read">();
+  private readToken = 0;
+  private readsInFlight = 0;
+  /** Set once the first range is in (see the "task" case of `apply`). */
   private watching = false;
+  /**
+   * Action key → its spec as stored one a key under `/cogs/` (DAGs stored
+   * before specs left it: the watch brings them), parsed when claimed.
+   */
+  private readonly legacySpecs = new Map<string, string>();
   /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
   private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
@@ -414,7 +415,7 @@ export class Rex {
 
   private isIdle(): boolean {
     return (
-      !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size && !this.fetching.size
+      !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size && !this.readsInFlight
     );
   }
 
@@ -515,8 +516,19 @@ export class Rex {
       }
       case "task": {
         const m = this.mz(k.mzid);
-        if (put) m.tasks.set(k.task, JSON.parse(e.kv.value) as Task);
-        else m.tasks.delete(k.task);
+        const t = `${k.mzid}\0${k.task}`;
+        if (put) {
+          m.tasks.set(k.task, JSON.parse(e.kv.value) as Task);
+          // A task that appears now is about to run: its specs are read at once (those the first range
+          // brings, perhaps long done, only when they have something to run: see `runnable`).
+          if (this.watching && !this.reading.has(t)) void this.readSpecs(k.mzid, k.task);
+        } else {
+          m.tasks.delete(k.task);
+          // Its specs go with it (a teardown DAG may reuse the task's name): a read in flight is dropped.
+          this.reading.delete(t);
+          const prefix = `${keys.actions(k.mzid)}${encodeURIComponent(k.task)}/`;
+          for (const key of this.specs.keys()) if (key.startsWith(prefix)) this.specs.delete(key);
+        }
         this.dirty.add(k.mzid);
         break;
       }
@@ -533,7 +545,6 @@ export class Rex {
           stages.set(k.stage, stage);
         }
         if (put) {
-          if (this.watching && !stage.actions.has(k.key)) this.prefetch(k.key);
           // Our own writes are applied as they commit; the watch may bring them again, later.
           if ((stage.actions.get(k.key)?.rev ?? 0) < e.kv.modRevision)
             stageSet(
@@ -546,7 +557,7 @@ export class Rex {
           stageSet(stage, k.key, undefined, false);
           this.contested.delete(k.key);
           // A DAG written anew (dematerialize) may reuse the key with another spec.
-          this.forgetSpec(k.key);
+          this.specs.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
         }
@@ -557,9 +568,9 @@ export class Rex {
         const actionKey = keys.actionOfSpec(e.kv.key);
         if (put) {
           // The spec may come after its state (a range returns action keys before spec keys).
-          this.specs.set(actionKey, e.kv.value);
+          this.legacySpecs.set(actionKey, e.kv.value);
           this.dirty.add(k.mzid);
-        } else this.specs.delete(actionKey);
+        } else this.legacySpecs.delete(actionKey);
         break;
       }
       case "claim": {
@@ -606,69 +617,45 @@ export class Rex {
     this.schedule();
   }
 
-  /** A new action of our share: read its spec now, so it is here when the action becomes runnable. */
-  private prefetch(actionKey: string): void {
-    if (this.specs.has(actionKey) || this.ownerOf(actionKey) !== this.id) return;
-    this.fetchSpec(actionKey);
-  }
-
-  /** Of actions about to be claimed, those whose spec is here (or known missing); the others' specs are read. */
-  private withSpecs(actions: Cached<StoredAction>[]): Cached<StoredAction>[] {
-    return actions.filter((a) => {
-      const key = keys.action(a.value);
-      if (this.specs.has(key) || this.specless.has(key)) return true;
-      this.fetchSpec(key);
-      return false;
-    });
-  }
-
-  private fetchSpec(actionKey: string): void {
-    if (this.fetching.has(actionKey)) return;
-    this.fetching.set(actionKey, ++this.fetchToken);
-    if (!this.toFetch.size) setImmediate(() => void this.fetchSpecs());
-    this.toFetch.add(actionKey);
-  }
-
-  private forgetSpec(actionKey: string): void {
-    this.specs.delete(actionKey);
-    this.specless.delete(actionKey);
-    this.fetching.delete(actionKey);
-  }
-
-  /** Read the specs asked for, as many to a transaction as it holds, the transactions sent at once. */
-  private async fetchSpecs(): Promise<void> {
-    const all = [...this.toFetch].map((key) => ({ key, token: this.fetching.get(key) }));
-    this.toFetch = new Set();
-    const chunks: (typeof all)[] = [];
-    for (let i = 0; i < all.length; i += TXN_OPS) chunks.push(all.slice(i, i + TXN_OPS));
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        let gets: (KeyValue | undefined)[] | undefined;
+  /**
+   * Read a task's specs (its chunks, one range), asked again until the store
+   * answers: its actions are not claimed until then. A chunk that does not
+   * decode leaves its actions without a spec: they fail naming why.
+   */
+  private async readSpecs(mzid: MzId, task: string): Promise<void> {
+    const t = `${mzid}\0${task}`;
+    const token = ++this.readToken;
+    this.reading.set(t, token);
+    this.readsInFlight++;
+    try {
+      for (let tried = 0; !this.stopped; tried++) {
+        let found: KeyValue[];
         try {
-          const r = await this.store.txn({
-            compare: [],
-            success: chunk.map(({ key }): Op => ({ op: "get", key: specOfAction(key) })),
-          });
-          gets = r.gets;
+          found = await rangeAll(this.store, keys.taskSpecs(mzid, task));
         } catch (err) {
-          if (this.stopped) return;
-          this.opts.log?.(`rex ${this.id}: reading specs failed: ${(err as Error).message}`);
-          await backoff(1);
+          this.opts.log?.(
+            `rex ${this.id}: reading the specs of ${mzid} task ${task} failed: ${(err as Error).message}`,
+          );
+          await backoff(tried);
+          continue;
         }
-        for (const [i, { key, token }] of chunk.entries()) {
-          // The action was deleted (or read again) meanwhile: this answer is not its spec.
-          if (this.fetching.get(key) !== token) continue;
-          this.fetching.delete(key);
-          const kv = gets?.[i];
-          if (kv) this.specs.set(key, kv.value);
-          // Neither layout has it (a legacy spec comes with the watch, before its action).
-          else if (gets && !this.specs.has(key)) this.specless.add(key);
-          const k = parseKey(key);
-          if (k.type === "action") this.dirty.add(k.mzid);
+        // The task was deleted (and perhaps written anew) meanwhile: these are not its specs.
+        if (this.reading.get(t) !== token) return;
+        for (const kv of found) {
+          try {
+            for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) this.specs.set(key, spec);
+          } catch (err) {
+            this.opts.log?.(`rex ${this.id}: ${(err as Error).message}`);
+          }
         }
-        this.schedule();
-      }),
-    );
+        this.reading.set(t, "read");
+        return;
+      }
+    } finally {
+      this.readsInFlight--;
+      this.dirty.add(mzid);
+      this.schedule();
+    }
   }
 
   /** The stage an action key is in, in the mirror. */
@@ -755,8 +742,6 @@ export class Rex {
           if (lingering) continue;
         }
         const share = this.share(mzid, r);
-        share.mine = this.withSpecs(share.mine);
-        share.stolen = this.withSpecs(share.stolen);
         const room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
         if (share.mine.length + share.stolen.length > room) pending = true;
         picked.push(...share.mine.slice(0, room));
@@ -879,9 +864,13 @@ export class Rex {
     }
     if (!current) return "done";
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
+    // Its specs are not read yet: nothing of it can be claimed (the read's end looks again).
+    const specs = this.reading.get(`${task.mzid}\0${task.id}`);
+    if (specs === undefined) void this.readSpecs(task.mzid, task.id);
+    if (specs !== "read") return "blocked";
     const out: [string, Cached<StoredAction>][] = [];
     for (const key of current.pending) {
-      if (this.running.has(key) || this.fetching.has(key)) continue;
+      if (this.running.has(key)) continue;
       const a = current.actions.get(key)!;
       if (this.contested.get(key) !== a.rev) out.push([key, a]);
     }
@@ -895,13 +884,17 @@ export class Rex {
     let bad: string | undefined;
     let spec: ActionSpec;
     try {
-      const stored = this.specs.get(key);
-      if (stored === undefined) throw new Error(`the action's spec is missing (no ${keys.spec(cached.value)})`);
-      spec = parseActionSpec(stored);
+      const legacy = this.legacySpecs.get(key);
+      const found = this.specs.get(key) ?? (legacy === undefined ? undefined : parseActionSpec(legacy));
+      if (!found)
+        throw new Error(
+          `the action's spec is missing (in neither ${keys.taskSpecs(cached.value.mzid, cached.value.task)} nor ${keys.legacySpecs(cached.value.mzid)})`,
+        );
+      spec = found;
     } catch (err) {
-      bad = this.specs.has(key)
-        ? `the action's spec does not parse: ${(err as Error).message}`
-        : (err as Error).message;
+      bad = (err as Error).message.startsWith("the action's spec")
+        ? (err as Error).message
+        : `the action's spec does not parse: ${(err as Error).message}`;
       spec = { kind: "node.power", resource: "", power: "on" };
     }
     const action: Action = { ...cached.value, spec };
