@@ -251,6 +251,8 @@ export class Rex {
   private readonly reading = new Map<string, number | "read">();
   private readToken = 0;
   private readsInFlight = 0;
+  /** Task (mzid\0task) → why a chunk of its specs does not decode: its actions without a spec fail with it. */
+  private readonly unreadable = new Map<string, string>();
   /** Set once the first range is in (see the "task" case of `apply`). */
   private watching = false;
   /**
@@ -526,6 +528,7 @@ export class Rex {
           m.tasks.delete(k.task);
           // Its specs go with it (a teardown DAG may reuse the task's name): a read in flight is dropped.
           this.reading.delete(t);
+          this.unreadable.delete(t);
           const prefix = `${keys.actions(k.mzid)}${encodeURIComponent(k.task)}/`;
           for (const key of this.specs.keys()) if (key.startsWith(prefix)) this.specs.delete(key);
         }
@@ -646,6 +649,7 @@ export class Rex {
             for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) this.specs.set(key, spec);
           } catch (err) {
             this.opts.log?.(`rex ${this.id}: ${(err as Error).message}`);
+            this.unreadable.set(t, (err as Error).message);
           }
         }
         this.reading.set(t, "read");
@@ -886,9 +890,12 @@ export class Rex {
     try {
       const legacy = this.legacySpecs.get(key);
       const found = this.specs.get(key) ?? (legacy === undefined ? undefined : parseActionSpec(legacy));
+      const { mzid, task } = cached.value;
+      const why = this.unreadable.get(`${mzid}\0${task}`);
+      if (!found && why) throw new Error(`the action's spec cannot be read: ${why}`);
       if (!found)
         throw new Error(
-          `the action's spec is missing (in neither ${keys.taskSpecs(cached.value.mzid, cached.value.task)} nor ${keys.legacySpecs(cached.value.mzid)})`,
+          `the action's spec is missing (in neither ${keys.taskSpecs(mzid, task)} nor ${keys.legacySpecs(mzid)})`,
         );
       spec = found;
     } catch (err) {
