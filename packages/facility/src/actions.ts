@@ -111,11 +111,7 @@ const RENAMED: Record<string, ActionKind> = { "emulation.create": "emulation.set
 
 /** An action spec as stored (JSON), with an earlier kind name read as today's. */
 export function parseActionSpec(json: string): ActionSpec {
-  return reviveActionSpec(JSON.parse(json) as ActionSpec);
-}
-
-/** An action spec as stored (parsed), with an earlier kind name read as today's. */
-export function reviveActionSpec(spec: ActionSpec): ActionSpec {
+  const spec = JSON.parse(json) as ActionSpec;
   const now = RENAMED[spec.kind];
   return now ? ({ ...spec, kind: now } as ActionSpec) : spec;
 }

@@ -276,7 +276,7 @@ export async function readActions(store: Store, mzid: MzId): Promise<{ key: stri
   for (const kv of await rangeAll(store, keys.legacySpecs(mzid)))
     specs.set(keys.actionOfSpec(kv.key), parseActionSpec(kv.value));
   for (const kv of await rangeAll(store, keys.specs(mzid)))
-    for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) specs.set(key, spec);
+    for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) specs.set(key, parseActionSpec(spec));
   const out: { key: string; action: Action; rev: number }[] = [];
   for (const kv of await rangeAll(store, keys.actions(mzid))) {
     const spec = specs.get(kv.key);

@@ -240,13 +240,15 @@ export class Rex {
   /** Claim key → the actions it holds (a deletion carries no value). */
   private readonly claimed = new Map<string, string[]>();
   /**
-   * Action key → what it does (kept apart from its often rewritten state).
-   * Specs live outside the watched range, in chunks per stage (spec-chunks.ts):
-   * a worker reads a task's when it first sees the task (the driver writes a
-   * task only once its actions and specs are stored), one range read instead
-   * of every spec in its watch.
+   * Action key → what it does, as stored (kept apart from its often rewritten
+   * state): parsed only when this worker claims the action. Specs live outside
+   * the watched range, in chunks per stage (spec-chunks.ts): a worker reads a
+   * task's when it first sees the task (the driver writes a task only once its
+   * actions and specs are stored), one range read instead of every spec in its
+   * watch. A DAG stored before has them one a key under `/cogs/`, and the
+   * watch brings them here.
    */
-  private readonly specs = new Map<string, ActionSpec>();
+  private readonly specs = new Map<string, string>();
   /** Task (mzid\0task) → the read of its specs in flight (a token: a read the task's deletion overtook is dropped). */
   private readonly reading = new Map<string, number | "read">();
   private readToken = 0;
@@ -255,11 +257,6 @@ export class Rex {
   private readonly unreadable = new Map<string, string>();
   /** Set once the first range is in (see the "task" case of `apply`). */
   private watching = false;
-  /**
-   * Action key → its spec as stored one a key under `/cogs/` (DAGs stored
-   * before specs left it: the watch brings them), parsed when claimed.
-   */
-  private readonly legacySpecs = new Map<string, string>();
   /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
   private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
@@ -571,9 +568,9 @@ export class Rex {
         const actionKey = keys.actionOfSpec(e.kv.key);
         if (put) {
           // The spec may come after its state (a range returns action keys before spec keys).
-          this.legacySpecs.set(actionKey, e.kv.value);
+          this.specs.set(actionKey, e.kv.value);
           this.dirty.add(k.mzid);
-        } else this.legacySpecs.delete(actionKey);
+        } else this.specs.delete(actionKey);
         break;
       }
       case "claim": {
@@ -884,31 +881,28 @@ export class Rex {
   /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
   private prepare(cached: Cached<StoredAction>): Job {
     const key = keys.action(cached.value);
-    // A spec that does not parse is claimed all the same, and its action fails naming why (`bad`).
+    // An action whose spec is missing or does not parse is claimed all the same, and fails naming why (`bad`).
     let bad: string | undefined;
-    let spec: ActionSpec;
-    try {
-      const legacy = this.legacySpecs.get(key);
-      const found = this.specs.get(key) ?? (legacy === undefined ? undefined : parseActionSpec(legacy));
-      const { mzid, task } = cached.value;
+    let spec: ActionSpec = { kind: "node.power", resource: "", power: "on" };
+    const stored = this.specs.get(key);
+    const { mzid, task } = cached.value;
+    if (stored === undefined) {
       const why = this.unreadable.get(`${mzid}\0${task}`);
-      if (!found && why) throw new Error(`the action's spec cannot be read: ${why}`);
-      if (!found)
-        throw new Error(
-          `the action's spec is missing (in neither ${keys.taskSpecs(mzid, task)} nor ${keys.legacySpecs(mzid)})`,
-        );
-      spec = found;
-    } catch (err) {
-      bad = (err as Error).message.startsWith("the action's spec")
-        ? (err as Error).message
-        : `the action's spec does not parse: ${(err as Error).message}`;
-      spec = { kind: "node.power", resource: "", power: "on" };
+      bad = why
+        ? `the action's spec cannot be read: ${why}`
+        : `the action's spec is missing (in neither ${keys.taskSpecs(mzid, task)} nor ${keys.legacySpecs(mzid)})`;
+    } else {
+      try {
+        spec = parseActionSpec(stored);
+      } catch (err) {
+        bad = `the action's spec does not parse: ${(err as Error).message}`;
+      }
     }
     const action: Action = { ...cached.value, spec };
     const abort = new AbortController();
     const node = bad ? undefined : actionNode(action.spec);
-    const stored = node ? this.nodes.get(node) : undefined;
-    const nodeRec = stored ? parseNodeRecord(stored) : undefined;
+    const record = node ? this.nodes.get(node) : undefined;
+    const nodeRec = record ? parseNodeRecord(record) : undefined;
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
