@@ -99,16 +99,13 @@ async function applyOps(store: Store, ops: Op[]): Promise<void> {
 }
 
 /**
- * Store a DAG: its spec chunks, then its actions (each set's transactions at
- * once), then its tasks with the materialization record in one transaction. Rex acts only on a
+ * Store a DAG: actions and specs first (their transactions at once), then its
+ * tasks with the materialization record in one transaction. Rex acts only on a
  * task it has seen, and only under a record in this phase, so it never sees a
  * task whose actions are not all there.
  */
 async function writeDag(store: Store, dag: Dag, info: MzInfo): Promise<void> {
-  // Specs before the actions: a worker that sees an action of a task reads the task's specs at once
-  // (they are all there), while the rest of the DAG is written.
-  await applyOps(store, specChunkPuts(dag.actions));
-  await applyOps(store, dag.actions.map(actionPut));
+  await applyOps(store, [...specChunkPuts(dag.actions), ...dag.actions.map(actionPut)]);
   const tasks = dag.tasks.map((t): Op => ({ op: "put", key: keys.task(info.mzid, t.id), value: JSON.stringify(t) }));
   const record: Op = { op: "put", key: keys.info(info.mzid), value: JSON.stringify(info) };
   if (tasks.length < TXN_OPS) await store.txn({ compare: [], success: [...tasks, record] });

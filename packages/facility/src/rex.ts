@@ -545,9 +545,6 @@ export class Rex {
           stages.set(k.stage, stage);
         }
         if (put) {
-          // The driver stores a DAG's specs before its actions: they can be read as soon as one shows.
-          const t = `${k.mzid}\0${k.task}`;
-          if (this.watching && !this.reading.has(t)) void this.readSpecs(k.mzid, k.task);
           // Our own writes are applied as they commit; the watch may bring them again, later.
           if ((stage.actions.get(k.key)?.rev ?? 0) < e.kv.modRevision)
             stageSet(
