@@ -20,6 +20,21 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** A driver on a fresh memory store. */
+function onMemory() {
+  const store = openMemoryStore();
+  stores.push(store);
+  return { store, driver: new Driver(store) };
+}
+
+/** Resolves once nothing of the materialization is left in the store, in either spec layout. */
+function gone(store: Store, mzid: string) {
+  return until(`${mzid}'s keys gone`, async () => {
+    const left = [...(await store.range(ROOT)), ...(await store.range(SPEC_ROOT))];
+    return left.some((kv) => kv.key.includes(encodeURIComponent(mzid))) ? undefined : true;
+  });
+}
+
 function fragments(n: number, mzid: string) {
   const s = synthetic(n, { mzid, lanSize: 4 });
   return fragmentsFor(s.realization, s.experiment, s.facility);
@@ -49,18 +64,14 @@ test("specs are stored in chunks outside the watched range; rex on sqlite runs t
     await statusIs(driver, mzid, "active");
     await driver.dematerialize(mzid);
     await statusIs(driver, mzid, "dematerialized");
-    await until("the materialization's keys gone", async () =>
-      (await store.range(SPEC_ROOT)).length + (await store.range(keys.mz(mzid))).length === 0 ? true : undefined,
-    );
+    await gone(store, mzid);
   } finally {
     await rex.stop();
   }
 });
 
 test("a DAG stored with one spec a key under /cogs/ (before chunks) runs, reads back and is torn down", async () => {
-  const store = openMemoryStore();
-  stores.push(store);
-  const driver = new Driver(store);
+  const { store, driver } = onMemory();
   const mzid = "legacy.exp.proj";
   const info = await driver.notifyIncoming(mzid);
   const dag = materializeDag(mzid, fragments(12, mzid));
@@ -87,19 +98,14 @@ test("a DAG stored with one spec a key under /cogs/ (before chunks) runs, reads 
     assert.deepEqual(await store.range(keys.legacySpecs(mzid)), []);
     await statusIs(driver, mzid, "dematerialized");
     // Discarded once teardown is done: nothing of the materialization is left, in either layout.
-    await until("the materialization's keys gone", async () => {
-      const left = [...(await store.range(ROOT)), ...(await store.range(SPEC_ROOT))];
-      return left.some((kv) => kv.key.includes(encodeURIComponent(mzid))) ? undefined : true;
-    });
+    await gone(store, mzid);
   } finally {
     await rex.stop();
   }
 });
 
 test("a spec chunk that does not decode: its actions fail naming the chunk, and reading the DAG says which key", async () => {
-  const store = openMemoryStore();
-  stores.push(store);
-  const driver = new Driver(store);
+  const { store, driver } = onMemory();
   const mzid = "badchunk.exp.proj";
   await driver.notifyIncoming(mzid);
   // Stored with its record still incoming, so no worker runs it before the chunk is spoiled.
