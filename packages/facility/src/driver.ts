@@ -10,10 +10,11 @@ import { MergeError } from "@merge/xir/errors";
 import { parseActionSpec } from "./actions.ts";
 import type { EmulationParams, HarborSpec, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
+import { decodeSpecChunk, specChunkPuts } from "./spec-chunks.ts";
 import {
   type Action,
   type ActionSpec,
-  actionPuts,
+  actionPut,
   type Claim,
   claimedActions,
   keys,
@@ -76,10 +77,24 @@ export async function rangeAll(store: Store, prefix: string): Promise<KeyValue[]
   }
 }
 
-/** Unconditional writes in transactions of TXN_OPS, sent at once (no order among them is needed). */
+/** Bytes of values in one transaction at most: under etcd's default request limit (1.5 MiB) with room to spare. */
+const TXN_BYTES = 1024 * 1024;
+
+/** Unconditional writes in transactions of TXN_OPS (and TXN_BYTES), sent at once (no order among them is needed). */
 async function applyOps(store: Store, ops: Op[]): Promise<void> {
   const chunks: Op[][] = [];
-  for (let i = 0; i < ops.length; i += TXN_OPS) chunks.push(ops.slice(i, i + TXN_OPS));
+  let cur: Op[] = [];
+  let bytes = 0;
+  for (const op of ops) {
+    const size = op.op === "put" ? op.value.length + op.key.length : 0;
+    if (cur.length >= TXN_OPS || (cur.length && bytes + size > TXN_BYTES)) {
+      chunks.push(cur);
+      [cur, bytes] = [[], 0];
+    }
+    cur.push(op);
+    bytes += size;
+  }
+  if (cur.length) chunks.push(cur);
   await Promise.all(chunks.map((success) => store.txn({ compare: [], success })));
 }
 
@@ -90,7 +105,7 @@ async function applyOps(store: Store, ops: Op[]): Promise<void> {
  * task whose actions are not all there.
  */
 async function writeDag(store: Store, dag: Dag, info: MzInfo): Promise<void> {
-  await applyOps(store, dag.actions.flatMap(actionPuts));
+  await applyOps(store, [...specChunkPuts(dag.actions), ...dag.actions.map(actionPut)]);
   const tasks = dag.tasks.map((t): Op => ({ op: "put", key: keys.task(info.mzid, t.id), value: JSON.stringify(t) }));
   const record: Op = { op: "put", key: keys.info(info.mzid), value: JSON.stringify(info) };
   if (tasks.length < TXN_OPS) await store.txn({ compare: [], success: [...tasks, record] });
@@ -197,7 +212,7 @@ export class Driver {
     const dag = teardownDag(mzid, setup);
     await this.store.txn({
       compare: [],
-      success: [keys.tasks(mzid), keys.actions(mzid), keys.specs(mzid)].map(
+      success: [keys.tasks(mzid), keys.actions(mzid), keys.specs(mzid), keys.legacySpecs(mzid)].map(
         (prefix): Op => ({ op: "deletePrefix", prefix }),
       ),
     });
@@ -257,8 +272,11 @@ export class Driver {
 /** A materialization's actions with their specs, in key order. */
 export async function readActions(store: Store, mzid: MzId): Promise<{ key: string; action: Action; rev: number }[]> {
   const specs = new Map<string, ActionSpec>();
-  for (const kv of await rangeAll(store, keys.specs(mzid)))
+  // A DAG stored before specs left `/cogs/` has them one a key under `legacySpecs`.
+  for (const kv of await rangeAll(store, keys.legacySpecs(mzid)))
     specs.set(keys.actionOfSpec(kv.key), parseActionSpec(kv.value));
+  for (const kv of await rangeAll(store, keys.specs(mzid)))
+    for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) specs.set(key, parseActionSpec(spec));
   const out: { key: string; action: Action; rev: number }[] = [];
   for (const kv of await rangeAll(store, keys.actions(mzid))) {
     const spec = specs.get(kv.key);
@@ -271,6 +289,8 @@ export async function readActions(store: Store, mzid: MzId): Promise<{ key: stri
 /** Delete everything the facility holds for a materialization; node records keep their state. */
 export async function discard(store: Store, mzid: MzId): Promise<void> {
   const info = await readJSON<MzInfo>(store, keys.info(mzid));
+  // Specs first: a discard cut short leaves the record, so it is done again (see Rex), never specs nothing points to.
+  await store.deletePrefix(keys.specs(mzid));
   await store.deletePrefix(keys.mz(mzid));
   await store.deletePrefix(keys.claims(mzid));
   if (info) {

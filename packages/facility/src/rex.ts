@@ -36,6 +36,7 @@ import {
 import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
+import { decodeSpecChunk } from "./spec-chunks.ts";
 import {
   type Action,
   type ActionSpec,
@@ -240,9 +241,22 @@ export class Rex {
   private readonly claimed = new Map<string, string[]>();
   /**
    * Action key → what it does, as stored (kept apart from its often rewritten
-   * state): parsed only when this worker claims the action.
+   * state): parsed only when this worker claims the action. Specs live outside
+   * the watched range, in chunks per stage (spec-chunks.ts): a worker reads a
+   * task's when it first sees the task (the driver writes a task only once its
+   * actions and specs are stored), one range read instead of every spec in its
+   * watch. A DAG stored before has them one a key under `/cogs/`, and the
+   * watch brings them here.
    */
   private readonly specs = new Map<string, string>();
+  /** Task (mzid\0task) → the read of its specs in flight (a token: a read the task's deletion overtook is dropped). */
+  private readonly reading = new Map<string, number | "read">();
+  private readToken = 0;
+  private readsInFlight = 0;
+  /** Task (mzid\0task) → why a chunk of its specs does not decode: its actions without a spec fail with it. */
+  private readonly unreadable = new Map<string, string>();
+  /** Set once the first range is in (see the "task" case of `apply`). */
+  private watching = false;
   /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
   private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
@@ -370,6 +384,7 @@ export class Rex {
       this.apply({ type: "put", kv, revision: kv.modRevision });
     }
     // The range may include writes after `rev`; the watch replays them in order, which converges.
+    this.watching = true;
     this.watch = await this.store.watch(ROOT, rev, (e) => this.apply(e));
     for (const mzid of this.mzs.keys()) this.dirty.add(mzid);
     this.schedule();
@@ -398,7 +413,9 @@ export class Rex {
   }
 
   private isIdle(): boolean {
-    return !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size;
+    return (
+      !this.running.size && !this.dirty.size && !this.pumpScheduled && !this.finalizing.size && !this.readsInFlight
+    );
   }
 
   /** The worker record on the current lease (cog health lists the live ones). */
@@ -498,8 +515,20 @@ export class Rex {
       }
       case "task": {
         const m = this.mz(k.mzid);
-        if (put) m.tasks.set(k.task, JSON.parse(e.kv.value) as Task);
-        else m.tasks.delete(k.task);
+        const t = `${k.mzid}\0${k.task}`;
+        if (put) {
+          m.tasks.set(k.task, JSON.parse(e.kv.value) as Task);
+          // A task that appears now is about to run: its specs are read at once (those the first range
+          // brings, perhaps long done, only when they have something to run: see `runnable`).
+          if (this.watching && !this.reading.has(t)) void this.readSpecs(k.mzid, k.task);
+        } else {
+          m.tasks.delete(k.task);
+          // Its specs go with it (a teardown DAG may reuse the task's name): a read in flight is dropped.
+          this.reading.delete(t);
+          this.unreadable.delete(t);
+          const prefix = `${keys.actions(k.mzid)}${encodeURIComponent(k.task)}/`;
+          for (const key of this.specs.keys()) if (key.startsWith(prefix)) this.specs.delete(key);
+        }
         this.dirty.add(k.mzid);
         break;
       }
@@ -527,6 +556,8 @@ export class Rex {
         } else {
           stageSet(stage, k.key, undefined, false);
           this.contested.delete(k.key);
+          // A DAG written anew (dematerialize) may reuse the key with another spec.
+          this.specs.delete(k.key);
           // Dematerialize replaced the action: stop working on it.
           this.running.get(k.key)?.abort.abort(new Error("action withdrawn"));
         }
@@ -584,6 +615,48 @@ export class Rex {
         break;
     }
     this.schedule();
+  }
+
+  /**
+   * Read a task's specs (its chunks, one range), asked again until the store
+   * answers: its actions are not claimed until then. A chunk that does not
+   * decode leaves its actions without a spec: they fail naming why.
+   */
+  private async readSpecs(mzid: MzId, task: string): Promise<void> {
+    const t = `${mzid}\0${task}`;
+    const token = ++this.readToken;
+    this.reading.set(t, token);
+    this.readsInFlight++;
+    try {
+      for (let tried = 0; !this.stopped; tried++) {
+        let found: KeyValue[];
+        try {
+          found = await rangeAll(this.store, keys.taskSpecs(mzid, task));
+        } catch (err) {
+          this.opts.log?.(
+            `rex ${this.id}: reading the specs of ${mzid} task ${task} failed: ${(err as Error).message}`,
+          );
+          await backoff(tried);
+          continue;
+        }
+        // The task was deleted (and perhaps written anew) meanwhile: these are not its specs.
+        if (this.reading.get(t) !== token) return;
+        for (const kv of found) {
+          try {
+            for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) this.specs.set(key, spec);
+          } catch (err) {
+            this.opts.log?.(`rex ${this.id}: ${(err as Error).message}`);
+            this.unreadable.set(t, (err as Error).message);
+          }
+        }
+        this.reading.set(t, "read");
+        return;
+      }
+    } finally {
+      this.readsInFlight--;
+      this.dirty.add(mzid);
+      this.schedule();
+    }
   }
 
   /** The stage an action key is in, in the mirror. */
@@ -792,9 +865,13 @@ export class Rex {
     }
     if (!current) return "done";
     for (const d of task.deps) if (!this.taskDone(m, d)) return "blocked";
+    // Its specs are not read yet: nothing of it can be claimed (the read's end looks again).
+    const specs = this.reading.get(`${task.mzid}\0${task.id}`);
+    if (specs === undefined) void this.readSpecs(task.mzid, task.id);
+    if (specs !== "read") return "blocked";
     const out: [string, Cached<StoredAction>][] = [];
     for (const key of current.pending) {
-      if (this.running.has(key) || !this.specs.has(key)) continue;
+      if (this.running.has(key)) continue;
       const a = current.actions.get(key)!;
       if (this.contested.get(key) !== a.rev) out.push([key, a]);
     }
@@ -804,20 +881,28 @@ export class Rex {
   /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
   private prepare(cached: Cached<StoredAction>): Job {
     const key = keys.action(cached.value);
-    // A spec that does not parse is claimed all the same, and its action fails naming why (`bad`).
+    // An action whose spec is missing or does not parse is claimed all the same, and fails naming why (`bad`).
     let bad: string | undefined;
-    let spec: ActionSpec;
-    try {
-      spec = parseActionSpec(this.specs.get(key)!);
-    } catch (err) {
-      bad = `the action's spec does not parse: ${(err as Error).message}`;
-      spec = { kind: "node.power", resource: "", power: "on" };
+    let spec: ActionSpec = { kind: "node.power", resource: "", power: "on" };
+    const stored = this.specs.get(key);
+    const { mzid, task } = cached.value;
+    if (stored === undefined) {
+      const why = this.unreadable.get(`${mzid}\0${task}`);
+      bad = why
+        ? `the action's spec cannot be read: ${why}`
+        : `the action's spec is missing (in neither ${keys.taskSpecs(mzid, task)} nor ${keys.legacySpecs(mzid)})`;
+    } else {
+      try {
+        spec = parseActionSpec(stored);
+      } catch (err) {
+        bad = `the action's spec does not parse: ${(err as Error).message}`;
+      }
     }
     const action: Action = { ...cached.value, spec };
     const abort = new AbortController();
     const node = bad ? undefined : actionNode(action.spec);
-    const stored = node ? this.nodes.get(node) : undefined;
-    const nodeRec = stored ? parseNodeRecord(stored) : undefined;
+    const record = node ? this.nodes.get(node) : undefined;
+    const nodeRec = record ? parseNodeRecord(record) : undefined;
     const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
     const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };

@@ -120,6 +120,8 @@ export interface Claim {
 
 /** Store keys. Ids are URI-encoded so they can hold any character but `/` separates levels. */
 export const ROOT = "/cogs/";
+/** Action specs: big, written once, read only by the worker that runs the action; kept out of rex's watch. */
+export const SPEC_ROOT = "/cogspec/";
 const enc = encodeURIComponent;
 /** What a rex worker says of itself under `keys.worker`. */
 export interface WorkerRecord {
@@ -142,11 +144,31 @@ export const keys = {
   actions: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/action/`,
   action: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
     `${ROOT}mz/${enc(a.mzid)}/action/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
-  specs: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/spec/`,
-  /** What the action does: written once, apart from its small, often rewritten state. */
-  spec: (a: Pick<Action, "mzid" | "task" | "stage" | "id">) =>
-    `${ROOT}mz/${enc(a.mzid)}/spec/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/${enc(a.id)}`,
-  /** The action (state) key for a spec key. */
+  /**
+   * What the actions do: written once, apart from their small, often
+   * rewritten state, outside `ROOT` so that rex's watch does not carry them,
+   * in compressed chunks per stage (spec-chunks.ts).
+   */
+  specs: (mzid: MzId) => `${SPEC_ROOT}${enc(mzid)}/`,
+  /** A task's spec chunks: what a rex worker reads when the task appears. */
+  taskSpecs: (mzid: MzId, task: string) => `${SPEC_ROOT}${enc(mzid)}/${enc(task)}/`,
+  stageSpecs: (a: Pick<Action, "mzid" | "task" | "stage">) =>
+    `${SPEC_ROOT}${enc(a.mzid)}/${enc(a.task)}/${String(a.stage).padStart(3, "0")}/`,
+  specChunk: (stagePrefix: string, n: number) => `${stagePrefix}${String(n).padStart(4, "0")}`,
+  /** The materialization, task and stage of a spec chunk key (undefined for any other key). */
+  parseSpecChunk: (key: string): Pick<Action, "mzid" | "task" | "stage"> | undefined => {
+    if (!key.startsWith(SPEC_ROOT)) return undefined;
+    const p = key.slice(SPEC_ROOT.length).split("/");
+    if (p.length !== 4 || !/^\d{3}$/.test(p[2]!)) return undefined;
+    return { mzid: decodeURIComponent(p[0]!), task: decodeURIComponent(p[1]!), stage: Number(p[2]) };
+  },
+  /**
+   * Where each action's spec was kept, one key each and inside `ROOT`, before
+   * specs left it: DAGs stored then are read from there (rex's watch brings
+   * them), and deleted with the rest.
+   */
+  legacySpecs: (mzid: MzId) => `${ROOT}mz/${enc(mzid)}/spec/`,
+  /** The action (state) key for a legacy spec key. */
   actionOfSpec: (specKey: string) => specKey.replace(/^(.*?\/mz\/[^/]+\/)spec\//, "$1action/"),
   /** A claim of a batch of the materialization's actions (see Claim). */
   claim: (mzid: MzId, nonce: string) => `${ROOT}claim/${enc(mzid)}/${enc(nonce)}`,
@@ -285,10 +307,7 @@ export function storedAction(a: Action): string {
   return JSON.stringify(rest);
 }
 
-/** The puts that create an action: its spec, then its state. */
-export function actionPuts(a: Action): { op: "put"; key: string; value: string }[] {
-  return [
-    { op: "put", key: keys.spec(a), value: JSON.stringify(a.spec) },
-    { op: "put", key: keys.action(a), value: storedAction(a) },
-  ];
+/** The put that creates an action's state (its spec goes in a chunk: spec-chunks.ts). */
+export function actionPut(a: Action): { op: "put"; key: string; value: string } {
+  return { op: "put", key: keys.action(a), value: storedAction(a) };
 }

@@ -80,6 +80,10 @@ export const ERROR_CATALOG = {
       meaning: "a host agent did not finish an operation within the facility's deadline for agent calls",
     },
     "no-such-action": { status: 404, meaning: "no action of the materialization matches the selector given" },
+    "spec-chunk": {
+      status: 500,
+      meaning: "a stored chunk of action specs does not decode (the message names its key)",
+    },
   },
   "node-ops": {
     not_found: { status: 404, meaning: "no such node in the materialization" },
