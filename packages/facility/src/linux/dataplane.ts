@@ -186,19 +186,37 @@ export class LinuxDataPlane {
         return d;
       };
       const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
-      // Nex and foundry come up while the nodes' namespaces are made; links and emulators while the containers
-      // start: a node's boot waits for its experiment interfaces (as it does when rex plumbs links later).
+      // Nex and foundry come up while the nodes' namespaces are made; the nodes are wired a share at a time and
+      // each share's containers start as soon as it is wired (and the services are up), so the containers' start
+      // overlaps the rest of the wiring (namespace creation, serialized on the kernel's rtnl lock, is about one
+      // core: the other was idle). Links and emulators are made once every namespace exists, while the
+      // containers start: a node's boot waits for its experiment interfaces (as it does when rex plumbs links later).
       const services = (async () => {
         for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
         nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
         await infrapodServices(env, prefix, plan.infranet);
       })();
+      const starting: Promise<void>[] = [];
+      const wiring = (async () => {
+        for (const share of shares(plan.nodes, WIRE_SHARE)) {
+          await nodesWire(env, prefix, plan.infranet, share);
+          const mine = share.filter((n) => !n.vm);
+          if (!mine.length) continue;
+          const started = services.then(() => nodesStart(env, prefix, mine, images));
+          started.catch(() => {}); // settled below; a failure meanwhile is not unhandled
+          starting.push(started);
+        }
+      })();
       let wire = 0;
-      await settle([nodesWire(env, prefix, plan.infranet, plan.nodes).then(() => (wire = lap())), services]);
+      // On a failure, what is starting finishes before the sweep (catch below) removes it.
+      await settle([wiring.then(() => (wire = lap())), services]).catch(async (e) => {
+        await Promise.allSettled(starting);
+        throw e;
+      });
       const servicesMs = lap();
       const emulated = plan.links.filter((l) => l.emulation);
       await settle([
-        nodesStart(env, prefix, containers, images),
+        ...starting,
         (async () => {
           await linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem });
           if (emulated.length) await emulationStart(env, prefix, emulated);
@@ -381,6 +399,18 @@ export class LinuxDataPlane {
 }
 
 /** Wait for every one of these to end (none is left running behind a failure), then throw the first failure. */
+/**
+ * Nodes wired per share when materializing at once (`materialize`): small enough that the first containers
+ * start early, large enough that each share's iproute2 batches (four in parallel, `nodesWire`) stay few.
+ */
+const WIRE_SHARE = 128;
+
+function shares<T>(xs: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
 async function settle(work: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
   if (failed) throw failed.reason;
