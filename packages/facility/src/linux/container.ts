@@ -38,11 +38,20 @@ export const nodeDir = (env: Env, prefix: string, node: string): string => join(
  * anything else (the infrapod, an XDC behind its proxy ARP) reaches the
  * infrapod, as before. (`neigh_suppress` would not do: the bridge ignores
  * requests that come from a suppressing port.)
+ *
+ * `parallel: false`: one batch each, for a caller that keeps the other cores busy meanwhile (batches in
+ * parallel wait on each other for the rtnl lock, spinning: CPU for nothing then).
  */
-export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan, nodes: NodePlan[]): Promise<void> {
+export async function nodesWire(
+  env: Env,
+  prefix: string,
+  infranet: InfranetPlan,
+  nodes: NodePlan[],
+  opts: { parallel?: boolean } = {},
+): Promise<void> {
   const n = namesOf(prefix);
   const have = new Set(listNetns());
-  const chunks = nodes.length < 64 ? 1 : 4;
+  const chunks = nodes.length < 64 || opts.parallel === false ? 1 : 4;
   const size = Math.ceil(nodes.length / chunks);
   const wire = async (part: NodePlan[], host: IprouteBatch, pod: IprouteBatch) => {
     const hostLines: string[] = [];

@@ -199,7 +199,7 @@ export class LinuxDataPlane {
       const starting: Promise<void>[] = [];
       const wiring = (async () => {
         for (const share of shares(plan.nodes, WIRE_SHARE)) {
-          await nodesWire(env, prefix, plan.infranet, share);
+          await nodesWire(env, prefix, plan.infranet, share, { parallel: false });
           const mine = share.filter((n) => !n.vm);
           if (!mine.length) continue;
           const started = services.then(() => nodesStart(env, prefix, mine, images));
