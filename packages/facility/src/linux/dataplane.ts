@@ -186,20 +186,29 @@ export class LinuxDataPlane {
         return d;
       };
       const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
-      // Nex and foundry come up while the nodes' namespaces are made; the nodes are wired a share at a time and
-      // each share's containers start as soon as it is wired (and the services are up), so the containers' start
-      // overlaps the rest of the wiring (namespace creation, serialized on the kernel's rtnl lock, is about one
-      // core: the other was idle). Links and emulators are made once every namespace exists, while the
-      // containers start: a node's boot waits for its experiment interfaces (as it does when rex plumbs links later).
+      // Nex and foundry come up while the nodes' namespaces are made. The nodes are wired a share at a time, with
+      // the links among the nodes wired so far, and each share's containers start as soon as it is wired (and the
+      // services are up): the containers' start overlaps the rest of the wiring (namespace creation, serialized on
+      // the kernel's rtnl lock, keeps about one core busy), and a node whose links exist does not wait for them
+      // (a waiting node listens to link notifications, and the kernel walks every listener of every namespace
+      // for each notification: n² at 500 nodes). The links across shares and the emulators are made once every
+      // namespace exists, while the containers start: a node's boot waits for its experiment interfaces (as it
+      // does when rex plumbs links later).
       const services = (async () => {
         for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
         nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
         await infrapodServices(env, prefix, plan.infranet);
       })();
       const starting: Promise<void>[] = [];
+      let later = plan.links;
       const wiring = (async () => {
+        const wired = new Set<string>();
         for (const share of shares(plan.nodes, WIRE_SHARE)) {
           await nodesWire(env, prefix, plan.infranet, share, { parallel: false });
+          for (const n of share) wired.add(n.name);
+          const now = later.filter((l) => l.endpoints.every((e) => wired.has(e.node)));
+          later = later.filter((l) => !now.includes(l));
+          if (now.length) await linksCreate(env, prefix, now, { bridgeEmulated: env.caps.netem });
           const mine = share.filter((n) => !n.vm);
           if (!mine.length) continue;
           const started = services.then(() => nodesStart(env, prefix, mine, images));
@@ -218,7 +227,7 @@ export class LinuxDataPlane {
       await settle([
         ...starting,
         (async () => {
-          await linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem });
+          if (later.length) await linksCreate(env, prefix, later, { bridgeEmulated: env.caps.netem });
           if (emulated.length) await emulationStart(env, prefix, emulated);
           for (const n of vms) await vmWire(env, prefix, n);
           for (const n of vms) await vmStart(env, prefix, n, guest);
