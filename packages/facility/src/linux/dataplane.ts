@@ -161,7 +161,13 @@ export class LinuxDataPlane {
    */
   async materialize(
     fragments: readonly Fragment[],
-    opts: { timeoutMs?: number; vmTimeoutMs?: number; signal?: AbortSignal } = {},
+    opts: {
+      timeoutMs?: number;
+      vmTimeoutMs?: number;
+      signal?: AbortSignal;
+      /** Nodes wired per share (default `WIRE_SHARE`); see below. */
+      wireShare?: number;
+    } = {},
   ): Promise<MaterializeResult> {
     const t0 = Date.now();
     const plan = recordOf(fragments);
@@ -203,7 +209,7 @@ export class LinuxDataPlane {
       let later = plan.links;
       const wiring = (async () => {
         const wired = new Set<string>();
-        for (const share of shares(plan.nodes, WIRE_SHARE)) {
+        for (const share of shares(plan.nodes, opts.wireShare ?? WIRE_SHARE)) {
           await nodesWire(env, prefix, plan.infranet, share, { parallel: false });
           for (const n of share) wired.add(n.name);
           const now = later.filter((l) => l.endpoints.every((e) => wired.has(e.node)));
@@ -415,6 +421,8 @@ export class LinuxDataPlane {
 const WIRE_SHARE = 128;
 
 function shares<T>(xs: readonly T[], size: number): T[][] {
+  if (!(Number.isInteger(size) && size > 0))
+    throw new Error(`wireShare: ${size} is not a positive whole number of nodes`);
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
   return out;
