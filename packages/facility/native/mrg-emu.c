@@ -6,6 +6,7 @@
  * loss probability. Capacity is left to the kernel (tbf on the port).
  *
  *   mrg-emu -n NETNS_PATH -c CONTROL_SOCKET IFNAME:DELAY_NS:LOSS ...
+ *   mrg-emu -s < lines   (start many forwarders, detached: see start_detached)
  *
  * Control (UNIX stream socket, one line per connection):
  *   set INDEX DELAY_NS LOSS   -> "ok"
@@ -186,11 +187,55 @@ static void control(int lfd) {
   close(c);
 }
 
+/*
+ * `-s`: one forwarder per stdin line, `LOG_FILE ARG...` (ARG: this program's usual arguments), each
+ * forked from this small process and exec'ing this program anew, in its own session, stdin from
+ * /dev/null, output appended to LOG_FILE; prints its pid (or `err why`) per line, in order, and
+ * exits at the end of its input. A materialization starts its emulators at once (49 at 500 nodes):
+ * spawned from node.js, each was a fork of a 200 MB process (milliseconds of page-table copying,
+ * the event loop blocked meanwhile). The forwarders are the same processes as when started one by
+ * one (exec'd with the same arguments); whether each answers is the caller's look at its socket.
+ */
+static int start_detached(const char *self) {
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, stdin) > 0) {
+    char *f[MAXPORTS + 8];
+    int k = 0;
+    for (char *t = strtok(line, " \t\n"); t && k < MAXPORTS + 7; t = strtok(NULL, " \t\n")) f[k++] = t;
+    if (k == 0) continue;
+    if (k < 2) { printf("err expected LOG_FILE ARG...\n"); fflush(stdout); continue; }
+    f[k] = NULL;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+      setsid();
+      int nul = open("/dev/null", O_RDWR), log = open(f[0], O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (nul >= 0) dup2(nul, 0);
+      if (log < 0) log = nul;
+      dup2(log, 1);
+      dup2(log, 2);
+      /* Nothing of the launcher's stdin/stdout stays open in a forwarder: the caller reads to its end. */
+      for (int fd = 3; fd < 1024; fd++) close(fd);
+      f[0] = (char *)self;
+      execv("/proc/self/exe", f);
+      perror("mrg-emu: exec");
+      _exit(127);
+    }
+    if (c < 0) printf("err fork: %s\n", strerror(errno));
+    else printf("%d\n", (int)c);
+    fflush(stdout);
+  }
+  free(line);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *netns = NULL, *ctl = NULL;
   int opt;
-  while ((opt = getopt(argc, argv, "n:c:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:c:s")) != -1) {
     if (opt == 'n') netns = optarg;
+    else if (opt == 's') return start_detached(argv[0]);
     else if (opt == 'c') ctl = optarg;
     else return 2;
   }

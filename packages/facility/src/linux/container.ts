@@ -38,53 +38,56 @@ export const nodeDir = (env: Env, prefix: string, node: string): string => join(
  * anything else (the infrapod, an XDC behind its proxy ARP) reaches the
  * infrapod, as before. (`neigh_suppress` would not do: the bridge ignores
  * requests that come from a suppressing port.)
+ *
+ * `parallel: false`: one batch each, for a caller that keeps the other cores busy meanwhile (batches in
+ * parallel wait on each other for the rtnl lock, spinning: CPU for nothing then).
  */
-export async function nodesWire(env: Env, prefix: string, infranet: InfranetPlan, nodes: NodePlan[]): Promise<void> {
+export async function nodesWire(
+  env: Env,
+  prefix: string,
+  infranet: InfranetPlan,
+  nodes: NodePlan[],
+  opts: { parallel?: boolean } = {},
+): Promise<void> {
   const n = namesOf(prefix);
   const have = new Set(listNetns());
-  const chunks = nodes.length < 64 ? 1 : 4;
+  const chunks = nodes.length < 64 || opts.parallel === false ? 1 : 4;
   const size = Math.ceil(nodes.length / chunks);
-  const wire = async (part: NodePlan[], host: IprouteBatch, pod: IprouteBatch) => {
+  const podPort = (x: NodePlan) => infranetPort(infranetHost(infranet, x.infranet.address));
+  // A port's neighbour entry and flags, once it exists (`bcast_flood off` before its node boots).
+  const podFlags = (x: NodePlan) => [
+    `neigh replace ${x.infranet.address} lladdr ${x.infranet.mac} dev ibr nud permanent`,
+    `link set dev ${podPort(x)} type bridge_slave bcast_flood off proxy_arp_wifi on`,
+  ];
+  const wire = async (part: NodePlan[], host: IprouteBatch, pod: IprouteBatch, flags: boolean) => {
     const hostLines: string[] = [];
     const podLines: string[] = [];
     for (const node of part) {
       const ns = n.node(node.name);
       if (!have.has(ns)) hostLines.push(`netns add ${ns}`);
-      const port = infranetPort(infranetHost(infranet, node.infranet.address));
       hostLines.push(
-        `link add name eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${port} netns ${n.infrapod}`,
+        `link add name eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${podPort(node)} netns ${n.infrapod}`,
       );
-      podLines.push(`link set dev ${port} master ibr up`);
+      podLines.push(`link set dev ${podPort(node)} master ibr up`);
     }
     await host.submit(hostLines);
-    await pod.submit(podLines);
+    await pod.submit(flags ? [...podLines, ...part.flatMap(podFlags)] : podLines);
   };
-  if (chunks === 1) await wire(nodes, env.ip, env.ipIn(n.infrapod));
-  else
-    await Promise.all(
-      Array.from({ length: chunks }, (_, k) =>
-        wire(nodes.slice(k * size, (k + 1) * size), new IprouteBatch("ip"), new IprouteBatch("ip", n.infrapod)),
-      ),
-    );
+  const fdb = () =>
+    env.bridgeIn(n.infrapod).submit(nodes.map((x) => `fdb replace ${x.infranet.mac} dev ${podPort(x)} master static`));
+  if (chunks === 1) {
+    // One infrapod batch for the ports and their flags: a process (and a dump of its links) fewer.
+    await wire(nodes, env.ip, env.ipIn(n.infrapod), true);
+    await fdb();
+    return;
+  }
+  await Promise.all(
+    Array.from({ length: chunks }, (_, k) =>
+      wire(nodes.slice(k * size, (k + 1) * size), new IprouteBatch("ip"), new IprouteBatch("ip", n.infrapod), false),
+    ),
+  );
   // After the ports exist, one batch each (both dump the links first: fewer dumps, fewer interrupted ones).
-  await Promise.all([
-    env
-      .ipIn(n.infrapod)
-      .submit(
-        nodes.flatMap((x) => [
-          `neigh replace ${x.infranet.address} lladdr ${x.infranet.mac} dev ibr nud permanent`,
-          `link set dev ${infranetPort(infranetHost(infranet, x.infranet.address))} type bridge_slave bcast_flood off proxy_arp_wifi on`,
-        ]),
-      ),
-    env
-      .bridgeIn(n.infrapod)
-      .submit(
-        nodes.map(
-          (x) =>
-            `fdb replace ${x.infranet.mac} dev ${infranetPort(infranetHost(infranet, x.infranet.address))} master static`,
-        ),
-      ),
-  ]);
+  await Promise.all([env.ipIn(n.infrapod).submit(nodes.flatMap(podFlags)), fdb()]);
 }
 
 /** Host pid of a node's init, if it runs (checked against the node's namespace, not trusted from the file). */

@@ -161,7 +161,13 @@ export class LinuxDataPlane {
    */
   async materialize(
     fragments: readonly Fragment[],
-    opts: { timeoutMs?: number; vmTimeoutMs?: number; signal?: AbortSignal } = {},
+    opts: {
+      timeoutMs?: number;
+      vmTimeoutMs?: number;
+      signal?: AbortSignal;
+      /** Nodes wired per share (default `WIRE_SHARE`); see below. */
+      wireShare?: number;
+    } = {},
   ): Promise<MaterializeResult> {
     const t0 = Date.now();
     const plan = recordOf(fragments);
@@ -186,21 +192,48 @@ export class LinuxDataPlane {
         return d;
       };
       const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
-      // Nex and foundry come up while the nodes' namespaces are made; links and emulators while the containers
-      // start: a node's boot waits for its experiment interfaces (as it does when rex plumbs links later).
+      // Nex and foundry come up while the nodes' namespaces are made. The nodes are wired a share at a time, with
+      // the links among the nodes wired so far, and each share's containers start as soon as it is wired (and the
+      // services are up): the containers' start overlaps the rest of the wiring (namespace creation, serialized on
+      // the kernel's rtnl lock, keeps about one core busy), and a node whose links exist does not wait for them
+      // (a waiting node listens to link notifications, and the kernel walks every listener of every namespace
+      // for each notification: n² at 500 nodes). The links across shares and the emulators are made once every
+      // namespace exists, while the containers start: a node's boot waits for its experiment interfaces (as it
+      // does when rex plumbs links later).
       const services = (async () => {
         for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
         nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
         await infrapodServices(env, prefix, plan.infranet);
       })();
+      const starting: Promise<void>[] = [];
+      let later = plan.links;
+      const wiring = (async () => {
+        const wired = new Set<string>();
+        for (const share of shares(plan.nodes, opts.wireShare ?? WIRE_SHARE)) {
+          await nodesWire(env, prefix, plan.infranet, share, { parallel: false });
+          for (const n of share) wired.add(n.name);
+          const now = later.filter((l) => l.endpoints.every((e) => wired.has(e.node)));
+          later = later.filter((l) => !now.includes(l));
+          if (now.length) await linksCreate(env, prefix, now, { bridgeEmulated: env.caps.netem });
+          const mine = share.filter((n) => !n.vm);
+          if (!mine.length) continue;
+          const started = services.then(() => nodesStart(env, prefix, mine, images));
+          started.catch(() => {}); // settled below; a failure meanwhile is not unhandled
+          starting.push(started);
+        }
+      })();
       let wire = 0;
-      await settle([nodesWire(env, prefix, plan.infranet, plan.nodes).then(() => (wire = lap())), services]);
+      // On a failure, what is starting finishes before the sweep (catch below) removes it.
+      await settle([wiring.then(() => (wire = lap())), services]).catch(async (e) => {
+        await Promise.allSettled(starting);
+        throw e;
+      });
       const servicesMs = lap();
       const emulated = plan.links.filter((l) => l.emulation);
       await settle([
-        nodesStart(env, prefix, containers, images),
+        ...starting,
         (async () => {
-          await linksCreate(env, prefix, plan.links, { bridgeEmulated: env.caps.netem });
+          if (later.length) await linksCreate(env, prefix, later, { bridgeEmulated: env.caps.netem });
           if (emulated.length) await emulationStart(env, prefix, emulated);
           for (const n of vms) await vmWire(env, prefix, n);
           for (const n of vms) await vmStart(env, prefix, n, guest);
@@ -381,6 +414,20 @@ export class LinuxDataPlane {
 }
 
 /** Wait for every one of these to end (none is left running behind a failure), then throw the first failure. */
+/**
+ * Nodes wired per share when materializing at once (`materialize`): small enough that the first containers
+ * start early, large enough that each share's iproute2 batches (four in parallel, `nodesWire`) stay few.
+ */
+const WIRE_SHARE = 128;
+
+function shares<T>(xs: readonly T[], size: number): T[][] {
+  if (!(Number.isInteger(size) && size > 0))
+    throw new Error(`wireShare: ${size} is not a positive whole number of nodes`);
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
 async function settle(work: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
   if (failed) throw failed.reason;

@@ -10,13 +10,14 @@
  * both directions of a point-to-point link are alike (RTT = 2 × latency).
  * Changeable at runtime.
  */
-import { spawn } from "node:child_process";
-import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { type EmulationValues, emulationToward } from "@merge/xir";
+import { run } from "./command.ts";
 import { type Env, mzDir } from "./env.ts";
 import { linkKey, linkPort, namesOf } from "./names.ts";
+import { alive } from "./processes.ts";
 import type { EmulationParams, LinkPlan } from "./record.ts";
 
 const emuDir = (env: Env, prefix: string) => join(mzDir(env, prefix), "emu");
@@ -104,7 +105,7 @@ export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]
   const n = namesOf(prefix);
   mkdirSync(emuDir(env, prefix), { recursive: true });
   const tc: string[] = [];
-  const starts: Promise<void>[] = [];
+  const forwarders: { link: string; ports: string[]; values: EmulationValues[] }[] = [];
   for (const l of links) {
     const values = portValues(l, l.emulation ?? {});
     const ports = l.endpoints.map((_, k) => linkPort(l.name, k));
@@ -115,33 +116,34 @@ export async function emulationStart(env: Env, prefix: string, links: LinkPlan[]
     ports.forEach((port, k) => {
       if (values[k]!.capacity !== undefined) tc.push(tbfLine(port, values[k]!.capacity));
     });
-    starts.push(startForwarder(env, prefix, l.name, ports, values));
+    forwarders.push({ link: l.name, ports, values });
   }
-  await Promise.all([env.tcIn(n.emulator).submit(tc), ...starts]);
+  await Promise.all([env.tcIn(n.emulator).submit(tc), startForwarders(env, prefix, forwarders)]);
 }
 
-async function startForwarder(
+async function startForwarders(
   env: Env,
   prefix: string,
-  link: string,
-  ports: string[],
-  values: EmulationValues[],
+  links: { link: string; ports: string[]; values: EmulationValues[] }[],
 ): Promise<void> {
-  const sock = controlSocket(env, prefix, link);
-  if (await emuRunning(sock)) {
-    await setForwarder(sock, values);
-    return;
-  }
-  if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
-  await spawnForwarder({
-    bin: env.bin.emu,
-    netns: namesOf(prefix).emulator,
-    dir: emuDir(env, prefix),
-    name: linkKey(link),
-    ports,
-    values,
-    what: `link ${link}`,
-  });
+  const fresh: Forwarder[] = [];
+  await Promise.all(
+    links.map(async ({ link, ports, values }) => {
+      const sock = controlSocket(env, prefix, link);
+      if (await emuRunning(sock)) return setForwarder(sock, values);
+      if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
+      fresh.push({
+        bin: env.bin.emu,
+        netns: namesOf(prefix).emulator,
+        dir: emuDir(env, prefix),
+        name: linkKey(link),
+        ports,
+        values,
+        what: `link ${link}`,
+      });
+    }),
+  );
+  await spawnForwarders(fresh);
 }
 
 export interface Forwarder {
@@ -164,35 +166,61 @@ export interface Forwarder {
  * on its control socket. Link emulation and the wide-area fixture (wan.ts) both use it.
  */
 export async function spawnForwarder(f: Forwarder): Promise<number> {
-  mkdirSync(f.dir, { recursive: true });
+  return (await spawnForwarders([f]))[0] ?? 0;
+}
+
+/**
+ * Start these forwarders (see spawnForwarder) from one `mrg-emu -s`, a small process that forks and
+ * execs each (forking node.js per forwarder cost milliseconds of its page tables each, the event loop
+ * blocked); then wait until each answers. Resolves to their pids, in order.
+ */
+export async function spawnForwarders(fs: readonly Forwarder[]): Promise<number[]> {
+  if (fs.length === 0) return [];
+  const bin = fs[0]!.bin;
+  const lines = fs.map((f) => {
+    mkdirSync(f.dir, { recursive: true });
+    const ports = f.ports.map(
+      (port, k) => `${port}:${Math.round(f.values[k]?.latency ?? 0)}:${f.values[k]?.loss ?? 0}`,
+    );
+    return [join(f.dir, `${f.name}.log`), "-n", `/run/netns/${f.netns}`, "-c", join(f.dir, `${f.name}.sock`), ...ports];
+  });
+  for (const l of lines)
+    if (l.some((a) => /\s/.test(a) || a === ""))
+      throw new Error(`emulator arguments must not contain spaces: ${l.join(" ")}`);
+  const r = await run(bin, ["-s"], { input: `${lines.map((l) => l.join(" ")).join("\n")}\n` });
+  const said = r.stdout.split("\n").filter(Boolean);
+  return Promise.all(
+    fs.map(async (f, k) => {
+      const pid = Number(said[k]);
+      if (r.code !== 0 || !Number.isInteger(pid) || pid <= 0)
+        throw new Error(
+          `emulator for ${f.what} did not start: ${said[k] ?? `mrg-emu -s exited ${r.code}: ${r.stderr.trim()}`}`,
+        );
+      writeFileSync(join(f.dir, `${f.name}.pid`), `${pid}\n`);
+      await untilAnswering(f, pid);
+      return pid;
+    }),
+  );
+}
+
+async function untilAnswering(f: Forwarder, pid: number): Promise<void> {
   const sock = join(f.dir, `${f.name}.sock`);
   const logFile = join(f.dir, `${f.name}.log`);
-  const log = openSync(logFile, "a");
-  const args = [
-    "-n",
-    `/run/netns/${f.netns}`,
-    "-c",
-    sock,
-    ...f.ports.map((port, k) => `${port}:${Math.round(f.values[k]?.latency ?? 0)}:${f.values[k]?.loss ?? 0}`),
-  ];
-  const c = spawn(f.bin, args, { detached: true, stdio: ["ignore", log, log] });
-  c.unref();
-  if (c.pid) writeFileSync(join(f.dir, `${f.name}.pid`), `${c.pid}\n`);
   // Generous: it starts while a thousand containers do, on a host shared with others.
   const end = Date.now() + 30_000;
   let wait = 10;
   while (!(await emuRunning(sock))) {
-    if (c.exitCode !== null || Date.now() > end) {
+    const gone = !alive(pid);
+    if (gone || Date.now() > end) {
       // The log goes with the materialization's sweep: say what it says.
-      const said = readFileSync(logFile, "utf8").trim().slice(-300);
-      const how = c.exitCode !== null ? `exited ${c.exitCode}` : "no answer on its control socket after 30 s";
+      const said = existsSync(logFile) ? readFileSync(logFile, "utf8").trim().slice(-300) : "";
+      const how = gone ? "exited" : "no answer on its control socket after 30 s";
       throw new Error(`emulator for ${f.what} did not start (${how})${said ? `: ${said}` : ""} (log ${logFile})`);
     }
     // Backing off: a materialization starts its emulators all at once (199 at 1000 nodes), each polled.
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, 250);
   }
-  return c.pid ?? 0;
 }
 
 export async function setForwarder(sock: string, values: EmulationValues[]): Promise<void> {

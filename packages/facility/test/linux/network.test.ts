@@ -70,15 +70,22 @@ describe("linux data plane: networks", { skip }, () => {
     const names = Array.from({ length: 25 }, (_, i) => `n${i}`);
     const xp = experiment(
       "lan25",
-      names.map((n, i) => node(n, [[`10.1.0.${i + 1}/24`]])),
+      // n0 and n1 also have a point-to-point link (socket 1).
+      names.map((n, i) => node(n, i < 2 ? [[`10.1.0.${i + 1}/24`], [`10.2.0.${i + 1}/30`]] : [[`10.1.0.${i + 1}/24`]])),
       [
         link(
           "lan",
           names.map((n) => [n, 0] as [string, number]),
         ),
+        link("p2p", [
+          ["n0", 1],
+          ["n1", 1],
+        ]),
       ],
     );
-    const r = await h.dp.materialize(localPlan(xp, mzid));
+    // Wired 10 nodes at a time: the point-to-point link is made with the first share, before its containers
+    // start; the LAN, across all three shares, after the last share, while the first ones boot.
+    const r = await h.dp.materialize(localPlan(xp, mzid), { wireShare: 10 });
     assert.ok(r.readyMs > 0);
     // From n0 to everyone, and from n24 to everyone, by name.
     for (const from of ["n0", "n24"]) {
@@ -86,6 +93,8 @@ describe("linux data plane: networks", { skip }, () => {
       const out = await h.dp.run(mzid, from, ["sh", "-c", script]);
       assert.equal(out.stdout.trim(), "", `unreachable from ${from}: ${out.stdout}`);
     }
+    const p2p = await h.dp.run(mzid, "n0", ["ping", "-c", "1", "-W", "2", "10.2.0.2"]);
+    assert.equal(p2p.code, 0, `n0 -> n1 over the point-to-point link: ${p2p.stdout}${p2p.stderr}`);
     await h.dp.dematerialize(mzid);
   });
 
