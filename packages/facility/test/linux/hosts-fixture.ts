@@ -253,7 +253,8 @@ export async function materializePlan(
       if (op === "dematerialize") await portal.notifyTeardown({ mzid: plan.mzid, resources });
       return s;
     }
-    await new Promise((res) => setTimeout(res, 200));
+    // Each look reads the whole materialization (every action and node) in the facility's process: not too often.
+    await new Promise((res) => setTimeout(res, 500));
   }
 }
 
