@@ -12,9 +12,9 @@ import * as pb from "@merge/proto";
 import type { ActionContext, Backend } from "../backend.ts";
 import { opsFailed } from "../driver-service.ts";
 import { execChunkToPb, shellChunkToPb, shellInputFromPb } from "../exec-wire.ts";
-import { serveTls, tlsClient } from "../grpc.ts";
+import { serveTls } from "../grpc.ts";
 import { execIn, localActivity, type ShellInput, shellIn } from "../node-ops.ts";
-import { measureHost } from "./measure.ts";
+import { startHeartbeat } from "./heartbeat.ts";
 
 /** Every Backend call an agent performs: the method and its arguments (the context aside). */
 export const AGENT_METHODS = {
@@ -159,40 +159,27 @@ export async function startHostAgent(o: HostAgentOptions): Promise<RunningAgent>
     port: o.listen?.port ?? 0,
     routes: (router) => router.service(pb.HostAgentService, impl),
   });
-  const registry = tlsClient(pb.HostRegistryService, o.registry, o.tls);
-  const started = new Date().toISOString();
-  let stopped = false;
-  let lastError = "";
-  let resolveRegistered: () => void = () => {};
-  const registered = new Promise<void>((r) => {
-    resolveRegistered = r;
+  const heartbeat = await startHeartbeat({
+    setup: {
+      registry: o.registry,
+      tls: o.tls,
+      request: {
+        name: o.name,
+        endpoint: server.url,
+        underlay: o.underlay,
+        pid: process.pid,
+        started: new Date().toISOString(),
+      },
+      dataDir: o.dataDir,
+      heartbeatMs: o.heartbeatMs ?? 2000,
+    },
+    log,
   });
-  const beat = async () => {
-    try {
-      const m = measureHost(o.dataDir);
-      const res = await registry.registerHost(
-        { name: o.name, endpoint: server.url, underlay: o.underlay, pid: process.pid, started, ...m },
-        { timeoutMs: 5000 },
-      );
-      if (lastError) log(`${o.name}: registered again with ${o.registry} (${res.state})`);
-      lastError = "";
-      resolveRegistered();
-    } catch (e) {
-      const msg = (e as Error).message;
-      if (msg !== lastError) log(`${o.name}: cannot register with ${o.registry}: ${msg}`);
-      lastError = msg;
-    }
-  };
-  await beat();
-  const timer = setInterval(() => {
-    if (!stopped) void beat();
-  }, o.heartbeatMs ?? 2000);
   return {
     url: server.url,
-    registered,
+    registered: heartbeat.registered,
     close: async () => {
-      stopped = true;
-      clearInterval(timer);
+      await heartbeat.stop();
       await server.close();
     },
   };

@@ -19,16 +19,24 @@ export interface HostRegistryOptions {
   port?: number;
   /** The hosts the facility model names; an agent of another name is refused. */
   hosts: readonly string[];
-  /** Seconds an agent may stay silent before it is down (default 6; agents beat every 2 s). */
+  /** Seconds an agent may stay silent before it is down (default HOST_LEASE_TTL; agents beat every 2 s). */
   leaseTtl?: number;
   /** A new agent process registered (first start, or a restart: `previous` is the record it replaces). */
   onRegister?: (record: HostRecord, previous: HostRecord | undefined) => void;
   log?: (m: string) => void;
 }
 
+/**
+ * Seconds an agent's lease outlives its last beat. Long enough for a loaded
+ * facility whose own event loop answers beats late (a 500-node materialization
+ * on a busy machine); an agent that died is found sooner by its connections
+ * (routed.ts: nothing listens at its endpoint any more).
+ */
+export const HOST_LEASE_TTL = 15;
+
 export async function startHostRegistry(o: HostRegistryOptions): Promise<TlsServer> {
   const leases = new Map<string, string>();
-  const ttl = o.leaseTtl ?? 6;
+  const ttl = o.leaseTtl ?? HOST_LEASE_TTL;
   const alive = async (name: string) => {
     const held = leases.get(name);
     if (held) {

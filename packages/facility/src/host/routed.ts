@@ -8,7 +8,7 @@
  * a call its agent does not finish in time (deadline.ts) fails naming the
  * host and the operation.
  */
-import { isIP } from "node:net";
+import { isIP, connect as netConnect } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -41,7 +41,8 @@ import type { NodeActivity } from "../linux/activity.ts";
 import type { ExecChunk, ShellInput, ShellOptions } from "../node-ops.ts";
 import type { AgentMethod } from "./agent.ts";
 import { AGENT_CALL_MS, AgentDeadlineError, deadlineOf, describeCall } from "./deadline.ts";
-import { listHosts, readHost } from "./records.ts";
+import { type HostView, listHosts, readHost } from "./records.ts";
+import { HOST_LEASE_TTL } from "./registry.ts";
 
 export interface HostRoutedOptions {
   /** The backend of the facility's own machine (specs naming no host). */
@@ -57,11 +58,15 @@ export interface HostRoutedOptions {
   natOf?: (host: string) => HostNat | undefined;
   /** The deadline of one agent call (deadline.ts; default 120 s; calls covering a whole host get five). */
   callTimeoutMs?: number;
+  /** The host registry's lease TTL, seconds (default HOST_LEASE_TTL): how long a host cut off may still look up. */
+  leaseTtl?: number;
   log?: (m: string) => void;
 }
 
-/** How long a host's agent lease may still run after its network went away (the registry's TTL, 6 s, and a margin). */
-const LEASE_DECIDES_MS = 8000;
+/** How long a host's agent lease may still run after its network went away: the registry's TTL and this margin. */
+const LEASE_MARGIN_MS = 2000;
+/** How long a look whether anything still listens at a failed call's agent endpoint may take. */
+const PROBE_MS = 1000;
 /** What a call's error says when its connection, not the agent, failed (Node's errors arrive under several codes). */
 const TRANSPORT_MESSAGE =
   /ECONNRESET|ECONNREFUSED|EPIPE|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|stream closed|socket hang up/;
@@ -74,6 +79,22 @@ const TRANSPORT_FAILURES = new Set([
   Code.DeadlineExceeded,
 ]);
 
+/** Whether anything listens at an agent's endpoint: a TCP connection, refused, or no answer in PROBE_MS. */
+function probe(endpoint: string): Promise<"listening" | "refused" | "silent"> {
+  const u = new URL(endpoint);
+  return new Promise((resolve) => {
+    const s = netConnect({ host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) });
+    const done = (r: "listening" | "refused" | "silent") => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(r);
+    };
+    const t = setTimeout(() => done("silent"), PROBE_MS);
+    s.once("connect", () => done("listening"));
+    s.once("error", (e: NodeJS.ErrnoException) => done(e.code === "ECONNREFUSED" ? "refused" : "silent"));
+  });
+}
+
 export class HostDownError extends MergeError<"facility"> {
   constructor(message: string, options?: ErrorOptions) {
     super("facility", "host-down", message, options);
@@ -82,6 +103,8 @@ export class HostDownError extends MergeError<"facility"> {
 
 /** How often a call in flight looks whether its host is still up. */
 const LIVENESS_MS = 1000;
+/** How old the hosts' registrations a call is routed by may be (a lease lasts seconds). */
+const HOSTS_FRESH_MS = 250;
 
 export class HostRoutedBackend implements Backend {
   private readonly clients = new Map<string, { endpoint: string; client: Client<typeof pb.HostAgentService> }>();
@@ -103,8 +126,23 @@ export class HostRoutedBackend implements Backend {
     return r ? r.call(this.o.local, live, log) : Promise.resolve([]);
   }
 
+  /** The hosts as registered, read at most every HOSTS_FRESH_MS: every call looks its host up. */
+  private hostsRead: { at: number; hosts: Promise<Map<string, HostView>> } | undefined;
+
+  private async lookup(host: string): Promise<HostView | undefined> {
+    const now = Date.now();
+    if (!this.hostsRead || now - this.hostsRead.at > HOSTS_FRESH_MS) {
+      const hosts = listHosts(this.o.store).then((l) => new Map(l.map((h) => [h.name, h])));
+      this.hostsRead = { at: now, hosts };
+      hosts.catch(() => {
+        if (this.hostsRead?.hosts === hosts) this.hostsRead = undefined;
+      });
+    }
+    return (await this.hostsRead.hosts).get(host);
+  }
+
   private async client(host: string): Promise<Client<typeof pb.HostAgentService>> {
-    const h = await readHost(this.o.store, host);
+    const h = await this.lookup(host);
     if (!h) throw new HostDownError(`host ${host} has no agent registered with the facility`);
     if (!h.alive) throw new HostDownError(`host ${host} is down: its agent (pid ${h.pid}) stopped answering`);
     const had = this.clients.get(host);
@@ -167,7 +205,7 @@ export class HostRoutedBackend implements Backend {
         throw new Error("the facility's own machine has no underlay address (give startFacility an underlay)");
       return this.o.underlay;
     }
-    const h = await readHost(this.o.store, host);
+    const h = await this.lookup(host);
     if (!h) throw new HostDownError(`host ${host} has no agent registered with the facility`);
     return h.underlay;
   }
@@ -233,10 +271,15 @@ export class HostRoutedBackend implements Backend {
   private async wentDown(host: string, e: unknown): Promise<boolean> {
     const transport =
       !(e instanceof ConnectError) || TRANSPORT_FAILURES.has(e.code) || TRANSPORT_MESSAGE.test(e.rawMessage);
-    const until = Date.now() + (transport ? LEASE_DECIDES_MS : 0);
-    for (;;) {
+    const until = Date.now() + (transport ? (this.o.leaseTtl ?? HOST_LEASE_TTL) * 1000 + LEASE_MARGIN_MS : 0);
+    for (let probed = !transport; ; ) {
       const h = await readHost(this.o.store, host).catch(() => undefined);
       if (h && !h.alive) return true;
+      // Its agent's process is gone (killed, crashed) when nothing listens at its endpoint: no need to wait for its lease.
+      if (!probed && h) {
+        probed = true;
+        if ((await probe(h.endpoint)) === "refused") return true;
+      }
       if (Date.now() >= until) return false;
       await new Promise((r) => setTimeout(r, 500));
     }

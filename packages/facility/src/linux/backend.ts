@@ -169,6 +169,40 @@ export class LinuxBackend implements Backend {
     }
   }
 
+  /** Writes asked of each materialization and not made yet (see `written`). */
+  private readonly writing = new Map<string, { nex: boolean; done: Promise<void> }>();
+
+  /**
+   * Write a materialization's nex entries (and signal dnsmasq) and its state
+   * once for every change asked in this turn of the event loop: rex sets nodes
+   * up one action each, hundreds at once across hosts, and each write covers
+   * every node (n² bytes, and a dnsmasq reload each, when written per node).
+   * `nex: false`: the state only, unless a change with entries joins.
+   */
+  private written(mzid: string, o: { nex?: boolean } = {}): Promise<void> {
+    const had = this.writing.get(mzid);
+    if (had) {
+      had.nex ||= o.nex ?? true;
+      return had.done;
+    }
+    const w = { nex: o.nex ?? true, done: Promise.resolve() };
+    w.done = new Promise<void>((resolve, reject) =>
+      setImmediate(() => {
+        this.writing.delete(mzid);
+        try {
+          const mz = w.nex ? this.knownPlan(mzid) : undefined;
+          if (mz) this.writeNex(mz);
+          this.save(mzid);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
+    this.writing.set(mzid, w);
+    return w.done;
+  }
+
   /**
    * Sweep what this data directory holds of materializations the facility no
    * longer has (`live`: the mzids in the facility store): left by a crash, or
@@ -442,13 +476,10 @@ export class LinuxBackend implements Backend {
     nodeWipe(this.env, prefix, ref.node);
     const ns = namesOf(prefix).node(ref.node);
     if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
-    try {
-      const mz = this.dataPlane.plan(ref.mzid);
-      mz.nodes = mz.nodes.filter((n) => n.name !== ref.node);
-      this.writeNex(mz);
-    } catch {}
+    const mz = this.knownPlan(ref.mzid);
+    if (mz) mz.nodes = mz.nodes.filter((n) => n.name !== ref.node);
     this.placement.delete(key(ref));
-    this.save(ref.mzid);
+    await this.written(ref.mzid);
   }
 
   /** Where every testbed node of the harbor is: in standby there, or carrying experiment nodes. */
@@ -472,7 +503,7 @@ export class LinuxBackend implements Backend {
    * must not bring a namespace or container of it back.
    */
   private requireInfrapod(mzid: string, node: string): void {
-    if (!listNetns().includes(namesOf(prefixOf(mzid)).infrapod))
+    if (!existsSync(`/run/netns/${namesOf(prefixOf(mzid)).infrapod}`))
       throw new Error(`node ${node}: materialization ${mzid} has no infrapod on this host (dematerialized?)`);
   }
 
@@ -489,8 +520,7 @@ export class LinuxBackend implements Backend {
       mz.nodes.push(node);
       writeNodeConfig(foundryDir(this.env, prefixOf(spec.mzid)), node);
     }
-    this.writeNex(mz);
-    this.save(spec.mzid);
+    await this.written(spec.mzid);
   }
 
   /**
@@ -534,12 +564,12 @@ export class LinuxBackend implements Backend {
     this.requireInfrapod(spec.mzid, spec.node);
     await nodesWire(this.env, prefix, mz.infranet, [node]);
     writeNodeConfig(foundryDir(this.env, prefix), node);
-    this.writeNex(mz);
+    await this.written(spec.mzid);
     await this.leaveHarbor(spec.resource, ctx);
     this.requireInfrapod(spec.mzid, spec.node);
     await nodesStart(this.env, prefix, [node], new Map([[node.name, image]]));
     this.place({ mzid: spec.mzid, node: spec.node }, spec.resource);
-    this.save(spec.mzid);
+    await this.written(spec.mzid, { nex: false });
     await waitReady(this.env, prefix, [node.name], 90_000, ctx.signal);
     ctx.log(`node ${spec.node} on ${spec.resource} configured`);
     const control = await this.natFor(spec, node, ctx);

@@ -44,11 +44,6 @@ export const gatewayNetns = (prefix: string): string => `${prefix}-g`;
 export const gatewayIfname = (prefix: string, peer: string): string =>
   `${prefix}w${createHash("sha256").update(peer).digest("hex").slice(0, 6)}`;
 
-/** A VXLAN device's name before it moves (unique on the host). */
-function tunnelName(prefix: string, link: string, part: string): string {
-  return `${prefix}z${createHash("sha256").update(`${link}/${part}`).digest("hex").slice(0, 6)}`;
-}
-
 const pending = new Map<string, Promise<GatewayEndSpec>>();
 
 /**
@@ -211,7 +206,7 @@ async function gatewayLink(
   remote: string,
 ): Promise<void> {
   if ((await run("ip", ["-n", netns, "link", "show", inside])).code === 0) return;
-  await tunnelInto(env, { name: `${prefix}zg`, vni, netns, inside, remotes: [remote], port: GATEWAY_LINK_PORT });
+  await tunnelInto(env, { vni, netns, inside, remotes: [remote], port: GATEWAY_LINK_PORT });
   await env.ipIn(netns).submit([`addr add ${address}/30 dev ${inside}`], { tolerant: false });
 }
 
@@ -261,7 +256,6 @@ function wideAreaSegment(
   at: { part: string; netns: string; inside: string; master?: string | undefined },
 ): Promise<void> {
   return tunnelInto(env, {
-    name: tunnelName(prefix, link, at.part),
     vni: x.vni,
     netns: at.netns,
     inside: at.inside,
@@ -360,7 +354,6 @@ async function externalSpanCreate(
   // The fabric's segment of a crossing toward the host at `far`, on the crossing's VNI.
   const fabric = (x: ExternalSpec, part: string, netns: string, inside: string, far: string, master?: string) =>
     tunnelInto(env, {
-      name: tunnelName(prefix, spec.link, `f${part}`),
       vni: x.vni,
       netns,
       inside,
@@ -413,7 +406,6 @@ async function externalSpanCreate(
     const others = [...hosts].filter((h) => !here(h));
     if (others.length)
       await tunnelInto(env, {
-        name: tunnelName(prefix, spec.link, "lan"),
         vni: first.vni,
         netns: n.xpnet,
         inside: `${linkKey(spec.link)}t`,

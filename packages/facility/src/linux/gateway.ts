@@ -125,15 +125,14 @@ export async function gatewayReady(netns: string, peer: GatewayEnd, ms = 15_000)
 /**
  * An external link's segment at this facility: a VXLAN tunnel on `vni` whose
  * socket is in the gateway namespace `gw`, flooding to the peer's inner
- * address, moved into `netns` as `inside` (a node's interface, or a port of a
+ * address, made in `netns` as `inside` (a node's interface, or a port of a
  * bridge when `master` is given).
  */
 export function externalSegment(
   env: Pick<Env, "ip" | "ipIn" | "bridgeIn">,
-  o: { gw: string; name: string; vni: number; peer: string; netns: string; inside: string; master?: string },
+  o: { gw: string; vni: number; peer: string; netns: string; inside: string; master?: string },
 ): Promise<void> {
   return tunnelInto(env, {
-    name: o.name,
     vni: o.vni,
     netns: o.netns,
     inside: o.inside,

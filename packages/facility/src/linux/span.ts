@@ -12,19 +12,13 @@
  *    its node's interface to a port of the same name (`linkPort`) in the
  *    emulator namespace, so the emulation sees the ports it always sees.
  */
-import { createHash } from "node:crypto";
 import type { LinkEndpointSpec, LinkSpec } from "../backend.ts";
 import type { Env } from "./env.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns } from "./processes.ts";
-import { segmentVni, tunnelInto } from "./vtep.ts";
+import { segmentVni, type Tunnel, tunnelsInto } from "./vtep.ts";
 
 const hostOf = (e: LinkEndpointSpec): string => e.host ?? "";
-
-/** Host-namespace name of a tunnel before it moves (unique on the host: prefix + 7). */
-function tunnelName(prefix: string, link: string, part: string): string {
-  return `${prefix}t${createHash("sha256").update(`${link}/${part}`).digest("hex").slice(0, 6)}`;
-}
 
 /**
  * The VNI of an endpoint's segment: its interface's tag (trunk and VM ports
@@ -43,13 +37,19 @@ function vniOf(spec: LinkSpec, e: LinkEndpointSpec): number {
   return v;
 }
 
-async function ensureNetns(env: Env, names: string[]): Promise<void> {
+/** The lines adding whichever of these namespaces do not exist yet. */
+function netnsLines(names: string[]): string[] {
   const have = new Set(listNetns());
-  const add = [...new Set(names)].filter((n) => !have.has(n)).map((n) => `netns add ${n}`);
-  await env.ip.submit(add);
+  return [...new Set(names)].filter((n) => !have.has(n)).map((n) => `netns add ${n}`);
 }
 
-/** Wire this host's part of a link spanning hosts (idempotent). */
+/**
+ * Wire this host's part of a link spanning hosts (idempotent). Three rounds of
+ * batches whatever the link: the host's (namespaces, bridges, veths, tunnels
+ * made in place), then each namespace's (ports on bridges, up), then the
+ * tunnels' flooding entries: on a busy agent each round waits for the batch
+ * before it, so rounds, not lines, are what a link costs.
+ */
 export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridgeEmulated: boolean): Promise<void> {
   const span = spec.span;
   if (!span) throw new Error(`link ${spec.link}: not a link across hosts`);
@@ -63,15 +63,21 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
   // Endpoints at other facilities (an external link's) are wired there: their crossings reach this one (external.ts).
   const remote = new Set(spec.remote ?? []);
   const mine = spec.endpoints.filter((e, k) => hostOf(e) === here && !remote.has(k));
+  const host: string[] = [];
+  const inNs = new Map<string, string[]>();
+  const set = (ns: string, ...lines: string[]) => inNs.set(ns, [...(inNs.get(ns) ?? []), ...lines]);
+  const tunnels: Tunnel[] = [];
+  // A bridge made in its namespace (the emulator's, the xpnet's) from the host's batch, after the namespaces.
+  const bridgeIn = (ns: string, bridge: string) => {
+    host.push(`link add name ${bridge} netns ${ns} type bridge`);
+    set(ns, `link set dev ${bridge} up`);
+  };
   if (spec.emulator) {
     const emuHost = spec.emulatorHost ?? "";
     const atEmu = emuHost === here;
-    await ensureNetns(env, [...mine.map((e) => n.node(e.node)), ...(atEmu ? [n.emulator] : [])]);
+    host.push(...netnsLines([...mine.map((e) => n.node(e.node)), ...(atEmu ? [n.emulator] : [])]));
     const bridge = lanBridge(spec.link);
-    if (atEmu && bridgeEmulated)
-      await env.ipIn(n.emulator).submit([`link add name ${bridge} type bridge`, `link set dev ${bridge} up`]);
-    const host: string[] = [];
-    const emu: string[] = [];
+    if (atEmu && bridgeEmulated) bridgeIn(n.emulator, bridge);
     for (const [k, e] of spec.endpoints.entries()) {
       if (remote.has(k)) continue;
       const local = hostOf(e) === here;
@@ -80,18 +86,16 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
         host.push(
           `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${n.emulator}`,
         );
-        emu.push(bridgeEmulated ? `link set dev ${port} master ${bridge} up` : `link set dev ${port} up`);
+        set(n.emulator, bridgeEmulated ? `link set dev ${port} master ${bridge} up` : `link set dev ${port} up`);
       } else if (local) {
-        await tunnelInto(env, {
-          name: tunnelName(prefix, spec.link, String(k)),
+        tunnels.push({
           vni: vniOf(spec, e),
           netns: n.node(e.node),
           inside: socketIfname(e.socket),
           remotes: [under(emuHost)],
         });
       } else if (atEmu) {
-        await tunnelInto(env, {
-          name: tunnelName(prefix, spec.link, String(k)),
+        tunnels.push({
           vni: vniOf(spec, e),
           netns: n.emulator,
           inside: port,
@@ -100,48 +104,36 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
         });
       }
     }
-    await env.ip.submit(host);
-    await env.ipIn(n.emulator).submit(emu);
-    return;
-  }
-  const others = [...new Set(spec.endpoints.map(hostOf))].filter((h) => h !== here);
-  const vni = vniOf(spec, spec.endpoints[0] as LinkEndpointSpec);
-  if (spec.endpoints.length === 2) {
-    for (const e of mine) {
-      await ensureNetns(env, [n.node(e.node)]);
-      await tunnelInto(env, {
-        name: tunnelName(prefix, spec.link, "p2p"),
+  } else {
+    const others = [...new Set(spec.endpoints.map(hostOf))].filter((h) => h !== here);
+    const vni = vniOf(spec, spec.endpoints[0] as LinkEndpointSpec);
+    if (spec.endpoints.length === 2) {
+      host.push(...netnsLines(mine.map((e) => n.node(e.node))));
+      for (const e of mine)
+        tunnels.push({ vni, netns: n.node(e.node), inside: socketIfname(e.socket), remotes: others.map(under) });
+    } else {
+      const bridge = lanBridge(spec.link);
+      host.push(...netnsLines([n.xpnet, ...mine.map((e) => n.node(e.node))]));
+      bridgeIn(n.xpnet, bridge);
+      for (const [k, e] of spec.endpoints.entries()) {
+        if (hostOf(e) !== here) continue;
+        const port = linkPort(spec.link, k);
+        host.push(
+          `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${n.xpnet}`,
+        );
+        set(n.xpnet, `link set dev ${port} master ${bridge} up`);
+      }
+      tunnels.push({
         vni,
-        netns: n.node(e.node),
-        inside: socketIfname(e.socket),
+        netns: n.xpnet,
+        inside: `${linkKey(spec.link)}t`,
         remotes: others.map(under),
+        master: bridge,
       });
     }
-    return;
   }
-  const bridge = lanBridge(spec.link);
-  await ensureNetns(env, [n.xpnet, ...mine.map((e) => n.node(e.node))]);
-  await env.ipIn(n.xpnet).submit([`link add name ${bridge} type bridge`, `link set dev ${bridge} up`]);
-  const host: string[] = [];
-  const xp: string[] = [];
-  for (const [k, e] of spec.endpoints.entries()) {
-    if (hostOf(e) !== here) continue;
-    const port = linkPort(spec.link, k);
-    host.push(
-      `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${n.xpnet}`,
-    );
-    xp.push(`link set dev ${port} master ${bridge} up`);
-  }
-  await env.ip.submit(host);
-  await env.ipIn(n.xpnet).submit(xp);
-  await tunnelInto(env, {
-    name: tunnelName(prefix, spec.link, "lan"),
-    vni,
-    netns: n.xpnet,
-    inside: `${linkKey(spec.link)}t`,
-    remotes: others.map(under),
-    master: bridge,
-  });
+  // The bridges come up (and take their ports) with the tunnels' round, in the same namespaces' batches.
+  await tunnelsInto(env, tunnels, host, [...inNs]);
 }
 
 /** Remove this host's part of a link spanning hosts (idempotent). */

@@ -78,7 +78,6 @@ describe("a gateway tunnel between two facilities' sites, with an external link 
       spawnSync("ip", ["-n", s.node, "link", "set", "lo", "up"]);
       await externalSegment(env, {
         gw: s.gw,
-        name: `${run}x${i}`,
         vni: 4242,
         peer: i === 0 ? "169.254.77.2" : "169.254.77.1",
         netns: s.node,

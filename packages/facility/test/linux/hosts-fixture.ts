@@ -28,6 +28,7 @@ import { prefixOn } from "../../src/linux/names.ts";
 import { alive, listNetns } from "../../src/linux/processes.ts";
 import { prefixesOwned } from "../../src/linux/state.ts";
 import { isClean, leftovers, sweep } from "../../src/linux/sweep.ts";
+import type { RexEvent } from "../../src/rex.ts";
 
 export interface FixtureHost {
   name: string;
@@ -78,6 +79,8 @@ export async function startHosts(
     routed?: { hosts: string[]; delayMs: number };
     /** More arguments for a host's agent (e.g. a shared host's `--nat`). */
     agentArgs?: (host: string) => string[];
+    /** Rex's outcome journal (the bench's per-stage timings). */
+    onRexEvent?: (e: RexEvent) => void;
   } = {},
 ): Promise<HostsFixture> {
   const tmp = mkdtempSync(join(tmpdir(), "mrg-mh-"));
@@ -141,6 +144,7 @@ export async function startHosts(
       ...(opts.leaseTtl ? { hostLeaseTtl: opts.leaseTtl } : {}),
       ...(opts.agentCallTimeoutMs ? { agentCallTimeoutMs: opts.agentCallTimeoutMs } : {}),
       ...(opts.harbor ? { harbor: harborSpecOf(model) } : {}),
+      ...(opts.onRexEvent ? { rex: { onEvent: opts.onRexEvent } } : {}),
     });
     const registry = facility.hostRegistryUrl;
     if (!registry) throw new Error(`model ${model.name} names no hosts`);
@@ -249,7 +253,8 @@ export async function materializePlan(
       if (op === "dematerialize") await portal.notifyTeardown({ mzid: plan.mzid, resources });
       return s;
     }
-    await new Promise((res) => setTimeout(res, 200));
+    // Each look reads the whole materialization (every action and node) in the facility's process: not too often.
+    await new Promise((res) => setTimeout(res, 500));
   }
 }
 
