@@ -195,8 +195,8 @@ export function owner(actionKey: string, workers: readonly string[]): string | u
 
 type Outcome = { ok: true; info?: Partial<MzInfo> } | { ok: false; error: string };
 
-/** One claim: a batch of actions of one materialization, under one key on our lease. */
-interface Batch {
+/** A claim we hold: a batch of actions of one materialization, under one key on our lease (the stored `Claim`), and its jobs. */
+interface HeldClaim {
   mzid: MzId;
   key: string;
   value: string;
@@ -207,7 +207,7 @@ interface Batch {
 interface Job {
   key: string;
   /** The claim this job is (being) taken in. */
-  batch?: Batch;
+  batch?: HeldClaim;
   abort: AbortController;
   claimed: Action;
   node?: string;
@@ -942,7 +942,7 @@ export class Rex {
   }
 
   /** A new claim of these jobs (one materialization's), its value listing them. */
-  private batch(jobs: Job[]): Batch {
+  private batch(jobs: Job[]): HeldClaim {
     const mzid = jobs[0]!.claimed.mzid;
     const nonce = `${this.id}:${++this.nonce}`;
     const base = keys.actions(mzid);
@@ -952,7 +952,7 @@ export class Rex {
       at: new Date().toISOString(),
       actions: jobs.map((j) => j.key.slice(base.length)),
     } satisfies Claim);
-    const b: Batch = { mzid, key: keys.claim(mzid, nonce), value, jobs: new Set(jobs) };
+    const b: HeldClaim = { mzid, key: keys.claim(mzid, nonce), value, jobs: new Set(jobs) };
     for (const j of jobs) j.batch = b;
     return b;
   }
@@ -1044,7 +1044,7 @@ export class Rex {
    * run them if the claim is ours, else let them go (the claim is deleted if it
    * ever shows: see `unsure`).
    */
-  private async settle(b: Batch): Promise<void> {
+  private async settle(b: HeldClaim): Promise<void> {
     const jobs = [...b.jobs];
     for (let tried = 0; !this.stopped; tried++) {
       try {
@@ -1063,7 +1063,7 @@ export class Rex {
   }
 
   /** The claim committed (read back): its jobs run, each from its action as read (`actions`, in job order). */
-  private ours(b: Batch, actions: (KeyValue | undefined)[]): void {
+  private ours(b: HeldClaim, actions: (KeyValue | undefined)[]): void {
     [...b.jobs].forEach((j, i) => {
       const action = actions[i];
       if (action) this.took(j, action.modRevision);
@@ -1072,7 +1072,7 @@ export class Rex {
   }
 
   /** A claim that did not commit, or may commit yet: its jobs are let go, the claim deleted if it shows. */
-  private letGo(b: Batch): void {
+  private letGo(b: HeldClaim): void {
     this.unsure.set(b.key, { claim: b.value, at: Date.now() });
     this.armOrphanSweep();
     for (const j of b.jobs) this.release(j);
@@ -1142,7 +1142,7 @@ export class Rex {
     const txns: (typeof all)[] = [];
     let cur: typeof all = [];
     let ops = 0;
-    let claims = new Set<Batch | undefined>();
+    let claims = new Set<HeldClaim | undefined>();
     for (const o of all) {
       // Room for the outcome, and for comparing and deleting its claim if it is the first of its claim here
       // (etcd counts a transaction's compares and its ops each against the limit).
@@ -1160,7 +1160,7 @@ export class Rex {
   }
 
   private async record(batch: { job: Job; outcome: Outcome; ops: Op[]; done: Action }[]): Promise<void> {
-    const claims = new Map<Batch, number>();
+    const claims = new Map<HeldClaim, number>();
     for (const { job } of batch) if (job.batch) claims.set(job.batch, (claims.get(job.batch) ?? 0) + 1);
     // Claims whose every job still unsettled is here: deleted with the outcomes.
     const ending = [...claims].filter(([b, n]) => b.jobs.size === n).map(([b]) => b);
