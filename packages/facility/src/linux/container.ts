@@ -59,7 +59,7 @@ export async function nodesWire(
     `neigh replace ${x.infranet.address} lladdr ${x.infranet.mac} dev ibr nud permanent`,
     `link set dev ${podPort(x)} type bridge_slave bcast_flood off proxy_arp_wifi on`,
   ];
-  const wire = async (part: NodePlan[], host: IprouteBatch, pod: IprouteBatch, flags: boolean) => {
+  const wire = async (part: NodePlan[], host: IprouteBatch, pod: IprouteBatch) => {
     const hostLines: string[] = [];
     const podLines: string[] = [];
     for (const node of part) {
@@ -71,23 +71,22 @@ export async function nodesWire(
       podLines.push(`link set dev ${podPort(node)} master ibr up`);
     }
     await host.submit(hostLines);
-    await pod.submit(flags ? [...podLines, ...part.flatMap(podFlags)] : podLines);
+    await pod.submit(podLines);
   };
-  const fdb = () =>
-    env.bridgeIn(n.infrapod).submit(nodes.map((x) => `fdb replace ${x.infranet.mac} dev ${podPort(x)} master static`));
-  if (chunks === 1) {
-    // One infrapod batch for the ports and their flags: a process (and a dump of its links) fewer.
-    await wire(nodes, env.ip, env.ipIn(n.infrapod), true);
-    await fdb();
-    return;
-  }
-  await Promise.all(
-    Array.from({ length: chunks }, (_, k) =>
-      wire(nodes.slice(k * size, (k + 1) * size), new IprouteBatch("ip"), new IprouteBatch("ip", n.infrapod), false),
-    ),
-  );
+  // The ports' flags in a batch of their own, after every port is enslaved: in the same batch as the
+  // enslaving, standby nodes on other hosts were never leased (hosts-spread.test.ts).
+  if (chunks === 1) await wire(nodes, env.ip, env.ipIn(n.infrapod));
+  else
+    await Promise.all(
+      Array.from({ length: chunks }, (_, k) =>
+        wire(nodes.slice(k * size, (k + 1) * size), new IprouteBatch("ip"), new IprouteBatch("ip", n.infrapod)),
+      ),
+    );
   // After the ports exist, one batch each (both dump the links first: fewer dumps, fewer interrupted ones).
-  await Promise.all([env.ipIn(n.infrapod).submit(nodes.flatMap(podFlags)), fdb()]);
+  await Promise.all([
+    env.ipIn(n.infrapod).submit(nodes.flatMap(podFlags)),
+    env.bridgeIn(n.infrapod).submit(nodes.map((x) => `fdb replace ${x.infranet.mac} dev ${podPort(x)} master static`)),
+  ]);
 }
 
 /** Host pid of a node's init, if it runs (checked against the node's namespace, not trusted from the file). */
