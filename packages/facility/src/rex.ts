@@ -67,6 +67,12 @@ export interface RexOptions {
   id?: string;
   /** Actions run at once by this worker. */
   concurrency?: number;
+  /**
+   * Of those, teardown actions at once (default: `concurrency`). Across hosts a high concurrency lets
+   * agents fold a setup into few batches, but a teardown's actions each do their own work (stopping a
+   * node, scanning its processes) and crowd each other out.
+   */
+  teardownConcurrency?: number;
   /** Seconds a claim outlives a worker that stopped keeping its lease alive. */
   leaseTtl?: number;
   /** Outcome journal (tests, logs). */
@@ -226,6 +232,7 @@ interface Job {
 interface Running {
   abort: AbortController;
   job: Job;
+  teardown: boolean;
 }
 
 export class Rex {
@@ -233,6 +240,7 @@ export class Rex {
   private readonly store: Store;
   private readonly backend: Backend;
   private readonly concurrency: number;
+  private readonly teardownConcurrency: number;
   private readonly ttl: number;
   private readonly mzs = new Map<MzId, MzCache>();
   /** Claimed action key → the claim key holding it (every worker's, as the store says). */
@@ -260,6 +268,8 @@ export class Rex {
   /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
   private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
+  /** How many of `running` are teardown actions. */
+  private runningTeardown = 0;
   private readonly dirty = new Set<MzId>();
   private readonly finalizing = new Set<MzId>();
   private watch?: Watch;
@@ -320,6 +330,7 @@ export class Rex {
     this.backend = opts.backend;
     this.id = opts.id ?? `rex-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.concurrency = opts.concurrency ?? 64;
+    this.teardownConcurrency = Math.min(opts.teardownConcurrency ?? this.concurrency, this.concurrency);
     this.ttl = opts.leaseTtl ?? 10;
     this.retryMs = opts.teardownRetryMs ?? [500, 1000];
     this.withdrawnWait = opts.withdrawnWaitMs ?? 30_000;
@@ -725,6 +736,7 @@ export class Rex {
     const picked: Cached<StoredAction>[] = [];
     // Others' actions, claimed apart: a steal that collides with the owner fails only its own small claim.
     const stolen: Cached<StoredAction>[] = [];
+    let pickedTeardown = 0;
     for (const mzid of [...this.dirty]) {
       if (this.running.size + picked.length + stolen.length >= this.concurrency) break;
       this.dirty.delete(mzid);
@@ -743,8 +755,12 @@ export class Rex {
           if (lingering) continue;
         }
         const share = this.share(mzid, r);
-        const room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
+        let room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
+        if (task.phase === "teardown")
+          room = Math.min(room, Math.max(0, this.teardownConcurrency - this.runningTeardown - pickedTeardown));
         if (share.mine.length + share.stolen.length > room) pending = true;
+        const took = Math.min(room, share.mine.length + share.stolen.length);
+        if (task.phase === "teardown") pickedTeardown += took;
         picked.push(...share.mine.slice(0, room));
         stolen.push(...share.stolen.slice(0, Math.max(0, room - share.mine.length)));
       }
@@ -937,7 +953,9 @@ export class Rex {
       ops,
       rev: cached.rev,
     };
-    this.running.set(key, { abort, job });
+    const teardown = this.mzs.get(claimed.mzid)?.tasks.get(claimed.task)?.phase === "teardown";
+    if (teardown) this.runningTeardown++;
+    this.running.set(key, { abort, job, teardown });
     return job;
   }
 
@@ -1081,6 +1099,7 @@ export class Rex {
 
   /** Done with a job that holds no claim (it was not taken). */
   private release(j: Job): void {
+    if (this.running.get(j.key)?.teardown) this.runningTeardown--;
     this.running.delete(j.key);
     this.dirty.add(j.claimed.mzid);
     this.schedule();

@@ -143,3 +143,40 @@ test("teardown waits for withdrawn setup steps only up to its bound", async () =
     assert.ok(start < (sim.setupEnd.get(r) ?? Number.POSITIVE_INFINITY), `${r}: before its setup ended`);
   }
 });
+
+/** A sim that counts its node setups and recycles in flight, each taking a moment. */
+class CountingNodes extends SimBackend {
+  setups = { now: 0, most: 0 };
+  recycles = { now: 0, most: 0 };
+  constructor() {
+    super({ durations: ZERO });
+  }
+  private async counted<T>(c: { now: number; most: number }, work: () => Promise<T>): Promise<T> {
+    c.most = Math.max(c.most, ++c.now);
+    try {
+      await new Promise((r) => setTimeout(r, 20));
+      return await work();
+    } finally {
+      c.now--;
+    }
+  }
+  override nodeSetup(spec: NodeSpec, ctx: ActionContext) {
+    return this.counted(this.setups, () => super.nodeSetup(spec, ctx));
+  }
+  override nodeRecycle(spec: NodeSpec, ctx: ActionContext) {
+    return this.counted(this.recycles, () => super.nodeRecycle(spec, ctx));
+  }
+}
+
+test("teardownConcurrency bounds the teardown actions at once, not the setup's", async () => {
+  const { store, driver, fragments } = setup(24, "bounded.exp.proj");
+  const sim = new CountingNodes();
+  const { rex } = await startRex(store, sim, { concurrency: 32, teardownConcurrency: 4 });
+  await driver.materialize("bounded.exp.proj", fragments);
+  await statusIs(driver, "bounded.exp.proj", "active");
+  await driver.dematerialize("bounded.exp.proj");
+  await statusIs(driver, "bounded.exp.proj", "dematerialized");
+  await rex.stop();
+  assert.ok(sim.setups.most > 4, `setups at once: ${sim.setups.most}`);
+  assert.ok(sim.recycles.most >= 2 && sim.recycles.most <= 4, `recycles at once: ${sim.recycles.most}`);
+});
