@@ -70,8 +70,15 @@ export default defineBench({
     "demat-500-nodes-4-hosts": benchCase(async () => {
       const { hosts, s, plan, crossHost } = setup(500, 4);
       const fx = await startHosts(s.facility, hosts);
-      const st = await materializePlan(fx, plan);
-      if (st.status !== pb.MzStatus.ACTIVE) throw new Error(`not active: ${JSON.stringify(st.failed.slice(0, 3))}`);
+      try {
+        const st = await materializePlan(fx, plan);
+        if (st.status !== pb.MzStatus.ACTIVE) throw new Error(`not active: ${JSON.stringify(st.failed.slice(0, 3))}`);
+      } catch (e) {
+        // The case never started, so its cleanup never runs: the hosts and what got made on them go here.
+        await materializePlan(fx, plan, "dematerialize").catch(() => undefined);
+        await fx.close();
+        throw e;
+      }
       return {
         run: async () => {
           const d = await materializePlan(fx, plan, "dematerialize");
