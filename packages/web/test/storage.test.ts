@@ -6,14 +6,15 @@
  * left; the project without a quota says so. The figures are the API's (`mrg quota`).
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { closeThenRemove } from "@merge/facility/testing";
-import { DEFAULT_POLICY_FILE, PortalClient } from "@merge/portal";
+import { PortalClient } from "@merge/portal";
 import { type Started, startPortal } from "@merge/portal/main";
+import { policyWithQuota } from "@merge/xdc/testing";
 import type { BrowserContext } from "playwright-core";
 import { builtUi } from "./built-ui.ts";
 import { launchChromium, onPage, pageErrors, signIn, skipWithoutChromium } from "./chromium.ts";
@@ -32,13 +33,9 @@ before(async () => {
   if (skip) return;
   base = await mkdtemp(join(tmpdir(), "merge-web-storage-"));
   const ui = await builtUi(base);
-  const policy = readFileSync(DEFAULT_POLICY_FILE, "utf8");
-  const at = "    revisions: 10000\n";
-  assert.ok(policy.includes(at), `${DEFAULT_POLICY_FILE}: no '${at.trim()}' under quota.storage`);
-  const policyFile = join(base, "policy.yml");
-  writeFileSync(
-    policyFile,
-    policy.replace(at, `${at}  home:\n    default: 8MiB\n  project:\n    projects: { quotaed: 16MiB }\n`),
+  const policyFile = policyWithQuota(
+    base,
+    "  home:\n    default: 8MiB\n  project:\n    projects: { quotaed: 16MiB }\n",
   );
   started = await startPortal({
     dataDir: join(base, "data"),
