@@ -49,7 +49,19 @@ const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const cache = mkdtempSync(join(tmpdir(), "merge-test-cache-"));
 const r = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-concurrency=${concurrency}`,
+    // A test that hangs fails by name after 10 minutes (a test may set its own, longer timeout) instead of
+    // holding the run until CI's limit; a file whose tests are done but whose process lingers on an open
+    // handle ends then (its after hooks have run).
+    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 600_000}`,
+    "--test-force-exit",
+    "--test-reporter=spec",
+    ...files,
+  ],
   { stdio: "inherit", cwd: root, env: { ...process.env, MERGE_TYPECHECK_SERVER: "0", XDG_CACHE_HOME: cache } },
 );
 rmSync(cache, { recursive: true, force: true });
