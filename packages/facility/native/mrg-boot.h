@@ -508,7 +508,14 @@ static void apply_config(char *text) {
 /* The whole boot, in the container's init; ends in ready or failed (or leaves early when the node is stopped). */
 static void native_boot(void) {
   struct lease l;
-  if (dhcp_lease(&l, 60000) < 0) boot_fail("no DHCP lease on the infranet");
+  /* A testbed node in the harbor keeps asking, as a machine PXE-booting does: its infrapod may be on another
+     host that is not up yet (its agent registers later, or the machine is loaded). An experiment node fails
+     after a minute, saying so. */
+  int standby = access("/etc/mrg/standby", F_OK) == 0;
+  while (dhcp_lease(&l, 60000) < 0) {
+    if (!standby || stopping) boot_fail("no DHCP lease on the infranet");
+    fprintf(stderr, "boot: no DHCP lease yet; in standby, asking again\n");
+  }
   char cidr[64], ip[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &l.ip, ip, sizeof ip);
   snprintf(cidr, sizeof cidr, "%s/%d", ip, l.plen);
@@ -532,7 +539,8 @@ static void native_boot(void) {
   gethostname(host, sizeof host - 1);
   snprintf(path, sizeof path, "/%s/config.txt", host);
   char *config = NULL;
-  for (int n = 0; n < 20 && !(config = http_get(foundry, path, err, sizeof err)); n++) sleep_ms(500);
+  for (int n = 0; (n < 20 || (standby && !stopping)) && !(config = http_get(foundry, path, err, sizeof err)); n++)
+    sleep_ms(n < 20 ? 500 : 2000);
   if (!config) boot_fail("foundry unreachable at %s (%s)", inet_ntoa(foundry), err);
   write_file("/etc/mrg/config.txt", config);
   apply_config(config);

@@ -445,7 +445,7 @@ export class LinuxBackend implements Backend {
     // reported (and shows as failed in the roster), but fails neither the teardown
     // that returned it nor the facility's start.
     try {
-      await nodesStart(this.env, prefix, sleds, new Map(sleds.map((n) => [n.name, image])));
+      await nodesStart(this.env, prefix, sleds, new Map(sleds.map((n) => [n.name, image])), { standby: true });
       await waitReady(
         this.env,
         prefix,

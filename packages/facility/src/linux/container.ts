@@ -132,6 +132,7 @@ export async function nodesStart(
   prefix: string,
   nodes: NodePlan[],
   images: Map<string, string>,
+  opts: { standby?: boolean } = {},
 ): Promise<void> {
   const n = namesOf(prefix);
   const lines: string[] = [];
@@ -143,6 +144,11 @@ export async function nodesStart(
     for (const d of ["upper", "work", "root"]) mkdirSync(join(dir, d), { recursive: true });
     rmSync(join(dir, "upper/etc/mrg/ready"), { force: true });
     rmSync(join(dir, "upper/etc/mrg/failed"), { force: true });
+    // A node in the harbor's standby keeps asking for its lease and configuration (mrg-boot.h).
+    if (opts.standby) {
+      mkdirSync(join(dir, "upper/etc/mrg"), { recursive: true });
+      writeFileSync(join(dir, "upper/etc/mrg/standby"), "");
+    }
     const image = images.get(node.name);
     if (!image) throw new Error(`node ${node.name}: no image directory`);
     const cg = cgroupFiles(env, prefix, node);

@@ -280,7 +280,7 @@ test("an agent SIGKILLed mid-materialization: its nodes fail naming the host, th
     const st = await portal.status({ mzid, resources: part.resources });
     const done = st.nodes.filter((n) => n.action === pb.ActionState.COMPLETE || n.action === pb.ActionState.ERROR);
     return done.length === 12 ? st : undefined;
-  });
+  }, 120_000);
   assert.equal(settled.status, pb.MzStatus.ERROR);
   for (const n of settled.nodes) {
     if (onH2.has(n.node)) {
