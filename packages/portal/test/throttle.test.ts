@@ -19,7 +19,8 @@ import { CLI_CLIENT } from "../src/oidc.ts";
 import { clientAddress, Throttle, Throttled } from "../src/throttle.ts";
 import { type Answer, Browser, requestFrom } from "./harness.ts";
 
-const LOCK_MS = 400;
+// Long enough that a sign-in (a password hash) on a loaded test box does not outlast the lock.
+const LOCK_MS = 2000;
 const ACCOUNT_FAILURES = 3;
 const ADDRESS_FAILURES = 10;
 const TOKEN_FAILURES = 5;
@@ -91,10 +92,10 @@ test("wrong passwords lock the account: 429 with Retry-After, the right password
   }
   const locked = await login("ann", password, "127.0.0.2");
   assert.equal(locked.status, 429, locked.body);
-  assert.equal(locked.headers["retry-after"], "1");
+  assert.match(String(locked.headers["retry-after"]), /^[12]$/);
   const err = JSON.parse(locked.body) as { error: string; message: string };
   assert.equal(err.error, "too_many_requests");
-  assert.match(err.message, /for this account; try again in 1 s \(after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)/);
+  assert.match(err.message, /for this account; try again in [12] s \(after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)/);
   // The lock is the account's: another address with the right password is refused the same way (no oracle).
   assert.equal((await login("ann", password, "127.0.0.3")).status, 429);
   // Other accounts, even from the same address, are not affected.
@@ -142,7 +143,7 @@ test("guessed API tokens lock the address for bearer tokens; other addresses kee
   }
   const locked = await bearer(token, "127.0.0.7");
   assert.equal(locked.status, 429, locked.body);
-  assert.equal(locked.headers["retry-after"], "1");
+  assert.match(String(locked.headers["retry-after"]), /^[12]$/);
   assert.equal((await bearer(token, "127.0.0.8")).status, 200);
   await sleep(LOCK_MS + 100);
   assert.equal((await bearer(token, "127.0.0.7")).status, 200);
@@ -183,7 +184,7 @@ test("the OIDC sign-in page locks the account the same way, with a page saying w
   }
   const locked = await b.go(action, { method: "POST", form: { username: "eve", password } });
   assert.equal(locked.status, 429);
-  assert.match(locked.html, /too many failed attempts for this account; try again in 1 s/);
+  assert.match(locked.html, /too many failed attempts for this account; try again in [12] s/);
   await sleep(LOCK_MS + 100);
   const ok = await b.go(action, { method: "POST", form: { username: "eve", password } });
   assert.equal(ok.status, 200);
@@ -229,7 +230,7 @@ test("wrong device codes at the token endpoint lock the address there; pending p
   }
   const locked = await grant(device_code, "127.0.0.9");
   assert.equal(locked.status, 429, locked.body);
-  assert.equal(locked.headers["retry-after"], "1");
+  assert.match(String(locked.headers["retry-after"]), /^[12]$/);
   assert.equal(JSON.parse(locked.body).error, "too_many_requests");
   assert.equal(JSON.parse((await grant(device_code, "127.0.0.10")).body).error, "authorization_pending");
 });

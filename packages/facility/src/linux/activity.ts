@@ -85,7 +85,7 @@ export function vmPackets(ipJson: string): { rx: number; tx: number } {
 }
 
 /** Counts the guest's ssh logins (`sshd: user@…` processes) with busybox alone; prints one number. */
-export const GUEST_LOGINS = `n=0; for f in /proc/[0-9]*/cmdline; do case "$(tr '\\0' ' ' < "$f" 2>/dev/null)" in "sshd: "*@*) n=$((n+1));; esac; done; echo $n`;
+export const GUEST_LOGINS = `n=0; for f in /proc/[0-9]*/cmdline; do case "$(tr '\\0' ' ' 2>/dev/null < "$f")" in "sshd: "*@*) n=$((n+1));; esac; done; echo $n`;
 
 /**
  * A VM node's activity from the host side: CPU time of its QEMU process (every

@@ -334,6 +334,13 @@ export function medianRtt(out: string): number {
   return t[Math.floor(t.length / 2)]!;
 }
 
+/** The fastest reply's RTT in ms: the path's delay, without what a loaded machine's scheduling adds to others. */
+export function minRtt(out: string): number {
+  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
+  return Math.min(...t);
+}
+
 /** Average RTT in ms from busybox ping output. */
 export function avgRtt(pingOut: string): number {
   const m = /min\/avg\/max = [\d.]+\/([\d.]+)\//.exec(pingOut);

@@ -37,6 +37,25 @@ import {
 const c = (prop: string, value: Constraint["value"]): Constraint => ({ prop, op: "==", value });
 
 /** Mounts (in any process's view) whose source or point is under `dir`. */
+/** Whether `pid` is this test process or one of its descendants. */
+function descendsFromUs(pid: number): boolean {
+  for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+    if (p === process.pid) return true;
+    try {
+      p = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+const commandOf = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim().slice(0, 200);
+  } catch {
+    return "gone";
+  }
+};
 const mountsOf = (dir: string) => mountsWhere((root, point) => root.startsWith(dir) || point.startsWith(dir));
 
 describe("linux data plane: /home and /proj on a VM node (virtio-9p)", { skip: qemuSkip(), timeout: 1_500_000 }, () => {
@@ -85,7 +104,13 @@ describe("linux data plane: /home and /proj on a VM node (virtio-9p)", { skip: q
       // is setting up (a container before its pivot_root drops them): such a copy goes within moments.
       for (const end = Date.now() + 10_000; mountsOf(storage).length && Date.now() < end; )
         await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(mountsOf(storage), [], "no process keeps a mount of the storage");
+      // Ours (this process's descendants: the VM, its helpers) must hold none; a long-lived namespace of
+      // a test beside this one that copied the host's mounts is that test's, and only named.
+      const held = mountsOf(storage).map((m) => ({ m, pid: Number(m.split(":")[0]) }));
+      const ours = held.filter((x) => descendsFromUs(x.pid)).map((x) => `${x.m} (${commandOf(x.pid)})`);
+      for (const x of held.filter((y) => !descendsFromUs(y.pid)))
+        console.error(`vm-storage: a copy of the storage's mount held by ${x.pid} (${commandOf(x.pid)}), not ours`);
+      assert.deepEqual(ours, [], "no process of ours keeps a mount of the storage");
       await h?.close();
     } finally {
       rmSync(storage, { recursive: true, force: true });
