@@ -122,6 +122,8 @@ async function materializeCluster(workers: number, failover: boolean) {
   let last = 0;
   let stall = 0;
   let failure: Error | undefined;
+  /** REX_TRACE=1: when each stage's first and last action completed (ms after the DAG was written). */
+  const trace = process.env.REX_TRACE ? new Map<string, { first: number; last: number; n: number }>() : undefined;
   // One backend for all: the hosts the workers drive (the sim keeps their state in memory).
   const backend = new SimBackend({ durations: ZERO_DURATIONS });
   const rexes = stores.slice(1).map(
@@ -138,6 +140,13 @@ async function materializeCluster(workers: number, failover: boolean) {
           const now = performance.now();
           done++;
           seen.set(e.key, (seen.get(e.key) ?? 0) + 1);
+          if (trace) {
+            const stage = e.key.split("/action/")[1]!.split("/").slice(0, 2).join("/");
+            const t = trace.get(stage) ?? { first: now, last: now, n: 0 };
+            t.last = now;
+            t.n++;
+            trace.set(stage, t);
+          }
           if (killedAt !== undefined) {
             firstAfterKill ??= now;
             stall = Math.max(stall, now - last);
@@ -206,6 +215,8 @@ async function materializeCluster(workers: number, failover: boolean) {
       }
       const t2 = performance.now();
       const cpu = process.cpuUsage(cpu0);
+      for (const [stage, t] of trace ?? [])
+        console.error(`${stage}: ${t.n} actions, ${Math.round(t.first - t1)}-${Math.round(t.last - t1)} ms`);
       if (failover) {
         if (killing === undefined) throw new Error(`the run ended before ${KILL_AT} actions completed: no failover`);
         await within(killing, STEP_MS, "the leader's kill");

@@ -3,17 +3,10 @@
  * MergeTB itself runs on), through `etcd3`'s raw gRPC clients so that revisions,
  * compares, transactions and lease ids are etcd's own. Values are UTF-8 strings.
  */
-import {
-  CompareResult,
-  CompareTarget,
-  Etcd3,
-  type ICompare,
-  type IKeyValue,
-  type IRequestOp,
-  type IWatchResponse,
-} from "etcd3";
+import { CompareResult, CompareTarget, Etcd3, type ICompare, type IRequestOp, type IWatchResponse } from "etcd3";
 import { checkAfter, checkCompactRevision, checkLease, checkLimit, checkTtl, checkTxn } from "./engine.ts";
 import { StoreError } from "./errors.ts";
+import { type LeanWatchResponse, leanTransformer, storeKv } from "./etcd-wire.ts";
 import { checkKey, checkPrefix, checkValue, prefixEnd } from "./key.ts";
 import type {
   Compare,
@@ -66,18 +59,6 @@ function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
   const key = utf8(prefix);
   if (key.length === 0) return { key: ZERO, range_end: ZERO };
   return { key, range_end: prefixEnd(key) ?? ZERO };
-}
-
-function toKv(kv: IKeyValue): KeyValue {
-  const out: KeyValue = {
-    key: kv.key.toString("utf8"),
-    value: kv.value.toString("utf8"),
-    createRevision: Number(kv.create_revision),
-    modRevision: Number(kv.mod_revision),
-    version: Number(kv.version),
-  };
-  if (kv.lease && kv.lease !== "0") out.lease = String(kv.lease);
-  return out;
 }
 
 const resultOf = {
@@ -172,7 +153,8 @@ class EtcdStore implements Store {
       dialTimeout: opts.dialTimeoutMs ?? 5_000,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeout }),
       // A range of large documents easily exceeds gRPC's default 4 MB per message.
-      grpcOptions: { "grpc.max_receive_message_length": -1 },
+      // Watches, transactions and ranges coded lean (etcd-wire.ts): most of what a busy client does.
+      grpcOptions: { "grpc.max_receive_message_length": -1, callInvocationTransformer: leanTransformer },
     });
     this.hosts = hosts.length;
   }
@@ -201,7 +183,7 @@ class EtcdStore implements Store {
     checkKey(key);
     const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: utf8(key) }));
     const kv = res.kvs[0];
-    return kv && toKv(kv);
+    return kv && storeKv(kv);
   }
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<KeyValue[]> {
@@ -216,7 +198,7 @@ class EtcdStore implements Store {
       // except that range_end "\0" means "to the end", which is what we want anyway.
     }
     const res = await this.call(`range ${prefix}`, () => this.client.kv.range({ ...r, limit }));
-    return res.kvs.map(toKv);
+    return res.kvs.map(storeKv);
   }
 
   /** Refuse a request etcd would: see EtcdOptions.maxRequestBytes. */
@@ -270,7 +252,7 @@ class EtcdStore implements Store {
     for (const r of res.responses) {
       if (r.response_range) {
         const kv = r.response_range.kvs[0];
-        gets.push(kv && toKv(kv));
+        gets.push(kv && storeKv(kv));
       }
     }
     return { succeeded: res.succeeded, revision: Number(res.header.revision), gets };
@@ -314,10 +296,11 @@ class EtcdStore implements Store {
       if (opts.onError) opts.onError(err);
       else process.emitWarning(`store watch on ${JSON.stringify(prefix)} ended: ${err.message}`);
     };
+    // The stream's messages are decoded by decodeWatchResponse (see the client's callInvocationTransformer).
     watcher.on("data", (res: IWatchResponse) => {
-      for (const ev of res.events) {
+      for (const ev of (res as unknown as LeanWatchResponse).events) {
         if (!live) return;
-        const kv = toKv(ev.kv);
+        const kv = ev.kv;
         const e: WatchEvent =
           ev.type === "Delete"
             ? {
