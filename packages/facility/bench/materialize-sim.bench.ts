@@ -114,7 +114,8 @@ async function materializeCluster(workers: number, failover: boolean) {
   const fragments = planMaterialization(s.realization, s.experiment, [s.facility]).facilities[0]!.fragments;
   const driver = new Driver(stores[0]!);
   let done = 0;
-  const seen = new Map<string, number>();
+  /** Action key → the workers that reported it complete (and on which try). */
+  const seen = new Map<string, string[]>();
   let wake = () => {};
   let killedAt: number | undefined;
   let killing: Promise<void> | undefined;
@@ -139,7 +140,7 @@ async function materializeCluster(workers: number, failover: boolean) {
           if (e.type !== "complete") return wake();
           const now = performance.now();
           done++;
-          seen.set(e.key, (seen.get(e.key) ?? 0) + 1);
+          seen.set(e.key, [...(seen.get(e.key) ?? []), `${e.worker} (try ${e.attempts})`]);
           if (trace) {
             const stage = e.key.split("/action/")[1]!.split("/").slice(0, 2).join("/");
             const t = trace.get(stage) ?? { first: now, last: now, n: 0 };
@@ -171,6 +172,7 @@ async function materializeCluster(workers: number, failover: boolean) {
     }
     killedAt = performance.now();
     last = killedAt;
+    if (process.env.REX_LOG) console.error(`${new Date().toISOString()} killing etcd member ${leader}`);
     await within(cluster.kill(leader), STEP_MS, `killing etcd member ${leader}`);
   };
   for (const r of rexes) await within(r.start(), STEP_MS, `starting ${r.id}`);
@@ -223,8 +225,14 @@ async function materializeCluster(workers: number, failover: boolean) {
       }
       const st = await within(driver.status(MZID), STEP_MS, "the materialization's status");
       if (st.summary.status !== "active") throw new Error(`materialization is ${st.summary.status}, not active`);
-      const twice = [...seen.values()].filter((n) => n > 1).length;
-      if (twice > 0) throw new Error(`${twice} actions completed twice`);
+      const twice = [...seen].filter(([, n]) => n.length > 1);
+      if (twice.length > 0)
+        throw new Error(
+          `${twice.length} actions completed twice: ${twice
+            .slice(0, 5)
+            .map(([k, by]) => `${k} by ${by.join(", ")}`)
+            .join("; ")}`,
+        );
       return {
         actions: dag.actions.length,
         seconds: (t2 - t1) / 1000,

@@ -1,7 +1,7 @@
 /**
- * Rex: the execution agent. A worker mirrors the task DAGs from the store (a
- * range, then a watch, of each of WATCHED), and runs every runnable action with
- * bounded concurrency. An action is runnable when its task's dependencies are done, the
+ * Rex: the execution agent. A worker mirrors the task DAGs from the store (one
+ * range, then one watch), and runs every runnable action with bounded
+ * concurrency. An action is runnable when its task's dependencies are done, the
  * stages before its own are done, its task has no action in error, and nobody
  * holds a claim on it.
  *
@@ -48,6 +48,7 @@ import {
   type MzInfo,
   type NodeRecord,
   parseKey,
+  ROOT,
   type StoredAction,
   storedAction,
   type Task,
@@ -140,15 +141,6 @@ function stageSet(stage: StageCache, key: string, to: Cached<StoredAction> | und
     stage.pending.delete(key);
   }
 }
-
-/**
- * What a worker mirrors: materializations (records, tasks, actions), claims and
- * workers. Not node records: each action writes its node's twice (at claim and
- * outcome), and in a watch every worker would decode all of them (two in five
- * of the events); the worker that claims an action reads its node's record
- * instead (see `readNodes`).
- */
-const WATCHED = [keys.mzPrefix, keys.claimPrefix, keys.workers];
 
 /** Operations per claim or outcome transaction: etcd allows 128 in one. */
 const TXN_OPS = 120;
@@ -273,12 +265,14 @@ export class Rex {
   private readonly unreadable = new Map<string, string>();
   /** Set once the first range is in (see the "task" case of `apply`). */
   private watching = false;
+  /** Node state id → its record as stored (parsed only when one of its actions is claimed here). */
+  private readonly nodes = new Map<string, string>();
   private readonly running = new Map<string, Running>();
   /** How many of `running` are teardown actions. */
   private runningTeardown = 0;
   private readonly dirty = new Set<MzId>();
   private readonly finalizing = new Set<MzId>();
-  private watches: Watch[] = [];
+  private watch?: Watch;
   private lease?: string;
   private keepAlive?: NodeJS.Timeout;
   /** When the lease was last granted or kept alive (claims on it live at least a TTL from then). */
@@ -397,12 +391,16 @@ export class Rex {
     this.keepAlive.unref();
     await this.announce();
     const rev = await this.store.revision();
-    for (const prefix of WATCHED)
-      for (const kv of await rangeAll(this.store, prefix)) this.apply({ type: "put", kv, revision: kv.modRevision });
-    // The ranges may include writes after `rev`; the watches replay them in order, which converges
-    // (across watches the order of one revision's events may differ: each event applies on its own).
+    for (const kv of await rangeAll(this.store, ROOT)) {
+      this.apply({ type: "put", kv, revision: kv.modRevision });
+    }
+    // The range may include writes after `rev`; the watch replays them in order, which converges.
+    // One watch over all of ROOT, node records included: a claim key and its actions' rewrites, written in one
+    // transaction, must reach the mirror together. With a watch per prefix (tried: claims apart from actions)
+    // a pump can run between the two, see an action rewritten but not its claim, and claim it on top: its
+    // revision compare passes, and two workers complete it.
     this.watching = true;
-    for (const prefix of WATCHED) this.watches.push(await this.store.watch(prefix, rev, (e) => this.apply(e)));
+    this.watch = await this.store.watch(ROOT, rev, (e) => this.apply(e));
     for (const mzid of this.mzs.keys()) this.dirty.add(mzid);
     this.schedule();
   }
@@ -414,7 +412,7 @@ export class Rex {
     for (const t of this.lingerTimers.values()) clearTimeout(t);
     for (const t of this.stealTimers.values()) clearTimeout(t);
     clearTimeout(this.orphanTimer);
-    await Promise.all(this.watches.map((w) => w.cancel()));
+    await this.watch?.cancel();
     const deadline = setTimeout(() => {
       for (const r of this.running.values()) r.abort.abort(new Error("rex stopping"));
     }, graceMs);
@@ -624,6 +622,10 @@ export class Rex {
         }
         break;
       }
+      case "node":
+        if (put) this.nodes.set(k.resource, e.kv.value);
+        else this.nodes.delete(k.resource);
+        break;
       default:
         break;
     }
@@ -896,10 +898,7 @@ export class Rex {
     return out.length ? out : "blocked";
   }
 
-  /**
-   * Prepare a claim: the compare-and-swap that takes the action, and the work
-   * to do once taken; its node's part comes with the node's record (`withNode`).
-   */
+  /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
   private prepare(cached: Cached<StoredAction>): Job {
     const key = keys.action(cached.value);
     // An action whose spec is missing or does not parse is claimed all the same, and fails naming why (`bad`).
@@ -922,80 +921,46 @@ export class Rex {
     const action: Action = { ...cached.value, spec };
     const abort = new AbortController();
     const node = bad ? undefined : actionNode(action.spec);
+    const record = node ? this.nodes.get(node) : undefined;
+    const nodeRec = record ? parseNodeRecord(record) : undefined;
+    const busy = !!(node && nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
+    const transition = node && !busy ? nodeTransition(action.spec) : undefined;
     const claimed: Action = { ...action, attempts: action.attempts + 1, updated: new Date().toISOString() };
     this.contested.delete(key);
+    const ops: Op[] = [{ op: "put", key, value: storedAction(claimed) }];
+    if (node && transition) {
+      ops.push({
+        op: "put",
+        key: keys.node(node),
+        value: JSON.stringify({
+          resource: node,
+          current: transition.during,
+          target: transition.target,
+          mzid: action.mzid,
+          node: "node" in action.spec ? action.spec.node.node : nodeRec?.node,
+          action: key,
+          updated: new Date().toISOString(),
+        } satisfies NodeRecord),
+      });
+    }
     const job: Job = {
       key,
       abort,
       claimed,
       node,
-      busy: false,
+      nodeRec,
+      busy,
       bad,
+      transition,
       claimRev: 0,
       compare: [{ key, target: "modRevision", op: "==", value: cached.rev }],
-      ops: [{ op: "put", key, value: storedAction(claimed) }],
+      ops,
       rev: cached.rev,
     };
     const teardown = this.mzs.get(claimed.mzid)?.tasks.get(claimed.task)?.phase === "teardown";
     if (teardown) this.runningTeardown++;
     this.running.set(key, { abort, job, teardown });
     return job;
-  }
-
-  /**
-   * A job's node part, from the node's record as read (`record`, undefined when
-   * there is none): a node that another materialization holds is busy (the
-   * action fails, or a recycle has nothing to undo); else the claim writes the
-   * node's transition.
-   */
-  private withNode(j: Job, record: string | undefined): void {
-    const { node, claimed: action } = j;
-    if (!node) return;
-    const nodeRec = record ? parseNodeRecord(record) : undefined;
-    j.nodeRec = nodeRec;
-    j.busy = !!(nodeRec?.mzid && nodeRec.mzid !== action.mzid && nodeRec.current !== "clean");
-    j.transition = j.busy ? undefined : nodeTransition(action.spec);
-    if (!j.transition) return;
-    j.ops.push({
-      op: "put",
-      key: keys.node(node),
-      value: JSON.stringify({
-        resource: node,
-        current: j.transition.during,
-        target: j.transition.target,
-        mzid: action.mzid,
-        node: "node" in action.spec ? action.spec.node.node : nodeRec?.node,
-        action: j.key,
-        updated: action.updated,
-      } satisfies NodeRecord),
-    });
-  }
-
-  /**
-   * The records of the jobs' nodes (node → record; absent: none), read in
-   * transactions of gets sent at once; undefined when the store did not answer.
-   */
-  private async readNodes(jobs: Job[]): Promise<Map<string, string> | undefined> {
-    const nodes = [...new Set(jobs.flatMap((j) => (j.node ? [j.node] : [])))];
-    const found = new Map<string, string>();
-    const reads: Promise<void>[] = [];
-    for (let i = 0; i < nodes.length; i += TXN_OPS) {
-      const part = nodes.slice(i, i + TXN_OPS);
-      reads.push(
-        this.store.txn({ compare: [], success: part.map((n): Op => ({ op: "get", key: keys.node(n) })) }).then((r) => {
-          r.gets.forEach((kv, k) => {
-            if (kv) found.set(part[k]!, kv.value);
-          });
-        }),
-      );
-    }
-    try {
-      await Promise.all(reads);
-      return found;
-    } catch (err) {
-      this.opts.log?.(`rex ${this.id}: reading node records failed: ${(err as Error).message}`);
-      return undefined;
-    }
   }
 
   /** A new claim of these jobs (one materialization's), its value listing them. */
@@ -1020,17 +985,9 @@ export class Rex {
    * once (one round trip, not one per batch).
    */
   private async claim(cands: Cached<StoredAction>[]): Promise<void> {
-    const jobs = cands.map((c) => this.prepare(c));
-    const records = await this.readNodes(jobs);
-    if (!records) {
-      // Nothing was claimed: the jobs are let go (after a pause, so a store down is not asked in a loop).
-      await backoff(2);
-      for (const j of jobs) this.release(j);
-      return;
-    }
     const byMz = new Map<MzId, Job[]>();
-    for (const j of jobs) {
-      this.withNode(j, j.node && records.get(j.node));
+    for (const c of cands) {
+      const j = this.prepare(c);
       const list = byMz.get(j.claimed.mzid);
       if (list) list.push(j);
       else byMz.set(j.claimed.mzid, [j]);

@@ -3,7 +3,15 @@
  * MergeTB itself runs on), through `etcd3`'s raw gRPC clients so that revisions,
  * compares, transactions and lease ids are etcd's own. Values are UTF-8 strings.
  */
-import { CompareResult, CompareTarget, Etcd3, type ICompare, type IRequestOp, type IWatchResponse } from "etcd3";
+import {
+  type CallContext,
+  CompareResult,
+  CompareTarget,
+  Etcd3,
+  type ICompare,
+  type IRequestOp,
+  type IWatchResponse,
+} from "etcd3";
 import { checkAfter, checkCompactRevision, checkLease, checkLimit, checkTtl, checkTxn } from "./engine.ts";
 import { StoreError } from "./errors.ts";
 import { type LeanWatchResponse, leanTransformer, storeKv } from "./etcd-wire.ts";
@@ -43,9 +51,24 @@ export interface EtcdOptions {
    * keep-alives) are bounded on their own.
    */
   callTimeoutMs?: number;
+  /**
+   * Deadline of a write (put, delete, transaction) of a few kilobytes, ms
+   * (default 2,500); bigger writes get more, 20 ms per kilobyte, up to
+   * `callTimeoutMs`. A write sent to a follower while the leader dies waits for
+   * etcd's own request timeout (5 s plus two election timeouts) before it
+   * fails; cut short here, the client asks again of another member (three tries
+   * in all), so a leader's death stalls writers about an election, not seconds
+   * more. Whether a write cut short committed is unknown: as after any failed
+   * call, callers read back (rex does).
+   */
+  writeTimeoutMs?: number;
 }
 
 const ETCD_MAX_REQUEST_BYTES = 1.5 * 2 ** 20;
+/** Extra deadline per byte of a write (see EtcdOptions.writeTimeoutMs), ms. */
+const WRITE_MS_PER_BYTE = 0.02;
+/** Of a range or get, the deadline at most (a read during an election waits for a leader too). */
+const READ_TIMEOUT_MS = 10_000;
 /** How long one lease keep-alive may wait for its answer before it is asked of another member, ms. */
 const KEEPALIVE_TRY_MS = 2_000;
 /** Per-operation framing in a request (field tags, lengths, lease), generously. */
@@ -146,12 +169,36 @@ class EtcdStore implements Store {
   constructor(opts: EtcdOptions) {
     this.maxRequestBytes = opts.maxRequestBytes ?? ETCD_MAX_REQUEST_BYTES;
     const callTimeout = opts.callTimeoutMs ?? 30_000;
+    const writeTimeout = Math.min(opts.writeTimeoutMs ?? 2_500, callTimeout);
     this.boundMs = callTimeout + 5_000;
+    // Per try (the client tries a failed call again on another member): see EtcdOptions.writeTimeoutMs.
+    const deadline = (ctx: CallContext): number => {
+      if (ctx.service !== "KV") return callTimeout;
+      const bytes = (kv: { key?: Buffer; value?: Buffer } | undefined) =>
+        (kv?.key?.length ?? 0) + (kv?.value?.length ?? 0);
+      let size = 0;
+      switch (ctx.method) {
+        case "range":
+          return Math.min(callTimeout, READ_TIMEOUT_MS);
+        case "put":
+        case "deleteRange":
+          size = bytes(ctx.params);
+          break;
+        case "txn":
+          for (const op of [...(ctx.params.success ?? []), ...(ctx.params.failure ?? [])])
+            size += bytes(op.request_put ?? op.request_delete_range ?? op.request_range);
+          for (const c of ctx.params.compare ?? []) size += bytes(c);
+          break;
+        default:
+          return callTimeout;
+      }
+      return Math.min(callTimeout, writeTimeout + size * WRITE_MS_PER_BYTE);
+    };
     const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
     this.client = new Etcd3({
       hosts,
       dialTimeout: opts.dialTimeoutMs ?? 5_000,
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeout }),
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + deadline(ctx) }),
       // A range of large documents easily exceeds gRPC's default 4 MB per message.
       // Watches, transactions and ranges coded lean (etcd-wire.ts): most of what a busy client does.
       grpcOptions: { "grpc.max_receive_message_length": -1, callInvocationTransformer: leanTransformer },
