@@ -52,14 +52,17 @@ export interface EtcdOptions {
    */
   callTimeoutMs?: number;
   /**
-   * Deadline of a write (put, delete, transaction) of a few kilobytes, ms
-   * (default 2,500); bigger writes get more, 20 ms per kilobyte, up to
-   * `callTimeoutMs`. A write sent to a follower while the leader dies waits for
-   * etcd's own request timeout (5 s plus two election timeouts) before it
-   * fails; cut short here, the client asks again of another member (three tries
-   * in all), so a leader's death stalls writers about an election, not seconds
-   * more. Whether a write cut short committed is unknown: as after any failed
-   * call, callers read back (rex does).
+   * Deadline of a write (put, delete, transaction) of a few kilobytes per try,
+   * ms; bigger writes get 20 ms more per kilobyte, up to `callTimeoutMs` (the
+   * default: no shorter deadline). A write sent to a follower while the leader
+   * dies waits for etcd's own request timeout (5 s plus two election timeouts)
+   * before it fails; cut short, the client asks again of another member (three
+   * tries in all), so a leader's death stalls writers about an election. Only
+   * for callers that tell a write retried after it committed (rex: its
+   * compares, then a read-back): a compare-and-swap loop that applies its
+   * change again after losing to itself (updateJSON) would apply it twice, and
+   * a short deadline makes such retries likelier on a loaded machine.
+   * `etcd://…?write_timeout_ms=2500` in a store URL.
    */
   writeTimeoutMs?: number;
 }
@@ -169,9 +172,10 @@ class EtcdStore implements Store {
   constructor(opts: EtcdOptions) {
     this.maxRequestBytes = opts.maxRequestBytes ?? ETCD_MAX_REQUEST_BYTES;
     const callTimeout = opts.callTimeoutMs ?? 30_000;
-    const writeTimeout = Math.min(opts.writeTimeoutMs ?? 2_500, callTimeout);
+    const writeTimeout = Math.min(opts.writeTimeoutMs ?? callTimeout, callTimeout);
     this.boundMs = callTimeout + 5_000;
     // Per try (the client tries a failed call again on another member): see EtcdOptions.writeTimeoutMs.
+    // (A write's size lengthens its deadline only when a shorter one is asked for.)
     const deadline = (ctx: CallContext): number => {
       if (ctx.service !== "KV") return callTimeout;
       const bytes = (kv: { key?: Buffer; value?: Buffer } | undefined) =>
