@@ -109,12 +109,16 @@ async function materializeCluster(workers: number, failover: boolean) {
   const cluster = await startEtcdCluster(3);
   // Transactions sent and how many failed their compares (claims that lost a race), by every client.
   const txns = { sent: 0, failed: 0 };
-  const stores = Array.from({ length: workers + 1 }, () => countTxns(openStore(cluster.url), txns));
+  // Writes cut short after 2.5 s and asked again of another member (see EtcdOptions.writeTimeoutMs): rex reads
+  // back a write of unknown fate, and the driver's are idempotent or compared.
+  const url = `${cluster.url}?write_timeout_ms=2500`;
+  const stores = Array.from({ length: workers + 1 }, () => countTxns(openStore(url), txns));
   const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
   const fragments = planMaterialization(s.realization, s.experiment, [s.facility]).facilities[0]!.fragments;
   const driver = new Driver(stores[0]!);
   let done = 0;
-  const seen = new Map<string, number>();
+  /** Action key → the workers that reported it complete (and on which try). */
+  const seen = new Map<string, string[]>();
   let wake = () => {};
   let killedAt: number | undefined;
   let killing: Promise<void> | undefined;
@@ -122,6 +126,8 @@ async function materializeCluster(workers: number, failover: boolean) {
   let last = 0;
   let stall = 0;
   let failure: Error | undefined;
+  /** REX_TRACE=1: when each stage's first and last action completed (ms after the DAG was written). */
+  const trace = process.env.REX_TRACE ? new Map<string, { first: number; last: number; n: number }>() : undefined;
   // One backend for all: the hosts the workers drive (the sim keeps their state in memory).
   const backend = new SimBackend({ durations: ZERO_DURATIONS });
   const rexes = stores.slice(1).map(
@@ -137,7 +143,14 @@ async function materializeCluster(workers: number, failover: boolean) {
           if (e.type !== "complete") return wake();
           const now = performance.now();
           done++;
-          seen.set(e.key, (seen.get(e.key) ?? 0) + 1);
+          seen.set(e.key, [...(seen.get(e.key) ?? []), `${e.worker} (try ${e.attempts})`]);
+          if (trace) {
+            const stage = e.key.split("/action/")[1]!.split("/").slice(0, 2).join("/");
+            const t = trace.get(stage) ?? { first: now, last: now, n: 0 };
+            t.last = now;
+            t.n++;
+            trace.set(stage, t);
+          }
           if (killedAt !== undefined) {
             firstAfterKill ??= now;
             stall = Math.max(stall, now - last);
@@ -162,6 +175,7 @@ async function materializeCluster(workers: number, failover: boolean) {
     }
     killedAt = performance.now();
     last = killedAt;
+    if (process.env.REX_LOG) console.error(`${new Date().toISOString()} killing etcd member ${leader}`);
     await within(cluster.kill(leader), STEP_MS, `killing etcd member ${leader}`);
   };
   for (const r of rexes) await within(r.start(), STEP_MS, `starting ${r.id}`);
@@ -206,14 +220,22 @@ async function materializeCluster(workers: number, failover: boolean) {
       }
       const t2 = performance.now();
       const cpu = process.cpuUsage(cpu0);
+      for (const [stage, t] of trace ?? [])
+        console.error(`${stage}: ${t.n} actions, ${Math.round(t.first - t1)}-${Math.round(t.last - t1)} ms`);
       if (failover) {
         if (killing === undefined) throw new Error(`the run ended before ${KILL_AT} actions completed: no failover`);
         await within(killing, STEP_MS, "the leader's kill");
       }
       const st = await within(driver.status(MZID), STEP_MS, "the materialization's status");
       if (st.summary.status !== "active") throw new Error(`materialization is ${st.summary.status}, not active`);
-      const twice = [...seen.values()].filter((n) => n > 1).length;
-      if (twice > 0) throw new Error(`${twice} actions completed twice`);
+      const twice = [...seen].filter(([, n]) => n.length > 1);
+      if (twice.length > 0)
+        throw new Error(
+          `${twice.length} actions completed twice: ${twice
+            .slice(0, 5)
+            .map(([k, by]) => `${k} by ${by.join(", ")}`)
+            .join("; ")}`,
+        );
       return {
         actions: dag.actions.length,
         seconds: (t2 - t1) / 1000,

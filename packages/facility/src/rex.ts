@@ -395,6 +395,10 @@ export class Rex {
       this.apply({ type: "put", kv, revision: kv.modRevision });
     }
     // The range may include writes after `rev`; the watch replays them in order, which converges.
+    // One watch over all of ROOT, node records included: a claim key and its actions' rewrites, written in one
+    // transaction, must reach the mirror together. With a watch per prefix (tried: claims apart from actions)
+    // a pump can run between the two, see an action rewritten but not its claim, and claim it on top: its
+    // revision compare passes, and two workers complete it.
     this.watching = true;
     this.watch = await this.store.watch(ROOT, rev, (e) => this.apply(e));
     for (const mzid of this.mzs.keys()) this.dirty.add(mzid);

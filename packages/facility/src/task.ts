@@ -197,23 +197,25 @@ export type ParsedKey =
   | { type: "node"; resource: string }
   | { type: "other" };
 
+/** decodeURIComponent, skipped for the common id with nothing encoded (every rex worker parses every key it watches). */
+const dec = (s: string) => (s.includes("%") ? decodeURIComponent(s) : s);
+
 export function parseKey(key: string): ParsedKey {
   if (key.startsWith(keys.claimPrefix))
-    return { type: "claim", mzid: decodeURIComponent(key.slice(keys.claimPrefix.length).split("/")[0] ?? "") };
-  if (key.startsWith(keys.nodePrefix))
-    return { type: "node", resource: decodeURIComponent(key.slice(keys.nodePrefix.length)) };
+    return { type: "claim", mzid: dec(key.slice(keys.claimPrefix.length).split("/")[0] ?? "") };
+  if (key.startsWith(keys.nodePrefix)) return { type: "node", resource: dec(key.slice(keys.nodePrefix.length)) };
   if (!key.startsWith(keys.mzPrefix)) return { type: "other" };
   const parts = key.slice(keys.mzPrefix.length).split("/");
-  const mzid = decodeURIComponent(parts[0] ?? "");
+  const mzid = dec(parts[0] ?? "");
   if (parts[1] === "info" && parts.length === 2) return { type: "info", mzid };
-  if (parts[1] === "task" && parts.length === 3) return { type: "task", mzid, task: decodeURIComponent(parts[2]!) };
+  if (parts[1] === "task" && parts.length === 3) return { type: "task", mzid, task: dec(parts[2]!) };
   if ((parts[1] === "action" || parts[1] === "spec") && parts.length === 5) {
     return {
       type: parts[1],
       mzid,
-      task: decodeURIComponent(parts[2]!),
+      task: dec(parts[2]!),
       stage: Number(parts[3]),
-      id: decodeURIComponent(parts[4]!),
+      id: dec(parts[4]!),
       key,
     };
   }

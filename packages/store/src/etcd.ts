@@ -4,16 +4,17 @@
  * compares, transactions and lease ids are etcd's own. Values are UTF-8 strings.
  */
 import {
+  type CallContext,
   CompareResult,
   CompareTarget,
   Etcd3,
   type ICompare,
-  type IKeyValue,
   type IRequestOp,
   type IWatchResponse,
 } from "etcd3";
 import { checkAfter, checkCompactRevision, checkLease, checkLimit, checkTtl, checkTxn } from "./engine.ts";
 import { StoreError } from "./errors.ts";
+import { type LeanWatchResponse, leanTransformer, storeKv } from "./etcd-wire.ts";
 import { checkKey, checkPrefix, checkValue, prefixEnd } from "./key.ts";
 import type {
   Compare,
@@ -50,9 +51,27 @@ export interface EtcdOptions {
    * keep-alives) are bounded on their own.
    */
   callTimeoutMs?: number;
+  /**
+   * Deadline of a write (put, delete, transaction) of a few kilobytes per try,
+   * ms; bigger writes get 20 ms more per kilobyte, up to `callTimeoutMs` (the
+   * default: no shorter deadline). A write sent to a follower while the leader
+   * dies waits for etcd's own request timeout (5 s plus two election timeouts)
+   * before it fails; cut short, the client asks again of another member (three
+   * tries in all), so a leader's death stalls writers about an election. Only
+   * for callers that tell a write retried after it committed (rex: its
+   * compares, then a read-back): a compare-and-swap loop that applies its
+   * change again after losing to itself (updateJSON) would apply it twice, and
+   * a short deadline makes such retries likelier on a loaded machine.
+   * `etcd://…?write_timeout_ms=2500` in a store URL.
+   */
+  writeTimeoutMs?: number;
 }
 
 const ETCD_MAX_REQUEST_BYTES = 1.5 * 2 ** 20;
+/** Extra deadline per byte of a write (see EtcdOptions.writeTimeoutMs), ms. */
+const WRITE_MS_PER_BYTE = 0.02;
+/** Of a range or get, the deadline at most (a read during an election waits for a leader too). */
+const READ_TIMEOUT_MS = 10_000;
 /** How long one lease keep-alive may wait for its answer before it is asked of another member, ms. */
 const KEEPALIVE_TRY_MS = 2_000;
 /** Per-operation framing in a request (field tags, lengths, lease), generously. */
@@ -66,18 +85,6 @@ function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
   const key = utf8(prefix);
   if (key.length === 0) return { key: ZERO, range_end: ZERO };
   return { key, range_end: prefixEnd(key) ?? ZERO };
-}
-
-function toKv(kv: IKeyValue): KeyValue {
-  const out: KeyValue = {
-    key: kv.key.toString("utf8"),
-    value: kv.value.toString("utf8"),
-    createRevision: Number(kv.create_revision),
-    modRevision: Number(kv.mod_revision),
-    version: Number(kv.version),
-  };
-  if (kv.lease && kv.lease !== "0") out.lease = String(kv.lease);
-  return out;
 }
 
 const resultOf = {
@@ -165,14 +172,40 @@ class EtcdStore implements Store {
   constructor(opts: EtcdOptions) {
     this.maxRequestBytes = opts.maxRequestBytes ?? ETCD_MAX_REQUEST_BYTES;
     const callTimeout = opts.callTimeoutMs ?? 30_000;
+    const writeTimeout = Math.min(opts.writeTimeoutMs ?? callTimeout, callTimeout);
     this.boundMs = callTimeout + 5_000;
+    // Per try (the client tries a failed call again on another member): see EtcdOptions.writeTimeoutMs.
+    // (A write's size lengthens its deadline only when a shorter one is asked for.)
+    const deadline = (ctx: CallContext): number => {
+      if (ctx.service !== "KV") return callTimeout;
+      const bytes = (kv: { key?: Buffer; value?: Buffer } | undefined) =>
+        (kv?.key?.length ?? 0) + (kv?.value?.length ?? 0);
+      let size = 0;
+      switch (ctx.method) {
+        case "range":
+          return Math.min(callTimeout, READ_TIMEOUT_MS);
+        case "put":
+        case "deleteRange":
+          size = bytes(ctx.params);
+          break;
+        case "txn":
+          for (const op of [...(ctx.params.success ?? []), ...(ctx.params.failure ?? [])])
+            size += bytes(op.request_put ?? op.request_delete_range ?? op.request_range);
+          for (const c of ctx.params.compare ?? []) size += bytes(c);
+          break;
+        default:
+          return callTimeout;
+      }
+      return Math.min(callTimeout, writeTimeout + size * WRITE_MS_PER_BYTE);
+    };
     const hosts = opts.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
     this.client = new Etcd3({
       hosts,
       dialTimeout: opts.dialTimeoutMs ?? 5_000,
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeout }),
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + deadline(ctx) }),
       // A range of large documents easily exceeds gRPC's default 4 MB per message.
-      grpcOptions: { "grpc.max_receive_message_length": -1 },
+      // Watches, transactions and ranges coded lean (etcd-wire.ts): most of what a busy client does.
+      grpcOptions: { "grpc.max_receive_message_length": -1, callInvocationTransformer: leanTransformer },
     });
     this.hosts = hosts.length;
   }
@@ -201,7 +234,7 @@ class EtcdStore implements Store {
     checkKey(key);
     const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: utf8(key) }));
     const kv = res.kvs[0];
-    return kv && toKv(kv);
+    return kv && storeKv(kv);
   }
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<KeyValue[]> {
@@ -216,7 +249,7 @@ class EtcdStore implements Store {
       // except that range_end "\0" means "to the end", which is what we want anyway.
     }
     const res = await this.call(`range ${prefix}`, () => this.client.kv.range({ ...r, limit }));
-    return res.kvs.map(toKv);
+    return res.kvs.map(storeKv);
   }
 
   /** Refuse a request etcd would: see EtcdOptions.maxRequestBytes. */
@@ -270,7 +303,7 @@ class EtcdStore implements Store {
     for (const r of res.responses) {
       if (r.response_range) {
         const kv = r.response_range.kvs[0];
-        gets.push(kv && toKv(kv));
+        gets.push(kv && storeKv(kv));
       }
     }
     return { succeeded: res.succeeded, revision: Number(res.header.revision), gets };
@@ -314,10 +347,11 @@ class EtcdStore implements Store {
       if (opts.onError) opts.onError(err);
       else process.emitWarning(`store watch on ${JSON.stringify(prefix)} ended: ${err.message}`);
     };
+    // The stream's messages are decoded by decodeWatchResponse (see the client's callInvocationTransformer).
     watcher.on("data", (res: IWatchResponse) => {
-      for (const ev of res.events) {
+      for (const ev of (res as unknown as LeanWatchResponse).events) {
         if (!live) return;
-        const kv = toKv(ev.kv);
+        const kv = ev.kv;
         const e: WatchEvent =
           ev.type === "Delete"
             ? {

@@ -15,7 +15,8 @@ export type StoreOptions =
   | ({ backend: "etcd" } & EtcdOptions)
   | ({ backend: "memory" } & MemoryOptions);
 
-const FORMS = "sqlite:///absolute/dir, sqlite:relative/dir, etcd://host:port[,host:port...] or memory:";
+const FORMS =
+  "sqlite:///absolute/dir, sqlite:relative/dir, etcd://host:port[,host:port...][?write_timeout_ms=N] or memory:";
 
 /** Parses a store URL into options; throws a StoreError saying what is valid. */
 export function parseStoreUrl(url: string): StoreOptions {
@@ -50,7 +51,11 @@ export function parseStoreUrl(url: string): StoreOptions {
           throw bad(`endpoint ${JSON.stringify(h)} is not host:port`);
         }
       }
-      return { backend: "etcd", endpoints: hosts.map((h) => `http://${h}`) };
+      const endpoints = hosts.map((h) => `http://${h}`);
+      const write = params.get("write_timeout_ms");
+      if (write === null) return { backend: "etcd", endpoints };
+      if (!/^[1-9][0-9]{0,6}$/.test(write)) throw bad("write_timeout_ms must be a positive whole number of ms");
+      return { backend: "etcd", endpoints, writeTimeoutMs: Number(write) };
     }
     default:
       throw bad(`unknown scheme ${JSON.stringify(scheme)}`);

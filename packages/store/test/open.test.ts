@@ -21,6 +21,11 @@ describe("store URLs", () => {
       backend: "etcd",
       endpoints: ["http://a.example:2379", "http://b.example:2379", "http://[::1]:2379"],
     });
+    assert.deepEqual(parseStoreUrl("etcd://127.0.0.1:2379?write_timeout_ms=2500"), {
+      backend: "etcd",
+      endpoints: ["http://127.0.0.1:2379"],
+      writeTimeoutMs: 2500,
+    });
   });
 
   it("refuses bad URLs saying what is valid", () => {
@@ -33,6 +38,8 @@ describe("store URLs", () => {
       "etcd://nohost",
       "memory:/x",
       "sqlite:///d?sync=maybe",
+      "etcd://127.0.0.1:2379?write_timeout_ms=0",
+      "etcd://127.0.0.1:2379?write_timeout_ms=soon",
     ]) {
       assert.throws(
         () => parseStoreUrl(bad),
