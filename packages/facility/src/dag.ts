@@ -217,6 +217,10 @@ export function teardownDag(mzid: MzId, setup: Action[], now = new Date().toISOS
     deps.push("teardown-network");
   }
   if (infrapod) {
+    // Its sweep removes what the links made, every host's at once (LinkSpec.sweptAfter).
+    for (const a of network)
+      if (a.spec.kind === "link.destroy" && !a.spec.link.external?.length)
+        a.spec = { ...a.spec, link: { ...a.spec.link, sweptAfter: true } };
     tasks.push({
       mzid,
       id: "teardown-infrapod",

@@ -277,6 +277,12 @@ export interface LinkSpec {
   external?: ExternalSpec[];
   /** Indices into `endpoints` of the endpoints at other facilities (wired there, never here). */
   remote?: number[];
+  /**
+   * On a link's teardown when its whole materialization goes and the infrapod's teardown comes after and sweeps
+   * every host of it: what the link made in this facility may be left to that sweep, which deletes namespaces
+   * with everything in them at once rather than one interface at a time (never set for an external link).
+   */
+  sweptAfter?: boolean;
 }
 
 /**

@@ -590,11 +590,16 @@ export class HostRoutedBackend implements Backend {
   }
   async nodeRecycle(spec: NodeSpec, ctx: ActionContext): Promise<void> {
     const s = this.withNat(spec);
-    await this.away(`node ${spec.node}`, ctx, () =>
-      this.on(spec.host, "nodeRecycle", [s], ctx, (b) => b.nodeRecycle(s, ctx)),
-    );
-    // The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
-    await this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
+    // The infrapod's entry goes meanwhile (a second host's call, as long as the node's own): nothing waits on
+    // the order. The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
+    const pod = this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
+    try {
+      await this.away(`node ${spec.node}`, ctx, () =>
+        this.on(spec.host, "nodeRecycle", [s], ctx, (b) => b.nodeRecycle(s, ctx)),
+      );
+    } finally {
+      await pod;
+    }
   }
   async nodeReset(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     await this.toPod(spec, true, ctx);
@@ -610,6 +615,11 @@ export class HostRoutedBackend implements Backend {
     return this.onEach(linkHosts(spec), "linkCreate", spec, ctx);
   }
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+    if (spec.sweptAfter && !spec.external?.length) {
+      // The infrapod's teardown sweeps every host of the materialization after this: no call to make.
+      ctx.log(`link ${spec.link} left to the materialization's sweep on each host`);
+      return;
+    }
     await this.onEach(linkHosts(spec), "linkDestroy", spec, ctx);
   }
   emulationSetup(spec: EmulationSpec, ctx: ActionContext): Promise<void> {

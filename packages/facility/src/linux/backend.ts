@@ -61,10 +61,11 @@ import {
   type NodePlan,
   nodeRecord,
 } from "./record.ts";
+import { NodeRemover } from "./recycle.ts";
 import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
-import { isClean, sweep } from "./sweep.ts";
-import { vmInterfaces, vmProfileOf, vmReady, vmRemove, vmStart, vmStop, vmWire } from "./vm.ts";
+import { isClean, type Leftovers, sweep } from "./sweep.ts";
+import { vmInterfaces, vmProfileOf, vmReady, vmStart, vmStop, vmWire } from "./vm.ts";
 import { infranetJoin } from "./vtep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
 
@@ -103,8 +104,13 @@ export class LinuxBackend implements Backend {
   /** Materializations whose infrapod is on another host: here only an infranet switch and some nodes. */
   private readonly switchOnly = new Set<string>();
   private readonly switching = new Map<string, Promise<void>>();
+  /** Sweeps of a materialization's part of this host that its last nodes started (see `nodeRecycle`). */
+  private readonly lastSweeps = new Map<string, Promise<Leftovers>>();
+  /** Nodes going, in batches (recycle.ts). */
+  private readonly remover: NodeRemover;
 
   private constructor(readonly dataPlane: LinuxDataPlane) {
+    this.remover = new NodeRemover(dataPlane.env);
     this.restore();
   }
 
@@ -470,12 +476,7 @@ export class LinuxBackend implements Backend {
   /** Stop a node, wipe it and remove its namespace; it is no longer in its materialization's plan or nex. */
   private async removeNode(ref: NodeRef): Promise<void> {
     const prefix = prefixOf(ref.mzid);
-    await vmRemove(this.env, prefix, ref.node);
-    // Its namespace goes next, so there is no point quiescing its interfaces.
-    await nodeStop(this.env, prefix, ref.node, 0, { downInterfaces: false });
-    nodeWipe(this.env, prefix, ref.node);
-    const ns = namesOf(prefix).node(ref.node);
-    if (listNetns().includes(ns)) await this.env.ip.submit([`netns del ${ns}`]);
+    await this.remover.remove(prefix, ref.node);
     const mz = this.knownPlan(ref.mzid);
     if (mz) mz.nodes = mz.nodes.filter((n) => n.name !== ref.node);
     this.placement.delete(key(ref));
@@ -635,7 +636,12 @@ export class LinuxBackend implements Backend {
     await this.removeNode({ mzid: spec.mzid, node: spec.node });
     // The last node of a materialization whose infrapod is elsewhere takes this host's part of it along.
     if (this.switchOnly.has(spec.mzid) && ![...this.placement.values()].some((p) => p.mzid === spec.mzid)) {
-      const left = await sweep(prefixOf(spec.mzid), this.env.dataDir);
+      // The last nodes go in one batch (recycle.ts): one sweep for all of them.
+      const sweeping =
+        this.lastSweeps.get(spec.mzid) ??
+        sweep(prefixOf(spec.mzid), this.env.dataDir).finally(() => this.lastSweeps.delete(spec.mzid));
+      this.lastSweeps.set(spec.mzid, sweeping);
+      const left = await sweeping;
       this.forget(spec.mzid);
       if (!isClean(left)) throw new Error(`node ${spec.node}: could not remove ${JSON.stringify(left)}`);
       ctx.log(`materialization ${spec.mzid}: its last node on this host is gone, and its infranet switch`);
@@ -728,14 +734,17 @@ export class LinuxBackend implements Backend {
 
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
     if (spec.external?.length) await externalDestroy(this.env, prefixOf(spec.mzid), spec);
-    else if (spec.span) await spanDestroy(this.env, prefixOf(spec.mzid), spec);
+    else if (spec.sweptAfter) {
+      // The materialization goes: the infrapod's teardown sweeps this host after (one namespace deletion each,
+      // where deleting a link's ports one by one waited on the kernel for each).
+    } else if (spec.span) await spanDestroy(this.env, prefixOf(spec.mzid), spec);
     else await linksDestroy(this.env, prefixOf(spec.mzid), [linkRecord(spec)]);
     try {
       const mz = this.dataPlane.plan(spec.mzid);
       mz.links = mz.links.filter((l) => l.name !== spec.link);
       this.save(spec.mzid);
     } catch {}
-    ctx.log(`link ${spec.link} removed`);
+    ctx.log(`link ${spec.link} ${spec.sweptAfter ? "left to the materialization's sweep" : "removed"}`);
   }
 
   private emulated(spec: EmulationSpec): LinkPlan[] {

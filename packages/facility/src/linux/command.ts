@@ -5,6 +5,7 @@
  * per-resource calls pay for one process, not one per command.
  */
 import { spawn } from "node:child_process";
+import { Coalescer } from "./coalesce.ts";
 
 export interface Result {
   code: number;
@@ -70,14 +71,12 @@ interface Pending {
  * ignore "exists"/"not found", which is what makes ensure/remove idempotent).
  */
 export class IprouteBatch {
-  private queue: Pending[] = [];
-  private scheduled = false;
   /**
    * One process at a time: what is submitted while a batch runs goes in the next one. Many per-resource
    * calls (rex's node setups on a host agent) arrive a few at a time; a process each cost a fork of this
    * (large) process, tens of ms on a loaded host, with the event loop blocked meanwhile.
    */
-  private running = false;
+  private readonly batches = new Coalescer<Pending>((batch) => this.flush(batch));
 
   constructor(
     private readonly tool: "ip" | "tc" | "bridge",
@@ -86,28 +85,12 @@ export class IprouteBatch {
 
   submit(lines: string[], opts: { tolerant?: boolean; absentOk?: boolean } = {}): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.queue.push({ lines, tolerant: opts.tolerant ?? true, absentOk: opts.absentOk ?? false, resolve, reject });
-      this.schedule();
-    });
+    return new Promise((resolve, reject) =>
+      this.batches.add({ lines, tolerant: opts.tolerant ?? true, absentOk: opts.absentOk ?? false, resolve, reject }),
+    );
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.running || this.queue.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.running = true;
-      void this.flush().finally(() => {
-        this.running = false;
-        this.schedule();
-      });
-    });
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.queue;
-    this.queue = [];
+  private async flush(batch: Pending[]): Promise<void> {
     const owner: number[] = [];
     const all: string[] = [];
     batch.forEach((p, i) => {
