@@ -133,7 +133,10 @@ export function analyze(x: Experiment, t: Topology): Diagnostic[] {
       if ((t.nodeStart[i + 1] as number) === (t.nodeStart[i] as number)) linkless.push(n.name);
       else {
         const c = of[i] as number;
-        islands.set(c, [...(islands.get(c) ?? []), n.name]);
+        // Push, not a copy per node: a 20,000-node LAN took 13 s here.
+        const island = islands.get(c);
+        if (island) island.push(n.name);
+        else islands.set(c, [n.name]);
       }
     });
     if (linkless.length > 0) {

@@ -21,7 +21,9 @@ async function nodesByHost(store: Parameters<typeof listHosts>[0]): Promise<Map<
     for (const a of (await driver.readDag(info.mzid)).actions) {
       if (a.spec.kind !== "node.setup" || a.state !== "complete") continue;
       const h = a.spec.node.host ?? "";
-      out.set(h, [...(out.get(h) ?? []), `${a.spec.node.node} (${info.mzid})`]);
+      const nodes = out.get(h) ?? [];
+      nodes.push(`${a.spec.node.node} (${info.mzid})`);
+      out.set(h, nodes);
     }
   }
   return out;

@@ -109,7 +109,11 @@ export async function tunnelsInto(
   );
   const byNs = (lines: (t: Tunnel) => string[], first: [string, string[]][] = []) => {
     const m = new Map<string, string[]>(first);
-    for (const t of tunnels) m.set(t.netns, [...(m.get(t.netns) ?? []), ...lines(t)]);
+    for (const t of tunnels) {
+      const ns = m.get(t.netns) ?? [];
+      ns.push(...lines(t));
+      m.set(t.netns, ns);
+    }
     return [...m];
   };
   await Promise.all(byNs(tunnelUpLines, alongside).map(([ns, lines]) => env.ipIn(ns).submit(lines)));
