@@ -138,6 +138,7 @@ export async function startFacility(o: FacilityOptions): Promise<RunningFacility
         // A new agent process (first start or restart) brings its host to the stored desired state.
         onRegister: (record) => {
           if (!routed) return;
+          routed.hostsChanged();
           reconcileHost({ store: o.store, backend: routed, host: record.name, hostOf, log: o.log }).catch((e: Error) =>
             o.log?.(`reconcile ${record.name}: ${e.message}`),
           );

@@ -129,6 +129,15 @@ export class HostRoutedBackend implements Backend {
   /** The hosts as registered, read at most every HOSTS_FRESH_MS: every call looks its host up. */
   private hostsRead: { at: number; hosts: Promise<Map<string, HostView>> } | undefined;
 
+  /**
+   * A host (re)registered: read the hosts afresh at the next lookup. What follows a registration (the
+   * host's reconcile, its part of the harbor, the VTEPs the server's host floods to) must see it; a read
+   * from just before, kept for HOSTS_FRESH_MS, left the harbor's server without the new host's VTEP.
+   */
+  hostsChanged(): void {
+    this.hostsRead = undefined;
+  }
+
   private async lookup(host: string): Promise<HostView | undefined> {
     const now = Date.now();
     if (!this.hostsRead || now - this.hostsRead.at > HOSTS_FRESH_MS) {
@@ -520,10 +529,27 @@ export class HostRoutedBackend implements Backend {
    * brings them in when they register).
    */
   async harborEnsure(spec: HarborSpec, ctx: ActionContext): Promise<void> {
-    const { server, hosts } = this.harborHosts(spec);
+    const { hosts } = this.harborHosts(spec);
     if (hosts.length === 1 && hosts[0] === "") return this.o.local.harborEnsure(spec, ctx);
+    return this.harborInTurn(() => this.harborEverywhere(spec, ctx));
+  }
+
+  private async harborEverywhere(spec: HarborSpec, ctx: ActionContext): Promise<void> {
+    const { server, hosts } = this.harborHosts(spec);
     await this.harborOn(spec, server, ctx);
     await Promise.all(hosts.filter((h) => h !== server).map((h) => this.harborOn(spec, h, ctx)));
+  }
+
+  /**
+   * The harbor's calls one after another: two hosts registering at once would otherwise each have the
+   * server's host make its tunnel, with the VTEPs known at that moment, at the same time (the same device
+   * made twice, one call refused, and that host's part never made).
+   */
+  private harborTurn: Promise<unknown> = Promise.resolve();
+  private harborInTurn<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.harborTurn.then(f, f);
+    this.harborTurn = next.catch(() => {});
+    return next;
   }
 
   /**
@@ -534,9 +560,15 @@ export class HostRoutedBackend implements Backend {
   async harborJoined(spec: HarborSpec, host: string, ctx: ActionContext): Promise<void> {
     const { server, hosts } = this.harborHosts(spec);
     if (!hosts.includes(host)) return;
-    if (host === server) return this.harborEnsure(spec, ctx);
-    await this.harborOn(spec, server, ctx);
-    await this.harborOn(spec, host, ctx);
+    return this.harborInTurn(async () => {
+      if (host === server) return this.harborEverywhere(spec, ctx);
+      // The host's own part even if the server's refreshing failed (its error is still reported).
+      try {
+        await this.harborOn(spec, server, ctx);
+      } finally {
+        await this.harborOn(spec, host, ctx);
+      }
+    });
   }
 
   private harborHosts(spec: HarborSpec): { server: string; hosts: string[] } {

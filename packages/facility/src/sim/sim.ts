@@ -165,6 +165,8 @@ export class SimBackend implements Backend {
   async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
     await this.step("infrapodDestroy", spec.mzid, this.durations.infrapod, ctx);
     this.infrapods.delete(spec.mzid);
+    // As the linux sweep does: what the materialization's links made here goes with it (LinkSpec.sweptAfter).
+    for (const id of [...this.links.keys()]) if (id.startsWith(`${spec.mzid}/`)) this.links.delete(id);
     this.done("infrapodDestroy", spec.mzid);
   }
 

@@ -135,6 +135,7 @@ export async function startHosts(
     store = openStore({ backend: "sqlite", dir: join(tmp, "store") });
     local = await LinuxBackend.open({ dataDir: join(tmp, "facility"), defaultImage: "busybox" });
     facility = await startFacility({
+      ...(process.env.HOSTS_DEBUG ? { log: (m: string) => console.error(`facility: ${m}`) } : {}),
       store,
       backend: local,
       model,
