@@ -541,9 +541,9 @@ export class HostRoutedBackend implements Backend {
   }
 
   /**
-   * The harbor's calls one after another: two hosts registering at once would otherwise each have the
-   * server's host make its tunnel, with the VTEPs known at that moment, at the same time (the same device
-   * made twice, one call refused, and that host's part never made).
+   * The harbor's calls one after another: two hosts registering at once would otherwise have the server's
+   * host make its part twice at once, each call with the VTEPs known when it began. (A call to an agent that
+   * does not answer holds the others up to its deadline, `host/deadline.ts`.)
    */
   private harborTurn: Promise<unknown> = Promise.resolve();
   private harborInTurn<T>(f: () => Promise<T>): Promise<T> {
