@@ -1,24 +1,14 @@
 // Two facilities on one machine, each its own process in its own site, behind one portal:
 // the fixture `npm start -- --facilities 2` uses, and an experiment embedded across them.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isClean, leftovers, listNetns, processesIn } from "@merge/facility/linux";
-import { skip } from "@merge/facility/testing/linux";
+import { fastest, pings, skip } from "@merge/facility/testing/linux";
 import type { MaterializationStatus } from "@merge/portal/client";
 import type { Realization } from "@merge/xir";
 import { compiledHere, facilityPrefix, LINE4, type MultiStack, startMulti } from "./multi-fixture.ts";
-
-function rtt(netns: string, to: string): number {
-  const r = spawnSync("ip", ["netns", "exec", netns, "ping", "-c", "5", "-i", "0.2", "-W", "2", to], {
-    encoding: "utf8",
-  });
-  // The fastest: the path's delay, without what a loaded machine's scheduling adds to the others.
-  const v = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  return v.length ? Math.min(...v) : Number.NaN;
-}
 
 // A project unique to the run: kernel object prefixes derive from the materialization's id.
 const PROJECT = `multi${randomBytes(2).toString("hex")}`;
@@ -57,7 +47,8 @@ describe("two facilities on one machine", { skip }, () => {
       [["phobos-deimos", "phobos", "deimos", 15_000_000]],
     );
     assert.ok(a.site && b.site);
-    const ms = rtt(a.site.netns, b.site.address);
+    // The fastest of five: the path's delay, without what a loaded machine's scheduling adds to the others.
+    const ms = fastest(pings(a.site.netns, b.site.address, 5));
     assert.ok(ms >= 30 && ms < 45, `RTT between the sites ${ms} ms (15 ms one way)`);
   });
 

@@ -327,19 +327,21 @@ export async function listening(netns: string, port: number, timeoutMs = 10_000)
   }
 }
 
+/** Each reply's RTT (ms) in ping output; throws if there is none. */
+function replyTimes(out: string): number[] {
+  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
+  return t;
+}
+
 /** Median RTT in ms from ping output (robust to one packet delayed by a busy host). */
 export function medianRtt(out: string): number {
-  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
-  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
+  const t = replyTimes(out).sort((x, y) => x - y);
   return t[Math.floor(t.length / 2)]!;
 }
 
-/** The fastest reply's RTT in ms: the path's delay, without what a loaded machine's scheduling adds to others. */
-export function minRtt(out: string): number {
-  const t = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (!t.length) throw new Error(`no replies in ping output: ${out}`);
-  return Math.min(...t);
-}
+/** The fastest reply's RTT in ms (see `fastest`). */
+export const minRtt = (out: string): number => fastest(replyTimes(out));
 
 /** Average RTT in ms from busybox ping output. */
 export function avgRtt(pingOut: string): number {

@@ -43,12 +43,16 @@ function standbyNs(resource: string): string {
 
 /** Until every harbor resource waits in standby on its host holding its harbor lease. */
 async function allInStandby(): Promise<void> {
+  // One deadline for all: beside other host tests on a loaded 2-core machine, a standby node on h2 has been
+  // seen to take more than 90 s to get its lease across the tunnel (it keeps asking; why it takes that long
+  // there is not pinned down: see the facility README's harbor section).
+  const end = Date.now() + 240_000;
   for (const r of harborSpecOf(model).resources)
     await until(
       `${r.id} in standby with ${r.address}`,
       async () =>
         inNs(standbyNs(r.id), "busybox ip -4 addr show eth0").out.includes(`${r.address}/`) ? true : undefined,
-      90_000,
+      Math.max(0, end - Date.now()),
     );
 }
 
