@@ -43,6 +43,7 @@ import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import {
   foundryDir,
   infranetBridge,
+  infranetIPv4Only,
   infrapodCreate,
   infrapodServices,
   nexEntries,
@@ -545,6 +546,7 @@ export class LinuxBackend implements Backend {
     if (!listNetns().includes(ns)) {
       await ensureMzDir(this.env, prefix);
       await this.env.ip.submit([`netns add ${ns}`]);
+      await infranetIPv4Only(ns);
       await this.env.ipIn(ns).submit(["link set lo up", ...infranetBridge(), "link set dev ibr up"]);
     } else if (only) return;
     // Idempotent: a host that registered since gets its flooding entry.

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatIPv4 } from "@merge/xir/ipv4";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
+import { check } from "./command.ts";
 import { namesOf } from "./names.ts";
 import { listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { type InfranetPlan, infranetBits, infranetRange } from "./record.ts";
@@ -42,6 +43,24 @@ export function infranetBridge(): string[] {
   ];
 }
 
+/**
+ * The infranet is IPv4 (DHCP, DNS, foundry): IPv6 off in a namespace holding an infranet bridge, before its
+ * bridge and ports exist (a port takes the namespace's default). Each port and `ibr` otherwise sent MLD reports
+ * and router solicitations when it came up, multicast that reaches every node (`bcast_flood off` stops only
+ * broadcasts): n² frames at bring-up, as the nodes' own IPv6 was (mrg-node turns that off).
+ */
+export function infranetIPv4Only(ns: string): Promise<string> {
+  return check("ip", [
+    "netns",
+    "exec",
+    ns,
+    "sysctl",
+    "-qw",
+    "net.ipv6.conf.all.disable_ipv6=1",
+    "net.ipv6.conf.default.disable_ipv6=1",
+  ]);
+}
+
 export async function infrapodCreate(
   env: Env,
   prefix: string,
@@ -59,6 +78,7 @@ export async function infrapodCreate(
     `link set dev ${n.serviceHost} up`,
   );
   await env.ip.submit(host);
+  await infranetIPv4Only(n.infrapod);
   await env
     .ipIn(n.infrapod)
     .submit([

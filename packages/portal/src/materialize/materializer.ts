@@ -481,7 +481,10 @@ export class Materializer {
       const a = reach.get(n.node);
       if (a) Object.assign(n, { addresses: a.addresses, infranet: a.infranet, ...(a.image ? { image: a.image } : {}) });
     }
-    out.status = overall(m, out.facilities);
+    // Across facilities, the wide-area paths exist once every facility has its peers' gateway ends: until
+    // then the materialization is not active, whatever its facilities say (a ping across would fail).
+    const joined = gatewaysHanded(plan, (f) => m.facilities.find((x) => x.facility === f)?.gatewayPeers);
+    out.status = overall(m, out.facilities, joined);
     return out;
   }
 
@@ -990,12 +993,12 @@ async function facilityCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function overall(m: MaterializationRecord, fs: FacilityStatus[]): string {
+function overall(m: MaterializationRecord, fs: FacilityStatus[], gatewaysJoined: boolean): string {
   if (m.state === "dematerializing") return "dematerializing";
   if (fs.some((f) => f.status === "error" || f.status === "unreachable" || (f.status === "undelivered" && f.error))) {
     return "error";
   }
-  if (fs.length && fs.every((f) => f.status === "active")) return "active";
+  if (fs.length && fs.every((f) => f.status === "active") && gatewaysJoined) return "active";
   return "materializing";
 }
 
