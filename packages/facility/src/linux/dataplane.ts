@@ -413,7 +413,6 @@ export class LinuxDataPlane {
   }
 }
 
-/** Wait for every one of these to end (none is left running behind a failure), then throw the first failure. */
 /**
  * Nodes wired per share when materializing at once (`materialize`): small enough that the first containers
  * start early, large enough that each share's iproute2 batches (four in parallel, `nodesWire`) stay few.
@@ -428,6 +427,7 @@ function shares<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Wait for every one of these to end (none is left running behind a failure), then throw the first failure. */
 async function settle(work: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
   if (failed) throw failed.reason;
