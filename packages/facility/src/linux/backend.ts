@@ -43,7 +43,6 @@ import { writeAccounts, writeNodeConfig } from "./foundry.ts";
 import {
   foundryDir,
   infranetBridge,
-  infranetIPv4Only,
   infrapodCreate,
   infrapodServices,
   nexEntries,
@@ -66,6 +65,7 @@ import { NodeRemover } from "./recycle.ts";
 import { spanCreate, spanDestroy } from "./span.ts";
 import { type MzState, prefixesOwned, readStates, writeState } from "./state.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
+import { switchingNamespaces } from "./switching.ts";
 import { vmInterfaces, vmProfileOf, vmReady, vmStart, vmStop, vmWire } from "./vm.ts";
 import { infranetJoin } from "./vtep.ts";
 import { linksCreate, linksDestroy } from "./xpnet.ts";
@@ -545,8 +545,7 @@ export class LinuxBackend implements Backend {
     if (!vteps?.length) return;
     if (!listNetns().includes(ns)) {
       await ensureMzDir(this.env, prefix);
-      await this.env.ip.submit([`netns add ${ns}`]);
-      await infranetIPv4Only(ns);
+      await switchingNamespaces(this.env, [ns]);
       await this.env.ipIn(ns).submit(["link set lo up", ...infranetBridge(), "link set dev ibr up"]);
     } else if (only) return;
     // Idempotent: a host that registered since gets its flooding entry.

@@ -35,6 +35,7 @@ import { type GatewayEnd, gatewayPeer, gatewayUp } from "./gateway.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns } from "./processes.ts";
 import { spanCreate } from "./span.ts";
+import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 import { tunnelInto, VXLAN_PORT } from "./vtep.ts";
 
 /** The gateway namespace of a materialization. */
@@ -284,9 +285,13 @@ export async function externalCreate(
   const side = spec.emulator ? n.emulator : n.xpnet;
   const bridge = lanBridge(spec.link);
   const viaSide = spec.emulator !== undefined || spec.endpoints.length > 2;
-  await ensureNetns(env, [...local.map(({ e }) => n.node(e.node)), ...(viaSide ? [side] : [])]);
+  if (viaSide) await switchingNamespaces(env, [side]);
+  await ensureNetns(
+    env,
+    local.map(({ e }) => n.node(e.node)),
+  );
   if (viaSide && bridged)
-    await env.ipIn(side).submit([`link add name ${bridge} type bridge`, `link set dev ${bridge} up`]);
+    await env.ipIn(side).submit([`link add name ${bridge} type bridge ${LAN_BRIDGE}`, `link set dev ${bridge} up`]);
   // Endpoints here that do not cross: a veth to the emulator or the LAN's bridge, as on one facility.
   const crossingHere = new Set(crossings.filter((x) => x.end === "node").map((x) => x.endpoint));
   const host: string[] = [];
@@ -363,7 +368,7 @@ async function externalSpanCreate(
   // On the gateway's host, for what joins crossing `x` on the host at `far`: both segments on one bridge.
   const hop = async (x: ExternalSpec, k: number | string, far: string) => {
     const h = hopNames(spec.link, k);
-    await env.ipIn(gw).submit([`link add name ${h.bridge} type bridge`, `link set dev ${h.bridge} up`]);
+    await env.ipIn(gw).submit([`link add name ${h.bridge} type bridge ${LAN_BRIDGE}`, `link set dev ${h.bridge} up`]);
     await wan(x, `h${k}`, gw, h.wan, h.bridge);
     await fabric(x, `h${k}`, gw, h.fabric, far, h.bridge);
   };
@@ -393,9 +398,13 @@ async function externalSpanCreate(
     // crossings' VNI (this facility's one tag of the link); the wide-area segments on the gateways' hosts.
     const hosts = new Set([...local.map(({ e }) => e.host ?? ""), ...bridging.map((x) => x.host ?? "")]);
     const mine = local.filter(({ e }) => here(e.host));
-    await ensureNetns(env, [n.xpnet, ...mine.map(({ e }) => n.node(e.node))]);
+    await switchingNamespaces(env, [n.xpnet]);
+    await ensureNetns(
+      env,
+      mine.map(({ e }) => n.node(e.node)),
+    );
     const bridge = lanBridge(spec.link);
-    await env.ipIn(n.xpnet).submit([`link add name ${bridge} type bridge`, `link set dev ${bridge} up`]);
+    await env.ipIn(n.xpnet).submit([`link add name ${bridge} type bridge ${LAN_BRIDGE}`, `link set dev ${bridge} up`]);
     await env.ip.submit(
       mine.map(
         ({ e, k }) =>

@@ -21,6 +21,7 @@
 import { check, run } from "./command.ts";
 import type { Env } from "./env.ts";
 import { listNetns } from "./processes.ts";
+import { switchingOnly } from "./switching.ts";
 import { tunnelInto } from "./vtep.ts";
 import { wgCreate, wgDown, wgKeyPair, wgPeer } from "./wireguard.ts";
 
@@ -58,6 +59,7 @@ export async function gatewayUp(o: GatewayOptions): Promise<GatewayEnd> {
   const { keyFile, publicKey } = await wgKeyPair(o.keyDir, o.name);
   if (!listNetns().includes(o.netns)) {
     await check("ip", ["netns", "add", o.netns]);
+    await switchingOnly(o.netns);
     await check("ip", ["-n", o.netns, "link", "set", "lo", "up"]);
   }
   if ((await run("ip", ["-n", o.netns, "link", "show", o.name])).code !== 0) {

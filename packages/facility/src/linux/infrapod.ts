@@ -11,10 +11,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatIPv4 } from "@merge/xir/ipv4";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
-import { check } from "./command.ts";
 import { namesOf } from "./names.ts";
 import { listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { type InfranetPlan, infranetBits, infranetRange } from "./record.ts";
+import { switchingOnly } from "./switching.ts";
 
 /** 100.64.0.0 (RFC 6598 shared address space: never an experiment's or the host's own). */
 const SERVICE_NET = 100 * 2 ** 24 + 64 * 2 ** 16;
@@ -43,24 +43,6 @@ export function infranetBridge(): string[] {
   ];
 }
 
-/**
- * The infranet is IPv4 (DHCP, DNS, foundry): IPv6 off in a namespace holding an infranet bridge, before its
- * bridge and ports exist (a port takes the namespace's default). Each port and `ibr` otherwise sent MLD reports
- * and router solicitations when it came up, multicast that reaches every node (`bcast_flood off` stops only
- * broadcasts): n² frames at bring-up, as the nodes' own IPv6 was (mrg-node turns that off).
- */
-export function infranetIPv4Only(ns: string): Promise<string> {
-  return check("ip", [
-    "netns",
-    "exec",
-    ns,
-    "sysctl",
-    "-qw",
-    "net.ipv6.conf.all.disable_ipv6=1",
-    "net.ipv6.conf.default.disable_ipv6=1",
-  ]);
-}
-
 export async function infrapodCreate(
   env: Env,
   prefix: string,
@@ -78,7 +60,7 @@ export async function infrapodCreate(
     `link set dev ${n.serviceHost} up`,
   );
   await env.ip.submit(host);
-  await infranetIPv4Only(n.infrapod);
+  await switchingOnly(n.infrapod);
   await env
     .ipIn(n.infrapod)
     .submit([

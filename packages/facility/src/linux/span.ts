@@ -16,6 +16,7 @@ import type { LinkEndpointSpec, LinkSpec } from "../backend.ts";
 import type { Env } from "./env.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns } from "./processes.ts";
+import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 import { segmentVni, type Tunnel, tunnelsInto } from "./vtep.ts";
 
 const hostOf = (e: LinkEndpointSpec): string => e.host ?? "";
@@ -69,13 +70,14 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
   const tunnels: Tunnel[] = [];
   // A bridge made in its namespace (the emulator's, the xpnet's) from the host's batch, after the namespaces.
   const bridgeIn = (ns: string, bridge: string) => {
-    host.push(`link add name ${bridge} netns ${ns} type bridge`);
+    host.push(`link add name ${bridge} netns ${ns} type bridge ${LAN_BRIDGE}`);
     set(ns, `link set dev ${bridge} up`);
   };
   if (spec.emulator) {
     const emuHost = spec.emulatorHost ?? "";
     const atEmu = emuHost === here;
-    host.push(...netnsLines([...mine.map((e) => n.node(e.node)), ...(atEmu ? [n.emulator] : [])]));
+    if (atEmu) await switchingNamespaces(env, [n.emulator]);
+    host.push(...netnsLines(mine.map((e) => n.node(e.node))));
     const bridge = lanBridge(spec.link);
     if (atEmu && bridgeEmulated) bridgeIn(n.emulator, bridge);
     for (const [k, e] of spec.endpoints.entries()) {
@@ -113,7 +115,8 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
         tunnels.push({ vni, netns: n.node(e.node), inside: socketIfname(e.socket), remotes: others.map(under) });
     } else {
       const bridge = lanBridge(spec.link);
-      host.push(...netnsLines([n.xpnet, ...mine.map((e) => n.node(e.node))]));
+      await switchingNamespaces(env, [n.xpnet]);
+      host.push(...netnsLines(mine.map((e) => n.node(e.node))));
       bridgeIn(n.xpnet, bridge);
       for (const [k, e] of spec.endpoints.entries()) {
         if (hostOf(e) !== here) continue;

@@ -34,6 +34,7 @@ import { alive, pidInNetns } from "./processes.ts";
 import { qmp } from "./qmp.ts";
 import { cpuCapOf, type NodePlan } from "./record.ts";
 import { nodeStorageBinds } from "./storage.ts";
+import { LAN_BRIDGE, switchingOnly } from "./switching.ts";
 import { AGENT_PORTS, frame, session } from "./vm-agent-wire.mjs";
 import { type GuestImage, guestImage } from "./vm-image.ts";
 import { vmQemuCommand } from "./vm-storage.ts";
@@ -107,12 +108,14 @@ export function vmNics(node: NodePlan): VmNic[] {
  */
 export async function vmWire(env: Env, prefix: string, node: NodePlan): Promise<void> {
   const ns = namesOf(prefix).node(node.name);
+  // The namespace only switches the guest's frames: nothing of its own on the guest's links.
+  await switchingOnly(ns);
   const nics = vmNics(node);
   const lines: string[] = [];
   nics.forEach((n, i) => {
     lines.push(
       `tuntap add dev t${i} mode tap`,
-      `link add name b${i} type bridge`,
+      `link add name b${i} type bridge ${LAN_BRIDGE}`,
       `link set dev b${i} type bridge stp_state 0 forward_delay 0`,
       // The veth carried the node's infranet MAC for a container; the guest's NIC has it now, and a
       // bridge port with the guest's address would take the guest's frames for its own.

@@ -12,24 +12,26 @@ import type { Env } from "./env.ts";
 import { lanBridge, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns } from "./processes.ts";
 import type { LinkPlan } from "./record.ts";
+import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 
 export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
   if (link.emulation) return "emulated";
   return link.endpoints.length === 2 ? "p2p" : "lan";
 }
 
-/** Host batch lines creating missing namespaces these links need. */
+/** Host batch lines creating missing node namespaces these links need. */
 function namespaceLines(prefix: string, links: LinkPlan[]): string[] {
   const n = namesOf(prefix);
   const have = new Set(listNetns());
-  const want = new Set<string>();
-  for (const l of links) {
-    for (const e of l.endpoints) want.add(n.node(e.node));
-    const shape = linkShape(l);
-    if (shape === "emulated") want.add(n.emulator);
-    if (shape === "lan") want.add(n.xpnet);
-  }
+  const want = new Set(links.flatMap((l) => l.endpoints.map((e) => n.node(e.node))));
   return [...want].filter((w) => !have.has(w)).map((w) => `netns add ${w}`);
+}
+
+/** The switching namespaces these links need: the emulator's, the xpnet's. */
+function switchingOf(prefix: string, links: LinkPlan[]): string[] {
+  const n = namesOf(prefix);
+  const shapes = new Set(links.map(linkShape));
+  return [...(shapes.has("emulated") ? [n.emulator] : []), ...(shapes.has("lan") ? [n.xpnet] : [])];
 }
 
 /** Create these links (idempotent). Bridged ports are joined in the emulator when `bridgeEmulated` (netem). */
@@ -40,6 +42,7 @@ export async function linksCreate(
   opts: { bridgeEmulated: boolean },
 ): Promise<void> {
   const n = namesOf(prefix);
+  await switchingNamespaces(env, switchingOf(prefix, links));
   const host = namespaceLines(prefix, links);
   const emu: string[] = [];
   const xp: string[] = [];
@@ -57,7 +60,8 @@ export async function linksCreate(
     const side = shape === "emulated" ? n.emulator : n.xpnet;
     const out = shape === "emulated" ? emu : xp;
     const bridged = shape === "lan" || opts.bridgeEmulated;
-    if (bridged) out.push(`link add name ${lanBridge(l.name)} type bridge`, `link set dev ${lanBridge(l.name)} up`);
+    if (bridged)
+      out.push(`link add name ${lanBridge(l.name)} type bridge ${LAN_BRIDGE}`, `link set dev ${lanBridge(l.name)} up`);
     l.endpoints.forEach((e, k) => {
       const port = linkPort(l.name, k);
       host.push(
