@@ -109,9 +109,10 @@ async function materializeCluster(workers: number, failover: boolean) {
   const cluster = await startEtcdCluster(3);
   // Transactions sent and how many failed their compares (claims that lost a race), by every client.
   const txns = { sent: 0, failed: 0 };
-  // Writes cut short after 2.5 s and asked again of another member (see EtcdOptions.writeTimeoutMs): rex reads
-  // back a write of unknown fate, and the driver's are idempotent or compared.
-  const url = `${cluster.url}?write_timeout_ms=2500`;
+  // Writes cut short after 1.5 s and asked again of another member (see EtcdOptions.writeTimeoutMs): rex reads
+  // back a write of unknown fate, and the driver's are idempotent or compared. 1.5 s is above any commit here
+  // (the largest claims take 0.2 s at load 10) and about an election (etcd's 1 s timeout, then the vote).
+  const url = `${cluster.url}?write_timeout_ms=1500`;
   const stores = Array.from({ length: workers + 1 }, () => countTxns(openStore(url), txns));
   const s = synthetic(NODES, { mzid: MZID, lanSize: 10 });
   const fragments = planMaterialization(s.realization, s.experiment, [s.facility]).facilities[0]!.fragments;

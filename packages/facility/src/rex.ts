@@ -36,7 +36,7 @@ import {
 import { nodeTransition, parseActionSpec, performAction } from "./actions.ts";
 import type { ActionContext, Backend, MzId, NodeState } from "./backend.ts";
 import { discard, rangeAll } from "./driver.ts";
-import { decodeSpecChunk } from "./spec-chunks.ts";
+import { decodeStageChunk } from "./spec-chunks.ts";
 import {
   type Action,
   type ActionSpec,
@@ -248,14 +248,16 @@ export class Rex {
   /** Claim key → the actions it holds (a deletion carries no value). */
   private readonly claimed = new Map<string, string[]>();
   /**
-   * Action key → what it does, as stored (kept apart from its often rewritten
-   * state): parsed only when this worker claims the action. Specs live outside
-   * the watched range, in chunks per stage (spec-chunks.ts): a worker reads a
-   * task's when it first sees the task (the driver writes a task only once its
-   * actions and specs are stored), one range read instead of every spec in its
-   * watch. A DAG stored before has them one a key under `/cogs/`, and the
-   * watch brings them here.
+   * What actions do, as stored (kept apart from their often rewritten state):
+   * a spec is parsed only when this worker claims its action. Specs live
+   * outside the watched range, in chunks per stage (spec-chunks.ts): a worker
+   * reads a task's when it first sees the task (the driver writes a task only
+   * once its actions and specs are stored), one range read instead of every
+   * spec in its watch; kept here as decoded, by task (mzid\0task), stage and
+   * action id, no key built for any (a worker claims a quarter of them).
    */
+  private readonly chunks = new Map<string, Map<number, Record<string, string>[]>>();
+  /** Action key → its spec, of a DAG stored before chunks: one a key under `/cogs/`, brought by the watch. */
   private readonly specs = new Map<string, string>();
   /** Task (mzid\0task) → the read of its specs in flight (a token: a read the task's deletion overtook is dropped). */
   private readonly reading = new Map<string, number | "read">();
@@ -541,8 +543,11 @@ export class Rex {
           // Its specs go with it (a teardown DAG may reuse the task's name): a read in flight is dropped.
           this.reading.delete(t);
           this.unreadable.delete(t);
-          const prefix = `${keys.actions(k.mzid)}${encodeURIComponent(k.task)}/`;
-          for (const key of this.specs.keys()) if (key.startsWith(prefix)) this.specs.delete(key);
+          this.chunks.delete(t);
+          if (this.specs.size) {
+            const prefix = `${keys.actions(k.mzid)}${encodeURIComponent(k.task)}/`;
+            for (const key of this.specs.keys()) if (key.startsWith(prefix)) this.specs.delete(key);
+          }
         }
         this.dirty.add(k.mzid);
         break;
@@ -656,14 +661,19 @@ export class Rex {
         }
         // The task was deleted (and perhaps written anew) meanwhile: these are not its specs.
         if (this.reading.get(t) !== token) return;
+        const stages = new Map<number, Record<string, string>[]>();
         for (const kv of found) {
           try {
-            for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) this.specs.set(key, spec);
+            const { stage, specs } = decodeStageChunk(kv.key, kv.value);
+            const list = stages.get(stage.stage);
+            if (list) list.push(specs);
+            else stages.set(stage.stage, [specs]);
           } catch (err) {
             this.opts.log?.(`rex ${this.id}: ${(err as Error).message}`);
             this.unreadable.set(t, (err as Error).message);
           }
         }
+        this.chunks.set(t, stages);
         this.reading.set(t, "read");
         return;
       }
@@ -898,14 +908,21 @@ export class Rex {
     return out.length ? out : "blocked";
   }
 
+  /** An action's spec as its task's chunks hold it (as JSON), if they do. */
+  private specOf(a: StoredAction): string | undefined {
+    for (const chunk of this.chunks.get(`${a.mzid}\0${a.task}`)?.get(a.stage) ?? [])
+      if (Object.hasOwn(chunk, a.id)) return chunk[a.id];
+    return undefined;
+  }
+
   /** Prepare a claim: the compare-and-swap that takes the action, and the work to do once taken. */
   private prepare(cached: Cached<StoredAction>): Job {
     const key = keys.action(cached.value);
     // An action whose spec is missing or does not parse is claimed all the same, and fails naming why (`bad`).
     let bad: string | undefined;
     let spec: ActionSpec = { kind: "node.power", resource: "", power: "on" };
-    const stored = this.specs.get(key);
     const { mzid, task } = cached.value;
+    const stored = this.specOf(cached.value) ?? this.specs.get(key);
     if (stored === undefined) {
       const why = this.unreadable.get(`${mzid}\0${task}`);
       bad = why

@@ -66,8 +66,23 @@ function encode(chunk: Record<string, string>): string {
  * a chunk that does not decode is an error naming its key.
  */
 export function decodeSpecChunk(chunkKey: string, value: string): Map<string, string> {
-  const parsed = keys.parseSpecChunk(chunkKey);
-  if (!parsed) throw new SpecChunkError(`${chunkKey} is not an action spec chunk key`);
+  const { stage, specs } = decodeStageChunk(chunkKey, value);
+  const out = new Map<string, string>();
+  for (const [id, spec] of Object.entries(specs)) out.set(keys.action({ ...stage, id }), spec);
+  return out;
+}
+
+/**
+ * One stored chunk as its stage and its specs by action id, without building
+ * each action's key (every rex worker decodes every chunk of every task, and
+ * looks up only the few it claims); an error as in decodeSpecChunk.
+ */
+export function decodeStageChunk(
+  chunkKey: string,
+  value: string,
+): { stage: Pick<Action, "mzid" | "task" | "stage">; specs: Record<string, string> } {
+  const stage = keys.parseSpecChunk(chunkKey);
+  if (!stage) throw new SpecChunkError(`${chunkKey} is not an action spec chunk key`);
   let chunk: Record<string, unknown>;
   try {
     chunk = JSON.parse(gunzipSync(Buffer.from(value, "base64")).toString("utf8")) as Record<string, unknown>;
@@ -79,11 +94,8 @@ export function decodeSpecChunk(chunkKey: string, value: string): Map<string, st
   }
   if (typeof chunk !== "object" || chunk === null || Array.isArray(chunk))
     throw new SpecChunkError(`action spec chunk ${chunkKey} is not an object of specs by action id`);
-  const out = new Map<string, string>();
-  for (const [id, spec] of Object.entries(chunk)) {
-    if (typeof spec !== "string")
+  for (const id in chunk)
+    if (typeof chunk[id] !== "string")
       throw new SpecChunkError(`action spec chunk ${chunkKey}: the spec of action ${id} is not a JSON string`);
-    out.set(keys.action({ ...parsed, id }), spec);
-  }
-  return out;
+  return { stage, specs: chunk as Record<string, string> };
 }

@@ -205,21 +205,27 @@ export function parseKey(key: string): ParsedKey {
     return { type: "claim", mzid: dec(key.slice(keys.claimPrefix.length).split("/")[0] ?? "") };
   if (key.startsWith(keys.nodePrefix)) return { type: "node", resource: dec(key.slice(keys.nodePrefix.length)) };
   if (!key.startsWith(keys.mzPrefix)) return { type: "other" };
-  const parts = key.slice(keys.mzPrefix.length).split("/");
-  const mzid = dec(parts[0] ?? "");
-  if (parts[1] === "info" && parts.length === 2) return { type: "info", mzid };
-  if (parts[1] === "task" && parts.length === 3) return { type: "task", mzid, task: dec(parts[2]!) };
-  if ((parts[1] === "action" || parts[1] === "spec") && parts.length === 5) {
-    return {
-      type: parts[1],
-      mzid,
-      task: dec(parts[2]!),
-      stage: Number(parts[3]),
-      id: dec(parts[4]!),
-      key,
-    };
-  }
-  return { type: "other" };
+  // Cut at each '/' by hand, not split: every rex worker parses every key it watches, most of them actions.
+  const m = keys.mzPrefix.length;
+  const a = key.indexOf("/", m);
+  if (a < 0) return { type: "other" };
+  const mzid = dec(key.slice(m, a));
+  const b = key.indexOf("/", a + 1);
+  if (b < 0) return key.endsWith("/info") && a + 5 === key.length ? { type: "info", mzid } : { type: "other" };
+  const kind = key.slice(a + 1, b);
+  const c = key.indexOf("/", b + 1);
+  if (kind === "task") return c < 0 ? { type: "task", mzid, task: dec(key.slice(b + 1)) } : { type: "other" };
+  if (kind !== "action" && kind !== "spec") return { type: "other" };
+  const d = c < 0 ? -1 : key.indexOf("/", c + 1);
+  if (d < 0 || key.indexOf("/", d + 1) >= 0) return { type: "other" };
+  return {
+    type: kind,
+    mzid,
+    task: dec(key.slice(b + 1, c)),
+    stage: Number(key.slice(c + 1, d)),
+    id: dec(key.slice(d + 1)),
+    key,
+  };
 }
 
 /** An action counts as done for stage barriers and dependencies. */
