@@ -217,10 +217,15 @@ export function teardownDag(mzid: MzId, setup: Action[], now = new Date().toISOS
     deps.push("teardown-network");
   }
   if (infrapod) {
-    // Its sweep removes what the links made, every host's at once (LinkSpec.sweptAfter).
+    // Its sweep removes what the links and the emulators made, every host's at once, and what the nodes share
+    // (LinkSpec, EmulationSpec, NodeSpec.sweptAfter).
     for (const a of network)
       if (a.spec.kind === "link.destroy" && !a.spec.link.external?.length)
         a.spec = { ...a.spec, link: { ...a.spec.link, sweptAfter: true } };
+      else if (a.spec.kind === "emulation.destroy")
+        a.spec = { ...a.spec, emulation: { ...a.spec.emulation, sweptAfter: true } };
+    for (const a of nodes)
+      if (a.spec.kind === "node.recycle") a.spec = { ...a.spec, node: { ...a.spec.node, sweptAfter: true } };
     tasks.push({
       mzid,
       id: "teardown-infrapod",

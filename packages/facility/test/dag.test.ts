@@ -39,6 +39,30 @@ test("teardown DAG: nodes recycle and network goes in parallel, then the infrapo
   assert.ok(net.filter((a) => a.spec.kind === "link.destroy").every((a) => a.stage === 1));
   assert.equal(dag.actions.filter((a) => a.spec.kind === "node.recycle").length, 25);
   assert.equal(dag.actions.filter((a) => a.spec.kind === "infrapod.destroy").length, 1);
+  // The infrapod's sweep of every host comes last: links, emulators and what the nodes share are left to it.
+  for (const a of dag.actions) {
+    const s = a.spec;
+    if (s.kind === "link.destroy") assert.equal(s.link.sweptAfter, true, a.id);
+    if (s.kind === "emulation.destroy") assert.equal(s.emulation.sweptAfter, true, a.id);
+    if (s.kind === "node.recycle") assert.equal(s.node.sweptAfter, true, a.id);
+  }
+  // Without an infrapod to sweep after, every teardown action does its whole part.
+  const bare = teardownDag(
+    "r1.exp.proj",
+    setup.filter((a) => a.task !== "infrapod"),
+  );
+  for (const a of bare.actions) {
+    const s = a.spec;
+    const swept =
+      s.kind === "link.destroy"
+        ? s.link.sweptAfter
+        : s.kind === "emulation.destroy"
+          ? s.emulation.sweptAfter
+          : s.kind === "node.recycle"
+            ? s.node.sweptAfter
+            : undefined;
+    assert.equal(swept, undefined, a.id);
+  }
 });
 
 test("bad fragments are refused with the fragment named", () => {

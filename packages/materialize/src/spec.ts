@@ -171,6 +171,12 @@ export interface NodeSpec {
    * host's agent, never by the plan (a host agent's own `--nat` overrides it).
    */
   nat?: HostNat;
+  /**
+   * On a node's recycle when its whole materialization goes and the infrapod's teardown sweeps every host of it
+   * after: the node itself still goes (and its resource back to the harbor), but what it shares with the other
+   * nodes (its infrapod entry, the last node's infranet switch) is left to that sweep.
+   */
+  sweptAfter?: boolean;
 }
 
 /** Time dilation as asked and as measured (the facility's linux data plane, dilation.ts). */
@@ -357,6 +363,13 @@ export interface EmulationSpec {
   /** The emulator's facility host; absent: the facility's own machine. */
   host?: string;
   links: { link: string; endpoints: LinkEndpointSpec[]; params: EmulationParams }[];
+  /**
+   * On its teardown when the whole materialization goes (as `LinkSpec.sweptAfter`): the infrapod's sweep of
+   * every host ends the emulator's processes and deletes its namespace, qdiscs and all. Stopping it first raced
+   * the nodes' recycles for the kernel's netlink lock (seconds, while their namespaces went) and lost their
+   * veths under it.
+   */
+  sweptAfter?: boolean;
 }
 
 /** pending: waiting or running; complete: done (by rex or by hand); error: stops its task until cleared. */

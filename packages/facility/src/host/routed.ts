@@ -507,13 +507,13 @@ export class HostRoutedBackend implements Backend {
   async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
     const pod = spec.host ?? "";
     const others = ["", ...(await listHosts(this.o.store)).map((h) => h.name)].filter((h) => h !== pod);
-    await this.away(`infrapod ${spec.mzid}`, ctx, () =>
-      this.on(pod || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
-    );
+    // Every host's sweep at once: each waits mostly on its kernel's namespace deletions, not on the others.
     const results = await Promise.allSettled(
-      others.map((h) =>
-        this.away(`materialization ${spec.mzid} on host ${h || "(the facility's own)"}`, ctx, () =>
-          this.on(h || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
+      [pod, ...others].map((h) =>
+        this.away(
+          h === pod ? `infrapod ${spec.mzid}` : `materialization ${spec.mzid} on host ${h || "(the facility's own)"}`,
+          ctx,
+          () => this.on(h || undefined, "infrapodDestroy", [spec], ctx, (b) => b.infrapodDestroy(spec, ctx)),
         ),
       ),
     );
@@ -624,7 +624,10 @@ export class HostRoutedBackend implements Backend {
     const s = this.withNat(spec);
     // The infrapod's entry goes meanwhile (a second host's call, as long as the node's own): nothing waits on
     // the order. The infrapod may be gone already (its teardown sweeps these entries too): not worth failing for.
-    const pod = this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
+    // When the infrapod goes after (sweptAfter), no call: hundreds of them crowded its host's agent.
+    const pod = spec.sweptAfter
+      ? Promise.resolve()
+      : this.toPod(spec, false, ctx).catch((e: Error) => ctx.log(`node ${spec.node}: ${e.message}`));
     try {
       await this.away(`node ${spec.node}`, ctx, () =>
         this.on(spec.host, "nodeRecycle", [s], ctx, (b) => b.nodeRecycle(s, ctx)),
@@ -660,7 +663,12 @@ export class HostRoutedBackend implements Backend {
   emulationUpdate(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
     return this.on(spec.host, "emulationUpdate", [spec], ctx, (b) => b.emulationUpdate(spec, ctx));
   }
-  emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+  async emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    if (spec.sweptAfter) {
+      // As a link's: the infrapod's teardown sweeps the emulator's host after this.
+      ctx.log(`emulation ${spec.emulation} left to the materialization's sweep`);
+      return;
+    }
     return this.away(`emulation ${spec.emulation}`, ctx, () =>
       this.on(spec.host, "emulationDestroy", [spec], ctx, (b) => b.emulationDestroy(spec, ctx)),
     );

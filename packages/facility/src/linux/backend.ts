@@ -635,8 +635,13 @@ export class LinuxBackend implements Backend {
     const nat = this.natOf(spec);
     if (nat) await natRemove(this.env, nat, prefixOf(spec.mzid), spec.node);
     await this.removeNode({ mzid: spec.mzid, node: spec.node });
-    // The last node of a materialization whose infrapod is elsewhere takes this host's part of it along.
-    if (this.switchOnly.has(spec.mzid) && ![...this.placement.values()].some((p) => p.mzid === spec.mzid)) {
+    // The last node of a materialization whose infrapod is elsewhere takes this host's part of it along (unless
+    // the infrapod's teardown sweeps this host after: that sweep waited on the kernel's namespace deletions).
+    if (
+      !spec.sweptAfter &&
+      this.switchOnly.has(spec.mzid) &&
+      ![...this.placement.values()].some((p) => p.mzid === spec.mzid)
+    ) {
       // The last nodes go in one batch (recycle.ts): one sweep for all of them.
       const sweeping =
         this.lastSweeps.get(spec.mzid) ??
@@ -775,6 +780,10 @@ export class LinuxBackend implements Backend {
   }
 
   async emulationDestroy(spec: EmulationSpec, ctx: ActionContext): Promise<void> {
+    if (spec.sweptAfter) {
+      ctx.log(`emulation ${spec.emulation} left to the materialization's sweep`);
+      return;
+    }
     // A materialization this backend does not know (never created here, or swept at start-up after the
     // facility lost its records) has no forwarder or qdisc left; teardown from the portal's fragments must
     // not fail on it, or the dematerialize waits for an operator.

@@ -51,6 +51,8 @@ const HARMLESS = [
   /handle of zero/,
   /Address already assigned/,
   /Cannot find device/,
+  // tc's word for a device gone between its lookup and the change (a namespace being deleted meanwhile).
+  /No such device/,
   /No such file or directory/,
   /Cannot open network namespace/,
 ];

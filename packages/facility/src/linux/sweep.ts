@@ -35,10 +35,7 @@ function ours(prefix: string, name: string): boolean {
 export async function leftovers(prefix: string, dataDir: string): Promise<Leftovers> {
   if (!PREFIX_RE.test(prefix)) throw new Error(`bad prefix "${prefix}"`);
   const netns = listNetns().filter((n) => ours(prefix, n));
-  const links = (await run("ip", ["-o", "link", "show"])).stdout
-    .split("\n")
-    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "")
-    .filter((n) => n && ours(prefix, n));
+  const links = hostLinks(prefix);
   const mzdir = join(dataDir, "mz", prefix);
   const mounts = readFileSync("/proc/mounts", "utf8")
     .split("\n")
@@ -75,6 +72,21 @@ export async function leftovers(prefix: string, dataDir: string): Promise<Leftov
       .map((f) => join(WG_RUN, f));
   } catch {}
   return { netns, links, processes, mounts, nftTables, cgroups, dirs, wireguard };
+}
+
+/**
+ * The host's interfaces carrying the prefix: every interface of this process's network namespace is in
+ * /proc/net/dev, read without the kernel's netlink lock. A link dump (`ip link show`) waits on that lock
+ * while the kernel deletes namespaces, each holding it a while: after a teardown of hundreds of nodes,
+ * seconds. An interface the kernel is still deleting shows, and is deleted again (a no-op) by the sweep.
+ */
+function hostLinks(prefix: string): string[] {
+  // Two header lines, then `<name>: <counters>` (a name holds no colon).
+  return readFileSync("/proc/net/dev", "utf8")
+    .split("\n")
+    .slice(2)
+    .map((l) => l.split(":")[0]?.trim() ?? "")
+    .filter((n) => n && ours(prefix, n));
 }
 
 /**
@@ -141,8 +153,24 @@ export function isClean(l: Leftovers): boolean {
   return Object.values(l).every((v) => v.length === 0);
 }
 
-/** Remove everything carrying this prefix. Returns what could not be removed (empty when clean). */
+/** Sweeps of one prefix while what it lists keeps growing (see `sweep`). */
+const SWEEP_ROUNDS = 3;
+
+/**
+ * Remove everything carrying this prefix. Returns what could not be removed (empty when clean). A process
+ * killed mid-materialization can leave its iproute2 batch running in the host's namespace (out of reach of a
+ * sweep by namespace), still adding namespaces a moment after the sweep listed them: while a round ends
+ * with namespaces or interfaces it did not list, another goes.
+ */
 export async function sweep(prefix: string, dataDir: string): Promise<Leftovers> {
+  for (let round = 1; ; round++) {
+    const { listed, left } = await sweepOnce(prefix, dataDir);
+    const grew = [...left.netns, ...left.links].some((n) => !listed.has(n));
+    if (!grew || round >= SWEEP_ROUNDS) return left;
+  }
+}
+
+async function sweepOnce(prefix: string, dataDir: string): Promise<{ listed: Set<string>; left: Leftovers }> {
   const t0 = Date.now();
   const trace = (what: string) => {
     if (process.env.MRG_LINUX_TRACE) console.error(`sweep ${prefix}: ${what} at ${Date.now() - t0} ms`);
@@ -160,7 +188,7 @@ export async function sweep(prefix: string, dataDir: string): Promise<Leftovers>
   if (l.netns.length)
     await run("ip", ["-force", "-batch", "-"], `${l.netns.map((n) => `netns del ${n}`).join("\n")}\n`);
   trace("namespaces deleted");
-  const links = (await leftovers(prefix, dataDir)).links;
+  const links = hostLinks(prefix);
   if (links.length) await run("ip", ["-force", "-batch", "-"], `${links.map((n) => `link del ${n}`).join("\n")}\n`);
   trace("links deleted");
   for (const t of l.nftTables) await run("nft", ["delete", "table", ...t.split(" ")]);
@@ -173,7 +201,7 @@ export async function sweep(prefix: string, dataDir: string): Promise<Leftovers>
   for (const d of l.dirs) rmSync(d, { recursive: true, force: true });
   for (const f of l.wireguard) rmSync(f, { force: true });
   trace("files removed");
-  return leftovers(prefix, dataDir);
+  return { listed: new Set([...l.netns, ...l.links, ...links]), left: await leftovers(prefix, dataDir) };
 }
 
 /** Prefixes that have anything left on this host (for a facility-wide sweep after a crash). */

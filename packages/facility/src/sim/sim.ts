@@ -165,8 +165,11 @@ export class SimBackend implements Backend {
   async infrapodDestroy(spec: InfrapodSpec, ctx: ActionContext): Promise<void> {
     await this.step("infrapodDestroy", spec.mzid, this.durations.infrapod, ctx);
     this.infrapods.delete(spec.mzid);
-    // As the linux sweep does: what the materialization's links made here goes with it (LinkSpec.sweptAfter).
+    // As the linux sweep does: what the materialization's links, emulators and remote nodes made here goes with
+    // it (LinkSpec, EmulationSpec, NodeSpec.sweptAfter).
     for (const id of [...this.links.keys()]) if (id.startsWith(`${spec.mzid}/`)) this.links.delete(id);
+    for (const [id, e] of [...this.emulations]) if (e.mzid === spec.mzid) this.emulations.delete(id);
+    this.remoteNodes.delete(spec.mzid);
     this.done("infrapodDestroy", spec.mzid);
   }
 
