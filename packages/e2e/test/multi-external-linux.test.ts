@@ -14,6 +14,7 @@ import { phobos } from "@merge/facility-model";
 import type { Facility } from "@merge/xir";
 import {
   assertAddedLatency,
+  crossingAnswers,
   dematerializeClean,
   facilityPrefix,
   fastest,
@@ -66,6 +67,7 @@ describe("an external link between two facilities, carried over their gateways",
     const { mz, st, ends } = await materializedAcross(stack, `${PROJECT}${experiment}`, experiment, source, 240);
     const [a, b] = ends.map((e) => ({ ...e, netns: `${facilityPrefix(mz, e.facility)}-n-${e.node}` }));
     assert.ok(a && b && a.facility !== b.facility, "the external link's endpoints are at two facilities");
+    crossingAnswers(a, b);
     return { mz, a, b, st };
   }
 

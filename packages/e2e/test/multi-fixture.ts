@@ -104,6 +104,8 @@ export async function startMulti(o: MultiOptions): Promise<MultiStack> {
       startPortal({
         dataDir: join(tmp, "portal"),
         port,
+        // As portal-stack.ts: a small model's compile outlasted the default 45 s beside other tests on 2 cores.
+        compile: { timeoutMs: 120_000 },
         plugins: [
           materializationPlugin({
             connect: credentialsConnector(creds),
@@ -215,6 +217,24 @@ export async function materializedAcross(
     };
   });
   return { mz, rz, st, ends };
+}
+
+/**
+ * Until `a` (in its node's namespace) answers a ping to `b` across the wide area (20 s at most). Active means
+ * every facility has its peers' gateway ends, but WireGuard's first handshake may still need its retry: an
+ * initiation that reached the other gateway before that one had this one's key is dropped, and the next comes
+ * 5 s later (REKEY_TIMEOUT). Measurements start once a packet has crossed.
+ */
+export function crossingAnswers(
+  a: { netns: string; node: string; facility: string },
+  b: { address: string; node: string; facility: string },
+): void {
+  const end = Date.now() + 20_000;
+  while (!pings(a.netns, b.address, 1).length)
+    if (Date.now() > end)
+      throw new Error(
+        `${a.node}@${a.facility} does not reach ${b.node}@${b.facility} (${b.address}) 20 s after active`,
+      );
 }
 
 export { fastest, pings };

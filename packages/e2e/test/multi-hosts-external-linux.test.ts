@@ -17,6 +17,7 @@ import { phobos, spreadOverHosts } from "@merge/facility-model";
 import type { Facility, Realization } from "@merge/xir";
 import {
   assertAddedLatency,
+  crossingAnswers,
   facilityPrefix,
   fastest,
   LINE4,
@@ -97,6 +98,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     const b = nodes.find((n) => n.facility === SECOND_FACILITY);
     assert.ok(a && b && nodes.length === 2, JSON.stringify(nodes));
     assert.equal(a.host, "h1", "phobos's end of the external link is on h1, not on the gateway's host");
+    crossingAnswers(a, b);
     return { mz, a, b };
   }
 

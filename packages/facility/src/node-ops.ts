@@ -358,7 +358,6 @@ export class NodeOps {
    * facility's tunnel toward it (linux/external.ts).
    */
   async gatewayPeers(mzid: MzId, peers: GatewayEndSpec[]): Promise<void> {
-    realNodes(this.backend, "there is no gateway tunnel to join");
     await this.info(mzid);
     if (!this.backend.gatewayPeers)
       throw new NodeOpsError("failed_precondition", `the ${this.backend.name} backend has no gateway tunnels`);

@@ -5,10 +5,12 @@
  * the state a real facility would (node states, infrapods, links, emulations) so
  * idempotency and ordering mistakes show up as errors, not silence.
  */
+import { createHash } from "node:crypto";
 import type {
   ActionContext,
   Backend,
   EmulationSpec,
+  GatewayEndSpec,
   HarborSpec,
   InfranetEntry,
   InfrapodSpec,
@@ -19,6 +21,7 @@ import type {
   NodeSetupOutcome,
   NodeSpec,
   NodeState,
+  LinkCreateOutcome,
   PowerAction,
 } from "../backend.ts";
 import { nodeStateId } from "../task.ts";
@@ -73,6 +76,8 @@ export class SimBackend implements Backend {
   readonly infrapods = new Map<MzId, { services: boolean; entries: InfranetEntry[]; serviceAddress: string }>();
   readonly links = new Map<string, LinkSpec>();
   readonly emulations = new Map<string, EmulationSpec>();
+  /** Per materialization, the peers' gateway ends the portal handed over. */
+  readonly gatewayPeerEnds = new Map<MzId, GatewayEndSpec[]>();
   harbor?: HarborSpec;
   private readonly failures: (FailureRule & { left: number })[];
 
@@ -123,7 +128,8 @@ export class SimBackend implements Backend {
     const pod = this.infrapods.get(spec.mzid) ?? { services: false, entries: [], serviceAddress };
     this.infrapods.set(spec.mzid, pod);
     this.done("infrapodEnclave", spec.mzid);
-    return { serviceAddress, services: {} };
+    const gateways = (spec.peers ?? []).map((p) => simGatewayEnd(spec.mzid, p));
+    return { serviceAddress, services: {}, ...(gateways.length ? { gateways } : {}) };
   }
 
   async infrapodServices(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
@@ -170,6 +176,7 @@ export class SimBackend implements Backend {
     for (const id of [...this.links.keys()]) if (id.startsWith(`${spec.mzid}/`)) this.links.delete(id);
     for (const [id, e] of [...this.emulations]) if (e.mzid === spec.mzid) this.emulations.delete(id);
     this.remoteNodes.delete(spec.mzid);
+    this.gatewayPeerEnds.delete(spec.mzid);
     this.done("infrapodDestroy", spec.mzid);
   }
 
@@ -227,11 +234,24 @@ export class SimBackend implements Backend {
     this.done("nodePower", resource);
   }
 
-  async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<void> {
+  async linkCreate(spec: LinkSpec, ctx: ActionContext): Promise<LinkCreateOutcome> {
     const id = `${spec.mzid}/${spec.link}`;
     await this.step("linkCreate", spec.link, this.links.has(id) ? 0 : this.durations.network, ctx);
     this.links.set(id, spec);
     this.done("linkCreate", spec.link);
+    const gateways = [...new Map((spec.external ?? []).map((x) => [x.peer, simGatewayEnd(spec.mzid, x)])).values()];
+    return gateways.length ? { gateways } : undefined;
+  }
+
+  /** The peers' ends, as the linux backend lets them into its tunnels; here, kept. */
+  async gatewayPeers(mzid: MzId, peers: GatewayEndSpec[], ctx: ActionContext): Promise<void> {
+    await this.step("gatewayPeers", mzid, this.durations.network, ctx);
+    const kept = (this.gatewayPeerEnds.get(mzid) ?? []).filter((e) => !peers.some((p) => p.peer === e.peer));
+    this.gatewayPeerEnds.set(mzid, [
+      ...kept,
+      ...peers.map(({ peer, publicKey, endpoint, address }) => ({ peer, publicKey, endpoint, address })),
+    ]);
+    this.done("gatewayPeers", mzid);
   }
 
   async linkDestroy(spec: LinkSpec, ctx: ActionContext): Promise<void> {
@@ -289,5 +309,20 @@ function simProfile(spec: NodeSpec): NodeProfileReport {
     cores,
     memoryMiB: Math.round(spec.alloc.memory / 2 ** 20),
     cpuCap: (spec.profile?.cpuShare ?? 1) * cores,
+  };
+}
+
+/**
+ * A simulated gateway end toward `x.peer`: what a facility reports of the tunnel it made (a public key, its
+ * wide-area endpoint, its inner address), stable for the materialization, so the portal's join of facilities
+ * runs on the sim as on the linux backend. The endpoint is loopback: nothing is ever sent to it.
+ */
+function simGatewayEnd(mzid: MzId, x: { peer: string; gateway: string; address: string }): GatewayEndSpec {
+  const key = createHash("sha256").update(`${mzid}/${x.gateway}/${x.peer}`).digest();
+  return {
+    peer: x.peer,
+    publicKey: key.toString("base64"),
+    endpoint: `127.0.0.1:${51820 + (key[0] ?? 0)}`,
+    address: x.address,
   };
 }
