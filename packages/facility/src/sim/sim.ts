@@ -15,13 +15,13 @@ import type {
   InfranetEntry,
   InfrapodSpec,
   InfrapodStatus,
+  LinkCreateOutcome,
   LinkSpec,
   MzId,
   NodeProfileReport,
   NodeSetupOutcome,
   NodeSpec,
   NodeState,
-  LinkCreateOutcome,
   PowerAction,
 } from "../backend.ts";
 import { nodeStateId } from "../task.ts";
