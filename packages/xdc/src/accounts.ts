@@ -4,7 +4,18 @@
  * accounts of the machine; these files are bind-mounted over /etc inside the
  * container (or the jump host's own mount namespace) only.
  */
-import { chownSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  closeSync,
+  constants,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { XdcAccount } from "./wire.ts";
 
@@ -50,11 +61,20 @@ export function accountFiles(
 }
 
 /**
- * Writes a file in place (truncate and write, the same inode): these files are bind-mounted, and a
- * rename would leave the mount on the old file.
+ * Writes a file in place (the same inode: these files are bind-mounted, and a rename would leave the mount on
+ * the old file) without ever showing it empty: the new text goes over the old from the start, then the file is
+ * cut to its length. A truncate first reset connections: sshd, re-executed for each one, looks up its privilege
+ * separation user in /etc/passwd before the key exchange, and the system accounts lead the file unchanged.
  */
 export function rewriteInPlace(path: string, text: string, mode = 0o644): void {
-  writeFileSync(path, text, { mode });
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, mode);
+  try {
+    const buf = Buffer.from(text);
+    for (let at = 0; at < buf.length; ) at += writeSync(fd, buf, at, buf.length - at, at);
+    ftruncateSync(fd, buf.length);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** One account's authorized_keys file in a keys directory (see `writeKeyFiles`). */
