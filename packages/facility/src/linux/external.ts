@@ -33,7 +33,7 @@ import { check, run } from "./command.ts";
 import { type Env, ensureMzDir, mzDir } from "./env.ts";
 import { type GatewayEnd, gatewayPeer, gatewayUp } from "./gateway.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
-import { listNetns } from "./processes.ts";
+import { listNetns, missingNetns } from "./processes.ts";
 import { spanCreate } from "./span.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 import { tunnelInto, VXLAN_PORT } from "./vtep.ts";
@@ -237,8 +237,7 @@ async function gatewayRoutes(env: Env, prefix: string, subnet: string, peers: In
 }
 
 async function ensureNetns(env: Env, names: string[]): Promise<void> {
-  const have = new Set(listNetns());
-  await env.ip.submit([...new Set(names)].filter((n) => !have.has(n)).map((n) => `netns add ${n}`));
+  await env.ip.submit(missingNetns(names).map((n) => `netns add ${n}`));
 }
 
 /**

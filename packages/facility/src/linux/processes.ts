@@ -83,6 +83,12 @@ export function listNetns(): string[] {
   }
 }
 
+/** Those of these namespaces that do not exist yet, each once. */
+export function missingNetns(names: Iterable<string>): string[] {
+  const have = new Set(listNetns());
+  return [...new Set(names)].filter((n) => !have.has(n));
+}
+
 /**
  * The live process a pid file names, if it is in network namespace `netns`: a pid file outlives its
  * process, and the kernel may have given the number to another, so the file alone is not trusted.

@@ -15,7 +15,7 @@
 import type { LinkEndpointSpec, LinkSpec } from "../backend.ts";
 import type { Env } from "./env.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
-import { listNetns } from "./processes.ts";
+import { listNetns, missingNetns } from "./processes.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 import { segmentVni, type Tunnel, tunnelsInto } from "./vtep.ts";
 
@@ -40,8 +40,7 @@ function vniOf(spec: LinkSpec, e: LinkEndpointSpec): number {
 
 /** The lines adding whichever of these namespaces do not exist yet. */
 function netnsLines(names: string[]): string[] {
-  const have = new Set(listNetns());
-  return [...new Set(names)].filter((n) => !have.has(n)).map((n) => `netns add ${n}`);
+  return missingNetns(names).map((n) => `netns add ${n}`);
 }
 
 /**

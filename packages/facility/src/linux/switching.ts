@@ -8,7 +8,7 @@
  */
 import { check } from "./command.ts";
 import type { Env } from "./env.ts";
-import { listNetns } from "./processes.ts";
+import { missingNetns } from "./processes.ts";
 
 /**
  * How an experiment LAN's bridge is made (`link add … type bridge ${LAN_BRIDGE}`): multicast is flooded as a plain
@@ -32,8 +32,7 @@ export function switchingOnly(ns: string): Promise<string> {
 
 /** Make whichever of these switching namespaces do not exist yet, IPv6 off (idempotent). */
 export async function switchingNamespaces(env: Pick<Env, "ip">, names: string[]): Promise<void> {
-  const have = new Set(listNetns());
-  const make = [...new Set(names)].filter((n) => !have.has(n));
+  const make = missingNetns(names);
   if (!make.length) return;
   await env.ip.submit(make.map((n) => `netns add ${n}`));
   await Promise.all(make.map(switchingOnly));

@@ -10,7 +10,7 @@
  */
 import type { Env } from "./env.ts";
 import { lanBridge, linkPort, namesOf, socketIfname } from "./names.ts";
-import { listNetns } from "./processes.ts";
+import { listNetns, missingNetns } from "./processes.ts";
 import type { LinkPlan } from "./record.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 
@@ -22,9 +22,7 @@ export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
 /** Host batch lines creating missing node namespaces these links need. */
 function namespaceLines(prefix: string, links: LinkPlan[]): string[] {
   const n = namesOf(prefix);
-  const have = new Set(listNetns());
-  const want = new Set(links.flatMap((l) => l.endpoints.map((e) => n.node(e.node))));
-  return [...want].filter((w) => !have.has(w)).map((w) => `netns add ${w}`);
+  return missingNetns(links.flatMap((l) => l.endpoints.map((e) => n.node(e.node)))).map((w) => `netns add ${w}`);
 }
 
 /** The switching namespaces these links need: the emulator's, the xpnet's. */
