@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SECOND_FACILITY, type Sites, startSites } from "@merge/facility";
-import { isClean, leftovers, listNetns } from "@merge/facility/linux";
+import { isClean, leftovers, listNetns, prefixOn } from "@merge/facility/linux";
 import { fastest, pings } from "@merge/facility/testing/linux";
 import { phobos } from "@merge/facility-model";
 import { compileFile } from "@merge/model";
@@ -174,6 +174,65 @@ export async function dematerializeClean(stack: MultiStack, mz: string, timeout 
   }
   const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
   for (const f of stack.sites.facilities) assert.ok(!wg.includes(facilityPrefix(mz, f.name)), wg);
+}
+
+/** A host's kernel-name prefix for `mz`: qualified by its fabric's run, as its agent names things. */
+export function hostPrefix(stack: MultiStack, mz: string, host: string): string {
+  const fabric = stack.sites.facilities.find((f) => f.fabric?.hosts.some((h) => h.name === host))?.fabric;
+  assert.ok(fabric, `host ${host} is on a fabric`);
+  return prefixOn(mz, fabric.qualifier(host));
+}
+
+/** Where a node of `mz` is: its facility, its host (if its facility runs over hosts) and its namespace. */
+export function placeOf(stack: MultiStack, mz: string, rz: Realization, node: string) {
+  const emb = rz.nodes.find((n) => n.node === node);
+  assert.ok(emb, `node ${node} is realized`);
+  const f = stack.sites.facilities.find((x) => x.name === emb.facility);
+  const host = f?.model.resources.find((r) => r.id === emb.resource)?.host;
+  const prefix = host ? hostPrefix(stack, mz, host) : facilityPrefix(mz, emb.facility);
+  return { node, facility: emb.facility, host, netns: `${prefix}-n-${node}` };
+}
+
+/** Every prefix `mz` has on the machine: per facility its own, and per host of it. */
+function everyPlace(stack: MultiStack, mz: string): { where: string; prefix: string; dataDir: string }[] {
+  return stack.sites.facilities.flatMap((f) => [
+    { where: f.name, prefix: facilityPrefix(mz, f.name), dataDir: join(stack.tmp, "facilities", f.name, "backend") },
+    ...(f.fabric?.hosts ?? []).map((h) => ({
+      where: `${f.name}/${h.name}`,
+      prefix: hostPrefix(stack, mz, h.name),
+      dataDir: h.dataDir,
+    })),
+  ]);
+}
+
+/**
+ * As `dematerializeClean`, on facilities that may run over several hosts: nothing of `mz` left on any
+ * facility or host, no tunnel process, and each site holding only its own interfaces.
+ */
+export async function dematerializeEverywhere(stack: MultiStack, mz: string, timeout = 180): Promise<void> {
+  const r = await stack.mrg(["dematerialize", mz, "--timeout", String(timeout)]);
+  assert.equal(r.code, 0, r.stderr);
+  const places = everyPlace(stack, mz);
+  for (const p of places) {
+    const left = await leftovers(p.prefix, p.dataDir);
+    assert.ok(isClean(left), `${p.where} left ${JSON.stringify(left)}`);
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(p.prefix)),
+      [],
+      `no namespace of ${mz} on ${p.where}`,
+    );
+  }
+  const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
+  for (const p of places) assert.ok(!wg.includes(p.prefix), wg);
+  for (const f of stack.sites.facilities) {
+    const links = spawnSync("ip", ["-n", f.site!.netns, "-o", "link", "show"], { encoding: "utf8" }).stdout;
+    const names = [...links.matchAll(/^\d+: ([^:@]+)/gm)].map((m) => m[1]).sort();
+    assert.deepEqual(names, ["lo", "wan0"], `site of ${f.name} holds only its own interfaces`);
+  }
+  assert.deepEqual(
+    readdirSync("/var/run/wireguard").filter((s) => places.some((p) => s.startsWith(p.prefix))),
+    [],
+  );
 }
 
 /** An endpoint of an experiment's external link, materialized: where it is and its addresses. */

@@ -7,24 +7,24 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SECOND_FACILITY } from "@merge/facility";
-import { isClean, leftovers, listNetns, prefixOn } from "@merge/facility/linux";
+import { listNetns } from "@merge/facility/linux";
 import { skip } from "@merge/facility/testing/linux";
 import { phobos, spreadOverHosts } from "@merge/facility-model";
-import type { Facility, Realization } from "@merge/xir";
+import type { Facility } from "@merge/xir";
 import {
   assertAddedLatency,
   crossingAnswers,
-  facilityPrefix,
+  dematerializeEverywhere,
   fastest,
+  hostPrefix,
   LINE4,
   LINE4_25MS,
   type MultiStack,
   materializedAcross,
   pings,
+  placeOf,
   startMulti,
 } from "./multi-fixture.ts";
 
@@ -56,39 +56,10 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     await stack?.close();
   });
 
-  /** A host's kernel-name prefix: qualified by its fabric's run, as its agent names things. */
-  function hostPrefix(mz: string, host: string): string {
-    const fabric = stack.sites.facilities.find((f) => f.fabric?.hosts.some((h) => h.name === host))?.fabric;
-    assert.ok(fabric, `host ${host} is on a fabric`);
-    return prefixOn(mz, fabric.qualifier(host));
-  }
-
-  /** Where a node's objects are: its facility's host (the facility's own machine: names qualified by the facility). */
-  function placeOf(mz: string, rz: Realization, node: string) {
-    const emb = rz.nodes.find((n) => n.node === node);
-    assert.ok(emb, `node ${node} is realized`);
-    const f = stack.sites.facilities.find((x) => x.name === emb.facility);
-    const host = f?.model.resources.find((r) => r.id === emb.resource)?.host;
-    const prefix = host ? hostPrefix(mz, host) : facilityPrefix(mz, emb.facility);
-    return { node, facility: emb.facility, host, netns: `${prefix}-n-${node}` };
-  }
-
-  /** Every prefix a materialization has on the machine: per facility its own and per host of it. */
-  function everyPlace(mz: string): { where: string; prefix: string; dataDir: string }[] {
-    return stack.sites.facilities.flatMap((f) => [
-      { where: f.name, prefix: facilityPrefix(mz, f.name), dataDir: join(stack.tmp, "facilities", f.name, "backend") },
-      ...(f.fabric?.hosts ?? []).map((h) => ({
-        where: `${f.name}/${h.name}`,
-        prefix: hostPrefix(mz, h.name),
-        dataDir: h.dataDir,
-      })),
-    ]);
-  }
-
   /** Realized, materialized and active: each node of the external link where it is, with its addresses. */
   async function materialized(experiment: string, source: string) {
     const { mz, rz, ends } = await materializedAcross(stack, `${PROJECT}${experiment}`, experiment, source);
-    return { mz, nodes: ends.map((e) => ({ ...e, ...placeOf(mz, rz, e.node) })) };
+    return { mz, nodes: ends.map((e) => ({ ...e, ...placeOf(stack, mz, rz, e.node) })) };
   }
 
   /** A point-to-point external link: its end at phobos (on h1), its end at deimos. */
@@ -102,38 +73,12 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     return { mz, a, b };
   }
 
-  async function down(mz: string) {
-    const r = await stack.mrg(["dematerialize", mz, "--timeout", "180"]);
-    assert.equal(r.code, 0, r.stderr);
-    for (const p of everyPlace(mz)) {
-      const left = await leftovers(p.prefix, p.dataDir);
-      assert.ok(isClean(left), `${p.where} left ${JSON.stringify(left)}`);
-      assert.deepEqual(
-        listNetns().filter((n) => n.startsWith(p.prefix)),
-        [],
-        `no namespace of ${mz} on ${p.where}`,
-      );
-    }
-    // The sites and the wide area hold nothing of it: no tunnel process, no interface but their own.
-    const wg = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
-    for (const p of everyPlace(mz)) assert.ok(!wg.includes(p.prefix), wg);
-    for (const f of stack.sites.facilities) {
-      const links = spawnSync("ip", ["-n", f.site!.netns, "-o", "link", "show"], { encoding: "utf8" }).stdout;
-      const names = [...links.matchAll(/^\d+: ([^:@]+)/gm)].map((m) => m[1]).sort();
-      assert.deepEqual(names, ["lo", "wan0"], `site of ${f.name} holds only its own interfaces`);
-    }
-    assert.deepEqual(
-      readdirSync("/var/run/wireguard").filter((s) => everyPlace(mz).some((p) => s.startsWith(p.prefix))),
-      [],
-    );
-  }
-
   test("a node on a host without the gateway: ping across shows the wide area, names and infranets cross", async () => {
     const { mz, a, b } = await across("line", LINE4);
     try {
       // The gateway is on h2: its namespace is there, not on h1 (where the node and the infrapod are).
-      assert.ok(listNetns().includes(`${hostPrefix(mz, "h2")}-g`), "the gateway namespace is on h2");
-      assert.ok(!listNetns().includes(`${hostPrefix(mz, "h1")}-g`), "no gateway namespace on h1");
+      assert.ok(listNetns().includes(`${hostPrefix(stack, mz, "h2")}-g`), "the gateway namespace is on h2");
+      assert.ok(!listNetns().includes(`${hostPrefix(stack, mz, "h1")}-g`), "no gateway namespace on h1");
       const rtt = fastest(pings(a.netns, b.address, 10));
       assert.ok(rtt >= 30 && rtt < 45, `RTT ${rtt} ms from ${a.node}@h1 (phobos) to ${b.node}@${b.facility}`);
       // By name, from the node on h1 (exec through its host's agent): the other facility's node resolves.
@@ -145,7 +90,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
       assert.ok(fastest(pings(a.netns, b.infranet, 3)) >= 30, `${a.node} reaches ${b.node}'s infranet address`);
       assert.ok(fastest(pings(b.netns, a.infranet, 3)) >= 30, `${b.node} reaches ${a.node}'s infranet address`);
     } finally {
-      await down(mz);
+      await dematerializeEverywhere(stack, mz);
       await stack.admin.relinquish(`${PROJECT}line`, "line", "r1");
     }
   });
@@ -155,7 +100,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
     try {
       assertAddedLatency(a, b);
     } finally {
-      await down(mz);
+      await dematerializeEverywhere(stack, mz);
       await stack.admin.relinquish(`${PROJECT}slow`, "slow", "r1");
     }
   });
@@ -168,7 +113,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
       assert.ok(here.length >= 1 && there, JSON.stringify(nodes));
       for (const n of here) assert.equal(n.host, "h1");
       // phobos's LAN bridge on h2 (its gateway's host) joins h1's over the fabric and carries the wide-area segment.
-      const br = spawnSync("ip", ["-n", `${hostPrefix(mz, "h2")}-x`, "-o", "link", "show", "type", "bridge"], {
+      const br = spawnSync("ip", ["-n", `${hostPrefix(stack, mz, "h2")}-x`, "-o", "link", "show", "type", "bridge"], {
         encoding: "utf8",
       });
       assert.match(br.stdout, /b:/, `a LAN bridge on h2: ${br.stdout}${br.stderr}`);
@@ -178,7 +123,7 @@ describe("external links from a facility of several hosts", { skip: skip || noWg
       const a2 = here[1];
       if (a2) assert.ok(fastest(pings(a.netns, a2.address, 4)) < 10, `${a.node} and ${a2.node} meet on h1`);
     } finally {
-      await down(mz);
+      await dematerializeEverywhere(stack, mz);
     }
   });
 });

@@ -124,7 +124,8 @@ export interface Backend {
   /**
    * Many hosts: the gateway's side of routing other facilities' infranets
    * when the gateway is on another host than the infrapod (`spec.gatewayLink`
-   * toward the infrapod's host): the tunnels toward the peers and the routes.
+   * toward the infrapod's host, on its own link slot; one call per gateway
+   * host, each with its peers): the tunnels toward the peers and the routes.
    * Returns this facility's gateway ends (public parts only).
    */
   infranetGateway?(spec: InfrapodSpec, ctx: ActionContext): Promise<GatewayEndSpec[]>;

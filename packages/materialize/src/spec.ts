@@ -70,12 +70,30 @@ export interface InfrapodSpec {
    */
   peers?: InfranetPeer[];
   /**
-   * The infrapod and the gateway namespace its peers' infranets are routed
-   * through are on different hosts: the link between them is a VXLAN tunnel
-   * toward `remote`, the other host's underlay address. Filled in by the
-   * facility when it routes the call (never planned).
+   * On a gateway's host, when the infrapod is on another: the link toward the
+   * infrapod's host. Filled in by the facility when it routes the call (never
+   * planned).
    */
-  gatewayLink?: { remote: string };
+  gatewayLink?: GatewayLink;
+  /**
+   * On the infrapod's host: one link per other host carrying gateways, each
+   * naming the peers routed through it; a peer in none has its gateway on
+   * this host. Filled in by the facility when it routes the call.
+   */
+  gatewayLinks?: GatewayLink[];
+}
+
+/**
+ * The infrapod and a gateway namespace its peers' infranets are routed
+ * through, on different hosts: a VXLAN tunnel between the two.
+ */
+export interface GatewayLink {
+  /** The other host's underlay address. */
+  remote: string;
+  /** The link's /30 of 169.254.0.0/24 (1, 2, …: one per gateway host; 0 is a gateway on the infrapod's own host). */
+  slot: number;
+  /** On the infrapod's side: the peers (facilities) routed through this gateway host. */
+  peers?: string[];
 }
 
 /**

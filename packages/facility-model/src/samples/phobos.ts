@@ -16,6 +16,10 @@ export interface PhobosOptions {
   name?: string;
   /** Include the gateway `gw0` for inter-facility links; default true. */
   gateway?: boolean;
+  /** How many gateways, `gw0`, `gw1`, …; default 1 (0 when `gateway` is false). */
+  gateways?: number;
+  /** Inter-facility ports of each gateway; default 2. */
+  gatewayPorts?: number;
 }
 
 export function phobosBuilder(options: PhobosOptions = {}): FacilityBuilder {
@@ -84,13 +88,14 @@ export function phobosBuilder(options: PhobosOptions = {}): FacilityBuilder {
   }
   for (const sw of [mleaf, xleaf, xleaf]) f.connect(emu, sw);
 
-  if (options.gateway ?? true) {
-    const gw = f.gateway("gw0", {
+  const gateways = options.gateway === false ? 0 : (options.gateways ?? 1);
+  for (let i = 0; i < gateways; i++) {
+    const gw = f.gateway(`gw${i}`, {
       nics: [
         { role: "mgmt", capacity: gbps(1) },
         { role: "infranet", capacity: gbps(10) },
         { role: "xpnet", capacity: gbps(10) },
-        { role: "gateway", capacity: gbps(10), ports: 2 },
+        { role: "gateway", capacity: gbps(10), ports: options.gatewayPorts ?? 2 },
       ],
     });
     for (const sw of [mleaf, ileaf, xleaf]) f.connect(gw, sw);

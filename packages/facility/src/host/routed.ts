@@ -13,7 +13,7 @@ import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { linkHosts } from "@merge/materialize";
+import { type InfranetPeer, linkHosts } from "@merge/materialize";
 import * as pb from "@merge/proto";
 import type { Store } from "@merge/store";
 import type { HostNat } from "@merge/xir";
@@ -450,36 +450,39 @@ export class HostRoutedBackend implements Backend {
 
   /**
    * The infrapod on its host; when it routes other facilities' infranets
-   * through a gateway on another host, that host's side first (the tunnels
-   * toward the peers, `infranetGateway`), joined to the infrapod by a VXLAN
-   * tunnel between the two hosts (`gatewayLink`). The peers routed are those
-   * whose gateway is on the first peer's gateway host; a peer whose gateway is
-   * on yet another host is not routed (its names still resolve).
+   * through gateways on other hosts, those hosts' sides first (the tunnels
+   * toward their peers, `infranetGateway`), each joined to the infrapod by a
+   * VXLAN tunnel between the two hosts on its own link slot (`gatewayLinks`).
    */
   async infrapodEnclave(spec: InfrapodSpec, ctx: ActionContext): Promise<InfrapodStatus> {
     const s = await this.infranetOn(spec, spec.host);
-    const peers = spec.peers ?? [];
-    const gw = peers[0]?.host ?? "";
-    const routed = peers.filter((p) => (p.host ?? "") === gw);
-    const left = peers.filter((p) => (p.host ?? "") !== gw);
-    if (left.length)
-      ctx.log(
-        `infrapod ${spec.mzid}: the infranets of ${left.map((p) => p.peer).join(", ")} are not routed: their gateways are on other hosts than ${gw || "the facility's own machine"}`,
-      );
     const pod = spec.host ?? "";
-    if (!peers.length || gw === pod) {
-      const here = left.length ? { ...s, peers: routed } : s;
-      return this.on(spec.host, "infrapodEnclave", [here], ctx, (b) => b.infrapodEnclave(here, ctx));
-    }
-    const [podUnderlay, gwUnderlay] = await Promise.all([this.underlayOf(pod), this.underlayOf(gw)]);
-    const atGw: InfrapodSpec = { ...spec, peers: routed, gatewayLink: { remote: podUnderlay } };
-    const gateways = await this.on(gw || undefined, "infranetGateway", [atGw], ctx, (b) => {
-      if (!b.infranetGateway) throw new Error(`the ${b.name} backend routes no infranets to other facilities`);
-      return b.infranetGateway(atGw, ctx);
-    });
-    const atPod: InfrapodSpec = { ...s, peers: routed, gatewayLink: { remote: gwUnderlay } };
+    const away = new Map<string, InfranetPeer[]>();
+    for (const p of spec.peers ?? [])
+      if ((p.host ?? "") !== pod) away.set(p.host ?? "", [...(away.get(p.host ?? "") ?? []), p]);
+    if (!away.size) return this.on(spec.host, "infrapodEnclave", [s], ctx, (b) => b.infrapodEnclave(s, ctx));
+    const hosts = [...away.keys()].sort();
+    const [podUnderlay = "", ...underlays] = await Promise.all([pod, ...hosts].map((h) => this.underlayOf(h)));
+    const links = hosts.map((h, i) => ({ host: h, remote: underlays[i] ?? "", slot: i + 1 }));
+    const gateways = await Promise.all(
+      links.map(({ host, slot }) => {
+        const atGw: InfrapodSpec = { ...spec, peers: away.get(host), gatewayLink: { remote: podUnderlay, slot } };
+        return this.on(host || undefined, "infranetGateway", [atGw], ctx, (b) => {
+          if (!b.infranetGateway) throw new Error(`the ${b.name} backend routes no infranets to other facilities`);
+          return b.infranetGateway(atGw, ctx);
+        });
+      }),
+    );
+    const atPod: InfrapodSpec = {
+      ...s,
+      gatewayLinks: links.map(({ host, remote, slot }) => ({
+        remote,
+        slot,
+        peers: (away.get(host) ?? []).map((p) => p.peer),
+      })),
+    };
     const st = await this.on(spec.host, "infrapodEnclave", [atPod], ctx, (b) => b.infrapodEnclave(atPod, ctx));
-    return { ...st, gateways: [...(st.gateways ?? []), ...gateways] };
+    return { ...st, gateways: [...(st.gateways ?? []), ...gateways.flat()] };
   }
 
   /** The peers' gateway ends, each to the host of this facility's gateway toward it. */

@@ -296,22 +296,26 @@ export class LinuxBackend implements Backend {
     this.save(spec.mzid);
     ctx.log(`infrapod ${namesOf(prefix).infrapod} up, service address ${serviceAddress}`);
     const peers = spec.peers ?? [];
-    if (peers.length && spec.gatewayLink) {
-      // Many hosts: the gateway is on another host (infranetGateway there); the infrapod's side here.
-      await infranetPodSide(this.env, prefix, spec.infranet.vni, peers, spec.gatewayLink.remote);
-      ctx.log(
-        `infrapod ${spec.mzid}: infranets of ${peers.map((p) => p.peer).join(", ")} routed via the gateway at ${spec.gatewayLink.remote}`,
-      );
-      return { serviceAddress, services: {} };
+    const links = spec.gatewayLinks ?? [];
+    if (links.length) {
+      // Many hosts: gateways on other hosts (infranetGateway there); the infrapod's side of each here.
+      const through = links.map((l) => ({ ...l, peers: peers.filter((p) => l.peers?.includes(p.peer)) }));
+      await infranetPodSide(this.env, prefix, spec.infranet.vni, through);
+      for (const l of through)
+        ctx.log(
+          `infrapod ${spec.mzid}: infranets of ${l.peers.map((p) => p.peer).join(", ")} routed via the gateway at ${l.remote}`,
+        );
     }
-    if (peers.length && !this.env.site) {
+    const viaLinks = new Set(links.flatMap((l) => l.peers ?? []));
+    const here = peers.filter((p) => !viaLinks.has(p.peer));
+    if (!here.length) return { serviceAddress, services: {} };
+    if (!this.env.site) {
       ctx.log(`infrapod ${spec.mzid}: no site here, so the other facilities' infranets are not routed (names resolve)`);
       return { serviceAddress, services: {} };
     }
-    if (!peers.length) return { serviceAddress, services: {} };
     // Across facilities: the others' infranets over the gateway tunnels (external.ts).
-    const gateways = await infranetPeersUp(this.env, prefix, spec.infranet.subnet, peers);
-    ctx.log(`infrapod ${spec.mzid}: infranets of ${peers.map((p) => `${p.peer} (${p.subnet})`).join(", ")} routed`);
+    const gateways = await infranetPeersUp(this.env, prefix, spec.infranet.subnet, here);
+    ctx.log(`infrapod ${spec.mzid}: infranets of ${here.map((p) => `${p.peer} (${p.subnet})`).join(", ")} routed`);
     return { serviceAddress, services: {}, gateways };
   }
 
@@ -322,13 +326,7 @@ export class LinuxBackend implements Backend {
       ctx.log(`infrapod ${spec.mzid}: no site here, so the other facilities' infranets are not routed (names resolve)`);
       return [];
     }
-    const ends = await infranetGatewaySide(
-      this.env,
-      prefixOf(spec.mzid),
-      spec.infranet,
-      peers,
-      spec.gatewayLink.remote,
-    );
+    const ends = await infranetGatewaySide(this.env, prefixOf(spec.mzid), spec.infranet, peers, spec.gatewayLink);
     ctx.log(`gateway ${spec.mzid}: infranets of ${peers.map((p) => `${p.peer} (${p.subnet})`).join(", ")} routed`);
     return ends;
   }

@@ -110,8 +110,17 @@ async function routedTo(netns: string, dev: string): Promise<string[]> {
   return routes.filter((r) => r.protocol !== "kernel" && r.dst !== "default").map((r) => r.dst);
 }
 
-/** The link joining the infrapod to the gateway namespace: `gwy` in the infrapod, `pod` in the gateway's. */
-export const INFRANET_LINK = { pod: "169.254.0.2", gateway: "169.254.0.1" } as const;
+/**
+ * The addresses of infrapod–gateway link `slot`, a /30 of 169.254.0.0/24 (the
+ * tunnels' inner subnets are 169.254.S.0/24, S ≥ 1): slot 0 is the veth `gwy`
+ * to a gateway namespace on the infrapod's own host, slots 1, 2, … the links
+ * to gateway namespaces on other hosts, all on one tunnel `gwt` there.
+ */
+export function infranetLink(slot: number): { pod: string; gateway: string } {
+  if (!Number.isInteger(slot) || slot < 0 || slot > 63)
+    throw new Error(`infranet gateway link slot ${slot}: must be 0 to 63 (a /30 of 169.254.0.0/24)`);
+  return { gateway: `169.254.0.${4 * slot + 1}`, pod: `169.254.0.${4 * slot + 2}` };
+}
 
 /**
  * UDP port of the infrapod–gateway link when they are on different hosts: its
@@ -119,16 +128,22 @@ export const INFRANET_LINK = { pod: "169.254.0.2", gateway: "169.254.0.1" } as c
  */
 export const GATEWAY_LINK_PORT = VXLAN_PORT + 1;
 
+/** A peer's infranet in the infrapod: via which gateway address, on which device. */
+interface PodRoute {
+  subnet: string;
+  via: string;
+  dev: string;
+}
+
 /**
  * Route the other facilities' infranets from this one (idempotent): the
  * gateway's tunnel toward each peer (brought up here if no external link did
- * yet), a veth from the infrapod to the gateway namespace (169.254.0.0/30;
- * tunnels' inner subnets are 169.254.S.0/24, S ≥ 1), forwarding in both, and
- * routes: in the infrapod each peer's infranet via the gateway namespace (the
- * nodes' default route is the infrapod); in the gateway namespace this
- * facility's infranet back via the infrapod and each peer's into its tunnel.
- * The peers' ends let that traffic in (`gatewayPeersSet`). Returns this
- * facility's ends, one per peer.
+ * yet), a veth from the infrapod to the gateway namespace (link slot 0),
+ * forwarding in both, and routes: in the infrapod each peer's infranet via
+ * the gateway namespace (the nodes' default route is the infrapod); in the
+ * gateway namespace this facility's infranet back via the infrapod and each
+ * peer's into its tunnel. The peers' ends let that traffic in
+ * (`gatewayPeersSet`). Returns this facility's ends, one per peer.
  */
 export async function infranetPeersUp(
   env: Env,
@@ -140,96 +155,110 @@ export async function infranetPeersUp(
   for (const p of peers) ends.push(await gatewayEnsure(env, prefix, p));
   const pod = namesOf(prefix).infrapod;
   const gw = gatewayNetns(prefix);
+  const link = infranetLink(0);
   if ((await run("ip", ["-n", pod, "link", "show", "gwy"])).code !== 0) {
     await env
       .ipIn(pod)
       .submit(
         [
           `link add name gwy type veth peer name pod netns ${gw}`,
-          `addr add ${INFRANET_LINK.pod}/30 dev gwy`,
+          `addr add ${link.pod}/30 dev gwy`,
           "link set dev gwy up",
         ],
         { tolerant: false },
       );
-    await env
-      .ipIn(gw)
-      .submit([`addr add ${INFRANET_LINK.gateway}/30 dev pod`, "link set dev pod up"], { tolerant: false });
+    await env.ipIn(gw).submit([`addr add ${link.gateway}/30 dev pod`, "link set dev pod up"], { tolerant: false });
   }
-  await podRoutes(env, prefix, peers);
-  await gatewayRoutes(env, prefix, subnet, peers);
+  await podRoutes(
+    env,
+    prefix,
+    peers.map((p) => ({ subnet: p.subnet, via: link.gateway, dev: "gwy" })),
+  );
+  await gatewayRoutes(env, prefix, subnet, peers, link.pod);
   return ends;
 }
 
 /**
- * The infrapod's side when the gateway namespace is on another host (at
- * underlay address `remote`): `gwy` is a VXLAN tunnel to it on the infranet's
- * VNI (GATEWAY_LINK_PORT), then forwarding and the peers' routes as above.
+ * The infrapod's side of the gateway namespaces on other hosts (idempotent):
+ * `gwt`, one VXLAN tunnel on the infranet's VNI (GATEWAY_LINK_PORT) flooding
+ * to every such host, with the infrapod's address of each link's /30, then
+ * forwarding and each peer's route via its gateway host's address.
  */
 export async function infranetPodSide(
   env: Env,
   prefix: string,
   vni: number,
-  peers: InfranetPeer[],
-  remote: string,
+  links: { remote: string; slot: number; peers: InfranetPeer[] }[],
 ): Promise<void> {
   const pod = namesOf(prefix).infrapod;
-  await gatewayLink(env, prefix, vni, pod, "gwy", INFRANET_LINK.pod, remote);
-  await podRoutes(env, prefix, peers);
+  await tunnelInto(env, {
+    vni,
+    netns: pod,
+    inside: "gwt",
+    remotes: links.map((l) => l.remote),
+    port: GATEWAY_LINK_PORT,
+  });
+  await env.ipIn(pod).submit(
+    links.map((l) => `addr replace ${infranetLink(l.slot).pod}/30 dev gwt`),
+    { tolerant: false },
+  );
+  await podRoutes(
+    env,
+    prefix,
+    links.flatMap((l) => l.peers.map((p) => ({ subnet: p.subnet, via: infranetLink(l.slot).gateway, dev: "gwt" }))),
+  );
 }
 
 /**
  * The gateway's side when the infrapod is on another host (at underlay
  * address `remote`): the tunnels toward the peers, `pod` as a VXLAN tunnel to
- * the infrapod's host, forwarding and routes. Returns this facility's ends.
+ * the infrapod's host (link `slot`), forwarding and routes. Returns this
+ * facility's ends.
  */
 export async function infranetGatewaySide(
   env: Env,
   prefix: string,
   net: { subnet: string; vni: number },
   peers: InfranetPeer[],
-  remote: string,
+  link: { remote: string; slot: number },
 ): Promise<GatewayEndSpec[]> {
   const ends: GatewayEndSpec[] = [];
   for (const p of peers) ends.push(await gatewayEnsure(env, prefix, p));
-  await gatewayLink(env, prefix, net.vni, gatewayNetns(prefix), "pod", INFRANET_LINK.gateway, remote);
-  await gatewayRoutes(env, prefix, net.subnet, peers);
+  const gw = gatewayNetns(prefix);
+  const at = infranetLink(link.slot);
+  if ((await run("ip", ["-n", gw, "link", "show", "pod"])).code !== 0) {
+    await tunnelInto(env, { vni: net.vni, netns: gw, inside: "pod", remotes: [link.remote], port: GATEWAY_LINK_PORT });
+    await env.ipIn(gw).submit([`addr add ${at.gateway}/30 dev pod`], { tolerant: false });
+  }
+  await gatewayRoutes(env, prefix, net.subnet, peers, at.pod);
   return ends;
 }
 
-/** One end of the infrapod–gateway link across hosts (idempotent). */
-async function gatewayLink(
-  env: Env,
-  prefix: string,
-  vni: number,
-  netns: string,
-  inside: string,
-  address: string,
-  remote: string,
-): Promise<void> {
-  if ((await run("ip", ["-n", netns, "link", "show", inside])).code === 0) return;
-  await tunnelInto(env, { vni, netns, inside, remotes: [remote], port: GATEWAY_LINK_PORT });
-  await env.ipIn(netns).submit([`addr add ${address}/30 dev ${inside}`], { tolerant: false });
-}
-
-/** In the infrapod: forwarding, each peer's infranet via the gateway namespace. */
-async function podRoutes(env: Env, prefix: string, peers: InfranetPeer[]): Promise<void> {
+/** In the infrapod: forwarding, each peer's infranet via its gateway namespace. */
+async function podRoutes(env: Env, prefix: string, routes: PodRoute[]): Promise<void> {
   const pod = namesOf(prefix).infrapod;
   await check("ip", ["netns", "exec", pod, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await env.ipIn(pod).submit(
-    peers.map((p) => `route replace ${p.subnet} via ${INFRANET_LINK.gateway} dev gwy`),
+    routes.map((r) => `route replace ${r.subnet} via ${r.via} dev ${r.dev}`),
     { tolerant: false },
   );
 }
 
-/** In the gateway namespace: forwarding, this facility's infranet via the infrapod, each peer's into its tunnel. */
-async function gatewayRoutes(env: Env, prefix: string, subnet: string, peers: InfranetPeer[]): Promise<void> {
+/** In the gateway namespace: forwarding, this facility's infranet via the infrapod (at `pod`), each peer's into its tunnel. */
+async function gatewayRoutes(
+  env: Env,
+  prefix: string,
+  subnet: string,
+  peers: InfranetPeer[],
+  pod: string,
+): Promise<void> {
   const gw = gatewayNetns(prefix);
   await check("ip", ["netns", "exec", gw, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await env
     .ipIn(gw)
     .submit(
       [
-        `route replace ${subnet} via ${INFRANET_LINK.pod} dev pod`,
+        `route replace ${subnet} via ${pod} dev pod`,
         ...peers.map((p) => `route replace ${p.subnet} dev ${gatewayIfname(prefix, p.peer)}`),
       ],
       { tolerant: false },
