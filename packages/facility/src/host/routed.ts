@@ -580,29 +580,37 @@ export class HostRoutedBackend implements Backend {
     return { server, hosts };
   }
 
+  /** The underlay addresses the server's part of the harbor floods its infranet to, as last made. */
+  private harborFloods = new Set<string>();
+
   /** One host's part of the harbor (see harborEnsure); a host that is down is left for when it registers. */
   private async harborOn(spec: HarborSpec, host: string, ctx: ActionContext): Promise<void> {
     const { server, hosts } = this.harborHosts(spec);
     const own = spec.resources.filter((r) => (this.o.hostOf(r.id) ?? "") === host);
     const known = async (hs: string[]) =>
       (await Promise.all(hs.map((h) => this.underlayOf(h).catch(() => "")))).filter(Boolean);
+    if (host !== server) {
+      // The server floods to this host before its standby nodes ask for leases: a host that registered after
+      // the server's part was made would otherwise wait out its nodes' boot deadline (90 s) unanswered,
+      // holding the harbor's turn, and so its own join's refresh of the server.
+      const here = await this.underlayOf(host).catch(() => "");
+      if (here && !this.harborFloods.has(here)) await this.harborOn(spec, server, ctx);
+    }
+    const vteps = await known(host === server ? hosts.filter((h) => h !== server) : [server]);
     const part: HarborSpec =
       host === server
-        ? {
-            ...spec,
-            standby: own.map((r) => r.id),
-            infranet: { ...spec.infranet, vteps: await known(hosts.filter((h) => h !== server)) },
-          }
+        ? { ...spec, standby: own.map((r) => r.id), infranet: { ...spec.infranet, vteps } }
         : {
             ...spec,
             resources: own,
             standby: own.map((r) => r.id),
             podElsewhere: true,
-            infranet: { ...spec.infranet, vteps: await known([server]) },
+            infranet: { ...spec.infranet, vteps },
           };
-    await this.away(`harbor on host ${host || "(the facility's own)"}`, ctx, () =>
-      this.on(host || undefined, "harborEnsure", [part], ctx, (b) => b.harborEnsure(part, ctx)),
-    );
+    await this.away(`harbor on host ${host || "(the facility's own)"}`, ctx, async () => {
+      await this.on(host || undefined, "harborEnsure", [part], ctx, (b) => b.harborEnsure(part, ctx));
+      if (host === server) this.harborFloods = new Set(vteps);
+    });
   }
   /** Tell the infrapod's host about a node another host carries (its configuration, its DHCP/DNS entry). */
   private async toPod(spec: NodeSpec, present: boolean, ctx: ActionContext): Promise<void> {
