@@ -130,6 +130,13 @@ describe("ssh -J through the jump host into XDCs", { skip }, () => {
     });
     assert.equal(viaMrg.code, 0, viaMrg.stderr);
     assert.equal(viaMrg.stdout.trim(), "alice");
+    // Without -i: the key `mrg keys add` took from $HOME/.ssh, though ssh itself looks in root's home.
+    const byHome = await mrg(s.portal.url, alice.token, ["xdc", "ssh", "x0.myproj", "--", "id", "-un"], {
+      HOME: a.home,
+      MERGE_CONFIG_DIR: join(a.home, ".config-merge"),
+    });
+    assert.equal(byHome.code, 0, byHome.stderr);
+    assert.equal(byHome.stdout.trim(), "alice");
     // scp -J: into the XDC, where it is alice's home on the portal's storage
     writeFileSync(join(a.home, "notes.txt"), "results\n");
     const cp = await runIn(a.home, "scp", ["-F", config(a), join(a.home, "notes.txt"), "x0-myproj:notes.txt"]);

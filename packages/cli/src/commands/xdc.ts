@@ -1,7 +1,7 @@
 // mrg xdc new|list|show|delete|attach|detach|ssh|ssh-config: experiment development containers and the way in
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { PortalClient, Xdc } from "@merge/portal/client";
 import type { Command } from "commander";
@@ -29,11 +29,12 @@ export function sshConfig(
   jump: { host: string; port: number },
   user: string,
   xdcs: readonly Pick<Xdc, "hostname" | "id">[],
-  identity?: string,
+  identity?: string | string[],
   knownHosts?: string,
 ): string {
   const id = [
-    ...(identity ? [`  IdentityFile ${identity}`, "  IdentitiesOnly yes"] : []),
+    ...(typeof identity === "string" ? [`  IdentityFile ${identity}`, "  IdentitiesOnly yes"] : []),
+    ...(Array.isArray(identity) ? identity.map((f) => `  IdentityFile ${f}`) : []),
     ...(knownHosts ? [`  UserKnownHostsFile ${knownHosts}`] : []),
   ];
   const lines = [
@@ -57,7 +58,22 @@ export function sshConfig(
   return `${lines.join("\n")}\n`;
 }
 
-async function configFor(c: PortalClient, xdcs: Xdc[], identity?: string, knownHosts?: string): Promise<string> {
+/**
+ * ssh reads ~/.ssh of the account's home in the password database, not of $HOME: where the two differ
+ * (sudo -E, a container's or a CI job's HOME), the keys `mrg keys add` took from $HOME/.ssh are named for it,
+ * in ssh's own order of defaults (agent keys still count). None where they agree: ssh finds them itself.
+ */
+export function homeIdentities(): string[] {
+  if (homedir() === userInfo().homedir) return [];
+  return ["id_ed25519", "id_ecdsa", "id_rsa"].map((k) => join(homedir(), ".ssh", k)).filter((f) => existsSync(f));
+}
+
+async function configFor(
+  c: PortalClient,
+  xdcs: Xdc[],
+  identity?: string | string[],
+  knownHosts?: string,
+): Promise<string> {
   const [jump, me] = await Promise.all([c.jumpHost(), c.whoami()]);
   return sshConfig(jump, me.name, xdcs, identity, knownHosts);
 }
@@ -169,7 +185,7 @@ Examples:
         // Host keys of the jump host and XDCs are kept apart from ~/.ssh (an XDC made again has a new one).
         mkdirSync(configDir(), { recursive: true, mode: 0o700 });
         const known = join(configDir(), "known_hosts");
-        writeFileSync(file, await configFor(c, [xdc], f.identity, known), { mode: 0o600 });
+        writeFileSync(file, await configFor(c, [xdc], f.identity ?? homeIdentities(), known), { mode: 0o600 });
         const r = spawnSync("ssh", ["-F", file, xdc.hostname, ...command], { stdio: "inherit" });
         if (r.error) throw new UsageError(`cannot run ssh: ${r.error.message} (install openssh-client)`);
         process.exitCode = r.status ?? 1;
