@@ -56,6 +56,7 @@ for f in passwd group shadow hosts resolv.conf; do
   mount --bind "$XDC_DIR/etc/$f" "$R/etc/$f"
 done
 mkdir -p "$R/etc/mrg-xdc"; mount --bind "$XDC_DIR/etc/mrg-xdc" "$R/etc/mrg-xdc"
+mkdir -p "$R/etc/ssh/ssh_config.d"; ln -sf /etc/mrg-xdc/ssh_config "$R/etc/ssh/ssh_config.d/merge.conf"
 echo "$XDC_MOUNTS" | while read -r src dst; do
   [ -n "$src" ] || continue
   mkdir -p "$R$dst"; mount --bind "$src" "$R$dst"

@@ -74,6 +74,17 @@ export class XdcInputError extends MergeError<"xdc"> {
 const NAME = /^[a-z][a-z0-9]{0,31}$/;
 const POOL_SLOTS = 16384;
 
+/**
+ * The XDC's ssh client: each member's merge key (the portal makes it in their home; nodes and XDCs of
+ * their projects accept it) first, then ssh's usual defaults, so `ssh c0` needs nothing copied in.
+ */
+export const XDC_SSH_CONFIG = [
+  "# Written by the XDC host: your merge key (the portal made it in your home), then ssh's usual keys.",
+  "IdentityFile ~/.ssh/merge_key",
+  ...["id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk"].map((k) => `IdentityFile ~/.ssh/${k}`),
+  "",
+].join("\n");
+
 export class XdcHost {
   private readonly dir: string;
   private readonly layers: string[];
@@ -352,6 +363,7 @@ export class XdcHost {
         "",
       ].join("\n"),
     );
+    writeFileSync(join(etc, "ssh_config"), XDC_SSH_CONFIG);
     chmodSync(etc, 0o755);
   }
 

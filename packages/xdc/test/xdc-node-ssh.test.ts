@@ -2,8 +2,8 @@
 // in the materialization's plan (uids and public keys only), foundry installs them
 // on every node and starts the Debian image's sshd. From the host, a real
 // `ssh -J jump,x0-p c0` (the jump host, then the attached XDC) runs as the member
-// on the node; the XDC pings the other node by name; a key the portal does not
-// have is refused by the node. Needs root, network namespaces, wireguard-go, sshd
+// on the node; the XDC pings the other node by name and logs into it with the
+// member's merge key; a key the portal does not have is refused by the node. Needs root, network namespaces, wireguard-go, sshd
 // and the Debian image; skipped otherwise.
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
@@ -64,6 +64,16 @@ describe("ssh into nodes from an attached XDC", { skip }, () => {
     // From the XDC: ping the other node by name.
     const ping = await ssh(["-F", cfg, hostname, "ping -c 2 -i 0.2 -W 2 c1"]);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+    // And ssh to a node from inside the XDC, with nothing copied in: the merge key the portal made in the
+    // member's home (theirs, 0600), which the nodes accept.
+    const inside = await ssh([
+      "-F",
+      cfg,
+      hostname,
+      "stat -c '%a %U' ~/.ssh/merge_key; ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new c0 'hostname; id -un'",
+    ]);
+    assert.equal(inside.code, 0, inside.stdout + inside.stderr);
+    assert.deepEqual(inside.stdout.trim().split("\n"), ["600 admin", "c0", "admin"]);
 
     // A key the portal does not have gets no further than the node's sshd.
     const other = join(tmp, "ssh", "other");

@@ -126,6 +126,8 @@ export interface MaterializerOptions {
    */
   teardownGiveUpMs?: number;
   log?: (m: string) => void;
+  /** A member's merge key (xdc/merge-key.ts), authorized on the nodes beside the keys they gave. */
+  mergeKeyOf?: (user: string, uid: number) => Promise<string | undefined>;
 }
 
 const P = "portal/materializations/";
@@ -199,7 +201,7 @@ export class Materializer {
       const interconnects = await listInterconnects({ store: this.store });
       return withAccounts(
         planMaterialization(r.realization, xp, models, interconnects),
-        await nodeAccounts(this.store, project),
+        await nodeAccounts(this.store, project, this.opts.mergeKeyOf),
       );
     } catch (err) {
       if (err instanceof PlanError) throw new PortalError("unprocessable", err.message);
@@ -949,11 +951,15 @@ function noSuch(m: MaterializationRecord, plan: MaterializationPlan, kind: "node
 
 /** A facility's refusal as the portal's error: what was wrong and what to do. */
 /** The project's members as node accounts (foundry installs them): uids, the project's gid, public keys. */
-async function nodeAccounts(store: Store, project: string): Promise<NodeAccounts> {
+async function nodeAccounts(
+  store: Store,
+  project: string,
+  mergeKeyOf?: (user: string, uid: number) => Promise<string | undefined>,
+): Promise<NodeAccounts> {
   return {
     project,
     gid: await unixId(store, idKeys.project(project)),
-    users: await projectAccounts(store, project),
+    users: await projectAccounts(store, project, mergeKeyOf),
   };
 }
 

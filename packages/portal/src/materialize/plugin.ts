@@ -36,6 +36,7 @@ import type { WebSocket } from "ws";
 import { apiEmulation, xirEmulationValues } from "../client/materialization.ts";
 import type { PortalContext } from "../context.ts";
 import * as S from "../schemas.ts";
+import { mergeKey } from "../xdc/merge-key.ts";
 import { facilityHealthProbe } from "./facility-health.ts";
 import { HostWatch } from "./hosts.ts";
 import { Materializer, type MaterializerOptions, type ShellInput } from "./materializer.ts";
@@ -465,7 +466,11 @@ export function materializationPlugin(
   },
 ): FastifyPluginAsync<{ ctx: PortalContext }> {
   return async (app, { ctx }) => {
-    const materializer = new Materializer({ ...opts, store: ctx.store });
+    const materializer = new Materializer({
+      mergeKeyOf: (user, uid) => mergeKey(ctx.workspace.homeDir(user), user, uid, opts.log),
+      ...opts,
+      store: ctx.store,
+    });
     // The facilities' hosts, for the realizer to avoid drained and down ones (host-state.ts).
     const hosts = new HostWatch({
       store: ctx.store,

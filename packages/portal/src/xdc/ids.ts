@@ -39,6 +39,8 @@ export async function unixId(store: Store, key: string): Promise<number> {
 export async function projectAccounts(
   store: Store,
   project: string,
+  /** The member's merge key (merge-key.ts), authorized beside the keys they gave. */
+  mergeKeyOf?: (user: string, uid: number) => Promise<string | undefined>,
 ): Promise<{ name: string; uid: number; keys: string[] }[]> {
   const members = await list<Member>(store, keys.members(project));
   const out: { name: string; uid: number; keys: string[] }[] = [];
@@ -46,7 +48,9 @@ export async function projectAccounts(
     const user = await read<User>(store, keys.user(m.user));
     if (user?.state !== "active") continue;
     const sshKeys = await list<SshKey>(store, keys.sshKeys(m.user));
-    out.push({ name: m.user, uid: await unixId(store, idKeys.user(m.user)), keys: sshKeys.map((k) => k.key) });
+    const uid = await unixId(store, idKeys.user(m.user));
+    const merge = await mergeKeyOf?.(m.user, uid);
+    out.push({ name: m.user, uid, keys: [...sshKeys.map((k) => k.key), ...(merge ? [merge] : [])] });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -37,6 +37,7 @@ import { attachRoutes, detachBoth, parseMzid } from "./attach.ts";
 import type { JumpAccount, JumpApi, XdcAccount, XdcHostApi, XdcSpec } from "./host.ts";
 import { idKeys, projectAccounts, unixId } from "./ids.ts";
 import { jupyterKeys, jupyterProxy, jupyterToken, newJupyterToken } from "./jupyter.ts";
+import { mergeKey } from "./merge-key.ts";
 
 /** An XDC as the portal stores it: the API's `Xdc`, in one of its two states. */
 export interface XdcRecord extends Xdc {
@@ -293,7 +294,10 @@ class AccountSync {
   }
 
   private accounts(project: string): Promise<XdcAccount[]> {
-    return projectAccounts(this.store, project);
+    const ws = this.ctx.workspace;
+    return projectAccounts(this.store, project, (user, uid) =>
+      mergeKey(ws.homeDir(user), user, uid, (m) => console.error(`xdc: ${m}`)),
+    );
   }
 
   private async syncAll(): Promise<void> {
