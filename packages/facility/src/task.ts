@@ -59,6 +59,13 @@ export interface Task {
   stages: number;
   /** What the task is for, for operators. */
   description: string;
+  /**
+   * How many actions the task has, and when its DAG was written: an action
+   * with no state key is pending, untried since then (see impliedAction).
+   * Absent in tasks stored before actions could be implied (each had a key).
+   */
+  actions?: number;
+  written?: string;
 }
 
 /** A materialization as the facility records it. */
@@ -101,6 +108,30 @@ export interface NodeRecord {
   /** Key of the last action that drove the node (in flight when it has a claim). */
   action?: string;
   updated: string;
+}
+
+/**
+ * The state of an action its DAG wrote no key for: the driver stores only
+ * the spec chunks (spec-chunks.ts), and an action is pending with no tries
+ * until its first claim creates its key (comparing it absent, which keeps two
+ * claims exclusive). Every reader of actions fills these in.
+ */
+export function impliedAction(a: Pick<Action, "mzid" | "task" | "stage" | "id">, written = ""): StoredAction {
+  return {
+    mzid: a.mzid,
+    task: a.task,
+    stage: a.stage,
+    id: a.id,
+    state: "pending",
+    masked: false,
+    attempts: 0,
+    updated: written,
+  };
+}
+
+/** Actions of a task that have no key yet (pending: impliedAction), given how many have one. */
+export function impliedCount(task: Pick<Task, "actions">, keyed: number): number {
+  return Math.max(0, (task.actions ?? 0) - keyed);
 }
 
 /**
@@ -315,7 +346,3 @@ export function storedAction(a: Action): string {
   return JSON.stringify(rest);
 }
 
-/** The put that creates an action's state (its spec goes in a chunk: spec-chunks.ts). */
-export function actionPut(a: Action): { op: "put"; key: string; value: string } {
-  return { op: "put", key: keys.action(a), value: storedAction(a) };
-}
