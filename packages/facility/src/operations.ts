@@ -122,9 +122,7 @@ export async function completeByHand(store: Store, mzid: MzId, selector: string)
 export async function mask(store: Store, mzid: MzId, selector: string, masked = true): Promise<Action[]> {
   const out: Action[] = [];
   for (const read of await selectActions(store, mzid, selector)) {
-    const a = await update(store, read, (a) =>
-      a.masked === masked ? undefined : { ...a, masked, updated: now() },
-    );
+    const a = await update(store, read, (a) => (a.masked === masked ? undefined : { ...a, masked, updated: now() }));
     if (a) out.push(a);
   }
   return out;

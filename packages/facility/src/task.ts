@@ -345,4 +345,3 @@ export function storedAction(a: Action): string {
   const { spec: _spec, ...rest } = a;
   return JSON.stringify(rest);
 }
-
