@@ -818,11 +818,11 @@ export class Rex {
           lingering ??= this.lingering(mzid, m);
           if (lingering) continue;
         }
-        const share = this.share(mzid, r);
         let room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
         if (task.phase === "teardown")
           room = Math.min(room, Math.max(0, this.teardownConcurrency - this.runningTeardown - pickedTeardown));
-        if (share.mine.length + share.stolen.length > room) pending = true;
+        const share = this.share(mzid, task.id, r, room);
+        if (share.more || share.mine.length + share.stolen.length > room) pending = true;
         const took = Math.min(room, share.mine.length + share.stolen.length);
         if (task.phase === "teardown") pickedTeardown += took;
         picked.push(...share.mine.slice(0, room));
@@ -877,18 +877,34 @@ export class Rex {
    */
   private share(
     mzid: MzId,
-    free: [string, Cached<StoredAction>][],
-  ): { mine: Cached<StoredAction>[]; stolen: Cached<StoredAction>[] } {
-    const all = () => ({ mine: free.map(([, a]) => a), stolen: [] });
+    task: string,
+    stage: StageCache,
+    room: number,
+  ): { mine: Cached<StoredAction>[]; stolen: Cached<StoredAction>[]; more: boolean } {
+    // A look at as many as are taken now (and one more, to know there are more), not the whole stage on
+    // every pump: a stage of a thousand pending, looked at whole a few hundred times by each worker, was
+    // a tenth of a worker's CPU. Those further on are looked at (their owners too) once room is left.
+    const all = () => {
+      const mine: Cached<StoredAction>[] = [];
+      for (const [, a] of this.free(stage)) {
+        if (mine.length > room) return { mine, stolen: [], more: true };
+        mine.push(a);
+      }
+      return { mine, stolen: [], more: false };
+    };
     if (this.workerList.length < 2) return all();
-    const task = free[0]?.[1].value.task;
-    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX) return all();
+    if (this.eager.delete(`${mzid}\0${task}`) && stage.pending.size <= EAGER_MAX) return all();
     const now = Date.now();
     const mine: Cached<StoredAction>[] = [];
     const stolen: Cached<StoredAction>[] = [];
     const fromFull: Cached<StoredAction>[] = [];
     let soonest = Number.POSITIVE_INFINITY;
-    for (const [key, a] of free) {
+    let more = false;
+    for (const [key, a] of this.free(stage)) {
+      if (mine.length + stolen.length > room) {
+        more = true;
+        break;
+      }
       const owner = this.ownerOf(key);
       if (owner === this.id) {
         mine.push(a);
@@ -923,7 +939,7 @@ export class Rex {
       this.stealTimers.set(mzid, t);
     }
     // Taken from the far end of the owner's list: the owner claims from the near end, so the two rarely collide.
-    return { mine, stolen: stolen.reverse() };
+    return { mine, stolen: stolen.reverse(), more };
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
@@ -950,8 +966,8 @@ export class Rex {
     return false;
   }
 
-  /** The task's runnable actions now, or why there are none. */
-  private runnable(m: MzCache, task: Task): [string, Cached<StoredAction>][] | "done" | "blocked" {
+  /** The task's stage whose pending actions may run now (see `free`), or why there is none. */
+  private runnable(m: MzCache, task: Task): StageCache | "done" | "blocked" {
     if (!this.whole(m, task)) return "blocked";
     const stages = m.actions.get(task.id);
     if (!stages) return "done";
@@ -967,13 +983,16 @@ export class Rex {
     const specs = this.reading.get(`${task.mzid}\0${task.id}`);
     if (specs === undefined) void this.readSpecs(task.mzid, task.id);
     if (specs !== "read") return "blocked";
-    const out: [string, Cached<StoredAction>][] = [];
-    for (const key of current.pending) {
+    return current;
+  }
+
+  /** A stage's pending actions that may be claimed now: not running here, not lost to a claim unseen yet. */
+  private *free(stage: StageCache): Generator<[string, Cached<StoredAction>]> {
+    for (const key of stage.pending) {
       if (this.running.has(key)) continue;
-      const a = current.actions.get(key)!;
-      if (this.contested.get(key) !== a.rev) out.push([key, a]);
+      const a = stage.actions.get(key)!;
+      if (this.contested.get(key) !== a.rev) yield [key, a];
     }
-    return out.length ? out : "blocked";
   }
 
   /** The chunk of its task's that holds an action's spec, if one does. */

@@ -69,7 +69,10 @@ test("an action with no key yet (implied pending) is claimed by one of four raci
     assert.equal(completes.length, dag.actions.length);
     assert.equal(new Set(completes).size, completes.length, "no action completed twice");
     const done = (await driver.status(mzid)).actions;
-    assert.ok(done.every((a: Action) => a.state === "complete" && a.attempts === 1), "each claimed once");
+    assert.ok(
+      done.every((a: Action) => a.state === "complete" && a.attempts === 1),
+      "each claimed once",
+    );
   } finally {
     await Promise.all(workers.map((w) => w.rex.stop()));
     await Promise.all(clients.map((c) => c.close()));
