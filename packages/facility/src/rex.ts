@@ -8,8 +8,10 @@
  * A worker claims a batch of actions of one materialization in one
  * transaction: one claim key (`/cogs/claim/<mzid>/<nonce>`, listing the
  * actions) attached to the worker's lease, and each action rewritten (its
- * attempts) comparing its revision. That compare-and-swap makes two claims of
- * one action exclusive; a dead worker's claims vanish when its lease expires,
+ * attempts) comparing its revision, or, an action with no key yet (pending
+ * since its DAG was written: impliedAction), created comparing it absent and
+ * its spec chunk unchanged. That compare-and-swap makes two claims of one
+ * action exclusive; a dead worker's claims vanish when its lease expires,
  * so another worker retries the actions (actions are idempotent). An outcome is
  * recorded only while its claim is still held; the last outcome of a batch
  * deletes the claim.

@@ -2,7 +2,8 @@
  * The task model: a materialization's work as a DAG of tasks. A task has stages
  * run in order; a stage has actions run in parallel. Tasks depend on other tasks
  * of the same materialization by id. All of it lives in the store, one key per
- * task and per action, so rex workers can claim single actions by compare-and-swap.
+ * task and per action once claimed (until then its spec chunk implies it:
+ * impliedAction), so rex workers can claim single actions by compare-and-swap.
  */
 import type { ActionState, MzStatus } from "@merge/materialize";
 import type {
@@ -137,8 +138,8 @@ export function impliedCount(task: Pick<Task, "actions">, keyed: number): number
 /**
  * A rex worker's claim on a batch of actions of one materialization, under
  * `keys.claim(mzid, nonce)` on the worker's lease. The claim transaction also
- * rewrites each action (its attempts), comparing its revision: that is what
- * makes two claims of one action exclusive.
+ * rewrites each action (its attempts), comparing its revision, or creates it,
+ * comparing it absent: that is what makes two claims of one action exclusive.
  */
 export interface Claim {
   worker: string;
