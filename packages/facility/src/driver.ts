@@ -5,18 +5,18 @@
  */
 
 import type { Fragment } from "@merge/materialize";
-import type { KeyValue, Op, Store } from "@merge/store";
+import { compareKeys, type KeyValue, type Op, type Store } from "@merge/store";
 import { MergeError } from "@merge/xir/errors";
 import { parseActionSpec } from "./actions.ts";
 import type { EmulationParams, HarborSpec, MzId, NodeState } from "./backend.ts";
 import { type Dag, materializeDag, teardownDag } from "./dag.ts";
-import { decodeSpecChunk, specChunkPuts } from "./spec-chunks.ts";
+import { decodeStageChunk, specChunkPuts } from "./spec-chunks.ts";
 import {
   type Action,
   type ActionSpec,
-  actionPut,
   type Claim,
   claimedActions,
+  impliedAction,
   keys,
   type MzInfo,
   type MzSummary,
@@ -99,14 +99,25 @@ async function applyOps(store: Store, ops: Op[]): Promise<void> {
 }
 
 /**
- * Store a DAG: actions and specs first (their transactions at once), then its
- * tasks with the materialization record in one transaction. Rex acts only on a
- * task it has seen, and only under a record in this phase, so it never sees a
- * task whose actions are not all there.
+ * Store a DAG: its specs first (their transactions at once), then its tasks
+ * with the materialization record in one transaction. Rex acts only on a task
+ * it has seen, and only under a record in this phase, so it never sees a task
+ * whose actions are not all there. No action gets a state key: each is
+ * pending until claimed (impliedAction), which spares etcd a write and every
+ * rex worker a watch event per action.
  */
 async function writeDag(store: Store, dag: Dag, info: MzInfo): Promise<void> {
-  await applyOps(store, [...specChunkPuts(dag.actions), ...dag.actions.map(actionPut)]);
-  const tasks = dag.tasks.map((t): Op => ({ op: "put", key: keys.task(info.mzid, t.id), value: JSON.stringify(t) }));
+  await applyOps(store, specChunkPuts(dag.actions));
+  const written = new Date().toISOString();
+  const counts = new Map<string, number>();
+  for (const a of dag.actions) counts.set(a.task, (counts.get(a.task) ?? 0) + 1);
+  const tasks = dag.tasks.map(
+    (t): Op => ({
+      op: "put",
+      key: keys.task(info.mzid, t.id),
+      value: JSON.stringify({ ...t, actions: counts.get(t.id) ?? 0, written } satisfies Task),
+    }),
+  );
   const record: Op = { op: "put", key: keys.info(info.mzid), value: JSON.stringify(info) };
   if (tasks.length < TXN_OPS) await store.txn({ compare: [], success: [...tasks, record] });
   else {
@@ -269,21 +280,36 @@ export class Driver {
   }
 }
 
-/** A materialization's actions with their specs, in key order. */
+/**
+ * A materialization's actions with their specs, in key order; `rev` 0 for an
+ * action with no state key yet (pending: impliedAction).
+ */
 export async function readActions(store: Store, mzid: MzId): Promise<{ key: string; action: Action; rev: number }[]> {
-  const specs = new Map<string, ActionSpec>();
-  // A DAG stored before specs left `/cogs/` has them one a key under `legacySpecs`.
+  const written = new Map<string, string>();
+  for (const kv of await rangeAll(store, keys.tasks(mzid))) {
+    const t = JSON.parse(kv.value) as Task;
+    if (t.written) written.set(t.id, t.written);
+  }
+  const specs = new Map<string, { spec: ActionSpec; implied?: StoredAction }>();
+  // A DAG stored before specs left `/cogs/` has them one a key under `legacySpecs` (and every action a key).
   for (const kv of await rangeAll(store, keys.legacySpecs(mzid)))
-    specs.set(keys.actionOfSpec(kv.key), parseActionSpec(kv.value));
-  for (const kv of await rangeAll(store, keys.specs(mzid)))
-    for (const [key, spec] of decodeSpecChunk(kv.key, kv.value)) specs.set(key, parseActionSpec(spec));
+    specs.set(keys.actionOfSpec(kv.key), { spec: parseActionSpec(kv.value) });
+  for (const kv of await rangeAll(store, keys.specs(mzid))) {
+    const { stage, specs: chunk } = decodeStageChunk(kv.key, kv.value);
+    for (const [id, spec] of Object.entries(chunk)) {
+      const a = { ...stage, id };
+      specs.set(keys.action(a), { spec: parseActionSpec(spec), implied: impliedAction(a, written.get(a.task)) });
+    }
+  }
   const out: { key: string; action: Action; rev: number }[] = [];
   for (const kv of await rangeAll(store, keys.actions(mzid))) {
-    const spec = specs.get(kv.key);
-    if (spec)
-      out.push({ key: kv.key, action: { ...(JSON.parse(kv.value) as StoredAction), spec }, rev: kv.modRevision });
+    const s = specs.get(kv.key);
+    if (!s) continue;
+    out.push({ key: kv.key, action: { ...(JSON.parse(kv.value) as StoredAction), spec: s.spec }, rev: kv.modRevision });
+    specs.delete(kv.key);
   }
-  return out;
+  for (const [key, s] of specs) if (s.implied) out.push({ key, action: { ...s.implied, spec: s.spec }, rev: 0 });
+  return out.sort((a, b) => compareKeys(a.key, b.key));
 }
 
 /** Delete everything the facility holds for a materialization; node records keep their state. */

@@ -10,7 +10,7 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Store, StoreStatus } from "@merge/store";
-import { type Action, keys, type MzInfo, parseKey, type WorkerRecord } from "./task.ts";
+import { type Action, impliedCount, keys, type MzInfo, parseKey, type Task, type WorkerRecord } from "./task.ts";
 
 export const CERT_WARN_DAYS = 30;
 
@@ -77,11 +77,16 @@ export async function facilityHealth(
   const infos = new Map<string, MzInfo>();
   const counts = new Map<string, { actions: number; complete: number; failed: number }>();
   const failed: FacilityHealth["failed"] = [];
+  /** Tasks, and how many of each one's actions have a key (the rest are pending: impliedAction). */
+  const tasks: { mzid: string; task: Task }[] = [];
+  const keyed = new Map<string, number>();
   for (const kv of await store.range(keys.mzPrefix)) {
     const p = parseKey(kv.key);
     if (p.type === "info") infos.set(p.mzid, JSON.parse(kv.value) as MzInfo);
+    else if (p.type === "task") tasks.push({ mzid: p.mzid, task: JSON.parse(kv.value) as Task });
     else if (p.type === "action") {
       const a = JSON.parse(kv.value) as Action;
+      keyed.set(`${p.mzid}\0${p.task}`, (keyed.get(`${p.mzid}\0${p.task}`) ?? 0) + 1);
       const c = counts.get(p.mzid) ?? { actions: 0, complete: 0, failed: 0 };
       c.actions++;
       if (a.state === "complete" || a.masked) c.complete++;
@@ -98,6 +103,13 @@ export async function facilityHealth(
       }
       counts.set(p.mzid, c);
     }
+  }
+  for (const { mzid, task } of tasks) {
+    const implied = impliedCount(task, keyed.get(`${mzid}\0${task.id}`) ?? 0);
+    if (!implied) continue;
+    const c = counts.get(mzid) ?? { actions: 0, complete: 0, failed: 0 };
+    c.actions += implied;
+    counts.set(mzid, c);
   }
   const materializations = [...infos.values()].map((i) => {
     const c = counts.get(i.mzid) ?? { actions: 0, complete: 0, failed: 0 };

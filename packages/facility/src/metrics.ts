@@ -22,7 +22,7 @@ import type { Store } from "@merge/store";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { listenOn } from "./port.ts";
 import type { RexEvent } from "./rex.ts";
-import { type Action, keys, parseKey, type Task } from "./task.ts";
+import { type Action, impliedCount, keys, parseKey, type Task } from "./task.ts";
 
 const SECONDS = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300];
 
@@ -99,15 +99,24 @@ export class FacilityMetrics {
       async collect() {
         if (!self.store) return;
         this.reset();
-        const byTask = new Map<string, { done: boolean; failed: boolean }>();
+        const byTask = new Map<string, { done: boolean; failed: boolean; keyed: number }>();
+        const tasks: [string, Task][] = [];
         for (const kv of await self.store.range(keys.mzPrefix)) {
           const p = parseKey(kv.key);
+          if (p.type === "task") tasks.push([`${p.mzid} ${p.task}`, JSON.parse(kv.value) as Task]);
           if (p.type !== "action") continue;
           const a = JSON.parse(kv.value) as Pick<Action, "state" | "masked">;
-          const t = byTask.get(`${p.mzid} ${p.task}`) ?? { done: true, failed: false };
+          const t = byTask.get(`${p.mzid} ${p.task}`) ?? { done: true, failed: false, keyed: 0 };
+          t.keyed++;
           if (!a.masked && a.state !== "complete") t.done = false;
           if (!a.masked && a.state === "error") t.failed = true;
           byTask.set(`${p.mzid} ${p.task}`, t);
+        }
+        // A task with actions that have no key yet (pending: impliedAction) is running.
+        for (const [k, task] of tasks) {
+          const t = byTask.get(k) ?? { done: true, failed: false, keyed: 0 };
+          if (impliedCount(task, t.keyed)) t.done = false;
+          byTask.set(k, t);
         }
         for (const t of byTask.values()) this.inc({ state: t.failed ? "failed" : t.done ? "done" : "running" });
       },
@@ -140,13 +149,16 @@ export class FacilityMetrics {
       const actions = (await this.store.range(`${keys.actions(t.mzid)}${encodeURIComponent(t.task)}/`)).map(
         (kv) => JSON.parse(kv.value) as Action,
       );
-      if (actions.length === 0) {
+      const stored = await this.store.get(keys.task(t.mzid, t.task));
+      if (actions.length === 0 && !stored) {
         this.openTasks.delete(k); // gone (dematerialized): not a duration
         continue;
       }
+      const task = stored ? (JSON.parse(stored.value) as Task) : undefined;
+      // Actions with no key yet are pending (impliedAction).
+      if (task && impliedCount(task, actions.length)) continue;
       if (!actions.every((a) => a.masked || a.state === "complete")) continue;
-      const task = await this.store.get(keys.task(t.mzid, t.task));
-      const phase = task ? (JSON.parse(task.value) as Task).phase : "setup";
+      const phase = task?.phase ?? "setup";
       const end = Math.max(...actions.map((a) => Date.parse(a.updated)));
       this.taskSeconds.observe({ phase }, Math.max(0, end - t.at) / 1000);
       this.openTasks.delete(k);

@@ -8,7 +8,16 @@ import { MergeError } from "@merge/xir/errors";
 import { nodeTransition } from "./actions.ts";
 import type { MzId } from "./backend.ts";
 import { rangeAll, readActions } from "./driver.ts";
-import { type Action, keys, type NodeRecord, nodeStateId, parseKey, type StoredAction, type Task } from "./task.ts";
+import {
+  type Action,
+  impliedCount,
+  keys,
+  type NodeRecord,
+  nodeStateId,
+  parseKey,
+  type StoredAction,
+  type Task,
+} from "./task.ts";
 
 export class NoSuchAction extends MergeError<"facility"> {
   constructor(message: string) {
@@ -21,10 +30,10 @@ export async function selectActions(
   store: Store,
   mzid: MzId,
   selector?: string,
-): Promise<{ key: string; action: Action }[]> {
-  const out: { key: string; action: Action }[] = [];
-  for (const { key, action } of await readActions(store, mzid)) {
-    if (!selector || matches(action, selector)) out.push({ key, action });
+): Promise<{ key: string; action: Action; rev: number }[]> {
+  const out: { key: string; action: Action; rev: number }[] = [];
+  for (const x of await readActions(store, mzid)) {
+    if (!selector || matches(x.action, selector)) out.push(x);
   }
   if (selector && !out.length) {
     throw new NoSuchAction(
@@ -41,17 +50,23 @@ function matches(a: Action, selector: string): boolean {
   return a.task === p[0] && a.stage === Number(p[1]) && a.id === p[2];
 }
 
+/**
+ * Change an action as read (`read`): one with no key yet (pending, see
+ * impliedAction) gets its first, compared absent, so a claim meanwhile wins.
+ */
 async function update(
   store: Store,
-  key: string,
-  spec: Action["spec"],
+  read: { key: string; action: Action; rev: number },
   change: (a: Action) => Action | undefined,
 ): Promise<Action | undefined> {
+  const { key, action } = read;
+  const { spec, ...implied } = action;
   const r = await updateJSON<StoredAction>(
     store,
     key,
     (cur) => {
-      const next = cur && change({ ...cur, spec });
+      const base = cur ?? (read.rev === 0 ? implied : undefined);
+      const next = base && change({ ...base, spec });
       if (!next) return undefined;
       const { spec: _spec, ...stored } = next;
       return stored;
@@ -66,8 +81,8 @@ const now = () => new Date().toISOString();
 /** Put actions in error back to pending; rex retries them. Returns the actions cleared. */
 export async function clearErrors(store: Store, mzid: MzId, selector?: string): Promise<Action[]> {
   const out: Action[] = [];
-  for (const { key, action } of await selectActions(store, mzid, selector)) {
-    const a = await update(store, key, action.spec, (a) =>
+  for (const read of await selectActions(store, mzid, selector)) {
+    const a = await update(store, read, (a) =>
       a.state === "error" ? { ...a, state: "pending", error: undefined, updated: now() } : undefined,
     );
     if (a) out.push(a);
@@ -78,8 +93,9 @@ export async function clearErrors(store: Store, mzid: MzId, selector?: string): 
 /** Mark actions complete by hand, so dependent stages and tasks go ahead. Node records follow. */
 export async function completeByHand(store: Store, mzid: MzId, selector: string): Promise<Action[]> {
   const out: Action[] = [];
-  for (const { key, action } of await selectActions(store, mzid, selector)) {
-    const a = await update(store, key, action.spec, (a) =>
+  for (const read of await selectActions(store, mzid, selector)) {
+    const { key } = read;
+    const a = await update(store, read, (a) =>
       a.state === "complete"
         ? undefined
         : { ...a, state: "complete", error: undefined, completedBy: "manual", updated: now() },
@@ -105,10 +121,8 @@ export async function completeByHand(store: Store, mzid: MzId, selector: string)
 /** Mask (or unmask) actions: rex skips masked actions and treats them as done. */
 export async function mask(store: Store, mzid: MzId, selector: string, masked = true): Promise<Action[]> {
   const out: Action[] = [];
-  for (const { key, action } of await selectActions(store, mzid, selector)) {
-    const a = await update(store, key, action.spec, (a) =>
-      a.masked === masked ? undefined : { ...a, masked, updated: now() },
-    );
+  for (const read of await selectActions(store, mzid, selector)) {
+    const a = await update(store, read, (a) => (a.masked === masked ? undefined : { ...a, masked, updated: now() }));
     if (a) out.push(a);
   }
   return out;
@@ -140,6 +154,12 @@ export async function pendingTasks(store: Store, mzid?: MzId): Promise<PendingTa
     if (a.masked || a.state === "complete") continue;
     if (a.state === "error") t.errors++;
     else t.pending++;
+  }
+  // Actions with no key yet are pending (impliedAction).
+  for (const t of tasks.values()) {
+    const implied = impliedCount(t.task, t.total);
+    t.total += implied;
+    t.pending += implied;
   }
   return [...tasks.values()].filter((t) => t.pending + t.errors > 0);
 }

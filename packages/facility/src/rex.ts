@@ -8,8 +8,10 @@
  * A worker claims a batch of actions of one materialization in one
  * transaction: one claim key (`/cogs/claim/<mzid>/<nonce>`, listing the
  * actions) attached to the worker's lease, and each action rewritten (its
- * attempts) comparing its revision. That compare-and-swap makes two claims of
- * one action exclusive; a dead worker's claims vanish when its lease expires,
+ * attempts) comparing its revision, or, an action with no key yet (pending
+ * since its DAG was written: impliedAction), created comparing it absent and
+ * its spec chunk unchanged. That compare-and-swap makes two claims of one
+ * action exclusive; a dead worker's claims vanish when its lease expires,
  * so another worker retries the actions (actions are idempotent). An outcome is
  * recorded only while its claim is still held; the last outcome of a batch
  * deletes the claim.
@@ -44,6 +46,8 @@ import {
   actionNode,
   type Claim,
   claimedActions,
+  impliedAction,
+  impliedCount,
   keys,
   type MzInfo,
   type NodeRecord,
@@ -223,10 +227,19 @@ interface Job {
   bad?: string;
   transition?: { during: NodeState; target: NodeState };
   claimRev: number;
-  /** The action's revision when the claim was prepared. */
+  /** The action's revision when the claim was prepared (0: it has no key yet, see impliedAction). */
   rev: number;
+  /** For an action with no key yet: its spec chunk as read, compared so a withdrawn DAG's action is not claimed. */
+  chunk?: { key: string; rev: number };
   compare: Compare[];
   ops: Op[];
+}
+
+/** A task's spec chunk as a worker read it. */
+interface SpecChunk {
+  key: string;
+  rev: number;
+  specs: Record<string, string>;
 }
 
 interface Running {
@@ -256,7 +269,7 @@ export class Rex {
    * spec in its watch; kept here as decoded, by task (mzid\0task), stage and
    * action id, no key built for any (a worker claims a quarter of them).
    */
-  private readonly chunks = new Map<string, Map<number, Record<string, string>[]>>();
+  private readonly chunks = new Map<string, Map<number, SpecChunk[]>>();
   /** Action key → its spec, of a DAG stored before chunks: one a key under `/cogs/`, brought by the watch. */
   private readonly specs = new Map<string, string>();
   /** Task (mzid\0task) → the read of its specs in flight (a token: a read the task's deletion overtook is dropped). */
@@ -544,6 +557,9 @@ export class Rex {
           this.reading.delete(t);
           this.unreadable.delete(t);
           this.chunks.delete(t);
+          // Its actions with no key go too (those with one are deleted with it, each an event).
+          for (const stage of m.actions.get(k.task)?.values() ?? [])
+            for (const [key, a] of stage.actions) if (!a.rev) stageSet(stage, key, undefined, false);
           if (this.specs.size) {
             const prefix = `${keys.actions(k.mzid)}${encodeURIComponent(k.task)}/`;
             for (const key of this.specs.keys()) if (key.startsWith(prefix)) this.specs.delete(key);
@@ -661,26 +677,62 @@ export class Rex {
         }
         // The task was deleted (and perhaps written anew) meanwhile: these are not its specs.
         if (this.reading.get(t) !== token) return;
-        const stages = new Map<number, Record<string, string>[]>();
+        const stages = new Map<number, SpecChunk[]>();
         for (const kv of found) {
           try {
             const { stage, specs } = decodeStageChunk(kv.key, kv.value);
+            const chunk: SpecChunk = { key: kv.key, rev: kv.modRevision, specs };
             const list = stages.get(stage.stage);
-            if (list) list.push(specs);
-            else stages.set(stage.stage, [specs]);
+            if (list) list.push(chunk);
+            else stages.set(stage.stage, [chunk]);
           } catch (err) {
-            this.opts.log?.(`rex ${this.id}: ${(err as Error).message}`);
-            this.unreadable.set(t, (err as Error).message);
+            // Its actions cannot even be named (those with no key yet): the chunk is the error, and the task
+            // waits (see `whole`) for an operator to dematerialize.
+            const error = (err as Error).message;
+            this.opts.log?.(`rex ${this.id}: ${error}`);
+            this.unreadable.set(t, error);
+            this.opts.onEvent?.({ type: "error", key: kv.key, worker: this.id, attempts: 0, error });
           }
         }
         this.chunks.set(t, stages);
         this.reading.set(t, "read");
+        this.imply(mzid, task, stages);
         return;
       }
     } finally {
       this.readsInFlight--;
       this.dirty.add(mzid);
       this.schedule();
+    }
+  }
+
+  /**
+   * The task's actions its chunks name and the mirror has no key for: pending,
+   * untried (impliedAction), at revision 0 until a claim creates their key.
+   */
+  private imply(mzid: MzId, task: string, stages: Map<number, SpecChunk[]>): void {
+    const m = this.mzs.get(mzid);
+    if (!m) return;
+    const written = m.tasks.get(task)?.written;
+    let byStage = m.actions.get(task);
+    if (!byStage) {
+      byStage = new Map();
+      m.actions.set(task, byStage);
+    }
+    for (const [s, chunks] of stages) {
+      let stage = byStage.get(s);
+      if (!stage) {
+        stage = newStage();
+        byStage.set(s, stage);
+      }
+      for (const chunk of chunks) {
+        for (const id in chunk.specs) {
+          const a = { mzid, task, stage: s, id };
+          const key = keys.action(a);
+          if (!stage.actions.has(key))
+            stageSet(stage, key, { value: impliedAction(a, written), rev: 0 }, this.claims.has(key));
+        }
+      }
     }
   }
 
@@ -768,11 +820,11 @@ export class Rex {
           lingering ??= this.lingering(mzid, m);
           if (lingering) continue;
         }
-        const share = this.share(mzid, r);
         let room = Math.max(0, this.concurrency - this.running.size - picked.length - stolen.length);
         if (task.phase === "teardown")
           room = Math.min(room, Math.max(0, this.teardownConcurrency - this.runningTeardown - pickedTeardown));
-        if (share.mine.length + share.stolen.length > room) pending = true;
+        const share = this.share(mzid, task.id, r, room);
+        if (share.more || share.mine.length + share.stolen.length > room) pending = true;
         const took = Math.min(room, share.mine.length + share.stolen.length);
         if (task.phase === "teardown") pickedTeardown += took;
         picked.push(...share.mine.slice(0, room));
@@ -827,18 +879,34 @@ export class Rex {
    */
   private share(
     mzid: MzId,
-    free: [string, Cached<StoredAction>][],
-  ): { mine: Cached<StoredAction>[]; stolen: Cached<StoredAction>[] } {
-    const all = () => ({ mine: free.map(([, a]) => a), stolen: [] });
+    task: string,
+    stage: StageCache,
+    room: number,
+  ): { mine: Cached<StoredAction>[]; stolen: Cached<StoredAction>[]; more: boolean } {
+    // A look at as many as are taken now (and one more, to know there are more), not the whole stage on
+    // every pump: a stage of a thousand pending, looked at whole a few hundred times by each worker, was
+    // a tenth of a worker's CPU. Those further on are looked at (their owners too) once room is left.
+    const all = () => {
+      const mine: Cached<StoredAction>[] = [];
+      for (const [, a] of this.free(stage)) {
+        if (mine.length > room) return { mine, stolen: [], more: true };
+        mine.push(a);
+      }
+      return { mine, stolen: [], more: false };
+    };
     if (this.workerList.length < 2) return all();
-    const task = free[0]?.[1].value.task;
-    if (task !== undefined && this.eager.delete(`${mzid}\0${task}`) && free.length <= EAGER_MAX) return all();
+    if (this.eager.delete(`${mzid}\0${task}`) && stage.pending.size <= EAGER_MAX) return all();
     const now = Date.now();
     const mine: Cached<StoredAction>[] = [];
     const stolen: Cached<StoredAction>[] = [];
     const fromFull: Cached<StoredAction>[] = [];
     let soonest = Number.POSITIVE_INFINITY;
-    for (const [key, a] of free) {
+    let more = false;
+    for (const [key, a] of this.free(stage)) {
+      if (mine.length + stolen.length > room) {
+        more = true;
+        break;
+      }
       const owner = this.ownerOf(key);
       if (owner === this.id) {
         mine.push(a);
@@ -873,18 +941,36 @@ export class Rex {
       this.stealTimers.set(mzid, t);
     }
     // Taken from the far end of the owner's list: the owner claims from the near end, so the two rarely collide.
-    return { mine, stolen: stolen.reverse() };
+    return { mine, stolen: stolen.reverse(), more };
   }
 
   private taskDone(m: MzCache, taskId: string): boolean {
     const task = m.tasks.get(taskId);
-    if (!task) return false;
+    if (!task || !this.whole(m, task)) return false;
     for (const stage of m.actions.get(taskId)?.values() ?? []) if (stage.notDone) return false;
     return true;
   }
 
-  /** The task's runnable actions now, or why there are none. */
-  private runnable(m: MzCache, task: Task): [string, Cached<StoredAction>][] | "done" | "blocked" {
+  /**
+   * Whether the mirror holds every action of the task: those with a key, and
+   * the others once its chunks are read (impliedAction). Until then the
+   * chunks' read is started and the task counts as not done.
+   */
+  private whole(m: MzCache, task: Task): boolean {
+    const t = `${task.mzid}\0${task.id}`;
+    const specs = this.reading.get(t);
+    if (specs === "read" && !this.unreadable.has(t)) return true;
+    let keyed = 0;
+    for (const stage of m.actions.get(task.id)?.values() ?? []) keyed += stage.actions.size;
+    if (!impliedCount(task, keyed)) return true;
+    // A chunk that does not decode hides actions for good: the task never counts as done.
+    if (specs === undefined) void this.readSpecs(task.mzid, task.id);
+    return false;
+  }
+
+  /** The task's stage whose pending actions may run now (see `free`), or why there is none. */
+  private runnable(m: MzCache, task: Task): StageCache | "done" | "blocked" {
+    if (!this.whole(m, task)) return "blocked";
     const stages = m.actions.get(task.id);
     if (!stages) return "done";
     let current: StageCache | undefined;
@@ -899,19 +985,22 @@ export class Rex {
     const specs = this.reading.get(`${task.mzid}\0${task.id}`);
     if (specs === undefined) void this.readSpecs(task.mzid, task.id);
     if (specs !== "read") return "blocked";
-    const out: [string, Cached<StoredAction>][] = [];
-    for (const key of current.pending) {
-      if (this.running.has(key)) continue;
-      const a = current.actions.get(key)!;
-      if (this.contested.get(key) !== a.rev) out.push([key, a]);
-    }
-    return out.length ? out : "blocked";
+    return current;
   }
 
-  /** An action's spec as its task's chunks hold it (as JSON), if they do. */
-  private specOf(a: StoredAction): string | undefined {
+  /** A stage's pending actions that may be claimed now: not running here, not lost to a claim unseen yet. */
+  private *free(stage: StageCache): Generator<[string, Cached<StoredAction>]> {
+    for (const key of stage.pending) {
+      if (this.running.has(key)) continue;
+      const a = stage.actions.get(key)!;
+      if (this.contested.get(key) !== a.rev) yield [key, a];
+    }
+  }
+
+  /** The chunk of its task's that holds an action's spec, if one does. */
+  private chunkOf(a: StoredAction): SpecChunk | undefined {
     for (const chunk of this.chunks.get(`${a.mzid}\0${a.task}`)?.get(a.stage) ?? [])
-      if (Object.hasOwn(chunk, a.id)) return chunk[a.id];
+      if (Object.hasOwn(chunk.specs, a.id)) return chunk;
     return undefined;
   }
 
@@ -922,7 +1011,8 @@ export class Rex {
     let bad: string | undefined;
     let spec: ActionSpec = { kind: "node.power", resource: "", power: "on" };
     const { mzid, task } = cached.value;
-    const stored = this.specOf(cached.value) ?? this.specs.get(key);
+    const chunk = this.chunkOf(cached.value);
+    const stored = chunk ? chunk.specs[cached.value.id] : this.specs.get(key);
     if (stored === undefined) {
       const why = this.unreadable.get(`${mzid}\0${task}`);
       bad = why
@@ -970,9 +1060,11 @@ export class Rex {
       bad,
       transition,
       claimRev: 0,
-      compare: [{ key, target: "modRevision", op: "==", value: cached.rev }],
+      // No key yet: the claim creates it, so a second claim finds it there (exclusive as a revision compare).
+      compare: [cached.rev ? { key, target: "modRevision", op: "==", value: cached.rev } : { key, target: "absent" }],
       ops,
       rev: cached.rev,
+      chunk: !cached.rev && chunk ? { key: chunk.key, rev: chunk.rev } : undefined,
     };
     const teardown = this.mzs.get(claimed.mzid)?.tasks.get(claimed.task)?.phase === "teardown";
     if (teardown) this.runningTeardown++;
@@ -1013,13 +1105,19 @@ export class Rex {
     for (const jobs of byMz.values()) {
       let cur: Job[] = [];
       let ops = 1;
+      // Compares (and the failure branch's gets): the claim key's, each action's, each chunk's once.
+      let compares = 1;
+      let chunks = new Set<string>();
       for (const j of jobs) {
-        if (cur.length && ops + j.ops.length > TXN_OPS) {
+        const more = j.chunk && !chunks.has(j.chunk.key) ? 2 : 1;
+        if (cur.length && (ops + j.ops.length > TXN_OPS || compares + more > TXN_OPS)) {
           batches.push(cur);
-          [cur, ops] = [[], 1];
+          [cur, ops, compares, chunks] = [[], 1, 1, new Set()];
         }
         cur.push(j);
         ops += j.ops.length;
+        compares += j.chunk && !chunks.has(j.chunk.key) ? 2 : 1;
+        if (j.chunk) chunks.add(j.chunk.key);
       }
       if (cur.length) batches.push(cur);
     }
@@ -1038,12 +1136,22 @@ export class Rex {
    */
   private async claimBatch(jobs: Job[], tries = 3): Promise<void> {
     const b = this.batch(jobs);
+    const chunks = new Map<string, number>();
+    for (const j of jobs) if (j.chunk) chunks.set(j.chunk.key, j.chunk.rev);
     let r: TxnResult;
     try {
       r = await this.store.txn({
-        compare: [{ key: b.key, target: "absent" }, ...jobs.flatMap((j) => j.compare)],
+        compare: [
+          { key: b.key, target: "absent" },
+          ...jobs.flatMap((j) => j.compare),
+          ...[...chunks].map(([key, rev]): Compare => ({ key, target: "modRevision", op: "==", value: rev })),
+        ],
         success: [{ op: "put", key: b.key, value: b.value, lease: this.lease }, ...jobs.flatMap((j) => j.ops)],
-        failure: [{ op: "get", key: b.key }, ...jobs.map((j): Op => ({ op: "get", key: j.key }))],
+        failure: [
+          { op: "get", key: b.key },
+          ...jobs.map((j): Op => ({ op: "get", key: j.key })),
+          ...[...chunks.keys()].map((key): Op => ({ op: "get", key })),
+        ],
       });
     } catch (err) {
       this.opts.log?.(`rex ${this.id}: claim failed: ${(err as Error).message}`);
@@ -1058,8 +1166,11 @@ export class Rex {
       this.ours(b, r.gets.slice(1));
       return;
     }
+    // Chunks as read back: one that changed (the DAG withdrawn) leaves its actions to whoever sees why.
+    const chunkNow = new Map([...chunks.keys()].map((key, i) => [key, r.gets[jobs.length + 1 + i]?.modRevision ?? 0]));
     const free = jobs.filter((j, i) => {
-      if (r.gets[i + 1]?.modRevision === j.rev) return true;
+      const chunkSame = !j.chunk || chunkNow.get(j.chunk.key) === j.chunk.rev;
+      if ((r.gets[i + 1]?.modRevision ?? 0) === j.rev && chunkSame) return true;
       this.contested.set(j.key, j.rev);
       this.release(j);
       return false;

@@ -8,6 +8,8 @@
  * chunk of a task, parses only the specs of the actions it claims. Nobody
  * watches them: a rex worker reads a task's chunks once, when the task
  * appears, and the driver and `cog` read them with the actions (readActions).
+ * They also say which actions there are: an action with no state key is
+ * pending (impliedAction in task.ts).
  */
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Op } from "@merge/store";
@@ -62,20 +64,10 @@ function encode(chunk: Record<string, string>): string {
 }
 
 /**
- * The specs of one stored chunk (each as JSON: parseActionSpec), by action key;
- * a chunk that does not decode is an error naming its key.
- */
-export function decodeSpecChunk(chunkKey: string, value: string): Map<string, string> {
-  const { stage, specs } = decodeStageChunk(chunkKey, value);
-  const out = new Map<string, string>();
-  for (const [id, spec] of Object.entries(specs)) out.set(keys.action({ ...stage, id }), spec);
-  return out;
-}
-
-/**
- * One stored chunk as its stage and its specs by action id, without building
- * each action's key (every rex worker decodes every chunk of every task, and
- * looks up only the few it claims); an error as in decodeSpecChunk.
+ * One stored chunk as its stage and its specs (each as JSON: parseActionSpec)
+ * by action id, without building each action's key (every rex worker decodes
+ * every chunk of every task); a chunk that does not decode is an error naming
+ * its key.
  */
 export function decodeStageChunk(
   chunkKey: string,

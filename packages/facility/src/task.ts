@@ -2,7 +2,8 @@
  * The task model: a materialization's work as a DAG of tasks. A task has stages
  * run in order; a stage has actions run in parallel. Tasks depend on other tasks
  * of the same materialization by id. All of it lives in the store, one key per
- * task and per action, so rex workers can claim single actions by compare-and-swap.
+ * task and per action once claimed (until then its spec chunk implies it:
+ * impliedAction), so rex workers can claim single actions by compare-and-swap.
  */
 import type { ActionState, MzStatus } from "@merge/materialize";
 import type {
@@ -59,6 +60,13 @@ export interface Task {
   stages: number;
   /** What the task is for, for operators. */
   description: string;
+  /**
+   * How many actions the task has, and when its DAG was written: an action
+   * with no state key is pending, untried since then (see impliedAction).
+   * Absent in tasks stored before actions could be implied (each had a key).
+   */
+  actions?: number;
+  written?: string;
 }
 
 /** A materialization as the facility records it. */
@@ -104,10 +112,34 @@ export interface NodeRecord {
 }
 
 /**
+ * The state of an action its DAG wrote no key for: the driver stores only
+ * the spec chunks (spec-chunks.ts), and an action is pending with no tries
+ * until its first claim creates its key (comparing it absent, which keeps two
+ * claims exclusive). Every reader of actions fills these in.
+ */
+export function impliedAction(a: Pick<Action, "mzid" | "task" | "stage" | "id">, written = ""): StoredAction {
+  return {
+    mzid: a.mzid,
+    task: a.task,
+    stage: a.stage,
+    id: a.id,
+    state: "pending",
+    masked: false,
+    attempts: 0,
+    updated: written,
+  };
+}
+
+/** Actions of a task that have no key yet (pending: impliedAction), given how many have one. */
+export function impliedCount(task: Pick<Task, "actions">, keyed: number): number {
+  return Math.max(0, (task.actions ?? 0) - keyed);
+}
+
+/**
  * A rex worker's claim on a batch of actions of one materialization, under
  * `keys.claim(mzid, nonce)` on the worker's lease. The claim transaction also
- * rewrites each action (its attempts), comparing its revision: that is what
- * makes two claims of one action exclusive.
+ * rewrites each action (its attempts), comparing its revision, or creates it,
+ * comparing it absent: that is what makes two claims of one action exclusive.
  */
 export interface Claim {
   worker: string;
@@ -313,9 +345,4 @@ export function claimedActions(mzid: MzId, claim: Claim): string[] {
 export function storedAction(a: Action): string {
   const { spec: _spec, ...rest } = a;
   return JSON.stringify(rest);
-}
-
-/** The put that creates an action's state (its spec goes in a chunk: spec-chunks.ts). */
-export function actionPut(a: Action): { op: "put"; key: string; value: string } {
-  return { op: "put", key: keys.action(a), value: storedAction(a) };
 }

@@ -104,7 +104,7 @@ test("a DAG stored with one spec a key under /cogs/ (before chunks) runs, reads 
   }
 });
 
-test("a spec chunk that does not decode: its actions fail naming the chunk, and reading the DAG says which key", async () => {
+test("a spec chunk that does not decode: rex reports it and holds its task, and reading the DAG says which key", async () => {
   const { store, driver } = onMemory();
   const mzid = "badchunk.exp.proj";
   await driver.notifyIncoming(mzid);
@@ -117,13 +117,23 @@ test("a spec chunk that does not decode: its actions fail naming the chunk, and 
   const { rex, journal } = await startRex(store, { durations: { imaging: 0, power: 0, network: 0, infrapod: 0 } });
   try {
     await statusIs(driver, mzid, "error").catch(() => undefined);
-    const errors = await until("the nodes' actions in error", async () => {
+    // The nodes' actions have no key yet (impliedAction): the chunk is what is in error, and the task waits.
+    const errors = await until("the chunk in error", async () => {
       const e = journal.of("error");
-      return e.length >= dag.actions.filter((a) => a.task === "nodes").length ? e : undefined;
+      return e.length ? e : undefined;
     });
     for (const e of errors) {
       assert.ok("error" in e && e.error.includes(nodes.key), `error names the chunk: ${"error" in e ? e.error : ""}`);
     }
+    await rex.idle();
+    assert.ok(
+      !journal.of("complete").some((e) => "key" in e && e.key.includes("/action/nodes/")),
+      "no action of the task with the spoiled chunk ran",
+    );
+    assert.ok(
+      dag.actions.some((a) => a.task === "nodes"),
+      "the task has actions",
+    );
   } finally {
     await rex.stop();
   }

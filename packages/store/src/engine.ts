@@ -92,14 +92,16 @@ function checkCompare(c: Compare): void {
   }
 }
 
-/** An op's key checked; the op is named (`where`) only in the error. */
-function opKey(key: unknown, where: () => string): void {
+/** An op's key checked; the op is named (`txn branch[i]`) only in the error. */
+function opKey(key: unknown, branch: string, i: number): void {
   try {
     checkKey(key);
   } catch {
-    checkKey(key, `${where()}.key`);
+    checkKey(key, `${where(branch, i)}.key`);
   }
 }
+
+const where = (branch: string, i: number) => `txn ${branch}[${i}]`;
 
 /**
  * Checks one branch as etcd does: every op well-formed, no key put twice, and no put
@@ -118,20 +120,24 @@ function checkBranch(ops: Op[], branch: string): void {
   const prefixes: string[] = [];
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
-    // Named only when something is wrong (a transaction of a hundred ops is checked on every call).
-    const where = () => `txn ${branch}[${i}]`;
-    if (typeof op !== "object" || op === null) throw new StoreError("invalid", `${where()} must be an op object`);
+    // Named only when something is wrong (a transaction of a hundred ops is checked on every call), and
+    // with no closure made per op: each is a property definition under tsx, a tenth of this check's time.
+    if (typeof op !== "object" || op === null)
+      throw new StoreError("invalid", `${where(branch, i)} must be an op object`);
     switch (op.op) {
       case "put":
-        opKey(op.key, where);
+        opKey(op.key, branch, i);
         checkValue(op.value, op.key);
         if (op.lease !== undefined) checkLease(op.lease);
         if (puts.has(op.key))
-          throw new StoreError("invalid", `${where()}: key ${JSON.stringify(op.key)} is put twice in one transaction`);
+          throw new StoreError(
+            "invalid",
+            `${where(branch, i)}: key ${JSON.stringify(op.key)} is put twice in one transaction`,
+          );
         puts.add(op.key);
         break;
       case "delete":
-        opKey(op.key, where);
+        opKey(op.key, branch, i);
         deletes.push(op.key);
         break;
       case "deletePrefix":
@@ -139,12 +145,12 @@ function checkBranch(ops: Op[], branch: string): void {
         prefixes.push(op.prefix);
         break;
       case "get":
-        opKey(op.key, where);
+        opKey(op.key, branch, i);
         break;
       default:
         throw new StoreError(
           "invalid",
-          `${where()}.op must be put, delete, deletePrefix or get, got ${String((op as { op: unknown }).op)}`,
+          `${where(branch, i)}.op must be put, delete, deletePrefix or get, got ${String((op as { op: unknown }).op)}`,
         );
     }
   }

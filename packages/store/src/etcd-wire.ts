@@ -346,6 +346,9 @@ const bytesLen = (b: Buffer | undefined) => (b ? 1 + varintLen(b.length) + b.len
 const uintLen = (n: number) => (n === 0 ? 0 : 1 + varintLen(n));
 const msgLen = (field: number, len: number) => varintLen(field << 3) + varintLen(len) + len;
 
+/** A compare's value when it has none: one buffer, only read (an allocation per compare was much of encoding a claim). */
+const EMPTY = Buffer.alloc(0);
+
 /** One compare's fields and their length, or undefined for a compare this encoder leaves to protobufjs. */
 function compareParts(c: NonNullable<TxnShape["compare"]>[number]) {
   const result = uint(c.result ?? 0);
@@ -360,9 +363,9 @@ function compareParts(c: NonNullable<TxnShape["compare"]>[number]) {
     target === 0 ? [4, version] : target === 1 ? [5, create] : target === 2 ? [6, mod] : target === 3 ? [7, -1] : [];
   if (union.length === 0) return undefined;
   const [field, n] = union as [number, number];
-  const unionLen = field === 7 ? bytesLen(c.value ?? Buffer.alloc(0)) : 1 + varintLen(n);
+  const unionLen = field === 7 ? bytesLen(c.value ?? EMPTY) : 1 + varintLen(n);
   const len = uintLen(result) + uintLen(target) + bytesLen(c.key) + unionLen;
-  return { result, target, key: c.key, field, n, value: c.value ?? Buffer.alloc(0), len };
+  return { result, target, key: c.key, field, n, value: c.value ?? EMPTY, len };
 }
 
 /** One op's request and its length, or undefined for an op this encoder leaves to protobufjs. */
