@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
@@ -75,10 +76,21 @@ union nlreq {
     union {
       struct ifaddrmsg a;
       struct rtmsg r;
+      struct ndmsg n;
     } u;
   } m;
   char raw[512];
 };
+
+/* A create-or-replace request of this type, its message (`msglen` bytes, zeroed) next. */
+static struct nlmsghdr *nl_begin(union nlreq *buf, int type, size_t msglen) {
+  memset(buf, 0, sizeof *buf);
+  struct nlmsghdr *h = (struct nlmsghdr *)buf->raw;
+  h->nlmsg_len = NLMSG_LENGTH(msglen);
+  h->nlmsg_type = type;
+  h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+  return h;
+}
 
 static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
   struct rtattr *rta = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
@@ -88,36 +100,40 @@ static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
   h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* Send one request, return 0 or -errno from the kernel's answer. */
+/* One netlink socket for the boot's requests (opened on first use, closed when the boot ends): a socket a
+   request was most of the sockets each node made while every node boots at once. */
+static int nl_fd = -1;
+static unsigned nl_seq;
+
+static void boot_sockets_close(void) {
+  if (nl_fd >= 0) close(nl_fd), nl_fd = -1;
+  if (ctl_fd >= 0) close(ctl_fd), ctl_fd = -1;
+}
+
+/* Send one request, return 0 or -errno from the kernel's answer (to this request: matched by sequence). */
 static int nl_talk(struct nlmsghdr *h) {
-  int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (s < 0) return -errno;
+  if (nl_fd < 0 && (nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0) return -errno;
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
   h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-  h->nlmsg_seq = 1;
-  if (sendto(s, h, h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = -errno;
-    close(s);
-    return e;
-  }
+  h->nlmsg_seq = ++nl_seq;
+  int e = 0;
+  if (sendto(nl_fd, h, h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) e = -errno;
   char buf[8192];
-  for (;;) {
-    ssize_t n = recv(s, buf, sizeof buf, 0);
+  while (e == 0) {
+    ssize_t n = recv(nl_fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      int e = n < 0 ? -errno : -EIO;
-      close(s);
-      return e;
+      e = n < 0 ? -errno : -EIO;
+      break;
     }
     int len = (int)n;
-    for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
-      if (r->nlmsg_type == NLMSG_ERROR) {
-        int e = ((struct nlmsgerr *)NLMSG_DATA(r))->error;
-        close(s);
-        return e;
-      }
-    }
+    for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, len); r = NLMSG_NEXT(r, len))
+      if (r->nlmsg_type == NLMSG_ERROR && r->nlmsg_seq == h->nlmsg_seq) return ((struct nlmsgerr *)NLMSG_DATA(r))->error;
   }
+  /* A socket in an unknown state (a half-read answer): the next request gets a fresh one. */
+  close(nl_fd);
+  nl_fd = -1;
+  return e;
 }
 
 /* "10.0.0.1/24" or "fd00::1/64" (no length: a host) */
@@ -133,22 +149,23 @@ static int parse_cidr(const char *s, int *fam, unsigned char *addr, int *plen) {
   return *plen < 0 || *plen > max ? -1 : 0;
 }
 
+/* if_nametoindex's ioctl, on the init's socket (if_nametoindex opens one a call). */
 static int if_index(const char *name) {
-  int i = (int)if_nametoindex(name);
-  return i > 0 ? i : -ENODEV;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  int s = ctl_sock();
+  if (s < 0 || ioctl(s, SIOCGIFINDEX, &ifr) < 0 || ifr.ifr_ifindex <= 0) return -ENODEV;
+  return ifr.ifr_ifindex;
 }
 
 static int addr_replace(const char *ifname, const char *cidr) {
   union nlreq buf;
-  memset(&buf, 0, sizeof buf);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf.raw;
+  struct nlmsghdr *h = nl_begin(&buf, RTM_NEWADDR, sizeof buf.m.u.a);
   unsigned char a[16];
   int fam, plen, idx = if_index(ifname);
   if (idx < 0) return idx;
   if (parse_cidr(cidr, &fam, a, &plen) < 0) return -EINVAL;
-  h->nlmsg_len = NLMSG_LENGTH(sizeof buf.m.u.a);
-  h->nlmsg_type = RTM_NEWADDR;
-  h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
   buf.m.u.a.ifa_family = fam;
   buf.m.u.a.ifa_prefixlen = plen;
   buf.m.u.a.ifa_index = idx;
@@ -160,8 +177,7 @@ static int addr_replace(const char *ifname, const char *cidr) {
 
 static int route_replace(const char *dest, const char *gw, const char *ifname) {
   union nlreq buf;
-  memset(&buf, 0, sizeof buf);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf.raw;
+  struct nlmsghdr *h = nl_begin(&buf, RTM_NEWROUTE, sizeof buf.m.u.r);
   unsigned char d[16], g[16];
   int fam = AF_INET, plen = 0, gfam, idx = if_index(ifname);
   if (idx < 0) return idx;
@@ -169,9 +185,6 @@ static int route_replace(const char *dest, const char *gw, const char *ifname) {
   if (inet_pton(gfam = strchr(gw, ':') ? AF_INET6 : AF_INET, gw, g) != 1) return -EINVAL;
   if (strcmp(dest, "default") == 0) fam = gfam;
   if (gfam != fam) return -EINVAL;
-  h->nlmsg_len = NLMSG_LENGTH(sizeof buf.m.u.r);
-  h->nlmsg_type = RTM_NEWROUTE;
-  h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
   buf.m.u.r.rtm_family = fam;
   buf.m.u.r.rtm_dst_len = plen;
   buf.m.u.r.rtm_table = RT_TABLE_MAIN;
@@ -185,12 +198,32 @@ static int route_replace(const char *dest, const char *gw, const char *ifname) {
   return nl_talk(h);
 }
 
+/* A neighbour entry, STALE: used at once without an ARP request, and checked by unicast probes if it is used
+   for long without a reply (so a changed MAC is found; `ip neigh replace ... nud stale`). */
+static int neigh_stale(const char *ifname, struct in_addr ip, const uint8_t *mac) {
+  union nlreq buf;
+  struct nlmsghdr *h = nl_begin(&buf, RTM_NEWNEIGH, sizeof buf.m.u.n);
+  int idx = if_index(ifname);
+  if (idx < 0) return idx;
+  buf.m.u.n.ndm_family = AF_INET;
+  buf.m.u.n.ndm_ifindex = idx;
+  buf.m.u.n.ndm_state = NUD_STALE;
+  buf.m.u.n.ndm_type = RTN_UNICAST;
+  nl_attr(h, NDA_DST, &ip, 4);
+  nl_attr(h, NDA_LLADDR, mac, 6);
+  return nl_talk(h);
+}
+
 /* ---- DHCP: DISCOVER (rapid commit) / OFFER / REQUEST / ACK on eth0 ---- */
 
 struct lease {
   struct in_addr ip, server, router, dns;
   int plen;
   char domain[256];
+  /* Where the ACK came from (IP and MAC source): the infrapod, the node's router, DNS server and foundry. */
+  struct in_addr from;
+  uint8_t from_mac[6];
+  int has_from;
 };
 
 struct bootp {
@@ -306,9 +339,16 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
       struct pollfd pf = {rx, POLLIN, 0};
       if (poll(&pf, 1, t) <= 0) continue;
       uint8_t buf[1600];
-      ssize_t n = recv(rx, buf, sizeof buf, 0);
+      struct sockaddr_ll src;
+      socklen_t srclen = sizeof src;
+      ssize_t n = recvfrom(rx, buf, sizeof buf, 0, (struct sockaddr *)&src, &srclen);
       struct lease r;
       int mt = dhcp_parse(buf, n, xid, mac, &r);
+      if (mt && src.sll_halen == 6) {
+        memcpy(&r.from, buf + 12, 4);
+        memcpy(r.from_mac, src.sll_addr, 6);
+        r.has_from = 1;
+      }
       if (mt == 2 && type == 1) { /* OFFER: request it */
         offer = r;
         type = 3;
@@ -379,7 +419,8 @@ static int dns_a(struct in_addr server, const char *name, struct in_addr *out) {
 }
 
 /* ---- HTTP: GET http://server/path into a malloc'd buffer (the body) ---- */
-static char *http_get(struct in_addr server, const char *path, char *err, size_t errlen) {
+/* `accounts` (if given): what the foundry's X-Merge-Accounts header says (1 it has accounts.sh, 0 not, -1 no header). */
+static char *http_get(struct in_addr server, const char *path, char *err, size_t errlen, int *accounts) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return snprintf(err, errlen, "socket: %s", strerror(errno)), NULL;
   struct timeval tv = {5, 0};
@@ -415,6 +456,12 @@ static char *http_get(struct in_addr server, const char *path, char *err, size_t
     free(buf);
     return NULL;
   }
+  if (accounts) {
+    *body = 0;
+    static const char hdr[] = "\r\nX-Merge-Accounts: ";
+    char *a = strstr(buf, hdr);
+    *accounts = a ? a[sizeof hdr - 1] == '1' : -1;
+  }
   memmove(buf, body + 4, strlen(body + 4) + 1);
   return buf;
 }
@@ -426,14 +473,14 @@ static int wait_iface(const char *name) {
      to 60 s. By name lookup, not /sys/class/net: a device being registered shows in sysfs before its name
      resolves (then ENODEV). Woken by the namespace's link notifications rather than polled: 500 nodes
      polling every 100 ms while their links are made cost a socket and a wake-up each time. */
-  if (if_nametoindex(name) > 0) return 0;
+  if (if_index(name) > 0) return 0;
   int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
   if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) close(s), s = -1;
   long long end = now_ms() + 60000;
   int rc = -1;
   for (;;) {
-    if (if_nametoindex(name) > 0) { rc = 0; break; }
+    if (if_index(name) > 0) { rc = 0; break; }
     long long left = end - now_ms();
     if (left <= 0) break;
     if (s < 0) { sleep_ms(100); continue; }
@@ -532,6 +579,9 @@ static void native_boot(void) {
   snprintf(resolv, sizeof resolv, "%s%s%s%s%s%s", l.domain[0] ? "search " : "", l.domain, l.domain[0] ? "\n" : "",
            dns[0] ? "nameserver " : "", dns, dns[0] ? "\n" : "");
   write_file("/etc/resolv.conf", resolv);
+  /* The infrapod answered the DHCP, so its MAC is known: the DNS query and HTTP fetches below need no ARP
+     broadcast (each one walked every port of the infranet bridge: n² at bring-up). */
+  if (l.has_from && (rc = neigh_stale("eth0", l.from, l.from_mac)) < 0) fprintf(stderr, "boot: neighbour %s: %s\n", inet_ntoa(l.from), strerror(-rc));
   fprintf(stderr, "boot: lease %s router %s dns %s\n", cidr, inet_ntoa(l.router), dns);
   struct in_addr foundry = l.dns;
   if (!l.dns.s_addr || dns_a(l.dns, "foundry", &foundry) < 0) foundry = l.dns.s_addr ? l.dns : l.router;
@@ -539,14 +589,17 @@ static void native_boot(void) {
   gethostname(host, sizeof host - 1);
   snprintf(path, sizeof path, "/%s/config.txt", host);
   char *config = NULL;
-  for (int n = 0; (n < 20 || (standby && !stopping)) && !(config = http_get(foundry, path, err, sizeof err)); n++)
+  int has_accounts = -1;
+  for (int n = 0; (n < 20 || (standby && !stopping)) && !(config = http_get(foundry, path, err, sizeof err, &has_accounts));
+       n++)
     sleep_ms(n < 20 ? 500 : 2000);
   if (!config) boot_fail("foundry unreachable at %s (%s)", inet_ntoa(foundry), err);
   write_file("/etc/mrg/config.txt", config);
   apply_config(config);
   free(config);
-  /* The project's members (accounts, keys, sshd): only materializations with accounts have the file. */
-  char *accounts = http_get(foundry, "/accounts.sh", err, sizeof err);
+  /* The project's members (accounts, keys, sshd): only materializations with accounts have the file. The foundry
+     says with config.txt whether it has one (a connection a node fewer); a foundry that does not say is asked. */
+  char *accounts = has_accounts != 0 ? http_get(foundry, "/accounts.sh", err, sizeof err, NULL) : NULL;
   if (accounts) {
     write_file("/etc/mrg/accounts.sh", accounts);
     free(accounts);
