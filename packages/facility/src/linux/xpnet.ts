@@ -19,8 +19,9 @@ export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
   return link.endpoints.length === 2 ? "p2p" : "lan";
 }
 
-/** Host batch lines creating missing node namespaces these links need. */
-function namespaceLines(prefix: string, links: LinkPlan[]): string[] {
+/** Host batch lines creating missing node namespaces these links need (none when `nodesAhead`). */
+function namespaceLines(prefix: string, links: LinkPlan[], nodesAhead: boolean): string[] {
+  if (nodesAhead) return [];
   const n = namesOf(prefix);
   return missingNetns(links.flatMap((l) => l.endpoints.map((e) => n.node(e.node)))).map((w) => `netns add ${w}`);
 }
@@ -32,16 +33,20 @@ function switchingOf(prefix: string, links: LinkPlan[]): string[] {
   return [...(shapes.has("emulated") ? [n.emulator] : []), ...(shapes.has("lan") ? [n.xpnet] : [])];
 }
 
-/** Create these links (idempotent). Bridged ports are joined in the emulator when `bridgeEmulated` (netem). */
+/**
+ * Create these links (idempotent). Bridged ports are joined in the emulator when `bridgeEmulated` (netem).
+ * `nodesAhead`: the nodes' namespaces are being made by lines submitted to `env.ip` just before, in the same
+ * turn of the event loop (materialize's shares): this call's lines then go in the same iproute2 batch, after them.
+ */
 export async function linksCreate(
   env: Env,
   prefix: string,
   links: LinkPlan[],
-  opts: { bridgeEmulated: boolean },
+  opts: { bridgeEmulated: boolean; nodesAhead?: boolean },
 ): Promise<void> {
   const n = namesOf(prefix);
   await switchingNamespaces(env, switchingOf(prefix, links));
-  const host = namespaceLines(prefix, links);
+  const host = namespaceLines(prefix, links, opts.nodesAhead ?? false);
   const emu: string[] = [];
   const xp: string[] = [];
   for (const l of links) {
