@@ -105,9 +105,14 @@ static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
 static int nl_fd = -1;
 static unsigned nl_seq;
 
+/* DHCP's packet socket (dhcp_lease), kept until the boot ends: closing one waits for an RCU grace period
+   (packet_release), expedited while anyone holds the rtnl lock, as someone always does at bring-up. */
+static int dhcp_rx = -1;
+
 static void boot_sockets_close(void) {
   if (nl_fd >= 0) close(nl_fd), nl_fd = -1;
   if (ctl_fd >= 0) close(ctl_fd), ctl_fd = -1;
+  if (dhcp_rx >= 0) close(dhcp_rx), dhcp_rx = -1;
 }
 
 /* Send one request, return 0 or -errno from the kernel's answer (to this request: matched by sequence). */
@@ -293,6 +298,23 @@ static int dhcp_parse(const uint8_t *pkt, ssize_t n, uint32_t xid, const uint8_t
   return type;
 }
 
+/* Until `name` is operationally up (IFF_RUNNING): the kernel's link watch has run for it, and in the same pass for
+   its peer, the infranet bridge's port. A frame sent before is dropped by that port, still disabled, and the
+   DISCOVER went again only after its retransmission wait (500 ms then: 1 node in 10 at bring-up, where the link
+   watch waits on a busy rtnl lock). */
+static void wait_running(const char *name, int max_ms) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  int s = ctl_sock();
+  for (long long end = now_ms() + max_ms; s >= 0 && now_ms() < end; sleep_ms(2))
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags & IFF_RUNNING)) return;
+}
+
+/* DHCP messages sent for the last lease and how long it took (the boot log says). */
+static int dhcp_sent;
+static long long dhcp_ms;
+
 /* Replies come to our MAC (no broadcast flag), before eth0 has an address: read them from a packet socket. */
 static int dhcp_lease(struct lease *l, int deadline_ms) {
   int ifindex = if_index("eth0");
@@ -301,8 +323,14 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   memset(&ifr, 0, sizeof ifr);
   strcpy(ifr.ifr_name, "eth0");
   int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  int rx = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
-  if (tx < 0 || rx < 0 || ioctl(tx, SIOCGIFHWADDR, &ifr) < 0) return -1;
+  /* Made with no protocol, given one by bind: a packet socket made with one is hooked on every interface at
+     once, and bind then unhooks it, waiting for an RCU grace period (expedited under bring-up's rtnl load). */
+  if (dhcp_rx < 0) dhcp_rx = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int rx = dhcp_rx;
+  if (tx < 0 || rx < 0 || ioctl(tx, SIOCGIFHWADDR, &ifr) < 0) {
+    if (tx >= 0) close(tx);
+    return -1;
+  }
   uint8_t mac[6];
   memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
   /* No socket filter: compiling one costs more here (the JIT patches kernel text) than the few other
@@ -315,7 +343,7 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(68)};
   if (bind(rx, (struct sockaddr *)&ll, sizeof ll) < 0 || bind(tx, (struct sockaddr *)&me, sizeof me) < 0) {
     fprintf(stderr, "boot: dhcp sockets: %s\n", strerror(errno));
-    close(tx), close(rx);
+    close(tx);
     return -1;
   }
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(67), .sin_addr.s_addr = INADDR_BROADCAST};
@@ -323,8 +351,12 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   int urnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (urnd < 0 || read(urnd, &xid, 4) != 4) xid = (uint32_t)getpid() ^ (uint32_t)now_ms();
   if (urnd >= 0) close(urnd);
-  long long end = now_ms() + deadline_ms;
-  int got = -1, type = 1, wait = 500, t = 0;
+  long long begin = now_ms(), end = begin + deadline_ms;
+  wait_running("eth0", 2000);
+  /* The first answer's wait is short: at bring-up 1 DISCOVER in 6 was still lost after IFF_RUNNING (the port
+     enabled a link-watch pass later; no receive-buffer or interface drops), and dnsmasq answers within ~50 ms. */
+  int got = -1, type = 1, wait = 50, t = 0;
+  dhcp_sent = 0;
   struct lease offer;
   memset(&offer, 0, sizeof offer);
   while (got < 0 && now_ms() < end && !stopping) {
@@ -334,6 +366,7 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
       sleep_ms(100);
       continue;
     }
+    dhcp_sent++;
     long long until = now_ms() + wait;
     while (got < 0 && (t = (int)(until - now_ms())) > 0) {
       struct pollfd pf = {rx, POLLIN, 0};
@@ -365,7 +398,8 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
       if (wait < 2000) wait *= 2;
     }
   }
-  close(tx), close(rx);
+  close(tx); /* rx: at the boot's end (boot_sockets_close) */
+  dhcp_ms = now_ms() - begin;
   return got;
 }
 
@@ -582,7 +616,7 @@ static void native_boot(void) {
   /* The infrapod answered the DHCP, so its MAC is known: the DNS query and HTTP fetches below need no ARP
      broadcast (each one walked every port of the infranet bridge: n² at bring-up). */
   if (l.has_from && (rc = neigh_stale("eth0", l.from, l.from_mac)) < 0) fprintf(stderr, "boot: neighbour %s: %s\n", inet_ntoa(l.from), strerror(-rc));
-  fprintf(stderr, "boot: lease %s router %s dns %s\n", cidr, inet_ntoa(l.router), dns);
+  fprintf(stderr, "boot: lease %s router %s dns %s (%d sent, %lld ms)\n", cidr, inet_ntoa(l.router), dns, dhcp_sent, dhcp_ms);
   struct in_addr foundry = l.dns;
   if (!l.dns.s_addr || dns_a(l.dns, "foundry", &foundry) < 0) foundry = l.dns.s_addr ? l.dns : l.router;
   char host[65] = "", path[128], err[256] = "";

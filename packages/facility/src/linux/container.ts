@@ -18,6 +18,7 @@ import { infranetPort, namesOf } from "./names.ts";
 import { alive, killAll, listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { cpuCapOf, type InfranetPlan, infranetHost, type NodePlan } from "./record.ts";
 import { bindsField, nodeStorageBinds } from "./storage.ts";
+import { vethAdd } from "./veth.ts";
 
 export const nodeDir = (env: Env, prefix: string, node: string): string => join(mzDir(env, prefix), "nodes", node);
 
@@ -66,7 +67,7 @@ export async function nodesWire(
       const ns = n.node(node.name);
       if (!have.has(ns)) hostLines.push(`netns add ${ns}`);
       hostLines.push(
-        `link add name eth0 netns ${ns} address ${node.infranet.mac} type veth peer name ${podPort(node)} netns ${n.infrapod}`,
+        vethAdd(`name eth0 netns ${ns} address ${node.infranet.mac}`, `name ${podPort(node)} netns ${n.infrapod}`),
       );
       podLines.push(`link set dev ${podPort(node)} master ibr up`);
     }

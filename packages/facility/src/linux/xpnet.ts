@@ -13,6 +13,7 @@ import { lanBridge, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns, missingNetns } from "./processes.ts";
 import type { LinkPlan } from "./record.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
+import { vethAdd } from "./veth.ts";
 
 export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
   if (link.emulation) return "emulated";
@@ -56,7 +57,10 @@ export async function linksCreate(
     if (shape === "p2p") {
       const [a, b] = l.endpoints as [LinkPlan["endpoints"][0], LinkPlan["endpoints"][0]];
       host.push(
-        `link add name ${socketIfname(a.socket)} netns ${n.node(a.node)} type veth peer name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
+        vethAdd(
+          `name ${socketIfname(a.socket)} netns ${n.node(a.node)}`,
+          `name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
+        ),
       );
       continue;
     }
@@ -67,9 +71,7 @@ export async function linksCreate(
       out.push(`link add name ${lanBridge(l.name)} type bridge ${LAN_BRIDGE}`, `link set dev ${lanBridge(l.name)} up`);
     l.endpoints.forEach((e, k) => {
       const port = linkPort(l.name, k);
-      host.push(
-        `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${side}`,
-      );
+      host.push(vethAdd(`name ${socketIfname(e.socket)} netns ${n.node(e.node)}`, `name ${port} netns ${side}`));
       out.push(bridged ? `link set dev ${port} master ${lanBridge(l.name)} up` : `link set dev ${port} up`);
     });
   }
