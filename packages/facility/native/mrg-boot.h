@@ -640,6 +640,7 @@ static void native_boot(void) {
     run_script("/etc/mrg/accounts.sh", "/var/log/mrg-accounts.log");
   }
   write_file("/etc/mrg/ready", "");
+  setpriority(PRIO_PROCESS, 0, 0); /* rc.local runs as the node does, not at the boot's priority (mrg-node.c) */
   if (access("/etc/mrg/rc.local", X_OK) == 0 && fork() == 0) {
     setsid();
     execl("/etc/mrg/rc.local", "rc.local", (char *)NULL);

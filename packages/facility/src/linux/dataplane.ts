@@ -32,9 +32,10 @@ import type { NatOptions } from "./nat.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
+import { switchingNamespaces } from "./switching.ts";
 import { shellQuote, vmExec, vmGovern, vmPid, vmReady, vmReset, vmRun, vmStart, vmStop, vmWire } from "./vm.ts";
 import { guestImage } from "./vm-image.ts";
-import { linksCreate } from "./xpnet.ts";
+import { linksCreate, switchingOf } from "./xpnet.ts";
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
 export type PowerState = "on" | "off";
@@ -191,7 +192,12 @@ export class LinuxDataPlane {
         mark = now;
         return d;
       };
-      const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
+      // The links' switching namespaces with the infrapod's (one batch): the first share's link veths then go in
+      // its nodes' batch as the others' do, not in one of their own after it.
+      const [{ serviceAddress }] = await Promise.all([
+        infrapodCreate(env, prefix, plan.infranet),
+        switchingNamespaces(env, switchingOf(prefix, plan.links)),
+      ]);
       // Nex and foundry come up while the nodes' namespaces are made. The nodes are wired a share at a time, with
       // the links among the nodes wired so far, and each share's containers start as soon as it is wired (and the
       // services are up): the containers' start overlaps the rest of the wiring (namespace creation, serialized on

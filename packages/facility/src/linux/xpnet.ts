@@ -28,7 +28,7 @@ function namespaceLines(prefix: string, links: LinkPlan[], nodesAhead: boolean):
 }
 
 /** The switching namespaces these links need: the emulator's, the xpnet's. */
-function switchingOf(prefix: string, links: LinkPlan[]): string[] {
+export function switchingOf(prefix: string, links: LinkPlan[]): string[] {
   const n = namesOf(prefix);
   const shapes = new Set(links.map(linkShape));
   return [...(shapes.has("emulated") ? [n.emulator] : []), ...(shapes.has("lan") ? [n.xpnet] : [])];
