@@ -69,6 +69,8 @@ static int run_init(void) {
   if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
   if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
     for (int fd = 3; fd < 65536; fd++) close(fd);
+  /* Set for the starters (container.ts: no rseq); what the node runs gets glibc's defaults. */
+  unsetenv("GLIBC_TUNABLES");
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
