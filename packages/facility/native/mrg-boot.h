@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
@@ -75,10 +76,21 @@ union nlreq {
     union {
       struct ifaddrmsg a;
       struct rtmsg r;
+      struct ndmsg n;
     } u;
   } m;
   char raw[512];
 };
+
+/* A create-or-replace request of this type, its message (`msglen` bytes, zeroed) next. */
+static struct nlmsghdr *nl_begin(union nlreq *buf, int type, size_t msglen) {
+  memset(buf, 0, sizeof *buf);
+  struct nlmsghdr *h = (struct nlmsghdr *)buf->raw;
+  h->nlmsg_len = NLMSG_LENGTH(msglen);
+  h->nlmsg_type = type;
+  h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+  return h;
+}
 
 static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
   struct rtattr *rta = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
@@ -88,36 +100,45 @@ static void nl_attr(struct nlmsghdr *h, int type, const void *data, int len) {
   h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* Send one request, return 0 or -errno from the kernel's answer. */
+/* One netlink socket for the boot's requests (opened on first use, closed when the boot ends): a socket a
+   request was most of the sockets each node made while every node boots at once. */
+static int nl_fd = -1;
+static unsigned nl_seq;
+
+/* DHCP's packet socket (dhcp_lease), kept until the boot ends: closing one waits for an RCU grace period
+   (packet_release), expedited while anyone holds the rtnl lock, as someone always does at bring-up. */
+static int dhcp_rx = -1;
+
+static void boot_sockets_close(void) {
+  if (nl_fd >= 0) close(nl_fd), nl_fd = -1;
+  if (ctl_fd >= 0) close(ctl_fd), ctl_fd = -1;
+  if (dhcp_rx >= 0) close(dhcp_rx), dhcp_rx = -1;
+}
+
+/* Send one request, return 0 or -errno from the kernel's answer (to this request: matched by sequence). */
 static int nl_talk(struct nlmsghdr *h) {
-  int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (s < 0) return -errno;
+  if (nl_fd < 0 && (nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0) return -errno;
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
   h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-  h->nlmsg_seq = 1;
-  if (sendto(s, h, h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = -errno;
-    close(s);
-    return e;
-  }
+  h->nlmsg_seq = ++nl_seq;
+  int e = 0;
+  if (sendto(nl_fd, h, h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) e = -errno;
   char buf[8192];
-  for (;;) {
-    ssize_t n = recv(s, buf, sizeof buf, 0);
+  while (e == 0) {
+    ssize_t n = recv(nl_fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      int e = n < 0 ? -errno : -EIO;
-      close(s);
-      return e;
+      e = n < 0 ? -errno : -EIO;
+      break;
     }
     int len = (int)n;
-    for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
-      if (r->nlmsg_type == NLMSG_ERROR) {
-        int e = ((struct nlmsgerr *)NLMSG_DATA(r))->error;
-        close(s);
-        return e;
-      }
-    }
+    for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, len); r = NLMSG_NEXT(r, len))
+      if (r->nlmsg_type == NLMSG_ERROR && r->nlmsg_seq == h->nlmsg_seq) return ((struct nlmsgerr *)NLMSG_DATA(r))->error;
   }
+  /* A socket in an unknown state (a half-read answer): the next request gets a fresh one. */
+  close(nl_fd);
+  nl_fd = -1;
+  return e;
 }
 
 /* "10.0.0.1/24" or "fd00::1/64" (no length: a host) */
@@ -133,22 +154,23 @@ static int parse_cidr(const char *s, int *fam, unsigned char *addr, int *plen) {
   return *plen < 0 || *plen > max ? -1 : 0;
 }
 
+/* if_nametoindex's ioctl, on the init's socket (if_nametoindex opens one a call). */
 static int if_index(const char *name) {
-  int i = (int)if_nametoindex(name);
-  return i > 0 ? i : -ENODEV;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  int s = ctl_sock();
+  if (s < 0 || ioctl(s, SIOCGIFINDEX, &ifr) < 0 || ifr.ifr_ifindex <= 0) return -ENODEV;
+  return ifr.ifr_ifindex;
 }
 
 static int addr_replace(const char *ifname, const char *cidr) {
   union nlreq buf;
-  memset(&buf, 0, sizeof buf);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf.raw;
+  struct nlmsghdr *h = nl_begin(&buf, RTM_NEWADDR, sizeof buf.m.u.a);
   unsigned char a[16];
   int fam, plen, idx = if_index(ifname);
   if (idx < 0) return idx;
   if (parse_cidr(cidr, &fam, a, &plen) < 0) return -EINVAL;
-  h->nlmsg_len = NLMSG_LENGTH(sizeof buf.m.u.a);
-  h->nlmsg_type = RTM_NEWADDR;
-  h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
   buf.m.u.a.ifa_family = fam;
   buf.m.u.a.ifa_prefixlen = plen;
   buf.m.u.a.ifa_index = idx;
@@ -160,8 +182,7 @@ static int addr_replace(const char *ifname, const char *cidr) {
 
 static int route_replace(const char *dest, const char *gw, const char *ifname) {
   union nlreq buf;
-  memset(&buf, 0, sizeof buf);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf.raw;
+  struct nlmsghdr *h = nl_begin(&buf, RTM_NEWROUTE, sizeof buf.m.u.r);
   unsigned char d[16], g[16];
   int fam = AF_INET, plen = 0, gfam, idx = if_index(ifname);
   if (idx < 0) return idx;
@@ -169,9 +190,6 @@ static int route_replace(const char *dest, const char *gw, const char *ifname) {
   if (inet_pton(gfam = strchr(gw, ':') ? AF_INET6 : AF_INET, gw, g) != 1) return -EINVAL;
   if (strcmp(dest, "default") == 0) fam = gfam;
   if (gfam != fam) return -EINVAL;
-  h->nlmsg_len = NLMSG_LENGTH(sizeof buf.m.u.r);
-  h->nlmsg_type = RTM_NEWROUTE;
-  h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
   buf.m.u.r.rtm_family = fam;
   buf.m.u.r.rtm_dst_len = plen;
   buf.m.u.r.rtm_table = RT_TABLE_MAIN;
@@ -185,12 +203,32 @@ static int route_replace(const char *dest, const char *gw, const char *ifname) {
   return nl_talk(h);
 }
 
+/* A neighbour entry, STALE: used at once without an ARP request, and checked by unicast probes if it is used
+   for long without a reply (so a changed MAC is found; `ip neigh replace ... nud stale`). */
+static int neigh_stale(const char *ifname, struct in_addr ip, const uint8_t *mac) {
+  union nlreq buf;
+  struct nlmsghdr *h = nl_begin(&buf, RTM_NEWNEIGH, sizeof buf.m.u.n);
+  int idx = if_index(ifname);
+  if (idx < 0) return idx;
+  buf.m.u.n.ndm_family = AF_INET;
+  buf.m.u.n.ndm_ifindex = idx;
+  buf.m.u.n.ndm_state = NUD_STALE;
+  buf.m.u.n.ndm_type = RTN_UNICAST;
+  nl_attr(h, NDA_DST, &ip, 4);
+  nl_attr(h, NDA_LLADDR, mac, 6);
+  return nl_talk(h);
+}
+
 /* ---- DHCP: DISCOVER (rapid commit) / OFFER / REQUEST / ACK on eth0 ---- */
 
 struct lease {
   struct in_addr ip, server, router, dns;
   int plen;
   char domain[256];
+  /* Where the ACK came from (IP and MAC source): the infrapod, the node's router, DNS server and foundry. */
+  struct in_addr from;
+  uint8_t from_mac[6];
+  int has_from;
 };
 
 struct bootp {
@@ -260,6 +298,23 @@ static int dhcp_parse(const uint8_t *pkt, ssize_t n, uint32_t xid, const uint8_t
   return type;
 }
 
+/* Until `name` is operationally up (IFF_RUNNING): the kernel's link watch has run for it, and in the same pass for
+   its peer, the infranet bridge's port. A frame sent before is dropped by that port, still disabled, and the
+   DISCOVER went again only after its retransmission wait (500 ms then: 1 node in 10 at bring-up, where the link
+   watch waits on a busy rtnl lock). */
+static void wait_running(const char *name, int max_ms) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  int s = ctl_sock();
+  for (long long end = now_ms() + max_ms; s >= 0 && now_ms() < end; sleep_ms(2))
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags & IFF_RUNNING)) return;
+}
+
+/* DHCP messages sent for the last lease and how long it took (the boot log says). */
+static int dhcp_sent;
+static long long dhcp_ms;
+
 /* Replies come to our MAC (no broadcast flag), before eth0 has an address: read them from a packet socket. */
 static int dhcp_lease(struct lease *l, int deadline_ms) {
   int ifindex = if_index("eth0");
@@ -268,8 +323,14 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   memset(&ifr, 0, sizeof ifr);
   strcpy(ifr.ifr_name, "eth0");
   int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  int rx = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
-  if (tx < 0 || rx < 0 || ioctl(tx, SIOCGIFHWADDR, &ifr) < 0) return -1;
+  /* Made with no protocol, given one by bind: a packet socket made with one is hooked on every interface at
+     once, and bind then unhooks it, waiting for an RCU grace period (expedited under bring-up's rtnl load). */
+  if (dhcp_rx < 0) dhcp_rx = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int rx = dhcp_rx;
+  if (tx < 0 || rx < 0 || ioctl(tx, SIOCGIFHWADDR, &ifr) < 0) {
+    if (tx >= 0) close(tx);
+    return -1;
+  }
   uint8_t mac[6];
   memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
   /* No socket filter: compiling one costs more here (the JIT patches kernel text) than the few other
@@ -282,7 +343,7 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(68)};
   if (bind(rx, (struct sockaddr *)&ll, sizeof ll) < 0 || bind(tx, (struct sockaddr *)&me, sizeof me) < 0) {
     fprintf(stderr, "boot: dhcp sockets: %s\n", strerror(errno));
-    close(tx), close(rx);
+    close(tx);
     return -1;
   }
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(67), .sin_addr.s_addr = INADDR_BROADCAST};
@@ -290,8 +351,12 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
   int urnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (urnd < 0 || read(urnd, &xid, 4) != 4) xid = (uint32_t)getpid() ^ (uint32_t)now_ms();
   if (urnd >= 0) close(urnd);
-  long long end = now_ms() + deadline_ms;
-  int got = -1, type = 1, wait = 500, t = 0;
+  long long begin = now_ms(), end = begin + deadline_ms;
+  wait_running("eth0", 2000);
+  /* The first answer's wait is short: at bring-up 1 DISCOVER in 6 was still lost after IFF_RUNNING (the port
+     enabled a link-watch pass later; no receive-buffer or interface drops), and dnsmasq answers within ~50 ms. */
+  int got = -1, type = 1, wait = 50, t = 0;
+  dhcp_sent = 0;
   struct lease offer;
   memset(&offer, 0, sizeof offer);
   while (got < 0 && now_ms() < end && !stopping) {
@@ -301,14 +366,22 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
       sleep_ms(100);
       continue;
     }
+    dhcp_sent++;
     long long until = now_ms() + wait;
     while (got < 0 && (t = (int)(until - now_ms())) > 0) {
       struct pollfd pf = {rx, POLLIN, 0};
       if (poll(&pf, 1, t) <= 0) continue;
       uint8_t buf[1600];
-      ssize_t n = recv(rx, buf, sizeof buf, 0);
+      struct sockaddr_ll src;
+      socklen_t srclen = sizeof src;
+      ssize_t n = recvfrom(rx, buf, sizeof buf, 0, (struct sockaddr *)&src, &srclen);
       struct lease r;
       int mt = dhcp_parse(buf, n, xid, mac, &r);
+      if (mt && src.sll_halen == 6) {
+        memcpy(&r.from, buf + 12, 4);
+        memcpy(r.from_mac, src.sll_addr, 6);
+        r.has_from = 1;
+      }
       if (mt == 2 && type == 1) { /* OFFER: request it */
         offer = r;
         type = 3;
@@ -325,7 +398,8 @@ static int dhcp_lease(struct lease *l, int deadline_ms) {
       if (wait < 2000) wait *= 2;
     }
   }
-  close(tx), close(rx);
+  close(tx); /* rx: at the boot's end (boot_sockets_close) */
+  dhcp_ms = now_ms() - begin;
   return got;
 }
 
@@ -379,7 +453,8 @@ static int dns_a(struct in_addr server, const char *name, struct in_addr *out) {
 }
 
 /* ---- HTTP: GET http://server/path into a malloc'd buffer (the body) ---- */
-static char *http_get(struct in_addr server, const char *path, char *err, size_t errlen) {
+/* `accounts` (if given): what the foundry's X-Merge-Accounts header says (1 it has accounts.sh, 0 not, -1 no header). */
+static char *http_get(struct in_addr server, const char *path, char *err, size_t errlen, int *accounts) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return snprintf(err, errlen, "socket: %s", strerror(errno)), NULL;
   struct timeval tv = {5, 0};
@@ -415,6 +490,12 @@ static char *http_get(struct in_addr server, const char *path, char *err, size_t
     free(buf);
     return NULL;
   }
+  if (accounts) {
+    *body = 0;
+    static const char hdr[] = "\r\nX-Merge-Accounts: ";
+    char *a = strstr(buf, hdr);
+    *accounts = a ? a[sizeof hdr - 1] == '1' : -1;
+  }
   memmove(buf, body + 4, strlen(body + 4) + 1);
   return buf;
 }
@@ -426,14 +507,14 @@ static int wait_iface(const char *name) {
      to 60 s. By name lookup, not /sys/class/net: a device being registered shows in sysfs before its name
      resolves (then ENODEV). Woken by the namespace's link notifications rather than polled: 500 nodes
      polling every 100 ms while their links are made cost a socket and a wake-up each time. */
-  if (if_nametoindex(name) > 0) return 0;
+  if (if_index(name) > 0) return 0;
   int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
   if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) close(s), s = -1;
   long long end = now_ms() + 60000;
   int rc = -1;
   for (;;) {
-    if (if_nametoindex(name) > 0) { rc = 0; break; }
+    if (if_index(name) > 0) { rc = 0; break; }
     long long left = end - now_ms();
     if (left <= 0) break;
     if (s < 0) { sleep_ms(100); continue; }
@@ -532,27 +613,34 @@ static void native_boot(void) {
   snprintf(resolv, sizeof resolv, "%s%s%s%s%s%s", l.domain[0] ? "search " : "", l.domain, l.domain[0] ? "\n" : "",
            dns[0] ? "nameserver " : "", dns, dns[0] ? "\n" : "");
   write_file("/etc/resolv.conf", resolv);
-  fprintf(stderr, "boot: lease %s router %s dns %s\n", cidr, inet_ntoa(l.router), dns);
+  /* The infrapod answered the DHCP, so its MAC is known: the DNS query and HTTP fetches below need no ARP
+     broadcast (each one walked every port of the infranet bridge: n² at bring-up). */
+  if (l.has_from && (rc = neigh_stale("eth0", l.from, l.from_mac)) < 0) fprintf(stderr, "boot: neighbour %s: %s\n", inet_ntoa(l.from), strerror(-rc));
+  fprintf(stderr, "boot: lease %s router %s dns %s (%d sent, %lld ms)\n", cidr, inet_ntoa(l.router), dns, dhcp_sent, dhcp_ms);
   struct in_addr foundry = l.dns;
   if (!l.dns.s_addr || dns_a(l.dns, "foundry", &foundry) < 0) foundry = l.dns.s_addr ? l.dns : l.router;
   char host[65] = "", path[128], err[256] = "";
   gethostname(host, sizeof host - 1);
   snprintf(path, sizeof path, "/%s/config.txt", host);
   char *config = NULL;
-  for (int n = 0; (n < 20 || (standby && !stopping)) && !(config = http_get(foundry, path, err, sizeof err)); n++)
+  int has_accounts = -1;
+  for (int n = 0; (n < 20 || (standby && !stopping)) && !(config = http_get(foundry, path, err, sizeof err, &has_accounts));
+       n++)
     sleep_ms(n < 20 ? 500 : 2000);
   if (!config) boot_fail("foundry unreachable at %s (%s)", inet_ntoa(foundry), err);
   write_file("/etc/mrg/config.txt", config);
   apply_config(config);
   free(config);
-  /* The project's members (accounts, keys, sshd): only materializations with accounts have the file. */
-  char *accounts = http_get(foundry, "/accounts.sh", err, sizeof err);
+  /* The project's members (accounts, keys, sshd): only materializations with accounts have the file. The foundry
+     says with config.txt whether it has one (a connection a node fewer); a foundry that does not say is asked. */
+  char *accounts = has_accounts != 0 ? http_get(foundry, "/accounts.sh", err, sizeof err, NULL) : NULL;
   if (accounts) {
     write_file("/etc/mrg/accounts.sh", accounts);
     free(accounts);
     run_script("/etc/mrg/accounts.sh", "/var/log/mrg-accounts.log");
   }
   write_file("/etc/mrg/ready", "");
+  setpriority(PRIO_PROCESS, 0, 0); /* rc.local runs as the node does, not at the boot's priority (mrg-node.c) */
   if (access("/etc/mrg/rc.local", X_OK) == 0 && fork() == 0) {
     setsid();
     execl("/etc/mrg/rc.local", "rc.local", (char *)NULL);

@@ -90,10 +90,16 @@ static void respond(struct conn *c) {
     if (f >= 0) close(f);
     return reply_status(fd, "404 Not Found");
   }
-  char h[160];
+  /* With a node's configuration, whether the project's accounts file is here: the boot (mrg-boot.h) then asks
+     for it only when it is (a connection a node fewer at bring-up). */
+  size_t pl = strlen(path);
+  const char *acct = "";
+  if (pl >= 11 && strcmp(path + pl - 11, "/config.txt") == 0)
+    acct = faccessat(rootfd, "accounts.sh", F_OK, 0) == 0 ? "X-Merge-Accounts: 1\r\n" : "X-Merge-Accounts: 0\r\n";
+  char h[200];
   int n = snprintf(h, sizeof h,
-                   "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %lld\r\nConnection: close\r\n\r\n",
-                   (long long)st.st_size);
+                   "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %lld\r\n%sConnection: close\r\n\r\n",
+                   (long long)st.st_size, acct);
   send_all(fd, h, (size_t)n);
   char buf[16384];
   ssize_t r;

@@ -39,9 +39,17 @@
 
 static volatile sig_atomic_t stopping = 0;
 
+/* One socket for the init's interface ioctls (link up, index by name), opened once: every node boots at once,
+   and a socket each time was a third of a boot's sockets. Closed when the boot ends (boot_sockets_close). */
+static int ctl_fd = -1;
+static int ctl_sock(void) {
+  if (ctl_fd < 0) ctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  return ctl_fd;
+}
+
 /* Bring an interface up here rather than with `ip` in the boot: every node does it, and a process costs milliseconds. */
 static void link_up(const char *name) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int s = ctl_sock();
   if (s < 0) return;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
@@ -50,7 +58,6 @@ static void link_up(const char *name) {
     ifr.ifr_flags |= IFF_UP;
     ioctl(s, SIOCSIFFLAGS, &ifr);
   }
-  close(s);
 }
 static void on_term(int sig) { (void)sig; stopping = 1; }
 
@@ -62,6 +69,8 @@ static int run_init(void) {
   if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
   if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
     for (int fd = 3; fd < 65536; fd++) close(fd);
+  /* Set for the starters (container.ts: no rseq); what the node runs gets glibc's defaults. */
+  unsetenv("GLIBC_TUNABLES");
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
@@ -77,6 +86,9 @@ static int run_init(void) {
   int log = open("/var/log/boot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log >= 0) { dup2(log, 1); dup2(log, 2); close(log); }
   if (setjmp(boot_end) == 0) native_boot();
+  boot_sockets_close();
+  /* Booted at a lower priority than what wires the other nodes (container.ts): a node runs at the normal one. */
+  setpriority(PRIO_PROCESS, 0, 0);
   for (;;) {
     if (stopping) {
       kill(-1, SIGTERM);
@@ -116,9 +128,11 @@ static void mkdirs(char *path) {
 
 /* In the container's init, before exec: build the root and pivot into it. */
 static void make_root(const char *host, const char *lower, const char *upper, const char *work,
-                      const char *merged, const struct bind *binds, int nbind, int errfd) {
+                      const char *merged, const struct bind *binds, int nbind, int from_template, int errfd) {
   char opts[4096], p[4096];
-  must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", errfd);
+  /* A copy of the starter's template namespace is private already (main): a mount call fewer, each one holding
+     the kernel's lock on every mount namespace while every container is being made. */
+  if (!from_template) must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", errfd);
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
   must(mount("overlay", merged, "overlay", 0, opts), "mount overlay", errfd);
   snprintf(p, sizeof p, "%s/proc", merged);
@@ -245,7 +259,7 @@ static void launch(struct job *j, const char *strip) {
     /* Wait until the starter has put us in our cgroups: nothing of the node runs outside its limits. */
     if (read(gop[0], &go, 1) != 1) _exit(1);
     close(gop[0]);
-    make_root(j->f[1], j->f[2], j->f[3], j->f[4], j->f[5], j->binds, j->nbind, errp[1]);
+    make_root(j->f[1], j->f[2], j->f[3], j->f[4], j->f[5], j->binds, j->nbind, strip != NULL, errp[1]);
     close(errp[1]);
     run_init();
   }

@@ -104,11 +104,19 @@ export class IprouteBatch {
     const args = [...(this.netns ? ["-n", this.netns] : []), "-force", "-batch", "-"];
     let r: Result;
     try {
+      const tb = Date.now();
       r = await run(this.tool, args, `${all.join("\n")}\n`);
+      // MRG_LINUX_TRACE: each batch's start (ms, mod 100 s), duration, tool, namespace, lines and first line.
+      if (process.env.MRG_LINUX_TRACE)
+        console.error(
+          `batch ${tb % 100000} +${Date.now() - tb} ${this.tool} ${this.netns ?? "-"} ${all.length} ${all[0]}`,
+        );
       // Some commands (`neigh`, `link set … type`) dump the links first; a change meanwhile (another batch)
       // interrupts the dump and the tool stops. Every line is idempotent: run the batch again.
-      for (let k = 0; k < 3 && r.stderr.includes("Dump was interrupted"); k++)
+      for (let k = 0; k < 3 && r.stderr.includes("Dump was interrupted"); k++) {
+        if (process.env.MRG_LINUX_TRACE) console.error(`batch again (dump interrupted): ${all[0]}`);
         r = await run(this.tool, args, `${all.join("\n")}\n`);
+      }
     } catch (e) {
       for (const p of batch) p.reject(e as Error);
       return;

@@ -32,9 +32,10 @@ import type { NatOptions } from "./nat.ts";
 import { nativeProgram } from "./native.ts";
 import { type EmulationParams, type MzPlan, type NodePlan, recordOf } from "./record.ts";
 import { isClean, type Leftovers, sweep } from "./sweep.ts";
+import { switchingNamespaces } from "./switching.ts";
 import { shellQuote, vmExec, vmGovern, vmPid, vmReady, vmReset, vmRun, vmStart, vmStop, vmWire } from "./vm.ts";
 import { guestImage } from "./vm-image.ts";
-import { linksCreate } from "./xpnet.ts";
+import { linksCreate, switchingOf } from "./xpnet.ts";
 
 export type PowerAction = "on" | "off" | "cycle" | "soft-cycle";
 export type PowerState = "on" | "off";
@@ -191,7 +192,12 @@ export class LinuxDataPlane {
         mark = now;
         return d;
       };
-      const { serviceAddress } = await infrapodCreate(env, prefix, plan.infranet);
+      // The links' switching namespaces with the infrapod's (one batch): the first share's link veths then go in
+      // its nodes' batch as the others' do, not in one of their own after it.
+      const [{ serviceAddress }] = await Promise.all([
+        infrapodCreate(env, prefix, plan.infranet),
+        switchingNamespaces(env, switchingOf(prefix, plan.links)),
+      ]);
       // Nex and foundry come up while the nodes' namespaces are made. The nodes are wired a share at a time, with
       // the links among the nodes wired so far, and each share's containers start as soon as it is wired (and the
       // services are up): the containers' start overlaps the rest of the wiring (namespace creation, serialized on
@@ -200,21 +206,26 @@ export class LinuxDataPlane {
       // for each notification: n² at 500 nodes). The links across shares and the emulators are made once every
       // namespace exists, while the containers start: a node's boot waits for its experiment interfaces (as it
       // does when rex plumbs links later).
-      const services = (async () => {
-        for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
-        nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
-        await infrapodServices(env, prefix, plan.infranet);
-      })();
+      let servicesBegin: (work: Promise<void>) => void = () => {};
+      const services = new Promise<void>((resolve) => {
+        servicesBegin = resolve;
+      });
       const starting: Promise<void>[] = [];
       let later = plan.links;
       const wiring = (async () => {
         const wired = new Set<string>();
         for (const share of shares(plan.nodes, opts.wireShare ?? WIRE_SHARE)) {
-          await nodesWire(env, prefix, plan.infranet, share, { parallel: false });
           for (const n of share) wired.add(n.name);
           const now = later.filter((l) => l.endpoints.every((e) => wired.has(e.node)));
           later = later.filter((l) => !now.includes(l));
-          if (now.length) await linksCreate(env, prefix, now, { bridgeEmulated: env.caps.netem });
+          // Both called in this turn of the event loop: the links' veths go in the nodes' iproute2 batch, after
+          // their namespaces (a fork of this process fewer per share, and one batch fewer to wait for).
+          await Promise.all([
+            nodesWire(env, prefix, plan.infranet, share, { parallel: false }),
+            now.length
+              ? linksCreate(env, prefix, now, { bridgeEmulated: env.caps.netem, nodesAhead: true })
+              : undefined,
+          ]);
           const mine = share.filter((n) => !n.vm);
           if (!mine.length) continue;
           const started = services.then(() => nodesStart(env, prefix, mine, images));
@@ -222,6 +233,17 @@ export class LinuxDataPlane {
           starting.push(started);
         }
       })();
+      // Begun after the wiring, and its files written once the first share's iproute2 batch is launched (batches
+      // launch on the event loop's next turn, queued before this one's): 500 nodes' files written first held that
+      // batch back by tens of ms, with the other core idle.
+      servicesBegin(
+        (async () => {
+          await new Promise((r) => setImmediate(r));
+          for (const n of plan.nodes) writeNodeConfig(foundryDir(env, prefix), n);
+          nexEntries(env, prefix, nexOf(plan.nodes), plan.nameResolution);
+          await infrapodServices(env, prefix, plan.infranet);
+        })(),
+      );
       let wire = 0;
       // On a failure, what is starting finishes before the sweep (catch below) removes it.
       await settle([wiring.then(() => (wire = lap())), services]).catch(async (e) => {

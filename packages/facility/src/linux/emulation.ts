@@ -91,6 +91,15 @@ export function emuControl(path: string, line: string, timeoutMs = 2000): Promis
   });
 }
 
+/**
+ * emuRunning, asked only where the control socket exists: a new materialization's 49–199 forwarders were each
+ * asked over a socket not made yet (a connect from node.js costs it ~2 ms), once before starting them and again
+ * at every poll while they start.
+ */
+async function emuAnswering(path: string): Promise<boolean> {
+  return existsSync(path) && (await emuRunning(path));
+}
+
 async function emuRunning(path: string): Promise<boolean> {
   try {
     await emuControl(path, "get", 500);
@@ -130,7 +139,7 @@ async function startForwarders(
   await Promise.all(
     links.map(async ({ link, ports, values }) => {
       const sock = controlSocket(env, prefix, link);
-      if (await emuRunning(sock)) return setForwarder(sock, values);
+      if (await emuAnswering(sock)) return setForwarder(sock, values);
       if (!env.bin.emu) throw new Error("no netem and no mrg-emu: latency and loss cannot be emulated here");
       fresh.push({
         bin: env.bin.emu,
@@ -209,7 +218,7 @@ async function untilAnswering(f: Forwarder, pid: number): Promise<void> {
   // Generous: it starts while a thousand containers do, on a host shared with others.
   const end = Date.now() + 30_000;
   let wait = 10;
-  while (!(await emuRunning(sock))) {
+  while (!(await emuAnswering(sock))) {
     const gone = !alive(pid);
     if (gone || Date.now() > end) {
       // The log goes with the materialization's sweep: say what it says.

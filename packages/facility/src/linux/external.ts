@@ -36,6 +36,7 @@ import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts"
 import { listNetns, missingNetns } from "./processes.ts";
 import { spanCreate } from "./span.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
+import { vethAdd } from "./veth.ts";
 import { tunnelInto, VXLAN_PORT } from "./vtep.ts";
 
 /** The gateway namespace of a materialization. */
@@ -159,14 +160,9 @@ export async function infranetPeersUp(
   if ((await run("ip", ["-n", pod, "link", "show", "gwy"])).code !== 0) {
     await env
       .ipIn(pod)
-      .submit(
-        [
-          `link add name gwy type veth peer name pod netns ${gw}`,
-          `addr add ${link.pod}/30 dev gwy`,
-          "link set dev gwy up",
-        ],
-        { tolerant: false },
-      );
+      .submit([vethAdd("name gwy", `name pod netns ${gw}`), `addr add ${link.pod}/30 dev gwy`, "link set dev gwy up"], {
+        tolerant: false,
+      });
     await env.ipIn(gw).submit([`addr add ${link.gateway}/30 dev pod`, "link set dev pod up"], { tolerant: false });
   }
   await podRoutes(
@@ -328,9 +324,7 @@ export async function externalCreate(
     for (const { e, k } of local) {
       if (crossingHere.has(k)) continue;
       const port = linkPort(spec.link, k);
-      host.push(
-        `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${side}`,
-      );
+      host.push(vethAdd(`name ${socketIfname(e.socket)} netns ${n.node(e.node)}`, `name ${port} netns ${side}`));
       inSide.push(bridged ? `link set dev ${port} master ${bridge} up` : `link set dev ${port} up`);
     }
   await env.ip.submit(host);
@@ -434,9 +428,11 @@ async function externalSpanCreate(
     const bridge = lanBridge(spec.link);
     await env.ipIn(n.xpnet).submit([`link add name ${bridge} type bridge ${LAN_BRIDGE}`, `link set dev ${bridge} up`]);
     await env.ip.submit(
-      mine.map(
-        ({ e, k }) =>
-          `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${linkPort(spec.link, k)} netns ${n.xpnet}`,
+      mine.map(({ e, k }) =>
+        vethAdd(
+          `name ${socketIfname(e.socket)} netns ${n.node(e.node)}`,
+          `name ${linkPort(spec.link, k)} netns ${n.xpnet}`,
+        ),
       ),
     );
     await env.ipIn(n.xpnet).submit(mine.map(({ k }) => `link set dev ${linkPort(spec.link, k)} master ${bridge} up`));

@@ -15,6 +15,7 @@ import { namesOf } from "./names.ts";
 import { listNetns, pidInNetns, processesIn } from "./processes.ts";
 import { type InfranetPlan, infranetBits, infranetRange } from "./record.ts";
 import { switchingOnly } from "./switching.ts";
+import { vethAdd } from "./veth.ts";
 
 /** 100.64.0.0 (RFC 6598 shared address space: never an experiment's or the host's own). */
 const SERVICE_NET = 100 * 2 ** 24 + 64 * 2 ** 16;
@@ -55,7 +56,7 @@ export async function infrapodCreate(
   const host: string[] = [];
   if (!listNetns().includes(n.infrapod)) host.push(`netns add ${n.infrapod}`);
   host.push(
-    `link add name ${n.serviceHost} type veth peer name ceth1 netns ${n.infrapod}`,
+    vethAdd(`name ${n.serviceHost}`, `name ceth1 netns ${n.infrapod}`),
     `addr add ${svc.host}/30 dev ${n.serviceHost}`,
     `link set dev ${n.serviceHost} up`,
   );

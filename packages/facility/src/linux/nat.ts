@@ -30,6 +30,7 @@ import { type Env, mzDir } from "./env.ts";
 import { serviceAddresses } from "./infrapod.ts";
 import { namesOf } from "./names.ts";
 import { listNetns } from "./processes.ts";
+import { vethAdd } from "./veth.ts";
 
 /**
  * A host's NAT for control access: the facility model's (`hosts.<name>.nat`,
@@ -209,7 +210,7 @@ async function natRules(
     const links = await run("ip", ["-o", "link", "show", n.serviceHost]);
     if (links.code !== 0)
       await env.ip.submit([
-        `link add name ${n.serviceHost} type veth peer name ceth1 netns ${podNs}`,
+        vethAdd(`name ${n.serviceHost}`, `name ceth1 netns ${podNs}`),
         `addr add ${svc.host}/30 dev ${n.serviceHost}`,
         `link set dev ${n.serviceHost} up`,
       ]);

@@ -17,6 +17,7 @@ import type { Env } from "./env.ts";
 import { lanBridge, linkKey, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns, missingNetns } from "./processes.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
+import { vethAdd } from "./veth.ts";
 import { segmentVni, type Tunnel, tunnelsInto } from "./vtep.ts";
 
 const hostOf = (e: LinkEndpointSpec): string => e.host ?? "";
@@ -85,7 +86,7 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
       const port = linkPort(spec.link, k);
       if (local && atEmu) {
         host.push(
-          `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${n.emulator}`,
+          vethAdd(`name ${socketIfname(e.socket)} netns ${n.node(e.node)}`, `name ${port} netns ${n.emulator}`),
         );
         set(n.emulator, bridgeEmulated ? `link set dev ${port} master ${bridge} up` : `link set dev ${port} up`);
       } else if (local) {
@@ -120,9 +121,7 @@ export async function spanCreate(env: Env, prefix: string, spec: LinkSpec, bridg
       for (const [k, e] of spec.endpoints.entries()) {
         if (hostOf(e) !== here) continue;
         const port = linkPort(spec.link, k);
-        host.push(
-          `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${n.xpnet}`,
-        );
+        host.push(vethAdd(`name ${socketIfname(e.socket)} netns ${n.node(e.node)}`, `name ${port} netns ${n.xpnet}`));
         set(n.xpnet, `link set dev ${port} master ${bridge} up`);
       }
       tunnels.push({

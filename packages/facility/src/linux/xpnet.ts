@@ -13,35 +13,41 @@ import { lanBridge, linkPort, namesOf, socketIfname } from "./names.ts";
 import { listNetns, missingNetns } from "./processes.ts";
 import type { LinkPlan } from "./record.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
+import { vethAdd } from "./veth.ts";
 
 export function linkShape(link: LinkPlan): "p2p" | "lan" | "emulated" {
   if (link.emulation) return "emulated";
   return link.endpoints.length === 2 ? "p2p" : "lan";
 }
 
-/** Host batch lines creating missing node namespaces these links need. */
-function namespaceLines(prefix: string, links: LinkPlan[]): string[] {
+/** Host batch lines creating missing node namespaces these links need (none when `nodesAhead`). */
+function namespaceLines(prefix: string, links: LinkPlan[], nodesAhead: boolean): string[] {
+  if (nodesAhead) return [];
   const n = namesOf(prefix);
   return missingNetns(links.flatMap((l) => l.endpoints.map((e) => n.node(e.node)))).map((w) => `netns add ${w}`);
 }
 
 /** The switching namespaces these links need: the emulator's, the xpnet's. */
-function switchingOf(prefix: string, links: LinkPlan[]): string[] {
+export function switchingOf(prefix: string, links: LinkPlan[]): string[] {
   const n = namesOf(prefix);
   const shapes = new Set(links.map(linkShape));
   return [...(shapes.has("emulated") ? [n.emulator] : []), ...(shapes.has("lan") ? [n.xpnet] : [])];
 }
 
-/** Create these links (idempotent). Bridged ports are joined in the emulator when `bridgeEmulated` (netem). */
+/**
+ * Create these links (idempotent). Bridged ports are joined in the emulator when `bridgeEmulated` (netem).
+ * `nodesAhead`: the nodes' namespaces are being made by lines submitted to `env.ip` just before, in the same
+ * turn of the event loop (materialize's shares): this call's lines then go in the same iproute2 batch, after them.
+ */
 export async function linksCreate(
   env: Env,
   prefix: string,
   links: LinkPlan[],
-  opts: { bridgeEmulated: boolean },
+  opts: { bridgeEmulated: boolean; nodesAhead?: boolean },
 ): Promise<void> {
   const n = namesOf(prefix);
   await switchingNamespaces(env, switchingOf(prefix, links));
-  const host = namespaceLines(prefix, links);
+  const host = namespaceLines(prefix, links, opts.nodesAhead ?? false);
   const emu: string[] = [];
   const xp: string[] = [];
   for (const l of links) {
@@ -51,7 +57,10 @@ export async function linksCreate(
     if (shape === "p2p") {
       const [a, b] = l.endpoints as [LinkPlan["endpoints"][0], LinkPlan["endpoints"][0]];
       host.push(
-        `link add name ${socketIfname(a.socket)} netns ${n.node(a.node)} type veth peer name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
+        vethAdd(
+          `name ${socketIfname(a.socket)} netns ${n.node(a.node)}`,
+          `name ${socketIfname(b.socket)} netns ${n.node(b.node)}`,
+        ),
       );
       continue;
     }
@@ -62,9 +71,7 @@ export async function linksCreate(
       out.push(`link add name ${lanBridge(l.name)} type bridge ${LAN_BRIDGE}`, `link set dev ${lanBridge(l.name)} up`);
     l.endpoints.forEach((e, k) => {
       const port = linkPort(l.name, k);
-      host.push(
-        `link add name ${socketIfname(e.socket)} netns ${n.node(e.node)} type veth peer name ${port} netns ${side}`,
-      );
+      host.push(vethAdd(`name ${socketIfname(e.socket)} netns ${n.node(e.node)}`, `name ${port} netns ${side}`));
       out.push(bridged ? `link set dev ${port} master ${lanBridge(l.name)} up` : `link set dev ${port} up`);
     });
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,6 +59,18 @@ describe("mrg-foundry: the infrapod's configuration server", { skip: !spawnSync(
     const head = await exchange(port, "HEAD /n1/config.txt HTTP/1.0\r\n\r\n");
     assert.match(head, /Content-Length: 12\r\n/);
     assert.ok(head.endsWith("\r\n\r\n"), "HEAD: no body");
+  });
+
+  test("a node's configuration says whether the project's accounts file is there (the boot asks for it only then)", async () => {
+    assert.match(await get(port, "/n1/config.txt"), /\r\nX-Merge-Accounts: 1\r\n/);
+    assert.doesNotMatch(await get(port, "/accounts.sh"), /X-Merge-Accounts/, "only with a configuration");
+    const f = join(dir, "foundry", "accounts.sh");
+    renameSync(f, `${f}.away`);
+    try {
+      assert.match(await get(port, "/n1/config.txt"), /\r\nX-Merge-Accounts: 0\r\n/);
+    } finally {
+      renameSync(`${f}.away`, f);
+    }
   });
 
   test("nothing outside its directory, no directories, only GET and HEAD", async () => {
