@@ -112,15 +112,22 @@ export async function gatewayPeer(netns: string, name: string, peer: GatewayEnd,
  * Wait until the peer's end answers through the tunnel (the first packet starts WireGuard's
  * handshake, so segments made afterwards do not lose their first frames to it). Throws after `ms`.
  */
-export async function gatewayReady(netns: string, peer: GatewayEnd, ms = 15_000): Promise<void> {
+export async function gatewayReady(netns: string, peer: GatewayEnd, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     const r = await run("ip", ["netns", "exec", netns, "ping", "-c", "1", "-W", "1", peer.address]);
     if (r.code === 0) return;
-    if (Date.now() > end)
-      throw new Error(
-        `gateway in ${netns}: the peer ${peer.address} (${peer.endpoint}) does not answer through the tunnel`,
+    if (Date.now() > end) {
+      // What the tunnel saw (public parts only: `wg show … dump` would print the private key).
+      const seen = await Promise.all(
+        ["endpoints", "latest-handshakes", "transfer"].map(async (what) =>
+          (await run("ip", ["netns", "exec", netns, "wg", "show", "all", what])).stdout.trim().replaceAll("\t", " "),
+        ),
       );
+      throw new Error(
+        `gateway in ${netns}: the peer ${peer.address} (${peer.endpoint}) does not answer through the tunnel after ${ms} ms (${seen.join("; ")})`,
+      );
+    }
   }
 }
 

@@ -192,16 +192,35 @@ async function sweepOnce(prefix: string, dataDir: string): Promise<{ listed: Set
   if (links.length) await run("ip", ["-force", "-batch", "-"], `${links.map((n) => `link del ${n}`).join("\n")}\n`);
   trace("links deleted");
   for (const t of l.nftTables) await run("nft", ["delete", "table", ...t.split(" ")]);
-  for (const c of l.cgroups) {
-    try {
-      rmdirSync(c);
-    } catch {}
-  }
+  for (const c of l.cgroups) await cgroupRemove(c);
   trace("nft, cgroups removed");
   for (const d of l.dirs) rmSync(d, { recursive: true, force: true });
   for (const f of l.wireguard) rmSync(f, { force: true });
   trace("files removed");
   return { listed: new Set([...l.netns, ...l.links, ...links]), left: await leftovers(prefix, dataDir) };
+}
+
+/**
+ * Remove a cgroup of the prefix, killing what is still in it: a VM's QEMU (not in a node's mount namespace,
+ * so not among the processes listed) can still be exiting, freeing its guest memory, and the kernel refuses
+ * to remove a cgroup with a task in it (EBUSY). Gives up after 10 s; the leftovers then name it.
+ */
+async function cgroupRemove(dir: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT" || Date.now() > end) return;
+    }
+    let pids: number[] = [];
+    try {
+      pids = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+    } catch {}
+    await killAll(pids, 1000);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Prefixes that have anything left on this host (for a facility-wide sweep after a crash). */
