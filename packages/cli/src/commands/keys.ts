@@ -7,10 +7,13 @@ import { action, CliError, done, type OutputFlags, portalOptions, print, signedI
 
 type Flags = OutputFlags & { portal?: string; user?: string };
 
+/** The key files of ~/.ssh that `mrg keys add` and `mrg xdc ssh` look for, first found first. */
+export const DEFAULT_KEYS = ["id_ed25519", "id_ecdsa", "id_rsa"] as const;
+
 /** The public keys ssh uses by default, first found first. */
 export function defaultPublicKey(): string | undefined {
-  for (const k of ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"]) {
-    const p = join(homedir(), ".ssh", k);
+  for (const k of DEFAULT_KEYS) {
+    const p = join(homedir(), ".ssh", `${k}.pub`);
     if (existsSync(p)) return p;
   }
   return undefined;

@@ -7,6 +7,7 @@ import type { PortalClient, Xdc } from "@merge/portal/client";
 import type { Command } from "commander";
 import { action, done, type OutputFlags, portalOptions, print, signedIn, UsageError } from "../client.ts";
 import { configDir } from "../config.ts";
+import { DEFAULT_KEYS } from "./keys.ts";
 
 type Flags = OutputFlags & { portal?: string };
 const COLUMNS: (keyof Xdc)[] = ["id", "state", "hostname", "jupyter", "attached", "creator", "created"];
@@ -60,12 +61,12 @@ export function sshConfig(
 
 /**
  * ssh reads ~/.ssh of the account's home in the password database, not of $HOME: where the two differ
- * (sudo -E, a container's or a CI job's HOME), the keys `mrg keys add` took from $HOME/.ssh are named for it,
- * in ssh's own order of defaults (agent keys still count). None where they agree: ssh finds them itself.
+ * (sudo -E, a container's or a CI job's HOME), the keys `mrg keys add` takes from $HOME/.ssh are named for it,
+ * in the order it picks them (agent keys still count). None where they agree: ssh finds them itself.
  */
 export function homeIdentities(): string[] {
   if (homedir() === userInfo().homedir) return [];
-  return ["id_ed25519", "id_ecdsa", "id_rsa"].map((k) => join(homedir(), ".ssh", k)).filter((f) => existsSync(f));
+  return DEFAULT_KEYS.map((k) => join(homedir(), ".ssh", k)).filter((f) => existsSync(f));
 }
 
 async function configFor(
