@@ -3,7 +3,7 @@
 // (cases sqlite, etcd); the plan alone (plan-1000-nodes); and the whole path
 // from the portal's accept to every action complete, through commander,
 // driver and rex over mutual TLS (portal-1000-nodes), with store ops per action.
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
@@ -184,6 +184,7 @@ async function materializeCluster(workers: number, failover: boolean) {
     run: async () => {
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
+      const etcd0 = membersCpuMs(cluster);
       const dag = await within(driver.materialize(MZID, fragments), STEP_MS, "the driver writing the DAG");
       const t1 = performance.now();
       let progress = performance.now();
@@ -221,6 +222,7 @@ async function materializeCluster(workers: number, failover: boolean) {
       }
       const t2 = performance.now();
       const cpu = process.cpuUsage(cpu0);
+      const etcdCpuMs = membersCpuMs(cluster) - etcd0;
       for (const [stage, t] of trace ?? [])
         console.error(`${stage}: ${t.n} actions, ${Math.round(t.first - t1)}-${Math.round(t.last - t1)} ms`);
       if (failover) {
@@ -243,6 +245,7 @@ async function materializeCluster(workers: number, failover: boolean) {
         total: (t2 - t0) / 1000,
         driverMs: t1 - t0,
         cpuMs: (cpu.user + cpu.system) / 1000,
+        etcdCpuMs,
         txns: txns.sent,
         failedTxns: txns.failed,
         failover_ms: killedAt !== undefined && firstAfterKill !== undefined ? Math.round(firstAfterKill - killedAt) : 0,
@@ -255,6 +258,7 @@ async function materializeCluster(workers: number, failover: boolean) {
       total: number;
       driverMs: number;
       cpuMs: number;
+      etcdCpuMs: number;
       txns: number;
       failedTxns: number;
       failover_ms: number;
@@ -273,6 +277,8 @@ async function materializeCluster(workers: number, failover: boolean) {
        * last completion: steadier than the rates on a loaded machine, and what the rates are mostly made of.
        */
       cpu_ms: Math.round(r.cpuMs),
+      /** CPU of the three etcd members over the same span (the other half of what a run costs). */
+      etcd_cpu_ms: Math.round(r.etcdCpuMs),
       /** Transactions of the driver and every worker, and those whose compares failed (lost races). */
       txns: r.txns,
       failed_txns: r.failedTxns,
@@ -284,6 +290,23 @@ async function materializeCluster(workers: number, failover: boolean) {
       await cluster.stop();
     },
   };
+}
+
+/** CPU (user + system) the cluster's live members have used so far, from /proc. */
+function membersCpuMs(cluster: { members: { pid?: number; alive: boolean }[] }): number {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  let ms = 0;
+  for (const m of cluster.members) {
+    if (!m.alive || m.pid === undefined) continue;
+    try {
+      // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
+      const rest = readFileSync(`/proc/${m.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ms += (Number(rest[11]) + Number(rest[12])) * tick;
+    } catch {
+      // the member exited between the check and the read
+    }
+  }
+  return ms;
 }
 
 /** Counts a store's transactions, and those whose compares failed, into `into`. */
