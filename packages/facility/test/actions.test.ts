@@ -35,6 +35,23 @@ test("one vocabulary: every action kind's backend method is its name in camel ca
   }
 });
 
+test("the sim refuses a node set up for another materialization, unless not strict (another worker may have recycled it)", async () => {
+  const s = synthetic(2, { mzid: "a.e.p", lanSize: 2 });
+  const dag = materializeDag("a.e.p", fragmentsFor(s.realization, s.experiment, s.facility));
+  const setup = dag.actions.find((a) => a.spec.kind === "node.setup")?.spec;
+  assert.ok(setup?.kind === "node.setup");
+  const inA = setup.node;
+  const inB = { ...inA, mzid: "b.e.p" };
+  const ctx = { signal: new AbortController().signal, log: () => {} };
+  const strict = new SimBackend({ durations: ZERO_DURATIONS });
+  await strict.nodeSetup(inA, ctx);
+  await assert.rejects(strict.nodeSetup(inB, ctx), /belongs to a\.e\.p/);
+  const loose = new SimBackend({ durations: ZERO_DURATIONS, strict: false });
+  await loose.nodeSetup(inA, ctx);
+  await loose.nodeSetup(inB, ctx);
+  assert.equal(loose.nodes.get(inA.resource)?.mzid, "b.e.p");
+});
+
 test("undo: each setup kind names its teardown; teardown kinds have none", () => {
   const undone = Object.entries(ACTIONS).map(([k, d]) => [k, d.undo !== undefined]);
   assert.deepEqual(Object.fromEntries(undone), {

@@ -188,7 +188,8 @@ export class SimBackend implements Backend {
 
   async nodeSetup(spec: NodeSpec, ctx: ActionContext): Promise<NodeSetupOutcome> {
     const n = this.node(nodeStateId(spec));
-    if (n.mzid && n.mzid !== spec.mzid && n.state !== "clean") {
+    // Not strict: another process may have recycled the node since this one set it up.
+    if (n.mzid && n.mzid !== spec.mzid && n.state !== "clean" && this.opts.strict !== false) {
       throw new Error(`sim: node ${spec.resource} belongs to ${n.mzid}`);
     }
     if (!(n.state === "ready" && n.mzid === spec.mzid && n.image === spec.image)) {
