@@ -1317,33 +1317,45 @@ export class Rex {
     const ending = [...claims].filter(([b, n]) => b.jobs.size === n).map(([b]) => b);
     let recorded: typeof batch = [];
     let ended = false;
-    try {
-      const r = await this.store.txn({
-        compare: [
-          ...[...claims.keys()].map((b): Compare => ({ key: b.key, target: "value", op: "==", value: b.value })),
-          ...batch.map((b): Compare => ({ key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev })),
-        ],
-        success: [...batch.flatMap((b) => b.ops), ...ending.map((b): Op => ({ op: "delete", key: b.key }))],
-        failure: batch.map((b): Op => ({ op: "get", key: b.job.key })),
-      });
-      if (r.succeeded) {
-        recorded = batch;
-        ended = true;
-        if (r.revision > this.wroteRev) this.wroteRev = r.revision;
-        for (const b of batch) this.local(b.done, r.revision);
-        this.finished(batch.map((b) => b.done));
-      } else {
+    const written = (revision: number) => {
+      recorded = batch;
+      ended = true;
+      if (revision > this.wroteRev) this.wroteRev = revision;
+      for (const b of batch) this.local(b.done, revision);
+      this.finished(batch.map((b) => b.done));
+    };
+    for (let tried = 0; ; tried++) {
+      try {
+        const r = await this.store.txn({
+          compare: [
+            ...[...claims.keys()].map((b): Compare => ({ key: b.key, target: "value", op: "==", value: b.value })),
+            ...batch.map((b): Compare => ({ key: b.job.key, target: "modRevision", op: "==", value: b.job.claimRev })),
+          ],
+          success: [...batch.flatMap((b) => b.ops), ...ending.map((b): Op => ({ op: "delete", key: b.key }))],
+          failure: batch.map((b): Op => ({ op: "get", key: b.job.key })),
+        });
+        if (r.succeeded) written(r.revision);
         // Some may be written already: the client can retry a call that had committed (across an election).
-        recorded = await this.recordRest(batch, r.gets);
+        else recorded = await this.recordRest(batch, r.gets);
+        break;
+      } catch (err) {
+        // Unknown whether it committed (e.g. a leader election). A transaction is all or nothing: read back
+        // (asked until the store answers), the batch is written, or untouched and asked again whole, or
+        // changed under us (withdrawn, or a call that committed late): then each is settled on its own.
+        // Each on its own at once, as before, was hundreds of transactions into an election (a 5 s stall).
+        this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
+        const read = await this.readBack(batch.map((b) => b.job.key));
+        if (!read) break; // stopping: nothing recorded; the claims go with the lease
+        if (batch.every((b, i) => read[i]?.value === storedAction(b.done))) {
+          written(read[0]!.modRevision);
+          break;
+        }
+        if (batch.some((b, i) => (read[i]?.modRevision ?? 0) !== b.job.claimRev)) {
+          recorded = await this.recordRest(batch, read);
+          break;
+        }
+        await backoff(tried);
       }
-    } catch (err) {
-      // Unknown whether it committed (e.g. a leader election): read back, the rest settled each on its own.
-      this.opts.log?.(`rex ${this.id}: recording outcomes failed: ${(err as Error).message}`);
-      const read = await this.store
-        .txn({ compare: [], success: batch.map((b): Op => ({ op: "get", key: b.job.key })) })
-        .then((r) => r.gets)
-        .catch(() => []);
-      recorded = await this.recordRest(batch, read);
     }
     if (ended) for (const b of ending) b.jobs.clear();
     for (const b of recorded) {
@@ -1360,6 +1372,18 @@ export class Rex {
     // Recorded or not (the action changed under us, or the call's fate stayed unknown), the job is done
     // with; its claim is deleted when its last job is (on our live lease it would block the actions for good).
     for (const b of batch) this.settled(b.job);
+  }
+
+  /** The keys as stored (in order), asked until the store answers; undefined when this worker stops first. */
+  private async readBack(keys: string[]): Promise<(KeyValue | undefined)[] | undefined> {
+    for (let tried = 0; !this.stopped; tried++) {
+      try {
+        return (await this.store.txn({ compare: [], success: keys.map((key): Op => ({ op: "get", key })) })).gets;
+      } catch {
+        await backoff(tried);
+      }
+    }
+    return undefined;
   }
 
   /**
