@@ -40,6 +40,17 @@ describe("python model errors name the user's line", () => {
     assert.match(d.text, /^model\.py:3:\d+: error: SyntaxError/);
   });
 
+  test("a property used as a namespace: what it is and how to compare it (v0's memory is memory.capacity)", async () => {
+    const v0 = await failure(
+      "import mergexp as mx\nfrom mergexp.machine import memory\nfrom mergexp.unit import gb\n" +
+        "net = mx.Topology('x')\na = net.device('a', memory.capacity >= gb(2))\nmx.experiment(net)\n",
+    );
+    assert.equal(v0.location?.line, 5);
+    assert.match(v0.message, /'memory' is already the property memory\.capacity .*e\.g\. memory >= gb\(8\)/);
+    const v1 = await failure(`${HEAD}a = net.node('a', proc.cores.count >= 2)\nexperiment(net)\n`);
+    assert.match(v1.message, /proc\.cores is a property, it has no 'count': compare it, e\.g\. proc\.cores >= 4/);
+  });
+
   test("an exception in the script, also from inside a function", async () => {
     const d = await failure(
       `${HEAD}def make(i):\n    return net.node('n%d' % (10 // i))\nnodes = [make(i) for i in range(3)]\n`,

@@ -71,6 +71,19 @@ class Property:
     def __repr__(self):
         return self.prop
 
+    def __getattr__(self, attr):
+        # Only for names not found: say what a property is for (v0's `memory` is already memory.capacity).
+        prop = self.__dict__.get("prop")
+        if prop is None or attr.startswith("__"):
+            raise AttributeError(attr)
+        if prop.endswith("." + attr):
+            short = prop[: -len(attr) - 1]
+            raise AttributeError(
+                "'%s' is already the property %s (the v0 name mergexp.machine gives it): compare it as it is, "
+                "e.g. %s" % (short, prop, self._example().replace(prop, short, 1))
+            )
+        raise AttributeError("%s is a property, it has no '%s': compare it, e.g. %s" % (prop, attr, self._example()))
+
     def _example(self):
         return self.example or "%s == 4" % self.prop
 
