@@ -1350,7 +1350,8 @@ export class Rex {
           written(read[0]!.modRevision);
           break;
         }
-        if (batch.some((b, i) => (read[i]?.modRevision ?? 0) !== b.job.claimRev)) {
+        // Changed under us, or refused whole though the store answers (3 tries): each on its own.
+        if (tried >= 2 || batch.some((b, i) => (read[i]?.modRevision ?? 0) !== b.job.claimRev)) {
           recorded = await this.recordRest(batch, read);
           break;
         }

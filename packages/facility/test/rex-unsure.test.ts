@@ -1,7 +1,8 @@
 // Outcomes whose call failed with its fate unknown (a leader election: the
 // write may have committed, its answer lost): the batch is read back once the
-// store answers, then recorded whole or asked again whole, never one
-// transaction per action; every action completes exactly once.
+// store answers, then recorded whole or asked again whole, not one
+// transaction per action (unless the store refuses it whole three times);
+// every action completes exactly once.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { fragmentsFor, synthetic } from "@merge/materialize";
@@ -25,7 +26,7 @@ const outcomes = (t: Txn) =>
  * an error; then the next `unanswered` transactions fail too (the store away during an election).
  * Of each outcome transaction that follows, how many of the failed batch's actions it writes.
  */
-function failing(store: Store, opts: { committed: boolean; min: number; unanswered: number }) {
+function failing(store: Store, opts: { committed: boolean; min: number; unanswered: number; always?: boolean }) {
   const seen = { failed: new Set<string>(), after: [] as number[] };
   let away = 0;
   const txn = store.txn.bind(store);
@@ -44,6 +45,7 @@ function failing(store: Store, opts: { committed: boolean; min: number; unanswer
       }
       const again = keys.filter((k) => seen.failed.has(k)).length;
       if (again) seen.after.push(again);
+      if (opts.always && again > 1) throw new Error("request is too large (test: refused whole, every time)");
       return txn(t);
     },
   });
@@ -72,3 +74,22 @@ for (const committed of [true, false]) {
     assert.equal(journal.of("lost").length, 0);
   });
 }
+
+test("an outcome batch the store refuses whole every time is recorded one action at a time after three tries", async () => {
+  const mzid = "refused.exp.proj";
+  const base = openMemoryStore();
+  stores.push(base);
+  const { store, seen } = failing(base, { committed: false, min: 8, unanswered: 0, always: true });
+  const s = synthetic(24, { mzid, lanSize: 4 });
+  const driver = new Driver(base);
+  const { rex, journal } = await startRex(store, { durations: { imaging: 0, power: 0, network: 0, infrapod: 0 } });
+  const dag = await driver.materialize(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
+  await statusIs(driver, mzid, "active", 30_000);
+  await rex.stop();
+  const n = seen.failed.size;
+  assert.ok(n >= 8, `a batch of ${n} outcomes failed (expected one of 8 or more)`);
+  assert.deepEqual(seen.after, [n, n, ...Array(n).fill(1)], "two more whole tries, then one transaction each");
+  const completes = journal.of("complete").map((e) => ("key" in e ? e.key : ""));
+  assert.equal(completes.length, dag.actions.length);
+  assert.equal(new Set(completes).size, completes.length, "no action completed twice");
+});
