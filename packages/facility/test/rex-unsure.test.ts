@@ -52,34 +52,14 @@ function failing(store: Store, opts: { committed: boolean; min: number; unanswer
   return { store: wrapped, seen };
 }
 
-for (const committed of [true, false]) {
-  test(`an outcome batch whose call failed ${committed ? "after" : "before"} it committed is settled whole`, async () => {
-    const mzid = `unsure${committed ? "c" : "n"}.exp.proj`;
-    const base = openMemoryStore();
-    stores.push(base);
-    const { store, seen } = failing(base, { committed, min: 8, unanswered: 3 });
-    const s = synthetic(24, { mzid, lanSize: 4 });
-    const driver = new Driver(base);
-    const { rex, journal } = await startRex(store, { durations: { imaging: 0, power: 0, network: 0, infrapod: 0 } });
-    const dag = await driver.materialize(mzid, fragmentsFor(s.realization, s.experiment, s.facility));
-    await statusIs(driver, mzid, "active", 30_000);
-    await rex.stop();
-    const n = seen.failed.size;
-    assert.ok(n >= 8, `a batch of ${n} outcomes failed (expected one of 8 or more)`);
-    // Recorded as it was when it had committed (nothing more written), asked again whole when it had not.
-    assert.deepEqual(seen.after, committed ? [] : [n], "the failed batch's actions written again, per transaction");
-    const completes = journal.of("complete").map((e) => ("key" in e ? e.key : ""));
-    assert.equal(completes.length, dag.actions.length);
-    assert.equal(new Set(completes).size, completes.length, "no action completed twice");
-    assert.equal(journal.of("lost").length, 0);
-  });
-}
-
-test("an outcome batch the store refuses whole every time is recorded one action at a time after three tries", async () => {
-  const mzid = "refused.exp.proj";
+/**
+ * A 24-node materialization by one worker on a `failing` store; asserts a batch of 8 or more failed and
+ * every action completed exactly once; resolves to the failed batch's size and what followed it.
+ */
+async function materializeThrough(mzid: string, opts: Parameters<typeof failing>[1]) {
   const base = openMemoryStore();
   stores.push(base);
-  const { store, seen } = failing(base, { committed: false, min: 8, unanswered: 0, always: true });
+  const { store, seen } = failing(base, opts);
   const s = synthetic(24, { mzid, lanSize: 4 });
   const driver = new Driver(base);
   const { rex, journal } = await startRex(store, { durations: { imaging: 0, power: 0, network: 0, infrapod: 0 } });
@@ -88,8 +68,31 @@ test("an outcome batch the store refuses whole every time is recorded one action
   await rex.stop();
   const n = seen.failed.size;
   assert.ok(n >= 8, `a batch of ${n} outcomes failed (expected one of 8 or more)`);
-  assert.deepEqual(seen.after, [n, n, ...Array(n).fill(1)], "two more whole tries, then one transaction each");
   const completes = journal.of("complete").map((e) => ("key" in e ? e.key : ""));
   assert.equal(completes.length, dag.actions.length);
   assert.equal(new Set(completes).size, completes.length, "no action completed twice");
+  return { n, after: seen.after, lost: journal.of("lost").length };
+}
+
+for (const committed of [true, false]) {
+  test(`an outcome batch whose call failed ${committed ? "after" : "before"} it committed is settled whole`, async () => {
+    const { n, after, lost } = await materializeThrough(`unsure${committed ? "c" : "n"}.exp.proj`, {
+      committed,
+      min: 8,
+      unanswered: 3,
+    });
+    // Recorded as it was when it had committed (nothing more written), asked again whole when it had not.
+    assert.deepEqual(after, committed ? [] : [n], "the failed batch's actions written again, per transaction");
+    assert.equal(lost, 0);
+  });
+}
+
+test("an outcome batch the store refuses whole every time is recorded one action at a time after three tries", async () => {
+  const { n, after } = await materializeThrough("refused.exp.proj", {
+    committed: false,
+    min: 8,
+    unanswered: 0,
+    always: true,
+  });
+  assert.deepEqual(after, [n, n, ...Array(n).fill(1)], "two more whole tries, then one transaction each");
 });
