@@ -74,6 +74,12 @@ async function quickStart(backend: "sim" | "auto", expectBackend: string): Promi
       // 10 ms each way on the wan link: about 20 ms round trip.
       const avg = Number(/min\/avg\/max(?:\/mdev)? = [\d.]+\/([\d.]+)\//.exec(ping)?.[1]);
       assert.ok(avg >= 17 && avg < 60, `round trip ${avg} ms across the emulated link`);
+      // The operator's sweep refuses while the facility runs on its data directory, and names it.
+      const backendDir = join(tmp, "data", "facility", "backend");
+      const refused = await cog(["host", "sweep", "--all", "--data-dir", backendDir]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`is in use by pid ${stack.facility} .*--force`));
+      assert.match(await ok(["exec", "c0", "r1.demo.admin", "--", "true"]), /^$/);
     }
     await ok(["dematerialize", "r1.demo.admin", "--timeout", "120"]);
     assert.deepEqual(

@@ -11,6 +11,7 @@ import {
   type MzState,
   prefixesOwned,
   prefixOf,
+  processesOn,
   readStates,
   sweep,
 } from "@merge/facility/linux";
@@ -102,12 +103,24 @@ export function register(program: Command): void {
       .description("remove everything of one materialization (its mzid or prefix), or --all (the harbor too)"),
   )
     .option("--all", "every materialization this data directory holds, and the harbor")
-    .action(async (target: string | undefined, opts: HostOpts & { all?: boolean }) => {
+    .option("--force", "sweep even while a facility runs on the data directory (its experiments break)")
+    .action(async (target: string | undefined, opts: HostOpts & { all?: boolean; force?: boolean }) => {
       const dataDir = opts.dataDir ?? defaultDataDir();
       const rows = await held(dataDir);
       if (!opts.all && !target) {
         console.error("cog: name a materialization (mzid or prefix; see 'cog host list') or give --all");
         process.exitCode = 2;
+        return;
+      }
+      // A running facility keeps what it holds: sweeping under it breaks live experiments and its harbor.
+      const users = opts.force ? [] : processesOn(dataDir);
+      if (users.length) {
+        console.error(
+          `cog: ${dataDir} is in use by ${users.map((u) => `pid ${u.pid} (${u.command})`).join(", ")}: ` +
+            "stop it first (Ctrl-C on npm start; its materializations are taken back at the next start), " +
+            "or sweep anyway with --force",
+        );
+        process.exitCode = 1;
         return;
       }
       const chosen = opts.all ? rows : rows.filter((r) => r.prefix === target || r.mzid === target);

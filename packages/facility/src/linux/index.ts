@@ -23,7 +23,7 @@ export {
   imageCache,
 } from "./image.ts";
 export { PREFIX_RE, prefixOf, prefixOn, qualifyNames } from "./names.ts";
-export { alive, listNetns, processesIn } from "./processes.ts";
+export { alive, listNetns, processesIn, processesOn } from "./processes.ts";
 export * from "./record.ts";
 export { type StorageRemote, storageKeyPair, storageMount, storageUnmount } from "./sshfs.ts";
 export { type MzState, prefixesOwned, readStates } from "./state.ts";

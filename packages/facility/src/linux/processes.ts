@@ -4,6 +4,7 @@
  * without trusting any pid file.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 
 export interface Proc {
   pid: number;
@@ -57,6 +58,52 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** This process and its ancestors (`npx`, a shell): their command lines name what we were asked for. */
+function selfAndAncestors(): Set<number> {
+  const out = new Set<number>();
+  for (let pid = process.pid; pid > 1 && !out.has(pid); ) {
+    out.add(pid);
+    try {
+      pid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Live processes run with `--data-dir DIR` (or `--data-dir=DIR`; a relative DIR from that
+ * process's working directory): a facility, rex worker or host agent on a backend's data
+ * directory. Not this process or its ancestors (`npx cog … --data-dir DIR`), and not what
+ * runs inside (a node's init names the directory, but as a plain argument).
+ */
+export function processesOn(dir: string): { pid: number; command: string }[] {
+  const want = resolve(dir);
+  const skip = selfAndAncestors();
+  const out: { pid: number; command: string }[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || skip.has(Number(e))) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0").filter(Boolean);
+    } catch {
+      continue;
+    }
+    let cwd: string | undefined;
+    try {
+      cwd = readlinkSync(`/proc/${e}/cwd`);
+    } catch {}
+    const names = argv.some((a, i) => {
+      const v = a.startsWith("--data-dir=") ? a.slice("--data-dir=".length) : argv[i - 1] === "--data-dir" ? a : "";
+      if (!v || (!v.startsWith("/") && !cwd)) return false;
+      return resolve(cwd ?? "/", v) === want;
+    });
+    if (names && alive(Number(e))) out.push({ pid: Number(e), command: argv.slice(0, 6).join(" ") });
+  }
+  return out;
 }
 
 /** SIGKILL these pids and wait (up to `ms`) until they are gone. */
