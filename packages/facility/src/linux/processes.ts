@@ -1,7 +1,8 @@
 /**
  * Processes by network namespace: how the data plane finds what runs inside a
  * materialization's namespaces (containers, dnsmasq, foundry, emulators),
- * without trusting any pid file.
+ * without trusting any pid file; and by the data directory a facility, rex
+ * worker or host agent runs on (what `cog host sweep` asks first).
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { resolve } from "node:path";
