@@ -3,7 +3,7 @@
 // (cases sqlite, etcd); the plan alone (plan-1000-nodes); and the whole path
 // from the portal's accept to every action complete, through commander,
 // driver and rex over mutual TLS (portal-1000-nodes), with store ops per action.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCase, defineBench } from "@merge/bench";
@@ -16,6 +16,7 @@ import { certFiles, loadTls, makeCerts } from "../src/certs.ts";
 import { startCommander } from "../src/commander.ts";
 import { Driver } from "../src/driver.ts";
 import { startDriverServer } from "../src/driver-service.ts";
+import { statFields } from "../src/linux/processes.ts";
 import { Rex } from "../src/rex.ts";
 import { SimBackend, ZERO_DURATIONS } from "../src/sim/sim.ts";
 import { keys } from "../src/task.ts";
@@ -317,14 +318,9 @@ function membersCpuMs(cluster: { members: { pid?: number; alive: boolean }[] }):
   const tick = 1000 / 100; // USER_HZ is 100 on Linux
   let ms = 0;
   for (const m of cluster.members) {
-    if (!m.alive || m.pid === undefined) continue;
-    try {
-      // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
-      const rest = readFileSync(`/proc/${m.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      ms += (Number(rest[11]) + Number(rest[12])) * tick;
-    } catch {
-      // the member exited between the check and the read
-    }
+    // A member that exited between the check and the read counts as none.
+    const f = m.alive && m.pid !== undefined ? statFields(m.pid) : undefined;
+    if (f) ms += (Number(f[11]) + Number(f[12])) * tick;
   }
   return ms;
 }

@@ -1195,21 +1195,9 @@ export class Rex {
    * ever shows: see `unsure`).
    */
   private async settle(b: HeldClaim): Promise<void> {
-    const jobs = [...b.jobs];
-    for (let tried = 0; !this.stopped; tried++) {
-      try {
-        const r = await this.store.txn({
-          compare: [],
-          success: [{ op: "get", key: b.key }, ...jobs.map((j): Op => ({ op: "get", key: j.key }))],
-        });
-        if (r.gets[0]?.value === b.value) this.ours(b, r.gets.slice(1));
-        else this.letGo(b);
-        return;
-      } catch {
-        await backoff(tried);
-      }
-    }
-    this.letGo(b);
+    const read = await this.readBack([b.key, ...[...b.jobs].map((j) => j.key)]);
+    if (read && read[0]?.value === b.value) this.ours(b, read.slice(1));
+    else this.letGo(b);
   }
 
   /** The claim committed (read back): its jobs run, each from its action as read (`actions`, in job order). */

@@ -61,16 +61,21 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** The fields of /proc/<pid>/stat after the command name (state, ppid, …, utime at [11], stime at [12]). */
+export function statFields(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
 /** This process and its ancestors (`npx`, a shell): their command lines name what we were asked for. */
 function selfAndAncestors(): Set<number> {
   const out = new Set<number>();
   for (let pid = process.pid; pid > 1 && !out.has(pid); ) {
     out.add(pid);
-    try {
-      pid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
-    } catch {
-      break;
-    }
+    pid = Number(statFields(pid)?.[1]);
   }
   return out;
 }
