@@ -4,6 +4,10 @@
  * themselves. The UI lives under /ui/ on the portal's origin: the API owns
  * the other paths, and `/callback` is the OIDC redirect the portal registers.
  */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { InlineConfig } from "vite";
 
@@ -22,8 +26,27 @@ export function webConfig(outDir = DIST_DIR): InlineConfig {
   };
 }
 
-/** Builds the UI into `outDir` (default packages/web/dist). */
+/**
+ * Builds the UI into `outDir` (default packages/web/dist). The build is written beside it and moved into
+ * place whole: a portal starting meanwhile (two `npm start`s on a new clone) reads either no UI or all of
+ * it, never a directory Vite is still emptying. When another build got there first, that one stays.
+ */
 export async function buildWeb(outDir = DIST_DIR): Promise<void> {
   const { build } = await import("vite");
-  await build({ ...webConfig(outDir), configFile: false });
+  const staging = `${outDir}.${process.pid}.${randomBytes(3).toString("hex")}`;
+  try {
+    await build({ ...webConfig(staging), configFile: false });
+    try {
+      await rename(staging, outDir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      // A whole build is already there: keep it. Anything else there is a leftover to replace.
+      if (existsSync(join(outDir, "index.html"))) return;
+      await rm(outDir, { recursive: true, force: true });
+      await rename(staging, outDir);
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
 }
