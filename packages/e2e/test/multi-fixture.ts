@@ -292,8 +292,31 @@ export function crossingAnswers(
   while (!pings(a.netns, b.address, 1).length)
     if (Date.now() > end)
       throw new Error(
-        `${a.node}@${a.facility} does not reach ${b.node}@${b.facility} (${b.address}) 20 s after active`,
+        `${a.node}@${a.facility} does not reach ${b.node}@${b.facility} (${b.address}) 20 s after active\n${gatewaysSeen()}`,
       );
+}
+
+/**
+ * What the machine's infrapods and gateway namespaces hold, for a crossing that failed: their routes, and
+ * the gateways' tunnels (public parts only: `wg show … dump` would print private keys) with their
+ * handshakes and traffic.
+ */
+function gatewaysSeen(): string {
+  const sh = (argv: string[]) =>
+    (spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" }).stdout ?? "").trim().replaceAll("\t", " ");
+  const routes = (ns: string) => `  routes: ${sh(["ip", "-n", ns, "route"]).replaceAll("\n", "; ")}`;
+  const pods = listNetns()
+    .filter((n) => n.endsWith("-i"))
+    .map((ns) => `${ns} (infrapod):\n${routes(ns)}`);
+  const gateways = listNetns()
+    .filter((n) => n.endsWith("-g"))
+    .map((ns) => {
+      const wg = ["endpoints", "allowed-ips", "latest-handshakes", "transfer"].map(
+        (what) => `  ${what}: ${sh(["ip", "netns", "exec", ns, "wg", "show", "all", what]).replaceAll("\n", "; ")}`,
+      );
+      return [`${ns}:`, ...wg, routes(ns)].join("\n");
+    });
+  return [...pods, ...gateways].join("\n");
 }
 
 export { fastest, pings };
