@@ -38,6 +38,7 @@ import { spanCreate } from "./span.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 import { vethAdd } from "./veth.ts";
 import { tunnelInto, VXLAN_PORT } from "./vtep.ts";
+import { wgAllow, wgAllowedIps } from "./wireguard.ts";
 
 /** The gateway namespace of a materialization. */
 export const gatewayNetns = (prefix: string): string => `${prefix}-g`;
@@ -101,6 +102,25 @@ export async function gatewayPeersSet(prefix: string, peers: GatewayEndSpec[]): 
       throw new Error(`gateway peer ${p.peer}: endpoint '${p.endpoint}' is not address:port`);
     const name = gatewayIfname(prefix, p.peer);
     await gatewayPeer(ns, name, p, await routedTo(ns, name));
+    // Routes added while it was being let in (the infrapod's step, on another worker) are let through too.
+    await allowRouted(ns, name);
+  }
+}
+
+/**
+ * Let whatever is routed to tunnel `name` through its peer: its allowed IPs widened to those routes
+ * (idempotent; nothing is taken away). The peer's ends may be handed over before this facility routes the
+ * peer's infranet to the tunnel, or after: a facility reports its end as soon as an external link made
+ * it, while its infrapod's step adds the route. Each side, once written, reads the other's state, so
+ * whichever comes second completes it (a peer let in with only its inner address drops the infranet's
+ * packets for good: nothing hands the ends over again).
+ */
+async function allowRouted(netns: string, name: string): Promise<void> {
+  // `ip -j route` writes a host route without its /32; `wg show` with it.
+  const routed = (await routedTo(netns, name)).map((r) => (r.includes("/") ? r : `${r}/32`));
+  for (const [publicKey, have] of await wgAllowedIps(netns, name)) {
+    const more = routed.filter((r) => !have.includes(r));
+    if (more.length) await wgAllow(netns, name, publicKey, [...have, ...more]);
   }
 }
 
@@ -259,6 +279,8 @@ async function gatewayRoutes(
       ],
       { tolerant: false },
     );
+  // A peer let in before these routes existed is let through to them now (`allowRouted`).
+  for (const p of peers) await allowRouted(gw, gatewayIfname(prefix, p.peer));
 }
 
 async function ensureNetns(env: Env, names: string[]): Promise<void> {

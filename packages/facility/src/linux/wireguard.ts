@@ -212,6 +212,25 @@ export async function wgPeer(netns: string, name: string, p: WireGuardPeer): Pro
   await check("nsenter", inNetns(netns, args));
 }
 
+/** The prefixes each peer of `name` is allowed (`wg show <name> allowed-ips`), by public key. */
+export async function wgAllowedIps(netns: string, name: string): Promise<Map<string, string[]>> {
+  const out = await check("nsenter", inNetns(netns, ["wg", "show", name, "allowed-ips"]));
+  const peers = new Map<string, string[]>();
+  for (const line of out.split("\n").filter((l) => l.trim())) {
+    const [publicKey = "", ...allowed] = line.trim().split(/\s+/);
+    peers.set(
+      publicKey,
+      allowed.filter((a) => a !== "(none)"),
+    );
+  }
+  return peers;
+}
+
+/** Set the prefixes peer `publicKey` of `name` is allowed (all of them: `wg set` replaces the list). */
+export async function wgAllow(netns: string, name: string, publicKey: string, allowedIps: string[]): Promise<void> {
+  await check("nsenter", inNetns(netns, ["wg", "set", name, "peer", publicKey, "allowed-ips", allowedIps.join(",")]));
+}
+
 /** Remove a peer (no error if it is not there). */
 export async function wgRemovePeer(netns: string, name: string, publicKey: string): Promise<void> {
   await check("nsenter", inNetns(netns, ["wg", "set", name, "peer", publicKey, "remove"]));

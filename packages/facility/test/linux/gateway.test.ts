@@ -5,7 +5,17 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import type { InfranetPeer } from "@merge/materialize";
+import { detectCapabilities } from "../../src/linux/capabilities.ts";
 import { IprouteBatch } from "../../src/linux/command.ts";
+import { makeEnv } from "../../src/linux/env.ts";
+import {
+  gatewayEnsure,
+  gatewayIfname,
+  gatewayNetns,
+  gatewayPeersSet,
+  infranetPeersUp,
+} from "../../src/linux/external.ts";
 import {
   externalSegment,
   type GatewayEnd,
@@ -14,6 +24,7 @@ import {
   gatewayReady,
   gatewayUp,
 } from "../../src/linux/gateway.ts";
+import { namesOf } from "../../src/linux/names.ts";
 import { listNetns, processesIn } from "../../src/linux/processes.ts";
 import { type Wan, wanUp } from "../../src/linux/wan.ts";
 import { everyArgvAndEnv, pings, skip } from "./fixture.ts";
@@ -131,5 +142,92 @@ describe("a gateway tunnel between two facilities' sites, with an external link 
     assert.deepEqual(processesIn(names), []);
     const wgGo = spawnSync("pgrep", ["-a", "wireguard-go"], { encoding: "utf8" }).stdout;
     for (const s of side) assert.ok(!wgGo.includes(s.wg), `wireguard-go for ${s.wg} still runs`);
+  });
+});
+
+// The portal hands a facility its peers' ends as soon as the peers reported them, whatever this facility's own
+// progress: they may arrive between its gateway's bring-up and the infrapod's step that routes the peer's
+// infranet into the tunnel. A peer let in then, with only its inner address allowed, dropped the infranet's
+// packets for good (a CI run: a node did not reach the third facility's infranet after active).
+describe("infranets across a gateway whose peer was let in before the infranet's routes", {
+  skip: skip || noWg,
+}, () => {
+  const run = `gi${randomBytes(2).toString("hex")}`;
+  const dir = mkdtempSync(join(tmpdir(), `mrg-${run}-`));
+  const sides = [
+    { facility: "fa", prefix: `mg${randomBytes(3).toString("hex")}`, subnet: "10.91.0.0/24", own: "10.91.0.1" },
+    { facility: "fb", prefix: `mg${randomBytes(3).toString("hex")}`, subnet: "10.92.0.0/24", own: "10.92.0.1" },
+  ];
+  const inner = ["169.254.78.1", "169.254.78.2"];
+  let wan: Wan | undefined;
+  after(async () => {
+    for (const s of sides) {
+      await gatewayDown(gatewayNetns(s.prefix), gatewayIfname(s.prefix, s === sides[0] ? "fb" : "fa"));
+      spawnSync("ip", ["netns", "del", namesOf(s.prefix).infrapod]);
+    }
+    await wan?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("routes added after the peer's end are let through: the infrapods reach each other's infranet", async () => {
+    wan = await wanUp({ run, sites: ["fa", "fb"], dataDir: dir });
+    const caps = await detectCapabilities();
+    const envs = sides.map((s, i) => ({
+      ...makeEnv(join(dir, s.facility), caps, { node: "", emu: null, reach: "", foundry: "" }, () => {}, "disk"),
+      site: { netns: wan!.sites[i]!.netns, address: wan!.sites[i]!.address },
+    }));
+    const peerOf = (i: number): InfranetPeer => {
+      const other = sides[1 - i]!;
+      return {
+        peer: other.facility,
+        subnet: other.subnet,
+        gateway: "gw0",
+        address: inner[i]!,
+        peerAddress: inner[1 - i]!,
+        rateBps: 0,
+      };
+    };
+    // Each facility's gateway end is up (its external link made it), and each infrapod is there.
+    const ends = await Promise.all(sides.map((s, i) => gatewayEnsure(envs[i]!, s.prefix, peerOf(i))));
+    for (const s of sides) {
+      const pod = namesOf(s.prefix).infrapod;
+      spawnSync("ip", ["netns", "add", pod]);
+      // The infrapod's own infranet address (on lo: this kernel has no dummy devices).
+      spawnSync("ip", ["-n", pod, "link", "set", "lo", "up"]);
+      spawnSync("ip", ["-n", pod, "address", "add", `${s.own}/32`, "dev", "lo"]);
+    }
+    // The peers' ends are handed over first; the infranets' routes come after.
+    // What the portal hands over: the peer's end toward this facility, named by the peer.
+    const handed = (i: number) => ({ ...ends[1 - i]!, peer: sides[1 - i]!.facility });
+    for (const [i, s] of sides.entries()) await gatewayPeersSet(s.prefix, [handed(i)]);
+    for (const [i, s] of sides.entries()) await infranetPeersUp(envs[i]!, s.prefix, s.subnet, [peerOf(i)]);
+
+    for (const [i, s] of sides.entries()) {
+      const allowed = spawnSync(
+        "ip",
+        ["netns", "exec", gatewayNetns(s.prefix), "wg", "show", gatewayIfname(s.prefix, peerOf(i).peer), "allowed-ips"],
+        { encoding: "utf8" },
+      ).stdout;
+      assert.match(allowed, new RegExp(`${inner[1 - i]}/32`), `the peer's inner address stays allowed: ${allowed}`);
+      assert.match(allowed, new RegExp(peerOf(i).subnet.replaceAll(".", "\\.")), `the peer's infranet: ${allowed}`);
+    }
+    const [a, b] = sides;
+    const crossed = spawnSync(
+      "ip",
+      ["netns", "exec", namesOf(a!.prefix).infrapod, "ping", "-c", "3", "-i", "0.3", "-W", "6", "-I", a!.own, b!.own],
+      { encoding: "utf8" },
+    );
+    assert.match(crossed.stdout, /[1-3] received/, `${a!.own} reaches ${b!.own} across: ${crossed.stdout}${crossed.stderr}`);
+    // A second routing pass and a second handover change nothing (idempotent).
+    await infranetPeersUp(envs[0]!, a!.prefix, a!.subnet, [peerOf(0)]);
+    await gatewayPeersSet(a!.prefix, [handed(0)]);
+    assert.match(
+      spawnSync(
+        "ip",
+        ["netns", "exec", namesOf(a!.prefix).infrapod, "ping", "-c", "1", "-W", "6", "-I", a!.own, b!.own],
+        { encoding: "utf8" },
+      ).stdout,
+      /1 received/,
+    );
   });
 });
