@@ -26,7 +26,7 @@ import { startPortal } from "@merge/portal/main";
 import { credentialsConnector, materializationPlugin } from "@merge/portal/materialize";
 import type { EtcdServer } from "@merge/store/etcd-server";
 import { DIST_DIR, webUiPlugin } from "@merge/web";
-import { buildWeb } from "@merge/web/build";
+import { buildWeb, webUiCurrent } from "@merge/web/build";
 import { parseQuantity } from "@merge/xir";
 import { recordStart } from "./config.ts";
 import { forgetStoreUrl, startLocalEtcd } from "./start-etcd.ts";
@@ -192,8 +192,10 @@ const more =
       })
     : undefined;
 
-if (!existsSync(join(DIST_DIR, "index.html"))) {
-  console.log("building the web UI (first start only) ...");
+// Built on the first start, and again when its sources changed since (a `git pull`).
+if (!webUiCurrent()) {
+  const first = !existsSync(join(DIST_DIR, "index.html"));
+  console.log(first ? "building the web UI (first start only) ..." : "rebuilding the web UI (its sources changed) ...");
   await buildWeb();
 }
 

@@ -63,11 +63,12 @@ const SECURITY_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
-/** Every file under `dir`, keyed by its URL path under the UI base. */
+/** Every file under `dir`, keyed by its URL path under the UI base; dotfiles (the build's record) are not served. */
 export function loadAssets(dir: string): Map<string, Asset> {
   const out = new Map<string, Asset>();
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
+      if (name.startsWith(".")) continue;
       const full = join(d, name);
       if (statSync(full).isDirectory()) walk(full);
       else {
