@@ -109,11 +109,11 @@ export async function gatewayPeersSet(prefix: string, peers: GatewayEndSpec[]): 
 
 /**
  * Let whatever is routed to tunnel `name` through its peer: its allowed IPs widened to those routes
- * (idempotent; nothing is taken away). The peer's ends may be handed over before this facility routes the
- * peer's infranet to the tunnel, or after: a facility reports its end as soon as an external link made
- * it, while its infrapod's step adds the route. Each side, once written, reads the other's state, so
- * whichever comes second completes it (a peer let in with only its inner address drops the infranet's
- * packets for good: nothing hands the ends over again).
+ * (idempotent; nothing is taken away). The portal hands this facility its peers' ends once the peers have
+ * reported them, whatever this facility's own progress: they may come after its gateway is up but before
+ * its infrapod's step routes the peer's infranet to the tunnel. Each side, once written, reads the other's
+ * state, so whichever comes second completes it (a peer let in with only its inner address drops the
+ * infranet's packets for good: nothing hands the ends over again).
  */
 async function allowRouted(netns: string, name: string): Promise<void> {
   // `ip -j route` writes a host route without its /32; `wg show` with it.
