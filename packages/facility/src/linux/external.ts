@@ -38,7 +38,7 @@ import { spanCreate } from "./span.ts";
 import { LAN_BRIDGE, switchingNamespaces } from "./switching.ts";
 import { vethAdd } from "./veth.ts";
 import { tunnelInto, VXLAN_PORT } from "./vtep.ts";
-import { wgAllow, wgAllowedIps } from "./wireguard.ts";
+import { wgAllowedIps, wgPeer } from "./wireguard.ts";
 
 /** The gateway namespace of a materialization. */
 export const gatewayNetns = (prefix: string): string => `${prefix}-g`;
@@ -120,7 +120,8 @@ async function allowRouted(netns: string, name: string): Promise<void> {
   const routed = (await routedTo(netns, name)).map((r) => (r.includes("/") ? r : `${r}/32`));
   for (const [publicKey, have] of await wgAllowedIps(netns, name)) {
     const more = routed.filter((r) => !have.includes(r));
-    if (more.length) await wgAllow(netns, name, publicKey, [...have, ...more]);
+    // Only its allowed IPs (all of them: `wg set` replaces the list); endpoint and keepalive stay.
+    if (more.length) await wgPeer(netns, name, { publicKey, allowedIps: [...have, ...more] });
   }
 }
 

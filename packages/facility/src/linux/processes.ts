@@ -53,12 +53,12 @@ export function processesIn(netnsNames: string[]): Proc[] {
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // A zombie holds no namespaces or mounts any more.
-    return !/^\d+ \(.*\) Z/.test(stat);
   } catch {
     return false;
   }
+  // A zombie holds no namespaces or mounts any more.
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== "Z";
 }
 
 /** The fields of /proc/<pid>/stat after the command name (state, ppid, …, utime at [11], stime at [12]). */

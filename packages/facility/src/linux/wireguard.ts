@@ -226,11 +226,6 @@ export async function wgAllowedIps(netns: string, name: string): Promise<Map<str
   return peers;
 }
 
-/** Set the prefixes peer `publicKey` of `name` is allowed (all of them: `wg set` replaces the list). */
-export async function wgAllow(netns: string, name: string, publicKey: string, allowedIps: string[]): Promise<void> {
-  await check("nsenter", inNetns(netns, ["wg", "set", name, "peer", publicKey, "allowed-ips", allowedIps.join(",")]));
-}
-
 /** Remove a peer (no error if it is not there). */
 export async function wgRemovePeer(netns: string, name: string, publicKey: string): Promise<void> {
   await check("nsenter", inNetns(netns, ["wg", "set", name, "peer", publicKey, "remove"]));
